@@ -1,0 +1,45 @@
+// The closed set of things the audit log records. Every event names its domain (or null for events that
+// belong to no domain, such as a key that matched nothing) and its outcome.
+
+export const auditActions = [
+  'operator.token_created',
+  'operator.authenticate',
+  'domain.create',
+  'domain.suspend',
+  'domain.resume',
+  'domain.delete',
+  'key.issue',
+  'key.rotate',
+  'key.revoke',
+  'key.authenticate',
+  'access.cross_domain',
+] as const;
+
+export type AuditAction = (typeof auditActions)[number];
+export type AuditOutcome = 'success' | 'denied' | 'failure';
+
+export interface AuditEventInput {
+  readonly domainId: string | null;
+  /** Who acted: `operator`, `cli:<user>`, `key:<keyId>`, `anonymous`, `system`. */
+  readonly actor: string;
+  readonly action: AuditAction;
+  readonly target: string | null;
+  readonly outcome: AuditOutcome;
+  readonly requestId: string | null;
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditEvent {
+  readonly seq: number;
+  readonly id: string;
+  readonly at: string;
+  readonly domainId: string | null;
+  readonly actor: string;
+  readonly action: string;
+  readonly target: string | null;
+  readonly outcome: string;
+  readonly requestId: string | null;
+  readonly detail: Record<string, unknown>;
+  readonly prevHash: string;
+  readonly hash: string;
+}

@@ -1,0 +1,157 @@
+// The audit log is append-only and written in the same transaction as the change it records, under
+// one advisory lock so that concurrent writers extend the chain one at a time.
+import { sql } from 'kysely';
+import { newId } from '../domain/ids.js';
+import type { Db, Tx } from '../store/store.js';
+import type { AuditRow } from '../store/schema.js';
+import { checkLink, eventHash, genesisHash, type ChainReport } from './chain.js';
+import type { AuditEvent, AuditEventInput } from './events.js';
+
+const chainLock = 0x42_48_41_55; // "BHAU"
+const headSetting = 'audit.head';
+
+function toEvent(row: AuditRow): AuditEvent {
+  return {
+    seq: Number(row.seq),
+    id: row.id,
+    at: row.at.toISOString(),
+    domainId: row.domain_id,
+    actor: row.actor,
+    action: row.action,
+    target: row.target,
+    outcome: row.outcome,
+    requestId: row.request_id,
+    detail: row.detail,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+/** Appends one event inside the caller's transaction and returns it with its place in the chain. */
+export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<AuditEvent> {
+  await sql`SELECT pg_advisory_xact_lock(${chainLock})`.execute(tx);
+  const last = await tx
+    .selectFrom('audit_events')
+    .select(['seq', 'hash'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const unsigned = {
+    seq: last === undefined ? 1 : Number(last.seq) + 1,
+    id: newId('event'),
+    at: new Date().toISOString(),
+    domainId: input.domainId,
+    actor: input.actor,
+    action: input.action,
+    target: input.target,
+    outcome: input.outcome,
+    requestId: input.requestId,
+    detail: { ...(input.detail ?? {}) },
+    prevHash: last?.hash ?? genesisHash,
+  };
+  const event: AuditEvent = { ...unsigned, hash: eventHash(unsigned) };
+  await tx
+    .insertInto('audit_events')
+    .values({
+      seq: event.seq,
+      id: event.id,
+      at: new Date(event.at),
+      domain_id: event.domainId,
+      actor: event.actor,
+      action: event.action,
+      target: event.target,
+      outcome: event.outcome,
+      request_id: event.requestId,
+      detail: JSON.stringify(event.detail),
+      prev_hash: event.prevHash,
+      hash: event.hash,
+    })
+    .execute();
+  // The head is kept apart from the events so that deleting the newest events is noticed too.
+  const head = JSON.stringify({ seq: event.seq, hash: event.hash });
+  await tx
+    .insertInto('settings')
+    .values({ name: headSetting, value: head })
+    .onConflict((oc) => oc.column('name').doUpdateSet({ value: head, updated_at: new Date() }))
+    .execute();
+  return event;
+}
+
+export interface AuditFilter {
+  readonly domainId?: string | undefined;
+  readonly action?: string | undefined;
+  readonly since?: Date | undefined;
+  readonly until?: Date | undefined;
+  /** Only events after this sequence number (for paging). */
+  readonly after?: number | undefined;
+  readonly limit?: number | undefined;
+}
+
+export async function listAudit(db: Db, filter: AuditFilter = {}): Promise<AuditEvent[]> {
+  let q = db.selectFrom('audit_events').selectAll();
+  if (filter.domainId !== undefined) q = q.where('domain_id', '=', filter.domainId);
+  if (filter.action !== undefined) q = q.where('action', '=', filter.action);
+  if (filter.since !== undefined) q = q.where('at', '>=', filter.since);
+  if (filter.until !== undefined) q = q.where('at', '<', filter.until);
+  if (filter.after !== undefined) q = q.where('seq', '>', filter.after);
+  const rows = await q
+    .orderBy('seq', 'asc')
+    .limit(filter.limit ?? 100)
+    .execute();
+  return rows.map(toEvent);
+}
+
+/** Calls `each` for every event in chain order, reading in pages so memory stays flat. */
+export async function forEachAudit(db: Db, each: (event: AuditEvent) => void | Promise<void>): Promise<void> {
+  let after = 0;
+  for (;;) {
+    const rows = await db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('seq', '>', after)
+      .orderBy('seq', 'asc')
+      .limit(1000)
+      .execute();
+    for (const row of rows) await each(toEvent(row));
+    if (rows.length < 1000) return;
+    after = Number(rows.at(-1)!.seq);
+  }
+}
+
+/**
+ * Walks the whole chain and names the first broken link.
+ *
+ * @example
+ * const report = await verifyAudit(store.db);
+ * if (!report.ok) console.error(`broken at ${report.broken?.seq}: ${report.broken?.reason}`);
+ */
+export async function verifyAudit(db: Db): Promise<ChainReport> {
+  let previous = { seq: 0, hash: genesisHash };
+  let checked = 0;
+  let broken: ChainReport['broken'];
+  await forEachAudit(db, (event) => {
+    if (broken !== undefined) return;
+    const reason = checkLink(event, previous);
+    if (reason !== null) {
+      broken = { seq: reason === 'sequence_gap' ? previous.seq + 1 : event.seq, eventId: event.id, reason };
+      return;
+    }
+    previous = { seq: event.seq, hash: event.hash };
+    checked++;
+  });
+  if (broken === undefined) {
+    const stored = await db
+      .selectFrom('settings')
+      .select('value')
+      .where('name', '=', headSetting)
+      .executeTakeFirst();
+    const head =
+      stored === undefined ? { seq: 0, hash: genesisHash } : (JSON.parse(stored.value) as typeof previous);
+    if (head.seq !== previous.seq || head.hash !== previous.hash) {
+      broken = { seq: Math.min(head.seq, previous.seq + 1), eventId: null, reason: 'head_mismatch' };
+    }
+  }
+  return broken === undefined
+    ? { ok: true, checked, headSeq: previous.seq, headHash: previous.hash }
+    : { ok: false, checked, headSeq: previous.seq, headHash: previous.hash, broken };
+}

@@ -1,0 +1,88 @@
+// Every error Bulkhead answers with has a stable code from one closed union. The HTTP layer maps
+// codes to statuses in one place; anything that is not a BulkheadError becomes a plain 500.
+
+export const errorStatus = {
+  invalid_request: 400,
+  malformed_json: 400,
+  unknown_field: 400,
+  missing_field: 400,
+  invalid_type: 400,
+  invalid_id: 400,
+  invalid_slug: 400,
+  slug_length: 400,
+  slug_reserved: 400,
+  slug_confusable: 400,
+  unauthenticated: 401,
+  invalid_credentials: 401,
+  operator_required: 403,
+  not_found: 404,
+  slug_taken: 409,
+  domain_deleted: 409,
+  key_revoked: 409,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export const errorTitle: Record<ErrorCode, string> = {
+  invalid_request: 'The request is not valid',
+  malformed_json: 'The body is not valid JSON',
+  unknown_field: 'The body has a field that is not allowed',
+  missing_field: 'A required field is missing',
+  invalid_type: 'A field has the wrong type',
+  invalid_id: 'The id is not valid',
+  invalid_slug: 'The slug is not a valid DNS label',
+  slug_length: 'The slug must be 3 to 63 characters',
+  slug_reserved: 'The slug is reserved',
+  slug_confusable: 'The slug contains characters that imitate others',
+  unauthenticated: 'Credentials are required',
+  invalid_credentials: 'The credentials are not valid',
+  operator_required: 'This operation needs the operator token',
+  not_found: 'Not found',
+  slug_taken: 'The slug is already taken',
+  domain_deleted: 'The domain is deleted',
+  key_revoked: 'The key is revoked',
+  body_too_large: 'The body is too large',
+  unsupported_media_type: 'The content type is not supported',
+  rate_limited: 'Too many requests',
+  internal: 'Internal error',
+  unavailable: 'The service is not available',
+};
+
+export class BulkheadError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: readonly ErrorDetail[] | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options?: { cause?: unknown; details?: readonly ErrorDetail[] },
+  ) {
+    super(message ?? errorTitle[code], options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BulkheadError';
+    this.code = code;
+    this.status = errorStatus[code];
+    this.details = options?.details;
+  }
+}
+
+/** One problem with one part of the input: `path` is a JSON pointer into the body, query or params. */
+export interface ErrorDetail {
+  readonly path: string;
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/** The one answer for an unknown, foreign or hidden thing: the same text whatever the reason. */
+export function notFound(): BulkheadError {
+  return new BulkheadError('not_found', 'No such resource.');
+}
+
+export function isBulkheadError(error: unknown): error is BulkheadError {
+  return error instanceof BulkheadError;
+}

@@ -1,0 +1,75 @@
+// Resolves the caller once per request, in onRequest, from the Authorization header and nothing else,
+// then asks the policy before the handler runs. Handlers read `request.principal`; none parses
+// credentials itself.
+import type { FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { appendAudit } from '../../audit/log.js';
+import { BulkheadError, notFound } from '../../errors.js';
+import { keyPrefix } from '../../keys/format.js';
+import { decide } from '../../policy/policy.js';
+import type { Principal } from '../../policy/principal.js';
+import type { Services } from '../../runtime.js';
+
+const bearer = /^Bearer ([\x21-\x7e]{1,512})$/;
+
+async function resolvePrincipal(services: Services, request: FastifyRequest): Promise<Principal> {
+  const header = request.headers.authorization;
+  if (header === undefined || header === '') throw new BulkheadError('unauthenticated');
+  const match = bearer.exec(header);
+  if (match === null) throw new BulkheadError('invalid_credentials', 'Use "Authorization: Bearer <token>".');
+  const token = match[1]!;
+  if (token.startsWith(keyPrefix)) return services.keys.authenticate(token, String(request.id));
+  try {
+    return services.operator.authenticate(token);
+  } catch (error) {
+    await services.store.transaction((tx) =>
+      appendAudit(tx, {
+        actor: 'anonymous',
+        requestId: String(request.id),
+        domainId: null,
+        action: 'operator.authenticate',
+        target: null,
+        outcome: 'denied',
+        detail: { route: request.routeOptions.url ?? null },
+      }),
+    );
+    throw error;
+  }
+}
+
+export const authenticate = fp<{ services: Services }>(
+  (app, { services }, done) => {
+    app.decorateRequest('principal', null);
+
+    app.addHook('onRequest', async (request) => {
+      const access = request.routeOptions.config.access;
+      if (access === undefined || access.credentials.length === 0) return;
+      request.principal = await resolvePrincipal(services, request);
+    });
+
+    // After validation, so the policy sees well-formed path parameters.
+    app.addHook('preHandler', async (request) => {
+      const access = request.routeOptions.config.access;
+      if (access === undefined) return;
+      const decision = decide(request.principal, access, request.params as Record<string, unknown>);
+      if (decision.allow) return;
+      if (decision.crossDomain !== undefined && request.principal?.kind === 'provisioning_key') {
+        const principal = request.principal;
+        await services.store.transaction((tx) =>
+          appendAudit(tx, {
+            actor: principal.actor,
+            requestId: String(request.id),
+            domainId: principal.domainId,
+            action: 'access.cross_domain',
+            target: decision.crossDomain ?? null,
+            outcome: 'denied',
+            detail: { route: request.routeOptions.url ?? null, method: request.method },
+          }),
+        );
+      }
+      throw decision.code === 'not_found' ? notFound() : new BulkheadError(decision.code);
+    });
+    done();
+  },
+  { name: 'bulkhead-authenticate' },
+);

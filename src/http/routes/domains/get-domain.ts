@@ -1,0 +1,23 @@
+import { operatorOrOwnDomain } from '../../../policy/policy.js';
+import { bearer, Domain, DomainParams, errorResponses } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+
+export const getDomain: RouteModule = (app, { domains }) => {
+  app.get(
+    '/v1/domains/:domainId',
+    {
+      config: { access: operatorOrOwnDomain },
+      schema: {
+        operationId: 'getDomain',
+        tags: ['domains'],
+        summary: 'Show a domain',
+        description:
+          'The operator sees any domain; a provisioning key sees only its own. Anything else is 404.',
+        security: bearer,
+        params: DomainParams,
+        response: { 200: Domain, ...errorResponses },
+      },
+    },
+    async (request) => domains.get(request.params.domainId),
+  );
+};

@@ -1,0 +1,32 @@
+import { Type } from '@sinclair/typebox';
+import { operatorOnly } from '../../../policy/policy.js';
+import { bearer, Domain, DomainIdParam, DomainStatus, errorResponses } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+
+export const listDomains: RouteModule = (app, { domains }) => {
+  app.get(
+    '/v1/domains',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'listDomains',
+        tags: ['domains'],
+        summary: 'List domains',
+        description:
+          'Deleted domains are left out unless `status=deleted` or `includeDeleted=true`. Page with `after`.',
+        security: bearer,
+        querystring: Type.Object(
+          {
+            status: Type.Optional(DomainStatus),
+            includeDeleted: Type.Optional(Type.Boolean()),
+            after: Type.Optional(DomainIdParam),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(Domain) }), ...errorResponses },
+      },
+    },
+    async (request) => ({ items: await domains.list(request.query) }),
+  );
+};

@@ -1,0 +1,22 @@
+import { operatorOnly } from '../../../policy/policy.js';
+import { bearer, Domain, DomainParams, errorResponses } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+import { actorOf } from '../actor.js';
+
+export const resumeDomain: RouteModule = (app, { domains }) => {
+  app.post(
+    '/v1/domains/:domainId/resume',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'resumeDomain',
+        tags: ['domains'],
+        summary: 'Resume a domain',
+        security: bearer,
+        params: DomainParams,
+        response: { 200: Domain, ...errorResponses },
+      },
+    },
+    async (request) => domains.resume(actorOf(request), request.params.domainId),
+  );
+};

@@ -1,0 +1,44 @@
+import { Type } from '@sinclair/typebox';
+import { operatorOnly } from '../../../policy/policy.js';
+import { bearer, DomainParams, errorResponses, IssuedKey, ResourceKind } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+import { actorOf } from '../actor.js';
+
+export const issueKey: RouteModule = (app, { keys }) => {
+  app.post(
+    '/v1/domains/:domainId/keys',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'issueKey',
+        tags: ['keys'],
+        summary: 'Issue a provisioning key',
+        description: 'The response carries the secret `key` this once; only a keyed hash is stored.',
+        security: bearer,
+        params: DomainParams,
+        body: Type.Optional(
+          Type.Object(
+            {
+              name: Type.Optional(
+                Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]*$' }),
+              ),
+              scopes: Type.Optional(Type.Array(ResourceKind, { minItems: 1, uniqueItems: true })),
+              expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+        response: { 201: IssuedKey, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body ?? {};
+      const issued = await keys.issue(actorOf(request), request.params.domainId, {
+        name: body.name,
+        scopes: body.scopes,
+        expiresAt: body.expiresAt === undefined ? undefined : new Date(body.expiresAt),
+      });
+      return reply.code(201).send(issued);
+    },
+  );
+};

@@ -1,0 +1,24 @@
+import { Type } from '@sinclair/typebox';
+import { operatorOrOwnDomain } from '../../../policy/policy.js';
+import { bearer, DomainParams, errorResponses, Key } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+
+export const listKeys: RouteModule = (app, { keys }) => {
+  app.get(
+    '/v1/domains/:domainId/keys',
+    {
+      config: { access: operatorOrOwnDomain },
+      schema: {
+        operationId: 'listKeys',
+        tags: ['keys'],
+        summary: "List a domain's provisioning keys",
+        description:
+          'Ids, prefixes, scopes and times; never the secrets. A key may list its own domain’s keys.',
+        security: bearer,
+        params: DomainParams,
+        response: { 200: Type.Object({ items: Type.Array(Key) }), ...errorResponses },
+      },
+    },
+    async (request) => ({ items: await keys.list(request.params.domainId) }),
+  );
+};

@@ -1,0 +1,23 @@
+import { operatorOnly } from '../../../policy/policy.js';
+import { bearer, errorResponses, Key, KeyParams } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+import { actorOf } from '../actor.js';
+
+export const revokeKey: RouteModule = (app, { keys }) => {
+  app.delete(
+    '/v1/domains/:domainId/keys/:keyId',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'revokeKey',
+        tags: ['keys'],
+        summary: 'Revoke a provisioning key',
+        description: 'Takes effect for the very next request. Revoking a revoked key changes nothing.',
+        security: bearer,
+        params: KeyParams,
+        response: { 200: Key, ...errorResponses },
+      },
+    },
+    async (request) => keys.revoke(actorOf(request), request.params.domainId, request.params.keyId),
+  );
+};

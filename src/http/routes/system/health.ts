@@ -1,0 +1,43 @@
+import { Type } from '@sinclair/typebox';
+import { BulkheadError } from '../../../errors.js';
+import { publicAccess } from '../../../policy/policy.js';
+import { errorResponses } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+
+const Status = Type.Object({ status: Type.String() });
+
+export const health: RouteModule = (app, { store }) => {
+  app.get(
+    '/healthz',
+    {
+      config: { access: publicAccess },
+      schema: {
+        operationId: 'healthz',
+        tags: ['system'],
+        summary: 'The process is alive',
+        response: { 200: Status },
+      },
+    },
+    () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/readyz',
+    {
+      config: { access: publicAccess },
+      schema: {
+        operationId: 'readyz',
+        tags: ['system'],
+        summary: 'The store answers',
+        response: { 200: Status, ...errorResponses },
+      },
+    },
+    async () => {
+      try {
+        await store.ping();
+      } catch (error) {
+        throw new BulkheadError('unavailable', 'The store does not answer.', { cause: error });
+      }
+      return { status: 'ready' };
+    },
+  );
+};

@@ -1,0 +1,106 @@
+// Request and response schemas shared by the routes. Response schemas are the allow-list of what
+// may leave the server: a field not named here is dropped, so a secret cannot leak by accident.
+import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { idSchemaPattern } from '../domain/ids.js';
+import { resourceKinds } from '../domain/kinds.js';
+import { errorStatus } from '../errors.js';
+
+export const DomainIdParam = Type.String({
+  pattern: idSchemaPattern('domain'),
+  description: 'A domain id, `dom_…`.',
+});
+export const KeyIdParam = Type.String({ pattern: idSchemaPattern('key'), description: 'A key id, `key_…`.' });
+export const Timestamp = Type.String({ format: 'date-time' });
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const DomainParams = Type.Object({ domainId: DomainIdParam }, { additionalProperties: false });
+export const KeyParams = Type.Object(
+  { domainId: DomainIdParam, keyId: KeyIdParam },
+  { additionalProperties: false },
+);
+
+export const DomainStatus = Type.Union([
+  Type.Literal('active'),
+  Type.Literal('suspended'),
+  Type.Literal('deleted'),
+]);
+
+export const Domain = Type.Object(
+  {
+    id: Type.String(),
+    slug: Type.String(),
+    name: Type.String(),
+    status: DomainStatus,
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    suspendedAt: Nullable(Timestamp),
+    deletedAt: Nullable(Timestamp),
+  },
+  { additionalProperties: false },
+);
+
+export const ResourceKind = Type.Union(resourceKinds.map((k) => Type.Literal(k)));
+
+const keyFields = {
+  id: Type.String(),
+  domainId: Type.String(),
+  name: Nullable(Type.String()),
+  prefix: Type.String({ description: 'The first characters of the key, to tell keys apart.' }),
+  scopes: Type.Array(ResourceKind),
+  createdAt: Timestamp,
+  lastUsedAt: Nullable(Timestamp),
+  expiresAt: Nullable(Timestamp),
+  revokedAt: Nullable(Timestamp),
+  replacesKeyId: Nullable(Type.String()),
+};
+
+export const Key = Type.Object(keyFields);
+export const IssuedKey = Type.Object({
+  ...keyFields,
+  key: Type.String({ description: 'The secret key. It is shown this once and cannot be read again.' }),
+});
+
+export const AuditEvent = Type.Object({
+  seq: Type.Integer(),
+  id: Type.String(),
+  at: Timestamp,
+  domainId: Nullable(Type.String()),
+  actor: Type.String(),
+  action: Type.String(),
+  target: Nullable(Type.String()),
+  outcome: Type.String(),
+  requestId: Nullable(Type.String()),
+  detail: Type.Record(Type.String(), Type.Unknown()),
+  prevHash: Type.String(),
+  hash: Type.String(),
+});
+
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: Type.Union(Object.keys(errorStatus).map((c) => Type.Literal(c))),
+    detail: Type.String(),
+    requestId: Type.String(),
+    errors: Type.Optional(
+      Type.Array(Type.Object({ path: Type.String(), code: Type.String(), message: Type.String() })),
+    ),
+  },
+  { $id: 'Problem', description: 'An RFC 9457 problem; `code` is stable and safe to match on.' },
+);
+
+/** The error responses every route may give, for the OpenAPI document and the serializer. */
+type ProblemRef = TUnsafe<Static<typeof Problem>>;
+export const errorResponses: { '4xx': ProblemRef; '5xx': ProblemRef } = {
+  '4xx': Type.Unsafe<Static<typeof Problem>>({
+    $ref: 'Problem#',
+    description: 'The request was refused; see `code`.',
+  }),
+  '5xx': Type.Unsafe<Static<typeof Problem>>({
+    $ref: 'Problem#',
+    description: 'The server failed; see the logs by request id.',
+  }),
+};
+
+export const bearer = [{ bearer: [] }];

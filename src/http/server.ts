@@ -1,0 +1,181 @@
+// The HTTP entry point. `buildServer` assembles the Fastify app on given services (tests use it with
+// inject()); `startServer` opens the store, listens, and shuts down gracefully on SIGINT/SIGTERM.
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import type { Config } from '../config.js';
+import { notFound } from '../errors.js';
+import type { Services } from '../runtime.js';
+import { authenticate } from './plugins/authenticate.js';
+import { sendProblem, toBulkheadError } from './problem.js';
+import { listAuditEvents } from './routes/audit/list-audit.js';
+import { verifyAuditChain } from './routes/audit/verify-audit.js';
+import { createDomain } from './routes/domains/create-domain.js';
+import { deleteDomain } from './routes/domains/delete-domain.js';
+import { getDomain } from './routes/domains/get-domain.js';
+import { listDomains } from './routes/domains/list-domains.js';
+import { resumeDomain } from './routes/domains/resume-domain.js';
+import { suspendDomain } from './routes/domains/suspend-domain.js';
+import { issueKey } from './routes/keys/issue-key.js';
+import { listKeys } from './routes/keys/list-keys.js';
+import { revokeKey } from './routes/keys/revoke-key.js';
+import { rotateKey } from './routes/keys/rotate-key.js';
+import { whoami } from './routes/keys/whoami.js';
+import { health } from './routes/system/health.js';
+import { Problem } from './schemas.js';
+import type { App, RouteModule } from './types.js';
+
+export const routes: readonly RouteModule[] = [
+  health,
+  createDomain,
+  listDomains,
+  getDomain,
+  suspendDomain,
+  resumeDomain,
+  deleteDomain,
+  issueKey,
+  listKeys,
+  revokeKey,
+  rotateKey,
+  whoami,
+  listAuditEvents,
+  verifyAuditChain,
+];
+
+/** Paths whose values are secrets; pino replaces them before a log line is written. */
+export const redactPaths = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  '*.key',
+  '*.token',
+  '*.secret',
+  '*.password',
+  '*.operatorToken',
+];
+
+export interface ServerOptions {
+  readonly logger?: FastifyServerOptions['logger'];
+  readonly bodyLimit?: number;
+}
+
+function validators() {
+  // Bodies are never coerced or trimmed of unknown fields: a wrong type or an extra field is a 400.
+  // Query strings and paths arrive as text, so only they are coerced.
+  const common = { allErrors: true, removeAdditional: false, useDefaults: true, strict: false } as const;
+  const body = new Ajv({ ...common, coerceTypes: false });
+  const text = new Ajv({ ...common, coerceTypes: 'array' });
+  addFormats.default(body);
+  addFormats.default(text);
+  body.addSchema(Problem, 'Problem');
+  text.addSchema(Problem, 'Problem');
+  return { body, text };
+}
+
+export async function buildServer(services: Services, options: ServerOptions = {}): Promise<App> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 64 * 1024,
+    requestIdHeader: false,
+    genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const ajv = validators();
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? ajv.body : ajv.text).compile(schema),
+  );
+  app.addSchema(Problem);
+
+  await app.register(swagger, {
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Bulkhead',
+        version: '0.1.0',
+        description: 'Keeps the tenants of a multi-tenant platform apart at every layer, and proves it.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'The operator token, or a provisioning key (`bhk_…`) for routes of its own domain.',
+          },
+        },
+      },
+    },
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const problem = toBulkheadError(error as Error);
+    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ code: problem.code }, 'request refused');
+    return sendProblem(reply, problem);
+  });
+  app.setNotFoundHandler((_request, reply) => sendProblem(reply, notFound()));
+
+  await app.register(authenticate, { services });
+
+  app.get('/openapi.json', { schema: { hide: true }, config: { access: { credentials: [] } } }, () =>
+    app.swagger(),
+  );
+  for (const route of routes) route(app, services);
+
+  await app.ready();
+  return app;
+}
+
+/**
+ * Opens the store, prints a generated operator token once, and serves until SIGINT or SIGTERM.
+ *
+ * @example
+ * await startServer(loadConfig(process.env), openServices);
+ */
+export async function startServer(
+  config: Config,
+  services: Services,
+  print: (line: string) => void,
+): Promise<{ app: App; url: string }> {
+  const { generated } = await services.operator.initialise(config.operatorToken);
+  const app = await buildServer(services, {
+    bodyLimit: config.bodyLimit,
+    logger: { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
+  });
+  app.addHook('onClose', async () => services.store.close());
+  const url = await app.listen({ host: config.host, port: config.port });
+  if (generated !== null) {
+    print(`Operator token (shown once, store it now): ${generated}`);
+  }
+  print(`Bulkhead listening on ${url} (store: ${services.store.kind})`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'shutting down');
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  return { app, url };
+}

@@ -1,0 +1,321 @@
+// Provisioning keys: issued to one domain, shown once, stored as a keyed hash, rotated with a stated
+// overlap, revoked at once. Authentication refuses every bad key with the same answer and logs why.
+import { appendAudit } from '../audit/log.js';
+import { newId } from '../domain/ids.js';
+import { resourceKinds, type ResourceKind } from '../domain/kinds.js';
+import { BulkheadError, notFound } from '../errors.js';
+import type { Actor, Principal } from '../policy/principal.js';
+import type { KeyRow } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import { lockDomain } from '../services/domains.js';
+import { checkKeyShape, generateKey, keyDisplayPrefix } from './format.js';
+import { keyedHash, sameHash } from './hash.js';
+
+export interface KeyView {
+  readonly id: string;
+  readonly domainId: string;
+  readonly name: string | null;
+  readonly prefix: string;
+  readonly scopes: ResourceKind[];
+  readonly createdAt: string;
+  readonly lastUsedAt: string | null;
+  readonly expiresAt: string | null;
+  readonly revokedAt: string | null;
+  readonly replacesKeyId: string | null;
+}
+
+export interface IssuedKey extends KeyView {
+  /** The secret, returned this once and never again. */
+  readonly key: string;
+}
+
+export interface IssueKeyInput {
+  readonly name?: string | undefined;
+  readonly scopes?: readonly ResourceKind[] | undefined;
+  readonly expiresAt?: Date | undefined;
+}
+
+/** The longest overlap a rotation may keep the old key alive for. */
+export const maxRotationOverlapSeconds = 30 * 24 * 3600;
+
+function keyView(row: KeyRow): KeyView {
+  return {
+    id: row.id,
+    domainId: row.domain_id,
+    name: row.name,
+    prefix: row.prefix,
+    scopes: row.scopes as ResourceKind[],
+    createdAt: row.created_at.toISOString(),
+    lastUsedAt: row.last_used_at?.toISOString() ?? null,
+    expiresAt: row.expires_at?.toISOString() ?? null,
+    revokedAt: row.revoked_at?.toISOString() ?? null,
+    replacesKeyId: row.replaces_key_id,
+  };
+}
+
+/** Why a key was refused; logged, never told to the caller. */
+export type KeyRefusal =
+  'prefix' | 'length' | 'charset' | 'checksum' | 'unknown' | 'revoked' | 'expired' | 'domain_inactive';
+
+export class KeyService {
+  constructor(private readonly deps: { readonly store: Store; readonly secret: Buffer }) {}
+
+  async issue(actor: Actor, domainId: string, input: IssueKeyInput = {}): Promise<IssuedKey> {
+    const scopes = normaliseScopes(input.scopes);
+    if (input.expiresAt !== undefined && input.expiresAt.getTime() <= Date.now()) {
+      throw new BulkheadError('invalid_request', 'expiresAt must be in the future.');
+    }
+    return this.deps.store.transaction(async (tx) => {
+      const domain = await lockDomain(tx, domainId);
+      if (domain.status === 'deleted')
+        throw new BulkheadError('domain_deleted', 'Keys cannot be issued for a deleted domain.');
+      const key = generateKey();
+      const row = await tx
+        .insertInto('provisioning_keys')
+        .values({
+          id: newId('key'),
+          domain_id: domainId,
+          name: input.name ?? null,
+          prefix: keyDisplayPrefix(key),
+          hash: keyedHash(this.deps.secret, key),
+          scopes: JSON.stringify(scopes),
+          created_at: new Date(),
+          expires_at: input.expiresAt ?? null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await appendAudit(tx, {
+        ...actor,
+        domainId,
+        action: 'key.issue',
+        target: row.id,
+        outcome: 'success',
+        detail: { prefix: row.prefix, scopes },
+      });
+      return { ...keyView(row), key };
+    });
+  }
+
+  async list(domainId: string): Promise<KeyView[]> {
+    const domain = await this.deps.store.db
+      .selectFrom('domains')
+      .select('id')
+      .where('id', '=', domainId)
+      .executeTakeFirst();
+    if (domain === undefined) throw notFound();
+    const rows = await this.deps.store.db
+      .selectFrom('provisioning_keys')
+      .selectAll()
+      .where('domain_id', '=', domainId)
+      .orderBy('id', 'asc')
+      .execute();
+    return rows.map(keyView);
+  }
+
+  /** Revokes a key of this domain. A key of another domain is `not_found`, as an unknown one is. */
+  async revoke(actor: Actor, domainId: string, keyId: string): Promise<KeyView> {
+    return this.deps.store.transaction(async (tx) => {
+      await lockDomain(tx, domainId);
+      const row = await tx
+        .selectFrom('provisioning_keys')
+        .selectAll()
+        .where('id', '=', keyId)
+        .where('domain_id', '=', domainId)
+        .executeTakeFirst();
+      if (row === undefined) throw notFound();
+      if (row.revoked_at !== null) return keyView(row);
+      const updated = await tx
+        .updateTable('provisioning_keys')
+        .set({ revoked_at: new Date() })
+        .where('id', '=', keyId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await appendAudit(tx, {
+        ...actor,
+        domainId,
+        action: 'key.revoke',
+        target: keyId,
+        outcome: 'success',
+        detail: {},
+      });
+      return keyView(updated);
+    });
+  }
+
+  /**
+   * Issues a successor with the same name and scopes; the old key keeps working for `overlapSeconds`
+   * (0 ends it at once), then expires.
+   */
+  async rotate(
+    actor: Actor,
+    domainId: string,
+    keyId: string,
+    overlapSeconds: number,
+  ): Promise<{ key: IssuedKey; previous: KeyView }> {
+    if (
+      !Number.isInteger(overlapSeconds) ||
+      overlapSeconds < 0 ||
+      overlapSeconds > maxRotationOverlapSeconds
+    ) {
+      throw new BulkheadError(
+        'invalid_request',
+        `overlapSeconds must be a whole number from 0 to ${maxRotationOverlapSeconds}.`,
+      );
+    }
+    return this.deps.store.transaction(async (tx) => {
+      const domain = await lockDomain(tx, domainId);
+      if (domain.status === 'deleted')
+        throw new BulkheadError('domain_deleted', 'Keys cannot be rotated in a deleted domain.');
+      const old = await tx
+        .selectFrom('provisioning_keys')
+        .selectAll()
+        .where('id', '=', keyId)
+        .where('domain_id', '=', domainId)
+        .executeTakeFirst();
+      if (old === undefined) throw notFound();
+      const now = new Date();
+      if (old.revoked_at !== null || (old.expires_at !== null && old.expires_at <= now)) {
+        throw new BulkheadError(
+          'key_revoked',
+          'A revoked or expired key cannot be rotated; issue a new one.',
+        );
+      }
+      const overlapEnds = new Date(now.getTime() + overlapSeconds * 1000);
+      const previous = await tx
+        .updateTable('provisioning_keys')
+        .set({
+          expires_at: old.expires_at !== null && old.expires_at < overlapEnds ? old.expires_at : overlapEnds,
+        })
+        .where('id', '=', keyId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const secret = generateKey();
+      const row = await tx
+        .insertInto('provisioning_keys')
+        .values({
+          id: newId('key'),
+          domain_id: domainId,
+          name: old.name,
+          prefix: keyDisplayPrefix(secret),
+          hash: keyedHash(this.deps.secret, secret),
+          scopes: JSON.stringify(old.scopes),
+          created_at: now,
+          replaces_key_id: old.id,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await appendAudit(tx, {
+        ...actor,
+        domainId,
+        action: 'key.rotate',
+        target: old.id,
+        outcome: 'success',
+        detail: {
+          newKeyId: row.id,
+          prefix: row.prefix,
+          overlapSeconds,
+          previousExpiresAt: previous.expires_at?.toISOString() ?? null,
+        },
+      });
+      return { key: { ...keyView(row), key: secret }, previous: keyView(previous) };
+    });
+  }
+
+  /**
+   * Resolves a presented key to its domain, or throws `invalid_credentials` — the same error whatever
+   * was wrong. Every attempt, allowed or refused, is audited with the reason.
+   */
+  async authenticate(
+    presented: string,
+    requestId: string | null,
+  ): Promise<Principal & { kind: 'provisioning_key' }> {
+    const shape = checkKeyShape(presented);
+    if (shape !== null) return this.refuse(shape, null, null, requestId, presented);
+    const hash = keyedHash(this.deps.secret, presented);
+    return this.deps.store
+      .transaction(async (tx) => {
+        const row = await tx
+          .selectFrom('provisioning_keys')
+          .innerJoin('domains', 'domains.id', 'provisioning_keys.domain_id')
+          .select([
+            'provisioning_keys.id as id',
+            'provisioning_keys.hash as hash',
+            'provisioning_keys.domain_id as domainId',
+            'provisioning_keys.scopes as scopes',
+            'provisioning_keys.revoked_at as revokedAt',
+            'provisioning_keys.expires_at as expiresAt',
+            'domains.status as domainStatus',
+            'domains.slug as slug',
+          ])
+          .where('provisioning_keys.hash', '=', hash)
+          .executeTakeFirst();
+        const now = new Date();
+        let refusal: KeyRefusal | null = null;
+        if (row === undefined || !sameHash(row.hash, hash)) refusal = 'unknown';
+        else if (row.revokedAt !== null) refusal = 'revoked';
+        else if (row.expiresAt !== null && row.expiresAt <= now) refusal = 'expired';
+        else if (row.domainStatus !== 'active') refusal = 'domain_inactive';
+        const keyId = row?.id ?? null;
+        const domainId = row?.domainId ?? null;
+        await appendAudit(tx, {
+          actor: keyId === null ? 'anonymous' : `key:${keyId}`,
+          requestId,
+          domainId,
+          action: 'key.authenticate',
+          target: keyId,
+          outcome: refusal === null ? 'success' : 'denied',
+          detail: refusal === null ? {} : { reason: refusal, prefix: presented.slice(0, 12) },
+        });
+        if (refusal !== null || row === undefined) return { refusal: refusal ?? 'unknown' } as const;
+        await tx
+          .updateTable('provisioning_keys')
+          .set({ last_used_at: now })
+          .where('id', '=', row.id)
+          .execute();
+        return {
+          principal: {
+            kind: 'provisioning_key',
+            actor: `key:${row.id}`,
+            domainId: row.domainId,
+            domainSlug: row.slug,
+            keyId: row.id,
+            scopes: row.scopes as ResourceKind[],
+          },
+        } as const;
+      })
+      .then((result) => {
+        if ('principal' in result) return result.principal;
+        throw new BulkheadError('invalid_credentials');
+      });
+  }
+
+  private async refuse(
+    reason: KeyRefusal,
+    keyId: string | null,
+    domainId: string | null,
+    requestId: string | null,
+    presented: string,
+  ): Promise<never> {
+    await this.deps.store.transaction((tx) =>
+      appendAudit(tx, {
+        actor: 'anonymous',
+        requestId,
+        domainId,
+        action: 'key.authenticate',
+        target: keyId,
+        outcome: 'denied',
+        detail: { reason, prefix: presented.slice(0, 12) },
+      }),
+    );
+    throw new BulkheadError('invalid_credentials');
+  }
+}
+
+function normaliseScopes(scopes: readonly ResourceKind[] | undefined): ResourceKind[] {
+  if (scopes === undefined) return [...resourceKinds];
+  if (scopes.length === 0)
+    throw new BulkheadError('invalid_request', 'scopes must name at least one resource kind.');
+  const unknown = scopes.filter((s) => !(resourceKinds as readonly string[]).includes(s));
+  if (unknown.length > 0) throw new BulkheadError('invalid_request', `Unknown scope: ${unknown.join(', ')}.`);
+  return resourceKinds.filter((k) => scopes.includes(k));
+}

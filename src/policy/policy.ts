@@ -1,0 +1,48 @@
+// The one place that decides whether a principal may touch a route's target. Routes declare which
+// credentials they accept and which path parameter names the domain; handlers never decide tenancy.
+// A principal of another domain gets the same answer as a target that does not exist.
+import type { CredentialKind, Principal } from './principal.js';
+
+export interface Access {
+  /** Credential kinds the route accepts; empty means the route is public. */
+  readonly credentials: readonly CredentialKind[];
+  /** The path parameter that names the domain the route works in, if any. */
+  readonly domainParam?: string;
+}
+
+export type Decision =
+  | { readonly allow: true }
+  | {
+      readonly allow: false;
+      readonly code: 'unauthenticated' | 'operator_required' | 'not_found';
+      readonly crossDomain?: string;
+    };
+
+export const publicAccess: Access = { credentials: [] };
+export const operatorOnly: Access = { credentials: ['operator'] };
+export const operatorOrOwnDomain: Access = {
+  credentials: ['operator', 'provisioning_key'],
+  domainParam: 'domainId',
+};
+export const anyCredential: Access = { credentials: ['operator', 'provisioning_key'] };
+
+export function decide(
+  principal: Principal | null,
+  access: Access,
+  params: Readonly<Record<string, unknown>>,
+): Decision {
+  if (access.credentials.length === 0) return { allow: true };
+  if (principal === null) return { allow: false, code: 'unauthenticated' };
+  if (!access.credentials.includes(principal.kind)) {
+    // Independent of the target, so it reveals nothing about whether another domain's thing exists.
+    return { allow: false, code: 'operator_required' };
+  }
+  if (principal.kind === 'operator' || access.domainParam === undefined) return { allow: true };
+  const target = params[access.domainParam];
+  if (target === principal.domainId) return { allow: true };
+  return {
+    allow: false,
+    code: 'not_found',
+    crossDomain: typeof target === 'string' ? target : String(target),
+  };
+}

@@ -1,0 +1,22 @@
+// Who is calling, as resolved once per request from the credential and nothing else. A principal
+// that belongs to a domain carries that domain's id; nothing in the request can change it.
+import type { ResourceKind } from '../domain/kinds.js';
+
+export type Principal =
+  | { readonly kind: 'operator'; readonly actor: string }
+  | {
+      readonly kind: 'provisioning_key';
+      readonly actor: string;
+      readonly domainId: string;
+      readonly domainSlug: string;
+      readonly keyId: string;
+      readonly scopes: readonly ResourceKind[];
+    };
+
+export type CredentialKind = Principal['kind'];
+
+/** The context every change is made in: who asked, and under which request id it is logged. */
+export interface Actor {
+  readonly actor: string;
+  readonly requestId: string | null;
+}

@@ -1,0 +1,65 @@
+// The operator token authorises control-plane calls. It is either configured (BULKHEAD_OPERATOR_TOKEN)
+// or generated once at first start, shown that once, and kept only as a keyed hash.
+import { randomBytes } from 'node:crypto';
+import { appendAudit } from '../audit/log.js';
+import { BulkheadError } from '../errors.js';
+import { keyedHash, sameHash } from '../keys/hash.js';
+import type { Principal } from '../policy/principal.js';
+import type { Store } from '../store/store.js';
+
+const hashSetting = 'operator.token_hash';
+
+export class OperatorService {
+  private hash: string | null = null;
+
+  constructor(private readonly deps: { readonly store: Store; readonly secret: Buffer }) {}
+
+  /**
+   * Loads the operator token's hash. Returns the token only when it was generated just now, so the
+   * caller can show it once.
+   */
+  async initialise(configured: string | undefined): Promise<{ generated: string | null }> {
+    if (configured !== undefined) {
+      this.hash = keyedHash(this.deps.secret, configured);
+      return { generated: null };
+    }
+    const token = `bho_${randomBytes(32).toString('base64url')}`;
+    const hash = keyedHash(this.deps.secret, token);
+    const created = await this.deps.store.transaction(async (tx) => {
+      const inserted = await tx
+        .insertInto('settings')
+        .values({ name: hashSetting, value: hash })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
+      await appendAudit(tx, {
+        actor: 'system',
+        requestId: null,
+        domainId: null,
+        action: 'operator.token_created',
+        target: null,
+        outcome: 'success',
+      });
+      return true;
+    });
+    if (created) {
+      this.hash = hash;
+      return { generated: token };
+    }
+    const stored = await this.deps.store.db
+      .selectFrom('settings')
+      .select('value')
+      .where('name', '=', hashSetting)
+      .executeTakeFirstOrThrow();
+    this.hash = stored.value;
+    return { generated: null };
+  }
+
+  /** The operator principal for a matching token; `invalid_credentials` otherwise. */
+  authenticate(presented: string): Principal & { kind: 'operator' } {
+    if (this.hash === null) throw new Error('OperatorService.initialise was not called');
+    if (!sameHash(this.hash, keyedHash(this.deps.secret, presented)))
+      throw new BulkheadError('invalid_credentials');
+    return { kind: 'operator', actor: 'operator' };
+  }
+}

@@ -1,0 +1,82 @@
+// One ordered list of migrations, the same for PGlite and PostgreSQL. Each is plain SQL so that what
+// the database enforces (checks, unique indexes) is visible in one place.
+import { sql, Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+
+const migrations: Record<string, Migration> = {
+  '0001_core': {
+    async up(db) {
+      await sql`
+        CREATE TABLE domains (
+          id text PRIMARY KEY CHECK (id ~ '^dom_[0-9a-z]{26}$'),
+          slug text NOT NULL CHECK (slug ~ '^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$'),
+          name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+          status text NOT NULL CHECK (status IN ('active', 'suspended', 'deleted')),
+          created_at timestamptz NOT NULL,
+          updated_at timestamptz NOT NULL,
+          suspended_at timestamptz,
+          deleted_at timestamptz
+        )`.execute(db);
+      // A slug is unique among live domains; a deleted domain keeps its row (and id) for the audit trail.
+      await sql`CREATE UNIQUE INDEX domains_live_slug ON domains (slug) WHERE status <> 'deleted'`.execute(
+        db,
+      );
+
+      await sql`
+        CREATE TABLE provisioning_keys (
+          id text PRIMARY KEY CHECK (id ~ '^key_[0-9a-z]{26}$'),
+          domain_id text NOT NULL REFERENCES domains (id),
+          name text,
+          prefix text NOT NULL,
+          hash text NOT NULL UNIQUE,
+          scopes jsonb NOT NULL,
+          created_at timestamptz NOT NULL,
+          last_used_at timestamptz,
+          expires_at timestamptz,
+          revoked_at timestamptz,
+          replaces_key_id text REFERENCES provisioning_keys (id)
+        )`.execute(db);
+      await sql`CREATE INDEX provisioning_keys_domain ON provisioning_keys (domain_id, id)`.execute(db);
+
+      await sql`
+        CREATE TABLE audit_events (
+          seq bigint PRIMARY KEY CHECK (seq > 0),
+          id text NOT NULL UNIQUE,
+          at timestamptz NOT NULL,
+          domain_id text,
+          actor text NOT NULL,
+          action text NOT NULL,
+          target text,
+          outcome text NOT NULL,
+          request_id text,
+          detail jsonb NOT NULL,
+          prev_hash text NOT NULL,
+          hash text NOT NULL
+        )`.execute(db);
+      await sql`CREATE INDEX audit_events_domain ON audit_events (domain_id, seq)`.execute(db);
+      await sql`CREATE INDEX audit_events_action ON audit_events (action, seq)`.execute(db);
+
+      await sql`
+        CREATE TABLE settings (
+          name text PRIMARY KEY,
+          value text NOT NULL,
+          updated_at timestamptz NOT NULL DEFAULT now()
+        )`.execute(db);
+    },
+  },
+};
+
+export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: () => Promise.resolve(migrations) },
+    migrationTableName: 'bulkhead_migrations',
+    migrationLockTableName: 'bulkhead_migrations_lock',
+  });
+  const result = await migrator.migrateToLatest();
+  if (result.error !== undefined) {
+    throw result.error instanceof Error
+      ? result.error
+      : new Error('migration failed', { cause: result.error });
+  }
+  return result;
+}

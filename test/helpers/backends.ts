@@ -1,0 +1,75 @@
+// The store backends every store and API suite runs against: an in-memory PGlite and a fresh database
+// on the PostgreSQL server named by BULKHEAD_TEST_POSTGRES_URL (default: the local server). A missing
+// server fails the suite; it is never skipped.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { buildServices, type Services } from '../../src/runtime.js';
+import { openStore, type Store } from '../../src/store/store.js';
+
+export const testPostgresUrl =
+  process.env['BULKHEAD_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface Backend {
+  readonly name: 'pglite' | 'postgres';
+  open(): Promise<Store & { drop(): Promise<void> }>;
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** Creates an empty database on the test server and returns its URL and a function that drops it. */
+export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `bulkhead_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: testPostgresUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: withDatabase(testPostgresUrl, name),
+    async drop() {
+      const c = new pg.Client({ connectionString: testPostgresUrl });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+export const backends: readonly Backend[] = [
+  {
+    name: 'pglite',
+    async open() {
+      const store = await openStore({ kind: 'pglite' });
+      return Object.assign(store, { drop: () => store.close() });
+    },
+  },
+  {
+    name: 'postgres',
+    async open() {
+      const database = await createTestDatabase();
+      const store = await openStore({ kind: 'postgres', url: database.url, poolSize: 5 });
+      return Object.assign(store, {
+        async drop() {
+          await store.close();
+          await database.drop();
+        },
+      });
+    },
+  },
+];
+
+export const testSecret = Buffer.alloc(32, 7);
+
+export async function openTestServices(backend: Backend): Promise<Services & { drop(): Promise<void> }> {
+  const store = await backend.open();
+  return Object.assign(buildServices(store, testSecret), { drop: () => store.drop() });
+}
