@@ -60,6 +60,8 @@ export const redactPaths = [
 export interface ServerOptions {
   readonly logger?: FastifyServerOptions['logger'];
   readonly bodyLimit?: number;
+  /** Runs when the server closes, after in-flight requests have finished (the entry point closes the store). */
+  readonly onClose?: () => Promise<void>;
 }
 
 function validators() {
@@ -136,6 +138,8 @@ export async function buildServer(services: Services, options: ServerOptions = {
   );
   for (const route of routes) route(app, services);
 
+  const onClose = options.onClose;
+  if (onClose !== undefined) app.addHook('onClose', onClose);
   await app.ready();
   return app;
 }
@@ -152,15 +156,13 @@ export async function startServer(
   print: (line: string) => void,
 ): Promise<{ app: App; url: string }> {
   const { generated } = await services.operator.initialise(config.operatorToken);
+  if (generated !== null) print(`Operator token (shown once, store it now): ${generated}`);
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
     logger: { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
+    onClose: () => services.store.close(),
   });
-  app.addHook('onClose', async () => services.store.close());
   const url = await app.listen({ host: config.host, port: config.port });
-  if (generated !== null) {
-    print(`Operator token (shown once, store it now): ${generated}`);
-  }
   print(`Bulkhead listening on ${url} (store: ${services.store.kind})`);
   let stopping = false;
   const stop = (signal: string) => {

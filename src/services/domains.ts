@@ -2,7 +2,7 @@
 // audit event commit together; the domain row is locked while its status changes.
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
-import { parseSlug } from '../domain/slug.js';
+import { normaliseSlug, parseSlug } from '../domain/slug.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import type { DomainRow, DomainStatus } from '../store/schema.js';
@@ -35,6 +35,8 @@ export function domainView(row: DomainRow): DomainView {
 
 export interface DomainListOptions {
   readonly status?: DomainStatus | undefined;
+  /** Matches the normalised slug. */
+  readonly slug?: string | undefined;
   readonly includeDeleted?: boolean | undefined;
   readonly after?: string | undefined;
   readonly limit?: number | undefined;
@@ -89,6 +91,7 @@ export class DomainService {
     let q = this.deps.store.db.selectFrom('domains').selectAll();
     if (options.status !== undefined) q = q.where('status', '=', options.status);
     else if (options.includeDeleted !== true) q = q.where('status', '<>', 'deleted');
+    if (options.slug !== undefined) q = q.where('slug', '=', normaliseSlug(options.slug.trim()));
     if (options.after !== undefined) q = q.where('id', '>', options.after);
     const rows = await q
       .orderBy('id', 'asc')

@@ -8,6 +8,7 @@ import type { Principal } from '../policy/principal.js';
 import type { Store } from '../store/store.js';
 
 const hashSetting = 'operator.token_hash';
+const newOperatorToken = () => `bho_${randomBytes(32).toString('base64url')}`;
 
 export class OperatorService {
   private hash: string | null = null;
@@ -23,7 +24,7 @@ export class OperatorService {
       this.hash = keyedHash(this.deps.secret, configured);
       return { generated: null };
     }
-    const token = `bho_${randomBytes(32).toString('base64url')}`;
+    const token = newOperatorToken();
     const hash = keyedHash(this.deps.secret, token);
     const created = await this.deps.store.transaction(async (tx) => {
       const inserted = await tx
@@ -53,6 +54,33 @@ export class OperatorService {
       .executeTakeFirstOrThrow();
     this.hash = stored.value;
     return { generated: null };
+  }
+
+  /**
+   * Replaces the stored operator token with a new one and returns it, for an operator who lost it.
+   * Running servers keep the hash they loaded until they restart.
+   */
+  async reset(actor: string): Promise<string> {
+    const token = newOperatorToken();
+    const hash = keyedHash(this.deps.secret, token);
+    await this.deps.store.transaction(async (tx) => {
+      await tx
+        .insertInto('settings')
+        .values({ name: hashSetting, value: hash })
+        .onConflict((oc) => oc.column('name').doUpdateSet({ value: hash, updated_at: new Date() }))
+        .execute();
+      await appendAudit(tx, {
+        actor,
+        requestId: null,
+        domainId: null,
+        action: 'operator.token_created',
+        target: null,
+        outcome: 'success',
+        detail: { reset: true },
+      });
+    });
+    this.hash = hash;
+    return token;
   }
 
   /** The operator principal for a matching token; `invalid_credentials` otherwise. */

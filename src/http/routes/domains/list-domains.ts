@@ -18,6 +18,9 @@ export const listDomains: RouteModule = (app, { domains }) => {
         querystring: Type.Object(
           {
             status: Type.Optional(DomainStatus),
+            slug: Type.Optional(
+              Type.String({ minLength: 1, maxLength: 253, description: 'Normalised before matching.' }),
+            ),
             includeDeleted: Type.Optional(Type.Boolean()),
             after: Type.Optional(DomainIdParam),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),

@@ -1,0 +1,94 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { resourceKinds, type ResourceKind } from '../../domain/kinds.js';
+import { printJson, printTable, resolveDomain, type CliContext } from '../context.js';
+
+const columns = ['id', 'prefix', 'name', 'scopes', 'createdAt', 'lastUsedAt', 'expiresAt', 'revokedAt'];
+
+function parseScopes(value: string): ResourceKind[] {
+  const scopes = value.split(',').map((s) => s.trim());
+  for (const s of scopes) {
+    if (!(resourceKinds as readonly string[]).includes(s)) {
+      throw new InvalidArgumentError(`unknown scope "${s}" (one of ${resourceKinds.join(', ')})`);
+    }
+  }
+  return scopes as ResourceKind[];
+}
+
+export function registerKey(program: Command, ctx: CliContext): void {
+  const key = program.command('key').description('issue and manage provisioning keys');
+
+  key
+    .command('issue <domain>')
+    .description('issue a provisioning key; the secret is printed this once')
+    .option('--name <name>', 'a label for the key')
+    .option(
+      '--scopes <kinds>',
+      `comma-separated resource kinds (default: all of ${resourceKinds.join(',')})`,
+      parseScopes,
+    )
+    .option('--expires-at <time>', 'ISO 8601 time after which the key is refused')
+    .option('--json', 'print JSON')
+    .action(
+      (ref: string, opts: { name?: string; scopes?: ResourceKind[]; expiresAt?: string; json?: boolean }) =>
+        ctx.withControlPlane(async (cp) => {
+          const expiresAt = opts.expiresAt === undefined ? undefined : new Date(opts.expiresAt);
+          if (expiresAt !== undefined && Number.isNaN(expiresAt.getTime())) {
+            throw new InvalidArgumentError('--expires-at is not a valid time');
+          }
+          const issued = await cp.issueKey(await resolveDomain(cp, ref), {
+            name: opts.name,
+            scopes: opts.scopes,
+            expiresAt,
+          });
+          if (opts.json === true) return printJson(ctx.io, issued);
+          ctx.io.out(`key ${issued.id} for ${issued.domainId} (scopes ${issued.scopes.join(',')})`);
+          ctx.io.out(`secret (shown once, store it now): ${issued.key}`);
+        }),
+    );
+
+  key
+    .command('list <domain>')
+    .description("list a domain's keys (never the secrets)")
+    .option('--json', 'print JSON')
+    .action((ref: string, opts: { json?: boolean }) =>
+      ctx.withControlPlane(async (cp) => {
+        const items = await cp.listKeys(await resolveDomain(cp, ref));
+        if (opts.json === true) printJson(ctx.io, items);
+        else
+          printTable(
+            ctx.io,
+            items.map((k) => ({ ...k })),
+            columns,
+          );
+      }),
+    );
+
+  key
+    .command('revoke <domain> <keyId>')
+    .description('revoke a key; it is refused from the next request on')
+    .option('--json', 'print JSON')
+    .action((ref: string, keyId: string, opts: { json?: boolean }) =>
+      ctx.withControlPlane(async (cp) => {
+        const revoked = await cp.revokeKey(await resolveDomain(cp, ref), keyId);
+        if (opts.json === true) printJson(ctx.io, revoked);
+        else ctx.io.out(`revoked ${revoked.id} at ${revoked.revokedAt ?? '-'}`);
+      }),
+    );
+
+  key
+    .command('rotate <domain> <keyId>')
+    .description('issue a successor; the old key stays valid for the overlap, then expires')
+    .option('--overlap <seconds>', 'how long the old key keeps working', '86400')
+    .option('--json', 'print JSON')
+    .action((ref: string, keyId: string, opts: { overlap: string; json?: boolean }) =>
+      ctx.withControlPlane(async (cp) => {
+        const overlap = Number(opts.overlap);
+        const result = await cp.rotateKey(await resolveDomain(cp, ref), keyId, overlap);
+        if (opts.json === true) return printJson(ctx.io, result);
+        ctx.io.out(
+          `key ${result.key.id} replaces ${result.previous.id}, which expires at ${result.previous.expiresAt ?? '-'}`,
+        );
+        ctx.io.out(`secret (shown once, store it now): ${result.key.key}`);
+      }),
+    );
+}

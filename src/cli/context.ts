@@ -1,0 +1,102 @@
+import { loadConfig, type ConfigInput } from '../config.js';
+import { BulkheadError } from '../errors.js';
+import { isId } from '../domain/ids.js';
+import { openServices } from '../runtime.js';
+import { DataDirLockedError } from '../store/store.js';
+import type { ControlPlane } from './control-plane.js';
+import { directControlPlane } from './direct.js';
+import { httpControlPlane } from './http-client.js';
+
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export interface GlobalOptions {
+  dataDir?: string;
+  url?: string;
+}
+
+export interface CliContext {
+  readonly io: Io;
+  readonly env: NodeJS.ProcessEnv;
+  /** Builds the configuration from the environment and the global flags plus `flags`. */
+  config(flags?: ConfigInput): ReturnType<typeof loadConfig>;
+  /** Runs `fn` with a control plane (HTTP when a URL is configured, the store otherwise), then closes it. */
+  withControlPlane<T>(fn: (cp: ControlPlane) => Promise<T>): Promise<T>;
+  /** Sets the exit code for a command that ran but found a failure (exit 1). */
+  exitCode: number;
+}
+
+export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => GlobalOptions): CliContext {
+  const config = (flags: ConfigInput = {}) => {
+    const g = globals();
+    return loadConfig(env, { dataDir: g.dataDir, url: g.url, ...flags });
+  };
+  return {
+    io,
+    env,
+    config,
+    exitCode: 0,
+    async withControlPlane(fn) {
+      const c = config();
+      let cp: ControlPlane;
+      if (c.url !== undefined) {
+        if (c.operatorToken === undefined) {
+          throw new BulkheadError(
+            'unauthenticated',
+            'Set BULKHEAD_OPERATOR_TOKEN to call a server with --url.',
+          );
+        }
+        cp = httpControlPlane(c.url, c.operatorToken);
+      } else {
+        try {
+          cp = directControlPlane(await openServices(c));
+        } catch (error) {
+          if (error instanceof DataDirLockedError) {
+            throw new BulkheadError(
+              'unavailable',
+              `${error.message} (a running "bulkhead serve"?). Go through it: --url http://HOST:PORT with BULKHEAD_OPERATOR_TOKEN set.`,
+            );
+          }
+          throw error;
+        }
+      }
+      try {
+        return await fn(cp);
+      } finally {
+        await cp.close();
+      }
+    },
+  };
+}
+
+/** A domain given by id or by slug. */
+export async function resolveDomain(cp: ControlPlane, ref: string): Promise<string> {
+  if (isId('domain', ref)) return ref;
+  const [match] = await cp.listDomains({ slug: ref, limit: 1 });
+  if (match === undefined) throw new BulkheadError('not_found', `No domain "${ref}".`);
+  return match.id;
+}
+
+/** Prints rows as aligned columns. */
+export function printTable(
+  io: Io,
+  rows: readonly Record<string, unknown>[],
+  columns: readonly string[],
+): void {
+  const cell = (v: unknown) =>
+    v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(',') : String(v);
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  io.out(line(columns.map((c) => c.toUpperCase())));
+  for (const row of rows) io.out(line(columns.map((c) => cell(row[c]))));
+}
+
+export function printJson(io: Io, value: unknown): void {
+  io.out(JSON.stringify(value, null, 2));
+}

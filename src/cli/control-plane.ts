@@ -1,0 +1,32 @@
+// What the CLI can ask of Bulkhead, with two ways to ask: straight through the services on the store
+// (the same code the API runs), or through a running server's HTTP API when --url is given — the only
+// way in while a server holds an embedded data directory.
+import type { ChainReport } from '../audit/chain.js';
+import type { AuditEvent } from '../audit/events.js';
+import type { AuditFilter } from '../audit/log.js';
+import type { ResourceKind } from '../domain/kinds.js';
+import type { IssuedKey, KeyView } from '../keys/service.js';
+import type { DomainListOptions, DomainView } from '../services/domains.js';
+
+export interface ControlPlane {
+  createDomain(input: { slug: string; name: string }): Promise<DomainView>;
+  listDomains(options: DomainListOptions): Promise<DomainView[]>;
+  getDomain(domainId: string): Promise<DomainView>;
+  suspendDomain(domainId: string): Promise<DomainView>;
+  resumeDomain(domainId: string): Promise<DomainView>;
+  deleteDomain(domainId: string): Promise<DomainView>;
+  issueKey(
+    domainId: string,
+    input: { name?: string | undefined; scopes?: ResourceKind[] | undefined; expiresAt?: Date | undefined },
+  ): Promise<IssuedKey>;
+  listKeys(domainId: string): Promise<KeyView[]>;
+  revokeKey(domainId: string, keyId: string): Promise<KeyView>;
+  rotateKey(
+    domainId: string,
+    keyId: string,
+    overlapSeconds: number,
+  ): Promise<{ key: IssuedKey; previous: KeyView }>;
+  listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
+  verifyAudit(): Promise<ChainReport>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,73 @@
+import type { ChainReport } from '../audit/chain.js';
+import type { AuditEvent } from '../audit/events.js';
+import { BulkheadError, errorStatus, type ErrorCode } from '../errors.js';
+import type { IssuedKey, KeyView } from '../keys/service.js';
+import type { DomainView } from '../services/domains.js';
+import type { ControlPlane } from './control-plane.js';
+
+/** The control plane through a running server's API, with the operator token. */
+export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
+  const base = baseUrl.replace(/\/+$/, '');
+
+  async function call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    query?: Record<string, unknown>,
+  ): Promise<T> {
+    const url = new URL(`${base}${path}`);
+    for (const [k, v] of Object.entries(query ?? {})) {
+      if (v !== undefined) url.searchParams.set(k, v instanceof Date ? v.toISOString() : String(v));
+    }
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      throw new BulkheadError('unavailable', `Cannot reach ${base}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    const text = await response.text();
+    const parsed: unknown = text === '' ? null : JSON.parse(text);
+    if (!response.ok) {
+      const problem = parsed as { code?: string; detail?: string } | null;
+      const code = (
+        problem?.code !== undefined && problem.code in errorStatus ? problem.code : 'internal'
+      ) as ErrorCode;
+      throw new BulkheadError(code, problem?.detail ?? `HTTP ${response.status}`);
+    }
+    return parsed as T;
+  }
+
+  const d = (id: string) => `/v1/domains/${encodeURIComponent(id)}`;
+  return {
+    createDomain: (input) => call<DomainView>('POST', '/v1/domains', input),
+    listDomains: async (o) =>
+      (await call<{ items: DomainView[] }>('GET', '/v1/domains', undefined, { ...o })).items,
+    getDomain: (id) => call<DomainView>('GET', d(id)),
+    suspendDomain: (id) => call<DomainView>('POST', `${d(id)}/suspend`),
+    resumeDomain: (id) => call<DomainView>('POST', `${d(id)}/resume`),
+    deleteDomain: (id) => call<DomainView>('DELETE', d(id)),
+    issueKey: (id, input) =>
+      call<IssuedKey>('POST', `${d(id)}/keys`, {
+        ...(input.name === undefined ? {} : { name: input.name }),
+        ...(input.scopes === undefined ? {} : { scopes: input.scopes }),
+        ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt.toISOString() }),
+      }),
+    listKeys: async (id) => (await call<{ items: KeyView[] }>('GET', `${d(id)}/keys`)).items,
+    revokeKey: (id, keyId) => call<KeyView>('DELETE', `${d(id)}/keys/${encodeURIComponent(keyId)}`),
+    rotateKey: (id, keyId, overlapSeconds) =>
+      call('POST', `${d(id)}/keys/${encodeURIComponent(keyId)}/rotate`, { overlapSeconds }),
+    listAudit: async (f) =>
+      (await call<{ items: AuditEvent[] }>('GET', '/v1/audit', undefined, { ...f })).items,
+    verifyAudit: () => call<ChainReport>('GET', '/v1/audit/verify'),
+    close: () => Promise.resolve(),
+  };
+}
