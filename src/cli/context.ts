@@ -85,8 +85,14 @@ export function printTable(
   rows: readonly Record<string, unknown>[],
   columns: readonly string[],
 ): void {
-  const cell = (v: unknown) =>
-    v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(',') : String(v);
+  const cell = (v: unknown): string =>
+    v === null || v === undefined
+      ? '-'
+      : Array.isArray(v)
+        ? v.map(cell).join(',')
+        : typeof v === 'object'
+          ? JSON.stringify(v)
+          : String(v);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) =>
     values

@@ -13,7 +13,7 @@ export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
     method: string,
     path: string,
     body?: unknown,
-    query?: Record<string, unknown>,
+    query?: Record<string, string | number | boolean | Date | undefined>,
   ): Promise<T> {
     const url = new URL(`${base}${path}`);
     for (const [k, v] of Object.entries(query ?? {})) {
