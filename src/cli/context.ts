@@ -90,9 +90,9 @@ export function printTable(
       ? '-'
       : Array.isArray(v)
         ? v.map(cell).join(',')
-        : typeof v === 'object'
-          ? JSON.stringify(v)
-          : String(v);
+        : typeof v === 'string'
+          ? v
+          : JSON.stringify(v);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) =>
     values
