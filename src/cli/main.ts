@@ -62,11 +62,8 @@ export async function main(
     }
     if (isBulkheadError(error)) {
       io.err(`bulkhead: ${error.code}: ${error.message}`);
-      return error.code === 'invalid_request' ||
-        error.code.startsWith('slug_') ||
-        error.code === 'invalid_slug'
-        ? 2
-        : 1;
+      // Input the server refuses (a 400) is a usage error; a conflict such as slug_taken is a failure.
+      return error.status === 400 ? 2 : 1;
     }
     io.err(`bulkhead: ${(error as Error).message}`);
     return 1;

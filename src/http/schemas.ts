@@ -13,6 +13,8 @@ export const KeyIdParam = Type.String({ pattern: idSchemaPattern('key'), descrip
 export const Timestamp = Type.String({ format: 'date-time' });
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
+export const noQuery = Type.Object({}, { additionalProperties: false });
+
 export const DomainParams = Type.Object({ domainId: DomainIdParam }, { additionalProperties: false });
 export const KeyParams = Type.Object(
   { domainId: DomainIdParam, keyId: KeyIdParam },

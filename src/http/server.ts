@@ -25,7 +25,7 @@ import { revokeKey } from './routes/keys/revoke-key.js';
 import { rotateKey } from './routes/keys/rotate-key.js';
 import { whoami } from './routes/keys/whoami.js';
 import { health } from './routes/system/health.js';
-import { Problem } from './schemas.js';
+import { noQuery, Problem } from './schemas.js';
 import type { App, RouteModule } from './types.js';
 
 export const routes: readonly RouteModule[] = [
@@ -132,6 +132,13 @@ export async function buildServer(services: Services, options: ServerOptions = {
   app.setNotFoundHandler((_request, reply) => sendProblem(reply, notFound()));
 
   await app.register(authenticate, { services });
+
+  // A route that takes no query parameters refuses any, so a smuggled `?domainId=` is an error, not ignored.
+  app.addHook('onRoute', (route) => {
+    if (route.schema !== undefined && route.schema.querystring === undefined && route.method !== 'HEAD') {
+      route.schema.querystring = noQuery;
+    }
+  });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { access: { credentials: [] } } }, () =>
     app.swagger(),

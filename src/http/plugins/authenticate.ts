@@ -15,11 +15,12 @@ const bearer = /^Bearer ([\x21-\x7e]{1,512})$/;
 async function resolvePrincipal(services: Services, request: FastifyRequest): Promise<Principal> {
   const header = request.headers.authorization;
   if (header === undefined || header === '') throw new BulkheadError('unauthenticated');
-  const match = bearer.exec(header);
-  if (match === null) throw new BulkheadError('invalid_credentials', 'Use "Authorization: Bearer <token>".');
-  const token = match[1]!;
-  if (token.startsWith(keyPrefix)) return services.keys.authenticate(token, String(request.id));
+  const token = bearer.exec(header)?.[1];
+  // Key-shaped tokens are audited by the key service, with the reason they were refused.
+  if (token?.startsWith(keyPrefix) === true) return services.keys.authenticate(token, String(request.id));
   try {
+    if (token === undefined)
+      throw new BulkheadError('invalid_credentials', 'Use "Authorization: Bearer <token>".');
     return services.operator.authenticate(token);
   } catch (error) {
     await services.store.transaction((tx) =>
@@ -30,7 +31,10 @@ async function resolvePrincipal(services: Services, request: FastifyRequest): Pr
         action: 'operator.authenticate',
         target: null,
         outcome: 'denied',
-        detail: { route: request.routeOptions.url ?? null },
+        detail: {
+          reason: token === undefined ? 'malformed_header' : 'mismatch',
+          route: request.routeOptions.url ?? null,
+        },
       }),
     );
     throw error;

@@ -1,0 +1,197 @@
+// Runs the built `bulkhead` binary as a real child process, with an environment built from nothing but
+// what the test passes (plus PATH and HOME), so a developer's BULKHEAD_… variables never leak in.
+// The tests need `npm run build` to have run: a missing or stale dist/ fails them with a clear message.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const binPath = join(repoRoot, 'bin', 'bulkhead.js');
+const srcDir = join(repoRoot, 'src');
+const distDir = join(repoRoot, 'dist');
+
+/** Throws unless dist/ holds a build at least as new as every source file. */
+export function assertBuilt(): void {
+  const main = join(distDir, 'cli', 'main.js');
+  if (!existsSync(main)) {
+    throw new Error(`${relative(repoRoot, main)} is missing: run "npm run build" first (npm test does).`);
+  }
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
+    );
+  for (const source of walk(srcDir)) {
+    if (!source.endsWith('.ts') || source.endsWith('.test.ts') || source.endsWith('.d.ts')) continue;
+    const built = join(distDir, relative(srcDir, source)).replace(/\.ts$/, '.js');
+    if (!existsSync(built) || statSync(built).mtimeMs < statSync(source).mtimeMs) {
+      throw new Error(
+        `${relative(repoRoot, built)} is older than ${relative(repoRoot, source)}: run "npm run build" first.`,
+      );
+    }
+  }
+}
+
+/** A fresh directory under the OS temp dir; `remove` deletes it and everything in it. */
+export function tempDir(prefix = 'bulkhead-test-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** The environment a child gets: PATH and HOME from this process, then exactly `vars`. */
+export function childEnv(vars: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const name of ['PATH', 'HOME']) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...vars };
+}
+
+const live = new Set<ChildProcess>();
+
+function track(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  live.add(child);
+  return new Promise((resolve, reject) => {
+    child.once('error', (error) => {
+      live.delete(child);
+      reject(error);
+    });
+    // 'close', not 'exit': by then everything the child wrote has been read.
+    child.once('close', (code, signal) => {
+      live.delete(child);
+      resolve({ code, signal });
+    });
+  });
+}
+
+/** Kills every child this module started that is still running, and waits for each to exit. */
+export async function killAll(): Promise<void> {
+  await Promise.all(
+    [...live].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('close', () => resolve());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunOptions {
+  readonly env?: Record<string, string>;
+  readonly cwd?: string;
+  readonly timeoutMs?: number;
+}
+
+/** Runs `bulkhead <args>` to completion. */
+export async function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [binPath, ...args], {
+    cwd: options.cwd ?? tmpdir(),
+    env: childEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  try {
+    const { code, signal } = await track(child);
+    if (signal !== null) {
+      throw new Error(
+        `bulkhead ${args.join(' ')} was killed (${signal}) after ${timeoutMs} ms\n` +
+          `stdout: ${stdout}\nstderr: ${stderr}`,
+      );
+    }
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface Server {
+  readonly child: ChildProcess;
+  /** The base URL from the "Bulkhead listening on …" line. */
+  readonly url: string;
+  /** The store kind from that line. */
+  readonly store: string;
+  /** Everything the process wrote so far. */
+  output(): { stdout: string; stderr: string };
+  /** Resolves when stdout or stderr has a line matching `pattern`; rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `bulkhead <args>` (a `serve`) and resolves once it is listening; rejects if it exits first. */
+export async function startServer(args: readonly string[], options: RunOptions = {}): Promise<Server> {
+  const child = spawn(process.execPath, [binPath, ...args], {
+    cwd: options.cwd ?? tmpdir(),
+    env: childEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = track(child);
+  exited.catch(() => {}); // reported through the waits below
+  let stdout = '';
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  const onData = () => waiters.forEach((w) => w());
+  child.stdout.setEncoding('utf8').on('data', (s: string) => {
+    stdout += s;
+    onData();
+  });
+  child.stderr.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s;
+    onData();
+  });
+  const output = () => ({ stdout, stderr });
+
+  const waitFor = (pattern: RegExp, timeoutMs = 20_000) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const line = `${stdout}\n${stderr}`.split('\n').find((l) => pattern.test(l));
+        if (line === undefined) return;
+        done();
+        resolve(line);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(
+          new Error(
+            `no line matching ${pattern} after ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+          ),
+        );
+      }, timeoutMs);
+      const onExit = ({ code, signal }: { code: number | null; signal: NodeJS.Signals | null }) => {
+        check();
+        done();
+        reject(
+          new Error(
+            `the server exited (code ${code}, signal ${signal}) before printing ${pattern}\n` +
+              `stdout: ${stdout}\nstderr: ${stderr}`,
+          ),
+        );
+      };
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+      exited.then(onExit, reject);
+      check();
+    });
+
+  const line = await waitFor(/^Bulkhead listening on /, options.timeoutMs ?? 30_000);
+  const match = /^Bulkhead listening on (http:\/\/\S+) \(store: (\w+)\)$/.exec(line);
+  if (match === null) throw new Error(`unexpected listening line: ${line}`);
+  return { child, url: match[1]!, store: match[2]!, output, waitFor, exited };
+}

@@ -1,0 +1,386 @@
+// The store suite: services and the audit chain on the real PostgreSQL server and on PGlite.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { verifyAudit, listAudit } from '../src/audit/log.js';
+import { BulkheadError, type ErrorCode } from '../src/errors.js';
+import type { Actor } from '../src/policy/principal.js';
+import type { Services } from '../src/runtime.js';
+import { DataDirLockedError, openStore } from '../src/store/store.js';
+import { backends, createTestDatabase, openTestServices } from './helpers/backends.js';
+
+const actor: Actor = { actor: 'operator', requestId: 'req_test' };
+
+async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | 'none'> {
+  try {
+    await promise;
+    return 'none';
+  } catch (error) {
+    if (error instanceof BulkheadError) return error.code;
+    throw error;
+  }
+}
+
+let counter = 0;
+const uniqueSlug = (base = 'tenant') => `${base}-${process.pid}-${++counter}`;
+
+describe.each(backends)('store on $name', (backend) => {
+  let s: Services & { drop(): Promise<void> };
+
+  beforeAll(async () => {
+    s = await openTestServices(backend);
+  });
+  afterAll(async () => {
+    await s.drop();
+  });
+
+  describe('domains', () => {
+    it('creates a domain with a normalised slug and audits it in the same transaction', async () => {
+      const slug = uniqueSlug('Acme');
+      const d = await s.domains.create(actor, { slug, name: 'Acme Inc' });
+      expect(d).toMatchObject({ slug: slug.toLowerCase(), name: 'Acme Inc', status: 'active' });
+      expect(d.id).toMatch(/^dom_/);
+      const events = await listAudit(s.store.db, { domainId: d.id });
+      expect(events.map((e) => [e.action, e.actor, e.outcome, e.requestId])).toEqual([
+        ['domain.create', 'operator', 'success', 'req_test'],
+      ]);
+    });
+
+    it('treats slugs that differ only by case or width as the same', async () => {
+      const slug = uniqueSlug('dup');
+      await s.domains.create(actor, { slug, name: 'first' });
+      expect(await codeOf(s.domains.create(actor, { slug: slug.toUpperCase(), name: 'second' }))).toBe(
+        'slug_taken',
+      );
+      const fullwidth = [...slug]
+        .map((c) => (/[a-z]/.test(c) ? String.fromCodePoint(c.codePointAt(0)! + 0xfee0) : c))
+        .join('');
+      expect(await codeOf(s.domains.create(actor, { slug: fullwidth, name: 'third' }))).toBe('slug_taken');
+      expect((await s.domains.list({ slug })).map((d) => d.name)).toEqual(['first']);
+    });
+
+    it('lets exactly one of many concurrent creations of a slug win', async () => {
+      const slug = uniqueSlug('race');
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => codeOf(s.domains.create(actor, { slug, name: `n${i}` }))),
+      );
+      expect(results.filter((r) => r === 'none')).toHaveLength(1);
+      expect(results.filter((r) => r === 'slug_taken')).toHaveLength(7);
+      expect(await s.domains.list({ slug })).toHaveLength(1);
+    });
+
+    it('writes nothing when the slug is refused', async () => {
+      const before = (await listAudit(s.store.db, { limit: 10_000 })).length;
+      for (const bad of ['аcme', 'ad', 'admin', '-x-', 'a_b']) {
+        expect(await codeOf(s.domains.create(actor, { slug: bad, name: 'x' }))).toMatch(
+          /^slug_|^invalid_slug$/,
+        );
+      }
+      expect((await listAudit(s.store.db, { limit: 10_000 })).length).toBe(before);
+    });
+
+    it('moves through active, suspended and deleted, and a deleted domain stays deleted', async () => {
+      const d = await s.domains.create(actor, { slug: uniqueSlug(), name: 'x' });
+      expect((await s.domains.suspend(actor, d.id)).status).toBe('suspended');
+      expect((await s.domains.suspend(actor, d.id)).status).toBe('suspended');
+      expect((await s.domains.resume(actor, d.id)).status).toBe('active');
+      const deleted = await s.domains.delete(actor, d.id);
+      expect(deleted.status).toBe('deleted');
+      expect(deleted.deletedAt).not.toBeNull();
+      expect(await codeOf(s.domains.resume(actor, d.id))).toBe('domain_deleted');
+      expect(await codeOf(s.domains.delete(actor, d.id))).toBe('domain_deleted');
+      const actions = (await listAudit(s.store.db, { domainId: d.id })).map((e) => e.action);
+      expect(actions).toEqual(['domain.create', 'domain.suspend', 'domain.resume', 'domain.delete']);
+    });
+
+    it('hides deleted domains from the default list and frees the slug for a new domain with a new id', async () => {
+      const slug = uniqueSlug('reuse');
+      const old = await s.domains.create(actor, { slug, name: 'old' });
+      await s.domains.delete(actor, old.id);
+      expect((await s.domains.list({ slug })).map((d) => d.id)).toEqual([]);
+      expect((await s.domains.list({ slug, includeDeleted: true })).map((d) => d.id)).toEqual([old.id]);
+      const fresh = await s.domains.create(actor, { slug, name: 'new' });
+      expect(fresh.id).not.toBe(old.id);
+    });
+
+    it('answers not_found for an unknown id', async () => {
+      expect(await codeOf(s.domains.get('dom_00000000000000000000000000'))).toBe('not_found');
+      expect(await codeOf(s.domains.suspend(actor, 'dom_00000000000000000000000000'))).toBe('not_found');
+    });
+
+    it('pages through domains in creation order', async () => {
+      const first = await s.domains.list({ limit: 2 });
+      expect(first).toHaveLength(2);
+      const next = await s.domains.list({ limit: 2, after: first[1]!.id });
+      expect(next[0]!.id > first[1]!.id).toBe(true);
+    });
+  });
+
+  describe('provisioning keys', () => {
+    it('stores only a keyed hash, never the secret', async () => {
+      const d = await s.domains.create(actor, { slug: uniqueSlug(), name: 'x' });
+      const issued = await s.keys.issue(actor, d.id, { name: 'ci' });
+      const row = await s.store.db
+        .selectFrom('provisioning_keys')
+        .selectAll()
+        .where('id', '=', issued.id)
+        .executeTakeFirstOrThrow();
+      expect(JSON.stringify(row)).not.toContain(issued.key);
+      expect(row.hash).toMatch(/^[0-9a-f]{64}$/);
+      const audit = await listAudit(s.store.db, { domainId: d.id, limit: 1000 });
+      expect(JSON.stringify(audit)).not.toContain(issued.key);
+      expect(JSON.stringify(await s.keys.list(d.id))).not.toContain(issued.key);
+    });
+
+    it('authenticates a key to its one domain and records the use', async () => {
+      const d = await s.domains.create(actor, { slug: uniqueSlug(), name: 'x' });
+      const issued = await s.keys.issue(actor, d.id, { scopes: ['postgres', 'storage'] });
+      const p = await s.keys.authenticate(issued.key, 'req_a');
+      expect(p).toMatchObject({
+        kind: 'provisioning_key',
+        domainId: d.id,
+        keyId: issued.id,
+        scopes: ['postgres', 'storage'],
+      });
+      const [listed] = await s.keys.list(d.id);
+      expect(listed!.lastUsedAt).not.toBeNull();
+      const uses = await listAudit(s.store.db, { domainId: d.id, action: 'key.authenticate' });
+      expect(uses.map((e) => [e.outcome, e.actor, e.requestId])).toEqual([
+        ['success', `key:${issued.id}`, 'req_a'],
+      ]);
+    });
+
+    it('refuses revoked, expired, suspended-domain, deleted-domain, unknown and mistyped keys alike, and logs why', async () => {
+      const d = await s.domains.create(actor, { slug: uniqueSlug(), name: 'x' });
+      const revoked = await s.keys.issue(actor, d.id);
+      await s.keys.revoke(actor, d.id, revoked.id);
+      const expiring = await s.keys.issue(actor, d.id, { expiresAt: new Date(Date.now() + 150) });
+      const good = await s.keys.issue(actor, d.id);
+      await new Promise((r) => setTimeout(r, 200));
+      const other = await s.domains.create(actor, { slug: uniqueSlug(), name: 'y' });
+      const otherKey = await s.keys.issue(actor, other.id);
+
+      const unknown = (await s.keys.issue(actor, other.id)).key.replace(
+        /^(bhk_)(.)/,
+        (_m, p: string, c: string) => p + (c === 'A' ? 'B' : 'A'),
+      );
+      const mistyped = `${good.key.slice(0, -1)}${good.key.endsWith('A') ? 'B' : 'A'}`;
+      for (const key of [revoked.key, expiring.key, mistyped, 'bhk_short', 'not-a-key', unknown]) {
+        expect(await codeOf(s.keys.authenticate(key, null))).toBe('invalid_credentials');
+      }
+      await s.domains.suspend(actor, d.id);
+      expect(await codeOf(s.keys.authenticate(good.key, null))).toBe('invalid_credentials');
+      await s.domains.resume(actor, d.id);
+      expect(await codeOf(s.keys.authenticate(good.key, null))).toBe('none');
+      await s.domains.delete(actor, other.id);
+      expect(await codeOf(s.keys.authenticate(otherKey.key, null))).toBe('invalid_credentials');
+
+      const denied = (await listAudit(s.store.db, { action: 'key.authenticate', limit: 10_000 })).filter(
+        (e) => e.outcome === 'denied',
+      );
+      const reasons = denied.map((e) => e.detail['reason']);
+      for (const reason of ['revoked', 'expired', 'checksum', 'length', 'prefix', 'domain_inactive']) {
+        expect(reasons).toContain(reason);
+      }
+      expect(JSON.stringify(denied)).not.toContain(good.key.slice(12));
+    });
+
+    it('rotates with an overlap: the old key works until the overlap ends, then never again', async () => {
+      const d = await s.domains.create(actor, { slug: uniqueSlug(), name: 'x' });
+      const first = await s.keys.issue(actor, d.id, { name: 'deploy', scopes: ['redis'] });
+      const { key: second, previous } = await s.keys.rotate(actor, d.id, first.id, 1);
+      expect(second).toMatchObject({ name: 'deploy', scopes: ['redis'], replacesKeyId: first.id });
+      expect(new Date(previous.expiresAt!).getTime()).toBeGreaterThan(Date.now());
+      expect(await codeOf(s.keys.authenticate(first.key, null))).toBe('none');
+      expect(await codeOf(s.keys.authenticate(second.key, null))).toBe('none');
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await codeOf(s.keys.authenticate(first.key, null))).toBe('invalid_credentials');
+      expect(await codeOf(s.keys.authenticate(second.key, null))).toBe('none');
+      expect(await codeOf(s.keys.rotate(actor, d.id, first.id, 10))).toBe('key_revoked');
+
+      const { key: third } = await s.keys.rotate(actor, d.id, second.id, 0);
+      expect(await codeOf(s.keys.authenticate(second.key, null))).toBe('invalid_credentials');
+      expect(await codeOf(s.keys.authenticate(third.key, null))).toBe('none');
+      expect(await codeOf(s.keys.rotate(actor, d.id, third.id, -1))).toBe('invalid_request');
+    });
+
+    it("will not revoke, rotate or list through another domain's id, and changes nothing when asked to", async () => {
+      const a = await s.domains.create(actor, { slug: uniqueSlug('a'), name: 'a' });
+      const b = await s.domains.create(actor, { slug: uniqueSlug('b'), name: 'b' });
+      const bKey = await s.keys.issue(actor, b.id);
+      expect(await codeOf(s.keys.revoke(actor, a.id, bKey.id))).toBe('not_found');
+      expect(await codeOf(s.keys.rotate(actor, a.id, bKey.id, 0))).toBe('not_found');
+      expect(await s.keys.list(a.id)).toEqual([]);
+      expect(await codeOf(s.keys.authenticate(bKey.key, null))).toBe('none');
+      expect((await s.keys.list(b.id))[0]!.revokedAt).toBeNull();
+      expect(await codeOf(s.keys.list('dom_00000000000000000000000000'))).toBe('not_found');
+    });
+
+    it('revokes every key when the domain is deleted and refuses new ones', async () => {
+      const d = await s.domains.create(actor, { slug: uniqueSlug(), name: 'x' });
+      await s.keys.issue(actor, d.id);
+      await s.keys.issue(actor, d.id);
+      await s.domains.delete(actor, d.id);
+      expect((await s.keys.list(d.id)).every((k) => k.revokedAt !== null)).toBe(true);
+      expect(await codeOf(s.keys.issue(actor, d.id))).toBe('domain_deleted');
+    });
+
+    it('checks scopes and expiry when issuing', async () => {
+      const d = await s.domains.create(actor, { slug: uniqueSlug(), name: 'x' });
+      expect(await codeOf(s.keys.issue(actor, d.id, { scopes: [] }))).toBe('invalid_request');
+      expect(await codeOf(s.keys.issue(actor, d.id, { expiresAt: new Date(Date.now() - 1000) }))).toBe(
+        'invalid_request',
+      );
+      expect(await s.keys.list(d.id)).toEqual([]);
+    });
+  });
+
+  describe('audit chain', () => {
+    it('stays one unbroken chain under concurrent writers', async () => {
+      await Promise.all(
+        Array.from({ length: 12 }, () => s.domains.create(actor, { slug: uniqueSlug('conc'), name: 'c' })),
+      );
+      const report = await verifyAudit(s.store.db);
+      expect(report.ok).toBe(true);
+      const all = await listAudit(s.store.db, { limit: 100_000 });
+      expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
+      expect(report.headSeq).toBe(all.length);
+    });
+  });
+});
+
+describe.each(backends)('audit tampering on $name', (backend) => {
+  let s: Services & { drop(): Promise<void> };
+
+  afterEach(async () => {
+    await s.drop();
+  });
+
+  async function seed(): Promise<void> {
+    s = await openTestServices(backend);
+    for (let i = 0; i < 5; i++) await s.domains.create(actor, { slug: `tamper-${i}`, name: `t${i}` });
+    expect((await verifyAudit(s.store.db)).ok).toBe(true);
+  }
+
+  it('names an edited event', async () => {
+    await seed();
+    await sql`UPDATE audit_events SET outcome = 'denied' WHERE seq = 3`.execute(s.store.db);
+    expect(await verifyAudit(s.store.db)).toMatchObject({
+      ok: false,
+      checked: 2,
+      broken: { seq: 3, reason: 'hash_mismatch' },
+    });
+  });
+
+  it('names an event whose detail was rewritten', async () => {
+    await seed();
+    await sql`UPDATE audit_events SET detail = '{"slug":"evil"}' WHERE seq = 2`.execute(s.store.db);
+    expect(await verifyAudit(s.store.db)).toMatchObject({
+      ok: false,
+      broken: { seq: 2, reason: 'hash_mismatch' },
+    });
+  });
+
+  it('names a deleted event', async () => {
+    await seed();
+    await sql`DELETE FROM audit_events WHERE seq = 2`.execute(s.store.db);
+    expect(await verifyAudit(s.store.db)).toMatchObject({
+      ok: false,
+      broken: { seq: 2, reason: 'sequence_gap' },
+    });
+  });
+
+  it('names reordered events', async () => {
+    await seed();
+    await sql`UPDATE audit_events SET seq = 1000 WHERE seq = 2`.execute(s.store.db);
+    await sql`UPDATE audit_events SET seq = 2 WHERE seq = 4`.execute(s.store.db);
+    await sql`UPDATE audit_events SET seq = 4 WHERE seq = 1000`.execute(s.store.db);
+    expect(await verifyAudit(s.store.db)).toMatchObject({ ok: false, broken: { seq: 2 } });
+  });
+
+  it('notices the newest events being deleted', async () => {
+    await seed();
+    await sql`DELETE FROM audit_events WHERE seq = 5`.execute(s.store.db);
+    expect(await verifyAudit(s.store.db)).toMatchObject({
+      ok: false,
+      broken: { seq: 5, reason: 'head_mismatch' },
+    });
+  });
+
+  it('notices an event recomputed and re-chained by someone without the rest of the chain', async () => {
+    await seed();
+    // Forging one event with a correct-looking hash still breaks the link to the next one.
+    const rows = await s.store.db.selectFrom('audit_events').selectAll().where('seq', '=', 2).execute();
+    const { eventHash } = await import('../src/audit/chain.js');
+    const row = rows[0]!;
+    const forged = {
+      seq: 2,
+      id: row.id,
+      at: row.at.toISOString(),
+      domainId: row.domain_id,
+      actor: 'someone-else',
+      action: row.action,
+      target: row.target,
+      outcome: row.outcome,
+      requestId: row.request_id,
+      detail: row.detail,
+      prevHash: row.prev_hash,
+    };
+    await sql`UPDATE audit_events SET actor = 'someone-else', hash = ${eventHash(forged)} WHERE seq = 2`.execute(
+      s.store.db,
+    );
+    expect(await verifyAudit(s.store.db)).toMatchObject({
+      ok: false,
+      broken: { seq: 3, reason: 'prev_hash_mismatch' },
+    });
+  });
+});
+
+describe('embedded data directory', () => {
+  it('keeps data across restarts and keeps a second process out', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bulkhead-store-'));
+    try {
+      const first = await openStore({ kind: 'pglite', dataDir: dir });
+      await first.db.insertInto('settings').values({ name: 'probe', value: 'kept' }).execute();
+      await expect(openStore({ kind: 'pglite', dataDir: dir })).rejects.toBeInstanceOf(DataDirLockedError);
+      await first.close();
+      const second = await openStore({ kind: 'pglite', dataDir: dir });
+      const row = await second.db
+        .selectFrom('settings')
+        .select('value')
+        .where('name', '=', 'probe')
+        .executeTakeFirst();
+      expect(row?.value).toBe('kept');
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('migrations on PostgreSQL', () => {
+  it('run again on a migrated database without change', async () => {
+    const database = await createTestDatabase();
+    try {
+      const first = await openStore({ kind: 'postgres', url: database.url });
+      await first.db.insertInto('settings').values({ name: 'probe', value: 'kept' }).execute();
+      await first.close();
+      const second = await openStore({ kind: 'postgres', url: database.url });
+      const applied = await sql<{ name: string }>`SELECT name FROM bulkhead_migrations ORDER BY name`.execute(
+        second.db,
+      );
+      expect(applied.rows.map((r) => r.name)).toEqual(['0001_core']);
+      const row = await second.db
+        .selectFrom('settings')
+        .select('value')
+        .where('name', '=', 'probe')
+        .executeTakeFirst();
+      expect(row?.value).toBe('kept');
+      await second.close();
+    } finally {
+      await database.drop();
+    }
+  });
+});

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, decodeSecret, loadConfig } from '../../src/config.js';
+import { isId, newId } from '../../src/domain/ids.js';
+
+describe('ids', () => {
+  it('are prefixed, well-formed and sort by creation time', () => {
+    const a = newId('domain', 1_000);
+    const b = newId('domain', 2_000);
+    expect(isId('domain', a)).toBe(true);
+    expect(isId('key', a)).toBe(false);
+    expect(a < b).toBe(true);
+    expect(isId('domain', 'dom_../../etc/passwd')).toBe(false);
+    expect(isId('domain', `${a}x`)).toBe(false);
+  });
+});
+
+describe('loadConfig', () => {
+  it('uses defaults, then the environment, then flags', () => {
+    expect(loadConfig({})).toMatchObject({ host: '127.0.0.1', port: 8080, dataDir: '.bulkhead' });
+    expect(loadConfig({ BULKHEAD_PORT: '9000' }).port).toBe(9000);
+    expect(loadConfig({ BULKHEAD_PORT: '9000' }, { port: '9001' }).port).toBe(9001);
+    expect(loadConfig({ BULKHEAD_PORT: '' }).port).toBe(8080);
+  });
+
+  it('stops on a bad value with one line naming the variable', () => {
+    expect(() => loadConfig({ BULKHEAD_PORT: 'eighty' })).toThrow(ConfigError);
+    expect(() => loadConfig({ BULKHEAD_PORT: 'eighty' })).toThrow(/^invalid configuration: BULKHEAD_PORT /);
+    expect(() => loadConfig({ BULKHEAD_DATABASE_URL: 'mysql://x' })).toThrow(/BULKHEAD_DATABASE_URL/);
+    expect(() => loadConfig({ BULKHEAD_OPERATOR_TOKEN: 'short' })).toThrow(/BULKHEAD_OPERATOR_TOKEN/);
+    expect(() => loadConfig({ BULKHEAD_LOG_LEVEL: 'loud' })).toThrow(/BULKHEAD_LOG_LEVEL/);
+  });
+
+  it('is frozen', () => {
+    expect(Object.isFrozen(loadConfig({}))).toBe(true);
+  });
+
+  it('decodes hex secrets as bytes and others as text', () => {
+    expect(decodeSecret('ab'.repeat(32))).toHaveLength(32);
+    expect(decodeSecret('x'.repeat(40))).toHaveLength(40);
+  });
+});
