@@ -288,7 +288,7 @@ describe.each(backends)('audit tampering on $name', (backend) => {
     await sql`DELETE FROM audit_events WHERE seq = 2`.execute(s.store.db);
     expect(await verifyAudit(s.store.db)).toMatchObject({
       ok: false,
-      broken: { seq: 2, reason: 'sequence_gap' },
+      broken: { seq: 2, eventId: null, reason: 'sequence_gap' },
     });
   });
 

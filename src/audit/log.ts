@@ -133,7 +133,11 @@ export async function verifyAudit(db: Db): Promise<ChainReport> {
     if (broken !== undefined) return;
     const reason = checkLink(event, previous);
     if (reason !== null) {
-      broken = { seq: reason === 'sequence_gap' ? previous.seq + 1 : event.seq, eventId: event.id, reason };
+      // A gap names the missing number; the event found there instead is not the broken one.
+      broken =
+        reason === 'sequence_gap'
+          ? { seq: previous.seq + 1, eventId: null, reason }
+          : { seq: event.seq, eventId: event.id, reason };
       return;
     }
     previous = { seq: event.seq, hash: event.hash };

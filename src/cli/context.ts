@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from 'commander';
 import { loadConfig, type ConfigInput } from '../config.js';
 import { BulkheadError } from '../errors.js';
 import { isId } from '../domain/ids.js';
@@ -105,4 +106,15 @@ export function printTable(
 
 export function printJson(io: Io, value: unknown): void {
   io.out(JSON.stringify(value, null, 2));
+}
+
+/** Parses a whole-number option, or refuses it as a usage error. */
+export function wholeNumber(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    }
+    return n;
+  };
 }

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { AuditEvent } from '../../audit/events.js';
 import type { AuditFilter } from '../../audit/log.js';
-import { printJson, printTable, resolveDomain, type CliContext } from '../context.js';
+import { printJson, printTable, resolveDomain, wholeNumber, type CliContext } from '../context.js';
 import type { ControlPlane } from '../control-plane.js';
 
 interface FilterOptions {
@@ -53,15 +53,20 @@ export function registerAudit(program: Command, ctx: CliContext): void {
 
   withFilters(audit.command('list'))
     .description('list audit events, oldest first')
-    .option('--after <seq>', 'only events after this sequence number', '0')
-    .option('--limit <n>', 'at most this many', '100')
+    .option(
+      '--after <seq>',
+      'only events after this sequence number',
+      wholeNumber(0, Number.MAX_SAFE_INTEGER),
+      0,
+    )
+    .option('--limit <n>', 'at most this many (1-1000)', wholeNumber(1, 1000), 100)
     .option('--json', 'print JSON')
-    .action((opts: FilterOptions & { after: string; limit: string; json?: boolean }) =>
+    .action((opts: FilterOptions & { after: number; limit: number; json?: boolean }) =>
       ctx.withControlPlane(async (cp) => {
         const items = await cp.listAudit({
           ...(await filterOf(cp, opts)),
-          after: Number(opts.after),
-          limit: Number(opts.limit),
+          after: opts.after,
+          limit: opts.limit,
         });
         if (opts.json === true) return printJson(ctx.io, items);
         printTable(

@@ -1,6 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { DomainView } from '../../services/domains.js';
-import { printJson, printTable, resolveDomain, type CliContext } from '../context.js';
+import { printJson, printTable, resolveDomain, wholeNumber, type CliContext } from '../context.js';
 
 const columns = ['id', 'slug', 'name', 'status', 'createdAt'];
 
@@ -26,17 +26,23 @@ export function registerDomain(program: Command, ctx: CliContext): void {
   domain
     .command('list')
     .description('list domains')
-    .option('--status <status>', 'active, suspended or deleted')
+    .addOption(
+      new Option('--status <status>', 'only domains in this state').choices([
+        'active',
+        'suspended',
+        'deleted',
+      ]),
+    )
     .option('--all', 'include deleted domains')
-    .option('--limit <n>', 'at most this many', '100')
+    .option('--limit <n>', 'at most this many (1-500)', wholeNumber(1, 500), 100)
     .option('--json', 'print JSON')
     .action(
-      (opts: { status?: 'active' | 'suspended' | 'deleted'; all?: boolean; limit: string; json?: boolean }) =>
+      (opts: { status?: 'active' | 'suspended' | 'deleted'; all?: boolean; limit: number; json?: boolean }) =>
         ctx.withControlPlane(async (cp) => {
           const items = await cp.listDomains({
             status: opts.status,
             includeDeleted: opts.all,
-            limit: Number(opts.limit),
+            limit: opts.limit,
           });
           if (opts.json === true) printJson(ctx.io, items);
           else

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { resourceKinds, type ResourceKind } from '../../domain/kinds.js';
-import { printJson, printTable, resolveDomain, type CliContext } from '../context.js';
+import { maxRotationOverlapSeconds } from '../../keys/service.js';
+import { printJson, printTable, resolveDomain, wholeNumber, type CliContext } from '../context.js';
 
 const columns = ['id', 'prefix', 'name', 'scopes', 'createdAt', 'lastUsedAt', 'expiresAt', 'revokedAt'];
 
@@ -78,12 +79,16 @@ export function registerKey(program: Command, ctx: CliContext): void {
   key
     .command('rotate <domain> <keyId>')
     .description('issue a successor; the old key stays valid for the overlap, then expires')
-    .option('--overlap <seconds>', 'how long the old key keeps working', '86400')
+    .option(
+      '--overlap <seconds>',
+      'how long the old key keeps working',
+      wholeNumber(0, maxRotationOverlapSeconds),
+      86_400,
+    )
     .option('--json', 'print JSON')
-    .action((ref: string, keyId: string, opts: { overlap: string; json?: boolean }) =>
+    .action((ref: string, keyId: string, opts: { overlap: number; json?: boolean }) =>
       ctx.withControlPlane(async (cp) => {
-        const overlap = Number(opts.overlap);
-        const result = await cp.rotateKey(await resolveDomain(cp, ref), keyId, overlap);
+        const result = await cp.rotateKey(await resolveDomain(cp, ref), keyId, opts.overlap);
         if (opts.json === true) return printJson(ctx.io, result);
         ctx.io.out(
           `key ${result.key.id} replaces ${result.previous.id}, which expires at ${result.previous.expiresAt ?? '-'}`,
