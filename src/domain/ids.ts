@@ -8,6 +8,7 @@ export const idPrefixes = {
   domain: 'dom',
   key: 'key',
   event: 'evt',
+  resource: 'res',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

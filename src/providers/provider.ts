@@ -1,0 +1,120 @@
+// The one contract every backend implements. The core (provisioner, HTTP, CLI) talks to backends only
+// through this interface; nothing outside src/providers/<name>/ imports a backend's client library.
+// Every method is idempotent: calling it again after a crash converges on the same single resource,
+// because backend names are derived from the domain and resource ids, never chosen by a caller.
+import type { Readable } from 'node:stream';
+import type { ResourceKind } from '../domain/kinds.js';
+
+/** Identifies one resource of one domain. Both ids are Bulkhead ids (`dom_…`, `res_…`). */
+export interface ResourceRef {
+  readonly domainId: string;
+  readonly resourceId: string;
+}
+
+/**
+ * What a tenant needs to use its resource. Values are strings or numbers only; the store encrypts the
+ * whole object under the domain's data key, and it is only ever returned to that domain.
+ */
+export type Credentials = Readonly<Record<string, string | number>>;
+
+export interface InspectResult {
+  /** True when the backend holds the resource's objects (role, database, directory …). */
+  readonly exists: boolean;
+  /** Backend facts worth showing an operator (names, sizes); never secrets. */
+  readonly details: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+/** One attempt of a probe: what A tried against B and whether the backend refused it. */
+export interface ProbeAttempt {
+  readonly attempt: string;
+  readonly refused: boolean;
+  readonly detail: string;
+}
+
+export interface ProbeReport {
+  /** True only when every attempt was refused. */
+  readonly refused: boolean;
+  readonly attempts: readonly ProbeAttempt[];
+}
+
+export interface ProbeSide {
+  readonly ref: ResourceRef;
+  readonly credentials: Credentials;
+}
+
+/** A backend object the provider finds in its own listing, for orphan checks after a crash. */
+export interface OwnedObject {
+  readonly ref: ResourceRef;
+  /** The backend's own name for it (role, database, directory). */
+  readonly name: string;
+}
+
+/** Streaming object access, for providers that store objects (capability `objects`). */
+export interface ObjectStore {
+  /** Writes an object from a stream; refuses (and stores nothing) past `maxBytes`. Returns its size. */
+  putObject(ref: ResourceRef, key: string, body: Readable, maxBytes: number): Promise<{ size: number }>;
+  /** Opens an object for reading, or null when there is none. */
+  getObject(ref: ResourceRef, key: string): Promise<{ size: number; body: Readable } | null>;
+  /** Overwrites, then removes an object and its key. False when there was none. */
+  deleteObject(ref: ResourceRef, key: string): Promise<boolean>;
+  /** Bytes used by all objects of a resource (for quotas). */
+  usedBytes(ref: ResourceRef): Promise<number>;
+}
+
+export interface ProviderCapabilities {
+  /** The provider implements ObjectStore. */
+  readonly objects: boolean;
+}
+
+export interface Provider {
+  readonly kind: ResourceKind;
+  readonly capabilities: ProviderCapabilities;
+  /** Creates the resource, or finishes creating it; returns fresh credentials for it. */
+  create(ref: ResourceRef): Promise<Credentials>;
+  inspect(ref: ResourceRef): Promise<InspectResult>;
+  /** Removes the resource and its data for good (ends sessions, overwrites data); a missing one is fine. */
+  delete(ref: ResourceRef): Promise<void>;
+  /** Issues new credentials for an existing resource; the old ones stop working. */
+  credentials(ref: ResourceRef): Promise<Credentials>;
+  /** Uses A's credentials to try B's resource; every attempt must be refused. */
+  probeIsolation(a: ProbeSide, b: ProbeSide): Promise<ProbeReport>;
+  /** Everything this provider finds in its backend that carries Bulkhead's naming. */
+  listOwned(): Promise<OwnedObject[]>;
+  close(): Promise<void>;
+}
+
+export type ObjectProvider = Provider & ObjectStore;
+
+export function hasObjects(provider: Provider): provider is ObjectProvider {
+  return provider.capabilities.objects;
+}
+
+/**
+ * The part of a Bulkhead id after its prefix: 26 lowercase base32 characters. Providers build backend
+ * names from these, e.g. `bh_<domain>_<resource>` (56 characters, inside PostgreSQL's 63).
+ */
+export function idBody(id: string): string {
+  const body = id.slice(id.indexOf('_') + 1);
+  if (!/^[0-9a-z]{26}$/.test(body)) throw new Error(`not a Bulkhead id: ${id}`);
+  return body;
+}
+
+/** The name every backend object of a resource starts from. */
+export function backendName(ref: ResourceRef): string {
+  return `bh_${idBody(ref.domainId)}_${idBody(ref.resourceId)}`;
+}
+
+/** Reverses backendName, for providers listing their own objects; null for names that are not ours. */
+export function refFromBackendName(name: string): ResourceRef | null {
+  const m = /^bh_([0-9a-z]{26})_([0-9a-z]{26})$/.exec(name);
+  return m === null ? null : { domainId: `dom_${m[1]!}`, resourceId: `res_${m[2]!}` };
+}
+
+/**
+ * Hands a provider the 32-byte data key of a domain (kept wrapped by the master key in the store). A
+ * domain's key is destroyed when the domain is deleted, which makes anything still encrypted under it
+ * unreadable.
+ */
+export interface DataKeySource {
+  dataKey(domainId: string): Promise<Buffer>;
+}
