@@ -17,7 +17,7 @@ let key: string;
 let n = 0;
 
 beforeAll(async () => {
-  services = buildServices(await openStore({ kind: 'pglite' }), secret);
+  services = buildServices(await openStore({ kind: 'pglite' }), secret, { providers: new Map() });
   const d = await services.domains.create(actor, { slug: 'bench-keys', name: 'bench' });
   key = (await services.keys.issue(actor, d.id)).key;
 });

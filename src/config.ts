@@ -1,6 +1,7 @@
 // Configuration is read here and only here: environment variables (BULKHEAD_…) merged with command-line
 // flags, checked by one schema, frozen, and passed down. A bad value stops the start with one line.
 import { z } from 'zod';
+import { failpoints } from './provisioner/failpoints.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 
@@ -22,6 +23,33 @@ const schema = z.object({
     .max(10 * 1024 * 1024)
     .default(64 * 1024),
   url: z.url().optional(),
+  provisioningKey: z.string().min(1).optional(),
+  masterKey: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
+    .optional(),
+  postgresUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  postgresMode: z.enum(['database', 'schema']).default('database'),
+  storageDir: z.string().min(1).optional(),
+  quotaResources: z.coerce.number().int().min(0).max(100_000).default(10),
+  quotaStorageBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1024 ** 3),
+  maxObjectBytes: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(5 * 1024 ** 3)
+    .default(100 * 1024 ** 2),
+  reconcileSeconds: z.coerce.number().int().min(1).max(86_400).default(30),
+  leaseSeconds: z.coerce.number().int().min(1).max(3600).default(30),
+  slugQuarantineDays: z.coerce.number().min(0).max(3650).default(30),
+  failpoint: z.enum(failpoints).optional(),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;
@@ -37,6 +65,18 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   logLevel: 'BULKHEAD_LOG_LEVEL',
   bodyLimit: 'BULKHEAD_BODY_LIMIT',
   url: 'BULKHEAD_URL',
+  provisioningKey: 'BULKHEAD_KEY',
+  masterKey: 'BULKHEAD_MASTER_KEY',
+  postgresUrl: 'BULKHEAD_POSTGRES_URL',
+  postgresMode: 'BULKHEAD_POSTGRES_MODE',
+  storageDir: 'BULKHEAD_STORAGE_DIR',
+  quotaResources: 'BULKHEAD_QUOTA_RESOURCES',
+  quotaStorageBytes: 'BULKHEAD_QUOTA_STORAGE_BYTES',
+  maxObjectBytes: 'BULKHEAD_MAX_OBJECT_BYTES',
+  reconcileSeconds: 'BULKHEAD_RECONCILE_SECONDS',
+  leaseSeconds: 'BULKHEAD_LEASE_SECONDS',
+  slugQuarantineDays: 'BULKHEAD_SLUG_QUARANTINE_DAYS',
+  failpoint: 'BULKHEAD_TEST_FAILPOINT',
 };
 
 /** Thrown when configuration is wrong; its message is the one line the user sees. */

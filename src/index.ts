@@ -6,7 +6,7 @@
  *
  * const services = await openServices(loadConfig(process.env));
  * await services.operator.initialise(process.env.BULKHEAD_OPERATOR_TOKEN);
- * const app = await buildServer(services, { onClose: () => services.store.close() });
+ * const app = await buildServer(services, { onClose: () => services.close() });
  * await app.listen({ port: 8080 });
  */
 export { loadConfig, ConfigError, type Config } from './config.js';

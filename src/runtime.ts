@@ -7,6 +7,12 @@ import { ConfigError, decodeSecret, type Config } from './config.js';
 import { KeyService } from './keys/service.js';
 import { DomainService } from './services/domains.js';
 import { OperatorService } from './services/operator.js';
+import { deriveMasterKey, Keyring } from './crypto/keyring.js';
+import type { Failpoint } from './provisioner/failpoints.js';
+import { Provisioner, type Providers } from './provisioner/provisioner.js';
+import type { QuotaDefaults } from './provisioner/quotas.js';
+import type { DataKeySource } from './providers/provider.js';
+import { openProviders } from './providers/registry.js';
 import { openStore, type Store } from './store/store.js';
 
 export interface Services {
@@ -14,6 +20,23 @@ export interface Services {
   readonly domains: DomainService;
   readonly keys: KeyService;
   readonly operator: OperatorService;
+  readonly keyring: Keyring;
+  readonly provisioner: Provisioner;
+  readonly limits: { readonly maxObjectBytes: number };
+  /** Stops the reconciler, closes the providers, then the store. */
+  close(): Promise<void>;
+}
+
+/** Everything buildServices needs besides the store and the secret; tests pass their own. */
+export interface ServiceOptions {
+  readonly providers: Providers;
+  readonly masterKey?: Buffer | undefined;
+  readonly quotas?: QuotaDefaults | undefined;
+  readonly leaseMs?: number | undefined;
+  readonly slugQuarantineMs?: number | undefined;
+  readonly maxObjectBytes?: number | undefined;
+  readonly onError?: (error: unknown, resourceId: string) => void;
+  readonly failpoint?: Failpoint | undefined;
 }
 
 /** The HMAC key for stored secrets: configured, or generated once into the embedded data directory. */
@@ -36,12 +59,30 @@ export function resolveSecret(config: Config): Buffer {
   return decodeSecret(secret);
 }
 
-export function buildServices(store: Store, secret: Buffer): Services {
+export function buildServices(store: Store, secret: Buffer, options: ServiceOptions): Services {
+  const keyring = new Keyring({ store, masterKey: options.masterKey ?? deriveMasterKey(secret) });
+  const provisioner = new Provisioner({
+    store,
+    keyring,
+    providers: options.providers,
+    quotas: options.quotas ?? { resourcesPerKind: 10, storageBytes: 1024 ** 3 },
+    leaseMs: options.leaseMs ?? 30_000,
+    ...(options.onError === undefined ? {} : { onError: options.onError }),
+    failpoint: options.failpoint,
+  });
   return {
     store,
-    domains: new DomainService({ store }),
+    domains: new DomainService({ store, slugQuarantineMs: options.slugQuarantineMs ?? 30 * 86_400_000 }),
     keys: new KeyService({ store, secret }),
     operator: new OperatorService({ store, secret }),
+    keyring,
+    provisioner,
+    limits: { maxObjectBytes: options.maxObjectBytes ?? 100 * 1024 ** 2 },
+    async close() {
+      await provisioner.stop();
+      await Promise.allSettled([...options.providers.values()].map((p) => p.close()));
+      await store.close();
+    },
   };
 }
 
@@ -53,5 +94,28 @@ export async function openServices(config: Config): Promise<Services> {
       ? { kind: 'postgres', url: config.databaseUrl }
       : { kind: 'pglite', dataDir: join(config.dataDir) },
   );
-  return buildServices(store, secret);
+  // The storage provider needs the keyring, which buildServices creates: hand it a late-bound source.
+  let keyring: Keyring | undefined;
+  const dataKeys: DataKeySource = {
+    dataKey: (domainId) => {
+      if (keyring === undefined) throw new Error('the keyring is not ready');
+      return keyring.dataKey(domainId);
+    },
+  };
+  try {
+    const services = buildServices(store, secret, {
+      providers: await openProviders(config, dataKeys),
+      masterKey: config.masterKey === undefined ? undefined : Buffer.from(config.masterKey, 'hex'),
+      quotas: { resourcesPerKind: config.quotaResources, storageBytes: config.quotaStorageBytes },
+      leaseMs: config.leaseSeconds * 1000,
+      slugQuarantineMs: config.slugQuarantineDays * 86_400_000,
+      maxObjectBytes: config.maxObjectBytes,
+      failpoint: config.failpoint,
+    });
+    keyring = services.keyring;
+    return services;
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 }

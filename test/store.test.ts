@@ -95,7 +95,21 @@ describe.each(backends)('store on $name', (backend) => {
       expect(actions).toEqual(['domain.create', 'domain.suspend', 'domain.resume', 'domain.delete']);
     });
 
-    it('hides deleted domains from the default list and frees the slug for a new domain with a new id', async () => {
+    it('keeps a deleted slug in quarantine', async () => {
+      const quarantined = await openTestServices(backend, { slugQuarantineMs: 60_000 });
+      try {
+        const slug = uniqueSlug('quarantine');
+        const old = await quarantined.domains.create(actor, { slug, name: 'old' });
+        await quarantined.domains.delete(actor, old.id);
+        expect(await codeOf(quarantined.domains.create(actor, { slug, name: 'new' }))).toBe(
+          'slug_quarantined',
+        );
+      } finally {
+        await quarantined.drop();
+      }
+    });
+
+    it('hides deleted domains from the default list and, after the quarantine, gives the slug a new id', async () => {
       const slug = uniqueSlug('reuse');
       const old = await s.domains.create(actor, { slug, name: 'old' });
       await s.domains.delete(actor, old.id);

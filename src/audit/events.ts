@@ -13,6 +13,17 @@ export const auditActions = [
   'key.revoke',
   'key.authenticate',
   'access.cross_domain',
+  'domain.key_destroyed',
+  'pool.update',
+  'resource.create',
+  'resource.ready',
+  'resource.failed',
+  'resource.delete',
+  'resource.deleted',
+  'resource.credentials',
+  'resource.orphan_removed',
+  'object.put',
+  'object.delete',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

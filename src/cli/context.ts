@@ -1,8 +1,9 @@
 import { InvalidArgumentError } from 'commander';
-import { loadConfig, type ConfigInput } from '../config.js';
+import { loadConfig, type Config, type ConfigInput } from '../config.js';
 import { BulkheadError } from '../errors.js';
 import { isId } from '../domain/ids.js';
-import { openServices } from '../runtime.js';
+import { openServices, type Services } from '../runtime.js';
+import { directTenantPlane, httpTenantPlane, type TenantPlane } from './tenant-plane.js';
 import { DataDirLockedError } from '../store/store.js';
 import type { ControlPlane } from './control-plane.js';
 import { directControlPlane } from './direct.js';
@@ -25,8 +26,25 @@ export interface CliContext {
   config(flags?: ConfigInput): ReturnType<typeof loadConfig>;
   /** Runs `fn` with a control plane (HTTP when a URL is configured, the store otherwise), then closes it. */
   withControlPlane<T>(fn: (cp: ControlPlane) => Promise<T>): Promise<T>;
+  /** Runs `fn` with the tenant plane of the provisioning key in BULKHEAD_KEY, then closes it. */
+  withTenantPlane<T>(fn: (tp: TenantPlane) => Promise<T>): Promise<T>;
   /** Sets the exit code for a command that ran but found a failure (exit 1). */
   exitCode: number;
+}
+
+/** Opens the store directly, explaining what to do when a server holds the embedded data directory. */
+async function openDirect(c: Config): Promise<Services> {
+  try {
+    return await openServices(c);
+  } catch (error) {
+    if (error instanceof DataDirLockedError) {
+      throw new BulkheadError(
+        'unavailable',
+        `${error.message} (a running "bulkhead serve"?). Go through it: --url http://HOST:PORT, with BULKHEAD_OPERATOR_TOKEN (or BULKHEAD_KEY for resource commands) set.`,
+      );
+    }
+    throw error;
+  }
 }
 
 export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => GlobalOptions): CliContext {
@@ -39,6 +57,28 @@ export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => Glo
     env,
     config,
     exitCode: 0,
+    async withTenantPlane(fn) {
+      const c = config();
+      const key = c.provisioningKey;
+      if (key === undefined)
+        throw new BulkheadError('unauthenticated', "Set BULKHEAD_KEY to the domain's provisioning key.");
+      let tp: TenantPlane;
+      if (c.url !== undefined) tp = await httpTenantPlane({ ...c, url: c.url }, key);
+      else {
+        const services = await openDirect(c);
+        try {
+          tp = await directTenantPlane(services, key);
+        } catch (error) {
+          await services.close();
+          throw error;
+        }
+      }
+      try {
+        return await fn(tp);
+      } finally {
+        await tp.close();
+      }
+    },
     async withControlPlane(fn) {
       const c = config();
       let cp: ControlPlane;
@@ -51,17 +91,7 @@ export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => Glo
         }
         cp = httpControlPlane(c.url, c.operatorToken);
       } else {
-        try {
-          cp = directControlPlane(await openServices(c));
-        } catch (error) {
-          if (error instanceof DataDirLockedError) {
-            throw new BulkheadError(
-              'unavailable',
-              `${error.message} (a running "bulkhead serve"?). Go through it: --url http://HOST:PORT with BULKHEAD_OPERATOR_TOKEN set.`,
-            );
-          }
-          throw error;
-        }
+        cp = directControlPlane(await openDirect(c));
       }
       try {
         return await fn(cp);

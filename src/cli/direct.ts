@@ -28,6 +28,6 @@ export function directControlPlane(services: Services): ControlPlane {
     rotateKey: (domainId, keyId, overlap) => services.keys.rotate(actor, domainId, keyId, overlap),
     listAudit: (filter) => listAudit(services.store.db, filter),
     verifyAudit: () => verifyAudit(services.store.db),
-    close: () => services.store.close(),
+    close: () => services.close(),
   };
 }

@@ -8,6 +8,7 @@ import { registerDomain } from './commands/domain.js';
 import { registerKey } from './commands/key.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerOperator } from './commands/operator.js';
+import { registerResource } from './commands/resource.js';
 import { registerServe } from './commands/serve.js';
 import { createContext, type GlobalOptions, type Io } from './context.js';
 
@@ -40,6 +41,7 @@ export async function main(
   registerDomain(program, ctx);
   registerKey(program, ctx);
   registerAudit(program, ctx);
+  registerResource(program, ctx);
   registerOperator(program, ctx);
   for (const command of program.commands) {
     command.exitOverride();

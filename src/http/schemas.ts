@@ -15,6 +15,11 @@ const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null
 
 export const noQuery = Type.Object({}, { additionalProperties: false });
 
+export const ResourceIdParam = Type.String({
+  pattern: idSchemaPattern('resource'),
+  description: 'A resource id, `res_…`.',
+});
+
 export const DomainParams = Type.Object({ domainId: DomainIdParam }, { additionalProperties: false });
 export const KeyParams = Type.Object(
   { domainId: DomainIdParam, keyId: KeyIdParam },
@@ -106,3 +111,35 @@ export const errorResponses: { '4xx': ProblemRef; '5xx': ProblemRef } = {
 };
 
 export const bearer = [{ bearer: [] }];
+
+export const ResourceParams = Type.Object(
+  { domainId: DomainIdParam, resourceId: ResourceIdParam },
+  { additionalProperties: false },
+);
+
+export const ResourceStatus = Type.Union(
+  ['pending', 'provisioning', 'ready', 'failed', 'deprovisioning', 'deleted'].map((s) => Type.Literal(s)),
+);
+
+export const Resource = Type.Object({
+  id: Type.String(),
+  domainId: Type.String(),
+  kind: ResourceKind,
+  name: Type.String(),
+  status: ResourceStatus,
+  error: Nullable(Type.String()),
+  usedBytes: Type.Integer(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+  readyAt: Nullable(Timestamp),
+  deletedAt: Nullable(Timestamp),
+});
+
+export const Quotas = Type.Object({
+  postgres: Type.Integer({ minimum: 0 }),
+  redis: Type.Integer({ minimum: 0 }),
+  rabbitmq: Type.Integer({ minimum: 0 }),
+  storage: Type.Integer({ minimum: 0 }),
+  kubernetes: Type.Integer({ minimum: 0 }),
+  storageBytes: Type.Integer({ minimum: 0 }),
+});

@@ -24,6 +24,13 @@ import { listKeys } from './routes/keys/list-keys.js';
 import { revokeKey } from './routes/keys/revoke-key.js';
 import { rotateKey } from './routes/keys/rotate-key.js';
 import { whoami } from './routes/keys/whoami.js';
+import { objects } from './routes/objects/objects.js';
+import { createResource } from './routes/resources/create-resource.js';
+import { deleteResource } from './routes/resources/delete-resource.js';
+import { getCredentials } from './routes/resources/get-credentials.js';
+import { getResource } from './routes/resources/get-resource.js';
+import { listResources } from './routes/resources/list-resources.js';
+import { pool } from './routes/resources/pool.js';
 import { health } from './routes/system/health.js';
 import { noQuery, Problem } from './schemas.js';
 import type { App, RouteModule } from './types.js';
@@ -43,6 +50,13 @@ export const routes: readonly RouteModule[] = [
   whoami,
   listAuditEvents,
   verifyAuditChain,
+  createResource,
+  listResources,
+  getResource,
+  getCredentials,
+  deleteResource,
+  pool,
+  objects,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */
@@ -84,6 +98,7 @@ export async function buildServer(services: Services, options: ServerOptions = {
     requestIdHeader: false,
     genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
     return503OnClosing: true,
+    routerOptions: { maxParamLength: 2048 },
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -167,8 +182,13 @@ export async function startServer(
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
     logger: { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
-    onClose: () => services.store.close(),
+    onClose: () => services.close(),
   });
+  services.provisioner.onError = (error, resourceId) =>
+    app.log.warn({ err: error, resourceId }, 'reconcile failed');
+  // Finish or undo whatever a previous run left half done before taking requests, then keep at it.
+  const report = await services.provisioner.start(config.reconcileSeconds * 1000);
+  app.log.info({ report }, 'reconciled');
   const url = await app.listen({ host: config.host, port: config.port });
   print(`Bulkhead listening on ${url} (store: ${services.store.kind})`);
   let stopping = false;

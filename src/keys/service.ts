@@ -257,6 +257,15 @@ export class KeyService {
         else if (row.domainStatus !== 'active') refusal = 'domain_inactive';
         const keyId = row?.id ?? null;
         const domainId = row?.domainId ?? null;
+        // The key row is touched before the audit event: every writer takes its row locks before the
+        // audit chain's lock, so a revocation (domain, key, audit) and a use never wait on each other.
+        if (refusal === null && row !== undefined) {
+          await tx
+            .updateTable('provisioning_keys')
+            .set({ last_used_at: now })
+            .where('id', '=', row.id)
+            .execute();
+        }
         await appendAudit(tx, {
           actor: keyId === null ? 'anonymous' : `key:${keyId}`,
           requestId,
@@ -267,11 +276,6 @@ export class KeyService {
           detail: refusal === null ? {} : { reason: refusal, prefix: presented.slice(0, 12) },
         });
         if (refusal !== null || row === undefined) return { refusal: refusal ?? 'unknown' } as const;
-        await tx
-          .updateTable('provisioning_keys')
-          .set({ last_used_at: now })
-          .where('id', '=', row.id)
-          .execute();
         return {
           principal: {
             kind: 'provisioning_key',

@@ -14,7 +14,7 @@ export type Decision =
   | { readonly allow: true }
   | {
       readonly allow: false;
-      readonly code: 'unauthenticated' | 'operator_required' | 'not_found';
+      readonly code: 'unauthenticated' | 'operator_required' | 'key_required' | 'not_found';
       readonly crossDomain?: string;
     };
 
@@ -25,6 +25,8 @@ export const operatorOrOwnDomain: Access = {
   domainParam: 'domainId',
 };
 export const anyCredential: Access = { credentials: ['operator', 'provisioning_key'] };
+/** Only a key of the domain itself: tenant secrets and tenant data never go to the operator. */
+export const ownDomainKey: Access = { credentials: ['provisioning_key'], domainParam: 'domainId' };
 
 export function decide(
   principal: Principal | null,
@@ -35,7 +37,7 @@ export function decide(
   if (principal === null) return { allow: false, code: 'unauthenticated' };
   if (!access.credentials.includes(principal.kind)) {
     // Independent of the target, so it reveals nothing about whether another domain's thing exists.
-    return { allow: false, code: 'operator_required' };
+    return { allow: false, code: principal.kind === 'operator' ? 'key_required' : 'operator_required' };
   }
   if (principal.kind === 'operator' || access.domainParam === undefined) return { allow: true };
   const target = params[access.domainParam];

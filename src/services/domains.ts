@@ -54,8 +54,14 @@ export async function lockDomain(tx: Tx, domainId: string): Promise<DomainRow> {
   return row;
 }
 
+export interface DomainServiceOptions {
+  readonly store: Store;
+  /** How long a deleted domain's slug stays unavailable; 0 frees it at once. */
+  readonly slugQuarantineMs: number;
+}
+
 export class DomainService {
-  constructor(private readonly deps: { readonly store: Store }) {}
+  constructor(private readonly deps: DomainServiceOptions) {}
 
   async create(actor: Actor, input: { slug: string; name: string }): Promise<DomainView> {
     const slug = parseSlug(input.slug);
@@ -64,11 +70,25 @@ export class DomainService {
     try {
       return await this.deps.store.transaction(async (tx) => {
         const now = new Date();
+        const recent = await tx
+          .selectFrom('domains')
+          .select('id')
+          .where('slug', '=', slug)
+          .where('status', '=', 'deleted')
+          .where('deleted_at', '>', new Date(now.getTime() - this.deps.slugQuarantineMs))
+          .executeTakeFirst();
+        if (recent !== undefined) {
+          throw new BulkheadError(
+            'slug_quarantined',
+            `The slug "${slug}" belonged to a domain deleted less than the quarantine period ago.`,
+          );
+        }
         const row = await tx
           .insertInto('domains')
           .values({ id: newId('domain'), slug, name, status: 'active', created_at: now, updated_at: now })
           .returningAll()
           .executeTakeFirstOrThrow();
+        await tx.insertInto('pools').values({ domain_id: row.id, quotas: '{}', updated_at: now }).execute();
         await appendAudit(tx, {
           ...actor,
           domainId: row.id,
@@ -143,6 +163,7 @@ export class DomainService {
         .returningAll()
         .executeTakeFirstOrThrow();
       let revokedKeys = 0;
+      let resources = 0;
       if (to === 'deleted') {
         const revoked = await tx
           .updateTable('provisioning_keys')
@@ -151,6 +172,15 @@ export class DomainService {
           .where('revoked_at', 'is', null)
           .executeTakeFirst();
         revokedKeys = Number(revoked.numUpdatedRows);
+        // Resources are marked here, in the same transaction; the reconciler removes them from their
+        // backends and then destroys the domain's data key.
+        const marked = await tx
+          .updateTable('resources')
+          .set({ status: 'deprovisioning', lease_until: null, updated_at: now })
+          .where('domain_id', '=', domainId)
+          .where('status', '<>', 'deleted')
+          .executeTakeFirst();
+        resources = Number(marked.numUpdatedRows);
       }
       const action =
         to === 'suspended' ? 'domain.suspend' : to === 'active' ? 'domain.resume' : 'domain.delete';
@@ -160,7 +190,7 @@ export class DomainService {
         action,
         target: domainId,
         outcome: 'success',
-        detail: to === 'deleted' ? { from: row.status, revokedKeys } : { from: row.status },
+        detail: to === 'deleted' ? { from: row.status, revokedKeys, resources } : { from: row.status },
       });
       return domainView(updated);
     });

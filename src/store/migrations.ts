@@ -63,6 +63,69 @@ const migrations: Record<string, Migration> = {
         )`.execute(db);
     },
   },
+  '0002_resources': {
+    async up(db) {
+      await sql`
+        CREATE TABLE pools (
+          domain_id text PRIMARY KEY REFERENCES domains (id),
+          quotas jsonb NOT NULL,
+          updated_at timestamptz NOT NULL
+        )`.execute(db);
+      await sql`
+        CREATE TABLE domain_keys (
+          domain_id text PRIMARY KEY REFERENCES domains (id),
+          wrapped_key text,
+          created_at timestamptz NOT NULL,
+          destroyed_at timestamptz,
+          CHECK ((wrapped_key IS NULL) = (destroyed_at IS NOT NULL))
+        )`.execute(db);
+      await sql`
+        CREATE TABLE resources (
+          id text PRIMARY KEY CHECK (id ~ '^res_[0-9a-z]{26}$'),
+          domain_id text NOT NULL REFERENCES domains (id),
+          kind text NOT NULL,
+          name text NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+          status text NOT NULL
+            CHECK (status IN ('pending', 'provisioning', 'ready', 'failed', 'deprovisioning', 'deleted')),
+          backend_name text NOT NULL,
+          credentials text,
+          idempotency_key text,
+          key_id text REFERENCES provisioning_keys (id),
+          error text,
+          used_bytes bigint NOT NULL DEFAULT 0,
+          lease_until timestamptz,
+          attempts integer NOT NULL DEFAULT 0,
+          created_at timestamptz NOT NULL,
+          updated_at timestamptz NOT NULL,
+          ready_at timestamptz,
+          deleted_at timestamptz
+        )`.execute(db);
+      await sql`CREATE INDEX resources_domain ON resources (domain_id, id)`.execute(db);
+      await sql`CREATE INDEX resources_unsettled ON resources (status) WHERE status IN ('pending', 'provisioning', 'deprovisioning')`.execute(
+        db,
+      );
+      await sql`CREATE UNIQUE INDEX resources_idempotency ON resources (domain_id, idempotency_key) WHERE idempotency_key IS NOT NULL`.execute(
+        db,
+      );
+      await sql`CREATE UNIQUE INDEX resources_live_name ON resources (domain_id, kind, name) WHERE status <> 'deleted'`.execute(
+        db,
+      );
+      // Every backend name ever handed out, kept forever: a name is never given to a second resource.
+      await sql`
+        CREATE TABLE backend_names (
+          name text NOT NULL,
+          kind text NOT NULL,
+          domain_id text NOT NULL,
+          resource_id text NOT NULL,
+          reserved_at timestamptz NOT NULL,
+          PRIMARY KEY (kind, name)
+        )`.execute(db);
+      // Pools for domains that existed before this migration.
+      await sql`
+        INSERT INTO pools (domain_id, quotas, updated_at)
+        SELECT id, '{}'::jsonb, now() FROM domains`.execute(db);
+    },
+  },
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {

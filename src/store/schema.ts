@@ -49,12 +49,65 @@ export interface SettingsTable {
   updated_at: Generated<Date>;
 }
 
+export type ResourceStatus = 'pending' | 'provisioning' | 'ready' | 'failed' | 'deprovisioning' | 'deleted';
+
+export interface ResourcesTable {
+  id: string;
+  domain_id: string;
+  kind: string;
+  name: string;
+  status: ResourceStatus;
+  backend_name: string;
+  /** The domain's data key encrypts this; null until ready and again once deleted. */
+  credentials: string | null;
+  idempotency_key: string | null;
+  /** The provisioning key that asked for it. */
+  key_id: string | null;
+  error: string | null;
+  used_bytes: Generated<number>;
+  lease_until: Date | null;
+  attempts: Generated<number>;
+  created_at: ColumnType<Date, Date, never>;
+  updated_at: Date;
+  ready_at: Date | null;
+  deleted_at: Date | null;
+}
+
+export interface PoolsTable {
+  domain_id: string;
+  /** Per-kind resource limits and storage bytes, e.g. {"postgres": 5, "storageBytes": 1073741824}. */
+  quotas: ColumnType<Record<string, number>, string, string>;
+  updated_at: Date;
+}
+
+export interface DomainKeysTable {
+  domain_id: string;
+  /** The domain's data key, wrapped by the master key; null once destroyed. */
+  wrapped_key: string | null;
+  created_at: ColumnType<Date, Date, never>;
+  destroyed_at: Date | null;
+}
+
+export interface BackendNamesTable {
+  name: string;
+  kind: string;
+  domain_id: string;
+  resource_id: string;
+  reserved_at: ColumnType<Date, Date, never>;
+}
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
   audit_events: AuditEventsTable;
   settings: SettingsTable;
+  resources: ResourcesTable;
+  pools: PoolsTable;
+  domain_keys: DomainKeysTable;
+  backend_names: BackendNamesTable;
 }
+
+export type ResourceRow = Selectable<ResourcesTable>;
 
 export type DomainRow = Selectable<DomainsTable>;
 export type KeyRow = Selectable<ProvisioningKeysTable>;

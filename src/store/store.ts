@@ -94,6 +94,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
             : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
       },
     });
+    // An idle connection the server drops (restart, failover, a terminated backend) must not crash the
+    // process; the pool replaces it on the next checkout.
+    pool.on('error', () => {});
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   } else {
     let pglite: PGlite;

@@ -3,7 +3,7 @@
 // server fails the suite; it is never skipped.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { buildServices, type Services } from '../../src/runtime.js';
+import { buildServices, type ServiceOptions, type Services } from '../../src/runtime.js';
 import { openStore, type Store } from '../../src/store/store.js';
 
 export const testPostgresUrl =
@@ -69,7 +69,22 @@ export const backends: readonly Backend[] = [
 
 export const testSecret = Buffer.alloc(32, 7);
 
-export async function openTestServices(backend: Backend): Promise<Services & { drop(): Promise<void> }> {
+/** Services on a fresh store; no providers unless `options` brings some, no slug quarantine unless asked. */
+export async function openTestServices(
+  backend: Backend,
+  options: Partial<ServiceOptions> = {},
+): Promise<Services & { drop(): Promise<void> }> {
   const store = await backend.open();
-  return Object.assign(buildServices(store, testSecret), { drop: () => store.drop() });
+  const services = buildServices(store, testSecret, {
+    providers: new Map(),
+    slugQuarantineMs: 0,
+    ...options,
+  });
+  return Object.assign(services, {
+    async drop() {
+      await services.provisioner.stop();
+      await Promise.allSettled([...(options.providers?.values() ?? [])].map((p) => p.close()));
+      await store.drop();
+    },
+  });
 }

@@ -8,7 +8,7 @@ export function registerMigrate(program: Command, ctx: CliContext): void {
     .description('bring the store schema up to date and exit')
     .action(async () => {
       const services = await openServices(ctx.config()); // opening the store migrates it
-      await services.store.close();
+      await services.close();
       ctx.io.out(`store is up to date (${services.store.kind})`);
     });
 }

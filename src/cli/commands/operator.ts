@@ -14,7 +14,7 @@ export function registerOperator(program: Command, ctx: CliContext): void {
         const token = await services.operator.reset(`cli:${userInfo().username}`);
         ctx.io.out(`Operator token (shown once, store it now): ${token}`);
       } finally {
-        await services.store.close();
+        await services.close();
       }
     });
 }

@@ -16,7 +16,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       try {
         await startServer(config, services, (line) => ctx.io.out(line));
       } catch (error) {
-        await services.store.close();
+        await services.close();
         throw error;
       }
     });

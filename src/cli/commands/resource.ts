@@ -1,0 +1,95 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { resourceKinds, type ResourceKind } from '../../domain/kinds.js';
+import { printJson, printTable, type CliContext } from '../context.js';
+
+const columns = ['id', 'kind', 'name', 'status', 'createdAt', 'readyAt', 'error'];
+
+function parseKind(value: string): ResourceKind {
+  if (!(resourceKinds as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`must be one of ${resourceKinds.join(', ')}`);
+  }
+  return value as ResourceKind;
+}
+
+export function registerResource(program: Command, ctx: CliContext): void {
+  const resource = program
+    .command('resource')
+    .description("provision and manage a domain's resources with its provisioning key (BULKHEAD_KEY)");
+
+  resource
+    .command('create')
+    .description('provision a resource for the key’s domain and wait until it is ready')
+    .requiredOption('--kind <kind>', `one of ${resourceKinds.join(', ')}`, parseKind)
+    .requiredOption('--name <name>', 'a label, unique per kind in the domain (a-z, 0-9, -)')
+    .option('--idempotency-key <key>', 'repeat a request safely: the same key returns the first result')
+    .option('--credentials', 'print the credentials once it is ready')
+    .option('--json', 'print JSON')
+    .action(
+      (opts: {
+        kind: ResourceKind;
+        name: string;
+        idempotencyKey?: string;
+        credentials?: boolean;
+        json?: boolean;
+      }) =>
+        ctx.withTenantPlane(async (tp) => {
+          const created = await tp.createResource({ kind: opts.kind, name: opts.name }, opts.idempotencyKey);
+          const credentials =
+            opts.credentials === true && created.status === 'ready'
+              ? await tp.credentials(created.id)
+              : undefined;
+          if (opts.json === true)
+            return printJson(ctx.io, credentials === undefined ? created : { ...created, credentials });
+          printTable(ctx.io, [{ ...created }], columns);
+          if (credentials !== undefined)
+            for (const [k, v] of Object.entries(credentials)) ctx.io.out(`${k}: ${v}`);
+        }),
+    );
+
+  resource
+    .command('list')
+    .description('list the key’s domain’s resources')
+    .option('--all', 'include deleted resources')
+    .option('--json', 'print JSON')
+    .action((opts: { all?: boolean; json?: boolean }) =>
+      ctx.withTenantPlane(async (tp) => {
+        const items = await tp.listResources(opts.all === true);
+        if (opts.json === true) printJson(ctx.io, items);
+        else
+          printTable(
+            ctx.io,
+            items.map((r) => ({ ...r })),
+            columns,
+          );
+      }),
+    );
+
+  resource
+    .command('show <resourceId>')
+    .description('show a resource')
+    .option('--credentials', 'also print its credentials')
+    .option('--json', 'print JSON')
+    .action((id: string, opts: { credentials?: boolean; json?: boolean }) =>
+      ctx.withTenantPlane(async (tp) => {
+        const found = await tp.getResource(id);
+        const credentials = opts.credentials === true ? await tp.credentials(id) : undefined;
+        if (opts.json === true)
+          return printJson(ctx.io, credentials === undefined ? found : { ...found, credentials });
+        printTable(ctx.io, [{ ...found }], columns);
+        if (credentials !== undefined)
+          for (const [k, v] of Object.entries(credentials)) ctx.io.out(`${k}: ${v}`);
+      }),
+    );
+
+  resource
+    .command('delete <resourceId>')
+    .description('deprovision a resource: sessions ended, data removed, names never reused')
+    .option('--json', 'print JSON')
+    .action((id: string, opts: { json?: boolean }) =>
+      ctx.withTenantPlane(async (tp) => {
+        const deleted = await tp.deleteResource(id);
+        if (opts.json === true) printJson(ctx.io, deleted);
+        else ctx.io.out(`${deleted.id} is ${deleted.status}`);
+      }),
+    );
+}

@@ -1,0 +1,86 @@
+// What a domain's provisioning key lets the CLI do, through the services on the store or through a
+// running server. Either way the domain comes from the key, never from an argument.
+import type { Config } from '../config.js';
+import type { ResourceKind } from '../domain/kinds.js';
+import { BulkheadError, errorStatus, type ErrorCode } from '../errors.js';
+import type { Credentials } from '../providers/provider.js';
+import type { ResourceView } from '../provisioner/provisioner.js';
+import type { Services } from '../runtime.js';
+
+export interface TenantPlane {
+  readonly domainId: string;
+  createResource(input: { kind: ResourceKind; name: string }, idempotencyKey?: string): Promise<ResourceView>;
+  listResources(includeDeleted: boolean): Promise<ResourceView[]>;
+  getResource(resourceId: string): Promise<ResourceView>;
+  credentials(resourceId: string): Promise<Credentials>;
+  deleteResource(resourceId: string): Promise<ResourceView>;
+  close(): Promise<void>;
+}
+
+export async function directTenantPlane(services: Services, key: string): Promise<TenantPlane> {
+  const principal = await services.keys.authenticate(key, null);
+  const actor = { actor: principal.actor, requestId: null };
+  const d = principal.domainId;
+  return {
+    domainId: d,
+    createResource: async (input, idem) =>
+      (await services.provisioner.create(principal, null, d, input, idem)).resource,
+    listResources: (includeDeleted) => services.provisioner.list(d, { includeDeleted }),
+    getResource: (id) => services.provisioner.get(d, id),
+    credentials: (id) => services.provisioner.credentials(actor, d, id),
+    deleteResource: (id) => services.provisioner.delete(actor, d, id),
+    close: () => services.close(),
+  };
+}
+
+export async function httpTenantPlane(config: Config & { url: string }, key: string): Promise<TenantPlane> {
+  const base = config.url.replace(/\/+$/, '');
+  async function call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      throw new BulkheadError('unavailable', `Cannot reach ${base}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    const text = await response.text();
+    const parsed: unknown = text === '' ? null : JSON.parse(text);
+    if (!response.ok) {
+      const problem = parsed as { code?: string; detail?: string } | null;
+      const code = (
+        problem?.code !== undefined && problem.code in errorStatus ? problem.code : 'internal'
+      ) as ErrorCode;
+      throw new BulkheadError(code, problem?.detail ?? `HTTP ${response.status}`);
+    }
+    return parsed as T;
+  }
+  const who = await call<{ domainId: string | null }>('GET', '/v1/whoami');
+  if (who.domainId === null)
+    throw new BulkheadError('key_required', 'BULKHEAD_KEY must be a provisioning key.');
+  const r = `/v1/domains/${who.domainId}/resources`;
+  return {
+    domainId: who.domainId,
+    createResource: (input, idem) =>
+      call('POST', r, input, idem === undefined ? {} : { 'idempotency-key': idem }),
+    listResources: async (all) =>
+      (await call<{ items: ResourceView[] }>('GET', `${r}?includeDeleted=${all}`)).items,
+    getResource: (id) => call('GET', `${r}/${encodeURIComponent(id)}`),
+    credentials: (id) => call('GET', `${r}/${encodeURIComponent(id)}/credentials`),
+    deleteResource: (id) => call('DELETE', `${r}/${encodeURIComponent(id)}`),
+    close: () => Promise.resolve(),
+  };
+}

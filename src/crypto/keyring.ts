@@ -1,0 +1,104 @@
+// Envelope encryption for tenant secrets: each domain has its own random 256-bit data key, stored only
+// wrapped (AES-256-GCM) by the master key, with the domain id bound in as associated data so a wrapped
+// key moved to another domain does not unwrap. Destroying a domain's key makes everything encrypted
+// under it unreadable (crypto-shredding).
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { BulkheadError } from '../errors.js';
+import type { DataKeySource } from '../providers/provider.js';
+import type { Store, Tx } from '../store/store.js';
+
+const version = 'v1';
+
+function seal(key: Buffer, plaintext: Buffer, aad: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(aad, 'utf8'));
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return [
+    version,
+    iv.toString('base64url'),
+    body.toString('base64url'),
+    cipher.getAuthTag().toString('base64url'),
+  ].join('.');
+}
+
+function open(key: Buffer, sealed: string, aad: string): Buffer {
+  const [v, iv, body, tag] = sealed.split('.');
+  if (v !== version || iv === undefined || body === undefined || tag === undefined) {
+    throw new Error('sealed value has an unknown format');
+  }
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+  decipher.setAAD(Buffer.from(aad, 'utf8'));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]);
+}
+
+/** The master key: configured (64 hex digits), or derived from the server secret with HKDF. */
+export function deriveMasterKey(serverSecret: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', serverSecret, Buffer.alloc(0), 'bulkhead master key v1', 32));
+}
+
+export class Keyring implements DataKeySource {
+  constructor(private readonly deps: { readonly store: Store; readonly masterKey: Buffer }) {
+    if (deps.masterKey.length !== 32) throw new Error('the master key must be 32 bytes');
+  }
+
+  /** The domain's data key, created on first use. A destroyed key is never recreated. */
+  async dataKey(domainId: string): Promise<Buffer> {
+    const db = this.deps.store.db;
+    let row = await db
+      .selectFrom('domain_keys')
+      .selectAll()
+      .where('domain_id', '=', domainId)
+      .executeTakeFirst();
+    if (row === undefined) {
+      const wrapped = seal(this.deps.masterKey, randomBytes(32), `domain-key:${domainId}`);
+      await db
+        .insertInto('domain_keys')
+        .values({ domain_id: domainId, wrapped_key: wrapped, created_at: new Date() })
+        .onConflict((oc) => oc.column('domain_id').doNothing())
+        .execute();
+      row = await db
+        .selectFrom('domain_keys')
+        .selectAll()
+        .where('domain_id', '=', domainId)
+        .executeTakeFirstOrThrow();
+    }
+    if (row.wrapped_key === null) {
+      throw new BulkheadError('not_found', "The domain's data key was destroyed.");
+    }
+    return open(this.deps.masterKey, row.wrapped_key, `domain-key:${domainId}`);
+  }
+
+  /** Encrypts a JSON value under the domain's key; `purpose` binds it to one use (e.g. a resource id). */
+  async encrypt(domainId: string, purpose: string, value: unknown): Promise<string> {
+    return seal(
+      await this.dataKey(domainId),
+      Buffer.from(JSON.stringify(value), 'utf8'),
+      `${domainId}:${purpose}`,
+    );
+  }
+
+  async decrypt<T>(domainId: string, purpose: string, sealed: string): Promise<T> {
+    return JSON.parse(
+      open(await this.dataKey(domainId), sealed, `${domainId}:${purpose}`).toString('utf8'),
+    ) as T;
+  }
+
+  /** Destroys the domain's data key inside the caller's transaction. */
+  async destroy(tx: Tx, domainId: string): Promise<boolean> {
+    const now = new Date();
+    // A domain that never had a key gets a destroyed one, so none can be created for it later.
+    const result = await tx
+      .insertInto('domain_keys')
+      .values({ domain_id: domainId, wrapped_key: null, created_at: now, destroyed_at: now })
+      .onConflict((oc) =>
+        oc
+          .column('domain_id')
+          .doUpdateSet({ wrapped_key: null, destroyed_at: now })
+          .where('domain_keys.wrapped_key', 'is not', null),
+      )
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+  }
+}

@@ -1,0 +1,173 @@
+// Object access for storage resources. The body is streamed straight to the provider (which encrypts as
+// it writes) and never buffered whole; the size limit is the smaller of the object limit and what the
+// domain's storage quota has left. Only the domain's own key reaches these routes.
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import { appendAudit } from '../../../audit/log.js';
+import { BulkheadError, notFound } from '../../../errors.js';
+import { ownDomainKey } from '../../../policy/policy.js';
+import { hasObjects, type ResourceRef } from '../../../providers/provider.js';
+import type { Services } from '../../../runtime.js';
+import { bearer, DomainIdParam, errorResponses, ResourceIdParam } from '../../schemas.js';
+import type { App } from '../../types.js';
+import { actorOf } from '../actor.js';
+
+const ObjectParams = Type.Object(
+  {
+    domainId: DomainIdParam,
+    resourceId: ResourceIdParam,
+    '*': Type.String({ minLength: 1, maxLength: 1024, description: 'The object key.' }),
+  },
+  { additionalProperties: false },
+);
+
+/** Maps a provider's storage error (by its code) to the API's error; anything else passes through. */
+function storageError(error: unknown, quotaLimited: boolean): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'invalid_object_key') return new BulkheadError('invalid_object_key', (error as Error).message);
+  if (code === 'object_too_large') {
+    return quotaLimited
+      ? new BulkheadError('quota_exceeded', "The object would exceed the domain's storage quota.")
+      : new BulkheadError('object_too_large');
+  }
+  if (code === 'not_found') return notFound();
+  return error;
+}
+
+async function target(
+  services: Services,
+  request: FastifyRequest<{ Params: { domainId: string; resourceId: string } }>,
+) {
+  const { ref, provider } = await services.provisioner.readyRef(
+    request.params.domainId,
+    request.params.resourceId,
+    'storage',
+  );
+  if (!hasObjects(provider)) throw notFound();
+  return { ref, provider: provider };
+}
+
+async function audit(
+  services: Services,
+  request: FastifyRequest,
+  ref: ResourceRef,
+  action: 'object.put' | 'object.delete',
+  detail: Record<string, unknown>,
+) {
+  await services.store.transaction((tx) =>
+    appendAudit(tx, {
+      ...actorOf(request),
+      domainId: ref.domainId,
+      action,
+      target: ref.resourceId,
+      outcome: 'success',
+      detail,
+    }),
+  );
+}
+
+export function objects(app: App, services: Services): void {
+  void app.register((scope: App, _opts, done) => {
+    // Bodies here are object data, whatever their content type: hand the stream to the handler.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, _payload, next) => next(null, undefined));
+
+    scope.put(
+      '/v1/domains/:domainId/resources/:resourceId/objects/*',
+      {
+        config: { access: ownDomainKey },
+        bodyLimit: services.limits.maxObjectBytes,
+        schema: {
+          operationId: 'putObject',
+          tags: ['objects'],
+          summary: 'Store an object',
+          description:
+            'Streams the body into the storage resource, encrypted under a key of its own that is wrapped by the ' +
+            "domain's data key. Replaces an object with the same key (the old data is overwritten).",
+          security: bearer,
+          params: ObjectParams,
+          response: { 200: Type.Object({ key: Type.String(), size: Type.Integer() }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        const { ref, provider } = await target(services, request);
+        const key = request.params['*'];
+        const remaining = await services.provisioner.remainingStorage(ref.domainId);
+        const limit = Math.min(services.limits.maxObjectBytes, remaining);
+        let size: number;
+        try {
+          ({ size } = await provider.putObject(ref, key, request.raw, limit));
+        } catch (error) {
+          throw storageError(error, remaining < services.limits.maxObjectBytes);
+        }
+        await services.provisioner.recordUsage(ref.domainId, ref.resourceId, await provider.usedBytes(ref));
+        await audit(services, request, ref, 'object.put', { key, size });
+        return { key, size };
+      },
+    );
+
+    scope.get(
+      '/v1/domains/:domainId/resources/:resourceId/objects/*',
+      {
+        config: { access: ownDomainKey },
+        schema: {
+          operationId: 'getObject',
+          tags: ['objects'],
+          summary: 'Read an object',
+          security: bearer,
+          params: ObjectParams,
+          response: {
+            200: Type.Unsafe<unknown>({
+              type: 'string',
+              format: 'binary',
+              description: 'The object, as stored.',
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (request, reply) => {
+        const { ref, provider } = await target(services, request);
+        let found;
+        try {
+          found = await provider.getObject(ref, request.params['*']);
+        } catch (error) {
+          throw storageError(error, false);
+        }
+        if (found === null) throw notFound();
+        return reply.type('application/octet-stream').header('content-length', found.size).send(found.body);
+      },
+    );
+
+    scope.delete(
+      '/v1/domains/:domainId/resources/:resourceId/objects/*',
+      {
+        config: { access: ownDomainKey },
+        schema: {
+          operationId: 'deleteObject',
+          tags: ['objects'],
+          summary: 'Delete an object',
+          description: 'Overwrites the stored data and its key, then removes them.',
+          security: bearer,
+          params: ObjectParams,
+          response: { 204: Type.Null(), ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        const { ref, provider } = await target(services, request);
+        const key = request.params['*'];
+        let deleted: boolean;
+        try {
+          deleted = await provider.deleteObject(ref, key);
+        } catch (error) {
+          throw storageError(error, false);
+        }
+        if (!deleted) throw notFound();
+        await services.provisioner.recordUsage(ref.domainId, ref.resourceId, await provider.usedBytes(ref));
+        await audit(services, request, ref, 'object.delete', { key });
+        return reply.code(204).send(null);
+      },
+    );
+    done();
+  });
+}

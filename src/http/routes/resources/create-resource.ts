@@ -1,0 +1,56 @@
+import { Type } from '@sinclair/typebox';
+import { ownDomainKey } from '../../../policy/policy.js';
+import { bearer, DomainParams, errorResponses, Resource, ResourceKind } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+
+export const createResource: RouteModule = (app, { provisioner }) => {
+  app.post(
+    '/v1/domains/:domainId/resources',
+    {
+      config: { access: ownDomainKey },
+      schema: {
+        operationId: 'createResource',
+        tags: ['resources'],
+        summary: 'Provision a resource',
+        description:
+          "Needs the domain's provisioning key, scoped to the kind. The key, the domain and the quota are checked " +
+          'in the transaction that reserves the resource. 201 when it is ready; 202 when an earlier request with ' +
+          'the same `Idempotency-Key` is still allocating it. Backend names are derived from the ids.',
+        security: bearer,
+        params: DomainParams,
+        headers: Type.Object({
+          'idempotency-key': Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,200}$' })),
+        }),
+        body: Type.Object(
+          {
+            kind: ResourceKind,
+            name: Type.String({
+              pattern: '^[a-z0-9][a-z0-9-]{0,62}$',
+              description: 'A label, unique per kind in the domain.',
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Resource, 201: Resource, 202: Resource, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const principal = request.principal;
+      if (principal?.kind !== 'provisioning_key') throw new Error('route access lets only keys through');
+      const { resource, replay } = await provisioner.create(
+        principal,
+        String(request.id),
+        request.params.domainId,
+        request.body,
+        request.headers['idempotency-key'],
+      );
+      const status =
+        resource.status === 'ready' ? (replay ? 200 : 201) : resource.status === 'provisioning' ? 202 : 200;
+      if (replay) reply.header('idempotent-replay', 'true');
+      return reply
+        .code(status)
+        .header('location', `/v1/domains/${resource.domainId}/resources/${resource.id}`)
+        .send(resource);
+    },
+  );
+};

@@ -1,0 +1,25 @@
+import { operatorOrOwnDomain } from '../../../policy/policy.js';
+import { bearer, errorResponses, Resource, ResourceParams } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+import { actorOf } from '../actor.js';
+
+export const deleteResource: RouteModule = (app, { provisioner }) => {
+  app.delete(
+    '/v1/domains/:domainId/resources/:resourceId',
+    {
+      config: { access: operatorOrOwnDomain },
+      schema: {
+        operationId: 'deleteResource',
+        tags: ['resources'],
+        summary: 'Deprovision a resource',
+        description:
+          'Ends its sessions and removes it and its data from the backend. Its backend names are never given out again.',
+        security: bearer,
+        params: ResourceParams,
+        response: { 200: Resource, ...errorResponses },
+      },
+    },
+    async (request) =>
+      provisioner.delete(actorOf(request), request.params.domainId, request.params.resourceId),
+  );
+};

@@ -1,0 +1,30 @@
+import { Type } from '@sinclair/typebox';
+import { ownDomainKey } from '../../../policy/policy.js';
+import { bearer, errorResponses, ResourceParams } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+import { actorOf } from '../actor.js';
+
+export const getCredentials: RouteModule = (app, { provisioner }) => {
+  app.get(
+    '/v1/domains/:domainId/resources/:resourceId/credentials',
+    {
+      config: { access: ownDomainKey },
+      schema: {
+        operationId: 'getResourceCredentials',
+        tags: ['resources'],
+        summary: "A ready resource's credentials",
+        description:
+          "Only the domain's own provisioning key gets them (not the operator). Stored encrypted under the " +
+          "domain's data key; every read is audited.",
+        security: bearer,
+        params: ResourceParams,
+        response: {
+          200: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()])),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) =>
+      provisioner.credentials(actorOf(request), request.params.domainId, request.params.resourceId),
+  );
+};

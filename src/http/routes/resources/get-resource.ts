@@ -1,0 +1,21 @@
+import { operatorOrOwnDomain } from '../../../policy/policy.js';
+import { bearer, errorResponses, Resource, ResourceParams } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+
+export const getResource: RouteModule = (app, { provisioner }) => {
+  app.get(
+    '/v1/domains/:domainId/resources/:resourceId',
+    {
+      config: { access: operatorOrOwnDomain },
+      schema: {
+        operationId: 'getResource',
+        tags: ['resources'],
+        summary: 'Show a resource',
+        security: bearer,
+        params: ResourceParams,
+        response: { 200: Resource, ...errorResponses },
+      },
+    },
+    async (request) => provisioner.get(request.params.domainId, request.params.resourceId),
+  );
+};

@@ -1,0 +1,29 @@
+import { Type } from '@sinclair/typebox';
+import { operatorOrOwnDomain } from '../../../policy/policy.js';
+import { bearer, DomainParams, errorResponses, Resource } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+
+export const listResources: RouteModule = (app, { provisioner, domains }) => {
+  app.get(
+    '/v1/domains/:domainId/resources',
+    {
+      config: { access: operatorOrOwnDomain },
+      schema: {
+        operationId: 'listResources',
+        tags: ['resources'],
+        summary: "List a domain's resources",
+        security: bearer,
+        params: DomainParams,
+        querystring: Type.Object(
+          { includeDeleted: Type.Optional(Type.Boolean()) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(Resource) }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      await domains.get(request.params.domainId); // an unknown domain is a 404, not an empty list
+      return { items: await provisioner.list(request.params.domainId, request.query) };
+    },
+  );
+};

@@ -1,0 +1,38 @@
+// The PostgreSQL provider's errors: one class, one closed union of codes. None of them is a refusal seen
+// by a probe (those are reported, never thrown); messages name backend objects but never a secret.
+
+export type PostgresProviderErrorCode = 'invalid_options' | 'not_found' | 'probe_setup';
+
+const defaultMessage: Record<PostgresProviderErrorCode, string> = {
+  invalid_options: 'The PostgreSQL provider options are not valid.',
+  not_found: 'The PostgreSQL resource does not exist.',
+  probe_setup: 'The isolation probe could not be set up.',
+};
+
+/**
+ * A PostgreSQL provider failure with a stable code.
+ *
+ * @example
+ * try { await provider.credentials(ref); }
+ * catch (e) { if (isPostgresProviderError(e, 'not_found')) recreate(); else throw e; }
+ */
+export class PostgresProviderError extends Error {
+  readonly code: PostgresProviderErrorCode;
+
+  constructor(code: PostgresProviderErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(
+      message ?? defaultMessage[code],
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.name = 'PostgresProviderError';
+    this.code = code;
+  }
+}
+
+/** True for a PostgresProviderError, and when `code` is given, only for that code. */
+export function isPostgresProviderError(
+  error: unknown,
+  code?: PostgresProviderErrorCode,
+): error is PostgresProviderError {
+  return error instanceof PostgresProviderError && (code === undefined || error.code === code);
+}

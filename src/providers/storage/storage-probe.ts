@@ -1,0 +1,192 @@
+// The isolation probe: with A's resource, try to read, overwrite and delete B's data through this
+// provider's own API, using keys that try to leave A's directory, and try to open B's file with A's
+// keys. A probe proves something only if B's data is really there and really unchanged afterwards, so it
+// places a canary object in B, fingerprints its file, and removes it again when done.
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { copyFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import type { ObjectStore, ProbeAttempt, ProbeReport, ProbeSide, ResourceRef } from '../provider.js';
+import { HEADER_BYTES, openHeader, type ObjectContext } from './storage-crypto.js';
+import { errno, shredFile } from './storage-fs.js';
+
+/** What the probe needs of the provider beyond its public object API. */
+export interface ProbeTarget extends ObjectStore {
+  readonly root: string;
+  exists(ref: ResourceRef): Promise<boolean>;
+  /** Where `key` of `ref` lives and the key that wraps it. */
+  locate(ref: ResourceRef, key: string): Promise<{ path: string; context: ObjectContext; wrapKey: Buffer }>;
+}
+
+async function readAll(body: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of body as AsyncIterable<Buffer>) parts.push(part);
+  return Buffer.concat(parts);
+}
+
+function describe(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? `failed with ${code}` : 'failed';
+}
+
+async function fingerprint(path: string): Promise<string | null> {
+  try {
+    return createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex');
+  } catch (error) {
+    if (errno(error) === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+export async function probeIsolation(target: ProbeTarget, a: ProbeSide, b: ProbeSide): Promise<ProbeReport> {
+  for (const [side, ref] of [
+    ['A', a.ref],
+    ['B', b.ref],
+  ] as const) {
+    if (!(await target.exists(ref))) {
+      const detail = `${side}'s resource does not exist, so nothing can be shown`;
+      return { refused: false, attempts: [{ attempt: 'set up the probe', refused: false, detail }] };
+    }
+  }
+  const attempts: ProbeAttempt[] = [];
+  const canaryKey = `.bulkhead-probe/${randomBytes(16).toString('hex')}`;
+  const canary = randomBytes(1000);
+  await target.putObject(b.ref, canaryKey, Readable.from([canary]), canary.length);
+  try {
+    const inB = await target.locate(b.ref, canaryKey);
+    const inA = await target.locate(a.ref, canaryKey);
+    // Read once, now: the attempts below may (if isolation is broken) change or remove it.
+    const sealed = await readFile(inB.path);
+    const original = createHash('sha256').update(sealed).digest('hex');
+    const unchanged = async (): Promise<boolean> => (await fingerprint(inB.path)) === original;
+    const rel = `${inB.context.resourceName}/objects/${inB.context.fileName}`;
+    const absolute = join(target.root, rel);
+
+    const keys: [string, string][] = [
+      ["B's own key", canaryKey],
+      ['a relative path out of A', `../../${rel}`],
+      ['a deeper relative path', `../../../../${rel}`],
+      ['a path from the storage root', rel],
+      ['an absolute path', absolute],
+      ['a file URL', pathToFileURL(absolute).href],
+      ['a URL-encoded path', encodeURIComponent(`../../${rel}`)],
+      ['URL-encoded dots', `%2e%2e%2f%2e%2e%2f${rel}`],
+      ['a double-encoded path', `%252e%252e%252f%252e%252e%252f${rel}`],
+      ['backslashes', `..\\..\\${rel.replaceAll('/', '\\')}`],
+      ['full-width dots', `．．／．．／${rel}`],
+      ['a NUL-terminated path', `../../${rel}\0`],
+    ];
+    for (const [how, key] of keys) {
+      try {
+        const found = await target.getObject(a.ref, key);
+        const leaked = found !== null && (await readAll(found.body)).equals(canary);
+        attempts.push({
+          attempt: `read B's object as A by ${how}`,
+          refused: !leaked,
+          detail: leaked
+            ? "A read B's canary"
+            : found === null
+              ? 'no such object for A'
+              : "only A's own object",
+        });
+      } catch (error) {
+        attempts.push({ attempt: `read B's object as A by ${how}`, refused: true, detail: describe(error) });
+      }
+      let detail: string;
+      try {
+        await target.putObject(a.ref, key, Readable.from([Buffer.from('probe')]), 5);
+        detail = "written to A's own object";
+      } catch (error) {
+        detail = describe(error);
+      }
+      const keptAfterPut = await unchanged();
+      attempts.push({
+        attempt: `overwrite B's object as A by ${how}`,
+        refused: keptAfterPut,
+        detail: keptAfterPut ? `${detail}; B's canary unchanged` : "B's canary changed",
+      });
+      try {
+        const deleted = await target.deleteObject(a.ref, key);
+        detail = deleted ? "removed A's own object" : 'no such object for A';
+      } catch (error) {
+        detail = describe(error);
+      }
+      const keptAfterDelete = await unchanged();
+      attempts.push({
+        attempt: `delete B's object as A by ${how}`,
+        refused: keptAfterDelete,
+        detail: keptAfterDelete ? `${detail}; B's canary unchanged` : "B's canary changed or gone",
+      });
+    }
+
+    const header = sealed.subarray(0, HEADER_BYTES);
+    const opens = (wrapKey: Buffer, context: ObjectContext): boolean => {
+      try {
+        openHeader(header, sealed.length, wrapKey, context);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const asA = opens(inA.wrapKey, inA.context);
+    attempts.push({
+      attempt: "open B's object file with A's key, in A's place",
+      refused: !asA,
+      detail: asA ? 'the object key unwrapped' : 'the object key did not unwrap',
+    });
+    // Two resources of one domain share its data key; only the place binding keeps them apart then.
+    if (a.ref.domainId !== b.ref.domainId) {
+      const inPlace = opens(inA.wrapKey, inB.context);
+      attempts.push({
+        attempt: "open B's object file with A's domain key, in B's place",
+        refused: !inPlace,
+        detail: inPlace ? 'the object key unwrapped' : 'the object key did not unwrap',
+      });
+    }
+
+    // A file copied into A's directory, under the name A's own object would have.
+    const copyAttempt = "read a copy of B's object file placed in A's directory";
+    let placed = false;
+    try {
+      await copyFile(inB.path, inA.path, constants.COPYFILE_EXCL);
+      placed = true;
+    } catch (error) {
+      // A already holds an object there (only if an attempt above reached it): say so, touch nothing.
+      attempts.push({
+        attempt: copyAttempt,
+        refused: false,
+        detail: `could not place the copy: ${describe(error)}`,
+      });
+    }
+    if (placed) {
+      try {
+        const found = await target.getObject(a.ref, canaryKey);
+        const leaked = found !== null && (await readAll(found.body)).equals(canary);
+        attempts.push({
+          attempt: copyAttempt,
+          refused: !leaked,
+          detail: leaked ? "A read B's canary" : 'the copy did not open',
+        });
+      } catch (error) {
+        attempts.push({ attempt: copyAttempt, refused: true, detail: describe(error) });
+      } finally {
+        await shredFile(inA.path);
+      }
+    }
+
+    const intact = await target.getObject(b.ref, canaryKey);
+    const same = (await unchanged()) && intact !== null && (await readAll(intact.body)).equals(canary);
+    attempts.push({
+      attempt: "B's canary after all attempts",
+      refused: same,
+      detail: same ? 'unchanged and still readable by B' : 'changed or unreadable',
+    });
+  } finally {
+    await target.deleteObject(b.ref, canaryKey);
+  }
+  return { refused: attempts.every((attempt) => attempt.refused), attempts };
+}

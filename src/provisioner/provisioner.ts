@@ -1,0 +1,716 @@
+// The provisioning path. A resource is bound to its domain when it is reserved: the key (live, scoped
+// to the kind), the domain (active) and the pool's quota are checked in the one transaction that
+// inserts the resource, with the domain row locked, so a revocation or suspension that commits first
+// is always seen. Backend work happens after that commit under a lease; the reconciler finishes or
+// undoes anything a crash left half done.
+import { randomUUID } from 'node:crypto';
+import { appendAudit } from '../audit/log.js';
+import type { AuditAction } from '../audit/events.js';
+import type { Keyring } from '../crypto/keyring.js';
+import { newId } from '../domain/ids.js';
+import type { ResourceKind } from '../domain/kinds.js';
+import { BulkheadError, notFound } from '../errors.js';
+import type { Actor, Principal } from '../policy/principal.js';
+import { backendName, type Credentials, type Provider, type ResourceRef } from '../providers/provider.js';
+import type { ResourceRow, ResourceStatus } from '../store/schema.js';
+import type { Store, Tx } from '../store/store.js';
+import { isUniqueViolation } from '../store/errors.js';
+import type { Failpoint } from './failpoints.js';
+import { effectiveQuotas, type QuotaDefaults, type Quotas } from './quotas.js';
+
+export type Providers = ReadonlyMap<ResourceKind, Provider>;
+
+export interface ResourceView {
+  readonly id: string;
+  readonly domainId: string;
+  readonly kind: ResourceKind;
+  readonly name: string;
+  readonly status: ResourceStatus;
+  readonly error: string | null;
+  readonly usedBytes: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly readyAt: string | null;
+  readonly deletedAt: string | null;
+}
+
+export function resourceView(row: ResourceRow): ResourceView {
+  return {
+    id: row.id,
+    domainId: row.domain_id,
+    kind: row.kind as ResourceKind,
+    name: row.name,
+    status: row.status,
+    error: row.error,
+    usedBytes: Number(row.used_bytes),
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    readyAt: row.ready_at?.toISOString() ?? null,
+    deletedAt: row.deleted_at?.toISOString() ?? null,
+  };
+}
+
+export type KeyPrincipal = Principal & { kind: 'provisioning_key' };
+
+export interface ProvisionerOptions {
+  readonly store: Store;
+  readonly keyring: Keyring;
+  readonly providers: Providers;
+  readonly quotas: QuotaDefaults;
+  /** How long one process may hold a resource while it talks to the backend. */
+  readonly leaseMs: number;
+  /**
+   * Test hook: kill this process (SIGKILL, no clean-up) at a step of the provisioning path, to prove a
+   * restart finishes or undoes the work. Never set in production.
+   */
+  readonly failpoint?: Failpoint | undefined;
+  /** Called with failures the reconciler could not fix this round (for logs). */
+  readonly onError?: (error: unknown, resourceId: string) => void;
+}
+
+export interface ReconcileReport {
+  readonly finished: number;
+  readonly undone: number;
+  readonly deleted: number;
+  readonly failed: number;
+  readonly orphansRemoved: number;
+  readonly keysDestroyed: number;
+}
+
+const maxAttempts = 5;
+const credentialsPurpose = (resourceId: string) => `credentials:${resourceId}`;
+
+export class Provisioner {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+  /** Identifies this process's leases in logs; leases themselves are time-based. */
+  readonly instance = randomUUID();
+  /** Where reconciler failures go; the server points it at its logger. */
+  onError: (error: unknown, resourceId: string) => void;
+
+  constructor(private readonly o: ProvisionerOptions) {
+    this.onError = o.onError ?? (() => {});
+  }
+
+  private crashAt(point: Failpoint): void {
+    if (this.o.failpoint === point) process.kill(process.pid, 'SIGKILL');
+  }
+
+  get kinds(): ResourceKind[] {
+    return [...this.o.providers.keys()];
+  }
+
+  private provider(kind: string): Provider {
+    const provider = this.o.providers.get(kind as ResourceKind);
+    if (provider === undefined)
+      throw new BulkheadError('unsupported_kind', `No provider for "${kind}" is configured.`);
+    return provider;
+  }
+
+  async quotas(domainId: string, db: Store['db'] | Tx = this.o.store.db): Promise<Quotas> {
+    const pool = await db
+      .selectFrom('pools')
+      .select('quotas')
+      .where('domain_id', '=', domainId)
+      .executeTakeFirst();
+    return effectiveQuotas(this.o.quotas, pool?.quotas ?? {});
+  }
+
+  /**
+   * Reserves and allocates a resource for the key's domain. Returns the resource and whether this was
+   * a replay of an earlier request with the same idempotency key.
+   */
+  async create(
+    principal: KeyPrincipal,
+    requestId: string | null,
+    domainId: string,
+    input: { kind: ResourceKind; name: string },
+    idempotencyKey?: string,
+  ): Promise<{ resource: ResourceView; replay: boolean }> {
+    const provider = this.provider(input.kind);
+    const actor: Actor = { actor: principal.actor, requestId };
+    const reserved = await this.reserve(principal, actor, domainId, input, idempotencyKey);
+    if (reserved.replay) return { resource: resourceView(reserved.row), replay: true };
+    this.crashAt('after-reserve');
+    const row = await this.allocate(provider, reserved.row, actor);
+    return { resource: resourceView(row), replay: false };
+  }
+
+  private async reserve(
+    principal: KeyPrincipal,
+    actor: Actor,
+    domainId: string,
+    input: { kind: ResourceKind; name: string },
+    idempotencyKey: string | undefined,
+  ): Promise<{ row: ResourceRow; replay: boolean }> {
+    try {
+      return await this.o.store
+        .transaction(async (tx) => {
+          const domain = await tx
+            .selectFrom('domains')
+            .selectAll()
+            .where('id', '=', domainId)
+            .forUpdate()
+            .executeTakeFirst();
+          // Re-checked under the domain lock: revocation and suspension take the same lock.
+          const key = await tx
+            .selectFrom('provisioning_keys')
+            .selectAll()
+            .where('id', '=', principal.keyId)
+            .where('domain_id', '=', domainId)
+            .executeTakeFirst();
+          const now = new Date();
+          if (
+            domain === undefined ||
+            domain.status !== 'active' ||
+            key === undefined ||
+            key.revoked_at !== null ||
+            (key.expires_at !== null && key.expires_at <= now)
+          ) {
+            await appendAudit(tx, {
+              ...actor,
+              domainId,
+              action: 'resource.create',
+              target: null,
+              outcome: 'denied',
+              detail: { kind: input.kind, reason: 'credential_no_longer_valid' },
+            });
+            return { ok: false as const, denied: 'invalid_credentials' as const };
+          }
+          if (!key.scopes.includes(input.kind)) {
+            await appendAudit(tx, {
+              ...actor,
+              domainId,
+              action: 'resource.create',
+              target: null,
+              outcome: 'denied',
+              detail: { kind: input.kind, reason: 'scope' },
+            });
+            return { ok: false as const, denied: 'scope_denied' as const };
+          }
+          if (idempotencyKey !== undefined) {
+            const existing = await tx
+              .selectFrom('resources')
+              .selectAll()
+              .where('domain_id', '=', domainId)
+              .where('idempotency_key', '=', idempotencyKey)
+              .executeTakeFirst();
+            if (existing !== undefined) {
+              if (existing.kind !== input.kind || existing.name !== input.name)
+                return { ok: false as const, denied: 'idempotency_conflict' as const };
+              return { ok: true as const, row: existing, replay: true };
+            }
+          }
+          const quotas = await this.quotas(domainId, tx);
+          const live = await tx
+            .selectFrom('resources')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('domain_id', '=', domainId)
+            .where('kind', '=', input.kind)
+            .where('status', '<>', 'deleted')
+            .executeTakeFirstOrThrow();
+          if (Number(live.n) >= quotas[input.kind]) {
+            await appendAudit(tx, {
+              ...actor,
+              domainId,
+              action: 'resource.create',
+              target: null,
+              outcome: 'denied',
+              detail: { kind: input.kind, reason: 'quota', quota: quotas[input.kind] },
+            });
+            return { ok: false as const, denied: 'quota_exceeded' as const, quota: quotas[input.kind] };
+          }
+          const id = newId('resource');
+          const ref: ResourceRef = { domainId, resourceId: id };
+          const name = backendName(ref);
+          await tx
+            .insertInto('backend_names')
+            .values({ name, kind: input.kind, domain_id: domainId, resource_id: id, reserved_at: now })
+            .execute();
+          const row = await tx
+            .insertInto('resources')
+            .values({
+              id,
+              domain_id: domainId,
+              kind: input.kind,
+              name: input.name,
+              status: 'provisioning',
+              backend_name: name,
+              idempotency_key: idempotencyKey ?? null,
+              key_id: key.id,
+              lease_until: new Date(now.getTime() + this.o.leaseMs),
+              created_at: now,
+              updated_at: now,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await appendAudit(tx, {
+            ...actor,
+            domainId,
+            action: 'resource.create',
+            target: id,
+            outcome: 'success',
+            detail: { kind: input.kind, name: input.name, backendName: name, keyId: key.id },
+          });
+          return { ok: true as const, row, replay: false };
+        })
+        .then((result) => {
+          if (result.ok) return { row: result.row, replay: result.replay };
+          switch (result.denied) {
+            case 'invalid_credentials':
+              throw new BulkheadError('invalid_credentials');
+            case 'scope_denied':
+              throw new BulkheadError('scope_denied', `The key is not scoped for "${input.kind}".`);
+            case 'idempotency_conflict':
+              throw new BulkheadError('idempotency_conflict');
+            case 'quota_exceeded':
+              throw new BulkheadError(
+                'quota_exceeded',
+                `The domain may have at most ${result.quota ?? 0} ${input.kind} resources.`,
+              );
+          }
+          throw new Error('unreachable');
+        });
+    } catch (error) {
+      if (isUniqueViolation(error, 'resources_live_name')) {
+        throw new BulkheadError(
+          'name_taken',
+          `A ${input.kind} resource named "${input.name}" already exists.`,
+        );
+      }
+      if (isUniqueViolation(error, 'resources_idempotency') && idempotencyKey !== undefined) {
+        // A concurrent request with the same key won the race: answer with its result.
+        const existing = await this.o.store.db
+          .selectFrom('resources')
+          .selectAll()
+          .where('domain_id', '=', domainId)
+          .where('idempotency_key', '=', idempotencyKey)
+          .executeTakeFirstOrThrow();
+        if (existing.kind !== input.kind || existing.name !== input.name)
+          throw new BulkheadError('idempotency_conflict');
+        return { row: existing, replay: true };
+      }
+      throw error;
+    }
+  }
+
+  /** Talks to the backend for a reserved resource and records the outcome. */
+  private async allocate(provider: Provider, row: ResourceRow, actor: Actor): Promise<ResourceRow> {
+    const ref: ResourceRef = { domainId: row.domain_id, resourceId: row.id };
+    let credentials: Credentials;
+    try {
+      credentials = await provider.create(ref);
+    } catch (error) {
+      return this.fail(provider, row, actor, error);
+    }
+    this.crashAt('after-allocate');
+    const sealed = await this.o.keyring.encrypt(row.domain_id, credentialsPurpose(row.id), credentials);
+    const ready = await this.settle(row.id, 'provisioning', actor, 'resource.ready', (tx) =>
+      tx
+        .updateTable('resources')
+        .set({
+          status: 'ready',
+          credentials: sealed,
+          error: null,
+          lease_until: null,
+          ready_at: new Date(),
+          updated_at: new Date(),
+        })
+        .where('id', '=', row.id)
+        .where('status', '=', 'provisioning')
+        .returningAll()
+        .executeTakeFirst(),
+    );
+    if (ready !== undefined) return ready;
+    // The resource was marked for deletion while the backend worked (its domain was deleted): undo.
+    await provider.delete(ref);
+    return this.finishDeletion(row.id, actor);
+  }
+
+  private async fail(provider: Provider, row: ResourceRow, actor: Actor, error: unknown): Promise<never> {
+    const ref: ResourceRef = { domainId: row.domain_id, resourceId: row.id };
+    const message = error instanceof Error ? error.message : String(error);
+    let undone = true;
+    try {
+      await provider.delete(ref);
+    } catch {
+      undone = false; // the reconciler tries again
+    }
+    await this.settle(row.id, 'provisioning', actor, 'resource.failed', (tx) =>
+      tx
+        .updateTable('resources')
+        .set({
+          status: undone ? 'failed' : 'provisioning',
+          error: message.slice(0, 500),
+          lease_until: null,
+          updated_at: new Date(),
+        })
+        .where('id', '=', row.id)
+        .where('status', '=', 'provisioning')
+        .returningAll()
+        .executeTakeFirst(),
+    );
+    throw new BulkheadError('provisioning_failed', `The backend could not allocate resource ${row.id}.`, {
+      cause: error,
+    });
+  }
+
+  /** Runs a state change and its audit event in one transaction; undefined when the row moved on. */
+  private async settle(
+    resourceId: string,
+    from: ResourceStatus,
+    actor: Actor,
+    action: AuditAction,
+    change: (tx: Tx) => Promise<ResourceRow | undefined>,
+  ): Promise<ResourceRow | undefined> {
+    return this.o.store.transaction(async (tx) => {
+      const row = await change(tx);
+      if (row === undefined) return undefined;
+      await appendAudit(tx, {
+        ...actor,
+        domainId: row.domain_id,
+        action,
+        target: resourceId,
+        outcome: action === 'resource.failed' ? 'failure' : 'success',
+        detail: { kind: row.kind, from, to: row.status, ...(row.error === null ? {} : { error: row.error }) },
+      });
+      return row;
+    });
+  }
+
+  private async finishDeletion(resourceId: string, actor: Actor): Promise<ResourceRow> {
+    const row = await this.settle(resourceId, 'deprovisioning', actor, 'resource.deleted', (tx) =>
+      tx
+        .updateTable('resources')
+        .set({
+          status: 'deleted',
+          credentials: null,
+          lease_until: null,
+          deleted_at: new Date(),
+          updated_at: new Date(),
+        })
+        .where('id', '=', resourceId)
+        .where('status', 'in', ['deprovisioning', 'provisioning', 'pending'])
+        .returningAll()
+        .executeTakeFirst(),
+    );
+    return (
+      row ??
+      (await this.o.store.db
+        .selectFrom('resources')
+        .selectAll()
+        .where('id', '=', resourceId)
+        .executeTakeFirstOrThrow())
+    );
+  }
+
+  async list(
+    domainId: string,
+    options: { includeDeleted?: boolean | undefined } = {},
+  ): Promise<ResourceView[]> {
+    let q = this.o.store.db.selectFrom('resources').selectAll().where('domain_id', '=', domainId);
+    if (options.includeDeleted !== true) q = q.where('status', '<>', 'deleted');
+    return (await q.orderBy('id').execute()).map(resourceView);
+  }
+
+  private async row(domainId: string, resourceId: string): Promise<ResourceRow> {
+    const row = await this.o.store.db
+      .selectFrom('resources')
+      .selectAll()
+      .where('id', '=', resourceId)
+      .where('domain_id', '=', domainId)
+      .executeTakeFirst();
+    if (row === undefined) throw notFound();
+    return row;
+  }
+
+  async get(domainId: string, resourceId: string): Promise<ResourceView> {
+    return resourceView(await this.row(domainId, resourceId));
+  }
+
+  /** A ready resource of the domain, for object access. */
+  async readyRef(
+    domainId: string,
+    resourceId: string,
+    kind?: ResourceKind,
+  ): Promise<{ ref: ResourceRef; provider: Provider }> {
+    const row = await this.row(domainId, resourceId);
+    if (kind !== undefined && row.kind !== kind) throw notFound();
+    if (row.status !== 'ready')
+      throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
+    return { ref: { domainId, resourceId }, provider: this.provider(row.kind) };
+  }
+
+  /** The resource's credentials, decrypted; only a principal of its own domain reaches this. */
+  async credentials(actor: Actor, domainId: string, resourceId: string): Promise<Credentials> {
+    const row = await this.row(domainId, resourceId);
+    if (row.status !== 'ready' || row.credentials === null) {
+      throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
+    }
+    const credentials = await this.o.keyring.decrypt<Credentials>(
+      domainId,
+      credentialsPurpose(resourceId),
+      row.credentials,
+    );
+    await this.o.store.transaction((tx) =>
+      appendAudit(tx, {
+        ...actor,
+        domainId,
+        action: 'resource.credentials',
+        target: resourceId,
+        outcome: 'success',
+        detail: {},
+      }),
+    );
+    return credentials;
+  }
+
+  /** Deprovisions a resource: marked first (so a crash resumes it), then removed from the backend. */
+  async delete(actor: Actor, domainId: string, resourceId: string): Promise<ResourceView> {
+    const marked = await this.o.store.transaction(async (tx) => {
+      await tx.selectFrom('domains').select('id').where('id', '=', domainId).forUpdate().executeTakeFirst();
+      const row = await tx
+        .selectFrom('resources')
+        .selectAll()
+        .where('id', '=', resourceId)
+        .where('domain_id', '=', domainId)
+        .forUpdate()
+        .executeTakeFirst();
+      if (row === undefined) throw notFound();
+      if (row.status === 'deleted') return { row, changed: false };
+      const updated = await tx
+        .updateTable('resources')
+        .set({
+          status: 'deprovisioning',
+          lease_until: new Date(Date.now() + this.o.leaseMs),
+          updated_at: new Date(),
+        })
+        .where('id', '=', resourceId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await appendAudit(tx, {
+        ...actor,
+        domainId,
+        action: 'resource.delete',
+        target: resourceId,
+        outcome: 'success',
+        detail: { kind: row.kind, from: row.status },
+      });
+      return { row: updated, changed: true };
+    });
+    if (!marked.changed) return resourceView(marked.row);
+    this.crashAt('after-mark-delete');
+    await this.provider(marked.row.kind).delete({ domainId, resourceId });
+    return resourceView(await this.finishDeletion(resourceId, actor));
+  }
+
+  /** Records bytes used by a storage resource after an object changed. */
+  async recordUsage(domainId: string, resourceId: string, usedBytes: number): Promise<void> {
+    await this.o.store.db
+      .updateTable('resources')
+      .set({ used_bytes: usedBytes, updated_at: new Date() })
+      .where('id', '=', resourceId)
+      .where('domain_id', '=', domainId)
+      .execute();
+  }
+
+  /** Bytes a domain may still store, across all its storage resources. */
+  async remainingStorage(domainId: string): Promise<number> {
+    const quotas = await this.quotas(domainId);
+    const used = await this.o.store.db
+      .selectFrom('resources')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('used_bytes'), eb.lit(0)).as('n'))
+      .where('domain_id', '=', domainId)
+      .where('status', '<>', 'deleted')
+      .executeTakeFirstOrThrow();
+    return Math.max(0, quotas.storageBytes - Number(used.n));
+  }
+
+  /**
+   * Finishes or undoes every resource a crash left half done, removes backend objects whose resource is
+   * gone, and destroys the data keys of deleted domains once nothing of theirs is left.
+   */
+  reconcile(): Promise<ReconcileReport> {
+    // One pass at a time per process; a second caller waits for the running pass.
+    if (this.running === null) {
+      this.running = this.reconcileOnce().finally(() => {
+        this.running = null;
+      });
+    }
+    return this.running as Promise<ReconcileReport>;
+  }
+
+  private async reconcileOnce(): Promise<ReconcileReport> {
+    const report = { finished: 0, undone: 0, deleted: 0, failed: 0, orphansRemoved: 0, keysDestroyed: 0 };
+    const actor: Actor = { actor: 'system:reconciler', requestId: null };
+    const candidates = await this.o.store.db
+      .selectFrom('resources')
+      .select('id')
+      .where('status', 'in', ['pending', 'provisioning', 'deprovisioning'])
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', new Date())]))
+      .orderBy('id')
+      .limit(500)
+      .execute();
+    for (const { id } of candidates) {
+      const row = await this.claim(id);
+      if (row === undefined) continue;
+      const ref: ResourceRef = { domainId: row.domain_id, resourceId: row.id };
+      const provider = this.o.providers.get(row.kind as ResourceKind);
+      try {
+        if (provider === undefined) throw new Error(`no provider for ${row.kind} is configured`);
+        if (row.status === 'deprovisioning') {
+          await provider.delete(ref);
+          await this.finishDeletion(row.id, actor);
+          report.deleted++;
+          continue;
+        }
+        const domain = await this.o.store.db
+          .selectFrom('domains')
+          .select('status')
+          .where('id', '=', row.domain_id)
+          .executeTakeFirstOrThrow();
+        if (domain.status === 'active') {
+          await this.allocate(provider, row, actor);
+          report.finished++;
+        } else {
+          await provider.delete(ref);
+          await this.settle(row.id, row.status, actor, 'resource.failed', (tx) =>
+            tx
+              .updateTable('resources')
+              .set({
+                status: 'failed',
+                error: `domain is ${domain.status}`,
+                lease_until: null,
+                updated_at: new Date(),
+              })
+              .where('id', '=', row.id)
+              .where('status', 'in', ['pending', 'provisioning'])
+              .returningAll()
+              .executeTakeFirst(),
+          );
+          report.undone++;
+        }
+      } catch (error) {
+        report.failed++;
+        this.onError(error, row.id);
+        await this.o.store.db
+          .updateTable('resources')
+          .set({
+            error: (error instanceof Error ? error.message : String(error)).slice(0, 500),
+            lease_until: null,
+            ...(row.attempts + 1 >= maxAttempts && row.status !== 'deprovisioning'
+              ? { status: 'failed' as const }
+              : {}),
+          })
+          .where('id', '=', row.id)
+          .execute();
+      }
+    }
+    report.orphansRemoved = await this.removeOrphans(actor);
+    report.keysDestroyed = await this.destroyDeletedDomainKeys(actor);
+    return report;
+  }
+
+  /** Takes the lease on a resource if nobody holds it; counts the attempt. */
+  private async claim(resourceId: string): Promise<ResourceRow | undefined> {
+    const now = new Date();
+    return this.o.store.db
+      .updateTable('resources')
+      .set((eb) => ({
+        lease_until: new Date(now.getTime() + this.o.leaseMs),
+        attempts: eb('attempts', '+', 1),
+      }))
+      .where('id', '=', resourceId)
+      .where('status', 'in', ['pending', 'provisioning', 'deprovisioning'])
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** Backend objects named for a resource of ours that is deleted or failed: remove them. */
+  private async removeOrphans(actor: Actor): Promise<number> {
+    let removed = 0;
+    for (const [kind, provider] of this.o.providers) {
+      for (const owned of await provider.listOwned()) {
+        const row = await this.o.store.db
+          .selectFrom('resources')
+          .select(['status', 'domain_id'])
+          .where('id', '=', owned.ref.resourceId)
+          .where('kind', '=', kind)
+          .executeTakeFirst();
+        // Only names this store handed out are ours to remove; anything else is left alone.
+        if (row === undefined || row.domain_id !== owned.ref.domainId) continue;
+        if (row.status !== 'deleted' && row.status !== 'failed') continue;
+        await provider.delete(owned.ref);
+        await this.o.store.transaction((tx) =>
+          appendAudit(tx, {
+            ...actor,
+            domainId: owned.ref.domainId,
+            action: 'resource.orphan_removed',
+            target: owned.ref.resourceId,
+            outcome: 'success',
+            detail: { kind, name: owned.name },
+          }),
+        );
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  private async destroyDeletedDomainKeys(actor: Actor): Promise<number> {
+    const domains = await this.o.store.db
+      .selectFrom('domains')
+      .leftJoin('domain_keys', 'domain_keys.domain_id', 'domains.id')
+      .select('domains.id')
+      .where('domains.status', '=', 'deleted')
+      .where((eb) =>
+        eb.or([eb('domain_keys.wrapped_key', 'is not', null), eb('domain_keys.domain_id', 'is', null)]),
+      )
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('resources')
+              .select('resources.id')
+              .whereRef('resources.domain_id', '=', 'domains.id')
+              .where('resources.status', '<>', 'deleted'),
+          ),
+        ),
+      )
+      .execute();
+    let destroyed = 0;
+    for (const { id } of domains) {
+      const done = await this.o.store.transaction(async (tx) => {
+        if (!(await this.o.keyring.destroy(tx, id))) return false;
+        await appendAudit(tx, {
+          ...actor,
+          domainId: id,
+          action: 'domain.key_destroyed',
+          target: id,
+          outcome: 'success',
+          detail: {},
+        });
+        return true;
+      });
+      if (done) destroyed++;
+    }
+    return destroyed;
+  }
+
+  /** Reconciles now and then every `intervalMs` until stop(). */
+  start(intervalMs: number): Promise<ReconcileReport> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = setInterval(() => {
+      this.reconcile().catch((error: unknown) => this.onError(error, '-'));
+    }, intervalMs);
+    this.timer.unref();
+    return this.reconcile();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+}

@@ -1,0 +1,364 @@
+// Provisioning through the API with the real PostgreSQL and storage providers: the happy path, quotas,
+// scopes, idempotency, races with revocation, and domain A's key against every route of domain B.
+import type { LightMyRequestResponse } from 'fastify';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAudit } from '../src/audit/log.js';
+import { buildServer } from '../src/http/server.js';
+import type { App } from '../src/http/types.js';
+import type { Services } from '../src/runtime.js';
+import { backends, openTestServices } from './helpers/backends.js';
+import { operatorToken } from './helpers/api.js';
+import { openTestProviders, type TestProviders } from './helpers/providers.js';
+
+interface Resource {
+  id: string;
+  domainId: string;
+  kind: string;
+  name: string;
+  status: string;
+}
+
+const unknownResource = 'res_00000000000000000000000000';
+const unknownDomain = 'dom_00000000000000000000000000';
+
+let n = 0;
+const unique = (base: string) => `${base}-${process.pid}-${++n}`;
+
+describe.each(backends)('resources on a $name store', (backend) => {
+  let services: Services & { drop(): Promise<void> };
+  let providers: TestProviders;
+  let app: App;
+
+  const call = (
+    method: string,
+    url: string,
+    token: string | null,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) =>
+    app.inject({
+      method: method as 'GET',
+      url,
+      headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...headers },
+      ...(body === undefined
+        ? {}
+        : typeof body === 'string' || Buffer.isBuffer(body)
+          ? { payload: body }
+          : { payload: body as object }),
+    });
+
+  async function domainWithKey(scopes?: string[]): Promise<{ id: string; key: string; keyId: string }> {
+    const d = await call('POST', '/v1/domains', operatorToken, { slug: unique('res'), name: 'r' });
+    expect(d.statusCode, d.body).toBe(201);
+    const id = d.json<{ id: string }>().id;
+    const k = await call(
+      'POST',
+      `/v1/domains/${id}/keys`,
+      operatorToken,
+      scopes === undefined ? {} : { scopes },
+    );
+    expect(k.statusCode, k.body).toBe(201);
+    const { key, id: keyId } = k.json<{ key: string; id: string }>();
+    return { id, key, keyId };
+  }
+
+  async function create(
+    domain: { id: string; key: string },
+    kind: string,
+    name: string,
+    headers: Record<string, string> = {},
+  ) {
+    return call('POST', `/v1/domains/${domain.id}/resources`, domain.key, { kind, name }, headers);
+  }
+
+  function comparable(res: LightMyRequestResponse) {
+    const { requestId: _r, ...body } = res.json<{ requestId: string }>();
+    const { 'x-request-id': _x, date: _d, ...headers } = res.headers;
+    return { status: res.statusCode, body, headers };
+  }
+
+  beforeAll(async () => {
+    providers = await openTestProviders();
+    services = await openTestServices(backend, { providers: providers.providers, leaseMs: 5_000 });
+    providers.bind(services.keyring);
+    await services.operator.initialise(operatorToken);
+    app = await buildServer(services);
+  });
+
+  afterAll(async () => {
+    // Delete every domain so the reconciler removes every role, database and directory made here.
+    const domains = await services.domains.list({ limit: 500 });
+    for (const d of domains) await services.domains.delete({ actor: 'test', requestId: null }, d.id);
+    await services.provisioner.reconcile();
+    await app.close();
+    await services.drop();
+    providers.remove();
+  });
+
+  it('provisions a postgres database the tenant can use with the returned credentials', async () => {
+    const a = await domainWithKey();
+    const res = await create(a, 'postgres', 'orders');
+    expect(res.statusCode, res.body).toBe(201);
+    const resource = res.json<Resource>();
+    expect(resource).toMatchObject({ kind: 'postgres', name: 'orders', status: 'ready', domainId: a.id });
+
+    const creds = await call('GET', `/v1/domains/${a.id}/resources/${resource.id}/credentials`, a.key);
+    expect(creds.statusCode, creds.body).toBe(200);
+    const { url } = creds.json<{ url: string }>();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query('CREATE TABLE orders (id int PRIMARY KEY, item text)');
+      await client.query("INSERT INTO orders VALUES (1, 'widget')");
+      expect((await client.query('SELECT item FROM orders')).rows).toEqual([{ item: 'widget' }]);
+    } finally {
+      await client.end();
+    }
+    const events = await listAudit(services.store.db, { domainId: a.id, limit: 1000 });
+    expect(events.map((e) => e.action)).toEqual(
+      expect.arrayContaining(['resource.create', 'resource.ready', 'resource.credentials']),
+    );
+    expect(JSON.stringify(events)).not.toContain(url);
+    const stored = await services.store.db
+      .selectFrom('resources')
+      .select('credentials')
+      .where('id', '=', resource.id)
+      .executeTakeFirstOrThrow();
+    expect(stored.credentials).not.toContain(new URL(url).password);
+  });
+
+  it('stores, reads and deletes objects in a storage resource', async () => {
+    const a = await domainWithKey();
+    const resource = (await create(a, 'storage', 'files')).json<Resource>();
+    expect(resource.status).toBe('ready');
+    const base = `/v1/domains/${a.id}/resources/${resource.id}/objects`;
+    const body = Buffer.from('hello, compartment');
+    const put = await call('PUT', `${base}/reports/2026/q3.txt`, a.key, body, {
+      'content-type': 'text/plain',
+    });
+    expect(put.statusCode, put.body).toBe(200);
+    expect(put.json()).toEqual({ key: 'reports/2026/q3.txt', size: body.length });
+    const json = await call('PUT', `${base}/data.json`, a.key, '{"a":1}', {
+      'content-type': 'application/json',
+    });
+    expect(json.statusCode, json.body).toBe(200);
+    const get = await call('GET', `${base}/reports/2026/q3.txt`, a.key);
+    expect(get.statusCode).toBe(200);
+    expect(get.rawPayload.equals(body)).toBe(true);
+    expect((await call('GET', `/v1/domains/${a.id}/resources/${resource.id}`, a.key)).json()).toMatchObject({
+      usedBytes: body.length + 7,
+    });
+    expect((await call('DELETE', `${base}/reports/2026/q3.txt`, a.key)).statusCode).toBe(204);
+    expect((await call('GET', `${base}/reports/2026/q3.txt`, a.key)).json()).toMatchObject({
+      code: 'not_found',
+    });
+    expect((await call('DELETE', `${base}/reports/2026/q3.txt`, a.key)).json()).toMatchObject({
+      code: 'not_found',
+    });
+  });
+
+  it('refuses an object over the size limit or the storage quota, and keeps nothing of it', async () => {
+    const a = await domainWithKey();
+    const resource = (await create(a, 'storage', 'big')).json<Resource>();
+    const base = `/v1/domains/${a.id}/resources/${resource.id}/objects`;
+    const tooBig = await call('PUT', `${base}/huge`, a.key, Buffer.alloc(4 * 1024 * 1024 + 1));
+    expect(tooBig.statusCode).toBe(413);
+    expect((await call('GET', `${base}/huge`, a.key)).statusCode).toBe(404);
+    await call('PUT', `/v1/domains/${a.id}/pool`, operatorToken, { quotas: { storageBytes: 1000 } });
+    const overQuota = await call('PUT', `${base}/medium`, a.key, Buffer.alloc(1500));
+    expect(overQuota.json()).toMatchObject({ code: 'quota_exceeded' });
+    expect((await call('GET', `${base}/medium`, a.key)).statusCode).toBe(404);
+    expect((await call('PUT', `${base}/small`, a.key, Buffer.alloc(500))).statusCode).toBe(200);
+  });
+
+  it('enforces the per-kind quota inside the reservation, allocating nothing over it', async () => {
+    const a = await domainWithKey();
+    await call('PUT', `/v1/domains/${a.id}/pool`, operatorToken, { quotas: { storage: 2 } });
+    expect((await create(a, 'storage', 's1')).statusCode).toBe(201);
+    expect((await create(a, 'storage', 's2')).statusCode).toBe(201);
+    const third = await create(a, 'storage', 's3');
+    expect(third.statusCode).toBe(409);
+    expect(third.json()).toMatchObject({ code: 'quota_exceeded' });
+    const owned = (await providers.providers.get('storage')!.listOwned()).filter(
+      (o) => o.ref.domainId === a.id,
+    );
+    expect(owned).toHaveLength(2);
+  });
+
+  it('answers a repeated Idempotency-Key with the first result and refuses it for a different request', async () => {
+    const a = await domainWithKey();
+    const first = await create(a, 'storage', 'idem', { 'idempotency-key': 'req-1' });
+    const again = await create(a, 'storage', 'idem', { 'idempotency-key': 'req-1' });
+    expect(first.statusCode).toBe(201);
+    expect(again.statusCode).toBe(200);
+    expect(again.headers['idempotent-replay']).toBe('true');
+    expect(again.json<Resource>().id).toBe(first.json<Resource>().id);
+    const other = await create(a, 'storage', 'other', { 'idempotency-key': 'req-1' });
+    expect(other.json()).toMatchObject({ code: 'idempotency_conflict' });
+    expect(
+      (await call('GET', `/v1/domains/${a.id}/resources`, a.key)).json<{ items: unknown[] }>().items,
+    ).toHaveLength(1);
+  });
+
+  it('refuses a kind the key is not scoped for, a taken name, and an unsupported kind', async () => {
+    const a = await domainWithKey(['storage']);
+    expect((await create(a, 'postgres', 'nope')).json()).toMatchObject({ code: 'scope_denied' });
+    expect((await create(a, 'storage', 'dup')).statusCode).toBe(201);
+    expect((await create(a, 'storage', 'dup')).json()).toMatchObject({ code: 'name_taken' });
+    const b = await domainWithKey();
+    expect((await create(b, 'redis', 'cache')).json()).toMatchObject({ code: 'unsupported_kind' });
+    expect((await create(b, 'storage', 'Bad_Name')).json()).toMatchObject({ code: 'invalid_request' });
+    expect((await create(b, 'mainframe', 'x')).statusCode).toBe(400);
+  });
+
+  it('gives credentials and objects only to the domain’s own key, never the operator', async () => {
+    const a = await domainWithKey();
+    const resource = (await create(a, 'storage', 'private')).json<Resource>();
+    expect(
+      (await call('GET', `/v1/domains/${a.id}/resources/${resource.id}/credentials`, operatorToken)).json(),
+    ).toMatchObject({ code: 'key_required' });
+    expect(
+      (await call('GET', `/v1/domains/${a.id}/resources/${resource.id}/objects/x`, operatorToken)).json(),
+    ).toMatchObject({ code: 'key_required' });
+    expect(
+      (await call('GET', `/v1/domains/${a.id}/resources/${resource.id}`, operatorToken)).statusCode,
+    ).toBe(200);
+  });
+
+  it("answers domain A's key on every resource route of domain B exactly as for nothing, and changes nothing of B", async () => {
+    const a = await domainWithKey();
+    const b = await domainWithKey();
+    const bDb = (await create(b, 'postgres', 'b-db')).json<Resource>();
+    const bFiles = (await create(b, 'storage', 'b-files')).json<Resource>();
+    const secret = Buffer.from('B-SECRET-DATA');
+    expect(
+      (await call('PUT', `/v1/domains/${b.id}/resources/${bFiles.id}/objects/secret.txt`, b.key, secret))
+        .statusCode,
+    ).toBe(200);
+    const snapshot = async () => ({
+      resources: await services.store.db
+        .selectFrom('resources')
+        .selectAll()
+        .where('domain_id', '=', b.id)
+        .orderBy('id')
+        .execute(),
+      pool: await services.store.db.selectFrom('pools').selectAll().where('domain_id', '=', b.id).execute(),
+    });
+    const before = await snapshot();
+
+    const routes: [string, (d: string, r: string) => string, unknown?][] = [
+      ['POST', (d) => `/v1/domains/${d}/resources`, { kind: 'storage', name: 'smuggled' }],
+      ['GET', (d) => `/v1/domains/${d}/resources`],
+      ['GET', (d, r) => `/v1/domains/${d}/resources/${r}`],
+      ['GET', (d, r) => `/v1/domains/${d}/resources/${r}/credentials`],
+      ['DELETE', (d, r) => `/v1/domains/${d}/resources/${r}`],
+      ['GET', (d) => `/v1/domains/${d}/pool`],
+      ['PUT', (d, r) => `/v1/domains/${d}/resources/${r}/objects/secret.txt`, 'overwrite'],
+      ['GET', (d, r) => `/v1/domains/${d}/resources/${r}/objects/secret.txt`],
+      ['DELETE', (d, r) => `/v1/domains/${d}/resources/${r}/objects/secret.txt`],
+    ];
+    for (const [method, path, body] of routes) {
+      for (const target of [bDb, bFiles]) {
+        const onB = await call(method, path(b.id, target.id), a.key, body);
+        const onNothing = await call(method, path(unknownDomain, unknownResource), a.key, body);
+        expect(onB.statusCode, `${method} ${path(b.id, target.id)}`).toBe(404);
+        expect(comparable(onB)).toEqual(comparable(onNothing));
+        // A's own domain id with B's resource id: the resource is B's, so it does not exist here.
+        const mixed = await call(method, path(a.id, target.id), a.key, body);
+        if (
+          method !== 'POST' &&
+          !path(a.id, target.id).endsWith('/pool') &&
+          !path(a.id, target.id).endsWith('/resources')
+        ) {
+          expect(mixed.statusCode, `${method} ${path(a.id, target.id)}`).toBe(404);
+          expect(comparable(mixed)).toEqual(
+            comparable(await call(method, path(a.id, unknownResource), a.key, body)),
+          );
+        }
+      }
+    }
+    expect(await snapshot()).toEqual(before);
+    const still = await call('GET', `/v1/domains/${b.id}/resources/${bFiles.id}/objects/secret.txt`, b.key);
+    expect(still.rawPayload.equals(secret)).toBe(true);
+    const aList = await call('GET', `/v1/domains/${a.id}/resources`, a.key);
+    expect(aList.body).not.toContain(bDb.id);
+    const cross = await listAudit(services.store.db, {
+      domainId: a.id,
+      action: 'access.cross_domain',
+      limit: 1000,
+    });
+    expect(cross.length).toBeGreaterThanOrEqual(routes.length * 2);
+  });
+
+  it('never allocates under a key after its revocation commits, even with 50 requests in flight', async () => {
+    const a = await domainWithKey(['storage']);
+    const b = await domainWithKey(['storage']);
+    await call('PUT', `/v1/domains/${b.id}/pool`, operatorToken, { quotas: { storage: 10 } });
+    await call('PUT', `/v1/domains/${a.id}/pool`, operatorToken, { quotas: { storage: 50 } });
+    const requests: Promise<LightMyRequestResponse>[] = [];
+    for (let i = 0; i < 50; i++) {
+      const domain = i % 2 === 0 ? a : b;
+      // Every fifth request repeats an idempotency key, to race duplicates too.
+      const idem = `k-${Math.floor(i / 5)}-${i % 2}`;
+      requests.push(
+        create(domain, 'storage', `r${i % 2 === 0 ? i : Math.floor(i / 5)}`, { 'idempotency-key': idem }),
+      );
+      if (i === 20) requests.push(call('DELETE', `/v1/domains/${a.id}/keys/${a.keyId}`, operatorToken));
+    }
+    const results = await Promise.all(requests);
+    for (const r of results) expect(r.statusCode, r.body).toBeLessThan(500);
+
+    const events = await listAudit(services.store.db, { limit: 100_000 });
+    const revokedAt = events.find((e) => e.action === 'key.revoke' && e.target === a.keyId)!.seq;
+    const aCreates = events.filter(
+      (e) => e.action === 'resource.create' && e.outcome === 'success' && e.detail['keyId'] === a.keyId,
+    );
+    for (const e of aCreates) expect(e.seq).toBeLessThan(revokedAt);
+    const aRows = await services.store.db
+      .selectFrom('resources')
+      .select(['id', 'key_id'])
+      .where('domain_id', '=', a.id)
+      .execute();
+    expect(aRows.length).toBe(aCreates.length);
+
+    const bRows = await services.store.db
+      .selectFrom('resources')
+      .select(['idempotency_key', 'name'])
+      .where('domain_id', '=', b.id)
+      .where('status', '<>', 'deleted')
+      .execute();
+    expect(bRows.length).toBeLessThanOrEqual(10);
+    expect(new Set(bRows.map((r) => r.idempotency_key)).size).toBe(bRows.length);
+    const owned = (await providers.providers.get('storage')!.listOwned()).filter(
+      (o) => o.ref.domainId === b.id,
+    );
+    expect(owned.length).toBe(bRows.length);
+  });
+
+  it('deprovisions everything of a deleted domain and destroys its data key', async () => {
+    const a = await domainWithKey();
+    const db = (await create(a, 'postgres', 'gone-db')).json<Resource>();
+    const files = (await create(a, 'storage', 'gone-files')).json<Resource>();
+    await call('PUT', `/v1/domains/${a.id}/resources/${files.id}/objects/x`, a.key, 'data');
+    expect((await call('DELETE', `/v1/domains/${a.id}`, operatorToken)).statusCode).toBe(200);
+    await services.provisioner.reconcile();
+    const rows = await services.store.db
+      .selectFrom('resources')
+      .select(['id', 'status', 'credentials'])
+      .where('domain_id', '=', a.id)
+      .execute();
+    expect(rows.every((r) => r.status === 'deleted' && r.credentials === null)).toBe(true);
+    for (const provider of providers.providers.values()) {
+      expect((await provider.listOwned()).filter((o) => o.ref.domainId === a.id)).toEqual([]);
+    }
+    const key = await services.store.db
+      .selectFrom('domain_keys')
+      .selectAll()
+      .where('domain_id', '=', a.id)
+      .executeTakeFirstOrThrow();
+    expect(key.wrapped_key).toBeNull();
+    await expect(services.keyring.dataKey(a.id)).rejects.toThrow();
+    void db;
+  });
+});
