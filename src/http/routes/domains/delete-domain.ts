@@ -3,7 +3,7 @@ import { bearer, Domain, DomainParams, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf } from '../actor.js';
 
-export const deleteDomain: RouteModule = (app, { domains }) => {
+export const deleteDomain: RouteModule = (app, { domains, provisioner }) => {
   app.delete(
     '/v1/domains/:domainId',
     {
@@ -13,12 +13,19 @@ export const deleteDomain: RouteModule = (app, { domains }) => {
         tags: ['domains'],
         summary: 'Delete a domain',
         description:
-          'Revokes every key of the domain. The record stays, with status `deleted`, for the audit trail.',
+          'Revokes every key of the domain and marks its resources for deprovisioning; the reconciler (started ' +
+          'at once) removes them from their backends and then destroys the domain’s data key. The record stays, ' +
+          'with status `deleted`, for the audit trail.',
         security: bearer,
         params: DomainParams,
         response: { 200: Domain, ...errorResponses },
       },
     },
-    async (request) => domains.delete(actorOf(request), request.params.domainId),
+    async (request) => {
+      const deleted = await domains.delete(actorOf(request), request.params.domainId);
+      // Start removing its resources now rather than at the next interval; failures are retried there.
+      provisioner.reconcile().catch((error: unknown) => provisioner.onError(error, request.params.domainId));
+      return deleted;
+    },
   );
 };
