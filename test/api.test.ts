@@ -523,7 +523,17 @@ describe.each(backends)('API on $name', (backend) => {
       expect(operations.map((o) => o.op.operationId).sort()).toEqual(
         [
           'createDomain',
+          'createResource',
           'deleteDomain',
+          'deleteObject',
+          'deleteResource',
+          'getObject',
+          'getPool',
+          'getResource',
+          'getResourceCredentials',
+          'listResources',
+          'putObject',
+          'updatePool',
           'getDomain',
           'healthz',
           'issueKey',

@@ -275,7 +275,7 @@ describe('serve on PostgreSQL', () => {
     expect(((await list.json()) as { items: { slug: string }[] }).items.map((d) => d.slug)).toEqual([
       'on-postgres',
     ]);
-    expect(existsSync(join(cwd, '.bulkhead'))).toBe(false); // no embedded store on the side
+    expect(existsSync(join(cwd, '.bulkhead', 'pgdata'))).toBe(false); // no embedded store on the side
     expect(await terminate(server)).toEqual({ code: 0, signal: null });
   });
 });
