@@ -49,109 +49,120 @@ async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
   }
 }
 
-async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'bulkhead-bench-'));
-  await withDatabase(async (storeUrl) => {
-    const late: { keyring?: Services['keyring'] } = {};
-    const dataKeys: DataKeySource = { dataKey: (id) => late.keyring!.dataKey(id) };
-    const providers = new Map<ResourceKind, Provider>([
-      ['postgres', await createPostgresProvider({ kind: 'server', adminUrl, mode: 'database' })],
-      ['storage', await createStorageProvider({ root: join(dir, 'storage'), dataKeys })],
-    ]);
-    const schemaProvider = await createPostgresProvider({ kind: 'server', adminUrl, mode: 'schema' });
-    const store = await openStore({ kind: 'postgres', url: storeUrl });
-    const services = buildServices(store, randomBytes(32), {
-      providers,
-      quotas: { resourcesPerKind: 100_000, storageBytes: 1024 ** 3 },
-      slugQuarantineMs: 0,
+interface Stack {
+  call(method: string, url: string, auth: string, body?: object): Promise<{ id: string; key: string }>;
+  newDomain(): Promise<{ id: string; key: string }>;
+  provider(kind: ResourceKind): Provider;
+  close(): Promise<void>;
+}
+
+/** A Bulkhead (store, services, HTTP app) whose postgres provider runs in `mode`. */
+async function stack(storeUrl: string, storageRoot: string, mode: 'database' | 'schema'): Promise<Stack> {
+  const late: { keyring?: Services['keyring'] } = {};
+  const dataKeys: DataKeySource = { dataKey: (id) => late.keyring!.dataKey(id) };
+  const providers = new Map<ResourceKind, Provider>([
+    ['postgres', await createPostgresProvider({ kind: 'server', adminUrl, mode })],
+    ['storage', await createStorageProvider({ root: storageRoot, dataKeys })],
+  ]);
+  const store = await openStore({ kind: 'postgres', url: storeUrl });
+  const services = buildServices(store, randomBytes(32), {
+    providers,
+    quotas: { resourcesPerKind: 100_000, storageBytes: 1024 ** 3 },
+    slugQuarantineMs: 0,
+  });
+  late.keyring = services.keyring;
+  await services.operator.initialise(token);
+  const app = await buildServer(services);
+  const call: Stack['call'] = async (method, url, auth, body) => {
+    const res = await app.inject({
+      method: method as 'POST',
+      url,
+      headers: { authorization: `Bearer ${auth}` },
+      ...(body === undefined ? {} : { payload: body }),
     });
-    late.keyring = services.keyring;
-    await services.operator.initialise(token);
-    const app = await buildServer(services);
-    const call = async (method: string, url: string, auth: string, body?: object) => {
-      const res = await app.inject({
-        method: method as 'POST',
-        url,
-        headers: { authorization: `Bearer ${auth}` },
-        ...(body === undefined ? {} : { payload: body }),
-      });
-      if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
-      return res.json<{ id: string; key: string }>();
-    };
-    let seq = 0;
-    const newDomain = async () => {
+    if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
+    return res.json<{ id: string; key: string }>();
+  };
+  let seq = 0;
+  return {
+    call,
+    async newDomain() {
       const d = await call('POST', '/v1/domains', token, {
         slug: `bench-${process.pid}-${++seq}`,
         name: 'bench',
       });
       const k = await call('POST', `/v1/domains/${d.id}/keys`, token, {});
       return { id: d.id, key: k.key };
-    };
-
-    console.log(`Provisioning, ${samples} samples each (request to ready, through the HTTP API):`);
-    console.log('kind                 bulkhead median / p95        direct median / p95      ratio (median)');
-    const rows: [string, Provider, ResourceKind][] = [
-      ['postgres (database)', providers.get('postgres')!, 'postgres'],
-      ['storage', providers.get('storage')!, 'storage'],
-    ];
-    for (const [label, provider, kind] of rows) {
-      const domain = await newDomain();
-      const viaApi: number[] = [];
-      const direct: number[] = [];
-      for (let i = 0; i < samples; i++) {
-        let t = performance.now();
-        await call('POST', `/v1/domains/${domain.id}/resources`, domain.key, { kind, name: `r${i}` });
-        viaApi.push(performance.now() - t);
-        const ref = { domainId: domain.id, resourceId: newId('resource') };
-        t = performance.now();
-        await provider.create(ref);
-        direct.push(performance.now() - t);
-        await provider.delete(ref);
+    },
+    provider: (kind) => providers.get(kind)!,
+    async close() {
+      // Remove everything this run created.
+      for (const d of await services.domains.list({ limit: 100_000 })) {
+        await services.domains.delete({ actor: 'bench', requestId: null }, d.id);
       }
-      const a = stats(viaApi);
-      const b = stats(direct);
-      console.log(
-        `${label.padEnd(20)} ${fmt(a.median)} / ${fmt(a.p95)}   ${fmt(b.median)} / ${fmt(b.p95)}   ${(a.median / b.median).toFixed(2)}x`,
-      );
+      await services.provisioner.reconcile();
+      await app.close();
+      await services.close();
+    },
+  };
+}
+
+async function compare(label: string, s: Stack, kind: ResourceKind): Promise<void> {
+  const domain = await s.newDomain();
+  const viaApi: number[] = [];
+  const direct: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    let t = performance.now();
+    await s.call('POST', `/v1/domains/${domain.id}/resources`, domain.key, { kind, name: `r${i}` });
+    viaApi.push(performance.now() - t);
+    const ref = { domainId: domain.id, resourceId: newId('resource') };
+    t = performance.now();
+    await s.provider(kind).create(ref);
+    direct.push(performance.now() - t);
+    await s.provider(kind).delete(ref);
+  }
+  const a = stats(viaApi);
+  const b = stats(direct);
+  console.log(
+    `${label.padEnd(20)} ${fmt(a.median)} / ${fmt(a.p95)}   ${fmt(b.median)} / ${fmt(b.p95)}   ${(a.median / b.median).toFixed(2)}x`,
+  );
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'bulkhead-bench-'));
+  console.log(
+    `Provisioning, ${samples} samples each (request to ready through the HTTP API, and the provider alone):`,
+  );
+  console.log('kind                 bulkhead median / p95        direct median / p95      ratio (median)');
+  await withDatabase(async (storeUrl) => {
+    const s = await stack(storeUrl, join(dir, 'storage-a'), 'database');
+    try {
+      await compare('postgres (database)', s, 'postgres');
+      await compare('storage', s, 'storage');
+    } finally {
+      await s.close();
     }
-    {
-      // Schema mode through the provisioner needs a server configured for it; compare the provider alone.
-      const direct: number[] = [];
-      const domainId = newId('domain');
-      for (let i = 0; i < samples; i++) {
-        const ref = { domainId, resourceId: newId('resource') };
+  });
+  await withDatabase(async (storeUrl) => {
+    const s = await stack(storeUrl, join(dir, 'storage-b'), 'schema');
+    try {
+      await compare('postgres (schema)', s, 'postgres');
+      console.log(`\nA whole domain (domain, key, storage resource), ${domainsInARow} in a row:`);
+      const perDomain: number[] = [];
+      for (let i = 0; i < domainsInARow; i++) {
         const t = performance.now();
-        await schemaProvider.create(ref);
-        direct.push(performance.now() - t);
-        await schemaProvider.delete(ref);
+        const d = await s.newDomain();
+        await s.call('POST', `/v1/domains/${d.id}/resources`, d.key, { kind: 'storage', name: 'files' });
+        perDomain.push(performance.now() - t);
       }
-      const b = stats(direct);
-      console.log(
-        `${'postgres (schema)'.padEnd(20)} ${'-'.padStart(10)} / ${'-'.padStart(10)}   ${fmt(b.median)} / ${fmt(b.p95)}   (provider only)`,
-      );
+      const around = (i: number) => stats(perDomain.slice(Math.max(0, i - 5), i + 5)).median;
+      for (const m of [1, 10, 200, 1000].filter((x) => x <= domainsInARow)) {
+        console.log(`  domain ${String(m).padStart(5)}: ${fmt(around(m - 1))} (median of the ten around it)`);
+      }
+      if (domainsInARow >= 1000) console.log(`  1000th / 10th: ${(around(999) / around(9)).toFixed(2)}x`);
+    } finally {
+      await s.close();
     }
-
-    console.log(`\nA whole domain (domain, key, storage resource), ${domainsInARow} in a row:`);
-    const perDomain: number[] = [];
-    for (let i = 0; i < domainsInARow; i++) {
-      const t = performance.now();
-      const d = await newDomain();
-      await call('POST', `/v1/domains/${d.id}/resources`, d.key, { kind: 'storage', name: 'files' });
-      perDomain.push(performance.now() - t);
-    }
-    const around = (i: number) => stats(perDomain.slice(Math.max(0, i - 5), i + 5)).median;
-    const marks = [1, 10, 200, 1000].filter((m) => m <= domainsInARow);
-    for (const m of marks)
-      console.log(`  domain ${String(m).padStart(5)}: ${fmt(around(m - 1))} (median of its neighbours)`);
-    if (domainsInARow >= 1000) console.log(`  1000th / 10th: ${(around(999) / around(9)).toFixed(2)}x`);
-
-    // Remove everything this run created.
-    for (const d of await services.domains.list({ limit: 100_000 }))
-      await services.domains.delete({ actor: 'bench', requestId: null }, d.id);
-    await services.provisioner.reconcile();
-    await app.close();
-    await schemaProvider.close();
-    await services.close();
   });
   rmSync(dir, { recursive: true, force: true });
 }

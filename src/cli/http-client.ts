@@ -1,50 +1,15 @@
 import type { ChainReport } from '../audit/chain.js';
 import type { AuditEvent } from '../audit/events.js';
-import { BulkheadError, errorStatus, type ErrorCode } from '../errors.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
 import type { DomainView } from '../services/domains.js';
+import { apiClient, type QueryValue } from './api-client.js';
 import type { ControlPlane } from './control-plane.js';
 
 /** The control plane through a running server's API, with the operator token. */
 export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
-  const base = baseUrl.replace(/\/+$/, '');
-
-  async function call<T>(
-    method: string,
-    path: string,
-    body?: unknown,
-    query?: Record<string, string | number | boolean | Date | undefined>,
-  ): Promise<T> {
-    const url = new URL(`${base}${path}`);
-    for (const [k, v] of Object.entries(query ?? {})) {
-      if (v !== undefined) url.searchParams.set(k, v instanceof Date ? v.toISOString() : String(v));
-    }
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    } catch (error) {
-      throw new BulkheadError('unavailable', `Cannot reach ${base}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    const text = await response.text();
-    const parsed: unknown = text === '' ? null : JSON.parse(text);
-    if (!response.ok) {
-      const problem = parsed as { code?: string; detail?: string } | null;
-      const code = (
-        problem?.code !== undefined && problem.code in errorStatus ? problem.code : 'internal'
-      ) as ErrorCode;
-      throw new BulkheadError(code, problem?.detail ?? `HTTP ${response.status}`);
-    }
-    return parsed as T;
-  }
+  const api = apiClient(baseUrl, token);
+  const call = <T>(method: string, path: string, body?: unknown, query?: Record<string, QueryValue>) =>
+    api<T>(method, path, { body, ...(query === undefined ? {} : { query }) });
 
   const d = (id: string) => `/v1/domains/${encodeURIComponent(id)}`;
   return {

@@ -2,10 +2,11 @@
 // running server. Either way the domain comes from the key, never from an argument.
 import type { Config } from '../config.js';
 import type { ResourceKind } from '../domain/kinds.js';
-import { BulkheadError, errorStatus, type ErrorCode } from '../errors.js';
+import { BulkheadError } from '../errors.js';
 import type { Credentials } from '../providers/provider.js';
 import type { ResourceView } from '../provisioner/provisioner.js';
 import type { Services } from '../runtime.js';
+import { apiClient } from './api-client.js';
 
 export interface TenantPlane {
   readonly domainId: string;
@@ -34,40 +35,9 @@ export async function directTenantPlane(services: Services, key: string): Promis
 }
 
 export async function httpTenantPlane(config: Config & { url: string }, key: string): Promise<TenantPlane> {
-  const base = config.url.replace(/\/+$/, '');
-  async function call<T>(
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ): Promise<T> {
-    let response: Response;
-    try {
-      response = await fetch(`${base}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${key}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...headers,
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    } catch (error) {
-      throw new BulkheadError('unavailable', `Cannot reach ${base}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    const text = await response.text();
-    const parsed: unknown = text === '' ? null : JSON.parse(text);
-    if (!response.ok) {
-      const problem = parsed as { code?: string; detail?: string } | null;
-      const code = (
-        problem?.code !== undefined && problem.code in errorStatus ? problem.code : 'internal'
-      ) as ErrorCode;
-      throw new BulkheadError(code, problem?.detail ?? `HTTP ${response.status}`);
-    }
-    return parsed as T;
-  }
+  const api = apiClient(config.url, key);
+  const call = <T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    api<T>(method, path, { body, headers });
   const who = await call<{ domainId: string | null }>('GET', '/v1/whoami');
   if (who.domainId === null)
     throw new BulkheadError('key_required', 'BULKHEAD_KEY must be a provisioning key.');

@@ -160,6 +160,16 @@ export class Provisioner {
             .where('domain_id', '=', domainId)
             .executeTakeFirst();
           const now = new Date();
+          // A refusal is recorded in the same transaction, so the audit trail shows every attempt.
+          const deny = (reason: string, extra: Record<string, unknown> = {}) =>
+            appendAudit(tx, {
+              ...actor,
+              domainId,
+              action: 'resource.create',
+              target: null,
+              outcome: 'denied',
+              detail: { kind: input.kind, reason, ...extra },
+            });
           if (
             domain === undefined ||
             domain.status !== 'active' ||
@@ -167,25 +177,11 @@ export class Provisioner {
             key.revoked_at !== null ||
             (key.expires_at !== null && key.expires_at <= now)
           ) {
-            await appendAudit(tx, {
-              ...actor,
-              domainId,
-              action: 'resource.create',
-              target: null,
-              outcome: 'denied',
-              detail: { kind: input.kind, reason: 'credential_no_longer_valid' },
-            });
+            await deny('credential_no_longer_valid');
             return { ok: false as const, denied: 'invalid_credentials' as const };
           }
           if (!key.scopes.includes(input.kind)) {
-            await appendAudit(tx, {
-              ...actor,
-              domainId,
-              action: 'resource.create',
-              target: null,
-              outcome: 'denied',
-              detail: { kind: input.kind, reason: 'scope' },
-            });
+            await deny('scope');
             return { ok: false as const, denied: 'scope_denied' as const };
           }
           if (idempotencyKey !== undefined) {
@@ -210,14 +206,7 @@ export class Provisioner {
             .where('status', '<>', 'deleted')
             .executeTakeFirstOrThrow();
           if (Number(live.n) >= quotas[input.kind]) {
-            await appendAudit(tx, {
-              ...actor,
-              domainId,
-              action: 'resource.create',
-              target: null,
-              outcome: 'denied',
-              detail: { kind: input.kind, reason: 'quota', quota: quotas[input.kind] },
-            });
+            await deny('quota', { quota: quotas[input.kind] });
             return { ok: false as const, denied: 'quota_exceeded' as const, quota: quotas[input.kind] };
           }
           const id = newId('resource');
