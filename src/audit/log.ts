@@ -1,13 +1,11 @@
 // The audit log is append-only and written in the same transaction as the change it records, under
 // one advisory lock so that concurrent writers extend the chain one at a time.
-import { sql } from 'kysely';
 import { newId } from '../domain/ids.js';
 import type { Db, Tx } from '../store/store.js';
 import type { AuditRow } from '../store/schema.js';
 import { checkLink, eventHash, genesisHash, type ChainReport } from './chain.js';
 import type { AuditEvent, AuditEventInput } from './events.js';
 
-const chainLock = 0x42_48_41_55; // "BHAU"
 const headSetting = 'audit.head';
 
 function toEvent(row: AuditRow): AuditEvent {
@@ -27,17 +25,21 @@ function toEvent(row: AuditRow): AuditEvent {
   };
 }
 
-/** Appends one event inside the caller's transaction and returns it with its place in the chain. */
+/**
+ * Appends one event inside the caller's transaction and returns it with its place in the chain.
+ * The head row (the newest seq and hash, created by the migrations) is locked first, so concurrent
+ * writers extend the chain one at a time; the event and the new head are written in one statement.
+ */
 export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<AuditEvent> {
-  await sql`SELECT pg_advisory_xact_lock(${chainLock})`.execute(tx);
-  const last = await tx
-    .selectFrom('audit_events')
-    .select(['seq', 'hash'])
-    .orderBy('seq', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  const headRow = await tx
+    .selectFrom('settings')
+    .select('value')
+    .where('name', '=', headSetting)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  const last = JSON.parse(headRow.value) as { seq: number; hash: string };
   const unsigned = {
-    seq: last === undefined ? 1 : Number(last.seq) + 1,
+    seq: last.seq + 1,
     id: newId('event'),
     at: new Date().toISOString(),
     domainId: input.domainId,
@@ -47,32 +49,30 @@ export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<Audit
     outcome: input.outcome,
     requestId: input.requestId,
     detail: { ...(input.detail ?? {}) },
-    prevHash: last?.hash ?? genesisHash,
+    prevHash: last.hash,
   };
   const event: AuditEvent = { ...unsigned, hash: eventHash(unsigned) };
-  await tx
-    .insertInto('audit_events')
-    .values({
-      seq: event.seq,
-      id: event.id,
-      at: new Date(event.at),
-      domain_id: event.domainId,
-      actor: event.actor,
-      action: event.action,
-      target: event.target,
-      outcome: event.outcome,
-      request_id: event.requestId,
-      detail: JSON.stringify(event.detail),
-      prev_hash: event.prevHash,
-      hash: event.hash,
-    })
-    .execute();
   // The head is kept apart from the events so that deleting the newest events is noticed too.
-  const head = JSON.stringify({ seq: event.seq, hash: event.hash });
   await tx
-    .insertInto('settings')
-    .values({ name: headSetting, value: head })
-    .onConflict((oc) => oc.column('name').doUpdateSet({ value: head, updated_at: new Date() }))
+    .with('appended', (db) =>
+      db.insertInto('audit_events').values({
+        seq: event.seq,
+        id: event.id,
+        at: new Date(event.at),
+        domain_id: event.domainId,
+        actor: event.actor,
+        action: event.action,
+        target: event.target,
+        outcome: event.outcome,
+        request_id: event.requestId,
+        detail: JSON.stringify(event.detail),
+        prev_hash: event.prevHash,
+        hash: event.hash,
+      }),
+    )
+    .updateTable('settings')
+    .set({ value: JSON.stringify({ seq: event.seq, hash: event.hash }), updated_at: new Date() })
+    .where('name', '=', headSetting)
     .execute();
   return event;
 }

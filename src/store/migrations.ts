@@ -126,6 +126,20 @@ const migrations: Record<string, Migration> = {
         SELECT id, '{}'::jsonb, now() FROM domains`.execute(db);
     },
   },
+  '0003_audit_head': {
+    async up(db) {
+      // The chain's head row always exists: appends lock it instead of a global advisory lock.
+      await sql`
+        INSERT INTO settings (name, value, updated_at)
+        SELECT 'audit.head', json_build_object('seq', seq, 'hash', hash)::text, now()
+        FROM audit_events ORDER BY seq DESC LIMIT 1
+        ON CONFLICT (name) DO NOTHING`.execute(db);
+      await sql`
+        INSERT INTO settings (name, value, updated_at)
+        VALUES ('audit.head', ${JSON.stringify({ seq: 0, hash: '0'.repeat(64) })}, now())
+        ON CONFLICT (name) DO NOTHING`.execute(db);
+    },
+  },
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {
