@@ -50,6 +50,7 @@ const schema = z.object({
   leaseSeconds: z.coerce.number().int().min(1).max(3600).default(30),
   slugQuarantineDays: z.coerce.number().min(0).max(3650).default(30),
   failpoint: z.enum(failpoints).optional(),
+  accessTokenSeconds: z.coerce.number().int().min(10).max(300).default(300),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;
@@ -77,6 +78,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   leaseSeconds: 'BULKHEAD_LEASE_SECONDS',
   slugQuarantineDays: 'BULKHEAD_SLUG_QUARANTINE_DAYS',
   failpoint: 'BULKHEAD_TEST_FAILPOINT',
+  accessTokenSeconds: 'BULKHEAD_ACCESS_TOKEN_SECONDS',
 };
 
 /** Thrown when configuration is wrong; its message is the one line the user sees. */

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, decodeSecret, type Config } from './config.js';
+import { SigningKeys } from './identity/signing-keys.js';
 import { KeyService } from './keys/service.js';
 import { DomainService } from './services/domains.js';
 import { OperatorService } from './services/operator.js';
@@ -22,6 +23,7 @@ export interface Services {
   readonly operator: OperatorService;
   readonly keyring: Keyring;
   readonly provisioner: Provisioner;
+  readonly signingKeys: SigningKeys;
   readonly limits: { readonly maxObjectBytes: number };
   /** Stops the reconciler, closes the providers, then the store. */
   close(): Promise<void>;
@@ -37,6 +39,8 @@ export interface ServiceOptions {
   readonly maxObjectBytes?: number | undefined;
   readonly onError?: (error: unknown, resourceId: string) => void;
   readonly failpoint?: Failpoint | undefined;
+  /** The longest an access token may live (at most 300 s). */
+  readonly accessTokenSeconds?: number | undefined;
 }
 
 /** The HMAC key for stored secrets: configured, or generated once into the embedded data directory. */
@@ -77,6 +81,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     operator: new OperatorService({ store, secret }),
     keyring,
     provisioner,
+    signingKeys: new SigningKeys({ store, keyring, maxTokenSeconds: options.accessTokenSeconds ?? 300 }),
     limits: { maxObjectBytes: options.maxObjectBytes ?? 100 * 1024 ** 2 },
     async close() {
       await provisioner.stop();
@@ -111,6 +116,7 @@ export async function openServices(config: Config): Promise<Services> {
       slugQuarantineMs: config.slugQuarantineDays * 86_400_000,
       maxObjectBytes: config.maxObjectBytes,
       failpoint: config.failpoint,
+      accessTokenSeconds: config.accessTokenSeconds,
     });
     keyring = services.keyring;
     return services;

@@ -24,6 +24,8 @@ export const auditActions = [
   'resource.orphan_removed',
   'object.put',
   'object.delete',
+  'signing_key.create',
+  'signing_key.rotate',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

@@ -5,6 +5,7 @@ import type { ChainReport } from '../audit/chain.js';
 import type { AuditEvent } from '../audit/events.js';
 import type { AuditFilter } from '../audit/log.js';
 import type { ResourceKind } from '../domain/kinds.js';
+import type { SigningKeyView } from '../identity/signing-keys.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
 import type { DomainListOptions, DomainView } from '../services/domains.js';
 
@@ -28,5 +29,7 @@ export interface ControlPlane {
   ): Promise<{ key: IssuedKey; previous: KeyView }>;
   listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
   verifyAudit(): Promise<ChainReport>;
+  listSigningKeys(domainId: string): Promise<SigningKeyView[]>;
+  rotateSigningKey(domainId: string): Promise<SigningKeyView[]>;
   close(): Promise<void>;
 }

@@ -28,6 +28,12 @@ export function directControlPlane(services: Services): ControlPlane {
     rotateKey: (domainId, keyId, overlap) => services.keys.rotate(actor, domainId, keyId, overlap),
     listAudit: (filter) => listAudit(services.store.db, filter),
     verifyAudit: () => verifyAudit(services.store.db),
+    listSigningKeys: async (id) => {
+      await services.domains.get(id);
+      await services.signingKeys.ensure(id);
+      return services.signingKeys.list(id);
+    },
+    rotateSigningKey: (id) => services.signingKeys.rotate(actor, id),
     close: () => services.close(),
   };
 }

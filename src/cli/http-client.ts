@@ -1,5 +1,6 @@
 import type { ChainReport } from '../audit/chain.js';
 import type { AuditEvent } from '../audit/events.js';
+import type { SigningKeyView } from '../identity/signing-keys.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
 import type { DomainView } from '../services/domains.js';
 import { apiClient, type QueryValue } from './api-client.js';
@@ -33,6 +34,10 @@ export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
     listAudit: async (f) =>
       (await call<{ items: AuditEvent[] }>('GET', '/v1/audit', undefined, { ...f })).items,
     verifyAudit: () => call<ChainReport>('GET', '/v1/audit/verify'),
+    listSigningKeys: async (id) =>
+      (await call<{ items: SigningKeyView[] }>('GET', `${d(id)}/signing-keys`)).items,
+    rotateSigningKey: async (id) =>
+      (await call<{ items: SigningKeyView[] }>('POST', `${d(id)}/signing-keys/rotate`)).items,
     close: () => Promise.resolve(),
   };
 }

@@ -9,6 +9,7 @@ import { registerKey } from './commands/key.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerOperator } from './commands/operator.js';
 import { registerResource } from './commands/resource.js';
+import { registerSigningKey } from './commands/signing-key.js';
 import { registerServe } from './commands/serve.js';
 import { createContext, type GlobalOptions, type Io } from './context.js';
 
@@ -42,6 +43,7 @@ export async function main(
   registerKey(program, ctx);
   registerAudit(program, ctx);
   registerResource(program, ctx);
+  registerSigningKey(program, ctx);
   registerOperator(program, ctx);
   for (const command of program.commands) {
     command.exitOverride();

@@ -143,3 +143,26 @@ export const Quotas = Type.Object({
   kubernetes: Type.Integer({ minimum: 0 }),
   storageBytes: Type.Integer({ minimum: 0 }),
 });
+
+export const Jwks = Type.Object({
+  keys: Type.Array(
+    Type.Object({
+      kty: Type.Literal('OKP'),
+      crv: Type.Literal('Ed25519'),
+      x: Type.String(),
+      kid: Type.String(),
+      alg: Type.Literal('EdDSA'),
+      use: Type.Literal('sig'),
+    }),
+  ),
+});
+
+export const SigningKey = Type.Object({
+  kid: Type.String(),
+  domainId: Type.String(),
+  state: Type.Union([Type.Literal('next'), Type.Literal('current'), Type.Literal('retired')]),
+  createdAt: Timestamp,
+  activatedAt: Nullable(Timestamp),
+  retiredAt: Nullable(Timestamp),
+  publishUntil: Nullable(Timestamp),
+});

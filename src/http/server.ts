@@ -24,6 +24,8 @@ import { listKeys } from './routes/keys/list-keys.js';
 import { revokeKey } from './routes/keys/revoke-key.js';
 import { rotateKey } from './routes/keys/rotate-key.js';
 import { whoami } from './routes/keys/whoami.js';
+import { jwks } from './routes/identity/jwks.js';
+import { signingKeyRoutes } from './routes/identity/signing-keys.js';
 import { objects } from './routes/objects/objects.js';
 import { createResource } from './routes/resources/create-resource.js';
 import { deleteResource } from './routes/resources/delete-resource.js';
@@ -57,6 +59,8 @@ export const routes: readonly RouteModule[] = [
   deleteResource,
   pool,
   objects,
+  jwks,
+  signingKeyRoutes,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */

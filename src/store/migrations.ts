@@ -140,6 +140,26 @@ const migrations: Record<string, Migration> = {
         ON CONFLICT (name) DO NOTHING`.execute(db);
     },
   },
+  '0004_signing_keys': {
+    async up(db) {
+      await sql`
+        CREATE TABLE signing_keys (
+          kid text PRIMARY KEY,
+          domain_id text NOT NULL REFERENCES domains (id),
+          state text NOT NULL CHECK (state IN ('next', 'current', 'retired')),
+          public_jwk jsonb NOT NULL,
+          private_key text NOT NULL,
+          created_at timestamptz NOT NULL,
+          activated_at timestamptz,
+          retired_at timestamptz,
+          publish_until timestamptz
+        )`.execute(db);
+      // One current and one next key per domain at most.
+      await sql`CREATE UNIQUE INDEX signing_keys_one_per_state ON signing_keys (domain_id, state) WHERE state <> 'retired'`.execute(
+        db,
+      );
+    },
+  },
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {

@@ -96,6 +96,20 @@ export interface BackendNamesTable {
   reserved_at: ColumnType<Date, Date, never>;
 }
 
+export interface SigningKeysTable {
+  kid: string;
+  domain_id: string;
+  state: 'next' | 'current' | 'retired';
+  public_jwk: ColumnType<Record<string, string>, string, string>;
+  /** The private key (PKCS#8), sealed under the domain's data key. */
+  private_key: string;
+  created_at: ColumnType<Date, Date, never>;
+  activated_at: Date | null;
+  retired_at: Date | null;
+  /** A retired key stays in the JWKS until every token it signed has expired. */
+  publish_until: Date | null;
+}
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -105,6 +119,7 @@ export interface Database {
   pools: PoolsTable;
   domain_keys: DomainKeysTable;
   backend_names: BackendNamesTable;
+  signing_keys: SigningKeysTable;
 }
 
 export type ResourceRow = Selectable<ResourcesTable>;
