@@ -51,6 +51,13 @@ const schema = z.object({
   slugQuarantineDays: z.coerce.number().min(0).max(3650).default(30),
   failpoint: z.enum(failpoints).optional(),
   accessTokenSeconds: z.coerce.number().int().min(10).max(300).default(300),
+  sessionSeconds: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86_400)
+    .default(12 * 3600),
+  issuer: z.string().min(1).max(200).default('bulkhead'),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;
@@ -79,6 +86,8 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   slugQuarantineDays: 'BULKHEAD_SLUG_QUARANTINE_DAYS',
   failpoint: 'BULKHEAD_TEST_FAILPOINT',
   accessTokenSeconds: 'BULKHEAD_ACCESS_TOKEN_SECONDS',
+  sessionSeconds: 'BULKHEAD_SESSION_SECONDS',
+  issuer: 'BULKHEAD_ISSUER',
 };
 
 /** Thrown when configuration is wrong; its message is the one line the user sees. */

@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, decodeSecret, type Config } from './config.js';
+import { PrincipalService } from './identity/principals.js';
 import { SigningKeys } from './identity/signing-keys.js';
+import { TokenService } from './identity/tokens.js';
 import { KeyService } from './keys/service.js';
 import { DomainService } from './services/domains.js';
 import { OperatorService } from './services/operator.js';
@@ -24,6 +26,8 @@ export interface Services {
   readonly keyring: Keyring;
   readonly provisioner: Provisioner;
   readonly signingKeys: SigningKeys;
+  readonly principals: PrincipalService;
+  readonly tokens: TokenService;
   readonly limits: { readonly maxObjectBytes: number };
   /** Stops the reconciler, closes the providers, then the store. */
   close(): Promise<void>;
@@ -41,6 +45,9 @@ export interface ServiceOptions {
   readonly failpoint?: Failpoint | undefined;
   /** The longest an access token may live (at most 300 s). */
   readonly accessTokenSeconds?: number | undefined;
+  readonly sessionSeconds?: number | undefined;
+  /** The `iss` of access tokens. */
+  readonly issuer?: string | undefined;
 }
 
 /** The HMAC key for stored secrets: configured, or generated once into the embedded data directory. */
@@ -74,6 +81,8 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     ...(options.onError === undefined ? {} : { onError: options.onError }),
     failpoint: options.failpoint,
   });
+  const accessTokenSeconds = options.accessTokenSeconds ?? 300;
+  const signingKeys = new SigningKeys({ store, keyring, maxTokenSeconds: accessTokenSeconds });
   return {
     store,
     domains: new DomainService({ store, slugQuarantineMs: options.slugQuarantineMs ?? 30 * 86_400_000 }),
@@ -81,7 +90,15 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     operator: new OperatorService({ store, secret }),
     keyring,
     provisioner,
-    signingKeys: new SigningKeys({ store, keyring, maxTokenSeconds: options.accessTokenSeconds ?? 300 }),
+    signingKeys,
+    principals: new PrincipalService({ store }),
+    tokens: new TokenService({
+      store,
+      signingKeys,
+      issuer: options.issuer ?? 'bulkhead',
+      accessTokenSeconds,
+      sessionSeconds: options.sessionSeconds ?? 12 * 3600,
+    }),
     limits: { maxObjectBytes: options.maxObjectBytes ?? 100 * 1024 ** 2 },
     async close() {
       await provisioner.stop();
@@ -117,6 +134,8 @@ export async function openServices(config: Config): Promise<Services> {
       maxObjectBytes: config.maxObjectBytes,
       failpoint: config.failpoint,
       accessTokenSeconds: config.accessTokenSeconds,
+      sessionSeconds: config.sessionSeconds,
+      issuer: config.issuer,
     });
     keyring = services.keyring;
     return services;

@@ -385,7 +385,13 @@ describe('migrations on PostgreSQL', () => {
       const applied = await sql<{ name: string }>`SELECT name FROM bulkhead_migrations ORDER BY name`.execute(
         second.db,
       );
-      expect(applied.rows.map((r) => r.name)).toEqual(['0001_core', '0002_resources', '0003_audit_head']);
+      expect(applied.rows.map((r) => r.name)).toEqual([
+        '0001_core',
+        '0002_resources',
+        '0003_audit_head',
+        '0004_signing_keys',
+        '0005_principals',
+      ]);
       const row = await second.db
         .selectFrom('settings')
         .select('value')

@@ -26,6 +26,11 @@ export const auditActions = [
   'object.delete',
   'signing_key.create',
   'signing_key.rotate',
+  'principal.create',
+  'principal.disable',
+  'principal.delete',
+  'token.issue',
+  'token.denied',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

@@ -9,6 +9,8 @@ export const idPrefixes = {
   key: 'key',
   event: 'evt',
   resource: 'res',
+  principal: 'prn',
+  session: 'ses',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -27,6 +27,8 @@ export function problemOf(error: BulkheadError, requestId: string): Problem {
 }
 
 export function sendProblem(reply: FastifyReply, error: BulkheadError): FastifyReply {
+  const retryAfter = (error as { retryAfter?: unknown }).retryAfter;
+  if (typeof retryAfter === 'number') reply.header('retry-after', retryAfter);
   if (error.code === 'invalid_credentials' || error.code === 'unauthenticated') {
     reply.header(
       'www-authenticate',

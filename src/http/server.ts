@@ -24,7 +24,9 @@ import { listKeys } from './routes/keys/list-keys.js';
 import { revokeKey } from './routes/keys/revoke-key.js';
 import { rotateKey } from './routes/keys/rotate-key.js';
 import { whoami } from './routes/keys/whoami.js';
+import { token } from './routes/auth/token.js';
 import { jwks } from './routes/identity/jwks.js';
+import { principalRoutes } from './routes/principals/principals.js';
 import { signingKeyRoutes } from './routes/identity/signing-keys.js';
 import { objects } from './routes/objects/objects.js';
 import { createResource } from './routes/resources/create-resource.js';
@@ -61,6 +63,8 @@ export const routes: readonly RouteModule[] = [
   objects,
   jwks,
   signingKeyRoutes,
+  principalRoutes,
+  token,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */

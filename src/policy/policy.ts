@@ -24,7 +24,7 @@ export const operatorOrOwnDomain: Access = {
   credentials: ['operator', 'provisioning_key'],
   domainParam: 'domainId',
 };
-export const anyCredential: Access = { credentials: ['operator', 'provisioning_key'] };
+export const anyCredential: Access = { credentials: ['operator', 'provisioning_key', 'access_token'] };
 /** Only a key of the domain itself: tenant secrets and tenant data never go to the operator. */
 export const ownDomainKey: Access = { credentials: ['provisioning_key'], domainParam: 'domainId' };
 

@@ -11,6 +11,15 @@ export type Principal =
       readonly domainSlug: string;
       readonly keyId: string;
       readonly scopes: readonly ResourceKind[];
+    }
+  | {
+      readonly kind: 'access_token';
+      readonly actor: string;
+      readonly domainId: string;
+      readonly domainSlug: string;
+      /** The principal (`prn_…`) the token was issued to. */
+      readonly subject: string;
+      readonly sessionId: string;
     };
 
 export type CredentialKind = Principal['kind'];

@@ -160,6 +160,38 @@ const migrations: Record<string, Migration> = {
       );
     },
   },
+  '0005_principals': {
+    async up(db) {
+      await sql`
+        CREATE TABLE principals (
+          id text PRIMARY KEY CHECK (id ~ '^prn_[0-9a-z]{26}$'),
+          domain_id text NOT NULL REFERENCES domains (id),
+          kind text NOT NULL CHECK (kind IN ('user', 'service')),
+          email text,
+          client_id text UNIQUE,
+          secret_hash text NOT NULL,
+          status text NOT NULL CHECK (status IN ('active', 'disabled', 'deleted')),
+          created_at timestamptz NOT NULL,
+          updated_at timestamptz NOT NULL,
+          CHECK ((kind = 'user') = (email IS NOT NULL)),
+          CHECK ((kind = 'service') = (client_id IS NOT NULL))
+        )`.execute(db);
+      await sql`CREATE UNIQUE INDEX principals_live_email ON principals (domain_id, email) WHERE status <> 'deleted'`.execute(
+        db,
+      );
+      await sql`
+        CREATE TABLE sessions (
+          id text PRIMARY KEY CHECK (id ~ '^ses_[0-9a-z]{26}$'),
+          domain_id text NOT NULL REFERENCES domains (id),
+          principal_id text NOT NULL REFERENCES principals (id),
+          created_at timestamptz NOT NULL,
+          expires_at timestamptz NOT NULL,
+          revoked_at timestamptz,
+          revoke_reason text
+        )`.execute(db);
+      await sql`CREATE INDEX sessions_principal ON sessions (principal_id)`.execute(db);
+    },
+  },
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {

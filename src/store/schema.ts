@@ -110,6 +110,29 @@ export interface SigningKeysTable {
   publish_until: Date | null;
 }
 
+export interface PrincipalsTable {
+  id: string;
+  domain_id: string;
+  kind: 'user' | 'service';
+  email: string | null;
+  client_id: string | null;
+  /** scrypt, in the self-describing form of identity/passwords.ts. */
+  secret_hash: string;
+  status: 'active' | 'disabled' | 'deleted';
+  created_at: ColumnType<Date, Date, never>;
+  updated_at: Date;
+}
+
+export interface SessionsTable {
+  id: string;
+  domain_id: string;
+  principal_id: string;
+  created_at: ColumnType<Date, Date, never>;
+  expires_at: Date;
+  revoked_at: Date | null;
+  revoke_reason: string | null;
+}
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -120,6 +143,8 @@ export interface Database {
   domain_keys: DomainKeysTable;
   backend_names: BackendNamesTable;
   signing_keys: SigningKeysTable;
+  principals: PrincipalsTable;
+  sessions: SessionsTable;
 }
 
 export type ResourceRow = Selectable<ResourcesTable>;

@@ -10,7 +10,7 @@ import { decide } from '../../policy/policy.js';
 import type { Principal } from '../../policy/principal.js';
 import type { Services } from '../../runtime.js';
 
-const bearer = /^Bearer ([\x21-\x7e]{1,512})$/;
+const bearer = /^Bearer ([\x21-\x7e]{1,8192})$/;
 
 async function resolvePrincipal(services: Services, request: FastifyRequest): Promise<Principal> {
   const header = request.headers.authorization;
@@ -18,6 +18,24 @@ async function resolvePrincipal(services: Services, request: FastifyRequest): Pr
   const token = bearer.exec(header)?.[1];
   // Key-shaped tokens are audited by the key service, with the reason they were refused.
   if (token?.startsWith(keyPrefix) === true) return services.keys.authenticate(token, String(request.id));
+  if (token !== undefined && token.split('.').length === 3) {
+    try {
+      return await services.tokens.verify(token);
+    } catch (error) {
+      await services.store.transaction((tx) =>
+        appendAudit(tx, {
+          actor: 'anonymous',
+          requestId: String(request.id),
+          domainId: null,
+          action: 'token.denied',
+          target: null,
+          outcome: 'denied',
+          detail: { route: request.routeOptions.url ?? null },
+        }),
+      );
+      throw error;
+    }
+  }
   try {
     if (token === undefined)
       throw new BulkheadError('invalid_credentials', 'Use "Authorization: Bearer <token>".');

@@ -1,7 +1,45 @@
 import { Type } from '@sinclair/typebox';
 import { anyCredential } from '../../../policy/policy.js';
+import type { Principal } from '../../../policy/principal.js';
 import { bearer, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+
+function describe(p: Principal) {
+  switch (p.kind) {
+    case 'operator':
+      return {
+        credential: p.kind,
+        domainId: null,
+        slug: null,
+        keyId: null,
+        subject: null,
+        sessionId: null,
+        scopes: [],
+      };
+    case 'provisioning_key':
+      return {
+        credential: p.kind,
+        domainId: p.domainId,
+        slug: p.domainSlug,
+        keyId: p.keyId,
+        subject: null,
+        sessionId: null,
+        scopes: [...p.scopes],
+      };
+    case 'access_token':
+      return {
+        credential: p.kind,
+        domainId: p.domainId,
+        slug: p.domainSlug,
+        keyId: null,
+        subject: p.subject,
+        sessionId: p.sessionId,
+        scopes: [],
+      };
+  }
+}
 
 export const whoami: RouteModule = (app) => {
   app.get(
@@ -13,32 +51,28 @@ export const whoami: RouteModule = (app) => {
         tags: ['keys'],
         summary: 'Who the credential is',
         description:
-          'For a provisioning key: its domain and key id. Revoked, expired, unknown or mistyped keys, and keys ' +
-          'of suspended or deleted domains, all get the same 401.',
+          'The domain a provisioning key or an access token belongs to, with the key id or the subject and ' +
+          'session. Revoked, expired, unknown or malformed credentials, and those of suspended or deleted ' +
+          'domains, all get the same 401.',
         security: bearer,
         response: {
           200: Type.Object({
-            credential: Type.Union([Type.Literal('operator'), Type.Literal('provisioning_key')]),
-            domainId: Type.Union([Type.String(), Type.Null()]),
-            slug: Type.Union([Type.String(), Type.Null()]),
-            keyId: Type.Union([Type.String(), Type.Null()]),
+            credential: Type.Union([
+              Type.Literal('operator'),
+              Type.Literal('provisioning_key'),
+              Type.Literal('access_token'),
+            ]),
+            domainId: Nullable(Type.String()),
+            slug: Nullable(Type.String()),
+            keyId: Nullable(Type.String()),
+            subject: Nullable(Type.String()),
+            sessionId: Nullable(Type.String()),
             scopes: Type.Array(Type.String()),
           }),
           ...errorResponses,
         },
       },
     },
-    (request) => {
-      const p = request.principal!;
-      return p.kind === 'operator'
-        ? { credential: p.kind, domainId: null, slug: null, keyId: null, scopes: [] }
-        : {
-            credential: p.kind,
-            domainId: p.domainId,
-            slug: p.domainSlug,
-            keyId: p.keyId,
-            scopes: [...p.scopes],
-          };
-    },
+    (request) => describe(request.principal!),
   );
 };

@@ -1,0 +1,121 @@
+// The OAuth 2.0 token endpoint. Form-encoded (the OAuth convention) or JSON. Every failure of a grant is
+// the same `invalid_grant` (or `invalid_client`) whatever went wrong, after the same hashing work.
+import formbody from '@fastify/formbody';
+import { Type } from '@sinclair/typebox';
+import { appendAudit } from '../../../audit/log.js';
+import { BulkheadError } from '../../../errors.js';
+import { LoginLimiter } from '../../../identity/login-limiter.js';
+import { publicAccess } from '../../../policy/policy.js';
+import { errorResponses } from '../../schemas.js';
+import type { App, RouteModule } from '../../types.js';
+
+const Grant = Type.Object(
+  {
+    grant_type: Type.String({ maxLength: 64 }),
+    domain: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    username: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
+    password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    client_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    client_secret: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    scope: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+export const token: RouteModule = (app, services) => {
+  const limiter = new LoginLimiter();
+  void app.register((scope: App, _opts, done) => {
+    void scope.register(formbody, { bodyLimit: 8 * 1024 });
+    scope.post(
+      '/v1/auth/token',
+      {
+        config: { access: publicAccess },
+        schema: {
+          operationId: 'token',
+          tags: ['auth'],
+          summary: 'Obtain an access token',
+          description:
+            '`grant_type=password` with `domain` (slug or id), `username` (email) and `password`; or ' +
+            '`grant_type=client_credentials` with `client_id` and `client_secret` (or HTTP Basic). Answers ' +
+            '`{access_token, token_type, expires_in}`: an EdDSA JWT of the principal’s domain. Failed attempts ' +
+            'are limited per name and per address (429 with Retry-After).',
+          consumes: ['application/x-www-form-urlencoded', 'application/json'],
+          body: Grant,
+          response: {
+            200: Type.Object({
+              access_token: Type.String(),
+              token_type: Type.Literal('Bearer'),
+              expires_in: Type.Integer(),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body;
+        const address = request.ip;
+        const actor = { actor: 'anonymous', requestId: String(request.id) };
+        let principal;
+        let clientId: string;
+        let name: string;
+        if (body.grant_type === 'password') {
+          if (body.domain === undefined || body.username === undefined || body.password === undefined) {
+            throw new BulkheadError(
+              'invalid_request',
+              'The password grant needs domain, username and password.',
+            );
+          }
+          name = `${body.domain.toLowerCase()}/${body.username.toLowerCase()}`;
+          clientId = 'bulkhead';
+          const wait = limiter.retryAfter(name, address);
+          if (wait > 0)
+            throw Object.assign(new BulkheadError('rate_limited', 'Too many failed logins.'), {
+              retryAfter: wait,
+            });
+          principal = await services.principals.checkPassword(body.domain, body.username, body.password);
+        } else if (body.grant_type === 'client_credentials') {
+          let id = body.client_id;
+          let secret = body.client_secret;
+          const basic = /^Basic ([A-Za-z0-9+/=]+)$/.exec(request.headers.authorization ?? '');
+          if (basic !== null) {
+            const [u, ...rest] = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':');
+            id = decodeURIComponent(u ?? '');
+            secret = decodeURIComponent(rest.join(':'));
+          }
+          if (id === undefined || secret === undefined) throw new BulkheadError('invalid_client');
+          name = `client/${id}`;
+          clientId = id;
+          const wait = limiter.retryAfter(name, address);
+          if (wait > 0)
+            throw Object.assign(new BulkheadError('rate_limited', 'Too many failed attempts.'), {
+              retryAfter: wait,
+            });
+          principal = await services.principals.checkClient(id, secret);
+        } else {
+          throw new BulkheadError('unsupported_grant_type', 'Use grant_type password or client_credentials.');
+        }
+        if (principal === null) {
+          limiter.fail(name, address);
+          await services.store.transaction((tx) =>
+            appendAudit(tx, {
+              ...actor,
+              domainId: null,
+              action: 'token.denied',
+              target: null,
+              outcome: 'denied',
+              detail: { grant: body.grant_type },
+            }),
+          );
+          throw new BulkheadError(body.grant_type === 'password' ? 'invalid_grant' : 'invalid_client');
+        }
+        const issued = await services.tokens.issue(
+          { actor: `principal:${principal.id}`, requestId: String(request.id) },
+          principal,
+          clientId,
+        );
+        return reply.header('pragma', 'no-cache').send(issued);
+      },
+    );
+    done();
+  });
+};

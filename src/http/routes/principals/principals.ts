@@ -1,0 +1,112 @@
+import { Type } from '@sinclair/typebox';
+import { operatorOnly } from '../../../policy/policy.js';
+import { bearer, DomainIdParam, DomainParams, errorResponses, Timestamp } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+import { actorOf } from '../actor.js';
+
+const PrincipalParams = Type.Object(
+  { domainId: DomainIdParam, principalId: Type.String({ pattern: '^prn_[0-9a-hjkmnp-tv-z]{26}$' }) },
+  { additionalProperties: false },
+);
+
+const Principal = Type.Object({
+  id: Type.String(),
+  domainId: Type.String(),
+  kind: Type.Union([Type.Literal('user'), Type.Literal('service')]),
+  email: Type.Union([Type.String(), Type.Null()]),
+  clientId: Type.Union([Type.String(), Type.Null()]),
+  status: Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('deleted')]),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+export const principalRoutes: RouteModule = (app, { principals, domains }) => {
+  app.post(
+    '/v1/domains/:domainId/principals',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'createPrincipal',
+        tags: ['principals'],
+        summary: 'Create a user or a service account in a domain',
+        description:
+          'A user has an email and a password (at least 12 characters, stored as scrypt). A service gets a ' +
+          '`clientId` and a `clientSecret`, shown this once. The same email in two domains is two principals.',
+        security: bearer,
+        params: DomainParams,
+        body: Type.Union([
+          Type.Object(
+            {
+              kind: Type.Literal('user'),
+              email: Type.String({ format: 'email', maxLength: 320 }),
+              password: Type.String({ minLength: 1, maxLength: 1024 }),
+            },
+            { additionalProperties: false },
+          ),
+          Type.Object({ kind: Type.Literal('service') }, { additionalProperties: false }),
+        ]),
+        response: {
+          201: Type.Object({ ...Principal.properties, clientSecret: Type.Optional(Type.String()) }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await principals.create(actorOf(request), request.params.domainId, request.body)),
+  );
+
+  app.get(
+    '/v1/domains/:domainId/principals',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'listPrincipals',
+        tags: ['principals'],
+        summary: "List a domain's principals",
+        security: bearer,
+        params: DomainParams,
+        response: { 200: Type.Object({ items: Type.Array(Principal) }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      await domains.get(request.params.domainId);
+      return { items: await principals.list(request.params.domainId) };
+    },
+  );
+
+  app.post(
+    '/v1/domains/:domainId/principals/:principalId/disable',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'disablePrincipal',
+        tags: ['principals'],
+        summary: 'Disable a principal',
+        description: 'Its sessions are revoked: its access tokens are refused from the next request on.',
+        security: bearer,
+        params: PrincipalParams,
+        response: { 200: Principal, ...errorResponses },
+      },
+    },
+    async (request) =>
+      principals.setStatus(actorOf(request), request.params.domainId, request.params.principalId, 'disabled'),
+  );
+
+  app.delete(
+    '/v1/domains/:domainId/principals/:principalId',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'deletePrincipal',
+        tags: ['principals'],
+        summary: 'Delete a principal',
+        description: 'Its sessions are revoked: its access tokens are refused from the next request on.',
+        security: bearer,
+        params: PrincipalParams,
+        response: { 200: Principal, ...errorResponses },
+      },
+    },
+    async (request) =>
+      principals.setStatus(actorOf(request), request.params.domainId, request.params.principalId, 'deleted'),
+  );
+};

@@ -1,0 +1,40 @@
+// Counts failed logins per principal name and per client address in a sliding window, so guessing is
+// slowed without telling an attacker which names exist. Kept in this process; put several servers
+// behind one rate limiter (or sticky routing) to share the count.
+
+export interface LimiterOptions {
+  readonly windowMs: number;
+  readonly maxPerName: number;
+  readonly maxPerAddress: number;
+}
+
+export class LoginLimiter {
+  private readonly failures = new Map<string, number[]>();
+
+  constructor(
+    private readonly o: LimiterOptions = { windowMs: 15 * 60_000, maxPerName: 10, maxPerAddress: 50 },
+  ) {}
+
+  private recent(key: string, now: number): number[] {
+    const kept = (this.failures.get(key) ?? []).filter((t) => t > now - this.o.windowMs);
+    if (kept.length === 0) this.failures.delete(key);
+    else this.failures.set(key, kept);
+    return kept;
+  }
+
+  /** Seconds until another attempt is allowed, or 0 when it is allowed now. */
+  retryAfter(name: string, address: string, now = Date.now()): number {
+    const byName = this.recent(`n:${name}`, now);
+    const byAddress = this.recent(`a:${address}`, now);
+    const blocked = [
+      byName.length >= this.o.maxPerName ? byName[0]! : null,
+      byAddress.length >= this.o.maxPerAddress ? byAddress[0]! : null,
+    ].filter((t): t is number => t !== null);
+    if (blocked.length === 0) return 0;
+    return Math.ceil((Math.max(...blocked) + this.o.windowMs - now) / 1000);
+  }
+
+  fail(name: string, address: string, now = Date.now()): void {
+    for (const key of [`n:${name}`, `a:${address}`]) this.failures.set(key, [...this.recent(key, now), now]);
+  }
+}

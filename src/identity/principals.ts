@@ -1,0 +1,202 @@
+// Principals are the people (users: email + password) and services (client id + secret) of exactly one
+// domain. The same email in two domains is two unrelated principals. Disabling or deleting one revokes
+// its sessions, so its tokens stop working for the very next request.
+import { randomBytes } from 'node:crypto';
+import { appendAudit } from '../audit/log.js';
+import { isId, newId } from '../domain/ids.js';
+import { BulkheadError, notFound } from '../errors.js';
+import type { Actor } from '../policy/principal.js';
+import type { PrincipalsTable } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import type { Selectable } from 'kysely';
+import { isUniqueViolation } from '../store/errors.js';
+import { decoyHash, hashSecret, verifySecret } from './passwords.js';
+
+export interface PrincipalView {
+  readonly id: string;
+  readonly domainId: string;
+  readonly kind: 'user' | 'service';
+  readonly email: string | null;
+  readonly clientId: string | null;
+  readonly status: 'active' | 'disabled' | 'deleted';
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+type PrincipalRow = Selectable<PrincipalsTable>;
+
+function view(row: PrincipalRow): PrincipalView {
+  return {
+    id: row.id,
+    domainId: row.domain_id,
+    kind: row.kind,
+    email: row.email,
+    clientId: row.client_id,
+    status: row.status,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+export const minPasswordLength = 12;
+
+export type NewPrincipal = { kind: 'user'; email: string; password: string } | { kind: 'service' };
+
+export class PrincipalService {
+  constructor(private readonly deps: { readonly store: Store }) {}
+
+  /** Creates a principal; a service's secret is returned this once. */
+  async create(
+    actor: Actor,
+    domainId: string,
+    input: NewPrincipal,
+  ): Promise<PrincipalView & { clientSecret?: string }> {
+    let secret: string;
+    let email: string | null = null;
+    let clientId: string | null = null;
+    let clientSecret: string | undefined;
+    if (input.kind === 'user') {
+      if ([...input.password].length < minPasswordLength) {
+        throw new BulkheadError(
+          'weak_password',
+          `A password needs at least ${minPasswordLength} characters.`,
+        );
+      }
+      email = input.email.trim().normalize('NFKC').toLowerCase();
+      secret = input.password;
+    } else {
+      clientId = `bhc_${randomBytes(16).toString('hex')}`;
+      clientSecret = `bhs_${randomBytes(32).toString('base64url')}`;
+      secret = clientSecret;
+    }
+    const secretHash = await hashSecret(secret);
+    try {
+      const row = await this.deps.store.transaction(async (tx) => {
+        const domain = await tx
+          .selectFrom('domains')
+          .select('status')
+          .where('id', '=', domainId)
+          .forUpdate()
+          .executeTakeFirst();
+        if (domain === undefined) throw notFound();
+        if (domain.status === 'deleted') throw new BulkheadError('domain_deleted');
+        const now = new Date();
+        const inserted = await tx
+          .insertInto('principals')
+          .values({
+            id: newId('principal'),
+            domain_id: domainId,
+            kind: input.kind,
+            email,
+            client_id: clientId,
+            secret_hash: secretHash,
+            status: 'active',
+            created_at: now,
+            updated_at: now,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await appendAudit(tx, {
+          ...actor,
+          domainId,
+          action: 'principal.create',
+          target: inserted.id,
+          outcome: 'success',
+          detail: { kind: input.kind, ...(clientId === null ? {} : { clientId }) },
+        });
+        return inserted;
+      });
+      return clientSecret === undefined ? view(row) : { ...view(row), clientSecret };
+    } catch (error) {
+      if (isUniqueViolation(error, 'principals_live_email')) throw new BulkheadError('email_taken');
+      throw error;
+    }
+  }
+
+  async list(domainId: string): Promise<PrincipalView[]> {
+    const rows = await this.deps.store.db
+      .selectFrom('principals')
+      .selectAll()
+      .where('domain_id', '=', domainId)
+      .where('status', '<>', 'deleted')
+      .orderBy('id')
+      .execute();
+    return rows.map(view);
+  }
+
+  /** Disables or deletes a principal of this domain and revokes its sessions in the same transaction. */
+  async setStatus(
+    actor: Actor,
+    domainId: string,
+    principalId: string,
+    status: 'disabled' | 'deleted',
+  ): Promise<PrincipalView> {
+    return this.deps.store.transaction(async (tx) => {
+      const row = await tx
+        .selectFrom('principals')
+        .selectAll()
+        .where('id', '=', principalId)
+        .where('domain_id', '=', domainId)
+        .where('status', '<>', 'deleted')
+        .forUpdate()
+        .executeTakeFirst();
+      if (row === undefined) throw notFound();
+      const now = new Date();
+      const updated = await tx
+        .updateTable('principals')
+        .set({ status, updated_at: now })
+        .where('id', '=', principalId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await tx
+        .updateTable('sessions')
+        .set({ revoked_at: now, revoke_reason: `principal ${status}` })
+        .where('principal_id', '=', principalId)
+        .where('revoked_at', 'is', null)
+        .execute();
+      await appendAudit(tx, {
+        ...actor,
+        domainId,
+        action: status === 'disabled' ? 'principal.disable' : 'principal.delete',
+        target: principalId,
+        outcome: 'success',
+        detail: {},
+      });
+      return view(updated);
+    });
+  }
+
+  /**
+   * The active user with this email and password in an active domain (named by id or slug), or null.
+   * An unknown user costs the same hashing as a wrong password.
+   */
+  async checkPassword(domainRef: string, email: string, password: string): Promise<PrincipalRow | null> {
+    const db = this.deps.store.db;
+    const row = await db
+      .selectFrom('principals')
+      .innerJoin('domains', 'domains.id', 'principals.domain_id')
+      .selectAll('principals')
+      .where(isId('domain', domainRef) ? 'domains.id' : 'domains.slug', '=', domainRef.trim().toLowerCase())
+      .where('domains.status', '=', 'active')
+      .where('principals.kind', '=', 'user')
+      .where('principals.status', '=', 'active')
+      .where('principals.email', '=', email.trim().normalize('NFKC').toLowerCase())
+      .executeTakeFirst();
+    const ok = await verifySecret(password, row?.secret_hash ?? (await decoyHash()));
+    return ok && row !== undefined ? row : null;
+  }
+
+  /** The active service with this client id and secret in an active domain, or null. */
+  async checkClient(clientId: string, clientSecret: string): Promise<PrincipalRow | null> {
+    const row = await this.deps.store.db
+      .selectFrom('principals')
+      .innerJoin('domains', 'domains.id', 'principals.domain_id')
+      .selectAll('principals')
+      .where('principals.client_id', '=', clientId)
+      .where('principals.status', '=', 'active')
+      .where('domains.status', '=', 'active')
+      .executeTakeFirst();
+    const ok = await verifySecret(clientSecret, row?.secret_hash ?? (await decoyHash()));
+    return ok && row !== undefined ? row : null;
+  }
+}

@@ -1,0 +1,357 @@
+// Principals, the token endpoint and access-token verification, on both stores. Every forged, foreign
+// or stale token gets the same 401 as garbage, and nothing else reveals why.
+import { createHmac, sign } from 'node:crypto';
+import type { LightMyRequestResponse } from 'fastify';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../src/http/server.js';
+import type { App } from '../src/http/types.js';
+import { audienceOf } from '../src/identity/tokens.js';
+import type { Services } from '../src/runtime.js';
+import { operatorToken } from './helpers/api.js';
+import { backends, openTestServices } from './helpers/backends.js';
+
+const issuer = 'https://bulkhead.test';
+const password = 'correct horse battery staple';
+const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+let n = 0;
+
+describe.each(backends)('access tokens on $name', (backend) => {
+  let services: Services & { drop(): Promise<void> };
+  let app: App;
+  let a: { id: string; slug: string };
+  let b: { id: string; slug: string };
+  let aToken: string;
+  let bToken: string;
+  let garbage: ReturnType<typeof comparable>;
+
+  const call = (
+    method: string,
+    url: string,
+    auth?: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) =>
+    app.inject({
+      method: method as 'GET',
+      url,
+      headers: { ...(auth === undefined ? {} : { authorization: auth }), ...headers },
+      ...(body === undefined
+        ? {}
+        : typeof body === 'string'
+          ? { payload: body }
+          : { payload: body as object }),
+    });
+
+  function comparable(res: LightMyRequestResponse) {
+    const { requestId: _r, ...body } = res.json<{ requestId: string }>();
+    const { 'x-request-id': _x, date: _d, ...headers } = res.headers;
+    return { status: res.statusCode, body, headers };
+  }
+
+  async function login(domain: string, user: string, pass: string) {
+    return call('POST', '/v1/auth/token', undefined, {
+      grant_type: 'password',
+      domain,
+      username: user,
+      password: pass,
+    });
+  }
+
+  beforeAll(async () => {
+    services = await openTestServices(backend, { issuer, accessTokenSeconds: 120 });
+    await services.operator.initialise(operatorToken);
+    app = await buildServer(services);
+    const actor = { actor: 'operator', requestId: null };
+    a = await services.domains.create(actor, { slug: `tok-a-${process.pid}`, name: 'a' });
+    b = await services.domains.create(actor, { slug: `tok-b-${process.pid}`, name: 'b' });
+    for (const d of [a, b]) {
+      const res = await call('POST', `/v1/domains/${d.id}/principals`, `Bearer ${operatorToken}`, {
+        kind: 'user',
+        email: 'Ada@Example.com',
+        password,
+      });
+      expect(res.statusCode, res.body).toBe(201);
+    }
+    aToken = (await login(a.slug, 'ada@example.com', password)).json<{ access_token: string }>().access_token;
+    bToken = (await login(b.id, 'ADA@example.com', password)).json<{ access_token: string }>().access_token;
+    garbage = comparable(await call('GET', '/v1/whoami', 'Bearer x.y.z'));
+  });
+  afterAll(async () => {
+    await app.close();
+    await services.drop();
+  });
+
+  it('gives the same email in two domains two principals with tokens of their own domain', async () => {
+    const whoA = (await call('GET', '/v1/whoami', `Bearer ${aToken}`)).json<{
+      credential: string;
+      domainId: string;
+      subject: string;
+    }>();
+    const whoB = (await call('GET', '/v1/whoami', `Bearer ${bToken}`)).json<{
+      domainId: string;
+      subject: string;
+    }>();
+    expect(whoA).toMatchObject({ credential: 'access_token', domainId: a.id });
+    expect(whoB.domainId).toBe(b.id);
+    expect(whoA.subject).not.toBe(whoB.subject);
+    const [header, payload] = aToken
+      .split('.')
+      .slice(0, 2)
+      .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>);
+    expect(header).toMatchObject({ alg: 'EdDSA', typ: 'at+jwt' });
+    expect(payload).toMatchObject({
+      iss: issuer,
+      aud: audienceOf(a.id),
+      dom: a.id,
+      sub: whoA.subject,
+      client_id: 'bulkhead',
+    });
+    expect(Number(payload!['exp']) - Number(payload!['iat'])).toBe(120);
+  });
+
+  it('refuses a wrong password and an unknown user with the same answer, and limits failures', async () => {
+    const wrong = await login(a.slug, 'ada@example.com', 'not the password');
+    const unknown = await login(a.slug, 'nobody@example.com', 'not the password');
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json()).toMatchObject({ code: 'invalid_grant' });
+    expect(comparable(wrong)).toEqual(comparable(unknown));
+    const name = `limited-${++n}@example.com`;
+    for (let i = 0; i < 10; i++) expect((await login(a.slug, name, 'guess')).statusCode).toBe(400);
+    const limited = await login(a.slug, name, 'guess');
+    expect(limited.statusCode).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('issues tokens to service accounts by client credentials, form-encoded or with HTTP Basic', async () => {
+    const created = await call('POST', `/v1/domains/${a.id}/principals`, `Bearer ${operatorToken}`, {
+      kind: 'service',
+    });
+    const { clientId, clientSecret } = created.json<{ clientId: string; clientSecret: string }>();
+    const form = await call(
+      'POST',
+      '/v1/auth/token',
+      undefined,
+      `grant_type=client_credentials&client_id=${clientId}&client_secret=${encodeURIComponent(clientSecret)}`,
+      {
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+    );
+    expect(form.statusCode, form.body).toBe(200);
+    const basic = await call(
+      'POST',
+      '/v1/auth/token',
+      `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
+      'grant_type=client_credentials',
+      {
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+    );
+    expect(basic.statusCode, basic.body).toBe(200);
+    const who = await call(
+      'GET',
+      '/v1/whoami',
+      `Bearer ${basic.json<{ access_token: string }>().access_token}`,
+    );
+    expect(who.json()).toMatchObject({ domainId: a.id });
+    const bad = await call('POST', '/v1/auth/token', undefined, {
+      grant_type: 'client_credentials',
+      client_id: clientId,
+      client_secret: 'wrong',
+    });
+    expect(bad.json()).toMatchObject({ code: 'invalid_client' });
+    expect(
+      (await call('POST', '/v1/auth/token', undefined, { grant_type: 'implicit' })).json(),
+    ).toMatchObject({ code: 'unsupported_grant_type' });
+  });
+
+  it('checks passwords and emails when creating users', async () => {
+    const weak = await call('POST', `/v1/domains/${a.id}/principals`, `Bearer ${operatorToken}`, {
+      kind: 'user',
+      email: 'x@example.com',
+      password: 'short',
+    });
+    expect(weak.json()).toMatchObject({ code: 'weak_password' });
+    const dup = await call('POST', `/v1/domains/${a.id}/principals`, `Bearer ${operatorToken}`, {
+      kind: 'user',
+      email: 'ADA@example.com',
+      password,
+    });
+    expect(dup.json()).toMatchObject({ code: 'email_taken' });
+    const bad = await call('POST', `/v1/domains/${a.id}/principals`, `Bearer ${operatorToken}`, {
+      kind: 'user',
+      email: 'not-an-email',
+      password,
+    });
+    expect(bad.statusCode).toBe(400);
+  });
+
+  describe('forged and foreign tokens', () => {
+    async function forge(
+      header: Record<string, unknown>,
+      claims: Record<string, unknown>,
+      domainId = a.id,
+    ): Promise<string> {
+      const { privateKey } = await services.signingKeys.current(domainId);
+      return new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(privateKey);
+    }
+    async function valid() {
+      const { kid } = await services.signingKeys.current(a.id);
+      const payload = JSON.parse(Buffer.from(aToken.split('.')[1]!, 'base64url').toString()) as Record<
+        string,
+        unknown
+      >;
+      return { kid, payload };
+    }
+
+    it.each([
+      'alg none',
+      'alg None with a signature',
+      'alg NONE',
+      'HS256 signed with the published public key',
+      'an embedded jwk header',
+      'a jku header',
+      'an x5u header',
+      'kid with path traversal',
+      'kid with SQL',
+      'an unknown kid',
+      'an unknown crit',
+      'expired',
+      'nbf in the future',
+      'iat in the future',
+      'a wrong issuer',
+      "another domain's audience",
+      'no typ',
+      'a wrong typ',
+      'the signature stripped',
+      "another domain's key under this kid",
+      'the payload edited',
+      'an all-zero signature',
+      'an oversized token',
+    ])('refuses a token with %s exactly like garbage', async (attack) => {
+      const { kid, payload } = await valid();
+      const now = Math.floor(Date.now() / 1000);
+      const header = { alg: 'EdDSA', typ: 'at+jwt', kid };
+      const [h, p, sig] = aToken.split('.') as [string, string, string];
+      let token: string;
+      switch (attack) {
+        case 'alg none':
+          token = `${b64({ alg: 'none', typ: 'at+jwt', kid })}.${p}.`;
+          break;
+        case 'alg None with a signature':
+          token = `${b64({ alg: 'None', typ: 'at+jwt', kid })}.${p}.${sig}`;
+          break;
+        case 'alg NONE':
+          token = `${b64({ alg: 'NONE', typ: 'at+jwt', kid })}.${p}.`;
+          break;
+        case 'HS256 signed with the published public key': {
+          const jwk = (await call('GET', `/v1/domains/${a.id}/jwks.json`))
+            .json<{ keys: { kid: string; x: string }[] }>()
+            .keys.find((k) => k.kid === kid)!;
+          const head = b64({ alg: 'HS256', typ: 'at+jwt', kid });
+          const mac = createHmac('sha256', Buffer.from(jwk.x, 'base64url'))
+            .update(`${head}.${p}`)
+            .digest('base64url');
+          token = `${head}.${p}.${mac}`;
+          break;
+        }
+        case 'an embedded jwk header':
+          token = await forge({ ...header, jwk: { kty: 'OKP', crv: 'Ed25519', x: 'AAAA' } }, payload);
+          break;
+        case 'a jku header':
+          token = await forge({ ...header, jku: 'https://evil.example/jwks.json' }, payload);
+          break;
+        case 'an x5u header':
+          token = await forge({ ...header, x5u: 'https://evil.example/cert.pem' }, payload);
+          break;
+        case 'kid with path traversal':
+          token = `${b64({ ...header, kid: '../../../../etc/passwd' })}.${p}.${sig}`;
+          break;
+        case 'kid with SQL':
+          token = `${b64({ ...header, kid: "x' OR '1'='1" })}.${p}.${sig}`;
+          break;
+        case 'an unknown kid':
+          token = `${b64({ ...header, kid: 'A'.repeat(43) })}.${p}.${sig}`;
+          break;
+        case 'an unknown crit': {
+          // jose will not sign an unknown critical header, so sign the bytes with the real key directly.
+          const { privateKey } = await services.signingKeys.current(a.id);
+          const head = b64({ ...header, crit: ['exp2'], exp2: 1 });
+          token = `${head}.${p}.${sign(null, Buffer.from(`${head}.${p}`), privateKey).toString('base64url')}`;
+          break;
+        }
+        case 'expired':
+          token = await forge(header, { ...payload, iat: now - 600, exp: now - 300 });
+          break;
+        case 'nbf in the future':
+          token = await forge(header, { ...payload, nbf: now + 600 });
+          break;
+        case 'iat in the future':
+          token = await forge(header, { ...payload, iat: now + 600, exp: now + 700 });
+          break;
+        case 'a wrong issuer':
+          token = await forge(header, { ...payload, iss: 'https://evil.example' });
+          break;
+        case "another domain's audience":
+          token = await forge(header, { ...payload, aud: audienceOf(b.id), dom: b.id });
+          break;
+        case 'no typ':
+          token = await forge({ alg: 'EdDSA', kid }, payload);
+          break;
+        case 'a wrong typ':
+          token = await forge({ ...header, typ: 'JWT' }, payload);
+          break;
+        case 'the signature stripped':
+          token = `${h}.${p}.`;
+          break;
+        case "another domain's key under this kid":
+          token = await forge(header, payload, b.id);
+          break;
+        case 'the payload edited':
+          token = `${h}.${b64({ ...payload, sub: 'prn_00000000000000000000000000' })}.${sig}`;
+          break;
+        case 'an all-zero signature':
+          token = `${h}.${p}.${Buffer.alloc(64).toString('base64url')}`;
+          break;
+        default:
+          token = `${h}.${b64({ ...payload, pad: 'x'.repeat(5000) })}.${sig}`;
+      }
+      const res = await call('GET', '/v1/whoami', `Bearer ${token}`);
+      expect(res.statusCode, res.body).toBe(401);
+      expect(comparable(res)).toEqual(garbage);
+    });
+
+    it("answers domain A's token on domain B's routes exactly as on a domain that does not exist", async () => {
+      for (const path of ['', '/keys', '/resources', '/principals']) {
+        const onB = await call('GET', `/v1/domains/${b.id}${path}`, `Bearer ${aToken}`);
+        const onNothing = await call(
+          'GET',
+          `/v1/domains/dom_00000000000000000000000000${path}`,
+          `Bearer ${aToken}`,
+        );
+        expect(onB.statusCode).toBeGreaterThanOrEqual(400);
+        expect(comparable(onB)).toEqual(comparable(onNothing));
+      }
+    });
+  });
+
+  it('refuses a token at the next request once its principal is disabled or its domain suspended', async () => {
+    const actor = { actor: 'operator', requestId: null };
+    const c = await services.domains.create(actor, { slug: `tok-c-${process.pid}`, name: 'c' });
+    const user = await services.principals.create(actor, c.id, {
+      kind: 'user',
+      email: 'eve@example.com',
+      password,
+    });
+    const first = (await login(c.slug, 'eve@example.com', password)).json<{ access_token: string }>()
+      .access_token;
+    expect((await call('GET', '/v1/whoami', `Bearer ${first}`)).statusCode).toBe(200);
+    await services.domains.suspend(actor, c.id);
+    expect(comparable(await call('GET', '/v1/whoami', `Bearer ${first}`))).toEqual(garbage);
+    await services.domains.resume(actor, c.id);
+    expect((await call('GET', '/v1/whoami', `Bearer ${first}`)).statusCode).toBe(200);
+    await call('POST', `/v1/domains/${c.id}/principals/${user.id}/disable`, `Bearer ${operatorToken}`);
+    expect(comparable(await call('GET', '/v1/whoami', `Bearer ${first}`))).toEqual(garbage);
+    expect((await login(c.slug, 'eve@example.com', password)).statusCode).toBe(400);
+  });
+});
