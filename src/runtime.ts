@@ -94,6 +94,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     principals: new PrincipalService({ store }),
     tokens: new TokenService({
       store,
+      secret,
       signingKeys,
       issuer: options.issuer ?? 'bulkhead',
       accessTokenSeconds,

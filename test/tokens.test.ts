@@ -335,6 +335,77 @@ describe.each(backends)('access tokens on $name', (backend) => {
     });
   });
 
+  it('rotates refresh tokens: each works once, and a reused one revokes the whole session', async () => {
+    const first = (await login(a.slug, 'ada@example.com', password)).json<{
+      access_token: string;
+      refresh_token: string;
+    }>();
+    expect(first.refresh_token).toMatch(/^bhr_/);
+    const refresh = (token: string) =>
+      call('POST', '/v1/auth/token', undefined, { grant_type: 'refresh_token', refresh_token: token });
+    // Parallel refreshes with the same token: exactly one wins.
+    const racing = await Promise.all([
+      refresh(first.refresh_token),
+      refresh(first.refresh_token),
+      refresh(first.refresh_token),
+    ]);
+    const winners = racing.filter((r) => r.statusCode === 200);
+    expect(winners).toHaveLength(1);
+    const second = winners[0]!.json<{ access_token: string; refresh_token: string }>();
+    // The losers were reuses: the session and every token of it are now revoked.
+    expect(comparable(await call('GET', '/v1/whoami', `Bearer ${second.access_token}`))).toEqual(garbage);
+    expect(comparable(await call('GET', '/v1/whoami', `Bearer ${first.access_token}`))).toEqual(garbage);
+    expect((await refresh(second.refresh_token)).json()).toMatchObject({ code: 'invalid_grant' });
+    const reuse = await services.store.db
+      .selectFrom('audit_events')
+      .select('action')
+      .where('action', '=', 'token.refresh_reuse')
+      .execute();
+    expect(reuse.length).toBeGreaterThan(0);
+
+    const fresh = (await login(a.slug, 'ada@example.com', password)).json<{
+      access_token: string;
+      refresh_token: string;
+    }>();
+    const next = await refresh(fresh.refresh_token);
+    expect(next.statusCode, next.body).toBe(200);
+    expect(
+      (await call('GET', '/v1/whoami', `Bearer ${next.json<{ access_token: string }>().access_token}`))
+        .statusCode,
+    ).toBe(200);
+    expect((await refresh('bhr_unknown')).json()).toMatchObject({ code: 'invalid_grant' });
+  });
+
+  it('revokes a session through RFC 7009 and through the operator, for the very next request', async () => {
+    const t = (await login(a.slug, 'ada@example.com', password)).json<{
+      access_token: string;
+      refresh_token: string;
+    }>();
+    expect((await call('GET', '/v1/whoami', `Bearer ${t.access_token}`)).statusCode).toBe(200);
+    const revoked = await call('POST', '/v1/auth/revoke', undefined, `token=${t.refresh_token}`, {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
+    expect(revoked.statusCode).toBe(200);
+    expect(comparable(await call('GET', '/v1/whoami', `Bearer ${t.access_token}`))).toEqual(garbage);
+    expect((await call('POST', '/v1/auth/revoke', undefined, { token: 'nonsense' })).statusCode).toBe(200);
+
+    const u = (await login(a.slug, 'ada@example.com', password)).json<{ access_token: string }>();
+    const who = (await call('GET', '/v1/whoami', `Bearer ${u.access_token}`)).json<{ sessionId: string }>();
+    // Another domain's path does not reach the session; the same answer as an unknown one.
+    const wrong = await call(
+      'DELETE',
+      `/v1/domains/${b.id}/sessions/${who.sessionId}`,
+      `Bearer ${operatorToken}`,
+    );
+    expect(wrong.statusCode).toBe(404);
+    expect((await call('GET', '/v1/whoami', `Bearer ${u.access_token}`)).statusCode).toBe(200);
+    expect(
+      (await call('DELETE', `/v1/domains/${a.id}/sessions/${who.sessionId}`, `Bearer ${operatorToken}`))
+        .statusCode,
+    ).toBe(204);
+    expect(comparable(await call('GET', '/v1/whoami', `Bearer ${u.access_token}`))).toEqual(garbage);
+  });
+
   it('refuses a token at the next request once its principal is disabled or its domain suspended', async () => {
     const actor = { actor: 'operator', requestId: null };
     const c = await services.domains.create(actor, { slug: `tok-c-${process.pid}`, name: 'c' });

@@ -31,6 +31,9 @@ export const auditActions = [
   'principal.delete',
   'token.issue',
   'token.denied',
+  'token.refresh',
+  'token.refresh_reuse',
+  'session.revoke',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

@@ -27,6 +27,7 @@ import { whoami } from './routes/keys/whoami.js';
 import { token } from './routes/auth/token.js';
 import { jwks } from './routes/identity/jwks.js';
 import { principalRoutes } from './routes/principals/principals.js';
+import { revokeSession } from './routes/principals/sessions.js';
 import { signingKeyRoutes } from './routes/identity/signing-keys.js';
 import { objects } from './routes/objects/objects.js';
 import { createResource } from './routes/resources/create-resource.js';
@@ -64,6 +65,7 @@ export const routes: readonly RouteModule[] = [
   jwks,
   signingKeyRoutes,
   principalRoutes,
+  revokeSession,
   token,
 ];
 

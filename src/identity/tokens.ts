@@ -2,11 +2,12 @@
 // the algorithm, `typ`, issuer and the domain's audience, refuses `jku`/`x5u`/`jwk`/`crit` headers, finds
 // the key by `kid` among the published keys of active domains only, and then checks the session, so a
 // revoked session, a disabled principal or a suspended domain refuses its tokens at the next request.
-import { createPublicKey, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, randomBytes, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { BulkheadError } from '../errors.js';
+import { keyedHash } from '../keys/hash.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import type { PrincipalsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -15,6 +16,8 @@ import type { SigningKeys } from './signing-keys.js';
 
 export interface TokenOptions {
   readonly store: Store;
+  /** The server secret: refresh tokens are stored as keyed hashes under it. */
+  readonly secret: Buffer;
   readonly signingKeys: SigningKeys;
   /** The `iss` of every token, e.g. the server's public URL. */
   readonly issuer: string;
@@ -27,7 +30,10 @@ export interface TokenResponse {
   readonly access_token: string;
   readonly token_type: 'Bearer';
   readonly expires_in: number;
+  readonly refresh_token?: string;
 }
+
+const refreshPrefix = 'bhr_';
 
 export type TokenPrincipal = Principal & { kind: 'access_token' };
 
@@ -43,14 +49,19 @@ export class TokenService {
 
   constructor(private readonly o: TokenOptions) {}
 
-  /** Opens a session for the principal and signs its first access token. */
+  /**
+   * Opens a session for the principal and signs its first access token; with `refresh`, also its first
+   * refresh token (user logins get one; service accounts ask again with their secret).
+   */
   async issue(
     actor: Actor,
     principal: Selectable<PrincipalsTable>,
     clientId: string,
+    refresh = false,
   ): Promise<TokenResponse> {
     const now = new Date();
     const sessionId = newId('session');
+    const refreshToken = refresh ? this.newRefreshToken() : undefined;
     await this.o.store.transaction(async (tx) => {
       await tx
         .insertInto('sessions')
@@ -62,6 +73,12 @@ export class TokenService {
           expires_at: new Date(now.getTime() + this.o.sessionSeconds * 1000),
         })
         .execute();
+      if (refreshToken !== undefined) {
+        await tx
+          .insertInto('refresh_tokens')
+          .values({ hash: keyedHash(this.o.secret, refreshToken), session_id: sessionId, created_at: now })
+          .execute();
+      }
       await appendAudit(tx, {
         ...actor,
         domainId: principal.domain_id,
@@ -71,6 +88,21 @@ export class TokenService {
         detail: { sessionId, clientId },
       });
     });
+    const access = await this.sign(principal.domain_id, principal.id, sessionId, clientId);
+    return refreshToken === undefined ? access : { ...access, refresh_token: refreshToken };
+  }
+
+  private newRefreshToken(): string {
+    return `${refreshPrefix}${randomBytes(32).toString('base64url')}`;
+  }
+
+  private async sign(
+    domainId: string,
+    subject: string,
+    sessionId: string,
+    clientId: string,
+  ): Promise<TokenResponse> {
+    const principal = { domain_id: domainId, id: subject };
     const { kid, privateKey } = await this.o.signingKeys.current(principal.domain_id);
     const token = await new SignJWT({ dom: principal.domain_id, sid: sessionId, client_id: clientId })
       .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid })
@@ -82,6 +114,141 @@ export class TokenService {
       .setExpirationTime(`${this.o.accessTokenSeconds}s`)
       .sign(privateKey);
     return { access_token: token, token_type: 'Bearer', expires_in: this.o.accessTokenSeconds };
+  }
+
+  /**
+   * Spends a refresh token for a new access token and a new refresh token in the same session. Each
+   * refresh token works once: of parallel refreshes exactly one wins, and presenting a spent one again
+   * revokes the whole session (a stolen token was used), with every token issued under it.
+   */
+  async refresh(requestId: string | null, presented: string): Promise<TokenResponse> {
+    const invalid = () => new BulkheadError('invalid_grant');
+    if (!presented.startsWith(refreshPrefix) || presented.length > 100) throw invalid();
+    const hash = keyedHash(this.o.secret, presented);
+    const next = this.newRefreshToken();
+    const outcome = await this.o.store.transaction(async (tx) => {
+      const now = new Date();
+      const spent = await tx
+        .updateTable('refresh_tokens')
+        .set({ used_at: now })
+        .where('hash', '=', hash)
+        .where('used_at', 'is', null)
+        .returning('session_id')
+        .executeTakeFirst();
+      if (spent === undefined) {
+        const reused = await tx
+          .selectFrom('refresh_tokens')
+          .select('session_id')
+          .where('hash', '=', hash)
+          .executeTakeFirst();
+        if (reused === undefined) return { ok: false as const };
+        const session = await tx
+          .updateTable('sessions')
+          .set({ revoked_at: now, revoke_reason: 'refresh token reused' })
+          .where('id', '=', reused.session_id)
+          .where('revoked_at', 'is', null)
+          .returning(['domain_id', 'principal_id'])
+          .executeTakeFirst();
+        const row =
+          session ??
+          (await tx
+            .selectFrom('sessions')
+            .select(['domain_id', 'principal_id'])
+            .where('id', '=', reused.session_id)
+            .executeTakeFirstOrThrow());
+        await appendAudit(tx, {
+          actor: 'anonymous',
+          requestId,
+          domainId: row.domain_id,
+          action: 'token.refresh_reuse',
+          target: reused.session_id,
+          outcome: 'denied',
+          detail: { principalId: row.principal_id, sessionRevoked: session !== undefined },
+        });
+        return { ok: false as const };
+      }
+      const session = await tx
+        .selectFrom('sessions')
+        .innerJoin('principals', 'principals.id', 'sessions.principal_id')
+        .innerJoin('domains', 'domains.id', 'sessions.domain_id')
+        .select(['sessions.id', 'sessions.domain_id', 'sessions.principal_id'])
+        .where('sessions.id', '=', spent.session_id)
+        .where('sessions.revoked_at', 'is', null)
+        .where('sessions.expires_at', '>', now)
+        .where('principals.status', '=', 'active')
+        .where('domains.status', '=', 'active')
+        .executeTakeFirst();
+      if (session === undefined) return { ok: false as const };
+      await tx
+        .insertInto('refresh_tokens')
+        .values({ hash: keyedHash(this.o.secret, next), session_id: session.id, created_at: now })
+        .execute();
+      await appendAudit(tx, {
+        actor: `principal:${session.principal_id}`,
+        requestId,
+        domainId: session.domain_id,
+        action: 'token.refresh',
+        target: session.id,
+        outcome: 'success',
+        detail: {},
+      });
+      return { ok: true as const, session };
+    });
+    if (!outcome.ok) throw invalid();
+    const access = await this.sign(
+      outcome.session.domain_id,
+      outcome.session.principal_id,
+      outcome.session.id,
+      'bulkhead',
+    );
+    return { ...access, refresh_token: next };
+  }
+
+  /**
+   * RFC 7009: revokes the session behind a refresh token or an access token. Unknown or malformed
+   * tokens are not an error, so the answer reveals nothing.
+   */
+  async revoke(requestId: string | null, presented: string): Promise<void> {
+    let sessionId: string | undefined;
+    if (presented.startsWith(refreshPrefix)) {
+      const row = await this.o.store.db
+        .selectFrom('refresh_tokens')
+        .select('session_id')
+        .where('hash', '=', keyedHash(this.o.secret, presented))
+        .executeTakeFirst();
+      sessionId = row?.session_id;
+    } else {
+      try {
+        sessionId = (await this.verify(presented)).sessionId;
+      } catch {
+        sessionId = undefined;
+      }
+    }
+    if (sessionId !== undefined)
+      await this.revokeSession({ actor: 'token-holder', requestId }, sessionId, 'revoked by its holder');
+  }
+
+  /** Revokes a session: its access tokens are refused from the next request on. */
+  async revokeSession(actor: Actor, sessionId: string, reason: string, domainId?: string): Promise<boolean> {
+    return this.o.store.transaction(async (tx) => {
+      let q = tx
+        .updateTable('sessions')
+        .set({ revoked_at: new Date(), revoke_reason: reason })
+        .where('id', '=', sessionId)
+        .where('revoked_at', 'is', null);
+      if (domainId !== undefined) q = q.where('domain_id', '=', domainId);
+      const row = await q.returning(['domain_id', 'principal_id']).executeTakeFirst();
+      if (row === undefined) return false;
+      await appendAudit(tx, {
+        ...actor,
+        domainId: row.domain_id,
+        action: 'session.revoke',
+        target: sessionId,
+        outcome: 'success',
+        detail: { principalId: row.principal_id, reason },
+      });
+      return true;
+    });
   }
 
   private async publicKey(kid: string): Promise<{ domainId: string; key: KeyObject } | null> {

@@ -192,6 +192,20 @@ const migrations: Record<string, Migration> = {
       await sql`CREATE INDEX sessions_principal ON sessions (principal_id)`.execute(db);
     },
   },
+  '0006_refresh_tokens': {
+    async up(db) {
+      // A session is a refresh-token family: every token of it names the session, and reusing a spent
+      // token revokes the session with all its tokens.
+      await sql`
+        CREATE TABLE refresh_tokens (
+          hash text PRIMARY KEY,
+          session_id text NOT NULL REFERENCES sessions (id),
+          created_at timestamptz NOT NULL,
+          used_at timestamptz
+        )`.execute(db);
+      await sql`CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id)`.execute(db);
+    },
+  },
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {

@@ -133,6 +133,14 @@ export interface SessionsTable {
   revoke_reason: string | null;
 }
 
+export interface RefreshTokensTable {
+  /** HMAC of the token under the server secret; the token itself is never stored. */
+  hash: string;
+  session_id: string;
+  created_at: ColumnType<Date, Date, never>;
+  used_at: Date | null;
+}
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -145,6 +153,7 @@ export interface Database {
   signing_keys: SigningKeysTable;
   principals: PrincipalsTable;
   sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
 }
 
 export type ResourceRow = Selectable<ResourcesTable>;

@@ -17,6 +17,7 @@ const Grant = Type.Object(
     password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
     client_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     client_secret: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     scope: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },
@@ -46,6 +47,7 @@ export const token: RouteModule = (app, services) => {
               access_token: Type.String(),
               token_type: Type.Literal('Bearer'),
               expires_in: Type.Integer(),
+              refresh_token: Type.Optional(Type.String()),
             }),
             ...errorResponses,
           },
@@ -91,8 +93,16 @@ export const token: RouteModule = (app, services) => {
               retryAfter: wait,
             });
           principal = await services.principals.checkClient(id, secret);
+        } else if (body.grant_type === 'refresh_token') {
+          if (body.refresh_token === undefined)
+            throw new BulkheadError('invalid_request', 'refresh_token is required.');
+          const refreshed = await services.tokens.refresh(String(request.id), body.refresh_token);
+          return reply.header('pragma', 'no-cache').send(refreshed);
         } else {
-          throw new BulkheadError('unsupported_grant_type', 'Use grant_type password or client_credentials.');
+          throw new BulkheadError(
+            'unsupported_grant_type',
+            'Use grant_type password, client_credentials or refresh_token.',
+          );
         }
         if (principal === null) {
           limiter.fail(name, address);
@@ -112,8 +122,36 @@ export const token: RouteModule = (app, services) => {
           { actor: `principal:${principal.id}`, requestId: String(request.id) },
           principal,
           clientId,
+          body.grant_type === 'password',
         );
         return reply.header('pragma', 'no-cache').send(issued);
+      },
+    );
+    scope.post(
+      '/v1/auth/revoke',
+      {
+        config: { access: publicAccess },
+        schema: {
+          operationId: 'revokeToken',
+          tags: ['auth'],
+          summary: 'Revoke a token (RFC 7009)',
+          description:
+            'Revokes the session behind a refresh token or an access token: every token of that session is ' +
+            'refused from the next request on. Unknown tokens are not an error, so the answer reveals nothing.',
+          consumes: ['application/x-www-form-urlencoded', 'application/json'],
+          body: Type.Object(
+            {
+              token: Type.String({ minLength: 1, maxLength: 8192 }),
+              token_type_hint: Type.Optional(Type.String({ maxLength: 40 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Object({}), ...errorResponses },
+        },
+      },
+      async (request) => {
+        await services.tokens.revoke(String(request.id), request.body.token);
+        return {};
       },
     );
     done();

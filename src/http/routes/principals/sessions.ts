@@ -1,0 +1,33 @@
+import { Type } from '@sinclair/typebox';
+import { notFound } from '../../../errors.js';
+import { operatorOnly } from '../../../policy/policy.js';
+import { bearer, DomainIdParam, errorResponses } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+import { actorOf } from '../actor.js';
+
+export const revokeSession: RouteModule = (app, { tokens }) => {
+  app.delete(
+    '/v1/domains/:domainId/sessions/:sessionId',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'revokeSession',
+        tags: ['principals'],
+        summary: 'Revoke a session',
+        description: 'Every access and refresh token of the session is refused from the next request on.',
+        security: bearer,
+        params: Type.Object(
+          { domainId: DomainIdParam, sessionId: Type.String({ pattern: '^ses_[0-9a-hjkmnp-tv-z]{26}$' }) },
+          { additionalProperties: false },
+        ),
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { domainId, sessionId } = request.params;
+      if (!(await tokens.revokeSession(actorOf(request), sessionId, 'revoked by the operator', domainId)))
+        throw notFound();
+      return reply.code(204).send(null);
+    },
+  );
+};
