@@ -58,6 +58,12 @@ const schema = z.object({
     .max(30 * 86_400)
     .default(12 * 3600),
   issuer: z.string().min(1).max(200).default('bulkhead'),
+  sessionIdleSeconds: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 86_400)
+    .default(30 * 60),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;
@@ -88,6 +94,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   accessTokenSeconds: 'BULKHEAD_ACCESS_TOKEN_SECONDS',
   sessionSeconds: 'BULKHEAD_SESSION_SECONDS',
   issuer: 'BULKHEAD_ISSUER',
+  sessionIdleSeconds: 'BULKHEAD_SESSION_IDLE_SECONDS',
 };
 
 /** Thrown when configuration is wrong; its message is the one line the user sees. */

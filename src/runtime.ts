@@ -5,6 +5,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, decodeSecret, type Config } from './config.js';
 import { PrincipalService } from './identity/principals.js';
+import { LoginLimiter } from './identity/login-limiter.js';
+import { SessionService } from './identity/sessions.js';
 import { SigningKeys } from './identity/signing-keys.js';
 import { TokenService } from './identity/tokens.js';
 import { KeyService } from './keys/service.js';
@@ -28,6 +30,8 @@ export interface Services {
   readonly signingKeys: SigningKeys;
   readonly principals: PrincipalService;
   readonly tokens: TokenService;
+  readonly sessions: SessionService;
+  readonly loginLimiter: LoginLimiter;
   readonly limits: { readonly maxObjectBytes: number };
   /** Stops the reconciler, closes the providers, then the store. */
   close(): Promise<void>;
@@ -46,6 +50,7 @@ export interface ServiceOptions {
   /** The longest an access token may live (at most 300 s). */
   readonly accessTokenSeconds?: number | undefined;
   readonly sessionSeconds?: number | undefined;
+  readonly sessionIdleSeconds?: number | undefined;
   /** The `iss` of access tokens. */
   readonly issuer?: string | undefined;
 }
@@ -92,6 +97,13 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     provisioner,
     signingKeys,
     principals: new PrincipalService({ store }),
+    sessions: new SessionService({
+      store,
+      secret,
+      absoluteSeconds: options.sessionSeconds ?? 12 * 3600,
+      idleSeconds: options.sessionIdleSeconds ?? 30 * 60,
+    }),
+    loginLimiter: new LoginLimiter(),
     tokens: new TokenService({
       store,
       secret,
@@ -136,6 +148,7 @@ export async function openServices(config: Config): Promise<Services> {
       failpoint: config.failpoint,
       accessTokenSeconds: config.accessTokenSeconds,
       sessionSeconds: config.sessionSeconds,
+      sessionIdleSeconds: config.sessionIdleSeconds,
       issuer: config.issuer,
     });
     keyring = services.keyring;

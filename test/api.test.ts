@@ -543,6 +543,8 @@ describe.each(backends)('API on $name', (backend) => {
           'deletePrincipal',
           'token',
           'revokeToken',
+          'login',
+          'logout',
           'revokeSession',
           'getJwks',
           'listSigningKeys',
@@ -566,7 +568,7 @@ describe.each(backends)('API on $name', (backend) => {
         // Public key sets are public by design; every other /v1 operation needs a credential.
         if (
           path.startsWith('/v1/') &&
-          !['getDomainJwks', 'token', 'revokeToken'].includes(op.operationId ?? '')
+          !['getDomainJwks', 'token', 'revokeToken', 'login'].includes(op.operationId ?? '')
         ) {
           expect(op.security, path).toEqual([{ bearer: [] }]);
           expect(Object.keys(op.responses), path).toContain('4XX');

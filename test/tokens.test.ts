@@ -406,6 +406,128 @@ describe.each(backends)('access tokens on $name', (backend) => {
     expect(comparable(await call('GET', '/v1/whoami', `Bearer ${u.access_token}`))).toEqual(garbage);
   });
 
+  describe('browser sessions', () => {
+    async function cookieLogin(domain: string) {
+      const res = await call('POST', '/v1/auth/login', undefined, {
+        domain,
+        username: 'ada@example.com',
+        password,
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      const setCookie = String(res.headers['set-cookie']);
+      expect(setCookie).toMatch(
+        /^__Host-bulkhead_session=[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Secure; HttpOnly; SameSite=Lax$/,
+      );
+      expect(setCookie).not.toMatch(/Domain=/i);
+      return { cookie: setCookie.split(';')[0]!, sessionId: res.json<{ sessionId: string }>().sessionId };
+    }
+    const withCookie = (cookie: string, extra: Record<string, string> = {}) => ({ cookie, ...extra });
+
+    it('logs in with a new id every time, answers whoami by cookie, and logs out for the next request', async () => {
+      const one = await cookieLogin(a.slug);
+      const two = await cookieLogin(a.slug);
+      expect(one.cookie).not.toBe(two.cookie);
+      const who = await call('GET', '/v1/whoami', undefined, undefined, withCookie(one.cookie));
+      expect(who.json()).toMatchObject({ credential: 'session', domainId: a.id, sessionId: one.sessionId });
+      const stored = await services.store.db
+        .selectFrom('sessions')
+        .select('cookie_hash')
+        .where('id', '=', one.sessionId)
+        .executeTakeFirstOrThrow();
+      expect(stored.cookie_hash).not.toContain(one.cookie.split('=')[1]!);
+
+      // A cookie-authenticated change needs this site's Origin.
+      const noOrigin = await call('POST', '/v1/auth/logout', undefined, undefined, withCookie(one.cookie));
+      expect(noOrigin.json()).toMatchObject({ code: 'csrf_rejected' });
+      const evil = await call(
+        'POST',
+        '/v1/auth/logout',
+        undefined,
+        undefined,
+        withCookie(one.cookie, { origin: 'https://evil.example' }),
+      );
+      expect(evil.json()).toMatchObject({ code: 'csrf_rejected' });
+      expect((await call('GET', '/v1/whoami', undefined, undefined, withCookie(one.cookie))).statusCode).toBe(
+        200,
+      );
+      const out = await call(
+        'POST',
+        '/v1/auth/logout',
+        undefined,
+        undefined,
+        withCookie(one.cookie, { origin: 'https://app.example', host: 'app.example:443' }),
+      );
+      expect(out.statusCode, out.body).toBe(204);
+      expect(String(out.headers['set-cookie'])).toContain('Max-Age=0');
+      expect(
+        comparable(await call('GET', '/v1/whoami', undefined, undefined, withCookie(one.cookie))),
+      ).toEqual(garbage);
+      expect((await call('GET', '/v1/whoami', undefined, undefined, withCookie(two.cookie))).statusCode).toBe(
+        200,
+      );
+    });
+
+    it('refuses a cookie with a bearer token, an unknown or doubled cookie, and an idle one', async () => {
+      const s1 = await cookieLogin(a.slug);
+      expect(
+        comparable(await call('GET', '/v1/whoami', `Bearer ${aToken}`, undefined, withCookie(s1.cookie))),
+      ).toEqual(garbage);
+      expect(
+        comparable(
+          await call(
+            'GET',
+            '/v1/whoami',
+            undefined,
+            undefined,
+            withCookie(`__Host-bulkhead_session=${'A'.repeat(43)}`),
+          ),
+        ),
+      ).toEqual(garbage);
+      expect(
+        comparable(
+          await call('GET', '/v1/whoami', undefined, undefined, withCookie(`${s1.cookie}; ${s1.cookie}`)),
+        ),
+      ).toEqual(garbage);
+      await services.store.db
+        .updateTable('sessions')
+        .set({ idle_until: new Date(Date.now() - 1000) })
+        .where('id', '=', s1.sessionId)
+        .execute();
+      expect(
+        comparable(await call('GET', '/v1/whoami', undefined, undefined, withCookie(s1.cookie))),
+      ).toEqual(garbage);
+    });
+
+    it("answers domain A's cookie on domain B's routes as on a domain that does not exist, and obeys an operator revoke", async () => {
+      const s1 = await cookieLogin(a.slug);
+      for (const path of ['', '/keys', '/resources']) {
+        const onB = await call(
+          'GET',
+          `/v1/domains/${b.id}${path}`,
+          undefined,
+          undefined,
+          withCookie(s1.cookie),
+        );
+        const onNothing = await call(
+          'GET',
+          `/v1/domains/dom_00000000000000000000000000${path}`,
+          undefined,
+          undefined,
+          withCookie(s1.cookie),
+        );
+        expect(onB.statusCode).toBeGreaterThanOrEqual(400);
+        expect(comparable(onB)).toEqual(comparable(onNothing));
+      }
+      expect(
+        (await call('DELETE', `/v1/domains/${a.id}/sessions/${s1.sessionId}`, `Bearer ${operatorToken}`))
+          .statusCode,
+      ).toBe(204);
+      expect(
+        comparable(await call('GET', '/v1/whoami', undefined, undefined, withCookie(s1.cookie))),
+      ).toEqual(garbage);
+    });
+  });
+
   it('refuses a token at the next request once its principal is disabled or its domain suspended', async () => {
     const actor = { actor: 'operator', requestId: null };
     const c = await services.domains.create(actor, { slug: `tok-c-${process.pid}`, name: 'c' });

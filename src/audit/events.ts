@@ -34,6 +34,8 @@ export const auditActions = [
   'token.refresh',
   'token.refresh_reuse',
   'session.revoke',
+  'session.login',
+  'session.logout',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

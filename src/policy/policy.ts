@@ -24,7 +24,9 @@ export const operatorOrOwnDomain: Access = {
   credentials: ['operator', 'provisioning_key'],
   domainParam: 'domainId',
 };
-export const anyCredential: Access = { credentials: ['operator', 'provisioning_key', 'access_token'] };
+export const anyCredential: Access = {
+  credentials: ['operator', 'provisioning_key', 'access_token', 'session'],
+};
 /** Only a key of the domain itself: tenant secrets and tenant data never go to the operator. */
 export const ownDomainKey: Access = { credentials: ['provisioning_key'], domainParam: 'domainId' };
 

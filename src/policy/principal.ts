@@ -13,7 +13,7 @@ export type Principal =
       readonly scopes: readonly ResourceKind[];
     }
   | {
-      readonly kind: 'access_token';
+      readonly kind: 'access_token' | 'session';
       readonly actor: string;
       readonly domainId: string;
       readonly domainSlug: string;

@@ -206,6 +206,13 @@ const migrations: Record<string, Migration> = {
       await sql`CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id)`.execute(db);
     },
   },
+  '0007_cookie_sessions': {
+    async up(db) {
+      await sql`ALTER TABLE sessions ADD COLUMN cookie_hash text UNIQUE`.execute(db);
+      await sql`ALTER TABLE sessions ADD COLUMN last_seen_at timestamptz`.execute(db);
+      await sql`ALTER TABLE sessions ADD COLUMN idle_until timestamptz`.execute(db);
+    },
+  },
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {

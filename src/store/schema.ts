@@ -131,6 +131,11 @@ export interface SessionsTable {
   expires_at: Date;
   revoked_at: Date | null;
   revoke_reason: string | null;
+  /** Keyed hash of a browser session's cookie value; null for token sessions. */
+  cookie_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  last_seen_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** A cookie session ends when it has not been used until then (the idle timeout). */
+  idle_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface RefreshTokensTable {

@@ -5,6 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { appendAudit } from '../../audit/log.js';
 import { BulkheadError, notFound } from '../../errors.js';
+import { readSessionCookie } from '../../identity/sessions.js';
 import { keyPrefix } from '../../keys/format.js';
 import { decide } from '../../policy/policy.js';
 import type { Principal } from '../../policy/principal.js';
@@ -12,9 +13,50 @@ import type { Services } from '../../runtime.js';
 
 const bearer = /^Bearer ([\x21-\x7e]{1,8192})$/;
 
+async function deny(services: Services, request: FastifyRequest, reason: string): Promise<never> {
+  await services.store.transaction((tx) =>
+    appendAudit(tx, {
+      actor: 'anonymous',
+      requestId: String(request.id),
+      domainId: null,
+      action: 'token.denied',
+      target: null,
+      outcome: 'denied',
+      detail: { reason, route: request.routeOptions.url ?? null },
+    }),
+  );
+  throw new BulkheadError('invalid_credentials');
+}
+
+const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 async function resolvePrincipal(services: Services, request: FastifyRequest): Promise<Principal> {
   const header = request.headers.authorization;
-  if (header === undefined || header === '') throw new BulkheadError('unauthenticated');
+  const cookie = readSessionCookie(request.headers.cookie);
+  const hasHeader = header !== undefined && header !== '';
+  // One credential per request: a bearer token and a session cookie together are refused, not merged.
+  if (hasHeader && cookie !== null) return deny(services, request, 'two_credentials');
+  if (cookie !== null) {
+    const principal = cookie === 'ambiguous' ? null : await services.sessions.authenticate(cookie.value);
+    if (principal === null) return deny(services, request, 'session');
+    if (!safeMethods.has(request.method)) {
+      // A browser sends the cookie on cross-site requests too; a change must come from this site.
+      const origin = request.headers.origin;
+      let sameSite = false;
+      try {
+        if (origin !== undefined && request.headers.host !== undefined) {
+          const from = new URL(origin);
+          // Compared as URLs so that a default port written out on one side still matches.
+          sameSite = from.host === new URL(`${from.protocol}//${request.headers.host}`).host;
+        }
+      } catch {
+        sameSite = false;
+      }
+      if (!sameSite) throw new BulkheadError('csrf_rejected');
+    }
+    return principal;
+  }
+  if (!hasHeader) throw new BulkheadError('unauthenticated');
   const token = bearer.exec(header)?.[1];
   // Key-shaped tokens are audited by the key service, with the reason they were refused.
   if (token?.startsWith(keyPrefix) === true) return services.keys.authenticate(token, String(request.id));

@@ -4,9 +4,9 @@ import formbody from '@fastify/formbody';
 import { Type } from '@sinclair/typebox';
 import { appendAudit } from '../../../audit/log.js';
 import { BulkheadError } from '../../../errors.js';
-import { LoginLimiter } from '../../../identity/login-limiter.js';
 import { publicAccess } from '../../../policy/policy.js';
-import { errorResponses } from '../../schemas.js';
+import { sessionCookie } from '../../../identity/sessions.js';
+import { bearer, errorResponses } from '../../schemas.js';
 import type { App, RouteModule } from '../../types.js';
 
 const Grant = Type.Object(
@@ -24,7 +24,7 @@ const Grant = Type.Object(
 );
 
 export const token: RouteModule = (app, services) => {
-  const limiter = new LoginLimiter();
+  const limiter = services.loginLimiter;
   void app.register((scope: App, _opts, done) => {
     void scope.register(formbody, { bodyLimit: 8 * 1024 });
     scope.post(
@@ -127,6 +127,85 @@ export const token: RouteModule = (app, services) => {
         return reply.header('pragma', 'no-cache').send(issued);
       },
     );
+    scope.post(
+      '/v1/auth/login',
+      {
+        config: { access: publicAccess },
+        schema: {
+          operationId: 'login',
+          tags: ['auth'],
+          summary: 'Open a browser session',
+          description:
+            'Checks `domain` (slug or id), `username` and `password` like the password grant and sets the ' +
+            `\`${sessionCookie}\` cookie (Secure, HttpOnly, SameSite=Lax, Path=/, no Domain): an opaque id, new at ` +
+            'every login, stored only hashed, with an idle and an absolute timeout.',
+          consumes: ['application/x-www-form-urlencoded', 'application/json'],
+          body: Type.Object(
+            {
+              domain: Type.String({ minLength: 1, maxLength: 100 }),
+              username: Type.String({ minLength: 1, maxLength: 320 }),
+              password: Type.String({ minLength: 1, maxLength: 1024 }),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({ domainId: Type.String(), subject: Type.String(), sessionId: Type.String() }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (request, reply) => {
+        const { domain, username, password } = request.body;
+        const name = `${domain.toLowerCase()}/${username.toLowerCase()}`;
+        const wait = limiter.retryAfter(name, request.ip);
+        if (wait > 0)
+          throw Object.assign(new BulkheadError('rate_limited', 'Too many failed logins.'), {
+            retryAfter: wait,
+          });
+        const principal = await services.principals.checkPassword(domain, username, password);
+        if (principal === null) {
+          limiter.fail(name, request.ip);
+          throw new BulkheadError('invalid_grant');
+        }
+        const { cookie, sessionId, maxAge } = await services.sessions.login(
+          { actor: `principal:${principal.id}`, requestId: String(request.id) },
+          principal,
+        );
+        reply.header(
+          'set-cookie',
+          `${sessionCookie}=${cookie}; Max-Age=${maxAge}; Path=/; Secure; HttpOnly; SameSite=Lax`,
+        );
+        return { domainId: principal.domain_id, subject: principal.id, sessionId };
+      },
+    );
+
+    scope.post(
+      '/v1/auth/logout',
+      {
+        config: { access: { credentials: ['session', 'access_token'] } },
+        schema: {
+          operationId: 'logout',
+          tags: ['auth'],
+          summary: 'End the current session',
+          description:
+            'Ends the session of the cookie (or of the bearer token) for the very next request, and clears the cookie.',
+          security: bearer,
+          response: { 204: Type.Null(), ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        const principal = request.principal;
+        if (principal?.kind === 'session' || principal?.kind === 'access_token') {
+          await services.sessions.logout(
+            { actor: principal.actor, requestId: String(request.id) },
+            principal.sessionId,
+          );
+        }
+        reply.header('set-cookie', `${sessionCookie}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax`);
+        return reply.code(204).send(null);
+      },
+    );
+
     scope.post(
       '/v1/auth/revoke',
       {

@@ -29,6 +29,7 @@ function describe(p: Principal) {
         scopes: [...p.scopes],
       };
     case 'access_token':
+    case 'session':
       return {
         credential: p.kind,
         domainId: p.domainId,
@@ -61,6 +62,7 @@ export const whoami: RouteModule = (app) => {
               Type.Literal('operator'),
               Type.Literal('provisioning_key'),
               Type.Literal('access_token'),
+              Type.Literal('session'),
             ]),
             domainId: Nullable(Type.String()),
             slug: Nullable(Type.String()),

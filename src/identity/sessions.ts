@@ -1,0 +1,128 @@
+// Browser sessions: an opaque 256-bit id in a `__Host-` cookie, stored only as a keyed hash, with an
+// idle and an absolute timeout. A new id at every login; an id the server did not issue is never
+// adopted. Ending a session refuses its cookie at the very next request.
+import { randomBytes } from 'node:crypto';
+import type { Selectable } from 'kysely';
+import { appendAudit } from '../audit/log.js';
+import { newId } from '../domain/ids.js';
+import { keyedHash } from '../keys/hash.js';
+import type { Actor, Principal } from '../policy/principal.js';
+import type { PrincipalsTable } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+
+export const sessionCookie = '__Host-bulkhead_session';
+const cookieShape = /^[A-Za-z0-9_-]{43}$/;
+
+export interface SessionOptions {
+  readonly store: Store;
+  readonly secret: Buffer;
+  readonly absoluteSeconds: number;
+  readonly idleSeconds: number;
+}
+
+export type SessionPrincipal = Principal & { kind: 'session' };
+
+export class SessionService {
+  constructor(private readonly o: SessionOptions) {}
+
+  /** Opens a browser session for the principal; returns the cookie value to set (shown nowhere else). */
+  async login(
+    actor: Actor,
+    principal: Selectable<PrincipalsTable>,
+  ): Promise<{ cookie: string; sessionId: string; maxAge: number }> {
+    const cookie = randomBytes(32).toString('base64url');
+    const now = new Date();
+    const sessionId = newId('session');
+    await this.o.store.transaction(async (tx) => {
+      await tx
+        .insertInto('sessions')
+        .values({
+          id: sessionId,
+          domain_id: principal.domain_id,
+          principal_id: principal.id,
+          created_at: now,
+          expires_at: new Date(now.getTime() + this.o.absoluteSeconds * 1000),
+          cookie_hash: keyedHash(this.o.secret, cookie),
+          last_seen_at: now,
+          idle_until: new Date(now.getTime() + this.o.idleSeconds * 1000),
+        })
+        .execute();
+      await appendAudit(tx, {
+        ...actor,
+        domainId: principal.domain_id,
+        action: 'session.login',
+        target: principal.id,
+        outcome: 'success',
+        detail: { sessionId },
+      });
+    });
+    return { cookie, sessionId, maxAge: this.o.absoluteSeconds };
+  }
+
+  /** The principal behind a session cookie, or null; a use moves the idle timeout on. */
+  async authenticate(cookie: string): Promise<SessionPrincipal | null> {
+    if (!cookieShape.test(cookie)) return null;
+    const now = new Date();
+    const row = await this.o.store.db
+      .selectFrom('sessions')
+      .innerJoin('principals', 'principals.id', 'sessions.principal_id')
+      .innerJoin('domains', 'domains.id', 'sessions.domain_id')
+      .select(['sessions.id', 'sessions.domain_id', 'sessions.principal_id', 'domains.slug'])
+      .where('sessions.cookie_hash', '=', keyedHash(this.o.secret, cookie))
+      .where('sessions.revoked_at', 'is', null)
+      .where('sessions.expires_at', '>', now)
+      .where('sessions.idle_until', '>', now)
+      .where('principals.status', '=', 'active')
+      .where('domains.status', '=', 'active')
+      .executeTakeFirst();
+    if (row === undefined) return null;
+    await this.o.store.db
+      .updateTable('sessions')
+      .set({ last_seen_at: now, idle_until: new Date(now.getTime() + this.o.idleSeconds * 1000) })
+      .where('id', '=', row.id)
+      .execute();
+    return {
+      kind: 'session',
+      actor: `principal:${row.principal_id}`,
+      domainId: row.domain_id,
+      domainSlug: row.slug,
+      subject: row.principal_id,
+      sessionId: row.id,
+    };
+  }
+
+  /** Ends a session at once. */
+  async logout(actor: Actor, sessionId: string): Promise<void> {
+    await this.o.store.transaction(async (tx) => {
+      const row = await tx
+        .updateTable('sessions')
+        .set({ revoked_at: new Date(), revoke_reason: 'logout' })
+        .where('id', '=', sessionId)
+        .where('revoked_at', 'is', null)
+        .returning(['domain_id', 'principal_id'])
+        .executeTakeFirst();
+      if (row === undefined) return;
+      await appendAudit(tx, {
+        ...actor,
+        domainId: row.domain_id,
+        action: 'session.logout',
+        target: sessionId,
+        outcome: 'success',
+        detail: { principalId: row.principal_id },
+      });
+    });
+  }
+}
+
+/** Our cookie's value from a Cookie header, or null; a header with it twice is refused (null). */
+export function readSessionCookie(header: string | undefined): { value: string } | 'ambiguous' | null {
+  if (header === undefined) return null;
+  const values = header
+    .split(';')
+    .map((part) => part.trim())
+    .filter((part) => part.startsWith(`${sessionCookie}=`))
+    .map((part) => part.slice(sessionCookie.length + 1));
+  if (values.length === 0) return null;
+  if (values.length > 1) return 'ambiguous';
+  return { value: values[0]! };
+}
