@@ -8,6 +8,7 @@ import { verifyAudit, listAudit } from '../src/audit/log.js';
 import { BulkheadError, type ErrorCode } from '../src/errors.js';
 import type { Actor } from '../src/policy/principal.js';
 import type { Services } from '../src/runtime.js';
+import { migrationNames } from '../src/store/migrations.js';
 import { DataDirLockedError, openStore } from '../src/store/store.js';
 import { backends, createTestDatabase, openTestServices } from './helpers/backends.js';
 
@@ -385,13 +386,8 @@ describe('migrations on PostgreSQL', () => {
       const applied = await sql<{ name: string }>`SELECT name FROM bulkhead_migrations ORDER BY name`.execute(
         second.db,
       );
-      expect(applied.rows.map((r) => r.name)).toEqual([
-        '0001_core',
-        '0002_resources',
-        '0003_audit_head',
-        '0004_signing_keys',
-        '0005_principals',
-      ]);
+      expect(applied.rows.map((r) => r.name)).toEqual([...migrationNames]);
+      expect(migrationNames[0]).toBe('0001_core');
       const row = await second.db
         .selectFrom('settings')
         .select('value')

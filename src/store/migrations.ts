@@ -215,6 +215,9 @@ const migrations: Record<string, Migration> = {
   },
 };
 
+/** The migrations in the order they run. */
+export const migrationNames: readonly string[] = Object.keys(migrations);
+
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {
   const migrator = new Migrator({
     db,
