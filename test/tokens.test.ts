@@ -321,6 +321,17 @@ describe.each(backends)('access tokens on $name', (backend) => {
       expect(comparable(res)).toEqual(garbage);
     });
 
+    it('answers a malformed or foreign-scheme Authorization header like garbage too', async () => {
+      for (const header of [
+        'Basic dXNlcjpwYXNz',
+        'Bearer',
+        `Bearer ${aToken} ${aToken}`,
+        `bearer ${aToken}`,
+      ]) {
+        expect(comparable(await call('GET', '/v1/whoami', header)), header.slice(0, 20)).toEqual(garbage);
+      }
+    });
+
     it("answers domain A's token on domain B's routes exactly as on a domain that does not exist", async () => {
       for (const path of ['', '/keys', '/resources', '/principals']) {
         const onB = await call('GET', `/v1/domains/${b.id}${path}`, `Bearer ${aToken}`);

@@ -1,6 +1,6 @@
-// Resolves the caller once per request, in onRequest, from the Authorization header and nothing else,
-// then asks the policy before the handler runs. Handlers read `request.principal`; none parses
-// credentials itself.
+// Resolves the caller once per request, in onRequest, from its one credential (the Authorization header
+// or the session cookie) and nothing else, then asks the policy before the handler runs. Handlers read
+// `request.principal`; none parses credentials itself. Every refusal is audited.
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { appendAudit } from '../../audit/log.js';
@@ -63,24 +63,13 @@ async function resolvePrincipal(services: Services, request: FastifyRequest): Pr
   if (token !== undefined && token.split('.').length === 3) {
     try {
       return await services.tokens.verify(token);
-    } catch (error) {
-      await services.store.transaction((tx) =>
-        appendAudit(tx, {
-          actor: 'anonymous',
-          requestId: String(request.id),
-          domainId: null,
-          action: 'token.denied',
-          target: null,
-          outcome: 'denied',
-          detail: { route: request.routeOptions.url ?? null },
-        }),
-      );
-      throw error;
+    } catch {
+      return deny(services, request, 'access_token');
     }
   }
   try {
-    if (token === undefined)
-      throw new BulkheadError('invalid_credentials', 'Use "Authorization: Bearer <token>".');
+    // The same answer as for any other bad credential: nothing says which check failed.
+    if (token === undefined) throw new BulkheadError('invalid_credentials');
     return services.operator.authenticate(token);
   } catch (error) {
     await services.store.transaction((tx) =>
@@ -117,8 +106,8 @@ export const authenticate = fp<{ services: Services }>(
       if (access === undefined) return;
       const decision = decide(request.principal, access, request.params as Record<string, unknown>);
       if (decision.allow) return;
-      if (decision.crossDomain !== undefined && request.principal?.kind === 'provisioning_key') {
-        const principal = request.principal;
+      const principal = request.principal;
+      if (decision.crossDomain !== undefined && principal !== null && principal.kind !== 'operator') {
         await services.store.transaction((tx) =>
           appendAudit(tx, {
             actor: principal.actor,
