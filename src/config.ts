@@ -58,6 +58,10 @@ const schema = z.object({
     .max(30 * 86_400)
     .default(12 * 3600),
   issuer: z.string().min(1).max(200).default('bulkhead'),
+  redisUrl: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// URL')
+    .optional(),
   sessionIdleSeconds: z.coerce
     .number()
     .int()
@@ -95,6 +99,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   sessionSeconds: 'BULKHEAD_SESSION_SECONDS',
   issuer: 'BULKHEAD_ISSUER',
   sessionIdleSeconds: 'BULKHEAD_SESSION_IDLE_SECONDS',
+  redisUrl: 'BULKHEAD_REDIS_URL',
 };
 
 /** Thrown when configuration is wrong; its message is the one line the user sees. */

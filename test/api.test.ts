@@ -544,6 +544,7 @@ describe.each(backends)('API on $name', (backend) => {
           'token',
           'revokeToken',
           'login',
+          'listRevocations',
           'logout',
           'revokeSession',
           'getJwks',
@@ -568,7 +569,9 @@ describe.each(backends)('API on $name', (backend) => {
         // Public key sets are public by design; every other /v1 operation needs a credential.
         if (
           path.startsWith('/v1/') &&
-          !['getDomainJwks', 'token', 'revokeToken', 'login'].includes(op.operationId ?? '')
+          !['getDomainJwks', 'token', 'revokeToken', 'login', 'listRevocations'].includes(
+            op.operationId ?? '',
+          )
         ) {
           expect(op.security, path).toEqual([{ bearer: [] }]);
           expect(Object.keys(op.responses), path).toContain('4XX');

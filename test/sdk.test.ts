@@ -58,7 +58,7 @@ describe('the SDK in another service', () => {
     verifier = createVerifier({
       issuer,
       jwksUri: `${base}/.well-known/jwks.json`,
-      isRevoked: (sid) => revoked.has(sid),
+      isRevoked: (t) => revoked.has(t.sessionId),
     });
   });
   afterAll(async () => {

@@ -6,6 +6,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyServerOptions } from 'fastify';
+import { Redis } from 'ioredis';
+import { RevocationPublisher } from '../identity/feed/publisher.js';
 import type { Config } from '../config.js';
 import { notFound } from '../errors.js';
 import type { Services } from '../runtime.js';
@@ -24,6 +26,7 @@ import { listKeys } from './routes/keys/list-keys.js';
 import { revokeKey } from './routes/keys/revoke-key.js';
 import { rotateKey } from './routes/keys/rotate-key.js';
 import { whoami } from './routes/keys/whoami.js';
+import { revocations } from './routes/auth/revocations.js';
 import { token } from './routes/auth/token.js';
 import { jwks } from './routes/identity/jwks.js';
 import { principalRoutes } from './routes/principals/principals.js';
@@ -67,6 +70,7 @@ export const routes: readonly RouteModule[] = [
   principalRoutes,
   revokeSession,
   token,
+  revocations,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */
@@ -189,11 +193,27 @@ export async function startServer(
 ): Promise<{ app: App; url: string }> {
   const { generated } = await services.operator.initialise(config.operatorToken);
   if (generated !== null) print(`Operator token (shown once, store it now): ${generated}`);
+  // The revocation feed, when Redis is configured: revocations reach verifiers in other services.
+  const feed = config.redisUrl === undefined ? null : new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
+  let publisher: RevocationPublisher | null = null;
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
     logger: { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
-    onClose: () => services.close(),
+    onClose: async () => {
+      publisher?.stop();
+      await feed?.quit().catch(() => undefined);
+      await services.close();
+    },
   });
+  if (feed !== null) {
+    feed.on('error', (error: unknown) => app.log.warn({ err: error }, 'revocation feed: redis error'));
+    publisher = new RevocationPublisher({
+      store: services.store,
+      client: feed,
+      onError: (error) => app.log.warn({ err: error }, 'revocation feed: publish failed'),
+    });
+    publisher.start();
+  }
   services.provisioner.onError = (error, resourceId) =>
     app.log.warn({ err: error, resourceId }, 'reconcile failed');
   // Finish or undo whatever a previous run left half done before taking requests, then keep at it.

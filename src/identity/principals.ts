@@ -11,6 +11,7 @@ import type { Store } from '../store/store.js';
 import type { Selectable } from 'kysely';
 import { isUniqueViolation } from '../store/errors.js';
 import { decoyHash, hashSecret, verifySecret } from './passwords.js';
+import { recordRevocation } from './revocations.js';
 
 export interface PrincipalView {
   readonly id: string;
@@ -154,6 +155,7 @@ export class PrincipalService {
         .where('principal_id', '=', principalId)
         .where('revoked_at', 'is', null)
         .execute();
+      await recordRevocation(tx, 'principal', principalId, domainId);
       await appendAudit(tx, {
         ...actor,
         domainId,

@@ -6,6 +6,7 @@ import type { Selectable } from 'kysely';
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { keyedHash } from '../keys/hash.js';
+import { recordRevocation } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import type { PrincipalsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -102,6 +103,7 @@ export class SessionService {
         .returning(['domain_id', 'principal_id'])
         .executeTakeFirst();
       if (row === undefined) return;
+      await recordRevocation(tx, 'session', sessionId, row.domain_id);
       await appendAudit(tx, {
         ...actor,
         domainId: row.domain_id,

@@ -8,6 +8,7 @@ import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { BulkheadError } from '../errors.js';
 import { keyedHash } from '../keys/hash.js';
+import { recordRevocation } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import type { PrincipalsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -149,6 +150,8 @@ export class TokenService {
           .where('revoked_at', 'is', null)
           .returning(['domain_id', 'principal_id'])
           .executeTakeFirst();
+        if (session !== undefined)
+          await recordRevocation(tx, 'session', reused.session_id, session.domain_id);
         const row =
           session ??
           (await tx
@@ -239,6 +242,7 @@ export class TokenService {
       if (domainId !== undefined) q = q.where('domain_id', '=', domainId);
       const row = await q.returning(['domain_id', 'principal_id']).executeTakeFirst();
       if (row === undefined) return false;
+      await recordRevocation(tx, 'session', sessionId, row.domain_id);
       await appendAudit(tx, {
         ...actor,
         domainId: row.domain_id,

@@ -14,3 +14,4 @@ export {
   type VerifiedToken,
 } from './verifier.js';
 export { bulkheadFastify, bulkheadMiddleware, type FastifyOptions, type NodeOptions } from './middleware.js';
+export { createRevocationFeed, type RevocationFeed, type RevocationFeedOptions } from './feed.js';

@@ -13,8 +13,8 @@ export interface VerifierOptions {
   readonly clockToleranceSeconds?: number;
   /** The longest token lifetime accepted (default 300 s). */
   readonly maxTokenSeconds?: number;
-  /** Called for every token that passed; true refuses it (revoked sessions). */
-  readonly isRevoked?: (sessionId: string) => boolean;
+  /** Called for every token that passed; true refuses it (see createRevocationFeed). */
+  readonly isRevoked?: (token: { sessionId: string; subject: string; domainId: string }) => boolean;
   /** A key set to use instead of fetching `jwksUri` (tests, or keys shipped with the service). */
   readonly keySet?: JWTVerifyGetKey;
 }
@@ -85,10 +85,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const iat = payload['iat'];
       if (typeof iat !== 'number' || iat > Date.now() / 1000 + tolerance) throw new TokenRefused('iat');
       const sessionId = String(payload['sid']);
-      if (options.isRevoked?.(sessionId) === true) throw new TokenRefused('revoked');
+      const subject = String(payload['sub']);
+      if (options.isRevoked?.({ sessionId, subject, domainId }) === true) throw new TokenRefused('revoked');
       return {
         domainId,
-        subject: String(payload['sub']),
+        subject,
         sessionId,
         clientId: typeof payload['client_id'] === 'string' ? payload['client_id'] : null,
         expiresAt: Number(payload['exp']),

@@ -8,6 +8,7 @@ import type { Actor } from '../policy/principal.js';
 import type { DomainRow, DomainStatus } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
+import { recordRevocation } from '../identity/revocations.js';
 
 export interface DomainView {
   readonly id: string;
@@ -182,6 +183,8 @@ export class DomainService {
           .executeTakeFirst();
         resources = Number(marked.numUpdatedRows);
       }
+      // Verifiers elsewhere drop the domain's tokens while it is suspended or deleted, and take them back on resume.
+      await recordRevocation(tx, to === 'active' ? 'domain_restored' : 'domain', domainId, domainId);
       const action =
         to === 'suspended' ? 'domain.suspend' : to === 'active' ? 'domain.resume' : 'domain.delete';
       await appendAudit(tx, {

@@ -213,6 +213,21 @@ const migrations: Record<string, Migration> = {
       await sql`ALTER TABLE sessions ADD COLUMN idle_until timestamptz`.execute(db);
     },
   },
+  '0008_revocations': {
+    async up(db) {
+      // Every revocation, written with the change that causes it; the feed publishes them and verifiers
+      // elsewhere catch up from here after a reconnect.
+      await sql`
+        CREATE TABLE revocations (
+          seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          kind text NOT NULL CHECK (kind IN ('session', 'principal', 'domain', 'domain_restored')),
+          target text NOT NULL,
+          domain_id text NOT NULL,
+          at timestamptz NOT NULL
+        )`.execute(db);
+      await sql`CREATE INDEX revocations_at ON revocations (at)`.execute(db);
+    },
+  },
 };
 
 /** The migrations in the order they run. */

@@ -146,6 +146,14 @@ export interface RefreshTokensTable {
   used_at: Date | null;
 }
 
+export interface RevocationsTable {
+  seq: Generated<number>;
+  kind: 'session' | 'principal' | 'domain' | 'domain_restored';
+  target: string;
+  domain_id: string;
+  at: Date;
+}
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -159,6 +167,7 @@ export interface Database {
   principals: PrincipalsTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
+  revocations: RevocationsTable;
 }
 
 export type ResourceRow = Selectable<ResourcesTable>;
