@@ -125,7 +125,7 @@ async function revocationLatency(): Promise<void> {
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const pub = new Redis(redisUrl);
   const publisher = new RevocationPublisher({ store, client: pub });
-  publisher.start();
+  await publisher.start();
   const feed = createRevocationFeed({ bulkheadUrl: base, redisUrl });
   await feed.ready;
   const d = await services.domains.create(
@@ -174,7 +174,7 @@ async function revocationLatency(): Promise<void> {
     `  raw Redis PUBLISH        p50 ${pct(raw, 0.5).toFixed(2)} ms   p99 ${pct(raw, 0.99).toFixed(2)} ms`,
   );
   console.log(`  ratio (p99)              ${(pct(viaFeed, 0.99) / pct(raw, 0.99)).toFixed(1)}x`);
-  publisher.stop();
+  await publisher.stop();
   await feed.close();
   await sub.quit();
   await pub.quit();

@@ -40,7 +40,7 @@ describe('the revocation feed', () => {
     redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     await redis.ping(); // no Redis: the suite fails here, it is not skipped
     publisher = new RevocationPublisher({ store: services.store, client: redis });
-    publisher.start();
+    await publisher.start();
     domain = await services.domains.create(
       { actor: 'test', requestId: null },
       { slug: `feed-${process.pid}`, name: 'f' },
@@ -59,7 +59,7 @@ describe('the revocation feed', () => {
     });
   });
   afterAll(async () => {
-    publisher.stop();
+    await publisher.stop();
     await feed.close();
     await redis.quit();
     await app.close();

@@ -200,7 +200,7 @@ export async function startServer(
     bodyLimit: config.bodyLimit,
     logger: { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
     onClose: async () => {
-      publisher?.stop();
+      await publisher?.stop();
       await feed?.quit().catch(() => undefined);
       await services.close();
     },
@@ -212,7 +212,7 @@ export async function startServer(
       client: feed,
       onError: (error) => app.log.warn({ err: error }, 'revocation feed: publish failed'),
     });
-    publisher.start();
+    await publisher.start();
   }
   services.provisioner.onError = (error, resourceId) =>
     app.log.warn({ err: error, resourceId }, 'reconcile failed');

@@ -1,6 +1,7 @@
 // Revocations as a feed: each is written in the transaction that causes it, so the feed can never
 // announce a revocation that did not happen nor miss one that did. Bulkhead's own verification reads
 // the session row every time; the feed exists for verifiers elsewhere (the SDK).
+import { sql } from 'kysely';
 import type { Db, Tx } from '../store/store.js';
 
 export type RevocationKind = 'session' | 'principal' | 'domain' | 'domain_restored';
@@ -14,6 +15,9 @@ export interface Revocation {
   readonly at: string;
 }
 
+/** The channel a committed revocation is announced on, so the publisher need not wait for its next poll. */
+export const revocationNotifyChannel = 'bulkhead_revocations';
+
 export async function recordRevocation(
   tx: Tx,
   kind: RevocationKind,
@@ -21,6 +25,8 @@ export async function recordRevocation(
   domainId: string,
 ): Promise<void> {
   await tx.insertInto('revocations').values({ kind, target, domain_id: domainId, at: new Date() }).execute();
+  // Delivered only if and when this transaction commits.
+  await sql`SELECT pg_notify(${revocationNotifyChannel}, '')`.execute(tx);
 }
 
 /** Revocations at or after `since`, oldest first (callers overlap their reads and dedupe by seq). */

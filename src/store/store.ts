@@ -19,6 +19,11 @@ export interface Store {
   /** Runs `fn` in one transaction; everything it writes (including audit events) commits or not at all. */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
+  /**
+   * Calls `onNotify` whenever a committed transaction ran `pg_notify(channel, …)`; resolves to a stop
+   * function. On PostgreSQL this holds one connection of its own.
+   */
+  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -83,6 +88,7 @@ const int8AsNumber = (value: string) => {
 export async function openStore(options: StoreOptions): Promise<Store> {
   let db: Db;
   let unlock = () => {};
+  let listen: Store['listen'];
   if (options.kind === 'postgres') {
     const pool = new pg.Pool({
       connectionString: options.url,
@@ -98,6 +104,18 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     // process; the pool replaces it on the next checkout.
     pool.on('error', () => {});
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    listen = async (channel, onNotify) => {
+      const client = new pg.Client({ connectionString: options.url });
+      client.on('error', () => {});
+      client.on('notification', (message) => {
+        if (message.channel === channel) onNotify();
+      });
+      await client.connect();
+      await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+      return async () => {
+        await client.end().catch(() => undefined);
+      };
+    };
   } else {
     let pglite: PGlite;
     if (options.dataDir === undefined) {
@@ -112,6 +130,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       }
     }
     db = new Kysely<Database>({ dialect: pgliteDialect(pglite) });
+    const embedded = pglite;
+    listen = async (channel, onNotify) =>
+      embedded.listen(channel, () => onNotify()).then((stop) => async () => stop());
   }
   try {
     await migrateToLatest(db as Kysely<unknown>);
@@ -128,6 +149,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     async ping() {
       await sql`SELECT 1`.execute(db);
     },
+    listen: (channel, onNotify) => listen(channel, onNotify),
     async close() {
       if (closed) return;
       closed = true;

@@ -1,7 +1,7 @@
 // Publishes every recorded revocation to a pub/sub channel for verifiers in other processes and
 // services. It reads the revocations table (so it sees the revocations of every Bulkhead process sharing
 // the store) with an overlapping window, and remembers what it sent, so a late commit is not missed.
-import { revocationsSince, type Revocation } from '../revocations.js';
+import { revocationNotifyChannel, revocationsSince, type Revocation } from '../revocations.js';
 import type { Store } from '../../store/store.js';
 
 export const revocationChannel = 'bulkhead:revocations';
@@ -42,21 +42,42 @@ export class RevocationPublisher {
     return fresh;
   }
 
-  start(): void {
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = true;
-      this.tick()
-        .catch((error: unknown) => this.o.onError?.(error))
-        .finally(() => {
-          this.running = false;
-        });
-    }, this.o.intervalMs ?? 20);
+  private again = false;
+
+  /** Runs a pass now, or right after the one in progress. */
+  private poke(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    this.tick()
+      .catch((error: unknown) => this.o.onError?.(error))
+      .finally(() => {
+        this.running = false;
+        if (this.again) {
+          this.again = false;
+          this.poke();
+        }
+      });
+  }
+
+  /**
+   * Publishes as soon as a revoking transaction commits (the store notifies), and polls as a fallback for
+   * a notification lost with a dropped connection.
+   */
+  async start(): Promise<void> {
+    this.stopListening = await this.o.store.listen(revocationNotifyChannel, () => this.poke());
+    this.timer = setInterval(() => this.poke(), this.o.intervalMs ?? 1_000);
     this.timer.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    await this.stopListening?.();
+    this.stopListening = null;
   }
+
+  private stopListening: (() => Promise<void>) | null = null;
 }
