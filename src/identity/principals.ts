@@ -10,6 +10,7 @@ import type { PrincipalsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { Selectable } from 'kysely';
 import { isUniqueViolation } from '../store/errors.js';
+import { lockDomain } from '../services/domains.js';
 import { decoyHash, hashSecret, verifySecret } from './passwords.js';
 import { recordRevocation } from './revocations.js';
 
@@ -73,14 +74,7 @@ export class PrincipalService {
     const secretHash = await hashSecret(secret);
     try {
       const row = await this.deps.store.transaction(async (tx) => {
-        const domain = await tx
-          .selectFrom('domains')
-          .select('status')
-          .where('id', '=', domainId)
-          .forUpdate()
-          .executeTakeFirst();
-        if (domain === undefined) throw notFound();
-        if (domain.status === 'deleted') throw new BulkheadError('domain_deleted');
+        if ((await lockDomain(tx, domainId)).status === 'deleted') throw new BulkheadError('domain_deleted');
         const now = new Date();
         const inserted = await tx
           .insertInto('principals')

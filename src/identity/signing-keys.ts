@@ -8,6 +8,7 @@ import { appendAudit } from '../audit/log.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
+import { lockDomain } from '../services/domains.js';
 import type { Store, Tx } from '../store/store.js';
 
 export interface PublicJwk {
@@ -93,13 +94,7 @@ export class SigningKeys {
     if (have.length === 2) return;
     const prepared = [await this.prepare(domainId), await this.prepare(domainId)];
     await this.o.store.transaction(async (tx) => {
-      const domain = await tx
-        .selectFrom('domains')
-        .select('status')
-        .where('id', '=', domainId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (domain === undefined || domain.status === 'deleted') throw notFound();
+      if ((await lockDomain(tx, domainId)).status === 'deleted') throw notFound();
       const states = new Set(
         (
           await tx
@@ -153,13 +148,7 @@ export class SigningKeys {
     await this.ensure(domainId);
     const fresh = await this.prepare(domainId);
     await this.o.store.transaction(async (tx) => {
-      const domain = await tx
-        .selectFrom('domains')
-        .select('status')
-        .where('id', '=', domainId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (domain === undefined || domain.status === 'deleted') throw notFound();
+      if ((await lockDomain(tx, domainId)).status === 'deleted') throw notFound();
       const now = new Date();
       const publishUntil = new Date(now.getTime() + (this.o.maxTokenSeconds + leewaySeconds) * 1000);
       const old = await tx
