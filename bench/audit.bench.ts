@@ -31,7 +31,7 @@ describe('create a domain (embedded store)', () => {
   });
   bench('baseline: the domain row alone', async () => {
     const now = new Date();
-    await services.store.transaction((tx) =>
+    await services.store.system('operator', (tx) =>
       tx
         .insertInto('domains')
         .values({
@@ -52,11 +52,13 @@ describe('authenticate a provisioning key (embedded store)', () => {
     await services.keys.authenticate(key, null);
   });
   bench('baseline: keyed hash and lookup, no audit event', async () => {
-    await services.store.db
-      .selectFrom('provisioning_keys')
-      .select(['id', 'domain_id'])
-      .where('hash', '=', keyedHash(secret, key))
-      .executeTakeFirst();
+    await services.store.system('authenticate', (tx) =>
+      tx
+        .selectFrom('provisioning_keys')
+        .select(['id', 'domain_id'])
+        .where('hash', '=', keyedHash(secret, key))
+        .executeTakeFirst(),
+    );
   });
 });
 
@@ -64,7 +66,7 @@ describe('verify the audit chain', () => {
   bench(
     'walk and recompute every event',
     async () => {
-      await verifyAudit(services.store.db);
+      await services.store.system('audit', verifyAudit);
     },
     { iterations: 5 },
   );

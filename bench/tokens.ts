@@ -137,21 +137,21 @@ async function revocationLatency(): Promise<void> {
     email: 'b@example.com',
     password: 'correct horse battery staple',
   });
-  const row = await store.db
-    .selectFrom('principals')
-    .selectAll()
-    .where('id', '=', p.id)
-    .executeTakeFirstOrThrow();
+  const row = await store.withDomain(d.id, (tx) =>
+    tx.selectFrom('principals').selectAll().where('id', '=', p.id).executeTakeFirstOrThrow(),
+  );
   const viaFeed: number[] = [];
   for (let i = 0; i < 200; i++) {
     await services.tokens.issue({ actor: 'bench', requestId: null }, row, 'bench');
-    const session = await store.db
-      .selectFrom('sessions')
-      .select('id')
-      .where('principal_id', '=', p.id)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirstOrThrow();
-    await services.tokens.revokeSession({ actor: 'bench', requestId: null }, session.id, 'bench');
+    const session = await store.withDomain(d.id, (tx) =>
+      tx
+        .selectFrom('sessions')
+        .select('id')
+        .where('principal_id', '=', p.id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirstOrThrow(),
+    );
+    await services.tokens.revokeSession({ actor: 'bench', requestId: null }, session.id, 'bench', d.id);
     const start = performance.now();
     while (!feed.isRevoked({ sessionId: session.id, subject: 'x', domainId: 'x' }))
       await new Promise((r) => setImmediate(r));

@@ -2,7 +2,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../src/audit/log.js';
-import { backends } from './helpers/backends.js';
+import { asOwner, backends } from './helpers/backends.js';
 import { openTestApi, operatorToken, type TestApi } from './helpers/api.js';
 
 interface Problem {
@@ -63,11 +63,10 @@ describe.each(backends)('API on $name', (backend) => {
 
   /** Everything the store holds, to prove a refused request wrote nothing. */
   async function snapshot() {
-    const db = api.services.store.db;
-    return {
+    return asOwner(api.services.store, async (db) => ({
       domains: await db.selectFrom('domains').selectAll().orderBy('id').execute(),
       keys: await db.selectFrom('provisioning_keys').selectAll().orderBy('id').execute(),
-    };
+    }));
   }
 
   describe('domains', () => {
@@ -244,7 +243,8 @@ describe.each(backends)('API on $name', (backend) => {
       const a = await createDomain('bad');
       const k = await issueKey(a.id);
       const before = await snapshot();
-      const auditBefore = (await listAudit(api.services.store.db, { limit: 100_000 })).length;
+      const auditBefore = (await asOwner(api.services.store, (tx) => listAudit(tx, { limit: 100_000 })))
+        .length;
       const res = await api.app.inject({
         method: req.method as 'POST',
         url: req.url.replace('{A}', a.id).replace('{K}', k.id),
@@ -256,7 +256,9 @@ describe.each(backends)('API on $name', (backend) => {
       });
       problem(res, status, code);
       expect(await snapshot()).toEqual(before);
-      expect((await listAudit(api.services.store.db, { limit: 100_000 })).length).toBe(auditBefore);
+      expect((await asOwner(api.services.store, (tx) => listAudit(tx, { limit: 100_000 }))).length).toBe(
+        auditBefore,
+      );
     });
   });
 
@@ -274,7 +276,9 @@ describe.each(backends)('API on $name', (backend) => {
         401,
         'invalid_credentials',
       );
-      const denied = await listAudit(api.services.store.db, { action: 'operator.authenticate', limit: 1000 });
+      const denied = await asOwner(api.services.store, (tx) =>
+        listAudit(tx, { action: 'operator.authenticate', limit: 1000 }),
+      );
       expect(denied.length).toBeGreaterThanOrEqual(2);
       expect(JSON.stringify(denied)).not.toContain('x'.repeat(40));
     });
@@ -394,11 +398,13 @@ describe.each(backends)('API on $name', (backend) => {
 
     it('audits the cross-domain attempt with both domains', async () => {
       await api.call('GET', `/v1/domains/${b.id}/keys`, { token: aKey.key });
-      const events = await listAudit(api.services.store.db, {
-        action: 'access.cross_domain',
-        domainId: a.id,
-        limit: 1000,
-      });
+      const events = await asOwner(api.services.store, (tx) =>
+        listAudit(tx, {
+          action: 'access.cross_domain',
+          domainId: a.id,
+          limit: 1000,
+        }),
+      );
       expect(events.at(-1)).toMatchObject({ actor: `key:${aKey.id}`, target: b.id, outcome: 'denied' });
     });
 

@@ -7,7 +7,7 @@ import { listAudit } from '../src/audit/log.js';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
 import type { Services } from '../src/runtime.js';
-import { backends, openTestServices } from './helpers/backends.js';
+import { asOwner, backends, openTestServices } from './helpers/backends.js';
 import { operatorToken } from './helpers/api.js';
 import { openTestProviders, type TestProviders } from './helpers/providers.js';
 
@@ -115,16 +115,18 @@ describe.each(backends)('resources on a $name store', (backend) => {
     } finally {
       await client.end();
     }
-    const events = await listAudit(services.store.db, { domainId: a.id, limit: 1000 });
+    const events = await asOwner(services.store, (tx) => listAudit(tx, { domainId: a.id, limit: 1000 }));
     expect(events.map((e) => e.action)).toEqual(
       expect.arrayContaining(['resource.create', 'resource.ready', 'resource.credentials']),
     );
     expect(JSON.stringify(events)).not.toContain(url);
-    const stored = await services.store.db
-      .selectFrom('resources')
-      .select('credentials')
-      .where('id', '=', resource.id)
-      .executeTakeFirstOrThrow();
+    const stored = await asOwner(services.store, (tx) =>
+      tx
+        .selectFrom('resources')
+        .select('credentials')
+        .where('id', '=', resource.id)
+        .executeTakeFirstOrThrow(),
+    );
     expect(stored.credentials).not.toContain(new URL(url).password);
   });
 
@@ -237,13 +239,12 @@ describe.each(backends)('resources on a $name store', (backend) => {
         .statusCode,
     ).toBe(200);
     const snapshot = async () => ({
-      resources: await services.store.db
-        .selectFrom('resources')
-        .selectAll()
-        .where('domain_id', '=', b.id)
-        .orderBy('id')
-        .execute(),
-      pool: await services.store.db.selectFrom('pools').selectAll().where('domain_id', '=', b.id).execute(),
+      resources: await asOwner(services.store, (tx) =>
+        tx.selectFrom('resources').selectAll().where('domain_id', '=', b.id).orderBy('id').execute(),
+      ),
+      pool: await asOwner(services.store, (tx) =>
+        tx.selectFrom('pools').selectAll().where('domain_id', '=', b.id).execute(),
+      ),
     });
     const before = await snapshot();
 
@@ -283,11 +284,13 @@ describe.each(backends)('resources on a $name store', (backend) => {
     expect(still.rawPayload.equals(secret)).toBe(true);
     const aList = await call('GET', `/v1/domains/${a.id}/resources`, a.key);
     expect(aList.body).not.toContain(bDb.id);
-    const cross = await listAudit(services.store.db, {
-      domainId: a.id,
-      action: 'access.cross_domain',
-      limit: 1000,
-    });
+    const cross = await asOwner(services.store, (tx) =>
+      listAudit(tx, {
+        domainId: a.id,
+        action: 'access.cross_domain',
+        limit: 1000,
+      }),
+    );
     expect(cross.length).toBeGreaterThanOrEqual(routes.length * 2);
   });
 
@@ -309,25 +312,25 @@ describe.each(backends)('resources on a $name store', (backend) => {
     const results = await Promise.all(requests);
     for (const r of results) expect(r.statusCode, r.body).toBeLessThan(500);
 
-    const events = await listAudit(services.store.db, { limit: 100_000 });
+    const events = await asOwner(services.store, (tx) => listAudit(tx, { limit: 100_000 }));
     const revokedAt = events.find((e) => e.action === 'key.revoke' && e.target === a.keyId)!.seq;
     const aCreates = events.filter(
       (e) => e.action === 'resource.create' && e.outcome === 'success' && e.detail['keyId'] === a.keyId,
     );
     for (const e of aCreates) expect(e.seq).toBeLessThan(revokedAt);
-    const aRows = await services.store.db
-      .selectFrom('resources')
-      .select(['id', 'key_id'])
-      .where('domain_id', '=', a.id)
-      .execute();
+    const aRows = await asOwner(services.store, (tx) =>
+      tx.selectFrom('resources').select(['id', 'key_id']).where('domain_id', '=', a.id).execute(),
+    );
     expect(aRows.length).toBe(aCreates.length);
 
-    const bRows = await services.store.db
-      .selectFrom('resources')
-      .select(['idempotency_key', 'name'])
-      .where('domain_id', '=', b.id)
-      .where('status', '<>', 'deleted')
-      .execute();
+    const bRows = await asOwner(services.store, (tx) =>
+      tx
+        .selectFrom('resources')
+        .select(['idempotency_key', 'name'])
+        .where('domain_id', '=', b.id)
+        .where('status', '<>', 'deleted')
+        .execute(),
+    );
     expect(bRows.length).toBeLessThanOrEqual(10);
     expect(new Set(bRows.map((r) => r.idempotency_key)).size).toBe(bRows.length);
     const owned = (await providers.providers.get('storage')!.listOwned()).filter(
@@ -343,20 +346,20 @@ describe.each(backends)('resources on a $name store', (backend) => {
     await call('PUT', `/v1/domains/${a.id}/resources/${files.id}/objects/x`, a.key, 'data');
     expect((await call('DELETE', `/v1/domains/${a.id}`, operatorToken)).statusCode).toBe(200);
     await services.provisioner.reconcile();
-    const rows = await services.store.db
-      .selectFrom('resources')
-      .select(['id', 'status', 'credentials'])
-      .where('domain_id', '=', a.id)
-      .execute();
+    const rows = await asOwner(services.store, (tx) =>
+      tx
+        .selectFrom('resources')
+        .select(['id', 'status', 'credentials'])
+        .where('domain_id', '=', a.id)
+        .execute(),
+    );
     expect(rows.every((r) => r.status === 'deleted' && r.credentials === null)).toBe(true);
     for (const provider of providers.providers.values()) {
       expect((await provider.listOwned()).filter((o) => o.ref.domainId === a.id)).toEqual([]);
     }
-    const key = await services.store.db
-      .selectFrom('domain_keys')
-      .selectAll()
-      .where('domain_id', '=', a.id)
-      .executeTakeFirstOrThrow();
+    const key = await asOwner(services.store, (tx) =>
+      tx.selectFrom('domain_keys').selectAll().where('domain_id', '=', a.id).executeTakeFirstOrThrow(),
+    );
     expect(key.wrapped_key).toBeNull();
     await expect(services.keyring.dataKey(a.id)).rejects.toThrow();
     void db;

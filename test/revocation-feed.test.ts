@@ -108,7 +108,7 @@ describe('the revocation feed', () => {
   it('catches up on what happened before it connected', async () => {
     const t = await token();
     const { sessionId } = await verifier.verify(t, domain.id);
-    await services.tokens.revokeSession({ actor: 'test', requestId: null }, sessionId, 'test');
+    await services.tokens.revokeSession({ actor: 'test', requestId: null }, sessionId, 'test', domain.id);
     const late = createRevocationFeed({ bulkheadUrl: base, redisUrl });
     await late.ready;
     expect(late.isRevoked({ sessionId, subject: 'prn_x', domainId: domain.id })).toBe(true);

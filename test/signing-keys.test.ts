@@ -7,7 +7,7 @@ import type { App } from '../src/http/types.js';
 import type { PublicJwk } from '../src/identity/signing-keys.js';
 import type { Services } from '../src/runtime.js';
 import { operatorToken } from './helpers/api.js';
-import { backends, openTestServices } from './helpers/backends.js';
+import { asOwner, backends, openTestServices } from './helpers/backends.js';
 
 const actor = { actor: 'operator', requestId: null };
 let n = 0;
@@ -51,11 +51,9 @@ describe.each(backends)('signing keys on $name', (backend) => {
       expect(key).not.toHaveProperty('d');
       expect(key.kid).toBe(await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: key.x }, 'sha256'));
     }
-    const rows = await services.store.db
-      .selectFrom('signing_keys')
-      .selectAll()
-      .where('domain_id', '=', id)
-      .execute();
+    const rows = await asOwner(services.store, (tx) =>
+      tx.selectFrom('signing_keys').selectAll().where('domain_id', '=', id).execute(),
+    );
     for (const row of rows) expect(row.private_key).toMatch(/^v1\./); // sealed, never a PEM or a JWK
   });
 
@@ -101,12 +99,14 @@ describe.each(backends)('signing keys on $name', (backend) => {
     const id = await domain();
     await services.signingKeys.rotate(actor, id);
     expect((await jwksOf(id)).keys).toHaveLength(3);
-    await services.store.db
-      .updateTable('signing_keys')
-      .set({ publish_until: new Date(Date.now() - 1000) })
-      .where('domain_id', '=', id)
-      .where('state', '=', 'retired')
-      .execute();
+    await asOwner(services.store, (tx) =>
+      tx
+        .updateTable('signing_keys')
+        .set({ publish_until: new Date(Date.now() - 1000) })
+        .where('domain_id', '=', id)
+        .where('state', '=', 'retired')
+        .execute(),
+    );
     expect((await jwksOf(id)).keys).toHaveLength(2);
   });
 
@@ -138,11 +138,9 @@ describe.each(backends)('signing keys on $name', (backend) => {
     });
     expect(res.statusCode).toBe(403);
     await services.signingKeys.rotate(actor, id);
-    const events = await services.store.db
-      .selectFrom('audit_events')
-      .select('action')
-      .where('domain_id', '=', id)
-      .execute();
+    const events = await asOwner(services.store, (tx) =>
+      tx.selectFrom('audit_events').select('action').where('domain_id', '=', id).execute(),
+    );
     expect(events.map((e) => e.action)).toEqual(
       expect.arrayContaining(['signing_key.create', 'signing_key.rotate']),
     );

@@ -10,7 +10,7 @@ import type { Actor } from '../src/policy/principal.js';
 import type { Services } from '../src/runtime.js';
 import { migrationNames } from '../src/store/migrations.js';
 import { DataDirLockedError, openStore } from '../src/store/store.js';
-import { backends, createTestDatabase, openTestServices } from './helpers/backends.js';
+import { asOwner, backends, createTestDatabase, openTestServices } from './helpers/backends.js';
 
 const actor: Actor = { actor: 'operator', requestId: 'req_test' };
 
@@ -43,7 +43,7 @@ describe.each(backends)('store on $name', (backend) => {
       const d = await s.domains.create(actor, { slug, name: 'Acme Inc' });
       expect(d).toMatchObject({ slug: slug.toLowerCase(), name: 'Acme Inc', status: 'active' });
       expect(d.id).toMatch(/^dom_/);
-      const events = await listAudit(s.store.db, { domainId: d.id });
+      const events = await asOwner(s.store, (tx) => listAudit(tx, { domainId: d.id }));
       expect(events.map((e) => [e.action, e.actor, e.outcome, e.requestId])).toEqual([
         ['domain.create', 'operator', 'success', 'req_test'],
       ]);
@@ -73,13 +73,13 @@ describe.each(backends)('store on $name', (backend) => {
     });
 
     it('writes nothing when the slug is refused', async () => {
-      const before = (await listAudit(s.store.db, { limit: 10_000 })).length;
+      const before = (await asOwner(s.store, (tx) => listAudit(tx, { limit: 10_000 }))).length;
       for (const bad of ['аcme', 'ad', 'admin', '-x-', 'a_b']) {
         expect(await codeOf(s.domains.create(actor, { slug: bad, name: 'x' }))).toMatch(
           /^slug_|^invalid_slug$/,
         );
       }
-      expect((await listAudit(s.store.db, { limit: 10_000 })).length).toBe(before);
+      expect((await asOwner(s.store, (tx) => listAudit(tx, { limit: 10_000 }))).length).toBe(before);
     });
 
     it('moves through active, suspended and deleted, and a deleted domain stays deleted', async () => {
@@ -92,7 +92,9 @@ describe.each(backends)('store on $name', (backend) => {
       expect(deleted.deletedAt).not.toBeNull();
       expect(await codeOf(s.domains.resume(actor, d.id))).toBe('domain_deleted');
       expect(await codeOf(s.domains.delete(actor, d.id))).toBe('domain_deleted');
-      const actions = (await listAudit(s.store.db, { domainId: d.id })).map((e) => e.action);
+      const actions = (await asOwner(s.store, (tx) => listAudit(tx, { domainId: d.id }))).map(
+        (e) => e.action,
+      );
       expect(actions).toEqual(['domain.create', 'domain.suspend', 'domain.resume', 'domain.delete']);
     });
 
@@ -137,14 +139,12 @@ describe.each(backends)('store on $name', (backend) => {
     it('stores only a keyed hash, never the secret', async () => {
       const d = await s.domains.create(actor, { slug: uniqueSlug(), name: 'x' });
       const issued = await s.keys.issue(actor, d.id, { name: 'ci' });
-      const row = await s.store.db
-        .selectFrom('provisioning_keys')
-        .selectAll()
-        .where('id', '=', issued.id)
-        .executeTakeFirstOrThrow();
+      const row = await asOwner(s.store, (tx) =>
+        tx.selectFrom('provisioning_keys').selectAll().where('id', '=', issued.id).executeTakeFirstOrThrow(),
+      );
       expect(JSON.stringify(row)).not.toContain(issued.key);
       expect(row.hash).toMatch(/^[0-9a-f]{64}$/);
-      const audit = await listAudit(s.store.db, { domainId: d.id, limit: 1000 });
+      const audit = await asOwner(s.store, (tx) => listAudit(tx, { domainId: d.id, limit: 1000 }));
       expect(JSON.stringify(audit)).not.toContain(issued.key);
       expect(JSON.stringify(await s.keys.list(d.id))).not.toContain(issued.key);
     });
@@ -161,7 +161,9 @@ describe.each(backends)('store on $name', (backend) => {
       });
       const [listed] = await s.keys.list(d.id);
       expect(listed!.lastUsedAt).not.toBeNull();
-      const uses = await listAudit(s.store.db, { domainId: d.id, action: 'key.authenticate' });
+      const uses = await asOwner(s.store, (tx) =>
+        listAudit(tx, { domainId: d.id, action: 'key.authenticate' }),
+      );
       expect(uses.map((e) => [e.outcome, e.actor, e.requestId])).toEqual([
         ['success', `key:${issued.id}`, 'req_a'],
       ]);
@@ -192,9 +194,9 @@ describe.each(backends)('store on $name', (backend) => {
       await s.domains.delete(actor, other.id);
       expect(await codeOf(s.keys.authenticate(otherKey.key, null))).toBe('invalid_credentials');
 
-      const denied = (await listAudit(s.store.db, { action: 'key.authenticate', limit: 10_000 })).filter(
-        (e) => e.outcome === 'denied',
-      );
+      const denied = (
+        await asOwner(s.store, (tx) => listAudit(tx, { action: 'key.authenticate', limit: 10_000 }))
+      ).filter((e) => e.outcome === 'denied');
       const reasons = denied.map((e) => e.detail['reason']);
       for (const reason of ['revoked', 'expired', 'checksum', 'length', 'prefix', 'domain_inactive']) {
         expect(reasons).toContain(reason);
@@ -257,9 +259,9 @@ describe.each(backends)('store on $name', (backend) => {
       await Promise.all(
         Array.from({ length: 12 }, () => s.domains.create(actor, { slug: uniqueSlug('conc'), name: 'c' })),
       );
-      const report = await verifyAudit(s.store.db);
+      const report = await asOwner(s.store, verifyAudit);
       expect(report.ok).toBe(true);
-      const all = await listAudit(s.store.db, { limit: 100_000 });
+      const all = await asOwner(s.store, (tx) => listAudit(tx, { limit: 100_000 }));
       expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
       expect(report.headSeq).toBe(all.length);
     });
@@ -276,13 +278,13 @@ describe.each(backends)('audit tampering on $name', (backend) => {
   async function seed(): Promise<void> {
     s = await openTestServices(backend);
     for (let i = 0; i < 5; i++) await s.domains.create(actor, { slug: `tamper-${i}`, name: `t${i}` });
-    expect((await verifyAudit(s.store.db)).ok).toBe(true);
+    expect((await asOwner(s.store, verifyAudit)).ok).toBe(true);
   }
 
   it('names an edited event', async () => {
     await seed();
-    await sql`UPDATE audit_events SET outcome = 'denied' WHERE seq = 3`.execute(s.store.db);
-    expect(await verifyAudit(s.store.db)).toMatchObject({
+    await asOwner(s.store, (tx) => sql`UPDATE audit_events SET outcome = 'denied' WHERE seq = 3`.execute(tx));
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({
       ok: false,
       checked: 2,
       broken: { seq: 3, reason: 'hash_mismatch' },
@@ -291,8 +293,10 @@ describe.each(backends)('audit tampering on $name', (backend) => {
 
   it('names an event whose detail was rewritten', async () => {
     await seed();
-    await sql`UPDATE audit_events SET detail = '{"slug":"evil"}' WHERE seq = 2`.execute(s.store.db);
-    expect(await verifyAudit(s.store.db)).toMatchObject({
+    await asOwner(s.store, (tx) =>
+      sql`UPDATE audit_events SET detail = '{"slug":"evil"}' WHERE seq = 2`.execute(tx),
+    );
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({
       ok: false,
       broken: { seq: 2, reason: 'hash_mismatch' },
     });
@@ -300,8 +304,8 @@ describe.each(backends)('audit tampering on $name', (backend) => {
 
   it('names a deleted event', async () => {
     await seed();
-    await sql`DELETE FROM audit_events WHERE seq = 2`.execute(s.store.db);
-    expect(await verifyAudit(s.store.db)).toMatchObject({
+    await asOwner(s.store, (tx) => sql`DELETE FROM audit_events WHERE seq = 2`.execute(tx));
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({
       ok: false,
       broken: { seq: 2, eventId: null, reason: 'sequence_gap' },
     });
@@ -309,16 +313,16 @@ describe.each(backends)('audit tampering on $name', (backend) => {
 
   it('names reordered events', async () => {
     await seed();
-    await sql`UPDATE audit_events SET seq = 1000 WHERE seq = 2`.execute(s.store.db);
-    await sql`UPDATE audit_events SET seq = 2 WHERE seq = 4`.execute(s.store.db);
-    await sql`UPDATE audit_events SET seq = 4 WHERE seq = 1000`.execute(s.store.db);
-    expect(await verifyAudit(s.store.db)).toMatchObject({ ok: false, broken: { seq: 2 } });
+    await asOwner(s.store, (tx) => sql`UPDATE audit_events SET seq = 1000 WHERE seq = 2`.execute(tx));
+    await asOwner(s.store, (tx) => sql`UPDATE audit_events SET seq = 2 WHERE seq = 4`.execute(tx));
+    await asOwner(s.store, (tx) => sql`UPDATE audit_events SET seq = 4 WHERE seq = 1000`.execute(tx));
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({ ok: false, broken: { seq: 2 } });
   });
 
   it('notices the newest events being deleted', async () => {
     await seed();
-    await sql`DELETE FROM audit_events WHERE seq = 5`.execute(s.store.db);
-    expect(await verifyAudit(s.store.db)).toMatchObject({
+    await asOwner(s.store, (tx) => sql`DELETE FROM audit_events WHERE seq = 5`.execute(tx));
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({
       ok: false,
       broken: { seq: 5, reason: 'head_mismatch' },
     });
@@ -327,7 +331,9 @@ describe.each(backends)('audit tampering on $name', (backend) => {
   it('notices an event recomputed and re-chained by someone without the rest of the chain', async () => {
     await seed();
     // Forging one event with a correct-looking hash still breaks the link to the next one.
-    const rows = await s.store.db.selectFrom('audit_events').selectAll().where('seq', '=', 2).execute();
+    const rows = await asOwner(s.store, (tx) =>
+      tx.selectFrom('audit_events').selectAll().where('seq', '=', 2).execute(),
+    );
     const { eventHash } = await import('../src/audit/chain.js');
     const row = rows[0]!;
     const forged = {
@@ -343,10 +349,12 @@ describe.each(backends)('audit tampering on $name', (backend) => {
       detail: row.detail,
       prevHash: row.prev_hash,
     };
-    await sql`UPDATE audit_events SET actor = 'someone-else', hash = ${eventHash(forged)} WHERE seq = 2`.execute(
-      s.store.db,
+    await asOwner(s.store, (tx) =>
+      sql`UPDATE audit_events SET actor = 'someone-else', hash = ${eventHash(forged)} WHERE seq = 2`.execute(
+        tx,
+      ),
     );
-    expect(await verifyAudit(s.store.db)).toMatchObject({
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({
       ok: false,
       broken: { seq: 3, reason: 'prev_hash_mismatch' },
     });
@@ -358,15 +366,15 @@ describe('embedded data directory', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bulkhead-store-'));
     try {
       const first = await openStore({ kind: 'pglite', dataDir: dir });
-      await first.db.insertInto('settings').values({ name: 'probe', value: 'kept' }).execute();
+      await asOwner(first, (tx) =>
+        tx.insertInto('settings').values({ name: 'probe', value: 'kept' }).execute(),
+      );
       await expect(openStore({ kind: 'pglite', dataDir: dir })).rejects.toBeInstanceOf(DataDirLockedError);
       await first.close();
       const second = await openStore({ kind: 'pglite', dataDir: dir });
-      const row = await second.db
-        .selectFrom('settings')
-        .select('value')
-        .where('name', '=', 'probe')
-        .executeTakeFirst();
+      const row = await asOwner(second, (tx) =>
+        tx.selectFrom('settings').select('value').where('name', '=', 'probe').executeTakeFirst(),
+      );
       expect(row?.value).toBe('kept');
       await second.close();
     } finally {
@@ -380,19 +388,19 @@ describe('migrations on PostgreSQL', () => {
     const database = await createTestDatabase();
     try {
       const first = await openStore({ kind: 'postgres', url: database.url });
-      await first.db.insertInto('settings').values({ name: 'probe', value: 'kept' }).execute();
+      await asOwner(first, (tx) =>
+        tx.insertInto('settings').values({ name: 'probe', value: 'kept' }).execute(),
+      );
       await first.close();
       const second = await openStore({ kind: 'postgres', url: database.url });
-      const applied = await sql<{ name: string }>`SELECT name FROM bulkhead_migrations ORDER BY name`.execute(
-        second.db,
+      const applied = await asOwner(second, (tx) =>
+        sql<{ name: string }>`SELECT name FROM bulkhead_migrations ORDER BY name`.execute(tx),
       );
       expect(applied.rows.map((r) => r.name)).toEqual([...migrationNames]);
       expect(migrationNames[0]).toBe('0001_core');
-      const row = await second.db
-        .selectFrom('settings')
-        .select('value')
-        .where('name', '=', 'probe')
-        .executeTakeFirst();
+      const row = await asOwner(second, (tx) =>
+        tx.selectFrom('settings').select('value').where('name', '=', 'probe').executeTakeFirst(),
+      );
       expect(row?.value).toBe('kept');
       await second.close();
     } finally {

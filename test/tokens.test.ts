@@ -9,7 +9,7 @@ import type { App } from '../src/http/types.js';
 import { audienceOf } from '../src/identity/tokens.js';
 import type { Services } from '../src/runtime.js';
 import { operatorToken } from './helpers/api.js';
-import { backends, openTestServices } from './helpers/backends.js';
+import { asOwner, backends, openTestServices } from './helpers/backends.js';
 
 const issuer = 'https://bulkhead.test';
 const password = 'correct horse battery staple';
@@ -367,11 +367,9 @@ describe.each(backends)('access tokens on $name', (backend) => {
     expect(comparable(await call('GET', '/v1/whoami', `Bearer ${second.access_token}`))).toEqual(garbage);
     expect(comparable(await call('GET', '/v1/whoami', `Bearer ${first.access_token}`))).toEqual(garbage);
     expect((await refresh(second.refresh_token)).json()).toMatchObject({ code: 'invalid_grant' });
-    const reuse = await services.store.db
-      .selectFrom('audit_events')
-      .select('action')
-      .where('action', '=', 'token.refresh_reuse')
-      .execute();
+    const reuse = await asOwner(services.store, (tx) =>
+      tx.selectFrom('audit_events').select('action').where('action', '=', 'token.refresh_reuse').execute(),
+    );
     expect(reuse.length).toBeGreaterThan(0);
 
     const fresh = (await login(a.slug, 'ada@example.com', password)).json<{
@@ -440,11 +438,13 @@ describe.each(backends)('access tokens on $name', (backend) => {
       expect(one.cookie).not.toBe(two.cookie);
       const who = await call('GET', '/v1/whoami', undefined, undefined, withCookie(one.cookie));
       expect(who.json()).toMatchObject({ credential: 'session', domainId: a.id, sessionId: one.sessionId });
-      const stored = await services.store.db
-        .selectFrom('sessions')
-        .select('cookie_hash')
-        .where('id', '=', one.sessionId)
-        .executeTakeFirstOrThrow();
+      const stored = await asOwner(services.store, (tx) =>
+        tx
+          .selectFrom('sessions')
+          .select('cookie_hash')
+          .where('id', '=', one.sessionId)
+          .executeTakeFirstOrThrow(),
+      );
       expect(stored.cookie_hash).not.toContain(one.cookie.split('=')[1]!);
 
       // A cookie-authenticated change needs this site's Origin.
@@ -499,11 +499,13 @@ describe.each(backends)('access tokens on $name', (backend) => {
           await call('GET', '/v1/whoami', undefined, undefined, withCookie(`${s1.cookie}; ${s1.cookie}`)),
         ),
       ).toEqual(garbage);
-      await services.store.db
-        .updateTable('sessions')
-        .set({ idle_until: new Date(Date.now() - 1000) })
-        .where('id', '=', s1.sessionId)
-        .execute();
+      await asOwner(services.store, (tx) =>
+        tx
+          .updateTable('sessions')
+          .set({ idle_until: new Date(Date.now() - 1000) })
+          .where('id', '=', s1.sessionId)
+          .execute(),
+      );
       expect(
         comparable(await call('GET', '/v1/whoami', undefined, undefined, withCookie(s1.cookie))),
       ).toEqual(garbage);

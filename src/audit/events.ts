@@ -36,6 +36,16 @@ export const auditActions = [
   'session.revoke',
   'session.login',
   'session.logout',
+  'instance.create',
+  'instance.delete',
+  'volume.create',
+  'volume.attach',
+  'volume.detach',
+  'volume.delete',
+  'volume.deleted',
+  'grant.create',
+  'grant.revoke',
+  'grant.use',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

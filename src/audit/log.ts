@@ -1,7 +1,7 @@
 // The audit log is append-only and written in the same transaction as the change it records, under
 // one advisory lock so that concurrent writers extend the chain one at a time.
 import { newId } from '../domain/ids.js';
-import type { Db, Tx } from '../store/store.js';
+import type { Tx } from '../store/store.js';
 import type { AuditRow } from '../store/schema.js';
 import { checkLink, eventHash, genesisHash, type ChainReport } from './chain.js';
 import type { AuditEvent, AuditEventInput } from './events.js';
@@ -87,7 +87,7 @@ export interface AuditFilter {
   readonly limit?: number | undefined;
 }
 
-export async function listAudit(db: Db, filter: AuditFilter = {}): Promise<AuditEvent[]> {
+export async function listAudit(db: Tx, filter: AuditFilter = {}): Promise<AuditEvent[]> {
   let q = db.selectFrom('audit_events').selectAll();
   if (filter.domainId !== undefined) q = q.where('domain_id', '=', filter.domainId);
   if (filter.action !== undefined) q = q.where('action', '=', filter.action);
@@ -102,7 +102,7 @@ export async function listAudit(db: Db, filter: AuditFilter = {}): Promise<Audit
 }
 
 /** Calls `each` for every event in chain order, reading in pages so memory stays flat. */
-export async function forEachAudit(db: Db, each: (event: AuditEvent) => void | Promise<void>): Promise<void> {
+export async function forEachAudit(db: Tx, each: (event: AuditEvent) => void | Promise<void>): Promise<void> {
   let after = 0;
   for (;;) {
     const rows = await db
@@ -122,10 +122,10 @@ export async function forEachAudit(db: Db, each: (event: AuditEvent) => void | P
  * Walks the whole chain and names the first broken link.
  *
  * @example
- * const report = await verifyAudit(store.db);
+ * const report = await store.system('audit', verifyAudit);
  * if (!report.ok) console.error(`broken at ${report.broken?.seq}: ${report.broken?.reason}`);
  */
-export async function verifyAudit(db: Db): Promise<ChainReport> {
+export async function verifyAudit(db: Tx): Promise<ChainReport> {
   let previous = { seq: 0, hash: genesisHash };
   let checked = 0;
   let broken: ChainReport['broken'];

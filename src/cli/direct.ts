@@ -26,8 +26,8 @@ export function directControlPlane(services: Services): ControlPlane {
     listKeys: (domainId) => services.keys.list(domainId),
     revokeKey: (domainId, keyId) => services.keys.revoke(actor, domainId, keyId),
     rotateKey: (domainId, keyId, overlap) => services.keys.rotate(actor, domainId, keyId, overlap),
-    listAudit: (filter) => listAudit(services.store.db, filter),
-    verifyAudit: () => verifyAudit(services.store.db),
+    listAudit: (filter) => services.store.system('operator', (tx) => listAudit(tx, filter)),
+    verifyAudit: () => services.store.system('audit', verifyAudit),
     listSigningKeys: async (id) => {
       await services.domains.get(id);
       await services.signingKeys.ensure(id);

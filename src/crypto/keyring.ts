@@ -45,7 +45,11 @@ export class Keyring implements DataKeySource {
 
   /** The domain's data key, created on first use. A destroyed key is never recreated. */
   async dataKey(domainId: string): Promise<Buffer> {
-    const db = this.deps.store.db;
+    return this.deps.store.withDomain(domainId, (tx) => this.dataKeyIn(tx, domainId));
+  }
+
+  /** The domain's data key, read (or created) inside the caller's transaction. */
+  async dataKeyIn(db: Tx, domainId: string): Promise<Buffer> {
     let row = await db
       .selectFrom('domain_keys')
       .selectAll()

@@ -11,6 +11,9 @@ export const idPrefixes = {
   resource: 'res',
   principal: 'prn',
   session: 'ses',
+  instance: 'ins',
+  volume: 'vol',
+  grant: 'grt',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -73,7 +73,7 @@ export class PrincipalService {
     }
     const secretHash = await hashSecret(secret);
     try {
-      const row = await this.deps.store.transaction(async (tx) => {
+      const row = await this.deps.store.withDomain(domainId, async (tx) => {
         if ((await lockDomain(tx, domainId)).status === 'deleted') throw new BulkheadError('domain_deleted');
         const now = new Date();
         const inserted = await tx
@@ -109,13 +109,15 @@ export class PrincipalService {
   }
 
   async list(domainId: string): Promise<PrincipalView[]> {
-    const rows = await this.deps.store.db
-      .selectFrom('principals')
-      .selectAll()
-      .where('domain_id', '=', domainId)
-      .where('status', '<>', 'deleted')
-      .orderBy('id')
-      .execute();
+    const rows = await this.deps.store.withDomain(domainId, (tx) =>
+      tx
+        .selectFrom('principals')
+        .selectAll()
+        .where('domain_id', '=', domainId)
+        .where('status', '<>', 'deleted')
+        .orderBy('id')
+        .execute(),
+    );
     return rows.map(view);
   }
 
@@ -126,7 +128,7 @@ export class PrincipalService {
     principalId: string,
     status: 'disabled' | 'deleted',
   ): Promise<PrincipalView> {
-    return this.deps.store.transaction(async (tx) => {
+    return this.deps.store.withDomain(domainId, async (tx) => {
       const row = await tx
         .selectFrom('principals')
         .selectAll()
@@ -167,31 +169,34 @@ export class PrincipalService {
    * An unknown user costs the same hashing as a wrong password.
    */
   async checkPassword(domainRef: string, email: string, password: string): Promise<PrincipalRow | null> {
-    const db = this.deps.store.db;
-    const row = await db
-      .selectFrom('principals')
-      .innerJoin('domains', 'domains.id', 'principals.domain_id')
-      .selectAll('principals')
-      .where(isId('domain', domainRef) ? 'domains.id' : 'domains.slug', '=', domainRef.trim().toLowerCase())
-      .where('domains.status', '=', 'active')
-      .where('principals.kind', '=', 'user')
-      .where('principals.status', '=', 'active')
-      .where('principals.email', '=', email.trim().normalize('NFKC').toLowerCase())
-      .executeTakeFirst();
+    const row = await this.deps.store.system('authenticate', (tx) =>
+      tx
+        .selectFrom('principals')
+        .innerJoin('domains', 'domains.id', 'principals.domain_id')
+        .selectAll('principals')
+        .where(isId('domain', domainRef) ? 'domains.id' : 'domains.slug', '=', domainRef.trim().toLowerCase())
+        .where('domains.status', '=', 'active')
+        .where('principals.kind', '=', 'user')
+        .where('principals.status', '=', 'active')
+        .where('principals.email', '=', email.trim().normalize('NFKC').toLowerCase())
+        .executeTakeFirst(),
+    );
     const ok = await verifySecret(password, row?.secret_hash ?? (await decoyHash()));
     return ok && row !== undefined ? row : null;
   }
 
   /** The active service with this client id and secret in an active domain, or null. */
   async checkClient(clientId: string, clientSecret: string): Promise<PrincipalRow | null> {
-    const row = await this.deps.store.db
-      .selectFrom('principals')
-      .innerJoin('domains', 'domains.id', 'principals.domain_id')
-      .selectAll('principals')
-      .where('principals.client_id', '=', clientId)
-      .where('principals.status', '=', 'active')
-      .where('domains.status', '=', 'active')
-      .executeTakeFirst();
+    const row = await this.deps.store.system('authenticate', (tx) =>
+      tx
+        .selectFrom('principals')
+        .innerJoin('domains', 'domains.id', 'principals.domain_id')
+        .selectAll('principals')
+        .where('principals.client_id', '=', clientId)
+        .where('principals.status', '=', 'active')
+        .where('domains.status', '=', 'active')
+        .executeTakeFirst(),
+    );
     const ok = await verifySecret(clientSecret, row?.secret_hash ?? (await decoyHash()));
     return ok && row !== undefined ? row : null;
   }

@@ -2,7 +2,7 @@
 // announce a revocation that did not happen nor miss one that did. Bulkhead's own verification reads
 // the session row every time; the feed exists for verifiers elsewhere (the SDK).
 import { sql } from 'kysely';
-import type { Db, Tx } from '../store/store.js';
+import type { Tx } from '../store/store.js';
 
 export type RevocationKind = 'session' | 'principal' | 'domain' | 'domain_restored';
 
@@ -30,7 +30,7 @@ export async function recordRevocation(
 }
 
 /** Revocations at or after `since`, oldest first (callers overlap their reads and dedupe by seq). */
-export async function revocationsSince(db: Db, since: Date, limit = 10_000): Promise<Revocation[]> {
+export async function revocationsSince(db: Tx, since: Date, limit = 10_000): Promise<Revocation[]> {
   const rows = await db
     .selectFrom('revocations')
     .selectAll()

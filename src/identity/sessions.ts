@@ -34,7 +34,7 @@ export class SessionService {
     const cookie = randomBytes(32).toString('base64url');
     const now = new Date();
     const sessionId = newId('session');
-    await this.o.store.transaction(async (tx) => {
+    await this.o.store.withDomain(principal.domain_id, async (tx) => {
       await tx
         .insertInto('sessions')
         .values({
@@ -64,24 +64,29 @@ export class SessionService {
   async authenticate(cookie: string): Promise<SessionPrincipal | null> {
     if (!cookieShape.test(cookie)) return null;
     const now = new Date();
-    const row = await this.o.store.db
-      .selectFrom('sessions')
-      .innerJoin('principals', 'principals.id', 'sessions.principal_id')
-      .innerJoin('domains', 'domains.id', 'sessions.domain_id')
-      .select(['sessions.id', 'sessions.domain_id', 'sessions.principal_id', 'domains.slug'])
-      .where('sessions.cookie_hash', '=', keyedHash(this.o.secret, cookie))
-      .where('sessions.revoked_at', 'is', null)
-      .where('sessions.expires_at', '>', now)
-      .where('sessions.idle_until', '>', now)
-      .where('principals.status', '=', 'active')
-      .where('domains.status', '=', 'active')
-      .executeTakeFirst();
+    // The cookie names no domain: finding its session is the system context's, and nothing more.
+    const row = await this.o.store.system('authenticate', async (tx) => {
+      const found = await tx
+        .selectFrom('sessions')
+        .innerJoin('principals', 'principals.id', 'sessions.principal_id')
+        .innerJoin('domains', 'domains.id', 'sessions.domain_id')
+        .select(['sessions.id', 'sessions.domain_id', 'sessions.principal_id', 'domains.slug'])
+        .where('sessions.cookie_hash', '=', keyedHash(this.o.secret, cookie))
+        .where('sessions.revoked_at', 'is', null)
+        .where('sessions.expires_at', '>', now)
+        .where('sessions.idle_until', '>', now)
+        .where('principals.status', '=', 'active')
+        .where('domains.status', '=', 'active')
+        .executeTakeFirst();
+      if (found === undefined) return undefined;
+      await tx
+        .updateTable('sessions')
+        .set({ last_seen_at: now, idle_until: new Date(now.getTime() + this.o.idleSeconds * 1000) })
+        .where('id', '=', found.id)
+        .execute();
+      return found;
+    });
     if (row === undefined) return null;
-    await this.o.store.db
-      .updateTable('sessions')
-      .set({ last_seen_at: now, idle_until: new Date(now.getTime() + this.o.idleSeconds * 1000) })
-      .where('id', '=', row.id)
-      .execute();
     return {
       kind: 'session',
       actor: `principal:${row.principal_id}`,
@@ -93,8 +98,8 @@ export class SessionService {
   }
 
   /** Ends a session at once. */
-  async logout(actor: Actor, sessionId: string): Promise<void> {
-    await this.o.store.transaction(async (tx) => {
+  async logout(actor: Actor, domainId: string, sessionId: string): Promise<void> {
+    await this.o.store.withDomain(domainId, async (tx) => {
       const row = await tx
         .updateTable('sessions')
         .set({ revoked_at: new Date(), revoke_reason: 'logout' })

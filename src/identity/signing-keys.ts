@@ -85,15 +85,17 @@ export class SigningKeys {
 
   /** Makes sure the domain has a current and a next key; the domain row is locked meanwhile. */
   async ensure(domainId: string): Promise<void> {
-    const have = await this.o.store.db
-      .selectFrom('signing_keys')
-      .select('state')
-      .where('domain_id', '=', domainId)
-      .where('state', '<>', 'retired')
-      .execute();
+    const have = await this.o.store.withDomain(domainId, (tx) =>
+      tx
+        .selectFrom('signing_keys')
+        .select('state')
+        .where('domain_id', '=', domainId)
+        .where('state', '<>', 'retired')
+        .execute(),
+    );
     if (have.length === 2) return;
     const prepared = [await this.prepare(domainId), await this.prepare(domainId)];
-    await this.o.store.transaction(async (tx) => {
+    await this.o.store.withDomain(domainId, async (tx) => {
       if ((await lockDomain(tx, domainId)).status === 'deleted') throw notFound();
       const states = new Set(
         (
@@ -127,12 +129,14 @@ export class SigningKeys {
   /** The key that signs the domain's tokens now. */
   async current(domainId: string): Promise<{ kid: string; privateKey: KeyObject }> {
     await this.ensure(domainId);
-    const row = await this.o.store.db
-      .selectFrom('signing_keys')
-      .select(['kid', 'private_key'])
-      .where('domain_id', '=', domainId)
-      .where('state', '=', 'current')
-      .executeTakeFirstOrThrow();
+    const row = await this.o.store.withDomain(domainId, (tx) =>
+      tx
+        .selectFrom('signing_keys')
+        .select(['kid', 'private_key'])
+        .where('domain_id', '=', domainId)
+        .where('state', '=', 'current')
+        .executeTakeFirstOrThrow(),
+    );
     const pkcs8 = await this.o.keyring.decrypt<string>(domainId, purpose(row.kid), row.private_key);
     return {
       kid: row.kid,
@@ -147,7 +151,7 @@ export class SigningKeys {
   async rotate(actor: Actor, domainId: string): Promise<SigningKeyView[]> {
     await this.ensure(domainId);
     const fresh = await this.prepare(domainId);
-    await this.o.store.transaction(async (tx) => {
+    await this.o.store.withDomain(domainId, async (tx) => {
       if ((await lockDomain(tx, domainId)).status === 'deleted') throw notFound();
       const now = new Date();
       const publishUntil = new Date(now.getTime() + (this.o.maxTokenSeconds + leewaySeconds) * 1000);
@@ -180,13 +184,15 @@ export class SigningKeys {
   }
 
   async list(domainId: string): Promise<SigningKeyView[]> {
-    const rows = await this.o.store.db
-      .selectFrom('signing_keys')
-      .select(['kid', 'domain_id', 'state', 'created_at', 'activated_at', 'retired_at', 'publish_until'])
-      .where('domain_id', '=', domainId)
-      .orderBy('created_at')
-      .orderBy('kid')
-      .execute();
+    const rows = await this.o.store.withDomain(domainId, (tx) =>
+      tx
+        .selectFrom('signing_keys')
+        .select(['kid', 'domain_id', 'state', 'created_at', 'activated_at', 'retired_at', 'publish_until'])
+        .where('domain_id', '=', domainId)
+        .orderBy('created_at')
+        .orderBy('kid')
+        .execute(),
+    );
     return rows.map((r) => ({
       kid: r.kid,
       domainId: r.domain_id,
@@ -200,24 +206,22 @@ export class SigningKeys {
 
   /** The domain's published keys: current, next, and retired ones still within their publication. */
   async jwks(domainId: string): Promise<{ keys: PublicJwk[] }> {
-    const domain = await this.o.store.db
-      .selectFrom('domains')
-      .select('status')
-      .where('id', '=', domainId)
-      .executeTakeFirst();
+    const domain = await this.o.store.withDomain(domainId, (tx) =>
+      tx.selectFrom('domains').select('status').where('id', '=', domainId).executeTakeFirst(),
+    );
     if (domain === undefined || domain.status !== 'active') throw notFound();
     await this.ensure(domainId);
-    return { keys: await this.published(domainId) };
+    return { keys: await this.o.store.withDomain(domainId, (tx) => this.published(tx, domainId)) };
   }
 
   /** Every active domain's published keys, for verifiers that serve many domains. */
   async allJwks(): Promise<{ keys: PublicJwk[] }> {
-    return { keys: await this.published() };
+    return { keys: await this.o.store.system('jwks', (tx) => this.published(tx)) };
   }
 
-  private async published(domainId?: string): Promise<PublicJwk[]> {
+  private async published(tx: Tx, domainId?: string): Promise<PublicJwk[]> {
     const now = new Date();
-    let q = this.o.store.db
+    let q = tx
       .selectFrom('signing_keys')
       .innerJoin('domains', 'domains.id', 'signing_keys.domain_id')
       .select('signing_keys.public_jwk')

@@ -3,15 +3,15 @@
 // the key by `kid` among the published keys of active domains only, and then checks the session, so a
 // revoked session, a disabled principal or a suspended domain refuses its tokens at the next request.
 import { createPublicKey, randomBytes, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { appendAudit } from '../audit/log.js';
-import { newId } from '../domain/ids.js';
+import { isId, newId } from '../domain/ids.js';
 import { BulkheadError } from '../errors.js';
 import { keyedHash } from '../keys/hash.js';
 import { recordRevocation } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import type { PrincipalsTable } from '../store/schema.js';
-import type { Store } from '../store/store.js';
+import type { Store, Tx } from '../store/store.js';
 import type { Selectable } from 'kysely';
 import type { SigningKeys } from './signing-keys.js';
 
@@ -63,7 +63,7 @@ export class TokenService {
     const now = new Date();
     const sessionId = newId('session');
     const refreshToken = refresh ? this.newRefreshToken() : undefined;
-    await this.o.store.transaction(async (tx) => {
+    await this.o.store.withDomain(principal.domain_id, async (tx) => {
       await tx
         .insertInto('sessions')
         .values({
@@ -77,7 +77,12 @@ export class TokenService {
       if (refreshToken !== undefined) {
         await tx
           .insertInto('refresh_tokens')
-          .values({ hash: keyedHash(this.o.secret, refreshToken), session_id: sessionId, created_at: now })
+          .values({
+            hash: keyedHash(this.o.secret, refreshToken),
+            session_id: sessionId,
+            domain_id: principal.domain_id,
+            created_at: now,
+          })
           .execute();
       }
       await appendAudit(tx, {
@@ -127,7 +132,8 @@ export class TokenService {
     if (!presented.startsWith(refreshPrefix) || presented.length > 100) throw invalid();
     const hash = keyedHash(this.o.secret, presented);
     const next = this.newRefreshToken();
-    const outcome = await this.o.store.transaction(async (tx) => {
+    // A refresh token names no domain: finding its session is the system context's.
+    const outcome = await this.o.store.system('authenticate', async (tx) => {
       const now = new Date();
       const spent = await tx
         .updateTable('refresh_tokens')
@@ -184,7 +190,12 @@ export class TokenService {
       if (session === undefined) return { ok: false as const };
       await tx
         .insertInto('refresh_tokens')
-        .values({ hash: keyedHash(this.o.secret, next), session_id: session.id, created_at: now })
+        .values({
+          hash: keyedHash(this.o.secret, next),
+          session_id: session.id,
+          domain_id: session.domain_id,
+          created_at: now,
+        })
         .execute();
       await appendAudit(tx, {
         actor: `principal:${session.principal_id}`,
@@ -212,35 +223,44 @@ export class TokenService {
    * tokens are not an error, so the answer reveals nothing.
    */
   async revoke(requestId: string | null, presented: string): Promise<void> {
-    let sessionId: string | undefined;
+    let session: { id: string; domainId: string } | undefined;
     if (presented.startsWith(refreshPrefix)) {
-      const row = await this.o.store.db
-        .selectFrom('refresh_tokens')
-        .select('session_id')
-        .where('hash', '=', keyedHash(this.o.secret, presented))
-        .executeTakeFirst();
-      sessionId = row?.session_id;
+      const row = await this.o.store.system('authenticate', (tx) =>
+        tx
+          .selectFrom('refresh_tokens')
+          .select(['session_id', 'domain_id'])
+          .where('hash', '=', keyedHash(this.o.secret, presented))
+          .executeTakeFirst(),
+      );
+      if (row !== undefined) session = { id: row.session_id, domainId: row.domain_id };
     } else {
       try {
-        sessionId = (await this.verify(presented)).sessionId;
+        const verified = await this.verify(presented);
+        session = { id: verified.sessionId, domainId: verified.domainId };
       } catch {
-        sessionId = undefined;
+        session = undefined;
       }
     }
-    if (sessionId !== undefined)
-      await this.revokeSession({ actor: 'token-holder', requestId }, sessionId, 'revoked by its holder');
+    if (session !== undefined)
+      await this.revokeSession(
+        { actor: 'token-holder', requestId },
+        session.id,
+        'revoked by its holder',
+        session.domainId,
+      );
   }
 
   /** Revokes a session: its access tokens are refused from the next request on. */
-  async revokeSession(actor: Actor, sessionId: string, reason: string, domainId?: string): Promise<boolean> {
-    return this.o.store.transaction(async (tx) => {
-      let q = tx
+  async revokeSession(actor: Actor, sessionId: string, reason: string, domainId: string): Promise<boolean> {
+    return this.o.store.withDomain(domainId, async (tx) => {
+      const row = await tx
         .updateTable('sessions')
         .set({ revoked_at: new Date(), revoke_reason: reason })
         .where('id', '=', sessionId)
-        .where('revoked_at', 'is', null);
-      if (domainId !== undefined) q = q.where('domain_id', '=', domainId);
-      const row = await q.returning(['domain_id', 'principal_id']).executeTakeFirst();
+        .where('domain_id', '=', domainId)
+        .where('revoked_at', 'is', null)
+        .returning(['domain_id', 'principal_id'])
+        .executeTakeFirst();
       if (row === undefined) return false;
       await recordRevocation(tx, 'session', sessionId, row.domain_id);
       await appendAudit(tx, {
@@ -255,8 +275,8 @@ export class TokenService {
     });
   }
 
-  private async publicKey(kid: string): Promise<{ domainId: string; key: KeyObject } | null> {
-    const row = await this.o.store.db
+  private async publicKey(tx: Tx, kid: string): Promise<{ domainId: string; key: KeyObject } | null> {
+    const row = await tx
       .selectFrom('signing_keys')
       .innerJoin('domains', 'domains.id', 'signing_keys.domain_id')
       .select(['signing_keys.domain_id', 'signing_keys.public_jwk'])
@@ -295,7 +315,20 @@ export class TokenService {
     if (forbiddenHeaders.some((h) => h in header)) return refuse();
     const kid = header['kid'];
     if (typeof kid !== 'string' || !kidShape.test(kid)) return refuse();
-    const found = await this.publicKey(kid);
+    // The claimed domain only scopes the lookup: its key is found in its own domain's rows, and the
+    // signature, audience and `dom` are checked against that key's domain below.
+    let claimed: unknown;
+    try {
+      claimed = decodeJwt(token)['dom'];
+    } catch {
+      return refuse();
+    }
+    if (typeof claimed !== 'string' || !isId('domain', claimed)) return refuse();
+    return this.o.store.withDomain(claimed, (tx) => this.verifyIn(tx, token, kid, refuse));
+  }
+
+  private async verifyIn(tx: Tx, token: string, kid: string, refuse: () => never): Promise<TokenPrincipal> {
+    const found = await this.publicKey(tx, kid);
     if (found === null) return refuse();
     let payload: Record<string, unknown>;
     try {
@@ -314,7 +347,7 @@ export class TokenService {
     const iat = payload['iat'];
     if (payload['dom'] !== found.domainId || typeof iat !== 'number' || iat > Date.now() / 1000 + 5)
       return refuse();
-    const session = await this.o.store.db
+    const session = await tx
       .selectFrom('sessions')
       .innerJoin('principals', 'principals.id', 'sessions.principal_id')
       .innerJoin('domains', 'domains.id', 'sessions.domain_id')

@@ -65,7 +65,7 @@ export class KeyService {
     if (input.expiresAt !== undefined && input.expiresAt.getTime() <= Date.now()) {
       throw new BulkheadError('invalid_request', 'expiresAt must be in the future.');
     }
-    return this.deps.store.transaction(async (tx) => {
+    return this.deps.store.withDomain(domainId, async (tx) => {
       const domain = await lockDomain(tx, domainId);
       if (domain.status === 'deleted')
         throw new BulkheadError('domain_deleted', 'Keys cannot be issued for a deleted domain.');
@@ -97,24 +97,26 @@ export class KeyService {
   }
 
   async list(domainId: string): Promise<KeyView[]> {
-    const domain = await this.deps.store.db
-      .selectFrom('domains')
-      .select('id')
-      .where('id', '=', domainId)
-      .executeTakeFirst();
-    if (domain === undefined) throw notFound();
-    const rows = await this.deps.store.db
-      .selectFrom('provisioning_keys')
-      .selectAll()
-      .where('domain_id', '=', domainId)
-      .orderBy('id', 'asc')
-      .execute();
-    return rows.map(keyView);
+    return this.deps.store.withDomain(domainId, async (tx) => {
+      const domain = await tx
+        .selectFrom('domains')
+        .select('id')
+        .where('id', '=', domainId)
+        .executeTakeFirst();
+      if (domain === undefined) throw notFound();
+      const rows = await tx
+        .selectFrom('provisioning_keys')
+        .selectAll()
+        .where('domain_id', '=', domainId)
+        .orderBy('id', 'asc')
+        .execute();
+      return rows.map(keyView);
+    });
   }
 
   /** Revokes a key of this domain. A key of another domain is `not_found`, as an unknown one is. */
   async revoke(actor: Actor, domainId: string, keyId: string): Promise<KeyView> {
-    return this.deps.store.transaction(async (tx) => {
+    return this.deps.store.withDomain(domainId, async (tx) => {
       await lockDomain(tx, domainId);
       const row = await tx
         .selectFrom('provisioning_keys')
@@ -162,7 +164,7 @@ export class KeyService {
         `overlapSeconds must be a whole number from 0 to ${maxRotationOverlapSeconds}.`,
       );
     }
-    return this.deps.store.transaction(async (tx) => {
+    return this.deps.store.withDomain(domainId, async (tx) => {
       const domain = await lockDomain(tx, domainId);
       if (domain.status === 'deleted')
         throw new BulkheadError('domain_deleted', 'Keys cannot be rotated in a deleted domain.');
@@ -233,7 +235,7 @@ export class KeyService {
     if (shape !== null) return this.refuse(shape, null, null, requestId, presented);
     const hash = keyedHash(this.deps.secret, presented);
     return this.deps.store
-      .transaction(async (tx) => {
+      .system('authenticate', async (tx) => {
         const row = await tx
           .selectFrom('provisioning_keys')
           .innerJoin('domains', 'domains.id', 'provisioning_keys.domain_id')
@@ -300,7 +302,7 @@ export class KeyService {
     requestId: string | null,
     presented: string,
   ): Promise<never> {
-    await this.deps.store.transaction((tx) =>
+    await this.deps.store.system('authenticate', (tx) =>
       appendAudit(tx, {
         actor: 'anonymous',
         requestId,

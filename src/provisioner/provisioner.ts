@@ -107,7 +107,11 @@ export class Provisioner {
     return provider;
   }
 
-  async quotas(domainId: string, db: Store['db'] | Tx = this.o.store.db): Promise<Quotas> {
+  async quotas(domainId: string): Promise<Quotas> {
+    return this.o.store.withDomain(domainId, (tx) => this.quotasIn(tx, domainId));
+  }
+
+  private async quotasIn(db: Tx, domainId: string): Promise<Quotas> {
     const pool = await db
       .selectFrom('pools')
       .select('quotas')
@@ -145,7 +149,7 @@ export class Provisioner {
   ): Promise<{ row: ResourceRow; replay: boolean }> {
     try {
       return await this.o.store
-        .transaction(async (tx) => {
+        .withDomain(domainId, async (tx) => {
           const domain = await tx
             .selectFrom('domains')
             .selectAll()
@@ -197,7 +201,7 @@ export class Provisioner {
               return { ok: true as const, row: existing, replay: true };
             }
           }
-          const quotas = await this.quotas(domainId, tx);
+          const quotas = await this.quotasIn(tx, domainId);
           const live = await tx
             .selectFrom('resources')
             .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -269,12 +273,14 @@ export class Provisioner {
       }
       if (isUniqueViolation(error, 'resources_idempotency') && idempotencyKey !== undefined) {
         // A concurrent request with the same key won the race: answer with its result.
-        const existing = await this.o.store.db
-          .selectFrom('resources')
-          .selectAll()
-          .where('domain_id', '=', domainId)
-          .where('idempotency_key', '=', idempotencyKey)
-          .executeTakeFirstOrThrow();
+        const existing = await this.o.store.withDomain(domainId, (tx) =>
+          tx
+            .selectFrom('resources')
+            .selectAll()
+            .where('domain_id', '=', domainId)
+            .where('idempotency_key', '=', idempotencyKey)
+            .executeTakeFirstOrThrow(),
+        );
         if (existing.kind !== input.kind || existing.name !== input.name)
           throw new BulkheadError('idempotency_conflict');
         return { row: existing, replay: true };
@@ -294,7 +300,7 @@ export class Provisioner {
     }
     this.crashAt('after-allocate');
     const sealed = await this.o.keyring.encrypt(row.domain_id, credentialsPurpose(row.id), credentials);
-    const ready = await this.settle(row.id, 'provisioning', actor, 'resource.ready', (tx) =>
+    const ready = await this.settle(row.domain_id, row.id, 'provisioning', actor, 'resource.ready', (tx) =>
       tx
         .updateTable('resources')
         .set({
@@ -313,7 +319,7 @@ export class Provisioner {
     if (ready !== undefined) return ready;
     // The resource was marked for deletion while the backend worked (its domain was deleted): undo.
     await provider.delete(ref);
-    return this.finishDeletion(row.id, actor);
+    return this.finishDeletion(row.domain_id, row.id, actor);
   }
 
   private async fail(provider: Provider, row: ResourceRow, actor: Actor, error: unknown): Promise<never> {
@@ -325,7 +331,7 @@ export class Provisioner {
     } catch {
       undone = false; // the reconciler tries again
     }
-    await this.settle(row.id, 'provisioning', actor, 'resource.failed', (tx) =>
+    await this.settle(row.domain_id, row.id, 'provisioning', actor, 'resource.failed', (tx) =>
       tx
         .updateTable('resources')
         .set({
@@ -346,13 +352,14 @@ export class Provisioner {
 
   /** Runs a state change and its audit event in one transaction; undefined when the row moved on. */
   private async settle(
+    domainId: string,
     resourceId: string,
     from: ResourceStatus,
     actor: Actor,
     action: AuditAction,
     change: (tx: Tx) => Promise<ResourceRow | undefined>,
   ): Promise<ResourceRow | undefined> {
-    return this.o.store.transaction(async (tx) => {
+    return this.o.store.withDomain(domainId, async (tx) => {
       const row = await change(tx);
       if (row === undefined) return undefined;
       await appendAudit(tx, {
@@ -367,8 +374,8 @@ export class Provisioner {
     });
   }
 
-  private async finishDeletion(resourceId: string, actor: Actor): Promise<ResourceRow> {
-    const row = await this.settle(resourceId, 'deprovisioning', actor, 'resource.deleted', (tx) =>
+  private async finishDeletion(domainId: string, resourceId: string, actor: Actor): Promise<ResourceRow> {
+    const row = await this.settle(domainId, resourceId, 'deprovisioning', actor, 'resource.deleted', (tx) =>
       tx
         .updateTable('resources')
         .set({
@@ -385,11 +392,9 @@ export class Provisioner {
     );
     return (
       row ??
-      (await this.o.store.db
-        .selectFrom('resources')
-        .selectAll()
-        .where('id', '=', resourceId)
-        .executeTakeFirstOrThrow())
+      (await this.o.store.withDomain(domainId, (tx) =>
+        tx.selectFrom('resources').selectAll().where('id', '=', resourceId).executeTakeFirstOrThrow(),
+      ))
     );
   }
 
@@ -397,18 +402,22 @@ export class Provisioner {
     domainId: string,
     options: { includeDeleted?: boolean | undefined } = {},
   ): Promise<ResourceView[]> {
-    let q = this.o.store.db.selectFrom('resources').selectAll().where('domain_id', '=', domainId);
-    if (options.includeDeleted !== true) q = q.where('status', '<>', 'deleted');
-    return (await q.orderBy('id').execute()).map(resourceView);
+    return this.o.store.withDomain(domainId, async (tx) => {
+      let q = tx.selectFrom('resources').selectAll().where('domain_id', '=', domainId);
+      if (options.includeDeleted !== true) q = q.where('status', '<>', 'deleted');
+      return (await q.orderBy('id').execute()).map(resourceView);
+    });
   }
 
   private async row(domainId: string, resourceId: string): Promise<ResourceRow> {
-    const row = await this.o.store.db
-      .selectFrom('resources')
-      .selectAll()
-      .where('id', '=', resourceId)
-      .where('domain_id', '=', domainId)
-      .executeTakeFirst();
+    const row = await this.o.store.withDomain(domainId, (tx) =>
+      tx
+        .selectFrom('resources')
+        .selectAll()
+        .where('id', '=', resourceId)
+        .where('domain_id', '=', domainId)
+        .executeTakeFirst(),
+    );
     if (row === undefined) throw notFound();
     return row;
   }
@@ -441,7 +450,7 @@ export class Provisioner {
       credentialsPurpose(resourceId),
       row.credentials,
     );
-    await this.o.store.transaction((tx) =>
+    await this.o.store.withDomain(domainId, (tx) =>
       appendAudit(tx, {
         ...actor,
         domainId,
@@ -456,7 +465,7 @@ export class Provisioner {
 
   /** Deprovisions a resource: marked first (so a crash resumes it), then removed from the backend. */
   async delete(actor: Actor, domainId: string, resourceId: string): Promise<ResourceView> {
-    const marked = await this.o.store.transaction(async (tx) => {
+    const marked = await this.o.store.withDomain(domainId, async (tx) => {
       await tx.selectFrom('domains').select('id').where('id', '=', domainId).forUpdate().executeTakeFirst();
       const row = await tx
         .selectFrom('resources')
@@ -490,29 +499,33 @@ export class Provisioner {
     if (!marked.changed) return resourceView(marked.row);
     this.crashAt('after-mark-delete');
     await this.provider(marked.row.kind).delete({ domainId, resourceId });
-    return resourceView(await this.finishDeletion(resourceId, actor));
+    return resourceView(await this.finishDeletion(domainId, resourceId, actor));
   }
 
   /** Records bytes used by a storage resource after an object changed. */
   async recordUsage(domainId: string, resourceId: string, usedBytes: number): Promise<void> {
-    await this.o.store.db
-      .updateTable('resources')
-      .set({ used_bytes: usedBytes, updated_at: new Date() })
-      .where('id', '=', resourceId)
-      .where('domain_id', '=', domainId)
-      .execute();
+    await this.o.store.withDomain(domainId, (tx) =>
+      tx
+        .updateTable('resources')
+        .set({ used_bytes: usedBytes, updated_at: new Date() })
+        .where('id', '=', resourceId)
+        .where('domain_id', '=', domainId)
+        .execute(),
+    );
   }
 
   /** Bytes a domain may still store, across all its storage resources. */
   async remainingStorage(domainId: string): Promise<number> {
-    const quotas = await this.quotas(domainId);
-    const used = await this.o.store.db
-      .selectFrom('resources')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('used_bytes'), eb.lit(0)).as('n'))
-      .where('domain_id', '=', domainId)
-      .where('status', '<>', 'deleted')
-      .executeTakeFirstOrThrow();
-    return Math.max(0, quotas.storageBytes - Number(used.n));
+    return this.o.store.withDomain(domainId, async (tx) => {
+      const quotas = await this.quotasIn(tx, domainId);
+      const used = await tx
+        .selectFrom('resources')
+        .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('used_bytes'), eb.lit(0)).as('n'))
+        .where('domain_id', '=', domainId)
+        .where('status', '<>', 'deleted')
+        .executeTakeFirstOrThrow();
+      return Math.max(0, quotas.storageBytes - Number(used.n));
+    });
   }
 
   /**
@@ -532,14 +545,16 @@ export class Provisioner {
   private async reconcileOnce(): Promise<ReconcileReport> {
     const report = { finished: 0, undone: 0, deleted: 0, failed: 0, orphansRemoved: 0, keysDestroyed: 0 };
     const actor: Actor = { actor: 'system:reconciler', requestId: null };
-    const candidates = await this.o.store.db
-      .selectFrom('resources')
-      .select('id')
-      .where('status', 'in', ['pending', 'provisioning', 'deprovisioning'])
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', new Date())]))
-      .orderBy('id')
-      .limit(500)
-      .execute();
+    const candidates = await this.o.store.system('reconciler', (tx) =>
+      tx
+        .selectFrom('resources')
+        .select('id')
+        .where('status', 'in', ['pending', 'provisioning', 'deprovisioning'])
+        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', new Date())]))
+        .orderBy('id')
+        .limit(500)
+        .execute(),
+    );
     for (const { id } of candidates) {
       const row = await this.claim(id);
       if (row === undefined) continue;
@@ -549,21 +564,19 @@ export class Provisioner {
         if (provider === undefined) throw new Error(`no provider for ${row.kind} is configured`);
         if (row.status === 'deprovisioning') {
           await provider.delete(ref);
-          await this.finishDeletion(row.id, actor);
+          await this.finishDeletion(row.domain_id, row.id, actor);
           report.deleted++;
           continue;
         }
-        const domain = await this.o.store.db
-          .selectFrom('domains')
-          .select('status')
-          .where('id', '=', row.domain_id)
-          .executeTakeFirstOrThrow();
+        const domain = await this.o.store.withDomain(row.domain_id, (tx) =>
+          tx.selectFrom('domains').select('status').where('id', '=', row.domain_id).executeTakeFirstOrThrow(),
+        );
         if (domain.status === 'active') {
           await this.allocate(provider, row, actor);
           report.finished++;
         } else {
           await provider.delete(ref);
-          await this.settle(row.id, row.status, actor, 'resource.failed', (tx) =>
+          await this.settle(row.domain_id, row.id, row.status, actor, 'resource.failed', (tx) =>
             tx
               .updateTable('resources')
               .set({
@@ -582,17 +595,19 @@ export class Provisioner {
       } catch (error) {
         report.failed++;
         this.onError(error, row.id);
-        await this.o.store.db
-          .updateTable('resources')
-          .set({
-            error: (error instanceof Error ? error.message : String(error)).slice(0, 500),
-            lease_until: null,
-            ...(row.attempts + 1 >= maxAttempts && row.status !== 'deprovisioning'
-              ? { status: 'failed' as const }
-              : {}),
-          })
-          .where('id', '=', row.id)
-          .execute();
+        await this.o.store.withDomain(row.domain_id, (tx) =>
+          tx
+            .updateTable('resources')
+            .set({
+              error: (error instanceof Error ? error.message : String(error)).slice(0, 500),
+              lease_until: null,
+              ...(row.attempts + 1 >= maxAttempts && row.status !== 'deprovisioning'
+                ? { status: 'failed' as const }
+                : {}),
+            })
+            .where('id', '=', row.id)
+            .execute(),
+        );
       }
     }
     report.orphansRemoved = await this.removeOrphans(actor);
@@ -603,17 +618,19 @@ export class Provisioner {
   /** Takes the lease on a resource if nobody holds it; counts the attempt. */
   private async claim(resourceId: string): Promise<ResourceRow | undefined> {
     const now = new Date();
-    return this.o.store.db
-      .updateTable('resources')
-      .set((eb) => ({
-        lease_until: new Date(now.getTime() + this.o.leaseMs),
-        attempts: eb('attempts', '+', 1),
-      }))
-      .where('id', '=', resourceId)
-      .where('status', 'in', ['pending', 'provisioning', 'deprovisioning'])
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
-      .returningAll()
-      .executeTakeFirst();
+    return this.o.store.system('reconciler', (tx) =>
+      tx
+        .updateTable('resources')
+        .set((eb) => ({
+          lease_until: new Date(now.getTime() + this.o.leaseMs),
+          attempts: eb('attempts', '+', 1),
+        }))
+        .where('id', '=', resourceId)
+        .where('status', 'in', ['pending', 'provisioning', 'deprovisioning'])
+        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+        .returningAll()
+        .executeTakeFirst(),
+    );
   }
 
   /** Backend objects named for a resource of ours that is deleted or failed: remove them. */
@@ -621,17 +638,19 @@ export class Provisioner {
     let removed = 0;
     for (const [kind, provider] of this.o.providers) {
       for (const owned of await provider.listOwned()) {
-        const row = await this.o.store.db
-          .selectFrom('resources')
-          .select(['status', 'domain_id'])
-          .where('id', '=', owned.ref.resourceId)
-          .where('kind', '=', kind)
-          .executeTakeFirst();
+        const row = await this.o.store.system('reconciler', (tx) =>
+          tx
+            .selectFrom('resources')
+            .select(['status', 'domain_id'])
+            .where('id', '=', owned.ref.resourceId)
+            .where('kind', '=', kind)
+            .executeTakeFirst(),
+        );
         // Only names this store handed out are ours to remove; anything else is left alone.
         if (row === undefined || row.domain_id !== owned.ref.domainId) continue;
         if (row.status !== 'deleted' && row.status !== 'failed') continue;
         await provider.delete(owned.ref);
-        await this.o.store.transaction((tx) =>
+        await this.o.store.withDomain(owned.ref.domainId, (tx) =>
           appendAudit(tx, {
             ...actor,
             domainId: owned.ref.domainId,
@@ -648,29 +667,31 @@ export class Provisioner {
   }
 
   private async destroyDeletedDomainKeys(actor: Actor): Promise<number> {
-    const domains = await this.o.store.db
-      .selectFrom('domains')
-      .leftJoin('domain_keys', 'domain_keys.domain_id', 'domains.id')
-      .select('domains.id')
-      .where('domains.status', '=', 'deleted')
-      .where((eb) =>
-        eb.or([eb('domain_keys.wrapped_key', 'is not', null), eb('domain_keys.domain_id', 'is', null)]),
-      )
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('resources')
-              .select('resources.id')
-              .whereRef('resources.domain_id', '=', 'domains.id')
-              .where('resources.status', '<>', 'deleted'),
+    const domains = await this.o.store.system('reconciler', (tx) =>
+      tx
+        .selectFrom('domains')
+        .leftJoin('domain_keys', 'domain_keys.domain_id', 'domains.id')
+        .select('domains.id')
+        .where('domains.status', '=', 'deleted')
+        .where((eb) =>
+          eb.or([eb('domain_keys.wrapped_key', 'is not', null), eb('domain_keys.domain_id', 'is', null)]),
+        )
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('resources')
+                .select('resources.id')
+                .whereRef('resources.domain_id', '=', 'domains.id')
+                .where('resources.status', '<>', 'deleted'),
+            ),
           ),
-        ),
-      )
-      .execute();
+        )
+        .execute(),
+    );
     let destroyed = 0;
     for (const { id } of domains) {
-      const done = await this.o.store.transaction(async (tx) => {
+      const done = await this.o.store.withDomain(id, async (tx) => {
         if (!(await this.o.keyring.destroy(tx, id))) return false;
         await appendAudit(tx, {
           ...actor,

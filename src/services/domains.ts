@@ -55,6 +55,26 @@ export async function lockDomain(tx: Tx, domainId: string): Promise<DomainRow> {
   return row;
 }
 
+/** Domains by filter: the system context lists every domain, a domain's own context only itself. */
+export async function listDomains(tx: Tx, options: DomainListOptions = {}): Promise<DomainView[]> {
+  let q = tx.selectFrom('domains').selectAll();
+  if (options.status !== undefined) q = q.where('status', '=', options.status);
+  else if (options.includeDeleted !== true) q = q.where('status', '<>', 'deleted');
+  if (options.slug !== undefined) q = q.where('slug', '=', normaliseSlug(options.slug.trim()));
+  if (options.after !== undefined) q = q.where('id', '>', options.after);
+  const rows = await q
+    .orderBy('id', 'asc')
+    .limit(options.limit ?? 100)
+    .execute();
+  return rows.map(domainView);
+}
+
+export async function getDomain(tx: Tx, domainId: string): Promise<DomainView> {
+  const row = await tx.selectFrom('domains').selectAll().where('id', '=', domainId).executeTakeFirst();
+  if (row === undefined) throw notFound();
+  return domainView(row);
+}
+
 export interface DomainServiceOptions {
   readonly store: Store;
   /** How long a deleted domain's slug stays unavailable; 0 frees it at once. */
@@ -69,7 +89,7 @@ export class DomainService {
     const name = input.name.trim();
     if (name.length === 0) throw new BulkheadError('invalid_request', 'The name must not be blank.');
     try {
-      return await this.deps.store.transaction(async (tx) => {
+      return await this.deps.store.system('operator', async (tx) => {
         const now = new Date();
         const recent = await tx
           .selectFrom('domains')
@@ -109,26 +129,11 @@ export class DomainService {
   }
 
   async list(options: DomainListOptions = {}): Promise<DomainView[]> {
-    let q = this.deps.store.db.selectFrom('domains').selectAll();
-    if (options.status !== undefined) q = q.where('status', '=', options.status);
-    else if (options.includeDeleted !== true) q = q.where('status', '<>', 'deleted');
-    if (options.slug !== undefined) q = q.where('slug', '=', normaliseSlug(options.slug.trim()));
-    if (options.after !== undefined) q = q.where('id', '>', options.after);
-    const rows = await q
-      .orderBy('id', 'asc')
-      .limit(options.limit ?? 100)
-      .execute();
-    return rows.map(domainView);
+    return this.deps.store.system('operator', (tx) => listDomains(tx, options));
   }
 
   async get(domainId: string): Promise<DomainView> {
-    const row = await this.deps.store.db
-      .selectFrom('domains')
-      .selectAll()
-      .where('id', '=', domainId)
-      .executeTakeFirst();
-    if (row === undefined) throw notFound();
-    return domainView(row);
+    return this.deps.store.withDomain(domainId, (tx) => getDomain(tx, domainId));
   }
 
   suspend(actor: Actor, domainId: string): Promise<DomainView> {
@@ -145,7 +150,7 @@ export class DomainService {
   }
 
   private async transition(actor: Actor, domainId: string, to: DomainStatus): Promise<DomainView> {
-    return this.deps.store.transaction(async (tx) => {
+    return this.deps.store.withDomain(domainId, async (tx) => {
       const row = await lockDomain(tx, domainId);
       if (row.status === 'deleted') {
         throw new BulkheadError('domain_deleted', 'A deleted domain cannot change state.');

@@ -26,7 +26,7 @@ export class OperatorService {
     }
     const token = newOperatorToken();
     const hash = keyedHash(this.deps.secret, token);
-    const created = await this.deps.store.transaction(async (tx) => {
+    const created = await this.deps.store.system('operator', async (tx) => {
       const inserted = await tx
         .insertInto('settings')
         .values({ name: hashSetting, value: hash })
@@ -47,11 +47,9 @@ export class OperatorService {
       this.hash = hash;
       return { generated: token };
     }
-    const stored = await this.deps.store.db
-      .selectFrom('settings')
-      .select('value')
-      .where('name', '=', hashSetting)
-      .executeTakeFirstOrThrow();
+    const stored = await this.deps.store.system('operator', (tx) =>
+      tx.selectFrom('settings').select('value').where('name', '=', hashSetting).executeTakeFirstOrThrow(),
+    );
     this.hash = stored.value;
     return { generated: null };
   }
@@ -63,7 +61,7 @@ export class OperatorService {
   async reset(actor: string): Promise<string> {
     const token = newOperatorToken();
     const hash = keyedHash(this.deps.secret, token);
-    await this.deps.store.transaction(async (tx) => {
+    await this.deps.store.system('operator', async (tx) => {
       await tx
         .insertInto('settings')
         .values({ name: hashSetting, value: hash })

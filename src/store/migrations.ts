@@ -2,6 +2,46 @@
 // the database enforces (checks, unique indexes) is visible in one place.
 import { sql, Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 
+/** The role the server runs as: it owns nothing and cannot bypass row-level security. */
+export const appRole = 'bulkhead_app';
+
+/** Tables whose every row belongs to one domain, and the column that says which. */
+export const domainTables: Readonly<Record<string, string>> = {
+  domains: 'id',
+  provisioning_keys: 'domain_id',
+  pools: 'domain_id',
+  domain_keys: 'domain_id',
+  resources: 'domain_id',
+  backend_names: 'domain_id',
+  signing_keys: 'domain_id',
+  principals: 'domain_id',
+  sessions: 'domain_id',
+  refresh_tokens: 'domain_id',
+  revocations: 'domain_id',
+  instances: 'domain_id',
+  volumes: 'domain_id',
+};
+
+// A row is visible and writable when its domain is the transaction's, or in the system context. Each
+// setting is read once per statement (a sub-select is an init plan), not once per row.
+const inScope = (column: string) =>
+  `${column} = (SELECT current_setting('bulkhead.domain_id', true)) OR (SELECT current_setting('bulkhead.system', true)) = 'on'`;
+
+async function isolate(db: Kysely<unknown>, table: string, column: string): Promise<void> {
+  await sql.raw(`ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`).execute(db);
+  await sql.raw(`ALTER TABLE ${table} FORCE ROW LEVEL SECURITY`).execute(db);
+  await sql
+    .raw(
+      `CREATE POLICY domain_isolation ON ${table} USING (${inScope(column)}) WITH CHECK (${inScope(column)})`,
+    )
+    .execute(db);
+}
+
+/** Grants the application role what it needs on a table, and nothing more. */
+async function grantApp(db: Kysely<unknown>, table: string, privileges = 'SELECT, INSERT, UPDATE, DELETE') {
+  await sql.raw(`GRANT ${privileges} ON ${table} TO ${appRole}`).execute(db);
+}
+
 const migrations: Record<string, Migration> = {
   '0001_core': {
     async up(db) {
@@ -228,6 +268,137 @@ const migrations: Record<string, Migration> = {
       await sql`CREATE INDEX revocations_at ON revocations (at)`.execute(db);
     },
   },
+  '0009_row_level_security': {
+    async up(db) {
+      // The role is shared by every Bulkhead database on a server; two of them migrating at once may race
+      // to create it. It must never be able to log in, own, create or bypass anything.
+      await sql
+        .raw(
+          `DO $$ BEGIN
+             CREATE ROLE ${appRole} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION;
+           EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+           END $$`,
+        )
+        .execute(db);
+      await sql
+        .raw(
+          `DO $$ BEGIN
+             IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${appRole}'
+                        AND (rolsuper OR rolbypassrls OR rolcanlogin OR rolcreaterole OR rolcreatedb)) THEN
+               ALTER ROLE ${appRole} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+             END IF;
+           END $$`,
+        )
+        .execute(db);
+      // Refresh tokens name their domain like every other tenant table.
+      await sql`ALTER TABLE refresh_tokens ADD COLUMN domain_id text REFERENCES domains (id)`.execute(db);
+      await sql`
+        UPDATE refresh_tokens r SET domain_id = s.domain_id FROM sessions s WHERE s.id = r.session_id`.execute(
+        db,
+      );
+      await sql`ALTER TABLE refresh_tokens ALTER COLUMN domain_id SET NOT NULL`.execute(db);
+      // domain_id leads the indexes that tenant-scoped queries use.
+      await sql`CREATE INDEX refresh_tokens_domain ON refresh_tokens (domain_id, session_id)`.execute(db);
+      await sql`CREATE INDEX sessions_domain ON sessions (domain_id, principal_id)`.execute(db);
+      await sql`CREATE INDEX principals_domain ON principals (domain_id, id)`.execute(db);
+      await sql`CREATE INDEX revocations_domain ON revocations (domain_id, seq)`.execute(db);
+      await sql`CREATE INDEX backend_names_domain ON backend_names (domain_id)`.execute(db);
+      await sql.raw(`GRANT USAGE ON SCHEMA public TO ${appRole}`).execute(db);
+      // The tables that existed at this migration (later ones isolate their own).
+      for (const table of Object.keys(domainTables).filter((t) => t !== 'instances' && t !== 'volumes')) {
+        await isolate(db, table, domainTables[table]!);
+        await grantApp(db, table);
+      }
+      // The audit log: events of a domain are that domain's; events of no domain belong to the system
+      // context. The application role may append and read, never change or remove.
+      await sql`ALTER TABLE audit_events ENABLE ROW LEVEL SECURITY`.execute(db);
+      await sql`ALTER TABLE audit_events FORCE ROW LEVEL SECURITY`.execute(db);
+      await sql
+        .raw(
+          `CREATE POLICY domain_isolation ON audit_events USING (${inScope('domain_id')}) WITH CHECK (${inScope('domain_id')})`,
+        )
+        .execute(db);
+      await grantApp(db, 'audit_events', 'SELECT, INSERT');
+      await grantApp(db, 'settings', 'SELECT, INSERT, UPDATE');
+      await sql.raw(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${appRole}`).execute(db);
+    },
+  },
+  '0010_compute_and_grants': {
+    async up(db) {
+      // Instances and volumes. A volume's instance is named together with the volume's own domain, so the
+      // database refuses an attachment across domains whatever the code above it does.
+      await sql`
+        CREATE TABLE instances (
+          id text PRIMARY KEY CHECK (id ~ '^ins_[0-9a-z]{26}$'),
+          domain_id text NOT NULL REFERENCES domains (id),
+          name text NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+          status text NOT NULL CHECK (status IN ('running', 'deleted')),
+          created_at timestamptz NOT NULL,
+          updated_at timestamptz NOT NULL,
+          deleted_at timestamptz,
+          UNIQUE (domain_id, id)
+        )`.execute(db);
+      await sql`CREATE UNIQUE INDEX instances_live_name ON instances (domain_id, name) WHERE status <> 'deleted'`.execute(
+        db,
+      );
+      await sql`
+        CREATE TABLE volumes (
+          id text PRIMARY KEY CHECK (id ~ '^vol_[0-9a-z]{26}$'),
+          domain_id text NOT NULL REFERENCES domains (id),
+          name text NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+          size_bytes bigint NOT NULL CHECK (size_bytes > 0),
+          status text NOT NULL CHECK (status IN ('available', 'attached', 'deleting', 'deleted')),
+          instance_id text,
+          created_at timestamptz NOT NULL,
+          updated_at timestamptz NOT NULL,
+          attached_at timestamptz,
+          deleted_at timestamptz,
+          FOREIGN KEY (domain_id, instance_id) REFERENCES instances (domain_id, id),
+          CHECK ((status = 'attached') = (instance_id IS NOT NULL))
+        )`.execute(db);
+      await sql`CREATE INDEX volumes_domain ON volumes (domain_id, id)`.execute(db);
+      await sql`CREATE INDEX volumes_instance ON volumes (domain_id, instance_id) WHERE instance_id IS NOT NULL`.execute(
+        db,
+      );
+      await sql`CREATE INDEX volumes_deleting ON volumes (status) WHERE status = 'deleting'`.execute(db);
+      await sql`CREATE UNIQUE INDEX volumes_live_name ON volumes (domain_id, name) WHERE status NOT IN ('deleting', 'deleted')`.execute(
+        db,
+      );
+      for (const table of ['instances', 'volumes']) {
+        await isolate(db, table, 'domain_id');
+        await grantApp(db, table);
+      }
+      // Cross-domain grants: written by the operator only (the system context), visible to both domains.
+      await sql`
+        CREATE TABLE grants (
+          id text PRIMARY KEY CHECK (id ~ '^grt_[0-9a-z]{26}$'),
+          from_domain_id text NOT NULL REFERENCES domains (id),
+          to_domain_id text NOT NULL REFERENCES domains (id),
+          actions jsonb NOT NULL CHECK (jsonb_typeof(actions) = 'array' AND jsonb_array_length(actions) > 0),
+          resources jsonb NOT NULL CHECK (jsonb_typeof(resources) = 'array' AND jsonb_array_length(resources) > 0),
+          reason text NOT NULL CHECK (length(reason) BETWEEN 1 AND 500),
+          created_by text NOT NULL,
+          created_at timestamptz NOT NULL,
+          expires_at timestamptz NOT NULL,
+          revoked_at timestamptz,
+          CHECK (from_domain_id <> to_domain_id),
+          CHECK (expires_at > created_at)
+        )`.execute(db);
+      await sql`CREATE INDEX grants_pair ON grants (to_domain_id, from_domain_id) WHERE revoked_at IS NULL`.execute(
+        db,
+      );
+      await sql`ALTER TABLE grants ENABLE ROW LEVEL SECURITY`.execute(db);
+      await sql`ALTER TABLE grants FORCE ROW LEVEL SECURITY`.execute(db);
+      const system = `(SELECT current_setting('bulkhead.system', true)) = 'on'`;
+      const party = `(SELECT current_setting('bulkhead.domain_id', true))`;
+      await sql
+        .raw(
+          `CREATE POLICY grant_parties ON grants USING (${system} OR from_domain_id = ${party} OR to_domain_id = ${party}) WITH CHECK (${system})`,
+        )
+        .execute(db);
+      await grantApp(db, 'grants', 'SELECT, INSERT, UPDATE');
+    },
+  },
 };
 
 /** The migrations in the order they run. */
@@ -240,7 +411,11 @@ export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationRes
     migrationTableName: 'bulkhead_migrations',
     migrationLockTableName: 'bulkhead_migrations_lock',
   });
-  const result = await migrator.migrateToLatest();
+  // Migrations may move rows of every domain: they run in the system context (one connection).
+  await sql`SELECT set_config('bulkhead.system', 'on', false)`.execute(db);
+  const result = await migrator
+    .migrateToLatest()
+    .finally(() => sql`SELECT set_config('bulkhead.system', '', false)`.execute(db).catch(() => undefined));
   if (result.error !== undefined) {
     throw result.error instanceof Error
       ? result.error

@@ -142,6 +142,7 @@ export interface RefreshTokensTable {
   /** HMAC of the token under the server secret; the token itself is never stored. */
   hash: string;
   session_id: string;
+  domain_id: string;
   created_at: ColumnType<Date, Date, never>;
   used_at: Date | null;
 }
@@ -152,6 +153,44 @@ export interface RevocationsTable {
   target: string;
   domain_id: string;
   at: Date;
+}
+
+export interface InstancesTable {
+  id: string;
+  domain_id: string;
+  name: string;
+  status: 'running' | 'deleted';
+  created_at: ColumnType<Date, Date, never>;
+  updated_at: Date;
+  deleted_at: Date | null;
+}
+
+export type VolumeStatus = 'available' | 'attached' | 'deleting' | 'deleted';
+
+export interface VolumesTable {
+  id: string;
+  domain_id: string;
+  name: string;
+  size_bytes: number;
+  status: VolumeStatus;
+  instance_id: string | null;
+  created_at: ColumnType<Date, Date, never>;
+  updated_at: Date;
+  attached_at: Date | null;
+  deleted_at: Date | null;
+}
+
+export interface GrantsTable {
+  id: string;
+  from_domain_id: string;
+  to_domain_id: string;
+  actions: ColumnType<string[], string, string>;
+  resources: ColumnType<string[], string, string>;
+  reason: string;
+  created_by: string;
+  created_at: ColumnType<Date, Date, never>;
+  expires_at: Date;
+  revoked_at: Date | null;
 }
 
 export interface Database {
@@ -168,7 +207,14 @@ export interface Database {
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
   revocations: RevocationsTable;
+  instances: InstancesTable;
+  volumes: VolumesTable;
+  grants: GrantsTable;
 }
+
+export type InstanceRow = Selectable<InstancesTable>;
+export type VolumeRow = Selectable<VolumesTable>;
+export type GrantRow = Selectable<GrantsTable>;
 
 export type ResourceRow = Selectable<ResourcesTable>;
 

@@ -1,23 +1,55 @@
 // The control-plane store: Kysely over an embedded PGlite (a data directory, the default) or a
 // PostgreSQL server. Both run the same migrations and the same code above this file.
+//
+// Nothing above this file queries without a scope. `withDomain` runs a transaction that can see and
+// change one domain's rows only: the application role (no BYPASSRLS) and the row-level security
+// policies of the migrations enforce it in the database, whatever the query says. `system` is the one
+// door for work that must cross domains (the operator, authentication by credential, the reconciler,
+// the audit chain); every caller names its purpose.
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { migrateToLatest } from './migrations.js';
+import { BulkheadError } from '../errors.js';
+import { appRole, migrateToLatest } from './migrations.js';
 import { pgliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
 
 export type StoreKind = 'pglite' | 'postgres';
-export type Db = Kysely<Database>;
-export type Tx = Transaction<Database>;
+declare const scope: unique symbol;
+/** A transaction that sees one domain's rows only. */
+export type DomainTx = Kysely<Database> & { readonly [scope]: 'domain' };
+/** A transaction of the system context: it sees every domain. */
+export type SystemTx = Kysely<Database> & { readonly [scope]: 'system' };
+/** A scoped transaction: the only way to reach the tables. */
+export type Tx = DomainTx | SystemTx;
+
+/**
+ * Why a transaction crosses domains. The list is closed so that every such path is named here:
+ * - `operator`: the operator's own calls (listing or changing domains, the whole audit log);
+ * - `authenticate`: finding the domain a presented credential belongs to;
+ * - `reconciler`: finishing or undoing provisioning left by a crash, across domains;
+ * - `audit`: verifying the whole hash chain;
+ * - `revocations`: the revocation feed, which serves every domain's verifiers;
+ * - `jwks`: publishing every active domain's public signing keys in one key set;
+ * - `grants`: deciding whether a live grant lets one domain act in another.
+ */
+export type SystemPurpose =
+  'operator' | 'authenticate' | 'reconciler' | 'audit' | 'revocations' | 'jwks' | 'grants';
+
+const domainIdPattern = /^dom_[0-9a-z]{26}$/;
 
 export interface Store {
   readonly kind: StoreKind;
-  readonly db: Db;
-  /** Runs `fn` in one transaction; everything it writes (including audit events) commits or not at all. */
-  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction scoped to `domainId`: every statement sees and changes that domain's
+   * rows only. Everything it writes (including audit events) commits or not at all. A malformed domain
+   * id is `not_found`, like a domain that does not exist.
+   */
+  withDomain<T>(domainId: string, fn: (tx: DomainTx) => Promise<T>): Promise<T>;
+  /** Runs `fn` in one transaction of the system context, which sees every domain. */
+  system<T>(purpose: SystemPurpose, fn: (tx: SystemTx) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   /**
    * Calls `onNotify` whenever a committed transaction ran `pg_notify(channel, …)`; resolves to a stop
@@ -86,24 +118,36 @@ const int8AsNumber = (value: string) => {
  * const store = await openStore({ kind: 'pglite', dataDir: '.bulkhead' });
  */
 export async function openStore(options: StoreOptions): Promise<Store> {
-  let db: Db;
+  let db: Kysely<Database>;
   let unlock = () => {};
   let listen: Store['listen'];
   if (options.kind === 'postgres') {
-    const pool = new pg.Pool({
-      connectionString: options.url,
-      max: options.poolSize ?? 10,
-      types: {
-        getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
-          oid === 20
-            ? int8AsNumber
-            : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
-      },
-    });
-    // An idle connection the server drops (restart, failover, a terminated backend) must not crash the
-    // process; the pool replaces it on the next checkout.
-    pool.on('error', () => {});
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const poolOf = (max: number, role?: string) => {
+      const pool = new pg.Pool({
+        connectionString: options.url,
+        max,
+        // Every connection of the application pool runs as the application role from its first statement.
+        ...(role === undefined ? {} : { options: `-c role=${role}` }),
+        types: {
+          getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+            oid === 20
+              ? int8AsNumber
+              : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
+        },
+      });
+      // An idle connection the server drops (restart, failover, a terminated backend) must not crash
+      // the process; the pool replaces it on the next checkout.
+      pool.on('error', () => {});
+      return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    };
+    // Migrations run as the connecting (owning) role on a connection of their own.
+    const owner = poolOf(1);
+    try {
+      await migrateToLatest(owner as Kysely<unknown>);
+    } finally {
+      await owner.destroy();
+    }
+    db = poolOf(options.poolSize ?? 10, appRole);
     listen = async (channel, onNotify) => {
       const client = new pg.Client({ connectionString: options.url });
       client.on('error', () => {});
@@ -133,19 +177,53 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const embedded = pglite;
     listen = async (channel, onNotify) =>
       embedded.listen(channel, () => onNotify()).then((stop) => async () => stop());
+    try {
+      await migrateToLatest(db as Kysely<unknown>);
+      // PGlite is one session: after the migrations it runs as the application role for good.
+      await sql.raw(`SET ROLE ${appRole}`).execute(db);
+    } catch (error) {
+      await db.destroy();
+      unlock();
+      throw error;
+    }
   }
-  try {
-    await migrateToLatest(db as Kysely<unknown>);
-  } catch (error) {
-    await db.destroy();
-    unlock();
-    throw error;
-  }
+  // BEGIN and the scope travel in one round trip. Both settings are set in every transaction, so a value
+  // left on a pooled connection by anything else is overridden, and both end with the transaction.
+  const scoped = async <T>(setup: string, fn: (tx: Kysely<Database>) => Promise<T>): Promise<T> =>
+    db.connection().execute(async (conn) => {
+      await sql.raw(`BEGIN; ${setup}`).execute(conn);
+      let result: T;
+      try {
+        result = await fn(conn);
+      } catch (error) {
+        await sql
+          .raw('ROLLBACK')
+          .execute(conn)
+          .catch(() => undefined);
+        throw error;
+      }
+      await sql.raw('COMMIT').execute(conn);
+      return result;
+    });
   let closed = false;
   return {
     kind: options.kind,
-    db,
-    transaction: (fn) => db.transaction().execute(fn),
+    withDomain(domainId, fn) {
+      // The id is inlined (so BEGIN and the scope are one round trip) only after this exact check.
+      if (typeof domainId !== 'string' || !domainIdPattern.test(domainId)) {
+        return Promise.reject(new BulkheadError('not_found'));
+      }
+      return scoped(
+        `SELECT set_config('bulkhead.domain_id', '${domainId}', true), set_config('bulkhead.system', '', true)`,
+        fn as (tx: Kysely<Database>) => Promise<never>,
+      );
+    },
+    system(_purpose, fn) {
+      return scoped(
+        `SELECT set_config('bulkhead.domain_id', '', true), set_config('bulkhead.system', 'on', true)`,
+        fn as (tx: Kysely<Database>) => Promise<never>,
+      );
+    },
     async ping() {
       await sql`SELECT 1`.execute(db);
     },

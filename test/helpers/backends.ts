@@ -2,9 +2,10 @@
 // on the PostgreSQL server named by BULKHEAD_TEST_POSTGRES_URL (default: the local server). A missing
 // server fails the suite; it is never skipped.
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { buildServices, type ServiceOptions, type Services } from '../../src/runtime.js';
-import { openStore, type Store } from '../../src/store/store.js';
+import { openStore, type Store, type Tx } from '../../src/store/store.js';
 
 export const testPostgresUrl =
   process.env['BULKHEAD_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -86,5 +87,16 @@ export async function openTestServices(
       await Promise.allSettled([...(options.providers?.values() ?? [])].map((p) => p.close()));
       await store.drop();
     },
+  });
+}
+
+/**
+ * Runs `fn` as the store's owner, outside row-level security, for tests that inspect or tamper with
+ * rows directly. The server itself never does this: it runs as the application role.
+ */
+export function asOwner<T>(store: Store, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return store.system('operator', async (tx) => {
+    await sql`SET LOCAL ROLE NONE`.execute(tx);
+    return fn(tx);
   });
 }

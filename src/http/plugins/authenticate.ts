@@ -14,7 +14,7 @@ import type { Services } from '../../runtime.js';
 const bearer = /^Bearer ([\x21-\x7e]{1,8192})$/;
 
 async function deny(services: Services, request: FastifyRequest, reason: string): Promise<never> {
-  await services.store.transaction((tx) =>
+  await services.store.system('authenticate', (tx) =>
     appendAudit(tx, {
       actor: 'anonymous',
       requestId: String(request.id),
@@ -72,7 +72,7 @@ async function resolvePrincipal(services: Services, request: FastifyRequest): Pr
     if (token === undefined) throw new BulkheadError('invalid_credentials');
     return services.operator.authenticate(token);
   } catch (error) {
-    await services.store.transaction((tx) =>
+    await services.store.system('authenticate', (tx) =>
       appendAudit(tx, {
         actor: 'anonymous',
         requestId: String(request.id),
@@ -108,7 +108,7 @@ export const authenticate = fp<{ services: Services }>(
       if (decision.allow) return;
       const principal = request.principal;
       if (decision.crossDomain !== undefined && principal !== null && principal.kind !== 'operator') {
-        await services.store.transaction((tx) =>
+        await services.store.withDomain(principal.domainId, (tx) =>
           appendAudit(tx, {
             actor: principal.actor,
             requestId: String(request.id),

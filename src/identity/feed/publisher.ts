@@ -30,7 +30,8 @@ export class RevocationPublisher {
   /** One pass: publish what is new. */
   async tick(): Promise<Revocation[]> {
     const overlap = this.o.overlapMs ?? 5_000;
-    const items = await revocationsSince(this.o.store.db, new Date(this.since.getTime() - overlap));
+    const from = new Date(this.since.getTime() - overlap);
+    const items = await this.o.store.system('revocations', (tx) => revocationsSince(tx, from));
     const fresh = items.filter((r) => !this.sent.has(r.seq));
     for (const r of fresh) {
       await this.o.client.publish(revocationChannel, JSON.stringify(r));

@@ -32,14 +32,16 @@ export const listAuditEvents: RouteModule = (app, { store }) => {
     },
     async (request) => {
       const q = request.query;
-      const items = await listAudit(store.db, {
-        domainId: q.domainId,
-        action: q.action,
-        since: q.since === undefined ? undefined : new Date(q.since),
-        until: q.until === undefined ? undefined : new Date(q.until),
-        after: q.after,
-        limit: q.limit,
-      });
+      const items = await store.system('operator', (tx) =>
+        listAudit(tx, {
+          domainId: q.domainId,
+          action: q.action,
+          since: q.since === undefined ? undefined : new Date(q.since),
+          until: q.until === undefined ? undefined : new Date(q.until),
+          after: q.after,
+          limit: q.limit,
+        }),
+      );
       return { items };
     },
   );

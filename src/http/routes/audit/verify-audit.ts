@@ -33,6 +33,6 @@ export const verifyAuditChain: RouteModule = (app, { store }) => {
         },
       },
     },
-    () => verifyAudit(store.db),
+    () => store.system('audit', verifyAudit),
   );
 };

@@ -36,7 +36,7 @@ export const revocations: RouteModule = (app, { store }) => {
     async (request) => {
       const oldest = Date.now() - 7 * 86_400_000;
       const since = new Date(Math.max(new Date(request.query.since).getTime(), oldest));
-      return { items: await revocationsSince(store.db, since) };
+      return { items: await store.system('revocations', (tx) => revocationsSince(tx, since)) };
     },
   );
 };

@@ -106,7 +106,7 @@ export const token: RouteModule = (app, services) => {
         }
         if (principal === null) {
           limiter.fail(name, address);
-          await services.store.transaction((tx) =>
+          await services.store.system('authenticate', (tx) =>
             appendAudit(tx, {
               ...actor,
               domainId: null,
@@ -198,6 +198,7 @@ export const token: RouteModule = (app, services) => {
         if (principal?.kind === 'session' || principal?.kind === 'access_token') {
           await services.sessions.logout(
             { actor: principal.actor, requestId: String(request.id) },
+            principal.domainId,
             principal.sessionId,
           );
         }

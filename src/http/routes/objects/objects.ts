@@ -54,7 +54,7 @@ async function audit(
   action: 'object.put' | 'object.delete',
   detail: Record<string, unknown>,
 ) {
-  await services.store.transaction((tx) =>
+  await services.store.withDomain(ref.domainId, (tx) =>
     appendAudit(tx, {
       ...actorOf(request),
       domainId: ref.domainId,

@@ -47,7 +47,7 @@ export const pool: RouteModule = (app, { provisioner, domains, store }) => {
     async (request) => {
       const { domainId } = request.params;
       await domains.get(domainId);
-      await store.transaction(async (tx) => {
+      await store.withDomain(domainId, async (tx) => {
         const current = await tx
           .selectFrom('pools')
           .select('quotas')

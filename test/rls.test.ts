@@ -1,0 +1,267 @@
+// Below the API: the database itself keeps domains apart. These tests talk to the store as the server
+// does (the application role), and on PostgreSQL also as a bare connection of that role, and show that
+// a missing or wrong domain context reveals and changes nothing of another domain.
+import { sql, type Kysely } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAudit } from '../src/audit/log.js';
+import type { Actor } from '../src/policy/principal.js';
+import { buildServices, type Services } from '../src/runtime.js';
+import { appRole, domainTables } from '../src/store/migrations.js';
+import type { Database } from '../src/store/schema.js';
+import { openStore, type Store, type Tx } from '../src/store/store.js';
+import { asOwner, createTestDatabase, testSecret } from './helpers/backends.js';
+
+const actor: Actor = { actor: 'operator', requestId: null };
+
+interface Setup {
+  readonly name: string;
+  readonly open: () => Promise<{ store: Store; url: string | null; drop(): Promise<void> }>;
+}
+
+const setups: Setup[] = [
+  {
+    name: 'pglite',
+    async open() {
+      const store = await openStore({ kind: 'pglite' });
+      return { store, url: null, drop: () => store.close() };
+    },
+  },
+  {
+    name: 'postgres',
+    async open() {
+      const database = await createTestDatabase();
+      // One connection, so that every transaction runs on the same pooled connection as the one before.
+      const store = await openStore({ kind: 'postgres', url: database.url, poolSize: 1 });
+      return {
+        store,
+        url: database.url,
+        async drop() {
+          await store.close();
+          await database.drop();
+        },
+      };
+    },
+  },
+];
+
+/** A transaction of the application role with neither a domain nor the system context set. */
+function unscoped<T>(store: Store, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return store.system('operator', async (tx) => {
+    await sql`SELECT set_config('bulkhead.system', '', true), set_config('bulkhead.domain_id', '', true)`.execute(
+      tx,
+    );
+    return fn(tx);
+  });
+}
+
+const rlsViolation = /row-level security|row level security/i;
+
+describe.each(setups)('row-level security on $name', (setup) => {
+  let store: Store;
+  let url: string | null;
+  let opened: { drop(): Promise<void> };
+  let services: Services;
+  let a: { id: string };
+  let b: { id: string };
+
+  beforeAll(async () => {
+    const o = await setup.open();
+    opened = o;
+    store = o.store;
+    url = o.url;
+    services = buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 });
+    a = await services.domains.create(actor, { slug: 'rls-a', name: 'A' });
+    b = await services.domains.create(actor, { slug: 'rls-b', name: 'B' });
+    await services.keys.issue(actor, a.id, { name: 'a' });
+    await services.keys.issue(actor, b.id, { name: 'b' });
+    for (const d of [a, b]) {
+      await services.principals.create(actor, d.id, {
+        kind: 'user',
+        email: 'same@example.com',
+        password: 'correct horse battery staple',
+      });
+      await services.signingKeys.ensure(d.id);
+    }
+  });
+
+  afterAll(async () => {
+    await services.provisioner.stop();
+    await opened.drop();
+  });
+
+  it('runs as a role that owns nothing and cannot bypass row-level security', async () => {
+    const who = await unscoped(store, (tx) =>
+      sql<{ current_user: string; bypass: boolean; superuser: boolean }>`
+        SELECT current_user, r.rolbypassrls AS bypass, r.rolsuper AS superuser
+        FROM pg_roles r WHERE r.rolname = current_user`.execute(tx),
+    );
+    expect(who.rows[0]).toEqual({ current_user: appRole, bypass: false, superuser: false });
+    const owned = await unscoped(store, (tx) =>
+      sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_tables WHERE tableowner = current_user`.execute(
+        tx,
+      ),
+    );
+    expect(owned.rows[0]!.n).toBe(0);
+  });
+
+  it('has row-level security enabled and forced on every table with a domain column', async () => {
+    const tables = await asOwner(store, (tx) =>
+      sql<{ table_name: string; rls: boolean; forced: boolean }>`
+        SELECT c.table_name, k.relrowsecurity AS rls, k.relforcerowsecurity AS forced
+        FROM information_schema.columns c
+        JOIN pg_class k ON k.relname = c.table_name AND k.relkind = 'r'
+        JOIN pg_namespace n ON n.oid = k.relnamespace AND n.nspname = c.table_schema
+        WHERE c.table_schema = 'public' AND c.column_name = 'domain_id'
+        ORDER BY 1`.execute(tx),
+    );
+    expect(tables.rows.length).toBeGreaterThan(8);
+    for (const t of tables.rows) expect(t, t.table_name).toMatchObject({ rls: true, forced: true });
+    for (const table of Object.keys(domainTables)) {
+      const k = await asOwner(store, (tx) =>
+        sql<{ rls: boolean; forced: boolean }>`
+          SELECT relrowsecurity AS rls, relforcerowsecurity AS forced FROM pg_class
+          WHERE relname = ${table} AND relkind = 'r'`.execute(tx),
+      );
+      expect(k.rows[0], table).toEqual({ rls: true, forced: true });
+    }
+  });
+
+  it('shows no rows and accepts no insert when no domain is set', async () => {
+    for (const table of Object.keys(domainTables)) {
+      const rows = await unscoped(store, (tx) => sql`SELECT * FROM ${sql.table(table)}`.execute(tx));
+      expect(rows.rows, table).toEqual([]);
+    }
+    expect(await unscoped(store, (tx) => listAudit(tx, { limit: 1000 }))).toEqual([]);
+    await expect(
+      unscoped(store, (tx) =>
+        tx.insertInto('pools').values({ domain_id: a.id, quotas: '{}', updated_at: new Date() }).execute(),
+      ),
+    ).rejects.toThrow(rlsViolation);
+  });
+
+  it("with domain A set, shows only A's rows and can neither change nor remove B's", async () => {
+    await store.withDomain(a.id, async (tx) => {
+      for (const [table, column] of Object.entries(domainTables)) {
+        const rows = await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(table)}`.execute(tx);
+        for (const row of rows.rows) expect(row[column], table).toBe(a.id);
+      }
+      const domains = await tx.selectFrom('domains').select('id').execute();
+      expect(domains.map((d) => d.id)).toEqual([a.id]);
+      // Naming B outright finds nothing, changes nothing, removes nothing.
+      expect(await tx.selectFrom('principals').selectAll().where('domain_id', '=', b.id).execute()).toEqual(
+        [],
+      );
+      const updated = await tx
+        .updateTable('provisioning_keys')
+        .set({ revoked_at: new Date() })
+        .where('domain_id', '=', b.id)
+        .executeTakeFirst();
+      expect(Number(updated.numUpdatedRows)).toBe(0);
+      const deleted = await tx.deleteFrom('signing_keys').where('domain_id', '=', b.id).executeTakeFirst();
+      expect(Number(deleted.numDeletedRows)).toBe(0);
+      const suspended = await tx
+        .updateTable('domains')
+        .set({ status: 'suspended' })
+        .where('id', '=', b.id)
+        .executeTakeFirst();
+      expect(Number(suspended.numUpdatedRows)).toBe(0);
+    });
+    // Moving A's row into B is refused by the policy's check, not silently done.
+    await expect(
+      store.withDomain(a.id, (tx) =>
+        tx.updateTable('pools').set({ domain_id: b.id }).where('domain_id', '=', a.id).execute(),
+      ),
+    ).rejects.toThrow(rlsViolation);
+    await expect(
+      store.withDomain(a.id, (tx) =>
+        tx
+          .insertInto('revocations')
+          .values({ kind: 'session', target: 'ses_x', domain_id: b.id, at: new Date() })
+          .execute(),
+      ),
+    ).rejects.toThrow(rlsViolation);
+    const bKeys = await services.keys.list(b.id);
+    expect(bKeys.map((k) => k.revokedAt)).toEqual([null]);
+    expect((await services.domains.get(b.id)).status).toBe('active');
+    expect((await services.signingKeys.list(b.id)).length).toBe(2);
+  });
+
+  it('never lets a domain or system setting outlive the statement that set it into the next transaction', async () => {
+    // Session-level settings, as a stray statement might leave them on a pooled connection.
+    await store.withDomain(a.id, (tx) =>
+      sql`SELECT set_config('bulkhead.domain_id', ${b.id}, false), set_config('bulkhead.system', 'on', false)`.execute(
+        tx,
+      ),
+    );
+    await store.withDomain(a.id, async (tx) => {
+      const seen = await tx.selectFrom('domains').select('id').execute();
+      expect(seen.map((d) => d.id)).toEqual([a.id]);
+    });
+    await store.withDomain(a.id, (tx) => sql`SET bulkhead.domain_id = ${sql.lit(b.id)}`.execute(tx));
+    expect(await unscoped(store, (tx) => tx.selectFrom('domains').select('id').execute())).toEqual([]);
+    // A transaction-local setting ends with its transaction, even when the transaction fails.
+    await expect(
+      store.withDomain(a.id, async (tx) => {
+        await sql`SELECT set_config('bulkhead.system', 'on', true)`.execute(tx);
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    await store.withDomain(a.id, async (tx) => {
+      expect(
+        (await tx.selectFrom('principals').select('domain_id').execute()).map((p) => p.domain_id),
+      ).toEqual([a.id]);
+    });
+  });
+
+  it('refuses a malformed domain id before anything runs', async () => {
+    for (const bad of ["dom_x' OR '1'='1", '', 'dom_', `${a.id};`, a.id.toUpperCase()]) {
+      await expect(store.withDomain(bad, () => Promise.resolve(1))).rejects.toMatchObject({
+        code: 'not_found',
+      });
+    }
+  });
+
+  it('keeps the audit log append-only for the application role', async () => {
+    await expect(
+      store.system('audit', (tx) => sql`UPDATE audit_events SET outcome = 'denied'`.execute(tx)),
+    ).rejects.toThrow(/permission denied/);
+    await expect(store.system('audit', (tx) => sql`DELETE FROM audit_events`.execute(tx))).rejects.toThrow(
+      /permission denied/,
+    );
+  });
+
+  it('as a bare connection of the application role (PostgreSQL), sees nothing without a domain', async () => {
+    if (url === null) return; // PGlite has no second connection; the same checks ran above through the store
+    const client = new pg.Client({ connectionString: url, options: `-c role=${appRole}` });
+    await client.connect();
+    try {
+      const who = await client.query<{ current_user: string }>('SELECT current_user');
+      expect(who.rows[0]!.current_user).toBe(appRole);
+      for (const table of Object.keys(domainTables)) {
+        expect((await client.query(`SELECT * FROM ${table}`)).rows, table).toEqual([]);
+      }
+      await expect(
+        client.query(`INSERT INTO pools (domain_id, quotas, updated_at) VALUES ($1, '{}', now())`, [b.id]),
+      ).rejects.toThrow(rlsViolation);
+      await client.query('BEGIN');
+      await client.query(`SELECT set_config('bulkhead.domain_id', $1, true)`, [a.id]);
+      const visible = await client.query('SELECT id FROM domains');
+      await client.query('COMMIT');
+      expect(visible.rows).toEqual([{ id: a.id }]);
+      // The setting was local to that transaction.
+      expect((await client.query('SELECT id FROM domains')).rows).toEqual([]);
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+describe('scoped transactions in the types', () => {
+  it('accept no bare database handle', () => {
+    const bare = {} as Kysely<Database>;
+    // @ts-expect-error a Kysely instance is not a scoped transaction: repositories cannot take it
+    const call = () => listAudit(bare, {});
+    expect(typeof call).toBe('function');
+  });
+});
