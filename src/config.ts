@@ -34,6 +34,13 @@ const schema = z.object({
     .optional(),
   postgresMode: z.enum(['database', 'schema']).default('database'),
   storageDir: z.string().min(1).optional(),
+  volumeDir: z.string().min(1).optional(),
+  maxVolumeBytes: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1024 ** 4)
+    .default(1024 ** 3),
   quotaResources: z.coerce.number().int().min(0).max(100_000).default(10),
   quotaStorageBytes: z.coerce
     .number()
@@ -88,6 +95,8 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   postgresUrl: 'BULKHEAD_POSTGRES_URL',
   postgresMode: 'BULKHEAD_POSTGRES_MODE',
   storageDir: 'BULKHEAD_STORAGE_DIR',
+  volumeDir: 'BULKHEAD_VOLUME_DIR',
+  maxVolumeBytes: 'BULKHEAD_MAX_VOLUME_BYTES',
   quotaResources: 'BULKHEAD_QUOTA_RESOURCES',
   quotaStorageBytes: 'BULKHEAD_QUOTA_STORAGE_BYTES',
   maxObjectBytes: 'BULKHEAD_MAX_OBJECT_BYTES',

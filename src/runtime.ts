@@ -1,7 +1,8 @@
 // Assembles the store, the server secret and the services from a Config. Only entry points (the CLI
 // and the HTTP server's start) call this; everything below receives what it needs.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, decodeSecret, type Config } from './config.js';
 import { PrincipalService } from './identity/principals.js';
@@ -10,7 +11,10 @@ import { SessionService } from './identity/sessions.js';
 import { SigningKeys } from './identity/signing-keys.js';
 import { TokenService } from './identity/tokens.js';
 import { KeyService } from './keys/service.js';
+import { ComputeService } from './services/compute.js';
 import { DomainService } from './services/domains.js';
+import { GrantService } from './policy/grants.js';
+import { VolumeDisks } from './providers/storage/volume-disks.js';
 import { OperatorService } from './services/operator.js';
 import { deriveMasterKey, Keyring } from './crypto/keyring.js';
 import type { Failpoint } from './provisioner/failpoints.js';
@@ -27,6 +31,8 @@ export interface Services {
   readonly operator: OperatorService;
   readonly keyring: Keyring;
   readonly provisioner: Provisioner;
+  readonly compute: ComputeService;
+  readonly grants: GrantService;
   readonly signingKeys: SigningKeys;
   readonly principals: PrincipalService;
   readonly tokens: TokenService;
@@ -53,6 +59,9 @@ export interface ServiceOptions {
   readonly sessionIdleSeconds?: number | undefined;
   /** The `iss` of access tokens. */
   readonly issuer?: string | undefined;
+  /** Where volumes keep their bytes (default: a new directory under the system's temporary directory). */
+  readonly volumeRoot?: string | undefined;
+  readonly maxVolumeBytes?: number | undefined;
 }
 
 /** The HMAC key for stored secrets: configured, or generated once into the embedded data directory. */
@@ -88,6 +97,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
   });
   const accessTokenSeconds = options.accessTokenSeconds ?? 300;
   const signingKeys = new SigningKeys({ store, keyring, maxTokenSeconds: accessTokenSeconds });
+  const volumeRoot = options.volumeRoot ?? mkdtempSync(join(tmpdir(), 'bulkhead-volumes-'));
   return {
     store,
     domains: new DomainService({ store, slugQuarantineMs: options.slugQuarantineMs ?? 30 * 86_400_000 }),
@@ -95,6 +105,12 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     operator: new OperatorService({ store, secret }),
     keyring,
     provisioner,
+    compute: new ComputeService({
+      store,
+      disks: new VolumeDisks(volumeRoot),
+      maxVolumeBytes: options.maxVolumeBytes ?? 1024 ** 3,
+    }),
+    grants: new GrantService({ store }),
     signingKeys,
     principals: new PrincipalService({ store }),
     sessions: new SessionService({
@@ -150,6 +166,8 @@ export async function openServices(config: Config): Promise<Services> {
       sessionSeconds: config.sessionSeconds,
       sessionIdleSeconds: config.sessionIdleSeconds,
       issuer: config.issuer,
+      volumeRoot: config.volumeDir ?? join(config.dataDir, 'volumes'),
+      maxVolumeBytes: config.maxVolumeBytes,
     });
     keyring = services.keyring;
     return services;

@@ -40,8 +40,11 @@ import { getResource } from './routes/resources/get-resource.js';
 import { listResources } from './routes/resources/list-resources.js';
 import { pool } from './routes/resources/pool.js';
 import { health } from './routes/system/health.js';
+import { instanceRoutes } from './routes/compute/instances.js';
+import { volumeRoutes } from './routes/compute/volumes.js';
+import { grantRoutes } from './routes/grants/grants.js';
 import { noQuery, Problem } from './schemas.js';
-import type { App, RouteModule } from './types.js';
+import type { App, RouteAccess, RouteModule } from './types.js';
 
 export const routes: readonly RouteModule[] = [
   health,
@@ -71,6 +74,9 @@ export const routes: readonly RouteModule[] = [
   revokeSession,
   token,
   revocations,
+  instanceRoutes,
+  volumeRoutes,
+  grantRoutes,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */
@@ -163,7 +169,19 @@ export async function buildServer(services: Services, options: ServerOptions = {
   await app.register(authenticate, { services });
 
   // A route that takes no query parameters refuses any, so a smuggled `?domainId=` is an error, not ignored.
+  const accessTable: RouteAccess[] = [];
+  app.decorate('accessTable', accessTable);
   app.addHook('onRoute', (route) => {
+    if (route.method !== 'HEAD') {
+      for (const method of [route.method].flat()) {
+        accessTable.push({
+          method,
+          url: route.url,
+          operationId: typeof route.schema?.operationId === 'string' ? route.schema.operationId : null,
+          access: route.config?.access ?? null,
+        });
+      }
+    }
     if (route.schema !== undefined && route.schema.querystring === undefined && route.method !== 'HEAD') {
       route.schema.querystring = noQuery;
     }
@@ -196,10 +214,12 @@ export async function startServer(
   // The revocation feed, when Redis is configured: revocations reach verifiers in other services.
   const feed = config.redisUrl === undefined ? null : new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
   let publisher: RevocationPublisher | null = null;
+  const timers: { volumes?: NodeJS.Timeout } = {};
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
     logger: { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
     onClose: async () => {
+      clearInterval(timers.volumes);
       await publisher?.stop();
       await feed?.quit().catch(() => undefined);
       await services.close();
@@ -218,7 +238,15 @@ export async function startServer(
     app.log.warn({ err: error, resourceId }, 'reconcile failed');
   // Finish or undo whatever a previous run left half done before taking requests, then keep at it.
   const report = await services.provisioner.start(config.reconcileSeconds * 1000);
-  app.log.info({ report }, 'reconciled');
+  const volumes = await services.compute.reconcile();
+  app.log.info({ report, volumes }, 'reconciled');
+  timers.volumes = setInterval(() => {
+    services.compute
+      .reconcile()
+      .catch((error: unknown) => app.log.warn({ err: error }, 'volume reconcile failed'));
+  }, config.reconcileSeconds * 1000);
+  timers.volumes.unref();
+
   const url = await app.listen({ host: config.host, port: config.port });
   print(`Bulkhead listening on ${url} (store: ${services.store.kind})`);
   let stopping = false;

@@ -18,6 +18,17 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access;
   }
+  interface FastifyInstance {
+    /** Every route with its declared access, in registration order (for checks that cover every route). */
+    readonly accessTable: RouteAccess[];
+  }
+}
+
+export interface RouteAccess {
+  readonly method: string;
+  readonly url: string;
+  readonly operationId: string | null;
+  readonly access: Access | null;
 }
 
 export type App = FastifyInstance<

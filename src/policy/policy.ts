@@ -1,6 +1,7 @@
 // The one place that decides whether a principal may touch a route's target. Routes declare which
 // credentials they accept and which path parameter names the domain; handlers never decide tenancy.
 // A principal of another domain gets the same answer as a target that does not exist.
+import type { GrantableAction } from './grants.js';
 import type { CredentialKind, Principal } from './principal.js';
 
 export interface Access {
@@ -8,6 +9,13 @@ export interface Access {
   readonly credentials: readonly CredentialKind[];
   /** The path parameter that names the domain the route works in, if any. */
   readonly domainParam?: string;
+  /**
+   * What the route does, for routes another domain may be granted: a principal of another domain gets
+   * through only with a live grant for this action (and the resource named by `resourceParam`).
+   */
+  readonly action?: GrantableAction;
+  /** The path parameter naming the resource acted on; without one, only a `*` grant allows the call. */
+  readonly resourceParam?: string;
 }
 
 export type Decision =
@@ -27,6 +35,19 @@ export const operatorOrOwnDomain: Access = {
 export const anyCredential: Access = {
   credentials: ['operator', 'provisioning_key', 'access_token', 'session'],
 };
+/**
+ * A domain's own data, for any credential of that domain (key, access token, session) and the operator;
+ * another domain only through a live grant for `action`.
+ */
+export function domainData(action: GrantableAction, resourceParam?: string): Access {
+  return {
+    credentials: ['operator', 'provisioning_key', 'access_token', 'session'],
+    domainParam: 'domainId',
+    action,
+    ...(resourceParam === undefined ? {} : { resourceParam }),
+  };
+}
+
 /** Only a key of the domain itself: tenant secrets and tenant data never go to the operator. */
 export const ownDomainKey: Access = { credentials: ['provisioning_key'], domainParam: 'domainId' };
 

@@ -107,6 +107,25 @@ export const authenticate = fp<{ services: Services }>(
       const decision = decide(request.principal, access, request.params as Record<string, unknown>);
       if (decision.allow) return;
       const principal = request.principal;
+      if (
+        decision.crossDomain !== undefined &&
+        access.action !== undefined &&
+        principal !== null &&
+        principal.kind !== 'operator'
+      ) {
+        // The one way across: a live grant, looked up (and its use audited) for this very request.
+        const params = request.params as Record<string, unknown>;
+        const resource = access.resourceParam === undefined ? null : params[access.resourceParam];
+        const grant = await services.grants.use(
+          { actor: principal.actor, requestId: String(request.id) },
+          principal.domainId,
+          decision.crossDomain,
+          access.action,
+          typeof resource === 'string' ? resource : null,
+          `${request.method} ${request.routeOptions.url ?? ''}`,
+        );
+        if (grant !== null) return;
+      }
       if (decision.crossDomain !== undefined && principal !== null && principal.kind !== 'operator') {
         await services.store.withDomain(principal.domainId, (tx) =>
           appendAudit(tx, {

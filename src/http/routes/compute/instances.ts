@@ -1,0 +1,103 @@
+import { Type } from '@sinclair/typebox';
+import { idSchemaPattern } from '../../../domain/ids.js';
+import { domainData } from '../../../policy/policy.js';
+import { bearer, DomainIdParam, DomainParams, errorResponses, Timestamp } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+import { actorOf } from '../actor.js';
+
+export const InstanceIdParam = Type.String({
+  pattern: idSchemaPattern('instance'),
+  description: 'An instance id, `ins_…`.',
+});
+
+const InstanceParams = Type.Object(
+  { domainId: DomainIdParam, instanceId: InstanceIdParam },
+  { additionalProperties: false },
+);
+
+export const ResourceName = Type.String({
+  pattern: '^[a-z0-9][a-z0-9-]{0,62}$',
+  description: 'Lowercase letters, digits and `-`, at most 63 characters.',
+});
+
+const Instance = Type.Object({
+  id: Type.String(),
+  domainId: Type.String(),
+  name: Type.String(),
+  status: Type.Union([Type.Literal('running'), Type.Literal('deleted')]),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+  deletedAt: Type.Union([Timestamp, Type.Null()]),
+});
+
+export const instanceRoutes: RouteModule = (app, { compute }) => {
+  app.post(
+    '/v1/domains/:domainId/instances',
+    {
+      config: { access: domainData('instances.write') },
+      schema: {
+        operationId: 'createInstance',
+        tags: ['compute'],
+        summary: 'Create an instance',
+        security: bearer,
+        params: DomainParams,
+        body: Type.Object({ name: ResourceName }, { additionalProperties: false }),
+        response: { 201: Instance, ...errorResponses },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send(await compute.createInstance(actorOf(request), request.params.domainId, request.body)),
+  );
+
+  app.get(
+    '/v1/domains/:domainId/instances',
+    {
+      config: { access: domainData('instances.read') },
+      schema: {
+        operationId: 'listInstances',
+        tags: ['compute'],
+        summary: "List a domain's instances",
+        security: bearer,
+        params: DomainParams,
+        response: { 200: Type.Object({ items: Type.Array(Instance) }), ...errorResponses },
+      },
+    },
+    async (request) => ({ items: await compute.listInstances(request.params.domainId) }),
+  );
+
+  app.get(
+    '/v1/domains/:domainId/instances/:instanceId',
+    {
+      config: { access: domainData('instances.read', 'instanceId') },
+      schema: {
+        operationId: 'getInstance',
+        tags: ['compute'],
+        summary: 'Show an instance',
+        security: bearer,
+        params: InstanceParams,
+        response: { 200: Instance, ...errorResponses },
+      },
+    },
+    async (request) => compute.getInstance(request.params.domainId, request.params.instanceId),
+  );
+
+  app.delete(
+    '/v1/domains/:domainId/instances/:instanceId',
+    {
+      config: { access: domainData('instances.write', 'instanceId') },
+      schema: {
+        operationId: 'deleteInstance',
+        tags: ['compute'],
+        summary: 'Delete an instance',
+        description: 'Its volumes are detached and kept.',
+        security: bearer,
+        params: InstanceParams,
+        response: { 200: Instance, ...errorResponses },
+      },
+    },
+    async (request) =>
+      compute.deleteInstance(actorOf(request), request.params.domainId, request.params.instanceId),
+  );
+};

@@ -1,0 +1,145 @@
+import { Type } from '@sinclair/typebox';
+import { idSchemaPattern } from '../../../domain/ids.js';
+import { domainData } from '../../../policy/policy.js';
+import { bearer, DomainIdParam, DomainParams, errorResponses, Timestamp } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+import { actorOf } from '../actor.js';
+import { InstanceIdParam, ResourceName } from './instances.js';
+
+const VolumeParams = Type.Object(
+  {
+    domainId: DomainIdParam,
+    volumeId: Type.String({ pattern: idSchemaPattern('volume'), description: 'A volume id, `vol_…`.' }),
+  },
+  { additionalProperties: false },
+);
+
+const Volume = Type.Object({
+  id: Type.String(),
+  domainId: Type.String(),
+  name: Type.String(),
+  sizeBytes: Type.Integer(),
+  status: Type.Union(['available', 'attached', 'deleting', 'deleted'].map((s) => Type.Literal(s))),
+  instanceId: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+  attachedAt: Type.Union([Timestamp, Type.Null()]),
+  deletedAt: Type.Union([Timestamp, Type.Null()]),
+});
+
+export const volumeRoutes: RouteModule = (app, { compute }) => {
+  app.post(
+    '/v1/domains/:domainId/volumes',
+    {
+      config: { access: domainData('volumes.write') },
+      schema: {
+        operationId: 'createVolume',
+        tags: ['compute'],
+        summary: 'Create a volume',
+        security: bearer,
+        params: DomainParams,
+        body: Type.Object(
+          { name: ResourceName, sizeBytes: Type.Integer({ minimum: 1 }) },
+          { additionalProperties: false },
+        ),
+        response: { 201: Volume, ...errorResponses },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send(await compute.createVolume(actorOf(request), request.params.domainId, request.body)),
+  );
+
+  app.get(
+    '/v1/domains/:domainId/volumes',
+    {
+      config: { access: domainData('volumes.read') },
+      schema: {
+        operationId: 'listVolumes',
+        tags: ['compute'],
+        summary: "List a domain's volumes",
+        security: bearer,
+        params: DomainParams,
+        response: { 200: Type.Object({ items: Type.Array(Volume) }), ...errorResponses },
+      },
+    },
+    async (request) => ({ items: await compute.listVolumes(request.params.domainId) }),
+  );
+
+  app.get(
+    '/v1/domains/:domainId/volumes/:volumeId',
+    {
+      config: { access: domainData('volumes.read', 'volumeId') },
+      schema: {
+        operationId: 'getVolume',
+        tags: ['compute'],
+        summary: 'Show a volume',
+        security: bearer,
+        params: VolumeParams,
+        response: { 200: Volume, ...errorResponses },
+      },
+    },
+    async (request) => compute.getVolume(request.params.domainId, request.params.volumeId),
+  );
+
+  app.post(
+    '/v1/domains/:domainId/volumes/:volumeId/attach',
+    {
+      config: { access: domainData('volumes.write', 'volumeId') },
+      schema: {
+        operationId: 'attachVolume',
+        tags: ['compute'],
+        summary: 'Attach a volume to an instance of the same domain',
+        description:
+          'An instance of another domain answers exactly like an instance that does not exist: 404.',
+        security: bearer,
+        params: VolumeParams,
+        body: Type.Object({ instanceId: InstanceIdParam }, { additionalProperties: false }),
+        response: { 200: Volume, ...errorResponses },
+      },
+    },
+    async (request) =>
+      compute.attach(
+        actorOf(request),
+        request.params.domainId,
+        request.params.volumeId,
+        request.body.instanceId,
+      ),
+  );
+
+  app.post(
+    '/v1/domains/:domainId/volumes/:volumeId/detach',
+    {
+      config: { access: domainData('volumes.write', 'volumeId') },
+      schema: {
+        operationId: 'detachVolume',
+        tags: ['compute'],
+        summary: 'Detach a volume from its instance',
+        security: bearer,
+        params: VolumeParams,
+        response: { 200: Volume, ...errorResponses },
+      },
+    },
+    async (request) => compute.detach(actorOf(request), request.params.domainId, request.params.volumeId),
+  );
+
+  app.delete(
+    '/v1/domains/:domainId/volumes/:volumeId',
+    {
+      config: { access: domainData('volumes.write', 'volumeId') },
+      schema: {
+        operationId: 'deleteVolume',
+        tags: ['compute'],
+        summary: 'Delete a volume',
+        description:
+          'Every byte of the volume is overwritten with zeros and flushed before its space is released.',
+        security: bearer,
+        params: VolumeParams,
+        response: { 200: Volume, ...errorResponses },
+      },
+    },
+    async (request) =>
+      compute.deleteVolume(actorOf(request), request.params.domainId, request.params.volumeId),
+  );
+};

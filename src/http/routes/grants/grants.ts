@@ -1,0 +1,103 @@
+import { Type } from '@sinclair/typebox';
+import { idSchemaPattern } from '../../../domain/ids.js';
+import { grantableActions } from '../../../policy/grants.js';
+import { operatorOnly } from '../../../policy/policy.js';
+import { bearer, DomainIdParam, errorResponses, Timestamp } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+import { actorOf } from '../actor.js';
+
+const Grant = Type.Object({
+  id: Type.String(),
+  from: Type.String(),
+  to: Type.String(),
+  actions: Type.Array(Type.String()),
+  resources: Type.Array(Type.String()),
+  reason: Type.String(),
+  createdBy: Type.String(),
+  createdAt: Timestamp,
+  expiresAt: Timestamp,
+  revokedAt: Type.Union([Timestamp, Type.Null()]),
+});
+
+const GrantParams = Type.Object(
+  { grantId: Type.String({ pattern: idSchemaPattern('grant'), description: 'A grant id, `grt_…`.' }) },
+  { additionalProperties: false },
+);
+
+export const grantRoutes: RouteModule = (app, { grants }) => {
+  app.post(
+    '/v1/grants',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'createGrant',
+        tags: ['grants'],
+        summary: 'Let one domain act on another domain’s data',
+        description:
+          'Principals of `from` may then do `actions` on `resources` of `to` (`*` for all of them) until ' +
+          '`expiresAt` (at most 90 days) or a revocation, whichever comes first. Every use is audited.',
+        security: bearer,
+        body: Type.Object(
+          {
+            from: DomainIdParam,
+            to: DomainIdParam,
+            actions: Type.Array(Type.Union(grantableActions.map((a) => Type.Literal(a))), {
+              minItems: 1,
+              maxItems: grantableActions.length,
+            }),
+            resources: Type.Array(Type.String({ maxLength: 40 }), { minItems: 1, maxItems: 100 }),
+            expiresAt: Timestamp,
+            reason: Type.String({ minLength: 1, maxLength: 500 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Grant, ...errorResponses },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(
+        await grants.create(actorOf(request), {
+          ...request.body,
+          expiresAt: new Date(request.body.expiresAt),
+        }),
+      ),
+  );
+
+  app.get(
+    '/v1/grants',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'listGrants',
+        tags: ['grants'],
+        summary: 'List grants',
+        description:
+          'Live grants, or all of them with `includeInactive`; `domainId` keeps those of one domain.',
+        security: bearer,
+        querystring: Type.Object(
+          { domainId: Type.Optional(DomainIdParam), includeInactive: Type.Optional(Type.Boolean()) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(Grant) }), ...errorResponses },
+      },
+    },
+    async (request) => ({ items: await grants.list(request.query) }),
+  );
+
+  app.delete(
+    '/v1/grants/:grantId',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'revokeGrant',
+        tags: ['grants'],
+        summary: 'Revoke a grant',
+        description: 'The very next request that relied on it is refused.',
+        security: bearer,
+        params: GrantParams,
+        response: { 200: Grant, ...errorResponses },
+      },
+    },
+    async (request) => grants.revoke(actorOf(request), request.params.grantId),
+  );
+};
