@@ -14,6 +14,12 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set once per request from the credential, before anything else looks at the request. */
     principal: Principal | null;
+    /**
+     * The domain the request works in, set by the policy from the credential (a tenant's own domain, the
+     * granting domain under a grant, or for the operator the domain the path names). Handlers use this,
+     * never the path, so the database context follows the credential even if a check above were wrong.
+     */
+    domainScope: string | null;
   }
   interface FastifyContextConfig {
     access?: Access;

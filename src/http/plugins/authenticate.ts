@@ -93,6 +93,7 @@ async function resolvePrincipal(services: Services, request: FastifyRequest): Pr
 export const authenticate = fp<{ services: Services }>(
   (app, { services }, done) => {
     app.decorateRequest('principal', null);
+    app.decorateRequest('domainScope', null);
 
     app.addHook('onRequest', async (request) => {
       const access = request.routeOptions.config.access;
@@ -104,9 +105,19 @@ export const authenticate = fp<{ services: Services }>(
     app.addHook('preHandler', async (request) => {
       const access = request.routeOptions.config.access;
       if (access === undefined) return;
-      const decision = decide(request.principal, access, request.params as Record<string, unknown>);
-      if (decision.allow) return;
+      const params = request.params as Record<string, unknown>;
+      const decision = decide(request.principal, access, params);
       const principal = request.principal;
+      if (decision.allow) {
+        // The domain the request works in comes from the credential: a tenant's own domain, whatever the
+        // path says; only the operator works in the domain the path names.
+        const named = params[access.domainParam ?? 'domainId'];
+        if (principal === null) request.domainScope = typeof named === 'string' ? named : null;
+        else if (principal.kind === 'operator')
+          request.domainScope = typeof named === 'string' ? named : null;
+        else request.domainScope = principal.domainId;
+        return;
+      }
       if (
         decision.crossDomain !== undefined &&
         access.action !== undefined &&
@@ -114,7 +125,6 @@ export const authenticate = fp<{ services: Services }>(
         principal.kind !== 'operator'
       ) {
         // The one way across: a live grant, looked up (and its use audited) for this very request.
-        const params = request.params as Record<string, unknown>;
         const resource = access.resourceParam === undefined ? null : params[access.resourceParam];
         const grant = await services.grants.use(
           { actor: principal.actor, requestId: String(request.id) },
@@ -124,7 +134,10 @@ export const authenticate = fp<{ services: Services }>(
           typeof resource === 'string' ? resource : null,
           `${request.method} ${request.routeOptions.url ?? ''}`,
         );
-        if (grant !== null) return;
+        if (grant !== null) {
+          request.domainScope = grant.to;
+          return;
+        }
       }
       if (decision.crossDomain !== undefined && principal !== null && principal.kind !== 'operator') {
         await services.store.withDomain(principal.domainId, (tx) =>

@@ -3,7 +3,7 @@ import { idSchemaPattern } from '../../../domain/ids.js';
 import { domainData } from '../../../policy/policy.js';
 import { bearer, DomainIdParam, DomainParams, errorResponses, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 export const InstanceIdParam = Type.String({
   pattern: idSchemaPattern('instance'),
@@ -46,9 +46,7 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
       },
     },
     async (request, reply) =>
-      reply
-        .code(201)
-        .send(await compute.createInstance(actorOf(request), request.params.domainId, request.body)),
+      reply.code(201).send(await compute.createInstance(actorOf(request), scopeOf(request), request.body)),
   );
 
   app.get(
@@ -64,7 +62,7 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
         response: { 200: Type.Object({ items: Type.Array(Instance) }), ...errorResponses },
       },
     },
-    async (request) => ({ items: await compute.listInstances(request.params.domainId) }),
+    async (request) => ({ items: await compute.listInstances(scopeOf(request)) }),
   );
 
   app.get(
@@ -80,7 +78,7 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
         response: { 200: Instance, ...errorResponses },
       },
     },
-    async (request) => compute.getInstance(request.params.domainId, request.params.instanceId),
+    async (request) => compute.getInstance(scopeOf(request), request.params.instanceId),
   );
 
   app.delete(
@@ -97,7 +95,6 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
         response: { 200: Instance, ...errorResponses },
       },
     },
-    async (request) =>
-      compute.deleteInstance(actorOf(request), request.params.domainId, request.params.instanceId),
+    async (request) => compute.deleteInstance(actorOf(request), scopeOf(request), request.params.instanceId),
   );
 };

@@ -3,7 +3,7 @@ import { idSchemaPattern } from '../../../domain/ids.js';
 import { domainData } from '../../../policy/policy.js';
 import { bearer, DomainIdParam, DomainParams, errorResponses, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 import { InstanceIdParam, ResourceName } from './instances.js';
 
 const VolumeParams = Type.Object(
@@ -46,9 +46,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
       },
     },
     async (request, reply) =>
-      reply
-        .code(201)
-        .send(await compute.createVolume(actorOf(request), request.params.domainId, request.body)),
+      reply.code(201).send(await compute.createVolume(actorOf(request), scopeOf(request), request.body)),
   );
 
   app.get(
@@ -64,7 +62,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
         response: { 200: Type.Object({ items: Type.Array(Volume) }), ...errorResponses },
       },
     },
-    async (request) => ({ items: await compute.listVolumes(request.params.domainId) }),
+    async (request) => ({ items: await compute.listVolumes(scopeOf(request)) }),
   );
 
   app.get(
@@ -80,7 +78,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
         response: { 200: Volume, ...errorResponses },
       },
     },
-    async (request) => compute.getVolume(request.params.domainId, request.params.volumeId),
+    async (request) => compute.getVolume(scopeOf(request), request.params.volumeId),
   );
 
   app.post(
@@ -100,12 +98,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
       },
     },
     async (request) =>
-      compute.attach(
-        actorOf(request),
-        request.params.domainId,
-        request.params.volumeId,
-        request.body.instanceId,
-      ),
+      compute.attach(actorOf(request), scopeOf(request), request.params.volumeId, request.body.instanceId),
   );
 
   app.post(
@@ -121,7 +114,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
         response: { 200: Volume, ...errorResponses },
       },
     },
-    async (request) => compute.detach(actorOf(request), request.params.domainId, request.params.volumeId),
+    async (request) => compute.detach(actorOf(request), scopeOf(request), request.params.volumeId),
   );
 
   app.delete(
@@ -139,7 +132,6 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
         response: { 200: Volume, ...errorResponses },
       },
     },
-    async (request) =>
-      compute.deleteVolume(actorOf(request), request.params.domainId, request.params.volumeId),
+    async (request) => compute.deleteVolume(actorOf(request), scopeOf(request), request.params.volumeId),
   );
 };

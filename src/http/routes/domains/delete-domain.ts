@@ -1,7 +1,7 @@
 import { operatorOnly } from '../../../policy/policy.js';
 import { bearer, Domain, DomainParams, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 export const deleteDomain: RouteModule = (app, { domains, provisioner }) => {
   app.delete(
@@ -22,9 +22,9 @@ export const deleteDomain: RouteModule = (app, { domains, provisioner }) => {
       },
     },
     async (request) => {
-      const deleted = await domains.delete(actorOf(request), request.params.domainId);
+      const deleted = await domains.delete(actorOf(request), scopeOf(request));
       // Start removing its resources now rather than at the next interval; failures are retried there.
-      provisioner.reconcile().catch((error: unknown) => provisioner.onError(error, request.params.domainId));
+      provisioner.reconcile().catch((error: unknown) => provisioner.onError(error, scopeOf(request)));
       return deleted;
     },
   );

@@ -1,6 +1,7 @@
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { bearer, Domain, DomainParams, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
+import { scopeOf } from '../actor.js';
 
 export const getDomain: RouteModule = (app, { domains }) => {
   app.get(
@@ -18,6 +19,6 @@ export const getDomain: RouteModule = (app, { domains }) => {
         response: { 200: Domain, ...errorResponses },
       },
     },
-    async (request) => domains.get(request.params.domainId),
+    async (request) => domains.get(scopeOf(request)),
   );
 };

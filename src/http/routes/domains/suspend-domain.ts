@@ -1,7 +1,7 @@
 import { operatorOnly } from '../../../policy/policy.js';
 import { bearer, Domain, DomainParams, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 export const suspendDomain: RouteModule = (app, { domains }) => {
   app.post(
@@ -19,6 +19,6 @@ export const suspendDomain: RouteModule = (app, { domains }) => {
         response: { 200: Domain, ...errorResponses },
       },
     },
-    async (request) => domains.suspend(actorOf(request), request.params.domainId),
+    async (request) => domains.suspend(actorOf(request), scopeOf(request)),
   );
 };

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
 import { bearer, DomainParams, errorResponses, SigningKey } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 export const signingKeyRoutes: RouteModule = (app, { signingKeys, domains }) => {
   app.get(
@@ -19,9 +19,9 @@ export const signingKeyRoutes: RouteModule = (app, { signingKeys, domains }) => 
       },
     },
     async (request) => {
-      await domains.get(request.params.domainId);
-      await signingKeys.ensure(request.params.domainId);
-      return { items: await signingKeys.list(request.params.domainId) };
+      await domains.get(scopeOf(request));
+      await signingKeys.ensure(scopeOf(request));
+      return { items: await signingKeys.list(scopeOf(request)) };
     },
   );
 
@@ -41,6 +41,6 @@ export const signingKeyRoutes: RouteModule = (app, { signingKeys, domains }) => 
         response: { 200: Type.Object({ items: Type.Array(SigningKey) }), ...errorResponses },
       },
     },
-    async (request) => ({ items: await signingKeys.rotate(actorOf(request), request.params.domainId) }),
+    async (request) => ({ items: await signingKeys.rotate(actorOf(request), scopeOf(request)) }),
   );
 };

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
 import { bearer, DomainParams, errorResponses, IssuedKey, ResourceKind } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 export const issueKey: RouteModule = (app, { keys }) => {
   app.post(
@@ -33,7 +33,7 @@ export const issueKey: RouteModule = (app, { keys }) => {
     },
     async (request, reply) => {
       const body = request.body ?? {};
-      const issued = await keys.issue(actorOf(request), request.params.domainId, {
+      const issued = await keys.issue(actorOf(request), scopeOf(request), {
         name: body.name,
         scopes: body.scopes,
         expiresAt: body.expiresAt === undefined ? undefined : new Date(body.expiresAt),

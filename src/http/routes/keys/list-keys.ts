@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { bearer, DomainParams, errorResponses, Key } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
+import { scopeOf } from '../actor.js';
 
 export const listKeys: RouteModule = (app, { keys }) => {
   app.get(
@@ -19,6 +20,6 @@ export const listKeys: RouteModule = (app, { keys }) => {
         response: { 200: Type.Object({ items: Type.Array(Key) }), ...errorResponses },
       },
     },
-    async (request) => ({ items: await keys.list(request.params.domainId) }),
+    async (request) => ({ items: await keys.list(scopeOf(request)) }),
   );
 };

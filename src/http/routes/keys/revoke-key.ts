@@ -1,7 +1,7 @@
 import { operatorOnly } from '../../../policy/policy.js';
 import { bearer, errorResponses, Key, KeyParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 export const revokeKey: RouteModule = (app, { keys }) => {
   app.delete(
@@ -18,6 +18,6 @@ export const revokeKey: RouteModule = (app, { keys }) => {
         response: { 200: Key, ...errorResponses },
       },
     },
-    async (request) => keys.revoke(actorOf(request), request.params.domainId, request.params.keyId),
+    async (request) => keys.revoke(actorOf(request), scopeOf(request), request.params.keyId),
   );
 };

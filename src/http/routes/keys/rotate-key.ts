@@ -3,7 +3,7 @@ import { maxRotationOverlapSeconds } from '../../../keys/service.js';
 import { operatorOnly } from '../../../policy/policy.js';
 import { bearer, errorResponses, IssuedKey, Key, KeyParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 export const rotateKey: RouteModule = (app, { keys }) => {
   app.post(
@@ -32,12 +32,7 @@ export const rotateKey: RouteModule = (app, { keys }) => {
     },
     async (request, reply) => {
       const overlap = request.body?.overlapSeconds ?? 86_400;
-      const result = await keys.rotate(
-        actorOf(request),
-        request.params.domainId,
-        request.params.keyId,
-        overlap,
-      );
+      const result = await keys.rotate(actorOf(request), scopeOf(request), request.params.keyId, overlap);
       return reply.code(201).send(result);
     },
   );

@@ -10,7 +10,7 @@ import { hasObjects, type ResourceRef } from '../../../providers/provider.js';
 import type { Services } from '../../../runtime.js';
 import { bearer, DomainIdParam, errorResponses, ResourceIdParam } from '../../schemas.js';
 import type { App } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 const ObjectParams = Type.Object(
   {
@@ -39,7 +39,7 @@ async function target(
   request: FastifyRequest<{ Params: { domainId: string; resourceId: string } }>,
 ) {
   const { ref, provider } = await services.provisioner.readyRef(
-    request.params.domainId,
+    scopeOf(request),
     request.params.resourceId,
     'storage',
   );

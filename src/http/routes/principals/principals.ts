@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
 import { bearer, DomainIdParam, DomainParams, errorResponses, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 const PrincipalParams = Type.Object(
   { domainId: DomainIdParam, principalId: Type.String({ pattern: '^prn_[0-9a-hjkmnp-tv-z]{26}$' }) },
@@ -52,7 +52,7 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await principals.create(actorOf(request), request.params.domainId, request.body)),
+      reply.code(201).send(await principals.create(actorOf(request), scopeOf(request), request.body)),
   );
 
   app.get(
@@ -69,8 +69,8 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
       },
     },
     async (request) => {
-      await domains.get(request.params.domainId);
-      return { items: await principals.list(request.params.domainId) };
+      await domains.get(scopeOf(request));
+      return { items: await principals.list(scopeOf(request)) };
     },
   );
 
@@ -89,7 +89,7 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
       },
     },
     async (request) =>
-      principals.setStatus(actorOf(request), request.params.domainId, request.params.principalId, 'disabled'),
+      principals.setStatus(actorOf(request), scopeOf(request), request.params.principalId, 'disabled'),
   );
 
   app.delete(
@@ -107,6 +107,6 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
       },
     },
     async (request) =>
-      principals.setStatus(actorOf(request), request.params.domainId, request.params.principalId, 'deleted'),
+      principals.setStatus(actorOf(request), scopeOf(request), request.params.principalId, 'deleted'),
   );
 };

@@ -3,7 +3,7 @@ import { notFound } from '../../../errors.js';
 import { operatorOnly } from '../../../policy/policy.js';
 import { bearer, DomainIdParam, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 export const revokeSession: RouteModule = (app, { tokens }) => {
   app.delete(
@@ -24,7 +24,8 @@ export const revokeSession: RouteModule = (app, { tokens }) => {
       },
     },
     async (request, reply) => {
-      const { domainId, sessionId } = request.params;
+      const { sessionId } = request.params;
+      const domainId = scopeOf(request);
       if (!(await tokens.revokeSession(actorOf(request), sessionId, 'revoked by the operator', domainId)))
         throw notFound();
       return reply.code(204).send(null);

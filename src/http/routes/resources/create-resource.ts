@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { ownDomainKey } from '../../../policy/policy.js';
 import { bearer, DomainParams, errorResponses, Resource, ResourceKind } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
+import { scopeOf } from '../actor.js';
 
 export const createResource: RouteModule = (app, { provisioner }) => {
   app.post(
@@ -40,7 +41,7 @@ export const createResource: RouteModule = (app, { provisioner }) => {
       const { resource, replay } = await provisioner.create(
         principal,
         String(request.id),
-        request.params.domainId,
+        scopeOf(request),
         request.body,
         request.headers['idempotency-key'],
       );

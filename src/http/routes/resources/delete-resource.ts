@@ -1,7 +1,7 @@
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { bearer, errorResponses, Resource, ResourceParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 export const deleteResource: RouteModule = (app, { provisioner }) => {
   app.delete(
@@ -19,7 +19,6 @@ export const deleteResource: RouteModule = (app, { provisioner }) => {
         response: { 200: Resource, ...errorResponses },
       },
     },
-    async (request) =>
-      provisioner.delete(actorOf(request), request.params.domainId, request.params.resourceId),
+    async (request) => provisioner.delete(actorOf(request), scopeOf(request), request.params.resourceId),
   );
 };

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { ownDomainKey } from '../../../policy/policy.js';
 import { bearer, errorResponses, ResourceParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 export const getCredentials: RouteModule = (app, { provisioner }) => {
   app.get(
@@ -24,7 +24,6 @@ export const getCredentials: RouteModule = (app, { provisioner }) => {
         },
       },
     },
-    async (request) =>
-      provisioner.credentials(actorOf(request), request.params.domainId, request.params.resourceId),
+    async (request) => provisioner.credentials(actorOf(request), scopeOf(request), request.params.resourceId),
   );
 };

@@ -1,6 +1,7 @@
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { bearer, errorResponses, Resource, ResourceParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
+import { scopeOf } from '../actor.js';
 
 export const getResource: RouteModule = (app, { provisioner }) => {
   app.get(
@@ -16,6 +17,6 @@ export const getResource: RouteModule = (app, { provisioner }) => {
         response: { 200: Resource, ...errorResponses },
       },
     },
-    async (request) => provisioner.get(request.params.domainId, request.params.resourceId),
+    async (request) => provisioner.get(scopeOf(request), request.params.resourceId),
   );
 };

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { bearer, DomainParams, errorResponses, Resource } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
+import { scopeOf } from '../actor.js';
 
 export const listResources: RouteModule = (app, { provisioner, domains }) => {
   app.get(
@@ -22,8 +23,8 @@ export const listResources: RouteModule = (app, { provisioner, domains }) => {
       },
     },
     async (request) => {
-      await domains.get(request.params.domainId); // an unknown domain is a 404, not an empty list
-      return { items: await provisioner.list(request.params.domainId, request.query) };
+      await domains.get(scopeOf(request)); // an unknown domain is a 404, not an empty list
+      return { items: await provisioner.list(scopeOf(request), request.query) };
     },
   );
 };

@@ -4,7 +4,7 @@ import { operatorOnly, operatorOrOwnDomain } from '../../../policy/policy.js';
 import { quotaNames } from '../../../provisioner/quotas.js';
 import { bearer, DomainParams, errorResponses, Quotas } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
 
 export const pool: RouteModule = (app, { provisioner, domains, store }) => {
   app.get(
@@ -21,8 +21,8 @@ export const pool: RouteModule = (app, { provisioner, domains, store }) => {
       },
     },
     async (request) => {
-      await domains.get(request.params.domainId);
-      return { quotas: await provisioner.quotas(request.params.domainId) };
+      await domains.get(scopeOf(request));
+      return { quotas: await provisioner.quotas(scopeOf(request)) };
     },
   );
 
@@ -45,7 +45,7 @@ export const pool: RouteModule = (app, { provisioner, domains, store }) => {
       },
     },
     async (request) => {
-      const { domainId } = request.params;
+      const domainId = scopeOf(request);
       await domains.get(domainId);
       await store.withDomain(domainId, async (tx) => {
         const current = await tx

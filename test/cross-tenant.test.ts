@@ -1,0 +1,302 @@
+// Every route, attacked. The test walks the server's own route table: a route that works in a domain
+// must have a case here (or a stated reason it needs none), or the test fails. Each case sends domain A's
+// credentials — its key, an access token and a session, each where the route accepts it — at domain B's
+// things, and expects exactly the answer an unknown id gets; at the end B is exactly as it was.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../src/http/server.js';
+import type { App } from '../src/http/types.js';
+import type { CredentialKind } from '../src/policy/principal.js';
+import type { Services } from '../src/runtime.js';
+import { backends, openTestServices } from './helpers/backends.js';
+import { openTestProviders, type TestProviders } from './helpers/providers.js';
+import {
+  comparable,
+  createTenant,
+  credentialHeaders,
+  domainState,
+  type CredentialName,
+  type Tenant,
+} from './helpers/tenants.js';
+
+const operatorToken = 'test-operator-token-0123456789abcdef';
+
+interface Ids {
+  domainId: string;
+  keyId: string;
+  resourceId: string;
+  principalId: string;
+  sessionId: string;
+  instanceId: string;
+  volumeId: string;
+}
+
+const unknownIds: Ids = {
+  domainId: 'dom_00000000000000000000000000',
+  keyId: 'key_00000000000000000000000000',
+  resourceId: 'res_00000000000000000000000000',
+  principalId: 'prn_00000000000000000000000000',
+  sessionId: 'ses_00000000000000000000000000',
+  instanceId: 'ins_00000000000000000000000000',
+  volumeId: 'vol_00000000000000000000000000',
+};
+
+interface Case {
+  readonly path: (ids: Ids) => string;
+  readonly body?: (ids: Ids) => unknown;
+}
+
+/** A case for every route that names a domain in its path, keyed by method and route. */
+const cases: Record<string, Case> = {
+  'GET /v1/domains/:domainId': { path: (i) => `/v1/domains/${i.domainId}` },
+  'POST /v1/domains/:domainId/suspend': { path: (i) => `/v1/domains/${i.domainId}/suspend` },
+  'POST /v1/domains/:domainId/resume': { path: (i) => `/v1/domains/${i.domainId}/resume` },
+  'DELETE /v1/domains/:domainId': { path: (i) => `/v1/domains/${i.domainId}` },
+  'POST /v1/domains/:domainId/keys': { path: (i) => `/v1/domains/${i.domainId}/keys`, body: () => ({}) },
+  'GET /v1/domains/:domainId/keys': { path: (i) => `/v1/domains/${i.domainId}/keys` },
+  'DELETE /v1/domains/:domainId/keys/:keyId': { path: (i) => `/v1/domains/${i.domainId}/keys/${i.keyId}` },
+  'POST /v1/domains/:domainId/keys/:keyId/rotate': {
+    path: (i) => `/v1/domains/${i.domainId}/keys/${i.keyId}/rotate`,
+    body: () => ({}),
+  },
+  'POST /v1/domains/:domainId/resources': {
+    path: (i) => `/v1/domains/${i.domainId}/resources`,
+    body: () => ({ kind: 'storage', name: 'smuggled' }),
+  },
+  'GET /v1/domains/:domainId/resources': { path: (i) => `/v1/domains/${i.domainId}/resources` },
+  'GET /v1/domains/:domainId/resources/:resourceId': {
+    path: (i) => `/v1/domains/${i.domainId}/resources/${i.resourceId}`,
+  },
+  'GET /v1/domains/:domainId/resources/:resourceId/credentials': {
+    path: (i) => `/v1/domains/${i.domainId}/resources/${i.resourceId}/credentials`,
+  },
+  'DELETE /v1/domains/:domainId/resources/:resourceId': {
+    path: (i) => `/v1/domains/${i.domainId}/resources/${i.resourceId}`,
+  },
+  'GET /v1/domains/:domainId/pool': { path: (i) => `/v1/domains/${i.domainId}/pool` },
+  'PUT /v1/domains/:domainId/pool': {
+    path: (i) => `/v1/domains/${i.domainId}/pool`,
+    body: () => ({ quotas: { storage: 0 } }),
+  },
+  'GET /v1/domains/:domainId/signing-keys': { path: (i) => `/v1/domains/${i.domainId}/signing-keys` },
+  'POST /v1/domains/:domainId/signing-keys/rotate': {
+    path: (i) => `/v1/domains/${i.domainId}/signing-keys/rotate`,
+  },
+  'POST /v1/domains/:domainId/principals': {
+    path: (i) => `/v1/domains/${i.domainId}/principals`,
+    body: () => ({ kind: 'service' }),
+  },
+  'GET /v1/domains/:domainId/principals': { path: (i) => `/v1/domains/${i.domainId}/principals` },
+  'POST /v1/domains/:domainId/principals/:principalId/disable': {
+    path: (i) => `/v1/domains/${i.domainId}/principals/${i.principalId}/disable`,
+  },
+  'DELETE /v1/domains/:domainId/principals/:principalId': {
+    path: (i) => `/v1/domains/${i.domainId}/principals/${i.principalId}`,
+  },
+  'DELETE /v1/domains/:domainId/sessions/:sessionId': {
+    path: (i) => `/v1/domains/${i.domainId}/sessions/${i.sessionId}`,
+  },
+  'POST /v1/domains/:domainId/instances': {
+    path: (i) => `/v1/domains/${i.domainId}/instances`,
+    body: () => ({ name: 'smuggled' }),
+  },
+  'GET /v1/domains/:domainId/instances': { path: (i) => `/v1/domains/${i.domainId}/instances` },
+  'GET /v1/domains/:domainId/instances/:instanceId': {
+    path: (i) => `/v1/domains/${i.domainId}/instances/${i.instanceId}`,
+  },
+  'DELETE /v1/domains/:domainId/instances/:instanceId': {
+    path: (i) => `/v1/domains/${i.domainId}/instances/${i.instanceId}`,
+  },
+  'POST /v1/domains/:domainId/volumes': {
+    path: (i) => `/v1/domains/${i.domainId}/volumes`,
+    body: () => ({ name: 'smuggled', sizeBytes: 4096 }),
+  },
+  'GET /v1/domains/:domainId/volumes': { path: (i) => `/v1/domains/${i.domainId}/volumes` },
+  'GET /v1/domains/:domainId/volumes/:volumeId': {
+    path: (i) => `/v1/domains/${i.domainId}/volumes/${i.volumeId}`,
+  },
+  'POST /v1/domains/:domainId/volumes/:volumeId/attach': {
+    path: (i) => `/v1/domains/${i.domainId}/volumes/${i.volumeId}/attach`,
+    body: (i) => ({ instanceId: i.instanceId }),
+  },
+  'POST /v1/domains/:domainId/volumes/:volumeId/detach': {
+    path: (i) => `/v1/domains/${i.domainId}/volumes/${i.volumeId}/detach`,
+  },
+  'DELETE /v1/domains/:domainId/volumes/:volumeId': {
+    path: (i) => `/v1/domains/${i.domainId}/volumes/${i.volumeId}`,
+  },
+  'PUT /v1/domains/:domainId/resources/:resourceId/objects/*': {
+    path: (i) => `/v1/domains/${i.domainId}/resources/${i.resourceId}/objects/secret.txt`,
+    body: () => 'overwritten',
+  },
+  'GET /v1/domains/:domainId/resources/:resourceId/objects/*': {
+    path: (i) => `/v1/domains/${i.domainId}/resources/${i.resourceId}/objects/secret.txt`,
+  },
+  'DELETE /v1/domains/:domainId/resources/:resourceId/objects/*': {
+    path: (i) => `/v1/domains/${i.domainId}/resources/${i.resourceId}/objects/secret.txt`,
+  },
+};
+
+/** Routes that need no case, and why. Anything else without a case fails the test. */
+const noTargetInPath: Record<string, string> = {
+  'GET /openapi.json': 'public description of the API',
+  'GET /healthz': 'public liveness',
+  'GET /readyz': 'public readiness',
+  'POST /v1/domains': 'operator only; names no existing domain',
+  'GET /v1/domains': 'operator only (tenant refusal covered in api.test.ts)',
+  'GET /v1/whoami': "answers about the caller's own credential only",
+  'GET /v1/audit': 'operator only (tenant refusal covered in api.test.ts)',
+  'GET /v1/audit/verify': 'operator only (tenant refusal covered in api.test.ts)',
+  'GET /v1/domains/:domainId/jwks.json': "public keys, published on purpose for the domain's verifiers",
+  'GET /.well-known/jwks.json': 'public keys, published on purpose',
+  'GET /v1/revocations': 'public feed of revoked ids (no names, no data)',
+  'POST /v1/grants': 'operator only (tenant refusal covered in compute.test.ts)',
+  'GET /v1/grants': 'operator only',
+  'DELETE /v1/grants/:grantId': 'operator only',
+  'POST /v1/auth/token': 'the domain comes from the principal that authenticates',
+  'POST /v1/auth/login': 'the domain comes from the principal that authenticates',
+  'POST /v1/auth/logout': "ends the caller's own session only",
+  'POST /v1/auth/revoke': 'revokes the session of the presented token only',
+};
+
+const credentialKind: Record<CredentialName, CredentialKind> = {
+  key: 'provisioning_key',
+  token: 'access_token',
+  session: 'session',
+};
+
+describe.each(backends)('every route attacked across domains on $name', (backend) => {
+  let providers: TestProviders;
+  let services: Services & { drop(): Promise<void> };
+  let app: App;
+  let a: Tenant;
+  let b: Tenant;
+  let bIds: Ids;
+
+  const send = (tenant: Tenant, credential: CredentialName, method: string, url: string, body?: unknown) =>
+    app.inject({
+      method: method as 'GET',
+      url,
+      headers: {
+        ...credentialHeaders(tenant, credential, operatorToken, method),
+        ...(typeof body === 'string' ? { 'content-type': 'application/octet-stream' } : {}),
+      },
+      ...(body === undefined ? {} : { payload: body as string }),
+    });
+
+  beforeAll(async () => {
+    providers = await openTestProviders();
+    services = await openTestServices(backend, { providers: providers.providers });
+    providers.bind(services.keyring);
+    await services.operator.initialise(operatorToken);
+    app = await buildServer(services);
+    a = await createTenant(app, operatorToken, `xt-a-${backend.name}-${process.pid}`);
+    b = await createTenant(app, operatorToken, `xt-b-${backend.name}-${process.pid}`);
+    const asB = (method: string, url: string, body?: unknown) => send(b, 'key', method, url, body);
+    const keyId = (await asB('GET', `/v1/domains/${b.id}/keys`)).json<{ items: { id: string }[] }>().items[0]!
+      .id;
+    const resource = await asB('POST', `/v1/domains/${b.id}/resources`, { kind: 'storage', name: 'files' });
+    expect(resource.statusCode, resource.body).toBe(201);
+    const resourceId = resource.json<{ id: string }>().id;
+    const put = await asB(
+      'PUT',
+      `/v1/domains/${b.id}/resources/${resourceId}/objects/secret.txt`,
+      'B-SECRET',
+    );
+    expect(put.statusCode, put.body).toBe(200);
+    const principals = await app.inject({
+      method: 'GET',
+      url: `/v1/domains/${b.id}/principals`,
+      headers: { authorization: `Bearer ${operatorToken}` },
+    });
+    const principalId = principals.json<{ items: { id: string }[] }>().items[0]!.id;
+    const whoami = await send(b, 'session', 'GET', '/v1/whoami');
+    const instanceId = (await asB('POST', `/v1/domains/${b.id}/instances`, { name: 'web' })).json<{
+      id: string;
+    }>().id;
+    const volumeId = (
+      await asB('POST', `/v1/domains/${b.id}/volumes`, { name: 'data', sizeBytes: 4096 })
+    ).json<{
+      id: string;
+    }>().id;
+    bIds = {
+      domainId: b.id,
+      keyId,
+      resourceId,
+      principalId,
+      sessionId: whoami.json<{ sessionId: string }>().sessionId,
+      instanceId,
+      volumeId,
+    };
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await services.drop();
+    providers.remove();
+  });
+
+  it('has a case for every route that names a domain, or a reason it needs none', () => {
+    const missing = app.accessTable
+      .map((r) => `${r.method} ${r.url}`)
+      .filter((route) => cases[route] === undefined && noTargetInPath[route] === undefined);
+    expect(missing).toEqual([]);
+    // And no stale cases for routes that no longer exist.
+    const routes = new Set(app.accessTable.map((r) => `${r.method} ${r.url}`));
+    expect(Object.keys(cases).filter((c) => !routes.has(c))).toEqual([]);
+    for (const route of app.accessTable) {
+      if (route.url.includes(':domainId') && noTargetInPath[`${route.method} ${route.url}`] === undefined)
+        expect(route.access?.credentials.length, route.url).toBeGreaterThan(0);
+    }
+  });
+
+  it("answers A's key, token and session on B's things exactly as on unknown ones, and B stays as it was", async () => {
+    const before = await domainState(services, b.id);
+    let attempts = 0;
+    for (const route of app.accessTable) {
+      const name = `${route.method} ${route.url}`;
+      const c = cases[name];
+      if (c === undefined) continue;
+      for (const credential of ['key', 'token', 'session'] as const) {
+        const foreign = await send(a, credential, route.method, c.path(bIds), c.body?.(bIds));
+        const unknown = await send(a, credential, route.method, c.path(unknownIds), c.body?.(unknownIds));
+        const label = `${credential} → ${name}: ${foreign.body}`;
+        const accepted = route.access?.credentials.includes(credentialKind[credential]) === true;
+        if (accepted) expect(foreign.statusCode, label).toBe(404);
+        else expect([401, 403], label).toContain(foreign.statusCode);
+        expect(comparable(foreign), label).toEqual(comparable(unknown));
+        expect(foreign.body, label).not.toContain('B-SECRET');
+        for (const id of Object.values(bIds).filter((v) => v !== b.id))
+          expect(foreign.body, label).not.toContain(id);
+        attempts++;
+      }
+    }
+    expect(attempts).toBe(Object.keys(cases).length * 3);
+    expect(await domainState(services, b.id)).toEqual(before);
+    const object = await send(
+      b,
+      'key',
+      'GET',
+      `/v1/domains/${b.id}/resources/${bIds.resourceId}/objects/secret.txt`,
+    );
+    expect(object.body).toBe('B-SECRET');
+    // B's own credentials all still work.
+    for (const credential of ['key', 'token', 'session'] as const) {
+      expect(
+        (await send(b, credential, 'GET', `/v1/domains/${b.id}/volumes/${bIds.volumeId}`)).statusCode,
+      ).toBe(200);
+    }
+  });
+
+  it("lists only the caller's own items, whatever the query says", async () => {
+    const lists = ['instances', 'volumes'];
+    for (const list of lists) {
+      const own = await send(a, 'key', 'GET', `/v1/domains/${a.id}/${list}`);
+      expect(own.statusCode).toBe(200);
+      const items = own.json<{ items: { domainId: string }[] }>().items;
+      for (const item of items) expect(item.domainId).toBe(a.id);
+      expect(own.body).not.toContain(b.id);
+    }
+    const resources = await send(a, 'key', 'GET', `/v1/domains/${a.id}/resources`);
+    expect(resources.body).not.toContain(b.id);
+  });
+});
