@@ -10,7 +10,7 @@ import { buildServices, type Services } from '../src/runtime.js';
 import { appRole, domainTables } from '../src/store/migrations.js';
 import type { Database } from '../src/store/schema.js';
 import { openStore, type Store, type Tx } from '../src/store/store.js';
-import { asOwner, createTestDatabase, testSecret } from './helpers/backends.js';
+import { asOwner, createTestDatabase, testPostgresUrl, testSecret } from './helpers/backends.js';
 
 const actor: Actor = { actor: 'operator', requestId: null };
 
@@ -263,5 +263,51 @@ describe('scoped transactions in the types', () => {
     // @ts-expect-error a Kysely instance is not a scoped transaction: repositories cannot take it
     const call = () => listAudit(bare, {});
     expect(typeof call).toBe('function');
+  });
+});
+
+describe('a server that logs in as a member of the application role (PostgreSQL)', () => {
+  it('starts on a migrated database, works in its scope, and cannot step outside it even with raw SQL', async () => {
+    const database = await createTestDatabase();
+    const login = `bulkhead_server_${Math.random().toString(36).slice(2, 10)}`;
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      const owner = await openStore({ kind: 'postgres', url: database.url });
+      const services = buildServices(owner, testSecret, { providers: new Map(), slugQuarantineMs: 0 });
+      const a = await services.domains.create(actor, { slug: 'member-a', name: 'A' });
+      const b = await services.domains.create(actor, { slug: 'member-b', name: 'B' });
+      await owner.close();
+      await admin.query(`CREATE ROLE ${login} LOGIN IN ROLE ${appRole}`);
+      const url = new URL(database.url);
+      url.username = login;
+      const server = await openStore({ kind: 'postgres', url: url.toString() });
+      try {
+        const seen = await server.withDomain(a.id, (tx) => tx.selectFrom('domains').select('id').execute());
+        expect(seen).toEqual([{ id: a.id }]);
+        // Injected SQL cannot leave the role: there is no owner to go back to.
+        await expect(
+          server.withDomain(a.id, (tx) => sql`SET LOCAL ROLE postgres`.execute(tx)),
+        ).rejects.toThrow(/permission denied/);
+        const escaped = await server.withDomain(a.id, async (tx) => {
+          await sql`SET LOCAL ROLE NONE`.execute(tx);
+          return tx.selectFrom('domains').select('id').where('id', '=', b.id).execute();
+        });
+        expect(escaped).toEqual([]);
+        await expect(
+          server.withDomain(a.id, (tx) => sql`UPDATE bulkhead_migrations SET name = name`.execute(tx)),
+        ).rejects.toThrow(/permission denied/);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await admin.query(`DROP OWNED BY ${login}`).catch(() => undefined);
+      await admin.end();
+      await database.drop();
+      const c = new pg.Client({ connectionString: testPostgresUrl });
+      await c.connect();
+      await c.query(`DROP ROLE IF EXISTS ${login}`);
+      await c.end();
+    }
   });
 });

@@ -320,6 +320,10 @@ const migrations: Record<string, Migration> = {
         .execute(db);
       await grantApp(db, 'audit_events', 'SELECT, INSERT');
       await grantApp(db, 'settings', 'SELECT, INSERT, UPDATE');
+      // A server that connects as a member of the role (not the owner) still checks that the schema is up
+      // to date at start; it can read the migration tables, never change them.
+      await grantApp(db, 'bulkhead_migrations', 'SELECT');
+      await grantApp(db, 'bulkhead_migrations_lock', 'SELECT');
       await sql.raw(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${appRole}`).execute(db);
     },
   },
