@@ -18,6 +18,7 @@ import { VolumeDisks } from './providers/storage/volume-disks.js';
 import { OperatorService } from './services/operator.js';
 import { deriveMasterKey, Keyring } from './crypto/keyring.js';
 import type { Failpoint } from './provisioner/failpoints.js';
+import { Blueprints } from './provisioner/blueprints.js';
 import { Provisioner, type Providers } from './provisioner/provisioner.js';
 import type { QuotaDefaults } from './provisioner/quotas.js';
 import type { DataKeySource } from './providers/provider.js';
@@ -32,6 +33,7 @@ export interface Services {
   readonly keyring: Keyring;
   readonly provisioner: Provisioner;
   readonly compute: ComputeService;
+  readonly blueprints: Blueprints;
   readonly grants: GrantService;
   readonly signingKeys: SigningKeys;
   readonly principals: PrincipalService;
@@ -105,6 +107,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     operator: new OperatorService({ store, secret }),
     keyring,
     provisioner,
+    blueprints: new Blueprints({ store, provisioner, leaseMs: options.leaseMs ?? 30_000 }),
     compute: new ComputeService({
       store,
       disks: new VolumeDisks(volumeRoot),

@@ -582,6 +582,8 @@ describe.each(backends)('API on $name', (backend) => {
           'createGrant',
           'listGrants',
           'revokeGrant',
+          'createBlueprint',
+          'getBlueprint',
         ].sort(),
       );
       for (const { path, op } of operations) {

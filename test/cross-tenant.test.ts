@@ -28,6 +28,7 @@ interface Ids {
   sessionId: string;
   instanceId: string;
   volumeId: string;
+  blueprintId: string;
 }
 
 const unknownIds: Ids = {
@@ -38,6 +39,7 @@ const unknownIds: Ids = {
   sessionId: 'ses_00000000000000000000000000',
   instanceId: 'ins_00000000000000000000000000',
   volumeId: 'vol_00000000000000000000000000',
+  blueprintId: 'bpr_00000000000000000000000000',
 };
 
 interface Case {
@@ -71,6 +73,13 @@ const cases: Record<string, Case> = {
   },
   'DELETE /v1/domains/:domainId/resources/:resourceId': {
     path: (i) => `/v1/domains/${i.domainId}/resources/${i.resourceId}`,
+  },
+  'POST /v1/domains/:domainId/blueprints': {
+    path: (i) => `/v1/domains/${i.domainId}/blueprints`,
+    body: () => ({ name: 'smuggled', resources: [{ kind: 'storage', name: 'smuggled' }] }),
+  },
+  'GET /v1/domains/:domainId/blueprints/:blueprintId': {
+    path: (i) => `/v1/domains/${i.domainId}/blueprints/${i.blueprintId}`,
   },
   'GET /v1/domains/:domainId/pool': { path: (i) => `/v1/domains/${i.domainId}/pool` },
   'PUT /v1/domains/:domainId/pool': {
@@ -218,7 +227,13 @@ describe.each(backends)('every route attacked across domains on $name', (backend
     ).json<{
       id: string;
     }>().id;
+    const blueprint = await asB('POST', `/v1/domains/${b.id}/blueprints`, {
+      name: 'set',
+      resources: [{ kind: 'storage', name: 'set-files' }],
+    });
+    expect(blueprint.statusCode, blueprint.body).toBe(201);
     bIds = {
+      blueprintId: blueprint.json<{ id: string }>().id,
       domainId: b.id,
       keyId,
       resourceId,

@@ -46,6 +46,9 @@ export const auditActions = [
   'grant.create',
   'grant.revoke',
   'grant.use',
+  'blueprint.create',
+  'blueprint.ready',
+  'blueprint.rolled_back',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

@@ -14,6 +14,7 @@ export const idPrefixes = {
   instance: 'ins',
   volume: 'vol',
   grant: 'grt',
+  blueprint: 'bpr',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -43,6 +43,7 @@ import { health } from './routes/system/health.js';
 import { instanceRoutes } from './routes/compute/instances.js';
 import { volumeRoutes } from './routes/compute/volumes.js';
 import { grantRoutes } from './routes/grants/grants.js';
+import { blueprintRoutes } from './routes/resources/blueprints.js';
 import { noQuery, Problem } from './schemas.js';
 import type { App, RouteAccess, RouteModule } from './types.js';
 
@@ -77,6 +78,7 @@ export const routes: readonly RouteModule[] = [
   instanceRoutes,
   volumeRoutes,
   grantRoutes,
+  blueprintRoutes,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */
@@ -239,11 +241,15 @@ export async function startServer(
   // Finish or undo whatever a previous run left half done before taking requests, then keep at it.
   const report = await services.provisioner.start(config.reconcileSeconds * 1000);
   const volumes = await services.compute.reconcile();
-  app.log.info({ report, volumes }, 'reconciled');
+  const blueprints = await services.blueprints.reconcile();
+  app.log.info({ report, volumes, blueprints }, 'reconciled');
   timers.volumes = setInterval(() => {
     services.compute
       .reconcile()
       .catch((error: unknown) => app.log.warn({ err: error }, 'volume reconcile failed'));
+    services.blueprints
+      .reconcile()
+      .catch((error: unknown) => app.log.warn({ err: error }, 'blueprint reconcile failed'));
   }, config.reconcileSeconds * 1000);
   timers.volumes.unref();
 

@@ -128,7 +128,7 @@ export class Provisioner {
     principal: KeyPrincipal,
     requestId: string | null,
     domainId: string,
-    input: { kind: ResourceKind; name: string },
+    input: { kind: ResourceKind; name: string; blueprintId?: string },
     idempotencyKey?: string,
   ): Promise<{ resource: ResourceView; replay: boolean }> {
     const provider = this.provider(input.kind);
@@ -144,7 +144,7 @@ export class Provisioner {
     principal: KeyPrincipal,
     actor: Actor,
     domainId: string,
-    input: { kind: ResourceKind; name: string },
+    input: { kind: ResourceKind; name: string; blueprintId?: string },
     idempotencyKey: string | undefined,
   ): Promise<{ row: ResourceRow; replay: boolean }> {
     try {
@@ -231,6 +231,7 @@ export class Provisioner {
               backend_name: name,
               idempotency_key: idempotencyKey ?? null,
               key_id: key.id,
+              blueprint_id: input.blueprintId ?? null,
               lease_until: new Date(now.getTime() + this.o.leaseMs),
               created_at: now,
               updated_at: now,

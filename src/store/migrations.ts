@@ -20,6 +20,7 @@ export const domainTables: Readonly<Record<string, string>> = {
   revocations: 'domain_id',
   instances: 'domain_id',
   volumes: 'domain_id',
+  blueprints: 'domain_id',
 };
 
 // A row is visible and writable when its domain is the transaction's, or in the system context. Each
@@ -305,7 +306,8 @@ const migrations: Record<string, Migration> = {
       await sql`CREATE INDEX backend_names_domain ON backend_names (domain_id)`.execute(db);
       await sql.raw(`GRANT USAGE ON SCHEMA public TO ${appRole}`).execute(db);
       // The tables that existed at this migration (later ones isolate their own).
-      for (const table of Object.keys(domainTables).filter((t) => t !== 'instances' && t !== 'volumes')) {
+      const later = ['instances', 'volumes', 'blueprints'];
+      for (const table of Object.keys(domainTables).filter((t) => !later.includes(t))) {
         await isolate(db, table, domainTables[table]!);
         await grantApp(db, table);
       }
@@ -401,6 +403,37 @@ const migrations: Record<string, Migration> = {
         )
         .execute(db);
       await grantApp(db, 'grants', 'SELECT, INSERT, UPDATE');
+    },
+  },
+  '0011_blueprints': {
+    async up(db) {
+      // A blueprint provisions a set of resources as one saga: all ready, or every step undone.
+      await sql`
+        CREATE TABLE blueprints (
+          id text PRIMARY KEY CHECK (id ~ '^bpr_[0-9a-z]{26}$'),
+          domain_id text NOT NULL REFERENCES domains (id),
+          name text NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+          status text NOT NULL CHECK (status IN ('provisioning', 'ready', 'rolling_back', 'rolled_back')),
+          spec jsonb NOT NULL,
+          error text,
+          lease_until timestamptz,
+          created_at timestamptz NOT NULL,
+          updated_at timestamptz NOT NULL,
+          UNIQUE (domain_id, id)
+        )`.execute(db);
+      await sql`CREATE INDEX blueprints_domain ON blueprints (domain_id, id)`.execute(db);
+      await sql`CREATE INDEX blueprints_unsettled ON blueprints (status) WHERE status IN ('provisioning', 'rolling_back')`.execute(
+        db,
+      );
+      await sql`ALTER TABLE resources ADD COLUMN blueprint_id text`.execute(db);
+      await sql`ALTER TABLE resources ADD FOREIGN KEY (domain_id, blueprint_id) REFERENCES blueprints (domain_id, id)`.execute(
+        db,
+      );
+      await sql`CREATE INDEX resources_blueprint ON resources (domain_id, blueprint_id) WHERE blueprint_id IS NOT NULL`.execute(
+        db,
+      );
+      await isolate(db, 'blueprints', 'domain_id');
+      await grantApp(db, 'blueprints');
     },
   },
 };

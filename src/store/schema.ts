@@ -63,6 +63,7 @@ export interface ResourcesTable {
   idempotency_key: string | null;
   /** The provisioning key that asked for it. */
   key_id: string | null;
+  blueprint_id: ColumnType<string | null, string | null | undefined, string | null>;
   error: string | null;
   used_bytes: Generated<number>;
   lease_until: Date | null;
@@ -180,6 +181,20 @@ export interface VolumesTable {
   deleted_at: Date | null;
 }
 
+export type BlueprintStatus = 'provisioning' | 'ready' | 'rolling_back' | 'rolled_back';
+
+export interface BlueprintsTable {
+  id: string;
+  domain_id: string;
+  name: string;
+  status: BlueprintStatus;
+  spec: ColumnType<{ kind: string; name: string }[], string, string>;
+  error: string | null;
+  lease_until: Date | null;
+  created_at: ColumnType<Date, Date, never>;
+  updated_at: Date;
+}
+
 export interface GrantsTable {
   id: string;
   from_domain_id: string;
@@ -210,7 +225,10 @@ export interface Database {
   instances: InstancesTable;
   volumes: VolumesTable;
   grants: GrantsTable;
+  blueprints: BlueprintsTable;
 }
+
+export type BlueprintRow = Selectable<BlueprintsTable>;
 
 export type InstanceRow = Selectable<InstancesTable>;
 export type VolumeRow = Selectable<VolumesTable>;

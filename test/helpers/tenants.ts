@@ -97,6 +97,7 @@ const tenantTables = [
   'refresh_tokens',
   'instances',
   'volumes',
+  'blueprints',
   'grants',
 ] as const;
 
