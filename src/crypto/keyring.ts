@@ -83,6 +83,15 @@ export class Keyring implements DataKeySource {
     );
   }
 
+  /** As `encrypt`, reading the data key in the caller's transaction (one round trip, no second one). */
+  async encryptIn(tx: Tx, domainId: string, purpose: string, value: unknown): Promise<string> {
+    return seal(
+      await this.dataKeyIn(tx, domainId),
+      Buffer.from(JSON.stringify(value), 'utf8'),
+      `${domainId}:${purpose}`,
+    );
+  }
+
   async decrypt<T>(domainId: string, purpose: string, sealed: string): Promise<T> {
     return JSON.parse(
       open(await this.dataKey(domainId), sealed, `${domainId}:${purpose}`).toString('utf8'),

@@ -300,22 +300,32 @@ export class Provisioner {
       return this.fail(provider, row, actor, error);
     }
     this.crashAt('after-allocate');
-    const sealed = await this.o.keyring.encrypt(row.domain_id, credentialsPurpose(row.id), credentials);
-    const ready = await this.settle(row.domain_id, row.id, 'provisioning', actor, 'resource.ready', (tx) =>
-      tx
-        .updateTable('resources')
-        .set({
-          status: 'ready',
-          credentials: sealed,
-          error: null,
-          lease_until: null,
-          ready_at: new Date(),
-          updated_at: new Date(),
-        })
-        .where('id', '=', row.id)
-        .where('status', '=', 'provisioning')
-        .returningAll()
-        .executeTakeFirst(),
+    const ready = await this.settle(
+      row.domain_id,
+      row.id,
+      'provisioning',
+      actor,
+      'resource.ready',
+      async (tx) =>
+        tx
+          .updateTable('resources')
+          .set({
+            status: 'ready',
+            credentials: await this.o.keyring.encryptIn(
+              tx,
+              row.domain_id,
+              credentialsPurpose(row.id),
+              credentials,
+            ),
+            error: null,
+            lease_until: null,
+            ready_at: new Date(),
+            updated_at: new Date(),
+          })
+          .where('id', '=', row.id)
+          .where('status', '=', 'provisioning')
+          .returningAll()
+          .executeTakeFirst(),
     );
     if (ready !== undefined) return ready;
     // The resource was marked for deletion while the backend worked (its domain was deleted): undo.
