@@ -4,6 +4,7 @@
 export const auditActions = [
   'operator.token_created',
   'operator.authenticate',
+  'operator.read',
   'domain.create',
   'domain.suspend',
   'domain.resume',
