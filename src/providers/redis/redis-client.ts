@@ -45,11 +45,17 @@ export function openAdmin(url: string): AdminClient {
 }
 
 /**
- * A connection as a tenant, from the URL in its credentials. No ready check (it runs INFO, which tenants
- * may not), no retries and no reconnection: a refused or dropped connection is an answer, not a glitch.
+ * A connection as a tenant, from the URL in its credentials. AUTH is sent as the first command rather than
+ * left to ioredis, which only reports a failed AUTH as an event and carries on as the default user. No
+ * ready check (it runs INFO, which tenants may not), no retries and no reconnection: a refused or dropped
+ * connection is an answer, not a glitch.
  */
 export async function connectTenant(url: string): Promise<TenantClient> {
-  const redis = new Redis(url, {
+  const u = new URL(url);
+  const redis = new Redis({
+    host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: u.port === '' ? 6379 : Number(u.port),
+    ...(u.protocol === 'rediss:' ? { tls: { servername: u.hostname } } : {}),
     lazyConnect: true,
     enableReadyCheck: false,
     enableOfflineQueue: false,
@@ -61,6 +67,7 @@ export async function connectTenant(url: string): Promise<TenantClient> {
   redis.on('error', ignore);
   try {
     await redis.connect();
+    await redis.call('AUTH', decodeURIComponent(u.username), decodeURIComponent(u.password));
   } catch (error) {
     redis.disconnect();
     throw error;

@@ -87,20 +87,25 @@ export async function probeRedisIsolation(
     try {
       attempts.push({ attempt: name, refused: false, detail: await fn() });
     } catch (error) {
+      if (error instanceof RedisProviderError) throw error;
       const code = replyCode(error);
-      // Any other answer (a syntax error, a network failure) means the probe itself went wrong.
-      if (code === undefined || !REFUSALS.has(code)) {
-        if (error instanceof RedisProviderError) throw error;
-        throw setupError(`the probe could not make its attempt "${name}"`, error);
-      }
-      attempts.push({ attempt: name, refused: true, detail: `refused: ${(error as Error).message}` });
+      // No reply at all (network, timeout) proves nothing either way.
+      if (code === undefined) throw setupError(`the probe could not make its attempt "${name}"`, error);
+      const message = (error as Error).message;
+      // Any other error reply came after the permission check passed: the command was allowed.
+      attempts.push(
+        REFUSALS.has(code)
+          ? { attempt: name, refused: true, detail: `refused: ${message}` }
+          : { attempt: name, refused: false, detail: `allowed, then failed: ${message}` },
+      );
     }
   };
   /** One command as A; when the server runs it, the detail says what A got back. */
   const tryCommand = (name: string, command: Arg[]) =>
     record(name, () =>
       asA(async (c) => {
-        const reply = await c.call(String(command[0]), ...command.slice(1));
+        // Lower case: ioredis tracks subscriptions by the lower-case name and crashes on SUBSCRIBE.
+        const reply = await c.call(String(command[0]).toLowerCase(), ...command.slice(1));
         const leaked = JSON.stringify(reply)?.includes(secret) === true;
         return `${leaked ? "A read B's canary" : 'the server ran it'}: ${summary(reply)}`;
       }),
@@ -129,10 +134,11 @@ export async function probeRedisIsolation(
     await tryCommand("read B's key's size", ['MEMORY', 'USAGE', canary]);
     await tryCommand("dump B's key", ['DUMP', canary]);
     await tryCommand("watch B's key", ['WATCH', canary]);
-    await tryCommand("write B's key", ['SET', canary, 'written by A']);
-    await tryCommand("expire B's key", ['PEXPIRE', canary, 1]);
+    // Ordered so that each still finds the key if the one before was allowed.
+    await tryCommand("copy B's key into A's prefix", ['COPY', canary, `${A.prefix}${marker}-copy`]);
+    await tryCommand("write B's key", ['SET', canary, 'written by A', 'KEEPTTL']);
     await tryCommand("rename B's key into A's prefix", ['RENAME', canary, `${A.prefix}${marker}`]);
-    await tryCommand("copy B's key into A's prefix", ['COPY', canary, `${A.prefix}${marker}`]);
+    await tryCommand("expire B's key", ['PEXPIRE', canary, 1]);
     await tryCommand("delete B's key", ['DEL', canary]);
     await tryCommand("read B's key from a script", ['EVAL', "return redis.call('GET', KEYS[1])", 1, canary]);
     // The keyspace and the server as a whole.
@@ -189,8 +195,11 @@ export async function probeRedisIsolation(
       detail: intact ? 'unchanged' : 'changed, gone or made persistent',
     });
   } finally {
-    await bClient.call('UNLINK', canary).catch(() => undefined);
     bClient.disconnect();
+    // Whatever an allowed attempt left, under B's prefix or moved into A's.
+    await admin
+      .call('UNLINK', canary, `${A.prefix}${marker}`, `${A.prefix}${marker}-copy`)
+      .catch(() => undefined);
   }
   return { refused: attempts.every((x) => x.refused), attempts };
 }
