@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { ResourceKind } from '../domain/kinds.js';
 import { createPostgresProvider } from './postgres/index.js';
 import type { DataKeySource, Provider } from './provider.js';
+import { createRedisProvider } from './redis/index.js';
 import { createStorageProvider } from './storage/index.js';
 
 export async function openProviders(
@@ -28,5 +29,9 @@ export async function openProviders(
       maxObjectBytes: config.maxObjectBytes,
     }),
   );
+  // Only with a server: there is no embedded Redis. The same URL also carries the revocation feed.
+  if (config.redisUrl !== undefined) {
+    providers.set('redis', await createRedisProvider({ adminUrl: config.redisUrl }));
+  }
   return providers;
 }
