@@ -69,6 +69,10 @@ const schema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
     .optional(),
+  redisAllowOpenDefaultUser: z
+    .enum(['true', 'false'], { message: 'must be true or false' })
+    .default('false')
+    .transform((v) => v === 'true'),
   sessionIdleSeconds: z.coerce
     .number()
     .int()
@@ -109,6 +113,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   issuer: 'BULKHEAD_ISSUER',
   sessionIdleSeconds: 'BULKHEAD_SESSION_IDLE_SECONDS',
   redisUrl: 'BULKHEAD_REDIS_URL',
+  redisAllowOpenDefaultUser: 'BULKHEAD_REDIS_ALLOW_OPEN_DEFAULT_USER',
 };
 
 /** Thrown when configuration is wrong; its message is the one line the user sees. */

@@ -62,7 +62,7 @@ describe('redis resources through the API', () => {
 
   beforeAll(async () => {
     admin = await openTestAdmin();
-    provider = await createRedisProvider({ adminUrl: testRedisUrl });
+    provider = await createRedisProvider({ adminUrl: testRedisUrl, allowOpenDefaultUser: true });
     const providers = new Map<ResourceKind, Provider>([['redis', provider]]);
     services = await openTestServices(
       backends.find((b) => b.name === 'pglite')!,

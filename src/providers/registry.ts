@@ -31,7 +31,13 @@ export async function openProviders(
   );
   // Only with a server: there is no embedded Redis. The same URL also carries the revocation feed.
   if (config.redisUrl !== undefined) {
-    providers.set('redis', await createRedisProvider({ adminUrl: config.redisUrl }));
+    providers.set(
+      'redis',
+      await createRedisProvider({
+        adminUrl: config.redisUrl,
+        allowOpenDefaultUser: config.redisAllowOpenDefaultUser,
+      }),
+    );
   }
   return providers;
 }

@@ -40,7 +40,7 @@ describe('domain A against domain B on Redis', () => {
 
   beforeAll(async () => {
     admin = await openTestAdmin();
-    provider = await createRedisProvider({ adminUrl: testRedisUrl });
+    provider = await createRedisProvider({ adminUrl: testRedisUrl, allowOpenDefaultUser: true });
     [a, b] = [newRef(), newRef()];
     [credsA, credsB] = await Promise.all([provider.create(a), provider.create(b)]);
     bKey = `${String(credsB['keyPrefix'])}secret`;

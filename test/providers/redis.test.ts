@@ -69,6 +69,7 @@ describe('redis provider options', () => {
   it('hands out the public host and port it is told, and ignores a database in the admin URL', async () => {
     const admin = await openTestAdmin();
     const provider = await createRedisProvider({
+      allowOpenDefaultUser: true,
       adminUrl: `${testRedisUrl}/5`,
       publicHost: '::1',
       publicPort: 7000,
@@ -114,7 +115,7 @@ describe('redis provider', () => {
 
   beforeAll(async () => {
     admin = await openTestAdmin(); // no Redis: the suite fails here, it is not skipped
-    provider = await createRedisProvider({ adminUrl: testRedisUrl });
+    provider = await createRedisProvider({ adminUrl: testRedisUrl, allowOpenDefaultUser: true });
     a = ref();
     b = ref();
     [credsA, credsB] = await Promise.all([provider.create(a), provider.create(b)]);
@@ -631,6 +632,28 @@ describe('redis provider on a server set up as production should be', () => {
       (await tenantRedis(rotated)).disconnect();
     } finally {
       await provider.close();
+      await server.stop();
+    }
+  });
+
+  it('hands out no credentials while the default user is open, unless told the server is for development', async () => {
+    const server = await startPrivateRedis();
+    const admin = await openTestAdmin(server.adminUrl);
+    const provider = await createRedisProvider({ adminUrl: server.adminUrl });
+    const lenient = await createRedisProvider({ adminUrl: server.adminUrl, allowOpenDefaultUser: true });
+    try {
+      await admin.call('ACL', 'SETUSER', 'default', 'on', 'nopass');
+      const ref = newRef();
+      const error: unknown = await provider.create(ref).catch((e: unknown) => e);
+      expect(isRedisProviderError(error, 'unsafe_server')).toBe(true);
+      expect(await provider.inspect(ref)).toMatchObject({ exists: false });
+      const creds = await lenient.create(ref);
+      expect(creds['username']).toBe(backendName(ref));
+      await lenient.delete(ref);
+    } finally {
+      admin.disconnect();
+      await provider.close();
+      await lenient.close();
       await server.stop();
     }
   });

@@ -1,10 +1,11 @@
 // The Redis provider's errors: one class, one closed union of codes. None of them is a refusal seen by a
 // probe (those are reported, never thrown); messages name ACL users but never a password.
 
-export type RedisProviderErrorCode = 'invalid_options' | 'not_found' | 'probe_setup';
+export type RedisProviderErrorCode = 'invalid_options' | 'not_found' | 'probe_setup' | 'unsafe_server';
 
 const defaultMessage: Record<RedisProviderErrorCode, string> = {
   invalid_options: 'The Redis provider options are not valid.',
+  unsafe_server: 'The Redis server would let tenants step outside their ACL user.',
   not_found: 'The Redis resource does not exist.',
   probe_setup: 'The isolation probe could not be set up.',
 };

@@ -13,6 +13,11 @@ export interface RedisProviderOptions {
   readonly publicHost?: string | undefined;
   /** The port credentials name. Default: adminUrl's. */
   readonly publicPort?: number | undefined;
+  /**
+   * Hand out credentials even though the server's `default` user needs no password (development only:
+   * any tenant can then `AUTH default` and read everything). Default false.
+   */
+  readonly allowOpenDefaultUser?: boolean | undefined;
 }
 
 export interface RedisSettings {
@@ -22,6 +27,7 @@ export interface RedisSettings {
   readonly scheme: 'redis:' | 'rediss:';
   readonly publicHost: string;
   readonly publicPort: number;
+  readonly allowOpenDefaultUser: boolean;
 }
 
 function invalid(message: string): never {
@@ -44,5 +50,11 @@ export function redisSettings(options: RedisProviderOptions): RedisSettings {
   if (!Number.isInteger(port) || port < 1 || port > 65_535) invalid('redis publicPort must be a TCP port');
   // Tenants cannot SELECT, so they always work in database 0; the admin must look there too.
   url.pathname = '';
-  return { adminUrl: url.toString(), scheme: url.protocol, publicHost: host, publicPort: port };
+  return {
+    adminUrl: url.toString(),
+    scheme: url.protocol,
+    publicHost: host,
+    publicPort: port,
+    allowOpenDefaultUser: options.allowOpenDefaultUser === true,
+  };
 }

@@ -142,6 +142,7 @@ export class RedisServerProvider implements Provider {
    * transaction: the old password stops working and nothing opened with it stays open.
    */
   private async issue(names: TenantNames): Promise<Credentials> {
+    await this.refuseOpenDefaultUser();
     const password = newPassword();
     const { known } = await this.serverFacts();
     await transaction(this.admin, [
@@ -160,6 +161,23 @@ export class RedisServerProvider implements Provider {
       channelPrefix: names.prefix,
       url: `${scheme}//${encodeURIComponent(names.user)}:${encodeURIComponent(password)}@${hostInUrl}:${port}`,
     };
+  }
+
+  /**
+   * A server whose `default` user is on without a password lets any tenant `AUTH default` and become
+   * admin: no credentials are handed out there, unless the operator said this server is for development.
+   */
+  private async refuseOpenDefaultUser(): Promise<void> {
+    if (this.s.allowOpenDefaultUser) return;
+    const user = await this.user('default');
+    const flags = Array.isArray(user?.['flags']) ? (user['flags'] as unknown[]).map(String) : [];
+    if (flags.includes('on') && flags.includes('nopass')) {
+      throw new RedisProviderError(
+        'unsafe_server',
+        "the Redis server's default user is on and needs no password, so any tenant could become admin; " +
+          'give it a password or turn it off (ACL SETUSER default off)',
+      );
+    }
   }
 
   /** ACL GETUSER as an object, or null when there is no such user. */
