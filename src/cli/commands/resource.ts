@@ -22,7 +22,7 @@ function parseDomainId(value: string): string {
 /**
  * `--dry-run` for kind kubernetes: the manifests a new resource of the domain would get, as YAML. The
  * domain is `--domain`, or else the provisioning key's (which opens the store or asks the server, as any
- * resource command does); no cluster is contacted and nothing is recorded.
+ * resource command does, audited as a use of the key); no cluster is contacted and no resource is recorded.
  */
 async function printDryRun(ctx: CliContext, kind: ResourceKind, domain: string | undefined): Promise<void> {
   if (kind !== 'kubernetes') {
