@@ -79,6 +79,7 @@ const schema = z.object({
     .min(60)
     .max(7 * 86_400)
     .default(30 * 60),
+  kubeconfig: z.string().min(1).optional(),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;
@@ -114,6 +115,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   sessionIdleSeconds: 'BULKHEAD_SESSION_IDLE_SECONDS',
   redisUrl: 'BULKHEAD_REDIS_URL',
   redisAllowOpenDefaultUser: 'BULKHEAD_REDIS_ALLOW_OPEN_DEFAULT_USER',
+  kubeconfig: 'BULKHEAD_KUBECONFIG',
 };
 
 /** Thrown when configuration is wrong; its message is the one line the user sees. */

@@ -1,8 +1,10 @@
 // Chooses and builds the providers from the configuration: real backends where a URL is configured,
 // embedded defaults (PGlite directories, local files) otherwise. The only place that knows them all.
+// Kubernetes has no embedded default: without a kubeconfig the kind is simply not offered.
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { ResourceKind } from '../domain/kinds.js';
+import { createKubernetesProvider } from './kubernetes/index.js';
 import { createPostgresProvider } from './postgres/index.js';
 import type { DataKeySource, Provider } from './provider.js';
 import { createRedisProvider } from './redis/index.js';
@@ -37,6 +39,12 @@ export async function openProviders(
         adminUrl: config.redisUrl,
         allowOpenDefaultUser: config.redisAllowOpenDefaultUser,
       }),
+    );
+  }
+  if (config.kubeconfig !== undefined) {
+    providers.set(
+      'kubernetes',
+      await createKubernetesProvider({ target: { kind: 'kubeconfig', path: config.kubeconfig } }),
     );
   }
   return providers;

@@ -1,5 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { isId, newId } from '../../domain/ids.js';
 import { resourceKinds, type ResourceKind } from '../../domain/kinds.js';
+import { BulkheadError } from '../../errors.js';
+import { manifestsYaml, namespaceName } from '../../providers/kubernetes/index.js';
 import { printJson, printTable, type CliContext } from '../context.js';
 
 const columns = ['id', 'kind', 'name', 'status', 'createdAt', 'readyAt', 'error'];
@@ -9,6 +12,26 @@ function parseKind(value: string): ResourceKind {
     throw new InvalidArgumentError(`must be one of ${resourceKinds.join(', ')}`);
   }
   return value as ResourceKind;
+}
+
+function parseDomainId(value: string): string {
+  if (!isId('domain', value)) throw new InvalidArgumentError('must be a domain id (dom_…)');
+  return value;
+}
+
+/**
+ * `--dry-run` for kind kubernetes: the manifests a new resource of the domain would get, as YAML. The
+ * domain is `--domain`, or else the provisioning key's (which opens the store or asks the server, as any
+ * resource command does, audited as a use of the key); no cluster is contacted and no resource is recorded.
+ */
+async function printDryRun(ctx: CliContext, kind: ResourceKind, domain: string | undefined): Promise<void> {
+  if (kind !== 'kubernetes') {
+    throw new BulkheadError('invalid_request', '--dry-run is only available for --kind kubernetes.');
+  }
+  const domainId = domain ?? (await ctx.withTenantPlane((tp) => Promise.resolve(tp.domainId)));
+  const ref = { domainId, resourceId: newId('resource') };
+  ctx.io.out(`# dry run: nothing was applied; namespace ${namespaceName(ref)} of domain ${domainId}`);
+  ctx.io.out((await manifestsYaml(ref)).trimEnd());
 }
 
 export function registerResource(program: Command, ctx: CliContext): void {
@@ -24,6 +47,8 @@ export function registerResource(program: Command, ctx: CliContext): void {
     .option('--idempotency-key <key>', 'repeat a request safely: the same key returns the first result')
     .option('--credentials', 'print the credentials once it is ready')
     .option('--json', 'print JSON')
+    .option('--dry-run', 'kubernetes only: print the manifests as YAML instead, contacting no cluster')
+    .option('--domain <domainId>', "with --dry-run: the domain (default: the key's)", parseDomainId)
     .action(
       (opts: {
         kind: ResourceKind;
@@ -31,8 +56,17 @@ export function registerResource(program: Command, ctx: CliContext): void {
         idempotencyKey?: string;
         credentials?: boolean;
         json?: boolean;
-      }) =>
-        ctx.withTenantPlane(async (tp) => {
+        dryRun?: boolean;
+        domain?: string;
+      }) => {
+        if (opts.dryRun === true) return printDryRun(ctx, opts.kind, opts.domain);
+        if (opts.domain !== undefined) {
+          throw new BulkheadError(
+            'invalid_request',
+            "--domain goes with --dry-run; a resource is created in the key's domain.",
+          );
+        }
+        return ctx.withTenantPlane(async (tp) => {
           const created = await tp.createResource({ kind: opts.kind, name: opts.name }, opts.idempotencyKey);
           const credentials =
             opts.credentials === true && created.status === 'ready'
@@ -43,7 +77,8 @@ export function registerResource(program: Command, ctx: CliContext): void {
           printTable(ctx.io, [{ ...created }], columns);
           if (credentials !== undefined)
             for (const [k, v] of Object.entries(credentials)) ctx.io.out(`${k}: ${v}`);
-        }),
+        });
+      },
     );
 
   resource
