@@ -75,6 +75,17 @@ const schema = z.object({
     .min(60)
     .max(7 * 86_400)
     .default(30 * 60),
+  rabbitmqUrl: z
+    .string()
+    .regex(
+      /^https?:\/\/[^/@]+:[^/@]*@/,
+      'must be an http:// URL of the management API with user and password',
+    )
+    .optional(),
+  rabbitmqAmqpUrl: z
+    .string()
+    .regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL')
+    .optional(),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;
@@ -109,6 +120,8 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   issuer: 'BULKHEAD_ISSUER',
   sessionIdleSeconds: 'BULKHEAD_SESSION_IDLE_SECONDS',
   redisUrl: 'BULKHEAD_REDIS_URL',
+  rabbitmqUrl: 'BULKHEAD_RABBITMQ_URL',
+  rabbitmqAmqpUrl: 'BULKHEAD_RABBITMQ_AMQP_URL',
 };
 
 /** Thrown when configuration is wrong; its message is the one line the user sees. */
