@@ -57,8 +57,10 @@ class FrameReader {
   private readonly frames: Method[] = [];
   private waiter: ((m: Method | Error) => void) | null = null;
   private ended: Error | null = null;
+  /** Once open, a connection.close from the broker is answered (close-ok) and the socket ended. */
+  answerClose = false;
 
-  constructor(socket: Socket) {
+  constructor(private readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
       while (this.buffer.length >= 8) {
@@ -86,6 +88,10 @@ class FrameReader {
   }
 
   private push(m: Method): void {
+    if (this.answerClose && m.classId === 10 && m.methodId === 50) {
+      this.socket.end(methodFrame(10, 51, []));
+      return;
+    }
     if (this.waiter !== null) {
       this.waiter(m);
       this.waiter = null;
@@ -173,6 +179,7 @@ export async function amqpHandshake(
       return { ok: false, stage: 'open', ...closeReason(opened) };
     if (opened.classId !== 10 || opened.methodId !== 41) throw new Error('the broker did not open the vhost');
     open = true;
+    frames.answerClose = true;
     return { ok: true, closed, close: () => socket.destroy() };
   } finally {
     if (!open) socket.destroy();

@@ -31,6 +31,7 @@ export interface RabbitmqSettings {
   readonly apiBase: string;
   /** The `Authorization` header for the administrator. */
   readonly adminAuth: string;
+  readonly adminUser: string;
   readonly amqpScheme: 'amqp' | 'amqps';
   readonly amqpHost: string;
   readonly amqpPort: number;
@@ -91,12 +92,13 @@ export function rabbitmqSettings(options: RabbitmqProviderOptions): RabbitmqSett
   return {
     apiBase,
     adminAuth: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+    adminUser: user,
     amqpScheme,
     amqpHost,
     amqpPort: amqp.port === '' ? (amqpScheme === 'amqps' ? 5671 : 5672) : Number(amqp.port),
     maxConnections: count(options.maxConnections, 50, 'maxConnections', 100_000),
     maxQueues: count(options.maxQueues, 100, 'maxQueues', 1_000_000),
-    // One more second for the broker's clock, read with one-second resolution.
+    // One more second for the broker's clock, read from a Date header (see brokerTimeAfter).
     lateSweepMs: handshakeTimeoutMs + statsIntervalMs + 1_000,
   };
 }

@@ -70,6 +70,9 @@ export class RabbitmqProvider implements Provider {
       description: `bulkhead.domain=${ref.domainId} bulkhead.resource=${ref.resourceId}`,
       tags: 'bulkhead',
     });
+    // The management API gives whoever creates a vhost full rights on it; the administrator needs none
+    // (its tag covers everything the provider does), so the tenant's user is the vhost's only one.
+    await this.api.delete(apiPath('permissions', name, this.s.adminUser));
     // Limits before the user: the tenant never sees its vhost without them.
     await this.api.put(apiPath('vhost-limits', name, 'max-connections'), { value: this.s.maxConnections });
     await this.api.put(apiPath('vhost-limits', name, 'max-queues'), { value: this.s.maxQueues });
@@ -105,13 +108,13 @@ export class RabbitmqProvider implements Provider {
 
   async delete(ref: ResourceRef): Promise<void> {
     const name = backendName(ref);
-    await this.sessions.closeAll(name, 'resource deleted');
-    // Removing the user ends its logins; the broker also closes any connection of it still open.
+    // The user first: nothing can log in again, and the broker closes the user's connections itself.
     await this.api.delete(apiPath('users', name));
+    // Removing a user or its permissions alone leaves a connection that is already open usable (its
+    // consumers keep receiving), so what is left is closed here, and the call waits until none is.
+    await this.sessions.closeAll(name, 'resource deleted');
     // Removes the vhost's queues, exchanges, bindings, limits and every permission on it.
     await this.api.delete(apiPath('vhosts', name));
-    // A connection that finished opening between the first sweep and the user's removal.
-    await this.sessions.closeAll(name, 'resource deleted');
   }
 
   async credentials(ref: ResourceRef): Promise<Credentials> {

@@ -6,7 +6,12 @@
 // A client that logged in with the old password just before a rotation therefore opens after the first
 // sweep. The late sweep, once that window and the statistics delay have passed, closes every connection
 // of the user that the broker accepted before the new password existed.
+import { isRabbitmqProviderError, RabbitmqProviderError } from './rabbitmq-errors.js';
 import { apiPath, type ManagementClient } from './rabbitmq-management.js';
+
+const CLOSE_WAIT_MS = 10_000;
+const CLOSE_POLL_MS = 25;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface ListedConnection {
   readonly name: string;
@@ -31,13 +36,31 @@ export class SessionCloser {
     return Array.isArray(listed) ? listed : [];
   }
 
-  /** Closes every live connection of `user`; returns how many it closed. */
-  async closeAll(user: string, reason: string): Promise<number> {
-    let closed = 0;
-    for (const { name } of await this.list(user)) {
-      if (await this.api.delete(apiPath('connections', name), { 'x-reason': reason })) closed++;
+  /**
+   * Closes every live connection of `user` and waits until the broker lists none. By username, not one
+   * by one: DELETE /connections/{name} answers 404 for a connection younger than the statistics
+   * interval, while the username route acts on the broker's connection tracking, which is immediate.
+   */
+  async closeAll(user: string, reason: string): Promise<void> {
+    const deadline = Date.now() + CLOSE_WAIT_MS;
+    for (;;) {
+      // The broker answers 500 when a connection ends between its listing and its close (the user's
+      // deletion closes them too): the listing below decides, and the next round tries again.
+      await this.api
+        .delete(apiPath('connections', 'username', user), { 'x-reason': reason })
+        .catch((error: unknown) => {
+          if (!isRabbitmqProviderError(error, 'management')) throw error;
+        });
+      // Closing is asynchronous; a connection that was mid-open when we asked shows up now.
+      await sleep(CLOSE_POLL_MS);
+      if ((await this.list(user)).length === 0) return;
+      if (Date.now() > deadline) {
+        throw new RabbitmqProviderError(
+          'management',
+          `connections of ${user} were still open after ${CLOSE_WAIT_MS} ms; try again`,
+        );
+      }
     }
-    return closed;
   }
 
   /** Closes the connections of `user` that the broker accepted before `before` (its clock, ms). */
@@ -75,9 +98,10 @@ export class SessionCloser {
 }
 
 /**
- * The broker's clock just after a change it answered with `date` (whole seconds, so rounded up). Without
- * a Date header (a proxy dropped it), this process's clock stands in.
+ * A time on the broker's clock that is surely after a change it answered with `date`. The Date header
+ * has whole seconds and the HTTP server refreshes it once a second, so it can be up to two seconds
+ * behind. Without a Date header (a proxy dropped it), this process's clock stands in.
  */
 export function brokerTimeAfter(date: number | null): number {
-  return (date === null || Number.isNaN(date) ? Date.now() : date) + 1000;
+  return (date === null || Number.isNaN(date) ? Date.now() : date) + 2000;
 }
