@@ -72,25 +72,22 @@ describe('rabbitmq provider options', () => {
   });
 
   it('derives the AMQP address from the management URL, or takes the configured one', async () => {
-    const ref = { domainId: newId('domain'), resourceId: newId('resource') };
-    const name = backendName(ref);
-    const creds = (p: Provider) =>
-      (p as unknown as { credentialsFor(n: string, pw: string): Credentials }).credentialsFor(name, 'pw');
-    const derived = await createRabbitmqProvider({ managementUrl: 'http://a:b@mq.internal:15672' });
-    expect(creds(derived)).toMatchObject({
-      host: 'mq.internal',
-      port: 5672,
-      url: `amqp://${name}:pw@mq.internal:5672/${name}`,
-    });
-    const given = await createRabbitmqProvider({
-      managementUrl: 'http://a:b@mq.internal:15672',
-      amqpUrl: 'amqps://mq.example.com',
-    });
-    expect(creds(given)).toMatchObject({
-      host: 'mq.example.com',
-      port: 5671,
-      url: `amqps://${name}:pw@mq.example.com:5671/${name}`,
-    });
+    for (const [amqpUrl, scheme, host, port] of [
+      [undefined, 'amqp', new URL(testRabbitmqUrl).hostname, 5672],
+      ['amqps://mq.example.com', 'amqps', 'mq.example.com', 5671],
+    ] as const) {
+      const provider = await createRabbitmqProvider({ managementUrl: testRabbitmqUrl, amqpUrl });
+      const ref = { domainId: newId('domain'), resourceId: newId('resource') };
+      try {
+        const creds = await provider.create(ref);
+        const name = backendName(ref);
+        expect(creds).toMatchObject({ host, port });
+        expect(creds['url']).toBe(`${scheme}://${name}:${String(creds['password'])}@${host}:${port}/${name}`);
+      } finally {
+        await provider.delete(ref);
+        await provider.close();
+      }
+    }
   });
 
   it('percent-encodes every part of the URL it hands out', () => {
@@ -423,6 +420,8 @@ describe('rabbitmq provider on the real broker', () => {
         noAck: true,
       });
       live.channel.sendToQueue(queue, Buffer.from('before'));
+      for (let i = 0; i < 50 && received.length < 1; i++) await sleep(20);
+      expect(received).toEqual(['before']);
       const revoked = await mgmt('DELETE', path('permissions', vhostOf(creds), String(creds['username'])));
       expect(revoked.status).toBe(204);
       await sleep(200);
