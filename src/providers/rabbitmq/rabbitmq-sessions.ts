@@ -33,7 +33,12 @@ export class SessionCloser {
   /** The connections of `user` the broker tracks now (from its connection tracking, not statistics). */
   private async list(user: string): Promise<ListedConnection[]> {
     const listed = await this.api.get<ListedConnection[]>(apiPath('connections', 'username', user));
-    return Array.isArray(listed) ? listed : [];
+    // The route answers [] for a user without connections, so a 404 means a broker without it, which
+    // must not pass for "nothing to close".
+    if (!Array.isArray(listed)) {
+      throw new RabbitmqProviderError('management', 'the broker does not list connections by username');
+    }
+    return listed;
   }
 
   /**
