@@ -1,9 +1,10 @@
 // Provisioning speed, measured against the raw backend calls in the same run.
 //
 //   npm run bench:provision            (needs the PostgreSQL server at BULKHEAD_TEST_POSTGRES_URL and
-//                                       Redis at BULKHEAD_TEST_REDIS_URL)
+//                                       Redis at BULKHEAD_TEST_REDIS_URL, RabbitMQ's management API at
+//                                       BULKHEAD_TEST_RABBITMQ_URL)
 //
-// Prints, for postgres (database and schema mode), redis and storage: the median and p95 time from request to
+// Prints, for postgres (database and schema mode), redis, storage and rabbitmq: the median and p95 time from request to
 // `ready` through the HTTP API, the same figures for the provider's own calls made directly, and their
 // ratio; then the time to provision a whole domain (domain, key, storage resource) at the 10th, 200th and
 // 1,000th domain in a row. Everything it creates is removed at the end.
@@ -19,12 +20,14 @@ import type { ResourceKind } from '../src/domain/kinds.js';
 import { createPostgresProvider } from '../src/providers/postgres/index.js';
 import type { DataKeySource, Provider } from '../src/providers/provider.js';
 import { createRedisProvider } from '../src/providers/redis/index.js';
+import { createRabbitmqProvider } from '../src/providers/rabbitmq/index.js';
 import { createStorageProvider } from '../src/providers/storage/index.js';
 import { buildServices, type Services } from '../src/runtime.js';
 import { openStore } from '../src/store/store.js';
 
 const adminUrl = process.env['BULKHEAD_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env['BULKHEAD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const rabbitmqUrl = process.env['BULKHEAD_TEST_RABBITMQ_URL'] ?? 'http://guest:guest@127.0.0.1:15672';
 const samples = Number(process.env['BENCH_SAMPLES'] ?? 20);
 const domainsInARow = Number(process.env['BENCH_DOMAINS'] ?? 1000);
 const token = 'bench-operator-token-0123456789abcdefgh';
@@ -66,7 +69,8 @@ async function stack(storeUrl: string, storageRoot: string, mode: 'database' | '
   const providers = new Map<ResourceKind, Provider>([
     ['postgres', await createPostgresProvider({ kind: 'server', adminUrl, mode })],
     ['storage', await createStorageProvider({ root: storageRoot, dataKeys })],
-    ['redis', await createRedisProvider({ adminUrl: redisUrl })],
+    ['redis', await createRedisProvider({ adminUrl: redisUrl, allowOpenDefaultUser: true })],
+    ['rabbitmq', await createRabbitmqProvider({ managementUrl: rabbitmqUrl })],
   ]);
   const store = await openStore({ kind: 'postgres', url: storeUrl });
   const services = buildServices(store, randomBytes(32), {
@@ -144,6 +148,7 @@ async function main(): Promise<void> {
       await compare('postgres (database)', s, 'postgres');
       await compare('storage', s, 'storage');
       await compare('redis', s, 'redis');
+      await compare('rabbitmq', s, 'rabbitmq');
     } finally {
       await s.close();
     }

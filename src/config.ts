@@ -80,6 +80,17 @@ const schema = z.object({
     .max(7 * 86_400)
     .default(30 * 60),
   kubeconfig: z.string().min(1).optional(),
+  rabbitmqUrl: z
+    .string()
+    .regex(
+      /^https?:\/\/[^/@]+:[^/@]*@/,
+      'must be an http:// URL of the management API with user and password',
+    )
+    .optional(),
+  rabbitmqAmqpUrl: z
+    .string()
+    .regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL')
+    .optional(),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;
@@ -116,6 +127,8 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   redisUrl: 'BULKHEAD_REDIS_URL',
   redisAllowOpenDefaultUser: 'BULKHEAD_REDIS_ALLOW_OPEN_DEFAULT_USER',
   kubeconfig: 'BULKHEAD_KUBECONFIG',
+  rabbitmqUrl: 'BULKHEAD_RABBITMQ_URL',
+  rabbitmqAmqpUrl: 'BULKHEAD_RABBITMQ_AMQP_URL',
 };
 
 /** Thrown when configuration is wrong; its message is the one line the user sees. */

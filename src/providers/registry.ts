@@ -1,6 +1,6 @@
 // Chooses and builds the providers from the configuration: real backends where a URL is configured,
 // embedded defaults (PGlite directories, local files) otherwise. The only place that knows them all.
-// Kubernetes has no embedded default: without a kubeconfig the kind is simply not offered.
+// Redis, RabbitMQ and Kubernetes have no embedded form: without their configuration the kind is not offered.
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { ResourceKind } from '../domain/kinds.js';
@@ -8,6 +8,7 @@ import { createKubernetesProvider } from './kubernetes/index.js';
 import { createPostgresProvider } from './postgres/index.js';
 import type { DataKeySource, Provider } from './provider.js';
 import { createRedisProvider } from './redis/index.js';
+import { createRabbitmqProvider } from './rabbitmq/index.js';
 import { createStorageProvider } from './storage/index.js';
 
 export async function openProviders(
@@ -45,6 +46,12 @@ export async function openProviders(
     providers.set(
       'kubernetes',
       await createKubernetesProvider({ target: { kind: 'kubeconfig', path: config.kubeconfig } }),
+    );
+  }
+  if (config.rabbitmqUrl !== undefined) {
+    providers.set(
+      'rabbitmq',
+      await createRabbitmqProvider({ managementUrl: config.rabbitmqUrl, amqpUrl: config.rabbitmqAmqpUrl }),
     );
   }
   return providers;
