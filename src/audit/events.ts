@@ -4,7 +4,6 @@
 export const auditActions = [
   'operator.token_created',
   'operator.authenticate',
-  'operator.read',
   'domain.create',
   'domain.suspend',
   'domain.resume',

@@ -77,29 +77,6 @@ export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<Audit
   return event;
 }
 
-/**
- * Records that the operator read across domains (a listing of domains, grants or the audit log), inside
- * the system transaction that read it.
- */
-export async function auditOperatorRead(
-  tx: Tx,
-  actor: { readonly actor: string; readonly requestId: string | null },
-  what: string,
-  filter: Record<string, unknown>,
-): Promise<void> {
-  const detail: Record<string, unknown> = { what };
-  for (const [k, v] of Object.entries(filter))
-    if (v !== undefined) detail[k] = v instanceof Date ? v.toISOString() : v;
-  await appendAudit(tx, {
-    ...actor,
-    domainId: null,
-    action: 'operator.read',
-    target: null,
-    outcome: 'success',
-    detail,
-  });
-}
-
 export interface AuditFilter {
   readonly domainId?: string | undefined;
   readonly action?: string | undefined;

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { auditOperatorRead, listAudit, verifyAudit } from '../audit/log.js';
+import { listAudit, verifyAudit } from '../audit/log.js';
 import type { Actor } from '../policy/principal.js';
 import type { Services } from '../runtime.js';
 import type { ControlPlane } from './control-plane.js';
@@ -17,7 +17,7 @@ export function directControlPlane(services: Services): ControlPlane {
   const actor: Actor = { actor: `cli:${localUser()}`, requestId: null };
   return {
     createDomain: (input) => services.domains.create(actor, input),
-    listDomains: (options) => services.domains.list(options, actor),
+    listDomains: (options) => services.domains.list(options),
     getDomain: (id) => services.domains.get(id),
     suspendDomain: (id) => services.domains.suspend(actor, id),
     resumeDomain: (id) => services.domains.resume(actor, id),
@@ -26,12 +26,7 @@ export function directControlPlane(services: Services): ControlPlane {
     listKeys: (domainId) => services.keys.list(domainId),
     revokeKey: (domainId, keyId) => services.keys.revoke(actor, domainId, keyId),
     rotateKey: (domainId, keyId, overlap) => services.keys.rotate(actor, domainId, keyId, overlap),
-    listAudit: (filter) =>
-      services.store.system('operator', async (tx) => {
-        const found = await listAudit(tx, filter);
-        await auditOperatorRead(tx, actor, 'audit', { ...filter });
-        return found;
-      }),
+    listAudit: (filter) => services.store.system('operator', (tx) => listAudit(tx, filter)),
     verifyAudit: () => services.store.system('audit', verifyAudit),
     listSigningKeys: async (id) => {
       await services.domains.get(id);

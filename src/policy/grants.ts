@@ -2,7 +2,7 @@
 // operator writes them (from, to, actions, resources, expiry, reason); the policy asks for a live one on
 // every cross-domain request, so an expiry or a revocation holds from the very next request. Every
 // grant, revocation and use is audited with both domains.
-import { appendAudit, auditOperatorRead } from '../audit/log.js';
+import { appendAudit } from '../audit/log.js';
 import { isId, newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { GrantRow } from '../store/schema.js';
@@ -133,12 +133,8 @@ export class GrantService {
     });
   }
 
-  async list(
-    filter: { domainId?: string | undefined; includeInactive?: boolean | undefined } = {},
-    actor?: Actor,
-  ) {
+  async list(filter: { domainId?: string | undefined; includeInactive?: boolean | undefined } = {}) {
     return this.o.store.system('operator', async (tx) => {
-      if (actor !== undefined) await auditOperatorRead(tx, actor, 'grants', { ...filter });
       let q = tx.selectFrom('grants').selectAll();
       if (filter.domainId !== undefined) {
         const id = filter.domainId;

@@ -1,6 +1,6 @@
 // Domains: creation, listing and the active → suspended → deleted life cycle. Each change and its
 // audit event commit together; the domain row is locked while its status changes.
-import { appendAudit, auditOperatorRead } from '../audit/log.js';
+import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { normaliseSlug, parseSlug } from '../domain/slug.js';
 import { BulkheadError, notFound } from '../errors.js';
@@ -128,12 +128,8 @@ export class DomainService {
     }
   }
 
-  /** Every domain matching `options`; a read by the operator (`actor`) is audited with its filter. */
-  async list(options: DomainListOptions = {}, actor?: Actor): Promise<DomainView[]> {
-    return this.deps.store.system('operator', async (tx) => {
-      if (actor !== undefined) await auditOperatorRead(tx, actor, 'domains', { ...options });
-      return listDomains(tx, options);
-    });
+  async list(options: DomainListOptions = {}): Promise<DomainView[]> {
+    return this.deps.store.system('operator', (tx) => listDomains(tx, options));
   }
 
   async get(domainId: string): Promise<DomainView> {

@@ -2,7 +2,6 @@ import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
 import { bearer, Domain, DomainIdParam, DomainStatus, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
 
 export const listDomains: RouteModule = (app, { domains }) => {
   app.get(
@@ -31,6 +30,6 @@ export const listDomains: RouteModule = (app, { domains }) => {
         response: { 200: Type.Object({ items: Type.Array(Domain) }), ...errorResponses },
       },
     },
-    async (request) => ({ items: await domains.list(request.query, actorOf(request)) }),
+    async (request) => ({ items: await domains.list(request.query) }),
   );
 };

@@ -81,7 +81,7 @@ export const grantRoutes: RouteModule = (app, { grants }) => {
         response: { 200: Type.Object({ items: Type.Array(Grant) }), ...errorResponses },
       },
     },
-    async (request) => ({ items: await grants.list(request.query, actorOf(request)) }),
+    async (request) => ({ items: await grants.list(request.query) }),
   );
 
   app.delete(
