@@ -526,11 +526,13 @@ class Run {
     ownChange: boolean,
   ): Promise<{ got: string; verdict: Verdict }> {
     if (exchange.status === 0) return { got: exchange.text, verdict: 'inconclusive' };
-    // A refusal may quote the smuggled value back; anything else must not name B at all.
+    // A refusal may quote the smuggled value back; anything else must not name B at all — beyond what
+    // the call without it already shows, which is the own or foreign check's finding, not this one's.
     const masks = smuggleRefused.has(exchange.status)
       ? [...built.masks, [this.setup.b.id, '{smuggled}'] as const]
       : built.masks;
-    const leaked = this.leakedIn(exchange.text, masks);
+    const already = new Set(this.leakedIn(baseline.text, plain().masks));
+    const leaked = this.leakedIn(exchange.text, masks).filter((label) => !already.has(label));
     if (leaked.length > 0)
       return { got: `${exchange.status}, answer holds ${leaked.join(', ')}`, verdict: 'leak' };
     if (smuggleRefused.has(exchange.status)) return { got: `${exchange.status} (refused)`, verdict: 'pass' };
