@@ -111,7 +111,8 @@ class Run {
   private readonly volatile: ReadonlySet<string>;
   private readonly unknown: Values;
   private readonly markers: Marker[];
-  private readonly tag = Date.now().toString(36).slice(-5);
+  private readonly now = Date.now();
+  private readonly tag = this.now.toString(36).slice(-5);
   private seeds = 0;
   /** Phase-1 answers by operation, attack and credential, to pick the credential the route accepts. */
   private readonly phaseOne = new Map<string, number>();
@@ -157,7 +158,9 @@ class Run {
     const initial = await this.snapshot();
 
     // A at B's ids changes nothing when the API holds, so these run a few at a time.
-    const foreign = ops.filter((op) => pathNames(op).length > 0);
+    const foreign = ops.filter(
+      (op) => pathNames(op).length > 0 || op.body !== null || lookup(this.setup.bodies, op) !== undefined,
+    );
     const workers = Array.from({ length: Math.min(this.concurrency, foreign.length) }, async () => {
       for (let op = foreign.shift(); op !== undefined; op = foreign.shift()) await this.attackForeign(op);
     });
@@ -220,7 +223,7 @@ class Run {
     unique: () => string,
     smuggle: { query?: string; body?: string; header?: string; value?: string } = {},
   ): Built {
-    const ctx = { resolve: this.api.resolve, ids, unique };
+    const ctx = { resolve: this.api.resolve, ids, unique, now: this.now };
     const query: Record<string, string> = {};
     const headers: Record<string, string> = {};
     for (const p of op.parameters) {
@@ -306,15 +309,14 @@ class Run {
     const { a, b } = this.setup;
     const tenants = this.tenantParams(op);
     const others = pathNames(op).filter((n) => !tenants.includes(n));
-    const variants: { attack: string; path: Values | string[]; unknown: Values | string[]; ids: boolean }[] =
-      [
-        {
-          attack: 'foreign',
-          path: this.values(op, (n) => b.ids[n]),
-          unknown: this.values(op, (n) => this.unknown[n]),
-          ids: true,
-        },
-      ];
+    const variants: { attack: string; path: Values | string[]; unknown: Values | string[] }[] = [];
+    if (pathNames(op).length > 0) {
+      variants.push({
+        attack: 'foreign',
+        path: this.values(op, (n) => b.ids[n]),
+        unknown: this.values(op, (n) => this.unknown[n]),
+      });
+    }
     if (tenants.length > 0 && others.length > 0) {
       const mixed = (other: (n: string) => string | undefined) =>
         this.values(op, (n) => (tenants.includes(n) ? a.ids[n] : other(n)));
@@ -322,7 +324,6 @@ class Run {
         attack: 'foreign-id',
         path: mixed((n) => b.ids[n]),
         unknown: mixed((n) => this.unknown[n]),
-        ids: true,
       });
     }
     // A's own path with B's ids in the body (e.g. attaching A's volume to B's instance).
@@ -331,8 +332,7 @@ class Run {
       const make = this.uniques();
       const withB = this.build(op, own, b.ids, a.credentials[0]!, make()).request.body?.raw;
       const withUnknown = this.build(op, own, this.unknown, a.credentials[0]!, make()).request.body?.raw;
-      if (withB !== withUnknown)
-        variants.push({ attack: 'foreign-body', path: own, unknown: own, ids: false });
+      if (withB !== withUnknown) variants.push({ attack: 'foreign-body', path: own, unknown: own });
     }
     for (const v of variants) {
       if (Array.isArray(v.path) || Array.isArray(v.unknown)) {
