@@ -19,7 +19,7 @@ interface VerifyOptions {
 }
 
 /** The one line a person or a scheduler log needs: the verdict, the counts and the time taken. */
-export function summaryLine(report: VerifyReport): string {
+function summaryLine(report: VerifyReport): string {
   const s = report.summary;
   const verdict = s.leaks > 0 ? 'LEAK' : s.skipped > 0 ? 'INCOMPLETE' : 'clean';
   return (
