@@ -11,6 +11,7 @@ import { registerOperator } from './commands/operator.js';
 import { registerResource } from './commands/resource.js';
 import { registerSigningKey } from './commands/signing-key.js';
 import { registerServe } from './commands/serve.js';
+import { registerVerify } from './commands/verify.js';
 import { createContext, type GlobalOptions, type Io } from './context.js';
 
 const stdio: Io = {
@@ -45,6 +46,7 @@ export async function main(
   registerResource(program, ctx);
   registerSigningKey(program, ctx);
   registerOperator(program, ctx);
+  registerVerify(program, ctx);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

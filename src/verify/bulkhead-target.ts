@@ -1,0 +1,251 @@
+// Bulkhead as its own target. With the operator token, two fresh probe domains are created, each with
+// every credential a tenant holds (a provisioning key, an access token, a browser session); B gets one
+// of every kind of thing (instance, volume, storage resource with a secret object, blueprint, grant) and
+// A a few of its own. Afterwards everything is deleted again: resources, volumes, instances, the grant,
+// then both domains.
+import { randomBytes } from 'node:crypto';
+import { ConfigError } from '../config.js';
+import { httpSender, type Exchange, type Send } from './http.js';
+import type { Credential, ProbeDomain, ProbeSetup, Target } from './target.js';
+import { TargetError } from './target.js';
+
+export interface BulkheadTargetOptions {
+  readonly url: string;
+  readonly operatorToken: string;
+  readonly timeoutMs?: number;
+  readonly send?: Send;
+}
+
+interface Domain {
+  readonly id: string;
+  readonly key: string;
+  readonly token: string;
+  readonly cookie: string;
+}
+
+const secretObject = 'verify-secret.txt';
+
+/**
+ * A target that provisions its probe domains on a running Bulkhead.
+ *
+ * @example
+ * const target = bulkheadTarget({ url: 'http://127.0.0.1:8080', operatorToken });
+ */
+export function bulkheadTarget(options: BulkheadTargetOptions): Target {
+  const base = options.url.replace(/\/+$/, '');
+  const origin = new URL(base).origin;
+  const send = options.send ?? httpSender(base, options.timeoutMs ?? 10_000);
+  const operator = { authorization: `Bearer ${options.operatorToken}` };
+  const created: string[] = [];
+  const grants: string[] = [];
+  const run = randomBytes(4).toString('hex');
+
+  async function call<T>(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: unknown,
+    expect: readonly number[] = [200, 201],
+  ): Promise<{ json: T; exchange: Exchange }> {
+    const exchange = await send({
+      method,
+      path,
+      headers,
+      ...(body === undefined
+        ? {}
+        : typeof body === 'string'
+          ? { body: { contentType: 'application/octet-stream', raw: body } }
+          : { body: { contentType: 'application/json', raw: JSON.stringify(body) } }),
+    });
+    if (exchange.status === 401 && headers === operator)
+      throw new ConfigError(`${base} refused the operator token (HTTP 401)`);
+    if (!expect.includes(exchange.status))
+      throw new TargetError(`${method} ${path}: HTTP ${exchange.status} ${exchange.text.slice(0, 300)}`);
+    return { json: (exchange.text === '' ? null : JSON.parse(exchange.text)) as T, exchange };
+  }
+
+  async function createDomain(label: string): Promise<Domain> {
+    const slug = `verify-${label}-${run}`;
+    const { json: domain } = await call<{ id: string }>('POST', '/v1/domains', operator, {
+      slug,
+      name: `bulkhead verify probe ${label.toUpperCase()}`,
+    });
+    created.push(domain.id);
+    const d = `/v1/domains/${domain.id}`;
+    const { json: key } = await call<{ key: string }>('POST', `${d}/keys`, operator, {
+      name: 'bulkhead verify',
+    });
+    const email = `verify-${label}@example.com`;
+    const password = randomBytes(24).toString('base64url');
+    await call('POST', `${d}/principals`, operator, { kind: 'user', email, password });
+    const { json: token } = await call<{ access_token: string }>(
+      'POST',
+      '/v1/auth/token',
+      {},
+      {
+        grant_type: 'password',
+        domain: domain.id,
+        username: email,
+        password,
+      },
+    );
+    const { exchange: login } = await call(
+      'POST',
+      '/v1/auth/login',
+      {},
+      { domain: domain.id, username: email, password },
+    );
+    const cookie = (login.headers['set-cookie'] ?? '').split(';')[0] ?? '';
+    if (!cookie.includes('=')) throw new TargetError('POST /v1/auth/login set no session cookie');
+    return { id: domain.id, key: key.key, token: token.access_token, cookie };
+  }
+
+  const credentials = (d: Domain): Credential[] => [
+    { name: 'key', headers: { authorization: `Bearer ${d.key}` } },
+    { name: 'token', headers: { authorization: `Bearer ${d.token}` } },
+    // A cookie-authenticated change needs the Origin of the server's own site.
+    { name: 'session', headers: { cookie: d.cookie }, writeHeaders: { origin } },
+  ];
+
+  /** Gives a domain an instance, a volume and a storage resource holding one object; returns their ids. */
+  async function furnish(d: Domain, label: string, content: string): Promise<Record<string, string>> {
+    const key = { authorization: `Bearer ${d.key}` };
+    const p = `/v1/domains/${d.id}`;
+    const { json: instance } = await call<{ id: string }>('POST', `${p}/instances`, key, {
+      name: `${label}-web`,
+    });
+    const { json: volume } = await call<{ id: string }>('POST', `${p}/volumes`, key, {
+      name: `${label}-data`,
+      sizeBytes: 4096,
+    });
+    let { json: resource } = await call<{ id: string; status: string }>(
+      'POST',
+      `${p}/resources`,
+      key,
+      { kind: 'storage', name: `${label}-files` },
+      [200, 201, 202],
+    );
+    for (let i = 0; resource.status !== 'ready' && i < 100; i++) {
+      if (resource.status === 'failed') throw new TargetError(`the storage resource of ${label} failed`);
+      await new Promise((r) => setTimeout(r, 100));
+      resource = (await call<{ id: string; status: string }>('GET', `${p}/resources/${resource.id}`, key))
+        .json;
+    }
+    const object = `${label}-${secretObject}`;
+    await call('PUT', `${p}/resources/${resource.id}/objects/${object}`, key, content);
+    return {
+      domainId: d.id,
+      instanceId: instance.id,
+      volumeId: volume.id,
+      resourceId: resource.id,
+      '*': object,
+    };
+  }
+
+  async function remove(domainId: string): Promise<string[]> {
+    const problems: string[] = [];
+    const p = `/v1/domains/${domainId}`;
+    const attempt = async (
+      method: string,
+      path: string,
+      ok: readonly number[] = [200, 202, 204, 404, 409],
+    ) => {
+      const res = await send({ method, path, headers: operator });
+      if (!ok.includes(res.status)) problems.push(`${method} ${path}: HTTP ${res.status}`);
+      return res;
+    };
+    const list = async (what: string) => {
+      const res = await attempt('GET', `${p}/${what}`, [200, 404]);
+      if (res.status !== 200) return [];
+      return (JSON.parse(res.text) as { items: { id: string; status: string }[] }).items;
+    };
+    for (const v of await list('volumes')) {
+      if (v.status === 'deleted') continue;
+      if (v.status === 'attached') await attempt('POST', `${p}/volumes/${v.id}/detach`);
+      await attempt('DELETE', `${p}/volumes/${v.id}`);
+    }
+    for (const i of await list('instances'))
+      if (i.status !== 'deleted') await attempt('DELETE', `${p}/instances/${i.id}`);
+    for (const r of await list('resources'))
+      if (r.status !== 'deleted' && r.status !== 'deprovisioning')
+        await attempt('DELETE', `${p}/resources/${r.id}`);
+    await attempt('DELETE', p, [200, 404]);
+    return problems;
+  }
+
+  return {
+    name: base,
+    async setup(): Promise<ProbeSetup> {
+      const [a, b] = await Promise.all([createDomain('a'), createDomain('b')]);
+      const secret = `bulkhead-verify-B-${randomBytes(12).toString('hex')}`;
+      const [bIds, aIds] = await Promise.all([
+        furnish(b, 'b', secret),
+        furnish(a, 'a', `bulkhead-verify-A-${run}`),
+      ]);
+      const bKey = { authorization: `Bearer ${b.key}` };
+      const { json: keys } = await call<{ items: { id: string }[] }>('GET', `/v1/domains/${b.id}/keys`, bKey);
+      const { json: principals } = await call<{ items: { id: string }[] }>(
+        'GET',
+        `/v1/domains/${b.id}/principals`,
+        operator,
+      );
+      const { json: whoami } = await call<{ sessionId: string }>('GET', '/v1/whoami', { cookie: b.cookie });
+      const { json: blueprint } = await call<{ id: string }>('POST', `/v1/domains/${b.id}/blueprints`, bKey, {
+        name: 'b-set',
+        resources: [{ kind: 'storage', name: 'b-set-files' }],
+      });
+      // A grant that lets B read A's instances: it names B, and gives A nothing in B.
+      const { json: grant } = await call<{ id: string }>('POST', '/v1/grants', operator, {
+        from: b.id,
+        to: a.id,
+        actions: ['instances.read'],
+        resources: ['*'],
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        reason: 'bulkhead verify probe',
+      });
+      grants.push(grant.id);
+      const probe = (d: Domain, ids: Record<string, string>, secrets: string[]): ProbeDomain => ({
+        id: d.id,
+        credentials: credentials(d),
+        ids,
+        secrets,
+      });
+      return {
+        baseUrl: base,
+        a: probe(a, aIds, []),
+        b: probe(
+          b,
+          {
+            ...bIds,
+            keyId: keys.items[0]!.id,
+            principalId: principals.items[0]!.id,
+            sessionId: whoami.sessionId,
+            blueprintId: blueprint.id,
+            grantId: grant.id,
+          },
+          [secret],
+        ),
+        // Storage is the kind the embedded defaults provide; object bodies are raw bytes.
+        bodies: {
+          createResource: { json: { kind: 'storage', name: '{{unique}}' } },
+          createBlueprint: {
+            json: { name: '{{unique}}', resources: [{ kind: 'storage', name: '{{unique}}' }] },
+          },
+          putObject: { contentType: 'application/octet-stream', raw: 'bulkhead verify' },
+        },
+        // The operator also reads B's state, so that operator-only reads (principals, pool) are compared.
+        stateReaders: [{ name: 'operator', headers: operator }],
+      };
+    },
+    async teardown(): Promise<string[]> {
+      const problems: string[] = [];
+      for (const id of grants.splice(0)) {
+        const res = await send({ method: 'DELETE', path: `/v1/grants/${id}`, headers: operator });
+        if (res.status !== 200 && res.status !== 404)
+          problems.push(`DELETE /v1/grants/${id}: HTTP ${res.status}`);
+      }
+      for (const id of created.splice(0)) problems.push(...(await remove(id)));
+      return problems;
+    },
+  };
+}

@@ -1,0 +1,70 @@
+// The outcome of a run: every check made, every operation with whether it was exercised (and why
+// not), and the one verdict a scheduler needs. A run is clean only when nothing leaked and nothing that
+// should have been exercised was left out.
+
+/** `inconclusive`: both answers were refusals that say nothing about the boundary (e.g. both 400). */
+export type Verdict = 'pass' | 'leak' | 'inconclusive';
+
+export interface Check {
+  /** `METHOD /path`. */
+  readonly operation: string;
+  readonly operationId: string | null;
+  /** e.g. `foreign`, `foreign-id`, `foreign-body`, `own`, `smuggle-query`, `smuggle-header`, `b-state`. */
+  readonly attack: string;
+  /** The credential of A used, or null (B's state checks). */
+  readonly credential: string | null;
+  readonly expected: string;
+  readonly got: string;
+  readonly verdict: Verdict;
+}
+
+/**
+ * `exercised`: at least one conclusive check; `not_applicable`: nothing of a tenant to attack (public,
+ * or deliberately skipped by the target with a reason); `skipped`: could not be exercised — a failure.
+ */
+export type Coverage = 'exercised' | 'not_applicable' | 'skipped';
+
+export interface OperationResult {
+  readonly operation: string;
+  readonly operationId: string | null;
+  readonly coverage: Coverage;
+  readonly reason: string | null;
+  readonly checks: number;
+  readonly leaks: number;
+}
+
+export interface Summary {
+  readonly operations: number;
+  readonly exercised: number;
+  readonly notApplicable: number;
+  readonly skipped: number;
+  readonly checks: number;
+  readonly leaks: number;
+  readonly inconclusive: number;
+}
+
+export interface VerifyReport {
+  readonly target: string;
+  readonly spec: string;
+  readonly startedAt: string;
+  readonly elapsedMs: number;
+  /** Clean: no leak and nothing skipped. */
+  readonly ok: boolean;
+  readonly summary: Summary;
+  readonly operations: readonly OperationResult[];
+  readonly checks: readonly Check[];
+  /** What the target could not remove afterwards. */
+  readonly cleanup: readonly string[];
+}
+
+export function summarise(operations: readonly OperationResult[], checks: readonly Check[]): Summary {
+  return {
+    operations: operations.length,
+    exercised: operations.filter((o) => o.coverage === 'exercised').length,
+    notApplicable: operations.filter((o) => o.coverage === 'not_applicable').length,
+    skipped: operations.filter((o) => o.coverage === 'skipped').length,
+    checks: checks.length,
+    leaks: checks.filter((c) => c.verdict === 'leak').length,
+    inconclusive: checks.filter((c) => c.verdict === 'inconclusive').length,
+  };
+}

@@ -1,0 +1,65 @@
+// What the prober needs from the system under test: two probe domains, A (the attacker) and B (the
+// victim), their credentials and the ids of their things by path parameter name. A target creates them
+// before a run and removes them after; the prober itself knows nothing of any particular API.
+
+/** One way of presenting a domain's identity, as request headers. */
+export interface Credential {
+  /** A short label for reports, e.g. `key`, `token`, `session`. */
+  readonly name: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Added on methods other than GET, HEAD and OPTIONS (e.g. the `Origin` a cookie session needs). */
+  readonly writeHeaders?: Readonly<Record<string, string>>;
+}
+
+export interface ProbeDomain {
+  /** The domain's own id: the value smuggled into A's requests to name B. */
+  readonly id: string;
+  readonly credentials: readonly Credential[];
+  /**
+   * The domain's things by path parameter (or body property) name, e.g. `{domainId, volumeId}`. A
+   * parameter whose value is the domain's own id names the tenant; the others name things inside it.
+   */
+  readonly ids: Readonly<Record<string, string>>;
+  /** Values that must never reach the other domain (object contents, credentials). */
+  readonly secrets: readonly string[];
+}
+
+/** A body to send instead of one built from the request schema. `{{name}}` in strings is replaced. */
+export type BodyTemplate =
+  { readonly json: unknown } | { readonly contentType: string; readonly raw: string };
+
+export interface ProbeSetup {
+  readonly baseUrl: string;
+  readonly a: ProbeDomain;
+  readonly b: ProbeDomain;
+  /** Ids that name nothing, by parameter name; otherwise derived from B's by zeroing after the prefix. */
+  readonly unknownIds?: Readonly<Record<string, string>>;
+  /** Bodies by operationId or `METHOD /path`. */
+  readonly bodies?: Readonly<Record<string, BodyTemplate>>;
+  /** Operations deliberately not exercised, by operationId or `METHOD /path`, with the reason. */
+  readonly skip?: Readonly<Record<string, string>>;
+  /** More credentials that may read B's state (B's own are tried first). */
+  readonly stateReaders?: readonly Credential[];
+  /** Extra response fields that change on every call and are ignored in comparisons. */
+  readonly volatileFields?: readonly string[];
+}
+
+/**
+ * The system under test.
+ *
+ * @example
+ * const setup = await target.setup();
+ * try { … } finally { await target.teardown(); }
+ */
+export interface Target {
+  /** For reports, e.g. the base URL. */
+  readonly name: string;
+  setup(): Promise<ProbeSetup>;
+  /** Removes what `setup` created; returns what could not be removed (empty when all is clean). */
+  teardown(): Promise<string[]>;
+}
+
+/** Thrown when a target cannot prepare its probe domains. */
+export class TargetError extends Error {
+  override readonly name = 'TargetError';
+}
