@@ -6,6 +6,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { migrateToLatest } from './migrations.js';
+import { openNotice, randomNoticeKey, sealNotice } from './notices.js';
 import { pgliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
 
@@ -20,17 +21,32 @@ export interface Store {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   /**
-   * Calls `onNotify` whenever a committed transaction ran `pg_notify(channel, …)`; resolves to a stop
-   * function. On PostgreSQL this holds one connection of its own.
+   * Notifies `channel` with `payload` if and when `tx` commits. The payload is sealed with the store's
+   * notice key; one too big for a NOTIFY is dropped and the notice arrives bare.
    */
-  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
+  notify(tx: Tx, channel: string, payload: string): Promise<void>;
+  /**
+   * Calls `onNotify` whenever a committed transaction notified `channel`: with the payload when it came
+   * through `notify` with this store's notice key, with null for a bare notice or one sent any other way
+   * (anyone connected to the database can NOTIFY). Resolves to a stop function. On PostgreSQL this holds
+   * one connection of its own.
+   */
+  listen(channel: string, onNotify: (payload: string | null) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
-export type StoreOptions =
+export type StoreOptions = (
   | { kind: 'postgres'; url: string; poolSize?: number }
   /** `dataDir` undefined keeps the database in memory (tests). */
-  | { kind: 'pglite'; dataDir?: string };
+  | { kind: 'pglite'; dataDir?: string }
+) & {
+  /**
+   * Seals notification payloads (see `deriveNoticeKey`); every process sharing a PostgreSQL store needs
+   * the same one to read the others' payloads. Default: a random key, so this process reads only its own
+   * and treats the others' notices as bare.
+   */
+  noticeKey?: Buffer;
+};
 
 /** Thrown when another process holds an embedded data directory. */
 export class DataDirLockedError extends Error {
@@ -89,6 +105,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   let db: Db;
   let unlock = () => {};
   let listen: Store['listen'];
+  const noticeKey = options.noticeKey ?? randomNoticeKey();
   if (options.kind === 'postgres') {
     const pool = new pg.Pool({
       connectionString: options.url,
@@ -108,7 +125,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       const client = new pg.Client({ connectionString: options.url });
       client.on('error', () => {});
       client.on('notification', (message) => {
-        if (message.channel === channel) onNotify();
+        if (message.channel === channel) onNotify(openNotice(noticeKey, channel, message.payload));
       });
       await client.connect();
       await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
@@ -132,7 +149,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     db = new Kysely<Database>({ dialect: pgliteDialect(pglite) });
     const embedded = pglite;
     listen = async (channel, onNotify) =>
-      embedded.listen(channel, () => onNotify()).then((stop) => async () => stop());
+      embedded
+        .listen(channel, (payload) => onNotify(openNotice(noticeKey, channel, payload)))
+        .then((stop) => async () => stop());
   }
   try {
     await migrateToLatest(db as Kysely<unknown>);
@@ -148,6 +167,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     transaction: (fn) => db.transaction().execute(fn),
     async ping() {
       await sql`SELECT 1`.execute(db);
+    },
+    async notify(tx, channel, payload) {
+      await sql`SELECT pg_notify(${channel}, ${sealNotice(noticeKey, channel, payload)})`.execute(tx);
     },
     listen: (channel, onNotify) => listen(channel, onNotify),
     async close() {
