@@ -77,12 +77,13 @@ describe('the SDK verifier', () => {
   });
 
   it('accepts a good token, with the audience as a string or in an array', async () => {
-    expect(await verifier.verify(mint(), domainId)).toEqual({
+    const c = claims();
+    expect(await verifier.verify(mint(header, c), domainId)).toEqual({
       domainId,
       subject: 'prn_00000000000000000000000001',
       sessionId: 'ses_00000000000000000000000001',
       clientId: 'cli',
-      expiresAt: claims()['exp'],
+      expiresAt: c['exp'],
     });
     const both = mint(header, claims({ aud: ['other', `bulkhead:${domainId}`] }));
     expect((await verifier.verify(both, domainId)).domainId).toBe(domainId);
