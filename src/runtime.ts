@@ -23,6 +23,7 @@ import { Provisioner, type Providers } from './provisioner/provisioner.js';
 import type { QuotaDefaults } from './provisioner/quotas.js';
 import type { DataKeySource } from './providers/provider.js';
 import { openProviders } from './providers/registry.js';
+import { deriveNoticeKey } from './store/notices.js';
 import { openStore, type Store } from './store/store.js';
 
 export interface Services {
@@ -143,10 +144,11 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
 /** Opens the store named by the configuration and builds the services on it. */
 export async function openServices(config: Config): Promise<Services> {
   const secret = resolveSecret(config);
+  const noticeKey = deriveNoticeKey(secret);
   const store = await openStore(
     config.databaseUrl !== undefined
-      ? { kind: 'postgres', url: config.databaseUrl }
-      : { kind: 'pglite', dataDir: join(config.dataDir) },
+      ? { kind: 'postgres', url: config.databaseUrl, noticeKey }
+      : { kind: 'pglite', dataDir: join(config.dataDir), noticeKey },
   );
   // The storage provider needs the keyring, which buildServices creates: hand it a late-bound source.
   let keyring: Keyring | undefined;

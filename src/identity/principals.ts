@@ -151,7 +151,7 @@ export class PrincipalService {
         .where('principal_id', '=', principalId)
         .where('revoked_at', 'is', null)
         .execute();
-      await recordRevocation(tx, 'principal', principalId, domainId);
+      await recordRevocation(this.deps.store, tx, 'principal', principalId, domainId);
       await appendAudit(tx, {
         ...actor,
         domainId,

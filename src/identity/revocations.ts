@@ -1,10 +1,17 @@
 // Revocations as a feed: each is written in the transaction that causes it, so the feed can never
 // announce a revocation that did not happen nor miss one that did. Bulkhead's own verification reads
 // the session row every time; the feed exists for verifiers elsewhere (the SDK).
-import { sql } from 'kysely';
-import type { Tx } from '../store/store.js';
+import type { Selectable } from 'kysely';
+import type { RevocationsTable } from '../store/schema.js';
+import type { Store, Tx } from '../store/store.js';
 
 export type RevocationKind = 'session' | 'principal' | 'domain' | 'domain_restored';
+const kinds: readonly unknown[] = [
+  'session',
+  'principal',
+  'domain',
+  'domain_restored',
+] satisfies RevocationKind[];
 
 export interface Revocation {
   readonly seq: number;
@@ -15,18 +22,60 @@ export interface Revocation {
   readonly at: string;
 }
 
-/** The channel a committed revocation is announced on, so the publisher need not wait for its next poll. */
+/**
+ * The channel a committed revocation is announced on, carrying the record itself, so the publisher need
+ * neither wait for its next poll nor read the record back.
+ */
 export const revocationNotifyChannel = 'bulkhead_revocations';
 
+const toRevocation = (r: Selectable<RevocationsTable>): Revocation => ({
+  seq: Number(r.seq),
+  kind: r.kind,
+  target: r.target,
+  domainId: r.domain_id,
+  at: r.at.toISOString(),
+});
+
 export async function recordRevocation(
+  store: Pick<Store, 'notify'>,
   tx: Tx,
   kind: RevocationKind,
   target: string,
   domainId: string,
 ): Promise<void> {
-  await tx.insertInto('revocations').values({ kind, target, domain_id: domainId, at: new Date() }).execute();
+  const row = await tx
+    .insertInto('revocations')
+    .values({ kind, target, domain_id: domainId, at: new Date() })
+    .returningAll()
+    .executeTakeFirstOrThrow();
   // Delivered only if and when this transaction commits.
-  await sql`SELECT pg_notify(${revocationNotifyChannel}, '')`.execute(tx);
+  await store.notify(tx, revocationNotifyChannel, JSON.stringify(toRevocation(row)));
+}
+
+/** The revocation a notice carries, or null when it carries none that is well formed. */
+export function revocationFromNotice(payload: string | null): Revocation | null {
+  if (payload === null) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(payload);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const { seq, kind, target, domainId, at } = value as Record<string, unknown>;
+  if (
+    typeof seq !== 'number' ||
+    !Number.isSafeInteger(seq) ||
+    seq <= 0 ||
+    !kinds.includes(kind) ||
+    typeof target !== 'string' ||
+    typeof domainId !== 'string' ||
+    typeof at !== 'string' ||
+    Number.isNaN(Date.parse(at))
+  ) {
+    return null;
+  }
+  return { seq, kind: kind as RevocationKind, target, domainId, at };
 }
 
 /** Revocations at or after `since`, oldest first (callers overlap their reads and dedupe by seq). */
@@ -38,11 +87,5 @@ export async function revocationsSince(db: Tx, since: Date, limit = 10_000): Pro
     .orderBy('seq')
     .limit(limit)
     .execute();
-  return rows.map((r) => ({
-    seq: Number(r.seq),
-    kind: r.kind,
-    target: r.target,
-    domainId: r.domain_id,
-    at: r.at.toISOString(),
-  }));
+  return rows.map(toRevocation);
 }

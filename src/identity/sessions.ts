@@ -108,7 +108,7 @@ export class SessionService {
         .returning(['domain_id', 'principal_id'])
         .executeTakeFirst();
       if (row === undefined) return;
-      await recordRevocation(tx, 'session', sessionId, row.domain_id);
+      await recordRevocation(this.o.store, tx, 'session', sessionId, row.domain_id);
       await appendAudit(tx, {
         ...actor,
         domainId: row.domain_id,

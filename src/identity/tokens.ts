@@ -157,7 +157,7 @@ export class TokenService {
           .returning(['domain_id', 'principal_id'])
           .executeTakeFirst();
         if (session !== undefined)
-          await recordRevocation(tx, 'session', reused.session_id, session.domain_id);
+          await recordRevocation(this.o.store, tx, 'session', reused.session_id, session.domain_id);
         const row =
           session ??
           (await tx
@@ -262,7 +262,7 @@ export class TokenService {
         .returning(['domain_id', 'principal_id'])
         .executeTakeFirst();
       if (row === undefined) return false;
-      await recordRevocation(tx, 'session', sessionId, row.domain_id);
+      await recordRevocation(this.o.store, tx, 'session', sessionId, row.domain_id);
       await appendAudit(tx, {
         ...actor,
         domainId: row.domain_id,

@@ -2,7 +2,18 @@
 // refuses `jku`/`x5u`/`x5c`/`jwk`/`crit` headers, takes keys only from the configured JWKS (cached, with
 // a rate-limited refetch for an unknown `kid`), and checks the audience of the domain the *resource*
 // belongs to — so a token of another domain is refused even when its signature is good.
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
+//
+// jose fetches and caches the key set; the token is parsed here and its signature checked with node:crypto,
+// well ahead of WebCrypto (see bench/tokens.ts). Parsing is stricter than jose's: base64url must be
+// canonical (no padding, no other alphabet, no stray bits) and JSON valid UTF-8 without a byte-order mark.
+import {
+  createPublicKey,
+  KeyObject,
+  verify as verifySignature,
+  type webcrypto,
+  type JsonWebKey,
+} from 'node:crypto';
+import { createRemoteJWKSet, type CompactJWSHeaderParameters, type JWTVerifyGetKey } from 'jose';
 
 export interface VerifierOptions {
   /** The `iss` Bulkhead puts in tokens (its BULKHEAD_ISSUER). */
@@ -35,6 +46,33 @@ export class TokenRefused extends Error {
 }
 
 const forbidden = ['jku', 'x5u', 'x5c', 'jwk', 'crit'];
+const required = ['iss', 'aud', 'exp', 'iat', 'sub', 'sid', 'dom', 'jti'];
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The bytes of one part of a compact JWS, or null unless it is base64url in its one canonical spelling.
+ * Node's decoder skips characters outside the alphabet, accepts `=`, `+` and `/` and ignores stray
+ * trailing bits; encoding the result again and comparing refuses all of those at once.
+ */
+function decodePart(part: string): Buffer | null {
+  const bytes = Buffer.from(part, 'base64url');
+  return bytes.toString('base64url') === part ? bytes : null;
+}
+
+/** A JSON object (not an array, string or null) from UTF-8 bytes, or null. */
+function jsonObject(bytes: Buffer): Record<string, unknown> | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(utf8.decode(bytes));
+  } catch {
+    return null;
+  }
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : null;
+}
+
+const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 
 export interface Verifier {
   /** Verifies a token for a resource of `domainId`; throws TokenRefused otherwise. */
@@ -56,6 +94,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     options.keySet ?? createRemoteJWKSet(jwksUrl, { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
   const tolerance = options.clockToleranceSeconds ?? 5;
   const maxAge = options.maxTokenSeconds ?? 300;
+  // The key set is asked for every token, so a key dropped from the JWKS stops working when jose's copy
+  // is refreshed; what is kept is the KeyObject made from each key it hands back (one per kid and
+  // version of the key set), keyed by that key.
+  const keyObjects = new WeakMap<object, KeyObject>();
   // Verified tokens, keyed by the domain asked for and the whole token, kept until the token expires.
   // A hit still asks isRevoked, so a revocation is never hidden by the cache.
   const cacheSize = options.cacheSize ?? 10_000;
@@ -78,44 +120,95 @@ export function createVerifier(options: VerifierOptions): Verifier {
     },
   };
 
-  async function verifyUncached(token: string, domainId: string): Promise<VerifiedToken> {
-    if (typeof token !== 'string' || token.length > 4096 || token.split('.').length !== 3)
-      throw new TokenRefused('malformed');
-    let header: Record<string, unknown>;
+  /** The Ed25519 public key the key set holds under the token's kid, as a node:crypto KeyObject. */
+  async function keyFor(
+    header: Record<string, unknown>,
+    token: { protected: string; payload: string; signature: string },
+  ): Promise<KeyObject> {
+    let key: Awaited<ReturnType<JWTVerifyGetKey>>;
     try {
-      header = decodeProtectedHeader(token);
+      key = await keys(header as unknown as CompactJWSHeaderParameters, token);
     } catch {
-      throw new TokenRefused('malformed');
+      throw new TokenRefused('key');
     }
-    if (header['alg'] !== 'EdDSA' || header['typ'] !== 'at+jwt' || forbidden.some((h) => h in header)) {
+    // A shared secret can never be an Ed25519 public key.
+    if (key instanceof Uint8Array) throw new TokenRefused('key');
+    let keyObject = key instanceof KeyObject ? key : keyObjects.get(key);
+    if (keyObject === undefined) {
+      try {
+        keyObject =
+          'kty' in key
+            ? createPublicKey({ key: key as JsonWebKey, format: 'jwk' })
+            : KeyObject.from(key as webcrypto.CryptoKey); // throws unless it is a CryptoKey
+      } catch {
+        throw new TokenRefused('key');
+      }
+      keyObjects.set(key, keyObject);
+    }
+    if (keyObject.type !== 'public' || keyObject.asymmetricKeyType !== 'ed25519')
+      throw new TokenRefused('key');
+    return keyObject;
+  }
+
+  async function verifyUncached(token: string, domainId: string): Promise<VerifiedToken> {
+    if (typeof token !== 'string' || token.length > 4096) throw new TokenRefused('malformed');
+    const parts = token.split('.');
+    if (parts.length !== 3) throw new TokenRefused('malformed');
+    const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string];
+    const headerBytes = decodePart(encodedHeader);
+    const header = headerBytes === null ? null : jsonObject(headerBytes);
+    if (header === null) throw new TokenRefused('malformed');
+    if (
+      header['alg'] !== 'EdDSA' ||
+      header['typ'] !== 'at+jwt' ||
+      typeof header['kid'] !== 'string' ||
+      forbidden.some((h) => h in header)
+    ) {
       throw new TokenRefused('header');
     }
-    let payload: Record<string, unknown>;
+    const payloadBytes = decodePart(encodedPayload);
+    const signature = decodePart(encodedSignature);
+    if (payloadBytes === null || signature === null || signature.length !== 64)
+      throw new TokenRefused('malformed');
+    const key = await keyFor(header, {
+      protected: encodedHeader,
+      payload: encodedPayload,
+      signature: encodedSignature,
+    });
+    // Both parts are canonical base64url, so this is exactly the ASCII that was signed.
+    const signingInput = Buffer.from(`${encodedHeader}.${encodedPayload}`, 'latin1');
+    let good = false;
     try {
-      ({ payload } = await jwtVerify(token, keys, {
-        algorithms: ['EdDSA'],
-        typ: 'at+jwt',
-        issuer: options.issuer,
-        audience: `bulkhead:${domainId}`,
-        requiredClaims: ['exp', 'iat', 'sub', 'sid', 'dom', 'jti'],
-        maxTokenAge: `${maxAge + 60}s`,
-        clockTolerance: tolerance,
-      }));
+      good = verifySignature(null, signingInput, key, signature);
     } catch {
-      throw new TokenRefused('signature or claims');
+      good = false;
     }
-    if (payload['dom'] !== domainId) throw new TokenRefused('domain');
-    const iat = payload['iat'];
-    if (typeof iat !== 'number' || iat > Date.now() / 1000 + tolerance) throw new TokenRefused('iat');
-    const sessionId = String(payload['sid']);
-    const subject = String(payload['sub']);
-    if (options.isRevoked?.({ sessionId, subject, domainId }) === true) throw new TokenRefused('revoked');
+    if (!good) throw new TokenRefused('signature');
+
+    const payload = jsonObject(payloadBytes);
+    if (payload === null || required.some((claim) => !Object.hasOwn(payload, claim)))
+      throw new TokenRefused('claims');
+    const { iss, aud, exp, iat, nbf, sub, sid, dom, jti } = payload;
+    const audience = `bulkhead:${domainId}`;
+    if (iss !== options.issuer || !(aud === audience || (Array.isArray(aud) && aud.includes(audience))))
+      throw new TokenRefused('issuer or audience');
+    if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string')
+      throw new TokenRefused('claims');
+    if (dom !== domainId) throw new TokenRefused('domain');
+    const now = Math.floor(Date.now() / 1000);
+    if (!isNumber(exp) || exp <= now - tolerance) throw new TokenRefused('exp');
+    if (nbf !== undefined && (!isNumber(nbf) || nbf > now + tolerance)) throw new TokenRefused('nbf');
+    if (!isNumber(iat) || iat > now + tolerance || now - iat - tolerance > maxAge + 60)
+      throw new TokenRefused('iat');
+    if (options.isRevoked?.({ sessionId: sid, subject: sub, domainId }) === true)
+      throw new TokenRefused('revoked');
+    const clientId = payload['client_id'];
     return {
       domainId,
-      subject,
-      sessionId,
-      clientId: typeof payload['client_id'] === 'string' ? payload['client_id'] : null,
-      expiresAt: Number(payload['exp']),
+      subject: sub,
+      sessionId: sid,
+      clientId: typeof clientId === 'string' ? clientId : null,
+      expiresAt: exp,
     };
   }
 }

@@ -189,7 +189,13 @@ export class DomainService {
         resources = Number(marked.numUpdatedRows);
       }
       // Verifiers elsewhere drop the domain's tokens while it is suspended or deleted, and take them back on resume.
-      await recordRevocation(tx, to === 'active' ? 'domain_restored' : 'domain', domainId, domainId);
+      await recordRevocation(
+        this.deps.store,
+        tx,
+        to === 'active' ? 'domain_restored' : 'domain',
+        domainId,
+        domainId,
+      );
       const action =
         to === 'suspended' ? 'domain.suspend' : to === 'active' ? 'domain.resume' : 'domain.delete';
       await appendAudit(tx, {

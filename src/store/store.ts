@@ -13,6 +13,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { BulkheadError } from '../errors.js';
 import { appRole, migrateToLatest } from './migrations.js';
+import { openNotice, randomNoticeKey, sealNotice } from './notices.js';
 import { pgliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
 
@@ -52,17 +53,32 @@ export interface Store {
   system<T>(purpose: SystemPurpose, fn: (tx: SystemTx) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   /**
-   * Calls `onNotify` whenever a committed transaction ran `pg_notify(channel, …)`; resolves to a stop
-   * function. On PostgreSQL this holds one connection of its own.
+   * Notifies `channel` with `payload` if and when `tx` commits. The payload is sealed with the store's
+   * notice key; one too big for a NOTIFY is dropped and the notice arrives bare.
    */
-  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
+  notify(tx: Tx, channel: string, payload: string): Promise<void>;
+  /**
+   * Calls `onNotify` whenever a committed transaction notified `channel`: with the payload when it came
+   * through `notify` with this store's notice key, with null for a bare notice or one sent any other way
+   * (anyone connected to the database can NOTIFY). Resolves to a stop function. On PostgreSQL this holds
+   * one connection of its own.
+   */
+  listen(channel: string, onNotify: (payload: string | null) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
-export type StoreOptions =
+export type StoreOptions = (
   | { kind: 'postgres'; url: string; poolSize?: number }
   /** `dataDir` undefined keeps the database in memory (tests). */
-  | { kind: 'pglite'; dataDir?: string };
+  | { kind: 'pglite'; dataDir?: string }
+) & {
+  /**
+   * Seals notification payloads (see `deriveNoticeKey`); every process sharing a PostgreSQL store needs
+   * the same one to read the others' payloads. Default: a random key, so this process reads only its own
+   * and treats the others' notices as bare.
+   */
+  noticeKey?: Buffer;
+};
 
 /** Thrown when another process holds an embedded data directory. */
 export class DataDirLockedError extends Error {
@@ -121,6 +137,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   let db: Kysely<Database>;
   let unlock = () => {};
   let listen: Store['listen'];
+  const noticeKey = options.noticeKey ?? randomNoticeKey();
   if (options.kind === 'postgres') {
     const poolOf = (max: number, role?: string) => {
       const pool = new pg.Pool({
@@ -152,7 +169,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       const client = new pg.Client({ connectionString: options.url });
       client.on('error', () => {});
       client.on('notification', (message) => {
-        if (message.channel === channel) onNotify();
+        if (message.channel === channel) onNotify(openNotice(noticeKey, channel, message.payload));
       });
       await client.connect();
       await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
@@ -176,7 +193,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     db = new Kysely<Database>({ dialect: pgliteDialect(pglite) });
     const embedded = pglite;
     listen = async (channel, onNotify) =>
-      embedded.listen(channel, () => onNotify()).then((stop) => async () => stop());
+      embedded
+        .listen(channel, (payload) => onNotify(openNotice(noticeKey, channel, payload)))
+        .then((stop) => async () => stop());
     try {
       await migrateToLatest(db as Kysely<unknown>);
       // PGlite is one session: after the migrations it runs as the application role for good.
@@ -226,6 +245,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     },
     async ping() {
       await sql`SELECT 1`.execute(db);
+    },
+    async notify(tx, channel, payload) {
+      await sql`SELECT pg_notify(${channel}, ${sealNotice(noticeKey, channel, payload)})`.execute(tx);
     },
     listen: (channel, onNotify) => listen(channel, onNotify),
     async close() {
