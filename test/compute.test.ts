@@ -2,6 +2,7 @@
 // foreign instance is exactly an unknown one, a deleted volume is zeroed before its space goes back, and
 // a grant opens exactly what it names, for exactly as long as it lives.
 import { openSync, readSync, closeSync, writeFileSync } from 'node:fs';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../src/audit/log.js';
 import { buildServer } from '../src/http/server.js';
@@ -196,6 +197,33 @@ describe.each(backends)('instances, volumes and grants on $name', (backend) => {
     expect(report.released).toBeGreaterThanOrEqual(1);
     expect(await disks.exists({ domainId: a.id, volumeId: id })).toBe(false);
     expect((await call(a, 'key', 'GET', `/v1/domains/${a.id}/volumes/${id}`)).statusCode).toBe(404);
+  });
+
+  it('reads a volume and an instance without locking their rows', async () => {
+    const instanceId = await instance(a, 'read-only');
+    const volumeId = await volume(a, 'read-only');
+    // A row lock is written into the row (its xmax): a read that locked would queue reads of the same
+    // row behind one another and make every read's commit wait for the log.
+    const lockers = () =>
+      asOwner(services.store, async (tx) => [
+        (
+          await sql<{
+            xmax: string;
+          }>`SELECT xmax::text AS xmax FROM instances WHERE id = ${instanceId}`.execute(tx)
+        ).rows[0]?.xmax,
+        (
+          await sql<{ xmax: string }>`SELECT xmax::text AS xmax FROM volumes WHERE id = ${volumeId}`.execute(
+            tx,
+          )
+        ).rows[0]?.xmax,
+      ]);
+    expect(await lockers()).toEqual(['0', '0']);
+    for (const credential of ['key', 'token', 'session'] as const) {
+      const i = await call(a, credential, 'GET', `/v1/domains/${a.id}/instances/${instanceId}`);
+      const v = await call(a, credential, 'GET', `/v1/domains/${a.id}/volumes/${volumeId}`);
+      expect([i.statusCode, v.statusCode]).toEqual([200, 200]);
+    }
+    expect(await lockers()).toEqual(['0', '0']);
   });
 
   it('refuses a volume over the size limit with its own code and creates nothing', async () => {

@@ -83,28 +83,33 @@ async function requireDomain(tx: Tx, domainId: string): Promise<void> {
   if (row === undefined) throw notFound();
 }
 
-async function findInstance(tx: Tx, domainId: string, instanceId: string): Promise<InstanceRow> {
-  const row = await tx
+/**
+ * How a row is found: `change` locks it until the transaction ends, for a caller about to change it;
+ * `read` takes no lock, so that reads neither queue behind one another nor turn the transaction into a
+ * write (a row lock is written, and its commit waits for the log to be flushed).
+ */
+type Find = 'read' | 'change';
+
+async function findInstance(tx: Tx, domainId: string, instanceId: string, mode: Find): Promise<InstanceRow> {
+  const query = tx
     .selectFrom('instances')
     .selectAll()
     .where('domain_id', '=', domainId)
     .where('id', '=', instanceId)
-    .where('status', '<>', 'deleted')
-    .forUpdate()
-    .executeTakeFirst();
+    .where('status', '<>', 'deleted');
+  const row = await (mode === 'change' ? query.forUpdate() : query).executeTakeFirst();
   if (row === undefined) throw notFound();
   return row;
 }
 
-async function findVolume(tx: Tx, domainId: string, volumeId: string): Promise<VolumeRow> {
-  const row = await tx
+async function findVolume(tx: Tx, domainId: string, volumeId: string, mode: Find): Promise<VolumeRow> {
+  const query = tx
     .selectFrom('volumes')
     .selectAll()
     .where('domain_id', '=', domainId)
     .where('id', '=', volumeId)
-    .where('status', '<>', 'deleted')
-    .forUpdate()
-    .executeTakeFirst();
+    .where('status', '<>', 'deleted');
+  const row = await (mode === 'change' ? query.forUpdate() : query).executeTakeFirst();
   if (row === undefined) throw notFound();
   return row;
 }
@@ -163,14 +168,14 @@ export class ComputeService {
 
   async getInstance(domainId: string, instanceId: string): Promise<InstanceView> {
     return this.o.store.withDomain(domainId, async (tx) =>
-      instanceView(await findInstance(tx, domainId, instanceId)),
+      instanceView(await findInstance(tx, domainId, instanceId, 'read')),
     );
   }
 
   /** Deletes an instance; its volumes are detached (and kept) in the same transaction. */
   async deleteInstance(actor: Actor, domainId: string, instanceId: string): Promise<InstanceView> {
     return this.o.store.withDomain(domainId, async (tx) => {
-      await findInstance(tx, domainId, instanceId);
+      await findInstance(tx, domainId, instanceId, 'change');
       const now = new Date();
       const detached = await tx
         .updateTable('volumes')
@@ -267,7 +272,7 @@ export class ComputeService {
 
   async getVolume(domainId: string, volumeId: string): Promise<VolumeView> {
     return this.o.store.withDomain(domainId, async (tx) =>
-      volumeView(await findVolume(tx, domainId, volumeId)),
+      volumeView(await findVolume(tx, domainId, volumeId, 'read')),
     );
   }
 
@@ -277,8 +282,8 @@ export class ComputeService {
    */
   async attach(actor: Actor, domainId: string, volumeId: string, instanceId: string): Promise<VolumeView> {
     return this.o.store.withDomain(domainId, async (tx) => {
-      const volume = await findVolume(tx, domainId, volumeId);
-      const instance = await findInstance(tx, domainId, instanceId);
+      const volume = await findVolume(tx, domainId, volumeId, 'change');
+      const instance = await findInstance(tx, domainId, instanceId, 'change');
       if (volume.status === 'attached' && volume.instance_id === instance.id) return volumeView(volume);
       if (volume.status !== 'available')
         throw new BulkheadError('volume_attached', 'The volume is attached to an instance; detach it first.');
@@ -304,7 +309,7 @@ export class ComputeService {
 
   async detach(actor: Actor, domainId: string, volumeId: string): Promise<VolumeView> {
     return this.o.store.withDomain(domainId, async (tx) => {
-      const volume = await findVolume(tx, domainId, volumeId);
+      const volume = await findVolume(tx, domainId, volumeId, 'change');
       if (volume.status !== 'attached') return volumeView(volume);
       const row = await tx
         .updateTable('volumes')
@@ -328,7 +333,7 @@ export class ComputeService {
   /** Deletes a detached volume: marked first, then zeroed, then released and marked deleted. */
   async deleteVolume(actor: Actor, domainId: string, volumeId: string): Promise<VolumeView> {
     const marked = await this.o.store.withDomain(domainId, async (tx) => {
-      const volume = await findVolume(tx, domainId, volumeId);
+      const volume = await findVolume(tx, domainId, volumeId, 'change');
       if (volume.status === 'attached')
         throw new BulkheadError('volume_attached', 'The volume is attached to an instance; detach it first.');
       if (volume.status === 'deleting') return volume;

@@ -103,7 +103,7 @@ export async function runCli(args: readonly string[], options: RunOptions = {}):
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const timeoutMs = options.timeoutMs ?? 20_000;
+  const timeoutMs = options.timeoutMs ?? 45_000;
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   try {
     const { code, signal } = await track(child);
