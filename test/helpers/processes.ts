@@ -155,7 +155,7 @@ export async function startServer(args: readonly string[], options: RunOptions =
   });
   const output = () => ({ stdout, stderr });
 
-  const waitFor = (pattern: RegExp, timeoutMs = 20_000) =>
+  const waitFor = (pattern: RegExp, timeoutMs = 45_000) =>
     new Promise<string>((resolve, reject) => {
       const check = () => {
         const line = `${stdout}\n${stderr}`.split('\n').find((l) => pattern.test(l));
@@ -190,7 +190,7 @@ export async function startServer(args: readonly string[], options: RunOptions =
       check();
     });
 
-  const line = await waitFor(/^Bulkhead listening on /, options.timeoutMs ?? 30_000);
+  const line = await waitFor(/^Bulkhead listening on /, options.timeoutMs ?? 60_000);
   const match = /^Bulkhead listening on (http:\/\/\S+) \(store: (\w+)\)$/.exec(line);
   if (match === null) throw new Error(`unexpected listening line: ${line}`);
   return { child, url: match[1]!, store: match[2]!, output, waitFor, exited };
