@@ -172,11 +172,7 @@ function variants(store: Store, owner: Kysely<Database>, app: Kysely<Database>):
       label: 'diagnostic: owner, the same 3 round trips, no RLS',
       run: (q, d, v) =>
         owner.connection().execute(async (conn) => {
-          await sql
-            .raw(
-              `BEGIN; SELECT set_config('bulkhead.domain_id', '${d}', true), set_config('bulkhead.system', '', true)`,
-            )
-            .execute(conn);
+          await sql.raw(`BEGIN; SELECT set_config('bulkhead.domain_id', '${d}', true)`).execute(conn);
           await reads[q](conn, d, v);
           await sql.raw('COMMIT').execute(conn);
         }),
@@ -185,9 +181,7 @@ function variants(store: Store, owner: Kysely<Database>, app: Kysely<Database>):
       label: 'diagnostic: app role, Kysely transaction + set_config (4)',
       run: (q, d, v) =>
         app.transaction().execute(async (trx) => {
-          await sql`SELECT set_config('bulkhead.domain_id', ${d}, true), set_config('bulkhead.system', '', true)`.execute(
-            trx,
-          );
+          await sql`SELECT set_config('bulkhead.domain_id', ${d}, true)`.execute(trx);
           await reads[q](trx, d, v);
         }),
     },
@@ -253,9 +247,7 @@ async function plans(url: string): Promise<void> {
         ['lookup', 'SELECT * FROM volumes WHERE domain_id = $1 AND id = $2', [d, v]],
         ['list', 'SELECT * FROM volumes WHERE domain_id = $1 ORDER BY id LIMIT 50', [d]],
       ] as const) {
-        await client.query(
-          `BEGIN; SELECT set_config('bulkhead.domain_id', '${d}', true), set_config('bulkhead.system', '', true)`,
-        );
+        await client.query(`BEGIN; SELECT set_config('bulkhead.domain_id', '${d}', true)`);
         const result = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${text}`, [
           ...values,
         ]);

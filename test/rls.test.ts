@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../src/audit/log.js';
 import type { Actor } from '../src/policy/principal.js';
 import { buildServices, type Services } from '../src/runtime.js';
-import { appRole, domainTables } from '../src/store/migrations.js';
+import { appRole, domainTables, systemRole } from '../src/store/migrations.js';
 import type { Database } from '../src/store/schema.js';
 import { openStore, type Store, type Tx } from '../src/store/store.js';
 import { asOwner, createTestDatabase, testPostgresUrl, testSecret } from './helpers/backends.js';
@@ -47,10 +47,9 @@ const setups: Setup[] = [
 
 /** A transaction of the application role with neither a domain nor the system context set. */
 function unscoped<T>(store: Store, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  // The application role with no domain set.
   return store.system('operator', async (tx) => {
-    await sql`SELECT set_config('bulkhead.system', '', true), set_config('bulkhead.domain_id', '', true)`.execute(
-      tx,
-    );
+    await sql.raw(`SET LOCAL ROLE ${appRole}; SELECT set_config('bulkhead.domain_id', '', true)`).execute(tx);
     return fn(tx);
   });
 }
@@ -97,6 +96,23 @@ describe.each(setups)('row-level security on $name', (setup) => {
         FROM pg_roles r WHERE r.rolname = current_user`.execute(tx),
     );
     expect(who.rows[0]).toEqual({ current_user: appRole, bypass: false, superuser: false });
+    // The system context is a role of its own, no wider; the application role does not inherit it, so
+    // the system role's policies never apply to a domain's transaction.
+    const roles = await store.system('operator', (tx) =>
+      sql<{
+        rolname: string;
+        rolinherit: boolean;
+        rolbypassrls: boolean;
+        rolsuper: boolean;
+        current: boolean;
+      }>`
+        SELECT rolname, rolinherit, rolbypassrls, rolsuper, rolname = current_user AS current
+        FROM pg_roles WHERE rolname IN (${appRole}, ${systemRole}) ORDER BY rolname`.execute(tx),
+    );
+    expect(roles.rows).toEqual([
+      { rolname: appRole, rolinherit: false, rolbypassrls: false, rolsuper: false, current: false },
+      { rolname: systemRole, rolinherit: false, rolbypassrls: false, rolsuper: false, current: true },
+    ]);
     const owned = await unscoped(store, (tx) =>
       sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_tables WHERE tableowner = current_user`.execute(
         tx,
@@ -195,6 +211,18 @@ describe.each(setups)('row-level security on $name', (setup) => {
       ),
     );
     await store.withDomain(a.id, async (tx) => {
+      const seen = await tx.selectFrom('domains').select('id').execute();
+      expect(seen.map((d) => d.id)).toEqual([a.id]);
+    });
+    // A session-level switch to the system role is undone by the next transaction's own SET LOCAL ROLE.
+    await store.withDomain(a.id, (tx) => sql.raw(`SET ROLE ${systemRole}`).execute(tx));
+    await store.withDomain(a.id, async (tx) => {
+      const seen = await tx.selectFrom('domains').select('id').execute();
+      expect(seen.map((d) => d.id)).toEqual([a.id]);
+    });
+    // The old system flag opens nothing to the application role.
+    await store.withDomain(a.id, async (tx) => {
+      await sql`SELECT set_config('bulkhead.system', 'on', true)`.execute(tx);
       const seen = await tx.selectFrom('domains').select('id').execute();
       expect(seen.map((d) => d.id)).toEqual([a.id]);
     });

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { verifyAudit, listAudit } from '../src/audit/log.js';
+import { eventHash } from '../src/audit/chain.js';
+import { appendAudit, listAudit, verifyAudit } from '../src/audit/log.js';
 import { BulkheadError, type ErrorCode } from '../src/errors.js';
 import type { Actor } from '../src/policy/principal.js';
 import type { Services } from '../src/runtime.js';
@@ -264,6 +265,35 @@ describe.each(backends)('store on $name', (backend) => {
       const all = await asOwner(s.store, (tx) => listAudit(tx, { limit: 100_000 }));
       expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
       expect(report.headSeq).toBe(all.length);
+    });
+
+    it('hashes in the database exactly what the chain check recomputes, whatever the event holds', async () => {
+      const awkward = [
+        { note: 'emoji 😀 and 日本語, a lone \u00e9', quote: '"seq":1,"target":"x"', slash: 'a\\b\nc' },
+        {
+          seq: 99,
+          target: 'dom_x',
+          prevHash: 'f'.repeat(64),
+          nested: { list: [1, 'two', null, { z: true }] },
+        },
+        {},
+      ];
+      for (const detail of awkward) {
+        const event = await s.store.system('operator', (tx) =>
+          appendAudit(tx, {
+            actor: 'tester',
+            requestId: null,
+            domainId: null,
+            action: 'domain.create',
+            target: null,
+            outcome: 'success',
+            detail,
+          }),
+        );
+        expect(event.detail).toEqual(detail);
+        expect(event.hash).toBe(eventHash(event));
+      }
+      expect((await asOwner(s.store, verifyAudit)).ok).toBe(true);
     });
   });
 });

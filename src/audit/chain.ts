@@ -14,9 +14,17 @@ function canonical(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
 }
 
-export function eventHash(event: Omit<AuditEvent, 'hash'>): string {
-  const body = canonical({
-    seq: event.seq,
+/**
+ * The canonical body of an event split around its sequence number: the body is
+ * `prefix + String(seq) + suffix`. The store appends an event in one statement by joining the parts to
+ * the seq and hash it reads from the chain's head, so the hash is computed from exactly these parts.
+ */
+export function bodyAroundSeq(event: Omit<AuditEvent, 'hash' | 'prevHash' | 'seq'>): {
+  prefix: string;
+  suffix: string;
+} {
+  const fields: Record<string, unknown> = {
+    seq: 0,
     id: event.id,
     at: event.at,
     domainId: event.domainId,
@@ -26,8 +34,26 @@ export function eventHash(event: Omit<AuditEvent, 'hash'>): string {
     outcome: event.outcome,
     requestId: event.requestId,
     detail: event.detail,
-  });
-  return createHash('sha256').update(`${event.prevHash}\n${body}`, 'utf8').digest('hex');
+  };
+  // Exactly `canonical(fields)`, with the place of the seq's value left open.
+  const entries = Object.entries(fields)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const at = entries.findIndex(([k]) => k === 'seq');
+  const render = ([k, v]: [string, unknown]) => `${JSON.stringify(k)}:${canonical(v)}`;
+  const before = entries.slice(0, at).map(render);
+  const after = entries.slice(at + 1).map(render);
+  return {
+    prefix: `{${[...before, ''].join(',')}"seq":`,
+    suffix: `${after.map((part) => `,${part}`).join('')}}`,
+  };
+}
+
+export function eventHash(event: Omit<AuditEvent, 'hash'>): string {
+  const { prefix, suffix } = bodyAroundSeq(event);
+  return createHash('sha256')
+    .update(`${event.prevHash}\n${prefix}${String(event.seq)}${suffix}`, 'utf8')
+    .digest('hex');
 }
 
 export type ChainBreak = 'sequence_gap' | 'prev_hash_mismatch' | 'hash_mismatch' | 'head_mismatch';

@@ -3,7 +3,8 @@
 import { newId } from '../domain/ids.js';
 import type { Tx } from '../store/store.js';
 import type { AuditRow } from '../store/schema.js';
-import { checkLink, eventHash, genesisHash, type ChainReport } from './chain.js';
+import { sql } from 'kysely';
+import { bodyAroundSeq, checkLink, genesisHash, type ChainReport } from './chain.js';
 import type { AuditEvent, AuditEventInput } from './events.js';
 
 const headSetting = 'audit.head';
@@ -26,20 +27,13 @@ function toEvent(row: AuditRow): AuditEvent {
 }
 
 /**
- * Appends one event inside the caller's transaction and returns it with its place in the chain.
- * The head row (the newest seq and hash, created by the migrations) is locked first, so concurrent
- * writers extend the chain one at a time; the event and the new head are written in one statement.
+ * Appends one event inside the caller's transaction and returns it with its place in the chain, in one
+ * statement: it locks the head row (the newest seq and hash, created by the migrations), so concurrent
+ * writers extend the chain one at a time, hashes the event onto the head's hash in the database, and
+ * writes the event and the new head. The hash is `eventHash` of the event, computed from the same parts.
  */
 export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<AuditEvent> {
-  const headRow = await tx
-    .selectFrom('settings')
-    .select('value')
-    .where('name', '=', headSetting)
-    .forUpdate()
-    .executeTakeFirstOrThrow();
-  const last = JSON.parse(headRow.value) as { seq: number; hash: string };
-  const unsigned = {
-    seq: last.seq + 1,
+  const fields = {
     id: newId('event'),
     at: new Date().toISOString(),
     domainId: input.domainId,
@@ -49,32 +43,34 @@ export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<Audit
     outcome: input.outcome,
     requestId: input.requestId,
     detail: { ...(input.detail ?? {}) },
-    prevHash: last.hash,
   };
-  const event: AuditEvent = { ...unsigned, hash: eventHash(unsigned) };
+  const { prefix, suffix } = bodyAroundSeq(fields);
   // The head is kept apart from the events so that deleting the newest events is noticed too.
-  await tx
-    .with('appended', (db) =>
-      db.insertInto('audit_events').values({
-        seq: event.seq,
-        id: event.id,
-        at: new Date(event.at),
-        domain_id: event.domainId,
-        actor: event.actor,
-        action: event.action,
-        target: event.target,
-        outcome: event.outcome,
-        request_id: event.requestId,
-        detail: JSON.stringify(event.detail),
-        prev_hash: event.prevHash,
-        hash: event.hash,
-      }),
+  const { rows } = await sql<{ seq: number | string | bigint; prev_hash: string; hash: string }>`
+    WITH head AS (
+      SELECT (value::jsonb ->> 'seq')::bigint + 1 AS seq, value::jsonb ->> 'hash' AS prev_hash
+      FROM settings WHERE name = ${headSetting} FOR UPDATE
+    ), linked AS (
+      SELECT seq, prev_hash,
+        encode(sha256(convert_to(prev_hash || E'\\n' || ${prefix} || seq::text || ${suffix}, 'UTF8')), 'hex') AS hash
+      FROM head
+    ), appended AS (
+      INSERT INTO audit_events
+        (seq, id, at, domain_id, actor, action, target, outcome, request_id, detail, prev_hash, hash)
+      SELECT seq, ${fields.id}, ${fields.at}::timestamptz, ${fields.domainId}, ${fields.actor}, ${fields.action},
+        ${fields.target}, ${fields.outcome}, ${fields.requestId}, ${JSON.stringify(fields.detail)}::jsonb,
+        prev_hash, hash
+      FROM linked
     )
-    .updateTable('settings')
-    .set({ value: JSON.stringify({ seq: event.seq, hash: event.hash }), updated_at: new Date() })
-    .where('name', '=', headSetting)
-    .execute();
-  return event;
+    UPDATE settings
+    SET value = '{"seq":' || linked.seq::text || ',"hash":"' || linked.hash || '"}', updated_at = now()
+    FROM linked
+    WHERE settings.name = ${headSetting}
+    RETURNING linked.seq, linked.prev_hash, linked.hash
+  `.execute(tx);
+  const row = rows[0];
+  if (row === undefined) throw new Error('the audit chain has no head row');
+  return { ...fields, seq: Number(row.seq), prevHash: row.prev_hash, hash: row.hash };
 }
 
 export interface AuditFilter {

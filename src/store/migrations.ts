@@ -4,6 +4,8 @@ import { sql, Migrator, type Kysely, type Migration, type MigrationResultSet } f
 
 /** The role the server runs as: it owns nothing and cannot bypass row-level security. */
 export const appRole = 'bulkhead_app';
+/** The role of the system context (`Store.system`), entered per transaction from the application role. */
+export const systemRole = 'bulkhead_system';
 
 /** Tables whose every row belongs to one domain, and the column that says which. */
 export const domainTables: Readonly<Record<string, string>> = {
@@ -23,24 +25,92 @@ export const domainTables: Readonly<Record<string, string>> = {
   blueprints: 'domain_id',
 };
 
-// A row is visible and writable when its domain is the transaction's, or in the system context. Each
-// setting is read once per statement (a sub-select is an init plan), not once per row.
-const inScope = (column: string) =>
+// Until migration 0012: a row is visible and writable when its domain is the transaction's, or in the
+// system context. Each setting is read once per statement (a sub-select is an init plan), not once per row.
+const inScopeOrSystem = (column: string) =>
   `${column} = (SELECT current_setting('bulkhead.domain_id', true)) OR (SELECT current_setting('bulkhead.system', true)) = 'on'`;
 
-async function isolate(db: Kysely<unknown>, table: string, column: string): Promise<void> {
+/** The policy of migrations 0009–0011, replaced for every table by 0012. */
+async function isolateBySetting(db: Kysely<unknown>, table: string, column: string): Promise<void> {
   await sql.raw(`ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`).execute(db);
   await sql.raw(`ALTER TABLE ${table} FORCE ROW LEVEL SECURITY`).execute(db);
   await sql
     .raw(
-      `CREATE POLICY domain_isolation ON ${table} USING (${inScope(column)}) WITH CHECK (${inScope(column)})`,
+      `CREATE POLICY domain_isolation ON ${table} USING (${inScopeOrSystem(column)}) WITH CHECK (${inScopeOrSystem(column)})`,
     )
     .execute(db);
 }
 
-/** Grants the application role what it needs on a table, and nothing more. */
+/** The application role's view: the rows of the transaction's domain, with no other branch to plan. */
+const ownDomain = (column: string) => `${column} = (SELECT current_setting('bulkhead.domain_id', true))`;
+/** The owner (migrations) sees rows only when it says it works across domains, as 0009 set it up. */
+const ownerSystem = `(SELECT current_setting('bulkhead.system', true)) = 'on'`;
+
+/**
+ * Row-level security from 0012 on: one policy per role, so the application role's policy is a plain
+ * equality the planner can drive an index with; the system role (entered per transaction with
+ * `SET LOCAL ROLE`) sees every row; the owner only in the migrations' system context.
+ */
+async function isolate(
+  db: Kysely<unknown>,
+  table: string,
+  column: string,
+  app: { using: string; check: string } = { using: ownDomain(column), check: ownDomain(column) },
+): Promise<void> {
+  await sql.raw(`ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`).execute(db);
+  await sql.raw(`ALTER TABLE ${table} FORCE ROW LEVEL SECURITY`).execute(db);
+  await sql
+    .raw(`CREATE POLICY own_domain ON ${table} TO ${appRole} USING (${app.using}) WITH CHECK (${app.check})`)
+    .execute(db);
+  await sql
+    .raw(`CREATE POLICY system_context ON ${table} TO ${systemRole} USING (true) WITH CHECK (true)`)
+    .execute(db);
+  await sql
+    .raw(
+      `CREATE POLICY owner_system_context ON ${table} TO CURRENT_USER USING (${ownerSystem}) WITH CHECK (${ownerSystem})`,
+    )
+    .execute(db);
+}
+
+/** Grants the application and system roles what they need on a table, and nothing more. */
 async function grantApp(db: Kysely<unknown>, table: string, privileges = 'SELECT, INSERT, UPDATE, DELETE') {
   await sql.raw(`GRANT ${privileges} ON ${table} TO ${appRole}`).execute(db);
+  if (await roleExists(db, systemRole)) {
+    await sql.raw(`GRANT ${privileges} ON ${table} TO ${systemRole}`).execute(db);
+  }
+}
+
+async function roleExists(db: Kysely<unknown>, role: string): Promise<boolean> {
+  const { rows } = await sql<{
+    n: number;
+  }>`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = ${role}`.execute(db);
+  return rows[0]!.n > 0;
+}
+
+/**
+ * Creates a role that can never log in, own, create or bypass anything, or repairs one that was widened.
+ * Roles are shared by every database on a server; two of them migrating at once may race to create it.
+ */
+async function ensureBareRole(db: Kysely<unknown>, role: string, inherit: 'NOINHERIT' | '' = '') {
+  await sql
+    .raw(
+      `DO $$ BEGIN
+         CREATE ROLE ${role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION ${inherit};
+       EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+       END $$`,
+    )
+    .execute(db);
+  const inheritTest = inherit === 'NOINHERIT' ? 'OR rolinherit' : '';
+  await sql
+    .raw(
+      `DO $$ BEGIN
+         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}'
+                    AND (rolsuper OR rolbypassrls OR rolcanlogin OR rolcreaterole OR rolcreatedb ${inheritTest})) THEN
+           ALTER ROLE ${role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS ${inherit};
+         END IF;
+       END $$`,
+    )
+    .execute(db);
 }
 
 const migrations: Record<string, Migration> = {
@@ -271,26 +341,7 @@ const migrations: Record<string, Migration> = {
   },
   '0009_row_level_security': {
     async up(db) {
-      // The role is shared by every Bulkhead database on a server; two of them migrating at once may race
-      // to create it. It must never be able to log in, own, create or bypass anything.
-      await sql
-        .raw(
-          `DO $$ BEGIN
-             CREATE ROLE ${appRole} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION;
-           EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-           END $$`,
-        )
-        .execute(db);
-      await sql
-        .raw(
-          `DO $$ BEGIN
-             IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${appRole}'
-                        AND (rolsuper OR rolbypassrls OR rolcanlogin OR rolcreaterole OR rolcreatedb)) THEN
-               ALTER ROLE ${appRole} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
-             END IF;
-           END $$`,
-        )
-        .execute(db);
+      await ensureBareRole(db, appRole);
       // Refresh tokens name their domain like every other tenant table.
       await sql`ALTER TABLE refresh_tokens ADD COLUMN domain_id text REFERENCES domains (id)`.execute(db);
       await sql`
@@ -308,7 +359,7 @@ const migrations: Record<string, Migration> = {
       // The tables that existed at this migration (later ones isolate their own).
       const later = ['instances', 'volumes', 'blueprints'];
       for (const table of Object.keys(domainTables).filter((t) => !later.includes(t))) {
-        await isolate(db, table, domainTables[table]!);
+        await isolateBySetting(db, table, domainTables[table]!);
         await grantApp(db, table);
       }
       // The audit log: events of a domain are that domain's; events of no domain belong to the system
@@ -317,7 +368,7 @@ const migrations: Record<string, Migration> = {
       await sql`ALTER TABLE audit_events FORCE ROW LEVEL SECURITY`.execute(db);
       await sql
         .raw(
-          `CREATE POLICY domain_isolation ON audit_events USING (${inScope('domain_id')}) WITH CHECK (${inScope('domain_id')})`,
+          `CREATE POLICY domain_isolation ON audit_events USING (${inScopeOrSystem('domain_id')}) WITH CHECK (${inScopeOrSystem('domain_id')})`,
         )
         .execute(db);
       await grantApp(db, 'audit_events', 'SELECT, INSERT');
@@ -371,7 +422,7 @@ const migrations: Record<string, Migration> = {
         db,
       );
       for (const table of ['instances', 'volumes']) {
-        await isolate(db, table, 'domain_id');
+        await isolateBySetting(db, table, 'domain_id');
         await grantApp(db, table);
       }
       // Cross-domain grants: written by the operator only (the system context), visible to both domains.
@@ -432,11 +483,71 @@ const migrations: Record<string, Migration> = {
       await sql`CREATE INDEX resources_blueprint ON resources (domain_id, blueprint_id) WHERE blueprint_id IS NOT NULL`.execute(
         db,
       );
-      await isolate(db, 'blueprints', 'domain_id');
+      await isolateBySetting(db, 'blueprints', 'domain_id');
       await grantApp(db, 'blueprints');
     },
   },
+  '0012_system_role': {
+    async up(db) {
+      // The system context becomes a role of its own, entered per transaction with SET LOCAL ROLE. The
+      // application role may switch to it but never holds its policies by inheritance (NOINHERIT), so
+      // the application role's policy is one equality on the domain id, with no system branch for the
+      // planner to reckon with.
+      await ensureBareRole(db, appRole, 'NOINHERIT');
+      await ensureBareRole(db, systemRole, 'NOINHERIT');
+      await sql.raw(`GRANT ${systemRole} TO ${appRole}`).execute(db);
+      await sql.raw(`GRANT USAGE ON SCHEMA public TO ${systemRole}`).execute(db);
+      // The system role gets exactly the application role's privileges, table by table.
+      await sql
+        .raw(
+          `DO $$ DECLARE r record; BEGIN
+             FOR r IN
+               SELECT c.relname, c.relkind, string_agg(a.privilege_type, ', ') AS privileges
+               FROM pg_class c, aclexplode(c.relacl) a
+               WHERE c.relnamespace = 'public'::regnamespace AND a.grantee = '${appRole}'::regrole
+               GROUP BY c.relname, c.relkind
+             LOOP
+               EXECUTE format('GRANT %s ON %s %I TO ${systemRole}', r.privileges,
+                 CASE WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.relname);
+             END LOOP;
+           END $$`,
+        )
+        .execute(db);
+      for (const [table, column] of Object.entries(domainTables)) {
+        await sql.raw(`DROP POLICY domain_isolation ON ${table}`).execute(db);
+        await isolate(db, table, column);
+      }
+      await sql`DROP POLICY domain_isolation ON audit_events`.execute(db);
+      await isolate(db, 'audit_events', 'domain_id');
+      // Grants: visible to both parties, written only in the system context.
+      await sql`DROP POLICY grant_parties ON grants`.execute(db);
+      const party = `(SELECT current_setting('bulkhead.domain_id', true))`;
+      await isolate(db, 'grants', 'from_domain_id', {
+        using: `from_domain_id = ${party} OR to_domain_id = ${party}`,
+        check: 'false',
+      });
+    },
+  },
 };
+
+/**
+ * Puts back the roles' attributes if someone widened them after the migrations that set them, when the
+ * connecting role may (the owner); otherwise the store refuses to start and says so.
+ */
+async function repairRoles(db: Kysely<unknown>): Promise<void> {
+  const { rows } = await sql<{ n: number }>`
+    SELECT count(*)::int AS n FROM pg_roles
+    WHERE rolname IN (${appRole}, ${systemRole}) AND (rolsuper OR rolbypassrls OR rolinherit OR rolcanlogin)`.execute(
+    db,
+  );
+  if (rows[0]!.n === 0) return;
+  try {
+    await ensureBareRole(db, appRole, 'NOINHERIT');
+    await ensureBareRole(db, systemRole, 'NOINHERIT');
+  } catch {
+    // Not the owner: the store's own check names the roles.
+  }
+}
 
 /** The migrations in the order they run. */
 export const migrationNames: readonly string[] = Object.keys(migrations);
@@ -458,5 +569,6 @@ export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationRes
       ? result.error
       : new Error('migration failed', { cause: result.error });
   }
+  await repairRoles(db);
   return result;
 }

@@ -12,7 +12,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { BulkheadError } from '../errors.js';
-import { appRole, migrateToLatest } from './migrations.js';
+import { appRole, migrateToLatest, systemRole } from './migrations.js';
 import { openNotice, randomNoticeKey, sealNotice } from './notices.js';
 import { pgliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
@@ -133,6 +133,25 @@ const int8AsNumber = (value: string) => {
  * @example
  * const store = await openStore({ kind: 'pglite', dataDir: '.bulkhead' });
  */
+/**
+ * Refuses to serve when the roles the isolation rests on were widened after the migrations: the
+ * application role must not bypass row-level security nor inherit the system role's policies.
+ */
+async function checkRoles(db: Kysely<Database>): Promise<void> {
+  const { rows } = await sql<{ rolname: string; unsafe: boolean }>`
+    SELECT rolname, (rolsuper OR rolbypassrls OR rolinherit) AS unsafe
+    FROM pg_roles WHERE rolname IN (${appRole}, ${systemRole})`.execute(db);
+  const unsafe = rows.filter((r) => r.unsafe).map((r) => r.rolname);
+  if (rows.length !== 2 || unsafe.length > 0) {
+    throw new Error(
+      `The database roles ${appRole} and ${systemRole} must exist without SUPERUSER, BYPASSRLS or INHERIT` +
+        (unsafe.length > 0 ? ` (changed: ${unsafe.join(', ')})` : '') +
+        '. Start once connected as the database owner (it repairs them), or run ' +
+        `ALTER ROLE … NOSUPERUSER NOBYPASSRLS NOINHERIT for each.`,
+    );
+  }
+}
+
 export async function openStore(options: StoreOptions): Promise<Store> {
   let db: Kysely<Database>;
   let unlock = () => {};
@@ -206,8 +225,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       throw error;
     }
   }
-  // BEGIN and the scope travel in one round trip. Both settings are set in every transaction, so a value
-  // left on a pooled connection by anything else is overridden, and both end with the transaction.
+  // BEGIN and the scope travel in one round trip. Every transaction names its role and, for a domain,
+  // the domain (both transaction-local), so nothing a stray statement left on a pooled connection counts.
   const scoped = async <T>(setup: string, fn: (tx: Kysely<Database>) => Promise<T>): Promise<T> =>
     db.connection().execute(async (conn) => {
       await sql.raw(`BEGIN; ${setup}`).execute(conn);
@@ -224,6 +243,13 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       await sql.raw('COMMIT').execute(conn);
       return result;
     });
+  try {
+    await checkRoles(db);
+  } catch (error) {
+    await db.destroy();
+    unlock();
+    throw error;
+  }
   let closed = false;
   return {
     kind: options.kind,
@@ -233,13 +259,13 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         return Promise.reject(new BulkheadError('not_found'));
       }
       return scoped(
-        `SELECT set_config('bulkhead.domain_id', '${domainId}', true), set_config('bulkhead.system', '', true)`,
+        `SET LOCAL ROLE ${appRole}; SELECT set_config('bulkhead.domain_id', '${domainId}', true)`,
         fn as (tx: Kysely<Database>) => Promise<never>,
       );
     },
     system(_purpose, fn) {
       return scoped(
-        `SELECT set_config('bulkhead.domain_id', '', true), set_config('bulkhead.system', 'on', true)`,
+        `SET LOCAL ROLE ${systemRole}; SELECT set_config('bulkhead.domain_id', '', true)`,
         fn as (tx: Kysely<Database>) => Promise<never>,
       );
     },
