@@ -236,22 +236,43 @@ export class KeyService {
     const hash = keyedHash(this.deps.secret, presented);
     return this.deps.store
       .system('authenticate', async (tx) => {
-        const row = await tx
+        const now = new Date();
+        const columns = [
+          'provisioning_keys.id as id',
+          'provisioning_keys.hash as hash',
+          'provisioning_keys.domain_id as domainId',
+          'provisioning_keys.scopes as scopes',
+          'provisioning_keys.revoked_at as revokedAt',
+          'provisioning_keys.expires_at as expiresAt',
+          'domains.status as domainStatus',
+          'domains.slug as slug',
+        ] as const;
+        // The usual case in one statement: a live key of an active domain is marked used and returned.
+        // It locks the key row before the audit chain's lock, as every writer does, so a revocation
+        // (domain, key, audit) and a use never wait on each other; a revocation that commits first is seen.
+        let row = await tx
+          .updateTable('provisioning_keys')
+          .set({ last_used_at: now })
+          .from('domains')
+          .whereRef('domains.id', '=', 'provisioning_keys.domain_id')
+          .where('provisioning_keys.hash', '=', hash)
+          .where('provisioning_keys.revoked_at', 'is', null)
+          .where((eb) =>
+            eb.or([
+              eb('provisioning_keys.expires_at', 'is', null),
+              eb('provisioning_keys.expires_at', '>', now),
+            ]),
+          )
+          .where('domains.status', '=', 'active')
+          .returning(columns)
+          .executeTakeFirst();
+        // Otherwise, read the key to say why it is refused.
+        row ??= await tx
           .selectFrom('provisioning_keys')
           .innerJoin('domains', 'domains.id', 'provisioning_keys.domain_id')
-          .select([
-            'provisioning_keys.id as id',
-            'provisioning_keys.hash as hash',
-            'provisioning_keys.domain_id as domainId',
-            'provisioning_keys.scopes as scopes',
-            'provisioning_keys.revoked_at as revokedAt',
-            'provisioning_keys.expires_at as expiresAt',
-            'domains.status as domainStatus',
-            'domains.slug as slug',
-          ])
+          .select(columns)
           .where('provisioning_keys.hash', '=', hash)
           .executeTakeFirst();
-        const now = new Date();
         let refusal: KeyRefusal | null = null;
         if (row === undefined || !sameHash(row.hash, hash)) refusal = 'unknown';
         else if (row.revokedAt !== null) refusal = 'revoked';
@@ -259,15 +280,6 @@ export class KeyService {
         else if (row.domainStatus !== 'active') refusal = 'domain_inactive';
         const keyId = row?.id ?? null;
         const domainId = row?.domainId ?? null;
-        // The key row is touched before the audit event: every writer takes its row locks before the
-        // audit chain's lock, so a revocation (domain, key, audit) and a use never wait on each other.
-        if (refusal === null && row !== undefined) {
-          await tx
-            .updateTable('provisioning_keys')
-            .set({ last_used_at: now })
-            .where('id', '=', row.id)
-            .execute();
-        }
         await appendAudit(tx, {
           actor: keyId === null ? 'anonymous' : `key:${keyId}`,
           requestId,

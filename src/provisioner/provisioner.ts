@@ -156,10 +156,21 @@ export class Provisioner {
             .where('id', '=', domainId)
             .forUpdate()
             .executeTakeFirst();
-          // Re-checked under the domain lock: revocation and suspension take the same lock.
+          // Read after the lock is held, in one statement: the key (revocation and suspension take the
+          // same lock, so this sees any that committed first), the pool's quotas and the live count.
           const key = await tx
             .selectFrom('provisioning_keys')
-            .selectAll()
+            .select(['id', 'revoked_at', 'expires_at', 'scopes'])
+            .select((eb) => [
+              eb.selectFrom('pools').select('quotas').where('domain_id', '=', domainId).as('pool_quotas'),
+              eb
+                .selectFrom('resources')
+                .select((c) => c.fn.countAll<number>().as('n'))
+                .where('domain_id', '=', domainId)
+                .where('kind', '=', input.kind)
+                .where('status', '<>', 'deleted')
+                .as('live'),
+            ])
             .where('id', '=', principal.keyId)
             .where('domain_id', '=', domainId)
             .executeTakeFirst();
@@ -201,26 +212,21 @@ export class Provisioner {
               return { ok: true as const, row: existing, replay: true };
             }
           }
-          const quotas = await this.quotasIn(tx, domainId);
-          const live = await tx
-            .selectFrom('resources')
-            .select((eb) => eb.fn.countAll<number>().as('n'))
-            .where('domain_id', '=', domainId)
-            .where('kind', '=', input.kind)
-            .where('status', '<>', 'deleted')
-            .executeTakeFirstOrThrow();
-          if (Number(live.n) >= quotas[input.kind]) {
+          const quotas = effectiveQuotas(this.o.quotas, key.pool_quotas ?? {});
+          if (Number(key.live ?? 0) >= quotas[input.kind]) {
             await deny('quota', { quota: quotas[input.kind] });
             return { ok: false as const, denied: 'quota_exceeded' as const, quota: quotas[input.kind] };
           }
           const id = newId('resource');
           const ref: ResourceRef = { domainId, resourceId: id };
           const name = backendName(ref);
-          await tx
-            .insertInto('backend_names')
-            .values({ name, kind: input.kind, domain_id: domainId, resource_id: id, reserved_at: now })
-            .execute();
+          // The backend name is reserved for good in the same statement that inserts the resource.
           const row = await tx
+            .with('reserved', (db) =>
+              db
+                .insertInto('backend_names')
+                .values({ name, kind: input.kind, domain_id: domainId, resource_id: id, reserved_at: now }),
+            )
             .insertInto('resources')
             .values({
               id,
