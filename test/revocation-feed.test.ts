@@ -132,4 +132,31 @@ describe('the revocation feed', () => {
       }
     }
   });
+
+  it('keeps the newest state of a domain whatever order its events arrive in', async () => {
+    // Published straight to the channel, newest first, with seqs far above the store's.
+    const target = 'dom_0000000000000000000feed01';
+    const at = new Date().toISOString();
+    const send = (seq: number, kind: string, t: string) =>
+      redis.publish('bulkhead:revocations', JSON.stringify({ seq, kind, target: t, at }));
+    await send(2_000_000_003, 'domain_restored', target);
+    await send(2_000_000_002, 'domain', target);
+    await send(2_000_000_001, 'domain', target);
+    const marker = 'ses_feed_order_marker';
+    await send(2_000_000_004, 'session', marker);
+    const start = Date.now();
+    while (!feed.isRevoked({ sessionId: marker, subject: 'prn_x', domainId: 'dom_x' })) {
+      if (Date.now() - start > 2_000) throw new Error('the marker never arrived');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(feed.isRevoked({ sessionId: 'ses_x', subject: 'prn_x', domainId: target })).toBe(false);
+    // A newer suspension wins again.
+    await send(2_000_000_005, 'domain', target);
+    await send(2_000_000_006, 'session', `${marker}2`);
+    while (!feed.isRevoked({ sessionId: `${marker}2`, subject: 'prn_x', domainId: 'dom_x' })) {
+      if (Date.now() - start > 4_000) throw new Error('the second marker never arrived');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(feed.isRevoked({ sessionId: 'ses_x', subject: 'prn_x', domainId: target })).toBe(true);
+  });
 });

@@ -38,18 +38,23 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   const base = new URL(options.bulkheadUrl).toString().replace(/\/+$/, '');
   const sessions = new Set<string>();
   const principals = new Set<string>();
-  const domains = new Set<string>();
-  const seen = new Set<number>();
+  // A domain can be suspended and resumed again: its state is that of its newest event by seq, whatever
+  // order the events arrive in (pub/sub and catch-up can deliver them out of order). Sessions and
+  // principals only ever get revoked, so applying one twice or late changes nothing.
+  const domains = new Map<string, { seq: number; revoked: boolean }>();
   let last = new Date(Date.now() - (options.historySeconds ?? 86_400) * 1000);
 
   const apply = (e: Event) => {
-    if (seen.has(e.seq)) return;
-    seen.add(e.seq);
+    if (!Number.isSafeInteger(e.seq) || typeof e.target !== 'string') return;
     if (e.kind === 'session') sessions.add(e.target);
     else if (e.kind === 'principal') principals.add(e.target);
-    else if (e.kind === 'domain') domains.add(e.target);
-    else domains.delete(e.target);
-    if (new Date(e.at) > last) last = new Date(e.at);
+    else if (e.kind === 'domain' || e.kind === 'domain_restored') {
+      const known = domains.get(e.target);
+      if (known === undefined || known.seq < e.seq)
+        domains.set(e.target, { seq: e.seq, revoked: e.kind === 'domain' });
+    } else return;
+    const at = new Date(e.at);
+    if (at > last) last = at;
   };
 
   const catchUp = async () => {
@@ -79,7 +84,8 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   });
 
   return {
-    isRevoked: (t) => sessions.has(t.sessionId) || principals.has(t.subject) || domains.has(t.domainId),
+    isRevoked: (t) =>
+      sessions.has(t.sessionId) || principals.has(t.subject) || domains.get(t.domainId)?.revoked === true,
     ready,
     async close() {
       await redis.quit().catch(() => undefined);
