@@ -2,7 +2,8 @@
 //
 //   npm run bench:tokens          (needs Redis at BULKHEAD_TEST_REDIS_URL, default redis://127.0.0.1:6379)
 //
-// 1. verifications per second on distinct tokens: raw node:crypto Ed25519, jose's jwtVerify, the SDK verifier;
+// 1. verifications per second on distinct tokens: raw node:crypto Ed25519, jose's jwtVerify, the SDK verifier
+//    (interleaved rounds, medians; BENCH_ROUNDS, default 5);
 // 2. requests per second of a route protected by the SDK (one token, repeated) against the same route unprotected;
 // 3. the protected route with the revocation feed's check on and off;
 // 4. the time from a revocation's commit to its refusal in another verifier (through the feed), p50/p99 over
@@ -45,25 +46,37 @@ async function verification(): Promise<void> {
         .sign(privateKey),
     ),
   );
-  let t = performance.now();
-  for (const token of tokens) {
-    const [h, p, s] = token.split('.') as [string, string, string];
-    if (!edVerify(null, Buffer.from(`${h}.${p}`), publicKey, Buffer.from(s, 'base64url')))
-      throw new Error('bad');
+  // Interleaved rounds, a fresh SDK verifier (empty caches) each time; the medians are reported.
+  const rounds = Number(process.env['BENCH_ROUNDS'] ?? 5);
+  const rates = { raw: [] as number[], jose: [] as number[], sdk: [] as number[] };
+  for (let round = 0; round < rounds; round++) {
+    let t = performance.now();
+    for (const token of tokens) {
+      const [h, p, s] = token.split('.') as [string, string, string];
+      if (!edVerify(null, Buffer.from(`${h}.${p}`), publicKey, Buffer.from(s, 'base64url')))
+        throw new Error('bad');
+    }
+    rates.raw.push(rate(count, performance.now() - t));
+    t = performance.now();
+    for (const token of tokens)
+      await jwtVerify(token, publicKey, { algorithms: ['EdDSA'], issuer, audience: `bulkhead:${domainId}` });
+    rates.jose.push(rate(count, performance.now() - t));
+    const sdk = createVerifier({
+      issuer,
+      jwksUri: 'http://unused.invalid/jwks.json',
+      keySet: createLocalJWKSet({ keys: [jwk] }),
+    });
+    t = performance.now();
+    for (const token of tokens) await sdk.verify(token, domainId);
+    rates.sdk.push(rate(count, performance.now() - t));
   }
-  const raw = rate(count, performance.now() - t);
-  t = performance.now();
-  for (const token of tokens)
-    await jwtVerify(token, publicKey, { algorithms: ['EdDSA'], issuer, audience: `bulkhead:${domainId}` });
-  const jose = rate(count, performance.now() - t);
-  const sdk = createVerifier({
-    issuer,
-    jwksUri: 'http://unused.invalid/jwks.json',
-    keySet: createLocalJWKSet({ keys: [jwk] }),
-  });
-  t = performance.now();
-  for (const token of tokens) await sdk.verify(token, domainId);
-  const viaSdk = rate(count, performance.now() - t);
+  const median = (xs: number[]) => pct(xs, 0.5);
+  const raw = median(rates.raw);
+  const jose = median(rates.jose);
+  const viaSdk = median(rates.sdk);
+  console.log(
+    `SDK / raw per round: ${rates.sdk.map((x, i) => (x / rates.raw[i]!).toFixed(2)).join(' ')} (median of ${rounds} shown below)`,
+  );
   console.log(`Verifications per second on ${count} distinct tokens:`);
   console.log(`  raw node:crypto Ed25519  ${raw.toFixed(0).padStart(8)}`);
   console.log(

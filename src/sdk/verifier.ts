@@ -102,6 +102,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   // A hit still asks isRevoked, so a revocation is never hidden by the cache.
   const cacheSize = options.cacheSize ?? 10_000;
   const cache = new Map<string, VerifiedToken>();
+  // Tokens signed with one key share one header, so its parse is remembered (a few, by their exact text).
+  const headers = new Map<string, Readonly<Record<string, unknown>> | null>();
   return {
     async verify(token, domainId) {
       const cacheKey = `${domainId}\n${token}`;
@@ -120,9 +122,21 @@ export function createVerifier(options: VerifierOptions): Verifier {
     },
   };
 
+  function headerOf(encoded: string): Readonly<Record<string, unknown>> | null {
+    let header = headers.get(encoded);
+    if (header === undefined) {
+      const bytes = decodePart(encoded);
+      header = bytes === null ? null : jsonObject(bytes);
+      if (header !== null) Object.freeze(header);
+      if (headers.size >= 64) headers.delete(headers.keys().next().value!);
+      headers.set(encoded, header);
+    }
+    return header;
+  }
+
   /** The Ed25519 public key the key set holds under the token's kid, as a node:crypto KeyObject. */
   async function keyFor(
-    header: Record<string, unknown>,
+    header: Readonly<Record<string, unknown>>,
     token: { protected: string; payload: string; signature: string },
   ): Promise<KeyObject> {
     let key: Awaited<ReturnType<JWTVerifyGetKey>>;
@@ -155,8 +169,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const parts = token.split('.');
     if (parts.length !== 3) throw new TokenRefused('malformed');
     const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string];
-    const headerBytes = decodePart(encodedHeader);
-    const header = headerBytes === null ? null : jsonObject(headerBytes);
+    const header = headerOf(encodedHeader);
     if (header === null) throw new TokenRefused('malformed');
     if (
       header['alg'] !== 'EdDSA' ||
