@@ -275,15 +275,43 @@ export class TokenService {
     });
   }
 
-  private async publicKey(tx: Tx, kid: string): Promise<{ domainId: string; key: KeyObject } | null> {
+  /**
+   * In one statement: the public key under `kid` if it is still published for an active domain, and
+   * whether the session the token names is live for that domain and principal. The token's claims are
+   * only query parameters here; nothing counts until its signature has been checked with that key.
+   */
+  private async keyAndSession(
+    tx: Tx,
+    kid: string,
+    sessionId: string,
+    subject: string,
+  ): Promise<{ domainId: string; key: KeyObject; session: { id: string; slug: string } | null } | null> {
+    const now = new Date();
     const row = await tx
       .selectFrom('signing_keys')
       .innerJoin('domains', 'domains.id', 'signing_keys.domain_id')
-      .select(['signing_keys.domain_id', 'signing_keys.public_jwk'])
+      .leftJoin('sessions', (join) =>
+        join
+          .onRef('sessions.domain_id', '=', 'signing_keys.domain_id')
+          .on('sessions.id', '=', sessionId)
+          .on('sessions.principal_id', '=', subject)
+          .on('sessions.revoked_at', 'is', null)
+          .on('sessions.expires_at', '>', now),
+      )
+      .leftJoin('principals', (join) =>
+        join.onRef('principals.id', '=', 'sessions.principal_id').on('principals.status', '=', 'active'),
+      )
+      .select([
+        'signing_keys.domain_id',
+        'signing_keys.public_jwk',
+        'domains.slug',
+        'sessions.id as session_id',
+        'principals.id as principal_id',
+      ])
       .where('signing_keys.kid', '=', kid)
       .where('domains.status', '=', 'active')
       .where((eb) =>
-        eb.or([eb('signing_keys.state', '<>', 'retired'), eb('signing_keys.publish_until', '>', new Date())]),
+        eb.or([eb('signing_keys.state', '<>', 'retired'), eb('signing_keys.publish_until', '>', now)]),
       )
       .executeTakeFirst();
     if (row === undefined) return null;
@@ -296,7 +324,8 @@ export class TokenService {
       };
       this.keys.set(kid, cached);
     }
-    return cached;
+    const live = row.session_id !== null && row.principal_id !== null;
+    return { ...cached, session: live ? { id: row.session_id!, slug: row.slug } : null };
   }
 
   /** The principal an access token stands for; `invalid_credentials` for anything wrong, whatever it is. */
@@ -317,18 +346,27 @@ export class TokenService {
     if (typeof kid !== 'string' || !kidShape.test(kid)) return refuse();
     // The claimed domain only scopes the lookup: its key is found in its own domain's rows, and the
     // signature, audience and `dom` are checked against that key's domain below.
-    let claimed: unknown;
+    let claims: Record<string, unknown>;
     try {
-      claimed = decodeJwt(token)['dom'];
+      claims = decodeJwt(token);
     } catch {
       return refuse();
     }
+    const { dom: claimed, sid, sub } = claims;
     if (typeof claimed !== 'string' || !isId('domain', claimed)) return refuse();
-    return this.o.store.withDomain(claimed, (tx) => this.verifyIn(tx, token, kid, refuse));
+    if (typeof sid !== 'string' || typeof sub !== 'string') return refuse();
+    return this.o.store.withDomain(claimed, (tx) => this.verifyIn(tx, token, kid, sid, sub, refuse));
   }
 
-  private async verifyIn(tx: Tx, token: string, kid: string, refuse: () => never): Promise<TokenPrincipal> {
-    const found = await this.publicKey(tx, kid);
+  private async verifyIn(
+    tx: Tx,
+    token: string,
+    kid: string,
+    sid: string,
+    sub: string,
+    refuse: () => never,
+  ): Promise<TokenPrincipal> {
+    const found = await this.keyAndSession(tx, kid, sid, sub);
     if (found === null) return refuse();
     let payload: Record<string, unknown>;
     try {
@@ -347,20 +385,9 @@ export class TokenService {
     const iat = payload['iat'];
     if (payload['dom'] !== found.domainId || typeof iat !== 'number' || iat > Date.now() / 1000 + 5)
       return refuse();
-    const session = await tx
-      .selectFrom('sessions')
-      .innerJoin('principals', 'principals.id', 'sessions.principal_id')
-      .innerJoin('domains', 'domains.id', 'sessions.domain_id')
-      .select(['sessions.id', 'domains.slug'])
-      .where('sessions.id', '=', String(payload['sid']))
-      .where('sessions.domain_id', '=', found.domainId)
-      .where('sessions.principal_id', '=', String(payload['sub']))
-      .where('sessions.revoked_at', 'is', null)
-      .where('sessions.expires_at', '>', new Date())
-      .where('principals.status', '=', 'active')
-      .where('domains.status', '=', 'active')
-      .executeTakeFirst();
-    if (session === undefined) return refuse();
+    // The session looked up is the one the signed token names.
+    const session = payload['sid'] === sid && payload['sub'] === sub ? found.session : null;
+    if (session === null) return refuse();
     return {
       kind: 'access_token',
       actor: `principal:${String(payload['sub'])}`,
