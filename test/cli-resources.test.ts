@@ -73,12 +73,23 @@ describe('bulkhead resource', () => {
     expect(json<unknown[]>(await runCli(['resource', 'list', '--json'], as('tenant-two')))).toEqual([]);
     for (const args of [
       ['show', created.id, '--credentials'],
+      ['rotate', created.id],
       ['delete', created.id],
     ]) {
       const refused = await runCli(['resource', ...args], as('tenant-two'));
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain('not_found');
     }
+    // Rotation prints new credentials once; they work, and the stored ones are now the same.
+    const rotated = json<{ url: string }>(
+      await runCli(['resource', 'rotate', created.id, '--json'], as('tenant-one')),
+    );
+    expect(new URL(rotated.url).password).not.toBe(new URL(created.credentials.url).password);
+    const reread = json<{ credentials: { url: string } }>(
+      await runCli(['resource', 'show', created.id, '--credentials', '--json'], as('tenant-one')),
+    );
+    expect(reread.credentials.url).toBe(rotated.url);
+    expect((await run('psql', [rotated.url, '-Atc', 'SELECT x FROM t'])).stdout.trim()).toBe('42');
     const deleted = json<{ status: string }>(
       await runCli(['resource', 'delete', created.id, '--json'], as('tenant-one')),
     );

@@ -71,6 +71,9 @@ const cases: Record<string, Case> = {
   'GET /v1/domains/:domainId/resources/:resourceId/credentials': {
     path: (i) => `/v1/domains/${i.domainId}/resources/${i.resourceId}/credentials`,
   },
+  'POST /v1/domains/:domainId/resources/:resourceId/credentials/rotate': {
+    path: (i) => `/v1/domains/${i.domainId}/resources/${i.resourceId}/credentials/rotate`,
+  },
   'DELETE /v1/domains/:domainId/resources/:resourceId': {
     path: (i) => `/v1/domains/${i.domainId}/resources/${i.resourceId}`,
   },

@@ -7,7 +7,8 @@ import { listAudit } from '../src/audit/log.js';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
 import type { Services } from '../src/runtime.js';
-import { asOwner, backends, openTestServices } from './helpers/backends.js';
+import { verifiesScram } from '../src/providers/postgres/postgres-password.js';
+import { asOwner, backends, openTestServices, testPostgresUrl } from './helpers/backends.js';
 import { operatorToken } from './helpers/api.js';
 import { openTestProviders, type TestProviders } from './helpers/providers.js';
 
@@ -128,6 +129,53 @@ describe.each(backends)('resources on a $name store', (backend) => {
         .executeTakeFirstOrThrow(),
     );
     expect(stored.credentials).not.toContain(new URL(url).password);
+  });
+
+  it('rotates credentials: the old password stops working, the new one works, and it is audited', async () => {
+    const a = await domainWithKey();
+    const resource = (await create(a, 'postgres', 'rotated')).json<Resource>();
+    const path = `/v1/domains/${a.id}/resources/${resource.id}/credentials`;
+    const old = (await call('GET', path, a.key)).json<{ url: string }>().url;
+    const rotated = await call('POST', `${path}/rotate`, a.key);
+    expect(rotated.statusCode, rotated.body).toBe(200);
+    const fresh = rotated.json<{ url: string }>().url;
+    expect(new URL(fresh).password).not.toBe(new URL(old).password);
+    // The stored credentials are the new ones.
+    expect((await call('GET', path, a.key)).json<{ url: string }>().url).toBe(fresh);
+    const works = new pg.Client({ connectionString: fresh });
+    await works.connect();
+    expect((await works.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await works.end();
+    // The role's stored verifier now accepts the new password only (this server trusts local logins, so
+    // the check is made against the verifier a password-checking server would use).
+    const role = decodeURIComponent(new URL(fresh).username);
+    const admin = new pg.Client({ connectionString: testPostgresUrl });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<{ rolpassword: string }>(
+        'SELECT rolpassword FROM pg_authid WHERE rolname = $1',
+        [role],
+      );
+      const verifier = rows[0]!.rolpassword;
+      expect(await verifiesScram(decodeURIComponent(new URL(fresh).password), verifier)).toBe(true);
+      expect(await verifiesScram(decodeURIComponent(new URL(old).password), verifier)).toBe(false);
+    } finally {
+      await admin.end();
+    }
+    // The operator cannot rotate (tenant secrets never go to the operator), nor the key of a deleted resource.
+    expect((await call('POST', `${path}/rotate`, operatorToken)).statusCode).toBe(403);
+    expect((await call('DELETE', `/v1/domains/${a.id}/resources/${resource.id}`, a.key)).statusCode).toBe(
+      200,
+    );
+    const gone = await call('POST', `${path}/rotate`, a.key);
+    expect(gone.statusCode).toBe(409);
+    expect(gone.json<{ code: string }>().code).toBe('resource_not_ready');
+    const events = await asOwner(services.store, (tx) =>
+      listAudit(tx, { domainId: a.id, action: 'resource.credentials_rotated', limit: 10 }),
+    );
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ target: resource.id, outcome: 'success' });
+    expect(JSON.stringify(events)).not.toContain(new URL(fresh).password);
   });
 
   it('stores, reads and deletes objects in a storage resource', async () => {
@@ -253,6 +301,7 @@ describe.each(backends)('resources on a $name store', (backend) => {
       ['GET', (d) => `/v1/domains/${d}/resources`],
       ['GET', (d, r) => `/v1/domains/${d}/resources/${r}`],
       ['GET', (d, r) => `/v1/domains/${d}/resources/${r}/credentials`],
+      ['POST', (d, r) => `/v1/domains/${d}/resources/${r}/credentials/rotate`],
       ['DELETE', (d, r) => `/v1/domains/${d}/resources/${r}`],
       ['GET', (d) => `/v1/domains/${d}/pool`],
       ['PUT', (d, r) => `/v1/domains/${d}/resources/${r}/objects/secret.txt`, 'overwrite'],
@@ -267,11 +316,7 @@ describe.each(backends)('resources on a $name store', (backend) => {
         expect(comparable(onB)).toEqual(comparable(onNothing));
         // A's own domain id with B's resource id: the resource is B's, so it does not exist here.
         const mixed = await call(method, path(a.id, target.id), a.key, body);
-        if (
-          method !== 'POST' &&
-          !path(a.id, target.id).endsWith('/pool') &&
-          !path(a.id, target.id).endsWith('/resources')
-        ) {
+        if (!path(a.id, target.id).endsWith('/pool') && !path(a.id, target.id).endsWith('/resources')) {
           expect(mixed.statusCode, `${method} ${path(a.id, target.id)}`).toBe(404);
           expect(comparable(mixed)).toEqual(
             comparable(await call(method, path(a.id, unknownResource), a.key, body)),

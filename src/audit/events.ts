@@ -21,6 +21,7 @@ export const auditActions = [
   'resource.delete',
   'resource.deleted',
   'resource.credentials',
+  'resource.credentials_rotated',
   'resource.orphan_removed',
   'object.put',
   'object.delete',

@@ -14,6 +14,7 @@ export interface TenantPlane {
   listResources(includeDeleted: boolean): Promise<ResourceView[]>;
   getResource(resourceId: string): Promise<ResourceView>;
   credentials(resourceId: string): Promise<Credentials>;
+  rotateCredentials(resourceId: string): Promise<Credentials>;
   deleteResource(resourceId: string): Promise<ResourceView>;
   close(): Promise<void>;
 }
@@ -29,6 +30,7 @@ export async function directTenantPlane(services: Services, key: string): Promis
     listResources: (includeDeleted) => services.provisioner.list(d, { includeDeleted }),
     getResource: (id) => services.provisioner.get(d, id),
     credentials: (id) => services.provisioner.credentials(actor, d, id),
+    rotateCredentials: (id) => services.provisioner.rotateCredentials(actor, d, id),
     deleteResource: (id) => services.provisioner.delete(actor, d, id),
     close: () => services.close(),
   };
@@ -50,6 +52,7 @@ export async function httpTenantPlane(config: Config & { url: string }, key: str
       (await call<{ items: ResourceView[] }>('GET', `${r}?includeDeleted=${all}`)).items,
     getResource: (id) => call('GET', `${r}/${encodeURIComponent(id)}`),
     credentials: (id) => call('GET', `${r}/${encodeURIComponent(id)}/credentials`),
+    rotateCredentials: (id) => call('POST', `${r}/${encodeURIComponent(id)}/credentials/rotate`),
     deleteResource: (id) => call('DELETE', `${r}/${encodeURIComponent(id)}`),
     close: () => Promise.resolve(),
   };

@@ -36,6 +36,7 @@ import { objects } from './routes/objects/objects.js';
 import { createResource } from './routes/resources/create-resource.js';
 import { deleteResource } from './routes/resources/delete-resource.js';
 import { getCredentials } from './routes/resources/get-credentials.js';
+import { rotateCredentials } from './routes/resources/rotate-credentials.js';
 import { getResource } from './routes/resources/get-resource.js';
 import { listResources } from './routes/resources/list-resources.js';
 import { pool } from './routes/resources/pool.js';
@@ -66,6 +67,7 @@ export const routes: readonly RouteModule[] = [
   listResources,
   getResource,
   getCredentials,
+  rotateCredentials,
   deleteResource,
   pool,
   objects,

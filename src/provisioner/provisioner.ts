@@ -480,6 +480,79 @@ export class Provisioner {
     return credentials;
   }
 
+  /**
+   * Issues new credentials for a ready resource and returns them once: the backend's old ones stop
+   * working for new logins (a new password, a new token; Redis and RabbitMQ also end live connections),
+   * and the new ones are stored encrypted. The resource row stays locked while the backend works, so two
+   * rotations (or a rotation and a delete) never leave the store holding credentials the backend has
+   * already replaced. A backend failure changes nothing in the store and is audited.
+   */
+  async rotateCredentials(actor: Actor, domainId: string, resourceId: string): Promise<Credentials> {
+    let kind: string | null = null;
+    try {
+      return await this.o.store.withDomain(domainId, async (tx) => {
+        const row = await tx
+          .selectFrom('resources')
+          .selectAll()
+          .where('id', '=', resourceId)
+          .where('domain_id', '=', domainId)
+          .forUpdate()
+          .executeTakeFirst();
+        if (row === undefined) throw notFound();
+        if (row.status !== 'ready') {
+          throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
+        }
+        kind = row.kind;
+        const credentials = await this.provider(row.kind).credentials({ domainId, resourceId });
+        await tx
+          .updateTable('resources')
+          .set({
+            credentials: await this.o.keyring.encryptIn(
+              tx,
+              domainId,
+              credentialsPurpose(resourceId),
+              credentials,
+            ),
+            updated_at: new Date(),
+          })
+          .where('id', '=', resourceId)
+          .execute();
+        await appendAudit(tx, {
+          ...actor,
+          domainId,
+          action: 'resource.credentials_rotated',
+          target: resourceId,
+          outcome: 'success',
+          detail: { kind: row.kind },
+        });
+        return credentials;
+      });
+    } catch (error) {
+      if (error instanceof BulkheadError || kind === null) throw error;
+      const failedKind: string = kind;
+      await this.o.store.withDomain(domainId, (tx) =>
+        appendAudit(tx, {
+          ...actor,
+          domainId,
+          action: 'resource.credentials_rotated',
+          target: resourceId,
+          outcome: 'failure',
+          detail: {
+            kind: failedKind,
+            error: (error instanceof Error ? error.message : String(error)).slice(0, 500),
+          },
+        }),
+      );
+      throw new BulkheadError(
+        'provisioning_failed',
+        `The backend could not issue new credentials for ${resourceId}.`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
   /** Deprovisions a resource: marked first (so a crash resumes it), then removed from the backend. */
   async delete(actor: Actor, domainId: string, resourceId: string): Promise<ResourceView> {
     const marked = await this.o.store.withDomain(domainId, async (tx) => {

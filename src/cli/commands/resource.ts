@@ -117,6 +117,18 @@ export function registerResource(program: Command, ctx: CliContext): void {
     );
 
   resource
+    .command('rotate <resourceId>')
+    .description('issue new credentials for a ready resource and print them once; the old ones stop working')
+    .option('--json', 'print JSON')
+    .action((id: string, opts: { json?: boolean }) =>
+      ctx.withTenantPlane(async (tp) => {
+        const credentials = await tp.rotateCredentials(id);
+        if (opts.json === true) return printJson(ctx.io, credentials);
+        for (const [k, v] of Object.entries(credentials)) ctx.io.out(`${k}: ${v}`);
+      }),
+    );
+
+  resource
     .command('delete <resourceId>')
     .description('deprovision a resource: sessions ended, data removed, names never reused')
     .option('--json', 'print JSON')

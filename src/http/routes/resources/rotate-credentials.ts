@@ -1,0 +1,32 @@
+import { Type } from '@sinclair/typebox';
+import { ownDomainKey } from '../../../policy/policy.js';
+import { bearer, errorResponses, ResourceParams } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+import { actorOf, scopeOf } from '../actor.js';
+
+export const rotateCredentials: RouteModule = (app, { provisioner }) => {
+  app.post(
+    '/v1/domains/:domainId/resources/:resourceId/credentials/rotate',
+    {
+      config: { access: ownDomainKey },
+      schema: {
+        operationId: 'rotateResourceCredentials',
+        tags: ['resources'],
+        summary: 'Issue new credentials for a ready resource; the old ones stop working',
+        description:
+          "Only the domain's own provisioning key. The backend issues new credentials (a new password or " +
+          'token; Redis users and RabbitMQ connections of the resource are ended), they are stored encrypted ' +
+          'and returned once. 409 `resource_not_ready` unless the resource is ready; 502 when the backend ' +
+          'fails, with nothing changed in the store. Audited.',
+        security: bearer,
+        params: ResourceParams,
+        response: {
+          200: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()])),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) =>
+      provisioner.rotateCredentials(actorOf(request), scopeOf(request), request.params.resourceId),
+  );
+};
