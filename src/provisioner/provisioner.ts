@@ -80,6 +80,19 @@ export interface ReconcileReport {
 const maxAttempts = 5;
 const credentialsPurpose = (resourceId: string) => `credentials:${resourceId}`;
 
+/** A resource of the domain, its row locked for the rest of the transaction; `not_found` otherwise. */
+async function lockResource(tx: Tx, domainId: string, resourceId: string): Promise<ResourceRow> {
+  const row = await tx
+    .selectFrom('resources')
+    .selectAll()
+    .where('id', '=', resourceId)
+    .where('domain_id', '=', domainId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (row === undefined) throw notFound();
+  return row;
+}
+
 export class Provisioner {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
@@ -491,14 +504,7 @@ export class Provisioner {
     let kind: string | null = null;
     try {
       return await this.o.store.withDomain(domainId, async (tx) => {
-        const row = await tx
-          .selectFrom('resources')
-          .selectAll()
-          .where('id', '=', resourceId)
-          .where('domain_id', '=', domainId)
-          .forUpdate()
-          .executeTakeFirst();
-        if (row === undefined) throw notFound();
+        const row = await lockResource(tx, domainId, resourceId);
         if (row.status !== 'ready') {
           throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
         }
@@ -557,14 +563,7 @@ export class Provisioner {
   async delete(actor: Actor, domainId: string, resourceId: string): Promise<ResourceView> {
     const marked = await this.o.store.withDomain(domainId, async (tx) => {
       await tx.selectFrom('domains').select('id').where('id', '=', domainId).forUpdate().executeTakeFirst();
-      const row = await tx
-        .selectFrom('resources')
-        .selectAll()
-        .where('id', '=', resourceId)
-        .where('domain_id', '=', domainId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (row === undefined) throw notFound();
+      const row = await lockResource(tx, domainId, resourceId);
       if (row.status === 'deleted') return { row, changed: false };
       const updated = await tx
         .updateTable('resources')
