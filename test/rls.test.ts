@@ -339,3 +339,48 @@ describe('a server that logs in as a member of the application role (PostgreSQL)
     }
   });
 });
+
+describe('a server that connects as an owner that is not a superuser (PostgreSQL)', () => {
+  it('migrates, becomes a member of the application role, and works in its scope', async () => {
+    const database = await createTestDatabase();
+    const owner = `bulkhead_owner_${Math.random().toString(36).slice(2, 10)}`;
+    const admin = new pg.Client({ connectionString: testPostgresUrl });
+    await admin.connect();
+    try {
+      // What the migrations need: to create roles, and to own the database's schema.
+      await admin.query(`CREATE ROLE ${owner} LOGIN CREATEROLE`);
+      const dbName = new URL(database.url).pathname.slice(1);
+      await admin.query(`ALTER DATABASE ${dbName} OWNER TO ${owner}`);
+      const onDb = new pg.Client({ connectionString: database.url });
+      await onDb.connect();
+      await onDb.query(`ALTER SCHEMA public OWNER TO ${owner}`);
+      await onDb.end();
+      const url = new URL(database.url);
+      url.username = owner;
+      const store = await openStore({ kind: 'postgres', url: url.toString() });
+      try {
+        const services = buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 });
+        const a = await services.domains.create(actor, { slug: 'owner-a', name: 'A' });
+        await services.domains.create(actor, { slug: 'owner-b', name: 'B' });
+        const seen = await store.withDomain(a.id, (tx) => tx.selectFrom('domains').select('id').execute());
+        expect(seen).toEqual([{ id: a.id }]);
+        const who = await store.withDomain(a.id, (tx) =>
+          sql<{ current_user: string }>`SELECT current_user`.execute(tx),
+        );
+        expect(who.rows[0]!.current_user).toBe(appRole);
+      } finally {
+        await store.close();
+      }
+      const member = await admin.query<{ member: boolean }>(
+        `SELECT pg_has_role($1, $2, 'MEMBER') AS member`,
+        [owner, appRole],
+      );
+      expect(member.rows[0]!.member).toBe(true);
+    } finally {
+      await database.drop();
+      await admin.query(`DROP OWNED BY ${owner}`).catch(() => undefined);
+      await admin.query(`DROP ROLE IF EXISTS ${owner}`).catch(() => undefined);
+      await admin.end();
+    }
+  });
+});

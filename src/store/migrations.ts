@@ -531,10 +531,21 @@ const migrations: Record<string, Migration> = {
 };
 
 /**
- * Puts back the roles' attributes if someone widened them after the migrations that set them, when the
- * connecting role may (the owner); otherwise the store refuses to start and says so.
+ * After the migrations, as the connecting role: makes it a member of the application role if it is not
+ * (an owner that is not a superuser must be, for its pool to switch to that role), and puts back the
+ * roles' attributes if someone widened them. A role that may not (a login that is only a member of the
+ * application role) changes nothing; the store's own check then refuses to start on widened roles.
  */
 async function repairRoles(db: Kysely<unknown>): Promise<void> {
+  await sql
+    .raw(
+      `DO $$ BEGIN
+         IF NOT pg_has_role(current_user, '${appRole}', 'MEMBER') THEN
+           EXECUTE format('GRANT ${appRole} TO %I', current_user);
+         END IF;
+       END $$`,
+    )
+    .execute(db);
   const { rows } = await sql<{ n: number }>`
     SELECT count(*)::int AS n FROM pg_roles
     WHERE rolname IN (${appRole}, ${systemRole}) AND (rolsuper OR rolbypassrls OR rolinherit OR rolcanlogin)`.execute(
