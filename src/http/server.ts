@@ -44,6 +44,7 @@ import { instanceRoutes } from './routes/compute/instances.js';
 import { volumeRoutes } from './routes/compute/volumes.js';
 import { grantRoutes } from './routes/grants/grants.js';
 import { blueprintRoutes } from './routes/resources/blueprints.js';
+import { providerProbe } from './routes/verify/provider-probe.js';
 import { noQuery, Problem } from './schemas.js';
 import type { App, RouteAccess, RouteModule } from './types.js';
 
@@ -79,6 +80,7 @@ export const routes: readonly RouteModule[] = [
   volumeRoutes,
   grantRoutes,
   blueprintRoutes,
+  providerProbe,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */
