@@ -436,6 +436,40 @@ const migrations: Record<string, Migration> = {
       await grantApp(db, 'blueprints');
     },
   },
+  // 0012 is taken by other work; the names only need to sort.
+  '0013_verify_runs': {
+    async up(db) {
+      // The results of isolation runs (`bulkhead verify`, scheduled or not). They belong to no domain: the
+      // system context alone sees and writes them. The application role may add and read runs, and remove
+      // the oldest ones; a result is never changed once written.
+      await sql`
+        CREATE TABLE verify_runs (
+          id text PRIMARY KEY CHECK (id ~ '^vrn_[0-9a-z]{26}$'),
+          started_at timestamptz NOT NULL,
+          finished_at timestamptz NOT NULL,
+          target text NOT NULL CHECK (length(target) BETWEEN 1 AND 2048),
+          verdict text NOT NULL CHECK (verdict IN ('clean', 'leak', 'incomplete', 'error')),
+          operations integer NOT NULL CHECK (operations >= 0),
+          exercised integer NOT NULL CHECK (exercised >= 0),
+          unexercised integer NOT NULL CHECK (unexercised >= 0),
+          checks integer NOT NULL CHECK (checks >= 0),
+          leaks integer NOT NULL CHECK (leaks >= 0),
+          inconclusive integer NOT NULL CHECK (inconclusive >= 0),
+          error text CHECK (length(error) <= 2000),
+          report jsonb CHECK (report IS NULL OR jsonb_typeof(report) = 'object'),
+          CHECK (finished_at >= started_at),
+          CHECK ((verdict = 'error') = (error IS NOT NULL))
+        )`.execute(db);
+      // Ids begin with the start time: the primary key orders runs, newest last.
+      await sql`ALTER TABLE verify_runs ENABLE ROW LEVEL SECURITY`.execute(db);
+      await sql`ALTER TABLE verify_runs FORCE ROW LEVEL SECURITY`.execute(db);
+      const system = `(SELECT current_setting('bulkhead.system', true)) = 'on'`;
+      await sql
+        .raw(`CREATE POLICY system_only ON verify_runs USING (${system}) WITH CHECK (${system})`)
+        .execute(db);
+      await grantApp(db, 'verify_runs', 'SELECT, INSERT, DELETE');
+    },
+  },
 };
 
 /** The migrations in the order they run. */

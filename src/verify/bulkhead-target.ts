@@ -17,7 +17,7 @@ export interface BulkheadTargetOptions {
   readonly operatorToken: string;
   readonly timeoutMs?: number;
   readonly send?: Send;
-  /** How long a backend may take to make a probe resource ready (default 120 s). */
+  /** How long a backend may take to make a probe resource ready, or to run its probe (default 120 s). */
   readonly provisionTimeoutMs?: number;
 }
 
@@ -40,6 +40,9 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
   const base = options.url.replace(/\/+$/, '');
   const origin = new URL(base).origin;
   const send = options.send ?? httpSender(base, options.timeoutMs ?? 10_000);
+  // Allocating a backend resource and running a backend's probe take longer than an API answer.
+  const provisionTimeoutMs = options.provisionTimeoutMs ?? 120_000;
+  const slowSend = options.send ?? httpSender(base, provisionTimeoutMs);
   const operator = { authorization: `Bearer ${options.operatorToken}` };
   const created: string[] = [];
   const grants: string[] = [];
@@ -214,7 +217,7 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
     const failed = (reason: string): ProviderProbe => ({ kind, outcome: 'failed', ...none, reason });
     const created = await Promise.all(
       [a, b].map(async (d) => {
-        const res = await send({
+        const res = await slowSend({
           method: 'POST',
           path: `/v1/domains/${d.id}/resources`,
           headers: { authorization: `Bearer ${d.key}` },
@@ -240,13 +243,13 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
       const resource = await ready(
         d,
         JSON.parse(res.text) as { id: string; status: string },
-        options.provisionTimeoutMs ?? 120_000,
+        provisionTimeoutMs,
       );
       if (resource.status !== 'ready')
         return failed(`${d === a ? "A's" : "B's"} resource is ${resource.status}`);
       sides.push({ domainId: d.id, resourceId: resource.id });
     }
-    const res = await send({
+    const res = await slowSend({
       method: 'POST',
       path: '/v1/verify/provider-probes',
       headers: operator,
@@ -275,17 +278,20 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
       if (probeDomains === null) throw new TargetError('the probe domains are not set up');
       const { a, b } = probeDomains;
       const round = ++probeRound;
-      return Promise.all(
-        resourceKinds.map((kind) =>
-          probeKind(kind, a, b, round).catch((error: unknown) => ({
+      // One kind at a time: the probes run on the server, and some (embedded PostgreSQL) are heavy.
+      const probes: ProviderProbe[] = [];
+      for (const kind of resourceKinds) {
+        probes.push(
+          await probeKind(kind, a, b, round).catch((error: unknown) => ({
             kind,
             outcome: 'failed' as const,
             attempts: 0,
             notRefused: [],
             reason: (error as Error).message,
           })),
-        ),
-      );
+        );
+      }
+      return probes;
     },
     async setup(): Promise<ProbeSetup> {
       const [a, b] = await Promise.all([createDomain('a'), createDomain('b')]);
