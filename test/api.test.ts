@@ -584,6 +584,9 @@ describe.each(backends)('API on $name', (backend) => {
           'revokeGrant',
           'createBlueprint',
           'getBlueprint',
+          'metrics',
+          'probeProviderIsolation',
+          'listVerifyRuns',
         ].sort(),
       );
       for (const { path, op } of operations) {

@@ -235,4 +235,33 @@ describe.each(backends)('isolation runs in the store on $name', (backend) => {
     expect(tenant.json<{ code: string }>().code).toBe('operator_required');
     expect((await call('/v1/verify/runs', 'not-the-operator-token-0123456789abcdef')).statusCode).toBe(401);
   });
+
+  it('serves /metrics to the operator, and neither to a tenant nor without a credential', async () => {
+    const call = (token: string | null) =>
+      app.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: token === null ? {} : { authorization: `Bearer ${token}` },
+      });
+    const ok = await call(operatorToken);
+    expect(ok.statusCode).toBe(200);
+    expect(ok.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(ok.body).toMatch(/^bulkhead_isolation_runs_total\{verdict="clean"\} 0$/m);
+    expect(ok.body).toMatch(/^bulkhead_isolation_last_run_timestamp_seconds 0$/m);
+    const key = await services.keys.issue({ actor: 'test', requestId: null }, domainId, {});
+    const tenant = await call(key.key);
+    expect(tenant.statusCode).toBe(403);
+    expect(tenant.json<{ code: string }>().code).toBe('operator_required');
+    expect(tenant.body).not.toContain('bulkhead_isolation');
+    expect((await call(null)).statusCode).toBe(401);
+    expect(
+      (
+        await app.inject({
+          method: 'GET',
+          url: '/metrics?format=json',
+          headers: { authorization: `Bearer ${operatorToken}` },
+        })
+      ).statusCode,
+    ).toBe(400);
+  });
 });
