@@ -320,6 +320,83 @@ describe('bulkhead verify --every against a service with planted flaws', () => {
     const history = await runCli(['--data-dir', dataDir, 'verify', 'history', '--json']);
     expect(JSON.parse(history.stdout)).toEqual([run]);
   }, 120_000);
+
+  it('records a single run too (for cron), in the store and the file, with exit 1', async () => {
+    const t = target(service);
+    const dataDir = join(dir.path, 'single');
+    const results = join(dir.path, 'single.jsonl');
+    const single = await runCli(
+      ['--data-dir', dataDir, 'verify', ...t.args, '--store', '--results', results],
+      {
+        env: t.env,
+        timeoutMs: 60_000,
+      },
+    );
+    expect(single.code, single.stderr).toBe(1);
+    const [recorded] = readFileSync(results, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as VerifyRun);
+    expect(recorded).toMatchObject({ verdict: 'leak', target: service.url });
+    const stored = JSON.parse(
+      (await runCli(['--data-dir', dataDir, 'verify', 'history', '--json'])).stdout,
+    ) as VerifyRun[];
+    expect(stored).toEqual([recorded]);
+    const audit = await runCli([
+      '--data-dir',
+      dataDir,
+      'audit',
+      'list',
+      '--action',
+      'verify.failed',
+      '--json',
+    ]);
+    expect((JSON.parse(audit.stdout) as AuditEvent[]).map((e) => e.target)).toEqual([recorded!.id]);
+  }, 90_000);
+});
+
+describe('a target that stops answering', () => {
+  it('is recorded as an error run, counted, and the schedule goes on', async () => {
+    const service = await startVulnerableService(noFlaws);
+    const t = target(service);
+    const results = join(dir.path, 'gone.jsonl');
+    const p = startProcess(
+      ['verify', ...t.args, '--every', '1s', '--results', results, '--metrics-port', '0'],
+      {
+        env: t.env,
+      },
+    );
+    const url = await metricsUrl(p);
+    await until('a clean run', () => (runLines(p).length >= 1 ? true : undefined), 60_000);
+    await service.close();
+    await until(
+      'two failed runs',
+      () =>
+        p
+          .output()
+          .stdout.split('\n')
+          .filter((l) => / bulkhead verify: ERROR: /.test(l)).length >= 2
+          ? true
+          : undefined,
+      60_000,
+    );
+    const body = await (await fetch(url)).text();
+    expect(sample(body, 'bulkhead_isolation_runs_total{verdict="error"}')).toBeGreaterThanOrEqual(2);
+    expect(sample(body, 'bulkhead_isolation_last_run_success')).toBe(0);
+    expect(await stop(p, 'SIGTERM')).toBe(0);
+    const runs = readFileSync(results, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as VerifyRun);
+    expect(runs[0]!.verdict).toBe('clean');
+    const failed = runs.filter((r) => r.verdict === 'error');
+    expect(failed.length).toBeGreaterThanOrEqual(2);
+    expect(failed[0]).toMatchObject({
+      report: null,
+      checks: 0,
+      error: expect.stringMatching(/^create POST \/items for A: HTTP 0/) as string,
+    });
+  }, 120_000);
 });
 
 describe('stopping a run in progress', () => {
@@ -402,6 +479,13 @@ describe('bulkhead serve --verify-every', () => {
     expect(history.stdout).toMatch(
       new RegExp(`^${run.id}\\s+\\S+\\s+${server.url.replaceAll('.', '\\.')}\\s+clean\\s+0\\s+0\\s+`, 'm'),
     );
+
+    // A schedule whose first run is refused for its setup stops at once, exit 2.
+    const refusedRun = await runCli(['verify', '--url', server.url, '--every', '1s'], {
+      env: { BULKHEAD_OPERATOR_TOKEN: 'not-the-operator-token-0123456789abcdef' },
+    });
+    expect(refusedRun.code).toBe(2);
+    expect(refusedRun.stderr).toMatch(/refused the operator token \(HTTP 401\)/);
 
     // The probe domains are gone; then SIGTERM ends the server.
     const domains = (

@@ -221,17 +221,22 @@ async function once(
   try {
     report = await runVerify({ target: p.target(), api, spec: p.spec, timeoutMs });
   } catch (error) {
-    // A run the target failed is recorded as one; a usage error (exit 2) is not a run.
-    if (!(error instanceof ConfigError)) await record({ error: (error as Error).message });
+    // A run the target failed is recorded as one; a usage error (exit 2) is not a run. The run's own
+    // error is what the command reports, even when recording it fails too.
+    if (!(error instanceof ConfigError))
+      await record({ error: (error as Error).message }).catch((e: unknown) =>
+        ctx.io.err(`bulkhead verify: warning: the run was not recorded: ${(e as Error).message}`),
+      );
     throw error;
   }
-  await record({ report });
   if (opts.format === 'json') printJson(ctx.io, report);
   else if (opts.format === 'junit') ctx.io.out(toJunit(report));
   else printReport(ctx, report);
   if (opts.format !== 'table') ctx.io.err(summaryLine(report));
   for (const problem of report.cleanup) ctx.io.err(`bulkhead verify: warning: not cleaned up: ${problem}`);
   ctx.exitCode = report.ok ? 0 : 1;
+  // Printed first: a report is worth having even when it cannot be recorded (which then fails the command).
+  await record({ report });
 }
 
 async function every(
