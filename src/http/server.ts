@@ -1,5 +1,6 @@
 // The HTTP entry point. `buildServer` assembles the Fastify app on given services (tests use it with
-// inject()); `startServer` opens the store, listens, and shuts down gracefully on SIGINT/SIGTERM.
+// inject()); `startServer` opens the store, listens, attacks itself on a schedule when asked
+// (BULKHEAD_VERIFY_EVERY), and shuts down gracefully on SIGINT/SIGTERM.
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -11,6 +12,12 @@ import { RevocationPublisher } from '../identity/feed/publisher.js';
 import type { Config } from '../config.js';
 import { notFound } from '../errors.js';
 import type { Services } from '../runtime.js';
+import { bulkheadTarget } from '../verify/bulkhead-target.js';
+import { parseApiDescription } from '../verify/openapi.js';
+import { summaryLine } from '../verify/report.js';
+import { recordRun } from '../verify/runs.js';
+import { startSchedule, type Schedule } from '../verify/schedule.js';
+import { runVerify } from '../verify/verify.js';
 import { authenticate } from './plugins/authenticate.js';
 import { sendProblem, toBulkheadError } from './problem.js';
 import { listAuditEvents } from './routes/audit/list-audit.js';
@@ -49,12 +56,6 @@ import { listVerifyRuns } from './routes/verify/list-runs.js';
 import { metrics } from './routes/system/metrics.js';
 import { noQuery, Problem } from './schemas.js';
 import type { App, RouteAccess, RouteModule } from './types.js';
-import { bulkheadTarget } from '../verify/bulkhead-target.js';
-import { parseApiDescription } from '../verify/openapi.js';
-import { summaryLine } from '../verify/report.js';
-import { recordRun } from '../verify/runs.js';
-import { startSchedule, type Schedule } from '../verify/schedule.js';
-import { runVerify } from '../verify/verify.js';
 
 export const routes: readonly RouteModule[] = [
   health,
