@@ -2,6 +2,7 @@
 // flags, checked by one schema, frozen, and passed down. A bad value stops the start with one line.
 import { z } from 'zod';
 import { failpoints } from './provisioner/failpoints.js';
+import { parseDuration } from './verify/duration.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 
@@ -14,6 +15,20 @@ const schema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
   operatorToken: z.string().min(32, 'must be at least 32 characters').optional(),
+  metricsToken: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Milliseconds between the server's own isolation runs; unset: no scheduled verification. */
+  verifyEvery: z
+    .string()
+    .refine((v) => {
+      try {
+        parseDuration(v);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be a duration from 1s to 7d, e.g. 30s, 15m, 1h')
+    .transform(parseDuration)
+    .optional(),
   secret: z.string().min(32, 'must be at least 32 characters (for example 64 hex digits)').optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   bodyLimit: z.coerce
@@ -102,6 +117,8 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   dataDir: 'BULKHEAD_DATA_DIR',
   databaseUrl: 'BULKHEAD_DATABASE_URL',
   operatorToken: 'BULKHEAD_OPERATOR_TOKEN',
+  metricsToken: 'BULKHEAD_METRICS_TOKEN',
+  verifyEvery: 'BULKHEAD_VERIFY_EVERY',
   secret: 'BULKHEAD_SECRET',
   logLevel: 'BULKHEAD_LOG_LEVEL',
   bodyLimit: 'BULKHEAD_BODY_LIMIT',

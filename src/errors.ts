@@ -42,6 +42,7 @@ export const errorStatus = {
   rate_limited: 429,
   internal: 500,
   provisioning_failed: 502,
+  probe_failed: 502,
   unavailable: 503,
 } as const;
 
@@ -80,6 +81,7 @@ export const errorTitle: Record<ErrorCode, string> = {
   invalid_object_key: 'The object key is not valid',
   object_too_large: 'The object is too large',
   provisioning_failed: 'The backend could not allocate the resource',
+  probe_failed: 'The isolation probe could not run',
   not_found: 'Not found',
   slug_taken: 'The slug is already taken',
   domain_deleted: 'The domain is deleted',

@@ -25,6 +25,7 @@ import type { DataKeySource } from './providers/provider.js';
 import { openProviders } from './providers/registry.js';
 import { deriveNoticeKey } from './store/notices.js';
 import { openStore, type Store } from './store/store.js';
+import { IsolationMetrics } from './verify/metrics.js';
 
 export interface Services {
   readonly store: Store;
@@ -42,6 +43,8 @@ export interface Services {
   readonly sessions: SessionService;
   readonly loginLimiter: LoginLimiter;
   readonly limits: { readonly maxObjectBytes: number };
+  /** The isolation runs' Prometheus metrics, served at /metrics. */
+  readonly isolationMetrics: IsolationMetrics;
   /** Stops the reconciler, closes the providers, then the store. */
   close(): Promise<void>;
 }
@@ -65,6 +68,8 @@ export interface ServiceOptions {
   /** Where volumes keep their bytes (default: a new directory under the system's temporary directory). */
   readonly volumeRoot?: string | undefined;
   readonly maxVolumeBytes?: number | undefined;
+  /** A bearer token that reads /metrics and nothing else. */
+  readonly metricsToken?: string | undefined;
 }
 
 /** The HMAC key for stored secrets: configured, or generated once into the embedded data directory. */
@@ -105,7 +110,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     store,
     domains: new DomainService({ store, slugQuarantineMs: options.slugQuarantineMs ?? 30 * 86_400_000 }),
     keys: new KeyService({ store, secret }),
-    operator: new OperatorService({ store, secret }),
+    operator: new OperatorService({ store, secret, metricsToken: options.metricsToken }),
     keyring,
     provisioner,
     blueprints: new Blueprints({ store, provisioner, leaseMs: options.leaseMs ?? 30_000 }),
@@ -133,6 +138,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
       sessionSeconds: options.sessionSeconds ?? 12 * 3600,
     }),
     limits: { maxObjectBytes: options.maxObjectBytes ?? 100 * 1024 ** 2 },
+    isolationMetrics: new IsolationMetrics(),
     async close() {
       await provisioner.stop();
       await Promise.allSettled([...options.providers.values()].map((p) => p.close()));
@@ -173,6 +179,7 @@ export async function openServices(config: Config): Promise<Services> {
       issuer: config.issuer,
       volumeRoot: config.volumeDir ?? join(config.dataDir, 'volumes'),
       maxVolumeBytes: config.maxVolumeBytes,
+      metricsToken: config.metricsToken,
     });
     keyring = services.keyring;
     return services;

@@ -539,6 +539,7 @@ describe.each(backends)('API on $name', (backend) => {
           'getPool',
           'getResource',
           'getResourceCredentials',
+          'rotateResourceCredentials',
           'listResources',
           'putObject',
           'updatePool',
@@ -584,6 +585,9 @@ describe.each(backends)('API on $name', (backend) => {
           'revokeGrant',
           'createBlueprint',
           'getBlueprint',
+          'metrics',
+          'probeProviderIsolation',
+          'listVerifyRuns',
         ].sort(),
       );
       for (const { path, op } of operations) {

@@ -168,6 +168,12 @@ const noTargetInPath: Record<string, string> = {
   'POST /v1/auth/login': 'the domain comes from the principal that authenticates',
   'POST /v1/auth/logout': "ends the caller's own session only",
   'POST /v1/auth/revoke': 'revokes the session of the presented token only',
+  'GET /metrics':
+    'counts of isolation runs, no domain; operator or metrics token (covered in verify-runs.test.ts)',
+  'POST /v1/verify/provider-probes':
+    'operator only; names its two domains in the body (tenant refusal covered in verify-provider-probes.test.ts)',
+  'GET /v1/verify/runs':
+    'operator only; runs belong to no domain (tenant refusal covered in verify-runs.test.ts)',
 };
 
 const credentialKind: Record<CredentialName, CredentialKind> = {

@@ -1,9 +1,14 @@
-// `bulkhead verify` as an operator runs it: a real `bulkhead serve` on the embedded store, and the built
-// CLI attacking it from outside through its own OpenAPI document. Every operation a tenant can reach
-// must be exercised with every tenant credential, nothing may leak, and the probe domains are gone after.
+// `bulkhead verify` as an operator runs it: a real `bulkhead serve` on the embedded store with the real
+// PostgreSQL, Redis and RabbitMQ backends configured, and the built CLI attacking it from outside through
+// its own OpenAPI document. Every operation a tenant can reach must be exercised with every tenant
+// credential, every configured backend's own probe must be refused, nothing may leak, and the probe
+// domains are gone after.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VerifyReport } from '../src/verify/report.js';
+import { testPostgresUrl } from './helpers/backends.js';
 import { assertBuilt, killAll, runCli, startServer, tempDir, type Server } from './helpers/processes.js';
+import { testRabbitmqUrl } from './helpers/rabbitmq.js';
+import { startPrivateRedis, type PrivateRedis } from './helpers/redis.js';
 
 const operatorToken = 'verify-operator-token-0123456789abcdef';
 const publicOperations = [
@@ -16,25 +21,37 @@ const publicOperations = [
   'POST /v1/auth/login',
   'POST /v1/auth/revoke',
 ];
+/** Backends the test server has: every other kind is not applicable. */
+const configuredKinds = ['postgres', 'redis', 'rabbitmq', 'storage'];
 
 describe('bulkhead verify against a running Bulkhead', () => {
   const dir = tempDir('bulkhead-verify-e2e-');
   let server: Server;
+  // A Redis whose default user has a password, as production runs one: on a server where anyone may
+  // use the default user, the Redis probe rightly reports that A can read B's keys through it.
+  let redis: PrivateRedis;
 
   beforeAll(async () => {
     assertBuilt();
+    redis = await startPrivateRedis();
     server = await startServer(['--data-dir', dir.path, 'serve', '--port', '0', '--log-level', 'warn'], {
-      env: { BULKHEAD_OPERATOR_TOKEN: operatorToken },
+      env: {
+        BULKHEAD_OPERATOR_TOKEN: operatorToken,
+        BULKHEAD_POSTGRES_URL: testPostgresUrl,
+        BULKHEAD_REDIS_URL: redis.adminUrl,
+        BULKHEAD_RABBITMQ_URL: testRabbitmqUrl,
+      },
       timeoutMs: 90_000,
     });
   }, 120_000);
 
   afterAll(async () => {
     await killAll();
+    await redis.stop();
     dir.remove();
   });
 
-  it('exercises every tenant operation with every credential, finds no leak, and cleans up', async () => {
+  it('exercises every tenant operation and backend, finds no leak, and cleans up', async () => {
     const run = await runCli(['verify', '--url', server.url, '--format', 'json'], {
       env: { BULKHEAD_OPERATOR_TOKEN: operatorToken },
       timeoutMs: 170_000,
@@ -48,10 +65,21 @@ describe('bulkhead verify against a running Bulkhead', () => {
     expect(report.ok).toBe(true);
     expect(report.spec).toBe(`${server.url}/openapi.json`);
     expect(report.checks.filter((c) => c.verdict !== 'pass')).toEqual([]);
-    expect(report.operations.filter((o) => o.coverage === 'not_applicable').map((o) => o.operation)).toEqual(
-      publicOperations,
+    expect(
+      report.operations.filter((o) => o.coverage === 'not_applicable').map((o) => [o.operation, o.reason]),
+    ).toEqual([
+      ...publicOperations.map((operation) => [operation, 'public: no credential required']),
+      ['provider:kubernetes', 'not configured on this server'],
+    ]);
+    // Each configured backend's own probe ran between A's and B's resources, and everything was refused.
+    expect(
+      report.checks
+        .filter((c) => c.attack === 'probeIsolation')
+        .map((c) => [c.operation, c.verdict, /^\d+ attempts, all refused$/.test(c.got)]),
+    ).toEqual(configuredKinds.map((kind) => [`provider:${kind}`, 'pass', true]));
+    const tenantOperations = report.operations.filter(
+      (o) => o.coverage !== 'not_applicable' && !o.operation.startsWith('provider:'),
     );
-    const tenantOperations = report.operations.filter((o) => o.coverage !== 'not_applicable');
     expect(tenantOperations.length).toBeGreaterThanOrEqual(40);
     expect(tenantOperations.filter((o) => o.coverage !== 'exercised')).toEqual([]);
 

@@ -93,17 +93,30 @@ describe('bulkhead verify on a service with planted flaws', () => {
       'GET /items/{itemId}': 'exercised',
       'PATCH /items/{itemId}': 'exercised',
       'DELETE /items/{itemId}': 'exercised',
+      'POST /items/{itemId}/links': 'exercised',
       'GET /tenants/{tenantId}': 'exercised',
       'GET /tenants/{tenantId}/projects': 'exercised',
       'GET /tenants/{tenantId}/projects/{projectId}': 'exercised',
     });
     // Every attack kind ran somewhere.
     expect(new Set(report!.checks.map((c) => c.attack))).toEqual(
-      new Set(['foreign', 'foreign-id', 'own', 'smuggle-query', 'smuggle-body', 'smuggle-header']),
+      new Set([
+        'foreign',
+        'foreign-id',
+        'foreign-body',
+        'own',
+        'smuggle-query',
+        'smuggle-body',
+        'smuggle-header',
+      ]),
     );
+    // A's own item linked to B's item (B's id in the body) answers like an unknown target.
+    expect(
+      report!.checks.find((c) => c.operationId === 'linkItem' && c.attack === 'foreign-body'),
+    ).toMatchObject({ verdict: 'pass', got: '404 = unknown id' });
     expect(report!.cleanup).toEqual([]);
     expect(run.err).toMatch(
-      /^bulkhead verify: clean: 0 leaks; 10 of 10 tenant operations exercised .* elapsed \d+\.\d s$/m,
+      /^bulkhead verify: clean: 0 leaks; 11 of 11 tenant operations exercised .* elapsed \d+\.\d s$/m,
     );
   });
 
@@ -135,6 +148,12 @@ describe('bulkhead verify on a service with planted flaws', () => {
         case 'echoOtherTenant':
           expect([...attacks]).toEqual(['own']);
           expect(leaks[0]!.got).toMatch(/answer holds .*B's itemId.*B's secret #1/);
+          break;
+        case 'bodyForeignId':
+          // A's own item linked to B's: only the attack with B's id in the body finds it.
+          expect([...attacks]).toEqual(['foreign-body']);
+          expect(leaks.map((c) => c.credential)).toEqual(['apiKey']);
+          expect(leaks[0]!.got).toMatch(/^201: accepted \(unknown id: 404\)$/);
           break;
         case 'updateIgnoresOwner': {
           // Found by the foreign attack; the same update with B smuggled in is accepted too, and B's own
@@ -236,7 +255,7 @@ describe('bulkhead verify on a service with planted flaws', () => {
         reason: expect.stringContaining('no id of B for path parameter projectId') as string,
       });
       expect(run.err).toMatch(
-        /^bulkhead verify: INCOMPLETE: 0 leaks; 9 of 10 tenant operations exercised \(1 skipped/,
+        /^bulkhead verify: INCOMPLETE: 0 leaks; 10 of 11 tenant operations exercised \(1 skipped/,
       );
     });
 

@@ -50,6 +50,7 @@ export const auditActions = [
   'blueprint.create',
   'blueprint.ready',
   'blueprint.rolled_back',
+  'verify.failed',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

@@ -8,6 +8,7 @@ import type { ResourceKind } from '../domain/kinds.js';
 import type { SigningKeyView } from '../identity/signing-keys.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
 import type { DomainListOptions, DomainView } from '../services/domains.js';
+import type { VerifyRun } from '../verify/runs.js';
 
 export interface ControlPlane {
   createDomain(input: { slug: string; name: string }): Promise<DomainView>;
@@ -29,6 +30,8 @@ export interface ControlPlane {
   ): Promise<{ key: IssuedKey; previous: KeyView }>;
   listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
   verifyAudit(): Promise<ChainReport>;
+  /** Recorded isolation runs, newest first. */
+  listVerifyRuns(options: { limit: number }): Promise<VerifyRun[]>;
   listSigningKeys(domainId: string): Promise<SigningKeyView[]>;
   rotateSigningKey(domainId: string): Promise<SigningKeyView[]>;
   close(): Promise<void>;

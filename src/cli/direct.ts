@@ -2,9 +2,10 @@ import { userInfo } from 'node:os';
 import { listAudit, verifyAudit } from '../audit/log.js';
 import type { Actor } from '../policy/principal.js';
 import type { Services } from '../runtime.js';
+import { listRuns } from '../verify/runs.js';
 import type { ControlPlane } from './control-plane.js';
 
-function localUser(): string {
+export function localUser(): string {
   try {
     return userInfo().username;
   } catch {
@@ -28,6 +29,7 @@ export function directControlPlane(services: Services): ControlPlane {
     rotateKey: (domainId, keyId, overlap) => services.keys.rotate(actor, domainId, keyId, overlap),
     listAudit: (filter) => services.store.system('operator', (tx) => listAudit(tx, filter)),
     verifyAudit: () => services.store.system('audit', verifyAudit),
+    listVerifyRuns: (options) => services.store.system('verify', (tx) => listRuns(tx, options)),
     listSigningKeys: async (id) => {
       await services.domains.get(id);
       await services.signingKeys.ensure(id);

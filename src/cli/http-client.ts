@@ -3,6 +3,7 @@ import type { AuditEvent } from '../audit/events.js';
 import type { SigningKeyView } from '../identity/signing-keys.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
 import type { DomainView } from '../services/domains.js';
+import type { VerifyRun } from '../verify/runs.js';
 import { apiClient, type QueryValue } from './api-client.js';
 import type { ControlPlane } from './control-plane.js';
 
@@ -34,6 +35,8 @@ export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
     listAudit: async (f) =>
       (await call<{ items: AuditEvent[] }>('GET', '/v1/audit', undefined, { ...f })).items,
     verifyAudit: () => call<ChainReport>('GET', '/v1/audit/verify'),
+    listVerifyRuns: async (o) =>
+      (await call<{ items: VerifyRun[] }>('GET', '/v1/verify/runs', undefined, { limit: o.limit })).items,
     listSigningKeys: async (id) =>
       (await call<{ items: SigningKeyView[] }>('GET', `${d(id)}/signing-keys`)).items,
     rotateSigningKey: async (id) =>

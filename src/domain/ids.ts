@@ -15,6 +15,7 @@ export const idPrefixes = {
   volume: 'vol',
   grant: 'grt',
   blueprint: 'bpr',
+  verifyRun: 'vrn',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -1,5 +1,6 @@
 // The HTTP entry point. `buildServer` assembles the Fastify app on given services (tests use it with
-// inject()); `startServer` opens the store, listens, and shuts down gracefully on SIGINT/SIGTERM.
+// inject()); `startServer` opens the store, listens, attacks itself on a schedule when asked
+// (BULKHEAD_VERIFY_EVERY), and shuts down gracefully on SIGINT/SIGTERM.
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -11,6 +12,12 @@ import { RevocationPublisher } from '../identity/feed/publisher.js';
 import type { Config } from '../config.js';
 import { notFound } from '../errors.js';
 import type { Services } from '../runtime.js';
+import { bulkheadTarget } from '../verify/bulkhead-target.js';
+import { parseApiDescription } from '../verify/openapi.js';
+import { summaryLine } from '../verify/report.js';
+import { recordRun } from '../verify/runs.js';
+import { startSchedule, type Schedule } from '../verify/schedule.js';
+import { runVerify } from '../verify/verify.js';
 import { authenticate } from './plugins/authenticate.js';
 import { sendProblem, toBulkheadError } from './problem.js';
 import { listAuditEvents } from './routes/audit/list-audit.js';
@@ -45,11 +52,15 @@ import { instanceRoutes } from './routes/compute/instances.js';
 import { volumeRoutes } from './routes/compute/volumes.js';
 import { grantRoutes } from './routes/grants/grants.js';
 import { blueprintRoutes } from './routes/resources/blueprints.js';
+import { providerProbe } from './routes/verify/provider-probe.js';
+import { listVerifyRuns } from './routes/verify/list-runs.js';
+import { metrics } from './routes/system/metrics.js';
 import { noQuery, Problem } from './schemas.js';
 import type { App, RouteAccess, RouteModule } from './types.js';
 
 export const routes: readonly RouteModule[] = [
   health,
+  metrics,
   createDomain,
   listDomains,
   getDomain,
@@ -81,6 +92,8 @@ export const routes: readonly RouteModule[] = [
   volumeRoutes,
   grantRoutes,
   blueprintRoutes,
+  providerProbe,
+  listVerifyRuns,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */
@@ -202,6 +215,51 @@ export async function buildServer(services: Services, options: ServerOptions = {
   return app;
 }
 
+/** The URL this process reaches its own listener at: loopback when it listens on every address. */
+function selfUrl(app: App): string {
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('the server is not listening on TCP');
+  const host =
+    address.address === '0.0.0.0'
+      ? '127.0.0.1'
+      : address.address === '::'
+        ? '[::1]'
+        : address.family === 'IPv6'
+          ? `[${address.address}]`
+          : address.address;
+  return `http://${host}:${address.port}`;
+}
+
+/**
+ * The server attacking itself on a schedule, from outside through its own listener as any client
+ * would, with the operator token; each run is recorded in the store (a failed one audited), counted
+ * in /metrics and logged.
+ */
+function verifySelf(app: App, services: Services, everyMs: number, operatorToken: string): Schedule {
+  const url = selfUrl(app);
+  return startSchedule({
+    everyMs,
+    target: url,
+    run: (signal) =>
+      runVerify({
+        target: bulkheadTarget({ url, operatorToken }),
+        // The document this process serves, read without a request.
+        api: parseApiDescription(JSON.parse(JSON.stringify(app.swagger())) as unknown),
+        spec: `${url}/openapi.json`,
+        signal,
+      }),
+    recorders: [{ record: (run) => services.store.system('verify', (tx) => recordRun(tx, run, 'system')) }],
+    metrics: services.isolationMetrics,
+    onRun: (run, report) => {
+      const fields = { runId: run.id, verdict: run.verdict, leaks: run.leaks, unexercised: run.unexercised };
+      const message = report === null ? `bulkhead verify: ERROR: ${run.error ?? ''}` : summaryLine(report);
+      if (run.verdict === 'clean') app.log.info(fields, message);
+      else app.log.error(fields, message);
+    },
+    onWarning: (message) => app.log.warn(message),
+  });
+}
+
 /**
  * Opens the store, prints a generated operator token once, and serves until SIGINT or SIGTERM.
  *
@@ -219,10 +277,12 @@ export async function startServer(
   const feed = config.redisUrl === undefined ? null : new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
   let publisher: RevocationPublisher | null = null;
   const timers: { volumes?: NodeJS.Timeout } = {};
+  let schedule: Schedule | null = null;
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
     logger: { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
     onClose: async () => {
+      await schedule?.stop();
       clearInterval(timers.volumes);
       await publisher?.stop();
       await feed?.quit().catch(() => undefined);
@@ -257,18 +317,27 @@ export async function startServer(
 
   const url = await app.listen({ host: config.host, port: config.port });
   print(`Bulkhead listening on ${url} (store: ${services.store.kind})`);
+  // The serve command refuses BULKHEAD_VERIFY_EVERY without a configured operator token: a generated one
+  // is kept only as a hash, so the server could not present it.
+  if (config.verifyEvery !== undefined && config.operatorToken !== undefined) {
+    schedule = verifySelf(app, services, config.verifyEvery, config.operatorToken);
+    app.log.info({ everyMs: config.verifyEvery }, 'verifying isolation on a schedule');
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'shutting down');
-    app.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        app.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    // A run in progress is stopped while the listener still answers, so it can remove its probe domains.
+    (schedule?.stop() ?? Promise.resolve())
+      .then(() => app.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          app.log.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));

@@ -2,7 +2,7 @@
 // credentials they accept and which path parameter names the domain; handlers never decide tenancy.
 // A principal of another domain gets the same answer as a target that does not exist.
 import type { GrantableAction } from './grants.js';
-import type { CredentialKind, Principal } from './principal.js';
+import { inDomain, type CredentialKind, type Principal } from './principal.js';
 
 export interface Access {
   /** Credential kinds the route accepts; empty means the route is public. */
@@ -28,6 +28,8 @@ export type Decision =
 
 export const publicAccess: Access = { credentials: [] };
 export const operatorOnly: Access = { credentials: ['operator'] };
+/** The Prometheus metrics: the operator, or the metrics token that can read nothing else. */
+export const metricsReader: Access = { credentials: ['operator', 'metrics'] };
 export const operatorOrOwnDomain: Access = {
   credentials: ['operator', 'provisioning_key'],
   domainParam: 'domainId',
@@ -62,7 +64,7 @@ export function decide(
     // Independent of the target, so it reveals nothing about whether another domain's thing exists.
     return { allow: false, code: principal.kind === 'operator' ? 'key_required' : 'operator_required' };
   }
-  if (principal.kind === 'operator' || access.domainParam === undefined) return { allow: true };
+  if (!inDomain(principal) || access.domainParam === undefined) return { allow: true };
   const target = params[access.domainParam];
   if (target === principal.domainId) return { allow: true };
   return {

@@ -4,6 +4,8 @@ import type { ResourceKind } from '../domain/kinds.js';
 
 export type Principal =
   | { readonly kind: 'operator'; readonly actor: string }
+  /** Reads the Prometheus metrics (BULKHEAD_METRICS_TOKEN) and nothing else. */
+  | { readonly kind: 'metrics'; readonly actor: string }
   | {
       readonly kind: 'provisioning_key';
       readonly actor: string;
@@ -23,6 +25,13 @@ export type Principal =
     };
 
 export type CredentialKind = Principal['kind'];
+
+/** A principal that belongs to one domain (not the operator, not the metrics reader). */
+export type DomainPrincipal = Extract<Principal, { readonly domainId: string }>;
+
+export function inDomain(principal: Principal): principal is DomainPrincipal {
+  return 'domainId' in principal;
+}
 
 /** The context every change is made in: who asked, and under which request id it is logged. */
 export interface Actor {

@@ -11,7 +11,13 @@ import { newId } from '../domain/ids.js';
 import type { ResourceKind } from '../domain/kinds.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor, Principal } from '../policy/principal.js';
-import { backendName, type Credentials, type Provider, type ResourceRef } from '../providers/provider.js';
+import {
+  backendName,
+  type Credentials,
+  type ProbeReport,
+  type Provider,
+  type ResourceRef,
+} from '../providers/provider.js';
 import type { ResourceRow, ResourceStatus } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
@@ -555,6 +561,49 @@ export class Provisioner {
         {
           cause: error,
         },
+      );
+    }
+  }
+
+  /**
+   * Runs the backend's own isolation probe: with A's credentials, try B's resource. Both must be ready
+   * resources of the same kind in two different domains. The credentials are read (and their reading
+   * audited in each domain) here and go no further than the provider; only the attempts come back.
+   */
+  async probeIsolation(
+    actor: Actor,
+    a: ResourceRef,
+    b: ResourceRef,
+  ): Promise<{ kind: ResourceKind; report: ProbeReport }> {
+    if (a.domainId === b.domainId)
+      throw new BulkheadError('invalid_request', 'A and B must be resources of two different domains.');
+    const [rowA, rowB] = await Promise.all([
+      this.row(a.domainId, a.resourceId),
+      this.row(b.domainId, b.resourceId),
+    ]);
+    if (rowA.kind !== rowB.kind)
+      throw new BulkheadError(
+        'invalid_request',
+        `A is ${rowA.kind} and B is ${rowB.kind}: give two of one kind.`,
+      );
+    const provider = this.provider(rowA.kind);
+    const [credentialsA, credentialsB] = await Promise.all([
+      this.credentials(actor, a.domainId, a.resourceId),
+      this.credentials(actor, b.domainId, b.resourceId),
+    ]);
+    try {
+      const report = await provider.probeIsolation(
+        { ref: a, credentials: credentialsA },
+        { ref: b, credentials: credentialsB },
+      );
+      return { kind: provider.kind, report };
+    } catch (error) {
+      // A provider's own setup refusal says why in its words; a driver's message stays in the log.
+      const setup = (error as { code?: unknown }).code === 'probe_setup';
+      throw new BulkheadError(
+        'probe_failed',
+        `The ${provider.kind} probe could not run${setup ? `: ${(error as Error).message}` : '.'}`,
+        { cause: error },
       );
     }
   }

@@ -1,5 +1,6 @@
 // The operator token authorises control-plane calls. It is either configured (BULKHEAD_OPERATOR_TOKEN)
-// or generated once at first start, shown that once, and kept only as a keyed hash.
+// or generated once at first start, shown that once, and kept only as a keyed hash. A metrics token
+// (BULKHEAD_METRICS_TOKEN), when configured, is a second bearer token that reads /metrics and nothing else.
 import { randomBytes } from 'node:crypto';
 import { appendAudit } from '../audit/log.js';
 import { BulkheadError } from '../errors.js';
@@ -12,8 +13,17 @@ const newOperatorToken = () => `bho_${randomBytes(32).toString('base64url')}`;
 
 export class OperatorService {
   private hash: string | null = null;
+  private readonly metricsHash: string | null;
 
-  constructor(private readonly deps: { readonly store: Store; readonly secret: Buffer }) {}
+  constructor(
+    private readonly deps: {
+      readonly store: Store;
+      readonly secret: Buffer;
+      readonly metricsToken?: string | undefined;
+    },
+  ) {
+    this.metricsHash = deps.metricsToken === undefined ? null : keyedHash(deps.secret, deps.metricsToken);
+  }
 
   /**
    * Loads the operator token's hash. Returns the token only when it was generated just now, so the
@@ -81,11 +91,13 @@ export class OperatorService {
     return token;
   }
 
-  /** The operator principal for a matching token; `invalid_credentials` otherwise. */
-  authenticate(presented: string): Principal & { kind: 'operator' } {
+  /** The operator (or metrics reader) principal for a matching token; `invalid_credentials` otherwise. */
+  authenticate(presented: string): Principal & { kind: 'operator' | 'metrics' } {
     if (this.hash === null) throw new Error('OperatorService.initialise was not called');
-    if (!sameHash(this.hash, keyedHash(this.deps.secret, presented)))
-      throw new BulkheadError('invalid_credentials');
-    return { kind: 'operator', actor: 'operator' };
+    const hash = keyedHash(this.deps.secret, presented);
+    if (sameHash(this.hash, hash)) return { kind: 'operator', actor: 'operator' };
+    if (this.metricsHash !== null && sameHash(this.metricsHash, hash))
+      return { kind: 'metrics', actor: 'metrics' };
+    throw new BulkheadError('invalid_credentials');
   }
 }

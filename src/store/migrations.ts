@@ -528,6 +528,45 @@ const migrations: Record<string, Migration> = {
       });
     },
   },
+  '0013_verify_runs': {
+    async up(db) {
+      // The results of isolation runs (`bulkhead verify`, scheduled or not). They belong to no domain: the
+      // system context alone sees and writes them: it may add and read runs, and remove the oldest ones; a
+      // result is never changed once written.
+      await sql`
+        CREATE TABLE verify_runs (
+          id text PRIMARY KEY CHECK (id ~ '^vrn_[0-9a-z]{26}$'),
+          started_at timestamptz NOT NULL,
+          finished_at timestamptz NOT NULL,
+          target text NOT NULL CHECK (length(target) BETWEEN 1 AND 2048),
+          verdict text NOT NULL CHECK (verdict IN ('clean', 'leak', 'incomplete', 'error')),
+          operations integer NOT NULL CHECK (operations >= 0),
+          exercised integer NOT NULL CHECK (exercised >= 0),
+          unexercised integer NOT NULL CHECK (unexercised >= 0),
+          checks integer NOT NULL CHECK (checks >= 0),
+          leaks integer NOT NULL CHECK (leaks >= 0),
+          inconclusive integer NOT NULL CHECK (inconclusive >= 0),
+          error text CHECK (length(error) <= 2000),
+          report jsonb CHECK (report IS NULL OR jsonb_typeof(report) = 'object'),
+          CHECK (finished_at >= started_at),
+          CHECK ((verdict = 'error') = (error IS NOT NULL))
+        )`.execute(db);
+      // Ids begin with the start time: the primary key orders runs, newest last.
+      await sql`ALTER TABLE verify_runs ENABLE ROW LEVEL SECURITY`.execute(db);
+      await sql`ALTER TABLE verify_runs FORCE ROW LEVEL SECURITY`.execute(db);
+      // The system role's policy only: the application role has none, so row-level security shows it
+      // nothing here and refuses its every write.
+      await sql
+        .raw(`CREATE POLICY system_context ON verify_runs TO ${systemRole} USING (true) WITH CHECK (true)`)
+        .execute(db);
+      await sql
+        .raw(
+          `CREATE POLICY owner_system_context ON verify_runs TO CURRENT_USER USING (${ownerSystem}) WITH CHECK (${ownerSystem})`,
+        )
+        .execute(db);
+      await grantApp(db, 'verify_runs', 'SELECT, INSERT, DELETE');
+    },
+  },
 };
 
 /**

@@ -208,6 +208,25 @@ export interface GrantsTable {
   revoked_at: Date | null;
 }
 
+export type VerifyRunVerdict = 'clean' | 'leak' | 'incomplete' | 'error';
+
+/** One run of the isolation verifier: a system record, no domain's. */
+export interface VerifyRunsTable {
+  id: string;
+  started_at: Date;
+  finished_at: Date;
+  target: string;
+  verdict: VerifyRunVerdict;
+  operations: number;
+  exercised: number;
+  unexercised: number;
+  checks: number;
+  leaks: number;
+  inconclusive: number;
+  error: string | null;
+  report: ColumnType<Record<string, unknown> | null, string | null, never>;
+}
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -226,7 +245,10 @@ export interface Database {
   volumes: VolumesTable;
   grants: GrantsTable;
   blueprints: BlueprintsTable;
+  verify_runs: VerifyRunsTable;
 }
+
+export type VerifyRunRow = Selectable<VerifyRunsTable>;
 
 export type BlueprintRow = Selectable<BlueprintsTable>;
 

@@ -34,10 +34,12 @@ export type Tx = DomainTx | SystemTx;
  * - `audit`: verifying the whole hash chain;
  * - `revocations`: the revocation feed, which serves every domain's verifiers;
  * - `jwks`: publishing every active domain's public signing keys in one key set;
- * - `grants`: deciding whether a live grant lets one domain act in another.
+ * - `grants`: deciding whether a live grant lets one domain act in another;
+ * - `verify`: recording and reading the results of isolation runs (a system table, and a failed run's
+ *   audit event).
  */
 export type SystemPurpose =
-  'operator' | 'authenticate' | 'reconciler' | 'audit' | 'revocations' | 'jwks' | 'grants';
+  'operator' | 'authenticate' | 'reconciler' | 'audit' | 'revocations' | 'jwks' | 'grants' | 'verify';
 
 const domainIdPattern = /^dom_[0-9a-z]{26}$/;
 

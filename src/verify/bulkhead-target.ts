@@ -1,12 +1,15 @@
 // Bulkhead as its own target. With the operator token, two fresh probe domains are created, each with
 // every credential a tenant holds (a provisioning key, an access token, a browser session); B gets one
 // of every kind of thing (instance, volume, storage resource with a secret object, blueprint, grant) and
-// A a few of its own. Afterwards everything is deleted again: resources, volumes, instances, the grant,
-// then both domains.
+// A a few of its own. After the HTTP attacks, A and B each get a resource of every kind the server
+// offers, and the server runs each backend's own probe between them (POST /v1/verify/provider-probes:
+// the credentials stay on the server). Afterwards everything is deleted again: resources, volumes,
+// instances, the grant, then both domains.
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../config.js';
+import { resourceKinds } from '../domain/kinds.js';
 import { httpSender, type Exchange, type Send } from './http.js';
-import type { Credential, ProbeDomain, ProbeSetup, Target } from './target.js';
+import type { Credential, ProbeDomain, ProbeSetup, ProviderProbe, Target } from './target.js';
 import { TargetError } from './target.js';
 
 export interface BulkheadTargetOptions {
@@ -14,6 +17,8 @@ export interface BulkheadTargetOptions {
   readonly operatorToken: string;
   readonly timeoutMs?: number;
   readonly send?: Send;
+  /** How long a backend may take to make a probe resource ready, or to run its probe (default 120 s). */
+  readonly provisionTimeoutMs?: number;
 }
 
 interface Domain {
@@ -35,10 +40,15 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
   const base = options.url.replace(/\/+$/, '');
   const origin = new URL(base).origin;
   const send = options.send ?? httpSender(base, options.timeoutMs ?? 10_000);
+  // Allocating a backend resource and running a backend's probe take longer than an API answer.
+  const provisionTimeoutMs = options.provisionTimeoutMs ?? 120_000;
+  const slowSend = options.send ?? httpSender(base, provisionTimeoutMs);
   const operator = { authorization: `Bearer ${options.operatorToken}` };
   const created: string[] = [];
   const grants: string[] = [];
   const run = randomBytes(4).toString('hex');
+  let probeDomains: { a: Domain; b: Domain } | null = null;
+  let probeRound = 0;
 
   async function call<T>(
     method: string,
@@ -107,6 +117,24 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
     { name: 'session', headers: { cookie: d.cookie }, writeHeaders: { origin } },
   ];
 
+  /** Polls a resource until it is no longer provisioning, or the time is up; returns its last state. */
+  async function ready(
+    d: Domain,
+    resource: { id: string; status: string },
+    timeoutMs: number,
+  ): Promise<{ id: string; status: string }> {
+    const key = { authorization: `Bearer ${d.key}` };
+    const until = Date.now() + timeoutMs;
+    let current = resource;
+    while (current.status !== 'ready' && current.status !== 'failed' && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      current = (
+        await call<{ id: string; status: string }>('GET', `/v1/domains/${d.id}/resources/${current.id}`, key)
+      ).json;
+    }
+    return current;
+  }
+
   /** Gives a domain an instance, a volume and a storage resource holding one object; returns their ids. */
   async function furnish(d: Domain, label: string, content: string): Promise<Record<string, string>> {
     const key = { authorization: `Bearer ${d.key}` };
@@ -125,12 +153,9 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
       { kind: 'storage', name: `${label}-files` },
       [200, 201, 202],
     );
-    for (let i = 0; resource.status !== 'ready' && i < 100; i++) {
-      if (resource.status === 'failed') throw new TargetError(`the storage resource of ${label} failed`);
-      await new Promise((r) => setTimeout(r, 100));
-      resource = (await call<{ id: string; status: string }>('GET', `${p}/resources/${resource.id}`, key))
-        .json;
-    }
+    resource = await ready(d, resource, 10_000);
+    if (resource.status !== 'ready')
+      throw new TargetError(`the storage resource of ${label} is ${resource.status}`);
     const object = `${label}-${secretObject}`;
     await call('PUT', `${p}/resources/${resource.id}/objects/${object}`, key, content);
     return {
@@ -140,6 +165,19 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
       resourceId: resource.id,
       '*': object,
     };
+  }
+
+  /** The `code` and `detail` of a problem+json answer, empty when the answer is something else. */
+  function problemOf(exchange: Exchange): { code: string; detail: string } {
+    try {
+      const p = JSON.parse(exchange.text) as { code?: unknown; detail?: unknown };
+      return {
+        code: typeof p.code === 'string' ? p.code : '',
+        detail: typeof p.detail === 'string' ? p.detail : '',
+      };
+    } catch {
+      return { code: '', detail: '' };
+    }
   }
 
   async function remove(domainId: string): Promise<string[]> {
@@ -173,10 +211,91 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
     return problems;
   }
 
+  /** Creates a resource of `kind` in A and in B, and has the server probe B's with A's credentials. */
+  async function probeKind(kind: string, a: Domain, b: Domain, round: number): Promise<ProviderProbe> {
+    const none = { attempts: 0, notRefused: [] };
+    const failed = (reason: string): ProviderProbe => ({ kind, outcome: 'failed', ...none, reason });
+    const created = await Promise.all(
+      [a, b].map(async (d) => {
+        const res = await slowSend({
+          method: 'POST',
+          path: `/v1/domains/${d.id}/resources`,
+          headers: { authorization: `Bearer ${d.key}` },
+          body: {
+            contentType: 'application/json',
+            raw: JSON.stringify({ kind, name: `verify-probe-${kind}-${round}` }),
+          },
+        });
+        return { d, res };
+      }),
+    );
+    const unsupported = created.find(
+      ({ res }) => res.status === 400 && problemOf(res).code === 'unsupported_kind',
+    );
+    if (unsupported !== undefined)
+      return { kind, outcome: 'not_configured', ...none, reason: 'not configured on this server' };
+    const sides: { domainId: string; resourceId: string }[] = [];
+    for (const { d, res } of created) {
+      if (![200, 201, 202].includes(res.status))
+        return failed(
+          `creating ${d === a ? "A's" : "B's"} resource: HTTP ${res.status} ${problemOf(res).code}`,
+        );
+      const resource = await ready(
+        d,
+        JSON.parse(res.text) as { id: string; status: string },
+        provisionTimeoutMs,
+      );
+      if (resource.status !== 'ready')
+        return failed(`${d === a ? "A's" : "B's"} resource is ${resource.status}`);
+      sides.push({ domainId: d.id, resourceId: resource.id });
+    }
+    const res = await slowSend({
+      method: 'POST',
+      path: '/v1/verify/provider-probes',
+      headers: operator,
+      body: { contentType: 'application/json', raw: JSON.stringify({ a: sides[0], b: sides[1] }) },
+    });
+    if (res.status !== 200)
+      return failed(`POST /v1/verify/provider-probes: HTTP ${res.status} ${problemOf(res).detail}`.trim());
+    const report = JSON.parse(res.text) as {
+      refused: boolean;
+      attempts: { attempt: string; refused: boolean; detail: string }[];
+    };
+    const notRefused = report.attempts.filter((x) => !x.refused).map((x) => `${x.attempt}: ${x.detail}`);
+    return {
+      kind,
+      // Refused only when the server says so and no attempt says otherwise.
+      outcome: report.refused && notRefused.length === 0 ? 'refused' : 'not_refused',
+      attempts: report.attempts.length,
+      notRefused: notRefused.length > 0 ? notRefused : report.refused ? [] : ['the probe reports a failure'],
+      reason: null,
+    };
+  }
+
   return {
     name: base,
+    async probeProviders(): Promise<ProviderProbe[]> {
+      if (probeDomains === null) throw new TargetError('the probe domains are not set up');
+      const { a, b } = probeDomains;
+      const round = ++probeRound;
+      // One kind at a time: the probes run on the server, and some (embedded PostgreSQL) are heavy.
+      const probes: ProviderProbe[] = [];
+      for (const kind of resourceKinds) {
+        probes.push(
+          await probeKind(kind, a, b, round).catch((error: unknown) => ({
+            kind,
+            outcome: 'failed' as const,
+            attempts: 0,
+            notRefused: [],
+            reason: (error as Error).message,
+          })),
+        );
+      }
+      return probes;
+    },
     async setup(): Promise<ProbeSetup> {
       const [a, b] = await Promise.all([createDomain('a'), createDomain('b')]);
+      probeDomains = { a, b };
       const secret = `bulkhead-verify-B-${randomBytes(12).toString('hex')}`;
       const [bIds, aIds] = await Promise.all([
         furnish(b, 'b', secret),
@@ -238,6 +357,7 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
       };
     },
     async teardown(): Promise<string[]> {
+      probeDomains = null;
       const problems: string[] = [];
       for (const id of grants.splice(0)) {
         const res = await send({ method: 'DELETE', path: `/v1/grants/${id}`, headers: operator });

@@ -24,13 +24,13 @@ export interface Exchange {
 export type Send = (request: OutgoingRequest) => Promise<Exchange>;
 
 /**
- * A sender bound to a base URL.
+ * A sender bound to a base URL. Once `signal` aborts, every request fails at once (status 0).
  *
  * @example
  * const send = httpSender('http://127.0.0.1:8080', 10_000);
  * const res = await send({ method: 'GET', path: '/healthz' });
  */
-export function httpSender(baseUrl: string, timeoutMs: number): Send {
+export function httpSender(baseUrl: string, timeoutMs: number, signal?: AbortSignal): Send {
   const base = baseUrl.replace(/\/+$/, '');
   return async (request) => {
     const url = new URL(`${base}${request.path}`);
@@ -42,7 +42,10 @@ export function httpSender(baseUrl: string, timeoutMs: number): Send {
         method: request.method,
         headers,
         redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
+        signal:
+          signal === undefined
+            ? AbortSignal.timeout(timeoutMs)
+            : AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
         ...(request.body === undefined ? {} : { body: request.body.raw }),
       });
       const text = await response.text();

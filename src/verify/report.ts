@@ -68,3 +68,19 @@ export function summarise(operations: readonly OperationResult[], checks: readon
     inconclusive: checks.filter((c) => c.verdict === 'inconclusive').length,
   };
 }
+
+/**
+ * The one line a person or a scheduler's log needs: the verdict, the counts and the time taken.
+ *
+ * @example
+ * console.error(summaryLine(report)); // bulkhead verify: clean: 0 leaks; 46 of 46 … elapsed 17.6 s
+ */
+export function summaryLine(report: VerifyReport): string {
+  const s = report.summary;
+  const verdict = s.leaks > 0 ? 'LEAK' : s.skipped > 0 ? 'INCOMPLETE' : 'clean';
+  return (
+    `bulkhead verify: ${verdict}: ${s.leaks} leaks; ${s.exercised} of ${s.operations - s.notApplicable} ` +
+    `tenant operations exercised (${s.skipped} skipped, ${s.notApplicable} not applicable); ` +
+    `${s.checks} checks (${s.inconclusive} inconclusive); elapsed ${(report.elapsedMs / 1000).toFixed(1)} s`
+  );
+}

@@ -45,6 +45,23 @@ export interface ProbeSetup {
 }
 
 /**
+ * One backend's own isolation probe between A's and B's resources of one kind (Bulkhead's providers).
+ * `refused`: every attempt was refused; `not_refused`: some were not, which is a leak;
+ * `not_configured`: the target offers no such backend; `failed`: the probe could not run.
+ */
+export interface ProviderProbe {
+  /** The resource kind, e.g. `postgres`. */
+  readonly kind: string;
+  readonly outcome: 'refused' | 'not_refused' | 'not_configured' | 'failed';
+  /** How many attempts the probe made. */
+  readonly attempts: number;
+  /** The attempts that were not refused, each with what A got. */
+  readonly notRefused: readonly string[];
+  /** Why the probe did not run (`not_configured`, `failed`). */
+  readonly reason: string | null;
+}
+
+/**
  * The system under test.
  *
  * @example
@@ -55,6 +72,11 @@ export interface Target {
   /** For reports, e.g. the base URL. */
   readonly name: string;
   setup(): Promise<ProbeSetup>;
+  /**
+   * Runs the backends' own isolation probes between the probe domains, after the HTTP attacks and
+   * before `teardown`; targets without backends of their own leave it out.
+   */
+  probeProviders?(): Promise<ProviderProbe[]>;
   /** Removes what `setup` created; returns what could not be removed (empty when all is clean). */
   teardown(): Promise<string[]>;
 }

@@ -119,12 +119,8 @@ export async function runCli(args: readonly string[], options: RunOptions = {}):
   }
 }
 
-export interface Server {
+export interface Process {
   readonly child: ChildProcess;
-  /** The base URL from the "Bulkhead listening on …" line. */
-  readonly url: string;
-  /** The store kind from that line. */
-  readonly store: string;
   /** Everything the process wrote so far. */
   output(): { stdout: string; stderr: string };
   /** Resolves when stdout or stderr has a line matching `pattern`; rejects after `timeoutMs`. */
@@ -132,8 +128,15 @@ export interface Server {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `bulkhead <args>` (a `serve`) and resolves once it is listening; rejects if it exits first. */
-export async function startServer(args: readonly string[], options: RunOptions = {}): Promise<Server> {
+export interface Server extends Process {
+  /** The base URL from the "Bulkhead listening on …" line. */
+  readonly url: string;
+  /** The store kind from that line. */
+  readonly store: string;
+}
+
+/** Starts `bulkhead <args>` and returns at once; killAll() ends it if the test does not. */
+export function startProcess(args: readonly string[], options: RunOptions = {}): Process {
   const child = spawn(process.execPath, [binPath, ...args], {
     cwd: options.cwd ?? tmpdir(),
     env: childEnv(options.env),
@@ -176,7 +179,7 @@ export async function startServer(args: readonly string[], options: RunOptions =
         done();
         reject(
           new Error(
-            `the server exited (code ${code}, signal ${signal}) before printing ${pattern}\n` +
+            `the process exited (code ${code}, signal ${signal}) before printing ${pattern}\n` +
               `stdout: ${stdout}\nstderr: ${stderr}`,
           ),
         );
@@ -189,9 +192,14 @@ export async function startServer(args: readonly string[], options: RunOptions =
       exited.then(onExit, reject);
       check();
     });
+  return { child, output, waitFor, exited };
+}
 
-  const line = await waitFor(/^Bulkhead listening on /, options.timeoutMs ?? 60_000);
+/** Starts `bulkhead <args>` (a `serve`) and resolves once it is listening; rejects if it exits first. */
+export async function startServer(args: readonly string[], options: RunOptions = {}): Promise<Server> {
+  const started = startProcess(args, options);
+  const line = await started.waitFor(/^Bulkhead listening on /, options.timeoutMs ?? 60_000);
   const match = /^Bulkhead listening on (http:\/\/\S+) \(store: (\w+)\)$/.exec(line);
   if (match === null) throw new Error(`unexpected listening line: ${line}`);
-  return { child, url: match[1]!, store: match[2]!, output, waitFor, exited };
+  return { ...started, url: match[1]!, store: match[2]! };
 }

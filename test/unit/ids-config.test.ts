@@ -28,6 +28,21 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ BULKHEAD_DATABASE_URL: 'mysql://x' })).toThrow(/BULKHEAD_DATABASE_URL/);
     expect(() => loadConfig({ BULKHEAD_OPERATOR_TOKEN: 'short' })).toThrow(/BULKHEAD_OPERATOR_TOKEN/);
     expect(() => loadConfig({ BULKHEAD_LOG_LEVEL: 'loud' })).toThrow(/BULKHEAD_LOG_LEVEL/);
+    expect(() => loadConfig({ BULKHEAD_METRICS_TOKEN: 'short' })).toThrow(
+      /^invalid configuration: BULKHEAD_METRICS_TOKEN must be at least 32 characters$/,
+    );
+    for (const every of ['1', 'hourly', '0s', '8d'])
+      expect(() => loadConfig({ BULKHEAD_VERIFY_EVERY: every }), every).toThrow(
+        /^invalid configuration: BULKHEAD_VERIFY_EVERY must be a duration from 1s to 7d, e\.g\. 30s, 15m, 1h$/,
+      );
+  });
+
+  it('reads the verification interval as milliseconds, from the environment or the flag', () => {
+    expect(loadConfig({}).verifyEvery).toBeUndefined();
+    expect(loadConfig({ BULKHEAD_VERIFY_EVERY: '15m' }).verifyEvery).toBe(900_000);
+    expect(loadConfig({ BULKHEAD_VERIFY_EVERY: '15m' }, { verifyEvery: '1h30m' }).verifyEvery).toBe(
+      5_400_000,
+    );
   });
 
   it('is frozen', () => {

@@ -8,7 +8,7 @@ import { BulkheadError, notFound } from '../../errors.js';
 import { readSessionCookie } from '../../identity/sessions.js';
 import { keyPrefix } from '../../keys/format.js';
 import { decide } from '../../policy/policy.js';
-import type { Principal } from '../../policy/principal.js';
+import { inDomain, type Principal } from '../../policy/principal.js';
 import type { Services } from '../../runtime.js';
 
 const bearer = /^Bearer ([\x21-\x7e]{1,8192})$/;
@@ -112,8 +112,7 @@ export const authenticate = fp<{ services: Services }>(
         // The domain the request works in comes from the credential: a tenant's own domain, whatever the
         // path says; only the operator works in the domain the path names.
         const named = params[access.domainParam ?? 'domainId'];
-        if (principal === null) request.domainScope = typeof named === 'string' ? named : null;
-        else if (principal.kind === 'operator')
+        if (principal === null || !inDomain(principal))
           request.domainScope = typeof named === 'string' ? named : null;
         else request.domainScope = principal.domainId;
         return;
@@ -122,7 +121,7 @@ export const authenticate = fp<{ services: Services }>(
         decision.crossDomain !== undefined &&
         access.action !== undefined &&
         principal !== null &&
-        principal.kind !== 'operator'
+        inDomain(principal)
       ) {
         // The one way across: a live grant, looked up (and its use audited) for this very request.
         const resource = access.resourceParam === undefined ? null : params[access.resourceParam];
@@ -139,7 +138,7 @@ export const authenticate = fp<{ services: Services }>(
           return;
         }
       }
-      if (decision.crossDomain !== undefined && principal !== null && principal.kind !== 'operator') {
+      if (decision.crossDomain !== undefined && principal !== null && inDomain(principal)) {
         await services.store.withDomain(principal.domainId, (tx) =>
           appendAudit(tx, {
             actor: principal.actor,

@@ -1,0 +1,81 @@
+import { Type } from '@sinclair/typebox';
+import { operatorOnly } from '../../../policy/policy.js';
+import { idSchemaPattern } from '../../../domain/ids.js';
+import { listRuns } from '../../../verify/runs.js';
+import { bearer, errorResponses } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+
+const Count = Type.Integer({ minimum: 0 });
+const Text = Type.String();
+
+export const VerifyRun = Type.Object({
+  id: Type.String({ description: 'A run id, `vrn_…`; ids order runs by their start.' }),
+  startedAt: Type.String({ format: 'date-time' }),
+  finishedAt: Type.String({ format: 'date-time' }),
+  target: Type.String({ description: 'The base URL attacked.' }),
+  verdict: Type.Union(
+    ['clean', 'leak', 'incomplete', 'error'].map((v) => Type.Literal(v)),
+    {
+      description: '`error`: the run could not be made (`error` says why).',
+    },
+  ),
+  operations: Type.Integer({ minimum: 0, description: 'Operations and backends to exercise.' }),
+  exercised: Count,
+  unexercised: Count,
+  checks: Count,
+  leaks: Count,
+  inconclusive: Count,
+  error: Type.Union([Text, Type.Null()]),
+  report: Type.Union([
+    Type.Object(
+      {
+        spec: Text,
+        elapsedMs: Count,
+        leaks: Type.Array(
+          Type.Object({
+            operation: Text,
+            attack: Text,
+            credential: Type.Union([Text, Type.Null()]),
+            got: Text,
+          }),
+        ),
+        unexercised: Type.Array(Type.Object({ operation: Text, reason: Type.Union([Text, Type.Null()]) })),
+        cleanup: Type.Array(Text),
+        omitted: Type.Object({ leaks: Count, unexercised: Count, cleanup: Count }),
+      },
+      { description: 'What went wrong, bounded: the first 50 leaks and unexercised operations.' },
+    ),
+    Type.Null(),
+  ]),
+});
+
+export const listVerifyRuns: RouteModule = (app, { store }) => {
+  app.get(
+    '/v1/verify/runs',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'listVerifyRuns',
+        tags: ['verify'],
+        summary: 'The recorded isolation runs, newest first',
+        description:
+          "Runs of `bulkhead verify` recorded in this store: the server's own (`BULKHEAD_VERIFY_EVERY`) and " +
+          'those of `bulkhead verify --store`. Page back with `before` (the last id of a page).',
+        security: bearer,
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+            before: Type.Optional(Type.String({ pattern: idSchemaPattern('verifyRun') })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(VerifyRun) }), ...errorResponses },
+      },
+    },
+    async (request) => ({
+      items: await store.system('verify', (tx) =>
+        listRuns(tx, { limit: request.query.limit, before: request.query.before }),
+      ),
+    }),
+  );
+};
