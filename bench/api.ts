@@ -206,7 +206,7 @@ async function main(): Promise<void> {
     }
     console.log(
       "  Per request, the token path runs two read-only domain transactions (the token's session and key, then\n" +
-        "  the volume): seven round trips against the baseline's one. The key path runs one system transaction\n" +
+        "  the volume): six round trips against the baseline's one. The key path runs one system transaction\n" +
         '  that stamps the key and appends a hash-chained audit event under the one lock of the chain head, then\n' +
         "  the volume's: it writes and flushes the log on every request, and key requests queue on that lock.\n" +
         '  That is intended: every use of a key is audited.',
