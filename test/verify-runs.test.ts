@@ -9,6 +9,7 @@ import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
 import type { Services } from '../src/runtime.js';
 import type { VerifyReport } from '../src/verify/report.js';
+import { IsolationMetrics } from '../src/verify/metrics.js';
 import { listRuns, recordRun, runRecord, type VerifyRun } from '../src/verify/runs.js';
 import { operatorToken } from './helpers/api.js';
 import { backends, openTestServices } from './helpers/backends.js';
@@ -205,6 +206,22 @@ describe.each(backends)('isolation runs in the store on $name', (backend) => {
       services.store.system('verify', (tx) => sql`UPDATE verify_runs SET verdict = 'clean'`.execute(tx)),
     ).rejects.toThrow(/permission denied/);
     expect(await services.store.system('verify', (tx) => listRuns(tx, { limit: 100 }))).toEqual(stored);
+  });
+
+  it('gives a restarted process the last recorded run on its gauges', async () => {
+    const [newest] = await services.store.system('verify', (tx) => listRuns(tx, { limit: 1 }));
+    expect(newest).toBeDefined();
+    const metrics = new IsolationMetrics();
+    expect(await metrics.registry.metrics()).toMatch(/^bulkhead_isolation_last_run_timestamp_seconds 0$/m);
+    metrics.restoreLast(newest!);
+    const body = await metrics.registry.metrics();
+    expect(body).toContain(
+      `bulkhead_isolation_last_run_timestamp_seconds ${Date.parse(newest!.finishedAt) / 1000}`,
+    );
+    expect(body).toContain(`bulkhead_isolation_last_run_leaks ${newest!.leaks}`);
+    expect(body).toContain(`bulkhead_isolation_last_run_success ${newest!.verdict === 'clean' ? 1 : 0}`);
+    // The counters stay this process's own.
+    expect(body).toMatch(/^bulkhead_isolation_runs_total\{verdict="leak"\} 0$/m);
   });
 
   it('lists runs to the operator only, newest first, a page at a time', async () => {

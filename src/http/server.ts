@@ -15,7 +15,7 @@ import type { Services } from '../runtime.js';
 import { bulkheadTarget } from '../verify/bulkhead-target.js';
 import { parseApiDescription } from '../verify/openapi.js';
 import { summaryLine } from '../verify/report.js';
-import { recordRun } from '../verify/runs.js';
+import { listRuns, recordRun } from '../verify/runs.js';
 import { startSchedule, type Schedule } from '../verify/schedule.js';
 import { runVerify } from '../verify/verify.js';
 import { authenticate } from './plugins/authenticate.js';
@@ -305,6 +305,9 @@ export async function startServer(
   const volumes = await services.compute.reconcile();
   const blueprints = await services.blueprints.reconcile();
   app.log.info({ report, volumes, blueprints }, 'reconciled');
+  // The last recorded isolation run, for the gauges on /metrics until this process makes its own.
+  const [lastRun] = await services.store.system('verify', (tx) => listRuns(tx, { limit: 1 }));
+  if (lastRun !== undefined) services.isolationMetrics.restoreLast(lastRun);
   timers.volumes = setInterval(() => {
     services.compute
       .reconcile()

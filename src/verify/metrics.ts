@@ -71,6 +71,18 @@ export class IsolationMetrics {
       this.checks.inc({ verdict: 'leak' }, s.leaks);
       this.checks.inc({ verdict: 'inconclusive' }, s.inconclusive);
     }
+    this.setLast(run);
+  }
+
+  /**
+   * Sets the last-run gauges from a recorded run (the newest in the store, at start), so a restarted
+   * server does not report "never ran" or hide a failed run; the counters stay this process's own.
+   */
+  restoreLast(run: VerifyRun): void {
+    this.setLast(run);
+  }
+
+  private setLast(run: VerifyRun): void {
     const finished = Date.parse(run.finishedAt);
     this.lastTimestamp.set(finished / 1000);
     this.lastDuration.set((finished - Date.parse(run.startedAt)) / 1000);
