@@ -22,9 +22,11 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { buildServer } from '../src/http/server.js';
 import { buildServices, type Services } from '../src/runtime.js';
+import { volumeView } from '../src/services/compute.js';
 import type { Database } from '../src/store/schema.js';
 import { openStore } from '../src/store/store.js';
 import { backendCpu, cpuBetween } from './cpu.js';
+import { scratchDatabase } from './database.js';
 
 const adminUrl = process.env['BULKHEAD_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -78,12 +80,8 @@ async function load(
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
-  const name = `bulkhead_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  const database = await scratchDatabase(adminUrl);
+  const url = new URL(database.url);
   const volumeRoot = mkdtempSync(join(tmpdir(), 'bulkhead-bench-volumes-'));
   const monitor = new pg.Client({ connectionString: url.toString() });
   const cleanup: (() => Promise<unknown>)[] = [() => monitor.end()];
@@ -135,18 +133,7 @@ async function main(): Promise<void> {
           .where('id', '=', request.params.volumeId)
           .executeTakeFirst();
         if (row === undefined) return reply.code(404).send({ title: 'Not found' });
-        return {
-          id: row.id,
-          domainId: row.domain_id,
-          name: row.name,
-          sizeBytes: Number(row.size_bytes),
-          status: row.status,
-          instanceId: row.instance_id,
-          createdAt: row.created_at.toISOString(),
-          updatedAt: row.updated_at.toISOString(),
-          attachedAt: row.attached_at?.toISOString() ?? null,
-          deletedAt: row.deleted_at?.toISOString() ?? null,
-        };
+        return volumeView(row);
       },
     );
     const bareUrl = `${await bare.listen({ host: '127.0.0.1', port: 0 })}/v1/domains/${domain.id}/volumes/${volume.id}`;
@@ -213,8 +200,7 @@ async function main(): Promise<void> {
     );
   } finally {
     for (const step of cleanup) await step().catch(() => undefined);
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
+    await database.drop();
     rmSync(volumeRoot, { recursive: true, force: true });
   }
 }

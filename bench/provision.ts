@@ -26,7 +26,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import { buildServer } from '../src/http/server.js';
 import { newId } from '../src/domain/ids.js';
 import type { ResourceKind } from '../src/domain/kinds.js';
@@ -37,6 +36,7 @@ import { createRabbitmqProvider } from '../src/providers/rabbitmq/index.js';
 import { createStorageProvider } from '../src/providers/storage/index.js';
 import { buildServices, type Services } from '../src/runtime.js';
 import { openStore } from '../src/store/store.js';
+import { scratchDatabase } from './database.js';
 
 const adminUrl = process.env['BULKHEAD_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env['BULKHEAD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -90,17 +90,11 @@ const load = () => {
 };
 
 async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
-  const name = `bulkhead_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  const database = await scratchDatabase(adminUrl);
   try {
-    return await fn(url.toString());
+    return await fn(database.url);
   } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
+    await database.drop();
   }
 }
 

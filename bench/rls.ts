@@ -13,7 +13,7 @@
 // (read from /proc when the server runs on this host), which depends less on neighbours' load than the rates do. Then
 // the plans of both queries, scoped and unscoped, and the latency of one worker alone. The database is
 // dropped at the end.
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
@@ -21,6 +21,7 @@ import { appRole } from '../src/store/migrations.js';
 import type { Database } from '../src/store/schema.js';
 import { openStore, type Store } from '../src/store/store.js';
 import { backendCpu, cpuBetween } from './cpu.js';
+import { scratchDatabase } from './database.js';
 
 const adminUrl = process.env['BULKHEAD_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const domains = Number(process.env['BENCH_DOMAINS'] ?? 1000);
@@ -283,12 +284,8 @@ async function latency(monitor: pg.Client, all: Variant[]): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const name = `bulkhead_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  const database = await scratchDatabase(adminUrl);
+  const url = new URL(database.url);
   const monitor = new pg.Client({ connectionString: url.toString() });
   let store: Store | undefined;
   const pools: Kysely<Database>[] = [];
@@ -307,8 +304,7 @@ async function main(): Promise<void> {
     await Promise.allSettled(pools.map((p) => p.destroy()));
     await store?.close();
     await monitor.end().catch(() => undefined);
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
+    await database.drop();
   }
 }
 

@@ -48,7 +48,8 @@ function instanceView(row: InstanceRow): InstanceView {
   };
 }
 
-function volumeView(row: VolumeRow): VolumeView {
+/** The API's view of a volume row. */
+export function volumeView(row: VolumeRow): VolumeView {
   return {
     id: row.id,
     domainId: row.domain_id,
