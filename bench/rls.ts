@@ -5,7 +5,8 @@
 //
 // Seeds a fresh database with 1,000 domains and 1,000,000 volumes (1,000 each) in bulk, as the owner, then
 // runs, for a fixed time each with a few concurrent workers:
-// - a primary-key lookup and a 50-row list through `store.withDomain` (the application role, RLS on);
+// - a primary-key lookup and a 50-row list through `store.read` (the application role, RLS on, the scope
+//   and the query in one message) and through `store.withDomain` (a transaction of three round trips);
 // - the same two queries as the owner, one autocommit statement each (superuser: RLS does not apply);
 // - two diagnostics: the owner with withDomain's three round trips but no RLS, and a scope that costs a
 //   fourth round trip (a Kysely transaction plus a separate set_config).
@@ -129,30 +130,23 @@ async function measure(
 }
 
 type Query = 'get' | 'list';
-type Read = (db: Kysely<Database>, d: string, v: string) => Promise<void>;
+
+// The two queries, built on any handle (a pool, a transaction, or the queries of Store.read).
+const queries = {
+  get: (db: Kysely<Database>, d: string, v: string) =>
+    db.selectFrom('volumes').selectAll().where('domain_id', '=', d).where('id', '=', v),
+  list: (db: Kysely<Database>, d: string) =>
+    db.selectFrom('volumes').selectAll().where('domain_id', '=', d).orderBy('id').limit(50),
+};
 
 // Each read checks what it got, so a scope that hid the rows could not look fast.
-const reads: Record<Query, Read> = {
-  async get(db, d, v) {
-    const row = await db
-      .selectFrom('volumes')
-      .selectAll()
-      .where('domain_id', '=', d)
-      .where('id', '=', v)
-      .executeTakeFirst();
-    if (row?.id !== v) throw new Error(`volume ${v} not found in ${d}`);
-  },
-  async list(db, d) {
-    const rows = await db
-      .selectFrom('volumes')
-      .selectAll()
-      .where('domain_id', '=', d)
-      .orderBy('id')
-      .limit(50)
-      .execute();
-    if (rows.length !== 50) throw new Error(`${rows.length} volumes listed in ${d}`);
-  },
-};
+function check(query: Query, rows: readonly { id: string }[], d: string, v: string): void {
+  if (query === 'get' && rows[0]?.id !== v) throw new Error(`volume ${v} not found in ${d}`);
+  if (query === 'list' && rows.length !== 50) throw new Error(`${rows.length} volumes listed in ${d}`);
+}
+
+const read = async (db: Kysely<Database>, query: Query, d: string, v: string) =>
+  check(query, await queries[query](db, d, v).execute(), d, v);
 
 interface Variant {
   readonly label: string;
@@ -163,18 +157,25 @@ function variants(store: Store, owner: Kysely<Database>, app: Kysely<Database>):
   return [
     {
       label: 'unscoped: owner, one autocommit statement (baseline)',
-      run: (q, d, v) => reads[q](owner, d, v),
+      run: (q, d, v) => read(owner, q, d, v),
+    },
+    {
+      label: 'scoped: store.read (1 round trip)',
+      run: async (q, d, v) => {
+        const [rows] = await store.read(d, (db) => [queries[q](db, d, v)]);
+        check(q, rows, d, v);
+      },
     },
     {
       label: 'scoped: store.withDomain (3 round trips)',
-      run: (q, d, v) => store.withDomain(d, (tx) => reads[q](tx, d, v)),
+      run: (q, d, v) => store.withDomain(d, (tx) => read(tx, q, d, v)),
     },
     {
       label: 'diagnostic: owner, the same 3 round trips, no RLS',
       run: (q, d, v) =>
         owner.connection().execute(async (conn) => {
           await sql.raw(`BEGIN; SELECT set_config('bulkhead.domain_id', '${d}', true)`).execute(conn);
-          await reads[q](conn, d, v);
+          await read(conn, q, d, v);
           await sql.raw('COMMIT').execute(conn);
         }),
     },
@@ -183,7 +184,7 @@ function variants(store: Store, owner: Kysely<Database>, app: Kysely<Database>):
       run: (q, d, v) =>
         app.transaction().execute(async (trx) => {
           await sql`SELECT set_config('bulkhead.domain_id', ${d}, true)`.execute(trx);
-          await reads[q](trx, d, v);
+          await read(trx, q, d, v);
         }),
     },
   ];
@@ -225,7 +226,7 @@ async function throughput(monitor: pg.Client, all: Variant[]): Promise<void> {
     }
     const ratio = rate(1) / rate(0);
     console.log(
-      `  scoped / unscoped: ${ratio.toFixed(2)} (target ≥ ${target}: ${ratio >= target ? 'met' : 'NOT met'})`,
+      `  store.read / unscoped: ${ratio.toFixed(2)} (target ≥ ${target}: ${ratio >= target ? 'met' : 'NOT met'})`,
     );
   }
 }

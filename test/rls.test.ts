@@ -242,6 +242,69 @@ describe.each(setups)('row-level security on $name', (setup) => {
     });
   });
 
+  it("reads in one message: A's rows only, whatever the query names, and nothing left on the connection", async () => {
+    const [own, foreign, domains] = await store.read(a.id, (db) => [
+      db.selectFrom('principals').select(['id', 'domain_id']).where('domain_id', '=', a.id),
+      db.selectFrom('principals').selectAll().where('domain_id', '=', b.id),
+      db.selectFrom('domains').select('id'),
+    ]);
+    expect(own.map((p) => p.domain_id)).toEqual([a.id]);
+    expect(foreign).toEqual([]);
+    expect(domains).toEqual([{ id: a.id }]);
+    for (const [table, column] of Object.entries(domainTables)) {
+      const [rows] = await store.read(a.id, (db) => [
+        db.selectFrom(sql.table(table).as('t')).select(sql<string>`t.${sql.ref(column)}`.as('d')),
+      ]);
+      for (const row of rows) expect(row.d, table).toBe(a.id);
+    }
+    // The pooled connection (one, on PostgreSQL) carries neither the domain nor the role onward.
+    expect(await unscoped(store, (tx) => tx.selectFrom('domains').select('id').execute())).toEqual([]);
+    const after = await store.system('operator', (tx) =>
+      sql<{ d: string | null }>`SELECT current_setting('bulkhead.domain_id', true) AS d`.execute(tx),
+    );
+    expect(after.rows[0]!.d ?? '').toBe('');
+  });
+
+  it('reads values exactly as parameters would carry them, and runs nothing but SELECT', async () => {
+    const hostile = [
+      "'; DELETE FROM domains; --",
+      "a''b",
+      'back\\slash \\x27',
+      '$1 $$ $tag$ ?',
+      'é 😀 \u2028',
+      '',
+    ];
+    for (const text of hostile) {
+      const [rows] = await store.read(a.id, (db) => [
+        db.selectNoFrom([
+          sql<string>`${text}::text`.as('text'),
+          sql<number>`${-42}::int`.as('n'),
+          sql<boolean>`${true}::boolean`.as('yes'),
+          sql<string | null>`${null}::text`.as('nothing'),
+          sql<Date>`${new Date('2026-01-02T03:04:05.678Z')}::timestamptz`.as('at'),
+        ]),
+      ]);
+      expect(rows).toEqual([
+        { text, n: -42, yes: true, nothing: null, at: new Date('2026-01-02T03:04:05.678Z') },
+      ]);
+    }
+    expect((await services.domains.get(b.id)).status).toBe('active');
+    await expect(
+      store.read(a.id, (db) => [db.deleteFrom('principals').where('domain_id', '=', b.id)] as never),
+    ).rejects.toThrow(TypeError);
+    // A failing statement fails the read and leaves the connection usable and unscoped.
+    await expect(store.read(a.id, (db) => [db.selectNoFrom(sql<number>`1 / 0`.as('x'))])).rejects.toThrow(
+      /division by zero/,
+    );
+    const [again] = await store.read(a.id, (db) => [db.selectFrom('domains').select('id')]);
+    expect(again).toEqual([{ id: a.id }]);
+    for (const bad of ["dom_x' OR '1'='1", '', `${a.id};`]) {
+      await expect(store.read(bad, (db) => [db.selectFrom('domains').select('id')])).rejects.toMatchObject({
+        code: 'not_found',
+      });
+    }
+  });
+
   it('refuses a malformed domain id before anything runs', async () => {
     for (const bad of ["dom_x' OR '1'='1", '', 'dom_', `${a.id};`, a.id.toUpperCase()]) {
       await expect(store.withDomain(bad, () => Promise.resolve(1))).rejects.toMatchObject({

@@ -9,7 +9,7 @@ import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import type { VolumeDisks } from '../providers/storage/volume-disks.js';
 import type { InstanceRow, VolumeRow } from '../store/schema.js';
-import type { Store, Tx } from '../store/store.js';
+import type { DomainQueries, Store, Tx } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
 import { lockDomain } from './domains.js';
 
@@ -78,12 +78,6 @@ async function activeDomain(tx: Tx, domainId: string): Promise<void> {
     throw new BulkheadError('domain_deleted', 'The domain is not active: nothing can be created in it.');
 }
 
-/** An unknown (or foreign, which is the same here) domain is a 404, not an empty list. */
-async function requireDomain(tx: Tx, domainId: string): Promise<void> {
-  const row = await tx.selectFrom('domains').select('id').where('id', '=', domainId).executeTakeFirst();
-  if (row === undefined) throw notFound();
-}
-
 /**
  * How a row is found: `change` locks it until the transaction ends, for a caller about to change it;
  * `read` takes no lock, so that reads neither queue behind one another nor turn the transaction into a
@@ -91,25 +85,33 @@ async function requireDomain(tx: Tx, domainId: string): Promise<void> {
  */
 type Find = 'read' | 'change';
 
-async function findInstance(tx: Tx, domainId: string, instanceId: string, mode: Find): Promise<InstanceRow> {
-  const query = tx
+/** A live instance by id, in a transaction or in the queries of a read. */
+const instanceById = (db: Tx | DomainQueries, domainId: string, instanceId: string) =>
+  db
     .selectFrom('instances')
     .selectAll()
     .where('domain_id', '=', domainId)
     .where('id', '=', instanceId)
     .where('status', '<>', 'deleted');
+
+/** A live volume by id, in a transaction or in the queries of a read. */
+const volumeById = (db: Tx | DomainQueries, domainId: string, volumeId: string) =>
+  db
+    .selectFrom('volumes')
+    .selectAll()
+    .where('domain_id', '=', domainId)
+    .where('id', '=', volumeId)
+    .where('status', '<>', 'deleted');
+
+async function findInstance(tx: Tx, domainId: string, instanceId: string, mode: Find): Promise<InstanceRow> {
+  const query = instanceById(tx, domainId, instanceId);
   const row = await (mode === 'change' ? query.forUpdate() : query).executeTakeFirst();
   if (row === undefined) throw notFound();
   return row;
 }
 
 async function findVolume(tx: Tx, domainId: string, volumeId: string, mode: Find): Promise<VolumeRow> {
-  const query = tx
-    .selectFrom('volumes')
-    .selectAll()
-    .where('domain_id', '=', domainId)
-    .where('id', '=', volumeId)
-    .where('status', '<>', 'deleted');
+  const query = volumeById(tx, domainId, volumeId);
   const row = await (mode === 'change' ? query.forUpdate() : query).executeTakeFirst();
   if (row === undefined) throw notFound();
   return row;
@@ -152,25 +154,29 @@ export class ComputeService {
     }
   }
 
+  /**
+   * Reads travel in one message (Store.read). A list reads the domain too: an unknown (or foreign, which is
+   * the same here) domain is a 404, not an empty list.
+   */
   async listInstances(domainId: string): Promise<InstanceView[]> {
-    return this.o.store.withDomain(domainId, async (tx) => {
-      await requireDomain(tx, domainId);
-      const rows = await tx
+    const [domain, rows] = await this.o.store.read(domainId, (db) => [
+      db.selectFrom('domains').select('id').where('id', '=', domainId),
+      db
         .selectFrom('instances')
         .selectAll()
         .where('domain_id', '=', domainId)
         .where('status', '<>', 'deleted')
         .orderBy('id')
-        .limit(1000)
-        .execute();
-      return rows.map(instanceView);
-    });
+        .limit(1000),
+    ]);
+    if (domain.length === 0) throw notFound();
+    return rows.map(instanceView);
   }
 
   async getInstance(domainId: string, instanceId: string): Promise<InstanceView> {
-    return this.o.store.withDomain(domainId, async (tx) =>
-      instanceView(await findInstance(tx, domainId, instanceId, 'read')),
-    );
+    const [[row]] = await this.o.store.read(domainId, (db) => [instanceById(db, domainId, instanceId)]);
+    if (row === undefined) throw notFound();
+    return instanceView(row);
   }
 
   /** Deletes an instance; its volumes are detached (and kept) in the same transaction. */
@@ -257,24 +263,24 @@ export class ComputeService {
   }
 
   async listVolumes(domainId: string): Promise<VolumeView[]> {
-    return this.o.store.withDomain(domainId, async (tx) => {
-      await requireDomain(tx, domainId);
-      const rows = await tx
+    const [domain, rows] = await this.o.store.read(domainId, (db) => [
+      db.selectFrom('domains').select('id').where('id', '=', domainId),
+      db
         .selectFrom('volumes')
         .selectAll()
         .where('domain_id', '=', domainId)
         .where('status', '<>', 'deleted')
         .orderBy('id')
-        .limit(1000)
-        .execute();
-      return rows.map(volumeView);
-    });
+        .limit(1000),
+    ]);
+    if (domain.length === 0) throw notFound();
+    return rows.map(volumeView);
   }
 
   async getVolume(domainId: string, volumeId: string): Promise<VolumeView> {
-    return this.o.store.withDomain(domainId, async (tx) =>
-      volumeView(await findVolume(tx, domainId, volumeId, 'read')),
-    );
+    const [[row]] = await this.o.store.read(domainId, (db) => [volumeById(db, domainId, volumeId)]);
+    if (row === undefined) throw notFound();
+    return volumeView(row);
   }
 
   /**

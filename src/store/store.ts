@@ -9,9 +9,21 @@
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import {
+  DummyDriver,
+  Kysely,
+  PostgresAdapter,
+  PostgresDialect,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  SelectQueryNode,
+  sql,
+  type Compilable,
+  type CompiledQuery,
+} from 'kysely';
 import pg from 'pg';
 import { BulkheadError } from '../errors.js';
+import { inlineParameters } from './inline.js';
 import { appRole, migrateToLatest, systemRole } from './migrations.js';
 import { openNotice, randomNoticeKey, sealNotice } from './notices.js';
 import { pgliteDialect } from './pglite-dialect.js';
@@ -25,6 +37,12 @@ export type DomainTx = Kysely<Database> & { readonly [scope]: 'domain' };
 export type SystemTx = Kysely<Database> & { readonly [scope]: 'system' };
 /** A scoped transaction: the only way to reach the tables. */
 export type Tx = DomainTx | SystemTx;
+/** Builds the queries of `Store.read`; it compiles them and cannot run anything itself. */
+export type DomainQueries = Kysely<Database> & { readonly [scope]: 'read' };
+/** The rows of each query `Store.read` was given, in order. */
+export type Rows<Q extends readonly Compilable<unknown>[]> = {
+  -readonly [K in keyof Q]: Q[K] extends Compilable<infer R> ? R[] : never;
+};
 
 /**
  * Why a transaction crosses domains. The list is closed so that every such path is named here:
@@ -43,6 +61,13 @@ export type SystemPurpose =
 
 const domainIdPattern = /^dom_[0-9a-z]{26}$/;
 
+/** The driver of a Kysely instance that only compiles queries. */
+class CompileOnlyDriver extends DummyDriver {
+  override acquireConnection(): never {
+    throw new Error('this query builder compiles queries for Store.read; it cannot run them');
+  }
+}
+
 export interface Store {
   readonly kind: StoreKind;
   /**
@@ -51,6 +76,18 @@ export interface Store {
    * id is `not_found`, like a domain that does not exist.
    */
   withDomain<T>(domainId: string, fn: (tx: DomainTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs read-only queries scoped to `domainId`, like `withDomain`, in a single round trip on PostgreSQL:
+   * the scope and the queries travel as one message that the server runs as one transaction. Only SELECT
+   * queries are accepted. A malformed domain id is `not_found`.
+   *
+   * @example
+   * const [rows] = await store.read(domainId, (db) => [db.selectFrom('volumes').selectAll().where('id', '=', id)]);
+   */
+  read<const Q extends readonly Compilable<unknown>[]>(
+    domainId: string,
+    build: (db: DomainQueries) => Q,
+  ): Promise<Rows<Q>>;
   /** Runs `fn` in one transaction of the system context, which sees every domain. */
   system<T>(purpose: SystemPurpose, fn: (tx: SystemTx) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
@@ -63,10 +100,28 @@ export interface Store {
    * Calls `onNotify` whenever a committed transaction notified `channel`: with the payload when it came
    * through `notify` with this store's notice key, with null for a bare notice or one sent any other way
    * (anyone connected to the database can NOTIFY). Resolves to a stop function. On PostgreSQL this holds
-   * one connection of its own.
+   * one connection of its own, and reconnects when it is lost.
    */
-  listen(channel: string, onNotify: (payload: string | null) => void): Promise<() => Promise<void>>;
+  listen(
+    channel: string,
+    onNotify: (payload: string | null) => void,
+    options?: ListenOptions,
+  ): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+export interface ListenOptions {
+  /**
+   * Called with false when notices may have been missed from then on (the connection was lost), and with
+   * true when they arrive again: once listening has begun, and after each reconnect.
+   */
+  readonly onConnection?: (up: boolean) => void;
+  /**
+   * Also hands `onNotify` the notices of this process's own transactions at their COMMIT, before the
+   * transaction returns, so its caller never gets ahead of them. The copy the database delivers follows,
+   * so the listener sees those twice.
+   */
+  readonly ownCommits?: boolean;
 }
 
 export type StoreOptions = (
@@ -157,7 +212,14 @@ async function checkRoles(db: Kysely<Database>): Promise<void> {
 export async function openStore(options: StoreOptions): Promise<Store> {
   let db: Kysely<Database>;
   let unlock = () => {};
-  let listen: Store['listen'];
+  let listen: (
+    channel: string,
+    onNotify: (payload: string | null) => void,
+    onConnection?: (up: boolean) => void,
+  ) => Promise<() => Promise<void>>;
+  // The application pool on PostgreSQL, for reads that travel in one message (null on PGlite).
+  let appPool: pg.Pool | null = null;
+  const poolFor = new WeakMap<Kysely<Database>, pg.Pool>();
   const noticeKey = options.noticeKey ?? randomNoticeKey();
   if (options.kind === 'postgres') {
     const poolOf = (max: number, role?: string) => {
@@ -176,7 +238,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       // An idle connection the server drops (restart, failover, a terminated backend) must not crash
       // the process; the pool replaces it on the next checkout.
       pool.on('error', () => {});
-      return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+      const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+      poolFor.set(kysely, pool);
+      return kysely;
     };
     // Migrations run as the connecting (owning) role on a connection of their own.
     const owner = poolOf(1);
@@ -186,16 +250,53 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       await owner.destroy();
     }
     db = poolOf(options.poolSize ?? 10, appRole);
-    listen = async (channel, onNotify) => {
-      const client = new pg.Client({ connectionString: options.url });
-      client.on('error', () => {});
-      client.on('notification', (message) => {
-        if (message.channel === channel) onNotify(openNotice(noticeKey, channel, message.payload));
-      });
-      await client.connect();
-      await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+    appPool = poolFor.get(db) ?? null;
+    listen = async (channel, onNotify, onConnection) => {
+      let stopped = false;
+      let current: pg.Client | null = null;
+      let retry: NodeJS.Timeout | null = null;
+      const retryLater = () => {
+        if (stopped || retry !== null) return;
+        retry = setTimeout(() => {
+          retry = null;
+          connect().catch(retryLater);
+        }, 1_000);
+        retry.unref();
+      };
+      const connect = async () => {
+        const client = new pg.Client({ connectionString: options.url });
+        const lost = () => {
+          if (current !== client) return;
+          current = null;
+          onConnection?.(false);
+          retryLater();
+        };
+        client.on('error', lost);
+        client.on('end', lost);
+        client.on('notification', (message) => {
+          if (message.channel === channel) onNotify(openNotice(noticeKey, channel, message.payload));
+        });
+        try {
+          await client.connect();
+          await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+        } catch (error) {
+          await client.end().catch(() => undefined);
+          throw error;
+        }
+        if (stopped) {
+          await client.end().catch(() => undefined);
+          return;
+        }
+        current = client;
+        onConnection?.(true);
+      };
+      await connect();
       return async () => {
-        await client.end().catch(() => undefined);
+        stopped = true;
+        if (retry !== null) clearTimeout(retry);
+        const client = current;
+        current = null;
+        await client?.end().catch(() => undefined);
       };
     };
   } else {
@@ -213,10 +314,13 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     }
     db = new Kysely<Database>({ dialect: pgliteDialect(pglite) });
     const embedded = pglite;
-    listen = async (channel, onNotify) =>
-      embedded
-        .listen(channel, (payload) => onNotify(openNotice(noticeKey, channel, payload)))
-        .then((stop) => async () => stop());
+    listen = async (channel, onNotify, onConnection) => {
+      const stop = await embedded.listen(channel, (payload) =>
+        onNotify(openNotice(noticeKey, channel, payload)),
+      );
+      onConnection?.(true); // in this process: never lost
+      return async () => stop();
+    };
     try {
       await migrateToLatest(db as Kysely<unknown>);
       // PGlite is one session: after the migrations it runs as the application role for good.
@@ -227,24 +331,74 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       throw error;
     }
   }
+  // What each open transaction has notified, handed to this process's listeners once it has committed.
+  const pendingNotices = new WeakMap<object, [channel: string, payload: string | null][]>();
+  const localListeners = new Map<string, Set<(payload: string | null) => void>>();
+  const deliverLocally = (notices: readonly [string, string | null][]) => {
+    for (const [channel, payload] of notices) {
+      for (const onNotify of localListeners.get(channel) ?? []) {
+        try {
+          onNotify(payload);
+        } catch {
+          // a listener's failure is its own; the transaction has committed either way
+        }
+      }
+    }
+  };
   // BEGIN and the scope travel in one round trip. Every transaction names its role and, for a domain,
   // the domain (both transaction-local), so nothing a stray statement left on a pooled connection counts.
   const scoped = async <T>(setup: string, fn: (tx: Kysely<Database>) => Promise<T>): Promise<T> =>
     db.connection().execute(async (conn) => {
       await sql.raw(`BEGIN; ${setup}`).execute(conn);
+      const notices: [string, string | null][] = [];
+      pendingNotices.set(conn, notices);
       let result: T;
       try {
         result = await fn(conn);
       } catch (error) {
+        pendingNotices.delete(conn);
         await sql
           .raw('ROLLBACK')
           .execute(conn)
           .catch(() => undefined);
         throw error;
       }
+      pendingNotices.delete(conn);
       await sql.raw('COMMIT').execute(conn);
+      deliverLocally(notices);
       return result;
     });
+  const domainScope = (domainId: string) =>
+    `SET LOCAL ROLE ${appRole}; SELECT set_config('bulkhead.domain_id', '${domainId}', true)`;
+  // Compiles the queries of `read`; running one through it is a programming error.
+  const queries = new Kysely<Database>({
+    dialect: {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => new CompileOnlyDriver(),
+      createIntrospector: (kysely) => new PostgresIntrospector(kysely),
+      createQueryCompiler: () => new PostgresQueryCompiler(),
+    },
+  }) as DomainQueries;
+  const readInOneMessage = async (
+    pool: pg.Pool,
+    domainId: string,
+    texts: readonly string[],
+  ): Promise<unknown[][]> => {
+    const client = await pool.connect();
+    let results: pg.QueryResult[];
+    try {
+      // Several statements in one simple-protocol message run as one transaction, which is rolled back
+      // as a whole if one fails, so the connection goes back to the pool clean either way.
+      results = (await client.query(
+        `${domainScope(domainId)}; ${texts.join('; ')}`,
+      )) as unknown as pg.QueryResult[];
+    } catch (error) {
+      client.release(error instanceof pg.DatabaseError ? undefined : (error as Error));
+      throw error;
+    }
+    client.release();
+    return results.slice(2).map((r) => r.rows as unknown[]);
+  };
   try {
     await checkRoles(db);
   } catch (error) {
@@ -253,6 +407,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     throw error;
   }
   let closed = false;
+  const listening = new Set<() => Promise<void>>();
   return {
     kind: options.kind,
     withDomain(domainId, fn) {
@@ -260,10 +415,24 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       if (typeof domainId !== 'string' || !domainIdPattern.test(domainId)) {
         return Promise.reject(new BulkheadError('not_found'));
       }
-      return scoped(
-        `SET LOCAL ROLE ${appRole}; SELECT set_config('bulkhead.domain_id', '${domainId}', true)`,
-        fn as (tx: Kysely<Database>) => Promise<never>,
-      );
+      return scoped(domainScope(domainId), fn as (tx: Kysely<Database>) => Promise<never>);
+    },
+    async read(domainId, build) {
+      // The same check as withDomain's: the id is inlined only after it.
+      if (typeof domainId !== 'string' || !domainIdPattern.test(domainId))
+        throw new BulkheadError('not_found');
+      const compiled: CompiledQuery[] = build(queries).map((q) => q.compile());
+      if (!compiled.every((q) => SelectQueryNode.is(q.query)))
+        throw new TypeError('Store.read runs SELECT queries only');
+      const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
+      if (appPool !== null && texts.every((t) => t !== null)) {
+        return (await readInOneMessage(appPool, domainId, texts)) as never;
+      }
+      return scoped(domainScope(domainId), async (conn) => {
+        const rows: unknown[][] = [];
+        for (const q of compiled) rows.push((await conn.executeQuery(q)).rows);
+        return rows as never;
+      });
     },
     system(_purpose, fn) {
       return scoped(
@@ -275,12 +444,31 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       await sql`SELECT 1`.execute(db);
     },
     async notify(tx, channel, payload) {
-      await sql`SELECT pg_notify(${channel}, ${sealNotice(noticeKey, channel, payload)})`.execute(tx);
+      const sealed = sealNotice(noticeKey, channel, payload);
+      await sql`SELECT pg_notify(${channel}, ${sealed})`.execute(tx);
+      // This process's listeners get what the database's copy will bring: bare if it had to be.
+      pendingNotices.get(tx)?.push([channel, sealed === '' ? null : payload]);
     },
-    listen: (channel, onNotify) => listen(channel, onNotify),
+    async listen(channel, onNotify, options = {}) {
+      const stop = await listen(channel, onNotify, options.onConnection);
+      const local = (payload: string | null) => onNotify(payload);
+      if (options.ownCommits === true) {
+        let set = localListeners.get(channel);
+        if (set === undefined) localListeners.set(channel, (set = new Set()));
+        set.add(local);
+      }
+      const unlisten = async () => {
+        listening.delete(unlisten);
+        localListeners.get(channel)?.delete(local);
+        await stop();
+      };
+      listening.add(unlisten);
+      return unlisten;
+    },
     async close() {
       if (closed) return;
       closed = true;
+      await Promise.allSettled([...listening].map((unlisten) => unlisten()));
       await db.destroy();
       unlock();
     },

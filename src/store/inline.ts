@@ -1,0 +1,73 @@
+// Writes a compiled query's parameters into its text, so that the query can travel in one simple-protocol
+// message together with the statements that scope it (node-postgres cannot pipeline, and the extended
+// protocol takes one statement per message). Each value becomes exactly the text node-postgres would have
+// sent as an untyped parameter, written as a quoted literal: a quoted literal is of unknown type, like an
+// untyped parameter, so the server resolves its type from the context the same way.
+//
+// The scan is deliberately narrow. It knows the text Kysely compiles (quoted identifiers, standard string
+// literals, `$n` placeholders) and gives up, returning null, on anything else (comments, E'' strings,
+// dollar quoting, binary values), so the caller takes the ordinary path instead of guessing.
+import pg from 'pg';
+import utils from 'pg/lib/utils.js';
+
+const { prepareValue } = utils;
+
+/** The literal for one parameter, or null when it cannot be written as text. */
+function literal(value: unknown): string | null {
+  if (value === null || value === undefined) return 'NULL';
+  if (value instanceof Uint8Array) return null; // sent in binary by node-postgres
+  const text = prepareValue(value);
+  if (text === null) return 'NULL';
+  if (typeof text !== 'string') return null;
+  if (text.includes('\0')) return null; // no text value holds NUL; let the server refuse it as usual
+  return pg.escapeLiteral(text);
+}
+
+/**
+ * `sql` with `$1`…`$n` replaced by the literals of `parameters`, or null when the text holds anything but
+ * quoted identifiers, standard string literals and placeholders, or a parameter cannot be written as text.
+ */
+export function inlineParameters(sql: string, parameters: readonly unknown[]): string | null {
+  const literals: string[] = [];
+  for (const value of parameters) {
+    const text = literal(value);
+    if (text === null) return null;
+    literals.push(text);
+  }
+  let out = '';
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"') {
+      // A quoted literal or identifier, copied whole; a doubled quote is an escaped one.
+      // E'…', B'…' and X'…' read their text differently: left to the ordinary path.
+      if (c === "'" && i > 0 && /\w/.test(sql[i - 1]!)) return null;
+      let j = i + 1;
+      for (;;) {
+        const close = sql.indexOf(c, j);
+        if (close < 0) return null;
+        if (sql[close + 1] === c) {
+          j = close + 2;
+          continue;
+        }
+        j = close + 1;
+        break;
+      }
+      out += sql.slice(i, j);
+      i = j;
+    } else if (c === '$') {
+      const digits = /^\$(\d+)/.exec(sql.slice(i, i + 12));
+      if (digits === null) return null; // dollar quoting
+      const n = Number(digits[1]);
+      if (n < 1 || n > literals.length) return null;
+      out += literals[n - 1]!;
+      i += digits[0].length;
+    } else if ((c === '-' && sql[i + 1] === '-') || (c === '/' && sql[i + 1] === '*') || c === ';') {
+      return null; // a comment, or a second statement
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
