@@ -105,6 +105,14 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
   });
   const accessTokenSeconds = options.accessTokenSeconds ?? 300;
   const signingKeys = new SigningKeys({ store, keyring, maxTokenSeconds: accessTokenSeconds });
+  const tokens = new TokenService({
+    store,
+    secret,
+    signingKeys,
+    issuer: options.issuer ?? 'bulkhead',
+    accessTokenSeconds,
+    sessionSeconds: options.sessionSeconds ?? 12 * 3600,
+  });
   const volumeRoot = options.volumeRoot ?? mkdtempSync(join(tmpdir(), 'bulkhead-volumes-'));
   return {
     store,
@@ -129,18 +137,12 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
       idleSeconds: options.sessionIdleSeconds ?? 30 * 60,
     }),
     loginLimiter: new LoginLimiter(),
-    tokens: new TokenService({
-      store,
-      secret,
-      signingKeys,
-      issuer: options.issuer ?? 'bulkhead',
-      accessTokenSeconds,
-      sessionSeconds: options.sessionSeconds ?? 12 * 3600,
-    }),
+    tokens,
     limits: { maxObjectBytes: options.maxObjectBytes ?? 100 * 1024 ** 2 },
     isolationMetrics: new IsolationMetrics(),
     async close() {
       await provisioner.stop();
+      await tokens.close();
       await Promise.allSettled([...options.providers.values()].map((p) => p.close()));
       await store.close();
     },

@@ -289,36 +289,44 @@ export async function startServer(
       await services.close();
     },
   });
-  if (feed !== null) {
-    feed.on('error', (error: unknown) => app.log.warn({ err: error }, 'revocation feed: redis error'));
-    publisher = new RevocationPublisher({
-      store: services.store,
-      client: feed,
-      onError: (error) => app.log.warn({ err: error }, 'revocation feed: publish failed'),
-    });
-    await publisher.start();
-  }
-  services.provisioner.onError = (error, resourceId) =>
-    app.log.warn({ err: error, resourceId }, 'reconcile failed');
-  // Finish or undo whatever a previous run left half done before taking requests, then keep at it.
-  const report = await services.provisioner.start(config.reconcileSeconds * 1000);
-  const volumes = await services.compute.reconcile();
-  const blueprints = await services.blueprints.reconcile();
-  app.log.info({ report, volumes, blueprints }, 'reconciled');
-  // The last recorded isolation run, for the gauges on /metrics until this process makes its own.
-  const [lastRun] = await services.store.system('verify', (tx) => listRuns(tx, { limit: 1 }));
-  if (lastRun !== undefined) services.isolationMetrics.restoreLast(lastRun);
-  timers.volumes = setInterval(() => {
-    services.compute
-      .reconcile()
-      .catch((error: unknown) => app.log.warn({ err: error }, 'volume reconcile failed'));
-    services.blueprints
-      .reconcile()
-      .catch((error: unknown) => app.log.warn({ err: error }, 'blueprint reconcile failed'));
-  }, config.reconcileSeconds * 1000);
-  timers.volumes.unref();
+  // A start that fails half way (a backend that does not answer, a listen that is refused) stops what it
+  // started, so the process can exit instead of running a publisher on a closed store.
+  let url: string;
+  try {
+    if (feed !== null) {
+      feed.on('error', (error: unknown) => app.log.warn({ err: error }, 'revocation feed: redis error'));
+      publisher = new RevocationPublisher({
+        store: services.store,
+        client: feed,
+        onError: (error) => app.log.warn({ err: error }, 'revocation feed: publish failed'),
+      });
+      await publisher.start();
+    }
+    services.provisioner.onError = (error, resourceId) =>
+      app.log.warn({ err: error, resourceId }, 'reconcile failed');
+    // Finish or undo whatever a previous run left half done before taking requests, then keep at it.
+    const report = await services.provisioner.start(config.reconcileSeconds * 1000);
+    const volumes = await services.compute.reconcile();
+    const blueprints = await services.blueprints.reconcile();
+    app.log.info({ report, volumes, blueprints }, 'reconciled');
+    // The last recorded isolation run, for the gauges on /metrics until this process makes its own.
+    const [lastRun] = await services.store.system('verify', (tx) => listRuns(tx, { limit: 1 }));
+    if (lastRun !== undefined) services.isolationMetrics.restoreLast(lastRun);
+    timers.volumes = setInterval(() => {
+      services.compute
+        .reconcile()
+        .catch((error: unknown) => app.log.warn({ err: error }, 'volume reconcile failed'));
+      services.blueprints
+        .reconcile()
+        .catch((error: unknown) => app.log.warn({ err: error }, 'blueprint reconcile failed'));
+    }, config.reconcileSeconds * 1000);
+    timers.volumes.unref();
 
-  const url = await app.listen({ host: config.host, port: config.port });
+    url = await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw error;
+  }
   print(`Bulkhead listening on ${url} (store: ${services.store.kind})`);
   // The serve command refuses BULKHEAD_VERIFY_EVERY without a configured operator token: a generated one
   // is kept only as a hash, so the server could not present it.

@@ -8,10 +8,10 @@ import { appendAudit } from '../audit/log.js';
 import { isId, newId } from '../domain/ids.js';
 import { BulkheadError } from '../errors.js';
 import { keyedHash } from '../keys/hash.js';
-import { recordRevocation } from './revocations.js';
+import { recordRevocation, revocationNotifyChannel } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import type { PrincipalsTable } from '../store/schema.js';
-import type { Store, Tx } from '../store/store.js';
+import type { DomainQueries, Store } from '../store/store.js';
 import type { Selectable } from 'kysely';
 import type { SigningKeys } from './signing-keys.js';
 
@@ -45,10 +45,55 @@ const kidShape = /^[A-Za-z0-9_-]{43}$/;
 /** The audience of a domain's tokens: its id, never its slug, so a re-created slug accepts nothing old. */
 export const audienceOf = (domainId: string) => `bulkhead:${domainId}`;
 
+/** How many verified tokens a process remembers. */
+const verifiedCacheSize = 10_000;
+
 export class TokenService {
   private readonly keys = new Map<string, { domainId: string; key: KeyObject }>();
+  // Tokens verified before, by their whole text, so one presented again costs neither a signature check
+  // nor a round trip. An entry lasts until its token or its session expires, and only while this process
+  // hears every revocation: the store hands this process's own to it at their commit, and the other
+  // processes' arrive as the database's notifications. Any revocation empties the cache, and so does
+  // losing the notifications (the cache stays off until they arrive again). `generation` counts the
+  // emptyings, so a verification that read the session before one does not put its answer back.
+  private readonly verified = new Map<string, { principal: TokenPrincipal; until: number }>();
+  private generation = 0;
+  private hearing = false;
+  private watch: Promise<(() => Promise<void>) | null> | null = null;
+  private closed = false;
 
   constructor(private readonly o: TokenOptions) {}
+
+  private forget(): void {
+    this.generation++;
+    this.verified.clear();
+  }
+
+  /** Starts listening for revocations, once; until that works, nothing is cached. */
+  private startWatching(): void {
+    if (this.watch !== null || this.closed) return;
+    this.watch = this.o.store
+      .listen(revocationNotifyChannel, () => this.forget(), {
+        ownCommits: true,
+        onConnection: (up) => {
+          this.forget();
+          this.hearing = up;
+        },
+      })
+      .catch(() => {
+        this.watch = null; // the next verification tries again
+        return null;
+      });
+  }
+
+  /** Stops listening for revocations. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.hearing = false;
+    this.forget();
+    const stop = await this.watch;
+    await stop?.();
+  }
 
   /**
    * Opens a session for the principal and signs its first access token; with `refresh`, also its first
@@ -277,43 +322,50 @@ export class TokenService {
 
   /**
    * In one statement: the public key under `kid` if it is still published for an active domain, and
-   * whether the session the token names is live for that domain and principal. The token's claims are
-   * only query parameters here; nothing counts until its signature has been checked with that key.
+   * whether the session the token names is live for that domain and principal (with its end). The token's
+   * claims are only query parameters here; nothing counts until its signature has been checked with that
+   * key.
    */
   private async keyAndSession(
-    tx: Tx,
+    domainId: string,
     kid: string,
     sessionId: string,
     subject: string,
-  ): Promise<{ domainId: string; key: KeyObject; session: { id: string; slug: string } | null } | null> {
+  ): Promise<{
+    domainId: string;
+    key: KeyObject;
+    session: { id: string; slug: string; expiresAt: number } | null;
+  } | null> {
     const now = new Date();
-    const row = await tx
-      .selectFrom('signing_keys')
-      .innerJoin('domains', 'domains.id', 'signing_keys.domain_id')
-      .leftJoin('sessions', (join) =>
-        join
-          .onRef('sessions.domain_id', '=', 'signing_keys.domain_id')
-          .on('sessions.id', '=', sessionId)
-          .on('sessions.principal_id', '=', subject)
-          .on('sessions.revoked_at', 'is', null)
-          .on('sessions.expires_at', '>', now),
-      )
-      .leftJoin('principals', (join) =>
-        join.onRef('principals.id', '=', 'sessions.principal_id').on('principals.status', '=', 'active'),
-      )
-      .select([
-        'signing_keys.domain_id',
-        'signing_keys.public_jwk',
-        'domains.slug',
-        'sessions.id as session_id',
-        'principals.id as principal_id',
-      ])
-      .where('signing_keys.kid', '=', kid)
-      .where('domains.status', '=', 'active')
-      .where((eb) =>
-        eb.or([eb('signing_keys.state', '<>', 'retired'), eb('signing_keys.publish_until', '>', now)]),
-      )
-      .executeTakeFirst();
+    const [[row]] = await this.o.store.read(domainId, (db: DomainQueries) => [
+      db
+        .selectFrom('signing_keys')
+        .innerJoin('domains', 'domains.id', 'signing_keys.domain_id')
+        .leftJoin('sessions', (join) =>
+          join
+            .onRef('sessions.domain_id', '=', 'signing_keys.domain_id')
+            .on('sessions.id', '=', sessionId)
+            .on('sessions.principal_id', '=', subject)
+            .on('sessions.revoked_at', 'is', null)
+            .on('sessions.expires_at', '>', now),
+        )
+        .leftJoin('principals', (join) =>
+          join.onRef('principals.id', '=', 'sessions.principal_id').on('principals.status', '=', 'active'),
+        )
+        .select([
+          'signing_keys.domain_id',
+          'signing_keys.public_jwk',
+          'domains.slug',
+          'sessions.id as session_id',
+          'sessions.expires_at as session_expires_at',
+          'principals.id as principal_id',
+        ])
+        .where('signing_keys.kid', '=', kid)
+        .where('domains.status', '=', 'active')
+        .where((eb) =>
+          eb.or([eb('signing_keys.state', '<>', 'retired'), eb('signing_keys.publish_until', '>', now)]),
+        ),
+    ]);
     if (row === undefined) return null;
     // The cache only saves parsing; whether the key is still published is asked above every time.
     let cached = this.keys.get(kid);
@@ -324,12 +376,36 @@ export class TokenService {
       };
       this.keys.set(kid, cached);
     }
-    const live = row.session_id !== null && row.principal_id !== null;
-    return { ...cached, session: live ? { id: row.session_id!, slug: row.slug } : null };
+    const live = row.session_id !== null && row.principal_id !== null && row.session_expires_at !== null;
+    return {
+      ...cached,
+      session: live
+        ? { id: row.session_id!, slug: row.slug, expiresAt: row.session_expires_at!.getTime() }
+        : null,
+    };
   }
 
   /** The principal an access token stands for; `invalid_credentials` for anything wrong, whatever it is. */
   async verify(token: string): Promise<TokenPrincipal> {
+    if (this.hearing) {
+      const hit = this.verified.get(token);
+      if (hit !== undefined) {
+        if (hit.until > Date.now()) return hit.principal;
+        this.verified.delete(token);
+      }
+    } else {
+      this.startWatching();
+    }
+    const generation = this.generation;
+    const { principal, until } = await this.verifyUncached(token);
+    if (this.hearing && generation === this.generation && until > Date.now()) {
+      if (this.verified.size >= verifiedCacheSize) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, { principal, until });
+    }
+    return principal;
+  }
+
+  private async verifyUncached(token: string): Promise<{ principal: TokenPrincipal; until: number }> {
     const refuse = (): never => {
       throw new BulkheadError('invalid_credentials');
     };
@@ -355,18 +431,7 @@ export class TokenService {
     const { dom: claimed, sid, sub } = claims;
     if (typeof claimed !== 'string' || !isId('domain', claimed)) return refuse();
     if (typeof sid !== 'string' || typeof sub !== 'string') return refuse();
-    return this.o.store.withDomain(claimed, (tx) => this.verifyIn(tx, token, kid, sid, sub, refuse));
-  }
-
-  private async verifyIn(
-    tx: Tx,
-    token: string,
-    kid: string,
-    sid: string,
-    sub: string,
-    refuse: () => never,
-  ): Promise<TokenPrincipal> {
-    const found = await this.keyAndSession(tx, kid, sid, sub);
+    const found = await this.keyAndSession(claimed, kid, sid, sub);
     if (found === null) return refuse();
     let payload: Record<string, unknown>;
     try {
@@ -382,19 +447,22 @@ export class TokenService {
     } catch {
       return refuse();
     }
-    const iat = payload['iat'];
+    const { iat, exp } = payload;
     if (payload['dom'] !== found.domainId || typeof iat !== 'number' || iat > Date.now() / 1000 + 5)
       return refuse();
     // The session looked up is the one the signed token names.
     const session = payload['sid'] === sid && payload['sub'] === sub ? found.session : null;
-    if (session === null) return refuse();
+    if (session === null || typeof exp !== 'number') return refuse();
     return {
-      kind: 'access_token',
-      actor: `principal:${String(payload['sub'])}`,
-      domainId: found.domainId,
-      domainSlug: session.slug,
-      subject: String(payload['sub']),
-      sessionId: session.id,
+      principal: {
+        kind: 'access_token',
+        actor: `principal:${String(payload['sub'])}`,
+        domainId: found.domainId,
+        domainSlug: session.slug,
+        subject: String(payload['sub']),
+        sessionId: session.id,
+      },
+      until: Math.min(exp * 1000, session.expiresAt),
     };
   }
 }
