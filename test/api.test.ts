@@ -547,6 +547,7 @@ describe.each(backends)('API on $name', (backend) => {
           'createPrincipal',
           'listPrincipals',
           'disablePrincipal',
+          'setPrincipalPassword',
           'deletePrincipal',
           'token',
           'revokeToken',

@@ -438,6 +438,49 @@ describe('bulkhead CLI while a server holds the data directory', () => {
     ]);
   });
 
+  it("sets a user's password from standard input, never from an argument, and ends its sessions", async () => {
+    const env = { BULKHEAD_OPERATOR_TOKEN: operatorToken };
+    const operator = { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' };
+    const post = (path: string, body: unknown, headers: Record<string, string> = operator) =>
+      fetch(`${server.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+    const domain = json<Domain>(
+      await runCli(['--url', server.url, 'domain', 'create', 'pwcli', '--json'], { env }),
+    );
+    const oldPassword = 'correct horse battery staple';
+    const newPassword = 'a new horse battery staple';
+    const created = await post(`/v1/domains/${domain.id}/principals`, {
+      kind: 'user',
+      email: 'ada@example.com',
+      password: oldPassword,
+    });
+    const user = (await created.json()) as { id: string };
+    const login = (password: string) =>
+      post(
+        '/v1/auth/token',
+        { grant_type: 'password', domain: 'pwcli', username: 'ada@example.com', password },
+        { 'content-type': 'application/json' },
+      );
+    const before = ((await (await login(oldPassword)).json()) as { access_token: string }).access_token;
+    const args = ['--url', server.url, 'principal', 'password', user.id, '--domain', 'pwcli'];
+
+    const noFlag = await runCli(args, { env, input: `${newPassword}\n` });
+    expectExit(noFlag, 2);
+    expect(noFlag.stderr).toContain('--password-stdin');
+    const weak = await runCli([...args, '--password-stdin'], { env, input: 'short\n' });
+    expectExit(weak, 2);
+    expect(weak.stderr).toContain('weak_password');
+    expect((await login(oldPassword)).status).toBe(200);
+
+    const changed = json<{ id: string; status: string }>(
+      await runCli([...args, '--password-stdin', '--json'], { env, input: `${newPassword}\n` }),
+    );
+    expect(changed).toMatchObject({ id: user.id, status: 'active' });
+    expect((await login(oldPassword)).status).toBe(400);
+    expect((await login(newPassword)).status).toBe(200);
+    const who = await fetch(`${server.url}/v1/whoami`, { headers: { authorization: `Bearer ${before}` } });
+    expect(who.status).toBe(401);
+  });
+
   it('fails with invalid_credentials on a wrong operator token, and without one says what to set', async () => {
     const wrong = await runCli(['--url', server.url, 'domain', 'list'], {
       env: { BULKHEAD_OPERATOR_TOKEN: `bho_wrong_${'y'.repeat(40)}` },

@@ -101,6 +101,10 @@ const cases: Record<string, Case> = {
   'POST /v1/domains/:domainId/principals/:principalId/disable': {
     path: (i) => `/v1/domains/${i.domainId}/principals/${i.principalId}/disable`,
   },
+  'POST /v1/domains/:domainId/principals/:principalId/password': {
+    path: (i) => `/v1/domains/${i.domainId}/principals/${i.principalId}/password`,
+    body: () => ({ password: 'smuggled password 0123' }),
+  },
   'DELETE /v1/domains/:domainId/principals/:principalId': {
     path: (i) => `/v1/domains/${i.domainId}/principals/${i.principalId}`,
   },

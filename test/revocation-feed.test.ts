@@ -66,17 +66,13 @@ describe('the revocation feed', () => {
     await services.drop();
   });
 
-  async function token(): Promise<string> {
+  async function token(username = 'dev@example.com', secret = password): Promise<string> {
     const res = await fetch(`${base}/v1/auth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        grant_type: 'password',
-        domain: domain.slug,
-        username: 'dev@example.com',
-        password,
-      }),
+      body: JSON.stringify({ grant_type: 'password', domain: domain.slug, username, password: secret }),
     });
+    expect(res.status).toBe(200);
     return ((await res.json()) as { access_token: string }).access_token;
   }
 
@@ -103,6 +99,27 @@ describe('the revocation feed', () => {
     expect(res.status).toBe(204);
     const took = await refusedWithin(t, 2_000);
     expect(took).toBeLessThan(2_000);
+  });
+
+  it('refuses the tokens from before a password change and accepts those from after', async () => {
+    const newPassword = 'a new horse battery staple';
+    const user = await services.principals.create({ actor: 'test', requestId: null }, domain.id, {
+      kind: 'user',
+      email: 'ops@example.com',
+      password,
+    });
+    const old = await token('ops@example.com');
+    await verifier.verify(old, domain.id);
+    const res = await fetch(`${base}/v1/domains/${domain.id}/principals/${user.id}/password`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ password: newPassword }),
+    });
+    expect(res.status).toBe(200);
+    await refusedWithin(old, 2_000);
+    // By now the feed has everything the change announced: a revoked principal would refuse this too.
+    const fresh = await token('ops@example.com', newPassword);
+    expect((await verifier.verify(fresh, domain.id)).subject).toBe(user.id);
   });
 
   it('catches up on what happened before it connected', async () => {

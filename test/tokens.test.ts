@@ -560,4 +560,180 @@ describe.each(backends)('access tokens on $name', (backend) => {
     expect(comparable(await call('GET', '/v1/whoami', `Bearer ${first}`))).toEqual(garbage);
     expect((await login(c.slug, 'eve@example.com', password)).statusCode).toBe(400);
   });
+
+  describe('a password change', () => {
+    const newPassword = 'a new horse battery staple';
+    const op = `Bearer ${operatorToken}`;
+    let d: { id: string; slug: string };
+    let userId: string;
+    const passwordUrl = (domainId: string, principalId: string) =>
+      `/v1/domains/${domainId}/principals/${principalId}/password`;
+    const hashOf = async (id: string) =>
+      asOwner(services.store, (tx) =>
+        tx
+          .selectFrom('principals')
+          .select(['secret_hash', 'updated_at'])
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow(),
+      );
+    const cookieOf = async (pass: string) => {
+      const res = await call('POST', '/v1/auth/login', undefined, {
+        domain: d.slug,
+        username: 'grace@example.com',
+        password: pass,
+      });
+      return {
+        status: res.statusCode,
+        cookie: String(res.headers['set-cookie']).split(';')[0]!,
+        sessionId: res.statusCode === 200 ? res.json<{ sessionId: string }>().sessionId : null,
+      };
+    };
+    const whoamiByCookie = (cookie: string) => call('GET', '/v1/whoami', undefined, undefined, { cookie });
+
+    beforeAll(async () => {
+      const actor = { actor: 'operator', requestId: null };
+      d = await services.domains.create(actor, { slug: `tok-pw-${process.pid}`, name: 'pw' });
+      const created = await call('POST', `/v1/domains/${d.id}/principals`, op, {
+        kind: 'user',
+        email: 'grace@example.com',
+        password,
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      userId = created.json<{ id: string }>().id;
+    });
+
+    it('refuses a weak password, a service account and another domain like an unknown id, changing nothing', async () => {
+      const before = await hashOf(userId);
+      const weak = await call('POST', passwordUrl(d.id, userId), op, { password: 'short' });
+      expect(weak.statusCode).toBe(400);
+      expect(weak.json()).toMatchObject({ code: 'weak_password' });
+
+      const unknown = await call('POST', passwordUrl(d.id, 'prn_00000000000000000000000000'), op, {
+        password: newPassword,
+      });
+      expect(unknown.statusCode).toBe(404);
+      const service = await call('POST', `/v1/domains/${d.id}/principals`, op, { kind: 'service' });
+      const onService = await call('POST', passwordUrl(d.id, service.json<{ id: string }>().id), op, {
+        password: newPassword,
+      });
+      expect(comparable(onService)).toEqual(comparable(unknown));
+      // The operator naming domain A with this domain's user: A has no such principal.
+      const unknownInA = await call('POST', passwordUrl(a.id, 'prn_00000000000000000000000000'), op, {
+        password: newPassword,
+      });
+      const acrossDomains = await call('POST', passwordUrl(a.id, userId), op, { password: newPassword });
+      expect(acrossDomains.statusCode).toBe(404);
+      expect(comparable(acrossDomains)).toEqual(comparable(unknownInA));
+
+      expect(await hashOf(userId)).toEqual(before);
+      expect((await login(d.slug, 'grace@example.com', password)).statusCode).toBe(200);
+      expect((await login(d.slug, 'grace@example.com', newPassword)).statusCode).toBe(400);
+    });
+
+    it('refuses the old password and every token and session from before at the very next request', async () => {
+      const before = (await login(d.slug, 'grace@example.com', password)).json<{
+        access_token: string;
+        refresh_token: string;
+      }>();
+      const browser = await cookieOf(password);
+      expect(browser.status).toBe(200);
+      const who = await call('GET', '/v1/whoami', `Bearer ${before.access_token}`);
+      expect(who.statusCode).toBe(200);
+      const tokenSession = who.json<{ sessionId: string }>().sessionId;
+      expect((await whoamiByCookie(browser.cookie)).statusCode).toBe(200);
+
+      const changed = await call('POST', passwordUrl(d.id, userId), op, { password: newPassword });
+      expect(changed.statusCode, changed.body).toBe(200);
+      expect(changed.json()).toEqual({
+        id: userId,
+        domainId: d.id,
+        kind: 'user',
+        email: 'grace@example.com',
+        clientId: null,
+        status: 'active',
+        createdAt: expect.any(String) as string,
+        updatedAt: expect.any(String) as string,
+      });
+
+      expect(comparable(await call('GET', '/v1/whoami', `Bearer ${before.access_token}`))).toEqual(garbage);
+      expect(comparable(await whoamiByCookie(browser.cookie))).toEqual(garbage);
+      const refreshed = await call('POST', '/v1/auth/token', undefined, {
+        grant_type: 'refresh_token',
+        refresh_token: before.refresh_token,
+      });
+      expect(refreshed.json()).toMatchObject({ code: 'invalid_grant' });
+      expect((await login(d.slug, 'grace@example.com', password)).json()).toMatchObject({
+        code: 'invalid_grant',
+      });
+      expect((await cookieOf(password)).status).toBe(400);
+
+      // What is obtained after the change works: the principal itself was not revoked.
+      const after = (await login(d.slug, 'grace@example.com', newPassword)).json<{
+        access_token: string;
+        refresh_token: string;
+      }>();
+      expect((await call('GET', '/v1/whoami', `Bearer ${after.access_token}`)).statusCode).toBe(200);
+      const next = await call('POST', '/v1/auth/token', undefined, {
+        grant_type: 'refresh_token',
+        refresh_token: after.refresh_token,
+      });
+      expect(next.statusCode, next.body).toBe(200);
+      const cookie = await cookieOf(newPassword);
+      expect(cookie.status).toBe(200);
+      expect((await whoamiByCookie(cookie.cookie)).statusCode).toBe(200);
+
+      // Each session of the user is revoked on its own in the feed, never the principal.
+      const revocations = await asOwner(services.store, (tx) =>
+        tx.selectFrom('revocations').select(['kind', 'target']).where('domain_id', '=', d.id).execute(),
+      );
+      expect(revocations.filter((r) => r.kind !== 'session')).toEqual([]);
+      const targets = revocations.map((r) => r.target);
+      expect(targets).toEqual(expect.arrayContaining([tokenSession, browser.sessionId]));
+      const { sessionId: afterSession } = (
+        await call('GET', '/v1/whoami', `Bearer ${after.access_token}`)
+      ).json<{ sessionId: string }>();
+      expect(targets).not.toContain(afterSession);
+
+      const events = await asOwner(services.store, (tx) =>
+        tx
+          .selectFrom('audit_events')
+          .select(['actor', 'target', 'outcome', 'detail'])
+          .where('action', '=', 'principal.password_changed')
+          .where('domain_id', '=', d.id)
+          .execute(),
+      );
+      expect(events).toEqual([
+        {
+          actor: 'operator',
+          target: userId,
+          outcome: 'success',
+          detail: { revokedSessions: revocations.length },
+        },
+      ]);
+      for (const secret of [password, newPassword]) expect(JSON.stringify(events)).not.toContain(secret);
+    });
+
+    it('never lets a login that checked the old password open a session after the change', async () => {
+      const actor = { actor: 'test', requestId: null };
+      const checked = await services.principals.checkPassword(d.slug, 'grace@example.com', newPassword);
+      expect(checked).not.toBeNull();
+      await services.principals.setPassword(actor, d.id, userId, password);
+      await expect(services.tokens.issue(actor, checked!, 'bulkhead', true)).rejects.toMatchObject({
+        code: 'invalid_grant',
+      });
+      await expect(services.sessions.login(actor, checked!)).rejects.toMatchObject({ code: 'invalid_grant' });
+      expect((await login(d.slug, 'grace@example.com', password)).statusCode).toBe(200);
+    });
+
+    it('gives a disabled user a new password, and it stays disabled', async () => {
+      await call('POST', `/v1/domains/${d.id}/principals/${userId}/disable`, op);
+      const changed = await call('POST', passwordUrl(d.id, userId), op, { password: newPassword });
+      expect(changed.statusCode, changed.body).toBe(200);
+      expect(changed.json()).toMatchObject({ status: 'disabled' });
+      expect((await login(d.slug, 'grace@example.com', newPassword)).statusCode).toBe(400);
+      await call('DELETE', `/v1/domains/${d.id}/principals/${userId}`, op);
+      const deleted = await call('POST', passwordUrl(d.id, userId), op, { password: newPassword });
+      expect(deleted.statusCode).toBe(404);
+    });
+  });
 });

@@ -83,7 +83,11 @@ async function stop(p: Process, signal: NodeJS.Signals): Promise<number | null> 
 
 async function inProcess(args: string[], env: NodeJS.ProcessEnv = {}) {
   const err: string[] = [];
-  const code = await main(['node', 'bulkhead', ...args], { out: () => {}, err: (l) => err.push(l) }, env);
+  const code = await main(
+    ['node', 'bulkhead', ...args],
+    { out: () => {}, err: (l) => err.push(l), input: () => Promise.resolve('') },
+    env,
+  );
   return { code, err: err.join('\n') };
 }
 

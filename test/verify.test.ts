@@ -34,7 +34,7 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   const err: string[] = [];
   const code = await main(
     ['node', 'bulkhead', ...args],
-    { out: (l) => out.push(l), err: (l) => err.push(l) },
+    { out: (l) => out.push(l), err: (l) => err.push(l), input: () => Promise.resolve('') },
     env,
   );
   return { code, out: out.join('\n'), err: err.join('\n') };

@@ -30,6 +30,7 @@ export const auditActions = [
   'principal.create',
   'principal.disable',
   'principal.delete',
+  'principal.password_changed',
   'token.issue',
   'token.denied',
   'token.refresh',

@@ -12,6 +12,8 @@ import { httpControlPlane } from './http-client.js';
 export interface Io {
   out(line: string): void;
   err(line: string): void;
+  /** Standard input, read to its end (for secrets, which never go on the command line). */
+  input(): Promise<string>;
 }
 
 export interface GlobalOptions {

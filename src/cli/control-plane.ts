@@ -5,6 +5,7 @@ import type { ChainReport } from '../audit/chain.js';
 import type { AuditEvent } from '../audit/events.js';
 import type { AuditFilter } from '../audit/log.js';
 import type { ResourceKind } from '../domain/kinds.js';
+import type { PrincipalView } from '../identity/principals.js';
 import type { SigningKeyView } from '../identity/signing-keys.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
 import type { DomainListOptions, DomainView } from '../services/domains.js';
@@ -32,6 +33,8 @@ export interface ControlPlane {
   verifyAudit(): Promise<ChainReport>;
   /** Recorded isolation runs, newest first. */
   listVerifyRuns(options: { limit: number }): Promise<VerifyRun[]>;
+  /** Gives a user a new password and ends every session it has. */
+  setPrincipalPassword(domainId: string, principalId: string, password: string): Promise<PrincipalView>;
   listSigningKeys(domainId: string): Promise<SigningKeyView[]>;
   rotateSigningKey(domainId: string): Promise<SigningKeyView[]>;
   close(): Promise<void>;

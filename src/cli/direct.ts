@@ -30,6 +30,8 @@ export function directControlPlane(services: Services): ControlPlane {
     listAudit: (filter) => services.store.system('operator', (tx) => listAudit(tx, filter)),
     verifyAudit: () => services.store.system('audit', verifyAudit),
     listVerifyRuns: (options) => services.store.system('verify', (tx) => listRuns(tx, options)),
+    setPrincipalPassword: (id, principalId, password) =>
+      services.principals.setPassword(actor, id, principalId, password),
     listSigningKeys: async (id) => {
       await services.domains.get(id);
       await services.signingKeys.ensure(id);

@@ -1,5 +1,6 @@
 import type { ChainReport } from '../audit/chain.js';
 import type { AuditEvent } from '../audit/events.js';
+import type { PrincipalView } from '../identity/principals.js';
 import type { SigningKeyView } from '../identity/signing-keys.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
 import type { DomainView } from '../services/domains.js';
@@ -37,6 +38,10 @@ export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
     verifyAudit: () => call<ChainReport>('GET', '/v1/audit/verify'),
     listVerifyRuns: async (o) =>
       (await call<{ items: VerifyRun[] }>('GET', '/v1/verify/runs', undefined, { limit: o.limit })).items,
+    setPrincipalPassword: (id, principalId, password) =>
+      call<PrincipalView>('POST', `${d(id)}/principals/${encodeURIComponent(principalId)}/password`, {
+        password,
+      }),
     listSigningKeys: async (id) =>
       (await call<{ items: SigningKeyView[] }>('GET', `${d(id)}/signing-keys`)).items,
     rotateSigningKey: async (id) =>

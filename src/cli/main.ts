@@ -1,5 +1,6 @@
 // The `bulkhead` command. Each command file registers itself and calls the same services as the API.
 // Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
+import { text } from 'node:stream/consumers';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { isBulkheadError } from '../errors.js';
@@ -8,6 +9,7 @@ import { registerDomain } from './commands/domain.js';
 import { registerKey } from './commands/key.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerOperator } from './commands/operator.js';
+import { registerPrincipal } from './commands/principal.js';
 import { registerResource } from './commands/resource.js';
 import { registerSigningKey } from './commands/signing-key.js';
 import { registerServe } from './commands/serve.js';
@@ -17,6 +19,7 @@ import { createContext, type GlobalOptions, type Io } from './context.js';
 const stdio: Io = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
+  input: () => text(process.stdin),
 };
 
 /**
@@ -42,6 +45,7 @@ export async function main(
   registerMigrate(program, ctx);
   registerDomain(program, ctx);
   registerKey(program, ctx);
+  registerPrincipal(program, ctx);
   registerAudit(program, ctx);
   registerResource(program, ctx);
   registerSigningKey(program, ctx);

@@ -1,13 +1,13 @@
 // Principals are the people (users: email + password) and services (client id + secret) of exactly one
-// domain. The same email in two domains is two unrelated principals. Disabling or deleting one revokes
-// its sessions, so its tokens stop working for the very next request.
+// domain. The same email in two domains is two unrelated principals. Disabling or deleting one, or
+// giving a user a new password, revokes its sessions, so its tokens stop working for the very next request.
 import { randomBytes } from 'node:crypto';
 import { appendAudit } from '../audit/log.js';
 import { isId, newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import type { PrincipalsTable } from '../store/schema.js';
-import type { Store } from '../store/store.js';
+import type { Store, Tx } from '../store/store.js';
 import type { Selectable } from 'kysely';
 import { isUniqueViolation } from '../store/errors.js';
 import { lockDomain } from '../services/domains.js';
@@ -42,6 +42,30 @@ function view(row: PrincipalRow): PrincipalView {
 
 export const minPasswordLength = 12;
 
+function checkStrength(password: string): void {
+  if ([...password].length < minPasswordLength) {
+    throw new BulkheadError('weak_password', `A password needs at least ${minPasswordLength} characters.`);
+  }
+}
+
+/**
+ * Whether the principal whose secret was just checked is still active with that same secret, locking it
+ * against a change until the calling transaction ends. A login that checked the old password while the
+ * password was being changed finds the change here, rather than opening a session that outlives it.
+ */
+export async function stillAsChecked(tx: Tx, checked: PrincipalRow): Promise<boolean> {
+  const row = await tx
+    .selectFrom('principals')
+    .select('id')
+    .where('id', '=', checked.id)
+    .where('domain_id', '=', checked.domain_id)
+    .where('status', '=', 'active')
+    .where('secret_hash', '=', checked.secret_hash)
+    .forShare()
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export type NewPrincipal = { kind: 'user'; email: string; password: string } | { kind: 'service' };
 
 export class PrincipalService {
@@ -58,12 +82,7 @@ export class PrincipalService {
     let clientId: string | null = null;
     let clientSecret: string | undefined;
     if (input.kind === 'user') {
-      if ([...input.password].length < minPasswordLength) {
-        throw new BulkheadError(
-          'weak_password',
-          `A password needs at least ${minPasswordLength} characters.`,
-        );
-      }
+      checkStrength(input.password);
       email = input.email.trim().normalize('NFKC').toLowerCase();
       secret = input.password;
     } else {
@@ -159,6 +178,64 @@ export class PrincipalService {
         target: principalId,
         outcome: 'success',
         detail: {},
+      });
+      return view(updated);
+    });
+  }
+
+  /**
+   * Gives a user of this domain a new password and ends every live session of it in the same
+   * transaction, so the old password and every token issued under it are refused from the next request
+   * on. A disabled user may get one too (it stays disabled); a service account, a deleted principal and
+   * another domain's principal are not found, exactly like an unknown id.
+   */
+  async setPassword(
+    actor: Actor,
+    domainId: string,
+    principalId: string,
+    password: string,
+  ): Promise<PrincipalView> {
+    checkStrength(password);
+    // Hashed before the transaction so that the row lock is not held through scrypt; an unknown id pays
+    // the same hashing as a known one.
+    const secretHash = await hashSecret(password);
+    return this.deps.store.withDomain(domainId, async (tx) => {
+      const row = await tx
+        .selectFrom('principals')
+        .select('id')
+        .where('id', '=', principalId)
+        .where('domain_id', '=', domainId)
+        .where('kind', '=', 'user')
+        .where('status', '<>', 'deleted')
+        .forUpdate()
+        .executeTakeFirst();
+      if (row === undefined) throw notFound();
+      const now = new Date();
+      const updated = await tx
+        .updateTable('principals')
+        .set({ secret_hash: secretHash, updated_at: now })
+        .where('id', '=', principalId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const ended = await tx
+        .updateTable('sessions')
+        .set({ revoked_at: now, revoke_reason: 'password changed' })
+        .where('principal_id', '=', principalId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now)
+        .returning('id')
+        .execute();
+      // Session by session, not the principal: verifiers elsewhere refuse a revoked principal for good,
+      // and the logins that follow the change must work.
+      for (const session of ended)
+        await recordRevocation(this.deps.store, tx, 'session', session.id, domainId);
+      await appendAudit(tx, {
+        ...actor,
+        domainId,
+        action: 'principal.password_changed',
+        target: principalId,
+        outcome: 'success',
+        detail: { revokedSessions: ended.length },
       });
       return view(updated);
     });

@@ -6,6 +6,8 @@ import type { Selectable } from 'kysely';
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { keyedHash } from '../keys/hash.js';
+import { BulkheadError } from '../errors.js';
+import { stillAsChecked } from './principals.js';
 import { recordRevocation } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import type { PrincipalsTable } from '../store/schema.js';
@@ -26,7 +28,11 @@ export type SessionPrincipal = Principal & { kind: 'session' };
 export class SessionService {
   constructor(private readonly o: SessionOptions) {}
 
-  /** Opens a browser session for the principal; returns the cookie value to set (shown nowhere else). */
+  /**
+   * Opens a browser session for the principal; returns the cookie value to set (shown nowhere else).
+   * `principal` is the row its password was checked against: if the password or the status changed
+   * since, `invalid_grant`.
+   */
   async login(
     actor: Actor,
     principal: Selectable<PrincipalsTable>,
@@ -35,6 +41,7 @@ export class SessionService {
     const now = new Date();
     const sessionId = newId('session');
     await this.o.store.withDomain(principal.domain_id, async (tx) => {
+      if (!(await stillAsChecked(tx, principal))) throw new BulkheadError('invalid_grant');
       await tx
         .insertInto('sessions')
         .values({

@@ -8,6 +8,7 @@ import { appendAudit } from '../audit/log.js';
 import { isId, newId } from '../domain/ids.js';
 import { BulkheadError } from '../errors.js';
 import { keyedHash } from '../keys/hash.js';
+import { stillAsChecked } from './principals.js';
 import { recordRevocation, revocationNotifyChannel } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import type { PrincipalsTable } from '../store/schema.js';
@@ -97,7 +98,9 @@ export class TokenService {
 
   /**
    * Opens a session for the principal and signs its first access token; with `refresh`, also its first
-   * refresh token (user logins get one; service accounts ask again with their secret).
+   * refresh token (user logins get one; service accounts ask again with their secret). `principal` is the
+   * row its secret was checked against: if the secret or the status changed since, `invalid_grant` (a
+   * user) or `invalid_client` (a service).
    */
   async issue(
     actor: Actor,
@@ -109,6 +112,8 @@ export class TokenService {
     const sessionId = newId('session');
     const refreshToken = refresh ? this.newRefreshToken() : undefined;
     await this.o.store.withDomain(principal.domain_id, async (tx) => {
+      if (!(await stillAsChecked(tx, principal)))
+        throw new BulkheadError(principal.kind === 'user' ? 'invalid_grant' : 'invalid_client');
       await tx
         .insertInto('sessions')
         .values({

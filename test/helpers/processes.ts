@@ -90,6 +90,8 @@ export interface RunOptions {
   readonly env?: Record<string, string>;
   readonly cwd?: string;
   readonly timeoutMs?: number;
+  /** Written to the child's standard input, which is then closed (at once, without it). */
+  readonly input?: string;
 }
 
 /** Runs `bulkhead <args>` to completion. */
@@ -97,8 +99,10 @@ export async function runCli(args: readonly string[], options: RunOptions = {}):
   const child = spawn(process.execPath, [binPath, ...args], {
     cwd: options.cwd ?? tmpdir(),
     env: childEnv(options.env),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  child.stdin.on('error', () => {}); // a child may exit without reading its input
+  child.stdin.end(options.input ?? '');
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));

@@ -92,6 +92,36 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
       principals.setStatus(actorOf(request), scopeOf(request), request.params.principalId, 'disabled'),
   );
 
+  app.post(
+    '/v1/domains/:domainId/principals/:principalId/password',
+    {
+      config: { access: operatorOnly },
+      schema: {
+        operationId: 'setPrincipalPassword',
+        tags: ['principals'],
+        summary: "Set a user's password",
+        description:
+          'At least 12 characters, stored as scrypt. Every session of the user is revoked: the old password, ' +
+          'its access and refresh tokens and its browser sessions are refused from the next request on. A ' +
+          'disabled user keeps its status; a service account is not found.',
+        security: bearer,
+        params: PrincipalParams,
+        body: Type.Object(
+          { password: Type.String({ minLength: 1, maxLength: 1024 }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Principal, ...errorResponses },
+      },
+    },
+    async (request) =>
+      principals.setPassword(
+        actorOf(request),
+        scopeOf(request),
+        request.params.principalId,
+        request.body.password,
+      ),
+  );
+
   app.delete(
     '/v1/domains/:domainId/principals/:principalId',
     {
