@@ -1,7 +1,7 @@
 // The revocation feed against a real Redis: a verifier in another service learns of a revocation through
 // pub/sub, catches up over HTTP after (re)connecting, and follows a domain's suspension and resumption.
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
 import { RevocationPublisher } from '../src/identity/feed/publisher.js';
@@ -122,13 +122,32 @@ describe('the revocation feed', () => {
     expect((await verifier.verify(fresh, domain.id)).subject).toBe(user.id);
   });
 
-  it('catches up on what happened before it connected', async () => {
+  it('catches up on what happened before it connected, and tells the service of each revocation', async () => {
     const t = await token();
     const { sessionId } = await verifier.verify(t, domain.id);
     await services.tokens.revokeSession({ actor: 'test', requestId: null }, sessionId, 'test', domain.id);
-    const late = createRevocationFeed({ bulkheadUrl: base, redisUrl });
+    const told: { kind: string; target: string }[] = [];
+    const late = createRevocationFeed({
+      bulkheadUrl: base,
+      redisUrl,
+      onRevocation: (event) => {
+        told.push(event);
+        throw new Error('a failing callback changes nothing');
+      },
+    });
     await late.ready;
     expect(late.isRevoked({ sessionId, subject: 'prn_x', domainId: domain.id })).toBe(true);
+    expect(told).toContainEqual({ kind: 'session', target: sessionId });
+    // Live ones too, as they arrive.
+    const next = await verifier.verify(await token(), domain.id);
+    await services.tokens.revokeSession(
+      { actor: 'test', requestId: null },
+      next.sessionId,
+      'test',
+      domain.id,
+    );
+    await vi.waitFor(() => expect(told).toContainEqual({ kind: 'session', target: next.sessionId }));
+    expect(late.isRevoked({ sessionId: next.sessionId, subject: 'prn_x', domainId: domain.id })).toBe(true);
     await late.close();
   });
 

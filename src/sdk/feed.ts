@@ -10,6 +10,17 @@ export interface RevocationFeedOptions {
   readonly redisUrl: string;
   /** How far back the first catch-up reads (default 24 h, longer than any session). */
   readonly historySeconds?: number;
+  /**
+   * Called after each revocation is applied (live or caught up; possibly more than once for one event),
+   * for a service that holds something of its own to end at once: open WebSockets, streams, caches.
+   */
+  readonly onRevocation?: (event: RevocationEvent) => void;
+}
+
+/** A revocation as the feed applies it: `target` is a session, principal or domain id by `kind`. */
+export interface RevocationEvent {
+  readonly kind: 'session' | 'principal' | 'domain' | 'domain_restored';
+  readonly target: string;
 }
 
 interface Event {
@@ -55,6 +66,11 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
     } else return;
     const at = new Date(e.at);
     if (at > last) last = at;
+    try {
+      options.onRevocation?.({ kind: e.kind, target: e.target });
+    } catch {
+      // the service's callback failing changes nothing of the feed
+    }
   };
 
   const catchUp = async () => {

@@ -14,4 +14,9 @@ export {
   type VerifiedToken,
 } from './verifier.js';
 export { bulkheadFastify, bulkheadMiddleware, type FastifyOptions, type NodeOptions } from './middleware.js';
-export { createRevocationFeed, type RevocationFeed, type RevocationFeedOptions } from './feed.js';
+export {
+  createRevocationFeed,
+  type RevocationEvent,
+  type RevocationFeed,
+  type RevocationFeedOptions,
+} from './feed.js';
