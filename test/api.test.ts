@@ -295,6 +295,7 @@ describe.each(backends)('API on $name', (backend) => {
         keyId: k.id,
         subject: null,
         sessionId: null,
+        role: null,
         scopes: ['postgres'],
       });
       expect((await api.call('GET', '/v1/whoami')).json()).toMatchObject({

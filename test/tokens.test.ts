@@ -651,6 +651,7 @@ describe.each(backends)('access tokens on $name', (backend) => {
         email: 'grace@example.com',
         clientId: null,
         status: 'active',
+        role: 'member',
         createdAt: expect.any(String) as string,
         updatedAt: expect.any(String) as string,
       });

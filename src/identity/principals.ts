@@ -6,7 +6,7 @@ import { appendAudit } from '../audit/log.js';
 import { isId, newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
-import type { PrincipalsTable } from '../store/schema.js';
+import type { PrincipalRole, PrincipalsTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import type { Selectable } from 'kysely';
 import { isUniqueViolation } from '../store/errors.js';
@@ -21,6 +21,7 @@ export interface PrincipalView {
   readonly email: string | null;
   readonly clientId: string | null;
   readonly status: 'active' | 'disabled' | 'deleted';
+  readonly role: PrincipalRole;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -35,6 +36,7 @@ function view(row: PrincipalRow): PrincipalView {
     email: row.email,
     clientId: row.client_id,
     status: row.status,
+    role: row.role,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
@@ -66,7 +68,10 @@ export async function stillAsChecked(tx: Tx, checked: PrincipalRow): Promise<boo
   return row !== undefined;
 }
 
-export type NewPrincipal = { kind: 'user'; email: string; password: string } | { kind: 'service' };
+/** A new principal; `role` defaults to `member`. */
+export type NewPrincipal = ({ kind: 'user'; email: string; password: string } | { kind: 'service' }) & {
+  role?: PrincipalRole;
+};
 
 export class PrincipalService {
   constructor(private readonly deps: { readonly store: Store }) {}
@@ -105,6 +110,7 @@ export class PrincipalService {
             client_id: clientId,
             secret_hash: secretHash,
             status: 'active',
+            role: input.role ?? 'member',
             created_at: now,
             updated_at: now,
           })
@@ -116,7 +122,11 @@ export class PrincipalService {
           action: 'principal.create',
           target: inserted.id,
           outcome: 'success',
-          detail: { kind: input.kind, ...(clientId === null ? {} : { clientId }) },
+          detail: {
+            kind: input.kind,
+            role: input.role ?? 'member',
+            ...(clientId === null ? {} : { clientId }),
+          },
         });
         return inserted;
       });

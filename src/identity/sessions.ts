@@ -77,7 +77,13 @@ export class SessionService {
         .selectFrom('sessions')
         .innerJoin('principals', 'principals.id', 'sessions.principal_id')
         .innerJoin('domains', 'domains.id', 'sessions.domain_id')
-        .select(['sessions.id', 'sessions.domain_id', 'sessions.principal_id', 'domains.slug'])
+        .select([
+          'sessions.id',
+          'sessions.domain_id',
+          'sessions.principal_id',
+          'domains.slug',
+          'principals.role',
+        ])
         .where('sessions.cookie_hash', '=', keyedHash(this.o.secret, cookie))
         .where('sessions.revoked_at', 'is', null)
         .where('sessions.expires_at', '>', now)
@@ -101,6 +107,7 @@ export class SessionService {
       domainSlug: row.slug,
       subject: row.principal_id,
       sessionId: row.id,
+      role: row.role,
     };
   }
 

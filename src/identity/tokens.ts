@@ -339,7 +339,7 @@ export class TokenService {
   ): Promise<{
     domainId: string;
     key: KeyObject;
-    session: { id: string; slug: string; expiresAt: number } | null;
+    session: { id: string; slug: string; expiresAt: number; role: 'member' | 'admin' } | null;
   } | null> {
     const now = new Date();
     const [[row]] = await this.o.store.read(domainId, (db: DomainQueries) => [
@@ -364,6 +364,7 @@ export class TokenService {
           'sessions.id as session_id',
           'sessions.expires_at as session_expires_at',
           'principals.id as principal_id',
+          'principals.role',
         ])
         .where('signing_keys.kid', '=', kid)
         .where('domains.status', '=', 'active')
@@ -385,7 +386,12 @@ export class TokenService {
     return {
       ...cached,
       session: live
-        ? { id: row.session_id!, slug: row.slug, expiresAt: row.session_expires_at!.getTime() }
+        ? {
+            id: row.session_id!,
+            slug: row.slug,
+            expiresAt: row.session_expires_at!.getTime(),
+            role: row.role!,
+          }
         : null,
     };
   }
@@ -466,6 +472,7 @@ export class TokenService {
         domainSlug: session.slug,
         subject: String(payload['sub']),
         sessionId: session.id,
+        role: session.role,
       },
       until: Math.min(exp * 1000, session.expiresAt),
     };

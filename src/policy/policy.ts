@@ -16,13 +16,16 @@ export interface Access {
   readonly action?: GrantableAction;
   /** The path parameter naming the resource acted on; without one, only a `*` grant allows the call. */
   readonly resourceParam?: string;
+  /** Access tokens and sessions must belong to an admin of the domain (keys are not accepted here). */
+  readonly adminOnly?: boolean;
 }
 
 export type Decision =
   | { readonly allow: true }
   | {
       readonly allow: false;
-      readonly code: 'unauthenticated' | 'operator_required' | 'key_required' | 'not_found';
+      readonly code:
+        'unauthenticated' | 'operator_required' | 'key_required' | 'admin_required' | 'not_found';
       readonly crossDomain?: string;
     };
 
@@ -50,6 +53,16 @@ export function domainData(action: GrantableAction, resourceParam?: string): Acc
   };
 }
 
+/**
+ * The people and services of a domain, and their sessions: the operator, or an admin of that domain (its
+ * access token or its session). A member of the domain is refused; another domain's admin gets a 404.
+ */
+export const domainAdmin: Access = {
+  credentials: ['operator', 'access_token', 'session'],
+  domainParam: 'domainId',
+  adminOnly: true,
+};
+
 /** Only a key of the domain itself: tenant secrets and tenant data never go to the operator. */
 export const ownDomainKey: Access = { credentials: ['provisioning_key'], domainParam: 'domainId' };
 
@@ -66,7 +79,12 @@ export function decide(
   }
   if (!inDomain(principal) || access.domainParam === undefined) return { allow: true };
   const target = params[access.domainParam];
-  if (target === principal.domainId) return { allow: true };
+  if (target === principal.domainId) {
+    // Asked only in the principal's own domain, so a refusal says nothing about another domain's things.
+    if (access.adminOnly === true && !('role' in principal && principal.role === 'admin'))
+      return { allow: false, code: 'admin_required' };
+    return { allow: true };
+  }
   return {
     allow: false,
     code: 'not_found',

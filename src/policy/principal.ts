@@ -22,6 +22,8 @@ export type Principal =
       /** The principal (`prn_…`) the token was issued to. */
       readonly subject: string;
       readonly sessionId: string;
+      /** An admin of its domain manages the domain's principals and sessions. */
+      readonly role: 'member' | 'admin';
     };
 
 export type CredentialKind = Principal['kind'];

@@ -557,6 +557,15 @@ const migrations: Record<string, Migration> = {
       await grantApp(db, 'verify_runs', 'SELECT, INSERT, DELETE');
     },
   },
+  '0014_principal_roles': {
+    async up(db) {
+      // A domain's admins manage its principals and sessions themselves; everyone else is a member.
+      // Existing principals become members: nobody gains a right by this migration.
+      await sql`
+        ALTER TABLE principals
+          ADD COLUMN role text NOT NULL DEFAULT 'member' CHECK (role IN ('member', 'admin'))`.execute(db);
+    },
+  },
 };
 
 /**

@@ -120,9 +120,13 @@ export interface PrincipalsTable {
   /** scrypt, in the self-describing form of identity/passwords.ts. */
   secret_hash: string;
   status: 'active' | 'disabled' | 'deleted';
+  /** An admin manages the domain's principals and sessions; a member does not. */
+  role: ColumnType<PrincipalRole, PrincipalRole | undefined, PrincipalRole>;
   created_at: ColumnType<Date, Date, never>;
   updated_at: Date;
 }
+
+export type PrincipalRole = 'member' | 'admin';
 
 export interface SessionsTable {
   id: string;

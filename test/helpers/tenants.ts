@@ -55,7 +55,8 @@ export async function createTenant(app: App, operatorToken: string, slug: string
     method: 'POST',
     url: `/v1/domains/${id}/principals`,
     headers: op,
-    payload: { kind: 'user', email: 'ada@example.com', password: tenantPassword },
+    // An admin, so that attacks with its token and session carry the most a tenant's credential can.
+    payload: { kind: 'user', email: 'ada@example.com', password: tenantPassword, role: 'admin' },
   });
   expect(p.statusCode, p.body).toBe(201);
   const t = await app.inject({

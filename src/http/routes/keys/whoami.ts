@@ -16,6 +16,7 @@ function describe(p: Principal) {
         keyId: null,
         subject: null,
         sessionId: null,
+        role: null,
         scopes: [],
       };
     case 'provisioning_key':
@@ -26,6 +27,7 @@ function describe(p: Principal) {
         keyId: p.keyId,
         subject: null,
         sessionId: null,
+        role: null,
         scopes: [...p.scopes],
       };
     case 'access_token':
@@ -37,6 +39,7 @@ function describe(p: Principal) {
         keyId: null,
         subject: p.subject,
         sessionId: p.sessionId,
+        role: p.role,
         scopes: [],
       };
   }
@@ -52,8 +55,8 @@ export const whoami: RouteModule = (app) => {
         tags: ['keys'],
         summary: 'Who the credential is',
         description:
-          'The domain a provisioning key or an access token belongs to, with the key id or the subject and ' +
-          'session. Revoked, expired, unknown or malformed credentials, and those of suspended or deleted ' +
+          'The domain a provisioning key or an access token belongs to, with the key id or the subject, ' +
+          'session and role. Revoked, expired, unknown or malformed credentials, and those of suspended or deleted ' +
           'domains, all get the same 401.',
         security: bearer,
         response: {
@@ -69,6 +72,7 @@ export const whoami: RouteModule = (app) => {
             keyId: Nullable(Type.String()),
             subject: Nullable(Type.String()),
             sessionId: Nullable(Type.String()),
+            role: Type.Union([Type.Literal('member'), Type.Literal('admin'), Type.Null()]),
             scopes: Type.Array(Type.String()),
           }),
           ...errorResponses,

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { operatorOnly } from '../../../policy/policy.js';
+import { domainAdmin } from '../../../policy/policy.js';
 import { bearer, DomainIdParam, DomainParams, errorResponses, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -9,6 +9,10 @@ const PrincipalParams = Type.Object(
   { additionalProperties: false },
 );
 
+const Role = Type.Union([Type.Literal('member'), Type.Literal('admin')], {
+  description: 'An admin manages the principals and sessions of its domain; a member does not.',
+});
+
 const Principal = Type.Object({
   id: Type.String(),
   domainId: Type.String(),
@@ -16,6 +20,7 @@ const Principal = Type.Object({
   email: Type.Union([Type.String(), Type.Null()]),
   clientId: Type.Union([Type.String(), Type.Null()]),
   status: Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('deleted')]),
+  role: Role,
   createdAt: Timestamp,
   updatedAt: Timestamp,
 });
@@ -24,7 +29,7 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
   app.post(
     '/v1/domains/:domainId/principals',
     {
-      config: { access: operatorOnly },
+      config: { access: domainAdmin },
       schema: {
         operationId: 'createPrincipal',
         tags: ['principals'],
@@ -40,10 +45,14 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
               kind: Type.Literal('user'),
               email: Type.String({ format: 'email', maxLength: 320 }),
               password: Type.String({ minLength: 1, maxLength: 1024 }),
+              role: Type.Optional(Role),
             },
             { additionalProperties: false },
           ),
-          Type.Object({ kind: Type.Literal('service') }, { additionalProperties: false }),
+          Type.Object(
+            { kind: Type.Literal('service'), role: Type.Optional(Role) },
+            { additionalProperties: false },
+          ),
         ]),
         response: {
           201: Type.Object({ ...Principal.properties, clientSecret: Type.Optional(Type.String()) }),
@@ -58,7 +67,7 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
   app.get(
     '/v1/domains/:domainId/principals',
     {
-      config: { access: operatorOnly },
+      config: { access: domainAdmin },
       schema: {
         operationId: 'listPrincipals',
         tags: ['principals'],
@@ -77,7 +86,7 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
   app.post(
     '/v1/domains/:domainId/principals/:principalId/disable',
     {
-      config: { access: operatorOnly },
+      config: { access: domainAdmin },
       schema: {
         operationId: 'disablePrincipal',
         tags: ['principals'],
@@ -95,7 +104,7 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
   app.post(
     '/v1/domains/:domainId/principals/:principalId/password',
     {
-      config: { access: operatorOnly },
+      config: { access: domainAdmin },
       schema: {
         operationId: 'setPrincipalPassword',
         tags: ['principals'],
@@ -125,7 +134,7 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
   app.delete(
     '/v1/domains/:domainId/principals/:principalId',
     {
-      config: { access: operatorOnly },
+      config: { access: domainAdmin },
       schema: {
         operationId: 'deletePrincipal',
         tags: ['principals'],

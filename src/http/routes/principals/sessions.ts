@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { notFound } from '../../../errors.js';
-import { operatorOnly } from '../../../policy/policy.js';
+import { domainAdmin } from '../../../policy/policy.js';
 import { bearer, DomainIdParam, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -9,7 +9,7 @@ export const revokeSession: RouteModule = (app, { tokens }) => {
   app.delete(
     '/v1/domains/:domainId/sessions/:sessionId',
     {
-      config: { access: operatorOnly },
+      config: { access: domainAdmin },
       schema: {
         operationId: 'revokeSession',
         tags: ['principals'],
@@ -26,7 +26,16 @@ export const revokeSession: RouteModule = (app, { tokens }) => {
     async (request, reply) => {
       const { sessionId } = request.params;
       const domainId = scopeOf(request);
-      if (!(await tokens.revokeSession(actorOf(request), sessionId, 'revoked by the operator', domainId)))
+      if (
+        !(await tokens.revokeSession(
+          actorOf(request),
+          sessionId,
+          request.principal?.kind === 'operator'
+            ? 'revoked by the operator'
+            : 'revoked by an admin of the domain',
+          domainId,
+        ))
+      )
         throw notFound();
       return reply.code(204).send(null);
     },
