@@ -68,6 +68,20 @@ export async function stillAsChecked(tx: Tx, checked: PrincipalRow): Promise<boo
   return row !== undefined;
 }
 
+/** The domain's principal that is not deleted, locked until the transaction ends; else not found. */
+async function lockLive(tx: Tx, domainId: string, principalId: string): Promise<PrincipalRow> {
+  const row = await tx
+    .selectFrom('principals')
+    .selectAll()
+    .where('id', '=', principalId)
+    .where('domain_id', '=', domainId)
+    .where('status', '<>', 'deleted')
+    .forUpdate()
+    .executeTakeFirst();
+  if (row === undefined) throw notFound();
+  return row;
+}
+
 /** A new principal; `role` defaults to `member`. */
 export type NewPrincipal = ({ kind: 'user'; email: string; password: string } | { kind: 'service' }) & {
   role?: PrincipalRole;
@@ -158,15 +172,7 @@ export class PrincipalService {
     status: 'disabled' | 'deleted',
   ): Promise<PrincipalView> {
     return this.deps.store.withDomain(domainId, async (tx) => {
-      const row = await tx
-        .selectFrom('principals')
-        .selectAll()
-        .where('id', '=', principalId)
-        .where('domain_id', '=', domainId)
-        .where('status', '<>', 'deleted')
-        .forUpdate()
-        .executeTakeFirst();
-      if (row === undefined) throw notFound();
+      await lockLive(tx, domainId, principalId);
       const now = new Date();
       const updated = await tx
         .updateTable('principals')
@@ -210,16 +216,7 @@ export class PrincipalService {
     // the same hashing as a known one.
     const secretHash = await hashSecret(password);
     return this.deps.store.withDomain(domainId, async (tx) => {
-      const row = await tx
-        .selectFrom('principals')
-        .select('id')
-        .where('id', '=', principalId)
-        .where('domain_id', '=', domainId)
-        .where('kind', '=', 'user')
-        .where('status', '<>', 'deleted')
-        .forUpdate()
-        .executeTakeFirst();
-      if (row === undefined) throw notFound();
+      if ((await lockLive(tx, domainId, principalId)).kind !== 'user') throw notFound();
       const now = new Date();
       const updated = await tx
         .updateTable('principals')
