@@ -21,6 +21,7 @@ import { buildServer } from '../src/http/server.js';
 import { buildServices } from '../src/runtime.js';
 import { bulkheadFastify, createVerifier } from '../src/sdk/index.js';
 import { openStore } from '../src/store/store.js';
+import { scratchDatabase } from './database.js';
 
 const redisUrl = process.env['BULKHEAD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const count = Number(process.env['BENCH_TOKENS'] ?? 2000);
@@ -139,7 +140,17 @@ const wallClock = () => performance.timeOrigin + performance.now();
 
 async function revocationLatency(): Promise<void> {
   const actor = { actor: 'bench', requestId: null };
-  const store = await openStore({ kind: 'pglite' });
+  // BENCH_STORE=postgres runs Bulkhead on a scratch database of the PostgreSQL server instead.
+  const database =
+    process.env['BENCH_STORE'] === 'postgres'
+      ? await scratchDatabase(
+          process.env['BULKHEAD_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+        )
+      : null;
+  const store =
+    database === null
+      ? await openStore({ kind: 'pglite' })
+      : await openStore({ kind: 'postgres', url: database.url });
   const services = buildServices(store, Buffer.alloc(32, 9), { providers: new Map(), slugQuarantineMs: 0 });
   const app = await buildServer(services);
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -151,7 +162,7 @@ async function revocationLatency(): Promise<void> {
     fileURLToPath(new URL('./feed-verifier.ts', import.meta.url)),
     [base, redisUrl, 'bulkhead', 'bench:raw'],
     {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--expose-gc', '--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     },
   );
@@ -178,7 +189,7 @@ async function revocationLatency(): Promise<void> {
   // Rounds of 200, each revocation interleaved with a raw message, so both see the same moments of the
   // machine; a p99 of 200 is the second-slowest, so each round's figures are printed and the ratio is the
   // median of the rounds'.
-  const rounds = Number(process.env['BENCH_FEED_ROUNDS'] ?? 3);
+  const rounds = Number(process.env['BENCH_FEED_ROUNDS'] ?? 5);
   console.log(
     `\nRevocation acknowledged → first refusal at a second process (SDK verifier + feed), ${rounds} rounds of\n` +
       '200 revocations, each beside a raw Redis PUBLISH → a subscriber in that process:',
@@ -229,6 +240,7 @@ async function revocationLatency(): Promise<void> {
   await pub.quit();
   await app.close();
   await services.close();
+  await database?.drop();
 }
 
 // `--only verification` or `--only revocation` runs one half.
