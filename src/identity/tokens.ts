@@ -11,7 +11,7 @@ import { keyedHash } from '../keys/hash.js';
 import { stillAsChecked } from './principals.js';
 import { recordRevocation, revocationNotifyChannel } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
-import type { PrincipalsTable } from '../store/schema.js';
+import type { PrincipalRole, PrincipalsTable } from '../store/schema.js';
 import type { DomainQueries, Store } from '../store/store.js';
 import type { Selectable } from 'kysely';
 import type { SigningKeys } from './signing-keys.js';
@@ -339,7 +339,7 @@ export class TokenService {
   ): Promise<{
     domainId: string;
     key: KeyObject;
-    session: { id: string; slug: string; expiresAt: number; role: 'member' | 'admin' } | null;
+    session: { id: string; slug: string; expiresAt: number; role: PrincipalRole } | null;
   } | null> {
     const now = new Date();
     const [[row]] = await this.o.store.read(domainId, (db: DomainQueries) => [

@@ -1,6 +1,7 @@
 // Who is calling, as resolved once per request from the credential and nothing else. A principal
 // that belongs to a domain carries that domain's id; nothing in the request can change it.
 import type { ResourceKind } from '../domain/kinds.js';
+import type { PrincipalRole } from '../store/schema.js';
 
 export type Principal =
   | { readonly kind: 'operator'; readonly actor: string }
@@ -23,7 +24,7 @@ export type Principal =
       readonly subject: string;
       readonly sessionId: string;
       /** An admin of its domain manages the domain's principals and sessions. */
-      readonly role: 'member' | 'admin';
+      readonly role: PrincipalRole;
     };
 
 export type CredentialKind = Principal['kind'];

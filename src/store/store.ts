@@ -219,7 +219,6 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   ) => Promise<() => Promise<void>>;
   // The application pool on PostgreSQL, for reads that travel in one message (null on PGlite).
   let appPool: pg.Pool | null = null;
-  const poolFor = new WeakMap<Kysely<Database>, pg.Pool>();
   const noticeKey = options.noticeKey ?? randomNoticeKey();
   if (options.kind === 'postgres') {
     const poolOf = (max: number, role?: string) => {
@@ -238,19 +237,18 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       // An idle connection the server drops (restart, failover, a terminated backend) must not crash
       // the process; the pool replaces it on the next checkout.
       pool.on('error', () => {});
-      const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-      poolFor.set(kysely, pool);
-      return kysely;
+      return { pool, kysely: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }) };
     };
     // Migrations run as the connecting (owning) role on a connection of their own.
-    const owner = poolOf(1);
+    const owner = poolOf(1).kysely;
     try {
       await migrateToLatest(owner as Kysely<unknown>);
     } finally {
       await owner.destroy();
     }
-    db = poolOf(options.poolSize ?? 10, appRole);
-    appPool = poolFor.get(db) ?? null;
+    const app = poolOf(options.poolSize ?? 10, appRole);
+    db = app.kysely;
+    appPool = app.pool;
     listen = async (channel, onNotify, onConnection) => {
       let stopped = false;
       let current: pg.Client | null = null;
