@@ -366,10 +366,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       deliverLocally(notices);
       return result;
     });
-  // One statement sets both (`set_config('role', …, true)` is `SET LOCAL ROLE`): each statement of a
-  // message is parsed and run on its own, so one fewer is measurably cheaper on a single-row read.
-  const domainScope = (domainId: string) =>
-    `SELECT set_config('role', '${appRole}', true), set_config('bulkhead.domain_id', '${domainId}', true)`;
+  // Two utility statements, transaction-local (in a message of several statements too, which runs as one
+  // implicit transaction): they skip the planner and executor that a SELECT of set_config goes through.
+  const scopeTo = (role: string, domainId: string) =>
+    `SET LOCAL ROLE ${role}; SET LOCAL bulkhead.domain_id = '${domainId}'`;
+  const domainScope = (domainId: string) => scopeTo(appRole, domainId);
   // Compiles the queries of `read`; running one through it is a programming error.
   const queries = new Kysely<Database>({
     dialect: {
@@ -397,7 +398,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       throw error;
     }
     client.release();
-    return results.slice(1).map((r) => r.rows as unknown[]);
+    return results.slice(2).map((r) => r.rows as unknown[]);
   };
   try {
     await checkRoles(db);
@@ -435,10 +436,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       });
     },
     system(_purpose, fn) {
-      return scoped(
-        `SELECT set_config('role', '${systemRole}', true), set_config('bulkhead.domain_id', '', true)`,
-        fn as (tx: Kysely<Database>) => Promise<never>,
-      );
+      return scoped(scopeTo(systemRole, ''), fn as (tx: Kysely<Database>) => Promise<never>);
     },
     async ping() {
       await sql`SELECT 1`.execute(db);
