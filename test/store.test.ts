@@ -267,6 +267,28 @@ describe.each(backends)('store on $name', (backend) => {
       expect(report.headSeq).toBe(all.length);
     });
 
+    it('refuses the whole change when the chain cannot take its event', async () => {
+      // The event travels with the COMMIT: a chain without its head must fail the transaction, not drop
+      // the event and keep the change.
+      const head = await asOwner(s.store, (tx) =>
+        tx.selectFrom('settings').selectAll().where('name', '=', 'audit.head').executeTakeFirstOrThrow(),
+      );
+      const before = await asOwner(s.store, (tx) => listAudit(tx, { limit: 100_000 }));
+      await asOwner(s.store, (tx) => tx.deleteFrom('settings').where('name', '=', 'audit.head').execute());
+      const slug = uniqueSlug('headless');
+      try {
+        await expect(s.domains.create(actor, { slug, name: 'Headless' })).rejects.toThrow(/"seq"/);
+      } finally {
+        await asOwner(s.store, (tx) => tx.insertInto('settings').values(head).execute());
+      }
+      expect((await s.domains.list({ limit: 100_000 })).map((d) => d.slug)).not.toContain(slug);
+      expect(await asOwner(s.store, (tx) => listAudit(tx, { limit: 100_000 }))).toEqual(before);
+      expect((await asOwner(s.store, verifyAudit)).ok).toBe(true);
+      // and the chain goes on from where it was
+      await s.domains.create(actor, { slug, name: 'Headless' });
+      expect((await asOwner(s.store, verifyAudit)).ok).toBe(true);
+    });
+
     it('hashes in the database exactly what the chain check recomputes, whatever the event holds', async () => {
       const awkward = [
         { note: 'emoji 😀 and 日本語, a lone \u00e9', quote: '"seq":1,"target":"x"', slash: 'a\\b\nc' },
@@ -279,7 +301,8 @@ describe.each(backends)('store on $name', (backend) => {
         {},
       ];
       for (const detail of awkward) {
-        const event = await s.store.system('operator', (tx) =>
+        const { headSeq } = await asOwner(s.store, verifyAudit);
+        await s.store.system('operator', (tx) =>
           appendAudit(tx, {
             actor: 'tester',
             requestId: null,
@@ -290,6 +313,9 @@ describe.each(backends)('store on $name', (backend) => {
             detail,
           }),
         );
+        const appended = await asOwner(s.store, (tx) => listAudit(tx, { after: headSeq }));
+        expect(appended).toHaveLength(1);
+        const event = appended[0]!;
         expect(event.detail).toEqual(detail);
         expect(event.hash).toBe(eventHash(event));
       }

@@ -1,7 +1,7 @@
 // The audit log is append-only and written in the same transaction as the change it records, under
 // one advisory lock so that concurrent writers extend the chain one at a time.
 import { newId } from '../domain/ids.js';
-import type { Tx } from '../store/store.js';
+import { deferToCommit, type Tx } from '../store/store.js';
 import type { AuditRow } from '../store/schema.js';
 import { sql } from 'kysely';
 import { bodyAroundSeq, checkLink, genesisHash, type ChainReport } from './chain.js';
@@ -27,12 +27,16 @@ function toEvent(row: AuditRow): AuditEvent {
 }
 
 /**
- * Appends one event inside the caller's transaction and returns it with its place in the chain, in one
- * statement: it locks the head row (the newest seq and hash, created by the migrations), so concurrent
- * writers extend the chain one at a time, hashes the event onto the head's hash in the database, and
- * writes the event and the new head. The hash is `eventHash` of the event, computed from the same parts.
+ * Appends one event to the caller's transaction, in one statement: it locks the head row (the newest seq
+ * and hash, created by the migrations), so concurrent writers extend the chain one at a time, hashes the
+ * event onto the head's hash in the database, and writes the event and the new head. The hash is
+ * `eventHash` of the event, computed from the same parts.
+ *
+ * The statement travels with the transaction's COMMIT where the store allows it (PostgreSQL, parameters
+ * that can be written as literals), so it costs no round trip of its own and the head is locked only
+ * while the commit runs; the chain's order is then the order of the commits. Otherwise it runs at once.
  */
-export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<AuditEvent> {
+export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<void> {
   const fields = {
     id: newId('event'),
     at: new Date().toISOString(),
@@ -46,31 +50,35 @@ export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<Audit
   };
   const { prefix, suffix } = bodyAroundSeq(fields);
   // The head is kept apart from the events so that deleting the newest events is noticed too.
-  const { rows } = await sql<{ seq: number | string | bigint; prev_hash: string; hash: string }>`
+  // The head is kept apart from the events so that deleting the newest events is noticed too. It is
+  // read by a sub-select, so a missing head gives a row of nulls that the insert refuses (seq is NOT
+  // NULL) rather than no row and a silently missing event.
+  const statement = sql<{ seq: number | string | bigint }>`
     WITH head AS (
-      SELECT (value::jsonb ->> 'seq')::bigint + 1 AS seq, value::jsonb ->> 'hash' AS prev_hash
-      FROM settings WHERE name = ${headSetting} FOR UPDATE
+      SELECT (SELECT value::jsonb FROM settings WHERE name = ${headSetting} FOR UPDATE) AS value
     ), linked AS (
+      SELECT (value ->> 'seq')::bigint + 1 AS seq, value ->> 'hash' AS prev_hash FROM head
+    ), hashed AS (
       SELECT seq, prev_hash,
-        encode(sha256(convert_to(prev_hash || E'\\n' || ${prefix} || seq::text || ${suffix}, 'UTF8')), 'hex') AS hash
-      FROM head
+        encode(sha256(convert_to(prev_hash || chr(10) || ${prefix} || seq::text || ${suffix}, 'UTF8')), 'hex') AS hash
+      FROM linked
     ), appended AS (
       INSERT INTO audit_events
         (seq, id, at, domain_id, actor, action, target, outcome, request_id, detail, prev_hash, hash)
       SELECT seq, ${fields.id}, ${fields.at}::timestamptz, ${fields.domainId}, ${fields.actor}, ${fields.action},
         ${fields.target}, ${fields.outcome}, ${fields.requestId}, ${JSON.stringify(fields.detail)}::jsonb,
         prev_hash, hash
-      FROM linked
+      FROM hashed
     )
     UPDATE settings
-    SET value = '{"seq":' || linked.seq::text || ',"hash":"' || linked.hash || '"}', updated_at = now()
-    FROM linked
+    SET value = '{"seq":' || hashed.seq::text || ',"hash":"' || hashed.hash || '"}', updated_at = now()
+    FROM hashed
     WHERE settings.name = ${headSetting}
-    RETURNING linked.seq, linked.prev_hash, linked.hash
-  `.execute(tx);
-  const row = rows[0];
-  if (row === undefined) throw new Error('the audit chain has no head row');
-  return { ...fields, seq: Number(row.seq), prevHash: row.prev_hash, hash: row.hash };
+    RETURNING hashed.seq
+  `;
+  if (deferToCommit(tx, statement.compile(tx))) return;
+  const { rows } = await statement.execute(tx);
+  if (rows[0] === undefined) throw new Error('the audit chain has no head row');
 }
 
 export interface AuditFilter {

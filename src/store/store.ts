@@ -30,6 +30,24 @@ import { pgliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
 
 export type StoreKind = 'pglite' | 'postgres';
+
+// Statements each open transaction has left for its COMMIT, which carries them in the same message.
+const atCommit = new WeakMap<object, string[]>();
+
+/**
+ * Leaves `query` to run just before the transaction's COMMIT, in the same message, and answers true;
+ * false (and nothing queued) when the transaction does not take such statements or the query's
+ * parameters cannot be written as literals, so the caller runs it at once. For a statement whose result
+ * nobody reads: it saves a round trip, and a lock it takes is held only while the commit runs.
+ */
+export function deferToCommit(tx: Tx, query: CompiledQuery): boolean {
+  const queued = atCommit.get(tx);
+  if (queued === undefined) return false;
+  const text = inlineParameters(query.sql, query.parameters);
+  if (text === null) return false;
+  queued.push(text);
+  return true;
+}
 declare const scope: unique symbol;
 /** A transaction that sees one domain's rows only. */
 export type DomainTx = Kysely<Database> & { readonly [scope]: 'domain' };
@@ -349,20 +367,32 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     db.connection().execute(async (conn) => {
       await sql.raw(`BEGIN; ${setup}`).execute(conn);
       const notices: [string, string | null][] = [];
+      const deferred: string[] = [];
       pendingNotices.set(conn, notices);
+      atCommit.set(conn, deferred);
+      const rollback = () =>
+        sql
+          .raw('ROLLBACK')
+          .execute(conn)
+          .catch(() => undefined);
       let result: T;
       try {
         result = await fn(conn);
       } catch (error) {
+        await rollback();
+        throw error;
+      } finally {
         pendingNotices.delete(conn);
-        await sql
-          .raw('ROLLBACK')
-          .execute(conn)
-          .catch(() => undefined);
+        atCommit.delete(conn);
+      }
+      try {
+        // One message: if a deferred statement fails, the rest (COMMIT too) is skipped and the
+        // transaction is left aborted, to be rolled back.
+        await sql.raw([...deferred, 'COMMIT'].join('; ')).execute(conn);
+      } catch (error) {
+        if (deferred.length > 0) await rollback();
         throw error;
       }
-      pendingNotices.delete(conn);
-      await sql.raw('COMMIT').execute(conn);
       deliverLocally(notices);
       return result;
     });
