@@ -10,6 +10,8 @@
 // - the same two queries as the owner, one autocommit statement each (superuser: RLS does not apply);
 // - two diagnostics: the owner with withDomain's three round trips but no RLS, and a scope that costs a
 //   fourth round trip (a Kysely transaction plus a separate set_config).
+// Every round opens new pools for all of them (and warms each up for a second), so that no variant keeps
+// one set of backends, faster or slower than another, for the whole run.
 // Beside each rate it prints the CPU time per operation in this process and in the database's backends
 // (read from /proc when the server runs on this host), which depends less on neighbours' load than the rates do. Then
 // the plans of both queries, scoped and unscoped, and the latency of one worker alone. The database is
@@ -193,23 +195,42 @@ function variants(store: Store, owner: Kysely<Database>, app: Kysely<Database>):
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const us = (x: number | null) => (x === null ? '   ?' : x.toFixed(0).padStart(4));
 
-async function throughput(monitor: pg.Client, all: Variant[]): Promise<void> {
+/** A fresh set of connections for every variant (a store and its pool, the owner's pool, the app pool). */
+interface Connections {
+  readonly all: Variant[];
+  close(): Promise<void>;
+}
+
+async function throughput(monitor: pg.Client, connect: () => Promise<Connections>): Promise<Variant[]> {
   const names: Record<Query, string> = {
     get: 'Primary-key lookup (domain_id, id)',
     list: '50-row list (domain_id, order by id, limit 50)',
   };
   const at = (i: number) => targets[i % targets.length]!;
+  let labels: Variant[] = [];
   for (const query of ['get', 'list'] as const) {
-    const figures = all.map(() => [] as Figures[]);
-    for (const variant of all) {
-      await measure(monitor, (i) => variant.run(query, at(i).d, at(i).v), 1000);
-    }
-    // Rounds interleave the variants, so a neighbour's load falls on all of them alike.
+    const figures: Figures[][] = [];
+    // Rounds interleave the variants, so a neighbour's load falls on all of them alike. Every round opens
+    // new pools: on this kind of machine one set of backends can run the very same statement 15 % faster
+    // or slower than another for as long as it lives, and a fresh draw each round keeps that luck from
+    // deciding the comparison.
     for (let r = 0; r < rounds; r++) {
-      for (const [k, variant] of all.entries()) {
-        figures[k]!.push(await measure(monitor, (i) => variant.run(query, at(i).d, at(i).v), seconds * 1000));
+      const set = await connect();
+      try {
+        labels = set.all;
+        for (const variant of set.all) {
+          await measure(monitor, (i) => variant.run(query, at(i).d, at(i).v), 1000);
+        }
+        for (const [k, variant] of set.all.entries()) {
+          (figures[k] ??= []).push(
+            await measure(monitor, (i) => variant.run(query, at(i).d, at(i).v), seconds * 1000),
+          );
+        }
+      } finally {
+        await set.close();
       }
     }
+    const all = labels;
     const rate = (k: number) => median(figures[k]!.map((f) => f.rate));
     console.log(
       `\n${names[query]} — ops/s (median of ${rounds} rounds of ${seconds} s; ${workers} workers, pools of ${poolSize}),` +
@@ -229,6 +250,7 @@ async function throughput(monitor: pg.Client, all: Variant[]): Promise<void> {
       `  store.read / unscoped: ${ratio.toFixed(2)} (target ≥ ${target}: ${ratio >= target ? 'met' : 'NOT met'})`,
     );
   }
+  return labels;
 }
 
 /**
@@ -286,24 +308,33 @@ async function latency(monitor: pg.Client, all: Variant[]): Promise<void> {
 
 async function main(): Promise<void> {
   const database = await scratchDatabase(adminUrl);
-  const url = new URL(database.url);
-  const monitor = new pg.Client({ connectionString: url.toString() });
-  let store: Store | undefined;
-  const pools: Kysely<Database>[] = [];
+  const url = database.url;
+  const monitor = new pg.Client({ connectionString: url });
+  const connect = async (): Promise<Connections> => {
+    const store = await openStore({ kind: 'postgres', url, poolSize });
+    const owner = kyselyOn(url);
+    const app = kyselyOn(url, appRole);
+    return {
+      all: variants(store, owner, app),
+      async close() {
+        await Promise.allSettled([owner.destroy(), app.destroy(), store.close()]);
+      },
+    };
+  };
   try {
     await monitor.connect();
-    store = await openStore({ kind: 'postgres', url: url.toString(), poolSize });
-    await seed(url.toString());
-    const owner = kyselyOn(url.toString());
-    const app = kyselyOn(url.toString(), appRole);
-    pools.push(owner, app);
-    const all = variants(store, owner, app);
-    await throughput(monitor, all);
-    await plans(url.toString());
-    await latency(monitor, all);
+    // The store migrates the fresh database before the seed.
+    await (await connect()).close();
+    await seed(url);
+    await throughput(monitor, connect);
+    await plans(url);
+    const set = await connect();
+    try {
+      await latency(monitor, set.all);
+    } finally {
+      await set.close();
+    }
   } finally {
-    await Promise.allSettled(pools.map((p) => p.destroy()));
-    await store?.close();
     await monitor.end().catch(() => undefined);
     await database.drop();
   }
