@@ -1,5 +1,5 @@
 // The audit log is append-only and written in the same transaction as the change it records, under
-// one advisory lock so that concurrent writers extend the chain one at a time.
+// the lock of the chain's head row so that concurrent writers extend the chain one at a time.
 import { newId } from '../domain/ids.js';
 import { deferToCommit, type Tx } from '../store/store.js';
 import type { AuditRow } from '../store/schema.js';
@@ -32,8 +32,8 @@ function toEvent(row: AuditRow): AuditEvent {
  * event onto the head's hash in the database, and writes the event and the new head. The hash is
  * `eventHash` of the event, computed from the same parts.
  *
- * The statement travels with the transaction's COMMIT where the store allows it (PostgreSQL, parameters
- * that can be written as literals), so it costs no round trip of its own and the head is locked only
+ * The statement travels with the transaction's COMMIT whenever its parameters can be written as literals
+ * (on either store), so it costs no round trip of its own and the head is locked only
  * while the commit runs; the chain's order is then the order of the commits. Otherwise it runs at once.
  */
 export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<void> {
@@ -49,7 +49,6 @@ export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<void>
     detail: { ...(input.detail ?? {}) },
   };
   const { prefix, suffix } = bodyAroundSeq(fields);
-  // The head is kept apart from the events so that deleting the newest events is noticed too.
   // The head is kept apart from the events so that deleting the newest events is noticed too. It is
   // read by a sub-select, so a missing head gives a row of nulls that the insert refuses (seq is NOT
   // NULL) rather than no row and a silently missing event.

@@ -400,6 +400,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   // implicit transaction): they skip the planner and executor that a SELECT of set_config goes through.
   const scopeTo = (role: string, domainId: string) =>
     `SET LOCAL ROLE ${role}; SET LOCAL bulkhead.domain_id = '${domainId}'`;
+  // How many results of a message those two statements account for, before the queries' own.
+  const scopeResults = 2;
   const domainScope = (domainId: string) => scopeTo(appRole, domainId);
   // Compiles the queries of `read`; running one through it is a programming error.
   const queries = new Kysely<Database>({
@@ -428,7 +430,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       throw error;
     }
     client.release();
-    return results.slice(2).map((r) => r.rows as unknown[]);
+    return results.slice(scopeResults).map((r) => r.rows as unknown[]);
   };
   try {
     await checkRoles(db);
