@@ -155,7 +155,12 @@ interface Variant {
   run(query: Query, d: string, v: string): Promise<void>;
 }
 
-function variants(store: Store, owner: Kysely<Database>, app: Kysely<Database>): Variant[] {
+function variants(
+  store: Store,
+  owner: Kysely<Database>,
+  app: Kysely<Database>,
+  ownerPool: pg.Pool,
+): Variant[] {
   return [
     {
       label: 'unscoped: owner, one autocommit statement (baseline)',
@@ -188,6 +193,18 @@ function variants(store: Store, owner: Kysely<Database>, app: Kysely<Database>):
           await sql`SELECT set_config('bulkhead.domain_id', ${d}, true)`.execute(trx);
           await read(trx, q, d, v);
         }),
+    },
+    {
+      label: 'diagnostic: owner, the baseline prepared by name, no RLS',
+      run: async (q, d, v) => {
+        const { sql: text, parameters } = queries[q](owner, d, v).compile();
+        const { rows } = await ownerPool.query<{ id: string }>({
+          name: `bench_${q}`,
+          text,
+          values: [...parameters],
+        });
+        check(q, rows, d, v);
+      },
     },
   ];
 }
@@ -248,6 +265,9 @@ async function throughput(monitor: pg.Client, connect: () => Promise<Connections
     const ratio = rate(1) / rate(0);
     console.log(
       `  store.read / unscoped: ${ratio.toFixed(2)} (target ≥ ${target}: ${ratio >= target ? 'met' : 'NOT met'})`,
+    );
+    console.log(
+      `  store.read / unscoped, prepared by name as store.read prepares: ${(rate(1) / rate(all.length - 1)).toFixed(2)}`,
     );
   }
   return labels;
@@ -314,10 +334,12 @@ async function main(): Promise<void> {
     const store = await openStore({ kind: 'postgres', url, poolSize });
     const owner = kyselyOn(url);
     const app = kyselyOn(url, appRole);
+    const ownerPool = new pg.Pool({ connectionString: url, max: poolSize });
+    ownerPool.on('error', () => {});
     return {
-      all: variants(store, owner, app),
+      all: variants(store, owner, app, ownerPool),
       async close() {
-        await Promise.allSettled([owner.destroy(), app.destroy(), store.close()]);
+        await Promise.allSettled([owner.destroy(), app.destroy(), store.close(), ownerPool.end()]);
       },
     };
   };

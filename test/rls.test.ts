@@ -305,6 +305,64 @@ describe.each(setups)('row-level security on $name', (setup) => {
     }
   });
 
+  it('prepares a read once per connection, and its cached plan keeps domains apart', async () => {
+    const principalsOf = (scope: string, of: string) =>
+      store.read(scope, (db) => [db.selectFrom('principals').selectAll().where('domain_id', '=', of)]);
+    const [ownA] = await principalsOf(a.id, a.id);
+    const [ownB] = await principalsOf(b.id, b.id);
+    expect(ownA.map((p) => p.domain_id)).toEqual([a.id]);
+    expect(ownB.map((p) => p.domain_id)).toEqual([b.id]);
+    // The same statement, planned for one domain, asked by the other for the first one's rows.
+    for (let i = 0; i < 8; i++) {
+      expect((await principalsOf(a.id, b.id))[0]).toEqual([]);
+      expect((await principalsOf(b.id, a.id))[0]).toEqual([]);
+    }
+    if (url === null) return; // the embedded store runs its reads in a transaction, nothing prepared
+    const prepared = async () =>
+      (
+        await store.system('operator', (tx) =>
+          sql<{
+            n: number;
+          }>`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'bh\\_%'`.execute(tx),
+        )
+      ).rows[0]!.n;
+    // One connection: the statement was prepared once, whichever domain asked.
+    const count = await prepared();
+    expect(count).toBeGreaterThan(0);
+    await principalsOf(b.id, b.id);
+    expect(await prepared()).toBe(count);
+    // A table changed under a prepared statement (a migration from another process): the read is
+    // answered all the same, on a new connection, with the new shape.
+    const owner = new pg.Client({ connectionString: url });
+    await owner.connect();
+    try {
+      await owner.query('ALTER TABLE principals ADD COLUMN later_column int');
+      const [rows] = await principalsOf(a.id, a.id);
+      expect(rows.map((p) => p.domain_id)).toEqual([a.id]);
+      expect(rows[0]).toHaveProperty('later_column', null);
+    } finally {
+      await owner.query('ALTER TABLE principals DROP COLUMN IF EXISTS later_column');
+      await owner.end();
+    }
+    const [rows] = await principalsOf(a.id, a.id);
+    expect(rows[0]).not.toHaveProperty('later_column');
+    // A parameter whose type only a literal settles (`$1 IS NULL` cannot be prepared, nor sent as a
+    // parameter at all) still reads: written into the text.
+    const [[settled]] = await store.read(a.id, (db) => [
+      db.selectNoFrom(sql<boolean>`${'x'} IS NULL`.as('n')),
+    ]);
+    expect(settled).toEqual({ n: false });
+    // A prepared statement gone from the session (as behind a pooler in transaction mode, which hands
+    // each message to any server session): the read is answered, and nothing is prepared from then on.
+    await principalsOf(b.id, b.id);
+    expect(await prepared()).toBeGreaterThan(0);
+    await store.system('operator', (tx) => sql`DEALLOCATE ALL`.execute(tx));
+    const [again] = await principalsOf(b.id, b.id);
+    expect(again.map((p) => p.domain_id)).toEqual([b.id]);
+    await store.read(a.id, (db) => [db.selectFrom('volumes').select('id').where('domain_id', '=', a.id)]);
+    expect(await prepared()).toBe(0);
+  });
+
   it('refuses a malformed domain id before anything runs', async () => {
     for (const bad of ["dom_x' OR '1'='1", '', 'dom_', `${a.id};`, a.id.toUpperCase()]) {
       await expect(store.withDomain(bad, () => Promise.resolve(1))).rejects.toMatchObject({

@@ -23,17 +23,24 @@ function literal(value: unknown): string | null {
   return pg.escapeLiteral(text);
 }
 
-/**
- * `sql` with `$1`…`$n` replaced by the literals of `parameters`, or null when the text holds anything but
- * quoted identifiers, standard string literals and placeholders, or a parameter cannot be written as text.
- */
-export function inlineParameters(sql: string, parameters: readonly unknown[]): string | null {
+/** The literals of `parameters`, in order, or null when one of them cannot be written as text. */
+export function parameterLiterals(parameters: readonly unknown[]): string[] | null {
   const literals: string[] = [];
   for (const value of parameters) {
     const text = literal(value);
     if (text === null) return null;
     literals.push(text);
   }
+  return literals;
+}
+
+/**
+ * `sql` with `$1`…`$n` replaced by the literals of `parameters`, or null when the text holds anything but
+ * quoted identifiers, standard string literals and placeholders, or a parameter cannot be written as text.
+ */
+export function inlineParameters(sql: string, parameters: readonly unknown[]): string | null {
+  const literals = parameterLiterals(parameters);
+  if (literals === null) return null;
   let out = '';
   let i = 0;
   while (i < sql.length) {

@@ -6,6 +6,7 @@
 // policies of the migrations enforce it in the database, whatever the query says. `system` is the one
 // door for work that must cross domains (the operator, authentication by credential, the reconciler,
 // the audit chain); every caller names its purpose.
+import { createHash } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -23,7 +24,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { BulkheadError } from '../errors.js';
-import { inlineParameters } from './inline.js';
+import { inlineParameters, parameterLiterals } from './inline.js';
 import { appRole, migrateToLatest, systemRole } from './migrations.js';
 import { openNotice, randomNoticeKey, sealNotice } from './notices.js';
 import { pgliteDialect } from './pglite-dialect.js';
@@ -47,6 +48,28 @@ export function deferToCommit(tx: Tx, query: CompiledQuery): boolean {
   if (text === null) return false;
   queued.push(text);
   return true;
+}
+// Prepared reads (PostgreSQL): a name per query text, the limit per connection, the texts the server
+// would not prepare, and the errors after which a read is tried again with nothing prepared.
+const statementNames = new Map<string, string>();
+const maxPreparedPerConnection = 256;
+const unpreparable = new Set<string>();
+/** The server's "cached plan must not change result type": a prepared statement outlived its table's shape. */
+const planChanged = '0A000';
+/** "prepared statement … does not exist": the message reached another session than the one that prepared. */
+const notPrepared = '26000';
+// Those, and parameter types the server cannot settle from the text alone (indeterminate, ambiguous).
+const preparedAgain = new Set([planChanged, notPrepared, '42P18', '42P08', '42725']);
+
+/** The name `read` prepares `text` under: the same on every connection, and never another text's. */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `bh_${createHash('sha256').update(text).digest('hex').slice(0, 40)}`;
+    if (statementNames.size >= 4096) statementNames.clear();
+    statementNames.set(text, name);
+  }
+  return name;
 }
 declare const scope: unique symbol;
 /** A transaction that sees one domain's rows only. */
@@ -412,18 +435,73 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       createQueryCompiler: () => new PostgresQueryCompiler(),
     },
   }) as DomainQueries;
+  // The statements `read` has prepared on each connection of the application pool, by name. Off for
+  // good once a prepared statement went missing: a pooler in transaction mode hands each message to
+  // whichever server session is free, so nothing prepared can be counted on.
+  const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
+  let prepareReads = true;
   const readInOneMessage = async (
     pool: pg.Pool,
     domainId: string,
-    texts: readonly string[],
+    compiled: readonly CompiledQuery[],
+    inlined: readonly string[],
   ): Promise<unknown[][]> => {
     const client = await pool.connect();
+    let prepared = preparedOn.get(client);
+    if (prepared === undefined) preparedOn.set(client, (prepared = new Set()));
+    // Each query runs as a statement prepared on this connection (PREPARE travels with its first use),
+    // so the server plans it once per connection instead of on every read; its parameters are written
+    // as literals in the EXECUTE. A query the server would not prepare, or past the limit per connection,
+    // travels with its parameters written into its text instead.
+    const preparing = new Map<string, string>();
+    const statements = compiled.map((q, i) => {
+      const literals = parameterLiterals(q.parameters);
+      const name = statementName(q.sql);
+      if (!prepareReads || literals === null || unpreparable.has(q.sql)) return inlined[i]!;
+      if (!prepared.has(name) && !preparing.has(name)) {
+        if (prepared.size + preparing.size >= maxPreparedPerConnection) return inlined[i]!;
+        preparing.set(name, q.sql);
+      }
+      return literals.length === 0 ? `EXECUTE ${name}` : `EXECUTE ${name}(${literals.join(', ')})`;
+    });
+    const prepares = [...preparing].map(([name, text]) => `PREPARE ${name} AS ${text}`);
     let results: pg.QueryResult[];
     try {
       // Several statements in one simple-protocol message run as one transaction, which is rolled back
       // as a whole if one fails, so the connection goes back to the pool clean either way.
       results = (await client.query(
-        `${domainScope(domainId)}; ${texts.join('; ')}`,
+        [...prepares, domainScope(domainId), ...statements].join('; '),
+      )) as unknown as pg.QueryResult[];
+    } catch (error) {
+      // PREPARE outlives a failed message, so after one that prepared, which statements the connection
+      // holds is no longer known: it is closed. So is one whose statement's result changed shape (a
+      // migration altered a table under it) or went missing.
+      const retry = error instanceof pg.DatabaseError && preparedAgain.has(error.code ?? '');
+      const keep = error instanceof pg.DatabaseError && preparing.size === 0 && !retry;
+      client.release(keep ? undefined : (error as Error));
+      if (!retry) throw error;
+      if (error.code === notPrepared) prepareReads = false;
+      else if (error.code !== planChanged) {
+        if (unpreparable.size >= 4096) unpreparable.clear();
+        for (const text of preparing.values()) unpreparable.add(text);
+      }
+      return readInlined(pool, domainId, inlined);
+    }
+    client.release();
+    for (const name of preparing.keys()) prepared.add(name);
+    return results.slice(prepares.length + scopeResults).map((r) => r.rows as unknown[]);
+  };
+  // The same read with every query's parameters written into its text, nothing prepared.
+  const readInlined = async (
+    pool: pg.Pool,
+    domainId: string,
+    inlined: readonly string[],
+  ): Promise<unknown[][]> => {
+    const client = await pool.connect();
+    let results: pg.QueryResult[];
+    try {
+      results = (await client.query(
+        `${domainScope(domainId)}; ${inlined.join('; ')}`,
       )) as unknown as pg.QueryResult[];
     } catch (error) {
       client.release(error instanceof pg.DatabaseError ? undefined : (error as Error));
@@ -459,7 +537,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         throw new TypeError('Store.read runs SELECT queries only');
       const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
       if (appPool !== null && texts.every((t) => t !== null)) {
-        return (await readInOneMessage(appPool, domainId, texts)) as never;
+        return (await readInOneMessage(appPool, domainId, compiled, texts)) as never;
       }
       return scoped(domainScope(domainId), async (conn) => {
         const rows: unknown[][] = [];
