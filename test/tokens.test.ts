@@ -511,6 +511,38 @@ describe.each(backends)('access tokens on $name', (backend) => {
       ).toEqual(garbage);
     });
 
+    it('moves the idle timeout on with use, writing at most once in a tenth of the idle window', async () => {
+      const s1 = await cookieLogin(a.slug);
+      const row = () =>
+        asOwner(services.store, (tx) =>
+          tx
+            .selectFrom('sessions')
+            .select(['last_seen_at', 'idle_until'])
+            .where('id', '=', s1.sessionId)
+            .executeTakeFirstOrThrow(),
+        );
+      const whoami = async () =>
+        (await call('GET', '/v1/whoami', undefined, undefined, withCookie(s1.cookie))).statusCode;
+      // Last seen long ago, and about to go idle: a use moves the window a whole idle period on.
+      const lastSeen = new Date(Date.now() - 10 * 60_000);
+      const nearlyIdle = new Date(Date.now() + 5_000);
+      await asOwner(services.store, (tx) =>
+        tx
+          .updateTable('sessions')
+          .set({ last_seen_at: lastSeen, idle_until: nearlyIdle })
+          .where('id', '=', s1.sessionId)
+          .execute(),
+      );
+      const before = Date.now();
+      expect(await whoami()).toBe(200);
+      const moved = await row();
+      expect(moved.last_seen_at!.getTime()).toBeGreaterThanOrEqual(before - 1000);
+      expect(moved.idle_until!.getTime()).toBeGreaterThan(nearlyIdle.getTime() + 60_000);
+      // Used again at once: nothing is written.
+      expect(await whoami()).toBe(200);
+      expect(await row()).toEqual(moved);
+    });
+
     it("answers domain A's cookie on domain B's routes as on a domain that does not exist, and obeys an operator revoke", async () => {
       const s1 = await cookieLogin(a.slug);
       for (const path of ['', '/keys', '/resources']) {

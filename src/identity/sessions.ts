@@ -83,6 +83,7 @@ export class SessionService {
           'sessions.principal_id',
           'domains.slug',
           'principals.role',
+          'sessions.last_seen_at',
         ])
         .where('sessions.cookie_hash', '=', keyedHash(this.o.secret, cookie))
         .where('sessions.revoked_at', 'is', null)
@@ -92,11 +93,16 @@ export class SessionService {
         .where('domains.status', '=', 'active')
         .executeTakeFirst();
       if (found === undefined) return undefined;
-      await tx
-        .updateTable('sessions')
-        .set({ last_seen_at: now, idle_until: new Date(now.getTime() + this.o.idleSeconds * 1000) })
-        .where('id', '=', found.id)
-        .execute();
+      // The idle window moves on with use, to within a tenth of it (at most a minute): a session used
+      // again soon after its last move is not written again, so a busy session's requests only read.
+      const seen = found.last_seen_at?.getTime() ?? 0;
+      if (now.getTime() - seen >= Math.min(60_000, this.o.idleSeconds * 100)) {
+        await tx
+          .updateTable('sessions')
+          .set({ last_seen_at: now, idle_until: new Date(now.getTime() + this.o.idleSeconds * 1000) })
+          .where('id', '=', found.id)
+          .execute();
+      }
       return found;
     });
     if (row === undefined) return null;
