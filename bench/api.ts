@@ -209,8 +209,8 @@ async function main(): Promise<void> {
         '  one unprepared statement. The key path also runs a system transaction that stamps the key and\n' +
         '  appends a hash-chained audit event under the one lock of the chain head: it writes and flushes the\n' +
         '  log on every request, and key requests queue on that lock. That is intended: every use of a key\n' +
-        '  is audited. The cookie path finds its session in a system transaction and restarts its idle clock\n' +
-        '  (a write) at most once in a tenth of the idle period.',
+        '  is audited. The cookie path finds its session in one read of the system context (one round trip)\n' +
+        '  and restarts its idle clock, in a transaction, at most once in a tenth of the idle period.',
     );
   } finally {
     for (const step of cleanup) await step().catch(() => undefined);

@@ -71,9 +71,10 @@ export class SessionService {
   async authenticate(cookie: string): Promise<SessionPrincipal | null> {
     if (!cookieShape.test(cookie)) return null;
     const now = new Date();
-    // The cookie names no domain: finding its session is the system context's, and nothing more.
-    const row = await this.o.store.system('authenticate', async (tx) => {
-      const found = await tx
+    // The cookie names no domain: finding its session is the system context's, and nothing more. The
+    // lookup is a read in one round trip; only a move of the idle clock needs a transaction.
+    const [[row]] = await this.o.store.systemRead('authenticate', (db) => [
+      db
         .selectFrom('sessions')
         .innerJoin('principals', 'principals.id', 'sessions.principal_id')
         .innerJoin('domains', 'domains.id', 'sessions.domain_id')
@@ -90,22 +91,26 @@ export class SessionService {
         .where('sessions.expires_at', '>', now)
         .where('sessions.idle_until', '>', now)
         .where('principals.status', '=', 'active')
-        .where('domains.status', '=', 'active')
-        .executeTakeFirst();
-      if (found === undefined) return undefined;
-      // The idle window moves on with use, to within a tenth of it (at most a minute): a session used
-      // again soon after its last move is not written again, so a busy session's requests only read.
-      const seen = found.last_seen_at?.getTime() ?? 0;
-      if (now.getTime() - seen >= Math.min(60_000, this.o.idleSeconds * 100)) {
-        await tx
+        .where('domains.status', '=', 'active'),
+    ]);
+    if (row === undefined) return null;
+    // The idle window moves on with use, to within a tenth of it (at most a minute): a session used
+    // again soon after its last move is not written again, so a busy session's requests only read. The
+    // move is made only while the session is still live, so it never revives one ended meanwhile.
+    const seen = row.last_seen_at?.getTime() ?? 0;
+    if (now.getTime() - seen >= Math.min(60_000, this.o.idleSeconds * 100)) {
+      const moved = await this.o.store.system('authenticate', (tx) =>
+        tx
           .updateTable('sessions')
           .set({ last_seen_at: now, idle_until: new Date(now.getTime() + this.o.idleSeconds * 1000) })
-          .where('id', '=', found.id)
-          .execute();
-      }
-      return found;
-    });
-    if (row === undefined) return null;
+          .where('id', '=', row.id)
+          .where('revoked_at', 'is', null)
+          .where('idle_until', '>', now)
+          .returning('id')
+          .executeTakeFirst(),
+      );
+      if (moved === undefined) return null;
+    }
     return {
       kind: 'session',
       actor: `principal:${row.principal_id}`,

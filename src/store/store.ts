@@ -80,6 +80,8 @@ export type SystemTx = Kysely<Database> & { readonly [scope]: 'system' };
 export type Tx = DomainTx | SystemTx;
 /** Builds the queries of `Store.read`; it compiles them and cannot run anything itself. */
 export type DomainQueries = Kysely<Database> & { readonly [scope]: 'read' };
+/** Builds the queries of `Store.systemRead`, which see every domain; it cannot run anything itself. */
+export type SystemQueries = Kysely<Database> & { readonly [scope]: 'system-read' };
 /** The rows of each query `Store.read` was given, in order. */
 export type Rows<Q extends readonly Compilable<unknown>[]> = {
   -readonly [K in keyof Q]: Q[K] extends Compilable<infer R> ? R[] : never;
@@ -131,6 +133,14 @@ export interface Store {
   ): Promise<Rows<Q>>;
   /** Runs `fn` in one transaction of the system context, which sees every domain. */
   system<T>(purpose: SystemPurpose, fn: (tx: SystemTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs read-only queries in the system context, like `system`, in a single round trip on PostgreSQL
+   * (as `read` does for a domain). Only SELECT queries are accepted.
+   */
+  systemRead<const Q extends readonly Compilable<unknown>[]>(
+    purpose: SystemPurpose,
+    build: (db: SystemQueries) => Q,
+  ): Promise<Rows<Q>>;
   ping(): Promise<void>;
   /**
    * Notifies `channel` with `payload` if and when `tx` commits. The payload is sealed with the store's
@@ -442,7 +452,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   let prepareReads = true;
   const readInOneMessage = async (
     pool: pg.Pool,
-    domainId: string,
+    scope: string,
     compiled: readonly CompiledQuery[],
     inlined: readonly string[],
   ): Promise<unknown[][]> => {
@@ -470,7 +480,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       // Several statements in one simple-protocol message run as one transaction, which is rolled back
       // as a whole if one fails, so the connection goes back to the pool clean either way.
       results = (await client.query(
-        [...prepares, domainScope(domainId), ...statements].join('; '),
+        [...prepares, scope, ...statements].join('; '),
       )) as unknown as pg.QueryResult[];
     } catch (error) {
       // PREPARE outlives a failed message, so after one that prepared, which statements the connection
@@ -485,7 +495,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         if (unpreparable.size >= 4096) unpreparable.clear();
         for (const text of preparing.values()) unpreparable.add(text);
       }
-      return readInlined(pool, domainId, inlined);
+      return readInlined(pool, scope, inlined);
     }
     client.release();
     for (const name of preparing.keys()) prepared.add(name);
@@ -494,14 +504,14 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   // The same read with every query's parameters written into its text, nothing prepared.
   const readInlined = async (
     pool: pg.Pool,
-    domainId: string,
+    scope: string,
     inlined: readonly string[],
   ): Promise<unknown[][]> => {
     const client = await pool.connect();
     let results: pg.QueryResult[];
     try {
       results = (await client.query(
-        `${domainScope(domainId)}; ${inlined.join('; ')}`,
+        `${scope}; ${inlined.join('; ')}`,
       )) as unknown as pg.QueryResult[];
     } catch (error) {
       client.release(error instanceof pg.DatabaseError ? undefined : (error as Error));
@@ -509,6 +519,26 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     }
     client.release();
     return results.slice(scopeResults).map((r) => r.rows as unknown[]);
+  };
+  const systemScope = scopeTo(systemRole, '');
+  // The queries of `read` or `systemRead`, under `scope`: in one message on PostgreSQL when every query's
+  // parameters can be written as literals, otherwise in a transaction.
+  const readScoped = async (
+    scope: string,
+    build: () => readonly Compilable<unknown>[],
+  ): Promise<unknown[][]> => {
+    const compiled: CompiledQuery[] = build().map((q) => q.compile());
+    if (!compiled.every((q) => SelectQueryNode.is(q.query)))
+      throw new TypeError('Store.read runs SELECT queries only');
+    const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
+    if (appPool !== null && texts.every((t) => t !== null)) {
+      return readInOneMessage(appPool, scope, compiled, texts);
+    }
+    return scoped(scope, async (conn) => {
+      const rows: unknown[][] = [];
+      for (const q of compiled) rows.push((await conn.executeQuery(q)).rows);
+      return rows;
+    });
   };
   try {
     await checkRoles(db);
@@ -528,25 +558,17 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       }
       return scoped(domainScope(domainId), fn as (tx: Kysely<Database>) => Promise<never>);
     },
-    async read(domainId, build) {
+    read(domainId, build) {
       // The same check as withDomain's: the id is inlined only after it.
       if (typeof domainId !== 'string' || !domainIdPattern.test(domainId))
-        throw new BulkheadError('not_found');
-      const compiled: CompiledQuery[] = build(queries).map((q) => q.compile());
-      if (!compiled.every((q) => SelectQueryNode.is(q.query)))
-        throw new TypeError('Store.read runs SELECT queries only');
-      const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
-      if (appPool !== null && texts.every((t) => t !== null)) {
-        return (await readInOneMessage(appPool, domainId, compiled, texts)) as never;
-      }
-      return scoped(domainScope(domainId), async (conn) => {
-        const rows: unknown[][] = [];
-        for (const q of compiled) rows.push((await conn.executeQuery(q)).rows);
-        return rows as never;
-      });
+        return Promise.reject(new BulkheadError('not_found'));
+      return readScoped(domainScope(domainId), () => build(queries)) as never;
     },
     system(_purpose, fn) {
-      return scoped(scopeTo(systemRole, ''), fn as (tx: Kysely<Database>) => Promise<never>);
+      return scoped(systemScope, fn as (tx: Kysely<Database>) => Promise<never>);
+    },
+    systemRead(_purpose, build) {
+      return readScoped(systemScope, () => build(queries as unknown as SystemQueries)) as never;
     },
     async ping() {
       await sql`SELECT 1`.execute(db);
