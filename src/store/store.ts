@@ -510,9 +510,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const client = await pool.connect();
     let results: pg.QueryResult[];
     try {
-      results = (await client.query(
-        `${scope}; ${inlined.join('; ')}`,
-      )) as unknown as pg.QueryResult[];
+      results = (await client.query(`${scope}; ${inlined.join('; ')}`)) as unknown as pg.QueryResult[];
     } catch (error) {
       client.release(error instanceof pg.DatabaseError ? undefined : (error as Error));
       throw error;
