@@ -206,10 +206,10 @@ async function main(): Promise<void> {
     console.log(
       '  Per request, the token path (its token verified once and then remembered) reads the volume in one\n' +
         '  round trip, a statement prepared on the connection, scoped in the same message; the baseline sends\n' +
-        '  one unprepared statement. The key path also runs a system transaction that stamps the key and\n' +
-        '  appends a hash-chained audit event under the one lock of the chain head: it writes and flushes the\n' +
-        '  log on every request, and key requests queue on that lock. That is intended: every use of a key\n' +
-        '  is audited. The cookie path finds its session in one read of the system context (one round trip)\n' +
+        '  one unprepared statement. The key path also reads the key, then records its use in one message (a\n' +
+        '  hash-chained audit event under the one lock of the chain head, and a check that the key is still\n' +
+        '  live): it writes and flushes the log on every request, and key requests queue on that lock. That is\n' +
+        '  intended: every use of a key is audited. The cookie path finds its session in one read of the system context (one round trip)\n' +
         '  and restarts its idle clock, in a transaction, at most once in a tenth of the idle period.',
     );
   } finally {

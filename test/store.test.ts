@@ -3,15 +3,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventHash } from '../src/audit/chain.js';
 import { appendAudit, listAudit, verifyAudit } from '../src/audit/log.js';
 import { BulkheadError, type ErrorCode } from '../src/errors.js';
 import type { Actor } from '../src/policy/principal.js';
-import type { Services } from '../src/runtime.js';
+import { buildServices, type Services } from '../src/runtime.js';
 import { migrationNames } from '../src/store/migrations.js';
 import { DataDirLockedError, openStore } from '../src/store/store.js';
-import { asOwner, backends, createTestDatabase, openTestServices } from './helpers/backends.js';
+import { asOwner, backends, createTestDatabase, openTestServices, testSecret } from './helpers/backends.js';
 
 const actor: Actor = { actor: 'operator', requestId: 'req_test' };
 
@@ -168,6 +169,13 @@ describe.each(backends)('store on $name', (backend) => {
       expect(uses.map((e) => [e.outcome, e.actor, e.requestId])).toEqual([
         ['success', `key:${issued.id}`, 'req_a'],
       ]);
+      // Used again at once: the use is recorded, the last-used time (kept to the second) is not moved.
+      await s.keys.authenticate(issued.key, 'req_b');
+      expect((await s.keys.list(d.id))[0]!.lastUsedAt).toBe(listed!.lastUsedAt);
+      const again = await asOwner(s.store, (tx) =>
+        listAudit(tx, { domainId: d.id, action: 'key.authenticate' }),
+      );
+      expect(again.map((e) => e.requestId)).toEqual(['req_a', 'req_b']);
     });
 
     it('refuses revoked, expired, suspended-domain, deleted-domain, unknown and mistyped keys alike, and logs why', async () => {
@@ -435,6 +443,61 @@ describe('embedded data directory', () => {
       await second.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a key revoked while its use is on its way, on PostgreSQL', () => {
+  it('refuses the use and records it as refused, never as a success after the revocation', async () => {
+    const database = await createTestDatabase();
+    const store = await openStore({ kind: 'postgres', url: database.url, poolSize: 5 });
+    const services = buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 });
+    const holder = new pg.Client({ connectionString: database.url });
+    const watcher = new pg.Client({ connectionString: database.url });
+    try {
+      await holder.connect();
+      await watcher.connect();
+      const d = await services.domains.create(actor, { slug: uniqueSlug('race'), name: 'x' });
+      // A key never used (its use would write the last-used time) and one used a moment ago (it would not).
+      const fresh = await services.keys.issue(actor, d.id);
+      const recent = await services.keys.issue(actor, d.id);
+      await services.keys.authenticate(recent.key, 'req_before');
+      for (const key of [fresh, recent]) {
+        // A revocation in flight, taking its locks as every writer does: the key's row, then the chain's
+        // head. The use reads the key (still live) and waits on one of the two.
+        await holder.query('BEGIN');
+        await holder.query('UPDATE provisioning_keys SET revoked_at = now() WHERE id = $1', [key.id]);
+        await holder.query(`SELECT 1 FROM settings WHERE name = 'audit.head' FOR UPDATE`);
+        const outcome = services.keys.authenticate(key.key, `req_${key.id}`).then(
+          () => 'allowed',
+          (error: unknown) => (error instanceof BulkheadError ? error.code : error),
+        );
+        for (let waited = 0; ; waited += 20) {
+          const { rows } = await watcher.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          if (rows[0]!.n > 0) break;
+          if (waited > 10_000) throw new Error('the key use never waited for the revocation');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        await holder.query('COMMIT');
+        expect(await outcome).toBe('invalid_credentials');
+        const uses = await asOwner(store, (tx) =>
+          listAudit(tx, { domainId: d.id, action: 'key.authenticate', limit: 100 }),
+        );
+        expect(
+          uses.filter((e) => e.requestId === `req_${key.id}`).map((e) => [e.outcome, e.detail['reason']]),
+        ).toEqual([['denied', 'revoked']]);
+      }
+      const listed = await services.keys.list(d.id);
+      expect(listed.find((k) => k.id === fresh.id)!.lastUsedAt).toBeNull();
+    } finally {
+      await holder.end().catch(() => undefined);
+      await watcher.end().catch(() => undefined);
+      await services.provisioner.stop();
+      await store.close();
+      await database.drop();
     }
   });
 });

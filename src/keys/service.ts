@@ -6,7 +6,8 @@ import { resourceKinds, type ResourceKind } from '../domain/kinds.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import type { KeyRow } from '../store/schema.js';
-import type { Store } from '../store/store.js';
+import { sql, type CompiledQuery } from 'kysely';
+import { deferToCommit, type Store, type Tx } from '../store/store.js';
 import { lockDomain } from '../services/domains.js';
 import { checkKeyShape, generateKey, keyDisplayPrefix } from './format.js';
 import { keyedHash, sameHash } from './hash.js';
@@ -51,6 +52,16 @@ function keyView(row: KeyRow): KeyView {
     revokedAt: row.revoked_at?.toISOString() ?? null,
     replacesKeyId: row.replaces_key_id,
   };
+}
+
+/** A key's last-used time is written at most this often (it is shown to within a second). */
+const lastUsedEveryMs = 1000;
+/** PostgreSQL's division_by_zero, raised on purpose by the liveness check of a key's use. */
+const divisionByZero = '22012';
+
+/** Leaves `query` for the commit of `tx`; every value these statements carry can be written as text. */
+function defer(tx: Tx, query: CompiledQuery): void {
+  if (!deferToCommit(tx, query)) throw new Error('a statement of a key use could not be deferred');
 }
 
 /** Why a key was refused; logged, never told to the caller. */
@@ -226,6 +237,11 @@ export class KeyService {
   /**
    * Resolves a presented key to its domain, or throws `invalid_credentials` — the same error whatever
    * was wrong. Every attempt, allowed or refused, is audited with the reason.
+   *
+   * Two round trips: the key is read, then its use is recorded in one message (the audit event, the
+   * last-used time when it is due, and a check that the key is still live). That message takes the
+   * key's row before the audit chain's head, as every writer does, and checks the key after it holds the
+   * head: a revocation or suspension that committed first is seen, and the use is read again and refused.
    */
   async authenticate(
     presented: string,
@@ -234,77 +250,85 @@ export class KeyService {
     const shape = checkKeyShape(presented);
     if (shape !== null) return this.refuse(shape, null, null, requestId, presented);
     const hash = keyedHash(this.deps.secret, presented);
-    return this.deps.store
-      .system('authenticate', async (tx) => {
-        const now = new Date();
-        const columns = [
-          'provisioning_keys.id as id',
-          'provisioning_keys.hash as hash',
-          'provisioning_keys.domain_id as domainId',
-          'provisioning_keys.scopes as scopes',
-          'provisioning_keys.revoked_at as revokedAt',
-          'provisioning_keys.expires_at as expiresAt',
-          'domains.status as domainStatus',
-          'domains.slug as slug',
-        ] as const;
-        // The usual case in one statement: a live key of an active domain is marked used and returned.
-        // It locks the key row before the audit chain's lock, as every writer does, so a revocation
-        // (domain, key, audit) and a use never wait on each other; a revocation that commits first is seen.
-        let row = await tx
-          .updateTable('provisioning_keys')
-          .set({ last_used_at: now })
-          .from('domains')
-          .whereRef('domains.id', '=', 'provisioning_keys.domain_id')
-          .where('provisioning_keys.hash', '=', hash)
-          .where('provisioning_keys.revoked_at', 'is', null)
-          .where((eb) =>
-            eb.or([
-              eb('provisioning_keys.expires_at', 'is', null),
-              eb('provisioning_keys.expires_at', '>', now),
-            ]),
-          )
-          .where('domains.status', '=', 'active')
-          .returning(columns)
-          .executeTakeFirst();
-        // Otherwise, read the key to say why it is refused.
-        row ??= await tx
+    for (let attempt = 0; ; attempt++) {
+      const now = new Date();
+      const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [
+        db
           .selectFrom('provisioning_keys')
           .innerJoin('domains', 'domains.id', 'provisioning_keys.domain_id')
-          .select(columns)
-          .where('provisioning_keys.hash', '=', hash)
-          .executeTakeFirst();
-        let refusal: KeyRefusal | null = null;
-        if (row === undefined || !sameHash(row.hash, hash)) refusal = 'unknown';
-        else if (row.revokedAt !== null) refusal = 'revoked';
-        else if (row.expiresAt !== null && row.expiresAt <= now) refusal = 'expired';
-        else if (row.domainStatus !== 'active') refusal = 'domain_inactive';
-        const keyId = row?.id ?? null;
-        const domainId = row?.domainId ?? null;
-        await appendAudit(tx, {
-          actor: keyId === null ? 'anonymous' : `key:${keyId}`,
-          requestId,
-          domainId,
-          action: 'key.authenticate',
-          target: keyId,
-          outcome: refusal === null ? 'success' : 'denied',
-          detail: refusal === null ? {} : { reason: refusal, prefix: presented.slice(0, 12) },
+          .select([
+            'provisioning_keys.id as id',
+            'provisioning_keys.hash as hash',
+            'provisioning_keys.domain_id as domainId',
+            'provisioning_keys.scopes as scopes',
+            'provisioning_keys.revoked_at as revokedAt',
+            'provisioning_keys.expires_at as expiresAt',
+            'provisioning_keys.last_used_at as lastUsedAt',
+            'domains.status as domainStatus',
+            'domains.slug as slug',
+          ])
+          .where('provisioning_keys.hash', '=', hash),
+      ]);
+      let refusal: KeyRefusal | null = null;
+      if (row === undefined || !sameHash(row.hash, hash)) refusal = 'unknown';
+      else if (row.revokedAt !== null) refusal = 'revoked';
+      else if (row.expiresAt !== null && row.expiresAt <= now) refusal = 'expired';
+      else if (row.domainStatus !== 'active') refusal = 'domain_inactive';
+      const keyId = row?.id ?? null;
+      try {
+        await this.deps.store.systemCommit('authenticate', async (tx) => {
+          const touch =
+            refusal === null &&
+            (row!.lastUsedAt === null || now.getTime() - row!.lastUsedAt.getTime() >= lastUsedEveryMs);
+          if (touch) {
+            defer(
+              tx,
+              tx
+                .updateTable('provisioning_keys')
+                .set({ last_used_at: now })
+                .where('id', '=', keyId!)
+                .where('revoked_at', 'is', null)
+                .compile(),
+            );
+          }
+          await appendAudit(tx, {
+            actor: keyId === null ? 'anonymous' : `key:${keyId}`,
+            requestId,
+            domainId: row?.domainId ?? null,
+            action: 'key.authenticate',
+            target: keyId,
+            outcome: refusal === null ? 'success' : 'denied',
+            detail: refusal === null ? {} : { reason: refusal, prefix: presented.slice(0, 12) },
+          });
+          // A statement of its own, so it reads what committed before the head was taken: a key revoked
+          // or a domain suspended meanwhile divides by zero and the whole use is rolled back.
+          if (refusal === null) {
+            defer(
+              tx,
+              sql`SELECT 1 / (
+                SELECT count(*)::int FROM provisioning_keys k JOIN domains d ON d.id = k.domain_id
+                WHERE k.id = ${keyId} AND k.revoked_at IS NULL AND d.status = 'active'
+                  AND (k.expires_at IS NULL OR k.expires_at > ${now})
+              ) AS live`.compile(tx),
+            );
+          }
         });
-        if (refusal !== null || row === undefined) return { refusal: refusal ?? 'unknown' } as const;
-        return {
-          principal: {
-            kind: 'provisioning_key',
-            actor: `key:${row.id}`,
-            domainId: row.domainId,
-            domainSlug: row.slug,
-            keyId: row.id,
-            scopes: row.scopes as ResourceKind[],
-          },
-        } as const;
-      })
-      .then((result) => {
-        if ('principal' in result) return result.principal;
-        throw new BulkheadError('invalid_credentials');
-      });
+      } catch (error) {
+        if (refusal === null && attempt === 0 && (error as { code?: unknown }).code === divisionByZero) {
+          continue; // no longer live: read again, and refuse it with its reason
+        }
+        throw error;
+      }
+      if (refusal !== null || row === undefined) throw new BulkheadError('invalid_credentials');
+      return {
+        kind: 'provisioning_key',
+        actor: `key:${row.id}`,
+        domainId: row.domainId,
+        domainSlug: row.slug,
+        keyId: row.id,
+        scopes: row.scopes as ResourceKind[],
+      };
+    }
   }
 
   private async refuse(
@@ -314,7 +338,7 @@ export class KeyService {
     requestId: string | null,
     presented: string,
   ): Promise<never> {
-    await this.deps.store.system('authenticate', (tx) =>
+    await this.deps.store.systemCommit('authenticate', (tx) =>
       appendAudit(tx, {
         actor: 'anonymous',
         requestId,

@@ -141,6 +141,13 @@ export interface Store {
     purpose: SystemPurpose,
     build: (db: SystemQueries) => Q,
   ): Promise<Rows<Q>>;
+  /**
+   * Runs what `fn` leaves for the commit (`appendAudit`, `deferToCommit`) as one transaction of the system
+   * context, in a single message on PostgreSQL: for a change whose statements need no answer, such as an
+   * audit event and what it records. `fn` runs no statement itself (its handle only compiles); nothing is
+   * sent when it leaves nothing.
+   */
+  systemCommit(purpose: SystemPurpose, fn: (tx: SystemTx) => Promise<void>): Promise<void>;
   ping(): Promise<void>;
   /**
    * Notifies `channel` with `payload` if and when `tx` commits. The payload is sealed with the store's
@@ -564,6 +571,34 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     },
     system(_purpose, fn) {
       return scoped(systemScope, fn as (tx: Kysely<Database>) => Promise<never>);
+    },
+    async systemCommit(_purpose, fn) {
+      // A handle of its own, so that what this call defers is kept apart from any other's.
+      const collector = queries.withoutPlugins() as unknown as SystemTx;
+      const deferred: string[] = [];
+      atCommit.set(collector, deferred);
+      try {
+        await fn(collector);
+      } finally {
+        atCommit.delete(collector);
+      }
+      if (deferred.length === 0) return;
+      if (appPool === null) {
+        await scoped(systemScope, async (conn) => {
+          for (const text of deferred) await sql.raw(text).execute(conn);
+        });
+        return;
+      }
+      // One message without BEGIN runs as one implicit transaction: committed at its end, or rolled back
+      // whole if a statement fails, so the connection goes back to the pool clean either way.
+      const client = await appPool.connect();
+      try {
+        await client.query(`${systemScope}; ${deferred.join('; ')}`);
+      } catch (error) {
+        client.release(error instanceof pg.DatabaseError ? undefined : (error as Error));
+        throw error;
+      }
+      client.release();
     },
     systemRead(_purpose, build) {
       return readScoped(systemScope, () => build(queries as unknown as SystemQueries)) as never;
