@@ -292,6 +292,16 @@ describe.each(setups)('row-level security on $name', (setup) => {
     await expect(
       store.read(a.id, (db) => [db.deleteFrom('principals').where('domain_id', '=', b.id)] as never),
     ).rejects.toThrow(TypeError);
+    // Nor a SELECT whose WITH query changes rows, in either context.
+    const deleting = (db: Kysely<Database>) =>
+      db
+        .with('gone', (w) => w.deleteFrom('principals').where('domain_id', '=', a.id).returning('id'))
+        .selectFrom('gone')
+        .selectAll();
+    await expect(store.read(a.id, (db) => [deleting(db)])).rejects.toThrow(TypeError);
+    await expect(store.systemRead('operator', (db) => [deleting(db)])).rejects.toThrow(TypeError);
+    const [stillThere] = await store.read(a.id, (db) => [db.selectFrom('principals').select('id')]);
+    expect(stillThere).toHaveLength(1);
     // A failing statement fails the read and leaves the connection usable and unscoped.
     await expect(store.read(a.id, (db) => [db.selectNoFrom(sql<number>`1 / 0`.as('x'))])).rejects.toThrow(
       /division by zero/,

@@ -533,8 +533,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     build: () => readonly Compilable<unknown>[],
   ): Promise<unknown[][]> => {
     const compiled: CompiledQuery[] = build().map((q) => q.compile());
-    if (!compiled.every((q) => SelectQueryNode.is(q.query)))
-      throw new TypeError('Store.read runs SELECT queries only');
+    // A SELECT, and none of its WITH queries a change (PostgreSQL allows those at the top level only).
+    const selectOnly = (q: CompiledQuery) =>
+      SelectQueryNode.is(q.query) &&
+      (q.query.with?.expressions ?? []).every((cte) => SelectQueryNode.is(cte.expression));
+    if (!compiled.every(selectOnly)) throw new TypeError('Store.read runs SELECT queries only');
     const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
     if (appPool !== null && texts.every((t) => t !== null)) {
       return readInOneMessage(appPool, scope, compiled, texts);
