@@ -121,8 +121,9 @@ export interface Store {
   withDomain<T>(domainId: string, fn: (tx: DomainTx) => Promise<T>): Promise<T>;
   /**
    * Runs read-only queries scoped to `domainId`, like `withDomain`, in a single round trip on PostgreSQL:
-   * the scope and the queries travel as one message that the server runs as one transaction. Only SELECT
-   * queries are accepted. A malformed domain id is `not_found`.
+   * the scope and the queries travel as one message that the server runs as one transaction, each query
+   * a statement prepared on that connection (planned once per connection). Only SELECT queries are
+   * accepted, with no WITH query that changes rows. A malformed domain id is `not_found`.
    *
    * @example
    * const [rows] = await store.read(domainId, (db) => [db.selectFrom('volumes').selectAll().where('id', '=', id)]);
