@@ -40,7 +40,11 @@ export function parameterLiterals(parameters: readonly unknown[]): string[] | nu
  */
 export function inlineParameters(sql: string, parameters: readonly unknown[]): string | null {
   const literals = parameterLiterals(parameters);
-  if (literals === null) return null;
+  return literals === null ? null : inlineLiterals(sql, literals);
+}
+
+/** `sql` with `$1`…`$n` replaced by `literals` (from `parameterLiterals`), or null as `inlineParameters`. */
+export function inlineLiterals(sql: string, literals: readonly string[]): string | null {
   let out = '';
   let i = 0;
   while (i < sql.length) {

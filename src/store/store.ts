@@ -24,7 +24,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { BulkheadError } from '../errors.js';
-import { inlineParameters, parameterLiterals } from './inline.js';
+import { inlineLiterals, inlineParameters, parameterLiterals } from './inline.js';
 import { appRole, migrateToLatest, systemRole } from './migrations.js';
 import { openNotice, randomNoticeKey, sealNotice } from './notices.js';
 import { pgliteDialect } from './pglite-dialect.js';
@@ -462,6 +462,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     pool: pg.Pool,
     scope: string,
     compiled: readonly CompiledQuery[],
+    literals: readonly (readonly string[])[],
     inlined: readonly string[],
   ): Promise<unknown[][]> => {
     const client = await pool.connect();
@@ -473,14 +474,14 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     // travels with its parameters written into its text instead.
     const preparing = new Map<string, string>();
     const statements = compiled.map((q, i) => {
-      const literals = parameterLiterals(q.parameters);
       const name = statementName(q.sql);
-      if (!prepareReads || literals === null || unpreparable.has(q.sql)) return inlined[i]!;
+      if (!prepareReads || unpreparable.has(q.sql)) return inlined[i]!;
       if (!prepared.has(name) && !preparing.has(name)) {
         if (prepared.size + preparing.size >= maxPreparedPerConnection) return inlined[i]!;
         preparing.set(name, q.sql);
       }
-      return literals.length === 0 ? `EXECUTE ${name}` : `EXECUTE ${name}(${literals.join(', ')})`;
+      const args = literals[i]!;
+      return args.length === 0 ? `EXECUTE ${name}` : `EXECUTE ${name}(${args.join(', ')})`;
     });
     const prepares = [...preparing].map(([name, text]) => `PREPARE ${name} AS ${text}`);
     let results: pg.QueryResult[];
@@ -509,21 +510,27 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     for (const name of preparing.keys()) prepared.add(name);
     return results.slice(prepares.length + scopeResults).map((r) => r.rows as unknown[]);
   };
+  // Sends `text` (several statements, no BEGIN) on a connection of `pool`. The server runs such a message
+  // as one implicit transaction, committed at its end or rolled back whole if a statement fails, so the
+  // connection goes back to the pool clean either way; one that failed otherwise is closed.
+  const oneMessage = async (pool: pg.Pool, text: string): Promise<pg.QueryResult[]> => {
+    const client = await pool.connect();
+    try {
+      const results = (await client.query(text)) as unknown as pg.QueryResult[];
+      client.release();
+      return results;
+    } catch (error) {
+      client.release(error instanceof pg.DatabaseError ? undefined : (error as Error));
+      throw error;
+    }
+  };
   // The same read with every query's parameters written into its text, nothing prepared.
   const readInlined = async (
     pool: pg.Pool,
     scope: string,
     inlined: readonly string[],
   ): Promise<unknown[][]> => {
-    const client = await pool.connect();
-    let results: pg.QueryResult[];
-    try {
-      results = (await client.query(`${scope}; ${inlined.join('; ')}`)) as unknown as pg.QueryResult[];
-    } catch (error) {
-      client.release(error instanceof pg.DatabaseError ? undefined : (error as Error));
-      throw error;
-    }
-    client.release();
+    const results = await oneMessage(pool, `${scope}; ${inlined.join('; ')}`);
     return results.slice(scopeResults).map((r) => r.rows as unknown[]);
   };
   const systemScope = scopeTo(systemRole, '');
@@ -539,9 +546,13 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       SelectQueryNode.is(q.query) &&
       (q.query.with?.expressions ?? []).every((cte) => SelectQueryNode.is(cte.expression));
     if (!compiled.every(selectOnly)) throw new TypeError('Store.read runs SELECT queries only');
-    const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
+    const literals = compiled.map((q) => parameterLiterals(q.parameters));
+    const texts = compiled.map((q, i) => {
+      const args = literals[i]!;
+      return args === null ? null : inlineLiterals(q.sql, args);
+    });
     if (appPool !== null && texts.every((t) => t !== null)) {
-      return readInOneMessage(appPool, scope, compiled, texts);
+      return readInOneMessage(appPool, scope, compiled, literals as string[][], texts);
     }
     return scoped(scope, async (conn) => {
       const rows: unknown[][] = [];
@@ -593,16 +604,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         });
         return;
       }
-      // One message without BEGIN runs as one implicit transaction: committed at its end, or rolled back
-      // whole if a statement fails, so the connection goes back to the pool clean either way.
-      const client = await appPool.connect();
-      try {
-        await client.query(`${systemScope}; ${deferred.join('; ')}`);
-      } catch (error) {
-        client.release(error instanceof pg.DatabaseError ? undefined : (error as Error));
-        throw error;
-      }
-      client.release();
+      await oneMessage(appPool, `${systemScope}; ${deferred.join('; ')}`);
     },
     systemRead(_purpose, build) {
       return readScoped(systemScope, () => build(queries as unknown as SystemQueries)) as never;
