@@ -3,7 +3,7 @@
 import { newId } from '../domain/ids.js';
 import { deferToCommit, type Tx } from '../store/store.js';
 import type { AuditRow } from '../store/schema.js';
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { bodyAroundSeq, checkLink, genesisHash, type ChainReport } from './chain.js';
 import type { AuditEvent, AuditEventInput } from './events.js';
 
@@ -35,8 +35,16 @@ function toEvent(row: AuditRow): AuditEvent {
  * The statement travels with the transaction's COMMIT whenever its parameters can be written as literals
  * (on either store), so it costs no round trip of its own and the head is locked only
  * while the commit runs; the chain's order is then the order of the commits. Otherwise it runs at once.
+ *
+ * `options.when` is an SQL condition, read when the statement runs: the event is appended only if it
+ * holds (for a change whose statements are sent together, such as `Store.change`'s, where no code runs
+ * between them to decide).
  */
-export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<void> {
+export async function appendAudit(
+  tx: Tx,
+  input: AuditEventInput,
+  options: { readonly when?: RawBuilder<unknown> } = {},
+): Promise<void> {
   const fields = {
     id: newId('event'),
     at: new Date().toISOString(),
@@ -49,6 +57,9 @@ export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<void>
     detail: { ...(input.detail ?? {}) },
   };
   const { prefix, suffix } = bodyAroundSeq(fields);
+  // A condition makes the event conditional on what earlier statements of the transaction did: when it
+  // is false, nothing is appended and the head stays.
+  const when = options.when === undefined ? sql`` : sql` WHERE ${options.when}`;
   // The head is kept apart from the events so that deleting the newest events is noticed too. It is
   // read by a sub-select, so a missing head gives a row of nulls that the insert refuses (seq is NOT
   // NULL) rather than no row and a silently missing event.
@@ -56,7 +67,7 @@ export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<void>
     WITH head AS (
       SELECT (SELECT value::jsonb FROM settings WHERE name = ${headSetting} FOR UPDATE) AS value
     ), linked AS (
-      SELECT (value ->> 'seq')::bigint + 1 AS seq, value ->> 'hash' AS prev_hash FROM head
+      SELECT (value ->> 'seq')::bigint + 1 AS seq, value ->> 'hash' AS prev_hash FROM head${when}
     ), hashed AS (
       SELECT seq, prev_hash,
         encode(sha256(convert_to(prev_hash || chr(10) || ${prefix} || seq::text || ${suffix}, 'UTF8')), 'hex') AS hash
@@ -77,7 +88,7 @@ export async function appendAudit(tx: Tx, input: AuditEventInput): Promise<void>
   `;
   if (deferToCommit(tx, statement.compile(tx))) return;
   const { rows } = await statement.execute(tx);
-  if (rows[0] === undefined) throw new Error('the audit chain has no head row');
+  if (rows[0] === undefined && options.when === undefined) throw new Error('the audit chain has no head row');
 }
 
 export interface AuditFilter {

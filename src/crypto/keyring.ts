@@ -92,6 +92,18 @@ export class Keyring implements DataKeySource {
     );
   }
 
+  /**
+   * As `encrypt`, with the domain's data key as the caller read it (`domain_keys.wrapped_key`, still
+   * wrapped), so that reading it can travel with other statements.
+   */
+  encryptWithWrapped(wrappedKey: string, domainId: string, purpose: string, value: unknown): string {
+    return seal(
+      open(this.deps.masterKey, wrappedKey, `domain-key:${domainId}`),
+      Buffer.from(JSON.stringify(value), 'utf8'),
+      `${domainId}:${purpose}`,
+    );
+  }
+
   async decrypt<T>(domainId: string, purpose: string, sealed: string): Promise<T> {
     return JSON.parse(
       open(await this.dataKey(domainId), sealed, `${domainId}:${purpose}`).toString('utf8'),

@@ -4,6 +4,7 @@
 // is always seen. Backend work happens after that commit under a lease; the reconciler finishes or
 // undoes anything a crash left half done.
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { appendAudit } from '../audit/log.js';
 import type { AuditAction } from '../audit/events.js';
 import type { Keyring } from '../crypto/keyring.js';
@@ -152,11 +153,129 @@ export class Provisioner {
   ): Promise<{ resource: ResourceView; replay: boolean }> {
     const provider = this.provider(input.kind);
     const actor: Actor = { actor: principal.actor, requestId };
-    const reserved = await this.reserve(principal, actor, domainId, input, idempotencyKey);
+    const quick = await this.reserveInOneMessage(principal, actor, domainId, input, idempotencyKey);
+    const reserved = quick ?? (await this.reserve(principal, actor, domainId, input, idempotencyKey));
     if (reserved.replay) return { resource: resourceView(reserved.row), replay: true };
     this.crashAt('after-reserve');
-    const row = await this.allocate(provider, reserved.row, actor);
+    const row = await this.allocate(provider, reserved.row, actor, quick?.wrappedKey ?? null);
     return { resource: resourceView(row), replay: false };
+  }
+
+  /**
+   * The reservation of the common case, in one round trip and one commit: the domain row is locked, then
+   * a single statement inserts the backend name and the resource only if the key is live and scoped for
+   * the kind, the domain active and the pool has room, and the audit event follows when it did. Every
+   * check reads after the lock is held, so a revocation or suspension that committed first is seen, as in
+   * `reserve`. Null when it inserted nothing or hit a unique index (a taken name, a repeated idempotency
+   * key): `reserve` then runs, finds out why, and answers and audits it. Also reads the domain's wrapped data key, for
+   * sealing the credentials without another round trip.
+   */
+  private async reserveInOneMessage(
+    principal: KeyPrincipal,
+    actor: Actor,
+    domainId: string,
+    input: { kind: ResourceKind; name: string; blueprintId?: string },
+    idempotencyKey: string | undefined,
+  ): Promise<{ row: ResourceRow; replay: false; wrappedKey: string | null } | null> {
+    const now = new Date();
+    const id = newId('resource');
+    const name = backendName({ domainId, resourceId: id });
+    let results;
+    try {
+      results = await this.o.store.change(domainId, async (db) => {
+        const lock = db.selectFrom('domains').select('id').where('id', '=', domainId).forUpdate();
+        const insert = db
+          .with('allowed', (qc) =>
+            qc
+              .selectFrom('provisioning_keys as k')
+              .innerJoin('domains as d', 'd.id', 'k.domain_id')
+              .select('k.id as key_id')
+              .where('k.id', '=', principal.keyId)
+              .where('k.domain_id', '=', domainId)
+              .where('d.status', '=', 'active')
+              .where('k.revoked_at', 'is', null)
+              .where((eb) => eb.or([eb('k.expires_at', 'is', null), eb('k.expires_at', '>', now)]))
+              .where(sql<boolean>`k.scopes @> jsonb_build_array(${input.kind}::text)`)
+              .where(
+                sql<boolean>`(SELECT count(*) FROM resources r
+                  WHERE r.domain_id = ${domainId} AND r.kind = ${input.kind} AND r.status <> 'deleted')
+                  < COALESCE((SELECT (p.quotas ->> ${input.kind})::numeric FROM pools p
+                    WHERE p.domain_id = ${domainId}), ${this.o.quotas.resourcesPerKind})`,
+              ),
+          )
+          .with('reserved', (qc) =>
+            qc
+              .insertInto('backend_names')
+              .columns(['name', 'kind', 'domain_id', 'resource_id', 'reserved_at'])
+              .expression((eb) =>
+                eb
+                  .selectFrom('allowed')
+                  .select([
+                    eb.val(name).as('name'),
+                    eb.val(input.kind).as('kind'),
+                    eb.val(domainId).as('domain_id'),
+                    eb.val(id).as('resource_id'),
+                    eb.val(now).as('reserved_at'),
+                  ]),
+              ),
+          )
+          .insertInto('resources')
+          .columns([
+            'id',
+            'domain_id',
+            'kind',
+            'name',
+            'status',
+            'backend_name',
+            'idempotency_key',
+            'key_id',
+            'blueprint_id',
+            'lease_until',
+            'created_at',
+            'updated_at',
+          ])
+          .expression((eb) =>
+            eb
+              .selectFrom('allowed')
+              .select([
+                eb.val(id).as('id'),
+                eb.val(domainId).as('domain_id'),
+                eb.val(input.kind).as('kind'),
+                eb.val(input.name).as('name'),
+                eb.val('provisioning').as('status'),
+                eb.val(name).as('backend_name'),
+                eb.val(idempotencyKey ?? null).as('idempotency_key'),
+                'allowed.key_id',
+                eb.val(input.blueprintId ?? null).as('blueprint_id'),
+                eb.val(new Date(now.getTime() + this.o.leaseMs)).as('lease_until'),
+                eb.val(now).as('created_at'),
+                eb.val(now).as('updated_at'),
+              ]),
+          )
+          .returningAll();
+        await appendAudit(
+          db,
+          {
+            ...actor,
+            domainId,
+            action: 'resource.create',
+            target: id,
+            outcome: 'success',
+            detail: { kind: input.kind, name: input.name, backendName: name, keyId: principal.keyId },
+          },
+          { when: sql`EXISTS (SELECT 1 FROM resources WHERE id = ${id})` },
+        );
+        const dataKey = db.selectFrom('domain_keys').select('wrapped_key').where('domain_id', '=', domainId);
+        return [lock, insert, dataKey] as const;
+      });
+    } catch (error) {
+      // A taken name or a repeated idempotency key: nothing of the message counted.
+      if (isUniqueViolation(error)) return null;
+      throw error;
+    }
+    const [, [row], [key]] = results;
+    if (row === undefined) return null;
+    return { row, replay: false, wrappedKey: key?.wrapped_key ?? null };
   }
 
   private async reserve(
@@ -316,7 +435,12 @@ export class Provisioner {
   }
 
   /** Talks to the backend for a reserved resource and records the outcome. */
-  private async allocate(provider: Provider, row: ResourceRow, actor: Actor): Promise<ResourceRow> {
+  private async allocate(
+    provider: Provider,
+    row: ResourceRow,
+    actor: Actor,
+    wrappedKey: string | null = null,
+  ): Promise<ResourceRow> {
     const ref: ResourceRef = { domainId: row.domain_id, resourceId: row.id };
     let credentials: Credentials;
     try {
@@ -325,37 +449,101 @@ export class Provisioner {
       return this.fail(provider, row, actor, error);
     }
     this.crashAt('after-allocate');
-    const ready = await this.settle(
-      row.domain_id,
-      row.id,
-      'provisioning',
-      actor,
-      'resource.ready',
-      async (tx) =>
-        tx
-          .updateTable('resources')
-          .set({
-            status: 'ready',
-            credentials: await this.o.keyring.encryptIn(
-              tx,
-              row.domain_id,
-              credentialsPurpose(row.id),
-              credentials,
-            ),
-            error: null,
-            lease_until: null,
-            ready_at: new Date(),
-            updated_at: new Date(),
-          })
-          .where('id', '=', row.id)
-          .where('status', '=', 'provisioning')
-          .returningAll()
-          .executeTakeFirst(),
-    );
+    const ready =
+      wrappedKey === null
+        ? await this.markReady(row, actor, credentials)
+        : await this.markReadyInOneMessage(row, actor, credentials, wrappedKey);
     if (ready !== undefined) return ready;
-    // The resource was marked for deletion while the backend worked (its domain was deleted): undo.
+    // The row moved on while the backend worked. Another process may have finished it (its lease ran
+    // out and the reconciler took it over): the backend object is then theirs, and stays.
+    const [[now]] = await this.o.store.read(row.domain_id, (db) => [
+      db.selectFrom('resources').selectAll().where('id', '=', row.id),
+    ]);
+    if (now?.status === 'ready') return now;
+    // Otherwise it was marked for deletion (its domain was deleted): undo.
     await provider.delete(ref);
     return this.finishDeletion(row.domain_id, row.id, actor);
+  }
+
+  /**
+   * Records a resource ready with its credentials, sealed under the domain's data key as the reservation
+   * read it, and its audit event, in one round trip; undefined when the row moved on (`markReady`).
+   */
+  private async markReadyInOneMessage(
+    row: ResourceRow,
+    actor: Actor,
+    credentials: Credentials,
+    wrappedKey: string,
+  ): Promise<ResourceRow | undefined> {
+    const now = new Date();
+    const sealed = this.o.keyring.encryptWithWrapped(
+      wrappedKey,
+      row.domain_id,
+      credentialsPurpose(row.id),
+      credentials,
+    );
+    const [[ready]] = await this.o.store.change(row.domain_id, async (db) => {
+      const update = db
+        .updateTable('resources')
+        .set({
+          status: 'ready',
+          credentials: sealed,
+          error: null,
+          lease_until: null,
+          ready_at: now,
+          updated_at: now,
+        })
+        .where('id', '=', row.id)
+        .where('status', '=', 'provisioning')
+        .returningAll();
+      // Appended only if the update above changed the row: its version is then this transaction's.
+      await appendAudit(
+        db,
+        {
+          ...actor,
+          domainId: row.domain_id,
+          action: 'resource.ready',
+          target: row.id,
+          outcome: 'success',
+          detail: { kind: row.kind, from: 'provisioning', to: 'ready' },
+        },
+        {
+          when: sql`EXISTS (SELECT 1 FROM resources
+            WHERE id = ${row.id} AND xmin = pg_current_xact_id()::xid)`,
+        },
+      );
+      return [update] as const;
+    });
+    return ready;
+  }
+
+  /** Records a resource ready with its credentials, and its audit event; undefined when the row moved on. */
+  private async markReady(
+    row: ResourceRow,
+    actor: Actor,
+    credentials: Credentials,
+  ): Promise<ResourceRow | undefined> {
+    return this.settle(row.domain_id, row.id, 'provisioning', actor, 'resource.ready', async (tx) =>
+      tx
+        .updateTable('resources')
+        .set({
+          status: 'ready',
+          credentials: await this.o.keyring.encryptIn(
+            tx,
+            row.domain_id,
+            credentialsPurpose(row.id),
+            credentials,
+          ),
+          error: null,
+          lease_until: null,
+          ready_at: new Date(),
+          updated_at: new Date(),
+        })
+        .where('id', '=', row.id)
+        .where('status', '=', 'provisioning')
+        .returningAll()
+        .executeTakeFirst(),
+    );
   }
 
   private async fail(provider: Provider, row: ResourceRow, actor: Actor, error: unknown): Promise<never> {

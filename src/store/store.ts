@@ -132,6 +132,19 @@ export interface Store {
     domainId: string,
     build: (db: DomainQueries) => Q,
   ): Promise<Rows<Q>>;
+  /**
+   * Runs the statements `build` returns (of any kind), then what it leaves for the commit (`appendAudit`,
+   * `deferToCommit`), as one transaction scoped to `domainId`, like `withDomain`, and answers each
+   * statement's rows. On PostgreSQL they travel as a single message: one round trip, one commit. `build`
+   * runs no statement itself (its handle only compiles), so no code decides between them: a statement
+   * that depends on an earlier one says so in SQL (a WHERE on what that one wrote; `appendAudit`'s
+   * `when`). Each statement reads what committed before it started, and what the ones before it wrote.
+   * If one fails, none of them counts. A malformed domain id is `not_found`.
+   */
+  change<const Q extends readonly Compilable<unknown>[]>(
+    domainId: string,
+    build: (db: DomainTx) => Q | Promise<Q>,
+  ): Promise<Rows<Q>>;
   /** Runs `fn` in one transaction of the system context, which sees every domain. */
   system<T>(purpose: SystemPurpose, fn: (tx: SystemTx) => Promise<T>): Promise<T>;
   /**
@@ -583,6 +596,32 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       if (typeof domainId !== 'string' || !domainIdPattern.test(domainId))
         return Promise.reject(new BulkheadError('not_found'));
       return readScoped(domainScope(domainId), () => build(queries)) as never;
+    },
+    async change(domainId, build) {
+      if (typeof domainId !== 'string' || !domainIdPattern.test(domainId))
+        throw new BulkheadError('not_found');
+      const scope = domainScope(domainId);
+      // A handle of its own, so that what this call defers is kept apart from any other's.
+      const collector = queries.withoutPlugins() as unknown as DomainTx;
+      const deferred: string[] = [];
+      atCommit.set(collector, deferred);
+      let compiled: CompiledQuery[];
+      try {
+        compiled = (await build(collector)).map((q) => q.compile());
+      } finally {
+        atCommit.delete(collector);
+      }
+      const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
+      if (appPool !== null && texts.every((t) => t !== null)) {
+        const results = await oneMessage(appPool, [scope, ...texts, ...deferred].join('; '));
+        return results.slice(scopeResults, scopeResults + texts.length).map((r) => r.rows) as never;
+      }
+      return scoped(scope, async (conn) => {
+        const rows: unknown[][] = [];
+        for (const q of compiled) rows.push((await conn.executeQuery(q)).rows);
+        for (const text of deferred) await sql.raw(text).execute(conn);
+        return rows;
+      }) as never;
     },
     system(_purpose, fn) {
       return scoped(systemScope, fn as (tx: Kysely<Database>) => Promise<never>);
