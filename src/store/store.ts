@@ -614,7 +614,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
       if (appPool !== null && texts.every((t) => t !== null)) {
         const results = await oneMessage(appPool, [scope, ...texts, ...deferred].join('; '));
-        return results.slice(scopeResults, scopeResults + texts.length).map((r) => r.rows as unknown[]) as never;
+        return results
+          .slice(scopeResults, scopeResults + texts.length)
+          .map((r) => r.rows as unknown[]) as never;
       }
       return scoped(scope, async (conn) => {
         const rows: unknown[][] = [];
