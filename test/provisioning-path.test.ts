@@ -1,15 +1,21 @@
 // The provisioning path's bookkeeping: every resource's creation and readiness recorded exactly once
 // with the audit chain intact, whether the reservation and the ready mark travelled in one message each
-// or took the longer way; and a resource that the reconciler finished while the first request still
-// waited on the backend is kept, not undone.
+// or took the longer way; the key's use recorded once for every answer of the create route, with the
+// reservation or on its own; a key revoked while its request waited for the domain refused; and a
+// resource that the reconciler finished while the first request still waited on the backend kept.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit, verifyAudit } from '../src/audit/log.js';
+import { buildServer } from '../src/http/server.js';
+import type { App } from '../src/http/types.js';
+import { openStore } from '../src/store/store.js';
+import { buildServices } from '../src/runtime.js';
 import type { ResourceKind } from '../src/domain/kinds.js';
 import type { Actor } from '../src/policy/principal.js';
 import type { Provider, ResourceRef } from '../src/providers/provider.js';
 import type { KeyPrincipal } from '../src/provisioner/provisioner.js';
 import type { Services } from '../src/runtime.js';
-import { asOwner, backends, openTestServices } from './helpers/backends.js';
+import { asOwner, backends, createTestDatabase, openTestServices, testSecret } from './helpers/backends.js';
 import { openTestProviders, type TestProviders } from './helpers/providers.js';
 
 const actor: Actor = { actor: 'operator', requestId: null };
@@ -53,6 +59,7 @@ describe.each(backends)('the provisioning path on a $name store', (backend) => {
   let services: Services & { drop(): Promise<void> };
   let providers: TestProviders;
   let storage: ReturnType<typeof holdable>;
+  let app: App;
   const leaseMs = 300;
 
   beforeAll(async () => {
@@ -63,9 +70,11 @@ describe.each(backends)('the provisioning path on a $name store', (backend) => {
       leaseMs,
     });
     providers.bind(services.keyring);
+    app = await buildServer(services);
   });
 
   afterAll(async () => {
+    await app.close();
     for (const d of await services.domains.list({ limit: 500 })) {
       await services.domains.delete(actor, d.id);
     }
@@ -75,10 +84,10 @@ describe.each(backends)('the provisioning path on a $name store', (backend) => {
     providers.remove();
   });
 
-  async function domainWithKey(): Promise<{ id: string; principal: KeyPrincipal }> {
+  async function domainWithKey(): Promise<{ id: string; key: string; principal: KeyPrincipal }> {
     const domain = await services.domains.create(actor, { slug: unique('path'), name: 'p' });
     const key = await services.keys.issue(actor, domain.id);
-    return { id: domain.id, principal: await services.keys.authenticate(key.key, null) };
+    return { id: domain.id, key: key.key, principal: await services.keys.authenticate(key.key, null) };
   }
 
   const create = (d: { id: string; principal: KeyPrincipal }, name: string) =>
@@ -125,6 +134,47 @@ describe.each(backends)('the provisioning path on a $name store', (backend) => {
     expect(owned).toHaveLength(1);
   });
 
+  it("records the key's use once for every answer of the create route", async () => {
+    const a = await domainWithKey();
+    const b = await domainWithKey();
+    await asOwner(services.store, (tx) =>
+      tx
+        .updateTable('pools')
+        .set({ quotas: JSON.stringify({ storage: 2 }) })
+        .where('domain_id', '=', a.id)
+        .execute(),
+    );
+    const post = (domainId: string, body: object, headers: Record<string, string> = {}) =>
+      app.inject({
+        method: 'POST',
+        url: `/v1/domains/${domainId}/resources`,
+        headers: { authorization: `Bearer ${a.key}`, ...headers },
+        payload: body,
+      });
+    const answers = [
+      await post(a.id, { kind: 'storage', name: 'one' }), // 201, reserved in one message
+      await post(a.id, { kind: 'storage', name: 'two' }, { 'idempotency-key': 'k1' }), // 201
+      await post(a.id, { kind: 'storage', name: 'two' }, { 'idempotency-key': 'k1' }), // 200, a replay
+      await post(a.id, { kind: 'storage', name: 'three' }), // 409, over the quota
+      await post(a.id, { kind: 'storage', name: 'Not A Name' }), // 400, refused before the handler
+      await post(b.id, { kind: 'storage', name: 'theirs' }), // 404, another domain's path
+    ];
+    expect(answers.map((r) => r.statusCode)).toEqual([201, 201, 200, 409, 400, 404]);
+    const uses = (
+      await asOwner(services.store, (tx) => listAudit(tx, { action: 'key.authenticate', limit: 10_000 }))
+    ).filter((e) => e.target === a.principal.keyId);
+    for (const r of answers) {
+      const id = r.headers['x-request-id'];
+      expect(
+        uses.filter((e) => e.requestId === id).map((e) => e.outcome),
+        `${r.statusCode} ${r.body}`,
+      ).toEqual(['success']);
+    }
+    const keys = await services.keys.list(a.id);
+    expect(keys[0]!.lastUsedAt).not.toBeNull();
+    expect(await asOwner(services.store, (tx) => verifyAudit(tx))).toMatchObject({ ok: true });
+  });
+
   it('keeps a resource the reconciler finished while its first request still waited on the backend', async () => {
     const d = await domainWithKey();
     await create(d, 'warm'); // the domain's data key exists from here on
@@ -145,5 +195,81 @@ describe.each(backends)('the provisioning path on a $name store', (backend) => {
       'resource.ready:success:system:reconciler',
     ]);
     expect((await services.provisioner.get(d.id, resource.id)).status).toBe('ready');
+  });
+});
+
+describe('a key revoked while its create waits for the domain, on PostgreSQL', () => {
+  it('refuses the create, records the use as refused, and allocates nothing', async () => {
+    const database = await createTestDatabase();
+    const providers = await openTestProviders();
+    const store = await openStore({ kind: 'postgres', url: database.url, poolSize: 5 });
+    const services = buildServices(store, testSecret, {
+      providers: new Map<ResourceKind, Provider>([['storage', providers.providers.get('storage')!]]),
+      slugQuarantineMs: 0,
+    });
+    providers.bind(services.keyring);
+    const app = await buildServer(services);
+    const holder = new pg.Client({ connectionString: database.url });
+    const watcher = new pg.Client({ connectionString: database.url });
+    try {
+      await holder.connect();
+      await watcher.connect();
+      const d = await services.domains.create(actor, { slug: unique('race'), name: 'x' });
+      const key = await services.keys.issue(actor, d.id);
+      await app.inject({
+        method: 'POST',
+        url: `/v1/domains/${d.id}/resources`,
+        headers: { authorization: `Bearer ${key.key}` },
+        payload: { kind: 'storage', name: 'before' },
+      });
+      // A revocation in flight, as the key service makes it: the domain's row, then the key's. The
+      // create reads the key (still live) and waits for the domain.
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM domains WHERE id = $1 FOR UPDATE', [d.id]);
+      await holder.query('UPDATE provisioning_keys SET revoked_at = now() WHERE id = $1', [key.id]);
+      const answer = app.inject({
+        method: 'POST',
+        url: `/v1/domains/${d.id}/resources`,
+        headers: { authorization: `Bearer ${key.key}` },
+        payload: { kind: 'storage', name: 'after' },
+      });
+      for (let waited = 0; ; waited += 20) {
+        const { rows } = await watcher.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        if (rows[0]!.n > 0) break;
+        if (waited > 10_000) throw new Error('the create never waited for the revocation');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await holder.query('COMMIT');
+      const res = await answer;
+      expect(res.statusCode, res.body).toBe(401);
+      expect(res.json()).toMatchObject({ code: 'invalid_credentials' });
+      const events = await asOwner(store, (tx) => listAudit(tx, { domainId: d.id, limit: 1000 }));
+      const ofRequest = events.filter((e) => e.requestId === res.headers['x-request-id']);
+      expect(ofRequest.map((e) => [e.action, e.outcome, e.detail['reason'] ?? null])).toEqual([
+        ['key.authenticate', 'denied', 'revoked'],
+      ]);
+      const rows = await asOwner(store, (tx) =>
+        tx.selectFrom('resources').select('name').where('domain_id', '=', d.id).execute(),
+      );
+      expect(rows.map((r) => r.name)).toEqual(['before']);
+      const owned = (await providers.providers.get('storage')!.listOwned()).filter(
+        (o) => o.ref.domainId === d.id,
+      );
+      expect(owned).toHaveLength(1);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await watcher.end().catch(() => undefined);
+      await app.close();
+      await services.provisioner.stop();
+      for (const d of await services.domains.list({ limit: 10 })) await services.domains.delete(actor, d.id);
+      await services.provisioner.reconcile();
+      await store.close();
+      await database.drop();
+      await providers.providers.get('postgres')!.close();
+      providers.remove();
+    }
   });
 });

@@ -26,7 +26,8 @@ export function problemOf(error: BulkheadError, requestId: string): Problem {
   return problem;
 }
 
-export function sendProblem(reply: FastifyReply, error: BulkheadError): FastifyReply {
+/** The headers a problem brings: when to retry, and how to authenticate. */
+export function problemHeaders(reply: FastifyReply, error: BulkheadError): void {
   const retryAfter = (error as { retryAfter?: unknown }).retryAfter;
   if (typeof retryAfter === 'number') reply.header('retry-after', retryAfter);
   if (error.code === 'invalid_credentials' || error.code === 'unauthenticated') {
@@ -35,6 +36,10 @@ export function sendProblem(reply: FastifyReply, error: BulkheadError): FastifyR
       error.code === 'invalid_credentials' ? 'Bearer error="invalid_token"' : 'Bearer',
     );
   }
+}
+
+export function sendProblem(reply: FastifyReply, error: BulkheadError): FastifyReply {
+  problemHeaders(reply, error);
   return reply
     .code(error.status)
     .type('application/problem+json')

@@ -7,6 +7,7 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import type { Access } from '../policy/policy.js';
+import type { PendingKeyUse } from '../keys/service.js';
 import type { Principal } from '../policy/principal.js';
 import type { Services } from '../runtime.js';
 
@@ -20,9 +21,19 @@ declare module 'fastify' {
      * never the path, so the database context follows the credential even if a check above were wrong.
      */
     domainScope: string | null;
+    /**
+     * A provisioning key's use not yet recorded, on a route that records it with its own change
+     * (`keyUse: 'with-change'`); recorded on its own before the response goes out otherwise.
+     */
+    keyUse: PendingKeyUse | null;
   }
   interface FastifyContextConfig {
     access?: Access;
+    /**
+     * 'with-change': the handler records a provisioning key's use in the transaction of the change it
+     * makes (one round trip fewer); whatever it leaves unrecorded is recorded before the response.
+     */
+    keyUse?: 'with-change';
   }
   interface FastifyInstance {
     /** Every route with its declared access, in registration order (for checks that cover every route). */

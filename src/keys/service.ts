@@ -6,7 +6,7 @@ import { resourceKinds, type ResourceKind } from '../domain/kinds.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import type { KeyRow } from '../store/schema.js';
-import { sql, type CompiledQuery } from 'kysely';
+import { sql, type CompiledQuery, type RawBuilder } from 'kysely';
 import { deferToCommit, type Store, type Tx } from '../store/store.js';
 import { lockDomain } from '../services/domains.js';
 import { checkKeyShape, generateKey, keyDisplayPrefix } from './format.js';
@@ -238,96 +238,107 @@ export class KeyService {
    * Resolves a presented key to its domain, or throws `invalid_credentials` — the same error whatever
    * was wrong. Every attempt, allowed or refused, is audited with the reason.
    *
-   * Two round trips: the key is read, then its use is recorded in one message (the audit event, the
-   * last-used time when it is due, and a check that the key is still live). That message takes the
-   * key's row before the audit chain's head, as every writer does, and checks the key after it holds the
-   * head: a revocation or suspension that committed first is seen, and the use is read again and refused.
+   * Two round trips: the key is read, then its use is recorded in one message (`PendingKeyUse.record`).
    */
-  async authenticate(
-    presented: string,
-    requestId: string | null,
-  ): Promise<Principal & { kind: 'provisioning_key' }> {
+  async authenticate(presented: string, requestId: string | null): Promise<KeyPrincipal> {
+    const use = await this.authenticateLater(presented, requestId);
+    await use.record();
+    return use.principal;
+  }
+
+  /**
+   * As `authenticate`, in one round trip: the key is read, and its use is left to the caller, who
+   * records it with the change it asks for (`PendingKeyUse.deferTo`) or on its own (`record`). A key
+   * refused by the read is recorded and thrown at once.
+   */
+  async authenticateLater(presented: string, requestId: string | null): Promise<PendingKeyUse> {
     const shape = checkKeyShape(presented);
     if (shape !== null) return this.refuse(shape, null, null, requestId, presented);
     const hash = keyedHash(this.deps.secret, presented);
-    for (let attempt = 0; ; attempt++) {
-      const now = new Date();
-      const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [
-        db
-          .selectFrom('provisioning_keys')
-          .innerJoin('domains', 'domains.id', 'provisioning_keys.domain_id')
-          .select([
-            'provisioning_keys.id as id',
-            'provisioning_keys.hash as hash',
-            'provisioning_keys.domain_id as domainId',
-            'provisioning_keys.scopes as scopes',
-            'provisioning_keys.revoked_at as revokedAt',
-            'provisioning_keys.expires_at as expiresAt',
-            'provisioning_keys.last_used_at as lastUsedAt',
-            'domains.status as domainStatus',
-            'domains.slug as slug',
-          ])
-          .where('provisioning_keys.hash', '=', hash),
-      ]);
-      let refusal: KeyRefusal | null = null;
-      if (row === undefined || !sameHash(row.hash, hash)) refusal = 'unknown';
-      else if (row.revokedAt !== null) refusal = 'revoked';
-      else if (row.expiresAt !== null && row.expiresAt <= now) refusal = 'expired';
-      else if (row.domainStatus !== 'active') refusal = 'domain_inactive';
-      const keyId = row?.id ?? null;
-      try {
-        await this.deps.store.systemCommit('authenticate', async (tx) => {
-          const touch =
-            refusal === null &&
-            (row!.lastUsedAt === null || now.getTime() - row!.lastUsedAt.getTime() >= lastUsedEveryMs);
-          if (touch) {
-            defer(
-              tx,
-              tx
-                .updateTable('provisioning_keys')
-                .set({ last_used_at: now })
-                .where('id', '=', keyId!)
-                .where('revoked_at', 'is', null)
-                .compile(),
-            );
-          }
-          await appendAudit(tx, {
-            actor: keyId === null ? 'anonymous' : `key:${keyId}`,
-            requestId,
-            domainId: row?.domainId ?? null,
-            action: 'key.authenticate',
-            target: keyId,
-            outcome: refusal === null ? 'success' : 'denied',
-            detail: refusal === null ? {} : { reason: refusal, prefix: presented.slice(0, 12) },
-          });
-          // A statement of its own, so it reads what committed before the head was taken: a key revoked
-          // or a domain suspended meanwhile divides by zero and the whole use is rolled back.
-          if (refusal === null) {
-            defer(
-              tx,
-              sql`SELECT 1 / (
-                SELECT count(*)::int FROM provisioning_keys k JOIN domains d ON d.id = k.domain_id
-                WHERE k.id = ${keyId} AND k.revoked_at IS NULL AND d.status = 'active'
-                  AND (k.expires_at IS NULL OR k.expires_at > ${now})
-              ) AS live`.compile(tx),
-            );
-          }
-        });
-      } catch (error) {
-        if (refusal === null && attempt === 0 && (error as { code?: unknown }).code === divisionByZero) {
-          continue; // no longer live: read again, and refuse it with its reason
-        }
-        throw error;
-      }
-      if (refusal !== null || row === undefined) throw new BulkheadError('invalid_credentials');
-      return {
-        kind: 'provisioning_key',
-        actor: `key:${row.id}`,
-        domainId: row.domainId,
-        domainSlug: row.slug,
-        keyId: row.id,
-        scopes: row.scopes as ResourceKind[],
-      };
+    const now = new Date();
+    const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [
+      db
+        .selectFrom('provisioning_keys')
+        .innerJoin('domains', 'domains.id', 'provisioning_keys.domain_id')
+        .select([
+          'provisioning_keys.id as id',
+          'provisioning_keys.hash as hash',
+          'provisioning_keys.domain_id as domainId',
+          'provisioning_keys.scopes as scopes',
+          'provisioning_keys.revoked_at as revokedAt',
+          'provisioning_keys.expires_at as expiresAt',
+          'provisioning_keys.last_used_at as lastUsedAt',
+          'domains.status as domainStatus',
+          'domains.slug as slug',
+        ])
+        .where('provisioning_keys.hash', '=', hash),
+    ]);
+    let refusal: KeyRefusal | null = null;
+    if (row === undefined || !sameHash(row.hash, hash)) refusal = 'unknown';
+    else if (row.revokedAt !== null) refusal = 'revoked';
+    else if (row.expiresAt !== null && row.expiresAt <= now) refusal = 'expired';
+    else if (row.domainStatus !== 'active') refusal = 'domain_inactive';
+    if (refusal !== null || row === undefined) {
+      return this.refuse(refusal ?? 'unknown', row?.id ?? null, row?.domainId ?? null, requestId, presented);
+    }
+    const principal: KeyPrincipal = {
+      kind: 'provisioning_key',
+      actor: `key:${row.id}`,
+      domainId: row.domainId,
+      domainSlug: row.slug,
+      keyId: row.id,
+      scopes: row.scopes as ResourceKind[],
+    };
+    const touch = row.lastUsedAt === null || now.getTime() - row.lastUsedAt.getTime() >= lastUsedEveryMs;
+    return new PendingKeyUse(this, principal, { presented, requestId, at: now, touch });
+  }
+
+  /**
+   * Leaves a key's use for the commit of `tx`: its audit event, and the last-used time when it is due.
+   * With `live`, a check placed after the audit chain's head is held: a revocation or suspension that
+   * committed first divides by zero, and the whole transaction is rolled back. With `when`, both
+   * statements count only if that condition holds when they run.
+   */
+  async deferUse(
+    tx: Tx,
+    use: PendingKeyUse,
+    options: { readonly live?: boolean; readonly when?: RawBuilder<unknown> },
+  ): Promise<void> {
+    const { principal } = use;
+    const { at, touch, requestId } = use.facts;
+    const when = options.when;
+    if (touch) {
+      let update = tx
+        .updateTable('provisioning_keys')
+        .set({ last_used_at: at })
+        .where('id', '=', principal.keyId)
+        .where('revoked_at', 'is', null);
+      if (when !== undefined) update = update.where(when as RawBuilder<boolean>);
+      defer(tx, update.compile());
+    }
+    await appendAudit(
+      tx,
+      {
+        actor: principal.actor,
+        requestId,
+        domainId: principal.domainId,
+        action: 'key.authenticate',
+        target: principal.keyId,
+        outcome: 'success',
+        detail: {},
+      },
+      when === undefined ? {} : { when },
+    );
+    // A statement of its own, so it reads what committed before the head was taken.
+    if (options.live === true) {
+      defer(
+        tx,
+        sql`SELECT 1 / (
+          SELECT count(*)::int FROM provisioning_keys k JOIN domains d ON d.id = k.domain_id
+          WHERE k.id = ${principal.keyId} AND k.revoked_at IS NULL AND d.status = 'active'
+            AND (k.expires_at IS NULL OR k.expires_at > ${at})
+        ) AS live`.compile(tx),
+      );
     }
   }
 
@@ -340,7 +351,7 @@ export class KeyService {
   ): Promise<never> {
     await this.deps.store.systemCommit('authenticate', (tx) =>
       appendAudit(tx, {
-        actor: 'anonymous',
+        actor: keyId === null ? 'anonymous' : `key:${keyId}`,
         requestId,
         domainId,
         action: 'key.authenticate',
@@ -350,6 +361,69 @@ export class KeyService {
       }),
     );
     throw new BulkheadError('invalid_credentials');
+  }
+
+  /** Records a use on its own, checked for liveness (`PendingKeyUse.record`). */
+  async recordUse(use: PendingKeyUse): Promise<void> {
+    await this.deps.store.systemCommit('authenticate', (tx) => this.deferUse(tx, use, { live: true }));
+  }
+}
+
+export type KeyPrincipal = Principal & { kind: 'provisioning_key' };
+
+/**
+ * A key's use that has passed the read but is not yet recorded. Exactly one of these records it: the
+ * caller's own change, through `deferTo` and then `recorded`, or `record`.
+ */
+export class PendingKeyUse {
+  private done = false;
+
+  constructor(
+    private readonly keys: KeyService,
+    readonly principal: KeyPrincipal,
+    /** What the audit event and the last-used time are made of. */
+    readonly facts: {
+      readonly presented: string;
+      readonly requestId: string | null;
+      readonly at: Date;
+      readonly touch: boolean;
+    },
+  ) {}
+
+  get settled(): boolean {
+    return this.done;
+  }
+
+  /** Leaves the use for the commit of `tx`, counting only if `when` holds then; see `recorded`. */
+  deferTo(tx: Tx, when: RawBuilder<unknown>): Promise<void> {
+    return this.keys.deferUse(tx, this, { when });
+  }
+
+  /** Says that a transaction holding `deferTo`'s statements committed with `when` true. */
+  recorded(): void {
+    this.done = true;
+  }
+
+  /**
+   * Records the use in a transaction of its own, which takes the key's row before the audit chain's head,
+   * as every writer does, and checks the key after it holds the head. A key revoked (or its domain
+   * suspended) meanwhile is read again and refused with its reason: `invalid_credentials`.
+   */
+  async record(): Promise<void> {
+    await this.recordOrRetry(true);
+  }
+
+  private async recordOrRetry(retry: boolean): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    try {
+      await this.keys.recordUse(this);
+    } catch (error) {
+      if (!retry || (error as { code?: unknown }).code !== divisionByZero) throw error;
+      // No longer live: read again, and refuse it with its reason.
+      const again = await this.keys.authenticateLater(this.facts.presented, this.facts.requestId);
+      await again.recordOrRetry(false);
+    }
   }
 }
 

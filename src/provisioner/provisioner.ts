@@ -8,10 +8,11 @@ import { sql } from 'kysely';
 import { appendAudit } from '../audit/log.js';
 import type { AuditAction } from '../audit/events.js';
 import type { Keyring } from '../crypto/keyring.js';
+import type { KeyPrincipal, PendingKeyUse } from '../keys/service.js';
 import { newId } from '../domain/ids.js';
 import type { ResourceKind } from '../domain/kinds.js';
 import { BulkheadError, notFound } from '../errors.js';
-import type { Actor, Principal } from '../policy/principal.js';
+import type { Actor } from '../policy/principal.js';
 import {
   backendName,
   type Credentials,
@@ -57,7 +58,7 @@ export function resourceView(row: ResourceRow): ResourceView {
   };
 }
 
-export type KeyPrincipal = Principal & { kind: 'provisioning_key' };
+export type { KeyPrincipal };
 
 export interface ProvisionerOptions {
   readonly store: Store;
@@ -150,10 +151,13 @@ export class Provisioner {
     domainId: string,
     input: { kind: ResourceKind; name: string; blueprintId?: string },
     idempotencyKey?: string,
+    use?: PendingKeyUse,
   ): Promise<{ resource: ResourceView; replay: boolean }> {
     const provider = this.provider(input.kind);
     const actor: Actor = { actor: principal.actor, requestId };
-    const quick = await this.reserveInOneMessage(principal, actor, domainId, input, idempotencyKey);
+    const quick = await this.reserveInOneMessage(principal, actor, domainId, input, idempotencyKey, use);
+    // The longer way records the key's use first, on its own: a key revoked meanwhile is refused there.
+    if (quick === null) await use?.record();
     const reserved = quick ?? (await this.reserve(principal, actor, domainId, input, idempotencyKey));
     if (reserved.replay) return { resource: resourceView(reserved.row), replay: true };
     this.crashAt('after-reserve');
@@ -176,10 +180,12 @@ export class Provisioner {
     domainId: string,
     input: { kind: ResourceKind; name: string; blueprintId?: string },
     idempotencyKey: string | undefined,
+    use: PendingKeyUse | undefined,
   ): Promise<{ row: ResourceRow; replay: false; wrappedKey: string | null } | null> {
     const now = new Date();
     const id = newId('resource');
     const name = backendName({ domainId, resourceId: id });
+    const inserted = sql`EXISTS (SELECT 1 FROM resources WHERE id = ${id})`;
     let results;
     try {
       results = await this.o.store.change(domainId, async (db) => {
@@ -253,6 +259,8 @@ export class Provisioner {
               ]),
           )
           .returningAll();
+        // The key's use, when the request left it to this change, counts with the reservation only.
+        await use?.deferTo(db, inserted);
         await appendAudit(
           db,
           {
@@ -263,7 +271,7 @@ export class Provisioner {
             outcome: 'success',
             detail: { kind: input.kind, name: input.name, backendName: name, keyId: principal.keyId },
           },
-          { when: sql`EXISTS (SELECT 1 FROM resources WHERE id = ${id})` },
+          { when: inserted },
         );
         const dataKey = db.selectFrom('domain_keys').select('wrapped_key').where('domain_id', '=', domainId);
         return [lock, insert, dataKey] as const;
@@ -275,6 +283,7 @@ export class Provisioner {
     }
     const [, [row], [key]] = results;
     if (row === undefined) return null;
+    use?.recorded();
     return { row, replay: false, wrappedKey: key?.wrapped_key ?? null };
   }
 

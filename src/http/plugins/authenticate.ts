@@ -5,6 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { appendAudit } from '../../audit/log.js';
 import { BulkheadError, notFound } from '../../errors.js';
+import { problemHeaders, problemOf, toBulkheadError } from '../problem.js';
 import { readSessionCookie } from '../../identity/sessions.js';
 import { keyPrefix } from '../../keys/format.js';
 import { decide } from '../../policy/policy.js';
@@ -59,7 +60,13 @@ async function resolvePrincipal(services: Services, request: FastifyRequest): Pr
   if (!hasHeader) throw new BulkheadError('unauthenticated');
   const token = bearer.exec(header)?.[1];
   // Key-shaped tokens are audited by the key service, with the reason they were refused.
-  if (token?.startsWith(keyPrefix) === true) return services.keys.authenticate(token, String(request.id));
+  if (token?.startsWith(keyPrefix) === true) {
+    if (request.routeOptions.config.keyUse !== 'with-change')
+      return services.keys.authenticate(token, String(request.id));
+    const use = await services.keys.authenticateLater(token, String(request.id));
+    request.keyUse = use;
+    return use.principal;
+  }
   if (token !== undefined && token.split('.').length === 3) {
     try {
       return await services.tokens.verify(token);
@@ -94,6 +101,7 @@ export const authenticate = fp<{ services: Services }>(
   (app, { services }, done) => {
     app.decorateRequest('principal', null);
     app.decorateRequest('domainScope', null);
+    app.decorateRequest('keyUse', null);
 
     app.addHook('onRequest', async (request) => {
       const access = request.routeOptions.config.access;
@@ -102,6 +110,24 @@ export const authenticate = fp<{ services: Services }>(
     });
 
     // After validation, so the policy sees well-formed path parameters.
+    // A key's use the handler left unrecorded (it answered before its change, or failed) is recorded
+    // before anything is sent; if the key was revoked meanwhile, the answer is the refusal instead.
+    app.addHook('onSend', async (request, reply, payload) => {
+      const use = request.keyUse;
+      if (use === null || use.settled) return payload;
+      try {
+        await use.record();
+        return payload;
+      } catch (error) {
+        const problem = toBulkheadError(error as Error);
+        if (problem.status >= 500) request.log.error({ err: error }, 'recording a key use failed');
+        reply.removeHeader('location');
+        problemHeaders(reply, problem);
+        reply.code(problem.status).type('application/problem+json');
+        return JSON.stringify(problemOf(problem, String(request.id)));
+      }
+    });
+
     app.addHook('preHandler', async (request) => {
       const access = request.routeOptions.config.access;
       if (access === undefined) return;

@@ -8,7 +8,7 @@ export const createResource: RouteModule = (app, { provisioner }) => {
   app.post(
     '/v1/domains/:domainId/resources',
     {
-      config: { access: ownDomainKey },
+      config: { access: ownDomainKey, keyUse: 'with-change' },
       schema: {
         operationId: 'createResource',
         tags: ['resources'],
@@ -44,6 +44,7 @@ export const createResource: RouteModule = (app, { provisioner }) => {
         scopeOf(request),
         request.body,
         request.headers['idempotency-key'],
+        request.keyUse ?? undefined,
       );
       const status =
         resource.status === 'ready' ? (replay ? 200 : 201) : resource.status === 'provisioning' ? 202 : 200;
