@@ -9,7 +9,8 @@
 // Prints the load average, then for each part:
 // - kinds: for postgres (database and schema mode), redis, storage and rabbitmq, the median and p95 time
 //   from request to `ready` through the HTTP API, the same figures for the provider's own calls made
-//   directly, and their ratio;
+//   directly, and their ratio; and the floor any durable path would reach (the provider's median plus a
+//   round trip and two commits on this server, measured first) with its ratio, the best one possible;
 // - domains: the time to provision a whole domain (domain, key, storage resource) at the 10th, 200th and
 //   1,000th domain in a row (BENCH_DOMAINS);
 // - blueprint: a blueprint of postgres (database mode), redis, rabbitmq and storage through the HTTP API
@@ -26,6 +27,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
 import { buildServer } from '../src/http/server.js';
 import { newId } from '../src/domain/ids.js';
 import type { ResourceKind } from '../src/domain/kinds.js';
@@ -248,6 +250,42 @@ async function withStack(
   });
 }
 
+/**
+ * What any provisioning path that keeps the issue's guarantees must spend on the store, measured on this
+ * server: the reservation must be durable before the backend is called (so a crash can be finished or
+ * undone) and `ready` durable before the answer, and the key read first. So at least one round trip and
+ * two commits: here, a `SELECT 1` and an autocommitted one-row `INSERT`, each the median of 300.
+ */
+interface Floor {
+  readonly roundTrip: number;
+  readonly commit: number;
+}
+
+async function durableFloor(url: string): Promise<Floor> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('CREATE TABLE bench_floor (id serial PRIMARY KEY, at timestamptz NOT NULL)');
+    const time = async (text: string) => {
+      const ms: number[] = [];
+      for (let i = 0; i < 300; i++) {
+        const t = performance.now();
+        await client.query(text);
+        ms.push(performance.now() - t);
+      }
+      return median(ms);
+    };
+    const roundTrip = await time('SELECT 1');
+    const commit = await time('INSERT INTO bench_floor (at) VALUES (now())');
+    await client.query('DROP TABLE bench_floor');
+    return { roundTrip, commit };
+  } finally {
+    await client.end();
+  }
+}
+
+let floor: Floor | null = null;
+
 async function compare(label: string, s: Stack, kind: ResourceKind): Promise<void> {
   const domain = await s.newDomain();
   const viaApi: number[] = [];
@@ -264,8 +302,10 @@ async function compare(label: string, s: Stack, kind: ResourceKind): Promise<voi
   }
   const a = stats(viaApi);
   const b = stats(direct);
+  const least = floor === null ? null : b.median + floor.roundTrip + 2 * floor.commit;
   console.log(
-    `${label.padEnd(20)} ${fmt(a.median)} / ${fmt(a.p95)}   ${fmt(b.median)} / ${fmt(b.p95)}   ${(a.median / b.median).toFixed(2)}x`,
+    `${label.padEnd(20)} ${fmt(a.median)} / ${fmt(a.p95)}   ${fmt(b.median)} / ${fmt(b.p95)}   ${(a.median / b.median).toFixed(2)}x` +
+      (least === null ? '' : `   ${fmt(least)}  ${(least / b.median).toFixed(2)}x`),
   );
 }
 
@@ -426,7 +466,16 @@ async function main(): Promise<void> {
     console.log(
       `\nProvisioning, ${samples} samples each (request to ready through the HTTP API, and the provider alone):`,
     );
-    console.log('kind                 bulkhead median / p95        direct median / p95      ratio (median)');
+    await withDatabase(async (url) => {
+      floor = await durableFloor(url);
+    });
+    console.log(
+      `The least a durable path adds on this server: a round trip (${floor!.roundTrip.toFixed(2)} ms) and two ` +
+        `commits (${floor!.commit.toFixed(2)} ms each); "floor" is the provider's median plus that.`,
+    );
+    console.log(
+      'kind                 bulkhead median / p95        direct median / p95      ratio (median)   floor      floor ratio',
+    );
     await withStack(join(dir, 'storage-a'), 'database', async (s) => {
       await compare('postgres (database)', s, 'postgres');
       await compare('storage', s, 'storage');

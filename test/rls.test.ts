@@ -4,7 +4,8 @@
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit } from '../src/audit/log.js';
+import { appendAudit, listAudit, verifyAudit } from '../src/audit/log.js';
+import type { AuditEventInput } from '../src/audit/events.js';
 import type { Actor } from '../src/policy/principal.js';
 import { buildServices, type Services } from '../src/runtime.js';
 import { appRole, domainTables, systemRole } from '../src/store/migrations.js';
@@ -13,6 +14,13 @@ import { openStore, type Store, type Tx } from '../src/store/store.js';
 import { asOwner, createTestDatabase, testPostgresUrl, testSecret } from './helpers/backends.js';
 
 const actor: Actor = { actor: 'operator', requestId: null };
+const event: Omit<AuditEventInput, 'domainId'> = {
+  ...actor,
+  action: 'key.issue',
+  target: null,
+  outcome: 'success',
+  detail: {},
+};
 
 interface Setup {
   readonly name: string;
@@ -383,7 +391,72 @@ describe.each(setups)('row-level security on $name', (setup) => {
       await expect(store.withDomain(bad, () => Promise.resolve(1))).rejects.toMatchObject({
         code: 'not_found',
       });
+      await expect(
+        store.change(bad, (db) => [db.selectFrom('domains').select('id')] as const),
+      ).rejects.toMatchObject({ code: 'not_found' });
     }
+  });
+
+  it("changes in one message: A's rows only, all or nothing, audit events only when their condition holds", async () => {
+    const names = (domainId: string) =>
+      asOwner(store, (tx) =>
+        tx.selectFrom('provisioning_keys').select('name').where('domain_id', '=', domainId).execute(),
+      ).then((rows) => rows.map((r) => r.name));
+    const before = { a: await names(a.id), b: await names(b.id) };
+    const trail = () => asOwner(store, (tx) => listAudit(tx, { limit: 100_000 }));
+    const eventsBefore = (await trail()).length;
+    // Whatever the statements name, only A's rows are seen and changed.
+    const [renamedB, renamedA, seen] = await store.change(a.id, (db) => [
+      db
+        .updateTable('provisioning_keys')
+        .set({ name: 'taken' })
+        .where('domain_id', '=', b.id)
+        .returning('id'),
+      db.updateTable('provisioning_keys').set({ name: 'a2' }).where('name', '=', 'a').returning('domain_id'),
+      db.selectFrom('provisioning_keys').select('name'),
+    ]);
+    expect(renamedB).toEqual([]);
+    expect(renamedA.map((r) => r.domain_id)).toEqual([a.id]);
+    // A later statement sees what an earlier one wrote.
+    expect(seen.map((r) => r.name)).toEqual(['a2']);
+    expect(await names(b.id)).toEqual(before.b);
+    // A statement that fails takes every other one, and the audit events, with it.
+    await expect(
+      store.change(a.id, async (db) => {
+        await appendAudit(db, { ...event, domainId: a.id });
+        return [
+          db.updateTable('provisioning_keys').set({ name: 'lost' }).where('domain_id', '=', a.id),
+          db
+            .insertInto('domains')
+            .values({
+              id: a.id,
+              slug: 'dup',
+              name: 'dup',
+              status: 'active',
+              created_at: new Date(),
+              updated_at: new Date(),
+            }),
+        ] as const;
+      }),
+    ).rejects.toThrow();
+    expect(await names(a.id)).toEqual(['a2']);
+    expect((await trail()).length).toBe(eventsBefore);
+    // An event whose condition is false is not appended; one whose condition holds is, and the chain holds.
+    await store.change(a.id, async (db) => {
+      await appendAudit(db, { ...event, domainId: a.id, target: 'no' }, { when: sql`false` });
+      await appendAudit(
+        db,
+        { ...event, domainId: a.id, target: 'yes' },
+        { when: sql`EXISTS (SELECT 1 FROM provisioning_keys WHERE name = 'a')` },
+      );
+      return [db.updateTable('provisioning_keys').set({ name: 'a' }).where('name', '=', 'a2')] as const;
+    });
+    const after = await trail();
+    expect(after.slice(eventsBefore).map((e) => e.target)).toEqual(['yes']);
+    expect(await asOwner(store, (tx) => verifyAudit(tx))).toMatchObject({ ok: true });
+    expect(await names(a.id)).toEqual(before.a);
+    // Nothing of the scope stays on the pooled connection.
+    expect(await unscoped(store, (tx) => tx.selectFrom('domains').select('id').execute())).toEqual([]);
   });
 
   it('keeps the audit log append-only for the application role', async () => {
