@@ -15,7 +15,14 @@ import type { Actor } from '../src/policy/principal.js';
 import type { Provider, ResourceRef } from '../src/providers/provider.js';
 import type { KeyPrincipal } from '../src/provisioner/provisioner.js';
 import type { Services } from '../src/runtime.js';
-import { asOwner, backends, createTestDatabase, openTestServices, testSecret } from './helpers/backends.js';
+import {
+  asOwner,
+  backends,
+  createTestDatabase,
+  openTestServices,
+  testSecret,
+  untilSomeoneWaitsForALock,
+} from './helpers/backends.js';
 import { openTestProviders, type TestProviders } from './helpers/providers.js';
 
 const actor: Actor = { actor: 'operator', requestId: null };
@@ -90,6 +97,15 @@ describe.each(backends)('the provisioning path on a $name store', (backend) => {
     return { id: domain.id, key: key.key, principal: await services.keys.authenticate(key.key, null) };
   }
 
+  const storageQuota = (domainId: string, n: number) =>
+    asOwner(services.store, (tx) =>
+      tx
+        .updateTable('pools')
+        .set({ quotas: JSON.stringify({ storage: n }) })
+        .where('domain_id', '=', domainId)
+        .execute(),
+    );
+
   const create = (d: { id: string; principal: KeyPrincipal }, name: string) =>
     services.provisioner.create(d.principal, null, d.id, { kind: 'storage', name });
 
@@ -117,13 +133,7 @@ describe.each(backends)('the provisioning path on a $name store', (backend) => {
 
   it('refuses over quota and records why, allocating nothing', async () => {
     const d = await domainWithKey();
-    await asOwner(services.store, (tx) =>
-      tx
-        .updateTable('pools')
-        .set({ quotas: JSON.stringify({ storage: 1 }) })
-        .where('domain_id', '=', d.id)
-        .execute(),
-    );
+    await storageQuota(d.id, 1);
     await create(d, 'only');
     await expect(create(d, 'second')).rejects.toMatchObject({ code: 'quota_exceeded' });
     const denied = (
@@ -137,13 +147,7 @@ describe.each(backends)('the provisioning path on a $name store', (backend) => {
   it("records the key's use once for every answer of the create route", async () => {
     const a = await domainWithKey();
     const b = await domainWithKey();
-    await asOwner(services.store, (tx) =>
-      tx
-        .updateTable('pools')
-        .set({ quotas: JSON.stringify({ storage: 2 }) })
-        .where('domain_id', '=', a.id)
-        .execute(),
-    );
+    await storageQuota(a.id, 2);
     const post = (domainId: string, body: object, headers: Record<string, string> = {}) =>
       app.inject({
         method: 'POST',
@@ -233,15 +237,7 @@ describe('a key revoked while its create waits for the domain, on PostgreSQL', (
         headers: { authorization: `Bearer ${key.key}` },
         payload: { kind: 'storage', name: 'after' },
       });
-      for (let waited = 0; ; waited += 20) {
-        const { rows } = await watcher.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-           WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-        );
-        if (rows[0]!.n > 0) break;
-        if (waited > 10_000) throw new Error('the create never waited for the revocation');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await untilSomeoneWaitsForALock(watcher, 'the create never waited for the revocation');
       await holder.query('COMMIT');
       const res = await answer;
       expect(res.statusCode, res.body).toBe(401);

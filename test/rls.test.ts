@@ -426,16 +426,14 @@ describe.each(setups)('row-level security on $name', (setup) => {
         await appendAudit(db, { ...event, domainId: a.id });
         return [
           db.updateTable('provisioning_keys').set({ name: 'lost' }).where('domain_id', '=', a.id),
-          db
-            .insertInto('domains')
-            .values({
-              id: a.id,
-              slug: 'dup',
-              name: 'dup',
-              status: 'active',
-              created_at: new Date(),
-              updated_at: new Date(),
-            }),
+          db.insertInto('domains').values({
+            id: a.id,
+            slug: 'dup',
+            name: 'dup',
+            status: 'active',
+            created_at: new Date(),
+            updated_at: new Date(),
+          }),
         ] as const;
       }),
     ).rejects.toThrow();

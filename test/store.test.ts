@@ -12,7 +12,14 @@ import type { Actor } from '../src/policy/principal.js';
 import { buildServices, type Services } from '../src/runtime.js';
 import { migrationNames } from '../src/store/migrations.js';
 import { DataDirLockedError, openStore } from '../src/store/store.js';
-import { asOwner, backends, createTestDatabase, openTestServices, testSecret } from './helpers/backends.js';
+import {
+  asOwner,
+  backends,
+  createTestDatabase,
+  openTestServices,
+  testSecret,
+  untilSomeoneWaitsForALock,
+} from './helpers/backends.js';
 
 const actor: Actor = { actor: 'operator', requestId: 'req_test' };
 
@@ -472,15 +479,7 @@ describe('a key revoked while its use is on its way, on PostgreSQL', () => {
           () => 'allowed',
           (error: unknown) => (error instanceof BulkheadError ? error.code : error),
         );
-        for (let waited = 0; ; waited += 20) {
-          const { rows } = await watcher.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-          );
-          if (rows[0]!.n > 0) break;
-          if (waited > 10_000) throw new Error('the key use never waited for the revocation');
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        await untilSomeoneWaitsForALock(watcher, 'the key use never waited for the revocation');
         await holder.query('COMMIT');
         expect(await outcome).toBe('invalid_credentials');
         const uses = await asOwner(store, (tx) =>

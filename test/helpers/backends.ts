@@ -100,3 +100,16 @@ export function asOwner<T>(store: Store, fn: (tx: Tx) => Promise<T>): Promise<T>
     return fn(tx);
   });
 }
+
+/** Resolves once a session of `client`'s database waits for a lock; throws `failure` after 10 s. */
+export async function untilSomeoneWaitsForALock(client: pg.Client, failure: string): Promise<void> {
+  for (let waited = 0; ; waited += 20) {
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+       WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+    );
+    if (rows[0]!.n > 0) return;
+    if (waited > 10_000) throw new Error(failure);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
