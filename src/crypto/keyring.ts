@@ -33,6 +33,11 @@ function open(key: Buffer, sealed: string, aad: string): Buffer {
   return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]);
 }
 
+/** A JSON value sealed under a domain's data key, bound to the domain and one purpose. */
+function sealValue(dataKey: Buffer, domainId: string, purpose: string, value: unknown): string {
+  return seal(dataKey, Buffer.from(JSON.stringify(value), 'utf8'), `${domainId}:${purpose}`);
+}
+
 /** The master key: configured (64 hex digits), or derived from the server secret with HKDF. */
 export function deriveMasterKey(serverSecret: Buffer): Buffer {
   return Buffer.from(hkdfSync('sha256', serverSecret, Buffer.alloc(0), 'bulkhead master key v1', 32));
@@ -71,25 +76,22 @@ export class Keyring implements DataKeySource {
     if (row.wrapped_key === null) {
       throw new BulkheadError('not_found', "The domain's data key was destroyed.");
     }
-    return open(this.deps.masterKey, row.wrapped_key, `domain-key:${domainId}`);
+    return this.unwrap(domainId, row.wrapped_key);
+  }
+
+  /** The domain's data key, from its wrapped form (`domain_keys.wrapped_key`). */
+  private unwrap(domainId: string, wrappedKey: string): Buffer {
+    return open(this.deps.masterKey, wrappedKey, `domain-key:${domainId}`);
   }
 
   /** Encrypts a JSON value under the domain's key; `purpose` binds it to one use (e.g. a resource id). */
   async encrypt(domainId: string, purpose: string, value: unknown): Promise<string> {
-    return seal(
-      await this.dataKey(domainId),
-      Buffer.from(JSON.stringify(value), 'utf8'),
-      `${domainId}:${purpose}`,
-    );
+    return sealValue(await this.dataKey(domainId), domainId, purpose, value);
   }
 
   /** As `encrypt`, reading the data key in the caller's transaction (one round trip, no second one). */
   async encryptIn(tx: Tx, domainId: string, purpose: string, value: unknown): Promise<string> {
-    return seal(
-      await this.dataKeyIn(tx, domainId),
-      Buffer.from(JSON.stringify(value), 'utf8'),
-      `${domainId}:${purpose}`,
-    );
+    return sealValue(await this.dataKeyIn(tx, domainId), domainId, purpose, value);
   }
 
   /**
@@ -97,11 +99,7 @@ export class Keyring implements DataKeySource {
    * wrapped), so that reading it can travel with other statements.
    */
   encryptWithWrapped(wrappedKey: string, domainId: string, purpose: string, value: unknown): string {
-    return seal(
-      open(this.deps.masterKey, wrappedKey, `domain-key:${domainId}`),
-      Buffer.from(JSON.stringify(value), 'utf8'),
-      `${domainId}:${purpose}`,
-    );
+    return sealValue(this.unwrap(domainId, wrappedKey), domainId, purpose, value);
   }
 
   async decrypt<T>(domainId: string, purpose: string, sealed: string): Promise<T> {

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { appendAudit } from '../audit/log.js';
-import type { AuditAction } from '../audit/events.js';
+import type { AuditAction, AuditEventInput } from '../audit/events.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { KeyPrincipal, PendingKeyUse } from '../keys/service.js';
 import { newId } from '../domain/ids.js';
@@ -101,6 +101,43 @@ async function lockResource(tx: Tx, domainId: string, resourceId: string): Promi
   return row;
 }
 
+/** The audit event of a reserved resource. */
+function created(
+  actor: Actor,
+  domainId: string,
+  resourceId: string,
+  input: { kind: ResourceKind; name: string },
+  backendName: string,
+  keyId: string,
+): AuditEventInput {
+  return {
+    ...actor,
+    domainId,
+    action: 'resource.create',
+    target: resourceId,
+    outcome: 'success',
+    detail: { kind: input.kind, name: input.name, backendName, keyId },
+  };
+}
+
+/** The update that makes a resource still `provisioning` ready, with its sealed credentials. */
+function markedReady(tx: Tx, resourceId: string, sealedCredentials: string) {
+  const now = new Date();
+  return tx
+    .updateTable('resources')
+    .set({
+      status: 'ready',
+      credentials: sealedCredentials,
+      error: null,
+      lease_until: null,
+      ready_at: now,
+      updated_at: now,
+    })
+    .where('id', '=', resourceId)
+    .where('status', '=', 'provisioning')
+    .returningAll();
+}
+
 export class Provisioner {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
@@ -171,8 +208,8 @@ export class Provisioner {
    * the kind, the domain active and the pool has room, and the audit event follows when it did. Every
    * check reads after the lock is held, so a revocation or suspension that committed first is seen, as in
    * `reserve`. Null when it inserted nothing or hit a unique index (a taken name, a repeated idempotency
-   * key): `reserve` then runs, finds out why, and answers and audits it. Also reads the domain's wrapped data key, for
-   * sealing the credentials without another round trip.
+   * key): `reserve` then runs, finds out why, and answers and audits it. Also reads the domain's wrapped
+   * data key, for sealing the credentials without another round trip.
    */
   private async reserveInOneMessage(
     principal: KeyPrincipal,
@@ -261,18 +298,7 @@ export class Provisioner {
           .returningAll();
         // The key's use, when the request left it to this change, counts with the reservation only.
         await use?.deferTo(db, inserted);
-        await appendAudit(
-          db,
-          {
-            ...actor,
-            domainId,
-            action: 'resource.create',
-            target: id,
-            outcome: 'success',
-            detail: { kind: input.kind, name: input.name, backendName: name, keyId: principal.keyId },
-          },
-          { when: inserted },
-        );
+        await appendAudit(db, created(actor, domainId, id, input, name, principal.keyId), { when: inserted });
         const dataKey = db.selectFrom('domain_keys').select('wrapped_key').where('domain_id', '=', domainId);
         return [lock, insert, dataKey] as const;
       });
@@ -391,14 +417,7 @@ export class Provisioner {
             })
             .returningAll()
             .executeTakeFirstOrThrow();
-          await appendAudit(tx, {
-            ...actor,
-            domainId,
-            action: 'resource.create',
-            target: id,
-            outcome: 'success',
-            detail: { kind: input.kind, name: input.name, backendName: name, keyId: key.id },
-          });
+          await appendAudit(tx, created(actor, domainId, id, input, name, key.id));
           return { ok: true as const, row, replay: false };
         })
         .then((result) => {
@@ -484,7 +503,6 @@ export class Provisioner {
     credentials: Credentials,
     wrappedKey: string,
   ): Promise<ResourceRow | undefined> {
-    const now = new Date();
     const sealed = this.o.keyring.encryptWithWrapped(
       wrappedKey,
       row.domain_id,
@@ -492,19 +510,7 @@ export class Provisioner {
       credentials,
     );
     const [[ready]] = await this.o.store.change(row.domain_id, async (db) => {
-      const update = db
-        .updateTable('resources')
-        .set({
-          status: 'ready',
-          credentials: sealed,
-          error: null,
-          lease_until: null,
-          ready_at: now,
-          updated_at: now,
-        })
-        .where('id', '=', row.id)
-        .where('status', '=', 'provisioning')
-        .returningAll();
+      const update = markedReady(db, row.id, sealed);
       // Appended only if the update above changed the row: its version is then this transaction's.
       await appendAudit(
         db,
@@ -533,25 +539,11 @@ export class Provisioner {
     credentials: Credentials,
   ): Promise<ResourceRow | undefined> {
     return this.settle(row.domain_id, row.id, 'provisioning', actor, 'resource.ready', async (tx) =>
-      tx
-        .updateTable('resources')
-        .set({
-          status: 'ready',
-          credentials: await this.o.keyring.encryptIn(
-            tx,
-            row.domain_id,
-            credentialsPurpose(row.id),
-            credentials,
-          ),
-          error: null,
-          lease_until: null,
-          ready_at: new Date(),
-          updated_at: new Date(),
-        })
-        .where('id', '=', row.id)
-        .where('status', '=', 'provisioning')
-        .returningAll()
-        .executeTakeFirst(),
+      markedReady(
+        tx,
+        row.id,
+        await this.o.keyring.encryptIn(tx, row.domain_id, credentialsPurpose(row.id), credentials),
+      ).executeTakeFirst(),
     );
   }
 

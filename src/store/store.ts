@@ -573,6 +573,36 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       return rows;
     });
   };
+  // The statements `build` returns, then what it leaves for the commit, under `scope`: on PostgreSQL as
+  // one message (one implicit transaction), otherwise in a transaction; nothing is sent when there is
+  // nothing to run. `build` gets a compile-only handle of its own, so that what it defers is kept apart
+  // from any other call's.
+  const commitScoped = async (
+    scope: string,
+    build: (db: Kysely<Database>) => readonly Compilable<unknown>[] | Promise<readonly Compilable<unknown>[]>,
+  ): Promise<unknown[][]> => {
+    const collector = queries.withoutPlugins();
+    const deferred: string[] = [];
+    atCommit.set(collector, deferred);
+    let compiled: CompiledQuery[];
+    try {
+      compiled = (await build(collector)).map((q) => q.compile());
+    } finally {
+      atCommit.delete(collector);
+    }
+    if (compiled.length === 0 && deferred.length === 0) return [];
+    const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
+    if (appPool !== null && texts.every((t) => t !== null)) {
+      const results = await oneMessage(appPool, [scope, ...texts, ...deferred].join('; '));
+      return results.slice(scopeResults, scopeResults + texts.length).map((r) => r.rows as unknown[]);
+    }
+    return scoped(scope, async (conn) => {
+      const rows: unknown[][] = [];
+      for (const q of compiled) rows.push((await conn.executeQuery(q)).rows);
+      for (const text of deferred) await sql.raw(text).execute(conn);
+      return rows;
+    });
+  };
   try {
     await checkRoles(db);
   } catch (error) {
@@ -597,55 +627,19 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         return Promise.reject(new BulkheadError('not_found'));
       return readScoped(domainScope(domainId), () => build(queries)) as never;
     },
-    async change(domainId, build) {
+    change(domainId, build) {
       if (typeof domainId !== 'string' || !domainIdPattern.test(domainId))
-        throw new BulkheadError('not_found');
-      const scope = domainScope(domainId);
-      // A handle of its own, so that what this call defers is kept apart from any other's.
-      const collector = queries.withoutPlugins() as unknown as DomainTx;
-      const deferred: string[] = [];
-      atCommit.set(collector, deferred);
-      let compiled: CompiledQuery[];
-      try {
-        compiled = (await build(collector)).map((q) => q.compile());
-      } finally {
-        atCommit.delete(collector);
-      }
-      const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
-      if (appPool !== null && texts.every((t) => t !== null)) {
-        const results = await oneMessage(appPool, [scope, ...texts, ...deferred].join('; '));
-        return results
-          .slice(scopeResults, scopeResults + texts.length)
-          .map((r) => r.rows as unknown[]) as never;
-      }
-      return scoped(scope, async (conn) => {
-        const rows: unknown[][] = [];
-        for (const q of compiled) rows.push((await conn.executeQuery(q)).rows);
-        for (const text of deferred) await sql.raw(text).execute(conn);
-        return rows;
-      }) as never;
+        return Promise.reject(new BulkheadError('not_found'));
+      return commitScoped(domainScope(domainId), (db) => build(db as DomainTx)) as never;
     },
     system(_purpose, fn) {
       return scoped(systemScope, fn as (tx: Kysely<Database>) => Promise<never>);
     },
     async systemCommit(_purpose, fn) {
-      // A handle of its own, so that what this call defers is kept apart from any other's.
-      const collector = queries.withoutPlugins() as unknown as SystemTx;
-      const deferred: string[] = [];
-      atCommit.set(collector, deferred);
-      try {
-        await fn(collector);
-      } finally {
-        atCommit.delete(collector);
-      }
-      if (deferred.length === 0) return;
-      if (appPool === null) {
-        await scoped(systemScope, async (conn) => {
-          for (const text of deferred) await sql.raw(text).execute(conn);
-        });
-        return;
-      }
-      await oneMessage(appPool, `${systemScope}; ${deferred.join('; ')}`);
+      await commitScoped(systemScope, async (db) => {
+        await fn(db as SystemTx);
+        return [];
+      });
     },
     systemRead(_purpose, build) {
       return readScoped(systemScope, () => build(queries as unknown as SystemQueries)) as never;
