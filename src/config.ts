@@ -88,6 +88,10 @@ const schema = z.object({
     .enum(['true', 'false'], { message: 'must be true or false' })
     .default('false')
     .transform((v) => v === 'true'),
+  postgresAllowPasswordlessLogin: z
+    .enum(['true', 'false'], { message: 'must be true or false' })
+    .default('false')
+    .transform((v) => v === 'true'),
   sessionIdleSeconds: z.coerce
     .number()
     .int()
@@ -127,6 +131,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   masterKey: 'BULKHEAD_MASTER_KEY',
   postgresUrl: 'BULKHEAD_POSTGRES_URL',
   postgresMode: 'BULKHEAD_POSTGRES_MODE',
+  postgresAllowPasswordlessLogin: 'BULKHEAD_POSTGRES_ALLOW_PASSWORDLESS_LOGIN',
   storageDir: 'BULKHEAD_STORAGE_DIR',
   volumeDir: 'BULKHEAD_VOLUME_DIR',
   maxVolumeBytes: 'BULKHEAD_MAX_VOLUME_BYTES',

@@ -1,6 +1,7 @@
 // Below the API: the database itself keeps domains apart. These tests talk to the store as the server
 // does (the application role), and on PostgreSQL also as a bare connection of that role, and show that
 // a missing or wrong domain context reveals and changes nothing of another domain.
+import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -513,9 +514,11 @@ describe('a server that logs in as a member of the application role (PostgreSQL)
       const a = await services.domains.create(actor, { slug: 'member-a', name: 'A' });
       const b = await services.domains.create(actor, { slug: 'member-b', name: 'B' });
       await owner.close();
-      await admin.query(`CREATE ROLE ${login} LOGIN IN ROLE ${appRole}`);
+      const password = randomBytes(16).toString('hex');
+      await admin.query(`CREATE ROLE ${login} LOGIN PASSWORD '${password}' IN ROLE ${appRole}`);
       const url = new URL(database.url);
       url.username = login;
+      url.password = password;
       const server = await openStore({ kind: 'postgres', url: url.toString() });
       try {
         const seen = await server.withDomain(a.id, (tx) => tx.selectFrom('domains').select('id').execute());
@@ -555,7 +558,8 @@ describe('a server that connects as an owner that is not a superuser (PostgreSQL
     await admin.connect();
     try {
       // What the migrations need: to create roles, and to own the database's schema.
-      await admin.query(`CREATE ROLE ${owner} LOGIN CREATEROLE`);
+      const password = randomBytes(16).toString('hex');
+      await admin.query(`CREATE ROLE ${owner} LOGIN CREATEROLE PASSWORD '${password}'`);
       const dbName = new URL(database.url).pathname.slice(1);
       await admin.query(`ALTER DATABASE ${dbName} OWNER TO ${owner}`);
       const onDb = new pg.Client({ connectionString: database.url });
@@ -564,6 +568,7 @@ describe('a server that connects as an owner that is not a superuser (PostgreSQL
       await onDb.end();
       const url = new URL(database.url);
       url.username = owner;
+      url.password = password;
       const store = await openStore({ kind: 'postgres', url: url.toString() });
       try {
         const services = buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 });

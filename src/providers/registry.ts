@@ -20,7 +20,12 @@ export async function openProviders(
     'postgres',
     await createPostgresProvider(
       config.postgresUrl !== undefined
-        ? { kind: 'server', adminUrl: config.postgresUrl, mode: config.postgresMode }
+        ? {
+            kind: 'server',
+            adminUrl: config.postgresUrl,
+            mode: config.postgresMode,
+            allowPasswordlessLogin: config.postgresAllowPasswordlessLogin,
+          }
         : { kind: 'embedded', root: join(config.dataDir, 'postgres') },
     ),
   );

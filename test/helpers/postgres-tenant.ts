@@ -40,6 +40,8 @@ export function targetOf(credentials: Credentials, database?: string): PsqlTarge
 function psqlArgs(target: PsqlTarget): string[] {
   return [
     '-X',
+    // Never prompt for a password: a login without one must fail, not wait.
+    '-w',
     // Only results on stdout (no command tags); psql 15 prints every statement's result of one -c.
     '-q',
     '-v',

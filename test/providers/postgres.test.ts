@@ -15,6 +15,7 @@ import {
   type ResourceRef,
 } from '../../src/providers/provider.js';
 import { testPostgresUrl } from '../helpers/backends.js';
+import { startTrustingPostgres, type TrustingPostgres } from '../helpers/trusting-postgres.js';
 import {
   adminQuery,
   dropEverything,
@@ -86,8 +87,6 @@ describe.each(['database', 'schema'] as const)('postgres provider in %s mode', (
   /** B's table, with one row B wrote. */
   const secretTable = `secret_${hex()}`;
   const secretValue = `B-SECRET-${hex()}`;
-  /** Whether the server checks passwords at login (the default test server trusts 127.0.0.1). */
-  let passwordsChecked: boolean;
 
   const newRef = (): ResourceRef => {
     const ref = { domainId: newId('domain'), resourceId: newId('resource') };
@@ -109,16 +108,13 @@ describe.each(['database', 'schema'] as const)('postgres provider in %s mode', (
     return rows[0]!.rolpassword;
   }
 
-  /** The old password is refused at login: by the server when it checks passwords, else by its verifier. */
-  async function expectPasswordRefused(creds: Credentials, password: string): Promise<void> {
-    if (passwordsChecked) {
-      expectNoConnection(
-        await psql({ ...targetOf(creds), password }, 'SELECT 1'),
-        /password authentication failed/,
-      );
-    } else {
-      expect(await verifiesScram(password, await storedVerifier(String(creds['user'])))).toBe(false);
-    }
+  /** The password is refused at login, by the server itself. */
+  async function expectPasswordRefused(
+    creds: Credentials,
+    password: string,
+    reason = /password authentication failed/,
+  ): Promise<void> {
+    expectNoConnection(await psql({ ...targetOf(creds), password }, 'SELECT 1'), reason);
   }
 
   beforeAll(async () => {
@@ -135,12 +131,6 @@ describe.each(['database', 'schema'] as const)('postgres provider in %s mode', (
       `CREATE TABLE ${secretTable} (v text); INSERT INTO ${secretTable} VALUES ('${secretValue}')`,
     );
     expect(made.code, made.stderr).toBe(0);
-    const wrong = new pg.Client({ ...targetOf(credsA), password: 'not-the-password' });
-    passwordsChecked = await wrong.connect().then(
-      () => false,
-      () => true,
-    );
-    await wrong.end().catch(() => undefined);
   });
 
   afterAll(async () => {
@@ -209,6 +199,17 @@ describe.each(['database', 'schema'] as const)('postgres provider in %s mode', (
     const verifier = await storedVerifier(backendName(a));
     expect(verifier).toMatch(/^SCRAM-SHA-256\$4096:/);
     expect(await verifiesScram(String(credsA['password']), verifier)).toBe(true);
+  });
+
+  // Role names are made of ids, which are not secret: only B's password opens B's role. This needs a
+  // server that asks tenant roles for their password (scram-sha-256 in pg_hba.conf; `.ci/run` sets that
+  // up); on one that trusts the connection, this test fails.
+  it("refuses A logging in as B's role with A's password, or with none", async () => {
+    expect(credsA['password']).not.toBe(credsB['password']);
+    await expectPasswordRefused(credsB, String(credsA['password']));
+    // psql sends nothing when it has no password; the server must still ask for one.
+    await expectPasswordRefused(credsB, '', /no password supplied/);
+    await expectBUnchanged();
   });
 
   if (mode === 'database') {
@@ -403,7 +404,8 @@ describe.each(['database', 'schema'] as const)('postgres provider in %s mode', (
       session.close();
       await client.end().catch(() => undefined);
     }
-    expectNoConnection(await psql(targetOf(creds), 'SELECT 1'), /role .* does not exist/);
+    // The server answers a role that is gone as it answers a wrong password; pg_roles says which.
+    await expectPasswordRefused(creds, String(creds['password']));
     expect(await adminQuery('SELECT FROM pg_roles WHERE rolname = $1', [name])).toEqual([]);
     expect(await adminQuery('SELECT FROM pg_database WHERE datname = $1', [name])).toEqual([]);
     if (mode === 'schema') {
@@ -510,5 +512,94 @@ describe.each(['database', 'schema'] as const)('postgres provider in %s mode', (
     expect(
       await adminQuery('SELECT FROM pg_roles WHERE rolname IN ($1, $2)', [backendName(e), backendName(f)]),
     ).toEqual([]);
+  });
+});
+
+describe('postgres provider on a server that does not ask for passwords', () => {
+  let trusting: TrustingPostgres;
+
+  beforeAll(async () => {
+    trusting = await startTrustingPostgres();
+  }, 60_000);
+
+  afterAll(async () => {
+    await trusting?.stop();
+  });
+
+  const rolesOn = async (url: string, prefix: string): Promise<string[]> => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ rolname: string }>(
+        'SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)',
+        [prefix],
+      );
+      return rows.map((r) => r.rolname);
+    } finally {
+      await client.end();
+    }
+  };
+
+  it('hands out no credentials there: create and credentials fail with unsafe_server, nothing is made', async () => {
+    for (const mode of ['database', 'schema'] as const) {
+      const provider = await createPostgresProvider({ kind: 'server', adminUrl: trusting.url, mode });
+      try {
+        const ref = { domainId: newId('domain'), resourceId: newId('resource') };
+        const created = await provider.create(ref).catch((e: unknown) => e);
+        expect(isPostgresProviderError(created, 'unsafe_server'), String(created)).toBe(true);
+        expect((created as Error).message).toMatch(/log in without its password/);
+        const rotated = await provider.credentials(ref).catch((e: unknown) => e);
+        expect(isPostgresProviderError(rotated, 'unsafe_server')).toBe(true);
+        expect(await rolesOn(trusting.url, 'bh_')).toEqual([]);
+        expect(await rolesOn(trusting.url, 'bulkhead_login_check_')).toEqual([]);
+      } finally {
+        await provider.close();
+      }
+    }
+  });
+
+  it('when allowed for development, provisions, and the probe reports the open door', async () => {
+    const provider = await createPostgresProvider({
+      kind: 'server',
+      adminUrl: trusting.url,
+      mode: 'database',
+      allowPasswordlessLogin: true,
+    });
+    const refs = [0, 1].map(() => ({ domainId: newId('domain'), resourceId: newId('resource') }));
+    try {
+      const [x, y] = await Promise.all(refs.map((ref) => provider.create(ref)));
+      const report = await provider.probeIsolation(
+        { ref: refs[0]!, credentials: x! },
+        { ref: refs[1]!, credentials: y! },
+      );
+      expect(report.refused).toBe(false);
+      expect(report.attempts.filter((t) => !t.refused).map((t) => t.attempt)).toEqual([
+        "log in as B's role with A's password",
+      ]);
+    } finally {
+      for (const ref of refs) await provider.delete(ref);
+      await provider.close();
+    }
+  });
+
+  it('on a server that asks for them, checks once and leaves no role of its own behind', async () => {
+    // A check role left by a process that died mid-check has expired; the next check removes it.
+    const stale = `bulkhead_login_check_${randomBytes(8).toString('hex')}`;
+    await adminQuery(`CREATE ROLE "${stale}" LOGIN VALID UNTIL '2000-01-01'`);
+    const provider = await createPostgresProvider({
+      kind: 'server',
+      adminUrl: testPostgresUrl,
+      mode: 'database',
+    });
+    const ref = { domainId: newId('domain'), resourceId: newId('resource') };
+    try {
+      await provider.create(ref);
+      await provider.credentials(ref);
+      expect(await rolesOn(testPostgresUrl, 'bulkhead_login_check_')).toEqual([]);
+    } finally {
+      await provider.delete(ref);
+      await provider.close();
+      await adminQuery(`DROP ROLE IF EXISTS "${stale}"`);
+    }
   });
 });

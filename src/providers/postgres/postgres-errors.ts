@@ -1,12 +1,13 @@
 // The PostgreSQL provider's errors: one class, one closed union of codes. None of them is a refusal seen
 // by a probe (those are reported, never thrown); messages name backend objects but never a secret.
 
-export type PostgresProviderErrorCode = 'invalid_options' | 'not_found' | 'probe_setup';
+export type PostgresProviderErrorCode = 'invalid_options' | 'not_found' | 'probe_setup' | 'unsafe_server';
 
 const defaultMessage: Record<PostgresProviderErrorCode, string> = {
   invalid_options: 'The PostgreSQL provider options are not valid.',
   not_found: 'The PostgreSQL resource does not exist.',
   probe_setup: 'The isolation probe could not be set up.',
+  unsafe_server: 'The PostgreSQL server would let tenants log in as one another.',
 };
 
 /**

@@ -22,6 +22,11 @@ export type PostgresProviderOptions =
       readonly publicHost?: string | undefined;
       /** The port credentials name. Default: adminUrl's. */
       readonly publicPort?: number | undefined;
+      /**
+       * Hand out credentials even though the server lets a role log in without its password (development
+       * only: any tenant can then log in as any other). Default false.
+       */
+      readonly allowPasswordlessLogin?: boolean | undefined;
     }
   | {
       readonly kind: 'embedded';
@@ -36,6 +41,7 @@ export interface ServerSettings {
   readonly connectionLimit: number;
   readonly publicHost: string;
   readonly publicPort: number;
+  readonly allowPasswordlessLogin: boolean;
 }
 
 const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -81,6 +87,7 @@ export function serverSettings(
     connectionLimit,
     publicHost: host,
     publicPort: port,
+    allowPasswordlessLogin: options.allowPasswordlessLogin === true,
   };
 }
 

@@ -104,6 +104,13 @@ export async function probeServerIsolation(
       return { refused: false, detail: 'the statement succeeded' };
     };
 
+    // Role names are not secret (they are made of ids), so the password is what keeps A out of B's role.
+    // A server that trusts the connection instead of asking for it fails here.
+    await attempt(attempts, "log in as B's role with A's password", async () => {
+      const s = await connectAs({ ...B, password: A.password });
+      await s.end();
+      return { refused: false, detail: `A logged in as ${B.user}: the server did not check the password` };
+    });
     if (mode === 'database') {
       await attempt(attempts, "connect to B's database", async () => {
         const s = await connectAs({ ...A, database: B.database });

@@ -22,6 +22,7 @@ import {
   type Queryable,
 } from './postgres-driver.js';
 import { PostgresProviderError } from './postgres-errors.js';
+import { loginNeedsPassword } from './postgres-login-check.js';
 import type { ServerSettings } from './postgres-options.js';
 import { newPassword, scramVerifier } from './postgres-password.js';
 import { probeServerIsolation } from './postgres-probe.js';
@@ -79,6 +80,8 @@ export class PostgresServerProvider implements Provider {
   readonly capabilities = { objects: false } as const;
   private readonly admin: AdminPool;
   private shared: Promise<AdminPool> | undefined;
+  /** The login check, once it passed; a failed one is made again on the next call (pg_hba.conf may be fixed). */
+  private loginChecked: Promise<void> | undefined;
   private closed = false;
 
   constructor(private readonly s: ServerSettings) {
@@ -86,6 +89,7 @@ export class PostgresServerProvider implements Provider {
   }
 
   async create(ref: ResourceRef): Promise<Credentials> {
+    await this.refusePasswordlessLogin();
     const name = backendName(ref);
     const password = newPassword();
     const role = upsertRoleSql(name, await scramVerifier(password), this.s.connectionLimit);
@@ -251,6 +255,7 @@ export class PostgresServerProvider implements Provider {
   }
 
   async credentials(ref: ResourceRef): Promise<Credentials> {
+    await this.refusePasswordlessLogin();
     const name = backendName(ref);
     const password = newPassword();
     try {
@@ -301,6 +306,27 @@ export class PostgresServerProvider implements Provider {
     this.closed = true;
     const shared = await this.shared?.catch(() => undefined);
     await Promise.all([this.admin.end(), shared?.end()]);
+  }
+
+  /**
+   * Role names are not secret, so a password is all that keeps one tenant out of another's role: on a
+   * server that lets a role in without it, no credentials are handed out, unless the operator said this
+   * server is for development.
+   */
+  private refusePasswordlessLogin(): Promise<void> {
+    if (this.s.allowPasswordlessLogin) return Promise.resolve();
+    const check = (this.loginChecked ??= loginNeedsPassword(this.s.adminUrl, this.admin).then((needed) => {
+      if (needed) return;
+      throw new PostgresProviderError(
+        'unsafe_server',
+        'the PostgreSQL server lets a role log in without its password (pg_hba.conf trusts the ' +
+          'connection), so any tenant could log in as another; require scram-sha-256 for tenant roles',
+      );
+    }));
+    return check.catch((error: unknown) => {
+      if (this.loginChecked === check) this.loginChecked = undefined;
+      throw error;
+    });
   }
 
   private credentialsFor(user: string, password: string, database: string): Credentials {

@@ -1,0 +1,78 @@
+// A throwaway PostgreSQL server that trusts every connection, as a careless development setup does, to
+// show what the provider does there. Made with the test server's own initdb and pg_ctl, run as the
+// `postgres` user when the tests run as root (PostgreSQL refuses to run as root).
+import { execFile } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { testPostgresUrl } from './backends.js';
+
+const run = promisify(execFile);
+
+export interface TrustingPostgres {
+  /** The superuser's URL, over TCP on 127.0.0.1. */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+async function binDir(): Promise<string> {
+  const client = new pg.Client({ connectionString: testPostgresUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ setting: string }>(
+      "SELECT setting FROM pg_config WHERE name = 'BINDIR'",
+    );
+    return rows[0]!.setting;
+  } finally {
+    await client.end();
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startTrustingPostgres(): Promise<TrustingPostgres> {
+  const bin = await binDir();
+  const dir = mkdtempSync(join(tmpdir(), 'bulkhead-trusting-pg-'));
+  const asRoot = process.getuid?.() === 0;
+  const as = async (file: string, args: string[]) => {
+    if (asRoot) await run('runuser', ['-u', 'postgres', '--', join(bin, file), ...args]);
+    else await run(join(bin, file), args);
+  };
+  if (asRoot) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    chownSync(dir, Number(stdout.trim()), Number(gid.trim()));
+  }
+  const data = join(dir, 'data');
+  const port = await freePort();
+  await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  await as('pg_ctl', [
+    '-D',
+    data,
+    '-l',
+    join(dir, 'log'),
+    '-w',
+    '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+    'start',
+  ]);
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async stop() {
+      await as('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
