@@ -9,12 +9,11 @@ import { listAudit, verifyAudit } from '../src/audit/log.js';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
 import { openStore } from '../src/store/store.js';
-import { buildServices } from '../src/runtime.js';
+import { buildServices, type Services } from '../src/runtime.js';
 import type { ResourceKind } from '../src/domain/kinds.js';
 import type { Actor } from '../src/policy/principal.js';
 import type { Provider, ResourceRef } from '../src/providers/provider.js';
 import type { KeyPrincipal } from '../src/provisioner/provisioner.js';
-import type { Services } from '../src/runtime.js';
 import {
   asOwner,
   backends,

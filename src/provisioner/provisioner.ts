@@ -120,6 +120,24 @@ function created(
   };
 }
 
+/** The audit event of a resource that moved from `from` to `to`. */
+function transition(
+  actor: Actor,
+  resource: { domainId: string; resourceId: string; kind: string; error: string | null },
+  action: AuditAction,
+  from: ResourceStatus,
+  to: ResourceStatus,
+): AuditEventInput {
+  return {
+    ...actor,
+    domainId: resource.domainId,
+    action,
+    target: resource.resourceId,
+    outcome: action === 'resource.failed' ? 'failure' : 'success',
+    detail: { kind: resource.kind, from, to, ...(resource.error === null ? {} : { error: resource.error }) },
+  };
+}
+
 /** The update that makes a resource still `provisioning` ready, with its sealed credentials. */
 function markedReady(tx: Tx, resourceId: string, sealedCredentials: string) {
   const now = new Date();
@@ -514,14 +532,13 @@ export class Provisioner {
       // Appended only if the update above changed the row: its version is then this transaction's.
       await appendAudit(
         db,
-        {
-          ...actor,
-          domainId: row.domain_id,
-          action: 'resource.ready',
-          target: row.id,
-          outcome: 'success',
-          detail: { kind: row.kind, from: 'provisioning', to: 'ready' },
-        },
+        transition(
+          actor,
+          { domainId: row.domain_id, resourceId: row.id, kind: row.kind, error: null },
+          'resource.ready',
+          'provisioning',
+          'ready',
+        ),
         {
           when: sql`EXISTS (SELECT 1 FROM resources
             WHERE id = ${row.id} AND xmin = pg_current_xact_id()::xid)`,
@@ -587,14 +604,16 @@ export class Provisioner {
     return this.o.store.withDomain(domainId, async (tx) => {
       const row = await change(tx);
       if (row === undefined) return undefined;
-      await appendAudit(tx, {
-        ...actor,
-        domainId: row.domain_id,
-        action,
-        target: resourceId,
-        outcome: action === 'resource.failed' ? 'failure' : 'success',
-        detail: { kind: row.kind, from, to: row.status, ...(row.error === null ? {} : { error: row.error }) },
-      });
+      await appendAudit(
+        tx,
+        transition(
+          actor,
+          { domainId: row.domain_id, resourceId, kind: row.kind, error: row.error },
+          action,
+          from,
+          row.status,
+        ),
+      );
       return row;
     });
   }

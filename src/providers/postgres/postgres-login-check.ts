@@ -4,6 +4,7 @@
 // process, as the admin URL reaches the server, as a throwaway role with a wrong password.
 import { randomBytes } from 'node:crypto';
 import { connectAs, sqlState, type Queryable } from './postgres-driver.js';
+import { serverAddress } from './postgres-options.js';
 import { newPassword, scramVerifier } from './postgres-password.js';
 import { ident, literal } from './postgres-sql.js';
 
@@ -18,9 +19,12 @@ const REFUSED_AT_LOGIN = new Set(['28P01', '28000']);
 /** The server, database and port the admin URL names, for logging in there as another role. */
 function target(adminUrl: string): { host: string; port: number; database: string } {
   const url = new URL(adminUrl);
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1') || url.searchParams.get('host') || 'localhost';
-  const database = decodeURIComponent(url.pathname.slice(1)) || 'postgres';
-  return { host, port: url.port === '' ? 5432 : Number(url.port), database };
+  const { host, port } = serverAddress(url);
+  return {
+    host: host ?? 'localhost',
+    port,
+    database: decodeURIComponent(url.pathname.slice(1)) || 'postgres',
+  };
 }
 
 /**

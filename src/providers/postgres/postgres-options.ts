@@ -50,6 +50,17 @@ function invalid(message: string): never {
   throw new PostgresProviderError('invalid_options', message);
 }
 
+/**
+ * Where a postgres:// URL reaches the server: its host (without IPv6 brackets, or the socket directory of
+ * `?host=`, which is what libpq does for a URL without a host; null when it names neither) and port.
+ */
+export function serverAddress(url: URL): { host: string | null; port: number } {
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1') || url.searchParams.get('host'),
+    port: url.port === '' ? 5432 : Number(url.port),
+  };
+}
+
 /** Checks server options and fills in the defaults. */
 export function serverSettings(
   options: Extract<PostgresProviderOptions, { kind: 'server' }>,
@@ -74,11 +85,10 @@ export function serverSettings(
   if (!Number.isInteger(connectionLimit) || connectionLimit < 1 || connectionLimit > 10_000) {
     invalid('postgres connectionLimit must be an integer from 1 to 10000');
   }
-  // A socket directory in ?host= is what libpq does for a URL without a host; tenants then get the same.
-  const host =
-    options.publicHost ?? (url.hostname.replace(/^\[(.*)\]$/, '$1') || url.searchParams.get('host'));
+  const server = serverAddress(url);
+  const host = options.publicHost ?? server.host;
   if (host === null || host === '') invalid('postgres publicHost is needed when adminUrl names no host');
-  const port = options.publicPort ?? (url.port === '' ? 5432 : Number(url.port));
+  const port = options.publicPort ?? server.port;
   if (!Number.isInteger(port) || port < 1 || port > 65_535) invalid('postgres publicPort must be a TCP port');
   return {
     adminUrl: options.adminUrl,
