@@ -68,6 +68,12 @@ const schema = z.object({
     .min(1)
     .max(5 * 1024 ** 3)
     .default(100 * 1024 ** 2),
+  /** Each domain's share of one server: sustained requests per second (0: no rate limit). */
+  domainRequestsPerSecond: z.coerce.number().int().min(0).max(1_000_000).default(200),
+  /** Requests a domain may send at once above its rate. */
+  domainRequestBurst: z.coerce.number().int().min(1).max(1_000_000).default(400),
+  /** Requests of one domain answered at the same time (0: no limit). */
+  domainConcurrentRequests: z.coerce.number().int().min(0).max(100_000).default(16),
   reconcileSeconds: z.coerce.number().int().min(1).max(86_400).default(30),
   leaseSeconds: z.coerce.number().int().min(1).max(3600).default(30),
   slugQuarantineDays: z.coerce.number().min(0).max(3650).default(30),
@@ -138,6 +144,9 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   quotaResources: 'BULKHEAD_QUOTA_RESOURCES',
   quotaStorageBytes: 'BULKHEAD_QUOTA_STORAGE_BYTES',
   maxObjectBytes: 'BULKHEAD_MAX_OBJECT_BYTES',
+  domainRequestsPerSecond: 'BULKHEAD_DOMAIN_REQUESTS_PER_SECOND',
+  domainRequestBurst: 'BULKHEAD_DOMAIN_REQUEST_BURST',
+  domainConcurrentRequests: 'BULKHEAD_DOMAIN_CONCURRENT_REQUESTS',
   reconcileSeconds: 'BULKHEAD_RECONCILE_SECONDS',
   leaseSeconds: 'BULKHEAD_LEASE_SECONDS',
   slugQuarantineDays: 'BULKHEAD_SLUG_QUARANTINE_DAYS',

@@ -25,6 +25,7 @@ import type { DataKeySource } from './providers/provider.js';
 import { openProviders } from './providers/registry.js';
 import { deriveNoticeKey } from './store/notices.js';
 import { openStore, type Store } from './store/store.js';
+import { defaultTenantLimits, TenantLimits, type TenantLimitValues } from './services/tenant-limits.js';
 import { IsolationMetrics } from './verify/metrics.js';
 
 export interface Services {
@@ -43,6 +44,8 @@ export interface Services {
   readonly sessions: SessionService;
   readonly loginLimiter: LoginLimiter;
   readonly limits: { readonly maxObjectBytes: number };
+  /** Each domain's share of this server: its request rate and requests in flight. */
+  readonly tenantLimits: TenantLimits;
   /** The isolation runs' Prometheus metrics, served at /metrics. */
   readonly isolationMetrics: IsolationMetrics;
   /** Stops the reconciler, closes the providers, then the store. */
@@ -70,6 +73,8 @@ export interface ServiceOptions {
   readonly maxVolumeBytes?: number | undefined;
   /** A bearer token that reads /metrics and nothing else. */
   readonly metricsToken?: string | undefined;
+  /** Each domain's default share of the server (the pool may override it per domain). */
+  readonly tenantLimits?: TenantLimitValues | undefined;
 }
 
 /** The HMAC key for stored secrets: configured, or generated once into the embedded data directory. */
@@ -139,6 +144,10 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     loginLimiter: new LoginLimiter(),
     tokens,
     limits: { maxObjectBytes: options.maxObjectBytes ?? 100 * 1024 ** 2 },
+    tenantLimits: new TenantLimits({
+      defaults: options.tenantLimits ?? defaultTenantLimits,
+      overrides: (domainId) => provisioner.poolOverrides(domainId),
+    }),
     isolationMetrics: new IsolationMetrics(),
     async close() {
       await provisioner.stop();
@@ -182,6 +191,11 @@ export async function openServices(config: Config): Promise<Services> {
       volumeRoot: config.volumeDir ?? join(config.dataDir, 'volumes'),
       maxVolumeBytes: config.maxVolumeBytes,
       metricsToken: config.metricsToken,
+      tenantLimits: {
+        requestsPerSecond: config.domainRequestsPerSecond,
+        requestBurst: config.domainRequestBurst,
+        concurrentRequests: config.domainConcurrentRequests,
+      },
     });
     keyring = services.keyring;
     return services;

@@ -19,6 +19,7 @@ import { listRuns, recordRun } from '../verify/runs.js';
 import { startSchedule, type Schedule } from '../verify/schedule.js';
 import { runVerify } from '../verify/verify.js';
 import { authenticate } from './plugins/authenticate.js';
+import { fairShare } from './plugins/fair-share.js';
 import { sendProblem, toBulkheadError } from './problem.js';
 import { listAuditEvents } from './routes/audit/list-audit.js';
 import { verifyAuditChain } from './routes/audit/verify-audit.js';
@@ -184,6 +185,10 @@ export async function buildServer(services: Services, options: ServerOptions = {
   app.setNotFoundHandler((_request, reply) => sendProblem(reply, notFound()));
 
   await app.register(authenticate, { services });
+  await app.register(fairShare, {
+    limits: services.tenantLimits,
+    registry: services.isolationMetrics.registry,
+  });
 
   // A route that takes no query parameters refuses any, so a smuggled `?domainId=` is an error, not ignored.
   const accessTable: RouteAccess[] = [];

@@ -187,6 +187,18 @@ export class Provisioner {
     return this.o.store.withDomain(domainId, (tx) => this.quotasIn(tx, domainId));
   }
 
+  /** The domain's pool settings as the operator set them (quotas and limits), without defaults. */
+  async poolOverrides(domainId: string): Promise<Readonly<Record<string, number>>> {
+    return this.o.store.withDomain(domainId, async (tx) => {
+      const pool = await tx
+        .selectFrom('pools')
+        .select('quotas')
+        .where('domain_id', '=', domainId)
+        .executeTakeFirst();
+      return pool?.quotas ?? {};
+    });
+  }
+
   private async quotasIn(db: Tx, domainId: string): Promise<Quotas> {
     const pool = await db
       .selectFrom('pools')

@@ -2,11 +2,33 @@ import { Type } from '@sinclair/typebox';
 import { appendAudit } from '../../../audit/log.js';
 import { operatorOnly, operatorOrOwnDomain } from '../../../policy/policy.js';
 import { quotaNames } from '../../../provisioner/quotas.js';
+import { tenantLimitNames } from '../../../services/tenant-limits.js';
 import { bearer, DomainParams, errorResponses, Quotas } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
-export const pool: RouteModule = (app, { provisioner, domains, store }) => {
+/** A domain's share of each server (see docs/operating.md, "Fair sharing"). */
+const Limits = Type.Object({
+  requestsPerSecond: Type.Integer({
+    minimum: 0,
+    maximum: 1_000_000,
+    description: 'Sustained requests per second on each server; 0: no rate limit.',
+  }),
+  requestBurst: Type.Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    description: 'Requests allowed at once above the rate.',
+  }),
+  concurrentRequests: Type.Integer({
+    minimum: 0,
+    maximum: 100_000,
+    description: 'Requests answered at the same time on each server; 0: no limit.',
+  }),
+});
+
+const PoolView = Type.Object({ quotas: Quotas, limits: Limits });
+
+export const pool: RouteModule = (app, { provisioner, domains, store, tenantLimits }) => {
   app.get(
     '/v1/domains/:domainId/pool',
     {
@@ -14,15 +36,18 @@ export const pool: RouteModule = (app, { provisioner, domains, store }) => {
       schema: {
         operationId: 'getPool',
         tags: ['resources'],
-        summary: "A domain's quotas",
+        summary: "A domain's quotas and its share of each server",
         security: bearer,
         params: DomainParams,
-        response: { 200: Type.Object({ quotas: Quotas }), ...errorResponses },
+        response: { 200: PoolView, ...errorResponses },
       },
     },
     async (request) => {
       await domains.get(scopeOf(request));
-      return { quotas: await provisioner.quotas(scopeOf(request)) };
+      return {
+        quotas: await provisioner.quotas(scopeOf(request)),
+        limits: await tenantLimits.limitsOf(scopeOf(request)),
+      };
     },
   );
 
@@ -33,15 +58,20 @@ export const pool: RouteModule = (app, { provisioner, domains, store }) => {
       schema: {
         operationId: 'updatePool',
         tags: ['resources'],
-        summary: "Set a domain's quotas",
-        description: 'Only the quotas named change; the rest keep their current values.',
+        summary: "Set a domain's quotas and limits",
+        description:
+          'Only the quotas and limits named change; the rest keep their current values. A limit change ' +
+          'applies on the server that took it at once, on the others within 5 seconds.',
         security: bearer,
         params: DomainParams,
         body: Type.Object(
-          { quotas: Type.Partial(Quotas, { additionalProperties: false }) },
+          {
+            quotas: Type.Optional(Type.Partial(Quotas, { additionalProperties: false })),
+            limits: Type.Optional(Type.Partial(Limits, { additionalProperties: false })),
+          },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ quotas: Quotas }), ...errorResponses },
+        response: { 200: PoolView, ...errorResponses },
       },
     },
     async (request) => {
@@ -56,7 +86,11 @@ export const pool: RouteModule = (app, { provisioner, domains, store }) => {
           .executeTakeFirst();
         const next: Record<string, number> = { ...(current?.quotas ?? {}) };
         for (const name of quotaNames) {
-          const value = request.body.quotas[name];
+          const value = request.body.quotas?.[name];
+          if (value !== undefined) next[name] = value;
+        }
+        for (const name of tenantLimitNames) {
+          const value = request.body.limits?.[name];
           if (value !== undefined) next[name] = value;
         }
         await tx
@@ -72,10 +106,11 @@ export const pool: RouteModule = (app, { provisioner, domains, store }) => {
           action: 'pool.update',
           target: domainId,
           outcome: 'success',
-          detail: { quotas: request.body.quotas },
+          detail: { quotas: request.body.quotas ?? {}, limits: request.body.limits ?? {} },
         });
       });
-      return { quotas: await provisioner.quotas(domainId) };
+      tenantLimits.forget(domainId);
+      return { quotas: await provisioner.quotas(domainId), limits: await tenantLimits.limitsOf(domainId) };
     },
   );
 };

@@ -1,0 +1,174 @@
+// Fair sharing between tenants: every domain has its own request rate (a token bucket) and its own number
+// of requests in flight, so one domain's flood is refused with 429 before it can take the server's event
+// loop or the store's connections from the others. Counted in this process: each server enforces its own
+// share (docs/operating.md says how to size them behind a load balancer). The caller's domain comes from
+// its credential, resolved before this is asked; the operator and anonymous callers are not counted here.
+
+/** The limits of one domain; `requestsPerSecond` or `concurrentRequests` of 0 turns that limit off. */
+export interface TenantLimitValues {
+  /** Requests per second sustained. */
+  readonly requestsPerSecond: number;
+  /** Requests allowed at once above the sustained rate (the bucket's size). */
+  readonly requestBurst: number;
+  /** Requests of the domain being answered at the same time. */
+  readonly concurrentRequests: number;
+}
+
+export const tenantLimitNames = ['requestsPerSecond', 'requestBurst', 'concurrentRequests'] as const;
+
+/** The defaults when nothing is configured: generous for one tenant, small against the whole server. */
+export const defaultTenantLimits: TenantLimitValues = {
+  requestsPerSecond: 200,
+  requestBurst: 400,
+  concurrentRequests: 16,
+};
+
+/** A domain's limits: its pool's overrides over the configured defaults. */
+export function effectiveLimits(
+  defaults: TenantLimitValues,
+  overrides: Readonly<Record<string, number>>,
+): TenantLimitValues {
+  return {
+    requestsPerSecond: overrides['requestsPerSecond'] ?? defaults.requestsPerSecond,
+    requestBurst: overrides['requestBurst'] ?? defaults.requestBurst,
+    concurrentRequests: overrides['concurrentRequests'] ?? defaults.concurrentRequests,
+  };
+}
+
+/** What the client is told about the rate limit (the RateLimit and RateLimit-Policy headers). */
+export interface RateState {
+  /** Requests per second of the policy (0: unlimited, no headers). */
+  readonly limit: number;
+  /** Requests that may be sent now without waiting. */
+  readonly remaining: number;
+  /** Seconds until at least one more request is allowed (0 when one is allowed now). */
+  readonly reset: number;
+}
+
+export type Admission =
+  | { readonly admitted: true; readonly rate: RateState; readonly release: () => void }
+  | {
+      readonly admitted: false;
+      readonly reason: 'rate' | 'concurrency';
+      readonly rate: RateState;
+      /** Whole seconds to wait before trying again (at least 1). */
+      readonly retryAfter: number;
+    };
+
+interface Bucket {
+  tokens: number;
+  at: number;
+  inFlight: number;
+}
+
+interface CachedLimits {
+  readonly values: TenantLimitValues;
+  readonly until: number;
+}
+
+export interface TenantLimitOptions {
+  readonly defaults: TenantLimitValues;
+  /** A domain's overrides from its pool; asked at most once per `cacheMs` per domain. */
+  readonly overrides: (domainId: string) => Promise<Readonly<Record<string, number>>>;
+  readonly cacheMs?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * The per-domain admission control of one server.
+ *
+ * @example
+ * const limits = new TenantLimits({ defaults: defaultTenantLimits, overrides: async () => ({}) });
+ * const admission = await limits.admit('dom_…');
+ * if (admission.admitted) try { … } finally { admission.release(); }
+ */
+export class TenantLimits {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly cache = new Map<string, CachedLimits>();
+  private readonly now: () => number;
+  private readonly cacheMs: number;
+
+  constructor(private readonly o: TenantLimitOptions) {
+    this.now = o.now ?? (() => performance.now());
+    this.cacheMs = o.cacheMs ?? 5_000;
+  }
+
+  /** Forgets a domain's cached overrides, so a pool change applies from the next request. */
+  forget(domainId: string): void {
+    this.cache.delete(domainId);
+  }
+
+  /** The limits in force for a domain (cached). */
+  async limitsOf(domainId: string): Promise<TenantLimitValues> {
+    const now = this.now();
+    const cached = this.cache.get(domainId);
+    if (cached !== undefined && cached.until > now) return cached.values;
+    const values = effectiveLimits(this.o.defaults, await this.o.overrides(domainId));
+    this.cache.set(domainId, { values, until: now + this.cacheMs });
+    if (this.cache.size > 10_000) this.prune(now);
+    return values;
+  }
+
+  /** Takes one request of the domain's share, or says how long to wait. */
+  async admit(domainId: string): Promise<Admission> {
+    const limits = await this.limitsOf(domainId);
+    const now = this.now();
+    const rate = limits.requestsPerSecond;
+    const size = Math.max(1, limits.requestBurst);
+    let bucket = this.buckets.get(domainId);
+    if (bucket === undefined) {
+      bucket = { tokens: size, at: now, inFlight: 0 };
+      this.buckets.set(domainId, bucket);
+      if (this.buckets.size > 10_000) this.prune(now);
+    } else if (rate > 0) {
+      bucket.tokens = Math.min(size, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+      bucket.at = now;
+    }
+    const state = (tokens: number): RateState =>
+      rate === 0
+        ? { limit: 0, remaining: 0, reset: 0 }
+        : {
+            limit: rate,
+            remaining: Math.max(0, Math.floor(tokens)),
+            reset: tokens >= 1 ? 0 : Math.ceil((1 - tokens) / rate),
+          };
+    if (rate > 0 && bucket.tokens < 1) {
+      const wait = Math.max(1, Math.ceil((1 - bucket.tokens) / rate));
+      return { admitted: false, reason: 'rate', rate: state(bucket.tokens), retryAfter: wait };
+    }
+    if (limits.concurrentRequests > 0 && bucket.inFlight >= limits.concurrentRequests) {
+      // A request in flight ends within its own time; a second is what a client can act on.
+      return { admitted: false, reason: 'concurrency', rate: state(bucket.tokens), retryAfter: 1 };
+    }
+    if (rate > 0) bucket.tokens -= 1;
+    bucket.inFlight += 1;
+    let released = false;
+    const held = bucket;
+    return {
+      admitted: true,
+      rate: state(bucket.tokens),
+      release: () => {
+        if (released) return;
+        released = true;
+        held.inFlight -= 1;
+      },
+    };
+  }
+
+  /** Requests of a domain in flight now (for tests and metrics). */
+  inFlight(domainId: string): number {
+    return this.buckets.get(domainId)?.inFlight ?? 0;
+  }
+
+  /** Drops idle domains' state: a full bucket with nothing in flight is the same as no bucket. */
+  private prune(now: number): void {
+    for (const [id, cached] of this.cache) if (cached.until <= now) this.cache.delete(id);
+    for (const [id, bucket] of this.buckets) {
+      const limits = this.cache.get(id)?.values ?? this.o.defaults;
+      const full =
+        limits.requestsPerSecond === 0 ||
+        bucket.tokens + ((now - bucket.at) / 1000) * limits.requestsPerSecond >= limits.requestBurst;
+      if (bucket.inFlight === 0 && full) this.buckets.delete(id);
+    }
+  }
+}

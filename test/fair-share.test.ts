@@ -1,0 +1,252 @@
+// One domain cannot take another's share of the server. Over real HTTP, on both stores: a domain over its
+// request rate or with too many requests in flight gets 429 with Retry-After and the RateLimit headers,
+// while another domain's requests go through at once; the operator is never counted against a domain; a
+// pool override applies from the next request; a request's place is freed when its client goes away.
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { buildServer } from '../src/http/server.js';
+import type { App } from '../src/http/types.js';
+import { TenantLimits } from '../src/services/tenant-limits.js';
+import { asOwner, backends, openTestServices } from './helpers/backends.js';
+import { createTenant, type Tenant } from './helpers/tenants.js';
+
+const operatorToken = 'test-operator-token-0123456789abcdef';
+
+interface Answer {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: string;
+}
+
+function send(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(new URL(path, base), { method, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A request whose body never finishes: it stays in flight until it is destroyed. */
+function hold(base: string, path: string, key: string): ClientRequest {
+  const req = httpRequest(new URL(path, base), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': '100' },
+  });
+  req.on('error', () => undefined);
+  req.write('{"kind":');
+  return req;
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe.each(backends)('fair sharing between domains on $name', (backend) => {
+  let app: App;
+  let services: Awaited<ReturnType<typeof openTestServices>>;
+  let base: string;
+  let a: Tenant;
+  let b: Tenant;
+  const op = { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' };
+
+  beforeAll(async () => {
+    services = await openTestServices(backend);
+    await services.operator.initialise(operatorToken);
+    app = await buildServer(services);
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    a = await createTenant(app, operatorToken, 'noisy-a');
+    b = await createTenant(app, operatorToken, 'quiet-b');
+  });
+  afterAll(async () => {
+    await app.close();
+    await services.drop();
+  });
+
+  it('refuses a domain over its rate with 429, Retry-After and RateLimit headers, and lets another domain through', async () => {
+    const set = await send(
+      base,
+      'PUT',
+      `/v1/domains/${a.id}/pool`,
+      op,
+      JSON.stringify({ limits: { requestsPerSecond: 1, requestBurst: 5 } }),
+    );
+    expect(set.status, set.body).toBe(200);
+    expect(JSON.parse(set.body)).toMatchObject({ limits: { requestsPerSecond: 1, requestBurst: 5 } });
+
+    const answers: Answer[] = [];
+    for (let i = 0; i < 8; i++)
+      answers.push(await send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${a.key}` }));
+    const ok = answers.filter((r) => r.status === 200);
+    const refused = answers.filter((r) => r.status === 429);
+    // The burst of 5, and perhaps one more that the rate refilled while the requests ran.
+    expect(ok.length).toBeGreaterThanOrEqual(5);
+    expect(ok.length).toBeLessThanOrEqual(6);
+    expect(refused.length).toBe(8 - ok.length);
+    expect(ok[0]!.headers['ratelimit-policy']).toBe('"domain";q=1;w=1');
+    expect(ok[0]!.headers['ratelimit']).toMatch(/^"domain";r=\d+;t=\d+$/);
+    const last = refused.at(-1)!;
+    expect(last.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(JSON.parse(last.body)).toMatchObject({ status: 429, code: 'rate_limited' });
+    expect(Number(last.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(last.headers['ratelimit']).toMatch(/^"domain";r=0;t=[1-9]\d*$/);
+
+    // Every credential of A shares the one domain share; B's is untouched; the operator is not counted.
+    expect((await send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${a.token}` })).status).toBe(429);
+    expect((await send(base, 'GET', '/v1/whoami', { cookie: a.cookie })).status).toBe(429);
+    for (let i = 0; i < 8; i++) {
+      expect((await send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${b.key}` })).status).toBe(200);
+    }
+    expect((await send(base, 'GET', `/v1/domains/${a.id}`, op)).status).toBe(200);
+
+    // Lifting the limit applies from the next request.
+    const lift = await send(
+      base,
+      'PUT',
+      `/v1/domains/${a.id}/pool`,
+      op,
+      JSON.stringify({ limits: { requestsPerSecond: 0 } }),
+    );
+    expect(lift.status, lift.body).toBe(200);
+    const after = await send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${a.key}` });
+    expect(after.status, after.body).toBe(200);
+    expect(after.headers['ratelimit']).toBeUndefined();
+  });
+
+  it('refuses a domain with too many requests in flight, frees the place when the client goes away, and never blocks another domain', async () => {
+    const set = await send(
+      base,
+      'PUT',
+      `/v1/domains/${a.id}/pool`,
+      op,
+      JSON.stringify({ limits: { requestsPerSecond: 0, concurrentRequests: 2 } }),
+    );
+    expect(set.status, set.body).toBe(200);
+    const path = `/v1/domains/${a.id}/resources`;
+    const held = [hold(base, path, a.key), hold(base, path, a.key)];
+    await until(() => services.tenantLimits.inFlight(a.id) === 2, 'two requests of A in flight');
+
+    const refused = await send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${a.key}` });
+    expect(refused.status, refused.body).toBe(429);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 'rate_limited' });
+    expect(refused.headers['retry-after']).toBe('1');
+    expect((await send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${b.key}` })).status).toBe(200);
+
+    held[0]!.destroy();
+    await until(() => services.tenantLimits.inFlight(a.id) === 1, 'the abandoned request to be freed');
+    expect((await send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${a.key}` })).status).toBe(200);
+    held[1]!.destroy();
+    await until(() => services.tenantLimits.inFlight(a.id) === 0, 'every place of A to be free');
+  });
+
+  it('frees the place of every request whose client closed the connection before the answer', async () => {
+    const set = await send(
+      base,
+      'PUT',
+      `/v1/domains/${a.id}/pool`,
+      op,
+      JSON.stringify({ limits: { requestsPerSecond: 0, concurrentRequests: 0 } }),
+    );
+    expect(set.status, set.body).toBe(200);
+    // The token is verified once, so that the requests below wait only for the domain's limits, which
+    // are read again (forgotten here) from a table held locked; their clients leave while they wait.
+    expect((await send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${a.token}` })).status).toBe(200);
+    services.tenantLimits.forget(a.id);
+    const abandoned: ClientRequest[] = [];
+    await asOwner(services.store, async (tx) => {
+      await sql`LOCK TABLE pools IN ACCESS EXCLUSIVE MODE`.execute(tx);
+      for (let i = 0; i < 6; i++) {
+        const req = httpRequest(new URL('/v1/whoami', base), {
+          headers: { authorization: `Bearer ${a.token}` },
+        });
+        req.on('error', () => undefined);
+        req.end();
+        abandoned.push(req);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      for (const req of abandoned) req.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+    });
+    await until(() => services.tenantLimits.inFlight(a.id) === 0, 'every abandoned request to be freed');
+  });
+
+  it('counts refusals on /metrics by reason, with no domain in the labels', async () => {
+    const res = await send(base, 'GET', '/metrics', { authorization: `Bearer ${operatorToken}` });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/bulkhead_tenant_requests_refused_total\{reason="rate"\} [1-9]/);
+    expect(res.body).toMatch(/bulkhead_tenant_requests_refused_total\{reason="concurrency"\} [1-9]/);
+    expect(res.body).not.toContain(a.id);
+  });
+
+  it('refuses pool limits out of range and changes nothing', async () => {
+    const before = await send(base, 'GET', `/v1/domains/${b.id}/pool`, op);
+    for (const limits of [
+      { requestBurst: 0 },
+      { requestsPerSecond: -1 },
+      { concurrentRequests: 1.5 },
+      { x: 1 },
+    ]) {
+      const res = await send(base, 'PUT', `/v1/domains/${b.id}/pool`, op, JSON.stringify({ limits }));
+      expect(res.status, res.body).toBe(400);
+    }
+    expect((await send(base, 'GET', `/v1/domains/${b.id}/pool`, op)).body).toBe(before.body);
+  });
+});
+
+describe('the share of one domain', () => {
+  it('refills at the configured rate and never lets more than the burst through at once', async () => {
+    let now = 0;
+    const limits = new TenantLimits({
+      defaults: { requestsPerSecond: 10, requestBurst: 3, concurrentRequests: 0 },
+      overrides: () => Promise.resolve({}),
+      now: () => now,
+    });
+    const take = async () => (await limits.admit('dom_a')).admitted;
+    expect([await take(), await take(), await take(), await take()]).toEqual([true, true, true, false]);
+    now += 100; // one token
+    expect([await take(), await take()]).toEqual([true, false]);
+    now += 10_000; // refilled to the burst, not beyond
+    expect([await take(), await take(), await take(), await take()]).toEqual([true, true, true, false]);
+    const refused = await limits.admit('dom_a');
+    expect(refused).toMatchObject({ admitted: false, reason: 'rate', retryAfter: 1 });
+    expect((await limits.admit('dom_b')).admitted).toBe(true);
+  });
+
+  it('reads its defaults from the environment and refuses a bad value with one line', () => {
+    const config = loadConfig({
+      BULKHEAD_DOMAIN_REQUESTS_PER_SECOND: '50',
+      BULKHEAD_DOMAIN_REQUEST_BURST: '60',
+      BULKHEAD_DOMAIN_CONCURRENT_REQUESTS: '4',
+    });
+    expect([
+      config.domainRequestsPerSecond,
+      config.domainRequestBurst,
+      config.domainConcurrentRequests,
+    ]).toEqual([50, 60, 4]);
+    const defaults = loadConfig({});
+    expect([
+      defaults.domainRequestsPerSecond,
+      defaults.domainRequestBurst,
+      defaults.domainConcurrentRequests,
+    ]).toEqual([200, 400, 16]);
+    expect(() => loadConfig({ BULKHEAD_DOMAIN_REQUEST_BURST: '0' })).toThrow(/BULKHEAD_DOMAIN_REQUEST_BURST/);
+  });
+});
