@@ -38,6 +38,12 @@ const volatileHeaders = new Set([
   'transfer-encoding',
   'server-timing',
   'x-response-time',
+  // The caller's own rate state, which moves with each of its requests whatever they ask for.
+  'ratelimit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
 ]);
 
 const isoTime = /\b\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?\b/g;
