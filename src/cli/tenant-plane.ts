@@ -34,8 +34,7 @@ export async function directTenantPlane(services: Services, key: string): Promis
     listResources: (includeDeleted) =>
       services.provisioner.list(d, { includeDeleted, kinds: kindsAllowed(principal, 'read') ?? [] }),
     getResource: (id) => services.provisioner.get(d, id, kindCheck(principal, 'read')),
-    credentials: (id) =>
-      services.provisioner.credentials(actor, d, id, kindCheck(principal, 'credentials')),
+    credentials: (id) => services.provisioner.credentials(actor, d, id, kindCheck(principal, 'credentials')),
     rotateCredentials: (id) =>
       services.provisioner.rotateCredentials(actor, d, id, kindCheck(principal, 'rotate')),
     deleteResource: (id) => services.provisioner.delete(actor, d, id, kindCheck(principal, 'delete')),

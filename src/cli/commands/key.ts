@@ -32,22 +32,21 @@ export function registerKey(program: Command, ctx: CliContext): void {
     )
     .option('--expires-at <time>', 'ISO 8601 time after which the key is refused')
     .option('--json', 'print JSON')
-    .action(
-      (ref: string, opts: { name?: string; scopes?: Scope[]; expiresAt?: string; json?: boolean }) =>
-        ctx.withControlPlane(async (cp) => {
-          const expiresAt = opts.expiresAt === undefined ? undefined : new Date(opts.expiresAt);
-          if (expiresAt !== undefined && Number.isNaN(expiresAt.getTime())) {
-            throw new InvalidArgumentError('--expires-at is not a valid time');
-          }
-          const issued = await cp.issueKey(await resolveDomain(cp, ref), {
-            name: opts.name,
-            scopes: opts.scopes,
-            expiresAt,
-          });
-          if (opts.json === true) return printJson(ctx.io, issued);
-          ctx.io.out(`key ${issued.id} for ${issued.domainId} (scopes ${issued.scopes.join(',')})`);
-          ctx.io.out(`secret (shown once, store it now): ${issued.key}`);
-        }),
+    .action((ref: string, opts: { name?: string; scopes?: Scope[]; expiresAt?: string; json?: boolean }) =>
+      ctx.withControlPlane(async (cp) => {
+        const expiresAt = opts.expiresAt === undefined ? undefined : new Date(opts.expiresAt);
+        if (expiresAt !== undefined && Number.isNaN(expiresAt.getTime())) {
+          throw new InvalidArgumentError('--expires-at is not a valid time');
+        }
+        const issued = await cp.issueKey(await resolveDomain(cp, ref), {
+          name: opts.name,
+          scopes: opts.scopes,
+          expiresAt,
+        });
+        if (opts.json === true) return printJson(ctx.io, issued);
+        ctx.io.out(`key ${issued.id} for ${issued.domainId} (scopes ${issued.scopes.join(',')})`);
+        ctx.io.out(`secret (shown once, store it now): ${issued.key}`);
+      }),
     );
 
   key

@@ -11,7 +11,9 @@ export const listKeys: RouteModule = (app, { keys }) => {
     {
       config: {
         access: operatorOrOwnDomain(
-          unscoped("the domain's keys: ids, prefixes, scopes and times, never a secret; a key finds its own id here"),
+          unscoped(
+            "the domain's keys: ids, prefixes, scopes and times, never a secret; a key finds its own id here",
+          ),
         ),
       },
       schema: {
