@@ -274,7 +274,7 @@ describe.each(backends)('resources on a $name store', (backend) => {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {
-        return (await client.query(text)).rows;
+        return (await client.query<Record<string, unknown>>(text)).rows;
       } finally {
         await client.end();
       }
