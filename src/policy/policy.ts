@@ -1,5 +1,6 @@
 // The one place that decides whether a principal may touch a route's target. Routes declare which
-// credentials they accept and which path parameter names the domain; handlers never decide tenancy.
+// credentials they accept, which path parameter names the domain and what a key must be scoped for;
+// handlers never decide tenancy.
 // A principal of another domain gets the same answer as a target that does not exist.
 import type { GrantableAction } from './grants.js';
 import { inDomain, type CredentialKind, type Principal } from './principal.js';
