@@ -68,7 +68,7 @@ export const errorTitle: Record<ErrorCode, string> = {
   email_taken: 'A principal with this email already exists in the domain',
   invalid_credentials: 'The credentials are not valid',
   operator_required: 'This operation needs the operator token',
-  scope_denied: 'The key is not scoped for this kind of resource',
+  scope_denied: 'The key is not scoped for this kind of resource or action',
   key_required: "This operation needs the domain's own provisioning key",
   admin_required: 'This operation needs the operator or an admin of the domain',
   csrf_rejected: 'A cookie-authenticated change needs an Origin header of this site',

@@ -122,6 +122,46 @@ describe('bulkhead resource', () => {
     await server.exited;
   });
 
+  it('issues keys scoped to kind:action and holds them on every resource command', async () => {
+    const created = json<{ id: string }>(
+      await runCli(
+        ['resource', 'create', '--kind', 'postgres', '--name', 'scoped', '--json'],
+        as('tenant-one'),
+      ),
+    );
+    const issued = json<{ key: string; scopes: string[] }>(
+      await runCli(['key', 'issue', 'tenant-one', '--scopes', 'postgres:read,storage', '--json'], { env }),
+    );
+    expect(issued.scopes).toEqual(['storage', 'postgres:read']);
+    const reader = { env: { ...env, BULKHEAD_KEY: issued.key } };
+    expect(json<{ id: string }>(await runCli(['resource', 'show', created.id, '--json'], reader)).id).toBe(
+      created.id,
+    );
+    for (const args of [
+      ['show', created.id, '--credentials'],
+      ['rotate', created.id],
+      ['delete', created.id],
+    ]) {
+      const refused = await runCli(['resource', ...args], reader);
+      expect(refused.code, args.join(' ')).toBe(1);
+      expect(refused.stderr).toContain('scope_denied');
+    }
+    const storageOnly = json<{ key: string }>(
+      await runCli(['key', 'issue', 'tenant-one', '--scopes', 'storage', '--json'], { env }),
+    );
+    const listed = json<{ id: string }[]>(
+      await runCli(['resource', 'list', '--json'], { env: { ...env, BULKHEAD_KEY: storageOnly.key } }),
+    );
+    expect(listed.map((r) => r.id)).not.toContain(created.id);
+    const bad = await runCli(['key', 'issue', 'tenant-one', '--scopes', 'postgres:objects'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown scope "postgres:objects"');
+    expect(
+      json<{ status: string }>(await runCli(['resource', 'delete', created.id, '--json'], as('tenant-one')))
+        .status,
+    ).toBe('deleted');
+  });
+
   it('says what to set without a key, and refuses a bad one', async () => {
     const none = await runCli(['resource', 'list'], { env });
     expect(none.code).toBe(1);

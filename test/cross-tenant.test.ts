@@ -1,11 +1,14 @@
 // Every route, attacked. The test walks the server's own route table: a route that works in a domain
 // must have a case here (or a stated reason it needs none), or the test fails. Each case sends domain A's
 // credentials — its key, an access token and a session, each where the route accepts it — at domain B's
-// things, and expects exactly the answer an unknown id gets; at the end B is exactly as it was.
+// things, and expects exactly the answer an unknown id gets; at the end B is exactly as it was. The scope
+// matrix does the same inside one domain: every route a key can reach must declare the scope it needs, and
+// a key of B that lacks it (the kind, or just the action) is refused with B left as it was.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
 import type { CredentialKind } from '../src/policy/principal.js';
+import { scopeActions, type ScopeAction } from '../src/policy/scopes.js';
 import type { Services } from '../src/runtime.js';
 import { backends, openTestServices } from './helpers/backends.js';
 import { openTestProviders, type TestProviders } from './helpers/providers.js';
@@ -313,6 +316,112 @@ describe.each(backends)('every route attacked across domains on $name', (backend
         (await send(b, credential, 'GET', `/v1/domains/${b.id}/volumes/${bIds.volumeId}`)).statusCode,
       ).toBe(200);
     }
+  });
+
+  it('has every route a key can reach declare the scope it needs', () => {
+    const keyRoutes = app.accessTable.filter((r) => r.access?.credentials.includes('provisioning_key'));
+    expect(keyRoutes.length).toBeGreaterThan(10);
+    const undeclared = keyRoutes
+      .filter((r) => {
+        const scope = r.access?.scope;
+        if (scope === undefined) return true;
+        return 'unscoped' in scope && scope.unscoped.trim() === '';
+      })
+      .map((r) => `${r.method} ${r.url}`);
+    expect(undeclared).toEqual([]);
+  });
+
+  it("refuses B's own key on every route whose scope it lacks (the kind, or only the action), and B stays as it was", async () => {
+    // Every target the cases name in B is a storage resource (or a blueprint of one, or a body of that kind).
+    const otherKinds = ['postgres', 'redis', 'rabbitmq', 'kubernetes'];
+    const issue = async (scopes: string[]) => {
+      const res = await app.inject({
+        method: 'POST',
+        url: `/v1/domains/${b.id}/keys`,
+        headers: { authorization: `Bearer ${operatorToken}` },
+        payload: { name: `matrix ${scopes.join(' ')}`.slice(0, 100), scopes },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      return { ...b, key: res.json<{ key: string }>().key };
+    };
+    const aKindMissing = { ...a, key: '' };
+    {
+      const res = await app.inject({
+        method: 'POST',
+        url: `/v1/domains/${a.id}/keys`,
+        headers: { authorization: `Bearer ${operatorToken}` },
+        payload: { scopes: otherKinds },
+      });
+      aKindMissing.key = res.json<{ key: string }>().key;
+    }
+    const kindMissing = await issue(otherKinds);
+    const actionMissing = new Map<ScopeAction, Tenant>();
+    for (const action of scopeActions) {
+      const others = scopeActions.filter((x) => x !== action).map((x) => `storage:${x}`);
+      actionMissing.set(action, await issue([...otherKinds, ...others]));
+    }
+    // Only the route's own action on the kind: enough for it.
+    const exactly = new Map<ScopeAction, Tenant>();
+    for (const action of scopeActions) exactly.set(action, await issue([`storage:${action}`]));
+    const minimal = await issue(['redis:read']);
+
+    const before = await domainState(services, b.id);
+    let refused = 0;
+    for (const route of app.accessTable) {
+      const name = `${route.method} ${route.url}`;
+      const scope = route.access?.scope;
+      if (route.access?.credentials.includes('provisioning_key') !== true || scope === undefined) continue;
+      const c = cases[name];
+      if ('unscoped' in scope) {
+        // Reached by any key of the domain, even one scoped for a single action on another kind.
+        if (route.method === 'GET' && c !== undefined) {
+          const res = await send(minimal, 'key', route.method, c.path(bIds));
+          expect(res.statusCode, `${name}: ${res.body}`).toBe(200);
+        }
+        continue;
+      }
+      expect(c, name).toBeDefined();
+      if (c === undefined) continue;
+      for (const [label, key] of [
+        ['kind missing', kindMissing],
+        [`only storage:${scope.action} missing`, actionMissing.get(scope.action)!],
+      ] as const) {
+        const res = await send(key, 'key', route.method, c.path(bIds), c.body?.(bIds));
+        const what = `${label} → ${name}: ${res.body}`;
+        expect(res.body, what).not.toContain('B-SECRET');
+        if (scope.kindFrom === 'listed') {
+          expect(res.statusCode, what).toBe(200);
+          expect(
+            res.json<{ items: { kind: string }[] }>().items.map((i) => i.kind),
+            what,
+          ).not.toContain('storage');
+          expect(res.body, what).not.toContain(bIds.resourceId);
+        } else {
+          expect(res.statusCode, what).toBe(403);
+          expect(res.json<{ code: string }>().code, what).toBe('scope_denied');
+          refused++;
+        }
+        expect(await domainState(services, b.id), what).toEqual(before);
+      }
+      // Across domains a key lacking the scope still gets exactly the unknown id's answer.
+      const foreign = await send(aKindMissing, 'key', route.method, c.path(bIds), c.body?.(bIds));
+      const unknown = await send(aKindMissing, 'key', route.method, c.path(unknownIds), c.body?.(unknownIds));
+      expect(comparable(foreign), `A → ${name}`).toEqual(comparable(unknown));
+      expect(foreign.statusCode, `A → ${name}`).toBe(404);
+      if (route.method === 'GET' && scope.kindFrom !== 'listed') {
+        // The route's own action on the kind, and nothing else, is enough.
+        const res = await send(exactly.get(scope.action)!, 'key', route.method, c.path(bIds));
+        expect(res.statusCode, `storage:${scope.action} → ${name}: ${res.body}`).toBe(200);
+      }
+    }
+    expect(refused).toBeGreaterThanOrEqual(2 * 10);
+    const object = await send(
+      b,
+      'key',
+      'GET',
+      `/v1/domains/${b.id}/resources/${bIds.resourceId}/objects/secret.txt`,
+    );
+    expect(object.body).toBe('B-SECRET');
   });
 
   it("lists only the caller's own items, whatever the query says", async () => {

@@ -21,6 +21,7 @@ import {
   urlWithVhost,
   within,
 } from './helpers/rabbitmq.js';
+import { attackWithOtherKindKey } from './helpers/scope-attack.js';
 
 let n = 0;
 const unique = (base: string) => `${base}-${process.pid}-${++n}`;
@@ -60,7 +61,10 @@ describe('rabbitmq resources through the API', () => {
       domain.key,
     );
     expect(creds.statusCode, creds.body).toBe(200);
-    return { id: resource.id, creds: creds.json<{ url: string; vhost: string; username: string }>() };
+    return {
+      id: resource.id,
+      creds: creds.json<{ url: string; vhost: string; username: string; password: string }>(),
+    };
   }
 
   beforeAll(async () => {
@@ -84,6 +88,35 @@ describe('rabbitmq resources through the API', () => {
     await services.provisioner.reconcile();
     await app.close();
     await services.drop();
+  });
+
+  it("refuses a key scoped for storage only the vhost's credentials, rotation and deletion, and its queue stays", async () => {
+    const a = await domainWithKey();
+    const r = await provision(a, 'orders');
+    const setup = await openTenant(r.creds.url);
+    try {
+      await setup.channel.assertQueue('kept', { durable: true });
+      setup.channel.sendToQueue('kept', Buffer.from('kept'), { persistent: true });
+      await setup.channel.checkQueue('kept');
+    } finally {
+      await setup.close();
+    }
+    await attackWithOtherKindKey({
+      call,
+      domainId: a.id,
+      resourceId: r.id,
+      kind: 'rabbitmq',
+      secret: r.creds.password,
+      intact: async () => {
+        const tenant = await openTenant(r.creds.url);
+        try {
+          expect((await tenant.channel.checkQueue('kept')).messageCount).toBe(1);
+        } finally {
+          await tenant.close();
+        }
+      },
+    });
+    expect((await mgmt('GET', path('vhosts', r.creds.vhost))).status).toBe(404);
   });
 
   it('provisions a vhost the tenant uses with the returned URL, and only that vhost', async () => {

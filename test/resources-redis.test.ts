@@ -11,6 +11,7 @@ import { createRedisProvider } from '../src/providers/redis/index.js';
 import type { Services } from '../src/runtime.js';
 import { operatorToken } from './helpers/api.js';
 import { backends, openTestServices } from './helpers/backends.js';
+import { attackWithOtherKindKey } from './helpers/scope-attack.js';
 import { openTestAdmin, tenantRedis, testRedisUrl } from './helpers/redis.js';
 
 let n = 0;
@@ -101,6 +102,22 @@ describe('redis resources through the API', () => {
     const stolen = await call('GET', `/v1/domains/${b.id}/resources/${rb.id}/credentials`, a.key);
     expect(stolen.statusCode).not.toBe(200);
     expect(stolen.body).not.toContain(String(rb.credentials['password']));
+  });
+
+  it("refuses a key scoped for storage only the redis resource's credentials, rotation and deletion, and its data stays", async () => {
+    const a = await domainWithKey();
+    const r = await provision(a, 'sessions');
+    const key = `${String(r.credentials['keyPrefix'])}kept`;
+    await (await connect(r.credentials)).set(key, 'kept');
+    await attackWithOtherKindKey({
+      call,
+      domainId: a.id,
+      resourceId: r.id,
+      kind: 'redis',
+      secret: String(r.credentials['password']),
+      intact: async () => expect(await (await connect(r.credentials)).get(key)).toBe('kept'),
+    });
+    expect(await admin.exists(key)).toBe(0);
   });
 
   it('deprovisions through the API: the connection ends, the user and the keys are gone', async () => {

@@ -11,6 +11,7 @@ import { verifiesScram } from '../src/providers/postgres/postgres-password.js';
 import { asOwner, backends, openTestServices, testPostgresUrl } from './helpers/backends.js';
 import { operatorToken } from './helpers/api.js';
 import { openTestProviders, type TestProviders } from './helpers/providers.js';
+import { attackWithOtherKindKey } from './helpers/scope-attack.js';
 
 interface Resource {
   id: string;
@@ -260,6 +261,41 @@ describe.each(backends)('resources on a $name store', (backend) => {
     expect((await create(b, 'redis', 'cache')).json()).toMatchObject({ code: 'unsupported_kind' });
     expect((await create(b, 'storage', 'Bad_Name')).json()).toMatchObject({ code: 'invalid_request' });
     expect((await create(b, 'mainframe', 'x')).statusCode).toBe(400);
+  });
+
+  it("refuses a key scoped for storage only the postgres resource's credentials, rotation and deletion, and the database stays as it was", async () => {
+    const a = await domainWithKey();
+    const res = await create(a, 'postgres', 'ledger');
+    expect(res.statusCode, res.body).toBe(201);
+    const resource = res.json<Resource>();
+    const creds = await call('GET', `/v1/domains/${a.id}/resources/${resource.id}/credentials`, a.key);
+    const { url, password } = creds.json<{ url: string; password: string }>();
+    const query = async (text: string) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        return (await client.query<Record<string, unknown>>(text)).rows;
+      } finally {
+        await client.end();
+      }
+    };
+    await query("CREATE TABLE ledger (entry text); INSERT INTO ledger VALUES ('kept')");
+    await attackWithOtherKindKey({
+      call,
+      domainId: a.id,
+      resourceId: resource.id,
+      kind: 'postgres',
+      secret: password,
+      intact: async () => expect(await query('SELECT entry FROM ledger')).toEqual([{ entry: 'kept' }]),
+    });
+    const events = await asOwner(services.store, (tx) =>
+      listAudit(tx, { domainId: a.id, action: 'access.scope_denied', limit: 100 }),
+    );
+    expect(events.length).toBeGreaterThanOrEqual(3);
+    expect(events.map((e) => e.detail['action'])).toEqual(
+      expect.arrayContaining(['credentials', 'rotate', 'delete']),
+    );
+    expect(events.every((e) => e.target === resource.id && e.outcome === 'denied')).toBe(true);
   });
 
   it('gives credentials and objects only to the domain’s own key, never the operator', async () => {

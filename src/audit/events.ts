@@ -13,6 +13,7 @@ export const auditActions = [
   'key.revoke',
   'key.authenticate',
   'access.cross_domain',
+  'access.scope_denied',
   'domain.key_destroyed',
   'pool.update',
   'resource.create',

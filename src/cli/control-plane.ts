@@ -4,7 +4,7 @@
 import type { ChainReport } from '../audit/chain.js';
 import type { AuditEvent } from '../audit/events.js';
 import type { AuditFilter } from '../audit/log.js';
-import type { ResourceKind } from '../domain/kinds.js';
+import type { Scope } from '../policy/scopes.js';
 import type { PrincipalView } from '../identity/principals.js';
 import type { SigningKeyView } from '../identity/signing-keys.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
@@ -20,7 +20,7 @@ export interface ControlPlane {
   deleteDomain(domainId: string): Promise<DomainView>;
   issueKey(
     domainId: string,
-    input: { name?: string | undefined; scopes?: ResourceKind[] | undefined; expiresAt?: Date | undefined },
+    input: { name?: string | undefined; scopes?: Scope[] | undefined; expiresAt?: Date | undefined },
   ): Promise<IssuedKey>;
   listKeys(domainId: string): Promise<KeyView[]>;
   revokeKey(domainId: string, keyId: string): Promise<KeyView>;

@@ -3,6 +3,7 @@
 import type { Config } from '../config.js';
 import type { ResourceKind } from '../domain/kinds.js';
 import { BulkheadError } from '../errors.js';
+import { kindCheck, kindsAllowed } from '../policy/scopes.js';
 import type { Credentials } from '../providers/provider.js';
 import type { ResourceView } from '../provisioner/provisioner.js';
 import type { Services } from '../runtime.js';
@@ -25,13 +26,18 @@ export async function directTenantPlane(services: Services, key: string): Promis
   const d = principal.domainId;
   return {
     domainId: d,
-    createResource: async (input, idem) =>
-      (await services.provisioner.create(principal, null, d, input, idem)).resource,
-    listResources: (includeDeleted) => services.provisioner.list(d, { includeDeleted }),
-    getResource: (id) => services.provisioner.get(d, id),
-    credentials: (id) => services.provisioner.credentials(actor, d, id),
-    rotateCredentials: (id) => services.provisioner.rotateCredentials(actor, d, id),
-    deleteResource: (id) => services.provisioner.delete(actor, d, id),
+    // The key's scopes hold here as they do over HTTP.
+    createResource: async (input, idem) => {
+      kindCheck(principal, 'create')(input.kind);
+      return (await services.provisioner.create(principal, null, d, input, idem)).resource;
+    },
+    listResources: (includeDeleted) =>
+      services.provisioner.list(d, { includeDeleted, kinds: kindsAllowed(principal, 'read') ?? [] }),
+    getResource: (id) => services.provisioner.get(d, id, kindCheck(principal, 'read')),
+    credentials: (id) => services.provisioner.credentials(actor, d, id, kindCheck(principal, 'credentials')),
+    rotateCredentials: (id) =>
+      services.provisioner.rotateCredentials(actor, d, id, kindCheck(principal, 'rotate')),
+    deleteResource: (id) => services.provisioner.delete(actor, d, id, kindCheck(principal, 'delete')),
     close: () => services.close(),
   };
 }

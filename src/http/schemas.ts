@@ -4,6 +4,7 @@ import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox
 import { idSchemaPattern } from '../domain/ids.js';
 import { resourceKinds } from '../domain/kinds.js';
 import { errorStatus } from '../errors.js';
+import { validScopes } from '../policy/scopes.js';
 
 export const DomainIdParam = Type.String({
   pattern: idSchemaPattern('domain'),
@@ -47,13 +48,18 @@ export const Domain = Type.Object(
 );
 
 export const ResourceKind = Type.Union(resourceKinds.map((k) => Type.Literal(k)));
+/** A key's scope: a kind (every action on it) or `kind:action`. */
+export const Scope = Type.Union(
+  validScopes.map((s) => Type.Literal(s)),
+  { description: 'A resource kind (every action on it), or `kind:action`, e.g. `postgres:read`.' },
+);
 
 const keyFields = {
   id: Type.String(),
   domainId: Type.String(),
   name: Nullable(Type.String()),
   prefix: Type.String({ description: 'The first characters of the key, to tell keys apart.' }),
-  scopes: Type.Array(ResourceKind),
+  scopes: Type.Array(Scope),
   createdAt: Timestamp,
   lastUsedAt: Nullable(Timestamp),
   expiresAt: Nullable(Timestamp),

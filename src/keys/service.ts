@@ -2,9 +2,9 @@
 // overlap, revoked at once. Authentication refuses every bad key with the same answer and logs why.
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
-import { resourceKinds, type ResourceKind } from '../domain/kinds.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor, Principal } from '../policy/principal.js';
+import { normaliseScopes, type Scope } from '../policy/scopes.js';
 import type { KeyRow } from '../store/schema.js';
 import { sql, type CompiledQuery, type RawBuilder } from 'kysely';
 import { deferToCommit, type Store, type Tx } from '../store/store.js';
@@ -17,7 +17,7 @@ export interface KeyView {
   readonly domainId: string;
   readonly name: string | null;
   readonly prefix: string;
-  readonly scopes: ResourceKind[];
+  readonly scopes: Scope[];
   readonly createdAt: string;
   readonly lastUsedAt: string | null;
   readonly expiresAt: string | null;
@@ -32,7 +32,8 @@ export interface IssuedKey extends KeyView {
 
 export interface IssueKeyInput {
   readonly name?: string | undefined;
-  readonly scopes?: readonly ResourceKind[] | undefined;
+  /** Kinds (`postgres`) or kinds and actions (`postgres:read`); every kind when absent. */
+  readonly scopes?: readonly string[] | undefined;
   readonly expiresAt?: Date | undefined;
 }
 
@@ -45,7 +46,7 @@ function keyView(row: KeyRow): KeyView {
     domainId: row.domain_id,
     name: row.name,
     prefix: row.prefix,
-    scopes: row.scopes as ResourceKind[],
+    scopes: row.scopes as Scope[],
     createdAt: row.created_at.toISOString(),
     lastUsedAt: row.last_used_at?.toISOString() ?? null,
     expiresAt: row.expires_at?.toISOString() ?? null,
@@ -287,7 +288,7 @@ export class KeyService {
       domainId: row.domainId,
       domainSlug: row.slug,
       keyId: row.id,
-      scopes: row.scopes as ResourceKind[],
+      scopes: row.scopes as Scope[],
     };
     const touch = row.lastUsedAt === null || now.getTime() - row.lastUsedAt.getTime() >= lastUsedEveryMs;
     return new PendingKeyUse(this, principal, { presented, requestId, at: now, touch });
@@ -425,13 +426,4 @@ export class PendingKeyUse {
       await again.recordOrRetry(false);
     }
   }
-}
-
-function normaliseScopes(scopes: readonly ResourceKind[] | undefined): ResourceKind[] {
-  if (scopes === undefined) return [...resourceKinds];
-  if (scopes.length === 0)
-    throw new BulkheadError('invalid_request', 'scopes must name at least one resource kind.');
-  const unknown = scopes.filter((s) => !(resourceKinds as readonly string[]).includes(s));
-  if (unknown.length > 0) throw new BulkheadError('invalid_request', `Unknown scope: ${unknown.join(', ')}.`);
-  return resourceKinds.filter((k) => scopes.includes(k));
 }

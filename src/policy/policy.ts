@@ -1,8 +1,10 @@
 // The one place that decides whether a principal may touch a route's target. Routes declare which
-// credentials they accept and which path parameter names the domain; handlers never decide tenancy.
+// credentials they accept, which path parameter names the domain and what a key must be scoped for;
+// handlers never decide tenancy.
 // A principal of another domain gets the same answer as a target that does not exist.
 import type { GrantableAction } from './grants.js';
 import { inDomain, type CredentialKind, type Principal } from './principal.js';
+import { unscoped, type RouteScope } from './scopes.js';
 
 export interface Access {
   /** Credential kinds the route accepts; empty means the route is public. */
@@ -18,6 +20,12 @@ export interface Access {
   readonly resourceParam?: string;
   /** Access tokens and sessions must belong to an admin of the domain (keys are not accepted here). */
   readonly adminOnly?: boolean;
+  /**
+   * What a provisioning key must be scoped for (`scopes.ts`). Every route that accepts keys declares it;
+   * a key on a route that declares none is refused (`scope_denied`), so a route added without one fails
+   * closed.
+   */
+  readonly scope?: RouteScope;
 }
 
 export type Decision =
@@ -25,7 +33,12 @@ export type Decision =
   | {
       readonly allow: false;
       readonly code:
-        'unauthenticated' | 'operator_required' | 'key_required' | 'admin_required' | 'not_found';
+        | 'unauthenticated'
+        | 'operator_required'
+        | 'key_required'
+        | 'admin_required'
+        | 'scope_denied'
+        | 'not_found';
       readonly crossDomain?: string;
     };
 
@@ -33,13 +46,21 @@ export const publicAccess: Access = { credentials: [] };
 export const operatorOnly: Access = { credentials: ['operator'] };
 /** The Prometheus metrics: the operator, or the metrics token that can read nothing else. */
 export const metricsReader: Access = { credentials: ['operator', 'metrics'] };
-export const operatorOrOwnDomain: Access = {
-  credentials: ['operator', 'provisioning_key'],
-  domainParam: 'domainId',
-};
+/** The operator, or a key of the domain the path names, scoped as `scope` says. */
+export function operatorOrOwnDomain(scope: RouteScope): Access {
+  return { credentials: ['operator', 'provisioning_key'], domainParam: 'domainId', scope };
+}
 export const anyCredential: Access = {
   credentials: ['operator', 'provisioning_key', 'access_token', 'session'],
+  scope: unscoped("answers about the caller's own credential only"),
 };
+/**
+ * Instances and volumes are not resource kinds: every credential of the domain reaches them (its members'
+ * tokens and sessions too), so a key's resource scopes do not narrow them.
+ */
+const computeScope = unscoped(
+  "instances and volumes are the domain's compute, reached by every credential of the domain; resource scopes name resource kinds",
+);
 /**
  * A domain's own data, for any credential of that domain (key, access token, session) and the operator;
  * another domain only through a live grant for `action`.
@@ -49,6 +70,7 @@ export function domainData(action: GrantableAction, resourceParam?: string): Acc
     credentials: ['operator', 'provisioning_key', 'access_token', 'session'],
     domainParam: 'domainId',
     action,
+    scope: computeScope,
     ...(resourceParam === undefined ? {} : { resourceParam }),
   };
 }
@@ -63,8 +85,13 @@ export const domainAdmin: Access = {
   adminOnly: true,
 };
 
-/** Only a key of the domain itself: tenant secrets and tenant data never go to the operator. */
-export const ownDomainKey: Access = { credentials: ['provisioning_key'], domainParam: 'domainId' };
+/**
+ * Only a key of the domain itself, scoped as `scope` says: tenant secrets and tenant data never go to the
+ * operator.
+ */
+export function ownDomainKey(scope: RouteScope): Access {
+  return { credentials: ['provisioning_key'], domainParam: 'domainId', scope };
+}
 
 export function decide(
   principal: Principal | null,
@@ -77,6 +104,9 @@ export function decide(
     // Independent of the target, so it reveals nothing about whether another domain's thing exists.
     return { allow: false, code: principal.kind === 'operator' ? 'key_required' : 'operator_required' };
   }
+  // A route that accepts keys but never said what they need lets none through.
+  if (principal.kind === 'provisioning_key' && access.scope === undefined)
+    return { allow: false, code: 'scope_denied' };
   if (!inDomain(principal) || access.domainParam === undefined) return { allow: true };
   const target = params[access.domainParam];
   if (target === principal.domainId) {

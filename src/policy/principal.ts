@@ -1,7 +1,7 @@
 // Who is calling, as resolved once per request from the credential and nothing else. A principal
 // that belongs to a domain carries that domain's id; nothing in the request can change it.
-import type { ResourceKind } from '../domain/kinds.js';
 import type { PrincipalRole } from '../store/schema.js';
+import type { Scope } from './scopes.js';
 
 export type Principal =
   | { readonly kind: 'operator'; readonly actor: string }
@@ -13,7 +13,8 @@ export type Principal =
       readonly domainId: string;
       readonly domainSlug: string;
       readonly keyId: string;
-      readonly scopes: readonly ResourceKind[];
+      /** What the key may do to which kinds of resource (`scopes.ts`). */
+      readonly scopes: readonly Scope[];
     }
   | {
       readonly kind: 'access_token' | 'session';

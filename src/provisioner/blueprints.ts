@@ -8,6 +8,7 @@ import { newId } from '../domain/ids.js';
 import type { ResourceKind } from '../domain/kinds.js';
 import { BulkheadError, isBulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
+import { allows, everyKind, scopeDenied, type KindCheck } from '../policy/scopes.js';
 import type { BlueprintRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { resourceView, type KeyPrincipal, type Provisioner, type ResourceView } from './provisioner.js';
@@ -52,8 +53,7 @@ export class Blueprints {
     if (seen.size !== input.resources.length)
       throw new BulkheadError('invalid_request', 'Each resource of a blueprint needs its own kind and name.');
     for (const item of input.resources) {
-      if (!principal.scopes.includes(item.kind))
-        throw new BulkheadError('scope_denied', `The key is not scoped for "${item.kind}".`);
+      if (!allows(principal.scopes, item.kind, 'create')) throw scopeDenied(item.kind, 'create');
     }
     const actor: Actor = { actor: principal.actor, requestId };
     const id = newId('blueprint');
@@ -105,7 +105,8 @@ export class Blueprints {
     throw new BulkheadError('provisioning_failed', `The blueprint was rolled back: ${reason}.`);
   }
 
-  async get(domainId: string, blueprintId: string): Promise<BlueprintView> {
+  /** A blueprint and its resources; `check` sees every kind it holds before anything is returned. */
+  async get(domainId: string, blueprintId: string, check: KindCheck = everyKind): Promise<BlueprintView> {
     const { row, resources } = await this.o.store.withDomain(domainId, async (tx) => {
       const found = await tx
         .selectFrom('blueprints')
@@ -114,6 +115,7 @@ export class Blueprints {
         .where('id', '=', blueprintId)
         .executeTakeFirst();
       if (found === undefined) throw notFound();
+      for (const item of found.spec) check(item.kind);
       const items = await tx
         .selectFrom('resources')
         .selectAll()

@@ -13,6 +13,7 @@ import { newId } from '../domain/ids.js';
 import type { ResourceKind } from '../domain/kinds.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
+import { allows, everyKind, scopeDenied, type KindCheck } from '../policy/scopes.js';
 import {
   backendName,
   type Credentials,
@@ -268,7 +269,10 @@ export class Provisioner {
               .where('d.status', '=', 'active')
               .where('k.revoked_at', 'is', null)
               .where((eb) => eb.or([eb('k.expires_at', 'is', null), eb('k.expires_at', '>', now)]))
-              .where(sql<boolean>`k.scopes @> jsonb_build_array(${input.kind}::text)`)
+              .where(
+                sql<boolean>`(k.scopes @> jsonb_build_array(${input.kind}::text)
+                  OR k.scopes @> jsonb_build_array(${`${input.kind}:create`}::text))`,
+              )
               .where(
                 sql<boolean>`(SELECT count(*) FROM resources r
                   WHERE r.domain_id = ${domainId} AND r.kind = ${input.kind} AND r.status <> 'deleted')
@@ -398,7 +402,7 @@ export class Provisioner {
             await deny('credential_no_longer_valid');
             return { ok: false as const, denied: 'invalid_credentials' as const };
           }
-          if (!key.scopes.includes(input.kind)) {
+          if (!allows(key.scopes, input.kind, 'create')) {
             await deny('scope');
             return { ok: false as const, denied: 'scope_denied' as const };
           }
@@ -456,7 +460,7 @@ export class Provisioner {
             case 'invalid_credentials':
               throw new BulkheadError('invalid_credentials');
             case 'scope_denied':
-              throw new BulkheadError('scope_denied', `The key is not scoped for "${input.kind}".`);
+              throw scopeDenied(input.kind, 'create');
             case 'idempotency_conflict':
               throw new BulkheadError('idempotency_conflict');
             case 'quota_exceeded':
@@ -654,13 +658,17 @@ export class Provisioner {
     );
   }
 
+  /** The domain's resources; with `kinds`, only those of these kinds (what a key may read). */
   async list(
     domainId: string,
-    options: { includeDeleted?: boolean | undefined } = {},
+    options: { includeDeleted?: boolean | undefined; kinds?: readonly ResourceKind[] } = {},
   ): Promise<ResourceView[]> {
+    const kinds = options.kinds;
+    if (kinds !== undefined && kinds.length === 0) return [];
     return this.o.store.withDomain(domainId, async (tx) => {
       let q = tx.selectFrom('resources').selectAll().where('domain_id', '=', domainId);
       if (options.includeDeleted !== true) q = q.where('status', '<>', 'deleted');
+      if (kinds !== undefined) q = q.where('kind', 'in', kinds);
       return (await q.orderBy('id').execute()).map(resourceView);
     });
   }
@@ -678,8 +686,11 @@ export class Provisioner {
     return row;
   }
 
-  async get(domainId: string, resourceId: string): Promise<ResourceView> {
-    return resourceView(await this.row(domainId, resourceId));
+  /** A resource of the domain; `check` sees its kind before it is returned. */
+  async get(domainId: string, resourceId: string, check: KindCheck = everyKind): Promise<ResourceView> {
+    const row = await this.row(domainId, resourceId);
+    check(row.kind);
+    return resourceView(row);
   }
 
   /** A ready resource of the domain, for object access. */
@@ -687,17 +698,28 @@ export class Provisioner {
     domainId: string,
     resourceId: string,
     kind?: ResourceKind,
+    check: KindCheck = everyKind,
   ): Promise<{ ref: ResourceRef; provider: Provider }> {
     const row = await this.row(domainId, resourceId);
     if (kind !== undefined && row.kind !== kind) throw notFound();
+    check(row.kind);
     if (row.status !== 'ready')
       throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
     return { ref: { domainId, resourceId }, provider: this.provider(row.kind) };
   }
 
-  /** The resource's credentials, decrypted; only a principal of its own domain reaches this. */
-  async credentials(actor: Actor, domainId: string, resourceId: string): Promise<Credentials> {
+  /**
+   * The resource's credentials, decrypted; only a principal of its own domain reaches this. `check` sees
+   * the stored kind before anything is decrypted or audited as read.
+   */
+  async credentials(
+    actor: Actor,
+    domainId: string,
+    resourceId: string,
+    check: KindCheck = everyKind,
+  ): Promise<Credentials> {
     const row = await this.row(domainId, resourceId);
+    check(row.kind);
     if (row.status !== 'ready' || row.credentials === null) {
       throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
     }
@@ -724,13 +746,20 @@ export class Provisioner {
    * working for new logins (a new password, a new token; Redis and RabbitMQ also end live connections),
    * and the new ones are stored encrypted. The resource row stays locked while the backend works, so two
    * rotations (or a rotation and a delete) never leave the store holding credentials the backend has
-   * already replaced. A backend failure changes nothing in the store and is audited.
+   * already replaced. A backend failure changes nothing in the store and is audited. `check` sees the
+   * locked row's kind before the backend is asked.
    */
-  async rotateCredentials(actor: Actor, domainId: string, resourceId: string): Promise<Credentials> {
+  async rotateCredentials(
+    actor: Actor,
+    domainId: string,
+    resourceId: string,
+    check: KindCheck = everyKind,
+  ): Promise<Credentials> {
     let kind: string | null = null;
     try {
       return await this.o.store.withDomain(domainId, async (tx) => {
         const row = await lockResource(tx, domainId, resourceId);
+        check(row.kind);
         if (row.status !== 'ready') {
           throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
         }
@@ -828,11 +857,20 @@ export class Provisioner {
     }
   }
 
-  /** Deprovisions a resource: marked first (so a crash resumes it), then removed from the backend. */
-  async delete(actor: Actor, domainId: string, resourceId: string): Promise<ResourceView> {
+  /**
+   * Deprovisions a resource: marked first (so a crash resumes it), then removed from the backend. `check`
+   * sees the locked row's kind before anything changes.
+   */
+  async delete(
+    actor: Actor,
+    domainId: string,
+    resourceId: string,
+    check: KindCheck = everyKind,
+  ): Promise<ResourceView> {
     const marked = await this.o.store.withDomain(domainId, async (tx) => {
       await tx.selectFrom('domains').select('id').where('id', '=', domainId).forUpdate().executeTakeFirst();
       const row = await lockResource(tx, domainId, resourceId);
+      check(row.kind);
       if (row.status === 'deleted') return { row, changed: false };
       const updated = await tx
         .updateTable('resources')

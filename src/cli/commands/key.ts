@@ -1,18 +1,21 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { resourceKinds, type ResourceKind } from '../../domain/kinds.js';
+import { resourceKinds } from '../../domain/kinds.js';
+import { scopeActions, validScopes, type Scope } from '../../policy/scopes.js';
 import { maxRotationOverlapSeconds } from '../../keys/service.js';
 import { printJson, printTable, resolveDomain, wholeNumber, type CliContext } from '../context.js';
 
 const columns = ['id', 'prefix', 'name', 'scopes', 'createdAt', 'lastUsedAt', 'expiresAt', 'revokedAt'];
 
-function parseScopes(value: string): ResourceKind[] {
+function parseScopes(value: string): Scope[] {
   const scopes = value.split(',').map((s) => s.trim());
   for (const s of scopes) {
-    if (!(resourceKinds as readonly string[]).includes(s)) {
-      throw new InvalidArgumentError(`unknown scope "${s}" (one of ${resourceKinds.join(', ')})`);
+    if (!(validScopes as readonly string[]).includes(s)) {
+      throw new InvalidArgumentError(
+        `unknown scope "${s}" (a kind, one of ${resourceKinds.join(', ')}, or kind:action with action one of ${scopeActions.join(', ')})`,
+      );
     }
   }
-  return scopes as ResourceKind[];
+  return scopes as Scope[];
 }
 
 export function registerKey(program: Command, ctx: CliContext): void {
@@ -23,28 +26,27 @@ export function registerKey(program: Command, ctx: CliContext): void {
     .description('issue a provisioning key; the secret is printed this once')
     .option('--name <name>', 'a label for the key')
     .option(
-      '--scopes <kinds>',
-      `comma-separated resource kinds (default: all of ${resourceKinds.join(',')})`,
+      '--scopes <scopes>',
+      `comma-separated resource kinds (every action) or kind:action, e.g. postgres:read (default: all of ${resourceKinds.join(',')})`,
       parseScopes,
     )
     .option('--expires-at <time>', 'ISO 8601 time after which the key is refused')
     .option('--json', 'print JSON')
-    .action(
-      (ref: string, opts: { name?: string; scopes?: ResourceKind[]; expiresAt?: string; json?: boolean }) =>
-        ctx.withControlPlane(async (cp) => {
-          const expiresAt = opts.expiresAt === undefined ? undefined : new Date(opts.expiresAt);
-          if (expiresAt !== undefined && Number.isNaN(expiresAt.getTime())) {
-            throw new InvalidArgumentError('--expires-at is not a valid time');
-          }
-          const issued = await cp.issueKey(await resolveDomain(cp, ref), {
-            name: opts.name,
-            scopes: opts.scopes,
-            expiresAt,
-          });
-          if (opts.json === true) return printJson(ctx.io, issued);
-          ctx.io.out(`key ${issued.id} for ${issued.domainId} (scopes ${issued.scopes.join(',')})`);
-          ctx.io.out(`secret (shown once, store it now): ${issued.key}`);
-        }),
+    .action((ref: string, opts: { name?: string; scopes?: Scope[]; expiresAt?: string; json?: boolean }) =>
+      ctx.withControlPlane(async (cp) => {
+        const expiresAt = opts.expiresAt === undefined ? undefined : new Date(opts.expiresAt);
+        if (expiresAt !== undefined && Number.isNaN(expiresAt.getTime())) {
+          throw new InvalidArgumentError('--expires-at is not a valid time');
+        }
+        const issued = await cp.issueKey(await resolveDomain(cp, ref), {
+          name: opts.name,
+          scopes: opts.scopes,
+          expiresAt,
+        });
+        if (opts.json === true) return printJson(ctx.io, issued);
+        ctx.io.out(`key ${issued.id} for ${issued.domainId} (scopes ${issued.scopes.join(',')})`);
+        ctx.io.out(`secret (shown once, store it now): ${issued.key}`);
+      }),
     );
 
   key

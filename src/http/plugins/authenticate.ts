@@ -109,6 +109,33 @@ export const authenticate = fp<{ services: Services }>(
       request.principal = await resolvePrincipal(services, request);
     });
 
+    // A key refused for its scopes — by the policy, or by a handler that read the resource's kind — is
+    // audited in the key's domain, after the refused work was rolled back.
+    app.addHook('onError', async (request, _reply, error) => {
+      const principal = request.principal;
+      if ((error as { code?: unknown }).code !== 'scope_denied' || principal?.kind !== 'provisioning_key')
+        return;
+      const cause = (error as Error).cause as { kind?: unknown; action?: unknown } | undefined;
+      const params = request.params as Record<string, unknown> | undefined;
+      const target = params?.['resourceId'] ?? params?.['blueprintId'];
+      await services.store.withDomain(principal.domainId, (tx) =>
+        appendAudit(tx, {
+          actor: principal.actor,
+          requestId: String(request.id),
+          domainId: principal.domainId,
+          action: 'access.scope_denied',
+          target: typeof target === 'string' ? target : null,
+          outcome: 'denied',
+          detail: {
+            route: request.routeOptions.url ?? null,
+            method: request.method,
+            kind: typeof cause?.kind === 'string' ? cause.kind : null,
+            action: typeof cause?.action === 'string' ? cause.action : null,
+          },
+        }),
+      );
+    });
+
     // After validation, so the policy sees well-formed path parameters.
     // A key's use the handler left unrecorded (it answered before its change, or failed) is recorded
     // before anything is sent; if the key was revoked meanwhile, the answer is the refusal instead.

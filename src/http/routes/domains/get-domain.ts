@@ -1,4 +1,5 @@
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
+import { unscoped } from '../../../policy/scopes.js';
 import { bearer, Domain, DomainParams, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
@@ -7,7 +8,9 @@ export const getDomain: RouteModule = (app, { domains }) => {
   app.get(
     '/v1/domains/:domainId',
     {
-      config: { access: operatorOrOwnDomain },
+      config: {
+        access: operatorOrOwnDomain(unscoped("the key's own domain: its name and status, no resource")),
+      },
       schema: {
         operationId: 'getDomain',
         tags: ['domains'],

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, DomainParams, errorResponses, IssuedKey, ResourceKind } from '../../schemas.js';
+import { bearer, DomainParams, errorResponses, IssuedKey, Scope } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
@@ -13,7 +13,10 @@ export const issueKey: RouteModule = (app, { keys }) => {
         operationId: 'issueKey',
         tags: ['keys'],
         summary: 'Issue a provisioning key',
-        description: 'The response carries the secret `key` this once; only a keyed hash is stored.',
+        description:
+          'The response carries the secret `key` this once; only a keyed hash is stored. `scopes` are resource ' +
+          'kinds (every action on the kind) or `kind:action` with action one of read, create, credentials, ' +
+          'rotate, delete, objects (storage only); every kind when absent.',
         security: bearer,
         params: DomainParams,
         body: Type.Optional(
@@ -22,7 +25,7 @@ export const issueKey: RouteModule = (app, { keys }) => {
               name: Type.Optional(
                 Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]*$' }),
               ),
-              scopes: Type.Optional(Type.Array(ResourceKind, { minItems: 1, uniqueItems: true })),
+              scopes: Type.Optional(Type.Array(Scope, { minItems: 1, uniqueItems: true })),
               expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
             },
             { additionalProperties: false },

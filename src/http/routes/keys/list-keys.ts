@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
+import { unscoped } from '../../../policy/scopes.js';
 import { bearer, DomainParams, errorResponses, Key } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
@@ -8,7 +9,13 @@ export const listKeys: RouteModule = (app, { keys }) => {
   app.get(
     '/v1/domains/:domainId/keys',
     {
-      config: { access: operatorOrOwnDomain },
+      config: {
+        access: operatorOrOwnDomain(
+          unscoped(
+            "the domain's keys: ids, prefixes, scopes and times, never a secret; a key finds its own id here",
+          ),
+        ),
+      },
       schema: {
         operationId: 'listKeys',
         tags: ['keys'],

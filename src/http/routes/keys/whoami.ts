@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { anyCredential } from '../../../policy/policy.js';
 import type { Principal } from '../../../policy/principal.js';
-import { bearer, errorResponses } from '../../schemas.js';
+import { bearer, errorResponses, Scope } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
@@ -73,7 +73,7 @@ export const whoami: RouteModule = (app) => {
             subject: Nullable(Type.String()),
             sessionId: Nullable(Type.String()),
             role: Type.Union([Type.Literal('member'), Type.Literal('admin'), Type.Null()]),
-            scopes: Type.Array(Type.String()),
+            scopes: Type.Array(Scope),
           }),
           ...errorResponses,
         },

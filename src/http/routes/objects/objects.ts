@@ -1,11 +1,13 @@
 // Object access for storage resources. The body is streamed straight to the provider (which encrypts as
 // it writes) and never buffered whole; the size limit is the smaller of the object limit and what the
-// domain's storage quota has left. Only the domain's own key reaches these routes.
+// domain's storage quota has left. Only the domain's own key reaches these routes, scoped for `objects` on
+// the resource's kind (checked when the resource is read, before any object is touched).
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { appendAudit } from '../../../audit/log.js';
 import { BulkheadError, notFound } from '../../../errors.js';
 import { ownDomainKey } from '../../../policy/policy.js';
+import { fromStored, kindCheck } from '../../../policy/scopes.js';
 import { hasObjects, type ResourceRef } from '../../../providers/provider.js';
 import type { Services } from '../../../runtime.js';
 import { bearer, DomainIdParam, errorResponses, ResourceIdParam } from '../../schemas.js';
@@ -42,6 +44,7 @@ async function target(
     scopeOf(request),
     request.params.resourceId,
     'storage',
+    kindCheck(request.principal, 'objects'),
   );
   if (!hasObjects(provider)) throw notFound();
   return { ref, provider: provider };
@@ -75,7 +78,7 @@ export function objects(app: App, services: Services): void {
     scope.put(
       '/v1/domains/:domainId/resources/:resourceId/objects/*',
       {
-        config: { access: ownDomainKey },
+        config: { access: ownDomainKey(fromStored('objects')) },
         bodyLimit: services.limits.maxObjectBytes,
         schema: {
           operationId: 'putObject',
@@ -109,7 +112,7 @@ export function objects(app: App, services: Services): void {
     scope.get(
       '/v1/domains/:domainId/resources/:resourceId/objects/*',
       {
-        config: { access: ownDomainKey },
+        config: { access: ownDomainKey(fromStored('objects')) },
         schema: {
           operationId: 'getObject',
           tags: ['objects'],
@@ -142,7 +145,7 @@ export function objects(app: App, services: Services): void {
     scope.delete(
       '/v1/domains/:domainId/resources/:resourceId/objects/*',
       {
-        config: { access: ownDomainKey },
+        config: { access: ownDomainKey(fromStored('objects')) },
         schema: {
           operationId: 'deleteObject',
           tags: ['objects'],

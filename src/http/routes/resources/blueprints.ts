@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { maxBlueprintItems } from '../../../provisioner/blueprints.js';
 import { operatorOrOwnDomain, ownDomainKey } from '../../../policy/policy.js';
+import { fromRequest, fromStored, kindCheck } from '../../../policy/scopes.js';
 import {
   bearer,
   DomainIdParam,
@@ -31,7 +32,7 @@ export const blueprintRoutes: RouteModule = (app, { blueprints }) => {
   app.post(
     '/v1/domains/:domainId/blueprints',
     {
-      config: { access: ownDomainKey },
+      config: { access: ownDomainKey(fromRequest('create')) },
       schema: {
         operationId: 'createBlueprint',
         tags: ['resources'],
@@ -72,11 +73,12 @@ export const blueprintRoutes: RouteModule = (app, { blueprints }) => {
   app.get(
     '/v1/domains/:domainId/blueprints/:blueprintId',
     {
-      config: { access: operatorOrOwnDomain },
+      config: { access: operatorOrOwnDomain(fromStored('read')) },
       schema: {
         operationId: 'getBlueprint',
         tags: ['resources'],
         summary: 'Show a blueprint and its resources',
+        description: 'A key needs `read` on every kind the blueprint holds (403 `scope_denied` otherwise).',
         security: bearer,
         params: Type.Object(
           { domainId: DomainIdParam, blueprintId: Type.String({ pattern: idSchemaPattern('blueprint') }) },
@@ -85,6 +87,7 @@ export const blueprintRoutes: RouteModule = (app, { blueprints }) => {
         response: { 200: Blueprint, ...errorResponses },
       },
     },
-    async (request) => blueprints.get(scopeOf(request), request.params.blueprintId),
+    async (request) =>
+      blueprints.get(scopeOf(request), request.params.blueprintId, kindCheck(request.principal, 'read')),
   );
 };

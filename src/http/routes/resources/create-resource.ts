@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { ownDomainKey } from '../../../policy/policy.js';
+import { fromRequest, kindCheck } from '../../../policy/scopes.js';
 import { bearer, DomainParams, errorResponses, Resource, ResourceKind } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
@@ -8,13 +9,14 @@ export const createResource: RouteModule = (app, { provisioner }) => {
   app.post(
     '/v1/domains/:domainId/resources',
     {
-      config: { access: ownDomainKey, keyUse: 'with-change' },
+      config: { access: ownDomainKey(fromRequest('create')), keyUse: 'with-change' },
       schema: {
         operationId: 'createResource',
         tags: ['resources'],
         summary: 'Provision a resource',
         description:
-          "Needs the domain's provisioning key, scoped to the kind. The key, the domain and the quota are checked " +
+          "Needs the domain's provisioning key, scoped to create the kind (`kind` or `kind:create`). The key, the " +
+          'domain and the quota are checked ' +
           'in the transaction that reserves the resource. 201 when it is ready; 202 when an earlier request with ' +
           'the same `Idempotency-Key` is still allocating it. Backend names are derived from the ids.',
         security: bearer,
@@ -38,6 +40,8 @@ export const createResource: RouteModule = (app, { provisioner }) => {
     async (request, reply) => {
       const principal = request.principal;
       if (principal?.kind !== 'provisioning_key') throw new Error('route access lets only keys through');
+      // Before anything is reserved; the reservation checks the stored key's scopes again.
+      kindCheck(principal, 'create')(request.body.kind);
       const { resource, replay } = await provisioner.create(
         principal,
         String(request.id),

@@ -1,4 +1,5 @@
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
+import { fromStored, kindCheck } from '../../../policy/scopes.js';
 import { bearer, errorResponses, Resource, ResourceParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -7,18 +8,25 @@ export const deleteResource: RouteModule = (app, { provisioner }) => {
   app.delete(
     '/v1/domains/:domainId/resources/:resourceId',
     {
-      config: { access: operatorOrOwnDomain },
+      config: { access: operatorOrOwnDomain(fromStored('delete')) },
       schema: {
         operationId: 'deleteResource',
         tags: ['resources'],
         summary: 'Deprovision a resource',
         description:
-          'Ends its sessions and removes it and its data from the backend. Its backend names are never given out again.',
+          'Ends its sessions and removes it and its data from the backend. Its backend names are never given out again. ' +
+          'A key needs `delete` on the resource’s kind (403 `scope_denied` otherwise, with nothing changed).',
         security: bearer,
         params: ResourceParams,
         response: { 200: Resource, ...errorResponses },
       },
     },
-    async (request) => provisioner.delete(actorOf(request), scopeOf(request), request.params.resourceId),
+    async (request) =>
+      provisioner.delete(
+        actorOf(request),
+        scopeOf(request),
+        request.params.resourceId,
+        kindCheck(request.principal, 'delete'),
+      ),
   );
 };

@@ -1,4 +1,5 @@
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
+import { fromStored, kindCheck } from '../../../policy/scopes.js';
 import { bearer, errorResponses, Resource, ResourceParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
@@ -7,16 +8,18 @@ export const getResource: RouteModule = (app, { provisioner }) => {
   app.get(
     '/v1/domains/:domainId/resources/:resourceId',
     {
-      config: { access: operatorOrOwnDomain },
+      config: { access: operatorOrOwnDomain(fromStored('read')) },
       schema: {
         operationId: 'getResource',
         tags: ['resources'],
         summary: 'Show a resource',
+        description: 'A key needs `read` on the resource’s kind (403 `scope_denied` otherwise).',
         security: bearer,
         params: ResourceParams,
         response: { 200: Resource, ...errorResponses },
       },
     },
-    async (request) => provisioner.get(scopeOf(request), request.params.resourceId),
+    async (request) =>
+      provisioner.get(scopeOf(request), request.params.resourceId, kindCheck(request.principal, 'read')),
   );
 };

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
+import { kindsAllowed, listed } from '../../../policy/scopes.js';
 import { bearer, DomainParams, errorResponses, Resource } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
@@ -8,11 +9,12 @@ export const listResources: RouteModule = (app, { provisioner, domains }) => {
   app.get(
     '/v1/domains/:domainId/resources',
     {
-      config: { access: operatorOrOwnDomain },
+      config: { access: operatorOrOwnDomain(listed('read')) },
       schema: {
         operationId: 'listResources',
         tags: ['resources'],
         summary: "List a domain's resources",
+        description: 'A key sees the resources of the kinds it may `read`, and no others.',
         security: bearer,
         params: DomainParams,
         querystring: Type.Object(
@@ -24,7 +26,13 @@ export const listResources: RouteModule = (app, { provisioner, domains }) => {
     },
     async (request) => {
       await domains.get(scopeOf(request)); // an unknown domain is a 404, not an empty list
-      return { items: await provisioner.list(scopeOf(request), request.query) };
+      const kinds = kindsAllowed(request.principal, 'read');
+      return {
+        items: await provisioner.list(scopeOf(request), {
+          ...request.query,
+          ...(kinds === null ? {} : { kinds }),
+        }),
+      };
     },
   );
 };

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { appendAudit } from '../../../audit/log.js';
 import { operatorOnly, operatorOrOwnDomain } from '../../../policy/policy.js';
+import { unscoped } from '../../../policy/scopes.js';
 import { quotaNames } from '../../../provisioner/quotas.js';
 import { tenantLimitNames } from '../../../services/tenant-limits.js';
 import { bearer, DomainParams, errorResponses, Quotas } from '../../schemas.js';
@@ -32,7 +33,9 @@ export const pool: RouteModule = (app, { provisioner, domains, store, tenantLimi
   app.get(
     '/v1/domains/:domainId/pool',
     {
-      config: { access: operatorOrOwnDomain },
+      config: {
+        access: operatorOrOwnDomain(unscoped("the domain's quotas: numbers, no resource and no secret")),
+      },
       schema: {
         operationId: 'getPool',
         tags: ['resources'],

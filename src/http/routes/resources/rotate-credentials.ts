@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { ownDomainKey } from '../../../policy/policy.js';
+import { fromStored, kindCheck } from '../../../policy/scopes.js';
 import { bearer, errorResponses, ResourceParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -8,7 +9,7 @@ export const rotateCredentials: RouteModule = (app, { provisioner }) => {
   app.post(
     '/v1/domains/:domainId/resources/:resourceId/credentials/rotate',
     {
-      config: { access: ownDomainKey },
+      config: { access: ownDomainKey(fromStored('rotate')) },
       schema: {
         operationId: 'rotateResourceCredentials',
         tags: ['resources'],
@@ -17,7 +18,8 @@ export const rotateCredentials: RouteModule = (app, { provisioner }) => {
           "Only the domain's own provisioning key. The backend issues new credentials (a new password or " +
           'token; Redis users and RabbitMQ connections of the resource are ended), they are stored encrypted ' +
           'and returned once. 409 `resource_not_ready` unless the resource is ready; 502 when the backend ' +
-          'fails, with nothing changed in the store. Audited.',
+          'fails, with nothing changed in the store. Audited. The key needs `rotate` on the resource’s kind ' +
+          '(403 `scope_denied` otherwise, before the backend is asked).',
         security: bearer,
         params: ResourceParams,
         response: {
@@ -27,6 +29,11 @@ export const rotateCredentials: RouteModule = (app, { provisioner }) => {
       },
     },
     async (request) =>
-      provisioner.rotateCredentials(actorOf(request), scopeOf(request), request.params.resourceId),
+      provisioner.rotateCredentials(
+        actorOf(request),
+        scopeOf(request),
+        request.params.resourceId,
+        kindCheck(request.principal, 'rotate'),
+      ),
   );
 };
