@@ -117,7 +117,13 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
       leaseMs: 2_000,
       volumeRoot,
       maxVolumeBytes: 8 * MiB,
-      quotas: { instances: 4, volumes: 4, volumeBytes: 16 * MiB },
+      quotas: {
+        resourcesPerKind: 10,
+        storageBytes: 1024 * MiB,
+        instances: 4,
+        volumes: 4,
+        volumeBytes: 16 * MiB,
+      },
       volumeZeroBytesPerSecond: zeroRate,
     });
     keyring = services.keyring;
