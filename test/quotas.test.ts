@@ -105,10 +105,15 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
   beforeAll(async () => {
     dir = tempDir('bulkhead-quotas-');
     volumeRoot = `${dir.path}/volumes`;
-    let keyring: Keyring | undefined;
+    const bound: { keyring?: Keyring } = {};
     storage = await createStorageProvider({
       root: `${dir.path}/storage`,
-      dataKeys: { dataKey: (domainId) => keyring!.dataKey(domainId) },
+      dataKeys: {
+        dataKey: (domainId) => {
+          if (bound.keyring === undefined) throw new Error('keyring not bound');
+          return bound.keyring.dataKey(domainId);
+        },
+      },
       maxObjectBytes: 4 * MiB,
     });
     services = await openTestServices(backend, {
@@ -126,7 +131,7 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
       },
       volumeZeroBytesPerSecond: zeroRate,
     });
-    keyring = services.keyring;
+    bound.keyring = services.keyring;
     await services.operator.initialise(operatorToken);
     app = await buildServer(services);
   });
