@@ -99,6 +99,7 @@ const tenantTables = [
   'instances',
   'volumes',
   'blueprints',
+  'storage_reservations',
   'grants',
 ] as const;
 
