@@ -62,6 +62,19 @@ const schema = z.object({
     .int()
     .min(0)
     .default(1024 ** 3),
+  quotaInstances: z.coerce.number().int().min(0).max(1_000_000).default(50),
+  quotaVolumes: z.coerce.number().int().min(0).max(1_000_000).default(50),
+  quotaVolumeBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(10 * 1024 ** 3),
+  volumeZeroBytesPerSecond: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(100 * 1024 ** 3)
+    .default(64 * 1024 ** 2),
   maxObjectBytes: z.coerce
     .number()
     .int()
@@ -143,6 +156,10 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   maxVolumeBytes: 'BULKHEAD_MAX_VOLUME_BYTES',
   quotaResources: 'BULKHEAD_QUOTA_RESOURCES',
   quotaStorageBytes: 'BULKHEAD_QUOTA_STORAGE_BYTES',
+  quotaInstances: 'BULKHEAD_QUOTA_INSTANCES',
+  quotaVolumes: 'BULKHEAD_QUOTA_VOLUMES',
+  quotaVolumeBytes: 'BULKHEAD_QUOTA_VOLUME_BYTES',
+  volumeZeroBytesPerSecond: 'BULKHEAD_VOLUME_ZERO_BYTES_PER_SECOND',
   maxObjectBytes: 'BULKHEAD_MAX_OBJECT_BYTES',
   domainRequestsPerSecond: 'BULKHEAD_DOMAIN_REQUESTS_PER_SECOND',
   domainRequestBurst: 'BULKHEAD_DOMAIN_REQUEST_BURST',

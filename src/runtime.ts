@@ -20,8 +20,9 @@ import { deriveMasterKey, Keyring } from './crypto/keyring.js';
 import type { Failpoint } from './provisioner/failpoints.js';
 import { Blueprints } from './provisioner/blueprints.js';
 import { Provisioner, type Providers } from './provisioner/provisioner.js';
-import type { QuotaDefaults } from './provisioner/quotas.js';
-import type { DataKeySource } from './providers/provider.js';
+import { defaultQuotas, type QuotaDefaults } from './provisioner/quotas.js';
+import { StorageQuota } from './provisioner/storage-quota.js';
+import { hasObjects, type DataKeySource } from './providers/provider.js';
 import { openProviders } from './providers/registry.js';
 import { deriveNoticeKey } from './store/notices.js';
 import { openStore, type Store } from './store/store.js';
@@ -36,6 +37,8 @@ export interface Services {
   readonly keyring: Keyring;
   readonly provisioner: Provisioner;
   readonly compute: ComputeService;
+  /** Reservations against each domain's storage quota, for object writes. */
+  readonly storageQuota: StorageQuota;
   readonly blueprints: Blueprints;
   readonly grants: GrantService;
   readonly signingKeys: SigningKeys;
@@ -56,7 +59,9 @@ export interface Services {
 export interface ServiceOptions {
   readonly providers: Providers;
   readonly masterKey?: Buffer | undefined;
-  readonly quotas?: QuotaDefaults | undefined;
+  readonly quotas?: Partial<QuotaDefaults> | undefined;
+  /** Bytes per second the background worker overwrites of deleted volumes. */
+  readonly volumeZeroBytesPerSecond?: number | undefined;
   readonly leaseMs?: number | undefined;
   readonly slugQuarantineMs?: number | undefined;
   readonly maxObjectBytes?: number | undefined;
@@ -99,11 +104,12 @@ export function resolveSecret(config: Config): Buffer {
 
 export function buildServices(store: Store, secret: Buffer, options: ServiceOptions): Services {
   const keyring = new Keyring({ store, masterKey: options.masterKey ?? deriveMasterKey(secret) });
+  const quotas: QuotaDefaults = { ...defaultQuotas, ...options.quotas };
   const provisioner = new Provisioner({
     store,
     keyring,
     providers: options.providers,
-    quotas: options.quotas ?? { resourcesPerKind: 10, storageBytes: 1024 ** 3 },
+    quotas,
     leaseMs: options.leaseMs ?? 30_000,
     ...(options.onError === undefined ? {} : { onError: options.onError }),
     failpoint: options.failpoint,
@@ -119,6 +125,26 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     sessionSeconds: options.sessionSeconds ?? 12 * 3600,
   });
   const volumeRoot = options.volumeRoot ?? mkdtempSync(join(tmpdir(), 'bulkhead-volumes-'));
+  const objectProviders = [...options.providers.values()].filter(hasObjects);
+  const storageQuota = new StorageQuota({
+    store,
+    quotas,
+    leaseMs: options.leaseMs ?? 30_000,
+    // Only object providers take object writes, and each resource lives in exactly one of them.
+    measure: async (ref) => {
+      let total = 0;
+      for (const provider of objectProviders) total += await provider.usedBytes(ref);
+      return total;
+    },
+  });
+  const compute = new ComputeService({
+    store,
+    disks: new VolumeDisks(volumeRoot),
+    maxVolumeBytes: options.maxVolumeBytes ?? 1024 ** 3,
+    quotas,
+    zeroBytesPerSecond: options.volumeZeroBytesPerSecond ?? 64 * 1024 ** 2,
+    leaseMs: options.leaseMs ?? 30_000,
+  });
   return {
     store,
     domains: new DomainService({ store, slugQuarantineMs: options.slugQuarantineMs ?? 30 * 86_400_000 }),
@@ -127,11 +153,8 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     keyring,
     provisioner,
     blueprints: new Blueprints({ store, provisioner, leaseMs: options.leaseMs ?? 30_000 }),
-    compute: new ComputeService({
-      store,
-      disks: new VolumeDisks(volumeRoot),
-      maxVolumeBytes: options.maxVolumeBytes ?? 1024 ** 3,
-    }),
+    compute,
+    storageQuota,
     grants: new GrantService({ store }),
     signingKeys,
     principals: new PrincipalService({ store }),
@@ -151,6 +174,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     isolationMetrics: new IsolationMetrics(),
     async close() {
       await provisioner.stop();
+      await compute.stop();
       await tokens.close();
       await Promise.allSettled([...options.providers.values()].map((p) => p.close()));
       await store.close();
@@ -179,7 +203,14 @@ export async function openServices(config: Config): Promise<Services> {
     const services = buildServices(store, secret, {
       providers: await openProviders(config, dataKeys),
       masterKey: config.masterKey === undefined ? undefined : Buffer.from(config.masterKey, 'hex'),
-      quotas: { resourcesPerKind: config.quotaResources, storageBytes: config.quotaStorageBytes },
+      quotas: {
+        resourcesPerKind: config.quotaResources,
+        storageBytes: config.quotaStorageBytes,
+        instances: config.quotaInstances,
+        volumes: config.quotaVolumes,
+        volumeBytes: config.quotaVolumeBytes,
+      },
+      volumeZeroBytesPerSecond: config.volumeZeroBytesPerSecond,
       leaseMs: config.leaseSeconds * 1000,
       slugQuarantineMs: config.slugQuarantineDays * 86_400_000,
       maxObjectBytes: config.maxObjectBytes,

@@ -1,9 +1,14 @@
 // Kill -9 at each step of provisioning and deprovisioning, then restart: every resource ends ready or
 // cleanly undone, and the backend's own listing matches the store (no orphaned role, database or
-// directory). Runs the built server against PostgreSQL (store and backend) and local storage.
+// directory). A volume whose zeroing a kill interrupted is zeroed to its end by the next server, and an
+// object write's storage reservation that died with its server is released. Runs the built server
+// against PostgreSQL (store and backend) and local storage.
+import { closeSync, existsSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { refFromBackendName } from '../src/providers/provider.js';
+import { VolumeDisks } from '../src/providers/storage/volume-disks.js';
 import { createTestDatabase, testPostgresUrl } from './helpers/backends.js';
 import { assertBuilt, killAll, runCli, startServer, tempDir, type Server } from './helpers/processes.js';
 
@@ -214,4 +219,117 @@ describe('recovery after kill -9', () => {
       await restarted.exited;
     });
   }
+
+  it('resumes zeroing a deleted volume whose server died mid-way', async () => {
+    const MiB = 1024 * 1024;
+    const volumes = { BULKHEAD_VOLUME_DIR: `${dir.path}/volumes` };
+    const slow = await serve({ ...volumes, BULKHEAD_VOLUME_ZERO_BYTES_PER_SECOND: String(MiB) });
+    const domain = await domainWithKey(slow, 'crash-zeroing');
+    const created = await json<{ id: string }>(
+      await fetch(`${slow.url}/v1/domains/${domain.id}/volumes`, {
+        method: 'POST',
+        headers: { ...auth(domain.key), 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'secret', sizeBytes: 4 * MiB }),
+      }),
+    );
+    const path = new VolumeDisks(volumes.BULKHEAD_VOLUME_DIR).path({
+      domainId: domain.id,
+      volumeId: created.id,
+    });
+    writeFileSync(path, Buffer.alloc(4 * MiB, 0x5a), { flag: 'r+' });
+    // Held open across the crash: it sees the very blocks the workers overwrite.
+    const fd = openSync(path, 'r');
+    try {
+      const deleted = await fetch(`${slow.url}/v1/domains/${domain.id}/volumes/${created.id}`, {
+        method: 'DELETE',
+        headers: auth(domain.key),
+      });
+      expect(deleted.status).toBe(200);
+      expect((await json<{ status: string }>(deleted)).status).toBe('deleting');
+      await new Promise((r) => setTimeout(r, 1500));
+      slow.child.kill('SIGKILL');
+      await slow.exited;
+      // Killed mid-way: the start is zeroed, the end is not, and the row still says deleting.
+      const head = Buffer.alloc(1024);
+      readSync(fd, head, 0, head.length, 0);
+      const tail = Buffer.alloc(1024);
+      readSync(fd, tail, 0, tail.length, 4 * MiB - tail.length);
+      expect(head.every((b) => b === 0)).toBe(true);
+      expect(tail.every((b) => b === 0x5a)).toBe(true);
+      const volumeStatus = async () =>
+        (await store.query<{ status: string }>('SELECT status FROM volumes WHERE id = $1', [created.id]))
+          .rows[0]!.status;
+      expect(await volumeStatus()).toBe('deleting');
+
+      await new Promise((r) => setTimeout(r, 1100)); // the dead worker's claim runs out
+      const restarted = await serve(volumes);
+      for (let waited = 0; (await volumeStatus()) !== 'deleted'; waited += 100) {
+        if (waited > 30_000) throw new Error('the restarted server did not finish zeroing the volume');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(existsSync(path)).toBe(false);
+      const seen = Buffer.alloc(4 * MiB);
+      expect(readSync(fd, seen, 0, seen.length, 0)).toBe(seen.length);
+      expect(seen.every((b) => b === 0)).toBe(true);
+      restarted.child.kill('SIGTERM');
+      await restarted.exited;
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('releases the storage reservation of an object write whose server died', async () => {
+    const MiB = 1024 * 1024;
+    const first = await serve();
+    const domain = await domainWithKey(first, 'crash-reservation');
+    await fetch(`${first.url}/v1/domains/${domain.id}/pool`, {
+      method: 'PUT',
+      headers: { ...auth(token), 'content-type': 'application/json' },
+      body: JSON.stringify({ quotas: { storageBytes: 2 * MiB } }),
+    });
+    const resource = await json<{ id: string; status: string }>(
+      await fetch(`${first.url}/v1/domains/${domain.id}/resources`, {
+        method: 'POST',
+        headers: { ...auth(domain.key), 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'storage', name: 'bucket' }),
+      }),
+    );
+    expect(resource.status).toBe('ready');
+    const objects = `/v1/domains/${domain.id}/resources/${resource.id}/objects`;
+    // A write that declared the whole quota and is still sending when its server dies.
+    const pending = request(`${first.url}${objects}/big`, {
+      method: 'PUT',
+      agent: false,
+      headers: { ...auth(domain.key), 'content-length': String(2 * MiB) },
+    });
+    pending.on('error', () => undefined);
+    pending.write(Buffer.alloc(64 * 1024, 1));
+    const reserved = async () =>
+      (
+        await store.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM storage_reservations WHERE domain_id = $1',
+          [domain.id],
+        )
+      ).rows[0]!.n;
+    for (let waited = 0; (await reserved()) === 0; waited += 50) {
+      if (waited > 10_000) throw new Error('the write never reserved its bytes');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    first.child.kill('SIGKILL');
+    await first.exited;
+    pending.destroy();
+    expect(await reserved()).toBe(1);
+
+    await new Promise((r) => setTimeout(r, 1100)); // the dead writer's lease runs out
+    const restarted = await serve();
+    expect(await reserved()).toBe(0);
+    const put = await fetch(`${restarted.url}${objects}/again`, {
+      method: 'PUT',
+      headers: auth(domain.key),
+      body: Buffer.alloc(2 * MiB, 2),
+    });
+    expect(put.status, await put.text()).toBe(200);
+    restarted.child.kill('SIGTERM');
+    await restarted.exited;
+  });
 });

@@ -148,6 +148,9 @@ export const Quotas = Type.Object({
   storage: Type.Integer({ minimum: 0 }),
   kubernetes: Type.Integer({ minimum: 0 }),
   storageBytes: Type.Integer({ minimum: 0 }),
+  instances: Type.Integer({ minimum: 0 }),
+  volumes: Type.Integer({ minimum: 0 }),
+  volumeBytes: Type.Integer({ minimum: 0 }),
 });
 
 export const Jwks = Type.Object({

@@ -898,32 +898,6 @@ export class Provisioner {
     return resourceView(await this.finishDeletion(domainId, resourceId, actor));
   }
 
-  /** Records bytes used by a storage resource after an object changed. */
-  async recordUsage(domainId: string, resourceId: string, usedBytes: number): Promise<void> {
-    await this.o.store.withDomain(domainId, (tx) =>
-      tx
-        .updateTable('resources')
-        .set({ used_bytes: usedBytes, updated_at: new Date() })
-        .where('id', '=', resourceId)
-        .where('domain_id', '=', domainId)
-        .execute(),
-    );
-  }
-
-  /** Bytes a domain may still store, across all its storage resources. */
-  async remainingStorage(domainId: string): Promise<number> {
-    return this.o.store.withDomain(domainId, async (tx) => {
-      const quotas = await this.quotasIn(tx, domainId);
-      const used = await tx
-        .selectFrom('resources')
-        .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('used_bytes'), eb.lit(0)).as('n'))
-        .where('domain_id', '=', domainId)
-        .where('status', '<>', 'deleted')
-        .executeTakeFirstOrThrow();
-      return Math.max(0, quotas.storageBytes - Number(used.n));
-    });
-  }
-
   /**
    * Finishes or undoes every resource a crash left half done, removes backend objects whose resource is
    * gone, and destroys the data keys of deleted domains once nothing of theirs is left.

@@ -1,13 +1,16 @@
 // Instances and volumes: a domain's compute and block-storage records. Everything runs in the domain's
 // own transaction, so another domain's instance is not merely refused but invisible; and the database
 // refuses an attachment across domains by itself (the volume's instance is keyed with the volume's
-// domain). A volume is zeroed before its space is released; a crash between the two steps is finished by
-// `reconcile`.
+// domain). The pool's limits on instances, volumes and volume bytes are checked with the domain's row
+// locked, in the transaction that inserts, so parallel creates cannot overrun them. A deleted volume is
+// gone for the tenant at once and zeroed by a background worker at a bounded rate before its space is
+// released; a volume still being zeroed keeps its place in the quota, and a crash resumes the zeroing.
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
-import type { VolumeDisks } from '../providers/storage/volume-disks.js';
+import { effectiveQuotas, type QuotaDefaults, type Quotas } from '../provisioner/quotas.js';
+import type { VolumeDisks, VolumeRef } from '../providers/storage/volume-disks.js';
 import type { InstanceRow, VolumeRow } from '../store/schema.js';
 import type { DomainQueries, Store, Tx } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
@@ -69,14 +72,30 @@ export interface ComputeOptions {
   readonly disks: VolumeDisks;
   /** The largest volume a domain may create. */
   readonly maxVolumeBytes: number;
+  /** The pool's defaults; a domain's pool may override them. */
+  readonly quotas: QuotaDefaults;
+  /** Bytes per second the background worker overwrites of deleted volumes. */
+  readonly zeroBytesPerSecond: number;
+  /** How long the worker holds a volume it zeroes without renewing its claim. */
+  readonly leaseMs: number;
 }
 
-async function activeDomain(tx: Tx, domainId: string): Promise<void> {
+/** Locks the domain's row and returns its pool's quotas; refuses a domain that is not active. */
+async function activeDomain(tx: Tx, domainId: string, defaults: QuotaDefaults): Promise<Quotas> {
   const domain = await lockDomain(tx, domainId);
   if (domain.status === 'deleted') throw notFound();
   if (domain.status !== 'active')
     throw new BulkheadError('domain_deleted', 'The domain is not active: nothing can be created in it.');
+  const pool = await tx
+    .selectFrom('pools')
+    .select('quotas')
+    .where('domain_id', '=', domainId)
+    .executeTakeFirst();
+  return effectiveQuotas(defaults, pool?.quotas ?? {});
 }
+
+/** Thrown by the zeroing worker's pacing to stop between two chunks. */
+class Stopped extends Error {}
 
 /**
  * How a row is found: `change` locks it until the transaction ends, for a caller about to change it;
@@ -94,14 +113,14 @@ const instanceById = (db: Tx | DomainQueries, domainId: string, instanceId: stri
     .where('id', '=', instanceId)
     .where('status', '<>', 'deleted');
 
-/** A live volume by id, in a transaction or in the queries of a read. */
+/** A live volume by id, in a transaction or in the queries of a read; one being zeroed is gone already. */
 const volumeById = (db: Tx | DomainQueries, domainId: string, volumeId: string) =>
   db
     .selectFrom('volumes')
     .selectAll()
     .where('domain_id', '=', domainId)
     .where('id', '=', volumeId)
-    .where('status', '<>', 'deleted');
+    .where('status', 'not in', ['deleting', 'deleted']);
 
 async function findInstance(tx: Tx, domainId: string, instanceId: string, mode: Find): Promise<InstanceRow> {
   const query = instanceById(tx, domainId, instanceId);
@@ -118,12 +137,29 @@ async function findVolume(tx: Tx, domainId: string, volumeId: string, mode: Find
 }
 
 export class ComputeService {
+  /** The zeroing worker's current pass, if one runs; `zeroing()` waits for it. */
+  private worker: Promise<void> | null = null;
+  /** Set when a deletion arrives during a pass, so the pass looks again before it ends. */
+  private again = false;
+  private stopped = false;
+
   constructor(private readonly o: ComputeOptions) {}
 
   async createInstance(actor: Actor, domainId: string, input: { name: string }): Promise<InstanceView> {
     try {
       return await this.o.store.withDomain(domainId, async (tx) => {
-        await activeDomain(tx, domainId);
+        const quotas = await activeDomain(tx, domainId, this.o.quotas);
+        const live = await tx
+          .selectFrom('instances')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where('domain_id', '=', domainId)
+          .where('status', '<>', 'deleted')
+          .executeTakeFirstOrThrow();
+        if (Number(live.n) >= quotas.instances)
+          throw new BulkheadError(
+            'quota_exceeded',
+            `The domain may have at most ${quotas.instances} instances.`,
+          );
         const now = new Date();
         const row = await tx
           .insertInto('instances')
@@ -223,12 +259,32 @@ export class ComputeService {
         `A volume may have at most ${this.o.maxVolumeBytes} bytes.`,
       );
     const id = newId('volume');
-    // The file is created first: a crash before the row commits leaves a file no row names, which
-    // `reconcile` zeroes and removes; a row never names a file that does not exist.
-    await this.o.disks.create({ domainId, volumeId: id }, input.sizeBytes);
+    const ref: VolumeRef = { domainId, volumeId: id };
+    let created = false;
     try {
       return await this.o.store.withDomain(domainId, async (tx) => {
-        await activeDomain(tx, domainId);
+        const quotas = await activeDomain(tx, domainId, this.o.quotas);
+        // Volumes still being zeroed hold their disk space, so they count until they are gone.
+        const held = await tx
+          .selectFrom('volumes')
+          .select((eb) => [
+            eb.fn.countAll<string>().as('n'),
+            eb.fn.coalesce(eb.fn.sum<string>('size_bytes'), eb.lit(0)).as('bytes'),
+          ])
+          .where('domain_id', '=', domainId)
+          .where('status', '<>', 'deleted')
+          .executeTakeFirstOrThrow();
+        if (Number(held.n) >= quotas.volumes)
+          throw new BulkheadError('quota_exceeded', `The domain may have at most ${quotas.volumes} volumes.`);
+        if (Number(held.bytes) + input.sizeBytes > quotas.volumeBytes)
+          throw new BulkheadError(
+            'quota_exceeded',
+            `The domain's volumes may hold at most ${quotas.volumeBytes} bytes in all.`,
+          );
+        // The file is created before the row commits: a crash in between leaves a file no row names,
+        // which `reconcile` zeroes and removes; a row never names a file that does not exist.
+        await this.o.disks.create(ref, input.sizeBytes);
+        created = true;
         const now = new Date();
         const row = await tx
           .insertInto('volumes')
@@ -255,7 +311,8 @@ export class ComputeService {
         return volumeView(row);
       });
     } catch (error) {
-      await this.o.disks.zeroAndRelease({ domainId, volumeId: id }).catch(() => undefined);
+      // Nobody could have written to a volume whose row never committed: there is nothing to zero.
+      if (created) await this.o.disks.discard(ref).catch(() => undefined);
       if (isUniqueViolation(error, 'volumes_live_name'))
         throw new BulkheadError('name_taken', `A volume named "${input.name}" already exists.`);
       throw error;
@@ -269,7 +326,7 @@ export class ComputeService {
         .selectFrom('volumes')
         .selectAll()
         .where('domain_id', '=', domainId)
-        .where('status', '<>', 'deleted')
+        .where('status', 'not in', ['deleting', 'deleted'])
         .orderBy('id')
         .limit(1000),
     ]);
@@ -337,16 +394,19 @@ export class ComputeService {
     });
   }
 
-  /** Deletes a detached volume: marked first, then zeroed, then released and marked deleted. */
+  /**
+   * Deletes a detached volume: marked `deleting` (from then on it is not found) and handed to the zeroing
+   * worker, which overwrites it at a bounded rate, releases it and marks it deleted. The request does not
+   * wait for the zeros.
+   */
   async deleteVolume(actor: Actor, domainId: string, volumeId: string): Promise<VolumeView> {
     const marked = await this.o.store.withDomain(domainId, async (tx) => {
       const volume = await findVolume(tx, domainId, volumeId, 'change');
       if (volume.status === 'attached')
         throw new BulkheadError('volume_attached', 'The volume is attached to an instance; detach it first.');
-      if (volume.status === 'deleting') return volume;
       const row = await tx
         .updateTable('volumes')
-        .set({ status: 'deleting', updated_at: new Date() })
+        .set({ status: 'deleting', lease_until: null, updated_at: new Date() })
         .where('domain_id', '=', domainId)
         .where('id', '=', volumeId)
         .returningAll()
@@ -361,21 +421,116 @@ export class ComputeService {
       });
       return row;
     });
-    return volumeView(await this.release(actor, marked));
+    this.kick();
+    return volumeView(marked);
   }
 
-  private async release(actor: Actor, volume: VolumeRow): Promise<VolumeRow> {
-    await this.o.disks.zeroAndRelease({ domainId: volume.domain_id, volumeId: volume.id });
-    return this.o.store.withDomain(volume.domain_id, async (tx) => {
+  /** Starts the zeroing worker if it is idle, or makes the running pass look again before it ends. */
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.worker !== null) {
+      this.again = true;
+      return;
+    }
+    this.worker = this.zeroAll()
+      .catch(() => undefined) // a failed volume stays `deleting`; the next pass tries again
+      .finally(() => {
+        this.worker = null;
+      });
+  }
+
+  /** Resolves when the zeroing worker has nothing left that it could take (for tests and shutdown). */
+  async zeroing(): Promise<void> {
+    while (this.worker !== null) await this.worker;
+  }
+
+  /** Stops the zeroing worker between two chunks; what it had not finished resumes at the next start. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.zeroing();
+  }
+
+  private async zeroAll(): Promise<void> {
+    do {
+      this.again = false;
+      const pending = await this.o.store.system('reconciler', (tx) =>
+        tx
+          .selectFrom('volumes')
+          .select('id')
+          .where('status', '=', 'deleting')
+          .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', new Date())]))
+          .orderBy('updated_at')
+          .limit(500)
+          .execute(),
+      );
+      for (const { id } of pending) {
+        if (this.stopped) return;
+        const volume = await this.claim(id);
+        if (volume !== undefined) await this.release(volume);
+      }
+      if (pending.length === 500) this.again = true;
+    } while (this.again && !this.stopped);
+  }
+
+  /** Takes a deleting volume for this worker unless another holds it; undefined when it is not free. */
+  private claim(volumeId: string): Promise<VolumeRow | undefined> {
+    const now = new Date();
+    return this.o.store.system('reconciler', (tx) =>
+      tx
+        .updateTable('volumes')
+        .set({ lease_until: new Date(now.getTime() + this.o.leaseMs) })
+        .where('id', '=', volumeId)
+        .where('status', '=', 'deleting')
+        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+        .returningAll()
+        .executeTakeFirst(),
+    );
+  }
+
+  /** Zeroes a claimed volume at the configured rate, renewing the claim, then marks it deleted. */
+  private async release(volume: VolumeRow): Promise<void> {
+    const actor: Actor = { actor: 'system:reconciler', requestId: null };
+    let renewed = Date.now();
+    try {
+      await this.o.disks.zeroAndRelease(
+        { domainId: volume.domain_id, volumeId: volume.id },
+        {
+          bytesPerSecond: this.o.zeroBytesPerSecond,
+          between: async () => {
+            if (this.stopped) throw new Stopped();
+            if (Date.now() - renewed < this.o.leaseMs / 3) return;
+            renewed = Date.now();
+            await this.o.store.system('reconciler', (tx) =>
+              tx
+                .updateTable('volumes')
+                .set({ lease_until: new Date(renewed + this.o.leaseMs) })
+                .where('id', '=', volume.id)
+                .where('status', '=', 'deleting')
+                .execute(),
+            );
+          },
+        },
+      );
+    } catch (error) {
+      // Stopped or failed: let the claim go, so the next pass (here or in another process) starts over.
+      await this.o.store
+        .system('reconciler', (tx) =>
+          tx.updateTable('volumes').set({ lease_until: null }).where('id', '=', volume.id).execute(),
+        )
+        .catch(() => undefined);
+      if (error instanceof Stopped) return;
+      throw error;
+    }
+    await this.o.store.withDomain(volume.domain_id, async (tx) => {
       const row = await tx
         .updateTable('volumes')
-        .set({ status: 'deleted', deleted_at: new Date(), updated_at: new Date() })
+        .set({ status: 'deleted', lease_until: null, deleted_at: new Date(), updated_at: new Date() })
         .where('domain_id', '=', volume.domain_id)
         .where('id', '=', volume.id)
         .where('status', '=', 'deleting')
         .returningAll()
         .executeTakeFirst();
-      if (row === undefined) return volume;
+      if (row === undefined) return;
       await appendAudit(tx, {
         ...actor,
         domainId: volume.domain_id,
@@ -384,20 +539,22 @@ export class ComputeService {
         outcome: 'success',
         detail: { zeroedBytes: Number(volume.size_bytes) },
       });
-      return row;
     });
   }
 
   /**
-   * Finishes every volume deletion a crash interrupted (zero, release, mark deleted), and zeroes and
-   * removes volume files that no live volume names (a crash between creating the file and its row).
+   * Hands every deletion a crash interrupted to the zeroing worker (it zeroes, releases and marks them
+   * deleted in the background), and zeroes and removes volume files that no live volume names (a crash
+   * between creating the file and its row). Returns how many volumes wait for zeroing.
    */
-  async reconcile(): Promise<{ released: number; orphansRemoved: number }> {
-    const actor: Actor = { actor: 'system:reconciler', requestId: null };
-    const pending = await this.o.store.system('reconciler', (tx) =>
-      tx.selectFrom('volumes').selectAll().where('status', '=', 'deleting').limit(500).execute(),
-    );
-    for (const volume of pending) await this.release(actor, volume);
+  async reconcile(): Promise<{ deleting: number; orphansRemoved: number }> {
+    const [pending] = await this.o.store.systemRead('reconciler', (db) => [
+      db
+        .selectFrom('volumes')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('status', '=', 'deleting'),
+    ]);
+    this.kick();
     let orphansRemoved = 0;
     for (const ref of await this.o.disks.list()) {
       const row = await this.o.store.system('reconciler', (tx) =>
@@ -411,9 +568,17 @@ export class ComputeService {
       if (row !== undefined && row.status !== 'deleted') continue;
       // A file younger than a minute may belong to a create still in flight.
       if (Date.now() - ref.modifiedAt.getTime() < 60_000) continue;
-      await this.o.disks.zeroAndRelease(ref);
+      try {
+        await this.o.disks.zeroAndRelease(ref, {
+          bytesPerSecond: this.o.zeroBytesPerSecond,
+          between: () => (this.stopped ? Promise.reject(new Stopped()) : Promise.resolve()),
+        });
+      } catch (error) {
+        if (error instanceof Stopped) break;
+        throw error;
+      }
       orphansRemoved++;
     }
-    return { released: pending.length, orphansRemoved };
+    return { deleting: Number(pending[0]?.n ?? 0), orphansRemoved };
   }
 }

@@ -23,7 +23,11 @@ export const domainTables: Readonly<Record<string, string>> = {
   instances: 'domain_id',
   volumes: 'domain_id',
   blueprints: 'domain_id',
+  storage_reservations: 'domain_id',
 };
+
+/** Tables created after migration 0012, which isolate themselves when they are created. */
+const isolatedOnCreation: readonly string[] = ['storage_reservations'];
 
 // Until migration 0012: a row is visible and writable when its domain is the transaction's, or in the
 // system context. Each setting is read once per statement (a sub-select is an init plan), not once per row.
@@ -357,7 +361,7 @@ const migrations: Record<string, Migration> = {
       await sql`CREATE INDEX backend_names_domain ON backend_names (domain_id)`.execute(db);
       await sql.raw(`GRANT USAGE ON SCHEMA public TO ${appRole}`).execute(db);
       // The tables that existed at this migration (later ones isolate their own).
-      const later = ['instances', 'volumes', 'blueprints'];
+      const later = ['instances', 'volumes', 'blueprints', ...isolatedOnCreation];
       for (const table of Object.keys(domainTables).filter((t) => !later.includes(t))) {
         await isolateBySetting(db, table, domainTables[table]!);
         await grantApp(db, table);
@@ -514,6 +518,7 @@ const migrations: Record<string, Migration> = {
         )
         .execute(db);
       for (const [table, column] of Object.entries(domainTables)) {
+        if (isolatedOnCreation.includes(table)) continue;
         await sql.raw(`DROP POLICY domain_isolation ON ${table}`).execute(db);
         await isolate(db, table, column);
       }
@@ -564,6 +569,28 @@ const migrations: Record<string, Migration> = {
       await sql`
         ALTER TABLE principals
           ADD COLUMN role text NOT NULL DEFAULT 'member' CHECK (role IN ('member', 'admin'))`.execute(db);
+    },
+  },
+  '0015_quota_reservations': {
+    async up(db) {
+      // Bytes an object write in flight may still add to its domain's storage. Taken before the write,
+      // with the domain's row locked, and given up when the write ends; a lease the writer renews, so a
+      // reservation whose process died is released by the reconciler.
+      await sql`
+        CREATE TABLE storage_reservations (
+          id text PRIMARY KEY CHECK (id ~ '^[0-9a-f-]{36}$'),
+          domain_id text NOT NULL REFERENCES domains (id),
+          resource_id text NOT NULL REFERENCES resources (id),
+          bytes bigint NOT NULL CHECK (bytes >= 0),
+          created_at timestamptz NOT NULL,
+          lease_until timestamptz NOT NULL
+        )`.execute(db);
+      await sql`CREATE INDEX storage_reservations_domain ON storage_reservations (domain_id)`.execute(db);
+      await sql`CREATE INDEX storage_reservations_lease ON storage_reservations (lease_until)`.execute(db);
+      await isolate(db, 'storage_reservations', 'domain_id');
+      await grantApp(db, 'storage_reservations');
+      // A deleted volume is zeroed by a background worker; its lease keeps two processes off one volume.
+      await sql`ALTER TABLE volumes ADD COLUMN lease_until timestamptz`.execute(db);
     },
   },
 };

@@ -183,6 +183,17 @@ export interface VolumesTable {
   updated_at: Date;
   attached_at: Date | null;
   deleted_at: Date | null;
+  /** While a worker zeroes a deleting volume: until when it holds it. */
+  lease_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+
+export interface StorageReservationsTable {
+  id: string;
+  domain_id: string;
+  resource_id: string;
+  bytes: ColumnType<number, number, number>;
+  created_at: ColumnType<Date, Date, never>;
+  lease_until: Date;
 }
 
 export type BlueprintStatus = 'provisioning' | 'ready' | 'rolling_back' | 'rolled_back';
@@ -247,6 +258,7 @@ export interface Database {
   revocations: RevocationsTable;
   instances: InstancesTable;
   volumes: VolumesTable;
+  storage_reservations: StorageReservationsTable;
   grants: GrantsTable;
   blueprints: BlueprintsTable;
   verify_runs: VerifyRunsTable;

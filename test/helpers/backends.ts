@@ -84,6 +84,7 @@ export async function openTestServices(
   return Object.assign(services, {
     async drop() {
       await services.provisioner.stop();
+      await services.compute.stop();
       await Promise.allSettled([...(options.providers?.values() ?? [])].map((p) => p.close()));
       await store.drop();
     },

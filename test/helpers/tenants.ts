@@ -102,6 +102,7 @@ const tenantTables = [
   'instances',
   'volumes',
   'blueprints',
+  'storage_reservations',
   'grants',
 ] as const;
 

@@ -1,7 +1,8 @@
 // The block storage behind volumes: one file per volume under a root directory, in a directory per
 // domain (mode 0700). A volume is created sparse; before its space is given back, every byte of it is
 // overwritten with zeros and flushed, so whatever reads the freed blocks later (or a process that still
-// holds the file open) finds nothing of the old data.
+// holds the file open) finds nothing of the old data. The overwrite can be paced, so that a background
+// worker deleting a large volume does not take the disk from every other tenant.
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -37,9 +38,14 @@ export class VolumeDisks {
 
   /**
    * Overwrites the whole volume with zeros, flushes it to disk, then removes the file. Idempotent: a
-   * volume already gone is done.
+   * volume already gone is done. With `pace`, at most `bytesPerSecond` are written per second, and
+   * `between` runs after each chunk: it may throw to stop (the file then stays, to be zeroed again from
+   * its start).
    */
-  async zeroAndRelease(ref: VolumeRef): Promise<void> {
+  async zeroAndRelease(
+    ref: VolumeRef,
+    pace?: { readonly bytesPerSecond: number; readonly between: (zeroed: number) => Promise<void> },
+  ): Promise<void> {
     const path = this.path(ref);
     let file;
     try {
@@ -50,15 +56,27 @@ export class VolumeDisks {
     }
     try {
       const { size } = await file.stat();
+      const started = Date.now();
       for (let offset = 0; offset < size; offset += zeroChunk.length) {
         const length = Math.min(zeroChunk.length, size - offset);
         await file.write(zeroChunk, 0, length, offset);
+        if (pace === undefined) continue;
+        const ahead = ((offset + length) / pace.bytesPerSecond) * 1000 - (Date.now() - started);
+        if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
+        await pace.between(offset + length);
       }
       await file.datasync();
     } finally {
       await file.close();
     }
     await unlink(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+  }
+
+  /** Removes a volume's file that nobody ever wrote (a create that failed): nothing to overwrite. */
+  async discard(ref: VolumeRef): Promise<void> {
+    await unlink(this.path(ref)).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
     });
   }

@@ -1,6 +1,7 @@
 // Object access for storage resources. The body is streamed straight to the provider (which encrypts as
-// it writes) and never buffered whole; the size limit is the smaller of the object limit and what the
-// domain's storage quota has left. Only the domain's own key reaches these routes, scoped for `objects` on
+// it writes) and never buffered whole. Before it is read, the bytes it may add are reserved against the
+// domain's storage quota (src/provisioner/storage-quota.ts), so parallel writes cannot overrun it; the
+// size limit is the reservation. Only the domain's own key reaches these routes, scoped for `objects` on
 // the resource's kind (checked when the resource is read, before any object is touched).
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
@@ -34,6 +35,13 @@ function storageError(error: unknown, quotaLimited: boolean): unknown {
   }
   if (code === 'not_found') return notFound();
   return error;
+}
+
+/** The body's declared length, or null when it is sent in chunks (or the header is not a plain number). */
+function declaredLength(request: FastifyRequest): number | null {
+  const header = request.headers['content-length'];
+  if (header === undefined || !/^[0-9]{1,16}$/.test(header)) return null;
+  return Number(header);
 }
 
 async function target(
@@ -95,15 +103,25 @@ export function objects(app: App, services: Services): void {
       async (request) => {
         const { ref, provider } = await target(services, request);
         const key = request.params['*'];
-        const remaining = await services.provisioner.remainingStorage(ref.domainId);
-        const limit = Math.min(services.limits.maxObjectBytes, remaining);
+        const max = services.limits.maxObjectBytes;
+        const declared = declaredLength(request);
+        if (declared !== null && declared > max) throw new BulkheadError('object_too_large');
+        // The room is reserved before a byte of the body is read: writes in parallel cannot all fit in
+        // the same gap. A declared length reserves exactly that; otherwise whatever is left, up to the limit.
+        const reservation = await services.storageQuota.reserve(
+          ref,
+          declared === null ? { upTo: max } : { exactly: declared },
+        );
+        const stopRenewing = services.storageQuota.keepAlive(reservation);
         let size: number;
         try {
-          ({ size } = await provider.putObject(ref, key, request.raw, limit));
+          ({ size } = await provider.putObject(ref, key, request.raw, reservation.bytes));
         } catch (error) {
-          throw storageError(error, remaining < services.limits.maxObjectBytes);
+          throw storageError(error, reservation.quotaLimited);
+        } finally {
+          stopRenewing();
+          await services.storageQuota.settle(ref, reservation.id);
         }
-        await services.provisioner.recordUsage(ref.domainId, ref.resourceId, await provider.usedBytes(ref));
         await audit(services, request, ref, 'object.put', { key, size });
         return { key, size };
       },
@@ -166,7 +184,7 @@ export function objects(app: App, services: Services): void {
           throw storageError(error, false);
         }
         if (!deleted) throw notFound();
-        await services.provisioner.recordUsage(ref.domainId, ref.resourceId, await provider.usedBytes(ref));
+        await services.storageQuota.settle(ref, null);
         await audit(services, request, ref, 'object.delete', { key });
         return reply.code(204).send(null);
       },
