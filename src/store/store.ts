@@ -56,10 +56,14 @@ const maxPreparedPerConnection = 256;
 const unpreparable = new Set<string>();
 /** The server's "cached plan must not change result type": a prepared statement outlived its table's shape. */
 const planChanged = '0A000';
-/** "prepared statement … does not exist": the message reached another session than the one that prepared. */
-const notPrepared = '26000';
-// Those, and parameter types the server cannot settle from the text alone (indeterminate, ambiguous).
-const preparedAgain = new Set([planChanged, notPrepared, '42P18', '42P08', '42725']);
+/**
+ * "prepared statement … does not exist" and "… already exists": the message reached another server
+ * session than the one this connection prepared on, as a pooler in transaction mode does (or one in
+ * session mode that hands a new connection a session still holding an earlier one's statements).
+ */
+const sessionNotOwn = new Set(['26000', '42P05']);
+/** Parameter types the server cannot settle from the text alone (indeterminate, ambiguous). */
+const typesUnsettled = new Set(['42P18', '42P08', '42725']);
 
 /** The name `read` prepares `text` under: the same on every connection, and never another text's. */
 function statementName(text: string): string {
@@ -197,7 +201,18 @@ export interface ListenOptions {
 }
 
 export type StoreOptions = (
-  | { kind: 'postgres'; url: string; poolSize?: number }
+  | {
+      kind: 'postgres';
+      url: string;
+      poolSize?: number;
+      /**
+       * Where notifications are listened for, on a connection that keeps one server session for as long
+       * as it lives: PostgreSQL itself, or a pooler in session mode. Needed when `url` is a pooler in
+       * transaction mode, which hands each transaction to whichever server session is free, so that a
+       * LISTEN there hears nothing. Default: `url`.
+       */
+      listenUrl?: string;
+    }
   /** `dataDir` undefined keeps the database in memory (tests). */
   | { kind: 'pglite'; dataDir?: string }
 ) & {
@@ -334,7 +349,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         retry.unref();
       };
       const connect = async () => {
-        const client = new pg.Client({ connectionString: options.url });
+        const client = new pg.Client({ connectionString: options.listenUrl ?? options.url });
         const lost = () => {
           if (current !== client) return;
           current = null;
@@ -497,6 +512,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       return args.length === 0 ? `EXECUTE ${name}` : `EXECUTE ${name}(${args.join(', ')})`;
     });
     const prepares = [...preparing].map(([name, text]) => `PREPARE ${name} AS ${text}`);
+    const usesPrepared = prepares.length > 0 || statements.some((text, i) => text !== inlined[i]);
     let results: pg.QueryResult[];
     try {
       // Several statements in one simple-protocol message run as one transaction, which is rolled back
@@ -505,18 +521,23 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         [...prepares, scope, ...statements].join('; '),
       )) as unknown as pg.QueryResult[];
     } catch (error) {
+      const code = error instanceof pg.DatabaseError ? (error.code ?? '') : null;
       // PREPARE outlives a failed message, so after one that prepared, which statements the connection
       // holds is no longer known: it is closed. So is one whose statement's result changed shape (a
-      // migration altered a table under it) or went missing.
-      const retry = error instanceof pg.DatabaseError && preparedAgain.has(error.code ?? '');
-      const keep = error instanceof pg.DatabaseError && preparing.size === 0 && !retry;
-      client.release(keep ? undefined : (error as Error));
-      if (!retry) throw error;
-      if (error.code === notPrepared) prepareReads = false;
-      else if (error.code !== planChanged) {
+      // migration altered a table under it), went missing or was there already.
+      const known =
+        code === planChanged || (code !== null && (sessionNotOwn.has(code) || typesUnsettled.has(code)));
+      client.release(code !== null && preparing.size === 0 && !known ? undefined : (error as Error));
+      if (code === null || !usesPrepared) throw error;
+      if (sessionNotOwn.has(code)) {
+        // Server sessions are shared behind this pool: nothing prepared can be counted on, from now on.
+        prepareReads = false;
+      } else if (typesUnsettled.has(code)) {
         if (unpreparable.size >= 4096) unpreparable.clear();
         for (const text of preparing.values()) unpreparable.add(text);
       }
+      // Whatever else failed is tried once more with nothing prepared: a read changes nothing, so the
+      // second try is safe, and an error of the query itself comes back from it unchanged.
       return readInlined(pool, scope, inlined);
     }
     client.release();
