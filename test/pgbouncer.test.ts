@@ -11,7 +11,13 @@ import { openStore } from '../src/store/store.js';
 import { operatorToken } from './helpers/api.js';
 import { createTestDatabase, testSecret } from './helpers/backends.js';
 import { startPgBouncer, type PgBouncer, type PoolMode } from './helpers/pgbouncer.js';
-import { createTenant, credentialHeaders, type CredentialName, type Tenant } from './helpers/tenants.js';
+import {
+  createTenant,
+  credentialHeaders,
+  tenantPassword,
+  type CredentialName,
+  type Tenant,
+} from './helpers/tenants.js';
 
 const inFlight = 30;
 
@@ -29,7 +35,7 @@ async function startServer(bouncer: PgBouncer, mode: PoolMode, databaseUrl: stri
     // In session mode each connection holds a server connection for as long as it lives: the pool must
     // fit in PgBouncer's, and notifications need a session of their own, which the pooler cannot spare.
     poolSize: mode === 'session' ? 1 : 5,
-    listenUrl: databaseUrl,
+    sessionUrl: databaseUrl,
   });
   const services = buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 });
   await services.operator.initialise(operatorToken);
@@ -40,7 +46,7 @@ async function startServer(bouncer: PgBouncer, mode: PoolMode, databaseUrl: stri
     async close() {
       await app.close();
       await services.provisioner.stop();
-      await store.close();
+      await services.close();
     },
   };
 }
@@ -157,6 +163,47 @@ describe.each(['transaction', 'session'] as const)('the API through PgBouncer in
   it(`answers ${inFlight} requests in flight over one server connection with no error`, async () => {
     expectAllAnswered(await load(300, requests));
   }, 60_000);
+
+  it.runIf(mode === 'transaction')(
+    'refuses a revoked token at once at a process that listens through the pooler, where notices go astray',
+    async () => {
+      // Another process, configured without a session URL: its LISTEN goes through PgBouncer too.
+      const store = await openStore({ kind: 'postgres', url: bouncer.through(database.url), poolSize: 2 });
+      const other = buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 });
+      try {
+        const t = tenants[0]!;
+        const login = await server.app.inject({
+          method: 'POST',
+          url: '/v1/auth/token',
+          payload: {
+            grant_type: 'password',
+            domain: t.id,
+            username: 'ada@example.com',
+            password: tenantPassword,
+          },
+        });
+        expect(login.statusCode, login.body).toBe(200);
+        const token = login.json<{ access_token: string }>().access_token;
+        // Verified over and over, as a busy process would: long enough to have remembered it.
+        for (let i = 0; i < 10; i++) {
+          await expect(other.tokens.verify(token)).resolves.toMatchObject({ domainId: t.id });
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const logout = await server.app.inject({
+          method: 'POST',
+          url: '/v1/auth/logout',
+          headers: { authorization: `Bearer ${token}` },
+        });
+        expect(logout.statusCode, logout.body).toBe(204);
+        // No notice reaches the other process, and it must not answer from memory.
+        await expect(other.tokens.verify(token)).rejects.toMatchObject({ code: 'invalid_credentials' });
+      } finally {
+        await other.provisioner.stop();
+        await other.close();
+      }
+    },
+    30_000,
+  );
 
   it('answers every request, and accepts every valid credential, after the server restarts', async () => {
     // The server connections PgBouncer keeps still hold what the previous process prepared.

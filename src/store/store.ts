@@ -6,7 +6,7 @@
 // policies of the migrations enforce it in the database, whatever the query says. `system` is the one
 // door for work that must cross domains (the operator, authentication by credential, the reconciler,
 // the audit chain); every caller names its purpose.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -53,6 +53,9 @@ export function deferToCommit(tx: Tx, query: CompiledQuery): boolean {
 // would not prepare, and the errors after which a read is tried again with nothing prepared.
 const statementNames = new Map<string, string>();
 const maxPreparedPerConnection = 256;
+/** How long a new listening connection waits for its own probe notice, and how long before it tries again. */
+const listenProbeMs = 5_000;
+const listenRetryMs = 30_000;
 const unpreparable = new Set<string>();
 /** The server's "cached plan must not change result type": a prepared statement outlived its table's shape. */
 const planChanged = '0A000';
@@ -206,12 +209,13 @@ export type StoreOptions = (
       url: string;
       poolSize?: number;
       /**
-       * Where notifications are listened for, on a connection that keeps one server session for as long
-       * as it lives: PostgreSQL itself, or a pooler in session mode. Needed when `url` is a pooler in
-       * transaction mode, which hands each transaction to whichever server session is free, so that a
-       * LISTEN there hears nothing. Default: `url`.
+       * A URL whose connections each keep one server session for as long as they live: PostgreSQL
+       * itself, or a pooler in session mode. The migrations (which hold a session-level lock) and the
+       * connections that listen for notifications use it. Needed when `url` is a pooler in transaction
+       * mode, which hands each transaction to whichever server session is free: a lock taken there is
+       * left on a session nobody holds, and a LISTEN there hears nothing. Default: `url`.
        */
-      listenUrl?: string;
+      sessionUrl?: string;
     }
   /** `dataDir` undefined keeps the database in memory (tests). */
   | { kind: 'pglite'; dataDir?: string }
@@ -308,9 +312,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   let appPool: pg.Pool | null = null;
   const noticeKey = options.noticeKey ?? randomNoticeKey();
   if (options.kind === 'postgres') {
-    const poolOf = (max: number, role?: string) => {
+    const poolOf = (max: number, role?: string, url = options.url) => {
       const pool = new pg.Pool({
-        connectionString: options.url,
+        connectionString: url,
         max,
         // Every connection of the application pool runs as the application role from its first statement.
         ...(role === undefined ? {} : { options: `-c role=${role}` }),
@@ -326,8 +330,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       pool.on('error', () => {});
       return { pool, kysely: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }) };
     };
-    // Migrations run as the connecting (owning) role on a connection of their own.
-    const owner = poolOf(1).kysely;
+    // Migrations run as the connecting (owning) role on a connection (and a server session) of their own.
+    const owner = poolOf(1, undefined, options.sessionUrl).kysely;
     try {
       await migrateToLatest(owner as Kysely<unknown>);
     } finally {
@@ -336,20 +340,28 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const app = poolOf(options.poolSize ?? 10, appRole);
     db = app.kysely;
     appPool = app.pool;
+    const notifier = app.pool;
     listen = async (channel, onNotify, onConnection) => {
       let stopped = false;
       let current: pg.Client | null = null;
       let retry: NodeJS.Timeout | null = null;
-      const retryLater = () => {
+      const retryLater = (ms = 1_000) => {
         if (stopped || retry !== null) return;
         retry = setTimeout(() => {
           retry = null;
-          connect().catch(retryLater);
-        }, 1_000);
+          connect().catch(() => retryLater());
+        }, ms);
         retry.unref();
       };
       const connect = async () => {
-        const client = new pg.Client({ connectionString: options.listenUrl ?? options.url });
+        const client = new pg.Client({ connectionString: options.sessionUrl ?? options.url });
+        // A LISTEN answered is no proof that notices arrive: a pooler in transaction mode takes it on a
+        // server session it then hands to other clients, which get what that session hears. So the
+        // connection counts as listening only once a notice sent from the application pool reaches it.
+        const probe = `bulkhead_probe_${randomBytes(12).toString('hex')}`;
+        const probeText = randomBytes(12).toString('hex');
+        let heard = () => {};
+        const probeHeard = new Promise<void>((resolve) => (heard = resolve));
         const lost = () => {
           if (current !== client) return;
           current = null;
@@ -360,10 +372,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         client.on('end', lost);
         client.on('notification', (message) => {
           if (message.channel === channel) onNotify(openNotice(noticeKey, channel, message.payload));
+          else if (message.channel === probe && message.payload === probeText) heard();
         });
         try {
           await client.connect();
-          await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+          await client.query(`LISTEN ${client.escapeIdentifier(channel)}; LISTEN ${probe}`);
         } catch (error) {
           await client.end().catch(() => undefined);
           throw error;
@@ -373,7 +386,27 @@ export async function openStore(options: StoreOptions): Promise<Store> {
           return;
         }
         current = client;
-        onConnection?.(true);
+        void (async () => {
+          let timer: NodeJS.Timeout | undefined;
+          const arrived = await Promise.race([
+            notifier.query(`NOTIFY ${probe}, '${probeText}'`).then(() => probeHeard.then(() => true)),
+            new Promise<false>((resolve) => {
+              timer = setTimeout(() => resolve(false), listenProbeMs);
+              timer.unref();
+            }),
+          ]).catch(() => false);
+          clearTimeout(timer);
+          if (current !== client) return;
+          if (arrived) {
+            onConnection?.(true);
+            return;
+          }
+          // Notices do not reach this connection: dropped, and tried again later; until then whoever
+          // listens is told that it may miss them.
+          current = null;
+          await client.end().catch(() => undefined);
+          retryLater(listenRetryMs);
+        })();
       };
       await connect();
       return async () => {
