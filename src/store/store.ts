@@ -534,6 +534,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     // as literals in the EXECUTE. A query the server would not prepare, or past the limit per connection,
     // travels with its parameters written into its text instead.
     const preparing = new Map<string, string>();
+    let usesPrepared = false;
     const statements = compiled.map((q, i) => {
       const name = statementName(q.sql);
       if (!prepareReads || unpreparable.has(q.sql)) return inlined[i]!;
@@ -542,10 +543,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         preparing.set(name, q.sql);
       }
       const args = literals[i]!;
+      usesPrepared = true;
       return args.length === 0 ? `EXECUTE ${name}` : `EXECUTE ${name}(${args.join(', ')})`;
     });
     const prepares = [...preparing].map(([name, text]) => `PREPARE ${name} AS ${text}`);
-    const usesPrepared = prepares.length > 0 || statements.some((text, i) => text !== inlined[i]);
     let results: pg.QueryResult[];
     try {
       // Several statements in one simple-protocol message run as one transaction, which is rolled back
