@@ -54,7 +54,14 @@ const quoted = (value: string) => `"${value.replace(/"/g, '""')}"`;
  * the test server behind it. Clients are trusted (the test's own user, listed in the auth file with its
  * password, which PgBouncer uses to log in to the server).
  */
-export async function startPgBouncer(mode: PoolMode, poolSize = 1): Promise<PgBouncer> {
+export async function startPgBouncer(
+  mode: PoolMode,
+  poolSize = 1,
+  options: {
+    /** What runs on a server connection a client gave back in session mode (PgBouncer: `DISCARD ALL`). */
+    serverResetQuery?: string;
+  } = {},
+): Promise<PgBouncer> {
   if (binary === undefined) {
     throw new Error('pgbouncer is not installed (apt-get install pgbouncer; .ci/run does it)');
   }
@@ -81,6 +88,7 @@ export async function startPgBouncer(mode: PoolMode, poolSize = 1): Promise<PgBo
       'max_client_conn = 200',
       'ignore_startup_parameters = extra_float_digits,options',
       'query_wait_timeout = 30',
+      ...(options.serverResetQuery === undefined ? [] : [`server_reset_query = ${options.serverResetQuery}`]),
       'log_connections = 0',
       'log_disconnections = 0',
       '',
