@@ -49,13 +49,14 @@ export function deferToCommit(tx: Tx, query: CompiledQuery): boolean {
   queued.push(text);
   return true;
 }
+// How long a new listening connection waits for its own probe notice before it is dropped, and how long
+// after that a new one is tried.
+const listenProbeMs = 5_000;
+const listenRetryMs = 30_000;
 // Prepared reads (PostgreSQL): a name per query text, the limit per connection, the texts the server
 // would not prepare, and the errors after which a read is tried again with nothing prepared.
 const statementNames = new Map<string, string>();
 const maxPreparedPerConnection = 256;
-/** How long a new listening connection waits for its own probe notice, and how long before it tries again. */
-const listenProbeMs = 5_000;
-const listenRetryMs = 30_000;
 const unpreparable = new Set<string>();
 /** The server's "cached plan must not change result type": a prepared statement outlived its table's shape. */
 const planChanged = '0A000';
