@@ -1,7 +1,9 @@
 // The API on a PostgreSQL store reached through a real PgBouncer, in transaction and in session mode,
 // with one server connection per pool: requests in flight across token verification, key use, reads and
 // creates never answer 500, and valid credentials are always accepted, also after the server restarts
-// on a PgBouncer whose server connections still hold what the previous process prepared.
+// on a PgBouncer whose server connections still hold what the previous process prepared. A process that
+// listens for revocations through the pooler in transaction mode (where notices go astray) never answers
+// a revoked token from memory.
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/http/server.js';
