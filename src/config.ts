@@ -14,6 +14,13 @@ const schema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
+  /** Where the store listens for notifications: a session of its own (PostgreSQL, or a session pooler). */
+  databaseSessionUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  /** Connections of the store's application pool, per process. */
+  databasePoolSize: z.coerce.number().int().min(1).max(1000).default(10),
   operatorToken: z.string().min(32, 'must be at least 32 characters').optional(),
   metricsToken: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Milliseconds between the server's own isolation runs; unset: no scheduled verification. */
@@ -139,6 +146,8 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   port: 'BULKHEAD_PORT',
   dataDir: 'BULKHEAD_DATA_DIR',
   databaseUrl: 'BULKHEAD_DATABASE_URL',
+  databaseSessionUrl: 'BULKHEAD_DATABASE_SESSION_URL',
+  databasePoolSize: 'BULKHEAD_DATABASE_POOL_SIZE',
   operatorToken: 'BULKHEAD_OPERATOR_TOKEN',
   metricsToken: 'BULKHEAD_METRICS_TOKEN',
   verifyEvery: 'BULKHEAD_VERIFY_EVERY',

@@ -25,7 +25,7 @@ import { StorageQuota } from './provisioner/storage-quota.js';
 import { hasObjects, type DataKeySource } from './providers/provider.js';
 import { openProviders } from './providers/registry.js';
 import { deriveNoticeKey } from './store/notices.js';
-import { openStore, type Store } from './store/store.js';
+import { openStore, type Store, type StoreOptions } from './store/store.js';
 import { defaultTenantLimits, TenantLimits, type TenantLimitValues } from './services/tenant-limits.js';
 import { IsolationMetrics } from './verify/metrics.js';
 
@@ -182,15 +182,22 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
   };
 }
 
+/** The store the configuration names: its PostgreSQL database, or the embedded data directory. */
+export function storeOptions(config: Config): StoreOptions {
+  if (config.databaseUrl === undefined) return { kind: 'pglite', dataDir: join(config.dataDir) };
+  return {
+    kind: 'postgres',
+    url: config.databaseUrl,
+    poolSize: config.databasePoolSize,
+    ...(config.databaseSessionUrl === undefined ? {} : { sessionUrl: config.databaseSessionUrl }),
+  };
+}
+
 /** Opens the store named by the configuration and builds the services on it. */
 export async function openServices(config: Config): Promise<Services> {
   const secret = resolveSecret(config);
   const noticeKey = deriveNoticeKey(secret);
-  const store = await openStore(
-    config.databaseUrl !== undefined
-      ? { kind: 'postgres', url: config.databaseUrl, noticeKey }
-      : { kind: 'pglite', dataDir: join(config.dataDir), noticeKey },
-  );
+  const store = await openStore({ ...storeOptions(config), noticeKey });
   // The storage provider needs the keyring, which buildServices creates: hand it a late-bound source.
   let keyring: Keyring | undefined;
   const dataKeys: DataKeySource = {

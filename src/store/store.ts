@@ -6,7 +6,7 @@
 // policies of the migrations enforce it in the database, whatever the query says. `system` is the one
 // door for work that must cross domains (the operator, authentication by credential, the reconciler,
 // the audit chain); every caller names its purpose.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -49,6 +49,10 @@ export function deferToCommit(tx: Tx, query: CompiledQuery): boolean {
   queued.push(text);
   return true;
 }
+// How long a new listening connection waits for its own probe notice before it is dropped, and how long
+// after that a new one is tried.
+const listenProbeMs = 5_000;
+const listenRetryMs = 30_000;
 // Prepared reads (PostgreSQL): a name per query text, the limit per connection, the texts the server
 // would not prepare, and the errors after which a read is tried again with nothing prepared.
 const statementNames = new Map<string, string>();
@@ -56,10 +60,14 @@ const maxPreparedPerConnection = 256;
 const unpreparable = new Set<string>();
 /** The server's "cached plan must not change result type": a prepared statement outlived its table's shape. */
 const planChanged = '0A000';
-/** "prepared statement … does not exist": the message reached another session than the one that prepared. */
-const notPrepared = '26000';
-// Those, and parameter types the server cannot settle from the text alone (indeterminate, ambiguous).
-const preparedAgain = new Set([planChanged, notPrepared, '42P18', '42P08', '42725']);
+/**
+ * "prepared statement … does not exist" and "… already exists": the message reached another server
+ * session than the one this connection prepared on, as a pooler in transaction mode does (or one in
+ * session mode that hands a new connection a session still holding an earlier one's statements).
+ */
+const sessionNotOwn = new Set(['26000', '42P05']);
+/** Parameter types the server cannot settle from the text alone (indeterminate, ambiguous). */
+const typesUnsettled = new Set(['42P18', '42P08', '42725']);
 
 /** The name `read` prepares `text` under: the same on every connection, and never another text's. */
 function statementName(text: string): string {
@@ -197,7 +205,19 @@ export interface ListenOptions {
 }
 
 export type StoreOptions = (
-  | { kind: 'postgres'; url: string; poolSize?: number }
+  | {
+      kind: 'postgres';
+      url: string;
+      poolSize?: number;
+      /**
+       * A URL whose connections each keep one server session for as long as they live: PostgreSQL
+       * itself, or a pooler in session mode. The migrations (which hold a session-level lock) and the
+       * connections that listen for notifications use it. Needed when `url` is a pooler in transaction
+       * mode, which hands each transaction to whichever server session is free: a lock taken there is
+       * left on a session nobody holds, and a LISTEN there hears nothing. Default: `url`.
+       */
+      sessionUrl?: string;
+    }
   /** `dataDir` undefined keeps the database in memory (tests). */
   | { kind: 'pglite'; dataDir?: string }
 ) & {
@@ -293,9 +313,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   let appPool: pg.Pool | null = null;
   const noticeKey = options.noticeKey ?? randomNoticeKey();
   if (options.kind === 'postgres') {
-    const poolOf = (max: number, role?: string) => {
+    const poolOf = (max: number, role?: string, url = options.url) => {
       const pool = new pg.Pool({
-        connectionString: options.url,
+        connectionString: url,
         max,
         // Every connection of the application pool runs as the application role from its first statement.
         ...(role === undefined ? {} : { options: `-c role=${role}` }),
@@ -311,8 +331,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       pool.on('error', () => {});
       return { pool, kysely: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }) };
     };
-    // Migrations run as the connecting (owning) role on a connection of their own.
-    const owner = poolOf(1).kysely;
+    // Migrations run as the connecting (owning) role on a connection (and a server session) of their own.
+    const owner = poolOf(1, undefined, options.sessionUrl).kysely;
     try {
       await migrateToLatest(owner as Kysely<unknown>);
     } finally {
@@ -321,20 +341,28 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const app = poolOf(options.poolSize ?? 10, appRole);
     db = app.kysely;
     appPool = app.pool;
+    const notifier = app.pool;
     listen = async (channel, onNotify, onConnection) => {
       let stopped = false;
       let current: pg.Client | null = null;
       let retry: NodeJS.Timeout | null = null;
-      const retryLater = () => {
+      const retryLater = (ms = 1_000) => {
         if (stopped || retry !== null) return;
         retry = setTimeout(() => {
           retry = null;
-          connect().catch(retryLater);
-        }, 1_000);
+          connect().catch(() => retryLater());
+        }, ms);
         retry.unref();
       };
       const connect = async () => {
-        const client = new pg.Client({ connectionString: options.url });
+        const client = new pg.Client({ connectionString: options.sessionUrl ?? options.url });
+        // A LISTEN answered is no proof that notices arrive: a pooler in transaction mode takes it on a
+        // server session it then hands to other clients, which get what that session hears. So the
+        // connection counts as listening only once a notice sent from the application pool reaches it.
+        const probe = `bulkhead_probe_${randomBytes(12).toString('hex')}`;
+        const probeText = randomBytes(12).toString('hex');
+        let heard = () => {};
+        const probeHeard = new Promise<void>((resolve) => (heard = resolve));
         const lost = () => {
           if (current !== client) return;
           current = null;
@@ -345,10 +373,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         client.on('end', lost);
         client.on('notification', (message) => {
           if (message.channel === channel) onNotify(openNotice(noticeKey, channel, message.payload));
+          else if (message.channel === probe && message.payload === probeText) heard();
         });
         try {
           await client.connect();
-          await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+          await client.query(`LISTEN ${client.escapeIdentifier(channel)}; LISTEN ${probe}`);
         } catch (error) {
           await client.end().catch(() => undefined);
           throw error;
@@ -358,7 +387,27 @@ export async function openStore(options: StoreOptions): Promise<Store> {
           return;
         }
         current = client;
-        onConnection?.(true);
+        void (async () => {
+          let timer: NodeJS.Timeout | undefined;
+          const arrived = await Promise.race([
+            notifier.query(`NOTIFY ${probe}, '${probeText}'`).then(() => probeHeard.then(() => true)),
+            new Promise<false>((resolve) => {
+              timer = setTimeout(() => resolve(false), listenProbeMs);
+              timer.unref();
+            }),
+          ]).catch(() => false);
+          clearTimeout(timer);
+          if (current !== client) return;
+          if (arrived) {
+            onConnection?.(true);
+            return;
+          }
+          // Notices do not reach this connection: dropped, and tried again later; until then whoever
+          // listens is told that it may miss them.
+          current = null;
+          await client.end().catch(() => undefined);
+          retryLater(listenRetryMs);
+        })();
       };
       await connect();
       return async () => {
@@ -486,6 +535,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     // as literals in the EXECUTE. A query the server would not prepare, or past the limit per connection,
     // travels with its parameters written into its text instead.
     const preparing = new Map<string, string>();
+    let usesPrepared = false;
     const statements = compiled.map((q, i) => {
       const name = statementName(q.sql);
       if (!prepareReads || unpreparable.has(q.sql)) return inlined[i]!;
@@ -494,6 +544,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         preparing.set(name, q.sql);
       }
       const args = literals[i]!;
+      usesPrepared = true;
       return args.length === 0 ? `EXECUTE ${name}` : `EXECUTE ${name}(${args.join(', ')})`;
     });
     const prepares = [...preparing].map(([name, text]) => `PREPARE ${name} AS ${text}`);
@@ -505,18 +556,23 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         [...prepares, scope, ...statements].join('; '),
       )) as unknown as pg.QueryResult[];
     } catch (error) {
+      const code = error instanceof pg.DatabaseError ? (error.code ?? '') : null;
       // PREPARE outlives a failed message, so after one that prepared, which statements the connection
       // holds is no longer known: it is closed. So is one whose statement's result changed shape (a
-      // migration altered a table under it) or went missing.
-      const retry = error instanceof pg.DatabaseError && preparedAgain.has(error.code ?? '');
-      const keep = error instanceof pg.DatabaseError && preparing.size === 0 && !retry;
-      client.release(keep ? undefined : (error as Error));
-      if (!retry) throw error;
-      if (error.code === notPrepared) prepareReads = false;
-      else if (error.code !== planChanged) {
+      // migration altered a table under it), went missing or was there already.
+      const known =
+        code === planChanged || (code !== null && (sessionNotOwn.has(code) || typesUnsettled.has(code)));
+      client.release(code !== null && preparing.size === 0 && !known ? undefined : (error as Error));
+      if (code === null || !usesPrepared) throw error;
+      if (sessionNotOwn.has(code)) {
+        // Server sessions are shared behind this pool: nothing prepared can be counted on, from now on.
+        prepareReads = false;
+      } else if (typesUnsettled.has(code)) {
         if (unpreparable.size >= 4096) unpreparable.clear();
         for (const text of preparing.values()) unpreparable.add(text);
       }
+      // Whatever else failed is tried once more with nothing prepared: a read changes nothing, so the
+      // second try is safe, and an error of the query itself comes back from it unchanged.
       return readInlined(pool, scope, inlined);
     }
     client.release();

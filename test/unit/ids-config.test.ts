@@ -45,6 +45,21 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads the store pool size and its session URL, and names a bad one', () => {
+    expect(loadConfig({}).databasePoolSize).toBe(10);
+    expect(loadConfig({ BULKHEAD_DATABASE_POOL_SIZE: '3' }).databasePoolSize).toBe(3);
+    for (const size of ['0', '-1', '2.5', 'many'])
+      expect(() => loadConfig({ BULKHEAD_DATABASE_POOL_SIZE: size }), size).toThrow(
+        /^invalid configuration: BULKHEAD_DATABASE_POOL_SIZE /,
+      );
+    expect(loadConfig({ BULKHEAD_DATABASE_SESSION_URL: 'postgres://db/x' }).databaseSessionUrl).toBe(
+      'postgres://db/x',
+    );
+    expect(() => loadConfig({ BULKHEAD_DATABASE_SESSION_URL: 'http://db' })).toThrow(
+      /^invalid configuration: BULKHEAD_DATABASE_SESSION_URL must be a postgres:\/\/ URL$/,
+    );
+  });
+
   it('is frozen', () => {
     expect(Object.isFrozen(loadConfig({}))).toBe(true);
   });

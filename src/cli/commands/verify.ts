@@ -2,6 +2,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ConfigError, type Config } from '../../config.js';
 import { newId } from '../../domain/ids.js';
+import { storeOptions } from '../../runtime.js';
 import { DataDirLockedError, openStore, type Store } from '../../store/store.js';
 import { bulkheadTarget } from '../../verify/bulkhead-target.js';
 import { configTarget, loadVerifyConfig } from '../../verify/config-target.js';
@@ -122,11 +123,7 @@ async function plan(ctx: CliContext, opts: VerifyOptions, timeoutMs: number): Pr
 /** Bulkhead's own store (the embedded data directory, or BULKHEAD_DATABASE_URL), for recording runs. */
 async function openRecordStore(c: Config): Promise<Store> {
   try {
-    return await openStore(
-      c.databaseUrl !== undefined
-        ? { kind: 'postgres', url: c.databaseUrl }
-        : { kind: 'pglite', dataDir: c.dataDir },
-    );
+    return await openStore(storeOptions(c));
   } catch (error) {
     if (error instanceof DataDirLockedError)
       throw new ConfigError(

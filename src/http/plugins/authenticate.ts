@@ -70,7 +70,10 @@ async function resolvePrincipal(services: Services, request: FastifyRequest): Pr
   if (token !== undefined && token.split('.').length === 3) {
     try {
       return await services.tokens.verify(token);
-    } catch {
+    } catch (error) {
+      // A token refused is denied like any bad credential; a store that failed to answer is not a
+      // verdict on the token, and is not turned into one.
+      if (!(error instanceof BulkheadError)) throw error;
       return deny(services, request, 'access_token');
     }
   }
