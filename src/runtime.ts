@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, decodeSecret, type Config } from './config.js';
+import { FeedKeys } from './identity/feed/feed-keys.js';
 import { PrincipalService } from './identity/principals.js';
 import { LoginLimiter } from './identity/login-limiter.js';
 import { SessionService } from './identity/sessions.js';
@@ -38,6 +39,8 @@ export interface Services {
   readonly blueprints: Blueprints;
   readonly grants: GrantService;
   readonly signingKeys: SigningKeys;
+  /** Signs the revocation feed; its public keys are served at /v1/revocations/jwks.json. */
+  readonly feedKeys: FeedKeys;
   readonly principals: PrincipalService;
   readonly tokens: TokenService;
   readonly sessions: SessionService;
@@ -70,6 +73,8 @@ export interface ServiceOptions {
   readonly maxVolumeBytes?: number | undefined;
   /** A bearer token that reads /metrics and nothing else. */
   readonly metricsToken?: string | undefined;
+  /** Which version of the revocation feed's key signs (default 1). */
+  readonly feedKeyVersion?: number | undefined;
 }
 
 /** The HMAC key for stored secrets: configured, or generated once into the embedded data directory. */
@@ -129,6 +134,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     }),
     grants: new GrantService({ store }),
     signingKeys,
+    feedKeys: new FeedKeys({ secret, version: options.feedKeyVersion ?? 1 }),
     principals: new PrincipalService({ store }),
     sessions: new SessionService({
       store,
@@ -182,6 +188,7 @@ export async function openServices(config: Config): Promise<Services> {
       volumeRoot: config.volumeDir ?? join(config.dataDir, 'volumes'),
       maxVolumeBytes: config.maxVolumeBytes,
       metricsToken: config.metricsToken,
+      feedKeyVersion: config.feedKeyVersion,
     });
     keyring = services.keyring;
     return services;

@@ -39,7 +39,7 @@ describe('the revocation feed', () => {
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     await redis.ping(); // no Redis: the suite fails here, it is not skipped
-    publisher = new RevocationPublisher({ store: services.store, client: redis });
+    publisher = new RevocationPublisher({ store: services.store, client: redis, signer: services.feedKeys });
     await publisher.start();
     domain = await services.domains.create(
       { actor: 'test', requestId: null },
