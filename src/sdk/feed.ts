@@ -120,7 +120,9 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   const resyncIntervalMs = options.resyncIntervalMs ?? 1_000;
   const historyMs = (options.historySeconds ?? 86_400) * 1000;
   if (!(skewMs >= 0) || !(resyncIntervalMs >= 0) || !(historyMs > 0))
-    throw new TypeError('createRevocationFeed: clockSkewSeconds, resyncIntervalMs and historySeconds');
+    throw new TypeError(
+      'createRevocationFeed: clockSkewSeconds and resyncIntervalMs must be at least 0, historySeconds above 0',
+    );
 
   const sessions = new Set<string>();
   const principals = new Set<string>();
