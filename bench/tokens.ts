@@ -155,7 +155,7 @@ async function revocationLatency(): Promise<void> {
   const app = await buildServer(services);
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const pub = new Redis(redisUrl);
-  const publisher = new RevocationPublisher({ store, client: pub });
+  const publisher = new RevocationPublisher({ store, client: pub, signer: services.feedKeys });
   await publisher.start();
   // The verifier runs in a process of its own, like any service using the SDK.
   const child = fork(

@@ -110,6 +110,7 @@ const schema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
     .optional(),
+  feedKeyVersion: z.coerce.number().int().min(1).max(1_000_000).default(1),
   redisAllowOpenDefaultUser: z
     .enum(['true', 'false'], { message: 'must be true or false' })
     .default('false')
@@ -183,6 +184,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   sessionIdleSeconds: 'BULKHEAD_SESSION_IDLE_SECONDS',
   redisUrl: 'BULKHEAD_REDIS_URL',
   redisAllowOpenDefaultUser: 'BULKHEAD_REDIS_ALLOW_OPEN_DEFAULT_USER',
+  feedKeyVersion: 'BULKHEAD_FEED_KEY_VERSION',
   kubeconfig: 'BULKHEAD_KUBECONFIG',
   rabbitmqUrl: 'BULKHEAD_RABBITMQ_URL',
   rabbitmqAmqpUrl: 'BULKHEAD_RABBITMQ_AMQP_URL',

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, decodeSecret, type Config } from './config.js';
+import { FeedKeys } from './identity/feed/feed-keys.js';
 import { PrincipalService } from './identity/principals.js';
 import { LoginLimiter } from './identity/login-limiter.js';
 import { SessionService } from './identity/sessions.js';
@@ -42,6 +43,8 @@ export interface Services {
   readonly blueprints: Blueprints;
   readonly grants: GrantService;
   readonly signingKeys: SigningKeys;
+  /** Signs the revocation feed; its public keys are served at /v1/revocations/jwks.json. */
+  readonly feedKeys: FeedKeys;
   readonly principals: PrincipalService;
   readonly tokens: TokenService;
   readonly sessions: SessionService;
@@ -80,6 +83,8 @@ export interface ServiceOptions {
   readonly metricsToken?: string | undefined;
   /** Each domain's default share of the server (the pool may override it per domain). */
   readonly tenantLimits?: TenantLimitValues | undefined;
+  /** Which version of the revocation feed's key signs (default 1). */
+  readonly feedKeyVersion?: number | undefined;
 }
 
 /** The HMAC key for stored secrets: configured, or generated once into the embedded data directory. */
@@ -157,6 +162,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     storageQuota,
     grants: new GrantService({ store }),
     signingKeys,
+    feedKeys: new FeedKeys({ secret, version: options.feedKeyVersion ?? 1 }),
     principals: new PrincipalService({ store }),
     sessions: new SessionService({
       store,
@@ -234,6 +240,7 @@ export async function openServices(config: Config): Promise<Services> {
         requestBurst: config.domainRequestBurst,
         concurrentRequests: config.domainConcurrentRequests,
       },
+      feedKeyVersion: config.feedKeyVersion,
     });
     keyring = services.keyring;
     return services;

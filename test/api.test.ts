@@ -557,6 +557,7 @@ describe.each(backends)('API on $name', (backend) => {
           'revokeToken',
           'login',
           'listRevocations',
+          'getRevocationFeedJwks',
           'logout',
           'revokeSession',
           'getJwks',
@@ -599,9 +600,14 @@ describe.each(backends)('API on $name', (backend) => {
         // Public key sets are public by design; every other /v1 operation needs a credential.
         if (
           path.startsWith('/v1/') &&
-          !['getDomainJwks', 'token', 'revokeToken', 'login', 'listRevocations'].includes(
-            op.operationId ?? '',
-          )
+          ![
+            'getDomainJwks',
+            'token',
+            'revokeToken',
+            'login',
+            'listRevocations',
+            'getRevocationFeedJwks',
+          ].includes(op.operationId ?? '')
         ) {
           expect(op.security, path).toEqual([{ bearer: [] }]);
           expect(Object.keys(op.responses), path).toContain('4XX');

@@ -168,6 +168,7 @@ const noTargetInPath: Record<string, string> = {
   'GET /v1/domains/:domainId/jwks.json': "public keys, published on purpose for the domain's verifiers",
   'GET /.well-known/jwks.json': 'public keys, published on purpose',
   'GET /v1/revocations': 'public feed of revoked ids (no names, no data)',
+  'GET /v1/revocations/jwks.json': "public keys of the revocation feed's signatures, published on purpose",
   'POST /v1/grants': 'operator only (tenant refusal covered in compute.test.ts)',
   'GET /v1/grants': 'operator only',
   'DELETE /v1/grants/:grantId': 'operator only',

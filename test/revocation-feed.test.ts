@@ -1,10 +1,13 @@
 // The revocation feed against a real Redis: a verifier in another service learns of a revocation through
-// pub/sub, catches up over HTTP after (re)connecting, and follows a domain's suspension and resumption.
+// pub/sub, catches up over HTTP after (re)connecting, and follows a domain's suspension and resumption;
+// it takes only what Bulkhead signed, in order, and reads Bulkhead's list again when something is off.
+import { createHmac, generateKeyPairSync, sign as edSign } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
 import { RevocationPublisher } from '../src/identity/feed/publisher.js';
+import type { RevocationKind } from '../src/identity/revocations.js';
 import type { Services } from '../src/runtime.js';
 import {
   createRevocationFeed,
@@ -14,8 +17,8 @@ import {
 } from '../src/sdk/index.js';
 import { operatorToken } from './helpers/api.js';
 import { backends, openTestServices } from './helpers/backends.js';
+import { startPrivateRedis, type PrivateRedis } from './helpers/redis.js';
 
-const redisUrl = process.env['BULKHEAD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const issuer = 'https://bulkhead.feed.test';
 const password = 'correct horse battery staple';
 
@@ -29,7 +32,14 @@ describe('the revocation feed', () => {
   let verifier: Verifier;
   let domain: { id: string; slug: string };
 
+  // A Redis of this suite's own: what other suites publish on the shared server's channel would trigger
+  // this feed's resyncs (and the forgeries published here must not reach their feeds).
+  let privateRedis: PrivateRedis;
+  let redisUrl: string;
+
   beforeAll(async () => {
+    privateRedis = await startPrivateRedis();
+    redisUrl = privateRedis.adminUrl;
     services = await openTestServices(
       backends.find((b) => b.name === 'pglite')!,
       { issuer },
@@ -39,7 +49,7 @@ describe('the revocation feed', () => {
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     await redis.ping(); // no Redis: the suite fails here, it is not skipped
-    publisher = new RevocationPublisher({ store: services.store, client: redis });
+    publisher = new RevocationPublisher({ store: services.store, client: redis, signer: services.feedKeys });
     await publisher.start();
     domain = await services.domains.create(
       { actor: 'test', requestId: null },
@@ -62,6 +72,7 @@ describe('the revocation feed', () => {
     await publisher.stop();
     await feed.close();
     await redis.quit();
+    await privateRedis.stop();
     await app.close();
     await services.drop();
   });
@@ -74,6 +85,29 @@ describe('the revocation feed', () => {
     });
     expect(res.status).toBe(200);
     return ((await res.json()) as { access_token: string }).access_token;
+  }
+
+  /** Seqs no revocation will ever have: taken from the store's sequence by a transaction rolled back. */
+  async function burnt(n: number): Promise<number[]> {
+    const seqs: number[] = [];
+    const rollback = new Error('rolled back');
+    await services.store
+      .system('revocations', async (tx) => {
+        for (let i = 0; i < n; i++) {
+          const row = await tx
+            .insertInto('revocations')
+            .values({ kind: 'session', target: 'ses_burnt', domain_id: domain.id, at: new Date() })
+            .returning('seq')
+            .executeTakeFirstOrThrow();
+          seqs.push(Number(row.seq));
+        }
+        throw rollback;
+      })
+      .catch((error: unknown) => {
+        if (error !== rollback) throw error;
+      });
+    expect(seqs).toHaveLength(n);
+    return seqs;
   }
 
   async function refusedWithin(t: string, ms: number): Promise<number> {
@@ -170,29 +204,260 @@ describe('the revocation feed', () => {
   });
 
   it('keeps the newest state of a domain whatever order its events arrive in', async () => {
-    // Published straight to the channel, newest first, with seqs far above the store's.
+    // Signed with Bulkhead's feed key and published straight to the channel, newest first, with seqs of
+    // the store's sequence that no revocation will have.
+    const [s1, s2, s3, s4, s5, s6] = (await burnt(6)) as [number, number, number, number, number, number];
+    const own = createRevocationFeed({ bulkheadUrl: base, redisUrl });
+    await own.ready;
     const target = 'dom_0000000000000000000feed01';
     const at = new Date().toISOString();
-    const send = (seq: number, kind: string, t: string) =>
-      redis.publish('bulkhead:revocations', JSON.stringify({ seq, kind, target: t, at }));
-    await send(2_000_000_003, 'domain_restored', target);
-    await send(2_000_000_002, 'domain', target);
-    await send(2_000_000_001, 'domain', target);
+    const send = (seq: number, kind: RevocationKind, t: string) =>
+      redis.publish(
+        'bulkhead:revocations',
+        services.feedKeys.sign({ seq, kind, target: t, domainId: target, at }),
+      );
+    await send(s3, 'domain_restored', target);
+    await send(s2, 'domain', target);
+    await send(s1, 'domain', target);
     const marker = 'ses_feed_order_marker';
-    await send(2_000_000_004, 'session', marker);
-    const start = Date.now();
-    while (!feed.isRevoked({ sessionId: marker, subject: 'prn_x', domainId: 'dom_x' })) {
-      if (Date.now() - start > 2_000) throw new Error('the marker never arrived');
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    expect(feed.isRevoked({ sessionId: 'ses_x', subject: 'prn_x', domainId: target })).toBe(false);
+    await send(s4, 'session', marker);
+    await vi.waitFor(() =>
+      expect(own.isRevoked({ sessionId: marker, subject: 'prn_x', domainId: 'dom_x' })).toBe(true),
+    );
+    expect(own.isRevoked({ sessionId: 'ses_x', subject: 'prn_x', domainId: target })).toBe(false);
+    // The two older ones went backwards: refused and counted, not applied.
+    expect(own.counters().rejected.stale).toBeGreaterThanOrEqual(2);
     // A newer suspension wins again.
-    await send(2_000_000_005, 'domain', target);
-    await send(2_000_000_006, 'session', `${marker}2`);
-    while (!feed.isRevoked({ sessionId: `${marker}2`, subject: 'prn_x', domainId: 'dom_x' })) {
-      if (Date.now() - start > 4_000) throw new Error('the second marker never arrived');
-      await new Promise((r) => setTimeout(r, 5));
+    await send(s5, 'domain', target);
+    await send(s6, 'session', `${marker}2`);
+    await vi.waitFor(() =>
+      expect(own.isRevoked({ sessionId: `${marker}2`, subject: 'prn_x', domainId: 'dom_x' })).toBe(true),
+    );
+    expect(own.isRevoked({ sessionId: 'ses_x', subject: 'prn_x', domainId: target })).toBe(true);
+    await own.close();
+  });
+
+  it('recovers a revocation lost on the channel from the gap after it', async () => {
+    const t = await token();
+    const { sessionId } = await verifier.verify(t, domain.id);
+    // A feed of its own, with no resync of earlier tests' messages still to come.
+    const own = createRevocationFeed({ bulkheadUrl: base, redisUrl });
+    await own.ready;
+    await publisher.stop(); // the revocation reaches the table, not the channel
+    try {
+      await services.tokens.revokeSession({ actor: 'test', requestId: null }, sessionId, 'test', domain.id);
+      const lost = Number(
+        (
+          await services.store.system('revocations', (tx) =>
+            tx
+              .selectFrom('revocations')
+              .select('seq')
+              .where('target', '=', sessionId)
+              .executeTakeFirstOrThrow(),
+          )
+        ).seq,
+      );
+      const [next] = (await burnt(1)) as [number];
+      expect(next).toBe(lost + 1);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(own.isRevoked({ sessionId, subject: 'prn_x', domainId: domain.id })).toBe(false);
+      const before = own.counters().resyncs;
+      // A later genuine message arrives: the seq it skips sends the feed to Bulkhead's list.
+      await redis.publish(
+        'bulkhead:revocations',
+        services.feedKeys.sign({
+          seq: next,
+          kind: 'session',
+          target: 'ses_after_the_gap',
+          domainId: domain.id,
+          at: new Date().toISOString(),
+        }),
+      );
+      await vi.waitFor(
+        () => expect(own.isRevoked({ sessionId, subject: 'prn_x', domainId: domain.id })).toBe(true),
+        { timeout: 3_000 },
+      );
+      expect(own.counters().resyncs).toBe(before + 1);
+      expect(own.counters().accepted).toBe(1); // the message after the gap, and nothing else live
+    } finally {
+      await publisher.start();
+      await own.close();
     }
-    expect(feed.isRevoked({ sessionId: 'ses_x', subject: 'prn_x', domainId: target })).toBe(true);
+  });
+
+  it('refuses the reported forgery: an unsigned resumption with the highest seq leaves the domain suspended', async () => {
+    const actor = { actor: 'test', requestId: null };
+    const own = createRevocationFeed({ bulkheadUrl: base, redisUrl });
+    await own.ready;
+    const guarded = createVerifier({
+      issuer,
+      jwksUri: `${base}/.well-known/jwks.json`,
+      isRevoked: (t) => own.isRevoked(t),
+    });
+    const t = await token();
+    const marker = await guarded.verify(await token(), domain.id);
+    await guarded.verify(t, domain.id);
+    await services.domains.suspend(actor, domain.id);
+    try {
+      await vi.waitFor(() => expect(guarded.verify(t, domain.id)).rejects.toThrow());
+      await redis.publish(
+        'bulkhead:revocations',
+        JSON.stringify({
+          seq: 9007199254740991,
+          kind: 'domain_restored',
+          target: domain.id,
+          domainId: domain.id,
+          at: '9999-12-31T00:00:00.000Z',
+        }),
+      );
+      // A genuine revocation after it: once applied, the forgery before it has been handled.
+      await services.tokens.revokeSession(actor, marker.sessionId, 'test', domain.id);
+      await vi.waitFor(() => expect(own.isRevoked({ ...marker, domainId: 'dom_other' })).toBe(true));
+      await expect(guarded.verify(t, domain.id)).rejects.toThrow();
+      // Later genuine changes still count: a resumption, then a suspension.
+      await services.domains.resume(actor, domain.id);
+      await vi.waitFor(() => guarded.verify(t, domain.id));
+      await services.domains.suspend(actor, domain.id);
+      await vi.waitFor(() => expect(guarded.verify(t, domain.id)).rejects.toThrow());
+      expect(own.counters().rejected.unverified).toBe(1);
+    } finally {
+      await services.domains.resume(actor, domain.id);
+      await own.close();
+    }
+  });
+
+  it('keeps a suspended domain suspended whatever is published on the channel without a valid signature', async () => {
+    const rejections: { reason: string; message: string }[] = [];
+    const own = createRevocationFeed({
+      bulkheadUrl: base,
+      redisUrl,
+      onRejected: (r) => rejections.push(r),
+    });
+    await own.ready;
+    const guarded = createVerifier({
+      issuer,
+      jwksUri: `${base}/.well-known/jwks.json`,
+      isRevoked: (t) => own.isRevoked(t),
+    });
+    // What Bulkhead itself publishes, captured as anyone subscribed to the channel can.
+    const spy = new Redis(redisUrl);
+    const captured: { message: string; seq: number; kind: string }[] = [];
+    spy.on('message', (_channel: string, message: string) => {
+      try {
+        const e = JSON.parse(Buffer.from(message.split('.')[1] ?? '', 'base64url').toString()) as {
+          seq: number;
+          kind: string;
+          target: string;
+        };
+        if (e.target === domain.id) captured.push({ message, seq: e.seq, kind: e.kind });
+      } catch {
+        // not one of Bulkhead's
+      }
+    });
+    await spy.subscribe('bulkhead:revocations');
+    const actor = { actor: 'test', requestId: null };
+    try {
+      const t = await token();
+      const before = await guarded.verify(await token(), domain.id);
+      const after = await guarded.verify(await token(), domain.id);
+      await guarded.verify(t, domain.id);
+      const [never] = (await burnt(1)) as [number];
+      // A resumption's genuine message, to replay later; then the suspension the forgeries try to undo.
+      await services.domains.suspend(actor, domain.id);
+      await services.domains.resume(actor, domain.id);
+      await services.domains.suspend(actor, domain.id);
+      await services.tokens.revokeSession(actor, before.sessionId, 'test', domain.id);
+      await vi.waitFor(() =>
+        expect(captured.map((c) => c.kind)).toEqual(['domain', 'domain_restored', 'domain']),
+      );
+      await vi.waitFor(() => expect(own.isRevoked({ ...before, domainId: 'dom_other' })).toBe(true));
+      await expect(guarded.verify(t, domain.id)).rejects.toThrow();
+      const oldResumption = captured[1]!.message;
+      const suspension = captured[2]!;
+      const [header, , signature] = suspension.message.split('.') as [string, string, string];
+      const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const restored = (seq: number, at: string) => ({
+        seq,
+        kind: 'domain_restored' as const,
+        target: domain.id,
+        domainId: domain.id,
+        at,
+      });
+      const far = restored(Number.MAX_SAFE_INTEGER, '9999-12-31T00:00:00.000Z');
+      const now = restored(Number.MAX_SAFE_INTEGER, new Date().toISOString());
+      const { kid } = JSON.parse(Buffer.from(header, 'base64url').toString()) as { kid: string };
+      const { privateKey: otherKey } = generateKeyPairSync('ed25519');
+      const signWith = (h: object, payload: object) => {
+        const input = `${encode(h)}.${encode(payload)}`;
+        return `${input}.${edSign(null, Buffer.from(input), otherKey).toString('base64url')}`;
+      };
+      const jwks = (await (await fetch(`${base}/v1/revocations/jwks.json`)).json()) as {
+        keys: { kid: string; x: string }[];
+      };
+      const x = jwks.keys.find((k) => k.kid === kid)!.x;
+      const hsInput = `${encode({ alg: 'HS256', typ: 'bulkhead-revocation+jws', kid })}.${encode(now)}`;
+      const unverified = [
+        // The reproduction: plain JSON, the highest seq, the end of time.
+        JSON.stringify(far),
+        JSON.stringify(now),
+        // Unsigned JWS.
+        `${encode({ alg: 'none', typ: 'bulkhead-revocation+jws' })}.${encode(now)}.`,
+        // Another key, under Bulkhead's kid and under its own.
+        signWith({ alg: 'EdDSA', typ: 'bulkhead-revocation+jws', kid }, now),
+        signWith({ alg: 'EdDSA', typ: 'bulkhead-revocation+jws', kid: 'attacker' }, far),
+        // The public key used as an HMAC secret.
+        `${hsInput}.${createHmac('sha256', Buffer.from(x, 'base64url')).update(hsInput).digest('base64url')}`,
+        // A genuine signature over another payload: the suspension's, with a resumption in its place.
+        `${header}.${encode(now)}.${signature}`,
+        `${header}.${encode(far)}.${signature}`,
+      ];
+      for (const m of unverified) await redis.publish('bulkhead:revocations', m);
+      // Genuinely signed, but going backwards or from the future: a replay of the old resumption, an
+      // older seq never seen here (a late message), and a resumption dated far ahead.
+      const stale = services.feedKeys.sign(restored(never, new Date().toISOString()));
+      const future = services.feedKeys.sign(restored(suspension.seq + 1, '9999-12-31T00:00:00.000Z'));
+      for (const m of [oldResumption, stale, future]) await redis.publish('bulkhead:revocations', m);
+      // A genuine revocation after them all: once it is applied, every message before it has been handled.
+      await services.tokens.revokeSession(actor, after.sessionId, 'test', domain.id);
+      await vi.waitFor(() => expect(own.isRevoked({ ...after, domainId: 'dom_other' })).toBe(true));
+
+      // The domain is still suspended: its tokens are refused.
+      expect(own.isRevoked({ sessionId: 'ses_x', subject: 'prn_x', domainId: domain.id })).toBe(true);
+      await expect(guarded.verify(t, domain.id)).rejects.toThrow();
+      // Each refusal was counted and reported.
+      const reasonOf = (m: string) => rejections.find((r) => r.message === m.slice(0, 200))?.reason;
+      for (const m of unverified) expect(reasonOf(m), m).toBe('unverified');
+      expect(reasonOf(stale)).toBe('stale');
+      expect(reasonOf(future)).toBe('future');
+      const counters = own.counters();
+      expect(counters.rejected.unverified).toBeGreaterThanOrEqual(unverified.length);
+      expect(counters.rejected.stale).toBeGreaterThanOrEqual(1);
+      expect(counters.rejected.future).toBeGreaterThanOrEqual(1);
+      expect(counters.duplicates).toBeGreaterThanOrEqual(1); // the replayed resumption
+      expect(counters.resyncs).toBeGreaterThan(1);
+      expect(counters.accepted).toBeGreaterThanOrEqual(1);
+
+      // A flood of forgeries costs Bulkhead a read per resync interval, not one per message.
+      await new Promise((r) => setTimeout(r, 1_100)); // past the interval of the resyncs above
+      const flood = own.counters();
+      for (let i = 0; i < 200; i++) await redis.publish('bulkhead:revocations', JSON.stringify(far));
+      await vi.waitFor(() =>
+        expect(own.counters().rejected.unverified).toBe(flood.rejected.unverified + 200),
+      );
+      await new Promise((r) => setTimeout(r, 1_100));
+      expect(own.counters().resyncs - flood.resyncs).toBeGreaterThanOrEqual(1);
+      expect(own.counters().resyncs - flood.resyncs).toBeLessThanOrEqual(3);
+      expect(own.isRevoked({ sessionId: 'ses_x', subject: 'prn_x', domainId: domain.id })).toBe(true);
+
+      // A genuine resumption still works, and a suspension after it still holds.
+      await services.domains.resume(actor, domain.id);
+      await vi.waitFor(() => guarded.verify(t, domain.id));
+      await services.domains.suspend(actor, domain.id);
+      await vi.waitFor(() => expect(guarded.verify(t, domain.id)).rejects.toThrow());
+    } finally {
+      await services.domains.resume(actor, domain.id).catch(() => undefined);
+      await spy.quit();
+      await own.close();
+    }
   });
 });

@@ -1,9 +1,13 @@
 // The revocation publisher on both stores against a real Redis: a revocation's notice carries its record,
 // which goes out without a read of the table; a bare, forged, altered or oversized notice makes it read the
-// table instead, and never publishes what the table does not hold; each seq goes out once, in order.
+// table instead, and never publishes what the table does not hold; each seq goes out once, in order, and
+// signed with the feed's key.
+import { createPublicKey, verify } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { calculateJwkThumbprint, compactVerify, createLocalJWKSet } from 'jose';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FeedKeys, feedMessageType } from '../src/identity/feed/feed-keys.js';
 import { RevocationPublisher } from '../src/identity/feed/publisher.js';
 import {
   recordRevocation,
@@ -25,6 +29,65 @@ async function until(condition: () => boolean, ms = 2_000): Promise<void> {
   }
 }
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const feedKeys = new FeedKeys({ secret: Buffer.alloc(32, 3) });
+
+/** The revocation a published message carries, after checking its signature against the feed's keys. */
+function opened(message: string, keys = feedKeys): Revocation {
+  const [header, payload, signature] = message.split('.') as [string, string, string];
+  const { kid } = JSON.parse(Buffer.from(header, 'base64url').toString()) as { kid: string };
+  const jwk = keys.jwks().keys.find((k) => k.kid === kid);
+  if (jwk === undefined) throw new Error(`no published key ${kid}`);
+  const key = createPublicKey({ key: { ...jwk }, format: 'jwk' });
+  if (!verify(null, Buffer.from(`${header}.${payload}`), key, Buffer.from(signature, 'base64url')))
+    throw new Error('bad signature');
+  return JSON.parse(Buffer.from(payload, 'base64url').toString()) as Revocation;
+}
+
+describe('feed keys', () => {
+  const revocation: Revocation = {
+    seq: 7,
+    kind: 'domain',
+    target: 'dom_k',
+    domainId: 'dom_k',
+    at: '2026-01-01T00:00:00.000Z',
+  };
+
+  it('sign a revocation as a compact JWS that jose verifies under the published key set', async () => {
+    const { payload, protectedHeader } = await compactVerify(
+      feedKeys.sign(revocation),
+      createLocalJWKSet(feedKeys.jwks()),
+      { algorithms: ['EdDSA'] },
+    );
+    expect(protectedHeader).toEqual({
+      alg: 'EdDSA',
+      typ: feedMessageType,
+      kid: expect.any(String) as string,
+    });
+    expect(JSON.parse(new TextDecoder().decode(payload))).toEqual(revocation);
+  });
+
+  it('name each key by its RFC 7638 thumbprint and publish the previous, current and next version', async () => {
+    const v1 = new FeedKeys({ secret: Buffer.alloc(32, 3), version: 1 }).jwks().keys;
+    const v2 = new FeedKeys({ secret: Buffer.alloc(32, 3), version: 2 }).jwks().keys;
+    expect(v1).toHaveLength(2);
+    expect(v2).toHaveLength(3);
+    for (const jwk of v2) expect(jwk.kid).toBe(await calculateJwkThumbprint(jwk, 'sha256'));
+    // Version 2 signs with the key version 1 already published as its next, and still publishes version 1.
+    expect(v2.map((k) => k.kid)).toEqual([v1[0]!.kid, v1[1]!.kid, expect.any(String)]);
+    const signedByV2 = new FeedKeys({ secret: Buffer.alloc(32, 3), version: 2 }).sign(revocation);
+    expect(opened(signedByV2, new FeedKeys({ secret: Buffer.alloc(32, 3), version: 1 }))).toEqual(revocation);
+    // Version 4 no longer publishes version 2's key: a withdrawn key stops verifying.
+    expect(() => opened(signedByV2, new FeedKeys({ secret: Buffer.alloc(32, 3), version: 4 }))).toThrow(
+      'no published key',
+    );
+    // Another secret, other keys.
+    const other = new FeedKeys({ secret: Buffer.alloc(32, 4) });
+    expect(other.jwks().keys.map((k) => k.kid)).not.toContain(v1[0]!.kid);
+    expect(() => opened(other.sign(revocation))).toThrow('no published key');
+    expect(() => new FeedKeys({ secret: Buffer.alloc(32, 3), version: 0 })).toThrow(TypeError);
+  });
+});
 
 describe('notice seals', () => {
   const key = Buffer.alloc(32, 1);
@@ -80,10 +143,11 @@ describe.each(backends)('the revocation publisher on $name', (backend) => {
       client: {
         publish: async (channel, message) => {
           if (failures-- > 0) throw new Error('Redis went away');
-          published.push(JSON.parse(message) as Revocation);
+          published.push(opened(message));
           return redis.publish(channel, message);
         },
       },
+      signer: feedKeys,
       onError: () => {},
       intervalMs: options.intervalMs ?? 3_600_000,
       overlapMs: options.overlapMs ?? 0, // earlier tests' revocations stay out of its reads

@@ -35,6 +35,7 @@ import { revokeKey } from './routes/keys/revoke-key.js';
 import { rotateKey } from './routes/keys/rotate-key.js';
 import { whoami } from './routes/keys/whoami.js';
 import { revocations } from './routes/auth/revocations.js';
+import { revocationFeedKeys } from './routes/auth/revocation-feed-keys.js';
 import { token } from './routes/auth/token.js';
 import { jwks } from './routes/identity/jwks.js';
 import { principalRoutes } from './routes/principals/principals.js';
@@ -89,6 +90,7 @@ export const routes: readonly RouteModule[] = [
   revokeSession,
   token,
   revocations,
+  revocationFeedKeys,
   instanceRoutes,
   volumeRoutes,
   grantRoutes,
@@ -303,6 +305,7 @@ export async function startServer(
       publisher = new RevocationPublisher({
         store: services.store,
         client: feed,
+        signer: services.feedKeys,
         onError: (error) => app.log.warn({ err: error }, 'revocation feed: publish failed'),
       });
       await publisher.start();

@@ -16,7 +16,9 @@ export {
 export { bulkheadFastify, bulkheadMiddleware, type FastifyOptions, type NodeOptions } from './middleware.js';
 export {
   createRevocationFeed,
+  type FeedRejection,
   type RevocationEvent,
   type RevocationFeed,
+  type RevocationFeedCounters,
   type RevocationFeedOptions,
 } from './feed.js';

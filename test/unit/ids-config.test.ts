@@ -60,6 +60,15 @@ describe('loadConfig', () => {
     );
   });
 
+  it("reads the revocation feed key's version, a positive integer", () => {
+    expect(loadConfig({}).feedKeyVersion).toBe(1);
+    expect(loadConfig({ BULKHEAD_FEED_KEY_VERSION: '3' }).feedKeyVersion).toBe(3);
+    for (const version of ['0', '-1', '1.5', 'two'])
+      expect(() => loadConfig({ BULKHEAD_FEED_KEY_VERSION: version }), version).toThrow(
+        /^invalid configuration: BULKHEAD_FEED_KEY_VERSION /,
+      );
+  });
+
   it('is frozen', () => {
     expect(Object.isFrozen(loadConfig({}))).toBe(true);
   });

@@ -4,6 +4,7 @@
 // with an overlapping window for a notice that came bare, and every second as a fallback for a lost one.
 // Each seq is claimed before it is sent, so nothing goes out twice, and a record a notice carries never
 // overtakes one that only the table could supply (a suspension and a resumption must arrive in order).
+// Every message is signed (see feed-keys.ts): the channel is open to whoever may publish on that Redis.
 import {
   revocationFromNotice,
   revocationNotifyChannel,
@@ -20,6 +21,11 @@ const noticeGraceMs = 60_000;
 /** The one thing the publisher needs of a Redis client. */
 export interface PublishClient {
   publish(channel: string, message: string): Promise<unknown>;
+}
+
+/** Turns a revocation into the message verifiers accept: a compact JWS (FeedKeys.sign). Synchronous. */
+export interface FeedSigner {
+  sign(r: Revocation): string;
 }
 
 export class RevocationPublisher {
@@ -39,6 +45,7 @@ export class RevocationPublisher {
     private readonly o: {
       store: Store;
       client: PublishClient;
+      signer: FeedSigner;
       intervalMs?: number;
       overlapMs?: number;
       onError?: (e: unknown) => void;
@@ -50,7 +57,7 @@ export class RevocationPublisher {
     if (this.sent.has(r.seq)) return false;
     this.sent.set(r.seq, { at: Date.parse(r.at), claimed: Date.now() });
     try {
-      await this.o.client.publish(revocationChannel, JSON.stringify(r));
+      await this.o.client.publish(revocationChannel, this.o.signer.sign(r));
     } catch (error) {
       this.sent.delete(r.seq);
       throw error;
