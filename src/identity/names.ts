@@ -64,8 +64,8 @@ export function canonicalDomainRef(input: string): DomainRef {
 }
 
 /**
- * The failed-login limit's key for a user: the domain's id when the reference names a live domain (so
- * its id and its slug are one account), else the reference itself, and the canonical email.
+ * The failed-login limit's key for a user: the domain's id when the account exists (so naming its domain
+ * by id or by slug is one account), else the reference itself, and the canonical email.
  */
 export function userAccountKey(domainId: string | null, domain: DomainRef, email: Email): AccountKey {
   const where = domainId ?? ('id' in domain ? domain.id : `slug:${domain.slug}`);

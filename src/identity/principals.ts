@@ -265,29 +265,29 @@ export class PrincipalService {
   /**
    * The account a password login names: the active user with this email in the active domain the
    * reference names (by id or slug), if there is one, and the key its failed logins are counted under.
-   * Whatever the spelling of the domain or the email, one account has one key.
+   * Whatever the spelling of the domain or the email, an existing account has one key: its domain's id
+   * and the canonical email.
    */
   async findUser(domain: DomainRef, email: Email): Promise<Account> {
-    return this.deps.store.system('authenticate', async (tx) => {
-      const found = await tx
-        .selectFrom('domains')
-        .select('id')
+    // One statement whether or not the domain exists, so the time taken says nothing of which part is
+    // missing. Without a user there is no account to protect, and the reference keys the count.
+    const row = await this.deps.store.system('authenticate', (tx) =>
+      tx
+        .selectFrom('principals')
+        .selectAll()
+        .where('domain_id', '=', (eb) =>
+          eb
+            .selectFrom('domains')
+            .select('id')
+            .where('status', '=', 'active')
+            .where('id' in domain ? 'id' : 'slug', '=', 'id' in domain ? domain.id : domain.slug),
+        )
+        .where('kind', '=', 'user')
         .where('status', '=', 'active')
-        .where('id' in domain ? 'id' : 'slug', '=', 'id' in domain ? domain.id : domain.slug)
-        .executeTakeFirst();
-      const row =
-        found === undefined
-          ? undefined
-          : await tx
-              .selectFrom('principals')
-              .selectAll()
-              .where('domain_id', '=', found.id)
-              .where('kind', '=', 'user')
-              .where('status', '=', 'active')
-              .where('email', '=', email)
-              .executeTakeFirst();
-      return { key: userAccountKey(found?.id ?? null, domain, email), row };
-    });
+        .where('email', '=', email)
+        .executeTakeFirst(),
+    );
+    return { key: userAccountKey(row?.domain_id ?? null, domain, email), row };
   }
 
   /**
