@@ -2,6 +2,7 @@
 // 500, the failed-login limit holds under every spelling of an account, a cross-site page cannot sign a
 // browser in, and a request that carries Host or Authorization twice is refused over real HTTP.
 import { connect } from 'node:net';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
@@ -323,6 +324,61 @@ describe.each(backends)('the sign-in edge on $name', (backend) => {
         `GET /v1/whoami HTTP/1.1\nHost: 127.0.0.1:${port}\nAuthorization: Bearer ${accessToken}`,
       );
       expect(still.status).toBe(200);
+    });
+  });
+
+  // Last: its failures fill the address's count, and the lookups it makes must still never fail.
+  describe('generated hostile names', () => {
+    const hostile = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 40 }),
+      fc.string({
+        unit: fc.constantFrom(
+          '\u0000',
+          '\ud800',
+          '\udfff',
+          'a',
+          '@',
+          ' ',
+          'Ａ',
+          '%',
+          '+',
+          ':',
+          '\n',
+          'ﷺ',
+          'ß',
+        ),
+        maxLength: 40,
+      }),
+    );
+    it('answers generated usernames, domains, client ids and Basic headers with a 4xx problem, never a 5xx', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom('token', 'login', 'client', 'basic'),
+          hostile,
+          hostile,
+          async (where, x, y) => {
+            const res =
+              where === 'token'
+                ? await token(x || 'x', y || 'y', password)
+                : where === 'login'
+                  ? await login(x || 'x', y || 'y', password)
+                  : where === 'client'
+                    ? await post('/v1/auth/token', {
+                        grant_type: 'client_credentials',
+                        client_id: x || 'x',
+                        client_secret: y || 'y',
+                      })
+                    : await post('/v1/auth/token', 'grant_type=client_credentials', {
+                        ...form,
+                        authorization: `Basic ${Buffer.from(`${x}:${y}`).toString('base64')}${y.length % 2 === 0 ? '' : x}`,
+                      });
+            expect(res.statusCode, res.body).toBeGreaterThanOrEqual(400);
+            expect(res.statusCode, res.body).toBeLessThan(500);
+            expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/);
+          },
+        ),
+        { numRuns: 60 },
+      );
     });
   });
 });
