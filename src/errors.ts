@@ -3,6 +3,7 @@
 
 export const errorStatus = {
   invalid_request: 400,
+  duplicate_header: 400,
   malformed_json: 400,
   unknown_field: 400,
   missing_field: 400,
@@ -51,6 +52,7 @@ export type ErrorCode = keyof typeof errorStatus;
 
 export const errorTitle: Record<ErrorCode, string> = {
   invalid_request: 'The request is not valid',
+  duplicate_header: 'A header that may appear once appears more than once',
   malformed_json: 'The body is not valid JSON',
   unknown_field: 'The body has a field that is not allowed',
   missing_field: 'A required field is missing',

@@ -1,6 +1,9 @@
-// Counts failed logins per principal name and per client address in a sliding window, so guessing is
-// slowed without telling an attacker which names exist. Kept in this process; put several servers
-// behind one rate limiter (or sticky routing) to share the count.
+// Counts failed logins per account and per client address in a sliding window, so guessing is
+// slowed without telling an attacker which names exist. An account is counted under its canonical key
+// (src/identity/names.ts: the domain's id and the canonical email or client id), so every spelling of it
+// shares one count. Kept in this process; put several servers behind one rate limiter (or sticky
+// routing) to share the count.
+import type { AccountKey } from './names.js';
 
 export interface LimiterOptions {
   readonly windowMs: number;
@@ -23,8 +26,8 @@ export class LoginLimiter {
   }
 
   /** Seconds until another attempt is allowed, or 0 when it is allowed now. */
-  retryAfter(name: string, address: string, now = Date.now()): number {
-    const byName = this.recent(`n:${name}`, now);
+  retryAfter(account: AccountKey, address: string, now = Date.now()): number {
+    const byName = this.recent(`n:${account}`, now);
     const byAddress = this.recent(`a:${address}`, now);
     const blocked = [
       byName.length >= this.o.maxPerName ? byName[0]! : null,
@@ -34,7 +37,8 @@ export class LoginLimiter {
     return Math.ceil((Math.max(...blocked) + this.o.windowMs - now) / 1000);
   }
 
-  fail(name: string, address: string, now = Date.now()): void {
-    for (const key of [`n:${name}`, `a:${address}`]) this.failures.set(key, [...this.recent(key, now), now]);
+  fail(account: AccountKey, address: string, now = Date.now()): void {
+    for (const key of [`n:${account}`, `a:${address}`])
+      this.failures.set(key, [...this.recent(key, now), now]);
   }
 }

@@ -3,7 +3,7 @@
 // giving a user a new password, revokes its sessions, so its tokens stop working for the very next request.
 import { randomBytes } from 'node:crypto';
 import { appendAudit } from '../audit/log.js';
-import { isId, newId } from '../domain/ids.js';
+import { newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import type { PrincipalRole, PrincipalsTable } from '../store/schema.js';
@@ -11,6 +11,14 @@ import type { Store, Tx } from '../store/store.js';
 import type { Selectable } from 'kysely';
 import { isUniqueViolation } from '../store/errors.js';
 import { lockDomain } from '../services/domains.js';
+import {
+  canonicalEmail,
+  userAccountKey,
+  type AccountKey,
+  type ClientId,
+  type DomainRef,
+  type Email,
+} from './names.js';
 import { decoyHash, hashSecret, verifySecret } from './passwords.js';
 import { recordRevocation } from './revocations.js';
 
@@ -82,6 +90,12 @@ async function lockLive(tx: Tx, domainId: string, principalId: string): Promise<
   return row;
 }
 
+/** An account a password login names: the key its failures count under, and its user if there is one. */
+export interface Account {
+  readonly key: AccountKey;
+  readonly row: PrincipalRow | undefined;
+}
+
 /** A new principal; `role` defaults to `member`. */
 export type NewPrincipal = ({ kind: 'user'; email: string; password: string } | { kind: 'service' }) & {
   role?: PrincipalRole;
@@ -102,7 +116,7 @@ export class PrincipalService {
     let clientSecret: string | undefined;
     if (input.kind === 'user') {
       checkStrength(input.password);
-      email = input.email.trim().normalize('NFKC').toLowerCase();
+      email = canonicalEmail(input.email);
       secret = input.password;
     } else {
       clientId = `bhc_${randomBytes(16).toString('hex')}`;
@@ -249,28 +263,44 @@ export class PrincipalService {
   }
 
   /**
-   * The active user with this email and password in an active domain (named by id or slug), or null.
-   * An unknown user costs the same hashing as a wrong password.
+   * The account a password login names: the active user with this email in the active domain the
+   * reference names (by id or slug), if there is one, and the key its failed logins are counted under.
+   * Whatever the spelling of the domain or the email, an existing account has one key: its domain's id
+   * and the canonical email.
    */
-  async checkPassword(domainRef: string, email: string, password: string): Promise<PrincipalRow | null> {
+  async findUser(domain: DomainRef, email: Email): Promise<Account> {
+    // One statement whether or not the domain exists, so the time taken says nothing of which part is
+    // missing. Without a user there is no account to protect, and the reference keys the count.
     const row = await this.deps.store.system('authenticate', (tx) =>
       tx
         .selectFrom('principals')
-        .innerJoin('domains', 'domains.id', 'principals.domain_id')
-        .selectAll('principals')
-        .where(isId('domain', domainRef) ? 'domains.id' : 'domains.slug', '=', domainRef.trim().toLowerCase())
-        .where('domains.status', '=', 'active')
-        .where('principals.kind', '=', 'user')
-        .where('principals.status', '=', 'active')
-        .where('principals.email', '=', email.trim().normalize('NFKC').toLowerCase())
+        .selectAll()
+        .where('domain_id', '=', (eb) =>
+          eb
+            .selectFrom('domains')
+            .select('id')
+            .where('status', '=', 'active')
+            .where('id' in domain ? 'id' : 'slug', '=', 'id' in domain ? domain.id : domain.slug),
+        )
+        .where('kind', '=', 'user')
+        .where('status', '=', 'active')
+        .where('email', '=', email)
         .executeTakeFirst(),
     );
-    const ok = await verifySecret(password, row?.secret_hash ?? (await decoyHash()));
-    return ok && row !== undefined ? row : null;
+    return { key: userAccountKey(row?.domain_id ?? null, domain, email), row };
+  }
+
+  /**
+   * The account's principal if the password is its own, or null. An account without a user costs the
+   * same hashing as a wrong password.
+   */
+  async checkPassword(account: Account, password: string): Promise<PrincipalRow | null> {
+    const ok = await verifySecret(password, account.row?.secret_hash ?? (await decoyHash()));
+    return ok && account.row !== undefined ? account.row : null;
   }
 
   /** The active service with this client id and secret in an active domain, or null. */
-  async checkClient(clientId: string, clientSecret: string): Promise<PrincipalRow | null> {
+  async checkClient(clientId: ClientId, clientSecret: string): Promise<PrincipalRow | null> {
     const row = await this.deps.store.system('authenticate', (tx) =>
       tx
         .selectFrom('principals')

@@ -43,6 +43,16 @@ const maxTokenLength = 4096;
 const forbiddenHeaders = ['jku', 'x5u', 'x5c', 'jwk', 'crit'];
 const kidShape = /^[A-Za-z0-9_-]{43}$/;
 
+/**
+ * Whether one part of a compact JWS is base64url in its one canonical spelling. Node's and jose's
+ * decoders skip characters outside the alphabet, accept `=`, `+` and `/` and ignore stray trailing bits,
+ * so several strings would decode to one token; encoding again and comparing refuses all of them, and a
+ * token has exactly one spelling that is accepted (as in the SDK's verifier).
+ */
+function canonicalPart(part: string): boolean {
+  return Buffer.from(part, 'base64url').toString('base64url') === part;
+}
+
 /** The audience of a domain's tokens: its id, never its slug, so a re-created slug accepts nothing old. */
 export const audienceOf = (domainId: string) => `bulkhead:${domainId}`;
 
@@ -420,7 +430,8 @@ export class TokenService {
     const refuse = (): never => {
       throw new BulkheadError('invalid_credentials');
     };
-    if (token.length > maxTokenLength || token.split('.').length !== 3) return refuse();
+    const parts = token.split('.');
+    if (token.length > maxTokenLength || parts.length !== 3 || !parts.every(canonicalPart)) return refuse();
     let header: Record<string, unknown>;
     try {
       header = decodeProtectedHeader(token);
@@ -441,7 +452,14 @@ export class TokenService {
     }
     const { dom: claimed, sid, sub } = claims;
     if (typeof claimed !== 'string' || !isId('domain', claimed)) return refuse();
-    if (typeof sid !== 'string' || typeof sub !== 'string') return refuse();
+    // Checked for their form before they are used as query parameters.
+    if (
+      typeof sid !== 'string' ||
+      !isId('session', sid) ||
+      typeof sub !== 'string' ||
+      !isId('principal', sub)
+    )
+      return refuse();
     const found = await this.keyAndSession(claimed, kid, sid, sub);
     if (found === null) return refuse();
     let payload: Record<string, unknown>;
@@ -458,9 +476,11 @@ export class TokenService {
     } catch {
       return refuse();
     }
-    const { iat, exp } = payload;
+    const { iat, exp, jti } = payload;
     if (payload['dom'] !== found.domainId || typeof iat !== 'number' || iat > Date.now() / 1000 + 5)
       return refuse();
+    // jose's requiredClaims only asks that the claim is there: `"jti": null` would pass it.
+    if (typeof jti !== 'string' || jti === '') return refuse();
     // The session looked up is the one the signed token names.
     const session = payload['sid'] === sid && payload['sub'] === sub ? found.session : null;
     if (session === null || typeof exp !== 'number') return refuse();

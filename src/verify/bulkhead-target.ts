@@ -99,10 +99,11 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
         password,
       },
     );
+    // A sign-in that sets a cookie must name the server's own site, as a browser on it would.
     const { exchange: login } = await call(
       'POST',
       '/v1/auth/login',
-      {},
+      { origin },
       { domain: domain.id, username: email, password },
     );
     const cookie = (login.headers['set-cookie'] ?? '').split(';')[0] ?? '';

@@ -68,6 +68,8 @@ export async function createTenant(app: App, operatorToken: string, slug: string
   const l = await app.inject({
     method: 'POST',
     url: '/v1/auth/login',
+    // A sign-in that sets a cookie comes from a page of this site (inject() calls localhost:80).
+    headers: { origin: 'http://localhost' },
     payload: { domain: id, username: 'ada@example.com', password: tenantPassword },
   });
   expect(l.statusCode, l.body).toBe(200);

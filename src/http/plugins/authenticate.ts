@@ -6,6 +6,7 @@ import fp from 'fastify-plugin';
 import { appendAudit } from '../../audit/log.js';
 import { BulkheadError, notFound } from '../../errors.js';
 import { problemHeaders, problemOf, toBulkheadError } from '../problem.js';
+import { fromThisSite } from '../same-site.js';
 import { readSessionCookie } from '../../identity/sessions.js';
 import { keyPrefix } from '../../keys/format.js';
 import { decide } from '../../policy/policy.js';
@@ -31,6 +32,26 @@ async function deny(services: Services, request: FastifyRequest, reason: string)
 
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/**
+ * Headers that say who the caller is or which site it asks for. Node keeps the first of several and
+ * drops the rest, so a proxy or a check that read the last one would see another request than this
+ * server: a request that carries one of them twice is refused. Read from the raw headers, the only
+ * place where the repeats are still seen.
+ */
+const onceOnly = ['host', 'authorization'];
+
+function refuseRepeated(request: FastifyRequest): void {
+  const raw = request.raw.rawHeaders;
+  const seen = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (!onceOnly.includes(name)) continue;
+    if (seen.has(name))
+      throw new BulkheadError('duplicate_header', `The request carries more than one ${name} header.`);
+    seen.add(name);
+  }
+}
+
 async function resolvePrincipal(services: Services, request: FastifyRequest): Promise<Principal> {
   const header = request.headers.authorization;
   const cookie = readSessionCookie(request.headers.cookie);
@@ -40,21 +61,8 @@ async function resolvePrincipal(services: Services, request: FastifyRequest): Pr
   if (cookie !== null) {
     const principal = cookie === 'ambiguous' ? null : await services.sessions.authenticate(cookie.value);
     if (principal === null) return deny(services, request, 'session');
-    if (!safeMethods.has(request.method)) {
-      // A browser sends the cookie on cross-site requests too; a change must come from this site.
-      const origin = request.headers.origin;
-      let sameSite = false;
-      try {
-        if (origin !== undefined && request.headers.host !== undefined) {
-          const from = new URL(origin);
-          // Compared as URLs so that a default port written out on one side still matches.
-          sameSite = from.host === new URL(`${from.protocol}//${request.headers.host}`).host;
-        }
-      } catch {
-        sameSite = false;
-      }
-      if (!sameSite) throw new BulkheadError('csrf_rejected');
-    }
+    // A browser sends the cookie on cross-site requests too; a change must come from this site.
+    if (!safeMethods.has(request.method) && !fromThisSite(request)) throw new BulkheadError('csrf_rejected');
     return principal;
   }
   if (!hasHeader) throw new BulkheadError('unauthenticated');
@@ -107,6 +115,7 @@ export const authenticate = fp<{ services: Services }>(
     app.decorateRequest('keyUse', null);
 
     app.addHook('onRequest', async (request) => {
+      refuseRepeated(request);
       const access = request.routeOptions.config.access;
       if (access === undefined || access.credentials.length === 0) return;
       request.principal = await resolvePrincipal(services, request);

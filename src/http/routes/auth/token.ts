@@ -1,13 +1,82 @@
-// The OAuth 2.0 token endpoint. Form-encoded (the OAuth convention) or JSON. Every failure of a grant is
-// the same `invalid_grant` (or `invalid_client`) whatever went wrong, after the same hashing work.
+// The OAuth 2.0 token endpoint and the browser sign-in. Form-encoded (the OAuth convention) or JSON.
+// Every failure of a grant is the same `invalid_grant` (or `invalid_client`) whatever went wrong, after
+// the same hashing work. Names are put in canonical form here, once (src/identity/names.ts), and the
+// lookup and the failed-login limit both use that form. A sign-in that sets a cookie must come from
+// this site, as every other request that changes what a cookie stands for.
 import formbody from '@fastify/formbody';
 import { Type } from '@sinclair/typebox';
 import { appendAudit } from '../../../audit/log.js';
 import { BulkheadError } from '../../../errors.js';
+import type { LoginLimiter } from '../../../identity/login-limiter.js';
+import {
+  canonicalClientId,
+  canonicalDomainRef,
+  canonicalEmail,
+  clientAccountKey,
+  type AccountKey,
+} from '../../../identity/names.js';
+import type { PrincipalService } from '../../../identity/principals.js';
 import { publicAccess } from '../../../policy/policy.js';
 import { sessionCookie } from '../../../identity/sessions.js';
+import { fromThisSite } from '../../same-site.js';
 import { bearer, errorResponses } from '../../schemas.js';
 import type { App, RouteModule } from '../../types.js';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The client id and secret of an HTTP Basic header (RFC 6749 §2.3.1: each form-urlencoded, then joined
+ * with a colon and base64-encoded); null without one. A Basic header that does not decode at every step
+ * is `invalid_client`, never a guess at what it meant.
+ */
+function basicCredentials(header: string | undefined): { id: string; secret: string } | null {
+  const basic = /^Basic +(.*)$/i.exec(header ?? '');
+  if (basic === null) return null;
+  const refuse = () => new BulkheadError('invalid_client', 'The Basic credentials do not decode.');
+  const text = basic[1]!.replace(/=+$/, '');
+  const bytes = Buffer.from(text, 'base64');
+  if (text === '' || bytes.toString('base64').replace(/=+$/, '') !== text) throw refuse();
+  let decoded: string;
+  try {
+    decoded = strictUtf8.decode(bytes);
+  } catch {
+    throw refuse();
+  }
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw refuse();
+  try {
+    const form = (part: string) => decodeURIComponent(part.replaceAll('+', ' '));
+    return { id: form(decoded.slice(0, colon)), secret: form(decoded.slice(colon + 1)) };
+  } catch {
+    throw refuse();
+  }
+}
+
+function refuseIfLimited(limiter: LoginLimiter, account: AccountKey, address: string): void {
+  const wait = limiter.retryAfter(account, address);
+  if (wait > 0)
+    throw Object.assign(new BulkheadError('rate_limited', 'Too many failed attempts.'), {
+      retryAfter: wait,
+    });
+}
+
+/**
+ * A password sign-in: the names in canonical form, the account's limit asked before any hashing, and a
+ * failure counted under the account however it was spelt. The principal, or null for a wrong password
+ * or an unknown user.
+ */
+async function checkUser(
+  principals: PrincipalService,
+  limiter: LoginLimiter,
+  input: { domain: string; username: string; password: string },
+  address: string,
+) {
+  const account = await principals.findUser(canonicalDomainRef(input.domain), canonicalEmail(input.username));
+  refuseIfLimited(limiter, account.key, address);
+  const principal = await principals.checkPassword(account, input.password);
+  if (principal === null) limiter.fail(account.key, address);
+  return principal;
+}
 
 const Grant = Type.Object(
   {
@@ -38,8 +107,10 @@ export const token: RouteModule = (app, services) => {
           description:
             '`grant_type=password` with `domain` (slug or id), `username` (email) and `password`; or ' +
             '`grant_type=client_credentials` with `client_id` and `client_secret` (or HTTP Basic). Answers ' +
-            '`{access_token, token_type, expires_in}`: an EdDSA JWT of the principal’s domain. Failed attempts ' +
-            'are limited per name and per address (429 with Retry-After).',
+            '`{access_token, token_type, expires_in}`: an EdDSA JWT of the principal’s domain. Names are ' +
+            'compared in canonical form (NFKC, trimmed, lowercase; a control character is 400 ' +
+            '`invalid_request`, or 401 `invalid_client` in a client id). Failed attempts are limited per ' +
+            'account, however it is spelt, and per address (429 with Retry-After).',
           consumes: ['application/x-www-form-urlencoded', 'application/json'],
           body: Grant,
           response: {
@@ -59,7 +130,6 @@ export const token: RouteModule = (app, services) => {
         const actor = { actor: 'anonymous', requestId: String(request.id) };
         let principal;
         let clientId: string;
-        let name: string;
         if (body.grant_type === 'password') {
           if (body.domain === undefined || body.username === undefined || body.password === undefined) {
             throw new BulkheadError(
@@ -67,32 +137,24 @@ export const token: RouteModule = (app, services) => {
               'The password grant needs domain, username and password.',
             );
           }
-          name = `${body.domain.toLowerCase()}/${body.username.toLowerCase()}`;
           clientId = 'bulkhead';
-          const wait = limiter.retryAfter(name, address);
-          if (wait > 0)
-            throw Object.assign(new BulkheadError('rate_limited', 'Too many failed logins.'), {
-              retryAfter: wait,
-            });
-          principal = await services.principals.checkPassword(body.domain, body.username, body.password);
+          principal = await checkUser(
+            services.principals,
+            limiter,
+            { domain: body.domain, username: body.username, password: body.password },
+            address,
+          );
         } else if (body.grant_type === 'client_credentials') {
-          let id = body.client_id;
-          let secret = body.client_secret;
-          const basic = /^Basic ([A-Za-z0-9+/=]+)$/.exec(request.headers.authorization ?? '');
-          if (basic !== null) {
-            const [u, ...rest] = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':');
-            id = decodeURIComponent(u ?? '');
-            secret = decodeURIComponent(rest.join(':'));
-          }
+          const basic = basicCredentials(request.headers.authorization);
+          const id = basic?.id ?? body.client_id;
+          const secret = basic?.secret ?? body.client_secret;
           if (id === undefined || secret === undefined) throw new BulkheadError('invalid_client');
-          name = `client/${id}`;
-          clientId = id;
-          const wait = limiter.retryAfter(name, address);
-          if (wait > 0)
-            throw Object.assign(new BulkheadError('rate_limited', 'Too many failed attempts.'), {
-              retryAfter: wait,
-            });
-          principal = await services.principals.checkClient(id, secret);
+          const client = canonicalClientId(id);
+          clientId = client;
+          const account = clientAccountKey(client);
+          refuseIfLimited(limiter, account, address);
+          principal = await services.principals.checkClient(client, secret);
+          if (principal === null) limiter.fail(account, address);
         } else if (body.grant_type === 'refresh_token') {
           if (body.refresh_token === undefined)
             throw new BulkheadError('invalid_request', 'refresh_token is required.');
@@ -105,7 +167,6 @@ export const token: RouteModule = (app, services) => {
           );
         }
         if (principal === null) {
-          limiter.fail(name, address);
           await services.store.system('authenticate', (tx) =>
             appendAudit(tx, {
               ...actor,
@@ -131,6 +192,16 @@ export const token: RouteModule = (app, services) => {
       '/v1/auth/login',
       {
         config: { access: publicAccess },
+        // Before the body is read: a page of another site cannot sign a browser in (login CSRF).
+        onRequest: (request) =>
+          fromThisSite(request)
+            ? Promise.resolve()
+            : Promise.reject(
+                new BulkheadError(
+                  'csrf_rejected',
+                  'Signing in with a cookie needs an Origin header of this site; ask /v1/auth/token for a token instead.',
+                ),
+              ),
         schema: {
           operationId: 'login',
           tags: ['auth'],
@@ -138,7 +209,11 @@ export const token: RouteModule = (app, services) => {
           description:
             'Checks `domain` (slug or id), `username` and `password` like the password grant and sets the ' +
             `\`${sessionCookie}\` cookie (Secure, HttpOnly, SameSite=Lax, Path=/, no Domain): an opaque id, new at ` +
-            'every login, stored only hashed, with an idle and an absolute timeout.',
+            'every login, stored only hashed, with an idle and an absolute timeout. The request must carry an ' +
+            '`Origin` header of this site (403 `csrf_rejected` otherwise), so no other site can sign a browser ' +
+            'in; clients that want a token rather than a cookie use `/v1/auth/token`. Names are compared in ' +
+            'canonical form (NFKC, trimmed, lowercase), and failed attempts are limited per account (however ' +
+            'it is spelt) and per address (429 with Retry-After).',
           consumes: ['application/x-www-form-urlencoded', 'application/json'],
           body: Type.Object(
             {
@@ -155,18 +230,8 @@ export const token: RouteModule = (app, services) => {
         },
       },
       async (request, reply) => {
-        const { domain, username, password } = request.body;
-        const name = `${domain.toLowerCase()}/${username.toLowerCase()}`;
-        const wait = limiter.retryAfter(name, request.ip);
-        if (wait > 0)
-          throw Object.assign(new BulkheadError('rate_limited', 'Too many failed logins.'), {
-            retryAfter: wait,
-          });
-        const principal = await services.principals.checkPassword(domain, username, password);
-        if (principal === null) {
-          limiter.fail(name, request.ip);
-          throw new BulkheadError('invalid_grant');
-        }
+        const principal = await checkUser(services.principals, limiter, request.body, request.ip);
+        if (principal === null) throw new BulkheadError('invalid_grant');
         const { cookie, sessionId, maxAge } = await services.sessions.login(
           { actor: `principal:${principal.id}`, requestId: String(request.id) },
           principal,
