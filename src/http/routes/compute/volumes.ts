@@ -126,7 +126,9 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
         tags: ['compute'],
         summary: 'Delete a volume',
         description:
-          'Every byte of the volume is overwritten with zeros and flushed before its space is released.',
+          'Answers at once with the volume `deleting`; from then on it is not found. A background worker ' +
+          'overwrites every byte with zeros at a bounded rate and flushes them before its space is released; ' +
+          "until then it still counts against the domain's volume quotas.",
         security: bearer,
         params: VolumeParams,
         response: { 200: Volume, ...errorResponses },
