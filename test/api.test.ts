@@ -219,7 +219,7 @@ describe.each(backends)('API on $name', (backend) => {
         'a bad expiry',
         { method: 'POST', url: '/v1/domains/{A}/keys', body: '{"expiresAt":"tomorrow"}' },
         400,
-        'invalid_request',
+        'invalid_timestamp',
       ],
       [
         'an expiry in the past',

@@ -1,7 +1,9 @@
 // Every error leaves the server as application/problem+json (RFC 9457) with a stable `code` and the
 // request id. Bodies never carry stack traces or driver messages.
 import type { FastifyError, FastifyReply } from 'fastify';
+import { readTimestamp } from '../domain/timestamp.js';
 import { BulkheadError, errorStatus, errorTitle, type ErrorCode, type ErrorDetail } from '../errors.js';
+import { safeIntegerKeyword, storableTextKeyword } from './validation.js';
 
 export interface Problem {
   type: string;
@@ -51,6 +53,18 @@ interface AjvError {
   instancePath: string;
   params: Record<string, unknown>;
   message?: string;
+  /** The refused value (the validators run with `verbose`). */
+  data?: unknown;
+}
+
+/** Why a value given as a date-time was refused. */
+function timestampDetail(path: string, value: unknown): ErrorDetail {
+  const reading = typeof value === 'string' ? readTimestamp(value) : null;
+  if (reading === null || reading.ok) {
+    return { path, code: 'invalid_timestamp', message: 'must be an RFC 3339 date-time.' };
+  }
+  const code = reading.problem === 'out_of_range' ? 'timestamp_out_of_range' : 'invalid_timestamp';
+  return { path, code, message: reading.message };
 }
 
 const partPointer: Record<string, string> = {
@@ -73,12 +87,22 @@ function detailOf(part: string, e: AjvError): ErrorDetail {
     }
     case 'type':
       return { path: base, code: 'invalid_type', message: `must be ${String(e.params['type'])}.` };
+    case 'format':
+      if (e.params['format'] === 'date-time') return timestampDetail(base, e.data);
+      break;
+    case 'maxLength':
+      return { path: base, code: 'text_too_long', message: e.message ?? 'is too long.' };
+    case storableTextKeyword:
+      return { path: base, code: 'invalid_text', message: e.message ?? 'cannot be stored.' };
+    case safeIntegerKeyword:
+      return { path: base, code: 'number_out_of_range', message: e.message ?? 'is out of range.' };
     default:
-      if (part === 'params' && /Id$/.test(e.instancePath)) {
-        return { path: base, code: 'invalid_id', message: 'is not a valid id.' };
-      }
-      return { path: base, code: 'invalid_request', message: e.message ?? 'is not valid.' };
+      break;
   }
+  if (part === 'params' && /Id$/.test(e.instancePath)) {
+    return { path: base, code: 'invalid_id', message: 'is not a valid id.' };
+  }
+  return { path: base, code: 'invalid_request', message: e.message ?? 'is not valid.' };
 }
 
 /** Turns whatever a route threw into a BulkheadError; unknown errors become `internal`. */

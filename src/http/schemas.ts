@@ -2,6 +2,7 @@
 // may leave the server: a field not named here is dropped, so a secret cannot leak by accident.
 import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import { idSchemaPattern } from '../domain/ids.js';
+import { timestampMaxLength } from '../domain/timestamp.js';
 import { resourceKinds } from '../domain/kinds.js';
 import { errorStatus } from '../errors.js';
 import { validScopes } from '../policy/scopes.js';
@@ -11,7 +12,17 @@ export const DomainIdParam = Type.String({
   description: 'A domain id, `dom_…`.',
 });
 export const KeyIdParam = Type.String({ pattern: idSchemaPattern('key'), description: 'A key id, `key_…`.' });
-export const Timestamp = Type.String({ format: 'date-time' });
+/**
+ * Every date-time, in bodies, query parameters and responses: RFC 3339, read by `readTimestamp`
+ * (src/domain/timestamp.ts), which the validators install as the `date-time` format.
+ */
+export const Timestamp = Type.String({
+  format: 'date-time',
+  maxLength: timestampMaxLength,
+  description:
+    'An RFC 3339 date-time, e.g. `2026-12-01T00:00:00Z`; no leap second, an offset within ±14:00, ' +
+    'the instant within the years 0001–9999 (UTC).',
+});
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const noQuery = Type.Object({}, { additionalProperties: false });

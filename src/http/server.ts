@@ -4,8 +4,6 @@
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Ajv } from 'ajv';
-import addFormats from 'ajv-formats';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { Redis } from 'ioredis';
 import { RevocationPublisher } from '../identity/feed/publisher.js';
@@ -58,6 +56,7 @@ import { providerProbe } from './routes/verify/provider-probe.js';
 import { listVerifyRuns } from './routes/verify/list-runs.js';
 import { metrics } from './routes/system/metrics.js';
 import { noQuery, Problem } from './schemas.js';
+import { validators } from './validation.js';
 import type { App, RouteAccess, RouteModule } from './types.js';
 
 export const routes: readonly RouteModule[] = [
@@ -118,19 +117,6 @@ export interface ServerOptions {
   readonly onClose?: () => Promise<void>;
 }
 
-function validators() {
-  // Bodies are never coerced or trimmed of unknown fields: a wrong type or an extra field is a 400.
-  // Query strings and paths arrive as text, so only they are coerced.
-  const common = { allErrors: true, removeAdditional: false, useDefaults: true, strict: false } as const;
-  const body = new Ajv({ ...common, coerceTypes: false });
-  const text = new Ajv({ ...common, coerceTypes: 'array' });
-  addFormats.default(body);
-  addFormats.default(text);
-  body.addSchema(Problem, 'Problem');
-  text.addSchema(Problem, 'Problem');
-  return { body, text };
-}
-
 export async function buildServer(services: Services, options: ServerOptions = {}): Promise<App> {
   const app = Fastify({
     logger: options.logger ?? false,
@@ -143,9 +129,7 @@ export async function buildServer(services: Services, options: ServerOptions = {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const ajv = validators();
-  app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? ajv.body : ajv.text).compile(schema),
-  );
+  app.setValidatorCompiler(({ schema, httpPart }) => ajv.compile(schema, httpPart));
   app.addSchema(Problem);
 
   await app.register(swagger, {

@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import {
   DummyDriver,
   Kysely,
@@ -23,6 +23,7 @@ import {
   type CompiledQuery,
 } from 'kysely';
 import pg from 'pg';
+import { earliestTimestamp, latestTimestamp, renderableTimestamp } from '../domain/timestamp.js';
 import { BulkheadError } from '../errors.js';
 import { inlineLiterals, inlineParameters, parameterLiterals } from './inline.js';
 import { appRole, migrateToLatest, systemRole } from './migrations.js';
@@ -276,6 +277,23 @@ const int8AsNumber = (value: string) => {
   return Number.isSafeInteger(n) ? n : BigInt(value);
 };
 
+/** PostgreSQL's type oids for `timestamp` and `timestamptz`. */
+const timestampOids = [1114, 1184] as const;
+
+/**
+ * Reads a stored time as an instant every reader can render: one the API refuses today but the store
+ * holds (written before the API refused it, or by hand: year 10000, `infinity`, a date BC) comes back
+ * at the nearest end of the years 0001–9999, so a listing that holds it still answers.
+ */
+function renderableStoredTime(read: (text: string) => unknown): (text: string) => Date {
+  return (text) => {
+    if (text === 'infinity') return new Date(latestTimestamp);
+    if (text === '-infinity' || text.endsWith(' BC')) return new Date(earliestTimestamp);
+    const value = read(text);
+    return renderableTimestamp(value instanceof Date || typeof value === 'number' ? value : Number.NaN);
+  };
+}
+
 /**
  * Opens the store and brings its schema up to date.
  *
@@ -323,7 +341,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
           getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
             oid === 20
               ? int8AsNumber
-              : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
+              : (timestampOids as readonly number[]).includes(oid) && format !== 'binary'
+                ? renderableStoredTime(pg.types.getTypeParser(oid, 'text') as (text: string) => unknown)
+                : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
         },
       });
       // An idle connection the server drops (restart, failover, a terminated backend) must not crash
@@ -420,12 +440,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     };
   } else {
     let pglite: PGlite;
+    const parsers = Object.fromEntries(
+      timestampOids.map((oid) => [oid, renderableStoredTime((text) => pgliteTypes.parsers[oid]?.(text))]),
+    );
     if (options.dataDir === undefined) {
-      pglite = await PGlite.create();
+      pglite = await PGlite.create({ parsers });
     } else {
       unlock = lockDataDir(options.dataDir);
       try {
-        pglite = await PGlite.create(join(options.dataDir, 'pgdata'));
+        pglite = await PGlite.create(join(options.dataDir, 'pgdata'), { parsers });
       } catch (error) {
         unlock();
         throw error;

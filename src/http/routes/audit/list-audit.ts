@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { timestampOf } from '../../../domain/timestamp.js';
 import { listAudit } from '../../../audit/log.js';
 import { operatorOnly } from '../../../policy/policy.js';
 import { AuditEvent, bearer, DomainIdParam, errorResponses, Timestamp } from '../../schemas.js';
@@ -36,8 +37,8 @@ export const listAuditEvents: RouteModule = (app, { store }) => {
         listAudit(tx, {
           domainId: q.domainId,
           action: q.action,
-          since: q.since === undefined ? undefined : new Date(q.since),
-          until: q.until === undefined ? undefined : new Date(q.until),
+          since: q.since === undefined ? undefined : timestampOf(q.since),
+          until: q.until === undefined ? undefined : timestampOf(q.until),
           after: q.after,
           limit: q.limit,
         }),

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { timestampOf } from '../../../domain/timestamp.js';
 import { revocationsSince } from '../../../identity/revocations.js';
 import { publicAccess } from '../../../policy/policy.js';
 import { errorResponses, Timestamp } from '../../schemas.js';
@@ -35,7 +36,7 @@ export const revocations: RouteModule = (app, { store }) => {
     },
     async (request) => {
       const oldest = Date.now() - 7 * 86_400_000;
-      const since = new Date(Math.max(new Date(request.query.since).getTime(), oldest));
+      const since = new Date(Math.max(timestampOf(request.query.since).getTime(), oldest));
       return { items: await store.system('revocations', (tx) => revocationsSince(tx, since)) };
     },
   );

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { idSchemaPattern } from '../../../domain/ids.js';
+import { timestampOf } from '../../../domain/timestamp.js';
 import { grantableActions } from '../../../policy/grants.js';
 import { operatorOnly } from '../../../policy/policy.js';
 import { bearer, DomainIdParam, errorResponses, Timestamp } from '../../schemas.js';
@@ -58,7 +59,7 @@ export const grantRoutes: RouteModule = (app, { grants }) => {
       reply.code(201).send(
         await grants.create(actorOf(request), {
           ...request.body,
-          expiresAt: new Date(request.body.expiresAt),
+          expiresAt: timestampOf(request.body.expiresAt),
         }),
       ),
   );

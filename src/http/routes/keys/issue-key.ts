@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, DomainParams, errorResponses, IssuedKey, Scope } from '../../schemas.js';
+import { timestampOf } from '../../../domain/timestamp.js';
+import { bearer, DomainParams, errorResponses, IssuedKey, Scope, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
@@ -26,7 +27,7 @@ export const issueKey: RouteModule = (app, { keys }) => {
                 Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]*$' }),
               ),
               scopes: Type.Optional(Type.Array(Scope, { minItems: 1, uniqueItems: true })),
-              expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+              expiresAt: Type.Optional(Timestamp),
             },
             { additionalProperties: false },
           ),
@@ -39,7 +40,7 @@ export const issueKey: RouteModule = (app, { keys }) => {
       const issued = await keys.issue(actorOf(request), scopeOf(request), {
         name: body.name,
         scopes: body.scopes,
-        expiresAt: body.expiresAt === undefined ? undefined : new Date(body.expiresAt),
+        expiresAt: body.expiresAt === undefined ? undefined : timestampOf(body.expiresAt),
       });
       return reply.code(201).send(issued);
     },

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { listRuns } from '../../../verify/runs.js';
-import { bearer, errorResponses } from '../../schemas.js';
+import { bearer, errorResponses, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 
 const Count = Type.Integer({ minimum: 0 });
@@ -10,8 +10,8 @@ const Text = Type.String();
 
 export const VerifyRun = Type.Object({
   id: Type.String({ description: 'A run id, `vrn_…`; ids order runs by their start.' }),
-  startedAt: Type.String({ format: 'date-time' }),
-  finishedAt: Type.String({ format: 'date-time' }),
+  startedAt: Timestamp,
+  finishedAt: Timestamp,
   target: Type.String({ description: 'The base URL attacked.' }),
   verdict: Type.Union(
     ['clean', 'leak', 'incomplete', 'error'].map((v) => Type.Literal(v)),
