@@ -1,6 +1,5 @@
 // A domain's admins manage its principals and sessions themselves, with their own access token or browser
 // session; a member of the domain is refused, and an admin of another domain finds nothing.
-import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../src/audit/log.js';
 import { buildServer } from '../src/http/server.js';
@@ -8,7 +7,7 @@ import type { App } from '../src/http/types.js';
 import type { Services } from '../src/runtime.js';
 import { operatorToken } from './helpers/api.js';
 import { asOwner, backends, openTestServices } from './helpers/backends.js';
-import { createTenant, type Tenant } from './helpers/tenants.js';
+import { comparable, createTenant, type Tenant } from './helpers/tenants.js';
 
 const password = 'correct horse battery staple';
 
@@ -24,11 +23,6 @@ describe.each(backends)('domain admins on $name', (backend) => {
     app.inject({ method: method as 'GET', url, headers, ...(body === undefined ? {} : { payload: body }) });
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   const operator = bearer(operatorToken);
-  const comparable = (res: LightMyRequestResponse) => {
-    const { requestId: _r, ...body } = res.json<{ requestId: string }>();
-    const { 'x-request-id': _x, date: _d, ...headers } = res.headers;
-    return { status: res.statusCode, body, headers };
-  };
   const login = async (domainId: string, email: string, pass = password) => {
     const res = await call(
       'POST',

@@ -8,6 +8,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
+import { defaultQuotas } from '../src/provisioner/quotas.js';
 import { buildServices, type Services } from '../src/runtime.js';
 import { openStore } from '../src/store/store.js';
 import { operatorToken } from './helpers/api.js';
@@ -39,7 +40,14 @@ async function startServer(bouncer: PgBouncer, mode: PoolMode, databaseUrl: stri
     poolSize: mode === 'session' ? 1 : 5,
     sessionUrl: databaseUrl,
   });
-  const services = buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 });
+  const services = buildServices(store, testSecret, {
+    providers: new Map(),
+    slugQuarantineMs: 0,
+    // Every setup creates instances for the same two tenants, and 30 requests in flight is the point:
+    // neither the instance quota nor a domain's share of the server (their own suites) may refuse them.
+    quotas: { ...defaultQuotas, instances: 100_000 },
+    tenantLimits: { requestsPerSecond: 0, requestBurst: 1, concurrentRequests: 0 },
+  });
   await services.operator.initialise(operatorToken);
   const app = await buildServer(services);
   return {

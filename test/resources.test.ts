@@ -12,6 +12,7 @@ import { asOwner, backends, openTestServices, testPostgresUrl } from './helpers/
 import { operatorToken } from './helpers/api.js';
 import { openTestProviders, type TestProviders } from './helpers/providers.js';
 import { attackWithOtherKindKey } from './helpers/scope-attack.js';
+import { comparable } from './helpers/tenants.js';
 
 interface Resource {
   id: string;
@@ -72,12 +73,6 @@ describe.each(backends)('resources on a $name store', (backend) => {
     headers: Record<string, string> = {},
   ) {
     return call('POST', `/v1/domains/${domain.id}/resources`, domain.key, { kind, name }, headers);
-  }
-
-  function comparable(res: LightMyRequestResponse) {
-    const { requestId: _r, ...body } = res.json<{ requestId: string }>();
-    const { 'x-request-id': _x, date: _d, ...headers } = res.headers;
-    return { status: res.statusCode, body, headers };
   }
 
   beforeAll(async () => {

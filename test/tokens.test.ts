@@ -1,7 +1,6 @@
 // Principals, the token endpoint and access-token verification, on both stores. Every forged, foreign
 // or stale token gets the same 401 as garbage, and nothing else reveals why.
 import { createHmac, randomUUID, sign } from 'node:crypto';
-import type { LightMyRequestResponse } from 'fastify';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/http/server.js';
@@ -11,6 +10,7 @@ import { audienceOf } from '../src/identity/tokens.js';
 import type { Services } from '../src/runtime.js';
 import { operatorToken } from './helpers/api.js';
 import { asOwner, backends, openTestServices } from './helpers/backends.js';
+import { comparable } from './helpers/tenants.js';
 
 const issuer = 'https://bulkhead.test';
 const password = 'correct horse battery staple';
@@ -58,12 +58,6 @@ describe.each(backends)('access tokens on $name', (backend) => {
           ? { payload: body }
           : { payload: body as object }),
     });
-
-  function comparable(res: LightMyRequestResponse) {
-    const { requestId: _r, ...body } = res.json<{ requestId: string }>();
-    const { 'x-request-id': _x, date: _d, ...headers } = res.headers;
-    return { status: res.statusCode, body, headers };
-  }
 
   async function login(domain: string, user: string, pass: string) {
     return call('POST', '/v1/auth/token', undefined, {
