@@ -9,7 +9,7 @@ import { isId, newId } from '../domain/ids.js';
 import { BulkheadError } from '../errors.js';
 import { keyedHash } from '../keys/hash.js';
 import { stillAsChecked } from './principals.js';
-import { recordRevocation, revocationNotifyChannel } from './revocations.js';
+import { recordRevocation, revocationFromNotice, revocationNotifyChannel } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import type { PrincipalRole, PrincipalsTable } from '../store/schema.js';
 import type { DomainQueries, Store } from '../store/store.js';
@@ -58,6 +58,8 @@ export const audienceOf = (domainId: string) => `bulkhead:${domainId}`;
 
 /** How many verified tokens a process remembers. */
 const verifiedCacheSize = 10_000;
+/** How many revocations a process remembers having heard. */
+const heardRevocations = 10_000;
 
 export class TokenService {
   private readonly keys = new Map<string, { domainId: string; key: KeyObject }>();
@@ -69,6 +71,8 @@ export class TokenService {
   // emptyings, so a verification that read the session before one does not put its answer back.
   private readonly verified = new Map<string, { principal: TokenPrincipal; until: number }>();
   private generation = 0;
+  // The revocations heard lately, by seq (oldest first), so a notice replayed is not heard twice.
+  private readonly heard = new Set<number>();
   private hearing = false;
   private watch: Promise<(() => Promise<void>) | null> | null = null;
   private closed = false;
@@ -84,13 +88,31 @@ export class TokenService {
   private startWatching(): void {
     if (this.watch !== null || this.closed) return;
     this.watch = this.o.store
-      .listen(revocationNotifyChannel, () => this.forget(), {
-        ownCommits: true,
-        onConnection: (up) => {
+      .listen(
+        revocationNotifyChannel,
+        // With the key every process shares, only a notice that carries a revocation sealed with it, once
+        // per revocation: a revocation's record is small, so Bulkhead's own never arrive bare, and anyone
+        // else connected to the database could send bare, forged or replayed ones in a loop to keep the
+        // cache empty. With a key of its own, the other processes' revocations arrive bare: any notice.
+        (payload) => {
+          const revocation = revocationFromNotice(payload);
+          if (revocation === null) {
+            if (!this.o.store.sharedNoticeKey) this.forget();
+            return;
+          }
+          if (this.heard.has(revocation.seq)) return;
+          this.heard.add(revocation.seq);
+          if (this.heard.size > heardRevocations) this.heard.delete(this.heard.values().next().value!);
           this.forget();
-          this.hearing = up;
         },
-      })
+        {
+          ownCommits: true,
+          onConnection: (up) => {
+            this.forget();
+            this.hearing = up;
+          },
+        },
+      )
       .catch(() => {
         this.watch = null; // the next verification tries again
         return null;

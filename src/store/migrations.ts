@@ -625,6 +625,37 @@ async function repairRoles(db: Kysely<unknown>): Promise<void> {
   }
 }
 
+/**
+ * After the migrations, as the connecting role: closes the store's database to every role but Bulkhead's
+ * own. PostgreSQL lets PUBLIC connect to a new database and create temporary tables in it, so on a server
+ * shared with the PostgreSQL provider a tenant's role could log in here and NOTIFY Bulkhead's channels;
+ * CONNECT goes to the application and system roles instead (a login that is a member of one of them keeps
+ * it), and nobody gets TEMPORARY (Bulkhead needs no temporary table; the owner keeps its rights). Run at
+ * every start, so a grant put back by hand is taken away again. A role that does not own the database
+ * changes nothing (docs/operating.md says what to run then).
+ */
+async function closeDatabase(db: Kysely<unknown>): Promise<void> {
+  await sql
+    .raw(
+      `DO $$ BEGIN
+         IF NOT pg_has_role(current_user, (SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE')
+         THEN RETURN;
+         END IF;
+         -- Two servers starting at once would update the same catalog row: one at a time, and the second
+         -- finds nothing left to do.
+         PERFORM pg_advisory_xact_lock(hashtext('bulkhead.close_database'));
+         IF has_database_privilege('public', current_database(), 'CONNECT')
+            OR has_database_privilege('public', current_database(), 'TEMPORARY')
+            OR NOT has_database_privilege('${appRole}', current_database(), 'CONNECT')
+            OR NOT has_database_privilege('${systemRole}', current_database(), 'CONNECT') THEN
+           EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+           EXECUTE format('GRANT CONNECT ON DATABASE %I TO ${appRole}, ${systemRole}', current_database());
+         END IF;
+       END $$`,
+    )
+    .execute(db);
+}
+
 /** The migrations in the order they run. */
 export const migrationNames: readonly string[] = Object.keys(migrations);
 
@@ -646,5 +677,6 @@ export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationRes
       : new Error('migration failed', { cause: result.error });
   }
   await repairRoles(db);
+  await closeDatabase(db);
   return result;
 }

@@ -1,7 +1,7 @@
 // Payloads of the store's notifications, sealed with an HMAC. Anyone who can connect to the database can
-// send a NOTIFY on any channel (no privilege governs it, and on a shared server a tenant's role can connect
-// by default), so a listener acts on a payload only when it carries the store's mark; anything else is
-// treated as a bare wake-up.
+// send a NOTIFY on any channel (no privilege governs it; the migrations take CONNECT from PUBLIC, but a
+// database someone else owns, or a role granted CONNECT by hand, stays open), so a listener acts on a
+// payload only when it carries the store's mark; anything else is treated as a bare wake-up.
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more. */

@@ -33,6 +33,9 @@ import type { Database } from './schema.js';
 
 export type StoreKind = 'pglite' | 'postgres';
 
+/** Where the server's transactions look for tables: Bulkhead's schema, and temporary tables only after it. */
+export const storeSearchPath = 'public, pg_temp';
+
 // Statements each open transaction has left for its COMMIT, which carries them in the same message.
 const atCommit = new WeakMap<object, string[]>();
 
@@ -188,6 +191,12 @@ export interface Store {
     onNotify: (payload: string | null) => void,
     options?: ListenOptions,
   ): Promise<() => Promise<void>>;
+  /**
+   * True when the store was given the notice key that every process sharing it holds (`noticeKey`): then
+   * a bare notice on a channel whose payloads always fit comes from no Bulkhead process and may be
+   * ignored. False with a key of this process's own, where the other processes' notices arrive bare.
+   */
+  readonly sharedNoticeKey: boolean;
   close(): Promise<void>;
 }
 
@@ -335,8 +344,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       const pool = new pg.Pool({
         connectionString: url,
         max,
-        // Every connection of the application pool runs as the application role from its first statement.
-        ...(role === undefined ? {} : { options: `-c role=${role}` }),
+        // Every connection of the application pool runs as the application role from its first statement,
+        // with the search path its transactions pin.
+        ...(role === undefined
+          ? {}
+          : { options: `-c role=${role} -c search_path=${storeSearchPath.replace(' ', '')}` }),
         types: {
           getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
             oid === 20
@@ -466,7 +478,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     try {
       await migrateToLatest(db as Kysely<unknown>);
       // PGlite is one session: after the migrations it runs as the application role for good.
-      await sql.raw(`SET ROLE ${appRole}`).execute(db);
+      await sql.raw(`SET ROLE ${appRole}; SET search_path = ${storeSearchPath}`).execute(db);
     } catch (error) {
       await db.destroy();
       unlock();
@@ -522,12 +534,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       deliverLocally(notices);
       return result;
     });
-  // Two utility statements, transaction-local (in a message of several statements too, which runs as one
-  // implicit transaction): they skip the planner and executor that a SELECT of set_config goes through.
+  // Three utility statements, transaction-local (in a message of several statements too, which runs as
+  // one implicit transaction): they skip the planner and executor that a SELECT of set_config goes through.
+  // The search path is pinned too, with the temporary schema named last: otherwise it is searched first,
+  // and a temporary table that injected SQL left on a pooled connection (or a session-level SET of the
+  // path) would stand in for a real table in every later transaction there.
   const scopeTo = (role: string, domainId: string) =>
-    `SET LOCAL ROLE ${role}; SET LOCAL bulkhead.domain_id = '${domainId}'`;
-  // How many results of a message those two statements account for, before the queries' own.
-  const scopeResults = 2;
+    `SET LOCAL ROLE ${role}; SET LOCAL search_path = ${storeSearchPath}; SET LOCAL bulkhead.domain_id = '${domainId}'`;
+  // How many results of a message those statements account for, before the queries' own.
+  const scopeResults = 3;
   const domainScope = (domainId: string) => scopeTo(appRole, domainId);
   // Compiles the queries of `read`; running one through it is a programming error.
   const queries = new Kysely<Database>({
@@ -575,8 +590,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     try {
       // Several statements in one simple-protocol message run as one transaction, which is rolled back
       // as a whole if one fails, so the connection goes back to the pool clean either way.
+      // The scope goes first: a PREPARE resolves the tables it names under the search path it pins.
       results = (await client.query(
-        [...prepares, scope, ...statements].join('; '),
+        [scope, ...prepares, ...statements].join('; '),
       )) as unknown as pg.QueryResult[];
     } catch (error) {
       const code = error instanceof pg.DatabaseError ? (error.code ?? '') : null;
@@ -600,7 +616,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     }
     client.release();
     for (const name of preparing.keys()) prepared.add(name);
-    return results.slice(prepares.length + scopeResults).map((r) => r.rows as unknown[]);
+    return results.slice(scopeResults + prepares.length).map((r) => r.rows as unknown[]);
   };
   // Sends `text` (several statements, no BEGIN) on a connection of `pool`. The server runs such a message
   // as one implicit transaction, committed at its end or rolled back whole if a statement fails, so the
@@ -693,6 +709,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const listening = new Set<() => Promise<void>>();
   return {
     kind: options.kind,
+    sharedNoticeKey: options.noticeKey !== undefined,
     withDomain(domainId, fn) {
       // The id is inlined (so BEGIN and the scope are one round trip) only after this exact check.
       if (typeof domainId !== 'string' || !domainIdPattern.test(domainId)) {

@@ -14,6 +14,10 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LimitRange, Namespace, ResourceQuota, ServiceAccount } from 'kubernetes-models/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import {
+  ValidatingAdmissionPolicy,
+  ValidatingAdmissionPolicyBinding,
+} from 'kubernetes-models/admissionregistration.k8s.io/v1';
 
 interface Attribute {
   /** The TypeScript name (`_default`), as the declaration file spells it. */
@@ -89,6 +93,16 @@ export const kinds = {
   ServiceAccount: { apiVersion: 'v1', model: 'V1ServiceAccount', upstream: ServiceAccount },
   Role: { apiVersion: 'rbac.authorization.k8s.io/v1', model: 'V1Role', upstream: Role },
   RoleBinding: { apiVersion: 'rbac.authorization.k8s.io/v1', model: 'V1RoleBinding', upstream: RoleBinding },
+  ValidatingAdmissionPolicy: {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    model: 'V1ValidatingAdmissionPolicy',
+    upstream: ValidatingAdmissionPolicy,
+  },
+  ValidatingAdmissionPolicyBinding: {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    model: 'V1ValidatingAdmissionPolicyBinding',
+    upstream: ValidatingAdmissionPolicyBinding,
+  },
 } as const;
 
 const ajv = new Ajv({ allErrors: true, strict: false });

@@ -1,8 +1,8 @@
 // A throwaway PostgreSQL server that trusts every connection, as a careless development setup does, to
-// show what the provider does there. Made with the test server's own initdb and pg_ctl, run as the
+// show what the provider does there; or one that asks every role but the superuser for its password. Made with the test server's own initdb and pg_ctl, run as the
 // `postgres` user when the tests run as root (PostgreSQL refuses to run as root).
 import { execFile } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +42,16 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startTrustingPostgres(): Promise<TrustingPostgres> {
+/** A throwaway server that trusts every connection. */
+export const startTrustingPostgres = (): Promise<TrustingPostgres> => startPostgres('trust');
+
+/**
+ * A throwaway server where every role but the superuser gives its password over TCP, as the provider
+ * requires, whatever the shared test server's pg_hba.conf says.
+ */
+export const startPasswordPostgres = (): Promise<TrustingPostgres> => startPostgres('password');
+
+async function startPostgres(auth: 'trust' | 'password'): Promise<TrustingPostgres> {
   const bin = await binDir();
   const dir = mkdtempSync(join(tmpdir(), 'bulkhead-trusting-pg-'));
   const asRoot = process.getuid?.() === 0;
@@ -58,6 +67,18 @@ export async function startTrustingPostgres(): Promise<TrustingPostgres> {
   const data = join(dir, 'data');
   const port = await freePort();
   await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  if (auth === 'password') {
+    // Written over the file initdb made, which keeps its owner.
+    writeFileSync(
+      join(data, 'pg_hba.conf'),
+      [
+        'local all all trust',
+        'host all postgres 127.0.0.1/32 trust',
+        'host all all 127.0.0.1/32 scram-sha-256',
+        '',
+      ].join('\n'),
+    );
+  }
   await as('pg_ctl', [
     '-D',
     data,

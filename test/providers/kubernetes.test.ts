@@ -7,6 +7,7 @@
 // live cluster, and the isolation probe against one, are not exercised by this suite.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { evaluate } from '@marcbachmann/cel-js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -14,7 +15,9 @@ import { loadConfig } from '../../src/config.js';
 import { newId } from '../../src/domain/ids.js';
 import {
   applyOrder,
+  clusterManifests,
   createKubernetesProvider,
+  imagePullPolicyName,
   isKubernetesProviderError,
   manifests,
   manifestsYaml,
@@ -154,6 +157,95 @@ describe('manifests', () => {
     expect(namespace.metadata.labels).toMatchObject({
       'pod-security.kubernetes.io/enforce': 'restricted',
       'pod-security.kubernetes.io/enforce-version': 'latest',
+    });
+  });
+
+  describe('the admission policy every tenant namespace is under', () => {
+    const [policy, binding] = clusterManifests() as [KubeObject, KubeObject];
+    const spec = policy['spec'] as {
+      failurePolicy: string;
+      matchConstraints: {
+        resourceRules: { apiGroups: string[]; resources: string[]; operations: string[] }[];
+      };
+      validations: { expression: string }[];
+    };
+    const bindingSpec = binding['spec'] as {
+      policyName: string;
+      validationActions: string[];
+      matchResources: {
+        namespaceSelector: {
+          matchLabels: Record<string, string>;
+          matchExpressions: { key: string; operator: string }[];
+        };
+      };
+    };
+    /** Whether the policy admits the pod: every validation of it evaluates to true, as the API server runs them. */
+    const admits = (pod: object) =>
+      spec.validations.every((v) => evaluate(v.expression, { object: pod }) === true);
+    /** Whether the binding's namespace selector picks a namespace with these labels. */
+    const selects = (labels: Readonly<Record<string, string>>) => {
+      const { matchLabels, matchExpressions } = bindingSpec.matchResources.namespaceSelector;
+      return (
+        Object.entries(matchLabels).every(([k, v]) => labels[k] === v) &&
+        matchExpressions.every((e) => e.operator === 'Exists' && e.key in labels)
+      );
+    };
+    const container = (name: string, imagePullPolicy?: string) => ({
+      name,
+      image: `registry.example/private/${name}:1.0`,
+      ...(imagePullPolicy === undefined ? {} : { imagePullPolicy }),
+    });
+
+    it('is valid against the Kubernetes schemas, cluster-scoped, and applied before any namespace', () => {
+      for (const object of clusterManifests()) {
+        expect(schemaViolations(object), `${object.kind} ${object.metadata.name}`).toEqual([]);
+        expect(object.metadata.namespace).toBeUndefined();
+        expect(applyOrder.indexOf(object.kind as never)).toBeLessThan(applyOrder.indexOf('Namespace'));
+      }
+      expect(bindingSpec.policyName).toBe(policy.metadata.name);
+      expect(bindingSpec.validationActions).toEqual(['Deny']);
+      expect(spec.failurePolicy).toBe('Fail');
+      expect(spec.matchConstraints.resourceRules).toEqual([
+        expect.objectContaining({ apiGroups: [''], resources: ['pods', 'pods/ephemeralcontainers'] }),
+      ]);
+      expect(spec.matchConstraints.resourceRules[0]!.operations.sort()).toEqual(['CREATE', 'UPDATE']);
+    });
+
+    it("binds every namespace the provider makes, and no namespace of anyone else's", () => {
+      for (let i = 0; i < 5; i++) {
+        const namespace = one(manifests(newRef()), 'Namespace') as unknown as KubeObject;
+        expect(selects(namespace.metadata.labels ?? {})).toBe(true);
+      }
+      expect(selects({ 'kubernetes.io/metadata.name': 'default' })).toBe(false);
+      expect(
+        selects({ 'app.kubernetes.io/managed-by': 'helm', 'bulkhead.domain': 'x', 'bulkhead.resource': 'y' }),
+      ).toBe(false);
+    });
+
+    it('refuses a pod any of whose containers may start from an image the node has cached', () => {
+      const always = container('app', 'Always');
+      expect(admits({ spec: { containers: [always] } })).toBe(true);
+      expect(
+        admits({
+          spec: {
+            containers: [always, container('sidecar', 'Always')],
+            initContainers: [container('init', 'Always')],
+            ephemeralContainers: [container('debug', 'Always')],
+          },
+        }),
+      ).toBe(true);
+      for (const policy of ['IfNotPresent', 'Never', undefined]) {
+        const other = container('other', policy);
+        expect(admits({ spec: { containers: [other] } }), `container ${policy}`).toBe(false);
+        expect(admits({ spec: { containers: [always, other] } }), `second container ${policy}`).toBe(false);
+        expect(admits({ spec: { containers: [always], initContainers: [other] } }), `init ${policy}`).toBe(
+          false,
+        );
+        expect(
+          admits({ spec: { containers: [always], ephemeralContainers: [other] } }),
+          `ephemeral ${policy}`,
+        ).toBe(false);
+      }
     });
   });
 
@@ -390,6 +482,8 @@ describe('applying (against a recording KubeApi; no cluster runs here)', () => {
     const ref = newRef();
     const credentials = await (await clusterProvider(api)).create(ref);
     expect(api.calls).toEqual([
+      `apply ValidatingAdmissionPolicy/${imagePullPolicyName}`,
+      `apply ValidatingAdmissionPolicyBinding/${imagePullPolicyName}`,
       'apply Namespace/' + namespaceName(ref),
       `apply NetworkPolicy/${objectNames.ingressPolicy}`,
       `apply NetworkPolicy/${objectNames.egressPolicy}`,
@@ -402,7 +496,14 @@ describe('applying (against a recording KubeApi; no cluster runs here)', () => {
       `token ${objectNames.serviceAccount}`,
     ]);
     const token = api.calls.indexOf(`token ${objectNames.serviceAccount}`);
-    for (const kind of ['NetworkPolicy', 'ResourceQuota', 'LimitRange', 'RoleBinding']) {
+    for (const kind of [
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+      'NetworkPolicy',
+      'ResourceQuota',
+      'LimitRange',
+      'RoleBinding',
+    ]) {
       const applied = api.calls
         .map((c, i) => (c.startsWith(`apply ${kind}/`) ? i : -1))
         .filter((i) => i >= 0);
@@ -421,16 +522,22 @@ describe('applying (against a recording KubeApi; no cluster runs here)', () => {
     });
   });
 
-  it.each(['Namespace', 'NetworkPolicy', 'ResourceQuota', 'LimitRange', 'Role', 'RoleBinding'])(
-    'requests no token when applying a %s fails',
-    async (kind) => {
-      const api = new RecordingKubeApi();
-      api.failOn = kind;
-      await expect((await clusterProvider(api)).create(newRef())).rejects.toThrow(`refused ${kind}`);
-      expect(api.calls.filter((c) => c.startsWith('token'))).toEqual([]);
-      expect(api.calls.at(-1)).toMatch(new RegExp(`^apply ${kind}/`));
-    },
-  );
+  it.each([
+    'ValidatingAdmissionPolicy',
+    'ValidatingAdmissionPolicyBinding',
+    'Namespace',
+    'NetworkPolicy',
+    'ResourceQuota',
+    'LimitRange',
+    'Role',
+    'RoleBinding',
+  ])('requests no token when applying a %s fails', async (kind) => {
+    const api = new RecordingKubeApi();
+    api.failOn = kind;
+    await expect((await clusterProvider(api)).create(newRef())).rejects.toThrow(`refused ${kind}`);
+    expect(api.calls.filter((c) => c.startsWith('token'))).toEqual([]);
+    expect(api.calls.at(-1)).toMatch(new RegExp(`^apply ${kind}/`));
+  });
 
   it('recreates the service account before each new token, so earlier tokens stop working', async () => {
     const api = new RecordingKubeApi();
@@ -445,7 +552,9 @@ describe('applying (against a recording KubeApi; no cluster runs here)', () => {
     expect(removed).toBeGreaterThanOrEqual(0);
     expect(removed).toBeLessThan(token);
     // The whole fence is applied again too, so a piece removed by hand comes back.
-    expect(api.calls.filter((c) => c.startsWith('apply'))).toHaveLength(manifests(ref).length);
+    expect(api.calls.filter((c) => c.startsWith('apply'))).toHaveLength(
+      clusterManifests().length + manifests(ref).length,
+    );
   });
 
   it('refuses credentials for a resource whose namespace is gone, without applying anything', async () => {
@@ -467,7 +576,13 @@ describe('applying (against a recording KubeApi; no cluster runs here)', () => {
       `remove ServiceAccount/${objectNames.serviceAccount}`,
       `remove Namespace/${namespaceName(ref)}`,
     ]);
-    expect(api.objects.size).toBe(0);
+    // Nothing of the resource is left; the cluster-wide admission policy stays for the other namespaces.
+    expect([...api.objects.keys()].sort()).toEqual(
+      [
+        `ValidatingAdmissionPolicy//${imagePullPolicyName}`,
+        `ValidatingAdmissionPolicyBinding//${imagePullPolicyName}`,
+      ].sort(),
+    );
     await provider.delete(ref);
     expect((await provider.inspect(ref)).exists).toBe(false);
   });
@@ -617,7 +732,10 @@ describe('configuration', () => {
     });
     const error: unknown = await provider.create(newRef()).catch((e: unknown) => e);
     expect(isKubernetesProviderError(error, 'api_failed')).toBe(true);
-    expect((error as Error).message).toMatch(/^apply Namespace .*: no answer from the API server$/);
+    // The first thing applied is the cluster-wide admission policy.
+    expect((error as Error).message).toMatch(
+      /^apply ValidatingAdmissionPolicy .*: no answer from the API server$/,
+    );
   });
 
   it('refuses a kubeconfig that cannot be read, and bad options', async () => {

@@ -23,9 +23,12 @@ export {
   type KubernetesProviderErrorCode,
 } from './kubernetes-errors.js';
 export {
+  clusterManifests,
   defaultLimits,
   defaultQuota,
   defaultRequests,
+  imagePullAlwaysRule,
+  imagePullPolicyName,
   manifests,
   namespaceName,
   objectNames,

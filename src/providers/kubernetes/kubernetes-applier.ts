@@ -1,10 +1,11 @@
 // Applies a resource's manifests and hands out its token, in an order that makes the fence exist before
-// the key: the namespace, its network policies, quota, limit range and Role, then the service account and
-// its RoleBinding, and only then a token. Every apply is awaited (the API server has stored the object)
+// the key: the cluster-wide admission policy and its binding, the namespace, its network policies, quota,
+// limit range and Role, then the service account and its RoleBinding, and only then a token. Every apply is awaited (the API server has stored the object)
 // before the next starts, and any failure stops the sequence before a token is requested.
 import type { ResourceRef } from '../provider.js';
 import { KubernetesProviderError } from './kubernetes-errors.js';
 import {
+  clusterManifests,
   manifests,
   namespaceName,
   objectNames,
@@ -77,6 +78,8 @@ export interface KubeApi {
 
 /** The order kinds are applied in; anything else in a manifest list is a bug and stops the apply. */
 export const applyOrder = [
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
   'Namespace',
   'NetworkPolicy',
   'ResourceQuota',
@@ -120,7 +123,9 @@ export async function applyAndIssue(
   ref: ResourceRef,
   options: IssueOptions,
 ): Promise<{ namespace: string; serviceAccount: string; token: string; expiresAt: string }> {
-  const objects = manifests(ref, options.manifests)
+  // The cluster-wide admission policy goes first, so no pod of the namespace is ever admitted without it;
+  // applying it again with each resource is a no-op that also puts it back if someone removed it.
+  const objects = [...clusterManifests(), ...manifests(ref, options.manifests)]
     .map((object, index) => ({ object, index }))
     .sort((a, b) => rank(a.object) - rank(b.object) || a.index - b.index)
     .map(({ object }) => object);

@@ -1,7 +1,7 @@
 // What one Kubernetes resource is, as plain manifests: a namespace of its own and the objects that fence it
 // in (network policies, quota, limit range) and the one identity a tenant gets inside it (a service
-// account bound to a namespaced Role). Pure: the same ref and options always give the same manifests, and
-// nothing here talks to a cluster.
+// account bound to a namespaced Role); and the cluster-wide admission policy every such namespace is under.
+// Pure: the same ref and options always give the same manifests, and nothing here talks to a cluster.
 import { backendName, refFromBackendName, type ResourceRef } from '../provider.js';
 import { KubernetesProviderError } from './kubernetes-errors.js';
 
@@ -308,6 +308,81 @@ export function manifests(ref: ResourceRef, options: ManifestOptions = {}): Kube
       metadata: meta(objectNames.roleBinding),
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: objectNames.role },
       subjects: [{ kind: 'ServiceAccount', name: objectNames.serviceAccount, namespace }],
+    },
+  ];
+}
+
+/** The name of the admission policy (and of its binding) that every tenant namespace is under. */
+export const imagePullPolicyName = 'bulkhead-tenant-image-pull-always';
+
+/**
+ * The CEL rule of that policy: every container of a pod (init and ephemeral ones too) pulls its image each
+ * time it starts. It runs after the API server has filled in the default pull policy, so a container that
+ * names none is judged by the default it got (`IfNotPresent` for a tagged image).
+ */
+const pullsAlways = (list: string) =>
+  `${list}.all(c, has(c.imagePullPolicy) && c.imagePullPolicy == 'Always')`;
+export const imagePullAlwaysRule = [
+  pullsAlways('object.spec.containers'),
+  `(!has(object.spec.initContainers) || ${pullsAlways('object.spec.initContainers')})`,
+  `(!has(object.spec.ephemeralContainers) || ${pullsAlways('object.spec.ephemeralContainers')})`,
+].join(' && ');
+
+/**
+ * The cluster-wide objects every tenant namespace relies on, applied before any namespace and never
+ * deleted with one: an admission policy, bound to every namespace this provider made, that refuses a pod
+ * whose containers do not pull their image every time. An image a node has cached is otherwise there for
+ * any pod on that node with `IfNotPresent`, so one tenant could run another's private image without its
+ * pull secret; with `Always` the registry checks the pod's own credentials at each start.
+ */
+export function clusterManifests(): KubeObject[] {
+  const labels = { [labelKeys.managedBy]: 'bulkhead' };
+  return [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: imagePullPolicyName, labels },
+      spec: {
+        // A rule that cannot be evaluated refuses the pod.
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          resourceRules: [
+            {
+              apiGroups: [''],
+              apiVersions: ['v1'],
+              operations: ['CREATE', 'UPDATE'],
+              resources: ['pods', 'pods/ephemeralcontainers'],
+            },
+          ],
+        },
+        validations: [
+          {
+            expression: imagePullAlwaysRule,
+            message: 'every container in a Bulkhead tenant namespace must set imagePullPolicy: Always',
+            reason: 'Forbidden',
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: imagePullPolicyName, labels },
+      spec: {
+        policyName: imagePullPolicyName,
+        validationActions: ['Deny'],
+        // The namespaces this provider made, as it lists them (ownedSelector); tenants cannot relabel a
+        // namespace (their Role has no verb on namespaces).
+        matchResources: {
+          namespaceSelector: {
+            matchLabels: { [labelKeys.managedBy]: 'bulkhead' },
+            matchExpressions: [
+              { key: labelKeys.domain, operator: 'Exists' },
+              { key: labelKeys.resource, operator: 'Exists' },
+            ],
+          },
+        },
+      },
     },
   ];
 }

@@ -15,6 +15,7 @@ import type {
 import { applyAndIssue, refOf, serviceAccountRef, type KubeApi } from './kubernetes-applier.js';
 import { KubernetesProviderError } from './kubernetes-errors.js';
 import {
+  clusterManifests,
   labelKeys,
   manifests,
   namespaceName,
@@ -66,7 +67,7 @@ export class KubernetesClusterProvider implements Provider {
     const state = await this.api.state(namespaceRef(namespace));
     if (state !== 'present') return { exists: false, details: { namespace, state } };
     const missing: string[] = [];
-    for (const object of manifests(ref, this.settings.manifests)) {
+    for (const object of [...clusterManifests(), ...manifests(ref, this.settings.manifests)]) {
       if (object.kind === 'Namespace') continue;
       if ((await this.api.state(refOf(object))) !== 'present')
         missing.push(`${object.kind}/${object.metadata.name}`);
