@@ -29,18 +29,27 @@ const adminUrl = process.env['BULKHEAD_TEST_POSTGRES_URL'] ?? 'postgres://postgr
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 10);
 /** A's connections: a client that sends its next request the moment an answer arrives. */
 const floodConnections = Number(process.env['BENCH_FLOOD_CONNECTIONS'] ?? 50);
-/** B's connections: an ordinary client. */
+/** B's connections and its steady rate: an ordinary client, well within its share. */
 const quietConnections = Number(process.env['BENCH_QUIET_CONNECTIONS'] ?? 2);
+const quietRate = Number(process.env['BENCH_QUIET_RATE'] ?? 100);
+/** A's share in the last phase: the defaults unless BENCH_SHARE_RPS / _BURST / _CONCURRENCY say otherwise. */
+const share = {
+  requestsPerSecond: Number(process.env['BENCH_SHARE_RPS'] ?? defaultTenantLimits.requestsPerSecond),
+  requestBurst: Number(process.env['BENCH_SHARE_BURST'] ?? defaultTenantLimits.requestBurst),
+  concurrentRequests: Number(
+    process.env['BENCH_SHARE_CONCURRENCY'] ?? defaultTenantLimits.concurrentRequests,
+  ),
+};
 const operatorToken = 'bench-operator-token-0123456789abcdefgh';
 const actor = { actor: 'bench', requestId: null };
 const target = 2;
 const run = promisify(execFile);
 const autocannonCli = createRequire(import.meta.url).resolve('autocannon');
 
-// B's client, in a process of its own: `connections` loops of keep-alive requests for `ms`, every
-// latency in microseconds, and the statuses seen.
+// B's client, in a process of its own: `connections` loops of keep-alive requests for `ms`, paced to
+// `rate` requests per second in all, every latency in microseconds, and the statuses seen.
 const quietClient = `
-const [url, auth, connections, ms] = process.argv.slice(1);
+const [url, auth, connections, rate, ms] = process.argv.slice(1);
 const { Agent, request } = await import('node:http');
 const agent = new Agent({ keepAlive: true, maxSockets: Number(connections) });
 const latencies = []; const statuses = {};
@@ -54,7 +63,18 @@ const once = () => new Promise((resolve, reject) => {
   req.on('error', reject);
   req.end();
 });
-await Promise.all(Array.from({ length: Number(connections) }, async () => { while (performance.now() < end) await once(); }));
+const every = (Number(connections) * 1000) / Number(rate);
+const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+await Promise.all(Array.from({ length: Number(connections) }, async (_, i) => {
+  await wait((i * every) / Number(connections));
+  let next = performance.now();
+  while (performance.now() < end) {
+    await once();
+    next += every;
+    const rest = next - performance.now();
+    if (rest > 0) await wait(rest); else next = performance.now();
+  }
+}));
 agent.destroy();
 process.stdout.write(JSON.stringify({ latencies, statuses }));
 `;
@@ -69,7 +89,16 @@ interface Quiet {
 async function quiet(url: string, key: string, ms: number): Promise<Quiet> {
   const { stdout } = await run(
     process.execPath,
-    ['--input-type=module', '-e', quietClient, url, `Bearer ${key}`, String(quietConnections), String(ms)],
+    [
+      '--input-type=module',
+      '-e',
+      quietClient,
+      url,
+      `Bearer ${key}`,
+      String(quietConnections),
+      String(quietRate),
+      String(ms),
+    ],
     { maxBuffer: 64 * 1024 * 1024 },
   );
   const { latencies, statuses } = JSON.parse(stdout) as {
@@ -138,11 +167,11 @@ async function main(): Promise<void> {
     // B's own share must not be what limits B: its client stays well under the defaults.
     await quiet(urlOf(b), b.key, 2000);
     const phases: { label: string; b: Quiet; a: Result | null; cpuMs: number }[] = [];
-    const phase = async (label: string, withFlood: boolean) => {
+    const phase = async (label: string, withFlood: boolean, floodUrl = urlOf(a)) => {
       const before = process.cpuUsage();
       const [bFigures, aResult] = await Promise.all([
         quiet(urlOf(b), b.key, ms),
-        withFlood ? flood(urlOf(a), a.key, seconds) : Promise.resolve(null),
+        withFlood ? flood(floodUrl, a.key, seconds) : Promise.resolve(null),
       ]);
       const cpu = process.cpuUsage(before);
       const bad = Object.keys(bFigures.statuses).filter((s) => s !== '200');
@@ -153,17 +182,16 @@ async function main(): Promise<void> {
     await phase('B alone', false);
     await setShare({ requestsPerSecond: 0, concurrentRequests: 0 });
     await phase("A floods, A's share off", true);
-    await setShare({
-      requestsPerSecond: defaultTenantLimits.requestsPerSecond,
-      requestBurst: defaultTenantLimits.requestBurst,
-      concurrentRequests: defaultTenantLimits.concurrentRequests,
-    });
-    await phase("A floods, A's share on (defaults)", true);
+    await setShare(share);
+    await phase("A floods, A's share on", true);
+    // The floor of any limiter inside the server: the same flood at a route answered with no work at all
+    // (no credential, no store), so B's reads share the event loop and the cores with the flood alone.
+    await phase('A floods /healthz (floor)', true, `${base}/healthz`);
 
     console.log(
       `GET /v1/domains/{id}/volumes/{volumeId} with each domain's access token, ${seconds} s per phase; B: ${quietConnections} ` +
-        `connections; A: autocannon, ${floodConnections} connections.\nDefaults: ${defaultTenantLimits.requestsPerSecond} req/s, ` +
-        `burst ${defaultTenantLimits.requestBurst}, ${defaultTenantLimits.concurrentRequests} in flight.`,
+        `connections, ${quietRate} req/s; A: autocannon, ${floodConnections} connections.\nA's share: ${share.requestsPerSecond} req/s, ` +
+        `burst ${share.requestBurst}, ${share.concurrentRequests} in flight.`,
     );
     const quietP99 = phases[0]!.b.p99;
     for (const p of phases) {
@@ -177,8 +205,10 @@ async function main(): Promise<void> {
       );
     }
     const ratio = phases[2]!.b.p99 / quietP99;
+    const floor = phases[3]!.b.p99 / quietP99;
     console.log(
-      `  B's p99 under A's flood with the share on / quiet: ${ratio.toFixed(2)} (target ≤ ${target}: ${ratio <= target ? 'met' : 'NOT met'})`,
+      `  B's p99 under A's flood with the share on / quiet: ${ratio.toFixed(2)} (target ≤ ${target}: ${ratio <= target ? 'met' : 'NOT met'});` +
+        ` floor on this machine (the flood answered with no work): ${floor.toFixed(2)}`,
     );
   } finally {
     for (const step of cleanup) await step().catch(() => undefined);
