@@ -190,23 +190,20 @@ export class Provisioner {
 
   /** The domain's pool settings as the operator set them (quotas and limits), without defaults. */
   async poolOverrides(domainId: string): Promise<Readonly<Record<string, number>>> {
-    return this.o.store.withDomain(domainId, async (tx) => {
-      const pool = await tx
-        .selectFrom('pools')
-        .select('quotas')
-        .where('domain_id', '=', domainId)
-        .executeTakeFirst();
-      return pool?.quotas ?? {};
-    });
+    return this.o.store.withDomain(domainId, (tx) => this.overridesIn(tx, domainId));
   }
 
   private async quotasIn(db: Tx, domainId: string): Promise<Quotas> {
+    return effectiveQuotas(this.o.quotas, await this.overridesIn(db, domainId));
+  }
+
+  private async overridesIn(db: Tx, domainId: string): Promise<Readonly<Record<string, number>>> {
     const pool = await db
       .selectFrom('pools')
       .select('quotas')
       .where('domain_id', '=', domainId)
       .executeTakeFirst();
-    return effectiveQuotas(this.o.quotas, pool?.quotas ?? {});
+    return pool?.quotas ?? {};
   }
 
   /**
