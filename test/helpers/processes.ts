@@ -3,6 +3,7 @@
 // The tests need `npm run build` to have run: a missing or stale dist/ fails them with a clear message.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -206,4 +207,20 @@ export async function startServer(args: readonly string[], options: RunOptions =
   const match = /^Bulkhead listening on (http:\/\/\S+) \(store: (\w+)\)$/.exec(line);
   if (match === null) throw new Error(`unexpected listening line: ${line}`);
   return { ...started, url: match[1]!, store: match[2]! };
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on at the moment of asking, for a server a test starts. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
 }

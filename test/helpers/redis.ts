@@ -4,11 +4,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Credentials } from '../../src/providers/provider.js';
-import { tempDir } from './processes.js';
+import { freePort, tempDir } from './processes.js';
 
 export const testRedisUrl = process.env['BULKHEAD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
@@ -135,17 +134,6 @@ export function redisCliSubscribe(credentials: Credentials, args: readonly strin
 /** A command the server refused for lack of permission, with the login itself accepted. */
 export function isRefusal(result: CliResult): boolean {
   return result.stderr === '' && result.stdout.startsWith('NOPERM');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
 }
 
 /**

@@ -3,12 +3,12 @@
 // `postgres` user when the tests run as root (PostgreSQL refuses to run as root).
 import { execFile } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { testPostgresUrl } from './backends.js';
+import { freePort } from './processes.js';
 
 const run = promisify(execFile);
 
@@ -29,17 +29,6 @@ async function binDir(): Promise<string> {
   } finally {
     await client.end();
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A throwaway server that trusts every connection. */
