@@ -39,6 +39,7 @@ export const errorStatus = {
   name_taken: 409,
   idempotency_conflict: 409,
   resource_not_ready: 409,
+  backend_not_configured: 409,
   volume_attached: 409,
   volume_too_large: 400,
   unsupported_kind: 400,
@@ -89,6 +90,7 @@ export const errorTitle: Record<ErrorCode, string> = {
   name_taken: 'A live resource of this kind already has this name',
   idempotency_conflict: 'The idempotency key was used for a different request',
   resource_not_ready: 'The resource is not ready',
+  backend_not_configured: 'The resource lives on a backend this server is not configured for',
   volume_attached: 'The volume is attached to an instance',
   volume_too_large: 'The volume is larger than allowed',
   unsupported_kind: 'No provider is configured for this kind of resource',
@@ -107,21 +109,30 @@ export const errorTitle: Record<ErrorCode, string> = {
   unavailable: 'The service is not available',
 };
 
+export interface BulkheadErrorOptions {
+  readonly cause?: unknown;
+  readonly details?: readonly ErrorDetail[];
+  /** Why, as a stable code narrower than `code`: a backend's own reason (`unsafe_server` …). */
+  readonly reason?: string | undefined;
+  /** What to do about it, in one line, for a person. Never a secret. */
+  readonly hint?: string | undefined;
+}
+
 export class BulkheadError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly details: readonly ErrorDetail[] | undefined;
+  readonly reason: string | undefined;
+  readonly hint: string | undefined;
 
-  constructor(
-    code: ErrorCode,
-    message?: string,
-    options?: { cause?: unknown; details?: readonly ErrorDetail[] },
-  ) {
+  constructor(code: ErrorCode, message?: string, options?: BulkheadErrorOptions) {
     super(message ?? errorTitle[code], options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BulkheadError';
     this.code = code;
     this.status = errorStatus[code];
     this.details = options?.details;
+    this.reason = options?.reason;
+    this.hint = options?.hint;
   }
 }
 

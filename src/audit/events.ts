@@ -56,7 +56,8 @@ export const auditActions = [
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];
-export type AuditOutcome = 'success' | 'denied' | 'failure';
+/** `refused`: the server would not act, for a reason of its own configuration (not the caller's rights). */
+export type AuditOutcome = 'success' | 'denied' | 'failure' | 'refused';
 
 export interface AuditEventInput {
   readonly domainId: string | null;

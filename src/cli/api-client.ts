@@ -43,11 +43,15 @@ export function apiClient(baseUrl: string, credential: string): ApiCall {
     const text = await response.text();
     const parsed: unknown = text === '' ? null : JSON.parse(text);
     if (!response.ok) {
-      const problem = parsed as { code?: string; detail?: string } | null;
+      const problem = parsed as { code?: string; detail?: string; reason?: unknown; hint?: unknown } | null;
       const code = (
         problem?.code !== undefined && problem.code in errorStatus ? problem.code : 'internal'
       ) as ErrorCode;
-      throw new BulkheadError(code, problem?.detail ?? `HTTP ${response.status}`);
+      // The cause and the fix travel with the code, so the CLI can say what to do.
+      throw new BulkheadError(code, problem?.detail ?? `HTTP ${response.status}`, {
+        reason: typeof problem?.reason === 'string' ? problem.reason : undefined,
+        hint: typeof problem?.hint === 'string' ? problem.hint : undefined,
+      });
     }
     return parsed as T;
   };

@@ -12,6 +12,10 @@ export interface Problem {
   code: ErrorCode;
   detail: string;
   requestId: string;
+  /** The cause in a stable code narrower than `code`, e.g. a backend's `unsafe_server`. */
+  reason?: string;
+  /** What to do about it, in one line. */
+  hint?: string;
   errors?: ErrorDetail[];
 }
 
@@ -24,6 +28,8 @@ export function problemOf(error: BulkheadError, requestId: string): Problem {
     detail: error.message,
     requestId,
   };
+  if (error.reason !== undefined) problem.reason = error.reason;
+  if (error.hint !== undefined) problem.hint = error.hint;
   if (error.details !== undefined && error.details.length > 0) problem.errors = [...error.details];
   return problem;
 }

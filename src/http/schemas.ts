@@ -107,6 +107,12 @@ export const Problem = Type.Object(
     code: Type.Union(Object.keys(errorStatus).map((c) => Type.Literal(c))),
     detail: Type.String(),
     requestId: Type.String(),
+    reason: Type.Optional(
+      Type.String({
+        description: 'The cause, as a stable code narrower than `code` (e.g. `unsafe_server`).',
+      }),
+    ),
+    hint: Type.Optional(Type.String({ description: 'What to do about it, in one line.' })),
     errors: Type.Optional(
       Type.Array(Type.Object({ path: Type.String(), code: Type.String(), message: Type.String() })),
     ),

@@ -66,9 +66,42 @@ export interface ProviderCapabilities {
   readonly objects: boolean;
 }
 
+/**
+ * The one backend a provider allocates on. A resource records it when it is created, so a server started
+ * later with another configuration can tell that the resource lives elsewhere and leave it alone.
+ */
+export interface BackendIdentity {
+  /**
+   * What kind of backend: `postgres-server`, `postgres-embedded`, `redis`, `rabbitmq`, `storage`,
+   * `kubernetes` or `kubernetes-dry-run`.
+   */
+  readonly type: string;
+  /**
+   * Where it is, as configured: a server's host:port (PostgreSQL adds its mode), a directory for
+   * embedded ones. Two providers with the same type and location reach the same objects. Never a secret.
+   */
+  readonly location: string;
+}
+
+export function sameBackend(a: BackendIdentity, b: BackendIdentity): boolean {
+  return a.type === b.type && a.location === b.location;
+}
+
+/** A backend as a person reads it: `postgres-server 127.0.0.1:5432 (database mode)`. */
+export function describeBackend(backend: BackendIdentity): string {
+  return `${backend.type} ${backend.location}`;
+}
+
+/** `host:port`, with brackets around an IPv6 address. */
+export function hostPort(host: string, port: number | string): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 export interface Provider {
   readonly kind: ResourceKind;
   readonly capabilities: ProviderCapabilities;
+  /** Where this provider's resources live. */
+  readonly backend: BackendIdentity;
   /** Creates the resource, or finishes creating it; returns fresh credentials for it. */
   create(ref: ResourceRef): Promise<Credentials>;
   inspect(ref: ResourceRef): Promise<InspectResult>;

@@ -14,13 +14,18 @@ import type { ResourceKind } from '../domain/kinds.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import { allows, everyKind, scopeDenied, type KindCheck } from '../policy/scopes.js';
+import { backendFailure } from '../providers/failure.js';
 import {
   backendName,
+  describeBackend,
+  sameBackend,
+  type BackendIdentity,
   type Credentials,
   type ProbeReport,
   type Provider,
   type ResourceRef,
 } from '../providers/provider.js';
+import { howToReach, settingOf, settingOfKind } from '../providers/settings.js';
 import type { ResourceRow, ResourceStatus } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
@@ -139,6 +144,51 @@ function transition(
   };
 }
 
+/**
+ * Why this server will not touch a resource: it lives on `recorded` (null: not recorded, from before
+ * 0016), and this server's backend for its kind is `configured` (null: none). Names both and the variable.
+ */
+function notConfigured(
+  row: ResourceRow,
+  recorded: BackendIdentity | null,
+  configured: BackendIdentity | null,
+): BulkheadError {
+  const kind = row.kind as ResourceKind;
+  const here =
+    configured === null
+      ? `this server has no ${kind} backend (${settingOfKind(kind)} is not set)`
+      : `this server's ${kind} backend is ${describeBackend(configured)}`;
+  if (recorded === null) {
+    return new BulkheadError(
+      'backend_not_configured',
+      `${row.id} is a ${kind} resource and ${here}. Nothing was changed.`,
+      { hint: `start the server with ${settingOfKind(kind)} set to the backend it was created on` },
+    );
+  }
+  return new BulkheadError(
+    'backend_not_configured',
+    `${row.id} lives on ${describeBackend(recorded)} and ${here}: set ${settingOf(recorded)} to reach it. ` +
+      'Nothing was changed.',
+    { hint: `start a server ${howToReach(recorded)}, then try again there` },
+  );
+}
+
+/** The audit event of an operation refused because the resource's backend is not this server's. */
+function refused(actor: Actor, row: ResourceRow, action: AuditAction, why: BulkheadError): AuditEventInput {
+  return {
+    ...actor,
+    domainId: row.domain_id,
+    action,
+    target: row.id,
+    outcome: 'refused',
+    detail: {
+      kind: row.kind,
+      reason: why.code,
+      backend: row.backend === null ? null : `${row.backend} ${row.backend_location ?? ''}`.trim(),
+    },
+  };
+}
+
 /** The update that makes a resource still `provisioning` ready, with its sealed credentials. */
 function markedReady(tx: Tx, resourceId: string, sealedCredentials: string) {
   const now = new Date();
@@ -179,9 +229,39 @@ export class Provisioner {
 
   private provider(kind: string): Provider {
     const provider = this.o.providers.get(kind as ResourceKind);
-    if (provider === undefined)
-      throw new BulkheadError('unsupported_kind', `No provider for "${kind}" is configured.`);
+    if (provider === undefined) {
+      const setting = settingOfKind(kind as ResourceKind);
+      throw new BulkheadError(
+        'unsupported_kind',
+        `No provider for "${kind}" is configured: this server was started without ${setting}.`,
+        { hint: `start the server with ${setting} set to offer ${kind} resources` },
+      );
+    }
     return provider;
+  }
+
+  /**
+   * The provider of the backend a resource lives on, or why this server cannot reach it: the resource
+   * recorded another backend than the one configured for its kind, or its kind has none here. A row from
+   * before backends were recorded is taken to live on the configured one.
+   */
+  private placed(row: ResourceRow): { provider: Provider } | { refusal: BulkheadError } {
+    const provider = this.o.providers.get(row.kind as ResourceKind);
+    const recorded: BackendIdentity | null =
+      row.backend === null || row.backend_location === null
+        ? null
+        : { type: row.backend, location: row.backend_location };
+    if (provider !== undefined && (recorded === null || sameBackend(provider.backend, recorded))) {
+      return { provider };
+    }
+    return { refusal: notConfigured(row, recorded, provider?.backend ?? null) };
+  }
+
+  /** The provider a resource lives on; throws `backend_not_configured` when this server has another. */
+  private providerOf(row: ResourceRow): Provider {
+    const placed = this.placed(row);
+    if ('refusal' in placed) throw placed.refusal;
+    return placed.provider;
   }
 
   async quotas(domainId: string): Promise<Quotas> {
@@ -250,6 +330,7 @@ export class Provisioner {
     const now = new Date();
     const id = newId('resource');
     const name = backendName({ domainId, resourceId: id });
+    const backend = this.provider(input.kind).backend;
     const inserted = sql`EXISTS (SELECT 1 FROM resources WHERE id = ${id})`;
     let results;
     try {
@@ -272,7 +353,8 @@ export class Provisioner {
               )
               .where(
                 sql<boolean>`(SELECT count(*) FROM resources r
-                  WHERE r.domain_id = ${domainId} AND r.kind = ${input.kind} AND r.status <> 'deleted')
+                  WHERE r.domain_id = ${domainId} AND r.kind = ${input.kind} AND r.status <> 'deleted'
+                    AND NOT r.refused)
                   < COALESCE((SELECT (p.quotas ->> ${input.kind})::numeric FROM pools p
                     WHERE p.domain_id = ${domainId}), ${this.o.quotas.resourcesPerKind})`,
               ),
@@ -307,6 +389,8 @@ export class Provisioner {
             'lease_until',
             'created_at',
             'updated_at',
+            'backend',
+            'backend_location',
           ])
           .expression((eb) =>
             eb
@@ -324,6 +408,8 @@ export class Provisioner {
                 eb.val(new Date(now.getTime() + this.o.leaseMs)).as('lease_until'),
                 eb.val(now).as('created_at'),
                 eb.val(now).as('updated_at'),
+                eb.val(backend.type).as('backend'),
+                eb.val(backend.location).as('backend_location'),
               ]),
           )
           .returningAll();
@@ -351,6 +437,7 @@ export class Provisioner {
     input: { kind: ResourceKind; name: string; blueprintId?: string },
     idempotencyKey: string | undefined,
   ): Promise<{ row: ResourceRow; replay: boolean }> {
+    const backend = this.provider(input.kind).backend;
     try {
       return await this.o.store
         .withDomain(domainId, async (tx) => {
@@ -373,6 +460,7 @@ export class Provisioner {
                 .where('domain_id', '=', domainId)
                 .where('kind', '=', input.kind)
                 .where('status', '<>', 'deleted')
+                .where('refused', '=', false)
                 .as('live'),
             ])
             .where('id', '=', principal.keyId)
@@ -445,6 +533,8 @@ export class Provisioner {
               lease_until: new Date(now.getTime() + this.o.leaseMs),
               created_at: now,
               updated_at: now,
+              backend: backend.type,
+              backend_location: backend.location,
             })
             .returningAll()
             .executeTakeFirstOrThrow();
@@ -577,21 +667,30 @@ export class Provisioner {
     );
   }
 
+  /**
+   * Records a failed allocation and answers it with the backend's reason. What the backend made is undone
+   * first (the reconciler tries again when that fails too). A refusal before anything was made (an unsafe
+   * server, no connection at all) has nothing to undo: the resource is `failed` and `refused`, and gives
+   * up its name and its place in the quota, so the same create can be made again once the cause is fixed.
+   */
   private async fail(provider: Provider, row: ResourceRow, actor: Actor, error: unknown): Promise<never> {
     const ref: ResourceRef = { domainId: row.domain_id, resourceId: row.id };
-    const message = error instanceof Error ? error.message : String(error);
+    const failure = backendFailure(error, provider.backend);
     let undone = true;
-    try {
-      await provider.delete(ref);
-    } catch {
-      undone = false; // the reconciler tries again
+    if (!failure.nothingMade) {
+      try {
+        await provider.delete(ref);
+      } catch {
+        undone = false; // the reconciler tries again
+      }
     }
     await this.settle(row.domain_id, row.id, 'provisioning', actor, 'resource.failed', (tx) =>
       tx
         .updateTable('resources')
         .set({
           status: undone ? 'failed' : 'provisioning',
-          error: message.slice(0, 500),
+          refused: failure.nothingMade,
+          error: `${failure.reason}: ${failure.message}`.slice(0, 500),
           lease_until: null,
           updated_at: new Date(),
         })
@@ -600,9 +699,12 @@ export class Provisioner {
         .returningAll()
         .executeTakeFirst(),
     );
-    throw new BulkheadError('provisioning_failed', `The backend could not allocate resource ${row.id}.`, {
-      cause: error,
-    });
+    throw new BulkheadError(
+      'provisioning_failed',
+      `The backend did not allocate resource ${row.id} (${failure.reason}): ${failure.message}.` +
+        (failure.nothingMade ? ' Nothing was made; the same create may be made again.' : ''),
+      { cause: error, reason: failure.reason, hint: failure.hint },
+    );
   }
 
   /** Runs a state change and its audit event in one transaction; undefined when the row moved on. */
@@ -702,7 +804,7 @@ export class Provisioner {
     check(row.kind);
     if (row.status !== 'ready')
       throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
-    return { ref: { domainId, resourceId }, provider: this.provider(row.kind) };
+    return { ref: { domainId, resourceId }, provider: this.providerOf(row) };
   }
 
   /**
@@ -719,6 +821,14 @@ export class Provisioner {
     check(row.kind);
     if (row.status !== 'ready' || row.credentials === null) {
       throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
+    }
+    // Credentials this server could neither rotate nor vouch for are not handed out by it.
+    const placed = this.placed(row);
+    if ('refusal' in placed) {
+      await this.o.store.withDomain(domainId, (tx) =>
+        appendAudit(tx, refused(actor, row, 'resource.credentials', placed.refusal)),
+      );
+      throw placed.refusal;
     }
     const credentials = await this.o.keyring.decrypt<Credentials>(
       domainId,
@@ -753,15 +863,25 @@ export class Provisioner {
     check: KindCheck = everyKind,
   ): Promise<Credentials> {
     let kind: string | null = null;
+    let backend: BackendIdentity | null = null;
+    let refusal: BulkheadError | null = null;
     try {
-      return await this.o.store.withDomain(domainId, async (tx) => {
+      const rotated = await this.o.store.withDomain(domainId, async (tx) => {
         const row = await lockResource(tx, domainId, resourceId);
         check(row.kind);
         if (row.status !== 'ready') {
           throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
         }
+        const placed = this.placed(row);
+        if ('refusal' in placed) {
+          // Recorded, and nothing else changes: the error is thrown once this has committed.
+          refusal = placed.refusal;
+          await appendAudit(tx, refused(actor, row, 'resource.credentials_rotated', placed.refusal));
+          return null;
+        }
         kind = row.kind;
-        const credentials = await this.provider(row.kind).credentials({ domainId, resourceId });
+        backend = placed.provider.backend;
+        const credentials = await placed.provider.credentials({ domainId, resourceId });
         await tx
           .updateTable('resources')
           .set({
@@ -785,9 +905,12 @@ export class Provisioner {
         });
         return credentials;
       });
+      if (rotated === null) throw refusal ?? new Error('unreachable');
+      return rotated;
     } catch (error) {
-      if (error instanceof BulkheadError || kind === null) throw error;
+      if (error instanceof BulkheadError || kind === null || backend === null) throw error;
       const failedKind: string = kind;
+      const failure = backendFailure(error, backend);
       await this.o.store.withDomain(domainId, (tx) =>
         appendAudit(tx, {
           ...actor,
@@ -797,16 +920,15 @@ export class Provisioner {
           outcome: 'failure',
           detail: {
             kind: failedKind,
+            reason: failure.reason,
             error: (error instanceof Error ? error.message : String(error)).slice(0, 500),
           },
         }),
       );
       throw new BulkheadError(
         'provisioning_failed',
-        `The backend could not issue new credentials for ${resourceId}.`,
-        {
-          cause: error,
-        },
+        `The backend could not issue new credentials for ${resourceId} (${failure.reason}): ${failure.message}.`,
+        { cause: error, reason: failure.reason, hint: failure.hint },
       );
     }
   }
@@ -832,7 +954,8 @@ export class Provisioner {
         'invalid_request',
         `A is ${rowA.kind} and B is ${rowB.kind}: give two of one kind.`,
       );
-    const provider = this.provider(rowA.kind);
+    const provider = this.providerOf(rowA);
+    this.providerOf(rowB);
     const [credentialsA, credentialsB] = await Promise.all([
       this.credentials(actor, a.domainId, a.resourceId),
       this.credentials(actor, b.domainId, b.resourceId),
@@ -869,6 +992,13 @@ export class Provisioner {
       const row = await lockResource(tx, domainId, resourceId);
       check(row.kind);
       if (row.status === 'deleted') return { row, changed: false };
+      // A resource on a backend this server does not reach stays exactly as it is: marking it would let
+      // nothing remove it here, and removing nothing must never be reported as deleting it.
+      const placed = this.placed(row);
+      if ('refusal' in placed) {
+        await appendAudit(tx, refused(actor, row, 'resource.delete', placed.refusal));
+        return { row, changed: false, refusal: placed.refusal };
+      }
       const updated = await tx
         .updateTable('resources')
         .set({
@@ -889,9 +1019,22 @@ export class Provisioner {
       });
       return { row: updated, changed: true };
     });
+    if ('refusal' in marked) throw marked.refusal;
     if (!marked.changed) return resourceView(marked.row);
     this.crashAt('after-mark-delete');
-    await this.provider(marked.row.kind).delete({ domainId, resourceId });
+    const provider = this.providerOf(marked.row);
+    try {
+      await provider.delete({ domainId, resourceId });
+    } catch (error) {
+      // Marked, so the reconciler finishes it once the backend answers; meanwhile it is not deleted.
+      const failure = backendFailure(error, provider.backend);
+      throw new BulkheadError(
+        'provisioning_failed',
+        `The backend could not remove ${resourceId} yet (${failure.reason}): ${failure.message}. It stays ` +
+          'deprovisioning and is removed once the backend answers.',
+        { cause: error, reason: failure.reason, hint: failure.hint },
+      );
+    }
     return resourceView(await this.finishDeletion(domainId, resourceId, actor));
   }
 
@@ -918,6 +1061,20 @@ export class Provisioner {
         .select('id')
         .where('status', 'in', ['pending', 'provisioning', 'deprovisioning'])
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', new Date())]))
+        // Only what lives on this server's backends (or was never recorded): a resource created on
+        // another backend waits, untouched, for a server configured for it.
+        .where((eb) =>
+          eb.or([
+            eb('backend', 'is', null),
+            ...[...this.o.providers].map(([kind, provider]) =>
+              eb.and([
+                eb('kind', '=', kind),
+                eb('backend', '=', provider.backend.type),
+                eb('backend_location', '=', provider.backend.location),
+              ]),
+            ),
+          ]),
+        )
         .orderBy('id')
         .limit(500)
         .execute(),

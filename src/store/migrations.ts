@@ -593,6 +593,34 @@ const migrations: Record<string, Migration> = {
       await sql`ALTER TABLE volumes ADD COLUMN lease_until timestamptz`.execute(db);
     },
   },
+  '0016_resource_backends': {
+    async up(db) {
+      // Where each resource lives, recorded when it is created: the provider's backend type
+      // (`postgres-server`, `postgres-embedded`, …) and location (host:port and mode, or a directory). A
+      // server configured for another backend then refuses to touch it instead of deleting nothing and
+      // calling it deleted. Rows from before this migration have neither: where they live is unknown,
+      // and they are taken to live on whatever the server is configured for, as before.
+      await sql`
+        ALTER TABLE resources
+          ADD COLUMN backend text,
+          ADD COLUMN backend_location text,
+          ADD CONSTRAINT resources_backend_whole CHECK ((backend IS NULL) = (backend_location IS NULL))`.execute(
+        db,
+      );
+      // A create the backend refused before it made anything (an unsafe server, no connection) leaves a
+      // failed resource that holds nothing there: it keeps neither its name nor a place in the quota,
+      // so the same create can be made again once the cause is fixed.
+      await sql`ALTER TABLE resources ADD COLUMN refused boolean NOT NULL DEFAULT false`.execute(db);
+      await sql`
+        ALTER TABLE resources ADD CONSTRAINT resources_refused_failed CHECK (NOT refused OR status IN ('failed', 'deprovisioning', 'deleted'))`.execute(
+        db,
+      );
+      await sql`DROP INDEX resources_live_name`.execute(db);
+      await sql`CREATE UNIQUE INDEX resources_live_name ON resources (domain_id, kind, name) WHERE status <> 'deleted' AND NOT refused`.execute(
+        db,
+      );
+    },
+  },
 };
 
 /**

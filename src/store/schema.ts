@@ -72,6 +72,12 @@ export interface ResourcesTable {
   updated_at: Date;
   ready_at: Date | null;
   deleted_at: Date | null;
+  /** The backend it was created on (`postgres-server` …); null for rows older than migration 0016. */
+  backend: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Where that backend is (host:port and mode, or a directory); null exactly when `backend` is. */
+  backend_location: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The backend refused its create before making anything: it holds neither its name nor quota. */
+  refused: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface PoolsTable {

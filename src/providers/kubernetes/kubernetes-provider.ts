@@ -4,6 +4,7 @@
 // and probe reports say so. Assumes ids the core has validated and a cluster whose network plugin
 // enforces NetworkPolicy.
 import type {
+  BackendIdentity,
   Credentials,
   InspectResult,
   OwnedObject,
@@ -41,6 +42,17 @@ export class KubernetesClusterProvider implements Provider {
     private readonly api: KubeApi,
     private readonly settings: KubernetesSettings,
   ) {}
+
+  /** The API server, host:port. */
+  get backend(): BackendIdentity {
+    let location = this.api.server;
+    try {
+      location = new URL(this.api.server).host;
+    } catch {
+      // Not a URL: named as it is.
+    }
+    return { type: 'kubernetes', location };
+  }
 
   private async issue(ref: ResourceRef): Promise<Credentials> {
     const issued = await applyAndIssue(this.api, ref, this.settings);
@@ -125,6 +137,8 @@ const dryRunNote = 'dry run: nothing was applied to a cluster and no token was i
 export class KubernetesDryRunProvider implements Provider {
   readonly kind = 'kubernetes' as const;
   readonly capabilities = { objects: false } as const;
+  /** Nothing is applied anywhere. */
+  readonly backend: BackendIdentity = { type: 'kubernetes-dry-run', location: 'nowhere' };
 
   constructor(private readonly settings: KubernetesSettings) {}
 

@@ -9,6 +9,7 @@ import { PGlite } from '@electric-sql/pglite';
 import {
   backendName,
   refFromBackendName,
+  type BackendIdentity,
   type Credentials,
   type InspectResult,
   type OwnedObject,
@@ -47,8 +48,11 @@ export class PgliteProvider implements Provider {
   readonly capabilities = { objects: false } as const;
   private readonly mutex = new KeyedMutex();
   private template: Promise<string> | undefined;
+  readonly backend: BackendIdentity;
 
-  private constructor(readonly root: string) {}
+  private constructor(readonly root: string) {
+    this.backend = { type: 'postgres-embedded', location: root };
+  }
 
   static async open(root: string): Promise<PgliteProvider> {
     await prepareRoot(root);

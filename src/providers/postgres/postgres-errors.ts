@@ -19,14 +19,21 @@ const defaultMessage: Record<PostgresProviderErrorCode, string> = {
  */
 export class PostgresProviderError extends Error {
   readonly code: PostgresProviderErrorCode;
+  /** What the operator can do about it, in one line (for `unsafe_server`: the setting to change). */
+  readonly hint: string | undefined;
 
-  constructor(code: PostgresProviderErrorCode, message?: string, options?: { cause?: unknown }) {
+  constructor(
+    code: PostgresProviderErrorCode,
+    message?: string,
+    options?: { cause?: unknown; hint?: string | undefined },
+  ) {
     super(
       message ?? defaultMessage[code],
       options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.name = 'PostgresProviderError';
     this.code = code;
+    this.hint = options?.hint;
   }
 }
 

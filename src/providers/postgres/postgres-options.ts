@@ -1,7 +1,7 @@
 // The provider's options, checked once when the provider is built: a bad value stops the start with
 // one clear line, and everything below this file may take the options as valid.
 import { isAbsolute, resolve } from 'node:path';
-import { refFromBackendName } from '../provider.js';
+import { hostPort, refFromBackendName } from '../provider.js';
 import { PostgresProviderError } from './postgres-errors.js';
 
 export type PostgresProviderOptions =
@@ -36,6 +36,8 @@ export type PostgresProviderOptions =
 
 export interface ServerSettings {
   readonly adminUrl: string;
+  /** Where the admin URL reaches the server (host:port, or the socket directory and port); no secret. */
+  readonly address: string;
   readonly mode: 'database' | 'schema';
   readonly sharedDatabase: string;
   readonly connectionLimit: number;
@@ -92,6 +94,7 @@ export function serverSettings(
   if (!Number.isInteger(port) || port < 1 || port > 65_535) invalid('postgres publicPort must be a TCP port');
   return {
     adminUrl: options.adminUrl,
+    address: hostPort(server.host ?? 'localhost', server.port),
     mode: options.mode,
     sharedDatabase,
     connectionLimit,

@@ -4,6 +4,7 @@
 import {
   backendName,
   refFromBackendName,
+  type BackendIdentity,
   type Credentials,
   type InspectResult,
   type OwnedObject,
@@ -78,6 +79,7 @@ async function withRoleRace<T>(fn: () => Promise<T>): Promise<T> {
 export class PostgresServerProvider implements Provider {
   readonly kind = 'postgres' as const;
   readonly capabilities = { objects: false } as const;
+  readonly backend: BackendIdentity;
   private readonly admin: AdminPool;
   private shared: Promise<AdminPool> | undefined;
   /** The login check, once it passed; a failed one is made again on the next call (pg_hba.conf may be fixed). */
@@ -86,6 +88,14 @@ export class PostgresServerProvider implements Provider {
 
   constructor(private readonly s: ServerSettings) {
     this.admin = openAdminPool(s.adminUrl);
+    // The mode is part of where a resource lives: a schema-mode server never looks for a database.
+    this.backend = {
+      type: 'postgres-server',
+      location:
+        s.mode === 'schema'
+          ? `${s.address}/${s.sharedDatabase} (schema mode)`
+          : `${s.address} (database mode)`,
+    };
   }
 
   async create(ref: ResourceRef): Promise<Credentials> {
@@ -315,18 +325,40 @@ export class PostgresServerProvider implements Provider {
    */
   private refusePasswordlessLogin(): Promise<void> {
     if (this.s.allowPasswordlessLogin) return Promise.resolve();
-    const check = (this.loginChecked ??= loginNeedsPassword(this.s.adminUrl, this.admin).then((needed) => {
-      if (needed) return;
-      throw new PostgresProviderError(
-        'unsafe_server',
-        'the PostgreSQL server lets a role log in without its password (pg_hba.conf trusts the ' +
-          'connection), so any tenant could log in as another; require scram-sha-256 for tenant roles',
-      );
-    }));
+    const check = (this.loginChecked ??= loginNeedsPassword(this.s.adminUrl, this.admin).then(
+      async (needed) => {
+        if (needed) return;
+        throw new PostgresProviderError(
+          'unsafe_server',
+          `the PostgreSQL server at ${this.s.address} lets a role log in without its password ` +
+            '(pg_hba.conf trusts the connection), so any tenant could log in as another',
+          { hint: await this.passwordRuleHint() },
+        );
+      },
+    ));
     return check.catch((error: unknown) => {
       if (this.loginChecked === check) this.loginChecked = undefined;
       throw error;
     });
+  }
+
+  /**
+   * The pg_hba.conf line that makes tenant roles give their password from where Bulkhead connects: the
+   * address the server sees this process at (a Unix socket has none).
+   */
+  private async passwordRuleHint(): Promise<string> {
+    const { rows } = await this.admin.query<{ addr: string | null; family: number | null }>(
+      'SELECT host(inet_client_addr()) AS addr, family(inet_client_addr()) AS family',
+    );
+    const { addr, family } = rows[0] ?? { addr: null, family: null };
+    const line =
+      addr === null
+        ? 'local all all scram-sha-256'
+        : `host all all ${addr}/${family === 6 ? 128 : 32} scram-sha-256`;
+    return (
+      `add "${line}" to pg_hba.conf after the line that lets the admin in and before any line that ` +
+      'trusts that address, then reload it (SELECT pg_reload_conf()) and create again'
+    );
   }
 
   private credentialsFor(user: string, password: string, database: string): Credentials {

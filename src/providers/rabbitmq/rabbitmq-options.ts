@@ -1,5 +1,6 @@
 // The provider's options, checked once when the provider is built: a bad value stops the start with
 // one clear line, and everything below this file may take the settings as valid.
+import { hostPort } from '../provider.js';
 import { RabbitmqProviderError } from './rabbitmq-errors.js';
 
 export interface RabbitmqProviderOptions {
@@ -29,6 +30,8 @@ export interface RabbitmqProviderOptions {
 export interface RabbitmqSettings {
   /** `…/api`, without credentials (fetch refuses URLs that carry them). */
   readonly apiBase: string;
+  /** Where the management API is, host:port; no secret. */
+  readonly address: string;
   /** The `Authorization` header for the administrator. */
   readonly adminAuth: string;
   readonly adminUser: string;
@@ -91,6 +94,10 @@ export function rabbitmqSettings(options: RabbitmqProviderOptions): RabbitmqSett
   const statsIntervalMs = count(options.statsIntervalMs, 5_000, 'statsIntervalMs', 600_000);
   return {
     apiBase,
+    address: hostPort(
+      management.hostname.replace(/^\[(.*)\]$/, '$1'),
+      management.port === '' ? (management.protocol === 'https:' ? 443 : 80) : management.port,
+    ),
     adminAuth: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
     adminUser: user,
     amqpScheme,

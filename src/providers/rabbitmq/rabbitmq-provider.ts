@@ -4,6 +4,7 @@
 import {
   backendName,
   refFromBackendName,
+  type BackendIdentity,
   type Credentials,
   type InspectResult,
   type OwnedObject,
@@ -59,7 +60,10 @@ export class RabbitmqProvider implements Provider {
   private readonly api: ManagementClient;
   private readonly sessions: SessionCloser;
 
+  readonly backend: BackendIdentity;
+
   constructor(private readonly s: RabbitmqSettings) {
+    this.backend = { type: 'rabbitmq', location: s.address };
     this.api = new ManagementClient(s);
     this.sessions = new SessionCloser(this.api, s.lateSweepMs);
   }

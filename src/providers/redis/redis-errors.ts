@@ -19,14 +19,21 @@ const defaultMessage: Record<RedisProviderErrorCode, string> = {
  */
 export class RedisProviderError extends Error {
   readonly code: RedisProviderErrorCode;
+  /** What the operator can do about it, in one line (for `unsafe_server`: the setting to change). */
+  readonly hint: string | undefined;
 
-  constructor(code: RedisProviderErrorCode, message?: string, options?: { cause?: unknown }) {
+  constructor(
+    code: RedisProviderErrorCode,
+    message?: string,
+    options?: { cause?: unknown; hint?: string | undefined },
+  ) {
     super(
       message ?? defaultMessage[code],
       options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.name = 'RedisProviderError';
     this.code = code;
+    this.hint = options?.hint;
   }
 }
 

@@ -1,5 +1,6 @@
 // The provider's options, checked once when the provider is built: a bad value stops the start with one
 // clear line, and everything below this file may take the settings as valid.
+import { hostPort } from '../provider.js';
 import { RedisProviderError } from './redis-errors.js';
 
 export interface RedisProviderOptions {
@@ -23,6 +24,8 @@ export interface RedisProviderOptions {
 export interface RedisSettings {
   /** The admin URL with any database number removed. */
   readonly adminUrl: string;
+  /** Where the admin URL reaches the server, host:port; no secret. */
+  readonly address: string;
   /** `rediss:` when the admin connection uses TLS; tenants are handed the same scheme. */
   readonly scheme: 'redis:' | 'rediss:';
   readonly publicHost: string;
@@ -52,6 +55,10 @@ export function redisSettings(options: RedisProviderOptions): RedisSettings {
   url.pathname = '';
   return {
     adminUrl: url.toString(),
+    address: hostPort(
+      url.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost',
+      url.port === '' ? 6379 : url.port,
+    ),
     scheme: url.protocol,
     publicHost: host,
     publicPort: port,

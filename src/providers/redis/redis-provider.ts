@@ -4,6 +4,7 @@
 // Assumes a standalone Redis 7.0+ whose default user is off or has a password (see docs/providers.md).
 import {
   refFromBackendName,
+  type BackendIdentity,
   type Credentials,
   type InspectResult,
   type OwnedObject,
@@ -54,8 +55,11 @@ export class RedisServerProvider implements Provider {
   private server: Promise<{ known: Set<string>; aclFile: boolean }> | undefined;
   private closed = false;
 
+  readonly backend: BackendIdentity;
+
   constructor(private readonly s: RedisSettings) {
     this.admin = openAdmin(s.adminUrl);
+    this.backend = { type: 'redis', location: s.address };
   }
 
   async create(ref: ResourceRef): Promise<Credentials> {
@@ -174,8 +178,13 @@ export class RedisServerProvider implements Provider {
     if (flags.includes('on') && flags.includes('nopass')) {
       throw new RedisProviderError(
         'unsafe_server',
-        "the Redis server's default user is on and needs no password, so any tenant could become admin; " +
-          'give it a password or turn it off (ACL SETUSER default off)',
+        `the Redis server at ${this.s.address} has its default user on without a password, so any ` +
+          'tenant could become admin',
+        {
+          hint:
+            'turn the default user off (ACL SETUSER default off, then ACL SAVE or CONFIG REWRITE) or give ' +
+            'it a password (requirepass), then create again',
+        },
       );
     }
   }

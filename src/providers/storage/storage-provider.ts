@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   refFromBackendName,
+  type BackendIdentity,
   type Credentials,
   type DataKeySource,
   type InspectResult,
@@ -63,12 +64,15 @@ class StorageProvider implements ObjectProvider, ProbeTarget {
   readonly kind = 'storage' as const;
   readonly capabilities = { objects: true } as const;
   private readonly mutex = new KeyedMutex();
+  readonly backend: BackendIdentity;
 
   constructor(
     readonly root: string,
     private readonly dataKeys: DataKeySource,
     private readonly maxObjectBytes: number,
-  ) {}
+  ) {
+    this.backend = { type: 'storage', location: root };
+  }
 
   async locate(
     ref: ResourceRef,
