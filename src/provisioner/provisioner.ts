@@ -25,7 +25,7 @@ import {
   type Provider,
   type ResourceRef,
 } from '../providers/provider.js';
-import { howToReach, settingOf, settingOfKind } from '../providers/settings.js';
+import { howToReach, settingOfKind } from '../providers/settings.js';
 import type { ResourceRow, ResourceStatus } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
@@ -145,31 +145,30 @@ function transition(
 }
 
 /**
- * Why this server will not touch a resource: it lives on `recorded` (null: not recorded, from before
- * 0016), and this server's backend for its kind is `configured` (null: none). Names both and the variable.
+ * Why this server will not `verb` a resource: it lives on `recorded` (null: not recorded, a row from
+ * before 0016), and this server's backend for its kind is `configured` (null: none). Names both, and the
+ * variable that points a server at the resource's backend.
  */
 function notConfigured(
   row: ResourceRow,
+  verb: string,
   recorded: BackendIdentity | null,
   configured: BackendIdentity | null,
 ): BulkheadError {
   const kind = row.kind as ResourceKind;
   const here =
     configured === null
-      ? `this server has no ${kind} backend (${settingOfKind(kind)} is not set)`
+      ? `this server has no ${kind} backend`
       : `this server's ${kind} backend is ${describeBackend(configured)}`;
-  if (recorded === null) {
-    return new BulkheadError(
-      'backend_not_configured',
-      `${row.id} is a ${kind} resource and ${here}. Nothing was changed.`,
-      { hint: `start the server with ${settingOfKind(kind)} set to the backend it was created on` },
-    );
-  }
+  const fix =
+    recorded === null
+      ? `with ${settingOfKind(kind)} set to the backend it was created on`
+      : howToReach(recorded);
+  const where = recorded === null ? `is a ${kind} resource` : `lives on ${describeBackend(recorded)}`;
   return new BulkheadError(
     'backend_not_configured',
-    `${row.id} lives on ${describeBackend(recorded)} and ${here}: set ${settingOf(recorded)} to reach it. ` +
-      'Nothing was changed.',
-    { hint: `start a server ${howToReach(recorded)}, then try again there` },
+    `${row.id} ${where} and ${here}, so nothing was changed: start a server ${fix} to ${verb} it.`,
+    { hint: `start a server ${fix}, then ${verb} it there` },
   );
 }
 
@@ -245,7 +244,7 @@ export class Provisioner {
    * recorded another backend than the one configured for its kind, or its kind has none here. A row from
    * before backends were recorded is taken to live on the configured one.
    */
-  private placed(row: ResourceRow): { provider: Provider } | { refusal: BulkheadError } {
+  private placed(row: ResourceRow, verb: string): { provider: Provider } | { refusal: BulkheadError } {
     const provider = this.o.providers.get(row.kind as ResourceKind);
     const recorded: BackendIdentity | null =
       row.backend === null || row.backend_location === null
@@ -254,12 +253,12 @@ export class Provisioner {
     if (provider !== undefined && (recorded === null || sameBackend(provider.backend, recorded))) {
       return { provider };
     }
-    return { refusal: notConfigured(row, recorded, provider?.backend ?? null) };
+    return { refusal: notConfigured(row, verb, recorded, provider?.backend ?? null) };
   }
 
   /** The provider a resource lives on; throws `backend_not_configured` when this server has another. */
-  private providerOf(row: ResourceRow): Provider {
-    const placed = this.placed(row);
+  private providerOf(row: ResourceRow, verb: string): Provider {
+    const placed = this.placed(row, verb);
     if ('refusal' in placed) throw placed.refusal;
     return placed.provider;
   }
@@ -804,7 +803,7 @@ export class Provisioner {
     check(row.kind);
     if (row.status !== 'ready')
       throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
-    return { ref: { domainId, resourceId }, provider: this.providerOf(row) };
+    return { ref: { domainId, resourceId }, provider: this.providerOf(row, 'reach') };
   }
 
   /**
@@ -823,7 +822,7 @@ export class Provisioner {
       throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
     }
     // Credentials this server could neither rotate nor vouch for are not handed out by it.
-    const placed = this.placed(row);
+    const placed = this.placed(row, 'read the credentials of');
     if ('refusal' in placed) {
       await this.o.store.withDomain(domainId, (tx) =>
         appendAudit(tx, refused(actor, row, 'resource.credentials', placed.refusal)),
@@ -872,7 +871,7 @@ export class Provisioner {
         if (row.status !== 'ready') {
           throw new BulkheadError('resource_not_ready', `The resource is ${row.status}.`);
         }
-        const placed = this.placed(row);
+        const placed = this.placed(row, 'rotate the credentials of');
         if ('refusal' in placed) {
           // Recorded, and nothing else changes: the error is thrown once this has committed.
           refusal = placed.refusal;
@@ -954,8 +953,8 @@ export class Provisioner {
         'invalid_request',
         `A is ${rowA.kind} and B is ${rowB.kind}: give two of one kind.`,
       );
-    const provider = this.providerOf(rowA);
-    this.providerOf(rowB);
+    const provider = this.providerOf(rowA, 'probe');
+    this.providerOf(rowB, 'probe');
     const [credentialsA, credentialsB] = await Promise.all([
       this.credentials(actor, a.domainId, a.resourceId),
       this.credentials(actor, b.domainId, b.resourceId),
@@ -994,7 +993,7 @@ export class Provisioner {
       if (row.status === 'deleted') return { row, changed: false };
       // A resource on a backend this server does not reach stays exactly as it is: marking it would let
       // nothing remove it here, and removing nothing must never be reported as deleting it.
-      const placed = this.placed(row);
+      const placed = this.placed(row, 'delete');
       if ('refusal' in placed) {
         await appendAudit(tx, refused(actor, row, 'resource.delete', placed.refusal));
         return { row, changed: false, refusal: placed.refusal };
@@ -1022,7 +1021,7 @@ export class Provisioner {
     if ('refusal' in marked) throw marked.refusal;
     if (!marked.changed) return resourceView(marked.row);
     this.crashAt('after-mark-delete');
-    const provider = this.providerOf(marked.row);
+    const provider = this.providerOf(marked.row, 'delete');
     try {
       await provider.delete({ domainId, resourceId });
     } catch (error) {

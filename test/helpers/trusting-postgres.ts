@@ -15,8 +15,20 @@ const run = promisify(execFile);
 export interface TrustingPostgres {
   /** The superuser's URL, over TCP on 127.0.0.1. */
   readonly url: string;
+  /**
+   * Fixes the server as an operator would: from now on every role but the superuser gives its password
+   * over TCP (pg_hba.conf rewritten, then reloaded).
+   */
+  requirePasswords(): Promise<void>;
   stop(): Promise<void>;
 }
+
+const passwordRules = [
+  'local all all trust',
+  'host all postgres 127.0.0.1/32 trust',
+  'host all all 127.0.0.1/32 scram-sha-256',
+  '',
+].join('\n');
 
 async function binDir(): Promise<string> {
   const client = new pg.Client({ connectionString: testPostgresUrl });
@@ -58,15 +70,7 @@ async function startPostgres(auth: 'trust' | 'password'): Promise<TrustingPostgr
   await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   if (auth === 'password') {
     // Written over the file initdb made, which keeps its owner.
-    writeFileSync(
-      join(data, 'pg_hba.conf'),
-      [
-        'local all all trust',
-        'host all postgres 127.0.0.1/32 trust',
-        'host all all 127.0.0.1/32 scram-sha-256',
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(join(data, 'pg_hba.conf'), passwordRules);
   }
   await as('pg_ctl', [
     '-D',
@@ -78,8 +82,19 @@ async function startPostgres(auth: 'trust' | 'password'): Promise<TrustingPostgr
     `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
     'start',
   ]);
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    url,
+    async requirePasswords() {
+      writeFileSync(join(data, 'pg_hba.conf'), passwordRules);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query('SELECT pg_reload_conf()');
+      } finally {
+        await client.end();
+      }
+    },
     async stop() {
       await as('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
