@@ -337,7 +337,7 @@ describe('a create its backend refuses', () => {
     }
   });
 
-  it('answers backend_unreachable with the address and never the password', async () => {
+  it('answers backend_unreachable with the address, never the password, and lets the attempt go', async () => {
     const port = await freePort();
     const secret = 'not-for-tenants-3141';
     const provider = await createPostgresProvider({
@@ -345,7 +345,7 @@ describe('a create its backend refuses', () => {
       adminUrl: `postgres://postgres:${secret}@127.0.0.1:${port}/postgres`,
       mode: 'database',
     });
-    const { app, domainId, key } = await serverWith(provider);
+    const { services, app, domainId, key } = await serverWith(provider);
     try {
       for (let attempt = 0; attempt < 2; attempt++) {
         const res = await app.inject({
@@ -361,6 +361,11 @@ describe('a create its backend refuses', () => {
         expect(problem.hint).toContain(`127.0.0.1:${port}`);
         expect(problem.hint).toContain('BULKHEAD_POSTGRES_URL');
         expect(res.body).not.toContain(secret);
+      }
+      // Nothing was made, so the failed resources go at once, with the backend still not answering.
+      for (const failed of await services.provisioner.list(domainId)) {
+        expect(failed).toMatchObject({ status: 'failed' });
+        expect((await services.provisioner.delete(actor, domainId, failed.id)).status).toBe('deleted');
       }
     } finally {
       await app.close();

@@ -992,9 +992,10 @@ export class Provisioner {
       check(row.kind);
       if (row.status === 'deleted') return { row, changed: false };
       // A resource on a backend this server does not reach stays exactly as it is: marking it would let
-      // nothing remove it here, and removing nothing must never be reported as deleting it.
+      // nothing remove it here, and removing nothing must never be reported as deleting it. A create its
+      // backend refused made nothing there, so it goes without asking any backend.
       const placed = this.placed(row, 'delete');
-      if ('refusal' in placed) {
+      if ('refusal' in placed && !row.refused) {
         await appendAudit(tx, refused(actor, row, 'resource.delete', placed.refusal));
         return { row, changed: false, refusal: placed.refusal };
       }
@@ -1021,6 +1022,7 @@ export class Provisioner {
     if ('refusal' in marked) throw marked.refusal;
     if (!marked.changed) return resourceView(marked.row);
     this.crashAt('after-mark-delete');
+    if (marked.row.refused) return resourceView(await this.finishDeletion(domainId, resourceId, actor));
     const provider = this.providerOf(marked.row, 'delete');
     try {
       await provider.delete({ domainId, resourceId });
@@ -1065,6 +1067,7 @@ export class Provisioner {
         .where((eb) =>
           eb.or([
             eb('backend', 'is', null),
+            eb('refused', '=', true),
             ...[...this.o.providers].map(([kind, provider]) =>
               eb.and([
                 eb('kind', '=', kind),
@@ -1082,9 +1085,16 @@ export class Provisioner {
       const row = await this.claim(id);
       if (row === undefined) continue;
       const ref: ResourceRef = { domainId: row.domain_id, resourceId: row.id };
-      const provider = this.o.providers.get(row.kind as ResourceKind);
+      const placed = this.placed(row, 'finish');
       try {
-        if (provider === undefined) throw new Error(`no provider for ${row.kind} is configured`);
+        // A create its backend refused made nothing there: nothing to remove, and no backend to ask.
+        if (row.status === 'deprovisioning' && row.refused) {
+          await this.finishDeletion(row.domain_id, row.id, actor);
+          report.deleted++;
+          continue;
+        }
+        if ('refusal' in placed) throw placed.refusal;
+        const provider = placed.provider;
         if (row.status === 'deprovisioning') {
           await provider.delete(ref);
           await this.finishDeletion(row.domain_id, row.id, actor);
