@@ -55,10 +55,10 @@ function networkCode(error: unknown, depth = 0): string | undefined {
   if (typeof error !== 'object' || error === null || depth > 5) return undefined;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && (NEVER_CONNECTED.has(code) || CUT_OFF.has(code))) return code;
-  for (const inner of (error as { errors?: unknown }).errors instanceof Array
-    ? (error as { errors: unknown[] }).errors
-    : []) {
-    const found = networkCode(inner, depth + 1);
+  // Node reports a refused connection to a name with several addresses as an AggregateError.
+  const inner = (error as { errors?: unknown }).errors;
+  for (const each of Array.isArray(inner) ? (inner as unknown[]) : []) {
+    const found = networkCode(each, depth + 1);
     if (found !== undefined) return found;
   }
   return networkCode((error as { cause?: unknown }).cause, depth + 1);
