@@ -682,7 +682,7 @@ describe('a server whose application and system contexts log in separately (Post
 });
 
 describe('a server that connects as an owner that is not a superuser (PostgreSQL)', () => {
-  it('migrates, becomes a member of the application role, and works in its scope', async () => {
+  it('migrates, becomes a member of the application and system roles, and works in its scope', async () => {
     const database = await createTestDatabase();
     const owner = `bulkhead_owner_${Math.random().toString(36).slice(2, 10)}`;
     const admin = new pg.Client({ connectionString: testPostgresUrl });
@@ -719,6 +719,13 @@ describe('a server that connects as an owner that is not a superuser (PostgreSQL
         [owner, appRole],
       );
       expect(member.rows[0]!.member).toBe(true);
+      // With no system login of its own, the owner reaches the system context itself (unseparated), and
+      // the application role does not.
+      const system = await admin.query<{ owner: boolean; app: boolean }>(
+        `SELECT pg_has_role($1, $3, 'MEMBER') AS owner, pg_has_role($2, $3, 'MEMBER') AS app`,
+        [owner, appRole, systemRole],
+      );
+      expect(system.rows[0]).toEqual({ owner: true, app: false });
     } finally {
       await database.drop();
       await admin.query(`DROP OWNED BY ${owner}`).catch(() => undefined);
