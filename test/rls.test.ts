@@ -123,6 +123,11 @@ describe.each(setups)('row-level security on $name', (setup) => {
       { rolname: appRole, rolinherit: false, rolbypassrls: false, rolsuper: false, current: false },
       { rolname: systemRole, rolinherit: false, rolbypassrls: false, rolsuper: false, current: true },
     ]);
+    // Nor is it a member of the system role (migration 0017), so it may not switch to it either.
+    const member = await store.system('operator', (tx) =>
+      sql<{ member: boolean }>`SELECT pg_has_role(${appRole}, ${systemRole}, 'MEMBER') AS member`.execute(tx),
+    );
+    expect(member.rows[0]!.member).toBe(false);
     const owned = await unscoped(store, (tx) =>
       sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_tables WHERE tableowner = current_user`.execute(
         tx,

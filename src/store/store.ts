@@ -5,7 +5,9 @@
 // change one domain's rows only: the application role (no BYPASSRLS) and the row-level security
 // policies of the migrations enforce it in the database, whatever the query says. `system` is the one
 // door for work that must cross domains (the operator, authentication by credential, the reconciler,
-// the audit chain); every caller names its purpose.
+// the audit chain); every caller names its purpose. On PostgreSQL with `systemUrl` that door is a pool of
+// its own, logged in as a member of the system role, and the application pool's login can enter no role
+// but the application role: SQL injected into a domain's transaction has no way into the system context.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
@@ -889,6 +891,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     },
     async ping() {
       await sql`SELECT 1`.execute(db);
+      if (systemDoor !== null) await sql`SELECT 1`.execute(systemDoor.db);
     },
     async notify(tx, channel, payload) {
       const sealed = sealNotice(noticeKey, channel, payload);
