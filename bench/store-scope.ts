@@ -3,8 +3,9 @@
 // - the pinned search path: a tenant read sent as the store sends it (one message: the scope, then the
 //   query), with the scope of three statements (role, search path, domain) against the former two;
 // - a system door of its own: a system read on the application pool's connections (`SET LOCAL ROLE
-//   bulkhead_system`, as the store does) against the same read on a separate pool that logs in as a role
-//   of its own, a member of the system role only — what separating the two would mean per operation.
+//   bulkhead_system`, as the store does without BULKHEAD_DATABASE_SYSTEM_URL) against the same read on a
+//   separate pool that logs in as a role of its own, a member of the system role only (as the store does
+//   with it).
 //
 //   npx tsx bench/store-scope.ts      (needs the PostgreSQL server at BULKHEAD_TEST_POSTGRES_URL)
 //
@@ -98,13 +99,13 @@ async function main(): Promise<void> {
           `SET LOCAL ROLE ${appRole}; SET LOCAL search_path = ${storeSearchPath}; SET LOCAL bulkhead.domain_id = '${id}'; ${read(id)}`,
       },
       {
-        name: 'system read, application pool (today)',
+        name: 'system read, application pool',
         pool: pool(database.url, appRole),
         message: (id) =>
           `SET LOCAL ROLE ${systemRole}; SET LOCAL search_path = ${storeSearchPath}; SET LOCAL bulkhead.domain_id = ''; ${read(id)}`,
       },
       {
-        name: 'system read, a pool of its own login',
+        name: 'system read, its own login and pool',
         pool: pool(asLogin.toString(), systemRole),
         message: (id) =>
           `SET LOCAL ROLE ${systemRole}; SET LOCAL search_path = ${storeSearchPath}; SET LOCAL bulkhead.domain_id = ''; ${read(id)}`,

@@ -19,7 +19,15 @@ const schema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
-  /** Connections of the store's application pool, per process. */
+  /**
+   * A login that is a member of `bulkhead_system` only, for the system context's own pool; unset: the
+   * system context switches roles on the application pool (the owner's login, unseparated).
+   */
+  databaseSystemUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  /** Connections of each of the store's pools (application, system), per process. */
   databasePoolSize: z.coerce.number().int().min(1).max(1000).default(10),
   operatorToken: z.string().min(32, 'must be at least 32 characters').optional(),
   metricsToken: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -148,6 +156,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   dataDir: 'BULKHEAD_DATA_DIR',
   databaseUrl: 'BULKHEAD_DATABASE_URL',
   databaseSessionUrl: 'BULKHEAD_DATABASE_SESSION_URL',
+  databaseSystemUrl: 'BULKHEAD_DATABASE_SYSTEM_URL',
   databasePoolSize: 'BULKHEAD_DATABASE_POOL_SIZE',
   operatorToken: 'BULKHEAD_OPERATOR_TOKEN',
   metricsToken: 'BULKHEAD_METRICS_TOKEN',

@@ -196,6 +196,7 @@ export function storeOptions(config: Config): StoreOptions {
     url: config.databaseUrl,
     poolSize: config.databasePoolSize,
     ...(config.databaseSessionUrl === undefined ? {} : { sessionUrl: config.databaseSessionUrl }),
+    ...(config.databaseSystemUrl === undefined ? {} : { systemUrl: config.databaseSystemUrl }),
   };
 }
 

@@ -3,16 +3,21 @@
 // creates never answer 500, and valid credentials are always accepted, also after the server restarts
 // on a PgBouncer whose server connections still hold what the previous process prepared. A process that
 // listens for revocations through the pooler in transaction mode (where notices go astray) never answers
-// a revoked token from memory.
+// a revoked token from memory. The same holds with the system context on a login of its own (a pool of
+// its own, through PgBouncer too).
+import { randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
+import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
 import { defaultQuotas } from '../src/provisioner/quotas.js';
 import { buildServices, type Services } from '../src/runtime.js';
+import { appRole, systemRole } from '../src/store/migrations.js';
 import { openStore } from '../src/store/store.js';
 import { operatorToken } from './helpers/api.js';
-import { createTestDatabase, testSecret } from './helpers/backends.js';
+import { createTestDatabase, testPostgresUrl, testSecret } from './helpers/backends.js';
 import { startPgBouncer, type PgBouncer, type PoolMode } from './helpers/pgbouncer.js';
 import {
   createTenant,
@@ -30,15 +35,24 @@ interface Server {
   close(): Promise<void>;
 }
 
-/** A server process's worth of Bulkhead: a store through PgBouncer, the services, the HTTP API. */
-async function startServer(bouncer: PgBouncer, mode: PoolMode, databaseUrl: string): Promise<Server> {
+/**
+ * A server process's worth of Bulkhead: a store through PgBouncer, the services, the HTTP API. With
+ * `logins`, the application and system pools log in as logins of their own, each through PgBouncer.
+ */
+async function startServer(
+  bouncer: PgBouncer,
+  mode: PoolMode,
+  databaseUrl: string,
+  logins?: Logins,
+): Promise<Server> {
   const store = await openStore({
     kind: 'postgres',
-    url: bouncer.through(databaseUrl),
+    url: bouncer.through(logins === undefined ? databaseUrl : logins.app),
+    ...(logins === undefined ? {} : { systemUrl: bouncer.through(logins.system) }),
     // In session mode each connection holds a server connection for as long as it lives: the pool must
     // fit in PgBouncer's, and notifications need a session of their own, which the pooler cannot spare.
     poolSize: mode === 'session' ? 1 : 5,
-    sessionUrl: databaseUrl,
+    sessionUrl: logins === undefined ? databaseUrl : logins.app,
   });
   const services = buildServices(store, testSecret, {
     providers: new Map(),
@@ -59,6 +73,14 @@ async function startServer(bouncer: PgBouncer, mode: PoolMode, databaseUrl: stri
       await services.close();
     },
   };
+}
+
+/** The URLs of an application login (a member of bulkhead_app only) and a system login. */
+interface Logins {
+  readonly app: string;
+  readonly system: string;
+  /** Their names and password, for PgBouncer's auth file. */
+  readonly users: Readonly<Record<string, string>>;
 }
 
 interface Outcome {
@@ -87,14 +109,22 @@ async function load(
 
 // Session mode hands a client's server connection to the next client once the first is gone, after
 // `DISCARD ALL` by default; without it, the next client finds the statements of the one before.
+// With separate logins, each pool is a PgBouncer pool of its own (one per database and user).
 const setups = [
-  { setup: 'transaction mode', mode: 'transaction', reset: undefined },
-  { setup: 'session mode', mode: 'session', reset: undefined },
-  { setup: 'session mode, no server reset', mode: 'session', reset: '' },
+  { setup: 'transaction mode', mode: 'transaction', reset: undefined, separate: false },
+  { setup: 'session mode', mode: 'session', reset: undefined, separate: false },
+  { setup: 'session mode, no server reset', mode: 'session', reset: '', separate: false },
+  { setup: 'transaction mode, separate system login', mode: 'transaction', reset: undefined, separate: true },
+  { setup: 'session mode, separate system login', mode: 'session', reset: undefined, separate: true },
 ] as const;
 
 let database: { url: string; drop(): Promise<void> };
 let tenants: Tenant[];
+let logins: Logins;
+const loginNames = [
+  `bulkhead_pgb_app_${randomBytes(4).toString('hex')}`,
+  `bulkhead_pgb_system_${randomBytes(4).toString('hex')}`,
+] as const;
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -111,21 +141,51 @@ beforeAll(async () => {
     await app.close();
     await services.close();
   }
+  const password = randomBytes(16).toString('hex');
+  const admin = new pg.Client({ connectionString: database.url });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE ROLE ${loginNames[0]} LOGIN PASSWORD '${password}' IN ROLE ${appRole}`);
+    await admin.query(`CREATE ROLE ${loginNames[1]} LOGIN PASSWORD '${password}' IN ROLE ${systemRole}`);
+  } finally {
+    await admin.end();
+  }
+  const as = (login: string) => {
+    const u = new URL(database.url);
+    u.username = login;
+    u.password = password;
+    return u.toString();
+  };
+  logins = {
+    app: as(loginNames[0]),
+    system: as(loginNames[1]),
+    users: Object.fromEntries(loginNames.map((name) => [name, password])),
+  };
 }, 60_000);
 
 afterAll(async () => {
   await database?.drop();
+  const admin = new pg.Client({ connectionString: testPostgresUrl });
+  await admin.connect();
+  try {
+    for (const name of loginNames) await admin.query(`DROP ROLE IF EXISTS ${name}`);
+  } finally {
+    await admin.end();
+  }
 }, 30_000);
 
-describe.each(setups)('the API through PgBouncer in $setup', ({ mode, reset }) => {
+describe.each(setups)('the API through PgBouncer in $setup', ({ mode, reset, separate }) => {
   let bouncer: PgBouncer;
   let server: Server;
   const instances = new Map<string, string[]>();
   let phase = 0;
 
   beforeAll(async () => {
-    bouncer = await startPgBouncer(mode, 1, reset === undefined ? {} : { serverResetQuery: reset });
-    server = await startServer(bouncer, mode, database.url);
+    bouncer = await startPgBouncer(mode, 1, {
+      ...(reset === undefined ? {} : { serverResetQuery: reset }),
+      ...(separate ? { users: logins.users } : {}),
+    });
+    server = await startServer(bouncer, mode, database.url, separate ? logins : undefined);
   }, 60_000);
 
   afterAll(async () => {
@@ -162,7 +222,7 @@ describe.each(setups)('the API through PgBouncer in $setup', ({ mode, reset }) =
         method: 'POST',
         url: `/v1/domains/${t.id}/instances`,
         headers: credentialHeaders(t, 'key', operatorToken, 'POST'),
-        payload: { name: `i-${mode}-${reset ?? 'reset'}-${phase}-${i}` },
+        payload: { name: `i-${mode}-${reset ?? 'reset'}-${separate ? 's' : 'o'}-${phase}-${i}` },
       });
       if (res.statusCode === 201) {
         const list = instances.get(t.id) ?? [];
@@ -195,6 +255,20 @@ describe.each(setups)('the API through PgBouncer in $setup', ({ mode, reset }) =
   it(`answers ${inFlight} requests in flight over one server connection with no error`, async () => {
     expectAllAnswered(await load(240, requests));
   }, 60_000);
+
+  it.runIf(separate)('runs each pool on its own login through PgBouncer', async () => {
+    const store = server.services.store;
+    const who = sql<{ login: string; role: string }>`SELECT session_user AS login, current_user AS role`;
+    const system = await store.system('operator', (tx) => who.execute(tx));
+    expect(system.rows[0]).toEqual({ login: loginNames[1], role: systemRole });
+    const tenant = await store.withDomain(tenants[0]!.id, (tx) => who.execute(tx));
+    expect(tenant.rows[0]).toEqual({ login: loginNames[0], role: appRole });
+    // PgBouncer drops the pools' startup options: each transaction's own SET LOCAL ROLE is what counts,
+    // and the application login may not take the system role.
+    await expect(
+      store.withDomain(tenants[0]!.id, (tx) => sql.raw(`SET LOCAL ROLE ${systemRole}`).execute(tx)),
+    ).rejects.toThrow(/permission denied to set role/);
+  });
 
   it.runIf(mode === 'transaction')(
     'refuses a revoked token at once at a process that listens through the pooler, where notices go astray',
@@ -240,7 +314,7 @@ describe.each(setups)('the API through PgBouncer in $setup', ({ mode, reset }) =
   it('answers every request, and accepts every valid credential, after the server restarts', async () => {
     // The server connections PgBouncer keeps still hold what the previous process prepared.
     await server.close();
-    server = await startServer(bouncer, mode, database.url);
+    server = await startServer(bouncer, mode, database.url, separate ? logins : undefined);
     phase++;
     expectAllAnswered(await load(240, requests));
   }, 60_000);

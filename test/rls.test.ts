@@ -13,6 +13,7 @@ import { appRole, domainTables, systemRole } from '../src/store/migrations.js';
 import type { Database } from '../src/store/schema.js';
 import { openStore, type Store, type Tx } from '../src/store/store.js';
 import { asOwner, createTestDatabase, testPostgresUrl, testSecret } from './helpers/backends.js';
+import { startPasswordPostgres, type TrustingPostgres } from './helpers/trusting-postgres.js';
 
 const actor: Actor = { actor: 'operator', requestId: null };
 const event: Omit<AuditEventInput, 'domainId'> = {
@@ -122,6 +123,11 @@ describe.each(setups)('row-level security on $name', (setup) => {
       { rolname: appRole, rolinherit: false, rolbypassrls: false, rolsuper: false, current: false },
       { rolname: systemRole, rolinherit: false, rolbypassrls: false, rolsuper: false, current: true },
     ]);
+    // Nor is it a member of the system role (migration 0017), so it may not switch to it either.
+    const member = await store.system('operator', (tx) =>
+      sql<{ member: boolean }>`SELECT pg_has_role(${appRole}, ${systemRole}, 'MEMBER') AS member`.execute(tx),
+    );
+    expect(member.rows[0]!.member).toBe(false);
     const owned = await unscoped(store, (tx) =>
       sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_tables WHERE tableowner = current_user`.execute(
         tx,
@@ -502,56 +508,186 @@ describe('scoped transactions in the types', () => {
   });
 });
 
-describe('a server that logs in as a member of the application role (PostgreSQL)', () => {
-  it('starts on a migrated database, works in its scope, and cannot step outside it even with raw SQL', async () => {
-    const database = await createTestDatabase();
-    const login = `bulkhead_server_${Math.random().toString(36).slice(2, 10)}`;
-    const admin = new pg.Client({ connectionString: database.url });
+describe('a server whose application and system contexts log in separately (PostgreSQL)', () => {
+  // A server of the test's own: the roles are shared by every database of a PostgreSQL server, and this
+  // suite puts the old arrangement (the application role a member of the system role) back for a while.
+  let server: TrustingPostgres;
+  let ownerUrl: string;
+  let a: { id: string };
+  let b: { id: string };
+  const suffix = randomBytes(4).toString('hex');
+  const appLogin = `bulkhead_server_${suffix}`;
+  const systemLogin = `bulkhead_server_system_${suffix}`;
+  const wideLogin = `bulkhead_server_wide_${suffix}`;
+  const password = randomBytes(16).toString('hex');
+  const as = (login: string) => {
+    const u = new URL(ownerUrl);
+    u.username = login;
+    u.password = password;
+    return u.toString();
+  };
+  const owner = async <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => {
+    const c = new pg.Client({ connectionString: ownerUrl });
+    await c.connect();
+    try {
+      return await fn(c);
+    } finally {
+      await c.end();
+    }
+  };
+  const separated = () =>
+    openStore({ kind: 'postgres', url: as(appLogin), systemUrl: as(systemLogin), poolSize: 2 });
+  /** As SQL injected into a domain's transaction would: step out of the role, then look for B. */
+  const escapes = async (store: Store, step: string) =>
+    store.withDomain(a.id, async (tx) => {
+      await sql.raw(step).execute(tx);
+      return tx.selectFrom('domains').select('id').where('id', '=', b.id).execute();
+    });
+
+  beforeAll(async () => {
+    server = await startPasswordPostgres();
+    const admin = new pg.Client({ connectionString: server.url });
     await admin.connect();
     try {
-      const owner = await openStore({ kind: 'postgres', url: database.url });
-      const services = buildServices(owner, testSecret, { providers: new Map(), slugQuarantineMs: 0 });
-      const a = await services.domains.create(actor, { slug: 'member-a', name: 'A' });
-      const b = await services.domains.create(actor, { slug: 'member-b', name: 'B' });
-      await owner.close();
-      const password = randomBytes(16).toString('hex');
-      await admin.query(`CREATE ROLE ${login} LOGIN PASSWORD '${password}' IN ROLE ${appRole}`);
-      const url = new URL(database.url);
-      url.username = login;
-      url.password = password;
-      const server = await openStore({ kind: 'postgres', url: url.toString() });
+      await admin.query('CREATE DATABASE bulkhead_separated');
+      const u = new URL(server.url);
+      u.pathname = '/bulkhead_separated';
+      ownerUrl = u.toString();
+      // Migrated by the owner, as `bulkhead migrate` does before the servers start.
+      const store = await openStore({ kind: 'postgres', url: ownerUrl });
+      const services = buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 });
+      a = await services.domains.create(actor, { slug: 'member-a', name: 'A' });
+      b = await services.domains.create(actor, { slug: 'member-b', name: 'B' });
+      await store.close();
+      await admin.query(`CREATE ROLE ${appLogin} LOGIN PASSWORD '${password}' IN ROLE ${appRole}`);
+      await admin.query(`CREATE ROLE ${systemLogin} LOGIN PASSWORD '${password}' IN ROLE ${systemRole}`);
+      await admin.query(
+        `CREATE ROLE ${wideLogin} LOGIN PASSWORD '${password}' IN ROLE ${appRole}, ${systemRole}`,
+      );
+    } finally {
+      await admin.end();
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('starts, works in its scope and in the system context, and SQL injected into a domain cannot step outside it', async () => {
+    const store = await separated();
+    try {
+      const services = buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 });
+      const seen = await store.withDomain(a.id, (tx) => tx.selectFrom('domains').select('id').execute());
+      expect(seen).toEqual([{ id: a.id }]);
+      // The system context works, on its own login, as the system role.
+      const listed = await services.domains.list({ limit: 10 });
+      expect(listed.map((d) => d.id).sort()).toEqual([a.id, b.id].sort());
+      const who = await store.system('operator', (tx) =>
+        sql<{ login: string; role: string }>`SELECT session_user AS login, current_user AS role`.execute(tx),
+      );
+      expect(who.rows[0]).toEqual({ login: systemLogin, role: systemRole });
+      const [[read]] = await store.systemRead('operator', (db) => [
+        db.selectNoFrom(sql<string>`session_user`.as('login')),
+      ]);
+      expect(read).toEqual({ login: systemLogin });
+      // A domain's transaction runs on the application login, which may enter no other role.
+      const tenant = await store.withDomain(a.id, (tx) =>
+        sql<{ login: string; role: string }>`SELECT session_user AS login, current_user AS role`.execute(tx),
+      );
+      expect(tenant.rows[0]).toEqual({ login: appLogin, role: appRole });
+      for (const step of [
+        `SET LOCAL ROLE ${systemRole}`,
+        `SET ROLE ${systemRole}`,
+        'SET LOCAL ROLE postgres',
+      ]) {
+        await expect(escapes(store, step), step).rejects.toThrow(/permission denied to set role/);
+      }
+      for (const step of ['SET LOCAL ROLE NONE', 'SET ROLE NONE', 'RESET ROLE']) {
+        expect(await escapes(store, step), step).toEqual([]);
+      }
+      await expect(
+        store.withDomain(a.id, (tx) => sql`UPDATE bulkhead_migrations SET name = name`.execute(tx)),
+      ).rejects.toThrow(/permission denied/);
+      // Nor through a read in one message, which runs on the same pool.
+      await expect(
+        store.read(a.id, (db) => [
+          db.selectNoFrom(sql<string>`set_config('role', ${systemRole}, true)`.as('r')),
+          db.selectFrom('domains').select('id'),
+        ]),
+      ).rejects.toThrow(/permission denied to set role/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses to start without a system login, or with an application login that could become more', async () => {
+    // The earlier advice (serve as a member of the application role, nothing else) needs a system
+    // login now: the application role can no longer reach the system context.
+    await expect(openStore({ kind: 'postgres', url: as(appLogin) })).rejects.toThrow(
+      new RegExp(
+        `BULKHEAD_DATABASE_URL logs in as ${appLogin}, which is not a member of ${systemRole}.*BULKHEAD_DATABASE_SYSTEM_URL`,
+      ),
+    );
+    // With a system login, the application login must be a member of the application role only.
+    const refusals: [string, RegExp][] = [
+      [
+        as(wideLogin),
+        new RegExp(`BULKHEAD_DATABASE_URL logs in as ${wideLogin}, which is a member of ${systemRole}`),
+      ],
+      [ownerUrl, /BULKHEAD_DATABASE_URL logs in as postgres, which is a superuser/],
+      [
+        as(systemLogin),
+        // Its connections start as the application role, which it may not enter: refused at connect.
+        new RegExp(`BULKHEAD_DATABASE_URL logs in as a role that is not a member of ${appRole}`),
+      ],
+    ];
+    for (const [url, refusal] of refusals) {
+      await expect(openStore({ kind: 'postgres', url, systemUrl: as(systemLogin) })).rejects.toThrow(refusal);
+    }
+    // And the system login must be a member of the system role.
+    await expect(openStore({ kind: 'postgres', url: as(appLogin), systemUrl: as(appLogin) })).rejects.toThrow(
+      /BULKHEAD_DATABASE_SYSTEM_URL logs in as a role that is not a member of bulkhead_system/,
+    );
+  });
+
+  it('on the old arrangement (the application role a member of the system role), the same SQL reads across domains, and the store refuses it', async () => {
+    await owner((c) => c.query(`GRANT ${systemRole} TO ${appRole}`));
+    try {
+      // A domain's transaction as the server sent it, then the injected switch: B's row is there.
+      const client = new pg.Client({ connectionString: as(appLogin), options: `-c role=${appRole}` });
+      await client.connect();
       try {
-        const seen = await server.withDomain(a.id, (tx) => tx.selectFrom('domains').select('id').execute());
-        expect(seen).toEqual([{ id: a.id }]);
-        // Injected SQL cannot leave the role: there is no owner to go back to.
-        await expect(
-          server.withDomain(a.id, (tx) => sql`SET LOCAL ROLE postgres`.execute(tx)),
-        ).rejects.toThrow(/permission denied/);
-        const escaped = await server.withDomain(a.id, async (tx) => {
-          await sql`SET LOCAL ROLE NONE`.execute(tx);
-          return tx.selectFrom('domains').select('id').where('id', '=', b.id).execute();
-        });
-        expect(escaped).toEqual([]);
-        await expect(
-          server.withDomain(a.id, (tx) => sql`UPDATE bulkhead_migrations SET name = name`.execute(tx)),
-        ).rejects.toThrow(/permission denied/);
+        const [, , , , rows] = (await client.query(
+          `BEGIN; SET LOCAL ROLE ${appRole}; SET LOCAL bulkhead.domain_id = '${a.id}'; ` +
+            `SET LOCAL ROLE ${systemRole}; SELECT id FROM domains WHERE id = '${b.id}'`,
+        )) as unknown as pg.QueryResult[];
+        expect(rows!.rows).toEqual([{ id: b.id }]);
+        await client.query('ROLLBACK');
       } finally {
-        await server.close();
+        await client.end();
+      }
+      // A server that cannot repair the roles refuses to start on them.
+      await expect(separated()).rejects.toThrow(
+        new RegExp(
+          `The database role ${appRole} is a member of ${systemRole}.*REVOKE ${systemRole} FROM ${appRole}`,
+        ),
+      );
+      // A start as the owner takes the membership away again; then the separated server starts.
+      await (await openStore({ kind: 'postgres', url: ownerUrl })).close();
+      const store = await separated();
+      try {
+        await expect(escapes(store, `SET LOCAL ROLE ${systemRole}`)).rejects.toThrow(/permission denied/);
+      } finally {
+        await store.close();
       }
     } finally {
-      await admin.query(`DROP OWNED BY ${login}`).catch(() => undefined);
-      await admin.end();
-      await database.drop();
-      const c = new pg.Client({ connectionString: testPostgresUrl });
-      await c.connect();
-      await c.query(`DROP ROLE IF EXISTS ${login}`);
-      await c.end();
+      await owner((c) => c.query(`REVOKE ${systemRole} FROM ${appRole}`));
     }
   });
 });
 
 describe('a server that connects as an owner that is not a superuser (PostgreSQL)', () => {
-  it('migrates, becomes a member of the application role, and works in its scope', async () => {
+  it('migrates, becomes a member of the application and system roles, and works in its scope', async () => {
     const database = await createTestDatabase();
     const owner = `bulkhead_owner_${Math.random().toString(36).slice(2, 10)}`;
     const admin = new pg.Client({ connectionString: testPostgresUrl });
@@ -588,6 +724,13 @@ describe('a server that connects as an owner that is not a superuser (PostgreSQL
         [owner, appRole],
       );
       expect(member.rows[0]!.member).toBe(true);
+      // With no system login of its own, the owner reaches the system context itself (unseparated), and
+      // the application role does not.
+      const system = await admin.query<{ owner: boolean; app: boolean }>(
+        `SELECT pg_has_role($1, $3, 'MEMBER') AS owner, pg_has_role($2, $3, 'MEMBER') AS app`,
+        [owner, appRole, systemRole],
+      );
+      expect(system.rows[0]).toEqual({ owner: true, app: false });
     } finally {
       await database.drop();
       await admin.query(`DROP OWNED BY ${owner}`).catch(() => undefined);

@@ -4,7 +4,10 @@ import { sql, Migrator, type Kysely, type Migration, type MigrationResultSet } f
 
 /** The role the server runs as: it owns nothing and cannot bypass row-level security. */
 export const appRole = 'bulkhead_app';
-/** The role of the system context (`Store.system`), entered per transaction from the application role. */
+/**
+ * The role of the system context (`Store.system`). Until migration 0017 the application role was a
+ * member and switched to it per transaction; from 0017 on, only a login of its own (or the owner) may.
+ */
 export const systemRole = 'bulkhead_system';
 
 /** Tables whose every row belongs to one domain, and the column that says which. */
@@ -116,6 +119,23 @@ async function ensureBareRole(db: Kysely<unknown>, role: string, inherit: 'NOINH
     )
     .execute(db);
 }
+
+/**
+ * Takes the system role away from the application role, whoever granted it (PostgreSQL 16 on records
+ * each grant under its grantor, and a REVOKE without GRANTED BY removes only the current role's own).
+ */
+const revokeSystemFromApp = `DO $$ DECLARE g record; BEGIN
+    FOR g IN
+      SELECT grantor.rolname AS grantor FROM pg_auth_members m JOIN pg_roles grantor ON grantor.oid = m.grantor
+      WHERE m.roleid = '${systemRole}'::regrole AND m.member = '${appRole}'::regrole
+    LOOP
+      IF current_setting('server_version_num')::int >= 160000 THEN
+        EXECUTE format('REVOKE ${systemRole} FROM ${appRole} GRANTED BY %I', g.grantor);
+      ELSE
+        REVOKE ${systemRole} FROM ${appRole};
+      END IF;
+    END LOOP;
+  END $$`;
 
 const migrations: Record<string, Migration> = {
   '0001_core': {
@@ -621,13 +641,27 @@ const migrations: Record<string, Migration> = {
       );
     },
   },
+  '0017_system_login': {
+    async up(db) {
+      // The system context gets a door of its own: a login that is a member of the system role (or the
+      // owner), on a pool of its own. The application role may no longer switch to it, so SQL injected
+      // into a domain's transaction cannot reach every domain's rows. The roles belong to the whole
+      // PostgreSQL server: from here on, a server of an earlier version that reaches the system role
+      // through the application role's membership loses it, in every Bulkhead database on the server
+      // (docs/operating.md, the upgrade order).
+      await sql.raw(revokeSystemFromApp).execute(db);
+    },
+  },
 };
 
 /**
  * After the migrations, as the connecting role: makes it a member of the application role if it is not
- * (an owner that is not a superuser must be, for its pool to switch to that role), and puts back the
- * roles' attributes if someone widened them. A role that may not (a login that is only a member of the
- * application role) changes nothing; the store's own check then refuses to start on widened roles.
+ * (an owner that is not a superuser must be, for its pool to switch to that role), and, when it owns the
+ * database, of the system role too (a server that logs in as the owner reaches the system context as
+ * the owner, having no login of the system role's own); takes the system role from the application role
+ * again if someone granted it back; and puts back the roles' attributes if someone widened them. A role
+ * that may not (a login that is only a member of the application role) changes nothing; the store's own
+ * check then refuses to start on widened roles.
  */
 async function repairRoles(db: Kysely<unknown>): Promise<void> {
   await sql
@@ -636,9 +670,31 @@ async function repairRoles(db: Kysely<unknown>): Promise<void> {
          IF NOT pg_has_role(current_user, '${appRole}', 'MEMBER') THEN
            EXECUTE format('GRANT ${appRole} TO %I', current_user);
          END IF;
+       EXCEPTION WHEN insufficient_privilege THEN NULL; -- not the owner: its connections say what is missing
        END $$`,
     )
     .execute(db);
+  await sql
+    .raw(
+      `DO $$ BEGIN
+         IF pg_has_role(current_user, (SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE')
+            AND NOT pg_has_role(current_user, '${systemRole}', 'MEMBER') THEN
+           EXECUTE format('GRANT ${systemRole} TO %I', current_user);
+         END IF;
+       EXCEPTION WHEN insufficient_privilege THEN NULL; -- the store's check names what is missing
+       END $$`,
+    )
+    .execute(db);
+  const granted = await sql<{ n: number }>`
+    SELECT count(*)::int AS n FROM pg_auth_members
+    WHERE roleid = ${systemRole}::regrole AND member = ${appRole}::regrole`.execute(db);
+  if (granted.rows[0]!.n > 0) {
+    try {
+      await sql.raw(revokeSystemFromApp).execute(db);
+    } catch {
+      // Not allowed: the store's own check refuses to start and says what to run.
+    }
+  }
   const { rows } = await sql<{ n: number }>`
     SELECT count(*)::int AS n FROM pg_roles
     WHERE rolname IN (${appRole}, ${systemRole}) AND (rolsuper OR rolbypassrls OR rolinherit OR rolcanlogin)`.execute(

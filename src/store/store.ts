@@ -5,7 +5,9 @@
 // change one domain's rows only: the application role (no BYPASSRLS) and the row-level security
 // policies of the migrations enforce it in the database, whatever the query says. `system` is the one
 // door for work that must cross domains (the operator, authentication by credential, the reconciler,
-// the audit chain); every caller names its purpose.
+// the audit chain); every caller names its purpose. On PostgreSQL with `systemUrl` that door is a pool of
+// its own, logged in as a member of the system role, and the application pool's login can enter no role
+// but the application role: SQL injected into a domain's transaction has no way into the system context.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
@@ -227,6 +229,15 @@ export type StoreOptions = (
        * left on a session nobody holds, and a LISTEN there hears nothing. Default: `url`.
        */
       sessionUrl?: string;
+      /**
+       * A login that is a member of the system role, for `system`, `systemRead` and `systemCommit` on a
+       * pool of their own (of `poolSize` connections too). With it, the application pool's login (`url`)
+       * must be a member of the application role and of nothing else: then SQL injected into a domain's
+       * transaction can neither switch to the system role nor back to a wider login. Default: the system
+       * context runs on the application pool, switching per transaction, which needs a login (the owner)
+       * that is a member of the system role as well.
+       */
+      systemUrl?: string;
     }
   /** `dataDir` undefined keeps the database in memory (tests). */
   | { kind: 'pglite'; dataDir?: string }
@@ -303,15 +314,15 @@ function renderableStoredTime(read: (text: string) => unknown): (text: string) =
   };
 }
 
-/**
- * Opens the store and brings its schema up to date.
- *
- * @example
- * const store = await openStore({ kind: 'pglite', dataDir: '.bulkhead' });
- */
+/** Thrown when the database's roles, or the logins the store was given, would not keep domains apart. */
+export class StoreRolesError extends Error {
+  override readonly name = 'StoreRolesError';
+}
+
 /**
  * Refuses to serve when the roles the isolation rests on were widened after the migrations: the
- * application role must not bypass row-level security nor inherit the system role's policies.
+ * application role must not bypass row-level security, inherit the system role's policies nor be a
+ * member of it.
  */
 async function checkRoles(db: Kysely<Database>): Promise<void> {
   const { rows } = await sql<{ rolname: string; unsafe: boolean }>`
@@ -319,15 +330,122 @@ async function checkRoles(db: Kysely<Database>): Promise<void> {
     FROM pg_roles WHERE rolname IN (${appRole}, ${systemRole})`.execute(db);
   const unsafe = rows.filter((r) => r.unsafe).map((r) => r.rolname);
   if (rows.length !== 2 || unsafe.length > 0) {
-    throw new Error(
+    throw new StoreRolesError(
       `The database roles ${appRole} and ${systemRole} must exist without SUPERUSER, BYPASSRLS or INHERIT` +
         (unsafe.length > 0 ? ` (changed: ${unsafe.join(', ')})` : '') +
         '. Start once connected as the database owner (it repairs them), or run ' +
         `ALTER ROLE … NOSUPERUSER NOBYPASSRLS NOINHERIT for each.`,
     );
   }
+  const member = await sql<{ member: boolean }>`
+    SELECT pg_has_role(${appRole}, ${systemRole}, 'MEMBER') AS member`.execute(db);
+  if (member.rows[0]!.member) {
+    throw new StoreRolesError(
+      `The database role ${appRole} is a member of ${systemRole}, so SQL injected into a domain's ` +
+        `transaction could switch to it. Start once connected as the database owner (it revokes it), or run ` +
+        `REVOKE ${systemRole} FROM ${appRole}.`,
+    );
+  }
 }
 
+interface Login {
+  login: string;
+  superuser: boolean;
+  bypass: boolean;
+  /** Whether it may enter the system role. */
+  system: boolean;
+  /** Every other role it is a member of, directly or not. */
+  memberOf: string[];
+  /** Whether it owns the database or a table of Bulkhead's schema. */
+  owner: boolean;
+}
+
+/** What the connection's login (not the role it switched to) is and may become. */
+async function loginOf(db: Kysely<Database>): Promise<Login> {
+  const { rows } = await sql<Login>`
+    SELECT r.rolname AS login, r.rolsuper AS superuser, r.rolbypassrls AS bypass,
+      pg_has_role(r.oid, ${systemRole}, 'MEMBER') AS system,
+      ARRAY(SELECT o.rolname::text FROM pg_roles o
+            WHERE o.oid <> r.oid AND pg_has_role(r.oid, o.oid, 'MEMBER') ORDER BY 1) AS "memberOf",
+      (d.datdba = r.oid OR EXISTS (SELECT 1 FROM pg_class c
+                                   WHERE c.relowner = r.oid AND c.relnamespace = 'public'::regnamespace)) AS owner
+    FROM pg_roles r, pg_database d
+    WHERE r.rolname = session_user AND d.datname = current_database()`.execute(db);
+  return rows[0]!;
+}
+
+const appUrlSetting = 'BULKHEAD_DATABASE_URL';
+const systemUrlSetting = 'BULKHEAD_DATABASE_SYSTEM_URL';
+
+/**
+ * Refuses to serve on PostgreSQL when the logins would not keep the doors apart. With a system login of
+ * its own, the application pool's login must be a member of the application role and of nothing else
+ * (not the owner, not a superuser, no BYPASSRLS), and the system pool's a member of the system role.
+ * Without one, the application pool's login (the owner, unseparated) must be able to enter the system
+ * role, or no system work could run.
+ */
+async function checkLogins(app: Kysely<Database>, system: Kysely<Database> | null): Promise<void> {
+  const login = await loginOf(app);
+  if (system === null) {
+    if (!login.system) {
+      throw new StoreRolesError(
+        `${appUrlSetting} logs in as ${login.login}, which is not a member of ${systemRole}, and ` +
+          `${systemUrlSetting} is not set: set it to a login that is a member of ${systemRole} only ` +
+          `(CREATE ROLE … LOGIN PASSWORD '…' IN ROLE ${systemRole}).`,
+      );
+    }
+    return;
+  }
+  const wider = login.superuser
+    ? 'is a superuser'
+    : login.bypass
+      ? 'has BYPASSRLS'
+      : login.owner
+        ? 'owns the database or its tables'
+        : login.memberOf.length !== 1 || login.memberOf[0] !== appRole
+          ? `is a member of ${login.memberOf.filter((r) => r !== appRole).join(', ') || 'no role'}` +
+            (login.memberOf.includes(appRole) ? '' : ` and not of ${appRole}`)
+          : null;
+  if (wider !== null) {
+    throw new StoreRolesError(
+      `${appUrlSetting} logs in as ${login.login}, which ${wider}: with ${systemUrlSetting} set, the ` +
+        `application login must be a member of ${appRole} and of no other role ` +
+        `(CREATE ROLE … LOGIN PASSWORD '…' IN ROLE ${appRole}).`,
+    );
+  }
+  const systemLogin = await loginOf(system);
+  if (!systemLogin.system) {
+    throw new StoreRolesError(
+      `${systemUrlSetting} logs in as ${systemLogin.login}, which is not a member of ${systemRole}.`,
+    );
+  }
+}
+
+/**
+ * A pool's connections start as its role (`options=-c role=…`): a login that may not enter it is refused
+ * at connect, which is said here in terms of the setting that names the login.
+ */
+function refusedAtConnect(error: unknown): unknown {
+  if (!(error instanceof pg.DatabaseError) || error.code !== '42501') return error;
+  for (const [role, setting] of [
+    [appRole, appUrlSetting],
+    [systemRole, systemUrlSetting],
+  ] as const) {
+    if (error.message.includes(`set role "${role}"`)) {
+      return new StoreRolesError(
+        `${setting} logs in as a role that is not a member of ${role} (${error.message}).`,
+      );
+    }
+  }
+  return error;
+}
+
+/**
+ * Opens the store and brings its schema up to date.
+ *
+ * @example
+ * const store = await openStore({ kind: 'pglite', dataDir: '.bulkhead' });
+ */
 export async function openStore(options: StoreOptions): Promise<Store> {
   let db: Kysely<Database>;
   let unlock = () => {};
@@ -338,14 +456,16 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   ) => Promise<() => Promise<void>>;
   // The application pool on PostgreSQL, for reads that travel in one message (null on PGlite).
   let appPool: pg.Pool | null = null;
+  // The system context's own pool, when it logs in as a login of its own (PostgreSQL, `systemUrl`).
+  let systemDoor: { pool: pg.Pool; db: Kysely<Database> } | null = null;
   const noticeKey = options.noticeKey ?? randomNoticeKey();
   if (options.kind === 'postgres') {
     const poolOf = (max: number, role?: string, url = options.url) => {
       const pool = new pg.Pool({
         connectionString: url,
         max,
-        // Every connection of the application pool runs as the application role from its first statement,
-        // with the search path its transactions pin.
+        // Every connection of the application pool runs as the application role from its first statement
+        // (the system pool's as the system role), with the search path its transactions pin.
         ...(role === undefined
           ? {}
           : { options: `-c role=${role} -c search_path=${storeSearchPath.replace(' ', '')}` }),
@@ -373,6 +493,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const app = poolOf(options.poolSize ?? 10, appRole);
     db = app.kysely;
     appPool = app.pool;
+    if (options.systemUrl !== undefined) {
+      const system = poolOf(options.poolSize ?? 10, systemRole, options.systemUrl);
+      systemDoor = { pool: system.pool, db: system.kysely };
+    }
     const notifier = app.pool;
     listen = async (channel, onNotify, onConnection) => {
       let stopped = false;
@@ -501,8 +625,12 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   };
   // BEGIN and the scope travel in one round trip. Every transaction names its role and, for a domain,
   // the domain (both transaction-local), so nothing a stray statement left on a pooled connection counts.
-  const scoped = async <T>(setup: string, fn: (tx: Kysely<Database>) => Promise<T>): Promise<T> =>
-    db.connection().execute(async (conn) => {
+  const scoped = async <T>(
+    setup: string,
+    fn: (tx: Kysely<Database>) => Promise<T>,
+    on: Kysely<Database> = db,
+  ): Promise<T> =>
+    on.connection().execute(async (conn) => {
       await sql.raw(`BEGIN; ${setup}`).execute(conn);
       const notices: [string, string | null][] = [];
       const deferred: string[] = [];
@@ -553,7 +681,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       createQueryCompiler: () => new PostgresQueryCompiler(),
     },
   }) as DomainQueries;
-  // The statements `read` has prepared on each connection of the application pool, by name. Off for
+  // The statements `read` has prepared on each connection of either pool, by name. Off for
   // good once a prepared statement went missing: a pooler in transaction mode hands each message to
   // whichever server session is free, so nothing prepared can be counted on.
   const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
@@ -642,9 +770,18 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     return results.slice(scopeResults).map((r) => r.rows as unknown[]);
   };
   const systemScope = scopeTo(systemRole, '');
+  // Where each kind of transaction runs: the application pool (the embedded database on PGlite), and the
+  // system context's own pool when it has one, else the same.
+  interface Door {
+    readonly pool: pg.Pool | null;
+    readonly db: Kysely<Database>;
+  }
+  const appDoor: Door = { pool: appPool, db };
+  const systemDoorOrApp: Door = systemDoor ?? appDoor;
   // The queries of `read` or `systemRead`, under `scope`: in one message on PostgreSQL when every query's
   // parameters can be written as literals, otherwise in a transaction.
   const readScoped = async (
+    door: Door,
     scope: string,
     build: () => readonly Compilable<unknown>[],
   ): Promise<unknown[][]> => {
@@ -659,20 +796,25 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       const args = literals[i]!;
       return args === null ? null : inlineLiterals(q.sql, args);
     });
-    if (appPool !== null && texts.every((t) => t !== null)) {
-      return readInOneMessage(appPool, scope, compiled, literals as string[][], texts);
+    if (door.pool !== null && texts.every((t) => t !== null)) {
+      return readInOneMessage(door.pool, scope, compiled, literals as string[][], texts);
     }
-    return scoped(scope, async (conn) => {
-      const rows: unknown[][] = [];
-      for (const q of compiled) rows.push((await conn.executeQuery(q)).rows);
-      return rows;
-    });
+    return scoped(
+      scope,
+      async (conn) => {
+        const rows: unknown[][] = [];
+        for (const q of compiled) rows.push((await conn.executeQuery(q)).rows);
+        return rows;
+      },
+      door.db,
+    );
   };
   // The statements `build` returns, then what it leaves for the commit, under `scope`: on PostgreSQL as
   // one message (one implicit transaction), otherwise in a transaction; nothing is sent when there is
   // nothing to run. `build` gets a compile-only handle of its own, so that what it defers is kept apart
   // from any other call's.
   const commitScoped = async (
+    door: Door,
     scope: string,
     build: (db: Kysely<Database>) => readonly Compilable<unknown>[] | Promise<readonly Compilable<unknown>[]>,
   ): Promise<unknown[][]> => {
@@ -687,23 +829,28 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     }
     if (compiled.length === 0 && deferred.length === 0) return [];
     const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
-    if (appPool !== null && texts.every((t) => t !== null)) {
-      const results = await oneMessage(appPool, [scope, ...texts, ...deferred].join('; '));
+    if (door.pool !== null && texts.every((t) => t !== null)) {
+      const results = await oneMessage(door.pool, [scope, ...texts, ...deferred].join('; '));
       return results.slice(scopeResults, scopeResults + texts.length).map((r) => r.rows as unknown[]);
     }
-    return scoped(scope, async (conn) => {
-      const rows: unknown[][] = [];
-      for (const q of compiled) rows.push((await conn.executeQuery(q)).rows);
-      for (const text of deferred) await sql.raw(text).execute(conn);
-      return rows;
-    });
+    return scoped(
+      scope,
+      async (conn) => {
+        const rows: unknown[][] = [];
+        for (const q of compiled) rows.push((await conn.executeQuery(q)).rows);
+        for (const text of deferred) await sql.raw(text).execute(conn);
+        return rows;
+      },
+      door.db,
+    );
   };
   try {
     await checkRoles(db);
+    if (options.kind === 'postgres') await checkLogins(db, systemDoor?.db ?? null);
   } catch (error) {
-    await db.destroy();
+    await Promise.allSettled([db.destroy(), systemDoor?.db.destroy()]);
     unlock();
-    throw error;
+    throw refusedAtConnect(error);
   }
   let closed = false;
   const listening = new Set<() => Promise<void>>();
@@ -721,27 +868,30 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       // The same check as withDomain's: the id is inlined only after it.
       if (typeof domainId !== 'string' || !domainIdPattern.test(domainId))
         return Promise.reject(new BulkheadError('not_found'));
-      return readScoped(domainScope(domainId), () => build(queries)) as never;
+      return readScoped(appDoor, domainScope(domainId), () => build(queries)) as never;
     },
     change(domainId, build) {
       if (typeof domainId !== 'string' || !domainIdPattern.test(domainId))
         return Promise.reject(new BulkheadError('not_found'));
-      return commitScoped(domainScope(domainId), (db) => build(db as DomainTx)) as never;
+      return commitScoped(appDoor, domainScope(domainId), (db) => build(db as DomainTx)) as never;
     },
     system(_purpose, fn) {
-      return scoped(systemScope, fn as (tx: Kysely<Database>) => Promise<never>);
+      return scoped(systemScope, fn as (tx: Kysely<Database>) => Promise<never>, systemDoorOrApp.db);
     },
     async systemCommit(_purpose, fn) {
-      await commitScoped(systemScope, async (db) => {
+      await commitScoped(systemDoorOrApp, systemScope, async (db) => {
         await fn(db as SystemTx);
         return [];
       });
     },
     systemRead(_purpose, build) {
-      return readScoped(systemScope, () => build(queries as unknown as SystemQueries)) as never;
+      return readScoped(systemDoorOrApp, systemScope, () =>
+        build(queries as unknown as SystemQueries),
+      ) as never;
     },
     async ping() {
       await sql`SELECT 1`.execute(db);
+      if (systemDoor !== null) await sql`SELECT 1`.execute(systemDoor.db);
     },
     async notify(tx, channel, payload) {
       const sealed = sealNotice(noticeKey, channel, payload);
@@ -769,7 +919,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       if (closed) return;
       closed = true;
       await Promise.allSettled([...listening].map((unlisten) => unlisten()));
-      await db.destroy();
+      await Promise.all([db.destroy(), systemDoor?.db.destroy()]);
       unlock();
     },
   };

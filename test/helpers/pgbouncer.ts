@@ -37,8 +37,8 @@ const quoted = (value: string) => `"${value.replace(/"/g, '""')}"`;
 
 /**
  * Starts PgBouncer in `mode` with a server pool of `poolSize` per database and user, every database of
- * the test server behind it. Clients are trusted (the test's own user, listed in the auth file with its
- * password, which PgBouncer uses to log in to the server).
+ * the test server behind it. Clients are trusted (the test's own user and any in `options.users`, listed
+ * in the auth file with their passwords, which PgBouncer uses to log in to the server).
  */
 export async function startPgBouncer(
   mode: PoolMode,
@@ -46,6 +46,8 @@ export async function startPgBouncer(
   options: {
     /** What runs on a server connection a client gave back in session mode (PgBouncer: `DISCARD ALL`). */
     serverResetQuery?: string;
+    /** More logins PgBouncer lets in, by name, with the passwords it logs in to the server with. */
+    users?: Readonly<Record<string, string>>;
   } = {},
 ): Promise<PgBouncer> {
   if (binary === undefined) {
@@ -79,7 +81,14 @@ export async function startPgBouncer(
       'log_disconnections = 0',
       '',
     ].join('\n');
-  writeFileSync(join(dir, 'users.txt'), `${quoted(user)} ${quoted(password)}\n`, { mode: 0o600 });
+  const users = { ...options.users, [user]: password };
+  writeFileSync(
+    join(dir, 'users.txt'),
+    Object.entries(users)
+      .map(([name, secret]) => `${quoted(name)} ${quoted(secret)}\n`)
+      .join(''),
+    { mode: 0o600 },
+  );
   if (runAs !== null) {
     const { uid, gid } = accountOf(runAs);
     chownSync(dir, uid, gid);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, decodeSecret, loadConfig } from '../../src/config.js';
 import { isId, newId } from '../../src/domain/ids.js';
+import { storeOptions } from '../../src/runtime.js';
 
 describe('ids', () => {
   it('are prefixed, well-formed and sort by creation time', () => {
@@ -57,6 +58,22 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({ BULKHEAD_DATABASE_SESSION_URL: 'http://db' })).toThrow(
       /^invalid configuration: BULKHEAD_DATABASE_SESSION_URL must be a postgres:\/\/ URL$/,
+    );
+    // The system context's own login, handed to the store as its system pool's URL.
+    const separated = loadConfig({
+      BULKHEAD_DATABASE_URL: 'postgres://app@db/x',
+      BULKHEAD_DATABASE_SYSTEM_URL: 'postgres://system@db/x',
+    });
+    expect(storeOptions(separated)).toMatchObject({
+      kind: 'postgres',
+      url: 'postgres://app@db/x',
+      systemUrl: 'postgres://system@db/x',
+    });
+    expect(storeOptions(loadConfig({ BULKHEAD_DATABASE_URL: 'postgres://db/x' }))).not.toHaveProperty(
+      'systemUrl',
+    );
+    expect(() => loadConfig({ BULKHEAD_DATABASE_SYSTEM_URL: 'http://db' })).toThrow(
+      /^invalid configuration: BULKHEAD_DATABASE_SYSTEM_URL must be a postgres:\/\/ URL$/,
     );
   });
 
