@@ -17,7 +17,7 @@
 //   by it (what a reader pastes, such as the operator token printed by the server in another terminal).
 // - The document's addresses (`http://127.0.0.1:8080`, `postgres://postgres@127.0.0.1:5432/…`) and any
 //   names the test gives are replaced by the test's own, in commands and expected output alike.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -211,7 +211,7 @@ export async function openWalkthrough(options: WalkthroughOptions): Promise<Walk
     cwd: dir.path,
     env: childEnv({ LANG: 'C.UTF-8', TERM: 'dumb' }),
     stdio: ['pipe', 'pipe', 'pipe'],
-  }) as ChildProcessWithoutNullStreams;
+  });
   let buffer = '';
   let transcript = '';
   let waiting: (() => void) | null = null;
