@@ -66,6 +66,25 @@ describe('the walkthrough format', () => {
     expect(matchOutput(['dom_…', 'ID SLUG'], out)).toEqual({ ok: false, missing: 'ID SLUG' });
     expect(matchOutput(['acme'], out)).toEqual({ ok: false, missing: 'acme' });
   });
+
+  it('refuses a command left incomplete, and one that fails, and goes on after neither', async () => {
+    const walk = await openWalkthrough({ postgresUrl: testPostgresUrl });
+    try {
+      const step = (command: string, expected: string[] = []) => ({
+        line: 1,
+        kind: 'run' as const,
+        command,
+        expected,
+      });
+      await expect(walk.run(step('echo "unclosed'))).rejects.toThrow(/not a complete command/);
+      await expect(walk.run(step('false'))).rejects.toThrow(/exit 1 at line 1: false/);
+      await expect(walk.run(step('echo no', ['yes']))).rejects.toThrow(/no line like "# yes"/);
+      await walk.run(step('X=$(echo two words)'));
+      expect((await walk.run(step('echo "$X" from $PWD', ['two words from …']))).output).toContain(walk.dir);
+    } finally {
+      await walk.close();
+    }
+  });
 });
 
 describe.each(documents)('$file runs as written', ({ file, shared }) => {
@@ -99,5 +118,5 @@ describe.each(documents)('$file runs as written', ({ file, shared }) => {
         throw new Error(`${file}: ${(error as Error).message}`, { cause: error });
       }
     }
-  }, 300_000);
+  }, 900_000);
 });

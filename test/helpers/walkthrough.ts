@@ -17,7 +17,7 @@
 //   by it (what a reader pastes, such as the operator token printed by the server in another terminal).
 // - The document's addresses (`http://127.0.0.1:8080`, `postgres://postgres@127.0.0.1:5432/…`) and any
 //   names the test gives are replaced by the test's own, in commands and expected output alike.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -211,6 +211,7 @@ export async function openWalkthrough(options: WalkthroughOptions): Promise<Walk
     cwd: dir.path,
     env: childEnv({ LANG: 'C.UTF-8', TERM: 'dumb' }),
     stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true, // a group of its own, so that close() can end whatever a step left running
   });
   let buffer = '';
   let transcript = '';
@@ -228,6 +229,12 @@ export async function openWalkthrough(options: WalkthroughOptions): Promise<Walk
 
   const runInShell = (command: string, timeoutMs: number) =>
     new Promise<{ output: string; code: number }>((resolve, reject) => {
+      // An unclosed quote would swallow the steps after it; a command must be complete on its own.
+      const syntax = spawnSync('bash', ['-n', '-c', command], { encoding: 'utf8' });
+      if (syntax.status !== 0) {
+        reject(new Error(`not a complete command (a quote or a \\ continuation?): ${syntax.stderr}`));
+        return;
+      }
       const done = `__walkthrough_${randomBytes(8).toString('hex')}__`;
       buffer = '';
       const timer = setTimeout(() => {
@@ -278,7 +285,13 @@ export async function openWalkthrough(options: WalkthroughOptions): Promise<Walk
         output = await startDocumentedServer(ran);
         code = 0;
       } else {
-        ({ output, code } = await runInShell(ran, options.stepTimeoutMs ?? 90_000));
+        try {
+          ({ output, code } = await runInShell(ran, options.stepTimeoutMs ?? 240_000));
+        } catch (error) {
+          throw new Error(`line ${step.line}: ${step.command}\n${(error as Error).message}`, {
+            cause: error,
+          });
+        }
       }
       transcript += `$ ${ran}\n${output}\n`;
       const where = `line ${step.line}: ${step.command}\nran: ${ran}\nprinted:\n${output}`;
@@ -291,10 +304,19 @@ export async function openWalkthrough(options: WalkthroughOptions): Promise<Walk
     transcript: () => transcript,
     async close() {
       await stopServer();
-      shell.stdin.end('exit\n');
-      await new Promise((resolve) =>
+      const closed = new Promise((resolve) =>
         shell.exitCode !== null ? resolve(null) : shell.once('close', resolve),
       );
+      shell.stdin.end('exit\n');
+      const grace = setTimeout(() => {
+        try {
+          process.kill(-shell.pid!, 'SIGKILL'); // a step still running: the shell and all it started
+        } catch {
+          // already gone
+        }
+      }, 5_000);
+      await closed;
+      clearTimeout(grace);
       dir.remove();
     },
   };
