@@ -17,6 +17,7 @@ import { allows, everyKind, scopeDenied, type KindCheck } from '../policy/scopes
 import {
   backendName,
   type Credentials,
+  type OwnedObject,
   type ProbeReport,
   type Provider,
   type ResourceRef,
@@ -1004,7 +1005,15 @@ export class Provisioner {
   private async removeOrphans(actor: Actor): Promise<number> {
     let removed = 0;
     for (const [kind, provider] of this.o.providers) {
-      for (const owned of await provider.listOwned()) {
+      let objects: OwnedObject[];
+      try {
+        objects = await provider.listOwned();
+      } catch (error) {
+        // A backend that does not answer holds up neither the others nor the rest of the pass.
+        this.onError(error, '-');
+        continue;
+      }
+      for (const owned of objects) {
         const row = await this.o.store.system('reconciler', (tx) =>
           tx
             .selectFrom('resources')
