@@ -258,7 +258,7 @@ function verifySelf(app: App, services: Services, everyMs: number, operatorToken
 const healthTimeoutMs = 2_000;
 
 /** Where the server's log lines go: JSON lines, or lines for a person to read (`pretty`). */
-export function logDestination(format: 'pretty' | 'json', colour: boolean): NodeJS.WritableStream {
+export function logDestination(format: 'pretty' | 'json', colour: boolean): { write(line: string): void } {
   // Written at once, so the log lines and the banner printed after them come out in that order.
   if (format === 'json') return pino.destination({ dest: 1, sync: true });
   return pinoPretty({
