@@ -174,9 +174,10 @@ export async function checkBackends(options: {
 /** The banner's lines: one per backend, then a warning for each that is configured but not up. */
 export function bannerLines(statuses: readonly BackendStatus[]): string[] {
   const width = Math.max(...statuses.map((s) => s.backend.length));
+  const stateWidth = Math.max(...statuses.map((s) => s.state.length));
   const lines = statuses.map((s) => {
     const where = s.location ?? `not configured (set ${s.variable})`;
-    return `  ${s.backend.padEnd(width)}  ${s.state.padEnd(13)} ${where}`.trimEnd();
+    return `  ${s.backend.padEnd(width)}  ${s.state.padEnd(stateWidth)}  ${where}`.trimEnd();
   });
   for (const s of statuses) {
     if (s.state !== 'down' && s.state !== 'misconfigured') continue;

@@ -32,6 +32,24 @@ function hostPort(authority: string): { host: string; port: string } {
   return { host: decode(plain[1]!), port: plain[2] ?? '' };
 }
 
+/** A URL with a host name or address in the host position and no host in its query: used as it is. */
+function alreadyPlain(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return (
+    (url.protocol === 'postgres:' || url.protocol === 'postgresql:') &&
+    url.hostname !== '' &&
+    !/^%2f/i.test(url.hostname) &&
+    !url.hostname.includes(',') &&
+    !url.searchParams.has('host') &&
+    !url.searchParams.has('port')
+  );
+}
+
 /**
  * The URL in the one form the server reads: `postgres://[user[:password]@]host:port/database[?options]`,
  * with a socket directory percent-encoded as the host. Throws a PostgresUrlError saying what is wrong.
@@ -41,10 +59,9 @@ function hostPort(authority: string): { host: string; port: string } {
  * // 'postgres://postgres@%2Fvar%2Frun%2Fpostgresql:5432/postgres'
  */
 export function normalizePostgresUrl(value: string): string {
+  if (alreadyPlain(value)) return value;
   const match = shape.exec(value.trim());
-  if (match === null) {
-    return fail('must be a postgres:// URL (postgres://user:password@host:port/database)');
-  }
+  if (match === null) return fail('must be a postgres:// URL');
   const [, , authority = '', path = '', query = ''] = match;
   const at = authority.lastIndexOf('@');
   const userinfo = at === -1 ? '' : authority.slice(0, at + 1);
@@ -100,11 +117,7 @@ export function describePostgresUrl(value: string): string {
   const url = new URL(normalizePostgresUrl(value));
   const { host, port } = postgresAddress(url);
   const database = decodeURIComponent(url.pathname.slice(1));
-  const where =
-    host?.startsWith('/') === true
-      ? `${host} (socket, port ${port})`
-      : host?.includes(':') === true
-        ? `[${host}]:${port}`
-        : `${host ?? ''}:${port}`;
-  return database === '' ? where : `${where}/${database}`;
+  const where = host?.includes(':') === true ? `[${host}]:${port}` : `${host ?? ''}:${port}`;
+  const socket = host?.startsWith('/') === true ? ' (socket)' : '';
+  return `${where}${database === '' ? '' : `/${database}`}${socket}`;
 }
