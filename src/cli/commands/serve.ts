@@ -2,15 +2,27 @@ import type { Command } from 'commander';
 import { ConfigError, type Config } from '../../config.js';
 import { BulkheadError } from '../../errors.js';
 import { startServer } from '../../http/server.js';
+import { safeReason } from '../../providers/backends.js';
+import { describePostgresUrl } from '../../providers/postgres/postgres-url.js';
 import { openServices, type Services } from '../../runtime.js';
 import { DataDirLockedError } from '../../store/store.js';
 import type { CliContext } from '../context.js';
 
-/** The store and services, explaining what to do when another server holds the data directory. */
+/**
+ * The store and services, explaining what to do when another server holds the data directory or the
+ * store's PostgreSQL does not answer: the one backend the server cannot start without.
+ */
 async function open(config: Config): Promise<Services> {
   try {
     return await openServices(config);
   } catch (error) {
+    if (config.databaseUrl !== undefined && isConnectionError(error)) {
+      throw new BulkheadError(
+        'unavailable',
+        `the store at ${describePostgresUrl(config.databaseUrl)} did not answer: ${safeReason(error)}; ` +
+          'check BULKHEAD_DATABASE_URL',
+      );
+    }
     if (error instanceof DataDirLockedError) {
       throw new BulkheadError(
         'unavailable',
@@ -20,6 +32,14 @@ async function open(config: Config): Promise<Services> {
     }
     throw error;
   }
+}
+
+/** A failure to reach or log in to PostgreSQL, as opposed to a bug or a refused migration. */
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return /timeout|terminated/i.test((error as Error | null)?.message ?? '');
+  // Network errors (ECONNREFUSED, ENOTFOUND …), and SQLSTATE 08 (connection), 28 (authorization), 3D000.
+  return /^E[A-Z]+$/.test(code) || /^(08|28)/.test(code) || code === '3D000';
 }
 
 interface ServeOptions {
