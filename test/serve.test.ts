@@ -335,7 +335,7 @@ describe('the start banner', () => {
       /^warning: redis at 127\.0\.0\.1:1 did not answer its health check: .*ECONNREFUSED.*check BULKHEAD_REDIS_URL/m,
     );
     expect(stdout).toMatch(
-      /^warning: kubernetes is misconfigured: .*could not be read; fix BULKHEAD_KUBECONFIG/m,
+      /^warning: kubernetes is misconfigured: .*could not be read.*; fix BULKHEAD_KUBECONFIG/m,
     );
     expect(backendLine(server, 'postgres')).toMatch(/ up /);
     expect((await get(server, '/readyz')).status).toBe(200);
