@@ -1,32 +1,50 @@
 // Configuration is read here and only here: environment variables (BULKHEAD_…) merged with command-line
 // flags, checked by one schema, frozen, and passed down. A bad value stops the start with one line.
 import { z } from 'zod';
+import { normalizePostgresUrl, PostgresUrlError } from './providers/postgres/postgres-url.js';
 import { failpoints } from './provisioner/failpoints.js';
 import { parseDuration } from './verify/duration.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 
+/**
+ * A PostgreSQL URL, in the one form the server reads: a socket directory (`?host=/var/run/postgresql`, or
+ * percent-encoded in the host position, as libpq allows) comes out percent-encoded in the host position.
+ */
+const postgresUrl = z.string().transform((value, ctx) => {
+  try {
+    return normalizePostgresUrl(value);
+  } catch (error) {
+    if (!(error instanceof PostgresUrlError)) throw error;
+    ctx.addIssue({ code: 'custom', message: error.message });
+    return z.NEVER;
+  }
+});
+
+/** A URL of one of `schemes` that `new URL` reads and that names a host. */
+function serverUrl(schemes: readonly string[], message: string) {
+  return z.string().refine((value) => {
+    try {
+      const url = new URL(value);
+      return schemes.includes(url.protocol) && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, message);
+}
+
 const schema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: port.default(8080),
   dataDir: z.string().min(1).default('.bulkhead'),
-  databaseUrl: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .optional(),
+  databaseUrl: postgresUrl.optional(),
   /** Where the store listens for notifications: a session of its own (PostgreSQL, or a session pooler). */
-  databaseSessionUrl: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .optional(),
+  databaseSessionUrl: postgresUrl.optional(),
   /**
    * A login that is a member of `bulkhead_system` only, for the system context's own pool; unset: the
    * system context switches roles on the application pool (the owner's login, unseparated).
    */
-  databaseSystemUrl: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .optional(),
+  databaseSystemUrl: postgresUrl.optional(),
   /** Connections of each of the store's pools (application, system), per process. */
   databasePoolSize: z.coerce.number().int().min(1).max(1000).default(10),
   operatorToken: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -46,6 +64,8 @@ const schema = z.object({
     .optional(),
   secret: z.string().min(32, 'must be at least 32 characters (for example 64 hex digits)').optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `pretty`: lines for a person; `json`: one JSON object a line. Unset: pretty on a terminal. */
+  logFormat: z.enum(['pretty', 'json'], { message: 'must be pretty or json' }).optional(),
   bodyLimit: z.coerce
     .number()
     .int()
@@ -58,10 +78,7 @@ const schema = z.object({
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
     .optional(),
-  postgresUrl: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .optional(),
+  postgresUrl: postgresUrl.optional(),
   postgresMode: z.enum(['database', 'schema']).default('database'),
   storageDir: z.string().min(1).optional(),
   volumeDir: z.string().min(1).optional(),
@@ -114,10 +131,7 @@ const schema = z.object({
     .max(30 * 86_400)
     .default(12 * 3600),
   issuer: z.string().min(1).max(200).default('bulkhead'),
-  redisUrl: z
-    .string()
-    .regex(/^rediss?:\/\//, 'must be a redis:// URL')
-    .optional(),
+  redisUrl: serverUrl(['redis:', 'rediss:'], 'must be a redis:// or rediss:// URL with a host').optional(),
   feedKeyVersion: z.coerce.number().int().min(1).max(1_000_000).default(1),
   redisAllowOpenDefaultUser: z
     .enum(['true', 'false'], { message: 'must be true or false' })
@@ -140,11 +154,12 @@ const schema = z.object({
       /^https?:\/\/[^/@]+:[^/@]*@/,
       'must be an http:// URL of the management API with user and password',
     )
+    .pipe(serverUrl(['http:', 'https:'], 'must be an http:// URL of the management API with a host'))
     .optional(),
-  rabbitmqAmqpUrl: z
-    .string()
-    .regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL')
-    .optional(),
+  rabbitmqAmqpUrl: serverUrl(
+    ['amqp:', 'amqps:'],
+    'must be an amqp:// or amqps:// URL with a host',
+  ).optional(),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;
@@ -163,6 +178,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   verifyEvery: 'BULKHEAD_VERIFY_EVERY',
   secret: 'BULKHEAD_SECRET',
   logLevel: 'BULKHEAD_LOG_LEVEL',
+  logFormat: 'BULKHEAD_LOG_FORMAT',
   bodyLimit: 'BULKHEAD_BODY_LIMIT',
   url: 'BULKHEAD_URL',
   provisioningKey: 'BULKHEAD_KEY',

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, decodeSecret, type Config } from './config.js';
+import type { ResourceKind } from './domain/kinds.js';
 import { FeedKeys } from './identity/feed/feed-keys.js';
 import { PrincipalService } from './identity/principals.js';
 import { LoginLimiter } from './identity/login-limiter.js';
@@ -32,6 +33,10 @@ import { IsolationMetrics } from './verify/metrics.js';
 
 export interface Services {
   readonly store: Store;
+  /** The providers of this server, one per kind it offers. */
+  readonly providers: Providers;
+  /** Kinds whose provider the configuration could not build, with the reason (the server runs without). */
+  readonly unavailableProviders: ReadonlyMap<ResourceKind, unknown>;
   readonly domains: DomainService;
   readonly keys: KeyService;
   readonly operator: OperatorService;
@@ -61,6 +66,7 @@ export interface Services {
 /** Everything buildServices needs besides the store and the secret; tests pass their own. */
 export interface ServiceOptions {
   readonly providers: Providers;
+  readonly unavailableProviders?: ReadonlyMap<ResourceKind, unknown> | undefined;
   readonly masterKey?: Buffer | undefined;
   readonly quotas?: Partial<QuotaDefaults> | undefined;
   /** Bytes per second the background worker overwrites of deleted volumes. */
@@ -152,6 +158,8 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
   });
   return {
     store,
+    providers: options.providers,
+    unavailableProviders: options.unavailableProviders ?? new Map(),
     domains: new DomainService({ store, slugQuarantineMs: options.slugQuarantineMs ?? 30 * 86_400_000 }),
     keys: new KeyService({ store, secret }),
     operator: new OperatorService({ store, secret, metricsToken: options.metricsToken }),
@@ -214,8 +222,15 @@ export async function openServices(config: Config): Promise<Services> {
     },
   };
   try {
+    // A backend the configuration cannot build is left out and reported in the start banner; only the
+    // store is needed to start.
+    const unavailableProviders = new Map<ResourceKind, unknown>();
+    const providers = await openProviders(config, dataKeys, (kind, error) =>
+      unavailableProviders.set(kind, error),
+    );
     const services = buildServices(store, secret, {
-      providers: await openProviders(config, dataKeys),
+      providers,
+      unavailableProviders,
       masterKey: config.masterKey === undefined ? undefined : Buffer.from(config.masterKey, 'hex'),
       quotas: {
         resourcesPerKind: config.quotaResources,

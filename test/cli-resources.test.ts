@@ -164,7 +164,7 @@ describe('bulkhead resource', () => {
 
   it('says what to set without a key, and refuses a bad one', async () => {
     const none = await runCli(['resource', 'list'], { env });
-    expect(none.code).toBe(1);
+    expect(none.code).toBe(2); // configuration
     expect(none.stderr).toContain('BULKHEAD_KEY');
     const bad = await runCli(['resource', 'list'], { env: { ...env, BULKHEAD_KEY: 'bhk_nope' } });
     expect(bad.code).toBe(1);

@@ -229,6 +229,14 @@ describe('the data directory lock', () => {
     expect(second.stdout).not.toContain('Bulkhead listening');
     expect(second.stderr).toMatch(/data directory .* is in use by process \d+/);
     expect(second.stderr).toContain(String(first.child.pid));
+    // …and what to do about it.
+    expect(second.stderr).toMatch(/Stop it first .*--data-dir or BULKHEAD_DATA_DIR/);
+    const reset = await runCli(['--data-dir', dataDir, 'operator', 'reset-token']);
+    expect(reset.code).toBe(1);
+    expect(reset.stdout).toBe('');
+    expect(reset.stderr).toMatch(
+      /is in use by process \d+ .*Stop it, run "bulkhead operator reset-token" again/,
+    );
 
     expect(readFileSync(join(dataDir, 'bulkhead.lock'), 'utf8').trim()).toBe(String(first.child.pid));
     expect((await get(first, '/readyz')).status).toBe(200);
@@ -277,5 +285,131 @@ describe('serve on PostgreSQL', () => {
     ]);
     expect(existsSync(join(cwd, '.bulkhead', 'pgdata'))).toBe(false); // no embedded store on the side
     expect(await terminate(server)).toEqual({ code: 0, signal: null });
+  });
+});
+
+/** The banner's line for one backend: its name, its state and where it points. */
+function backendLine(server: Server, backend: string): string | undefined {
+  return server
+    .output()
+    .stdout.split('\n')
+    .find((l) => l.startsWith(`  ${backend} `));
+}
+
+describe('the start banner', () => {
+  cleanUpAfterEach();
+
+  it('lists every backend with where it points and its health, and prints the token last', async () => {
+    const dataDir = freshDir();
+    const server = await serve(dataDir, {}, 'info');
+    expect(backendLine(server, 'store')).toMatch(new RegExp(`^  store +up +pglite in ${dataDir}$`));
+    expect(backendLine(server, 'postgres')).toMatch(/^ {2}postgres +up +embedded PGlite in .*\/postgres$/);
+    expect(backendLine(server, 'storage')).toMatch(/^ {2}storage +up +.*\/storage$/);
+    expect(backendLine(server, 'redis')).toMatch(
+      /^ {2}redis +off +not configured \(set BULKHEAD_REDIS_URL\)$/,
+    );
+    expect(backendLine(server, 'rabbitmq')).toMatch(/off +not configured \(set BULKHEAD_RABBITMQ_URL\)$/);
+    expect(backendLine(server, 'kubernetes')).toMatch(/off +not configured \(set BULKHEAD_KUBECONFIG\)$/);
+
+    // The start's log lines come first; the token is the last thing the start prints.
+    const lines = server.output().stdout.trimEnd().split('\n');
+    expect(lines.at(-1)).toMatch(tokenLine);
+    const listening = lines.findIndex((l) => l.includes('"msg":"Server listening'));
+    const reconciled = lines.findIndex((l) => l.includes('"msg":"reconciled"'));
+    expect(listening).toBeGreaterThanOrEqual(0);
+    expect(reconciled).toBeGreaterThanOrEqual(0);
+    expect(lines.findIndex((l) => tokenLine.test(l))).toBeGreaterThan(Math.max(listening, reconciled));
+  });
+
+  it('warns, naming the variable, about a backend that does not answer or cannot be built, and serves', async () => {
+    const server = await serve(freshDir(), {
+      BULKHEAD_REDIS_URL: 'redis://127.0.0.1:1',
+      BULKHEAD_KUBECONFIG: join(freshDir(), 'no-such-kubeconfig'),
+    });
+    expect(backendLine(server, 'redis')).toMatch(/^ {2}redis +down +127\.0\.0\.1:1$/);
+    expect(backendLine(server, 'kubernetes')).toMatch(
+      /^ {2}kubernetes +misconfigured +.*no-such-kubeconfig$/,
+    );
+    const { stdout } = server.output();
+    expect(stdout).toMatch(
+      /^warning: redis at 127\.0\.0\.1:1 did not answer its health check: .*ECONNREFUSED.*check BULKHEAD_REDIS_URL/m,
+    );
+    expect(stdout).toMatch(
+      /^warning: kubernetes is misconfigured: .*could not be read.*; fix BULKHEAD_KUBECONFIG/m,
+    );
+    expect(backendLine(server, 'postgres')).toMatch(/ up /);
+    expect((await get(server, '/readyz')).status).toBe(200);
+  });
+
+  it('stops without the store, naming its variable', async () => {
+    const result = await runCli(['serve', '--port', '0'], {
+      env: {
+        BULKHEAD_DATABASE_URL: 'postgres://postgres:pw@127.0.0.1:1/postgres',
+        BULKHEAD_SECRET: 'f0'.repeat(32),
+      },
+      cwd: freshDir(),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stdout).not.toContain('Bulkhead listening');
+    expect(result.stderr).toMatch(
+      /^bulkhead: unavailable: the store at 127\.0\.0\.1:1\/postgres did not answer: .*ECONNREFUSED.*; check BULKHEAD_DATABASE_URL$/m,
+    );
+    expect(result.stderr).not.toContain(':pw@');
+  });
+});
+
+describe('serve on PostgreSQL through its Unix socket', () => {
+  cleanUpAfterEach();
+
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(() => database.drop());
+
+  it('takes socket URLs for the store and the provider, and hands out the socket directory', async () => {
+    const name = new URL(database.url).pathname.slice(1);
+    const server = await startServer(['serve', '--port', '0', '--log-level', 'warn'], {
+      env: {
+        // libpq's two ways of naming a socket directory: as a parameter, and percent-encoded as the host.
+        BULKHEAD_DATABASE_URL: `postgres://postgres@/${name}?host=/var/run/postgresql`,
+        BULKHEAD_POSTGRES_URL: 'postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres',
+        // The socket trusts every local login on this machine (pg_hba.conf), so the provider must be told.
+        BULKHEAD_POSTGRES_ALLOW_PASSWORDLESS_LOGIN: 'true',
+        BULKHEAD_SECRET: 'e1'.repeat(32),
+      },
+      cwd: freshDir(),
+    });
+    expect(server.store).toBe('postgres');
+    expect(backendLine(server, 'store')).toMatch(
+      new RegExp(`^  store +up +/var/run/postgresql:5432/${name} \\(socket\\)$`),
+    );
+    expect(backendLine(server, 'postgres')).toMatch(
+      /^ {2}postgres +up +\/var\/run\/postgresql:5432\/postgres \(socket\)$/,
+    );
+    const token = tokenLine.exec(tokenLines(server)[0]!)![1]!;
+
+    const domain = await post(server, '/v1/domains', token, {
+      slug: `socket-${process.pid}`,
+      name: 'Socket',
+    });
+    expect(domain.status).toBe(201);
+    const { id } = (await domain.json()) as { id: string };
+    const issued = await post(server, `/v1/domains/${id}/keys`, token, {});
+    const { key } = (await issued.json()) as { key: string };
+    const created = await post(server, `/v1/domains/${id}/resources`, key, { kind: 'postgres', name: 'db' });
+    const resource = (await created.json()) as { id: string; status: string };
+    expect(created.status, JSON.stringify(resource)).toBe(201);
+    const credentials = (await (
+      await get(server, `/v1/domains/${id}/resources/${resource.id}/credentials`, key)
+    ).json()) as { host: string; port: number; url: string };
+    expect(credentials).toMatchObject({ host: '/var/run/postgresql', port: 5432 });
+    expect(credentials.url).toMatch(/@%2Fvar%2Frun%2Fpostgresql:5432\//);
+
+    const removed = await fetch(`${server.url}/v1/domains/${id}/resources/${resource.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(removed.status).toBeLessThan(300);
   });
 });

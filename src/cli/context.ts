@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { loadConfig, type Config, type ConfigInput } from '../config.js';
+import { ConfigError, loadConfig, type Config, type ConfigInput } from '../config.js';
 import { BulkheadError } from '../errors.js';
 import { isId } from '../domain/ids.js';
 import { openServices, type Services } from '../runtime.js';
@@ -63,7 +63,7 @@ export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => Glo
       const c = config();
       const key = c.provisioningKey;
       if (key === undefined)
-        throw new BulkheadError('unauthenticated', "Set BULKHEAD_KEY to the domain's provisioning key.");
+        throw new ConfigError("invalid configuration: set BULKHEAD_KEY to the domain's provisioning key");
       let tp: TenantPlane;
       if (c.url !== undefined) tp = await httpTenantPlane({ ...c, url: c.url }, key);
       else {
@@ -86,9 +86,8 @@ export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => Glo
       let cp: ControlPlane;
       if (c.url !== undefined) {
         if (c.operatorToken === undefined) {
-          throw new BulkheadError(
-            'unauthenticated',
-            'Set BULKHEAD_OPERATOR_TOKEN to call a server with --url.',
+          throw new ConfigError(
+            'invalid configuration: set BULKHEAD_OPERATOR_TOKEN to call a server with --url',
           );
         }
         cp = httpControlPlane(c.url, c.operatorToken);

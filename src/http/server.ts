@@ -6,9 +6,12 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import pinoPretty from 'pino-pretty';
 import { RevocationPublisher } from '../identity/feed/publisher.js';
 import type { Config } from '../config.js';
 import { notFound } from '../errors.js';
+import { bannerLines, checkBackends } from '../providers/backends.js';
 import type { Services } from '../runtime.js';
 import { bulkheadTarget } from '../verify/bulkhead-target.js';
 import { parseApiDescription } from '../verify/openapi.js';
@@ -251,8 +254,26 @@ function verifySelf(app: App, services: Services, everyMs: number, operatorToken
   });
 }
 
+/** How long each backend has to answer its health check at start. */
+const healthTimeoutMs = 2_000;
+
+/** Where the server's log lines go: JSON lines, or lines for a person to read (`pretty`). */
+export function logDestination(format: 'pretty' | 'json', colour: boolean): { write(line: string): void } {
+  // Written at once, so the log lines and the banner printed after them come out in that order.
+  if (format === 'json') return pino.destination({ dest: 1, sync: true });
+  return pinoPretty({
+    colorize: colour,
+    sync: true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
+    singleLine: true,
+  });
+}
+
 /**
- * Opens the store, prints a generated operator token once, and serves until SIGINT or SIGTERM.
+ * Opens the store, checks every backend, listens, then prints the banner: where it listens, each backend
+ * with where it points and whether it answered, a warning for each that did not, and last, once, a
+ * generated operator token, after the start's log lines. Serves until SIGINT or SIGTERM.
  *
  * @example
  * await startServer(loadConfig(process.env), openServices);
@@ -261,17 +282,22 @@ export async function startServer(
   config: Config,
   services: Services,
   print: (line: string) => void,
+  options: { readonly logFormat?: 'pretty' | 'json'; readonly colour?: boolean } = {},
 ): Promise<{ app: App; url: string }> {
   const { generated } = await services.operator.initialise(config.operatorToken);
-  if (generated !== null) print(`Operator token (shown once, store it now): ${generated}`);
   // The revocation feed, when Redis is configured: revocations reach verifiers in other services.
   const feed = config.redisUrl === undefined ? null : new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
   let publisher: RevocationPublisher | null = null;
   const timers: { volumes?: NodeJS.Timeout } = {};
   let schedule: Schedule | null = null;
+  const stream = logDestination(options.logFormat ?? 'json', options.colour ?? false);
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
-    logger: { level: config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
+    logger: {
+      level: config.logLevel,
+      redact: { paths: redactPaths, censor: '[redacted]' },
+      stream,
+    },
     onClose: async () => {
       await schedule?.stop();
       clearInterval(timers.volumes);
@@ -280,12 +306,27 @@ export async function startServer(
       await services.close();
     },
   });
-  // A start that fails half way (a backend that does not answer, a listen that is refused) stops what it
+  // In parallel with the rest of the start, each within its own short time.
+  const checking = checkBackends({
+    config,
+    providers: services.providers,
+    unavailable: services.unavailableProviders,
+    timeoutMs: healthTimeoutMs,
+  });
+  // A start that fails half way (a listen that is refused, a store that stops answering) stops what it
   // started, so the process can exit instead of running a publisher on a closed store.
   let url: string;
+  let backends: Awaited<typeof checking>;
   try {
     if (feed !== null) {
-      feed.on('error', (error: unknown) => app.log.warn({ err: error }, 'revocation feed: redis error'));
+      // A Redis that is down fails every reconnection: each different error is logged, a repeat once a minute.
+      let last = { message: '', at: 0 };
+      feed.on('error', (error: Error) => {
+        const now = Date.now();
+        if (error.message === last.message && now - last.at < 60_000) return;
+        last = { message: error.message, at: now };
+        app.log.warn({ err: error }, 'revocation feed: redis error');
+      });
       publisher = new RevocationPublisher({
         store: services.store,
         client: feed,
@@ -321,17 +362,33 @@ export async function startServer(
     timers.volumes.unref();
 
     url = await app.listen({ host: config.host, port: config.port });
+    backends = await checking;
   } catch (error) {
     await app.close().catch(() => undefined);
     throw error;
   }
-  print(`Bulkhead listening on ${url} (store: ${services.store.kind})`);
+  for (const b of backends) {
+    if (b.state === 'down' || b.state === 'misconfigured') {
+      app.log.warn(
+        { backend: b.backend, location: b.location, variable: b.variable, reason: b.reason },
+        `backend ${b.state}`,
+      );
+    }
+  }
   // The serve command refuses BULKHEAD_VERIFY_EVERY without a configured operator token: a generated one
   // is kept only as a hash, so the server could not present it.
   if (config.verifyEvery !== undefined && config.operatorToken !== undefined) {
     schedule = verifySelf(app, services, config.verifyEvery, config.operatorToken);
     app.log.info({ everyMs: config.verifyEvery }, 'verifying isolation on a schedule');
   }
+  // One write, so the banner arrives whole and the token stays its last line, below the start's logs.
+  print(
+    [
+      `Bulkhead listening on ${url} (store: ${services.store.kind})`,
+      ...bannerLines(backends),
+      ...(generated === null ? [] : [`Operator token (shown once, store it now): ${generated}`]),
+    ].join('\n'),
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

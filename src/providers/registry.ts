@@ -11,14 +11,27 @@ import { createRedisProvider } from './redis/index.js';
 import { createRabbitmqProvider } from './rabbitmq/index.js';
 import { createStorageProvider } from './storage/index.js';
 
+/**
+ * Builds the configured providers. With `onUnavailable`, a provider its configuration cannot build (a
+ * kubeconfig that cannot be read, options the provider refuses) is reported there and left out, so the
+ * server starts without that kind; without it, the first such error is thrown.
+ */
 export async function openProviders(
   config: Config,
   dataKeys: DataKeySource,
+  onUnavailable?: (kind: ResourceKind, error: unknown) => void,
 ): Promise<Map<ResourceKind, Provider>> {
   const providers = new Map<ResourceKind, Provider>();
-  providers.set(
-    'postgres',
-    await createPostgresProvider(
+  const add = async (kind: ResourceKind, create: () => Promise<Provider>): Promise<void> => {
+    try {
+      providers.set(kind, await create());
+    } catch (error) {
+      if (onUnavailable === undefined) throw error;
+      onUnavailable(kind, error);
+    }
+  };
+  await add('postgres', () =>
+    createPostgresProvider(
       config.postgresUrl !== undefined
         ? {
             kind: 'server',
@@ -29,34 +42,28 @@ export async function openProviders(
         : { kind: 'embedded', root: join(config.dataDir, 'postgres') },
     ),
   );
-  providers.set(
-    'storage',
-    await createStorageProvider({
+  await add('storage', () =>
+    createStorageProvider({
       root: config.storageDir ?? join(config.dataDir, 'storage'),
       dataKeys,
       maxObjectBytes: config.maxObjectBytes,
     }),
   );
   // Only with a server: there is no embedded Redis. The same URL also carries the revocation feed.
-  if (config.redisUrl !== undefined) {
-    providers.set(
-      'redis',
-      await createRedisProvider({
-        adminUrl: config.redisUrl,
-        allowOpenDefaultUser: config.redisAllowOpenDefaultUser,
-      }),
+  const { redisUrl, kubeconfig, rabbitmqUrl } = config;
+  if (redisUrl !== undefined) {
+    await add('redis', () =>
+      createRedisProvider({ adminUrl: redisUrl, allowOpenDefaultUser: config.redisAllowOpenDefaultUser }),
     );
   }
-  if (config.kubeconfig !== undefined) {
-    providers.set(
-      'kubernetes',
-      await createKubernetesProvider({ target: { kind: 'kubeconfig', path: config.kubeconfig } }),
+  if (kubeconfig !== undefined) {
+    await add('kubernetes', () =>
+      createKubernetesProvider({ target: { kind: 'kubeconfig', path: kubeconfig } }),
     );
   }
-  if (config.rabbitmqUrl !== undefined) {
-    providers.set(
-      'rabbitmq',
-      await createRabbitmqProvider({ managementUrl: config.rabbitmqUrl, amqpUrl: config.rabbitmqAmqpUrl }),
+  if (rabbitmqUrl !== undefined) {
+    await add('rabbitmq', () =>
+      createRabbitmqProvider({ managementUrl: rabbitmqUrl, amqpUrl: config.rabbitmqAmqpUrl }),
     );
   }
   return providers;

@@ -21,6 +21,7 @@ import {
   sameBackend,
   type BackendIdentity,
   type Credentials,
+  type OwnedObject,
   type ProbeReport,
   type Provider,
   type ResourceRef,
@@ -1170,7 +1171,15 @@ export class Provisioner {
   private async removeOrphans(actor: Actor): Promise<number> {
     let removed = 0;
     for (const [kind, provider] of this.o.providers) {
-      for (const owned of await provider.listOwned()) {
+      let objects: OwnedObject[];
+      try {
+        objects = await provider.listOwned();
+      } catch (error) {
+        // A backend that does not answer holds up neither the others nor the rest of the pass.
+        this.onError(error, '-');
+        continue;
+      }
+      for (const owned of objects) {
         const row = await this.o.store.system('reconciler', (tx) =>
           tx
             .selectFrom('resources')

@@ -1,6 +1,8 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { openServices } from '../../runtime.js';
+import { BulkheadError } from '../../errors.js';
+import { openServices, type Services } from '../../runtime.js';
+import { DataDirLockedError } from '../../store/store.js';
 import type { CliContext } from '../context.js';
 
 export function registerOperator(program: Command, ctx: CliContext): void {
@@ -9,7 +11,7 @@ export function registerOperator(program: Command, ctx: CliContext): void {
     .command('reset-token')
     .description('replace the stored operator token and print the new one once (restart servers to use it)')
     .action(async () => {
-      const services = await openServices(ctx.config());
+      const services = await openForReset(ctx);
       try {
         const token = await services.operator.reset(`cli:${userInfo().username}`);
         ctx.io.out(`Operator token (shown once, store it now): ${token}`);
@@ -17,4 +19,20 @@ export function registerOperator(program: Command, ctx: CliContext): void {
         await services.close();
       }
     });
+}
+
+/** The store, opened directly: the token lives there, and no server hands out a new one over HTTP. */
+async function openForReset(ctx: CliContext): Promise<Services> {
+  try {
+    return await openServices(ctx.config());
+  } catch (error) {
+    if (error instanceof DataDirLockedError) {
+      throw new BulkheadError(
+        'unavailable',
+        `${error.message} (a running "bulkhead serve"?). Stop it, run "bulkhead operator reset-token" ` +
+          'again, then start the server; it will accept the new token.',
+      );
+    }
+    throw error;
+  }
 }

@@ -3,6 +3,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { hostPort, refFromBackendName } from '../provider.js';
 import { PostgresProviderError } from './postgres-errors.js';
+import { normalizePostgresUrl, PostgresUrlError, postgresAddress } from './postgres-url.js';
 
 export type PostgresProviderOptions =
   | {
@@ -53,29 +54,26 @@ function invalid(message: string): never {
 }
 
 /**
- * Where a postgres:// URL reaches the server: its host (without IPv6 brackets, or the socket directory of
- * `?host=`, which is what libpq does for a URL without a host; null when it names neither) and port.
+ * Where a postgres:// URL reaches the server: its host (without IPv6 brackets; a socket directory decoded
+ * from the host position, or taken from `?host=`, as libpq does; null when it names neither) and port.
  */
 export function serverAddress(url: URL): { host: string | null; port: number } {
-  return {
-    host: url.hostname.replace(/^\[(.*)\]$/, '$1') || url.searchParams.get('host'),
-    port: url.port === '' ? 5432 : Number(url.port),
-  };
+  return postgresAddress(url);
 }
 
 /** Checks server options and fills in the defaults. */
 export function serverSettings(
   options: Extract<PostgresProviderOptions, { kind: 'server' }>,
 ): ServerSettings {
-  let url: URL;
+  let adminUrl: string;
   try {
-    url = new URL(options.adminUrl);
-  } catch {
-    return invalid('postgres adminUrl is not a URL');
+    // Socket directories, in the query or percent-encoded, come out in the host position.
+    adminUrl = normalizePostgresUrl(options.adminUrl);
+  } catch (error) {
+    if (!(error instanceof PostgresUrlError)) throw error;
+    return invalid(`postgres adminUrl ${error.message}`);
   }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    invalid('postgres adminUrl must be a postgres:// URL');
-  }
+  const url = new URL(adminUrl);
   if (options.mode !== 'database' && options.mode !== 'schema')
     invalid('postgres mode must be database or schema');
   const sharedDatabase = options.sharedDatabase ?? 'bulkhead_tenants';
@@ -93,7 +91,7 @@ export function serverSettings(
   const port = options.publicPort ?? server.port;
   if (!Number.isInteger(port) || port < 1 || port > 65_535) invalid('postgres publicPort must be a TCP port');
   return {
-    adminUrl: options.adminUrl,
+    adminUrl,
     address: hostPort(server.host ?? 'localhost', server.port),
     mode: options.mode,
     sharedDatabase,

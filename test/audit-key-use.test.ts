@@ -1,0 +1,107 @@
+// One request with a provisioning key leaves exactly one `key.authenticate` event, whatever the route
+// does with it: a read, a change that records the use with itself, a change refused after the read, a
+// key refused outright. A client making two requests (a CLI asking whoami first) is audited twice.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAudit } from '../src/audit/log.js';
+import type { Keyring } from '../src/crypto/keyring.js';
+import { buildServer } from '../src/http/server.js';
+import type { App } from '../src/http/types.js';
+import { createStorageProvider } from '../src/providers/storage/index.js';
+import { asOwner, backends, openTestServices } from './helpers/backends.js';
+
+const operatorToken = 'audit-key-use-operator-token-0123456789';
+
+describe.each(backends)('key use on $name', (backend) => {
+  let app: App;
+  let services: Awaited<ReturnType<typeof openTestServices>>;
+  let root: string;
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'bulkhead-audit-key-use-'));
+    // The storage provider needs the keyring, which the services create: a late-bound source.
+    const late: { keyring?: Keyring } = {};
+    const storage = await createStorageProvider({
+      root,
+      dataKeys: { dataKey: (domainId) => late.keyring!.dataKey(domainId) },
+      maxObjectBytes: 1024 * 1024,
+    });
+    services = await openTestServices(backend, { providers: new Map([['storage', storage]]) });
+    late.keyring = services.keyring;
+    await services.operator.initialise(operatorToken);
+    app = await buildServer(services);
+  });
+  afterAll(async () => {
+    await app.close();
+    await services.drop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  function call(method: string, url: string, token: string, body?: unknown) {
+    return app.inject({
+      method: method as 'GET',
+      url,
+      headers: { authorization: `Bearer ${token}` },
+      ...(body === undefined ? {} : { payload: body as string }),
+    });
+  }
+
+  async function keyEvents(res: LightMyRequestResponse) {
+    const requestId = res.headers['x-request-id'];
+    const events = await asOwner(services.store, (tx) =>
+      listAudit(tx, { action: 'key.authenticate', limit: 100_000 }),
+    );
+    return events.filter((e) => e.requestId === requestId);
+  }
+
+  it('writes one event per request, allowed or refused', async () => {
+    const slug = `key-use-${process.pid}-${backend.name}`;
+    const domain = (await call('POST', '/v1/domains', operatorToken, { slug, name: 'Key use' })).json<{
+      id: string;
+    }>();
+    const issued = (await call('POST', `/v1/domains/${domain.id}/keys`, operatorToken, {})).json<{
+      id: string;
+      key: string;
+    }>();
+    const r = `/v1/domains/${domain.id}/resources`;
+    const key = issued.key;
+
+    const requests: [string, () => Promise<LightMyRequestResponse>, number][] = [
+      ['whoami', () => call('GET', '/v1/whoami', key), 200],
+      ['list', () => call('GET', r, key), 200],
+      ['create', () => call('POST', r, key, { kind: 'storage', name: 'files' }), 201],
+      ['create a taken name', () => call('POST', r, key, { kind: 'storage', name: 'files' }), 409],
+      ['create an unoffered kind', () => call('POST', r, key, { kind: 'redis', name: 'cache' }), 400],
+    ];
+    for (const [what, send, status] of requests) {
+      const res = await send();
+      expect(res.statusCode, `${what}: ${res.body}`).toBe(status);
+      const events = await keyEvents(res);
+      expect(events, what).toHaveLength(1);
+      expect(events[0]!.outcome, what).toBe('success');
+    }
+
+    const [resource] = (await call('GET', r, key)).json<{ items: { id: string }[] }>().items;
+    for (const [what, method, path] of [
+      ['get', 'GET', `${r}/${resource!.id}`],
+      ['credentials', 'GET', `${r}/${resource!.id}/credentials`],
+      ['rotate', 'POST', `${r}/${resource!.id}/credentials/rotate`],
+      ['delete', 'DELETE', `${r}/${resource!.id}`],
+    ] as const) {
+      const res = await call(method, path, key);
+      expect(res.statusCode, `${what}: ${res.body}`).toBeLessThan(300);
+      expect(await keyEvents(res), what).toHaveLength(1);
+    }
+
+    const revoked = await call('DELETE', `/v1/domains/${domain.id}/keys/${issued.id}`, operatorToken);
+    expect(revoked.statusCode, revoked.body).toBeLessThan(300);
+    const refused = await call('GET', r, key);
+    expect(refused.statusCode).toBe(401);
+    const events = await keyEvents(refused);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ outcome: 'denied', detail: { reason: 'revoked' } });
+  });
+});
