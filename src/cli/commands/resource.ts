@@ -28,7 +28,7 @@ async function printDryRun(ctx: CliContext, kind: ResourceKind, domain: string |
   if (kind !== 'kubernetes') {
     throw new BulkheadError('invalid_request', '--dry-run is only available for --kind kubernetes.');
   }
-  const domainId = domain ?? (await ctx.withTenantPlane((tp) => Promise.resolve(tp.domainId)));
+  const domainId = domain ?? (await ctx.withTenantPlane((tp) => tp.domainId()));
   const ref = { domainId, resourceId: newId('resource') };
   ctx.io.out(`# dry run: nothing was applied; namespace ${namespaceName(ref)} of domain ${domainId}`);
   ctx.io.out((await manifestsYaml(ref)).trimEnd());
