@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config, type ConfigInput } from '../config.js';
 import { BulkheadError } from '../errors.js';
-import { isId } from '../domain/ids.js';
+import { idPrefixes, isId, type IdKind } from '../domain/ids.js';
 import { openServices, type Services } from '../runtime.js';
 import { directTenantPlane, httpTenantPlane, type TenantPlane } from './tenant-plane.js';
 import { DataDirLockedError } from '../store/store.js';
@@ -14,6 +14,15 @@ export interface Io {
   err(line: string): void;
   /** Standard input, read to its end (for secrets, which never go on the command line). */
   input(): Promise<string>;
+  /** Standard input as bytes, for object data (without it: `input()` as UTF-8). */
+  inputBytes?(): AsyncIterable<Uint8Array>;
+  /** Writes bytes to standard output as they are, for object data (without it: `out` as UTF-8). */
+  write?(chunk: Uint8Array): Promise<void>;
+  /**
+   * Shows a progress line in place of the last one, or clears it with null; only where standard error is
+   * a terminal, so it never mixes into a pipe, a log or --json output.
+   */
+  progress?(text: string | null): void;
 }
 
 export interface GlobalOptions {
@@ -65,7 +74,7 @@ export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => Glo
       if (key === undefined)
         throw new ConfigError("invalid configuration: set BULKHEAD_KEY to the domain's provisioning key");
       let tp: TenantPlane;
-      if (c.url !== undefined) tp = await httpTenantPlane({ ...c, url: c.url }, key);
+      if (c.url !== undefined) tp = httpTenantPlane({ ...c, url: c.url }, key);
       else {
         const services = await openDirect(c);
         try {
@@ -137,6 +146,77 @@ export function printTable(
 
 export function printJson(io: Io, value: unknown): void {
   io.out(JSON.stringify(value, null, 2));
+}
+
+/** Prints `value` as JSON with --json, or else as one row of a table. */
+export function printOne(io: Io, value: object, columns: readonly string[], json: boolean | undefined): void {
+  if (json === true) printJson(io, value);
+  else printTable(io, [{ ...value }], columns);
+}
+
+/** Prints `items` as JSON with --json, or else as a table. */
+export function printMany(
+  io: Io,
+  items: readonly object[],
+  columns: readonly string[],
+  json: boolean | undefined,
+): void {
+  if (json === true) printJson(io, items);
+  else
+    printTable(
+      io,
+      items.map((i) => ({ ...i })),
+      columns,
+    );
+}
+
+/**
+ * Runs `work`, and once it has taken more than a second shows `label` with the seconds so far on the
+ * progress line (a terminal's standard error only), cleared when it ends.
+ */
+export async function withProgress<T>(io: Io, label: string, work: () => Promise<T>): Promise<T> {
+  if (io.progress === undefined) return work();
+  const show = (line: string | null) => io.progress?.(line);
+  const started = Date.now();
+  let shown = false;
+  const timer = setInterval(() => {
+    shown = true;
+    show(`${label} (${Math.round((Date.now() - started) / 1000)} s)`);
+  }, 1000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    if (shown) show(null);
+  }
+}
+
+const durationUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** Parses a duration such as `90s`, `15m`, `1h` or `1d12h` into seconds, or refuses it as a usage error. */
+export function parseSeconds(value: string): number {
+  if (!/^(\d{1,9}[smhd])+$/.test(value.trim()))
+    throw new InvalidArgumentError('must be a duration: a number and a unit (s, m, h, d), e.g. 30m, 1h, 7d');
+  let seconds = 0;
+  for (const [, n, unit] of value.trim().matchAll(/(\d+)([smhd])/g))
+    seconds += Number(n) * durationUnits[unit!]!;
+  return seconds;
+}
+
+/** Parses an ISO 8601 time, or refuses it as a usage error. */
+export function parseTime(value: string): Date {
+  const at = new Date(value);
+  if (!/^\d{4}-\d\d-\d\dT/.test(value) || Number.isNaN(at.getTime()))
+    throw new InvalidArgumentError('must be an ISO 8601 time, e.g. 2030-01-31T12:00:00Z');
+  return at;
+}
+
+/** An id option or argument of one kind (`ins_…`), refused as a usage error otherwise. */
+export function idOf(kind: IdKind): (value: string) => string {
+  return (value) => {
+    if (!isId(kind, value)) throw new InvalidArgumentError(`must be an id of the form ${idPrefixes[kind]}_…`);
+    return value;
+  };
 }
 
 /** Parses a whole-number option, or refuses it as a usage error. */

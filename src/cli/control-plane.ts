@@ -5,11 +5,20 @@ import type { ChainReport } from '../audit/chain.js';
 import type { AuditEvent } from '../audit/events.js';
 import type { AuditFilter } from '../audit/log.js';
 import type { Scope } from '../policy/scopes.js';
-import type { PrincipalView } from '../identity/principals.js';
+import type { NewPrincipal, PrincipalView } from '../identity/principals.js';
 import type { SigningKeyView } from '../identity/signing-keys.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
 import type { DomainListOptions, DomainView } from '../services/domains.js';
+import type { BlueprintView } from '../provisioner/blueprints.js';
+import type { GrantInput, GrantView } from '../policy/grants.js';
 import type { VerifyRun } from '../verify/runs.js';
+import type { PoolView } from './tenant-plane.js';
+
+/** The quotas and limits to change; those not named keep their values. */
+export interface PoolChange {
+  readonly quotas?: Record<string, number>;
+  readonly limits?: Record<string, number>;
+}
 
 export interface ControlPlane {
   createDomain(input: { slug: string; name: string }): Promise<DomainView>;
@@ -35,6 +44,21 @@ export interface ControlPlane {
   listVerifyRuns(options: { limit: number }): Promise<VerifyRun[]>;
   /** Gives a user a new password and ends every session it has. */
   setPrincipalPassword(domainId: string, principalId: string, password: string): Promise<PrincipalView>;
+  createPrincipal(domainId: string, input: NewPrincipal): Promise<PrincipalView & { clientSecret?: string }>;
+  listPrincipals(domainId: string): Promise<PrincipalView[]>;
+  disablePrincipal(domainId: string, principalId: string): Promise<PrincipalView>;
+  deletePrincipal(domainId: string, principalId: string): Promise<PrincipalView>;
+  /** Ends a session of a user of the domain; false when the domain has no such live session. */
+  revokeSession(domainId: string, sessionId: string): Promise<void>;
+  createGrant(input: GrantInput): Promise<GrantView>;
+  listGrants(filter: {
+    domainId?: string | undefined;
+    includeInactive?: boolean | undefined;
+  }): Promise<GrantView[]>;
+  revokeGrant(grantId: string): Promise<GrantView>;
+  getPool(domainId: string): Promise<PoolView>;
+  setPool(domainId: string, change: PoolChange): Promise<PoolView>;
+  getBlueprint(domainId: string, blueprintId: string): Promise<BlueprintView>;
   listSigningKeys(domainId: string): Promise<SigningKeyView[]>;
   rotateSigningKey(domainId: string): Promise<SigningKeyView[]>;
   close(): Promise<void>;

@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import { listAudit, verifyAudit } from '../audit/log.js';
+import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import type { Services } from '../runtime.js';
 import { listRuns } from '../verify/runs.js';
@@ -32,6 +33,36 @@ export function directControlPlane(services: Services): ControlPlane {
     listVerifyRuns: (options) => services.store.system('verify', (tx) => listRuns(tx, options)),
     setPrincipalPassword: (id, principalId, password) =>
       services.principals.setPassword(actor, id, principalId, password),
+    createPrincipal: (id, input) => services.principals.create(actor, id, input),
+    listPrincipals: async (id) => {
+      await services.domains.get(id);
+      return services.principals.list(id);
+    },
+    disablePrincipal: (id, principalId) => services.principals.setStatus(actor, id, principalId, 'disabled'),
+    deletePrincipal: (id, principalId) => services.principals.setStatus(actor, id, principalId, 'deleted'),
+    revokeSession: async (id, sessionId) => {
+      if (!(await services.tokens.revokeSession(actor, sessionId, 'revoked by the operator', id)))
+        throw notFound();
+    },
+    createGrant: (input) => services.grants.create(actor, input),
+    listGrants: (filter) => services.grants.list(filter),
+    revokeGrant: (grantId) => services.grants.revoke(actor, grantId),
+    getPool: async (id) => {
+      await services.domains.get(id);
+      return {
+        quotas: await services.provisioner.quotas(id),
+        limits: await services.tenantLimits.limitsOf(id),
+      };
+    },
+    // The server applies a change to its rate limiter at once; only it can, so the change goes through it.
+    setPool: () =>
+      Promise.reject(
+        new BulkheadError(
+          'invalid_request',
+          'pool set goes through a running server: set BULKHEAD_URL (or --url) and BULKHEAD_OPERATOR_TOKEN.',
+        ),
+      ),
+    getBlueprint: (id, blueprintId) => services.blueprints.get(id, blueprintId),
     listSigningKeys: async (id) => {
       await services.domains.get(id);
       await services.signingKeys.ensure(id);

@@ -1,12 +1,15 @@
 import type { ChainReport } from '../audit/chain.js';
 import type { AuditEvent } from '../audit/events.js';
 import type { PrincipalView } from '../identity/principals.js';
+import type { GrantView } from '../policy/grants.js';
+import type { BlueprintView } from '../provisioner/blueprints.js';
 import type { SigningKeyView } from '../identity/signing-keys.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
 import type { DomainView } from '../services/domains.js';
 import type { VerifyRun } from '../verify/runs.js';
 import { apiClient, type QueryValue } from './api-client.js';
 import type { ControlPlane } from './control-plane.js';
+import type { PoolView } from './tenant-plane.js';
 
 /** The control plane through a running server's API, with the operator token. */
 export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
@@ -42,6 +45,23 @@ export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
       call<PrincipalView>('POST', `${d(id)}/principals/${encodeURIComponent(principalId)}/password`, {
         password,
       }),
+    createPrincipal: (id, input) => call('POST', `${d(id)}/principals`, input),
+    listPrincipals: async (id) =>
+      (await call<{ items: PrincipalView[] }>('GET', `${d(id)}/principals`)).items,
+    disablePrincipal: (id, p) =>
+      call<PrincipalView>('POST', `${d(id)}/principals/${encodeURIComponent(p)}/disable`),
+    deletePrincipal: (id, p) => call<PrincipalView>('DELETE', `${d(id)}/principals/${encodeURIComponent(p)}`),
+    revokeSession: async (id, s) => {
+      await call('DELETE', `${d(id)}/sessions/${encodeURIComponent(s)}`);
+    },
+    createGrant: (input) =>
+      call<GrantView>('POST', '/v1/grants', { ...input, expiresAt: input.expiresAt.toISOString() }),
+    listGrants: async (f) =>
+      (await call<{ items: GrantView[] }>('GET', '/v1/grants', undefined, { ...f })).items,
+    revokeGrant: (grantId) => call<GrantView>('DELETE', `/v1/grants/${encodeURIComponent(grantId)}`),
+    getPool: (id) => call<PoolView>('GET', `${d(id)}/pool`),
+    setPool: (id, change) => call<PoolView>('PUT', `${d(id)}/pool`, change),
+    getBlueprint: (id, b) => call<BlueprintView>('GET', `${d(id)}/blueprints/${encodeURIComponent(b)}`),
     listSigningKeys: async (id) =>
       (await call<{ items: SigningKeyView[] }>('GET', `${d(id)}/signing-keys`)).items,
     rotateSigningKey: async (id) =>

@@ -1,14 +1,21 @@
 // The `bulkhead` command. Each command file registers itself and calls the same services as the API.
 // Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
+import { readFileSync } from 'node:fs';
 import { text } from 'node:stream/consumers';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { isBulkheadError } from '../errors.js';
 import { registerAudit } from './commands/audit.js';
+import { registerBlueprint } from './commands/blueprint.js';
+import { registerCompletion } from './commands/completion.js';
+import { registerCompute } from './commands/compute.js';
 import { registerDomain } from './commands/domain.js';
 import { registerKey } from './commands/key.js';
 import { registerMigrate } from './commands/migrate.js';
+import { registerGrant } from './commands/grant.js';
+import { registerObject } from './commands/object.js';
 import { registerOperator } from './commands/operator.js';
+import { registerPool } from './commands/pool.js';
 import { registerPrincipal } from './commands/principal.js';
 import { registerResource } from './commands/resource.js';
 import { registerSigningKey } from './commands/signing-key.js';
@@ -16,11 +23,53 @@ import { registerServe } from './commands/serve.js';
 import { registerVerify } from './commands/verify.js';
 import { createContext, type GlobalOptions, type Io } from './context.js';
 
-const stdio: Io = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-  input: () => text(process.stdin),
-};
+/** The version in package.json (two levels up from both src/cli and dist/cli). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/**
+ * The process's own streams. When the reader of standard output goes away (`bulkhead audit list | head
+ * -2`), the rest of the output is dropped and the command ends as it would have, without a stack trace.
+ */
+function processIo(): Io {
+  let closed = false;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    closed = true;
+  });
+  const write = (chunk: string | Uint8Array) =>
+    new Promise<void>((resolve) => {
+      if (closed) return resolve();
+      process.stdout.write(chunk, () => resolve());
+    });
+  return {
+    out: (line) => {
+      if (!closed) process.stdout.write(`${line}\n`);
+    },
+    err: (line) => process.stderr.write(`${line}\n`),
+    input: () => text(process.stdin),
+    inputBytes: () => process.stdin,
+    write,
+    ...(process.stderr.isTTY
+      ? { progress: (line: string | null) => process.stderr.write(`\r\x1b[K${line ?? ''}`) }
+      : {}),
+  };
+}
+
+/** Prints an error's one-line fix, when it carries one, on its own line. */
+function printHint(io: Io, error: unknown): void {
+  const hint = (error as { hint?: unknown }).hint;
+  if (typeof hint === 'string' && hint !== '') io.err(`hint: ${hint}`);
+}
+
+function exitOverrideAll(command: Command): void {
+  command.exitOverride();
+  for (const sub of command.commands) exitOverrideAll(sub);
+}
 
 /**
  * Runs the CLI and resolves to its exit code.
@@ -30,13 +79,14 @@ const stdio: Io = {
  */
 export async function main(
   argv: readonly string[],
-  io: Io = stdio,
+  io: Io = processIo(),
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   const program = new Command('bulkhead')
     .description('Keeps the tenants of a multi-tenant platform apart at every layer, and proves it.')
     .option('--data-dir <dir>', 'embedded store directory (BULKHEAD_DATA_DIR, default .bulkhead)')
     .option('--url <url>', 'go through a running server instead of the store (BULKHEAD_URL)')
+    .version(version(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError('(add --help for usage)');
@@ -51,10 +101,13 @@ export async function main(
   registerSigningKey(program, ctx);
   registerOperator(program, ctx);
   registerVerify(program, ctx);
-  for (const command of program.commands) {
-    command.exitOverride();
-    for (const sub of command.commands) sub.exitOverride();
-  }
+  registerCompute(program, ctx);
+  registerObject(program, ctx);
+  registerGrant(program, ctx);
+  registerPool(program, ctx);
+  registerBlueprint(program, ctx);
+  registerCompletion(program, ctx);
+  exitOverrideAll(program);
   try {
     await program.parseAsync([...argv]);
     return ctx.exitCode;
@@ -68,14 +121,17 @@ export async function main(
     }
     if (error instanceof ConfigError) {
       io.err(`bulkhead: ${error.message}`);
+      printHint(io, error);
       return 2;
     }
     if (isBulkheadError(error)) {
       io.err(`bulkhead: ${error.code}: ${error.message}`);
+      printHint(io, error);
       // Input the server refuses (a 400) is a usage error; a conflict such as slug_taken is a failure.
       return error.status === 400 ? 2 : 1;
     }
     io.err(`bulkhead: ${(error as Error).message}`);
+    printHint(io, error);
     return 1;
   }
 }

@@ -3,7 +3,14 @@ import { once } from 'node:events';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { AuditEvent } from '../../audit/events.js';
 import type { AuditFilter } from '../../audit/log.js';
-import { printJson, printTable, resolveDomain, wholeNumber, type CliContext } from '../context.js';
+import {
+  printJson,
+  printTable,
+  resolveDomain,
+  wholeNumber,
+  withProgress,
+  type CliContext,
+} from '../context.js';
 import type { ControlPlane } from '../control-plane.js';
 
 interface FilterOptions {
@@ -86,7 +93,9 @@ export function registerAudit(program: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .action((opts: { json?: boolean }) =>
       ctx.withControlPlane(async (cp) => {
-        const report = await cp.verifyAudit();
+        const report = await withProgress(ctx.io, 'bulkhead: walking the audit chain…', () =>
+          cp.verifyAudit(),
+        );
         if (opts.json === true) printJson(ctx.io, report);
         else if (report.ok)
           ctx.io.out(

@@ -3,7 +3,7 @@ import { isId, newId } from '../../domain/ids.js';
 import { resourceKinds, type ResourceKind } from '../../domain/kinds.js';
 import { BulkheadError } from '../../errors.js';
 import { manifestsYaml, namespaceName } from '../../providers/kubernetes/index.js';
-import { printJson, printTable, type CliContext } from '../context.js';
+import { printJson, printTable, withProgress, type CliContext } from '../context.js';
 
 const columns = ['id', 'kind', 'name', 'status', 'createdAt', 'readyAt', 'error'];
 
@@ -28,7 +28,7 @@ async function printDryRun(ctx: CliContext, kind: ResourceKind, domain: string |
   if (kind !== 'kubernetes') {
     throw new BulkheadError('invalid_request', '--dry-run is only available for --kind kubernetes.');
   }
-  const domainId = domain ?? (await ctx.withTenantPlane((tp) => Promise.resolve(tp.domainId)));
+  const domainId = domain ?? (await ctx.withTenantPlane((tp) => tp.domainId()));
   const ref = { domainId, resourceId: newId('resource') };
   ctx.io.out(`# dry run: nothing was applied; namespace ${namespaceName(ref)} of domain ${domainId}`);
   ctx.io.out((await manifestsYaml(ref)).trimEnd());
@@ -67,7 +67,11 @@ export function registerResource(program: Command, ctx: CliContext): void {
           );
         }
         return ctx.withTenantPlane(async (tp) => {
-          const created = await tp.createResource({ kind: opts.kind, name: opts.name }, opts.idempotencyKey);
+          const created = await withProgress(
+            ctx.io,
+            `bulkhead: provisioning ${opts.kind} ${opts.name}…`,
+            () => tp.createResource({ kind: opts.kind, name: opts.name }, opts.idempotencyKey),
+          );
           const credentials =
             opts.credentials === true && created.status === 'ready'
               ? await tp.credentials(created.id)
@@ -134,7 +138,9 @@ export function registerResource(program: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .action((id: string, opts: { json?: boolean }) =>
       ctx.withTenantPlane(async (tp) => {
-        const deleted = await tp.deleteResource(id);
+        const deleted = await withProgress(ctx.io, `bulkhead: deprovisioning ${id}…`, () =>
+          tp.deleteResource(id),
+        );
         if (opts.json === true) printJson(ctx.io, deleted);
         else ctx.io.out(`${deleted.id} is ${deleted.status}`);
       }),

@@ -16,7 +16,7 @@ import { fileRecorder, recordRun, runRecord, type RunRecorder, type VerifyRun } 
 import { startSchedule } from '../../verify/schedule.js';
 import type { Target } from '../../verify/target.js';
 import { runVerify } from '../../verify/verify.js';
-import { printJson, printTable, wholeNumber, type CliContext } from '../context.js';
+import { printJson, printTable, wholeNumber, withProgress, type CliContext } from '../context.js';
 import { localUser } from '../direct.js';
 import { registerVerifyHistory } from './verify-history.js';
 
@@ -216,7 +216,9 @@ async function once(
   };
   let report: VerifyReport;
   try {
-    report = await runVerify({ target: p.target(), api, spec: p.spec, timeoutMs });
+    report = await withProgress(ctx.io, `bulkhead verify: probing ${p.name}…`, () =>
+      runVerify({ target: p.target(), api, spec: p.spec, timeoutMs }),
+    );
   } catch (error) {
     // A run the target failed is recorded as one; a usage error (exit 2) is not a run. The run's own
     // error is what the command reports, even when recording it fails too.
