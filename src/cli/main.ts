@@ -5,6 +5,7 @@ import { text } from 'node:stream/consumers';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { isBulkheadError } from '../errors.js';
+import { StoreRolesError } from '../store/store.js';
 import { registerAudit } from './commands/audit.js';
 import { registerBlueprint } from './commands/blueprint.js';
 import { registerCompletion } from './commands/completion.js';
@@ -119,7 +120,8 @@ export async function main(
         ? 0
         : 2;
     }
-    if (error instanceof ConfigError) {
+    // The server's database roles are configuration too: the message names what to change.
+    if (error instanceof ConfigError || error instanceof StoreRolesError) {
       io.err(`bulkhead: ${error.message}`);
       printHint(io, error);
       return 2;
