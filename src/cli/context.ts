@@ -2,11 +2,9 @@ import { InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config, type ConfigInput } from '../config.js';
 import { BulkheadError } from '../errors.js';
 import { idPrefixes, isId, type IdKind } from '../domain/ids.js';
-import { openServices, type Services } from '../runtime.js';
+import type { Services } from '../runtime.js';
 import { directTenantPlane, httpTenantPlane, type TenantPlane } from './tenant-plane.js';
-import { DataDirLockedError } from '../store/store.js';
 import type { ControlPlane } from './control-plane.js';
-import { directControlPlane } from './direct.js';
 import { httpControlPlane } from './http-client.js';
 
 export interface Io {
@@ -43,8 +41,14 @@ export interface CliContext {
   exitCode: number;
 }
 
-/** Opens the store directly, explaining what to do when a server holds the embedded data directory. */
+/**
+ * Opens the store directly, explaining what to do when a server holds the embedded data directory. The
+ * store and the services behind it (PGlite, Kysely, the providers) are loaded here, on first use: a
+ * command that goes through a server with --url, or only prints help, never loads them.
+ */
 async function openDirect(c: Config): Promise<Services> {
+  const { openServices } = await import('../runtime.js');
+  const { DataDirLockedError } = await import('../store/store.js');
   try {
     return await openServices(c);
   } catch (error) {
@@ -101,6 +105,7 @@ export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => Glo
         }
         cp = httpControlPlane(c.url, c.operatorToken);
       } else {
+        const { directControlPlane } = await import('./direct.js');
         cp = directControlPlane(await openDirect(c));
       }
       try {

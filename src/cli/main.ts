@@ -5,7 +5,6 @@ import { text } from 'node:stream/consumers';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { isBulkheadError } from '../errors.js';
-import { StoreRolesError } from '../store/store.js';
 import { registerAudit } from './commands/audit.js';
 import { registerBlueprint } from './commands/blueprint.js';
 import { registerCompletion } from './commands/completion.js';
@@ -67,6 +66,14 @@ function printHint(io: Io, error: unknown): void {
   if (typeof hint === 'string' && hint !== '') io.err(`hint: ${hint}`);
 }
 
+/**
+ * The store's refusal of its database roles (StoreRolesError), known by its name: importing the class to
+ * test it would load the store, and PGlite with it, for every command that fails.
+ */
+function isStoreRolesError(error: unknown): error is Error {
+  return error instanceof Error && error.name === 'StoreRolesError';
+}
+
 function exitOverrideAll(command: Command): void {
   command.exitOverride();
   for (const sub of command.commands) exitOverrideAll(sub);
@@ -121,7 +128,7 @@ export async function main(
         : 2;
     }
     // The server's database roles are configuration too: the message names what to change.
-    if (error instanceof ConfigError || error instanceof StoreRolesError) {
+    if (error instanceof ConfigError || isStoreRolesError(error)) {
       io.err(`bulkhead: ${error.message}`);
       printHint(io, error);
       return 2;
