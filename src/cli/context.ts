@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig, type Config, type ConfigInput } from '../config.js';
+import type { Config, ConfigInput, loadConfig } from '../config.js';
 import { BulkheadError } from '../errors.js';
 import { idPrefixes, isId, type IdKind } from '../domain/ids.js';
 import type { Services } from '../runtime.js';
@@ -41,6 +41,23 @@ export interface CliContext {
   exitCode: number;
 }
 
+type ConfigModule = typeof import('../config.js');
+let configModule: ConfigModule | undefined;
+
+/**
+ * Loads the configuration module (and zod, its largest part). The program runs it before every action, so
+ * that `ctx.config()` can stay synchronous while `--help` and `--version` never load it.
+ */
+export async function loadConfigModule(): Promise<ConfigModule> {
+  configModule ??= await import('../config.js');
+  return configModule;
+}
+
+function configs(): ConfigModule {
+  if (configModule === undefined) throw new Error('the configuration is read before loadConfigModule()');
+  return configModule;
+}
+
 /**
  * Opens the store directly, explaining what to do when a server holds the embedded data directory. The
  * store and the services behind it (PGlite, Kysely, the providers) are loaded here, on first use: a
@@ -65,7 +82,7 @@ async function openDirect(c: Config): Promise<Services> {
 export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => GlobalOptions): CliContext {
   const config = (flags: ConfigInput = {}) => {
     const g = globals();
-    return loadConfig(env, { dataDir: g.dataDir, url: g.url, ...flags });
+    return configs().loadConfig(env, { dataDir: g.dataDir, url: g.url, ...flags });
   };
   return {
     io,
@@ -76,7 +93,9 @@ export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => Glo
       const c = config();
       const key = c.provisioningKey;
       if (key === undefined)
-        throw new ConfigError("invalid configuration: set BULKHEAD_KEY to the domain's provisioning key");
+        throw new (configs().ConfigError)(
+          "invalid configuration: set BULKHEAD_KEY to the domain's provisioning key",
+        );
       let tp: TenantPlane;
       if (c.url !== undefined) tp = httpTenantPlane({ ...c, url: c.url }, key);
       else {
@@ -99,7 +118,7 @@ export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => Glo
       let cp: ControlPlane;
       if (c.url !== undefined) {
         if (c.operatorToken === undefined) {
-          throw new ConfigError(
+          throw new (configs().ConfigError)(
             'invalid configuration: set BULKHEAD_OPERATOR_TOKEN to call a server with --url',
           );
         }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ConfigError, type Config } from '../../config.js';
+import type { Config } from '../../config.js';
 import { BulkheadError } from '../../errors.js';
 import { safeReason } from '../../providers/backends.js';
 import { describePostgresUrl } from '../../providers/postgres/postgres-url.js';
@@ -74,6 +74,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
         logFormat: opts.logFormat,
         verifyEvery: opts.verifyEvery,
       });
+      const { ConfigError } = await import('../../config.js');
       if (config.verifyEvery !== undefined && config.operatorToken === undefined)
         throw new ConfigError(
           'invalid configuration: BULKHEAD_VERIFY_EVERY needs BULKHEAD_OPERATOR_TOKEN (the server verifies itself with it)',

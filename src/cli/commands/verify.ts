@@ -62,4 +62,3 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     });
   registerVerifyHistory(verify, ctx);
 }
-
