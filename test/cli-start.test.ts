@@ -17,7 +17,7 @@ import {
 } from './helpers/processes.js';
 
 const token = 'cli-start-operator-token-0123456789abcdef';
-const recorder = join(repoRoot, 'test', 'fixtures', 'record-imports.mjs');
+const recorder = join(repoRoot, 'test', 'fixtures', 'record-imports.js');
 
 /** The packages a command must not load to start unless it opens the store or serves. */
 const heavy = [

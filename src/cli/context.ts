@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import type * as configModuleTypes from '../config.js';
 import type { Config, ConfigInput, loadConfig } from '../config.js';
 import { BulkheadError } from '../errors.js';
 import { idPrefixes, isId, type IdKind } from '../domain/ids.js';
@@ -41,7 +42,7 @@ export interface CliContext {
   exitCode: number;
 }
 
-type ConfigModule = typeof import('../config.js');
+type ConfigModule = typeof configModuleTypes;
 let configModule: ConfigModule | undefined;
 
 /**
