@@ -3,8 +3,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, type Config } from '../../config.js';
 import { newId } from '../../domain/ids.js';
-import { storeOptions } from '../../runtime.js';
-import { DataDirLockedError, openStore, type Store } from '../../store/store.js';
+import type { Store } from '../../store/store.js';
 import { bulkheadTarget } from '../../verify/bulkhead-target.js';
 import { configTarget, loadVerifyConfig } from '../../verify/config-target.js';
 import { toJunit } from '../../verify/junit.js';
@@ -109,6 +108,9 @@ async function plan(ctx: CliContext, opts: VerifyOptions, timeoutMs: number): Pr
 
 /** Bulkhead's own store (the embedded data directory, or BULKHEAD_DATABASE_URL), for recording runs. */
 async function openRecordStore(c: Config): Promise<Store> {
+  // Only with --store: a run against a server records nothing here, and loads no store.
+  const { storeOptions } = await import('../../runtime.js');
+  const { DataDirLockedError, openStore } = await import('../../store/store.js');
   try {
     return await openStore(storeOptions(c));
   } catch (error) {
