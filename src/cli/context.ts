@@ -1,12 +1,11 @@
 import { InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig, type Config, type ConfigInput } from '../config.js';
+import type * as configModuleTypes from '../config.js';
+import type { Config, ConfigInput, loadConfig } from '../config.js';
 import { BulkheadError } from '../errors.js';
 import { idPrefixes, isId, type IdKind } from '../domain/ids.js';
-import { openServices, type Services } from '../runtime.js';
+import type { Services } from '../runtime.js';
 import { directTenantPlane, httpTenantPlane, type TenantPlane } from './tenant-plane.js';
-import { DataDirLockedError } from '../store/store.js';
 import type { ControlPlane } from './control-plane.js';
-import { directControlPlane } from './direct.js';
 import { httpControlPlane } from './http-client.js';
 
 export interface Io {
@@ -43,8 +42,31 @@ export interface CliContext {
   exitCode: number;
 }
 
-/** Opens the store directly, explaining what to do when a server holds the embedded data directory. */
+type ConfigModule = typeof configModuleTypes;
+let configModule: ConfigModule | undefined;
+
+/**
+ * Loads the configuration module (and zod, its largest part). The program runs it before every action, so
+ * that `ctx.config()` can stay synchronous while `--help` and `--version` never load it.
+ */
+export async function loadConfigModule(): Promise<ConfigModule> {
+  configModule ??= await import('../config.js');
+  return configModule;
+}
+
+function configs(): ConfigModule {
+  if (configModule === undefined) throw new Error('the configuration is read before loadConfigModule()');
+  return configModule;
+}
+
+/**
+ * Opens the store directly, explaining what to do when a server holds the embedded data directory. The
+ * store and the services behind it (PGlite, Kysely, the providers) are loaded here, on first use: a
+ * command that goes through a server with --url, or only prints help, never loads them.
+ */
 async function openDirect(c: Config): Promise<Services> {
+  const { openServices } = await import('../runtime.js');
+  const { DataDirLockedError } = await import('../store/store.js');
   try {
     return await openServices(c);
   } catch (error) {
@@ -61,7 +83,7 @@ async function openDirect(c: Config): Promise<Services> {
 export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => GlobalOptions): CliContext {
   const config = (flags: ConfigInput = {}) => {
     const g = globals();
-    return loadConfig(env, { dataDir: g.dataDir, url: g.url, ...flags });
+    return configs().loadConfig(env, { dataDir: g.dataDir, url: g.url, ...flags });
   };
   return {
     io,
@@ -72,7 +94,9 @@ export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => Glo
       const c = config();
       const key = c.provisioningKey;
       if (key === undefined)
-        throw new ConfigError("invalid configuration: set BULKHEAD_KEY to the domain's provisioning key");
+        throw new (configs().ConfigError)(
+          "invalid configuration: set BULKHEAD_KEY to the domain's provisioning key",
+        );
       let tp: TenantPlane;
       if (c.url !== undefined) tp = httpTenantPlane({ ...c, url: c.url }, key);
       else {
@@ -95,12 +119,13 @@ export function createContext(io: Io, env: NodeJS.ProcessEnv, globals: () => Glo
       let cp: ControlPlane;
       if (c.url !== undefined) {
         if (c.operatorToken === undefined) {
-          throw new ConfigError(
+          throw new (configs().ConfigError)(
             'invalid configuration: set BULKHEAD_OPERATOR_TOKEN to call a server with --url',
           );
         }
         cp = httpControlPlane(c.url, c.operatorToken);
       } else {
+        const { directControlPlane } = await import('./direct.js');
         cp = directControlPlane(await openDirect(c));
       }
       try {

@@ -3,9 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { text } from 'node:stream/consumers';
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config.js';
 import { isBulkheadError } from '../errors.js';
-import { StoreRolesError } from '../store/store.js';
 import { registerAudit } from './commands/audit.js';
 import { registerBlueprint } from './commands/blueprint.js';
 import { registerCompletion } from './commands/completion.js';
@@ -22,7 +20,7 @@ import { registerResource } from './commands/resource.js';
 import { registerSigningKey } from './commands/signing-key.js';
 import { registerServe } from './commands/serve.js';
 import { registerVerify } from './commands/verify.js';
-import { createContext, type GlobalOptions, type Io } from './context.js';
+import { createContext, loadConfigModule, type GlobalOptions, type Io } from './context.js';
 
 /** The version in package.json (two levels up from both src/cli and dist/cli). */
 function version(): string {
@@ -67,6 +65,15 @@ function printHint(io: Io, error: unknown): void {
   if (typeof hint === 'string' && hint !== '') io.err(`hint: ${hint}`);
 }
 
+/**
+ * A configuration error (ConfigError), or the store's refusal of its database roles (StoreRolesError),
+ * known by name: importing the classes to test them would load zod, or the store and PGlite, for every
+ * command that fails.
+ */
+function isConfigurationError(error: unknown): error is Error {
+  return error instanceof Error && (error.name === 'ConfigError' || error.name === 'StoreRolesError');
+}
+
 function exitOverrideAll(command: Command): void {
   command.exitOverride();
   for (const sub of command.commands) exitOverrideAll(sub);
@@ -92,6 +99,11 @@ export async function main(
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError('(add --help for usage)');
   const ctx = createContext(io, env, () => program.opts<GlobalOptions>());
+  // Every command's dependencies are loaded by its action, when it runs; the configuration, which
+  // nearly all of them read, once before any of them.
+  program.hook('preAction', async () => {
+    await loadConfigModule();
+  });
   registerServe(program, ctx);
   registerMigrate(program, ctx);
   registerDomain(program, ctx);
@@ -121,7 +133,7 @@ export async function main(
         : 2;
     }
     // The server's database roles are configuration too: the message names what to change.
-    if (error instanceof ConfigError || error instanceof StoreRolesError) {
+    if (isConfigurationError(error)) {
       io.err(`bulkhead: ${error.message}`);
       printHint(io, error);
       return 2;

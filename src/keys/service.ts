@@ -10,6 +10,7 @@ import { sql, type CompiledQuery, type RawBuilder } from 'kysely';
 import { deferToCommit, type Store, type Tx } from '../store/store.js';
 import { lockDomain } from '../services/domains.js';
 import { checkKeyShape, generateKey, keyDisplayPrefix } from './format.js';
+import { maxRotationOverlapSeconds } from './rotation.js';
 import { keyedHash, sameHash } from './hash.js';
 
 export interface KeyView {
@@ -37,8 +38,7 @@ export interface IssueKeyInput {
   readonly expiresAt?: Date | undefined;
 }
 
-/** The longest overlap a rotation may keep the old key alive for. */
-export const maxRotationOverlapSeconds = 30 * 24 * 3600;
+export { maxRotationOverlapSeconds };
 
 function keyView(row: KeyRow): KeyView {
   return {

@@ -8,16 +8,9 @@ import { BulkheadError, notFound } from '../errors.js';
 import type { GrantRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { Actor } from './principal.js';
+import { grantableActions, type GrantableAction } from './grantable.js';
 
-/** What a grant can allow. Secrets (keys, credentials, principals, sessions) are never grantable. */
-export const grantableActions = [
-  'instances.read',
-  'instances.write',
-  'volumes.read',
-  'volumes.write',
-  'resources.read',
-] as const;
-export type GrantableAction = (typeof grantableActions)[number];
+export { grantableActions, type GrantableAction };
 
 /** The longest a grant may live. */
 export const maxGrantSeconds = 90 * 86_400;

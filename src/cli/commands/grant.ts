@@ -2,7 +2,7 @@
 // a while. Every grant ends: `--expires-in` (from now) or `--expires-at`, at most 90 days.
 import { InvalidArgumentError, type Command } from 'commander';
 import { BulkheadError } from '../../errors.js';
-import { grantableActions } from '../../policy/grants.js';
+import { grantableActions } from '../../policy/grantable.js';
 import {
   idOf,
   parseSeconds,

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { resourceKinds } from '../../domain/kinds.js';
 import { scopeActions, validScopes, type Scope } from '../../policy/scopes.js';
-import { maxRotationOverlapSeconds } from '../../keys/service.js';
+import { maxRotationOverlapSeconds } from '../../keys/rotation.js';
 import { printJson, printTable, resolveDomain, wholeNumber, type CliContext } from '../context.js';
 
 const columns = ['id', 'prefix', 'name', 'scopes', 'createdAt', 'lastUsedAt', 'expiresAt', 'revokedAt'];

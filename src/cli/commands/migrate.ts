@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { openServices } from '../../runtime.js';
 import type { CliContext } from '../context.js';
 
 export function registerMigrate(program: Command, ctx: CliContext): void {
@@ -7,6 +6,7 @@ export function registerMigrate(program: Command, ctx: CliContext): void {
     .command('migrate')
     .description('bring the store schema up to date and exit')
     .action(async () => {
+      const { openServices } = await import('../../runtime.js');
       const services = await openServices(ctx.config()); // opening the store migrates it
       await services.close();
       ctx.io.out(`store is up to date (${services.store.kind})`);

@@ -1,8 +1,7 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { BulkheadError } from '../../errors.js';
-import { openServices, type Services } from '../../runtime.js';
-import { DataDirLockedError } from '../../store/store.js';
+import type { Services } from '../../runtime.js';
 import type { CliContext } from '../context.js';
 
 export function registerOperator(program: Command, ctx: CliContext): void {
@@ -23,6 +22,9 @@ export function registerOperator(program: Command, ctx: CliContext): void {
 
 /** The store, opened directly: the token lives there, and no server hands out a new one over HTTP. */
 async function openForReset(ctx: CliContext): Promise<Services> {
+  // Loaded here rather than at the top: every other command would pay for the store.
+  const { openServices } = await import('../../runtime.js');
+  const { DataDirLockedError } = await import('../../store/store.js');
   try {
     return await openServices(ctx.config());
   } catch (error) {

@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
-import { ConfigError, type Config } from '../../config.js';
+import type { Config } from '../../config.js';
 import { BulkheadError } from '../../errors.js';
-import { startServer } from '../../http/server.js';
 import { safeReason } from '../../providers/backends.js';
 import { describePostgresUrl } from '../../providers/postgres/postgres-url.js';
-import { openServices, type Services } from '../../runtime.js';
-import { DataDirLockedError } from '../../store/store.js';
+import type { Services } from '../../runtime.js';
 import type { CliContext } from '../context.js';
 
 /**
@@ -13,6 +11,9 @@ import type { CliContext } from '../context.js';
  * store's PostgreSQL does not answer: the one backend the server cannot start without.
  */
 async function open(config: Config): Promise<Services> {
+  // Loaded here rather than at the top: every other command would pay for the store and the server.
+  const { openServices } = await import('../../runtime.js');
+  const { DataDirLockedError } = await import('../../store/store.js');
   try {
     return await openServices(config);
   } catch (error) {
@@ -73,11 +74,13 @@ export function registerServe(program: Command, ctx: CliContext): void {
         logFormat: opts.logFormat,
         verifyEvery: opts.verifyEvery,
       });
+      const { ConfigError } = await import('../../config.js');
       if (config.verifyEvery !== undefined && config.operatorToken === undefined)
         throw new ConfigError(
           'invalid configuration: BULKHEAD_VERIFY_EVERY needs BULKHEAD_OPERATOR_TOKEN (the server verifies itself with it)',
         );
       const services = await open(config);
+      const { startServer } = await import('../../http/server.js');
       const terminal = process.stdout.isTTY;
       try {
         await startServer(config, services, (line) => ctx.io.out(line), {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readRunsFile, type VerifyRun } from '../../verify/runs.js';
+import type { VerifyRun } from '../../verify/runs.js';
 import { printJson, printTable, wholeNumber, type CliContext } from '../context.js';
 
 function elapsed(run: VerifyRun): string {
@@ -19,7 +19,7 @@ export function registerVerifyHistory(verify: Command, ctx: CliContext): void {
     .action(async (file: string | undefined, opts: { limit: number; json?: boolean }) => {
       const runs =
         file !== undefined
-          ? await readRunsFile(file, opts.limit)
+          ? await (await import('../../verify/runs.js')).readRunsFile(file, opts.limit)
           : await ctx.withControlPlane((cp) => cp.listVerifyRuns({ limit: opts.limit }));
       if (opts.json === true) return printJson(ctx.io, runs);
       printTable(
