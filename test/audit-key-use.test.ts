@@ -1,6 +1,7 @@
 // One request with a provisioning key leaves exactly one `key.authenticate` event, whatever the route
 // does with it: a read, a change that records the use with itself, a change refused after the read, a
-// key refused outright. A client making two requests (a CLI asking whoami first) is audited twice.
+// key refused outright. A client making two requests (a CLI asking whoami first) is audited twice, which
+// is why tenant paths take `me` for the key's own domain: one request, one event.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,5 +104,51 @@ describe.each(backends)('key use on $name', (backend) => {
     const events = await keyEvents(refused);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ outcome: 'denied', detail: { reason: 'revoked' } });
+  });
+
+  it('fills `me` in a tenant path from the key: its own domain only, one event, and nothing for the operator', async () => {
+    const make = async (slug: string) => {
+      const domain = (await call('POST', '/v1/domains', operatorToken, { slug, name: slug })).json<{
+        id: string;
+      }>();
+      const { key } = (await call('POST', `/v1/domains/${domain.id}/keys`, operatorToken, {})).json<{
+        key: string;
+      }>();
+      return { id: domain.id, key };
+    };
+    const a = await make(`me-a-${process.pid}-${backend.name}`);
+    const b = await make(`me-b-${process.pid}-${backend.name}`);
+    const created = await call('POST', '/v1/domains/me/resources', a.key, { kind: 'storage', name: 'mine' });
+    expect(created.statusCode, created.body).toBe(201);
+    expect(created.json<{ domainId: string }>().domainId).toBe(a.id);
+    expect(await keyEvents(created)).toHaveLength(1);
+    const mine = created.json<{ id: string }>().id;
+    const ofB = await call('POST', '/v1/domains/me/resources', b.key, { kind: 'storage', name: 'theirs' });
+    const theirs = ofB.json<{ id: string }>().id;
+
+    const listed = await call('GET', '/v1/domains/me/resources', a.key);
+    expect(listed.json<{ items: { id: string }[] }>().items.map((i) => i.id)).toEqual([mine]);
+    expect(await keyEvents(listed)).toHaveLength(1);
+
+    // `me` is A's domain for A's key: B's resource through it is an unknown one, and stays.
+    for (const [method, path] of [
+      ['GET', `/v1/domains/me/resources/${theirs}`],
+      ['DELETE', `/v1/domains/me/resources/${theirs}`],
+      ['PUT', `/v1/domains/me/resources/${theirs}/objects/x.txt`],
+    ] as const) {
+      const res = await call(method, path, a.key, method === 'PUT' ? 'x' : undefined);
+      expect(res.statusCode, `${method} ${path}: ${res.body}`).toBe(404);
+      expect(res.json<{ code: string }>().code).toBe('not_found');
+    }
+    const still = await call('GET', `/v1/domains/${b.id}/resources/${theirs}`, b.key);
+    expect(still.statusCode).toBe(200);
+    expect(still.json<{ status: string }>().status).toBe('ready');
+
+    // The operator has no domain of its own: `me` names nothing, on tenant and public routes alike.
+    const operator = await call('GET', '/v1/domains/me/resources', operatorToken);
+    expect(operator.statusCode, operator.body).toBe(404);
+    expect((await call('GET', '/v1/domains/me/instances', operatorToken)).statusCode).toBe(404);
+    // Operator routes take no `me`: a domain id there is a real id, checked as before.
+    expect((await call('GET', '/v1/domains/me', a.key)).statusCode).toBe(400);
   });
 });

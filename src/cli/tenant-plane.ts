@@ -1,6 +1,6 @@
 // What a domain's provisioning key lets the CLI do, through the services on the store or through a
-// running server. Either way the domain comes from the key, never from an argument. Over HTTP the key's
-// domain is asked once (GET /v1/whoami), when a command first needs it for a path.
+// running server. Either way the domain comes from the key, never from an argument: over HTTP the paths
+// name `me`, which the server fills in from the key, so a command is one request (and one use of the key).
 import type { Config } from '../config.js';
 import type { ResourceKind } from '../domain/kinds.js';
 import { BulkheadError } from '../errors.js';
@@ -131,11 +131,11 @@ export function httpTenantPlane(config: Config & { url: string }, key: string): 
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
-  ) => api<T>(method, `/v1/domains/${await domainId()}${path}`, { body, headers });
+  ) => api<T>(method, `/v1/domains/me${path}`, { body, headers });
   const id = encodeURIComponent;
   const items = async <T>(path: string) => (await call<{ items: T[] }>('GET', path)).items;
-  const object = async (resourceId: string, objectKey: string) =>
-    `/v1/domains/${await domainId()}/resources/${id(resourceId)}/objects/${objectPath(objectKey)}`;
+  const object = (resourceId: string, objectKey: string) =>
+    `/v1/domains/me/resources/${id(resourceId)}/objects/${objectPath(objectKey)}`;
   return {
     domainId,
     createResource: (input, idem) =>
@@ -156,9 +156,9 @@ export function httpTenantPlane(config: Config & { url: string }, key: string): 
     detachVolume: (v) => call('POST', `/volumes/${id(v)}/detach`),
     deleteVolume: (v) => call('DELETE', `/volumes/${id(v)}`),
     putObject: async (r, k, body) =>
-      (await (await api.raw('PUT', await object(r, k), { body })).json()) as { key: string; size: number },
+      (await (await api.raw('PUT', object(r, k), { body })).json()) as { key: string; size: number },
     getObject: async (r, k) => {
-      const response = await api.raw('GET', await object(r, k));
+      const response = await api.raw('GET', object(r, k));
       const empty = (async function* () {})();
       return {
         size: Number(response.headers.get('content-length') ?? 0),
@@ -166,7 +166,7 @@ export function httpTenantPlane(config: Config & { url: string }, key: string): 
       };
     },
     deleteObject: async (r, k) => {
-      await (await api.raw('DELETE', await object(r, k))).arrayBuffer();
+      await (await api.raw('DELETE', object(r, k))).arrayBuffer();
     },
     createBlueprint: (input) => call('POST', '/blueprints', input),
     getBlueprint: (b) => call('GET', `/blueprints/${id(b)}`),

@@ -11,6 +11,15 @@ export const DomainIdParam = Type.String({
   pattern: idSchemaPattern('domain'),
   description: 'A domain id, `dom_…`.',
 });
+/**
+ * A domain id in the path of a tenant route, or `me`: the domain of the credential that calls, so a client
+ * holding only its key needs no lookup first. `me` is never a domain of the operator's, and is taken in
+ * paths only, never in a body or a query.
+ */
+export const DomainPathParam = Type.String({
+  pattern: `^(?:me|${idSchemaPattern('domain').replace(/^\^|\$$/g, '')})$`,
+  description: "A domain id, `dom_…`, or `me` for the calling credential's own domain.",
+});
 export const KeyIdParam = Type.String({ pattern: idSchemaPattern('key'), description: 'A key id, `key_…`.' });
 /**
  * Every date-time, in bodies, query parameters and responses: RFC 3339, read by `readTimestamp`
@@ -33,6 +42,7 @@ export const ResourceIdParam = Type.String({
 });
 
 export const DomainParams = Type.Object({ domainId: DomainIdParam }, { additionalProperties: false });
+export const TenantDomainParams = Type.Object({ domainId: DomainPathParam }, { additionalProperties: false });
 export const KeyParams = Type.Object(
   { domainId: DomainIdParam, keyId: KeyIdParam },
   { additionalProperties: false },
@@ -136,7 +146,7 @@ export const errorResponses: { '4xx': ProblemRef; '5xx': ProblemRef } = {
 export const bearer = [{ bearer: [] }];
 
 export const ResourceParams = Type.Object(
-  { domainId: DomainIdParam, resourceId: ResourceIdParam },
+  { domainId: DomainPathParam, resourceId: ResourceIdParam },
   { additionalProperties: false },
 );
 

@@ -169,8 +169,16 @@ export const authenticate = fp<{ services: Services }>(
 
     app.addHook('preHandler', async (request) => {
       const access = request.routeOptions.config.access;
+      const params = (request.params ?? {}) as Record<string, unknown>;
+      // `me` in a tenant path is the calling credential's own domain, filled in before the policy looks at
+      // the path; for the operator, or without a credential, it names nothing.
+      const domainParam = access?.domainParam ?? 'domainId';
+      if (params[domainParam] === 'me') {
+        const caller = request.principal;
+        if (access === undefined || caller === null || !inDomain(caller)) throw notFound();
+        params[domainParam] = caller.domainId;
+      }
       if (access === undefined) return;
-      const params = request.params as Record<string, unknown>;
       const decision = decide(request.principal, access, params);
       const principal = request.principal;
       if (decision.allow) {

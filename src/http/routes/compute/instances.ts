@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { domainData } from '../../../policy/policy.js';
-import { bearer, DomainIdParam, DomainParams, errorResponses, Timestamp } from '../../schemas.js';
+import { bearer, DomainPathParam, TenantDomainParams, errorResponses, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
@@ -11,7 +11,7 @@ export const InstanceIdParam = Type.String({
 });
 
 const InstanceParams = Type.Object(
-  { domainId: DomainIdParam, instanceId: InstanceIdParam },
+  { domainId: DomainPathParam, instanceId: InstanceIdParam },
   { additionalProperties: false },
 );
 
@@ -40,7 +40,7 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
         tags: ['compute'],
         summary: 'Create an instance',
         security: bearer,
-        params: DomainParams,
+        params: TenantDomainParams,
         body: Type.Object({ name: ResourceName }, { additionalProperties: false }),
         response: { 201: Instance, ...errorResponses },
       },
@@ -58,7 +58,7 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
         tags: ['compute'],
         summary: "List a domain's instances",
         security: bearer,
-        params: DomainParams,
+        params: TenantDomainParams,
         response: { 200: Type.Object({ items: Type.Array(Instance) }), ...errorResponses },
       },
     },

@@ -1,14 +1,14 @@
 import { Type } from '@sinclair/typebox';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { domainData } from '../../../policy/policy.js';
-import { bearer, DomainIdParam, DomainParams, errorResponses, Timestamp } from '../../schemas.js';
+import { bearer, DomainPathParam, TenantDomainParams, errorResponses, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 import { InstanceIdParam, ResourceName } from './instances.js';
 
 const VolumeParams = Type.Object(
   {
-    domainId: DomainIdParam,
+    domainId: DomainPathParam,
     volumeId: Type.String({ pattern: idSchemaPattern('volume'), description: 'A volume id, `vol_…`.' }),
   },
   { additionalProperties: false },
@@ -37,7 +37,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
         tags: ['compute'],
         summary: 'Create a volume',
         security: bearer,
-        params: DomainParams,
+        params: TenantDomainParams,
         body: Type.Object(
           { name: ResourceName, sizeBytes: Type.Integer({ minimum: 1 }) },
           { additionalProperties: false },
@@ -58,7 +58,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
         tags: ['compute'],
         summary: "List a domain's volumes",
         security: bearer,
-        params: DomainParams,
+        params: TenantDomainParams,
         response: { 200: Type.Object({ items: Type.Array(Volume) }), ...errorResponses },
       },
     },

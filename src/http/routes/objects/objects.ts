@@ -11,13 +11,13 @@ import { ownDomainKey } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
 import { hasObjects, type ResourceRef } from '../../../providers/provider.js';
 import type { Services } from '../../../runtime.js';
-import { bearer, DomainIdParam, errorResponses, ResourceIdParam } from '../../schemas.js';
+import { bearer, DomainPathParam, errorResponses, ResourceIdParam } from '../../schemas.js';
 import type { App } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
 const ObjectParams = Type.Object(
   {
-    domainId: DomainIdParam,
+    domainId: DomainPathParam,
     resourceId: ResourceIdParam,
     '*': Type.String({ minLength: 1, maxLength: 1024, description: 'The object key.' }),
   },

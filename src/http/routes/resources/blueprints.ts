@@ -5,8 +5,8 @@ import { operatorOrOwnDomain, ownDomainKey } from '../../../policy/policy.js';
 import { fromRequest, fromStored, kindCheck } from '../../../policy/scopes.js';
 import {
   bearer,
-  DomainIdParam,
-  DomainParams,
+  DomainPathParam,
+  TenantDomainParams,
   errorResponses,
   Resource,
   ResourceKind,
@@ -42,7 +42,7 @@ export const blueprintRoutes: RouteModule = (app, { blueprints }) => {
           'all are ready; otherwise every resource already made is deprovisioned, the blueprint is `rolled_back`, ' +
           'and the answer is the error of the step that failed.',
         security: bearer,
-        params: DomainParams,
+        params: TenantDomainParams,
         body: Type.Object(
           {
             name: Name,
@@ -81,7 +81,7 @@ export const blueprintRoutes: RouteModule = (app, { blueprints }) => {
         description: 'A key needs `read` on every kind the blueprint holds (403 `scope_denied` otherwise).',
         security: bearer,
         params: Type.Object(
-          { domainId: DomainIdParam, blueprintId: Type.String({ pattern: idSchemaPattern('blueprint') }) },
+          { domainId: DomainPathParam, blueprintId: Type.String({ pattern: idSchemaPattern('blueprint') }) },
           { additionalProperties: false },
         ),
         response: { 200: Blueprint, ...errorResponses },

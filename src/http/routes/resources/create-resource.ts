@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { ownDomainKey } from '../../../policy/policy.js';
 import { fromRequest, kindCheck } from '../../../policy/scopes.js';
-import { bearer, DomainParams, errorResponses, Resource, ResourceKind } from '../../schemas.js';
+import { bearer, TenantDomainParams, errorResponses, Resource, ResourceKind } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
 
@@ -20,7 +20,7 @@ export const createResource: RouteModule = (app, { provisioner }) => {
           'in the transaction that reserves the resource. 201 when it is ready; 202 when an earlier request with ' +
           'the same `Idempotency-Key` is still allocating it. Backend names are derived from the ids.',
         security: bearer,
-        params: DomainParams,
+        params: TenantDomainParams,
         headers: Type.Object({
           'idempotency-key': Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,200}$' })),
         }),

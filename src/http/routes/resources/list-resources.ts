@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { kindsAllowed, listed } from '../../../policy/scopes.js';
-import { bearer, DomainParams, errorResponses, Resource } from '../../schemas.js';
+import { bearer, TenantDomainParams, errorResponses, Resource } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
 
@@ -16,7 +16,7 @@ export const listResources: RouteModule = (app, { provisioner, domains }) => {
         summary: "List a domain's resources",
         description: 'A key sees the resources of the kinds it may `read`, and no others.',
         security: bearer,
-        params: DomainParams,
+        params: TenantDomainParams,
         querystring: Type.Object(
           { includeDeleted: Type.Optional(Type.Boolean()) },
           { additionalProperties: false },

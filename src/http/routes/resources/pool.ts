@@ -4,7 +4,7 @@ import { operatorOnly, operatorOrOwnDomain } from '../../../policy/policy.js';
 import { unscoped } from '../../../policy/scopes.js';
 import { quotaNames } from '../../../provisioner/quotas.js';
 import { tenantLimitNames } from '../../../services/tenant-limits.js';
-import { bearer, DomainParams, errorResponses, Quotas } from '../../schemas.js';
+import { bearer, TenantDomainParams, errorResponses, Quotas } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
@@ -41,7 +41,7 @@ export const pool: RouteModule = (app, { provisioner, domains, store, tenantLimi
         tags: ['resources'],
         summary: "A domain's quotas and its share of each server",
         security: bearer,
-        params: DomainParams,
+        params: TenantDomainParams,
         response: { 200: PoolView, ...errorResponses },
       },
     },
@@ -66,7 +66,7 @@ export const pool: RouteModule = (app, { provisioner, domains, store, tenantLimi
           'Only the quotas and limits named change; the rest keep their current values. A limit change ' +
           'applies on the server that took it at once, on the others within 5 seconds.',
         security: bearer,
-        params: DomainParams,
+        params: TenantDomainParams,
         body: Type.Object(
           {
             quotas: Type.Optional(Type.Partial(Quotas, { additionalProperties: false })),
