@@ -18,14 +18,14 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { testPostgresUrl } from '../test/helpers/backends.js';
 import { dropEverything } from '../test/helpers/postgres-tenant.js';
-import { matchOutput, parseWalkthrough, type Step } from '../test/helpers/walkthrough.js';
+import { freePort } from '../test/helpers/processes.js';
+import { bashSession, matchOutput, parseWalkthrough, type Step } from '../test/helpers/walkthrough.js';
 
 const adminUrl = testPostgresUrl;
 const targetSeconds = 120;
@@ -42,62 +42,7 @@ function cleanEnv(vars: Record<string, string> = {}): NodeJS.ProcessEnv {
   return env;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
-
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-/** One bash session in `dir`, running one command at a time and answering what it printed. */
-function shellIn(dir: string) {
-  const shell = spawn('bash', ['--noprofile', '--norc'], {
-    cwd: dir,
-    env: cleanEnv(),
-    stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let buffer = '';
-  let waiting: (() => void) | null = null;
-  const take = (s: string) => {
-    buffer += s;
-    waiting?.();
-  };
-  shell.stdout.setEncoding('utf8').on('data', take);
-  shell.stderr.setEncoding('utf8').on('data', take);
-  shell.stdin.write('set -o pipefail\nshopt -s expand_aliases\n');
-  return {
-    run(command: string): Promise<{ output: string; code: number }> {
-      return new Promise((resolve, reject) => {
-        const done = `__newcomer_${randomBytes(8).toString('hex')}__`;
-        buffer = '';
-        const timer = setTimeout(() => reject(new Error(`no end after 300 s:\n${buffer}`)), 300_000);
-        waiting = () => {
-          const m = new RegExp(`${done} (\\d+)\\n`).exec(buffer);
-          if (m === null) return;
-          clearTimeout(timer);
-          waiting = null;
-          resolve({ output: buffer.slice(0, m.index), code: Number(m[1]) });
-        };
-        shell.stdin.write(`{\n${command}\n} </dev/null 2>&1; printf '\\n%s %d\\n' ${done} $?\n`);
-      });
-    },
-    close() {
-      shell.stdin.end('exit\n');
-      try {
-        process.kill(-shell.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    },
-  };
-}
 
 /** `npm start` in `dir` with `vars`, until what it printed matches `expected` (the README's block). */
 async function npmStart(
@@ -197,7 +142,7 @@ async function main(): Promise<void> {
   };
 
   let server: ChildProcess | null = null;
-  let shell: ReturnType<typeof shellIn> | null = null;
+  let shell: ReturnType<typeof bashSession> | null = null;
   let transcript = '';
   try {
     await run('git', ['clone', '--quiet', repoRoot, clone]);
@@ -210,7 +155,7 @@ async function main(): Promise<void> {
     const end = all.findIndex((s) => lastStep.test(s.command));
     if (end < 0) throw new Error(`the README has no step that matches ${lastStep}`);
     const steps: Step[] = all.slice(0, end + 1);
-    shell = shellIn(clone);
+    shell = bashSession(clone, cleanEnv());
     let servers = 0;
     let commands = 0;
     const flush = () => {
@@ -243,7 +188,7 @@ async function main(): Promise<void> {
         );
         continue;
       }
-      const { output, code } = await shell.run(ran);
+      const { output, code } = await shell.run(ran, 300_000);
       transcript += `$ ${ran}\n${output}\n`;
       const where = `README line ${step.line}: ${step.command}\nprinted:\n${output}`;
       if (code !== 0) throw new Error(`exit ${code} at ${where}`);
@@ -254,7 +199,9 @@ async function main(): Promise<void> {
     }
     flush();
 
-    const urls = (await shell.run('printf "%s\\n" "$ORDERS_URL" "$GLOBEX_URL"')).output.trim().split('\n');
+    const urls = (await shell.run('printf "%s\\n" "$ORDERS_URL" "$GLOBEX_URL"', 300_000)).output
+      .trim()
+      .split('\n');
     const [acme, globex] = urls as [string, string];
     if (!acme.startsWith('postgres://') || !globex?.startsWith('postgres://'))
       throw new Error(`no database URLs in ORDERS_URL and GLOBEX_URL: ${urls.join(' ')}`);
@@ -277,7 +224,7 @@ async function main(): Promise<void> {
         `(${total / 1000 <= targetSeconds ? 'within' : 'over'})`,
     );
   } finally {
-    shell?.close();
+    await shell?.close();
     await stop(server);
     await dropTenants(transcript);
     rmSync(root, { recursive: true, force: true });

@@ -207,50 +207,20 @@ export async function openWalkthrough(options: WalkthroughOptions): Promise<Walk
       return value;
     });
 
-  const shell = spawn('bash', ['--noprofile', '--norc'], {
-    cwd: dir.path,
-    env: childEnv({ LANG: 'C.UTF-8', TERM: 'dumb' }),
-    stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true, // a group of its own, so that close() can end whatever a step left running
-  });
-  let buffer = '';
+  const shell = bashSession(dir.path, childEnv({ LANG: 'C.UTF-8', TERM: 'dumb' }));
   let transcript = '';
-  let waiting: (() => void) | null = null;
-  shell.stdout.setEncoding('utf8').on('data', (s: string) => {
-    buffer += s;
-    waiting?.();
-  });
-  shell.stderr.setEncoding('utf8').on('data', (s: string) => {
-    buffer += s;
-    waiting?.();
-  });
-  shell.stdin.write('set -o pipefail\nshopt -s expand_aliases\n');
   let server: Server | null = null;
 
-  const runInShell = (command: string, timeoutMs: number) =>
-    new Promise<{ output: string; code: number }>((resolve, reject) => {
-      // An unclosed quote would swallow the steps after it; a command must be complete on its own.
-      const syntax = spawnSync('bash', ['-n', '-c', command], { encoding: 'utf8' });
-      if (syntax.status !== 0) {
-        reject(new Error(`not a complete command (a quote or a \\ continuation?): ${syntax.stderr}`));
-        return;
-      }
-      const done = `__walkthrough_${randomBytes(8).toString('hex')}__`;
-      buffer = '';
-      const timer = setTimeout(() => {
-        waiting = null;
-        reject(new Error(`no end after ${timeoutMs} ms; printed so far:\n${buffer}`));
-      }, timeoutMs);
-      waiting = () => {
-        const m = new RegExp(`${done} (\\d+)\\n`).exec(buffer);
-        if (m === null) return;
-        clearTimeout(timer);
-        waiting = null;
-        resolve({ output: buffer.slice(0, m.index), code: Number(m[1]) });
-      };
-      // Its own stdin is the script: a command that reads input gets none, as at a terminal's ^D.
-      shell.stdin.write(`{\n${command}\n} </dev/null 2>&1; printf '\\n%s %d\\n' ${done} $?\n`);
-    });
+  const runInShell = (command: string, timeoutMs: number) => {
+    // An unclosed quote would swallow the steps after it; a command must be complete on its own.
+    const syntax = spawnSync('bash', ['-n', '-c', command], { encoding: 'utf8' });
+    if (syntax.status !== 0) {
+      return Promise.reject(
+        new Error(`not a complete command (a quote or a \\ continuation?): ${syntax.stderr}`),
+      );
+    }
+    return shell.run(command, timeoutMs);
+  };
 
   const stopServer = async () => {
     if (server === null) return;
@@ -304,20 +274,75 @@ export async function openWalkthrough(options: WalkthroughOptions): Promise<Walk
     transcript: () => transcript,
     async close() {
       await stopServer();
+      await shell.close();
+      dir.remove();
+    },
+  };
+}
+
+/** A bash session's answer to one command: what it printed (stdout and stderr together) and its status. */
+export interface ShellResult {
+  readonly output: string;
+  readonly code: number;
+}
+
+/**
+ * One bash session in `cwd` with `env`, running one command at a time as a person at a terminal would:
+ * each command's own stdin is empty, its output is read up to an end marker that carries its status, and
+ * a command still running after `timeoutMs` fails the call. `close()` ends the session and, after a grace
+ * period, whatever a command left running (the session is a process group of its own).
+ */
+export function bashSession(
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): { run(command: string, timeoutMs: number): Promise<ShellResult>; close(): Promise<void> } {
+  const shell = spawn('bash', ['--noprofile', '--norc'], {
+    cwd,
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let buffer = '';
+  let waiting: (() => void) | null = null;
+  const take = (s: string) => {
+    buffer += s;
+    waiting?.();
+  };
+  shell.stdout.setEncoding('utf8').on('data', take);
+  shell.stderr.setEncoding('utf8').on('data', take);
+  shell.stdin.write('set -o pipefail\nshopt -s expand_aliases\n');
+  return {
+    run: (command, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const done = `__session_${randomBytes(8).toString('hex')}__`;
+        buffer = '';
+        const timer = setTimeout(() => {
+          waiting = null;
+          reject(new Error(`no end after ${timeoutMs} ms; printed so far:\n${buffer}`));
+        }, timeoutMs);
+        waiting = () => {
+          const m = new RegExp(`${done} (\\d+)\\n`).exec(buffer);
+          if (m === null) return;
+          clearTimeout(timer);
+          waiting = null;
+          resolve({ output: buffer.slice(0, m.index), code: Number(m[1]) });
+        };
+        shell.stdin.write(`{\n${command}\n} </dev/null 2>&1; printf '\\n%s %d\\n' ${done} $?\n`);
+      }),
+    async close() {
       const closed = new Promise((resolve) =>
         shell.exitCode !== null ? resolve(null) : shell.once('close', resolve),
       );
       shell.stdin.end('exit\n');
       const grace = setTimeout(() => {
         try {
-          process.kill(-shell.pid!, 'SIGKILL'); // a step still running: the shell and all it started
+          process.kill(-shell.pid!, 'SIGKILL'); // a command still running: the shell and all it started
         } catch {
           // already gone
         }
       }, 5_000);
       await closed;
       clearTimeout(grace);
-      dir.remove();
     },
   };
 }
