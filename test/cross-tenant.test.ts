@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
 import type { CredentialKind } from '../src/policy/principal.js';
-import { scopeActions, type ScopeAction } from '../src/policy/scopes.js';
+import { validScopes, type RouteScope, type ScopeAction } from '../src/policy/scopes.js';
 import type { Services } from '../src/runtime.js';
 import { backends, openTestServices } from './helpers/backends.js';
 import { openTestProviders, type TestProviders } from './helpers/providers.js';
@@ -333,8 +333,11 @@ describe.each(backends)('every route attacked across domains on $name', (backend
   });
 
   it("refuses B's own key on every route whose scope it lacks (the kind, or only the action), and B stays as it was", async () => {
-    // Every target the cases name in B is a storage resource (or a blueprint of one, or a body of that kind).
-    const otherKinds = ['postgres', 'redis', 'rabbitmq', 'kubernetes'];
+    // Every resource the cases name in B is a storage resource (or a blueprint of one, or a body of that
+    // kind); the compute routes name B's instance or volume, scoped by `instances` or `volumes`.
+    const allKinds = ['postgres', 'redis', 'rabbitmq', 'kubernetes', 'storage', 'instances', 'volumes'];
+    const kindOf = (scope: RouteScope) => ('kind' in scope ? scope.kind : 'storage');
+    const withoutKind = (kind: string) => allKinds.filter((k) => k !== kind);
     const issue = async (scopes: string[]) => {
       const res = await app.inject({
         method: 'POST',
@@ -345,26 +348,40 @@ describe.each(backends)('every route attacked across domains on $name', (backend
       expect(res.statusCode, res.body).toBe(201);
       return { ...b, key: res.json<{ key: string }>().key };
     };
-    const aKindMissing = { ...a, key: '' };
-    {
+    const memo = new Map<string, Promise<Tenant>>();
+    const once = (label: string, scopes: () => string[]) => {
+      if (!memo.has(label)) memo.set(label, issue(scopes()));
+      return memo.get(label)!;
+    };
+    // B's keys: one without the kind, one with every other action of the kind, one with the action alone.
+    const kindMissing = (kind: string) => once(`-${kind}`, () => withoutKind(kind));
+    const actionMissing = (kind: string, action: ScopeAction) =>
+      once(`-${kind}:${action}`, () => [
+        ...withoutKind(kind),
+        ...validScopes.filter((s) => s.startsWith(`${kind}:`) && s !== `${kind}:${action}`),
+      ]);
+    const exactly = (kind: string, action: ScopeAction) =>
+      once(`${kind}:${action}`, () => [`${kind}:${action}`]);
+    const aKindMissing = new Map<string, Tenant>();
+    for (const kind of ['storage', 'instances', 'volumes']) {
       const res = await app.inject({
         method: 'POST',
         url: `/v1/domains/${a.id}/keys`,
         headers: { authorization: `Bearer ${operatorToken}` },
-        payload: { scopes: otherKinds },
+        payload: { scopes: withoutKind(kind) },
       });
-      aKindMissing.key = res.json<{ key: string }>().key;
+      aKindMissing.set(kind, { ...a, key: res.json<{ key: string }>().key });
     }
-    const kindMissing = await issue(otherKinds);
-    const actionMissing = new Map<ScopeAction, Tenant>();
-    for (const action of scopeActions) {
-      const others = scopeActions.filter((x) => x !== action).map((x) => `storage:${x}`);
-      actionMissing.set(action, await issue([...otherKinds, ...others]));
-    }
-    // Only the route's own action on the kind: enough for it.
-    const exactly = new Map<ScopeAction, Tenant>();
-    for (const action of scopeActions) exactly.set(action, await issue([`storage:${action}`]));
     const minimal = await issue(['redis:read']);
+    // Every key is issued before B's state is taken.
+    for (const kind of ['storage', 'instances', 'volumes']) {
+      await kindMissing(kind);
+      for (const scope of validScopes.filter((s) => s.startsWith(`${kind}:`))) {
+        const action = scope.slice(kind.length + 1) as ScopeAction;
+        await actionMissing(kind, action);
+        await exactly(kind, action);
+      }
+    }
 
     const before = await domainState(services, b.id);
     let refused = 0;
@@ -383,14 +400,15 @@ describe.each(backends)('every route attacked across domains on $name', (backend
       }
       expect(c, name).toBeDefined();
       if (c === undefined) continue;
+      const kind = kindOf(scope);
       for (const [label, key] of [
-        ['kind missing', kindMissing],
-        [`only storage:${scope.action} missing`, actionMissing.get(scope.action)!],
+        ['kind missing', await kindMissing(kind)],
+        [`only ${kind}:${scope.action} missing`, await actionMissing(kind, scope.action)],
       ] as const) {
         const res = await send(key, 'key', route.method, c.path(bIds), c.body?.(bIds));
         const what = `${label} → ${name}: ${res.body}`;
         expect(res.body, what).not.toContain('B-SECRET');
-        if (scope.kindFrom === 'listed') {
+        if ('kindFrom' in scope && scope.kindFrom === 'listed') {
           expect(res.statusCode, what).toBe(200);
           expect(
             res.json<{ items: { kind: string }[] }>().items.map((i) => i.kind),
@@ -405,14 +423,15 @@ describe.each(backends)('every route attacked across domains on $name', (backend
         expect(await domainState(services, b.id), what).toEqual(before);
       }
       // Across domains a key lacking the scope still gets exactly the unknown id's answer.
-      const foreign = await send(aKindMissing, 'key', route.method, c.path(bIds), c.body?.(bIds));
-      const unknown = await send(aKindMissing, 'key', route.method, c.path(unknownIds), c.body?.(unknownIds));
+      const aKey = aKindMissing.get(kind)!;
+      const foreign = await send(aKey, 'key', route.method, c.path(bIds), c.body?.(bIds));
+      const unknown = await send(aKey, 'key', route.method, c.path(unknownIds), c.body?.(unknownIds));
       expect(comparable(foreign), `A → ${name}`).toEqual(comparable(unknown));
       expect(foreign.statusCode, `A → ${name}`).toBe(404);
-      if (route.method === 'GET' && scope.kindFrom !== 'listed') {
+      if (route.method === 'GET' && !('kindFrom' in scope && scope.kindFrom === 'listed')) {
         // The route's own action on the kind, and nothing else, is enough.
-        const res = await send(exactly.get(scope.action)!, 'key', route.method, c.path(bIds));
-        expect(res.statusCode, `storage:${scope.action} → ${name}: ${res.body}`).toBe(200);
+        const res = await send(await exactly(kind, scope.action), 'key', route.method, c.path(bIds));
+        expect(res.statusCode, `${kind}:${scope.action} → ${name}: ${res.body}`).toBe(200);
       }
     }
     expect(refused).toBeGreaterThanOrEqual(2 * 10);
@@ -423,6 +442,47 @@ describe.each(backends)('every route attacked across domains on $name', (backend
       `/v1/domains/${b.id}/resources/${bIds.resourceId}/objects/secret.txt`,
     );
     expect(object.body).toBe('B-SECRET');
+  });
+
+  it("keeps a key scoped for storage alone away from the domain's instances and volumes", async () => {
+    const issue = async (scopes: string[]) => {
+      const res = await app.inject({
+        method: 'POST',
+        url: `/v1/domains/${b.id}/keys`,
+        headers: { authorization: `Bearer ${operatorToken}` },
+        payload: { scopes },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      return { ...b, key: res.json<{ key: string }>().key };
+    };
+    const storageOnly = await issue(['storage']);
+    const readOnly = await issue(['volumes:read', 'instances:read']);
+    const before = await domainState(services, b.id);
+    const attempts: [string, string, unknown?][] = [
+      ['POST', `/v1/domains/${b.id}/instances`, { name: 'smuggled' }],
+      ['GET', `/v1/domains/${b.id}/instances`],
+      ['DELETE', `/v1/domains/${b.id}/instances/${bIds.instanceId}`],
+      ['POST', `/v1/domains/${b.id}/volumes`, { name: 'smuggled', sizeBytes: 4096 }],
+      ['GET', `/v1/domains/${b.id}/volumes/${bIds.volumeId}`],
+      ['POST', `/v1/domains/${b.id}/volumes/${bIds.volumeId}/detach`, {}],
+      ['DELETE', `/v1/domains/${b.id}/volumes/${bIds.volumeId}`],
+    ];
+    for (const [method, url, body] of attempts) {
+      const res = await send(storageOnly, 'key', method, url, body);
+      expect(res.statusCode, `${method} ${url}: ${res.body}`).toBe(403);
+      expect(res.json<{ code: string }>().code).toBe('scope_denied');
+    }
+    for (const [method, url, body] of attempts.filter(([m]) => m !== 'GET')) {
+      const res = await send(readOnly, 'key', method, url, body);
+      expect(res.statusCode, `read-only ${method} ${url}: ${res.body}`).toBe(403);
+    }
+    expect(
+      (await send(readOnly, 'key', 'GET', `/v1/domains/${b.id}/volumes/${bIds.volumeId}`)).statusCode,
+    ).toBe(200);
+    expect(await domainState(services, b.id)).toEqual(before);
+    expect((await send(b, 'key', 'GET', `/v1/domains/${b.id}/volumes/${bIds.volumeId}`)).statusCode).toBe(
+      200,
+    );
   });
 
   it("lists only the caller's own items, whatever the query says", async () => {

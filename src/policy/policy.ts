@@ -2,9 +2,10 @@
 // credentials they accept, which path parameter names the domain and what a key must be scoped for;
 // handlers never decide tenancy.
 // A principal of another domain gets the same answer as a target that does not exist.
+import type { ComputeKind } from '../domain/kinds.js';
 import type { GrantableAction } from './grants.js';
 import { inDomain, type CredentialKind, type Principal } from './principal.js';
-import { unscoped, type RouteScope } from './scopes.js';
+import { ofKind, unscoped, type RouteScope, type ScopeAction } from './scopes.js';
 
 export interface Access {
   /** Credential kinds the route accepts; empty means the route is public. */
@@ -55,22 +56,18 @@ export const anyCredential: Access = {
   scope: unscoped("answers about the caller's own credential only"),
 };
 /**
- * Instances and volumes are not resource kinds: every credential of the domain reaches them (its members'
- * tokens and sessions too), so a key's resource scopes do not narrow them.
+ * A domain's compute (its instances or its volumes), for any credential of that domain (key, access
+ * token, session) and the operator; another domain only through a live grant (`instances.read`, or
+ * `instances.write` for any change). A key must also be scoped for `keyAction` on `kind`
+ * (`instances:create`, or the plain `instances`); tokens and sessions are not narrowed by scopes.
  */
-const computeScope = unscoped(
-  "instances and volumes are the domain's compute, reached by every credential of the domain; resource scopes name resource kinds",
-);
-/**
- * A domain's own data, for any credential of that domain (key, access token, session) and the operator;
- * another domain only through a live grant for `action`.
- */
-export function domainData(action: GrantableAction, resourceParam?: string): Access {
+export function domainData(kind: ComputeKind, keyAction: ScopeAction, resourceParam?: string): Access {
+  const action: GrantableAction = keyAction === 'read' ? `${kind}.read` : `${kind}.write`;
   return {
     credentials: ['operator', 'provisioning_key', 'access_token', 'session'],
     domainParam: 'domainId',
     action,
-    scope: computeScope,
+    scope: ofKind(kind, keyAction),
     ...(resourceParam === undefined ? {} : { resourceParam }),
   };
 }

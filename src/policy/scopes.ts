@@ -1,27 +1,51 @@
 // What a provisioning key's scopes allow. A scope is a resource kind (`postgres`: every action on that
-// kind, the meaning keys have always had) or a kind and one action (`postgres:read`). Every route a key
-// can reach declares what it needs (`Access.scope`); routes whose kind is known only from the stored
-// resource check it in the read that loads the resource, before anything is returned or changed.
+// kind, the meaning keys have always had) or a kind and one action (`postgres:read`); the domain's compute
+// is scoped the same way (`instances`, `volumes:attach`). Every route a key can reach declares what it
+// needs (`Access.scope`); routes whose kind is known only from the stored resource check it in the read
+// that loads the resource, before anything is returned or changed.
 // Access tokens, sessions and the operator carry no resource scopes: their reach is set by the
 // credential kind and the role, and these checks pass them through.
-import { objectKinds, resourceKinds, type ResourceKind } from '../domain/kinds.js';
+import {
+  computeKinds,
+  objectKinds,
+  resourceKinds,
+  type ComputeKind,
+  type ResourceKind,
+} from '../domain/kinds.js';
 import { BulkheadError } from '../errors.js';
 import type { Principal } from './principal.js';
 
-/** What a key may do to resources of a kind. */
-export const scopeActions = ['read', 'create', 'credentials', 'rotate', 'delete', 'objects'] as const;
+/** What a key may do to resources of a kind (and to instances and volumes: read, create, delete, attach). */
+export const scopeActions = [
+  'read',
+  'create',
+  'credentials',
+  'rotate',
+  'delete',
+  'objects',
+  'attach',
+] as const;
 export type ScopeAction = (typeof scopeActions)[number];
 
-export type Scope = ResourceKind | `${ResourceKind}:${ScopeAction}`;
+/** What a scope names: a resource kind, or the domain's instances or volumes. */
+export type ScopeKind = ResourceKind | ComputeKind;
+export const scopeKinds: readonly ScopeKind[] = [...resourceKinds, ...computeKinds];
+
+export type Scope = ScopeKind | `${ScopeKind}:${ScopeAction}`;
+
+/** The actions that mean something for `kind`. */
+function actionsOf(kind: ScopeKind): readonly ScopeAction[] {
+  if (kind === 'instances') return ['read', 'create', 'delete'];
+  if (kind === 'volumes') return ['read', 'create', 'delete', 'attach'];
+  return scopeActions.filter(
+    (action) => action !== 'attach' && (action !== 'objects' || objectKinds.includes(kind)),
+  );
+}
 
 /** Every scope a key may hold, in the order keys show them: plain kinds, then kind and action. */
 export const validScopes: readonly Scope[] = [
-  ...resourceKinds,
-  ...resourceKinds.flatMap((kind) =>
-    scopeActions
-      .filter((action) => action !== 'objects' || objectKinds.includes(kind))
-      .map((action): Scope => `${kind}:${action}`),
-  ),
+  ...scopeKinds,
+  ...scopeKinds.flatMap((kind) => actionsOf(kind).map((action): Scope => `${kind}:${action}`)),
 ];
 
 /**
@@ -29,16 +53,19 @@ export const validScopes: readonly Scope[] = [
  * - `request`: the kind(s) the request body names (creating), checked before anything is reserved;
  * - `stored`: the kind of the stored thing the path names, checked in the read that loads it;
  * - `listed`: a listing shows only the items of kinds the key may `action`;
+ * - `kind`: a fixed kind (instances, volumes), checked by the policy before the handler runs;
  * - `unscoped`: any key of the domain, for the stated reason (the route touches no resource).
  */
 export type RouteScope =
   | { readonly action: ScopeAction; readonly kindFrom: 'request' | 'stored' | 'listed' }
+  | { readonly action: ScopeAction; readonly kind: ComputeKind }
   | { readonly unscoped: string };
 
 export const fromRequest = (action: ScopeAction): RouteScope => ({ action, kindFrom: 'request' });
 export const fromStored = (action: ScopeAction): RouteScope => ({ action, kindFrom: 'stored' });
 export const listed = (action: ScopeAction): RouteScope => ({ action, kindFrom: 'listed' });
 export const unscoped = (reason: string): RouteScope => ({ unscoped: reason });
+export const ofKind = (kind: ComputeKind, action: ScopeAction): RouteScope => ({ action, kind });
 
 /** Whether `scopes` let a key do `action` on resources of `kind`. */
 export function allows(scopes: readonly string[], kind: string, action: ScopeAction): boolean {
@@ -74,11 +101,23 @@ export function kindsAllowed(principal: Principal | null, action: ScopeAction): 
 }
 
 /**
+ * Whether a key passes a route's fixed-kind scope; null when the route's scope is not of a fixed kind
+ * or the principal is not a key.
+ */
+export function fixedKindRefusal(
+  principal: Principal | null,
+  scope: RouteScope | undefined,
+): BulkheadError | null {
+  if (principal?.kind !== 'provisioning_key' || scope === undefined || !('kind' in scope)) return null;
+  return allows(principal.scopes, scope.kind, scope.action) ? null : scopeDenied(scope.kind, scope.action);
+}
+
+/**
  * The scopes to store for a key being issued: every kind when none are given; otherwise the given
  * ones, checked, without duplicates and without a kind's actions when the plain kind is there too.
  */
 export function normaliseScopes(scopes: readonly string[] | undefined): Scope[] {
-  if (scopes === undefined) return [...resourceKinds];
+  if (scopes === undefined) return [...scopeKinds];
   if (scopes.length === 0)
     throw new BulkheadError('invalid_request', 'scopes must name at least one resource kind.');
   const unknown = scopes.filter((s) => !(validScopes as readonly string[]).includes(s));

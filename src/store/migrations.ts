@@ -652,7 +652,24 @@ const migrations: Record<string, Migration> = {
       await sql.raw(revokeSystemFromApp).execute(db);
     },
   },
+  '0020_compute_scopes': {
+    async up(db) {
+      await sql.raw(widenDefaultKeyScopes).execute(db);
+    },
+  },
 };
+
+/**
+ * Instances and volumes became scopes of their own (`instances`, `volumes`). A key that held every
+ * resource kind — what a key issued without scopes held until then — gets them too, so it keeps what it
+ * could do; a key issued with a narrower list does not, since reaching compute was not what its scopes
+ * meant to allow. Exported for the test that upgrades a key of the earlier default.
+ */
+export const widenDefaultKeyScopes = `
+  UPDATE provisioning_keys
+     SET scopes = scopes || '["instances", "volumes"]'::jsonb
+   WHERE scopes @> '["postgres", "redis", "rabbitmq", "storage", "kubernetes"]'::jsonb
+     AND NOT scopes @> '["instances"]'::jsonb`;
 
 /**
  * After the migrations, as the connecting role: makes it a member of the application role if it is not

@@ -52,17 +52,33 @@ describe('key scopes', () => {
   });
 
   it('issues every kind by default, keeps existing plain kinds as they are, and folds actions into their kind', () => {
-    expect(normaliseScopes(undefined)).toEqual([...resourceKinds]);
+    expect(normaliseScopes(undefined)).toEqual([...resourceKinds, 'instances', 'volumes']);
     expect(normaliseScopes(['storage', 'postgres'])).toEqual(['postgres', 'storage']);
     expect(normaliseScopes(['redis:read', 'redis', 'postgres:read', 'postgres:read'])).toEqual([
       'redis',
       'postgres:read',
     ]);
     expect(validScopes).toContain('storage:objects');
+    expect(validScopes).toContain('volumes:attach');
+    expect(normaliseScopes(['volumes:read', 'volumes', 'instances:create'])).toEqual([
+      'volumes',
+      'instances:create',
+    ]);
   });
 
   it('refuses an empty list, an unknown kind or action, and objects on a kind that holds none', () => {
-    for (const bad of [[], ['mainframe'], ['postgres:write'], ['postgres:objects'], ['postgres:'], [':read']])
+    for (const bad of [
+      [],
+      ['mainframe'],
+      ['postgres:write'],
+      ['postgres:objects'],
+      ['postgres:'],
+      [':read'],
+      ['postgres:attach'],
+      ['instances:attach'],
+      ['volumes:credentials'],
+      ['instances:objects'],
+    ])
       expect(() => normaliseScopes(bad)).toThrow(expect.objectContaining({ code: 'invalid_request' }));
   });
 });

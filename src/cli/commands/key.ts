@@ -1,6 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { resourceKinds } from '../../domain/kinds.js';
-import { scopeActions, validScopes, type Scope } from '../../policy/scopes.js';
+import { scopeActions, scopeKinds, validScopes, type Scope } from '../../policy/scopes.js';
 import { maxRotationOverlapSeconds } from '../../keys/rotation.js';
 import { printJson, printTable, resolveDomain, wholeNumber, type CliContext } from '../context.js';
 
@@ -11,7 +10,7 @@ function parseScopes(value: string): Scope[] {
   for (const s of scopes) {
     if (!(validScopes as readonly string[]).includes(s)) {
       throw new InvalidArgumentError(
-        `unknown scope "${s}" (a kind, one of ${resourceKinds.join(', ')}, or kind:action with action one of ${scopeActions.join(', ')})`,
+        `unknown scope "${s}" (a kind, one of ${scopeKinds.join(', ')}, or kind:action with action one of ${scopeActions.join(', ')})`,
       );
     }
   }
@@ -27,7 +26,7 @@ export function registerKey(program: Command, ctx: CliContext): void {
     .option('--name <name>', 'a label for the key')
     .option(
       '--scopes <scopes>',
-      `comma-separated resource kinds (every action) or kind:action, e.g. postgres:read (default: all of ${resourceKinds.join(',')})`,
+      `comma-separated kinds (every action) or kind:action, e.g. postgres:read,volumes (default: all of ${scopeKinds.join(',')})`,
       parseScopes,
     )
     .option('--expires-at <time>', 'ISO 8601 time after which the key is refused')

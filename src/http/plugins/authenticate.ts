@@ -11,6 +11,7 @@ import { readSessionCookie } from '../../identity/sessions.js';
 import { keyPrefix } from '../../keys/format.js';
 import { decide } from '../../policy/policy.js';
 import { inDomain, type Principal } from '../../policy/principal.js';
+import { fixedKindRefusal } from '../../policy/scopes.js';
 import type { Services } from '../../runtime.js';
 
 const bearer = /^Bearer ([\x21-\x7e]{1,8192})$/;
@@ -129,7 +130,8 @@ export const authenticate = fp<{ services: Services }>(
         return;
       const cause = (error as Error).cause as { kind?: unknown; action?: unknown } | undefined;
       const params = request.params as Record<string, unknown> | undefined;
-      const target = params?.['resourceId'] ?? params?.['blueprintId'];
+      const target =
+        params?.['resourceId'] ?? params?.['blueprintId'] ?? params?.['instanceId'] ?? params?.['volumeId'];
       await services.store.withDomain(principal.domainId, (tx) =>
         appendAudit(tx, {
           actor: principal.actor,
@@ -182,6 +184,9 @@ export const authenticate = fp<{ services: Services }>(
       const decision = decide(request.principal, access, params);
       const principal = request.principal;
       if (decision.allow) {
+        // A key's scope for a fixed kind (instances, volumes), asked only in its own domain.
+        const refusal = fixedKindRefusal(principal, access.scope);
+        if (refusal !== null) throw refusal;
         // The domain the request works in comes from the credential: a tenant's own domain, whatever the
         // path says; only the operator works in the domain the path names.
         const named = params[access.domainParam ?? 'domainId'];
@@ -207,6 +212,9 @@ export const authenticate = fp<{ services: Services }>(
           `${request.method} ${request.routeOptions.url ?? ''}`,
         );
         if (grant !== null) {
+          // The grant lets the key's domain across; the key itself must still be scoped for the action.
+          const refusal = fixedKindRefusal(principal, access.scope);
+          if (refusal !== null) throw refusal;
           request.domainScope = grant.to;
           return;
         }

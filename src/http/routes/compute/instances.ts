@@ -34,7 +34,7 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
   app.post(
     '/v1/domains/:domainId/instances',
     {
-      config: { access: domainData('instances.write') },
+      config: { access: domainData('instances', 'create') },
       schema: {
         operationId: 'createInstance',
         tags: ['compute'],
@@ -52,7 +52,7 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
   app.get(
     '/v1/domains/:domainId/instances',
     {
-      config: { access: domainData('instances.read') },
+      config: { access: domainData('instances', 'read') },
       schema: {
         operationId: 'listInstances',
         tags: ['compute'],
@@ -68,7 +68,7 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
   app.get(
     '/v1/domains/:domainId/instances/:instanceId',
     {
-      config: { access: domainData('instances.read', 'instanceId') },
+      config: { access: domainData('instances', 'read', 'instanceId') },
       schema: {
         operationId: 'getInstance',
         tags: ['compute'],
@@ -84,7 +84,7 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
   app.delete(
     '/v1/domains/:domainId/instances/:instanceId',
     {
-      config: { access: domainData('instances.write', 'instanceId') },
+      config: { access: domainData('instances', 'delete', 'instanceId') },
       schema: {
         operationId: 'deleteInstance',
         tags: ['compute'],

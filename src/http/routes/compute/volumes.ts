@@ -31,7 +31,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.post(
     '/v1/domains/:domainId/volumes',
     {
-      config: { access: domainData('volumes.write') },
+      config: { access: domainData('volumes', 'create') },
       schema: {
         operationId: 'createVolume',
         tags: ['compute'],
@@ -52,7 +52,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.get(
     '/v1/domains/:domainId/volumes',
     {
-      config: { access: domainData('volumes.read') },
+      config: { access: domainData('volumes', 'read') },
       schema: {
         operationId: 'listVolumes',
         tags: ['compute'],
@@ -68,7 +68,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.get(
     '/v1/domains/:domainId/volumes/:volumeId',
     {
-      config: { access: domainData('volumes.read', 'volumeId') },
+      config: { access: domainData('volumes', 'read', 'volumeId') },
       schema: {
         operationId: 'getVolume',
         tags: ['compute'],
@@ -84,7 +84,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.post(
     '/v1/domains/:domainId/volumes/:volumeId/attach',
     {
-      config: { access: domainData('volumes.write', 'volumeId') },
+      config: { access: domainData('volumes', 'attach', 'volumeId') },
       schema: {
         operationId: 'attachVolume',
         tags: ['compute'],
@@ -104,7 +104,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.post(
     '/v1/domains/:domainId/volumes/:volumeId/detach',
     {
-      config: { access: domainData('volumes.write', 'volumeId') },
+      config: { access: domainData('volumes', 'attach', 'volumeId') },
       schema: {
         operationId: 'detachVolume',
         tags: ['compute'],
@@ -120,7 +120,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.delete(
     '/v1/domains/:domainId/volumes/:volumeId',
     {
-      config: { access: domainData('volumes.write', 'volumeId') },
+      config: { access: domainData('volumes', 'delete', 'volumeId') },
       schema: {
         operationId: 'deleteVolume',
         tags: ['compute'],
