@@ -13,6 +13,36 @@ export async function poolQuotas(tx: DomainTx, domainId: string): Promise<Readon
   return pool?.quotas ?? {};
 }
 
+/** The pool's overrides, its row locked for the rest of the transaction (none yet: an empty set). */
+export async function lockPoolQuotas(
+  tx: DomainTx,
+  domainId: string,
+): Promise<Readonly<Record<string, number>>> {
+  const pool = await tx
+    .selectFrom('pools')
+    .select('quotas')
+    .where('domain_id', '=', domainId)
+    .forUpdate()
+    .executeTakeFirst();
+  return pool?.quotas ?? {};
+}
+
+/** Replaces the pool's overrides, making the pool when the domain has none yet. */
+export async function savePoolQuotas(
+  tx: DomainTx,
+  domainId: string,
+  quotas: Readonly<Record<string, number>>,
+): Promise<void> {
+  const now = new Date();
+  await tx
+    .insertInto('pools')
+    .values({ domain_id: domainId, quotas: JSON.stringify(quotas), updated_at: now })
+    .onConflict((oc) =>
+      oc.column('domain_id').doUpdateSet({ quotas: JSON.stringify(quotas), updated_at: now }),
+    )
+    .execute();
+}
+
 /** The pool's overrides and the bytes stored or reserved against the storage quota. */
 export async function storageRoom(
   tx: DomainTx,

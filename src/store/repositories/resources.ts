@@ -168,6 +168,24 @@ export function markDeleted(tx: DomainTx, resourceId: string): Promise<ResourceR
     .executeTakeFirst();
 }
 
+/**
+ * Marks every resource of a domain being deleted for removal, leaseless so the reconciler takes them at
+ * once; answers how many.
+ */
+export async function markDomainResourcesForRemoval(
+  tx: DomainTx,
+  domainId: string,
+  at: Date,
+): Promise<number> {
+  const marked = await tx
+    .updateTable('resources')
+    .set({ status: 'deprovisioning', lease_until: null, updated_at: at })
+    .where('domain_id', '=', domainId)
+    .where('status', '<>', 'deleted')
+    .executeTakeFirst();
+  return Number(marked.numUpdatedRows);
+}
+
 /** Replaces a resource's sealed credentials. */
 export async function storeCredentials(tx: DomainTx, resourceId: string, sealed: string): Promise<void> {
   await tx
