@@ -76,7 +76,15 @@ export async function directTenantPlane(services: Services, key: string): Promis
     // The key's scopes hold here as they do over HTTP.
     createResource: async (input, idem) => {
       kindCheck(principal, 'create')(input.kind);
-      return (await services.provisioner.create(principal, null, d, input, idem)).resource;
+      return (
+        await services.provisioner.create({
+          principal,
+          requestId: null,
+          domainId: d,
+          ...input,
+          idempotencyKey: idem,
+        })
+      ).resource;
     },
     listResources: (includeDeleted) =>
       services.provisioner.list(d, { includeDeleted, kinds: kindsAllowed(principal, 'read') ?? [] }),

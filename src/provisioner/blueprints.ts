@@ -9,6 +9,14 @@ import type { ResourceKind } from '../domain/kinds.js';
 import { BulkheadError, isBulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import { allows, everyKind, scopeDenied, type KindCheck } from '../policy/scopes.js';
+import {
+  blueprintResources,
+  findBlueprint,
+  insertBlueprint,
+  setBlueprintStatus,
+  staleBlueprints,
+} from '../store/repositories/blueprints.js';
+import { domainStatus } from '../store/repositories/domains.js';
 import type { BlueprintRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { resourceView, type KeyPrincipal, type Provisioner, type ResourceView } from './provisioner.js';
@@ -58,26 +66,16 @@ export class Blueprints {
     const actor: Actor = { actor: principal.actor, requestId };
     const id = newId('blueprint');
     await this.o.store.withDomain(domainId, async (tx) => {
-      const domain = await tx
-        .selectFrom('domains')
-        .select('status')
-        .where('id', '=', domainId)
-        .executeTakeFirst();
-      if (domain === undefined) throw notFound();
+      if ((await domainStatus(tx, domainId)) === undefined) throw notFound();
       const now = new Date();
-      await tx
-        .insertInto('blueprints')
-        .values({
-          id,
-          domain_id: domainId,
-          name: input.name,
-          status: 'provisioning',
-          spec: JSON.stringify(input.resources),
-          lease_until: new Date(now.getTime() + this.o.leaseMs),
-          created_at: now,
-          updated_at: now,
-        })
-        .execute();
+      await insertBlueprint(tx, {
+        id,
+        domainId,
+        name: input.name,
+        spec: input.resources,
+        at: now,
+        leaseUntil: new Date(now.getTime() + this.o.leaseMs),
+      });
       await appendAudit(tx, {
         ...actor,
         domainId,
@@ -90,7 +88,7 @@ export class Blueprints {
     // The steps run side by side; each is the ordinary, race-free provisioning path.
     const results = await Promise.allSettled(
       input.resources.map((item) =>
-        this.o.provisioner.create(principal, requestId, domainId, { ...item, blueprintId: id }),
+        this.o.provisioner.create({ principal, requestId, domainId, ...item, blueprintId: id }),
       ),
     );
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -108,21 +106,10 @@ export class Blueprints {
   /** A blueprint and its resources; `check` sees every kind it holds before anything is returned. */
   async get(domainId: string, blueprintId: string, check: KindCheck = everyKind): Promise<BlueprintView> {
     const { row, resources } = await this.o.store.withDomain(domainId, async (tx) => {
-      const found = await tx
-        .selectFrom('blueprints')
-        .selectAll()
-        .where('domain_id', '=', domainId)
-        .where('id', '=', blueprintId)
-        .executeTakeFirst();
+      const found = await findBlueprint(tx, domainId, blueprintId);
       if (found === undefined) throw notFound();
       for (const item of found.spec) check(item.kind);
-      const items = await tx
-        .selectFrom('resources')
-        .selectAll()
-        .where('domain_id', '=', domainId)
-        .where('blueprint_id', '=', blueprintId)
-        .orderBy('id')
-        .execute();
+      const items = await blueprintResources(tx, domainId, blueprintId);
       return { row: found, resources: items };
     });
     return {
@@ -145,12 +132,7 @@ export class Blueprints {
     error: string | null,
   ): Promise<void> {
     await this.o.store.withDomain(domainId, async (tx) => {
-      await tx
-        .updateTable('blueprints')
-        .set({ status, error, lease_until: null, updated_at: new Date() })
-        .where('domain_id', '=', domainId)
-        .where('id', '=', id)
-        .execute();
+      await setBlueprintStatus(tx, domainId, id, status, error);
       await appendAudit(tx, {
         ...actor,
         domainId,
@@ -165,21 +147,10 @@ export class Blueprints {
   /** Deprovisions every resource of the blueprint, then marks it rolled back. */
   private async rollBack(actor: Actor, domainId: string, id: string, reason: string): Promise<void> {
     await this.o.store.withDomain(domainId, (tx) =>
-      tx
-        .updateTable('blueprints')
-        .set({ status: 'rolling_back', error: reason.slice(0, 500), updated_at: new Date() })
-        .where('domain_id', '=', domainId)
-        .where('id', '=', id)
-        .execute(),
+      setBlueprintStatus(tx, domainId, id, 'rolling_back', reason.slice(0, 500)),
     );
     const created = await this.o.store.withDomain(domainId, (tx) =>
-      tx
-        .selectFrom('resources')
-        .select('id')
-        .where('domain_id', '=', domainId)
-        .where('blueprint_id', '=', id)
-        .where('status', '<>', 'deleted')
-        .execute(),
+      blueprintResources(tx, domainId, id, true),
     );
     // A resource whose backend refuses to go now is left `deprovisioning`; the reconciler finishes it.
     await Promise.allSettled(created.map((r) => this.o.provisioner.delete(actor, domainId, r.id)));
@@ -188,15 +159,7 @@ export class Blueprints {
 
   /** Rolls back every blueprint a crash left half done (its lease ran out). */
   async reconcile(): Promise<number> {
-    const stale = await this.o.store.system('reconciler', (tx) =>
-      tx
-        .selectFrom('blueprints')
-        .select(['id', 'domain_id'])
-        .where('status', 'in', ['provisioning', 'rolling_back'])
-        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', new Date())]))
-        .limit(100)
-        .execute(),
-    );
+    const stale = await this.o.store.system('reconciler', (tx) => staleBlueprints(tx, 100));
     const actor: Actor = { actor: 'system:reconciler', requestId: null };
     for (const b of stale) await this.rollBack(actor, b.domain_id, b.id, 'interrupted before it finished');
     return stale.length;

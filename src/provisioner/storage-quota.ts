@@ -7,8 +7,17 @@
 import { randomUUID } from 'node:crypto';
 import { BulkheadError } from '../errors.js';
 import type { ResourceRef } from '../providers/provider.js';
-import type { Store, Tx } from '../store/store.js';
-import { lockDomain } from '../services/domains.js';
+import { lockDomain } from '../store/repositories/domains.js';
+import {
+  abandonedStorageReservations,
+  deleteStorageReservation,
+  insertStorageReservation,
+  lockResourceStatus,
+  recordUsedBytes,
+  renewStorageReservation,
+  storageRoom,
+} from '../store/repositories/pools.js';
+import type { Store } from '../store/store.js';
 import { effectiveQuotas, type QuotaDefaults } from './quotas.js';
 
 /** How many bytes a write asks for: exactly its declared length, or whatever is left up to a limit. */
@@ -46,49 +55,23 @@ export class StorageQuota {
     const { domainId } = ref;
     return this.o.store.withDomain(domainId, async (tx) => {
       await lockDomain(tx, domainId);
-      const { quota, committed } = await this.room(tx, domainId);
-      const left = Math.max(0, quota - committed);
+      const room = await storageRoom(tx, domainId);
+      const quota = effectiveQuotas(this.o.quotas, room.quotas).storageBytes;
+      const left = Math.max(0, quota - room.committed);
       const bytes = 'exactly' in claim ? claim.exactly : Math.min(claim.upTo, left);
       if (bytes > left) throw quotaExceeded();
       const id = randomUUID();
       const now = new Date();
-      await tx
-        .insertInto('storage_reservations')
-        .values({
-          id,
-          domain_id: domainId,
-          resource_id: ref.resourceId,
-          bytes,
-          created_at: now,
-          lease_until: new Date(now.getTime() + this.o.leaseMs),
-        })
-        .execute();
+      await insertStorageReservation(tx, {
+        id,
+        domainId,
+        resourceId: ref.resourceId,
+        bytes,
+        at: now,
+        leaseUntil: new Date(now.getTime() + this.o.leaseMs),
+      });
       return { id, ref, bytes, quotaLimited: 'upTo' in claim && bytes < claim.upTo };
     });
-  }
-
-  /** The domain's storage quota and the bytes stored or reserved against it (the domain row is locked). */
-  private async room(tx: Tx, domainId: string): Promise<{ quota: number; committed: number }> {
-    const row = await tx
-      .selectFrom('domains')
-      .select((eb) => [
-        eb.selectFrom('pools').select('quotas').where('domain_id', '=', domainId).as('quotas'),
-        eb
-          .selectFrom('resources')
-          .select((c) => c.fn.coalesce(c.fn.sum<string>('used_bytes'), c.lit(0)).as('n'))
-          .where('domain_id', '=', domainId)
-          .where('status', '<>', 'deleted')
-          .as('used'),
-        eb
-          .selectFrom('storage_reservations')
-          .select((c) => c.fn.coalesce(c.fn.sum<string>('bytes'), c.lit(0)).as('n'))
-          .where('domain_id', '=', domainId)
-          .as('reserved'),
-      ])
-      .where('id', '=', domainId)
-      .executeTakeFirstOrThrow();
-    const quota = effectiveQuotas(this.o.quotas, row.quotas ?? {}).storageBytes;
-    return { quota, committed: Number(row.used ?? 0) + Number(row.reserved ?? 0) };
   }
 
   /** Keeps a reservation alive while its write runs; every third of the lease. Returns the stopper. */
@@ -97,11 +80,7 @@ export class StorageQuota {
       () => {
         this.o.store
           .withDomain(reservation.ref.domainId, (tx) =>
-            tx
-              .updateTable('storage_reservations')
-              .set({ lease_until: new Date(Date.now() + this.o.leaseMs) })
-              .where('id', '=', reservation.id)
-              .execute(),
+            renewStorageReservation(tx, reservation.id, new Date(Date.now() + this.o.leaseMs)),
           )
           .catch(() => undefined); // the next renewal tries again; the reconciler measures at worst
       },
@@ -118,24 +97,11 @@ export class StorageQuota {
    */
   async settle(ref: ResourceRef, reservationId: string | null): Promise<void> {
     await this.o.store.withDomain(ref.domainId, async (tx) => {
-      const row = await tx
-        .selectFrom('resources')
-        .select('status')
-        .where('id', '=', ref.resourceId)
-        .where('domain_id', '=', ref.domainId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (row !== undefined && row.status !== 'deleted') {
-        const usedBytes = await this.o.measure(ref);
-        await tx
-          .updateTable('resources')
-          .set({ used_bytes: usedBytes, updated_at: new Date() })
-          .where('id', '=', ref.resourceId)
-          .where('domain_id', '=', ref.domainId)
-          .execute();
+      const status = await lockResourceStatus(tx, ref.domainId, ref.resourceId);
+      if (status !== undefined && status !== 'deleted') {
+        await recordUsedBytes(tx, ref.domainId, ref.resourceId, await this.o.measure(ref));
       }
-      if (reservationId !== null)
-        await tx.deleteFrom('storage_reservations').where('id', '=', reservationId).execute();
+      if (reservationId !== null) await deleteStorageReservation(tx, reservationId);
     });
   }
 
@@ -146,11 +112,9 @@ export class StorageQuota {
    */
   async releaseAbandoned(all = false): Promise<number> {
     const now = new Date();
-    const abandoned = await this.o.store.system('reconciler', (tx) => {
-      let q = tx.selectFrom('storage_reservations').select(['id', 'domain_id', 'resource_id']);
-      if (!all) q = q.where('lease_until', '<', now);
-      return q.orderBy('id').limit(1000).execute();
-    });
+    const abandoned = await this.o.store.system('reconciler', (tx) =>
+      abandonedStorageReservations(tx, all ? null : now, 1000),
+    );
     for (const r of abandoned) {
       await this.settle({ domainId: r.domain_id, resourceId: r.resource_id }, r.id);
     }

@@ -9,6 +9,10 @@ import type { DomainRow, DomainStatus } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
 import { recordRevocation } from '../identity/revocations.js';
+import { lockDomain } from '../store/repositories/domains.js';
+
+// The domain lock lives with the other queries of the domains table; importable from here as before.
+export { lockDomain };
 
 export interface DomainView {
   readonly id: string;
@@ -41,18 +45,6 @@ export interface DomainListOptions {
   readonly includeDeleted?: boolean | undefined;
   readonly after?: string | undefined;
   readonly limit?: number | undefined;
-}
-
-/** Reads and locks a domain row inside `tx`; unknown ids are `not_found`. */
-export async function lockDomain(tx: Tx, domainId: string): Promise<DomainRow> {
-  const row = await tx
-    .selectFrom('domains')
-    .selectAll()
-    .where('id', '=', domainId)
-    .forUpdate()
-    .executeTakeFirst();
-  if (row === undefined) throw notFound();
-  return row;
 }
 
 /** Domains by filter: the system context lists every domain, a domain's own context only itself. */

@@ -42,14 +42,14 @@ export const createResource: RouteModule = (app, { provisioner }) => {
       if (principal?.kind !== 'provisioning_key') throw new Error('route access lets only keys through');
       // Before anything is reserved; the reservation checks the stored key's scopes again.
       kindCheck(principal, 'create')(request.body.kind);
-      const { resource, replay } = await provisioner.create(
+      const { resource, replay } = await provisioner.create({
         principal,
-        String(request.id),
-        scopeOf(request),
-        request.body,
-        request.headers['idempotency-key'],
-        request.keyUse ?? undefined,
-      );
+        requestId: String(request.id),
+        domainId: scopeOf(request),
+        ...request.body,
+        idempotencyKey: request.headers['idempotency-key'],
+        use: request.keyUse ?? undefined,
+      });
       const status =
         resource.status === 'ready' ? (replay ? 200 : 201) : resource.status === 'provisioning' ? 202 : 200;
       if (replay) reply.header('idempotent-replay', 'true');
