@@ -1,8 +1,8 @@
 // Adapters that put the verifier in front of a service's routes. The service says which domain a
 // request's resource belongs to; a token of any other domain is refused with the same 401 as a bad one.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+// Fastify is an optional peer: only its types are imported, so a service without it loads nothing of it.
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
-import fp from 'fastify-plugin';
 import { TokenRefused, type VerifiedToken, type Verifier } from './verifier.js';
 
 declare module 'fastify' {
@@ -58,8 +58,16 @@ const plugin: FastifyPluginCallback<FastifyOptions> = (app, options, done) => {
   done();
 };
 
-/** Applies to the routes of the scope it is registered in (not only its own), like fastify-plugin does. */
-export const bulkheadFastify = fp(plugin, { name: 'bulkhead-sdk', fastify: '5.x' });
+/**
+ * Applies to the routes of the scope it is registered in (not only its own): the markers fastify-plugin
+ * sets, written here so the package needs nothing but jose. Fastify reads `skip-override` to register
+ * the plugin without a scope of its own, and `plugin-meta` for its name and the Fastify versions it takes.
+ */
+export const bulkheadFastify: FastifyPluginCallback<FastifyOptions> = Object.assign(plugin, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'bulkhead-sdk',
+  [Symbol.for('plugin-meta')]: { name: 'bulkhead-sdk', fastify: '5.x' },
+});
 
 export interface NodeOptions {
   readonly verifier: Verifier;
