@@ -498,7 +498,11 @@ export class TokenService {
       return refuse();
     }
     const { iat, exp, jti } = payload;
-    if (payload['dom'] !== found.domainId || typeof iat !== 'number' || iat > Date.now() / 1000 + clockToleranceSeconds)
+    if (
+      payload['dom'] !== found.domainId ||
+      typeof iat !== 'number' ||
+      iat > Date.now() / 1000 + clockToleranceSeconds
+    )
       return refuse();
     // jose's requiredClaims only asks that the claim is there: `"jti": null` would pass it.
     if (typeof jti !== 'string' || jti === '') return refuse();

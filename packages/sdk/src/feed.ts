@@ -93,7 +93,7 @@ const rememberedSeqs = 10_000;
 /** The ioredis client class, or a TypeError saying what to install. */
 function redisClass(): typeof Redis {
   try {
-    return (createRequire(import.meta.url)('ioredis') as typeof import('ioredis')).Redis;
+    return (createRequire(import.meta.url)('ioredis') as { Redis: typeof Redis }).Redis;
   } catch (error) {
     if ((error as { code?: unknown } | null)?.code !== 'MODULE_NOT_FOUND') throw error;
     throw new TypeError(

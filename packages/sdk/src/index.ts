@@ -1,10 +1,11 @@
 /**
- * `@bulkhead/sdk` (also `bulkhead/sdk`): verify Bulkhead access tokens in other services and enforce the
- * domain on every request. Depends on jose only; ioredis (for createRevocationFeed) and fastify (for
- * bulkheadFastify's types) are optional peers.
+ * `@bulkhead/sdk`: verify Bulkhead access tokens in other services and enforce the domain on every
+ * request. Depends on jose only; ioredis (for createRevocationFeed) and fastify (for the types of
+ * `@bulkhead/sdk/fastify`) are optional peers. `bulkhead/sdk` re-exports this and the Fastify plugin.
  *
  * @example
- * import { createVerifier, bulkheadFastify } from '@bulkhead/sdk';
+ * import { createVerifier } from '@bulkhead/sdk';
+ * import { bulkheadFastify } from '@bulkhead/sdk/fastify';
  * const verifier = createVerifier({ issuer: 'https://bulkhead.example', jwksUri: 'https://bulkhead.example/.well-known/jwks.json' });
  * await app.register(bulkheadFastify, { verifier, domainOf: (req) => (req.params as { domainId: string }).domainId });
  */
@@ -15,7 +16,8 @@ export {
   type VerifierOptions,
   type VerifiedToken,
 } from './verifier.js';
-export { bulkheadFastify, bulkheadMiddleware, type FastifyOptions, type NodeOptions } from './middleware.js';
+export { bulkheadMiddleware, type NodeOptions } from './middleware.js';
+// bulkheadFastify is `@bulkhead/sdk/fastify`, so that this entry point refers to nothing of Fastify.
 export {
   createRevocationFeed,
   type FeedRejection,
