@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
+import Fastify from 'fastify';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import * as rootSdk from '../src/sdk/index.js';
@@ -155,6 +156,41 @@ describe('@bulkhead/sdk as a package', () => {
       'src/fastify.ts',
     ]);
     expect(uses.filter((use) => use.specifier === './fastify.js')).toEqual([]);
+  });
+
+  it('registers its Fastify plugin without fastify-plugin, over the routes of the scope it is registered in', async () => {
+    const verifier = {
+      verify: (token: string, domainId: string) =>
+        token === 'good' && domainId === 'dom_a'
+          ? Promise.resolve({ domainId, subject: 'p', sessionId: 's', clientId: null, expiresAt: 0 })
+          : Promise.reject(new packageSdk.TokenRefused('no')),
+    };
+    const app = Fastify();
+    try {
+      await app.register(packageFastify.bulkheadFastify, {
+        verifier,
+        domainOf: (request) => (request.params as { domainId?: string }).domainId ?? null,
+      });
+      app.get('/:domainId', (request) => ({ domainId: request.bulkhead?.domainId }));
+      await app.ready();
+      expect(app.hasPlugin('bulkhead-sdk')).toBe(true);
+      const ok = await app.inject({ url: '/dom_a', headers: { authorization: 'Bearer good' } });
+      expect([ok.statusCode, ok.json()]).toEqual([200, { domainId: 'dom_a' }]);
+      for (const [url, authorization] of [
+        ['/dom_b', 'Bearer good'],
+        ['/dom_a', 'Bearer bad'],
+        ['/dom_a', undefined],
+      ] as const) {
+        const refused = await app.inject({
+          url,
+          headers: authorization === undefined ? {} : { authorization },
+        });
+        expect(refused.statusCode).toBe(401);
+        expect(refused.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
+      }
+    } finally {
+      await app.close();
+    }
   });
 
   it('is what bulkhead/sdk exports, with the Fastify plugin', () => {
