@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.bulkhead/', 'coverage/'] },
+  { ignores: ['**/dist/', 'node_modules/', '.bulkhead/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -19,6 +19,26 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // @bulkhead/sdk is a package of its own that services install without the server: its sources import
+    // each other, node: built-ins, jose, and the optional peers ioredis and fastify, nothing else (never
+    // the server's src/). test/sdk-package.test.ts checks the same against its package.json.
+    files: ['packages/sdk/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./[^/]+\\.js$|node:|jose$|ioredis$|fastify$)',
+              message:
+                '@bulkhead/sdk imports only its own files, node: built-ins, jose and its optional peers ioredis and fastify.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -162,7 +162,7 @@ async function revocationLatency(): Promise<void> {
     fileURLToPath(new URL('./feed-verifier.ts', import.meta.url)),
     [base, redisUrl, 'bulkhead', 'bench:raw'],
     {
-      execArgv: ['--expose-gc', '--import', 'tsx'],
+      execArgv: ['--expose-gc', '--conditions=@bulkhead/source', '--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     },
   );

@@ -3,6 +3,18 @@
 // the key by `kid` among the published keys of active domains only, and then checks the session, so a
 // revoked session, a disabled principal or a suspended domain refuses its tokens at the next request.
 import { createPublicKey, randomBytes, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
+import {
+  audienceOf,
+  clockToleranceSeconds,
+  forbiddenHeaders,
+  isCanonicalPart,
+  kidShape,
+  maxTokenLength,
+  requiredClaims,
+  tokenAgeGraceSeconds,
+  tokenAlgorithm,
+  tokenType,
+} from '@bulkhead/sdk/profile';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { appendAudit } from '../audit/log.js';
 import { isId, newId } from '../domain/ids.js';
@@ -39,22 +51,9 @@ const refreshPrefix = 'bhr_';
 
 export type TokenPrincipal = Principal & { kind: 'access_token' };
 
-const maxTokenLength = 4096;
-const forbiddenHeaders = ['jku', 'x5u', 'x5c', 'jwk', 'crit'];
-const kidShape = /^[A-Za-z0-9_-]{43}$/;
-
-/**
- * Whether one part of a compact JWS is base64url in its one canonical spelling. Node's and jose's
- * decoders skip characters outside the alphabet, accept `=`, `+` and `/` and ignore stray trailing bits,
- * so several strings would decode to one token; encoding again and comparing refuses all of them, and a
- * token has exactly one spelling that is accepted (as in the SDK's verifier).
- */
-function canonicalPart(part: string): boolean {
-  return Buffer.from(part, 'base64url').toString('base64url') === part;
-}
-
-/** The audience of a domain's tokens: its id, never its slug, so a re-created slug accepts nothing old. */
-export const audienceOf = (domainId: string) => `bulkhead:${domainId}`;
+// The token profile (algorithm, `typ`, forbidden headers, required claims, clock tolerance, audience,
+// canonical base64url) is the SDK's, so what Bulkhead signs and what every verifier accepts are one text.
+export { audienceOf };
 
 /** How many verified tokens a process remembers. */
 const verifiedCacheSize = 10_000;
@@ -193,7 +192,7 @@ export class TokenService {
     const principal = { domain_id: domainId, id: subject };
     const { kid, privateKey } = await this.o.signingKeys.current(principal.domain_id);
     const token = await new SignJWT({ dom: principal.domain_id, sid: sessionId, client_id: clientId })
-      .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid })
+      .setProtectedHeader({ alg: tokenAlgorithm, typ: tokenType, kid })
       .setIssuer(this.o.issuer)
       .setSubject(principal.id)
       .setAudience(audienceOf(principal.domain_id))
@@ -453,14 +452,14 @@ export class TokenService {
       throw new BulkheadError('invalid_credentials');
     };
     const parts = token.split('.');
-    if (token.length > maxTokenLength || parts.length !== 3 || !parts.every(canonicalPart)) return refuse();
+    if (token.length > maxTokenLength || parts.length !== 3 || !parts.every(isCanonicalPart)) return refuse();
     let header: Record<string, unknown>;
     try {
       header = decodeProtectedHeader(token);
     } catch {
       return refuse();
     }
-    if (header['alg'] !== 'EdDSA' || header['typ'] !== 'at+jwt') return refuse();
+    if (header['alg'] !== tokenAlgorithm || header['typ'] !== tokenType) return refuse();
     if (forbiddenHeaders.some((h) => h in header)) return refuse();
     const kid = header['kid'];
     if (typeof kid !== 'string' || !kidShape.test(kid)) return refuse();
@@ -487,19 +486,23 @@ export class TokenService {
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, found.key, {
-        algorithms: ['EdDSA'],
-        typ: 'at+jwt',
+        algorithms: [tokenAlgorithm],
+        typ: tokenType,
         issuer: this.o.issuer,
         audience: audienceOf(found.domainId),
-        requiredClaims: ['exp', 'iat', 'sub', 'jti', 'sid', 'dom'],
-        maxTokenAge: `${this.o.accessTokenSeconds + 60}s`,
-        clockTolerance: 5,
+        requiredClaims: [...requiredClaims],
+        maxTokenAge: `${this.o.accessTokenSeconds + tokenAgeGraceSeconds}s`,
+        clockTolerance: clockToleranceSeconds,
       }));
     } catch {
       return refuse();
     }
     const { iat, exp, jti } = payload;
-    if (payload['dom'] !== found.domainId || typeof iat !== 'number' || iat > Date.now() / 1000 + 5)
+    if (
+      payload['dom'] !== found.domainId ||
+      typeof iat !== 'number' ||
+      iat > Date.now() / 1000 + clockToleranceSeconds
+    )
       return refuse();
     // jose's requiredClaims only asks that the claim is there: `"jti": null` would pass it.
     if (typeof jti !== 'string' || jti === '') return refuse();

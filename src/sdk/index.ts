@@ -1,24 +1,6 @@
 /**
- * `bulkhead/sdk`: verify Bulkhead access tokens in other services and enforce the domain on every request.
- *
- * @example
- * import { createVerifier, bulkheadFastify } from 'bulkhead/sdk';
- * const verifier = createVerifier({ issuer: 'https://bulkhead.example', jwksUri: 'https://bulkhead.example/.well-known/jwks.json' });
- * await app.register(bulkheadFastify, { verifier, domainOf: (req) => (req.params as { domainId: string }).domainId });
+ * `bulkhead/sdk`: the SDK, which lives in its own package (`packages/sdk`, published as `@bulkhead/sdk`),
+ * re-exported with its Fastify plugin (`@bulkhead/sdk/fastify` there) so that `bulkhead/sdk` keeps working.
  */
-export {
-  createVerifier,
-  TokenRefused,
-  type Verifier,
-  type VerifierOptions,
-  type VerifiedToken,
-} from './verifier.js';
-export { bulkheadFastify, bulkheadMiddleware, type FastifyOptions, type NodeOptions } from './middleware.js';
-export {
-  createRevocationFeed,
-  type FeedRejection,
-  type RevocationEvent,
-  type RevocationFeed,
-  type RevocationFeedCounters,
-  type RevocationFeedOptions,
-} from './feed.js';
+export * from '@bulkhead/sdk';
+export { bulkheadFastify, type FastifyOptions } from '@bulkhead/sdk/fastify';

@@ -12,6 +12,7 @@ export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const binPath = join(repoRoot, 'bin', 'bulkhead.js');
 const srcDir = join(repoRoot, 'src');
 const distDir = join(repoRoot, 'dist');
+const sdkDir = join(repoRoot, 'packages', 'sdk');
 
 /** Throws unless dist/ holds a build at least as new as every source file. */
 export function assertBuilt(): void {
@@ -23,13 +24,19 @@ export function assertBuilt(): void {
     readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
       e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
     );
-  for (const source of walk(srcDir)) {
-    if (!source.endsWith('.ts') || source.endsWith('.test.ts') || source.endsWith('.d.ts')) continue;
-    const built = join(distDir, relative(srcDir, source)).replace(/\.ts$/, '.js');
-    if (!existsSync(built) || statSync(built).mtimeMs < statSync(source).mtimeMs) {
-      throw new Error(
-        `${relative(repoRoot, built)} is older than ${relative(repoRoot, source)}: run "npm run build" first.`,
-      );
+  // The server's sources, and the SDK's (packages/sdk), which the built server imports from its dist/.
+  for (const [sources, built] of [
+    [srcDir, distDir],
+    [join(sdkDir, 'src'), join(sdkDir, 'dist')],
+  ] as const) {
+    for (const source of walk(sources)) {
+      if (!source.endsWith('.ts') || source.endsWith('.test.ts') || source.endsWith('.d.ts')) continue;
+      const output = join(built, relative(sources, source)).replace(/\.ts$/, '.js');
+      if (!existsSync(output) || statSync(output).mtimeMs < statSync(source).mtimeMs) {
+        throw new Error(
+          `${relative(repoRoot, output)} is older than ${relative(repoRoot, source)}: run "npm run build" first.`,
+        );
+      }
     }
   }
 }

@@ -1,65 +1,21 @@
 // Adapters that put the verifier in front of a service's routes. The service says which domain a
 // request's resource belongs to; a token of any other domain is refused with the same 401 as a bad one.
+// This one is for Express and plain Node; fastify.ts (`@bulkhead/sdk/fastify`) is Fastify's.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
-import fp from 'fastify-plugin';
 import { TokenRefused, type VerifiedToken, type Verifier } from './verifier.js';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    bulkhead: VerifiedToken | null;
-  }
-}
-
-const unauthorized = JSON.stringify({
+/** The body of every 401: the same whatever was wrong with the token. */
+export const unauthorized = JSON.stringify({
   code: 'invalid_credentials',
   title: 'The credentials are not valid',
   status: 401,
 });
 
-function bearerOf(header: string | undefined): string | null {
+/** The token of an `Authorization: Bearer …` header, or null. */
+export function bearerOf(header: string | undefined): string | null {
   const m = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(header ?? '');
   return m === null ? null : m[1]!;
 }
-
-export interface FastifyOptions {
-  readonly verifier: Verifier;
-  /** The domain of the resource the request addresses (from the path, the host, a lookup…). */
-  readonly domainOf: (request: FastifyRequest) => string | null | Promise<string | null>;
-}
-
-/**
- * A Fastify plugin: every route below it needs a valid token of the resource's own domain.
- *
- * @example
- * await app.register(bulkheadFastify, { verifier, domainOf: (req) => (req.params as { domainId: string }).domainId });
- */
-const plugin: FastifyPluginCallback<FastifyOptions> = (app, options, done) => {
-  if (typeof options.verifier?.verify !== 'function' || typeof options.domainOf !== 'function') {
-    done(new TypeError('bulkheadFastify: verifier and domainOf are required'));
-    return;
-  }
-  app.decorateRequest('bulkhead', null);
-  app.addHook('preHandler', async (request, reply) => {
-    const token = bearerOf(request.headers.authorization);
-    const domainId = await options.domainOf(request);
-    try {
-      if (token === null || domainId === null) throw new TokenRefused('missing');
-      request.bulkhead = await options.verifier.verify(token, domainId);
-    } catch (error) {
-      if (!(error instanceof TokenRefused)) throw error;
-      return reply
-        .code(401)
-        .header('www-authenticate', 'Bearer error="invalid_token"')
-        .type('application/problem+json')
-        .send(unauthorized);
-    }
-  });
-  done();
-};
-
-/** Applies to the routes of the scope it is registered in (not only its own), like fastify-plugin does. */
-export const bulkheadFastify = fp(plugin, { name: 'bulkhead-sdk', fastify: '5.x' });
 
 export interface NodeOptions {
   readonly verifier: Verifier;

@@ -8,7 +8,11 @@
 // accepted, or that is dated beyond the allowed clock skew is dropped and counted; then the feed reads
 // Bulkhead's list again (`GET /v1/revocations?since=…`, at most once a resync interval), so neither a
 // forged message nor a late or lost genuine one can leave it holding a state Bulkhead no longer has.
-import { Redis } from 'ioredis';
+//
+// ioredis is an optional peer dependency: it is loaded when a feed is created, so a service that only
+// verifies tokens neither installs nor loads it.
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import { compactVerify, createRemoteJWKSet, type CompactVerifyGetKey } from 'jose';
 
 export interface RevocationFeedOptions {
@@ -85,6 +89,19 @@ const overlapMs = 5_000;
 const lateCommitMs = 60_000;
 /** How many applied seqs are remembered to tell a duplicate from a stale message. */
 const rememberedSeqs = 10_000;
+
+/** The ioredis client class, or a TypeError saying what to install. */
+function redisClass(): typeof Redis {
+  try {
+    return (createRequire(import.meta.url)('ioredis') as { Redis: typeof Redis }).Redis;
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code !== 'MODULE_NOT_FOUND') throw error;
+    throw new TypeError(
+      'createRevocationFeed needs the package ioredis (an optional peer dependency of @bulkhead/sdk): npm install ioredis',
+      { cause: error },
+    );
+  }
+}
 
 /** The event a payload holds, or null unless it is exactly a well-formed revocation. */
 function eventOf(value: unknown): Event | null {
@@ -259,7 +276,7 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   // One message at a time, in the order they arrive: a verification that waits for the key set must not
   // let a later message overtake it and turn it stale.
   let queue = Promise.resolve();
-  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const redis = new (redisClass())(options.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', () => {}); // reconnects by itself; the catch-up after 'ready' closes any gap
   redis.on('message', (_channel: string, message: string) => {
     queue = queue.then(() => receive(message)).catch(() => undefined);

@@ -14,6 +14,18 @@ import {
   type JsonWebKey,
 } from 'node:crypto';
 import { createRemoteJWKSet, type CompactJWSHeaderParameters, type JWTVerifyGetKey } from 'jose';
+import {
+  audienceOf,
+  clockToleranceSeconds,
+  decodeCanonicalPart as decodePart,
+  forbiddenHeaders,
+  maxTokenLength,
+  requiredClaims,
+  signatureBytes,
+  tokenAgeGraceSeconds,
+  tokenAlgorithm,
+  tokenType,
+} from './profile.js';
 
 export interface VerifierOptions {
   /** The `iss` Bulkhead puts in tokens (its BULKHEAD_ISSUER). */
@@ -45,19 +57,7 @@ export class TokenRefused extends Error {
   override readonly name = 'TokenRefused';
 }
 
-const forbidden = ['jku', 'x5u', 'x5c', 'jwk', 'crit'];
-const required = ['iss', 'aud', 'exp', 'iat', 'sub', 'sid', 'dom', 'jti'];
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/**
- * The bytes of one part of a compact JWS, or null unless it is base64url in its one canonical spelling.
- * Node's decoder skips characters outside the alphabet, accepts `=`, `+` and `/` and ignores stray
- * trailing bits; encoding the result again and comparing refuses all of those at once.
- */
-function decodePart(part: string): Buffer | null {
-  const bytes = Buffer.from(part, 'base64url');
-  return bytes.toString('base64url') === part ? bytes : null;
-}
 
 /** A JSON object (not an array, string or null) from UTF-8 bytes, or null. */
 function jsonObject(bytes: Buffer): Record<string, unknown> | null {
@@ -92,7 +92,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const jwksUrl = new URL(options.jwksUri); // throws on a malformed URL, now rather than later
   const keys =
     options.keySet ?? createRemoteJWKSet(jwksUrl, { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
-  const tolerance = options.clockToleranceSeconds ?? 5;
+  const tolerance = options.clockToleranceSeconds ?? clockToleranceSeconds;
   const maxAge = options.maxTokenSeconds ?? 300;
   // The key set is asked for every token, so a key dropped from the JWKS stops working when jose's copy
   // is refreshed; what is kept is the KeyObject made from each key it hands back (one per kid and
@@ -165,23 +165,23 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   async function verifyUncached(token: string, domainId: string): Promise<VerifiedToken> {
-    if (typeof token !== 'string' || token.length > 4096) throw new TokenRefused('malformed');
+    if (typeof token !== 'string' || token.length > maxTokenLength) throw new TokenRefused('malformed');
     const parts = token.split('.');
     if (parts.length !== 3) throw new TokenRefused('malformed');
     const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string];
     const header = headerOf(encodedHeader);
     if (header === null) throw new TokenRefused('malformed');
     if (
-      header['alg'] !== 'EdDSA' ||
-      header['typ'] !== 'at+jwt' ||
+      header['alg'] !== tokenAlgorithm ||
+      header['typ'] !== tokenType ||
       typeof header['kid'] !== 'string' ||
-      forbidden.some((h) => h in header)
+      forbiddenHeaders.some((h) => h in header)
     ) {
       throw new TokenRefused('header');
     }
     const payloadBytes = decodePart(encodedPayload);
     const signature = decodePart(encodedSignature);
-    if (payloadBytes === null || signature === null || signature.length !== 64)
+    if (payloadBytes === null || signature === null || signature.length !== signatureBytes)
       throw new TokenRefused('malformed');
     const key = await keyFor(header, {
       protected: encodedHeader,
@@ -199,10 +199,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (!good) throw new TokenRefused('signature');
 
     const payload = jsonObject(payloadBytes);
-    if (payload === null || required.some((claim) => !Object.hasOwn(payload, claim)))
+    if (payload === null || requiredClaims.some((claim) => !Object.hasOwn(payload, claim)))
       throw new TokenRefused('claims');
     const { iss, aud, exp, iat, nbf, sub, sid, dom, jti } = payload;
-    const audience = `bulkhead:${domainId}`;
+    const audience = audienceOf(domainId);
     if (iss !== options.issuer || !(aud === audience || (Array.isArray(aud) && aud.includes(audience))))
       throw new TokenRefused('issuer or audience');
     if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string')
@@ -211,7 +211,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const now = Math.floor(Date.now() / 1000);
     if (!isNumber(exp) || exp <= now - tolerance) throw new TokenRefused('exp');
     if (nbf !== undefined && (!isNumber(nbf) || nbf > now + tolerance)) throw new TokenRefused('nbf');
-    if (!isNumber(iat) || iat > now + tolerance || now - iat - tolerance > maxAge + 60)
+    if (!isNumber(iat) || iat > now + tolerance || now - iat - tolerance > maxAge + tokenAgeGraceSeconds)
       throw new TokenRefused('iat');
     if (options.isRevoked?.({ sessionId: sid, subject: sub, domainId }) === true)
       throw new TokenRefused('revoked');
