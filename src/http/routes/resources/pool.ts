@@ -4,7 +4,8 @@ import { operatorOnly, operatorOrOwnDomain } from '../../../policy/policy.js';
 import { unscoped } from '../../../policy/scopes.js';
 import { quotaNames } from '../../../provisioner/quotas.js';
 import { tenantLimitNames } from '../../../services/tenant-limits.js';
-import { bearer, TenantDomainParams, errorResponses, Quotas } from '../../schemas.js';
+import { bearer, TenantDomainParams, errorResponses } from '../../schemas.js';
+import { Quotas } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
