@@ -32,12 +32,14 @@ export function logDestination(format: 'pretty' | 'json', colour: boolean): { wr
 }
 
 /**
- * Opens the store, checks every backend, listens, then prints the banner: where it listens, each backend
- * with where it points and whether it answered, a warning for each that did not, and last, once, a
- * generated operator token, after the start's log lines. Serves until SIGINT or SIGTERM.
+ * Builds the app on the services, checks every backend, listens, then prints the banner: where it listens,
+ * each backend with where it points and whether it answered, a warning for each that did not, and last,
+ * once, a generated operator token, after the start's log lines. Serves until SIGINT or SIGTERM, then
+ * closes the app and the services.
  *
  * @example
- * await startServer(loadConfig(process.env), openServices);
+ * const config = loadConfig(process.env);
+ * await startServer(config, await openServices(config), (line) => console.log(line));
  */
 export async function startServer(
   config: Config,
