@@ -42,6 +42,40 @@ export default tseslint.config(
     },
   },
   {
+    // The HTTP app only answers requests over the services: no database or backend driver and no query
+    // builder under src/http/ (clients with a lifetime of their own start in src/runtime/; queries live in
+    // src/store/). Type imports count too.
+    files: ['src/http/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex:
+                '^(ioredis|pg|pg-[^/]+|postgres|amqplib|@kubernetes/client-node|@electric-sql/pglite|kysely)(/.*)?$',
+              message:
+                'src/http/ is the app only: reach backends and the database through the services and src/store/ (see docs/development.md, "Layout").',
+            },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'MemberExpression[property.name=/^(selectFrom|selectNoFrom|insertInto|replaceInto|updateTable|deleteFrom|mergeInto)$/]',
+          message: 'No SQL under src/http/: put the query in a repository under src/store/repositories/.',
+        },
+        {
+          selector:
+            'ImportExpression[source.value=/^(ioredis|pg|pg-[^/]+|postgres|amqplib|@kubernetes\\u002Fclient-node|@electric-sql\\u002Fpglite|kysely)(\\u002F.*)?$/]',
+          message: 'src/http/ is the app only: no driver or query builder, not even loaded on demand.',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.node },

@@ -1,11 +1,11 @@
-// Request and response schemas shared by the routes. Response schemas are the allow-list of what
-// may leave the server: a field not named here is dropped, so a secret cannot leak by accident.
+// Request and response schemas shared by several features; a feature's own schemas live in its folder
+// (routes/<feature>/schemas.ts). Response schemas are the allow-list of what may leave the server: a
+// field not named in one is dropped, so a secret cannot leak by accident.
 import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import { idSchemaPattern } from '../domain/ids.js';
 import { timestampMaxLength } from '../domain/timestamp.js';
 import { resourceKinds } from '../domain/kinds.js';
 import { errorStatus } from '../errors.js';
-import { validScopes } from '../policy/scopes.js';
 
 export const DomainIdParam = Type.String({
   pattern: idSchemaPattern('domain'),
@@ -20,7 +20,6 @@ export const DomainPathParam = Type.String({
   pattern: `^(?:me|${idSchemaPattern('domain').replace(/^\^|\$$/g, '')})$`,
   description: "A domain id, `dom_…`, or `me` for the calling credential's own domain.",
 });
-export const KeyIdParam = Type.String({ pattern: idSchemaPattern('key'), description: 'A key id, `key_…`.' });
 /**
  * Every date-time, in bodies, query parameters and responses: RFC 3339, read by `readTimestamp`
  * (src/domain/timestamp.ts), which the validators install as the `date-time` format.
@@ -32,7 +31,8 @@ export const Timestamp = Type.String({
     'An RFC 3339 date-time, e.g. `2026-12-01T00:00:00Z`; no leap second, an offset within ±14:00, ' +
     'the instant within the years 0001–9999 (UTC).',
 });
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/** The schema, or null. */
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const noQuery = Type.Object({}, { additionalProperties: false });
 
@@ -43,71 +43,8 @@ export const ResourceIdParam = Type.String({
 
 export const DomainParams = Type.Object({ domainId: DomainIdParam }, { additionalProperties: false });
 export const TenantDomainParams = Type.Object({ domainId: DomainPathParam }, { additionalProperties: false });
-export const KeyParams = Type.Object(
-  { domainId: DomainIdParam, keyId: KeyIdParam },
-  { additionalProperties: false },
-);
-
-export const DomainStatus = Type.Union([
-  Type.Literal('active'),
-  Type.Literal('suspended'),
-  Type.Literal('deleted'),
-]);
-
-export const Domain = Type.Object(
-  {
-    id: Type.String(),
-    slug: Type.String(),
-    name: Type.String(),
-    status: DomainStatus,
-    createdAt: Timestamp,
-    updatedAt: Timestamp,
-    suspendedAt: Nullable(Timestamp),
-    deletedAt: Nullable(Timestamp),
-  },
-  { additionalProperties: false },
-);
 
 export const ResourceKind = Type.Union(resourceKinds.map((k) => Type.Literal(k)));
-/** A key's scope: a kind (every action on it) or `kind:action`. */
-export const Scope = Type.Union(
-  validScopes.map((s) => Type.Literal(s)),
-  { description: 'A resource kind (every action on it), or `kind:action`, e.g. `postgres:read`.' },
-);
-
-const keyFields = {
-  id: Type.String(),
-  domainId: Type.String(),
-  name: Nullable(Type.String()),
-  prefix: Type.String({ description: 'The first characters of the key, to tell keys apart.' }),
-  scopes: Type.Array(Scope),
-  createdAt: Timestamp,
-  lastUsedAt: Nullable(Timestamp),
-  expiresAt: Nullable(Timestamp),
-  revokedAt: Nullable(Timestamp),
-  replacesKeyId: Nullable(Type.String()),
-};
-
-export const Key = Type.Object(keyFields);
-export const IssuedKey = Type.Object({
-  ...keyFields,
-  key: Type.String({ description: 'The secret key. It is shown this once and cannot be read again.' }),
-});
-
-export const AuditEvent = Type.Object({
-  seq: Type.Integer(),
-  id: Type.String(),
-  at: Timestamp,
-  domainId: Nullable(Type.String()),
-  actor: Type.String(),
-  action: Type.String(),
-  target: Nullable(Type.String()),
-  outcome: Type.String(),
-  requestId: Nullable(Type.String()),
-  detail: Type.Record(Type.String(), Type.Unknown()),
-  prevHash: Type.String(),
-  hash: Type.String(),
-});
 
 export const Problem = Type.Object(
   {
@@ -145,41 +82,6 @@ export const errorResponses: { '4xx': ProblemRef; '5xx': ProblemRef } = {
 
 export const bearer = [{ bearer: [] }];
 
-export const ResourceParams = Type.Object(
-  { domainId: DomainPathParam, resourceId: ResourceIdParam },
-  { additionalProperties: false },
-);
-
-export const ResourceStatus = Type.Union(
-  ['pending', 'provisioning', 'ready', 'failed', 'deprovisioning', 'deleted'].map((s) => Type.Literal(s)),
-);
-
-export const Resource = Type.Object({
-  id: Type.String(),
-  domainId: Type.String(),
-  kind: ResourceKind,
-  name: Type.String(),
-  status: ResourceStatus,
-  error: Nullable(Type.String()),
-  usedBytes: Type.Integer(),
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
-  readyAt: Nullable(Timestamp),
-  deletedAt: Nullable(Timestamp),
-});
-
-export const Quotas = Type.Object({
-  postgres: Type.Integer({ minimum: 0 }),
-  redis: Type.Integer({ minimum: 0 }),
-  rabbitmq: Type.Integer({ minimum: 0 }),
-  storage: Type.Integer({ minimum: 0 }),
-  kubernetes: Type.Integer({ minimum: 0 }),
-  storageBytes: Type.Integer({ minimum: 0 }),
-  instances: Type.Integer({ minimum: 0 }),
-  volumes: Type.Integer({ minimum: 0 }),
-  volumeBytes: Type.Integer({ minimum: 0 }),
-});
-
 export const Jwks = Type.Object({
   keys: Type.Array(
     Type.Object({
@@ -191,14 +93,4 @@ export const Jwks = Type.Object({
       use: Type.Literal('sig'),
     }),
   ),
-});
-
-export const SigningKey = Type.Object({
-  kid: Type.String(),
-  domainId: Type.String(),
-  state: Type.Union([Type.Literal('next'), Type.Literal('current'), Type.Literal('retired')]),
-  createdAt: Timestamp,
-  activatedAt: Nullable(Timestamp),
-  retiredAt: Nullable(Timestamp),
-  publishUntil: Nullable(Timestamp),
 });

@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type {
   FastifyBaseLogger,
   FastifyInstance,
+  FastifyPluginCallback,
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
   RawServerDefault,
@@ -57,3 +58,14 @@ export type App = FastifyInstance<
 >;
 
 export type RouteModule = (app: App, services: Services) => void;
+
+/** What a feature plugin is registered with. */
+export interface FeatureOptions {
+  readonly services: Services;
+}
+
+/**
+ * One feature of the API (a folder under routes/): an encapsulated plugin that registers its routes.
+ * It inherits the root's hooks, decorators and error handler; what it adds stays inside it.
+ */
+export type FeaturePlugin = FastifyPluginCallback<FeatureOptions, RawServerDefault, TypeBoxTypeProvider>;

@@ -80,7 +80,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
           'invalid configuration: BULKHEAD_VERIFY_EVERY needs BULKHEAD_OPERATOR_TOKEN (the server verifies itself with it)',
         );
       const services = await open(config);
-      const { startServer } = await import('../../http/server.js');
+      const { startServer } = await import('../../runtime/serve.js');
       const terminal = process.stdout.isTTY;
       try {
         await startServer(config, services, (line) => ctx.io.out(line), {

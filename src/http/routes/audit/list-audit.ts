@@ -2,7 +2,8 @@ import { Type } from '@sinclair/typebox';
 import { timestampOf } from '../../../domain/timestamp.js';
 import { listAudit } from '../../../audit/log.js';
 import { operatorOnly } from '../../../policy/policy.js';
-import { AuditEvent, bearer, DomainIdParam, errorResponses, Timestamp } from '../../schemas.js';
+import { bearer, DomainIdParam, errorResponses, Timestamp } from '../../schemas.js';
+import { AuditEvent } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 
 export const listAuditEvents: RouteModule = (app, { store }) => {

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, Domain, errorResponses } from '../../schemas.js';
+import { bearer, errorResponses } from '../../schemas.js';
+import { Domain } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf } from '../actor.js';
 

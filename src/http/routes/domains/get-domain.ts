@@ -1,6 +1,7 @@
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { unscoped } from '../../../policy/scopes.js';
-import { bearer, Domain, DomainParams, errorResponses } from '../../schemas.js';
+import { bearer, DomainParams, errorResponses } from '../../schemas.js';
+import { Domain } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
 

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, Domain, DomainIdParam, DomainStatus, errorResponses } from '../../schemas.js';
+import { bearer, DomainIdParam, errorResponses } from '../../schemas.js';
+import { Domain, DomainStatus } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 
 export const listDomains: RouteModule = (app, { domains }) => {

@@ -1,5 +1,6 @@
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, Domain, DomainParams, errorResponses } from '../../schemas.js';
+import { bearer, DomainParams, errorResponses } from '../../schemas.js';
+import { Domain } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, DomainParams, errorResponses, SigningKey } from '../../schemas.js';
+import { bearer, DomainParams, errorResponses } from '../../schemas.js';
+import { SigningKey } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
 import { timestampOf } from '../../../domain/timestamp.js';
-import { bearer, DomainParams, errorResponses, IssuedKey, Scope, Timestamp } from '../../schemas.js';
+import { bearer, DomainParams, errorResponses, Timestamp } from '../../schemas.js';
+import { IssuedKey, Scope } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 

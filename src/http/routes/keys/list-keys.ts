@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { unscoped } from '../../../policy/scopes.js';
-import { bearer, DomainParams, errorResponses, Key } from '../../schemas.js';
+import { bearer, DomainParams, errorResponses } from '../../schemas.js';
+import { Key } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
 

@@ -1,5 +1,6 @@
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, errorResponses, Key, KeyParams } from '../../schemas.js';
+import { bearer, errorResponses } from '../../schemas.js';
+import { Key, KeyParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { maxRotationOverlapSeconds } from '../../../keys/service.js';
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, errorResponses, IssuedKey, Key, KeyParams } from '../../schemas.js';
+import { bearer, errorResponses } from '../../schemas.js';
+import { IssuedKey, Key, KeyParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { anyCredential } from '../../../policy/policy.js';
 import type { Principal } from '../../../policy/principal.js';
-import { bearer, errorResponses, Scope } from '../../schemas.js';
+import { bearer, errorResponses } from '../../schemas.js';
+import { Scope } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);

@@ -8,10 +8,10 @@ import {
   DomainPathParam,
   TenantDomainParams,
   errorResponses,
-  Resource,
   ResourceKind,
   Timestamp,
 } from '../../schemas.js';
+import { Resource } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
 

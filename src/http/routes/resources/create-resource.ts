@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { ownDomainKey } from '../../../policy/policy.js';
 import { fromRequest, kindCheck } from '../../../policy/scopes.js';
-import { bearer, TenantDomainParams, errorResponses, Resource, ResourceKind } from '../../schemas.js';
+import { bearer, TenantDomainParams, errorResponses, ResourceKind } from '../../schemas.js';
+import { Resource } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
 

@@ -1,6 +1,7 @@
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
-import { bearer, errorResponses, Resource, ResourceParams } from '../../schemas.js';
+import { bearer, errorResponses } from '../../schemas.js';
+import { Resource, ResourceParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
 

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { kindsAllowed, listed } from '../../../policy/scopes.js';
-import { bearer, TenantDomainParams, errorResponses, Resource } from '../../schemas.js';
+import { bearer, TenantDomainParams, errorResponses } from '../../schemas.js';
+import { Resource } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
 

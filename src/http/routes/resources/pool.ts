@@ -4,7 +4,9 @@ import { operatorOnly, operatorOrOwnDomain } from '../../../policy/policy.js';
 import { unscoped } from '../../../policy/scopes.js';
 import { quotaNames } from '../../../provisioner/quotas.js';
 import { tenantLimitNames } from '../../../services/tenant-limits.js';
-import { bearer, TenantDomainParams, errorResponses, Quotas } from '../../schemas.js';
+import { lockPoolQuotas, savePoolQuotas } from '../../../store/repositories/pools.js';
+import { bearer, TenantDomainParams, errorResponses } from '../../schemas.js';
+import { Quotas } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
@@ -81,13 +83,7 @@ export const pool: RouteModule = (app, { provisioner, domains, store, tenantLimi
       const domainId = scopeOf(request);
       await domains.get(domainId);
       await store.withDomain(domainId, async (tx) => {
-        const current = await tx
-          .selectFrom('pools')
-          .select('quotas')
-          .where('domain_id', '=', domainId)
-          .forUpdate()
-          .executeTakeFirst();
-        const next: Record<string, number> = { ...(current?.quotas ?? {}) };
+        const next: Record<string, number> = { ...(await lockPoolQuotas(tx, domainId)) };
         for (const name of quotaNames) {
           const value = request.body.quotas?.[name];
           if (value !== undefined) next[name] = value;
@@ -96,13 +92,7 @@ export const pool: RouteModule = (app, { provisioner, domains, store, tenantLimi
           const value = request.body.limits?.[name];
           if (value !== undefined) next[name] = value;
         }
-        await tx
-          .insertInto('pools')
-          .values({ domain_id: domainId, quotas: JSON.stringify(next), updated_at: new Date() })
-          .onConflict((oc) =>
-            oc.column('domain_id').doUpdateSet({ quotas: JSON.stringify(next), updated_at: new Date() }),
-          )
-          .execute();
+        await savePoolQuotas(tx, domainId, next);
         await appendAudit(tx, {
           ...actorOf(request),
           domainId,

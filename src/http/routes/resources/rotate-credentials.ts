@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { ownDomainKey } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
-import { bearer, errorResponses, ResourceParams } from '../../schemas.js';
+import { bearer, errorResponses } from '../../schemas.js';
+import { ResourceParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
