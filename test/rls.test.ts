@@ -11,6 +11,7 @@ import type { Actor } from '../src/policy/principal.js';
 import { buildServices, type Services } from '../src/runtime.js';
 import { appRole, domainTables, systemRole } from '../src/store/migrations.js';
 import type { Database } from '../src/store/schema.js';
+import { scopeValue } from '../src/store/scope.js';
 import { openStore, type Store, type Tx } from '../src/store/store.js';
 import { asOwner, createTestDatabase, testPostgresUrl, testSecret } from './helpers/backends.js';
 import { startPasswordPostgres, type TrustingPostgres } from './helpers/trusting-postgres.js';
@@ -216,6 +217,114 @@ describe.each(setups)('row-level security on $name', (setup) => {
     expect(bKeys.map((k) => k.revokedAt)).toEqual([null]);
     expect((await services.domains.get(b.id)).status).toBe('active');
     expect((await services.signingKeys.list(b.id)).length).toBe(2);
+  });
+
+  /** Every row of B's that a transaction can see, table by table (empty when it sees none). */
+  const seenOfB = async (tx: Tx) => {
+    const seen: string[] = [];
+    for (const [table, column] of Object.entries(domainTables)) {
+      const rows = await sql<{ d: string }>`SELECT ${sql.ref(column)} AS d FROM ${sql.table(table)}`.execute(
+        tx,
+      );
+      if (rows.rows.some((r) => r.d === b.id)) seen.push(table);
+    }
+    return seen;
+  };
+  /** As SQL injected into A's transaction would: name B in the setting, then read and change B's rows. */
+  const forged = async (forge: (tx: Tx) => Promise<unknown>) =>
+    store.withDomain(a.id, async (tx) => {
+      await forge(tx);
+      const seen = await seenOfB(tx);
+      const revoked = await tx
+        .updateTable('provisioning_keys')
+        .set({ revoked_at: new Date() })
+        .where('domain_id', '=', b.id)
+        .executeTakeFirst();
+      const suspended = await tx
+        .updateTable('domains')
+        .set({ status: 'suspended' })
+        .where('id', '=', b.id)
+        .executeTakeFirst();
+      const removed = await tx.deleteFrom('signing_keys').where('domain_id', '=', b.id).executeTakeFirst();
+      const inserted = await tx
+        .insertInto('revocations')
+        .values({ kind: 'session', target: 'ses_forged', domain_id: b.id, at: new Date() })
+        .execute()
+        .then(
+          () => 'inserted',
+          (error: Error) => (rlsViolation.test(error.message) ? 'refused' : error.message),
+        );
+      // A failed insert aborts the transaction: whatever it did is rolled back, so it ends here.
+      return {
+        seen,
+        changed: [revoked.numUpdatedRows, suspended.numUpdatedRows, removed.numDeletedRows].map(Number),
+        inserted,
+      };
+    });
+  const forgeries: [string, (tx: Tx) => Promise<unknown>][] = [
+    ['SET LOCAL of the bare id', (tx) => sql.raw(`SET LOCAL bulkhead.domain_id = '${b.id}'`).execute(tx)],
+    [
+      'set_config of the bare id',
+      (tx) => sql`SELECT set_config('bulkhead.domain_id', ${b.id}, true)`.execute(tx),
+    ],
+    [
+      "A's own value with B's id in it",
+      async (tx) => {
+        const own = await sql<{ v: string }>`SELECT current_setting('bulkhead.domain_id') AS v`.execute(tx);
+        const replayed = b.id + own.rows[0]!.v.slice(a.id.length);
+        await sql`SELECT set_config('bulkhead.domain_id', ${replayed}, true)`.execute(tx);
+      },
+    ],
+    [
+      "B's id with a MAC under another key",
+      (tx) =>
+        sql`SELECT set_config('bulkhead.domain_id', ${scopeValue(randomBytes(32), b.id)}, true)`.execute(tx),
+    ],
+  ];
+
+  it.each(forgeries)(
+    "in A's transaction, a forged scope (%s) sees and changes nothing of B's",
+    async (_name, forge) => {
+      expect(await forged(forge)).toEqual({ seen: [], changed: [0, 0, 0], inserted: 'refused' });
+      // Through a read and a change in one message too.
+      const [, domains, principals] = await store.read(a.id, (db) => [
+        db.selectNoFrom(sql<string>`set_config('bulkhead.domain_id', ${b.id}, true)`.as('forged')),
+        db.selectFrom('domains').select('id'),
+        db.selectFrom('principals').select('domain_id').where('domain_id', '=', b.id),
+      ]);
+      expect({ domains, principals }).toEqual({ domains: [], principals: [] });
+      const [, suspended] = await store.change(a.id, (db) => [
+        db.selectNoFrom(sql<string>`set_config('bulkhead.domain_id', ${b.id}, true)`.as('forged')),
+        db.updateTable('domains').set({ status: 'suspended' }).where('id', '=', b.id).returning('id'),
+      ]);
+      expect(suspended).toEqual([]);
+      // B is as it was.
+      expect((await services.domains.get(b.id)).status).toBe('active');
+      expect((await services.keys.list(b.id)).map((k) => k.revokedAt)).toEqual([null]);
+      expect((await services.signingKeys.list(b.id)).length).toBe(2);
+      // And A's own work goes on as before.
+      const own = await store.withDomain(a.id, (tx) => tx.selectFrom('domains').select('id').execute());
+      expect(own).toEqual([{ id: a.id }]);
+    },
+  );
+
+  it('opens B only to a value made with the scope key, which the application role cannot read', async () => {
+    // The same check the forgeries above failed: with the key (the system role's to read), it would see B.
+    const key = await store.system('operator', (tx) =>
+      sql<{ key: Uint8Array }>`SELECT key FROM scope_keys`.execute(tx),
+    );
+    const genuine = scopeValue(Buffer.from(key.rows[0]!.key), b.id);
+    const seen = await store.withDomain(a.id, async (tx) => {
+      await sql`SELECT set_config('bulkhead.domain_id', ${genuine}, true)`.execute(tx);
+      return seenOfB(tx);
+    });
+    expect(seen).toContain('domains');
+    await expect(store.withDomain(a.id, (tx) => sql`SELECT key FROM scope_keys`.execute(tx))).rejects.toThrow(
+      /permission denied/,
+    );
+    expect(
+      await unscoped(store, (tx) => sql`SELECT * FROM scope_keys`.execute(tx).catch((e: Error) => e.message)),
+    ).toMatch(/permission denied/);
   });
 
   it('never lets a domain or system setting outlive the statement that set it into the next transaction', async () => {
@@ -486,8 +595,18 @@ describe.each(setups)('row-level security on $name', (setup) => {
       await expect(
         client.query(`INSERT INTO pools (domain_id, quotas, updated_at) VALUES ($1, '{}', now())`, [b.id]),
       ).rejects.toThrow(rlsViolation);
+      // The bare id opens nothing: only the value signed with the scope key does.
       await client.query('BEGIN');
       await client.query(`SELECT set_config('bulkhead.domain_id', $1, true)`, [a.id]);
+      expect((await client.query('SELECT id FROM domains')).rows).toEqual([]);
+      await client.query('ROLLBACK');
+      const owner = new pg.Client({ connectionString: url });
+      await owner.connect();
+      const key = await owner.query<{ key: Buffer }>('SELECT key FROM scope_keys').finally(() => owner.end());
+      await client.query('BEGIN');
+      await client.query(`SELECT set_config('bulkhead.domain_id', $1, true)`, [
+        scopeValue(key.rows[0]!.key, a.id),
+      ]);
       const visible = await client.query('SELECT id FROM domains');
       await client.query('COMMIT');
       expect(visible.rows).toEqual([{ id: a.id }]);

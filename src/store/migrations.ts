@@ -48,7 +48,11 @@ async function isolateBySetting(db: Kysely<unknown>, table: string, column: stri
     .execute(db);
 }
 
-/** The application role's view: the rows of the transaction's domain, with no other branch to plan. */
+/**
+ * The application role's view until migration 0019: the rows of the domain the setting names, with no
+ * other branch to plan. 0019 rewrites every such policy to `(SELECT public.scope_domain())`, which a
+ * policy made after it must use too: the store refuses to start on a policy that reads the setting itself.
+ */
 const ownDomain = (column: string) => `${column} = (SELECT current_setting('bulkhead.domain_id', true))`;
 /** The owner (migrations) sees rows only when it says it works across domains, as 0009 set it up. */
 const ownerSystem = `(SELECT current_setting('bulkhead.system', true)) = 'on'`;
@@ -650,6 +654,98 @@ const migrations: Record<string, Migration> = {
       // through the application role's membership loses it, in every Bulkhead database on the server
       // (docs/operating.md, the upgrade order).
       await sql.raw(revokeSystemFromApp).execute(db);
+    },
+  },
+  '0019_signed_scope': {
+    async up(db) {
+      // Any session may set a custom setting, so a domain id in a setting is a claim anyone can make:
+      // SQL injected into A's transaction could name B. From here on the setting carries the domain id
+      // and its HMAC-SHA-256 under a key that lives in this database, where the application role cannot
+      // read it, and the policies take the domain from `scope_domain()`, which checks the MAC and
+      // answers the id, or NULL (no rows) for anything else.
+      await sql`CREATE EXTENSION IF NOT EXISTS pgcrypto`.execute(db);
+      const found = await sql<{ schema: string }>`
+        SELECT extnamespace::regnamespace::text AS schema FROM pg_extension WHERE extname = 'pgcrypto'`.execute(
+        db,
+      );
+      // Where pgcrypto lives (it may have been installed before, in a schema of the operator's choice).
+      const crypto = found.rows[0]!.schema;
+      await sql`
+        CREATE TABLE scope_keys (
+          id integer PRIMARY KEY CHECK (id = 1),
+          key bytea NOT NULL CHECK (length(key) = 32),
+          created_at timestamptz NOT NULL DEFAULT now()
+        )`.execute(db);
+      await sql
+        .raw(`INSERT INTO scope_keys (id, key) VALUES (1, ${crypto}.gen_random_bytes(32))`)
+        .execute(db);
+      // The system role reads the key (the server fetches it at start through the system context); the
+      // application role gets nothing, and a grant made by mistake would still show it no row.
+      await sql`REVOKE ALL ON scope_keys FROM PUBLIC`.execute(db);
+      await sql.raw(`GRANT SELECT ON scope_keys TO ${systemRole}`).execute(db);
+      await sql`ALTER TABLE scope_keys ENABLE ROW LEVEL SECURITY`.execute(db);
+      await sql`ALTER TABLE scope_keys FORCE ROW LEVEL SECURITY`.execute(db);
+      await sql
+        .raw(`CREATE POLICY system_reads ON scope_keys FOR SELECT TO ${systemRole} USING (true)`)
+        .execute(db);
+      await sql`CREATE POLICY owner_reads ON scope_keys FOR SELECT TO CURRENT_USER USING (true)`.execute(db);
+      // Owned by the owner, run with its rights (the key), on a pinned search path with every name
+      // qualified. STABLE and called as a sub-select: one evaluation per statement (an init plan). Both
+      // MACs go through HMAC once more before they are compared, so the comparison's time says nothing
+      // about the expected MAC. PARALLEL RESTRICTED: a function with a SET clause runs in the leader.
+      await sql
+        .raw(
+          `CREATE FUNCTION public.scope_domain() RETURNS text
+             LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+             SET search_path = pg_catalog, pg_temp
+           AS $fn$
+           DECLARE
+             scope text := current_setting('bulkhead.domain_id', true);
+             secret bytea;
+           BEGIN
+             IF scope IS NULL OR scope !~ '^dom_[0-9a-z]{26}[.][0-9a-f]{64}$' THEN
+               RETURN NULL;
+             END IF;
+             SELECT k.key INTO secret FROM public.scope_keys k WHERE k.id = 1;
+             IF secret IS NOT NULL
+                AND ${crypto}.hmac(decode(split_part(scope, '.', 2), 'hex'), secret, 'sha256')
+                  = ${crypto}.hmac(${crypto}.hmac(convert_to(split_part(scope, '.', 1), 'UTF8'), secret, 'sha256'),
+                                   secret, 'sha256') THEN
+               RETURN split_part(scope, '.', 1);
+             END IF;
+             RETURN NULL;
+           END
+           $fn$`,
+        )
+        .execute(db);
+      await sql`REVOKE ALL ON FUNCTION public.scope_domain() FROM PUBLIC`.execute(db);
+      await sql
+        .raw(`GRANT EXECUTE ON FUNCTION public.scope_domain() TO ${appRole}, ${systemRole}`)
+        .execute(db);
+      // Every policy that read the setting itself reads the verified domain instead, whichever migration
+      // made it; none may be left.
+      await sql
+        .raw(
+          `DO $$ DECLARE p record; setting text := $s$current_setting('bulkhead.domain_id'::text, true)$s$;
+           BEGIN
+             FOR p IN
+               SELECT schemaname, tablename, policyname, qual, with_check FROM pg_policies
+               WHERE schemaname = 'public'
+                 AND (qual LIKE '%bulkhead.domain_id%' OR with_check LIKE '%bulkhead.domain_id%')
+             LOOP
+               EXECUTE format('ALTER POLICY %I ON %I.%I', p.policyname, p.schemaname, p.tablename)
+                 || CASE WHEN p.qual IS NULL THEN ''
+                    ELSE format(' USING (%s)', replace(p.qual, setting, 'public.scope_domain()')) END
+                 || CASE WHEN p.with_check IS NULL THEN ''
+                    ELSE format(' WITH CHECK (%s)', replace(p.with_check, setting, 'public.scope_domain()')) END;
+             END LOOP;
+             IF EXISTS (SELECT 1 FROM pg_policies WHERE schemaname = 'public'
+                        AND (qual LIKE '%bulkhead.domain_id%' OR with_check LIKE '%bulkhead.domain_id%')) THEN
+               RAISE EXCEPTION 'a policy still reads bulkhead.domain_id unverified';
+             END IF;
+           END $$`,
+        )
+        .execute(db);
     },
   },
 };

@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import {
   DummyDriver,
   Kysely,
@@ -31,6 +32,7 @@ import { inlineLiterals, inlineParameters, parameterLiterals } from './inline.js
 import { appRole, migrateToLatest, systemRole } from './migrations.js';
 import { openNotice, randomNoticeKey, sealNotice } from './notices.js';
 import { pgliteDialect } from './pglite-dialect.js';
+import { scopeSetting, scopeValue } from './scope.js';
 import type { Database } from './schema.js';
 
 export type StoreKind = 'pglite' | 'postgres';
@@ -346,6 +348,25 @@ async function checkRoles(db: Kysely<Database>): Promise<void> {
         `REVOKE ${systemRole} FROM ${appRole}.`,
     );
   }
+  // The scope is unforgeable only while the application role cannot read the key and every policy takes
+  // the domain from the verified scope (migration 0019), never from the setting itself.
+  const scope = await sql<{ key: boolean; policies: string[] }>`
+    SELECT has_table_privilege(${appRole}, 'public.scope_keys', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') AS key,
+      ARRAY(SELECT tablename || '.' || policyname FROM pg_policies
+            WHERE schemaname = 'public' AND (qual LIKE ${`%${scopeSetting}%`} OR with_check LIKE ${`%${scopeSetting}%`})
+            ORDER BY 1) AS policies`.execute(db);
+  if (scope.rows[0]!.key) {
+    throw new StoreRolesError(
+      `The database role ${appRole} has a privilege on scope_keys, so SQL injected into a domain's ` +
+        `transaction could sign any domain's scope. Run REVOKE ALL ON scope_keys FROM ${appRole}, PUBLIC.`,
+    );
+  }
+  if (scope.rows[0]!.policies.length > 0) {
+    throw new StoreRolesError(
+      `These row-level security policies read ${scopeSetting} unverified, which any session may set: ` +
+        `${scope.rows[0]!.policies.join(', ')}. Make them compare with (SELECT public.scope_domain()).`,
+    );
+  }
 }
 
 interface Login {
@@ -580,11 +601,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       timestampOids.map((oid) => [oid, renderableStoredTime((text) => pgliteTypes.parsers[oid]?.(text))]),
     );
     if (options.dataDir === undefined) {
-      pglite = await PGlite.create({ parsers });
+      pglite = await PGlite.create({ parsers, extensions: { pgcrypto } });
     } else {
       unlock = lockDataDir(options.dataDir);
       try {
-        pglite = await PGlite.create(join(options.dataDir, 'pgdata'), { parsers });
+        pglite = await PGlite.create(join(options.dataDir, 'pgdata'), { parsers, extensions: { pgcrypto } });
       } catch (error) {
         unlock();
         throw error;
@@ -667,11 +688,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   // The search path is pinned too, with the temporary schema named last: otherwise it is searched first,
   // and a temporary table that injected SQL left on a pooled connection (or a session-level SET of the
   // path) would stand in for a real table in every later transaction there.
-  const scopeTo = (role: string, domainId: string) =>
-    `SET LOCAL ROLE ${role}; SET LOCAL search_path = ${storeSearchPath}; SET LOCAL bulkhead.domain_id = '${domainId}'`;
+  // The domain travels with its MAC under the database's scope key (read at start, below): any session
+  // may set the setting, but only the server can write a value that `scope_domain()` accepts.
+  const scopeTo = (role: string, scope: string) =>
+    `SET LOCAL ROLE ${role}; SET LOCAL search_path = ${storeSearchPath}; SET LOCAL ${scopeSetting} = '${scope}'`;
   // How many results of a message those statements account for, before the queries' own.
   const scopeResults = 3;
-  const domainScope = (domainId: string) => scopeTo(appRole, domainId);
+  // Empty until read: a MAC under it is one no domain's scope accepts.
+  let scopeKey = Buffer.alloc(0);
+  const domainScope = (domainId: string) => scopeTo(appRole, scopeValue(scopeKey, domainId));
   // Compiles the queries of `read`; running one through it is a programming error.
   const queries = new Kysely<Database>({
     dialect: {
@@ -847,6 +872,17 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   try {
     await checkRoles(db);
     if (options.kind === 'postgres') await checkLogins(db, systemDoor?.db ?? null);
+    // The key comes through the system context (its own login when there is one): the application
+    // role may not read it.
+    const keys = await scoped(
+      systemScope,
+      (tx) => sql<{ key: Uint8Array }>`SELECT key FROM scope_keys WHERE id = 1`.execute(tx),
+      systemDoorOrApp.db,
+    );
+    const key = keys.rows[0]?.key;
+    if (key === undefined)
+      throw new StoreRolesError('The scope key (scope_keys) is missing: run the migrations.');
+    scopeKey = Buffer.from(key);
   } catch (error) {
     await Promise.allSettled([db.destroy(), systemDoor?.db.destroy()]);
     unlock();
