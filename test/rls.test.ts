@@ -11,7 +11,7 @@ import type { Actor } from '../src/policy/principal.js';
 import { buildServices, type Services } from '../src/runtime.js';
 import { appRole, domainTables, systemRole } from '../src/store/migrations.js';
 import type { Database } from '../src/store/schema.js';
-import { scopeValue } from '../src/store/scope.js';
+import { enterScope, sealScope } from '../src/store/scope.js';
 import { openStore, type Store, type Tx } from '../src/store/store.js';
 import { asOwner, createTestDatabase, testPostgresUrl, testSecret } from './helpers/backends.js';
 import { startPasswordPostgres, type TrustingPostgres } from './helpers/trusting-postgres.js';
@@ -275,11 +275,6 @@ describe.each(setups)('row-level security on $name', (setup) => {
         await sql`SELECT set_config('bulkhead.domain_id', ${replayed}, true)`.execute(tx);
       },
     ],
-    [
-      "B's id with a MAC under another key",
-      (tx) =>
-        sql`SELECT set_config('bulkhead.domain_id', ${scopeValue(randomBytes(32), b.id)}, true)`.execute(tx),
-    ],
   ];
 
   it.each(forgeries)(
@@ -308,23 +303,40 @@ describe.each(setups)('row-level security on $name', (setup) => {
     },
   );
 
-  it('opens B only to a value made with the scope key, which the application role cannot read', async () => {
-    // The same check the forgeries above failed: with the key (the system role's to read), it would see B.
+  /** The scope key, which the system role alone may read. */
+  const scopeKey = async () => {
     const key = await store.system('operator', (tx) =>
       sql<{ key: Uint8Array }>`SELECT key FROM scope_keys`.execute(tx),
     );
-    const genuine = scopeValue(Buffer.from(key.rows[0]!.key), b.id);
+    return Buffer.from(key.rows[0]!.key);
+  };
+
+  it("enters B's scope only with a token signed for the very message that carries it", async () => {
+    const key = await scopeKey();
+    // A genuine token of B's, signed for another message (as one read off another connection would be).
+    const message = sealScope(key, `SET LOCAL ROLE ${appRole}; ${enterScope(b.id)}; SELECT id FROM domains`);
+    const token = /scope_enter\('([^']+)'\)/.exec(message)![1]!;
+    expect(token.startsWith(`${b.id}.`)).toBe(true);
+    const other = sealScope(randomBytes(32), enterScope(b.id));
+    for (const statement of [`SELECT public.scope_enter('${token}')`, other, enterScope(b.id)]) {
+      await expect(
+        store.withDomain(a.id, (tx) => sql.raw(statement).execute(tx)),
+        statement,
+      ).rejects.toThrow(/not signed for this message/);
+    }
+    // The same check lets in a token signed, with the key, for the statement itself: it is the key that
+    // keeps B closed, and the key the application role cannot read.
     const seen = await store.withDomain(a.id, async (tx) => {
-      await sql`SELECT set_config('bulkhead.domain_id', ${genuine}, true)`.execute(tx);
+      await sql.raw(sealScope(key, enterScope(b.id))).execute(tx);
       return seenOfB(tx);
     });
     expect(seen).toContain('domains');
     await expect(store.withDomain(a.id, (tx) => sql`SELECT key FROM scope_keys`.execute(tx))).rejects.toThrow(
       /permission denied/,
     );
-    expect(
-      await unscoped(store, (tx) => sql`SELECT * FROM scope_keys`.execute(tx).catch((e: Error) => e.message)),
-    ).toMatch(/permission denied/);
+    await expect(
+      store.read(a.id, (db) => [db.selectFrom(sql.table('scope_keys').as('k')).selectAll()]),
+    ).rejects.toThrow(/permission denied/);
   });
 
   it('never lets a domain or system setting outlive the statement that set it into the next transaction', async () => {
@@ -603,10 +615,7 @@ describe.each(setups)('row-level security on $name', (setup) => {
       const owner = new pg.Client({ connectionString: url });
       await owner.connect();
       const key = await owner.query<{ key: Buffer }>('SELECT key FROM scope_keys').finally(() => owner.end());
-      await client.query('BEGIN');
-      await client.query(`SELECT set_config('bulkhead.domain_id', $1, true)`, [
-        scopeValue(key.rows[0]!.key, a.id),
-      ]);
+      await client.query(sealScope(key.rows[0]!.key, `BEGIN; ${enterScope(a.id)}`));
       const visible = await client.query('SELECT id FROM domains');
       await client.query('COMMIT');
       expect(visible.rows).toEqual([{ id: a.id }]);
@@ -734,6 +743,72 @@ describe('a server whose application and system contexts log in separately (Post
           db.selectFrom('domains').select('id'),
         ]),
       ).rejects.toThrow(/permission denied to set role/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("finds B's tokens on other connections, as the application login may, and can enter B with none of them", async () => {
+    const store = await separated();
+    try {
+      // Two connections: each has last served B (a read in one message, a transaction).
+      await Promise.all([
+        store.read(b.id, (db) => [
+          db.selectFrom('domains').select('id'),
+          db.selectNoFrom(sql`pg_sleep(0.2)`.as('s')),
+        ]),
+        store.withDomain(b.id, (tx) => sql`SELECT pg_sleep(0.2)`.execute(tx)),
+      ]);
+      await store.read(b.id, (db) => [db.selectFrom('domains').select('id')]);
+      // Injected SQL steps back to the login, whose sessions' last messages pg_stat_activity shows it.
+      const tokenPattern = String.raw`scope_enter\('(${b.id}\.[0-9a-f]{64})'\)`;
+      const harvest = (tx: Tx) =>
+        sql<{ token: string }>`
+          SELECT substring(query FROM ${tokenPattern}) AS token
+          FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE ${`%${b.id}%`}`.execute(tx);
+      const tokens = await store.withDomain(a.id, async (tx) => {
+        await sql.raw('SET LOCAL ROLE NONE').execute(tx);
+        return (await harvest(tx)).rows.map((r) => r.token);
+      });
+      expect(tokens.length).toBeGreaterThan(0);
+      for (const token of tokens) expect(token).toMatch(new RegExp(`^${b.id}\\.[0-9a-f]{64}$`));
+      for (const token of tokens) {
+        await expect(
+          store.withDomain(a.id, async (tx) => {
+            await sql`SELECT public.scope_enter(${token})`.execute(tx);
+            return tx.selectFrom('domains').select('id').where('id', '=', b.id).execute();
+          }),
+        ).rejects.toThrow(/not signed for this message/);
+        // Nor as the setting itself, nor in one message with the harvest.
+        const seen = await store.withDomain(a.id, async (tx) => {
+          await sql`SELECT set_config('bulkhead.domain_id', ${token}, true)`.execute(tx);
+          return tx.selectFrom('domains').select('id').where('id', '=', b.id).execute();
+        });
+        expect(seen).toEqual([]);
+      }
+      // Live, in one message: while B's read runs on the other connection, A's takes its token.
+      const live = store.read(b.id, (db) => [db.selectNoFrom(sql`pg_sleep(1)`.as('s'))]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await expect(
+        store.read(a.id, (db) => [
+          db.selectNoFrom(sql<string>`set_config('role', 'none', true)`.as('r')),
+          db.selectNoFrom(
+            sql<null>`(SELECT public.scope_enter(substring(query FROM ${tokenPattern}))
+                       FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE ${`%scope_enter('${b.id}%`} LIMIT 1)`.as(
+              'e',
+            ),
+          ),
+          db.selectFrom('domains').select('id').where('id', '=', b.id),
+        ]),
+      ).rejects.toThrow(/not signed for this message/);
+      await live;
+      // The login reads no key either.
+      await expect(
+        store.withDomain(a.id, async (tx) => {
+          await sql.raw('SET LOCAL ROLE NONE').execute(tx);
+          return sql`SELECT key FROM scope_keys`.execute(tx);
+        }),
+      ).rejects.toThrow(/permission denied/);
     } finally {
       await store.close();
     }

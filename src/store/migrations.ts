@@ -659,13 +659,17 @@ const migrations: Record<string, Migration> = {
   '0019_signed_scope': {
     async up(db) {
       // Any session may set a custom setting, so a domain id in a setting is a claim anyone can make:
-      // SQL injected into A's transaction could name B. From here on the setting carries the domain id
-      // and its HMAC-SHA-256 under a key that lives in this database, where the application role cannot
-      // read it, and the policies take the domain from `scope_domain()`, which checks the MAC and
-      // answers the id, or NULL (no rows) for anything else.
+      // SQL injected into A's transaction could name B. From here on a transaction enters its domain
+      // through `scope_enter(token)`, whose token is the domain id and an HMAC-SHA-256, under a key that
+      // lives in this database where the application role cannot read it, of the whole message that
+      // carries it: a token is good for that one message only, so one read off another connection
+      // (pg_stat_activity shows every session's last message to the sessions of the same login) opens
+      // nothing. `scope_enter` leaves in the setting the domain id with a MAC of the id, the server
+      // session and the transaction's start, which `scope_domain()` checks for every statement: the
+      // policies see the domain it answers, or none (NULL) for anything else.
       await sql`CREATE EXTENSION IF NOT EXISTS pgcrypto`.execute(db);
       const found = await sql<{ schema: string }>`
-        SELECT extnamespace::regnamespace::text AS schema FROM pg_extension WHERE extname = 'pgcrypto'`.execute(
+        SELECT quote_ident(extnamespace::regnamespace::text) AS schema FROM pg_extension WHERE extname = 'pgcrypto'`.execute(
         db,
       );
       // Where pgcrypto lives (it may have been installed before, in a schema of the operator's choice).
@@ -689,10 +693,38 @@ const migrations: Record<string, Migration> = {
         .raw(`CREATE POLICY system_reads ON scope_keys FOR SELECT TO ${systemRole} USING (true)`)
         .execute(db);
       await sql`CREATE POLICY owner_reads ON scope_keys FOR SELECT TO CURRENT_USER USING (true)`.execute(db);
-      // Owned by the owner, run with its rights (the key), on a pinned search path with every name
-      // qualified. STABLE and called as a sub-select: one evaluation per statement (an init plan). Both
-      // MACs go through HMAC once more before they are compared, so the comparison's time says nothing
-      // about the expected MAC. PARALLEL RESTRICTED: a function with a SET clause runs in the leader.
+      // What binds a verified scope to one transaction of one server session: a pooler may hand the next
+      // transaction to any session, but a transaction stays on its own.
+      const here = `convert_to(domain || ':' || pg_backend_pid() || ':' || (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint, 'UTF8')`;
+      // Both functions are owned by the owner and run with its rights (the key), on a pinned search path
+      // with every name of Bulkhead's and pgcrypto's qualified. MACs are compared after one more HMAC,
+      // so the comparison's time says nothing about the expected one. PARALLEL RESTRICTED: a function
+      // with a SET clause runs in the leader.
+      await sql
+        .raw(
+          `CREATE FUNCTION public.scope_enter(token text) RETURNS void
+             LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL RESTRICTED
+             SET search_path = pg_catalog, pg_temp
+           AS $fn$
+           DECLARE
+             domain text := split_part(token, '.', 1);
+             secret bytea;
+           BEGIN
+             SELECT k.key INTO secret FROM public.scope_keys k WHERE k.id = 1;
+             -- The message as the server signed it: with the MAC's place written as zeros.
+             IF secret IS NULL OR token IS NULL OR token !~ '^dom_[0-9a-z]{26}[.][0-9a-f]{64}$'
+                OR ${crypto}.hmac(decode(split_part(token, '.', 2), 'hex'), secret, 'sha256')
+                   <> ${crypto}.hmac(${crypto}.hmac(convert_to(replace(current_query(), token, domain || '.' || repeat('0', 64)), 'UTF8'),
+                                                    secret, 'sha256'), secret, 'sha256') THEN
+               RAISE EXCEPTION 'this scope was not signed for this message' USING ERRCODE = 'insufficient_privilege';
+             END IF;
+             PERFORM set_config('bulkhead.domain_id',
+               domain || '.' || encode(${crypto}.hmac(${here}, secret, 'sha256'), 'hex'), true);
+           END
+           $fn$`,
+        )
+        .execute(db);
+      // STABLE and called as a sub-select: one evaluation per statement (an init plan).
       await sql
         .raw(
           `CREATE FUNCTION public.scope_domain() RETURNS text
@@ -701,6 +733,7 @@ const migrations: Record<string, Migration> = {
            AS $fn$
            DECLARE
              scope text := current_setting('bulkhead.domain_id', true);
+             domain text := split_part(scope, '.', 1);
              secret bytea;
            BEGIN
              IF scope IS NULL OR scope !~ '^dom_[0-9a-z]{26}[.][0-9a-f]{64}$' THEN
@@ -709,15 +742,16 @@ const migrations: Record<string, Migration> = {
              SELECT k.key INTO secret FROM public.scope_keys k WHERE k.id = 1;
              IF secret IS NOT NULL
                 AND ${crypto}.hmac(decode(split_part(scope, '.', 2), 'hex'), secret, 'sha256')
-                  = ${crypto}.hmac(${crypto}.hmac(convert_to(split_part(scope, '.', 1), 'UTF8'), secret, 'sha256'),
-                                   secret, 'sha256') THEN
-               RETURN split_part(scope, '.', 1);
+                  = ${crypto}.hmac(${crypto}.hmac(${here}, secret, 'sha256'), secret, 'sha256') THEN
+               RETURN domain;
              END IF;
              RETURN NULL;
            END
            $fn$`,
         )
         .execute(db);
+      await sql`REVOKE ALL ON FUNCTION public.scope_enter(text) FROM PUBLIC`.execute(db);
+      await sql.raw(`GRANT EXECUTE ON FUNCTION public.scope_enter(text) TO ${appRole}`).execute(db);
       await sql`REVOKE ALL ON FUNCTION public.scope_domain() FROM PUBLIC`.execute(db);
       await sql
         .raw(`GRANT EXECUTE ON FUNCTION public.scope_domain() TO ${appRole}, ${systemRole}`)

@@ -32,7 +32,7 @@ import { inlineLiterals, inlineParameters, parameterLiterals } from './inline.js
 import { appRole, migrateToLatest, systemRole } from './migrations.js';
 import { openNotice, randomNoticeKey, sealNotice } from './notices.js';
 import { pgliteDialect } from './pglite-dialect.js';
-import { scopeSetting, scopeValue } from './scope.js';
+import { enterScope, scopeSetting, sealScope } from './scope.js';
 import type { Database } from './schema.js';
 
 export type StoreKind = 'pglite' | 'postgres';
@@ -652,7 +652,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     on: Kysely<Database> = db,
   ): Promise<T> =>
     on.connection().execute(async (conn) => {
-      await sql.raw(`BEGIN; ${setup}`).execute(conn);
+      await sql.raw(seal(`BEGIN; ${setup}`)).execute(conn);
       const notices: [string, string | null][] = [];
       const deferred: string[] = [];
       pendingNotices.set(conn, notices);
@@ -688,15 +688,17 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   // The search path is pinned too, with the temporary schema named last: otherwise it is searched first,
   // and a temporary table that injected SQL left on a pooled connection (or a session-level SET of the
   // path) would stand in for a real table in every later transaction there.
-  // The domain travels with its MAC under the database's scope key (read at start, below): any session
-  // may set the setting, but only the server can write a value that `scope_domain()` accepts.
+  // A domain is entered through `scope_enter`, with a token signed for the message that carries it
+  // (`seal`, just before it is sent) under the database's scope key, read at start (below): any session
+  // may set the setting, but only a message the server signed gets a value the policies accept.
   const scopeTo = (role: string, scope: string) =>
-    `SET LOCAL ROLE ${role}; SET LOCAL search_path = ${storeSearchPath}; SET LOCAL ${scopeSetting} = '${scope}'`;
+    `SET LOCAL ROLE ${role}; SET LOCAL search_path = ${storeSearchPath}; ${scope}`;
   // How many results of a message those statements account for, before the queries' own.
   const scopeResults = 3;
-  // Empty until read: a MAC under it is one no domain's scope accepts.
+  // Empty until read: a MAC under it is one no scope accepts.
   let scopeKey = Buffer.alloc(0);
-  const domainScope = (domainId: string) => scopeTo(appRole, scopeValue(scopeKey, domainId));
+  const seal = (message: string) => sealScope(scopeKey, message);
+  const domainScope = (domainId: string) => scopeTo(appRole, enterScope(domainId));
   // Compiles the queries of `read`; running one through it is a programming error.
   const queries = new Kysely<Database>({
     dialect: {
@@ -745,7 +747,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       // as a whole if one fails, so the connection goes back to the pool clean either way.
       // The scope goes first: a PREPARE resolves the tables it names under the search path it pins.
       results = (await client.query(
-        [scope, ...prepares, ...statements].join('; '),
+        seal([scope, ...prepares, ...statements].join('; ')),
       )) as unknown as pg.QueryResult[];
     } catch (error) {
       const code = error instanceof pg.DatabaseError ? (error.code ?? '') : null;
@@ -777,7 +779,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const oneMessage = async (pool: pg.Pool, text: string): Promise<pg.QueryResult[]> => {
     const client = await pool.connect();
     try {
-      const results = (await client.query(text)) as unknown as pg.QueryResult[];
+      const results = (await client.query(seal(text))) as unknown as pg.QueryResult[];
       client.release();
       return results;
     } catch (error) {
@@ -794,7 +796,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const results = await oneMessage(pool, `${scope}; ${inlined.join('; ')}`);
     return results.slice(scopeResults).map((r) => r.rows as unknown[]);
   };
-  const systemScope = scopeTo(systemRole, '');
+  const systemScope = scopeTo(systemRole, `SET LOCAL ${scopeSetting} = ''`);
   // Where each kind of transaction runs: the application pool (the embedded database on PGlite), and the
   // system context's own pool when it has one, else the same.
   interface Door {
