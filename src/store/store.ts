@@ -8,6 +8,8 @@
 // the audit chain); every caller names its purpose. On PostgreSQL with `systemUrl` that door is a pool of
 // its own, logged in as a member of the system role, and the application pool's login can enter no role
 // but the application role: SQL injected into a domain's transaction has no way into the system context.
+// Nor into another domain: only a message the server signed with the database's scope key enters a
+// domain (`scope.ts`, migration 0019), so a statement inside a transaction cannot name another one.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
@@ -683,14 +685,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       deliverLocally(notices);
       return result;
     });
-  // Three utility statements, transaction-local (in a message of several statements too, which runs as
-  // one implicit transaction): they skip the planner and executor that a SELECT of set_config goes through.
-  // The search path is pinned too, with the temporary schema named last: otherwise it is searched first,
-  // and a temporary table that injected SQL left on a pooled connection (or a session-level SET of the
-  // path) would stand in for a real table in every later transaction there.
-  // A domain is entered through `scope_enter`, with a token signed for the message that carries it
-  // (`seal`, just before it is sent) under the database's scope key, read at start (below): any session
-  // may set the setting, but only a message the server signed gets a value the policies accept.
+  // Three statements, transaction-local (in a message of several statements too, which runs as one
+  // implicit transaction). The role and the search path are utility statements, which skip the planner
+  // and executor. The search path is pinned, with the temporary schema named last: otherwise it is
+  // searched first, and a temporary table that injected SQL left on a pooled connection (or a
+  // session-level SET of the path) would stand in for a real table in every later transaction there.
+  // A domain is entered through `scope_enter` (migration 0019), with a token signed for the message that
+  // carries it (`seal`, just before it is sent) under the database's scope key, read at start (below):
+  // any session may set the setting, but only a message the server signed gets a value the policies
+  // accept. The system context sets the setting empty, which no policy of the application role accepts.
   const scopeTo = (role: string, scope: string) =>
     `SET LOCAL ROLE ${role}; SET LOCAL search_path = ${storeSearchPath}; ${scope}`;
   // How many results of a message those statements account for, before the queries' own.
