@@ -710,9 +710,12 @@ const migrations: Record<string, Migration> = {
              domain text := split_part(token, '.', 1);
              secret bytea;
            BEGIN
+             IF token IS NULL OR token !~ '^dom_[0-9a-z]{26}[.][0-9a-f]{64}$' THEN
+               RAISE EXCEPTION 'this scope was not signed for this message' USING ERRCODE = 'insufficient_privilege';
+             END IF;
              SELECT k.key INTO secret FROM public.scope_keys k WHERE k.id = 1;
              -- The message as the server signed it: with the MAC's place written as zeros.
-             IF secret IS NULL OR token IS NULL OR token !~ '^dom_[0-9a-z]{26}[.][0-9a-f]{64}$'
+             IF secret IS NULL
                 OR ${crypto}.hmac(decode(split_part(token, '.', 2), 'hex'), secret, 'sha256')
                    <> ${crypto}.hmac(${crypto}.hmac(convert_to(replace(current_query(), token, domain || '.' || repeat('0', 64)), 'UTF8'),
                                                     secret, 'sha256'), secret, 'sha256') THEN

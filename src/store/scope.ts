@@ -23,16 +23,18 @@ export function enterScope(domainId: string): string {
 }
 
 /**
- * Signs the scope of `message` (the first `enterScope` statement in it, within its first few statements):
- * writes in the MAC of the whole message as it stands, zeros included, which `scope_enter` recomputes
- * from the text it runs in. A message with no such statement comes back as it is.
+ * Signs the scope of `message`: writes in the MAC of the whole message as it stands, zeros included,
+ * which `scope_enter` recomputes from the text it runs in. Only an `enterScope` statement whose quote is
+ * the first in the message is signed (the scope comes before anything a query could put in), so a message
+ * that opens no domain (the system context's, whose first quote is its empty setting) comes back as it is.
  *
  * @example
  * const text = sealScope(key, `${enterScope(domainId)}; SELECT id FROM domains`);
  */
 export function sealScope(key: Buffer, message: string): string {
-  const at = message.indexOf(entry);
-  if (at < 0 || at > 200 || message.slice(at + macOffset, at + macOffset + 64) !== unsigned) return message;
+  const at = message.indexOf("'") - (entry.length - 1);
+  if (at < 0 || !message.startsWith(entry, at)) return message;
+  if (message.slice(at + macOffset, at + macOffset + 64) !== unsigned) return message;
   const mac = createHmac('sha256', key).update(message, 'utf8').digest('hex');
   return message.slice(0, at + macOffset) + mac + message.slice(at + macOffset + 64);
 }
