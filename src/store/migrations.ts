@@ -693,13 +693,19 @@ const migrations: Record<string, Migration> = {
         .raw(`CREATE POLICY system_reads ON scope_keys FOR SELECT TO ${systemRole} USING (true)`)
         .execute(db);
       await sql`CREATE POLICY owner_reads ON scope_keys FOR SELECT TO CURRENT_USER USING (true)`.execute(db);
+      // A domain id, a dot and 64 hex digits (what the MAC covers is checked by the MAC): plain string
+      // functions, as a regular expression costs ten times the rest of the check.
+      const wellFormed = (v: string) =>
+        `(length(${v}) = 95 AND left(${v}, 4) = 'dom_' AND substr(${v}, 31, 1) = '.' ` +
+        `AND translate(substr(${v}, 32), '0123456789abcdef', '') = '')`;
       // What binds a verified scope to one transaction of one server session: a pooler may hand the next
       // transaction to any session, but a transaction stays on its own.
       const here = `convert_to(domain || ':' || pg_backend_pid() || ':' || (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint, 'UTF8')`;
       // Both functions are owned by the owner and run with its rights (the key), on a pinned search path
-      // with every name of Bulkhead's and pgcrypto's qualified. MACs are compared after one more HMAC,
-      // so the comparison's time says nothing about the expected one. PARALLEL RESTRICTED: a function
-      // with a SET clause runs in the leader.
+      // with every name of Bulkhead's and pgcrypto's qualified. `scope_enter` compares MACs after one
+      // more HMAC, so the comparison's time says nothing about the expected one (a message's MAC stays
+      // the same while a transaction tries token after token). PARALLEL RESTRICTED: a function with a SET
+      // clause runs in the leader.
       await sql
         .raw(
           `CREATE FUNCTION public.scope_enter(token text) RETURNS void
@@ -710,7 +716,7 @@ const migrations: Record<string, Migration> = {
              domain text := split_part(token, '.', 1);
              secret bytea;
            BEGIN
-             IF token IS NULL OR token !~ '^dom_[0-9a-z]{26}[.][0-9a-f]{64}$' THEN
+             IF NOT coalesce(${wellFormed('token')}, false) THEN
                RAISE EXCEPTION 'this scope was not signed for this message' USING ERRCODE = 'insufficient_privilege';
              END IF;
              SELECT k.key INTO secret FROM public.scope_keys k WHERE k.id = 1;
@@ -739,13 +745,15 @@ const migrations: Record<string, Migration> = {
              domain text := split_part(scope, '.', 1);
              secret bytea;
            BEGIN
-             IF scope IS NULL OR scope !~ '^dom_[0-9a-z]{26}[.][0-9a-f]{64}$' THEN
+             IF NOT coalesce(${wellFormed('scope')}, false) THEN
                RETURN NULL;
              END IF;
              SELECT k.key INTO secret FROM public.scope_keys k WHERE k.id = 1;
+             -- One HMAC and a plain comparison, as this runs for every statement: the value compared
+             -- with is good for one transaction of one server session only, and what a comparison's
+             -- time could tell (nanoseconds) drowns in the call's own (microseconds).
              IF secret IS NOT NULL
-                AND ${crypto}.hmac(decode(split_part(scope, '.', 2), 'hex'), secret, 'sha256')
-                  = ${crypto}.hmac(${crypto}.hmac(${here}, secret, 'sha256'), secret, 'sha256') THEN
+                AND ${crypto}.hmac(${here}, secret, 'sha256') = decode(split_part(scope, '.', 2), 'hex') THEN
                RETURN domain;
              END IF;
              RETURN NULL;
