@@ -814,6 +814,26 @@ describe('a server whose application and system contexts log in separately (Post
     }
   });
 
+  it('refuses to start while the application role may touch the scope key or a policy reads the setting unverified', async () => {
+    await owner((c) => c.query(`GRANT SELECT ON scope_keys TO ${appRole}`));
+    try {
+      await expect(separated()).rejects.toThrow(/bulkhead_app has a privilege on scope_keys/);
+    } finally {
+      await owner((c) => c.query(`REVOKE ALL ON scope_keys FROM ${appRole}`));
+    }
+    await owner((c) =>
+      c.query(
+        `CREATE POLICY unverified ON volumes TO ${appRole} USING (domain_id = current_setting('bulkhead.domain_id', true))`,
+      ),
+    );
+    try {
+      await expect(separated()).rejects.toThrow(/volumes\.unverified/);
+    } finally {
+      await owner((c) => c.query('DROP POLICY unverified ON volumes'));
+    }
+    await (await separated()).close();
+  });
+
   it('refuses to start without a system login, or with an application login that could become more', async () => {
     // The earlier advice (serve as a member of the application role, nothing else) needs a system
     // login now: the application role can no longer reach the system context.
