@@ -9,7 +9,7 @@
 //   and the query in one message) and through `store.withDomain` (a transaction of three round trips);
 // - the same two queries as the owner, one autocommit statement each (superuser: RLS does not apply);
 // - two diagnostics: the owner with withDomain's three round trips but no RLS, and a scope that costs a
-//   fourth round trip (a Kysely transaction plus a separate set_config).
+//   fourth round trip (a Kysely transaction plus a separate, signed `scope_enter`).
 // Every round opens new pools for all of them (and warms each up for a second), so that no variant keeps
 // one set of backends, faster or slower than another, for the whole run.
 // Beside each rate it prints the CPU time per operation in this process and in the database's backends
@@ -21,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { appRole } from '../src/store/migrations.js';
+import { enterScope, sealScope } from '../src/store/scope.js';
 import type { Database } from '../src/store/schema.js';
 import { openStore, type Store } from '../src/store/store.js';
 import { backendCpu, cpuBetween } from './cpu.js';
@@ -160,6 +161,7 @@ function variants(
   owner: Kysely<Database>,
   app: Kysely<Database>,
   ownerPool: pg.Pool,
+  key: Buffer,
 ): Variant[] {
   return [
     {
@@ -187,10 +189,10 @@ function variants(
         }),
     },
     {
-      label: 'diagnostic: app role, Kysely transaction + set_config (4)',
+      label: 'diagnostic: app role, Kysely transaction + scope_enter (4)',
       run: (q, d, v) =>
         app.transaction().execute(async (trx) => {
-          await sql`SELECT set_config('bulkhead.domain_id', ${d}, true)`.execute(trx);
+          await sql.raw(sealScope(key, enterScope(d))).execute(trx);
           await read(trx, q, d, v);
         }),
     },
@@ -278,7 +280,7 @@ async function throughput(monitor: pg.Client, connect: () => Promise<Connections
  * owner), for one domain and volume of the run. Estimated rows are shown: row-level security adds the
  * policy's condition, and the planner's guess of how many rows pass it decides the plan.
  */
-async function plans(url: string): Promise<void> {
+async function plans(url: string, key: Buffer): Promise<void> {
   const { d, v } = targets.at(-1)!;
   for (const scoped of [true, false]) {
     const client = new pg.Client({
@@ -291,7 +293,7 @@ async function plans(url: string): Promise<void> {
         ['lookup', 'SELECT * FROM volumes WHERE domain_id = $1 AND id = $2', [d, v]],
         ['list', 'SELECT * FROM volumes WHERE domain_id = $1 ORDER BY id LIMIT 50', [d]],
       ] as const) {
-        await client.query(`BEGIN; SELECT set_config('bulkhead.domain_id', '${d}', true)`);
+        await client.query(sealScope(key, `BEGIN; ${enterScope(d)}`));
         const result = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${text}`, [
           ...values,
         ]);
@@ -326,6 +328,12 @@ async function latency(monitor: pg.Client, all: Variant[]): Promise<void> {
   }
 }
 
+/** The scope key, read as the owner: the application role's diagnostics sign their scope as the store does. */
+async function scopeKey(owner: pg.Pool | pg.Client): Promise<Buffer> {
+  const { rows } = await owner.query<{ key: Buffer }>('SELECT key FROM scope_keys');
+  return rows[0]!.key;
+}
+
 async function main(): Promise<void> {
   const database = await scratchDatabase(adminUrl);
   const url = database.url;
@@ -337,7 +345,7 @@ async function main(): Promise<void> {
     const ownerPool = new pg.Pool({ connectionString: url, max: poolSize });
     ownerPool.on('error', () => {});
     return {
-      all: variants(store, owner, app, ownerPool),
+      all: variants(store, owner, app, ownerPool, await scopeKey(ownerPool)),
       async close() {
         await Promise.allSettled([owner.destroy(), app.destroy(), store.close(), ownerPool.end()]);
       },
@@ -349,7 +357,7 @@ async function main(): Promise<void> {
     await (await connect()).close();
     await seed(url);
     await throughput(monitor, connect);
-    await plans(url);
+    await plans(url, await scopeKey(monitor));
     const set = await connect();
     try {
       await latency(monitor, set.all);

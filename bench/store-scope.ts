@@ -1,7 +1,8 @@
 // What the store's hardening of each transaction's scope costs, against the same work without it, in the
 // same run and on the same data:
 // - the pinned search path: a tenant read sent as the store sends it (one message: the scope, then the
-//   query), with the scope of three statements (role, search path, domain) against the former two;
+//   query), with the scope of three statements (role, search path, domain) against the former two (the
+//   domain entered, as since migration 0019, with a token signed for the message);
 // - a system door of its own: a system read on the application pool's connections (`SET LOCAL ROLE
 //   bulkhead_system`, as the store does without BULKHEAD_DATABASE_SYSTEM_URL) against the same read on a
 //   separate pool that logs in as a role of its own, a member of the system role only (as the store does
@@ -17,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { newId } from '../src/domain/ids.js';
 import { appRole, systemRole } from '../src/store/migrations.js';
+import { enterScope, sealScope } from '../src/store/scope.js';
 import { openStore, storeSearchPath } from '../src/store/store.js';
 import { scratchDatabase } from './database.js';
 
@@ -74,6 +76,8 @@ async function main(): Promise<void> {
         [id, `bench-${id.slice(-12)}`],
       );
     }
+    // The scope key, read as the owner: the tenant reads sign their scope as the store does.
+    const key = (await seed.query<{ key: Buffer }>('SELECT key FROM scope_keys')).rows[0]!.key;
     await seed.end();
     // A login of the bench's own, a member of the system role only (never bulkhead_app or bulkhead_system
     // themselves, which other processes on this server use).
@@ -90,13 +94,16 @@ async function main(): Promise<void> {
       {
         name: 'tenant read, scope of two (before)',
         pool: pool(database.url, appRole),
-        message: (id) => `SET LOCAL ROLE ${appRole}; SET LOCAL bulkhead.domain_id = '${id}'; ${read(id)}`,
+        message: (id) => sealScope(key, `SET LOCAL ROLE ${appRole}; ${enterScope(id)}; ${read(id)}`),
       },
       {
         name: 'tenant read, search path pinned',
         pool: pool(database.url, appRole),
         message: (id) =>
-          `SET LOCAL ROLE ${appRole}; SET LOCAL search_path = ${storeSearchPath}; SET LOCAL bulkhead.domain_id = '${id}'; ${read(id)}`,
+          sealScope(
+            key,
+            `SET LOCAL ROLE ${appRole}; SET LOCAL search_path = ${storeSearchPath}; ${enterScope(id)}; ${read(id)}`,
+          ),
       },
       {
         name: 'system read, application pool',

@@ -11,6 +11,7 @@ import type { Actor } from '../src/policy/principal.js';
 import { buildServices, type Services } from '../src/runtime.js';
 import { appRole, domainTables, systemRole } from '../src/store/migrations.js';
 import type { Database } from '../src/store/schema.js';
+import { enterScope, sealScope } from '../src/store/scope.js';
 import { openStore, type Store, type Tx } from '../src/store/store.js';
 import { asOwner, createTestDatabase, testPostgresUrl, testSecret } from './helpers/backends.js';
 import { startPasswordPostgres, type TrustingPostgres } from './helpers/trusting-postgres.js';
@@ -216,6 +217,126 @@ describe.each(setups)('row-level security on $name', (setup) => {
     expect(bKeys.map((k) => k.revokedAt)).toEqual([null]);
     expect((await services.domains.get(b.id)).status).toBe('active');
     expect((await services.signingKeys.list(b.id)).length).toBe(2);
+  });
+
+  /** Every row of B's that a transaction can see, table by table (empty when it sees none). */
+  const seenOfB = async (tx: Tx) => {
+    const seen: string[] = [];
+    for (const [table, column] of Object.entries(domainTables)) {
+      const rows = await sql<{ d: string }>`SELECT ${sql.ref(column)} AS d FROM ${sql.table(table)}`.execute(
+        tx,
+      );
+      if (rows.rows.some((r) => r.d === b.id)) seen.push(table);
+    }
+    return seen;
+  };
+  /** As SQL injected into A's transaction would: name B in the setting, then read and change B's rows. */
+  const forged = async (forge: (tx: Tx) => Promise<unknown>) =>
+    store.withDomain(a.id, async (tx) => {
+      await forge(tx);
+      const seen = await seenOfB(tx);
+      const revoked = await tx
+        .updateTable('provisioning_keys')
+        .set({ revoked_at: new Date() })
+        .where('domain_id', '=', b.id)
+        .executeTakeFirst();
+      const suspended = await tx
+        .updateTable('domains')
+        .set({ status: 'suspended' })
+        .where('id', '=', b.id)
+        .executeTakeFirst();
+      const removed = await tx.deleteFrom('signing_keys').where('domain_id', '=', b.id).executeTakeFirst();
+      const inserted = await tx
+        .insertInto('revocations')
+        .values({ kind: 'session', target: 'ses_forged', domain_id: b.id, at: new Date() })
+        .execute()
+        .then(
+          () => 'inserted',
+          (error: Error) => (rlsViolation.test(error.message) ? 'refused' : error.message),
+        );
+      // A failed insert aborts the transaction: whatever it did is rolled back, so it ends here.
+      return {
+        seen,
+        changed: [revoked.numUpdatedRows, suspended.numUpdatedRows, removed.numDeletedRows].map(Number),
+        inserted,
+      };
+    });
+  const forgeries: [string, (tx: Tx) => Promise<unknown>][] = [
+    ['SET LOCAL of the bare id', (tx) => sql.raw(`SET LOCAL bulkhead.domain_id = '${b.id}'`).execute(tx)],
+    [
+      'set_config of the bare id',
+      (tx) => sql`SELECT set_config('bulkhead.domain_id', ${b.id}, true)`.execute(tx),
+    ],
+    [
+      "A's own value with B's id in it",
+      async (tx) => {
+        const own = await sql<{ v: string }>`SELECT current_setting('bulkhead.domain_id') AS v`.execute(tx);
+        const replayed = b.id + own.rows[0]!.v.slice(a.id.length);
+        await sql`SELECT set_config('bulkhead.domain_id', ${replayed}, true)`.execute(tx);
+      },
+    ],
+  ];
+
+  it.each(forgeries)(
+    "in A's transaction, a forged scope (%s) sees and changes nothing of B's",
+    async (_name, forge) => {
+      expect(await forged(forge)).toEqual({ seen: [], changed: [0, 0, 0], inserted: 'refused' });
+      // Through a read and a change in one message too.
+      const [, domains, principals] = await store.read(a.id, (db) => [
+        db.selectNoFrom(sql<string>`set_config('bulkhead.domain_id', ${b.id}, true)`.as('forged')),
+        db.selectFrom('domains').select('id'),
+        db.selectFrom('principals').select('domain_id').where('domain_id', '=', b.id),
+      ]);
+      expect({ domains, principals }).toEqual({ domains: [], principals: [] });
+      const [, suspended] = await store.change(a.id, (db) => [
+        db.selectNoFrom(sql<string>`set_config('bulkhead.domain_id', ${b.id}, true)`.as('forged')),
+        db.updateTable('domains').set({ status: 'suspended' }).where('id', '=', b.id).returning('id'),
+      ]);
+      expect(suspended).toEqual([]);
+      // B is as it was.
+      expect((await services.domains.get(b.id)).status).toBe('active');
+      expect((await services.keys.list(b.id)).map((k) => k.revokedAt)).toEqual([null]);
+      expect((await services.signingKeys.list(b.id)).length).toBe(2);
+      // And A's own work goes on as before.
+      const own = await store.withDomain(a.id, (tx) => tx.selectFrom('domains').select('id').execute());
+      expect(own).toEqual([{ id: a.id }]);
+    },
+  );
+
+  /** The scope key, which the system role alone may read. */
+  const scopeKey = async () => {
+    const key = await store.system('operator', (tx) =>
+      sql<{ key: Uint8Array }>`SELECT key FROM scope_keys`.execute(tx),
+    );
+    return Buffer.from(key.rows[0]!.key);
+  };
+
+  it("enters B's scope only with a token signed for the very message that carries it", async () => {
+    const key = await scopeKey();
+    // A genuine token of B's, signed for another message (as one read off another connection would be).
+    const message = sealScope(key, `SET LOCAL ROLE ${appRole}; ${enterScope(b.id)}; SELECT id FROM domains`);
+    const token = /scope_enter\('([^']+)'\)/.exec(message)![1]!;
+    expect(token.startsWith(`${b.id}.`)).toBe(true);
+    const other = sealScope(randomBytes(32), enterScope(b.id));
+    for (const statement of [`SELECT public.scope_enter('${token}')`, other, enterScope(b.id)]) {
+      await expect(
+        store.withDomain(a.id, (tx) => sql.raw(statement).execute(tx)),
+        statement,
+      ).rejects.toThrow(/not signed for this message/);
+    }
+    // The same check lets in a token signed, with the key, for the statement itself: it is the key that
+    // keeps B closed, and the key the application role cannot read.
+    const seen = await store.withDomain(a.id, async (tx) => {
+      await sql.raw(sealScope(key, enterScope(b.id))).execute(tx);
+      return seenOfB(tx);
+    });
+    expect(seen).toContain('domains');
+    await expect(store.withDomain(a.id, (tx) => sql`SELECT key FROM scope_keys`.execute(tx))).rejects.toThrow(
+      /permission denied/,
+    );
+    await expect(
+      store.read(a.id, (db) => [db.selectFrom(sql.table('scope_keys').as('k')).selectAll()]),
+    ).rejects.toThrow(/permission denied/);
   });
 
   it('never lets a domain or system setting outlive the statement that set it into the next transaction', async () => {
@@ -486,8 +607,15 @@ describe.each(setups)('row-level security on $name', (setup) => {
       await expect(
         client.query(`INSERT INTO pools (domain_id, quotas, updated_at) VALUES ($1, '{}', now())`, [b.id]),
       ).rejects.toThrow(rlsViolation);
+      // The bare id opens nothing: only the value signed with the scope key does.
       await client.query('BEGIN');
       await client.query(`SELECT set_config('bulkhead.domain_id', $1, true)`, [a.id]);
+      expect((await client.query('SELECT id FROM domains')).rows).toEqual([]);
+      await client.query('ROLLBACK');
+      const owner = new pg.Client({ connectionString: url });
+      await owner.connect();
+      const key = await owner.query<{ key: Buffer }>('SELECT key FROM scope_keys').finally(() => owner.end());
+      await client.query(sealScope(key.rows[0]!.key, `BEGIN; ${enterScope(a.id)}`));
       const visible = await client.query('SELECT id FROM domains');
       await client.query('COMMIT');
       expect(visible.rows).toEqual([{ id: a.id }]);
@@ -618,6 +746,92 @@ describe('a server whose application and system contexts log in separately (Post
     } finally {
       await store.close();
     }
+  });
+
+  it("finds B's tokens on other connections, as the application login may, and can enter B with none of them", async () => {
+    const store = await separated();
+    try {
+      // Two connections: each has last served B (a read in one message, a transaction).
+      await Promise.all([
+        store.read(b.id, (db) => [
+          db.selectFrom('domains').select('id'),
+          db.selectNoFrom(sql`pg_sleep(0.2)`.as('s')),
+        ]),
+        store.withDomain(b.id, (tx) => sql`SELECT pg_sleep(0.2)`.execute(tx)),
+      ]);
+      await store.read(b.id, (db) => [db.selectFrom('domains').select('id')]);
+      // Injected SQL steps back to the login, whose sessions' last messages pg_stat_activity shows it.
+      const tokenPattern = String.raw`scope_enter\('(${b.id}\.[0-9a-f]{64})'\)`;
+      const harvest = (tx: Tx) =>
+        sql<{ token: string }>`
+          SELECT substring(query FROM ${tokenPattern}) AS token
+          FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE ${`%${b.id}%`}`.execute(tx);
+      const tokens = await store.withDomain(a.id, async (tx) => {
+        await sql.raw('SET LOCAL ROLE NONE').execute(tx);
+        return (await harvest(tx)).rows.map((r) => r.token);
+      });
+      expect(tokens.length).toBeGreaterThan(0);
+      for (const token of tokens) expect(token).toMatch(new RegExp(`^${b.id}\\.[0-9a-f]{64}$`));
+      for (const token of tokens) {
+        await expect(
+          store.withDomain(a.id, async (tx) => {
+            await sql`SELECT public.scope_enter(${token})`.execute(tx);
+            return tx.selectFrom('domains').select('id').where('id', '=', b.id).execute();
+          }),
+        ).rejects.toThrow(/not signed for this message/);
+        // Nor as the setting itself, nor in one message with the harvest.
+        const seen = await store.withDomain(a.id, async (tx) => {
+          await sql`SELECT set_config('bulkhead.domain_id', ${token}, true)`.execute(tx);
+          return tx.selectFrom('domains').select('id').where('id', '=', b.id).execute();
+        });
+        expect(seen).toEqual([]);
+      }
+      // Live, in one message: while B's read runs on the other connection, A's takes its token.
+      const live = store.read(b.id, (db) => [db.selectNoFrom(sql`pg_sleep(1)`.as('s'))]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await expect(
+        store.read(a.id, (db) => [
+          db.selectNoFrom(sql<string>`set_config('role', 'none', true)`.as('r')),
+          db.selectNoFrom(
+            sql<null>`(SELECT public.scope_enter(substring(query FROM ${tokenPattern}))
+                       FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE ${`%scope_enter('${b.id}%`} LIMIT 1)`.as(
+              'e',
+            ),
+          ),
+          db.selectFrom('domains').select('id').where('id', '=', b.id),
+        ]),
+      ).rejects.toThrow(/not signed for this message/);
+      await live;
+      // The login reads no key either.
+      await expect(
+        store.withDomain(a.id, async (tx) => {
+          await sql.raw('SET LOCAL ROLE NONE').execute(tx);
+          return sql`SELECT key FROM scope_keys`.execute(tx);
+        }),
+      ).rejects.toThrow(/permission denied/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses to start while the application role may touch the scope key or a policy reads the setting unverified', async () => {
+    await owner((c) => c.query(`GRANT SELECT ON scope_keys TO ${appRole}`));
+    try {
+      await expect(separated()).rejects.toThrow(/bulkhead_app has a privilege on scope_keys/);
+    } finally {
+      await owner((c) => c.query(`REVOKE ALL ON scope_keys FROM ${appRole}`));
+    }
+    await owner((c) =>
+      c.query(
+        `CREATE POLICY unverified ON volumes TO ${appRole} USING (domain_id = current_setting('bulkhead.domain_id', true))`,
+      ),
+    );
+    try {
+      await expect(separated()).rejects.toThrow(/volumes\.unverified/);
+    } finally {
+      await owner((c) => c.query('DROP POLICY unverified ON volumes'));
+    }
+    await (await separated()).close();
   });
 
   it('refuses to start without a system login, or with an application login that could become more', async () => {

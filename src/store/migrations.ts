@@ -48,7 +48,11 @@ async function isolateBySetting(db: Kysely<unknown>, table: string, column: stri
     .execute(db);
 }
 
-/** The application role's view: the rows of the transaction's domain, with no other branch to plan. */
+/**
+ * The application role's view until migration 0019: the rows of the domain the setting names, with no
+ * other branch to plan. 0019 rewrites every such policy to `(SELECT public.scope_domain())`, which a
+ * policy made after it must use too: the store refuses to start on a policy that reads the setting itself.
+ */
 const ownDomain = (column: string) => `${column} = (SELECT current_setting('bulkhead.domain_id', true))`;
 /** The owner (migrations) sees rows only when it says it works across domains, as 0009 set it up. */
 const ownerSystem = `(SELECT current_setting('bulkhead.system', true)) = 'on'`;
@@ -650,6 +654,143 @@ const migrations: Record<string, Migration> = {
       // through the application role's membership loses it, in every Bulkhead database on the server
       // (docs/operating.md, the upgrade order).
       await sql.raw(revokeSystemFromApp).execute(db);
+    },
+  },
+  '0019_signed_scope': {
+    async up(db) {
+      // Any session may set a custom setting, so a domain id in a setting is a claim anyone can make:
+      // SQL injected into A's transaction could name B. From here on a transaction enters its domain
+      // through `scope_enter(token)`, whose token is the domain id and an HMAC-SHA-256, under a key that
+      // lives in this database where the application role cannot read it, of the whole message that
+      // carries it: a token is good for that one message only, so one read off another connection
+      // (pg_stat_activity shows every session's last message to the sessions of the same login) opens
+      // nothing. `scope_enter` leaves in the setting the domain id with a MAC of the id, the server
+      // session and the transaction's start, which `scope_domain()` checks for every statement: the
+      // policies see the domain it answers, or none (NULL) for anything else.
+      await sql`CREATE EXTENSION IF NOT EXISTS pgcrypto`.execute(db);
+      const found = await sql<{ schema: string }>`
+        SELECT quote_ident(extnamespace::regnamespace::text) AS schema FROM pg_extension WHERE extname = 'pgcrypto'`.execute(
+        db,
+      );
+      // Where pgcrypto lives (it may have been installed before, in a schema of the operator's choice).
+      const crypto = found.rows[0]!.schema;
+      await sql`
+        CREATE TABLE scope_keys (
+          id integer PRIMARY KEY CHECK (id = 1),
+          key bytea NOT NULL CHECK (length(key) = 32),
+          created_at timestamptz NOT NULL DEFAULT now()
+        )`.execute(db);
+      await sql
+        .raw(`INSERT INTO scope_keys (id, key) VALUES (1, ${crypto}.gen_random_bytes(32))`)
+        .execute(db);
+      // The system role reads the key (the server fetches it at start through the system context); the
+      // application role gets nothing, and a grant made by mistake would still show it no row.
+      await sql`REVOKE ALL ON scope_keys FROM PUBLIC`.execute(db);
+      await sql.raw(`GRANT SELECT ON scope_keys TO ${systemRole}`).execute(db);
+      await sql`ALTER TABLE scope_keys ENABLE ROW LEVEL SECURITY`.execute(db);
+      await sql`ALTER TABLE scope_keys FORCE ROW LEVEL SECURITY`.execute(db);
+      await sql
+        .raw(`CREATE POLICY system_reads ON scope_keys FOR SELECT TO ${systemRole} USING (true)`)
+        .execute(db);
+      await sql`CREATE POLICY owner_reads ON scope_keys FOR SELECT TO CURRENT_USER USING (true)`.execute(db);
+      // A domain id, a dot and 64 hex digits (what the MAC covers is checked by the MAC): plain string
+      // functions, as a regular expression costs ten times the rest of the check.
+      const wellFormed = (v: string) =>
+        `(length(${v}) = 95 AND left(${v}, 4) = 'dom_' AND substr(${v}, 31, 1) = '.' ` +
+        `AND translate(substr(${v}, 32), '0123456789abcdef', '') = '')`;
+      // What binds a verified scope to one transaction of one server session: a pooler may hand the next
+      // transaction to any session, but a transaction stays on its own.
+      const here = `convert_to(domain || ':' || pg_backend_pid() || ':' || (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint, 'UTF8')`;
+      // Both functions are owned by the owner and run with its rights (the key), on a pinned search path
+      // with every name of Bulkhead's and pgcrypto's qualified. `scope_enter` compares MACs after one
+      // more HMAC, so the comparison's time says nothing about the expected one (a message's MAC stays
+      // the same while a transaction tries token after token). PARALLEL RESTRICTED: a function with a SET
+      // clause runs in the leader.
+      await sql
+        .raw(
+          `CREATE FUNCTION public.scope_enter(token text) RETURNS void
+             LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL RESTRICTED
+             SET search_path = pg_catalog, pg_temp
+           AS $fn$
+           DECLARE
+             domain text := split_part(token, '.', 1);
+             secret bytea;
+           BEGIN
+             IF NOT coalesce(${wellFormed('token')}, false) THEN
+               RAISE EXCEPTION 'this scope was not signed for this message' USING ERRCODE = 'insufficient_privilege';
+             END IF;
+             SELECT k.key INTO secret FROM public.scope_keys k WHERE k.id = 1;
+             -- The message as the server signed it: with the MAC's place written as zeros.
+             IF secret IS NULL
+                OR ${crypto}.hmac(decode(split_part(token, '.', 2), 'hex'), secret, 'sha256')
+                   <> ${crypto}.hmac(${crypto}.hmac(convert_to(replace(current_query(), token, domain || '.' || repeat('0', 64)), 'UTF8'),
+                                                    secret, 'sha256'), secret, 'sha256') THEN
+               RAISE EXCEPTION 'this scope was not signed for this message' USING ERRCODE = 'insufficient_privilege';
+             END IF;
+             PERFORM set_config('bulkhead.domain_id',
+               domain || '.' || encode(${crypto}.hmac(${here}, secret, 'sha256'), 'hex'), true);
+           END
+           $fn$`,
+        )
+        .execute(db);
+      // STABLE and called as a sub-select: one evaluation per statement (an init plan).
+      await sql
+        .raw(
+          `CREATE FUNCTION public.scope_domain() RETURNS text
+             LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+             SET search_path = pg_catalog, pg_temp
+           AS $fn$
+           DECLARE
+             scope text := current_setting('bulkhead.domain_id', true);
+             domain text := split_part(scope, '.', 1);
+             secret bytea;
+           BEGIN
+             IF NOT coalesce(${wellFormed('scope')}, false) THEN
+               RETURN NULL;
+             END IF;
+             SELECT k.key INTO secret FROM public.scope_keys k WHERE k.id = 1;
+             -- One HMAC and a plain comparison, as this runs for every statement: the value compared
+             -- with is good for one transaction of one server session only, and what a comparison's
+             -- time could tell (nanoseconds) drowns in the call's own (microseconds).
+             IF secret IS NOT NULL
+                AND ${crypto}.hmac(${here}, secret, 'sha256') = decode(split_part(scope, '.', 2), 'hex') THEN
+               RETURN domain;
+             END IF;
+             RETURN NULL;
+           END
+           $fn$`,
+        )
+        .execute(db);
+      await sql`REVOKE ALL ON FUNCTION public.scope_enter(text) FROM PUBLIC`.execute(db);
+      await sql.raw(`GRANT EXECUTE ON FUNCTION public.scope_enter(text) TO ${appRole}`).execute(db);
+      await sql`REVOKE ALL ON FUNCTION public.scope_domain() FROM PUBLIC`.execute(db);
+      await sql
+        .raw(`GRANT EXECUTE ON FUNCTION public.scope_domain() TO ${appRole}, ${systemRole}`)
+        .execute(db);
+      // Every policy that read the setting itself reads the verified domain instead, whichever migration
+      // made it; none may be left.
+      await sql
+        .raw(
+          `DO $$ DECLARE p record; setting text := $s$current_setting('bulkhead.domain_id'::text, true)$s$;
+           BEGIN
+             FOR p IN
+               SELECT schemaname, tablename, policyname, qual, with_check FROM pg_policies
+               WHERE schemaname = 'public'
+                 AND (qual LIKE '%bulkhead.domain_id%' OR with_check LIKE '%bulkhead.domain_id%')
+             LOOP
+               EXECUTE format('ALTER POLICY %I ON %I.%I', p.policyname, p.schemaname, p.tablename)
+                 || CASE WHEN p.qual IS NULL THEN ''
+                    ELSE format(' USING (%s)', replace(p.qual, setting, 'public.scope_domain()')) END
+                 || CASE WHEN p.with_check IS NULL THEN ''
+                    ELSE format(' WITH CHECK (%s)', replace(p.with_check, setting, 'public.scope_domain()')) END;
+             END LOOP;
+             IF EXISTS (SELECT 1 FROM pg_policies WHERE schemaname = 'public'
+                        AND (qual LIKE '%bulkhead.domain_id%' OR with_check LIKE '%bulkhead.domain_id%')) THEN
+               RAISE EXCEPTION 'a policy still reads bulkhead.domain_id unverified';
+             END IF;
+           END $$`,
+        )
+        .execute(db);
     },
   },
   '0020_compute_scopes': {

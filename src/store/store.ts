@@ -8,10 +8,13 @@
 // the audit chain); every caller names its purpose. On PostgreSQL with `systemUrl` that door is a pool of
 // its own, logged in as a member of the system role, and the application pool's login can enter no role
 // but the application role: SQL injected into a domain's transaction has no way into the system context.
+// Nor into another domain: only a message the server signed with the database's scope key enters a
+// domain (`scope.ts`, migration 0019), so a statement inside a transaction cannot name another one.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import {
   DummyDriver,
   Kysely,
@@ -31,6 +34,7 @@ import { inlineLiterals, inlineParameters, parameterLiterals } from './inline.js
 import { appRole, migrateToLatest, systemRole } from './migrations.js';
 import { openNotice, randomNoticeKey, sealNotice } from './notices.js';
 import { pgliteDialect } from './pglite-dialect.js';
+import { enterScope, scopeSetting, sealScope } from './scope.js';
 import type { Database } from './schema.js';
 
 export type StoreKind = 'pglite' | 'postgres';
@@ -346,6 +350,25 @@ async function checkRoles(db: Kysely<Database>): Promise<void> {
         `REVOKE ${systemRole} FROM ${appRole}.`,
     );
   }
+  // The scope is unforgeable only while the application role cannot read the key and every policy takes
+  // the domain from the verified scope (migration 0019), never from the setting itself.
+  const scope = await sql<{ key: boolean; policies: string[] }>`
+    SELECT has_table_privilege(${appRole}, 'public.scope_keys', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') AS key,
+      ARRAY(SELECT tablename || '.' || policyname FROM pg_policies
+            WHERE schemaname = 'public' AND (qual LIKE ${`%${scopeSetting}%`} OR with_check LIKE ${`%${scopeSetting}%`})
+            ORDER BY 1) AS policies`.execute(db);
+  if (scope.rows[0]!.key) {
+    throw new StoreRolesError(
+      `The database role ${appRole} has a privilege on scope_keys, so SQL injected into a domain's ` +
+        `transaction could sign any domain's scope. Run REVOKE ALL ON scope_keys FROM ${appRole}, PUBLIC.`,
+    );
+  }
+  if (scope.rows[0]!.policies.length > 0) {
+    throw new StoreRolesError(
+      `These row-level security policies read ${scopeSetting} unverified, which any session may set: ` +
+        `${scope.rows[0]!.policies.join(', ')}. Make them compare with (SELECT public.scope_domain()).`,
+    );
+  }
 }
 
 interface Login {
@@ -580,11 +603,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       timestampOids.map((oid) => [oid, renderableStoredTime((text) => pgliteTypes.parsers[oid]?.(text))]),
     );
     if (options.dataDir === undefined) {
-      pglite = await PGlite.create({ parsers });
+      pglite = await PGlite.create({ parsers, extensions: { pgcrypto } });
     } else {
       unlock = lockDataDir(options.dataDir);
       try {
-        pglite = await PGlite.create(join(options.dataDir, 'pgdata'), { parsers });
+        pglite = await PGlite.create(join(options.dataDir, 'pgdata'), { parsers, extensions: { pgcrypto } });
       } catch (error) {
         unlock();
         throw error;
@@ -631,7 +654,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     on: Kysely<Database> = db,
   ): Promise<T> =>
     on.connection().execute(async (conn) => {
-      await sql.raw(`BEGIN; ${setup}`).execute(conn);
+      await sql.raw(seal(`BEGIN; ${setup}`)).execute(conn);
       const notices: [string, string | null][] = [];
       const deferred: string[] = [];
       pendingNotices.set(conn, notices);
@@ -662,16 +685,23 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       deliverLocally(notices);
       return result;
     });
-  // Three utility statements, transaction-local (in a message of several statements too, which runs as
-  // one implicit transaction): they skip the planner and executor that a SELECT of set_config goes through.
-  // The search path is pinned too, with the temporary schema named last: otherwise it is searched first,
-  // and a temporary table that injected SQL left on a pooled connection (or a session-level SET of the
-  // path) would stand in for a real table in every later transaction there.
-  const scopeTo = (role: string, domainId: string) =>
-    `SET LOCAL ROLE ${role}; SET LOCAL search_path = ${storeSearchPath}; SET LOCAL bulkhead.domain_id = '${domainId}'`;
+  // Three statements, transaction-local (in a message of several statements too, which runs as one
+  // implicit transaction). The role and the search path are utility statements, which skip the planner
+  // and executor. The search path is pinned, with the temporary schema named last: otherwise it is
+  // searched first, and a temporary table that injected SQL left on a pooled connection (or a
+  // session-level SET of the path) would stand in for a real table in every later transaction there.
+  // A domain is entered through `scope_enter` (migration 0019), with a token signed for the message that
+  // carries it (`seal`, just before it is sent) under the database's scope key, read at start (below):
+  // any session may set the setting, but only a message the server signed gets a value the policies
+  // accept. The system context sets the setting empty, which no policy of the application role accepts.
+  const scopeTo = (role: string, scope: string) =>
+    `SET LOCAL ROLE ${role}; SET LOCAL search_path = ${storeSearchPath}; ${scope}`;
   // How many results of a message those statements account for, before the queries' own.
   const scopeResults = 3;
-  const domainScope = (domainId: string) => scopeTo(appRole, domainId);
+  // Empty until read: a MAC under it is one no scope accepts.
+  let scopeKey = Buffer.alloc(0);
+  const seal = (message: string) => sealScope(scopeKey, message);
+  const domainScope = (domainId: string) => scopeTo(appRole, enterScope(domainId));
   // Compiles the queries of `read`; running one through it is a programming error.
   const queries = new Kysely<Database>({
     dialect: {
@@ -720,7 +750,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       // as a whole if one fails, so the connection goes back to the pool clean either way.
       // The scope goes first: a PREPARE resolves the tables it names under the search path it pins.
       results = (await client.query(
-        [scope, ...prepares, ...statements].join('; '),
+        seal([scope, ...prepares, ...statements].join('; ')),
       )) as unknown as pg.QueryResult[];
     } catch (error) {
       const code = error instanceof pg.DatabaseError ? (error.code ?? '') : null;
@@ -752,7 +782,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const oneMessage = async (pool: pg.Pool, text: string): Promise<pg.QueryResult[]> => {
     const client = await pool.connect();
     try {
-      const results = (await client.query(text)) as unknown as pg.QueryResult[];
+      const results = (await client.query(seal(text))) as unknown as pg.QueryResult[];
       client.release();
       return results;
     } catch (error) {
@@ -769,7 +799,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const results = await oneMessage(pool, `${scope}; ${inlined.join('; ')}`);
     return results.slice(scopeResults).map((r) => r.rows as unknown[]);
   };
-  const systemScope = scopeTo(systemRole, '');
+  const systemScope = scopeTo(systemRole, `SET LOCAL ${scopeSetting} = ''`);
   // Where each kind of transaction runs: the application pool (the embedded database on PGlite), and the
   // system context's own pool when it has one, else the same.
   interface Door {
@@ -847,6 +877,17 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   try {
     await checkRoles(db);
     if (options.kind === 'postgres') await checkLogins(db, systemDoor?.db ?? null);
+    // The key comes through the system context (its own login when there is one): the application
+    // role may not read it.
+    const keys = await scoped(
+      systemScope,
+      (tx) => sql<{ key: Uint8Array }>`SELECT key FROM scope_keys WHERE id = 1`.execute(tx),
+      systemDoorOrApp.db,
+    );
+    const key = keys.rows[0]?.key;
+    if (key === undefined)
+      throw new StoreRolesError('The scope key (scope_keys) is missing: run the migrations.');
+    scopeKey = Buffer.from(key);
   } catch (error) {
     await Promise.allSettled([db.destroy(), systemDoor?.db.destroy()]);
     unlock();
