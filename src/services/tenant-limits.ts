@@ -221,6 +221,7 @@ export class TenantLimits {
   }
 
   private count(domainId: string, reason: 'rate' | 'concurrency'): void {
+    if (this.o.recordRefusals === undefined) return;
     let tally = this.tallies.get(domainId);
     if (tally === undefined) {
       tally = { rate: 0, concurrency: 0, since: new Date() };
