@@ -1,16 +1,18 @@
 // How much one domain's flood slows another's reads, with and without fair sharing, in the same run.
 //
 //   npm run bench:noisy      (needs the PostgreSQL server at BULKHEAD_TEST_POSTGRES_URL)
+//   BENCH_CREDENTIAL=token npm run bench:noisy
 //
-// Two domains on one server over a fresh PostgreSQL database, each with a volume and a user with an
-// access token (the read a service or a person makes; a provisioning key's every use is written to the
-// one audit chain, a queue all domains share, see docs/benchmarks.md). B reads its
-// volume from a process of its own with a few connections and records every latency; A floods the same
-// read of its own volume with autocannon from another process. Three phases of BENCH_SECONDS each, after a
-// warm-up: B alone (quiet), B under A's flood with A's share turned off (the pool override 0 = no
-// limit), and B under the same flood with the default share. It prints B's p50 and p99 in each phase and
-// the ratio of the flooded p99 to the quiet one (target: at most 2× with the share on), A's answers by
-// status, and the server's CPU time per phase.
+// Two domains on one server over a fresh PostgreSQL database, each with a volume and a credential: by
+// default a provisioning key (the heaviest path: every use of a key is audited, on its domain's own
+// chain, see docs/security.md), with BENCH_CREDENTIAL=token a user's access token (verified without a
+// write). B reads its volume from a process of its own with a few connections and records every
+// latency; A floods the same read of its own volume with autocannon from another process. Three phases of
+// BENCH_SECONDS each, after a warm-up: B alone (quiet), B under A's flood with A's share turned off (the
+// pool override 0 = no limit), and B under the same flood with the default share; then the floor, the
+// same flood at /healthz. It prints B's p50 and p99 in each phase and the ratio of the flooded p99 to the
+// quiet one (target: at most 2× with the share on), A's answers by status, and the server's CPU time per
+// phase.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -40,6 +42,12 @@ const share = {
     process.env['BENCH_SHARE_CONCURRENCY'] ?? defaultTenantLimits.concurrentRequests,
   ),
 };
+/** What both domains authenticate with: `key` (a provisioning key, the default) or `token` (an access token). */
+const credential = process.env['BENCH_CREDENTIAL'] ?? 'key';
+if (credential !== 'key' && credential !== 'token') {
+  console.error(`BENCH_CREDENTIAL must be key or token, not ${credential}`);
+  process.exit(2);
+}
 const operatorToken = 'bench-operator-token-0123456789abcdefgh';
 const actor = { actor: 'bench', requestId: null };
 const target = 2;
@@ -141,12 +149,25 @@ async function main(): Promise<void> {
     await services.operator.initialise(operatorToken);
     const tenant = async (slug: string) => {
       const domain = await services.domains.create(actor, { slug, name: slug });
-      const key = (await services.keys.issue(actor, domain.id)).key;
       const volume = await services.compute.createVolume(actor, domain.id, {
         name: 'data',
         sizeBytes: 1 << 20,
       });
-      return { id: domain.id, key, volume: volume.id };
+      if (credential === 'key') {
+        const key = (await services.keys.issue(actor, domain.id)).key;
+        return { id: domain.id, volume: volume.id, credential: () => Promise.resolve(key) };
+      }
+      const user = await services.principals.create(actor, domain.id, {
+        kind: 'user',
+        email: `${slug}@example.com`,
+        password: 'correct horse battery staple',
+      });
+      const row = await store.withDomain(domain.id, (tx) =>
+        tx.selectFrom('principals').selectAll().where('id', '=', user.id).executeTakeFirstOrThrow(),
+      );
+      // Access tokens live five minutes at most: each phase gets a fresh one.
+      const token = async () => (await services.tokens.issue(actor, row, 'bench')).access_token;
+      return { id: domain.id, volume: volume.id, credential: token };
     };
     const a = await tenant('bench-noisy-a');
     const b = await tenant('bench-quiet-b');
@@ -165,13 +186,14 @@ async function main(): Promise<void> {
     const ms = seconds * 1000;
 
     // B's own share must not be what limits B: its client stays well under the defaults.
-    await quiet(urlOf(b), b.key, 2000);
+    await quiet(urlOf(b), await b.credential(), 2000);
     const phases: { label: string; b: Quiet; a: Result | null; cpuMs: number }[] = [];
     const phase = async (label: string, withFlood: boolean, floodUrl = urlOf(a)) => {
+      const [aCredential, bCredential] = [await a.credential(), await b.credential()];
       const before = process.cpuUsage();
       const [bFigures, aResult] = await Promise.all([
-        quiet(urlOf(b), b.key, ms),
-        withFlood ? flood(floodUrl, a.key, seconds) : Promise.resolve(null),
+        quiet(urlOf(b), bCredential, ms),
+        withFlood ? flood(floodUrl, aCredential, seconds) : Promise.resolve(null),
       ]);
       const cpu = process.cpuUsage(before);
       const bad = Object.keys(bFigures.statuses).filter((s) => s !== '200');
@@ -189,7 +211,7 @@ async function main(): Promise<void> {
     await phase('A floods /healthz (floor)', true, `${base}/healthz`);
 
     console.log(
-      `GET /v1/domains/{id}/volumes/{volumeId} with each domain's access token, ${seconds} s per phase; B: ${quietConnections} ` +
+      `GET /v1/domains/{id}/volumes/{volumeId} with each domain's ${credential === 'key' ? 'provisioning key' : 'access token'}, ${seconds} s per phase; B: ${quietConnections} ` +
         `connections, ${quietRate} req/s; A: autocannon, ${floodConnections} connections.\nA's share: ${share.requestsPerSecond} req/s, ` +
         `burst ${share.requestBurst}, ${share.concurrentRequests} in flight.`,
     );

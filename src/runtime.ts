@@ -28,6 +28,7 @@ import { hasObjects, type DataKeySource } from './providers/provider.js';
 import { openProviders } from './providers/registry.js';
 import { deriveNoticeKey } from './store/notices.js';
 import { openStore, type Store, type StoreOptions } from './store/store.js';
+import { appendAudit } from './audit/log.js';
 import { defaultTenantLimits, TenantLimits, type TenantLimitValues } from './services/tenant-limits.js';
 import { IsolationMetrics } from './verify/metrics.js';
 
@@ -156,6 +157,23 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     zeroBytesPerSecond: options.volumeZeroBytesPerSecond ?? 64 * 1024 ** 2,
     leaseMs: options.leaseMs ?? 30_000,
   });
+  const tenantLimits = new TenantLimits({
+    defaults: options.tenantLimits ?? defaultTenantLimits,
+    overrides: (domainId) => provisioner.poolOverrides(domainId),
+    // A refused request writes nothing of its own; each domain's refusals are audited together.
+    recordRefusals: (domainId, tally) =>
+      store.withDomain(domainId, (tx) =>
+        appendAudit(tx, {
+          actor: 'system',
+          requestId: null,
+          domainId,
+          action: 'access.rate_limited',
+          target: null,
+          outcome: 'denied',
+          detail: { refused: tally.rate + tally.concurrency, ...tally },
+        }),
+      ),
+  });
   return {
     store,
     providers: options.providers,
@@ -181,12 +199,10 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     loginLimiter: new LoginLimiter(),
     tokens,
     limits: { maxObjectBytes: options.maxObjectBytes ?? 100 * 1024 ** 2 },
-    tenantLimits: new TenantLimits({
-      defaults: options.tenantLimits ?? defaultTenantLimits,
-      overrides: (domainId) => provisioner.poolOverrides(domainId),
-    }),
+    tenantLimits,
     isolationMetrics: new IsolationMetrics(),
     async close() {
+      await tenantLimits.recordRefusals();
       await provisioner.stop();
       await compute.stop();
       await tokens.close();

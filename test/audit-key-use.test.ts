@@ -6,13 +6,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit } from '../src/audit/log.js';
+import { listAudit, verifyAudit } from '../src/audit/log.js';
 import type { Keyring } from '../src/crypto/keyring.js';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
 import { createStorageProvider } from '../src/providers/storage/index.js';
-import { asOwner, backends, openTestServices } from './helpers/backends.js';
+import { buildServices } from '../src/runtime.js';
+import { openStore } from '../src/store/store.js';
+import {
+  asOwner,
+  backends,
+  createTestDatabase,
+  openTestServices,
+  testSecret,
+  untilSomeoneWaitsForALock,
+} from './helpers/backends.js';
 
 const operatorToken = 'audit-key-use-operator-token-0123456789';
 
@@ -150,5 +160,55 @@ describe.each(backends)('key use on $name', (backend) => {
     expect((await call('GET', '/v1/domains/me/instances', operatorToken)).statusCode).toBe(404);
     // Operator routes take no `me`: a domain id there is a real id, checked as before.
     expect((await call('GET', '/v1/domains/me', a.key)).statusCode).toBe(400);
+  });
+});
+
+// Each domain's events are chained on a head of their own: a key request of one domain never waits for
+// another domain's audit chain. PostgreSQL only: PGlite has one connection, so every transaction there
+// runs after the one before and no second transaction can hold a lock while another runs.
+describe("a domain's key use while another domain's audit chain is held, on PostgreSQL", () => {
+  it("completes at once, while the held domain's request waits for its head", async () => {
+    const database = await createTestDatabase();
+    const store = await openStore({ kind: 'postgres', url: database.url, poolSize: 5 });
+    const services = buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 });
+    const holder = new pg.Client({ connectionString: database.url });
+    const watcher = new pg.Client({ connectionString: database.url });
+    const app = await buildServer(services);
+    try {
+      await holder.connect();
+      await watcher.connect();
+      const actor = { actor: 'operator', requestId: 'req_test' };
+      const a = await services.domains.create(actor, { slug: 'held-a', name: 'a' });
+      const b = await services.domains.create(actor, { slug: 'free-b', name: 'b' });
+      const aKey = await services.keys.issue(actor, a.id);
+      const bKey = await services.keys.issue(actor, b.id);
+      const whoami = (key: string) =>
+        app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `Bearer ${key}` } });
+
+      // A writer of A's chain, mid-transaction: A's head stays locked until it commits.
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM audit_heads WHERE chain = $1 FOR UPDATE', [a.id]);
+      let aDone = false;
+      const aAnswer = whoami(aKey.key).finally(() => (aDone = true));
+      await untilSomeoneWaitsForALock(watcher, "A's key use never waited for A's audit head");
+
+      const bAnswer = await Promise.race([
+        whoami(bKey.key),
+        new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), 5_000)),
+      ]);
+      expect(bAnswer === 'still waiting' ? bAnswer : bAnswer.statusCode).toBe(200);
+      expect(aDone).toBe(false);
+
+      await holder.query('COMMIT');
+      expect((await aAnswer).statusCode).toBe(200);
+      expect(await asOwner(store, verifyAudit)).toMatchObject({ ok: true });
+    } finally {
+      await holder.end().catch(() => undefined);
+      await watcher.end().catch(() => undefined);
+      await app.close();
+      await services.provisioner.stop();
+      await store.close();
+      await database.drop();
+    }
   });
 });

@@ -6,6 +6,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAudit, verifyAudit } from '../src/audit/log.js';
 import { loadConfig } from '../src/config.js';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
@@ -186,6 +187,50 @@ describe.each(backends)('fair sharing between domains on $name', (backend) => {
       await new Promise((r) => setTimeout(r, 100));
     });
     await until(() => services.tenantLimits.inFlight(a.id) === 0, 'every abandoned request to be freed');
+  });
+
+  it("leaves no audit event of its own for a refused key request, and audits the domain's refusals together", async () => {
+    const c = await createTenant(app, operatorToken, 'tally-c');
+    const set = await send(
+      base,
+      'PUT',
+      `/v1/domains/${c.id}/pool`,
+      op,
+      JSON.stringify({ limits: { requestsPerSecond: 1, requestBurst: 3 } }),
+    );
+    expect(set.status, set.body).toBe(200);
+    await services.tenantLimits.recordRefusals();
+    const events = () => asOwner(services.store, (tx) => listAudit(tx, { domainId: c.id, limit: 100_000 }));
+    const before = await events();
+
+    const answers: Answer[] = [];
+    for (let i = 0; i < 10; i++)
+      answers.push(await send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${c.key}` }));
+    const refused = answers.filter((r) => r.status === 429);
+    const admitted = answers.filter((r) => r.status === 200);
+    expect(refused.length).toBeGreaterThanOrEqual(6);
+    expect(refused.length + admitted.length).toBe(10);
+
+    // Every admitted use is audited as before; a refused one writes nothing to the store.
+    const written = (await events()).slice(before.length);
+    const byRequest = (r: Answer) => written.filter((e) => e.requestId === r.headers['x-request-id']);
+    for (const r of admitted)
+      expect(byRequest(r).map((e) => [e.action, e.outcome])).toEqual([['key.authenticate', 'success']]);
+    for (const r of refused) expect(byRequest(r)).toEqual([]);
+    expect(written).toHaveLength(admitted.length);
+
+    // The refusals are recorded as one event of the domain for the interval, with their count.
+    await services.tenantLimits.recordRefusals();
+    const tallied = (await events()).slice(before.length + admitted.length);
+    expect(tallied).toHaveLength(1);
+    expect(tallied[0]).toMatchObject({
+      domainId: c.id,
+      actor: 'system',
+      action: 'access.rate_limited',
+      outcome: 'denied',
+      detail: { refused: refused.length, rate: refused.length, concurrency: 0 },
+    });
+    expect(await asOwner(services.store, verifyAudit)).toMatchObject({ ok: true });
   });
 
   it('counts refusals on /metrics by reason, with no domain in the labels', async () => {

@@ -68,7 +68,7 @@ const destructive = new Set([
 
 /** The refusals that write on purpose (the audit log records them; a credential's use is stamped). */
 const snapshotOptions = {
-  exceptTables: ['audit_events', 'settings'],
+  exceptTables: ['audit_events', 'audit_heads', 'settings'],
   exceptColumns: ['last_used_at', 'last_seen_at'],
 };
 

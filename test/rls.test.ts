@@ -585,6 +585,38 @@ describe.each(setups)('row-level security on $name', (setup) => {
     expect(await unscoped(store, (tx) => tx.selectFrom('domains').select('id').execute())).toEqual([]);
   });
 
+  it("reaches its own domain's audit head only, and the head of the events of no domain not at all", async () => {
+    await store.withDomain(a.id, (tx) => appendAudit(tx, { ...event, domainId: a.id }));
+    await store.withDomain(b.id, (tx) => appendAudit(tx, { ...event, domainId: b.id }));
+    await store.system('operator', (tx) => appendAudit(tx, { ...event, domainId: null }));
+    const seen = await store.withDomain(a.id, (tx) =>
+      tx.selectFrom('audit_heads').select(['chain', 'domain_id']).execute(),
+    );
+    expect(seen).toEqual([{ chain: a.id, domain_id: a.id }]);
+    const before = await asOwner(store, (tx) =>
+      tx.selectFrom('audit_heads').selectAll().orderBy('chain').execute(),
+    );
+    expect(before.map((h) => h.chain)).toEqual(expect.arrayContaining([a.id, b.id, 'system']));
+    // Another domain's head and the system chain's are out of reach: not changed, not made anew.
+    const moved = await store.withDomain(a.id, (tx) =>
+      sql`UPDATE audit_heads SET hash = ${'0'.repeat(64)} WHERE chain <> ${a.id}`.execute(tx),
+    );
+    expect(Number(moved.numAffectedRows ?? 0)).toBe(0);
+    await expect(
+      store.withDomain(a.id, (tx) =>
+        sql`INSERT INTO audit_heads (chain, domain_id, seq, hash) VALUES ('system', NULL, 0, ${'0'.repeat(64)})
+            ON CONFLICT DO NOTHING`.execute(tx),
+      ),
+    ).rejects.toThrow(rlsViolation);
+    await expect(
+      store.withDomain(a.id, (tx) => sql`DELETE FROM audit_heads WHERE chain = ${a.id}`.execute(tx)),
+    ).rejects.toThrow(/permission denied/);
+    expect(
+      await asOwner(store, (tx) => tx.selectFrom('audit_heads').selectAll().orderBy('chain').execute()),
+    ).toEqual(before);
+    expect(await asOwner(store, verifyAudit)).toMatchObject({ ok: true });
+  });
+
   it('keeps the audit log append-only for the application role', async () => {
     await expect(
       store.system('audit', (tx) => sql`UPDATE audit_events SET outcome = 'denied'`.execute(tx)),

@@ -283,23 +283,23 @@ describe.each(backends)('store on $name', (backend) => {
     });
 
     it('refuses the whole change when the chain cannot take its event', async () => {
-      // The event travels with the COMMIT: a chain without its head must fail the transaction, not drop
-      // the event and keep the change.
-      const head = await asOwner(s.store, (tx) =>
-        tx.selectFrom('settings').selectAll().where('name', '=', 'audit.head').executeTakeFirstOrThrow(),
+      // The event travels with the COMMIT: a chain without its head (a new domain's chain, with nothing
+      // to start from) must fail the transaction, not drop the event and keep the change.
+      const cutover = await asOwner(s.store, (tx) =>
+        tx.selectFrom('settings').selectAll().where('name', '=', 'audit.cutover').executeTakeFirstOrThrow(),
       );
       const before = await asOwner(s.store, (tx) => listAudit(tx, { limit: 100_000 }));
-      await asOwner(s.store, (tx) => tx.deleteFrom('settings').where('name', '=', 'audit.head').execute());
+      await asOwner(s.store, (tx) => tx.deleteFrom('settings').where('name', '=', 'audit.cutover').execute());
       const slug = uniqueSlug('headless');
       try {
         await expect(s.domains.create(actor, { slug, name: 'Headless' })).rejects.toThrow(/"seq"/);
       } finally {
-        await asOwner(s.store, (tx) => tx.insertInto('settings').values(head).execute());
+        await asOwner(s.store, (tx) => tx.insertInto('settings').values(cutover).execute());
       }
       expect((await s.domains.list({ limit: 100_000 })).map((d) => d.slug)).not.toContain(slug);
       expect(await asOwner(s.store, (tx) => listAudit(tx, { limit: 100_000 }))).toEqual(before);
       expect((await asOwner(s.store, verifyAudit)).ok).toBe(true);
-      // and the chain goes on from where it was
+      // and the chains go on from where they were
       await s.domains.create(actor, { slug, name: 'Headless' });
       expect((await asOwner(s.store, verifyAudit)).ok).toBe(true);
     });
@@ -341,16 +341,56 @@ describe.each(backends)('store on $name', (backend) => {
 
 describe.each(backends)('audit tampering on $name', (backend) => {
   let s: Services & { drop(): Promise<void> };
+  let a: string;
+  let b: string;
 
   afterEach(async () => {
     await s.drop();
   });
 
+  /** Appends one event to `domainId`'s chain (null: the chain of the events of no domain). */
+  async function note(domainId: string | null, label: string): Promise<void> {
+    const event = {
+      actor: 'tester',
+      requestId: null,
+      domainId,
+      action: 'pool.update' as const,
+      target: label,
+      outcome: 'success' as const,
+      detail: { label },
+    };
+    if (domainId === null) await s.store.system('operator', (tx) => appendAudit(tx, event));
+    else await s.store.withDomain(domainId, (tx) => appendAudit(tx, event));
+  }
+
+  // Three chains, interleaved: A holds events 1, 3, 5; B holds 2, 4, 6; the chain of no domain holds 7.
   async function seed(): Promise<void> {
     s = await openTestServices(backend);
-    for (let i = 0; i < 5; i++) await s.domains.create(actor, { slug: `tamper-${i}`, name: `t${i}` });
-    expect((await asOwner(s.store, verifyAudit)).ok).toBe(true);
+    a = (await s.domains.create(actor, { slug: 'tamper-a', name: 'a' })).id;
+    b = (await s.domains.create(actor, { slug: 'tamper-b', name: 'b' })).id;
+    for (const [domainId, label] of [
+      [a, 'a2'],
+      [b, 'b2'],
+      [a, 'a3'],
+      [b, 'b3'],
+      [null, 's1'],
+    ] as const)
+      await note(domainId, label);
+    const events = await asOwner(s.store, (tx) => listAudit(tx, { limit: 100 }));
+    expect(events.map((e) => [e.seq, e.domainId])).toEqual([
+      [1, a],
+      [2, b],
+      [3, a],
+      [4, b],
+      [5, a],
+      [6, b],
+      [7, null],
+    ]);
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({ ok: true, checked: 7, headSeq: 7 });
   }
+
+  const idOf = async (seq: number) =>
+    (await asOwner(s.store, (tx) => listAudit(tx, { after: seq - 1, limit: 1 })))[0]!.id;
 
   it('names an edited event', async () => {
     await seed();
@@ -373,39 +413,114 @@ describe.each(backends)('audit tampering on $name', (backend) => {
     });
   });
 
-  it('names a deleted event', async () => {
+  it('names an event moved to another chain', async () => {
     await seed();
-    await asOwner(s.store, (tx) => sql`DELETE FROM audit_events WHERE seq = 2`.execute(tx));
+    await asOwner(s.store, (tx) => sql`UPDATE audit_events SET domain_id = ${b} WHERE seq = 5`.execute(tx));
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({ ok: false, broken: { seq: 5 } });
+  });
+
+  it('names a deleted event at the next event of its chain', async () => {
+    await seed();
+    const next = await idOf(5);
+    await asOwner(s.store, (tx) => sql`DELETE FROM audit_events WHERE seq = 3`.execute(tx));
     expect(await asOwner(s.store, verifyAudit)).toMatchObject({
       ok: false,
-      broken: { seq: 2, eventId: null, reason: 'sequence_gap' },
+      checked: 3,
+      broken: { seq: 5, eventId: next, reason: 'prev_hash_mismatch' },
     });
   });
 
-  it('names reordered events', async () => {
+  it('names reordered events, within a chain and across chains', async () => {
     await seed();
     await asOwner(s.store, (tx) => sql`UPDATE audit_events SET seq = 1000 WHERE seq = 2`.execute(tx));
     await asOwner(s.store, (tx) => sql`UPDATE audit_events SET seq = 2 WHERE seq = 4`.execute(tx));
     await asOwner(s.store, (tx) => sql`UPDATE audit_events SET seq = 4 WHERE seq = 1000`.execute(tx));
     expect(await asOwner(s.store, verifyAudit)).toMatchObject({ ok: false, broken: { seq: 2 } });
+    await s.drop();
+    await seed();
+    await asOwner(s.store, (tx) => sql`UPDATE audit_events SET seq = 1000 WHERE seq = 3`.execute(tx));
+    await asOwner(s.store, (tx) => sql`UPDATE audit_events SET seq = 3 WHERE seq = 4`.execute(tx));
+    await asOwner(s.store, (tx) => sql`UPDATE audit_events SET seq = 4 WHERE seq = 1000`.execute(tx));
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({ ok: false, broken: { seq: 3 } });
   });
 
-  it('notices the newest events being deleted', async () => {
+  it("notices a chain's newest events being deleted, in every chain", async () => {
     await seed();
-    await asOwner(s.store, (tx) => sql`DELETE FROM audit_events WHERE seq = 5`.execute(tx));
+    await asOwner(s.store, (tx) => sql`DELETE FROM audit_events WHERE seq = 6`.execute(tx));
     expect(await asOwner(s.store, verifyAudit)).toMatchObject({
       ok: false,
-      broken: { seq: 5, reason: 'head_mismatch' },
+      broken: { seq: 6, reason: 'head_mismatch' },
+    });
+    await asOwner(s.store, (tx) => sql`DELETE FROM audit_events WHERE seq IN (2, 4)`.execute(tx));
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({
+      ok: false,
+      broken: { seq: 6, reason: 'head_mismatch' },
+    });
+    await s.drop();
+    await seed();
+    await asOwner(s.store, (tx) => sql`DELETE FROM audit_events WHERE seq = 7`.execute(tx));
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({
+      ok: false,
+      broken: { seq: 7, reason: 'head_mismatch' },
+    });
+  });
+
+  it('notices an event inserted at the end of a chain, or a head removed', async () => {
+    await seed();
+    const [last] = await asOwner(s.store, (tx) =>
+      tx.selectFrom('audit_events').selectAll().where('seq', '=', 5).execute(),
+    );
+    const forged = {
+      seq: 8,
+      id: 'evt_forged',
+      at: new Date().toISOString(),
+      domainId: a,
+      actor: 'someone-else',
+      action: 'pool.update',
+      target: null,
+      outcome: 'success',
+      requestId: null,
+      detail: {},
+      prevHash: last!.hash,
+    };
+    await asOwner(s.store, (tx) =>
+      tx
+        .insertInto('audit_events')
+        .values({
+          seq: forged.seq,
+          id: forged.id,
+          at: new Date(forged.at),
+          domain_id: a,
+          actor: forged.actor,
+          action: forged.action,
+          target: null,
+          outcome: forged.outcome,
+          request_id: null,
+          detail: '{}',
+          prev_hash: forged.prevHash,
+          hash: eventHash(forged),
+        })
+        .execute(),
+    );
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({
+      ok: false,
+      broken: { seq: 8, reason: 'head_mismatch' },
+    });
+    await s.drop();
+    await seed();
+    await asOwner(s.store, (tx) => tx.deleteFrom('audit_heads').where('chain', '=', b).execute());
+    expect(await asOwner(s.store, verifyAudit)).toMatchObject({
+      ok: false,
+      broken: { seq: 6, reason: 'head_mismatch' },
     });
   });
 
   it('notices an event recomputed and re-chained by someone without the rest of the chain', async () => {
     await seed();
-    // Forging one event with a correct-looking hash still breaks the link to the next one.
+    // Forging one event with a correct-looking hash still breaks the link to the next one of its chain.
     const rows = await asOwner(s.store, (tx) =>
       tx.selectFrom('audit_events').selectAll().where('seq', '=', 2).execute(),
     );
-    const { eventHash } = await import('../src/audit/chain.js');
     const row = rows[0]!;
     const forged = {
       seq: 2,
@@ -427,8 +542,121 @@ describe.each(backends)('audit tampering on $name', (backend) => {
     );
     expect(await asOwner(s.store, verifyAudit)).toMatchObject({
       ok: false,
-      broken: { seq: 3, reason: 'prev_hash_mismatch' },
+      broken: { seq: 4, reason: 'prev_hash_mismatch' },
     });
+  });
+
+  it('keeps the single chain written before the per-domain chains verifying, and catches it edited', async () => {
+    // The state of a store before migration 0018: one chain, numbered without gaps, its head in
+    // `audit.head`. Migration 0018 is then run again on it, as on an upgrade.
+    const dir = backend.name === 'pglite' ? mkdtempSync(join(tmpdir(), 'bulkhead-chains-')) : null;
+    const database = backend.name === 'postgres' ? await createTestDatabase() : null;
+    const open = () =>
+      dir !== null
+        ? openStore({ kind: 'pglite', dataDir: dir })
+        : openStore({ kind: 'postgres', url: database!.url });
+    try {
+      let store = await open();
+      const legacy: { seq: number; hash: string; id: string }[] = [];
+      await asOwner(store, async (tx) => {
+        let prevHash = '0'.repeat(64);
+        for (let seq = 1; seq <= 3; seq++) {
+          const event = {
+            seq,
+            id: `evt_legacy_${seq}`,
+            at: new Date(Date.UTC(2026, 0, seq)).toISOString(),
+            domainId: null,
+            actor: 'operator',
+            action: 'operator.token_created',
+            target: null,
+            outcome: 'success',
+            requestId: null,
+            detail: { n: seq },
+            prevHash,
+          };
+          const hash = eventHash(event);
+          await tx
+            .insertInto('audit_events')
+            .values({
+              seq,
+              id: event.id,
+              at: new Date(event.at),
+              domain_id: null,
+              actor: event.actor,
+              action: event.action,
+              target: null,
+              outcome: event.outcome,
+              request_id: null,
+              detail: JSON.stringify(event.detail),
+              prev_hash: prevHash,
+              hash,
+            })
+            .execute();
+          legacy.push({ seq, hash, id: event.id });
+          prevHash = hash;
+        }
+        await sql`DROP TABLE audit_heads`.execute(tx);
+        await sql`DROP SEQUENCE audit_event_seq`.execute(tx);
+        await sql`DELETE FROM settings WHERE name = 'audit.cutover'`.execute(tx);
+        await tx
+          .insertInto('settings')
+          .values({ name: 'audit.head', value: JSON.stringify({ seq: 3, hash: prevHash }) })
+          .execute();
+        await sql`DELETE FROM bulkhead_migrations WHERE name = '0018_audit_chains'`.execute(tx);
+      });
+      await store.close();
+      store = await open();
+      const services = buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 });
+      try {
+        const d = await services.domains.create(actor, { slug: 'after-cutover', name: 'x' });
+        await services.keys.issue(actor, d.id);
+        await store.system('operator', (tx) =>
+          appendAudit(tx, {
+            actor: 'operator',
+            requestId: null,
+            domainId: null,
+            action: 'operator.token_created',
+            target: null,
+            outcome: 'success',
+          }),
+        );
+        const events = await asOwner(store, (tx) => listAudit(tx, { limit: 100 }));
+        expect(events.slice(0, 3).map((e) => [e.seq, e.id, e.hash])).toEqual(
+          legacy.map((e) => [e.seq, e.id, e.hash]),
+        );
+        // Every chain starts linked to the single chain's head, and numbering goes on from it.
+        const firsts = events.slice(3);
+        expect(firsts.map((e) => e.seq)).toEqual([4, 5, 6]);
+        expect(firsts.filter((e) => e.domainId === d.id)[0]!.prevHash).toBe(legacy[2]!.hash);
+        expect(firsts.find((e) => e.domainId === null)!.prevHash).toBe(legacy[2]!.hash);
+        expect(await asOwner(store, verifyAudit)).toMatchObject({ ok: true, checked: 6, headSeq: 6 });
+
+        await asOwner(store, (tx) =>
+          sql`UPDATE audit_events SET outcome = 'denied' WHERE seq = 2`.execute(tx),
+        );
+        expect(await asOwner(store, verifyAudit)).toMatchObject({
+          ok: false,
+          broken: { seq: 2, reason: 'hash_mismatch' },
+        });
+        await asOwner(store, (tx) => sql`DELETE FROM audit_events WHERE seq = 2`.execute(tx));
+        expect(await asOwner(store, verifyAudit)).toMatchObject({
+          ok: false,
+          broken: { seq: 2, eventId: null, reason: 'sequence_gap' },
+        });
+        // The single chain's newest event gone: it no longer ends at the cutover.
+        await asOwner(store, (tx) => sql`DELETE FROM audit_events WHERE seq IN (1, 3)`.execute(tx));
+        expect(await asOwner(store, verifyAudit)).toMatchObject({
+          ok: false,
+          broken: { seq: 1, reason: 'head_mismatch' },
+        });
+      } finally {
+        await services.provisioner.stop();
+      }
+      await store.close();
+    } finally {
+      if (dir !== null) rmSync(dir, { recursive: true, force: true });
+      await database?.drop();
+    }
   });
 });
 
@@ -470,11 +698,11 @@ describe('a key revoked while its use is on its way, on PostgreSQL', () => {
       const recent = await services.keys.issue(actor, d.id);
       await services.keys.authenticate(recent.key, 'req_before');
       for (const key of [fresh, recent]) {
-        // A revocation in flight, taking its locks as every writer does: the key's row, then the chain's
-        // head. The use reads the key (still live) and waits on one of the two.
+        // A revocation in flight, taking its locks as every writer does: the key's row, then the head of
+        // the domain's chain. The use reads the key (still live) and waits on one of the two.
         await holder.query('BEGIN');
         await holder.query('UPDATE provisioning_keys SET revoked_at = now() WHERE id = $1', [key.id]);
-        await holder.query(`SELECT 1 FROM settings WHERE name = 'audit.head' FOR UPDATE`);
+        await holder.query(`SELECT 1 FROM audit_heads WHERE chain = $1 FOR UPDATE`, [d.id]);
         const outcome = services.keys.authenticate(key.key, `req_${key.id}`).then(
           () => 'allowed',
           (error: unknown) => (error instanceof BulkheadError ? error.code : error),

@@ -1,5 +1,7 @@
-// Each audit event carries the hash of the one before it, so editing, deleting or reordering any
-// stored event breaks the chain from that point on. The hash covers every field, including `seq`.
+// Each audit event carries the hash of the one before it in its chain, so editing, deleting or reordering
+// any stored event breaks its chain from that point on. The hash covers every field, including `seq` and
+// the domain (which names the chain). Until migration 0018 there was one chain, numbered without gaps;
+// since then each domain has its own, and the events of no domain one more.
 import { createHash } from 'node:crypto';
 import type { AuditEvent } from './events.js';
 
@@ -60,16 +62,37 @@ export type ChainBreak = 'sequence_gap' | 'prev_hash_mismatch' | 'hash_mismatch'
 
 export interface ChainReport {
   readonly ok: boolean;
+  /** Events checked (before the first break, if any). */
   readonly checked: number;
+  /** The newest event checked, in `seq` order, and its hash. */
   readonly headSeq: number;
   readonly headHash: string;
   /** The first broken link, when there is one. */
   readonly broken?: { readonly seq: number; readonly eventId: string | null; readonly reason: ChainBreak };
 }
 
-/** Checks events given in `seq` order, continuing from `state`; returns the break, if any. */
-export function checkLink(event: AuditEvent, previous: { seq: number; hash: string }): ChainBreak | null {
+/** A point of a chain: the seq and hash of its newest event (or where it started). */
+export interface ChainLink {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/**
+ * Checks events of the single chain from before migration 0018, given in `seq` order and numbered
+ * without gaps, continuing from `previous`; returns the break, if any.
+ */
+export function checkLink(event: AuditEvent, previous: ChainLink): ChainBreak | null {
   if (event.seq !== previous.seq + 1) return 'sequence_gap';
+  return checkChainLink(event, previous);
+}
+
+/**
+ * Checks the next event of one chain (a domain's, or the events of no domain) against the newest one
+ * before it in that chain. The global `seq` has gaps where a transaction rolled back, so a missing event
+ * shows as the next one's `prev_hash_mismatch`, or as its chain's `head_mismatch` when it was the newest.
+ */
+export function checkChainLink(event: AuditEvent, previous: ChainLink): ChainBreak | null {
+  if (event.seq <= previous.seq) return 'sequence_gap';
   if (event.prevHash !== previous.hash) return 'prev_hash_mismatch';
   if (eventHash(event) !== event.hash) return 'hash_mismatch';
   return null;

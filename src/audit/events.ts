@@ -14,6 +14,7 @@ export const auditActions = [
   'key.authenticate',
   'access.cross_domain',
   'access.scope_denied',
+  'access.rate_limited',
   'domain.key_destroyed',
   'pool.update',
   'resource.create',

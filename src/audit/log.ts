@@ -1,13 +1,33 @@
-// The audit log is append-only and written in the same transaction as the change it records, under
-// the lock of the chain's head row so that concurrent writers extend the chain one at a time.
+// The audit log is append-only and written in the same transaction as the change it records. Each
+// domain's events form a hash chain of their own, and the events of no domain one more (`system`): an
+// event is appended under the lock of its chain's head row, so one chain is extended one event at a time
+// while the chains of different domains are extended in parallel. Every chain starts linked to the head of
+// the single chain that came before them (`audit.cutover`, migration 0018).
 import { newId } from '../domain/ids.js';
 import { deferToCommit, type Tx } from '../store/store.js';
+import { inlineParameters } from '../store/inline.js';
 import type { AuditRow } from '../store/schema.js';
 import { sql, type RawBuilder } from 'kysely';
-import { bodyAroundSeq, checkLink, genesisHash, type ChainReport } from './chain.js';
+import {
+  bodyAroundSeq,
+  checkChainLink,
+  checkLink,
+  genesisHash,
+  type ChainBreak,
+  type ChainLink,
+  type ChainReport,
+} from './chain.js';
 import type { AuditEvent, AuditEventInput } from './events.js';
 
-const headSetting = 'audit.head';
+/** Where the single chain written before migration 0018 ends, and every chain starts. */
+const cutoverSetting = 'audit.cutover';
+/** The chain of the events that belong to no domain. */
+export const systemChain = 'system';
+
+/** The chain an event of `domainId` is appended to. */
+export function chainOf(domainId: string | null): string {
+  return domainId ?? systemChain;
+}
 
 function toEvent(row: AuditRow): AuditEvent {
   return {
@@ -27,16 +47,17 @@ function toEvent(row: AuditRow): AuditEvent {
 }
 
 /**
- * Appends one event to the caller's transaction, in one statement: it locks the head row (the newest seq
- * and hash, created by the migrations), so concurrent writers extend the chain one at a time, hashes the
- * event onto the head's hash in the database, and writes the event and the new head. The hash is
- * `eventHash` of the event, computed from the same parts.
+ * Appends one event to the caller's transaction: it locks the head row of the event's chain (its domain's,
+ * or the `system` chain's), takes the next `seq`, hashes the event onto the head's hash in the database,
+ * and writes the event and the new head. The hash is `eventHash` of the event, computed from the same
+ * parts. A chain's head row is made, linked to the cutover, by the statement before, the first time the
+ * chain is used.
  *
- * The statement travels with the transaction's COMMIT whenever its parameters can be written as literals
- * (on either store), so it costs no round trip of its own and the head is locked only
- * while the commit runs; the chain's order is then the order of the commits. Otherwise it runs at once.
+ * The statements travel with the transaction's COMMIT whenever their parameters can be written as
+ * literals (on either store), so they cost no round trip of their own and the head is locked only while
+ * the commit runs; a chain's order is then the order of its commits. Otherwise they run at once.
  *
- * `options.when` is an SQL condition, read when the statement runs: the event is appended only if it
+ * `options.when` is an SQL condition, read when the statements run: the event is appended only if it
  * holds (for a change whose statements are sent together, such as `Store.change`'s, where no code runs
  * between them to decide).
  */
@@ -56,18 +77,30 @@ export async function appendAudit(
     requestId: input.requestId,
     detail: { ...(input.detail ?? {}) },
   };
+  const chain = chainOf(fields.domainId);
   const { prefix, suffix } = bodyAroundSeq(fields);
   // A condition makes the event conditional on what earlier statements of the transaction did: when it
   // is false, nothing is appended and the head stays.
   const when = options.when === undefined ? sql`` : sql` WHERE ${options.when}`;
-  // The head is kept apart from the events so that deleting the newest events is noticed too. It is
-  // read by a sub-select, so a missing head gives a row of nulls that the insert refuses (seq is NOT
-  // NULL) rather than no row and a silently missing event.
+  const andWhen = options.when === undefined ? sql`` : sql` AND (${options.when})`;
+  // A chain used for the first time gets its head, starting where the single chain ended. Nothing is
+  // locked when the head is there already; two first events race on the key, and the second waits.
+  const ensure = sql`
+    INSERT INTO audit_heads (chain, domain_id, seq, hash)
+    SELECT ${chain}::text, ${fields.domainId}::text, (value::jsonb ->> 'seq')::bigint, value::jsonb ->> 'hash'
+    FROM settings WHERE name = ${cutoverSetting}${andWhen}
+    ON CONFLICT (chain) DO NOTHING
+  `;
+  // The head is kept apart from the events so that deleting a chain's newest events is noticed too. It
+  // is read by a sub-select, so a missing head gives a row of nulls that the insert refuses (seq is NOT
+  // NULL) rather than no row and a silently missing event. The seq is taken once the head is held, so
+  // within a chain the seq grows in the order of the links.
   const statement = sql<{ seq: number | string | bigint }>`
     WITH head AS (
-      SELECT (SELECT value::jsonb FROM settings WHERE name = ${headSetting} FOR UPDATE) AS value
+      SELECT (SELECT hash FROM audit_heads WHERE chain = ${chain} FOR UPDATE) AS hash
     ), linked AS (
-      SELECT (value ->> 'seq')::bigint + 1 AS seq, value ->> 'hash' AS prev_hash FROM head${when}
+      SELECT CASE WHEN hash IS NOT NULL THEN nextval('audit_event_seq') END AS seq, hash AS prev_hash
+      FROM head${when}
     ), hashed AS (
       SELECT seq, prev_hash,
         encode(sha256(convert_to(prev_hash || chr(10) || ${prefix} || seq::text || ${suffix}, 'UTF8')), 'hex') AS hash
@@ -80,13 +113,20 @@ export async function appendAudit(
         prev_hash, hash
       FROM hashed
     )
-    UPDATE settings
-    SET value = '{"seq":' || hashed.seq::text || ',"hash":"' || hashed.hash || '"}', updated_at = now()
+    UPDATE audit_heads
+    SET seq = hashed.seq, hash = hashed.hash
     FROM hashed
-    WHERE settings.name = ${headSetting}
+    WHERE audit_heads.chain = ${chain}
     RETURNING hashed.seq
   `;
-  if (deferToCommit(tx, statement.compile(tx))) return;
+  const first = ensure.compile(tx);
+  const second = statement.compile(tx);
+  // Both statements are left for the commit, in order, or both run now: the second needs the first.
+  if (inlineParameters(second.sql, second.parameters) !== null && deferToCommit(tx, first)) {
+    if (!deferToCommit(tx, second)) throw new Error('an audit event could not follow its head to the commit');
+    return;
+  }
+  await ensure.execute(tx);
   const { rows } = await statement.execute(tx);
   if (rows[0] === undefined && options.when === undefined) throw new Error('the audit chain has no head row');
 }
@@ -132,44 +172,95 @@ export async function forEachAudit(db: Tx, each: (event: AuditEvent) => void | P
   }
 }
 
+async function readHeads(db: Tx): Promise<Map<string, ChainLink>> {
+  const rows = await db.selectFrom('audit_heads').select(['chain', 'seq', 'hash']).execute();
+  return new Map(rows.map((r) => [r.chain, { seq: Number(r.seq), hash: r.hash }]));
+}
+
 /**
- * Walks the whole chain and names the first broken link.
+ * Walks every chain — the single one written before migration 0018 up to its cutover, then each
+ * domain's and the one of the events of no domain — and names the first broken link in `seq` order.
+ * The heads are read first: an event appended to a chain after that (its seq above the head read) is
+ * left for the next check, provided the chain's head has reached it by the end of this one.
  *
  * @example
  * const report = await store.system('audit', verifyAudit);
  * if (!report.ok) console.error(`broken at ${report.broken?.seq}: ${report.broken?.reason}`);
  */
 export async function verifyAudit(db: Tx): Promise<ChainReport> {
-  let previous = { seq: 0, hash: genesisHash };
+  const stored = await db
+    .selectFrom('settings')
+    .select('value')
+    .where('name', '=', cutoverSetting)
+    .executeTakeFirst();
+  const cutover = stored === undefined ? null : (JSON.parse(stored.value) as ChainLink);
+  const heads = await readHeads(db);
+  // The single chain, then each chain's newest checked event; and the newest events left for later.
+  let single: ChainLink = { seq: 0, hash: genesisHash };
+  let singleEnded = false;
+  const chains = new Map<string, ChainLink>();
+  const later = new Map<string, number>();
+  let newest: ChainLink = single;
   let checked = 0;
   let broken: ChainReport['broken'];
+  const breakAt = (seq: number, eventId: string | null, reason: ChainBreak) => {
+    if (broken === undefined || seq < broken.seq) broken = { seq, eventId, reason };
+  };
+  // The single chain must end exactly at the cutover: its newest events cannot go missing unseen.
+  const endSingle = () => {
+    if (singleEnded) return;
+    singleEnded = true;
+    if (cutover === null) breakAt(single.seq + 1, null, 'head_mismatch');
+    else if (single.seq !== cutover.seq || single.hash !== cutover.hash)
+      breakAt(Math.min(cutover.seq, single.seq + 1), null, 'head_mismatch');
+  };
   await forEachAudit(db, (event) => {
     if (broken !== undefined) return;
-    const reason = checkLink(event, previous);
-    if (reason !== null) {
+    if (cutover !== null && event.seq <= cutover.seq) {
+      const reason = checkLink(event, single);
       // A gap names the missing number; the event found there instead is not the broken one.
-      broken =
-        reason === 'sequence_gap'
-          ? { seq: previous.seq + 1, eventId: null, reason }
-          : { seq: event.seq, eventId: event.id, reason };
+      if (reason === 'sequence_gap') breakAt(single.seq + 1, null, reason);
+      else if (reason !== null) breakAt(event.seq, event.id, reason);
+      else {
+        single = { seq: event.seq, hash: event.hash };
+        newest = single;
+        checked++;
+      }
       return;
     }
-    previous = { seq: event.seq, hash: event.hash };
+    endSingle();
+    if (broken !== undefined) return;
+    const chain = chainOf(event.domainId);
+    const head = heads.get(chain);
+    if (head === undefined || event.seq > head.seq) {
+      later.set(chain, Math.max(later.get(chain) ?? 0, event.seq));
+      return;
+    }
+    const reason = checkChainLink(event, chains.get(chain) ?? cutover!);
+    if (reason !== null) return breakAt(event.seq, event.id, reason);
+    chains.set(chain, { seq: event.seq, hash: event.hash });
+    newest = { seq: event.seq, hash: event.hash };
     checked++;
   });
-  if (broken === undefined) {
-    const stored = await db
-      .selectFrom('settings')
-      .select('value')
-      .where('name', '=', headSetting)
-      .executeTakeFirst();
-    const head =
-      stored === undefined ? { seq: 0, hash: genesisHash } : (JSON.parse(stored.value) as typeof previous);
-    if (head.seq !== previous.seq || head.hash !== previous.hash) {
-      broken = { seq: Math.min(head.seq, previous.seq + 1), eventId: null, reason: 'head_mismatch' };
+  if (broken === undefined) endSingle();
+  if (broken === undefined && cutover !== null) {
+    // Each head names its chain's newest event: a chain whose newest events were deleted, or whose head
+    // was moved, does not end there.
+    for (const [chain, head] of heads) {
+      const end = chains.get(chain) ?? cutover;
+      if (end.seq !== head.seq || end.hash !== head.hash)
+        breakAt(head.seq > end.seq ? head.seq : end.seq, null, 'head_mismatch');
+    }
+    // Events beyond the heads read at the start were appended meanwhile, and their chain's head must have
+    // reached them since; an event no head accounts for was put there by hand.
+    if (later.size > 0) {
+      const now = await readHeads(db);
+      for (const [chain, seq] of later) {
+        if ((now.get(chain)?.seq ?? -1) < seq) breakAt(seq, null, 'head_mismatch');
+      }
     }
   }
   return broken === undefined
-    ? { ok: true, checked, headSeq: previous.seq, headHash: previous.hash }
-    : { ok: false, checked, headSeq: previous.seq, headHash: previous.hash, broken };
+    ? { ok: true, checked, headSeq: newest.seq, headHash: newest.hash }
+    : { ok: false, checked, headSeq: newest.seq, headHash: newest.hash, broken };
 }

@@ -23,8 +23,10 @@ declare module 'fastify' {
      */
     domainScope: string | null;
     /**
-     * A provisioning key's use not yet recorded, on a route that records it with its own change
-     * (`keyUse: 'with-change'`); recorded on its own before the response goes out otherwise.
+     * A provisioning key's use not yet recorded: on a route that records it with its own change
+     * (`keyUse: 'with-change'`), by that change, and whatever it leaves before the response goes out;
+     * on any other route, once the domain's share has admitted the request. A request the share
+     * refuses records none (it is counted with the domain's other refusals).
      */
     keyUse: PendingKeyUse | null;
   }

@@ -400,6 +400,14 @@ export class PendingKeyUse {
     return this.keys.deferUse(tx, this, { when });
   }
 
+  /**
+   * Says that the request was refused before the key did anything (its domain was over its share): the
+   * use is not recorded on its own. Such refusals are counted and audited per domain and interval.
+   */
+  unused(): void {
+    this.done = true;
+  }
+
   /** Says that a transaction holding `deferTo`'s statements committed with `when` true. */
   recorded(): void {
     this.done = true;

@@ -3,6 +3,9 @@
 // loop or the store's connections from the others. Counted in this process: each server enforces its own
 // share (docs/operating.md says how to size them behind a load balancer). The caller's domain comes from
 // its credential, resolved before this is asked; the operator and anonymous callers are not counted here.
+// A refused request writes nothing of its own (no audit event per request, which would make the flood
+// write to the store): refusals are counted per domain and audited together, one event per domain per
+// interval.
 
 /** The limits of one domain; `requestsPerSecond` or `concurrentRequests` of 0 turns that limit off. */
 export interface TenantLimitValues {
@@ -66,12 +69,31 @@ interface CachedLimits {
   readonly until: number;
 }
 
+/** The refusals of one domain over one interval, audited as one event. */
+export interface RefusalTally {
+  readonly rate: number;
+  readonly concurrency: number;
+  /** When the first refusal of the interval was counted, and when the tally was taken (ISO 8601). */
+  readonly since: string;
+  readonly until: string;
+}
+
 export interface TenantLimitOptions {
   readonly defaults: TenantLimitValues;
   /** A domain's overrides from its pool; asked at most once per `cacheMs` per domain. */
   readonly overrides: (domainId: string) => Promise<Readonly<Record<string, number>>>;
   readonly cacheMs?: number;
   readonly now?: () => number;
+  /** Records a domain's refusals of one interval (its audit event); nothing is recorded without it. */
+  readonly recordRefusals?: (domainId: string, tally: RefusalTally) => Promise<void>;
+  /** How long refusals are counted before they are recorded (default 10 s). */
+  readonly refusalIntervalMs?: number;
+}
+
+interface Tally {
+  rate: number;
+  concurrency: number;
+  since: Date;
 }
 
 /**
@@ -87,10 +109,15 @@ export class TenantLimits {
   private readonly cache = new Map<string, CachedLimits>();
   private readonly now: () => number;
   private readonly cacheMs: number;
+  private readonly refusalIntervalMs: number;
+  private tallies = new Map<string, Tally>();
+  private timer: NodeJS.Timeout | null = null;
+  private recording: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: TenantLimitOptions) {
     this.now = o.now ?? (() => performance.now());
     this.cacheMs = o.cacheMs ?? 5_000;
+    this.refusalIntervalMs = o.refusalIntervalMs ?? 10_000;
   }
 
   /** Forgets a domain's cached overrides, so a pool change applies from the next request. */
@@ -134,10 +161,12 @@ export class TenantLimits {
           };
     if (rate > 0 && bucket.tokens < 1) {
       const wait = Math.max(1, Math.ceil((1 - bucket.tokens) / rate));
+      this.count(domainId, 'rate');
       return { admitted: false, reason: 'rate', rate: state(bucket.tokens), retryAfter: wait };
     }
     if (limits.concurrentRequests > 0 && bucket.inFlight >= limits.concurrentRequests) {
       // A request in flight ends within its own time; a second is what a client can act on.
+      this.count(domainId, 'concurrency');
       return { admitted: false, reason: 'concurrency', rate: state(bucket.tokens), retryAfter: 1 };
     }
     if (rate > 0) bucket.tokens -= 1;
@@ -153,6 +182,59 @@ export class TenantLimits {
         held.inFlight -= 1;
       },
     };
+  }
+
+  /**
+   * Records the refusals counted so far, one call of `recordRefusals` per domain, and starts a new
+   * interval. Runs by itself once per interval after a refusal; call it on shutdown, and in tests.
+   * A domain whose record failed keeps its count for the next interval.
+   */
+  recordRefusals(): Promise<void> {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    const tallies = this.tallies;
+    this.tallies = new Map();
+    const record = this.o.recordRefusals;
+    const until = new Date();
+    this.recording = this.recording.then(async () => {
+      if (record === undefined) return;
+      for (const [domainId, tally] of tallies) {
+        try {
+          await record(domainId, {
+            rate: tally.rate,
+            concurrency: tally.concurrency,
+            since: tally.since.toISOString(),
+            until: until.toISOString(),
+          });
+        } catch {
+          const now = this.tallies.get(domainId);
+          this.tallies.set(domainId, {
+            rate: tally.rate + (now?.rate ?? 0),
+            concurrency: tally.concurrency + (now?.concurrency ?? 0),
+            since: tally.since,
+          });
+          this.schedule();
+        }
+      }
+    });
+    return this.recording;
+  }
+
+  private count(domainId: string, reason: 'rate' | 'concurrency'): void {
+    if (this.o.recordRefusals === undefined) return;
+    let tally = this.tallies.get(domainId);
+    if (tally === undefined) {
+      tally = { rate: 0, concurrency: 0, since: new Date() };
+      this.tallies.set(domainId, tally);
+    }
+    tally[reason] += 1;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer !== null || this.o.recordRefusals === undefined) return;
+    this.timer = setTimeout(() => void this.recordRefusals(), this.refusalIntervalMs);
+    this.timer.unref();
   }
 
   /** Requests of a domain in flight now (for tests and metrics). */

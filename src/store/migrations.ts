@@ -656,6 +656,42 @@ const migrations: Record<string, Migration> = {
       await sql.raw(revokeSystemFromApp).execute(db);
     },
   },
+  '0018_audit_chains': {
+    async up(db) {
+      // One hash chain per domain, and one for the events of no domain (`system`), each under its own head
+      // row: a domain's events are appended one at a time, and two domains' events in parallel. The one
+      // global chain so far ends where it is (its head becomes `audit.cutover`), and every new chain
+      // starts linked to that head, so the events written before keep verifying as they were. The global
+      // `seq` goes on from there as a sequence, taken while the chain's head is held: it orders the log for
+      // listing and orders each chain, with gaps where a transaction rolled back.
+      await sql`
+        CREATE TABLE audit_heads (
+          chain text PRIMARY KEY CHECK (chain = coalesce(domain_id, 'system')),
+          domain_id text,
+          seq bigint NOT NULL CHECK (seq >= 0),
+          hash text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$')
+        )`.execute(db);
+      // A domain reaches its own head only; the head of the events of no domain, the system context only.
+      await isolate(db, 'audit_heads', 'domain_id');
+      await grantApp(db, 'audit_heads', 'SELECT, INSERT, UPDATE');
+      await sql`CREATE SEQUENCE audit_event_seq AS bigint MINVALUE 1`.execute(db);
+      await sql`
+        SELECT setval('audit_event_seq', greatest(n, 1), n > 0)
+        FROM (SELECT (value::jsonb ->> 'seq')::bigint AS n FROM settings WHERE name = 'audit.head') head`.execute(
+        db,
+      );
+      await sql.raw(`GRANT USAGE ON SEQUENCE audit_event_seq TO ${appRole}`).execute(db);
+      if (await roleExists(db, systemRole)) {
+        await sql.raw(`GRANT USAGE ON SEQUENCE audit_event_seq TO ${systemRole}`).execute(db);
+      }
+      // The old head is renamed, not kept: a server of an earlier version that is still running cannot
+      // append to the old chain any more (its statement finds no head and fails) instead of forking it.
+      await sql`
+        INSERT INTO settings (name, value, updated_at)
+        SELECT 'audit.cutover', value, now() FROM settings WHERE name = 'audit.head'`.execute(db);
+      await sql`DELETE FROM settings WHERE name = 'audit.head'`.execute(db);
+    },
+  },
   '0019_signed_scope': {
     async up(db) {
       // Any session may set a custom setting, so a domain id in a setting is a claim anyone can make:

@@ -43,6 +43,14 @@ export interface AuditEventsTable {
   hash: string;
 }
 
+/** The head of one audit chain: a domain's (`chain` is its id) or that of the events of no domain (`system`). */
+export interface AuditHeadsTable {
+  chain: string;
+  domain_id: string | null;
+  seq: ColumnType<string, string | number, string | number>;
+  hash: string;
+}
+
 export interface SettingsTable {
   name: string;
   value: string;
@@ -252,6 +260,7 @@ export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
   audit_events: AuditEventsTable;
+  audit_heads: AuditHeadsTable;
   settings: SettingsTable;
   resources: ResourcesTable;
   pools: PoolsTable;

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bodyAroundSeq, eventHash } from '../../src/audit/chain.js';
+import { bodyAroundSeq, checkChainLink, checkLink, eventHash } from '../../src/audit/chain.js';
+import type { AuditEvent } from '../../src/audit/events.js';
 
 // The canonical form written out independently: keys sorted, undefined members left out.
 function reference(value: unknown): string {
@@ -44,6 +45,37 @@ describe('the audit hash', () => {
         expect(`${prefix}${String(e.seq)}${suffix}`).toBe(body);
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('a chain link', () => {
+  const sealed = (e: Omit<AuditEvent, 'hash'>): AuditEvent => ({ ...e, hash: eventHash(e) });
+
+  it('holds for the next event of a chain, whatever gap the global seq has, and breaks on any change', () => {
+    fc.assert(
+      fc.property(event, fc.integer({ min: 1, max: 1000 }), (generated, gap) => {
+        // Room above the seq for the next ones, within the integers a number holds exactly.
+        const e = { ...generated, seq: Math.min(generated.seq, 2 ** 50) };
+        const previous = { seq: e.seq, hash: eventHash(e) };
+        const next = sealed({ ...e, id: `${e.id}-next`, seq: e.seq + gap, prevHash: previous.hash });
+        expect(checkChainLink(next, previous)).toBeNull();
+        // The single chain from before the cutover takes no gap.
+        expect(checkLink(next, previous)).toBe(gap === 1 ? null : 'sequence_gap');
+        // An edited field, a moved domain (another chain), a renumbered event: the hash no longer holds.
+        expect(checkChainLink({ ...next, actor: `${next.actor}!` }, previous)).toBe('hash_mismatch');
+        expect(checkChainLink({ ...next, domainId: `${next.domainId ?? ''}x` }, previous)).toBe(
+          'hash_mismatch',
+        );
+        expect(checkChainLink({ ...next, seq: next.seq + 1 }, previous)).toBe('hash_mismatch');
+        // Linked to another event than the newest of its chain (one deleted in between, say).
+        expect(checkChainLink(next, { ...previous, hash: 'f'.repeat(64) })).toBe(
+          previous.hash === 'f'.repeat(64) ? null : 'prev_hash_mismatch',
+        );
+        // Not after the newest of its chain.
+        expect(checkChainLink(next, { ...previous, seq: next.seq })).toBe('sequence_gap');
+      }),
+      { numRuns: 300 },
     );
   });
 });

@@ -68,10 +68,10 @@ async function resolvePrincipal(services: Services, request: FastifyRequest): Pr
   }
   if (!hasHeader) throw new BulkheadError('unauthenticated');
   const token = bearer.exec(header)?.[1];
-  // Key-shaped tokens are audited by the key service, with the reason they were refused.
+  // Key-shaped tokens are audited by the key service, with the reason they were refused. A key that
+  // passes is read here and its use recorded later: once its domain's share has admitted the request
+  // (preParsing below), or with the change the request makes (`keyUse: 'with-change'`).
   if (token?.startsWith(keyPrefix) === true) {
-    if (request.routeOptions.config.keyUse !== 'with-change')
-      return services.keys.authenticate(token, String(request.id));
     const use = await services.keys.authenticateLater(token, String(request.id));
     request.keyUse = use;
     return use.principal;
@@ -120,6 +120,16 @@ export const authenticate = fp<{ services: Services }>(
       const access = request.routeOptions.config.access;
       if (access === undefined || access.credentials.length === 0) return;
       request.principal = await resolvePrincipal(services, request);
+    });
+
+    // After every onRequest hook, the fair-share plugin's included: a key's use is recorded (its audit
+    // event, under the head of its domain's chain) only for a request its domain's share admitted. A
+    // revocation that committed first refuses the request here, before any work is done.
+    app.addHook('preParsing', async (request, _reply, payload) => {
+      const use = request.keyUse;
+      if (use !== null && !use.settled && request.routeOptions.config.keyUse !== 'with-change')
+        await use.record();
+      return payload;
     });
 
     // A key refused for its scopes — by the policy, or by a handler that read the resource's kind — is

@@ -3,6 +3,8 @@
 // a refused request costs the others as little as possible. It answers 429 `rate_limited` with
 // Retry-After and the RateLimit / RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers), and
 // frees the request's place when its answer has gone out or its connection closed, whichever is first.
+// A provisioning key's use is recorded only after this admits the request (src/http/plugins/authenticate.ts),
+// so a flood that is refused takes no lock of the audit chain and writes nothing per request.
 import type { FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, type Registry } from 'prom-client';
@@ -51,6 +53,9 @@ export const fairShare = fp<{ limits: TenantLimits; registry: Registry }>(
         if (request.raw.socket?.destroyed === true) admission.release();
         return;
       }
+      // A refused request leaves no audit event of its own, not even its key's use: the refusal is
+      // counted here and in the domain's tally, which is audited once per interval.
+      request.keyUse?.unused();
       refused.inc({ reason: admission.reason });
       request.log.info({ domainId: principal.domainId, reason: admission.reason }, 'over the domain share');
       throw Object.assign(
