@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventHash } from '../src/audit/chain.js';
@@ -10,7 +10,7 @@ import { appendAudit, listAudit, verifyAudit } from '../src/audit/log.js';
 import { BulkheadError, type ErrorCode } from '../src/errors.js';
 import type { Actor } from '../src/policy/principal.js';
 import { buildServices, type Services } from '../src/runtime.js';
-import { migrationNames } from '../src/store/migrations.js';
+import { cutOverSingleChain, migrationNames } from '../src/store/migrations.js';
 import { DataDirLockedError, openStore } from '../src/store/store.js';
 import {
   asOwner,
@@ -548,7 +548,7 @@ describe.each(backends)('audit tampering on $name', (backend) => {
 
   it('keeps the single chain written before the per-domain chains verifying, and catches it edited', async () => {
     // The state of a store before migration 0018: one chain, numbered without gaps, its head in
-    // `audit.head`. Migration 0018 is then run again on it, as on an upgrade.
+    // `audit.head`. Migration 0018's step over the data is then run on it, as on an upgrade.
     const dir = backend.name === 'pglite' ? mkdtempSync(join(tmpdir(), 'bulkhead-chains-')) : null;
     const database = backend.name === 'postgres' ? await createTestDatabase() : null;
     const open = () =>
@@ -595,14 +595,17 @@ describe.each(backends)('audit tampering on $name', (backend) => {
           legacy.push({ seq, hash, id: event.id });
           prevHash = hash;
         }
-        await sql`DROP TABLE audit_heads`.execute(tx);
-        await sql`DROP SEQUENCE audit_event_seq`.execute(tx);
+        // The owner reaches every domain's rows in the migrations' system context only.
+        await sql`SELECT set_config('bulkhead.system', 'on', true)`.execute(tx);
+        await sql`DELETE FROM audit_heads`.execute(tx);
         await sql`DELETE FROM settings WHERE name = 'audit.cutover'`.execute(tx);
         await tx
           .insertInto('settings')
           .values({ name: 'audit.head', value: JSON.stringify({ seq: 3, hash: prevHash }) })
           .execute();
-        await sql`DELETE FROM bulkhead_migrations WHERE name = '0018_audit_chains'`.execute(tx);
+        // Migration 0018's step over the data, as on an upgrade (the migrations after it cannot be undone
+        // to run 0018 itself again).
+        await cutOverSingleChain(tx as unknown as Kysely<unknown>);
       });
       await store.close();
       store = await open();

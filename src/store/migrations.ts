@@ -675,21 +675,13 @@ const migrations: Record<string, Migration> = {
       await isolate(db, 'audit_heads', 'domain_id');
       await grantApp(db, 'audit_heads', 'SELECT, INSERT, UPDATE');
       await sql`CREATE SEQUENCE audit_event_seq AS bigint MINVALUE 1`.execute(db);
-      await sql`
-        SELECT setval('audit_event_seq', greatest(n, 1), n > 0)
-        FROM (SELECT (value::jsonb ->> 'seq')::bigint AS n FROM settings WHERE name = 'audit.head') head`.execute(
-        db,
-      );
       await sql.raw(`GRANT USAGE ON SEQUENCE audit_event_seq TO ${appRole}`).execute(db);
       if (await roleExists(db, systemRole)) {
         await sql.raw(`GRANT USAGE ON SEQUENCE audit_event_seq TO ${systemRole}`).execute(db);
       }
       // The old head is renamed, not kept: a server of an earlier version that is still running cannot
       // append to the old chain any more (its statement finds no head and fails) instead of forking it.
-      await sql`
-        INSERT INTO settings (name, value, updated_at)
-        SELECT 'audit.cutover', value, now() FROM settings WHERE name = 'audit.head'`.execute(db);
-      await sql`DELETE FROM settings WHERE name = 'audit.head'`.execute(db);
+      await cutOverSingleChain(db);
     },
   },
   '0019_signed_scope': {
@@ -835,6 +827,23 @@ const migrations: Record<string, Migration> = {
     },
   },
 };
+
+/**
+ * Migration 0018's step over the data: numbering goes on after the single chain's newest event, whose
+ * head (`audit.head`) becomes `audit.cutover`, where every per-domain chain starts. Exported for the test
+ * that puts a store back to the single chain and upgrades it.
+ */
+export async function cutOverSingleChain(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    SELECT setval('audit_event_seq', greatest(n, 1), n > 0)
+    FROM (SELECT (value::jsonb ->> 'seq')::bigint AS n FROM settings WHERE name = 'audit.head') head`.execute(
+    db,
+  );
+  await sql`
+    INSERT INTO settings (name, value, updated_at)
+    SELECT 'audit.cutover', value, now() FROM settings WHERE name = 'audit.head'`.execute(db);
+  await sql`DELETE FROM settings WHERE name = 'audit.head'`.execute(db);
+}
 
 /**
  * Instances and volumes became scopes of their own (`instances`, `volumes`). A key that held every
