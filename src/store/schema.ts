@@ -271,12 +271,17 @@ export interface Database {
 }
 
 export type VerifyRunRow = Selectable<VerifyRunsTable>;
+export type NewVerifyRunRow = Insertable<VerifyRunsTable>;
 
 export type BlueprintRow = Selectable<BlueprintsTable>;
 
 export type InstanceRow = Selectable<InstancesTable>;
 export type VolumeRow = Selectable<VolumesTable>;
 export type GrantRow = Selectable<GrantsTable>;
+
+export type PrincipalRow = Selectable<PrincipalsTable>;
+export type RevocationRow = Selectable<RevocationsTable>;
+export type SigningKeyRow = Selectable<SigningKeysTable>;
 
 export type ResourceRow = Selectable<ResourcesTable>;
 
