@@ -286,6 +286,7 @@ export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type ResourceRow = Selectable<ResourcesTable>;
 
 export type DomainRow = Selectable<DomainsTable>;
+export type DomainKeyRow = Selectable<DomainKeysTable>;
 export type KeyRow = Selectable<ProvisioningKeysTable>;
 export type AuditRow = Selectable<AuditEventsTable>;
 export type NewAuditRow = Insertable<AuditEventsTable>;
