@@ -106,7 +106,13 @@ describe.each(backends)('the provisioning path on a $name store', (backend) => {
     );
 
   const create = (d: { id: string; principal: KeyPrincipal }, name: string) =>
-    services.provisioner.create(d.principal, null, d.id, { kind: 'storage', name });
+    services.provisioner.create({
+      principal: d.principal,
+      requestId: null,
+      domainId: d.id,
+      kind: 'storage',
+      name,
+    });
 
   const events = (domainId: string, target: string) =>
     asOwner(services.store, (tx) => listAudit(tx, { domainId, limit: 1000 })).then((all) =>

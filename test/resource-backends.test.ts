@@ -115,7 +115,10 @@ describe('a resource on a backend this server is not configured for', () => {
 
   it('records the backend at creation, and the other server refuses to touch it, changing nothing', async () => {
     const d = await domainWithKey();
-    const { resource } = await onServer.provisioner.create(d.principal, null, d.id, {
+    const { resource } = await onServer.provisioner.create({
+      principal: d.principal,
+      requestId: null,
+      domainId: d.id,
       kind: 'postgres',
       name: 'orders',
     });
@@ -168,7 +171,10 @@ describe('a resource on a backend this server is not configured for', () => {
 
   it("leaves the other server's resources to it when reconciling a deleted domain", async () => {
     const d = await domainWithKey();
-    const { resource } = await onServer.provisioner.create(d.principal, null, d.id, {
+    const { resource } = await onServer.provisioner.create({
+      principal: d.principal,
+      requestId: null,
+      domainId: d.id,
       kind: 'postgres',
       name: 'kept',
     });
@@ -186,7 +192,10 @@ describe('a resource on a backend this server is not configured for', () => {
 
   it("refuses the other way round: the PostgreSQL server's configuration leaves embedded resources", async () => {
     const d = await domainWithKey();
-    const { resource } = await embedded.provisioner.create(d.principal, null, d.id, {
+    const { resource } = await embedded.provisioner.create({
+      principal: d.principal,
+      requestId: null,
+      domainId: d.id,
       kind: 'postgres',
       name: 'local',
     });
@@ -203,7 +212,10 @@ describe('a resource on a backend this server is not configured for', () => {
 
   it('takes a resource recorded before backends were to live on the configured backend', async () => {
     const d = await domainWithKey();
-    const { resource } = await embedded.provisioner.create(d.principal, null, d.id, {
+    const { resource } = await embedded.provisioner.create({
+      principal: d.principal,
+      requestId: null,
+      domainId: d.id,
       kind: 'storage',
       name: 'old',
     });

@@ -5,6 +5,11 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { BulkheadError } from '../errors.js';
 import type { DataKeySource } from '../providers/provider.js';
+import {
+  destroyDomainKey,
+  findDomainKey,
+  insertDomainKeyIfAbsent,
+} from '../store/repositories/domain-keys.js';
 import type { Store, Tx } from '../store/store.js';
 
 const version = 'v1';
@@ -55,23 +60,13 @@ export class Keyring implements DataKeySource {
 
   /** The domain's data key, read (or created) inside the caller's transaction. */
   async dataKeyIn(db: Tx, domainId: string): Promise<Buffer> {
-    let row = await db
-      .selectFrom('domain_keys')
-      .selectAll()
-      .where('domain_id', '=', domainId)
-      .executeTakeFirst();
+    let row = await findDomainKey(db, domainId);
     if (row === undefined) {
       const wrapped = seal(this.deps.masterKey, randomBytes(32), `domain-key:${domainId}`);
-      await db
-        .insertInto('domain_keys')
-        .values({ domain_id: domainId, wrapped_key: wrapped, created_at: new Date() })
-        .onConflict((oc) => oc.column('domain_id').doNothing())
-        .execute();
-      row = await db
-        .selectFrom('domain_keys')
-        .selectAll()
-        .where('domain_id', '=', domainId)
-        .executeTakeFirstOrThrow();
+      await insertDomainKeyIfAbsent(db, domainId, wrapped, new Date());
+      // There is a row now: the one just inserted, or one a concurrent transaction committed first.
+      row = await findDomainKey(db, domainId);
+      if (row === undefined) throw new Error(`no data key row for ${domainId} after inserting one`);
     }
     if (row.wrapped_key === null) {
       throw new BulkheadError('not_found', "The domain's data key was destroyed.");
@@ -109,19 +104,8 @@ export class Keyring implements DataKeySource {
   }
 
   /** Destroys the domain's data key inside the caller's transaction. */
-  async destroy(tx: Tx, domainId: string): Promise<boolean> {
-    const now = new Date();
+  destroy(tx: Tx, domainId: string): Promise<boolean> {
     // A domain that never had a key gets a destroyed one, so none can be created for it later.
-    const result = await tx
-      .insertInto('domain_keys')
-      .values({ domain_id: domainId, wrapped_key: null, created_at: now, destroyed_at: now })
-      .onConflict((oc) =>
-        oc
-          .column('domain_id')
-          .doUpdateSet({ wrapped_key: null, destroyed_at: now })
-          .where('domain_keys.wrapped_key', 'is not', null),
-      )
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+    return destroyDomainKey(tx, domainId, new Date());
   }
 }

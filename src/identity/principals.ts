@@ -6,11 +6,21 @@ import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
-import type { PrincipalRole, PrincipalsTable } from '../store/schema.js';
-import type { Store, Tx } from '../store/store.js';
-import type { Selectable } from 'kysely';
+import type { PrincipalRole, PrincipalRow } from '../store/schema.js';
+import type { DomainTx, Store, Tx } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
-import { lockDomain } from '../services/domains.js';
+import { lockDomain } from '../store/repositories/domains.js';
+import {
+  findActiveClient,
+  findActiveUser,
+  insertPrincipal,
+  livePrincipals,
+  lockIfUnchanged,
+  lockLivePrincipal,
+  setPrincipalSecret,
+  setPrincipalStatus,
+} from '../store/repositories/principals.js';
+import { revokeLivePrincipalSessions, revokePrincipalSessions } from '../store/repositories/sessions.js';
 import {
   canonicalEmail,
   userAccountKey,
@@ -33,8 +43,6 @@ export interface PrincipalView {
   readonly createdAt: string;
   readonly updatedAt: string;
 }
-
-type PrincipalRow = Selectable<PrincipalsTable>;
 
 function view(row: PrincipalRow): PrincipalView {
   return {
@@ -63,29 +71,13 @@ function checkStrength(password: string): void {
  * against a change until the calling transaction ends. A login that checked the old password while the
  * password was being changed finds the change here, rather than opening a session that outlives it.
  */
-export async function stillAsChecked(tx: Tx, checked: PrincipalRow): Promise<boolean> {
-  const row = await tx
-    .selectFrom('principals')
-    .select('id')
-    .where('id', '=', checked.id)
-    .where('domain_id', '=', checked.domain_id)
-    .where('status', '=', 'active')
-    .where('secret_hash', '=', checked.secret_hash)
-    .forShare()
-    .executeTakeFirst();
-  return row !== undefined;
+export function stillAsChecked(tx: Tx, checked: PrincipalRow): Promise<boolean> {
+  return lockIfUnchanged(tx, checked);
 }
 
 /** The domain's principal that is not deleted, locked until the transaction ends; else not found. */
-async function lockLive(tx: Tx, domainId: string, principalId: string): Promise<PrincipalRow> {
-  const row = await tx
-    .selectFrom('principals')
-    .selectAll()
-    .where('id', '=', principalId)
-    .where('domain_id', '=', domainId)
-    .where('status', '<>', 'deleted')
-    .forUpdate()
-    .executeTakeFirst();
+async function lockLive(tx: DomainTx, domainId: string, principalId: string): Promise<PrincipalRow> {
+  const row = await lockLivePrincipal(tx, domainId, principalId);
   if (row === undefined) throw notFound();
   return row;
 }
@@ -127,23 +119,16 @@ export class PrincipalService {
     try {
       const row = await this.deps.store.withDomain(domainId, async (tx) => {
         if ((await lockDomain(tx, domainId)).status === 'deleted') throw new BulkheadError('domain_deleted');
-        const now = new Date();
-        const inserted = await tx
-          .insertInto('principals')
-          .values({
-            id: newId('principal'),
-            domain_id: domainId,
-            kind: input.kind,
-            email,
-            client_id: clientId,
-            secret_hash: secretHash,
-            status: 'active',
-            role: input.role ?? 'member',
-            created_at: now,
-            updated_at: now,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
+        const inserted = await insertPrincipal(tx, {
+          id: newId('principal'),
+          domainId,
+          kind: input.kind,
+          email,
+          clientId,
+          secretHash,
+          role: input.role ?? 'member',
+          at: new Date(),
+        });
         await appendAudit(tx, {
           ...actor,
           domainId,
@@ -166,15 +151,7 @@ export class PrincipalService {
   }
 
   async list(domainId: string): Promise<PrincipalView[]> {
-    const rows = await this.deps.store.withDomain(domainId, (tx) =>
-      tx
-        .selectFrom('principals')
-        .selectAll()
-        .where('domain_id', '=', domainId)
-        .where('status', '<>', 'deleted')
-        .orderBy('id')
-        .execute(),
-    );
+    const rows = await this.deps.store.withDomain(domainId, (tx) => livePrincipals(tx, domainId));
     return rows.map(view);
   }
 
@@ -188,18 +165,8 @@ export class PrincipalService {
     return this.deps.store.withDomain(domainId, async (tx) => {
       await lockLive(tx, domainId, principalId);
       const now = new Date();
-      const updated = await tx
-        .updateTable('principals')
-        .set({ status, updated_at: now })
-        .where('id', '=', principalId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await tx
-        .updateTable('sessions')
-        .set({ revoked_at: now, revoke_reason: `principal ${status}` })
-        .where('principal_id', '=', principalId)
-        .where('revoked_at', 'is', null)
-        .execute();
+      const updated = await setPrincipalStatus(tx, principalId, status, now);
+      await revokePrincipalSessions(tx, principalId, `principal ${status}`, now);
       await recordRevocation(this.deps.store, tx, 'principal', principalId, domainId);
       await appendAudit(tx, {
         ...actor,
@@ -232,24 +199,12 @@ export class PrincipalService {
     return this.deps.store.withDomain(domainId, async (tx) => {
       if ((await lockLive(tx, domainId, principalId)).kind !== 'user') throw notFound();
       const now = new Date();
-      const updated = await tx
-        .updateTable('principals')
-        .set({ secret_hash: secretHash, updated_at: now })
-        .where('id', '=', principalId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      const ended = await tx
-        .updateTable('sessions')
-        .set({ revoked_at: now, revoke_reason: 'password changed' })
-        .where('principal_id', '=', principalId)
-        .where('revoked_at', 'is', null)
-        .where('expires_at', '>', now)
-        .returning('id')
-        .execute();
+      const updated = await setPrincipalSecret(tx, principalId, secretHash, now);
+      const ended = await revokeLivePrincipalSessions(tx, principalId, 'password changed', now);
       // Session by session, not the principal: verifiers elsewhere refuse a revoked principal for good,
       // and the logins that follow the change must work.
-      for (const session of ended)
-        await recordRevocation(this.deps.store, tx, 'session', session.id, domainId);
+      for (const sessionId of ended)
+        await recordRevocation(this.deps.store, tx, 'session', sessionId, domainId);
       await appendAudit(tx, {
         ...actor,
         domainId,
@@ -271,22 +226,7 @@ export class PrincipalService {
   async findUser(domain: DomainRef, email: Email): Promise<Account> {
     // One statement whether or not the domain exists, so the time taken says nothing of which part is
     // missing. Without a user there is no account to protect, and the reference keys the count.
-    const row = await this.deps.store.system('authenticate', (tx) =>
-      tx
-        .selectFrom('principals')
-        .selectAll()
-        .where('domain_id', '=', (eb) =>
-          eb
-            .selectFrom('domains')
-            .select('id')
-            .where('status', '=', 'active')
-            .where('id' in domain ? 'id' : 'slug', '=', 'id' in domain ? domain.id : domain.slug),
-        )
-        .where('kind', '=', 'user')
-        .where('status', '=', 'active')
-        .where('email', '=', email)
-        .executeTakeFirst(),
-    );
+    const row = await this.deps.store.system('authenticate', (tx) => findActiveUser(tx, domain, email));
     return { key: userAccountKey(row?.domain_id ?? null, domain, email), row };
   }
 
@@ -301,16 +241,7 @@ export class PrincipalService {
 
   /** The active service with this client id and secret in an active domain, or null. */
   async checkClient(clientId: ClientId, clientSecret: string): Promise<PrincipalRow | null> {
-    const row = await this.deps.store.system('authenticate', (tx) =>
-      tx
-        .selectFrom('principals')
-        .innerJoin('domains', 'domains.id', 'principals.domain_id')
-        .selectAll('principals')
-        .where('principals.client_id', '=', clientId)
-        .where('principals.status', '=', 'active')
-        .where('domains.status', '=', 'active')
-        .executeTakeFirst(),
-    );
+    const row = await this.deps.store.system('authenticate', (tx) => findActiveClient(tx, clientId));
     const ok = await verifySecret(clientSecret, row?.secret_hash ?? (await decoyHash()));
     return ok && row !== undefined ? row : null;
   }

@@ -1,8 +1,8 @@
 // Revocations as a feed: each is written in the transaction that causes it, so the feed can never
 // announce a revocation that did not happen nor miss one that did. Bulkhead's own verification reads
 // the session row every time; the feed exists for verifiers elsewhere (the SDK).
-import type { Selectable } from 'kysely';
-import type { RevocationsTable } from '../store/schema.js';
+import { insertRevocation, revocationRowsSince } from '../store/repositories/revocations.js';
+import type { RevocationRow } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 
 export type RevocationKind = 'session' | 'principal' | 'domain' | 'domain_restored';
@@ -28,7 +28,7 @@ export interface Revocation {
  */
 export const revocationNotifyChannel = 'bulkhead_revocations';
 
-const toRevocation = (r: Selectable<RevocationsTable>): Revocation => ({
+const toRevocation = (r: RevocationRow): Revocation => ({
   seq: Number(r.seq),
   kind: r.kind,
   target: r.target,
@@ -43,11 +43,7 @@ export async function recordRevocation(
   target: string,
   domainId: string,
 ): Promise<void> {
-  const row = await tx
-    .insertInto('revocations')
-    .values({ kind, target, domain_id: domainId, at: new Date() })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const row = await insertRevocation(tx, { kind, target, domainId, at: new Date() });
   // Delivered only if and when this transaction commits.
   await store.notify(tx, revocationNotifyChannel, JSON.stringify(toRevocation(row)));
 }
@@ -80,12 +76,5 @@ export function revocationFromNotice(payload: string | null): Revocation | null 
 
 /** Revocations at or after `since`, oldest first (callers overlap their reads and dedupe by seq). */
 export async function revocationsSince(db: Tx, since: Date, limit = 10_000): Promise<Revocation[]> {
-  const rows = await db
-    .selectFrom('revocations')
-    .selectAll()
-    .where('at', '>=', since)
-    .orderBy('seq')
-    .limit(limit)
-    .execute();
-  return rows.map(toRevocation);
+  return (await revocationRowsSince(db, since, limit)).map(toRevocation);
 }

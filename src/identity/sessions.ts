@@ -2,7 +2,6 @@
 // idle and an absolute timeout. A new id at every login; an id the server did not issue is never
 // adopted. Ending a session refuses its cookie at the very next request.
 import { randomBytes } from 'node:crypto';
-import type { Selectable } from 'kysely';
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { keyedHash } from '../keys/hash.js';
@@ -10,7 +9,13 @@ import { BulkheadError } from '../errors.js';
 import { stillAsChecked } from './principals.js';
 import { recordRevocation } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
-import type { PrincipalsTable } from '../store/schema.js';
+import {
+  insertSession,
+  moveSessionIdle,
+  revokeSession,
+  sessionByCookieStatement,
+} from '../store/repositories/sessions.js';
+import type { PrincipalRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 
 export const sessionCookie = '__Host-bulkhead_session';
@@ -35,26 +40,24 @@ export class SessionService {
    */
   async login(
     actor: Actor,
-    principal: Selectable<PrincipalsTable>,
+    principal: PrincipalRow,
   ): Promise<{ cookie: string; sessionId: string; maxAge: number }> {
     const cookie = randomBytes(32).toString('base64url');
     const now = new Date();
     const sessionId = newId('session');
     await this.o.store.withDomain(principal.domain_id, async (tx) => {
       if (!(await stillAsChecked(tx, principal))) throw new BulkheadError('invalid_grant');
-      await tx
-        .insertInto('sessions')
-        .values({
-          id: sessionId,
-          domain_id: principal.domain_id,
-          principal_id: principal.id,
-          created_at: now,
-          expires_at: new Date(now.getTime() + this.o.absoluteSeconds * 1000),
-          cookie_hash: keyedHash(this.o.secret, cookie),
-          last_seen_at: now,
-          idle_until: new Date(now.getTime() + this.o.idleSeconds * 1000),
-        })
-        .execute();
+      await insertSession(tx, {
+        id: sessionId,
+        domainId: principal.domain_id,
+        principalId: principal.id,
+        at: now,
+        expiresAt: new Date(now.getTime() + this.o.absoluteSeconds * 1000),
+        cookie: {
+          hash: keyedHash(this.o.secret, cookie),
+          idleUntil: new Date(now.getTime() + this.o.idleSeconds * 1000),
+        },
+      });
       await appendAudit(tx, {
         ...actor,
         domainId: principal.domain_id,
@@ -74,24 +77,7 @@ export class SessionService {
     // The cookie names no domain: finding its session is the system context's, and nothing more. The
     // lookup is a read in one round trip; only a move of the idle clock needs a transaction.
     const [[row]] = await this.o.store.systemRead('authenticate', (db) => [
-      db
-        .selectFrom('sessions')
-        .innerJoin('principals', 'principals.id', 'sessions.principal_id')
-        .innerJoin('domains', 'domains.id', 'sessions.domain_id')
-        .select([
-          'sessions.id',
-          'sessions.domain_id',
-          'sessions.principal_id',
-          'domains.slug',
-          'principals.role',
-          'sessions.last_seen_at',
-        ])
-        .where('sessions.cookie_hash', '=', keyedHash(this.o.secret, cookie))
-        .where('sessions.revoked_at', 'is', null)
-        .where('sessions.expires_at', '>', now)
-        .where('sessions.idle_until', '>', now)
-        .where('principals.status', '=', 'active')
-        .where('domains.status', '=', 'active'),
+      sessionByCookieStatement(db, keyedHash(this.o.secret, cookie), now),
     ]);
     if (row === undefined) return null;
     // The idle window moves on with use, to within a tenth of it (at most a minute): a session used
@@ -100,16 +86,9 @@ export class SessionService {
     const seen = row.last_seen_at?.getTime() ?? 0;
     if (now.getTime() - seen >= Math.min(60_000, this.o.idleSeconds * 100)) {
       const moved = await this.o.store.system('authenticate', (tx) =>
-        tx
-          .updateTable('sessions')
-          .set({ last_seen_at: now, idle_until: new Date(now.getTime() + this.o.idleSeconds * 1000) })
-          .where('id', '=', row.id)
-          .where('revoked_at', 'is', null)
-          .where('idle_until', '>', now)
-          .returning('id')
-          .executeTakeFirst(),
+        moveSessionIdle(tx, row.id, now, new Date(now.getTime() + this.o.idleSeconds * 1000)),
       );
-      if (moved === undefined) return null;
+      if (!moved) return null;
     }
     return {
       kind: 'session',
@@ -125,13 +104,7 @@ export class SessionService {
   /** Ends a session at once. */
   async logout(actor: Actor, domainId: string, sessionId: string): Promise<void> {
     await this.o.store.withDomain(domainId, async (tx) => {
-      const row = await tx
-        .updateTable('sessions')
-        .set({ revoked_at: new Date(), revoke_reason: 'logout' })
-        .where('id', '=', sessionId)
-        .where('revoked_at', 'is', null)
-        .returning(['domain_id', 'principal_id'])
-        .executeTakeFirst();
+      const row = await revokeSession(tx, sessionId, 'logout', new Date());
       if (row === undefined) return;
       await recordRevocation(this.o.store, tx, 'session', sessionId, row.domain_id);
       await appendAudit(tx, {

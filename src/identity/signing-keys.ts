@@ -8,8 +8,17 @@ import { appendAudit } from '../audit/log.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
-import { lockDomain } from '../services/domains.js';
-import type { Store, Tx } from '../store/store.js';
+import { domainStatus, lockDomain } from '../store/repositories/domains.js';
+import {
+  currentSigningKey,
+  insertSigningKey,
+  promoteNextKey,
+  publishedKeys,
+  retireCurrentKey,
+  signingKeys,
+  unretiredKeyStates,
+} from '../store/repositories/signing-keys.js';
+import type { DomainTx, Store, Tx } from '../store/store.js';
 
 export interface PublicJwk {
   readonly kty: 'OKP';
@@ -63,50 +72,30 @@ export class SigningKeys {
   }
 
   private async insert(
-    tx: Tx,
+    tx: DomainTx,
     domainId: string,
     key: PreparedKey,
     state: 'next' | 'current',
     now: Date,
   ): Promise<void> {
-    await tx
-      .insertInto('signing_keys')
-      .values({
-        kid: key.kid,
-        domain_id: domainId,
-        state,
-        public_jwk: JSON.stringify(key.jwk),
-        private_key: key.sealed,
-        created_at: now,
-        activated_at: state === 'current' ? now : null,
-      })
-      .execute();
+    await insertSigningKey(tx, {
+      kid: key.kid,
+      domainId,
+      state,
+      publicJwk: key.jwk,
+      sealedPrivateKey: key.sealed,
+      at: now,
+    });
   }
 
   /** Makes sure the domain has a current and a next key; the domain row is locked meanwhile. */
   async ensure(domainId: string): Promise<void> {
-    const have = await this.o.store.withDomain(domainId, (tx) =>
-      tx
-        .selectFrom('signing_keys')
-        .select('state')
-        .where('domain_id', '=', domainId)
-        .where('state', '<>', 'retired')
-        .execute(),
-    );
+    const have = await this.o.store.withDomain(domainId, (tx) => unretiredKeyStates(tx, domainId));
     if (have.length === 2) return;
     const prepared = [await this.prepare(domainId), await this.prepare(domainId)];
     await this.o.store.withDomain(domainId, async (tx) => {
       if ((await lockDomain(tx, domainId)).status === 'deleted') throw notFound();
-      const states = new Set(
-        (
-          await tx
-            .selectFrom('signing_keys')
-            .select('state')
-            .where('domain_id', '=', domainId)
-            .where('state', '<>', 'retired')
-            .execute()
-        ).map((r) => r.state),
-      );
+      const states = new Set(await unretiredKeyStates(tx, domainId));
       const now = new Date();
       for (const state of ['current', 'next'] as const) {
         if (states.has(state)) continue;
@@ -129,14 +118,7 @@ export class SigningKeys {
   /** The key that signs the domain's tokens now. */
   async current(domainId: string): Promise<{ kid: string; privateKey: KeyObject }> {
     await this.ensure(domainId);
-    const row = await this.o.store.withDomain(domainId, (tx) =>
-      tx
-        .selectFrom('signing_keys')
-        .select(['kid', 'private_key'])
-        .where('domain_id', '=', domainId)
-        .where('state', '=', 'current')
-        .executeTakeFirstOrThrow(),
-    );
+    const row = await this.o.store.withDomain(domainId, (tx) => currentSigningKey(tx, domainId));
     const pkcs8 = await this.o.keyring.decrypt<string>(domainId, purpose(row.kid), row.private_key);
     return {
       kid: row.kid,
@@ -155,44 +137,24 @@ export class SigningKeys {
       if ((await lockDomain(tx, domainId)).status === 'deleted') throw notFound();
       const now = new Date();
       const publishUntil = new Date(now.getTime() + (this.o.maxTokenSeconds + leewaySeconds) * 1000);
-      const old = await tx
-        .updateTable('signing_keys')
-        .set({ state: 'retired', retired_at: now, publish_until: publishUntil })
-        .where('domain_id', '=', domainId)
-        .where('state', '=', 'current')
-        .returning('kid')
-        .executeTakeFirstOrThrow();
-      const promoted = await tx
-        .updateTable('signing_keys')
-        .set({ state: 'current', activated_at: now })
-        .where('domain_id', '=', domainId)
-        .where('state', '=', 'next')
-        .returning('kid')
-        .executeTakeFirstOrThrow();
+      const retired = await retireCurrentKey(tx, domainId, now, publishUntil);
+      const current = await promoteNextKey(tx, domainId, now);
       await this.insert(tx, domainId, fresh, 'next', now);
       const next = fresh.kid;
       await appendAudit(tx, {
         ...actor,
         domainId,
         action: 'signing_key.rotate',
-        target: promoted.kid,
+        target: current,
         outcome: 'success',
-        detail: { retired: old.kid, current: promoted.kid, next, publishUntil: publishUntil.toISOString() },
+        detail: { retired, current, next, publishUntil: publishUntil.toISOString() },
       });
     });
     return this.list(domainId);
   }
 
   async list(domainId: string): Promise<SigningKeyView[]> {
-    const rows = await this.o.store.withDomain(domainId, (tx) =>
-      tx
-        .selectFrom('signing_keys')
-        .select(['kid', 'domain_id', 'state', 'created_at', 'activated_at', 'retired_at', 'publish_until'])
-        .where('domain_id', '=', domainId)
-        .orderBy('created_at')
-        .orderBy('kid')
-        .execute(),
-    );
+    const rows = await this.o.store.withDomain(domainId, (tx) => signingKeys(tx, domainId));
     return rows.map((r) => ({
       kid: r.kid,
       domainId: r.domain_id,
@@ -206,10 +168,8 @@ export class SigningKeys {
 
   /** The domain's published keys: current, next, and retired ones still within their publication. */
   async jwks(domainId: string): Promise<{ keys: PublicJwk[] }> {
-    const domain = await this.o.store.withDomain(domainId, (tx) =>
-      tx.selectFrom('domains').select('status').where('id', '=', domainId).executeTakeFirst(),
-    );
-    if (domain === undefined || domain.status !== 'active') throw notFound();
+    const status = await this.o.store.withDomain(domainId, (tx) => domainStatus(tx, domainId));
+    if (status !== 'active') throw notFound();
     await this.ensure(domainId);
     return { keys: await this.o.store.withDomain(domainId, (tx) => this.published(tx, domainId)) };
   }
@@ -220,17 +180,7 @@ export class SigningKeys {
   }
 
   private async published(tx: Tx, domainId?: string): Promise<PublicJwk[]> {
-    const now = new Date();
-    let q = tx
-      .selectFrom('signing_keys')
-      .innerJoin('domains', 'domains.id', 'signing_keys.domain_id')
-      .select('signing_keys.public_jwk')
-      .where('domains.status', '=', 'active')
-      .where((eb) =>
-        eb.or([eb('signing_keys.state', '<>', 'retired'), eb('signing_keys.publish_until', '>', now)]),
-      );
-    if (domainId !== undefined) q = q.where('signing_keys.domain_id', '=', domainId);
-    const rows = await q.orderBy('signing_keys.domain_id').orderBy('signing_keys.created_at').execute();
-    return rows.map((r) => r.public_jwk as unknown as PublicJwk);
+    const keys = await publishedKeys(tx, new Date(), domainId);
+    return keys.map((jwk) => jwk as unknown as PublicJwk);
   }
 }

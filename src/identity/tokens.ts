@@ -23,9 +23,18 @@ import { keyedHash } from '../keys/hash.js';
 import { stillAsChecked } from './principals.js';
 import { recordRevocation, revocationFromNotice, revocationNotifyChannel } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
-import type { PrincipalRole, PrincipalsTable } from '../store/schema.js';
-import type { DomainQueries, Store } from '../store/store.js';
-import type { Selectable } from 'kysely';
+import {
+  insertRefreshToken,
+  insertSession,
+  liveSession,
+  refreshTokenSession,
+  revokeSession,
+  sessionOwner,
+  spendRefreshToken,
+} from '../store/repositories/sessions.js';
+import { publishedKeyWithSessionStatement } from '../store/repositories/signing-keys.js';
+import type { PrincipalRole, PrincipalRow } from '../store/schema.js';
+import type { Store } from '../store/store.js';
 import type { SigningKeys } from './signing-keys.js';
 
 export interface TokenOptions {
@@ -135,7 +144,7 @@ export class TokenService {
    */
   async issue(
     actor: Actor,
-    principal: Selectable<PrincipalsTable>,
+    principal: PrincipalRow,
     clientId: string,
     refresh = false,
   ): Promise<TokenResponse> {
@@ -145,26 +154,20 @@ export class TokenService {
     await this.o.store.withDomain(principal.domain_id, async (tx) => {
       if (!(await stillAsChecked(tx, principal)))
         throw new BulkheadError(principal.kind === 'user' ? 'invalid_grant' : 'invalid_client');
-      await tx
-        .insertInto('sessions')
-        .values({
-          id: sessionId,
-          domain_id: principal.domain_id,
-          principal_id: principal.id,
-          created_at: now,
-          expires_at: new Date(now.getTime() + this.o.sessionSeconds * 1000),
-        })
-        .execute();
+      await insertSession(tx, {
+        id: sessionId,
+        domainId: principal.domain_id,
+        principalId: principal.id,
+        at: now,
+        expiresAt: new Date(now.getTime() + this.o.sessionSeconds * 1000),
+      });
       if (refreshToken !== undefined) {
-        await tx
-          .insertInto('refresh_tokens')
-          .values({
-            hash: keyedHash(this.o.secret, refreshToken),
-            session_id: sessionId,
-            domain_id: principal.domain_id,
-            created_at: now,
-          })
-          .execute();
+        await insertRefreshToken(tx, {
+          hash: keyedHash(this.o.secret, refreshToken),
+          sessionId,
+          domainId: principal.domain_id,
+          at: now,
+        });
       }
       await appendAudit(tx, {
         ...actor,
@@ -216,36 +219,14 @@ export class TokenService {
     // A refresh token names no domain: finding its session is the system context's.
     const outcome = await this.o.store.system('authenticate', async (tx) => {
       const now = new Date();
-      const spent = await tx
-        .updateTable('refresh_tokens')
-        .set({ used_at: now })
-        .where('hash', '=', hash)
-        .where('used_at', 'is', null)
-        .returning('session_id')
-        .executeTakeFirst();
+      const spent = await spendRefreshToken(tx, hash, now);
       if (spent === undefined) {
-        const reused = await tx
-          .selectFrom('refresh_tokens')
-          .select('session_id')
-          .where('hash', '=', hash)
-          .executeTakeFirst();
+        const reused = await refreshTokenSession(tx, hash);
         if (reused === undefined) return { ok: false as const };
-        const session = await tx
-          .updateTable('sessions')
-          .set({ revoked_at: now, revoke_reason: 'refresh token reused' })
-          .where('id', '=', reused.session_id)
-          .where('revoked_at', 'is', null)
-          .returning(['domain_id', 'principal_id'])
-          .executeTakeFirst();
+        const session = await revokeSession(tx, reused.session_id, 'refresh token reused', now);
         if (session !== undefined)
           await recordRevocation(this.o.store, tx, 'session', reused.session_id, session.domain_id);
-        const row =
-          session ??
-          (await tx
-            .selectFrom('sessions')
-            .select(['domain_id', 'principal_id'])
-            .where('id', '=', reused.session_id)
-            .executeTakeFirstOrThrow());
+        const row = session ?? (await sessionOwner(tx, reused.session_id));
         await appendAudit(tx, {
           actor: 'anonymous',
           requestId,
@@ -257,27 +238,14 @@ export class TokenService {
         });
         return { ok: false as const };
       }
-      const session = await tx
-        .selectFrom('sessions')
-        .innerJoin('principals', 'principals.id', 'sessions.principal_id')
-        .innerJoin('domains', 'domains.id', 'sessions.domain_id')
-        .select(['sessions.id', 'sessions.domain_id', 'sessions.principal_id'])
-        .where('sessions.id', '=', spent.session_id)
-        .where('sessions.revoked_at', 'is', null)
-        .where('sessions.expires_at', '>', now)
-        .where('principals.status', '=', 'active')
-        .where('domains.status', '=', 'active')
-        .executeTakeFirst();
+      const session = await liveSession(tx, spent, now);
       if (session === undefined) return { ok: false as const };
-      await tx
-        .insertInto('refresh_tokens')
-        .values({
-          hash: keyedHash(this.o.secret, next),
-          session_id: session.id,
-          domain_id: session.domain_id,
-          created_at: now,
-        })
-        .execute();
+      await insertRefreshToken(tx, {
+        hash: keyedHash(this.o.secret, next),
+        sessionId: session.id,
+        domainId: session.domain_id,
+        at: now,
+      });
       await appendAudit(tx, {
         actor: `principal:${session.principal_id}`,
         requestId,
@@ -307,11 +275,7 @@ export class TokenService {
     let session: { id: string; domainId: string } | undefined;
     if (presented.startsWith(refreshPrefix)) {
       const row = await this.o.store.system('authenticate', (tx) =>
-        tx
-          .selectFrom('refresh_tokens')
-          .select(['session_id', 'domain_id'])
-          .where('hash', '=', keyedHash(this.o.secret, presented))
-          .executeTakeFirst(),
+        refreshTokenSession(tx, keyedHash(this.o.secret, presented)),
       );
       if (row !== undefined) session = { id: row.session_id, domainId: row.domain_id };
     } else {
@@ -334,14 +298,7 @@ export class TokenService {
   /** Revokes a session: its access tokens are refused from the next request on. */
   async revokeSession(actor: Actor, sessionId: string, reason: string, domainId: string): Promise<boolean> {
     return this.o.store.withDomain(domainId, async (tx) => {
-      const row = await tx
-        .updateTable('sessions')
-        .set({ revoked_at: new Date(), revoke_reason: reason })
-        .where('id', '=', sessionId)
-        .where('domain_id', '=', domainId)
-        .where('revoked_at', 'is', null)
-        .returning(['domain_id', 'principal_id'])
-        .executeTakeFirst();
+      const row = await revokeSession(tx, sessionId, reason, new Date(), domainId);
       if (row === undefined) return false;
       await recordRevocation(this.o.store, tx, 'session', sessionId, row.domain_id);
       await appendAudit(tx, {
@@ -373,35 +330,8 @@ export class TokenService {
     session: { id: string; slug: string; expiresAt: number; role: PrincipalRole } | null;
   } | null> {
     const now = new Date();
-    const [[row]] = await this.o.store.read(domainId, (db: DomainQueries) => [
-      db
-        .selectFrom('signing_keys')
-        .innerJoin('domains', 'domains.id', 'signing_keys.domain_id')
-        .leftJoin('sessions', (join) =>
-          join
-            .onRef('sessions.domain_id', '=', 'signing_keys.domain_id')
-            .on('sessions.id', '=', sessionId)
-            .on('sessions.principal_id', '=', subject)
-            .on('sessions.revoked_at', 'is', null)
-            .on('sessions.expires_at', '>', now),
-        )
-        .leftJoin('principals', (join) =>
-          join.onRef('principals.id', '=', 'sessions.principal_id').on('principals.status', '=', 'active'),
-        )
-        .select([
-          'signing_keys.domain_id',
-          'signing_keys.public_jwk',
-          'domains.slug',
-          'sessions.id as session_id',
-          'sessions.expires_at as session_expires_at',
-          'principals.id as principal_id',
-          'principals.role',
-        ])
-        .where('signing_keys.kid', '=', kid)
-        .where('domains.status', '=', 'active')
-        .where((eb) =>
-          eb.or([eb('signing_keys.state', '<>', 'retired'), eb('signing_keys.publish_until', '>', now)]),
-        ),
+    const [[row]] = await this.o.store.read(domainId, (db) => [
+      publishedKeyWithSessionStatement(db, kid, sessionId, subject, now),
     ]);
     if (row === undefined) return null;
     // The cache only saves parsing; whether the key is still published is asked above every time.

@@ -5,6 +5,14 @@
 import { appendAudit } from '../audit/log.js';
 import { isId, newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
+import { lockDomainStatuses } from '../store/repositories/domains.js';
+import {
+  grantRows,
+  insertGrant,
+  liveGrantsBetween,
+  lockGrant,
+  markGrantRevoked,
+} from '../store/repositories/grants.js';
 import type { GrantRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { Actor } from './principal.js';
@@ -80,28 +88,19 @@ export class GrantService {
         `A grant may last at most ${maxGrantSeconds / 86_400} days.`,
       );
     return this.o.store.system('operator', async (tx) => {
-      const domains = await tx
-        .selectFrom('domains')
-        .select(['id', 'status'])
-        .where('id', 'in', [input.from, input.to])
-        .forUpdate()
-        .execute();
+      const domains = await lockDomainStatuses(tx, [input.from, input.to]);
       if (domains.length !== 2 || domains.some((d) => d.status === 'deleted')) throw notFound();
-      const row = await tx
-        .insertInto('grants')
-        .values({
-          id: newId('grant'),
-          from_domain_id: input.from,
-          to_domain_id: input.to,
-          actions: JSON.stringify([...new Set(input.actions)]),
-          resources: JSON.stringify([...new Set(input.resources)]),
-          reason: input.reason,
-          created_by: actor.actor,
-          created_at: new Date(now),
-          expires_at: input.expiresAt,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const row = await insertGrant(tx, {
+        id: newId('grant'),
+        from: input.from,
+        to: input.to,
+        actions: [...new Set(input.actions)],
+        resources: [...new Set(input.resources)],
+        reason: input.reason,
+        createdBy: actor.actor,
+        at: new Date(now),
+        expiresAt: input.expiresAt,
+      });
       const detail = {
         grantId: row.id,
         fromDomainId: row.from_domain_id,
@@ -128,33 +127,20 @@ export class GrantService {
 
   async list(filter: { domainId?: string | undefined; includeInactive?: boolean | undefined } = {}) {
     return this.o.store.system('operator', async (tx) => {
-      let q = tx.selectFrom('grants').selectAll();
-      if (filter.domainId !== undefined) {
-        const id = filter.domainId;
-        q = q.where((eb) => eb.or([eb('from_domain_id', '=', id), eb('to_domain_id', '=', id)]));
-      }
-      if (filter.includeInactive !== true)
-        q = q.where('revoked_at', 'is', null).where('expires_at', '>', new Date());
-      return (await q.orderBy('id').limit(1000).execute()).map(grantView);
+      const rows = await grantRows(tx, {
+        domainId: filter.domainId,
+        liveAt: filter.includeInactive === true ? undefined : new Date(),
+      });
+      return rows.map(grantView);
     });
   }
 
   async revoke(actor: Actor, grantId: string): Promise<GrantView> {
     return this.o.store.system('operator', async (tx) => {
-      const existing = await tx
-        .selectFrom('grants')
-        .selectAll()
-        .where('id', '=', grantId)
-        .forUpdate()
-        .executeTakeFirst();
+      const existing = await lockGrant(tx, grantId);
       if (existing === undefined) throw notFound();
       if (existing.revoked_at !== null) return grantView(existing);
-      const row = await tx
-        .updateTable('grants')
-        .set({ revoked_at: new Date() })
-        .where('id', '=', grantId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const row = await markGrantRevoked(tx, grantId, new Date());
       const detail = { grantId, fromDomainId: row.from_domain_id, toDomainId: row.to_domain_id };
       for (const domainId of [row.to_domain_id, row.from_domain_id]) {
         await appendAudit(tx, {
@@ -184,19 +170,7 @@ export class GrantService {
   ): Promise<GrantView | null> {
     if (!isId('domain', to)) return null;
     return this.o.store.system('grants', async (tx) => {
-      const now = new Date();
-      const candidates = await tx
-        .selectFrom('grants')
-        .innerJoin('domains as f', 'f.id', 'grants.from_domain_id')
-        .innerJoin('domains as t', 't.id', 'grants.to_domain_id')
-        .selectAll('grants')
-        .where('grants.to_domain_id', '=', to)
-        .where('grants.from_domain_id', '=', from)
-        .where('grants.revoked_at', 'is', null)
-        .where('grants.expires_at', '>', now)
-        .where('f.status', '=', 'active')
-        .where('t.status', '=', 'active')
-        .execute();
+      const candidates = await liveGrantsBetween(tx, from, to, new Date());
       const grant = candidates.find(
         (g) =>
           g.actions.includes(action) &&

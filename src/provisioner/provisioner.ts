@@ -41,9 +41,6 @@ export interface ProvisionerOptions {
   readonly onError?: (error: unknown, resourceId: string) => void;
 }
 
-/** What to create, for the positional form of `create`. */
-export type CreateInput = Pick<CreateOptions, 'kind' | 'name' | 'blueprintId'>;
-
 export class Provisioner {
   /** Identifies this process's leases in logs; leases themselves are time-based. */
   readonly instance = randomUUID();
@@ -84,25 +81,7 @@ export class Provisioner {
    * Reserves and allocates a resource for the key's domain. Returns the resource and whether this was
    * a replay of an earlier request with the same idempotency key.
    */
-  create(options: CreateOptions): Promise<{ resource: ResourceView; replay: boolean }>;
-  /** The same, with the principal, request id, domain and what to create given in turn. */
-  create(
-    principal: KeyPrincipal,
-    requestId: string | null,
-    domainId: string,
-    input: CreateInput,
-  ): Promise<{ resource: ResourceView; replay: boolean }>;
-  async create(
-    first: CreateOptions | KeyPrincipal,
-    requestId: string | null = null,
-    domainId = '',
-    input?: CreateInput,
-  ): Promise<{ resource: ResourceView; replay: boolean }> {
-    if ('keyId' in first) {
-      if (input === undefined) throw new TypeError('create: what to create is missing');
-      return this.create({ principal: first, requestId, domainId, ...input });
-    }
-    const o = first;
+  async create(o: CreateOptions): Promise<{ resource: ResourceView; replay: boolean }> {
     const provider = this.ctx.placement.provider(o.kind);
     const reserved = await reserve(this.ctx, o);
     if (reserved.replay) return { resource: resourceView(reserved.row), replay: true };

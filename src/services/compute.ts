@@ -11,10 +11,37 @@ import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import { effectiveQuotas, type QuotaDefaults, type Quotas } from '../provisioner/quotas.js';
 import type { VolumeDisks, VolumeRef } from '../providers/storage/volume-disks.js';
+import { domainIdStatement, lockDomain } from '../store/repositories/domains.js';
+import {
+  countLiveInstances,
+  insertInstance,
+  liveInstanceStatement,
+  liveInstancesStatement,
+  lockLiveInstance,
+  markInstanceDeleted,
+} from '../store/repositories/instances.js';
+import { poolQuotas } from '../store/repositories/pools.js';
+import {
+  attachVolume,
+  claimVolume,
+  deletingVolumesStatement,
+  detachInstanceVolumes,
+  detachVolume,
+  insertVolume,
+  liveVolumeStatement,
+  liveVolumesStatement,
+  lockLiveVolume,
+  markVolumeDeleted,
+  markVolumeDeleting,
+  releaseVolumeLease,
+  renewVolumeLease,
+  volumesHeld,
+  volumesToZero,
+  volumeStatus,
+} from '../store/repositories/volumes.js';
 import type { InstanceRow, VolumeRow } from '../store/schema.js';
-import type { DomainQueries, Store, Tx } from '../store/store.js';
+import type { DomainTx, Store } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
-import { lockDomain } from './domains.js';
 
 export interface InstanceView {
   readonly id: string;
@@ -81,57 +108,31 @@ export interface ComputeOptions {
 }
 
 /** Locks the domain's row and returns its pool's quotas; refuses a domain that is not active. */
-async function activeDomain(tx: Tx, domainId: string, defaults: QuotaDefaults): Promise<Quotas> {
+async function activeDomain(tx: DomainTx, domainId: string, defaults: QuotaDefaults): Promise<Quotas> {
   const domain = await lockDomain(tx, domainId);
   if (domain.status === 'deleted') throw notFound();
   if (domain.status !== 'active')
     throw new BulkheadError('domain_deleted', 'The domain is not active: nothing can be created in it.');
-  const pool = await tx
-    .selectFrom('pools')
-    .select('quotas')
-    .where('domain_id', '=', domainId)
-    .executeTakeFirst();
-  return effectiveQuotas(defaults, pool?.quotas ?? {});
+  return effectiveQuotas(defaults, await poolQuotas(tx, domainId));
 }
 
 /** Thrown by the zeroing worker's pacing to stop between two chunks. */
 class Stopped extends Error {}
 
 /**
- * How a row is found: `change` locks it until the transaction ends, for a caller about to change it;
- * `read` takes no lock, so that reads neither queue behind one another nor turn the transaction into a
- * write (a row lock is written, and its commit waits for the log to be flushed).
+ * A live instance, locked until the transaction ends for a caller about to change it. Reads take no
+ * lock (they go through `Store.read`), so that they neither queue behind one another nor turn a
+ * transaction into a write (a row lock is written, and its commit waits for the log to be flushed).
  */
-type Find = 'read' | 'change';
-
-/** A live instance by id, in a transaction or in the queries of a read. */
-const instanceById = (db: Tx | DomainQueries, domainId: string, instanceId: string) =>
-  db
-    .selectFrom('instances')
-    .selectAll()
-    .where('domain_id', '=', domainId)
-    .where('id', '=', instanceId)
-    .where('status', '<>', 'deleted');
-
-/** A live volume by id, in a transaction or in the queries of a read; one being zeroed is gone already. */
-const volumeById = (db: Tx | DomainQueries, domainId: string, volumeId: string) =>
-  db
-    .selectFrom('volumes')
-    .selectAll()
-    .where('domain_id', '=', domainId)
-    .where('id', '=', volumeId)
-    .where('status', 'not in', ['deleting', 'deleted']);
-
-async function findInstance(tx: Tx, domainId: string, instanceId: string, mode: Find): Promise<InstanceRow> {
-  const query = instanceById(tx, domainId, instanceId);
-  const row = await (mode === 'change' ? query.forUpdate() : query).executeTakeFirst();
+async function lockInstance(tx: DomainTx, domainId: string, instanceId: string): Promise<InstanceRow> {
+  const row = await lockLiveInstance(tx, domainId, instanceId);
   if (row === undefined) throw notFound();
   return row;
 }
 
-async function findVolume(tx: Tx, domainId: string, volumeId: string, mode: Find): Promise<VolumeRow> {
-  const query = volumeById(tx, domainId, volumeId);
-  const row = await (mode === 'change' ? query.forUpdate() : query).executeTakeFirst();
+/** A live volume, locked as `lockInstance` locks an instance; one being zeroed is gone already. */
+async function lockVolume(tx: DomainTx, domainId: string, volumeId: string): Promise<VolumeRow> {
+  const row = await lockLiveVolume(tx, domainId, volumeId);
   if (row === undefined) throw notFound();
   return row;
 }
@@ -149,30 +150,17 @@ export class ComputeService {
     try {
       return await this.o.store.withDomain(domainId, async (tx) => {
         const quotas = await activeDomain(tx, domainId, this.o.quotas);
-        const live = await tx
-          .selectFrom('instances')
-          .select((eb) => eb.fn.countAll<string>().as('n'))
-          .where('domain_id', '=', domainId)
-          .where('status', '<>', 'deleted')
-          .executeTakeFirstOrThrow();
-        if (Number(live.n) >= quotas.instances)
+        if ((await countLiveInstances(tx, domainId)) >= quotas.instances)
           throw new BulkheadError(
             'quota_exceeded',
             `The domain may have at most ${quotas.instances} instances.`,
           );
-        const now = new Date();
-        const row = await tx
-          .insertInto('instances')
-          .values({
-            id: newId('instance'),
-            domain_id: domainId,
-            name: input.name,
-            status: 'running',
-            created_at: now,
-            updated_at: now,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
+        const row = await insertInstance(tx, {
+          id: newId('instance'),
+          domainId,
+          name: input.name,
+          at: new Date(),
+        });
         await appendAudit(tx, {
           ...actor,
           domainId,
@@ -196,21 +184,17 @@ export class ComputeService {
    */
   async listInstances(domainId: string): Promise<InstanceView[]> {
     const [domain, rows] = await this.o.store.read(domainId, (db) => [
-      db.selectFrom('domains').select('id').where('id', '=', domainId),
-      db
-        .selectFrom('instances')
-        .selectAll()
-        .where('domain_id', '=', domainId)
-        .where('status', '<>', 'deleted')
-        .orderBy('id')
-        .limit(1000),
+      domainIdStatement(db, domainId),
+      liveInstancesStatement(db, domainId),
     ]);
     if (domain.length === 0) throw notFound();
     return rows.map(instanceView);
   }
 
   async getInstance(domainId: string, instanceId: string): Promise<InstanceView> {
-    const [[row]] = await this.o.store.read(domainId, (db) => [instanceById(db, domainId, instanceId)]);
+    const [[row]] = await this.o.store.read(domainId, (db) => [
+      liveInstanceStatement(db, domainId, instanceId),
+    ]);
     if (row === undefined) throw notFound();
     return instanceView(row);
   }
@@ -218,29 +202,17 @@ export class ComputeService {
   /** Deletes an instance; its volumes are detached (and kept) in the same transaction. */
   async deleteInstance(actor: Actor, domainId: string, instanceId: string): Promise<InstanceView> {
     return this.o.store.withDomain(domainId, async (tx) => {
-      await findInstance(tx, domainId, instanceId, 'change');
+      await lockInstance(tx, domainId, instanceId);
       const now = new Date();
-      const detached = await tx
-        .updateTable('volumes')
-        .set({ status: 'available', instance_id: null, attached_at: null, updated_at: now })
-        .where('domain_id', '=', domainId)
-        .where('instance_id', '=', instanceId)
-        .returning('id')
-        .execute();
-      const row = await tx
-        .updateTable('instances')
-        .set({ status: 'deleted', deleted_at: now, updated_at: now })
-        .where('domain_id', '=', domainId)
-        .where('id', '=', instanceId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const detached = await detachInstanceVolumes(tx, domainId, instanceId, now);
+      const row = await markInstanceDeleted(tx, domainId, instanceId, now);
       await appendAudit(tx, {
         ...actor,
         domainId,
         action: 'instance.delete',
         target: instanceId,
         outcome: 'success',
-        detail: { detachedVolumes: detached.map((v) => v.id) },
+        detail: { detachedVolumes: detached },
       });
       return instanceView(row);
     });
@@ -265,18 +237,10 @@ export class ComputeService {
       return await this.o.store.withDomain(domainId, async (tx) => {
         const quotas = await activeDomain(tx, domainId, this.o.quotas);
         // Volumes still being zeroed hold their disk space, so they count until they are gone.
-        const held = await tx
-          .selectFrom('volumes')
-          .select((eb) => [
-            eb.fn.countAll<string>().as('n'),
-            eb.fn.coalesce(eb.fn.sum<string>('size_bytes'), eb.lit(0)).as('bytes'),
-          ])
-          .where('domain_id', '=', domainId)
-          .where('status', '<>', 'deleted')
-          .executeTakeFirstOrThrow();
-        if (Number(held.n) >= quotas.volumes)
+        const held = await volumesHeld(tx, domainId);
+        if (held.count >= quotas.volumes)
           throw new BulkheadError('quota_exceeded', `The domain may have at most ${quotas.volumes} volumes.`);
-        if (Number(held.bytes) + input.sizeBytes > quotas.volumeBytes)
+        if (held.bytes + input.sizeBytes > quotas.volumeBytes)
           throw new BulkheadError(
             'quota_exceeded',
             `The domain's volumes may hold at most ${quotas.volumeBytes} bytes in all.`,
@@ -285,21 +249,13 @@ export class ComputeService {
         // which `reconcile` zeroes and removes; a row never names a file that does not exist.
         await this.o.disks.create(ref, input.sizeBytes);
         created = true;
-        const now = new Date();
-        const row = await tx
-          .insertInto('volumes')
-          .values({
-            id,
-            domain_id: domainId,
-            name: input.name,
-            size_bytes: input.sizeBytes,
-            status: 'available',
-            instance_id: null,
-            created_at: now,
-            updated_at: now,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
+        const row = await insertVolume(tx, {
+          id,
+          domainId,
+          name: input.name,
+          sizeBytes: input.sizeBytes,
+          at: new Date(),
+        });
         await appendAudit(tx, {
           ...actor,
           domainId,
@@ -321,21 +277,15 @@ export class ComputeService {
 
   async listVolumes(domainId: string): Promise<VolumeView[]> {
     const [domain, rows] = await this.o.store.read(domainId, (db) => [
-      db.selectFrom('domains').select('id').where('id', '=', domainId),
-      db
-        .selectFrom('volumes')
-        .selectAll()
-        .where('domain_id', '=', domainId)
-        .where('status', 'not in', ['deleting', 'deleted'])
-        .orderBy('id')
-        .limit(1000),
+      domainIdStatement(db, domainId),
+      liveVolumesStatement(db, domainId),
     ]);
     if (domain.length === 0) throw notFound();
     return rows.map(volumeView);
   }
 
   async getVolume(domainId: string, volumeId: string): Promise<VolumeView> {
-    const [[row]] = await this.o.store.read(domainId, (db) => [volumeById(db, domainId, volumeId)]);
+    const [[row]] = await this.o.store.read(domainId, (db) => [liveVolumeStatement(db, domainId, volumeId)]);
     if (row === undefined) throw notFound();
     return volumeView(row);
   }
@@ -346,19 +296,12 @@ export class ComputeService {
    */
   async attach(actor: Actor, domainId: string, volumeId: string, instanceId: string): Promise<VolumeView> {
     return this.o.store.withDomain(domainId, async (tx) => {
-      const volume = await findVolume(tx, domainId, volumeId, 'change');
-      const instance = await findInstance(tx, domainId, instanceId, 'change');
+      const volume = await lockVolume(tx, domainId, volumeId);
+      const instance = await lockInstance(tx, domainId, instanceId);
       if (volume.status === 'attached' && volume.instance_id === instance.id) return volumeView(volume);
       if (volume.status !== 'available')
         throw new BulkheadError('volume_attached', 'The volume is attached to an instance; detach it first.');
-      const now = new Date();
-      const row = await tx
-        .updateTable('volumes')
-        .set({ status: 'attached', instance_id: instance.id, attached_at: now, updated_at: now })
-        .where('domain_id', '=', domainId)
-        .where('id', '=', volumeId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const row = await attachVolume(tx, domainId, volumeId, instance.id, new Date());
       await appendAudit(tx, {
         ...actor,
         domainId,
@@ -373,15 +316,9 @@ export class ComputeService {
 
   async detach(actor: Actor, domainId: string, volumeId: string): Promise<VolumeView> {
     return this.o.store.withDomain(domainId, async (tx) => {
-      const volume = await findVolume(tx, domainId, volumeId, 'change');
+      const volume = await lockVolume(tx, domainId, volumeId);
       if (volume.status !== 'attached') return volumeView(volume);
-      const row = await tx
-        .updateTable('volumes')
-        .set({ status: 'available', instance_id: null, attached_at: null, updated_at: new Date() })
-        .where('domain_id', '=', domainId)
-        .where('id', '=', volumeId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const row = await detachVolume(tx, domainId, volumeId, new Date());
       await appendAudit(tx, {
         ...actor,
         domainId,
@@ -401,16 +338,10 @@ export class ComputeService {
    */
   async deleteVolume(actor: Actor, domainId: string, volumeId: string): Promise<VolumeView> {
     const marked = await this.o.store.withDomain(domainId, async (tx) => {
-      const volume = await findVolume(tx, domainId, volumeId, 'change');
+      const volume = await lockVolume(tx, domainId, volumeId);
       if (volume.status === 'attached')
         throw new BulkheadError('volume_attached', 'The volume is attached to an instance; detach it first.');
-      const row = await tx
-        .updateTable('volumes')
-        .set({ status: 'deleting', lease_until: null, updated_at: new Date() })
-        .where('domain_id', '=', domainId)
-        .where('id', '=', volumeId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const row = await markVolumeDeleting(tx, domainId, volumeId, new Date());
       await appendAudit(tx, {
         ...actor,
         domainId,
@@ -453,17 +384,8 @@ export class ComputeService {
   private async zeroAll(): Promise<void> {
     do {
       this.again = false;
-      const pending = await this.o.store.system('reconciler', (tx) =>
-        tx
-          .selectFrom('volumes')
-          .select('id')
-          .where('status', '=', 'deleting')
-          .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', new Date())]))
-          .orderBy('updated_at')
-          .limit(500)
-          .execute(),
-      );
-      for (const { id } of pending) {
+      const pending = await this.o.store.system('reconciler', (tx) => volumesToZero(tx, new Date(), 500));
+      for (const id of pending) {
         if (this.stopped) return;
         const volume = await this.claim(id);
         if (volume !== undefined) await this.release(volume);
@@ -476,14 +398,7 @@ export class ComputeService {
   private claim(volumeId: string): Promise<VolumeRow | undefined> {
     const now = new Date();
     return this.o.store.system('reconciler', (tx) =>
-      tx
-        .updateTable('volumes')
-        .set({ lease_until: new Date(now.getTime() + this.o.leaseMs) })
-        .where('id', '=', volumeId)
-        .where('status', '=', 'deleting')
-        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
-        .returningAll()
-        .executeTakeFirst(),
+      claimVolume(tx, volumeId, now, new Date(now.getTime() + this.o.leaseMs)),
     );
   }
 
@@ -501,12 +416,7 @@ export class ComputeService {
             if (Date.now() - renewed < this.o.leaseMs / 3) return;
             renewed = Date.now();
             await this.o.store.system('reconciler', (tx) =>
-              tx
-                .updateTable('volumes')
-                .set({ lease_until: new Date(renewed + this.o.leaseMs) })
-                .where('id', '=', volume.id)
-                .where('status', '=', 'deleting')
-                .execute(),
+              renewVolumeLease(tx, volume.id, new Date(renewed + this.o.leaseMs)),
             );
           },
         },
@@ -514,22 +424,13 @@ export class ComputeService {
     } catch (error) {
       // Stopped or failed: let the claim go, so the next pass (here or in another process) starts over.
       await this.o.store
-        .system('reconciler', (tx) =>
-          tx.updateTable('volumes').set({ lease_until: null }).where('id', '=', volume.id).execute(),
-        )
+        .system('reconciler', (tx) => releaseVolumeLease(tx, volume.id))
         .catch(() => undefined);
       if (error instanceof Stopped) return;
       throw error;
     }
     await this.o.store.withDomain(volume.domain_id, async (tx) => {
-      const row = await tx
-        .updateTable('volumes')
-        .set({ status: 'deleted', lease_until: null, deleted_at: new Date(), updated_at: new Date() })
-        .where('domain_id', '=', volume.domain_id)
-        .where('id', '=', volume.id)
-        .where('status', '=', 'deleting')
-        .returningAll()
-        .executeTakeFirst();
+      const row = await markVolumeDeleted(tx, volume.domain_id, volume.id, new Date());
       if (row === undefined) return;
       await appendAudit(tx, {
         ...actor,
@@ -548,24 +449,14 @@ export class ComputeService {
    * between creating the file and its row). Returns how many volumes wait for zeroing.
    */
   async reconcile(): Promise<{ deleting: number; orphansRemoved: number }> {
-    const [pending] = await this.o.store.systemRead('reconciler', (db) => [
-      db
-        .selectFrom('volumes')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .where('status', '=', 'deleting'),
-    ]);
+    const [pending] = await this.o.store.systemRead('reconciler', (db) => [deletingVolumesStatement(db)]);
     this.kick();
     let orphansRemoved = 0;
     for (const ref of await this.o.disks.list()) {
-      const row = await this.o.store.system('reconciler', (tx) =>
-        tx
-          .selectFrom('volumes')
-          .select('status')
-          .where('id', '=', ref.volumeId)
-          .where('domain_id', '=', ref.domainId)
-          .executeTakeFirst(),
+      const status = await this.o.store.system('reconciler', (tx) =>
+        volumeStatus(tx, ref.domainId, ref.volumeId),
       );
-      if (row !== undefined && row.status !== 'deleted') continue;
+      if (status !== undefined && status !== 'deleted') continue;
       // A file younger than a minute may belong to a create still in flight.
       if (Date.now() - ref.modifiedAt.getTime() < 60_000) continue;
       try {

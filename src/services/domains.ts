@@ -9,7 +9,17 @@ import type { DomainRow, DomainStatus } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
 import { recordRevocation } from '../identity/revocations.js';
-import { lockDomain } from '../store/repositories/domains.js';
+import {
+  domainRows,
+  findDomain,
+  insertDomain,
+  lockDomain,
+  setDomainStatus,
+  slugDeletedSince,
+} from '../store/repositories/domains.js';
+import { revokeDomainKeys } from '../store/repositories/keys.js';
+import { insertEmptyPool } from '../store/repositories/pools.js';
+import { markDomainResourcesForRemoval } from '../store/repositories/resources.js';
 
 // The domain lock lives with the other queries of the domains table; importable from here as before.
 export { lockDomain };
@@ -49,20 +59,18 @@ export interface DomainListOptions {
 
 /** Domains by filter: the system context lists every domain, a domain's own context only itself. */
 export async function listDomains(tx: Tx, options: DomainListOptions = {}): Promise<DomainView[]> {
-  let q = tx.selectFrom('domains').selectAll();
-  if (options.status !== undefined) q = q.where('status', '=', options.status);
-  else if (options.includeDeleted !== true) q = q.where('status', '<>', 'deleted');
-  if (options.slug !== undefined) q = q.where('slug', '=', normaliseSlug(options.slug.trim()));
-  if (options.after !== undefined) q = q.where('id', '>', options.after);
-  const rows = await q
-    .orderBy('id', 'asc')
-    .limit(options.limit ?? 100)
-    .execute();
+  const rows = await domainRows(tx, {
+    status: options.status,
+    includeDeleted: options.includeDeleted,
+    slug: options.slug === undefined ? undefined : normaliseSlug(options.slug.trim()),
+    after: options.after,
+    limit: options.limit ?? 100,
+  });
   return rows.map(domainView);
 }
 
 export async function getDomain(tx: Tx, domainId: string): Promise<DomainView> {
-  const row = await tx.selectFrom('domains').selectAll().where('id', '=', domainId).executeTakeFirst();
+  const row = await findDomain(tx, domainId);
   if (row === undefined) throw notFound();
   return domainView(row);
 }
@@ -83,25 +91,14 @@ export class DomainService {
     try {
       return await this.deps.store.system('operator', async (tx) => {
         const now = new Date();
-        const recent = await tx
-          .selectFrom('domains')
-          .select('id')
-          .where('slug', '=', slug)
-          .where('status', '=', 'deleted')
-          .where('deleted_at', '>', new Date(now.getTime() - this.deps.slugQuarantineMs))
-          .executeTakeFirst();
-        if (recent !== undefined) {
+        if (await slugDeletedSince(tx, slug, new Date(now.getTime() - this.deps.slugQuarantineMs))) {
           throw new BulkheadError(
             'slug_quarantined',
             `The slug "${slug}" belonged to a domain deleted less than the quarantine period ago.`,
           );
         }
-        const row = await tx
-          .insertInto('domains')
-          .values({ id: newId('domain'), slug, name, status: 'active', created_at: now, updated_at: now })
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        await tx.insertInto('pools').values({ domain_id: row.id, quotas: '{}', updated_at: now }).execute();
+        const row = await insertDomain(tx, { id: newId('domain'), slug, name, at: now });
+        await insertEmptyPool(tx, row.id, now);
         await appendAudit(tx, {
           ...actor,
           domainId: row.id,
@@ -149,36 +146,19 @@ export class DomainService {
       }
       if (row.status === to) return domainView(row); // already there: nothing to change, nothing to log
       const now = new Date();
-      const updated = await tx
-        .updateTable('domains')
-        .set({
-          status: to,
-          updated_at: now,
-          suspended_at: to === 'suspended' ? now : to === 'active' ? null : row.suspended_at,
-          deleted_at: to === 'deleted' ? now : null,
-        })
-        .where('id', '=', domainId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const updated = await setDomainStatus(tx, domainId, {
+        status: to,
+        at: now,
+        suspendedAt: to === 'suspended' ? now : to === 'active' ? null : row.suspended_at,
+        deletedAt: to === 'deleted' ? now : null,
+      });
       let revokedKeys = 0;
       let resources = 0;
       if (to === 'deleted') {
-        const revoked = await tx
-          .updateTable('provisioning_keys')
-          .set({ revoked_at: now })
-          .where('domain_id', '=', domainId)
-          .where('revoked_at', 'is', null)
-          .executeTakeFirst();
-        revokedKeys = Number(revoked.numUpdatedRows);
+        revokedKeys = await revokeDomainKeys(tx, domainId, now);
         // Resources are marked here, in the same transaction; the reconciler removes them from their
         // backends and then destroys the domain's data key.
-        const marked = await tx
-          .updateTable('resources')
-          .set({ status: 'deprovisioning', lease_until: null, updated_at: now })
-          .where('domain_id', '=', domainId)
-          .where('status', '<>', 'deleted')
-          .executeTakeFirst();
-        resources = Number(marked.numUpdatedRows);
+        resources = await markDomainResourcesForRemoval(tx, domainId, now);
       }
       // Verifiers elsewhere drop the domain's tokens while it is suspended or deleted, and take them back on resume.
       await recordRevocation(

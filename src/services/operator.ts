@@ -6,6 +6,7 @@ import { appendAudit } from '../audit/log.js';
 import { BulkheadError } from '../errors.js';
 import { keyedHash, sameHash } from '../keys/hash.js';
 import type { Principal } from '../policy/principal.js';
+import { insertSettingIfAbsent, saveSetting, setting } from '../store/repositories/settings.js';
 import type { Store } from '../store/store.js';
 
 const hashSetting = 'operator.token_hash';
@@ -37,12 +38,7 @@ export class OperatorService {
     const token = newOperatorToken();
     const hash = keyedHash(this.deps.secret, token);
     const created = await this.deps.store.system('operator', async (tx) => {
-      const inserted = await tx
-        .insertInto('settings')
-        .values({ name: hashSetting, value: hash })
-        .onConflict((oc) => oc.column('name').doNothing())
-        .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
+      if (!(await insertSettingIfAbsent(tx, hashSetting, hash))) return false;
       await appendAudit(tx, {
         actor: 'system',
         requestId: null,
@@ -57,10 +53,7 @@ export class OperatorService {
       this.hash = hash;
       return { generated: token };
     }
-    const stored = await this.deps.store.system('operator', (tx) =>
-      tx.selectFrom('settings').select('value').where('name', '=', hashSetting).executeTakeFirstOrThrow(),
-    );
-    this.hash = stored.value;
+    this.hash = await this.deps.store.system('operator', (tx) => setting(tx, hashSetting));
     return { generated: null };
   }
 
@@ -72,11 +65,7 @@ export class OperatorService {
     const token = newOperatorToken();
     const hash = keyedHash(this.deps.secret, token);
     await this.deps.store.system('operator', async (tx) => {
-      await tx
-        .insertInto('settings')
-        .values({ name: hashSetting, value: hash })
-        .onConflict((oc) => oc.column('name').doUpdateSet({ value: hash, updated_at: new Date() }))
-        .execute();
+      await saveSetting(tx, hashSetting, hash);
       await appendAudit(tx, {
         actor,
         requestId: null,

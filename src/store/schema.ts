@@ -280,6 +280,7 @@ export interface Database {
 }
 
 export type VerifyRunRow = Selectable<VerifyRunsTable>;
+export type NewVerifyRunRow = Insertable<VerifyRunsTable>;
 
 export type BlueprintRow = Selectable<BlueprintsTable>;
 
@@ -287,9 +288,14 @@ export type InstanceRow = Selectable<InstancesTable>;
 export type VolumeRow = Selectable<VolumesTable>;
 export type GrantRow = Selectable<GrantsTable>;
 
+export type PrincipalRow = Selectable<PrincipalsTable>;
+export type RevocationRow = Selectable<RevocationsTable>;
+export type SigningKeyRow = Selectable<SigningKeysTable>;
+
 export type ResourceRow = Selectable<ResourcesTable>;
 
 export type DomainRow = Selectable<DomainsTable>;
+export type DomainKeyRow = Selectable<DomainKeysTable>;
 export type KeyRow = Selectable<ProvisioningKeysTable>;
 export type AuditRow = Selectable<AuditEventsTable>;
 export type NewAuditRow = Insertable<AuditEventsTable>;

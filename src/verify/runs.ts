@@ -5,6 +5,7 @@
 import { appendFile, open, readFile } from 'node:fs/promises';
 import { appendAudit } from '../audit/log.js';
 import { ConfigError } from '../config.js';
+import { insertVerifyRun, pruneVerifyRuns, verifyRuns } from '../store/repositories/verify-runs.js';
 import type { SystemTx } from '../store/store.js';
 import type { VerifyRunRow, VerifyRunVerdict } from '../store/schema.js';
 import type { VerifyReport } from './report.js';
@@ -169,28 +170,22 @@ export async function recordRun(
   actor: string,
   keep: number = keptRuns,
 ): Promise<void> {
-  await tx
-    .insertInto('verify_runs')
-    .values({
-      id: run.id,
-      started_at: new Date(run.startedAt),
-      finished_at: new Date(run.finishedAt),
-      target: run.target,
-      verdict: run.verdict,
-      operations: run.operations,
-      exercised: run.exercised,
-      unexercised: run.unexercised,
-      checks: run.checks,
-      leaks: run.leaks,
-      inconclusive: run.inconclusive,
-      error: run.error,
-      report: run.report === null ? null : JSON.stringify(run.report),
-    })
-    .execute();
-  await tx
-    .deleteFrom('verify_runs')
-    .where('id', 'in', (q) => q.selectFrom('verify_runs').select('id').orderBy('id', 'desc').offset(keep))
-    .execute();
+  await insertVerifyRun(tx, {
+    id: run.id,
+    started_at: new Date(run.startedAt),
+    finished_at: new Date(run.finishedAt),
+    target: run.target,
+    verdict: run.verdict,
+    operations: run.operations,
+    exercised: run.exercised,
+    unexercised: run.unexercised,
+    checks: run.checks,
+    leaks: run.leaks,
+    inconclusive: run.inconclusive,
+    error: run.error,
+    report: run.report === null ? null : JSON.stringify(run.report),
+  });
+  await pruneVerifyRuns(tx, keep);
   if (run.verdict === 'clean') return;
   await appendAudit(tx, {
     actor,
@@ -215,12 +210,7 @@ export async function listRuns(
   tx: SystemTx,
   options: { limit?: number | undefined; before?: string | undefined } = {},
 ): Promise<VerifyRun[]> {
-  let q = tx.selectFrom('verify_runs').selectAll();
-  if (options.before !== undefined) q = q.where('id', '<', options.before);
-  const rows = await q
-    .orderBy('id', 'desc')
-    .limit(options.limit ?? 20)
-    .execute();
+  const rows = await verifyRuns(tx, { limit: options.limit ?? 20, before: options.before });
   return rows.map(fromRow);
 }
 

@@ -3,7 +3,7 @@
 // Callers hold a scoped transaction; nothing here opens one.
 import { notFound } from '../../errors.js';
 import type { DomainRow, DomainStatus } from '../schema.js';
-import type { DomainTx, SystemTx, Tx } from '../store.js';
+import type { DomainQueries, DomainTx, SystemTx, Tx } from '../store.js';
 
 /** The statement that locks a domain's row, for a change sent in one message (`Store.change`). */
 export function lockDomainStatement(db: DomainTx, domainId: string) {
@@ -20,6 +20,90 @@ export async function lockDomain(tx: Tx, domainId: string): Promise<DomainRow> {
   const row = await lockDomainIfAny(tx, domainId);
   if (row === undefined) throw notFound();
   return row;
+}
+
+/** Reads and locks the rows of the domains named (those that exist), for a change that involves each. */
+export function lockDomainStatuses(
+  tx: SystemTx,
+  domainIds: readonly string[],
+): Promise<{ id: string; status: DomainStatus }[]> {
+  return tx.selectFrom('domains').select(['id', 'status']).where('id', 'in', domainIds).forUpdate().execute();
+}
+
+/** A domain row, without a lock; undefined when there is none. */
+export function findDomain(tx: Tx, domainId: string): Promise<DomainRow | undefined> {
+  return tx.selectFrom('domains').selectAll().where('id', '=', domainId).executeTakeFirst();
+}
+
+/** The statement (for `Store.read`) that answers the domain's id when the domain exists. */
+export function domainIdStatement(db: DomainQueries, domainId: string) {
+  return db.selectFrom('domains').select('id').where('id', '=', domainId);
+}
+
+/**
+ * Domains by id, from after `after`, at most `limit`: with `status` those in it, else with
+ * `includeDeleted` every one and without it those not deleted; with `slug` (normalised) only the ones
+ * with that slug. The system context sees every domain, a domain's own context only itself.
+ */
+export function domainRows(
+  tx: Tx,
+  filter: {
+    readonly status?: DomainStatus | undefined;
+    readonly includeDeleted?: boolean | undefined;
+    readonly slug?: string | undefined;
+    readonly after?: string | undefined;
+    readonly limit: number;
+  },
+): Promise<DomainRow[]> {
+  let q = tx.selectFrom('domains').selectAll();
+  if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+  else if (filter.includeDeleted !== true) q = q.where('status', '<>', 'deleted');
+  if (filter.slug !== undefined) q = q.where('slug', '=', filter.slug);
+  if (filter.after !== undefined) q = q.where('id', '>', filter.after);
+  return q.orderBy('id', 'asc').limit(filter.limit).execute();
+}
+
+/** Whether a domain with this slug was deleted after `since` (its slug still quarantined). */
+export async function slugDeletedSince(tx: SystemTx, slug: string, since: Date): Promise<boolean> {
+  const recent = await tx
+    .selectFrom('domains')
+    .select('id')
+    .where('slug', '=', slug)
+    .where('status', '=', 'deleted')
+    .where('deleted_at', '>', since)
+    .executeTakeFirst();
+  return recent !== undefined;
+}
+
+/** Inserts an active domain and answers its row. */
+export function insertDomain(
+  tx: SystemTx,
+  d: { id: string; slug: string; name: string; at: Date },
+): Promise<DomainRow> {
+  return tx
+    .insertInto('domains')
+    .values({ id: d.id, slug: d.slug, name: d.name, status: 'active', created_at: d.at, updated_at: d.at })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Moves a domain to `status` at `at`, with the times of suspension and deletion given; answers its row. */
+export function setDomainStatus(
+  tx: DomainTx,
+  domainId: string,
+  change: { status: DomainStatus; at: Date; suspendedAt: Date | null; deletedAt: Date | null },
+): Promise<DomainRow> {
+  return tx
+    .updateTable('domains')
+    .set({
+      status: change.status,
+      updated_at: change.at,
+      suspended_at: change.suspendedAt,
+      deleted_at: change.deletedAt,
+    })
+    .where('id', '=', domainId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 /** The domain's status, without a lock; undefined when there is no such domain. */

@@ -2,9 +2,10 @@
 // not expired at the moment of use, and its domain is active. `liveKey` is the rule in SQL, for the
 // statements that check it after the domain row is locked (so a revocation or suspension that committed
 // first is seen); `keyRefusal` is the same rule over a row already read, where the reason must be told.
+// A domain's deletion revokes all its keys at once (`revokeDomainKeys`).
 import { sql, type CompiledQuery } from 'kysely';
 import type { DomainStatus } from '../schema.js';
-import type { Tx } from '../store.js';
+import type { DomainTx, Tx } from '../store.js';
 
 /**
  * The liveness rule as a condition over `provisioning_keys AS k JOIN domains AS d ON d.id = k.domain_id`,
@@ -40,4 +41,15 @@ export function liveKeyGuard(tx: Tx, keyId: string, at: Date): CompiledQuery {
     SELECT count(*)::int FROM provisioning_keys k JOIN domains d ON d.id = k.domain_id
     WHERE k.id = ${keyId} AND ${liveKey(at)}
   ) AS live`.compile(tx);
+}
+
+/** Revokes every key of the domain not revoked yet, at `at`; answers how many. */
+export async function revokeDomainKeys(tx: DomainTx, domainId: string, at: Date): Promise<number> {
+  const revoked = await tx
+    .updateTable('provisioning_keys')
+    .set({ revoked_at: at })
+    .where('domain_id', '=', domainId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(revoked.numUpdatedRows);
 }

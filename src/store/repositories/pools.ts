@@ -3,6 +3,11 @@
 // may take is read with the domain's row locked (`lockDomain`), so two writes never share one gap.
 import type { DomainTx, SystemTx } from '../store.js';
 
+/** Makes a new domain's pool, with no overrides. */
+export async function insertEmptyPool(tx: SystemTx, domainId: string, at: Date): Promise<void> {
+  await tx.insertInto('pools').values({ domain_id: domainId, quotas: '{}', updated_at: at }).execute();
+}
+
 /** The domain's pool settings as the operator set them, without defaults. */
 export async function poolQuotas(tx: DomainTx, domainId: string): Promise<Readonly<Record<string, number>>> {
   const pool = await tx
