@@ -42,6 +42,35 @@ export default tseslint.config(
     },
   },
   {
+    // The store's tables are reached only through src/store/: its repositories hold every query, typed,
+    // behind the domain-scoped or purpose-named door. Nothing else imports the query builder or builds a
+    // query (a provider's own backend statements go through that backend's driver, not Kysely).
+    files: ['src/**/*.ts'],
+    ignores: ['src/store/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^kysely(/.*)?$',
+              message:
+                'Queries live in src/store/repositories/; outside src/store/ take what a repository returns (see docs/development.md, "Layout").',
+            },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'MemberExpression[property.name=/^(selectFrom|selectNoFrom|insertInto|replaceInto|updateTable|deleteFrom|mergeInto)$/]',
+          message: 'No SQL outside src/store/: put the query in a repository under src/store/repositories/.',
+        },
+      ],
+    },
+  },
+  {
     // The HTTP app only answers requests over the services: no database or backend driver and no query
     // builder under src/http/ (clients with a lifetime of their own start in src/runtime/; queries live in
     // src/store/). Type imports count too.

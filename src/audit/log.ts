@@ -7,7 +7,8 @@ import { newId } from '../domain/ids.js';
 import { deferToCommit, type Tx } from '../store/store.js';
 import { inlineParameters } from '../store/inline.js';
 import type { AuditRow } from '../store/schema.js';
-import { sql, type RawBuilder } from 'kysely';
+import { appendEventStatements, auditCutover, auditEvents, auditHeads } from '../store/repositories/audit.js';
+import type { Condition } from '../store/repositories/keys.js';
 import {
   bodyAroundSeq,
   checkChainLink,
@@ -19,8 +20,6 @@ import {
 } from './chain.js';
 import type { AuditEvent, AuditEventInput } from './events.js';
 
-/** Where the single chain written before migration 0018 ends, and every chain starts. */
-const cutoverSetting = 'audit.cutover';
 /** The chain of the events that belong to no domain. */
 export const systemChain = 'system';
 
@@ -64,7 +63,7 @@ function toEvent(row: AuditRow): AuditEvent {
 export async function appendAudit(
   tx: Tx,
   input: AuditEventInput,
-  options: { readonly when?: RawBuilder<unknown> } = {},
+  options: { readonly when?: Condition } = {},
 ): Promise<void> {
   const fields = {
     id: newId('event'),
@@ -79,56 +78,15 @@ export async function appendAudit(
   };
   const chain = chainOf(fields.domainId);
   const { prefix, suffix } = bodyAroundSeq(fields);
-  // A condition makes the event conditional on what earlier statements of the transaction did: when it
-  // is false, nothing is appended and the head stays.
-  const when = options.when === undefined ? sql`` : sql` WHERE ${options.when}`;
-  const andWhen = options.when === undefined ? sql`` : sql` AND (${options.when})`;
-  // A chain used for the first time gets its head, starting where the single chain ended. Nothing is
-  // locked when the head is there already; two first events race on the key, and the second waits.
-  const ensure = sql`
-    INSERT INTO audit_heads (chain, domain_id, seq, hash)
-    SELECT ${chain}::text, ${fields.domainId}::text, (value::jsonb ->> 'seq')::bigint, value::jsonb ->> 'hash'
-    FROM settings WHERE name = ${cutoverSetting}${andWhen}
-    ON CONFLICT (chain) DO NOTHING
-  `;
-  // The head is kept apart from the events so that deleting a chain's newest events is noticed too. It
-  // is read by a sub-select, so a missing head gives a row of nulls that the insert refuses (seq is NOT
-  // NULL) rather than no row and a silently missing event. The seq is taken once the head is held, so
-  // within a chain the seq grows in the order of the links.
-  const statement = sql<{ seq: number | string | bigint }>`
-    WITH head AS (
-      SELECT (SELECT hash FROM audit_heads WHERE chain = ${chain} FOR UPDATE) AS hash
-    ), linked AS (
-      SELECT CASE WHEN hash IS NOT NULL THEN nextval('audit_event_seq') END AS seq, hash AS prev_hash
-      FROM head${when}
-    ), hashed AS (
-      SELECT seq, prev_hash,
-        encode(sha256(convert_to(prev_hash || chr(10) || ${prefix} || seq::text || ${suffix}, 'UTF8')), 'hex') AS hash
-      FROM linked
-    ), appended AS (
-      INSERT INTO audit_events
-        (seq, id, at, domain_id, actor, action, target, outcome, request_id, detail, prev_hash, hash)
-      SELECT seq, ${fields.id}, ${fields.at}::timestamptz, ${fields.domainId}, ${fields.actor}, ${fields.action},
-        ${fields.target}, ${fields.outcome}, ${fields.requestId}, ${JSON.stringify(fields.detail)}::jsonb,
-        prev_hash, hash
-      FROM hashed
-    )
-    UPDATE audit_heads
-    SET seq = hashed.seq, hash = hashed.hash
-    FROM hashed
-    WHERE audit_heads.chain = ${chain}
-    RETURNING hashed.seq
-  `;
-  const first = ensure.compile(tx);
-  const second = statement.compile(tx);
+  const statements = appendEventStatements(tx, { ...fields, chain, prefix, suffix }, options.when);
   // Both statements are left for the commit, in order, or both run now: the second needs the first.
-  if (inlineParameters(second.sql, second.parameters) !== null && deferToCommit(tx, first)) {
-    if (!deferToCommit(tx, second)) throw new Error('an audit event could not follow its head to the commit');
+  const { ensure, append } = statements;
+  if (inlineParameters(append.sql, append.parameters) !== null && deferToCommit(tx, ensure)) {
+    if (!deferToCommit(tx, append)) throw new Error('an audit event could not follow its head to the commit');
     return;
   }
-  await ensure.execute(tx);
-  const { rows } = await statement.execute(tx);
-  if (rows[0] === undefined && options.when === undefined) throw new Error('the audit chain has no head row');
+  if (!(await statements.run()) && options.when === undefined)
+    throw new Error('the audit chain has no head row');
 }
 
 export interface AuditFilter {
@@ -142,16 +100,7 @@ export interface AuditFilter {
 }
 
 export async function listAudit(db: Tx, filter: AuditFilter = {}): Promise<AuditEvent[]> {
-  let q = db.selectFrom('audit_events').selectAll();
-  if (filter.domainId !== undefined) q = q.where('domain_id', '=', filter.domainId);
-  if (filter.action !== undefined) q = q.where('action', '=', filter.action);
-  if (filter.since !== undefined) q = q.where('at', '>=', filter.since);
-  if (filter.until !== undefined) q = q.where('at', '<', filter.until);
-  if (filter.after !== undefined) q = q.where('seq', '>', filter.after);
-  const rows = await q
-    .orderBy('seq', 'asc')
-    .limit(filter.limit ?? 100)
-    .execute();
+  const rows = await auditEvents(db, { ...filter, limit: filter.limit ?? 100 });
   return rows.map(toEvent);
 }
 
@@ -159,13 +108,7 @@ export async function listAudit(db: Tx, filter: AuditFilter = {}): Promise<Audit
 export async function forEachAudit(db: Tx, each: (event: AuditEvent) => void | Promise<void>): Promise<void> {
   let after = 0;
   for (;;) {
-    const rows = await db
-      .selectFrom('audit_events')
-      .selectAll()
-      .where('seq', '>', after)
-      .orderBy('seq', 'asc')
-      .limit(1000)
-      .execute();
+    const rows = await auditEvents(db, { after, limit: 1000 });
     for (const row of rows) await each(toEvent(row));
     if (rows.length < 1000) return;
     after = Number(rows.at(-1)!.seq);
@@ -173,7 +116,7 @@ export async function forEachAudit(db: Tx, each: (event: AuditEvent) => void | P
 }
 
 async function readHeads(db: Tx): Promise<Map<string, ChainLink>> {
-  const rows = await db.selectFrom('audit_heads').select(['chain', 'seq', 'hash']).execute();
+  const rows = await auditHeads(db);
   return new Map(rows.map((r) => [r.chain, { seq: Number(r.seq), hash: r.hash }]));
 }
 
@@ -188,12 +131,8 @@ async function readHeads(db: Tx): Promise<Map<string, ChainLink>> {
  * if (!report.ok) console.error(`broken at ${report.broken?.seq}: ${report.broken?.reason}`);
  */
 export async function verifyAudit(db: Tx): Promise<ChainReport> {
-  const stored = await db
-    .selectFrom('settings')
-    .select('value')
-    .where('name', '=', cutoverSetting)
-    .executeTakeFirst();
-  const cutover = stored === undefined ? null : (JSON.parse(stored.value) as ChainLink);
+  const stored = await auditCutover(db);
+  const cutover = stored === undefined ? null : (JSON.parse(stored) as ChainLink);
   const heads = await readHeads(db);
   // The single chain, then each chain's newest checked event; and the newest events left for later.
   let single: ChainLink = { seq: 0, hash: genesisHash };

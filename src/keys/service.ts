@@ -6,9 +6,20 @@ import { BulkheadError, notFound } from '../errors.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import { normaliseScopes, type Scope } from '../policy/scopes.js';
 import type { KeyRow } from '../store/schema.js';
-import { sql, type CompiledQuery, type RawBuilder } from 'kysely';
 import { deferToCommit, type Store, type Tx } from '../store/store.js';
-import { lockDomain } from '../services/domains.js';
+import { findDomain, lockDomain } from '../store/repositories/domains.js';
+import {
+  domainKeys,
+  findKey,
+  insertKey,
+  keyByHashStatement,
+  keyRefusal,
+  liveKeyGuard,
+  markKeyRevoked,
+  setKeyExpiry,
+  touchKeyStatement,
+  type Condition,
+} from '../store/repositories/keys.js';
 import { checkKeyShape, generateKey, keyDisplayPrefix } from './format.js';
 import { maxRotationOverlapSeconds } from './rotation.js';
 import { keyedHash, sameHash } from './hash.js';
@@ -61,7 +72,7 @@ const lastUsedEveryMs = 1000;
 const divisionByZero = '22012';
 
 /** Leaves `query` for the commit of `tx`; every value these statements carry can be written as text. */
-function defer(tx: Tx, query: CompiledQuery): void {
+function defer(tx: Tx, query: Parameters<typeof deferToCommit>[1]): void {
   if (!deferToCommit(tx, query)) throw new Error('a statement of a key use could not be deferred');
 }
 
@@ -82,20 +93,16 @@ export class KeyService {
       if (domain.status === 'deleted')
         throw new BulkheadError('domain_deleted', 'Keys cannot be issued for a deleted domain.');
       const key = generateKey();
-      const row = await tx
-        .insertInto('provisioning_keys')
-        .values({
-          id: newId('key'),
-          domain_id: domainId,
-          name: input.name ?? null,
-          prefix: keyDisplayPrefix(key),
-          hash: keyedHash(this.deps.secret, key),
-          scopes: JSON.stringify(scopes),
-          created_at: new Date(),
-          expires_at: input.expiresAt ?? null,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const row = await insertKey(tx, {
+        id: newId('key'),
+        domainId,
+        name: input.name ?? null,
+        prefix: keyDisplayPrefix(key),
+        hash: keyedHash(this.deps.secret, key),
+        scopes,
+        createdAt: new Date(),
+        expiresAt: input.expiresAt ?? null,
+      });
       await appendAudit(tx, {
         ...actor,
         domainId,
@@ -110,19 +117,8 @@ export class KeyService {
 
   async list(domainId: string): Promise<KeyView[]> {
     return this.deps.store.withDomain(domainId, async (tx) => {
-      const domain = await tx
-        .selectFrom('domains')
-        .select('id')
-        .where('id', '=', domainId)
-        .executeTakeFirst();
-      if (domain === undefined) throw notFound();
-      const rows = await tx
-        .selectFrom('provisioning_keys')
-        .selectAll()
-        .where('domain_id', '=', domainId)
-        .orderBy('id', 'asc')
-        .execute();
-      return rows.map(keyView);
+      if ((await findDomain(tx, domainId)) === undefined) throw notFound();
+      return (await domainKeys(tx, domainId)).map(keyView);
     });
   }
 
@@ -130,20 +126,10 @@ export class KeyService {
   async revoke(actor: Actor, domainId: string, keyId: string): Promise<KeyView> {
     return this.deps.store.withDomain(domainId, async (tx) => {
       await lockDomain(tx, domainId);
-      const row = await tx
-        .selectFrom('provisioning_keys')
-        .selectAll()
-        .where('id', '=', keyId)
-        .where('domain_id', '=', domainId)
-        .executeTakeFirst();
+      const row = await findKey(tx, domainId, keyId);
       if (row === undefined) throw notFound();
       if (row.revoked_at !== null) return keyView(row);
-      const updated = await tx
-        .updateTable('provisioning_keys')
-        .set({ revoked_at: new Date() })
-        .where('id', '=', keyId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const updated = await markKeyRevoked(tx, keyId, new Date());
       await appendAudit(tx, {
         ...actor,
         domainId,
@@ -180,12 +166,7 @@ export class KeyService {
       const domain = await lockDomain(tx, domainId);
       if (domain.status === 'deleted')
         throw new BulkheadError('domain_deleted', 'Keys cannot be rotated in a deleted domain.');
-      const old = await tx
-        .selectFrom('provisioning_keys')
-        .selectAll()
-        .where('id', '=', keyId)
-        .where('domain_id', '=', domainId)
-        .executeTakeFirst();
+      const old = await findKey(tx, domainId, keyId);
       if (old === undefined) throw notFound();
       const now = new Date();
       if (old.revoked_at !== null || (old.expires_at !== null && old.expires_at <= now)) {
@@ -195,29 +176,22 @@ export class KeyService {
         );
       }
       const overlapEnds = new Date(now.getTime() + overlapSeconds * 1000);
-      const previous = await tx
-        .updateTable('provisioning_keys')
-        .set({
-          expires_at: old.expires_at !== null && old.expires_at < overlapEnds ? old.expires_at : overlapEnds,
-        })
-        .where('id', '=', keyId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const previous = await setKeyExpiry(
+        tx,
+        keyId,
+        old.expires_at !== null && old.expires_at < overlapEnds ? old.expires_at : overlapEnds,
+      );
       const secret = generateKey();
-      const row = await tx
-        .insertInto('provisioning_keys')
-        .values({
-          id: newId('key'),
-          domain_id: domainId,
-          name: old.name,
-          prefix: keyDisplayPrefix(secret),
-          hash: keyedHash(this.deps.secret, secret),
-          scopes: JSON.stringify(old.scopes),
-          created_at: now,
-          replaces_key_id: old.id,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const row = await insertKey(tx, {
+        id: newId('key'),
+        domainId,
+        name: old.name,
+        prefix: keyDisplayPrefix(secret),
+        hash: keyedHash(this.deps.secret, secret),
+        scopes: old.scopes,
+        createdAt: now,
+        replacesKeyId: old.id,
+      });
       await appendAudit(tx, {
         ...actor,
         domainId,
@@ -257,28 +231,9 @@ export class KeyService {
     if (shape !== null) return this.refuse(shape, null, null, requestId, presented);
     const hash = keyedHash(this.deps.secret, presented);
     const now = new Date();
-    const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [
-      db
-        .selectFrom('provisioning_keys')
-        .innerJoin('domains', 'domains.id', 'provisioning_keys.domain_id')
-        .select([
-          'provisioning_keys.id as id',
-          'provisioning_keys.hash as hash',
-          'provisioning_keys.domain_id as domainId',
-          'provisioning_keys.scopes as scopes',
-          'provisioning_keys.revoked_at as revokedAt',
-          'provisioning_keys.expires_at as expiresAt',
-          'provisioning_keys.last_used_at as lastUsedAt',
-          'domains.status as domainStatus',
-          'domains.slug as slug',
-        ])
-        .where('provisioning_keys.hash', '=', hash),
-    ]);
-    let refusal: KeyRefusal | null = null;
-    if (row === undefined || !sameHash(row.hash, hash)) refusal = 'unknown';
-    else if (row.revokedAt !== null) refusal = 'revoked';
-    else if (row.expiresAt !== null && row.expiresAt <= now) refusal = 'expired';
-    else if (row.domainStatus !== 'active') refusal = 'domain_inactive';
+    const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [keyByHashStatement(db, hash)]);
+    const refusal: KeyRefusal | null =
+      row === undefined || !sameHash(row.hash, hash) ? 'unknown' : keyRefusal(row, now);
     if (refusal !== null || row === undefined) {
       return this.refuse(refusal ?? 'unknown', row?.id ?? null, row?.domainId ?? null, requestId, presented);
     }
@@ -303,20 +258,12 @@ export class KeyService {
   async deferUse(
     tx: Tx,
     use: PendingKeyUse,
-    options: { readonly live?: boolean; readonly when?: RawBuilder<unknown> },
+    options: { readonly live?: boolean; readonly when?: Condition },
   ): Promise<void> {
     const { principal } = use;
     const { at, touch, requestId } = use.facts;
     const when = options.when;
-    if (touch) {
-      let update = tx
-        .updateTable('provisioning_keys')
-        .set({ last_used_at: at })
-        .where('id', '=', principal.keyId)
-        .where('revoked_at', 'is', null);
-      if (when !== undefined) update = update.where(when as RawBuilder<boolean>);
-      defer(tx, update.compile());
-    }
+    if (touch) defer(tx, touchKeyStatement(tx, principal.keyId, at, when));
     await appendAudit(
       tx,
       {
@@ -331,16 +278,7 @@ export class KeyService {
       when === undefined ? {} : { when },
     );
     // A statement of its own, so it reads what committed before the head was taken.
-    if (options.live === true) {
-      defer(
-        tx,
-        sql`SELECT 1 / (
-          SELECT count(*)::int FROM provisioning_keys k JOIN domains d ON d.id = k.domain_id
-          WHERE k.id = ${principal.keyId} AND k.revoked_at IS NULL AND d.status = 'active'
-            AND (k.expires_at IS NULL OR k.expires_at > ${at})
-        ) AS live`.compile(tx),
-      );
-    }
+    if (options.live === true) defer(tx, liveKeyGuard(tx, principal.keyId, at));
   }
 
   private async refuse(
@@ -396,7 +334,7 @@ export class PendingKeyUse {
   }
 
   /** Leaves the use for the commit of `tx`, counting only if `when` holds then; see `recorded`. */
-  deferTo(tx: Tx, when: RawBuilder<unknown>): Promise<void> {
+  deferTo(tx: Tx, when: Condition): Promise<void> {
     return this.keys.deferUse(tx, this, { when });
   }
 
