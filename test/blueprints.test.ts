@@ -136,6 +136,25 @@ describe.each(backends)('blueprints on $name', (backend) => {
     expect(all.json<{ items: unknown[] }>().items).toEqual([]);
   });
 
+  it('refuses a blueprint with a kind this server has no provider for, recording nothing', async () => {
+    const a = await domainWithKey();
+    const res = await call('POST', `/v1/domains/${a.id}/blueprints`, a.key, {
+      name: 'app',
+      resources: [
+        { kind: 'storage', name: 'files' },
+        { kind: 'rabbitmq', name: 'queue' },
+      ],
+    });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json()).toMatchObject({ code: 'unsupported_kind' });
+    const rows = await asOwner(services.store, (tx) =>
+      tx.selectFrom('blueprints').select('id').where('domain_id', '=', a.id).execute(),
+    );
+    expect(rows).toEqual([]);
+    const all = await call('GET', `/v1/domains/${a.id}/resources?includeDeleted=true`, a.key);
+    expect(all.json<{ items: unknown[] }>().items).toEqual([]);
+  });
+
   it('rolls back a blueprint a crash left half done, once its lease runs out', async () => {
     const a = await domainWithKey();
     const made = await call('POST', `/v1/domains/${a.id}/resources`, a.key, {

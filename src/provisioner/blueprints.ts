@@ -63,6 +63,8 @@ export class Blueprints {
     for (const item of input.resources) {
       if (!allows(principal.scopes, item.kind, 'create')) throw scopeDenied(item.kind, 'create');
     }
+    // A kind this server cannot provision is refused before anything is recorded, like a lone create.
+    for (const item of input.resources) this.o.provisioner.requireKind(item.kind);
     const actor: Actor = { actor: principal.actor, requestId };
     const id = newId('blueprint');
     await this.o.store.withDomain(domainId, async (tx) => {

@@ -68,6 +68,11 @@ export class Provisioner {
     return this.ctx.placement.kinds;
   }
 
+  /** Throws `unsupported_kind` (with the setting that would offer it) unless this server offers `kind`. */
+  requireKind(kind: ResourceKind): void {
+    this.ctx.placement.provider(kind);
+  }
+
   async quotas(domainId: string): Promise<Quotas> {
     return effectiveQuotas(this.ctx.quotas, await this.poolOverrides(domainId));
   }
