@@ -12,12 +12,18 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { createRevocationFeed, createVerifier } from '../src/sdk/index.js';
 
-const [bulkheadUrl, redisUrl, issuer, rawChannel] = process.argv.slice(2) as [string, string, string, string];
+const [bulkheadUrl, redisUrl, issuer, rawChannel, credential] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const now = () => performance.timeOrigin + performance.now();
 const send = (message: object) => process.send!(message);
 
 let check: (() => void) | null = null;
-const feed = createRevocationFeed({ bulkheadUrl, redisUrl, onRevocation: () => check?.() });
+const feed = createRevocationFeed({ bulkheadUrl, redisUrl, credential, onRevocation: () => check?.() });
 const verifier = createVerifier({
   issuer,
   jwksUri: `${bulkheadUrl}/.well-known/jwks.json`,

@@ -151,7 +151,13 @@ async function revocationLatency(): Promise<void> {
     database === null
       ? await openStore({ kind: 'pglite' })
       : await openStore({ kind: 'postgres', url: database.url });
-  const services = buildServices(store, Buffer.alloc(32, 9), { providers: new Map(), slugQuarantineMs: 0 });
+  // The verifier follows every domain's revocations, with the feed token.
+  const feedToken = 'bench-feed-token-0123456789abcdef0123456789';
+  const services = buildServices(store, Buffer.alloc(32, 9), {
+    providers: new Map(),
+    slugQuarantineMs: 0,
+    feedToken,
+  });
   const app = await buildServer(services);
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const pub = new Redis(redisUrl);
@@ -160,7 +166,7 @@ async function revocationLatency(): Promise<void> {
   // The verifier runs in a process of its own, like any service using the SDK.
   const child = fork(
     fileURLToPath(new URL('./feed-verifier.ts', import.meta.url)),
-    [base, redisUrl, 'bulkhead', 'bench:raw'],
+    [base, redisUrl, 'bulkhead', 'bench:raw', feedToken],
     {
       execArgv: ['--expose-gc', '--conditions=@bulkhead/source', '--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -49,6 +49,7 @@ const schema = z.object({
   databasePoolSize: z.coerce.number().int().min(1).max(1000).default(10),
   operatorToken: z.string().min(32, 'must be at least 32 characters').optional(),
   metricsToken: z.string().min(32, 'must be at least 32 characters').optional(),
+  feedToken: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Milliseconds between the server's own isolation runs; unset: no scheduled verification. */
   verifyEvery: z
     .string()
@@ -175,6 +176,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   databasePoolSize: 'BULKHEAD_DATABASE_POOL_SIZE',
   operatorToken: 'BULKHEAD_OPERATOR_TOKEN',
   metricsToken: 'BULKHEAD_METRICS_TOKEN',
+  feedToken: 'BULKHEAD_FEED_TOKEN',
   verifyEvery: 'BULKHEAD_VERIFY_EVERY',
   secret: 'BULKHEAD_SECRET',
   logLevel: 'BULKHEAD_LOG_LEVEL',

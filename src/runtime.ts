@@ -88,6 +88,7 @@ export interface ServiceOptions {
   readonly maxVolumeBytes?: number | undefined;
   /** A bearer token that reads /metrics and nothing else. */
   readonly metricsToken?: string | undefined;
+  readonly feedToken?: string | undefined;
   /** Each domain's default share of the server (the pool may override it per domain). */
   readonly tenantLimits?: TenantLimitValues | undefined;
   /** Which version of the revocation feed's key signs (default 1). */
@@ -180,7 +181,12 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     unavailableProviders: options.unavailableProviders ?? new Map(),
     domains: new DomainService({ store, slugQuarantineMs: options.slugQuarantineMs ?? 30 * 86_400_000 }),
     keys: new KeyService({ store, secret }),
-    operator: new OperatorService({ store, secret, metricsToken: options.metricsToken }),
+    operator: new OperatorService({
+      store,
+      secret,
+      metricsToken: options.metricsToken,
+      feedToken: options.feedToken,
+    }),
     keyring,
     provisioner,
     blueprints: new Blueprints({ store, provisioner, leaseMs: options.leaseMs ?? 30_000 }),
@@ -267,6 +273,7 @@ export async function openServices(config: Config): Promise<Services> {
       volumeRoot: config.volumeDir ?? join(config.dataDir, 'volumes'),
       maxVolumeBytes: config.maxVolumeBytes,
       metricsToken: config.metricsToken,
+      feedToken: config.feedToken,
       tenantLimits: {
         requestsPerSecond: config.domainRequestsPerSecond,
         requestBurst: config.domainRequestBurst,

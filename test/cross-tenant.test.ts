@@ -167,7 +167,8 @@ const noTargetInPath: Record<string, string> = {
   'GET /v1/audit/verify': 'operator only (tenant refusal covered in api.test.ts)',
   'GET /v1/domains/:domainId/jwks.json': "public keys, published on purpose for the domain's verifiers",
   'GET /.well-known/jwks.json': 'public keys, published on purpose',
-  'GET /v1/revocations': 'public feed of revoked ids (no names, no data)',
+  'GET /v1/revocations':
+    "a domain's credential reads its own domain's revocations only (attacked in revocation-feed.test.ts)",
   'GET /v1/revocations/jwks.json': "public keys of the revocation feed's signatures, published on purpose",
   'POST /v1/grants': 'operator only (tenant refusal covered in compute.test.ts)',
   'GET /v1/grants': 'operator only',

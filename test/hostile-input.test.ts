@@ -63,7 +63,7 @@ describe.each(backends)('hostile input on $name', (backend) => {
   });
 
   it('refuses a leap second in the revocations feed', async () => {
-    const res = await api.call('GET', '/v1/revocations?since=2016-12-31T23:59:60Z', { token: null });
+    const res = await api.call('GET', '/v1/revocations?since=2016-12-31T23:59:60Z');
     refused(res, 'invalid_timestamp', '/query/since');
     expect(res.json<{ detail: string }>().detail).toMatch(/leap second/);
   });
@@ -183,7 +183,7 @@ describe.each(backends)('hostile input on $name', (backend) => {
       expect(res.statusCode, `${expiresAt}: ${res.body}`).toBe(201);
       expect(res.json<{ expiresAt: string }>().expiresAt).toBe(stored);
     }
-    const since = await api.call('GET', '/v1/revocations?since=2016-12-31T23:59:59%2B14:00', { token: null });
+    const since = await api.call('GET', '/v1/revocations?since=2016-12-31T23:59:59%2B14:00');
     expect(since.statusCode, since.body).toBe(200);
   });
 

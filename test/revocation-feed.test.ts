@@ -2,6 +2,7 @@
 // pub/sub, catches up over HTTP after (re)connecting, and follows a domain's suspension and resumption;
 // it takes only what Bulkhead signed, in order, and reads Bulkhead's list again when something is off.
 import { createHmac, generateKeyPairSync, sign as edSign } from 'node:crypto';
+import { decodeJwt } from 'jose';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildServer } from '../src/http/server.js';
@@ -21,6 +22,8 @@ import { startPrivateRedis, type PrivateRedis } from './helpers/redis.js';
 
 const issuer = 'https://bulkhead.feed.test';
 const password = 'correct horse battery staple';
+/** The feed token: every domain's revocations, and nothing else. */
+const feedToken = 'feed-token-of-this-suite-0123456789abcdef';
 
 describe('the revocation feed', () => {
   let services: Services & { drop(): Promise<void> };
@@ -42,7 +45,7 @@ describe('the revocation feed', () => {
     redisUrl = privateRedis.adminUrl;
     services = await openTestServices(
       backends.find((b) => b.name === 'pglite')!,
-      { issuer },
+      { issuer, feedToken },
     );
     await services.operator.initialise(operatorToken);
     app = await buildServer(services);
@@ -60,7 +63,7 @@ describe('the revocation feed', () => {
       email: 'dev@example.com',
       password,
     });
-    feed = createRevocationFeed({ bulkheadUrl: base, redisUrl });
+    feed = createRevocationFeed({ bulkheadUrl: base, redisUrl, credential: feedToken });
     await feed.ready;
     verifier = createVerifier({
       issuer,
@@ -164,6 +167,7 @@ describe('the revocation feed', () => {
     const late = createRevocationFeed({
       bulkheadUrl: base,
       redisUrl,
+      credential: feedToken,
       onRevocation: (event) => {
         told.push(event);
         throw new Error('a failing callback changes nothing');
@@ -207,7 +211,7 @@ describe('the revocation feed', () => {
     // Signed with Bulkhead's feed key and published straight to the channel, newest first, with seqs of
     // the store's sequence that no revocation will have.
     const [s1, s2, s3, s4, s5, s6] = (await burnt(6)) as [number, number, number, number, number, number];
-    const own = createRevocationFeed({ bulkheadUrl: base, redisUrl });
+    const own = createRevocationFeed({ bulkheadUrl: base, redisUrl, credential: feedToken });
     await own.ready;
     const target = 'dom_0000000000000000000feed01';
     const at = new Date().toISOString();
@@ -241,7 +245,7 @@ describe('the revocation feed', () => {
     const t = await token();
     const { sessionId } = await verifier.verify(t, domain.id);
     // A feed of its own, with no resync of earlier tests' messages still to come.
-    const own = createRevocationFeed({ bulkheadUrl: base, redisUrl });
+    const own = createRevocationFeed({ bulkheadUrl: base, redisUrl, credential: feedToken });
     await own.ready;
     await publisher.stop(); // the revocation reaches the table, not the channel
     try {
@@ -287,7 +291,7 @@ describe('the revocation feed', () => {
 
   it('refuses the reported forgery: an unsigned resumption with the highest seq leaves the domain suspended', async () => {
     const actor = { actor: 'test', requestId: null };
-    const own = createRevocationFeed({ bulkheadUrl: base, redisUrl });
+    const own = createRevocationFeed({ bulkheadUrl: base, redisUrl, credential: feedToken });
     await own.ready;
     const guarded = createVerifier({
       issuer,
@@ -331,6 +335,7 @@ describe('the revocation feed', () => {
     const own = createRevocationFeed({
       bulkheadUrl: base,
       redisUrl,
+      credential: feedToken,
       onRejected: (r) => rejections.push(r),
     });
     await own.ready;
@@ -459,5 +464,118 @@ describe('the revocation feed', () => {
       await spy.quit();
       await own.close();
     }
+  });
+
+  describe('the catch-up list is read with a credential, and shows it its own domain only', () => {
+    type Item = { kind: string; target: string; domainId: string };
+    const list = async (credential: string | null) => {
+      const res = await fetch(`${base}/v1/revocations?since=2000-01-01T00:00:00Z`, {
+        headers: credential === null ? {} : { authorization: `Bearer ${credential}` },
+      });
+      return { status: res.status, body: (await res.json()) as { items?: Item[]; code?: string } };
+    };
+    const keyOf = async (domainId: string) => {
+      const res = await fetch(`${base}/v1/domains/${domainId}/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { key: string }).key;
+    };
+    let other: { id: string; slug: string };
+    let otherSession: string;
+    let ownKey: string;
+
+    beforeAll(async () => {
+      // Another domain with a revoked session of its own.
+      other = await services.domains.create(
+        { actor: 'test', requestId: null },
+        { slug: `feed-other-${process.pid}`, name: 'o' },
+      );
+      await services.principals.create({ actor: 'test', requestId: null }, other.id, {
+        kind: 'user',
+        email: 'other@example.com',
+        password,
+      });
+      const res = await fetch(`${base}/v1/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          grant_type: 'password',
+          domain: other.slug,
+          username: 'other@example.com',
+          password,
+        }),
+      });
+      // Its session, read from the token (its signing key is its own domain's, not this verifier's).
+      const { sid } = decodeJwt(((await res.json()) as { access_token: string }).access_token);
+      const sessionId = String(sid);
+      otherSession = sessionId;
+      await services.tokens.revokeSession({ actor: 'test', requestId: null }, sessionId, 'test', other.id);
+      // And one of this domain's.
+      const { sessionId: own } = await verifier.verify(await token(), domain.id);
+      await services.tokens.revokeSession({ actor: 'test', requestId: null }, own, 'test', domain.id);
+      ownKey = await keyOf(domain.id);
+    });
+
+    it('answers 401 without a credential, and tells nothing of any domain', async () => {
+      const anonymous = await list(null);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.body.items).toBeUndefined();
+      expect(JSON.stringify(anonymous.body)).not.toContain(other.id);
+      expect(JSON.stringify(anonymous.body)).not.toContain(domain.id);
+    });
+
+    it("shows a domain's key and access token that domain's revocations and none of another's", async () => {
+      for (const credential of [ownKey, await token()]) {
+        const seen = await list(credential);
+        expect(seen.status).toBe(200);
+        expect(seen.body.items!.length).toBeGreaterThan(0);
+        expect(seen.body.items!.every((i) => i.domainId === domain.id)).toBe(true);
+        expect(JSON.stringify(seen.body)).not.toContain(other.id);
+        expect(JSON.stringify(seen.body)).not.toContain(otherSession);
+      }
+      // The other domain's own key sees its revocation: what A was not shown exists.
+      const theirs = await list(await keyOf(other.id));
+      expect(theirs.body.items!.map((i) => i.target)).toContain(otherSession);
+    });
+
+    it("shows the feed token and the operator every domain's, and refuses the metrics token", async () => {
+      for (const credential of [feedToken, operatorToken]) {
+        const all = await list(credential);
+        expect(all.status).toBe(200);
+        const domains = new Set(all.body.items!.map((i) => i.domainId));
+        expect(domains.has(domain.id) && domains.has(other.id)).toBe(true);
+      }
+      // The feed token reads the feed and nothing else.
+      const res = await fetch(`${base}/v1/domains`, { headers: { authorization: `Bearer ${feedToken}` } });
+      expect(res.status).toBe(403);
+    });
+
+    it("keeps a feed that follows one domain with that domain's key, and waits for a read that answers", async () => {
+      let calls = 0;
+      // Refused at first (a wrong key), then the right one: `ready` waits for the read that answers.
+      const scoped = createRevocationFeed({
+        bulkheadUrl: base,
+        redisUrl,
+        resyncIntervalMs: 50,
+        credential: () => (++calls < 3 ? 'bhk_not-a-key' : ownKey),
+      });
+      try {
+        await scoped.ready;
+        expect(calls).toBeGreaterThanOrEqual(3);
+        expect(scoped.counters().resyncFailures).toBeGreaterThanOrEqual(2);
+        const t = await token();
+        const { sessionId } = await verifier.verify(t, domain.id);
+        expect(scoped.isRevoked({ sessionId, subject: 'prn_x', domainId: domain.id })).toBe(false);
+        await services.tokens.revokeSession({ actor: 'test', requestId: null }, sessionId, 'test', domain.id);
+        await vi.waitFor(() =>
+          expect(scoped.isRevoked({ sessionId, subject: 'prn_x', domainId: domain.id })).toBe(true),
+        );
+      } finally {
+        await scoped.close();
+      }
+    });
   });
 });

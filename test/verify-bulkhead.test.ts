@@ -16,7 +16,6 @@ const publicOperations = [
   'GET /readyz',
   'GET /v1/domains/{domainId}/jwks.json',
   'GET /.well-known/jwks.json',
-  'GET /v1/revocations',
   'GET /v1/revocations/jwks.json',
   'POST /v1/auth/token',
   'POST /v1/auth/login',

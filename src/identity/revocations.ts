@@ -1,9 +1,13 @@
 // Revocations as a feed: each is written in the transaction that causes it, so the feed can never
 // announce a revocation that did not happen nor miss one that did. Bulkhead's own verification reads
 // the session row every time; the feed exists for verifiers elsewhere (the SDK).
-import { insertRevocation, revocationRowsSince } from '../store/repositories/revocations.js';
+import {
+  domainRevocationRowsSince,
+  insertRevocation,
+  revocationRowsSince,
+} from '../store/repositories/revocations.js';
 import type { RevocationRow } from '../store/schema.js';
-import type { Store, Tx } from '../store/store.js';
+import type { DomainTx, Store, SystemTx, Tx } from '../store/store.js';
 
 export type RevocationKind = 'session' | 'principal' | 'domain' | 'domain_restored';
 const kinds: readonly unknown[] = [
@@ -75,6 +79,16 @@ export function revocationFromNotice(payload: string | null): Revocation | null 
 }
 
 /** Revocations at or after `since`, oldest first (callers overlap their reads and dedupe by seq). */
-export async function revocationsSince(db: Tx, since: Date, limit = 10_000): Promise<Revocation[]> {
+export async function revocationsSince(db: SystemTx, since: Date, limit = 10_000): Promise<Revocation[]> {
   return (await revocationRowsSince(db, since, limit)).map(toRevocation);
+}
+
+/** One domain's revocations at or after `since`, oldest first, read in that domain's scope. */
+export async function domainRevocationsSince(
+  db: DomainTx,
+  domainId: string,
+  since: Date,
+  limit = 10_000,
+): Promise<Revocation[]> {
+  return (await domainRevocationRowsSince(db, domainId, since, limit)).map(toRevocation);
 }

@@ -47,6 +47,14 @@ export const publicAccess: Access = { credentials: [] };
 export const operatorOnly: Access = { credentials: ['operator'] };
 /** The Prometheus metrics: the operator, or the metrics token that can read nothing else. */
 export const metricsReader: Access = { credentials: ['operator', 'metrics'] };
+/**
+ * The revocation feed's catch-up read: the operator or the feed token (every domain's revocations), or a
+ * key or access token of a domain (that domain's only).
+ */
+export const revocationReader: Access = {
+  credentials: ['operator', 'feed', 'provisioning_key', 'access_token'],
+  scope: unscoped("reads the revocations of the credential's own domain, which name no resource"),
+};
 /** The operator, or a key of the domain the path names, scoped as `scope` says. */
 export function operatorOrOwnDomain(scope: RouteScope): Access {
   return { credentials: ['operator', 'provisioning_key'], domainParam: 'domainId', scope };

@@ -7,6 +7,8 @@ export type Principal =
   | { readonly kind: 'operator'; readonly actor: string }
   /** Reads the Prometheus metrics (BULKHEAD_METRICS_TOKEN) and nothing else. */
   | { readonly kind: 'metrics'; readonly actor: string }
+  /** Reads every domain's revocations (BULKHEAD_FEED_TOKEN) and nothing else. */
+  | { readonly kind: 'feed'; readonly actor: string }
   | {
       readonly kind: 'provisioning_key';
       readonly actor: string;
@@ -30,7 +32,7 @@ export type Principal =
 
 export type CredentialKind = Principal['kind'];
 
-/** A principal that belongs to one domain (not the operator, not the metrics reader). */
+/** A principal that belongs to one domain (not the operator, the metrics reader or the feed reader). */
 export type DomainPrincipal = Extract<Principal, { readonly domainId: string }>;
 
 export function inDomain(principal: Principal): principal is DomainPrincipal {

@@ -1,6 +1,8 @@
 // The operator token authorises control-plane calls. It is either configured (BULKHEAD_OPERATOR_TOKEN)
 // or generated once at first start, shown that once, and kept only as a keyed hash. A metrics token
-// (BULKHEAD_METRICS_TOKEN), when configured, is a second bearer token that reads /metrics and nothing else.
+// (BULKHEAD_METRICS_TOKEN), when configured, is a second bearer token that reads /metrics and nothing else;
+// a feed token (BULKHEAD_FEED_TOKEN) reads every domain's revocations and nothing else, for a verifier
+// that serves every domain.
 import { randomBytes } from 'node:crypto';
 import { appendAudit } from '../audit/log.js';
 import { BulkheadError } from '../errors.js';
@@ -15,15 +17,18 @@ const newOperatorToken = () => `bho_${randomBytes(32).toString('base64url')}`;
 export class OperatorService {
   private hash: string | null = null;
   private readonly metricsHash: string | null;
+  private readonly feedHash: string | null;
 
   constructor(
     private readonly deps: {
       readonly store: Store;
       readonly secret: Buffer;
       readonly metricsToken?: string | undefined;
+      readonly feedToken?: string | undefined;
     },
   ) {
     this.metricsHash = deps.metricsToken === undefined ? null : keyedHash(deps.secret, deps.metricsToken);
+    this.feedHash = deps.feedToken === undefined ? null : keyedHash(deps.secret, deps.feedToken);
   }
 
   /**
@@ -80,13 +85,14 @@ export class OperatorService {
     return token;
   }
 
-  /** The operator (or metrics reader) principal for a matching token; `invalid_credentials` otherwise. */
-  authenticate(presented: string): Principal & { kind: 'operator' | 'metrics' } {
+  /** The operator (or metrics or feed reader) principal for a matching token; `invalid_credentials` otherwise. */
+  authenticate(presented: string): Principal & { kind: 'operator' | 'metrics' | 'feed' } {
     if (this.hash === null) throw new Error('OperatorService.initialise was not called');
     const hash = keyedHash(this.deps.secret, presented);
     if (sameHash(this.hash, hash)) return { kind: 'operator', actor: 'operator' };
     if (this.metricsHash !== null && sameHash(this.metricsHash, hash))
       return { kind: 'metrics', actor: 'metrics' };
+    if (this.feedHash !== null && sameHash(this.feedHash, hash)) return { kind: 'feed', actor: 'feed' };
     throw new BulkheadError('invalid_credentials');
   }
 }

@@ -9,6 +9,9 @@
 // Bulkhead's list again (`GET /v1/revocations?since=…`, at most once a resync interval), so neither a
 // forged message nor a late or lost genuine one can leave it holding a state Bulkhead no longer has.
 //
+// That list is not public: the feed reads it with a credential, which decides what it sees — a domain's
+// provisioning key or access token that domain's revocations, Bulkhead's feed token every domain's.
+//
 // ioredis is an optional peer dependency: it is loaded when a feed is created, so a service that only
 // verifies tokens neither installs nor loads it.
 import { createRequire } from 'node:module';
@@ -20,6 +23,13 @@ export interface RevocationFeedOptions {
   readonly bulkheadUrl: string;
   /** The Redis Bulkhead publishes to (its BULKHEAD_REDIS_URL). */
   readonly redisUrl: string;
+  /**
+   * The bearer credential of the catch-up read: a provisioning key or an access token of the domain whose
+   * tokens this service verifies (it reads that domain's revocations only), or Bulkhead's feed token
+   * (`BULKHEAD_FEED_TOKEN`) for a service that verifies every domain's. A function is asked before every
+   * read, for an access token that is renewed.
+   */
+  readonly credential: string | (() => string | Promise<string>);
   /** How far back the first catch-up reads (default 24 h, longer than any session). */
   readonly historySeconds?: number;
   /** The feed's public keys (default `<bulkheadUrl>/v1/revocations/jwks.json`). */
@@ -124,7 +134,11 @@ function eventOf(value: unknown): Event | null {
 
 /**
  * @example
- * const feed = createRevocationFeed({ bulkheadUrl: 'https://bulkhead.example', redisUrl: 'redis://cache:6379' });
+ * const feed = createRevocationFeed({
+ *   bulkheadUrl: 'https://bulkhead.example',
+ *   redisUrl: 'redis://cache:6379',
+ *   credential: process.env.BULKHEAD_KEY!,
+ * });
  * const verifier = createVerifier({ issuer, jwksUri, isRevoked: (t) => feed.isRevoked(t) });
  */
 export function createRevocationFeed(options: RevocationFeedOptions): RevocationFeed {
@@ -136,6 +150,13 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   const skewMs = (options.clockSkewSeconds ?? 30) * 1000;
   const resyncIntervalMs = options.resyncIntervalMs ?? 1_000;
   const historyMs = (options.historySeconds ?? 86_400) * 1000;
+  if (
+    typeof options.credential !== 'function' &&
+    !(typeof options.credential === 'string' && options.credential !== '')
+  )
+    throw new TypeError(
+      'createRevocationFeed: credential is required (a key or access token of the domain, or the feed token)',
+    );
   if (!(skewMs >= 0) || !(resyncIntervalMs >= 0) || !(historyMs > 0))
     throw new TypeError(
       'createRevocationFeed: clockSkewSeconds and resyncIntervalMs must be at least 0, historySeconds above 0',
@@ -180,18 +201,26 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
     }
   };
 
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((resolve) => (resolveReady = resolve));
+
   /** Reads Bulkhead's list from `since` and applies all of it: what HTTP says is the truth. */
   const catchUp = async (since: number) => {
     counts.resyncs++;
     const from = new Date(Math.max(since, Date.now() - historyMs)).toISOString();
     try {
-      const response = await fetch(`${base}/v1/revocations?since=${encodeURIComponent(from)}`);
+      const credential =
+        typeof options.credential === 'function' ? await options.credential() : options.credential;
+      const response = await fetch(`${base}/v1/revocations?since=${encodeURIComponent(from)}`, {
+        headers: { authorization: `Bearer ${credential}` },
+      });
       if (!response.ok) throw new Error(`catch-up failed: HTTP ${response.status}`);
       const { items } = (await response.json()) as { items: unknown[] };
       for (const item of items) {
         const e = eventOf(item);
         if (e !== null) apply(e);
       }
+      resolveReady();
     } catch (error) {
       counts.resyncFailures++;
       throw error;
@@ -281,13 +310,14 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   redis.on('message', (_channel: string, message: string) => {
     queue = queue.then(() => receive(message)).catch(() => undefined);
   });
-  let resolveReady!: () => void;
-  const ready = new Promise<void>((resolve) => (resolveReady = resolve));
   redis.on('ready', () => {
+    const from = last.getTime() - overlapMs;
     void redis
       .subscribe(channel)
-      .then(() => catchUp(last.getTime() - overlapMs))
-      .then(resolveReady, () => undefined);
+      .then(() => catchUp(from))
+      // Bulkhead unreachable, or the credential refused: read again after the interval until it answers;
+      // `ready` waits for the first read that does.
+      .catch(() => resync(from));
   });
 
   return {
