@@ -3,7 +3,7 @@ import { timestampOf } from '../../../domain/timestamp.js';
 import { domainRevocationsSince, revocationsSince } from '../../../identity/revocations.js';
 import { revocationReader } from '../../../policy/policy.js';
 import { inDomain } from '../../../policy/principal.js';
-import { errorResponses, Timestamp } from '../../schemas.js';
+import { bearer, errorResponses, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 
 export const revocations: RouteModule = (app, { store }) => {
@@ -15,6 +15,7 @@ export const revocations: RouteModule = (app, { store }) => {
         operationId: 'listRevocations',
         tags: ['auth'],
         summary: 'Revocations since a time (the catch-up read of the revocation feed)',
+        security: bearer,
         description:
           'Sessions, principals and domains whose tokens must be refused (and domains restored), oldest first. ' +
           'Verifiers read this after (re)connecting to the feed, from a little before their last event. ' +
