@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
-import { createPostgresProvider, isPostgresProviderError } from '../../src/providers/postgres/index.js';
+import { createPostgresProvider } from '../../src/providers/postgres/index.js';
 import {
   backendName,
   type Credentials,
@@ -15,6 +15,7 @@ import {
   type ResourceRef,
 } from '../../src/providers/provider.js';
 import { tempDir } from '../helpers/processes.js';
+import { isProviderError } from '../../src/providers/provider.js';
 
 const newRef = (): ResourceRef => ({ domainId: newId('domain'), resourceId: newId('resource') });
 
@@ -74,7 +75,7 @@ describe('postgres provider, embedded', () => {
       expect((await db.query('SELECT v FROM mine')).rows).toEqual([{ v: 'A-DATA' }]);
     });
     const missing = await provider.credentials(newRef()).catch((e: unknown) => e);
-    expect(isPostgresProviderError(missing, 'not_found')).toBe(true);
+    expect(isProviderError(missing, 'not_found') && missing.provider === 'postgres').toBe(true);
   });
 
   it('inspects without opening, and says when a database is open', async () => {
@@ -130,7 +131,7 @@ describe('postgres provider, embedded', () => {
       const error = await provider
         .probeIsolation({ ref: a, credentials: credsA }, { ref: b, credentials: credsB })
         .catch((e: unknown) => e);
-      expect(isPostgresProviderError(error, 'probe_setup')).toBe(true);
+      expect(isProviderError(error, 'probe_setup') && error.provider === 'postgres').toBe(true);
       expect((await provider.inspect(a)).details['open']).toBe(true);
     });
   });

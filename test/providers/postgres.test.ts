@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
-import { createPostgresProvider, isPostgresProviderError } from '../../src/providers/postgres/index.js';
+import { createPostgresProvider } from '../../src/providers/postgres/index.js';
 import { verifiesScram } from '../../src/providers/postgres/postgres-password.js';
 import { connectionUrl } from '../../src/providers/postgres/postgres-provider.js';
 import {
@@ -24,6 +24,7 @@ import {
   targetOf,
   type PsqlResult,
 } from '../helpers/postgres-tenant.js';
+import { isProviderError } from '../../src/providers/provider.js';
 
 const hex = () => randomBytes(6).toString('hex');
 
@@ -56,7 +57,10 @@ describe('postgres provider options', () => {
     ] as const;
     for (const options of bad) {
       const error: unknown = await createPostgresProvider(options as never).catch((e: unknown) => e);
-      expect(isPostgresProviderError(error, 'invalid_options'), JSON.stringify(options)).toBe(true);
+      expect(
+        isProviderError(error, 'invalid_options') && error.provider === 'postgres',
+        JSON.stringify(options),
+      ).toBe(true);
     }
   });
 
@@ -380,7 +384,7 @@ describe.each(['database', 'schema'] as const)('postgres provider in %s mode', (
     expect(await psql(targetOf(after), 'SELECT 1')).toMatchObject({ code: 0, stdout: '1' });
     await expectPasswordRefused(after, String(before['password']));
     const missing = await provider.credentials(newRef()).catch((e: unknown) => e);
-    expect(isPostgresProviderError(missing, 'not_found')).toBe(true);
+    expect(isProviderError(missing, 'not_found') && missing.provider === 'postgres').toBe(true);
   });
 
   it('ends open sessions on delete, and removes the role and the database or schema', async () => {
@@ -546,10 +550,13 @@ describe('postgres provider on a server that does not ask for passwords', () => 
       try {
         const ref = { domainId: newId('domain'), resourceId: newId('resource') };
         const created = await provider.create(ref).catch((e: unknown) => e);
-        expect(isPostgresProviderError(created, 'unsafe_server'), String(created)).toBe(true);
+        expect(
+          isProviderError(created, 'unsafe_server') && created.provider === 'postgres',
+          String(created),
+        ).toBe(true);
         expect((created as Error).message).toMatch(/log in without its password/);
         const rotated = await provider.credentials(ref).catch((e: unknown) => e);
-        expect(isPostgresProviderError(rotated, 'unsafe_server')).toBe(true);
+        expect(isProviderError(rotated, 'unsafe_server') && rotated.provider === 'postgres').toBe(true);
         expect(await rolesOn(trusting.url, 'bh_')).toEqual([]);
         expect(await rolesOn(trusting.url, 'bulkhead_login_check_')).toEqual([]);
       } finally {

@@ -12,7 +12,7 @@ import {
   type Provider,
   type ResourceRef,
 } from '../../src/providers/provider.js';
-import { createRabbitmqProvider, isRabbitmqProviderError } from '../../src/providers/rabbitmq/index.js';
+import { createRabbitmqProvider } from '../../src/providers/rabbitmq/index.js';
 import { amqpHandshake } from '../../src/providers/rabbitmq/rabbitmq-handshake.js';
 import { verifiesHash } from '../../src/providers/rabbitmq/rabbitmq-password.js';
 import { connectionUrl, topicPattern } from '../../src/providers/rabbitmq/rabbitmq-provider.js';
@@ -28,6 +28,7 @@ import {
   urlWithVhost,
   within,
 } from '../helpers/rabbitmq.js';
+import { isProviderError } from '../../src/providers/provider.js';
 
 const hex = () => randomBytes(6).toString('hex');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -51,7 +52,10 @@ describe('rabbitmq provider options', () => {
     ];
     for (const options of bad) {
       const error: unknown = await createRabbitmqProvider(options).catch((e: unknown) => e);
-      expect(isRabbitmqProviderError(error, 'invalid_options'), JSON.stringify(options)).toBe(true);
+      expect(
+        isProviderError(error, 'invalid_options') && error.provider === 'rabbitmq',
+        JSON.stringify(options),
+      ).toBe(true);
       // The message names the option, never the administrator's password.
       expect((error as Error).message).not.toContain('guest:guest');
     }
@@ -376,7 +380,7 @@ describe('rabbitmq provider on the real broker', () => {
       await fresh.close();
     }
     const missing = await provider.credentials(newRef()).catch((e: unknown) => e);
-    expect(isRabbitmqProviderError(missing, 'not_found')).toBe(true);
+    expect(isProviderError(missing, 'not_found') && missing.provider === 'rabbitmq').toBe(true);
   });
 
   it('closes, after the handshake window, a connection that logged in with the old password before rotating', async () => {

@@ -12,7 +12,7 @@ import {
   type Provider,
   type ResourceRef,
 } from '../../src/providers/provider.js';
-import { createRedisProvider, isRedisProviderError } from '../../src/providers/redis/index.js';
+import { createRedisProvider } from '../../src/providers/redis/index.js';
 import {
   isRefusal,
   openTestAdmin,
@@ -22,6 +22,7 @@ import {
   tenantRedis,
   testRedisUrl,
 } from '../helpers/redis.js';
+import { isProviderError } from '../../src/providers/provider.js';
 
 const hex = () => randomBytes(6).toString('hex');
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -62,7 +63,10 @@ describe('redis provider options', () => {
     ];
     for (const options of bad) {
       const error: unknown = await createRedisProvider(options).catch((e: unknown) => e);
-      expect(isRedisProviderError(error, 'invalid_options'), JSON.stringify(options)).toBe(true);
+      expect(
+        isProviderError(error, 'invalid_options') && error.provider === 'redis',
+        JSON.stringify(options),
+      ).toBe(true);
     }
   });
 
@@ -453,7 +457,7 @@ describe('redis provider', () => {
     expect(await redisCli(after, ['GET', `${prefixOf(after)}k`])).toMatchObject({ stdout: 'v', stderr: '' });
 
     const missing: unknown = await provider.credentials(newRef()).catch((e: unknown) => e);
-    expect(isRedisProviderError(missing, 'not_found')).toBe(true);
+    expect(isProviderError(missing, 'not_found') && missing.provider === 'redis').toBe(true);
   });
 
   it('deletes: ends open connections, removes the user and every key, and leaves the rest alone', async () => {
@@ -645,7 +649,7 @@ describe('redis provider on a server set up as production should be', () => {
       await admin.call('ACL', 'SETUSER', 'default', 'on', 'nopass');
       const ref = newRef();
       const error: unknown = await provider.create(ref).catch((e: unknown) => e);
-      expect(isRedisProviderError(error, 'unsafe_server')).toBe(true);
+      expect(isProviderError(error, 'unsafe_server') && error.provider === 'redis').toBe(true);
       expect(await provider.inspect(ref)).toMatchObject({ exists: false });
       const creds = await lenient.create(ref);
       expect(creds['username']).toBe(backendName(ref));

@@ -18,7 +18,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backendName, hasObjects } from '../../src/providers/provider.js';
 import { CHUNK_SIZE, sealedLength } from '../../src/providers/storage/storage-crypto.js';
-import { createStorageProvider, StorageError } from '../../src/providers/storage/index.js';
+import { ProviderError } from '../../src/providers/provider.js';
+import { createStorageProvider } from '../../src/providers/storage/index.js';
 import {
   MemoryDataKeys,
   newRef,
@@ -148,13 +149,14 @@ describe('limits', () => {
     await expect(
       s.provider.putObject(ref, 'new', streamOf(randomBytes(limit + 1)), limit),
     ).rejects.toMatchObject({
-      name: 'StorageError',
+      name: 'ProviderError',
+      provider: 'storage',
       code: 'object_too_large',
     });
     // Over the limit on a replacement: the old object stays as it was.
     await expect(
       s.provider.putObject(ref, 'big', streamOf(randomBytes(limit + 1)), limit),
-    ).rejects.toBeInstanceOf(StorageError);
+    ).rejects.toBeInstanceOf(ProviderError);
     expect(readdirSync(objectsDir(ref)).sort()).toEqual(before);
     expect((await readAll((await s.provider.getObject(ref, 'kept'))!.body)).equals(kept)).toBe(true);
     expect(await s.provider.getObject(ref, 'new')).toBeNull();
@@ -232,7 +234,8 @@ describe('object keys', () => {
     await s.provider.create(ref);
     const before = pathsUnder(s.root);
     await expect(s.provider.putObject(ref, key, streamOf(Buffer.from('x')), 10)).rejects.toMatchObject({
-      name: 'StorageError',
+      name: 'ProviderError',
+      provider: 'storage',
       code: 'invalid_object_key',
     });
     await expect(s.provider.getObject(ref, key)).rejects.toMatchObject({ code: 'invalid_object_key' });
@@ -243,7 +246,10 @@ describe('object keys', () => {
   it('does not echo the key in the error message', async () => {
     const ref = newRef();
     await expect(s.provider.getObject(ref, 'secret-name\n')).rejects.toSatisfy(
-      (error: unknown) => error instanceof StorageError && !error.message.includes('secret-name'),
+      (error: unknown) =>
+        error instanceof ProviderError &&
+        error.provider === 'storage' &&
+        !error.message.includes('secret-name'),
     );
   });
 
