@@ -2,7 +2,7 @@
 // one clear line, and everything below this file may take the options as valid.
 import { isAbsolute, resolve } from 'node:path';
 import { hostPort, ProviderError, refFromBackendName } from '../provider.js';
-import { normalizePostgresUrl, PostgresUrlError, postgresAddress } from './postgres-url.js';
+import { normalizePostgresUrl, PostgresUrlError, postgresAddress } from '../../util/postgres-url.js';
 
 export type PostgresProviderOptions =
   | {
