@@ -16,9 +16,16 @@ for (const mode of ['database', 'schema'] as const) {
     kind: 'postgres',
     open: () => createPostgresProvider({ kind: 'server', adminUrl: testPostgresUrl, mode, sharedDatabase }),
     async use(_provider, ref, credentials) {
-      const answer = await psql(targetOf(credentials), 'SELECT current_user');
+      // Logged in as the resource's role, in its database or with its schema.
+      const answer = await psql(
+        targetOf(credentials),
+        "SELECT current_user || ' ' || current_database() || ' ' || " +
+          '(SELECT count(*) FROM pg_namespace WHERE nspname = current_user)',
+      );
       if (answer.code !== 0) throw new Error(answer.stderr);
-      if (answer.stdout !== backendName(ref)) throw new Error(`logged in as ${answer.stdout}`);
+      const name = backendName(ref);
+      const expected = mode === 'database' ? `${name} ${name} 0` : `${name} ${sharedDatabase} 1`;
+      if (answer.stdout !== expected) throw new Error(`logged in as ${answer.stdout}, not ${expected}`);
     },
     refusal: /password authentication failed/,
     async objects(ref: ResourceRef) {
@@ -58,7 +65,6 @@ for (const mode of ['database', 'schema'] as const) {
         },
       };
     },
-    probes: true,
     cleanup: (refs) => dropEverything(refs.map(backendName), mode === 'schema' ? sharedDatabase : undefined),
   });
 }

@@ -33,6 +33,5 @@ describeProviderContract({
     return names.filter((name) => name === backendName(ref));
   },
   secrets: [],
-  probes: true,
   cleanup: () => Promise.resolve(dir.remove()),
 });

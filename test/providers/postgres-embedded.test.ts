@@ -1,6 +1,8 @@
 // The embedded PostgreSQL provider: a PGlite data directory per resource in a fresh temporary root.
 // What is asserted is what must hold without a server: owner-only directories, credentials naming
-// exactly one of them, deletion that leaves nothing, and a probe that finds no way from A to B.
+// exactly one of them, and a probe that finds no way from A to B. What every provider promises (create,
+// credentials, delete, idempotency, the probe both ways) is in contract.ts, run by
+// postgres-embedded-contract.test.ts.
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -74,8 +76,6 @@ describe('postgres provider, embedded', () => {
     await withDatabase(credsA, async (db) => {
       expect((await db.query('SELECT v FROM mine')).rows).toEqual([{ v: 'A-DATA' }]);
     });
-    const missing = await provider.credentials(newRef()).catch((e: unknown) => e);
-    expect(isProviderError(missing, 'not_found') && missing.provider === 'postgres').toBe(true);
   });
 
   it('inspects without opening, and says when a database is open', async () => {
@@ -134,18 +134,5 @@ describe('postgres provider, embedded', () => {
       expect(isProviderError(error, 'probe_setup') && error.provider === 'postgres').toBe(true);
       expect((await provider.inspect(a)).details['open']).toBe(true);
     });
-  });
-
-  it('deletes the directory, idempotently, and forgets the resource', async () => {
-    const c = newRef();
-    const creds = await provider.create(c);
-    await provider.delete(c);
-    await provider.delete(c);
-    await provider.delete(newRef());
-    expect(() => statSync(String(creds['dataDir']))).toThrow();
-    expect((await provider.listOwned()).map((o) => o.name)).not.toContain(backendName(c));
-    expect((await provider.inspect(c)).exists).toBe(false);
-    // The others are untouched.
-    expect((await provider.inspect(a)).exists).toBe(true);
   });
 });

@@ -1,6 +1,8 @@
 // The PostgreSQL provider on the real test server, in both modes. Attacks run through the real `psql`
 // binary with domain A's returned credentials and assert what must not happen: B's data unread and
 // unchanged, B's statements unseen, nothing created where A has no business. A missing server fails.
+// What every provider promises (create, rotate, delete ending sessions, idempotency, the probe both ways)
+// is in contract.ts, run by postgres-contract.test.ts; here is what only PostgreSQL does.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -355,79 +357,6 @@ describe.each(['database', 'schema'] as const)('postgres provider in %s mode', (
     } finally {
       camper.close();
     }
-  });
-
-  it('creates idempotently: one role and one database or schema, and the second credentials work', async () => {
-    const c = newRef();
-    const first = await provider.create(c);
-    const second = await provider.create(c);
-    const name = backendName(c);
-    expect(await adminQuery('SELECT FROM pg_roles WHERE rolname = $1', [name])).toHaveLength(1);
-    if (mode === 'database') {
-      expect(await adminQuery('SELECT FROM pg_database WHERE datname = $1', [name])).toHaveLength(1);
-    } else {
-      expect(
-        await adminQuery('SELECT FROM pg_namespace WHERE nspname = $1', [name], sharedDatabase),
-      ).toHaveLength(1);
-    }
-    expect(second['password']).not.toBe(first['password']);
-    expect(await psql(targetOf(second), 'SELECT current_user')).toMatchObject({ code: 0, stdout: name });
-    await expectPasswordRefused(second, String(first['password']));
-  });
-
-  it('rotates the password with credentials(): the new one works, the old one does not', async () => {
-    const c = newRef();
-    const before = await provider.create(c);
-    const after = await provider.credentials(c);
-    expect(after).toMatchObject({ user: before['user'], database: before['database'] });
-    expect(after['password']).not.toBe(before['password']);
-    expect(await psql(targetOf(after), 'SELECT 1')).toMatchObject({ code: 0, stdout: '1' });
-    await expectPasswordRefused(after, String(before['password']));
-    const missing = await provider.credentials(newRef()).catch((e: unknown) => e);
-    expect(isProviderError(missing, 'not_found') && missing.provider === 'postgres').toBe(true);
-  });
-
-  it('ends open sessions on delete, and removes the role and the database or schema', async () => {
-    const d = newRef();
-    const creds = await provider.create(d);
-    const name = backendName(d);
-    expect((await psql(targetOf(creds), 'CREATE TABLE kept (x int); INSERT INTO kept VALUES (1)')).code).toBe(
-      0,
-    );
-    const client = new pg.Client({ connectionString: String(creds['url']) });
-    client.on('error', () => undefined);
-    await client.connect();
-    expect((await client.query('SELECT count(*)::int AS n FROM kept')).rows).toEqual([{ n: 1 }]);
-    const session = await openPsqlSession(targetOf(creds));
-    try {
-      await provider.delete(d);
-      await expect(client.query("SELECT 'still here'")).rejects.toThrow();
-      expect(await session.run("SELECT 'still here';")).toBeNull();
-      expect(await session.exited).not.toBe(0);
-    } finally {
-      session.close();
-      await client.end().catch(() => undefined);
-    }
-    // The server answers a role that is gone as it answers a wrong password; pg_roles says which.
-    await expectPasswordRefused(creds, String(creds['password']));
-    expect(await adminQuery('SELECT FROM pg_roles WHERE rolname = $1', [name])).toEqual([]);
-    expect(await adminQuery('SELECT FROM pg_database WHERE datname = $1', [name])).toEqual([]);
-    if (mode === 'schema') {
-      expect(await adminQuery('SELECT FROM pg_namespace WHERE nspname = $1', [name], sharedDatabase)).toEqual(
-        [],
-      );
-    }
-    expect((await provider.listOwned()).map((o) => o.name)).not.toContain(name);
-    expect(await provider.inspect(d)).toMatchObject({ exists: false });
-  });
-
-  it('deletes idempotently, and a resource that never existed is fine', async () => {
-    const e = newRef();
-    await provider.create(e);
-    await provider.delete(e);
-    await provider.delete(e);
-    await provider.delete(newRef());
-    expect(await adminQuery('SELECT FROM pg_roles WHERE rolname = $1', [backendName(e)])).toEqual([]);
   });
 
   it('inspects a resource without showing a secret', async () => {

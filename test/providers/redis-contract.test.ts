@@ -49,7 +49,6 @@ describeProviderContract({
       close: () => Promise.resolve(redis.disconnect()),
     };
   },
-  probes: true,
   cleanup: async () => {
     admin?.disconnect();
     await server?.stop();

@@ -31,6 +31,5 @@ describeProviderContract({
     return names.filter((name) => name === backendName(ref));
   },
   secrets: [],
-  probes: true,
   cleanup: () => Promise.resolve(rmSync(parent, { recursive: true, force: true })),
 });
