@@ -7,6 +7,20 @@ import tseslint from 'typescript-eslint';
 // itself. Root files are named with their `.ts`. An arrow from a lower layer to a higher one, or between
 // two layers that are not listed for each other, is refused by `no-restricted-imports` below.
 const foundation = ['errors.ts', 'util', 'domain', 'config.ts'];
+/** Everything the assembly (runtime.ts) and the app above it may use. */
+const belowTheApp = [
+  ...foundation,
+  'store',
+  'providers',
+  'crypto',
+  'audit',
+  'policy',
+  'keys',
+  'identity',
+  'provisioner',
+  'services',
+  'verify',
+];
 const layers = {
   'errors.ts': [],
   util: [],
@@ -22,53 +36,9 @@ const layers = {
   provisioner: [...foundation, 'store', 'audit', 'policy', 'keys', 'crypto', 'providers'],
   services: [...foundation, 'store', 'audit', 'policy', 'keys', 'crypto', 'identity'],
   verify: [...foundation, 'store', 'audit'],
-  'runtime.ts': [
-    ...foundation,
-    ...[
-      'store',
-      'providers',
-      'crypto',
-      'audit',
-      'policy',
-      'keys',
-      'identity',
-      'provisioner',
-      'services',
-      'verify',
-    ],
-  ],
-  http: [
-    ...foundation,
-    ...[
-      'store',
-      'providers',
-      'crypto',
-      'audit',
-      'policy',
-      'keys',
-      'identity',
-      'provisioner',
-      'services',
-      'verify',
-    ],
-    'runtime.ts',
-  ],
-  runtime: [
-    ...foundation,
-    ...[
-      'store',
-      'providers',
-      'crypto',
-      'audit',
-      'policy',
-      'keys',
-      'identity',
-      'provisioner',
-      'services',
-      'verify',
-    ],
-    ...['runtime.ts', 'http'],
-  ],
+  'runtime.ts': belowTheApp,
+  http: [...belowTheApp, 'runtime.ts'],
+  runtime: [...belowTheApp, 'runtime.ts', 'http'],
   sdk: [],
 };
 // cli/ and index.ts are the entry points: they may import every layer, so they are not listed.

@@ -9,9 +9,23 @@ import { newId } from '../../src/domain/ids.js';
 import {
   isProviderError,
   type Credentials,
+  type ProbeSide,
   type Provider,
   type ResourceRef,
 } from '../../src/providers/provider.js';
+
+/**
+ * A probe's two directions: A against B, then B against A.
+ *
+ * @example
+ * for (const [x, y] of bothWays(a, b)) expect((await provider.probeIsolation(x, y)).refused).toBe(true);
+ */
+export function bothWays(a: ProbeSide, b: ProbeSide): (readonly [ProbeSide, ProbeSide])[] {
+  return [
+    [a, b],
+    [b, a],
+  ];
+}
 
 /** A tenant's live connection to its resource. */
 export interface ContractSession {
@@ -170,16 +184,7 @@ export function describeProviderContract(subject: ContractSubject): void {
       const [a, b] = [newRef(), newRef()];
       const [credsA, credsB] = await Promise.all([provider.create(a), provider.create(b)]);
       const before = [(await subject.objects(a)).sort(), (await subject.objects(b)).sort()];
-      for (const [x, y] of [
-        [
-          { ref: a, credentials: credsA },
-          { ref: b, credentials: credsB },
-        ],
-        [
-          { ref: b, credentials: credsB },
-          { ref: a, credentials: credsA },
-        ],
-      ] as const) {
+      for (const [x, y] of bothWays({ ref: a, credentials: credsA }, { ref: b, credentials: credsB })) {
         const report = await provider.probeIsolation(x, y);
         expect(report.attempts.filter((t) => !t.refused)).toEqual([]);
         expect(report.attempts.length).toBeGreaterThan(0);

@@ -27,6 +27,7 @@ import {
   type PsqlResult,
 } from '../helpers/postgres-tenant.js';
 import { isProviderError } from '../../src/providers/provider.js';
+import { bothWays } from './contract.js';
 
 const hex = () => randomBytes(6).toString('hex');
 
@@ -388,16 +389,7 @@ describe.each(['database', 'schema'] as const)('postgres provider in %s mode', (
   });
 
   it('probes A against B and B against A: every attempt refused, nothing left behind', async () => {
-    for (const [x, y] of [
-      [
-        { ref: a, credentials: credsA },
-        { ref: b, credentials: credsB },
-      ],
-      [
-        { ref: b, credentials: credsB },
-        { ref: a, credentials: credsA },
-      ],
-    ] as const) {
+    for (const [x, y] of bothWays({ ref: a, credentials: credsA }, { ref: b, credentials: credsB })) {
       const report = await provider.probeIsolation(x, y);
       expect(report.attempts.filter((t) => !t.refused)).toEqual([]);
       expect(report.refused).toBe(true);

@@ -31,6 +31,7 @@ import {
   within,
 } from '../helpers/rabbitmq.js';
 import { isProviderError } from '../../src/providers/provider.js';
+import { bothWays } from './contract.js';
 
 const hex = () => randomBytes(6).toString('hex');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -495,16 +496,7 @@ describe('rabbitmq provider on the real broker', () => {
   });
 
   it('probes A against B and B against A: every attempt refused, nothing left behind', async () => {
-    for (const [x, y] of [
-      [
-        { ref: a, credentials: credsA },
-        { ref: b, credentials: credsB },
-      ],
-      [
-        { ref: b, credentials: credsB },
-        { ref: a, credentials: credsA },
-      ],
-    ] as const) {
+    for (const [x, y] of bothWays({ ref: a, credentials: credsA }, { ref: b, credentials: credsB })) {
       const report = await provider.probeIsolation(x, y);
       expect(report.attempts.filter((t) => !t.refused)).toEqual([]);
       expect(report.refused).toBe(true);

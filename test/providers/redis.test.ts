@@ -25,6 +25,7 @@ import {
   testRedisUrl,
 } from '../helpers/redis.js';
 import { isProviderError } from '../../src/providers/provider.js';
+import { bothWays } from './contract.js';
 
 const hex = () => randomBytes(6).toString('hex');
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -530,16 +531,7 @@ describe('redis provider', () => {
     const defaultOpen = flags.includes('on') && flags.includes('nopass');
     const bKey = `${prefixOf(credsB)}secret`;
     await (await tenant(credsB)).set(bKey, 'B-SECRET');
-    for (const [x, y] of [
-      [
-        { ref: a, credentials: credsA },
-        { ref: b, credentials: credsB },
-      ],
-      [
-        { ref: b, credentials: credsB },
-        { ref: a, credentials: credsA },
-      ],
-    ] as const) {
+    for (const [x, y] of bothWays({ ref: a, credentials: credsA }, { ref: b, credentials: credsB })) {
       const report = await provider.probeIsolation(x, y);
       const breached = report.attempts.filter((t) => !t.refused).map((t) => t.attempt);
       // The test server's default user needs no password (the suites connect without one): anyone can
