@@ -1,9 +1,9 @@
 // Configuration is read here and only here: environment variables (BULKHEAD_…) merged with command-line
 // flags, checked by one schema, frozen, and passed down. A bad value stops the start with one line.
 import { z } from 'zod';
-import { normalizePostgresUrl, PostgresUrlError } from './providers/postgres/postgres-url.js';
-import { failpoints } from './provisioner/failpoints.js';
-import { parseDuration } from './verify/duration.js';
+import { normalizePostgresUrl, PostgresUrlError } from './util/postgres-url.js';
+import { failpoints } from './domain/failpoints.js';
+import { parseDuration } from './util/duration.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 

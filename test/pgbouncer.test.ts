@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
-import { defaultQuotas } from '../src/provisioner/quotas.js';
+import { defaultQuotas } from '../src/domain/quotas.js';
 import { buildServices, type Services } from '../src/runtime.js';
 import { appRole, systemRole } from '../src/store/migrations.js';
 import { openStore } from '../src/store/store.js';

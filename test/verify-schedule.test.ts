@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../src/audit/events.js';
 import { main } from '../src/cli/main.js';
 import { openStore } from '../src/store/store.js';
-import { parseDuration } from '../src/verify/duration.js';
+import { parseDuration } from '../src/util/duration.js';
 import type { VerifyRun } from '../src/verify/runs.js';
 import {
   allFlaws,

@@ -8,7 +8,7 @@ import { kindCheck, kindsAllowed } from '../policy/scopes.js';
 import type { Credentials } from '../providers/provider.js';
 import type { BlueprintView } from '../provisioner/blueprints.js';
 import type { ResourceView } from '../provisioner/provisioner.js';
-import type { Quotas } from '../provisioner/quotas.js';
+import type { Quotas } from '../domain/quotas.js';
 import type { Services } from '../runtime.js';
 import type { InstanceView, VolumeView } from '../services/compute.js';
 import type { TenantLimitValues } from '../services/tenant-limits.js';

@@ -4,7 +4,7 @@
 import { connect } from 'node:net';
 import type { Config } from '../config.js';
 import type { ResourceKind } from '../domain/kinds.js';
-import { describePostgresUrl } from './postgres/postgres-url.js';
+import { describePostgresUrl } from '../util/postgres-url.js';
 import type { Provider } from './provider.js';
 
 export type BackendName = 'store' | ResourceKind;

@@ -2,13 +2,8 @@
 // show, and what to do about it. Providers' own errors name backend objects but never a secret, so their
 // code and message pass; anything else a driver says stays in the server's log, and only its network
 // error code (ECONNREFUSED …) is read, to say that the backend did not answer and where it was looked for.
-import { KubernetesProviderError } from './kubernetes/kubernetes-errors.js';
-import { PostgresProviderError } from './postgres/postgres-errors.js';
-import { describeBackend, type BackendIdentity } from './provider.js';
-import { RabbitmqProviderError } from './rabbitmq/rabbitmq-errors.js';
-import { RedisProviderError } from './redis/redis-errors.js';
+import { describeBackend, isProviderError, type BackendIdentity } from './provider.js';
 import { settingOf } from './settings.js';
-import { StorageError } from './storage/storage-errors.js';
 
 export interface BackendFailure {
   /**
@@ -35,21 +30,6 @@ const CUT_OFF = new Set(['ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 /** Refusals a provider makes before it touches the backend. */
 const REFUSED_BEFORE_ANYTHING = new Set(['unsafe_server']);
 
-type ProviderError =
-  PostgresProviderError | RedisProviderError | RabbitmqProviderError | KubernetesProviderError | StorageError;
-
-function providerError(error: unknown): ProviderError | undefined {
-  if (
-    error instanceof PostgresProviderError ||
-    error instanceof RedisProviderError ||
-    error instanceof RabbitmqProviderError ||
-    error instanceof KubernetesProviderError ||
-    error instanceof StorageError
-  )
-    return error;
-  return undefined;
-}
-
 /** The first network error code in the error, its causes, or the errors it aggregates. */
 function networkCode(error: unknown, depth = 0): string | undefined {
   if (typeof error !== 'object' || error === null || depth > 5) return undefined;
@@ -72,18 +52,16 @@ function networkCode(error: unknown, depth = 0): string | undefined {
  * throw new BulkheadError('provisioning_failed', failure.message, { reason: failure.reason, hint: failure.hint });
  */
 export function backendFailure(error: unknown, backend: BackendIdentity): BackendFailure {
-  const own = providerError(error);
-  if (own !== undefined && own.code !== 'invalid_options') {
-    const hint = 'hint' in own ? own.hint : undefined;
+  if (isProviderError(error) && error.code !== 'invalid_options') {
     return {
-      reason: own.code,
-      message: own.message,
+      reason: error.code,
+      message: error.message,
       hint:
-        hint ??
-        (own.code === 'not_found'
+        error.hint ??
+        (error.code === 'not_found'
           ? `${describeBackend(backend)} does not hold it: delete the resource and create a new one`
           : "the server's log has the details under this request's id"),
-      nothingMade: REFUSED_BEFORE_ANYTHING.has(own.code),
+      nothingMade: REFUSED_BEFORE_ANYTHING.has(error.code),
     };
   }
   const network = networkCode(error);

@@ -5,6 +5,90 @@
 import type { Readable } from 'node:stream';
 import type { ResourceKind } from '../domain/kinds.js';
 
+/**
+ * The reasons a provider fails, per provider: each backend has its own closed list, and the core reads
+ * only `provider` and `code`, never a message. A probe's refusals are reported in its ProbeReport, never
+ * thrown; these are the failures around it.
+ */
+export interface ProviderErrorCodes {
+  postgres: 'invalid_options' | 'not_found' | 'probe_setup' | 'unsafe_server';
+  redis: 'invalid_options' | 'not_found' | 'probe_setup' | 'unsafe_server';
+  rabbitmq: 'invalid_options' | 'not_found' | 'management' | 'probe_setup';
+  /** invalid_object_key → 400, object_too_large → 413, not_found → 404; `corrupt` is a plain 500. */
+  storage: 'invalid_object_key' | 'object_too_large' | 'not_found' | 'corrupt';
+  kubernetes: 'invalid_options' | 'not_found' | 'api_failed';
+}
+
+export type ProviderErrorCode<K extends ResourceKind = ResourceKind> = ProviderErrorCodes[K];
+
+const defaultMessage: { readonly [K in ResourceKind]: Readonly<Record<ProviderErrorCode<K>, string>> } = {
+  postgres: {
+    invalid_options: 'The PostgreSQL provider options are not valid.',
+    not_found: 'The PostgreSQL resource does not exist.',
+    probe_setup: 'The isolation probe could not be set up.',
+    unsafe_server: 'The PostgreSQL server would let tenants log in as one another.',
+  },
+  redis: {
+    invalid_options: 'The Redis provider options are not valid.',
+    not_found: 'The Redis resource does not exist.',
+    probe_setup: 'The isolation probe could not be set up.',
+    unsafe_server: 'The Redis server would let tenants step outside their ACL user.',
+  },
+  rabbitmq: {
+    invalid_options: 'The RabbitMQ provider options are not valid.',
+    not_found: 'The RabbitMQ resource does not exist.',
+    management: 'The RabbitMQ management API gave an unexpected answer.',
+    probe_setup: 'The isolation probe could not be set up.',
+  },
+  storage: {
+    invalid_object_key: 'The object key must be 1 to 1024 bytes of UTF-8 without control characters.',
+    object_too_large: 'The object is larger than allowed.',
+    not_found: 'The storage resource does not exist.',
+    corrupt: 'The stored object failed authentication.',
+  },
+  kubernetes: {
+    invalid_options: 'The Kubernetes provider options are not valid.',
+    not_found: 'The Kubernetes resource does not exist.',
+    api_failed: 'The Kubernetes API server refused or failed a request.',
+  },
+};
+
+/**
+ * A provider failure: which provider, and a stable code from its list. Messages name backend objects
+ * (roles, vhosts, namespaces) but never a secret, an object key or an admin URL, so they may be shown to
+ * the tenant that asked; `hint` says what the operator can do (for `unsafe_server`: the setting to change).
+ *
+ * @example
+ * try { await provider.credentials(ref); }
+ * catch (e) { if (isProviderError(e, 'not_found')) recreate(); else throw e; }
+ */
+export class ProviderError<K extends ResourceKind = ResourceKind> extends Error {
+  override readonly name = 'ProviderError';
+  readonly provider: K;
+  readonly code: ProviderErrorCode<K>;
+  readonly hint: string | undefined;
+
+  constructor(
+    provider: K,
+    code: ProviderErrorCode<K>,
+    message?: string,
+    options?: { cause?: unknown; hint?: string | undefined },
+  ) {
+    super(
+      message ?? (defaultMessage[provider] as Readonly<Record<string, string>>)[code],
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.provider = provider;
+    this.code = code;
+    this.hint = options?.hint;
+  }
+}
+
+/** True for a ProviderError, and when `code` is given, only for that code. */
+export function isProviderError(error: unknown, code?: ProviderErrorCode): error is ProviderError {
+  return error instanceof ProviderError && (code === undefined || error.code === code);
+}
+
 /** Identifies one resource of one domain. Both ids are Bulkhead ids (`dom_…`, `res_…`). */
 export interface ResourceRef {
   readonly domainId: string;

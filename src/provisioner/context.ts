@@ -2,9 +2,9 @@
 // quota defaults and the lease. Only the facade (`provisioner.ts`) builds it.
 import type { Keyring } from '../crypto/keyring.js';
 import type { Store } from '../store/store.js';
-import type { Failpoint } from './failpoints.js';
+import type { Failpoint } from '../domain/failpoints.js';
 import type { Placement } from './placement.js';
-import type { QuotaDefaults } from './quotas.js';
+import type { QuotaDefaults } from '../domain/quotas.js';
 
 export interface ProvisionerContext {
   readonly store: Store;

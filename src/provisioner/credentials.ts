@@ -8,7 +8,13 @@ import { BulkheadError } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import { everyKind, type KindCheck } from '../policy/scopes.js';
 import { backendFailure } from '../providers/failure.js';
-import type { BackendIdentity, Credentials, ProbeReport, ResourceRef } from '../providers/provider.js';
+import {
+  isProviderError,
+  type BackendIdentity,
+  type Credentials,
+  type ProbeReport,
+  type ResourceRef,
+} from '../providers/provider.js';
 import { lockResource, storeCredentials } from '../store/repositories/resources.js';
 import { credentialsPurpose, type ProvisionerContext } from './context.js';
 import { refused } from './events.js';
@@ -167,7 +173,7 @@ export async function probeIsolation(
     return { kind: provider.kind, report };
   } catch (error) {
     // A provider's own setup refusal says why in its words; a driver's message stays in the log.
-    const setup = (error as { code?: unknown }).code === 'probe_setup';
+    const setup = isProviderError(error, 'probe_setup');
     throw new BulkheadError(
       'probe_failed',
       `The ${provider.kind} probe could not run${setup ? `: ${(error as Error).message}` : '.'}`,

@@ -28,7 +28,7 @@ import { isUniqueViolation } from '../store/errors.js';
 import type { ResourceRow } from '../store/schema.js';
 import type { ProvisionerContext } from './context.js';
 import { created } from './events.js';
-import { effectiveQuotas } from './quotas.js';
+import { effectiveQuotas } from '../domain/quotas.js';
 
 /** What a create asks for. */
 export interface CreateOptions {

@@ -18,7 +18,7 @@ import {
   storageRoom,
 } from '../store/repositories/pools.js';
 import type { Store } from '../store/store.js';
-import { effectiveQuotas, type QuotaDefaults } from './quotas.js';
+import { effectiveQuotas, type QuotaDefaults } from '../domain/quotas.js';
 
 /** How many bytes a write asks for: exactly its declared length, or whatever is left up to a limit. */
 export type StorageClaim = { readonly exactly: number } | { readonly upTo: number };

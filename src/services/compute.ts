@@ -9,8 +9,7 @@ import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
-import { effectiveQuotas, type QuotaDefaults, type Quotas } from '../provisioner/quotas.js';
-import type { VolumeDisks, VolumeRef } from '../providers/storage/volume-disks.js';
+import { effectiveQuotas, type QuotaDefaults, type Quotas } from '../domain/quotas.js';
 import { domainIdStatement, lockDomain } from '../store/repositories/domains.js';
 import {
   countLiveInstances,
@@ -92,6 +91,30 @@ export function volumeView(row: VolumeRow): VolumeView {
     attachedAt: row.attached_at?.toISOString() ?? null,
     deletedAt: row.deleted_at?.toISOString() ?? null,
   };
+}
+
+/** One volume on the block storage: the domain that owns it and its id. */
+export interface VolumeRef {
+  readonly domainId: string;
+  readonly volumeId: string;
+}
+
+/**
+ * The block storage behind volumes, as much of it as compute uses. The entry point hands in the one it
+ * built (src/providers/storage/volume-disks.ts); compute never reaches into a provider itself.
+ */
+export interface VolumeDisks {
+  /** Creates the volume's file at its full size. Idempotent. */
+  create(ref: VolumeRef, sizeBytes: number): Promise<void>;
+  /** Overwrites the volume with zeros, paced when asked, then removes it. Idempotent. */
+  zeroAndRelease(
+    ref: VolumeRef,
+    pace?: { readonly bytesPerSecond: number; readonly between: (zeroed: number) => Promise<void> },
+  ): Promise<void>;
+  /** Removes a volume nobody ever wrote. */
+  discard(ref: VolumeRef): Promise<void>;
+  /** Every volume on the disks, with its last change. */
+  list(): Promise<(VolumeRef & { modifiedAt: Date })[]>;
 }
 
 export interface ComputeOptions {

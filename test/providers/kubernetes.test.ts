@@ -18,7 +18,6 @@ import {
   clusterManifests,
   createKubernetesProvider,
   imagePullPolicyName,
-  isKubernetesProviderError,
   manifests,
   manifestsYaml,
   namespaceName,
@@ -36,6 +35,7 @@ import { backendName, type Provider, type ResourceRef } from '../../src/provider
 import { openProviders } from '../../src/providers/registry.js';
 import { assertBuilt, runCli, tempDir } from '../helpers/processes.js';
 import { schemaViolations } from '../helpers/kubernetes-schemas.js';
+import { isProviderError } from '../../src/providers/provider.js';
 
 const newRef = (): ResourceRef => ({ domainId: newId('domain'), resourceId: newId('resource') });
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -387,7 +387,10 @@ describe('manifests', () => {
       } catch (error) {
         caught = error;
       }
-      expect(isKubernetesProviderError(caught, 'invalid_options'), JSON.stringify(options)).toBe(true);
+      expect(
+        isProviderError(caught, 'invalid_options') && caught.provider === 'kubernetes',
+        JSON.stringify(options),
+      ).toBe(true);
     }
   });
 
@@ -560,7 +563,7 @@ describe('applying (against a recording KubeApi; no cluster runs here)', () => {
   it('refuses credentials for a resource whose namespace is gone, without applying anything', async () => {
     const api = new RecordingKubeApi();
     const error: unknown = await (await clusterProvider(api)).credentials(newRef()).catch((e: unknown) => e);
-    expect(isKubernetesProviderError(error, 'not_found')).toBe(true);
+    expect(isProviderError(error, 'not_found') && error.provider === 'kubernetes').toBe(true);
     expect(api.calls).toEqual([]);
   });
 
@@ -731,7 +734,7 @@ describe('configuration', () => {
       target: { kind: 'kubeconfig', path: unreachableKubeconfig() },
     });
     const error: unknown = await provider.create(newRef()).catch((e: unknown) => e);
-    expect(isKubernetesProviderError(error, 'api_failed')).toBe(true);
+    expect(isProviderError(error, 'api_failed') && error.provider === 'kubernetes').toBe(true);
     // The first thing applied is the cluster-wide admission policy.
     expect((error as Error).message).toMatch(
       /^apply ValidatingAdmissionPolicy .*: no answer from the API server$/,
@@ -745,7 +748,10 @@ describe('configuration', () => {
       { target: { kind: 'dry-run' }, manifests: { quota: { pods: 'lots' } } },
     ] as const) {
       const error: unknown = await createKubernetesProvider(options).catch((e: unknown) => e);
-      expect(isKubernetesProviderError(error, 'invalid_options'), JSON.stringify(options)).toBe(true);
+      expect(
+        isProviderError(error, 'invalid_options') && error.provider === 'kubernetes',
+        JSON.stringify(options),
+      ).toBe(true);
     }
   });
 });

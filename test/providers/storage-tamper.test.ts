@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backendName, type ResourceRef } from '../../src/providers/provider.js';
 import { CHUNK_SIZE, HEADER_BYTES, TAG_BYTES } from '../../src/providers/storage/storage-crypto.js';
-import { StorageError } from '../../src/providers/storage/index.js';
+import { ProviderError } from '../../src/providers/provider.js';
 import { newRef, openStorage, streamOf, type StorageFixture } from '../helpers/storage.js';
 
 let s: StorageFixture;
@@ -62,8 +62,8 @@ describe('tampering', () => {
     const found = await s.provider.getObject(ref, 'obj');
     expect(found!.size).toBe(data.length);
     const { released, error } = await drain(found!.body);
-    expect(error).toBeInstanceOf(StorageError);
-    expect(error).toMatchObject({ code: 'corrupt' });
+    expect(error).toBeInstanceOf(ProviderError);
+    expect(error).toMatchObject({ provider: 'storage', code: 'corrupt' });
     // Only the three chunks before the damage, exactly as written; nothing of chunk 3 or later.
     expect(released.length).toBeLessThanOrEqual(3 * CHUNK_SIZE);
     expect(released.equals(data.subarray(0, released.length))).toBe(true);

@@ -3,7 +3,7 @@
 // made there.
 import { describe, expect, it } from 'vitest';
 import { backendFailure } from '../../src/providers/failure.js';
-import { PostgresProviderError } from '../../src/providers/postgres/index.js';
+import { ProviderError } from '../../src/providers/provider.js';
 
 const backend = { type: 'postgres-server', location: '10.0.0.9:5433 (database mode)' };
 
@@ -14,7 +14,7 @@ function errno(code: string): Error {
 describe('backendFailure', () => {
   it("passes a provider's refusal with its hint, as made before anything", () => {
     const failure = backendFailure(
-      new PostgresProviderError('unsafe_server', 'the server trusts logins', { hint: 'add a line' }),
+      new ProviderError('postgres', 'unsafe_server', 'the server trusts logins', { hint: 'add a line' }),
       backend,
     );
     expect(failure).toEqual({

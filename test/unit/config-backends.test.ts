@@ -4,11 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { backendLocations, bannerLines, safeReason } from '../../src/providers/backends.js';
 import { serverSettings } from '../../src/providers/postgres/postgres-options.js';
-import {
-  describePostgresUrl,
-  normalizePostgresUrl,
-  postgresAddress,
-} from '../../src/providers/postgres/postgres-url.js';
+import { describePostgresUrl, normalizePostgresUrl, postgresAddress } from '../../src/util/postgres-url.js';
 
 const socketForms = [
   'postgres:///postgres?host=/var/run/postgresql',

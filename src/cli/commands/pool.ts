@@ -2,7 +2,7 @@
 // the operator reads any domain's (--domain) and sets them.
 import { InvalidArgumentError, type Command } from 'commander';
 import { resourceKinds } from '../../domain/kinds.js';
-import { quotaNames } from '../../provisioner/quotas.js';
+import { quotaNames } from '../../domain/quotas.js';
 import { tenantLimitNames } from '../../services/tenant-limits.js';
 import { BulkheadError } from '../../errors.js';
 import type { PoolView } from '../tenant-plane.js';

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Config } from '../../config.js';
 import { BulkheadError } from '../../errors.js';
 import { safeReason } from '../../providers/backends.js';
-import { describePostgresUrl } from '../../providers/postgres/postgres-url.js';
+import { describePostgresUrl } from '../../util/postgres-url.js';
 import type { Services } from '../../runtime.js';
 import type { CliContext } from '../context.js';
 

@@ -1,7 +1,7 @@
 // `bulkhead verify` as the command tree knows it: its options, help and parsers. What it does is in
 // verify-run.ts, imported when it runs, so that no other command loads the attack and its reports.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { parseDuration } from '../../verify/duration.js';
+import { parseDuration } from '../../util/duration.js';
 import { wholeNumber, type CliContext } from '../context.js';
 import { registerVerifyHistory } from './verify-history.js';
 

@@ -2,9 +2,8 @@
 // errors. Only kubernetes-client.ts imports `@kubernetes/client-node`, and only when a kubeconfig is used:
 // the client takes about a second to load, which no other command should pay for (YAML is loaded lazily
 // for the same reason).
-import type { Provider, ResourceRef } from '../provider.js';
+import { type Provider, ProviderError, type ResourceRef } from '../provider.js';
 import type { KubeApi } from './kubernetes-applier.js';
-import { KubernetesProviderError } from './kubernetes-errors.js';
 import { manifests, manifestSettings, type ManifestOptions } from './kubernetes-manifests.js';
 import { KubernetesClusterProvider, KubernetesDryRunProvider } from './kubernetes-provider.js';
 
@@ -17,11 +16,6 @@ export {
   type TenantApi,
   type TenantRequest,
 } from './kubernetes-applier.js';
-export {
-  isKubernetesProviderError,
-  KubernetesProviderError,
-  type KubernetesProviderErrorCode,
-} from './kubernetes-errors.js';
 export {
   clusterManifests,
   defaultLimits,
@@ -64,7 +58,8 @@ export async function createKubernetesProvider(options: KubernetesProviderOption
   const tokenSeconds = options.tokenSeconds ?? 86_400;
   // The TokenRequest API refuses less than 10 minutes.
   if (!Number.isSafeInteger(tokenSeconds) || tokenSeconds < 600 || tokenSeconds > 366 * 86_400) {
-    throw new KubernetesProviderError(
+    throw new ProviderError(
+      'kubernetes',
       'invalid_options',
       'kubernetes tokenSeconds must be from 600 to 31622400',
     );
@@ -79,7 +74,7 @@ export async function createKubernetesProvider(options: KubernetesProviderOption
       return new KubernetesClusterProvider(options.target.api, settings);
     case 'kubeconfig': {
       if (typeof options.target.path !== 'string' || options.target.path === '') {
-        throw new KubernetesProviderError('invalid_options', 'kubernetes kubeconfig must be a path');
+        throw new ProviderError('kubernetes', 'invalid_options', 'kubernetes kubeconfig must be a path');
       }
       const { kubeApiFromKubeconfig } = await import('./kubernetes-client.js');
       return new KubernetesClusterProvider(kubeApiFromKubeconfig(options.target.path), settings);

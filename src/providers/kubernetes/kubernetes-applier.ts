@@ -2,8 +2,7 @@
 // the key: the cluster-wide admission policy and its binding, the namespace, its network policies, quota,
 // limit range and Role, then the service account and its RoleBinding, and only then a token. Every apply is awaited (the API server has stored the object)
 // before the next starts, and any failure stops the sequence before a token is requested.
-import type { ResourceRef } from '../provider.js';
-import { KubernetesProviderError } from './kubernetes-errors.js';
+import { ProviderError, type ResourceRef } from '../provider.js';
 import {
   clusterManifests,
   manifests,
@@ -140,7 +139,7 @@ export async function applyAndIssue(
     options.tokenSeconds,
   );
   if (typeof token !== 'string' || token === '') {
-    throw new KubernetesProviderError('api_failed', `no token was issued in namespace ${namespace}`);
+    throw new ProviderError('kubernetes', 'api_failed', `no token was issued in namespace ${namespace}`);
   }
   return { namespace, serviceAccount: objectNames.serviceAccount, token, expiresAt };
 }

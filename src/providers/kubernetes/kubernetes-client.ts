@@ -20,8 +20,8 @@ import type {
   TenantApi,
   TenantRequest,
 } from './kubernetes-applier.js';
-import { KubernetesProviderError } from './kubernetes-errors.js';
 import type { KubeObject } from './kubernetes-manifests.js';
+import { ProviderError } from '../provider.js';
 
 const FIELD_MANAGER = 'bulkhead';
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -36,16 +36,19 @@ async function bounded<T>(what: string, work: Promise<T>): Promise<T> {
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
-        reject(new KubernetesProviderError('api_failed', `${what}: no answer in ${REQUEST_TIMEOUT_MS} ms`)),
+        reject(
+          new ProviderError('kubernetes', 'api_failed', `${what}: no answer in ${REQUEST_TIMEOUT_MS} ms`),
+        ),
       REQUEST_TIMEOUT_MS,
     );
   });
   try {
     return await Promise.race([work, timeout]);
   } catch (error) {
-    if (error instanceof KubernetesProviderError) throw error;
+    if (error instanceof ProviderError) throw error;
     const status = statusOf(error);
-    throw new KubernetesProviderError(
+    throw new ProviderError(
+      'kubernetes',
       'api_failed',
       `${what}: ${status === undefined ? 'no answer from the API server' : `the API server answered ${status}`}`,
       { cause: error },
@@ -229,22 +232,23 @@ export function kubeApiFromKubeconfig(path: string): KubeApi {
   try {
     config.loadFromFile(path);
   } catch (error) {
-    throw new KubernetesProviderError('invalid_options', `kubeconfig ${path} could not be read`, {
+    throw new ProviderError('kubernetes', 'invalid_options', `kubeconfig ${path} could not be read`, {
       cause: error,
     });
   }
   const cluster = config.getCurrentCluster();
   if (cluster === null) {
-    throw new KubernetesProviderError('invalid_options', `kubeconfig ${path} has no current context`);
+    throw new ProviderError('kubernetes', 'invalid_options', `kubeconfig ${path} has no current context`);
   }
   let url: URL;
   try {
     url = new URL(cluster.server);
   } catch {
-    throw new KubernetesProviderError('invalid_options', `kubeconfig ${path}: the server is not a URL`);
+    throw new ProviderError('kubernetes', 'invalid_options', `kubeconfig ${path}: the server is not a URL`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new KubernetesProviderError(
+    throw new ProviderError(
+      'kubernetes',
       'invalid_options',
       `kubeconfig ${path}: the server must be an http(s) URL`,
     );
@@ -253,7 +257,8 @@ export function kubeApiFromKubeconfig(path: string): KubeApi {
   try {
     ca = caOf(cluster);
   } catch (error) {
-    throw new KubernetesProviderError(
+    throw new ProviderError(
+      'kubernetes',
       'invalid_options',
       `kubeconfig ${path}: the CA file could not be read`,
       {

@@ -2,8 +2,7 @@
 // in (network policies, quota, limit range) and the one identity a tenant gets inside it (a service
 // account bound to a namespaced Role); and the cluster-wide admission policy every such namespace is under.
 // Pure: the same ref and options always give the same manifests, and nothing here talks to a cluster.
-import { backendName, refFromBackendName, type ResourceRef } from '../provider.js';
-import { KubernetesProviderError } from './kubernetes-errors.js';
+import { backendName, ProviderError, refFromBackendName, type ResourceRef } from '../provider.js';
 
 /** A Kubernetes object as sent to the API server. */
 export interface KubeObject {
@@ -105,7 +104,7 @@ export function refFromNamespace(name: string): ResourceRef | null {
 }
 
 function invalid(message: string): never {
-  throw new KubernetesProviderError('invalid_options', message);
+  throw new ProviderError('kubernetes', 'invalid_options', message);
 }
 
 function checkQuantities(what: string, values: Readonly<Record<string, string | null>>): void {

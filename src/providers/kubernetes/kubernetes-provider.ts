@@ -3,18 +3,18 @@
 // applies the manifests and issues tokens; without one (dry run) it contacts nothing and its credentials
 // and probe reports say so. Assumes ids the core has validated and a cluster whose network plugin
 // enforces NetworkPolicy.
-import type {
-  BackendIdentity,
-  Credentials,
-  InspectResult,
-  OwnedObject,
-  ProbeReport,
-  ProbeSide,
-  Provider,
-  ResourceRef,
+import {
+  type BackendIdentity,
+  type Credentials,
+  type InspectResult,
+  type OwnedObject,
+  type ProbeReport,
+  type ProbeSide,
+  type Provider,
+  ProviderError,
+  type ResourceRef,
 } from '../provider.js';
 import { applyAndIssue, refOf, serviceAccountRef, type KubeApi } from './kubernetes-applier.js';
-import { KubernetesProviderError } from './kubernetes-errors.js';
 import {
   clusterManifests,
   labelKeys,
@@ -104,7 +104,7 @@ export class KubernetesClusterProvider implements Provider {
 
   async credentials(ref: ResourceRef): Promise<Credentials> {
     if ((await this.api.state(namespaceRef(namespaceName(ref)))) !== 'present') {
-      throw new KubernetesProviderError('not_found', `namespace ${namespaceName(ref)} does not exist`);
+      throw new ProviderError('kubernetes', 'not_found', `namespace ${namespaceName(ref)} does not exist`);
     }
     return this.issue(ref);
   }

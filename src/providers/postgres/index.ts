@@ -6,11 +6,6 @@ import { PgliteProvider } from './pglite-provider.js';
 import { PostgresServerProvider } from './postgres-provider.js';
 
 export type { PostgresProviderOptions } from './postgres-options.js';
-export {
-  isPostgresProviderError,
-  PostgresProviderError,
-  type PostgresProviderErrorCode,
-} from './postgres-errors.js';
 
 /**
  * Builds the `postgres` provider: roles with their own database or schema on a PostgreSQL server, or a

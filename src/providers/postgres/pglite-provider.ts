@@ -7,18 +7,18 @@ import { chmod, cp, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import {
-  backendName,
-  refFromBackendName,
   type BackendIdentity,
+  backendName,
   type Credentials,
   type InspectResult,
   type OwnedObject,
   type ProbeReport,
   type ProbeSide,
   type Provider,
+  ProviderError,
+  refFromBackendName,
   type ResourceRef,
 } from '../provider.js';
-import { PostgresProviderError } from './postgres-errors.js';
 import { errno, isDataDir, KeyedMutex, pathExists } from './pglite-fs.js';
 import { probeEmbeddedIsolation } from './pglite-probe.js';
 
@@ -34,7 +34,8 @@ async function prepareRoot(root: string): Promise<void> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   const stat = await lstat(root);
   if (stat.isSymbolicLink() || !stat.isDirectory()) {
-    throw new PostgresProviderError(
+    throw new ProviderError(
+      'postgres',
       'invalid_options',
       `postgres embedded root ${root} is not a plain directory`,
     );
@@ -114,7 +115,7 @@ export class PgliteProvider implements Provider {
   async credentials(ref: ResourceRef): Promise<Credentials> {
     const dir = join(this.root, backendName(ref));
     if (!(await isDataDir(dir)))
-      throw new PostgresProviderError('not_found', `${dir} is not a data directory`);
+      throw new ProviderError('postgres', 'not_found', `${dir} is not a data directory`);
     // Nothing to rotate: the path is the whole credential, and only its owner can open it.
     return credentialsFor(dir);
   }

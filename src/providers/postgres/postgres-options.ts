@@ -1,9 +1,8 @@
 // The provider's options, checked once when the provider is built: a bad value stops the start with
 // one clear line, and everything below this file may take the options as valid.
 import { isAbsolute, resolve } from 'node:path';
-import { hostPort, refFromBackendName } from '../provider.js';
-import { PostgresProviderError } from './postgres-errors.js';
-import { normalizePostgresUrl, PostgresUrlError, postgresAddress } from './postgres-url.js';
+import { hostPort, ProviderError, refFromBackendName } from '../provider.js';
+import { normalizePostgresUrl, PostgresUrlError, postgresAddress } from '../../util/postgres-url.js';
 
 export type PostgresProviderOptions =
   | {
@@ -50,7 +49,7 @@ export interface ServerSettings {
 const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 function invalid(message: string): never {
-  throw new PostgresProviderError('invalid_options', message);
+  throw new ProviderError('postgres', 'invalid_options', message);
 }
 
 /**

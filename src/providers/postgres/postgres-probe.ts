@@ -2,9 +2,14 @@
 // B's resource in every way a tenant's SQL can reach it. B's side is a canary table that B itself
 // creates with its own credentials, so a refusal proves something, and B's canary is checked afterwards.
 import { randomBytes } from 'node:crypto';
-import { backendName, type ProbeAttempt, type ProbeReport, type ProbeSide } from '../provider.js';
+import {
+  backendName,
+  type ProbeAttempt,
+  type ProbeReport,
+  type ProbeSide,
+  ProviderError,
+} from '../provider.js';
 import { connectAs, sqlState, type ConnectTarget, type PgSession } from './postgres-driver.js';
-import { PostgresProviderError } from './postgres-errors.js';
 import { ident } from './postgres-sql.js';
 
 interface Side extends ConnectTarget {
@@ -12,8 +17,8 @@ interface Side extends ConnectTarget {
   readonly schema: string;
 }
 
-function setupError(message: string, cause?: unknown): PostgresProviderError {
-  return new PostgresProviderError('probe_setup', message, cause === undefined ? undefined : { cause });
+function setupError(message: string, cause?: unknown): ProviderError<'postgres'> {
+  return new ProviderError('postgres', 'probe_setup', message, cause === undefined ? undefined : { cause });
 }
 
 function sideOf(label: 'A' | 'B', side: ProbeSide, mode: 'database' | 'schema'): Side {

@@ -2,15 +2,16 @@
 // (database mode) or its own schema in one shared database (schema mode), with nothing granted to PUBLIC
 // on either. Assumes a superuser admin URL and PostgreSQL 14 or later (pg_terminate_backend's timeout).
 import {
-  backendName,
-  refFromBackendName,
   type BackendIdentity,
+  backendName,
   type Credentials,
   type InspectResult,
   type OwnedObject,
   type ProbeReport,
   type ProbeSide,
   type Provider,
+  ProviderError,
+  refFromBackendName,
   type ResourceRef,
 } from '../provider.js';
 import {
@@ -22,7 +23,6 @@ import {
   type AdminPool,
   type Queryable,
 } from './postgres-driver.js';
-import { PostgresProviderError } from './postgres-errors.js';
 import { loginNeedsPassword } from './postgres-login-check.js';
 import type { ServerSettings } from './postgres-options.js';
 import { newPassword, scramVerifier } from './postgres-password.js';
@@ -274,7 +274,7 @@ export class PostgresServerProvider implements Provider {
       );
     } catch (error) {
       if (sqlState(error) === SQLSTATE.undefinedObject) {
-        throw new PostgresProviderError('not_found', `role ${name} does not exist`, { cause: error });
+        throw new ProviderError('postgres', 'not_found', `role ${name} does not exist`, { cause: error });
       }
       throw error;
     }
@@ -328,7 +328,8 @@ export class PostgresServerProvider implements Provider {
     const check = (this.loginChecked ??= loginNeedsPassword(this.s.adminUrl, this.admin).then(
       async (needed) => {
         if (needed) return;
-        throw new PostgresProviderError(
+        throw new ProviderError(
+          'postgres',
           'unsafe_server',
           `the PostgreSQL server at ${this.s.address} lets a role log in without its password ` +
             '(pg_hba.conf trusts the connection), so any tenant could log in as another',

@@ -5,11 +5,6 @@ import { rabbitmqSettings, type RabbitmqProviderOptions } from './rabbitmq-optio
 import { RabbitmqProvider } from './rabbitmq-provider.js';
 
 export type { RabbitmqProviderOptions } from './rabbitmq-options.js';
-export {
-  isRabbitmqProviderError,
-  RabbitmqProviderError,
-  type RabbitmqProviderErrorCode,
-} from './rabbitmq-errors.js';
 
 /**
  * Builds the `rabbitmq` provider: a vhost and a user per resource, through the management API. Options

@@ -1,8 +1,8 @@
 // The part of the management HTTP API the provider uses, over Node's fetch. Every path segment goes
 // through encodeURIComponent, so a name can never reach another object's path. A 404 is an answer
-// (the object is absent); anything else outside 2xx is a RabbitmqProviderError with the broker's reason.
-import { RabbitmqProviderError } from './rabbitmq-errors.js';
+// (the object is absent); anything else outside 2xx is a ProviderError ('management') with the broker's reason.
 import type { RabbitmqSettings } from './rabbitmq-options.js';
+import { ProviderError } from '../provider.js';
 
 // A management call that hangs is a broken setup, not an answer.
 const TIMEOUT_MS = 15_000;
@@ -67,7 +67,8 @@ export class ManagementClient {
   ) {
     const answer = await request(this.s.apiBase, this.s.adminAuth, method, path, body, headers);
     if (answer.status === 404 || (answer.status >= 200 && answer.status < 300)) return answer;
-    throw new RabbitmqProviderError(
+    throw new ProviderError(
+      'rabbitmq',
       'management',
       `${method} /api${path} answered ${answer.status}: ${reason(answer.body)}`,
     );
@@ -84,7 +85,11 @@ export class ManagementClient {
     const answer = await this.call('PUT', path, body);
     // A PUT under a missing parent (permissions of a deleted vhost) answers 404 too: that is an error.
     if (answer.status === 404) {
-      throw new RabbitmqProviderError('management', `PUT /api${path} answered 404: ${reason(answer.body)}`);
+      throw new ProviderError(
+        'rabbitmq',
+        'management',
+        `PUT /api${path} answered 404: ${reason(answer.body)}`,
+      );
     }
     return answer.date;
   }

@@ -1,7 +1,6 @@
 // The provider's options, checked once when the provider is built: a bad value stops the start with
 // one clear line, and everything below this file may take the settings as valid.
-import { hostPort } from '../provider.js';
-import { RabbitmqProviderError } from './rabbitmq-errors.js';
+import { hostPort, ProviderError } from '../provider.js';
 
 export interface RabbitmqProviderOptions {
   /**
@@ -45,7 +44,7 @@ export interface RabbitmqSettings {
 }
 
 function invalid(message: string): never {
-  throw new RabbitmqProviderError('invalid_options', message);
+  throw new ProviderError('rabbitmq', 'invalid_options', message);
 }
 
 function parseUrl(value: unknown, what: string): URL {

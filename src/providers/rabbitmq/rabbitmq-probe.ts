@@ -3,9 +3,14 @@
 // that B itself puts there with its own credentials, so a refusal proves something, and it is checked
 // (still there, one message, unchanged) and removed afterwards.
 import { randomBytes } from 'node:crypto';
-import { backendName, type ProbeAttempt, type ProbeReport, type ProbeSide } from '../provider.js';
+import {
+  backendName,
+  type ProbeAttempt,
+  type ProbeReport,
+  type ProbeSide,
+  ProviderError,
+} from '../provider.js';
 import { amqpRefusal, openAmqp, type AmqpChannel, type AmqpSession } from './rabbitmq-amqp.js';
-import { RabbitmqProviderError } from './rabbitmq-errors.js';
 import { amqpHandshake, type HandshakeTarget } from './rabbitmq-handshake.js';
 import { apiPath, request, type ManagementClient } from './rabbitmq-management.js';
 
@@ -16,8 +21,8 @@ interface Side extends HandshakeTarget {
 
 type Outcome = { readonly refused: boolean; readonly detail: string };
 
-function setupError(message: string, cause?: unknown): RabbitmqProviderError {
-  return new RabbitmqProviderError('probe_setup', message, cause === undefined ? undefined : { cause });
+function setupError(message: string, cause?: unknown): ProviderError<'rabbitmq'> {
+  return new ProviderError('rabbitmq', 'probe_setup', message, cause === undefined ? undefined : { cause });
 }
 
 function sideOf(label: 'A' | 'B', side: ProbeSide): Side {

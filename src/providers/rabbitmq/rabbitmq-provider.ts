@@ -2,18 +2,18 @@
 // the user holding permissions on that vhost only, without management tags, under vhost limits. Assumes
 // an administrator on the management API and that tenants reach the broker only over AMQP.
 import {
-  backendName,
-  refFromBackendName,
   type BackendIdentity,
+  backendName,
   type Credentials,
   type InspectResult,
   type OwnedObject,
   type ProbeReport,
   type ProbeSide,
   type Provider,
+  ProviderError,
+  refFromBackendName,
   type ResourceRef,
 } from '../provider.js';
-import { RabbitmqProviderError } from './rabbitmq-errors.js';
 import { apiPath, ManagementClient } from './rabbitmq-management.js';
 import type { RabbitmqSettings } from './rabbitmq-options.js';
 import { HASHING_ALGORITHM, newPassword, passwordHash } from './rabbitmq-password.js';
@@ -124,7 +124,7 @@ export class RabbitmqProvider implements Provider {
   async credentials(ref: ResourceRef): Promise<Credentials> {
     const name = backendName(ref);
     if ((await this.api.get<object>(apiPath('vhosts', name))) === null) {
-      throw new RabbitmqProviderError('not_found', `vhost ${name} does not exist`);
+      throw new ProviderError('rabbitmq', 'not_found', `vhost ${name} does not exist`);
     }
     const password = newPassword();
     const changedAt = brokerTimeAfter(await this.grantUser(name, password));

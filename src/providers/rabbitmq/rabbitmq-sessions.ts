@@ -6,8 +6,8 @@
 // A client that logged in with the old password just before a rotation therefore opens after the first
 // sweep. The late sweep, once that window and the statistics delay have passed, closes every connection
 // of the user that the broker accepted before the new password existed.
-import { isRabbitmqProviderError, RabbitmqProviderError } from './rabbitmq-errors.js';
 import { apiPath, type ManagementClient } from './rabbitmq-management.js';
+import { isProviderError, ProviderError } from '../provider.js';
 
 const CLOSE_WAIT_MS = 10_000;
 const CLOSE_POLL_MS = 25;
@@ -36,7 +36,7 @@ export class SessionCloser {
     // The route answers [] for a user without connections, so a 404 means a broker without it, which
     // must not pass for "nothing to close".
     if (!Array.isArray(listed)) {
-      throw new RabbitmqProviderError('management', 'the broker does not list connections by username');
+      throw new ProviderError('rabbitmq', 'management', 'the broker does not list connections by username');
     }
     return listed;
   }
@@ -54,13 +54,14 @@ export class SessionCloser {
       await this.api
         .delete(apiPath('connections', 'username', user), { 'x-reason': reason })
         .catch((error: unknown) => {
-          if (!isRabbitmqProviderError(error, 'management')) throw error;
+          if (!isProviderError(error, 'management')) throw error;
         });
       // Closing is asynchronous; a connection that was mid-open when we asked shows up now.
       await sleep(CLOSE_POLL_MS);
       if ((await this.list(user)).length === 0) return;
       if (Date.now() > deadline) {
-        throw new RabbitmqProviderError(
+        throw new ProviderError(
+          'rabbitmq',
           'management',
           `connections of ${user} were still open after ${CLOSE_WAIT_MS} ms; try again`,
         );

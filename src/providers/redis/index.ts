@@ -5,7 +5,6 @@ import { redisSettings, type RedisProviderOptions } from './redis-options.js';
 import { RedisServerProvider } from './redis-provider.js';
 
 export type { RedisProviderOptions } from './redis-options.js';
-export { isRedisProviderError, RedisProviderError, type RedisProviderErrorCode } from './redis-errors.js';
 
 /**
  * Builds the `redis` provider: one ACL user per resource on a shared Redis 7 server, allowed only the

@@ -1,7 +1,6 @@
 // The provider's options, checked once when the provider is built: a bad value stops the start with one
 // clear line, and everything below this file may take the settings as valid.
-import { hostPort } from '../provider.js';
-import { RedisProviderError } from './redis-errors.js';
+import { hostPort, ProviderError } from '../provider.js';
 
 export interface RedisProviderOptions {
   /**
@@ -34,7 +33,7 @@ export interface RedisSettings {
 }
 
 function invalid(message: string): never {
-  throw new RedisProviderError('invalid_options', message);
+  throw new ProviderError('redis', 'invalid_options', message);
 }
 
 /** Checks the options and fills in the defaults. */

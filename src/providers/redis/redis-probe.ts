@@ -4,10 +4,9 @@
 // Attempts that would harm the server if they succeeded (FLUSHALL, SHUTDOWN …) are first checked with
 // ACL DRYRUN on the admin connection and only sent for real when Redis says it would refuse them.
 import { randomBytes } from 'node:crypto';
-import type { ProbeAttempt, ProbeReport, ProbeSide } from '../provider.js';
+import { type ProbeAttempt, type ProbeReport, type ProbeSide, ProviderError } from '../provider.js';
 import { tenantNames } from './redis-acl.js';
 import { connectTenant, replyCode, type AdminClient, type Arg, type TenantClient } from './redis-client.js';
-import { RedisProviderError } from './redis-errors.js';
 
 interface Side {
   readonly url: string;
@@ -19,8 +18,8 @@ interface Side {
 /** The answers that mean the server refused: no permission, or no such login. */
 const REFUSALS = new Set(['NOPERM', 'WRONGPASS', 'NOAUTH']);
 
-function setupError(message: string, cause?: unknown): RedisProviderError {
-  return new RedisProviderError('probe_setup', message, cause === undefined ? undefined : { cause });
+function setupError(message: string, cause?: unknown): ProviderError<'redis'> {
+  return new ProviderError('redis', 'probe_setup', message, cause === undefined ? undefined : { cause });
 }
 
 function sideOf(label: 'A' | 'B', side: ProbeSide): Side {
@@ -87,7 +86,7 @@ export async function probeRedisIsolation(
     try {
       attempts.push({ attempt: name, refused: false, detail: await fn() });
     } catch (error) {
-      if (error instanceof RedisProviderError) throw error;
+      if (error instanceof ProviderError) throw error;
       const code = replyCode(error);
       // No reply at all (network, timeout) proves nothing either way.
       if (code === undefined) throw setupError(`the probe could not make its attempt "${name}"`, error);

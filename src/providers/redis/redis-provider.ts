@@ -3,7 +3,6 @@
 // the user's name and prefix derive from the ids and its rules are always rewritten from `reset`.
 // Assumes a standalone Redis 7.0+ whose default user is off or has a password (see docs/providers.md).
 import {
-  refFromBackendName,
   type BackendIdentity,
   type Credentials,
   type InspectResult,
@@ -11,6 +10,8 @@ import {
   type ProbeReport,
   type ProbeSide,
   type Provider,
+  ProviderError,
+  refFromBackendName,
   type ResourceRef,
 } from '../provider.js';
 import {
@@ -22,7 +23,6 @@ import {
   type TenantNames,
 } from './redis-acl.js';
 import { fields, openAdmin, transaction, type AdminClient } from './redis-client.js';
-import { RedisProviderError } from './redis-errors.js';
 import type { RedisSettings } from './redis-options.js';
 import { probeRedisIsolation } from './redis-probe.js';
 
@@ -116,7 +116,7 @@ export class RedisServerProvider implements Provider {
     // A delete racing this check could leave a user with no keys behind; listOwned() reports it and the
     // reconciler removes it, since its resource is deleted.
     if ((await this.user(names.user)) === null) {
-      throw new RedisProviderError('not_found', `ACL user ${names.user} does not exist`);
+      throw new ProviderError('redis', 'not_found', `ACL user ${names.user} does not exist`);
     }
     return this.issue(names);
   }
@@ -176,7 +176,8 @@ export class RedisServerProvider implements Provider {
     const user = await this.user('default');
     const flags = Array.isArray(user?.['flags']) ? (user['flags'] as unknown[]).map(String) : [];
     if (flags.includes('on') && flags.includes('nopass')) {
-      throw new RedisProviderError(
+      throw new ProviderError(
+        'redis',
         'unsafe_server',
         `the Redis server at ${this.s.address} has its default user on without a password, so any ` +
           'tenant could become admin',

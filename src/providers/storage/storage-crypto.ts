@@ -4,7 +4,7 @@
 // chunk's index and a last-chunk flag, so a reader releases only authenticated plaintext and detects
 // truncation, reordering and tampering. Pure functions over buffers: no I/O here.
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { StorageError } from './storage-errors.js';
+import { ProviderError } from '../provider.js';
 
 /** Plaintext bytes per chunk (the last chunk may be shorter, and is empty for an empty object). */
 export const CHUNK_SIZE = 64 * 1024;
@@ -105,7 +105,7 @@ export class ObjectSealer {
     if (plaintext.length > this.chunkSize || (!last && plaintext.length !== this.chunkSize)) {
       throw new Error('a chunk that is not the last must be exactly the chunk size');
     }
-    if (this.index >= MAX_CHUNKS) throw new StorageError('object_too_large');
+    if (this.index >= MAX_CHUNKS) throw new ProviderError('storage', 'object_too_large');
     const cipher = createCipheriv(
       'aes-256-gcm',
       this.objectKey,
@@ -178,7 +178,7 @@ export function openHeader(
     !header.subarray(0, 4).equals(MAGIC) ||
     header[OFF_VERSION] !== FORMAT_VERSION
   ) {
-    throw new StorageError('corrupt', 'The stored object has no valid header.');
+    throw new ProviderError('storage', 'corrupt', 'The stored object has no valid header.');
   }
   const chunkSize = header.readUInt32BE(OFF_CHUNK_SIZE);
   const size = peekSize(header);
@@ -188,10 +188,10 @@ export function openHeader(
     size === null ||
     chunkCount(size, chunkSize) > MAX_CHUNKS
   ) {
-    throw new StorageError('corrupt', 'The stored object has an invalid header.');
+    throw new ProviderError('storage', 'corrupt', 'The stored object has an invalid header.');
   }
   if (sealedLength(size, chunkSize) !== fileLength) {
-    throw new StorageError('corrupt', 'The stored object has the wrong length.');
+    throw new ProviderError('storage', 'corrupt', 'The stored object has the wrong length.');
   }
   let objectKey: Buffer;
   try {
@@ -207,7 +207,9 @@ export function openHeader(
       decipher.final(),
     ]);
   } catch (error) {
-    throw new StorageError('corrupt', 'The stored object key does not unwrap here.', { cause: error });
+    throw new ProviderError('storage', 'corrupt', 'The stored object key does not unwrap here.', {
+      cause: error,
+    });
   }
   return {
     size,
@@ -232,7 +234,7 @@ export function chunkPlainLength(object: OpenedObject, index: number): number {
 export function openChunk(object: OpenedObject, index: number, sealed: Buffer): Buffer {
   const last = index === object.chunks - 1;
   if (sealed.length !== chunkPlainLength(object, index) + TAG_BYTES) {
-    throw new StorageError('corrupt', 'A chunk of the stored object is cut short.');
+    throw new ProviderError('storage', 'corrupt', 'A chunk of the stored object is cut short.');
   }
   const decipher = createDecipheriv(
     'aes-256-gcm',
@@ -246,7 +248,7 @@ export function openChunk(object: OpenedObject, index: number, sealed: Buffer): 
     decipher.final();
   } catch (error) {
     plaintext.fill(0);
-    throw new StorageError('corrupt', 'A chunk of the stored object failed authentication.', {
+    throw new ProviderError('storage', 'corrupt', 'A chunk of the stored object failed authentication.', {
       cause: error,
     });
   }

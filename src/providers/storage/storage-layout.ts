@@ -3,9 +3,8 @@
 // validation here. The root itself must be a real directory that only its owner can enter.
 import { lstat, mkdir, chmod, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { backendName, type ResourceRef } from '../provider.js';
+import { backendName, ProviderError, type ResourceRef } from '../provider.js';
 import { errno } from './storage-fs.js';
-import { StorageError } from './storage-errors.js';
 
 export const MAX_OBJECT_KEY_BYTES = 1024;
 
@@ -15,9 +14,11 @@ const FORBIDDEN = /[\p{Cc}\p{Cs}]/u;
 
 /** The object key as UTF-8 bytes, or `invalid_object_key`. */
 export function objectKeyBytes(key: unknown): Buffer {
-  if (typeof key !== 'string' || FORBIDDEN.test(key)) throw new StorageError('invalid_object_key');
+  if (typeof key !== 'string' || FORBIDDEN.test(key))
+    throw new ProviderError('storage', 'invalid_object_key');
   const bytes = Buffer.from(key, 'utf8');
-  if (bytes.length < 1 || bytes.length > MAX_OBJECT_KEY_BYTES) throw new StorageError('invalid_object_key');
+  if (bytes.length < 1 || bytes.length > MAX_OBJECT_KEY_BYTES)
+    throw new ProviderError('storage', 'invalid_object_key');
   return bytes;
 }
 

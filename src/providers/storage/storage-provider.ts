@@ -7,7 +7,6 @@ import { lstat, open, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  refFromBackendName,
   type BackendIdentity,
   type Credentials,
   type DataKeySource,
@@ -16,6 +15,8 @@ import {
   type OwnedObject,
   type ProbeReport,
   type ProbeSide,
+  ProviderError,
+  refFromBackendName,
   type ResourceRef,
 } from '../provider.js';
 import {
@@ -25,7 +26,6 @@ import {
   peekSize,
   type ObjectContext,
 } from './storage-crypto.js';
-import { StorageError } from './storage-errors.js';
 import {
   ensureOwnerDir,
   errno,
@@ -156,7 +156,7 @@ class StorageProvider implements ObjectProvider, ProbeTarget {
   }
 
   async credentials(ref: ResourceRef): Promise<Credentials> {
-    if (!(await this.exists(ref))) throw new StorageError('not_found');
+    if (!(await this.exists(ref))) throw new ProviderError('storage', 'not_found');
     return credentialsFor(ref);
   }
 

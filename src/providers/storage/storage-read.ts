@@ -13,8 +13,8 @@ import {
   type ObjectContext,
   type OpenedObject,
 } from './storage-crypto.js';
-import { StorageError } from './storage-errors.js';
 import { errno, readFully } from './storage-fs.js';
+import { ProviderError } from '../provider.js';
 
 /**
  * Decrypts chunk after chunk from an open file. It holds the file handle, so an object replaced or
@@ -43,7 +43,8 @@ class DecryptingReadable extends Readable {
   private async next(): Promise<void> {
     const sealed = Buffer.alloc(chunkPlainLength(this.object, this.index) + TAG_BYTES);
     const got = await readFully(this.handle, sealed, this.position);
-    if (got !== sealed.length) throw new StorageError('corrupt', 'The stored object is cut short.');
+    if (got !== sealed.length)
+      throw new ProviderError('storage', 'corrupt', 'The stored object is cut short.');
     const plaintext = openChunk(this.object, this.index, sealed);
     this.position += sealed.length;
     this.index++;
@@ -72,12 +73,13 @@ export async function readObject(
   } catch (error) {
     if (errno(error) === 'ENOENT') return null;
     if (errno(error) === 'ELOOP')
-      throw new StorageError('corrupt', 'The stored object is not a regular file.');
+      throw new ProviderError('storage', 'corrupt', 'The stored object is not a regular file.');
     throw error;
   }
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) throw new StorageError('corrupt', 'The stored object is not a regular file.');
+    if (!stat.isFile())
+      throw new ProviderError('storage', 'corrupt', 'The stored object is not a regular file.');
     const header = Buffer.alloc(HEADER_BYTES);
     await readFully(handle, header, 0);
     const object = openHeader(header, stat.size, wrapKey, context);

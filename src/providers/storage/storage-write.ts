@@ -8,7 +8,6 @@ import { link, open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CHUNK_SIZE, HEADER_BYTES, ObjectSealer, type ObjectContext } from './storage-crypto.js';
-import { StorageError } from './storage-errors.js';
 import {
   errno,
   fsyncDir,
@@ -19,6 +18,7 @@ import {
   type KeyedMutex,
 } from './storage-fs.js';
 import { supersededFileName, tempFileName } from './storage-layout.js';
+import { ProviderError } from '../provider.js';
 
 export interface WriteTarget {
   /** The resource's objects directory. */
@@ -51,7 +51,7 @@ export async function writeObject(target: WriteTarget, body: Readable): Promise<
     );
   } catch (error) {
     // The objects directory is missing: the resource was never created, or is being deleted.
-    if (errno(error) === 'ENOENT') throw new StorageError('not_found');
+    if (errno(error) === 'ENOENT') throw new ProviderError('storage', 'not_found');
     throw error;
   }
   const sealer = new ObjectSealer(CHUNK_SIZE);
@@ -73,7 +73,7 @@ export async function writeObject(target: WriteTarget, body: Readable): Promise<
       const bytes = asBuffer(piece);
       size += bytes.length;
       // Leaving the loop destroys the body, so an oversized upload stops being read here.
-      if (size > target.limit) throw new StorageError('object_too_large');
+      if (size > target.limit) throw new ProviderError('storage', 'object_too_large');
       pending.push(bytes);
       pendingBytes += bytes.length;
       // Hold back a full chunk until more arrives: only at the end is it known which chunk is the last.
@@ -99,7 +99,9 @@ export async function writeObject(target: WriteTarget, body: Readable): Promise<
         // The old object is still the current one: drop only the second name, not its data.
         if (superseded !== null) await unlinkIfPresent(superseded);
         // The temporary file vanished: the resource is being deleted under this write.
-        throw errno(error) === 'ENOENT' ? new StorageError('not_found', undefined, { cause: error }) : error;
+        throw errno(error) === 'ENOENT'
+          ? new ProviderError('storage', 'not_found', undefined, { cause: error })
+          : error;
       }
       committed = true;
       await fsyncDir(target.dir);

@@ -9,7 +9,7 @@ import { appendAudit } from '../../../audit/log.js';
 import { BulkheadError, notFound } from '../../../errors.js';
 import { ownDomainKey } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
-import { hasObjects, type ResourceRef } from '../../../providers/provider.js';
+import { hasObjects, isProviderError, type ResourceRef } from '../../../providers/provider.js';
 import type { Services } from '../../../runtime.js';
 import { bearer, DomainPathParam, errorResponses, ResourceIdParam } from '../../schemas.js';
 import type { App } from '../../types.js';
@@ -26,8 +26,9 @@ const ObjectParams = Type.Object(
 
 /** Maps a provider's storage error (by its code) to the API's error; anything else passes through. */
 function storageError(error: unknown, quotaLimited: boolean): unknown {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'invalid_object_key') return new BulkheadError('invalid_object_key', (error as Error).message);
+  if (!isProviderError(error)) return error;
+  const code = error.code;
+  if (code === 'invalid_object_key') return new BulkheadError('invalid_object_key', error.message);
   if (code === 'object_too_large') {
     return quotaLimited
       ? new BulkheadError('quota_exceeded', "The object would exceed the domain's storage quota.")

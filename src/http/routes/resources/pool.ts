@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { appendAudit } from '../../../audit/log.js';
 import { operatorOnly, operatorOrOwnDomain } from '../../../policy/policy.js';
 import { unscoped } from '../../../policy/scopes.js';
-import { quotaNames } from '../../../provisioner/quotas.js';
+import { quotaNames } from '../../../domain/quotas.js';
 import { tenantLimitNames } from '../../../services/tenant-limits.js';
 import { lockPoolQuotas, savePoolQuotas } from '../../../store/repositories/pools.js';
 import { bearer, TenantDomainParams, errorResponses } from '../../schemas.js';

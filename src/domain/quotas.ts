@@ -1,7 +1,7 @@
 // A domain's pool: how much it may allocate. Operator overrides live in the pools table; anything not
 // overridden falls back to the configured defaults. Every limit here is checked in the transaction that
 // takes the allocation, with the domain's row locked, so requests in parallel cannot all fit in one gap.
-import { resourceKinds, type ResourceKind } from '../domain/kinds.js';
+import { resourceKinds, type ResourceKind } from './kinds.js';
 
 export interface QuotaDefaults {
   /** Live resources per kind. */
