@@ -365,6 +365,40 @@ describe('the share of one domain', () => {
     expect((await limits.admit('dom_b')).admitted).toBe(true);
   });
 
+  it('refuses early only under limits it has read, reads them once however many ask, and forgets them at a pool change', async () => {
+    let now = 0;
+    let reads = 0;
+    let overrides: Record<string, number> = { requestBurst: 1 };
+    const limits = new TenantLimits({
+      defaults: { requestsPerSecond: 1, requestBurst: 3, concurrentRequests: 0 },
+      overrides: async () => {
+        reads++;
+        await new Promise((r) => setTimeout(r, 10));
+        return overrides;
+      },
+      cacheMs: 5_000,
+      now: () => now,
+    });
+    // Nothing read yet: no early answer either way, and nothing taken.
+    expect(limits.refuseEarly('dom_a')).toBeNull();
+    const first = await Promise.all([limits.admit('dom_a'), limits.admit('dom_a'), limits.admit('dom_a')]);
+    expect(reads).toBe(1);
+    expect(first.map((a) => a.admitted)).toEqual([true, false, false]);
+    expect(limits.refuseEarly('dom_a')).toMatchObject({ admitted: false, reason: 'rate' });
+    // Past their time, the limits are read again in the background and serve meanwhile.
+    now += 6_000;
+    expect(limits.refuseEarly('dom_a')).toBeNull(); // a token came back: admit decides
+    expect((await limits.admit('dom_a')).admitted).toBe(true); // under the read it shares
+    expect(reads).toBe(2);
+    expect(limits.refuseEarly('dom_a')).toMatchObject({ admitted: false });
+    // A pool change made here applies from the next request: no early answer under the old limits.
+    overrides = { requestsPerSecond: 0 };
+    limits.forget('dom_a');
+    expect(limits.refuseEarly('dom_a')).toBeNull();
+    expect((await limits.admit('dom_a')).admitted).toBe(true);
+    expect(reads).toBe(3);
+  });
+
   it('reads its defaults from the environment and refuses a bad value with one line', () => {
     const config = loadConfig({
       BULKHEAD_DOMAIN_REQUESTS_PER_SECOND: '50',

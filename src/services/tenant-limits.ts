@@ -118,6 +118,7 @@ interface Tally {
 export class TenantLimits {
   private readonly buckets = new Map<string, Bucket>();
   private readonly cache = new Map<string, CachedLimits>();
+  private readonly loading = new Map<string, Promise<TenantLimitValues>>();
   private readonly now: () => number;
   private readonly cacheMs: number;
   private readonly refusalIntervalMs: number;
@@ -134,17 +135,34 @@ export class TenantLimits {
   /** Forgets a domain's cached overrides, so a pool change applies from the next request. */
   forget(domainId: string): void {
     this.cache.delete(domainId);
+    this.loading.delete(domainId);
   }
 
-  /** The limits in force for a domain (cached). */
-  async limitsOf(domainId: string): Promise<TenantLimitValues> {
+  /** The limits in force for a domain (cached; one read at a time per domain, however many ask). */
+  limitsOf(domainId: string): Promise<TenantLimitValues> {
     const now = this.now();
     const cached = this.cache.get(domainId);
-    if (cached !== undefined && cached.until > now) return cached.values;
-    const values = effectiveLimits(this.o.defaults, await this.o.overrides(domainId));
-    this.cache.set(domainId, { values, until: now + this.cacheMs });
-    if (this.cache.size > 10_000) this.prune(now);
-    return values;
+    if (cached !== undefined && cached.until > now) return Promise.resolve(cached.values);
+    const pending = this.loading.get(domainId);
+    if (pending !== undefined) return pending;
+    const loading: Promise<TenantLimitValues> = this.o.overrides(domainId).then(
+      (overrides) => {
+        const values = effectiveLimits(this.o.defaults, overrides);
+        // A pool change forgotten meanwhile (`forget`) is read again by the next request, not overwritten.
+        if (this.loading.get(domainId) === loading) {
+          this.loading.delete(domainId);
+          this.cache.set(domainId, { values, until: now + this.cacheMs });
+          if (this.cache.size > 10_000) this.prune(now);
+        }
+        return values;
+      },
+      (error: unknown) => {
+        if (this.loading.get(domainId) === loading) this.loading.delete(domainId);
+        throw error;
+      },
+    );
+    this.loading.set(domainId, loading);
+    return loading;
   }
 
   /** Takes one request of the domain's share, or says how long to wait. */
@@ -172,10 +190,14 @@ export class TenantLimits {
    * request is the domain's (a provisioning key read from the store): counted like any refusal, so the
    * request can be refused before that work. Null when the domain's limits are not in memory or a request
    * would be admitted; it takes nothing, so the request is then admitted (or not) by `admit` as usual.
+   * Limits past their time are read again in the background and serve meanwhile: a pool change made
+   * through this process is forgotten at once (`forget`), one made through another is seen as `admit`
+   * sees it, within `cacheMs` and a read.
    */
   refuseEarly(domainId: string): Extract<Admission, { admitted: false }> | null {
     const cached = this.cache.get(domainId);
-    if (cached === undefined || cached.until <= this.now()) return null;
+    if (cached === undefined) return null;
+    if (cached.until <= this.now()) this.limitsOf(domainId).catch(() => undefined);
     return this.refusal(domainId, cached.values, this.refill(domainId, cached.values));
   }
 
