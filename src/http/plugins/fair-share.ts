@@ -4,7 +4,9 @@
 // Retry-After and the RateLimit / RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers), and
 // frees the request's place when its answer has gone out or its connection closed, whichever is first.
 // A provisioning key's use is recorded only after this admits the request (src/http/plugins/authenticate.ts),
-// so a flood that is refused takes no lock of the audit chain and writes nothing per request.
+// so a flood that is refused takes no lock of the audit chain and writes nothing per request; a key its
+// process has verified before is refused earlier still, before it is read (`overShare`, called by the
+// authentication plugin with `TenantLimits.refuseEarly`).
 import type { FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, type Registry } from 'prom-client';
