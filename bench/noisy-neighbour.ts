@@ -7,7 +7,8 @@
 // default a provisioning key (the heaviest path: every use of a key is audited, on its domain's own
 // chain, see docs/security.md), with BENCH_CREDENTIAL=token a user's access token (verified without a
 // write). B reads its volume from a process of its own with a few connections and records every
-// latency; A floods the same read of its own volume with autocannon from another process. Three phases of
+// latency; A floods the same read of its own volume with autocannon from another process (at niceness
+// BENCH_FLOOD_NICE, default 19: below the server and B, as a generator elsewhere would be). Three phases of
 // BENCH_SECONDS each, after a warm-up: B alone (quiet), B under A's flood with A's share turned off (the
 // pool override 0 = no limit), and B under the same flood with the default share; then the floor, the
 // same flood at /healthz. It prints B's p50 and p99 in each phase and the ratio of the flooded p99 to the
@@ -31,6 +32,12 @@ const adminUrl = process.env['BULKHEAD_TEST_POSTGRES_URL'] ?? 'postgres://postgr
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 10);
 /** A's connections: a client that sends its next request the moment an answer arrives. */
 const floodConnections = Number(process.env['BENCH_FLOOD_CONNECTIONS'] ?? 50);
+/**
+ * The niceness of A's generator (`nice -n`): on a machine whose cores the generator shares with the server,
+ * 19 lets the server and B's client run first, standing in for a generator on a machine of its own; 0 runs
+ * it as an equal. The same for the floor as for the figures.
+ */
+const floodNice = Number(process.env['BENCH_FLOOD_NICE'] ?? 19);
 /** B's connections and its steady rate: an ordinary client, well within its share. */
 const quietConnections = Number(process.env['BENCH_QUIET_CONNECTIONS'] ?? 2);
 const quietRate = Number(process.env['BENCH_QUIET_RATE'] ?? 100);
@@ -128,9 +135,12 @@ async function flood(url: string, key: string, duration: number): Promise<Result
     '-d',
     String(duration),
   ];
-  const { stdout } = await run(process.execPath, [...args, '-H', `authorization:Bearer ${key}`, url], {
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const command = [process.execPath, ...args, '-H', `authorization:Bearer ${key}`, url];
+  const { stdout } = await run(
+    floodNice === 0 ? command[0]! : 'nice',
+    floodNice === 0 ? command.slice(1) : ['-n', String(floodNice), ...command],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
   return JSON.parse(stdout) as Result;
 }
 
@@ -212,7 +222,7 @@ async function main(): Promise<void> {
 
     console.log(
       `GET /v1/domains/{id}/volumes/{volumeId} with each domain's ${credential === 'key' ? 'provisioning key' : 'access token'}, ${seconds} s per phase; B: ${quietConnections} ` +
-        `connections, ${quietRate} req/s; A: autocannon, ${floodConnections} connections.\nA's share: ${share.requestsPerSecond} req/s, ` +
+        `connections, ${quietRate} req/s; A: autocannon, ${floodConnections} connections, nice ${floodNice}.\nA's share: ${share.requestsPerSecond} req/s, ` +
         `burst ${share.requestBurst}, ${share.concurrentRequests} in flight.`,
     );
     const quietP99 = phases[0]!.b.p99;

@@ -158,6 +158,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     zeroBytesPerSecond: options.volumeZeroBytesPerSecond ?? 64 * 1024 ** 2,
     leaseMs: options.leaseMs ?? 30_000,
   });
+  const keys = new KeyService({ store, secret });
   const tenantLimits = new TenantLimits({
     defaults: options.tenantLimits ?? defaultTenantLimits,
     overrides: (domainId) => provisioner.poolOverrides(domainId),
@@ -180,7 +181,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     providers: options.providers,
     unavailableProviders: options.unavailableProviders ?? new Map(),
     domains: new DomainService({ store, slugQuarantineMs: options.slugQuarantineMs ?? 30 * 86_400_000 }),
-    keys: new KeyService({ store, secret }),
+    keys,
     operator: new OperatorService({
       store,
       secret,
@@ -212,6 +213,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
       await provisioner.stop();
       await compute.stop();
       await tokens.close();
+      await keys.close();
       await Promise.allSettled([...options.providers.values()].map((p) => p.close()));
       await store.close();
     },

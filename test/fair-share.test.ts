@@ -5,11 +5,12 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { listAudit, verifyAudit } from '../src/audit/log.js';
 import { loadConfig } from '../src/config.js';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
+import { keyDisplayPrefix } from '../src/keys/format.js';
 import { TenantLimits } from '../src/services/tenant-limits.js';
 import { asOwner, backends, openTestServices } from './helpers/backends.js';
 import { createTenant, type Tenant } from './helpers/tenants.js';
@@ -233,6 +234,95 @@ describe.each(backends)('fair sharing between domains on $name', (backend) => {
     expect(await asOwner(services.store, verifyAudit)).toMatchObject({ ok: true });
   });
 
+  it('refuses a key of a domain over its share before any store work, and refuses at once a key revoked, rotated out or of a suspended domain', async () => {
+    const c = await createTenant(app, operatorToken, 'early-c');
+    const set = await send(
+      base,
+      'PUT',
+      `/v1/domains/${c.id}/pool`,
+      op,
+      JSON.stringify({ limits: { requestsPerSecond: 0, concurrentRequests: 1 } }),
+    );
+    expect(set.status, set.body).toBe(200);
+    const opBare = { authorization: `Bearer ${operatorToken}` };
+    const as = (key: string) => send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${key}` });
+    const keyId = async (key: string) =>
+      (await services.keys.list(c.id)).find((k) => k.prefix === keyDisplayPrefix(key))!.id;
+    // A key becomes known once it is read while the process hears key changes.
+    const known = async (key: string) => {
+      for (let i = 0; i < 200 && services.keys.knownDomain(key) !== c.id; i++) {
+        await as(key);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(services.keys.knownDomain(key)).toBe(c.id);
+    };
+    await known(c.key);
+    // One request of the domain held in flight: every other is over its share until it ends.
+    const held = hold(base, `/v1/domains/${c.id}/resources`, c.key);
+    await until(() => services.tenantLimits.inFlight(c.id) === 1, 'the held request to be admitted');
+
+    // Every way into the store, counted while the key's domain is over its share.
+    const spies = (['read', 'change', 'withDomain', 'system', 'systemRead', 'systemCommit'] as const).map(
+      (name) => vi.spyOn(services.store, name),
+    );
+    try {
+      for (let i = 0; i < 5; i++) {
+        const refused = await as(c.key);
+        expect(refused.status, refused.body).toBe(429);
+        expect(JSON.parse(refused.body)).toMatchObject({ code: 'rate_limited' });
+        expect(refused.headers['retry-after']).toBe('1');
+      }
+      expect(spies.map((spy) => spy.mock.calls.length)).toEqual(spies.map(() => 0));
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+
+    // The share only refuses early: a key that can no longer be used is refused as such at once, audited,
+    // while its domain is still over its share.
+    const refusedAs = async (key: string, reason: string) => {
+      const res = await as(key);
+      expect(res.status, res.body).toBe(401);
+      expect(JSON.parse(res.body)).toMatchObject({ code: 'invalid_credentials' });
+      const events = await asOwner(services.store, (tx) => listAudit(tx, { domainId: c.id, limit: 100_000 }));
+      expect(events.find((e) => e.requestId === res.headers['x-request-id'])).toMatchObject({
+        action: 'key.authenticate',
+        outcome: 'denied',
+        detail: { reason },
+      });
+    };
+    const revoked = await send(base, 'DELETE', `/v1/domains/${c.id}/keys/${await keyId(c.key)}`, opBare);
+    expect(revoked.status, revoked.body).toBe(200);
+    await refusedAs(c.key, 'revoked');
+
+    const issue = async () => {
+      const res = await send(base, 'POST', `/v1/domains/${c.id}/keys`, op, '{}');
+      expect(res.status, res.body).toBe(201);
+      const key = (JSON.parse(res.body) as { key: string }).key;
+      await known(key);
+      expect((await as(key)).status).toBe(429);
+      return key;
+    };
+    const rotatedOut = await issue();
+    const rotated = await send(
+      base,
+      'POST',
+      `/v1/domains/${c.id}/keys/${await keyId(rotatedOut)}/rotate`,
+      op,
+      JSON.stringify({ overlapSeconds: 0 }),
+    );
+    expect(rotated.status, rotated.body).toBe(201);
+    await refusedAs(rotatedOut, 'expired');
+
+    const suspendedKey = await issue();
+    const suspended = await send(base, 'POST', `/v1/domains/${c.id}/suspend`, opBare);
+    expect(suspended.status, suspended.body).toBe(200);
+    await refusedAs(suspendedKey, 'domain_inactive');
+    const resumed = await send(base, 'POST', `/v1/domains/${c.id}/resume`, opBare);
+    expect(resumed.status, resumed.body).toBe(200);
+    held.destroy();
+    await until(() => services.tenantLimits.inFlight(c.id) === 0, 'the held request to be freed');
+  });
+
   it('counts refusals on /metrics by reason, with no domain in the labels', async () => {
     const res = await send(base, 'GET', '/metrics', { authorization: `Bearer ${operatorToken}` });
     expect(res.status).toBe(200);
@@ -273,6 +363,40 @@ describe('the share of one domain', () => {
     const refused = await limits.admit('dom_a');
     expect(refused).toMatchObject({ admitted: false, reason: 'rate', retryAfter: 1 });
     expect((await limits.admit('dom_b')).admitted).toBe(true);
+  });
+
+  it('refuses early only under limits it has read, reads them once however many ask, and forgets them at a pool change', async () => {
+    let now = 0;
+    let reads = 0;
+    let overrides: Record<string, number> = { requestBurst: 1 };
+    const limits = new TenantLimits({
+      defaults: { requestsPerSecond: 1, requestBurst: 3, concurrentRequests: 0 },
+      overrides: async () => {
+        reads++;
+        await new Promise((r) => setTimeout(r, 10));
+        return overrides;
+      },
+      cacheMs: 5_000,
+      now: () => now,
+    });
+    // Nothing read yet: no early answer either way, and nothing taken.
+    expect(limits.refuseEarly('dom_a')).toBeNull();
+    const first = await Promise.all([limits.admit('dom_a'), limits.admit('dom_a'), limits.admit('dom_a')]);
+    expect(reads).toBe(1);
+    expect(first.map((a) => a.admitted)).toEqual([true, false, false]);
+    expect(limits.refuseEarly('dom_a')).toMatchObject({ admitted: false, reason: 'rate' });
+    // Past their time, the limits are read again in the background and serve meanwhile.
+    now += 6_000;
+    expect(limits.refuseEarly('dom_a')).toBeNull(); // a token came back: admit decides
+    expect((await limits.admit('dom_a')).admitted).toBe(true); // under the read it shares
+    expect(reads).toBe(2);
+    expect(limits.refuseEarly('dom_a')).toMatchObject({ admitted: false });
+    // A pool change made here applies from the next request: no early answer under the old limits.
+    overrides = { requestsPerSecond: 0 };
+    limits.forget('dom_a');
+    expect(limits.refuseEarly('dom_a')).toBeNull();
+    expect((await limits.admit('dom_a')).admitted).toBe(true);
+    expect(reads).toBe(3);
   });
 
   it('reads its defaults from the environment and refuses a bad value with one line', () => {

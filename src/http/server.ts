@@ -113,6 +113,8 @@ export async function buildServer(services: Services, options: ServerOptions = {
   app.setErrorHandler((error, request, reply) => {
     const problem = toBulkheadError(error as Error);
     if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+    // A flood refused for its domain's share is counted and audited per domain, not logged per request.
+    else if (problem.code === 'rate_limited') request.log.debug({ code: problem.code }, 'request refused');
     else request.log.info({ code: problem.code }, 'request refused');
     return sendProblem(reply, problem);
   });

@@ -1,5 +1,7 @@
 // Provisioning keys: issued to one domain, shown once, stored as a keyed hash, rotated with a stated
 // overlap, revoked at once. Authentication refuses every bad key with the same answer and logs why.
+// Each process remembers which domain the keys it verified belong to (`knownDomain`), so a domain over its
+// share can be refused before a key of it is read: that memory only ever refuses earlier, it admits no one.
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
@@ -7,6 +9,7 @@ import type { Actor, Principal } from '../policy/principal.js';
 import { normaliseScopes, type Scope } from '../policy/scopes.js';
 import type { KeyRow } from '../store/schema.js';
 import { deferToCommit, type Store, type Tx } from '../store/store.js';
+import { announceKeyChange, keyChangeChannel, keyChangeFromNotice } from './changes.js';
 import { findDomain, lockDomain } from '../store/repositories/domains.js';
 import {
   domainKeys,
@@ -80,8 +83,104 @@ function defer(tx: Tx, query: Parameters<typeof deferToCommit>[1]): void {
 export type KeyRefusal =
   'prefix' | 'length' | 'charset' | 'checksum' | 'unknown' | 'revoked' | 'expired' | 'domain_inactive';
 
+/** How many verified keys a process remembers the domain of. */
+const knownKeysSize = 10_000;
+/** How many key changes a process remembers having heard. */
+const heardChanges = 10_000;
+
+interface KnownKey {
+  readonly domainId: string;
+  /** When the key expires (ms since the epoch); Infinity when it does not. */
+  readonly until: number;
+}
+
 export class KeyService {
+  // The domains of keys verified lately, by keyed hash, least recently used first. An entry lasts until
+  // its key expires, and only while this process hears every change that could make a key unusable: a
+  // revocation, a rotation, a domain's suspension or deletion each notify `keyChangeChannel` when they
+  // commit (this process's own changes at their commit, the others' through the database). Any change
+  // empties the memory, and so does losing the notifications (it stays off until they arrive again);
+  // `generation` counts the emptyings, so a read from before one does not put its answer back.
+  private readonly known = new Map<string, KnownKey>();
+  private generation = 0;
+  private readonly heard = new Set<string>();
+  private hearing = false;
+  private watch: Promise<(() => Promise<void>) | null> | null = null;
+  private closed = false;
+
   constructor(private readonly deps: { readonly store: Store; readonly secret: Buffer }) {}
+
+  /**
+   * The domain of a key this process verified and still holds to be usable, or null: an unknown key, one
+   * not seen lately, or any key while changes might go unheard. Only for refusing early (the domain is
+   * over its share): a key named here is still read and checked in full before it may do anything.
+   */
+  knownDomain(presented: string): string | null {
+    if (!this.hearing) return null;
+    const hash = keyedHash(this.deps.secret, presented);
+    const known = this.known.get(hash);
+    if (known === undefined) return null;
+    this.known.delete(hash);
+    if (known.until <= Date.now()) return null;
+    this.known.set(hash, known); // the most recently used, last
+    return known.domainId;
+  }
+
+  private remember(hash: string, key: KnownKey, generation: number): void {
+    if (!this.hearing || generation !== this.generation) return;
+    this.known.delete(hash);
+    this.known.set(hash, key);
+    if (this.known.size > knownKeysSize) this.known.delete(this.known.keys().next().value!);
+  }
+
+  private forget(): void {
+    this.generation++;
+    this.known.clear();
+  }
+
+  /** Starts listening for key changes, once; until that works, nothing is remembered. */
+  private startWatching(): void {
+    if (this.watch !== null || this.closed) return;
+    const { store } = this.deps;
+    this.watch = store
+      .listen(
+        keyChangeChannel,
+        // With the key every process shares, only a sealed change, once: Bulkhead's own never arrive bare,
+        // and anyone else connected to the database could send bare or replayed ones to keep the memory
+        // empty. With a key of its own, the other processes' changes arrive bare: any notice.
+        (payload) => {
+          const change = keyChangeFromNotice(payload);
+          if (change === null) {
+            if (!store.sharedNoticeKey) this.forget();
+            return;
+          }
+          if (this.heard.has(change.id)) return;
+          this.heard.add(change.id);
+          if (this.heard.size > heardChanges) this.heard.delete(this.heard.values().next().value!);
+          this.forget();
+        },
+        {
+          ownCommits: true,
+          onConnection: (up) => {
+            this.forget();
+            this.hearing = up;
+          },
+        },
+      )
+      .catch(() => {
+        this.watch = null; // the next verification tries again
+        return null;
+      });
+  }
+
+  /** Stops listening for key changes. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.hearing = false;
+    this.forget();
+    const stop = await this.watch;
+    await stop?.();
+  }
 
   async issue(actor: Actor, domainId: string, input: IssueKeyInput = {}): Promise<IssuedKey> {
     const scopes = normaliseScopes(input.scopes);
@@ -130,6 +229,7 @@ export class KeyService {
       if (row === undefined) throw notFound();
       if (row.revoked_at !== null) return keyView(row);
       const updated = await markKeyRevoked(tx, keyId, new Date());
+      await announceKeyChange(this.deps.store, tx, domainId);
       await appendAudit(tx, {
         ...actor,
         domainId,
@@ -181,6 +281,7 @@ export class KeyService {
         keyId,
         old.expires_at !== null && old.expires_at < overlapEnds ? old.expires_at : overlapEnds,
       );
+      await announceKeyChange(this.deps.store, tx, domainId);
       const secret = generateKey();
       const row = await insertKey(tx, {
         id: newId('key'),
@@ -231,6 +332,8 @@ export class KeyService {
     if (shape !== null) return this.refuse(shape, null, null, requestId, presented);
     const hash = keyedHash(this.deps.secret, presented);
     const now = new Date();
+    this.startWatching();
+    const generation = this.generation;
     const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [keyByHashStatement(db, hash)]);
     const refusal: KeyRefusal | null =
       row === undefined || !sameHash(row.hash, hash) ? 'unknown' : keyRefusal(row, now);
@@ -245,6 +348,7 @@ export class KeyService {
       keyId: row.id,
       scopes: row.scopes as Scope[],
     };
+    this.remember(hash, { domainId: row.domainId, until: row.expiresAt?.getTime() ?? Infinity }, generation);
     const touch = row.lastUsedAt === null || now.getTime() - row.lastUsedAt.getTime() >= lastUsedEveryMs;
     return new PendingKeyUse(this, principal, { presented, requestId, at: now, touch });
   }

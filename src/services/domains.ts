@@ -9,6 +9,7 @@ import type { DomainRow, DomainStatus } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
 import { recordRevocation } from '../identity/revocations.js';
+import { announceKeyChange } from '../keys/changes.js';
 import {
   domainRows,
   findDomain,
@@ -160,6 +161,8 @@ export class DomainService {
         // backends and then destroys the domain's data key.
         resources = await markDomainResourcesForRemoval(tx, domainId, now);
       }
+      // Every process forgets the keys it knew to be usable (src/keys/changes.ts).
+      if (to !== 'active') await announceKeyChange(this.deps.store, tx, domainId);
       // Verifiers elsewhere drop the domain's tokens while it is suspended or deleted, and take them back on resume.
       await recordRevocation(
         this.deps.store,

@@ -58,6 +58,17 @@ export type Admission =
       readonly retryAfter: number;
     };
 
+/** The client's view of a bucket holding `tokens` at `rate` requests per second. */
+function rateState(rate: number, tokens: number): RateState {
+  return rate === 0
+    ? { limit: 0, remaining: 0, reset: 0 }
+    : {
+        limit: rate,
+        remaining: Math.max(0, Math.floor(tokens)),
+        reset: tokens >= 1 ? 0 : Math.ceil((1 - tokens) / rate),
+      };
+}
+
 interface Bucket {
   tokens: number;
   at: number;
@@ -107,6 +118,7 @@ interface Tally {
 export class TenantLimits {
   private readonly buckets = new Map<string, Bucket>();
   private readonly cache = new Map<string, CachedLimits>();
+  private readonly loading = new Map<string, Promise<TenantLimitValues>>();
   private readonly now: () => number;
   private readonly cacheMs: number;
   private readonly refusalIntervalMs: number;
@@ -123,22 +135,74 @@ export class TenantLimits {
   /** Forgets a domain's cached overrides, so a pool change applies from the next request. */
   forget(domainId: string): void {
     this.cache.delete(domainId);
+    this.loading.delete(domainId);
   }
 
-  /** The limits in force for a domain (cached). */
-  async limitsOf(domainId: string): Promise<TenantLimitValues> {
+  /** The limits in force for a domain (cached; one read at a time per domain, however many ask). */
+  limitsOf(domainId: string): Promise<TenantLimitValues> {
     const now = this.now();
     const cached = this.cache.get(domainId);
-    if (cached !== undefined && cached.until > now) return cached.values;
-    const values = effectiveLimits(this.o.defaults, await this.o.overrides(domainId));
-    this.cache.set(domainId, { values, until: now + this.cacheMs });
-    if (this.cache.size > 10_000) this.prune(now);
-    return values;
+    if (cached !== undefined && cached.until > now) return Promise.resolve(cached.values);
+    const pending = this.loading.get(domainId);
+    if (pending !== undefined) return pending;
+    const loading: Promise<TenantLimitValues> = this.o.overrides(domainId).then(
+      (overrides) => {
+        const values = effectiveLimits(this.o.defaults, overrides);
+        // A pool change forgotten meanwhile (`forget`) is read again by the next request, not overwritten.
+        if (this.loading.get(domainId) === loading) {
+          this.loading.delete(domainId);
+          this.cache.set(domainId, { values, until: now + this.cacheMs });
+          if (this.cache.size > 10_000) this.prune(now);
+        }
+        return values;
+      },
+      (error: unknown) => {
+        if (this.loading.get(domainId) === loading) this.loading.delete(domainId);
+        throw error;
+      },
+    );
+    this.loading.set(domainId, loading);
+    return loading;
   }
 
   /** Takes one request of the domain's share, or says how long to wait. */
   async admit(domainId: string): Promise<Admission> {
     const limits = await this.limitsOf(domainId);
+    const bucket = this.refill(domainId, limits);
+    const refusal = this.refusal(domainId, limits, bucket);
+    if (refusal !== null) return refusal;
+    if (limits.requestsPerSecond > 0) bucket.tokens -= 1;
+    bucket.inFlight += 1;
+    let released = false;
+    return {
+      admitted: true,
+      rate: rateState(limits.requestsPerSecond, bucket.tokens),
+      release: () => {
+        if (released) return;
+        released = true;
+        bucket.inFlight -= 1;
+      },
+    };
+  }
+
+  /**
+   * The refusal `admit` would answer now, for a caller that has not yet done the work that proves its
+   * request is the domain's (a provisioning key read from the store): counted like any refusal, so the
+   * request can be refused before that work. Null when the domain's limits are not in memory or a request
+   * would be admitted; it takes nothing, so the request is then admitted (or not) by `admit` as usual.
+   * Limits past their time are read again in the background and serve meanwhile: a pool change made
+   * through this process is forgotten at once (`forget`), one made through another is seen as `admit`
+   * sees it, within `cacheMs` and a read.
+   */
+  refuseEarly(domainId: string): Extract<Admission, { admitted: false }> | null {
+    const cached = this.cache.get(domainId);
+    if (cached === undefined) return null;
+    if (cached.until <= this.now()) this.limitsOf(domainId).catch(() => undefined);
+    return this.refusal(domainId, cached.values, this.refill(domainId, cached.values));
+  }
+
+  /** The domain's bucket, filled up to now at its rate. */
+  private refill(domainId: string, limits: TenantLimitValues): Bucket {
     const now = this.now();
     const rate = limits.requestsPerSecond;
     const size = Math.max(1, limits.requestBurst);
@@ -151,37 +215,27 @@ export class TenantLimits {
       bucket.tokens = Math.min(size, bucket.tokens + ((now - bucket.at) / 1000) * rate);
       bucket.at = now;
     }
-    const state = (tokens: number): RateState =>
-      rate === 0
-        ? { limit: 0, remaining: 0, reset: 0 }
-        : {
-            limit: rate,
-            remaining: Math.max(0, Math.floor(tokens)),
-            reset: tokens >= 1 ? 0 : Math.ceil((1 - tokens) / rate),
-          };
+    return bucket;
+  }
+
+  /** Why a request of the domain is refused now (counted), or null when it would be admitted. */
+  private refusal(
+    domainId: string,
+    limits: TenantLimitValues,
+    bucket: Bucket,
+  ): Extract<Admission, { admitted: false }> | null {
+    const rate = limits.requestsPerSecond;
     if (rate > 0 && bucket.tokens < 1) {
       const wait = Math.max(1, Math.ceil((1 - bucket.tokens) / rate));
       this.count(domainId, 'rate');
-      return { admitted: false, reason: 'rate', rate: state(bucket.tokens), retryAfter: wait };
+      return { admitted: false, reason: 'rate', rate: rateState(rate, bucket.tokens), retryAfter: wait };
     }
     if (limits.concurrentRequests > 0 && bucket.inFlight >= limits.concurrentRequests) {
       // A request in flight ends within its own time; a second is what a client can act on.
       this.count(domainId, 'concurrency');
-      return { admitted: false, reason: 'concurrency', rate: state(bucket.tokens), retryAfter: 1 };
+      return { admitted: false, reason: 'concurrency', rate: rateState(rate, bucket.tokens), retryAfter: 1 };
     }
-    if (rate > 0) bucket.tokens -= 1;
-    bucket.inFlight += 1;
-    let released = false;
-    const held = bucket;
-    return {
-      admitted: true,
-      rate: state(bucket.tokens),
-      release: () => {
-        if (released) return;
-        released = true;
-        held.inFlight -= 1;
-      },
-    };
+    return null;
   }
 
   /**

@@ -1,12 +1,13 @@
 // Resolves the caller once per request, in onRequest, from its one credential (the Authorization header
 // or the session cookie) and nothing else, then asks the policy before the handler runs. Handlers read
 // `request.principal`; none parses credentials itself. Every refusal is audited.
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { appendAudit } from '../../audit/log.js';
 import { BulkheadError, notFound } from '../../errors.js';
 import { problemHeaders, problemOf, toBulkheadError } from '../problem.js';
 import { fromThisSite } from '../same-site.js';
+import { overShare } from './fair-share.js';
 import { readSessionCookie } from '../../identity/sessions.js';
 import { keyPrefix } from '../../keys/format.js';
 import { decide } from '../../policy/policy.js';
@@ -53,7 +54,11 @@ function refuseRepeated(request: FastifyRequest): void {
   }
 }
 
-async function resolvePrincipal(services: Services, request: FastifyRequest): Promise<Principal> {
+async function resolvePrincipal(
+  services: Services,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<Principal> {
   const header = request.headers.authorization;
   const cookie = readSessionCookie(request.headers.cookie);
   const hasHeader = header !== undefined && header !== '';
@@ -72,6 +77,11 @@ async function resolvePrincipal(services: Services, request: FastifyRequest): Pr
   // passes is read here and its use recorded later: once its domain's share has admitted the request
   // (preParsing below), or with the change the request makes (`keyUse: 'with-change'`).
   if (token?.startsWith(keyPrefix) === true) {
+    // A key this process verified lately names its domain without a read: a domain over its share is
+    // refused here, before any store work. A key not refused so is read and checked in full as ever.
+    const known = services.keys.knownDomain(token);
+    const refusal = known === null ? null : services.tenantLimits.refuseEarly(known);
+    if (refusal !== null) throw overShare(reply, refusal, services.isolationMetrics.registry);
     const use = await services.keys.authenticateLater(token, String(request.id));
     request.keyUse = use;
     return use.principal;
@@ -115,11 +125,11 @@ export const authenticate = fp<{ services: Services }>(
     app.decorateRequest('domainScope', null);
     app.decorateRequest('keyUse', null);
 
-    app.addHook('onRequest', async (request) => {
+    app.addHook('onRequest', async (request, reply) => {
       refuseRepeated(request);
       const access = request.routeOptions.config.access;
       if (access === undefined || access.credentials.length === 0) return;
-      request.principal = await resolvePrincipal(services, request);
+      request.principal = await resolvePrincipal(services, request, reply);
     });
 
     // After every onRequest hook, the fair-share plugin's included: a key's use is recorded (its audit

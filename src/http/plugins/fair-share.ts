@@ -4,13 +4,15 @@
 // Retry-After and the RateLimit / RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers), and
 // frees the request's place when its answer has gone out or its connection closed, whichever is first.
 // A provisioning key's use is recorded only after this admits the request (src/http/plugins/authenticate.ts),
-// so a flood that is refused takes no lock of the audit chain and writes nothing per request.
+// so a flood that is refused takes no lock of the audit chain and writes nothing per request; a key its
+// process has verified before is refused earlier still, before it is read (`overShare`, called by the
+// authentication plugin with `TenantLimits.refuseEarly`).
 import type { FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, type Registry } from 'prom-client';
 import { BulkheadError } from '../../errors.js';
 import { inDomain } from '../../policy/principal.js';
-import type { RateState, TenantLimits } from '../../services/tenant-limits.js';
+import type { Admission, RateState, TenantLimits } from '../../services/tenant-limits.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,18 +27,55 @@ function rateHeaders(reply: FastifyReply, rate: RateState): void {
   reply.header('ratelimit', `"domain";r=${rate.remaining};t=${rate.reset}`);
 }
 
+const refusedName = 'bulkhead_tenant_requests_refused_total';
+
+/** The count of refused requests by reason: one counter per registry, whoever asks for it first. */
+function refusedCounter(registry: Registry): Counter<'reason'> {
+  return (
+    (registry.getSingleMetric(refusedName) as Counter<'reason'> | undefined) ??
+    new Counter({
+      name: refusedName,
+      help: 'Requests refused because their domain was over its share, by reason (rate, concurrency).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    })
+  );
+}
+
+/**
+ * Answers a request its domain's share refused: the RateLimit headers on `reply`, the refusal counted
+ * (`registry`), and the 429 to throw. Nothing per request is logged or written: the domain's refusals
+ * are audited together, once per interval (src/services/tenant-limits.ts).
+ */
+export function overShare(
+  reply: FastifyReply,
+  refusal: Extract<Admission, { admitted: false }>,
+  registry: Registry,
+): BulkheadError {
+  rateHeaders(reply, refusal.rate);
+  refusedCounter(registry).inc({ reason: refusal.reason });
+  // An answer, not a fault: built without a stack trace, which under a flood cost more than the rest of
+  // the refusal.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return Object.assign(
+      new BulkheadError(
+        'rate_limited',
+        refusal.reason === 'rate'
+          ? "The domain's request rate is over its limit; retry after the time given."
+          : 'The domain has too many requests in flight; retry after the time given.',
+      ),
+      { retryAfter: refusal.retryAfter },
+    );
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
+}
+
 export const fairShare = fp<{ limits: TenantLimits; registry: Registry }>(
   (app, { limits, registry }, done) => {
-    const name = 'bulkhead_tenant_requests_refused_total';
-    // One counter per registry, whichever server built on these services registered it first.
-    const refused =
-      (registry.getSingleMetric(name) as Counter<'reason'> | undefined) ??
-      new Counter({
-        name,
-        help: 'Requests refused because their domain was over its share, by reason (rate, concurrency).',
-        labelNames: ['reason'] as const,
-        registers: [registry],
-      });
+    refusedCounter(registry);
     app.decorateRequest('tenantRelease', null);
 
     // Registered after the authentication plugin, so the principal is already resolved.
@@ -44,29 +83,17 @@ export const fairShare = fp<{ limits: TenantLimits; registry: Registry }>(
       const principal = request.principal;
       if (principal === null || !inDomain(principal)) return;
       const admission = await limits.admit(principal.domainId);
-      rateHeaders(reply, admission.rate);
-      if (admission.admitted) {
-        request.tenantRelease = admission.release;
-        // The answer's end frees the place (onResponse); a connection that closes first frees it too,
-        // whenever it closes, even while this hook was waiting, so a vanished client holds nothing.
-        reply.raw.once('close', admission.release);
-        if (request.raw.socket?.destroyed === true) admission.release();
-        return;
+      if (!admission.admitted) {
+        // A refused request leaves no audit event of its own, not even its key's use.
+        request.keyUse?.unused();
+        throw overShare(reply, admission, registry);
       }
-      // A refused request leaves no audit event of its own, not even its key's use: the refusal is
-      // counted here and in the domain's tally, which is audited once per interval.
-      request.keyUse?.unused();
-      refused.inc({ reason: admission.reason });
-      request.log.info({ domainId: principal.domainId, reason: admission.reason }, 'over the domain share');
-      throw Object.assign(
-        new BulkheadError(
-          'rate_limited',
-          admission.reason === 'rate'
-            ? "The domain's request rate is over its limit; retry after the time given."
-            : 'The domain has too many requests in flight; retry after the time given.',
-        ),
-        { retryAfter: admission.retryAfter },
-      );
+      rateHeaders(reply, admission.rate);
+      request.tenantRelease = admission.release;
+      // The answer's end frees the place (onResponse); a connection that closes first frees it too,
+      // whenever it closes, even while this hook was waiting, so a vanished client holds nothing.
+      reply.raw.once('close', admission.release);
+      if (request.raw.socket?.destroyed === true) admission.release();
     });
 
     const release = (request: { tenantRelease: (() => void) | null }) => {
