@@ -339,6 +339,10 @@ describe.each(setups)('row-level security on $name', (setup) => {
     await expect(store.withDomain(a.id, (tx) => sql`SELECT key FROM scope_keys`.execute(tx))).rejects.toThrow(
       /permission denied/,
     );
+    // Nor through the function whose result the scope's functions keep in their plans (migration 0021).
+    await expect(store.withDomain(a.id, (tx) => sql`SELECT public.scope_key()`.execute(tx))).rejects.toThrow(
+      /permission denied/,
+    );
     await expect(
       store.read(a.id, (db) => [db.selectFrom(sql.table('scope_keys').as('k')).selectAll()]),
     ).rejects.toThrow(/permission denied/);
@@ -849,6 +853,12 @@ describe('a server whose application and system contexts log in separately (Post
         store.withDomain(a.id, async (tx) => {
           await sql.raw('SET LOCAL ROLE NONE').execute(tx);
           return sql`SELECT key FROM scope_keys`.execute(tx);
+        }),
+      ).rejects.toThrow(/permission denied/);
+      await expect(
+        store.withDomain(a.id, async (tx) => {
+          await sql.raw('SET LOCAL ROLE NONE').execute(tx);
+          return sql`SELECT public.scope_key()`.execute(tx);
         }),
       ).rejects.toThrow(/permission denied/);
     } finally {

@@ -826,6 +826,12 @@ const migrations: Record<string, Migration> = {
       // The same checks as 0019, for the same guarantee, at a fraction of the cost (measured in
       // docs/benchmarks.md): `scope_domain()` runs for every statement and the scope's entry for every
       // transaction, so what each spends beside its HMAC is what a scoped read pays.
+      // - The key is read once per server session, not once per call: `scope_key()` is declared
+      //   IMMUTABLE, so the planner runs it while it plans the functions' expressions, and the key stays a
+      //   constant in their cached plans, in the session's memory, which no SQL of the application role
+      //   reaches. It may run it itself only to be refused (it has no EXECUTE on it, nor any privilege on
+      //   the table). The key never changes (nothing updates `scope_keys`); a session that saw one keeps
+      //   it.
       // - The entry is a procedure, `CALL public.scope_open(token)`: a CALL skips the planner that a
       //   `SELECT` of a function goes through. `scope_enter(token)` stays, a function that calls it, for a
       //   server of 0019–0020 still running (the same check: the message is the one it runs in).
@@ -838,42 +844,44 @@ const migrations: Record<string, Migration> = {
       //   which the MAC cannot be found), and the scope value's.
       // - The scope value's MAC covers the domain id, the server session and the transaction's start in
       //   binary (`int4send`, `timestamptz_send`) instead of as text through a numeric epoch.
+      // - Each function evaluates two PL/pgSQL expressions, each set up anew in every transaction.
       // PARALLEL RESTRICTED stays: `pg_backend_pid()` in a parallel worker is the worker's.
       const crypto = await pgcryptoSchema(db);
       const op = (o: string) => `OPERATOR(pg_catalog.${o})`;
+      await sql`
+        CREATE FUNCTION public.scope_key() RETURNS pg_catalog.bytea
+          LANGUAGE sql IMMUTABLE PARALLEL RESTRICTED
+        AS $fn$ SELECT k.key FROM public.scope_keys k WHERE k.id OPERATOR(pg_catalog.=) 1 $fn$`.execute(db);
+      await sql`REVOKE ALL ON FUNCTION public.scope_key() FROM PUBLIC`.execute(db);
       // A domain id, a dot and 64 hex digits: plain string functions, as in 0019.
       const wellFormed = (v: string) =>
-        `(pg_catalog.length(${v}) ${op('=')} 95 AND pg_catalog.left(${v}, 4) ${op('=')} 'dom_' ` +
+        `pg_catalog.length(${v}) ${op('=')} 95 AND pg_catalog.left(${v}, 4) ${op('=')} 'dom_' ` +
         `AND pg_catalog.substr(${v}, 31, 1) ${op('=')} '.' ` +
-        `AND pg_catalog.translate(pg_catalog.substr(${v}, 32), '0123456789abcdef', '') ${op('=')} '')`;
+        `AND pg_catalog.translate(pg_catalog.substr(${v}, 32), '0123456789abcdef', '') ${op('=')} ''`;
       const here = (domain: string) =>
         `pg_catalog.convert_to(${domain}, 'UTF8') ${op('||')} pg_catalog.int4send(pg_catalog.pg_backend_pid()) ` +
         `${op('||')} pg_catalog.timestamptz_send(pg_catalog.transaction_timestamp())`;
-      const mac = (data: string, key: string) => `${crypto}.hmac(${data}, ${key}, 'sha256')`;
+      // A missing key makes the HMAC NULL, which equals nothing.
+      const mac = (data: string) => `${crypto}.hmac(${data}, public.scope_key(), 'sha256')`;
+      const domain = 'pg_catalog.left(token, 30)';
+      // The message as the server signed it: with the MAC's place written as zeros. The CASE keeps
+      // `decode` off a token that is not hex.
+      const signed =
+        `CASE WHEN ${wellFormed('token')} THEN ` +
+        `pg_catalog.sha256(pg_catalog.decode(pg_catalog.substr(token, 32), 'hex')) ${op('=')} pg_catalog.sha256(${mac(
+          `pg_catalog.convert_to(pg_catalog.replace(pg_catalog.current_query(), token, ${domain} ${op('||')} '.${'0'.repeat(64)}'), 'UTF8')`,
+        )}) END`;
       await sql
         .raw(
           `CREATE PROCEDURE public.scope_open(token pg_catalog.text)
              LANGUAGE plpgsql SECURITY DEFINER
            AS $fn$
-           DECLARE
-             domain pg_catalog.text := pg_catalog.left(token, 30);
-             secret pg_catalog.bytea;
            BEGIN
-             IF NOT coalesce(${wellFormed('token')}, false) THEN
-               RAISE EXCEPTION 'this scope was not signed for this message' USING ERRCODE = 'insufficient_privilege';
-             END IF;
-             SELECT k.key INTO secret FROM public.scope_keys k WHERE k.id ${op('=')} 1;
-             -- The message as the server signed it: with the MAC's place written as zeros.
-             IF secret IS NULL
-                OR pg_catalog.sha256(pg_catalog.decode(pg_catalog.substr(token, 32), 'hex'))
-                   ${op('<>')} pg_catalog.sha256(${mac(
-                     `pg_catalog.convert_to(pg_catalog.replace(pg_catalog.current_query(), token, domain ${op('||')} '.${'0'.repeat(64)}'), 'UTF8')`,
-                     'secret',
-                   )}) THEN
+             IF NOT coalesce(${signed}, false) THEN
                RAISE EXCEPTION 'this scope was not signed for this message' USING ERRCODE = 'insufficient_privilege';
              END IF;
              PERFORM pg_catalog.set_config('bulkhead.domain_id',
-               domain ${op('||')} '.' ${op('||')} pg_catalog.encode(${mac(here('domain'), 'secret')}, 'hex'), true);
+               ${domain} ${op('||')} '.' ${op('||')} pg_catalog.encode(${mac(here(domain))}, 'hex'), true);
            END
            $fn$`,
         )
@@ -885,7 +893,8 @@ const migrations: Record<string, Migration> = {
         CREATE OR REPLACE FUNCTION public.scope_enter(token pg_catalog.text) RETURNS void
           LANGUAGE plpgsql VOLATILE SECURITY INVOKER PARALLEL RESTRICTED
         AS $fn$ BEGIN CALL public.scope_open(token); END $fn$`.execute(db);
-      // A NULL key makes the HMAC NULL, which equals nothing.
+      // A plain comparison, as in 0019: the value compared with is good for one transaction of one server
+      // session only.
       await sql
         .raw(
           `CREATE OR REPLACE FUNCTION public.scope_domain() RETURNS pg_catalog.text
@@ -893,19 +902,10 @@ const migrations: Record<string, Migration> = {
            AS $fn$
            DECLARE
              scope pg_catalog.text := pg_catalog.current_setting('bulkhead.domain_id', true);
-             secret pg_catalog.bytea;
            BEGIN
-             IF NOT coalesce(${wellFormed('scope')}, false) THEN
-               RETURN NULL;
-             END IF;
-             SELECT k.key INTO secret FROM public.scope_keys k WHERE k.id ${op('=')} 1;
-             -- A plain comparison, as in 0019: the value compared with is good for one transaction of
-             -- one server session only.
-             IF ${mac(here('pg_catalog.left(scope, 30)'), 'secret')}
-                ${op('=')} pg_catalog.decode(pg_catalog.substr(scope, 32), 'hex') THEN
-               RETURN pg_catalog.left(scope, 30);
-             END IF;
-             RETURN NULL;
+             RETURN CASE WHEN ${wellFormed('scope')} THEN
+               CASE WHEN ${mac(here('pg_catalog.left(scope, 30)'))} ${op('=')} pg_catalog.decode(pg_catalog.substr(scope, 32), 'hex')
+               THEN pg_catalog.left(scope, 30) END END;
            END
            $fn$`,
         )
