@@ -894,7 +894,8 @@ const migrations: Record<string, Migration> = {
           LANGUAGE plpgsql VOLATILE SECURITY INVOKER PARALLEL RESTRICTED
         AS $fn$ BEGIN CALL public.scope_open(token); END $fn$`.execute(db);
       // A plain comparison, as in 0019: the value compared with is good for one transaction of one server
-      // session only.
+      // session only. It compares hex text, so a value of any other form just differs (no `decode` to
+      // fail, no check of the form first): the domain answered is the prefix the MAC covers.
       await sql
         .raw(
           `CREATE OR REPLACE FUNCTION public.scope_domain() RETURNS pg_catalog.text
@@ -903,9 +904,9 @@ const migrations: Record<string, Migration> = {
            DECLARE
              scope pg_catalog.text := pg_catalog.current_setting('bulkhead.domain_id', true);
            BEGIN
-             RETURN CASE WHEN ${wellFormed('scope')} THEN
-               CASE WHEN ${mac(here('pg_catalog.left(scope, 30)'))} ${op('=')} pg_catalog.decode(pg_catalog.substr(scope, 32), 'hex')
-               THEN pg_catalog.left(scope, 30) END END;
+             RETURN CASE WHEN pg_catalog.encode(${mac(here('pg_catalog.left(scope, 30)'))}, 'hex')
+                              ${op('=')} pg_catalog.substr(scope, 32)
+               THEN pg_catalog.left(scope, 30) END;
            END
            $fn$`,
         )
