@@ -9,7 +9,7 @@
 //   and the query in one message) and through `store.withDomain` (a transaction of three round trips);
 // - the same two queries as the owner, one autocommit statement each (superuser: RLS does not apply);
 // - two diagnostics: the owner with withDomain's three round trips but no RLS, and a scope that costs a
-//   fourth round trip (a Kysely transaction plus a separate, signed `scope_enter`).
+//   fourth round trip (a Kysely transaction plus a separate, signed `scope_open`).
 // Every round opens new pools for all of them (and warms each up for a second), so that no variant keeps
 // one set of backends, faster or slower than another, for the whole run.
 // Beside each rate it prints the CPU time per operation in this process and in the database's backends
@@ -189,7 +189,7 @@ function variants(
         }),
     },
     {
-      label: 'diagnostic: app role, Kysely transaction + scope_enter (4)',
+      label: 'diagnostic: app role, Kysely transaction + scope_open (4)',
       run: (q, d, v) =>
         app.transaction().execute(async (trx) => {
           await sql.raw(sealScope(key, enterScope(d))).execute(trx);

@@ -315,10 +315,15 @@ describe.each(setups)('row-level security on $name', (setup) => {
     const key = await scopeKey();
     // A genuine token of B's, signed for another message (as one read off another connection would be).
     const message = sealScope(key, `SET LOCAL ROLE ${appRole}; ${enterScope(b.id)}; SELECT id FROM domains`);
-    const token = /scope_enter\('([^']+)'\)/.exec(message)![1]!;
+    const token = /scope_open\('([^']+)'\)/.exec(message)![1]!;
     expect(token.startsWith(`${b.id}.`)).toBe(true);
     const other = sealScope(randomBytes(32), enterScope(b.id));
-    for (const statement of [`SELECT public.scope_enter('${token}')`, other, enterScope(b.id)]) {
+    for (const statement of [
+      `SELECT public.scope_enter('${token}')`,
+      `CALL public.scope_open('${token}')`,
+      other,
+      enterScope(b.id),
+    ]) {
       await expect(
         store.withDomain(a.id, (tx) => sql.raw(statement).execute(tx)),
         statement,
@@ -332,6 +337,10 @@ describe.each(setups)('row-level security on $name', (setup) => {
     });
     expect(seen).toContain('domains');
     await expect(store.withDomain(a.id, (tx) => sql`SELECT key FROM scope_keys`.execute(tx))).rejects.toThrow(
+      /permission denied/,
+    );
+    // Nor through the function whose result the scope's functions keep in their plans (migration 0021).
+    await expect(store.withDomain(a.id, (tx) => sql`SELECT public.scope_key()`.execute(tx))).rejects.toThrow(
       /permission denied/,
     );
     await expect(
@@ -793,7 +802,7 @@ describe('a server whose application and system contexts log in separately (Post
       ]);
       await store.read(b.id, (db) => [db.selectFrom('domains').select('id')]);
       // Injected SQL steps back to the login, whose sessions' last messages pg_stat_activity shows it.
-      const tokenPattern = String.raw`scope_enter\('(${b.id}\.[0-9a-f]{64})'\)`;
+      const tokenPattern = String.raw`scope_open\('(${b.id}\.[0-9a-f]{64})'\)`;
       const harvest = (tx: Tx) =>
         sql<{ token: string }>`
           SELECT substring(query FROM ${tokenPattern}) AS token
@@ -805,12 +814,17 @@ describe('a server whose application and system contexts log in separately (Post
       expect(tokens.length).toBeGreaterThan(0);
       for (const token of tokens) expect(token).toMatch(new RegExp(`^${b.id}\\.[0-9a-f]{64}$`));
       for (const token of tokens) {
-        await expect(
-          store.withDomain(a.id, async (tx) => {
-            await sql`SELECT public.scope_enter(${token})`.execute(tx);
-            return tx.selectFrom('domains').select('id').where('id', '=', b.id).execute();
-          }),
-        ).rejects.toThrow(/not signed for this message/);
+        for (const entry of [
+          sql`SELECT public.scope_enter(${token})`,
+          sql`CALL public.scope_open(${token})`,
+        ]) {
+          await expect(
+            store.withDomain(a.id, async (tx) => {
+              await entry.execute(tx);
+              return tx.selectFrom('domains').select('id').where('id', '=', b.id).execute();
+            }),
+          ).rejects.toThrow(/not signed for this message/);
+        }
         // Nor as the setting itself, nor in one message with the harvest.
         const seen = await store.withDomain(a.id, async (tx) => {
           await sql`SELECT set_config('bulkhead.domain_id', ${token}, true)`.execute(tx);
@@ -826,7 +840,7 @@ describe('a server whose application and system contexts log in separately (Post
           db.selectNoFrom(sql<string>`set_config('role', 'none', true)`.as('r')),
           db.selectNoFrom(
             sql<null>`(SELECT public.scope_enter(substring(query FROM ${tokenPattern}))
-                       FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE ${`%scope_enter('${b.id}%`} LIMIT 1)`.as(
+                       FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE ${`%scope_open('${b.id}%`} LIMIT 1)`.as(
               'e',
             ),
           ),
@@ -839,6 +853,12 @@ describe('a server whose application and system contexts log in separately (Post
         store.withDomain(a.id, async (tx) => {
           await sql.raw('SET LOCAL ROLE NONE').execute(tx);
           return sql`SELECT key FROM scope_keys`.execute(tx);
+        }),
+      ).rejects.toThrow(/permission denied/);
+      await expect(
+        store.withDomain(a.id, async (tx) => {
+          await sql.raw('SET LOCAL ROLE NONE').execute(tx);
+          return sql`SELECT public.scope_key()`.execute(tx);
         }),
       ).rejects.toThrow(/permission denied/);
     } finally {

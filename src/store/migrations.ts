@@ -696,12 +696,7 @@ const migrations: Record<string, Migration> = {
       // session and the transaction's start, which `scope_domain()` checks for every statement: the
       // policies see the domain it answers, or none (NULL) for anything else.
       await sql`CREATE EXTENSION IF NOT EXISTS pgcrypto`.execute(db);
-      const found = await sql<{ schema: string }>`
-        SELECT quote_ident(extnamespace::regnamespace::text) AS schema FROM pg_extension WHERE extname = 'pgcrypto'`.execute(
-        db,
-      );
-      // Where pgcrypto lives (it may have been installed before, in a schema of the operator's choice).
-      const crypto = found.rows[0]!.schema;
+      const crypto = await pgcryptoSchema(db);
       await sql`
         CREATE TABLE scope_keys (
           id integer PRIMARY KEY CHECK (id = 1),
@@ -826,7 +821,108 @@ const migrations: Record<string, Migration> = {
       await sql.raw(widenDefaultKeyScopes).execute(db);
     },
   },
+  '0021_cheaper_scope': {
+    async up(db) {
+      // The same checks as 0019, for the same guarantee, at a fraction of the cost (measured in
+      // docs/benchmarks.md): `scope_domain()` runs for every statement and the scope's entry for every
+      // transaction, so what each spends beside its HMAC is what a scoped read pays.
+      // - The key is read once per server session, not once per call: `scope_key()` is declared
+      //   IMMUTABLE, so the planner runs it while it plans the functions' expressions, and the key stays a
+      //   constant in their cached plans, in the session's memory, which no SQL of the application role
+      //   reaches. It may run it itself only to be refused (it has no EXECUTE on it, nor any privilege on
+      //   the table). The key never changes (nothing updates `scope_keys`); a session that saw one keeps
+      //   it.
+      // - The entry is a procedure, `CALL public.scope_open(token)`: a CALL skips the planner that a
+      //   `SELECT` of a function goes through. `scope_enter(token)` stays, a function that calls it, for a
+      //   server of 0019–0020 still running (the same check: the message is the one it runs in).
+      // - No `SET search_path` clause: it saves and restores the setting and recomputes the search path
+      //   twice per call. Instead every name is qualified — functions, operators and types in pg_catalog,
+      //   tables in public, pgcrypto's in its schema — so the caller's search path decides nothing (the
+      //   temporary schema is searched for tables and types only, and none is named unqualified).
+      // - The entry computes two HMACs instead of four: the message's, compared after SHA-256 of both
+      //   sides (so the comparison's time tells at most a prefix of a digest of the expected MAC, from
+      //   which the MAC cannot be found), and the scope value's.
+      // - The scope value's MAC covers the domain id, the server session and the transaction's start in
+      //   binary (`int4send`, `timestamptz_send`) instead of as text through a numeric epoch.
+      // - Each function evaluates two PL/pgSQL expressions, each set up anew in every transaction.
+      // PARALLEL RESTRICTED stays: `pg_backend_pid()` in a parallel worker is the worker's.
+      const crypto = await pgcryptoSchema(db);
+      const op = (o: string) => `OPERATOR(pg_catalog.${o})`;
+      await sql`
+        CREATE FUNCTION public.scope_key() RETURNS pg_catalog.bytea
+          LANGUAGE sql IMMUTABLE PARALLEL RESTRICTED
+        AS $fn$ SELECT k.key FROM public.scope_keys k WHERE k.id OPERATOR(pg_catalog.=) 1 $fn$`.execute(db);
+      await sql`REVOKE ALL ON FUNCTION public.scope_key() FROM PUBLIC`.execute(db);
+      // A domain id, a dot and 64 hex digits: plain string functions, as in 0019.
+      const wellFormed = (v: string) =>
+        `pg_catalog.length(${v}) ${op('=')} 95 AND pg_catalog.left(${v}, 4) ${op('=')} 'dom_' ` +
+        `AND pg_catalog.substr(${v}, 31, 1) ${op('=')} '.' ` +
+        `AND pg_catalog.translate(pg_catalog.substr(${v}, 32), '0123456789abcdef', '') ${op('=')} ''`;
+      const here = (domain: string) =>
+        `pg_catalog.convert_to(${domain}, 'UTF8') ${op('||')} pg_catalog.int4send(pg_catalog.pg_backend_pid()) ` +
+        `${op('||')} pg_catalog.timestamptz_send(pg_catalog.transaction_timestamp())`;
+      // A missing key makes the HMAC NULL, which equals nothing.
+      const mac = (data: string) => `${crypto}.hmac(${data}, public.scope_key(), 'sha256')`;
+      const domain = 'pg_catalog.left(token, 30)';
+      // The message as the server signed it: with the MAC's place written as zeros. The CASE keeps
+      // `decode` off a token that is not hex.
+      const signed =
+        `CASE WHEN ${wellFormed('token')} THEN ` +
+        `pg_catalog.sha256(pg_catalog.decode(pg_catalog.substr(token, 32), 'hex')) ${op('=')} pg_catalog.sha256(${mac(
+          `pg_catalog.convert_to(pg_catalog.replace(pg_catalog.current_query(), token, ${domain} ${op('||')} '.${'0'.repeat(64)}'), 'UTF8')`,
+        )}) END`;
+      await sql
+        .raw(
+          `CREATE PROCEDURE public.scope_open(token pg_catalog.text)
+             LANGUAGE plpgsql SECURITY DEFINER
+           AS $fn$
+           BEGIN
+             IF NOT coalesce(${signed}, false) THEN
+               RAISE EXCEPTION 'this scope was not signed for this message' USING ERRCODE = 'insufficient_privilege';
+             END IF;
+             PERFORM pg_catalog.set_config('bulkhead.domain_id',
+               ${domain} ${op('||')} '.' ${op('||')} pg_catalog.encode(${mac(here(domain))}, 'hex'), true);
+           END
+           $fn$`,
+        )
+        .execute(db);
+      await sql`REVOKE ALL ON PROCEDURE public.scope_open(text) FROM PUBLIC`.execute(db);
+      await sql.raw(`GRANT EXECUTE ON PROCEDURE public.scope_open(text) TO ${appRole}`).execute(db);
+      // Its own rights are none: the procedure it calls has the owner's.
+      await sql`
+        CREATE OR REPLACE FUNCTION public.scope_enter(token pg_catalog.text) RETURNS void
+          LANGUAGE plpgsql VOLATILE SECURITY INVOKER PARALLEL RESTRICTED
+        AS $fn$ BEGIN CALL public.scope_open(token); END $fn$`.execute(db);
+      // A plain comparison, as in 0019: the value compared with is good for one transaction of one server
+      // session only. It compares hex text, so a value of any other form just differs (no `decode` to
+      // fail, no check of the form first): the domain answered is the prefix the MAC covers.
+      await sql
+        .raw(
+          `CREATE OR REPLACE FUNCTION public.scope_domain() RETURNS pg_catalog.text
+             LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+           AS $fn$
+           DECLARE
+             scope pg_catalog.text := pg_catalog.current_setting('bulkhead.domain_id', true);
+           BEGIN
+             RETURN CASE WHEN pg_catalog.encode(${mac(here('pg_catalog.left(scope, 30)'))}, 'hex')
+                              ${op('=')} pg_catalog.substr(scope, 32)
+               THEN pg_catalog.left(scope, 30) END;
+           END
+           $fn$`,
+        )
+        .execute(db);
+    },
+  },
 };
+
+/** Where pgcrypto lives, quoted (it may have been installed before, in a schema of the operator's choice). */
+async function pgcryptoSchema(db: Kysely<unknown>): Promise<string> {
+  const found = await sql<{ schema: string }>`
+    SELECT quote_ident(extnamespace::regnamespace::text) AS schema FROM pg_extension WHERE extname = 'pgcrypto'`.execute(
+    db,
+  );
+  return found.rows[0]!.schema;
+}
 
 /**
  * Migration 0018's step over the data: numbering goes on after the single chain's newest event, whose

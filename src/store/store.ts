@@ -690,8 +690,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   // and executor. The search path is pinned, with the temporary schema named last: otherwise it is
   // searched first, and a temporary table that injected SQL left on a pooled connection (or a
   // session-level SET of the path) would stand in for a real table in every later transaction there.
-  // A domain is entered through `scope_enter` (migration 0019), with a token signed for the message that
-  // carries it (`seal`, just before it is sent) under the database's scope key, read at start (below):
+  // A domain is entered through `CALL scope_open` (migrations 0019, 0021), with a token signed for the
+  // message that carries it (`seal`, just before it is sent) under the database's scope key, read at start:
   // any session may set the setting, but only a message the server signed gets a value the policies
   // accept. The system context sets the setting empty, which no policy of the application role accepts.
   const scopeTo = (role: string, scope: string) =>
