@@ -6,6 +6,7 @@ import {
   insertRevocation,
   revocationRowsSince,
 } from '../store/repositories/revocations.js';
+import { noticeObject } from '../store/notice-watch.js';
 import type { RevocationRow } from '../store/schema.js';
 import type { DomainTx, Store, SystemTx, Tx } from '../store/store.js';
 
@@ -54,15 +55,9 @@ export async function recordRevocation(
 
 /** The revocation a notice carries, or null when it carries none that is well formed. */
 export function revocationFromNotice(payload: string | null): Revocation | null {
-  if (payload === null) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(payload);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const { seq, kind, target, domainId, at } = value as Record<string, unknown>;
+  const value = noticeObject(payload);
+  if (value === null) return null;
+  const { seq, kind, target, domainId, at } = value;
   if (
     typeof seq !== 'number' ||
     !Number.isSafeInteger(seq) ||

@@ -34,6 +34,7 @@ import {
 } from '../store/repositories/sessions.js';
 import { publishedKeyWithSessionStatement } from '../store/repositories/signing-keys.js';
 import type { PrincipalRole, PrincipalRow } from '../store/schema.js';
+import { NoticeWatch } from '../store/notice-watch.js';
 import type { Store } from '../store/store.js';
 import type { SigningKeys } from './signing-keys.js';
 
@@ -66,8 +67,6 @@ export { audienceOf };
 
 /** How many verified tokens a process remembers. */
 const verifiedCacheSize = 10_000;
-/** How many revocations a process remembers having heard. */
-const heardRevocations = 10_000;
 
 export class TokenService {
   private readonly keys = new Map<string, { domainId: string; key: KeyObject }>();
@@ -79,61 +78,25 @@ export class TokenService {
   // emptyings, so a verification that read the session before one does not put its answer back.
   private readonly verified = new Map<string, { principal: TokenPrincipal; until: number }>();
   private generation = 0;
-  // The revocations heard lately, by seq (oldest first), so a notice replayed is not heard twice.
-  private readonly heard = new Set<number>();
-  private hearing = false;
-  private watch: Promise<(() => Promise<void>) | null> | null = null;
-  private closed = false;
+  private readonly revocations: NoticeWatch<number>;
 
-  constructor(private readonly o: TokenOptions) {}
+  constructor(private readonly o: TokenOptions) {
+    this.revocations = new NoticeWatch({
+      store: o.store,
+      channel: revocationNotifyChannel,
+      idOf: (payload) => revocationFromNotice(payload)?.seq ?? null,
+      forget: () => this.forget(),
+    });
+  }
 
   private forget(): void {
     this.generation++;
     this.verified.clear();
   }
 
-  /** Starts listening for revocations, once; until that works, nothing is cached. */
-  private startWatching(): void {
-    if (this.watch !== null || this.closed) return;
-    this.watch = this.o.store
-      .listen(
-        revocationNotifyChannel,
-        // With the key every process shares, only a notice that carries a revocation sealed with it, once
-        // per revocation: a revocation's record is small, so Bulkhead's own never arrive bare, and anyone
-        // else connected to the database could send bare, forged or replayed ones in a loop to keep the
-        // cache empty. With a key of its own, the other processes' revocations arrive bare: any notice.
-        (payload) => {
-          const revocation = revocationFromNotice(payload);
-          if (revocation === null) {
-            if (!this.o.store.sharedNoticeKey) this.forget();
-            return;
-          }
-          if (this.heard.has(revocation.seq)) return;
-          this.heard.add(revocation.seq);
-          if (this.heard.size > heardRevocations) this.heard.delete(this.heard.values().next().value!);
-          this.forget();
-        },
-        {
-          ownCommits: true,
-          onConnection: (up) => {
-            this.forget();
-            this.hearing = up;
-          },
-        },
-      )
-      .catch(() => {
-        this.watch = null; // the next verification tries again
-        return null;
-      });
-  }
-
   /** Stops listening for revocations. */
   async close(): Promise<void> {
-    this.closed = true;
-    this.hearing = false;
-    this.forget();
-    const stop = await this.watch;
-    await stop?.();
+    await this.revocations.close();
   }
 
   /**
@@ -359,18 +322,18 @@ export class TokenService {
 
   /** The principal an access token stands for; `invalid_credentials` for anything wrong, whatever it is. */
   async verify(token: string): Promise<TokenPrincipal> {
-    if (this.hearing) {
+    if (this.revocations.hearing) {
       const hit = this.verified.get(token);
       if (hit !== undefined) {
         if (hit.until > Date.now()) return hit.principal;
         this.verified.delete(token);
       }
     } else {
-      this.startWatching();
+      this.revocations.start();
     }
     const generation = this.generation;
     const { principal, until } = await this.verifyUncached(token);
-    if (this.hearing && generation === this.generation && until > Date.now()) {
+    if (this.revocations.hearing && generation === this.generation && until > Date.now()) {
       if (this.verified.size >= verifiedCacheSize) this.verified.delete(this.verified.keys().next().value!);
       this.verified.set(token, { principal, until });
     }

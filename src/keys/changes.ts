@@ -2,6 +2,7 @@
 // deleted — announced to every process when they commit, so what a process remembers about keys
 // (`KeyService.knownDomain`) never outlives them.
 import { randomUUID } from 'node:crypto';
+import { noticeObject } from '../store/notice-watch.js';
 import type { Store, Tx } from '../store/store.js';
 
 /** The channel a committed key change is announced on. */
@@ -25,14 +26,8 @@ export async function announceKeyChange(
 
 /** The change a notice carries, or null when it carries none that is well formed. */
 export function keyChangeFromNotice(payload: string | null): KeyChange | null {
-  if (payload === null) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(payload);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const { id, domainId } = value as Record<string, unknown>;
+  const value = noticeObject(payload);
+  if (value === null) return null;
+  const { id, domainId } = value;
   return typeof id === 'string' && typeof domainId === 'string' ? { id, domainId } : null;
 }

@@ -8,6 +8,7 @@ import { BulkheadError, notFound } from '../errors.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import { normaliseScopes, type Scope } from '../policy/scopes.js';
 import type { KeyRow } from '../store/schema.js';
+import { NoticeWatch } from '../store/notice-watch.js';
 import { deferToCommit, type Store, type Tx } from '../store/store.js';
 import { announceKeyChange, keyChangeChannel, keyChangeFromNotice } from './changes.js';
 import { findDomain, lockDomain } from '../store/repositories/domains.js';
@@ -85,8 +86,6 @@ export type KeyRefusal =
 
 /** How many verified keys a process remembers the domain of. */
 const knownKeysSize = 10_000;
-/** How many key changes a process remembers having heard. */
-const heardChanges = 10_000;
 
 interface KnownKey {
   readonly domainId: string;
@@ -103,12 +102,16 @@ export class KeyService {
   // `generation` counts the emptyings, so a read from before one does not put its answer back.
   private readonly known = new Map<string, KnownKey>();
   private generation = 0;
-  private readonly heard = new Set<string>();
-  private hearing = false;
-  private watch: Promise<(() => Promise<void>) | null> | null = null;
-  private closed = false;
+  private readonly changes: NoticeWatch<string>;
 
-  constructor(private readonly deps: { readonly store: Store; readonly secret: Buffer }) {}
+  constructor(private readonly deps: { readonly store: Store; readonly secret: Buffer }) {
+    this.changes = new NoticeWatch({
+      store: deps.store,
+      channel: keyChangeChannel,
+      idOf: (payload) => keyChangeFromNotice(payload)?.id ?? null,
+      forget: () => this.forget(),
+    });
+  }
 
   /**
    * The domain of a key this process verified and still holds to be usable, or null: an unknown key, one
@@ -116,7 +119,7 @@ export class KeyService {
    * over its share): a key named here is still read and checked in full before it may do anything.
    */
   knownDomain(presented: string): string | null {
-    if (!this.hearing) return null;
+    if (!this.changes.hearing) return null;
     const hash = keyedHash(this.deps.secret, presented);
     const known = this.known.get(hash);
     if (known === undefined) return null;
@@ -127,7 +130,7 @@ export class KeyService {
   }
 
   private remember(hash: string, key: KnownKey, generation: number): void {
-    if (!this.hearing || generation !== this.generation) return;
+    if (!this.changes.hearing || generation !== this.generation) return;
     this.known.delete(hash);
     this.known.set(hash, key);
     if (this.known.size > knownKeysSize) this.known.delete(this.known.keys().next().value!);
@@ -138,48 +141,9 @@ export class KeyService {
     this.known.clear();
   }
 
-  /** Starts listening for key changes, once; until that works, nothing is remembered. */
-  private startWatching(): void {
-    if (this.watch !== null || this.closed) return;
-    const { store } = this.deps;
-    this.watch = store
-      .listen(
-        keyChangeChannel,
-        // With the key every process shares, only a sealed change, once: Bulkhead's own never arrive bare,
-        // and anyone else connected to the database could send bare or replayed ones to keep the memory
-        // empty. With a key of its own, the other processes' changes arrive bare: any notice.
-        (payload) => {
-          const change = keyChangeFromNotice(payload);
-          if (change === null) {
-            if (!store.sharedNoticeKey) this.forget();
-            return;
-          }
-          if (this.heard.has(change.id)) return;
-          this.heard.add(change.id);
-          if (this.heard.size > heardChanges) this.heard.delete(this.heard.values().next().value!);
-          this.forget();
-        },
-        {
-          ownCommits: true,
-          onConnection: (up) => {
-            this.forget();
-            this.hearing = up;
-          },
-        },
-      )
-      .catch(() => {
-        this.watch = null; // the next verification tries again
-        return null;
-      });
-  }
-
   /** Stops listening for key changes. */
   async close(): Promise<void> {
-    this.closed = true;
-    this.hearing = false;
-    this.forget();
-    const stop = await this.watch;
-    await stop?.();
+    await this.changes.close();
   }
 
   async issue(actor: Actor, domainId: string, input: IssueKeyInput = {}): Promise<IssuedKey> {
@@ -332,7 +296,7 @@ export class KeyService {
     if (shape !== null) return this.refuse(shape, null, null, requestId, presented);
     const hash = keyedHash(this.deps.secret, presented);
     const now = new Date();
-    this.startWatching();
+    this.changes.start();
     const generation = this.generation;
     const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [keyByHashStatement(db, hash)]);
     const refusal: KeyRefusal | null =
