@@ -63,7 +63,7 @@ describe.each(backends)('billing on $name', (backend) => {
       method: method as 'GET',
       url,
       headers:
-        who === 'operator' ? op : credentialHeaders(who, credential as CredentialName, operatorToken, method),
+        who === 'operator' ? op : credentialHeaders(who, credential, operatorToken, method),
       ...(payload === undefined ? {} : { payload: payload as string }),
     });
 
