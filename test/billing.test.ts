@@ -62,8 +62,7 @@ describe.each(backends)('billing on $name', (backend) => {
     app.inject({
       method: method as 'GET',
       url,
-      headers:
-        who === 'operator' ? op : credentialHeaders(who, credential, operatorToken, method),
+      headers: who === 'operator' ? op : credentialHeaders(who, credential, operatorToken, method),
       ...(payload === undefined ? {} : { payload: payload as string }),
     });
 
