@@ -298,6 +298,23 @@ describe.each(backends)('billing on $name', (backend) => {
     expect(close.json()).toEqual({ period, created: 2, existing: 0 });
     const again = await send('operator', 'operator', 'POST', `/v1/billing/periods/${period}/close`);
     expect(again.json()).toEqual({ period, created: 0, existing: 2 });
+    // One domain's close finds its invoice written too; an unknown domain is the unknown-id 404.
+    const one = await send(
+      'operator',
+      'operator',
+      'POST',
+      `/v1/domains/${b.id}/billing/periods/${period}/close`,
+    );
+    expect(one.json()).toEqual({ period, created: 0, existing: 1 });
+    const unknownDomain = await send(
+      'operator',
+      'operator',
+      'POST',
+      `/v1/domains/dom_00000000000000000000000000/billing/periods/${period}/close`,
+    );
+    expect(unknownDomain.statusCode).toBe(404);
+    const byTenant = await send(a, 'token', 'POST', `/v1/domains/${a.id}/billing/periods/${period}/close`);
+    expect(byTenant.statusCode).toBe(403);
 
     const list = await send(aBilling, 'key', 'GET', `/v1/domains/${a.id}/invoices`);
     expect(list.statusCode, list.body).toBe(200);

@@ -175,6 +175,9 @@ const cases: Record<string, Case> = {
   'POST /v1/domains/:domainId/invoices/:invoiceId/void': {
     path: (i) => `/v1/domains/${i.domainId}/invoices/${i.invoiceId}/void`,
   },
+  'POST /v1/domains/:domainId/billing/periods/:period/close': {
+    path: (i) => `/v1/domains/${i.domainId}/billing/periods/2000-01/close`,
+  },
   'POST /v1/domains/:domainId/invoices/:invoiceId/uncollectible': {
     path: (i) => `/v1/domains/${i.domainId}/invoices/${i.invoiceId}/uncollectible`,
   },

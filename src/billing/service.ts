@@ -9,6 +9,7 @@ import { newId } from '../domain/ids.js';
 import { timestampOf } from '../domain/timestamp.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
+import { findDomain } from '../store/repositories/domains.js';
 import {
   billingMeters,
   domainPriceOverrides,
@@ -286,8 +287,8 @@ export class BillingService {
   ): Promise<UsageBucket[]> {
     const from = timestampOf(filter.from);
     const to = timestampOf(filter.to);
-    if (to.getTime() <= from.getTime())
-      throw new BulkheadError('invalid_request', '`to` must be after `from`.');
+    if (to.getTime() < from.getTime())
+      throw new BulkheadError('invalid_request', '`to` must not be before `from`.');
     const [rows] = await this.store.read(domainId, (db) => [
       usageByDayStatement(db, domainId, { from, to, meter: filter.meter, limit: 10_000 }),
     ]);
@@ -379,25 +380,7 @@ export class BillingService {
     const { start, end } = periodBounds(period);
     if (end.getTime() > now.getTime())
       throw new BulkheadError('period_open', `The period ${period} has not ended yet.`);
-    const book = await this.store.system('operator', async (tx): Promise<Book> => {
-      const rows = await billingMeters(tx);
-      const currency = await setting(tx, currencySetting).catch(() => defaultCurrency);
-      return {
-        currency,
-        meters: new Map(
-          rows.map((m) => [
-            m.meter,
-            {
-              meter: m.meter,
-              unit: m.unit,
-              unitPrice: big(m.unit_price),
-              per: big(m.per),
-              included: big(m.included),
-            },
-          ]),
-        ),
-      };
-    });
+    const book = await this.book();
     let created = 0;
     let existing = 0;
     let after: string | null = null;
@@ -422,6 +405,46 @@ export class BillingService {
     return { period, created, existing };
   }
 
+  /**
+   * Closes `period` for one domain only, whether or not it existed during the month (its invoice may have
+   * no line): for a domain's final invoice before the whole period is closed. The rest as `closePeriod`.
+   */
+  async closeDomainPeriod(
+    actor: Actor,
+    domainId: string,
+    period: string,
+    now: Date = new Date(),
+  ): Promise<CloseResult> {
+    const { start, end } = periodBounds(period);
+    if (end.getTime() > now.getTime())
+      throw new BulkheadError('period_open', `The period ${period} has not ended yet.`);
+    const wrote = await this.closeDomain(actor, domainId, period, start, end, await this.book());
+    return { period, created: wrote ? 1 : 0, existing: wrote ? 0 : 1 };
+  }
+
+  /** The price book as a close applies it. */
+  private book(): Promise<Book> {
+    return this.store.system('operator', async (tx): Promise<Book> => {
+      const rows = await billingMeters(tx);
+      const currency = await setting(tx, currencySetting).catch(() => defaultCurrency);
+      return {
+        currency,
+        meters: new Map(
+          rows.map((m) => [
+            m.meter,
+            {
+              meter: m.meter,
+              unit: m.unit,
+              unitPrice: big(m.unit_price),
+              per: big(m.per),
+              included: big(m.included),
+            },
+          ]),
+        ),
+      };
+    });
+  }
+
   /** Writes the domain's invoice for the period unless it has one; true when it wrote it. */
   private closeDomain(
     actor: Actor,
@@ -432,6 +455,7 @@ export class BillingService {
     book: Book,
   ): Promise<boolean> {
     return this.store.withDomain(domainId, async (tx) => {
+      if ((await findDomain(tx, domainId)) === undefined) throw notFound();
       await lockBillingPeriod(tx, domainId, period, 'close');
       if ((await invoiceForPeriod(tx, domainId, period)) !== undefined) return false;
       await lockInvoiceNumbering(tx, domainId);

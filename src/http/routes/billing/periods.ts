@@ -1,9 +1,11 @@
-// Closing a billing period: the operator's. Each domain's invoice is written in its own transaction.
-import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, errorResponses } from '../../schemas.js';
+// Closing a billing period, for every domain or for one: the operator's. Each domain's invoice is written
+// in its own transaction.
+import { operatorInDomain, operatorOnly } from '../../../policy/policy.js';
+import { bearer, DomainIdParam, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
-import { CloseResult, PeriodParams } from './schemas.js';
+import { actorOf, scopeOf } from '../actor.js';
+import { Type } from '@sinclair/typebox';
+import { CloseResult, PeriodParams, periodParam } from './schemas.js';
 
 export const periodRoutes: RouteModule = (app, { billing }) => {
   app.post(
@@ -23,5 +25,27 @@ export const periodRoutes: RouteModule = (app, { billing }) => {
       },
     },
     async (request) => billing.closePeriod(actorOf(request), request.params.period),
+  );
+
+  app.post(
+    '/v1/domains/:domainId/billing/periods/:period/close',
+    {
+      config: { access: operatorInDomain },
+      schema: {
+        operationId: 'closeDomainPeriod',
+        tags: ['billing'],
+        summary: 'Close a billing period for one domain',
+        description:
+          "Writes the domain's invoice for the month (with no line if it used nothing), as the period's " +
+          'close would, whether or not the domain existed then; again, it writes nothing.',
+        security: bearer,
+        params: Type.Object(
+          { domainId: DomainIdParam, period: periodParam },
+          { additionalProperties: false },
+        ),
+        response: { 200: CloseResult, ...errorResponses },
+      },
+    },
+    async (request) => billing.closeDomainPeriod(actorOf(request), scopeOf(request), request.params.period),
   );
 };

@@ -113,10 +113,8 @@ export const PriceBook = Type.Object({
   ),
 });
 
-export const PeriodParams = Type.Object(
-  { period: Type.String({ pattern: periodPattern, description: 'A month in UTC, `YYYY-MM`.' }) },
-  { additionalProperties: false },
-);
+export const periodParam = Type.String({ pattern: periodPattern, description: 'A month in UTC, `YYYY-MM`.' });
+export const PeriodParams = Type.Object({ period: periodParam }, { additionalProperties: false });
 
 export const CloseResult = Type.Object({
   period: Type.String(),
