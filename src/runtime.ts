@@ -190,7 +190,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     compute,
     storageQuota,
     grants: new GrantService({ store }),
-    billing: new BillingService({ store }),
+    billing: new BillingService({ store, failpoint: options.failpoint }),
     signingKeys,
     feedKeys: new FeedKeys({ secret, version: options.feedKeyVersion ?? 1 }),
     principals: new PrincipalService({ store }),

@@ -9,6 +9,7 @@ import { newId } from '../domain/ids.js';
 import { timestampOf } from '../domain/timestamp.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
+import type { Failpoint } from '../provisioner/failpoints.js';
 import { findDomain } from '../store/repositories/domains.js';
 import {
   billingMeters,
@@ -218,15 +219,21 @@ export interface BillingOptions {
   readonly store: Store;
   /** Domains closed at once while closing a period. */
   readonly closeConcurrency?: number;
+  /** `mid-close` kills the process with the sixth invoice of a close written but not committed (tests). */
+  readonly failpoint?: Failpoint | undefined;
 }
 
 export class BillingService {
   private readonly store: Store;
   private readonly closeConcurrency: number;
+  private readonly failpoint: Failpoint | undefined;
+  /** Invoices written by this process, for the `mid-close` failpoint. */
+  private written = 0;
 
   constructor(options: BillingOptions) {
     this.store = options.store;
     this.closeConcurrency = options.closeConcurrency ?? 4;
+    this.failpoint = options.failpoint;
   }
 
   /**
@@ -520,6 +527,7 @@ export class BillingService {
           contentHash,
         },
       });
+      if (this.failpoint === 'mid-close' && ++this.written === 6) process.kill(process.pid, 'SIGKILL');
       return true;
     });
   }
