@@ -248,14 +248,14 @@ export class BillingService {
         'unknown_meter',
         `Meters named ${ownMeterPrefix}… are recorded by Bulkhead itself.`,
       );
-    const known = await this.store.system('operator', (tx) => meterExists(tx, input.meter));
-    if (!known) throw new BulkheadError('unknown_meter', `The price book has no meter "${input.meter}".`);
     const at = timestampOf(input.at);
     if (at.getTime() > Date.now() + maxClockAheadMs)
       throw new BulkheadError('invalid_request', '`at` is in the future (more than 5 minutes ahead).');
     const quantity = BigInt(input.quantity);
     const period = periodOf(at);
     return this.store.withDomain(domainId, async (tx) => {
+      if (!(await meterExists(tx, input.meter)))
+        throw new BulkheadError('unknown_meter', `The price book has no meter "${input.meter}".`);
       await lockBillingPeriod(tx, domainId, period, 'record');
       if ((await invoiceForPeriod(tx, domainId, period)) !== undefined)
         throw new BulkheadError('period_closed', `The period ${period} is closed: its invoice is written.`);

@@ -866,7 +866,8 @@ const migrations: Record<string, Migration> = {
       await grantApp(db, 'usage_records', 'SELECT, INSERT');
       // The price book: a meter's price is `unit_price` minor units per `per` units, after `included`
       // units free per domain and period. The currency is one for the whole book (the setting
-      // `billing.currency`). No domain's row: the application role's policy admits none.
+      // `billing.currency`). It belongs to no domain and says nothing of any: a domain's transaction may
+      // read it (to check a meter as it records usage) and never write it; the system context writes it.
       await sql
         .raw(
           `CREATE TABLE billing_meters (
@@ -879,7 +880,7 @@ const migrations: Record<string, Migration> = {
            )`,
         )
         .execute(db);
-      await isolate(db, 'billing_meters', 'meter', { using: 'false', check: 'false' });
+      await isolate(db, 'billing_meters', 'meter', { using: 'true', check: 'false' });
       await grantApp(db, 'billing_meters', 'SELECT, INSERT, UPDATE, DELETE');
       await sql
         .raw(

@@ -154,7 +154,7 @@ export function billingMeters(tx: SystemTx): Promise<BillingMeterRow[]> {
 }
 
 /** Whether the price book defines `meter`. */
-export async function meterExists(tx: SystemTx, meter: string): Promise<boolean> {
+export async function meterExists(tx: Tx, meter: string): Promise<boolean> {
   const row = await tx
     .selectFrom('billing_meters')
     .select('meter')
