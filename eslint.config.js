@@ -19,6 +19,7 @@ const belowTheApp = [
   'identity',
   'provisioner',
   'services',
+  'billing',
   'verify',
 ];
 const layers = {
@@ -35,6 +36,7 @@ const layers = {
   identity: [...foundation, 'store', 'audit', 'policy', 'keys', 'crypto'],
   provisioner: [...foundation, 'store', 'audit', 'policy', 'keys', 'crypto', 'providers'],
   services: [...foundation, 'store', 'audit', 'policy', 'keys', 'crypto', 'identity'],
+  billing: [...foundation, 'store', 'audit', 'policy'],
   verify: [...foundation, 'store', 'audit'],
   'runtime.ts': belowTheApp,
   http: [...belowTheApp, 'runtime.ts'],

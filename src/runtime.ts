@@ -12,6 +12,7 @@ import { LoginLimiter } from './identity/login-limiter.js';
 import { SessionService } from './identity/sessions.js';
 import { SigningKeys } from './identity/signing-keys.js';
 import { TokenService } from './identity/tokens.js';
+import { BillingService } from './billing/service.js';
 import { KeyService } from './keys/service.js';
 import { ComputeService } from './services/compute.js';
 import { DomainService } from './services/domains.js';
@@ -48,6 +49,8 @@ export interface Services {
   readonly storageQuota: StorageQuota;
   readonly blueprints: Blueprints;
   readonly grants: GrantService;
+  /** Usage, the price book and invoices (docs/billing.md). */
+  readonly billing: BillingService;
   readonly signingKeys: SigningKeys;
   /** Signs the revocation feed; its public keys are served at /v1/revocations/jwks.json. */
   readonly feedKeys: FeedKeys;
@@ -194,6 +197,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     compute,
     storageQuota,
     grants: new GrantService({ store }),
+    billing: new BillingService({ store, failpoint: options.failpoint }),
     signingKeys,
     feedKeys: new FeedKeys({ secret, version: options.feedKeyVersion ?? 1 }),
     principals: new PrincipalService({ store }),

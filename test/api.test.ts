@@ -594,6 +594,17 @@ describe.each(backends)('API on $name', (backend) => {
           'metrics',
           'probeProviderIsolation',
           'listVerifyRuns',
+          'recordUsage',
+          'listUsage',
+          'setPrices',
+          'getPrices',
+          'closePeriod',
+          'closeDomainPeriod',
+          'listInvoices',
+          'getInvoice',
+          'payInvoice',
+          'voidInvoice',
+          'uncollectibleInvoice',
         ].sort(),
       );
       for (const { path, op } of operations) {

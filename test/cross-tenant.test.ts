@@ -32,6 +32,7 @@ interface Ids {
   instanceId: string;
   volumeId: string;
   blueprintId: string;
+  invoiceId: string;
 }
 
 const unknownIds: Ids = {
@@ -43,7 +44,12 @@ const unknownIds: Ids = {
   instanceId: 'ins_00000000000000000000000000',
   volumeId: 'vol_00000000000000000000000000',
   blueprintId: 'bpr_00000000000000000000000000',
+  invoiceId: 'inv_00000000000000000000000000',
 };
+
+/** A month that has ended, for B's invoice, and the range its usage is read over. */
+const billedMonth = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() - 1, 10));
+const usageRange = `from=${billedMonth.toISOString().slice(0, 8)}01T00:00:00Z&to=2100-01-01T00:00:00Z`;
 
 interface Case {
   readonly path: (ids: Ids) => string;
@@ -153,6 +159,28 @@ const cases: Record<string, Case> = {
   'DELETE /v1/domains/:domainId/resources/:resourceId/objects/*': {
     path: (i) => `/v1/domains/${i.domainId}/resources/${i.resourceId}/objects/secret.txt`,
   },
+  'POST /v1/domains/:domainId/usage': {
+    path: (i) => `/v1/domains/${i.domainId}/usage`,
+    body: () => ({ meter: 'calls', quantity: 1000, eventId: 'smuggled', at: new Date().toISOString() }),
+  },
+  'GET /v1/domains/:domainId/usage': { path: (i) => `/v1/domains/${i.domainId}/usage?${usageRange}` },
+  'GET /v1/domains/:domainId/invoices': { path: (i) => `/v1/domains/${i.domainId}/invoices` },
+  'GET /v1/domains/:domainId/invoices/:invoiceId': {
+    path: (i) => `/v1/domains/${i.domainId}/invoices/${i.invoiceId}`,
+  },
+  'POST /v1/domains/:domainId/invoices/:invoiceId/pay': {
+    path: (i) => `/v1/domains/${i.domainId}/invoices/${i.invoiceId}/pay`,
+    body: () => ({ reference: 'smuggled' }),
+  },
+  'POST /v1/domains/:domainId/invoices/:invoiceId/void': {
+    path: (i) => `/v1/domains/${i.domainId}/invoices/${i.invoiceId}/void`,
+  },
+  'POST /v1/domains/:domainId/billing/periods/:period/close': {
+    path: (i) => `/v1/domains/${i.domainId}/billing/periods/2000-01/close`,
+  },
+  'POST /v1/domains/:domainId/invoices/:invoiceId/uncollectible': {
+    path: (i) => `/v1/domains/${i.domainId}/invoices/${i.invoiceId}/uncollectible`,
+  },
 };
 
 /** Routes that need no case, and why. Anything else without a case fails the test. */
@@ -183,6 +211,12 @@ const noTargetInPath: Record<string, string> = {
     'operator only; names its two domains in the body (tenant refusal covered in verify-provider-probes.test.ts)',
   'GET /v1/verify/runs':
     'operator only; runs belong to no domain (tenant refusal covered in verify-runs.test.ts)',
+  'PUT /v1/billing/prices':
+    'operator only; the price book belongs to no domain (refusal covered in billing.test.ts)',
+  'GET /v1/billing/prices':
+    'operator only; the price book belongs to no domain (refusal covered in billing.test.ts)',
+  'POST /v1/billing/periods/:period/close':
+    'operator only; closes every domain, each in its own transaction (refusal covered in billing.test.ts)',
 };
 
 const credentialKind: Record<CredentialName, CredentialKind> = {
@@ -250,7 +284,36 @@ describe.each(backends)('every route attacked across domains on $name', (backend
       resources: [{ kind: 'storage', name: 'set-files' }],
     });
     expect(blueprint.statusCode, blueprint.body).toBe(201);
+    // B's invoice: its usage of a month that has ended, closed by the operator.
+    const operator = { authorization: `Bearer ${operatorToken}` };
+    const book = await app.inject({
+      method: 'PUT',
+      url: '/v1/billing/prices',
+      headers: operator,
+      payload: { currency: 'EUR', meters: [{ meter: 'calls', unit: 'call', unitPrice: 2 }] },
+    });
+    expect(book.statusCode, book.body).toBe(200);
+    const used = await app.inject({
+      method: 'POST',
+      url: `/v1/domains/${b.id}/usage`,
+      headers: operator,
+      payload: { meter: 'calls', quantity: 7, eventId: 'b-usage', at: billedMonth.toISOString() },
+    });
+    expect(used.statusCode, used.body).toBe(201);
+    const period = billedMonth.toISOString().slice(0, 7);
+    const close = await app.inject({
+      method: 'POST',
+      url: `/v1/billing/periods/${period}/close`,
+      headers: operator,
+    });
+    expect(close.statusCode, close.body).toBe(200);
+    const invoices = await app.inject({
+      method: 'GET',
+      url: `/v1/domains/${b.id}/invoices`,
+      headers: operator,
+    });
     bIds = {
+      invoiceId: invoices.json<{ items: { id: string }[] }>().items[0]!.id,
       blueprintId: blueprint.json<{ id: string }>().id,
       domainId: b.id,
       keyId,
@@ -337,6 +400,8 @@ describe.each(backends)('every route attacked across domains on $name', (backend
     // Every resource the cases name in B is a storage resource (or a blueprint of one, or a body of that
     // kind); the compute routes name B's instance or volume, scoped by `instances` or `volumes`.
     const allKinds = ['postgres', 'redis', 'rabbitmq', 'kubernetes', 'storage', 'instances', 'volumes'];
+    // The kinds routes name themselves (compute and billing); every other route's is the storage of B's things.
+    const fixedKinds = ['storage', 'instances', 'volumes', 'usage', 'invoices'];
     const kindOf = (scope: RouteScope) => ('kind' in scope ? scope.kind : 'storage');
     const withoutKind = (kind: string) => allKinds.filter((k) => k !== kind);
     const issue = async (scopes: string[]) => {
@@ -364,7 +429,7 @@ describe.each(backends)('every route attacked across domains on $name', (backend
     const exactly = (kind: string, action: ScopeAction) =>
       once(`${kind}:${action}`, () => [`${kind}:${action}`]);
     const aKindMissing = new Map<string, Tenant>();
-    for (const kind of ['storage', 'instances', 'volumes']) {
+    for (const kind of fixedKinds) {
       const res = await app.inject({
         method: 'POST',
         url: `/v1/domains/${a.id}/keys`,
@@ -375,7 +440,7 @@ describe.each(backends)('every route attacked across domains on $name', (backend
     }
     const minimal = await issue(['redis:read']);
     // Every key is issued before B's state is taken.
-    for (const kind of ['storage', 'instances', 'volumes']) {
+    for (const kind of fixedKinds) {
       await kindMissing(kind);
       for (const scope of validScopes.filter((s) => s.startsWith(`${kind}:`))) {
         const action = scope.slice(kind.length + 1) as ScopeAction;

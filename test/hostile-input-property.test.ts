@@ -172,7 +172,9 @@ const hostileQueryText = fc.oneof(
 type Ids = Record<string, string>;
 
 function validString(name: string, schema: JsonSchema, ids: Ids): string {
-  if (schema.format === 'date-time') return new Date(Date.now() + 3_600_000).toISOString();
+  // A usage record's time is now (one ahead of the clock is refused); any other, an hour ahead.
+  if (schema.format === 'date-time')
+    return new Date(Date.now() + (name === 'at' ? 0 : 3_600_000)).toISOString();
   if (schema.format === 'email') return `p${Math.random().toString(36).slice(2, 10)}@example.com`;
   const pattern = schema.pattern ?? '';
   const prefix = /^\^([a-z]{3})_/.exec(pattern)?.[1];
@@ -192,6 +194,7 @@ function validString(name: string, schema: JsonSchema, ids: Ids): string {
   if (name === 'password') return tenantPassword;
   // A grant's resources: all of them.
   if (name === 'resources') return '*';
+  if (name === 'currency') return 'EUR';
   return 'x'.repeat(Math.max(1, schema.minLength ?? 1));
 }
 
@@ -399,6 +402,31 @@ async function openFixture(backend: (typeof backends)[number]): Promise<Fixture>
       reason: 'fixture',
     })
   )['id']!;
+  // A closed period with an invoice of the home domain, priced by a book whose meter the generated
+  // bodies name (`x`).
+  await call(operatorToken, 'PUT', '/v1/billing/prices', {
+    currency: 'EUR',
+    meters: [{ meter: 'x', unit: 'x', unitPrice: 1 }],
+  });
+  const now = new Date();
+  const pastMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 10));
+  await call(operatorToken, 'POST', `${base}/usage`, {
+    meter: 'x',
+    quantity: 3,
+    eventId: 'fixture',
+    at: pastMonth.toISOString(),
+  });
+  const period = pastMonth.toISOString().slice(0, 7);
+  await call(operatorToken, 'POST', `/v1/billing/periods/${period}/close`);
+  const invoiceId = (
+    await app
+      .inject({
+        method: 'GET',
+        url: `${base}/invoices`,
+        headers: { authorization: `Bearer ${operatorToken}` },
+      })
+      .then((r) => r.json<{ items: { id: string }[] }>())
+  ).items[0]!.id;
   const put = await app.inject({
     method: 'PUT',
     url: `${base}/resources/${resourceId}/objects/obj.txt`,
@@ -423,6 +451,8 @@ async function openFixture(backend: (typeof backends)[number]): Promise<Fixture>
       volumeId,
       blueprintId,
       grantId,
+      invoiceId,
+      period,
       '*': 'obj.txt',
     },
   };

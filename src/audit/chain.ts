@@ -58,7 +58,13 @@ export function eventHash(event: Omit<AuditEvent, 'hash'>): string {
     .digest('hex');
 }
 
-export type ChainBreak = 'sequence_gap' | 'prev_hash_mismatch' | 'hash_mismatch' | 'head_mismatch';
+export type ChainBreak =
+  | 'sequence_gap'
+  | 'prev_hash_mismatch'
+  | 'hash_mismatch'
+  | 'head_mismatch'
+  /** A closed invoice no longer says what its `invoice.close` event recorded, or has no such event. */
+  | 'invoice_mismatch';
 
 export interface ChainReport {
   readonly ok: boolean;

@@ -54,6 +54,9 @@ export const auditActions = [
   'blueprint.ready',
   'blueprint.rolled_back',
   'verify.failed',
+  'billing.prices',
+  'invoice.close',
+  'invoice.status',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

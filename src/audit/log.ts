@@ -8,6 +8,8 @@ import { deferToCommit, type Tx } from '../store/store.js';
 import { inlineParameters } from '../store/inline.js';
 import type { AuditRow } from '../store/schema.js';
 import { appendEventStatements, auditCutover, auditEvents, auditHeads } from '../store/repositories/audit.js';
+import { invoicesWithLines } from '../store/repositories/billing.js';
+import { invoiceHash, storedInvoiceContent } from './invoice-hash.js';
 import type { Condition } from '../store/repositories/keys.js';
 import {
   bodyAroundSeq,
@@ -141,6 +143,8 @@ export async function verifyAudit(db: Tx): Promise<ChainReport> {
   const later = new Map<string, number>();
   let newest: ChainLink = single;
   let checked = 0;
+  // Each closed invoice's hash as its `invoice.close` event recorded it, checked against the invoice after the chains.
+  const closed = new Map<string, { seq: number; eventId: string; contentHash: unknown }>();
   let broken: ChainReport['broken'];
   const breakAt = (seq: number, eventId: string | null, reason: ChainBreak) => {
     if (broken === undefined || seq < broken.seq) broken = { seq, eventId, reason };
@@ -180,6 +184,12 @@ export async function verifyAudit(db: Tx): Promise<ChainReport> {
     chains.set(chain, { seq: event.seq, hash: event.hash });
     newest = { seq: event.seq, hash: event.hash };
     checked++;
+    if (event.action === 'invoice.close' && event.target !== null)
+      closed.set(event.target, {
+        seq: event.seq,
+        eventId: event.id,
+        contentHash: event.detail['contentHash'],
+      });
   });
   if (broken === undefined) endSingle();
   if (broken === undefined && cutover !== null) {
@@ -199,7 +209,40 @@ export async function verifyAudit(db: Tx): Promise<ChainReport> {
       }
     }
   }
+  if (broken === undefined) await checkInvoices(db, closed, newest, breakAt);
   return broken === undefined
     ? { ok: true, checked, headSeq: newest.seq, headHash: newest.hash }
     : { ok: false, checked, headSeq: newest.seq, headHash: newest.hash, broken };
+}
+
+/**
+ * Checks every closed invoice against the event that recorded its closing: the hash of what the invoice
+ * says now must be the one the event holds (and the invoice's own). An invoice changed after closing,
+ * one whose event is gone, and an event whose invoice is gone each break at that event (or, for an
+ * invoice no event records, at the newest event checked).
+ */
+async function checkInvoices(
+  db: Tx,
+  closed: ReadonlyMap<string, { seq: number; eventId: string; contentHash: unknown }>,
+  newest: ChainLink,
+  breakAt: (seq: number, eventId: string | null, reason: ChainBreak) => void,
+): Promise<void> {
+  const seen = new Set<string>();
+  let after: string | null = null;
+  for (;;) {
+    const page = await invoicesWithLines(db, after, 500);
+    if (page.length === 0) break;
+    after = page.at(-1)!.invoice.id;
+    for (const { invoice, lines } of page) {
+      seen.add(invoice.id);
+      const event = closed.get(invoice.id);
+      const hash = invoiceHash(storedInvoiceContent(invoice, lines));
+      if (event === undefined) breakAt(newest.seq, null, 'invoice_mismatch');
+      else if (hash !== event.contentHash || hash !== invoice.content_hash)
+        breakAt(event.seq, event.eventId, 'invoice_mismatch');
+    }
+  }
+  for (const [invoiceId, event] of closed) {
+    if (!seen.has(invoiceId)) breakAt(event.seq, event.eventId, 'invoice_mismatch');
+  }
 }

@@ -16,6 +16,7 @@ export const idPrefixes = {
   grant: 'grt',
   blueprint: 'bpr',
   verifyRun: 'vrn',
+  invoice: 'inv',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -16,6 +16,7 @@ import { fairShare } from './plugins/fair-share.js';
 import { sendProblem, toBulkheadError } from './problem.js';
 import { auditPlugin } from './routes/audit/index.js';
 import { authPlugin } from './routes/auth/index.js';
+import { billingPlugin } from './routes/billing/index.js';
 import { computePlugin } from './routes/compute/index.js';
 import { domainsPlugin } from './routes/domains/index.js';
 import { grantsPlugin } from './routes/grants/index.js';
@@ -44,6 +45,7 @@ export const features: readonly FeaturePlugin[] = [
   computePlugin,
   grantsPlugin,
   verifyPlugin,
+  billingPlugin,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */

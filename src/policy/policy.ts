@@ -2,7 +2,7 @@
 // credentials they accept, which path parameter names the domain and what a key must be scoped for;
 // handlers never decide tenancy.
 // A principal of another domain gets the same answer as a target that does not exist.
-import type { ComputeKind } from '../domain/kinds.js';
+import type { BillingKind, ComputeKind } from '../domain/kinds.js';
 import type { GrantableAction } from './grants.js';
 import { inDomain, type CredentialKind, type Principal } from './principal.js';
 import { ofKind, unscoped, type RouteScope, type ScopeAction } from './scopes.js';
@@ -79,6 +79,26 @@ export function domainData(kind: ComputeKind, keyAction: ScopeAction, resourcePa
     ...(resourceParam === undefined ? {} : { resourceParam }),
   };
 }
+
+/**
+ * A domain's own billing (its usage, its invoices): the operator, or a credential of that domain; a key
+ * must be scoped for `keyAction` on `kind` (`usage:write`, `invoices:read` …). With `write`, only the
+ * operator and keys: access tokens and sessions carry no scopes to say they may. No grant reaches it:
+ * what a domain used and owes is its own, whoever acted for it.
+ */
+export function domainBilling(kind: BillingKind, keyAction: ScopeAction): Access {
+  return {
+    credentials:
+      keyAction === 'write'
+        ? ['operator', 'provisioning_key']
+        : ['operator', 'provisioning_key', 'access_token', 'session'],
+    domainParam: 'domainId',
+    scope: ofKind(kind, keyAction),
+  };
+}
+
+/** An operator's change to one domain's billing (an invoice's status): the operator alone. */
+export const operatorInDomain: Access = { credentials: ['operator'], domainParam: 'domainId' };
 
 /**
  * The people and services of a domain, and their sessions: the operator, or an admin of that domain (its

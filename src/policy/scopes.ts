@@ -6,9 +6,11 @@
 // Access tokens, sessions and the operator carry no resource scopes: their reach is set by the
 // credential kind and the role, and these checks pass them through.
 import {
+  billingKinds,
   computeKinds,
   objectKinds,
   resourceKinds,
+  type BillingKind,
   type ComputeKind,
   type ResourceKind,
 } from '../domain/kinds.js';
@@ -24,12 +26,17 @@ export const scopeActions = [
   'delete',
   'objects',
   'attach',
+  'write',
 ] as const;
 export type ScopeAction = (typeof scopeActions)[number];
 
-/** What a scope names: a resource kind, or the domain's instances or volumes. */
-export type ScopeKind = ResourceKind | ComputeKind;
-export const scopeKinds: readonly ScopeKind[] = [...resourceKinds, ...computeKinds];
+/** What a scope names: a resource kind, the domain's instances or volumes, or its usage or invoices. */
+export type ScopeKind = ResourceKind | ComputeKind | BillingKind;
+export const scopeKinds: readonly ScopeKind[] = [...resourceKinds, ...computeKinds, ...billingKinds];
+/** The kinds a key issued without scopes holds: every kind but billing's, which are asked for by name. */
+export const defaultScopeKinds: readonly ScopeKind[] = [...resourceKinds, ...computeKinds];
+/** A kind a route names itself rather than reading it from the request or the stored thing. */
+export type FixedKind = ComputeKind | BillingKind;
 
 export type Scope = ScopeKind | `${ScopeKind}:${ScopeAction}`;
 
@@ -37,8 +44,11 @@ export type Scope = ScopeKind | `${ScopeKind}:${ScopeAction}`;
 function actionsOf(kind: ScopeKind): readonly ScopeAction[] {
   if (kind === 'instances') return ['read', 'create', 'delete'];
   if (kind === 'volumes') return ['read', 'create', 'delete', 'attach'];
+  if (kind === 'usage') return ['read', 'write'];
+  if (kind === 'invoices') return ['read'];
   return scopeActions.filter(
-    (action) => action !== 'attach' && (action !== 'objects' || objectKinds.includes(kind)),
+    (action) =>
+      action !== 'attach' && action !== 'write' && (action !== 'objects' || objectKinds.includes(kind)),
   );
 }
 
@@ -53,19 +63,19 @@ export const validScopes: readonly Scope[] = [
  * - `request`: the kind(s) the request body names (creating), checked before anything is reserved;
  * - `stored`: the kind of the stored thing the path names, checked in the read that loads it;
  * - `listed`: a listing shows only the items of kinds the key may `action`;
- * - `kind`: a fixed kind (instances, volumes), checked by the policy before the handler runs;
+ * - `kind`: a fixed kind (instances, volumes, usage, invoices), checked by the policy before the handler runs;
  * - `unscoped`: any key of the domain, for the stated reason (the route touches no resource).
  */
 export type RouteScope =
   | { readonly action: ScopeAction; readonly kindFrom: 'request' | 'stored' | 'listed' }
-  | { readonly action: ScopeAction; readonly kind: ComputeKind }
+  | { readonly action: ScopeAction; readonly kind: FixedKind }
   | { readonly unscoped: string };
 
 export const fromRequest = (action: ScopeAction): RouteScope => ({ action, kindFrom: 'request' });
 export const fromStored = (action: ScopeAction): RouteScope => ({ action, kindFrom: 'stored' });
 export const listed = (action: ScopeAction): RouteScope => ({ action, kindFrom: 'listed' });
 export const unscoped = (reason: string): RouteScope => ({ unscoped: reason });
-export const ofKind = (kind: ComputeKind, action: ScopeAction): RouteScope => ({ action, kind });
+export const ofKind = (kind: FixedKind, action: ScopeAction): RouteScope => ({ action, kind });
 
 /** Whether `scopes` let a key do `action` on resources of `kind`. */
 export function allows(scopes: readonly string[], kind: string, action: ScopeAction): boolean {
@@ -113,11 +123,11 @@ export function fixedKindRefusal(
 }
 
 /**
- * The scopes to store for a key being issued: every kind when none are given; otherwise the given
+ * The scopes to store for a key being issued: every kind but billing's when none are given; otherwise the given
  * ones, checked, without duplicates and without a kind's actions when the plain kind is there too.
  */
 export function normaliseScopes(scopes: readonly string[] | undefined): Scope[] {
-  if (scopes === undefined) return [...scopeKinds];
+  if (scopes === undefined) return [...defaultScopeKinds];
   if (scopes.length === 0)
     throw new BulkheadError('invalid_request', 'scopes must name at least one resource kind.');
   const unknown = scopes.filter((s) => !(validScopes as readonly string[]).includes(s));

@@ -27,10 +27,20 @@ export const domainTables: Readonly<Record<string, string>> = {
   volumes: 'domain_id',
   blueprints: 'domain_id',
   storage_reservations: 'domain_id',
+  usage_records: 'domain_id',
+  price_overrides: 'domain_id',
+  invoices: 'domain_id',
+  invoice_lines: 'domain_id',
 };
 
 /** Tables created after migration 0012, which isolate themselves when they are created. */
-const isolatedOnCreation: readonly string[] = ['storage_reservations'];
+const isolatedOnCreation: readonly string[] = [
+  'storage_reservations',
+  'usage_records',
+  'price_overrides',
+  'invoices',
+  'invoice_lines',
+];
 
 // Until migration 0012: a row is visible and writable when its domain is the transaction's, or in the
 // system context. Each setting is read once per statement (a sub-select is an init plan), not once per row.
@@ -54,6 +64,9 @@ async function isolateBySetting(db: Kysely<unknown>, table: string, column: stri
  * policy made after it must use too: the store refuses to start on a policy that reads the setting itself.
  */
 const ownDomain = (column: string) => `${column} = (SELECT current_setting('bulkhead.domain_id', true))`;
+/** The application role's view from migration 0019 on: the rows of the domain its signed scope names. */
+const signedDomain = (column: string) => `${column} = (SELECT public.scope_domain())`;
+const ownSignedDomain = (column: string) => ({ using: signedDomain(column), check: signedDomain(column) });
 /** The owner (migrations) sees rows only when it says it works across domains, as 0009 set it up. */
 const ownerSystem = `(SELECT current_setting('bulkhead.system', true)) = 'on'`;
 
@@ -911,6 +924,103 @@ const migrations: Record<string, Migration> = {
            $fn$`,
         )
         .execute(db);
+    },
+  },
+  '0022_billing': {
+    async up(db) {
+      // Billing (docs/billing.md). Every table that holds a domain's usage, prices or invoices carries its
+      // domain and is isolated like the others; the price book itself belongs to no domain and is the
+      // system context's alone. What the database enforces: usage is append-only and counted once per
+      // (domain, event id); a domain has one invoice per period and numbers its own; an invoice's content
+      // (number, period, amounts, lines) can never be changed by the application role, only its status.
+      const meter = `CHECK (meter ~ '^[a-z][a-z0-9_.-]{0,62}$')`;
+      await sql
+        .raw(
+          `CREATE TABLE usage_records (
+             domain_id text NOT NULL REFERENCES domains (id),
+             event_id text NOT NULL CHECK (length(event_id) BETWEEN 1 AND 200),
+             meter text NOT NULL ${meter},
+             quantity bigint NOT NULL CHECK (quantity >= 0),
+             at timestamptz NOT NULL,
+             recorded_at timestamptz NOT NULL,
+             source text NOT NULL CHECK (source IN ('api', 'resources')),
+             PRIMARY KEY (domain_id, event_id)
+           )`,
+        )
+        .execute(db);
+      await sql`CREATE INDEX usage_records_domain_at ON usage_records (domain_id, at)`.execute(db);
+      await isolate(db, 'usage_records', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'usage_records', 'SELECT, INSERT');
+      // The price book: a meter's price is `unit_price` minor units per `per` units, after `included`
+      // units free per domain and period. The currency is one for the whole book (the setting
+      // `billing.currency`). It belongs to no domain and says nothing of any: a domain's transaction may
+      // read it (to check a meter as it records usage) and never write it; the system context writes it.
+      await sql
+        .raw(
+          `CREATE TABLE billing_meters (
+             meter text PRIMARY KEY ${meter},
+             unit text NOT NULL CHECK (length(unit) BETWEEN 1 AND 32),
+             unit_price bigint NOT NULL CHECK (unit_price >= 0),
+             per bigint NOT NULL CHECK (per >= 1),
+             included bigint NOT NULL CHECK (included >= 0),
+             updated_at timestamptz NOT NULL
+           )`,
+        )
+        .execute(db);
+      await isolate(db, 'billing_meters', 'meter', { using: 'true', check: 'false' });
+      await grantApp(db, 'billing_meters', 'SELECT, INSERT, UPDATE, DELETE');
+      await sql
+        .raw(
+          `CREATE TABLE price_overrides (
+             domain_id text NOT NULL REFERENCES domains (id),
+             meter text NOT NULL REFERENCES billing_meters (meter) ON DELETE CASCADE,
+             unit_price bigint NOT NULL CHECK (unit_price >= 0),
+             per bigint NOT NULL CHECK (per >= 1),
+             included bigint NOT NULL CHECK (included >= 0),
+             PRIMARY KEY (domain_id, meter)
+           )`,
+        )
+        .execute(db);
+      await isolate(db, 'price_overrides', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'price_overrides', 'SELECT, INSERT, UPDATE, DELETE');
+      await sql`
+        CREATE TABLE invoices (
+          id text PRIMARY KEY CHECK (id ~ '^inv_[0-9a-z]{26}$'),
+          domain_id text NOT NULL REFERENCES domains (id),
+          number integer NOT NULL CHECK (number >= 1),
+          period text NOT NULL CHECK (period ~ '^[0-9]{4}-(0[1-9]|1[0-2])$'),
+          currency text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+          subtotal bigint NOT NULL CHECK (subtotal >= 0),
+          total bigint NOT NULL CHECK (total >= 0),
+          content_hash text NOT NULL CHECK (content_hash ~ '^[0-9a-f]{64}$'),
+          closed_at timestamptz NOT NULL,
+          status text NOT NULL CHECK (status IN ('open', 'paid', 'void', 'uncollectible')),
+          status_changed_at timestamptz,
+          payment_reference text CHECK (length(payment_reference) BETWEEN 1 AND 200),
+          UNIQUE (domain_id, period),
+          UNIQUE (domain_id, number)
+        )`.execute(db);
+      await isolate(db, 'invoices', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'invoices', 'SELECT, INSERT');
+      await grantApp(db, 'invoices', 'UPDATE (status, status_changed_at, payment_reference)');
+      await sql`
+        CREATE TABLE invoice_lines (
+          invoice_id text NOT NULL REFERENCES invoices (id),
+          domain_id text NOT NULL REFERENCES domains (id),
+          position integer NOT NULL CHECK (position >= 1),
+          meter text NOT NULL,
+          unit text NOT NULL,
+          quantity bigint NOT NULL CHECK (quantity >= 0),
+          included bigint NOT NULL CHECK (included >= 0),
+          billable bigint NOT NULL CHECK (billable >= 0),
+          unit_price bigint NOT NULL CHECK (unit_price >= 0),
+          per bigint NOT NULL CHECK (per >= 1),
+          amount bigint NOT NULL CHECK (amount >= 0),
+          PRIMARY KEY (invoice_id, position)
+        )`.execute(db);
+      await sql`CREATE INDEX invoice_lines_domain ON invoice_lines (domain_id)`.execute(db);
+      await isolate(db, 'invoice_lines', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'invoice_lines', 'SELECT, INSERT');
     },
   },
 };

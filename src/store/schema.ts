@@ -256,6 +256,68 @@ export interface VerifyRunsTable {
   report: ColumnType<Record<string, unknown> | null, string | null, never>;
 }
 
+/** One metered quantity of one domain, counted once per (domain, event id); never changed once written. */
+export interface UsageRecordsTable {
+  domain_id: string;
+  event_id: string;
+  meter: string;
+  quantity: ColumnType<number | bigint, number | bigint | string, never>;
+  at: ColumnType<Date, Date, never>;
+  recorded_at: ColumnType<Date, Date, never>;
+  source: ColumnType<'api' | 'resources', 'api' | 'resources', never>;
+}
+
+/** A meter of the price book: `unit_price` minor units per `per` units beyond `included` a period. */
+export interface BillingMetersTable {
+  meter: string;
+  unit: string;
+  unit_price: ColumnType<number | bigint, number | bigint | string, number | bigint | string>;
+  per: ColumnType<number | bigint, number | bigint | string, number | bigint | string>;
+  included: ColumnType<number | bigint, number | bigint | string, number | bigint | string>;
+  updated_at: Date;
+}
+
+/** One domain's own price for one meter of the book. */
+export interface PriceOverridesTable {
+  domain_id: string;
+  meter: string;
+  unit_price: ColumnType<number | bigint, number | bigint | string, number | bigint | string>;
+  per: ColumnType<number | bigint, number | bigint | string, number | bigint | string>;
+  included: ColumnType<number | bigint, number | bigint | string, number | bigint | string>;
+}
+
+export type InvoiceStatus = 'open' | 'paid' | 'void' | 'uncollectible';
+
+/** A closed period's invoice; only its status columns can change (migration 0022). */
+export interface InvoicesTable {
+  id: ColumnType<string, string, never>;
+  domain_id: ColumnType<string, string, never>;
+  number: ColumnType<number, number, never>;
+  period: ColumnType<string, string, never>;
+  currency: ColumnType<string, string, never>;
+  subtotal: ColumnType<number | bigint, number | bigint | string, never>;
+  total: ColumnType<number | bigint, number | bigint | string, never>;
+  content_hash: ColumnType<string, string, never>;
+  closed_at: ColumnType<Date, Date, never>;
+  status: InvoiceStatus;
+  status_changed_at: Date | null;
+  payment_reference: string | null;
+}
+
+export interface InvoiceLinesTable {
+  invoice_id: string;
+  domain_id: string;
+  position: number;
+  meter: string;
+  unit: string;
+  quantity: ColumnType<number | bigint, number | bigint | string, never>;
+  included: ColumnType<number | bigint, number | bigint | string, never>;
+  billable: ColumnType<number | bigint, number | bigint | string, never>;
+  unit_price: ColumnType<number | bigint, number | bigint | string, never>;
+  per: ColumnType<number | bigint, number | bigint | string, never>;
+  amount: ColumnType<number | bigint, number | bigint | string, never>;
+}
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -277,7 +339,18 @@ export interface Database {
   grants: GrantsTable;
   blueprints: BlueprintsTable;
   verify_runs: VerifyRunsTable;
+  usage_records: UsageRecordsTable;
+  billing_meters: BillingMetersTable;
+  price_overrides: PriceOverridesTable;
+  invoices: InvoicesTable;
+  invoice_lines: InvoiceLinesTable;
 }
+
+export type UsageRecordRow = Selectable<UsageRecordsTable>;
+export type BillingMeterRow = Selectable<BillingMetersTable>;
+export type PriceOverrideRow = Selectable<PriceOverridesTable>;
+export type InvoiceRow = Selectable<InvoicesTable>;
+export type InvoiceLineRow = Selectable<InvoiceLinesTable>;
 
 export type VerifyRunRow = Selectable<VerifyRunsTable>;
 export type NewVerifyRunRow = Insertable<VerifyRunsTable>;

@@ -1,6 +1,7 @@
 // Bulkhead as its own target. With the operator token, two fresh probe domains are created, each with
 // every credential a tenant holds (a provisioning key, an access token, a browser session); B gets one
-// of every kind of thing (instance, volume, storage resource with a secret object, blueprint, grant) and
+// of every kind of thing (instance, volume, storage resource with a secret object, blueprint, grant, an
+// invoice of last month closed for B alone) and
 // A a few of its own. After the HTTP attacks, A and B each get a resource of every kind the server
 // offers, and the server runs each backend's own probe between them (POST /v1/verify/provider-probes:
 // the credentials stay on the server). Afterwards everything is deleted again: resources, volumes,
@@ -324,6 +325,18 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
         reason: 'bulkhead verify probe',
       });
       grants.push(grant.id);
+      // An invoice of B's: last month closed for B alone (B used nothing, so it has no line), which
+      // bills no other domain and leaves the price book as it is.
+      const lastMonth = new Date();
+      lastMonth.setUTCDate(1);
+      lastMonth.setUTCMonth(lastMonth.getUTCMonth() - 1);
+      const period = lastMonth.toISOString().slice(0, 7);
+      await call('POST', `/v1/domains/${b.id}/billing/periods/${period}/close`, operator);
+      const { json: invoices } = await call<{ items: { id: string }[] }>(
+        'GET',
+        `/v1/domains/${b.id}/invoices`,
+        operator,
+      );
       const probe = (d: Domain, ids: Record<string, string>, secrets: string[]): ProbeDomain => ({
         id: d.id,
         credentials: credentials(d),
@@ -342,9 +355,13 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
             sessionId: whoami.sessionId,
             blueprintId: blueprint.id,
             grantId: grant.id,
+            invoiceId: invoices.items[0]!.id,
+            period,
           },
           [secret],
         ),
+        // A period of the same form that is not B's (`0000-00` is not a month at all).
+        unknownIds: { period: '2000-01' },
         // Storage is the kind the embedded defaults provide; object bodies are raw bytes.
         bodies: {
           createResource: { json: { kind: 'storage', name: '{{unique}}' } },
@@ -352,6 +369,8 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
             json: { name: '{{unique}}', resources: [{ kind: 'storage', name: '{{unique}}' }] },
           },
           putObject: { contentType: 'application/octet-stream', raw: 'bulkhead verify' },
+          // A valid book, so that A's credentials reach the operator check (they are refused there).
+          setPrices: { json: { currency: 'EUR', meters: [] } },
         },
         // The operator also reads B's state, so that operator-only reads (principals, pool) are compared.
         stateReaders: [{ name: 'operator', headers: operator }],

@@ -106,6 +106,10 @@ const tenantTables = [
   'blueprints',
   'storage_reservations',
   'grants',
+  'usage_records',
+  'price_overrides',
+  'invoices',
+  'invoice_lines',
 ] as const;
 
 /**

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { scopeActions, scopeKinds, validScopes, type Scope } from '../../policy/scopes.js';
+import { defaultScopeKinds, scopeActions, scopeKinds, validScopes, type Scope } from '../../policy/scopes.js';
 import { maxRotationOverlapSeconds } from '../../keys/rotation.js';
 import { printJson, printTable, resolveDomain, wholeNumber, type CliContext } from '../context.js';
 
@@ -26,7 +26,7 @@ export function registerKey(program: Command, ctx: CliContext): void {
     .option('--name <name>', 'a label for the key')
     .option(
       '--scopes <scopes>',
-      `comma-separated kinds (every action) or kind:action, e.g. postgres:read,volumes (default: all of ${scopeKinds.join(',')})`,
+      `comma-separated kinds (every action) or kind:action, e.g. postgres:read,volumes (default: all of ${defaultScopeKinds.join(',')}; usage and invoices only by name)`,
       parseScopes,
     )
     .option('--expires-at <time>', 'ISO 8601 time after which the key is refused')

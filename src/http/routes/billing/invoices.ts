@@ -1,0 +1,100 @@
+// A domain's invoices: read by any credential of the domain (a key scoped `invoices:read`); their status
+// changed by the operator alone. Another domain's invoice answers exactly like one that does not exist.
+import { Type } from '@sinclair/typebox';
+import { domainBilling, operatorInDomain } from '../../../policy/policy.js';
+import { bearer, errorResponses, TenantDomainParams } from '../../schemas.js';
+import type { RouteModule } from '../../types.js';
+import { actorOf, scopeOf } from '../actor.js';
+import { Invoice, InvoiceListQuery, InvoiceParams, InvoiceSummary, PayInput } from './schemas.js';
+
+export const invoiceRoutes: RouteModule = (app, { billing }) => {
+  app.get(
+    '/v1/domains/:domainId/invoices',
+    {
+      config: { access: domainBilling('invoices', 'read') },
+      schema: {
+        operationId: 'listInvoices',
+        tags: ['billing'],
+        summary: "List a domain's invoices",
+        description: 'Newest first, without lines; page with `before` = the last `number`.',
+        security: bearer,
+        params: TenantDomainParams,
+        querystring: InvoiceListQuery,
+        response: { 200: Type.Object({ items: Type.Array(InvoiceSummary) }), ...errorResponses },
+      },
+    },
+    async (request) => ({
+      items: await billing.invoices(scopeOf(request), {
+        limit: request.query.limit ?? 20,
+        beforeNumber: request.query.before,
+      }),
+    }),
+  );
+
+  app.get(
+    '/v1/domains/:domainId/invoices/:invoiceId',
+    {
+      config: { access: domainBilling('invoices', 'read') },
+      schema: {
+        operationId: 'getInvoice',
+        tags: ['billing'],
+        summary: 'Show an invoice with its lines',
+        security: bearer,
+        params: InvoiceParams,
+        response: { 200: Invoice, ...errorResponses },
+      },
+    },
+    async (request) => billing.invoice(scopeOf(request), request.params.invoiceId),
+  );
+
+  app.post(
+    '/v1/domains/:domainId/invoices/:invoiceId/pay',
+    {
+      config: { access: operatorInDomain },
+      schema: {
+        operationId: 'payInvoice',
+        tags: ['billing'],
+        summary: 'Mark an invoice paid',
+        description: 'From `open` or `uncollectible`; otherwise 409 `invoice_status`.',
+        security: bearer,
+        params: InvoiceParams,
+        body: PayInput,
+        response: { 200: InvoiceSummary, ...errorResponses },
+      },
+    },
+    async (request) =>
+      billing.setStatus(
+        actorOf(request),
+        scopeOf(request),
+        request.params.invoiceId,
+        'paid',
+        request.body.reference,
+      ),
+  );
+
+  for (const [action, status, summary] of [
+    ['void', 'void', 'Void an invoice'],
+    ['uncollectible', 'uncollectible', 'Mark an invoice uncollectible'],
+  ] as const) {
+    app.post(
+      `/v1/domains/:domainId/invoices/:invoiceId/${action}`,
+      {
+        config: { access: operatorInDomain },
+        schema: {
+          operationId: `${action}Invoice`,
+          tags: ['billing'],
+          summary,
+          description:
+            status === 'void'
+              ? 'From `open` or `uncollectible`; otherwise 409 `invoice_status`.'
+              : 'From `open`; otherwise 409 `invoice_status`.',
+          security: bearer,
+          params: InvoiceParams,
+          response: { 200: InvoiceSummary, ...errorResponses },
+        },
+      },
+      async (request) =>
+        billing.setStatus(actorOf(request), scopeOf(request), request.params.invoiceId, status, null),
+    );
+  }
+};
