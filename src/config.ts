@@ -120,6 +120,8 @@ const schema = z.object({
   domainRequestBurst: z.coerce.number().int().min(1).max(1_000_000).default(400),
   /** Requests of one domain answered at the same time (0: no limit). */
   domainConcurrentRequests: z.coerce.number().int().min(0).max(100_000).default(16),
+  /** How long a refusal of a domain over its share is held before it is answered (0: at once). */
+  domainRefusalHoldMs: z.coerce.number().int().min(0).max(10_000).default(1_000),
   reconcileSeconds: z.coerce.number().int().min(1).max(86_400).default(30),
   leaseSeconds: z.coerce.number().int().min(1).max(3600).default(30),
   slugQuarantineDays: z.coerce.number().min(0).max(3650).default(30),
@@ -201,6 +203,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   domainRequestsPerSecond: 'BULKHEAD_DOMAIN_REQUESTS_PER_SECOND',
   domainRequestBurst: 'BULKHEAD_DOMAIN_REQUEST_BURST',
   domainConcurrentRequests: 'BULKHEAD_DOMAIN_CONCURRENT_REQUESTS',
+  domainRefusalHoldMs: 'BULKHEAD_DOMAIN_REFUSAL_HOLD_MS',
   reconcileSeconds: 'BULKHEAD_RECONCILE_SECONDS',
   leaseSeconds: 'BULKHEAD_LEASE_SECONDS',
   slugQuarantineDays: 'BULKHEAD_SLUG_QUARANTINE_DAYS',

@@ -94,6 +94,8 @@ export interface ServiceOptions {
   readonly feedToken?: string | undefined;
   /** Each domain's default share of the server (the pool may override it per domain). */
   readonly tenantLimits?: TenantLimitValues | undefined;
+  /** How long a refusal of a domain over its share is held before it is answered (default 1000 ms). */
+  readonly refusalHoldMs?: number | undefined;
   /** Which version of the revocation feed's key signs (default 1). */
   readonly feedKeyVersion?: number | undefined;
 }
@@ -164,6 +166,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
   const keys = new KeyService({ store, secret });
   const tenantLimits = new TenantLimits({
     defaults: options.tenantLimits ?? defaultTenantLimits,
+    refusalHoldMs: options.refusalHoldMs ?? 1_000,
     overrides: (domainId) => provisioner.poolOverrides(domainId),
     // A refused request writes nothing of its own; each domain's refusals are audited together.
     recordRefusals: (domainId, tally) =>
@@ -285,6 +288,7 @@ export async function openServices(config: Config): Promise<Services> {
         requestBurst: config.domainRequestBurst,
         concurrentRequests: config.domainConcurrentRequests,
       },
+      refusalHoldMs: config.domainRefusalHoldMs,
       feedKeyVersion: config.feedKeyVersion,
     });
     keyring = services.keyring;

@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config.js';
 import { buildServer } from '../src/http/server.js';
 import type { App } from '../src/http/types.js';
 import { keyDisplayPrefix } from '../src/keys/format.js';
-import { TenantLimits } from '../src/services/tenant-limits.js';
+import { maxHeldPerDomain, TenantLimits } from '../src/services/tenant-limits.js';
 import { asOwner, backends, openTestServices } from './helpers/backends.js';
 import { createTenant, type Tenant } from './helpers/tenants.js';
 
@@ -70,7 +70,9 @@ describe.each(backends)('fair sharing between domains on $name', (backend) => {
   const op = { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' };
 
   beforeAll(async () => {
-    services = await openTestServices(backend);
+    // Refusals answered at once: these tests count what the share admits and refuses in a row, which a
+    // held refusal would let the bucket refill between. The hold has a test of its own below.
+    services = await openTestServices(backend, { refusalHoldMs: 0 });
     await services.operator.initialise(operatorToken);
     app = await buildServer(services);
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -417,5 +419,56 @@ describe('the share of one domain', () => {
       defaults.domainConcurrentRequests,
     ]).toEqual([200, 400, 16]);
     expect(() => loadConfig({ BULKHEAD_DOMAIN_REQUEST_BURST: '0' })).toThrow(/BULKHEAD_DOMAIN_REQUEST_BURST/);
+  });
+});
+
+describe('a refusal held before it is answered', () => {
+  it('holds a refused request for up to the hold (never past Retry-After), so a flood is slowed per connection, and answers at once past the cap', async () => {
+    const services = await openTestServices(backends[0]!, { refusalHoldMs: 600 });
+    try {
+      await services.operator.initialise(operatorToken);
+      const app = await buildServer(services);
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      const op = { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' };
+      const a = await createTenant(app, operatorToken, 'held-a');
+      const b = await createTenant(app, operatorToken, 'held-b');
+      const set = await send(
+        base,
+        'PUT',
+        `/v1/domains/${a.id}/pool`,
+        op,
+        JSON.stringify({ limits: { requestsPerSecond: 1, requestBurst: 1 } }),
+      );
+      expect(set.status, set.body).toBe(200);
+      expect((await send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${a.key}` })).status).toBe(200);
+
+      // A refused request is answered 429 after half to all of the hold, while B is answered at once.
+      const started = performance.now();
+      const refused = send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${a.key}` });
+      await until(() => services.tenantLimits.heldNow(a.id) === 1, "A's refusal to be held");
+      const other = performance.now();
+      expect((await send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${b.key}` })).status).toBe(200);
+      expect(performance.now() - other).toBeLessThan(300);
+      const answer = await refused;
+      expect(answer.status).toBe(429);
+      expect(JSON.parse(answer.body)).toMatchObject({ code: 'rate_limited' });
+      expect(Number(answer.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+      expect(services.tenantLimits.heldNow()).toBe(0);
+
+      // Past the cap of held refusals for one domain, a refusal is answered at once.
+      const held = Array.from({ length: maxHeldPerDomain }, () => services.tenantLimits.hold(a.id, 1));
+      expect(services.tenantLimits.heldNow(a.id)).toBe(maxHeldPerDomain);
+      const past = performance.now();
+      const quick = await send(base, 'GET', '/v1/whoami', { authorization: `Bearer ${a.key}` });
+      expect(quick.status).toBe(429);
+      expect(performance.now() - past).toBeLessThan(250);
+      await Promise.all(held);
+      expect(services.tenantLimits.heldNow()).toBe(0);
+      await app.close();
+    } finally {
+      await services.drop();
+    }
   });
 });

@@ -99,7 +99,16 @@ export interface TenantLimitOptions {
   readonly recordRefusals?: (domainId: string, tally: RefusalTally) => Promise<void>;
   /** How long refusals are counted before they are recorded (default 10 s). */
   readonly refusalIntervalMs?: number;
+  /**
+   * How long a refusal is held before it is answered, at most (default 1000 ms; never longer than its
+   * Retry-After; 0 answers at once). See `hold`.
+   */
+  readonly refusalHoldMs?: number;
 }
+
+/** The most refusals held at once for one domain, and for the whole server: beyond, they are answered at once. */
+export const maxHeldPerDomain = 256;
+export const maxHeldInAll = 4_096;
 
 interface Tally {
   rate: number;
@@ -123,6 +132,9 @@ export class TenantLimits {
   private readonly cacheMs: number;
   private readonly refusalIntervalMs: number;
   private tallies = new Map<string, Tally>();
+  private readonly held = new Map<string, number>();
+  private heldInAll = 0;
+  private readonly refusalHoldMs: number;
   private timer: NodeJS.Timeout | null = null;
   private recording: Promise<void> = Promise.resolve();
 
@@ -130,6 +142,37 @@ export class TenantLimits {
     this.now = o.now ?? (() => performance.now());
     this.cacheMs = o.cacheMs ?? 5_000;
     this.refusalIntervalMs = o.refusalIntervalMs ?? 10_000;
+    this.refusalHoldMs = o.refusalHoldMs ?? 1_000;
+  }
+
+  /**
+   * Waits before a refusal of the domain is answered: up to `refusalHoldMs`, never past its Retry-After.
+   * A client waits for the answer before it sends again on the same connection, so a flood is slowed to
+   * about one request per connection per hold, and the server answers that many refusals instead of as
+   * many as the flood can send; a refused client was told to wait that long anyway. Holding costs a
+   * timer. At most `maxHeldPerDomain` refusals of a domain and `maxHeldInAll` in all are held at once;
+   * beyond, they are answered at once.
+   */
+  async hold(domainId: string, retryAfterSeconds: number): Promise<void> {
+    // Spread over the second half of the hold, so a flood's connections do not come back all at once.
+    const ms = Math.min(this.refusalHoldMs, retryAfterSeconds * 1000) * (0.5 + Math.random() / 2);
+    const now = this.held.get(domainId) ?? 0;
+    if (ms <= 0 || now >= maxHeldPerDomain || this.heldInAll >= maxHeldInAll) return;
+    this.held.set(domainId, now + 1);
+    this.heldInAll++;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, ms).unref());
+    } finally {
+      this.heldInAll--;
+      const left = (this.held.get(domainId) ?? 1) - 1;
+      if (left === 0) this.held.delete(domainId);
+      else this.held.set(domainId, left);
+    }
+  }
+
+  /** Refusals held now (for tests and metrics). */
+  heldNow(domainId?: string): number {
+    return domainId === undefined ? this.heldInAll : (this.held.get(domainId) ?? 0);
   }
 
   /** Forgets a domain's cached overrides, so a pool change applies from the next request. */

@@ -81,7 +81,11 @@ async function resolvePrincipal(
     // refused here, before any store work. A key not refused so is read and checked in full as ever.
     const known = services.keys.knownDomain(token);
     const refusal = known === null ? null : services.tenantLimits.refuseEarly(known);
-    if (refusal !== null) throw overShare(reply, refusal, services.isolationMetrics.registry);
+    if (refusal !== null) {
+      const error = overShare(reply, refusal, services.isolationMetrics.registry);
+      await services.tenantLimits.hold(known!, refusal.retryAfter);
+      throw error;
+    }
     const use = await services.keys.authenticateLater(token, String(request.id));
     request.keyUse = use;
     return use.principal;

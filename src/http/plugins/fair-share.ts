@@ -86,7 +86,9 @@ export const fairShare = fp<{ limits: TenantLimits; registry: Registry }>(
       if (!admission.admitted) {
         // A refused request leaves no audit event of its own, not even its key's use.
         request.keyUse?.unused();
-        throw overShare(reply, admission, registry);
+        const refusal = overShare(reply, admission, registry);
+        await limits.hold(principal.domainId, admission.retryAfter);
+        throw refusal;
       }
       rateHeaders(reply, admission.rate);
       request.tenantRelease = admission.release;
