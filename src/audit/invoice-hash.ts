@@ -3,30 +3,11 @@
 // with the invoice and into the audit chain (`invoice.close`); `bulkhead audit verify` recomputes it from
 // the stored invoice, so a change made after closing, even by hand in the database, is found.
 import { createHash } from 'node:crypto';
+import type { NewInvoice } from '../store/repositories/billing.js';
 import type { InvoiceLineRow, InvoiceRow } from '../store/schema.js';
 
-/** What an invoice says, as the hash covers it; integers as bigint. */
-export interface InvoiceContent {
-  readonly id: string;
-  readonly domainId: string;
-  readonly number: number;
-  readonly period: string;
-  readonly currency: string;
-  readonly subtotal: bigint;
-  readonly total: bigint;
-  readonly closedAt: Date;
-  readonly lines: readonly {
-    readonly position: number;
-    readonly meter: string;
-    readonly unit: string;
-    readonly quantity: bigint;
-    readonly included: bigint;
-    readonly billable: bigint;
-    readonly unitPrice: bigint;
-    readonly per: bigint;
-    readonly amount: bigint;
-  }[];
-}
+/** What an invoice says, as the hash covers it (all it is written with but the hash); integers as bigint. */
+export type InvoiceContent = Omit<NewInvoice, 'contentHash'>;
 
 /** The hex SHA-256 of the invoice's content: a JSON array of its fields in a fixed order, integers as text. */
 export function invoiceHash(invoice: InvoiceContent): string {
