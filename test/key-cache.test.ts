@@ -6,29 +6,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyChangeChannel } from '../src/keys/changes.js';
 import { buildServices, type Services } from '../src/runtime.js';
-import { deriveNoticeKey } from '../src/store/notices.js';
 import { openStore } from '../src/store/store.js';
 import { createTestDatabase, testSecret } from './helpers/backends.js';
+import { noticeKeySetups, pause, until } from './helpers/notices.js';
 
 const actor = { actor: 'operator', requestId: null };
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(condition: () => Promise<boolean> | boolean, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
-    await pause(10);
-  }
-}
-
-// As the server runs (every process derives the notice key from the secret they share), and with a key
-// of each process's own, where the other process's notices arrive bare.
-const setups = [
-  { keys: 'with the notice key they share', noticeKey: deriveNoticeKey(testSecret) },
-  { keys: 'each with a notice key of its own', noticeKey: undefined },
-] as const;
-
-describe.each(setups)(
+describe.each(noticeKeySetups)(
   'key domains remembered across two processes on one PostgreSQL store, $keys',
   ({ noticeKey }) => {
     let database: { url: string; drop(): Promise<void> };
