@@ -10,16 +10,14 @@
 // but the application role: SQL injected into a domain's transaction has no way into the system context.
 // Nor into another domain: only a message the server signed with the database's scope key enters a
 // domain (`scope.ts`, migration 0019), so a statement inside a transaction cannot name another one.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, constants } from 'node:fs';
-import { join } from 'node:path';
-import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
-import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
+//
+// This file is the doors and their scopes. Where they run is `connect.ts` (pools or PGlite, the
+// migrations, `postgres-listen.ts` for notices); messages of several statements are `one-message.ts`;
+// the checks of roles and logins before serving are `roles.ts`.
 import {
   DummyDriver,
   Kysely,
   PostgresAdapter,
-  PostgresDialect,
   PostgresIntrospector,
   PostgresQueryCompiler,
   SelectQueryNode,
@@ -27,20 +25,21 @@ import {
   type Compilable,
   type CompiledQuery,
 } from 'kysely';
-import pg from 'pg';
-import { earliestTimestamp, latestTimestamp, renderableTimestamp } from '../domain/timestamp.js';
 import { BulkheadError } from '../errors.js';
 import { inlineLiterals, inlineParameters, parameterLiterals } from './inline.js';
-import { appRole, migrateToLatest, systemRole } from './migrations.js';
-import { openNotice, randomNoticeKey, sealNotice } from './notices.js';
-import { pgliteDialect } from './pglite-dialect.js';
+import { appRole, systemRole } from './migrations.js';
+import { connectPostgres, openEmbedded, storeSearchPath, type Door, type StoreOptions } from './connect.js';
+import { randomNoticeKey, sealNotice } from './notices.js';
+import { OneMessage } from './one-message.js';
+import { checkLogins, checkRoles, refusedAtConnect, StoreRolesError } from './roles.js';
 import { enterScope, scopeSetting, sealScope } from './scope.js';
 import type { Database } from './schema.js';
 
-export type StoreKind = 'pglite' | 'postgres';
+export { DataDirLockedError } from './data-dir-lock.js';
+export { storeSearchPath, type StoreOptions } from './connect.js';
+export { StoreRolesError } from './roles.js';
 
-/** Where the server's transactions look for tables: Bulkhead's schema, and temporary tables only after it. */
-export const storeSearchPath = 'public, pg_temp';
+export type StoreKind = 'pglite' | 'postgres';
 
 // Statements each open transaction has left for its COMMIT, which carries them in the same message.
 const atCommit = new WeakMap<object, string[]>();
@@ -58,36 +57,6 @@ export function deferToCommit(tx: Tx, query: CompiledQuery): boolean {
   if (text === null) return false;
   queued.push(text);
   return true;
-}
-// How long a new listening connection waits for its own probe notice before it is dropped, and how long
-// after that a new one is tried.
-const listenProbeMs = 5_000;
-const listenRetryMs = 30_000;
-// Prepared reads (PostgreSQL): a name per query text, the limit per connection, the texts the server
-// would not prepare, and the errors after which a read is tried again with nothing prepared.
-const statementNames = new Map<string, string>();
-const maxPreparedPerConnection = 256;
-const unpreparable = new Set<string>();
-/** The server's "cached plan must not change result type": a prepared statement outlived its table's shape. */
-const planChanged = '0A000';
-/**
- * "prepared statement … does not exist" and "… already exists": the message reached another server
- * session than the one this connection prepared on, as a pooler in transaction mode does (or one in
- * session mode that hands a new connection a session still holding an earlier one's statements).
- */
-const sessionNotOwn = new Set(['26000', '42P05']);
-/** Parameter types the server cannot settle from the text alone (indeterminate, ambiguous). */
-const typesUnsettled = new Set(['42P18', '42P08', '42725']);
-
-/** The name `read` prepares `text` under: the same on every connection, and never another text's. */
-function statementName(text: string): string {
-  let name = statementNames.get(text);
-  if (name === undefined) {
-    name = `bh_${createHash('sha256').update(text).digest('hex').slice(0, 40)}`;
-    if (statementNames.size >= 4096) statementNames.clear();
-    statementNames.set(text, name);
-  }
-  return name;
 }
 declare const scope: unique symbol;
 /** A transaction that sees one domain's rows only. */
@@ -220,249 +189,6 @@ export interface ListenOptions {
   readonly ownCommits?: boolean;
 }
 
-export type StoreOptions = (
-  | {
-      kind: 'postgres';
-      url: string;
-      poolSize?: number;
-      /**
-       * A URL whose connections each keep one server session for as long as they live: PostgreSQL
-       * itself, or a pooler in session mode. The migrations (which hold a session-level lock) and the
-       * connections that listen for notifications use it. Needed when `url` is a pooler in transaction
-       * mode, which hands each transaction to whichever server session is free: a lock taken there is
-       * left on a session nobody holds, and a LISTEN there hears nothing. Default: `url`.
-       */
-      sessionUrl?: string;
-      /**
-       * A login that is a member of the system role, for `system`, `systemRead` and `systemCommit` on a
-       * pool of their own (of `poolSize` connections too). With it, the application pool's login (`url`)
-       * must be a member of the application role and of nothing else: then SQL injected into a domain's
-       * transaction can neither switch to the system role nor back to a wider login. Default: the system
-       * context runs on the application pool, switching per transaction, which needs a login (the owner)
-       * that is a member of the system role as well.
-       */
-      systemUrl?: string;
-    }
-  /** `dataDir` undefined keeps the database in memory (tests). */
-  | { kind: 'pglite'; dataDir?: string }
-) & {
-  /**
-   * Seals notification payloads (see `deriveNoticeKey`); every process sharing a PostgreSQL store needs
-   * the same one to read the others' payloads. Default: a random key, so this process reads only its own
-   * and treats the others' notices as bare.
-   */
-  noticeKey?: Buffer;
-};
-
-/** Thrown when another process holds an embedded data directory. */
-export class DataDirLockedError extends Error {
-  override readonly name = 'DataDirLockedError';
-  constructor(
-    readonly dataDir: string,
-    readonly pid: number,
-  ) {
-    super(`the data directory ${dataDir} is in use by process ${pid}`);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** PGlite is one process's database: a lock file keeps a second process out of the same directory. */
-function lockDataDir(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const lockPath = join(dataDir, 'bulkhead.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lockPath, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lockPath, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number(readFileSync(lockPath, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
-        throw new DataDirLockedError(dataDir, pid);
-      }
-      rmSync(lockPath, { force: true }); // left by a process that died
-    }
-  }
-  throw new Error(`could not lock ${dataDir}`);
-}
-
-const int8AsNumber = (value: string) => {
-  const n = Number(value);
-  return Number.isSafeInteger(n) ? n : BigInt(value);
-};
-
-/** PostgreSQL's type oids for `timestamp` and `timestamptz`. */
-const timestampOids = [1114, 1184] as const;
-
-/**
- * Reads a stored time as an instant every reader can render: one the API refuses today but the store
- * holds (written before the API refused it, or by hand: year 10000, `infinity`, a date BC) comes back
- * at the nearest end of the years 0001–9999, so a listing that holds it still answers.
- */
-function renderableStoredTime(read: (text: string) => unknown): (text: string) => Date {
-  return (text) => {
-    if (text === 'infinity') return new Date(latestTimestamp);
-    if (text === '-infinity' || text.endsWith(' BC')) return new Date(earliestTimestamp);
-    const value = read(text);
-    return renderableTimestamp(value instanceof Date || typeof value === 'number' ? value : Number.NaN);
-  };
-}
-
-/** Thrown when the database's roles, or the logins the store was given, would not keep domains apart. */
-export class StoreRolesError extends Error {
-  override readonly name = 'StoreRolesError';
-}
-
-/**
- * Refuses to serve when the roles the isolation rests on were widened after the migrations: the
- * application role must not bypass row-level security, inherit the system role's policies nor be a
- * member of it.
- */
-async function checkRoles(db: Kysely<Database>): Promise<void> {
-  const { rows } = await sql<{ rolname: string; unsafe: boolean }>`
-    SELECT rolname, (rolsuper OR rolbypassrls OR rolinherit) AS unsafe
-    FROM pg_roles WHERE rolname IN (${appRole}, ${systemRole})`.execute(db);
-  const unsafe = rows.filter((r) => r.unsafe).map((r) => r.rolname);
-  if (rows.length !== 2 || unsafe.length > 0) {
-    throw new StoreRolesError(
-      `The database roles ${appRole} and ${systemRole} must exist without SUPERUSER, BYPASSRLS or INHERIT` +
-        (unsafe.length > 0 ? ` (changed: ${unsafe.join(', ')})` : '') +
-        '. Start once connected as the database owner (it repairs them), or run ' +
-        `ALTER ROLE … NOSUPERUSER NOBYPASSRLS NOINHERIT for each.`,
-    );
-  }
-  const member = await sql<{ member: boolean }>`
-    SELECT pg_has_role(${appRole}, ${systemRole}, 'MEMBER') AS member`.execute(db);
-  if (member.rows[0]!.member) {
-    throw new StoreRolesError(
-      `The database role ${appRole} is a member of ${systemRole}, so SQL injected into a domain's ` +
-        `transaction could switch to it. Start once connected as the database owner (it revokes it), or run ` +
-        `REVOKE ${systemRole} FROM ${appRole}.`,
-    );
-  }
-  // The scope is unforgeable only while the application role cannot read the key and every policy takes
-  // the domain from the verified scope (migration 0019), never from the setting itself.
-  const scope = await sql<{ key: boolean; policies: string[] }>`
-    SELECT has_table_privilege(${appRole}, 'public.scope_keys', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') AS key,
-      ARRAY(SELECT tablename || '.' || policyname FROM pg_policies
-            WHERE schemaname = 'public' AND (qual LIKE ${`%${scopeSetting}%`} OR with_check LIKE ${`%${scopeSetting}%`})
-            ORDER BY 1) AS policies`.execute(db);
-  if (scope.rows[0]!.key) {
-    throw new StoreRolesError(
-      `The database role ${appRole} has a privilege on scope_keys, so SQL injected into a domain's ` +
-        `transaction could sign any domain's scope. Run REVOKE ALL ON scope_keys FROM ${appRole}, PUBLIC.`,
-    );
-  }
-  if (scope.rows[0]!.policies.length > 0) {
-    throw new StoreRolesError(
-      `These row-level security policies read ${scopeSetting} unverified, which any session may set: ` +
-        `${scope.rows[0]!.policies.join(', ')}. Make them compare with (SELECT public.scope_domain()).`,
-    );
-  }
-}
-
-interface Login {
-  login: string;
-  superuser: boolean;
-  bypass: boolean;
-  /** Whether it may enter the system role. */
-  system: boolean;
-  /** Every other role it is a member of, directly or not. */
-  memberOf: string[];
-  /** Whether it owns the database or a table of Bulkhead's schema. */
-  owner: boolean;
-}
-
-/** What the connection's login (not the role it switched to) is and may become. */
-async function loginOf(db: Kysely<Database>): Promise<Login> {
-  const { rows } = await sql<Login>`
-    SELECT r.rolname AS login, r.rolsuper AS superuser, r.rolbypassrls AS bypass,
-      pg_has_role(r.oid, ${systemRole}, 'MEMBER') AS system,
-      ARRAY(SELECT o.rolname::text FROM pg_roles o
-            WHERE o.oid <> r.oid AND pg_has_role(r.oid, o.oid, 'MEMBER') ORDER BY 1) AS "memberOf",
-      (d.datdba = r.oid OR EXISTS (SELECT 1 FROM pg_class c
-                                   WHERE c.relowner = r.oid AND c.relnamespace = 'public'::regnamespace)) AS owner
-    FROM pg_roles r, pg_database d
-    WHERE r.rolname = session_user AND d.datname = current_database()`.execute(db);
-  return rows[0]!;
-}
-
-const appUrlSetting = 'BULKHEAD_DATABASE_URL';
-const systemUrlSetting = 'BULKHEAD_DATABASE_SYSTEM_URL';
-
-/**
- * Refuses to serve on PostgreSQL when the logins would not keep the doors apart. With a system login of
- * its own, the application pool's login must be a member of the application role and of nothing else
- * (not the owner, not a superuser, no BYPASSRLS), and the system pool's a member of the system role.
- * Without one, the application pool's login (the owner, unseparated) must be able to enter the system
- * role, or no system work could run.
- */
-async function checkLogins(app: Kysely<Database>, system: Kysely<Database> | null): Promise<void> {
-  const login = await loginOf(app);
-  if (system === null) {
-    if (!login.system) {
-      throw new StoreRolesError(
-        `${appUrlSetting} logs in as ${login.login}, which is not a member of ${systemRole}, and ` +
-          `${systemUrlSetting} is not set: set it to a login that is a member of ${systemRole} only ` +
-          `(CREATE ROLE … LOGIN PASSWORD '…' IN ROLE ${systemRole}).`,
-      );
-    }
-    return;
-  }
-  const wider = login.superuser
-    ? 'is a superuser'
-    : login.bypass
-      ? 'has BYPASSRLS'
-      : login.owner
-        ? 'owns the database or its tables'
-        : login.memberOf.length !== 1 || login.memberOf[0] !== appRole
-          ? `is a member of ${login.memberOf.filter((r) => r !== appRole).join(', ') || 'no role'}` +
-            (login.memberOf.includes(appRole) ? '' : ` and not of ${appRole}`)
-          : null;
-  if (wider !== null) {
-    throw new StoreRolesError(
-      `${appUrlSetting} logs in as ${login.login}, which ${wider}: with ${systemUrlSetting} set, the ` +
-        `application login must be a member of ${appRole} and of no other role ` +
-        `(CREATE ROLE … LOGIN PASSWORD '…' IN ROLE ${appRole}).`,
-    );
-  }
-  const systemLogin = await loginOf(system);
-  if (!systemLogin.system) {
-    throw new StoreRolesError(
-      `${systemUrlSetting} logs in as ${systemLogin.login}, which is not a member of ${systemRole}.`,
-    );
-  }
-}
-
-/**
- * A pool's connections start as its role (`options=-c role=…`): a login that may not enter it is refused
- * at connect, which is said here in terms of the setting that names the login.
- */
-function refusedAtConnect(error: unknown): unknown {
-  if (!(error instanceof pg.DatabaseError) || error.code !== '42501') return error;
-  for (const [role, setting] of [
-    [appRole, appUrlSetting],
-    [systemRole, systemUrlSetting],
-  ] as const) {
-    if (error.message.includes(`set role "${role}"`)) {
-      return new StoreRolesError(
-        `${setting} logs in as a role that is not a member of ${role} (${error.message}).`,
-      );
-    }
-  }
-  return error;
-}
-
 /**
  * Opens the store and brings its schema up to date.
  *
@@ -470,168 +196,11 @@ function refusedAtConnect(error: unknown): unknown {
  * const store = await openStore({ kind: 'pglite', dataDir: '.bulkhead' });
  */
 export async function openStore(options: StoreOptions): Promise<Store> {
-  let db: Kysely<Database>;
-  let unlock = () => {};
-  let listen: (
-    channel: string,
-    onNotify: (payload: string | null) => void,
-    onConnection?: (up: boolean) => void,
-  ) => Promise<() => Promise<void>>;
-  // The application pool on PostgreSQL, for reads that travel in one message (null on PGlite).
-  let appPool: pg.Pool | null = null;
-  // The system context's own pool, when it logs in as a login of its own (PostgreSQL, `systemUrl`).
-  let systemDoor: { pool: pg.Pool; db: Kysely<Database> } | null = null;
   const noticeKey = options.noticeKey ?? randomNoticeKey();
-  if (options.kind === 'postgres') {
-    const poolOf = (max: number, role?: string, url = options.url) => {
-      const pool = new pg.Pool({
-        connectionString: url,
-        max,
-        // Every connection of the application pool runs as the application role from its first statement
-        // (the system pool's as the system role), with the search path its transactions pin.
-        ...(role === undefined
-          ? {}
-          : { options: `-c role=${role} -c search_path=${storeSearchPath.replace(' ', '')}` }),
-        types: {
-          getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
-            oid === 20
-              ? int8AsNumber
-              : (timestampOids as readonly number[]).includes(oid) && format !== 'binary'
-                ? renderableStoredTime(pg.types.getTypeParser(oid, 'text') as (text: string) => unknown)
-                : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
-        },
-      });
-      // An idle connection the server drops (restart, failover, a terminated backend) must not crash
-      // the process; the pool replaces it on the next checkout.
-      pool.on('error', () => {});
-      return { pool, kysely: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }) };
-    };
-    // Migrations run as the connecting (owning) role on a connection (and a server session) of their own.
-    const owner = poolOf(1, undefined, options.sessionUrl).kysely;
-    try {
-      await migrateToLatest(owner as Kysely<unknown>);
-    } finally {
-      await owner.destroy();
-    }
-    const app = poolOf(options.poolSize ?? 10, appRole);
-    db = app.kysely;
-    appPool = app.pool;
-    if (options.systemUrl !== undefined) {
-      const system = poolOf(options.poolSize ?? 10, systemRole, options.systemUrl);
-      systemDoor = { pool: system.pool, db: system.kysely };
-    }
-    const notifier = app.pool;
-    listen = async (channel, onNotify, onConnection) => {
-      let stopped = false;
-      let current: pg.Client | null = null;
-      let retry: NodeJS.Timeout | null = null;
-      const retryLater = (ms = 1_000) => {
-        if (stopped || retry !== null) return;
-        retry = setTimeout(() => {
-          retry = null;
-          connect().catch(() => retryLater());
-        }, ms);
-        retry.unref();
-      };
-      const connect = async () => {
-        const client = new pg.Client({ connectionString: options.sessionUrl ?? options.url });
-        // A LISTEN answered is no proof that notices arrive: a pooler in transaction mode takes it on a
-        // server session it then hands to other clients, which get what that session hears. So the
-        // connection counts as listening only once a notice sent from the application pool reaches it.
-        const probe = `bulkhead_probe_${randomBytes(12).toString('hex')}`;
-        const probeText = randomBytes(12).toString('hex');
-        let heard = () => {};
-        const probeHeard = new Promise<void>((resolve) => (heard = resolve));
-        const lost = () => {
-          if (current !== client) return;
-          current = null;
-          onConnection?.(false);
-          retryLater();
-        };
-        client.on('error', lost);
-        client.on('end', lost);
-        client.on('notification', (message) => {
-          if (message.channel === channel) onNotify(openNotice(noticeKey, channel, message.payload));
-          else if (message.channel === probe && message.payload === probeText) heard();
-        });
-        try {
-          await client.connect();
-          await client.query(`LISTEN ${client.escapeIdentifier(channel)}; LISTEN ${probe}`);
-        } catch (error) {
-          await client.end().catch(() => undefined);
-          throw error;
-        }
-        if (stopped) {
-          await client.end().catch(() => undefined);
-          return;
-        }
-        current = client;
-        void (async () => {
-          let timer: NodeJS.Timeout | undefined;
-          const arrived = await Promise.race([
-            notifier.query(`NOTIFY ${probe}, '${probeText}'`).then(() => probeHeard.then(() => true)),
-            new Promise<false>((resolve) => {
-              timer = setTimeout(() => resolve(false), listenProbeMs);
-              timer.unref();
-            }),
-          ]).catch(() => false);
-          clearTimeout(timer);
-          if (current !== client) return;
-          if (arrived) {
-            onConnection?.(true);
-            return;
-          }
-          // Notices do not reach this connection: dropped, and tried again later; until then whoever
-          // listens is told that it may miss them.
-          current = null;
-          await client.end().catch(() => undefined);
-          retryLater(listenRetryMs);
-        })();
-      };
-      await connect();
-      return async () => {
-        stopped = true;
-        if (retry !== null) clearTimeout(retry);
-        const client = current;
-        current = null;
-        await client?.end().catch(() => undefined);
-      };
-    };
-  } else {
-    let pglite: PGlite;
-    const parsers = Object.fromEntries(
-      timestampOids.map((oid) => [oid, renderableStoredTime((text) => pgliteTypes.parsers[oid]?.(text))]),
-    );
-    if (options.dataDir === undefined) {
-      pglite = await PGlite.create({ parsers, extensions: { pgcrypto } });
-    } else {
-      unlock = lockDataDir(options.dataDir);
-      try {
-        pglite = await PGlite.create(join(options.dataDir, 'pgdata'), { parsers, extensions: { pgcrypto } });
-      } catch (error) {
-        unlock();
-        throw error;
-      }
-    }
-    db = new Kysely<Database>({ dialect: pgliteDialect(pglite) });
-    const embedded = pglite;
-    listen = async (channel, onNotify, onConnection) => {
-      const stop = await embedded.listen(channel, (payload) =>
-        onNotify(openNotice(noticeKey, channel, payload)),
-      );
-      onConnection?.(true); // in this process: never lost
-      return async () => stop();
-    };
-    try {
-      await migrateToLatest(db as Kysely<unknown>);
-      // PGlite is one session: after the migrations it runs as the application role for good.
-      await sql.raw(`SET ROLE ${appRole}; SET search_path = ${storeSearchPath}`).execute(db);
-    } catch (error) {
-      await db.destroy();
-      unlock();
-      throw error;
-    }
-  }
+  const { db, appPool, systemDoor, listen, unlock } =
+    options.kind === 'postgres'
+      ? await connectPostgres(options, noticeKey)
+      : await openEmbedded(options.dataDir, noticeKey);
   // What each open transaction has notified, handed to this process's listeners once it has committed.
   const pendingNotices = new WeakMap<object, [channel: string, payload: string | null][]>();
   const localListeners = new Map<string, Set<(payload: string | null) => void>>();
@@ -701,6 +270,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   // Empty until read: a MAC under it is one no scope accepts.
   let scopeKey = Buffer.alloc(0);
   const seal = (message: string) => sealScope(scopeKey, message);
+  const messages = new OneMessage(seal, scopeResults);
   const domainScope = (domainId: string) => scopeTo(appRole, enterScope(domainId));
   // Compiles the queries of `read`; running one through it is a programming error.
   const queries = new Kysely<Database>({
@@ -711,101 +281,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       createQueryCompiler: () => new PostgresQueryCompiler(),
     },
   }) as DomainQueries;
-  // The statements `read` has prepared on each connection of either pool, by name. Off for
-  // good once a prepared statement went missing: a pooler in transaction mode hands each message to
-  // whichever server session is free, so nothing prepared can be counted on.
-  const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
-  let prepareReads = true;
-  const readInOneMessage = async (
-    pool: pg.Pool,
-    scope: string,
-    compiled: readonly CompiledQuery[],
-    literals: readonly (readonly string[])[],
-    inlined: readonly string[],
-  ): Promise<unknown[][]> => {
-    const client = await pool.connect();
-    let prepared = preparedOn.get(client);
-    if (prepared === undefined) preparedOn.set(client, (prepared = new Set()));
-    // Each query runs as a statement prepared on this connection (PREPARE travels with its first use),
-    // so the server plans it once per connection instead of on every read; its parameters are written
-    // as literals in the EXECUTE. A query the server would not prepare, or past the limit per connection,
-    // travels with its parameters written into its text instead.
-    const preparing = new Map<string, string>();
-    let usesPrepared = false;
-    const statements = compiled.map((q, i) => {
-      const name = statementName(q.sql);
-      if (!prepareReads || unpreparable.has(q.sql)) return inlined[i]!;
-      if (!prepared.has(name) && !preparing.has(name)) {
-        if (prepared.size + preparing.size >= maxPreparedPerConnection) return inlined[i]!;
-        preparing.set(name, q.sql);
-      }
-      const args = literals[i]!;
-      usesPrepared = true;
-      return args.length === 0 ? `EXECUTE ${name}` : `EXECUTE ${name}(${args.join(', ')})`;
-    });
-    const prepares = [...preparing].map(([name, text]) => `PREPARE ${name} AS ${text}`);
-    let results: pg.QueryResult[];
-    try {
-      // Several statements in one simple-protocol message run as one transaction, which is rolled back
-      // as a whole if one fails, so the connection goes back to the pool clean either way.
-      // The scope goes first: a PREPARE resolves the tables it names under the search path it pins.
-      results = (await client.query(
-        seal([scope, ...prepares, ...statements].join('; ')),
-      )) as unknown as pg.QueryResult[];
-    } catch (error) {
-      const code = error instanceof pg.DatabaseError ? (error.code ?? '') : null;
-      // PREPARE outlives a failed message, so after one that prepared, which statements the connection
-      // holds is no longer known: it is closed. So is one whose statement's result changed shape (a
-      // migration altered a table under it), went missing or was there already.
-      const known =
-        code === planChanged || (code !== null && (sessionNotOwn.has(code) || typesUnsettled.has(code)));
-      client.release(code !== null && preparing.size === 0 && !known ? undefined : (error as Error));
-      if (code === null || !usesPrepared) throw error;
-      if (sessionNotOwn.has(code)) {
-        // Server sessions are shared behind this pool: nothing prepared can be counted on, from now on.
-        prepareReads = false;
-      } else if (typesUnsettled.has(code)) {
-        if (unpreparable.size >= 4096) unpreparable.clear();
-        for (const text of preparing.values()) unpreparable.add(text);
-      }
-      // Whatever else failed is tried once more with nothing prepared: a read changes nothing, so the
-      // second try is safe, and an error of the query itself comes back from it unchanged.
-      return readInlined(pool, scope, inlined);
-    }
-    client.release();
-    for (const name of preparing.keys()) prepared.add(name);
-    return results.slice(scopeResults + prepares.length).map((r) => r.rows as unknown[]);
-  };
-  // Sends `text` (several statements, no BEGIN) on a connection of `pool`. The server runs such a message
-  // as one implicit transaction, committed at its end or rolled back whole if a statement fails, so the
-  // connection goes back to the pool clean either way; one that failed otherwise is closed.
-  const oneMessage = async (pool: pg.Pool, text: string): Promise<pg.QueryResult[]> => {
-    const client = await pool.connect();
-    try {
-      const results = (await client.query(seal(text))) as unknown as pg.QueryResult[];
-      client.release();
-      return results;
-    } catch (error) {
-      client.release(error instanceof pg.DatabaseError ? undefined : (error as Error));
-      throw error;
-    }
-  };
-  // The same read with every query's parameters written into its text, nothing prepared.
-  const readInlined = async (
-    pool: pg.Pool,
-    scope: string,
-    inlined: readonly string[],
-  ): Promise<unknown[][]> => {
-    const results = await oneMessage(pool, `${scope}; ${inlined.join('; ')}`);
-    return results.slice(scopeResults).map((r) => r.rows as unknown[]);
-  };
   const systemScope = scopeTo(systemRole, `SET LOCAL ${scopeSetting} = ''`);
   // Where each kind of transaction runs: the application pool (the embedded database on PGlite), and the
   // system context's own pool when it has one, else the same.
-  interface Door {
-    readonly pool: pg.Pool | null;
-    readonly db: Kysely<Database>;
-  }
   const appDoor: Door = { pool: appPool, db };
   const systemDoorOrApp: Door = systemDoor ?? appDoor;
   // The queries of `read` or `systemRead`, under `scope`: in one message on PostgreSQL when every query's
@@ -827,7 +305,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       return args === null ? null : inlineLiterals(q.sql, args);
     });
     if (door.pool !== null && texts.every((t) => t !== null)) {
-      return readInOneMessage(door.pool, scope, compiled, literals as string[][], texts);
+      return messages.read(door.pool, scope, compiled, literals as string[][], texts);
     }
     return scoped(
       scope,
@@ -860,7 +338,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     if (compiled.length === 0 && deferred.length === 0) return [];
     const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
     if (door.pool !== null && texts.every((t) => t !== null)) {
-      const results = await oneMessage(door.pool, [scope, ...texts, ...deferred].join('; '));
+      const results = await messages.send(door.pool, [scope, ...texts, ...deferred].join('; '));
       return results.slice(scopeResults, scopeResults + texts.length).map((r) => r.rows as unknown[]);
     }
     return scoped(
