@@ -9,10 +9,11 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyServerOptions } from 'fastify';
-import { notFound } from '../errors.js';
+import { BulkheadError, notFound } from '../errors.js';
 import type { Services } from '../runtime.js';
 import { authenticate } from './plugins/authenticate.js';
 import { fairShare } from './plugins/fair-share.js';
+import { MethodTable } from './methods.js';
 import { sendProblem, toBulkheadError } from './problem.js';
 import { auditPlugin } from './routes/audit/index.js';
 import { authPlugin } from './routes/auth/index.js';
@@ -78,6 +79,10 @@ export async function buildServer(services: Services, options: ServerOptions = {
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Bodies are JSON (forms where a route takes them, bytes for objects): Fastify's own text/plain parser
+  // would hand a route a string its schema then refuses as 400, where the media type is what is wrong (415).
+  app.removeContentTypeParser('text/plain');
+
   const ajv = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => ajv.compile(schema, httpPart));
   app.addSchema(Problem);
@@ -120,7 +125,20 @@ export async function buildServer(services: Services, options: ServerOptions = {
     else request.log.info({ code: problem.code }, 'request refused');
     return sendProblem(reply, problem);
   });
-  app.setNotFoundHandler((_request, reply) => sendProblem(reply, notFound()));
+  const methods = new MethodTable();
+  app.setNotFoundHandler((request, reply) => {
+    // A path some route serves, asked with a method none of them takes.
+    const allowed = methods.allowed(request.url.split('?', 1)[0]!);
+    if (allowed.length === 0) return sendProblem(reply, notFound());
+    reply.header('allow', allowed.join(', '));
+    return sendProblem(
+      reply,
+      new BulkheadError(
+        'method_not_allowed',
+        `${request.method} is not allowed here: use ${allowed.join(', ')}.`,
+      ),
+    );
+  });
 
   await app.register(authenticate, { services });
   await app.register(fairShare, {
@@ -134,6 +152,7 @@ export async function buildServer(services: Services, options: ServerOptions = {
   app.addHook('onRoute', (route) => {
     if (route.method !== 'HEAD') {
       for (const method of [route.method].flat()) {
+        methods.add(method, route.url);
         accessTable.push({
           method,
           url: route.url,
