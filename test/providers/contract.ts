@@ -164,6 +164,30 @@ export function describeProviderContract(subject: ContractSubject): void {
       await use(neighbour, neighbourCredentials);
     });
 
+    it('deletes concurrently: overlapping deletes from two servers both succeed and leave nothing', async () => {
+      // Two provider instances stand for two servers on one backend; each pair of deletes overlaps.
+      const other = await subject.open();
+      try {
+        const refs = [newRef(), newRef(), newRef()];
+        await Promise.all(refs.map((ref) => provider.create(ref)));
+        for (const ref of refs) {
+          const outcomes = await Promise.allSettled([
+            provider.delete(ref),
+            other.delete(ref),
+            provider.delete(ref),
+          ]);
+          expect(
+            outcomes.filter((o) => o.status === 'rejected').map((o) => String(o.reason)),
+            subject.name,
+          ).toEqual([]);
+          expect(await subject.objects(ref)).toEqual([]);
+          expect((await provider.inspect(ref)).exists).toBe(false);
+        }
+      } finally {
+        await other.close();
+      }
+    });
+
     // Declared only where the backend has sessions: a test is never skipped (docs/development.md).
     const openSession = subject.session;
     if (openSession !== undefined) {

@@ -71,6 +71,18 @@ export function openAdminPool(url: string, max = 4): AdminPool {
   return { ...asQueryable(pool), end: () => pool.end() };
 }
 
+/** One admin connection to the admin URL's own database, for a session-level lock. */
+export async function adminSession(adminUrl: string): Promise<PgSession> {
+  return connect(
+    new pg.Client({
+      connectionString: adminUrl,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      statement_timeout: STATEMENT_TIMEOUT_MS,
+      application_name: 'bulkhead-provisioner',
+    }),
+  );
+}
+
 /** One admin connection to `database`, for the statements that only work inside it. */
 export async function connectAdmin(adminUrl: string, database: string): Promise<PgSession> {
   return connect(

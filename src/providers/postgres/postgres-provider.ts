@@ -15,6 +15,7 @@ import {
   type ResourceRef,
 } from '../provider.js';
 import {
+  adminSession,
   inDatabase,
   openAdminPool,
   sqlState,
@@ -222,6 +223,21 @@ export class PostgresServerProvider implements Provider {
 
   async delete(ref: ResourceRef): Promise<void> {
     const name = backendName(ref);
+    // Overlapping deletes of one resource (another server's, a retry after a crash, the reconciler) run
+    // one after the other: run together, the server refuses one with "tuple concurrently deleted" or
+    // "role does not exist". The lock is a session's, on a connection of its own, so it ends with this
+    // process if it dies; a statement the dead process left running holds it until that statement ends.
+    // Every step below is written to find its work done already, so the second delete finds nothing left.
+    const lock = await adminSession(this.s.adminUrl);
+    try {
+      await lock.query(`SELECT pg_advisory_lock(hashtextextended(${literal(`bulkhead.delete:${name}`)}, 0))`);
+      await this.deleteLocked(name);
+    } finally {
+      await lock.end();
+    }
+  }
+
+  private async deleteLocked(name: string): Promise<void> {
     const schemaMode = this.s.mode === 'schema';
     const database = schemaMode ? this.s.sharedDatabase : name;
     // Schema mode may create the (empty) shared database here; it is needed for anything else anyway.

@@ -1,6 +1,7 @@
 // The RabbitMQ provider: per resource a vhost and a user of the same name (`bh_<domain>_<resource>`),
 // the user holding permissions on that vhost only, without management tags, under vhost limits. Assumes
 // an administrator on the management API and that tenants reach the broker only over AMQP.
+import { setTimeout } from 'node:timers/promises';
 import {
   type BackendIdentity,
   backendName,
@@ -113,12 +114,30 @@ export class RabbitmqProvider implements Provider {
   async delete(ref: ResourceRef): Promise<void> {
     const name = backendName(ref);
     // The user first: nothing can log in again, and the broker closes the user's connections itself.
-    await this.api.delete(apiPath('users', name));
+    await this.remove(apiPath('users', name));
     // Removing a user or its permissions alone leaves a connection that is already open usable (its
     // consumers keep receiving), so what is left is closed here, and the call waits until none is.
     await this.sessions.closeAll(name, 'resource deleted');
     // Removes the vhost's queues, exchanges, bindings, limits and every permission on it.
-    await this.api.delete(apiPath('vhosts', name));
+    await this.remove(apiPath('vhosts', name));
+  }
+
+  /**
+   * Deletes the object at `path`, absent already or not. Two deletes of one object at once (another
+   * server's, a retry, the reconciler) can get the broker to answer one of them 500 while the other
+   * removes it: an error after which the object is gone is success; otherwise it is tried again.
+   */
+  private async remove(path: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.api.delete(path);
+        return;
+      } catch (error) {
+        if ((await this.api.get<object>(path)) === null) return;
+        if (attempt === 3) throw error;
+        await setTimeout(100 * attempt);
+      }
+    }
   }
 
   async credentials(ref: ResourceRef): Promise<Credentials> {
