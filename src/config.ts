@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { normalizePostgresUrl, PostgresUrlError } from './util/postgres-url.js';
 import { failpoints } from './domain/failpoints.js';
 import { parseDuration } from './util/duration.js';
+import { parseTrustedProxies } from './util/proxies.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 
@@ -67,6 +68,15 @@ const schema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** `pretty`: lines for a person; `json`: one JSON object a line. Unset: pretty on a terminal. */
   logFormat: z.enum(['pretty', 'json'], { message: 'must be pretty or json' }).optional(),
+  /** Addresses and CIDR ranges of the reverse proxies whose forwarded headers are believed. */
+  trustProxy: z
+    .string()
+    .refine(
+      (text) => parseTrustedProxies(text) !== null,
+      'must be a comma-separated list of IP addresses or CIDR ranges, e.g. 10.0.0.5, 10.1.0.0/16',
+    )
+    .transform((text) => parseTrustedProxies(text)!)
+    .optional(),
   bodyLimit: z.coerce
     .number()
     .int()
@@ -183,6 +193,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   secret: 'BULKHEAD_SECRET',
   logLevel: 'BULKHEAD_LOG_LEVEL',
   logFormat: 'BULKHEAD_LOG_FORMAT',
+  trustProxy: 'BULKHEAD_TRUST_PROXY',
   bodyLimit: 'BULKHEAD_BODY_LIMIT',
   url: 'BULKHEAD_URL',
   provisioningKey: 'BULKHEAD_KEY',

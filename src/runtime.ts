@@ -8,7 +8,7 @@ import { ConfigError, decodeSecret, type Config } from './config.js';
 import type { ResourceKind } from './domain/kinds.js';
 import { FeedKeys } from './identity/feed/feed-keys.js';
 import { PrincipalService } from './identity/principals.js';
-import { LoginLimiter } from './identity/login-limiter.js';
+import { LoginLimiter, type LimiterOptions } from './identity/login-limiter.js';
 import { SessionService } from './identity/sessions.js';
 import { SigningKeys } from './identity/signing-keys.js';
 import { TokenService } from './identity/tokens.js';
@@ -78,6 +78,8 @@ export interface ServiceOptions {
   readonly leaseMs?: number | undefined;
   readonly slugQuarantineMs?: number | undefined;
   readonly maxObjectBytes?: number | undefined;
+  /** Failed sign-ins allowed per account and per client address, and the window they count in. */
+  readonly loginLimits?: LimiterOptions | undefined;
   readonly onError?: (error: unknown, resourceId: string) => void;
   readonly failpoint?: Failpoint | undefined;
   /** The longest an access token may live (at most 300 s). */
@@ -210,7 +212,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
       absoluteSeconds: options.sessionSeconds ?? 12 * 3600,
       idleSeconds: options.sessionIdleSeconds ?? 30 * 60,
     }),
-    loginLimiter: new LoginLimiter(),
+    loginLimiter: new LoginLimiter(options.loginLimits),
     tokens,
     limits: { maxObjectBytes: options.maxObjectBytes ?? 100 * 1024 ** 2 },
     tenantLimits,

@@ -64,6 +64,11 @@ export const redactPaths = [
 export interface ServerOptions {
   readonly logger?: FastifyServerOptions['logger'];
   readonly bodyLimit?: number;
+  /**
+   * Addresses and CIDR ranges of reverse proxies: from them (only), the client's address, the host and
+   * the protocol are read from X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto.
+   */
+  readonly trustProxy?: readonly string[];
   /** Runs when the server closes, after in-flight requests have finished (the entry point closes the store). */
   readonly onClose?: () => Promise<void>;
 }
@@ -77,6 +82,7 @@ export async function buildServer(services: Services, options: ServerOptions = {
     return503OnClosing: true,
     routerOptions: { maxParamLength: 2048 },
     forceCloseConnections: 'idle',
+    trustProxy: options.trustProxy === undefined ? false : [...options.trustProxy],
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Bodies are JSON (forms where a route takes them, bytes for objects): Fastify's own text/plain parser

@@ -56,6 +56,7 @@ export async function startServer(
   const stream = logDestination(options.logFormat ?? 'json', options.colour ?? false);
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
+    ...(config.trustProxy === undefined ? {} : { trustProxy: config.trustProxy }),
     logger: {
       level: config.logLevel,
       redact: { paths: redactPaths, censor: '[redacted]' },
