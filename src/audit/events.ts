@@ -1,5 +1,6 @@
 // The closed set of things the audit log records. Every event names its domain (or null for events that
 // belong to no domain, such as a key that matched nothing) and its outcome.
+import type { EventFields } from '../store/repositories/audit.js';
 
 export const auditActions = [
   'operator.token_created',
@@ -74,16 +75,9 @@ export interface AuditEventInput {
   readonly detail?: Readonly<Record<string, unknown>>;
 }
 
-export interface AuditEvent {
+/** An event as the log holds it: its fields, and its place in its chain. */
+export interface AuditEvent extends EventFields {
   readonly seq: number;
-  readonly id: string;
-  readonly at: string;
-  readonly domainId: string | null;
-  readonly actor: string;
-  readonly action: string;
-  readonly target: string | null;
-  readonly outcome: string;
-  readonly requestId: string | null;
   readonly detail: Record<string, unknown>;
   readonly prevHash: string;
   readonly hash: string;

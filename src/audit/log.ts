@@ -7,7 +7,13 @@ import { newId } from '../domain/ids.js';
 import { deferToCommit, type Tx } from '../store/store.js';
 import { inlineParameters } from '../store/inline.js';
 import type { AuditRow } from '../store/schema.js';
-import { appendEventStatements, auditCutover, auditEvents, auditHeads } from '../store/repositories/audit.js';
+import {
+  appendEventStatements,
+  auditCutover,
+  auditEvents,
+  auditHeads,
+  type AuditRowFilter,
+} from '../store/repositories/audit.js';
 import { invoicesWithLines } from '../store/repositories/billing.js';
 import { invoiceHash, storedInvoiceContent } from './invoice-hash.js';
 import type { Condition } from '../store/repositories/keys.js';
@@ -91,13 +97,8 @@ export async function appendAudit(
     throw new Error('the audit chain has no head row');
 }
 
-export interface AuditFilter {
-  readonly domainId?: string | undefined;
-  readonly action?: string | undefined;
-  readonly since?: Date | undefined;
-  readonly until?: Date | undefined;
-  /** Only events after this sequence number (for paging). */
-  readonly after?: number | undefined;
+/** What `listAudit` selects by: the store's filter, at most 100 events unless `limit` says otherwise. */
+export interface AuditFilter extends Omit<AuditRowFilter, 'limit'> {
   readonly limit?: number | undefined;
 }
 

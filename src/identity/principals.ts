@@ -7,7 +7,7 @@ import { newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import type { PrincipalRole, PrincipalRow } from '../store/schema.js';
-import type { DomainTx, Store, Tx } from '../store/store.js';
+import type { DomainTx, Store } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
 import { lockDomain } from '../store/repositories/domains.js';
 import {
@@ -20,7 +20,11 @@ import {
   setPrincipalSecret,
   setPrincipalStatus,
 } from '../store/repositories/principals.js';
-import { revokeLivePrincipalSessions, revokePrincipalSessions } from '../store/repositories/sessions.js';
+import {
+  insertSession,
+  revokeLivePrincipalSessions,
+  revokePrincipalSessions,
+} from '../store/repositories/sessions.js';
 import {
   canonicalEmail,
   userAccountKey,
@@ -67,12 +71,32 @@ function checkStrength(password: string): void {
 }
 
 /**
- * Whether the principal whose secret was just checked is still active with that same secret, locking it
- * against a change until the calling transaction ends. A login that checked the old password while the
- * password was being changed finds the change here, rather than opening a session that outlives it.
+ * Opens a session for the principal whose secret was just checked, living `seconds` from `at` (a browser
+ * session with its cookie's hash). The principal must still be active with that same secret, and is
+ * locked against a change until the calling transaction ends; otherwise `refusal`. A login that checked
+ * the old password while the password was being changed finds the change here, rather than opening a
+ * session that outlives it.
  */
-export function stillAsChecked(tx: Tx, checked: PrincipalRow): Promise<boolean> {
-  return lockIfUnchanged(tx, checked);
+export async function openCheckedSession(
+  tx: DomainTx,
+  checked: PrincipalRow,
+  session: {
+    readonly id: string;
+    readonly at: Date;
+    readonly seconds: number;
+    readonly refusal: 'invalid_grant' | 'invalid_client';
+    readonly cookie?: { hash: string; idleUntil: Date };
+  },
+): Promise<void> {
+  if (!(await lockIfUnchanged(tx, checked))) throw new BulkheadError(session.refusal);
+  await insertSession(tx, {
+    id: session.id,
+    domainId: checked.domain_id,
+    principalId: checked.id,
+    at: session.at,
+    expiresAt: new Date(session.at.getTime() + session.seconds * 1000),
+    ...(session.cookie === undefined ? {} : { cookie: session.cookie }),
+  });
 }
 
 /** The domain's principal that is not deleted, locked until the transaction ends; else not found. */

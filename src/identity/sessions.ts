@@ -5,16 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { keyedHash } from '../keys/hash.js';
-import { BulkheadError } from '../errors.js';
-import { stillAsChecked } from './principals.js';
+import { openCheckedSession } from './principals.js';
 import { recordRevocation } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
-import {
-  insertSession,
-  moveSessionIdle,
-  revokeSession,
-  sessionByCookieStatement,
-} from '../store/repositories/sessions.js';
+import { moveSessionIdle, revokeSession, sessionByCookieStatement } from '../store/repositories/sessions.js';
 import type { PrincipalRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 
@@ -46,13 +40,11 @@ export class SessionService {
     const now = new Date();
     const sessionId = newId('session');
     await this.o.store.withDomain(principal.domain_id, async (tx) => {
-      if (!(await stillAsChecked(tx, principal))) throw new BulkheadError('invalid_grant');
-      await insertSession(tx, {
+      await openCheckedSession(tx, principal, {
         id: sessionId,
-        domainId: principal.domain_id,
-        principalId: principal.id,
         at: now,
-        expiresAt: new Date(now.getTime() + this.o.absoluteSeconds * 1000),
+        seconds: this.o.absoluteSeconds,
+        refusal: 'invalid_grant',
         cookie: {
           hash: keyedHash(this.o.secret, cookie),
           idleUntil: new Date(now.getTime() + this.o.idleSeconds * 1000),

@@ -20,12 +20,11 @@ import { appendAudit } from '../audit/log.js';
 import { isId, newId } from '../domain/ids.js';
 import { BulkheadError } from '../errors.js';
 import { keyedHash } from '../keys/hash.js';
-import { stillAsChecked } from './principals.js';
+import { openCheckedSession } from './principals.js';
 import { recordRevocation, revocationFromNotice, revocationNotifyChannel } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import {
   insertRefreshToken,
-  insertSession,
   liveSession,
   refreshTokenSession,
   revokeSession,
@@ -115,14 +114,11 @@ export class TokenService {
     const sessionId = newId('session');
     const refreshToken = refresh ? this.newRefreshToken() : undefined;
     await this.o.store.withDomain(principal.domain_id, async (tx) => {
-      if (!(await stillAsChecked(tx, principal)))
-        throw new BulkheadError(principal.kind === 'user' ? 'invalid_grant' : 'invalid_client');
-      await insertSession(tx, {
+      await openCheckedSession(tx, principal, {
         id: sessionId,
-        domainId: principal.domain_id,
-        principalId: principal.id,
         at: now,
-        expiresAt: new Date(now.getTime() + this.o.sessionSeconds * 1000),
+        seconds: this.o.sessionSeconds,
+        refusal: principal.kind === 'user' ? 'invalid_grant' : 'invalid_client',
       });
       if (refreshToken !== undefined) {
         await insertRefreshToken(tx, {

@@ -17,6 +17,7 @@ import {
   lockDomain,
   setDomainStatus,
   slugDeletedSince,
+  type DomainRowFilter,
 } from '../store/repositories/domains.js';
 import { revokeDomainKeys } from '../store/repositories/keys.js';
 import { insertEmptyPool } from '../store/repositories/pools.js';
@@ -49,12 +50,8 @@ export function domainView(row: DomainRow): DomainView {
   };
 }
 
-export interface DomainListOptions {
-  readonly status?: DomainStatus | undefined;
-  /** Matches the normalised slug. */
-  readonly slug?: string | undefined;
-  readonly includeDeleted?: boolean | undefined;
-  readonly after?: string | undefined;
+/** What `listDomains` selects by: the store's filter (the slug is normalised first), 100 at most by default. */
+export interface DomainListOptions extends Omit<DomainRowFilter, 'limit'> {
   readonly limit?: number | undefined;
 }
 

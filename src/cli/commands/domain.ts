@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { DomainView } from '../../services/domains.js';
-import { printJson, printTable, resolveDomain, wholeNumber, type CliContext } from '../context.js';
+import { printJson, printMany, printTable, resolveDomain, wholeNumber, type CliContext } from '../context.js';
 
 const columns = ['id', 'slug', 'name', 'status', 'createdAt'];
 
@@ -44,13 +44,7 @@ export function registerDomain(program: Command, ctx: CliContext): void {
             includeDeleted: opts.all,
             limit: opts.limit,
           });
-          if (opts.json === true) printJson(ctx.io, items);
-          else
-            printTable(
-              ctx.io,
-              items.map((d) => ({ ...d })),
-              columns,
-            );
+          printMany(ctx.io, items, columns, opts.json);
         }),
     );
 

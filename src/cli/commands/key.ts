@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { defaultScopeKinds, scopeActions, scopeKinds, validScopes, type Scope } from '../../policy/scopes.js';
 import { maxRotationOverlapSeconds } from '../../keys/rotation.js';
-import { printJson, printTable, resolveDomain, wholeNumber, type CliContext } from '../context.js';
+import { printJson, printMany, resolveDomain, wholeNumber, type CliContext } from '../context.js';
 
 const columns = ['id', 'prefix', 'name', 'scopes', 'createdAt', 'lastUsedAt', 'expiresAt', 'revokedAt'];
 
@@ -55,13 +55,7 @@ export function registerKey(program: Command, ctx: CliContext): void {
     .action((ref: string, opts: { json?: boolean }) =>
       ctx.withControlPlane(async (cp) => {
         const items = await cp.listKeys(await resolveDomain(cp, ref));
-        if (opts.json === true) printJson(ctx.io, items);
-        else
-          printTable(
-            ctx.io,
-            items.map((k) => ({ ...k })),
-            columns,
-          );
+        printMany(ctx.io, items, columns, opts.json);
       }),
     );
 

@@ -3,7 +3,7 @@ import { isId, newId } from '../../domain/ids.js';
 import { resourceKinds, type ResourceKind } from '../../domain/kinds.js';
 import { BulkheadError } from '../../errors.js';
 import { manifestsYaml, namespaceName } from '../../providers/kubernetes/index.js';
-import { printJson, printTable, withProgress, type CliContext } from '../context.js';
+import { printJson, printMany, printTable, withProgress, type CliContext } from '../context.js';
 
 const columns = ['id', 'kind', 'name', 'status', 'createdAt', 'readyAt', 'error'];
 
@@ -93,13 +93,7 @@ export function registerResource(program: Command, ctx: CliContext): void {
     .action((opts: { all?: boolean; json?: boolean }) =>
       ctx.withTenantPlane(async (tp) => {
         const items = await tp.listResources(opts.all === true);
-        if (opts.json === true) printJson(ctx.io, items);
-        else
-          printTable(
-            ctx.io,
-            items.map((r) => ({ ...r })),
-            columns,
-          );
+        printMany(ctx.io, items, columns, opts.json);
       }),
     );
 

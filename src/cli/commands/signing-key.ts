@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printJson, printTable, resolveDomain, type CliContext } from '../context.js';
+import { printJson, printMany, resolveDomain, type CliContext } from '../context.js';
 
 const columns = ['kid', 'state', 'createdAt', 'activatedAt', 'retiredAt', 'publishUntil'];
 
@@ -13,13 +13,7 @@ export function registerSigningKey(program: Command, ctx: CliContext): void {
     .action((ref: string, opts: { json?: boolean }) =>
       ctx.withControlPlane(async (cp) => {
         const items = await cp.listSigningKeys(await resolveDomain(cp, ref));
-        if (opts.json === true) printJson(ctx.io, items);
-        else
-          printTable(
-            ctx.io,
-            items.map((k) => ({ ...k })),
-            columns,
-          );
+        printMany(ctx.io, items, columns, opts.json);
       }),
     );
 

@@ -6,19 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { lstat, readFile, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import {
-  backendName,
-  type ProbeAttempt,
-  type ProbeReport,
-  type ProbeSide,
-  ProviderError,
-} from '../provider.js';
+import { probeSetupError } from '../probe.js';
+import { backendName, type ProbeAttempt, type ProbeReport, type ProbeSide } from '../provider.js';
 import { isDataDir, pathExists } from './pglite-fs.js';
 import { literal } from './postgres-sql.js';
 
-function setupError(message: string, cause?: unknown): ProviderError<'postgres'> {
-  return new ProviderError('postgres', 'probe_setup', message, cause === undefined ? undefined : { cause });
-}
+const setupError = (message: string, cause?: unknown) => probeSetupError('postgres', message, cause);
 
 /** A SQLSTATE on a PGlite error: the database refused, as opposed to PGlite itself failing. */
 function sqlState(error: unknown): string | undefined {

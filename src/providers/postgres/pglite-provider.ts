@@ -19,7 +19,8 @@ import {
   refFromBackendName,
   type ResourceRef,
 } from '../provider.js';
-import { errno, isDataDir, KeyedMutex, pathExists } from './pglite-fs.js';
+import { errno, KeyedMutex } from '../files.js';
+import { isDataDir, pathExists } from './pglite-fs.js';
 import { probeEmbeddedIsolation } from './pglite-probe.js';
 
 // A fresh cluster, initialised once and copied for every resource: PGlite's initdb takes seconds, a

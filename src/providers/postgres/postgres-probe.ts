@@ -2,13 +2,8 @@
 // B's resource in every way a tenant's SQL can reach it. B's side is a canary table that B itself
 // creates with its own credentials, so a refusal proves something, and B's canary is checked afterwards.
 import { randomBytes } from 'node:crypto';
-import {
-  backendName,
-  type ProbeAttempt,
-  type ProbeReport,
-  type ProbeSide,
-  ProviderError,
-} from '../provider.js';
+import { credentialFields, probeSetupError, runAttempt, type ProbeOutcome } from '../probe.js';
+import { backendName, type ProbeAttempt, type ProbeReport, type ProbeSide } from '../provider.js';
 import { connectAs, sqlState, type ConnectTarget, type PgSession } from './postgres-driver.js';
 import { ident } from './postgres-sql.js';
 
@@ -17,20 +12,11 @@ interface Side extends ConnectTarget {
   readonly schema: string;
 }
 
-function setupError(message: string, cause?: unknown): ProviderError<'postgres'> {
-  return new ProviderError('postgres', 'probe_setup', message, cause === undefined ? undefined : { cause });
-}
+const setupError = (message: string, cause?: unknown) => probeSetupError('postgres', message, cause);
 
 function sideOf(label: 'A' | 'B', side: ProbeSide, mode: 'database' | 'schema'): Side {
-  const c = side.credentials;
-  const text = (field: string): string => {
-    const value = c[field];
-    if (typeof value !== 'string' || value === '')
-      throw setupError(`${label}'s credentials have no ${field}`);
-    return value;
-  };
-  const port = c['port'];
-  if (typeof port !== 'number') throw setupError(`${label}'s credentials have no port`);
+  const { text, port: portOf } = credentialFields('postgres', label, side);
+  const port = portOf();
   return {
     host: text('host'),
     port,
@@ -41,19 +27,17 @@ function sideOf(label: 'A' | 'B', side: ProbeSide, mode: 'database' | 'schema'):
   };
 }
 
-type Outcome = { readonly refused: boolean; readonly detail: string };
-
-/** Refused when the server answered with an error (it always says why with a SQLSTATE). */
-async function attempt(attempts: ProbeAttempt[], name: string, fn: () => Promise<Outcome>): Promise<void> {
-  try {
-    attempts.push({ attempt: name, ...(await fn()) });
-  } catch (error) {
-    const state = sqlState(error);
-    // No SQLSTATE means the network or the setup failed, which proves nothing either way.
-    if (state === undefined) throw setupError(`the probe could not make its attempt "${name}"`, error);
-    attempts.push({ attempt: name, refused: true, detail: `refused: ${state} ${(error as Error).message}` });
-  }
+/**
+ * Refused when the server answered with an error (it always says why with a SQLSTATE); no SQLSTATE means
+ * the network or the setup failed, which proves nothing either way.
+ */
+function refusal(error: unknown): string | null {
+  const state = sqlState(error);
+  return state === undefined ? null : `${state} ${(error as Error).message}`;
 }
+
+const attempt = (attempts: ProbeAttempt[], name: string, fn: () => Promise<ProbeOutcome>) =>
+  runAttempt('postgres', attempts, name, fn, refusal);
 
 async function connectSide(label: 'A' | 'B', side: Side): Promise<PgSession> {
   try {
@@ -103,7 +87,7 @@ export async function probeServerIsolation(
     sessions.push(aSession);
 
     /** Runs a statement A should not be able to run; undoes it when it went through anyway. */
-    const forbidden = async (statement: string, undo?: string): Promise<Outcome> => {
+    const forbidden = async (statement: string, undo?: string): Promise<ProbeOutcome> => {
       await aSession.query(statement);
       if (undo !== undefined) await aSession.query(undo).catch(() => undefined);
       return { refused: false, detail: 'the statement succeeded' };

@@ -77,6 +77,31 @@ async function withRoleRace<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** What inspect reads of a resource's login role and its home: its schema, or its database. */
+interface InspectRow {
+  role_exists: boolean;
+  can_login: boolean | null;
+  home_exists: boolean;
+  bytes: string | null;
+}
+
+/** Inspect in schema mode, on the shared database: the bytes of the schema's tables. */
+const INSPECT_SCHEMA = `
+  SELECT r.oid IS NOT NULL AS role_exists, r.rolcanlogin AS can_login, n.oid IS NOT NULL AS home_exists,
+         (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
+           WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'm', 'p')) AS bytes
+    FROM (SELECT $1::name AS name) x
+    LEFT JOIN pg_roles r ON r.rolname = x.name
+    LEFT JOIN pg_namespace n ON n.nspname = x.name`;
+
+/** Inspect in database mode, as the admin: the database's size. */
+const INSPECT_DATABASE = `
+  SELECT r.oid IS NOT NULL AS role_exists, r.rolcanlogin AS can_login, d.oid IS NOT NULL AS home_exists,
+         pg_database_size(d.oid) AS bytes
+    FROM (SELECT $1::name AS name) x
+    LEFT JOIN pg_roles r ON r.rolname = x.name
+    LEFT JOIN pg_database d ON d.datname = x.name`;
+
 export class PostgresServerProvider implements Provider {
   readonly kind = 'postgres' as const;
   readonly capabilities = { objects: false } as const;
@@ -162,62 +187,29 @@ export class PostgresServerProvider implements Provider {
 
   async inspect(ref: ResourceRef): Promise<InspectResult> {
     const name = backendName(ref);
-    if (this.s.mode === 'schema') {
-      const shared = await this.sharedPool();
-      const { rows } = await shared.query<{
-        role_exists: boolean;
-        can_login: boolean | null;
-        schema_exists: boolean;
-        bytes: string | null;
-      }>(
-        `SELECT r.oid IS NOT NULL AS role_exists, r.rolcanlogin AS can_login, n.oid IS NOT NULL AS schema_exists,
-                (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
-                  WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'm', 'p')) AS bytes
-           FROM (SELECT $1::name AS name) x
-           LEFT JOIN pg_roles r ON r.rolname = x.name
-           LEFT JOIN pg_namespace n ON n.nspname = x.name`,
-        [name],
-      );
-      const row = rows[0]!;
-      return {
-        exists: row.role_exists && row.schema_exists,
-        details: {
-          mode: 'schema',
-          role: name,
-          roleExists: row.role_exists,
-          canLogin: row.can_login,
-          database: this.s.sharedDatabase,
-          schema: name,
-          schemaExists: row.schema_exists,
-          bytes: row.schema_exists ? Number(row.bytes ?? 0) : null,
-        },
-      };
-    }
-    const { rows } = await this.admin.query<{
-      role_exists: boolean;
-      can_login: boolean | null;
-      database_exists: boolean;
-      bytes: string | null;
-    }>(
-      `SELECT r.oid IS NOT NULL AS role_exists, r.rolcanlogin AS can_login, d.oid IS NOT NULL AS database_exists,
-              pg_database_size(d.oid) AS bytes
-         FROM (SELECT $1::name AS name) x
-         LEFT JOIN pg_roles r ON r.rolname = x.name
-         LEFT JOIN pg_database d ON d.datname = x.name`,
-      [name],
-    );
+    const schemaMode = this.s.mode === 'schema';
+    const pool = schemaMode ? await this.sharedPool() : this.admin;
+    const { rows } = await pool.query<InspectRow>(schemaMode ? INSPECT_SCHEMA : INSPECT_DATABASE, [name]);
     const row = rows[0]!;
+    const role = { role: name, roleExists: row.role_exists, canLogin: row.can_login };
     return {
-      exists: row.role_exists && row.database_exists,
-      details: {
-        mode: 'database',
-        role: name,
-        roleExists: row.role_exists,
-        canLogin: row.can_login,
-        database: name,
-        databaseExists: row.database_exists,
-        bytes: row.bytes === null ? null : Number(row.bytes),
-      },
+      exists: row.role_exists && row.home_exists,
+      details: schemaMode
+        ? {
+            mode: 'schema',
+            ...role,
+            database: this.s.sharedDatabase,
+            schema: name,
+            schemaExists: row.home_exists,
+            bytes: row.home_exists ? Number(row.bytes ?? 0) : null,
+          }
+        : {
+            mode: 'database',
+            ...role,
+            database: name,
+            databaseExists: row.home_exists,
+            bytes: row.bytes === null ? null : Number(row.bytes),
+          },
     };
   }
 

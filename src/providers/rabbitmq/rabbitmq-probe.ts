@@ -3,13 +3,8 @@
 // that B itself puts there with its own credentials, so a refusal proves something, and it is checked
 // (still there, one message, unchanged) and removed afterwards.
 import { randomBytes } from 'node:crypto';
-import {
-  backendName,
-  type ProbeAttempt,
-  type ProbeReport,
-  type ProbeSide,
-  ProviderError,
-} from '../provider.js';
+import { credentialFields, probeSetupError, runAttempt, type ProbeOutcome } from '../probe.js';
+import { backendName, type ProbeAttempt, type ProbeReport, type ProbeSide } from '../provider.js';
 import { amqpRefusal, openAmqp, type AmqpChannel, type AmqpSession } from './rabbitmq-amqp.js';
 import { amqpHandshake, type HandshakeTarget } from './rabbitmq-handshake.js';
 import { apiPath, request, type ManagementClient } from './rabbitmq-management.js';
@@ -19,22 +14,11 @@ interface Side extends HandshakeTarget {
   readonly url: string;
 }
 
-type Outcome = { readonly refused: boolean; readonly detail: string };
-
-function setupError(message: string, cause?: unknown): ProviderError<'rabbitmq'> {
-  return new ProviderError('rabbitmq', 'probe_setup', message, cause === undefined ? undefined : { cause });
-}
+const setupError = (message: string, cause?: unknown) => probeSetupError('rabbitmq', message, cause);
 
 function sideOf(label: 'A' | 'B', side: ProbeSide): Side {
-  const c = side.credentials;
-  const text = (field: string): string => {
-    const value = c[field];
-    if (typeof value !== 'string' || value === '')
-      throw setupError(`${label}'s credentials have no ${field}`);
-    return value;
-  };
-  const port = c['port'];
-  if (typeof port !== 'number') throw setupError(`${label}'s credentials have no port`);
+  const { text, port: portOf } = credentialFields('rabbitmq', label, side);
+  const port = portOf();
   const url = text('url');
   return {
     scheme: url.startsWith('amqps:') ? 'amqps' : 'amqp',
@@ -55,15 +39,8 @@ function withVhost(url: string, vhost: string): string {
 }
 
 /** Runs one attempt; a refusal by the broker is an outcome, anything else means the probe is broken. */
-async function attempt(attempts: ProbeAttempt[], name: string, fn: () => Promise<Outcome>): Promise<void> {
-  try {
-    attempts.push({ attempt: name, ...(await fn()) });
-  } catch (error) {
-    const refusal = amqpRefusal(error);
-    if (refusal === null) throw setupError(`the probe could not make its attempt "${name}"`, error);
-    attempts.push({ attempt: name, refused: true, detail: `refused: ${refusal}` });
-  }
-}
+const attempt = (attempts: ProbeAttempt[], name: string, fn: () => Promise<ProbeOutcome>) =>
+  runAttempt('rabbitmq', attempts, name, fn, amqpRefusal);
 
 async function connectSide(label: 'A' | 'B', side: Side): Promise<AmqpSession> {
   try {
@@ -111,7 +88,7 @@ export async function probeRabbitmqIsolation(
     sessions.push(aSession);
 
     /** With A's login on B's vhost: connect, then `op` on a channel there. */
-    const inBsVhost = async (op: (ch: AmqpChannel) => Promise<string>): Promise<Outcome> => {
+    const inBsVhost = async (op: (ch: AmqpChannel) => Promise<string>): Promise<ProbeOutcome> => {
       const s = await openAmqp(withVhost(A.url, B.vhost));
       sessions.push(s);
       try {
@@ -236,7 +213,7 @@ export async function probeRabbitmqIsolation(
       };
     });
     // Not through attempt(): a channel of B's that some attempt got closed is a finding, not a refusal.
-    let canary: Outcome;
+    let canary: ProbeOutcome;
     try {
       const { messageCount } = await bChannel.checkQueue(queue);
       const got = await bChannel.get(queue, { noAck: true });

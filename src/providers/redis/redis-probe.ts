@@ -4,6 +4,7 @@
 // Attempts that would harm the server if they succeeded (FLUSHALL, SHUTDOWN …) are first checked with
 // ACL DRYRUN on the admin connection and only sent for real when Redis says it would refuse them.
 import { randomBytes } from 'node:crypto';
+import { probeSetupError } from '../probe.js';
 import { type ProbeAttempt, type ProbeReport, type ProbeSide, ProviderError } from '../provider.js';
 import { tenantNames } from './redis-acl.js';
 import { connectTenant, replyCode, type AdminClient, type Arg, type TenantClient } from './redis-client.js';
@@ -18,9 +19,7 @@ interface Side {
 /** The answers that mean the server refused: no permission, or no such login. */
 const REFUSALS = new Set(['NOPERM', 'WRONGPASS', 'NOAUTH']);
 
-function setupError(message: string, cause?: unknown): ProviderError<'redis'> {
-  return new ProviderError('redis', 'probe_setup', message, cause === undefined ? undefined : { cause });
-}
+const setupError = (message: string, cause?: unknown) => probeSetupError('redis', message, cause);
 
 function sideOf(label: 'A' | 'B', side: ProbeSide): Side {
   const names = tenantNames(side.ref);

@@ -4,14 +4,9 @@
 import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errno } from '../files.js';
 
 const ZERO_BLOCK = 1024 * 1024;
-
-/** The Node error code of a failed system call (ENOENT, EEXIST …), if it is one. */
-export function errno(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
 
 export async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
   let done = 0;
@@ -119,28 +114,4 @@ export async function ensureOwnerDir(dir: string): Promise<void> {
   if (!stat.isDirectory()) throw new Error(`${dir} exists and is not a directory`);
   // mkdir's mode is narrowed by the umask, and a directory left by an older run may be wider.
   if ((stat.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
-}
-
-/**
- * Runs tasks one at a time per name, in arrival order. Replacing or removing an object is a
- * read-then-write of its directory entry; two at once could free a file that nobody overwrote.
- * One process per storage root is assumed: this does not order other processes.
- */
-export class KeyedMutex {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  async run<T>(name: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(name) ?? Promise.resolve();
-    let release!: () => void;
-    const current = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous.then(() => current);
-    this.tails.set(name, tail);
-    await previous;
-    try {
-      return await task();
-    } finally {
-      release();
-      if (this.tails.get(name) === tail) this.tails.delete(name);
-    }
-  }
 }

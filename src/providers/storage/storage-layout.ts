@@ -4,7 +4,7 @@
 import { lstat, mkdir, chmod, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { backendName, ProviderError, type ResourceRef } from '../provider.js';
-import { errno } from './storage-fs.js';
+import { errno } from '../files.js';
 
 export const MAX_OBJECT_KEY_BYTES = 1024;
 

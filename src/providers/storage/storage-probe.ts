@@ -10,7 +10,8 @@ import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import type { ObjectStore, ProbeAttempt, ProbeReport, ProbeSide, ResourceRef } from '../provider.js';
 import { HEADER_BYTES, openHeader, type ObjectContext } from './storage-crypto.js';
-import { errno, shredFile } from './storage-fs.js';
+import { errno } from '../files.js';
+import { shredFile } from './storage-fs.js';
 
 /** What the probe needs of the provider beyond its public object API. */
 export interface ProbeTarget extends ObjectStore {

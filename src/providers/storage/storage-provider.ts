@@ -26,16 +26,8 @@ import {
   peekSize,
   type ObjectContext,
 } from './storage-crypto.js';
-import {
-  ensureOwnerDir,
-  errno,
-  fsyncDir,
-  KeyedMutex,
-  readFully,
-  shredFile,
-  shredTree,
-  unlinkIfPresent,
-} from './storage-fs.js';
+import { errno, KeyedMutex } from '../files.js';
+import { ensureOwnerDir, fsyncDir, readFully, shredFile, shredTree, unlinkIfPresent } from './storage-fs.js';
 import { isObjectFileName, listNames, objectKeyBytes, prepareRoot, resourcePaths } from './storage-layout.js';
 import { probeIsolation, type ProbeTarget } from './storage-probe.js';
 import { readObject } from './storage-read.js';

@@ -13,7 +13,8 @@ import {
   type ObjectContext,
   type OpenedObject,
 } from './storage-crypto.js';
-import { errno, readFully } from './storage-fs.js';
+import { errno } from '../files.js';
+import { readFully } from './storage-fs.js';
 import { ProviderError } from '../provider.js';
 
 /**

@@ -8,15 +8,8 @@ import { link, open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CHUNK_SIZE, HEADER_BYTES, ObjectSealer, type ObjectContext } from './storage-crypto.js';
-import {
-  errno,
-  fsyncDir,
-  shredFile,
-  unlinkIfPresent,
-  writeFully,
-  zeroFill,
-  type KeyedMutex,
-} from './storage-fs.js';
+import { errno, type KeyedMutex } from '../files.js';
+import { fsyncDir, shredFile, unlinkIfPresent, writeFully, zeroFill } from './storage-fs.js';
 import { supersededFileName, tempFileName } from './storage-layout.js';
 import { ProviderError } from '../provider.js';
 

@@ -11,9 +11,8 @@ import type { Condition } from './keys.js';
 /** Where the single chain written before migration 0018 ends, and every chain starts. */
 export const cutoverSetting = 'audit.cutover';
 
-/** An event to append, its fields ready for the statement, and its body around the `seq`. */
-export interface EventToAppend {
-  readonly chain: string;
+/** An event's own fields, as they are stored (its place in a chain aside). */
+export interface EventFields {
   readonly id: string;
   readonly at: string;
   readonly domainId: string | null;
@@ -23,6 +22,11 @@ export interface EventToAppend {
   readonly outcome: string;
   readonly requestId: string | null;
   readonly detail: Readonly<Record<string, unknown>>;
+}
+
+/** An event to append, its fields ready for the statement, and its body around the `seq`. */
+export interface EventToAppend extends EventFields {
+  readonly chain: string;
   /** The hashed body before and after its `seq`. */
   readonly prefix: string;
   readonly suffix: string;

@@ -40,21 +40,22 @@ export function domainIdStatement(db: DomainQueries, domainId: string) {
   return db.selectFrom('domains').select('id').where('id', '=', domainId);
 }
 
+/** What `domainRows` selects by. */
+export interface DomainRowFilter {
+  readonly status?: DomainStatus | undefined;
+  readonly includeDeleted?: boolean | undefined;
+  /** Matches the normalised slug. */
+  readonly slug?: string | undefined;
+  readonly after?: string | undefined;
+  readonly limit: number;
+}
+
 /**
  * Domains by id, from after `after`, at most `limit`: with `status` those in it, else with
  * `includeDeleted` every one and without it those not deleted; with `slug` (normalised) only the ones
  * with that slug. The system context sees every domain, a domain's own context only itself.
  */
-export function domainRows(
-  tx: Tx,
-  filter: {
-    readonly status?: DomainStatus | undefined;
-    readonly includeDeleted?: boolean | undefined;
-    readonly slug?: string | undefined;
-    readonly after?: string | undefined;
-    readonly limit: number;
-  },
-): Promise<DomainRow[]> {
+export function domainRows(tx: Tx, filter: DomainRowFilter): Promise<DomainRow[]> {
   let q = tx.selectFrom('domains').selectAll();
   if (filter.status !== undefined) q = q.where('status', '=', filter.status);
   else if (filter.includeDeleted !== true) q = q.where('status', '<>', 'deleted');

@@ -3,7 +3,8 @@
 // deleting volumes across domains under a lease (`SystemTx`), and records each one deleted in its
 // domain's transaction. The bytes a create checks against the quota are read after the caller locked
 // the domain's row (`lockDomain`).
-import type { VolumeRow, VolumeStatus } from '../schema.js';
+import type { Updateable } from 'kysely';
+import type { VolumeRow, VolumesTable, VolumeStatus } from '../schema.js';
 import type { DomainQueries, DomainTx, SystemQueries, SystemTx } from '../store.js';
 
 /** The statement (for `Store.read`) that finds a live volume of the domain by id. */
@@ -71,6 +72,25 @@ export function insertVolume(
     .executeTakeFirstOrThrow();
 }
 
+/** A detached volume: available, on no instance. */
+const detached = { status: 'available', instance_id: null, attached_at: null } as const;
+
+/** Sets `changes` on one of the domain's volumes and answers its row. */
+function updateVolume(
+  tx: DomainTx,
+  domainId: string,
+  volumeId: string,
+  changes: Updateable<VolumesTable>,
+): Promise<VolumeRow> {
+  return tx
+    .updateTable('volumes')
+    .set(changes)
+    .where('domain_id', '=', domainId)
+    .where('id', '=', volumeId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 /** Detaches (and keeps) every volume attached to the instance; answers their ids. */
 export async function detachInstanceVolumes(
   tx: DomainTx,
@@ -78,14 +98,14 @@ export async function detachInstanceVolumes(
   instanceId: string,
   at: Date,
 ): Promise<string[]> {
-  const detached = await tx
+  const rows = await tx
     .updateTable('volumes')
-    .set({ status: 'available', instance_id: null, attached_at: null, updated_at: at })
+    .set({ ...detached, updated_at: at })
     .where('domain_id', '=', domainId)
     .where('instance_id', '=', instanceId)
     .returning('id')
     .execute();
-  return detached.map((v) => v.id);
+  return rows.map((v) => v.id);
 }
 
 /** Attaches a volume to an instance at `at` and answers its row. */
@@ -96,24 +116,17 @@ export function attachVolume(
   instanceId: string,
   at: Date,
 ): Promise<VolumeRow> {
-  return tx
-    .updateTable('volumes')
-    .set({ status: 'attached', instance_id: instanceId, attached_at: at, updated_at: at })
-    .where('domain_id', '=', domainId)
-    .where('id', '=', volumeId)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return updateVolume(tx, domainId, volumeId, {
+    status: 'attached',
+    instance_id: instanceId,
+    attached_at: at,
+    updated_at: at,
+  });
 }
 
 /** Detaches a volume and answers its row. */
 export function detachVolume(tx: DomainTx, domainId: string, volumeId: string, at: Date): Promise<VolumeRow> {
-  return tx
-    .updateTable('volumes')
-    .set({ status: 'available', instance_id: null, attached_at: null, updated_at: at })
-    .where('domain_id', '=', domainId)
-    .where('id', '=', volumeId)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return updateVolume(tx, domainId, volumeId, { ...detached, updated_at: at });
 }
 
 /** Marks a volume `deleting`, free for the zeroing worker to claim, and answers its row. */
@@ -123,13 +136,7 @@ export function markVolumeDeleting(
   volumeId: string,
   at: Date,
 ): Promise<VolumeRow> {
-  return tx
-    .updateTable('volumes')
-    .set({ status: 'deleting', lease_until: null, updated_at: at })
-    .where('domain_id', '=', domainId)
-    .where('id', '=', volumeId)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return updateVolume(tx, domainId, volumeId, { status: 'deleting', lease_until: null, updated_at: at });
 }
 
 /** Deleting volumes across domains that nobody holds at `now`, oldest change first, at most `limit`. */

@@ -1,8 +1,7 @@
-import { Type } from '@sinclair/typebox';
 import { ownDomainKey } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
 import { bearer, errorResponses } from '../../schemas.js';
-import { ResourceParams } from './schemas.js';
+import { Credentials, ResourceParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
@@ -21,10 +20,7 @@ export const getCredentials: RouteModule = (app, { provisioner }) => {
           '`scope_denied` otherwise, checked before anything is decrypted).',
         security: bearer,
         params: ResourceParams,
-        response: {
-          200: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()])),
-          ...errorResponses,
-        },
+        response: { 200: Credentials, ...errorResponses },
       },
     },
     async (request) =>

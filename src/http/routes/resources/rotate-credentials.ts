@@ -1,8 +1,7 @@
-import { Type } from '@sinclair/typebox';
 import { ownDomainKey } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
 import { bearer, errorResponses } from '../../schemas.js';
-import { ResourceParams } from './schemas.js';
+import { Credentials, ResourceParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
@@ -23,10 +22,7 @@ export const rotateCredentials: RouteModule = (app, { provisioner }) => {
           '(403 `scope_denied` otherwise, before the backend is asked).',
         security: bearer,
         params: ResourceParams,
-        response: {
-          200: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()])),
-          ...errorResponses,
-        },
+        response: { 200: Credentials, ...errorResponses },
       },
     },
     async (request) =>

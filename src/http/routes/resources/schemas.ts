@@ -8,6 +8,9 @@ export const ResourceParams = Type.Object(
   { additionalProperties: false },
 );
 
+/** A resource's credentials, as its provider hands them out: strings and numbers by name. */
+export const Credentials = Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()]));
+
 export const ResourceStatus = Type.Union(
   ['pending', 'provisioning', 'ready', 'failed', 'deprovisioning', 'deleted'].map((s) => Type.Literal(s)),
 );
