@@ -68,6 +68,23 @@ const schema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** `pretty`: lines for a person; `json`: one JSON object a line. Unset: pretty on a terminal. */
   logFormat: z.enum(['pretty', 'json'], { message: 'must be pretty or json' }).optional(),
+  /**
+   * How long after a month's end the server closes it for every domain (a duration), or `off` to close
+   * months only when asked.
+   */
+  billingCloseAfter: z
+    .string()
+    .refine((v) => {
+      if (v.trim() === 'off') return true;
+      try {
+        parseDuration(v);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be off or a duration from 1s to 7d, e.g. 1h, 1d')
+    .transform((v) => (v.trim() === 'off' ? null : parseDuration(v)))
+    .default(60 * 60_000),
   /** Addresses and CIDR ranges of the reverse proxies whose forwarded headers are believed. */
   trustProxy: z
     .string()
@@ -194,6 +211,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   logLevel: 'BULKHEAD_LOG_LEVEL',
   logFormat: 'BULKHEAD_LOG_FORMAT',
   trustProxy: 'BULKHEAD_TRUST_PROXY',
+  billingCloseAfter: 'BULKHEAD_BILLING_CLOSE_AFTER',
   bodyLimit: 'BULKHEAD_BODY_LIMIT',
   url: 'BULKHEAD_URL',
   provisioningKey: 'BULKHEAD_KEY',

@@ -13,6 +13,7 @@ import { bannerLines, checkBackends } from '../providers/backends.js';
 import type { Services } from '../runtime.js';
 import { listRuns } from '../verify/runs.js';
 import type { Schedule } from '../verify/schedule.js';
+import { BillingCloser } from '../billing/schedule.js';
 import { verifySelf } from './verify-self.js';
 
 /** How long each backend has to answer its health check at start. */
@@ -53,6 +54,7 @@ export async function startServer(
   let publisher: RevocationPublisher | null = null;
   const timers: { volumes?: NodeJS.Timeout } = {};
   let schedule: Schedule | null = null;
+  let closer: BillingCloser | null = null;
   const stream = logDestination(options.logFormat ?? 'json', options.colour ?? false);
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
@@ -64,6 +66,7 @@ export async function startServer(
     },
     onClose: async () => {
       await schedule?.stop();
+      await closer?.stop();
       clearInterval(timers.volumes);
       await publisher?.stop();
       await feed?.quit().catch(() => undefined);
@@ -144,6 +147,15 @@ export async function startServer(
   if (config.verifyEvery !== undefined && config.operatorToken !== undefined) {
     schedule = verifySelf(app, services, config.verifyEvery, config.operatorToken);
     app.log.info({ everyMs: config.verifyEvery }, 'verifying isolation on a schedule');
+  }
+  if (config.billingCloseAfter !== null) {
+    closer = new BillingCloser(services.billing, {
+      afterMs: config.billingCloseAfter,
+      onClose: (result) => app.log.info(result, 'billing period closed'),
+      onError: (error) =>
+        app.log.error({ err: error }, 'closing the billing period failed; tried again later'),
+    });
+    closer.start();
   }
   // One write, so the banner arrives whole and the token stays its last line, below the start's logs.
   print(
