@@ -158,6 +158,8 @@ async function revocationLatency(): Promise<void> {
     slugQuarantineMs: 0,
     feedToken,
   });
+  // As `bulkhead serve` does at start: a bearer credential is checked against the operator's token too.
+  await services.operator.initialise('bench-operator-token-0123456789abcdefgh');
   const app = await buildServer(services);
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const pub = new Redis(redisUrl);
