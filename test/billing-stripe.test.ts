@@ -708,6 +708,27 @@ describe.each(backends)('payments through Stripe on $name', (backend) => {
       );
       expect(setup.statusCode).toBe(409);
       expect(setup.json<{ code: string }>().code).toBe('payments_not_configured');
+      // A domain with a customer cannot list it without Stripe; one that never set up billing has none.
+      const listed = await send(
+        'operator',
+        'operator',
+        'GET',
+        `/v1/domains/${a.id}/billing/payment-methods`,
+        undefined,
+        plainApp,
+      );
+      expect(listed.statusCode).toBe(409);
+      const fresh = await createTenant(plainApp, operatorToken, `pay-f-${backend.name}-${process.pid}`);
+      const none = await send(
+        'operator',
+        'operator',
+        'GET',
+        `/v1/domains/${fresh.id}/billing/payment-methods`,
+        undefined,
+        plainApp,
+      );
+      expect(none.statusCode, none.body).toBe(200);
+      expect(none.json()).toEqual({ items: [] });
       const hook = stripe.webhook('payment_intent.succeeded', fixtureIntent());
       const res = await plainApp.inject({
         method: 'POST',

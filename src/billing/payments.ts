@@ -224,11 +224,14 @@ export class PaymentService {
     });
   }
 
-  /** The payment methods of the domain's customer (none before it set up billing). */
+  /**
+   * The payment methods of the domain's customer: none before it set up billing (nor, then, on a server
+   * without Stripe, where it cannot).
+   */
   async paymentMethods(domainId: string): Promise<PaymentMethodView[]> {
-    const stripe = this.stripe();
     const customerId = await this.storedCustomer(domainId);
     if (customerId === undefined) return [];
+    const stripe = this.stripe();
     const list = await stripe.customers
       .listPaymentMethods(customerId, { limit: 100 })
       .catch((error: unknown) => {

@@ -29,7 +29,7 @@ export function webhookRoutes(app: App, { payments }: Services): void {
             'Accepted only with a valid `Stripe-Signature` at most 5 minutes old (400 `invalid_signature`), ' +
             'once per event id. Changes only the invoice of the domain whose customer the event names, ' +
             'and only for a PaymentIntent that domain recorded for it.',
-          headers: Type.Object({ 'stripe-signature': Type.Optional(Type.String()) }),
+          headers: Type.Object({ 'stripe-signature': Type.Optional(Type.String({ maxLength: 2048 })) }),
           response: { 200: WebhookReceipt, ...errorResponses },
         },
       },
