@@ -34,163 +34,211 @@ function serverUrl(schemes: readonly string[], message: string) {
   }, message);
 }
 
-const schema = z.object({
-  host: z.string().min(1).default('127.0.0.1'),
-  port: port.default(8080),
-  dataDir: z.string().min(1).default('.bulkhead'),
-  databaseUrl: postgresUrl.optional(),
-  /** Where the store listens for notifications: a session of its own (PostgreSQL, or a session pooler). */
-  databaseSessionUrl: postgresUrl.optional(),
-  /**
-   * A login that is a member of `bulkhead_system` only, for the system context's own pool; unset: the
-   * system context switches roles on the application pool (the owner's login, unseparated).
-   */
-  databaseSystemUrl: postgresUrl.optional(),
-  /** Connections of each of the store's pools (application, system), per process. */
-  databasePoolSize: z.coerce.number().int().min(1).max(1000).default(10),
-  operatorToken: z.string().min(32, 'must be at least 32 characters').optional(),
-  metricsToken: z.string().min(32, 'must be at least 32 characters').optional(),
-  feedToken: z.string().min(32, 'must be at least 32 characters').optional(),
-  /** Milliseconds between the server's own isolation runs; unset: no scheduled verification. */
-  verifyEvery: z
-    .string()
-    .refine((v) => {
-      try {
-        parseDuration(v);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'must be a duration from 1s to 7d, e.g. 30s, 15m, 1h')
-    .transform(parseDuration)
-    .optional(),
-  secret: z.string().min(32, 'must be at least 32 characters (for example 64 hex digits)').optional(),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** `pretty`: lines for a person; `json`: one JSON object a line. Unset: pretty on a terminal. */
-  logFormat: z.enum(['pretty', 'json'], { message: 'must be pretty or json' }).optional(),
-  /**
-   * How long after a month's end the server closes it for every domain (a duration), or `off` to close
-   * months only when asked.
-   */
-  billingCloseAfter: z
-    .string()
-    .refine((v) => {
-      if (v.trim() === 'off') return true;
-      try {
-        parseDuration(v);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'must be off or a duration from 1s to 7d, e.g. 1h, 1d')
-    .transform((v) => (v.trim() === 'off' ? null : parseDuration(v)))
-    .default(60 * 60_000),
-  /** Addresses and CIDR ranges of the reverse proxies whose forwarded headers are believed. */
-  trustProxy: z
-    .string()
-    .refine(
-      (text) => parseTrustedProxies(text) !== null,
-      'must be a comma-separated list of IP addresses or CIDR ranges, e.g. 10.0.0.5, 10.1.0.0/16',
-    )
-    .transform((text) => parseTrustedProxies(text)!)
-    .optional(),
-  bodyLimit: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .max(10 * 1024 * 1024)
-    .default(64 * 1024),
-  url: z.url().optional(),
-  provisioningKey: z.string().min(1).optional(),
-  masterKey: z
-    .string()
-    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
-    .optional(),
-  postgresUrl: postgresUrl.optional(),
-  postgresMode: z.enum(['database', 'schema']).default('database'),
-  storageDir: z.string().min(1).optional(),
-  volumeDir: z.string().min(1).optional(),
-  maxVolumeBytes: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(1024 ** 4)
-    .default(1024 ** 3),
-  quotaResources: z.coerce.number().int().min(0).max(100_000).default(10),
-  quotaStorageBytes: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .default(1024 ** 3),
-  quotaInstances: z.coerce.number().int().min(0).max(1_000_000).default(50),
-  quotaVolumes: z.coerce.number().int().min(0).max(1_000_000).default(50),
-  quotaVolumeBytes: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .default(10 * 1024 ** 3),
-  volumeZeroBytesPerSecond: z.coerce
-    .number()
-    .int()
-    .min(64 * 1024)
-    .max(100 * 1024 ** 3)
-    .default(64 * 1024 ** 2),
-  maxObjectBytes: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(5 * 1024 ** 3)
-    .default(100 * 1024 ** 2),
-  /** Each domain's share of one server: sustained requests per second (0: no rate limit). */
-  domainRequestsPerSecond: z.coerce.number().int().min(0).max(1_000_000).default(200),
-  /** Requests a domain may send at once above its rate. */
-  domainRequestBurst: z.coerce.number().int().min(1).max(1_000_000).default(400),
-  /** Requests of one domain answered at the same time (0: no limit). */
-  domainConcurrentRequests: z.coerce.number().int().min(0).max(100_000).default(16),
-  /** How long a refusal of a domain over its share is held before it is answered (0: at once). */
-  domainRefusalHoldMs: z.coerce.number().int().min(0).max(10_000).default(1_000),
-  reconcileSeconds: z.coerce.number().int().min(1).max(86_400).default(30),
-  leaseSeconds: z.coerce.number().int().min(1).max(3600).default(30),
-  slugQuarantineDays: z.coerce.number().min(0).max(3650).default(30),
-  failpoint: z.enum(failpoints).optional(),
-  accessTokenSeconds: z.coerce.number().int().min(10).max(300).default(300),
-  sessionSeconds: z.coerce
-    .number()
-    .int()
-    .min(60)
-    .max(30 * 86_400)
-    .default(12 * 3600),
-  issuer: z.string().min(1).max(200).default('bulkhead'),
-  redisUrl: serverUrl(['redis:', 'rediss:'], 'must be a redis:// or rediss:// URL with a host').optional(),
-  feedKeyVersion: z.coerce.number().int().min(1).max(1_000_000).default(1),
-  redisAllowOpenDefaultUser: z
-    .enum(['true', 'false'], { message: 'must be true or false' })
-    .default('false')
-    .transform((v) => v === 'true'),
-  postgresAllowPasswordlessLogin: z
-    .enum(['true', 'false'], { message: 'must be true or false' })
-    .default('false')
-    .transform((v) => v === 'true'),
-  sessionIdleSeconds: z.coerce
-    .number()
-    .int()
-    .min(60)
-    .max(7 * 86_400)
-    .default(30 * 60),
-  kubeconfig: z.string().min(1).optional(),
-  rabbitmqUrl: z
-    .string()
-    .regex(
-      /^https?:\/\/[^/@]+:[^/@]*@/,
-      'must be an http:// URL of the management API with user and password',
-    )
-    .pipe(serverUrl(['http:', 'https:'], 'must be an http:// URL of the management API with a host'))
-    .optional(),
-  rabbitmqAmqpUrl: serverUrl(
-    ['amqp:', 'amqps:'],
-    'must be an amqp:// or amqps:// URL with a host',
-  ).optional(),
-});
+const schema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(8080),
+    dataDir: z.string().min(1).default('.bulkhead'),
+    databaseUrl: postgresUrl.optional(),
+    /** Where the store listens for notifications: a session of its own (PostgreSQL, or a session pooler). */
+    databaseSessionUrl: postgresUrl.optional(),
+    /**
+     * A login that is a member of `bulkhead_system` only, for the system context's own pool; unset: the
+     * system context switches roles on the application pool (the owner's login, unseparated).
+     */
+    databaseSystemUrl: postgresUrl.optional(),
+    /** Connections of each of the store's pools (application, system), per process. */
+    databasePoolSize: z.coerce.number().int().min(1).max(1000).default(10),
+    operatorToken: z.string().min(32, 'must be at least 32 characters').optional(),
+    metricsToken: z.string().min(32, 'must be at least 32 characters').optional(),
+    feedToken: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** Milliseconds between the server's own isolation runs; unset: no scheduled verification. */
+    verifyEvery: z
+      .string()
+      .refine((v) => {
+        try {
+          parseDuration(v);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be a duration from 1s to 7d, e.g. 30s, 15m, 1h')
+      .transform(parseDuration)
+      .optional(),
+    secret: z.string().min(32, 'must be at least 32 characters (for example 64 hex digits)').optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** `pretty`: lines for a person; `json`: one JSON object a line. Unset: pretty on a terminal. */
+    logFormat: z.enum(['pretty', 'json'], { message: 'must be pretty or json' }).optional(),
+    /** Addresses and CIDR ranges of the reverse proxies whose forwarded headers are believed. */
+    trustProxy: z
+      .string()
+      .refine(
+        (text) => parseTrustedProxies(text) !== null,
+        'must be a comma-separated list of IP addresses or CIDR ranges, e.g. 10.0.0.5, 10.1.0.0/16',
+      )
+      .transform((text) => parseTrustedProxies(text)!)
+      .optional(),
+    /**
+     * How long after a month's end the server closes it for every domain (a duration), or `off` to close
+     * months only when asked.
+     */
+    billingCloseAfter: z
+      .string()
+      .refine((v) => {
+        if (v.trim() === 'off') return true;
+        try {
+          parseDuration(v);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be off or a duration from 1s to 7d, e.g. 1h, 1d')
+      .transform((v) => (v.trim() === 'off' ? null : parseDuration(v)))
+      .default(60 * 60_000),
+    bodyLimit: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(10 * 1024 * 1024)
+      .default(64 * 1024),
+    url: z.url().optional(),
+    provisioningKey: z.string().min(1).optional(),
+    masterKey: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
+      .optional(),
+    postgresUrl: postgresUrl.optional(),
+    postgresMode: z.enum(['database', 'schema']).default('database'),
+    storageDir: z.string().min(1).optional(),
+    volumeDir: z.string().min(1).optional(),
+    maxVolumeBytes: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(1024 ** 4)
+      .default(1024 ** 3),
+    quotaResources: z.coerce.number().int().min(0).max(100_000).default(10),
+    quotaStorageBytes: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(1024 ** 3),
+    quotaInstances: z.coerce.number().int().min(0).max(1_000_000).default(50),
+    quotaVolumes: z.coerce.number().int().min(0).max(1_000_000).default(50),
+    quotaVolumeBytes: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(10 * 1024 ** 3),
+    volumeZeroBytesPerSecond: z.coerce
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(100 * 1024 ** 3)
+      .default(64 * 1024 ** 2),
+    maxObjectBytes: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(5 * 1024 ** 3)
+      .default(100 * 1024 ** 2),
+    /** Each domain's share of one server: sustained requests per second (0: no rate limit). */
+    domainRequestsPerSecond: z.coerce.number().int().min(0).max(1_000_000).default(200),
+    /** Requests a domain may send at once above its rate. */
+    domainRequestBurst: z.coerce.number().int().min(1).max(1_000_000).default(400),
+    /** Requests of one domain answered at the same time (0: no limit). */
+    domainConcurrentRequests: z.coerce.number().int().min(0).max(100_000).default(16),
+    /** How long a refusal of a domain over its share is held before it is answered (0: at once). */
+    domainRefusalHoldMs: z.coerce.number().int().min(0).max(10_000).default(1_000),
+    reconcileSeconds: z.coerce.number().int().min(1).max(86_400).default(30),
+    leaseSeconds: z.coerce.number().int().min(1).max(3600).default(30),
+    slugQuarantineDays: z.coerce.number().min(0).max(3650).default(30),
+    failpoint: z.enum(failpoints).optional(),
+    accessTokenSeconds: z.coerce.number().int().min(10).max(300).default(300),
+    sessionSeconds: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86_400)
+      .default(12 * 3600),
+    issuer: z.string().min(1).max(200).default('bulkhead'),
+    redisUrl: serverUrl(['redis:', 'rediss:'], 'must be a redis:// or rediss:// URL with a host').optional(),
+    feedKeyVersion: z.coerce.number().int().min(1).max(1_000_000).default(1),
+    redisAllowOpenDefaultUser: z
+      .enum(['true', 'false'], { message: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true'),
+    postgresAllowPasswordlessLogin: z
+      .enum(['true', 'false'], { message: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true'),
+    sessionIdleSeconds: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 86_400)
+      .default(30 * 60),
+    kubeconfig: z.string().min(1).optional(),
+    rabbitmqUrl: z
+      .string()
+      .regex(
+        /^https?:\/\/[^/@]+:[^/@]*@/,
+        'must be an http:// URL of the management API with user and password',
+      )
+      .pipe(serverUrl(['http:', 'https:'], 'must be an http:// URL of the management API with a host'))
+      .optional(),
+    rabbitmqAmqpUrl: serverUrl(
+      ['amqp:', 'amqps:'],
+      'must be an amqp:// or amqps:// URL with a host',
+    ).optional(),
+    /** Stripe's secret (or restricted) API key; unset: no payment provider, invoices are settled by hand. */
+    stripeSecretKey: z
+      .string()
+      .regex(/^(sk|rk)_(test|live)_[0-9A-Za-z]{8,247}$/, 'must be a Stripe secret key (sk_test_…, sk_live_…)')
+      .optional(),
+    /** The signing secret of the webhook endpoint Stripe sends to (`whsec_…`). */
+    stripeWebhookSecret: z
+      .string()
+      .regex(/^whsec_[0-9A-Za-z+/=]{8,247}$/, 'must be a Stripe webhook signing secret (whsec_…)')
+      .optional(),
+    /** Where the Stripe client sends its requests instead of https://api.stripe.com (tests, proxies). */
+    stripeApiUrl: z
+      .string()
+      .refine((value) => {
+        try {
+          const url = new URL(value);
+          return (
+            ['http:', 'https:'].includes(url.protocol) &&
+            url.hostname !== '' &&
+            url.username === '' &&
+            url.password === '' &&
+            url.pathname === '/' &&
+            url.search === '' &&
+            url.hash === ''
+          );
+        } catch {
+          return false;
+        }
+      }, 'must be an http:// or https:// URL of a host and port only (no path, user or query)')
+      .optional(),
+  })
+  .superRefine((config, ctx) => {
+    // Stripe is on with its secret key, and then only with the webhook's secret: a payment would
+    // otherwise never be seen to succeed. The other two mean nothing without the key.
+    if (config.stripeSecretKey !== undefined && config.stripeWebhookSecret === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stripeWebhookSecret'],
+        message: 'is required with BULKHEAD_STRIPE_SECRET_KEY',
+      });
+    for (const key of ['stripeWebhookSecret', 'stripeApiUrl'] as const)
+      if (config[key] !== undefined && config.stripeSecretKey === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: 'is set but BULKHEAD_STRIPE_SECRET_KEY is not',
+        });
+  });
 
 export type Config = Readonly<z.infer<typeof schema>>;
 export type ConfigInput = Partial<Record<keyof z.input<typeof schema>, string | number | undefined>>;
@@ -247,6 +295,9 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   kubeconfig: 'BULKHEAD_KUBECONFIG',
   rabbitmqUrl: 'BULKHEAD_RABBITMQ_URL',
   rabbitmqAmqpUrl: 'BULKHEAD_RABBITMQ_AMQP_URL',
+  stripeSecretKey: 'BULKHEAD_STRIPE_SECRET_KEY',
+  stripeWebhookSecret: 'BULKHEAD_STRIPE_WEBHOOK_SECRET',
+  stripeApiUrl: 'BULKHEAD_STRIPE_API_URL',
 };
 
 /** Thrown when configuration is wrong; its message is the one line the user sees. */

@@ -13,6 +13,7 @@ import { SessionService } from './identity/sessions.js';
 import { SigningKeys } from './identity/signing-keys.js';
 import { TokenService } from './identity/tokens.js';
 import { BillingService } from './billing/service.js';
+import { PaymentService, type StripeSettings } from './billing/payments.js';
 import { KeyService } from './keys/service.js';
 import { ComputeService } from './services/compute.js';
 import { DomainService } from './services/domains.js';
@@ -51,6 +52,8 @@ export interface Services {
   readonly grants: GrantService;
   /** Usage, the price book and invoices (docs/billing.md). */
   readonly billing: BillingService;
+  /** Each domain's Stripe customer, its payment methods, charges and Stripe's webhooks (off without a key). */
+  readonly payments: PaymentService;
   readonly signingKeys: SigningKeys;
   /** Signs the revocation feed; its public keys are served at /v1/revocations/jwks.json. */
   readonly feedKeys: FeedKeys;
@@ -100,6 +103,8 @@ export interface ServiceOptions {
   readonly refusalHoldMs?: number | undefined;
   /** Which version of the revocation feed's key signs (default 1). */
   readonly feedKeyVersion?: number | undefined;
+  /** Stripe's keys (and another API address, for tests); unset: payments through Stripe are off. */
+  readonly stripe?: StripeSettings | undefined;
 }
 
 /** The HMAC key for stored secrets: configured, or generated once into the embedded data directory. */
@@ -184,11 +189,24 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
         }),
       ),
   });
+  // A payment that settles a domain resumes it if it was suspended for non-payment; a deleted domain's
+  // Stripe customer is deleted right after (or by the reconciler, if Stripe is not reached then).
+  const domains: DomainService = new DomainService({
+    store,
+    slugQuarantineMs: options.slugQuarantineMs ?? 30 * 86_400_000,
+    afterDelete: (domainId): Promise<void> => payments.deleteCustomer(domainId).then(() => undefined),
+  });
+  const billing: BillingService = new BillingService({
+    store,
+    failpoint: options.failpoint,
+    onSettled: (tx, actor, domainId): Promise<boolean> => domains.liftBillingSuspension(tx, actor, domainId),
+  });
+  const payments: PaymentService = new PaymentService({ store, billing, stripe: options.stripe });
   return {
     store,
     providers: options.providers,
     unavailableProviders: options.unavailableProviders ?? new Map(),
-    domains: new DomainService({ store, slugQuarantineMs: options.slugQuarantineMs ?? 30 * 86_400_000 }),
+    domains,
     keys,
     operator: new OperatorService({
       store,
@@ -202,7 +220,8 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     compute,
     storageQuota,
     grants: new GrantService({ store }),
-    billing: new BillingService({ store, failpoint: options.failpoint }),
+    billing,
+    payments,
     signingKeys,
     feedKeys: new FeedKeys({ secret, version: options.feedKeyVersion ?? 1 }),
     principals: new PrincipalService({ store }),
@@ -292,6 +311,14 @@ export async function openServices(config: Config): Promise<Services> {
       },
       refusalHoldMs: config.domainRefusalHoldMs,
       feedKeyVersion: config.feedKeyVersion,
+      stripe:
+        config.stripeSecretKey === undefined || config.stripeWebhookSecret === undefined
+          ? undefined
+          : {
+              secretKey: config.stripeSecretKey,
+              webhookSecret: config.stripeWebhookSecret,
+              apiUrl: config.stripeApiUrl,
+            },
     });
     keyring = services.keyring;
     return services;

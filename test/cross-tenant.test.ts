@@ -12,6 +12,7 @@ import { validScopes, type RouteScope, type ScopeAction } from '../src/policy/sc
 import type { Services } from '../src/runtime.js';
 import { backends, openTestServices } from './helpers/backends.js';
 import { openTestProviders, type TestProviders } from './helpers/providers.js';
+import { startTestStripe, type TestStripe } from './helpers/stripe-server.js';
 import {
   comparable,
   createTenant,
@@ -33,6 +34,7 @@ interface Ids {
   volumeId: string;
   blueprintId: string;
   invoiceId: string;
+  paymentMethodId: string;
 }
 
 const unknownIds: Ids = {
@@ -45,6 +47,7 @@ const unknownIds: Ids = {
   volumeId: 'vol_00000000000000000000000000',
   blueprintId: 'bpr_00000000000000000000000000',
   invoiceId: 'inv_00000000000000000000000000',
+  paymentMethodId: 'pm_000000000000000000000000',
 };
 
 /** A month that has ended, for B's invoice, and the range its usage is read over. */
@@ -181,6 +184,18 @@ const cases: Record<string, Case> = {
   'POST /v1/domains/:domainId/invoices/:invoiceId/uncollectible': {
     path: (i) => `/v1/domains/${i.domainId}/invoices/${i.invoiceId}/uncollectible`,
   },
+  'POST /v1/domains/:domainId/billing/setup-intents': {
+    path: (i) => `/v1/domains/${i.domainId}/billing/setup-intents`,
+  },
+  'GET /v1/domains/:domainId/billing/payment-methods': {
+    path: (i) => `/v1/domains/${i.domainId}/billing/payment-methods`,
+  },
+  'DELETE /v1/domains/:domainId/billing/payment-methods/:paymentMethodId': {
+    path: (i) => `/v1/domains/${i.domainId}/billing/payment-methods/${i.paymentMethodId}`,
+  },
+  'POST /v1/domains/:domainId/invoices/:invoiceId/charge': {
+    path: (i) => `/v1/domains/${i.domainId}/invoices/${i.invoiceId}/charge`,
+  },
 };
 
 /** Routes that need no case, and why. Anything else without a case fails the test. */
@@ -217,6 +232,9 @@ const noTargetInPath: Record<string, string> = {
     'operator only; the price book belongs to no domain (refusal covered in billing.test.ts)',
   'POST /v1/billing/periods/:period/close':
     'operator only; closes every domain, each in its own transaction (refusal covered in billing.test.ts)',
+  'POST /v1/billing/stripe/webhook':
+    "Stripe's, authenticated by its signature; changes only the domain whose customer the event names " +
+    '(forged, replayed and foreign events covered in billing-stripe.test.ts)',
 };
 
 const credentialKind: Record<CredentialName, CredentialKind> = {
@@ -232,6 +250,7 @@ describe.each(backends)('every route attacked across domains on $name', (backend
   let a: Tenant;
   let b: Tenant;
   let bIds: Ids;
+  let stripe: TestStripe;
 
   const send = (tenant: Tenant, credential: CredentialName, method: string, url: string, body?: unknown) =>
     app.inject({
@@ -246,7 +265,12 @@ describe.each(backends)('every route attacked across domains on $name', (backend
 
   beforeAll(async () => {
     providers = await openTestProviders();
-    services = await openTestServices(backend, { providers: providers.providers });
+    // Stripe configured (a local Stripe-shaped server), so that B has a customer and a payment method.
+    stripe = await startTestStripe();
+    services = await openTestServices(backend, {
+      providers: providers.providers,
+      stripe: { secretKey: stripe.secretKey, webhookSecret: stripe.webhookSecret, apiUrl: stripe.url },
+    });
     providers.bind(services.keyring);
     await services.operator.initialise(operatorToken);
     app = await buildServer(services);
@@ -312,7 +336,17 @@ describe.each(backends)('every route attacked across domains on $name', (backend
       url: `/v1/domains/${b.id}/invoices`,
       headers: operator,
     });
+    // B's Stripe customer, with a card attached as its page would through the SetupIntent.
+    const setup = await app.inject({
+      method: 'POST',
+      url: `/v1/domains/${b.id}/billing/setup-intents`,
+      headers: operator,
+    });
+    expect(setup.statusCode, setup.body).toBe(201);
+    const customer = [...stripe.customers.values()][0]!;
+    const card = stripe.attachCard(customer['id'] as string);
     bIds = {
+      paymentMethodId: card['id'] as string,
       invoiceId: invoices.json<{ items: { id: string }[] }>().items[0]!.id,
       blueprintId: blueprint.json<{ id: string }>().id,
       domainId: b.id,
@@ -329,6 +363,7 @@ describe.each(backends)('every route attacked across domains on $name', (backend
     await app.close();
     await services.drop();
     providers.remove();
+    await stripe.close();
   });
 
   it('has a case for every route that names a domain, or a reason it needs none', () => {
@@ -401,7 +436,7 @@ describe.each(backends)('every route attacked across domains on $name', (backend
     // kind); the compute routes name B's instance or volume, scoped by `instances` or `volumes`.
     const allKinds = ['postgres', 'redis', 'rabbitmq', 'kubernetes', 'storage', 'instances', 'volumes'];
     // The kinds routes name themselves (compute and billing); every other route's is the storage of B's things.
-    const fixedKinds = ['storage', 'instances', 'volumes', 'usage', 'invoices'];
+    const fixedKinds = ['storage', 'instances', 'volumes', 'usage', 'invoices', 'payments'];
     const kindOf = (scope: RouteScope) => ('kind' in scope ? scope.kind : 'storage');
     const withoutKind = (kind: string) => allKinds.filter((k) => k !== kind);
     const issue = async (scopes: string[]) => {

@@ -20,6 +20,7 @@ const publicOperations = [
   'POST /v1/auth/token',
   'POST /v1/auth/login',
   'POST /v1/auth/revoke',
+  'POST /v1/billing/stripe/webhook',
 ];
 /** Backends the test server has: every other kind is not applicable. */
 const configuredKinds = ['postgres', 'redis', 'rabbitmq', 'storage'];

@@ -58,6 +58,14 @@ export const auditActions = [
   'billing.prices',
   'invoice.close',
   'invoice.status',
+  'payment.customer_create',
+  'payment.customer_delete',
+  'payment.setup_intent',
+  'payment.method_detach',
+  'payment.charge',
+  'payment.succeeded',
+  'payment.failed',
+  'payment.event_ignored',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

@@ -39,7 +39,8 @@ import {
 } from '../store/repositories/billing.js';
 import { saveSetting, setting } from '../store/repositories/settings.js';
 import type { InvoiceLineRow, InvoiceRow, InvoiceStatus } from '../store/schema.js';
-import type { Store } from '../store/store.js';
+import type { DomainTx, Store } from '../store/store.js';
+import { unpaidInvoiceCount } from '../store/repositories/payments.js';
 import { invoiceHash, type InvoiceContent } from '../audit/invoice-hash.js';
 import { lineAmount, sum, type Price } from './money.js';
 import { periodBounds, periodOf } from './periods.js';
@@ -221,12 +222,18 @@ export interface BillingOptions {
   readonly closeConcurrency?: number;
   /** `mid-close` kills the process with the sixth invoice of a close written but not committed (tests). */
   readonly failpoint?: Failpoint | undefined;
+  /**
+   * In the domain's transaction, once a payment left it with no unpaid invoice (`open`, `uncollectible`):
+   * resumes a domain suspended for non-payment (runtime.ts hands in the domains' own step).
+   */
+  readonly onSettled?: ((tx: DomainTx, actor: Actor, domainId: string) => Promise<unknown>) | undefined;
 }
 
 export class BillingService {
   private readonly store: Store;
   private readonly closeConcurrency: number;
   private readonly failpoint: Failpoint | undefined;
+  private readonly onSettled: BillingOptions['onSettled'];
   /** Invoices written by this process, for the `mid-close` failpoint. */
   private written = 0;
 
@@ -234,6 +241,7 @@ export class BillingService {
     this.store = options.store;
     this.closeConcurrency = options.closeConcurrency ?? 4;
     this.failpoint = options.failpoint;
+    this.onSettled = options.onSettled;
   }
 
   /**
@@ -564,24 +572,41 @@ export class BillingService {
     reference: string | null,
   ): Promise<InvoiceView> {
     return this.store.withDomain(domainId, async (tx) => {
-      const row = await lockInvoice(tx, domainId, invoiceId);
-      if (row === undefined) throw notFound();
-      if (!transitions[row.status].includes(status))
-        throw new BulkheadError(
-          'invoice_status',
-          `An invoice that is ${row.status} cannot become ${status}.`,
-        );
-      const changed = await setInvoiceStatus(tx, domainId, invoiceId, { status, reference, at: new Date() });
-      await appendAudit(tx, {
-        domainId,
-        actor: actor.actor,
-        requestId: actor.requestId,
-        action: 'invoice.status',
-        target: invoiceId,
-        outcome: 'success',
-        detail: { from: row.status, to: status, ...(reference === null ? {} : { reference }) },
-      });
-      return invoiceView(changed);
+      const changed = await this.changeStatus(tx, actor, domainId, invoiceId, status, reference);
+      if (changed === undefined) throw notFound();
+      return changed;
     });
+  }
+
+  /**
+   * `setStatus` in the caller's transaction of the domain; undefined when the domain has no such
+   * invoice. A payment that leaves the domain with no unpaid invoice resumes it if it was suspended for
+   * non-payment, in the same transaction.
+   */
+  async changeStatus(
+    tx: DomainTx,
+    actor: Actor,
+    domainId: string,
+    invoiceId: string,
+    status: Exclude<InvoiceStatus, 'open'>,
+    reference: string | null,
+  ): Promise<InvoiceView | undefined> {
+    const row = await lockInvoice(tx, domainId, invoiceId);
+    if (row === undefined) return undefined;
+    if (!transitions[row.status].includes(status))
+      throw new BulkheadError('invoice_status', `An invoice that is ${row.status} cannot become ${status}.`);
+    const changed = await setInvoiceStatus(tx, domainId, invoiceId, { status, reference, at: new Date() });
+    await appendAudit(tx, {
+      domainId,
+      actor: actor.actor,
+      requestId: actor.requestId,
+      action: 'invoice.status',
+      target: invoiceId,
+      outcome: 'success',
+      detail: { from: row.status, to: status, ...(reference === null ? {} : { reference }) },
+    });
+    if (status === 'paid' && (await unpaidInvoiceCount(tx, domainId)) === 0)
+      await this.onSettled?.(tx, actor, domainId);
+    return invoiceView(changed);
   }
 }

@@ -24,7 +24,8 @@ export interface ControlPlane {
   createDomain(input: { slug: string; name: string }): Promise<DomainView>;
   listDomains(options: DomainListOptions): Promise<DomainView[]>;
   getDomain(domainId: string): Promise<DomainView>;
-  suspendDomain(domainId: string): Promise<DomainView>;
+  /** `reason`: `billing` for non-payment (paying the domain's invoices resumes it); default `operator`. */
+  suspendDomain(domainId: string, reason?: string): Promise<DomainView>;
   resumeDomain(domainId: string): Promise<DomainView>;
   deleteDomain(domainId: string): Promise<DomainView>;
   issueKey(

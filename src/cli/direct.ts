@@ -21,7 +21,7 @@ export function directControlPlane(services: Services): ControlPlane {
     createDomain: (input) => services.domains.create(actor, input),
     listDomains: (options) => services.domains.list(options),
     getDomain: (id) => services.domains.get(id),
-    suspendDomain: (id) => services.domains.suspend(actor, id),
+    suspendDomain: (id, reason) => services.domains.suspend(actor, id, reason),
     resumeDomain: (id) => services.domains.resume(actor, id),
     deleteDomain: (id) => services.domains.delete(actor, id),
     issueKey: (domainId, input) => services.keys.issue(actor, domainId, input),

@@ -23,7 +23,8 @@ export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
     listDomains: async (o) =>
       (await call<{ items: DomainView[] }>('GET', '/v1/domains', undefined, { ...o })).items,
     getDomain: (id) => call<DomainView>('GET', d(id)),
-    suspendDomain: (id) => call<DomainView>('POST', `${d(id)}/suspend`),
+    suspendDomain: (id, reason) =>
+      call<DomainView>('POST', `${d(id)}/suspend`, undefined, reason === undefined ? undefined : { reason }),
     resumeDomain: (id) => call<DomainView>('POST', `${d(id)}/resume`),
     deleteDomain: (id) => call<DomainView>('DELETE', d(id)),
     issueKey: (id, input) =>

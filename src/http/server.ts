@@ -18,6 +18,7 @@ import { sendProblem, toBulkheadError } from './problem.js';
 import { auditPlugin } from './routes/audit/index.js';
 import { authPlugin } from './routes/auth/index.js';
 import { billingPlugin } from './routes/billing/index.js';
+import { paymentsPlugin } from './routes/payments/index.js';
 import { computePlugin } from './routes/compute/index.js';
 import { domainsPlugin } from './routes/domains/index.js';
 import { grantsPlugin } from './routes/grants/index.js';
@@ -47,6 +48,7 @@ export const features: readonly FeaturePlugin[] = [
   grantsPlugin,
   verifyPlugin,
   billingPlugin,
+  paymentsPlugin,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */

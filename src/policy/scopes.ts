@@ -44,7 +44,7 @@ export type Scope = ScopeKind | `${ScopeKind}:${ScopeAction}`;
 function actionsOf(kind: ScopeKind): readonly ScopeAction[] {
   if (kind === 'instances') return ['read', 'create', 'delete'];
   if (kind === 'volumes') return ['read', 'create', 'delete', 'attach'];
-  if (kind === 'usage') return ['read', 'write'];
+  if (kind === 'usage' || kind === 'payments') return ['read', 'write'];
   if (kind === 'invoices') return ['read'];
   return scopeActions.filter(
     (action) =>

@@ -125,6 +125,10 @@ export async function startServer(
       services.storageQuota
         .releaseAbandoned()
         .catch((error: unknown) => app.log.warn({ err: error }, 'storage reservation reconcile failed'));
+      // Stripe customers of deleted domains that Stripe did not confirm deleted yet.
+      services.payments
+        .reconcile()
+        .catch((error: unknown) => app.log.warn({ err: error }, 'stripe customer reconcile failed'));
     }, config.reconcileSeconds * 1000);
     timers.volumes.unref();
 

@@ -6,7 +6,7 @@ import { normaliseSlug, parseSlug } from '../domain/slug.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import type { DomainRow, DomainStatus } from '../store/schema.js';
-import type { Store, Tx } from '../store/store.js';
+import type { DomainTx, Store, Tx } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
 import { recordRevocation } from '../identity/revocations.js';
 import { announceKeyChange } from '../keys/changes.js';
@@ -34,8 +34,15 @@ export interface DomainView {
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly suspendedAt: string | null;
+  /** Why it is suspended (`billing`: non-payment, lifted by payment); null when it is not suspended. */
+  readonly suspendReason: string | null;
   readonly deletedAt: string | null;
 }
+
+/** The reason of a suspension for non-payment: paying the domain's invoices lifts it. */
+export const billingSuspension = 'billing';
+/** The reason of a suspension when none is given. */
+export const defaultSuspension = 'operator';
 
 export function domainView(row: DomainRow): DomainView {
   return {
@@ -46,6 +53,7 @@ export function domainView(row: DomainRow): DomainView {
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     suspendedAt: row.suspended_at?.toISOString() ?? null,
+    suspendReason: row.status === 'suspended' ? (row.suspend_reason ?? defaultSuspension) : null,
     deletedAt: row.deleted_at?.toISOString() ?? null,
   };
 }
@@ -77,6 +85,11 @@ export interface DomainServiceOptions {
   readonly store: Store;
   /** How long a deleted domain's slug stays unavailable; 0 frees it at once. */
   readonly slugQuarantineMs: number;
+  /**
+   * Called after a domain's deletion committed (its Stripe customer is deleted then); a failure is left
+   * to the caller's reconciler, never undoes the deletion.
+   */
+  readonly afterDelete?: ((domainId: string) => Promise<void>) | undefined;
 }
 
 export class DomainService {
@@ -123,8 +136,17 @@ export class DomainService {
     return this.deps.store.withDomain(domainId, (tx) => getDomain(tx, domainId));
   }
 
-  suspend(actor: Actor, domainId: string): Promise<DomainView> {
-    return this.transition(actor, domainId, 'suspended');
+  /**
+   * Suspends the domain for `reason` (`billing` for non-payment: paying its invoices resumes it). A
+   * suspended domain suspended again for another reason keeps its suspension and takes the new reason.
+   */
+  suspend(actor: Actor, domainId: string, reason: string = defaultSuspension): Promise<DomainView> {
+    if (!/^[a-z][a-z0-9_-]{0,31}$/.test(reason))
+      throw new BulkheadError(
+        'invalid_request',
+        'A suspension reason is 1–32 lowercase letters, digits, "_" or "-".',
+      );
+    return this.transition(actor, domainId, 'suspended', reason);
   }
 
   resume(actor: Actor, domainId: string): Promise<DomainView> {
@@ -132,53 +154,91 @@ export class DomainService {
   }
 
   /** Marks the domain deleted and revokes every key it has. The row stays for the audit trail. */
-  delete(actor: Actor, domainId: string): Promise<DomainView> {
-    return this.transition(actor, domainId, 'deleted');
+  async delete(actor: Actor, domainId: string): Promise<DomainView> {
+    const deleted = await this.transition(actor, domainId, 'deleted');
+    // After the commit: a failure here leaves the work to the reconciler (the domain stays deleted).
+    await this.deps.afterDelete?.(domainId).catch(() => undefined);
+    return deleted;
   }
 
-  private async transition(actor: Actor, domainId: string, to: DomainStatus): Promise<DomainView> {
+  /**
+   * In the caller's transaction of the domain: resumes it if it is suspended for non-payment (`billing`),
+   * as paying its last unpaid invoice does; a suspension for any other reason stays. True when resumed.
+   */
+  async liftBillingSuspension(tx: DomainTx, actor: Actor, domainId: string): Promise<boolean> {
+    const row = await lockDomain(tx, domainId);
+    if (row.status !== 'suspended' || row.suspend_reason !== billingSuspension) return false;
+    await this.move(tx, actor, row, 'active', null);
+    return true;
+  }
+
+  private async transition(
+    actor: Actor,
+    domainId: string,
+    to: DomainStatus,
+    reason: string | null = null,
+  ): Promise<DomainView> {
     return this.deps.store.withDomain(domainId, async (tx) => {
       const row = await lockDomain(tx, domainId);
       if (row.status === 'deleted') {
         throw new BulkheadError('domain_deleted', 'A deleted domain cannot change state.');
       }
-      if (row.status === to) return domainView(row); // already there: nothing to change, nothing to log
-      const now = new Date();
-      const updated = await setDomainStatus(tx, domainId, {
-        status: to,
-        at: now,
-        suspendedAt: to === 'suspended' ? now : to === 'active' ? null : row.suspended_at,
-        deletedAt: to === 'deleted' ? now : null,
-      });
-      let revokedKeys = 0;
-      let resources = 0;
-      if (to === 'deleted') {
-        revokedKeys = await revokeDomainKeys(tx, domainId, now);
-        // Resources are marked here, in the same transaction; the reconciler removes them from their
-        // backends and then destroys the domain's data key.
-        resources = await markDomainResourcesForRemoval(tx, domainId, now);
-      }
-      // Every process forgets the keys it knew to be usable (src/keys/changes.ts).
-      if (to !== 'active') await announceKeyChange(this.deps.store, tx, domainId);
-      // Verifiers elsewhere drop the domain's tokens while it is suspended or deleted, and take them back on resume.
-      await recordRevocation(
-        this.deps.store,
-        tx,
-        to === 'active' ? 'domain_restored' : 'domain',
-        domainId,
-        domainId,
-      );
-      const action =
-        to === 'suspended' ? 'domain.suspend' : to === 'active' ? 'domain.resume' : 'domain.delete';
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action,
-        target: domainId,
-        outcome: 'success',
-        detail: to === 'deleted' ? { from: row.status, revokedKeys, resources } : { from: row.status },
-      });
-      return domainView(updated);
+      // Already there (with the same reason): nothing to change, nothing to log.
+      if (row.status === to && (to !== 'suspended' || (row.suspend_reason ?? defaultSuspension) === reason))
+        return domainView(row);
+      return domainView(await this.move(tx, actor, row, to, reason));
     });
+  }
+
+  private async move(
+    tx: DomainTx,
+    actor: Actor,
+    row: DomainRow,
+    to: DomainStatus,
+    reason: string | null,
+  ): Promise<DomainRow> {
+    const domainId = row.id;
+    const now = new Date();
+    const updated = await setDomainStatus(tx, domainId, {
+      status: to,
+      at: now,
+      suspendedAt: to === 'suspended' ? (row.suspended_at ?? now) : to === 'active' ? null : row.suspended_at,
+      deletedAt: to === 'deleted' ? now : null,
+      suspendReason: to === 'suspended' ? reason : to === 'active' ? null : undefined,
+    });
+    let revokedKeys = 0;
+    let resources = 0;
+    if (to === 'deleted') {
+      revokedKeys = await revokeDomainKeys(tx, domainId, now);
+      // Resources are marked here, in the same transaction; the reconciler removes them from their
+      // backends and then destroys the domain's data key.
+      resources = await markDomainResourcesForRemoval(tx, domainId, now);
+    }
+    // Every process forgets the keys it knew to be usable (src/keys/changes.ts).
+    if (to !== 'active') await announceKeyChange(this.deps.store, tx, domainId);
+    // Verifiers elsewhere drop the domain's tokens while it is suspended or deleted, and take them back on resume.
+    await recordRevocation(
+      this.deps.store,
+      tx,
+      to === 'active' ? 'domain_restored' : 'domain',
+      domainId,
+      domainId,
+    );
+    const action =
+      to === 'suspended' ? 'domain.suspend' : to === 'active' ? 'domain.resume' : 'domain.delete';
+    await appendAudit(tx, {
+      ...actor,
+      domainId,
+      action,
+      target: domainId,
+      outcome: 'success',
+      detail:
+        to === 'deleted'
+          ? { from: row.status, revokedKeys, resources }
+          : to === 'suspended'
+            ? { from: row.status, reason }
+            : { from: row.status, ...(row.suspend_reason === null ? {} : { reason: row.suspend_reason }) },
+    });
+    return updated;
   }
 }

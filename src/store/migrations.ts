@@ -31,6 +31,9 @@ export const domainTables: Readonly<Record<string, string>> = {
   price_overrides: 'domain_id',
   invoices: 'domain_id',
   invoice_lines: 'domain_id',
+  stripe_customers: 'domain_id',
+  invoice_payments: 'domain_id',
+  stripe_events: 'domain_id',
 };
 
 /** Tables created after migration 0012, which isolate themselves when they are created. */
@@ -40,6 +43,9 @@ const isolatedOnCreation: readonly string[] = [
   'price_overrides',
   'invoices',
   'invoice_lines',
+  'stripe_customers',
+  'invoice_payments',
+  'stripe_events',
 ];
 
 // Until migration 0012: a row is visible and writable when its domain is the transaction's, or in the
@@ -1021,6 +1027,56 @@ const migrations: Record<string, Migration> = {
       await sql`CREATE INDEX invoice_lines_domain ON invoice_lines (domain_id)`.execute(db);
       await isolate(db, 'invoice_lines', 'domain_id', ownSignedDomain('domain_id'));
       await grantApp(db, 'invoice_lines', 'SELECT, INSERT');
+    },
+  },
+  '0024_payments': {
+    async up(db) {
+      // Payments through Stripe (docs/billing.md). Bulkhead keeps Stripe's ids only, never card data:
+      // each domain's own customer (one per domain, never another's: both columns unique), the payment
+      // attempts made for an invoice, and the webhook events handled (once each: the event id is the key).
+      // Every row carries its domain and is isolated like the other billing tables.
+      await sql`
+        CREATE TABLE stripe_customers (
+          domain_id text PRIMARY KEY REFERENCES domains (id),
+          customer_id text NOT NULL UNIQUE CHECK (customer_id ~ '^cus_[0-9A-Za-z]{1,250}$'),
+          created_at timestamptz NOT NULL,
+          deleted_at timestamptz
+        )`.execute(db);
+      await isolate(db, 'stripe_customers', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'stripe_customers', 'SELECT, INSERT');
+      await grantApp(db, 'stripe_customers', 'UPDATE (deleted_at)');
+      await sql`
+        CREATE TABLE invoice_payments (
+          invoice_id text NOT NULL REFERENCES invoices (id),
+          attempt integer NOT NULL CHECK (attempt >= 1),
+          domain_id text NOT NULL REFERENCES domains (id),
+          idempotency_key text NOT NULL UNIQUE,
+          payment_intent_id text UNIQUE CHECK (payment_intent_id ~ '^pi_[0-9A-Za-z]{1,250}$'),
+          status text NOT NULL CHECK (status IN ('pending', 'processing', 'succeeded', 'failed')),
+          failure_code text CHECK (length(failure_code) BETWEEN 1 AND 200),
+          created_at timestamptz NOT NULL,
+          updated_at timestamptz NOT NULL,
+          PRIMARY KEY (invoice_id, attempt)
+        )`.execute(db);
+      await sql`CREATE INDEX invoice_payments_domain ON invoice_payments (domain_id)`.execute(db);
+      await isolate(db, 'invoice_payments', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'invoice_payments', 'SELECT, INSERT');
+      await grantApp(db, 'invoice_payments', 'UPDATE (payment_intent_id, status, failure_code, updated_at)');
+      await sql`
+        CREATE TABLE stripe_events (
+          event_id text PRIMARY KEY CHECK (event_id ~ '^evt_[0-9A-Za-z]{1,250}$'),
+          domain_id text NOT NULL REFERENCES domains (id),
+          type text NOT NULL CHECK (length(type) BETWEEN 1 AND 100),
+          received_at timestamptz NOT NULL
+        )`.execute(db);
+      await sql`CREATE INDEX stripe_events_domain ON stripe_events (domain_id)`.execute(db);
+      await isolate(db, 'stripe_events', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'stripe_events', 'SELECT, INSERT');
+      // Why a domain is suspended: `billing` (non-payment) is lifted when its invoices are paid; any
+      // other reason only by the operator. NULL for suspensions made before, which payment never lifts.
+      await sql`
+        ALTER TABLE domains ADD COLUMN suspend_reason text
+          CHECK (suspend_reason ~ '^[a-z][a-z0-9_-]{0,31}$')`.execute(db);
     },
   },
 };

@@ -12,6 +12,8 @@ export interface DomainsTable {
   updated_at: Date;
   suspended_at: Date | null;
   deleted_at: Date | null;
+  /** Why it is suspended (`billing`: non-payment); null when it is not, or was suspended before 0024. */
+  suspend_reason: Generated<string | null>;
 }
 
 export interface ProvisioningKeysTable {
@@ -318,6 +320,35 @@ export interface InvoiceLinesTable {
   amount: ColumnType<number | bigint, number | bigint | string, never>;
 }
 
+export interface StripeCustomersTable {
+  domain_id: string;
+  customer_id: string;
+  created_at: Date;
+  /** When Stripe confirmed the customer deleted (the domain was deleted); null while it exists. */
+  deleted_at: Date | null;
+}
+
+export type PaymentStatus = 'pending' | 'processing' | 'succeeded' | 'failed';
+
+export interface InvoicePaymentsTable {
+  invoice_id: string;
+  attempt: number;
+  domain_id: string;
+  idempotency_key: string;
+  payment_intent_id: string | null;
+  status: PaymentStatus;
+  failure_code: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface StripeEventsTable {
+  event_id: string;
+  domain_id: string;
+  type: string;
+  received_at: Date;
+}
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -344,7 +375,13 @@ export interface Database {
   price_overrides: PriceOverridesTable;
   invoices: InvoicesTable;
   invoice_lines: InvoiceLinesTable;
+  stripe_customers: StripeCustomersTable;
+  invoice_payments: InvoicePaymentsTable;
+  stripe_events: StripeEventsTable;
 }
+
+export type StripeCustomerRow = Selectable<StripeCustomersTable>;
+export type InvoicePaymentRow = Selectable<InvoicePaymentsTable>;
 
 export type UsageRecordRow = Selectable<UsageRecordsTable>;
 export type BillingMeterRow = Selectable<BillingMetersTable>;

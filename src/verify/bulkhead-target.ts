@@ -357,6 +357,10 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
             grantId: grant.id,
             invoiceId: invoices.items[0]!.id,
             period,
+            // A payment method id of the form Stripe gives: verify cannot attach a card to B's customer
+            // (cards are attached in the browser, by Stripe.js), and A's credentials at B's domain are
+            // refused before the id is read, exactly as at an unknown domain.
+            paymentMethodId: `pm_verify${run}`,
           },
           [secret],
         ),

@@ -110,6 +110,9 @@ const tenantTables = [
   'price_overrides',
   'invoices',
   'invoice_lines',
+  'stripe_customers',
+  'invoice_payments',
+  'stripe_events',
 ] as const;
 
 /**

@@ -54,23 +54,29 @@ export function registerDomain(program: Command, ctx: CliContext): void {
     ['resume', 'resume a suspended domain'],
     ['delete', 'delete a domain and revoke its keys'],
   ] as const) {
-    domain
+    const command = domain
       .command(`${name} <domain>`)
       .description(`${description} (by id or slug)`)
-      .option('--json', 'print JSON')
-      .action((ref: string, opts: { json?: boolean }) =>
-        ctx.withControlPlane(async (cp) => {
-          const id = await resolveDomain(cp, ref);
-          const result =
-            name === 'show'
-              ? await cp.getDomain(id)
-              : name === 'suspend'
-                ? await cp.suspendDomain(id)
-                : name === 'resume'
-                  ? await cp.resumeDomain(id)
-                  : await cp.deleteDomain(id);
-          show(ctx, result, opts.json);
-        }),
+      .option('--json', 'print JSON');
+    if (name === 'suspend')
+      command.option(
+        '--reason <reason>',
+        'why: billing (non-payment: paying its invoices resumes it), or a word of your own',
+        'operator',
       );
+    command.action((ref: string, opts: { json?: boolean; reason?: string }) =>
+      ctx.withControlPlane(async (cp) => {
+        const id = await resolveDomain(cp, ref);
+        const result =
+          name === 'show'
+            ? await cp.getDomain(id)
+            : name === 'suspend'
+              ? await cp.suspendDomain(id, opts.reason)
+              : name === 'resume'
+                ? await cp.resumeDomain(id)
+                : await cp.deleteDomain(id);
+        show(ctx, result, opts.json);
+      }),
+    );
   }
 }

@@ -92,7 +92,14 @@ export function insertDomain(
 export function setDomainStatus(
   tx: DomainTx,
   domainId: string,
-  change: { status: DomainStatus; at: Date; suspendedAt: Date | null; deletedAt: Date | null },
+  change: {
+    status: DomainStatus;
+    at: Date;
+    suspendedAt: Date | null;
+    deletedAt: Date | null;
+    /** Why it is suspended; left as it is when not given. */
+    suspendReason?: string | null | undefined;
+  },
 ): Promise<DomainRow> {
   return tx
     .updateTable('domains')
@@ -101,6 +108,7 @@ export function setDomainStatus(
       updated_at: change.at,
       suspended_at: change.suspendedAt,
       deleted_at: change.deletedAt,
+      ...(change.suspendReason === undefined ? {} : { suspend_reason: change.suspendReason }),
     })
     .where('id', '=', domainId)
     .returningAll()

@@ -17,6 +17,9 @@ export const Domain = Type.Object(
     createdAt: Timestamp,
     updatedAt: Timestamp,
     suspendedAt: Nullable(Timestamp),
+    suspendReason: Nullable(
+      Type.String({ description: 'Why it is suspended: `billing` (non-payment) is lifted by payment.' }),
+    ),
     deletedAt: Nullable(Timestamp),
   },
   { additionalProperties: false },

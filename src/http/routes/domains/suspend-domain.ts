@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
 import { bearer, DomainParams, errorResponses } from '../../schemas.js';
 import { Domain } from './schemas.js';
@@ -14,12 +15,25 @@ export const suspendDomain: RouteModule = (app, { domains }) => {
         tags: ['domains'],
         summary: 'Suspend a domain',
         description:
-          'Its keys are refused until it is resumed. Suspending a suspended domain changes nothing.',
+          'Its keys are refused until it is resumed. `reason=billing` suspends it for non-payment: paying ' +
+          'its last unpaid invoice resumes it; any other reason (default `operator`) only the operator lifts. ' +
+          'Suspending a suspended domain for the same reason changes nothing.',
         security: bearer,
         params: DomainParams,
+        querystring: Type.Object(
+          {
+            reason: Type.Optional(
+              Type.String({
+                pattern: '^[a-z][a-z0-9_-]{0,31}$',
+                description: '`billing`, or a word of your own.',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Domain, ...errorResponses },
       },
     },
-    async (request) => domains.suspend(actorOf(request), scopeOf(request)),
+    async (request) => domains.suspend(actorOf(request), scopeOf(request), request.query.reason),
   );
 };
