@@ -134,6 +134,15 @@ const schema = z.object({
     .max(30 * 86_400)
     .default(12 * 3600),
   issuer: z.string().min(1).max(200).default('bulkhead'),
+  /** The platform's name, at the head of every invoice PDF. */
+  billingPlatformName: z
+    .string()
+    .regex(/^[\x20-\x7e\xa0-\xff]{1,100}$/, 'must be 1–100 printable Latin-1 characters')
+    .default('Bulkhead'),
+  /** Seconds between flushes of the API request counts into usage (meter `api.requests`). */
+  meterRequestsSeconds: z.coerce.number().int().min(1).max(3600).default(60),
+  /** Seconds between samples of each domain's stored bytes (meter `storage.bytes`, in byte-hours). */
+  meterStorageSeconds: z.coerce.number().int().min(10).max(86_400).default(3600),
   redisUrl: serverUrl(['redis:', 'rediss:'], 'must be a redis:// or rediss:// URL with a host').optional(),
   feedKeyVersion: z.coerce.number().int().min(1).max(1_000_000).default(1),
   redisAllowOpenDefaultUser: z
@@ -211,6 +220,9 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   accessTokenSeconds: 'BULKHEAD_ACCESS_TOKEN_SECONDS',
   sessionSeconds: 'BULKHEAD_SESSION_SECONDS',
   issuer: 'BULKHEAD_ISSUER',
+  billingPlatformName: 'BULKHEAD_BILLING_PLATFORM_NAME',
+  meterRequestsSeconds: 'BULKHEAD_METER_REQUESTS_SECONDS',
+  meterStorageSeconds: 'BULKHEAD_METER_STORAGE_SECONDS',
   sessionIdleSeconds: 'BULKHEAD_SESSION_IDLE_SECONDS',
   redisUrl: 'BULKHEAD_REDIS_URL',
   redisAllowOpenDefaultUser: 'BULKHEAD_REDIS_ALLOW_OPEN_DEFAULT_USER',

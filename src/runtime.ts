@@ -98,6 +98,8 @@ export interface ServiceOptions {
   readonly refusalHoldMs?: number | undefined;
   /** Which version of the revocation feed's key signs (default 1). */
   readonly feedKeyVersion?: number | undefined;
+  /** The platform's name on invoice PDFs (default `Bulkhead`). */
+  readonly billingPlatformName?: string | undefined;
 }
 
 /** The HMAC key for stored secrets: configured, or generated once into the embedded data directory. */
@@ -200,7 +202,11 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     compute,
     storageQuota,
     grants: new GrantService({ store }),
-    billing: new BillingService({ store, failpoint: options.failpoint }),
+    billing: new BillingService({
+      store,
+      failpoint: options.failpoint,
+      platformName: options.billingPlatformName,
+    }),
     signingKeys,
     feedKeys: new FeedKeys({ secret, version: options.feedKeyVersion ?? 1 }),
     principals: new PrincipalService({ store }),
@@ -290,6 +296,7 @@ export async function openServices(config: Config): Promise<Services> {
       },
       refusalHoldMs: config.domainRefusalHoldMs,
       feedKeyVersion: config.feedKeyVersion,
+      billingPlatformName: config.billingPlatformName,
     });
     keyring = services.keyring;
     return services;

@@ -57,6 +57,7 @@ export const auditActions = [
   'billing.prices',
   'invoice.close',
   'invoice.status',
+  'billing.details',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

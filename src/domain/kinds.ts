@@ -13,9 +13,10 @@ export const computeKinds = ['instances', 'volumes'] as const;
 export type ComputeKind = (typeof computeKinds)[number];
 
 /**
- * A domain's billing: the usage metered to it and its invoices. A key reaches them only when it was
- * issued with these scopes by name (`usage:write` to record usage, `usage:read`, `invoices:read`): a key
+ * A domain's billing: the usage metered to it, its invoices and its billing details (`billing`). A key
+ * reaches them only when it was issued with these scopes by name (`usage:write` to record usage,
+ * `usage:read`, `invoices:read`, `billing:read`, `billing:write`): a key
  * issued without scopes holds the resource and compute kinds only, as billing is not what it was made for.
  */
-export const billingKinds = ['usage', 'invoices'] as const;
+export const billingKinds = ['usage', 'invoices', 'billing'] as const;
 export type BillingKind = (typeof billingKinds)[number];

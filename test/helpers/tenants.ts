@@ -110,6 +110,7 @@ const tenantTables = [
   'price_overrides',
   'invoices',
   'invoice_lines',
+  'billing_details',
 ] as const;
 
 /**
