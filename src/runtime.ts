@@ -13,6 +13,7 @@ import { SessionService } from './identity/sessions.js';
 import { SigningKeys } from './identity/signing-keys.js';
 import { TokenService } from './identity/tokens.js';
 import { BillingService } from './billing/service.js';
+import { storedBytesIn, UsageMeter } from './billing/metering.js';
 import { KeyService } from './keys/service.js';
 import { ComputeService } from './services/compute.js';
 import { DomainService } from './services/domains.js';
@@ -51,6 +52,8 @@ export interface Services {
   readonly grants: GrantService;
   /** Usage, the price book and invoices (docs/billing.md). */
   readonly billing: BillingService;
+  /** Counts API requests per domain and samples stored bytes, into usage (docs/billing.md). */
+  readonly meter: UsageMeter;
   readonly signingKeys: SigningKeys;
   /** Signs the revocation feed; its public keys are served at /v1/revocations/jwks.json. */
   readonly feedKeys: FeedKeys;
@@ -146,16 +149,17 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
   });
   const volumeRoot = options.volumeRoot ?? mkdtempSync(join(tmpdir(), 'bulkhead-volumes-'));
   const objectProviders = [...options.providers.values()].filter(hasObjects);
+  // Only object providers take object writes, and each resource lives in exactly one of them.
+  const measureStorage = async (ref: { readonly domainId: string; readonly resourceId: string }) => {
+    let total = 0;
+    for (const provider of objectProviders) total += await provider.usedBytes(ref);
+    return total;
+  };
   const storageQuota = new StorageQuota({
     store,
     quotas,
     leaseMs: options.leaseMs ?? 30_000,
-    // Only object providers take object writes, and each resource lives in exactly one of them.
-    measure: async (ref) => {
-      let total = 0;
-      for (const provider of objectProviders) total += await provider.usedBytes(ref);
-      return total;
-    },
+    measure: measureStorage,
   });
   const compute = new ComputeService({
     store,
@@ -166,6 +170,11 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     leaseMs: options.leaseMs ?? 30_000,
   });
   const keys = new KeyService({ store, secret });
+  const billing = new BillingService({
+    store,
+    failpoint: options.failpoint,
+    platformName: options.billingPlatformName,
+  });
   const tenantLimits = new TenantLimits({
     defaults: options.tenantLimits ?? defaultTenantLimits,
     refusalHoldMs: options.refusalHoldMs ?? 1_000,
@@ -202,10 +211,11 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     compute,
     storageQuota,
     grants: new GrantService({ store }),
-    billing: new BillingService({
-      store,
-      failpoint: options.failpoint,
-      platformName: options.billingPlatformName,
+    billing,
+    meter: new UsageMeter({
+      billing,
+      serverId: randomBytes(6).toString('hex'),
+      source: storedBytesIn(store, measureStorage),
     }),
     signingKeys,
     feedKeys: new FeedKeys({ secret, version: options.feedKeyVersion ?? 1 }),

@@ -64,6 +64,8 @@ export async function startServer(
     onClose: async () => {
       await schedule?.stop();
       clearInterval(timers.volumes);
+      // After the last request: the current window's counts are written too.
+      await services.meter.stop();
       await publisher?.stop();
       await feed?.quit().catch(() => undefined);
       await services.close();
@@ -123,6 +125,8 @@ export async function startServer(
         .catch((error: unknown) => app.log.warn({ err: error }, 'storage reservation reconcile failed'));
     }, config.reconcileSeconds * 1000);
     timers.volumes.unref();
+    services.meter.onError = (error, what) => app.log.warn({ err: error }, `${what} failed`);
+    services.meter.start(config.meterRequestsSeconds * 1000, config.meterStorageSeconds * 1000);
 
     url = await app.listen({ host: config.host, port: config.port });
     backends = await checking;

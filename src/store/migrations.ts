@@ -1039,7 +1039,7 @@ const migrations: Record<string, Migration> = {
           postal_code text NOT NULL CHECK (length(postal_code) BETWEEN 1 AND 20),
           country text NOT NULL CHECK (country ~ '^[A-Z]{2}$'),
           email text NOT NULL CHECK (length(email) BETWEEN 3 AND 254),
-          tax_id text CHECK (length(tax_id) BETWEEN 2 AND 32),
+          tax_id text CHECK (length(tax_id) BETWEEN 1 AND 32),
           updated_at timestamptz NOT NULL
         )`.execute(db);
       await isolate(db, 'billing_details', 'domain_id', ownSignedDomain('domain_id'));

@@ -13,7 +13,7 @@ import type {
   UsageRecordRow,
   UsageSource,
 } from '../schema.js';
-import type { DomainQueries, DomainTx, SystemTx, Tx } from '../store.js';
+import type { DomainQueries, DomainTx, SystemQueries, SystemTx, Tx } from '../store.js';
 
 /** A usage record to append. */
 export interface NewUsage {
@@ -542,4 +542,26 @@ export async function invoicesWithLines(
     byInvoice.set(line.invoice_id, list);
   }
   return invoices.map((invoice) => ({ invoice, lines: byInvoice.get(invoice.id) ?? [] }));
+}
+
+/**
+ * The statement (for `Store.systemRead`) that sums each domain's volumes that hold bytes (not deleted),
+ * by their size, as decimal strings.
+ */
+export function volumeBytesStatement(db: SystemQueries) {
+  return db
+    .selectFrom('volumes')
+    .select(['domain_id', sql<string>`sum(size_bytes)::text`.as('bytes')])
+    .where('status', '!=', 'deleted')
+    .groupBy('domain_id');
+}
+
+/** The statement (for `Store.systemRead`) that lists every ready storage area, by domain. */
+export function storageAreasStatement(db: SystemQueries) {
+  return db
+    .selectFrom('resources')
+    .select(['domain_id', 'id'])
+    .where('kind', '=', 'storage')
+    .where('status', '=', 'ready')
+    .orderBy('domain_id');
 }

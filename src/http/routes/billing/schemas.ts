@@ -198,14 +198,20 @@ export const BillingDetailsInput = Type.Object(
     addressLines: Type.Array(InvoiceText(100, 'A line of the street address.'), { minItems: 1, maxItems: 4 }),
     city: InvoiceText(100, 'The city.'),
     postalCode: Type.String({
+      maxLength: 20,
       pattern: '^[A-Za-z0-9](?:[A-Za-z0-9 -]{0,18}[A-Za-z0-9])?$',
       description: 'Letters, digits, spaces and `-`; 1–20 characters.',
     }),
-    country: Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2, e.g. `DE`.' }),
+    country: Type.String({
+      maxLength: 2,
+      pattern: '^[A-Z]{2}$',
+      description: 'ISO 3166-1 alpha-2, e.g. `DE`.',
+    }),
     email: Type.String({ format: 'email', maxLength: 254, description: 'Where invoices go.' }),
     taxId: Type.Optional(
       Nullable(
         Type.String({
+          maxLength: 32,
           pattern: '^[A-Za-z0-9](?:[A-Za-z0-9 .-]{0,30}[A-Za-z0-9])?$',
           description: 'A VAT or tax number, e.g. `DE123456789`; 1–32 letters, digits, spaces, `.`, `-`.',
         }),
