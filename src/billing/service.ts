@@ -205,7 +205,7 @@ function lineView(row: InvoiceLineRow): InvoiceLineView {
 }
 
 /** The API's view of an invoice. */
-function invoiceView(row: InvoiceRow): InvoiceView {
+export function invoiceView(row: InvoiceRow): InvoiceView {
   return {
     id: row.id,
     domainId: row.domain_id,
