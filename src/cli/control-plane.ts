@@ -90,7 +90,7 @@ export interface ControlPlane {
     domainId: string,
     invoiceId: string,
     status: 'paid' | 'void' | 'uncollectible',
-    reference?: string  ,
+    reference?: string,
   ): Promise<InvoiceView>;
   close(): Promise<void>;
 }
