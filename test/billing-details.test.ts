@@ -178,7 +178,7 @@ describe.each(backends)('billing details and invoice PDFs on $name', (backend) =
       [{ ...good, postalCode: '10115!' }, 'invalid_request', '/body/postalCode'],
       [{ ...good, postalCode: '' }, 'invalid_request', '/body/postalCode'],
       [{ ...good, country: 'de' }, 'invalid_request', '/body/country'],
-      [{ ...good, country: 'DEU' }, 'invalid_request', '/body/country'],
+      [{ ...good, country: 'DEU' }, 'text_too_long', '/body/country'],
       [{ ...good, email: 'not an email' }, 'invalid_request', '/body/email'],
       [{ ...good, email: `${'x'.repeat(250)}@example.com` }, 'text_too_long', '/body/email'],
       [{ ...good, taxId: 'DE 123;' }, 'invalid_request', '/body/taxId'],
