@@ -192,6 +192,15 @@ const schema = z
       'must be an amqp:// or amqps:// URL with a host',
     ).optional(),
     /** Stripe's secret (or restricted) API key; unset: no payment provider, invoices are settled by hand. */
+    /** The platform's name, at the head of every invoice PDF. */
+    billingPlatformName: z
+      .string()
+      .regex(/^[\x20-\x7e\xa0-\xff]{1,100}$/, 'must be 1–100 printable Latin-1 characters')
+      .default('Bulkhead'),
+    /** Seconds between flushes of the API request counts into usage (meter `api.requests`). */
+    meterRequestsSeconds: z.coerce.number().int().min(1).max(3600).default(60),
+    /** Seconds between samples of each domain's stored bytes (meter `storage.bytes`, in byte-hours). */
+    meterStorageSeconds: z.coerce.number().int().min(10).max(86_400).default(3600),
     stripeSecretKey: z
       .string()
       .regex(/^(sk|rk)_(test|live)_[0-9A-Za-z]{8,247}$/, 'must be a Stripe secret key (sk_test_…, sk_live_…)')
@@ -295,6 +304,9 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   kubeconfig: 'BULKHEAD_KUBECONFIG',
   rabbitmqUrl: 'BULKHEAD_RABBITMQ_URL',
   rabbitmqAmqpUrl: 'BULKHEAD_RABBITMQ_AMQP_URL',
+  billingPlatformName: 'BULKHEAD_BILLING_PLATFORM_NAME',
+  meterRequestsSeconds: 'BULKHEAD_METER_REQUESTS_SECONDS',
+  meterStorageSeconds: 'BULKHEAD_METER_STORAGE_SECONDS',
   stripeSecretKey: 'BULKHEAD_STRIPE_SECRET_KEY',
   stripeWebhookSecret: 'BULKHEAD_STRIPE_WEBHOOK_SECRET',
   stripeApiUrl: 'BULKHEAD_STRIPE_API_URL',

@@ -14,6 +14,7 @@ import { SigningKeys } from './identity/signing-keys.js';
 import { TokenService } from './identity/tokens.js';
 import { BillingService } from './billing/service.js';
 import { PaymentService, type StripeSettings } from './billing/payments.js';
+import { storedBytesIn, UsageMeter } from './billing/metering.js';
 import { KeyService } from './keys/service.js';
 import { ComputeService } from './services/compute.js';
 import { DomainService } from './services/domains.js';
@@ -54,6 +55,8 @@ export interface Services {
   readonly billing: BillingService;
   /** Each domain's Stripe customer, its payment methods, charges and Stripe's webhooks (off without a key). */
   readonly payments: PaymentService;
+  /** Counts API requests per domain and samples stored bytes, into usage (docs/billing.md). */
+  readonly meter: UsageMeter;
   readonly signingKeys: SigningKeys;
   /** Signs the revocation feed; its public keys are served at /v1/revocations/jwks.json. */
   readonly feedKeys: FeedKeys;
@@ -105,6 +108,8 @@ export interface ServiceOptions {
   readonly feedKeyVersion?: number | undefined;
   /** Stripe's keys (and another API address, for tests); unset: payments through Stripe are off. */
   readonly stripe?: StripeSettings | undefined;
+  /** The platform's name on invoice PDFs (default `Bulkhead`). */
+  readonly billingPlatformName?: string | undefined;
 }
 
 /** The HMAC key for stored secrets: configured, or generated once into the embedded data directory. */
@@ -151,16 +156,17 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
   });
   const volumeRoot = options.volumeRoot ?? mkdtempSync(join(tmpdir(), 'bulkhead-volumes-'));
   const objectProviders = [...options.providers.values()].filter(hasObjects);
+  // Only object providers take object writes, and each resource lives in exactly one of them.
+  const measureStorage = async (ref: { readonly domainId: string; readonly resourceId: string }) => {
+    let total = 0;
+    for (const provider of objectProviders) total += await provider.usedBytes(ref);
+    return total;
+  };
   const storageQuota = new StorageQuota({
     store,
     quotas,
     leaseMs: options.leaseMs ?? 30_000,
-    // Only object providers take object writes, and each resource lives in exactly one of them.
-    measure: async (ref) => {
-      let total = 0;
-      for (const provider of objectProviders) total += await provider.usedBytes(ref);
-      return total;
-    },
+    measure: measureStorage,
   });
   const compute = new ComputeService({
     store,
@@ -199,6 +205,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
   const billing: BillingService = new BillingService({
     store,
     failpoint: options.failpoint,
+    platformName: options.billingPlatformName,
     onSettled: (tx, actor, domainId): Promise<boolean> => domains.liftBillingSuspension(tx, actor, domainId),
   });
   const payments: PaymentService = new PaymentService({ store, billing, stripe: options.stripe });
@@ -222,6 +229,11 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     grants: new GrantService({ store }),
     billing,
     payments,
+    meter: new UsageMeter({
+      billing,
+      serverId: randomBytes(6).toString('hex'),
+      source: storedBytesIn(store, measureStorage),
+    }),
     signingKeys,
     feedKeys: new FeedKeys({ secret, version: options.feedKeyVersion ?? 1 }),
     principals: new PrincipalService({ store }),
@@ -319,6 +331,7 @@ export async function openServices(config: Config): Promise<Services> {
               webhookSecret: config.stripeWebhookSecret,
               apiUrl: config.stripeApiUrl,
             },
+      billingPlatformName: config.billingPlatformName,
     });
     keyring = services.keyring;
     return services;

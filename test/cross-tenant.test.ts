@@ -196,6 +196,21 @@ const cases: Record<string, Case> = {
   'POST /v1/domains/:domainId/invoices/:invoiceId/charge': {
     path: (i) => `/v1/domains/${i.domainId}/invoices/${i.invoiceId}/charge`,
   },
+  'GET /v1/domains/:domainId/invoices/:invoiceId.pdf': {
+    path: (i) => `/v1/domains/${i.domainId}/invoices/${i.invoiceId}.pdf`,
+  },
+  'GET /v1/domains/:domainId/billing': { path: (i) => `/v1/domains/${i.domainId}/billing` },
+  'PUT /v1/domains/:domainId/billing': {
+    path: (i) => `/v1/domains/${i.domainId}/billing`,
+    body: () => ({
+      name: 'Smuggled Name',
+      addressLines: ['1 Smuggled Road'],
+      city: 'Nowhere',
+      postalCode: '00000',
+      country: 'FR',
+      email: 'smuggled@example.com',
+    }),
+  },
 };
 
 /** Routes that need no case, and why. Anything else without a case fails the test. */
@@ -345,6 +360,21 @@ describe.each(backends)('every route attacked across domains on $name', (backend
     expect(setup.statusCode, setup.body).toBe(201);
     const customer = [...stripe.customers.values()][0]!;
     const card = stripe.attachCard(customer['id'] as string);
+    // B's billing details, printed on its invoices.
+    const details = await app.inject({
+      method: 'PUT',
+      url: `/v1/domains/${b.id}/billing`,
+      headers: operator,
+      payload: {
+        name: 'B Secret Holdings',
+        addressLines: ['9 Hidden Lane'],
+        city: 'Bern',
+        postalCode: '3000',
+        country: 'CH',
+        email: 'billing@b.example',
+      },
+    });
+    expect(details.statusCode, details.body).toBe(200);
     bIds = {
       paymentMethodId: card['id'] as string,
       invoiceId: invoices.json<{ items: { id: string }[] }>().items[0]!.id,
@@ -436,7 +466,7 @@ describe.each(backends)('every route attacked across domains on $name', (backend
     // kind); the compute routes name B's instance or volume, scoped by `instances` or `volumes`.
     const allKinds = ['postgres', 'redis', 'rabbitmq', 'kubernetes', 'storage', 'instances', 'volumes'];
     // The kinds routes name themselves (compute and billing); every other route's is the storage of B's things.
-    const fixedKinds = ['storage', 'instances', 'volumes', 'usage', 'invoices', 'payments'];
+    const fixedKinds = ['storage', 'instances', 'volumes', 'usage', 'invoices', 'payments', 'billing'];
     const kindOf = (scope: RouteScope) => ('kind' in scope ? scope.kind : 'storage');
     const withoutKind = (kind: string) => allKinds.filter((k) => k !== kind);
     const issue = async (scopes: string[]) => {

@@ -195,6 +195,8 @@ function validString(name: string, schema: JsonSchema, ids: Ids): string {
   // A grant's resources: all of them.
   if (name === 'resources') return '*';
   if (name === 'currency') return 'EUR';
+  // Billing details: a country ISO 3166-1 names.
+  if (name === 'country') return 'DE';
   return 'x'.repeat(Math.max(1, schema.minLength ?? 1));
 }
 

@@ -66,6 +66,7 @@ export const auditActions = [
   'payment.succeeded',
   'payment.failed',
   'payment.event_ignored',
+  'billing.details',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

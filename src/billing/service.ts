@@ -17,7 +17,6 @@ import {
   domainsToBill,
   insertInvoice,
   insertResourceUsage,
-  insertUsage,
   invoiceForPeriod,
   invoiceLinesStatement,
   invoicesStatement,
@@ -27,23 +26,36 @@ import {
   lockInvoice,
   lockInvoiceNumbering,
   lockPriceBook,
-  meterExists,
   nextInvoiceNumber,
   priceOverrides,
   replacePriceBook,
   setInvoiceStatus,
+  recordOutcome,
+  recordUsageStatements,
   usageByDayStatement,
-  usageByEventId,
   usageTotals,
   type MeterPrice,
+  type RecordOutcome,
 } from '../store/repositories/billing.js';
+import {
+  billingDetailsStatement,
+  detailsWrittenInThisTransaction,
+  saveBillingDetailsStatement,
+} from '../store/repositories/billing-details.js';
 import { saveSetting, setting } from '../store/repositories/settings.js';
-import type { InvoiceLineRow, InvoiceRow, InvoiceStatus } from '../store/schema.js';
+import {
+  checkBillingDetails,
+  detailsView,
+  type BillingDetailsInput,
+  type BillingDetailsView,
+} from './details.js';
+import type { InvoiceLineRow, InvoiceRow, InvoiceStatus, UsageSource } from '../store/schema.js';
 import type { DomainTx, Store } from '../store/store.js';
 import { unpaidInvoiceCount } from '../store/repositories/payments.js';
 import { invoiceHash, type InvoiceContent } from '../audit/invoice-hash.js';
 import { lineAmount, sum, type Price } from './money.js';
 import { periodBounds, periodOf } from './periods.js';
+import { renderInvoicePdf } from './pdf.js';
 
 /** The setting that names the price book's one currency (ISO 4217). */
 const currencySetting = 'billing.currency';
@@ -194,7 +206,7 @@ function lineView(row: InvoiceLineRow): InvoiceLineView {
 }
 
 /** The API's view of an invoice. */
-function invoiceView(row: InvoiceRow): InvoiceView {
+export function invoiceView(row: InvoiceRow): InvoiceView {
   return {
     id: row.id,
     domainId: row.domain_id,
@@ -227,6 +239,8 @@ export interface BillingOptions {
    * resumes a domain suspended for non-payment (runtime.ts hands in the domains' own step).
    */
   readonly onSettled?: ((tx: DomainTx, actor: Actor, domainId: string) => Promise<unknown>) | undefined;
+  /** The platform's name at the head of invoice PDFs (default `Bulkhead`). */
+  readonly platformName?: string | undefined;
 }
 
 export class BillingService {
@@ -234,6 +248,7 @@ export class BillingService {
   private readonly closeConcurrency: number;
   private readonly failpoint: Failpoint | undefined;
   private readonly onSettled: BillingOptions['onSettled'];
+  readonly platformName: string;
   /** Invoices written by this process, for the `mid-close` failpoint. */
   private written = 0;
 
@@ -242,6 +257,54 @@ export class BillingService {
     this.closeConcurrency = options.closeConcurrency ?? 4;
     this.failpoint = options.failpoint;
     this.onSettled = options.onSettled;
+    this.platformName = options.platformName ?? 'Bulkhead';
+  }
+
+  /** The domain's billing details; `not_found` when it has set none. */
+  async details(domainId: string): Promise<BillingDetailsView> {
+    const [rows] = await this.store.read(domainId, (db) => [billingDetailsStatement(db, domainId)]);
+    const row = rows[0];
+    if (row === undefined) throw new BulkheadError('not_found', 'The domain has no billing details yet.');
+    return detailsView(row);
+  }
+
+  /**
+   * Sets the domain's billing details (all of them at once) and audits it, in one message: the details
+   * are written only while the domain exists and is not deleted (`not_found` otherwise), and the audit
+   * event only when they were.
+   */
+  async setDetails(actor: Actor, domainId: string, input: BillingDetailsInput): Promise<BillingDetailsView> {
+    checkBillingDetails(input);
+    const [rows] = await this.store.change(domainId, async (db) => {
+      const save = saveBillingDetailsStatement(db, {
+        domainId,
+        name: input.name,
+        addressLines: input.addressLines,
+        city: input.city,
+        postalCode: input.postalCode,
+        country: input.country,
+        email: input.email,
+        taxId: input.taxId ?? null,
+        updatedAt: new Date(),
+      });
+      await appendAudit(
+        db,
+        {
+          domainId,
+          actor: actor.actor,
+          requestId: actor.requestId,
+          action: 'billing.details',
+          target: domainId,
+          outcome: 'success',
+          detail: { country: input.country },
+        },
+        { when: detailsWrittenInThisTransaction(domainId) },
+      );
+      return [save] as const;
+    });
+    const row = rows[0];
+    if (row === undefined) throw notFound();
+    return detailsView(row);
   }
 
   /**
@@ -260,39 +323,82 @@ export class BillingService {
     if (at.getTime() > Date.now() + maxClockAheadMs)
       throw new BulkheadError('invalid_request', '`at` is in the future (more than 5 minutes ahead).');
     const quantity = BigInt(input.quantity);
-    const period = periodOf(at);
-    return this.store.withDomain(domainId, async (tx) => {
-      if (!(await meterExists(tx, input.meter)))
-        throw new BulkheadError('unknown_meter', `The price book has no meter "${input.meter}".`);
-      await lockBillingPeriod(tx, domainId, period, 'record');
-      if ((await invoiceForPeriod(tx, domainId, period)) !== undefined)
-        throw new BulkheadError('period_closed', `The period ${period} is closed: its invoice is written.`);
-      const recorded = await insertUsage(tx, {
-        domainId,
-        eventId: input.eventId,
-        meter: input.meter,
-        quantity,
-        at,
-        recordedAt: new Date(),
-      });
-      if (!recorded) {
-        const stored = await usageByEventId(tx, domainId, input.eventId);
-        if (
-          stored === undefined ||
-          stored.meter !== input.meter ||
-          big(stored.quantity) !== quantity ||
-          stored.at.getTime() !== at.getTime()
-        )
-          throw new BulkheadError('idempotency_conflict', 'This event id was recorded with other usage.');
-      }
-      return {
-        eventId: input.eventId,
-        meter: input.meter,
-        quantity: input.quantity,
-        at: at.toISOString(),
-        recorded,
-      };
+    const outcome = await this.record(domainId, {
+      eventId: input.eventId,
+      meter: input.meter,
+      quantity,
+      at,
+      source: 'api',
     });
+    if (!outcome.meterKnown)
+      throw new BulkheadError('unknown_meter', `The price book has no meter "${input.meter}".`);
+    if (outcome.periodClosed && !outcome.inserted)
+      throw new BulkheadError(
+        'period_closed',
+        `The period ${periodOf(at)} is closed: its invoice is written.`,
+      );
+    if (!outcome.inserted) {
+      const stored = outcome.stored;
+      if (
+        stored === undefined ||
+        stored.meter !== input.meter ||
+        stored.quantity !== quantity ||
+        stored.at.getTime() !== at.getTime()
+      )
+        throw new BulkheadError('idempotency_conflict', 'This event id was recorded with other usage.');
+    }
+    return {
+      eventId: input.eventId,
+      meter: input.meter,
+      quantity: input.quantity,
+      at: at.toISOString(),
+      recorded: outcome.inserted,
+    };
+  }
+
+  /**
+   * Records one usage record in one message (`Store.change`): the period's shared lock, the insert when
+   * the meter is priced (any meter for Bulkhead's own, `source` not `api`) and the period has no invoice,
+   * and a read of what happened, so the caller can tell a retry from a conflict.
+   */
+  private async record(
+    domainId: string,
+    usage: {
+      readonly eventId: string;
+      readonly meter: string;
+      readonly quantity: bigint;
+      readonly at: Date;
+      readonly source: UsageSource;
+    },
+  ): Promise<RecordOutcome> {
+    const results = await this.store.change(domainId, (db) =>
+      recordUsageStatements(db, {
+        domainId,
+        ...usage,
+        recordedAt: new Date(),
+        period: periodOf(usage.at),
+        anyMeter: usage.source !== 'api',
+      }),
+    );
+    return recordOutcome(results);
+  }
+
+  /**
+   * Records usage Bulkhead metered itself (API requests, stored bytes): any meter, once per event id; a
+   * record of a period already closed for the domain is dropped (false), as is a repeated event id.
+   * True when it counted.
+   */
+  async recordOwnUsage(
+    domainId: string,
+    usage: {
+      readonly eventId: string;
+      readonly meter: string;
+      readonly quantity: bigint;
+      readonly at: Date;
+      readonly source: Exclude<UsageSource, 'api' | 'resources'>;
+    },
+  ): Promise<boolean> {
+    return (await this.record(domainId, usage)).inserted;
   }
 
   /** The domain's usage over [from, to), summed per UTC day and meter (at most 10,000 buckets). */
@@ -558,6 +664,27 @@ export class BillingService {
     const row = rows[0];
     if (row === undefined) throw notFound();
     return { ...invoiceView(row), lines: lines.map(lineView) };
+  }
+
+  /**
+   * One of the domain's invoices as a PDF, with the domain's billing details as they are now; another
+   * domain's invoice is `not_found`, as an unknown one. Everything it shows is read in one read of the
+   * domain's own scope.
+   */
+  async invoicePdf(domainId: string, invoiceId: string): Promise<Buffer> {
+    const [rows, lines, details] = await this.store.read(domainId, (db) => [
+      invoiceStatement(db, domainId, invoiceId),
+      invoiceLinesStatement(db, domainId, invoiceId),
+      billingDetailsStatement(db, domainId),
+    ]);
+    const row = rows[0];
+    if (row === undefined) throw notFound();
+    const detail = details[0];
+    return renderInvoicePdf(
+      this.platformName,
+      { ...invoiceView(row), lines: lines.map(lineView) },
+      detail === undefined ? null : detailsView(detail),
+    );
   }
 
   /**

@@ -12,6 +12,15 @@ import type { DomainListOptions, DomainView } from '../services/domains.js';
 import type { BlueprintView } from '../provisioner/blueprints.js';
 import type { GrantInput, GrantView } from '../policy/grants.js';
 import type { VerifyRun } from '../verify/runs.js';
+import type { BillingDetailsInput, BillingDetailsView } from '../billing/details.js';
+import type {
+  CloseResult,
+  InvoiceView,
+  InvoiceWithLines,
+  PriceBookInput,
+  PriceBookView,
+  UsageBucket,
+} from '../billing/service.js';
 import type { PoolView } from './tenant-plane.js';
 
 /** The quotas and limits to change; those not named keep their values. */
@@ -62,5 +71,27 @@ export interface ControlPlane {
   getBlueprint(domainId: string, blueprintId: string): Promise<BlueprintView>;
   listSigningKeys(domainId: string): Promise<SigningKeyView[]>;
   rotateSigningKey(domainId: string): Promise<SigningKeyView[]>;
+  getPrices(): Promise<PriceBookView>;
+  setPrices(input: PriceBookInput): Promise<PriceBookView>;
+  getBillingDetails(domainId: string): Promise<BillingDetailsView>;
+  setBillingDetails(domainId: string, input: BillingDetailsInput): Promise<BillingDetailsView>;
+  /** Closes a period for every domain, or for one. */
+  closePeriod(period: string, domainId?: string): Promise<CloseResult>;
+  listUsage(
+    domainId: string,
+    filter: { from: string; to: string; meter?: string | undefined },
+  ): Promise<UsageBucket[]>;
+  listInvoices(
+    domainId: string,
+    filter: { limit: number; before?: number | undefined },
+  ): Promise<InvoiceView[]>;
+  getInvoice(domainId: string, invoiceId: string): Promise<InvoiceWithLines>;
+  invoicePdf(domainId: string, invoiceId: string): Promise<Uint8Array>;
+  setInvoiceStatus(
+    domainId: string,
+    invoiceId: string,
+    status: 'paid' | 'void' | 'uncollectible',
+    reference?: string,
+  ): Promise<InvoiceView>;
   close(): Promise<void>;
 }

@@ -19,6 +19,24 @@ export function directControlPlane(services: Services): ControlPlane {
   const actor: Actor = { actor: `cli:${localUser()}`, requestId: null };
   return {
     createDomain: (input) => services.domains.create(actor, input),
+    getPrices: () => services.billing.prices(),
+    setPrices: (input) => services.billing.setPrices(actor, input),
+    getBillingDetails: (id) => services.billing.details(id),
+    setBillingDetails: async (id, input) => {
+      await services.domains.get(id);
+      return services.billing.setDetails(actor, id, input);
+    },
+    closePeriod: (period, domainId) =>
+      domainId === undefined
+        ? services.billing.closePeriod(actor, period)
+        : services.billing.closeDomainPeriod(actor, domainId, period),
+    listUsage: (id, filter) => services.billing.usage(id, filter),
+    listInvoices: (id, filter) =>
+      services.billing.invoices(id, { limit: filter.limit, beforeNumber: filter.before }),
+    getInvoice: (id, invoiceId) => services.billing.invoice(id, invoiceId),
+    invoicePdf: (id, invoiceId) => services.billing.invoicePdf(id, invoiceId),
+    setInvoiceStatus: (id, invoiceId, status, reference) =>
+      services.billing.setStatus(actor, id, invoiceId, status, reference ?? null),
     listDomains: (options) => services.domains.list(options),
     getDomain: (id) => services.domains.get(id),
     suspendDomain: (id, reason) => services.domains.suspend(actor, id, reason),

@@ -7,6 +7,14 @@ import type { SigningKeyView } from '../identity/signing-keys.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
 import type { DomainView } from '../services/domains.js';
 import type { VerifyRun } from '../verify/runs.js';
+import type { BillingDetailsView } from '../billing/details.js';
+import type {
+  CloseResult,
+  InvoiceView,
+  InvoiceWithLines,
+  PriceBookView,
+  UsageBucket,
+} from '../billing/service.js';
 import { apiClient, type QueryValue } from './api-client.js';
 import type { ControlPlane } from './control-plane.js';
 import type { PoolView } from './tenant-plane.js';
@@ -20,6 +28,31 @@ export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
   const d = (id: string) => `/v1/domains/${encodeURIComponent(id)}`;
   return {
     createDomain: (input) => call<DomainView>('POST', '/v1/domains', input),
+    getPrices: () => call<PriceBookView>('GET', '/v1/billing/prices'),
+    setPrices: (input) => call<PriceBookView>('PUT', '/v1/billing/prices', input),
+    getBillingDetails: (id) => call<BillingDetailsView>('GET', `${d(id)}/billing`),
+    setBillingDetails: (id, input) => call<BillingDetailsView>('PUT', `${d(id)}/billing`, input),
+    closePeriod: (period, domainId) =>
+      call<CloseResult>(
+        'POST',
+        `${domainId === undefined ? '/v1' : d(domainId)}/billing/periods/${encodeURIComponent(period)}/close`,
+      ),
+    listUsage: async (id, filter) =>
+      (await call<{ items: UsageBucket[] }>('GET', `${d(id)}/usage`, undefined, { ...filter })).items,
+    listInvoices: async (id, filter) =>
+      (await call<{ items: InvoiceView[] }>('GET', `${d(id)}/invoices`, undefined, { ...filter })).items,
+    getInvoice: (id, invoiceId) =>
+      call<InvoiceWithLines>('GET', `${d(id)}/invoices/${encodeURIComponent(invoiceId)}`),
+    invoicePdf: async (id, invoiceId) => {
+      const response = await api.raw('GET', `${d(id)}/invoices/${encodeURIComponent(invoiceId)}.pdf`);
+      return new Uint8Array(await response.arrayBuffer());
+    },
+    setInvoiceStatus: (id, invoiceId, status, reference) =>
+      call<InvoiceView>(
+        'POST',
+        `${d(id)}/invoices/${encodeURIComponent(invoiceId)}/${status === 'paid' ? 'pay' : status}`,
+        status === 'paid' ? { reference } : undefined,
+      ),
     listDomains: async (o) =>
       (await call<{ items: DomainView[] }>('GET', '/v1/domains', undefined, { ...o })).items,
     getDomain: (id) => call<DomainView>('GET', d(id)),

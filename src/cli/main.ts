@@ -5,6 +5,7 @@ import { text } from 'node:stream/consumers';
 import { Command, CommanderError } from 'commander';
 import { isBulkheadError } from '../errors.js';
 import { registerAudit } from './commands/audit.js';
+import { registerBilling } from './commands/billing.js';
 import { registerBlueprint } from './commands/blueprint.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerCompute } from './commands/compute.js';
@@ -117,6 +118,7 @@ export async function main(
   registerCompute(program, ctx);
   registerObject(program, ctx);
   registerGrant(program, ctx);
+  registerBilling(program, ctx);
   registerPool(program, ctx);
   registerBlueprint(program, ctx);
   registerCompletion(program, ctx);

@@ -13,10 +13,11 @@ export const computeKinds = ['instances', 'volumes'] as const;
 export type ComputeKind = (typeof computeKinds)[number];
 
 /**
- * A domain's billing: the usage metered to it, its invoices and its payment methods. A key reaches them
- * only when it was issued with these scopes by name (`usage:write` to record usage, `usage:read`,
- * `invoices:read`, `payments:read` to list payment methods, `payments:write` to add or remove one): a key
- * issued without scopes holds the resource and compute kinds only, as billing is not what it was made for.
+ * A domain's billing: the usage metered to it, its invoices, its payment methods and its billing details.
+ * A key reaches them only when it was issued with these scopes by name (`usage:write` to record usage,
+ * `usage:read`, `invoices:read`, `payments:read` to list payment methods, `payments:write` to add or remove
+ * one, `billing:read` and `billing:write` for the billing details): a key issued without scopes holds the
+ * resource and compute kinds only, as billing is not what it was made for.
  */
-export const billingKinds = ['usage', 'invoices', 'payments'] as const;
+export const billingKinds = ['usage', 'invoices', 'payments', 'billing'] as const;
 export type BillingKind = (typeof billingKinds)[number];

@@ -30,7 +30,10 @@ export const scopeActions = [
 ] as const;
 export type ScopeAction = (typeof scopeActions)[number];
 
-/** What a scope names: a resource kind, the domain's instances or volumes, or its usage or invoices. */
+/**
+ * What a scope names: a resource kind, the domain's instances or volumes, or its usage, invoices or
+ * billing details.
+ */
 export type ScopeKind = ResourceKind | ComputeKind | BillingKind;
 export const scopeKinds: readonly ScopeKind[] = [...resourceKinds, ...computeKinds, ...billingKinds];
 /** The kinds a key issued without scopes holds: every kind but billing's, which are asked for by name. */
@@ -44,7 +47,7 @@ export type Scope = ScopeKind | `${ScopeKind}:${ScopeAction}`;
 function actionsOf(kind: ScopeKind): readonly ScopeAction[] {
   if (kind === 'instances') return ['read', 'create', 'delete'];
   if (kind === 'volumes') return ['read', 'create', 'delete', 'attach'];
-  if (kind === 'usage' || kind === 'payments') return ['read', 'write'];
+  if (kind === 'usage' || kind === 'payments' || kind === 'billing') return ['read', 'write'];
   if (kind === 'invoices') return ['read'];
   return scopeActions.filter(
     (action) =>

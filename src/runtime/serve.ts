@@ -68,6 +68,8 @@ export async function startServer(
       await schedule?.stop();
       await closer?.stop();
       clearInterval(timers.volumes);
+      // After the last request: the current window's counts are written too.
+      await services.meter.stop();
       await publisher?.stop();
       await feed?.quit().catch(() => undefined);
       await services.close();
@@ -131,6 +133,8 @@ export async function startServer(
         .catch((error: unknown) => app.log.warn({ err: error }, 'stripe customer reconcile failed'));
     }, config.reconcileSeconds * 1000);
     timers.volumes.unref();
+    services.meter.onError = (error, what) => app.log.warn({ err: error }, `${what} failed`);
+    services.meter.start(config.meterRequestsSeconds * 1000, config.meterStorageSeconds * 1000);
 
     url = await app.listen({ host: config.host, port: config.port });
     backends = await checking;

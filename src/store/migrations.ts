@@ -31,6 +31,7 @@ export const domainTables: Readonly<Record<string, string>> = {
   price_overrides: 'domain_id',
   invoices: 'domain_id',
   invoice_lines: 'domain_id',
+  billing_details: 'domain_id',
   stripe_customers: 'domain_id',
   invoice_payments: 'domain_id',
   stripe_events: 'domain_id',
@@ -43,6 +44,7 @@ const isolatedOnCreation: readonly string[] = [
   'price_overrides',
   'invoices',
   'invoice_lines',
+  'billing_details',
   'stripe_customers',
   'invoice_payments',
   'stripe_events',
@@ -1027,6 +1029,32 @@ const migrations: Record<string, Migration> = {
       await sql`CREATE INDEX invoice_lines_domain ON invoice_lines (domain_id)`.execute(db);
       await isolate(db, 'invoice_lines', 'domain_id', ownSignedDomain('domain_id'));
       await grantApp(db, 'invoice_lines', 'SELECT, INSERT');
+    },
+  },
+  '0023_billing_details': {
+    async up(db) {
+      // A domain's billing details, printed on its invoices: one row per domain, its own, isolated like
+      // every billing table. The API checks each field precisely; the checks here are the backstop.
+      await sql`
+        CREATE TABLE billing_details (
+          domain_id text PRIMARY KEY REFERENCES domains (id),
+          name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+          address_lines jsonb NOT NULL CHECK (
+            jsonb_typeof(address_lines) = 'array' AND jsonb_array_length(address_lines) BETWEEN 1 AND 4),
+          city text NOT NULL CHECK (length(city) BETWEEN 1 AND 100),
+          postal_code text NOT NULL CHECK (length(postal_code) BETWEEN 1 AND 20),
+          country text NOT NULL CHECK (country ~ '^[A-Z]{2}$'),
+          email text NOT NULL CHECK (length(email) BETWEEN 3 AND 254),
+          tax_id text CHECK (length(tax_id) BETWEEN 1 AND 32),
+          updated_at timestamptz NOT NULL
+        )`.execute(db);
+      await isolate(db, 'billing_details', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'billing_details', 'SELECT, INSERT, UPDATE');
+      // Usage Bulkhead meters itself as the server runs: API requests and stored bytes.
+      await sql`ALTER TABLE usage_records DROP CONSTRAINT usage_records_source_check`.execute(db);
+      await sql`
+        ALTER TABLE usage_records ADD CONSTRAINT usage_records_source_check
+          CHECK (source IN ('api', 'resources', 'requests', 'storage'))`.execute(db);
     },
   },
   '0024_payments': {

@@ -259,6 +259,9 @@ export interface VerifyRunsTable {
 }
 
 /** One metered quantity of one domain, counted once per (domain, event id); never changed once written. */
+/** Who recorded usage: the API, a close (resource time), the request meter, the storage sampler. */
+export type UsageSource = 'api' | 'resources' | 'requests' | 'storage';
+
 export interface UsageRecordsTable {
   domain_id: string;
   event_id: string;
@@ -266,7 +269,7 @@ export interface UsageRecordsTable {
   quantity: ColumnType<number | bigint, number | bigint | string, never>;
   at: ColumnType<Date, Date, never>;
   recorded_at: ColumnType<Date, Date, never>;
-  source: ColumnType<'api' | 'resources', 'api' | 'resources', never>;
+  source: ColumnType<UsageSource, UsageSource, never>;
 }
 
 /** A meter of the price book: `unit_price` minor units per `per` units beyond `included` a period. */
@@ -349,6 +352,19 @@ export interface StripeEventsTable {
   received_at: Date;
 }
 
+/** A domain's billing details, printed on its invoices (migration 0023). */
+export interface BillingDetailsTable {
+  domain_id: string;
+  name: string;
+  address_lines: ColumnType<string[], string, string>;
+  city: string;
+  postal_code: string;
+  country: string;
+  email: string;
+  tax_id: string | null;
+  updated_at: Date;
+}
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -378,6 +394,7 @@ export interface Database {
   stripe_customers: StripeCustomersTable;
   invoice_payments: InvoicePaymentsTable;
   stripe_events: StripeEventsTable;
+  billing_details: BillingDetailsTable;
 }
 
 export type StripeCustomerRow = Selectable<StripeCustomersTable>;
@@ -388,6 +405,7 @@ export type BillingMeterRow = Selectable<BillingMetersTable>;
 export type PriceOverrideRow = Selectable<PriceOverridesTable>;
 export type InvoiceRow = Selectable<InvoicesTable>;
 export type InvoiceLineRow = Selectable<InvoiceLinesTable>;
+export type BillingDetailsRow = Selectable<BillingDetailsTable>;
 
 export type VerifyRunRow = Selectable<VerifyRunsTable>;
 export type NewVerifyRunRow = Insertable<VerifyRunsTable>;

@@ -84,10 +84,20 @@ export type Rows<Q extends readonly Compilable<unknown>[]> = {
  * - `jwks`: publishing every active domain's public signing keys in one key set;
  * - `grants`: deciding whether a live grant lets one domain act in another;
  * - `verify`: recording and reading the results of isolation runs (a system table, and a failed run's
- *   audit event).
+ *   audit event);
+ * - `billing`: finding what each domain stores, for the storage meter (each domain's usage is then
+ *   recorded in its own transaction).
  */
 export type SystemPurpose =
-  'operator' | 'authenticate' | 'reconciler' | 'audit' | 'revocations' | 'jwks' | 'grants' | 'verify';
+  | 'operator'
+  | 'authenticate'
+  | 'reconciler'
+  | 'audit'
+  | 'revocations'
+  | 'jwks'
+  | 'grants'
+  | 'verify'
+  | 'billing';
 
 const domainIdPattern = /^dom_[0-9a-z]{26}$/;
 

@@ -337,6 +337,16 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
         `/v1/domains/${b.id}/invoices`,
         operator,
       );
+      // B's billing details, printed on its invoices: its name is B's secret, so any answer to A that
+      // carried it would be a leak.
+      await call('PUT', `/v1/domains/${b.id}/billing`, operator, {
+        name: secret,
+        addressLines: ['1 Probe Street'],
+        city: 'Probe',
+        postalCode: '00000',
+        country: 'DE',
+        email: 'billing@probe.example',
+      });
       const probe = (d: Domain, ids: Record<string, string>, secrets: string[]): ProbeDomain => ({
         id: d.id,
         credentials: credentials(d),
@@ -375,6 +385,17 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
           putObject: { contentType: 'application/octet-stream', raw: 'bulkhead verify' },
           // A valid book, so that A's credentials reach the operator check (they are refused there).
           setPrices: { json: { currency: 'EUR', meters: [] } },
+          // Valid details, so that A's credentials on B's reach the domain check (and get its 404).
+          setBillingDetails: {
+            json: {
+              name: 'bulkhead verify',
+              addressLines: ['1 Probe Street'],
+              city: 'Probe',
+              postalCode: '00000',
+              country: 'DE',
+              email: 'verify@probe.example',
+            },
+          },
         },
         // The operator also reads B's state, so that operator-only reads (principals, pool) are compared.
         stateReaders: [{ name: 'operator', headers: operator }],

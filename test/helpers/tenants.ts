@@ -113,6 +113,7 @@ const tenantTables = [
   'stripe_customers',
   'invoice_payments',
   'stripe_events',
+  'billing_details',
 ] as const;
 
 /**

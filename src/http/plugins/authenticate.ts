@@ -134,6 +134,9 @@ export const authenticate = fp<{ services: Services }>(
       const access = request.routeOptions.config.access;
       if (access === undefined || access.credentials.length === 0) return;
       request.principal = await resolvePrincipal(services, request, reply);
+      // Metered to the credential's own domain, whichever domain a grant lets it act in (docs/billing.md).
+      if (request.principal !== null && inDomain(request.principal))
+        services.meter.countRequest(request.principal.domainId);
     });
 
     // After every onRequest hook, the fair-share plugin's included: a key's use is recorded (its audit

@@ -11,8 +11,9 @@ import type {
   InvoiceStatus,
   PriceOverrideRow,
   UsageRecordRow,
+  UsageSource,
 } from '../schema.js';
-import type { DomainQueries, DomainTx, SystemTx, Tx } from '../store.js';
+import type { DomainQueries, DomainTx, SystemQueries, SystemTx, Tx } from '../store.js';
 
 /** A usage record to append. */
 export interface NewUsage {
@@ -63,6 +64,92 @@ export async function insertUsage(tx: DomainTx, usage: NewUsage): Promise<boolea
     .onConflict((oc) => oc.columns(['domain_id', 'event_id']).doNothing())
     .executeTakeFirst();
   return Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0;
+}
+
+/** What `recordUsageStatements` leaves to read once they ran: the insert's row, and why there was none. */
+export interface RecordOutcome {
+  /** The record as stored (this one, or the one that had the event id before); undefined when none. */
+  readonly stored: { readonly meter: string; readonly quantity: bigint; readonly at: Date } | undefined;
+  /** True when this message inserted it. */
+  readonly inserted: boolean;
+  readonly meterKnown: boolean;
+  readonly periodClosed: boolean;
+}
+
+/**
+ * The statements (for `Store.change`, one message) that record usage as `insertUsage` does, with the
+ * checks around it in SQL: the period's lock (shared, as `lockBillingPeriod`), then the insert, made only
+ * when the meter is in the price book (unless `anyMeter`) and the domain has no invoice for the period,
+ * then one read of what happened. Every statement runs under the lock taken by the first, in one
+ * transaction. `recordOutcome` reads their rows.
+ */
+export function recordUsageStatements(
+  db: DomainTx,
+  usage: NewUsage & { readonly period: string; readonly source: UsageSource; readonly anyMeter: boolean },
+) {
+  const key = `bulkhead.billing:${usage.domainId}:${usage.period}`;
+  const meterKnown = usage.anyMeter
+    ? sql<boolean>`true`
+    : sql<boolean>`EXISTS (SELECT 1 FROM billing_meters WHERE meter = ${usage.meter})`;
+  const periodClosed = sql<boolean>`EXISTS (SELECT 1 FROM invoices
+    WHERE domain_id = ${usage.domainId} AND period = ${usage.period})`;
+  const lock = db.selectNoFrom(
+    sql<string>`pg_advisory_xact_lock_shared(hashtextextended(${key}, 0))::text`.as('locked'),
+  );
+  const insert = db
+    .insertInto('usage_records')
+    .columns(['domain_id', 'event_id', 'meter', 'quantity', 'at', 'recorded_at', 'source'])
+    .expression(
+      db
+        .selectNoFrom([
+          sql<string>`${usage.domainId}::text`.as('domain_id'),
+          sql<string>`${usage.eventId}::text`.as('event_id'),
+          sql<string>`${usage.meter}::text`.as('meter'),
+          sql<string>`${usage.quantity.toString()}::bigint`.as('quantity'),
+          sql<Date>`${usage.at}::timestamptz`.as('at'),
+          sql<Date>`${usage.recordedAt}::timestamptz`.as('recorded_at'),
+          sql<string>`${usage.source}::text`.as('source'),
+        ])
+        .where(meterKnown)
+        .where(sql<boolean>`NOT ${periodClosed}`),
+    )
+    .onConflict((oc) => oc.columns(['domain_id', 'event_id']).doNothing())
+    .returning(sql<boolean>`true`.as('inserted'));
+  const check = db.selectNoFrom([
+    meterKnown.as('meter_known'),
+    periodClosed.as('period_closed'),
+    sql<string | null>`(SELECT meter FROM usage_records
+        WHERE domain_id = ${usage.domainId} AND event_id = ${usage.eventId})`.as('stored_meter'),
+    sql<string | null>`(SELECT quantity::text FROM usage_records
+        WHERE domain_id = ${usage.domainId} AND event_id = ${usage.eventId})`.as('stored_quantity'),
+    sql<Date | null>`(SELECT at FROM usage_records
+        WHERE domain_id = ${usage.domainId} AND event_id = ${usage.eventId})`.as('stored_at'),
+  ]);
+  return [lock, insert, check] as const;
+}
+
+/** What the statements of `recordUsageStatements` answered. */
+export function recordOutcome([, inserted, checked]: readonly [
+  unknown[],
+  { inserted: boolean }[],
+  {
+    meter_known: boolean;
+    period_closed: boolean;
+    stored_meter: string | null;
+    stored_quantity: string | null;
+    stored_at: Date | string | null;
+  }[],
+]): RecordOutcome {
+  const row = checked[0]!;
+  return {
+    inserted: inserted.length > 0,
+    meterKnown: row.meter_known,
+    periodClosed: row.period_closed,
+    stored:
+      row.stored_meter === null || row.stored_quantity === null || row.stored_at === null
+        ? undefined
+        : { meter: row.stored_meter, quantity: BigInt(row.stored_quantity), at: new Date(row.stored_at) },
+  };
 }
 
 /** The domain's usage record with this event id; undefined when there is none. */
@@ -455,4 +542,26 @@ export async function invoicesWithLines(
     byInvoice.set(line.invoice_id, list);
   }
   return invoices.map((invoice) => ({ invoice, lines: byInvoice.get(invoice.id) ?? [] }));
+}
+
+/**
+ * The statement (for `Store.systemRead`) that sums each domain's volumes that hold bytes (not deleted),
+ * by their size, as decimal strings.
+ */
+export function volumeBytesStatement(db: SystemQueries) {
+  return db
+    .selectFrom('volumes')
+    .select(['domain_id', sql<string>`sum(size_bytes)::text`.as('bytes')])
+    .where('status', '!=', 'deleted')
+    .groupBy('domain_id');
+}
+
+/** The statement (for `Store.systemRead`) that lists every ready storage area, by domain. */
+export function storageAreasStatement(db: SystemQueries) {
+  return db
+    .selectFrom('resources')
+    .select(['domain_id', 'id'])
+    .where('kind', '=', 'storage')
+    .where('status', '=', 'ready')
+    .orderBy('domain_id');
 }

@@ -2,13 +2,14 @@
 // One encapsulated plugin: it inherits the root's authentication, policy and error handling
 // (src/http/server.ts); what it adds stays inside it.
 import type { FeaturePlugin, RouteModule } from '../../types.js';
+import { detailsRoutes } from './details.js';
 import { invoiceRoutes } from './invoices.js';
 import { periodRoutes } from './periods.js';
 import { priceRoutes } from './prices.js';
 import { usageRoutes } from './usage.js';
 
 /** The routes of this feature, in the order they are registered. */
-const routes: readonly RouteModule[] = [usageRoutes, priceRoutes, periodRoutes, invoiceRoutes];
+const routes: readonly RouteModule[] = [usageRoutes, priceRoutes, periodRoutes, invoiceRoutes, detailsRoutes];
 
 export const billingPlugin: FeaturePlugin = (app, { services }, done) => {
   for (const route of routes) route(app, services);

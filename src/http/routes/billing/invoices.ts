@@ -47,6 +47,35 @@ export const invoiceRoutes: RouteModule = (app, { billing }) => {
     async (request) => billing.invoice(scopeOf(request), request.params.invoiceId),
   );
 
+  app.get(
+    '/v1/domains/:domainId/invoices/:invoiceId.pdf',
+    {
+      config: { access: domainBilling('invoices', 'read') },
+      schema: {
+        operationId: 'getInvoicePdf',
+        tags: ['billing'],
+        summary: 'An invoice as a PDF',
+        description:
+          "The platform's name, the domain's billing details as they are now, the invoice's number, " +
+          'period, issue date, lines, totals and status.',
+        security: bearer,
+        params: InvoiceParams,
+        response: {
+          200: Type.Unsafe<unknown>({ type: 'string', format: 'binary', description: 'application/pdf' }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const pdf = await billing.invoicePdf(scopeOf(request), request.params.invoiceId);
+      return reply
+        .type('application/pdf')
+        .header('content-disposition', `inline; filename="${request.params.invoiceId}.pdf"`)
+        .header('cache-control', 'private, no-store')
+        .send(pdf);
+    },
+  );
+
   app.post(
     '/v1/domains/:domainId/invoices/:invoiceId/pay',
     {

@@ -179,3 +179,56 @@ export const PayInput = Type.Object(
   },
   { additionalProperties: false },
 );
+
+// What the invoice PDF's standard font prints (Latin-1), with no space at either end.
+const printable = '\\x20-\\x7e\\xa0-\\xac\\xae-\\xff';
+const edge = '\\x21-\\x7e\\xa1-\\xac\\xae-\\xff';
+/** Text printed on invoices: `max` printable Latin-1 characters at most, none a control character. */
+const InvoiceText = (max: number, description: string) =>
+  Type.String({
+    minLength: 1,
+    maxLength: max,
+    pattern: `^[${edge}](?:[${printable}]*[${edge}])?$`,
+    description: `${description} 1–${max} printable Latin-1 characters, no space at either end.`,
+  });
+
+export const BillingDetailsInput = Type.Object(
+  {
+    name: InvoiceText(200, 'Who the invoices are made out to.'),
+    addressLines: Type.Array(InvoiceText(100, 'A line of the street address.'), { minItems: 1, maxItems: 4 }),
+    city: InvoiceText(100, 'The city.'),
+    postalCode: Type.String({
+      maxLength: 20,
+      pattern: '^[A-Za-z0-9](?:[A-Za-z0-9 -]{0,18}[A-Za-z0-9])?$',
+      description: 'Letters, digits, spaces and `-`; 1–20 characters.',
+    }),
+    country: Type.String({
+      maxLength: 2,
+      pattern: '^[A-Z]{2}$',
+      description: 'ISO 3166-1 alpha-2, e.g. `DE`.',
+    }),
+    email: Type.String({ format: 'email', maxLength: 254, description: 'Where invoices go.' }),
+    taxId: Type.Optional(
+      Nullable(
+        Type.String({
+          maxLength: 32,
+          pattern: '^[A-Za-z0-9](?:[A-Za-z0-9 .-]{0,30}[A-Za-z0-9])?$',
+          description: 'A VAT or tax number, e.g. `DE123456789`; 1–32 letters, digits, spaces, `.`, `-`.',
+        }),
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const BillingDetails = Type.Object({
+  domainId: Type.String(),
+  name: Type.String(),
+  addressLines: Type.Array(Type.String()),
+  city: Type.String(),
+  postalCode: Type.String(),
+  country: Type.String(),
+  email: Type.String(),
+  taxId: Nullable(Type.String()),
+  updatedAt: Timestamp,
+});
