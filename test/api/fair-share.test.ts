@@ -6,14 +6,14 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { listAudit, verifyAudit } from '../src/audit/log.js';
-import { loadConfig } from '../src/config.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import { keyDisplayPrefix } from '../src/keys/format.js';
-import { maxHeldPerDomain, TenantLimits } from '../src/services/tenant-limits.js';
-import { asOwner, backends, openTestServices } from './helpers/backends.js';
-import { createTenant, type Tenant } from './helpers/tenants.js';
+import { listAudit, verifyAudit } from '../../src/audit/log.js';
+import { loadConfig } from '../../src/config.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { keyDisplayPrefix } from '../../src/keys/format.js';
+import { maxHeldPerDomain, TenantLimits } from '../../src/services/tenant-limits.js';
+import { asOwner, backends, openTestServices } from '../helpers/backends.js';
+import { createTenant, type Tenant } from '../helpers/tenants.js';
 
 const operatorToken = 'test-operator-token-0123456789abcdef';
 

@@ -1,9 +1,9 @@
 // The HTTP API on both store backends: behaviour, every kind of bad input, and attacks across domains.
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit } from '../src/audit/log.js';
-import { asOwner, backends } from './helpers/backends.js';
-import { openTestApi, operatorToken, type TestApi } from './helpers/api.js';
+import { listAudit } from '../../src/audit/log.js';
+import { asOwner, backends } from '../helpers/backends.js';
+import { openTestApi, operatorToken, type TestApi } from '../helpers/api.js';
 
 interface Problem {
   type: string;
