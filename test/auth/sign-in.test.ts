@@ -4,11 +4,11 @@
 import { connect } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { Services } from '../src/runtime.js';
-import { operatorToken } from './helpers/api.js';
-import { asOwner, backends, openTestServices } from './helpers/backends.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import { operatorToken } from '../helpers/api.js';
+import { asOwner, backends, openTestServices } from '../helpers/backends.js';
 
 const password = 'correct horse battery staple';
 const form = { 'content-type': 'application/x-www-form-urlencoded' };

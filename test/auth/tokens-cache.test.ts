@@ -4,11 +4,11 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { revocationNotifyChannel } from '../src/identity/revocations.js';
-import { buildServices, type Services } from '../src/runtime.js';
-import { openStore, type Store } from '../src/store/store.js';
-import { asOwner, createTestDatabase, testSecret } from './helpers/backends.js';
-import { noticeKeySetups, pause, until } from './helpers/notices.js';
+import { revocationNotifyChannel } from '../../src/identity/revocations.js';
+import { buildServices, type Services } from '../../src/runtime.js';
+import { openStore, type Store } from '../../src/store/store.js';
+import { asOwner, createTestDatabase, testSecret } from '../helpers/backends.js';
+import { noticeKeySetups, pause, until } from '../helpers/notices.js';
 
 const actor = { actor: 'operator', requestId: null };
 const password = 'correct horse battery staple';

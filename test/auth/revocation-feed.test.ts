@@ -5,20 +5,20 @@ import { createHmac, generateKeyPairSync, sign as edSign } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import { RevocationPublisher } from '../src/identity/feed/publisher.js';
-import type { RevocationKind } from '../src/identity/revocations.js';
-import type { Services } from '../src/runtime.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { RevocationPublisher } from '../../src/identity/feed/publisher.js';
+import type { RevocationKind } from '../../src/identity/revocations.js';
+import type { Services } from '../../src/runtime.js';
 import {
   createRevocationFeed,
   createVerifier,
   type RevocationFeed,
   type Verifier,
-} from '../src/sdk/index.js';
-import { operatorToken } from './helpers/api.js';
-import { backends, openTestServices } from './helpers/backends.js';
-import { startPrivateRedis, type PrivateRedis } from './helpers/redis.js';
+} from '../../src/sdk/index.js';
+import { operatorToken } from '../helpers/api.js';
+import { backends, openTestServices } from '../helpers/backends.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 
 const issuer = 'https://bulkhead.feed.test';
 const password = 'correct horse battery staple';

@@ -4,11 +4,11 @@
 // another process's when the database notifies it, and names no domain at all while it cannot hear them.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyChangeChannel } from '../src/keys/changes.js';
-import { buildServices, type Services } from '../src/runtime.js';
-import { openStore } from '../src/store/store.js';
-import { createTestDatabase, testSecret } from './helpers/backends.js';
-import { noticeKeySetups, pause, until } from './helpers/notices.js';
+import { keyChangeChannel } from '../../src/keys/changes.js';
+import { buildServices, type Services } from '../../src/runtime.js';
+import { openStore } from '../../src/store/store.js';
+import { createTestDatabase, testSecret } from '../helpers/backends.js';
+import { noticeKeySetups, pause, until } from '../helpers/notices.js';
 
 const actor = { actor: 'operator', requestId: null };
 

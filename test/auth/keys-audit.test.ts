@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit, verifyAudit } from '../src/audit/log.js';
-import type { Keyring } from '../src/crypto/keyring.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import { createStorageProvider } from '../src/providers/storage/index.js';
-import { buildServices } from '../src/runtime.js';
-import { openStore } from '../src/store/store.js';
+import { listAudit, verifyAudit } from '../../src/audit/log.js';
+import type { Keyring } from '../../src/crypto/keyring.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { createStorageProvider } from '../../src/providers/storage/index.js';
+import { buildServices } from '../../src/runtime.js';
+import { openStore } from '../../src/store/store.js';
 import {
   asOwner,
   backends,
@@ -22,7 +22,7 @@ import {
   openTestServices,
   testSecret,
   untilSomeoneWaitsForALock,
-} from './helpers/backends.js';
+} from '../helpers/backends.js';
 
 const operatorToken = 'audit-key-use-operator-token-0123456789';
 

@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, exportJWK, type JWTVerifyGetKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVerifier, TokenRefused, type Verifier } from '../src/sdk/index.js';
+import { createVerifier, TokenRefused, type Verifier } from '../../src/sdk/index.js';
 
 const issuer = 'https://bulkhead.verifier.test';
 const domainId = 'dom_0000000000000000000000000a';

@@ -4,10 +4,10 @@
 // longer reaches compute.
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import { widenDefaultKeyScopes } from '../src/store/migrations.js';
-import { backends, openTestServices } from './helpers/backends.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { widenDefaultKeyScopes } from '../../src/store/migrations.js';
+import { backends, openTestServices } from '../helpers/backends.js';
 
 const operatorToken = 'key-scopes-upgrade-operator-token-0123456789';
 const actor = { actor: 'test', requestId: null };

@@ -2,8 +2,8 @@
 // within 100 ms (each process remembers tokens it verified and forgets them when the database notifies a
 // revocation), and a domain suspended through one refuses its tokens at the other as soon.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from './helpers/backends.js';
-import { assertBuilt, killAll, startServer, tempDir, type Server } from './helpers/processes.js';
+import { createTestDatabase } from '../helpers/backends.js';
+import { assertBuilt, killAll, startServer, tempDir, type Server } from '../helpers/processes.js';
 
 const token = 'multi-process-operator-token-0123456789ab';
 const password = 'correct horse battery staple';

@@ -10,10 +10,10 @@ import { dirname, join, relative, resolve } from 'node:path';
 import Fastify from 'fastify';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import * as rootSdk from '../src/sdk/index.js';
+import * as rootSdk from '../../src/sdk/index.js';
 import * as packageSdk from '@bulkhead/sdk';
 import * as packageFastify from '@bulkhead/sdk/fastify';
-import { repoRoot } from './helpers/processes.js';
+import { repoRoot } from '../helpers/processes.js';
 
 const packageDir = join(repoRoot, 'packages', 'sdk');
 const sourceDir = join(packageDir, 'src');

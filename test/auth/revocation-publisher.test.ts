@@ -7,17 +7,17 @@ import { Redis } from 'ioredis';
 import { calculateJwkThumbprint, compactVerify, createLocalJWKSet } from 'jose';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FeedKeys, feedMessageType } from '../src/identity/feed/feed-keys.js';
-import { RevocationPublisher } from '../src/identity/feed/publisher.js';
+import { FeedKeys, feedMessageType } from '../../src/identity/feed/feed-keys.js';
+import { RevocationPublisher } from '../../src/identity/feed/publisher.js';
 import {
   recordRevocation,
   revocationNotifyChannel,
   type Revocation,
   type RevocationKind,
-} from '../src/identity/revocations.js';
-import { maxNoticeBytes, openNotice, sealNotice } from '../src/store/notices.js';
-import type { Store } from '../src/store/store.js';
-import { backends } from './helpers/backends.js';
+} from '../../src/identity/revocations.js';
+import { maxNoticeBytes, openNotice, sealNotice } from '../../src/store/notices.js';
+import type { Store } from '../../src/store/store.js';
+import { backends } from '../helpers/backends.js';
 
 const redisUrl = process.env['BULKHEAD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 

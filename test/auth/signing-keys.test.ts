@@ -2,12 +2,12 @@
 // published keys; rotation publishes the next key first and keeps the old one until its tokens expire.
 import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { PublicJwk } from '../src/identity/signing-keys.js';
-import type { Services } from '../src/runtime.js';
-import { operatorToken } from './helpers/api.js';
-import { asOwner, backends, openTestServices } from './helpers/backends.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { PublicJwk } from '../../src/identity/signing-keys.js';
+import type { Services } from '../../src/runtime.js';
+import { operatorToken } from '../helpers/api.js';
+import { asOwner, backends, openTestServices } from '../helpers/backends.js';
 
 const actor = { actor: 'operator', requestId: null };
 let n = 0;

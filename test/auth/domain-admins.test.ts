@@ -1,13 +1,13 @@
 // A domain's admins manage its principals and sessions themselves, with their own access token or browser
 // session; a member of the domain is refused, and an admin of another domain finds nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit } from '../src/audit/log.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { Services } from '../src/runtime.js';
-import { operatorToken } from './helpers/api.js';
-import { asOwner, backends, openTestServices } from './helpers/backends.js';
-import { comparable, createTenant, type Tenant } from './helpers/tenants.js';
+import { listAudit } from '../../src/audit/log.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import { operatorToken } from '../helpers/api.js';
+import { asOwner, backends, openTestServices } from '../helpers/backends.js';
+import { comparable, createTenant, type Tenant } from '../helpers/tenants.js';
 
 const password = 'correct horse battery staple';
 

@@ -3,14 +3,14 @@
 import { createHmac, randomUUID, sign } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import { canonicalDomainRef, canonicalEmail } from '../src/identity/names.js';
-import { audienceOf } from '../src/identity/tokens.js';
-import type { Services } from '../src/runtime.js';
-import { operatorToken } from './helpers/api.js';
-import { asOwner, backends, openTestServices } from './helpers/backends.js';
-import { comparable } from './helpers/tenants.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { canonicalDomainRef, canonicalEmail } from '../../src/identity/names.js';
+import { audienceOf } from '../../src/identity/tokens.js';
+import type { Services } from '../../src/runtime.js';
+import { operatorToken } from '../helpers/api.js';
+import { asOwner, backends, openTestServices } from '../helpers/backends.js';
+import { comparable } from '../helpers/tenants.js';
 
 const issuer = 'https://bulkhead.test';
 const password = 'correct horse battery staple';

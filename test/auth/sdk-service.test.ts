@@ -3,13 +3,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOrdersService } from '../examples/orders-service.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { Services } from '../src/runtime.js';
-import { bulkheadMiddleware, createVerifier, type Verifier } from '../src/sdk/index.js';
-import { operatorToken } from './helpers/api.js';
-import { backends, openTestServices } from './helpers/backends.js';
+import { buildOrdersService } from '../../examples/orders-service.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import { bulkheadMiddleware, createVerifier, type Verifier } from '../../src/sdk/index.js';
+import { operatorToken } from '../helpers/api.js';
+import { backends, openTestServices } from '../helpers/backends.js';
 
 const issuer = 'https://bulkhead.sdk.test';
 const password = 'correct horse battery staple';
