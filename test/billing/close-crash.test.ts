@@ -5,8 +5,8 @@
 // (after a first batch of four domains committed).
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from './helpers/backends.js';
-import { assertBuilt, killAll, startServer, tempDir, type Server } from './helpers/processes.js';
+import { createTestDatabase } from '../helpers/backends.js';
+import { assertBuilt, killAll, startServer, tempDir, type Server } from '../helpers/processes.js';
 
 const token = 'billing-crash-operator-token-0123456789abcdef';
 const auth = { authorization: `Bearer ${token}` };

@@ -5,12 +5,12 @@
 // what must not happen: B's rows are exactly as they were.
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { periodOf } from '../src/billing/periods.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { Services } from '../src/runtime.js';
-import { asOwner, backends, openTestServices } from './helpers/backends.js';
-import { openTestProviders, type TestProviders } from './helpers/providers.js';
+import { periodOf } from '../../src/billing/periods.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import { asOwner, backends, openTestServices } from '../helpers/backends.js';
+import { openTestProviders, type TestProviders } from '../helpers/providers.js';
 import {
   comparable,
   createTenant,
@@ -18,7 +18,7 @@ import {
   domainState,
   type CredentialName,
   type Tenant,
-} from './helpers/tenants.js';
+} from '../helpers/tenants.js';
 
 const operatorToken = 'billing-test-operator-token-0123456789abcdef';
 const op = { authorization: `Bearer ${operatorToken}` };
