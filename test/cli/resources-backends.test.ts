@@ -5,8 +5,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, testPostgresUrl } from './helpers/backends.js';
-import { assertBuilt, killAll, runCli, startServer, tempDir, type CliResult } from './helpers/processes.js';
+import { createTestDatabase, testPostgresUrl } from '../helpers/backends.js';
+import { assertBuilt, killAll, runCli, startServer, tempDir, type CliResult } from '../helpers/processes.js';
 
 const run = promisify(execFile);
 const token = 'cli-backends-operator-token-0123456789ab';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from './helpers/backends.js';
+import { createTestDatabase } from '../helpers/backends.js';
 import {
   assertBuilt,
   binPath,
@@ -18,7 +18,7 @@ import {
   tempDir,
   type CliResult,
   type Server,
-} from './helpers/processes.js';
+} from '../helpers/processes.js';
 
 const token = 'cli-api-operator-token-0123456789abcdefgh';
 

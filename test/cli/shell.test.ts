@@ -7,9 +7,9 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withProgress, type Io } from '../src/cli/context.js';
-import { main } from '../src/cli/main.js';
-import { assertBuilt, binPath, childEnv, repoRoot, tempDir } from './helpers/processes.js';
+import { withProgress, type Io } from '../../src/cli/context.js';
+import { main } from '../../src/cli/main.js';
+import { assertBuilt, binPath, childEnv, repoRoot, tempDir } from '../helpers/processes.js';
 
 const run = promisify(execFile);
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from './helpers/backends.js';
+import { createTestDatabase } from '../helpers/backends.js';
 import {
   assertBuilt,
   killAll,
@@ -16,7 +16,7 @@ import {
   tempDir,
   type CliResult,
   type Server,
-} from './helpers/processes.js';
+} from '../helpers/processes.js';
 
 const secret = 'a1'.repeat(32);
 const cliActor = `cli:${userInfo().username}`;

@@ -5,8 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from './helpers/backends.js';
-import { assertBuilt, killAll, runCli, startServer, tempDir, type Server } from './helpers/processes.js';
+import { createTestDatabase } from '../helpers/backends.js';
+import { assertBuilt, killAll, runCli, startServer, tempDir, type Server } from '../helpers/processes.js';
 
 const tokenLine = /^Operator token \(shown once, store it now\): (bho_[A-Za-z0-9_-]{43})$/;
 const requestId = /^req_[0-9a-f]{32}$/;

@@ -14,7 +14,7 @@ import {
   tempDir,
   type CliResult,
   type Server,
-} from './helpers/processes.js';
+} from '../helpers/processes.js';
 
 const token = 'cli-start-operator-token-0123456789abcdef';
 const recorder = join(repoRoot, 'test', 'fixtures', 'record-imports.js');
