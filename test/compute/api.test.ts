@@ -4,12 +4,12 @@
 import { openSync, readSync, closeSync, writeFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit } from '../src/audit/log.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import { VolumeDisks } from '../src/providers/storage/volume-disks.js';
-import type { Services } from '../src/runtime.js';
-import { asOwner, backends, openTestServices } from './helpers/backends.js';
+import { listAudit } from '../../src/audit/log.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { VolumeDisks } from '../../src/providers/storage/volume-disks.js';
+import type { Services } from '../../src/runtime.js';
+import { asOwner, backends, openTestServices } from '../helpers/backends.js';
 import {
   comparable,
   createTenant,
@@ -17,7 +17,7 @@ import {
   domainState,
   type CredentialName,
   type Tenant,
-} from './helpers/tenants.js';
+} from '../helpers/tenants.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
