@@ -6,10 +6,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorStatus } from '../src/errors.js';
-import { openTestApi, type TestApi } from './helpers/api.js';
-import { backends } from './helpers/backends.js';
-import { repoRoot } from './helpers/processes.js';
+import { errorStatus } from '../../src/errors.js';
+import { openTestApi, type TestApi } from '../helpers/api.js';
+import { backends } from '../helpers/backends.js';
+import { repoRoot } from '../helpers/processes.js';
 
 const read = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
 

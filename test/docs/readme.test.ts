@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testPostgresUrl } from './helpers/backends.js';
-import { adminQuery, dropEverything } from './helpers/postgres-tenant.js';
-import { assertBuilt, repoRoot } from './helpers/processes.js';
-import { matchOutput, openWalkthrough, parseWalkthrough, type Walkthrough } from './helpers/walkthrough.js';
+import { testPostgresUrl } from '../helpers/backends.js';
+import { adminQuery, dropEverything } from '../helpers/postgres-tenant.js';
+import { assertBuilt, repoRoot } from '../helpers/processes.js';
+import { matchOutput, openWalkthrough, parseWalkthrough, type Walkthrough } from '../helpers/walkthrough.js';
 
 /** The documents that are walkthroughs, with the names in them that other runs on this machine share. */
 const documents: readonly { file: string; shared: readonly string[] }[] = [
