@@ -1,12 +1,12 @@
 // Blueprints with the real PostgreSQL and storage providers: all ready, or every step undone so the
 // domain and the backends are as they were; a crash in the middle is rolled back by the reconciler.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit } from '../src/audit/log.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { Services } from '../src/runtime.js';
-import { asOwner, backends, openTestServices } from './helpers/backends.js';
-import { openTestProviders, type TestProviders } from './helpers/providers.js';
+import { listAudit } from '../../src/audit/log.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import { asOwner, backends, openTestServices } from '../helpers/backends.js';
+import { openTestProviders, type TestProviders } from '../helpers/providers.js';
 
 const operatorToken = 'test-operator-token-0123456789abcdef';
 

@@ -3,14 +3,14 @@
 // vhost and ends the tenant's open connection.
 import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { ResourceKind } from '../src/domain/kinds.js';
-import type { Provider } from '../src/providers/provider.js';
-import { createRabbitmqProvider } from '../src/providers/rabbitmq/index.js';
-import type { Services } from '../src/runtime.js';
-import { operatorToken } from './helpers/api.js';
-import { backends, openTestServices } from './helpers/backends.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { ResourceKind } from '../../src/domain/kinds.js';
+import type { Provider } from '../../src/providers/provider.js';
+import { createRabbitmqProvider } from '../../src/providers/rabbitmq/index.js';
+import type { Services } from '../../src/runtime.js';
+import { operatorToken } from '../helpers/api.js';
+import { backends, openTestServices } from '../helpers/backends.js';
 import {
   assertBrokerReachable,
   mgmt,
@@ -20,8 +20,8 @@ import {
   testRabbitmqUrl,
   urlWithVhost,
   within,
-} from './helpers/rabbitmq.js';
-import { attackWithOtherKindKey } from './helpers/scope-attack.js';
+} from '../helpers/rabbitmq.js';
+import { attackWithOtherKindKey } from '../helpers/scope-attack.js';
 
 let n = 0;
 const unique = (base: string) => `${base}-${process.pid}-${++n}`;

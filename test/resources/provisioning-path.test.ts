@@ -5,15 +5,15 @@
 // resource that the reconciler finished while the first request still waited on the backend kept.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit, verifyAudit } from '../src/audit/log.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import { openStore } from '../src/store/store.js';
-import { buildServices, type Services } from '../src/runtime.js';
-import type { ResourceKind } from '../src/domain/kinds.js';
-import type { Actor } from '../src/policy/principal.js';
-import type { Provider, ResourceRef } from '../src/providers/provider.js';
-import type { KeyPrincipal } from '../src/provisioner/provisioner.js';
+import { listAudit, verifyAudit } from '../../src/audit/log.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { openStore } from '../../src/store/store.js';
+import { buildServices, type Services } from '../../src/runtime.js';
+import type { ResourceKind } from '../../src/domain/kinds.js';
+import type { Actor } from '../../src/policy/principal.js';
+import type { Provider, ResourceRef } from '../../src/providers/provider.js';
+import type { KeyPrincipal } from '../../src/provisioner/provisioner.js';
 import {
   asOwner,
   backends,
@@ -21,8 +21,8 @@ import {
   openTestServices,
   testSecret,
   untilSomeoneWaitsForALock,
-} from './helpers/backends.js';
-import { openTestProviders, type TestProviders } from './helpers/providers.js';
+} from '../helpers/backends.js';
+import { openTestProviders, type TestProviders } from '../helpers/providers.js';
 
 const actor: Actor = { actor: 'operator', requestId: null };
 let n = 0;

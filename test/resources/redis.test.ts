@@ -3,16 +3,16 @@
 // reconciler when a crash left an ACL user behind. The real Redis provider on the test server.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ResourceKind } from '../src/domain/kinds.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import { backendName, type Credentials, type Provider } from '../src/providers/provider.js';
-import { createRedisProvider } from '../src/providers/redis/index.js';
-import type { Services } from '../src/runtime.js';
-import { operatorToken } from './helpers/api.js';
-import { backends, openTestServices } from './helpers/backends.js';
-import { attackWithOtherKindKey } from './helpers/scope-attack.js';
-import { openTestAdmin, tenantRedis, testRedisUrl } from './helpers/redis.js';
+import type { ResourceKind } from '../../src/domain/kinds.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { backendName, type Credentials, type Provider } from '../../src/providers/provider.js';
+import { createRedisProvider } from '../../src/providers/redis/index.js';
+import type { Services } from '../../src/runtime.js';
+import { operatorToken } from '../helpers/api.js';
+import { backends, openTestServices } from '../helpers/backends.js';
+import { attackWithOtherKindKey } from '../helpers/scope-attack.js';
+import { openTestAdmin, tenantRedis, testRedisUrl } from '../helpers/redis.js';
 
 let n = 0;
 const unique = (base: string) => `${base}-${process.pid}-${++n}`;

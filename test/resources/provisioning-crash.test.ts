@@ -7,10 +7,10 @@ import { closeSync, existsSync, openSync, readSync, writeFileSync } from 'node:f
 import { request } from 'node:http';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { refFromBackendName } from '../src/providers/provider.js';
-import { VolumeDisks } from '../src/providers/storage/volume-disks.js';
-import { createTestDatabase, testPostgresUrl } from './helpers/backends.js';
-import { assertBuilt, killAll, runCli, startServer, tempDir, type Server } from './helpers/processes.js';
+import { refFromBackendName } from '../../src/providers/provider.js';
+import { VolumeDisks } from '../../src/providers/storage/volume-disks.js';
+import { createTestDatabase, testPostgresUrl } from '../helpers/backends.js';
+import { assertBuilt, killAll, runCli, startServer, tempDir, type Server } from '../helpers/processes.js';
 
 const token = 'crash-test-operator-token-0123456789abcdef';
 const secret = 'c'.repeat(64);

@@ -3,16 +3,16 @@
 import type { LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit } from '../src/audit/log.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { Services } from '../src/runtime.js';
-import { verifiesScram } from '../src/providers/postgres/postgres-password.js';
-import { asOwner, backends, openTestServices, testPostgresUrl } from './helpers/backends.js';
-import { operatorToken } from './helpers/api.js';
-import { openTestProviders, type TestProviders } from './helpers/providers.js';
-import { attackWithOtherKindKey } from './helpers/scope-attack.js';
-import { comparable } from './helpers/tenants.js';
+import { listAudit } from '../../src/audit/log.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import { verifiesScram } from '../../src/providers/postgres/postgres-password.js';
+import { asOwner, backends, openTestServices, testPostgresUrl } from '../helpers/backends.js';
+import { operatorToken } from '../helpers/api.js';
+import { openTestProviders, type TestProviders } from '../helpers/providers.js';
+import { attackWithOtherKindKey } from '../helpers/scope-attack.js';
+import { comparable } from '../helpers/tenants.js';
 
 interface Resource {
   id: string;
