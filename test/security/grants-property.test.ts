@@ -3,11 +3,11 @@
 // the caller that action by a live grant.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { Services } from '../src/runtime.js';
-import { backends, openTestServices } from './helpers/backends.js';
-import { createTenant, credentialHeaders, domainState, type Tenant } from './helpers/tenants.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import { backends, openTestServices } from '../helpers/backends.js';
+import { createTenant, credentialHeaders, domainState, type Tenant } from '../helpers/tenants.js';
 
 const operatorToken = 'test-operator-token-0123456789abcdef';
 

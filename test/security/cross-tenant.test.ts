@@ -5,13 +5,13 @@
 // matrix does the same inside one domain: every route a key can reach must declare the scope it needs, and
 // a key of B that lacks it (the kind, or just the action) is refused with B left as it was.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { CredentialKind } from '../src/policy/principal.js';
-import { validScopes, type RouteScope, type ScopeAction } from '../src/policy/scopes.js';
-import type { Services } from '../src/runtime.js';
-import { backends, openTestServices } from './helpers/backends.js';
-import { openTestProviders, type TestProviders } from './helpers/providers.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { CredentialKind } from '../../src/policy/principal.js';
+import { validScopes, type RouteScope, type ScopeAction } from '../../src/policy/scopes.js';
+import type { Services } from '../../src/runtime.js';
+import { backends, openTestServices } from '../helpers/backends.js';
+import { openTestProviders, type TestProviders } from '../helpers/providers.js';
 import {
   comparable,
   createTenant,
@@ -19,7 +19,7 @@ import {
   domainState,
   type CredentialName,
   type Tenant,
-} from './helpers/tenants.js';
+} from '../helpers/tenants.js';
 
 const operatorToken = 'test-operator-token-0123456789abcdef';
 

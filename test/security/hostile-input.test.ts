@@ -3,9 +3,9 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asOwner, backends } from './helpers/backends.js';
-import { openTestApi, type TestApi } from './helpers/api.js';
-import { snapshotStore } from './helpers/snapshot.js';
+import { asOwner, backends } from '../helpers/backends.js';
+import { openTestApi, type TestApi } from '../helpers/api.js';
+import { snapshotStore } from '../helpers/snapshot.js';
 
 let seq = 0;
 const slug = (base: string) => `${base}-${process.pid}-${++seq}`;

@@ -2,8 +2,8 @@
 // problem (or succeed, when they happen to be valid).
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends } from './helpers/backends.js';
-import { openTestApi, operatorToken, type TestApi } from './helpers/api.js';
+import { backends } from '../helpers/backends.js';
+import { openTestApi, operatorToken, type TestApi } from '../helpers/api.js';
 
 describe('hostile input on pglite', () => {
   let api: TestApi;

@@ -8,14 +8,14 @@
 import type { LightMyRequestResponse } from 'fastify';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { Services } from '../src/runtime.js';
-import { backends, openTestServices } from './helpers/backends.js';
-import { operatorToken } from './helpers/api.js';
-import { snapshotStore, type StoreSnapshot } from './helpers/snapshot.js';
-import { openStorage, type StorageFixture } from './helpers/storage.js';
-import { tenantPassword } from './helpers/tenants.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import { backends, openTestServices } from '../helpers/backends.js';
+import { operatorToken } from '../helpers/api.js';
+import { snapshotStore, type StoreSnapshot } from '../helpers/snapshot.js';
+import { openStorage, type StorageFixture } from '../helpers/storage.js';
+import { tenantPassword } from '../helpers/tenants.js';
 
 /** A domain and its provisioning key. */
 interface Home {
