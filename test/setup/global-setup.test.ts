@@ -4,8 +4,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkServices, serviceUrls, servicesMessage } from './global-setup.js';
-import { freePort } from './helpers/processes.js';
-import { startTrustingPostgres, type TrustingPostgres } from './helpers/trusting-postgres.js';
+import { freePort } from '../helpers/processes.js';
+import { startTrustingPostgres, type TrustingPostgres } from '../helpers/trusting-postgres.js';
 
 describe('the services check run before the suite', () => {
   let trusting: TrustingPostgres;
