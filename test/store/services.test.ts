@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventHash } from '../src/audit/chain.js';
-import { appendAudit, listAudit, verifyAudit } from '../src/audit/log.js';
-import { BulkheadError, type ErrorCode } from '../src/errors.js';
-import type { Actor } from '../src/policy/principal.js';
-import { buildServices, type Services } from '../src/runtime.js';
-import { cutOverSingleChain, migrationNames } from '../src/store/migrations.js';
-import { DataDirLockedError, openStore } from '../src/store/store.js';
+import { eventHash } from '../../src/audit/chain.js';
+import { appendAudit, listAudit, verifyAudit } from '../../src/audit/log.js';
+import { BulkheadError, type ErrorCode } from '../../src/errors.js';
+import type { Actor } from '../../src/policy/principal.js';
+import { buildServices, type Services } from '../../src/runtime.js';
+import { cutOverSingleChain, migrationNames } from '../../src/store/migrations.js';
+import { DataDirLockedError, openStore } from '../../src/store/store.js';
 import {
   asOwner,
   backends,
@@ -19,7 +19,7 @@ import {
   openTestServices,
   testSecret,
   untilSomeoneWaitsForALock,
-} from './helpers/backends.js';
+} from '../helpers/backends.js';
 
 const actor: Actor = { actor: 'operator', requestId: 'req_test' };
 

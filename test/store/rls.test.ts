@@ -5,16 +5,16 @@ import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendAudit, listAudit, verifyAudit } from '../src/audit/log.js';
-import type { AuditEventInput } from '../src/audit/events.js';
-import type { Actor } from '../src/policy/principal.js';
-import { buildServices, type Services } from '../src/runtime.js';
-import { appRole, domainTables, systemRole } from '../src/store/migrations.js';
-import type { Database } from '../src/store/schema.js';
-import { enterScope, sealScope } from '../src/store/scope.js';
-import { openStore, type Store, type Tx } from '../src/store/store.js';
-import { asOwner, createTestDatabase, testPostgresUrl, testSecret } from './helpers/backends.js';
-import { startPasswordPostgres, type TrustingPostgres } from './helpers/trusting-postgres.js';
+import { appendAudit, listAudit, verifyAudit } from '../../src/audit/log.js';
+import type { AuditEventInput } from '../../src/audit/events.js';
+import type { Actor } from '../../src/policy/principal.js';
+import { buildServices, type Services } from '../../src/runtime.js';
+import { appRole, domainTables, systemRole } from '../../src/store/migrations.js';
+import type { Database } from '../../src/store/schema.js';
+import { enterScope, sealScope } from '../../src/store/scope.js';
+import { openStore, type Store, type Tx } from '../../src/store/store.js';
+import { asOwner, createTestDatabase, testPostgresUrl, testSecret } from '../helpers/backends.js';
+import { startPasswordPostgres, type TrustingPostgres } from '../helpers/trusting-postgres.js';
 
 const actor: Actor = { actor: 'operator', requestId: null };
 const event: Omit<AuditEventInput, 'domainId'> = {

@@ -6,17 +6,17 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newId } from '../src/domain/ids.js';
-import { revocationNotifyChannel } from '../src/identity/revocations.js';
-import type { Actor } from '../src/policy/principal.js';
-import { createPostgresProvider } from '../src/providers/postgres/index.js';
-import type { Provider } from '../src/providers/provider.js';
-import { buildServices } from '../src/runtime.js';
-import { appRole, systemRole } from '../src/store/migrations.js';
-import { openStore, type Store } from '../src/store/store.js';
-import { asOwner, createTestDatabase, testSecret } from './helpers/backends.js';
-import { psql, targetOf } from './helpers/postgres-tenant.js';
-import { startPasswordPostgres, type TrustingPostgres } from './helpers/trusting-postgres.js';
+import { newId } from '../../src/domain/ids.js';
+import { revocationNotifyChannel } from '../../src/identity/revocations.js';
+import type { Actor } from '../../src/policy/principal.js';
+import { createPostgresProvider } from '../../src/providers/postgres/index.js';
+import type { Provider } from '../../src/providers/provider.js';
+import { buildServices } from '../../src/runtime.js';
+import { appRole, systemRole } from '../../src/store/migrations.js';
+import { openStore, type Store } from '../../src/store/store.js';
+import { asOwner, createTestDatabase, testSecret } from '../helpers/backends.js';
+import { psql, targetOf } from '../helpers/postgres-tenant.js';
+import { startPasswordPostgres, type TrustingPostgres } from '../helpers/trusting-postgres.js';
 
 const actor: Actor = { actor: 'operator', requestId: null };
 

@@ -10,22 +10,22 @@ import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import { defaultQuotas } from '../src/domain/quotas.js';
-import { buildServices, type Services } from '../src/runtime.js';
-import { appRole, systemRole } from '../src/store/migrations.js';
-import { openStore } from '../src/store/store.js';
-import { operatorToken } from './helpers/api.js';
-import { createTestDatabase, testPostgresUrl, testSecret } from './helpers/backends.js';
-import { startPgBouncer, type PgBouncer, type PoolMode } from './helpers/pgbouncer.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { defaultQuotas } from '../../src/domain/quotas.js';
+import { buildServices, type Services } from '../../src/runtime.js';
+import { appRole, systemRole } from '../../src/store/migrations.js';
+import { openStore } from '../../src/store/store.js';
+import { operatorToken } from '../helpers/api.js';
+import { createTestDatabase, testPostgresUrl, testSecret } from '../helpers/backends.js';
+import { startPgBouncer, type PgBouncer, type PoolMode } from '../helpers/pgbouncer.js';
 import {
   createTenant,
   credentialHeaders,
   tenantPassword,
   type CredentialName,
   type Tenant,
-} from './helpers/tenants.js';
+} from '../helpers/tenants.js';
 
 const inFlight = 30;
 
