@@ -3,16 +3,16 @@
 // same transaction, and the operator-only API that lists them. Real PGlite and PostgreSQL.
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit, verifyAudit } from '../src/audit/log.js';
-import { newId } from '../src/domain/ids.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { Services } from '../src/runtime.js';
-import type { VerifyReport } from '../src/verify/report.js';
-import { IsolationMetrics } from '../src/verify/metrics.js';
-import { listRuns, recordRun, runRecord, type VerifyRun } from '../src/verify/runs.js';
-import { operatorToken } from './helpers/api.js';
-import { backends, openTestServices } from './helpers/backends.js';
+import { listAudit, verifyAudit } from '../../src/audit/log.js';
+import { newId } from '../../src/domain/ids.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import type { VerifyReport } from '../../src/verify/report.js';
+import { IsolationMetrics } from '../../src/verify/metrics.js';
+import { listRuns, recordRun, runRecord, type VerifyRun } from '../../src/verify/runs.js';
+import { operatorToken } from '../helpers/api.js';
+import { backends, openTestServices } from '../helpers/backends.js';
 
 const rlsViolation = /row-level security|row level security/i;
 

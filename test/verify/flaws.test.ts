@@ -4,10 +4,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
-import type { VerifyReport } from '../src/verify/report.js';
-import { unknownId, sampleValue } from '../src/verify/samples.js';
-import { parseApiDescription } from '../src/verify/openapi.js';
+import { main } from '../../src/cli/main.js';
+import type { VerifyReport } from '../../src/verify/report.js';
+import { unknownId, sampleValue } from '../../src/verify/samples.js';
+import { parseApiDescription } from '../../src/verify/openapi.js';
 import {
   allFlaws,
   flawOperation,
@@ -16,8 +16,8 @@ import {
   verifyConfig,
   type Flaws,
   type VulnerableService,
-} from './fixtures/vulnerable-service.js';
-import { tempDir } from './helpers/processes.js';
+} from '../fixtures/vulnerable-service.js';
+import { tempDir } from '../helpers/processes.js';
 
 const bSecret = 'BRAVO-SECRET-7f3a9c';
 const dir = tempDir('bulkhead-verify-');

@@ -4,11 +4,11 @@
 // credential, every configured backend's own probe must be refused, nothing may leak, and the probe
 // domains are gone after.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { VerifyReport } from '../src/verify/report.js';
-import { testPostgresUrl } from './helpers/backends.js';
-import { assertBuilt, killAll, runCli, startServer, tempDir, type Server } from './helpers/processes.js';
-import { testRabbitmqUrl } from './helpers/rabbitmq.js';
-import { startPrivateRedis, type PrivateRedis } from './helpers/redis.js';
+import type { VerifyReport } from '../../src/verify/report.js';
+import { testPostgresUrl } from '../helpers/backends.js';
+import { assertBuilt, killAll, runCli, startServer, tempDir, type Server } from '../helpers/processes.js';
+import { testRabbitmqUrl } from '../helpers/rabbitmq.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 
 const operatorToken = 'verify-operator-token-0123456789abcdef';
 const publicOperations = [

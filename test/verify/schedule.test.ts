@@ -6,18 +6,18 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEvent } from '../src/audit/events.js';
-import { main } from '../src/cli/main.js';
-import { openStore } from '../src/store/store.js';
-import { parseDuration } from '../src/util/duration.js';
-import type { VerifyRun } from '../src/verify/runs.js';
+import type { AuditEvent } from '../../src/audit/events.js';
+import { main } from '../../src/cli/main.js';
+import { openStore } from '../../src/store/store.js';
+import { parseDuration } from '../../src/util/duration.js';
+import type { VerifyRun } from '../../src/verify/runs.js';
 import {
   allFlaws,
   noFlaws,
   startVulnerableService,
   verifyConfig,
   type VulnerableService,
-} from './fixtures/vulnerable-service.js';
+} from '../fixtures/vulnerable-service.js';
 import {
   assertBuilt,
   killAll,
@@ -26,7 +26,7 @@ import {
   startServer,
   tempDir,
   type Process,
-} from './helpers/processes.js';
+} from '../helpers/processes.js';
 
 const bSecret = 'BRAVO-SECRET-5c2e81';
 const operatorToken = 'schedule-operator-token-0123456789abcdef';
