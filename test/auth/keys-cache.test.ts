@@ -1,5 +1,5 @@
 // A process remembers the domain of each provisioning key it has verified, so a domain over its share can
-// be refused before the key is read (test/fair-share.test.ts). It forgets them at every change that could
+// be refused before the key is read (test/api/fair-share.test.ts). It forgets them at every change that could
 // make a key unusable — a revocation, a rotation, a domain's suspension — its own at their commit and
 // another process's when the database notifies it, and names no domain at all while it cannot hear them.
 import pg from 'pg';

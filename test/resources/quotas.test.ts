@@ -131,7 +131,7 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
       },
       volumeZeroBytesPerSecond: zeroRate,
       // Twenty requests of one domain at once is the point here: its share of the server (a separate
-      // guarantee, test/fair-share.test.ts) must not be what refuses them.
+      // guarantee, test/api/fair-share.test.ts) must not be what refuses them.
       tenantLimits: { requestsPerSecond: 0, requestBurst: 1, concurrentRequests: 0 },
     });
     bound.keyring = services.keyring;

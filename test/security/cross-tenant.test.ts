@@ -189,16 +189,16 @@ const noTargetInPath: Record<string, string> = {
   'GET /healthz': 'public liveness',
   'GET /readyz': 'public readiness',
   'POST /v1/domains': 'operator only; names no existing domain',
-  'GET /v1/domains': 'operator only (tenant refusal covered in api.test.ts)',
+  'GET /v1/domains': 'operator only (tenant refusal covered in api/http.test.ts)',
   'GET /v1/whoami': "answers about the caller's own credential only",
-  'GET /v1/audit': 'operator only (tenant refusal covered in api.test.ts)',
-  'GET /v1/audit/verify': 'operator only (tenant refusal covered in api.test.ts)',
+  'GET /v1/audit': 'operator only (tenant refusal covered in api/http.test.ts)',
+  'GET /v1/audit/verify': 'operator only (tenant refusal covered in api/http.test.ts)',
   'GET /v1/domains/:domainId/jwks.json': "public keys, published on purpose for the domain's verifiers",
   'GET /.well-known/jwks.json': 'public keys, published on purpose',
   'GET /v1/revocations':
-    "a domain's credential reads its own domain's revocations only (attacked in revocation-feed.test.ts)",
+    "a domain's credential reads its own domain's revocations only (attacked in auth/revocation-feed.test.ts)",
   'GET /v1/revocations/jwks.json': "public keys of the revocation feed's signatures, published on purpose",
-  'POST /v1/grants': 'operator only (tenant refusal covered in compute.test.ts)',
+  'POST /v1/grants': 'operator only (tenant refusal covered in compute/api.test.ts)',
   'GET /v1/grants': 'operator only',
   'DELETE /v1/grants/:grantId': 'operator only',
   'POST /v1/auth/token': 'the domain comes from the principal that authenticates',
@@ -206,17 +206,17 @@ const noTargetInPath: Record<string, string> = {
   'POST /v1/auth/logout': "ends the caller's own session only",
   'POST /v1/auth/revoke': 'revokes the session of the presented token only',
   'GET /metrics':
-    'counts of isolation runs, no domain; operator or metrics token (covered in verify-runs.test.ts)',
+    'counts of isolation runs, no domain; operator or metrics token (covered in verify/runs.test.ts)',
   'POST /v1/verify/provider-probes':
-    'operator only; names its two domains in the body (tenant refusal covered in verify-provider-probes.test.ts)',
+    'operator only; names its two domains in the body (tenant refusal covered in verify/provider-probes.test.ts)',
   'GET /v1/verify/runs':
-    'operator only; runs belong to no domain (tenant refusal covered in verify-runs.test.ts)',
+    'operator only; runs belong to no domain (tenant refusal covered in verify/runs.test.ts)',
   'PUT /v1/billing/prices':
-    'operator only; the price book belongs to no domain (refusal covered in billing.test.ts)',
+    'operator only; the price book belongs to no domain (refusal covered in billing/api.test.ts)',
   'GET /v1/billing/prices':
-    'operator only; the price book belongs to no domain (refusal covered in billing.test.ts)',
+    'operator only; the price book belongs to no domain (refusal covered in billing/api.test.ts)',
   'POST /v1/billing/periods/:period/close':
-    'operator only; closes every domain, each in its own transaction (refusal covered in billing.test.ts)',
+    'operator only; closes every domain, each in its own transaction (refusal covered in billing/api.test.ts)',
 };
 
 const credentialKind: Record<CredentialName, CredentialKind> = {

@@ -344,7 +344,7 @@ async function openFixture(backend: (typeof backends)[number]): Promise<Fixture>
   const services = await openTestServices(backend, {
     providers: new Map([['storage', storage.provider]]),
     // Every generated value must reach validation: the domain's share of the server (its own guarantee,
-    // test/fair-share.test.ts) must not answer first.
+    // test/api/fair-share.test.ts) must not answer first.
     tenantLimits: { requestsPerSecond: 0, requestBurst: 1, concurrentRequests: 0 },
   });
   await services.operator.initialise(operatorToken);
