@@ -5,7 +5,7 @@ import { listAudit } from '../../src/audit/log.js';
 import { buildServer } from '../../src/http/server.js';
 import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
-import { operatorToken } from '../helpers/api.js';
+import { callerOf, operatorToken } from '../helpers/api.js';
 import { asOwner, backends, openTestServices } from '../helpers/backends.js';
 import { comparable, createTenant, type Tenant } from '../helpers/tenants.js';
 
@@ -19,22 +19,12 @@ describe.each(backends)('domain admins on $name', (backend) => {
   let memberId: string;
   let memberToken: string;
 
-  const call = (method: string, url: string, headers: Record<string, string>, body?: object) =>
-    app.inject({ method: method as 'GET', url, headers, ...(body === undefined ? {} : { payload: body }) });
-  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-  const operator = bearer(operatorToken);
+  // No credential unless a call names one.
+  const call = callerOf(() => app, { token: null });
   const login = async (domainId: string, email: string, pass = password) => {
-    const res = await call(
-      'POST',
-      '/v1/auth/token',
-      {},
-      {
-        grant_type: 'password',
-        domain: domainId,
-        username: email,
-        password: pass,
-      },
-    );
+    const res = await call('POST', '/v1/auth/token', {
+      body: { grant_type: 'password', domain: domainId, username: email, password: pass },
+    });
     expect(res.statusCode, res.body).toBe(200);
     return res.json<{ access_token: string }>().access_token;
   };
@@ -49,10 +39,9 @@ describe.each(backends)('domain admins on $name', (backend) => {
     app = await buildServer(services);
     d = await createTenant(app, operatorToken, `adm-${backend.name}-${process.pid}`);
     other = await createTenant(app, operatorToken, `adm-o-${backend.name}-${process.pid}`);
-    const member = await call('POST', `/v1/domains/${d.id}/principals`, operator, {
-      kind: 'user',
-      email: 'member@example.com',
-      password,
+    const member = await call('POST', `/v1/domains/${d.id}/principals`, {
+      token: operatorToken,
+      body: { kind: 'user', email: 'member@example.com', password },
     });
     expect(member.statusCode, member.body).toBe(201);
     expect(member.json()).toMatchObject({ role: 'member' });
@@ -65,66 +54,71 @@ describe.each(backends)('domain admins on $name', (backend) => {
   });
 
   it('tells each credential its role', async () => {
-    expect((await call('GET', '/v1/whoami', bearer(d.token))).json()).toMatchObject({ role: 'admin' });
-    expect((await call('GET', '/v1/whoami', { cookie: d.cookie })).json()).toMatchObject({ role: 'admin' });
-    expect((await call('GET', '/v1/whoami', bearer(memberToken))).json()).toMatchObject({ role: 'member' });
-    expect((await call('GET', '/v1/whoami', bearer(d.key))).json()).toMatchObject({ role: null });
+    expect((await call('GET', '/v1/whoami', { token: d.token })).json()).toMatchObject({ role: 'admin' });
+    expect((await call('GET', '/v1/whoami', { headers: { cookie: d.cookie } })).json()).toMatchObject({
+      role: 'admin',
+    });
+    expect((await call('GET', '/v1/whoami', { token: memberToken })).json()).toMatchObject({
+      role: 'member',
+    });
+    expect((await call('GET', '/v1/whoami', { token: d.key })).json()).toMatchObject({ role: null });
   });
 
   it('lets an admin create, list, re-password, disable and delete principals and end sessions, audited as itself', async () => {
-    const admin = bearer(d.token);
-    const created = await call('POST', `/v1/domains/${d.id}/principals`, admin, {
-      kind: 'user',
-      email: 'new@example.com',
-      password,
+    const admin = d.token;
+    const created = await call('POST', `/v1/domains/${d.id}/principals`, {
+      token: admin,
+      body: { kind: 'user', email: 'new@example.com', password },
     });
     expect(created.statusCode, created.body).toBe(201);
     const newId = created.json<{ id: string }>().id;
-    const service = await call('POST', `/v1/domains/${d.id}/principals`, admin, { kind: 'service' });
+    const service = await call('POST', `/v1/domains/${d.id}/principals`, {
+      token: admin,
+      body: { kind: 'service' },
+    });
     expect(service.statusCode).toBe(201);
     expect(service.json()).toHaveProperty('clientSecret');
-    const listed = await call('GET', `/v1/domains/${d.id}/principals`, admin);
+    const listed = await call('GET', `/v1/domains/${d.id}/principals`, { token: admin });
     expect(listed.statusCode).toBe(200);
     const ids = listed.json<{ items: { id: string; domainId: string }[] }>().items;
     expect(ids.map((p) => p.id)).toEqual(expect.arrayContaining([memberId, newId]));
     for (const p of ids) expect(p.domainId).toBe(d.id);
 
     const newToken = await login(d.id, 'new@example.com');
-    const sessionId = (await call('GET', '/v1/whoami', bearer(newToken))).json<{ sessionId: string }>()
+    const sessionId = (await call('GET', '/v1/whoami', { token: newToken })).json<{ sessionId: string }>()
       .sessionId;
-    const revoked = await call('DELETE', `/v1/domains/${d.id}/sessions/${sessionId}`, admin);
+    const revoked = await call('DELETE', `/v1/domains/${d.id}/sessions/${sessionId}`, { token: admin });
     expect(revoked.statusCode, revoked.body).toBe(204);
-    expect((await call('GET', '/v1/whoami', bearer(newToken))).statusCode).toBe(401);
+    expect((await call('GET', '/v1/whoami', { token: newToken })).statusCode).toBe(401);
 
-    const changed = await call('POST', `/v1/domains/${d.id}/principals/${newId}/password`, admin, {
-      password: 'another horse battery staple',
+    const changed = await call('POST', `/v1/domains/${d.id}/principals/${newId}/password`, {
+      token: admin,
+      body: { password: 'another horse battery staple' },
     });
     expect(changed.statusCode, changed.body).toBe(200);
     await login(d.id, 'new@example.com', 'another horse battery staple');
     expect(
-      (await call('POST', `/v1/domains/${d.id}/principals/${newId}/disable`, admin)).json(),
+      (await call('POST', `/v1/domains/${d.id}/principals/${newId}/disable`, { token: admin })).json(),
     ).toMatchObject({ status: 'disabled' });
-    expect((await call('DELETE', `/v1/domains/${d.id}/principals/${newId}`, admin)).json()).toMatchObject({
+    expect(
+      (await call('DELETE', `/v1/domains/${d.id}/principals/${newId}`, { token: admin })).json(),
+    ).toMatchObject({
       status: 'deleted',
     });
 
     // The browser session of an admin works too, with the same-site check every cookie change has.
-    const byCookie = await call(
-      'POST',
-      `/v1/domains/${d.id}/principals`,
-      { cookie: d.cookie, origin: 'http://localhost:80' },
-      { kind: 'user', email: 'cookie@example.com', password },
-    );
+    const byCookie = await call('POST', `/v1/domains/${d.id}/principals`, {
+      headers: { cookie: d.cookie, origin: 'http://localhost:80' },
+      body: { kind: 'user', email: 'cookie@example.com', password },
+    });
     expect(byCookie.statusCode, byCookie.body).toBe(201);
-    const crossSite = await call(
-      'POST',
-      `/v1/domains/${d.id}/principals`,
-      { cookie: d.cookie, origin: 'https://evil.example' },
-      { kind: 'user', email: 'csrf@example.com', password },
-    );
+    const crossSite = await call('POST', `/v1/domains/${d.id}/principals`, {
+      headers: { cookie: d.cookie, origin: 'https://evil.example' },
+      body: { kind: 'user', email: 'csrf@example.com', password },
+    });
     expect(crossSite.json()).toMatchObject({ code: 'csrf_rejected' });
 
-    const whoAdmin = (await call('GET', '/v1/whoami', admin)).json<{ subject: string }>().subject;
+    const whoAdmin = (await call('GET', '/v1/whoami', { token: admin })).json<{ subject: string }>().subject;
     const events = await asOwner(services.store, (tx) =>
       listAudit(tx, { domainId: d.id, action: 'principal.create', limit: 100 }),
     );
@@ -134,8 +128,8 @@ describe.each(backends)('domain admins on $name', (backend) => {
 
   it('refuses a member (and a key) every admin route of its own domain, changing nothing', async () => {
     const before = await secretHashOf(memberId);
-    const adminId = (await call('GET', '/v1/whoami', bearer(d.token))).json<{ subject: string }>().subject;
-    const adminSession = (await call('GET', '/v1/whoami', bearer(d.token))).json<{ sessionId: string }>()
+    const adminId = (await call('GET', '/v1/whoami', { token: d.token })).json<{ subject: string }>().subject;
+    const adminSession = (await call('GET', '/v1/whoami', { token: d.token })).json<{ sessionId: string }>()
       .sessionId;
     const attempts: [string, string, object | undefined][] = [
       [
@@ -150,13 +144,13 @@ describe.each(backends)('domain admins on $name', (backend) => {
       ['DELETE', `/v1/domains/${d.id}/sessions/${adminSession}`, undefined],
     ];
     for (const [method, url, body] of attempts) {
-      const asMember = await call(method, url, bearer(memberToken), body);
+      const asMember = await call(method, url, { token: memberToken, body });
       expect(asMember.statusCode, `${method} ${url}`).toBe(403);
       expect(asMember.json(), `${method} ${url}`).toMatchObject({ code: 'admin_required' });
-      const asKey = await call(method, url, bearer(d.key), body);
+      const asKey = await call(method, url, { token: d.key, body });
       expect(asKey.statusCode, `key: ${method} ${url}`).toBe(403);
     }
-    expect((await call('GET', '/v1/whoami', bearer(d.token))).statusCode).toBe(200);
+    expect((await call('GET', '/v1/whoami', { token: d.token })).statusCode).toBe(200);
     expect(await secretHashOf(memberId)).toEqual(before);
     const principals = await asOwner(services.store, (tx) =>
       tx.selectFrom('principals').select(['email', 'status']).where('domain_id', '=', d.id).execute(),
@@ -167,41 +161,30 @@ describe.each(backends)('domain admins on $name', (backend) => {
 
   it("answers an admin of another domain on this domain's principals exactly as on unknown ones", async () => {
     const before = await secretHashOf(memberId);
-    const foreign = await call(
-      'POST',
-      `/v1/domains/${d.id}/principals/${memberId}/password`,
-      bearer(other.token),
-      {
-        password: 'taken over across domains',
-      },
-    );
+    const foreign = await call('POST', `/v1/domains/${d.id}/principals/${memberId}/password`, {
+      token: other.token,
+      body: { password: 'taken over across domains' },
+    });
     const unknown = await call(
       'POST',
       `/v1/domains/dom_00000000000000000000000000/principals/prn_00000000000000000000000000/password`,
-      bearer(other.token),
-      { password: 'taken over across domains' },
+      { token: other.token, body: { password: 'taken over across domains' } },
     );
     expect(foreign.statusCode).toBe(404);
     expect(comparable(foreign)).toEqual(comparable(unknown));
     // Its own domain's path with this domain's principal finds nothing either.
-    const ownPath = await call(
-      'POST',
-      `/v1/domains/${other.id}/principals/${memberId}/password`,
-      bearer(other.token),
-      {
-        password: 'taken over across domains',
-      },
-    );
+    const ownPath = await call('POST', `/v1/domains/${other.id}/principals/${memberId}/password`, {
+      token: other.token,
+      body: { password: 'taken over across domains' },
+    });
     expect(ownPath.statusCode).toBe(404);
     expect(await secretHashOf(memberId)).toEqual(before);
   });
 
   it('refuses a role that does not exist', async () => {
-    const res = await call('POST', `/v1/domains/${d.id}/principals`, operator, {
-      kind: 'user',
-      email: 'owner@example.com',
-      password,
-      role: 'owner',
+    const res = await call('POST', `/v1/domains/${d.id}/principals`, {
+      token: operatorToken,
+      body: { kind: 'user', email: 'owner@example.com', password, role: 'owner' },
     });
     expect(res.statusCode).toBe(400);
   });

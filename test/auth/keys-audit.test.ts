@@ -23,6 +23,7 @@ import {
   testSecret,
   untilSomeoneWaitsForALock,
 } from '../helpers/backends.js';
+import { callerOf } from '../helpers/api.js';
 
 const operatorToken = 'audit-key-use-operator-token-0123456789';
 
@@ -51,14 +52,7 @@ describe.each(backends)('key use on $name', (backend) => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  function call(method: string, url: string, token: string, body?: unknown) {
-    return app.inject({
-      method: method as 'GET',
-      url,
-      headers: { authorization: `Bearer ${token}` },
-      ...(body === undefined ? {} : { payload: body as string }),
-    });
-  }
+  const call = callerOf(() => app, { token: operatorToken });
 
   async function keyEvents(res: LightMyRequestResponse) {
     const requestId = res.headers['x-request-id'];
@@ -70,10 +64,14 @@ describe.each(backends)('key use on $name', (backend) => {
 
   it('writes one event per request, allowed or refused', async () => {
     const slug = `key-use-${process.pid}-${backend.name}`;
-    const domain = (await call('POST', '/v1/domains', operatorToken, { slug, name: 'Key use' })).json<{
+    const domain = (
+      await call('POST', '/v1/domains', { token: operatorToken, body: { slug, name: 'Key use' } })
+    ).json<{
       id: string;
     }>();
-    const issued = (await call('POST', `/v1/domains/${domain.id}/keys`, operatorToken, {})).json<{
+    const issued = (
+      await call('POST', `/v1/domains/${domain.id}/keys`, { token: operatorToken, body: {} })
+    ).json<{
       id: string;
       key: string;
     }>();
@@ -81,11 +79,19 @@ describe.each(backends)('key use on $name', (backend) => {
     const key = issued.key;
 
     const requests: [string, () => Promise<LightMyRequestResponse>, number][] = [
-      ['whoami', () => call('GET', '/v1/whoami', key), 200],
-      ['list', () => call('GET', r, key), 200],
-      ['create', () => call('POST', r, key, { kind: 'storage', name: 'files' }), 201],
-      ['create a taken name', () => call('POST', r, key, { kind: 'storage', name: 'files' }), 409],
-      ['create an unoffered kind', () => call('POST', r, key, { kind: 'redis', name: 'cache' }), 400],
+      ['whoami', () => call('GET', '/v1/whoami', { token: key }), 200],
+      ['list', () => call('GET', r, { token: key }), 200],
+      ['create', () => call('POST', r, { token: key, body: { kind: 'storage', name: 'files' } }), 201],
+      [
+        'create a taken name',
+        () => call('POST', r, { token: key, body: { kind: 'storage', name: 'files' } }),
+        409,
+      ],
+      [
+        'create an unoffered kind',
+        () => call('POST', r, { token: key, body: { kind: 'redis', name: 'cache' } }),
+        400,
+      ],
     ];
     for (const [what, send, status] of requests) {
       const res = await send();
@@ -95,21 +101,23 @@ describe.each(backends)('key use on $name', (backend) => {
       expect(events[0]!.outcome, what).toBe('success');
     }
 
-    const [resource] = (await call('GET', r, key)).json<{ items: { id: string }[] }>().items;
+    const [resource] = (await call('GET', r, { token: key })).json<{ items: { id: string }[] }>().items;
     for (const [what, method, path] of [
       ['get', 'GET', `${r}/${resource!.id}`],
       ['credentials', 'GET', `${r}/${resource!.id}/credentials`],
       ['rotate', 'POST', `${r}/${resource!.id}/credentials/rotate`],
       ['delete', 'DELETE', `${r}/${resource!.id}`],
     ] as const) {
-      const res = await call(method, path, key);
+      const res = await call(method, path, { token: key });
       expect(res.statusCode, `${what}: ${res.body}`).toBeLessThan(300);
       expect(await keyEvents(res), what).toHaveLength(1);
     }
 
-    const revoked = await call('DELETE', `/v1/domains/${domain.id}/keys/${issued.id}`, operatorToken);
+    const revoked = await call('DELETE', `/v1/domains/${domain.id}/keys/${issued.id}`, {
+      token: operatorToken,
+    });
     expect(revoked.statusCode, revoked.body).toBeLessThan(300);
-    const refused = await call('GET', r, key);
+    const refused = await call('GET', r, { token: key });
     expect(refused.statusCode).toBe(401);
     const events = await keyEvents(refused);
     expect(events).toHaveLength(1);
@@ -118,25 +126,35 @@ describe.each(backends)('key use on $name', (backend) => {
 
   it('fills `me` in a tenant path from the key: its own domain only, one event, and nothing for the operator', async () => {
     const make = async (slug: string) => {
-      const domain = (await call('POST', '/v1/domains', operatorToken, { slug, name: slug })).json<{
+      const domain = (
+        await call('POST', '/v1/domains', { token: operatorToken, body: { slug, name: slug } })
+      ).json<{
         id: string;
       }>();
-      const { key } = (await call('POST', `/v1/domains/${domain.id}/keys`, operatorToken, {})).json<{
+      const { key } = (
+        await call('POST', `/v1/domains/${domain.id}/keys`, { token: operatorToken, body: {} })
+      ).json<{
         key: string;
       }>();
       return { id: domain.id, key };
     };
     const a = await make(`me-a-${process.pid}-${backend.name}`);
     const b = await make(`me-b-${process.pid}-${backend.name}`);
-    const created = await call('POST', '/v1/domains/me/resources', a.key, { kind: 'storage', name: 'mine' });
+    const created = await call('POST', '/v1/domains/me/resources', {
+      token: a.key,
+      body: { kind: 'storage', name: 'mine' },
+    });
     expect(created.statusCode, created.body).toBe(201);
     expect(created.json<{ domainId: string }>().domainId).toBe(a.id);
     expect(await keyEvents(created)).toHaveLength(1);
     const mine = created.json<{ id: string }>().id;
-    const ofB = await call('POST', '/v1/domains/me/resources', b.key, { kind: 'storage', name: 'theirs' });
+    const ofB = await call('POST', '/v1/domains/me/resources', {
+      token: b.key,
+      body: { kind: 'storage', name: 'theirs' },
+    });
     const theirs = ofB.json<{ id: string }>().id;
 
-    const listed = await call('GET', '/v1/domains/me/resources', a.key);
+    const listed = await call('GET', '/v1/domains/me/resources', { token: a.key });
     expect(listed.json<{ items: { id: string }[] }>().items.map((i) => i.id)).toEqual([mine]);
     expect(await keyEvents(listed)).toHaveLength(1);
 
@@ -146,20 +164,20 @@ describe.each(backends)('key use on $name', (backend) => {
       ['DELETE', `/v1/domains/me/resources/${theirs}`],
       ['PUT', `/v1/domains/me/resources/${theirs}/objects/x.txt`],
     ] as const) {
-      const res = await call(method, path, a.key, method === 'PUT' ? 'x' : undefined);
+      const res = await call(method, path, { token: a.key, body: method === 'PUT' ? 'x' : undefined });
       expect(res.statusCode, `${method} ${path}: ${res.body}`).toBe(404);
       expect(res.json<{ code: string }>().code).toBe('not_found');
     }
-    const still = await call('GET', `/v1/domains/${b.id}/resources/${theirs}`, b.key);
+    const still = await call('GET', `/v1/domains/${b.id}/resources/${theirs}`, { token: b.key });
     expect(still.statusCode).toBe(200);
     expect(still.json<{ status: string }>().status).toBe('ready');
 
     // The operator has no domain of its own: `me` names nothing, on tenant and public routes alike.
-    const operator = await call('GET', '/v1/domains/me/resources', operatorToken);
+    const operator = await call('GET', '/v1/domains/me/resources', { token: operatorToken });
     expect(operator.statusCode, operator.body).toBe(404);
-    expect((await call('GET', '/v1/domains/me/instances', operatorToken)).statusCode).toBe(404);
+    expect((await call('GET', '/v1/domains/me/instances', { token: operatorToken })).statusCode).toBe(404);
     // Operator routes take no `me`: a domain id there is a real id, checked as before.
-    expect((await call('GET', '/v1/domains/me', a.key)).statusCode).toBe(400);
+    expect((await call('GET', '/v1/domains/me', { token: a.key })).statusCode).toBe(400);
   });
 });
 

@@ -8,7 +8,7 @@ import type { App } from '../../src/http/types.js';
 import { canonicalDomainRef, canonicalEmail } from '../../src/identity/names.js';
 import { audienceOf } from '../../src/identity/tokens.js';
 import type { Services } from '../../src/runtime.js';
-import { operatorToken } from '../helpers/api.js';
+import { callerOf, operatorToken } from '../helpers/api.js';
 import { asOwner, backends, openTestServices } from '../helpers/backends.js';
 import { comparable } from '../helpers/tenants.js';
 
@@ -41,30 +41,12 @@ describe.each(backends)('access tokens on $name', (backend) => {
   let bToken: string;
   let garbage: ReturnType<typeof comparable>;
 
-  const call = (
-    method: string,
-    url: string,
-    auth?: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ) =>
-    app.inject({
-      method: method as 'GET',
-      url,
-      headers: { ...(auth === undefined ? {} : { authorization: auth }), ...headers },
-      ...(body === undefined
-        ? {}
-        : typeof body === 'string'
-          ? { payload: body }
-          : { payload: body as object }),
-    });
+  // No credential unless a call names one: these tests present tokens, cookies and raw headers themselves.
+  const call = callerOf(() => app, { token: null });
 
   async function login(domain: string, user: string, pass: string) {
-    return call('POST', '/v1/auth/token', undefined, {
-      grant_type: 'password',
-      domain,
-      username: user,
-      password: pass,
+    return call('POST', '/v1/auth/token', {
+      body: { grant_type: 'password', domain, username: user, password: pass },
     });
   }
 
@@ -76,16 +58,15 @@ describe.each(backends)('access tokens on $name', (backend) => {
     a = await services.domains.create(actor, { slug: `tok-a-${process.pid}`, name: 'a' });
     b = await services.domains.create(actor, { slug: `tok-b-${process.pid}`, name: 'b' });
     for (const d of [a, b]) {
-      const res = await call('POST', `/v1/domains/${d.id}/principals`, `Bearer ${operatorToken}`, {
-        kind: 'user',
-        email: 'Ada@Example.com',
-        password,
+      const res = await call('POST', `/v1/domains/${d.id}/principals`, {
+        token: operatorToken,
+        body: { kind: 'user', email: 'Ada@Example.com', password },
       });
       expect(res.statusCode, res.body).toBe(201);
     }
     aToken = (await login(a.slug, 'ada@example.com', password)).json<{ access_token: string }>().access_token;
     bToken = (await login(b.id, 'ADA@example.com', password)).json<{ access_token: string }>().access_token;
-    garbage = comparable(await call('GET', '/v1/whoami', 'Bearer x.y.z'));
+    garbage = comparable(await call('GET', '/v1/whoami', { headers: { authorization: 'Bearer x.y.z' } }));
   });
   afterAll(async () => {
     await app.close();
@@ -93,12 +74,12 @@ describe.each(backends)('access tokens on $name', (backend) => {
   });
 
   it('gives the same email in two domains two principals with tokens of their own domain', async () => {
-    const whoA = (await call('GET', '/v1/whoami', `Bearer ${aToken}`)).json<{
+    const whoA = (await call('GET', '/v1/whoami', { token: aToken })).json<{
       credential: string;
       domainId: string;
       subject: string;
     }>();
-    const whoB = (await call('GET', '/v1/whoami', `Bearer ${bToken}`)).json<{
+    const whoB = (await call('GET', '/v1/whoami', { token: bToken })).json<{
       domainId: string;
       subject: string;
     }>();
@@ -134,64 +115,51 @@ describe.each(backends)('access tokens on $name', (backend) => {
   });
 
   it('issues tokens to service accounts by client credentials, form-encoded or with HTTP Basic', async () => {
-    const created = await call('POST', `/v1/domains/${a.id}/principals`, `Bearer ${operatorToken}`, {
-      kind: 'service',
+    const created = await call('POST', `/v1/domains/${a.id}/principals`, {
+      token: operatorToken,
+      body: { kind: 'service' },
     });
     const { clientId, clientSecret } = created.json<{ clientId: string; clientSecret: string }>();
-    const form = await call(
-      'POST',
-      '/v1/auth/token',
-      undefined,
-      `grant_type=client_credentials&client_id=${clientId}&client_secret=${encodeURIComponent(clientSecret)}`,
-      {
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-    );
+    const form = await call('POST', '/v1/auth/token', {
+      body: `grant_type=client_credentials&client_id=${clientId}&client_secret=${encodeURIComponent(clientSecret)}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(form.statusCode, form.body).toBe(200);
-    const basic = await call(
-      'POST',
-      '/v1/auth/token',
-      `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
-      'grant_type=client_credentials',
-      {
+    const basic = await call('POST', '/v1/auth/token', {
+      body: 'grant_type=client_credentials',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
         'content-type': 'application/x-www-form-urlencoded',
       },
-    );
+    });
     expect(basic.statusCode, basic.body).toBe(200);
-    const who = await call(
-      'GET',
-      '/v1/whoami',
-      `Bearer ${basic.json<{ access_token: string }>().access_token}`,
-    );
+    const who = await call('GET', '/v1/whoami', {
+      token: basic.json<{ access_token: string }>().access_token,
+    });
     expect(who.json()).toMatchObject({ domainId: a.id });
-    const bad = await call('POST', '/v1/auth/token', undefined, {
-      grant_type: 'client_credentials',
-      client_id: clientId,
-      client_secret: 'wrong',
+    const bad = await call('POST', '/v1/auth/token', {
+      body: { grant_type: 'client_credentials', client_id: clientId, client_secret: 'wrong' },
     });
     expect(bad.json()).toMatchObject({ code: 'invalid_client' });
-    expect(
-      (await call('POST', '/v1/auth/token', undefined, { grant_type: 'implicit' })).json(),
-    ).toMatchObject({ code: 'unsupported_grant_type' });
+    expect((await call('POST', '/v1/auth/token', { body: { grant_type: 'implicit' } })).json()).toMatchObject(
+      { code: 'unsupported_grant_type' },
+    );
   });
 
   it('checks passwords and emails when creating users', async () => {
-    const weak = await call('POST', `/v1/domains/${a.id}/principals`, `Bearer ${operatorToken}`, {
-      kind: 'user',
-      email: 'x@example.com',
-      password: 'short',
+    const weak = await call('POST', `/v1/domains/${a.id}/principals`, {
+      token: operatorToken,
+      body: { kind: 'user', email: 'x@example.com', password: 'short' },
     });
     expect(weak.json()).toMatchObject({ code: 'weak_password' });
-    const dup = await call('POST', `/v1/domains/${a.id}/principals`, `Bearer ${operatorToken}`, {
-      kind: 'user',
-      email: 'ADA@example.com',
-      password,
+    const dup = await call('POST', `/v1/domains/${a.id}/principals`, {
+      token: operatorToken,
+      body: { kind: 'user', email: 'ADA@example.com', password },
     });
     expect(dup.json()).toMatchObject({ code: 'email_taken' });
-    const bad = await call('POST', `/v1/domains/${a.id}/principals`, `Bearer ${operatorToken}`, {
-      kind: 'user',
-      email: 'not-an-email',
-      password,
+    const bad = await call('POST', `/v1/domains/${a.id}/principals`, {
+      token: operatorToken,
+      body: { kind: 'user', email: 'not-an-email', password },
     });
     expect(bad.statusCode).toBe(400);
   });
@@ -377,7 +345,7 @@ describe.each(backends)('access tokens on $name', (backend) => {
         default:
           token = `${h}.${b64({ ...payload, pad: 'x'.repeat(5000) })}.${sig}`;
       }
-      const res = await call('GET', '/v1/whoami', `Bearer ${token}`);
+      const res = await call('GET', '/v1/whoami', { token });
       expect(res.statusCode, res.body).toBe(401);
       expect(comparable(res)).toEqual(garbage);
     });
@@ -389,18 +357,19 @@ describe.each(backends)('access tokens on $name', (backend) => {
         `Bearer ${aToken} ${aToken}`,
         `bearer ${aToken}`,
       ]) {
-        expect(comparable(await call('GET', '/v1/whoami', header)), header.slice(0, 20)).toEqual(garbage);
+        expect(
+          comparable(await call('GET', '/v1/whoami', { headers: { authorization: header } })),
+          header.slice(0, 20),
+        ).toEqual(garbage);
       }
     });
 
     it("answers domain A's token on domain B's routes exactly as on a domain that does not exist", async () => {
       for (const path of ['', '/keys', '/resources', '/principals']) {
-        const onB = await call('GET', `/v1/domains/${b.id}${path}`, `Bearer ${aToken}`);
-        const onNothing = await call(
-          'GET',
-          `/v1/domains/dom_00000000000000000000000000${path}`,
-          `Bearer ${aToken}`,
-        );
+        const onB = await call('GET', `/v1/domains/${b.id}${path}`, { token: aToken });
+        const onNothing = await call('GET', `/v1/domains/dom_00000000000000000000000000${path}`, {
+          token: aToken,
+        });
         expect(onB.statusCode).toBeGreaterThanOrEqual(400);
         expect(comparable(onB)).toEqual(comparable(onNothing));
       }
@@ -414,7 +383,7 @@ describe.each(backends)('access tokens on $name', (backend) => {
     }>();
     expect(first.refresh_token).toMatch(/^bhr_/);
     const refresh = (token: string) =>
-      call('POST', '/v1/auth/token', undefined, { grant_type: 'refresh_token', refresh_token: token });
+      call('POST', '/v1/auth/token', { body: { grant_type: 'refresh_token', refresh_token: token } });
     // Parallel refreshes with the same token: exactly one wins.
     const racing = await Promise.all([
       refresh(first.refresh_token),
@@ -425,8 +394,8 @@ describe.each(backends)('access tokens on $name', (backend) => {
     expect(winners).toHaveLength(1);
     const second = winners[0]!.json<{ access_token: string; refresh_token: string }>();
     // The losers were reuses: the session and every token of it are now revoked.
-    expect(comparable(await call('GET', '/v1/whoami', `Bearer ${second.access_token}`))).toEqual(garbage);
-    expect(comparable(await call('GET', '/v1/whoami', `Bearer ${first.access_token}`))).toEqual(garbage);
+    expect(comparable(await call('GET', '/v1/whoami', { token: second.access_token }))).toEqual(garbage);
+    expect(comparable(await call('GET', '/v1/whoami', { token: first.access_token }))).toEqual(garbage);
     expect((await refresh(second.refresh_token)).json()).toMatchObject({ code: 'invalid_grant' });
     const reuse = await asOwner(services.store, (tx) =>
       tx.selectFrom('audit_events').select('action').where('action', '=', 'token.refresh_reuse').execute(),
@@ -440,7 +409,7 @@ describe.each(backends)('access tokens on $name', (backend) => {
     const next = await refresh(fresh.refresh_token);
     expect(next.statusCode, next.body).toBe(200);
     expect(
-      (await call('GET', '/v1/whoami', `Bearer ${next.json<{ access_token: string }>().access_token}`))
+      (await call('GET', '/v1/whoami', { token: next.json<{ access_token: string }>().access_token }))
         .statusCode,
     ).toBe(200);
     expect((await refresh('bhr_unknown')).json()).toMatchObject({ code: 'invalid_grant' });
@@ -451,41 +420,37 @@ describe.each(backends)('access tokens on $name', (backend) => {
       access_token: string;
       refresh_token: string;
     }>();
-    expect((await call('GET', '/v1/whoami', `Bearer ${t.access_token}`)).statusCode).toBe(200);
-    const revoked = await call('POST', '/v1/auth/revoke', undefined, `token=${t.refresh_token}`, {
-      'content-type': 'application/x-www-form-urlencoded',
+    expect((await call('GET', '/v1/whoami', { token: t.access_token })).statusCode).toBe(200);
+    const revoked = await call('POST', '/v1/auth/revoke', {
+      body: `token=${t.refresh_token}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
     expect(revoked.statusCode).toBe(200);
-    expect(comparable(await call('GET', '/v1/whoami', `Bearer ${t.access_token}`))).toEqual(garbage);
-    expect((await call('POST', '/v1/auth/revoke', undefined, { token: 'nonsense' })).statusCode).toBe(200);
+    expect(comparable(await call('GET', '/v1/whoami', { token: t.access_token }))).toEqual(garbage);
+    expect((await call('POST', '/v1/auth/revoke', { body: { token: 'nonsense' } })).statusCode).toBe(200);
 
     const u = (await login(a.slug, 'ada@example.com', password)).json<{ access_token: string }>();
-    const who = (await call('GET', '/v1/whoami', `Bearer ${u.access_token}`)).json<{ sessionId: string }>();
+    const who = (await call('GET', '/v1/whoami', { token: u.access_token })).json<{ sessionId: string }>();
     // Another domain's path does not reach the session; the same answer as an unknown one.
-    const wrong = await call(
-      'DELETE',
-      `/v1/domains/${b.id}/sessions/${who.sessionId}`,
-      `Bearer ${operatorToken}`,
-    );
+    const wrong = await call('DELETE', `/v1/domains/${b.id}/sessions/${who.sessionId}`, {
+      token: operatorToken,
+    });
     expect(wrong.statusCode).toBe(404);
-    expect((await call('GET', '/v1/whoami', `Bearer ${u.access_token}`)).statusCode).toBe(200);
+    expect((await call('GET', '/v1/whoami', { token: u.access_token })).statusCode).toBe(200);
     expect(
-      (await call('DELETE', `/v1/domains/${a.id}/sessions/${who.sessionId}`, `Bearer ${operatorToken}`))
+      (await call('DELETE', `/v1/domains/${a.id}/sessions/${who.sessionId}`, { token: operatorToken }))
         .statusCode,
     ).toBe(204);
-    expect(comparable(await call('GET', '/v1/whoami', `Bearer ${u.access_token}`))).toEqual(garbage);
+    expect(comparable(await call('GET', '/v1/whoami', { token: u.access_token }))).toEqual(garbage);
   });
 
   describe('browser sessions', () => {
     async function cookieLogin(domain: string) {
       // A sign-in that sets a cookie comes from a page of this site (inject() calls localhost:80).
-      const res = await call(
-        'POST',
-        '/v1/auth/login',
-        undefined,
-        { domain, username: 'ada@example.com', password },
-        { origin: 'http://localhost' },
-      );
+      const res = await call('POST', '/v1/auth/login', {
+        body: { domain, username: 'ada@example.com', password },
+        headers: { origin: 'http://localhost' },
+      });
       expect(res.statusCode, res.body).toBe(200);
       const setCookie = String(res.headers['set-cookie']);
       expect(setCookie).toMatch(
@@ -500,7 +465,7 @@ describe.each(backends)('access tokens on $name', (backend) => {
       const one = await cookieLogin(a.slug);
       const two = await cookieLogin(a.slug);
       expect(one.cookie).not.toBe(two.cookie);
-      const who = await call('GET', '/v1/whoami', undefined, undefined, withCookie(one.cookie));
+      const who = await call('GET', '/v1/whoami', { headers: withCookie(one.cookie) });
       expect(who.json()).toMatchObject({ credential: 'session', domainId: a.id, sessionId: one.sessionId });
       const stored = await asOwner(services.store, (tx) =>
         tx
@@ -512,56 +477,38 @@ describe.each(backends)('access tokens on $name', (backend) => {
       expect(stored.cookie_hash).not.toContain(one.cookie.split('=')[1]!);
 
       // A cookie-authenticated change needs this site's Origin.
-      const noOrigin = await call('POST', '/v1/auth/logout', undefined, undefined, withCookie(one.cookie));
+      const noOrigin = await call('POST', '/v1/auth/logout', { headers: withCookie(one.cookie) });
       expect(noOrigin.json()).toMatchObject({ code: 'csrf_rejected' });
-      const evil = await call(
-        'POST',
-        '/v1/auth/logout',
-        undefined,
-        undefined,
-        withCookie(one.cookie, { origin: 'https://evil.example' }),
-      );
+      const evil = await call('POST', '/v1/auth/logout', {
+        headers: withCookie(one.cookie, { origin: 'https://evil.example' }),
+      });
       expect(evil.json()).toMatchObject({ code: 'csrf_rejected' });
-      expect((await call('GET', '/v1/whoami', undefined, undefined, withCookie(one.cookie))).statusCode).toBe(
-        200,
-      );
-      const out = await call(
-        'POST',
-        '/v1/auth/logout',
-        undefined,
-        undefined,
-        withCookie(one.cookie, { origin: 'https://app.example', host: 'app.example:443' }),
-      );
+      expect((await call('GET', '/v1/whoami', { headers: withCookie(one.cookie) })).statusCode).toBe(200);
+      const out = await call('POST', '/v1/auth/logout', {
+        headers: withCookie(one.cookie, { origin: 'https://app.example', host: 'app.example:443' }),
+      });
       expect(out.statusCode, out.body).toBe(204);
       expect(String(out.headers['set-cookie'])).toContain('Max-Age=0');
-      expect(
-        comparable(await call('GET', '/v1/whoami', undefined, undefined, withCookie(one.cookie))),
-      ).toEqual(garbage);
-      expect((await call('GET', '/v1/whoami', undefined, undefined, withCookie(two.cookie))).statusCode).toBe(
-        200,
+      expect(comparable(await call('GET', '/v1/whoami', { headers: withCookie(one.cookie) }))).toEqual(
+        garbage,
       );
+      expect((await call('GET', '/v1/whoami', { headers: withCookie(two.cookie) })).statusCode).toBe(200);
     });
 
     it('refuses a cookie with a bearer token, an unknown or doubled cookie, and an idle one', async () => {
       const s1 = await cookieLogin(a.slug);
       expect(
-        comparable(await call('GET', '/v1/whoami', `Bearer ${aToken}`, undefined, withCookie(s1.cookie))),
+        comparable(await call('GET', '/v1/whoami', { token: aToken, headers: withCookie(s1.cookie) })),
       ).toEqual(garbage);
       expect(
         comparable(
-          await call(
-            'GET',
-            '/v1/whoami',
-            undefined,
-            undefined,
-            withCookie(`__Host-bulkhead_session=${'A'.repeat(43)}`),
-          ),
+          await call('GET', '/v1/whoami', {
+            headers: withCookie(`__Host-bulkhead_session=${'A'.repeat(43)}`),
+          }),
         ),
       ).toEqual(garbage);
       expect(
-        comparable(
-          await call('GET', '/v1/whoami', undefined, undefined, withCookie(`${s1.cookie}; ${s1.cookie}`)),
-        ),
+        comparable(await call('GET', '/v1/whoami', { headers: withCookie(`${s1.cookie}; ${s1.cookie}`) })),
       ).toEqual(garbage);
       await asOwner(services.store, (tx) =>
         tx
@@ -570,9 +517,9 @@ describe.each(backends)('access tokens on $name', (backend) => {
           .where('id', '=', s1.sessionId)
           .execute(),
       );
-      expect(
-        comparable(await call('GET', '/v1/whoami', undefined, undefined, withCookie(s1.cookie))),
-      ).toEqual(garbage);
+      expect(comparable(await call('GET', '/v1/whoami', { headers: withCookie(s1.cookie) }))).toEqual(
+        garbage,
+      );
     });
 
     it('moves the idle timeout on with use, writing at most once in a tenth of the idle window', async () => {
@@ -586,7 +533,7 @@ describe.each(backends)('access tokens on $name', (backend) => {
             .executeTakeFirstOrThrow(),
         );
       const whoami = async () =>
-        (await call('GET', '/v1/whoami', undefined, undefined, withCookie(s1.cookie))).statusCode;
+        (await call('GET', '/v1/whoami', { headers: withCookie(s1.cookie) })).statusCode;
       // Last seen long ago, and about to go idle: a use moves the window a whole idle period on.
       const lastSeen = new Date(Date.now() - 10 * 60_000);
       const nearlyIdle = new Date(Date.now() + 5_000);
@@ -610,30 +557,20 @@ describe.each(backends)('access tokens on $name', (backend) => {
     it("answers domain A's cookie on domain B's routes as on a domain that does not exist, and obeys an operator revoke", async () => {
       const s1 = await cookieLogin(a.slug);
       for (const path of ['', '/keys', '/resources']) {
-        const onB = await call(
-          'GET',
-          `/v1/domains/${b.id}${path}`,
-          undefined,
-          undefined,
-          withCookie(s1.cookie),
-        );
-        const onNothing = await call(
-          'GET',
-          `/v1/domains/dom_00000000000000000000000000${path}`,
-          undefined,
-          undefined,
-          withCookie(s1.cookie),
-        );
+        const onB = await call('GET', `/v1/domains/${b.id}${path}`, { headers: withCookie(s1.cookie) });
+        const onNothing = await call('GET', `/v1/domains/dom_00000000000000000000000000${path}`, {
+          headers: withCookie(s1.cookie),
+        });
         expect(onB.statusCode).toBeGreaterThanOrEqual(400);
         expect(comparable(onB)).toEqual(comparable(onNothing));
       }
       expect(
-        (await call('DELETE', `/v1/domains/${a.id}/sessions/${s1.sessionId}`, `Bearer ${operatorToken}`))
+        (await call('DELETE', `/v1/domains/${a.id}/sessions/${s1.sessionId}`, { token: operatorToken }))
           .statusCode,
       ).toBe(204);
-      expect(
-        comparable(await call('GET', '/v1/whoami', undefined, undefined, withCookie(s1.cookie))),
-      ).toEqual(garbage);
+      expect(comparable(await call('GET', '/v1/whoami', { headers: withCookie(s1.cookie) }))).toEqual(
+        garbage,
+      );
     });
   });
 
@@ -647,19 +584,18 @@ describe.each(backends)('access tokens on $name', (backend) => {
     });
     const first = (await login(c.slug, 'eve@example.com', password)).json<{ access_token: string }>()
       .access_token;
-    expect((await call('GET', '/v1/whoami', `Bearer ${first}`)).statusCode).toBe(200);
+    expect((await call('GET', '/v1/whoami', { token: first })).statusCode).toBe(200);
     await services.domains.suspend(actor, c.id);
-    expect(comparable(await call('GET', '/v1/whoami', `Bearer ${first}`))).toEqual(garbage);
+    expect(comparable(await call('GET', '/v1/whoami', { token: first }))).toEqual(garbage);
     await services.domains.resume(actor, c.id);
-    expect((await call('GET', '/v1/whoami', `Bearer ${first}`)).statusCode).toBe(200);
-    await call('POST', `/v1/domains/${c.id}/principals/${user.id}/disable`, `Bearer ${operatorToken}`);
-    expect(comparable(await call('GET', '/v1/whoami', `Bearer ${first}`))).toEqual(garbage);
+    expect((await call('GET', '/v1/whoami', { token: first })).statusCode).toBe(200);
+    await call('POST', `/v1/domains/${c.id}/principals/${user.id}/disable`, { token: operatorToken });
+    expect(comparable(await call('GET', '/v1/whoami', { token: first }))).toEqual(garbage);
     expect((await login(c.slug, 'eve@example.com', password)).statusCode).toBe(400);
   });
 
   describe('a password change', () => {
     const newPassword = 'a new horse battery staple';
-    const op = `Bearer ${operatorToken}`;
     let d: { id: string; slug: string };
     let userId: string;
     const passwordUrl = (domainId: string, principalId: string) =>
@@ -673,28 +609,24 @@ describe.each(backends)('access tokens on $name', (backend) => {
           .executeTakeFirstOrThrow(),
       );
     const cookieOf = async (pass: string) => {
-      const res = await call(
-        'POST',
-        '/v1/auth/login',
-        undefined,
-        { domain: d.slug, username: 'grace@example.com', password: pass },
-        { origin: 'http://localhost' },
-      );
+      const res = await call('POST', '/v1/auth/login', {
+        body: { domain: d.slug, username: 'grace@example.com', password: pass },
+        headers: { origin: 'http://localhost' },
+      });
       return {
         status: res.statusCode,
         cookie: String(res.headers['set-cookie']).split(';')[0]!,
         sessionId: res.statusCode === 200 ? res.json<{ sessionId: string }>().sessionId : null,
       };
     };
-    const whoamiByCookie = (cookie: string) => call('GET', '/v1/whoami', undefined, undefined, { cookie });
+    const whoamiByCookie = (cookie: string) => call('GET', '/v1/whoami', { headers: { cookie } });
 
     beforeAll(async () => {
       const actor = { actor: 'operator', requestId: null };
       d = await services.domains.create(actor, { slug: `tok-pw-${process.pid}`, name: 'pw' });
-      const created = await call('POST', `/v1/domains/${d.id}/principals`, op, {
-        kind: 'user',
-        email: 'grace@example.com',
-        password,
+      const created = await call('POST', `/v1/domains/${d.id}/principals`, {
+        body: { kind: 'user', email: 'grace@example.com', password },
+        token: operatorToken,
       });
       expect(created.statusCode, created.body).toBe(201);
       userId = created.json<{ id: string }>().id;
@@ -702,24 +634,36 @@ describe.each(backends)('access tokens on $name', (backend) => {
 
     it('refuses a weak password, a service account and another domain like an unknown id, changing nothing', async () => {
       const before = await hashOf(userId);
-      const weak = await call('POST', passwordUrl(d.id, userId), op, { password: 'short' });
+      const weak = await call('POST', passwordUrl(d.id, userId), {
+        body: { password: 'short' },
+        token: operatorToken,
+      });
       expect(weak.statusCode).toBe(400);
       expect(weak.json()).toMatchObject({ code: 'weak_password' });
 
-      const unknown = await call('POST', passwordUrl(d.id, 'prn_00000000000000000000000000'), op, {
-        password: newPassword,
+      const unknown = await call('POST', passwordUrl(d.id, 'prn_00000000000000000000000000'), {
+        body: { password: newPassword },
+        token: operatorToken,
       });
       expect(unknown.statusCode).toBe(404);
-      const service = await call('POST', `/v1/domains/${d.id}/principals`, op, { kind: 'service' });
-      const onService = await call('POST', passwordUrl(d.id, service.json<{ id: string }>().id), op, {
-        password: newPassword,
+      const service = await call('POST', `/v1/domains/${d.id}/principals`, {
+        body: { kind: 'service' },
+        token: operatorToken,
+      });
+      const onService = await call('POST', passwordUrl(d.id, service.json<{ id: string }>().id), {
+        body: { password: newPassword },
+        token: operatorToken,
       });
       expect(comparable(onService)).toEqual(comparable(unknown));
       // The operator naming domain A with this domain's user: A has no such principal.
-      const unknownInA = await call('POST', passwordUrl(a.id, 'prn_00000000000000000000000000'), op, {
-        password: newPassword,
+      const unknownInA = await call('POST', passwordUrl(a.id, 'prn_00000000000000000000000000'), {
+        body: { password: newPassword },
+        token: operatorToken,
       });
-      const acrossDomains = await call('POST', passwordUrl(a.id, userId), op, { password: newPassword });
+      const acrossDomains = await call('POST', passwordUrl(a.id, userId), {
+        body: { password: newPassword },
+        token: operatorToken,
+      });
       expect(acrossDomains.statusCode).toBe(404);
       expect(comparable(acrossDomains)).toEqual(comparable(unknownInA));
 
@@ -735,12 +679,15 @@ describe.each(backends)('access tokens on $name', (backend) => {
       }>();
       const browser = await cookieOf(password);
       expect(browser.status).toBe(200);
-      const who = await call('GET', '/v1/whoami', `Bearer ${before.access_token}`);
+      const who = await call('GET', '/v1/whoami', { token: before.access_token });
       expect(who.statusCode).toBe(200);
       const tokenSession = who.json<{ sessionId: string }>().sessionId;
       expect((await whoamiByCookie(browser.cookie)).statusCode).toBe(200);
 
-      const changed = await call('POST', passwordUrl(d.id, userId), op, { password: newPassword });
+      const changed = await call('POST', passwordUrl(d.id, userId), {
+        body: { password: newPassword },
+        token: operatorToken,
+      });
       expect(changed.statusCode, changed.body).toBe(200);
       expect(changed.json()).toEqual({
         id: userId,
@@ -754,11 +701,10 @@ describe.each(backends)('access tokens on $name', (backend) => {
         updatedAt: expect.any(String) as string,
       });
 
-      expect(comparable(await call('GET', '/v1/whoami', `Bearer ${before.access_token}`))).toEqual(garbage);
+      expect(comparable(await call('GET', '/v1/whoami', { token: before.access_token }))).toEqual(garbage);
       expect(comparable(await whoamiByCookie(browser.cookie))).toEqual(garbage);
-      const refreshed = await call('POST', '/v1/auth/token', undefined, {
-        grant_type: 'refresh_token',
-        refresh_token: before.refresh_token,
+      const refreshed = await call('POST', '/v1/auth/token', {
+        body: { grant_type: 'refresh_token', refresh_token: before.refresh_token },
       });
       expect(refreshed.json()).toMatchObject({ code: 'invalid_grant' });
       expect((await login(d.slug, 'grace@example.com', password)).json()).toMatchObject({
@@ -771,10 +717,9 @@ describe.each(backends)('access tokens on $name', (backend) => {
         access_token: string;
         refresh_token: string;
       }>();
-      expect((await call('GET', '/v1/whoami', `Bearer ${after.access_token}`)).statusCode).toBe(200);
-      const next = await call('POST', '/v1/auth/token', undefined, {
-        grant_type: 'refresh_token',
-        refresh_token: after.refresh_token,
+      expect((await call('GET', '/v1/whoami', { token: after.access_token })).statusCode).toBe(200);
+      const next = await call('POST', '/v1/auth/token', {
+        body: { grant_type: 'refresh_token', refresh_token: after.refresh_token },
       });
       expect(next.statusCode, next.body).toBe(200);
       const cookie = await cookieOf(newPassword);
@@ -789,7 +734,7 @@ describe.each(backends)('access tokens on $name', (backend) => {
       const targets = revocations.map((r) => r.target);
       expect(targets).toEqual(expect.arrayContaining([tokenSession, browser.sessionId]));
       const { sessionId: afterSession } = (
-        await call('GET', '/v1/whoami', `Bearer ${after.access_token}`)
+        await call('GET', '/v1/whoami', { token: after.access_token })
       ).json<{ sessionId: string }>();
       expect(targets).not.toContain(afterSession);
 
@@ -829,13 +774,19 @@ describe.each(backends)('access tokens on $name', (backend) => {
     });
 
     it('gives a disabled user a new password, and it stays disabled', async () => {
-      await call('POST', `/v1/domains/${d.id}/principals/${userId}/disable`, op);
-      const changed = await call('POST', passwordUrl(d.id, userId), op, { password: newPassword });
+      await call('POST', `/v1/domains/${d.id}/principals/${userId}/disable`, { token: operatorToken });
+      const changed = await call('POST', passwordUrl(d.id, userId), {
+        body: { password: newPassword },
+        token: operatorToken,
+      });
       expect(changed.statusCode, changed.body).toBe(200);
       expect(changed.json()).toMatchObject({ status: 'disabled' });
       expect((await login(d.slug, 'grace@example.com', newPassword)).statusCode).toBe(400);
-      await call('DELETE', `/v1/domains/${d.id}/principals/${userId}`, op);
-      const deleted = await call('POST', passwordUrl(d.id, userId), op, { password: newPassword });
+      await call('DELETE', `/v1/domains/${d.id}/principals/${userId}`, { token: operatorToken });
+      const deleted = await call('POST', passwordUrl(d.id, userId), {
+        body: { password: newPassword },
+        token: operatorToken,
+      });
       expect(deleted.statusCode).toBe(404);
     });
   });

@@ -5,12 +5,11 @@
 // (after a first batch of four domains committed).
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { httpCallerOf } from '../helpers/api.js';
 import { createTestDatabase } from '../helpers/backends.js';
 import { assertBuilt, killAll, startServer, tempDir, type Server } from '../helpers/processes.js';
 
 const token = 'billing-crash-operator-token-0123456789abcdef';
-const auth = { authorization: `Bearer ${token}` };
-const json = { ...auth, 'content-type': 'application/json' };
 const domains = 12;
 
 describe('closing a period killed midway', () => {
@@ -51,16 +50,14 @@ describe('closing a period killed midway', () => {
     const at = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 5)).toISOString();
     const period = at.slice(0, 7);
     const server = await serve({ BULKHEAD_TEST_FAILPOINT: 'mid-close' });
-    const call = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${server.url}${path}`, {
-        method,
-        headers: body === undefined ? auth : json,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
+    const first = httpCallerOf(server.url, { token });
+    // A setup request that must succeed: its answer's JSON.
+    const made = async (method: string, path: string, body?: unknown) => {
+      const res = await first(method, path, { body });
       expect(res.status, `${method} ${path}: ${await res.clone().text()}`).toBeLessThan(300);
       return res.json() as Promise<Record<string, unknown>>;
     };
-    await call('PUT', '/v1/billing/prices', {
+    await made('PUT', '/v1/billing/prices', {
       currency: 'EUR',
       meters: [
         { meter: 'calls', unit: 'call', unitPrice: 3, per: 10 },
@@ -68,17 +65,15 @@ describe('closing a period killed midway', () => {
       ],
     });
     for (let i = 0; i < domains; i++) {
-      const { id } = (await call('POST', '/v1/domains', { slug: `crash-bill-${i}`, name: `crash ${i}` })) as {
+      const { id } = (await made('POST', '/v1/domains', { slug: `crash-bill-${i}`, name: `crash ${i}` })) as {
         id: string;
       };
       for (const meter of ['calls', 'emails'])
-        await call('POST', `/v1/domains/${id}/usage`, { meter, quantity: 10 + i, eventId: meter, at });
+        await made('POST', `/v1/domains/${id}/usage`, { meter, quantity: 10 + i, eventId: meter, at });
     }
 
     // The close dies with the server.
-    await expect(
-      fetch(`${server.url}/v1/billing/periods/${period}/close`, { method: 'POST', headers: auth }),
-    ).rejects.toThrow();
+    await expect(first('POST', `/v1/billing/periods/${period}/close`)).rejects.toThrow();
     await server.exited;
 
     const billed = async () =>
@@ -98,10 +93,8 @@ describe('closing a period killed midway', () => {
     for (const d of partial) expect(d).toMatchObject({ n: 1, lines: 2, events: 1 });
 
     const again = await serve();
-    const closed = await fetch(`${again.url}/v1/billing/periods/${period}/close`, {
-      method: 'POST',
-      headers: auth,
-    });
+    const second = httpCallerOf(again.url, { token });
+    const closed = await second('POST', `/v1/billing/periods/${period}/close`);
     expect(closed.status).toBe(200);
     expect(await closed.json()).toEqual({
       period,
@@ -113,7 +106,7 @@ describe('closing a period killed midway', () => {
     for (const d of all) expect(d).toMatchObject({ n: 1, lines: 2, events: 1 });
     const numbers = await store.query<{ number: number }>('SELECT DISTINCT number FROM invoices');
     expect(numbers.rows).toEqual([{ number: 1 }]);
-    const verify = await fetch(`${again.url}/v1/audit/verify`, { headers: auth });
+    const verify = await second('GET', '/v1/audit/verify');
     expect(await verify.json()).toMatchObject({ ok: true });
   }, 120_000);
 });

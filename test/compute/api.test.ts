@@ -10,19 +10,12 @@ import type { App } from '../../src/http/types.js';
 import { VolumeDisks } from '../../src/providers/storage/volume-disks.js';
 import type { Services } from '../../src/runtime.js';
 import { asOwner, backends, openTestServices } from '../helpers/backends.js';
-import {
-  comparable,
-  createTenant,
-  credentialHeaders,
-  domainState,
-  type CredentialName,
-  type Tenant,
-} from '../helpers/tenants.js';
+import { comparable, createTenant, credentialHeaders, domainState, type Tenant } from '../helpers/tenants.js';
+import { callerOf, operatorToken } from '../helpers/api.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const operatorToken = 'test-operator-token-0123456789abcdef';
 const unknownInstance = 'ins_00000000000000000000000000';
 const unknownVolume = 'vol_00000000000000000000000000';
 
@@ -33,28 +26,24 @@ describe.each(backends)('instances, volumes and grants on $name', (backend) => {
   let b: Tenant;
   let volumeRoot: string;
 
-  const call = (
-    tenant: Tenant | null,
-    credential: CredentialName | 'operator',
-    method: string,
-    url: string,
-    body?: unknown,
-  ) =>
-    app.inject({
-      method: method as 'GET',
-      url,
-      headers: credentialHeaders(tenant ?? a, credential, operatorToken, method),
-      ...(body === undefined ? {} : { payload: body as object }),
-    });
+  const call = callerOf(() => app);
 
   async function instance(t: Tenant, name: string): Promise<string> {
-    const res = await call(t, 'key', 'POST', `/v1/domains/${t.id}/instances`, { name });
+    const res = await call('POST', `/v1/domains/${t.id}/instances`, {
+      tenant: t,
+      credential: 'key',
+      body: { name },
+    });
     expect(res.statusCode, res.body).toBe(201);
     return res.json<{ id: string }>().id;
   }
 
   async function volume(t: Tenant, name: string, sizeBytes = 64 * 1024): Promise<string> {
-    const res = await call(t, 'key', 'POST', `/v1/domains/${t.id}/volumes`, { name, sizeBytes });
+    const res = await call('POST', `/v1/domains/${t.id}/volumes`, {
+      tenant: t,
+      credential: 'key',
+      body: { name, sizeBytes },
+    });
     expect(res.statusCode, res.body).toBe(201);
     return res.json<{ id: string }>().id;
   }
@@ -78,37 +67,54 @@ describe.each(backends)('instances, volumes and grants on $name', (backend) => {
     'runs the life cycle with a %s of the domain',
     async (credential) => {
       const base = `/v1/domains/${a.id}`;
-      const i = await call(a, credential, 'POST', `${base}/instances`, { name: `web-${credential}` });
+      const i = await call('POST', `${base}/instances`, {
+        tenant: a,
+        credential,
+        body: { name: `web-${credential}` },
+      });
       expect(i.statusCode, i.body).toBe(201);
       const instanceId = i.json<{ id: string }>().id;
-      const v = await call(a, credential, 'POST', `${base}/volumes`, {
-        name: `data-${credential}`,
-        sizeBytes: 4096,
+      const v = await call('POST', `${base}/volumes`, {
+        tenant: a,
+        credential,
+        body: { name: `data-${credential}`, sizeBytes: 4096 },
       });
       expect(v.statusCode, v.body).toBe(201);
       const volumeId = v.json<{ id: string }>().id;
-      const attached = await call(a, credential, 'POST', `${base}/volumes/${volumeId}/attach`, {
-        instanceId,
+      const attached = await call('POST', `${base}/volumes/${volumeId}/attach`, {
+        tenant: a,
+        credential,
+        body: { instanceId },
       });
       expect(attached.statusCode, attached.body).toBe(200);
       expect(attached.json()).toMatchObject({ status: 'attached', instanceId });
-      expect((await call(a, credential, 'DELETE', `${base}/volumes/${volumeId}`)).json()).toMatchObject({
+      expect(
+        (await call('DELETE', `${base}/volumes/${volumeId}`, { tenant: a, credential })).json(),
+      ).toMatchObject({
         code: 'volume_attached',
       });
-      const listed = await call(a, credential, 'GET', `${base}/volumes`);
+      const listed = await call('GET', `${base}/volumes`, { tenant: a, credential });
       expect(listed.json<{ items: { id: string }[] }>().items.map((x) => x.id)).toContain(volumeId);
       // Deleting the instance detaches (and keeps) its volume.
-      expect((await call(a, credential, 'DELETE', `${base}/instances/${instanceId}`)).statusCode).toBe(200);
-      expect((await call(a, credential, 'GET', `${base}/volumes/${volumeId}`)).json()).toMatchObject({
+      expect(
+        (await call('DELETE', `${base}/instances/${instanceId}`, { tenant: a, credential })).statusCode,
+      ).toBe(200);
+      expect(
+        (await call('GET', `${base}/volumes/${volumeId}`, { tenant: a, credential })).json(),
+      ).toMatchObject({
         status: 'available',
         instanceId: null,
       });
-      const deleted = await call(a, credential, 'DELETE', `${base}/volumes/${volumeId}`);
+      const deleted = await call('DELETE', `${base}/volumes/${volumeId}`, { tenant: a, credential });
       expect(deleted.json()).toMatchObject({ status: 'deleting' });
       // Gone for the tenant at once, before the zeroing worker has finished.
-      expect((await call(a, credential, 'GET', `${base}/volumes/${volumeId}`)).statusCode).toBe(404);
-      expect((await call(a, credential, 'DELETE', `${base}/volumes/${volumeId}`)).statusCode).toBe(404);
-      const after = await call(a, credential, 'GET', `${base}/volumes`);
+      expect((await call('GET', `${base}/volumes/${volumeId}`, { tenant: a, credential })).statusCode).toBe(
+        404,
+      );
+      expect(
+        (await call('DELETE', `${base}/volumes/${volumeId}`, { tenant: a, credential })).statusCode,
+      ).toBe(404);
+      const after = await call('GET', `${base}/volumes`, { tenant: a, credential });
       expect(after.json<{ items: { id: string }[] }>().items.map((x) => x.id)).not.toContain(volumeId);
     },
   );
@@ -119,12 +125,18 @@ describe.each(backends)('instances, volumes and grants on $name', (backend) => {
     const before = await domainState(services, b.id);
     for (const credential of ['key', 'token', 'session'] as const) {
       const url = `/v1/domains/${a.id}/volumes/${aVolume}/attach`;
-      const foreign = await call(a, credential, 'POST', url, { instanceId: bInstance });
-      const unknown = await call(a, credential, 'POST', url, { instanceId: unknownInstance });
+      const foreign = await call('POST', url, { tenant: a, credential, body: { instanceId: bInstance } });
+      const unknown = await call('POST', url, {
+        tenant: a,
+        credential,
+        body: { instanceId: unknownInstance },
+      });
       expect(foreign.statusCode).toBe(404);
       expect(comparable(foreign)).toEqual(comparable(unknown));
     }
-    expect((await call(a, 'key', 'GET', `/v1/domains/${a.id}/volumes/${aVolume}`)).json()).toMatchObject({
+    expect(
+      (await call('GET', `/v1/domains/${a.id}/volumes/${aVolume}`, { tenant: a, credential: 'key' })).json(),
+    ).toMatchObject({
       status: 'available',
       instanceId: null,
     });
@@ -161,7 +173,10 @@ describe.each(backends)('instances, volumes and grants on $name', (backend) => {
       payload: { name: 'header-only' },
     });
     expect(withHeader.json()).toMatchObject({ domainId: a.id });
-    const query = await call(a, 'key', 'GET', `/v1/domains/${a.id}/volumes?domainId=${b.id}`);
+    const query = await call('GET', `/v1/domains/${a.id}/volumes?domainId=${b.id}`, {
+      tenant: a,
+      credential: 'key',
+    });
     expect(query.statusCode).toBe(400);
   });
 
@@ -174,7 +189,7 @@ describe.each(backends)('instances, volumes and grants on $name', (backend) => {
     // A process that still holds the file open keeps its blocks: it must read zeros after the delete.
     const fd = openSync(path, 'r');
     try {
-      const res = await call(a, 'key', 'DELETE', `/v1/domains/${a.id}/volumes/${id}`);
+      const res = await call('DELETE', `/v1/domains/${a.id}/volumes/${id}`, { tenant: a, credential: 'key' });
       expect(res.json()).toMatchObject({ status: 'deleting' });
       await services.compute.zeroing();
       expect(await disks.exists({ domainId: a.id, volumeId: id })).toBe(false);
@@ -202,7 +217,9 @@ describe.each(backends)('instances, volumes and grants on $name', (backend) => {
     expect(report.deleting).toBeGreaterThanOrEqual(1);
     await services.compute.zeroing();
     expect(await disks.exists({ domainId: a.id, volumeId: id })).toBe(false);
-    expect((await call(a, 'key', 'GET', `/v1/domains/${a.id}/volumes/${id}`)).statusCode).toBe(404);
+    expect(
+      (await call('GET', `/v1/domains/${a.id}/volumes/${id}`, { tenant: a, credential: 'key' })).statusCode,
+    ).toBe(404);
   });
 
   it('reads a volume and an instance without locking their rows', async () => {
@@ -225,21 +242,22 @@ describe.each(backends)('instances, volumes and grants on $name', (backend) => {
       ]);
     expect(await lockers()).toEqual(['0', '0']);
     for (const credential of ['key', 'token', 'session'] as const) {
-      const i = await call(a, credential, 'GET', `/v1/domains/${a.id}/instances/${instanceId}`);
-      const v = await call(a, credential, 'GET', `/v1/domains/${a.id}/volumes/${volumeId}`);
+      const i = await call('GET', `/v1/domains/${a.id}/instances/${instanceId}`, { tenant: a, credential });
+      const v = await call('GET', `/v1/domains/${a.id}/volumes/${volumeId}`, { tenant: a, credential });
       expect([i.statusCode, v.statusCode]).toEqual([200, 200]);
     }
     expect(await lockers()).toEqual(['0', '0']);
   });
 
   it('refuses a volume over the size limit with its own code and creates nothing', async () => {
-    const res = await call(a, 'key', 'POST', `/v1/domains/${a.id}/volumes`, {
-      name: 'huge',
-      sizeBytes: 5 * 1024 * 1024,
+    const res = await call('POST', `/v1/domains/${a.id}/volumes`, {
+      tenant: a,
+      credential: 'key',
+      body: { name: 'huge', sizeBytes: 5 * 1024 * 1024 },
     });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ code: 'volume_too_large' });
-    const names = (await call(a, 'key', 'GET', `/v1/domains/${a.id}/volumes`)).json<{
+    const names = (await call('GET', `/v1/domains/${a.id}/volumes`, { tenant: a, credential: 'key' })).json<{
       items: { name: string }[];
     }>();
     expect(names.items.map((v) => v.name)).not.toContain('huge');
@@ -250,37 +268,51 @@ describe.each(backends)('instances, volumes and grants on $name', (backend) => {
       const bVolume = await volume(b, 'shared');
       const bOther = await volume(b, 'private');
       const url = `/v1/domains/${b.id}/volumes/${bVolume}`;
-      const before = await call(a, 'key', 'GET', url);
-      const unknown = await call(a, 'key', 'GET', `/v1/domains/${b.id}/volumes/${unknownVolume}`);
+      const before = await call('GET', url, { tenant: a, credential: 'key' });
+      const unknown = await call('GET', `/v1/domains/${b.id}/volumes/${unknownVolume}`, {
+        tenant: a,
+        credential: 'key',
+      });
       expect(before.statusCode).toBe(404);
       expect(comparable(before)).toEqual(comparable(unknown));
 
-      const created = await call(null, 'operator', 'POST', '/v1/grants', {
-        from: a.id,
-        to: b.id,
-        actions: ['volumes.read'],
-        resources: [bVolume],
-        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-        reason: 'support case 42',
+      const created = await call('POST', '/v1/grants', {
+        credential: 'operator',
+        body: {
+          from: a.id,
+          to: b.id,
+          actions: ['volumes.read'],
+          resources: [bVolume],
+          expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+          reason: 'support case 42',
+        },
       });
       expect(created.statusCode, created.body).toBe(201);
       const grant = created.json<{ id: string }>();
 
       for (const credential of ['key', 'token', 'session'] as const) {
-        const res = await call(a, credential, 'GET', url);
+        const res = await call('GET', url, { tenant: a, credential });
         expect(res.statusCode, `${credential}: ${res.body}`).toBe(200);
         expect(res.json()).toMatchObject({ id: bVolume, domainId: b.id });
       }
       // Not another volume, not the list (no `*`), not a write.
-      expect((await call(a, 'key', 'GET', `/v1/domains/${b.id}/volumes/${bOther}`)).statusCode).toBe(404);
-      expect((await call(a, 'key', 'GET', `/v1/domains/${b.id}/volumes`)).statusCode).toBe(404);
+      expect(
+        (await call('GET', `/v1/domains/${b.id}/volumes/${bOther}`, { tenant: a, credential: 'key' }))
+          .statusCode,
+      ).toBe(404);
+      expect(
+        (await call('GET', `/v1/domains/${b.id}/volumes`, { tenant: a, credential: 'key' })).statusCode,
+      ).toBe(404);
       const stateBefore = await domainState(services, b.id);
-      expect((await call(a, 'key', 'DELETE', url)).statusCode).toBe(404);
-      expect((await call(a, 'key', 'POST', `${url}/detach`)).statusCode).toBe(404);
+      expect((await call('DELETE', url, { tenant: a, credential: 'key' })).statusCode).toBe(404);
+      expect((await call('POST', `${url}/detach`, { tenant: a, credential: 'key' })).statusCode).toBe(404);
       expect(await domainState(services, b.id)).toEqual(stateBefore);
       // A grant is one way: B gains nothing in A.
       const aVolume = await volume(a, 'one-way');
-      expect((await call(b, 'key', 'GET', `/v1/domains/${a.id}/volumes/${aVolume}`)).statusCode).toBe(404);
+      expect(
+        (await call('GET', `/v1/domains/${a.id}/volumes/${aVolume}`, { tenant: b, credential: 'key' }))
+          .statusCode,
+      ).toBe(404);
 
       const uses = await asOwner(services.store, (tx) =>
         listAudit(tx, { domainId: b.id, action: 'grant.use', limit: 1000 }),
@@ -291,28 +323,38 @@ describe.each(backends)('instances, volumes and grants on $name', (backend) => {
         detail: { grantId: grant.id, fromDomainId: a.id, toDomainId: b.id, action: 'volumes.read' },
       });
 
-      const revoked = await call(null, 'operator', 'DELETE', `/v1/grants/${grant.id}`);
+      const revoked = await call('DELETE', `/v1/grants/${grant.id}`, { credential: 'operator' });
       expect(revoked.json<{ revokedAt: string | null }>().revokedAt).not.toBeNull();
-      const after = await call(a, 'key', 'GET', url);
+      const after = await call('GET', url, { tenant: a, credential: 'key' });
       expect(after.statusCode).toBe(404);
       expect(comparable(after)).toEqual(comparable(unknown));
     });
 
     it('ends at its expiry, for the very next request', async () => {
       const bVolume = await volume(b, 'short-lived');
-      const created = await call(null, 'operator', 'POST', '/v1/grants', {
-        from: a.id,
-        to: b.id,
-        actions: ['volumes.read', 'volumes.write'],
-        resources: ['*'],
-        expiresAt: new Date(Date.now() + 1_500).toISOString(),
-        reason: 'migration window',
+      const created = await call('POST', '/v1/grants', {
+        credential: 'operator',
+        body: {
+          from: a.id,
+          to: b.id,
+          actions: ['volumes.read', 'volumes.write'],
+          resources: ['*'],
+          expiresAt: new Date(Date.now() + 1_500).toISOString(),
+          reason: 'migration window',
+        },
       });
       expect(created.statusCode, created.body).toBe(201);
-      expect((await call(a, 'key', 'GET', `/v1/domains/${b.id}/volumes`)).statusCode).toBe(200);
+      expect(
+        (await call('GET', `/v1/domains/${b.id}/volumes`, { tenant: a, credential: 'key' })).statusCode,
+      ).toBe(200);
       await new Promise((r) => setTimeout(r, 1_700));
-      expect((await call(a, 'key', 'GET', `/v1/domains/${b.id}/volumes/${bVolume}`)).statusCode).toBe(404);
-      expect((await call(a, 'key', 'GET', `/v1/domains/${b.id}/volumes`)).statusCode).toBe(404);
+      expect(
+        (await call('GET', `/v1/domains/${b.id}/volumes/${bVolume}`, { tenant: a, credential: 'key' }))
+          .statusCode,
+      ).toBe(404);
+      expect(
+        (await call('GET', `/v1/domains/${b.id}/volumes`, { tenant: a, credential: 'key' })).statusCode,
+      ).toBe(404);
     });
 
     it('refuses grants of secrets, to itself, of the past, and from a tenant', async () => {
@@ -326,7 +368,9 @@ describe.each(backends)('instances, volumes and grants on $name', (backend) => {
         ...over,
       });
       const codes = async (over: Record<string, unknown>) =>
-        (await call(null, 'operator', 'POST', '/v1/grants', body(over))).json<{ code: string }>().code;
+        (await call('POST', '/v1/grants', { credential: 'operator', body: body(over) })).json<{
+          code: string;
+        }>().code;
       expect(await codes({ actions: ['keys.read'] })).toBe('invalid_request');
       expect(await codes({ to: a.id })).toBe('invalid_request');
       expect(await codes({ expiresAt: new Date(Date.now() - 1000).toISOString() })).toBe('invalid_request');
@@ -335,7 +379,7 @@ describe.each(backends)('instances, volumes and grants on $name', (backend) => {
       );
       expect(await codes({ resources: ['../etc'] })).toBe('invalid_request');
       expect(await codes({ to: 'dom_00000000000000000000000000' })).toBe('not_found');
-      const byTenant = await call(a, 'key', 'POST', '/v1/grants', body({}));
+      const byTenant = await call('POST', '/v1/grants', { tenant: a, credential: 'key', body: body({}) });
       expect(byTenant.json()).toMatchObject({ code: 'operator_required' });
     });
   });

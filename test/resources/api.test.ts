@@ -9,7 +9,7 @@ import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
 import { verifiesScram } from '../../src/providers/postgres/postgres-password.js';
 import { asOwner, backends, openTestServices, testPostgresUrl } from '../helpers/backends.js';
-import { operatorToken } from '../helpers/api.js';
+import { callerOf, createDomainWithKey, operatorToken, unique } from '../helpers/api.js';
 import { openTestProviders, type TestProviders } from '../helpers/providers.js';
 import { attackWithOtherKindKey } from '../helpers/scope-attack.js';
 import { comparable } from '../helpers/tenants.js';
@@ -25,46 +25,14 @@ interface Resource {
 const unknownResource = 'res_00000000000000000000000000';
 const unknownDomain = 'dom_00000000000000000000000000';
 
-let n = 0;
-const unique = (base: string) => `${base}-${process.pid}-${++n}`;
-
 describe.each(backends)('resources on a $name store', (backend) => {
   let services: Services & { drop(): Promise<void> };
   let providers: TestProviders;
   let app: App;
 
-  const call = (
-    method: string,
-    url: string,
-    token: string | null,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ) =>
-    app.inject({
-      method: method as 'GET',
-      url,
-      headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...headers },
-      ...(body === undefined
-        ? {}
-        : typeof body === 'string' || Buffer.isBuffer(body)
-          ? { payload: body }
-          : { payload: body as object }),
-    });
-
-  async function domainWithKey(scopes?: string[]): Promise<{ id: string; key: string; keyId: string }> {
-    const d = await call('POST', '/v1/domains', operatorToken, { slug: unique('res'), name: 'r' });
-    expect(d.statusCode, d.body).toBe(201);
-    const id = d.json<{ id: string }>().id;
-    const k = await call(
-      'POST',
-      `/v1/domains/${id}/keys`,
-      operatorToken,
-      scopes === undefined ? {} : { scopes },
-    );
-    expect(k.statusCode, k.body).toBe(201);
-    const { key, id: keyId } = k.json<{ key: string; id: string }>();
-    return { id, key, keyId };
-  }
+  const call = callerOf(() => app);
+  const domainWithKey = (scopes?: string[]) =>
+    createDomainWithKey(call, { slug: unique('res'), name: 'r', scopes });
 
   async function create(
     domain: { id: string; key: string },
@@ -72,7 +40,11 @@ describe.each(backends)('resources on a $name store', (backend) => {
     name: string,
     headers: Record<string, string> = {},
   ) {
-    return call('POST', `/v1/domains/${domain.id}/resources`, domain.key, { kind, name }, headers);
+    return call('POST', `/v1/domains/${domain.id}/resources`, {
+      token: domain.key,
+      body: { kind, name },
+      headers,
+    });
   }
 
   beforeAll(async () => {
@@ -100,7 +72,9 @@ describe.each(backends)('resources on a $name store', (backend) => {
     const resource = res.json<Resource>();
     expect(resource).toMatchObject({ kind: 'postgres', name: 'orders', status: 'ready', domainId: a.id });
 
-    const creds = await call('GET', `/v1/domains/${a.id}/resources/${resource.id}/credentials`, a.key);
+    const creds = await call('GET', `/v1/domains/${a.id}/resources/${resource.id}/credentials`, {
+      token: a.key,
+    });
     expect(creds.statusCode, creds.body).toBe(200);
     const { url } = creds.json<{ url: string }>();
     const client = new pg.Client({ connectionString: url });
@@ -131,13 +105,13 @@ describe.each(backends)('resources on a $name store', (backend) => {
     const a = await domainWithKey();
     const resource = (await create(a, 'postgres', 'rotated')).json<Resource>();
     const path = `/v1/domains/${a.id}/resources/${resource.id}/credentials`;
-    const old = (await call('GET', path, a.key)).json<{ url: string }>().url;
-    const rotated = await call('POST', `${path}/rotate`, a.key);
+    const old = (await call('GET', path, { token: a.key })).json<{ url: string }>().url;
+    const rotated = await call('POST', `${path}/rotate`, { token: a.key });
     expect(rotated.statusCode, rotated.body).toBe(200);
     const fresh = rotated.json<{ url: string }>().url;
     expect(new URL(fresh).password).not.toBe(new URL(old).password);
     // The stored credentials are the new ones.
-    expect((await call('GET', path, a.key)).json<{ url: string }>().url).toBe(fresh);
+    expect((await call('GET', path, { token: a.key })).json<{ url: string }>().url).toBe(fresh);
     const works = new pg.Client({ connectionString: fresh });
     await works.connect();
     expect((await works.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
@@ -159,11 +133,11 @@ describe.each(backends)('resources on a $name store', (backend) => {
       await admin.end();
     }
     // The operator cannot rotate (tenant secrets never go to the operator), nor the key of a deleted resource.
-    expect((await call('POST', `${path}/rotate`, operatorToken)).statusCode).toBe(403);
-    expect((await call('DELETE', `/v1/domains/${a.id}/resources/${resource.id}`, a.key)).statusCode).toBe(
-      200,
-    );
-    const gone = await call('POST', `${path}/rotate`, a.key);
+    expect((await call('POST', `${path}/rotate`, { token: operatorToken })).statusCode).toBe(403);
+    expect(
+      (await call('DELETE', `/v1/domains/${a.id}/resources/${resource.id}`, { token: a.key })).statusCode,
+    ).toBe(200);
+    const gone = await call('POST', `${path}/rotate`, { token: a.key });
     expect(gone.statusCode).toBe(409);
     expect(gone.json<{ code: string }>().code).toBe('resource_not_ready');
     const events = await asOwner(services.store, (tx) =>
@@ -180,26 +154,32 @@ describe.each(backends)('resources on a $name store', (backend) => {
     expect(resource.status).toBe('ready');
     const base = `/v1/domains/${a.id}/resources/${resource.id}/objects`;
     const body = Buffer.from('hello, compartment');
-    const put = await call('PUT', `${base}/reports/2026/q3.txt`, a.key, body, {
-      'content-type': 'text/plain',
+    const put = await call('PUT', `${base}/reports/2026/q3.txt`, {
+      token: a.key,
+      body,
+      headers: { 'content-type': 'text/plain' },
     });
     expect(put.statusCode, put.body).toBe(200);
     expect(put.json()).toEqual({ key: 'reports/2026/q3.txt', size: body.length });
-    const json = await call('PUT', `${base}/data.json`, a.key, '{"a":1}', {
-      'content-type': 'application/json',
+    const json = await call('PUT', `${base}/data.json`, {
+      token: a.key,
+      body: '{"a":1}',
+      headers: { 'content-type': 'application/json' },
     });
     expect(json.statusCode, json.body).toBe(200);
-    const get = await call('GET', `${base}/reports/2026/q3.txt`, a.key);
+    const get = await call('GET', `${base}/reports/2026/q3.txt`, { token: a.key });
     expect(get.statusCode).toBe(200);
     expect(get.rawPayload.equals(body)).toBe(true);
-    expect((await call('GET', `/v1/domains/${a.id}/resources/${resource.id}`, a.key)).json()).toMatchObject({
+    expect(
+      (await call('GET', `/v1/domains/${a.id}/resources/${resource.id}`, { token: a.key })).json(),
+    ).toMatchObject({
       usedBytes: body.length + 7,
     });
-    expect((await call('DELETE', `${base}/reports/2026/q3.txt`, a.key)).statusCode).toBe(204);
-    expect((await call('GET', `${base}/reports/2026/q3.txt`, a.key)).json()).toMatchObject({
+    expect((await call('DELETE', `${base}/reports/2026/q3.txt`, { token: a.key })).statusCode).toBe(204);
+    expect((await call('GET', `${base}/reports/2026/q3.txt`, { token: a.key })).json()).toMatchObject({
       code: 'not_found',
     });
-    expect((await call('DELETE', `${base}/reports/2026/q3.txt`, a.key)).json()).toMatchObject({
+    expect((await call('DELETE', `${base}/reports/2026/q3.txt`, { token: a.key })).json()).toMatchObject({
       code: 'not_found',
     });
   });
@@ -208,19 +188,27 @@ describe.each(backends)('resources on a $name store', (backend) => {
     const a = await domainWithKey();
     const resource = (await create(a, 'storage', 'big')).json<Resource>();
     const base = `/v1/domains/${a.id}/resources/${resource.id}/objects`;
-    const tooBig = await call('PUT', `${base}/huge`, a.key, Buffer.alloc(4 * 1024 * 1024 + 1));
+    const tooBig = await call('PUT', `${base}/huge`, {
+      token: a.key,
+      body: Buffer.alloc(4 * 1024 * 1024 + 1),
+    });
     expect(tooBig.statusCode).toBe(413);
-    expect((await call('GET', `${base}/huge`, a.key)).statusCode).toBe(404);
-    await call('PUT', `/v1/domains/${a.id}/pool`, operatorToken, { quotas: { storageBytes: 1000 } });
-    const overQuota = await call('PUT', `${base}/medium`, a.key, Buffer.alloc(1500));
+    expect((await call('GET', `${base}/huge`, { token: a.key })).statusCode).toBe(404);
+    await call('PUT', `/v1/domains/${a.id}/pool`, {
+      token: operatorToken,
+      body: { quotas: { storageBytes: 1000 } },
+    });
+    const overQuota = await call('PUT', `${base}/medium`, { token: a.key, body: Buffer.alloc(1500) });
     expect(overQuota.json()).toMatchObject({ code: 'quota_exceeded' });
-    expect((await call('GET', `${base}/medium`, a.key)).statusCode).toBe(404);
-    expect((await call('PUT', `${base}/small`, a.key, Buffer.alloc(500))).statusCode).toBe(200);
+    expect((await call('GET', `${base}/medium`, { token: a.key })).statusCode).toBe(404);
+    expect((await call('PUT', `${base}/small`, { token: a.key, body: Buffer.alloc(500) })).statusCode).toBe(
+      200,
+    );
   });
 
   it('enforces the per-kind quota inside the reservation, allocating nothing over it', async () => {
     const a = await domainWithKey();
-    await call('PUT', `/v1/domains/${a.id}/pool`, operatorToken, { quotas: { storage: 2 } });
+    await call('PUT', `/v1/domains/${a.id}/pool`, { token: operatorToken, body: { quotas: { storage: 2 } } });
     expect((await create(a, 'storage', 's1')).statusCode).toBe(201);
     expect((await create(a, 'storage', 's2')).statusCode).toBe(201);
     const third = await create(a, 'storage', 's3');
@@ -243,7 +231,8 @@ describe.each(backends)('resources on a $name store', (backend) => {
     const other = await create(a, 'storage', 'other', { 'idempotency-key': 'req-1' });
     expect(other.json()).toMatchObject({ code: 'idempotency_conflict' });
     expect(
-      (await call('GET', `/v1/domains/${a.id}/resources`, a.key)).json<{ items: unknown[] }>().items,
+      (await call('GET', `/v1/domains/${a.id}/resources`, { token: a.key })).json<{ items: unknown[] }>()
+        .items,
     ).toHaveLength(1);
   });
 
@@ -263,7 +252,9 @@ describe.each(backends)('resources on a $name store', (backend) => {
     const res = await create(a, 'postgres', 'ledger');
     expect(res.statusCode, res.body).toBe(201);
     const resource = res.json<Resource>();
-    const creds = await call('GET', `/v1/domains/${a.id}/resources/${resource.id}/credentials`, a.key);
+    const creds = await call('GET', `/v1/domains/${a.id}/resources/${resource.id}/credentials`, {
+      token: a.key,
+    });
     const { url, password } = creds.json<{ url: string; password: string }>();
     const query = async (text: string) => {
       const client = new pg.Client({ connectionString: url });
@@ -297,13 +288,20 @@ describe.each(backends)('resources on a $name store', (backend) => {
     const a = await domainWithKey();
     const resource = (await create(a, 'storage', 'private')).json<Resource>();
     expect(
-      (await call('GET', `/v1/domains/${a.id}/resources/${resource.id}/credentials`, operatorToken)).json(),
+      (
+        await call('GET', `/v1/domains/${a.id}/resources/${resource.id}/credentials`, {
+          token: operatorToken,
+        })
+      ).json(),
     ).toMatchObject({ code: 'key_required' });
     expect(
-      (await call('GET', `/v1/domains/${a.id}/resources/${resource.id}/objects/x`, operatorToken)).json(),
+      (
+        await call('GET', `/v1/domains/${a.id}/resources/${resource.id}/objects/x`, { token: operatorToken })
+      ).json(),
     ).toMatchObject({ code: 'key_required' });
     expect(
-      (await call('GET', `/v1/domains/${a.id}/resources/${resource.id}`, operatorToken)).statusCode,
+      (await call('GET', `/v1/domains/${a.id}/resources/${resource.id}`, { token: operatorToken }))
+        .statusCode,
     ).toBe(200);
   });
 
@@ -314,8 +312,12 @@ describe.each(backends)('resources on a $name store', (backend) => {
     const bFiles = (await create(b, 'storage', 'b-files')).json<Resource>();
     const secret = Buffer.from('B-SECRET-DATA');
     expect(
-      (await call('PUT', `/v1/domains/${b.id}/resources/${bFiles.id}/objects/secret.txt`, b.key, secret))
-        .statusCode,
+      (
+        await call('PUT', `/v1/domains/${b.id}/resources/${bFiles.id}/objects/secret.txt`, {
+          token: b.key,
+          body: secret,
+        })
+      ).statusCode,
     ).toBe(200);
     const snapshot = async () => ({
       resources: await asOwner(services.store, (tx) =>
@@ -341,24 +343,26 @@ describe.each(backends)('resources on a $name store', (backend) => {
     ];
     for (const [method, path, body] of routes) {
       for (const target of [bDb, bFiles]) {
-        const onB = await call(method, path(b.id, target.id), a.key, body);
-        const onNothing = await call(method, path(unknownDomain, unknownResource), a.key, body);
+        const onB = await call(method, path(b.id, target.id), { token: a.key, body });
+        const onNothing = await call(method, path(unknownDomain, unknownResource), { token: a.key, body });
         expect(onB.statusCode, `${method} ${path(b.id, target.id)}`).toBe(404);
         expect(comparable(onB)).toEqual(comparable(onNothing));
         // A's own domain id with B's resource id: the resource is B's, so it does not exist here.
-        const mixed = await call(method, path(a.id, target.id), a.key, body);
+        const mixed = await call(method, path(a.id, target.id), { token: a.key, body });
         if (!path(a.id, target.id).endsWith('/pool') && !path(a.id, target.id).endsWith('/resources')) {
           expect(mixed.statusCode, `${method} ${path(a.id, target.id)}`).toBe(404);
           expect(comparable(mixed)).toEqual(
-            comparable(await call(method, path(a.id, unknownResource), a.key, body)),
+            comparable(await call(method, path(a.id, unknownResource), { token: a.key, body })),
           );
         }
       }
     }
     expect(await snapshot()).toEqual(before);
-    const still = await call('GET', `/v1/domains/${b.id}/resources/${bFiles.id}/objects/secret.txt`, b.key);
+    const still = await call('GET', `/v1/domains/${b.id}/resources/${bFiles.id}/objects/secret.txt`, {
+      token: b.key,
+    });
     expect(still.rawPayload.equals(secret)).toBe(true);
-    const aList = await call('GET', `/v1/domains/${a.id}/resources`, a.key);
+    const aList = await call('GET', `/v1/domains/${a.id}/resources`, { token: a.key });
     expect(aList.body).not.toContain(bDb.id);
     const cross = await asOwner(services.store, (tx) =>
       listAudit(tx, {
@@ -373,8 +377,14 @@ describe.each(backends)('resources on a $name store', (backend) => {
   it('never allocates under a key after its revocation commits, even with 50 requests in flight', async () => {
     const a = await domainWithKey(['storage']);
     const b = await domainWithKey(['storage']);
-    await call('PUT', `/v1/domains/${b.id}/pool`, operatorToken, { quotas: { storage: 10 } });
-    await call('PUT', `/v1/domains/${a.id}/pool`, operatorToken, { quotas: { storage: 50 } });
+    await call('PUT', `/v1/domains/${b.id}/pool`, {
+      token: operatorToken,
+      body: { quotas: { storage: 10 } },
+    });
+    await call('PUT', `/v1/domains/${a.id}/pool`, {
+      token: operatorToken,
+      body: { quotas: { storage: 50 } },
+    });
     const requests: Promise<LightMyRequestResponse>[] = [];
     for (let i = 0; i < 50; i++) {
       const domain = i % 2 === 0 ? a : b;
@@ -383,7 +393,8 @@ describe.each(backends)('resources on a $name store', (backend) => {
       requests.push(
         create(domain, 'storage', `r${i % 2 === 0 ? i : Math.floor(i / 5)}`, { 'idempotency-key': idem }),
       );
-      if (i === 20) requests.push(call('DELETE', `/v1/domains/${a.id}/keys/${a.keyId}`, operatorToken));
+      if (i === 20)
+        requests.push(call('DELETE', `/v1/domains/${a.id}/keys/${a.keyId}`, { token: operatorToken }));
     }
     const results = await Promise.all(requests);
     for (const r of results) expect(r.statusCode, r.body).toBeLessThan(500);
@@ -419,8 +430,8 @@ describe.each(backends)('resources on a $name store', (backend) => {
     const a = await domainWithKey();
     const db = (await create(a, 'postgres', 'gone-db')).json<Resource>();
     const files = (await create(a, 'storage', 'gone-files')).json<Resource>();
-    await call('PUT', `/v1/domains/${a.id}/resources/${files.id}/objects/x`, a.key, 'data');
-    expect((await call('DELETE', `/v1/domains/${a.id}`, operatorToken)).statusCode).toBe(200);
+    await call('PUT', `/v1/domains/${a.id}/resources/${files.id}/objects/x`, { token: a.key, body: 'data' });
+    expect((await call('DELETE', `/v1/domains/${a.id}`, { token: operatorToken })).statusCode).toBe(200);
     await services.provisioner.reconcile();
     const rows = await asOwner(services.store, (tx) =>
       tx

@@ -19,14 +19,13 @@ import type { Provider } from '../../src/providers/provider.js';
 import { buildServices, type Services } from '../../src/runtime.js';
 import type { Store } from '../../src/store/store.js';
 import { asOwner, backends, openTestServices, testSecret } from '../helpers/backends.js';
-import { operatorToken } from '../helpers/api.js';
+import { operatorToken, unique } from '../helpers/api.js';
 import { freePort, tempDir } from '../helpers/processes.js';
 import { openTestProviders, type TestProviders } from '../helpers/providers.js';
+import { domainWithKeyPrincipal } from '../helpers/tenants.js';
 import { startTrustingPostgres, type TrustingPostgres } from '../helpers/trusting-postgres.js';
 
 const actor: Actor = { actor: 'operator', requestId: null };
-let n = 0;
-const unique = (base: string) => `${base}-${process.pid}-${++n}`;
 
 /** True when the URL logs in. */
 async function logsIn(url: string): Promise<boolean> {
@@ -93,15 +92,7 @@ describe('a resource on a backend this server is not configured for', () => {
     dir.remove();
   });
 
-  async function domainWithKey() {
-    const domain = await onServer.domains.create(actor, { slug: unique('where'), name: 'w' });
-    const issued = await onServer.keys.issue(actor, domain.id);
-    return {
-      id: domain.id,
-      key: issued.key,
-      principal: await onServer.keys.authenticate(issued.key, null),
-    };
-  }
+  const domainWithKey = () => domainWithKeyPrincipal(onServer, actor, unique('where'), 'w');
 
   const row = (id: string) =>
     asOwner(store, (tx) =>

@@ -5,10 +5,9 @@ import { listAudit } from '../../src/audit/log.js';
 import { buildServer } from '../../src/http/server.js';
 import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
+import { callerOf, createDomainWithKey, operatorToken, unique } from '../helpers/api.js';
 import { asOwner, backends, openTestServices } from '../helpers/backends.js';
 import { openTestProviders, type TestProviders } from '../helpers/providers.js';
-
-const operatorToken = 'test-operator-token-0123456789abcdef';
 
 interface Blueprint {
   id: string;
@@ -21,30 +20,10 @@ describe.each(backends)('blueprints on $name', (backend) => {
   let providers: TestProviders;
   let services: Services & { drop(): Promise<void> };
   let app: App;
-  let seq = 0;
 
-  const call = (method: string, url: string, token: string, body?: unknown) =>
-    app.inject({
-      method: method as 'GET',
-      url,
-      headers: { authorization: `Bearer ${token}` },
-      ...(body === undefined ? {} : { payload: body as object }),
-    });
-
-  async function domainWithKey(scopes?: string[]) {
-    const d = await call('POST', '/v1/domains', operatorToken, {
-      slug: `bp-${process.pid}-${++seq}`,
-      name: 'bp',
-    });
-    const id = d.json<{ id: string }>().id;
-    const k = await call(
-      'POST',
-      `/v1/domains/${id}/keys`,
-      operatorToken,
-      scopes === undefined ? {} : { scopes },
-    );
-    return { id, key: k.json<{ key: string }>().key };
-  }
+  const call = callerOf(() => app);
+  const domainWithKey = (scopes?: string[]) =>
+    createDomainWithKey(call, { slug: unique('bp'), name: 'bp', scopes });
 
   async function backendExists(domainId: string, resourceId: string, kind: 'postgres' | 'storage') {
     return (await providers.providers.get(kind)!.inspect({ domainId, resourceId })).exists;
@@ -69,12 +48,15 @@ describe.each(backends)('blueprints on $name', (backend) => {
 
   it('provisions every resource and reports the blueprint ready', async () => {
     const a = await domainWithKey();
-    const res = await call('POST', `/v1/domains/${a.id}/blueprints`, a.key, {
-      name: 'app',
-      resources: [
-        { kind: 'postgres', name: 'db' },
-        { kind: 'storage', name: 'files' },
-      ],
+    const res = await call('POST', `/v1/domains/${a.id}/blueprints`, {
+      token: a.key,
+      body: {
+        name: 'app',
+        resources: [
+          { kind: 'postgres', name: 'db' },
+          { kind: 'storage', name: 'files' },
+        ],
+      },
     });
     expect(res.statusCode, res.body).toBe(201);
     const bp = res.json<Blueprint>();
@@ -84,7 +66,7 @@ describe.each(backends)('blueprints on $name', (backend) => {
       ['storage', 'ready'],
     ]);
     for (const r of bp.resources) expect(await backendExists(a.id, r.id, r.kind)).toBe(true);
-    const shown = await call('GET', `/v1/domains/${a.id}/blueprints/${bp.id}`, a.key);
+    const shown = await call('GET', `/v1/domains/${a.id}/blueprints/${bp.id}`, { token: a.key });
     expect(shown.json<Blueprint>()).toMatchObject({ id: bp.id, status: 'ready' });
     const actions = (
       await asOwner(services.store, (tx) => listAudit(tx, { domainId: a.id, limit: 1000 }))
@@ -97,20 +79,26 @@ describe.each(backends)('blueprints on $name', (backend) => {
   it('undoes every step when one fails, leaving the domain and the backends as they were', async () => {
     const a = await domainWithKey();
     // No storage allowed: the storage step fails after the postgres step may already have succeeded.
-    const quota = await call('PUT', `/v1/domains/${a.id}/pool`, operatorToken, { quotas: { storage: 0 } });
+    const quota = await call('PUT', `/v1/domains/${a.id}/pool`, {
+      token: operatorToken,
+      body: { quotas: { storage: 0 } },
+    });
     expect(quota.statusCode, quota.body).toBe(200);
-    const res = await call('POST', `/v1/domains/${a.id}/blueprints`, a.key, {
-      name: 'app',
-      resources: [
-        { kind: 'postgres', name: 'db' },
-        { kind: 'storage', name: 'files' },
-      ],
+    const res = await call('POST', `/v1/domains/${a.id}/blueprints`, {
+      token: a.key,
+      body: {
+        name: 'app',
+        resources: [
+          { kind: 'postgres', name: 'db' },
+          { kind: 'storage', name: 'files' },
+        ],
+      },
     });
     expect(res.statusCode, res.body).toBe(409);
     expect(res.json()).toMatchObject({ code: 'quota_exceeded' });
-    const listed = await call('GET', `/v1/domains/${a.id}/resources`, a.key);
+    const listed = await call('GET', `/v1/domains/${a.id}/resources`, { token: a.key });
     expect(listed.json<{ items: unknown[] }>().items).toEqual([]);
-    const all = await call('GET', `/v1/domains/${a.id}/resources?includeDeleted=true`, a.key);
+    const all = await call('GET', `/v1/domains/${a.id}/resources?includeDeleted=true`, { token: a.key });
     const made = all.json<{ items: { id: string; kind: 'postgres' | 'storage'; status: string }[] }>().items;
     expect(made.length).toBeGreaterThanOrEqual(1);
     for (const r of made) {
@@ -124,26 +112,32 @@ describe.each(backends)('blueprints on $name', (backend) => {
 
   it('refuses a blueprint with a kind the key is not scoped for, creating nothing', async () => {
     const a = await domainWithKey(['storage']);
-    const res = await call('POST', `/v1/domains/${a.id}/blueprints`, a.key, {
-      name: 'app',
-      resources: [
-        { kind: 'storage', name: 'files' },
-        { kind: 'postgres', name: 'db' },
-      ],
+    const res = await call('POST', `/v1/domains/${a.id}/blueprints`, {
+      token: a.key,
+      body: {
+        name: 'app',
+        resources: [
+          { kind: 'storage', name: 'files' },
+          { kind: 'postgres', name: 'db' },
+        ],
+      },
     });
     expect(res.json()).toMatchObject({ code: 'scope_denied' });
-    const all = await call('GET', `/v1/domains/${a.id}/resources?includeDeleted=true`, a.key);
+    const all = await call('GET', `/v1/domains/${a.id}/resources?includeDeleted=true`, { token: a.key });
     expect(all.json<{ items: unknown[] }>().items).toEqual([]);
   });
 
   it('refuses a blueprint with a kind this server has no provider for, recording nothing', async () => {
     const a = await domainWithKey();
-    const res = await call('POST', `/v1/domains/${a.id}/blueprints`, a.key, {
-      name: 'app',
-      resources: [
-        { kind: 'storage', name: 'files' },
-        { kind: 'rabbitmq', name: 'queue' },
-      ],
+    const res = await call('POST', `/v1/domains/${a.id}/blueprints`, {
+      token: a.key,
+      body: {
+        name: 'app',
+        resources: [
+          { kind: 'storage', name: 'files' },
+          { kind: 'rabbitmq', name: 'queue' },
+        ],
+      },
     });
     expect(res.statusCode, res.body).toBe(400);
     expect(res.json()).toMatchObject({ code: 'unsupported_kind' });
@@ -151,15 +145,15 @@ describe.each(backends)('blueprints on $name', (backend) => {
       tx.selectFrom('blueprints').select('id').where('domain_id', '=', a.id).execute(),
     );
     expect(rows).toEqual([]);
-    const all = await call('GET', `/v1/domains/${a.id}/resources?includeDeleted=true`, a.key);
+    const all = await call('GET', `/v1/domains/${a.id}/resources?includeDeleted=true`, { token: a.key });
     expect(all.json<{ items: unknown[] }>().items).toEqual([]);
   });
 
   it('rolls back a blueprint a crash left half done, once its lease runs out', async () => {
     const a = await domainWithKey();
-    const made = await call('POST', `/v1/domains/${a.id}/resources`, a.key, {
-      kind: 'storage',
-      name: 'half',
+    const made = await call('POST', `/v1/domains/${a.id}/resources`, {
+      token: a.key,
+      body: { kind: 'storage', name: 'half' },
     });
     expect(made.statusCode, made.body).toBe(201);
     const resourceId = made.json<{ id: string }>().id;
@@ -188,7 +182,7 @@ describe.each(backends)('blueprints on $name', (backend) => {
         .execute();
     });
     expect(await services.blueprints.reconcile()).toBeGreaterThanOrEqual(1);
-    const shown = await call('GET', `/v1/domains/${a.id}/blueprints/${blueprintId}`, a.key);
+    const shown = await call('GET', `/v1/domains/${a.id}/blueprints/${blueprintId}`, { token: a.key });
     expect(shown.json<Blueprint>()).toMatchObject({ status: 'rolled_back' });
     expect(shown.json<Blueprint>().resources.map((r) => r.status)).toEqual(['deleted']);
     expect(await backendExists(a.id, resourceId, 'storage')).toBe(false);

@@ -9,6 +9,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { refFromBackendName } from '../../src/providers/provider.js';
 import { VolumeDisks } from '../../src/providers/storage/volume-disks.js';
+import { createDomainWithKey, httpCallerOf } from '../helpers/api.js';
 import { createTestDatabase, testPostgresUrl } from '../helpers/backends.js';
 import { assertBuilt, killAll, runCli, startServer, tempDir, type Server } from '../helpers/processes.js';
 
@@ -75,23 +76,8 @@ describe('recovery after kill -9', () => {
     return JSON.parse(text) as T;
   }
 
-  async function domainWithKey(server: Server, slug: string): Promise<{ id: string; key: string }> {
-    const d = await json<{ id: string }>(
-      await fetch(`${server.url}/v1/domains`, {
-        method: 'POST',
-        headers: { ...auth(token), 'content-type': 'application/json' },
-        body: JSON.stringify({ slug, name: slug }),
-      }),
-    );
-    const k = await json<{ key: string }>(
-      await fetch(`${server.url}/v1/domains/${d.id}/keys`, {
-        method: 'POST',
-        headers: { ...auth(token), 'content-type': 'application/json' },
-        body: '{}',
-      }),
-    );
-    return { id: d.id, key: k.key };
-  }
+  const domainWithKey = (server: Server, slug: string) =>
+    createDomainWithKey(httpCallerOf(server.url, { token }), { slug });
 
   /** Backend names that exist for a domain, from the backends' own listings. */
   async function backendNames(domainId: string, kind: 'postgres' | 'storage'): Promise<string[]> {

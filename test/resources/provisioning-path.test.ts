@@ -22,11 +22,11 @@ import {
   testSecret,
   untilSomeoneWaitsForALock,
 } from '../helpers/backends.js';
+import { unique } from '../helpers/api.js';
 import { openTestProviders, type TestProviders } from '../helpers/providers.js';
+import { domainWithKeyPrincipal } from '../helpers/tenants.js';
 
 const actor: Actor = { actor: 'operator', requestId: null };
-let n = 0;
-const unique = (base: string) => `${base}-${process.pid}-${++n}`;
 
 /** The storage provider, with a switch that holds the next `create` until it is let go. */
 function holdable(provider: Provider) {
@@ -90,11 +90,7 @@ describe.each(backends)('the provisioning path on a $name store', (backend) => {
     providers.remove();
   });
 
-  async function domainWithKey(): Promise<{ id: string; key: string; principal: KeyPrincipal }> {
-    const domain = await services.domains.create(actor, { slug: unique('path'), name: 'p' });
-    const key = await services.keys.issue(actor, domain.id);
-    return { id: domain.id, key: key.key, principal: await services.keys.authenticate(key.key, null) };
-  }
+  const domainWithKey = () => domainWithKeyPrincipal(services, actor, unique('path'), 'p');
 
   const storageQuota = (domainId: string, n: number) =>
     asOwner(services.store, (tx) =>

@@ -15,14 +15,12 @@ import { createStorageProvider } from '../../src/providers/storage/index.js';
 import { VolumeDisks } from '../../src/providers/storage/volume-disks.js';
 import type { Keyring } from '../../src/crypto/keyring.js';
 import type { Services } from '../../src/runtime.js';
+import { callerOf, createDomainWithKey, operatorToken, unique } from '../helpers/api.js';
 import { asOwner, backends, openTestServices } from '../helpers/backends.js';
 import { tempDir } from '../helpers/processes.js';
 
-const operatorToken = 'test-operator-token-0123456789abcdef';
 const MiB = 1024 * 1024;
 const zeroRate = 2 * MiB;
-let n = 0;
-const unique = (base: string) => `${base}-${process.pid}-${++n}`;
 
 /** A PUT over real HTTP whose body is sent in chunks, with no declared length. */
 function chunkedPut(url: string, key: string, bytes: number): Promise<{ statusCode: number; body: string }> {
@@ -58,39 +56,23 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
   let dir: { path: string; remove(): void };
   let volumeRoot: string;
 
-  const call = (method: string, url: string, token: string, body?: unknown, headers = {}) =>
-    app.inject({
-      method: method as 'GET',
-      url,
-      headers: { authorization: `Bearer ${token}`, ...headers },
-      ...(body === undefined ? {} : { payload: body as object }),
-    });
-
-  async function domain(quotas?: Record<string, number>): Promise<{ id: string; key: string }> {
-    const d = await call('POST', '/v1/domains', operatorToken, { slug: unique('quota'), name: 'q' });
-    expect(d.statusCode, d.body).toBe(201);
-    const id = d.json<{ id: string }>().id;
-    const k = await call('POST', `/v1/domains/${id}/keys`, operatorToken, {});
-    expect(k.statusCode, k.body).toBe(201);
-    if (quotas !== undefined) {
-      const p = await call('PUT', `/v1/domains/${id}/pool`, operatorToken, { quotas });
-      expect(p.statusCode, p.body).toBe(200);
-    }
-    return { id, key: k.json<{ key: string }>().key };
-  }
+  const call = callerOf(() => app);
+  const domain = (quotas?: Record<string, number>) =>
+    createDomainWithKey(call, { slug: unique('quota'), name: 'q', quotas });
 
   async function bucket(d: { id: string; key: string }): Promise<string> {
-    const r = await call('POST', `/v1/domains/${d.id}/resources`, d.key, {
-      kind: 'storage',
-      name: unique('b'),
+    const r = await call('POST', `/v1/domains/${d.id}/resources`, {
+      token: d.key,
+      body: { kind: 'storage', name: unique('b') },
     });
     expect(r.statusCode, r.body).toBe(201);
     return r.json<{ id: string }>().id;
   }
 
   const usedBytes = async (d: { id: string; key: string }, resourceId: string) =>
-    (await call('GET', `/v1/domains/${d.id}/resources/${resourceId}`, d.key)).json<{ usedBytes: number }>()
-      .usedBytes;
+    (await call('GET', `/v1/domains/${d.id}/resources/${resourceId}`, { token: d.key })).json<{
+      usedBytes: number;
+    }>().usedBytes;
 
   const reservations = async (domainId: string) =>
     (
@@ -150,7 +132,9 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
     const resourceId = await bucket(d);
     const base = `/v1/domains/${d.id}/resources/${resourceId}/objects`;
     const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => call('PUT', `${base}/part-${i}`, d.key, Buffer.alloc(MiB, i + 1))),
+      Array.from({ length: 20 }, (_, i) =>
+        call('PUT', `${base}/part-${i}`, { token: d.key, body: Buffer.alloc(MiB, i + 1) }),
+      ),
     );
     const statuses = answers.map((a) => a.statusCode);
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
@@ -163,7 +147,7 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
     expect(await objectsOnDisk(d.id, resourceId)).toMatchObject({ objects: 1, otherFiles: 0 });
     expect(await reservations(d.id)).toBe(0);
     for (const [i, a] of answers.entries()) {
-      const got = await call('GET', `${base}/part-${i}`, d.key);
+      const got = await call('GET', `${base}/part-${i}`, { token: d.key });
       expect(got.statusCode).toBe(a.statusCode === 200 ? 200 : 404);
     }
   });
@@ -188,21 +172,30 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
     const d = await domain({ storageBytes: 2 * MiB });
     const resourceId = await bucket(d);
     const base = `/v1/domains/${d.id}/resources/${resourceId}/objects`;
-    expect((await call('PUT', `${base}/k`, d.key, Buffer.alloc(MiB, 1))).statusCode).toBe(200);
-    expect((await call('PUT', `${base}/k`, d.key, Buffer.alloc(MiB, 2))).statusCode).toBe(200);
+    expect((await call('PUT', `${base}/k`, { token: d.key, body: Buffer.alloc(MiB, 1) })).statusCode).toBe(
+      200,
+    );
+    expect((await call('PUT', `${base}/k`, { token: d.key, body: Buffer.alloc(MiB, 2) })).statusCode).toBe(
+      200,
+    );
     expect(await usedBytes(d, resourceId)).toBe(MiB);
-    expect((await call('PUT', `${base}/j`, d.key, Buffer.alloc(MiB, 3))).statusCode).toBe(200);
+    expect((await call('PUT', `${base}/j`, { token: d.key, body: Buffer.alloc(MiB, 3) })).statusCode).toBe(
+      200,
+    );
     expect(await usedBytes(d, resourceId)).toBe(2 * MiB);
-    const over = await call('PUT', `${base}/l`, d.key, Buffer.alloc(1));
+    const over = await call('PUT', `${base}/l`, { token: d.key, body: Buffer.alloc(1) });
     expect(over.json()).toMatchObject({ code: 'quota_exceeded' });
     // The quota spans every storage resource of the domain.
     const other = await bucket(d);
-    const elsewhere = await call('PUT', `/v1/domains/${d.id}/resources/${other}/objects/x`, d.key, 'x');
+    const elsewhere = await call('PUT', `/v1/domains/${d.id}/resources/${other}/objects/x`, {
+      token: d.key,
+      body: 'x',
+    });
     expect(elsewhere.json()).toMatchObject({ code: 'quota_exceeded' });
     // Deleting gives the room back.
-    expect((await call('DELETE', `${base}/k`, d.key)).statusCode).toBe(204);
+    expect((await call('DELETE', `${base}/k`, { token: d.key })).statusCode).toBe(204);
     expect(await usedBytes(d, resourceId)).toBe(MiB);
-    expect((await call('PUT', `${base}/l`, d.key, Buffer.alloc(MiB))).statusCode).toBe(200);
+    expect((await call('PUT', `${base}/l`, { token: d.key, body: Buffer.alloc(MiB) })).statusCode).toBe(200);
   });
 
   it('counts a live reservation, and measures and releases one whose writer died', async () => {
@@ -212,7 +205,7 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
     const base = `/v1/domains/${d.id}/resources/${resourceId}/objects`;
     // A writer in flight holds the whole quota: nothing else fits meanwhile.
     const held = await services.storageQuota.reserve(ref, { exactly: 2 * MiB });
-    expect((await call('PUT', `${base}/a`, d.key, Buffer.alloc(1))).json()).toMatchObject({
+    expect((await call('PUT', `${base}/a`, { token: d.key, body: Buffer.alloc(1) })).json()).toMatchObject({
       code: 'quota_exceeded',
     });
     // It stored 1 MiB and died before recording it: the object is on disk, counted only as reserved.
@@ -228,8 +221,8 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
     expect(await services.storageQuota.releaseAbandoned()).toBe(1);
     expect(await reservations(d.id)).toBe(0);
     expect(await usedBytes(d, resourceId)).toBe(MiB);
-    expect((await call('PUT', `${base}/b`, d.key, Buffer.alloc(MiB))).statusCode).toBe(200);
-    expect((await call('PUT', `${base}/c`, d.key, Buffer.alloc(1))).json()).toMatchObject({
+    expect((await call('PUT', `${base}/b`, { token: d.key, body: Buffer.alloc(MiB) })).statusCode).toBe(200);
+    expect((await call('PUT', `${base}/c`, { token: d.key, body: Buffer.alloc(1) })).json()).toMatchObject({
       code: 'quota_exceeded',
     });
   });
@@ -238,7 +231,10 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
     const d = await domain({ storage: 3 });
     const answers = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        call('POST', `/v1/domains/${d.id}/resources`, d.key, { kind: 'storage', name: `race-${i}` }),
+        call('POST', `/v1/domains/${d.id}/resources`, {
+          token: d.key,
+          body: { kind: 'storage', name: `race-${i}` },
+        }),
       ),
     );
     expect(answers.filter((a) => a.statusCode === 201)).toHaveLength(3);
@@ -250,11 +246,11 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
 
   it('limits instances per domain: the default, a pool override, and parallel creates', async () => {
     const d = await domain();
-    const pool = await call('GET', `/v1/domains/${d.id}/pool`, d.key);
+    const pool = await call('GET', `/v1/domains/${d.id}/pool`, { token: d.key });
     expect(pool.json()).toMatchObject({ quotas: { instances: 4, volumes: 4, volumeBytes: 16 * MiB } });
     const answers = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
-        call('POST', `/v1/domains/${d.id}/instances`, d.key, { name: `i${i}` }),
+        call('POST', `/v1/domains/${d.id}/instances`, { token: d.key, body: { name: `i${i}` } }),
       ),
     );
     expect(answers.filter((a) => a.statusCode === 201)).toHaveLength(4);
@@ -272,27 +268,34 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
     // Another domain's count is its own; an override raises one domain's limit only.
     const e = await domain({ instances: 6 });
     for (let i = 0; i < 6; i++)
-      expect((await call('POST', `/v1/domains/${e.id}/instances`, e.key, { name: `e${i}` })).statusCode).toBe(
-        201,
-      );
-    expect((await call('POST', `/v1/domains/${e.id}/instances`, e.key, { name: 'e6' })).json()).toMatchObject(
-      {
-        code: 'quota_exceeded',
-      },
-    );
+      expect(
+        (await call('POST', `/v1/domains/${e.id}/instances`, { token: e.key, body: { name: `e${i}` } }))
+          .statusCode,
+      ).toBe(201);
+    expect(
+      (await call('POST', `/v1/domains/${e.id}/instances`, { token: e.key, body: { name: 'e6' } })).json(),
+    ).toMatchObject({
+      code: 'quota_exceeded',
+    });
     // Deleting one makes room.
     const first = answers.find((a) => a.statusCode === 201)!.json<{ id: string }>().id;
-    expect((await call('DELETE', `/v1/domains/${d.id}/instances/${first}`, d.key)).statusCode).toBe(200);
-    expect((await call('POST', `/v1/domains/${d.id}/instances`, d.key, { name: 'again' })).statusCode).toBe(
-      201,
-    );
+    expect(
+      (await call('DELETE', `/v1/domains/${d.id}/instances/${first}`, { token: d.key })).statusCode,
+    ).toBe(200);
+    expect(
+      (await call('POST', `/v1/domains/${d.id}/instances`, { token: d.key, body: { name: 'again' } }))
+        .statusCode,
+    ).toBe(201);
   });
 
   it('limits volumes and volume bytes per domain under parallel creates, and stores no file for a refusal', async () => {
     const d = await domain({ volumes: 3 });
     const counted = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        call('POST', `/v1/domains/${d.id}/volumes`, d.key, { name: `v${i}`, sizeBytes: 4096 }),
+        call('POST', `/v1/domains/${d.id}/volumes`, {
+          token: d.key,
+          body: { name: `v${i}`, sizeBytes: 4096 },
+        }),
       ),
     );
     expect(counted.filter((a) => a.statusCode === 201)).toHaveLength(3);
@@ -301,7 +304,10 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
     const e = await domain({ volumeBytes: 2 * MiB });
     const sized = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
-        call('POST', `/v1/domains/${e.id}/volumes`, e.key, { name: `s${i}`, sizeBytes: MiB }),
+        call('POST', `/v1/domains/${e.id}/volumes`, {
+          token: e.key,
+          body: { name: `s${i}`, sizeBytes: MiB },
+        }),
       ),
     );
     expect(sized.filter((a) => a.statusCode === 201)).toHaveLength(2);
@@ -312,9 +318,9 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
   it('answers a volume delete at once, and the worker zeroes it afterwards at the configured rate', async () => {
     const d = await domain();
     const size = 4 * MiB;
-    const created = await call('POST', `/v1/domains/${d.id}/volumes`, d.key, {
-      name: 'secret',
-      sizeBytes: size,
+    const created = await call('POST', `/v1/domains/${d.id}/volumes`, {
+      token: d.key,
+      body: { name: 'secret', sizeBytes: size },
     });
     expect(created.statusCode, created.body).toBe(201);
     const id = created.json<{ id: string }>().id;
@@ -324,15 +330,16 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
     const fd = openSync(path, 'r');
     try {
       const started = Date.now();
-      const deleted = await call('DELETE', `/v1/domains/${d.id}/volumes/${id}`, d.key);
+      const deleted = await call('DELETE', `/v1/domains/${d.id}/volumes/${id}`, { token: d.key });
       const answeredIn = Date.now() - started;
       expect(deleted.statusCode, deleted.body).toBe(200);
       expect(deleted.json()).toMatchObject({ status: 'deleting' });
       // Zeroing 4 MiB at 2 MiB/s takes two seconds; the answer did not wait for it.
       expect(answeredIn).toBeLessThan(1000);
-      expect((await call('GET', `/v1/domains/${d.id}/volumes/${id}`, d.key)).statusCode).toBe(404);
-      const attach = await call('POST', `/v1/domains/${d.id}/volumes/${id}/attach`, d.key, {
-        instanceId: 'ins_00000000000000000000000000',
+      expect((await call('GET', `/v1/domains/${d.id}/volumes/${id}`, { token: d.key })).statusCode).toBe(404);
+      const attach = await call('POST', `/v1/domains/${d.id}/volumes/${id}/attach`, {
+        token: d.key,
+        body: { instanceId: 'ins_00000000000000000000000000' },
       });
       expect(attach.statusCode).toBe(404);
       await services.compute.zeroing();
@@ -357,9 +364,9 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
 
   it('keeps a volume being zeroed in the quota until its bytes are gone', async () => {
     const d = await domain({ volumeBytes: 4 * MiB });
-    const first = await call('POST', `/v1/domains/${d.id}/volumes`, d.key, {
-      name: 'big',
-      sizeBytes: 4 * MiB,
+    const first = await call('POST', `/v1/domains/${d.id}/volumes`, {
+      token: d.key,
+      body: { name: 'big', sizeBytes: 4 * MiB },
     });
     expect(first.statusCode, first.body).toBe(201);
     const id = first.json<{ id: string }>().id;
@@ -371,16 +378,18 @@ describe.each(backends)('quotas under concurrency on $name', (backend) => {
         flag: 'r+',
       },
     );
-    expect((await call('DELETE', `/v1/domains/${d.id}/volumes/${id}`, d.key)).statusCode).toBe(200);
-    const meanwhile = await call('POST', `/v1/domains/${d.id}/volumes`, d.key, {
-      name: 'big',
-      sizeBytes: MiB,
+    expect((await call('DELETE', `/v1/domains/${d.id}/volumes/${id}`, { token: d.key })).statusCode).toBe(
+      200,
+    );
+    const meanwhile = await call('POST', `/v1/domains/${d.id}/volumes`, {
+      token: d.key,
+      body: { name: 'big', sizeBytes: MiB },
     });
     expect(meanwhile.json()).toMatchObject({ code: 'quota_exceeded' });
     await services.compute.zeroing();
-    const after = await call('POST', `/v1/domains/${d.id}/volumes`, d.key, {
-      name: 'big',
-      sizeBytes: 4 * MiB,
+    const after = await call('POST', `/v1/domains/${d.id}/volumes`, {
+      token: d.key,
+      body: { name: 'big', sizeBytes: 4 * MiB },
     });
     expect(after.statusCode, after.body).toBe(201);
   });

@@ -9,7 +9,7 @@ import type { ResourceKind } from '../../src/domain/kinds.js';
 import type { Provider } from '../../src/providers/provider.js';
 import { createRabbitmqProvider } from '../../src/providers/rabbitmq/index.js';
 import type { Services } from '../../src/runtime.js';
-import { operatorToken } from '../helpers/api.js';
+import { callerOf, createDomainWithKey, operatorToken, unique } from '../helpers/api.js';
 import { backends, openTestServices } from '../helpers/backends.js';
 import {
   assertBrokerReachable,
@@ -23,43 +23,25 @@ import {
 } from '../helpers/rabbitmq.js';
 import { attackWithOtherKindKey } from '../helpers/scope-attack.js';
 
-let n = 0;
-const unique = (base: string) => `${base}-${process.pid}-${++n}`;
-
 describe('rabbitmq resources through the API', () => {
   let services: Services & { drop(): Promise<void> };
   let app: App;
 
-  const call = (method: string, url: string, token: string, body?: object) =>
-    app.inject({
-      method: method as 'GET',
-      url,
-      headers: { authorization: `Bearer ${token}` },
-      ...(body === undefined ? {} : { payload: body }),
-    });
-
-  async function domainWithKey(): Promise<{ id: string; key: string }> {
-    const d = await call('POST', '/v1/domains', operatorToken, { slug: unique('mq'), name: 'mq' });
-    expect(d.statusCode, d.body).toBe(201);
-    const id = d.json<{ id: string }>().id;
-    const k = await call('POST', `/v1/domains/${id}/keys`, operatorToken, { scopes: ['rabbitmq'] });
-    expect(k.statusCode, k.body).toBe(201);
-    return { id, key: k.json<{ key: string }>().key };
-  }
+  const call = callerOf(() => app);
+  const domainWithKey = () =>
+    createDomainWithKey(call, { slug: unique('mq'), name: 'mq', scopes: ['rabbitmq'] });
 
   async function provision(domain: { id: string; key: string }, name: string) {
-    const res = await call('POST', `/v1/domains/${domain.id}/resources`, domain.key, {
-      kind: 'rabbitmq',
-      name,
+    const res = await call('POST', `/v1/domains/${domain.id}/resources`, {
+      token: domain.key,
+      body: { kind: 'rabbitmq', name },
     });
     expect(res.statusCode, res.body).toBe(201);
     const resource = res.json<{ id: string; status: string; kind: string }>();
     expect(resource).toMatchObject({ kind: 'rabbitmq', status: 'ready' });
-    const creds = await call(
-      'GET',
-      `/v1/domains/${domain.id}/resources/${resource.id}/credentials`,
-      domain.key,
-    );
+    const creds = await call('GET', `/v1/domains/${domain.id}/resources/${resource.id}/credentials`, {
+      token: domain.key,
+    });
     expect(creds.statusCode, creds.body).toBe(200);
     return {
       id: resource.id,
@@ -142,7 +124,7 @@ describe('rabbitmq resources through the API', () => {
 
     // Deprovisioning ends the open connection and removes the vhost with its queues.
     const live = await openTenant(mine.creds.url);
-    const deleted = await call('DELETE', `/v1/domains/${a.id}/resources/${mine.id}`, a.key);
+    const deleted = await call('DELETE', `/v1/domains/${a.id}/resources/${mine.id}`, { token: a.key });
     expect(deleted.statusCode, deleted.body).toBe(200);
     expect(await within(live.closed, 5_000)).toBe(true);
     await rejection(live.channel.checkQueue('jobs'));

@@ -9,13 +9,10 @@ import type { App } from '../../src/http/types.js';
 import { backendName, type Credentials, type Provider } from '../../src/providers/provider.js';
 import { createRedisProvider } from '../../src/providers/redis/index.js';
 import type { Services } from '../../src/runtime.js';
-import { operatorToken } from '../helpers/api.js';
+import { callerOf, createDomainWithKey, operatorToken, unique } from '../helpers/api.js';
 import { backends, openTestServices } from '../helpers/backends.js';
 import { attackWithOtherKindKey } from '../helpers/scope-attack.js';
 import { openTestAdmin, tenantRedis, testRedisUrl } from '../helpers/redis.js';
-
-let n = 0;
-const unique = (base: string) => `${base}-${process.pid}-${++n}`;
 
 describe('redis resources through the API', () => {
   let services: Services & { drop(): Promise<void> };
@@ -24,33 +21,21 @@ describe('redis resources through the API', () => {
   let provider: Provider;
   const opened: Redis[] = [];
 
-  const call = (method: string, url: string, token: string, body?: object) =>
-    app.inject({
-      method: method as 'GET',
-      url,
-      headers: { authorization: `Bearer ${token}` },
-      ...(body === undefined ? {} : { payload: body }),
-    });
-
-  async function domainWithKey(): Promise<{ id: string; key: string }> {
-    const d = await call('POST', '/v1/domains', operatorToken, { slug: unique('redis'), name: 'r' });
-    expect(d.statusCode, d.body).toBe(201);
-    const id = d.json<{ id: string }>().id;
-    const k = await call('POST', `/v1/domains/${id}/keys`, operatorToken, { scopes: ['redis'] });
-    expect(k.statusCode, k.body).toBe(201);
-    return { id, key: k.json<{ key: string }>().key };
-  }
+  const call = callerOf(() => app);
+  const domainWithKey = () =>
+    createDomainWithKey(call, { slug: unique('redis'), name: 'r', scopes: ['redis'] });
 
   async function provision(domain: { id: string; key: string }, name: string) {
-    const res = await call('POST', `/v1/domains/${domain.id}/resources`, domain.key, { kind: 'redis', name });
+    const res = await call('POST', `/v1/domains/${domain.id}/resources`, {
+      token: domain.key,
+      body: { kind: 'redis', name },
+    });
     expect(res.statusCode, res.body).toBe(201);
     const resource = res.json<{ id: string; status: string }>();
     expect(resource.status).toBe('ready');
-    const creds = await call(
-      'GET',
-      `/v1/domains/${domain.id}/resources/${resource.id}/credentials`,
-      domain.key,
-    );
+    const creds = await call('GET', `/v1/domains/${domain.id}/resources/${resource.id}/credentials`, {
+      token: domain.key,
+    });
     expect(creds.statusCode, creds.body).toBe(200);
     return { id: resource.id, credentials: creds.json<Credentials>() };
   }
@@ -99,7 +84,7 @@ describe('redis resources through the API', () => {
     expect(await asA.get(`${String(ra.credentials['keyPrefix'])}session`)).toBe('A');
     await expect(asA.get(bKey)).rejects.toThrow(/^NOPERM/);
     // A's key reaches nothing of B's through the API either.
-    const stolen = await call('GET', `/v1/domains/${b.id}/resources/${rb.id}/credentials`, a.key);
+    const stolen = await call('GET', `/v1/domains/${b.id}/resources/${rb.id}/credentials`, { token: a.key });
     expect(stolen.statusCode).not.toBe(200);
     expect(stolen.body).not.toContain(String(rb.credentials['password']));
   });
@@ -126,7 +111,7 @@ describe('redis resources through the API', () => {
     const redis = await connect(r.credentials);
     const prefix = String(r.credentials['keyPrefix']);
     await redis.set(`${prefix}k`, 'v');
-    const res = await call('DELETE', `/v1/domains/${a.id}/resources/${r.id}`, a.key);
+    const res = await call('DELETE', `/v1/domains/${a.id}/resources/${r.id}`, { token: a.key });
     expect(res.statusCode, res.body).toBeLessThan(300);
     await expect(redis.get(`${prefix}k`)).rejects.toThrow();
     const user = backendName({ domainId: a.id, resourceId: r.id });
@@ -138,7 +123,7 @@ describe('redis resources through the API', () => {
   it('has the reconciler remove an ACL user a crash left behind for a deleted resource', async () => {
     const a = await domainWithKey();
     const r = await provision(a, 'orphan');
-    await call('DELETE', `/v1/domains/${a.id}/resources/${r.id}`, a.key);
+    await call('DELETE', `/v1/domains/${a.id}/resources/${r.id}`, { token: a.key });
     const ref = { domainId: a.id, resourceId: r.id };
     // As if a crash had struck between the backend work and its record: the user is back, with a key.
     const revived = await provider.create(ref);

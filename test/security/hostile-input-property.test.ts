@@ -12,7 +12,7 @@ import { buildServer } from '../../src/http/server.js';
 import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
 import { backends, openTestServices } from '../helpers/backends.js';
-import { operatorToken } from '../helpers/api.js';
+import { callerOf, createDomainWithKey, operatorToken, type Call } from '../helpers/api.js';
 import { snapshotStore, type StoreSnapshot } from '../helpers/snapshot.js';
 import { openStorage, type StorageFixture } from '../helpers/storage.js';
 import { tenantPassword } from '../helpers/tenants.js';
@@ -350,74 +350,75 @@ async function openFixture(backend: (typeof backends)[number]): Promise<Fixture>
   await services.operator.initialise(operatorToken);
   const app = await buildServer(services);
   const tag = `${backend.name}-${process.pid}`;
-  const call = async (credential: string, method: string, url: string, payload?: unknown) => {
-    const res = await app.inject({
-      method: method as 'GET',
-      url,
-      headers: { authorization: `Bearer ${credential}` },
-      ...(payload === undefined ? {} : { payload: payload as string }),
-    });
+  // A setup request that must succeed: its answer's JSON.
+  const made = async (...[method, url, options]: Parameters<Call>) => {
+    const res = await callerOf(app)(method, url, options);
     expect(res.statusCode, `${method} ${url}: ${res.body}`).toBeLessThan(300);
     return res.json<Record<string, string>>();
   };
   // Domains and keys only: no password is hashed but the one principal's, so the setup stays quick.
-  const domain = async (name: string): Promise<Home> => {
-    const id = (await call(operatorToken, 'POST', '/v1/domains', { slug: `${name}-${tag}`, name }))['id']!;
-    return { id, key: (await call(operatorToken, 'POST', `/v1/domains/${id}/keys`, {}))['key']! };
-  };
+  const domain = (name: string): Promise<Home> =>
+    createDomainWithKey(callerOf(app), { slug: `${name}-${tag}`, name });
   const home = await domain('hostile-home');
   const other = await domain('hostile-other');
   const base = `/v1/domains/${home.id}`;
-  const resourceId = (await call(home.key, 'POST', `${base}/resources`, { kind: 'storage', name: 'files' }))[
-    'id'
-  ]!;
-  const otherResource = (
-    await call(other.key, 'POST', `/v1/domains/${other.id}/resources`, { kind: 'storage', name: 'files' })
+  const resourceId = (
+    await made('POST', `${base}/resources`, { token: home.key, body: { kind: 'storage', name: 'files' } })
   )['id']!;
-  const spareKey = (await call(operatorToken, 'POST', `${base}/keys`, { name: 'spare' }))['id']!;
-  const ada = (
-    await call(operatorToken, 'POST', `${base}/principals`, {
-      kind: 'user',
-      email: 'ada@example.com',
-      password: tenantPassword,
+  const otherResource = (
+    await made('POST', `/v1/domains/${other.id}/resources`, {
+      token: other.key,
+      body: { kind: 'storage', name: 'files' },
     })
   )['id']!;
-  const instanceId = (await call(home.key, 'POST', `${base}/instances`, { name: 'web' }))['id']!;
-  const volumeId = (await call(home.key, 'POST', `${base}/volumes`, { name: 'data', sizeBytes: 4096 }))[
+  const spareKey = (await made('POST', `${base}/keys`, { token: operatorToken, body: { name: 'spare' } }))[
     'id'
   ]!;
+  const ada = (
+    await made('POST', `${base}/principals`, {
+      token: operatorToken,
+      body: { kind: 'user', email: 'ada@example.com', password: tenantPassword },
+    })
+  )['id']!;
+  const instanceId = (await made('POST', `${base}/instances`, { token: home.key, body: { name: 'web' } }))[
+    'id'
+  ]!;
+  const volumeId = (
+    await made('POST', `${base}/volumes`, { token: home.key, body: { name: 'data', sizeBytes: 4096 } })
+  )['id']!;
   const blueprintId = (
-    await call(home.key, 'POST', `${base}/blueprints`, {
-      name: 'set',
-      resources: [{ kind: 'storage', name: 'set-files' }],
+    await made('POST', `${base}/blueprints`, {
+      token: home.key,
+      body: { name: 'set', resources: [{ kind: 'storage', name: 'set-files' }] },
     })
   )['id']!;
   const grantId = (
-    await call(operatorToken, 'POST', '/v1/grants', {
-      from: home.id,
-      to: other.id,
-      actions: ['volumes.read'],
-      resources: ['*'],
-      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
-      reason: 'fixture',
+    await made('POST', '/v1/grants', {
+      token: operatorToken,
+      body: {
+        from: home.id,
+        to: other.id,
+        actions: ['volumes.read'],
+        resources: ['*'],
+        expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+        reason: 'fixture',
+      },
     })
   )['id']!;
   // A closed period with an invoice of the home domain, priced by a book whose meter the generated
   // bodies name (`x`).
-  await call(operatorToken, 'PUT', '/v1/billing/prices', {
-    currency: 'EUR',
-    meters: [{ meter: 'x', unit: 'x', unitPrice: 1 }],
+  await made('PUT', '/v1/billing/prices', {
+    token: operatorToken,
+    body: { currency: 'EUR', meters: [{ meter: 'x', unit: 'x', unitPrice: 1 }] },
   });
   const now = new Date();
   const pastMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 10));
-  await call(operatorToken, 'POST', `${base}/usage`, {
-    meter: 'x',
-    quantity: 3,
-    eventId: 'fixture',
-    at: pastMonth.toISOString(),
+  await made('POST', `${base}/usage`, {
+    token: operatorToken,
+    body: { meter: 'x', quantity: 3, eventId: 'fixture', at: pastMonth.toISOString() },
   });
   const period = pastMonth.toISOString().slice(0, 7);
-  await call(operatorToken, 'POST', `/v1/billing/periods/${period}/close`);
+  await made('POST', `/v1/billing/periods/${period}/close`, { token: operatorToken });
   const invoiceId = (
     await app
       .inject({

@@ -16,16 +16,10 @@ import { defaultQuotas } from '../../src/domain/quotas.js';
 import { buildServices, type Services } from '../../src/runtime.js';
 import { appRole, systemRole } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/store.js';
-import { operatorToken } from '../helpers/api.js';
+import { callerOf, operatorToken } from '../helpers/api.js';
 import { createTestDatabase, testPostgresUrl, testSecret } from '../helpers/backends.js';
 import { startPgBouncer, type PgBouncer, type PoolMode } from '../helpers/pgbouncer.js';
-import {
-  createTenant,
-  credentialHeaders,
-  tenantPassword,
-  type CredentialName,
-  type Tenant,
-} from '../helpers/tenants.js';
+import { createTenant, tenantPassword, type CredentialName, type Tenant } from '../helpers/tenants.js';
 
 const inFlight = 30;
 
@@ -193,36 +187,27 @@ describe.each(setups)('the API through PgBouncer in $setup', ({ mode, reset, sep
     await bouncer?.stop();
   }, 30_000);
 
-  const call = (
+  const call = callerOf(() => server.app);
+  const labelled = (
     what: string,
     tenant: Tenant,
     credential: CredentialName | 'operator',
     method: string,
     url: string,
-    body?: unknown,
-  ) =>
-    server.app
-      .inject({
-        method: method as 'GET',
-        url,
-        headers: credentialHeaders(tenant, credential, operatorToken, method),
-        ...(body === undefined ? {} : { payload: body as object }),
-      })
-      .then((res): [string, LightMyRequestResponse] => [what, res]);
+  ) => call(method, url, { tenant, credential }).then((res): [string, LightMyRequestResponse] => [what, res]);
 
   // Token verification, key use, a session, reads of single rows and of lists, and creates, for each
   // tenant in turn: the reads and creates of several requests share PgBouncer's one server connection.
   const requests = [
-    (i: number) => call('whoami with a token', tenants[i % 2]!, 'token', 'GET', '/v1/whoami'),
-    (i: number) => call('whoami with a key', tenants[i % 2]!, 'key', 'GET', '/v1/whoami'),
-    (i: number) => call('whoami with a session', tenants[i % 2]!, 'session', 'GET', '/v1/whoami'),
+    (i: number) => labelled('whoami with a token', tenants[i % 2]!, 'token', 'GET', '/v1/whoami'),
+    (i: number) => labelled('whoami with a key', tenants[i % 2]!, 'key', 'GET', '/v1/whoami'),
+    (i: number) => labelled('whoami with a session', tenants[i % 2]!, 'session', 'GET', '/v1/whoami'),
     async (i: number) => {
       const t = tenants[i % 2]!;
-      const res = await server.app.inject({
-        method: 'POST',
-        url: `/v1/domains/${t.id}/instances`,
-        headers: credentialHeaders(t, 'key', operatorToken, 'POST'),
-        payload: { name: `i-${mode}-${reset ?? 'reset'}-${separate ? 's' : 'o'}-${phase}-${i}` },
+      const res = await call('POST', `/v1/domains/${t.id}/instances`, {
+        tenant: t,
+        credential: 'key',
+        body: { name: `i-${mode}-${reset ?? 'reset'}-${separate ? 's' : 'o'}-${phase}-${i}` },
       });
       if (res.statusCode === 201) {
         const list = instances.get(t.id) ?? [];
@@ -236,13 +221,19 @@ describe.each(setups)('the API through PgBouncer in $setup', ({ mode, reset, sep
       const ids = instances.get(t.id) ?? [];
       const id = ids[i % Math.max(ids.length, 1)];
       return id === undefined
-        ? call('list instances', t, 'token', 'GET', `/v1/domains/${t.id}/instances`)
-        : call('read an instance', t, 'token', 'GET', `/v1/domains/${t.id}/instances/${id}`);
+        ? labelled('list instances', t, 'token', 'GET', `/v1/domains/${t.id}/instances`)
+        : labelled('read an instance', t, 'token', 'GET', `/v1/domains/${t.id}/instances/${id}`);
     },
     (i: number) =>
-      call('list instances', tenants[i % 2]!, 'key', 'GET', `/v1/domains/${tenants[i % 2]!.id}/instances`),
+      labelled(
+        'list instances',
+        tenants[i % 2]!,
+        'key',
+        'GET',
+        `/v1/domains/${tenants[i % 2]!.id}/instances`,
+      ),
     (i: number) =>
-      call('list volumes', tenants[i % 2]!, 'token', 'GET', `/v1/domains/${tenants[i % 2]!.id}/volumes`),
+      labelled('list volumes', tenants[i % 2]!, 'token', 'GET', `/v1/domains/${tenants[i % 2]!.id}/volumes`),
   ];
 
   const expectAllAnswered = (outcomes: readonly Outcome[]) => {

@@ -17,6 +17,7 @@ import { bulkheadTarget } from '../../src/verify/bulkhead-target.js';
 import { summarise } from '../../src/verify/report.js';
 import { providerResults } from '../../src/verify/verify.js';
 import { backends, openTestServices } from '../helpers/backends.js';
+import { callerOf, createDomainWithKey } from '../helpers/api.js';
 import { tempDir } from '../helpers/processes.js';
 
 const operatorToken = 'probe-operator-token-0123456789abcdef';
@@ -29,25 +30,14 @@ describe('provider isolation probes through the API', () => {
   let url: string;
   let n = 0;
 
-  const call = (method: string, path: string, token: string | null, body?: unknown) =>
-    app.inject({
-      method: method as 'GET',
-      url: path,
-      headers: token === null ? {} : { authorization: `Bearer ${token}` },
-      ...(body === undefined ? {} : { payload: body as string }),
-    });
-
-  async function domainWithKey(): Promise<{ id: string; key: string }> {
-    const d = await call('POST', '/v1/domains', operatorToken, { slug: `probe-${++n}-x`, name: 'p' });
-    expect(d.statusCode, d.body).toBe(201);
-    const id = d.json<{ id: string }>().id;
-    const k = await call('POST', `/v1/domains/${id}/keys`, operatorToken, {});
-    expect(k.statusCode, k.body).toBe(201);
-    return { id, key: k.json<{ key: string }>().key };
-  }
+  const call = callerOf(() => app, { token: operatorToken });
+  const domainWithKey = () => createDomainWithKey(call, { slug: `probe-${++n}-x`, name: 'p' });
 
   async function resource(d: { id: string; key: string }, kind: ResourceKind): Promise<string> {
-    const res = await call('POST', `/v1/domains/${d.id}/resources`, d.key, { kind, name: `r-${++n}` });
+    const res = await call('POST', `/v1/domains/${d.id}/resources`, {
+      token: d.key,
+      body: { kind, name: `r-${++n}` },
+    });
     expect(res.statusCode, res.body).toBe(201);
     return res.json<{ id: string }>().id;
   }
@@ -81,7 +71,10 @@ describe('provider isolation probes through the API', () => {
     for (const kind of ['storage', 'postgres'] as const) {
       const sides = { a: { domainId: a.id, resourceId: await resource(a, kind) } };
       const bSide = { domainId: b.id, resourceId: await resource(b, kind) };
-      const res = await call('POST', '/v1/verify/provider-probes', operatorToken, { ...sides, b: bSide });
+      const res = await call('POST', '/v1/verify/provider-probes', {
+        token: operatorToken,
+        body: { ...sides, b: bSide },
+      });
       expect(res.statusCode, res.body).toBe(200);
       const report = res.json<{ kind: string; refused: boolean; attempts: { refused: boolean }[] }>();
       expect(report.kind).toBe(kind);
@@ -109,7 +102,9 @@ describe('provider isolation probes through the API', () => {
     const side = (domainId: string, resourceId: string) => ({ domainId, resourceId });
     const unknown = 'res_00000000000000000000000000';
     const gone = await resource(b, 'storage');
-    expect((await call('DELETE', `/v1/domains/${b.id}/resources/${gone}`, b.key)).statusCode).toBe(200);
+    expect((await call('DELETE', `/v1/domains/${b.id}/resources/${gone}`, { token: b.key })).statusCode).toBe(
+      200,
+    );
 
     const cases: [unknown, number, string][] = [
       [{ a: side(a.id, aStorage), b: side(a.id, aStorage2) }, 400, 'invalid_request'],
@@ -123,7 +118,7 @@ describe('provider isolation probes through the API', () => {
       [{ a: side(a.id, aStorage), b: side('dom_x', bStorage) }, 400, 'invalid_request'],
     ];
     for (const [body, status, code] of cases) {
-      const res = await call('POST', '/v1/verify/provider-probes', operatorToken, body);
+      const res = await call('POST', '/v1/verify/provider-probes', { token: operatorToken, body });
       expect({ body, status: res.statusCode }).toEqual({ body, status });
       expect(res.json<{ code: string }>().code).toBe(code);
     }
@@ -132,13 +127,15 @@ describe('provider isolation probes through the API', () => {
     const before = await services.store.system('operator', (tx) =>
       listAudit(tx, { action: 'resource.credentials', limit: 1000 }),
     );
-    const tenant = await call('POST', '/v1/verify/provider-probes', a.key, {
-      a: side(a.id, aStorage),
-      b: side(b.id, bStorage),
+    const tenant = await call('POST', '/v1/verify/provider-probes', {
+      token: a.key,
+      body: { a: side(a.id, aStorage), b: side(b.id, bStorage) },
     });
     expect(tenant.statusCode).toBe(403);
     expect(tenant.json<{ code: string }>().code).toBe('operator_required');
-    expect((await call('POST', '/v1/verify/provider-probes', null, {})).statusCode).toBe(401);
+    expect((await call('POST', '/v1/verify/provider-probes', { token: null, body: {} })).statusCode).toBe(
+      401,
+    );
     const after = await services.store.system('operator', (tx) =>
       listAudit(tx, { action: 'resource.credentials', limit: 1000 }),
     );

@@ -11,7 +11,7 @@ import type { Services } from '../../src/runtime.js';
 import type { VerifyReport } from '../../src/verify/report.js';
 import { IsolationMetrics } from '../../src/verify/metrics.js';
 import { listRuns, recordRun, runRecord, type VerifyRun } from '../../src/verify/runs.js';
-import { operatorToken } from '../helpers/api.js';
+import { callerOf, operatorToken } from '../helpers/api.js';
 import { backends, openTestServices } from '../helpers/backends.js';
 
 const rlsViolation = /row-level security|row level security/i;
@@ -225,15 +225,14 @@ describe.each(backends)('isolation runs in the store on $name', (backend) => {
   });
 
   it('lists runs to the operator only, newest first, a page at a time', async () => {
-    const call = (url: string, token = operatorToken) =>
-      app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
-    const all = (await call('/v1/verify/runs?limit=100')).json<{ items: VerifyRun[] }>().items;
+    const call = callerOf(app);
+    const all = (await call('GET', '/v1/verify/runs?limit=100')).json<{ items: VerifyRun[] }>().items;
     expect(all.length).toBeGreaterThanOrEqual(3);
-    const page = await call('/v1/verify/runs?limit=2');
+    const page = await call('GET', '/v1/verify/runs?limit=2');
     expect(page.statusCode).toBe(200);
     const first = page.json<{ items: VerifyRun[] }>().items;
     expect(first.map((r) => r.id)).toEqual(all.slice(0, 2).map((r) => r.id));
-    const next = (await call(`/v1/verify/runs?limit=2&before=${first[1]!.id}`)).json<{
+    const next = (await call('GET', `/v1/verify/runs?limit=2&before=${first[1]!.id}`)).json<{
       items: VerifyRun[];
     }>();
     expect(next.items.map((r) => r.id)).toEqual(all.slice(2, 4).map((r) => r.id));
@@ -244,33 +243,30 @@ describe.each(backends)('isolation runs in the store on $name', (backend) => {
       ['/v1/verify/runs?before=dom_00000000000000000000000000', 400],
       ['/v1/verify/runs?domainId=x', 400],
     ] as const)
-      expect({ url, status: (await call(url)).statusCode }).toEqual({ url, status });
+      expect({ url, status: (await call('GET', url)).statusCode }).toEqual({ url, status });
 
     const key = await services.keys.issue({ actor: 'test', requestId: null }, domainId, {});
-    const tenant = await call('/v1/verify/runs', key.key);
+    const tenant = await call('GET', '/v1/verify/runs', { token: key.key });
     expect(tenant.statusCode).toBe(403);
     expect(tenant.json<{ code: string }>().code).toBe('operator_required');
-    expect((await call('/v1/verify/runs', 'not-the-operator-token-0123456789abcdef')).statusCode).toBe(401);
+    expect(
+      (await call('GET', '/v1/verify/runs', { token: 'not-the-operator-token-0123456789abcdef' })).statusCode,
+    ).toBe(401);
   });
 
   it('serves /metrics to the operator, and neither to a tenant nor without a credential', async () => {
-    const call = (token: string | null) =>
-      app.inject({
-        method: 'GET',
-        url: '/metrics',
-        headers: token === null ? {} : { authorization: `Bearer ${token}` },
-      });
-    const ok = await call(operatorToken);
+    const call = callerOf(app);
+    const ok = await call('GET', '/metrics', { token: operatorToken });
     expect(ok.statusCode).toBe(200);
     expect(ok.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(ok.body).toMatch(/^bulkhead_isolation_runs_total\{verdict="clean"\} 0$/m);
     expect(ok.body).toMatch(/^bulkhead_isolation_last_run_timestamp_seconds 0$/m);
     const key = await services.keys.issue({ actor: 'test', requestId: null }, domainId, {});
-    const tenant = await call(key.key);
+    const tenant = await call('GET', '/metrics', { token: key.key });
     expect(tenant.statusCode).toBe(403);
     expect(tenant.json<{ code: string }>().code).toBe('operator_required');
     expect(tenant.body).not.toContain('bulkhead_isolation');
-    expect((await call(null)).statusCode).toBe(401);
+    expect((await call('GET', '/metrics', { token: null })).statusCode).toBe(401);
     expect(
       (
         await app.inject({
