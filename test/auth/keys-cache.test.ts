@@ -8,7 +8,7 @@ import { keyChangeChannel } from '../../src/keys/changes.js';
 import { buildServices, type Services } from '../../src/runtime.js';
 import { openStore } from '../../src/store/store.js';
 import { createTestDatabase, testSecret } from '../helpers/backends.js';
-import { noticeKeySetups, pause, until } from '../helpers/notices.js';
+import { listenerPids, noticeKeySetups, pause, until } from '../helpers/notices.js';
 
 const actor = { actor: 'operator', requestId: null };
 
@@ -89,12 +89,7 @@ describe.each(noticeKeySetups)(
     it('names no domain while it cannot hear key changes, and remembers again once it can', async () => {
       const { key } = await issue();
       await remembered(key);
-      const listeners = () =>
-        admin
-          .query<{ pid: number }>(
-            `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
-          )
-          .then((r) => r.rows.map((row) => row.pid));
+      const listeners = () => listenerPids(admin);
       const cut = await listeners();
       expect(cut.length).toBeGreaterThan(0);
       for (const pid of cut) await admin.query('SELECT pg_terminate_backend($1)', [pid]);

@@ -8,7 +8,7 @@ import { revocationNotifyChannel } from '../../src/identity/revocations.js';
 import { buildServices, type Services } from '../../src/runtime.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { asOwner, createTestDatabase, testSecret } from '../helpers/backends.js';
-import { noticeKeySetups, pause, until } from '../helpers/notices.js';
+import { listenerPids, noticeKeySetups, pause, until } from '../helpers/notices.js';
 
 const actor = { actor: 'operator', requestId: null };
 const password = 'correct horse battery staple';
@@ -118,12 +118,7 @@ describe.each(noticeKeySetups)(
     it('asks the database for every token while it cannot hear revocations, and remembers again once it can', async () => {
       const token = await issue();
       await remembered(token);
-      const listeners = () =>
-        admin
-          .query<{ pid: number }>(
-            `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
-          )
-          .then((r) => r.rows.map((row) => row.pid));
+      const listeners = () => listenerPids(admin);
       // Both processes listen; cut them all off. Nothing can notify them until they reconnect (a second later).
       const cut = await listeners();
       expect(cut.length).toBeGreaterThan(0);

@@ -1,5 +1,7 @@
 // What the suites of the process memories that change notices empty (verified tokens, the domains of
-// verified keys) share: the two ways processes hold the notice key, and a wait for a condition.
+// verified keys) share: the two ways processes hold the notice key, a wait for a condition, and the
+// database's listening connections, to cut them off.
+import type pg from 'pg';
 import { deriveNoticeKey } from '../../src/store/notices.js';
 import { testSecret } from './backends.js';
 
@@ -20,3 +22,11 @@ export const noticeKeySetups = [
   { keys: 'with the notice key they share', noticeKey: deriveNoticeKey(testSecret) },
   { keys: 'each with a notice key of its own', noticeKey: undefined },
 ] as const;
+
+/** The server processes of the database `admin` is connected to that are listening for notifications. */
+export const listenerPids = (admin: pg.Client): Promise<number[]> =>
+  admin
+    .query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
+    )
+    .then((r) => r.rows.map((row) => row.pid));
