@@ -5,10 +5,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyChangeChannel } from '../../src/keys/changes.js';
-import { buildServices, type Services } from '../../src/runtime.js';
-import { openStore } from '../../src/store/store.js';
-import { createTestDatabase, testSecret } from '../helpers/backends.js';
-import { listenerPids, noticeKeySetups, pause, until } from '../helpers/notices.js';
+import type { Services } from '../../src/runtime.js';
+import { listenerPids, noticeKeySetups, openTwoProcesses, pause, until } from '../helpers/notices.js';
 
 const actor = { actor: 'operator', requestId: null };
 
@@ -21,26 +19,14 @@ describe.each(noticeKeySetups)(
     let domainId: string;
     let admin: pg.Client;
 
+    let close: () => Promise<void>;
+
     beforeAll(async () => {
-      database = await createTestDatabase();
-      const options = {
-        kind: 'postgres',
-        url: database.url,
-        ...(noticeKey === undefined ? {} : { noticeKey }),
-      } as const;
-      [one, two] = (await Promise.all([openStore(options), openStore(options)])).map((store) =>
-        buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 }),
-      ) as [Services, Services];
+      ({ close, database, one, two, admin } = await openTwoProcesses(noticeKey));
       domainId = (await one.domains.create(actor, { slug: 'keys', name: 'keys' })).id;
-      admin = new pg.Client({ connectionString: database.url });
-      await admin.connect();
     });
 
-    afterAll(async () => {
-      await admin.end();
-      await Promise.allSettled([one.close(), two.close()]);
-      await database.drop();
-    });
+    afterAll(() => close());
 
     const issue = async () => {
       const issued = await one.keys.issue(actor, domainId);

@@ -5,10 +5,10 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revocationNotifyChannel } from '../../src/identity/revocations.js';
-import { buildServices, type Services } from '../../src/runtime.js';
-import { openStore, type Store } from '../../src/store/store.js';
-import { asOwner, createTestDatabase, testSecret } from '../helpers/backends.js';
-import { listenerPids, noticeKeySetups, pause, until } from '../helpers/notices.js';
+import type { Services } from '../../src/runtime.js';
+import type { Store } from '../../src/store/store.js';
+import { asOwner } from '../helpers/backends.js';
+import { listenerPids, noticeKeySetups, openTwoProcesses, pause, until } from '../helpers/notices.js';
 
 const actor = { actor: 'operator', requestId: null };
 const password = 'correct horse battery staple';
@@ -24,17 +24,10 @@ describe.each(noticeKeySetups)(
     let principal: Parameters<Services['tokens']['issue']>[1];
     let admin: pg.Client;
 
+    let close: () => Promise<void>;
+
     beforeAll(async () => {
-      database = await createTestDatabase();
-      const options = {
-        kind: 'postgres',
-        url: database.url,
-        ...(noticeKey === undefined ? {} : { noticeKey }),
-      } as const;
-      stores = [await openStore(options), await openStore(options)];
-      [one, two] = stores.map((store) =>
-        buildServices(store, testSecret, { providers: new Map(), slugQuarantineMs: 0 }),
-      ) as [Services, Services];
+      ({ close, database, stores, one, two, admin } = await openTwoProcesses(noticeKey));
       const d = await one.domains.create(actor, { slug: 'cache', name: 'cache' });
       domainId = d.id;
       const user = await one.principals.create(actor, d.id, {
@@ -45,15 +38,9 @@ describe.each(noticeKeySetups)(
       principal = await stores[0]!.withDomain(d.id, (tx) =>
         tx.selectFrom('principals').selectAll().where('id', '=', user.id).executeTakeFirstOrThrow(),
       );
-      admin = new pg.Client({ connectionString: database.url });
-      await admin.connect();
     });
 
-    afterAll(async () => {
-      await admin.end();
-      await Promise.allSettled([one.close(), two.close()]);
-      await database.drop();
-    });
+    afterAll(() => close());
 
     const issue = async () => (await one.tokens.issue(actor, principal, 'test')).access_token;
     const sessionOf = (token: string) =>
