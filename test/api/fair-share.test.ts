@@ -12,10 +12,9 @@ import { buildServer } from '../../src/http/server.js';
 import type { App } from '../../src/http/types.js';
 import { keyDisplayPrefix } from '../../src/keys/format.js';
 import { maxHeldPerDomain, TenantLimits } from '../../src/services/tenant-limits.js';
+import { operatorToken } from '../helpers/api.js';
 import { asOwner, backends, openTestServices } from '../helpers/backends.js';
 import { createTenant, type Tenant } from '../helpers/tenants.js';
-
-const operatorToken = 'test-operator-token-0123456789abcdef';
 
 interface Answer {
   readonly status: number;

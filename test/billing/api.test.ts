@@ -6,11 +6,11 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { periodOf } from '../../src/billing/periods.js';
-import { buildServer } from '../../src/http/server.js';
 import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
-import { asOwner, backends, openTestServices } from '../helpers/backends.js';
-import { openTestProviders, type TestProviders } from '../helpers/providers.js';
+import { openProvidedApi } from '../helpers/api.js';
+import { asOwner, backends } from '../helpers/backends.js';
+import type { TestProviders } from '../helpers/providers.js';
 import {
   comparable,
   createTenant,
@@ -81,11 +81,7 @@ describe.each(backends)('billing on $name', (backend) => {
     send(tenant, 'key', 'POST', `/v1/domains/${domainId}/usage`, body);
 
   beforeAll(async () => {
-    providers = await openTestProviders();
-    services = await openTestServices(backend, { providers: providers.providers });
-    providers.bind(services.keyring);
-    await services.operator.initialise(operatorToken);
-    app = await buildServer(services);
+    ({ providers, services, app } = await openProvidedApi(backend, {}, operatorToken));
     a = await createTenant(app, operatorToken, `bill-a-${backend.name}-${process.pid}`);
     b = await createTenant(app, operatorToken, `bill-b-${backend.name}-${process.pid}`);
     aBilling = await billingKey(a);

@@ -6,7 +6,8 @@ import { expect } from 'vitest';
 import { buildServer } from '../../src/http/server.js';
 import type { App } from '../../src/http/types.js';
 import { openTestServices, type Backend } from './backends.js';
-import type { Services } from '../../src/runtime.js';
+import { openTestProviders, type TestProviders } from './providers.js';
+import type { ServiceOptions, Services } from '../../src/runtime.js';
 import { credentialHeaders, type CredentialName, type Tenant } from './tenants.js';
 
 export const operatorToken = 'test-operator-token-0123456789abcdef';
@@ -152,4 +153,20 @@ export async function openTestApi(backend: Backend): Promise<TestApi> {
       await services.drop();
     },
   };
+}
+
+/**
+ * The test providers (the real PostgreSQL server and storage in a temporary directory), services on them
+ * with the operator's token set, and the app: how the API suites that provision real resources start.
+ */
+export async function openProvidedApi(
+  backend: Backend,
+  options: Partial<ServiceOptions> = {},
+  token = operatorToken,
+): Promise<{ providers: TestProviders; services: Services & { drop(): Promise<void> }; app: App }> {
+  const providers = await openTestProviders();
+  const services = await openTestServices(backend, { providers: providers.providers, ...options });
+  providers.bind(services.keyring);
+  await services.operator.initialise(token);
+  return { providers, services, app: await buildServer(services) };
 }

@@ -4,13 +4,12 @@ import type { LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../../src/audit/log.js';
-import { buildServer } from '../../src/http/server.js';
 import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
 import { verifiesScram } from '../../src/providers/postgres/postgres-password.js';
-import { asOwner, backends, openTestServices, testPostgresUrl } from '../helpers/backends.js';
-import { callerOf, createDomainWithKey, operatorToken, unique } from '../helpers/api.js';
-import { openTestProviders, type TestProviders } from '../helpers/providers.js';
+import { asOwner, backends, testPostgresUrl } from '../helpers/backends.js';
+import { callerOf, createDomainWithKey, openProvidedApi, operatorToken, unique } from '../helpers/api.js';
+import type { TestProviders } from '../helpers/providers.js';
 import { attackWithOtherKindKey } from '../helpers/scope-attack.js';
 import { comparable } from '../helpers/tenants.js';
 
@@ -48,11 +47,7 @@ describe.each(backends)('resources on a $name store', (backend) => {
   }
 
   beforeAll(async () => {
-    providers = await openTestProviders();
-    services = await openTestServices(backend, { providers: providers.providers, leaseMs: 5_000 });
-    providers.bind(services.keyring);
-    await services.operator.initialise(operatorToken);
-    app = await buildServer(services);
+    ({ providers, services, app } = await openProvidedApi(backend, { leaseMs: 5_000 }));
   });
 
   afterAll(async () => {

@@ -2,12 +2,11 @@
 // domain and the backends are as they were; a crash in the middle is rolled back by the reconciler.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../../src/audit/log.js';
-import { buildServer } from '../../src/http/server.js';
 import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
-import { callerOf, createDomainWithKey, operatorToken, unique } from '../helpers/api.js';
-import { asOwner, backends, openTestServices } from '../helpers/backends.js';
-import { openTestProviders, type TestProviders } from '../helpers/providers.js';
+import { callerOf, createDomainWithKey, openProvidedApi, operatorToken, unique } from '../helpers/api.js';
+import { asOwner, backends } from '../helpers/backends.js';
+import type { TestProviders } from '../helpers/providers.js';
 
 interface Blueprint {
   id: string;
@@ -30,11 +29,7 @@ describe.each(backends)('blueprints on $name', (backend) => {
   }
 
   beforeAll(async () => {
-    providers = await openTestProviders();
-    services = await openTestServices(backend, { providers: providers.providers, leaseMs: 2_000 });
-    providers.bind(services.keyring);
-    await services.operator.initialise(operatorToken);
-    app = await buildServer(services);
+    ({ providers, services, app } = await openProvidedApi(backend, { leaseMs: 2_000 }));
   });
 
   afterAll(async () => {

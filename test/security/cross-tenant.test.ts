@@ -5,13 +5,13 @@
 // matrix does the same inside one domain: every route a key can reach must declare the scope it needs, and
 // a key of B that lacks it (the kind, or just the action) is refused with B left as it was.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../../src/http/server.js';
 import type { App } from '../../src/http/types.js';
 import type { CredentialKind } from '../../src/policy/principal.js';
 import { validScopes, type RouteScope, type ScopeAction } from '../../src/policy/scopes.js';
 import type { Services } from '../../src/runtime.js';
-import { backends, openTestServices } from '../helpers/backends.js';
-import { openTestProviders, type TestProviders } from '../helpers/providers.js';
+import { openProvidedApi, operatorToken } from '../helpers/api.js';
+import { backends } from '../helpers/backends.js';
+import type { TestProviders } from '../helpers/providers.js';
 import {
   comparable,
   createTenant,
@@ -20,8 +20,6 @@ import {
   type CredentialName,
   type Tenant,
 } from '../helpers/tenants.js';
-
-const operatorToken = 'test-operator-token-0123456789abcdef';
 
 interface Ids {
   domainId: string;
@@ -245,11 +243,7 @@ describe.each(backends)('every route attacked across domains on $name', (backend
     });
 
   beforeAll(async () => {
-    providers = await openTestProviders();
-    services = await openTestServices(backend, { providers: providers.providers });
-    providers.bind(services.keyring);
-    await services.operator.initialise(operatorToken);
-    app = await buildServer(services);
+    ({ providers, services, app } = await openProvidedApi(backend));
     a = await createTenant(app, operatorToken, `xt-a-${backend.name}-${process.pid}`);
     b = await createTenant(app, operatorToken, `xt-b-${backend.name}-${process.pid}`);
     const asB = (method: string, url: string, body?: unknown) => send(b, 'key', method, url, body);

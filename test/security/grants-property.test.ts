@@ -6,10 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/http/server.js';
 import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
+import { operatorToken } from '../helpers/api.js';
 import { backends, openTestServices } from '../helpers/backends.js';
 import { createTenant, credentialHeaders, domainState, type Tenant } from '../helpers/tenants.js';
-
-const operatorToken = 'test-operator-token-0123456789abcdef';
 
 type Op =
   | { op: 'createInstance' | 'createVolume' | 'listVolumes'; by: number; in: number }
