@@ -113,7 +113,7 @@ export default tseslint.config(
   {
     // @bulkhead/sdk is a package of its own that services install without the server: its sources import
     // each other, node: built-ins, jose, and the optional peers ioredis and fastify, nothing else (never
-    // the server's src/). test/sdk-package.test.ts checks the same against its package.json.
+    // the server's src/). test/auth/sdk-package.test.ts checks the same against its package.json.
     files: ['packages/sdk/src/**/*.ts'],
     rules: {
       'no-restricted-imports': [

@@ -4,9 +4,7 @@
 // scoped for one action on the kind (`kind:action`) do that action and nothing else.
 import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
-import { operatorToken } from './api.js';
-
-type Call = (method: string, url: string, token: string, body?: object) => Promise<LightMyRequestResponse>;
+import { operatorToken, type Call } from './api.js';
 
 export interface ScopeAttack {
   readonly call: Call;
@@ -21,7 +19,10 @@ export interface ScopeAttack {
 
 export async function attackWithOtherKindKey(o: ScopeAttack): Promise<void> {
   const issue = async (scopes: string[]) => {
-    const res = await o.call('POST', `/v1/domains/${o.domainId}/keys`, operatorToken, { scopes });
+    const res = await o.call('POST', `/v1/domains/${o.domainId}/keys`, {
+      token: operatorToken,
+      body: { scopes },
+    });
     expect(res.statusCode, res.body).toBe(201);
     return res.json<{ key: string }>().key;
   };
@@ -33,29 +34,32 @@ export async function attackWithOtherKindKey(o: ScopeAttack): Promise<void> {
   };
 
   const storageOnly = await issue(['storage']);
-  refused(await o.call('GET', `${r}/credentials`, storageOnly));
-  refused(await o.call('POST', `${r}/credentials/rotate`, storageOnly));
+  refused(await o.call('GET', `${r}/credentials`, { token: storageOnly }));
+  refused(await o.call('POST', `${r}/credentials/rotate`, { token: storageOnly }));
   await o.intact();
-  refused(await o.call('DELETE', r, storageOnly));
-  refused(await o.call('GET', r, storageOnly));
-  const listed = await o.call('GET', `/v1/domains/${o.domainId}/resources`, storageOnly);
+  refused(await o.call('DELETE', r, { token: storageOnly }));
+  refused(await o.call('GET', r, { token: storageOnly }));
+  const listed = await o.call('GET', `/v1/domains/${o.domainId}/resources`, { token: storageOnly });
   expect(listed.statusCode).toBe(200);
   expect(listed.body).not.toContain(o.resourceId);
   await o.intact();
 
   // One action on the kind allows that action only.
   const reader = await issue([`${o.kind}:read`]);
-  expect((await o.call('GET', r, reader)).json()).toMatchObject({ id: o.resourceId, status: 'ready' });
-  refused(await o.call('GET', `${r}/credentials`, reader));
-  refused(await o.call('DELETE', r, reader));
+  expect((await o.call('GET', r, { token: reader })).json()).toMatchObject({
+    id: o.resourceId,
+    status: 'ready',
+  });
+  refused(await o.call('GET', `${r}/credentials`, { token: reader }));
+  refused(await o.call('DELETE', r, { token: reader }));
   const credentials = await issue([`${o.kind}:credentials`]);
-  const read = await o.call('GET', `${r}/credentials`, credentials);
+  const read = await o.call('GET', `${r}/credentials`, { token: credentials });
   expect(read.statusCode, read.body).toBe(200);
   expect(read.body).toContain(o.secret);
-  refused(await o.call('POST', `${r}/credentials/rotate`, credentials));
+  refused(await o.call('POST', `${r}/credentials/rotate`, { token: credentials }));
   await o.intact();
   const deleter = await issue([`${o.kind}:delete`]);
-  const deleted = await o.call('DELETE', r, deleter);
+  const deleted = await o.call('DELETE', r, { token: deleter });
   expect(deleted.statusCode, deleted.body).toBe(200);
   expect(deleted.json()).toMatchObject({ status: 'deleted' });
 }

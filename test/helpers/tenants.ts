@@ -3,6 +3,8 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import type { App } from '../../src/http/types.js';
+import type { Actor } from '../../src/policy/principal.js';
+import type { KeyPrincipal } from '../../src/keys/service.js';
 import type { Services } from '../../src/runtime.js';
 import { asOwner } from './backends.js';
 
@@ -80,6 +82,21 @@ export async function createTenant(app: App, operatorToken: string, slug: string
     token: t.json<{ access_token: string }>().access_token,
     cookie: String(l.headers['set-cookie']).split(';')[0]!,
   };
+}
+
+/**
+ * A domain with one provisioning key made straight through the services (no HTTP), with the key's
+ * principal, for tests that call the provisioner themselves.
+ */
+export async function domainWithKeyPrincipal(
+  services: Pick<Services, 'domains' | 'keys'>,
+  actor: Actor,
+  slug: string,
+  name: string,
+): Promise<{ id: string; key: string; principal: KeyPrincipal }> {
+  const domain = await services.domains.create(actor, { slug, name });
+  const issued = await services.keys.issue(actor, domain.id);
+  return { id: domain.id, key: issued.key, principal: await services.keys.authenticate(issued.key, null) };
 }
 
 /** A problem answer without what differs between any two requests (its id, the date). */

@@ -1,0 +1,119 @@
+// `bulkhead verify` as an operator runs it: a real `bulkhead serve` on the embedded store with the real
+// PostgreSQL, Redis and RabbitMQ backends configured, and the built CLI attacking it from outside through
+// its own OpenAPI document. Every operation a tenant can reach must be exercised with every tenant
+// credential, every configured backend's own probe must be refused, nothing may leak, and the probe
+// domains are gone after.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { VerifyReport } from '../../src/verify/report.js';
+import { testPostgresUrl } from '../helpers/backends.js';
+import { assertBuilt, killAll, runCli, startServer, tempDir, type Server } from '../helpers/processes.js';
+import { testRabbitmqUrl } from '../helpers/rabbitmq.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+
+const operatorToken = 'verify-operator-token-0123456789abcdef';
+const publicOperations = [
+  'GET /healthz',
+  'GET /readyz',
+  'GET /v1/domains/{domainId}/jwks.json',
+  'GET /.well-known/jwks.json',
+  'GET /v1/revocations/jwks.json',
+  'POST /v1/auth/token',
+  'POST /v1/auth/login',
+  'POST /v1/auth/revoke',
+  'POST /v1/billing/stripe/webhook',
+];
+/** Backends the test server has: every other kind is not applicable. */
+const configuredKinds = ['postgres', 'redis', 'rabbitmq', 'storage'];
+
+describe('bulkhead verify against a running Bulkhead', () => {
+  const dir = tempDir('bulkhead-verify-e2e-');
+  let server: Server;
+  // A Redis whose default user has a password, as production runs one: on a server where anyone may
+  // use the default user, the Redis probe rightly reports that A can read B's keys through it.
+  let redis: PrivateRedis;
+
+  beforeAll(async () => {
+    assertBuilt();
+    redis = await startPrivateRedis();
+    server = await startServer(['--data-dir', dir.path, 'serve', '--port', '0', '--log-level', 'warn'], {
+      env: {
+        BULKHEAD_OPERATOR_TOKEN: operatorToken,
+        BULKHEAD_POSTGRES_URL: testPostgresUrl,
+        BULKHEAD_REDIS_URL: redis.adminUrl,
+        BULKHEAD_RABBITMQ_URL: testRabbitmqUrl,
+      },
+      timeoutMs: 90_000,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await killAll();
+    await redis.stop();
+    dir.remove();
+  });
+
+  it('exercises every tenant operation and backend, finds no leak, and cleans up', async () => {
+    const run = await runCli(['verify', '--url', server.url, '--format', 'json'], {
+      env: { BULKHEAD_OPERATOR_TOKEN: operatorToken },
+      timeoutMs: 170_000,
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as VerifyReport;
+    const summary = /elapsed (\d+\.\d) s$/.exec(run.stderr.trim());
+    expect(summary, run.stderr).not.toBeNull();
+    console.log(`bulkhead verify against Bulkhead: ${summary![1]} s, ${report.summary.checks} checks`);
+
+    expect(report.ok).toBe(true);
+    expect(report.spec).toBe(`${server.url}/openapi.json`);
+    expect(report.checks.filter((c) => c.verdict !== 'pass')).toEqual([]);
+    expect(
+      report.operations.filter((o) => o.coverage === 'not_applicable').map((o) => [o.operation, o.reason]),
+    ).toEqual([
+      ...publicOperations.map((operation) => [operation, 'public: no credential required']),
+      ['provider:kubernetes', 'not configured on this server'],
+    ]);
+    // Each configured backend's own probe ran between A's and B's resources, and everything was refused.
+    expect(
+      report.checks
+        .filter((c) => c.attack === 'probeIsolation')
+        .map((c) => [c.operation, c.verdict, /^\d+ attempts, all refused$/.test(c.got)]),
+    ).toEqual(configuredKinds.map((kind) => [`provider:${kind}`, 'pass', true]));
+    const tenantOperations = report.operations.filter(
+      (o) => o.coverage !== 'not_applicable' && !o.operation.startsWith('provider:'),
+    );
+    expect(tenantOperations.length).toBeGreaterThanOrEqual(40);
+    expect(tenantOperations.filter((o) => o.coverage !== 'exercised')).toEqual([]);
+
+    // Every operation that names something was attacked with A's key, token and session at B's ids.
+    for (const o of tenantOperations.filter((o) => o.operation.includes('{'))) {
+      const foreign = report.checks.filter((c) => c.operation === o.operation && c.attack === 'foreign');
+      expect(foreign.map((c) => c.credential).sort(), o.operation).toEqual(['key', 'session', 'token']);
+    }
+    // Attaching A's volume to B's instance answers like an unknown instance.
+    expect(
+      report.checks.filter(
+        (c) =>
+          c.operation === 'POST /v1/domains/{domainId}/volumes/{volumeId}/attach' &&
+          c.attack === 'foreign-body',
+      ),
+    ).toHaveLength(3);
+    // A tenant's own listing and smuggled domain ids were tried where a tenant is accepted.
+    expect(
+      report.checks.find((c) => c.operation === 'GET /v1/domains/{domainId}/instances' && c.attack === 'own'),
+    ).toMatchObject({ verdict: 'pass', got: '200' });
+    expect(
+      report.checks.find(
+        (c) => c.operation === 'GET /v1/domains/{domainId}/instances' && c.attack === 'smuggle-query',
+      ),
+    ).toMatchObject({ verdict: 'pass', got: 'domainId, tenantId, tenant_id, ownerId, orgId: 400 (refused)' });
+    expect(report.cleanup).toEqual([]);
+
+    // The probe domains are deleted again.
+    const res = await fetch(`${server.url}/v1/domains?includeDeleted=true`, {
+      headers: { authorization: `Bearer ${operatorToken}` },
+    });
+    const domains = ((await res.json()) as { items: { slug: string; status: string }[] }).items;
+    const probes = domains.filter((d) => d.slug.startsWith('verify-'));
+    expect(probes.map((d) => d.status)).toEqual(['deleted', 'deleted']);
+  }, 180_000);
+});

@@ -1,0 +1,347 @@
+// `bulkhead verify` against a service with planted isolation flaws: every flaw that is on is reported
+// as a leak on the operation that has it, and with every flaw off the same run is clean. The CLI runs
+// in-process against the real service over HTTP; nothing is mocked.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import type { VerifyReport } from '../../src/verify/report.js';
+import { unknownId, sampleValue } from '../../src/verify/samples.js';
+import { parseApiDescription } from '../../src/verify/openapi.js';
+import {
+  allFlaws,
+  flawOperation,
+  noFlaws,
+  startVulnerableService,
+  verifyConfig,
+  type Flaws,
+  type VulnerableService,
+} from '../fixtures/vulnerable-service.js';
+import { tempDir } from '../helpers/processes.js';
+
+const bSecret = 'BRAVO-SECRET-7f3a9c';
+const dir = tempDir('bulkhead-verify-');
+afterAll(() => dir.remove());
+
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+}
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(
+    ['node', 'bulkhead', ...args],
+    { out: (l) => out.push(l), err: (l) => err.push(l), input: () => Promise.resolve('') },
+    env,
+  );
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+let files = 0;
+function file(content: unknown): string {
+  const path = join(dir.path, `f${files++}.json`);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+async function verifyService(flaws: Flaws, format = 'json'): Promise<{ run: Run; report?: VerifyReport }> {
+  const service = await startVulnerableService(flaws);
+  try {
+    const run = await cli(
+      [
+        'verify',
+        '--spec',
+        file(service.spec),
+        '--config',
+        file(verifyConfig(service, bSecret)),
+        '--format',
+        format,
+      ],
+      { ALPHA_KEY: service.tenants.a.key, BRAVO_KEY: service.tenants.b.key },
+    );
+    return { run, ...(format === 'json' ? { report: JSON.parse(run.out) as VerifyReport } : {}) };
+  } finally {
+    await service.close();
+  }
+}
+
+const leakedOperations = (report: VerifyReport) =>
+  [
+    ...new Set(
+      report.checks.filter((c) => c.verdict === 'leak' && c.attack !== 'b-state').map((c) => c.operation),
+    ),
+  ].sort();
+
+describe('bulkhead verify on a service with planted flaws', () => {
+  it('reports nothing when every flaw is switched off, and exercises every operation', async () => {
+    const { run, report } = await verifyService(noFlaws);
+    expect(run.code, run.err).toBe(0);
+    expect(report!.ok).toBe(true);
+    expect(report!.summary.leaks).toBe(0);
+    expect(report!.summary.skipped).toBe(0);
+    expect(report!.checks.filter((c) => c.verdict !== 'pass')).toEqual([]);
+    const coverage = Object.fromEntries(report!.operations.map((o) => [o.operation, o.coverage]));
+    expect(coverage).toEqual({
+      'GET /health': 'not_applicable',
+      'GET /profile': 'exercised',
+      'GET /usage': 'exercised',
+      'GET /items': 'exercised',
+      'POST /items': 'exercised',
+      'GET /items/{itemId}': 'exercised',
+      'PATCH /items/{itemId}': 'exercised',
+      'DELETE /items/{itemId}': 'exercised',
+      'POST /items/{itemId}/links': 'exercised',
+      'GET /tenants/{tenantId}': 'exercised',
+      'GET /tenants/{tenantId}/projects': 'exercised',
+      'GET /tenants/{tenantId}/projects/{projectId}': 'exercised',
+    });
+    // Every attack kind ran somewhere.
+    expect(new Set(report!.checks.map((c) => c.attack))).toEqual(
+      new Set([
+        'foreign',
+        'foreign-id',
+        'foreign-body',
+        'own',
+        'smuggle-query',
+        'smuggle-body',
+        'smuggle-header',
+      ]),
+    );
+    // A's own item linked to B's item (B's id in the body) answers like an unknown target.
+    expect(
+      report!.checks.find((c) => c.operationId === 'linkItem' && c.attack === 'foreign-body'),
+    ).toMatchObject({ verdict: 'pass', got: '404 = unknown id' });
+    expect(report!.cleanup).toEqual([]);
+    expect(run.err).toMatch(
+      /^bulkhead verify: clean: 0 leaks; 11 of 11 tenant operations exercised .* elapsed \d+\.\d s$/m,
+    );
+  });
+
+  it('finds every planted flaw, each on its own operation', async () => {
+    const { run, report } = await verifyService(allFlaws);
+    expect(run.code).toBe(1);
+    expect(report!.ok).toBe(false);
+    expect(leakedOperations(report!)).toEqual(Object.values(flawOperation).sort());
+  });
+
+  it.each(Object.keys(flawOperation) as (keyof Flaws)[])(
+    'finds %s alone, on its operation and no other',
+    async (flaw) => {
+      const { run, report } = await verifyService({ ...noFlaws, [flaw]: true });
+      expect(run.code).toBe(1);
+      expect(leakedOperations(report!)).toEqual([flawOperation[flaw]]);
+      const leaks = report!.checks.filter((c) => c.verdict === 'leak' && c.operation === flawOperation[flaw]);
+      const attacks = new Set(leaks.map((c) => c.attack));
+      switch (flaw) {
+        case 'queryTenant':
+          expect([...attacks]).toEqual(['smuggle-query']);
+          expect(leaks[0]!.got).toMatch(/(^|; )tenantId: 200, answer holds B's id/);
+          break;
+        case 'forbiddenNotFound':
+          expect([...attacks]).toEqual(['foreign-id']);
+          expect(leaks[0]!.got).toMatch(/^403; unknown id: 404; status 403 vs 404$/);
+          break;
+        case 'listLeak':
+        case 'echoOtherTenant':
+          expect([...attacks]).toEqual(['own']);
+          expect(leaks[0]!.got).toMatch(/answer holds .*B's itemId.*B's secret #1/);
+          break;
+        case 'bodyForeignId':
+          // A's own item linked to B's: only the attack with B's id in the body finds it.
+          expect([...attacks]).toEqual(['foreign-body']);
+          expect(leaks.map((c) => c.credential)).toEqual(['apiKey']);
+          expect(leaks[0]!.got).toMatch(/^201: accepted \(unknown id: 404\)$/);
+          break;
+        case 'updateIgnoresOwner': {
+          // Found by the foreign attack; the same update with B smuggled in is accepted too, and B's own
+          // read shows its item renamed (blamed on the attacks on B's ids, then on this operation).
+          expect(leaks.find((c) => c.attack === 'foreign')!.got).toMatch(
+            /^200: accepted \(unknown id: 404\)/,
+          );
+          expect([...attacks].sort()).toEqual(['b-state', 'foreign']);
+          const state = report!.checks.filter((c) => c.attack === 'b-state');
+          expect(state.map((c) => [c.operation, c.verdict])).toEqual([
+            ['GET /items/{itemId}', 'leak'],
+            ['PATCH /items/{itemId}', 'leak'],
+          ]);
+          break;
+        }
+      }
+    },
+  );
+
+  it('prints a table with the elapsed time, and JUnit XML with one failure per leak', async () => {
+    const table = await verifyService({ ...noFlaws, forbiddenNotFound: true }, 'table');
+    expect(table.run.code).toBe(1);
+    const lines = table.run.out.split('\n');
+    expect(lines[0]).toMatch(/^OPERATION\s+ATTACK\s+EXPECTED\s+GOT\s+VERDICT$/);
+    expect(table.run.out).toMatch(
+      /^GET \/tenants\/\{tenantId\}\/projects\/\{projectId\}\s+foreign-id:apiKey\s+.*\sleak$/m,
+    );
+    expect(table.run.out).toContain('LEAKS (1):');
+    expect(lines.at(-1)).toMatch(/^bulkhead verify: LEAK: 1 leaks; .* elapsed \d+\.\d s$/);
+
+    const junit = await verifyService({ ...noFlaws, listLeak: true }, 'junit');
+    expect(junit.run.code).toBe(1);
+    expect(junit.run.out).toMatch(
+      /^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites name="bulkhead verify" tests="\d+" failures="1" errors="0"/,
+    );
+    expect(junit.run.out).toMatch(
+      /<testcase classname="GET \/items" name="own:apiKey" time="0">\n\s+<failure type="leak"/,
+    );
+    expect(junit.run.out).toMatch(
+      /<testcase classname="GET \/health" name="exercised" time="0">\n\s+<skipped message="public: no credential required"\/>/,
+    );
+    expect(junit.run.err).toMatch(/elapsed \d+\.\d s$/);
+  });
+
+  describe('with a running service', () => {
+    let service: VulnerableService;
+    const env = () => ({ ALPHA_KEY: service.tenants.a.key, BRAVO_KEY: service.tenants.b.key });
+    beforeAll(async () => {
+      service = await startVulnerableService(noFlaws);
+    });
+    afterAll(() => service.close());
+
+    it('reads the document from a URL, or from the path the configuration names', async () => {
+      const config = verifyConfig(service, bSecret);
+      const byUrl = await cli(
+        ['verify', '--spec', `${service.url}/openapi.json`, '--config', file(config)],
+        env(),
+      );
+      expect(byUrl.code, byUrl.out + byUrl.err).toBe(0);
+      const specFile = file(service.spec);
+      const byConfig = await cli(
+        ['verify', '--config', file({ ...config, spec: specFile.split('/').at(-1) }), '--format', 'json'],
+        env(),
+      );
+      expect(byConfig.code, byConfig.err).toBe(0);
+      expect((JSON.parse(byConfig.out) as VerifyReport).spec).toBe(specFile);
+    });
+
+    it('lets the configuration skip an operation with a reason, which then counts as not applicable', async () => {
+      const config = {
+        ...verifyConfig(service, bSecret),
+        skip: { deleteItem: 'covered by the ops runbook' },
+      };
+      const run = await cli(
+        ['verify', '--spec', file(service.spec), '--config', file(config), '--format', 'json'],
+        env(),
+      );
+      expect(run.code).toBe(0);
+      const report = JSON.parse(run.out) as VerifyReport;
+      expect(report.operations.find((o) => o.operationId === 'deleteItem')).toMatchObject({
+        coverage: 'not_applicable',
+        reason: 'covered by the ops runbook',
+        checks: 0,
+      });
+    });
+
+    it('fails (exit 1) when an operation cannot be exercised, naming why', async () => {
+      const config = verifyConfig(service, bSecret) as { domains: { b: { ids: Record<string, string> } } };
+      delete config.domains.b.ids['projectId'];
+      const run = await cli(
+        ['verify', '--spec', file(service.spec), '--config', file(config), '--format', 'json'],
+        env(),
+      );
+      expect(run.code).toBe(1);
+      const report = JSON.parse(run.out) as VerifyReport;
+      expect(report.summary.leaks).toBe(0);
+      expect(report.operations.find((o) => o.operationId === 'getProject')).toMatchObject({
+        coverage: 'skipped',
+        reason: expect.stringContaining('no id of B for path parameter projectId') as string,
+      });
+      expect(run.err).toMatch(
+        /^bulkhead verify: INCOMPLETE: 0 leaks; 10 of 11 tenant operations exercised \(1 skipped/,
+      );
+    });
+
+    it('refuses bad input with exit 2 and one line, before creating anything', async () => {
+      const config = file(verifyConfig(service, bSecret));
+      const spec = file(service.spec);
+      const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+        [['verify'], {}, /give --url \(or BULKHEAD_URL\)/],
+        [['verify', '--url', service.url], {}, /set BULKHEAD_OPERATOR_TOKEN/],
+        [['verify', '--config', config], env(), /give the OpenAPI document with --spec/],
+        [['verify', '--spec', spec, '--config', config], {}, /environment variable ALPHA_KEY is not set/],
+        [['verify', '--spec', spec, '--config', file({ baseUrl: service.url })], env(), /domains/],
+        [['verify', '--spec', spec, '--config', file('{not json')], env(), /is not JSON/],
+        [
+          ['verify', '--spec', file({ swagger: '2.0', paths: {} }), '--config', config],
+          env(),
+          /Swagger 2.0; OpenAPI 3.x is required/,
+        ],
+        [
+          ['verify', '--spec', join(dir.path, 'missing.json'), '--config', config],
+          env(),
+          /cannot read the OpenAPI document/,
+        ],
+        [
+          ['verify', '--spec', spec, '--config', config, '--format', 'xml'],
+          env(),
+          /Allowed choices are table, json, junit/,
+        ],
+      ];
+      for (const [args, e, message] of cases) {
+        const run = await cli(args, e);
+        expect({ args, code: run.code }).toEqual({ args, code: 2 });
+        expect(run.err).toMatch(message);
+      }
+    });
+  });
+});
+
+describe('values the prober sends', () => {
+  it('derives an unknown id of the same shape, keeping the prefix', () => {
+    expect(unknownId('dom_01m854xqz6rckrbf1etbvsvtsh')).toBe('dom_00000000000000000000000000');
+    expect(unknownId('t-bravo')).toBe('t-00000');
+    expect(unknownId('3f2a9c1e-8b4d-4e6f-9a0b-1c2d3e4f5a6b')).toBe('00000000-0000-0000-0000-000000000000');
+    expect(unknownId('42')).toBe('00');
+    expect(unknownId('x_000')).toBe('x_111');
+  });
+
+  it('builds a minimal body: required fields, ids of the attacked domain, enums, formats, patterns', () => {
+    const api = parseApiDescription({
+      openapi: '3.1.0',
+      paths: {},
+      components: { schemas: { Kind: { enum: ['storage', 'redis'] } } },
+    });
+    let n = 0;
+    const ctx = {
+      resolve: api.resolve,
+      ids: { instanceId: 'ins_123', domainId: 'dom_abc' },
+      unique: () => `u-${n++}`,
+    };
+    const body = sampleValue(
+      {
+        type: 'object',
+        required: ['instanceId', 'owner', 'kind', 'email', 'size', 'tags', 'name', 'choice'],
+        properties: {
+          instanceId: { type: 'string' },
+          owner: { type: 'string', pattern: '^dom_[a-z]+$' },
+          kind: { $ref: '#/components/schemas/Kind' },
+          email: { type: 'string', format: 'email' },
+          size: { type: 'integer', minimum: 4096 },
+          tags: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[a-z0-9-]+$' } },
+          name: { type: 'string', examples: ['web'], pattern: '^[a-z]+$' },
+          choice: { anyOf: [{ type: 'null' }, { type: 'boolean' }] },
+          optional: { type: 'string' },
+        },
+      },
+      ctx,
+    );
+    expect(body).toEqual({
+      instanceId: 'ins_123',
+      owner: 'dom_abc',
+      kind: 'storage',
+      email: 'u-0@example.com',
+      size: 4096,
+      tags: ['u-1'],
+      name: 'web',
+      choice: false,
+    });
+  });
+});
