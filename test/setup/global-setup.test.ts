@@ -50,15 +50,17 @@ describe('the services check run before the suite', () => {
       redis: `redis://127.0.0.1:${closed}`,
       rabbitmq: `http://guest:guest@127.0.0.1:${closed}`,
       pgbouncer: ['/nonexistent/pgbouncer'],
+      nginx: ['/nonexistent/nginx'],
       programs: ['psql', 'no-such-program-bulkhead'],
     });
-    expect(problems).toHaveLength(5);
+    expect(problems).toHaveLength(6);
     const message = servicesMessage(problems);
     expect(message).toMatch(/^The tests cannot run on this machine:\n/);
     expect(message).toMatch(/PostgreSQL is not reachable .*BULKHEAD_TEST_POSTGRES_URL/);
     expect(message).toMatch(/Redis is not reachable at redis:\/\/127\.0\.0\.1:\d+ \(connect ECONNREFUSED/);
     expect(message).toMatch(/RabbitMQ's management API is not reachable .*rabbitmq-plugins enable/);
     expect(message).toMatch(/PgBouncer is not installed .*apt-get install pgbouncer/);
+    expect(message).toMatch(/nginx is not installed .*apt-get install nginx/);
     expect(message).toMatch(/no-such-program-bulkhead not found on PATH: apt-get install no-such-program/);
     expect(message).toMatch(/"bash \.ci\/run"/);
   });

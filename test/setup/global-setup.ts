@@ -14,6 +14,8 @@ export interface ServiceUrls {
   readonly rabbitmq: string;
   /** The PgBouncer binaries to look for, first found wins. */
   readonly pgbouncer: readonly string[];
+  /** The nginx binaries to look for (the reverse proxy the proxy tests run), first found wins. */
+  readonly nginx: readonly string[];
   /** Programs the tests run from PATH: psql (the tenants' logins), jq (the README's walkthrough). */
   readonly programs: readonly string[];
 }
@@ -23,6 +25,7 @@ export const serviceUrls: ServiceUrls = {
   redis: process.env['BULKHEAD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
   rabbitmq: process.env['BULKHEAD_TEST_RABBITMQ_URL'] ?? 'http://guest:guest@127.0.0.1:15672',
   pgbouncer: ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'],
+  nginx: ['/usr/sbin/nginx', '/usr/bin/nginx'],
   programs: ['psql', 'jq'],
 };
 
@@ -133,6 +136,11 @@ function checkPgbouncer(paths: readonly string[]): string[] {
   return [`PgBouncer is not installed (looked for ${paths.join(', ')}): apt-get install pgbouncer.`];
 }
 
+function checkNginx(paths: readonly string[]): string[] {
+  if (paths.some((path) => spawnSync(path, ['-v']).status === 0)) return [];
+  return [`nginx is not installed (looked for ${paths.join(', ')}): apt-get install nginx.`];
+}
+
 function checkPrograms(programs: readonly string[]): string[] {
   const missing = programs.filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0);
   if (missing.length === 0) return [];
@@ -159,6 +167,7 @@ export async function checkServices(urls: ServiceUrls = serviceUrls): Promise<st
     checkRedis(urls.redis),
     checkRabbitmq(urls.rabbitmq),
     Promise.resolve(checkPgbouncer(urls.pgbouncer)),
+    Promise.resolve(checkNginx(urls.nginx)),
     Promise.resolve(checkPrograms(urls.programs)),
   ]);
   return found.flat();

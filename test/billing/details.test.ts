@@ -5,12 +5,12 @@
 // unknown id's 404.
 import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { periodOf } from '../src/billing/periods.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { Services } from '../src/runtime.js';
-import { backends, openTestServices } from './helpers/backends.js';
-import { openTestProviders, type TestProviders } from './helpers/providers.js';
+import { periodOf } from '../../src/billing/periods.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import { backends, openTestServices } from '../helpers/backends.js';
+import { openTestProviders, type TestProviders } from '../helpers/providers.js';
 import {
   comparable,
   createTenant,
@@ -18,7 +18,7 @@ import {
   domainState,
   type CredentialName,
   type Tenant,
-} from './helpers/tenants.js';
+} from '../helpers/tenants.js';
 
 const operatorToken = 'billing-details-operator-token-0123456789';
 const op = { authorization: `Bearer ${operatorToken}` };

@@ -3,12 +3,12 @@
 // the counts are flushed; stored bytes sampled into byte-hours once per window however many samples are
 // taken; and the usage query's per-day buckets over what was recorded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import type { Services } from '../src/runtime.js';
-import { backends, openTestServices } from './helpers/backends.js';
-import { openTestProviders, type TestProviders } from './helpers/providers.js';
-import { createTenant, credentialHeaders, type CredentialName, type Tenant } from './helpers/tenants.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import { backends, openTestServices } from '../helpers/backends.js';
+import { openTestProviders, type TestProviders } from '../helpers/providers.js';
+import { createTenant, credentialHeaders, type CredentialName, type Tenant } from '../helpers/tenants.js';
 
 const operatorToken = 'billing-metering-operator-token-0123456789';
 const op = { authorization: `Bearer ${operatorToken}` };

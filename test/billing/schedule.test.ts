@@ -1,9 +1,9 @@
 // Months close on their own: once a month has ended and the grace time has passed, the closer writes
 // every domain's invoice for it, once — again after a restart, or from a second server, nothing more.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BillingCloser, previousPeriod } from '../src/billing/schedule.js';
-import { loadConfig } from '../src/config.js';
-import { backends, openTestServices } from './helpers/backends.js';
+import { BillingCloser, previousPeriod } from '../../src/billing/schedule.js';
+import { loadConfig } from '../../src/config.js';
+import { backends, openTestServices } from '../helpers/backends.js';
 
 const actor = { actor: 'operator', requestId: null };
 

@@ -4,14 +4,14 @@
 // what Bulkhead asks, what it stores, and what it does with the answers and with signed webhooks.
 // Every attack asserts what must not happen: the domains' rows are exactly as they were.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { periodOf } from '../src/billing/periods.js';
-import { ConfigError, loadConfig } from '../src/config.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import { listAudit } from '../src/audit/log.js';
-import { buildServices, type Services } from '../src/runtime.js';
-import { asOwner, backends, openTestServices, testSecret } from './helpers/backends.js';
-import { startTestStripe, type TestStripe } from './helpers/stripe-server.js';
+import { periodOf } from '../../src/billing/periods.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { listAudit } from '../../src/audit/log.js';
+import { buildServices, type Services } from '../../src/runtime.js';
+import { asOwner, backends, openTestServices, testSecret } from '../helpers/backends.js';
+import { startTestStripe, type TestStripe } from '../helpers/stripe-server.js';
 import {
   comparable,
   createTenant,
@@ -19,7 +19,7 @@ import {
   domainState,
   type CredentialName,
   type Tenant,
-} from './helpers/tenants.js';
+} from '../helpers/tenants.js';
 
 const operatorToken = 'stripe-test-operator-token-0123456789abcdef';
 const op = { authorization: `Bearer ${operatorToken}` };

@@ -2,9 +2,9 @@
 // 405 with `Allow`, a body of a media type the route does not take is 415, and neither says anything of
 // another domain or changes anything.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends } from './helpers/backends.js';
-import { openTestApi, operatorToken, type TestApi } from './helpers/api.js';
-import { comparable, createTenant, domainState, type Tenant } from './helpers/tenants.js';
+import { backends } from '../helpers/backends.js';
+import { openTestApi, operatorToken, type TestApi } from '../helpers/api.js';
+import { comparable, createTenant, domainState, type Tenant } from '../helpers/tenants.js';
 
 let seq = 0;
 const slug = (base: string) => `${base}-${process.pid}-${++seq}`;

@@ -5,12 +5,12 @@
 // straight to the server, are ignored: they cannot escape a rate limit nor pass the CSRF check.
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import { backends, openTestServices } from './helpers/backends.js';
-import { operatorToken } from './helpers/api.js';
-import { startNginx, proxyAddress, type Nginx } from './helpers/nginx.js';
-import { createTenant, tenantPassword, type Tenant } from './helpers/tenants.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { backends, openTestServices } from '../helpers/backends.js';
+import { operatorToken } from '../helpers/api.js';
+import { startNginx, proxyAddress, type Nginx } from '../helpers/nginx.js';
+import { createTenant, tenantPassword, type Tenant } from '../helpers/tenants.js';
 
 interface Answer {
   readonly status: number;

@@ -4,15 +4,15 @@
 // statements used to collide ("tuple concurrently deleted") and one caller got an error.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit } from '../src/audit/log.js';
-import { buildServer } from '../src/http/server.js';
-import type { App } from '../src/http/types.js';
-import { backendName } from '../src/providers/provider.js';
-import { buildServices, type Services } from '../src/runtime.js';
-import type { Store } from '../src/store/store.js';
-import { asOwner, backends, testPostgresUrl, testSecret } from './helpers/backends.js';
-import { operatorToken } from './helpers/api.js';
-import { openTestProviders, type TestProviders } from './helpers/providers.js';
+import { listAudit } from '../../src/audit/log.js';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { backendName } from '../../src/providers/provider.js';
+import { buildServices, type Services } from '../../src/runtime.js';
+import type { Store } from '../../src/store/store.js';
+import { asOwner, backends, testPostgresUrl, testSecret } from '../helpers/backends.js';
+import { operatorToken } from '../helpers/api.js';
+import { openTestProviders, type TestProviders } from '../helpers/providers.js';
 
 let n = 0;
 const unique = (base: string) => `${base}-${process.pid}-${++n}`;

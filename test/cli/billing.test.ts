@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from './helpers/backends.js';
+import { createTestDatabase } from '../helpers/backends.js';
 import {
   assertBuilt,
   killAll,
@@ -15,7 +15,7 @@ import {
   tempDir,
   type CliResult,
   type Server,
-} from './helpers/processes.js';
+} from '../helpers/processes.js';
 
 const token = 'cli-billing-operator-token-0123456789abcdef';
 
