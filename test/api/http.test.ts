@@ -605,10 +605,19 @@ describe.each(backends)('API on $name', (backend) => {
           'payInvoice',
           'voidInvoice',
           'uncollectibleInvoice',
+          'chargeInvoice',
+          'getInvoicePdf',
+          'getBillingDetails',
+          'setBillingDetails',
+          'createSetupIntent',
+          'listPaymentMethods',
+          'detachPaymentMethod',
+          'stripeWebhook',
         ].sort(),
       );
       for (const { path, op } of operations) {
-        // Public key sets are public by design; every other /v1 operation needs a credential.
+        // Public key sets are public by design, and Stripe's webhook is authenticated by its signature;
+        // every other /v1 operation needs a credential.
         if (
           path.startsWith('/v1/') &&
           ![
@@ -618,6 +627,7 @@ describe.each(backends)('API on $name', (backend) => {
             'login',
             'listRevocations',
             'getRevocationFeedJwks',
+            'stripeWebhook',
           ].includes(op.operationId ?? '')
         ) {
           expect(op.security, path).toEqual([{ bearer: [] }]);
