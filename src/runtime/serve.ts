@@ -159,7 +159,10 @@ export async function startServer(
   if (config.billingCloseAfter !== null) {
     closer = new BillingCloser(services.billing, {
       afterMs: config.billingCloseAfter,
-      onClose: (result) => app.log.info(result, 'billing period closed'),
+      // Only a close that wrote invoices is worth a line: most starts find the month closed already.
+      onClose: (result) => {
+        if (result.created > 0) app.log.info(result, 'billing period closed');
+      },
       onError: (error) =>
         app.log.error({ err: error }, 'closing the billing period failed; tried again later'),
     });
