@@ -5,10 +5,9 @@
 // nginx that cannot be started fails the suite; it is never skipped (.ci/run installs the package).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './processes.js';
+import { accepts, freePort } from './processes.js';
 
 export const nginxBinaries = ['/usr/sbin/nginx', '/usr/bin/nginx'];
 
@@ -21,16 +20,6 @@ export interface Nginx {
   readonly port: number;
   stop(): Promise<void>;
 }
-
-const accepts = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 
 /** Starts nginx on 127.0.0.1, passing every request to `upstreamPort` on 127.0.0.1. */
 export async function startNginx(upstreamPort: number): Promise<Nginx> {

@@ -3,11 +3,10 @@
 // be started fails the suite; it is never skipped (.ci/run installs the package).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testPostgresUrl } from './backends.js';
-import { freePort } from './processes.js';
+import { accepts, freePort } from './processes.js';
 
 export type PoolMode = 'session' | 'transaction';
 
@@ -22,16 +21,6 @@ export interface PgBouncer {
 const binary = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find(
   (path) => spawnSync(path, ['--version']).status === 0,
 );
-
-const accepts = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 
 const quoted = (value: string) => `"${value.replace(/"/g, '""')}"`;
 

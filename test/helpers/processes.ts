@@ -3,7 +3,7 @@
 // The tests need `npm run build` to have run: a missing or stale dist/ fails them with a clear message.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -229,5 +229,17 @@ export function freePort(): Promise<number> {
           : reject(new Error('no port')),
       );
     });
+  });
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` (a started server is listening). */
+export function accepts(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
   });
 }
