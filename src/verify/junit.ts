@@ -1,7 +1,7 @@
 // The report as JUnit XML, which CI systems show natively: one test case per check (a leak is a
 // failure, an inconclusive check is skipped) and one per operation that was not exercised (an error
 // when it should have been, skipped when it does not apply).
-import type { VerifyReport } from './report.js';
+import { checkLabel, type VerifyReport } from './report.js';
 
 function xml(text: string): string {
   return text
@@ -21,7 +21,7 @@ function xml(text: string): string {
 export function toJunit(report: VerifyReport): string {
   const cases: string[] = [];
   for (const c of report.checks) {
-    const name = xml(c.credential === null ? c.attack : `${c.attack}:${c.credential}`);
+    const name = xml(checkLabel(c));
     const head = `    <testcase classname="${xml(c.operation)}" name="${name}" time="0"`;
     const message = xml(`expected ${c.expected}; got ${c.got}`);
     if (c.verdict === 'leak')

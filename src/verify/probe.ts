@@ -75,6 +75,14 @@ function pathNames(op: Operation): string[] {
   return [...op.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
 }
 
+/** Every subset of `names` but the empty one and the whole, smallest first, in the order of `names`. */
+function properSubsets(names: readonly string[]): string[][] {
+  const out: string[][] = [];
+  for (let mask = 1; mask < (1 << names.length) - 1; mask++)
+    out.push(names.filter((_, i) => (mask & (1 << i)) !== 0));
+  return out.sort((x, y) => x.length - y.length);
+}
+
 function lookup<T>(table: Readonly<Record<string, T>> | undefined, op: Operation): T | undefined {
   if (table === undefined) return undefined;
   return (op.operationId === null ? undefined : table[op.operationId]) ?? table[op.key];
@@ -278,6 +286,7 @@ class Run {
     expected: string,
     got: string,
     verdict: Verdict,
+    parameters?: readonly string[],
   ): void {
     const list = this.checks.get(op.key) ?? [];
     this.checks.set(op.key, list);
@@ -285,6 +294,7 @@ class Run {
       operation: op.key,
       operationId: op.operationId,
       attack,
+      ...(parameters === undefined ? {} : { parameters }),
       credential,
       expected,
       got,
@@ -309,7 +319,12 @@ class Run {
     const { a, b } = this.setup;
     const tenants = this.tenantParams(op);
     const others = pathNames(op).filter((n) => !tenants.includes(n));
-    const variants: { attack: string; path: Values | string[]; unknown: Values | string[] }[] = [];
+    const variants: {
+      attack: string;
+      parameters?: readonly string[];
+      path: Values | string[];
+      unknown: Values | string[];
+    }[] = [];
     if (pathNames(op).length > 0) {
       variants.push({
         attack: 'foreign',
@@ -322,6 +337,20 @@ class Run {
         this.values(op, (n) => (tenants.includes(n) ? a.ids[n] : other(n)));
       variants.push({
         attack: 'foreign-id',
+        path: mixed((n) => b.ids[n]),
+        unknown: mixed((n) => this.unknown[n]),
+      });
+    }
+    // Mixed owners: with two or more items in the path, each mix where some are B's and the rest A's
+    // (tenant parameters A's), compared with the same mix where B's are unknown, so a service that checks
+    // the parent's owner but not that the child is the parent's shows on the parameter it did not check.
+    const mixes = others.length >= 2 ? properSubsets(others) : [];
+    for (const foreignNames of mixes) {
+      const mixed = (other: (n: string) => string | undefined) =>
+        this.values(op, (n) => (foreignNames.includes(n) ? other(n) : a.ids[n]));
+      variants.push({
+        attack: 'mixed-owner',
+        parameters: foreignNames,
         path: mixed((n) => b.ids[n]),
         unknown: mixed((n) => this.unknown[n]),
       });
@@ -341,7 +370,7 @@ class Run {
         continue;
       }
       for (const credential of a.credentials) {
-        await this.pair(op, v.attack, credential, v.path, v.unknown);
+        await this.pair(op, v.attack, credential, v.path, v.unknown, v.parameters);
       }
     }
   }
@@ -353,15 +382,20 @@ class Run {
     credential: Credential,
     path: Values,
     unknownPath: Values,
+    parameters?: readonly string[],
   ) {
     const make = this.uniques();
     const foreign = this.build(op, path, this.setup.b.ids, credential, make());
     const unknown = this.build(op, unknownPath, this.unknown, credential, make());
+    // With mixed owners, a child that an unknown value is accepted for too is a name, not a lookup
+    // (e.g. an object key that a PUT creates in A's own resource): the same answer is then no leak.
+    const names = parameters !== undefined;
     let judged = this.judgePair(
       await this.send(foreign.request),
       await this.send(unknown.request),
       foreign,
       unknown,
+      names,
     );
     if (judged.retry) {
       // A difference is confirmed once more, so a coincidence (a concurrent change) is not reported.
@@ -370,6 +404,7 @@ class Run {
         await this.send(unknown.request),
         foreign,
         unknown,
+        names,
       );
     }
     this.phaseOne.set(`${op.key}|${attack}|${credential.name}`, judged.status);
@@ -377,9 +412,12 @@ class Run {
       op,
       attack,
       credential.name,
-      '404, or 401/403, as for an unknown id',
+      parameters === undefined
+        ? '404, or 401/403, as for an unknown id'
+        : `404, or 401/403, as for an unknown ${parameters.join(' and ')}`,
       judged.got,
       judged.verdict,
+      parameters,
     );
   }
 
@@ -388,16 +426,18 @@ class Run {
     u: Exchange,
     fb: Built,
     ub: Built,
+    names = false,
   ): { verdict: Verdict; got: string; status: number; retry: boolean } {
     const base = { status: f.status, retry: false };
-    if (is2xx(f.status))
-      return { ...base, verdict: 'leak', got: `${f.status}: accepted (unknown id: ${u.status})` };
+    const accepted = is2xx(f.status) && !(names && is2xx(u.status));
+    if (accepted) return { ...base, verdict: 'leak', got: `${f.status}: accepted (unknown id: ${u.status})` };
     const leaked = this.leakedIn(f.text, fb.masks);
     if (leaked.length > 0)
       return { ...base, verdict: 'leak', got: `${f.status}, answer holds ${leaked.join(', ')}` };
     const d = difference(comparable(f, fb.masks, this.volatile), comparable(u, ub.masks, this.volatile));
     if (d !== null)
       return { ...base, retry: true, verdict: 'leak', got: `${f.status}; unknown id: ${u.status}; ${d}` };
+    if (is2xx(f.status)) return { ...base, verdict: 'pass', got: `${f.status} = unknown id (a name)` };
     if (f.status === 0) return { ...base, verdict: 'inconclusive', got: f.text };
     if (notFound.has(f.status) || refused.has(f.status))
       return { ...base, verdict: 'pass', got: `${f.status} = unknown id` };

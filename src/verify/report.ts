@@ -9,13 +9,28 @@ export interface Check {
   /** `METHOD /path`. */
   readonly operation: string;
   readonly operationId: string | null;
-  /** e.g. `foreign`, `foreign-id`, `foreign-body`, `own`, `smuggle-query`, `smuggle-header`, `b-state`. */
+  /**
+   * e.g. `foreign`, `foreign-id`, `mixed-owner`, `foreign-body`, `own`, `smuggle-query`, `smuggle-header`,
+   * `b-state`.
+   */
   readonly attack: string;
+  /** `mixed-owner`: the path parameters that carried B's ids (the others carried A's). */
+  readonly parameters?: readonly string[];
   /** The credential of A used, or null (B's state checks). */
   readonly credential: string | null;
   readonly expected: string;
   readonly got: string;
   readonly verdict: Verdict;
+}
+
+/** The attack as reports show it: `mixed-owner[noteId]` names the parameters that carried B's ids. */
+export function attackLabel(check: Pick<Check, 'attack' | 'parameters'>): string {
+  return check.parameters === undefined ? check.attack : `${check.attack}[${check.parameters.join(',')}]`;
+}
+
+/** The attack and the credential of A it used, e.g. `foreign:apiKey`. */
+export function checkLabel(check: Pick<Check, 'attack' | 'parameters' | 'credential'>): string {
+  return check.credential === null ? attackLabel(check) : `${attackLabel(check)}:${check.credential}`;
 }
 
 /**

@@ -8,7 +8,7 @@ import { ConfigError } from '../config.js';
 import { insertVerifyRun, pruneVerifyRuns, verifyRuns } from '../store/repositories/verify-runs.js';
 import type { SystemTx } from '../store/store.js';
 import type { VerifyRunRow, VerifyRunVerdict } from '../store/schema.js';
-import type { VerifyReport } from './report.js';
+import { attackLabel, type VerifyReport } from './report.js';
 
 export type RunVerdict = VerifyRunVerdict;
 
@@ -104,7 +104,7 @@ export function runRecord(input: {
       .filter((c) => c.verdict === 'leak')
       .map((c) => ({
         operation: clip(c.operation),
-        attack: c.attack,
+        attack: attackLabel(c),
         credential: c.credential,
         got: clip(c.got),
       })),

@@ -94,6 +94,8 @@ describe('bulkhead verify on a service with planted flaws', () => {
       'PATCH /items/{itemId}': 'exercised',
       'DELETE /items/{itemId}': 'exercised',
       'POST /items/{itemId}/links': 'exercised',
+      'POST /items/{itemId}/notes': 'exercised',
+      'GET /items/{itemId}/notes/{noteId}': 'exercised',
       'GET /tenants/{tenantId}': 'exercised',
       'GET /tenants/{tenantId}/projects': 'exercised',
       'GET /tenants/{tenantId}/projects/{projectId}': 'exercised',
@@ -104,6 +106,7 @@ describe('bulkhead verify on a service with planted flaws', () => {
         'foreign',
         'foreign-id',
         'foreign-body',
+        'mixed-owner',
         'own',
         'smuggle-query',
         'smuggle-body',
@@ -116,7 +119,7 @@ describe('bulkhead verify on a service with planted flaws', () => {
     ).toMatchObject({ verdict: 'pass', got: '404 = unknown id' });
     expect(report!.cleanup).toEqual([]);
     expect(run.err).toMatch(
-      /^bulkhead verify: clean: 0 leaks; 11 of 11 tenant operations exercised .* elapsed \d+\.\d s$/m,
+      /^bulkhead verify: clean: 0 leaks; 13 of 13 tenant operations exercised .* elapsed \d+\.\d s$/m,
     );
   });
 
@@ -155,6 +158,19 @@ describe('bulkhead verify on a service with planted flaws', () => {
           expect(leaks.map((c) => c.credential)).toEqual(['apiKey']);
           expect(leaks[0]!.got).toMatch(/^201: accepted \(unknown id: 404\)$/);
           break;
+        case 'childIgnoresParent': {
+          // A's item with B's note: only the mixed-owner attack finds it, and it names the note.
+          expect([...attacks]).toEqual(['mixed-owner']);
+          expect(leaks.map((c) => c.parameters)).toEqual([['noteId']]);
+          expect(leaks[0]!.got).toMatch(/^200: accepted \(unknown id: 404\)$/);
+          // The other mix (B's item, A's note) and the all-B attack pass.
+          const checks = report!.checks.filter((c) => c.operation === flawOperation[flaw]);
+          expect(
+            checks.filter((c) => c.attack === 'mixed-owner' && c.verdict === 'pass').map((c) => c.parameters),
+          ).toEqual([['itemId']]);
+          expect(checks.find((c) => c.attack === 'foreign')?.verdict).toBe('pass');
+          break;
+        }
         case 'updateIgnoresOwner': {
           // Found by the foreign attack; the same update with B smuggled in is accepted too, and B's own
           // read shows its item renamed (blamed on the attacks on B's ids, then on this operation).
@@ -255,7 +271,7 @@ describe('bulkhead verify on a service with planted flaws', () => {
         reason: expect.stringContaining('no id of B for path parameter projectId') as string,
       });
       expect(run.err).toMatch(
-        /^bulkhead verify: INCOMPLETE: 0 leaks; 10 of 11 tenant operations exercised \(1 skipped/,
+        /^bulkhead verify: INCOMPLETE: 0 leaks; 12 of 13 tenant operations exercised \(1 skipped/,
       );
     });
 

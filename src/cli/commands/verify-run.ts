@@ -10,7 +10,7 @@ import { toJunit } from '../../verify/junit.js';
 import { IsolationMetrics } from '../../verify/metrics.js';
 import { serveMetrics, type MetricsServer } from '../../verify/metrics-server.js';
 import { loadApiDescription, type ApiDescription } from '../../verify/openapi.js';
-import { summaryLine, type VerifyReport } from '../../verify/report.js';
+import { checkLabel, summaryLine, type VerifyReport } from '../../verify/report.js';
 import { fileRecorder, recordRun, runRecord, type RunRecorder, type VerifyRun } from '../../verify/runs.js';
 import { startSchedule } from '../../verify/schedule.js';
 import type { Target } from '../../verify/target.js';
@@ -31,7 +31,7 @@ function printReport(ctx: CliContext, report: VerifyReport): void {
     ctx.io,
     report.checks.map((c) => ({
       operation: c.operation,
-      attack: c.credential === null ? c.attack : `${c.attack}:${c.credential}`,
+      attack: checkLabel(c),
       expected: c.expected,
       got: c.got,
       verdict: c.verdict,
@@ -52,8 +52,7 @@ function printReport(ctx: CliContext, report: VerifyReport): void {
   if (leaks.length > 0) {
     ctx.io.out('');
     ctx.io.out(`LEAKS (${leaks.length}):`);
-    for (const c of leaks)
-      ctx.io.out(`  ${c.operation}  ${c.attack}${c.credential === null ? '' : `:${c.credential}`}  ${c.got}`);
+    for (const c of leaks) ctx.io.out(`  ${c.operation}  ${checkLabel(c)}  ${c.got}`);
   }
   ctx.io.out('');
   ctx.io.out(summaryLine(report));
@@ -71,9 +70,7 @@ function printRun(
   if (report === null) return ctx.io.out(`${at} ${run.id} bulkhead verify: ERROR: ${run.error ?? ''}`);
   ctx.io.out(`${at} ${run.id} ${summaryLine(report)}`);
   for (const leak of run.report?.leaks ?? [])
-    ctx.io.out(
-      `  LEAK ${leak.operation}  ${leak.attack}${leak.credential === null ? '' : `:${leak.credential}`}  ${leak.got}`,
-    );
+    ctx.io.out(`  LEAK ${leak.operation}  ${checkLabel(leak)}  ${leak.got}`);
   for (const o of run.report?.unexercised ?? []) ctx.io.out(`  SKIPPED ${o.operation}  ${o.reason ?? ''}`);
 }
 
