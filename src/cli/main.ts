@@ -1,6 +1,5 @@
 // The `bulkhead` command. Each command file registers itself and calls the same services as the API.
 // Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
-import { readFileSync } from 'node:fs';
 import { text } from 'node:stream/consumers';
 import { Command, CommanderError } from 'commander';
 import { isBulkheadError } from '../errors.js';
@@ -22,14 +21,7 @@ import { registerSigningKey } from './commands/signing-key.js';
 import { registerServe } from './commands/serve.js';
 import { registerVerify } from './commands/verify.js';
 import { createContext, loadConfigModule, type GlobalOptions, type Io } from './context.js';
-
-/** The version in package.json (two levels up from both src/cli and dist/cli). */
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
+import { version } from './version.js';
 
 /**
  * The process's own streams. When the reader of standard output goes away (`bulkhead audit list | head

@@ -1,7 +1,8 @@
 // `bulkhead verify` against a service with planted isolation flaws: every flaw that is on is reported
 // as a leak on the operation that has it, and with every flaw off the same run is clean. The CLI runs
 // in-process against the real service over HTTP; nothing is mocked.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Log as SarifLog } from 'sarif';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -54,7 +55,7 @@ async function verifyService(flaws: Flaws, format = 'json'): Promise<{ run: Run;
       [
         'verify',
         '--spec',
-        file(service.spec),
+        file(JSON.stringify(service.spec, null, 2)),
         '--config',
         file(verifyConfig(service, bSecret)),
         '--format',
@@ -214,6 +215,42 @@ describe('bulkhead verify on a service with planted flaws', () => {
     expect(junit.run.err).toMatch(/elapsed \d+\.\d s$/);
   });
 
+  it('prints SARIF 2.1.0 for code scanning: one result per leak, a rule per attack kind', async () => {
+    const { run } = await verifyService({ ...noFlaws, childIgnoresParent: true }, 'sarif');
+    expect(run.code).toBe(1);
+    const log = JSON.parse(run.out) as SarifLog;
+    expect(log.version).toBe('2.1.0');
+    expect(log.$schema).toBe('https://json.schemastore.org/sarif-2.1.0.json');
+    expect(log.runs).toHaveLength(1);
+    const [sarif] = log.runs;
+    const rules = sarif!.tool.driver.rules!;
+    expect(rules.map((r) => r.id)).toEqual(expect.arrayContaining(['foreign', 'mixed-owner', 'b-state']));
+    for (const rule of rules) {
+      expect(rule.shortDescription?.text, rule.id).toBeTruthy();
+      expect(rule.fullDescription?.text, rule.id).toBeTruthy();
+    }
+    // One leak, one result: its rule, where it is in the document, and which parameter was B's.
+    expect(sarif!.results).toHaveLength(1);
+    const [result] = sarif!.results!;
+    expect(result).toMatchObject({ ruleId: 'mixed-owner', level: 'error' });
+    expect(rules[result!.ruleIndex!]!.id).toBe('mixed-owner');
+    expect(result!.message.text).toMatch(
+      /^GET \/items\/\{itemId\}\/notes\/\{noteId\}: mixed-owner \(B's noteId\)/,
+    );
+    const where = result!.locations![0]!;
+    expect(where.logicalLocations![0]).toMatchObject({
+      name: 'getNote',
+      fullyQualifiedName: 'GET /items/{itemId}/notes/{noteId}',
+    });
+    const uri = where.physicalLocation!.artifactLocation!.uri!;
+    const line = where.physicalLocation!.region!.startLine!;
+    expect(readFileSync(uri, 'utf8').split('\n')[line - 1]).toContain('"/items/{itemId}/notes/{noteId}"');
+    expect(result!.partialFingerprints!['bulkheadVerify/v1']).toMatch(/^[0-9a-f]{32}$/);
+    expect(sarif!.invocations![0]).toMatchObject({ executionSuccessful: true });
+    // No secret of B's in the log.
+    expect(run.out).not.toContain(bSecret);
+  });
+
   describe('with a running service', () => {
     let service: VulnerableService;
     const env = () => ({ ALPHA_KEY: service.tenants.a.key, BRAVO_KEY: service.tenants.b.key });
@@ -298,7 +335,7 @@ describe('bulkhead verify on a service with planted flaws', () => {
         [
           ['verify', '--spec', spec, '--config', config, '--format', 'xml'],
           env(),
-          /Allowed choices are table, json, junit/,
+          /Allowed choices are table, json, junit, sarif/,
         ],
       ];
       for (const [args, e, message] of cases) {

@@ -1,5 +1,6 @@
 // What `bulkhead verify` does, loaded only when it runs: the attack, the reports and the stores it records
 // to are more than any other command should load to start (the command itself is in verify.ts).
+import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, type Config } from '../../config.js';
 import { newId } from '../../domain/ids.js';
@@ -7,6 +8,7 @@ import type { Store } from '../../store/store.js';
 import { bulkheadTarget } from '../../verify/bulkhead-target.js';
 import { configTarget, loadVerifyConfig } from '../../verify/config-target.js';
 import { toJunit } from '../../verify/junit.js';
+import { toSarif } from '../../verify/sarif.js';
 import { IsolationMetrics } from '../../verify/metrics.js';
 import { serveMetrics, type MetricsServer } from '../../verify/metrics-server.js';
 import { loadApiDescription, type ApiDescription } from '../../verify/openapi.js';
@@ -17,6 +19,7 @@ import type { Target } from '../../verify/target.js';
 import { runVerify } from '../../verify/verify.js';
 import { printJson, printTable, withProgress, type CliContext } from '../context.js';
 import { localUser } from '../direct.js';
+import { version } from '../version.js';
 import type { VerifyOptions } from './verify.js';
 
 /** What a run needs: a fresh target each time (probe domain names are used once), and the document. */
@@ -103,6 +106,16 @@ async function plan(ctx: CliContext, opts: VerifyOptions, timeoutMs: number): Pr
   };
 }
 
+/** The document's text when it is a local file, so SARIF can give each leak its line; else undefined. */
+function specText(spec: string): string | undefined {
+  if (/^https?:\/\//i.test(spec)) return undefined;
+  try {
+    return readFileSync(spec, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /** Bulkhead's own store (the embedded data directory, or BULKHEAD_DATABASE_URL), for recording runs. */
 async function openRecordStore(c: Config): Promise<Store> {
   // Only with --store: a run against a server records nothing here, and loads no store.
@@ -124,8 +137,10 @@ async function openRecordStore(c: Config): Promise<Store> {
 export async function verifyAction(ctx: CliContext, opts: VerifyOptions): Promise<void> {
   if (opts.every === undefined && opts.metricsPort !== undefined)
     throw new ConfigError('--metrics-port needs --every: a single run has no metrics to serve');
-  if (opts.every !== undefined && opts.format === 'junit')
-    throw new ConfigError('--format junit makes one document per run; with --every use table or json');
+  if (opts.every !== undefined && (opts.format === 'junit' || opts.format === 'sarif'))
+    throw new ConfigError(
+      `--format ${opts.format} makes one document per run; with --every use table or json`,
+    );
   const timeoutMs = opts.timeout * 1000;
   const p = await plan(ctx, opts, timeoutMs);
   // The document is read before anything is created: a wrong one is a usage error, not a failed run.
@@ -175,6 +190,8 @@ async function once(
   }
   if (opts.format === 'json') printJson(ctx.io, report);
   else if (opts.format === 'junit') ctx.io.out(toJunit(report));
+  else if (opts.format === 'sarif')
+    ctx.io.out(toSarif(report, { version: version(), specText: specText(p.spec) }));
   else printReport(ctx, report);
   if (opts.format !== 'table') ctx.io.err(summaryLine(report));
   for (const problem of report.cleanup) ctx.io.err(`bulkhead verify: warning: not cleaned up: ${problem}`);

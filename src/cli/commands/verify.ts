@@ -9,7 +9,7 @@ export interface VerifyOptions {
   spec?: string;
   config?: string;
   operatorToken?: string;
-  format: 'table' | 'json' | 'junit';
+  format: 'table' | 'json' | 'junit' | 'sarif';
   timeout: number;
   every?: number;
   results?: string;
@@ -38,7 +38,7 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     .option('--operator-token <token>', 'the operator token (BULKHEAD_OPERATOR_TOKEN; prefer the variable)')
     .addOption(
       new Option('--format <format>', 'how to print the report')
-        .choices(['table', 'json', 'junit'])
+        .choices(['table', 'json', 'junit', 'sarif'])
         .default('table'),
     )
     .option('--timeout <seconds>', 'seconds to wait for each answer', wholeNumber(1, 300), 10)
