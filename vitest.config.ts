@@ -2,8 +2,10 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   // @bulkhead/sdk (packages/sdk) is tested from its TypeScript sources, like the server, not from a build
-  // (the rest is Vite's default list for the server side).
-  ssr: { resolve: { conditions: ['@bulkhead/source', 'module', 'node', 'development|production'] } },
+  // (the rest is Vite's default list for the server side, less `module`: vitest hands these conditions to
+  // Node as --conditions, and with `module` Node's own require picks builds meant for bundlers, such as
+  // @opentelemetry/api's, whose imports name no file extension, which prom-client then fails to load).
+  ssr: { resolve: { conditions: ['@bulkhead/source', 'node', 'development|production'] } },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // Checks once that PostgreSQL, Redis, RabbitMQ and PgBouncer are there as the tests need them, and
