@@ -212,8 +212,15 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     platformName: options.billingPlatformName,
     invoiceRetentionMs: options.invoiceRetentionMs,
     onSettled: (tx, actor, domainId): Promise<boolean> => domains.liftBillingSuspension(tx, actor, domainId),
+    // Closing a period charges each domain's invoice when Stripe is configured and auto-charge is on.
+    afterClose: (actor, domainId, period): Promise<unknown> => payments.chargeClosed(actor, domainId, period),
   });
-  const payments: PaymentService = new PaymentService({ store, billing, stripe: options.stripe });
+  const payments: PaymentService = new PaymentService({
+    store,
+    billing,
+    stripe: options.stripe,
+    autoCharge: options.autoCharge,
+  });
   return {
     store,
     providers: options.providers,

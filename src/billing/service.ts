@@ -242,6 +242,11 @@ export interface BillingOptions {
    * resumes a domain suspended for non-payment (runtime.ts hands in the domains' own step).
    */
   readonly onSettled?: ((tx: DomainTx, actor: Actor, domainId: string) => Promise<unknown>) | undefined;
+  /**
+   * After a close has found or written a domain's invoice for the period, outside its transaction: charges
+   * it when closing charges (runtime.ts hands in the payments' step). Its failure never fails the close.
+   */
+  readonly afterClose?: ((actor: Actor, domainId: string, period: string) => Promise<unknown>) | undefined;
   /** The platform's name at the head of invoice PDFs (default `Bulkhead`). */
   readonly platformName?: string | undefined;
   /**
@@ -259,6 +264,7 @@ export class BillingService {
   private readonly closeConcurrency: number;
   private readonly failpoint: Failpoint | undefined;
   private readonly onSettled: BillingOptions['onSettled'];
+  private readonly afterClose: BillingOptions['afterClose'];
   readonly platformName: string;
   readonly invoiceRetentionMs: number;
   /** Invoices written by this process, for the `mid-close` failpoint. */
@@ -269,6 +275,7 @@ export class BillingService {
     this.closeConcurrency = options.closeConcurrency ?? 4;
     this.failpoint = options.failpoint;
     this.onSettled = options.onSettled;
+    this.afterClose = options.afterClose;
     this.platformName = options.platformName ?? 'Bulkhead';
     this.invoiceRetentionMs = options.invoiceRetentionMs ?? defaultInvoiceRetentionMs;
   }
@@ -528,7 +535,7 @@ export class BillingService {
         const results = await Promise.all(
           page
             .slice(i, i + this.closeConcurrency)
-            .map((domainId) => this.closeDomain(actor, domainId, period, start, end, book)),
+            .map((domainId) => this.closeAndCharge(actor, domainId, period, start, end, book)),
         );
         for (const wrote of results) {
           if (wrote) created++;
@@ -552,7 +559,7 @@ export class BillingService {
     const { start, end } = periodBounds(period);
     if (end.getTime() > now.getTime())
       throw new BulkheadError('period_open', `The period ${period} has not ended yet.`);
-    const wrote = await this.closeDomain(actor, domainId, period, start, end, await this.book());
+    const wrote = await this.closeAndCharge(actor, domainId, period, start, end, await this.book());
     return { period, created: wrote ? 1 : 0, existing: wrote ? 0 : 1 };
   }
 
@@ -577,6 +584,24 @@ export class BillingService {
         ),
       };
     });
+  }
+
+  /**
+   * `closeDomain`, then the `afterClose` step (the charge) for the domain's invoice, whether this close
+   * wrote it or an earlier one did: a close a crash interrupted between the two charges it when run
+   * again, and the step itself decides what was charged already.
+   */
+  private async closeAndCharge(
+    actor: Actor,
+    domainId: string,
+    period: string,
+    start: Date,
+    end: Date,
+    book: Book,
+  ): Promise<boolean> {
+    const wrote = await this.closeDomain(actor, domainId, period, start, end, book);
+    await this.afterClose?.(actor, domainId, period).catch(() => undefined);
+    return wrote;
   }
 
   /** Writes the domain's invoice for the period unless it has one; true when it wrote it. */
