@@ -12,6 +12,7 @@ import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
 import { deleteDomainInvoices } from '../../src/store/repositories/billing.js';
 import { asOwner, backends, openTestServices } from '../helpers/backends.js';
+import { assertBuilt, killAll, startServer, tempDir } from '../helpers/processes.js';
 import {
   comparable,
   createTenant,
@@ -243,4 +244,58 @@ describe.each(backends)("a deleted domain's invoices on $name", (backend) => {
     const report = await services.store.system('audit', verifyAudit);
     expect(report.ok, JSON.stringify(report.broken)).toBe(true);
   });
+});
+
+describe('bulkhead serve purging on its reconciler', () => {
+  const dir = tempDir('bulkhead-retention-');
+  afterAll(async () => {
+    await killAll();
+    dir.remove();
+  });
+
+  it("purges a deleted domain's invoices once BULKHEAD_INVOICE_RETENTION has passed", async () => {
+    assertBuilt();
+    const server = await startServer(
+      ['--data-dir', dir.path, 'serve', '--port', '0', '--log-level', 'warn'],
+      {
+        env: {
+          BULKHEAD_OPERATOR_TOKEN: operatorToken,
+          BULKHEAD_INVOICE_RETENTION: '2s',
+          BULKHEAD_RECONCILE_SECONDS: '1',
+          BULKHEAD_BILLING_CLOSE_AFTER: 'off',
+        },
+        timeoutMs: 90_000,
+      },
+    );
+    const api = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${server.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${operatorToken}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    const created = await api('POST', '/v1/domains', { slug: 'retained', name: 'retained' });
+    expect(created.status).toBe(201);
+    const id = created.json['id'] as string;
+    expect((await api('POST', `/v1/domains/${id}/billing/periods/${periods[1]}/close`)).status).toBe(200);
+    const invoices = (await api('GET', `/v1/domains/${id}/invoices`)).json['items'] as { id: string }[];
+    expect(invoices).toHaveLength(1);
+    expect((await api('DELETE', `/v1/domains/${id}`)).status).toBe(200);
+    // Readable right after the deletion, gone a few reconciler rounds after the retention period.
+    expect((await api('GET', `/v1/domains/${id}/invoices`)).json['items']).toHaveLength(1);
+    const until = Date.now() + 20_000;
+    let left = 1;
+    while (left > 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 500));
+      left = ((await api('GET', `/v1/domains/${id}/invoices`)).json['items'] as unknown[]).length;
+    }
+    expect(left).toBe(0);
+    const audit = await api('GET', `/v1/audit?domainId=${id}&action=invoice.purge`);
+    expect(audit.json['items']).toMatchObject([{ target: invoices[0]!.id, actor: 'system:billing' }]);
+    expect((await api('GET', '/v1/audit/verify')).json).toMatchObject({ ok: true });
+  }, 120_000);
 });
