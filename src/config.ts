@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { normalizePostgresUrl, PostgresUrlError } from './util/postgres-url.js';
 import { failpoints } from './domain/failpoints.js';
-import { parseDuration } from './util/duration.js';
+import { parseDuration, parseRetention } from './util/duration.js';
 import { parseTrustedProxies } from './util/proxies.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -197,6 +197,27 @@ const schema = z
       .string()
       .regex(/^[\x20-\x7e\xa0-\xff]{1,100}$/, 'must be 1–100 printable Latin-1 characters')
       .default('Bulkhead'),
+    /**
+     * How long a deleted domain's invoices stay readable by the operator after its deletion before they
+     * are purged (a duration or years; default 10 years of 366 days: invoices are legal records).
+     */
+    invoiceRetention: z
+      .string()
+      .refine((v) => {
+        try {
+          parseRetention(v);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be a retention period from 1s to 100y, e.g. 10y, 3650d')
+      .transform((v) => parseRetention(v))
+      .default(10 * 366 * 86_400_000),
+    /**
+     * Whether closing a period charges each new invoice through Stripe (`on`, `off`); unset: on when
+     * Stripe is configured.
+     */
+    billingAutoCharge: z.enum(['on', 'off'], { message: 'must be on or off' }).optional(),
     /** Seconds between flushes of the API request counts into usage (meter `api.requests`). */
     meterRequestsSeconds: z.coerce.number().int().min(1).max(3600).default(60),
     /** Seconds between samples of each domain's stored bytes (meter `storage.bytes`, in byte-hours). */
@@ -239,6 +260,13 @@ const schema = z
         code: 'custom',
         path: ['stripeWebhookSecret'],
         message: 'is required with BULKHEAD_STRIPE_SECRET_KEY',
+      });
+    if (config.billingAutoCharge === 'on' && config.stripeSecretKey === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['billingAutoCharge'],
+        message:
+          'is on but BULKHEAD_STRIPE_SECRET_KEY is not set: invoices can only be charged through Stripe',
       });
     for (const key of ['stripeWebhookSecret', 'stripeApiUrl'] as const)
       if (config[key] !== undefined && config.stripeSecretKey === undefined)
@@ -305,6 +333,8 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   rabbitmqUrl: 'BULKHEAD_RABBITMQ_URL',
   rabbitmqAmqpUrl: 'BULKHEAD_RABBITMQ_AMQP_URL',
   billingPlatformName: 'BULKHEAD_BILLING_PLATFORM_NAME',
+  invoiceRetention: 'BULKHEAD_INVOICE_RETENTION',
+  billingAutoCharge: 'BULKHEAD_BILLING_AUTO_CHARGE',
   meterRequestsSeconds: 'BULKHEAD_METER_REQUESTS_SECONDS',
   meterStorageSeconds: 'BULKHEAD_METER_STORAGE_SECONDS',
   stripeSecretKey: 'BULKHEAD_STRIPE_SECRET_KEY',

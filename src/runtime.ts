@@ -110,6 +110,10 @@ export interface ServiceOptions {
   readonly stripe?: StripeSettings | undefined;
   /** The platform's name on invoice PDFs (default `Bulkhead`). */
   readonly billingPlatformName?: string | undefined;
+  /** How long a deleted domain's invoices are kept after its deletion (default 10 years of 366 days). */
+  readonly invoiceRetentionMs?: number | undefined;
+  /** Whether closing a period charges each new invoice through Stripe (default false; needs `stripe`). */
+  readonly autoCharge?: boolean | undefined;
 }
 
 /** The HMAC key for stored secrets: configured, or generated once into the embedded data directory. */
@@ -206,9 +210,17 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     store,
     failpoint: options.failpoint,
     platformName: options.billingPlatformName,
+    invoiceRetentionMs: options.invoiceRetentionMs,
     onSettled: (tx, actor, domainId): Promise<boolean> => domains.liftBillingSuspension(tx, actor, domainId),
+    // Closing a period charges each domain's invoice when Stripe is configured and auto-charge is on.
+    afterClose: (actor, domainId, period): Promise<unknown> => payments.chargeClosed(actor, domainId, period),
   });
-  const payments: PaymentService = new PaymentService({ store, billing, stripe: options.stripe });
+  const payments: PaymentService = new PaymentService({
+    store,
+    billing,
+    stripe: options.stripe,
+    autoCharge: options.autoCharge,
+  });
   return {
     store,
     providers: options.providers,
@@ -332,6 +344,9 @@ export async function openServices(config: Config): Promise<Services> {
               apiUrl: config.stripeApiUrl,
             },
       billingPlatformName: config.billingPlatformName,
+      invoiceRetentionMs: config.invoiceRetention,
+      // On by default once Stripe is configured: that is what configuring it is for.
+      autoCharge: (config.billingAutoCharge ?? 'on') === 'on',
     });
     keyring = services.keyring;
     return services;

@@ -58,6 +58,7 @@ export const auditActions = [
   'billing.prices',
   'invoice.close',
   'invoice.status',
+  'invoice.purge',
   'payment.customer_create',
   'payment.customer_delete',
   'payment.setup_intent',

@@ -11,7 +11,7 @@ import { appendAudit } from '../audit/log.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import { findDomain } from '../store/repositories/domains.js';
-import { lockInvoice } from '../store/repositories/billing.js';
+import { invoiceForPeriod, lockInvoice } from '../store/repositories/billing.js';
 import {
   customersOfDeletedDomains,
   domainOfStripeCustomer,
@@ -43,7 +43,12 @@ export interface PaymentOptions {
   readonly billing: BillingService;
   /** Unset: payments through Stripe are off (`payments_not_configured`). */
   readonly stripe?: StripeSettings | undefined;
+  /** Whether closing a period charges each domain's invoice (`chargeClosed`); needs `stripe`. */
+  readonly autoCharge?: boolean | undefined;
 }
+
+/** What `chargeClosed` did with a domain's invoice of a closed period. */
+export type AutoChargeOutcome = 'charged' | 'declined' | 'failed' | 'no_payment_method' | 'not_due' | 'off';
 
 export interface SetupIntentView {
   readonly id: string;
@@ -107,10 +112,12 @@ export class PaymentService {
   private readonly billing: BillingService;
   private readonly client: Stripe | null;
   private readonly webhookSecret: string | null;
+  private readonly autoCharge: boolean;
 
   constructor(options: PaymentOptions) {
     this.store = options.store;
     this.billing = options.billing;
+    this.autoCharge = options.autoCharge === true && options.stripe !== undefined;
     const settings = options.stripe;
     if (settings === undefined) {
       this.client = null;
@@ -352,6 +359,39 @@ export class PaymentService {
     return this.store.withDomain(domainId, (tx) =>
       this.record(tx, actor, domainId, invoiceId, plan.attempt, intent, null),
     );
+  }
+
+  /**
+   * Charges the domain's invoice of a period just closed, when closing charges (`autoCharge`) and the
+   * domain set up a payment customer, through `charge` (so with its idempotency key). Run again — a
+   * second close, or a close a crash interrupted — it charges only an invoice no attempt was made for,
+   * or whose attempt was recorded but never answered (the same key again: the same PaymentIntent); an
+   * invoice paid, being paid (`processing`), or declined once is left to the operator. A decline is
+   * recorded and audited by `charge`, and the invoice stays open. Never throws.
+   */
+  async chargeClosed(actor: Actor, domainId: string, period: string): Promise<AutoChargeOutcome> {
+    if (!this.autoCharge) return 'off';
+    try {
+      const invoiceId = await this.store.withDomain(domainId, async (tx) => {
+        const invoice = await invoiceForPeriod(tx, domainId, period);
+        if (invoice === undefined || invoice.status !== 'open' || BigInt(invoice.total) === 0n) return null;
+        const customer = await stripeCustomer(tx, domainId);
+        if (customer === undefined || customer.deleted_at !== null) return undefined;
+        const attempts = await invoicePayments(tx, domainId, invoice.id);
+        if (attempts.some((a) => a.status !== 'pending')) return null;
+        return invoice.id;
+      });
+      if (invoiceId === null) return 'not_due';
+      if (invoiceId === undefined) return 'no_payment_method';
+      await this.charge(actor, domainId, invoiceId);
+      return 'charged';
+    } catch (error) {
+      if (error instanceof BulkheadError && error.code === 'payment_failed') return 'declined';
+      if (error instanceof BulkheadError && error.code === 'payment_method_missing')
+        return 'no_payment_method';
+      // Stripe not reached: the attempt stays pending, and the next close sends it again.
+      return 'failed';
+    }
   }
 
   /** The payment method a charge uses: the customer's default, or else its newest card. */

@@ -13,14 +13,17 @@ import type { Failpoint } from '../domain/failpoints.js';
 import { findDomain } from '../store/repositories/domains.js';
 import {
   billingMeters,
+  deleteDomainInvoices,
   domainPriceOverrides,
   domainsToBill,
+  domainsWithExpiredInvoices,
   insertInvoice,
   insertResourceUsage,
   invoiceForPeriod,
   invoiceLinesStatement,
   invoicesStatement,
   invoiceStatement,
+  invoicesToPurge,
   liveDomainIds,
   lockBillingPeriod,
   lockInvoice,
@@ -239,16 +242,31 @@ export interface BillingOptions {
    * resumes a domain suspended for non-payment (runtime.ts hands in the domains' own step).
    */
   readonly onSettled?: ((tx: DomainTx, actor: Actor, domainId: string) => Promise<unknown>) | undefined;
+  /**
+   * After a close has found or written a domain's invoice for the period, outside its transaction: charges
+   * it when closing charges (runtime.ts hands in the payments' step). Its failure never fails the close.
+   */
+  readonly afterClose?: ((actor: Actor, domainId: string, period: string) => Promise<unknown>) | undefined;
   /** The platform's name at the head of invoice PDFs (default `Bulkhead`). */
   readonly platformName?: string | undefined;
+  /**
+   * How long a deleted domain's invoices are kept after its deletion, in milliseconds, before
+   * `purgeExpiredInvoices` deletes them (default `defaultInvoiceRetentionMs`).
+   */
+  readonly invoiceRetentionMs?: number | undefined;
 }
+
+/** Ten years of 366 days: invoices are legal records, kept at least as long as most laws ask. */
+export const defaultInvoiceRetentionMs = 10 * 366 * 86_400_000;
 
 export class BillingService {
   private readonly store: Store;
   private readonly closeConcurrency: number;
   private readonly failpoint: Failpoint | undefined;
   private readonly onSettled: BillingOptions['onSettled'];
+  private readonly afterClose: BillingOptions['afterClose'];
   readonly platformName: string;
+  readonly invoiceRetentionMs: number;
   /** Invoices written by this process, for the `mid-close` failpoint. */
   private written = 0;
 
@@ -257,7 +275,9 @@ export class BillingService {
     this.closeConcurrency = options.closeConcurrency ?? 4;
     this.failpoint = options.failpoint;
     this.onSettled = options.onSettled;
+    this.afterClose = options.afterClose;
     this.platformName = options.platformName ?? 'Bulkhead';
+    this.invoiceRetentionMs = options.invoiceRetentionMs ?? defaultInvoiceRetentionMs;
   }
 
   /** The domain's billing details; `not_found` when it has set none. */
@@ -515,7 +535,7 @@ export class BillingService {
         const results = await Promise.all(
           page
             .slice(i, i + this.closeConcurrency)
-            .map((domainId) => this.closeDomain(actor, domainId, period, start, end, book)),
+            .map((domainId) => this.closeAndCharge(actor, domainId, period, start, end, book)),
         );
         for (const wrote of results) {
           if (wrote) created++;
@@ -539,7 +559,7 @@ export class BillingService {
     const { start, end } = periodBounds(period);
     if (end.getTime() > now.getTime())
       throw new BulkheadError('period_open', `The period ${period} has not ended yet.`);
-    const wrote = await this.closeDomain(actor, domainId, period, start, end, await this.book());
+    const wrote = await this.closeAndCharge(actor, domainId, period, start, end, await this.book());
     return { period, created: wrote ? 1 : 0, existing: wrote ? 0 : 1 };
   }
 
@@ -564,6 +584,24 @@ export class BillingService {
         ),
       };
     });
+  }
+
+  /**
+   * `closeDomain`, then the `afterClose` step (the charge) for the domain's invoice, whether this close
+   * wrote it or an earlier one did: a close a crash interrupted between the two charges it when run
+   * again, and the step itself decides what was charged already.
+   */
+  private async closeAndCharge(
+    actor: Actor,
+    domainId: string,
+    period: string,
+    start: Date,
+    end: Date,
+    book: Book,
+  ): Promise<boolean> {
+    const wrote = await this.closeDomain(actor, domainId, period, start, end, book);
+    await this.afterClose?.(actor, domainId, period).catch(() => undefined);
+    return wrote;
   }
 
   /** Writes the domain's invoice for the period unless it has one; true when it wrote it. */
@@ -644,6 +682,58 @@ export class BillingService {
       if (this.failpoint === 'mid-close' && ++this.written === 6) process.kill(process.pid, 'SIGKILL');
       return true;
     });
+  }
+
+  /**
+   * Purges the invoices (with their lines and payment attempts) of every domain deleted more than the
+   * retention period before `now`, each domain in its own transaction, and audits each invoice purged
+   * (`invoice.purge`, with the hash its close recorded) in the domain's chain. Answers how many invoices.
+   * The database refuses to delete a live domain's invoice (migration 0025), whatever is asked here.
+   */
+  async purgeExpiredInvoices(now: Date = new Date()): Promise<number> {
+    const deletedBefore = new Date(now.getTime() - this.invoiceRetentionMs);
+    let purged = 0;
+    let after: string | null = null;
+    for (;;) {
+      const domains: string[] = await this.store.system('reconciler', (tx) =>
+        domainsWithExpiredInvoices(tx, deletedBefore, after, 100),
+      );
+      if (domains.length === 0) return purged;
+      after = domains.at(-1)!;
+      for (const domainId of domains) {
+        purged += await this.store.withDomain(domainId, async (tx) => {
+          const domain = await findDomain(tx, domainId);
+          if (
+            domain?.status !== 'deleted' ||
+            domain.deleted_at === null ||
+            domain.deleted_at >= deletedBefore
+          )
+            return 0;
+          const invoices = await invoicesToPurge(tx, domainId);
+          const deleted = await deleteDomainInvoices(tx, domainId);
+          // The database deletes only a deleted domain's rows; anything else undoes the purge.
+          if (deleted !== invoices.length)
+            throw new BulkheadError('internal', `The invoices of ${domainId} were not all purged.`);
+          for (const invoice of invoices)
+            await appendAudit(tx, {
+              domainId,
+              actor: 'system:billing',
+              requestId: null,
+              action: 'invoice.purge',
+              target: invoice.id,
+              outcome: 'success',
+              detail: {
+                number: invoice.number,
+                period: invoice.period,
+                contentHash: invoice.content_hash,
+                deletedAt: domain.deleted_at.toISOString(),
+                retentionDays: Math.floor(this.invoiceRetentionMs / 86_400_000),
+              },
+            });
+          return deleted;
+        });
+      }
+    }
   }
 
   /** The domain's invoices, newest first, without lines; page with `beforeNumber`. */

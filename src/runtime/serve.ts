@@ -131,6 +131,13 @@ export async function startServer(
       services.payments
         .reconcile()
         .catch((error: unknown) => app.log.warn({ err: error }, 'stripe customer reconcile failed'));
+      // Invoices of domains deleted longer ago than BULKHEAD_INVOICE_RETENTION.
+      services.billing
+        .purgeExpiredInvoices()
+        .then((purged) => {
+          if (purged > 0) app.log.info({ purged }, 'invoices of deleted domains purged');
+        })
+        .catch((error: unknown) => app.log.warn({ err: error }, 'invoice purge failed'));
     }, config.reconcileSeconds * 1000);
     timers.volumes.unref();
     services.meter.onError = (error, what) => app.log.warn({ err: error }, `${what} failed`);

@@ -1107,6 +1107,25 @@ const migrations: Record<string, Migration> = {
           CHECK (suspend_reason ~ '^[a-z][a-z0-9_-]{0,31}$')`.execute(db);
     },
   },
+  '0025_invoice_retention': {
+    async up(db) {
+      // A deleted domain's invoices are kept for the retention period (BULKHEAD_INVOICE_RETENTION), then
+      // purged with their lines and payment attempts (docs/billing.md#retention). The application may
+      // delete them, but the database lets it delete only the rows of a domain that is deleted: a live
+      // domain's invoice stays as immutable as before. The check reads the domain's own row, which the
+      // domain's transaction sees.
+      const ofDeletedDomain = (table: string) =>
+        `EXISTS (SELECT 1 FROM domains d WHERE d.id = ${table}.domain_id AND d.status = 'deleted')`;
+      for (const table of ['invoice_payments', 'invoice_lines', 'invoices']) {
+        await grantApp(db, table, 'DELETE');
+        await sql
+          .raw(
+            `CREATE POLICY deleted_domain_only ON ${table} AS RESTRICTIVE FOR DELETE USING (${ofDeletedDomain(table)})`,
+          )
+          .execute(db);
+      }
+    },
+  },
 };
 
 /** Where pgcrypto lives, quoted (it may have been installed before, in a schema of the operator's choice). */

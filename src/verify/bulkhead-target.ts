@@ -8,7 +8,7 @@
 // instances, the grant, then both domains.
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../config.js';
-import { resourceKinds } from '../domain/kinds.js';
+import { computeKinds, resourceKinds } from '../domain/kinds.js';
 import { httpSender, type Exchange, type Send } from './http.js';
 import type { Credential, ProbeDomain, ProbeSetup, ProviderProbe, Target } from './target.js';
 import { TargetError } from './target.js';
@@ -30,6 +30,23 @@ interface Domain {
 }
 
 const secretObject = 'verify-secret.txt';
+
+/**
+ * The probe keys' scopes: what a key issued without scopes holds, and billing's, which are asked for by
+ * name, so that each domain's own billing calls are made for real with its key, and A's key at B's
+ * billing is refused by the domain check rather than by a missing scope. Left out: recording usage (the
+ * probe does not touch the price book, so no meter would take it) and changing payments (without Stripe
+ * the server answers 409 `payments_not_configured`, which says nothing either way).
+ */
+const probeKeyScopes = [
+  ...resourceKinds,
+  ...computeKinds,
+  'usage:read',
+  'invoices:read',
+  'billing:read',
+  'billing:write',
+  'payments:read',
+];
 
 /**
  * A target that provisions its probe domains on a running Bulkhead.
@@ -85,6 +102,7 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
     const d = `/v1/domains/${domain.id}`;
     const { json: key } = await call<{ key: string }>('POST', `${d}/keys`, operator, {
       name: 'bulkhead verify',
+      scopes: probeKeyScopes,
     });
     const email = `verify-${label}@example.com`;
     const password = randomBytes(24).toString('base64url');
@@ -325,28 +343,36 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
         reason: 'bulkhead verify probe',
       });
       grants.push(grant.id);
-      // An invoice of B's: last month closed for B alone (B used nothing, so it has no line), which
-      // bills no other domain and leaves the price book as it is.
+      // An invoice of each: last month closed for each domain alone (neither used anything, so it has no
+      // line), which bills no other domain and leaves the price book as it is. A's own is read back by
+      // A's own calls (its JSON and its PDF), so that the billing routes are exercised, not only refused.
       const lastMonth = new Date();
       lastMonth.setUTCDate(1);
       lastMonth.setUTCMonth(lastMonth.getUTCMonth() - 1);
       const period = lastMonth.toISOString().slice(0, 7);
-      await call('POST', `/v1/domains/${b.id}/billing/periods/${period}/close`, operator);
-      const { json: invoices } = await call<{ items: { id: string }[] }>(
-        'GET',
-        `/v1/domains/${b.id}/invoices`,
-        operator,
-      );
-      // B's billing details, printed on its invoices: its name is B's secret, so any answer to A that
-      // carried it would be a leak.
-      await call('PUT', `/v1/domains/${b.id}/billing`, operator, {
-        name: secret,
-        addressLines: ['1 Probe Street'],
-        city: 'Probe',
-        postalCode: '00000',
-        country: 'DE',
-        email: 'billing@probe.example',
-      });
+      const invoiceOf = async (d: Domain, name: string) => {
+        await call('POST', `/v1/domains/${d.id}/billing/periods/${period}/close`, operator);
+        const { json } = await call<{ items: { id: string }[] }>(
+          'GET',
+          `/v1/domains/${d.id}/invoices`,
+          operator,
+        );
+        // Billing details, printed on the invoices: B's name is B's secret, so any answer to A that
+        // carried it would be a leak.
+        await call('PUT', `/v1/domains/${d.id}/billing`, operator, {
+          name,
+          addressLines: ['1 Probe Street'],
+          city: 'Probe',
+          postalCode: '00000',
+          country: 'DE',
+          email: 'billing@probe.example',
+        });
+        return json.items[0]!.id;
+      };
+      const [bInvoice, aInvoice] = await Promise.all([
+        invoiceOf(b, secret),
+        invoiceOf(a, `bulkhead verify probe A ${run}`),
+      ]);
       const probe = (d: Domain, ids: Record<string, string>, secrets: string[]): ProbeDomain => ({
         id: d.id,
         credentials: credentials(d),
@@ -355,7 +381,7 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
       });
       return {
         baseUrl: base,
-        a: probe(a, aIds, []),
+        a: probe(a, { ...aIds, invoiceId: aInvoice, period, paymentMethodId: `pm_verifya${run}` }, []),
         b: probe(
           b,
           {
@@ -365,7 +391,7 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
             sessionId: whoami.sessionId,
             blueprintId: blueprint.id,
             grantId: grant.id,
-            invoiceId: invoices.items[0]!.id,
+            invoiceId: bInvoice,
             period,
             // A payment method id of the form Stripe gives: verify cannot attach a card to B's customer
             // (cards are attached in the browser, by Stripe.js), and A's credentials at B's domain are

@@ -46,6 +46,8 @@ export interface TestStripe {
   intentStatus: 'processing' | 'succeeded' | 'requires_action';
   /** When set, the next PaymentIntent is declined with this decline code (402, as Stripe answers). */
   declineNext: string | null;
+  /** Customers whose every PaymentIntent is declined, with the decline code. */
+  readonly declineFor: Map<string, string>;
   /** While true, every request is answered 500 (Stripe out of reach). */
   down: boolean;
   /** Attaches a card to a customer, as confirming a SetupIntent in the browser does. */
@@ -171,8 +173,9 @@ export async function startTestStripe(): Promise<TestStripe> {
             },
           },
         ];
-      const declined = test.declineNext;
-      test.declineNext = null;
+      const always = customer === null ? undefined : test.declineFor.get(customer);
+      const declined = always ?? test.declineNext;
+      if (always === undefined) test.declineNext = null;
       const status = declined !== null ? 'requires_payment_method' : test.intentStatus;
       const amount = Number(params['amount']);
       const intent = {
@@ -263,6 +266,7 @@ export async function startTestStripe(): Promise<TestStripe> {
     paymentIntents,
     intentStatus: 'processing',
     declineNext: null,
+    declineFor: new Map(),
     down: false,
     attachCard(customerId, card = {}) {
       const base = fixture('payment_method');

@@ -89,6 +89,30 @@ describe('bulkhead verify against a running Bulkhead', () => {
       const foreign = report.checks.filter((c) => c.operation === o.operation && c.attack === 'foreign');
       expect(foreign.map((c) => c.credential).sort(), o.operation).toEqual(['key', 'session', 'token']);
     }
+    // Billing is exercised, not only attacked: A's key, token and session read A's own usage, invoice
+    // (JSON and PDF), billing details and payment methods, and A's key sets A's details.
+    const ownBilling = (operation: string) =>
+      report.checks
+        .filter((c) => c.operation === operation && c.attack === 'own')
+        .map((c) => `${c.credential} ${c.got}`)
+        .sort();
+    for (const operation of [
+      'GET /v1/domains/{domainId}/usage',
+      'GET /v1/domains/{domainId}/invoices',
+      'GET /v1/domains/{domainId}/invoices/{invoiceId}',
+      'GET /v1/domains/{domainId}/invoices/{invoiceId}.pdf',
+      'GET /v1/domains/{domainId}/billing',
+      'GET /v1/domains/{domainId}/billing/payment-methods',
+    ])
+      expect(ownBilling(operation), operation).toEqual(['key 200', 'session 200', 'token 200']);
+    expect(ownBilling('PUT /v1/domains/{domainId}/billing')).toContain('key 200');
+    const billingOperations = report.operations.filter((o) =>
+      /billing|invoices|usage|payment-methods|setup-intents/.test(o.operation),
+    );
+    expect(billingOperations.length).toBeGreaterThanOrEqual(19);
+    expect(billingOperations.filter((o) => o.coverage !== 'exercised').map((o) => o.operation)).toEqual([
+      'POST /v1/billing/stripe/webhook',
+    ]);
     // Attaching A's volume to B's instance answers like an unknown instance.
     expect(
       report.checks.filter(

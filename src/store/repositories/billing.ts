@@ -512,6 +512,55 @@ export function setInvoiceStatus(
 }
 
 /**
+ * Deleted domains whose invoices are due for purging: deleted before `deletedBefore` and still holding an
+ * invoice; at most `limit`, by id after `after` (the reconciler's scan).
+ */
+export async function domainsWithExpiredInvoices(
+  tx: SystemTx,
+  deletedBefore: Date,
+  after: string | null,
+  limit: number,
+): Promise<string[]> {
+  let q = tx
+    .selectFrom('domains')
+    .select('id')
+    .where('status', '=', 'deleted')
+    .where('deleted_at', '<', deletedBefore)
+    .where((eb) =>
+      eb.exists(
+        eb.selectFrom('invoices').select('invoices.id').whereRef('invoices.domain_id', '=', 'domains.id'),
+      ),
+    );
+  if (after !== null) q = q.where('id', '>', after);
+  const rows = await q.orderBy('id').limit(limit).execute();
+  return rows.map((r) => r.id);
+}
+
+/** The domain's invoices, oldest first, for purging them (their ids, numbers, periods and hashes). */
+export function invoicesToPurge(
+  tx: DomainTx,
+  domainId: string,
+): Promise<Pick<InvoiceRow, 'id' | 'number' | 'period' | 'content_hash'>[]> {
+  return tx
+    .selectFrom('invoices')
+    .select(['id', 'number', 'period', 'content_hash'])
+    .where('domain_id', '=', domainId)
+    .orderBy('number')
+    .execute();
+}
+
+/**
+ * Deletes every invoice of the domain with its lines and payment attempts; answers how many invoices. The
+ * database allows it only for a deleted domain (migration 0025): for a live one nothing is deleted.
+ */
+export async function deleteDomainInvoices(tx: DomainTx, domainId: string): Promise<number> {
+  await tx.deleteFrom('invoice_payments').where('domain_id', '=', domainId).execute();
+  await tx.deleteFrom('invoice_lines').where('domain_id', '=', domainId).execute();
+  const deleted = await tx.deleteFrom('invoices').where('domain_id', '=', domainId).executeTakeFirst();
+  return Number(deleted.numDeletedRows);
+}
+
+/**
  * The invoices the transaction sees (in the system context, every domain's) by id after `after`, at most
  * `limit`, with their lines: for `audit verify`.
  */
