@@ -21,6 +21,7 @@ import { isId, newId } from '../domain/ids.js';
 import { BulkheadError } from '../errors.js';
 import { keyedHash } from '../keys/hash.js';
 import { openCheckedSession } from './principals.js';
+import { endSession } from './sessions.js';
 import { recordRevocation, revocationFromNotice, revocationNotifyChannel } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import {
@@ -256,19 +257,9 @@ export class TokenService {
 
   /** Revokes a session: its access tokens are refused from the next request on. */
   async revokeSession(actor: Actor, sessionId: string, reason: string, domainId: string): Promise<boolean> {
-    return this.o.store.withDomain(domainId, async (tx) => {
-      const row = await revokeSession(tx, sessionId, reason, new Date(), domainId);
-      if (row === undefined) return false;
-      await recordRevocation(this.o.store, tx, 'session', sessionId, row.domain_id);
-      await appendAudit(tx, {
-        ...actor,
-        domainId: row.domain_id,
-        action: 'session.revoke',
-        target: sessionId,
-        outcome: 'success',
-        detail: { principalId: row.principal_id, reason },
-      });
-      return true;
+    return endSession(this.o.store, actor, domainId, sessionId, reason, {
+      action: 'session.revoke',
+      detail: { reason },
     });
   }
 
