@@ -2,6 +2,7 @@
 // idle and an absolute timeout. A new id at every login; an id the server did not issue is never
 // adopted. Ending a session refuses its cookie at the very next request.
 import { randomBytes } from 'node:crypto';
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { keyedHash } from '../keys/hash.js';
@@ -50,14 +51,10 @@ export class SessionService {
           idleUntil: new Date(now.getTime() + this.o.idleSeconds * 1000),
         },
       });
-      await appendAudit(tx, {
-        ...actor,
-        domainId: principal.domain_id,
-        action: 'session.login',
-        target: principal.id,
-        outcome: 'success',
-        detail: { sessionId },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, principal.domain_id, 'session.login', principal.id, { sessionId }),
+      );
     });
     return { cookie, sessionId, maxAge: this.o.absoluteSeconds };
   }
@@ -129,14 +126,13 @@ export async function endSession(
     const row = await revokeSession(tx, sessionId, reason, new Date(), domainId);
     if (row === undefined) return false;
     await recordRevocation(store, tx, 'session', sessionId, row.domain_id);
-    await appendAudit(tx, {
-      ...actor,
-      domainId: row.domain_id,
-      action: event.action,
-      target: sessionId,
-      outcome: 'success',
-      detail: { principalId: row.principal_id, ...event.detail },
-    });
+    await appendAudit(
+      tx,
+      succeeded(actor, row.domain_id, event.action, sessionId, {
+        principalId: row.principal_id,
+        ...event.detail,
+      }),
+    );
     return true;
   });
 }

@@ -16,6 +16,7 @@ import {
   tokenType,
 } from '@bulkhead/sdk/profile';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { isId, newId } from '../domain/ids.js';
 import { BulkheadError } from '../errors.js';
@@ -129,14 +130,10 @@ export class TokenService {
           at: now,
         });
       }
-      await appendAudit(tx, {
-        ...actor,
-        domainId: principal.domain_id,
-        action: 'token.issue',
-        target: principal.id,
-        outcome: 'success',
-        detail: { sessionId, clientId },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, principal.domain_id, 'token.issue', principal.id, { sessionId, clientId }),
+      );
     });
     const access = await this.sign(principal.domain_id, principal.id, sessionId, clientId);
     return refreshToken === undefined ? access : { ...access, refresh_token: refreshToken };
