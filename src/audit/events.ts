@@ -85,6 +85,27 @@ export interface AuditEventInput {
   readonly detail?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * The event of a change that succeeded: `actor` (who, and the request) did `action` to `target` in
+ * `domainId`. Built here once, so that every service records its successes in the same shape.
+ */
+export function succeeded(
+  actor: Pick<AuditEventInput, 'actor' | 'requestId'>,
+  domainId: string | null,
+  action: AuditAction,
+  target: string | null,
+  detail?: Readonly<Record<string, unknown>>,
+): AuditEventInput {
+  return {
+    ...actor,
+    domainId,
+    action,
+    target,
+    outcome: 'success',
+    ...(detail === undefined ? {} : { detail }),
+  };
+}
+
 /** An event as the log holds it: its fields, and its place in its chain. */
 export interface AuditEvent extends EventFields {
   readonly seq: number;

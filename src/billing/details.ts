@@ -2,17 +2,13 @@
 // here beyond its schema (a country that ISO 3166-1 names); the text is what the invoice PDF's standard
 // font prints, Latin-1, so what is stored is exactly what the invoice shows.
 import { BulkheadError } from '../errors.js';
+import type { NewBillingDetails } from '../store/repositories/billing-details.js';
 import type { BillingDetailsRow } from '../store/schema.js';
 
-export interface BillingDetailsInput {
-  readonly name: string;
-  readonly addressLines: readonly string[];
-  readonly city: string;
-  readonly postalCode: string;
-  readonly country: string;
-  readonly email: string;
+/** What billing details are set to: the fields they are stored with, but the domain and the time. */
+export type BillingDetailsInput = Omit<NewBillingDetails, 'domainId' | 'taxId' | 'updatedAt'> & {
   readonly taxId?: string | null | undefined;
-}
+};
 
 export interface BillingDetailsView {
   readonly domainId: string;

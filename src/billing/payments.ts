@@ -7,6 +7,7 @@
 // good and recent, its event is new, its customer is a domain's, and its PaymentIntent is one that domain
 // recorded for that invoice. A deleted domain's customer is deleted at Stripe, or left to the reconciler.
 import Stripe from 'stripe';
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
@@ -179,13 +180,7 @@ export class PaymentService {
     return this.store.withDomain(domainId, async (tx) => {
       const at = new Date();
       if (await insertStripeCustomer(tx, { domainId, customerId: created.id, at })) {
-        await appendAudit(tx, {
-          ...actor,
-          domainId,
-          action: 'payment.customer_create',
-          target: created.id,
-          outcome: 'success',
-        });
+        await appendAudit(tx, succeeded(actor, domainId, 'payment.customer_create', created.id));
         return created.id;
       }
       // Another server recorded it first (the same customer, by the idempotency key).
@@ -211,14 +206,10 @@ export class PaymentService {
         'The payment provider answered a SetupIntent of another customer.',
       );
     await this.store.withDomain(domainId, (tx) =>
-      appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'payment.setup_intent',
-        target: intent.id,
-        outcome: 'success',
-        detail: { customer: customerId },
-      }),
+      appendAudit(
+        tx,
+        succeeded(actor, domainId, 'payment.setup_intent', intent.id, { customer: customerId }),
+      ),
     );
     return { id: intent.id, clientSecret: intent.client_secret };
   }
@@ -272,14 +263,10 @@ export class PaymentService {
       throw providerError(error);
     });
     await this.store.withDomain(domainId, (tx) =>
-      appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'payment.method_detach',
-        target: paymentMethodId,
-        outcome: 'success',
-        detail: { customer: customerId },
-      }),
+      appendAudit(
+        tx,
+        succeeded(actor, domainId, 'payment.method_detach', paymentMethodId, { customer: customerId }),
+      ),
     );
   }
 
@@ -544,14 +531,14 @@ export class PaymentService {
         failureCode: null,
         at: new Date(),
       });
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'payment.succeeded',
-        target: payment.invoice_id,
-        outcome: 'success',
-        detail: { event: event.id, paymentIntent: intent.id, amount: intent.amount_received },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, domainId, 'payment.succeeded', payment.invoice_id, {
+          event: event.id,
+          paymentIntent: intent.id,
+          amount: intent.amount_received,
+        }),
+      );
       if (invoice.status === 'open' || invoice.status === 'uncollectible')
         await this.billing.changeStatus(tx, actor, domainId, payment.invoice_id, 'paid', intent.id);
       return { received: true, handled: true };

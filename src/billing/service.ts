@@ -38,6 +38,7 @@ import {
   usageByDayStatement,
   usageTotals,
   type MeterPrice,
+  type NewUsage,
   type RecordOutcome,
 } from '../store/repositories/billing.js';
 import {
@@ -117,6 +118,11 @@ export interface UsageInput {
   readonly eventId: string;
   readonly at: string;
 }
+
+/** A usage record to count, from the API or metered by Bulkhead: as stored, but for its domain and when. */
+type UsageToCount<S extends UsageSource = UsageSource> = Omit<NewUsage, 'domainId' | 'recordedAt'> & {
+  readonly source: S;
+};
 
 export interface UsageRecordView {
   readonly eventId: string;
@@ -381,16 +387,7 @@ export class BillingService {
    * the meter is priced (any meter for Bulkhead's own, `source` not `api`) and the period has no invoice,
    * and a read of what happened, so the caller can tell a retry from a conflict.
    */
-  private async record(
-    domainId: string,
-    usage: {
-      readonly eventId: string;
-      readonly meter: string;
-      readonly quantity: bigint;
-      readonly at: Date;
-      readonly source: UsageSource;
-    },
-  ): Promise<RecordOutcome> {
+  private async record(domainId: string, usage: UsageToCount): Promise<RecordOutcome> {
     const results = await this.store.change(domainId, (db) =>
       recordUsageStatements(db, {
         domainId,
@@ -410,13 +407,7 @@ export class BillingService {
    */
   async recordOwnUsage(
     domainId: string,
-    usage: {
-      readonly eventId: string;
-      readonly meter: string;
-      readonly quantity: bigint;
-      readonly at: Date;
-      readonly source: Exclude<UsageSource, 'api' | 'resources'>;
-    },
+    usage: UsageToCount<Exclude<UsageSource, 'api' | 'resources'>>,
   ): Promise<boolean> {
     return (await this.record(domainId, usage)).inserted;
   }

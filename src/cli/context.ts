@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError } from 'commander';
 import type * as configModuleTypes from '../config.js';
 import type { Config, ConfigInput, loadConfig } from '../config.js';
@@ -253,4 +254,19 @@ export function wholeNumber(min: number, max: number): (value: string) => number
     }
     return n;
   };
+}
+
+/** A JSON file a command reads (a price book, a blueprint), or a 400 `invalid_request` naming the path. */
+export async function readJsonFile<T>(path: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new BulkheadError('invalid_request', `Cannot read ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new BulkheadError('invalid_request', `${path} is not JSON: ${(error as Error).message}`);
+  }
 }

@@ -29,7 +29,7 @@ import { principalsPlugin } from './routes/principals/index.js';
 import { resourcesPlugin } from './routes/resources/index.js';
 import { systemPlugin } from './routes/system/index.js';
 import { verifyPlugin } from './routes/verify/index.js';
-import { noQuery, Problem } from './schemas.js';
+import { bearer, errorResponses, noQuery, Problem } from './schemas.js';
 import { validators } from './validation.js';
 import type { App, FeaturePlugin, RouteAccess } from './types.js';
 
@@ -172,6 +172,15 @@ export async function buildServer(services: Services, options: ServerOptions = {
     if (route.schema !== undefined && route.schema.querystring === undefined && route.method !== 'HEAD') {
       route.schema.querystring = noQuery;
     }
+  });
+  // Every documented operation may answer a problem, and every one that takes a credential presents it
+  // as a bearer token (or the session cookie): both are declared here, once, so that a route's schema says
+  // only what is its own and a new route cannot leave them out of the OpenAPI document.
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema;
+    if (schema === undefined || schema.hide === true) return;
+    schema.response = { ...(schema.response as object | undefined), ...errorResponses };
+    if ((route.config?.access?.credentials.length ?? 0) > 0) schema.security ??= bearer;
   });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { access: { credentials: [] } } }, () =>

@@ -2,6 +2,7 @@
 // domain. The same email in two domains is two unrelated principals. Disabling or deleting one, or
 // giving a user a new password, revokes its sessions, so its tokens stop working for the very next request.
 import { randomBytes } from 'node:crypto';
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
@@ -153,18 +154,14 @@ export class PrincipalService {
           role: input.role ?? 'member',
           at: new Date(),
         });
-        await appendAudit(tx, {
-          ...actor,
-          domainId,
-          action: 'principal.create',
-          target: inserted.id,
-          outcome: 'success',
-          detail: {
+        await appendAudit(
+          tx,
+          succeeded(actor, domainId, 'principal.create', inserted.id, {
             kind: input.kind,
             role: input.role ?? 'member',
             ...(clientId === null ? {} : { clientId }),
-          },
-        });
+          }),
+        );
         return inserted;
       });
       return clientSecret === undefined ? view(row) : { ...view(row), clientSecret };
@@ -192,14 +189,16 @@ export class PrincipalService {
       const updated = await setPrincipalStatus(tx, principalId, status, now);
       await revokePrincipalSessions(tx, principalId, `principal ${status}`, now);
       await recordRevocation(this.deps.store, tx, 'principal', principalId, domainId);
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: status === 'disabled' ? 'principal.disable' : 'principal.delete',
-        target: principalId,
-        outcome: 'success',
-        detail: {},
-      });
+      await appendAudit(
+        tx,
+        succeeded(
+          actor,
+          domainId,
+          status === 'disabled' ? 'principal.disable' : 'principal.delete',
+          principalId,
+          {},
+        ),
+      );
       return view(updated);
     });
   }
@@ -229,14 +228,12 @@ export class PrincipalService {
       // and the logins that follow the change must work.
       for (const sessionId of ended)
         await recordRevocation(this.deps.store, tx, 'session', sessionId, domainId);
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'principal.password_changed',
-        target: principalId,
-        outcome: 'success',
-        detail: { revokedSessions: ended.length },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, domainId, 'principal.password_changed', principalId, {
+          revokedSessions: ended.length,
+        }),
+      );
       return view(updated);
     });
   }

@@ -2,6 +2,7 @@
 // idle and an absolute timeout. A new id at every login; an id the server did not issue is never
 // adopted. Ending a session refuses its cookie at the very next request.
 import { randomBytes } from 'node:crypto';
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { keyedHash } from '../keys/hash.js';
@@ -50,14 +51,10 @@ export class SessionService {
           idleUntil: new Date(now.getTime() + this.o.idleSeconds * 1000),
         },
       });
-      await appendAudit(tx, {
-        ...actor,
-        domainId: principal.domain_id,
-        action: 'session.login',
-        target: principal.id,
-        outcome: 'success',
-        detail: { sessionId },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, principal.domain_id, 'session.login', principal.id, { sessionId }),
+      );
     });
     return { cookie, sessionId, maxAge: this.o.absoluteSeconds };
   }
@@ -95,19 +92,7 @@ export class SessionService {
 
   /** Ends a session at once. */
   async logout(actor: Actor, domainId: string, sessionId: string): Promise<void> {
-    await this.o.store.withDomain(domainId, async (tx) => {
-      const row = await revokeSession(tx, sessionId, 'logout', new Date());
-      if (row === undefined) return;
-      await recordRevocation(this.o.store, tx, 'session', sessionId, row.domain_id);
-      await appendAudit(tx, {
-        ...actor,
-        domainId: row.domain_id,
-        action: 'session.logout',
-        target: sessionId,
-        outcome: 'success',
-        detail: { principalId: row.principal_id },
-      });
-    });
+    await endSession(this.o.store, actor, domainId, sessionId, 'logout', { action: 'session.logout' });
   }
 }
 
@@ -122,4 +107,32 @@ export function readSessionCookie(header: string | undefined): { value: string }
   if (values.length === 0) return null;
   if (values.length > 1) return 'ambiguous';
   return { value: values[0]! };
+}
+
+/**
+ * Ends a session of the domain not ended yet, for the very next request here and on every verifier (the
+ * revocation feed), and audits `event`. False when there was no such session to end. Logging out and an
+ * admin's revocation are the same change with different audit events.
+ */
+export async function endSession(
+  store: Store,
+  actor: Actor,
+  domainId: string,
+  sessionId: string,
+  reason: string,
+  event: { readonly action: 'session.logout' | 'session.revoke'; readonly detail?: Record<string, unknown> },
+): Promise<boolean> {
+  return store.withDomain(domainId, async (tx) => {
+    const row = await revokeSession(tx, sessionId, reason, new Date(), domainId);
+    if (row === undefined) return false;
+    await recordRevocation(store, tx, 'session', sessionId, row.domain_id);
+    await appendAudit(
+      tx,
+      succeeded(actor, row.domain_id, event.action, sessionId, {
+        principalId: row.principal_id,
+        ...event.detail,
+      }),
+    );
+    return true;
+  });
 }

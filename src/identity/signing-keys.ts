@@ -4,6 +4,7 @@
 // expired). Private keys are stored only sealed under the domain's data key.
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { notFound } from '../errors.js';
@@ -141,14 +142,15 @@ export class SigningKeys {
       const current = await promoteNextKey(tx, domainId, now);
       await this.insert(tx, domainId, fresh, 'next', now);
       const next = fresh.kid;
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'signing_key.rotate',
-        target: current,
-        outcome: 'success',
-        detail: { retired, current, next, publishUntil: publishUntil.toISOString() },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, domainId, 'signing_key.rotate', current, {
+          retired,
+          current,
+          next,
+          publishUntil: publishUntil.toISOString(),
+        }),
+      );
     });
     return this.list(domainId);
   }

@@ -16,11 +16,13 @@ import {
   tokenType,
 } from '@bulkhead/sdk/profile';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { isId, newId } from '../domain/ids.js';
 import { BulkheadError } from '../errors.js';
 import { keyedHash } from '../keys/hash.js';
 import { openCheckedSession } from './principals.js';
+import { endSession } from './sessions.js';
 import { recordRevocation, revocationFromNotice, revocationNotifyChannel } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import {
@@ -128,14 +130,10 @@ export class TokenService {
           at: now,
         });
       }
-      await appendAudit(tx, {
-        ...actor,
-        domainId: principal.domain_id,
-        action: 'token.issue',
-        target: principal.id,
-        outcome: 'success',
-        detail: { sessionId, clientId },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, principal.domain_id, 'token.issue', principal.id, { sessionId, clientId }),
+      );
     });
     const access = await this.sign(principal.domain_id, principal.id, sessionId, clientId);
     return refreshToken === undefined ? access : { ...access, refresh_token: refreshToken };
@@ -256,19 +254,9 @@ export class TokenService {
 
   /** Revokes a session: its access tokens are refused from the next request on. */
   async revokeSession(actor: Actor, sessionId: string, reason: string, domainId: string): Promise<boolean> {
-    return this.o.store.withDomain(domainId, async (tx) => {
-      const row = await revokeSession(tx, sessionId, reason, new Date(), domainId);
-      if (row === undefined) return false;
-      await recordRevocation(this.o.store, tx, 'session', sessionId, row.domain_id);
-      await appendAudit(tx, {
-        ...actor,
-        domainId: row.domain_id,
-        action: 'session.revoke',
-        target: sessionId,
-        outcome: 'success',
-        detail: { principalId: row.principal_id, reason },
-      });
-      return true;
+    return endSession(this.o.store, actor, domainId, sessionId, reason, {
+      action: 'session.revoke',
+      detail: { reason },
     });
   }
 

@@ -2,6 +2,7 @@
 // overlap, revoked at once. Authentication refuses every bad key with the same answer and logs why.
 // Each process remembers which domain the keys it verified belong to (`knownDomain`), so a domain over its
 // share can be refused before a key of it is read: that memory only ever refuses earlier, it admits no one.
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
@@ -166,14 +167,7 @@ export class KeyService {
         createdAt: new Date(),
         expiresAt: input.expiresAt ?? null,
       });
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'key.issue',
-        target: row.id,
-        outcome: 'success',
-        detail: { prefix: row.prefix, scopes },
-      });
+      await appendAudit(tx, succeeded(actor, domainId, 'key.issue', row.id, { prefix: row.prefix, scopes }));
       return { ...keyView(row), key };
     });
   }
@@ -194,14 +188,7 @@ export class KeyService {
       if (row.revoked_at !== null) return keyView(row);
       const updated = await markKeyRevoked(tx, keyId, new Date());
       await announceKeyChange(this.deps.store, tx, domainId);
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'key.revoke',
-        target: keyId,
-        outcome: 'success',
-        detail: {},
-      });
+      await appendAudit(tx, succeeded(actor, domainId, 'key.revoke', keyId));
       return keyView(updated);
     });
   }
@@ -257,19 +244,15 @@ export class KeyService {
         createdAt: now,
         replacesKeyId: old.id,
       });
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'key.rotate',
-        target: old.id,
-        outcome: 'success',
-        detail: {
+      await appendAudit(
+        tx,
+        succeeded(actor, domainId, 'key.rotate', old.id, {
           newKeyId: row.id,
           prefix: row.prefix,
           overlapSeconds,
           previousExpiresAt: previous.expires_at?.toISOString() ?? null,
-        },
-      });
+        }),
+      );
       return { key: { ...keyView(row), key: secret }, previous: keyView(previous) };
     });
   }

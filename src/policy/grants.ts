@@ -2,6 +2,7 @@
 // operator writes them (from, to, actions, resources, expiry, reason); the policy asks for a live one on
 // every cross-domain request, so an expiry or a revocation holds from the very next request. Every
 // grant, revocation and use is audited with both domains.
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { isId, newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
@@ -177,14 +178,16 @@ export class GrantService {
           (g.resources.includes('*') || (resourceId !== null && g.resources.includes(resourceId))),
       );
       if (grant === undefined) return null;
-      await appendAudit(tx, {
-        ...actor,
-        domainId: to,
-        action: 'grant.use',
-        target: resourceId ?? to,
-        outcome: 'success',
-        detail: { grantId: grant.id, fromDomainId: from, toDomainId: to, action, route },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, to, 'grant.use', resourceId ?? to, {
+          grantId: grant.id,
+          fromDomainId: from,
+          toDomainId: to,
+          action,
+          route,
+        }),
+      );
       return grantView(grant);
     });
   }

@@ -3,6 +3,7 @@
 // every one ends `ready`, so does the blueprint; if any fails, every resource of the blueprint is
 // deprovisioned and the domain is left as it was. A crash in between is rolled back by `reconcile`
 // once the lease has run out. Every step is audited.
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import type { ResourceKind } from '../domain/kinds.js';
@@ -78,14 +79,13 @@ export class Blueprints {
         at: now,
         leaseUntil: new Date(now.getTime() + this.o.leaseMs),
       });
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'blueprint.create',
-        target: id,
-        outcome: 'success',
-        detail: { name: input.name, resources: input.resources.map((r) => `${r.kind}/${r.name}`) },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, domainId, 'blueprint.create', id, {
+          name: input.name,
+          resources: input.resources.map((r) => `${r.kind}/${r.name}`),
+        }),
+      );
     });
     // The steps run side by side; each is the ordinary, race-free provisioning path.
     const results = await Promise.allSettled(

@@ -2,6 +2,7 @@
 // new ones and the store keeps them sealed under the domain's data key), and used for the backend's own
 // isolation probe. Only a principal of the resource's own domain reaches these; credentials of a backend
 // this server does not reach are neither handed out nor rotated by it.
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import type { ResourceKind } from '../domain/kinds.js';
 import { BulkheadError } from '../errors.js';
@@ -50,14 +51,7 @@ export async function readCredentials(
     row.credentials,
   );
   await ctx.store.withDomain(domainId, (tx) =>
-    appendAudit(tx, {
-      ...actor,
-      domainId,
-      action: 'resource.credentials',
-      target: resourceId,
-      outcome: 'success',
-      detail: {},
-    }),
+    appendAudit(tx, succeeded(actor, domainId, 'resource.credentials', resourceId)),
   );
   return credentials;
 }
@@ -99,14 +93,10 @@ export async function rotateCredentials(
       const credentials = await placed.provider.credentials({ domainId, resourceId });
       const sealed = await ctx.keyring.encryptIn(tx, domainId, credentialsPurpose(resourceId), credentials);
       await storeCredentials(tx, resourceId, sealed);
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'resource.credentials_rotated',
-        target: resourceId,
-        outcome: 'success',
-        detail: { kind: row.kind },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, domainId, 'resource.credentials_rotated', resourceId, { kind: row.kind }),
+      );
       return credentials;
     });
     if (rotated === null) throw refusal ?? new Error('unreachable');

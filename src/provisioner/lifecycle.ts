@@ -2,7 +2,7 @@
 // outcome (ready, failed, deleted) is recorded with its audit event in one transaction. Every move names
 // the status it leaves, so a row another process moved on meanwhile is left to it. Deletion marks the
 // row first, so a crash resumes it; the reconciler finishes or undoes anything a crash left half done.
-import type { AuditAction } from '../audit/events.js';
+import { succeeded, type AuditAction } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { BulkheadError } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
@@ -211,14 +211,10 @@ export async function deleteResource(
       return { row, changed: false, refusal: placed.refusal };
     }
     const updated = await markDeprovisioning(tx, resourceId, new Date(Date.now() + ctx.leaseMs));
-    await appendAudit(tx, {
-      ...actor,
-      domainId,
-      action: 'resource.delete',
-      target: resourceId,
-      outcome: 'success',
-      detail: { kind: row.kind, from: row.status },
-    });
+    await appendAudit(
+      tx,
+      succeeded(actor, domainId, 'resource.delete', resourceId, { kind: row.kind, from: row.status }),
+    );
     return { row: updated, changed: true };
   });
   if ('refusal' in marked) throw marked.refusal;

@@ -2,6 +2,7 @@
 // backend objects whose resource is gone, and destroys the data keys of deleted domains once nothing of
 // theirs is left. It crosses domains only to find the work (system context, purpose `reconciler`); each
 // change it makes runs in the resource's own domain. One pass at a time per process, on a schedule.
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import type { Actor } from '../policy/principal.js';
 import type { OwnedObject, ResourceRef } from '../providers/provider.js';
@@ -149,14 +150,13 @@ export class Reconciler {
         if (row.status !== 'deleted' && row.status !== 'failed') continue;
         await provider.delete(owned.ref);
         await this.ctx.store.withDomain(owned.ref.domainId, (tx) =>
-          appendAudit(tx, {
-            ...actor,
-            domainId: owned.ref.domainId,
-            action: 'resource.orphan_removed',
-            target: owned.ref.resourceId,
-            outcome: 'success',
-            detail: { kind, name: owned.name },
-          }),
+          appendAudit(
+            tx,
+            succeeded(actor, owned.ref.domainId, 'resource.orphan_removed', owned.ref.resourceId, {
+              kind,
+              name: owned.name,
+            }),
+          ),
         );
         removed++;
       }
@@ -170,14 +170,7 @@ export class Reconciler {
     for (const id of domains) {
       const done = await this.ctx.store.withDomain(id, async (tx) => {
         if (!(await this.ctx.keyring.destroy(tx, id))) return false;
-        await appendAudit(tx, {
-          ...actor,
-          domainId: id,
-          action: 'domain.key_destroyed',
-          target: id,
-          outcome: 'success',
-          detail: {},
-        });
+        await appendAudit(tx, succeeded(actor, id, 'domain.key_destroyed', id));
         return true;
       });
       if (done) destroyed++;

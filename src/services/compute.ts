@@ -5,6 +5,7 @@
 // locked, in the transaction that inserts, so parallel creates cannot overrun them. A deleted volume is
 // gone for the tenant at once and zeroed by a background worker at a bounded rate before its space is
 // released; a volume still being zeroed keeps its place in the quota, and a crash resumes the zeroing.
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
@@ -184,14 +185,7 @@ export class ComputeService {
           name: input.name,
           at: new Date(),
         });
-        await appendAudit(tx, {
-          ...actor,
-          domainId,
-          action: 'instance.create',
-          target: row.id,
-          outcome: 'success',
-          detail: { name: row.name },
-        });
+        await appendAudit(tx, succeeded(actor, domainId, 'instance.create', row.id, { name: row.name }));
         return instanceView(row);
       });
     } catch (error) {
@@ -229,14 +223,10 @@ export class ComputeService {
       const now = new Date();
       const detached = await detachInstanceVolumes(tx, domainId, instanceId, now);
       const row = await markInstanceDeleted(tx, domainId, instanceId, now);
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'instance.delete',
-        target: instanceId,
-        outcome: 'success',
-        detail: { detachedVolumes: detached },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, domainId, 'instance.delete', instanceId, { detachedVolumes: detached }),
+      );
       return instanceView(row);
     });
   }
@@ -279,14 +269,10 @@ export class ComputeService {
           sizeBytes: input.sizeBytes,
           at: new Date(),
         });
-        await appendAudit(tx, {
-          ...actor,
-          domainId,
-          action: 'volume.create',
-          target: id,
-          outcome: 'success',
-          detail: { name: input.name, sizeBytes: input.sizeBytes },
-        });
+        await appendAudit(
+          tx,
+          succeeded(actor, domainId, 'volume.create', id, { name: input.name, sizeBytes: input.sizeBytes }),
+        );
         return volumeView(row);
       });
     } catch (error) {
@@ -325,14 +311,10 @@ export class ComputeService {
       if (volume.status !== 'available')
         throw new BulkheadError('volume_attached', 'The volume is attached to an instance; detach it first.');
       const row = await attachVolume(tx, domainId, volumeId, instance.id, new Date());
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'volume.attach',
-        target: volumeId,
-        outcome: 'success',
-        detail: { instanceId: instance.id },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, domainId, 'volume.attach', volumeId, { instanceId: instance.id }),
+      );
       return volumeView(row);
     });
   }
@@ -342,14 +324,10 @@ export class ComputeService {
       const volume = await lockVolume(tx, domainId, volumeId);
       if (volume.status !== 'attached') return volumeView(volume);
       const row = await detachVolume(tx, domainId, volumeId, new Date());
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'volume.detach',
-        target: volumeId,
-        outcome: 'success',
-        detail: { instanceId: volume.instance_id },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, domainId, 'volume.detach', volumeId, { instanceId: volume.instance_id }),
+      );
       return volumeView(row);
     });
   }
@@ -365,14 +343,10 @@ export class ComputeService {
       if (volume.status === 'attached')
         throw new BulkheadError('volume_attached', 'The volume is attached to an instance; detach it first.');
       const row = await markVolumeDeleting(tx, domainId, volumeId, new Date());
-      await appendAudit(tx, {
-        ...actor,
-        domainId,
-        action: 'volume.delete',
-        target: volumeId,
-        outcome: 'success',
-        detail: { sizeBytes: Number(volume.size_bytes) },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, domainId, 'volume.delete', volumeId, { sizeBytes: Number(volume.size_bytes) }),
+      );
       return row;
     });
     this.kick();
@@ -455,14 +429,12 @@ export class ComputeService {
     await this.o.store.withDomain(volume.domain_id, async (tx) => {
       const row = await markVolumeDeleted(tx, volume.domain_id, volume.id, new Date());
       if (row === undefined) return;
-      await appendAudit(tx, {
-        ...actor,
-        domainId: volume.domain_id,
-        action: 'volume.deleted',
-        target: volume.id,
-        outcome: 'success',
-        detail: { zeroedBytes: Number(volume.size_bytes) },
-      });
+      await appendAudit(
+        tx,
+        succeeded(actor, volume.domain_id, 'volume.deleted', volume.id, {
+          zeroedBytes: Number(volume.size_bytes),
+        }),
+      );
     });
   }
 

@@ -1,5 +1,6 @@
 // Domains: creation, listing and the active → suspended → deleted life cycle. Each change and its
 // audit event commit together; the domain row is locked while its status changes.
+import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { newId } from '../domain/ids.js';
 import { normaliseSlug, parseSlug } from '../domain/slug.js';
@@ -110,14 +111,7 @@ export class DomainService {
         }
         const row = await insertDomain(tx, { id: newId('domain'), slug, name, at: now });
         await insertEmptyPool(tx, row.id, now);
-        await appendAudit(tx, {
-          ...actor,
-          domainId: row.id,
-          action: 'domain.create',
-          target: row.id,
-          outcome: 'success',
-          detail: { slug },
-        });
+        await appendAudit(tx, succeeded(actor, row.id, 'domain.create', row.id, { slug }));
         return domainView(row);
       });
     } catch (error) {
@@ -226,19 +220,13 @@ export class DomainService {
     );
     const action =
       to === 'suspended' ? 'domain.suspend' : to === 'active' ? 'domain.resume' : 'domain.delete';
-    await appendAudit(tx, {
-      ...actor,
-      domainId,
-      action,
-      target: domainId,
-      outcome: 'success',
-      detail:
-        to === 'deleted'
-          ? { from: row.status, revokedKeys, resources }
-          : to === 'suspended'
-            ? { from: row.status, reason }
-            : { from: row.status, ...(row.suspend_reason === null ? {} : { reason: row.suspend_reason }) },
-    });
+    const detail =
+      to === 'deleted'
+        ? { from: row.status, revokedKeys, resources }
+        : to === 'suspended'
+          ? { from: row.status, reason }
+          : { from: row.status, ...(row.suspend_reason === null ? {} : { reason: row.suspend_reason }) };
+    await appendAudit(tx, succeeded(actor, domainId, action, domainId, detail));
     return updated;
   }
 }

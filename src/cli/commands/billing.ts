@@ -1,10 +1,9 @@
 // `bulkhead billing …` and `bulkhead invoice …`: the price book, a domain's billing details, closing a
 // period, a domain's usage, and its invoices (list, show, the PDF to a file, pay, void). Operator
 // commands: through a server with --url (and BULKHEAD_OPERATOR_TOKEN), or on the store; one request each.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { PriceBookInput } from '../../billing/service.js';
-import { BulkheadError } from '../../errors.js';
 import {
   idOf,
   parseTime,
@@ -12,6 +11,7 @@ import {
   printMany,
   printOne,
   printTable,
+  readJsonFile,
   resolveDomain,
   wholeNumber,
   type CliContext,
@@ -40,20 +40,6 @@ const lineColumns = [
 ];
 const detailColumns = ['domainId', 'name', 'addressLines', 'city', 'postalCode', 'country', 'email', 'taxId'];
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-
-async function readJsonFile<T>(path: string): Promise<T> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new BulkheadError('invalid_request', `Cannot read ${path}: ${(error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (error) {
-    throw new BulkheadError('invalid_request', `${path} is not JSON: ${(error as Error).message}`);
-  }
-}
 
 export function registerBilling(program: Command, ctx: CliContext): void {
   const billing = program

@@ -1,11 +1,18 @@
 // `bulkhead blueprint …`: several resources provisioned as one with the domain's key (BULKHEAD_KEY):
 // all ready, or none left behind.
-import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { resourceKinds, type ResourceKind } from '../../domain/kinds.js';
 import { BulkheadError } from '../../errors.js';
 import type { BlueprintView } from '../../provisioner/blueprints.js';
-import { idOf, printJson, printTable, resolveDomain, withProgress, type CliContext } from '../context.js';
+import {
+  idOf,
+  printJson,
+  printTable,
+  readJsonFile,
+  resolveDomain,
+  withProgress,
+  type CliContext,
+} from '../context.js';
 import type { BlueprintInput } from '../tenant-plane.js';
 
 const resourceColumns = ['id', 'kind', 'name', 'status', 'error'];
@@ -30,21 +37,6 @@ function item(text: string, previous: BlueprintInput['resources'] = []): Bluepri
   return [...previous, { kind: kind as ResourceKind, name }];
 }
 
-/** A blueprint file: `{"name": …, "resources": [{"kind": …, "name": …}, …]}`. */
-async function readBlueprintFile(path: string): Promise<BlueprintInput> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new BulkheadError('invalid_request', `Cannot read ${path}: ${(error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as BlueprintInput;
-  } catch (error) {
-    throw new BulkheadError('invalid_request', `${path} is not JSON: ${(error as Error).message}`);
-  }
-}
-
 export function registerBlueprint(program: Command, ctx: CliContext): void {
   const blueprint = program
     .command('blueprint')
@@ -66,7 +58,7 @@ export function registerBlueprint(program: Command, ctx: CliContext): void {
         if (opts.file !== undefined) {
           if (name !== undefined || opts.resource !== undefined)
             throw new BulkheadError('invalid_request', 'Give a --file, or a name with --resource, not both.');
-          input = await readBlueprintFile(opts.file);
+          input = await readJsonFile<BlueprintInput>(opts.file);
         } else {
           if (name === undefined || opts.resource === undefined)
             throw new BulkheadError('invalid_request', 'Give a name and at least one --resource KIND:NAME.');

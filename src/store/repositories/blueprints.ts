@@ -3,6 +3,7 @@
 // stale blueprints crosses domains and takes a `SystemTx`.
 import type { BlueprintRow, BlueprintStatus, ResourceRow } from '../schema.js';
 import type { DomainTx, SystemTx } from '../store.js';
+import { leaseFree } from './leases.js';
 
 /** Records a blueprint being provisioned, under a lease until `leaseUntil`. */
 export async function insertBlueprint(
@@ -81,7 +82,7 @@ export function staleBlueprints(tx: SystemTx, limit: number): Promise<{ id: stri
     .selectFrom('blueprints')
     .select(['id', 'domain_id'])
     .where('status', 'in', ['provisioning', 'rolling_back'])
-    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', new Date())]))
+    .where(leaseFree(new Date()))
     .limit(limit)
     .execute();
 }

@@ -7,6 +7,7 @@ import type { ResourceKind } from '../../domain/kinds.js';
 import { notFound } from '../../errors.js';
 import type { ResourceRow, ResourceStatus } from '../schema.js';
 import type { DomainQueries, DomainTx, SystemTx } from '../store.js';
+import { leaseFree } from './leases.js';
 
 /** The statuses a crash can leave a resource in, which the reconciler finishes or undoes. */
 const unfinished = ['pending', 'provisioning', 'deprovisioning'] as const;
@@ -226,7 +227,7 @@ export async function unfinishedResources(
     .selectFrom('resources')
     .select('id')
     .where('status', 'in', unfinished)
-    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', new Date())]))
+    .where(leaseFree(new Date()))
     .where((eb) =>
       eb.or([
         eb('backend', 'is', null),
@@ -258,7 +259,7 @@ export function claimResource(
     .set((eb) => ({ lease_until: leaseUntil, attempts: eb('attempts', '+', 1) }))
     .where('id', '=', resourceId)
     .where('status', 'in', unfinished)
-    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+    .where(leaseFree(now))
     .returningAll()
     .executeTakeFirst();
 }

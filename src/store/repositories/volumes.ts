@@ -6,6 +6,7 @@
 import type { Updateable } from 'kysely';
 import type { VolumeRow, VolumesTable, VolumeStatus } from '../schema.js';
 import type { DomainQueries, DomainTx, SystemQueries, SystemTx } from '../store.js';
+import { leaseFree } from './leases.js';
 
 /** The statement (for `Store.read`) that finds a live volume of the domain by id. */
 export function liveVolumeStatement(db: DomainQueries | DomainTx, domainId: string, volumeId: string) {
@@ -145,7 +146,7 @@ export async function volumesToZero(tx: SystemTx, now: Date, limit: number): Pro
     .selectFrom('volumes')
     .select('id')
     .where('status', '=', 'deleting')
-    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+    .where(leaseFree(now))
     .orderBy('updated_at')
     .limit(limit)
     .execute();
@@ -164,7 +165,7 @@ export function claimVolume(
     .set({ lease_until: leaseUntil })
     .where('id', '=', volumeId)
     .where('status', '=', 'deleting')
-    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+    .where(leaseFree(now))
     .returningAll()
     .executeTakeFirst();
 }

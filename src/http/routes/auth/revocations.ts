@@ -3,7 +3,7 @@ import { timestampOf } from '../../../domain/timestamp.js';
 import { domainRevocationsSince, revocationsSince } from '../../../identity/revocations.js';
 import { revocationReader } from '../../../policy/policy.js';
 import { inDomain } from '../../../policy/principal.js';
-import { bearer, errorResponses, Timestamp } from '../../schemas.js';
+import { Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 
 export const revocations: RouteModule = (app, { store }) => {
@@ -13,9 +13,7 @@ export const revocations: RouteModule = (app, { store }) => {
       config: { access: revocationReader },
       schema: {
         operationId: 'listRevocations',
-        tags: ['auth'],
         summary: 'Revocations since a time (the catch-up read of the revocation feed)',
-        security: bearer,
         description:
           'Sessions, principals and domains whose tokens must be refused (and domains restored), oldest first. ' +
           'Verifiers read this after (re)connecting to the feed, from a little before their last event. ' +
@@ -35,7 +33,6 @@ export const revocations: RouteModule = (app, { store }) => {
               }),
             ),
           }),
-          ...errorResponses,
         },
       },
     },

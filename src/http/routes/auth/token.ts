@@ -19,7 +19,6 @@ import type { PrincipalService } from '../../../identity/principals.js';
 import { publicAccess } from '../../../policy/policy.js';
 import { sessionCookie } from '../../../identity/sessions.js';
 import { fromThisSite } from '../../same-site.js';
-import { bearer, errorResponses } from '../../schemas.js';
 import type { App, RouteModule } from '../../types.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -102,7 +101,6 @@ export const token: RouteModule = (app, services) => {
         config: { access: publicAccess },
         schema: {
           operationId: 'token',
-          tags: ['auth'],
           summary: 'Obtain an access token',
           description:
             '`grant_type=password` with `domain` (slug or id), `username` (email) and `password`; or ' +
@@ -120,7 +118,6 @@ export const token: RouteModule = (app, services) => {
               expires_in: Type.Integer(),
               refresh_token: Type.Optional(Type.String()),
             }),
-            ...errorResponses,
           },
         },
       },
@@ -204,7 +201,6 @@ export const token: RouteModule = (app, services) => {
               ),
         schema: {
           operationId: 'login',
-          tags: ['auth'],
           summary: 'Open a browser session',
           description:
             'Checks `domain` (slug or id), `username` and `password` like the password grant and sets the ' +
@@ -225,7 +221,6 @@ export const token: RouteModule = (app, services) => {
           ),
           response: {
             200: Type.Object({ domainId: Type.String(), subject: Type.String(), sessionId: Type.String() }),
-            ...errorResponses,
           },
         },
       },
@@ -250,12 +245,10 @@ export const token: RouteModule = (app, services) => {
         config: { access: { credentials: ['session', 'access_token'] } },
         schema: {
           operationId: 'logout',
-          tags: ['auth'],
           summary: 'End the current session',
           description:
             'Ends the session of the cookie (or of the bearer token) for the very next request, and clears the cookie.',
-          security: bearer,
-          response: { 204: Type.Null(), ...errorResponses },
+          response: { 204: Type.Null() },
         },
       },
       async (request, reply) => {
@@ -278,7 +271,6 @@ export const token: RouteModule = (app, services) => {
         config: { access: publicAccess },
         schema: {
           operationId: 'revokeToken',
-          tags: ['auth'],
           summary: 'Revoke a token (RFC 7009)',
           description:
             'Revokes the session behind a refresh token or an access token: every token of that session is ' +
@@ -291,7 +283,7 @@ export const token: RouteModule = (app, services) => {
             },
             { additionalProperties: false },
           ),
-          response: { 200: Type.Object({}), ...errorResponses },
+          response: { 200: Type.Object({}) },
         },
       },
       async (request) => {

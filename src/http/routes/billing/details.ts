@@ -1,7 +1,7 @@
 // A domain's billing details (name and address on its invoices): read by any credential of the domain (a
 // key scoped `billing:read`), set by the operator or a key of the domain scoped `billing:write`.
 import { domainBilling } from '../../../policy/policy.js';
-import { bearer, errorResponses, TenantDomainParams } from '../../schemas.js';
+import { TenantDomainParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 import { BillingDetails, BillingDetailsInput } from './schemas.js';
@@ -13,12 +13,10 @@ export const detailsRoutes: RouteModule = (app, { billing }) => {
       config: { access: domainBilling('billing', 'read') },
       schema: {
         operationId: 'getBillingDetails',
-        tags: ['billing'],
         summary: "A domain's billing details",
         description: 'The name and address its invoices are made out to; 404 until they are set.',
-        security: bearer,
         params: TenantDomainParams,
-        response: { 200: BillingDetails, ...errorResponses },
+        response: { 200: BillingDetails },
       },
     },
     async (request) => billing.details(scopeOf(request)),
@@ -30,15 +28,13 @@ export const detailsRoutes: RouteModule = (app, { billing }) => {
       config: { access: domainBilling('billing', 'write') },
       schema: {
         operationId: 'setBillingDetails',
-        tags: ['billing'],
         summary: "Set a domain's billing details",
         description:
           'Replaces them all: name, address lines, city, postal code, country (ISO 3166-1 alpha-2), ' +
           'email and an optional tax id. Invoices are rendered with the details of the moment.',
-        security: bearer,
         params: TenantDomainParams,
         body: BillingDetailsInput,
-        response: { 200: BillingDetails, ...errorResponses },
+        response: { 200: BillingDetails },
       },
     },
     async (request) => billing.setDetails(actorOf(request), scopeOf(request), request.body),

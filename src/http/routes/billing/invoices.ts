@@ -2,7 +2,7 @@
 // changed by the operator alone. Another domain's invoice answers exactly like one that does not exist.
 import { Type } from '@sinclair/typebox';
 import { domainBilling, operatorInDomain } from '../../../policy/policy.js';
-import { bearer, errorResponses, TenantDomainParams } from '../../schemas.js';
+import { TenantDomainParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 import { Invoice, InvoiceListQuery, InvoiceParams, InvoiceSummary, PayInput } from './schemas.js';
@@ -14,13 +14,11 @@ export const invoiceRoutes: RouteModule = (app, { billing }) => {
       config: { access: domainBilling('invoices', 'read') },
       schema: {
         operationId: 'listInvoices',
-        tags: ['billing'],
         summary: "List a domain's invoices",
         description: 'Newest first, without lines; page with `before` = the last `number`.',
-        security: bearer,
         params: TenantDomainParams,
         querystring: InvoiceListQuery,
-        response: { 200: Type.Object({ items: Type.Array(InvoiceSummary) }), ...errorResponses },
+        response: { 200: Type.Object({ items: Type.Array(InvoiceSummary) }) },
       },
     },
     async (request) => ({
@@ -37,11 +35,9 @@ export const invoiceRoutes: RouteModule = (app, { billing }) => {
       config: { access: domainBilling('invoices', 'read') },
       schema: {
         operationId: 'getInvoice',
-        tags: ['billing'],
         summary: 'Show an invoice with its lines',
-        security: bearer,
         params: InvoiceParams,
-        response: { 200: Invoice, ...errorResponses },
+        response: { 200: Invoice },
       },
     },
     async (request) => billing.invoice(scopeOf(request), request.params.invoiceId),
@@ -53,16 +49,13 @@ export const invoiceRoutes: RouteModule = (app, { billing }) => {
       config: { access: domainBilling('invoices', 'read') },
       schema: {
         operationId: 'getInvoicePdf',
-        tags: ['billing'],
         summary: 'An invoice as a PDF',
         description:
           "The platform's name, the domain's billing details as they are now, the invoice's number, " +
           'period, issue date, lines, totals and status.',
-        security: bearer,
         params: InvoiceParams,
         response: {
           200: Type.Unsafe<unknown>({ type: 'string', format: 'binary', description: 'application/pdf' }),
-          ...errorResponses,
         },
       },
     },
@@ -82,13 +75,11 @@ export const invoiceRoutes: RouteModule = (app, { billing }) => {
       config: { access: operatorInDomain },
       schema: {
         operationId: 'payInvoice',
-        tags: ['billing'],
         summary: 'Mark an invoice paid',
         description: 'From `open` or `uncollectible`; otherwise 409 `invoice_status`.',
-        security: bearer,
         params: InvoiceParams,
         body: PayInput,
-        response: { 200: InvoiceSummary, ...errorResponses },
+        response: { 200: InvoiceSummary },
       },
     },
     async (request) =>
@@ -111,15 +102,13 @@ export const invoiceRoutes: RouteModule = (app, { billing }) => {
         config: { access: operatorInDomain },
         schema: {
           operationId: `${action}Invoice`,
-          tags: ['billing'],
           summary,
           description:
             status === 'void'
               ? 'From `open` or `uncollectible`; otherwise 409 `invoice_status`.'
               : 'From `open`; otherwise 409 `invoice_status`.',
-          security: bearer,
           params: InvoiceParams,
-          response: { 200: InvoiceSummary, ...errorResponses },
+          response: { 200: InvoiceSummary },
         },
       },
       async (request) =>

@@ -1,7 +1,7 @@
 // Closing a billing period, for every domain or for one: the operator's. Each domain's invoice is written
 // in its own transaction.
 import { operatorInDomain, operatorOnly } from '../../../policy/policy.js';
-import { bearer, DomainIdParam, errorResponses } from '../../schemas.js';
+import { DomainIdParam } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 import { Type } from '@sinclair/typebox';
@@ -14,14 +14,12 @@ export const periodRoutes: RouteModule = (app, { billing }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'closePeriod',
-        tags: ['billing'],
         summary: 'Close a billing period',
         description:
           'Writes an invoice for every domain that existed during the month, lines per meter. Closing ' +
           'again writes only what is missing. A month that has not ended is 409 `period_open`.',
-        security: bearer,
         params: PeriodParams,
-        response: { 200: CloseResult, ...errorResponses },
+        response: { 200: CloseResult },
       },
     },
     async (request) => billing.closePeriod(actorOf(request), request.params.period),
@@ -33,17 +31,15 @@ export const periodRoutes: RouteModule = (app, { billing }) => {
       config: { access: operatorInDomain },
       schema: {
         operationId: 'closeDomainPeriod',
-        tags: ['billing'],
         summary: 'Close a billing period for one domain',
         description:
           "Writes the domain's invoice for the month (with no line if it used nothing), as the period's " +
           'close would, whether or not the domain existed then; again, it writes nothing.',
-        security: bearer,
         params: Type.Object(
           { domainId: DomainIdParam, period: periodParam },
           { additionalProperties: false },
         ),
-        response: { 200: CloseResult, ...errorResponses },
+        response: { 200: CloseResult },
       },
     },
     async (request) => billing.closeDomainPeriod(actorOf(request), scopeOf(request), request.params.period),

@@ -1,6 +1,5 @@
 // The price book: the operator's alone. It belongs to no domain; a domain's override is shown only here.
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf } from '../actor.js';
 import { PriceBook, PriceBookInput } from './schemas.js';
@@ -12,14 +11,12 @@ export const priceRoutes: RouteModule = (app, { billing }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'setPrices',
-        tags: ['billing'],
         summary: 'Replace the price book',
         description:
           'Meters not named are removed. An override naming an unknown or deleted domain is 404. Invoices ' +
           'already closed keep the prices they were closed with.',
-        security: bearer,
         body: PriceBookInput,
-        response: { 200: PriceBook, ...errorResponses },
+        response: { 200: PriceBook },
       },
     },
     async (request) => billing.setPrices(actorOf(request), request.body),
@@ -31,10 +28,8 @@ export const priceRoutes: RouteModule = (app, { billing }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'getPrices',
-        tags: ['billing'],
         summary: 'Read the price book',
-        security: bearer,
-        response: { 200: PriceBook, ...errorResponses },
+        response: { 200: PriceBook },
       },
     },
     async () => billing.prices(),

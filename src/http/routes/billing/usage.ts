@@ -1,7 +1,7 @@
 // A domain's usage: recorded by the operator or by a key of the domain scoped `usage:write`, read by any
 // credential of the domain (a key scoped `usage:read`). The domain is the credential's, never the body's.
 import { domainBilling } from '../../../policy/policy.js';
-import { bearer, errorResponses, TenantDomainParams } from '../../schemas.js';
+import { TenantDomainParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
 import { UsageBuckets, UsageInput, UsageQuery, UsageRecord } from './schemas.js';
@@ -13,16 +13,14 @@ export const usageRoutes: RouteModule = (app, { billing }) => {
       config: { access: domainBilling('usage', 'write') },
       schema: {
         operationId: 'recordUsage',
-        tags: ['billing'],
         summary: 'Record usage of a meter',
         description:
           'Counted once per event id: a retry answers 200 with `recorded: false`; the same id with other ' +
           'usage is 409 `idempotency_conflict`. The meter must be in the price book (`unknown_meter`); a ' +
           'period whose invoice is written takes no more usage (409 `period_closed`).',
-        security: bearer,
         params: TenantDomainParams,
         body: UsageInput,
-        response: { 200: UsageRecord, 201: UsageRecord, ...errorResponses },
+        response: { 200: UsageRecord, 201: UsageRecord },
       },
     },
     async (request, reply) => {
@@ -37,13 +35,11 @@ export const usageRoutes: RouteModule = (app, { billing }) => {
       config: { access: domainBilling('usage', 'read') },
       schema: {
         operationId: 'listUsage',
-        tags: ['billing'],
         summary: "A domain's usage per day and meter",
         description: 'Sums over [from, to) per UTC day and meter, at most 10,000 buckets.',
-        security: bearer,
         params: TenantDomainParams,
         querystring: UsageQuery,
-        response: { 200: UsageBuckets, ...errorResponses },
+        response: { 200: UsageBuckets },
       },
     },
     async (request) => ({ items: await billing.usage(scopeOf(request), request.query) }),

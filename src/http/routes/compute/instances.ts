@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { domainData } from '../../../policy/policy.js';
-import { bearer, DomainPathParam, TenantDomainParams, errorResponses, Timestamp } from '../../schemas.js';
+import { DomainPathParam, TenantDomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
@@ -37,12 +37,10 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
       config: { access: domainData('instances', 'create') },
       schema: {
         operationId: 'createInstance',
-        tags: ['compute'],
         summary: 'Create an instance',
-        security: bearer,
         params: TenantDomainParams,
         body: Type.Object({ name: ResourceName }, { additionalProperties: false }),
-        response: { 201: Instance, ...errorResponses },
+        response: { 201: Instance },
       },
     },
     async (request, reply) =>
@@ -55,11 +53,9 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
       config: { access: domainData('instances', 'read') },
       schema: {
         operationId: 'listInstances',
-        tags: ['compute'],
         summary: "List a domain's instances",
-        security: bearer,
         params: TenantDomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Instance) }), ...errorResponses },
+        response: { 200: Type.Object({ items: Type.Array(Instance) }) },
       },
     },
     async (request) => ({ items: await compute.listInstances(scopeOf(request)) }),
@@ -71,11 +67,9 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
       config: { access: domainData('instances', 'read', 'instanceId') },
       schema: {
         operationId: 'getInstance',
-        tags: ['compute'],
         summary: 'Show an instance',
-        security: bearer,
         params: InstanceParams,
-        response: { 200: Instance, ...errorResponses },
+        response: { 200: Instance },
       },
     },
     async (request) => compute.getInstance(scopeOf(request), request.params.instanceId),
@@ -87,12 +81,10 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
       config: { access: domainData('instances', 'delete', 'instanceId') },
       schema: {
         operationId: 'deleteInstance',
-        tags: ['compute'],
         summary: 'Delete an instance',
         description: 'Its volumes are detached and kept.',
-        security: bearer,
         params: InstanceParams,
-        response: { 200: Instance, ...errorResponses },
+        response: { 200: Instance },
       },
     },
     async (request) => compute.deleteInstance(actorOf(request), scopeOf(request), request.params.instanceId),

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { domainData } from '../../../policy/policy.js';
-import { bearer, DomainPathParam, TenantDomainParams, errorResponses, Timestamp } from '../../schemas.js';
+import { DomainPathParam, TenantDomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 import { InstanceIdParam, ResourceName } from './instances.js';
@@ -34,15 +34,13 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
       config: { access: domainData('volumes', 'create') },
       schema: {
         operationId: 'createVolume',
-        tags: ['compute'],
         summary: 'Create a volume',
-        security: bearer,
         params: TenantDomainParams,
         body: Type.Object(
           { name: ResourceName, sizeBytes: Type.Integer({ minimum: 1 }) },
           { additionalProperties: false },
         ),
-        response: { 201: Volume, ...errorResponses },
+        response: { 201: Volume },
       },
     },
     async (request, reply) =>
@@ -55,11 +53,9 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
       config: { access: domainData('volumes', 'read') },
       schema: {
         operationId: 'listVolumes',
-        tags: ['compute'],
         summary: "List a domain's volumes",
-        security: bearer,
         params: TenantDomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Volume) }), ...errorResponses },
+        response: { 200: Type.Object({ items: Type.Array(Volume) }) },
       },
     },
     async (request) => ({ items: await compute.listVolumes(scopeOf(request)) }),
@@ -71,11 +67,9 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
       config: { access: domainData('volumes', 'read', 'volumeId') },
       schema: {
         operationId: 'getVolume',
-        tags: ['compute'],
         summary: 'Show a volume',
-        security: bearer,
         params: VolumeParams,
-        response: { 200: Volume, ...errorResponses },
+        response: { 200: Volume },
       },
     },
     async (request) => compute.getVolume(scopeOf(request), request.params.volumeId),
@@ -87,14 +81,12 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
       config: { access: domainData('volumes', 'attach', 'volumeId') },
       schema: {
         operationId: 'attachVolume',
-        tags: ['compute'],
         summary: 'Attach a volume to an instance of the same domain',
         description:
           'An instance of another domain answers exactly like an instance that does not exist: 404.',
-        security: bearer,
         params: VolumeParams,
         body: Type.Object({ instanceId: InstanceIdParam }, { additionalProperties: false }),
-        response: { 200: Volume, ...errorResponses },
+        response: { 200: Volume },
       },
     },
     async (request) =>
@@ -107,11 +99,9 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
       config: { access: domainData('volumes', 'attach', 'volumeId') },
       schema: {
         operationId: 'detachVolume',
-        tags: ['compute'],
         summary: 'Detach a volume from its instance',
-        security: bearer,
         params: VolumeParams,
-        response: { 200: Volume, ...errorResponses },
+        response: { 200: Volume },
       },
     },
     async (request) => compute.detach(actorOf(request), scopeOf(request), request.params.volumeId),
@@ -123,15 +113,13 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
       config: { access: domainData('volumes', 'delete', 'volumeId') },
       schema: {
         operationId: 'deleteVolume',
-        tags: ['compute'],
         summary: 'Delete a volume',
         description:
           'Answers at once with the volume `deleting`; from then on it is not found. A background worker ' +
           'overwrites every byte with zeros at a bounded rate and flushes them before its space is released; ' +
           "until then it still counts against the domain's volume quotas.",
-        security: bearer,
         params: VolumeParams,
-        response: { 200: Volume, ...errorResponses },
+        response: { 200: Volume },
       },
     },
     async (request) => compute.deleteVolume(actorOf(request), scopeOf(request), request.params.volumeId),

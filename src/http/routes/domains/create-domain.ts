@@ -1,6 +1,5 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, errorResponses } from '../../schemas.js';
 import { Domain } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf } from '../actor.js';
@@ -12,10 +11,8 @@ export const createDomain: RouteModule = (app, { domains }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'createDomain',
-        tags: ['domains'],
         summary: 'Create a domain',
         description: 'The slug is normalised (NFKC, lowercase) before it is checked and compared.',
-        security: bearer,
         body: Type.Object(
           {
             slug: Type.String({ minLength: 1, maxLength: 253, examples: ['acme'] }),
@@ -28,7 +25,7 @@ export const createDomain: RouteModule = (app, { domains }) => {
           },
           { additionalProperties: false },
         ),
-        response: { 201: Domain, ...errorResponses },
+        response: { 201: Domain },
       },
     },
     async (request, reply) => {

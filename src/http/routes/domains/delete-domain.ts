@@ -1,5 +1,5 @@
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, DomainParams, errorResponses } from '../../schemas.js';
+import { DomainParams } from '../../schemas.js';
 import { Domain } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -11,15 +11,13 @@ export const deleteDomain: RouteModule = (app, { domains, provisioner }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'deleteDomain',
-        tags: ['domains'],
         summary: 'Delete a domain',
         description:
           'Revokes every key of the domain and marks its resources for deprovisioning; the reconciler (started ' +
           'at once) removes them from their backends and then destroys the domain’s data key. The record stays, ' +
           'with status `deleted`, for the audit trail.',
-        security: bearer,
         params: DomainParams,
-        response: { 200: Domain, ...errorResponses },
+        response: { 200: Domain },
       },
     },
     async (request) => {

@@ -1,6 +1,6 @@
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { unscoped } from '../../../policy/scopes.js';
-import { bearer, DomainParams, errorResponses } from '../../schemas.js';
+import { DomainParams } from '../../schemas.js';
 import { Domain } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
@@ -14,13 +14,11 @@ export const getDomain: RouteModule = (app, { domains }) => {
       },
       schema: {
         operationId: 'getDomain',
-        tags: ['domains'],
         summary: 'Show a domain',
         description:
           'The operator sees any domain; a provisioning key sees only its own. Anything else is 404.',
-        security: bearer,
         params: DomainParams,
-        response: { 200: Domain, ...errorResponses },
+        response: { 200: Domain },
       },
     },
     async (request) => domains.get(scopeOf(request)),

@@ -1,5 +1,5 @@
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, DomainParams, errorResponses } from '../../schemas.js';
+import { DomainParams } from '../../schemas.js';
 import { Domain } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -11,11 +11,9 @@ export const resumeDomain: RouteModule = (app, { domains }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'resumeDomain',
-        tags: ['domains'],
         summary: 'Resume a domain',
-        security: bearer,
         params: DomainParams,
-        response: { 200: Domain, ...errorResponses },
+        response: { 200: Domain },
       },
     },
     async (request) => domains.resume(actorOf(request), scopeOf(request)),

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, DomainParams, errorResponses } from '../../schemas.js';
+import { DomainParams } from '../../schemas.js';
 import { Domain } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -12,13 +12,11 @@ export const suspendDomain: RouteModule = (app, { domains }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'suspendDomain',
-        tags: ['domains'],
         summary: 'Suspend a domain',
         description:
           'Its keys are refused until it is resumed. `reason=billing` suspends it for non-payment: paying ' +
           'its last unpaid invoice resumes it; any other reason (default `operator`) only the operator lifts. ' +
           'Suspending a suspended domain for the same reason changes nothing.',
-        security: bearer,
         params: DomainParams,
         querystring: Type.Object(
           {
@@ -31,7 +29,7 @@ export const suspendDomain: RouteModule = (app, { domains }) => {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Domain, ...errorResponses },
+        response: { 200: Domain },
       },
     },
     async (request) => domains.suspend(actorOf(request), scopeOf(request), request.query.reason),

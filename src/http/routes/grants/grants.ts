@@ -3,7 +3,7 @@ import { idSchemaPattern } from '../../../domain/ids.js';
 import { timestampOf } from '../../../domain/timestamp.js';
 import { grantableActions } from '../../../policy/grants.js';
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, DomainIdParam, errorResponses, Timestamp } from '../../schemas.js';
+import { DomainIdParam, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf } from '../actor.js';
 
@@ -32,12 +32,10 @@ export const grantRoutes: RouteModule = (app, { grants }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'createGrant',
-        tags: ['grants'],
         summary: 'Let one domain act on another domain’s data',
         description:
           'Principals of `from` may then do `actions` on `resources` of `to` (`*` for all of them) until ' +
           '`expiresAt` (at most 90 days) or a revocation, whichever comes first. Every use is audited.',
-        security: bearer,
         body: Type.Object(
           {
             from: DomainIdParam,
@@ -52,7 +50,7 @@ export const grantRoutes: RouteModule = (app, { grants }) => {
           },
           { additionalProperties: false },
         ),
-        response: { 201: Grant, ...errorResponses },
+        response: { 201: Grant },
       },
     },
     async (request, reply) =>
@@ -70,16 +68,14 @@ export const grantRoutes: RouteModule = (app, { grants }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'listGrants',
-        tags: ['grants'],
         summary: 'List grants',
         description:
           'Live grants, or all of them with `includeInactive`; `domainId` keeps those of one domain.',
-        security: bearer,
         querystring: Type.Object(
           { domainId: Type.Optional(DomainIdParam), includeInactive: Type.Optional(Type.Boolean()) },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(Grant) }), ...errorResponses },
+        response: { 200: Type.Object({ items: Type.Array(Grant) }) },
       },
     },
     async (request) => ({ items: await grants.list(request.query) }),
@@ -91,12 +87,10 @@ export const grantRoutes: RouteModule = (app, { grants }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'revokeGrant',
-        tags: ['grants'],
         summary: 'Revoke a grant',
         description: 'The very next request that relied on it is refused.',
-        security: bearer,
         params: GrantParams,
-        response: { 200: Grant, ...errorResponses },
+        response: { 200: Grant },
       },
     },
     async (request) => grants.revoke(actorOf(request), request.params.grantId),

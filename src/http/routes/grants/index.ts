@@ -1,13 +1,8 @@
 // Grants: the one audited way for a domain to act in another.
 // One encapsulated plugin: it inherits the root's authentication, policy and error handling
 // (src/http/server.ts); what it adds stays inside it.
-import type { FeaturePlugin, RouteModule } from '../../types.js';
+import { feature } from '../../feature.js';
 import { grantRoutes } from './grants.js';
 
-/** The routes of this feature, in the order they are registered. */
-const routes: readonly RouteModule[] = [grantRoutes];
-
-export const grantsPlugin: FeaturePlugin = (app, { services }, done) => {
-  for (const route of routes) route(app, services);
-  done();
-};
+/** The routes of this feature, in the order they are registered, tagged `grants` in the OpenAPI document. */
+export const grantsPlugin = feature('grants', [grantRoutes]);

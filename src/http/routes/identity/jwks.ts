@@ -1,5 +1,5 @@
 import { publicAccess } from '../../../policy/policy.js';
-import { DomainParams, errorResponses, Jwks } from '../../schemas.js';
+import { DomainParams, Jwks } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 
 export const jwks: RouteModule = (app, { signingKeys }) => {
@@ -9,14 +9,13 @@ export const jwks: RouteModule = (app, { signingKeys }) => {
       config: { access: publicAccess },
       schema: {
         operationId: 'getDomainJwks',
-        tags: ['identity'],
         summary: "A domain's token-signing public keys",
         description:
           'The current key, the next key (published before it signs anything) and retired keys until every token ' +
           'they signed has expired. Only this domain’s keys: a token of another domain can never verify here. ' +
           'Unknown, suspended and deleted domains are 404.',
         params: DomainParams,
-        response: { 200: Jwks, ...errorResponses },
+        response: { 200: Jwks },
       },
     },
     async (request, reply) => {
@@ -31,11 +30,10 @@ export const jwks: RouteModule = (app, { signingKeys }) => {
       config: { access: publicAccess },
       schema: {
         operationId: 'getJwks',
-        tags: ['identity'],
         summary: "Every active domain's token-signing public keys",
         description:
           'For verifiers that serve many domains; each key verifies tokens of its own domain only.',
-        response: { 200: Jwks, ...errorResponses },
+        response: { 200: Jwks },
       },
     },
     async (_request, reply) =>

@@ -1,17 +1,12 @@
 // Provisioning keys: issued, listed, revoked and rotated by the operator; a key's own view of itself.
 // One encapsulated plugin: it inherits the root's authentication, policy and error handling
 // (src/http/server.ts); what it adds stays inside it.
-import type { FeaturePlugin, RouteModule } from '../../types.js';
+import { feature } from '../../feature.js';
 import { issueKey } from './issue-key.js';
 import { listKeys } from './list-keys.js';
 import { revokeKey } from './revoke-key.js';
 import { rotateKey } from './rotate-key.js';
 import { whoami } from './whoami.js';
 
-/** The routes of this feature, in the order they are registered. */
-const routes: readonly RouteModule[] = [issueKey, listKeys, revokeKey, rotateKey, whoami];
-
-export const keysPlugin: FeaturePlugin = (app, { services }, done) => {
-  for (const route of routes) route(app, services);
-  done();
-};
+/** The routes of this feature, in the order they are registered, tagged `keys` in the OpenAPI document. */
+export const keysPlugin = feature('keys', [issueKey, listKeys, revokeKey, rotateKey, whoami]);

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
 import { timestampOf } from '../../../domain/timestamp.js';
-import { bearer, DomainParams, errorResponses, Timestamp } from '../../schemas.js';
+import { DomainParams, Timestamp } from '../../schemas.js';
 import { IssuedKey, Scope } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -13,13 +13,11 @@ export const issueKey: RouteModule = (app, { keys }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'issueKey',
-        tags: ['keys'],
         summary: 'Issue a provisioning key',
         description:
           'The response carries the secret `key` this once; only a keyed hash is stored. `scopes` are resource ' +
           'kinds (every action on the kind) or `kind:action` with action one of read, create, credentials, ' +
           'rotate, delete, objects (storage only); every kind when absent.',
-        security: bearer,
         params: DomainParams,
         body: Type.Optional(
           Type.Object(
@@ -33,7 +31,7 @@ export const issueKey: RouteModule = (app, { keys }) => {
             { additionalProperties: false },
           ),
         ),
-        response: { 201: IssuedKey, ...errorResponses },
+        response: { 201: IssuedKey },
       },
     },
     async (request, reply) => {

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { unscoped } from '../../../policy/scopes.js';
-import { bearer, DomainParams, errorResponses } from '../../schemas.js';
+import { DomainParams } from '../../schemas.js';
 import { Key } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
@@ -19,13 +19,11 @@ export const listKeys: RouteModule = (app, { keys }) => {
       },
       schema: {
         operationId: 'listKeys',
-        tags: ['keys'],
         summary: "List a domain's provisioning keys",
         description:
           'Ids, prefixes, scopes and times; never the secrets. A key may list its own domain’s keys.',
-        security: bearer,
         params: DomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Key) }), ...errorResponses },
+        response: { 200: Type.Object({ items: Type.Array(Key) }) },
       },
     },
     async (request) => ({ items: await keys.list(scopeOf(request)) }),

@@ -1,5 +1,4 @@
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, errorResponses } from '../../schemas.js';
 import { Key, KeyParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -11,12 +10,10 @@ export const revokeKey: RouteModule = (app, { keys }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'revokeKey',
-        tags: ['keys'],
         summary: 'Revoke a provisioning key',
         description: 'Takes effect for the very next request. Revoking a revoked key changes nothing.',
-        security: bearer,
         params: KeyParams,
-        response: { 200: Key, ...errorResponses },
+        response: { 200: Key },
       },
     },
     async (request) => keys.revoke(actorOf(request), scopeOf(request), request.params.keyId),

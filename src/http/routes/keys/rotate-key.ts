@@ -1,7 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { maxRotationOverlapSeconds } from '../../../keys/service.js';
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, errorResponses } from '../../schemas.js';
 import { IssuedKey, Key, KeyParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -13,12 +12,10 @@ export const rotateKey: RouteModule = (app, { keys }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'rotateKey',
-        tags: ['keys'],
         summary: 'Rotate a provisioning key',
         description:
           'Issues a successor with the same name and scopes. The old key stays valid for `overlapSeconds` ' +
           '(default 86400; 0 ends it at once) and then expires; `previous.expiresAt` says when.',
-        security: bearer,
         params: KeyParams,
         body: Type.Optional(
           Type.Object(
@@ -28,7 +25,7 @@ export const rotateKey: RouteModule = (app, { keys }) => {
             { additionalProperties: false },
           ),
         ),
-        response: { 201: Type.Object({ key: IssuedKey, previous: Key }), ...errorResponses },
+        response: { 201: Type.Object({ key: IssuedKey, previous: Key }) },
       },
     },
     async (request, reply) => {

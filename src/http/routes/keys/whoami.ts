@@ -1,7 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { anyCredential } from '../../../policy/policy.js';
 import type { Principal } from '../../../policy/principal.js';
-import { bearer, errorResponses } from '../../schemas.js';
 import { Scope } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 
@@ -53,13 +52,11 @@ export const whoami: RouteModule = (app) => {
       config: { access: anyCredential },
       schema: {
         operationId: 'whoami',
-        tags: ['keys'],
         summary: 'Who the credential is',
         description:
           'The domain a provisioning key or an access token belongs to, with the key id or the subject, ' +
           'session and role. Revoked, expired, unknown or malformed credentials, and those of suspended or deleted ' +
           'domains, all get the same 401.',
-        security: bearer,
         response: {
           200: Type.Object({
             credential: Type.Union([
@@ -76,7 +73,6 @@ export const whoami: RouteModule = (app) => {
             role: Type.Union([Type.Literal('member'), Type.Literal('admin'), Type.Null()]),
             scopes: Type.Array(Scope),
           }),
-          ...errorResponses,
         },
       },
     },

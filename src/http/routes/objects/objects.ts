@@ -11,7 +11,7 @@ import { ownDomainKey } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
 import { hasObjects, isProviderError, type ResourceRef } from '../../../providers/provider.js';
 import type { Services } from '../../../runtime.js';
-import { bearer, DomainPathParam, errorResponses, ResourceIdParam } from '../../schemas.js';
+import { DomainPathParam, ResourceIdParam } from '../../schemas.js';
 import type { App } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
@@ -91,14 +91,12 @@ export function objects(app: App, services: Services): void {
         bodyLimit: services.limits.maxObjectBytes,
         schema: {
           operationId: 'putObject',
-          tags: ['objects'],
           summary: 'Store an object',
           description:
             'Streams the body into the storage resource, encrypted under a key of its own that is wrapped by the ' +
             "domain's data key. Replaces an object with the same key (the old data is overwritten).",
-          security: bearer,
           params: ObjectParams,
-          response: { 200: Type.Object({ key: Type.String(), size: Type.Integer() }), ...errorResponses },
+          response: { 200: Type.Object({ key: Type.String(), size: Type.Integer() }) },
         },
       },
       async (request) => {
@@ -134,9 +132,7 @@ export function objects(app: App, services: Services): void {
         config: { access: ownDomainKey(fromStored('objects')) },
         schema: {
           operationId: 'getObject',
-          tags: ['objects'],
           summary: 'Read an object',
-          security: bearer,
           params: ObjectParams,
           response: {
             200: Type.Unsafe<unknown>({
@@ -144,7 +140,6 @@ export function objects(app: App, services: Services): void {
               format: 'binary',
               description: 'The object, as stored.',
             }),
-            ...errorResponses,
           },
         },
       },
@@ -167,12 +162,10 @@ export function objects(app: App, services: Services): void {
         config: { access: ownDomainKey(fromStored('objects')) },
         schema: {
           operationId: 'deleteObject',
-          tags: ['objects'],
           summary: 'Delete an object',
           description: 'Overwrites the stored data and its key, then removes them.',
-          security: bearer,
           params: ObjectParams,
-          response: { 204: Type.Null(), ...errorResponses },
+          response: { 204: Type.Null() },
         },
       },
       async (request, reply) => {

@@ -1,7 +1,6 @@
 // Charging an unpaid invoice through Stripe: the operator's. The attempt is recorded with its PaymentIntent;
 // a success marks the invoice paid (at once, or when Stripe's webhook says so).
 import { operatorInDomain } from '../../../policy/policy.js';
-import { bearer, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 import { Charge, ChargeParams } from './schemas.js';
@@ -13,15 +12,13 @@ export const chargeRoutes: RouteModule = (app, { payments }) => {
       config: { access: operatorInDomain },
       schema: {
         operationId: 'chargeInvoice',
-        tags: ['billing'],
         summary: 'Charge an invoice through Stripe',
         description:
           "A PaymentIntent for the invoice's total, off session, with the customer's default payment " +
           'method; the idempotency key is the invoice id (and the attempt, after a failure). A decline is ' +
           '402 `payment_failed`; no payment method, 409 `payment_method_missing`.',
-        security: bearer,
         params: ChargeParams,
-        response: { 200: Charge, ...errorResponses },
+        response: { 200: Charge },
       },
     },
     async (request) => payments.charge(actorOf(request), scopeOf(request), request.params.invoiceId),

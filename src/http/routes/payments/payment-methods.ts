@@ -3,7 +3,7 @@
 // (another domain's, or none at all) answers 404 alike.
 import { Type } from '@sinclair/typebox';
 import { domainBilling } from '../../../policy/policy.js';
-import { bearer, errorResponses, TenantDomainParams } from '../../schemas.js';
+import { TenantDomainParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 import { PaymentMethod, PaymentMethodParams } from './schemas.js';
@@ -15,12 +15,10 @@ export const paymentMethodRoutes: RouteModule = (app, { payments }) => {
       config: { access: domainBilling('payments', 'read') },
       schema: {
         operationId: 'listPaymentMethods',
-        tags: ['billing'],
         summary: "List the domain's payment methods",
         description: 'From Stripe: ids, brand, last four digits and expiry; none before billing was set up.',
-        security: bearer,
         params: TenantDomainParams,
-        response: { 200: Type.Object({ items: Type.Array(PaymentMethod) }), ...errorResponses },
+        response: { 200: Type.Object({ items: Type.Array(PaymentMethod) }) },
       },
     },
     async (request) => ({ items: await payments.paymentMethods(scopeOf(request)) }),
@@ -32,12 +30,10 @@ export const paymentMethodRoutes: RouteModule = (app, { payments }) => {
       config: { access: domainBilling('payments', 'write') },
       schema: {
         operationId: 'detachPaymentMethod',
-        tags: ['billing'],
         summary: 'Detach a payment method',
         description: "Only one of the domain's own customer: any other id is 404, as an unknown one.",
-        security: bearer,
         params: PaymentMethodParams,
-        response: { 204: Type.Null(), ...errorResponses },
+        response: { 204: Type.Null() },
       },
     },
     async (request, reply) => {

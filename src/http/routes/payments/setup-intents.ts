@@ -1,7 +1,7 @@
 // A SetupIntent for the domain's own Stripe customer (made the first time): its client secret lets the
 // domain's page attach a card with Stripe.js. The operator, or a key of the domain scoped `payments:write`.
 import { domainBilling } from '../../../policy/policy.js';
-import { bearer, errorResponses, TenantDomainParams } from '../../schemas.js';
+import { TenantDomainParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 import { SetupIntent } from './schemas.js';
@@ -13,14 +13,12 @@ export const setupIntentRoutes: RouteModule = (app, { payments }) => {
       config: { access: domainBilling('payments', 'write') },
       schema: {
         operationId: 'createSetupIntent',
-        tags: ['billing'],
         summary: 'Start attaching a payment method',
         description:
           "Makes the domain's Stripe customer if it has none (once, whatever the retries), then a " +
           'SetupIntent for it; its `clientSecret` goes to Stripe.js. 409 `payments_not_configured` without Stripe.',
-        security: bearer,
         params: TenantDomainParams,
-        response: { 201: SetupIntent, ...errorResponses },
+        response: { 201: SetupIntent },
       },
     },
     async (request, reply) =>

@@ -2,7 +2,6 @@
 // route sits in a scope of its own whose JSON parser hands over the bytes as they came.
 import { Type } from '@sinclair/typebox';
 import { publicAccess } from '../../../policy/policy.js';
-import { errorResponses } from '../../schemas.js';
 import type { App } from '../../types.js';
 import type { Services } from '../../../runtime.js';
 import { WebhookReceipt } from './schemas.js';
@@ -23,14 +22,13 @@ export function webhookRoutes(app: App, { payments }: Services): void {
         bodyLimit: webhookBodyLimit,
         schema: {
           operationId: 'stripeWebhook',
-          tags: ['billing'],
           summary: "Stripe's webhook",
           description:
             'Accepted only with a valid `Stripe-Signature` at most 5 minutes old (400 `invalid_signature`), ' +
             'once per event id. Changes only the invoice of the domain whose customer the event names, ' +
             'and only for a PaymentIntent that domain recorded for it.',
           headers: Type.Object({ 'stripe-signature': Type.Optional(Type.String({ maxLength: 2048 })) }),
-          response: { 200: WebhookReceipt, ...errorResponses },
+          response: { 200: WebhookReceipt },
         },
       },
       async (request) => {

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { domainAdmin } from '../../../policy/policy.js';
-import { bearer, DomainIdParam, DomainParams, errorResponses, Timestamp } from '../../schemas.js';
+import { DomainIdParam, DomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
@@ -32,12 +32,10 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
       config: { access: domainAdmin },
       schema: {
         operationId: 'createPrincipal',
-        tags: ['principals'],
         summary: 'Create a user or a service account in a domain',
         description:
           'A user has an email and a password (at least 12 characters, stored as scrypt). A service gets a ' +
           '`clientId` and a `clientSecret`, shown this once. The same email in two domains is two principals.',
-        security: bearer,
         params: DomainParams,
         body: Type.Union([
           Type.Object(
@@ -56,7 +54,6 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
         ]),
         response: {
           201: Type.Object({ ...Principal.properties, clientSecret: Type.Optional(Type.String()) }),
-          ...errorResponses,
         },
       },
     },
@@ -70,11 +67,9 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
       config: { access: domainAdmin },
       schema: {
         operationId: 'listPrincipals',
-        tags: ['principals'],
         summary: "List a domain's principals",
-        security: bearer,
         params: DomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Principal) }), ...errorResponses },
+        response: { 200: Type.Object({ items: Type.Array(Principal) }) },
       },
     },
     async (request) => {
@@ -89,12 +84,10 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
       config: { access: domainAdmin },
       schema: {
         operationId: 'disablePrincipal',
-        tags: ['principals'],
         summary: 'Disable a principal',
         description: 'Its sessions are revoked: its access tokens are refused from the next request on.',
-        security: bearer,
         params: PrincipalParams,
-        response: { 200: Principal, ...errorResponses },
+        response: { 200: Principal },
       },
     },
     async (request) =>
@@ -107,19 +100,17 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
       config: { access: domainAdmin },
       schema: {
         operationId: 'setPrincipalPassword',
-        tags: ['principals'],
         summary: "Set a user's password",
         description:
           'At least 12 characters, stored as scrypt. Every session of the user is revoked: the old password, ' +
           'its access and refresh tokens and its browser sessions are refused from the next request on. A ' +
           'disabled user keeps its status; a service account is not found.',
-        security: bearer,
         params: PrincipalParams,
         body: Type.Object(
           { password: Type.String({ minLength: 1, maxLength: 1024 }) },
           { additionalProperties: false },
         ),
-        response: { 200: Principal, ...errorResponses },
+        response: { 200: Principal },
       },
     },
     async (request) =>
@@ -137,12 +128,10 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
       config: { access: domainAdmin },
       schema: {
         operationId: 'deletePrincipal',
-        tags: ['principals'],
         summary: 'Delete a principal',
         description: 'Its sessions are revoked: its access tokens are refused from the next request on.',
-        security: bearer,
         params: PrincipalParams,
-        response: { 200: Principal, ...errorResponses },
+        response: { 200: Principal },
       },
     },
     async (request) =>

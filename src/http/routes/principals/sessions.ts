@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { notFound } from '../../../errors.js';
 import { domainAdmin } from '../../../policy/policy.js';
-import { bearer, DomainIdParam, errorResponses } from '../../schemas.js';
+import { DomainIdParam } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
 
@@ -12,15 +12,13 @@ export const revokeSession: RouteModule = (app, { tokens }) => {
       config: { access: domainAdmin },
       schema: {
         operationId: 'revokeSession',
-        tags: ['principals'],
         summary: 'Revoke a session',
         description: 'Every access and refresh token of the session is refused from the next request on.',
-        security: bearer,
         params: Type.Object(
           { domainId: DomainIdParam, sessionId: Type.String({ pattern: '^ses_[0-9a-hjkmnp-tv-z]{26}$' }) },
           { additionalProperties: false },
         ),
-        response: { 204: Type.Null(), ...errorResponses },
+        response: { 204: Type.Null() },
       },
     },
     async (request, reply) => {

@@ -3,14 +3,7 @@ import { idSchemaPattern } from '../../../domain/ids.js';
 import { maxBlueprintItems } from '../../../provisioner/blueprints.js';
 import { operatorOrOwnDomain, ownDomainKey } from '../../../policy/policy.js';
 import { fromRequest, fromStored, kindCheck } from '../../../policy/scopes.js';
-import {
-  bearer,
-  DomainPathParam,
-  TenantDomainParams,
-  errorResponses,
-  ResourceKind,
-  Timestamp,
-} from '../../schemas.js';
+import { DomainPathParam, TenantDomainParams, ResourceKind, Timestamp } from '../../schemas.js';
 import { Resource } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
@@ -35,13 +28,11 @@ export const blueprintRoutes: RouteModule = (app, { blueprints }) => {
       config: { access: ownDomainKey(fromRequest('create')) },
       schema: {
         operationId: 'createBlueprint',
-        tags: ['resources'],
         summary: 'Provision a set of resources as one',
         description:
           'Every resource is provisioned through the ordinary path (key, scope, quota checked for each). 201 when ' +
           'all are ready; otherwise every resource already made is deprovisioned, the blueprint is `rolled_back`, ' +
           'and the answer is the error of the step that failed.',
-        security: bearer,
         params: TenantDomainParams,
         body: Type.Object(
           {
@@ -56,7 +47,7 @@ export const blueprintRoutes: RouteModule = (app, { blueprints }) => {
           },
           { additionalProperties: false },
         ),
-        response: { 201: Blueprint, ...errorResponses },
+        response: { 201: Blueprint },
       },
     },
     async (request, reply) => {
@@ -76,15 +67,13 @@ export const blueprintRoutes: RouteModule = (app, { blueprints }) => {
       config: { access: operatorOrOwnDomain(fromStored('read')) },
       schema: {
         operationId: 'getBlueprint',
-        tags: ['resources'],
         summary: 'Show a blueprint and its resources',
         description: 'A key needs `read` on every kind the blueprint holds (403 `scope_denied` otherwise).',
-        security: bearer,
         params: Type.Object(
           { domainId: DomainPathParam, blueprintId: Type.String({ pattern: idSchemaPattern('blueprint') }) },
           { additionalProperties: false },
         ),
-        response: { 200: Blueprint, ...errorResponses },
+        response: { 200: Blueprint },
       },
     },
     async (request) =>

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { ownDomainKey } from '../../../policy/policy.js';
 import { fromRequest, kindCheck } from '../../../policy/scopes.js';
-import { bearer, TenantDomainParams, errorResponses, ResourceKind } from '../../schemas.js';
+import { TenantDomainParams, ResourceKind } from '../../schemas.js';
 import { Resource } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
@@ -13,14 +13,12 @@ export const createResource: RouteModule = (app, { provisioner }) => {
       config: { access: ownDomainKey(fromRequest('create')), keyUse: 'with-change' },
       schema: {
         operationId: 'createResource',
-        tags: ['resources'],
         summary: 'Provision a resource',
         description:
           "Needs the domain's provisioning key, scoped to create the kind (`kind` or `kind:create`). The key, the " +
           'domain and the quota are checked ' +
           'in the transaction that reserves the resource. 201 when it is ready; 202 when an earlier request with ' +
           'the same `Idempotency-Key` is still allocating it. Backend names are derived from the ids.',
-        security: bearer,
         params: TenantDomainParams,
         headers: Type.Object({
           'idempotency-key': Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,200}$' })),
@@ -35,7 +33,7 @@ export const createResource: RouteModule = (app, { provisioner }) => {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Resource, 201: Resource, 202: Resource, ...errorResponses },
+        response: { 200: Resource, 201: Resource, 202: Resource },
       },
     },
     async (request, reply) => {

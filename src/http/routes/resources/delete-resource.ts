@@ -1,6 +1,5 @@
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
-import { bearer, errorResponses } from '../../schemas.js';
 import { Resource, ResourceParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -12,14 +11,12 @@ export const deleteResource: RouteModule = (app, { provisioner }) => {
       config: { access: operatorOrOwnDomain(fromStored('delete')) },
       schema: {
         operationId: 'deleteResource',
-        tags: ['resources'],
         summary: 'Deprovision a resource',
         description:
           'Ends its sessions and removes it and its data from the backend. Its backend names are never given out again. ' +
           'A key needs `delete` on the resource’s kind (403 `scope_denied` otherwise, with nothing changed).',
-        security: bearer,
         params: ResourceParams,
-        response: { 200: Resource, ...errorResponses },
+        response: { 200: Resource },
       },
     },
     async (request) =>

@@ -1,6 +1,5 @@
 import { ownDomainKey } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
-import { bearer, errorResponses } from '../../schemas.js';
 import { Credentials, ResourceParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -12,15 +11,13 @@ export const getCredentials: RouteModule = (app, { provisioner }) => {
       config: { access: ownDomainKey(fromStored('credentials')) },
       schema: {
         operationId: 'getResourceCredentials',
-        tags: ['resources'],
         summary: "A ready resource's credentials",
         description:
           "Only the domain's own provisioning key gets them (not the operator). Stored encrypted under the " +
           "domain's data key; every read is audited. The key needs `credentials` on the resource's kind (403 " +
           '`scope_denied` otherwise, checked before anything is decrypted).',
-        security: bearer,
         params: ResourceParams,
-        response: { 200: Credentials, ...errorResponses },
+        response: { 200: Credentials },
       },
     },
     async (request) =>

@@ -1,6 +1,5 @@
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
-import { bearer, errorResponses } from '../../schemas.js';
 import { Resource, ResourceParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
@@ -12,12 +11,10 @@ export const getResource: RouteModule = (app, { provisioner }) => {
       config: { access: operatorOrOwnDomain(fromStored('read')) },
       schema: {
         operationId: 'getResource',
-        tags: ['resources'],
         summary: 'Show a resource',
         description: 'A key needs `read` on the resource’s kind (403 `scope_denied` otherwise).',
-        security: bearer,
         params: ResourceParams,
-        response: { 200: Resource, ...errorResponses },
+        response: { 200: Resource },
       },
     },
     async (request) =>

@@ -2,7 +2,7 @@
 // domain's pool; blueprints.
 // One encapsulated plugin: it inherits the root's authentication, policy and error handling
 // (src/http/server.ts); what it adds stays inside it.
-import type { FeaturePlugin, RouteModule } from '../../types.js';
+import { feature } from '../../feature.js';
 import { blueprintRoutes } from './blueprints.js';
 import { createResource } from './create-resource.js';
 import { deleteResource } from './delete-resource.js';
@@ -12,8 +12,8 @@ import { listResources } from './list-resources.js';
 import { pool } from './pool.js';
 import { rotateCredentials } from './rotate-credentials.js';
 
-/** The routes of this feature, in the order they are registered. */
-const routes: readonly RouteModule[] = [
+/** The routes of this feature, in the order they are registered, tagged `resources` in the OpenAPI document. */
+export const resourcesPlugin = feature('resources', [
   createResource,
   listResources,
   getResource,
@@ -22,9 +22,4 @@ const routes: readonly RouteModule[] = [
   deleteResource,
   pool,
   blueprintRoutes,
-];
-
-export const resourcesPlugin: FeaturePlugin = (app, { services }, done) => {
-  for (const route of routes) route(app, services);
-  done();
-};
+]);

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { kindsAllowed, listed } from '../../../policy/scopes.js';
-import { bearer, TenantDomainParams, errorResponses } from '../../schemas.js';
+import { TenantDomainParams } from '../../schemas.js';
 import { Resource } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
@@ -13,16 +13,14 @@ export const listResources: RouteModule = (app, { provisioner, domains }) => {
       config: { access: operatorOrOwnDomain(listed('read')) },
       schema: {
         operationId: 'listResources',
-        tags: ['resources'],
         summary: "List a domain's resources",
         description: 'A key sees the resources of the kinds it may `read`, and no others.',
-        security: bearer,
         params: TenantDomainParams,
         querystring: Type.Object(
           { includeDeleted: Type.Optional(Type.Boolean()) },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(Resource) }), ...errorResponses },
+        response: { 200: Type.Object({ items: Type.Array(Resource) }) },
       },
     },
     async (request) => {

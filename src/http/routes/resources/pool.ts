@@ -5,7 +5,7 @@ import { unscoped } from '../../../policy/scopes.js';
 import { quotaNames } from '../../../domain/quotas.js';
 import { tenantLimitNames } from '../../../services/tenant-limits.js';
 import { lockPoolQuotas, savePoolQuotas } from '../../../store/repositories/pools.js';
-import { bearer, TenantDomainParams, errorResponses } from '../../schemas.js';
+import { TenantDomainParams } from '../../schemas.js';
 import { Quotas } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -40,11 +40,9 @@ export const pool: RouteModule = (app, { provisioner, domains, store, tenantLimi
       },
       schema: {
         operationId: 'getPool',
-        tags: ['resources'],
         summary: "A domain's quotas and its share of each server",
-        security: bearer,
         params: TenantDomainParams,
-        response: { 200: PoolView, ...errorResponses },
+        response: { 200: PoolView },
       },
     },
     async (request) => {
@@ -62,12 +60,10 @@ export const pool: RouteModule = (app, { provisioner, domains, store, tenantLimi
       config: { access: operatorOnly },
       schema: {
         operationId: 'updatePool',
-        tags: ['resources'],
         summary: "Set a domain's quotas and limits",
         description:
           'Only the quotas and limits named change; the rest keep their current values. A limit change ' +
           'applies on the server that took it at once, on the others within 5 seconds.',
-        security: bearer,
         params: TenantDomainParams,
         body: Type.Object(
           {
@@ -76,7 +72,7 @@ export const pool: RouteModule = (app, { provisioner, domains, store, tenantLimi
           },
           { additionalProperties: false },
         ),
-        response: { 200: PoolView, ...errorResponses },
+        response: { 200: PoolView },
       },
     },
     async (request) => {

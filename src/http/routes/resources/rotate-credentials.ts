@@ -1,6 +1,5 @@
 import { ownDomainKey } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
-import { bearer, errorResponses } from '../../schemas.js';
 import { Credentials, ResourceParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
@@ -12,7 +11,6 @@ export const rotateCredentials: RouteModule = (app, { provisioner }) => {
       config: { access: ownDomainKey(fromStored('rotate')) },
       schema: {
         operationId: 'rotateResourceCredentials',
-        tags: ['resources'],
         summary: 'Issue new credentials for a ready resource; the old ones stop working',
         description:
           "Only the domain's own provisioning key. The backend issues new credentials (a new password or " +
@@ -20,9 +18,8 @@ export const rotateCredentials: RouteModule = (app, { provisioner }) => {
           'and returned once. 409 `resource_not_ready` unless the resource is ready; 502 when the backend ' +
           'fails, with nothing changed in the store. Audited. The key needs `rotate` on the resource’s kind ' +
           '(403 `scope_denied` otherwise, before the backend is asked).',
-        security: bearer,
         params: ResourceParams,
-        response: { 200: Credentials, ...errorResponses },
+        response: { 200: Credentials },
       },
     },
     async (request) =>

@@ -1,7 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { BulkheadError } from '../../../errors.js';
 import { publicAccess } from '../../../policy/policy.js';
-import { errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 
 const Status = Type.Object({ status: Type.String() });
@@ -13,7 +12,6 @@ export const health: RouteModule = (app, { store }) => {
       config: { access: publicAccess },
       schema: {
         operationId: 'healthz',
-        tags: ['system'],
         summary: 'The process is alive',
         response: { 200: Status },
       },
@@ -26,9 +24,8 @@ export const health: RouteModule = (app, { store }) => {
       config: { access: publicAccess },
       schema: {
         operationId: 'readyz',
-        tags: ['system'],
         summary: 'The store answers',
-        response: { 200: Status, ...errorResponses },
+        response: { 200: Status },
       },
     },
     async () => {

@@ -1,6 +1,5 @@
 import { Type } from '@sinclair/typebox';
 import { metricsReader } from '../../../policy/policy.js';
-import { bearer, errorResponses } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 
 export const metrics: RouteModule = (app, { isolationMetrics }) => {
@@ -10,16 +9,14 @@ export const metrics: RouteModule = (app, { isolationMetrics }) => {
       config: { access: metricsReader },
       schema: {
         operationId: 'metrics',
-        tags: ['system'],
         summary: 'Prometheus metrics',
         description:
           'The isolation runs of this server (`BULKHEAD_VERIFY_EVERY`): runs and checks by verdict, and the ' +
           "last run's time, duration, leaks and operations not exercised, in Prometheus' text format. " +
           'Counts and verdicts only, no tenant data. Bearer: the operator token, or `BULKHEAD_METRICS_TOKEN`, ' +
           'which reads this and nothing else.',
-        security: bearer,
         produces: ['text/plain'],
-        response: { 200: Type.String(), ...errorResponses },
+        response: { 200: Type.String() },
       },
     },
     async (_request, reply) =>

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { listRuns } from '../../../verify/runs.js';
-import { bearer, errorResponses, Timestamp } from '../../schemas.js';
+import { Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 
 const Count = Type.Integer({ minimum: 0 });
@@ -56,12 +56,10 @@ export const listVerifyRuns: RouteModule = (app, { store }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'listVerifyRuns',
-        tags: ['verify'],
         summary: 'The recorded isolation runs, newest first',
         description:
           "Runs of `bulkhead verify` recorded in this store: the server's own (`BULKHEAD_VERIFY_EVERY`) and " +
           'those of `bulkhead verify --store`. Page back with `before` (the last id of a page).',
-        security: bearer,
         querystring: Type.Object(
           {
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
@@ -69,7 +67,7 @@ export const listVerifyRuns: RouteModule = (app, { store }) => {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(VerifyRun) }), ...errorResponses },
+        response: { 200: Type.Object({ items: Type.Array(VerifyRun) }) },
       },
     },
     async (request) => ({

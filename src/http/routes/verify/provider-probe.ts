@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { operatorOnly } from '../../../policy/policy.js';
-import { bearer, DomainIdParam, errorResponses, ResourceIdParam, ResourceKind } from '../../schemas.js';
+import { DomainIdParam, ResourceIdParam, ResourceKind } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf } from '../actor.js';
 
@@ -19,14 +19,12 @@ export const providerProbe: RouteModule = (app, { provisioner }) => {
       config: { access: operatorOnly },
       schema: {
         operationId: 'probeProviderIsolation',
-        tags: ['verify'],
         summary: "Run a backend's isolation probe between two domains' resources",
         description:
           "With A's credentials, the backend tries B's resource (log in, read, write, list, end B's " +
           'sessions …); every attempt must be refused. Both must be ready resources of the same kind in two ' +
           "different domains. The credentials never leave the server (each domain's audit log records their " +
           'reading); the answer holds the attempts only. Used by `bulkhead verify`.',
-        security: bearer,
         body: Type.Object({ a: Side, b: Side }, { additionalProperties: false }),
         response: {
           200: Type.Object({
@@ -36,7 +34,6 @@ export const providerProbe: RouteModule = (app, { provisioner }) => {
               Type.Object({ attempt: Type.String(), refused: Type.Boolean(), detail: Type.String() }),
             ),
           }),
-          ...errorResponses,
         },
       },
     },
