@@ -51,9 +51,10 @@ describe('the services check run before the suite', () => {
       rabbitmq: `http://guest:guest@127.0.0.1:${closed}`,
       pgbouncer: ['/nonexistent/pgbouncer'],
       nginx: ['/nonexistent/nginx'],
+      chromium: ['/nonexistent/chromium'],
       programs: ['psql', 'no-such-program-bulkhead'],
     });
-    expect(problems).toHaveLength(6);
+    expect(problems).toHaveLength(7);
     const message = servicesMessage(problems);
     expect(message).toMatch(/^The tests cannot run on this machine:\n/);
     expect(message).toMatch(/PostgreSQL is not reachable .*BULKHEAD_TEST_POSTGRES_URL/);
@@ -61,6 +62,7 @@ describe('the services check run before the suite', () => {
     expect(message).toMatch(/RabbitMQ's management API is not reachable .*rabbitmq-plugins enable/);
     expect(message).toMatch(/PgBouncer is not installed .*apt-get install pgbouncer/);
     expect(message).toMatch(/nginx is not installed .*apt-get install nginx/);
+    expect(message).toMatch(/chromium is not installed .*apt-get install chromium/);
     expect(message).toMatch(/no-such-program-bulkhead not found on PATH: apt-get install no-such-program/);
     expect(message).toMatch(/"bash \.ci\/run"/);
   });

@@ -16,6 +16,8 @@ export interface ServiceUrls {
   readonly pgbouncer: readonly string[];
   /** The nginx binaries to look for (the reverse proxy the proxy tests run), first found wins. */
   readonly nginx: readonly string[];
+  /** Debian's chromium (the browser the portal and sign-in tests drive), first found wins. */
+  readonly chromium: readonly string[];
   /** Programs the tests run from PATH: psql (the tenants' logins), jq (the README's walkthrough). */
   readonly programs: readonly string[];
 }
@@ -26,6 +28,7 @@ export const serviceUrls: ServiceUrls = {
   rabbitmq: process.env['BULKHEAD_TEST_RABBITMQ_URL'] ?? 'http://guest:guest@127.0.0.1:15672',
   pgbouncer: ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'],
   nginx: ['/usr/sbin/nginx', '/usr/bin/nginx'],
+  chromium: ['/usr/bin/chromium', '/usr/lib/chromium/chromium'],
   programs: ['psql', 'jq'],
 };
 
@@ -141,6 +144,11 @@ function checkNginx(paths: readonly string[]): string[] {
   return [`nginx is not installed (looked for ${paths.join(', ')}): apt-get install nginx.`];
 }
 
+function checkChromium(paths: readonly string[]): string[] {
+  if (paths.some((path) => spawnSync(path, ['--version']).status === 0)) return [];
+  return [`chromium is not installed (looked for ${paths.join(', ')}): apt-get install chromium.`];
+}
+
 function checkPrograms(programs: readonly string[]): string[] {
   const missing = programs.filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0);
   if (missing.length === 0) return [];
@@ -168,6 +176,7 @@ export async function checkServices(urls: ServiceUrls = serviceUrls): Promise<st
     checkRabbitmq(urls.rabbitmq),
     Promise.resolve(checkPgbouncer(urls.pgbouncer)),
     Promise.resolve(checkNginx(urls.nginx)),
+    Promise.resolve(checkChromium(urls.chromium)),
     Promise.resolve(checkPrograms(urls.programs)),
   ]);
   return found.flat();
