@@ -59,7 +59,7 @@ export async function startServer(
   const stream = logDestination(options.logFormat ?? 'json', options.colour ?? false);
   // Off unless configured; on, before the app is built, so the app adds its request spans.
   const traceTo = tracingSettings(config);
-  const tracing: Tracing | null = traceTo === null ? null : startTracing(traceTo);
+  const tracing: Tracing | null = traceTo === null ? null : await startTracing(traceTo);
   services.metrics.collectProcess();
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,

@@ -12,18 +12,6 @@ import {
   type Context,
   type Span,
 } from '@opentelemetry/api';
-import { createRequire } from 'node:module';
-import type * as ExporterModule from '@opentelemetry/exporter-trace-otlp-http';
-import type * as ResourcesModule from '@opentelemetry/resources';
-import type * as SdkModule from '@opentelemetry/sdk-trace-node';
-
-// The SDK is loaded only when tracing starts, so a server without tracing never loads it; and through
-// `require`, because the exporter's ESM build imports its own files without extensions, which only its
-// CommonJS build (what Node itself picks) avoids.
-const require = createRequire(import.meta.url);
-type Sdk = typeof SdkModule;
-type Exporter = typeof ExporterModule;
-type Resources = typeof ResourcesModule;
 
 /** Where spans go: an OTLP/HTTP endpoint (JSON), under a service name. */
 export interface TracingSettings {
@@ -49,13 +37,17 @@ export function tracingEnabled(): boolean {
  * propagator and the AsyncLocalStorage context manager (NodeTracerProvider's defaults).
  *
  * @example
- * const tracing = startTracing({ endpoint: 'http://127.0.0.1:4318/v1/traces', serviceName: 'bulkhead' });
+ * const tracing = await startTracing({ endpoint: 'http://127.0.0.1:4318/v1/traces', serviceName: 'bulkhead' });
  * await tracing.shutdown();
  */
-export function startTracing(settings: TracingSettings): Tracing {
-  const { BatchSpanProcessor, NodeTracerProvider } = require('@opentelemetry/sdk-trace-node') as Sdk;
-  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as Exporter;
-  const { resourceFromAttributes } = require('@opentelemetry/resources') as Resources;
+export async function startTracing(settings: TracingSettings): Promise<Tracing> {
+  // The SDK is loaded only when tracing starts: a server without tracing never loads it.
+  const [{ BatchSpanProcessor, NodeTracerProvider }, { OTLPTraceExporter }, { resourceFromAttributes }] =
+    await Promise.all([
+      import('@opentelemetry/sdk-trace-node'),
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      import('@opentelemetry/resources'),
+    ]);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': settings.serviceName }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: settings.endpoint }))],
