@@ -16,7 +16,10 @@ export interface ServiceUrls {
   readonly pgbouncer: readonly string[];
   /** The nginx binaries to look for (the reverse proxy the proxy tests run), first found wins. */
   readonly nginx: readonly string[];
-  /** Programs the tests run from PATH: psql (the tenants' logins), jq (the README's walkthrough). */
+  /**
+   * Programs the tests run from PATH: psql (the tenants' logins), jq (the README's walkthrough),
+   * prometheus and promtool (a real scrape of the server, the metrics text and the alert rules checked).
+   */
   readonly programs: readonly string[];
 }
 
@@ -26,7 +29,7 @@ export const serviceUrls: ServiceUrls = {
   rabbitmq: process.env['BULKHEAD_TEST_RABBITMQ_URL'] ?? 'http://guest:guest@127.0.0.1:15672',
   pgbouncer: ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'],
   nginx: ['/usr/sbin/nginx', '/usr/bin/nginx'],
-  programs: ['psql', 'jq'],
+  programs: ['psql', 'jq', 'prometheus', 'promtool'],
 };
 
 const reason = (error: unknown) => (error instanceof Error ? error.message : String(error)) || 'no answer';
@@ -144,10 +147,12 @@ function checkNginx(paths: readonly string[]): string[] {
 function checkPrograms(programs: readonly string[]): string[] {
   const missing = programs.filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0);
   if (missing.length === 0) return [];
-  return [`${missing.join(' and ')} not found on PATH: apt-get install ${missing.map(packageOf).join(' ')}.`];
+  const names = [...new Set(missing.map(packageOf))];
+  return [`${missing.join(' and ')} not found on PATH: apt-get install ${names.join(' ')}.`];
 }
 
-const packageOf = (program: string) => (program === 'psql' ? 'postgresql-client' : program);
+const packages: Readonly<Record<string, string>> = { psql: 'postgresql-client', promtool: 'prometheus' };
+const packageOf = (program: string) => packages[program] ?? program;
 
 /** A URL with its password replaced by `…`, fit for a message. */
 function redact(url: string): string {
