@@ -8,8 +8,12 @@ import { collectDefaultMetrics, Counter, Histogram, type Registry } from 'prom-c
 /** The route label of a request no route matched (404, 405): never the raw path, which the client picks. */
 export const unmatchedRoute = 'unmatched';
 
-/** How a credential was presented. */
-export type CredentialKind = 'key' | 'token' | 'cookie' | 'operator' | 'none';
+/**
+ * How a credential was presented: on a request (a key, an access token, the session cookie, the operator
+ * or metrics token, none), or to the token endpoint (a password, a client's secret, a refresh token).
+ */
+export type CredentialKind =
+  'key' | 'token' | 'cookie' | 'operator' | 'none' | 'password' | 'client' | 'refresh';
 
 /** What came of a request's credential: accepted, refused as a credential, or refused for another reason. */
 export type AuthOutcome = 'success' | 'denied' | 'refused' | 'error';

@@ -84,6 +84,12 @@ describe.each(backends)('/metrics after traffic in two domains ($name)', (backen
       headers: { authorization: `Bearer ${a.key}x` },
     });
     expect(bad.statusCode).toBe(401);
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/v1/auth/token',
+      payload: { grant_type: 'password', domain: a.id, username: 'ada@example.com', password: 'not it' },
+    });
+    expect(wrong.statusCode).toBe(400);
     const nowhere = await app.inject({ method: 'GET', url: `/v1/nowhere/${b.slug}/${b.id}` });
     expect(nowhere.statusCode).toBe(404);
     const res = await app.inject({
@@ -121,6 +127,9 @@ describe.each(backends)('/metrics after traffic in two domains ($name)', (backen
     expect(auth('cookie', 'success')).toBe(1);
     expect(auth('operator', 'success')).toBeGreaterThanOrEqual(1);
     expect(auth('key', 'denied')).toBe(1);
+    // At the token endpoint: each tenant's sign-in (createTenant), and one wrong password.
+    expect(auth('password', 'success')).toBe(2);
+    expect(auth('password', 'denied')).toBe(1);
   });
 
   it('times provider calls by kind, operation and outcome, audit writes, and grant look-ups', () => {
