@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 // The layers of src/ (docs/development.md, "Layout"), lowest first: what each may import of src/ besides
 // itself. Root files are named with their `.ts`. An arrow from a lower layer to a higher one, or between
 // two layers that are not listed for each other, is refused by `no-restricted-imports` below.
-const foundation = ['errors.ts', 'util', 'domain', 'config.ts'];
+const foundation = ['errors.ts', 'util', 'telemetry', 'domain', 'config.ts'];
 /** Everything the assembly (runtime.ts) and the app above it may use. */
 const belowTheApp = [
   ...foundation,
@@ -25,6 +25,7 @@ const belowTheApp = [
 const layers = {
   'errors.ts': [],
   util: [],
+  telemetry: [],
   domain: ['errors.ts'],
   'config.ts': ['util', 'domain'],
   store: [...foundation],

@@ -251,6 +251,15 @@ const schema = z
         }
       }, 'must be an http:// or https:// URL of a host and port only (no path, user or query)')
       .optional(),
+    /** `otlp`: export traces over OTLP/HTTP; `off`; unset: as the OTEL_* variables say. */
+    tracing: z.enum(['off', 'otlp'], { message: 'must be off or otlp' }).optional(),
+    otelTracesExporter: z
+      .enum(['otlp', 'none'], { message: 'must be otlp or none (the exporters this server has)' })
+      .optional(),
+    otelEndpoint: serverUrl(['http:', 'https:'], 'must be an http:// or https:// URL').optional(),
+    otelTracesEndpoint: serverUrl(['http:', 'https:'], 'must be an http:// or https:// URL').optional(),
+    otelServiceName: z.string().min(1).default('bulkhead'),
+    otelSdkDisabled: z.enum(['true', 'false'], { message: 'must be true or false' }).optional(),
   })
   .superRefine((config, ctx) => {
     // Stripe is on with its secret key, and then only with the webhook's secret: a payment would
@@ -340,6 +349,12 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   stripeSecretKey: 'BULKHEAD_STRIPE_SECRET_KEY',
   stripeWebhookSecret: 'BULKHEAD_STRIPE_WEBHOOK_SECRET',
   stripeApiUrl: 'BULKHEAD_STRIPE_API_URL',
+  tracing: 'BULKHEAD_TRACING',
+  otelTracesExporter: 'OTEL_TRACES_EXPORTER',
+  otelEndpoint: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+  otelTracesEndpoint: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  otelServiceName: 'OTEL_SERVICE_NAME',
+  otelSdkDisabled: 'OTEL_SDK_DISABLED',
 };
 
 /** Thrown when configuration is wrong; its message is the one line the user sees. */
@@ -369,6 +384,28 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: ConfigInput = {}): Con
     throw new ConfigError(`invalid configuration: ${envNames[key] ?? key} ${issue.message}`);
   }
   return Object.freeze(parsed.data);
+}
+
+/**
+ * Where traces go, or null when tracing is off: BULKHEAD_TRACING decides when set; otherwise the
+ * standard variables do (on when OTEL_TRACES_EXPORTER is otlp or an OTLP endpoint is named, off when
+ * the exporter is none or OTEL_SDK_DISABLED is true). The endpoint is OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+ * as given, or OTEL_EXPORTER_OTLP_ENDPOINT with /v1/traces, or the collector's default on localhost.
+ */
+export function tracingSettings(config: Config): { endpoint: string; serviceName: string } | null {
+  const byStandard =
+    config.otelSdkDisabled !== 'true' &&
+    config.otelTracesExporter !== 'none' &&
+    (config.otelTracesExporter === 'otlp' ||
+      config.otelEndpoint !== undefined ||
+      config.otelTracesEndpoint !== undefined);
+  if (!(config.tracing === undefined ? byStandard : config.tracing === 'otlp')) return null;
+  const endpoint =
+    config.otelTracesEndpoint ??
+    (config.otelEndpoint === undefined
+      ? 'http://localhost:4318/v1/traces'
+      : `${config.otelEndpoint.replace(/\/+$/, '')}/v1/traces`);
+  return { endpoint, serviceName: config.otelServiceName };
 }
 
 /** Decodes the server secret: 64+ hex digits as bytes, anything else as its UTF-8 bytes. */

@@ -34,6 +34,8 @@ import { openStore, type Store, type StoreOptions } from './store/store.js';
 import { appendAudit } from './audit/log.js';
 import { defaultTenantLimits, TenantLimits, type TenantLimitValues } from './services/tenant-limits.js';
 import { IsolationMetrics } from './verify/metrics.js';
+import { ServerMetrics } from './telemetry/metrics.js';
+import { observeProvider } from './providers/observed.js';
 
 export interface Services {
   readonly store: Store;
@@ -69,6 +71,8 @@ export interface Services {
   readonly tenantLimits: TenantLimits;
   /** The isolation runs' Prometheus metrics, served at /metrics. */
   readonly isolationMetrics: IsolationMetrics;
+  /** The server's own metrics (requests, authentication, providers, audit, feed, grants), same registry. */
+  readonly metrics: ServerMetrics;
   /** Stops the reconciler, closes the providers, then the store. */
   close(): Promise<void>;
 }
@@ -137,12 +141,22 @@ export function resolveSecret(config: Config): Buffer {
 }
 
 export function buildServices(store: Store, secret: Buffer, options: ServiceOptions): Services {
+  const isolationMetrics = new IsolationMetrics();
+  const metrics = new ServerMetrics(isolationMetrics.registry);
+  store.observer = metrics;
+  // Every call to a backend is timed by kind and operation (and traced): the provisioning metrics.
+  const providers: Providers = new Map(
+    [...options.providers].map(([kind, provider]) => [
+      kind,
+      observeProvider(provider, (k, op, ok, seconds) => metrics.providerCall(k, op, ok, seconds)),
+    ]),
+  );
   const keyring = new Keyring({ store, masterKey: options.masterKey ?? deriveMasterKey(secret) });
   const quotas: QuotaDefaults = { ...defaultQuotas, ...options.quotas };
   const provisioner = new Provisioner({
     store,
     keyring,
-    providers: options.providers,
+    providers,
     quotas,
     leaseMs: options.leaseMs ?? 30_000,
     ...(options.onError === undefined ? {} : { onError: options.onError }),
@@ -159,7 +173,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     sessionSeconds: options.sessionSeconds ?? 12 * 3600,
   });
   const volumeRoot = options.volumeRoot ?? mkdtempSync(join(tmpdir(), 'bulkhead-volumes-'));
-  const objectProviders = [...options.providers.values()].filter(hasObjects);
+  const objectProviders = [...providers.values()].filter(hasObjects);
   // Only object providers take object writes, and each resource lives in exactly one of them.
   const measureStorage = async (ref: { readonly domainId: string; readonly resourceId: string }) => {
     let total = 0;
@@ -223,7 +237,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
   });
   return {
     store,
-    providers: options.providers,
+    providers,
     unavailableProviders: options.unavailableProviders ?? new Map(),
     domains,
     keys,
@@ -238,7 +252,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     blueprints: new Blueprints({ store, provisioner, leaseMs: options.leaseMs ?? 30_000 }),
     compute,
     storageQuota,
-    grants: new GrantService({ store }),
+    grants: new GrantService({ store, onUse: (used) => metrics.grantUse(used) }),
     billing,
     payments,
     meter: new UsageMeter({
@@ -259,14 +273,15 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     tokens,
     limits: { maxObjectBytes: options.maxObjectBytes ?? 100 * 1024 ** 2 },
     tenantLimits,
-    isolationMetrics: new IsolationMetrics(),
+    isolationMetrics,
+    metrics,
     async close() {
       await tenantLimits.recordRefusals();
       await provisioner.stop();
       await compute.stop();
       await tokens.close();
       await keys.close();
-      await Promise.allSettled([...options.providers.values()].map((p) => p.close()));
+      await Promise.allSettled([...providers.values()].map((p) => p.close()));
       await store.close();
     },
   };

@@ -4,7 +4,7 @@
 // while the chains of different domains are extended in parallel. Every chain starts linked to the head of
 // the single chain that came before them (`audit.cutover`, migration 0018).
 import { newId } from '../domain/ids.js';
-import { deferToCommit, type Tx } from '../store/store.js';
+import { deferToCommit, observeImmediateAudit, type Tx } from '../store/store.js';
 import { inlineParameters } from '../store/inline.js';
 import type { AuditRow } from '../store/schema.js';
 import {
@@ -93,8 +93,10 @@ export async function appendAudit(
     if (!deferToCommit(tx, append)) throw new Error('an audit event could not follow its head to the commit');
     return;
   }
-  if (!(await statements.run()) && options.when === undefined)
-    throw new Error('the audit chain has no head row');
+  const started = performance.now();
+  const appended = await statements.run();
+  observeImmediateAudit(tx, (performance.now() - started) / 1000);
+  if (!appended && options.when === undefined) throw new Error('the audit chain has no head row');
 }
 
 /** What `listAudit` selects by: the store's filter, at most 100 events unless `limit` says otherwise. */

@@ -11,6 +11,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Services } from '../runtime.js';
+import { unmatchedRoute } from '../telemetry/metrics.js';
+import {
+  runInContext,
+  SpanStatusCode,
+  startServerSpan,
+  tracingEnabled,
+  type Span,
+} from '../telemetry/tracing.js';
 import { authenticate } from './plugins/authenticate.js';
 import { fairShare } from './plugins/fair-share.js';
 import { MethodTable } from './methods.js';
@@ -75,6 +83,35 @@ export interface ServerOptions {
   readonly onClose?: () => Promise<void>;
 }
 
+/**
+ * Each request is a server span, continuing the trace of its `traceparent`, with the request id as an
+ * attribute; everything the request does (store transactions, provider calls) runs in its context and
+ * becomes its children. Added only when tracing is on, so it costs nothing otherwise.
+ */
+function traceRequests(app: App): void {
+  const spans = new WeakMap<object, Span>();
+  app.addHook('onRequest', (request, _reply, done) => {
+    const route = request.routeOptions.url ?? unmatchedRoute;
+    const { span, context } = startServerSpan(`${request.method} ${route}`, request.headers, {
+      'http.request.method': request.method,
+      'http.route': route,
+      'bulkhead.request_id': String(request.id),
+    });
+    spans.set(request, span);
+    // The rest of the request's hooks and its handler are called from `done`: they run in the span.
+    runInContext(context, done);
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    const span = spans.get(request);
+    if (span !== undefined) {
+      span.setAttribute('http.response.status_code', reply.statusCode);
+      if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    }
+    done();
+  });
+}
+
 export async function buildServer(services: Services, options: ServerOptions = {}): Promise<App> {
   const app = Fastify({
     logger: options.logger ?? false,
@@ -117,6 +154,17 @@ export async function buildServer(services: Services, options: ServerOptions = {
         },
       },
     },
+  });
+
+  if (tracingEnabled()) traceRequests(app);
+  // Counted by the route's template (never the path the client sent) once the answer is out.
+  app.addHook('onResponse', async (request, reply) => {
+    services.metrics.request(
+      request.method,
+      request.routeOptions.url ?? null,
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
   });
 
   app.addHook('onRequest', async (request, reply) => {

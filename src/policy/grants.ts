@@ -66,7 +66,13 @@ const resourceSelector = (s: string) =>
   s === '*' || isId('instance', s) || isId('volume', s) || isId('resource', s);
 
 export class GrantService {
-  constructor(private readonly o: { readonly store: Store }) {}
+  constructor(
+    private readonly o: {
+      readonly store: Store;
+      /** Hears of each look-up for a grant: whether a live grant allowed it (for metrics). */
+      readonly onUse?: (used: boolean) => void;
+    },
+  ) {}
 
   async create(actor: Actor, input: GrantInput): Promise<GrantView> {
     if (input.from === input.to)
@@ -177,6 +183,7 @@ export class GrantService {
           g.actions.includes(action) &&
           (g.resources.includes('*') || (resourceId !== null && g.resources.includes(resourceId))),
       );
+      this.o.onUse?.(grant !== undefined);
       if (grant === undefined) return null;
       await appendAudit(
         tx,

@@ -5,7 +5,8 @@
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import pinoPretty from 'pino-pretty';
-import type { Config } from '../config.js';
+import { tracingSettings, type Config } from '../config.js';
+import { activeTraceIds, startTracing, type Tracing } from '../telemetry/tracing.js';
 import { buildServer, redactPaths } from '../http/server.js';
 import type { App } from '../http/types.js';
 import { RevocationPublisher } from '../identity/feed/publisher.js';
@@ -56,6 +57,10 @@ export async function startServer(
   let schedule: Schedule | null = null;
   let closer: BillingCloser | null = null;
   const stream = logDestination(options.logFormat ?? 'json', options.colour ?? false);
+  // Off unless configured; on, before the app is built, so the app adds its request spans.
+  const traceTo = tracingSettings(config);
+  const tracing: Tracing | null = traceTo === null ? null : await startTracing(traceTo);
+  services.metrics.collectProcess();
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
     ...(config.trustProxy === undefined ? {} : { trustProxy: config.trustProxy }),
@@ -63,6 +68,8 @@ export async function startServer(
       level: config.logLevel,
       redact: { paths: redactPaths, censor: '[redacted]' },
       stream,
+      // A request's lines carry its id (reqId); with tracing on, every line written in a span its trace.
+      ...(tracing === null ? {} : { mixin: activeTraceIds }),
     },
     onClose: async () => {
       await schedule?.stop();
@@ -73,6 +80,8 @@ export async function startServer(
       await publisher?.stop();
       await feed?.quit().catch(() => undefined);
       await services.close();
+      // Last: the spans of everything above are flushed.
+      await tracing?.shutdown();
     },
   });
   // In parallel with the rest of the start, each within its own short time.
@@ -101,6 +110,7 @@ export async function startServer(
         client: feed,
         signer: services.feedKeys,
         onError: (error) => app.log.warn({ err: error }, 'revocation feed: publish failed'),
+        onPublished: (lag) => services.metrics.revocationPublished(lag),
       });
       await publisher.start();
     }

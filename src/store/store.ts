@@ -26,6 +26,7 @@ import {
   type CompiledQuery,
 } from 'kysely';
 import { BulkheadError } from '../errors.js';
+import { traced } from '../telemetry/tracing.js';
 import { inlineLiterals, inlineParameters, parameterLiterals } from './inline.js';
 import { appRole, systemRole } from './migrations.js';
 import { connectPostgres, openEmbedded, storeSearchPath, type Door, type StoreOptions } from './connect.js';
@@ -43,6 +44,19 @@ export type StoreKind = 'pglite' | 'postgres';
 
 // Statements each open transaction has left for its COMMIT, which carries them in the same message.
 const atCommit = new WeakMap<object, string[]>();
+// The observer of the store each open transaction belongs to (read when a timing is reported).
+const observerOf = new WeakMap<object, () => StoreObserver | null>();
+
+/** What the store reports of its own work, for metrics; set by the assembly (`Store.observer`). */
+export interface StoreObserver {
+  /** Audit events (and other statements left for the commit) written: with the commit, or at once. */
+  auditAppend(path: 'commit' | 'immediate', seconds: number): void;
+}
+
+/** Reports statements of `tx`'s audit event that ran at once, taking `seconds`, to its store's observer. */
+export function observeImmediateAudit(tx: Tx, seconds: number): void {
+  observerOf.get(tx)?.()?.auditAppend('immediate', seconds);
+}
 
 /**
  * Leaves `query` to run just before the transaction's COMMIT, in the same message, and answers true;
@@ -110,6 +124,8 @@ class CompileOnlyDriver extends DummyDriver {
 
 export interface Store {
   readonly kind: StoreKind;
+  /** Receives the store's timings; null: nobody listens. */
+  observer: StoreObserver | null;
   /**
    * Runs `fn` in one transaction scoped to `domainId`: every statement sees and changes that domain's
    * rows only. Everything it writes (including audit events) commits or not at all. A malformed domain
@@ -225,6 +241,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       }
     }
   };
+  let observer: StoreObserver | null = null;
+  const currentObserver = () => observer;
+  // The message that carried statements left for the commit (audit events, mostly) took this long.
+  const reportCommit = (started: number) =>
+    observer?.auditAppend('commit', (performance.now() - started) / 1000);
   // BEGIN and the scope travel in one round trip. Every transaction names its role and, for a domain,
   // the domain (both transaction-local), so nothing a stray statement left on a pooled connection counts.
   const scoped = async <T>(
@@ -238,6 +259,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       const deferred: string[] = [];
       pendingNotices.set(conn, notices);
       atCommit.set(conn, deferred);
+      observerOf.set(conn, currentObserver);
       const rollback = () =>
         sql
           .raw('ROLLBACK')
@@ -252,11 +274,14 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       } finally {
         pendingNotices.delete(conn);
         atCommit.delete(conn);
+        observerOf.delete(conn);
       }
       try {
         // One message: if a deferred statement fails, the rest (COMMIT too) is skipped and the
         // transaction is left aborted, to be rolled back.
+        const started = performance.now();
         await sql.raw([...deferred, 'COMMIT'].join('; ')).execute(conn);
+        if (deferred.length > 0) reportCommit(started);
       } catch (error) {
         if (deferred.length > 0) await rollback();
         throw error;
@@ -348,7 +373,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     if (compiled.length === 0 && deferred.length === 0) return [];
     const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
     if (door.pool !== null && texts.every((t) => t !== null)) {
+      const started = performance.now();
       const results = await messages.send(door.pool, [scope, ...texts, ...deferred].join('; '));
+      if (deferred.length > 0) reportCommit(started);
       return results.slice(scopeResults, scopeResults + texts.length).map((r) => r.rows as unknown[]);
     }
     return scoped(
@@ -383,39 +410,62 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   }
   let closed = false;
   const listening = new Set<() => Promise<void>>();
+  // Each transaction is a span of the request's trace (when tracing is on), named after its door.
+  const attributes = (door: string, purpose?: string) => ({
+    'db.system': 'postgresql',
+    'bulkhead.store.kind': options.kind,
+    'bulkhead.store.door': door,
+    ...(purpose === undefined ? {} : { 'bulkhead.store.purpose': purpose }),
+  });
   return {
     kind: options.kind,
     sharedNoticeKey: options.noticeKey !== undefined,
+    get observer() {
+      return observer;
+    },
+    set observer(value) {
+      observer = value;
+    },
     withDomain(domainId, fn) {
       // The id is inlined (so BEGIN and the scope are one round trip) only after this exact check.
       if (typeof domainId !== 'string' || !domainIdPattern.test(domainId)) {
         return Promise.reject(new BulkheadError('not_found'));
       }
-      return scoped(domainScope(domainId), fn as (tx: Kysely<Database>) => Promise<never>);
+      return traced('store.withDomain', attributes('withDomain'), () =>
+        scoped(domainScope(domainId), fn as (tx: Kysely<Database>) => Promise<never>),
+      );
     },
     read(domainId, build) {
       // The same check as withDomain's: the id is inlined only after it.
       if (typeof domainId !== 'string' || !domainIdPattern.test(domainId))
         return Promise.reject(new BulkheadError('not_found'));
-      return readScoped(appDoor, domainScope(domainId), () => build(queries)) as never;
+      return traced('store.read', attributes('read'), () =>
+        readScoped(appDoor, domainScope(domainId), () => build(queries)),
+      ) as never;
     },
     change(domainId, build) {
       if (typeof domainId !== 'string' || !domainIdPattern.test(domainId))
         return Promise.reject(new BulkheadError('not_found'));
-      return commitScoped(appDoor, domainScope(domainId), (db) => build(db as DomainTx)) as never;
+      return traced('store.change', attributes('change'), () =>
+        commitScoped(appDoor, domainScope(domainId), (db) => build(db as DomainTx)),
+      ) as never;
     },
-    system(_purpose, fn) {
-      return scoped(systemScope, fn as (tx: Kysely<Database>) => Promise<never>, systemDoorOrApp.db);
+    system(purpose, fn) {
+      return traced('store.system', attributes('system', purpose), () =>
+        scoped(systemScope, fn as (tx: Kysely<Database>) => Promise<never>, systemDoorOrApp.db),
+      );
     },
-    async systemCommit(_purpose, fn) {
-      await commitScoped(systemDoorOrApp, systemScope, async (db) => {
-        await fn(db as SystemTx);
-        return [];
-      });
+    async systemCommit(purpose, fn) {
+      await traced('store.systemCommit', attributes('systemCommit', purpose), () =>
+        commitScoped(systemDoorOrApp, systemScope, async (db) => {
+          await fn(db as SystemTx);
+          return [];
+        }),
+      );
     },
-    systemRead(_purpose, build) {
-      return readScoped(systemDoorOrApp, systemScope, () =>
-        build(queries as unknown as SystemQueries),
+    systemRead(purpose, build) {
+      return traced('store.systemRead', attributes('systemRead', purpose), () =>
+        readScoped(systemDoorOrApp, systemScope, () => build(queries as unknown as SystemQueries)),
       ) as never;
     },
     async ping() {

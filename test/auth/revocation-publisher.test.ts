@@ -115,6 +115,7 @@ describe.each(backends)('the revocation publisher on $name', (backend) => {
   let redis: Redis;
   let publisher: RevocationPublisher | null = null;
   let published: Revocation[] = [];
+  let lags: number[] = [];
   let reads = 0;
 
   beforeAll(async () => {
@@ -136,6 +137,7 @@ describe.each(backends)('the revocation publisher on $name', (backend) => {
     options: { intervalMs?: number; overlapMs?: number; slowReads?: boolean; failSends?: number } = {},
   ) {
     published = [];
+    lags = [];
     reads = 0;
     let failures = options.failSends ?? 0;
     const p = new RevocationPublisher({
@@ -149,6 +151,7 @@ describe.each(backends)('the revocation publisher on $name', (backend) => {
       },
       signer: feedKeys,
       onError: () => {},
+      onPublished: (lag) => lags.push(lag),
       intervalMs: options.intervalMs ?? 3_600_000,
       overlapMs: options.overlapMs ?? 0, // earlier tests' revocations stay out of its reads
     });
@@ -187,6 +190,16 @@ describe.each(backends)('the revocation publisher on $name', (backend) => {
     await until(() => got.length === 3);
     expect(got).toEqual(['hello', null, null]);
     await stop();
+  });
+
+  it("reports each sent revocation's lag from its record, and none for a send that failed", async () => {
+    await start({ failSends: 1, intervalMs: 50 });
+    await revoke('session', 'ses_lagged');
+    // A message is counted once Redis has taken it.
+    await until(() => lags.length === 1, 5_000);
+    expect(published).toHaveLength(1);
+    expect(lags[0]).toBeGreaterThanOrEqual(0);
+    expect(lags[0]).toBeLessThan(5);
   });
 
   it('publishes the record a notice carries without reading the table', async () => {

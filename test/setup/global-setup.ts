@@ -18,7 +18,10 @@ export interface ServiceUrls {
   readonly nginx: readonly string[];
   /** Debian's chromium (the browser the portal and sign-in tests drive), first found wins. */
   readonly chromium: readonly string[];
-  /** Programs the tests run from PATH: psql (the tenants' logins), jq (the README's walkthrough). */
+  /**
+   * Programs the tests run from PATH: psql (the tenants' logins), jq (the README's walkthrough),
+   * prometheus and promtool (a real scrape of the server, the metrics text and the alert rules checked).
+   */
   readonly programs: readonly string[];
 }
 
@@ -29,7 +32,7 @@ export const serviceUrls: ServiceUrls = {
   pgbouncer: ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'],
   nginx: ['/usr/sbin/nginx', '/usr/bin/nginx'],
   chromium: ['/usr/bin/chromium', '/usr/lib/chromium/chromium'],
-  programs: ['psql', 'jq'],
+  programs: ['psql', 'jq', 'prometheus', 'promtool'],
 };
 
 const reason = (error: unknown) => (error instanceof Error ? error.message : String(error)) || 'no answer';
@@ -152,10 +155,12 @@ function checkChromium(paths: readonly string[]): string[] {
 function checkPrograms(programs: readonly string[]): string[] {
   const missing = programs.filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0);
   if (missing.length === 0) return [];
-  return [`${missing.join(' and ')} not found on PATH: apt-get install ${missing.map(packageOf).join(' ')}.`];
+  const names = [...new Set(missing.map(packageOf))];
+  return [`${missing.join(' and ')} not found on PATH: apt-get install ${names.join(' ')}.`];
 }
 
-const packageOf = (program: string) => (program === 'psql' ? 'postgresql-client' : program);
+const packages: Readonly<Record<string, string>> = { psql: 'postgresql-client', promtool: 'prometheus' };
+const packageOf = (program: string) => packages[program] ?? program;
 
 /** A URL with its password replaced by `…`, fit for a message. */
 function redact(url: string): string {

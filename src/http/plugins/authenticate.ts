@@ -14,6 +14,7 @@ import { decide } from '../../policy/policy.js';
 import { inDomain, type Principal } from '../../policy/principal.js';
 import { fixedKindRefusal } from '../../policy/scopes.js';
 import type { Services } from '../../runtime.js';
+import type { AuthOutcome, CredentialKind } from '../../telemetry/metrics.js';
 
 const bearer = /^Bearer ([\x21-\x7e]{1,8192})$/;
 
@@ -30,6 +31,24 @@ async function deny(services: Services, request: FastifyRequest, reason: string)
     }),
   );
   throw new BulkheadError('invalid_credentials');
+}
+
+/** How the request presents its credential, for the metrics: read from its shape, nothing verified. */
+function credentialKind(request: FastifyRequest): CredentialKind {
+  const header = request.headers.authorization;
+  if (header === undefined || header === '') {
+    return readSessionCookie(request.headers.cookie) === null ? 'none' : 'cookie';
+  }
+  const token = bearer.exec(header)?.[1];
+  if (token?.startsWith(keyPrefix) === true) return 'key';
+  if (token !== undefined && token.split('.').length === 3) return 'token';
+  return 'operator';
+}
+
+/** A refusal as an outcome: a bad or missing credential, a refusal for another reason, or a failure. */
+function authFailure(error: unknown): AuthOutcome {
+  if (!(error instanceof BulkheadError)) return 'error';
+  return error.code === 'invalid_credentials' || error.code === 'unauthenticated' ? 'denied' : 'refused';
 }
 
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -133,7 +152,14 @@ export const authenticate = fp<{ services: Services }>(
       refuseRepeated(request);
       const access = request.routeOptions.config.access;
       if (access === undefined || access.credentials.length === 0) return;
-      request.principal = await resolvePrincipal(services, request, reply);
+      const credential = credentialKind(request);
+      try {
+        request.principal = await resolvePrincipal(services, request, reply);
+      } catch (error) {
+        services.metrics.authentication(credential, authFailure(error));
+        throw error;
+      }
+      services.metrics.authentication(credential, 'success');
       // Metered to the credential's own domain, whichever domain a grant lets it act in (docs/billing.md).
       if (request.principal !== null && inDomain(request.principal))
         services.meter.countRequest(request.principal.domainId);

@@ -49,6 +49,8 @@ export class RevocationPublisher {
       intervalMs?: number;
       overlapMs?: number;
       onError?: (e: unknown) => void;
+      /** Hears of each revocation sent: seconds from its record to its publication (for metrics). */
+      onPublished?: (lagSeconds: number) => void;
     },
   ) {}
 
@@ -62,6 +64,7 @@ export class RevocationPublisher {
       this.sent.delete(r.seq);
       throw error;
     }
+    this.o.onPublished?.((Date.now() - Date.parse(r.at)) / 1000);
     return true;
   }
 

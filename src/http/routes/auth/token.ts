@@ -4,7 +4,8 @@
 // lookup and the failed-login limit both use that form. A sign-in that sets a cookie must come from
 // this site, as every other request that changes what a cookie stands for.
 import formbody from '@fastify/formbody';
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { appendAudit } from '../../../audit/log.js';
 import { BulkheadError } from '../../../errors.js';
 import type { LoginLimiter } from '../../../identity/login-limiter.js';
@@ -19,6 +20,7 @@ import type { PrincipalService } from '../../../identity/principals.js';
 import { publicAccess } from '../../../policy/policy.js';
 import { sessionCookie } from '../../../identity/sessions.js';
 import { fromThisSite } from '../../same-site.js';
+import type { AuthOutcome, CredentialKind } from '../../../telemetry/metrics.js';
 import type { App, RouteModule } from '../../types.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -77,6 +79,21 @@ async function checkUser(
   return principal;
 }
 
+/** The kind of credential each grant presents, as the authentication metric names it. */
+const grantCredentials = new Map<string, CredentialKind>([
+  ['password', 'password'],
+  ['client_credentials', 'client'],
+  ['refresh_token', 'refresh'],
+]);
+
+/** A refused grant: a credential that did not match (or was missing), or refused for another reason. */
+function grantFailure(error: unknown): AuthOutcome {
+  if (!(error instanceof BulkheadError)) return 'error';
+  return ['invalid_grant', 'invalid_client', 'invalid_credentials'].includes(error.code)
+    ? 'denied'
+    : 'refused';
+}
+
 const Grant = Type.Object(
   {
     grant_type: Type.String({ maxLength: 64 }),
@@ -122,69 +139,82 @@ export const token: RouteModule = (app, services) => {
         },
       },
       async (request, reply) => {
-        const body = request.body;
-        const address = request.ip;
-        const actor = { actor: 'anonymous', requestId: String(request.id) };
-        let principal;
-        let clientId: string;
-        if (body.grant_type === 'password') {
-          if (body.domain === undefined || body.username === undefined || body.password === undefined) {
-            throw new BulkheadError(
-              'invalid_request',
-              'The password grant needs domain, username and password.',
-            );
-          }
-          clientId = 'bulkhead';
-          principal = await checkUser(
-            services.principals,
-            limiter,
-            { domain: body.domain, username: body.username, password: body.password },
-            address,
-          );
-        } else if (body.grant_type === 'client_credentials') {
-          const basic = basicCredentials(request.headers.authorization);
-          const id = basic?.id ?? body.client_id;
-          const secret = basic?.secret ?? body.client_secret;
-          if (id === undefined || secret === undefined) throw new BulkheadError('invalid_client');
-          const client = canonicalClientId(id);
-          clientId = client;
-          const account = clientAccountKey(client);
-          refuseIfLimited(limiter, account, address);
-          principal = await services.principals.checkClient(client, secret);
-          if (principal === null) limiter.fail(account, address);
-        } else if (body.grant_type === 'refresh_token') {
-          if (body.refresh_token === undefined)
-            throw new BulkheadError('invalid_request', 'refresh_token is required.');
-          const refreshed = await services.tokens.refresh(String(request.id), body.refresh_token);
-          return reply.header('pragma', 'no-cache').send(refreshed);
-        } else {
-          throw new BulkheadError(
-            'unsupported_grant_type',
-            'Use grant_type password, client_credentials or refresh_token.',
-          );
+        // Each grant's outcome is counted with the kind of credential it presents (a password, a
+        // client's secret, a refresh token); a grant type this endpoint does not know is not counted.
+        const credential = grantCredentials.get(request.body.grant_type);
+        try {
+          const answer = await issue(request, reply);
+          if (credential !== undefined) services.metrics.authentication(credential, 'success');
+          return answer;
+        } catch (error) {
+          if (credential !== undefined) services.metrics.authentication(credential, grantFailure(error));
+          throw error;
         }
-        if (principal === null) {
-          await services.store.system('authenticate', (tx) =>
-            appendAudit(tx, {
-              ...actor,
-              domainId: null,
-              action: 'token.denied',
-              target: null,
-              outcome: 'denied',
-              detail: { grant: body.grant_type },
-            }),
-          );
-          throw new BulkheadError(body.grant_type === 'password' ? 'invalid_grant' : 'invalid_client');
-        }
-        const issued = await services.tokens.issue(
-          { actor: `principal:${principal.id}`, requestId: String(request.id) },
-          principal,
-          clientId,
-          body.grant_type === 'password',
-        );
-        return reply.header('pragma', 'no-cache').send(issued);
       },
     );
+    const issue = async (request: FastifyRequest<{ Body: Static<typeof Grant> }>, reply: FastifyReply) => {
+      const body = request.body;
+      const address = request.ip;
+      const actor = { actor: 'anonymous', requestId: String(request.id) };
+      let principal;
+      let clientId: string;
+      if (body.grant_type === 'password') {
+        if (body.domain === undefined || body.username === undefined || body.password === undefined) {
+          throw new BulkheadError(
+            'invalid_request',
+            'The password grant needs domain, username and password.',
+          );
+        }
+        clientId = 'bulkhead';
+        principal = await checkUser(
+          services.principals,
+          limiter,
+          { domain: body.domain, username: body.username, password: body.password },
+          address,
+        );
+      } else if (body.grant_type === 'client_credentials') {
+        const basic = basicCredentials(request.headers.authorization);
+        const id = basic?.id ?? body.client_id;
+        const secret = basic?.secret ?? body.client_secret;
+        if (id === undefined || secret === undefined) throw new BulkheadError('invalid_client');
+        const client = canonicalClientId(id);
+        clientId = client;
+        const account = clientAccountKey(client);
+        refuseIfLimited(limiter, account, address);
+        principal = await services.principals.checkClient(client, secret);
+        if (principal === null) limiter.fail(account, address);
+      } else if (body.grant_type === 'refresh_token') {
+        if (body.refresh_token === undefined)
+          throw new BulkheadError('invalid_request', 'refresh_token is required.');
+        const refreshed = await services.tokens.refresh(String(request.id), body.refresh_token);
+        return reply.header('pragma', 'no-cache').send(refreshed);
+      } else {
+        throw new BulkheadError(
+          'unsupported_grant_type',
+          'Use grant_type password, client_credentials or refresh_token.',
+        );
+      }
+      if (principal === null) {
+        await services.store.system('authenticate', (tx) =>
+          appendAudit(tx, {
+            ...actor,
+            domainId: null,
+            action: 'token.denied',
+            target: null,
+            outcome: 'denied',
+            detail: { grant: body.grant_type },
+          }),
+        );
+        throw new BulkheadError(body.grant_type === 'password' ? 'invalid_grant' : 'invalid_client');
+      }
+      const issued = await services.tokens.issue(
+        { actor: `principal:${principal.id}`, requestId: String(request.id) },
+        principal,
+        clientId,
+        body.grant_type === 'password',
+      );
+      return reply.header('pragma', 'no-cache').send(issued);
+    };
     scope.post(
       '/v1/auth/login',
       {

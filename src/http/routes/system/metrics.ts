@@ -11,10 +11,11 @@ export const metrics: RouteModule = (app, { isolationMetrics }) => {
         operationId: 'metrics',
         summary: 'Prometheus metrics',
         description:
-          'The isolation runs of this server (`BULKHEAD_VERIFY_EVERY`): runs and checks by verdict, and the ' +
-          "last run's time, duration, leaks and operations not exercised, in Prometheus' text format. " +
-          'Counts and verdicts only, no tenant data. Bearer: the operator token, or `BULKHEAD_METRICS_TOKEN`, ' +
-          'which reads this and nothing else.',
+          "This server's metrics in Prometheus' text format: requests by route template, method and status; " +
+          'authentication by credential kind and outcome; provider calls by resource kind; audit writes; the ' +
+          "revocation feed's lag; grant uses; the process and its event loop; and the isolation runs " +
+          '(`BULKHEAD_VERIFY_EVERY`). Counts, times and closed labels only, no tenant data. Bearer: the ' +
+          'operator token, or `BULKHEAD_METRICS_TOKEN`, which reads this and nothing else.',
         produces: ['text/plain'],
         response: { 200: Type.String() },
       },
