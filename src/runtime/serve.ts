@@ -131,6 +131,8 @@ export async function startServer(
       services.payments
         .reconcile()
         .catch((error: unknown) => app.log.warn({ err: error }, 'stripe customer reconcile failed'));
+      // Deleted domains with nothing left on their backends: their rows.
+      services.purge.purge().catch((error: unknown) => app.log.warn({ err: error }, 'domain purge failed'));
     }, config.reconcileSeconds * 1000);
     timers.volumes.unref();
     services.meter.onError = (error, what) => app.log.warn({ err: error }, `${what} failed`);

@@ -113,6 +113,8 @@ export interface VolumeDisks {
   ): Promise<void>;
   /** Removes a volume nobody ever wrote. */
   discard(ref: VolumeRef): Promise<void>;
+  /** Removes a deleted domain's place on the disks, zeroing any volume still there. Idempotent. */
+  releaseDomain(domainId: string): Promise<void>;
   /** Every volume on the disks, with its last change. */
   list(): Promise<(VolumeRef & { modifiedAt: Date })[]>;
 }
@@ -380,7 +382,7 @@ export class ComputeService {
   }
 
   /** Starts the zeroing worker if it is idle, or makes the running pass look again before it ends. */
-  private kick(): void {
+  kick(): void {
     if (this.stopped) return;
     if (this.worker !== null) {
       this.again = true;

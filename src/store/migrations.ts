@@ -1107,6 +1107,23 @@ const migrations: Record<string, Migration> = {
           CHECK (suspend_reason ~ '^[a-z][a-z0-9_-]{0,31}$')`.execute(db);
     },
   },
+  '0028_domain_purge': {
+    async up(db) {
+      // Deleting a domain removes everything it owned (docs/operating.md, "Deleting a domain"): the
+      // reconciler empties its backends, then deletes its rows, keeping only its audit trail, its
+      // invoices with what they print, and the record that its data key was destroyed. When that was
+      // done; NULL while something of it remains.
+      await sql`ALTER TABLE domains ADD COLUMN purged_at timestamptz`.execute(db);
+      // The purge runs in the system context; the tables the application role may not delete from
+      // (a tenant's transaction never removes its usage, its grants or its Stripe records) get DELETE for
+      // the system role alone.
+      if (await roleExists(db, systemRole)) {
+        await sql
+          .raw(`GRANT DELETE ON grants, usage_records, stripe_customers, stripe_events TO ${systemRole}`)
+          .execute(db);
+      }
+    },
+  },
 };
 
 /** Where pgcrypto lives, quoted (it may have been installed before, in a schema of the operator's choice). */

@@ -14,6 +14,8 @@ export interface DomainsTable {
   deleted_at: Date | null;
   /** Why it is suspended (`billing`: non-payment); null when it is not, or was suspended before 0024. */
   suspend_reason: Generated<string | null>;
+  /** When everything it owned was removed but its audit trail and invoices (0028); null until then. */
+  purged_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface ProvisioningKeysTable {

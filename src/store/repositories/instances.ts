@@ -79,3 +79,14 @@ export function markInstanceDeleted(
     .returningAll()
     .executeTakeFirstOrThrow();
 }
+
+/** Ends every instance of a domain being deleted at `at`, in the transaction that deletes it; answers how many. */
+export async function markDomainInstancesDeleted(tx: DomainTx, domainId: string, at: Date): Promise<number> {
+  const result = await tx
+    .updateTable('instances')
+    .set({ status: 'deleted', deleted_at: at, updated_at: at })
+    .where('domain_id', '=', domainId)
+    .where('status', '<>', 'deleted')
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}

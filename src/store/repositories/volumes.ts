@@ -223,3 +223,17 @@ export async function volumeStatus(
     .executeTakeFirst();
   return row?.status;
 }
+
+/**
+ * Detaches every live volume of a domain being deleted and marks it `deleting` at `at`, free for the
+ * zeroing worker, in the transaction that deletes the domain; answers how many.
+ */
+export async function markDomainVolumesDeleting(tx: DomainTx, domainId: string, at: Date): Promise<number> {
+  const result = await tx
+    .updateTable('volumes')
+    .set({ ...detached, status: 'deleting', lease_until: null, updated_at: at })
+    .where('domain_id', '=', domainId)
+    .where('status', 'in', ['available', 'attached'])
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
