@@ -90,3 +90,18 @@ export async function markDomainInstancesDeleted(tx: DomainTx, domainId: string,
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
 }
+
+/** The domain's instance with this id, whatever its status, locked; undefined when there is none. */
+export function lockInstanceRow(
+  tx: DomainTx,
+  domainId: string,
+  instanceId: string,
+): Promise<InstanceRow | undefined> {
+  return tx
+    .selectFrom('instances')
+    .selectAll()
+    .where('domain_id', '=', domainId)
+    .where('id', '=', instanceId)
+    .forUpdate()
+    .executeTakeFirst();
+}

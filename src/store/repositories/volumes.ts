@@ -237,3 +237,18 @@ export async function markDomainVolumesDeleting(tx: DomainTx, domainId: string, 
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
 }
+
+/** The domain's volume with this id, whatever its status, locked; undefined when there is none. */
+export function lockVolumeRow(
+  tx: DomainTx,
+  domainId: string,
+  volumeId: string,
+): Promise<VolumeRow | undefined> {
+  return tx
+    .selectFrom('volumes')
+    .selectAll()
+    .where('domain_id', '=', domainId)
+    .where('id', '=', volumeId)
+    .forUpdate()
+    .executeTakeFirst();
+}
