@@ -15,6 +15,8 @@ import { listRuns } from '../verify/runs.js';
 import type { Schedule } from '../verify/schedule.js';
 import { BillingCloser } from '../billing/schedule.js';
 import { verifySelf } from './verify-self.js';
+import { joinStore, type Membership } from './servers.js';
+import { join } from 'node:path';
 
 /** How long each backend has to answer its health check at start. */
 const healthTimeoutMs = 2_000;
@@ -55,6 +57,7 @@ export async function startServer(
   const timers: { volumes?: NodeJS.Timeout } = {};
   let schedule: Schedule | null = null;
   let closer: BillingCloser | null = null;
+  let membership: Membership | null = null;
   const stream = logDestination(options.logFormat ?? 'json', options.colour ?? false);
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
@@ -68,6 +71,7 @@ export async function startServer(
       await schedule?.stop();
       await closer?.stop();
       clearInterval(timers.volumes);
+      await membership?.leave();
       // After the last request: the current window's counts are written too.
       await services.meter.stop();
       await publisher?.stop();
@@ -104,6 +108,12 @@ export async function startServer(
       });
       await publisher.start();
     }
+    // Beside other servers on this store only when every one of them reaches the same volume directory.
+    membership = await joinStore(services.store, {
+      volumeDir: config.volumeDir ?? join(config.dataDir, 'volumes'),
+      volumeDirShared: config.volumeDirShared,
+      everyMs: config.reconcileSeconds * 1000,
+    });
     services.provisioner.onError = (error, resourceId) =>
       app.log.warn({ err: error, resourceId }, 'reconcile failed');
     // Finish or undo whatever a previous run left half done before taking requests, then keep at it.

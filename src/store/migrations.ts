@@ -1122,6 +1122,20 @@ const migrations: Record<string, Migration> = {
           .raw(`GRANT DELETE ON grants, usage_records, stripe_customers, stripe_events TO ${systemRole}`)
           .execute(db);
       }
+      // The servers running on this store, each with where it keeps volumes: a server refuses to start
+      // beside another when either keeps them in a directory of its own (docs/operating.md, "Several
+      // servers"). A system record, no domain's: the application role sees none of it.
+      await sql`
+        CREATE TABLE servers (
+          host text NOT NULL CHECK (length(host) BETWEEN 1 AND 255),
+          volume_dir text NOT NULL CHECK (length(volume_dir) BETWEEN 1 AND 4096),
+          volume_dir_shared boolean NOT NULL,
+          started_at timestamptz NOT NULL,
+          seen_at timestamptz NOT NULL,
+          PRIMARY KEY (host, volume_dir)
+        )`.execute(db);
+      await isolate(db, 'servers', 'host', { using: 'false', check: 'false' });
+      await grantApp(db, 'servers');
     },
   },
 };

@@ -367,6 +367,17 @@ export interface BillingDetailsTable {
   updated_at: Date;
 }
 
+/** A server running on the store, by host and volume directory (migration 0028). */
+export interface ServersTable {
+  host: string;
+  volume_dir: string;
+  volume_dir_shared: boolean;
+  started_at: Date;
+  seen_at: Date;
+}
+
+export type ServerRow = Selectable<ServersTable>;
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -397,6 +408,7 @@ export interface Database {
   invoice_payments: InvoicePaymentsTable;
   stripe_events: StripeEventsTable;
   billing_details: BillingDetailsTable;
+  servers: ServersTable;
 }
 
 export type StripeCustomerRow = Selectable<StripeCustomersTable>;
