@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/http/server.js';
 import type { App } from '../../src/http/types.js';
 import { buildServices, type Services } from '../../src/runtime.js';
+import { finishDeletedDomains } from '../../src/store/migrations.js';
 import { keptTables, purgedTables } from '../../src/store/repositories/domain-purge.js';
 import type { Store } from '../../src/store/store.js';
 import { asOwner, backends, testSecret } from '../helpers/backends.js';
@@ -246,5 +247,42 @@ describe.each(backends)('deleting a domain on $name', (backend) => {
         .execute(),
     );
     expect(purged).toHaveLength(1);
+  });
+
+  it('ends the instances and zeroes the volumes of a domain deleted before migration 0028', async () => {
+    const c = await createTenant(servers[0]!.app, operatorToken, `purge-old-${process.pid}`);
+    const as = { tenant: c, credential: 'key' as const };
+    const base = `/v1/domains/${c.id}`;
+    const instance = await call(0)('POST', `${base}/instances`, { ...as, body: { name: 'web' } });
+    expect(instance.statusCode, instance.body).toBe(201);
+    const volume = await call(0)('POST', `${base}/volumes`, {
+      ...as,
+      body: { name: 'data', sizeBytes: 4096 },
+    });
+    expect(volume.statusCode, volume.body).toBe(201);
+    const volumeId = volume.json<{ id: string }>().id;
+    const attached = await call(0)('POST', `${base}/volumes/${volumeId}/attach`, {
+      ...as,
+      body: { instanceId: instance.json<{ id: string }>().id },
+    });
+    expect(attached.statusCode, attached.body).toBe(200);
+    // Deleted as the code before 0028 did: the domain's row alone.
+    await asOwner(store, (tx) =>
+      sql`UPDATE domains SET status = 'deleted', deleted_at = now() WHERE id = ${c.id}`.execute(tx),
+    );
+    await asOwner(store, (tx) => sql.raw(finishDeletedDomains).execute(tx));
+    await servers[1]!.services.compute.reconcile();
+    await servers[1]!.services.compute.zeroing();
+    const rows = await asOwner(store, (tx) =>
+      sql<{ kind: string; status: string }>`
+        SELECT 'instance' AS kind, status FROM instances WHERE domain_id = ${c.id}
+        UNION ALL SELECT 'volume', status FROM volumes WHERE domain_id = ${c.id}
+        ORDER BY kind`.execute(tx),
+    );
+    expect(rows.rows).toEqual([
+      { kind: 'instance', status: 'deleted' },
+      { kind: 'volume', status: 'deleted' },
+    ]);
+    expect(existsSync(join(volumeRoot, c.id, `${volumeId}.img`))).toBe(false);
   });
 });
