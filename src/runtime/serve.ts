@@ -120,10 +120,11 @@ export async function startServer(
     const report = await services.provisioner.start(config.reconcileSeconds * 1000);
     const volumes = await services.compute.reconcile();
     const blueprints = await services.blueprints.reconcile();
+    const purged = await services.purge.purge();
     // Reservations of object writes that died with a previous process. An embedded store is this
     // process's alone, so every reservation in it is abandoned; on PostgreSQL, those whose lease ran out.
     const reservations = await services.storageQuota.releaseAbandoned(services.store.kind === 'pglite');
-    app.log.info({ report, volumes, blueprints, reservations }, 'reconciled');
+    app.log.info({ report, volumes, blueprints, reservations, purged }, 'reconciled');
     // The last recorded isolation run, for the gauges on /metrics until this process makes its own.
     const [lastRun] = await services.store.system('verify', (tx) => listRuns(tx, { limit: 1 }));
     if (lastRun !== undefined) services.isolationMetrics.restoreLast(lastRun);
