@@ -111,6 +111,10 @@ const schema = z
     postgresMode: z.enum(['database', 'schema']).default('database'),
     storageDir: z.string().min(1).optional(),
     volumeDir: z.string().min(1).optional(),
+    volumeDirShared: z
+      .enum(['true', 'false'], { message: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true'),
     maxVolumeBytes: z.coerce
       .number()
       .int()
@@ -315,6 +319,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   postgresAllowPasswordlessLogin: 'BULKHEAD_POSTGRES_ALLOW_PASSWORDLESS_LOGIN',
   storageDir: 'BULKHEAD_STORAGE_DIR',
   volumeDir: 'BULKHEAD_VOLUME_DIR',
+  volumeDirShared: 'BULKHEAD_VOLUME_DIR_SHARED',
   maxVolumeBytes: 'BULKHEAD_MAX_VOLUME_BYTES',
   quotaResources: 'BULKHEAD_QUOTA_RESOURCES',
   quotaStorageBytes: 'BULKHEAD_QUOTA_STORAGE_BYTES',

@@ -17,6 +17,7 @@ import { PaymentService, type StripeSettings } from './billing/payments.js';
 import { storedBytesIn, UsageMeter } from './billing/metering.js';
 import { KeyService } from './keys/service.js';
 import { ComputeService } from './services/compute.js';
+import { DomainPurge } from './services/domain-purge.js';
 import { DomainService } from './services/domains.js';
 import { GrantService } from './policy/grants.js';
 import { VolumeDisks } from './providers/storage/volume-disks.js';
@@ -49,6 +50,8 @@ export interface Services {
   readonly keyring: Keyring;
   readonly provisioner: Provisioner;
   readonly compute: ComputeService;
+  /** Deletes the rows of deleted domains whose backends are empty (services/domain-purge.ts). */
+  readonly purge: DomainPurge;
   /** Reservations against each domain's storage quota, for object writes. */
   readonly storageQuota: StorageQuota;
   readonly blueprints: Blueprints;
@@ -186,9 +189,10 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     leaseMs: options.leaseMs ?? 30_000,
     measure: measureStorage,
   });
+  const disks = new VolumeDisks(volumeRoot);
   const compute = new ComputeService({
     store,
-    disks: new VolumeDisks(volumeRoot),
+    disks,
     maxVolumeBytes: options.maxVolumeBytes ?? 1024 ** 3,
     quotas,
     zeroBytesPerSecond: options.volumeZeroBytesPerSecond ?? 64 * 1024 ** 2,
@@ -214,11 +218,15 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
       ),
   });
   // A payment that settles a domain resumes it if it was suspended for non-payment; a deleted domain's
-  // Stripe customer is deleted right after (or by the reconciler, if Stripe is not reached then).
+  // Stripe customer is deleted right after (or by the reconciler, if Stripe is not reached then), and
+  // its volumes start being zeroed (or at the next volume reconcile, after a crash).
   const domains: DomainService = new DomainService({
     store,
     slugQuarantineMs: options.slugQuarantineMs ?? 30 * 86_400_000,
-    afterDelete: (domainId): Promise<void> => payments.deleteCustomer(domainId).then(() => undefined),
+    afterDelete: (domainId): Promise<void> => {
+      compute.kick();
+      return payments.deleteCustomer(domainId).then(() => undefined);
+    },
   });
   const billing: BillingService = new BillingService({
     store,
@@ -251,6 +259,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     provisioner,
     blueprints: new Blueprints({ store, provisioner, leaseMs: options.leaseMs ?? 30_000 }),
     compute,
+    purge: new DomainPurge({ store, disks }),
     storageQuota,
     grants: new GrantService({ store, onUse: (used) => metrics.grantUse(used) }),
     billing,

@@ -17,6 +17,7 @@ export const auditActions = [
   'access.scope_denied',
   'access.rate_limited',
   'domain.key_destroyed',
+  'domain.purged',
   'pool.update',
   'resource.create',
   'resource.ready',

@@ -16,6 +16,8 @@ import { listRuns } from '../verify/runs.js';
 import type { Schedule } from '../verify/schedule.js';
 import { BillingCloser } from '../billing/schedule.js';
 import { verifySelf } from './verify-self.js';
+import { joinStore, type Membership } from './servers.js';
+import { join } from 'node:path';
 
 /** How long each backend has to answer its health check at start. */
 const healthTimeoutMs = 2_000;
@@ -56,6 +58,7 @@ export async function startServer(
   const timers: { volumes?: NodeJS.Timeout } = {};
   let schedule: Schedule | null = null;
   let closer: BillingCloser | null = null;
+  let membership: Membership | null = null;
   const stream = logDestination(options.logFormat ?? 'json', options.colour ?? false);
   // Off unless configured; on, before the app is built, so the app adds its request spans.
   const traceTo = tracingSettings(config);
@@ -75,6 +78,7 @@ export async function startServer(
       await schedule?.stop();
       await closer?.stop();
       clearInterval(timers.volumes);
+      await membership?.leave();
       // After the last request: the current window's counts are written too.
       await services.meter.stop();
       await publisher?.stop();
@@ -114,16 +118,23 @@ export async function startServer(
       });
       await publisher.start();
     }
+    // Beside other servers on this store only when every one of them reaches the same volume directory.
+    membership = await joinStore(services.store, {
+      volumeDir: config.volumeDir ?? join(config.dataDir, 'volumes'),
+      volumeDirShared: config.volumeDirShared,
+      everyMs: config.reconcileSeconds * 1000,
+    });
     services.provisioner.onError = (error, resourceId) =>
       app.log.warn({ err: error, resourceId }, 'reconcile failed');
     // Finish or undo whatever a previous run left half done before taking requests, then keep at it.
     const report = await services.provisioner.start(config.reconcileSeconds * 1000);
     const volumes = await services.compute.reconcile();
     const blueprints = await services.blueprints.reconcile();
+    const purged = await services.purge.purge();
     // Reservations of object writes that died with a previous process. An embedded store is this
     // process's alone, so every reservation in it is abandoned; on PostgreSQL, those whose lease ran out.
     const reservations = await services.storageQuota.releaseAbandoned(services.store.kind === 'pglite');
-    app.log.info({ report, volumes, blueprints, reservations }, 'reconciled');
+    app.log.info({ report, volumes, blueprints, reservations, purged }, 'reconciled');
     // The last recorded isolation run, for the gauges on /metrics until this process makes its own.
     const [lastRun] = await services.store.system('verify', (tx) => listRuns(tx, { limit: 1 }));
     if (lastRun !== undefined) services.isolationMetrics.restoreLast(lastRun);
@@ -148,6 +159,8 @@ export async function startServer(
           if (purged > 0) app.log.info({ purged }, 'invoices of deleted domains purged');
         })
         .catch((error: unknown) => app.log.warn({ err: error }, 'invoice purge failed'));
+      // Deleted domains with nothing left on their backends: their rows.
+      services.purge.purge().catch((error: unknown) => app.log.warn({ err: error }, 'domain purge failed'));
     }, config.reconcileSeconds * 1000);
     timers.volumes.unref();
     services.meter.onError = (error, what) => app.log.warn({ err: error }, `${what} failed`);

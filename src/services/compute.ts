@@ -17,6 +17,7 @@ import {
   insertInstance,
   liveInstanceStatement,
   liveInstancesStatement,
+  lockInstanceRow,
   lockLiveInstance,
   markInstanceDeleted,
 } from '../store/repositories/instances.js';
@@ -31,6 +32,7 @@ import {
   liveVolumeStatement,
   liveVolumesStatement,
   lockLiveVolume,
+  lockVolumeRow,
   markVolumeDeleted,
   markVolumeDeleting,
   releaseVolumeLease,
@@ -114,6 +116,8 @@ export interface VolumeDisks {
   ): Promise<void>;
   /** Removes a volume nobody ever wrote. */
   discard(ref: VolumeRef): Promise<void>;
+  /** Removes a deleted domain's place on the disks, zeroing any volume still there. Idempotent. */
+  releaseDomain(domainId: string): Promise<void>;
   /** Every volume on the disks, with its last change. */
   list(): Promise<(VolumeRef & { modifiedAt: Date })[]>;
 }
@@ -216,10 +220,15 @@ export class ComputeService {
     return instanceView(row);
   }
 
-  /** Deletes an instance; its volumes are detached (and kept) in the same transaction. */
+  /**
+   * Deletes an instance; its volumes are detached (and kept) in the same transaction. Deleting it again
+   * answers the deleted instance, changing nothing (docs/api.md, "Deleting twice").
+   */
   async deleteInstance(actor: Actor, domainId: string, instanceId: string): Promise<InstanceView> {
     return this.o.store.withDomain(domainId, async (tx) => {
-      await lockInstance(tx, domainId, instanceId);
+      const found = await lockInstanceRow(tx, domainId, instanceId);
+      if (found === undefined) throw notFound();
+      if (found.status === 'deleted') return instanceView(found);
       const now = new Date();
       const detached = await detachInstanceVolumes(tx, domainId, instanceId, now);
       const row = await markInstanceDeleted(tx, domainId, instanceId, now);
@@ -335,11 +344,14 @@ export class ComputeService {
   /**
    * Deletes a detached volume: marked `deleting` (from then on it is not found) and handed to the zeroing
    * worker, which overwrites it at a bounded rate, releases it and marks it deleted. The request does not
-   * wait for the zeros.
+   * wait for the zeros. Deleting it again answers it as it is now (`deleting`, or `deleted` once zeroed),
+   * changing nothing (docs/api.md, "Deleting twice").
    */
   async deleteVolume(actor: Actor, domainId: string, volumeId: string): Promise<VolumeView> {
     const marked = await this.o.store.withDomain(domainId, async (tx) => {
-      const volume = await lockVolume(tx, domainId, volumeId);
+      const volume = await lockVolumeRow(tx, domainId, volumeId);
+      if (volume === undefined) throw notFound();
+      if (volume.status === 'deleting' || volume.status === 'deleted') return volume;
       if (volume.status === 'attached')
         throw new BulkheadError('volume_attached', 'The volume is attached to an instance; detach it first.');
       const row = await markVolumeDeleting(tx, domainId, volumeId, new Date());
@@ -354,7 +366,7 @@ export class ComputeService {
   }
 
   /** Starts the zeroing worker if it is idle, or makes the running pass look again before it ends. */
-  private kick(): void {
+  kick(): void {
     if (this.stopped) return;
     if (this.worker !== null) {
       this.again = true;

@@ -23,6 +23,8 @@ import {
 import { revokeDomainKeys } from '../store/repositories/keys.js';
 import { insertEmptyPool } from '../store/repositories/pools.js';
 import { markDomainResourcesForRemoval } from '../store/repositories/resources.js';
+import { markDomainInstancesDeleted } from '../store/repositories/instances.js';
+import { markDomainVolumesDeleting } from '../store/repositories/volumes.js';
 
 // The domain lock lives with the other queries of the domains table; importable from here as before.
 export { lockDomain };
@@ -147,7 +149,11 @@ export class DomainService {
     return this.transition(actor, domainId, 'active');
   }
 
-  /** Marks the domain deleted and revokes every key it has. The row stays for the audit trail. */
+  /**
+   * Marks the domain deleted, revokes every key it has, ends its instances and hands its resources and
+   * volumes to the reconcilers, all in one transaction; the reconcilers empty its backends and then
+   * purge its rows (services/domain-purge.ts). The row stays for the audit trail.
+   */
   async delete(actor: Actor, domainId: string): Promise<DomainView> {
     const deleted = await this.transition(actor, domainId, 'deleted');
     // After the commit: a failure here leaves the work to the reconciler (the domain stays deleted).
@@ -202,11 +208,16 @@ export class DomainService {
     });
     let revokedKeys = 0;
     let resources = 0;
+    let instances = 0;
+    let volumes = 0;
     if (to === 'deleted') {
       revokedKeys = await revokeDomainKeys(tx, domainId, now);
-      // Resources are marked here, in the same transaction; the reconciler removes them from their
-      // backends and then destroys the domain's data key.
+      // Resources and volumes are marked here, in the same transaction, so a crash right after leaves
+      // the work to the reconcilers: they remove the resources from their backends and then destroy the
+      // domain's data key, zero the volumes, and finally purge the domain's rows.
       resources = await markDomainResourcesForRemoval(tx, domainId, now);
+      volumes = await markDomainVolumesDeleting(tx, domainId, now);
+      instances = await markDomainInstancesDeleted(tx, domainId, now);
     }
     // Every process forgets the keys it knew to be usable (src/keys/changes.ts).
     if (to !== 'active') await announceKeyChange(this.deps.store, tx, domainId);
@@ -222,7 +233,7 @@ export class DomainService {
       to === 'suspended' ? 'domain.suspend' : to === 'active' ? 'domain.resume' : 'domain.delete';
     const detail =
       to === 'deleted'
-        ? { from: row.status, revokedKeys, resources }
+        ? { from: row.status, revokedKeys, resources, instances, volumes }
         : to === 'suspended'
           ? { from: row.status, reason }
           : { from: row.status, ...(row.suspend_reason === null ? {} : { reason: row.suspend_reason }) };

@@ -1126,6 +1126,40 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0028_domain_purge': {
+    async up(db) {
+      // Deleting a domain removes everything it owned (docs/operating.md, "Deleting a domain"): the
+      // reconciler empties its backends, then deletes its rows, keeping only its audit trail, its
+      // invoices with what they print, and the record that its data key was destroyed. When that was
+      // done; NULL while something of it remains.
+      await sql`ALTER TABLE domains ADD COLUMN purged_at timestamptz`.execute(db);
+      // Domains deleted before this migration kept their instances and volumes: end and hand them to
+      // the zeroing worker now, as deleting a domain does from here on.
+      await sql.raw(finishDeletedDomains).execute(db);
+      // The purge runs in the system context; the tables the application role may not delete from
+      // (a tenant's transaction never removes its usage, its grants or its Stripe records) get DELETE for
+      // the system role alone.
+      if (await roleExists(db, systemRole)) {
+        await sql
+          .raw(`GRANT DELETE ON grants, usage_records, stripe_customers, stripe_events TO ${systemRole}`)
+          .execute(db);
+      }
+      // The servers running on this store, each with where it keeps volumes: a server refuses to start
+      // beside another when either keeps them in a directory of its own (docs/operating.md, "Several
+      // servers"). A system record, no domain's: the application role sees none of it.
+      await sql`
+        CREATE TABLE servers (
+          host text NOT NULL CHECK (length(host) BETWEEN 1 AND 255),
+          volume_dir text NOT NULL CHECK (length(volume_dir) BETWEEN 1 AND 4096),
+          volume_dir_shared boolean NOT NULL,
+          started_at timestamptz NOT NULL,
+          seen_at timestamptz NOT NULL,
+          PRIMARY KEY (host, volume_dir)
+        )`.execute(db);
+      await isolate(db, 'servers', 'host', { using: 'false', check: 'false' });
+      await grantApp(db, 'servers');
+    },
+  },
 };
 
 /** Where pgcrypto lives, quoted (it may have been installed before, in a schema of the operator's choice). */
@@ -1165,6 +1199,25 @@ export const widenDefaultKeyScopes = `
      SET scopes = scopes || '["instances", "volumes"]'::jsonb
    WHERE scopes @> '["postgres", "redis", "rabbitmq", "storage", "kubernetes"]'::jsonb
      AND NOT scopes @> '["instances"]'::jsonb`;
+
+/**
+ * Migration 0028's step over the data: the instances of deleted domains are ended and their volumes
+ * detached and marked `deleting`, for the zeroing worker. Exported for the test that deletes a domain as
+ * the code before it did and upgrades the store.
+ */
+export const finishDeletedDomains = `
+  WITH gone AS (SELECT id, deleted_at FROM domains WHERE status = 'deleted'),
+  volumes_marked AS (
+    UPDATE volumes v
+       SET status = 'deleting', instance_id = NULL, attached_at = NULL, lease_until = NULL,
+           updated_at = now()
+      FROM gone
+     WHERE v.domain_id = gone.id AND v.status IN ('available', 'attached')
+  RETURNING v.id)
+  UPDATE instances i
+     SET status = 'deleted', deleted_at = coalesce(gone.deleted_at, now()), updated_at = now()
+    FROM gone
+   WHERE i.domain_id = gone.id AND i.status <> 'deleted'`;
 
 /**
  * After the migrations, as the connecting role: makes it a member of the application role if it is not

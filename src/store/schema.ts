@@ -14,6 +14,8 @@ export interface DomainsTable {
   deleted_at: Date | null;
   /** Why it is suspended (`billing`: non-payment); null when it is not, or was suspended before 0024. */
   suspend_reason: Generated<string | null>;
+  /** When everything it owned was removed but its audit trail and invoices (0028); null until then. */
+  purged_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface ProvisioningKeysTable {
@@ -365,6 +367,17 @@ export interface BillingDetailsTable {
   updated_at: Date;
 }
 
+/** A server running on the store, by host and volume directory (migration 0028). */
+export interface ServersTable {
+  host: string;
+  volume_dir: string;
+  volume_dir_shared: boolean;
+  started_at: Date;
+  seen_at: Date;
+}
+
+export type ServerRow = Selectable<ServersTable>;
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -395,6 +408,7 @@ export interface Database {
   invoice_payments: InvoicePaymentsTable;
   stripe_events: StripeEventsTable;
   billing_details: BillingDetailsTable;
+  servers: ServersTable;
 }
 
 export type StripeCustomerRow = Selectable<StripeCustomersTable>;

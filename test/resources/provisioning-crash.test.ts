@@ -32,6 +32,9 @@ describe('recovery after kill -9', () => {
       BULKHEAD_OPERATOR_TOKEN: token,
       BULKHEAD_POSTGRES_URL: testPostgresUrl,
       BULKHEAD_STORAGE_DIR: `${dir.path}/storage`,
+      // One volume directory for every server the test starts: a killed server's record stays on the
+      // store for a while, and a server with another directory beside it would refuse to start.
+      BULKHEAD_VOLUME_DIR: `${dir.path}/volumes`,
       BULKHEAD_LEASE_SECONDS: '1',
       BULKHEAD_RECONCILE_SECONDS: '3600',
     };

@@ -4,7 +4,7 @@
 // holds the file open) finds nothing of the old data. The overwrite can be paced, so that a background
 // worker deleting a large volume does not take the disk from every other tenant.
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const zeroChunk = Buffer.alloc(1024 * 1024);
@@ -77,6 +77,30 @@ export class VolumeDisks {
   /** Removes a volume's file that nobody ever wrote (a create that failed): nothing to overwrite. */
   async discard(ref: VolumeRef): Promise<void> {
     await unlink(this.path(ref)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+  }
+
+  /**
+   * Removes a deleted domain's directory once its volumes are gone: any volume file still in it (one a
+   * crash left) is zeroed and removed first. Idempotent: a directory already gone is done.
+   */
+  async releaseDomain(domainId: string): Promise<void> {
+    if (!safeId.test(domainId)) throw new Error('invalid volume reference');
+    const dir = join(this.root, domainId);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    for (const name of names) {
+      const volumeId = name.replace(/\.img$/, '');
+      if (name.endsWith('.img') && safeId.test(volumeId)) await this.zeroAndRelease({ domainId, volumeId });
+      else await unlink(join(dir, name));
+    }
+    await rmdir(dir).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
     });
   }

@@ -79,3 +79,29 @@ export function markInstanceDeleted(
     .returningAll()
     .executeTakeFirstOrThrow();
 }
+
+/** Ends every instance of a domain being deleted at `at`, in the transaction that deletes it; answers how many. */
+export async function markDomainInstancesDeleted(tx: DomainTx, domainId: string, at: Date): Promise<number> {
+  const result = await tx
+    .updateTable('instances')
+    .set({ status: 'deleted', deleted_at: at, updated_at: at })
+    .where('domain_id', '=', domainId)
+    .where('status', '<>', 'deleted')
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** The domain's instance with this id, whatever its status, locked; undefined when there is none. */
+export function lockInstanceRow(
+  tx: DomainTx,
+  domainId: string,
+  instanceId: string,
+): Promise<InstanceRow | undefined> {
+  return tx
+    .selectFrom('instances')
+    .selectAll()
+    .where('domain_id', '=', domainId)
+    .where('id', '=', instanceId)
+    .forUpdate()
+    .executeTakeFirst();
+}

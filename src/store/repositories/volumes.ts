@@ -224,3 +224,32 @@ export async function volumeStatus(
     .executeTakeFirst();
   return row?.status;
 }
+
+/**
+ * Detaches every live volume of a domain being deleted and marks it `deleting` at `at`, free for the
+ * zeroing worker, in the transaction that deletes the domain; answers how many.
+ */
+export async function markDomainVolumesDeleting(tx: DomainTx, domainId: string, at: Date): Promise<number> {
+  const result = await tx
+    .updateTable('volumes')
+    .set({ ...detached, status: 'deleting', lease_until: null, updated_at: at })
+    .where('domain_id', '=', domainId)
+    .where('status', 'in', ['available', 'attached'])
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** The domain's volume with this id, whatever its status, locked; undefined when there is none. */
+export function lockVolumeRow(
+  tx: DomainTx,
+  domainId: string,
+  volumeId: string,
+): Promise<VolumeRow | undefined> {
+  return tx
+    .selectFrom('volumes')
+    .selectAll()
+    .where('domain_id', '=', domainId)
+    .where('id', '=', volumeId)
+    .forUpdate()
+    .executeTakeFirst();
+}

@@ -13,9 +13,10 @@ export const deleteDomain: RouteModule = (app, { domains, provisioner }) => {
         operationId: 'deleteDomain',
         summary: 'Delete a domain',
         description:
-          'Revokes every key of the domain and marks its resources for deprovisioning; the reconciler (started ' +
-          'at once) removes them from their backends and then destroys the domain’s data key. The record stays, ' +
-          'with status `deleted`, for the audit trail.',
+          'Revokes every key of the domain, ends its instances and marks its resources for deprovisioning and ' +
+          'its volumes for zeroing; the reconcilers (started at once) remove them from their backends, destroy ' +
+          'the domain’s data key and, once its final invoice is written, delete every row it owned but its ' +
+          'audit trail and invoices. The record stays, with status `deleted`, for the audit trail.',
         params: DomainParams,
         response: { 200: Domain },
       },

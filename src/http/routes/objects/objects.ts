@@ -163,7 +163,9 @@ export function objects(app: App, services: Services): void {
         schema: {
           operationId: 'deleteObject',
           summary: 'Delete an object',
-          description: 'Overwrites the stored data and its key, then removes them.',
+          description:
+            'Overwrites the stored data and its key, then removes them. A key that holds no object answers ' +
+            'the same 204: objects keep no record once deleted, so a retry cannot be told from a first try.',
           params: ObjectParams,
           response: { 204: Type.Null() },
         },
@@ -177,9 +179,12 @@ export function objects(app: App, services: Services): void {
         } catch (error) {
           throw storageError(error, false);
         }
-        if (!deleted) throw notFound();
-        await services.storageQuota.settle(ref, null);
-        await audit(services, request, ref, 'object.delete', { key });
+        // A key that holds nothing (never written, or deleted by an earlier try) is deleted already: the
+        // same 204, with nothing to settle or audit (docs/api.md, "Deleting twice").
+        if (deleted) {
+          await services.storageQuota.settle(ref, null);
+          await audit(services, request, ref, 'object.delete', { key });
+        }
         return reply.code(204).send(null);
       },
     );
