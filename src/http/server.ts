@@ -25,6 +25,7 @@ import { grantsPlugin } from './routes/grants/index.js';
 import { identityPlugin } from './routes/identity/index.js';
 import { keysPlugin } from './routes/keys/index.js';
 import { objectsPlugin } from './routes/objects/index.js';
+import { oidcPlugin } from './routes/oidc/index.js';
 import { principalsPlugin } from './routes/principals/index.js';
 import { resourcesPlugin } from './routes/resources/index.js';
 import { systemPlugin } from './routes/system/index.js';
@@ -32,6 +33,7 @@ import { verifyPlugin } from './routes/verify/index.js';
 import { noQuery, Problem } from './schemas.js';
 import { validators } from './validation.js';
 import type { App, FeaturePlugin, RouteAccess } from './types.js';
+import { OAuthError } from './oauth.js';
 
 /** The features of the API, one encapsulated plugin each, registered in this order. */
 export const features: readonly FeaturePlugin[] = [
@@ -44,6 +46,7 @@ export const features: readonly FeaturePlugin[] = [
   identityPlugin,
   principalsPlugin,
   authPlugin,
+  oidcPlugin,
   computePlugin,
   grantsPlugin,
   verifyPlugin,
@@ -94,6 +97,7 @@ export async function buildServer(services: Services, options: ServerOptions = {
   const ajv = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => ajv.compile(schema, httpPart));
   app.addSchema(Problem);
+  app.addSchema(OAuthError);
 
   await app.register(swagger, {
     refResolver: {

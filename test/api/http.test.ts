@@ -613,6 +613,13 @@ describe.each(backends)('API on $name', (backend) => {
           'listPaymentMethods',
           'detachPaymentMethod',
           'stripeWebhook',
+          'getOpenIdConfiguration',
+          'getAuthorizationServerMetadata',
+          'getAuthorizationServerMetadataInserted',
+          'getIssuerJwks',
+          'issuerToken',
+          'issuerRevoke',
+          'issuerIntrospect',
         ].sort(),
       );
       for (const { path, op } of operations) {

@@ -233,6 +233,17 @@ const noTargetInPath: Record<string, string> = {
   'POST /v1/auth/login': 'the domain comes from the principal that authenticates',
   'POST /v1/auth/logout': "ends the caller's own session only",
   'POST /v1/auth/revoke': 'revokes the session of the presented token only',
+  'GET /d/:slug/.well-known/openid-configuration': "public discovery document of the slug's own issuer",
+  'GET /d/:slug/.well-known/oauth-authorization-server': "public metadata of the slug's own issuer",
+  'GET /.well-known/oauth-authorization-server/d/:slug': "public metadata of the slug's own issuer",
+  'GET /d/:slug/jwks.json': "public keys, published on purpose for the domain's verifiers",
+  'POST /d/:slug/token':
+    "authenticates a client of the issuer's domain, not a bearer credential; A's clients and refresh tokens " +
+    "at B's endpoint are attacked in auth/oidc.test.ts",
+  'POST /d/:slug/revoke':
+    "leaves any token of another domain alone; B's client at A's endpoint is attacked in auth/oidc.test.ts",
+  'POST /d/:slug/introspect':
+    "answers active:false for another domain's token; attacked in auth/oidc.test.ts",
   'GET /metrics':
     'counts of isolation runs, no domain; operator or metrics token (covered in verify/runs.test.ts)',
   'POST /v1/verify/provider-probes':

@@ -21,6 +21,13 @@ const publicOperations = [
   'POST /v1/auth/login',
   'POST /v1/auth/revoke',
   'POST /v1/billing/stripe/webhook',
+  'GET /d/{slug}/.well-known/openid-configuration',
+  'GET /d/{slug}/.well-known/oauth-authorization-server',
+  'GET /.well-known/oauth-authorization-server/d/{slug}',
+  'GET /d/{slug}/jwks.json',
+  'POST /d/{slug}/token',
+  'POST /d/{slug}/revoke',
+  'POST /d/{slug}/introspect',
 ];
 /** Backends the test server has: every other kind is not applicable. */
 const configuredKinds = ['postgres', 'redis', 'rabbitmq', 'storage'];
