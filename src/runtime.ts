@@ -12,6 +12,7 @@ import { LoginLimiter, type LimiterOptions } from './identity/login-limiter.js';
 import { SessionService } from './identity/sessions.js';
 import { SigningKeys } from './identity/signing-keys.js';
 import { TokenService } from './identity/tokens.js';
+import { ClientService } from './identity/oidc/clients.js';
 import { Issuers } from './identity/oidc/issuers.js';
 import { tokenAgeGraceSeconds } from '@bulkhead/sdk/profile';
 import { BillingService } from './billing/service.js';
@@ -66,6 +67,8 @@ export interface Services {
   readonly tokens: TokenService;
   /** Each domain's issuer URL, and the domains that are OpenID Providers (docs/identity.md). */
   readonly issuers: Issuers;
+  /** Each domain's registered OAuth clients. */
+  readonly oauthClients: ClientService;
   readonly sessions: SessionService;
   readonly loginLimiter: LoginLimiter;
   readonly limits: { readonly maxObjectBytes: number };
@@ -258,6 +261,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     loginLimiter: new LoginLimiter(options.loginLimits),
     tokens,
     issuers,
+    oauthClients: new ClientService({ store }),
     limits: { maxObjectBytes: options.maxObjectBytes ?? 100 * 1024 ** 2 },
     tenantLimits,
     isolationMetrics: new IsolationMetrics(),

@@ -44,6 +44,7 @@ const direct: Partial<Record<ErrorCode, OAuthErrorCode>> = {
   invalid_grant: 'invalid_grant',
   invalid_client: 'invalid_client',
   unsupported_grant_type: 'unsupported_grant_type',
+  unauthorized_client: 'unauthorized_client',
   unavailable: 'temporarily_unavailable',
 };
 

@@ -620,6 +620,9 @@ describe.each(backends)('API on $name', (backend) => {
           'issuerToken',
           'issuerRevoke',
           'issuerIntrospect',
+          'createOAuthClient',
+          'listOAuthClients',
+          'deleteOAuthClient',
         ].sort(),
       );
       for (const { path, op } of operations) {

@@ -33,6 +33,7 @@ interface Ids {
   blueprintId: string;
   invoiceId: string;
   paymentMethodId: string;
+  oauthClientId: string;
 }
 
 const unknownIds: Ids = {
@@ -41,6 +42,7 @@ const unknownIds: Ids = {
   resourceId: 'res_00000000000000000000000000',
   principalId: 'prn_00000000000000000000000000',
   sessionId: 'ses_00000000000000000000000000',
+  oauthClientId: 'ocl_00000000000000000000000000',
   instanceId: 'ins_00000000000000000000000000',
   volumeId: 'vol_00000000000000000000000000',
   blueprintId: 'bpr_00000000000000000000000000',
@@ -117,6 +119,19 @@ const cases: Record<string, Case> = {
   },
   'DELETE /v1/domains/:domainId/principals/:principalId': {
     path: (i) => `/v1/domains/${i.domainId}/principals/${i.principalId}`,
+  },
+  'POST /v1/domains/:domainId/oauth-clients': {
+    path: (i) => `/v1/domains/${i.domainId}/oauth-clients`,
+    body: () => ({
+      name: 'smuggled',
+      kind: 'confidential',
+      redirectUris: ['https://evil.example/cb'],
+      grantTypes: ['authorization_code'],
+    }),
+  },
+  'GET /v1/domains/:domainId/oauth-clients': { path: (i) => `/v1/domains/${i.domainId}/oauth-clients` },
+  'DELETE /v1/domains/:domainId/oauth-clients/:oauthClientId': {
+    path: (i) => `/v1/domains/${i.domainId}/oauth-clients/${i.oauthClientId}`,
   },
   'DELETE /v1/domains/:domainId/sessions/:sessionId': {
     path: (i) => `/v1/domains/${i.domainId}/sessions/${i.sessionId}`,
@@ -379,7 +394,21 @@ describe.each(backends)('every route attacked across domains on $name', (backend
       },
     });
     expect(details.statusCode, details.body).toBe(200);
+    // B's OAuth client, with a redirect URI of B's own.
+    const oauthClient = await app.inject({
+      method: 'POST',
+      url: `/v1/domains/${b.id}/oauth-clients`,
+      headers: operator,
+      payload: {
+        name: 'b-app',
+        kind: 'confidential',
+        redirectUris: ['https://b.example/cb'],
+        grantTypes: ['authorization_code', 'refresh_token'],
+      },
+    });
+    expect(oauthClient.statusCode, oauthClient.body).toBe(201);
     bIds = {
+      oauthClientId: oauthClient.json<{ id: string }>().id,
       paymentMethodId: card['id'] as string,
       invoiceId: invoices.json<{ items: { id: string }[] }>().items[0]!.id,
       blueprintId: blueprint.json<{ id: string }>().id,

@@ -67,6 +67,7 @@ const destructive = new Set([
   'revokeGrant',
   'deleteObject',
   'logout',
+  'deleteOAuthClient',
 ]);
 
 /** The refusals that write on purpose (the audit log records them; a credential's use is stamped). */
@@ -191,6 +192,9 @@ function validString(name: string, schema: JsonSchema, ids: Ids): string {
   if (name === 'grant_type') return 'password';
   // A client of the home domain, for the OAuth endpoints that authenticate one (client_secret_post).
   if (name === 'client_id') return ids['clientId']!;
+  // An OAuth client's registration: a redirect URI and an origin of the kind it accepts.
+  if (name === 'redirectUris') return 'https://app.example/cb';
+  if (name === 'allowedOrigins') return 'https://app.example';
   if (name === 'client_secret') return ids['clientSecret']!;
   if (name === 'domain') return ids['domainId']!;
   if (name === 'username') return 'ada@example.com';

@@ -5,7 +5,7 @@
 import { BulkheadError } from '../../../errors.js';
 import { canonicalClientId, clientAccountKey } from '../../../identity/names.js';
 import type { Services } from '../../../runtime.js';
-import type { PrincipalRow } from '../../../store/schema.js';
+import type { OAuthClientRow, PrincipalRow } from '../../../store/schema.js';
 import { basicCredentials } from '../../oauth.js';
 
 export interface PresentedClient {
@@ -18,13 +18,18 @@ export function presentsClient(authorization: string | undefined, body: Presente
   return /^Basic /i.test(authorization ?? '') || body.client_secret !== undefined;
 }
 
+/** A client that authenticated: a service principal, or a client registered for the domain. */
+export type AuthenticatedClient =
+  | { readonly kind: 'service'; readonly principal: PrincipalRow }
+  | { readonly kind: 'registered'; readonly client: OAuthClientRow };
+
 /** The domain's client that authenticated, or `invalid_client`. */
 export async function authenticateClient(
   services: Services,
   request: { headers: { authorization?: string | undefined }; ip: string },
   body: PresentedClient,
   domainId: string,
-): Promise<PrincipalRow> {
+): Promise<AuthenticatedClient> {
   const basic = basicCredentials(request.headers.authorization);
   if (basic !== null && body.client_secret !== undefined)
     throw new BulkheadError('invalid_request', 'Use one client authentication method, not two.');
@@ -37,10 +42,19 @@ export async function authenticateClient(
   const wait = limiter.retryAfter(account, request.ip);
   if (wait > 0)
     throw Object.assign(new BulkheadError('rate_limited', 'Too many failed attempts.'), { retryAfter: wait });
-  const principal = await services.principals.checkClient(client, secret);
-  if (principal === null || principal.domain_id !== domainId) {
-    limiter.fail(account, request.ip);
-    throw new BulkheadError('invalid_client');
+  // A registered client (`bho_…`) must present its secret the way it registered.
+  if (client.startsWith('bho_')) {
+    const registered = await services.oauthClients.check(
+      client,
+      secret,
+      basic === null ? 'client_secret_post' : 'client_secret_basic',
+    );
+    if (registered !== null && registered.domain_id === domainId)
+      return { kind: 'registered', client: registered };
+  } else {
+    const principal = await services.principals.checkClient(client, secret);
+    if (principal !== null && principal.domain_id === domainId) return { kind: 'service', principal };
   }
-  return principal;
+  limiter.fail(account, request.ip);
+  throw new BulkheadError('invalid_client');
 }

@@ -8,6 +8,7 @@
 import formbody from '@fastify/formbody';
 import { oauthErrorHandler } from '../../oauth.js';
 import type { App, FeaturePlugin, RouteModule } from '../../types.js';
+import { clientRoutes } from './clients.js';
 import { discovery } from './discovery.js';
 import { issuerIntrospect } from './introspect.js';
 import { issuerRevoke } from './revoke.js';
@@ -18,6 +19,7 @@ const oauthRoutes: readonly RouteModule[] = [issuerToken, issuerRevoke, issuerIn
 
 export const oidcPlugin: FeaturePlugin = (app, { services }, done) => {
   discovery(app, services);
+  clientRoutes(app, services);
   void app.register((oauth: App, _opts, registered) => {
     void oauth.register(formbody, { bodyLimit: 8 * 1024 });
     oauth.setErrorHandler(oauthErrorHandler);

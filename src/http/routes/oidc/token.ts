@@ -32,7 +32,14 @@ export const issuerToken: RouteModule = (app, services) => {
       const requestId = String(request.id);
       reply.header('pragma', 'no-cache');
       if (body.grant_type === 'client_credentials') {
-        const client = await authenticateClient(services, request, body, domainId);
+        const authenticated = await authenticateClient(services, request, body, domainId);
+        // The client-credentials grant is a service's: a registered client has no principal to act as.
+        if (authenticated.kind !== 'service')
+          throw new BulkheadError(
+            'unauthorized_client',
+            'Only the domain’s service accounts use the client_credentials grant here.',
+          );
+        const client = authenticated.principal;
         return services.tokens.issue(
           { actor: `principal:${client.id}`, requestId },
           client,
