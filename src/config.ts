@@ -166,6 +166,30 @@ const schema = z
       .max(30 * 86_400)
       .default(12 * 3600),
     issuer: z.string().min(1).max(200).default('bulkhead'),
+    /**
+     * The public base URL of this installation (scheme, host, port, optional path): each domain's OpenID
+     * issuer is `<this>/d/<slug>`; unset: tokens keep the one `issuer` above and no domain is a provider.
+     */
+    publicUrl: z
+      .string()
+      .max(200)
+      .refine((value) => {
+        try {
+          const url = new URL(value);
+          return (
+            ['http:', 'https:'].includes(url.protocol) &&
+            url.hostname !== '' &&
+            url.username === '' &&
+            url.password === '' &&
+            url.search === '' &&
+            url.hash === '' &&
+            !value.endsWith('/')
+          );
+        } catch {
+          return false;
+        }
+      }, 'must be an https:// (or http://) URL with a host, no user, query, fragment or trailing slash')
+      .optional(),
     redisUrl: serverUrl(['redis:', 'rediss:'], 'must be a redis:// or rediss:// URL with a host').optional(),
     feedKeyVersion: z.coerce.number().int().min(1).max(1_000_000).default(1),
     redisAllowOpenDefaultUser: z
@@ -339,6 +363,7 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   accessTokenSeconds: 'BULKHEAD_ACCESS_TOKEN_SECONDS',
   sessionSeconds: 'BULKHEAD_SESSION_SECONDS',
   issuer: 'BULKHEAD_ISSUER',
+  publicUrl: 'BULKHEAD_PUBLIC_URL',
   sessionIdleSeconds: 'BULKHEAD_SESSION_IDLE_SECONDS',
   redisUrl: 'BULKHEAD_REDIS_URL',
   redisAllowOpenDefaultUser: 'BULKHEAD_REDIS_ALLOW_OPEN_DEFAULT_USER',

@@ -12,6 +12,9 @@ import { LoginLimiter, type LimiterOptions } from './identity/login-limiter.js';
 import { SessionService } from './identity/sessions.js';
 import { SigningKeys } from './identity/signing-keys.js';
 import { TokenService } from './identity/tokens.js';
+import { ClientService } from './identity/oidc/clients.js';
+import { Issuers } from './identity/oidc/issuers.js';
+import { tokenAgeGraceSeconds } from '@bulkhead/sdk/profile';
 import { BillingService } from './billing/service.js';
 import { PaymentService, type StripeSettings } from './billing/payments.js';
 import { storedBytesIn, UsageMeter } from './billing/metering.js';
@@ -67,6 +70,10 @@ export interface Services {
   readonly feedKeys: FeedKeys;
   readonly principals: PrincipalService;
   readonly tokens: TokenService;
+  /** Each domain's issuer URL, and the domains that are OpenID Providers (docs/identity.md). */
+  readonly issuers: Issuers;
+  /** Each domain's registered OAuth clients. */
+  readonly oauthClients: ClientService;
   readonly sessions: SessionService;
   readonly loginLimiter: LoginLimiter;
   readonly limits: { readonly maxObjectBytes: number };
@@ -99,8 +106,10 @@ export interface ServiceOptions {
   readonly accessTokenSeconds?: number | undefined;
   readonly sessionSeconds?: number | undefined;
   readonly sessionIdleSeconds?: number | undefined;
-  /** The `iss` of access tokens. */
+  /** The `iss` of access tokens while there is no public URL (and of tokens signed before there was one). */
   readonly issuer?: string | undefined;
+  /** The public base URL: each domain's issuer is `<publicUrl>/d/<slug>` (BULKHEAD_PUBLIC_URL). */
+  readonly publicUrl?: string | undefined;
   /** Where volumes keep their bytes (default: a new directory under the system's temporary directory). */
   readonly volumeRoot?: string | undefined;
   readonly maxVolumeBytes?: number | undefined;
@@ -167,11 +176,17 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
   });
   const accessTokenSeconds = options.accessTokenSeconds ?? 300;
   const signingKeys = new SigningKeys({ store, keyring, maxTokenSeconds: accessTokenSeconds });
+  const issuers = new Issuers({
+    store,
+    publicUrl: options.publicUrl,
+    legacyIssuer: options.issuer ?? 'bulkhead',
+    legacyGraceMs: (accessTokenSeconds + tokenAgeGraceSeconds) * 1000,
+  });
   const tokens = new TokenService({
     store,
     secret,
     signingKeys,
-    issuer: options.issuer ?? 'bulkhead',
+    issuers,
     accessTokenSeconds,
     sessionSeconds: options.sessionSeconds ?? 12 * 3600,
   });
@@ -280,6 +295,8 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     }),
     loginLimiter: new LoginLimiter(options.loginLimits),
     tokens,
+    issuers,
+    oauthClients: new ClientService({ store }),
     limits: { maxObjectBytes: options.maxObjectBytes ?? 100 * 1024 ** 2 },
     tenantLimits,
     isolationMetrics,
@@ -348,6 +365,7 @@ export async function openServices(config: Config): Promise<Services> {
       sessionSeconds: config.sessionSeconds,
       sessionIdleSeconds: config.sessionIdleSeconds,
       issuer: config.issuer,
+      publicUrl: config.publicUrl,
       volumeRoot: config.volumeDir ?? join(config.dataDir, 'volumes'),
       maxVolumeBytes: config.maxVolumeBytes,
       metricsToken: config.metricsToken,

@@ -35,6 +35,8 @@ export const auditActions = [
   'principal.disable',
   'principal.delete',
   'principal.password_changed',
+  'oauth_client.create',
+  'oauth_client.delete',
   'token.issue',
   'token.denied',
   'token.refresh',

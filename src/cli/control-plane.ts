@@ -7,6 +7,7 @@ import type { AuditFilter } from '../audit/log.js';
 import type { Scope } from '../policy/scopes.js';
 import type { NewPrincipal, PrincipalView } from '../identity/principals.js';
 import type { SigningKeyView } from '../identity/signing-keys.js';
+import type { ClientView, NewClientInput } from '../identity/oidc/clients.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
 import type { DomainListOptions, DomainView } from '../services/domains.js';
 import type { BlueprintView } from '../provisioner/blueprints.js';
@@ -71,6 +72,9 @@ export interface ControlPlane {
   getBlueprint(domainId: string, blueprintId: string): Promise<BlueprintView>;
   listSigningKeys(domainId: string): Promise<SigningKeyView[]>;
   rotateSigningKey(domainId: string): Promise<SigningKeyView[]>;
+  createOAuthClient(domainId: string, input: NewClientInput): Promise<ClientView & { clientSecret?: string }>;
+  listOAuthClients(domainId: string): Promise<ClientView[]>;
+  deleteOAuthClient(domainId: string, id: string): Promise<void>;
   getPrices(): Promise<PriceBookView>;
   setPrices(input: PriceBookInput): Promise<PriceBookView>;
   getBillingDetails(domainId: string): Promise<BillingDetailsView>;

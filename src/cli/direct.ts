@@ -87,6 +87,9 @@ export function directControlPlane(services: Services): ControlPlane {
       return services.signingKeys.list(id);
     },
     rotateSigningKey: (id) => services.signingKeys.rotate(actor, id),
+    createOAuthClient: (id, input) => services.oauthClients.create(actor, id, input),
+    listOAuthClients: (id) => services.oauthClients.list(id),
+    deleteOAuthClient: (id, clientId) => services.oauthClients.delete(actor, id, clientId),
     close: () => services.close(),
   };
 }

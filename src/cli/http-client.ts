@@ -4,6 +4,7 @@ import type { PrincipalView } from '../identity/principals.js';
 import type { GrantView } from '../policy/grants.js';
 import type { BlueprintView } from '../provisioner/blueprints.js';
 import type { SigningKeyView } from '../identity/signing-keys.js';
+import type { ClientView } from '../identity/oidc/clients.js';
 import type { IssuedKey, KeyView } from '../keys/service.js';
 import type { DomainView } from '../services/domains.js';
 import type { VerifyRun } from '../verify/runs.js';
@@ -100,6 +101,13 @@ export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
       (await call<{ items: SigningKeyView[] }>('GET', `${d(id)}/signing-keys`)).items,
     rotateSigningKey: async (id) =>
       (await call<{ items: SigningKeyView[] }>('POST', `${d(id)}/signing-keys/rotate`)).items,
+    createOAuthClient: (id, input) =>
+      call<ClientView & { clientSecret?: string }>('POST', `${d(id)}/oauth-clients`, input),
+    listOAuthClients: async (id) =>
+      (await call<{ items: ClientView[] }>('GET', `${d(id)}/oauth-clients`)).items,
+    deleteOAuthClient: async (id, c) => {
+      await call('DELETE', `${d(id)}/oauth-clients/${encodeURIComponent(c)}`);
+    },
     close: () => Promise.resolve(),
   };
 }

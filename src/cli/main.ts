@@ -18,6 +18,7 @@ import { registerPool } from './commands/pool.js';
 import { registerPrincipal } from './commands/principal.js';
 import { registerResource } from './commands/resource.js';
 import { registerSigningKey } from './commands/signing-key.js';
+import { registerOAuthClient } from './commands/oauth-client.js';
 import { registerServe } from './commands/serve.js';
 import { registerVerify } from './commands/verify.js';
 import { createContext, loadConfigModule, type GlobalOptions, type Io } from './context.js';
@@ -105,6 +106,7 @@ export async function main(
   registerAudit(program, ctx);
   registerResource(program, ctx);
   registerSigningKey(program, ctx);
+  registerOAuthClient(program, ctx);
   registerOperator(program, ctx);
   registerVerify(program, ctx);
   registerCompute(program, ctx);

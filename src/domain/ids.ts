@@ -17,6 +17,7 @@ export const idPrefixes = {
   blueprint: 'bpr',
   verifyRun: 'vrn',
   invoice: 'inv',
+  oauthClient: 'ocl',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

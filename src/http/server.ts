@@ -33,6 +33,7 @@ import { grantsPlugin } from './routes/grants/index.js';
 import { identityPlugin } from './routes/identity/index.js';
 import { keysPlugin } from './routes/keys/index.js';
 import { objectsPlugin } from './routes/objects/index.js';
+import { oidcPlugin } from './routes/oidc/index.js';
 import { principalsPlugin } from './routes/principals/index.js';
 import { resourcesPlugin } from './routes/resources/index.js';
 import { systemPlugin } from './routes/system/index.js';
@@ -40,6 +41,7 @@ import { verifyPlugin } from './routes/verify/index.js';
 import { bearer, errorResponses, noQuery, Problem } from './schemas.js';
 import { validators } from './validation.js';
 import type { App, FeaturePlugin, RouteAccess } from './types.js';
+import { OAuthError } from './oauth.js';
 
 /** The features of the API, one encapsulated plugin each, registered in this order. */
 export const features: readonly FeaturePlugin[] = [
@@ -52,6 +54,7 @@ export const features: readonly FeaturePlugin[] = [
   identityPlugin,
   principalsPlugin,
   authPlugin,
+  oidcPlugin,
   computePlugin,
   grantsPlugin,
   verifyPlugin,
@@ -131,6 +134,7 @@ export async function buildServer(services: Services, options: ServerOptions = {
   const ajv = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => ajv.compile(schema, httpPart));
   app.addSchema(Problem);
+  app.addSchema(OAuthError);
 
   await app.register(swagger, {
     refResolver: {
@@ -221,13 +225,14 @@ export async function buildServer(services: Services, options: ServerOptions = {
       route.schema.querystring = noQuery;
     }
   });
-  // Every documented operation may answer a problem, and every one that takes a credential presents it
-  // as a bearer token (or the session cookie): both are declared here, once, so that a route's schema says
-  // only what is its own and a new route cannot leave them out of the OpenAPI document.
+  // Every documented operation may answer a problem (unless it declares its own error answers, as the
+  // OAuth endpoints do), and every one that takes a credential presents it as a bearer token (or the
+  // session cookie): both are declared here, once, so that a route's schema says only what is its own
+  // and a new route cannot leave them out of the OpenAPI document.
   app.addHook('onRoute', (route) => {
     const schema = route.schema;
     if (schema === undefined || schema.hide === true) return;
-    schema.response = { ...(schema.response as object | undefined), ...errorResponses };
+    schema.response = { ...errorResponses, ...(schema.response as object | undefined) };
     if ((route.config?.access?.credentials.length ?? 0) > 0) schema.security ??= bearer;
   });
 

@@ -37,6 +37,7 @@ import { publishedKeyWithSessionStatement } from '../store/repositories/signing-
 import type { PrincipalRole, PrincipalRow } from '../store/schema.js';
 import { NoticeWatch } from '../store/notice-watch.js';
 import type { Store } from '../store/store.js';
+import type { Issuers } from './oidc/issuers.js';
 import type { SigningKeys } from './signing-keys.js';
 
 export interface TokenOptions {
@@ -44,8 +45,8 @@ export interface TokenOptions {
   /** The server secret: refresh tokens are stored as keyed hashes under it. */
   readonly secret: Buffer;
   readonly signingKeys: SigningKeys;
-  /** The `iss` of every token, e.g. the server's public URL. */
-  readonly issuer: string;
+  /** The `iss` of each domain's tokens: its issuer URL, or the installation's one issuer. */
+  readonly issuers: Issuers;
   readonly accessTokenSeconds: number;
   /** How long a session (and so a chain of tokens) may live at most. */
   readonly sessionSeconds: number;
@@ -56,6 +57,21 @@ export interface TokenResponse {
   readonly token_type: 'Bearer';
   readonly expires_in: number;
   readonly refresh_token?: string;
+}
+
+/** An active token, as introspection (RFC 7662) describes it. */
+export interface IntrospectedToken {
+  readonly active: true;
+  readonly token_type: 'Bearer';
+  readonly sub: string;
+  readonly client_id: string;
+  readonly iss: string;
+  readonly aud: string;
+  readonly exp: number;
+  readonly iat: number;
+  readonly jti: string;
+  readonly sid: string;
+  readonly dom: string;
 }
 
 const refreshPrefix = 'bhr_';
@@ -151,9 +167,10 @@ export class TokenService {
   ): Promise<TokenResponse> {
     const principal = { domain_id: domainId, id: subject };
     const { kid, privateKey } = await this.o.signingKeys.current(principal.domain_id);
+    const issuer = await this.o.issuers.forDomain(principal.domain_id);
     const token = await new SignJWT({ dom: principal.domain_id, sid: sessionId, client_id: clientId })
       .setProtectedHeader({ alg: tokenAlgorithm, typ: tokenType, kid })
-      .setIssuer(this.o.issuer)
+      .setIssuer(issuer)
       .setSubject(principal.id)
       .setAudience(audienceOf(principal.domain_id))
       .setJti(randomUUID())
@@ -166,9 +183,11 @@ export class TokenService {
   /**
    * Spends a refresh token for a new access token and a new refresh token in the same session. Each
    * refresh token works once: of parallel refreshes exactly one wins, and presenting a spent one again
-   * revokes the whole session (a stolen token was used), with every token issued under it.
+   * revokes the whole session (a stolen token was used), with every token issued under it. With
+   * `domainId` (a domain's own token endpoint), a refresh token of another domain is `invalid_grant` and
+   * nothing changes: it is neither spent nor taken for a theft.
    */
-  async refresh(requestId: string | null, presented: string): Promise<TokenResponse> {
+  async refresh(requestId: string | null, presented: string, domainId?: string): Promise<TokenResponse> {
     const invalid = () => new BulkheadError('invalid_grant');
     if (!presented.startsWith(refreshPrefix) || presented.length > 100) throw invalid();
     const hash = keyedHash(this.o.secret, presented);
@@ -176,6 +195,10 @@ export class TokenService {
     // A refresh token names no domain: finding its session is the system context's.
     const outcome = await this.o.store.system('authenticate', async (tx) => {
       const now = new Date();
+      if (domainId !== undefined) {
+        const owner = await refreshTokenSession(tx, hash);
+        if (owner?.domain_id !== domainId) return { ok: false as const };
+      }
       const spent = await spendRefreshToken(tx, hash, now);
       if (spent === undefined) {
         const reused = await refreshTokenSession(tx, hash);
@@ -226,9 +249,10 @@ export class TokenService {
 
   /**
    * RFC 7009: revokes the session behind a refresh token or an access token. Unknown or malformed
-   * tokens are not an error, so the answer reveals nothing.
+   * tokens are not an error, so the answer reveals nothing. With `domainId` (a domain's own revocation
+   * endpoint), a token of another domain is left alone, as an unknown one.
    */
-  async revoke(requestId: string | null, presented: string): Promise<void> {
+  async revoke(requestId: string | null, presented: string, domainId?: string): Promise<void> {
     let session: { id: string; domainId: string } | undefined;
     if (presented.startsWith(refreshPrefix)) {
       const row = await this.o.store.system('authenticate', (tx) =>
@@ -243,13 +267,44 @@ export class TokenService {
         session = undefined;
       }
     }
-    if (session !== undefined)
+    if (session !== undefined && (domainId === undefined || session.domainId === domainId))
       await this.revokeSession(
         { actor: 'token-holder', requestId },
         session.id,
         'revoked by its holder',
         session.domainId,
       );
+  }
+
+  /**
+   * RFC 7662: what a resource server may know of an access token presented to a domain's introspection
+   * endpoint, or null (`active: false`) for anything that does not verify, a refresh token, and any token
+   * of another domain.
+   */
+  async introspect(presented: string, domainId: string): Promise<IntrospectedToken | null> {
+    if (presented.startsWith(refreshPrefix)) return null;
+    let principal: TokenPrincipal;
+    try {
+      principal = await this.verify(presented);
+    } catch {
+      return null;
+    }
+    if (principal.domainId !== domainId) return null;
+    // Verified above: the claims are the signed ones.
+    const claims = decodeJwt(presented);
+    return {
+      active: true,
+      token_type: 'Bearer',
+      sub: principal.subject,
+      client_id: typeof claims['client_id'] === 'string' ? claims['client_id'] : 'bulkhead',
+      iss: String(claims.iss),
+      aud: audienceOf(domainId),
+      exp: Number(claims.exp),
+      iat: Number(claims.iat),
+      jti: String(claims.jti),
+      sid: principal.sessionId,
+      dom: domainId,
+    };
   }
 
   /** Revokes a session: its access tokens are refused from the next request on. */
@@ -273,6 +328,7 @@ export class TokenService {
     subject: string,
   ): Promise<{
     domainId: string;
+    slug: string;
     key: KeyObject;
     session: { id: string; slug: string; expiresAt: number; role: PrincipalRole } | null;
   } | null> {
@@ -293,6 +349,7 @@ export class TokenService {
     const live = row.session_id !== null && row.principal_id !== null && row.session_expires_at !== null;
     return {
       ...cached,
+      slug: row.slug,
       session: live
         ? {
             id: row.session_id!,
@@ -365,7 +422,7 @@ export class TokenService {
       ({ payload } = await jwtVerify(token, found.key, {
         algorithms: [tokenAlgorithm],
         typ: tokenType,
-        issuer: this.o.issuer,
+        issuer: this.o.issuers.accepted(found.slug),
         audience: audienceOf(found.domainId),
         requiredClaims: [...requiredClaims],
         maxTokenAge: `${this.o.accessTokenSeconds + tokenAgeGraceSeconds}s`,

@@ -32,6 +32,7 @@ export const domainTables: Readonly<Record<string, string>> = {
   invoices: 'domain_id',
   invoice_lines: 'domain_id',
   billing_details: 'domain_id',
+  oauth_clients: 'domain_id',
   stripe_customers: 'domain_id',
   invoice_payments: 'domain_id',
   stripe_events: 'domain_id',
@@ -48,6 +49,7 @@ const isolatedOnCreation: readonly string[] = [
   'stripe_customers',
   'invoice_payments',
   'stripe_events',
+  'oauth_clients',
 ];
 
 // Until migration 0012: a row is visible and writable when its domain is the transaction's, or in the
@@ -1126,6 +1128,37 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0027_oauth_clients': {
+    async up(db) {
+      // Each domain's OAuth clients (docs/identity.md, "OAuth clients"): registered by the operator or the
+      // domain's admins, each of exactly one domain and isolated like every tenant table. A confidential
+      // client's secret is stored only as a hash; a public one has none. Redirect URIs, grants, scopes
+      // and origins are compared exactly, so they are kept as given (JSON arrays, checked by the API).
+      await sql`
+        CREATE TABLE oauth_clients (
+          id text PRIMARY KEY,
+          domain_id text NOT NULL REFERENCES domains (id),
+          client_id text NOT NULL UNIQUE CHECK (client_id ~ '^bho_[0-9a-f]{32}$'),
+          name text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+          kind text NOT NULL CHECK (kind IN ('confidential', 'public')),
+          secret_hash text,
+          auth_method text NOT NULL
+            CHECK (auth_method IN ('client_secret_basic', 'client_secret_post', 'none')),
+          redirect_uris jsonb NOT NULL CHECK (jsonb_typeof(redirect_uris) = 'array'),
+          grant_types jsonb NOT NULL CHECK (jsonb_typeof(grant_types) = 'array'),
+          scopes jsonb NOT NULL CHECK (jsonb_typeof(scopes) = 'array'),
+          allowed_origins jsonb NOT NULL CHECK (jsonb_typeof(allowed_origins) = 'array'),
+          created_at timestamptz NOT NULL,
+          deleted_at timestamptz,
+          CHECK ((kind = 'public') = (secret_hash IS NULL)),
+          CHECK ((kind = 'public') = (auth_method = 'none'))
+        )`.execute(db);
+      await sql`CREATE INDEX oauth_clients_domain ON oauth_clients (domain_id)`.execute(db);
+      await isolate(db, 'oauth_clients', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'oauth_clients', 'SELECT, INSERT');
+      await grantApp(db, 'oauth_clients', 'UPDATE (deleted_at)');
+    },
+  },
   '0028_domain_purge': {
     async up(db) {
       // Deleting a domain removes everything it owned (docs/operating.md, "Deleting a domain"): the
@@ -1141,7 +1174,9 @@ const migrations: Record<string, Migration> = {
       // the system role alone.
       if (await roleExists(db, systemRole)) {
         await sql
-          .raw(`GRANT DELETE ON grants, usage_records, stripe_customers, stripe_events TO ${systemRole}`)
+          .raw(
+            `GRANT DELETE ON grants, usage_records, stripe_customers, stripe_events, oauth_clients TO ${systemRole}`,
+          )
           .execute(db);
       }
       // The servers running on this store, each with where it keeps volumes: a server refuses to start

@@ -378,6 +378,25 @@ export interface ServersTable {
 
 export type ServerRow = Selectable<ServersTable>;
 
+export interface OAuthClientsTable {
+  id: string;
+  domain_id: string;
+  client_id: string;
+  name: string;
+  kind: 'confidential' | 'public';
+  /** scrypt of a confidential client's secret; null for a public client. */
+  secret_hash: string | null;
+  auth_method: 'client_secret_basic' | 'client_secret_post' | 'none';
+  redirect_uris: ColumnType<string[], string, never>;
+  grant_types: ColumnType<string[], string, never>;
+  scopes: ColumnType<string[], string, never>;
+  allowed_origins: ColumnType<string[], string, never>;
+  created_at: ColumnType<Date, Date, never>;
+  deleted_at: Date | null;
+}
+
+export type OAuthClientRow = Selectable<OAuthClientsTable>;
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -409,6 +428,7 @@ export interface Database {
   stripe_events: StripeEventsTable;
   billing_details: BillingDetailsTable;
   servers: ServersTable;
+  oauth_clients: OAuthClientsTable;
 }
 
 export type StripeCustomerRow = Selectable<StripeCustomersTable>;

@@ -373,6 +373,18 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
         invoiceOf(b, secret),
         invoiceOf(a, `bulkhead verify probe A ${run}`),
       ]);
+      // An OAuth client of B's: its id is B's to name, its secret B's to keep.
+      const { json: oauthClient } = await call<{ id: string; clientSecret: string }>(
+        'POST',
+        `/v1/domains/${b.id}/oauth-clients`,
+        operator,
+        {
+          name: 'b-app',
+          kind: 'confidential',
+          redirectUris: ['https://b.probe.example/callback'],
+          grantTypes: ['authorization_code', 'refresh_token'],
+        },
+      );
       const probe = (d: Domain, ids: Record<string, string>, secrets: string[]): ProbeDomain => ({
         id: d.id,
         credentials: credentials(d),
@@ -392,13 +404,14 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
             blueprintId: blueprint.id,
             grantId: grant.id,
             invoiceId: bInvoice,
+            oauthClientId: oauthClient.id,
             period,
             // A payment method id of the form Stripe gives: verify cannot attach a card to B's customer
             // (cards are attached in the browser, by Stripe.js), and A's credentials at B's domain are
             // refused before the id is read, exactly as at an unknown domain.
             paymentMethodId: `pm_verify${run}`,
           },
-          [secret],
+          [secret, oauthClient.clientSecret],
         ),
         // A period of the same form that is not B's (`0000-00` is not a month at all).
         unknownIds: { period: '2000-01' },
@@ -409,6 +422,14 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
             json: { name: '{{unique}}', resources: [{ kind: 'storage', name: '{{unique}}' }] },
           },
           putObject: { contentType: 'application/octet-stream', raw: 'bulkhead verify' },
+          createOAuthClient: {
+            json: {
+              name: '{{unique}}',
+              kind: 'confidential',
+              redirectUris: ['https://probe.example/callback'],
+              grantTypes: ['authorization_code'],
+            },
+          },
           // A valid book, so that A's credentials reach the operator check (they are refused there).
           setPrices: { json: { currency: 'EUR', meters: [] } },
           // Valid details, so that A's credentials on B's reach the domain check (and get its 404).

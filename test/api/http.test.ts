@@ -613,6 +613,16 @@ describe.each(backends)('API on $name', (backend) => {
           'listPaymentMethods',
           'detachPaymentMethod',
           'stripeWebhook',
+          'getOpenIdConfiguration',
+          'getAuthorizationServerMetadata',
+          'getAuthorizationServerMetadataInserted',
+          'getIssuerJwks',
+          'issuerToken',
+          'issuerRevoke',
+          'issuerIntrospect',
+          'createOAuthClient',
+          'listOAuthClients',
+          'deleteOAuthClient',
         ].sort(),
       );
       for (const { path, op } of operations) {

@@ -352,7 +352,7 @@ describe.each(backends)('the sign-in edge on $name', (backend) => {
         maxLength: 40,
       }),
     );
-    it('answers generated usernames, domains, client ids and Basic headers with a 4xx problem, never a 5xx', async () => {
+    it('answers generated usernames, domains, client ids and Basic headers with a 4xx problem (an OAuth error on the token endpoint), never a 5xx', async () => {
       await fc.assert(
         fc.asyncProperty(
           fc.constantFrom('token', 'login', 'client', 'basic'),
@@ -376,7 +376,15 @@ describe.each(backends)('the sign-in edge on $name', (backend) => {
                       });
             expect(res.statusCode, res.body).toBeGreaterThanOrEqual(400);
             expect(res.statusCode, res.body).toBeLessThan(500);
-            expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/);
+            if (where === 'login') {
+              expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/);
+            } else {
+              // The token endpoint answers as RFC 6749 §5.2 says (issue 22), with Bulkhead's code beside it.
+              expect(String(res.headers['content-type'])).toMatch(/^application\/json/);
+              const { error, code } = res.json<{ error: unknown; code: unknown }>();
+              expect(['invalid_request', 'invalid_grant', 'invalid_client']).toContain(error);
+              expect(typeof code).toBe('string');
+            }
           },
         ),
         { numRuns: 60 },

@@ -33,6 +33,7 @@ interface Ids {
   blueprintId: string;
   invoiceId: string;
   paymentMethodId: string;
+  oauthClientId: string;
 }
 
 const unknownIds: Ids = {
@@ -41,6 +42,7 @@ const unknownIds: Ids = {
   resourceId: 'res_00000000000000000000000000',
   principalId: 'prn_00000000000000000000000000',
   sessionId: 'ses_00000000000000000000000000',
+  oauthClientId: 'ocl_00000000000000000000000000',
   instanceId: 'ins_00000000000000000000000000',
   volumeId: 'vol_00000000000000000000000000',
   blueprintId: 'bpr_00000000000000000000000000',
@@ -117,6 +119,19 @@ const cases: Record<string, Case> = {
   },
   'DELETE /v1/domains/:domainId/principals/:principalId': {
     path: (i) => `/v1/domains/${i.domainId}/principals/${i.principalId}`,
+  },
+  'POST /v1/domains/:domainId/oauth-clients': {
+    path: (i) => `/v1/domains/${i.domainId}/oauth-clients`,
+    body: () => ({
+      name: 'smuggled',
+      kind: 'confidential',
+      redirectUris: ['https://evil.example/cb'],
+      grantTypes: ['authorization_code'],
+    }),
+  },
+  'GET /v1/domains/:domainId/oauth-clients': { path: (i) => `/v1/domains/${i.domainId}/oauth-clients` },
+  'DELETE /v1/domains/:domainId/oauth-clients/:oauthClientId': {
+    path: (i) => `/v1/domains/${i.domainId}/oauth-clients/${i.oauthClientId}`,
   },
   'DELETE /v1/domains/:domainId/sessions/:sessionId': {
     path: (i) => `/v1/domains/${i.domainId}/sessions/${i.sessionId}`,
@@ -233,6 +248,17 @@ const noTargetInPath: Record<string, string> = {
   'POST /v1/auth/login': 'the domain comes from the principal that authenticates',
   'POST /v1/auth/logout': "ends the caller's own session only",
   'POST /v1/auth/revoke': 'revokes the session of the presented token only',
+  'GET /d/:slug/.well-known/openid-configuration': "public discovery document of the slug's own issuer",
+  'GET /d/:slug/.well-known/oauth-authorization-server': "public metadata of the slug's own issuer",
+  'GET /.well-known/oauth-authorization-server/d/:slug': "public metadata of the slug's own issuer",
+  'GET /d/:slug/jwks.json': "public keys, published on purpose for the domain's verifiers",
+  'POST /d/:slug/token':
+    "authenticates a client of the issuer's domain, not a bearer credential; A's clients and refresh tokens " +
+    "at B's endpoint are attacked in auth/oidc.test.ts",
+  'POST /d/:slug/revoke':
+    "leaves any token of another domain alone; B's client at A's endpoint is attacked in auth/oidc.test.ts",
+  'POST /d/:slug/introspect':
+    "answers active:false for another domain's token; attacked in auth/oidc.test.ts",
   'GET /metrics':
     'counts of isolation runs, no domain; operator or metrics token (covered in verify/runs.test.ts)',
   'POST /v1/verify/provider-probes':
@@ -368,7 +394,21 @@ describe.each(backends)('every route attacked across domains on $name', (backend
       },
     });
     expect(details.statusCode, details.body).toBe(200);
+    // B's OAuth client, with a redirect URI of B's own.
+    const oauthClient = await app.inject({
+      method: 'POST',
+      url: `/v1/domains/${b.id}/oauth-clients`,
+      headers: operator,
+      payload: {
+        name: 'b-app',
+        kind: 'confidential',
+        redirectUris: ['https://b.example/cb'],
+        grantTypes: ['authorization_code', 'refresh_token'],
+      },
+    });
+    expect(oauthClient.statusCode, oauthClient.body).toBe(201);
     bIds = {
+      oauthClientId: oauthClient.json<{ id: string }>().id,
       paymentMethodId: card['id'] as string,
       invoiceId: invoices.json<{ items: { id: string }[] }>().items[0]!.id,
       blueprintId: blueprint.json<{ id: string }>().id,

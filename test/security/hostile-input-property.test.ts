@@ -67,6 +67,7 @@ const destructive = new Set([
   'revokeGrant',
   'deleteObject',
   'logout',
+  'deleteOAuthClient',
 ]);
 
 /** The refusals that write on purpose (the audit log records them; a credential's use is stamped). */
@@ -189,6 +190,12 @@ function validString(name: string, schema: JsonSchema, ids: Ids): string {
   if (pattern.startsWith('^[a-z0-9]')) return `n${Math.random().toString(36).slice(2, 10)}`;
   if (name === 'slug') return `s${Math.random().toString(36).slice(2, 12)}`;
   if (name === 'grant_type') return 'password';
+  // A client of the home domain, for the OAuth endpoints that authenticate one (client_secret_post).
+  if (name === 'client_id') return ids['clientId']!;
+  // An OAuth client's registration: a redirect URI and an origin of the kind it accepts.
+  if (name === 'redirectUris') return 'https://app.example/cb';
+  if (name === 'allowedOrigins') return 'https://app.example';
+  if (name === 'client_secret') return ids['clientSecret']!;
   if (name === 'domain') return ids['domainId']!;
   if (name === 'username') return 'ada@example.com';
   if (name === 'password') return tenantPassword;
@@ -348,6 +355,8 @@ async function openFixture(backend: (typeof backends)[number]): Promise<Fixture>
     // Every generated value must reach validation: the domain's share of the server (its own guarantee,
     // test/api/fair-share.test.ts) must not answer first.
     tenantLimits: { requestsPerSecond: 0, requestBurst: 1, concurrentRequests: 0 },
+    // Each domain an OpenID Provider, so that its OAuth endpoints read what they are sent.
+    publicUrl: 'http://localhost',
   });
   await services.operator.initialise(operatorToken);
   const app = await buildServer(services);
@@ -373,6 +382,10 @@ async function openFixture(backend: (typeof backends)[number]): Promise<Fixture>
       body: { kind: 'storage', name: 'files' },
     })
   )['id']!;
+  const client = await made('POST', `${base}/principals`, {
+    token: operatorToken,
+    body: { kind: 'service' },
+  });
   const spareKey = (await made('POST', `${base}/keys`, { token: operatorToken, body: { name: 'spare' } }))[
     'id'
   ]!;
@@ -457,6 +470,9 @@ async function openFixture(backend: (typeof backends)[number]): Promise<Fixture>
       invoiceId,
       period,
       '*': 'obj.txt',
+      slug: `hostile-home-${tag}`,
+      clientId: client['clientId']!,
+      clientSecret: client['clientSecret']!,
     },
   };
 }
@@ -476,8 +492,16 @@ function credentialOf(op: Operation, home: Home): Record<string, string> {
 
 /** The body a hostile value is put into: one the route accepts as it is. */
 function baseBody(op: Operation, schema: JsonSchema, ids: Ids): unknown {
-  return op.id === 'probeProviderIsolation' ? probeBody(ids) : validValue('', schema, ids);
+  if (op.id === 'probeProviderIsolation') return probeBody(ids);
+  const value = validValue('', schema, ids);
+  // A domain's own token endpoint takes no password grant: its client asks for itself.
+  return op.id === 'issuerToken'
+    ? { ...(value as Record<string, unknown>), grant_type: 'client_credentials' }
+    : value;
 }
+
+/** The OAuth endpoints answer errors as RFC 6749 §5.2 says (application/json), not as problems. */
+const oauthEndpoint = /^\/(v1\/auth\/(token|revoke)|d\/[^/]+\/(token|revoke|introspect))(\?|$)/;
 
 /** The probe route takes A's and B's resource: B's is the other domain's. */
 function probeBody(ids: Ids) {
@@ -534,7 +558,14 @@ describe.each(backends)('hostile input from the OpenAPI document on $name', (bac
     );
     const before = current;
     current = await snapshotStore(f.services.store, snapshotOptions);
-    if (res.statusCode >= 400) {
+    if (res.statusCode >= 400 && oauthEndpoint.test(request.url)) {
+      expect(String(res.headers['content-type']), what).toMatch(/^application\/json/);
+      expect(res.headers['cache-control'], what).toBe('no-store');
+      const { error, code } = res.json<{ error: unknown; code: unknown }>();
+      expect(typeof error, what).toBe('string');
+      expect(typeof code, what).toBe('string');
+      expect(current, `${what}: a refused request changed the store`).toEqual(before);
+    } else if (res.statusCode >= 400) {
       expect(String(res.headers['content-type']), what).toMatch(/^application\/problem\+json/);
       expect(res.json<{ status: number }>().status, what).toBe(res.statusCode);
       expect(current, `${what}: a refused request changed the store`).toEqual(before);
@@ -644,8 +675,8 @@ describe.each(backends)('hostile input from the OpenAPI document on $name', (bac
         ),
       );
       expect(slots.map((s) => s.op.id)).toEqual(expect.arrayContaining(['token', 'login']));
-      const formOf = (schema: JsonSchema, field: string | null, raw: string) =>
-        Object.entries(validValue('', schema, f.ids) as Record<string, unknown>)
+      const formOf = (op: Operation, schema: JsonSchema, field: string | null, raw: string) =>
+        Object.entries(baseBody(op, schema, f.ids) as Record<string, unknown>)
           .map(([key, value]) => `${key}=${key === field ? raw : encodeURIComponent(String(value))}`)
           .join('&');
       const run = async (slot: (typeof slots)[number], raw: string) =>
@@ -653,14 +684,14 @@ describe.each(backends)('hostile input from the OpenAPI document on $name', (bac
           method: slot.op.method,
           url: urlOf(slot.op, f.ids),
           headers: { ...credentialOf(slot.op, f.home), 'content-type': 'application/x-www-form-urlencoded' },
-          payload: formOf(slot.schema, slot.field, raw),
+          payload: formOf(slot.op, slot.schema, slot.field, raw),
         });
       for (const op of operations.filter((o) => o.forms.length > 0 && !destructive.has(o.id))) {
         await send(`${op.method} ${op.path} form as the fixture sends it`, {
           method: op.method,
           url: urlOf(op, f.ids),
           headers: { ...credentialOf(op, f.home), 'content-type': 'application/x-www-form-urlencoded' },
-          payload: formOf(op.forms[0]!, null, ''),
+          payload: formOf(op, op.forms[0]!, null, ''),
         });
         expect(
           last.status,

@@ -17,9 +17,17 @@ const publicOperations = [
   'GET /v1/domains/{domainId}/jwks.json',
   'GET /.well-known/jwks.json',
   'GET /v1/revocations/jwks.json',
-  'POST /v1/auth/token',
   'POST /v1/auth/login',
+  // The OAuth endpoints are registered in a scope of their own (RFC 6749 errors), after the sign-in.
+  'POST /v1/auth/token',
   'POST /v1/auth/revoke',
+  'GET /d/{slug}/.well-known/openid-configuration',
+  'GET /d/{slug}/.well-known/oauth-authorization-server',
+  'GET /.well-known/oauth-authorization-server/d/{slug}',
+  'GET /d/{slug}/jwks.json',
+  'POST /d/{slug}/token',
+  'POST /d/{slug}/revoke',
+  'POST /d/{slug}/introspect',
   'POST /v1/billing/stripe/webhook',
 ];
 /** Backends the test server has: every other kind is not applicable. */

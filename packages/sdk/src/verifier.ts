@@ -28,8 +28,12 @@ import {
 } from './profile.js';
 
 export interface VerifierOptions {
-  /** The `iss` Bulkhead puts in tokens (its BULKHEAD_ISSUER). */
-  readonly issuer: string;
+  /**
+   * The `iss` Bulkhead puts in tokens: the domain's issuer URL (`<BULKHEAD_PUBLIC_URL>/d/<slug>`), or
+   * BULKHEAD_ISSUER on a server without a public URL. Several while a server moves from one to the other
+   * (docs/identity.md, "Moving to issuer URLs"): a token carrying any of them is accepted.
+   */
+  readonly issuer: string | readonly string[];
   /** Bulkhead's `/.well-known/jwks.json`, or a domain's `/v1/domains/{id}/jwks.json`. */
   readonly jwksUri: string | URL;
   /** Seconds of clock skew tolerated (default 5). */
@@ -87,8 +91,13 @@ export interface Verifier {
  * const { subject } = await verifier.verify(token, 'dom_01…');
  */
 export function createVerifier(options: VerifierOptions): Verifier {
-  if (typeof options.issuer !== 'string' || options.issuer === '')
-    throw new TypeError('createVerifier: issuer is required');
+  const issuers: readonly unknown[] = typeof options.issuer === 'string' ? [options.issuer] : options.issuer;
+  if (
+    !Array.isArray(issuers) ||
+    issuers.length === 0 ||
+    !issuers.every((issuer) => typeof issuer === 'string' && issuer !== '')
+  )
+    throw new TypeError('createVerifier: issuer is required (a non-empty string, or an array of them)');
   const jwksUrl = new URL(options.jwksUri); // throws on a malformed URL, now rather than later
   const keys =
     options.keySet ?? createRemoteJWKSet(jwksUrl, { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
@@ -203,7 +212,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       throw new TokenRefused('claims');
     const { iss, aud, exp, iat, nbf, sub, sid, dom, jti } = payload;
     const audience = audienceOf(domainId);
-    if (iss !== options.issuer || !(aud === audience || (Array.isArray(aud) && aud.includes(audience))))
+    if (
+      typeof iss !== 'string' ||
+      !issuers.includes(iss) ||
+      !(aud === audience || (Array.isArray(aud) && aud.includes(audience)))
+    )
       throw new TokenRefused('issuer or audience');
     if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string')
       throw new TokenRefused('claims');

@@ -19,39 +19,11 @@ import {
 import type { PrincipalService } from '../../../identity/principals.js';
 import { publicAccess } from '../../../policy/policy.js';
 import { sessionCookie } from '../../../identity/sessions.js';
+import { basicCredentials, oauthErrorHandler, oauthErrorResponses } from '../../oauth.js';
 import { fromThisSite } from '../../same-site.js';
 import type { AuthOutcome, CredentialKind } from '../../../telemetry/metrics.js';
 import type { App, RouteModule } from '../../types.js';
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/**
- * The client id and secret of an HTTP Basic header (RFC 6749 §2.3.1: each form-urlencoded, then joined
- * with a colon and base64-encoded); null without one. A Basic header that does not decode at every step
- * is `invalid_client`, never a guess at what it meant.
- */
-function basicCredentials(header: string | undefined): { id: string; secret: string } | null {
-  const basic = /^Basic +(.*)$/i.exec(header ?? '');
-  if (basic === null) return null;
-  const refuse = () => new BulkheadError('invalid_client', 'The Basic credentials do not decode.');
-  const text = basic[1]!.replace(/=+$/, '');
-  const bytes = Buffer.from(text, 'base64');
-  if (text === '' || bytes.toString('base64').replace(/=+$/, '') !== text) throw refuse();
-  let decoded: string;
-  try {
-    decoded = strictUtf8.decode(bytes);
-  } catch {
-    throw refuse();
-  }
-  const colon = decoded.indexOf(':');
-  if (colon < 0) throw refuse();
-  try {
-    const form = (part: string) => decodeURIComponent(part.replaceAll('+', ' '));
-    return { id: form(decoded.slice(0, colon)), secret: form(decoded.slice(colon + 1)) };
-  } catch {
-    throw refuse();
-  }
-}
+import type { Services } from '../../../runtime.js';
 
 function refuseIfLimited(limiter: LoginLimiter, account: AccountKey, address: string): void {
   const wait = limiter.retryAfter(account, address);
@@ -105,116 +77,21 @@ const Grant = Type.Object(
     refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     scope: Type.Optional(Type.String({ maxLength: 200 })),
   },
-  { additionalProperties: false },
+  // RFC 6749 §3.2: the server ignores parameters it does not know (`resource`, say).
+  { additionalProperties: true },
 );
 
 export const token: RouteModule = (app, services) => {
   const limiter = services.loginLimiter;
   void app.register((scope: App, _opts, done) => {
     void scope.register(formbody, { bodyLimit: 8 * 1024 });
-    scope.post(
-      '/v1/auth/token',
-      {
-        config: { access: publicAccess },
-        schema: {
-          operationId: 'token',
-          summary: 'Obtain an access token',
-          description:
-            '`grant_type=password` with `domain` (slug or id), `username` (email) and `password`; or ' +
-            '`grant_type=client_credentials` with `client_id` and `client_secret` (or HTTP Basic). Answers ' +
-            '`{access_token, token_type, expires_in}`: an EdDSA JWT of the principal’s domain. Names are ' +
-            'compared in canonical form (NFKC, trimmed, lowercase; a control character is 400 ' +
-            '`invalid_request`, or 401 `invalid_client` in a client id). Failed attempts are limited per ' +
-            'account, however it is spelt, and per address (429 with Retry-After).',
-          consumes: ['application/x-www-form-urlencoded', 'application/json'],
-          body: Grant,
-          response: {
-            200: Type.Object({
-              access_token: Type.String(),
-              token_type: Type.Literal('Bearer'),
-              expires_in: Type.Integer(),
-              refresh_token: Type.Optional(Type.String()),
-            }),
-          },
-        },
-      },
-      async (request, reply) => {
-        // Each grant's outcome is counted with the kind of credential it presents (a password, a
-        // client's secret, a refresh token); a grant type this endpoint does not know is not counted.
-        const credential = grantCredentials.get(request.body.grant_type);
-        try {
-          const answer = await issue(request, reply);
-          if (credential !== undefined) services.metrics.authentication(credential, 'success');
-          return answer;
-        } catch (error) {
-          if (credential !== undefined) services.metrics.authentication(credential, grantFailure(error));
-          throw error;
-        }
-      },
-    );
-    const issue = async (request: FastifyRequest<{ Body: Static<typeof Grant> }>, reply: FastifyReply) => {
-      const body = request.body;
-      const address = request.ip;
-      const actor = { actor: 'anonymous', requestId: String(request.id) };
-      let principal;
-      let clientId: string;
-      if (body.grant_type === 'password') {
-        if (body.domain === undefined || body.username === undefined || body.password === undefined) {
-          throw new BulkheadError(
-            'invalid_request',
-            'The password grant needs domain, username and password.',
-          );
-        }
-        clientId = 'bulkhead';
-        principal = await checkUser(
-          services.principals,
-          limiter,
-          { domain: body.domain, username: body.username, password: body.password },
-          address,
-        );
-      } else if (body.grant_type === 'client_credentials') {
-        const basic = basicCredentials(request.headers.authorization);
-        const id = basic?.id ?? body.client_id;
-        const secret = basic?.secret ?? body.client_secret;
-        if (id === undefined || secret === undefined) throw new BulkheadError('invalid_client');
-        const client = canonicalClientId(id);
-        clientId = client;
-        const account = clientAccountKey(client);
-        refuseIfLimited(limiter, account, address);
-        principal = await services.principals.checkClient(client, secret);
-        if (principal === null) limiter.fail(account, address);
-      } else if (body.grant_type === 'refresh_token') {
-        if (body.refresh_token === undefined)
-          throw new BulkheadError('invalid_request', 'refresh_token is required.');
-        const refreshed = await services.tokens.refresh(String(request.id), body.refresh_token);
-        return reply.header('pragma', 'no-cache').send(refreshed);
-      } else {
-        throw new BulkheadError(
-          'unsupported_grant_type',
-          'Use grant_type password, client_credentials or refresh_token.',
-        );
-      }
-      if (principal === null) {
-        await services.store.system('authenticate', (tx) =>
-          appendAudit(tx, {
-            ...actor,
-            domainId: null,
-            action: 'token.denied',
-            target: null,
-            outcome: 'denied',
-            detail: { grant: body.grant_type },
-          }),
-        );
-        throw new BulkheadError(body.grant_type === 'password' ? 'invalid_grant' : 'invalid_client');
-      }
-      const issued = await services.tokens.issue(
-        { actor: `principal:${principal.id}`, requestId: String(request.id) },
-        principal,
-        clientId,
-        body.grant_type === 'password',
-      );
-      return reply.header('pragma', 'no-cache').send(issued);
-    };
+    // The OAuth endpoints answer errors as RFC 6749 §5.2 says; the sign-in and logout stay problem+json.
+    void scope.register((oauth: App, _o, registered) => {
+      oauth.setErrorHandler(oauthErrorHandler);
+      tokenRoute(oauth, services, limiter);
+      revokeRoute(oauth, services);
+      registered();
+    });
     scope.post(
       '/v1/auth/login',
       {
@@ -295,32 +172,145 @@ export const token: RouteModule = (app, services) => {
       },
     );
 
-    scope.post(
-      '/v1/auth/revoke',
-      {
-        config: { access: publicAccess },
-        schema: {
-          operationId: 'revokeToken',
-          summary: 'Revoke a token (RFC 7009)',
-          description:
-            'Revokes the session behind a refresh token or an access token: every token of that session is ' +
-            'refused from the next request on. Unknown tokens are not an error, so the answer reveals nothing.',
-          consumes: ['application/x-www-form-urlencoded', 'application/json'],
-          body: Type.Object(
-            {
-              token: Type.String({ minLength: 1, maxLength: 8192 }),
-              token_type_hint: Type.Optional(Type.String({ maxLength: 40 })),
-            },
-            { additionalProperties: false },
-          ),
-          response: { 200: Type.Object({}) },
-        },
-      },
-      async (request) => {
-        await services.tokens.revoke(String(request.id), request.body.token);
-        return {};
-      },
-    );
     done();
   });
 };
+
+/** POST /v1/auth/token: the password, client-credentials and refresh-token grants. */
+function tokenRoute(app: App, services: Services, limiter: LoginLimiter): void {
+  app.post(
+    '/v1/auth/token',
+    {
+      config: { access: publicAccess },
+      schema: {
+        operationId: 'token',
+        summary: 'Obtain an access token',
+        description:
+          '`grant_type=password` with `domain` (slug or id), `username` (email) and `password`; or ' +
+          '`grant_type=client_credentials` with `client_id` and `client_secret` (or HTTP Basic). Answers ' +
+          '`{access_token, token_type, expires_in}`: an EdDSA JWT of the principal’s domain. Names are ' +
+          'compared in canonical form (NFKC, trimmed, lowercase; a control character is 400 ' +
+          '`invalid_request`, or 401 `invalid_client` in a client id). Failed attempts are limited per ' +
+          'account, however it is spelt, and per address (429 with Retry-After). Errors are RFC 6749 §5.2 ' +
+          'JSON (`error`, `error_description`, and Bulkhead’s `code`), not problem+json; unknown parameters ' +
+          'are ignored.',
+        consumes: ['application/x-www-form-urlencoded', 'application/json'],
+        body: Grant,
+        response: {
+          200: Type.Object({
+            access_token: Type.String(),
+            token_type: Type.Literal('Bearer'),
+            expires_in: Type.Integer(),
+            refresh_token: Type.Optional(Type.String()),
+          }),
+          ...oauthErrorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      // Each grant's outcome is counted with the kind of credential it presents (a password, a
+      // client's secret, a refresh token); a grant type this endpoint does not know is not counted.
+      const credential = grantCredentials.get(request.body.grant_type);
+      try {
+        const answer = await issue(request, reply);
+        if (credential !== undefined) services.metrics.authentication(credential, 'success');
+        return answer;
+      } catch (error) {
+        if (credential !== undefined) services.metrics.authentication(credential, grantFailure(error));
+        throw error;
+      }
+    },
+  );
+  const issue = async (request: FastifyRequest<{ Body: Static<typeof Grant> }>, reply: FastifyReply) => {
+    const body = request.body;
+    const address = request.ip;
+    const actor = { actor: 'anonymous', requestId: String(request.id) };
+    let principal;
+    let clientId: string;
+    if (body.grant_type === 'password') {
+      if (body.domain === undefined || body.username === undefined || body.password === undefined) {
+        throw new BulkheadError('invalid_request', 'The password grant needs domain, username and password.');
+      }
+      clientId = 'bulkhead';
+      principal = await checkUser(
+        services.principals,
+        limiter,
+        { domain: body.domain, username: body.username, password: body.password },
+        address,
+      );
+    } else if (body.grant_type === 'client_credentials') {
+      const basic = basicCredentials(request.headers.authorization);
+      const id = basic?.id ?? body.client_id;
+      const secret = basic?.secret ?? body.client_secret;
+      if (id === undefined || secret === undefined) throw new BulkheadError('invalid_client');
+      const client = canonicalClientId(id);
+      clientId = client;
+      const account = clientAccountKey(client);
+      refuseIfLimited(limiter, account, address);
+      principal = await services.principals.checkClient(client, secret);
+      if (principal === null) limiter.fail(account, address);
+    } else if (body.grant_type === 'refresh_token') {
+      if (body.refresh_token === undefined)
+        throw new BulkheadError('invalid_request', 'refresh_token is required.');
+      const refreshed = await services.tokens.refresh(String(request.id), body.refresh_token);
+      return reply.header('pragma', 'no-cache').send(refreshed);
+    } else {
+      throw new BulkheadError(
+        'unsupported_grant_type',
+        'Use grant_type password, client_credentials or refresh_token.',
+      );
+    }
+    if (principal === null) {
+      await services.store.system('authenticate', (tx) =>
+        appendAudit(tx, {
+          ...actor,
+          domainId: null,
+          action: 'token.denied',
+          target: null,
+          outcome: 'denied',
+          detail: { grant: body.grant_type },
+        }),
+      );
+      throw new BulkheadError(body.grant_type === 'password' ? 'invalid_grant' : 'invalid_client');
+    }
+    const issued = await services.tokens.issue(
+      { actor: `principal:${principal.id}`, requestId: String(request.id) },
+      principal,
+      clientId,
+      body.grant_type === 'password',
+    );
+    return reply.header('pragma', 'no-cache').send(issued);
+  };
+}
+
+/** POST /v1/auth/revoke: RFC 7009 without client authentication (holding the token is the right to end it). */
+function revokeRoute(app: App, services: Services): void {
+  app.post(
+    '/v1/auth/revoke',
+    {
+      config: { access: publicAccess },
+      schema: {
+        operationId: 'revokeToken',
+        summary: 'Revoke a token (RFC 7009)',
+        description:
+          'Revokes the session behind a refresh token or an access token: every token of that session is ' +
+          'refused from the next request on. Unknown tokens are not an error, so the answer reveals nothing. ' +
+          'Errors are RFC 6749 §5.2 JSON (`error`, `error_description`), not problem+json.',
+        consumes: ['application/x-www-form-urlencoded', 'application/json'],
+        body: Type.Object(
+          {
+            token: Type.String({ minLength: 1, maxLength: 8192 }),
+            token_type_hint: Type.Optional(Type.String({ maxLength: 40 })),
+          },
+          // RFC 6749 §3.2: parameters it does not know (`client_id`, `client_secret`) are ignored.
+          { additionalProperties: true },
+        ),
+        response: { 200: Type.Object({}), ...oauthErrorResponses },
+      },
+    },
+    async (request) => {
+      await services.tokens.revoke(String(request.id), request.body.token);
+      return {};
+    },
+  );
+}

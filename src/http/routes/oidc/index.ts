@@ -1,0 +1,30 @@
+// Each domain as an OpenID Provider at its issuer `<BULKHEAD_PUBLIC_URL>/d/<slug>`: discovery, its key
+// set, and its token, revocation and introspection endpoints (docs/identity.md, "OpenID Provider").
+// One encapsulated plugin: it inherits the root's authentication, policy and error handling
+// (src/http/server.ts). Its OAuth endpoints live in a scope of their own that reads forms and answers
+// errors as RFC 6749 §5.2 says; discovery and keys stay problem+json like the rest of the API.
+// The sign-in page and the authorization endpoint will join here; a domain's portal (issue 21) takes
+// the sign-in page over when it has one.
+import formbody from '@fastify/formbody';
+import { oauthErrorHandler } from '../../oauth.js';
+import type { App, FeaturePlugin, RouteModule } from '../../types.js';
+import { clientRoutes } from './clients.js';
+import { discovery } from './discovery.js';
+import { issuerIntrospect } from './introspect.js';
+import { issuerRevoke } from './revoke.js';
+import { issuerToken } from './token.js';
+
+/** The OAuth endpoints, in the order they are registered. */
+const oauthRoutes: readonly RouteModule[] = [issuerToken, issuerRevoke, issuerIntrospect];
+
+export const oidcPlugin: FeaturePlugin = (app, { services }, done) => {
+  discovery(app, services);
+  clientRoutes(app, services);
+  void app.register((oauth: App, _opts, registered) => {
+    void oauth.register(formbody, { bodyLimit: 8 * 1024 });
+    oauth.setErrorHandler(oauthErrorHandler);
+    for (const route of oauthRoutes) route(oauth, services);
+    registered();
+  });
+  done();
+};

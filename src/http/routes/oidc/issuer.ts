@@ -1,0 +1,13 @@
+import { notFound } from '../../../errors.js';
+import type { DomainIssuer } from '../../../identity/oidc/issuers.js';
+import type { Services } from '../../../runtime.js';
+
+/**
+ * The active domain an issuer path names; 404 for an unknown, suspended or deleted one, and for every
+ * domain while the server has no public URL (BULKHEAD_PUBLIC_URL).
+ */
+export async function issuerOf(services: Services, slug: string): Promise<DomainIssuer> {
+  const found = await services.issuers.bySlug(slug);
+  if (found === null) throw notFound();
+  return found;
+}

@@ -1,0 +1,62 @@
+import { BulkheadError } from '../../../errors.js';
+import { publicAccess } from '../../../policy/policy.js';
+import { oauthErrorResponses } from '../../oauth.js';
+import type { RouteModule } from '../../types.js';
+import { authenticateClient, presentsClient } from './client-auth.js';
+import { issuerOf } from './issuer.js';
+import { IssuerParams, TokenRequest, TokenResponse } from './schemas.js';
+
+export const issuerToken: RouteModule = (app, services) => {
+  app.post(
+    '/d/:slug/token',
+    {
+      config: { access: publicAccess },
+      schema: {
+        operationId: 'issuerToken',
+        tags: ['oidc'],
+        summary: 'The token endpoint of a domain’s OpenID Provider',
+        description:
+          '`client_credentials` for the domain’s service clients (client_secret_basic or client_secret_post), ' +
+          'and `refresh_token` for a refresh token of this domain (a client that authenticates must be of ' +
+          'this domain). A client, a refresh token or a grant of another domain is `invalid_client` or ' +
+          '`invalid_grant` and changes nothing. Errors are RFC 6749 §5.2 JSON; unknown parameters are ignored.',
+        consumes: ['application/x-www-form-urlencoded', 'application/json'],
+        params: IssuerParams,
+        body: TokenRequest,
+        response: { 200: TokenResponse, ...oauthErrorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { domainId } = await issuerOf(services, request.params.slug);
+      const body = request.body;
+      const requestId = String(request.id);
+      reply.header('pragma', 'no-cache');
+      if (body.grant_type === 'client_credentials') {
+        const authenticated = await authenticateClient(services, request, body, domainId);
+        // The client-credentials grant is a service's: a registered client has no principal to act as.
+        if (authenticated.kind !== 'service')
+          throw new BulkheadError(
+            'unauthorized_client',
+            'Only the domain’s service accounts use the client_credentials grant here.',
+          );
+        const client = authenticated.principal;
+        return services.tokens.issue(
+          { actor: `principal:${client.id}`, requestId },
+          client,
+          client.client_id ?? client.id,
+        );
+      }
+      if (body.grant_type === 'refresh_token') {
+        if (presentsClient(request.headers.authorization, body))
+          await authenticateClient(services, request, body, domainId);
+        if (body.refresh_token === undefined)
+          throw new BulkheadError('invalid_request', 'refresh_token is required.');
+        return services.tokens.refresh(requestId, body.refresh_token, domainId);
+      }
+      throw new BulkheadError(
+        'unsupported_grant_type',
+        'This token endpoint takes grant_type client_credentials or refresh_token.',
+      );
+    },
+  );
+};

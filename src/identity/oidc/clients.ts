@@ -1,0 +1,181 @@
+// Each domain's OAuth clients, registered by the operator or the domain's admins. A client belongs to
+// exactly one domain: it is created, listed and deleted in that domain's scope only, and another domain's
+// id finds nothing (404). Redirect URIs are kept exactly as registered and compared exactly later (no
+// prefix, no pattern); a confidential client's secret is shown once and stored only as a scrypt hash.
+import { randomBytes } from 'node:crypto';
+import { appendAudit } from '../../audit/log.js';
+import { newId } from '../../domain/ids.js';
+import { BulkheadError, notFound } from '../../errors.js';
+import type { Actor } from '../../policy/principal.js';
+import { lockDomain } from '../../store/repositories/domains.js';
+import {
+  deleteOAuthClient,
+  findLiveOAuthClient,
+  insertOAuthClient,
+  liveOAuthClients,
+} from '../../store/repositories/oauth-clients.js';
+import type { OAuthClientRow } from '../../store/schema.js';
+import type { Store } from '../../store/store.js';
+import { decoyHash, hashSecret, verifySecret } from '../passwords.js';
+
+export const clientGrantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export const clientAuthMethods = ['client_secret_basic', 'client_secret_post', 'none'] as const;
+
+export interface NewClientInput {
+  readonly name: string;
+  readonly kind: 'confidential' | 'public';
+  readonly tokenEndpointAuthMethod?: (typeof clientAuthMethods)[number] | undefined;
+  readonly redirectUris: readonly string[];
+  readonly grantTypes: readonly (typeof clientGrantTypes)[number][];
+  readonly scopes?: readonly string[] | undefined;
+  readonly allowedOrigins?: readonly string[] | undefined;
+}
+
+export interface ClientView {
+  readonly id: string;
+  readonly domainId: string;
+  readonly clientId: string;
+  readonly name: string;
+  readonly kind: 'confidential' | 'public';
+  readonly tokenEndpointAuthMethod: string;
+  readonly redirectUris: string[];
+  readonly grantTypes: string[];
+  readonly scopes: string[];
+  readonly allowedOrigins: string[];
+  readonly createdAt: string;
+}
+
+function view(row: OAuthClientRow): ClientView {
+  return {
+    id: row.id,
+    domainId: row.domain_id,
+    clientId: row.client_id,
+    name: row.name,
+    kind: row.kind,
+    tokenEndpointAuthMethod: row.auth_method,
+    redirectUris: row.redirect_uris,
+    grantTypes: row.grant_types,
+    scopes: row.scopes,
+    allowedOrigins: row.allowed_origins,
+    createdAt: row.created_at.toISOString(),
+  };
+}
+
+const invalid = (message: string) => new BulkheadError('invalid_request', message);
+const loopback = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * A redirect URI as RFC 9700 §4.1 wants it registered: absolute, https (or http on a loopback host, for
+ * native apps and development), no fragment, no user information, no wildcard; kept exactly as given.
+ */
+export function checkRedirectUri(uri: string): void {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw invalid(`The redirect URI ${JSON.stringify(uri)} is not an absolute URL.`);
+  }
+  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && loopback.has(url.hostname));
+  if (!secure) throw invalid('A redirect URI must be https (http only on a loopback host).');
+  if (uri.includes('#')) throw invalid('A redirect URI has no fragment.');
+  if (url.username !== '' || url.password !== '') throw invalid('A redirect URI has no user information.');
+  if (uri.includes('*')) throw invalid('A redirect URI is registered exactly: no wildcard.');
+}
+
+/** An origin a browser sends: scheme, host and port, nothing else. */
+export function checkOrigin(origin: string): void {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    throw invalid(`The origin ${JSON.stringify(origin)} is not a URL.`);
+  }
+  if (!['http:', 'https:'].includes(url.protocol) || url.origin !== origin)
+    throw invalid(`The origin ${JSON.stringify(origin)} must be scheme://host[:port] exactly.`);
+}
+
+export class ClientService {
+  constructor(private readonly deps: { readonly store: Store }) {}
+
+  /** Registers a client; a confidential one's secret is in the answer, this once. */
+  async create(
+    actor: Actor,
+    domainId: string,
+    input: NewClientInput,
+  ): Promise<ClientView & { clientSecret?: string }> {
+    const method =
+      input.tokenEndpointAuthMethod ?? (input.kind === 'public' ? 'none' : 'client_secret_basic');
+    if ((input.kind === 'public') !== (method === 'none'))
+      throw invalid('A public client authenticates with `none`; a confidential one with a secret.');
+    if (input.grantTypes.includes('client_credentials') && input.kind === 'public')
+      throw invalid('A public client cannot use the client_credentials grant.');
+    if (input.grantTypes.includes('authorization_code') && input.redirectUris.length === 0)
+      throw invalid('The authorization_code grant needs at least one redirect URI.');
+    input.redirectUris.forEach(checkRedirectUri);
+    (input.allowedOrigins ?? []).forEach(checkOrigin);
+    const unique = (list: readonly string[]) => [...new Set(list)];
+    const clientSecret = input.kind === 'public' ? undefined : `bhs_${randomBytes(32).toString('base64url')}`;
+    const secretHash = clientSecret === undefined ? null : await hashSecret(clientSecret);
+    const row = await this.deps.store.withDomain(domainId, async (tx) => {
+      if ((await lockDomain(tx, domainId)).status === 'deleted') throw new BulkheadError('domain_deleted');
+      const inserted = await insertOAuthClient(tx, {
+        id: newId('oauthClient'),
+        domainId,
+        clientId: `bho_${randomBytes(16).toString('hex')}`,
+        name: input.name,
+        kind: input.kind,
+        secretHash,
+        authMethod: method,
+        redirectUris: unique(input.redirectUris),
+        grantTypes: unique(input.grantTypes),
+        scopes: unique(input.scopes ?? ['openid']),
+        allowedOrigins: unique(input.allowedOrigins ?? []),
+        at: new Date(),
+      });
+      await appendAudit(tx, {
+        ...actor,
+        domainId,
+        action: 'oauth_client.create',
+        target: inserted.id,
+        outcome: 'success',
+        detail: { clientId: inserted.client_id, kind: inserted.kind },
+      });
+      return inserted;
+    });
+    return clientSecret === undefined ? view(row) : { ...view(row), clientSecret };
+  }
+
+  /**
+   * The registered confidential client with this id and secret, presented the way it registered
+   * (`client_secret_basic` or `client_secret_post`), or null; an unknown client costs the same hashing.
+   */
+  async check(
+    clientId: string,
+    secret: string,
+    method: 'client_secret_basic' | 'client_secret_post',
+  ): Promise<OAuthClientRow | null> {
+    const row = await this.deps.store.system('authenticate', (tx) => findLiveOAuthClient(tx, clientId));
+    const ok = await verifySecret(secret, row?.secret_hash ?? (await decoyHash()));
+    return ok && row !== undefined && row.auth_method === method ? row : null;
+  }
+
+  async list(domainId: string): Promise<ClientView[]> {
+    return (await this.deps.store.withDomain(domainId, (tx) => liveOAuthClients(tx, domainId))).map(view);
+  }
+
+  /** Deletes a client: it authenticates nowhere from the next request on. 404 for another domain's. */
+  async delete(actor: Actor, domainId: string, id: string): Promise<void> {
+    await this.deps.store.withDomain(domainId, async (tx) => {
+      const row = await deleteOAuthClient(tx, domainId, id, new Date());
+      if (row === undefined) throw notFound();
+      await appendAudit(tx, {
+        ...actor,
+        domainId,
+        action: 'oauth_client.delete',
+        target: id,
+        outcome: 'success',
+        detail: { clientId: row.client_id },
+      });
+    });
+  }
+}

@@ -1,0 +1,79 @@
+// Each domain's OAuth clients: registered, listed and deleted in the domain's own scope, and found by
+// client id in the system context when one authenticates (the client id names no domain).
+import type { DomainTx, SystemTx } from '../store.js';
+import type { OAuthClientRow } from '../schema.js';
+
+export interface NewOAuthClient {
+  readonly id: string;
+  readonly domainId: string;
+  readonly clientId: string;
+  readonly name: string;
+  readonly kind: 'confidential' | 'public';
+  readonly secretHash: string | null;
+  readonly authMethod: 'client_secret_basic' | 'client_secret_post' | 'none';
+  readonly redirectUris: readonly string[];
+  readonly grantTypes: readonly string[];
+  readonly scopes: readonly string[];
+  readonly allowedOrigins: readonly string[];
+  readonly at: Date;
+}
+
+export function insertOAuthClient(tx: DomainTx, c: NewOAuthClient): Promise<OAuthClientRow> {
+  return tx
+    .insertInto('oauth_clients')
+    .values({
+      id: c.id,
+      domain_id: c.domainId,
+      client_id: c.clientId,
+      name: c.name,
+      kind: c.kind,
+      secret_hash: c.secretHash,
+      auth_method: c.authMethod,
+      redirect_uris: JSON.stringify(c.redirectUris),
+      grant_types: JSON.stringify(c.grantTypes),
+      scopes: JSON.stringify(c.scopes),
+      allowed_origins: JSON.stringify(c.allowedOrigins),
+      created_at: c.at,
+      deleted_at: null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** The domain's clients that are not deleted, by id. */
+export function liveOAuthClients(tx: DomainTx, domainId: string): Promise<OAuthClientRow[]> {
+  return tx
+    .selectFrom('oauth_clients')
+    .selectAll()
+    .where('domain_id', '=', domainId)
+    .where('deleted_at', 'is', null)
+    .orderBy('id', 'asc')
+    .execute();
+}
+
+/** Deletes one of the domain's clients; undefined when the domain has no such live client. */
+export function deleteOAuthClient(
+  tx: DomainTx,
+  domainId: string,
+  id: string,
+  at: Date,
+): Promise<OAuthClientRow | undefined> {
+  return tx
+    .updateTable('oauth_clients')
+    .set({ deleted_at: at })
+    .where('domain_id', '=', domainId)
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** The live client with this client id, of whichever domain (authentication names no domain). */
+export function findLiveOAuthClient(tx: SystemTx, clientId: string): Promise<OAuthClientRow | undefined> {
+  return tx
+    .selectFrom('oauth_clients')
+    .selectAll()
+    .where('client_id', '=', clientId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+}
