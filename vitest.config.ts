@@ -2,8 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   // @bulkhead/sdk (packages/sdk) is tested from its TypeScript sources, like the server, not from a build
-  // (the rest is Vite's default list for the server side).
-  ssr: { resolve: { conditions: ['@bulkhead/source', 'module', 'node', 'development|production'] } },
+  // (the rest is Vite's default list for the server side, but 'module': Node's require would then load
+  // @opentelemetry/api's ESM build, an optional import of prom-client, whose imports do not resolve).
+  ssr: { resolve: { conditions: ['@bulkhead/source', 'node', 'development|production'] } },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // Checks once that PostgreSQL, Redis, RabbitMQ and PgBouncer are there as the tests need them, and

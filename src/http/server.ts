@@ -18,6 +18,7 @@ import { sendProblem, toBulkheadError } from './problem.js';
 import { auditPlugin } from './routes/audit/index.js';
 import { authPlugin } from './routes/auth/index.js';
 import { billingPlugin } from './routes/billing/index.js';
+import { brandingPlugin } from './routes/branding/index.js';
 import { paymentsPlugin } from './routes/payments/index.js';
 import { computePlugin } from './routes/compute/index.js';
 import { domainsPlugin } from './routes/domains/index.js';
@@ -49,6 +50,7 @@ export const features: readonly FeaturePlugin[] = [
   verifyPlugin,
   billingPlugin,
   paymentsPlugin,
+  brandingPlugin,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */

@@ -613,6 +613,9 @@ describe.each(backends)('API on $name', (backend) => {
           'listPaymentMethods',
           'detachPaymentMethod',
           'stripeWebhook',
+          'getPortal',
+          'putPortal',
+          'putPortalLogo',
         ].sort(),
       );
       for (const { path, op } of operations) {

@@ -198,6 +198,15 @@ const cases: Record<string, Case> = {
     path: (i) => `/v1/domains/${i.domainId}/invoices/${i.invoiceId}.pdf`,
   },
   'GET /v1/domains/:domainId/billing': { path: (i) => `/v1/domains/${i.domainId}/billing` },
+  'GET /v1/domains/:domainId/portal': { path: (i) => `/v1/domains/${i.domainId}/portal` },
+  'PUT /v1/domains/:domainId/portal': {
+    path: (i) => `/v1/domains/${i.domainId}/portal`,
+    body: () => ({ hosts: ['smuggled.example.com'], displayName: 'Smuggled' }),
+  },
+  'PUT /v1/domains/:domainId/portal/logo': {
+    path: (i) => `/v1/domains/${i.domainId}/portal/logo`,
+    body: () => 'not an image',
+  },
   'PUT /v1/domains/:domainId/billing': {
     path: (i) => `/v1/domains/${i.domainId}/billing`,
     body: () => ({
