@@ -73,12 +73,19 @@ export interface ServerOptions {
    * the protocol are read from X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto.
    */
   readonly trustProxy?: readonly string[];
+  /** A certificate and key: the app speaks HTTPS (listening is the entry point's). */
+  readonly https?: { readonly key: string; readonly cert: string };
   /** Runs when the server closes, after in-flight requests have finished (the entry point closes the store). */
   readonly onClose?: () => Promise<void>;
 }
 
 export async function buildServer(services: Services, options: ServerOptions = {}): Promise<App> {
+  // With `https` Fastify's types name an https.Server; the requests and replies the routes see are the same
+  // IncomingMessage and ServerResponse, so the app keeps the one type every route is written against.
+  const tls =
+    options.https === undefined ? {} : { https: { key: options.https.key, cert: options.https.cert } };
   const app = Fastify({
+    ...(tls as Pick<FastifyServerOptions, never>),
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     requestIdHeader: false,

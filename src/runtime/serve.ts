@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import pinoPretty from 'pino-pretty';
 import type { Config } from '../config.js';
 import { buildServer, redactPaths } from '../http/server.js';
+import { loadTls } from './tls.js';
 import type { App } from '../http/types.js';
 import { RevocationPublisher } from '../identity/feed/publisher.js';
 import { bannerLines, checkBackends } from '../providers/backends.js';
@@ -56,8 +57,10 @@ export async function startServer(
   let schedule: Schedule | null = null;
   let closer: BillingCloser | null = null;
   const stream = logDestination(options.logFormat ?? 'json', options.colour ?? false);
+  const tls = await loadTls(config, config.tlsSelfSigned ? await services.portal.allHosts() : []);
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
+    ...(tls === null ? {} : { https: tls }),
     ...(config.trustProxy === undefined ? {} : { trustProxy: config.trustProxy }),
     logger: {
       level: config.logLevel,
@@ -172,6 +175,7 @@ export async function startServer(
   print(
     [
       `Bulkhead listening on ${url} (store: ${services.store.kind})`,
+      ...(tls === null ? [] : [`  TLS: ${tls.source}`]),
       ...bannerLines(backends),
       ...(generated === null ? [] : [`Operator token (shown once, store it now): ${generated}`]),
     ].join('\n'),

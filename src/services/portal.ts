@@ -13,6 +13,7 @@ import { lockDomain } from '../store/repositories/domains.js';
 import {
   brandingOf,
   domainHosts,
+  allHostsStatement,
   hostOwnerStatement,
   portalByHostStatement,
   replaceDomainHosts,
@@ -220,6 +221,12 @@ export class PortalService {
     const row = await this.deps.store.withDomain(domainId, (tx) => brandingOf(tx, domainId));
     if (row?.logo == null || row.logo_type === null || row.logo_hash === null) return null;
     return { bytes: Buffer.from(row.logo, 'base64'), type: row.logo_type, sha256: row.logo_hash };
+  }
+
+  /** Every portal host of every domain (the first 1000), for a development certificate that names them. */
+  async allHosts(): Promise<string[]> {
+    const [rows] = await this.deps.store.systemRead('operator', (db) => [allHostsStatement(db)]);
+    return rows.map((r) => r.host);
   }
 
   /** The active domain a host (in normal form) names, with its branding; null for any other host. */

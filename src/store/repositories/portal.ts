@@ -37,6 +37,11 @@ export function hostOwnerStatement(db: SystemQueries, hosts: readonly string[]) 
     .where('host', 'in', hosts.length === 0 ? [''] : [...hosts]);
 }
 
+/** The statement (for `Store.systemRead`) that lists every portal host (for a development certificate). */
+export function allHostsStatement(db: SystemQueries) {
+  return db.selectFrom('portal_hosts').select('host').orderBy('host').limit(1000);
+}
+
 /** The domain's portal hosts, sorted. */
 export async function domainHosts(tx: DomainTx, domainId: string): Promise<string[]> {
   const rows = await tx
