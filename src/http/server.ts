@@ -19,6 +19,7 @@ import { auditPlugin } from './routes/audit/index.js';
 import { authPlugin } from './routes/auth/index.js';
 import { billingPlugin } from './routes/billing/index.js';
 import { brandingPlugin } from './routes/branding/index.js';
+import { portalPlugin } from './routes/portal/index.js';
 import { paymentsPlugin } from './routes/payments/index.js';
 import { computePlugin } from './routes/compute/index.js';
 import { domainsPlugin } from './routes/domains/index.js';
@@ -51,6 +52,7 @@ export const features: readonly FeaturePlugin[] = [
   billingPlugin,
   paymentsPlugin,
   brandingPlugin,
+  portalPlugin,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */
