@@ -27,11 +27,6 @@ async function signedIn(
   return person;
 }
 
-async function emailOf(deps: PortalDeps, person: Person): Promise<string> {
-  const me = (await deps.services.principals.list(person.domainId)).find((p) => p.id === person.subject);
-  return me?.email ?? me?.clientId ?? person.subject;
-}
-
 const CsrfBody = Type.Object({ csrf: Type.String({ maxLength: 200 }) }, { additionalProperties: false });
 const SessionParams = Type.Object(
   { sessionId: Type.String({ maxLength: 100 }) },
@@ -48,12 +43,13 @@ export function pageRoutes(app: App, deps: PortalDeps): void {
   app.get('/', { schema: { hide: true } }, async (request, reply) => {
     const person = await signedIn(deps, request, reply);
     if (person === null) return reply;
-    const [resources, members, sessions, email] = await Promise.all([
+    const [resources, members, sessions] = await Promise.all([
       services.provisioner.list(person.domainId),
       services.principals.list(person.domainId),
       services.sessions.list(person.domainId, person.subject),
-      emailOf(deps, person),
     ]);
+    const me = members.find((p) => p.id === person.subject);
+    const email = me?.email ?? me?.clientId ?? person.subject;
     return renderPage(deps, request, reply, 'dashboard', {
       title: 'Dashboard',
       person,
