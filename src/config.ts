@@ -95,6 +95,15 @@ const schema = z
       }, 'must be off or a duration from 1s to 7d, e.g. 1h, 1d')
       .transform((v) => (v.trim() === 'off' ? null : parseDuration(v)))
       .default(60 * 60_000),
+    /** A PEM certificate chain file: with `tlsKey`, the server speaks HTTPS (the portal needs it). */
+    tlsCert: z.string().min(1).optional(),
+    /** The PEM private key file of `tlsCert`. */
+    tlsKey: z.string().min(1).optional(),
+    /** Development only: HTTPS with a certificate made at start for localhost and the portal hosts. */
+    tlsSelfSigned: z
+      .enum(['true', 'false'], { message: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true'),
     bodyLimit: z.coerce
       .number()
       .int()
@@ -305,6 +314,19 @@ const schema = z
         message:
           'is on but BULKHEAD_STRIPE_SECRET_KEY is not set: invoices can only be charged through Stripe',
       });
+    // HTTPS from files takes both of them; a self-signed certificate is the other way, not a third.
+    if ((config.tlsCert === undefined) !== (config.tlsKey === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [config.tlsCert === undefined ? 'tlsCert' : 'tlsKey'],
+        message: `is required with ${config.tlsCert === undefined ? 'BULKHEAD_TLS_KEY' : 'BULKHEAD_TLS_CERT'}`,
+      });
+    if (config.tlsSelfSigned && config.tlsCert !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tlsSelfSigned'],
+        message: 'and BULKHEAD_TLS_CERT are two ways to the same thing: set one of them',
+      });
     for (const key of ['stripeWebhookSecret', 'stripeApiUrl'] as const)
       if (config[key] !== undefined && config.stripeSecretKey === undefined)
         ctx.addIssue({
@@ -335,6 +357,9 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   trustProxy: 'BULKHEAD_TRUST_PROXY',
   billingCloseAfter: 'BULKHEAD_BILLING_CLOSE_AFTER',
   bodyLimit: 'BULKHEAD_BODY_LIMIT',
+  tlsCert: 'BULKHEAD_TLS_CERT',
+  tlsKey: 'BULKHEAD_TLS_KEY',
+  tlsSelfSigned: 'BULKHEAD_TLS_SELF_SIGNED',
   url: 'BULKHEAD_URL',
   provisioningKey: 'BULKHEAD_KEY',
   masterKey: 'BULKHEAD_MASTER_KEY',

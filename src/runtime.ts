@@ -8,6 +8,7 @@ import { ConfigError, decodeSecret, type Config } from './config.js';
 import type { ResourceKind } from './domain/kinds.js';
 import { FeedKeys } from './identity/feed/feed-keys.js';
 import { PrincipalService } from './identity/principals.js';
+import { PortalService } from './services/portal.js';
 import { LoginLimiter, type LimiterOptions } from './identity/login-limiter.js';
 import { SessionService } from './identity/sessions.js';
 import { SigningKeys } from './identity/signing-keys.js';
@@ -69,6 +70,8 @@ export interface Services {
   /** Signs the revocation feed; its public keys are served at /v1/revocations/jwks.json. */
   readonly feedKeys: FeedKeys;
   readonly principals: PrincipalService;
+  /** Each domain's portal hosts and branding (docs/portal.md). */
+  readonly portal: PortalService;
   readonly tokens: TokenService;
   /** Each domain's issuer URL, and the domains that are OpenID Providers (docs/identity.md). */
   readonly issuers: Issuers;
@@ -287,6 +290,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     signingKeys,
     feedKeys: new FeedKeys({ secret, version: options.feedKeyVersion ?? 1 }),
     principals: new PrincipalService({ store }),
+    portal: new PortalService({ store }),
     sessions: new SessionService({
       store,
       secret,

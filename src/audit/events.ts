@@ -71,6 +71,10 @@ export const auditActions = [
   'payment.failed',
   'payment.event_ignored',
   'billing.details',
+  'portal.update',
+  'portal.logo',
+  'portal.cross_host',
+  'portal.sign_out_everywhere',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

@@ -22,6 +22,7 @@ import type {
   PriceBookView,
   UsageBucket,
 } from '../billing/service.js';
+import type { BrandingInput, PortalSettingsView } from '../services/portal.js';
 import type { PoolView } from './tenant-plane.js';
 
 /** The quotas and limits to change; those not named keep their values. */
@@ -77,6 +78,15 @@ export interface ControlPlane {
   deleteOAuthClient(domainId: string, id: string): Promise<void>;
   getPrices(): Promise<PriceBookView>;
   setPrices(input: PriceBookInput): Promise<PriceBookView>;
+  /** The domain's portal hosts and branding. */
+  getPortal(domainId: string): Promise<PortalSettingsView>;
+  /** Replaces the domain's portal hosts and branding (its logo is kept). */
+  setPortal(
+    domainId: string,
+    input: { hosts: readonly string[]; branding: BrandingInput },
+  ): Promise<PortalSettingsView>;
+  /** Stores the domain's portal logo (PNG, JPEG or WebP bytes). */
+  setPortalLogo(domainId: string, bytes: Buffer): Promise<PortalSettingsView>;
   getBillingDetails(domainId: string): Promise<BillingDetailsView>;
   setBillingDetails(domainId: string, input: BillingDetailsInput): Promise<BillingDetailsView>;
   /** Closes a period for every domain, or for one. */

@@ -21,6 +21,9 @@ export function directControlPlane(services: Services): ControlPlane {
     createDomain: (input) => services.domains.create(actor, input),
     getPrices: () => services.billing.prices(),
     setPrices: (input) => services.billing.setPrices(actor, input),
+    getPortal: (id) => services.portal.get(id),
+    setPortal: (id, input) => services.portal.set(actor, id, input),
+    setPortalLogo: (id, bytes) => services.portal.setLogo(actor, id, bytes),
     getBillingDetails: (id) => services.billing.details(id),
     setBillingDetails: async (id, input) => {
       await services.domains.get(id);

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { ChainReport } from '../audit/chain.js';
 import type { AuditEvent } from '../audit/events.js';
 import type { PrincipalView } from '../identity/principals.js';
@@ -18,6 +19,7 @@ import type {
 } from '../billing/service.js';
 import { apiClient, type QueryValue } from './api-client.js';
 import type { ControlPlane } from './control-plane.js';
+import { sniffImage, type PortalSettingsView } from '../services/portal.js';
 import type { PoolView } from './tenant-plane.js';
 
 /** The control plane through a running server's API, with the operator token. */
@@ -31,6 +33,17 @@ export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
     createDomain: (input) => call<DomainView>('POST', '/v1/domains', input),
     getPrices: () => call<PriceBookView>('GET', '/v1/billing/prices'),
     setPrices: (input) => call<PriceBookView>('PUT', '/v1/billing/prices', input),
+    getPortal: (id) => call<PortalSettingsView>('GET', `${d(id)}/portal`),
+    setPortal: (id, input) =>
+      call<PortalSettingsView>('PUT', `${d(id)}/portal`, { hosts: input.hosts, ...input.branding }),
+    setPortalLogo: async (id, bytes) => {
+      // The server decides by the bytes; the type sent is what they say (anything else is refused there).
+      const response = await api.raw('PUT', `${d(id)}/portal/logo`, {
+        body: Readable.from([bytes]),
+        headers: { 'content-type': sniffImage(bytes) ?? 'application/octet-stream' },
+      });
+      return (await response.json()) as PortalSettingsView;
+    },
     getBillingDetails: (id) => call<BillingDetailsView>('GET', `${d(id)}/billing`),
     setBillingDetails: (id, input) => call<BillingDetailsView>('PUT', `${d(id)}/billing`, input),
     closePeriod: (period, domainId) =>

@@ -26,6 +26,8 @@ import { sendProblem, toBulkheadError } from './problem.js';
 import { auditPlugin } from './routes/audit/index.js';
 import { authPlugin } from './routes/auth/index.js';
 import { billingPlugin } from './routes/billing/index.js';
+import { brandingPlugin } from './routes/branding/index.js';
+import { portalPlugin } from './routes/portal/index.js';
 import { paymentsPlugin } from './routes/payments/index.js';
 import { computePlugin } from './routes/compute/index.js';
 import { domainsPlugin } from './routes/domains/index.js';
@@ -60,6 +62,8 @@ export const features: readonly FeaturePlugin[] = [
   verifyPlugin,
   billingPlugin,
   paymentsPlugin,
+  brandingPlugin,
+  portalPlugin,
 ];
 
 /** Paths whose values are secrets; pino replaces them before a log line is written. */
@@ -82,6 +86,8 @@ export interface ServerOptions {
    * the protocol are read from X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto.
    */
   readonly trustProxy?: readonly string[];
+  /** A certificate and key: the app speaks HTTPS (listening is the entry point's). */
+  readonly https?: { readonly key: string; readonly cert: string };
   /** Runs when the server closes, after in-flight requests have finished (the entry point closes the store). */
   readonly onClose?: () => Promise<void>;
 }
@@ -116,7 +122,12 @@ function traceRequests(app: App): void {
 }
 
 export async function buildServer(services: Services, options: ServerOptions = {}): Promise<App> {
+  // With `https` Fastify's types name an https.Server; the requests and replies the routes see are the same
+  // IncomingMessage and ServerResponse, so the app keeps the one type every route is written against.
+  const tls =
+    options.https === undefined ? {} : { https: { key: options.https.key, cert: options.https.cert } };
   const app = Fastify({
+    ...(tls as Pick<FastifyServerOptions, never>),
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     requestIdHeader: false,

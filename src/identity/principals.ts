@@ -86,7 +86,7 @@ export async function openCheckedSession(
     readonly at: Date;
     readonly seconds: number;
     readonly refusal: 'invalid_grant' | 'invalid_client';
-    readonly cookie?: { hash: string; idleUntil: Date };
+    readonly cookie?: { hash: string; idleUntil: Date; portalHost?: string | undefined };
   },
 ): Promise<void> {
   if (!(await lockIfUnchanged(tx, checked))) throw new BulkheadError(session.refusal);

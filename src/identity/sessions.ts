@@ -1,6 +1,7 @@
 // Browser sessions: an opaque 256-bit id in a `__Host-` cookie, stored only as a keyed hash, with an
 // idle and an absolute timeout. A new id at every login; an id the server did not issue is never
-// adopted. Ending a session refuses its cookie at the very next request.
+// adopted. Ending a session refuses its cookie at the very next request. A portal session is bound to
+// the host it was opened on: only that host accepts its cookie, and the API accepts none of them.
 import { randomBytes } from 'node:crypto';
 import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
@@ -9,11 +10,19 @@ import { keyedHash } from '../keys/hash.js';
 import { openCheckedSession } from './principals.js';
 import { recordRevocation } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
-import { moveSessionIdle, revokeSession, sessionByCookieStatement } from '../store/repositories/sessions.js';
+import {
+  livePrincipalSessions,
+  moveSessionIdle,
+  revokeLivePrincipalSessions,
+  revokeSession,
+  sessionByCookieStatement,
+} from '../store/repositories/sessions.js';
 import type { PrincipalRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 
 export const sessionCookie = '__Host-bulkhead_session';
+/** The portal's session cookie: another name, so that the API never reads it as its own. */
+export const portalCookie = '__Host-bulkhead_portal';
 const cookieShape = /^[A-Za-z0-9_-]{43}$/;
 
 export interface SessionOptions {
@@ -36,6 +45,7 @@ export class SessionService {
   async login(
     actor: Actor,
     principal: PrincipalRow,
+    portalHost?: string,
   ): Promise<{ cookie: string; sessionId: string; maxAge: number }> {
     const cookie = randomBytes(32).toString('base64url');
     const now = new Date();
@@ -49,18 +59,49 @@ export class SessionService {
         cookie: {
           hash: keyedHash(this.o.secret, cookie),
           idleUntil: new Date(now.getTime() + this.o.idleSeconds * 1000),
+          portalHost,
         },
       });
       await appendAudit(
         tx,
-        succeeded(actor, principal.domain_id, 'session.login', principal.id, { sessionId }),
+        succeeded(
+          actor,
+          principal.domain_id,
+          'session.login',
+          principal.id,
+          portalHost === undefined ? { sessionId } : { sessionId, portalHost },
+        ),
       );
     });
     return { cookie, sessionId, maxAge: this.o.absoluteSeconds };
   }
 
-  /** The principal behind a session cookie, or null; a use moves the idle timeout on. */
+  /** The principal behind an API session cookie, or null; a use moves the idle timeout on. */
   async authenticate(cookie: string): Promise<SessionPrincipal | null> {
+    const found = await this.find(cookie);
+    // A portal session's cookie is the portal's only, on its own host; the API refuses it.
+    if (found === null || found.portalHost !== null) return null;
+    return this.use(found);
+  }
+
+  /**
+   * The principal behind a portal cookie presented at `host`, or null. A session opened on another host
+   * is `{ elsewhere }`: refused, and left as it is (a copied cookie must not end the real session).
+   */
+  async authenticatePortal(
+    cookie: string,
+    host: string,
+  ): Promise<SessionPrincipal | { elsewhere: { domainId: string; sessionId: string; host: string } } | null> {
+    const found = await this.find(cookie);
+    if (found === null || found.portalHost === null) return null;
+    if (found.portalHost !== host)
+      return {
+        elsewhere: { domainId: found.row.domain_id, sessionId: found.row.id, host: found.portalHost },
+      };
+    return this.use(found);
+  }
+
+  private async find(cookie: string) {
     if (!cookieShape.test(cookie)) return null;
     const now = new Date();
     // The cookie names no domain: finding its session is the system context's, and nothing more. The
@@ -69,6 +110,10 @@ export class SessionService {
       sessionByCookieStatement(db, keyedHash(this.o.secret, cookie), now),
     ]);
     if (row === undefined) return null;
+    return { row, now, portalHost: row.portal_host };
+  }
+
+  private async use({ row, now }: NonNullable<Awaited<ReturnType<SessionService['find']>>>) {
     // The idle window moves on with use, to within a tenth of it (at most a minute): a session used
     // again soon after its last move is not written again, so a busy session's requests only read. The
     // move is made only while the session is still live, so it never revives one ended meanwhile.
@@ -87,7 +132,47 @@ export class SessionService {
       subject: row.principal_id,
       sessionId: row.id,
       role: row.role,
-    };
+    } satisfies SessionPrincipal;
+  }
+
+  /** The principal's live sessions, newest first. */
+  async list(domainId: string, principalId: string) {
+    const rows = await this.o.store.withDomain(domainId, (tx) =>
+      livePrincipalSessions(tx, principalId, new Date()),
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      createdAt: r.created_at,
+      lastSeenAt: r.last_seen_at,
+      expiresAt: r.expires_at,
+      portalHost: r.portal_host,
+      browser: r.cookie_hash !== null,
+    }));
+  }
+
+  /** Ends every live session of the principal (this one included); answers how many. */
+  async logoutEverywhere(actor: Actor, domainId: string, principalId: string): Promise<number> {
+    return this.o.store.withDomain(domainId, async (tx) => {
+      const ended = await revokeLivePrincipalSessions(tx, principalId, 'sign out everywhere', new Date());
+      for (const id of ended) await recordRevocation(this.o.store, tx, 'session', id, domainId);
+      await appendAudit(tx, {
+        ...actor,
+        domainId,
+        action: 'portal.sign_out_everywhere',
+        target: principalId,
+        outcome: 'success',
+        detail: { sessions: ended.length },
+      });
+      return ended.length;
+    });
+  }
+
+  /**
+   * A token for a form, bound to what it names (a session id, or a sign-in cookie) under the server
+   * secret: a page of another site can neither read nor make one.
+   */
+  formToken(purpose: string, binding: string): string {
+    return keyedHash(this.o.secret, `form\n${purpose}\n${binding}`);
   }
 
   /** Ends a session at once. */
@@ -97,13 +182,16 @@ export class SessionService {
 }
 
 /** Our cookie's value from a Cookie header, or null; a header with it twice is refused (null). */
-export function readSessionCookie(header: string | undefined): { value: string } | 'ambiguous' | null {
+export function readSessionCookie(
+  header: string | undefined,
+  name: string = sessionCookie,
+): { value: string } | 'ambiguous' | null {
   if (header === undefined) return null;
   const values = header
     .split(';')
     .map((part) => part.trim())
-    .filter((part) => part.startsWith(`${sessionCookie}=`))
-    .map((part) => part.slice(sessionCookie.length + 1));
+    .filter((part) => part.startsWith(`${name}=`))
+    .map((part) => part.slice(name.length + 1));
   if (values.length === 0) return null;
   if (values.length > 1) return 'ambiguous';
   return { value: values[0]! };

@@ -8,6 +8,7 @@ import pinoPretty from 'pino-pretty';
 import { tracingSettings, type Config } from '../config.js';
 import { activeTraceIds, startTracing, type Tracing } from '../telemetry/tracing.js';
 import { buildServer, redactPaths } from '../http/server.js';
+import { loadTls } from './tls.js';
 import type { App } from '../http/types.js';
 import { RevocationPublisher } from '../identity/feed/publisher.js';
 import { bannerLines, checkBackends } from '../providers/backends.js';
@@ -64,8 +65,10 @@ export async function startServer(
   const traceTo = tracingSettings(config);
   const tracing: Tracing | null = traceTo === null ? null : await startTracing(traceTo);
   services.metrics.collectProcess();
+  const tls = await loadTls(config, config.tlsSelfSigned ? await services.portal.allHosts() : []);
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
+    ...(tls === null ? {} : { https: tls }),
     ...(config.trustProxy === undefined ? {} : { trustProxy: config.trustProxy }),
     logger: {
       level: config.logLevel,
@@ -202,6 +205,7 @@ export async function startServer(
   print(
     [
       `Bulkhead listening on ${url} (store: ${services.store.kind})`,
+      ...(tls === null ? [] : [`  TLS: ${tls.source}`]),
       ...bannerLines(backends),
       ...(generated === null ? [] : [`Operator token (shown once, store it now): ${generated}`]),
     ].join('\n'),

@@ -36,6 +36,8 @@ export const domainTables: Readonly<Record<string, string>> = {
   stripe_customers: 'domain_id',
   invoice_payments: 'domain_id',
   stripe_events: 'domain_id',
+  portal_hosts: 'domain_id',
+  portal_branding: 'domain_id',
 };
 
 /** Tables created after migration 0012, which isolate themselves when they are created. */
@@ -50,6 +52,8 @@ const isolatedOnCreation: readonly string[] = [
   'invoice_payments',
   'stripe_events',
   'oauth_clients',
+  'portal_hosts',
+  'portal_branding',
 ];
 
 // Until migration 0012: a row is visible and writable when its domain is the transaction's, or in the
@@ -1128,6 +1132,43 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0026_portal': {
+    async up(db) {
+      // The white-label portal (docs/portal.md). A host names at most one domain: the primary key is the
+      // host in its normal form (IDNA, lowercase, no trailing dot), so two spellings of one host are one
+      // row. A domain's branding is one row of its own, its logo kept here in base64 (256 KiB at most, the
+      // same text on both stores) and served by Bulkhead. A portal session remembers the host it was opened on, and only that host
+      // accepts its cookie.
+      await sql`
+        CREATE TABLE portal_hosts (
+          host text PRIMARY KEY CHECK (host ~ '^[a-z0-9][a-z0-9.-]{0,252}$'),
+          domain_id text NOT NULL REFERENCES domains (id),
+          created_at timestamptz NOT NULL
+        )`.execute(db);
+      await sql`CREATE INDEX portal_hosts_domain ON portal_hosts (domain_id)`.execute(db);
+      await isolate(db, 'portal_hosts', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'portal_hosts', 'SELECT, INSERT, DELETE');
+      await sql`
+        CREATE TABLE portal_branding (
+          domain_id text PRIMARY KEY REFERENCES domains (id),
+          display_name text NOT NULL CHECK (length(display_name) BETWEEN 1 AND 100),
+          primary_color text NOT NULL CHECK (primary_color ~ '^#[0-9a-f]{6}$'),
+          accent_color text NOT NULL CHECK (accent_color ~ '^#[0-9a-f]{6}$'),
+          support_email text CHECK (length(support_email) BETWEEN 3 AND 254),
+          support_url text CHECK (support_url ~ '^https://' AND length(support_url) <= 500),
+          logo text CHECK (logo ~ '^[A-Za-z0-9+/]+=*$' AND length(logo) <= 349528),
+          logo_type text CHECK (logo_type IN ('image/png', 'image/jpeg', 'image/webp')),
+          logo_hash text CHECK (logo_hash ~ '^[0-9a-f]{64}$'),
+          updated_at timestamptz NOT NULL,
+          CHECK ((logo IS NULL) = (logo_type IS NULL) AND (logo IS NULL) = (logo_hash IS NULL))
+        )`.execute(db);
+      await isolate(db, 'portal_branding', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'portal_branding', 'SELECT, INSERT, UPDATE');
+      await sql`
+        ALTER TABLE sessions ADD COLUMN portal_host text
+          CHECK (portal_host ~ '^[a-z0-9][a-z0-9.-]{0,252}$')`.execute(db);
+    },
+  },
   '0027_oauth_clients': {
     async up(db) {
       // Each domain's OAuth clients (docs/identity.md, "OAuth clients"): registered by the operator or the
@@ -1175,7 +1216,7 @@ const migrations: Record<string, Migration> = {
       if (await roleExists(db, systemRole)) {
         await sql
           .raw(
-            `GRANT DELETE ON grants, usage_records, stripe_customers, stripe_events, oauth_clients TO ${systemRole}`,
+            `GRANT DELETE ON grants, usage_records, stripe_customers, stripe_events, oauth_clients, portal_hosts, portal_branding TO ${systemRole}`,
           )
           .execute(db);
       }

@@ -159,6 +159,8 @@ export interface SessionsTable {
   last_seen_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   /** A cookie session ends when it has not been used until then (the idle timeout). */
   idle_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** The portal host a portal session was opened on (migration 0026): only that host accepts it. */
+  portal_host: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export interface RefreshTokensTable {
@@ -397,6 +399,30 @@ export interface OAuthClientsTable {
 
 export type OAuthClientRow = Selectable<OAuthClientsTable>;
 
+/** A portal host (normal form) and the one domain it names (migration 0026). */
+export interface PortalHostsTable {
+  host: string;
+  domain_id: string;
+  created_at: Date;
+}
+
+/** A domain's portal branding, its logo included (migration 0026). */
+export interface PortalBrandingTable {
+  domain_id: string;
+  display_name: string;
+  primary_color: string;
+  accent_color: string;
+  support_email: string | null;
+  support_url: string | null;
+  /** The logo's bytes in base64. */
+  logo: string | null;
+  logo_type: string | null;
+  logo_hash: string | null;
+  updated_at: Date;
+}
+
+export type PortalBrandingRow = Selectable<PortalBrandingTable>;
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -429,6 +455,8 @@ export interface Database {
   billing_details: BillingDetailsTable;
   servers: ServersTable;
   oauth_clients: OAuthClientsTable;
+  portal_hosts: PortalHostsTable;
+  portal_branding: PortalBrandingTable;
 }
 
 export type StripeCustomerRow = Selectable<StripeCustomersTable>;

@@ -623,6 +623,9 @@ describe.each(backends)('API on $name', (backend) => {
           'createOAuthClient',
           'listOAuthClients',
           'deleteOAuthClient',
+          'getPortal',
+          'putPortal',
+          'putPortalLogo',
         ].sort(),
       );
       for (const { path, op } of operations) {

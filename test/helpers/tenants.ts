@@ -131,6 +131,8 @@ const tenantTables = [
   'invoice_payments',
   'stripe_events',
   'billing_details',
+  'portal_hosts',
+  'portal_branding',
 ] as const;
 
 /**

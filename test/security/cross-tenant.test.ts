@@ -213,6 +213,15 @@ const cases: Record<string, Case> = {
     path: (i) => `/v1/domains/${i.domainId}/invoices/${i.invoiceId}.pdf`,
   },
   'GET /v1/domains/:domainId/billing': { path: (i) => `/v1/domains/${i.domainId}/billing` },
+  'GET /v1/domains/:domainId/portal': { path: (i) => `/v1/domains/${i.domainId}/portal` },
+  'PUT /v1/domains/:domainId/portal': {
+    path: (i) => `/v1/domains/${i.domainId}/portal`,
+    body: () => ({ hosts: ['smuggled.example.com'], displayName: 'Smuggled' }),
+  },
+  'PUT /v1/domains/:domainId/portal/logo': {
+    path: (i) => `/v1/domains/${i.domainId}/portal/logo`,
+    body: () => 'not an image',
+  },
   'PUT /v1/domains/:domainId/billing': {
     path: (i) => `/v1/domains/${i.domainId}/billing`,
     body: () => ({
@@ -225,6 +234,11 @@ const cases: Record<string, Case> = {
     }),
   },
 };
+
+/** The portal's pages: the host names the domain; each is attacked across hosts in portal/pages.test.ts. */
+const portalPage =
+  "a portal page: the domain is the host's, the session bound to its host (A's cookie and ids at B's host " +
+  'in portal/pages.test.ts)';
 
 /** Routes that need no case, and why. Anything else without a case fails the test. */
 const noTargetInPath: Record<string, string> = {
@@ -271,6 +285,19 @@ const noTargetInPath: Record<string, string> = {
     'operator only; the price book belongs to no domain (refusal covered in billing/api.test.ts)',
   'POST /v1/billing/periods/:period/close':
     'operator only; closes every domain, each in its own transaction (refusal covered in billing/api.test.ts)',
+  'GET /': portalPage,
+  'GET /sign-in': portalPage,
+  'POST /sign-in': portalPage,
+  'POST /sign-out': portalPage,
+  'GET /resources': portalPage,
+  'GET /resources/:resourceId': portalPage,
+  'GET /members': portalPage,
+  'GET /sessions': portalPage,
+  'POST /sessions/:sessionId/end': portalPage,
+  'POST /sessions/sign-out-everywhere': portalPage,
+  'GET /portal-assets/portal.css': portalPage,
+  'GET /portal-assets/portal.js': portalPage,
+  'GET /portal-assets/logo': portalPage,
   'POST /v1/billing/stripe/webhook':
     "Stripe's, authenticated by its signature; changes only the domain whose customer the event names " +
     '(forged, replayed and foreign events covered in billing/stripe.test.ts)',

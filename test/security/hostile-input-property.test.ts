@@ -204,6 +204,11 @@ function validString(name: string, schema: JsonSchema, ids: Ids): string {
   if (name === 'currency') return 'EUR';
   // Billing details: a country ISO 3166-1 names.
   if (name === 'country') return 'DE';
+  // A domain's portal: a host of its own (hosts are unique across domains), colours, support contacts.
+  if (name === 'hosts') return `h${Math.random().toString(36).slice(2, 12)}.portal.example`;
+  if (name === 'primaryColor' || name === 'accentColor') return '#1f4f8f';
+  if (name === 'supportEmail') return 'help@example.com';
+  if (name === 'supportUrl') return 'https://example.com/help';
   return 'x'.repeat(Math.max(1, schema.minLength ?? 1));
 }
 

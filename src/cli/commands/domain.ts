@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { DomainView } from '../../services/domains.js';
+import type { PortalSettingsView } from '../../services/portal.js';
 import { printJson, printMany, printTable, resolveDomain, wholeNumber, type CliContext } from '../context.js';
 
 const columns = ['id', 'slug', 'name', 'status', 'createdAt'];
@@ -79,4 +81,82 @@ export function registerDomain(program: Command, ctx: CliContext): void {
       }),
     );
   }
+
+  domain
+    .command('portal <domain>')
+    .description(
+      "show or set a domain's portal: its hosts (--host, repeatable, replaces them), branding and logo",
+    )
+    .option('--host <host>', 'a portal host (repeat for several; replaces the hosts)', collect, [])
+    .option('--no-hosts', 'remove every portal host of the domain')
+    .option('--name <displayName>', 'the name the portal shows')
+    .option('--primary-color <#rrggbb>', 'the main colour')
+    .option('--accent-color <#rrggbb>', 'the accent colour')
+    .option('--support-email <email>', 'where its people ask for help')
+    .option('--support-url <https-url>', 'a help page')
+    .option('--logo <file>', 'a PNG, JPEG or WebP file, at most 256 KiB')
+    .option('--json', 'print JSON')
+    .action(
+      (
+        ref: string,
+        opts: {
+          host: string[];
+          hosts: boolean;
+          name?: string;
+          primaryColor?: string;
+          accentColor?: string;
+          supportEmail?: string;
+          supportUrl?: string;
+          logo?: string;
+          json?: boolean;
+        },
+      ) =>
+        ctx.withControlPlane(async (cp) => {
+          const id = await resolveDomain(cp, ref);
+          let view = await cp.getPortal(id);
+          const branding = view.branding;
+          const changes =
+            opts.host.length > 0 ||
+            !opts.hosts ||
+            [opts.name, opts.primaryColor, opts.accentColor, opts.supportEmail, opts.supportUrl].some(
+              (v) => v !== undefined,
+            );
+          if (changes) {
+            view = await cp.setPortal(id, {
+              hosts: !opts.hosts ? [] : opts.host.length > 0 ? opts.host : view.hosts,
+              branding: {
+                displayName: opts.name ?? branding?.displayName ?? (await cp.getDomain(id)).name,
+                primaryColor: opts.primaryColor ?? branding?.primaryColor,
+                accentColor: opts.accentColor ?? branding?.accentColor,
+                supportEmail: opts.supportEmail ?? branding?.supportEmail ?? null,
+                supportUrl: opts.supportUrl ?? branding?.supportUrl ?? null,
+              },
+            });
+          }
+          if (opts.logo !== undefined) view = await cp.setPortalLogo(id, await readFile(opts.logo));
+          showPortal(ctx, view, opts.json);
+        }),
+    );
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function showPortal(ctx: CliContext, view: PortalSettingsView, json: boolean | undefined): void {
+  if (json === true) return printJson(ctx.io, view);
+  const b = view.branding;
+  printTable(
+    ctx.io,
+    [
+      {
+        hosts: view.hosts.join(' ') || '-',
+        name: b?.displayName ?? '-',
+        colors: b === null ? '-' : `${b.primaryColor} ${b.accentColor}`,
+        support: b?.supportEmail ?? b?.supportUrl ?? '-',
+        logo: b?.logo?.type ?? '-',
+      },
+    ],
+    ['hosts', 'name', 'colors', 'support', 'logo'],
+  );
 }

@@ -49,6 +49,7 @@ interface ServeOptions {
   logLevel?: string;
   logFormat?: string;
   verifyEvery?: string;
+  tlsSelfSigned?: boolean;
 }
 
 export function registerServe(program: Command, ctx: CliContext): void {
@@ -66,6 +67,10 @@ export function registerServe(program: Command, ctx: CliContext): void {
       '--verify-every <duration>',
       'attack itself with bulkhead verify every interval, e.g. 1h (BULKHEAD_VERIFY_EVERY; needs BULKHEAD_OPERATOR_TOKEN)',
     )
+    .option(
+      '--tls-self-signed',
+      'development only: HTTPS with a certificate made at start for localhost and the portal hosts (BULKHEAD_TLS_SELF_SIGNED)',
+    )
     .action(async (opts: ServeOptions) => {
       const config = ctx.config({
         port: opts.port,
@@ -73,6 +78,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
         logLevel: opts.logLevel,
         logFormat: opts.logFormat,
         verifyEvery: opts.verifyEvery,
+        tlsSelfSigned: opts.tlsSelfSigned === true ? 'true' : undefined,
       });
       const { ConfigError } = await import('../../config.js');
       if (config.verifyEvery !== undefined && config.operatorToken === undefined)

@@ -22,7 +22,7 @@ export async function insertSession(
     principalId: string;
     at: Date;
     expiresAt: Date;
-    cookie?: { hash: string; idleUntil: Date };
+    cookie?: { hash: string; idleUntil: Date; portalHost?: string | undefined };
   },
 ): Promise<void> {
   await tx
@@ -35,7 +35,12 @@ export async function insertSession(
       expires_at: s.expiresAt,
       ...(s.cookie === undefined
         ? {}
-        : { cookie_hash: s.cookie.hash, last_seen_at: s.at, idle_until: s.cookie.idleUntil }),
+        : {
+            cookie_hash: s.cookie.hash,
+            last_seen_at: s.at,
+            idle_until: s.cookie.idleUntil,
+            portal_host: s.cookie.portalHost ?? null,
+          }),
     })
     .execute();
 }
@@ -56,6 +61,7 @@ export function sessionByCookieStatement(db: SystemQueries, cookieHash: string, 
       'domains.slug',
       'principals.role',
       'sessions.last_seen_at',
+      'sessions.portal_host',
     ])
     .where('sessions.cookie_hash', '=', cookieHash)
     .where('sessions.revoked_at', 'is', null)
@@ -117,6 +123,19 @@ export async function revokePrincipalSessions(
     .set({ revoked_at: at, revoke_reason: reason })
     .where('principal_id', '=', principalId)
     .where('revoked_at', 'is', null)
+    .execute();
+}
+
+/** A principal's sessions live at `now`, newest first (at most 100). */
+export function livePrincipalSessions(tx: DomainTx, principalId: string, now: Date) {
+  return tx
+    .selectFrom('sessions')
+    .select(['id', 'created_at', 'last_seen_at', 'expires_at', 'portal_host', 'cookie_hash'])
+    .where('principal_id', '=', principalId)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .orderBy('created_at', 'desc')
+    .limit(100)
     .execute();
 }
 

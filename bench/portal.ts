@@ -1,0 +1,154 @@
+// The portal's dashboard for signed-in people against a static page of the same server, in the same run.
+//
+//   npm run bench:portal       (needs the PostgreSQL server at BULKHEAD_TEST_POSTGRES_URL)
+//
+// One domain with a portal host, 20 people each signed in with a session of their own, three resources'
+// worth of rows read per dashboard (resources, members, the person's sessions). autocannon, in a process
+// of its own, drives `GET /` at the portal host with 20 connections, each presenting its own session's
+// cookie, and then the portal's stylesheet (a static answer through the same hooks: the host lookup and
+// the security headers) as the baseline. It also prints a page's transfer size with its assets.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import { createRequire } from 'node:module';
+import { promisify } from 'node:util';
+import { buildServer } from '../src/http/server.js';
+import { portalCookie } from '../src/identity/sessions.js';
+import { buildServices, type Services } from '../src/runtime.js';
+import { openStore } from '../src/store/store.js';
+import { scratchDatabase } from './database.js';
+
+const adminUrl = process.env['BULKHEAD_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const seconds = Number(process.env['BENCH_SECONDS'] ?? 10);
+const rounds = Number(process.env['BENCH_ROUNDS'] ?? 2);
+const sessions = 20;
+const host = 'portal.bench.test';
+const actor = { actor: 'bench', requestId: null };
+const run = promisify(execFile);
+const autocannon = createRequire(import.meta.url).resolve('autocannon');
+
+interface Figures {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** Runs autocannon in a child process; each connection presents one of `cookies` (its own). */
+async function load(url: string, cookies: readonly string[], duration: number): Promise<Figures> {
+  const script = `
+    const autocannon = require(${JSON.stringify(autocannon)});
+    const cookies = JSON.parse(process.env.COOKIES);
+    let next = 0;
+    autocannon({
+      url: ${JSON.stringify(url)}, connections: ${sessions}, duration: ${duration},
+      headers: { host: ${JSON.stringify(host)} },
+      requests: [{ setupRequest: (req, context) => {
+        if (context.cookie === undefined) context.cookie = cookies[next++ % cookies.length];
+        return context.cookie === '' ? req : { ...req, headers: { ...req.headers, cookie: context.cookie } };
+      } }],
+    }, (error, result) => {
+      if (error) { console.error(error); process.exit(1); }
+      process.stdout.write(JSON.stringify(result));
+    });`;
+  const { stdout } = await run(process.execPath, ['-e', script], {
+    env: { ...process.env, COOKIES: JSON.stringify(cookies.length === 0 ? [''] : cookies) },
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const result = JSON.parse(stdout) as {
+    non2xx: number;
+    errors: number;
+    duration: number;
+    '2xx': number;
+    latency: { p50: number; p99: number };
+  };
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${url}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
+  return { rps: result['2xx'] / result.duration, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const database = await scratchDatabase(adminUrl);
+  const cleanup: (() => Promise<unknown>)[] = [];
+  try {
+    const store = await openStore({ kind: 'postgres', url: database.url });
+    const services: Services = buildServices(store, randomBytes(32), { providers: new Map() });
+    cleanup.push(() => services.close());
+    const domain = await services.domains.create(actor, { slug: 'bench-portal', name: 'Bench' });
+    await services.portal.set(actor, domain.id, { hosts: [host], branding: { displayName: 'Bench Portal' } });
+    const cookies: string[] = [];
+    for (let i = 0; i < sessions; i++) {
+      const user = await services.principals.create(actor, domain.id, {
+        kind: 'user',
+        email: `person${i}@bench.example`,
+        password: 'correct horse battery staple',
+      });
+      const row = await store.withDomain(domain.id, (tx) =>
+        tx.selectFrom('principals').selectAll().where('id', '=', user.id).executeTakeFirstOrThrow(),
+      );
+      cookies.push(`${portalCookie}=${(await services.sessions.login(actor, row, host)).cookie}`);
+    }
+    const app = await buildServer(services);
+    cleanup.unshift(() => app.close());
+    const origin = await app.listen({ host: '127.0.0.1', port: 0 });
+
+    // A page's transfer size, assets included, uncompressed and uncached.
+    // fetch sends its own Host header: node:http sends the portal host.
+    const get = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${origin}${path}`, { headers: { host, cookie: cookies[0]! } }, (res) => {
+          let bytes = 0;
+          res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+          res.on('end', () =>
+            res.statusCode === 200 ? resolve(bytes) : reject(new Error(`${path}: ${res.statusCode}`)),
+          );
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const sizes = {
+      page: await get('/'),
+      css: await get('/portal-assets/portal.css'),
+      js: await get('/portal-assets/portal.js'),
+    };
+
+    const dashboard = `${origin}/`;
+    const staticPage = `${origin}/portal-assets/portal.css`;
+    await load(dashboard, cookies, 2);
+    await load(staticPage, [], 2);
+    const figures = { dashboard: [] as Figures[], baseline: [] as Figures[] };
+    for (let r = 0; r < rounds; r++) {
+      figures.baseline.push(await load(staticPage, [], seconds));
+      figures.dashboard.push(await load(dashboard, cookies, seconds));
+    }
+    const summary = (f: Figures[]) => ({
+      rps: median(f.map((x) => x.rps)),
+      p50: median(f.map((x) => x.p50)),
+      p99: median(f.map((x) => x.p99)),
+    });
+    const base = summary(figures.baseline);
+    const dash = summary(figures.dashboard);
+    console.log(
+      `portal at ${host}: autocannon, ${sessions} connections (one session each), ${rounds} rounds of ${seconds} s, medians`,
+    );
+    for (const [label, s] of [
+      ['static page (portal.css, same server)', base],
+      ['dashboard, signed in', dash],
+    ] as const)
+      console.log(
+        `  ${label.padEnd(40)} ${s.rps.toFixed(0).padStart(6)} req/s  ${(s.rps / base.rps).toFixed(2)}` +
+          `   p50 ${String(s.p50).padStart(3)} ms  p99 ${String(s.p99).padStart(3)} ms`,
+      );
+    const total = sizes.page + sizes.css + sizes.js;
+    console.log(
+      `  transfer size of the dashboard with its assets: ${(total / 1024).toFixed(1)} KB ` +
+        `(page ${sizes.page} B, css ${sizes.css} B, js ${sizes.js} B)`,
+    );
+  } finally {
+    for (const step of cleanup) await step().catch(() => undefined);
+    await database.drop();
+  }
+}
+
+await main();

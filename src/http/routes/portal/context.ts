@@ -1,0 +1,176 @@
+// What every portal route shares: the site the Host names (resolved once, in onRequest), the signed-in
+// person (from the portal cookie, only on the host its session was opened on), the security headers
+// with a fresh CSP nonce, form tokens, and safe `next` paths. A host that names no active domain gets the
+// bare 404 page before any route runs, so nothing of any domain reaches it.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { appendAudit } from '../../../audit/log.js';
+import { requestHost } from '../../../domain/hosts.js';
+import { BulkheadError } from '../../../errors.js';
+import { portalCookie, readSessionCookie, type SessionPrincipal } from '../../../identity/sessions.js';
+import type { Services } from '../../../runtime.js';
+import type { PortalSite } from '../../../services/portal.js';
+import type { PageName, PortalRenderer } from '../../../portal/render.js';
+
+/** The sign-in form's own cookie: what its token is bound to before there is a session. */
+export const signInCookie = '__Host-bulkhead_portal_signin';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The portal site the Host names (set for every portal route that runs). */
+    portalSite: PortalSite | null;
+    /** This response's CSP nonce. */
+    portalNonce: string;
+  }
+}
+
+export interface PortalDeps {
+  readonly services: Services;
+  readonly renderer: PortalRenderer;
+}
+
+export function siteOf(request: FastifyRequest): PortalSite {
+  const site = request.portalSite;
+  if (site === null) throw new Error('portal route ran without a site');
+  return site;
+}
+
+/** The headers every portal answer carries. */
+export function securityHeaders(reply: FastifyReply, nonce: string, secure: boolean): void {
+  reply.header(
+    'content-security-policy',
+    `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'self' 'nonce-${nonce}'; img-src 'self'; ` +
+      "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  );
+  reply.header('referrer-policy', 'same-origin');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('cross-origin-opener-policy', 'same-origin');
+  reply.header('cross-origin-resource-policy', 'same-origin');
+  reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=()');
+  if (secure) reply.header('strict-transport-security', 'max-age=31536000');
+}
+
+/** Resolves the site from the host; answers the bare 404 page for a host that names none. */
+export async function resolveSite(deps: PortalDeps, request: FastifyRequest, reply: FastifyReply) {
+  request.portalNonce = randomBytes(16).toString('base64');
+  securityHeaders(reply, request.portalNonce, request.protocol === 'https');
+  const host = requestHost(request.host);
+  request.portalSite = host === null ? null : await deps.services.portal.site(host);
+  if (request.portalSite === null)
+    return reply.code(404).type('text/html; charset=utf-8').send(deps.renderer.bare());
+  return undefined;
+}
+
+export type Person = SessionPrincipal;
+
+/**
+ * The person signed in at this host, or null. A session of another host (of another domain, or of
+ * the same one) is refused and audited in the session's own domain as `portal.cross_host`; the session
+ * itself is left as it is.
+ */
+export async function personOf(deps: PortalDeps, request: FastifyRequest): Promise<Person | null> {
+  const site = siteOf(request);
+  const cookie = readSessionCookie(request.headers.cookie, portalCookie);
+  if (cookie === null || cookie === 'ambiguous') return null;
+  const found = await deps.services.sessions.authenticatePortal(cookie.value, site.host);
+  if (found === null) return null;
+  if ('elsewhere' in found) {
+    await deps.services.store.withDomain(found.elsewhere.domainId, (tx) =>
+      appendAudit(tx, {
+        actor: 'anonymous',
+        requestId: String(request.id),
+        domainId: found.elsewhere.domainId,
+        action: 'portal.cross_host',
+        target: found.elsewhere.sessionId,
+        outcome: 'denied',
+        detail: {
+          presentedAt: site.host,
+          openedAt: found.elsewhere.host,
+          sameDomain: site.domainId === found.elsewhere.domainId,
+          route: request.routeOptions.url ?? null,
+        },
+      }),
+    );
+    return null;
+  }
+  // A session whose domain is not the host's cannot be here (the host is part of the binding), but the
+  // check costs nothing and stands if the binding were ever wrong.
+  return found.domainId === site.domainId ? found : null;
+}
+
+/** Compares two form tokens in constant time. */
+export function sameToken(a: string | undefined, b: string): boolean {
+  if (a === undefined || a.length !== b.length) return false;
+  return timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
+
+/** The session's form token: every form of a signed-in page carries it. */
+export function formToken(deps: PortalDeps, person: Person): string {
+  return deps.services.sessions.formToken('portal', person.sessionId);
+}
+
+/** A change must come from a page of this very host (Origin) and carry the session's form token. */
+export function checkForm(
+  deps: PortalDeps,
+  request: FastifyRequest,
+  person: Person,
+  token: string | undefined,
+  fromThisSite: (request: FastifyRequest) => boolean,
+): void {
+  if (!fromThisSite(request) || !sameToken(token, formToken(deps, person)))
+    throw new BulkheadError('csrf_rejected', 'This form did not come from a page of this portal.');
+}
+
+/**
+ * `next` as a path of this very host, or `/`: only an absolute path (no scheme, no `//`, no backslash, no
+ * control character) that stays on this origin once resolved.
+ */
+export function safeNext(next: string | undefined, host: string): string {
+  if (
+    next === undefined ||
+    !next.startsWith('/') ||
+    next.startsWith('//') ||
+    next.includes('\\') ||
+    [...next].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
+  )
+    return '/';
+  try {
+    const base = `https://${host}`;
+    const url = new URL(next, base);
+    if (url.origin !== base) return '/';
+    return `${url.pathname}${url.search}`;
+  } catch {
+    return '/';
+  }
+}
+
+/** Renders a page of the site for the request. */
+export function renderPage(
+  deps: PortalDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  name: PageName,
+  options: {
+    readonly title: string;
+    readonly person: Person | null;
+    readonly email?: string;
+    readonly csrf: string;
+    readonly status?: number;
+    readonly data?: Record<string, unknown>;
+  },
+) {
+  const site = siteOf(request);
+  const html = deps.renderer.page(name, {
+    site,
+    nonce: request.portalNonce,
+    title: options.title,
+    path: request.routeOptions.url ?? '',
+    user: options.person === null ? null : { email: options.email ?? '', role: options.person.role },
+    csrf: options.csrf,
+    data: options.data ?? {},
+  });
+  return reply
+    .code(options.status ?? 200)
+    .type('text/html; charset=utf-8')
+    .send(html);
+}

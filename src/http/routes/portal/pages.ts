@@ -1,0 +1,159 @@
+// The pages of a signed-in person: the dashboard, the domain's resources and members, and the
+// person's own sessions. Every read goes through the services in the host's domain (the session's,
+// which is the same: the session is bound to this host); an id of another domain is the 404 page.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { notFound } from '../../../errors.js';
+import { fromThisSite } from '../../same-site.js';
+import type { App } from '../../types.js';
+import { checkForm, formToken, personOf, renderPage, type Person, type PortalDeps } from './context.js';
+import { cookieAttributes, signInPage } from './sign-in.js';
+import { portalCookie } from '../../../identity/sessions.js';
+
+const resourceId = /^res_[0-9a-hjkmnp-tv-z]{26}$/;
+const sessionId = /^ses_[0-9a-hjkmnp-tv-z]{26}$/;
+
+/** The signed-in person, or the sign-in page (401) already sent. */
+async function signedIn(
+  deps: PortalDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<Person | null> {
+  const person = await personOf(deps, request);
+  if (person === null) {
+    await signInPage(deps, request, reply, { status: 401, next: request.url });
+    return null;
+  }
+  return person;
+}
+
+const CsrfBody = Type.Object({ csrf: Type.String({ maxLength: 200 }) }, { additionalProperties: false });
+const SessionParams = Type.Object(
+  { sessionId: Type.String({ maxLength: 100 }) },
+  { additionalProperties: false },
+);
+const ResourceParams = Type.Object(
+  { resourceId: Type.String({ maxLength: 100 }) },
+  { additionalProperties: false },
+);
+
+export function pageRoutes(app: App, deps: PortalDeps): void {
+  const { services } = deps;
+
+  app.get('/', { schema: { hide: true } }, async (request, reply) => {
+    const person = await signedIn(deps, request, reply);
+    if (person === null) return reply;
+    const [resources, members, sessions] = await Promise.all([
+      services.provisioner.list(person.domainId),
+      services.principals.list(person.domainId),
+      services.sessions.list(person.domainId, person.subject),
+    ]);
+    const me = members.find((p) => p.id === person.subject);
+    const email = me?.email ?? me?.clientId ?? person.subject;
+    return renderPage(deps, request, reply, 'dashboard', {
+      title: 'Dashboard',
+      person,
+      email,
+      csrf: formToken(deps, person),
+      data: { counts: { resources: resources.length, members: members.length, sessions: sessions.length } },
+    });
+  });
+
+  app.get('/resources', { schema: { hide: true } }, async (request, reply) => {
+    const person = await signedIn(deps, request, reply);
+    if (person === null) return reply;
+    return renderPage(deps, request, reply, 'resources', {
+      title: 'Resources',
+      person,
+      csrf: formToken(deps, person),
+      data: { items: await services.provisioner.list(person.domainId) },
+    });
+  });
+
+  app.get(
+    '/resources/:resourceId',
+    { schema: { hide: true, params: ResourceParams } },
+    async (request, reply) => {
+      const person = await signedIn(deps, request, reply);
+      if (person === null) return reply;
+      if (!resourceId.test(request.params.resourceId)) throw notFound();
+      const resource = await services.provisioner.get(person.domainId, request.params.resourceId);
+      return renderPage(deps, request, reply, 'resource', {
+        title: resource.name,
+        person,
+        csrf: formToken(deps, person),
+        data: { resource },
+      });
+    },
+  );
+
+  app.get('/members', { schema: { hide: true } }, async (request, reply) => {
+    const person = await signedIn(deps, request, reply);
+    if (person === null) return reply;
+    return renderPage(deps, request, reply, 'members', {
+      title: 'Members',
+      person,
+      csrf: formToken(deps, person),
+      data: { items: await services.principals.list(person.domainId) },
+    });
+  });
+
+  app.get('/sessions', { schema: { hide: true } }, async (request, reply) => {
+    const person = await signedIn(deps, request, reply);
+    if (person === null) return reply;
+    const items = (await services.sessions.list(person.domainId, person.subject)).map((s) => ({
+      ...s,
+      current: s.id === person.sessionId,
+    }));
+    return renderPage(deps, request, reply, 'sessions', {
+      title: 'My sessions',
+      person,
+      csrf: formToken(deps, person),
+      data: { items, message: null },
+    });
+  });
+
+  app.post(
+    '/sessions/:sessionId/end',
+    { schema: { hide: true, params: SessionParams, body: CsrfBody } },
+    async (request, reply) => {
+      const person = await signedIn(deps, request, reply);
+      if (person === null) return reply;
+      checkForm(deps, request, person, request.body.csrf, fromThisSite);
+      const id = request.params.sessionId;
+      // Only a session of the person's own: anyone else's, in this domain or another, is unknown here.
+      const mine =
+        sessionId.test(id) &&
+        (await services.sessions.list(person.domainId, person.subject)).some((s) => s.id === id);
+      if (!mine) throw notFound();
+      await services.tokens.revokeSession(
+        { actor: person.actor, requestId: String(request.id) },
+        id,
+        'ended from the portal',
+        person.domainId,
+      );
+      if (id === person.sessionId) {
+        reply.header('set-cookie', `${portalCookie}=; Max-Age=0; ${cookieAttributes}`);
+        return reply.redirect('/sign-in', 303);
+      }
+      return reply.redirect('/sessions', 303);
+    },
+  );
+
+  app.post(
+    '/sessions/sign-out-everywhere',
+    { schema: { hide: true, body: CsrfBody } },
+    async (request, reply) => {
+      const person = await signedIn(deps, request, reply);
+      if (person === null) return reply;
+      checkForm(deps, request, person, request.body.csrf, fromThisSite);
+      await services.sessions.logoutEverywhere(
+        { actor: person.actor, requestId: String(request.id) },
+        person.domainId,
+        person.subject,
+      );
+      reply.header('set-cookie', `${portalCookie}=; Max-Age=0; ${cookieAttributes}`);
+      return reply.redirect('/sign-in', 303);
+    },
+  );
+}

@@ -1,0 +1,152 @@
+// Signing in and out at a portal host. The domain is the host's: a person never types it. The sign-in
+// form is bound to a cookie of its own (its token is that cookie's keyed hash), and must come from a
+// page of this host (Origin), so no other site can sign a browser in. A wrong email and a wrong password
+// get the same page after the same work; failures are limited per account and per host and address.
+import { randomBytes } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { BulkheadError } from '../../../errors.js';
+import { canonicalEmail, type DomainRef } from '../../../identity/names.js';
+import { portalCookie, readSessionCookie } from '../../../identity/sessions.js';
+import { fromThisSite } from '../../same-site.js';
+import type { App } from '../../types.js';
+import {
+  checkForm,
+  formToken,
+  personOf,
+  renderPage,
+  safeNext,
+  sameToken,
+  signInCookie,
+  siteOf,
+  type PortalDeps,
+} from './context.js';
+
+const cookieAttributes = 'Path=/; Secure; HttpOnly; SameSite=Strict';
+
+/** Renders the sign-in page (with a fresh sign-in cookie when there is none). */
+export function signInPage(
+  deps: PortalDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  options: { status?: number; message?: string; email?: string; next?: string } = {},
+) {
+  const site = siteOf(request);
+  const existing = readSessionCookie(request.headers.cookie, signInCookie);
+  let binding =
+    existing !== null && existing !== 'ambiguous' && /^[A-Za-z0-9_-]{43}$/.test(existing.value)
+      ? existing.value
+      : null;
+  if (binding === null) {
+    binding = randomBytes(32).toString('base64url');
+    reply.header('set-cookie', `${signInCookie}=${binding}; Max-Age=3600; ${cookieAttributes}`);
+  }
+  return renderPage(deps, request, reply, 'signIn', {
+    title: 'Sign in',
+    person: null,
+    csrf: deps.services.sessions.formToken('sign-in', `${site.host}\n${binding}`),
+    status: options.status ?? 200,
+    data: {
+      message: options.message ?? null,
+      email: options.email ?? '',
+      next: safeNext(options.next, site.host),
+    },
+  });
+}
+
+const SignInBody = Type.Object(
+  {
+    csrf: Type.String({ maxLength: 200 }),
+    next: Type.Optional(Type.String({ maxLength: 2000 })),
+    email: Type.String({ minLength: 1, maxLength: 320 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+
+const CsrfBody = Type.Object({ csrf: Type.String({ maxLength: 200 }) }, { additionalProperties: false });
+
+export function signInRoutes(app: App, deps: PortalDeps): void {
+  const { services } = deps;
+  app.get(
+    '/sign-in',
+    {
+      schema: {
+        hide: true,
+        querystring: Type.Object(
+          { next: Type.Optional(Type.String({ maxLength: 2000 })) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request, reply) => {
+      if ((await personOf(deps, request)) !== null)
+        return reply.redirect(safeNext(request.query.next, siteOf(request).host), 303);
+      return signInPage(deps, request, reply, {
+        ...(request.query.next === undefined ? {} : { next: request.query.next }),
+      });
+    },
+  );
+
+  app.post('/sign-in', { schema: { hide: true, body: SignInBody } }, async (request, reply) => {
+    const site = siteOf(request);
+    const body = request.body;
+    const binding = readSessionCookie(request.headers.cookie, signInCookie);
+    const expected =
+      binding === null || binding === 'ambiguous'
+        ? null
+        : services.sessions.formToken('sign-in', `${site.host}\n${binding.value}`);
+    if (!fromThisSite(request) || expected === null || !sameToken(body.csrf, expected))
+      throw new BulkheadError('csrf_rejected', 'This form did not come from a page of this portal.');
+    const refused = (status: number, message: string) =>
+      signInPage(deps, request, reply, {
+        status,
+        message,
+        email: body.email,
+        ...(body.next === undefined ? {} : { next: body.next }),
+      });
+    let email;
+    try {
+      email = canonicalEmail(body.email);
+    } catch {
+      return refused(400, 'That is not an email address.');
+    }
+    const account = await services.principals.findUser({ id: site.domainId } as DomainRef, email);
+    const where = `${site.host} ${request.ip}`;
+    const wait = services.loginLimiter.retryAfter(account.key, where);
+    if (wait > 0) {
+      reply.header('retry-after', String(wait));
+      return refused(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60)} minutes.`);
+    }
+    const principal = await services.principals.checkPassword(account, body.password);
+    if (principal === null || principal.domain_id !== site.domainId) {
+      services.loginLimiter.fail(account.key, where);
+      return refused(401, 'The email or the password is not right.');
+    }
+    const { cookie, maxAge } = await services.sessions.login(
+      { actor: `principal:${principal.id}`, requestId: String(request.id) },
+      principal,
+      site.host,
+    );
+    reply.header('set-cookie', [
+      `${portalCookie}=${cookie}; Max-Age=${maxAge}; ${cookieAttributes}`,
+      `${signInCookie}=; Max-Age=0; ${cookieAttributes}`,
+    ]);
+    return reply.redirect(safeNext(body.next, site.host), 303);
+  });
+
+  app.post('/sign-out', { schema: { hide: true, body: CsrfBody } }, async (request, reply) => {
+    const person = await personOf(deps, request);
+    if (person === null) return signInPage(deps, request, reply, { status: 401 });
+    checkForm(deps, request, person, request.body.csrf, fromThisSite);
+    await services.sessions.logout(
+      { actor: person.actor, requestId: String(request.id) },
+      person.domainId,
+      person.sessionId,
+    );
+    reply.header('set-cookie', `${portalCookie}=; Max-Age=0; ${cookieAttributes}`);
+    return reply.redirect('/sign-in', 303);
+  });
+}
+
+export { formToken, cookieAttributes };

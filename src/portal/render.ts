@@ -1,0 +1,68 @@
+// Renders the portal's pages: each page's template inside the layout, with the domain's branding, the
+// request's CSP nonce and the session's form token. Templates are compiled once, when the renderer is
+// made; Eta escapes every `<%= %>` value.
+import { Eta } from 'eta';
+import * as templates from './templates.js';
+
+export interface PageSite {
+  readonly host: string;
+  readonly displayName: string;
+  readonly primaryColor: string;
+  readonly accentColor: string;
+  readonly supportEmail: string | null;
+  readonly supportUrl: string | null;
+  readonly logo: { readonly sha256: string } | null;
+}
+
+export interface PageUser {
+  readonly email: string;
+  readonly role: string;
+}
+
+export type PageName = 'signIn' | 'dashboard' | 'resources' | 'resource' | 'members' | 'sessions' | 'problem';
+
+const navItems = [
+  { href: '/', label: 'Dashboard' },
+  { href: '/resources', label: 'Resources' },
+  { href: '/members', label: 'Members' },
+  { href: '/sessions', label: 'My sessions' },
+] as const;
+
+export class PortalRenderer {
+  private readonly eta = new Eta({ autoEscape: true, autoTrim: false, cache: true, useWith: false });
+
+  constructor() {
+    this.eta.loadTemplate('@layout', templates.layout);
+    for (const name of ['signIn', 'dashboard', 'resources', 'resource', 'members', 'sessions', 'problem'])
+      this.eta.loadTemplate(`@${name}`, templates[name as PageName]);
+  }
+
+  /** A whole page of `site`. */
+  page(
+    name: PageName,
+    input: {
+      readonly site: PageSite;
+      readonly nonce: string;
+      readonly title: string;
+      readonly path: string;
+      readonly user: PageUser | null;
+      readonly csrf: string;
+      readonly data: Record<string, unknown>;
+    },
+  ): string {
+    const common = { site: input.site, user: input.user, csrf: input.csrf };
+    const body = this.eta.render(`@${name}`, { ...common, ...input.data });
+    return this.eta.render('@layout', {
+      ...common,
+      nonce: input.nonce,
+      title: input.title,
+      body,
+      nav: navItems.map((i) => ({ ...i, current: i.href === input.path })),
+    });
+  }
+
+  /** The page of a host that names no domain. */
+  bare(): string {
+    return templates.bare;
+  }
+}

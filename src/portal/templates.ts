@@ -1,0 +1,100 @@
+// The portal's pages, as Eta templates compiled once at start. `<%= %>` escapes (autoEscape is on), so
+// every value from a domain, a person or a request is text; `<%~ %>` (raw) is used only for markup
+// these templates make themselves. Colours are checked (#rrggbb) before they reach the page.
+
+export const layout = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title><%= it.title %> · <%= it.site.displayName %></title>
+<link rel="stylesheet" href="/portal-assets/portal.css">
+<style nonce="<%= it.nonce %>">:root{--primary:<%= it.site.primaryColor %>;--accent:<%= it.site.accentColor %>}</style>
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header class="bar">
+<a class="brand" href="/"><% if (it.site.logo) { %><img src="/portal-assets/logo?v=<%= it.site.logo.sha256.slice(0, 12) %>" alt=""><% } %><span><%= it.site.displayName %></span></a>
+<% if (it.user) { %>
+<nav aria-label="Main"><ul>
+<% for (const item of it.nav) { %><li><a href="<%= item.href %>"<% if (item.current) { %> aria-current="page"<% } %>><%= item.label %></a></li><% } %>
+</ul></nav>
+<form method="post" action="/sign-out"><input type="hidden" name="csrf" value="<%= it.csrf %>"><button type="submit">Sign out</button></form>
+<% } %>
+</header>
+<main id="main">
+<%~ it.body %>
+</main>
+<footer><% if (it.site.supportEmail) { %>Help: <a href="mailto:<%= it.site.supportEmail %>"><%= it.site.supportEmail %></a><% } %><% if (it.site.supportUrl) { %> · <a href="<%= it.site.supportUrl %>" rel="noopener">Support</a><% } %></footer>
+<script nonce="<%= it.nonce %>" src="/portal-assets/portal.js" defer></script>
+</body>
+</html>`;
+
+export const signIn = `<div class="signin card">
+<h1>Sign in to <%= it.site.displayName %></h1>
+<% if (it.message) { %><p class="notice error" role="alert"><%= it.message %></p><% } %>
+<form method="post" action="/sign-in">
+<input type="hidden" name="csrf" value="<%= it.csrf %>">
+<input type="hidden" name="next" value="<%= it.next %>">
+<label for="email">Email</label>
+<input id="email" name="email" type="email" autocomplete="username" required maxlength="320" value="<%= it.email %>">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">
+<p><button type="submit">Sign in</button></p>
+</form>
+</div>`;
+
+export const dashboard = `<h1>Welcome</h1>
+<p class="muted">Signed in as <%= it.user.email %> (<%= it.user.role %>) at <%= it.site.host %>.</p>
+<div class="grid">
+<div class="card"><div class="stat"><%= it.counts.resources %></div><a href="/resources">Resources</a></div>
+<div class="card"><div class="stat"><%= it.counts.members %></div><a href="/members">Members</a></div>
+<div class="card"><div class="stat"><%= it.counts.sessions %></div><a href="/sessions">My sessions</a></div>
+</div>`;
+
+export const resources = `<h1>Resources</h1>
+<% if (it.items.length === 0) { %><p class="card">No resources yet. They are created with the domain's provisioning key (<code>bulkhead resource create</code>).</p><% } else { %>
+<table><caption class="skip">Resources of <%= it.site.displayName %></caption>
+<thead><tr><th scope="col">Name</th><th scope="col">Kind</th><th scope="col">Status</th><th scope="col" class="hide-narrow">Created</th></tr></thead>
+<tbody>
+<% for (const r of it.items) { %><tr><td><a href="/resources/<%= r.id %>"><%= r.name %></a></td><td><%= r.kind %></td><td><%= r.status %></td><td class="hide-narrow"><%= r.createdAt.slice(0, 10) %></td></tr><% } %>
+</tbody></table><% } %>`;
+
+export const resource = `<h1><%= it.resource.name %></h1>
+<div class="card"><dl>
+<dt>Id</dt><dd><code><%= it.resource.id %></code></dd>
+<dt>Kind</dt><dd><%= it.resource.kind %></dd>
+<dt>Status</dt><dd><%= it.resource.status %></dd>
+<dt>Created</dt><dd><%= it.resource.createdAt %></dd>
+</dl></div>
+<p><a href="/resources">All resources</a></p>`;
+
+export const members = `<h1>Members</h1>
+<table><caption class="skip">Members of <%= it.site.displayName %></caption>
+<thead><tr><th scope="col">Member</th><th scope="col">Kind</th><th scope="col">Role</th><th scope="col">Status</th></tr></thead>
+<tbody>
+<% for (const m of it.items) { %><tr><td><%= m.email ?? m.clientId ?? m.id %></td><td><%= m.kind %></td><td><%= m.role %></td><td><%= m.status %></td></tr><% } %>
+</tbody></table>`;
+
+export const sessions = `<h1>My sessions</h1>
+<% if (it.message) { %><p class="notice" role="status"><%= it.message %></p><% } %>
+<table><caption class="skip">Your live sessions</caption>
+<thead><tr><th scope="col">Session</th><th scope="col">Where</th><th scope="col" class="hide-narrow">Opened</th><th scope="col">Action</th></tr></thead>
+<tbody>
+<% for (const s of it.items) { %><tr><td><code><%= s.id %></code><% if (s.current) { %> (this one)<% } %></td><td><%= s.portalHost ?? (s.browser ? 'API browser session' : 'API tokens') %></td><td class="hide-narrow"><%= s.createdAt.toISOString().slice(0, 16).replace('T', ' ') %></td>
+<td><form method="post" action="/sessions/<%= s.id %>/end"><input type="hidden" name="csrf" value="<%= it.csrf %>"><button class="secondary" type="submit" aria-label="End session <%= s.id %>">End</button></form></td></tr><% } %>
+</tbody></table>
+<form method="post" action="/sessions/sign-out-everywhere" class="card">
+<input type="hidden" name="csrf" value="<%= it.csrf %>">
+<p>Ends every session of yours, on every device, this one included.</p>
+<button type="submit">Sign out everywhere</button>
+</form>`;
+
+export const problem = `<h1><%= it.heading %></h1>
+<p class="card"><%= it.detail %></p>
+<p><a href="/">Back to the start</a></p>`;
+
+/** The page of a host that names no domain: nothing of any domain, no assets of any. */
+export const bare = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Not found</title></head>
+<body><main><h1>Not found</h1><p>There is no portal at this address.</p></main></body></html>`;

@@ -1,0 +1,257 @@
+// The portal's settings per domain: its hosts and its branding, set by the operator. A host belongs to
+// at most one domain, compared in normal form (src/domain/hosts.ts); a logo is kept only when its first
+// bytes say PNG, JPEG or WebP (SVG, which can carry script, is refused). `site(host)` is what the portal
+// asks of every request: the active domain the host names and its branding, or null — for an unknown
+// host, the control plane's own, or a domain that is not active, which then shows nothing of anyone.
+import { createHash } from 'node:crypto';
+import { appendAudit } from '../audit/log.js';
+import { parseHost } from '../domain/hosts.js';
+import { BulkheadError } from '../errors.js';
+import type { Actor } from '../policy/principal.js';
+import { isUniqueViolation } from '../store/errors.js';
+import { lockDomain } from '../store/repositories/domains.js';
+import {
+  brandingOf,
+  domainHosts,
+  allHostsStatement,
+  hostOwnerStatement,
+  portalByHostStatement,
+  replaceDomainHosts,
+  saveBranding,
+  saveLogo,
+} from '../store/repositories/portal.js';
+import type { DomainTx, Store } from '../store/store.js';
+
+/** The largest logo kept, in bytes. */
+export const maxLogoBytes = 256 * 1024;
+/** Hosts one domain may have. */
+export const maxHostsPerDomain = 10;
+
+export const defaultColors = { primary: '#1f4f8f', accent: '#0f7b5f' } as const;
+
+export interface BrandingInput {
+  readonly displayName: string;
+  readonly primaryColor?: string | undefined;
+  readonly accentColor?: string | undefined;
+  readonly supportEmail?: string | null | undefined;
+  readonly supportUrl?: string | null | undefined;
+}
+
+export interface PortalSettingsView {
+  readonly domainId: string;
+  readonly hosts: string[];
+  readonly branding: {
+    readonly displayName: string;
+    readonly primaryColor: string;
+    readonly accentColor: string;
+    readonly supportEmail: string | null;
+    readonly supportUrl: string | null;
+    readonly logo: { readonly type: string; readonly sha256: string } | null;
+  } | null;
+}
+
+/** What a portal page needs of the domain its host names. */
+export interface PortalSite {
+  readonly host: string;
+  readonly domainId: string;
+  readonly slug: string;
+  readonly displayName: string;
+  readonly primaryColor: string;
+  readonly accentColor: string;
+  readonly supportEmail: string | null;
+  readonly supportUrl: string | null;
+  /** The logo's type and hash (its URL changes with it), or null. */
+  readonly logo: { readonly type: string; readonly sha256: string } | null;
+}
+
+/** The media type the first bytes of an image say, among those a logo may be; null for anything else. */
+export function sniffImage(bytes: Uint8Array): 'image/png' | 'image/jpeg' | 'image/webp' | null {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length >= 8 && b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
+    return 'image/png';
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'image/jpeg';
+  if (b.length >= 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP')
+    return 'image/webp';
+  return null;
+}
+
+const color = /^#[0-9a-f]{6}$/;
+
+function checkColor(value: string | undefined, fallback: string, field: string): string {
+  if (value === undefined) return fallback;
+  const v = value.trim().toLowerCase();
+  if (!color.test(v)) throw new BulkheadError('invalid_request', `${field} must be a colour like #1f4f8f.`);
+  return v;
+}
+
+export class PortalService {
+  constructor(private readonly deps: { readonly store: Store }) {}
+
+  /** The domain's hosts and branding. */
+  async get(domainId: string): Promise<PortalSettingsView> {
+    return this.deps.store.withDomain(domainId, async (tx) => {
+      await lockDomain(tx, domainId);
+      return this.view(tx, domainId);
+    });
+  }
+
+  private async view(tx: DomainTx, domainId: string): Promise<PortalSettingsView> {
+    const [hosts, b] = [await domainHosts(tx, domainId), await brandingOf(tx, domainId)];
+    return {
+      domainId,
+      hosts,
+      branding:
+        b === undefined
+          ? null
+          : {
+              displayName: b.display_name,
+              primaryColor: b.primary_color,
+              accentColor: b.accent_color,
+              supportEmail: b.support_email,
+              supportUrl: b.support_url,
+              logo:
+                b.logo_type === null || b.logo_hash === null
+                  ? null
+                  : { type: b.logo_type, sha256: b.logo_hash },
+            },
+    };
+  }
+
+  /**
+   * Sets the domain's portal hosts (replacing them) and branding (keeping its logo). A host of another
+   * domain is `host_taken`, and nothing changes.
+   */
+  async set(
+    actor: Actor,
+    domainId: string,
+    input: { readonly hosts: readonly string[]; readonly branding: BrandingInput },
+  ): Promise<PortalSettingsView> {
+    const hosts = [...new Set(input.hosts.map(parseHost))].sort();
+    if (hosts.length > maxHostsPerDomain)
+      throw new BulkheadError('invalid_request', `A domain has at most ${maxHostsPerDomain} portal hosts.`);
+    const b = input.branding;
+    const displayName = b.displayName.trim();
+    if (displayName === '' || displayName.length > 100)
+      throw new BulkheadError('invalid_request', 'displayName must be 1–100 characters.');
+    const branding = {
+      displayName,
+      primaryColor: checkColor(b.primaryColor, defaultColors.primary, 'primaryColor'),
+      accentColor: checkColor(b.accentColor, defaultColors.accent, 'accentColor'),
+      supportEmail: b.supportEmail?.trim() || null,
+      supportUrl: b.supportUrl?.trim() || null,
+    };
+    if (branding.supportEmail !== null && !/^[^\s@<>"]{1,64}@[^\s@<>"]{1,190}$/.test(branding.supportEmail))
+      throw new BulkheadError('invalid_request', 'supportEmail must be an email address.');
+    if (branding.supportUrl !== null) {
+      let ok = false;
+      try {
+        ok = new URL(branding.supportUrl).protocol === 'https:' && branding.supportUrl.length <= 500;
+      } catch {
+        ok = false;
+      }
+      if (!ok) throw new BulkheadError('invalid_request', 'supportUrl must be an https:// URL.');
+    }
+    // A host another domain holds is refused before anything is written; the primary key refuses the
+    // one that was taken meanwhile.
+    const [owners] = await this.deps.store.systemRead('operator', (db) => [hostOwnerStatement(db, hosts)]);
+    if (owners.some((o) => o.domain_id !== domainId)) throw hostTaken();
+    try {
+      return await this.deps.store.withDomain(domainId, async (tx) => {
+        const domain = await lockDomain(tx, domainId);
+        if (domain.status === 'deleted') throw new BulkheadError('domain_deleted');
+        const now = new Date();
+        await replaceDomainHosts(tx, domainId, hosts, now);
+        await saveBranding(tx, domainId, branding, now);
+        await appendAudit(tx, {
+          ...actor,
+          domainId,
+          action: 'portal.update',
+          target: domainId,
+          outcome: 'success',
+          detail: { hosts, displayName },
+        });
+        return this.view(tx, domainId);
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw hostTaken();
+      throw error;
+    }
+  }
+
+  /** Stores the domain's logo after checking its bytes; a domain without branding gets the defaults. */
+  async setLogo(actor: Actor, domainId: string, bytes: Buffer): Promise<PortalSettingsView> {
+    if (bytes.length === 0 || bytes.length > maxLogoBytes)
+      throw new BulkheadError('invalid_image', `A logo is 1 byte to ${maxLogoBytes / 1024} KiB.`);
+    const type = sniffImage(bytes);
+    if (type === null)
+      throw new BulkheadError('invalid_image', 'A logo must be a PNG, JPEG or WebP file (SVG is refused).');
+    const hash = createHash('sha256').update(bytes).digest('hex');
+    return this.deps.store.withDomain(domainId, async (tx) => {
+      const domain = await lockDomain(tx, domainId);
+      if (domain.status === 'deleted') throw new BulkheadError('domain_deleted');
+      const now = new Date();
+      if ((await brandingOf(tx, domainId)) === undefined)
+        await saveBranding(
+          tx,
+          domainId,
+          {
+            displayName: domain.name.slice(0, 100) || domain.slug,
+            primaryColor: defaultColors.primary,
+            accentColor: defaultColors.accent,
+            supportEmail: null,
+            supportUrl: null,
+          },
+          now,
+        );
+      await saveLogo(tx, domainId, { base64: bytes.toString('base64'), type, hash }, now);
+      await appendAudit(tx, {
+        ...actor,
+        domainId,
+        action: 'portal.logo',
+        target: domainId,
+        outcome: 'success',
+        detail: { type, bytes: bytes.length, sha256: hash },
+      });
+      return this.view(tx, domainId);
+    });
+  }
+
+  /** The domain's logo, or null. */
+  async logo(domainId: string): Promise<{ bytes: Buffer; type: string; sha256: string } | null> {
+    const row = await this.deps.store.withDomain(domainId, (tx) => brandingOf(tx, domainId));
+    if (row?.logo == null || row.logo_type === null || row.logo_hash === null) return null;
+    return { bytes: Buffer.from(row.logo, 'base64'), type: row.logo_type, sha256: row.logo_hash };
+  }
+
+  /** Every portal host of every domain (the first 1000), for a development certificate that names them. */
+  async allHosts(): Promise<string[]> {
+    const [rows] = await this.deps.store.systemRead('operator', (db) => [allHostsStatement(db)]);
+    return rows.map((r) => r.host);
+  }
+
+  /** The active domain a host (in normal form) names, with its branding; null for any other host. */
+  async site(host: string): Promise<PortalSite | null> {
+    const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [
+      portalByHostStatement(db, host),
+    ]);
+    if (row === undefined || row.status !== 'active') return null;
+    return {
+      host,
+      domainId: row.domain_id,
+      slug: row.slug,
+      displayName: row.display_name ?? row.name,
+      primaryColor: row.primary_color ?? defaultColors.primary,
+      accentColor: row.accent_color ?? defaultColors.accent,
+      supportEmail: row.support_email,
+      supportUrl: row.support_url,
+      logo:
+        row.logo_type === null || row.logo_hash === null
+          ? null
+          : { type: row.logo_type, sha256: row.logo_hash },
+    };
+  }
+}
+
+function hostTaken(): BulkheadError {
+  return new BulkheadError('host_taken', 'A host given is already a portal host of another domain.');
+}

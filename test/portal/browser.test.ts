@@ -1,0 +1,231 @@
+// The portal in a real Chromium over HTTPS, two portal hosts on one local server: A's person signs in at
+// A's host and uses every page (each checked with axe and photographed for docs/portal.md at desktop and
+// phone widths); A's cookie replayed at B's host is refused while A's session goes on; B's ids in A's
+// pages are the 404 page; a form posted from a third origin changes nothing; a script in a name stays
+// text (no dialog ever opens); `next` never leaves the host.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { AxeBuilder } from '@axe-core/playwright';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import { selfSigned } from '../../src/runtime/tls.js';
+import type { Services } from '../../src/runtime.js';
+import { operatorToken } from '../helpers/api.js';
+import { backends, openTestServices } from '../helpers/backends.js';
+import { launchBrowser } from '../helpers/browser.js';
+import { createPortalTenant, xss, type PortalTenant } from '../helpers/portal.js';
+import { openTestProviders, type TestProviders } from '../helpers/providers.js';
+import { tenantPassword } from '../helpers/tenants.js';
+
+const hosts = ['portal.a.test', 'portal.b.test'];
+const shots = join(import.meta.dirname, '../../docs/portal');
+
+describe('the portal in Chromium', () => {
+  let providers: TestProviders;
+  let services: Services & { drop(): Promise<void> };
+  let app: App;
+  let browser: Browser;
+  let port: string;
+  let a: PortalTenant;
+  let b: PortalTenant;
+  let aResource: string;
+  let bResource: string;
+  let contextA: BrowserContext;
+  let pageA: Page;
+  const dialogs: string[] = [];
+
+  const at = (host: string, path: string) => `https://${host}:${port}${path}`;
+
+  async function noSeriousViolations(page: Page, label: string) {
+    const result = await new AxeBuilder({ page }).analyze();
+    const serious = result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    expect(serious, label).toEqual([]);
+  }
+
+  async function photograph(page: Page, name: string) {
+    await page.setViewportSize({ width: 1200, height: 760 });
+    await page.screenshot({ path: join(shots, `${name}-desktop.png`) });
+    await page.setViewportSize({ width: 390, height: 760 });
+    await page.screenshot({ path: join(shots, `${name}-phone.png`) });
+    await page.setViewportSize({ width: 1200, height: 760 });
+  }
+
+  async function signInAt(page: Page, host: string, email: string) {
+    await page.goto(at(host, '/sign-in'));
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(tenantPassword);
+    await Promise.all([
+      page.waitForURL(at(host, '/')),
+      page.getByRole('button', { name: 'Sign in' }).click(),
+    ]);
+  }
+
+  beforeAll(async () => {
+    mkdirSync(shots, { recursive: true });
+    providers = await openTestProviders();
+    services = await openTestServices(backends[0]!, { providers: providers.providers });
+    providers.bind(services.keyring);
+    await services.operator.initialise(operatorToken);
+    app = await buildServer(services, { https: await selfSigned(hosts) });
+    port = new URL(await app.listen({ host: '127.0.0.1', port: 0 })).port;
+    a = await createPortalTenant(app, operatorToken, {
+      slug: `browser-a-${process.pid}`,
+      host: 'portal.a.test',
+      displayName: `Alpha ${xss}`,
+      color: '#8a2a00',
+      email: 'ada@alpha.example',
+    });
+    b = await createPortalTenant(app, operatorToken, {
+      slug: `browser-b-${process.pid}`,
+      host: 'portal.b.test',
+      displayName: 'Beta Portal',
+      color: '#003d99',
+      email: 'bob@beta.example',
+    });
+    const make = async (tenant: PortalTenant, name: string) => {
+      const res = await app.inject({
+        method: 'POST',
+        url: `/v1/domains/${tenant.id}/resources`,
+        headers: { authorization: `Bearer ${tenant.key}` },
+        payload: { kind: 'storage', name },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json<{ id: string }>().id;
+    };
+    aResource = await make(a, 'alpha-files');
+    bResource = await make(b, 'beta-secret-files');
+    browser = await launchBrowser({ hosts: [...hosts, 'evil.test'] });
+    contextA = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 760 } });
+    pageA = await contextA.newPage();
+    pageA.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await services?.drop();
+    providers?.remove();
+  });
+
+  it("signs A's person in at A's host, and every page works, reads well and is accessible", async () => {
+    const first = await pageA.goto(at(a.host, '/'));
+    expect(first?.status()).toBe(401);
+    await expect(pageA.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(
+      `Sign in to Alpha ${xss}`,
+    );
+    await noSeriousViolations(pageA, 'sign-in');
+    await photograph(pageA, 'sign-in');
+    await signInAt(pageA, a.host, a.email);
+    await expect(pageA.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Welcome');
+    // The display name is text: the payload is shown, not run.
+    await expect(pageA.locator('header .brand span').textContent()).resolves.toBe(`Alpha ${xss}`);
+    await noSeriousViolations(pageA, 'dashboard');
+    await photograph(pageA, 'dashboard');
+    for (const [path, name] of [
+      ['/resources', 'resources'],
+      [`/resources/${aResource}`, 'resource'],
+      ['/members', 'members'],
+      ['/sessions', 'sessions'],
+    ] as const) {
+      const res = await pageA.goto(at(a.host, path));
+      expect(res?.status(), path).toBe(200);
+      await noSeriousViolations(pageA, path);
+      await photograph(pageA, name);
+    }
+    await pageA.goto(at(a.host, '/resources'));
+    expect(await pageA.getByRole('link', { name: 'alpha-files' }).count()).toBe(1);
+    expect(dialogs).toEqual([]);
+  });
+
+  it("refuses A's cookie replayed at B's host, and A's session goes on", async () => {
+    const cookie = (await contextA.cookies(at(a.host, '/'))).find(
+      (c) => c.name === '__Host-bulkhead_portal',
+    )!;
+    expect(cookie).toMatchObject({ secure: true, httpOnly: true, sameSite: 'Strict', path: '/' });
+    const thief = await browser.newContext({ ignoreHTTPSErrors: true });
+    await thief.addCookies([
+      {
+        name: cookie.name,
+        value: cookie.value,
+        url: at(b.host, '/'),
+        secure: true,
+        httpOnly: true,
+        sameSite: 'Strict',
+      },
+    ]);
+    expect(await thief.cookies(at(b.host, '/'))).toHaveLength(1);
+    const page = await thief.newPage();
+    const res = await page.goto(at(b.host, '/'));
+    expect(res?.status()).toBe(401);
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(
+      'Sign in to Beta Portal',
+    );
+    expect(await page.content()).not.toContain('Alpha');
+    await thief.close();
+    const again = await pageA.goto(at(a.host, '/'));
+    expect(again?.status()).toBe(200);
+  });
+
+  it("shows the 404 page for B's resource in A's pages, as for an unknown one", async () => {
+    const foreign = await pageA.goto(at(a.host, `/resources/${bResource}`));
+    expect(foreign?.status()).toBe(404);
+    expect(await pageA.content()).not.toContain('beta-secret-files');
+    await noSeriousViolations(pageA, '404');
+    await photograph(pageA, 'not-found');
+    const unknown = await pageA.goto(at(a.host, '/resources/res_00000000000000000000000000'));
+    expect(unknown?.status()).toBe(404);
+  });
+
+  it('changes nothing for a form posted from a third origin', async () => {
+    await pageA.route(at('evil.test', '/attack'), (route) =>
+      route.fulfill({
+        contentType: 'text/html',
+        body:
+          `<form method="post" action="${at(a.host, '/sessions/sign-out-everywhere')}">` +
+          '<input name="csrf" value="forged"></form><script>document.forms[0].submit()</script>',
+      }),
+    );
+    const answer = pageA.waitForResponse((r) => r.url().endsWith('/sessions/sign-out-everywhere'));
+    await pageA.goto(at('evil.test', '/attack'));
+    expect([401, 403]).toContain((await answer).status());
+    const still = await pageA.goto(at(a.host, '/sessions'));
+    expect(still?.status()).toBe(200);
+  });
+
+  it('never follows next off the host', async () => {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    await page.goto(at(a.host, `/sign-in?next=${encodeURIComponent(`//evil.test:${port}/x`)}`));
+    await page.getByLabel('Email').fill(a.email);
+    await page.getByLabel('Password').fill(tenantPassword);
+    await Promise.all([
+      page.waitForURL(at(a.host, '/')),
+      page.getByRole('button', { name: 'Sign in' }).click(),
+    ]);
+    expect(new URL(page.url()).host).toBe(`${a.host}:${port}`);
+    await context.close();
+  });
+
+  it("signs B's person in at B's host with B's branding, showing nothing of A", async () => {
+    const context = await browser.newContext({
+      ignoreHTTPSErrors: true,
+      viewport: { width: 1200, height: 760 },
+    });
+    const page = await context.newPage();
+    await signInAt(page, b.host, b.email);
+    await page.goto(at(b.host, '/resources'));
+    const html = await page.content();
+    expect(html).toContain('beta-secret-files');
+    expect(html).not.toContain('alpha-files');
+    expect(html).not.toContain('Alpha');
+    await photograph(page, 'resources-b');
+    await context.close();
+  });
+});
