@@ -19,7 +19,8 @@ import type {
 } from '../billing/service.js';
 import { apiClient, type QueryValue } from './api-client.js';
 import type { ControlPlane } from './control-plane.js';
-import { sniffImage, type PortalSettingsView } from '../services/portal.js';
+import { sniffImage } from '../domain/images.js';
+import type { PortalSettingsView } from '../services/portal.js';
 import type { PoolView } from './tenant-plane.js';
 
 /** The control plane through a running server's API, with the operator token. */
