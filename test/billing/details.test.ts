@@ -289,7 +289,9 @@ describe.each(backends)('billing details and invoice PDFs on $name', (backend) =
       'open',
     ])
       expect(text, expected).toContain(expected);
-    for (const foreign of ['Bravo', 'Bremen', 'bravo.secret', b.id, bInvoice.id, '777', '69.93'])
+    // B's unit price and total as a PDF prints them (7.77 and 69.93 EUR): with their decimal point, so that
+    // a run of digits in A's own random invoice id cannot be taken for them.
+    for (const foreign of ['Bravo', 'Bremen', 'bravo.secret', b.id, bInvoice.id, '7.77', '69.93'])
       expect(text, foreign).not.toContain(foreign);
     // The same invoice renders to the same bytes.
     const again = await send(a, 'token', 'GET', `/v1/domains/me/invoices/${aInvoice.id}.pdf`);
@@ -301,6 +303,8 @@ describe.each(backends)('billing details and invoice PDFs on $name', (backend) =
     );
     expect(bText).toContain('Bravo Ünïcorn Säles');
     expect(bText).toContain('bravo.secret');
+    expect(bText).toContain('7.77');
+    expect(bText).toContain('69.93');
     expect(bText).not.toContain('Alpha');
     expect(bText).not.toContain('alpha.calls');
 
