@@ -22,17 +22,28 @@ const postgresUrl = z.string().transform((value, ctx) => {
   }
 });
 
-/** A URL of one of `schemes` that `new URL` reads and that names a host. */
-function serverUrl(schemes: readonly string[], message: string) {
-  return z.string().refine((value) => {
+/**
+ * A URL of one of `schemes` that `new URL` reads and that names a host, and that `also` accepts; `base`
+ * holds what is checked of the text first (its length, say).
+ */
+function serverUrl(
+  schemes: readonly string[],
+  message: string,
+  also: (url: URL, value: string) => boolean = () => true,
+  base: z.ZodString = z.string(),
+) {
+  return base.refine((value) => {
     try {
       const url = new URL(value);
-      return schemes.includes(url.protocol) && url.hostname !== '';
+      return schemes.includes(url.protocol) && url.hostname !== '' && also(url, value);
     } catch {
       return false;
     }
   }, message);
 }
+
+/** A URL without a user, a password, a query or a fragment. */
+const bare = (url: URL) => url.username === '' && url.password === '' && url.search === '' && url.hash === '';
 
 const schema = z
   .object({
@@ -179,26 +190,12 @@ const schema = z
      * The public base URL of this installation (scheme, host, port, optional path): each domain's OpenID
      * issuer is `<this>/d/<slug>`; unset: tokens keep the one `issuer` above and no domain is a provider.
      */
-    publicUrl: z
-      .string()
-      .max(200)
-      .refine((value) => {
-        try {
-          const url = new URL(value);
-          return (
-            ['http:', 'https:'].includes(url.protocol) &&
-            url.hostname !== '' &&
-            url.username === '' &&
-            url.password === '' &&
-            url.search === '' &&
-            url.hash === '' &&
-            !value.endsWith('/')
-          );
-        } catch {
-          return false;
-        }
-      }, 'must be an https:// (or http://) URL with a host, no user, query, fragment or trailing slash')
-      .optional(),
+    publicUrl: serverUrl(
+      ['http:', 'https:'],
+      'must be an https:// (or http://) URL with a host, no user, query, fragment or trailing slash',
+      (url, value) => bare(url) && !value.endsWith('/'),
+      z.string().max(200),
+    ).optional(),
     redisUrl: serverUrl(['redis:', 'rediss:'], 'must be a redis:// or rediss:// URL with a host').optional(),
     feedKeyVersion: z.coerce.number().int().min(1).max(1_000_000).default(1),
     redisAllowOpenDefaultUser: z
@@ -269,25 +266,11 @@ const schema = z
       .regex(/^whsec_[0-9A-Za-z+/=]{8,247}$/, 'must be a Stripe webhook signing secret (whsec_…)')
       .optional(),
     /** Where the Stripe client sends its requests instead of https://api.stripe.com (tests, proxies). */
-    stripeApiUrl: z
-      .string()
-      .refine((value) => {
-        try {
-          const url = new URL(value);
-          return (
-            ['http:', 'https:'].includes(url.protocol) &&
-            url.hostname !== '' &&
-            url.username === '' &&
-            url.password === '' &&
-            url.pathname === '/' &&
-            url.search === '' &&
-            url.hash === ''
-          );
-        } catch {
-          return false;
-        }
-      }, 'must be an http:// or https:// URL of a host and port only (no path, user or query)')
-      .optional(),
+    stripeApiUrl: serverUrl(
+      ['http:', 'https:'],
+      'must be an http:// or https:// URL of a host and port only (no path, user or query)',
+      (url) => bare(url) && url.pathname === '/',
+    ).optional(),
     /** `otlp`: export traces over OTLP/HTTP; `off`; unset: as the OTEL_* variables say. */
     tracing: z.enum(['off', 'otlp'], { message: 'must be off or otlp' }).optional(),
     otelTracesExporter: z
