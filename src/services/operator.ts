@@ -85,11 +85,13 @@ export class OperatorService {
     return token;
   }
 
-  /** The operator (or metrics or feed reader) principal for a matching token; `invalid_credentials` otherwise. */
+  /**
+   * The operator (or metrics or feed reader) principal for a matching token; `invalid_credentials` otherwise.
+   * Before `initialise` there is no operator token, so none matches: a request is refused, never a crash.
+   */
   authenticate(presented: string): Principal & { kind: 'operator' | 'metrics' | 'feed' } {
-    if (this.hash === null) throw new Error('OperatorService.initialise was not called');
     const hash = keyedHash(this.deps.secret, presented);
-    if (sameHash(this.hash, hash)) return { kind: 'operator', actor: 'operator' };
+    if (this.hash !== null && sameHash(this.hash, hash)) return { kind: 'operator', actor: 'operator' };
     if (this.metricsHash !== null && sameHash(this.metricsHash, hash))
       return { kind: 'metrics', actor: 'metrics' };
     if (this.feedHash !== null && sameHash(this.feedHash, hash)) return { kind: 'feed', actor: 'feed' };
