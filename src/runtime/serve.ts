@@ -53,6 +53,8 @@ export async function startServer(
   options: { readonly logFormat?: 'pretty' | 'json'; readonly colour?: boolean } = {},
 ): Promise<{ app: App; url: string }> {
   const { generated } = await services.operator.initialise(config.operatorToken);
+  // Read before anything with a lifetime is opened: a bad certificate stops the start with nothing to close.
+  const tls = await loadTls(config, config.tlsSelfSigned ? await services.portal.allHosts() : []);
   // The revocation feed, when Redis is configured: revocations reach verifiers in other services.
   const feed = config.redisUrl === undefined ? null : new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
   let publisher: RevocationPublisher | null = null;
@@ -65,7 +67,7 @@ export async function startServer(
   const traceTo = tracingSettings(config);
   const tracing: Tracing | null = traceTo === null ? null : await startTracing(traceTo);
   services.metrics.collectProcess();
-  const tls = await loadTls(config, config.tlsSelfSigned ? await services.portal.allHosts() : []);
+  // A build that throws has no onClose to run: what was opened above is closed here.
   const app = await buildServer(services, {
     bodyLimit: config.bodyLimit,
     ...(tls === null ? {} : { https: tls }),
@@ -90,6 +92,10 @@ export async function startServer(
       // Last: the spans of everything above are flushed.
       await tracing?.shutdown();
     },
+  }).catch(async (error: unknown) => {
+    await feed?.quit().catch(() => undefined);
+    await tracing?.shutdown();
+    throw error;
   });
   // In parallel with the rest of the start, each within its own short time.
   const checking = checkBackends({
