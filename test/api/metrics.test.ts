@@ -90,6 +90,13 @@ describe.each(backends)('/metrics after traffic in two domains ($name)', (backen
       payload: { grant_type: 'password', domain: a.id, username: 'ada@example.com', password: 'not it' },
     });
     expect(wrong.statusCode).toBe(400);
+    const wrongCookie = await app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      headers: { origin: 'http://localhost' },
+      payload: { domain: a.id, username: 'ada@example.com', password: 'not it either' },
+    });
+    expect(wrongCookie.statusCode, wrongCookie.body).toBe(400);
     const nowhere = await app.inject({ method: 'GET', url: `/v1/nowhere/${b.slug}/${b.id}` });
     expect(nowhere.statusCode).toBe(404);
     const res = await app.inject({
@@ -127,9 +134,10 @@ describe.each(backends)('/metrics after traffic in two domains ($name)', (backen
     expect(auth('cookie', 'success')).toBe(1);
     expect(auth('operator', 'success')).toBeGreaterThanOrEqual(1);
     expect(auth('key', 'denied')).toBe(1);
-    // At the token endpoint: each tenant's sign-in (createTenant), and one wrong password.
-    expect(auth('password', 'success')).toBe(2);
-    expect(auth('password', 'denied')).toBe(1);
+    // Each tenant's sign-ins (createTenant: one for a token, one for a cookie), one wrong password at the
+    // token endpoint and one at the cookie sign-in.
+    expect(auth('password', 'success')).toBe(4);
+    expect(auth('password', 'denied')).toBe(2);
   });
 
   it('times provider calls by kind, operation and outcome, audit writes, and grant look-ups', () => {

@@ -132,7 +132,14 @@ export const token: RouteModule = (app, services) => {
         },
       },
       async (request, reply) => {
-        const principal = await checkUser(services.principals, limiter, request.body, request.ip);
+        // Counted like the password grant: the same credential, presented for a cookie.
+        const principal = await checkUser(services.principals, limiter, request.body, request.ip).catch(
+          (error: unknown) => {
+            services.metrics.authentication('password', grantFailure(error));
+            throw error;
+          },
+        );
+        services.metrics.authentication('password', principal === null ? 'denied' : 'success');
         if (principal === null) throw new BulkheadError('invalid_grant');
         const { cookie, sessionId, maxAge } = await services.sessions.login(
           { actor: `principal:${principal.id}`, requestId: String(request.id) },
