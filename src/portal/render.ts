@@ -19,12 +19,38 @@ export interface PageUser {
   readonly role: string;
 }
 
-export type PageName = 'signIn' | 'dashboard' | 'resources' | 'resource' | 'members' | 'sessions' | 'problem';
+export type PageName =
+  | 'signIn'
+  | 'dashboard'
+  | 'resources'
+  | 'resource'
+  | 'members'
+  | 'sessions'
+  | 'audit'
+  | 'usage'
+  | 'invoices'
+  | 'problem';
+
+const pageNames: readonly PageName[] = [
+  'signIn',
+  'dashboard',
+  'resources',
+  'resource',
+  'members',
+  'sessions',
+  'audit',
+  'usage',
+  'invoices',
+  'problem',
+];
 
 const navItems = [
   { href: '/', label: 'Dashboard' },
   { href: '/resources', label: 'Resources' },
   { href: '/members', label: 'Members' },
+  { href: '/audit', label: 'Audit trail' },
+  { href: '/usage', label: 'Usage' },
+  { href: '/invoices', label: 'Invoices' },
   { href: '/sessions', label: 'My sessions' },
 ] as const;
 
@@ -33,8 +59,7 @@ export class PortalRenderer {
 
   constructor() {
     this.eta.loadTemplate('@layout', templates.layout);
-    for (const name of ['signIn', 'dashboard', 'resources', 'resource', 'members', 'sessions', 'problem'])
-      this.eta.loadTemplate(`@${name}`, templates[name as PageName]);
+    for (const name of pageNames) this.eta.loadTemplate(`@${name}`, templates[name]);
   }
 
   /** A whole page of `site`. */

@@ -70,11 +70,57 @@ export const resource = `<h1><%= it.resource.name %></h1>
 <p><a href="/resources">All resources</a></p>`;
 
 export const members = `<h1>Members</h1>
+<% if (it.message) { %><p class="notice<% if (it.failed) { %> error<% } %>" role="<%= it.failed ? 'alert' : 'status' %>"><%= it.message %></p><% } %>
+<% if (it.secret) { %><div class="card notice" role="status"><p>The service's client id is <code><%= it.secret.clientId %></code>. Its secret is shown this once: copy it now.</p>
+<p><code id="secret"><%= it.secret.clientSecret %></code> <button type="button" class="secondary" data-copy="secret" hidden>Copy</button></p></div><% } %>
 <table><caption class="skip">Members of <%= it.site.displayName %></caption>
-<thead><tr><th scope="col">Member</th><th scope="col">Kind</th><th scope="col">Role</th><th scope="col">Status</th></tr></thead>
+<thead><tr><th scope="col">Member</th><th scope="col">Kind</th><th scope="col">Role</th><th scope="col">Status</th><% if (it.admin) { %><th scope="col">Actions</th><% } %></tr></thead>
 <tbody>
-<% for (const m of it.items) { %><tr><td><%= m.email ?? m.clientId ?? m.id %></td><td><%= m.kind %></td><td><%= m.role %></td><td><%= m.status %></td></tr><% } %>
-</tbody></table>`;
+<% for (const m of it.items) { const who = m.email ?? m.clientId ?? m.id; %><tr><td><%= who %></td><td><%= m.kind %></td><td><%= m.role %></td><td><%= m.status %></td>
+<% if (it.admin) { %><td><% if (m.status === 'active' && m.id !== it.me) { %><form method="post" action="/members/<%= m.id %>/disable" class="inline"><input type="hidden" name="csrf" value="<%= it.csrf %>"><button class="secondary" type="submit" aria-label="Disable <%= who %>">Disable</button></form><% } %>
+<% if (m.kind === 'user') { %><form method="post" action="/members/<%= m.id %>/password" class="inline"><input type="hidden" name="csrf" value="<%= it.csrf %>"><label class="skip" for="pw-<%= m.id %>">New password for <%= who %></label><input id="pw-<%= m.id %>" name="password" type="password" autocomplete="new-password" required minlength="12" maxlength="1024" placeholder="New password"> <button class="secondary" type="submit">Reset password</button></form><% } %></td><% } %></tr><% } %>
+</tbody></table>
+<% if (it.admin) { %><form method="post" action="/members" class="card">
+<h2>Add a member</h2>
+<input type="hidden" name="csrf" value="<%= it.csrf %>">
+<label for="kind">Kind</label>
+<select id="kind" name="kind"><option value="user">User (email and password)</option><option value="service">Service (client id and secret)</option></select>
+<label for="new-email">Email (users)</label>
+<input id="new-email" name="email" type="email" maxlength="320" autocomplete="off">
+<label for="new-password">Password (users, at least 12 characters)</label>
+<input id="new-password" name="password" type="password" maxlength="1024" autocomplete="new-password">
+<label for="role">Role</label>
+<select id="role" name="role"><option value="member">Member</option><option value="admin">Admin</option></select>
+<p><button type="submit">Add</button></p>
+</form><% } else { %><p class="muted">Only an admin of the domain adds, disables or resets members.</p><% } %>`;
+
+export const audit = `<h1>Audit trail</h1>
+<form method="get" action="/audit" class="card">
+<label for="action">Action</label>
+<input id="action" name="action" type="text" maxlength="64" placeholder="principal.create" value="<%= it.action %>">
+<p><button type="submit">Filter</button> <a href="/audit.jsonl<%= it.query %>" download>Export JSON lines</a> · <a href="/audit.csv<%= it.query %>" download>Export CSV</a></p>
+</form>
+<% if (it.items.length === 0) { %><p class="card">No events.</p><% } else { %>
+<table><caption class="skip">Audit events of <%= it.site.displayName %></caption>
+<thead><tr><th scope="col">#</th><th scope="col">When</th><th scope="col">Action</th><th scope="col">Outcome</th><th scope="col" class="hide-narrow">Actor</th><th scope="col" class="hide-narrow">Target</th></tr></thead>
+<tbody>
+<% for (const e of it.items) { %><tr><td><%= e.seq %></td><td><%= e.at.slice(0, 19).replace('T', ' ') %></td><td><%= e.action %></td><td><%= e.outcome %></td><td class="hide-narrow"><%= e.actor %></td><td class="hide-narrow"><%= e.target ?? '' %></td></tr><% } %>
+</tbody></table><% } %>
+<% if (it.next) { %><p><a href="<%= it.next %>" rel="next">Older events</a></p><% } %>`;
+
+export const usage = `<h1>Usage</h1>
+<p class="muted">Per day, the last <%= it.days %> days (UTC).</p>
+<% if (it.charts.length === 0) { %><p class="card">No usage recorded in this period.</p><% } %>
+<% for (const c of it.charts) { %><section class="card"><h2><%= c.meter %></h2><%~ c.svg %><p class="muted">Total: <%= c.total %></p></section><% } %>
+<p><a href="/invoices">Invoices</a></p>`;
+
+export const invoices = `<h1>Invoices</h1>
+<% if (it.items.length === 0) { %><p class="card">No invoices yet.</p><% } else { %>
+<table><caption class="skip">Invoices of <%= it.site.displayName %></caption>
+<thead><tr><th scope="col">Number</th><th scope="col">Period</th><th scope="col">Total</th><th scope="col">Status</th><th scope="col">PDF</th></tr></thead>
+<tbody>
+<% for (const i of it.items) { %><tr><td><%= i.number %></td><td><%= i.period %></td><td><%= i.amount %></td><td><%= i.status %></td><td><a href="/invoices/<%= i.id %>.pdf">Invoice <%= i.number %> (PDF)</a></td></tr><% } %>
+</tbody></table><% } %>`;
 
 export const sessions = `<h1>My sessions</h1>
 <% if (it.message) { %><p class="notice" role="status"><%= it.message %></p><% } %>

@@ -9,7 +9,9 @@ import { toBulkheadError } from '../../problem.js';
 import type { FeaturePlugin } from '../../types.js';
 import { assetRoutes } from './assets.js';
 import { renderPage, resolveSite, type PortalDeps } from './context.js';
+import { memberRoutes } from './members.js';
 import { pageRoutes } from './pages.js';
+import { recordRoutes } from './records.js';
 import { signInRoutes } from './sign-in.js';
 
 const headings: Record<number, [string, string]> = {
@@ -46,6 +48,8 @@ export const portalPlugin: FeaturePlugin = (app, { services }, done) => {
   });
   signInRoutes(app, deps);
   pageRoutes(app, deps);
+  memberRoutes(app, deps);
+  recordRoutes(app, deps);
   assetRoutes(app, deps);
   done();
 };
