@@ -28,6 +28,7 @@ label{display:block;font-weight:600;margin:12px 0 4px}
 h2{font-size:1.2rem;margin:0 0 8px}
 form.inline{display:inline-flex;flex-wrap:wrap;gap:6px;align-items:center;margin:2px 8px 2px 0}
 form.inline input[type=password]{max-width:200px;padding:6px}
+textarea{font:inherit;width:100%;max-width:420px;padding:8px;border:1px solid #767b85;border-radius:6px}
 select{font:inherit;padding:8px;border:1px solid #767b85;border-radius:6px}
 svg.chart{width:100%;height:auto;max-width:720px}
 svg.chart .bar{fill:var(--primary)}

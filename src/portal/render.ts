@@ -29,6 +29,11 @@ export type PageName =
   | 'audit'
   | 'usage'
   | 'invoices'
+  | 'consoleSignIn'
+  | 'consoleHome'
+  | 'consoleDomains'
+  | 'consoleDomain'
+  | 'consoleGrants'
   | 'problem';
 
 const pageNames: readonly PageName[] = [
@@ -41,6 +46,11 @@ const pageNames: readonly PageName[] = [
   'audit',
   'usage',
   'invoices',
+  'consoleSignIn',
+  'consoleHome',
+  'consoleDomains',
+  'consoleDomain',
+  'consoleGrants',
   'problem',
 ];
 
@@ -53,6 +63,26 @@ const navItems = [
   { href: '/invoices', label: 'Invoices' },
   { href: '/sessions', label: 'My sessions' },
 ] as const;
+
+/** The operator console's menu (its pages are at the control plane's own host). */
+export const consoleNav = [
+  { href: '/console', label: 'Overview' },
+  { href: '/console/domains', label: 'Domains' },
+  { href: '/console/grants', label: 'Grants' },
+] as const;
+
+/** The console's own look: no domain's branding ever reaches the control plane's host. */
+export function consoleSite(host: string): PageSite {
+  return {
+    host,
+    displayName: 'Bulkhead console',
+    primaryColor: '#1f2937',
+    accentColor: '#2563eb',
+    supportEmail: null,
+    supportUrl: null,
+    logo: null,
+  };
+}
 
 export class PortalRenderer {
   private readonly eta = new Eta({ autoEscape: true, autoTrim: false, cache: true, useWith: false });
@@ -73,6 +103,9 @@ export class PortalRenderer {
       readonly user: PageUser | null;
       readonly csrf: string;
       readonly data: Record<string, unknown>;
+      /** The menu and the sign-out form's action, when not the portal's. */
+      readonly nav?: readonly { readonly href: string; readonly label: string }[];
+      readonly signOut?: string;
     },
   ): string {
     const common = { site: input.site, user: input.user, csrf: input.csrf };
@@ -82,7 +115,8 @@ export class PortalRenderer {
       nonce: input.nonce,
       title: input.title,
       body,
-      nav: navItems.map((i) => ({ ...i, current: i.href === input.path })),
+      nav: (input.nav ?? navItems).map((i) => ({ ...i, current: i.href === input.path })),
+      signOut: input.signOut ?? '/sign-out',
     });
   }
 

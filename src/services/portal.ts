@@ -75,7 +75,13 @@ function checkColor(value: string | undefined, fallback: string, field: string):
 }
 
 export class PortalService {
-  constructor(private readonly deps: { readonly store: Store }) {}
+  constructor(
+    private readonly deps: {
+      readonly store: Store;
+      /** The control plane's own host (the operator console's): never a portal host of any domain. */
+      readonly consoleHost?: string | null | undefined;
+    },
+  ) {}
 
   /** The domain's hosts and branding. */
   async get(domainId: string): Promise<PortalSettingsView> {
@@ -109,7 +115,8 @@ export class PortalService {
 
   /**
    * Sets the domain's portal hosts (replacing them) and branding (keeping its logo). A host of another
-   * domain is `host_taken`, and nothing changes.
+   * domain is `host_taken`, and so is the control plane's own host (the operator console's); nothing
+   * changes.
    */
   async set(
     actor: Actor,
@@ -119,6 +126,12 @@ export class PortalService {
     const hosts = [...new Set(input.hosts.map(parseHost))].sort();
     if (hosts.length > maxHostsPerDomain)
       throw new BulkheadError('invalid_request', `A domain has at most ${maxHostsPerDomain} portal hosts.`);
+    const consoleHost = this.deps.consoleHost ?? null;
+    if (consoleHost !== null && hosts.includes(consoleHost))
+      throw new BulkheadError(
+        'host_taken',
+        `${consoleHost} is the control plane's own host (the operator console's), never a portal host.`,
+      );
     const b = input.branding;
     const displayName = b.displayName.trim();
     if (displayName === '' || displayName.length > 100)

@@ -21,12 +21,33 @@ declare module 'fastify' {
     portalSite: PortalSite | null;
     /** This response's CSP nonce. */
     portalNonce: string;
+    /** The request is at the control plane's own host (the operator console's, console.ts). */
+    portalConsole: boolean;
   }
 }
 
 export interface PortalDeps {
   readonly services: Services;
   readonly renderer: PortalRenderer;
+  /** The control plane's own host (BULKHEAD_PUBLIC_URL's), lowercase without port; null without one. */
+  readonly consoleHost: string | null;
+}
+
+/** A request's host as the console compares it: lowercase, without its port or a trailing dot. */
+export function bareHost(host: string): string {
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:[0-9]{1,5}$/, '');
+  return name.toLowerCase().replace(/\.$/, '');
+}
+
+/** Paths the console's host serves: the console and the shared stylesheet and script. */
+function consolePath(url: string): boolean {
+  const path = url.split('?', 1)[0]!;
+  return (
+    path === '/console' ||
+    path.startsWith('/console/') ||
+    path === '/portal-assets/portal.css' ||
+    path === '/portal-assets/portal.js'
+  );
 }
 
 export function siteOf(request: FastifyRequest): PortalSite {
@@ -54,6 +75,12 @@ export function securityHeaders(reply: FastifyReply, nonce: string, secure: bool
 export async function resolveSite(deps: PortalDeps, request: FastifyRequest, reply: FastifyReply) {
   request.portalNonce = randomBytes(16).toString('base64');
   securityHeaders(reply, request.portalNonce, request.protocol === 'https');
+  if (deps.consoleHost !== null && bareHost(request.host) === deps.consoleHost) {
+    // The control plane's own host: the console, never a domain's portal (no host of a domain can be it).
+    request.portalConsole = true;
+    if (consolePath(request.url)) return undefined;
+    return reply.code(404).type('text/html; charset=utf-8').send(deps.renderer.bare());
+  }
   const host = requestHost(request.host);
   request.portalSite = host === null ? null : await deps.services.portal.site(host);
   if (request.portalSite === null)
