@@ -21,7 +21,7 @@ h1{font-size:1.6rem;margin:0 0 16px}
 .card{background:#fff;border:1px solid #d8dbe0;border-radius:8px;padding:16px 20px;margin:0 0 16px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(180px,1fr));gap:16px}
 .stat{font-size:2rem;font-weight:700;color:var(--primary)}
-table{width:100%;border-collapse:collapse;background:#fff}
+table{width:100%;border-collapse:collapse;background:#fff;margin:0 0 16px}
 th,td{text-align:left;padding:8px 10px;border-bottom:1px solid #e2e4e8;vertical-align:top;overflow-wrap:anywhere}
 th{background:#eef0f3}
 label{display:block;font-weight:600;margin:12px 0 4px}
