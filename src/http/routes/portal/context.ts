@@ -9,7 +9,7 @@ import { requestHost } from '../../../domain/hosts.js';
 import { BulkheadError } from '../../../errors.js';
 import { portalCookie, readSessionCookie, type SessionPrincipal } from '../../../identity/sessions.js';
 import type { Services } from '../../../runtime.js';
-import type { PortalSite } from '../../../services/portal.js';
+import type { PortalSessionRow, PortalSite } from '../../../services/portal.js';
 import type { PageName, PortalRenderer } from '../../../portal/render.js';
 
 /** The sign-in form's own cookie: what its token is bound to before there is a session. */
@@ -23,6 +23,8 @@ declare module 'fastify' {
     portalNonce: string;
     /** The request is at the control plane's own host (the operator console's, console.ts). */
     portalConsole: boolean;
+    /** The portal cookie's session as read with the site (`row` undefined: none found), or null if not read. */
+    portalSessionRead: { readonly row: PortalSessionRow | undefined; readonly at: Date } | null;
   }
 }
 
@@ -82,7 +84,18 @@ export async function resolveSite(deps: PortalDeps, request: FastifyRequest, rep
     return reply.code(404).type('text/html; charset=utf-8').send(deps.renderer.bare());
   }
   const host = requestHost(request.host);
-  request.portalSite = host === null ? null : await deps.services.portal.site(host);
+  if (host !== null) {
+    // The host's site and the cookie's session in one message (the site often from the cache).
+    const cookie = readSessionCookie(request.headers.cookie, portalCookie);
+    const hash =
+      cookie === null || cookie === 'ambiguous'
+        ? null
+        : deps.services.sessions.portalCookieHash(cookie.value);
+    const at = new Date();
+    const { site, session } = await deps.services.portal.siteAndSession(host, hash, at);
+    request.portalSite = site;
+    if (hash !== null) request.portalSessionRead = { row: session, at };
+  }
   if (request.portalSite === null)
     return reply.code(404).type('text/html; charset=utf-8').send(deps.renderer.bare());
   return undefined;
@@ -99,7 +112,12 @@ export async function personOf(deps: PortalDeps, request: FastifyRequest): Promi
   const site = siteOf(request);
   const cookie = readSessionCookie(request.headers.cookie, portalCookie);
   if (cookie === null || cookie === 'ambiguous') return null;
-  const found = await deps.services.sessions.authenticatePortal(cookie.value, site.host);
+  // Read with the site when the request began (resolveSite), else now.
+  const read = request.portalSessionRead;
+  const found =
+    read === null
+      ? await deps.services.sessions.authenticatePortal(cookie.value, site.host)
+      : await deps.services.sessions.authenticatePortalRow(read.row, site.host, read.at);
   if (found === null) return null;
   if ('elsewhere' in found) {
     await deps.services.store.withDomain(found.elsewhere.domainId, (tx) =>

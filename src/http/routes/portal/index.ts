@@ -33,6 +33,7 @@ export const portalPlugin: FeaturePlugin = (app, { services }, done) => {
   app.decorateRequest('portalSite', null);
   app.decorateRequest('portalNonce', '');
   app.decorateRequest('portalConsole', false);
+  app.decorateRequest('portalSessionRead', null);
   void app.register(formbody, { bodyLimit: 8 * 1024 });
   app.addHook('onRequest', (request, reply) => resolveSite(deps, request, reply));
   app.setErrorHandler((error, request, reply) => {

@@ -44,19 +44,14 @@ export function pageRoutes(app: App, deps: PortalDeps): void {
   app.get('/', { schema: { hide: true } }, async (request, reply) => {
     const person = await signedIn(deps, request, reply);
     if (person === null) return reply;
-    const [resources, members, sessions] = await Promise.all([
-      services.provisioner.list(person.domainId),
-      services.principals.list(person.domainId),
-      services.sessions.list(person.domainId, person.subject),
-    ]);
-    const me = members.find((p) => p.id === person.subject);
-    const email = me?.email ?? me?.clientId ?? person.subject;
+    // One read in the domain: the counts and the person's own name.
+    const { name, ...counts } = await services.portal.dashboard(person.domainId, person.subject);
     return renderPage(deps, request, reply, 'dashboard', {
       title: 'Dashboard',
       person,
-      email,
+      email: name,
       csrf: formToken(deps, person),
-      data: { counts: { resources: resources.length, members: members.length, sessions: sessions.length } },
+      data: { counts },
     });
   });
 
