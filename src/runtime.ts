@@ -26,6 +26,7 @@ import { DomainService } from './services/domains.js';
 import { GrantService } from './policy/grants.js';
 import { VolumeDisks } from './providers/storage/volume-disks.js';
 import { OperatorService } from './services/operator.js';
+import { consoleHostOf } from './domain/hosts.js';
 import { deriveMasterKey, Keyring } from './crypto/keyring.js';
 import type { Failpoint } from './domain/failpoints.js';
 import { Blueprints } from './provisioner/blueprints.js';
@@ -290,7 +291,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     signingKeys,
     feedKeys: new FeedKeys({ secret, version: options.feedKeyVersion ?? 1 }),
     principals: new PrincipalService({ store }),
-    portal: new PortalService({ store }),
+    portal: new PortalService({ store, consoleHost: consoleHostOf(options.publicUrl) }),
     sessions: new SessionService({
       store,
       secret,

@@ -50,3 +50,13 @@ export function requestHost(host: string): string | null {
   if (colon >= 0 && !/^[0-9]{1,5}$/.test(host.slice(colon + 1))) return null;
   return normaliseHost(name);
 }
+
+/**
+ * The control plane's own host, from its public URL (BULKHEAD_PUBLIC_URL): lowercase, without port or
+ * trailing dot; null without a public URL. The operator console is served there, and no domain may have
+ * it as a portal host.
+ */
+export function consoleHostOf(publicUrl: string | undefined): string | null {
+  if (publicUrl === undefined) return null;
+  return new URL(publicUrl).hostname.toLowerCase().replace(/\.$/, '');
+}

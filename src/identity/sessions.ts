@@ -18,7 +18,7 @@ import {
   sessionByCookieStatement,
 } from '../store/repositories/sessions.js';
 import type { PrincipalRow } from '../store/schema.js';
-import type { Store } from '../store/store.js';
+import type { Rows, Store } from '../store/store.js';
 
 export const sessionCookie = '__Host-bulkhead_session';
 /** The portal's session cookie: another name, so that the API never reads it as its own. */
@@ -33,6 +33,9 @@ export interface SessionOptions {
 }
 
 export type SessionPrincipal = Principal & { kind: 'session' };
+
+/** A session row as `sessionByCookieStatement` reads it. */
+export type PortalCookieRow = Rows<[ReturnType<typeof sessionByCookieStatement>]>[0][number];
 
 export class SessionService {
   constructor(private readonly o: SessionOptions) {}
@@ -99,6 +102,26 @@ export class SessionService {
         elsewhere: { domainId: found.row.domain_id, sessionId: found.row.id, host: found.portalHost },
       };
     return this.use(found);
+  }
+
+  /** The keyed hash a portal cookie's session is found by, or null for a value of the wrong shape. */
+  portalCookieHash(cookie: string): string | null {
+    return cookieShape.test(cookie) ? keyedHash(this.o.secret, cookie) : null;
+  }
+
+  /**
+   * `authenticatePortal`'s answer for a session row already read (by `sessionByCookieStatement`, in the
+   * same message as the host's site) at `now`.
+   */
+  async authenticatePortalRow(
+    row: PortalCookieRow | undefined,
+    host: string,
+    now: Date,
+  ): Promise<SessionPrincipal | { elsewhere: { domainId: string; sessionId: string; host: string } } | null> {
+    if (row === undefined || row.portal_host === null) return null;
+    if (row.portal_host !== host)
+      return { elsewhere: { domainId: row.domain_id, sessionId: row.id, host: row.portal_host } };
+    return this.use({ row, now, portalHost: row.portal_host });
   }
 
   private async find(cookie: string) {

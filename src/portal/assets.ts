@@ -21,10 +21,21 @@ h1{font-size:1.6rem;margin:0 0 16px}
 .card{background:#fff;border:1px solid #d8dbe0;border-radius:8px;padding:16px 20px;margin:0 0 16px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(180px,1fr));gap:16px}
 .stat{font-size:2rem;font-weight:700;color:var(--primary)}
-table{width:100%;border-collapse:collapse;background:#fff}
+table{width:100%;border-collapse:collapse;background:#fff;margin:0 0 16px}
 th,td{text-align:left;padding:8px 10px;border-bottom:1px solid #e2e4e8;vertical-align:top;overflow-wrap:anywhere}
 th{background:#eef0f3}
 label{display:block;font-weight:600;margin:12px 0 4px}
+h2{font-size:1.2rem;margin:0 0 8px}
+form.inline{display:inline-flex;flex-wrap:wrap;gap:6px;align-items:center;margin:2px 8px 2px 0}
+form.inline input[type=password]{max-width:200px;padding:6px}
+textarea{font:inherit;width:100%;max-width:420px;padding:8px;border:1px solid #767b85;border-radius:6px}
+select{font:inherit;padding:8px;border:1px solid #767b85;border-radius:6px}
+svg.chart{width:100%;height:auto;max-width:720px}
+svg.chart .bar{fill:var(--primary)}
+svg.chart .bar2{fill:#b42318}
+svg.chart .line{fill:none;stroke:var(--primary);stroke-width:2}
+svg.chart text{font-size:11px;fill:#1a1a1a}
+svg.chart .axis{stroke:#767b85}
 input[type=text],input[type=email],input[type=password]{width:100%;max-width:420px;padding:10px;border:1px solid #767b85;border-radius:6px;font:inherit}
 button{font:inherit;padding:9px 16px;border-radius:6px;border:1px solid var(--primary);background:var(--primary);color:#fff;cursor:pointer}
 button.secondary{background:#fff;color:var(--primary)}

@@ -19,22 +19,77 @@ export interface PageUser {
   readonly role: string;
 }
 
-export type PageName = 'signIn' | 'dashboard' | 'resources' | 'resource' | 'members' | 'sessions' | 'problem';
+export type PageName =
+  | 'signIn'
+  | 'dashboard'
+  | 'resources'
+  | 'resource'
+  | 'members'
+  | 'sessions'
+  | 'audit'
+  | 'usage'
+  | 'invoices'
+  | 'consoleSignIn'
+  | 'consoleHome'
+  | 'consoleDomains'
+  | 'consoleDomain'
+  | 'consoleGrants'
+  | 'problem';
+
+const pageNames: readonly PageName[] = [
+  'signIn',
+  'dashboard',
+  'resources',
+  'resource',
+  'members',
+  'sessions',
+  'audit',
+  'usage',
+  'invoices',
+  'consoleSignIn',
+  'consoleHome',
+  'consoleDomains',
+  'consoleDomain',
+  'consoleGrants',
+  'problem',
+];
 
 const navItems = [
   { href: '/', label: 'Dashboard' },
   { href: '/resources', label: 'Resources' },
   { href: '/members', label: 'Members' },
+  { href: '/audit', label: 'Audit trail' },
+  { href: '/usage', label: 'Usage' },
+  { href: '/invoices', label: 'Invoices' },
   { href: '/sessions', label: 'My sessions' },
 ] as const;
+
+/** The operator console's menu (its pages are at the control plane's own host). */
+export const consoleNav = [
+  { href: '/console', label: 'Overview' },
+  { href: '/console/domains', label: 'Domains' },
+  { href: '/console/grants', label: 'Grants' },
+] as const;
+
+/** The console's own look: no domain's branding ever reaches the control plane's host. */
+export function consoleSite(host: string): PageSite {
+  return {
+    host,
+    displayName: 'Bulkhead console',
+    primaryColor: '#1f2937',
+    accentColor: '#2563eb',
+    supportEmail: null,
+    supportUrl: null,
+    logo: null,
+  };
+}
 
 export class PortalRenderer {
   private readonly eta = new Eta({ autoEscape: true, autoTrim: false, cache: true, useWith: false });
 
   constructor() {
     this.eta.loadTemplate('@layout', templates.layout);
-    for (const name of ['signIn', 'dashboard', 'resources', 'resource', 'members', 'sessions', 'problem'])
-      this.eta.loadTemplate(`@${name}`, templates[name as PageName]);
+    for (const name of pageNames) this.eta.loadTemplate(`@${name}`, templates[name]);
   }
 
   /** A whole page of `site`. */
@@ -48,6 +103,9 @@ export class PortalRenderer {
       readonly user: PageUser | null;
       readonly csrf: string;
       readonly data: Record<string, unknown>;
+      /** The menu and the sign-out form's action, when not the portal's. */
+      readonly nav?: readonly { readonly href: string; readonly label: string }[];
+      readonly signOut?: string;
     },
   ): string {
     const common = { site: input.site, user: input.user, csrf: input.csrf };
@@ -57,7 +115,8 @@ export class PortalRenderer {
       nonce: input.nonce,
       title: input.title,
       body,
-      nav: navItems.map((i) => ({ ...i, current: i.href === input.path })),
+      nav: (input.nav ?? navItems).map((i) => ({ ...i, current: i.href === input.path })),
+      signOut: input.signOut ?? '/sign-out',
     });
   }
 

@@ -86,6 +86,15 @@ export class OperatorService {
   }
 
   /**
+   * What a console cookie is bound to: the keyed hash of the operator token now in force, so that a new
+   * token ends every console session made under the old one. Never shown.
+   */
+  tokenBinding(): string {
+    if (this.hash === null) throw new Error('OperatorService.initialise was not called');
+    return this.hash;
+  }
+
+  /**
    * The operator (or metrics or feed reader) principal for a matching token; `invalid_credentials` otherwise.
    * Before `initialise` there is no operator token, so none matches: a request is refused, never a crash.
    */

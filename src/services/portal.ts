@@ -16,12 +16,14 @@ import {
   domainHosts,
   allHostsStatement,
   hostOwnerStatement,
+  dashboardStatements,
   portalByHostStatement,
   replaceDomainHosts,
   saveBranding,
   saveLogo,
 } from '../store/repositories/portal.js';
-import type { DomainTx, Store } from '../store/store.js';
+import { sessionByCookieStatement } from '../store/repositories/sessions.js';
+import type { DomainTx, Rows, Store } from '../store/store.js';
 
 /** The largest logo kept, in bytes. */
 export const maxLogoBytes = 256 * 1024;
@@ -75,7 +77,17 @@ function checkColor(value: string | undefined, fallback: string, field: string):
 }
 
 export class PortalService {
-  constructor(private readonly deps: { readonly store: Store }) {}
+  constructor(
+    private readonly deps: {
+      readonly store: Store;
+      /** The control plane's own host (the operator console's): never a portal host of any domain. */
+      readonly consoleHost?: string | null | undefined;
+      /** How long a host's site is kept by `siteAndSession` (5 s by default; 0 keeps nothing). */
+      readonly siteCacheMs?: number | undefined;
+    },
+  ) {}
+
+  private readonly sites = new Map<string, { site: PortalSite | null; until: number }>();
 
   /** The domain's hosts and branding. */
   async get(domainId: string): Promise<PortalSettingsView> {
@@ -109,7 +121,8 @@ export class PortalService {
 
   /**
    * Sets the domain's portal hosts (replacing them) and branding (keeping its logo). A host of another
-   * domain is `host_taken`, and nothing changes.
+   * domain is `host_taken`, and so is the control plane's own host (the operator console's); nothing
+   * changes.
    */
   async set(
     actor: Actor,
@@ -119,6 +132,12 @@ export class PortalService {
     const hosts = [...new Set(input.hosts.map(parseHost))].sort();
     if (hosts.length > maxHostsPerDomain)
       throw new BulkheadError('invalid_request', `A domain has at most ${maxHostsPerDomain} portal hosts.`);
+    const consoleHost = this.deps.consoleHost ?? null;
+    if (consoleHost !== null && hosts.includes(consoleHost))
+      throw new BulkheadError(
+        'host_taken',
+        `${consoleHost} is the control plane's own host (the operator console's), never a portal host.`,
+      );
     const b = input.branding;
     const displayName = b.displayName.trim();
     if (displayName === '' || displayName.length > 100)
@@ -146,7 +165,7 @@ export class PortalService {
     const [owners] = await this.deps.store.systemRead('operator', (db) => [hostOwnerStatement(db, hosts)]);
     if (owners.some((o) => o.domain_id !== domainId)) throw hostTaken();
     try {
-      return await this.deps.store.withDomain(domainId, async (tx) => {
+      const view = await this.deps.store.withDomain(domainId, async (tx) => {
         const domain = await lockDomain(tx, domainId);
         if (domain.status === 'deleted') throw new BulkheadError('domain_deleted');
         const now = new Date();
@@ -162,6 +181,8 @@ export class PortalService {
         });
         return this.view(tx, domainId);
       });
+      this.sites.clear();
+      return view;
     } catch (error) {
       if (isUniqueViolation(error)) throw hostTaken();
       throw error;
@@ -176,7 +197,7 @@ export class PortalService {
     if (type === null)
       throw new BulkheadError('invalid_image', 'A logo must be a PNG, JPEG or WebP file (SVG is refused).');
     const hash = createHash('sha256').update(bytes).digest('hex');
-    return this.deps.store.withDomain(domainId, async (tx) => {
+    const view = await this.deps.store.withDomain(domainId, async (tx) => {
       const domain = await lockDomain(tx, domainId);
       if (domain.status === 'deleted') throw new BulkheadError('domain_deleted');
       const now = new Date();
@@ -204,6 +225,8 @@ export class PortalService {
       });
       return this.view(tx, domainId);
     });
+    this.sites.clear();
+    return view;
   }
 
   /** The domain's logo, or null. */
@@ -224,22 +247,89 @@ export class PortalService {
     const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [
       portalByHostStatement(db, host),
     ]);
-    if (row === undefined || row.status !== 'active') return null;
+    return siteOf(host, row);
+  }
+
+  /**
+   * The site a host names and the session a portal cookie's hash names, read in one message (the hot
+   * path of every portal page). The site (the host's domain and branding) is kept for `siteCacheMs`
+   * (5 s by default) in this process, and dropped at once when this process changes any portal
+   * setting; the session is read every time. A domain suspended elsewhere still shows its branding on
+   * the sign-in page until the entry expires, but no session of it is found: the session's read checks
+   * the domain's status itself.
+   */
+  async siteAndSession(
+    host: string,
+    cookieHash: string | null,
+    now: Date,
+  ): Promise<{ site: PortalSite | null; session: PortalSessionRow | undefined }> {
+    const cached = this.sites.get(host);
+    if (cached !== undefined && cached.until > now.getTime()) {
+      if (cookieHash === null) return { site: cached.site, session: undefined };
+      const [[session]] = await this.deps.store.systemRead('authenticate', (db) => [
+        sessionByCookieStatement(db, cookieHash, now),
+      ]);
+      return { site: cached.site, session };
+    }
+    let site: PortalSite | null;
+    let session: PortalSessionRow | undefined;
+    if (cookieHash === null) {
+      site = await this.site(host);
+    } else {
+      const [[row], [found]] = await this.deps.store.systemRead('authenticate', (db) => [
+        portalByHostStatement(db, host),
+        sessionByCookieStatement(db, cookieHash, now),
+      ]);
+      site = siteOf(host, row);
+      session = found;
+    }
+    if (this.sites.size >= maxCachedSites) this.sites.clear();
+    this.sites.set(host, { site, until: now.getTime() + (this.deps.siteCacheMs ?? 5000) });
+    return { site, session };
+  }
+
+  /** The dashboard's figures: the domain's resources and members, the person's live sessions and name. */
+  async dashboard(
+    domainId: string,
+    principalId: string,
+  ): Promise<{ resources: number; members: number; sessions: number; name: string }> {
+    const [[resources], [members], [sessions], [me]] = await this.deps.store.read(domainId, (db) =>
+      dashboardStatements(db, domainId, principalId, new Date()),
+    );
     return {
-      host,
-      domainId: row.domain_id,
-      slug: row.slug,
-      displayName: row.display_name ?? row.name,
-      primaryColor: row.primary_color ?? defaultColors.primary,
-      accentColor: row.accent_color ?? defaultColors.accent,
-      supportEmail: row.support_email,
-      supportUrl: row.support_url,
-      logo:
-        row.logo_type === null || row.logo_hash === null
-          ? null
-          : { type: row.logo_type, sha256: row.logo_hash },
+      resources: Number(resources?.n ?? 0),
+      members: Number(members?.n ?? 0),
+      sessions: Number(sessions?.n ?? 0),
+      name: me?.email ?? me?.client_id ?? principalId,
     };
   }
+}
+
+/** The session row a portal cookie's hash names (`sessionByCookieStatement`). */
+export type PortalSessionRow = Rows<[ReturnType<typeof sessionByCookieStatement>]>[0][number];
+
+/** Hosts kept by the site cache at most: an unknown host is kept too (as null), so a flood of them is bounded. */
+const maxCachedSites = 10_000;
+
+function siteOf(
+  host: string,
+  row: Rows<[ReturnType<typeof portalByHostStatement>]>[0][number] | undefined,
+): PortalSite | null {
+  if (row === undefined || row.status !== 'active') return null;
+  return {
+    host,
+    domainId: row.domain_id,
+    slug: row.slug,
+    displayName: row.display_name ?? row.name,
+    primaryColor: row.primary_color ?? defaultColors.primary,
+    accentColor: row.accent_color ?? defaultColors.accent,
+    supportEmail: row.support_email,
+    supportUrl: row.support_url,
+    logo:
+      row.logo_type === null || row.logo_hash === null
+        ? null
+        : { type: row.logo_type, sha256: row.logo_hash },
+  };
 }
 
 function hostTaken(): BulkheadError {

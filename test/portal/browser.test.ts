@@ -18,8 +18,11 @@ import { launchBrowser } from '../helpers/browser.js';
 import { createPortalTenant, xss, type PortalTenant } from '../helpers/portal.js';
 import { openTestProviders, type TestProviders } from '../helpers/providers.js';
 import { tenantPassword } from '../helpers/tenants.js';
+import { periodOf } from '../../src/billing/periods.js';
+import { newId } from '../../src/domain/ids.js';
+import { recordRun, type VerifyRun } from '../../src/verify/runs.js';
 
-const hosts = ['portal.a.test', 'portal.b.test'];
+const hosts = ['portal.a.test', 'portal.b.test', 'control.test'];
 const shots = join(import.meta.dirname, '../../docs/portal');
 
 describe('the portal in Chromium', () => {
@@ -67,7 +70,10 @@ describe('the portal in Chromium', () => {
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true });
     providers = await openTestProviders();
-    services = await openTestServices(backends[0]!, { providers: providers.providers });
+    services = await openTestServices(backends[0]!, {
+      providers: providers.providers,
+      publicUrl: 'https://control.test',
+    });
     providers.bind(services.keyring);
     await services.operator.initialise(operatorToken);
     app = await buildServer(services, { https: await selfSigned(hosts) });
@@ -98,6 +104,35 @@ describe('the portal in Chromium', () => {
     };
     aResource = await make(a, 'alpha-files');
     bResource = await make(b, 'beta-secret-files');
+    // Usage and a closed invoice, so that the usage and invoices pages show a chart and a PDF link.
+    const op = { authorization: `Bearer ${operatorToken}` };
+    const prices = await app.inject({
+      method: 'PUT',
+      url: '/v1/billing/prices',
+      headers: op,
+      payload: { currency: 'EUR', meters: [{ meter: 'api.calls', unit: 'call', unitPrice: 3, per: 10 }] },
+    });
+    expect(prices.statusCode, prices.body).toBe(200);
+    const now = new Date();
+    const past = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 2, 15, 12));
+    const usage: [number, Date][] = [[5000, past]];
+    for (let day = 0; day < 12; day++)
+      usage.push([200 + ((day * 137) % 500), new Date(now.getTime() - day * 86_400_000)]);
+    for (const [i, [quantity, when]] of usage.entries()) {
+      const res = await app.inject({
+        method: 'POST',
+        url: `/v1/domains/${a.id}/usage`,
+        headers: op,
+        payload: { meter: 'api.calls', quantity, eventId: `browser-${i}`, at: when.toISOString() },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+    }
+    const close = await app.inject({
+      method: 'POST',
+      url: `/v1/billing/periods/${periodOf(past)}/close`,
+      headers: op,
+    });
+    expect(close.statusCode, close.body).toBe(200);
     browser = await launchBrowser({ hosts: [...hosts, 'evil.test'] });
     contextA = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 760 } });
     pageA = await contextA.newPage();
@@ -133,6 +168,9 @@ describe('the portal in Chromium', () => {
       [`/resources/${aResource}`, 'resource'],
       ['/members', 'members'],
       ['/sessions', 'sessions'],
+      ['/audit', 'audit'],
+      ['/usage', 'usage'],
+      ['/invoices', 'invoices'],
     ] as const) {
       const res = await pageA.goto(at(a.host, path));
       expect(res?.status(), path).toBe(200);
@@ -141,6 +179,102 @@ describe('the portal in Chromium', () => {
     }
     await pageA.goto(at(a.host, '/resources'));
     expect(await pageA.getByRole('link', { name: 'alpha-files' }).count()).toBe(1);
+    await pageA.goto(at(a.host, '/usage'));
+    expect(await pageA.locator('svg.chart rect.bar').count()).toBe(30);
+    await pageA.goto(at(a.host, '/invoices'));
+    // The link's target, asked with the browser's own cookie at A's host.
+    const href = (await pageA.getByRole('link', { name: /\(PDF\)$/ }).getAttribute('href'))!;
+    const cookie = (await contextA.cookies(at(a.host, '/'))).find(
+      (c) => c.name === '__Host-bulkhead_portal',
+    )!;
+    const pdf = await app.inject({
+      method: 'GET',
+      url: href,
+      headers: { host: a.host, cookie: `${cookie.name}=${cookie.value}` },
+    });
+    expect(pdf.statusCode).toBe(200);
+    expect(pdf.headers['content-type']).toBe('application/pdf');
+    expect(dialogs).toEqual([]);
+  });
+
+  it("adds members from A's members page: a service's secret is shown once, with a copy button", async () => {
+    await pageA.goto(at(a.host, '/members'));
+    await pageA.getByLabel('Kind').selectOption('user');
+    await pageA.getByLabel('Email (users)').fill('grace@alpha.example');
+    await pageA.getByLabel('Password (users, at least 12 characters)').fill('a long enough password');
+    await pageA.getByRole('button', { name: 'Add', exact: true }).click();
+    await expect(pageA.getByRole('status').textContent()).resolves.toContain('Added grace@alpha.example.');
+    await pageA.getByLabel('Kind').selectOption('service');
+    await pageA.getByRole('button', { name: 'Add', exact: true }).click();
+    const secret = await pageA.locator('#secret').textContent();
+    expect(secret).toMatch(/^bhs_/);
+    // The copy button is shown by the portal's script, which runs only with the page's nonce.
+    await expect(pageA.getByRole('button', { name: 'Copy' }).isVisible()).resolves.toBe(true);
+    await noSeriousViolations(pageA, 'member added');
+    await photograph(pageA, 'member-added');
+    await pageA.goto(at(a.host, '/members'));
+    expect(await pageA.content()).not.toContain(secret!);
+    expect(dialogs).toEqual([]);
+  });
+
+  it('runs the operator console at the control plane host: domains and the verify-run chart', async () => {
+    const context = await browser.newContext({
+      ignoreHTTPSErrors: true,
+      viewport: { width: 1200, height: 760 },
+    });
+    // A week of recorded isolation runs, one with leaks and less coverage, for the chart.
+    for (let day = 7; day >= 1; day--) {
+      const leaks = day === 4 ? 2 : 0;
+      const exercised = day === 4 ? 36 : 42;
+      const at = Date.now() - day * 86_400_000;
+      const run: VerifyRun = {
+        id: newId('verifyRun'),
+        startedAt: new Date(at).toISOString(),
+        finishedAt: new Date(at + 60_000).toISOString(),
+        target: 'https://control.test',
+        verdict: leaks > 0 ? 'leak' : 'clean',
+        operations: 42,
+        exercised,
+        unexercised: 42 - exercised,
+        checks: 120,
+        leaks,
+        inconclusive: 0,
+        error: null,
+        report: null,
+      };
+      await services.store.system('verify', (tx) => recordRun(tx, run, 'system'));
+    }
+    const page = await context.newPage();
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    const first = await page.goto(at('control.test', '/console'));
+    expect(first?.status()).toBe(401);
+    await noSeriousViolations(page, 'console sign-in');
+    await photograph(page, 'console-sign-in');
+    await page.getByLabel('Operator token').fill(operatorToken);
+    await Promise.all([
+      page.waitForURL(at('control.test', '/console')),
+      page.getByRole('button', { name: 'Sign in' }).click(),
+    ]);
+    expect(await page.locator('svg.chart').count()).toBe(1);
+    await noSeriousViolations(page, 'console overview');
+    await photograph(page, 'console-overview');
+    await page.goto(at('control.test', '/console/domains'));
+    expect(await page.getByRole('link', { name: `browser-a-${process.pid}` }).count()).toBe(1);
+    await noSeriousViolations(page, 'console domains');
+    await photograph(page, 'console-domains');
+    await page.getByRole('link', { name: `browser-a-${process.pid}` }).click();
+    await expect(page.getByLabel('Hosts (one per line)').inputValue()).resolves.toBe(a.host);
+    await noSeriousViolations(page, 'console domain');
+    await photograph(page, 'console-domain');
+    await page.goto(at('control.test', '/console/grants'));
+    await noSeriousViolations(page, 'console grants');
+    // The console's host is no portal, and a portal host has no console.
+    expect((await page.goto(at('control.test', '/')))?.status()).toBe(404);
+    expect((await page.goto(at(a.host, '/console')))?.status()).toBe(404);
+    await context.close();
     expect(dialogs).toEqual([]);
   });
 

@@ -13,7 +13,12 @@ import type { TestProviders } from '../helpers/providers.js';
 import { domainState } from '../helpers/tenants.js';
 
 /** Every portal route, with a path to ask it at. */
-const portalRoutes: Record<string, { path: (ids: { resourceId: string; sessionId: string }) => string }> = {
+interface Ids {
+  resourceId: string;
+  sessionId: string;
+  principalId: string;
+}
+const portalRoutes: Record<string, { path: (ids: Ids) => string; fields?: Record<string, string> }> = {
   'GET /': { path: () => '/' },
   'GET /sign-in': { path: () => '/sign-in' },
   'POST /sign-in': { path: () => '/sign-in' },
@@ -22,6 +27,21 @@ const portalRoutes: Record<string, { path: (ids: { resourceId: string; sessionId
   'GET /resources/:resourceId': { path: (i) => `/resources/${i.resourceId}` },
   'GET /members': { path: () => '/members' },
   'GET /sessions': { path: () => '/sessions' },
+  'POST /members': {
+    path: () => '/members',
+    fields: { kind: 'user', email: 'new@example.com', password: 'a long enough password', role: 'admin' },
+  },
+  'POST /members/:principalId/disable': { path: (i) => `/members/${i.principalId}/disable` },
+  'POST /members/:principalId/password': {
+    path: (i) => `/members/${i.principalId}/password`,
+    fields: { password: 'a long enough password' },
+  },
+  'GET /audit': { path: () => '/audit' },
+  'GET /audit.jsonl': { path: () => '/audit.jsonl' },
+  'GET /audit.csv': { path: () => '/audit.csv' },
+  'GET /usage': { path: () => '/usage' },
+  'GET /invoices': { path: () => '/invoices' },
+  'GET /invoices/:invoiceId.pdf': { path: () => '/invoices/inv_00000000000000000000000000.pdf' },
   'POST /sessions/:sessionId/end': { path: (i) => `/sessions/${i.sessionId}/end` },
   'POST /sessions/sign-out-everywhere': { path: () => '/sessions/sign-out-everywhere' },
   'GET /portal-assets/portal.css': { path: () => '/portal-assets/portal.css' },
@@ -48,6 +68,7 @@ describe.each(backends)('the portal across hosts on $name', (backend) => {
   let bCookie: string;
   let bResource: string;
   let bSession: string;
+  let bPrincipal: string;
   const tag = `${backend.name}-${process.pid}`;
 
   const page = (host: string, url: string, cookie?: string) =>
@@ -90,6 +111,12 @@ describe.each(backends)('the portal across hosts on $name', (backend) => {
     bCookie = (await signIn(app, b.host, b.email)).cookie!;
     const bPage = await page(b.host, '/sessions', bCookie);
     bSession = /<code>(ses_[0-9a-z]{26})<\/code> \(this one\)/.exec(bPage.body)![1]!;
+    const bPeople = await app.inject({
+      method: 'GET',
+      url: `/v1/domains/${b.id}/principals`,
+      headers: { authorization: `Bearer ${operatorToken}` },
+    });
+    bPrincipal = bPeople.json<{ items: { id: string }[] }>().items[0]!.id;
   });
 
   afterAll(async () => {
@@ -100,7 +127,14 @@ describe.each(backends)('the portal across hosts on $name', (backend) => {
 
   it('has a case here for every portal route', () => {
     const routes = app.accessTable
-      .filter((r) => r.access === null && !r.url.startsWith('/v1/') && r.url !== '/openapi.json')
+      .filter(
+        // The operator console's routes are attacked in console.test.ts.
+        (r) =>
+          r.access === null &&
+          !r.url.startsWith('/v1/') &&
+          !r.url.startsWith('/console') &&
+          r.url !== '/openapi.json',
+      )
       .map((r) => `${r.method} ${r.url}`);
     expect(routes.sort()).toEqual(Object.keys(portalRoutes).sort());
   });
@@ -124,7 +158,7 @@ describe.each(backends)('the portal across hosts on $name', (backend) => {
   });
 
   it("refuses A's cookie on every route at B's host, audits it in A, and leaves A's session alone", async () => {
-    const ids = { resourceId: bResource, sessionId: bSession };
+    const ids = { resourceId: bResource, sessionId: bSession, principalId: bPrincipal };
     const before = await domainState(services, b.id);
     for (const [name, route] of Object.entries(portalRoutes)) {
       const [method] = name.split(' ') as ['GET' | 'POST'];
@@ -134,6 +168,7 @@ describe.each(backends)('the portal across hosts on $name', (backend) => {
           ? await page(b.host, url, aCookie)
           : await post(b.host, url, aCookie, {
               csrf: await tokenAt(a.host, aCookie),
+              ...route.fields,
               ...(name === 'POST /sign-in' ? { email: a.email, password: 'x' } : {}),
             });
       expect(res.body, name).not.toContain('Alpha');

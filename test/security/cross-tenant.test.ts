@@ -240,6 +240,11 @@ const portalPage =
   "a portal page: the domain is the host's, the session bound to its host (A's cookie and ids at B's host " +
   'in portal/pages.test.ts)';
 
+/** The operator console's pages: at the control plane's host only, attacked in portal/console.test.ts. */
+const consolePage =
+  "the operator console: the operator token's holder only, at the control plane's own host (attacked in " +
+  'portal/console.test.ts)';
+
 /** Routes that need no case, and why. Anything else without a case fails the test. */
 const noTargetInPath: Record<string, string> = {
   'GET /openapi.json': 'public description of the API',
@@ -293,6 +298,30 @@ const noTargetInPath: Record<string, string> = {
   'GET /resources/:resourceId': portalPage,
   'GET /members': portalPage,
   'GET /sessions': portalPage,
+  'POST /members': portalPage,
+  'POST /members/:principalId/disable': portalPage,
+  'POST /members/:principalId/password': portalPage,
+  'GET /audit': portalPage,
+  'GET /audit.jsonl': portalPage,
+  'GET /audit.csv': portalPage,
+  'GET /usage': portalPage,
+  'GET /invoices': portalPage,
+  'GET /invoices/:invoiceId.pdf': portalPage,
+  'GET /console': consolePage,
+  'GET /console/sign-in': consolePage,
+  'POST /console/sign-in': consolePage,
+  'POST /console/sign-out': consolePage,
+  'GET /console/domains': consolePage,
+  'POST /console/domains': consolePage,
+  'GET /console/domains/:domainId': consolePage,
+  'POST /console/domains/:domainId/suspend': consolePage,
+  'POST /console/domains/:domainId/resume': consolePage,
+  'POST /console/domains/:domainId/delete': consolePage,
+  'POST /console/domains/:domainId/portal': consolePage,
+  'POST /console/domains/:domainId/keys': consolePage,
+  'POST /console/domains/:domainId/keys/:keyId/revoke': consolePage,
+  'GET /console/grants': consolePage,
+  'POST /console/grants/:grantId/revoke': consolePage,
   'POST /sessions/:sessionId/end': portalPage,
   'POST /sessions/sign-out-everywhere': portalPage,
   'GET /portal-assets/portal.css': portalPage,

@@ -2,7 +2,7 @@
 // finding the domain of a host takes the system context; everything else is read and written in the
 // domain's own transaction.
 import type { PortalBrandingRow } from '../schema.js';
-import type { DomainTx, SystemQueries } from '../store.js';
+import type { DomainQueries, DomainTx, SystemQueries } from '../store.js';
 
 /**
  * The statement (for `Store.systemRead`) that finds the active domain a host names, with its branding
@@ -118,4 +118,35 @@ export async function saveLogo(
     .returning('domain_id')
     .executeTakeFirst();
   return done !== undefined;
+}
+
+/**
+ * The dashboard's figures as statements for one `Store.read` in the domain: how many resources and
+ * members the domain has, the person's live sessions, and the person's own name (email or client id).
+ */
+export function dashboardStatements(db: DomainQueries, domainId: string, principalId: string, now: Date) {
+  return [
+    db
+      .selectFrom('resources')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('domain_id', '=', domainId)
+      .where('status', '<>', 'deleted'),
+    db
+      .selectFrom('principals')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('domain_id', '=', domainId)
+      .where('status', '<>', 'deleted'),
+    db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('domain_id', '=', domainId)
+      .where('principal_id', '=', principalId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now),
+    db
+      .selectFrom('principals')
+      .select(['email', 'client_id'])
+      .where('domain_id', '=', domainId)
+      .where('id', '=', principalId),
+  ] as const;
 }

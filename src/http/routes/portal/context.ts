@@ -9,7 +9,7 @@ import { requestHost } from '../../../domain/hosts.js';
 import { BulkheadError } from '../../../errors.js';
 import { portalCookie, readSessionCookie, type SessionPrincipal } from '../../../identity/sessions.js';
 import type { Services } from '../../../runtime.js';
-import type { PortalSite } from '../../../services/portal.js';
+import type { PortalSessionRow, PortalSite } from '../../../services/portal.js';
 import type { PageName, PortalRenderer } from '../../../portal/render.js';
 
 /** The sign-in form's own cookie: what its token is bound to before there is a session. */
@@ -21,12 +21,35 @@ declare module 'fastify' {
     portalSite: PortalSite | null;
     /** This response's CSP nonce. */
     portalNonce: string;
+    /** The request is at the control plane's own host (the operator console's, console.ts). */
+    portalConsole: boolean;
+    /** The portal cookie's session as read with the site (`row` undefined: none found), or null if not read. */
+    portalSessionRead: { readonly row: PortalSessionRow | undefined; readonly at: Date } | null;
   }
 }
 
 export interface PortalDeps {
   readonly services: Services;
   readonly renderer: PortalRenderer;
+  /** The control plane's own host (BULKHEAD_PUBLIC_URL's), lowercase without port; null without one. */
+  readonly consoleHost: string | null;
+}
+
+/** A request's host as the console compares it: lowercase, without its port or a trailing dot. */
+export function bareHost(host: string): string {
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:[0-9]{1,5}$/, '');
+  return name.toLowerCase().replace(/\.$/, '');
+}
+
+/** Paths the console's host serves: the console and the shared stylesheet and script. */
+function consolePath(url: string): boolean {
+  const path = url.split('?', 1)[0]!;
+  return (
+    path === '/console' ||
+    path.startsWith('/console/') ||
+    path === '/portal-assets/portal.css' ||
+    path === '/portal-assets/portal.js'
+  );
 }
 
 export function siteOf(request: FastifyRequest): PortalSite {
@@ -54,8 +77,25 @@ export function securityHeaders(reply: FastifyReply, nonce: string, secure: bool
 export async function resolveSite(deps: PortalDeps, request: FastifyRequest, reply: FastifyReply) {
   request.portalNonce = randomBytes(16).toString('base64');
   securityHeaders(reply, request.portalNonce, request.protocol === 'https');
+  if (deps.consoleHost !== null && bareHost(request.host) === deps.consoleHost) {
+    // The control plane's own host: the console, never a domain's portal (no host of a domain can be it).
+    request.portalConsole = true;
+    if (consolePath(request.url)) return undefined;
+    return reply.code(404).type('text/html; charset=utf-8').send(deps.renderer.bare());
+  }
   const host = requestHost(request.host);
-  request.portalSite = host === null ? null : await deps.services.portal.site(host);
+  if (host !== null) {
+    // The host's site and the cookie's session in one message (the site often from the cache).
+    const cookie = readSessionCookie(request.headers.cookie, portalCookie);
+    const hash =
+      cookie === null || cookie === 'ambiguous'
+        ? null
+        : deps.services.sessions.portalCookieHash(cookie.value);
+    const at = new Date();
+    const { site, session } = await deps.services.portal.siteAndSession(host, hash, at);
+    request.portalSite = site;
+    if (hash !== null) request.portalSessionRead = { row: session, at };
+  }
   if (request.portalSite === null)
     return reply.code(404).type('text/html; charset=utf-8').send(deps.renderer.bare());
   return undefined;
@@ -72,7 +112,12 @@ export async function personOf(deps: PortalDeps, request: FastifyRequest): Promi
   const site = siteOf(request);
   const cookie = readSessionCookie(request.headers.cookie, portalCookie);
   if (cookie === null || cookie === 'ambiguous') return null;
-  const found = await deps.services.sessions.authenticatePortal(cookie.value, site.host);
+  // Read with the site when the request began (resolveSite), else now.
+  const read = request.portalSessionRead;
+  const found =
+    read === null
+      ? await deps.services.sessions.authenticatePortal(cookie.value, site.host)
+      : await deps.services.sessions.authenticatePortalRow(read.row, site.host, read.at);
   if (found === null) return null;
   if ('elsewhere' in found) {
     await deps.services.store.withDomain(found.elsewhere.domainId, (tx) =>

@@ -4,12 +4,16 @@
 // declare no API access: who is signed in comes from the portal's own cookie, bound to its host
 // (context.ts), never from the API's credentials.
 import formbody from '@fastify/formbody';
+import { consoleHostOf } from '../../../domain/hosts.js';
 import { PortalRenderer } from '../../../portal/render.js';
 import { toBulkheadError } from '../../problem.js';
 import type { FeaturePlugin } from '../../types.js';
 import { assetRoutes } from './assets.js';
 import { renderPage, resolveSite, type PortalDeps } from './context.js';
+import { memberRoutes } from './members.js';
+import { consolePage, consoleRoutes } from './console.js';
 import { pageRoutes } from './pages.js';
+import { recordRoutes } from './records.js';
 import { signInRoutes } from './sign-in.js';
 
 const headings: Record<number, [string, string]> = {
@@ -21,9 +25,15 @@ const headings: Record<number, [string, string]> = {
 };
 
 export const portalPlugin: FeaturePlugin = (app, { services }, done) => {
-  const deps: PortalDeps = { services, renderer: new PortalRenderer() };
+  const deps: PortalDeps = {
+    services,
+    renderer: new PortalRenderer(),
+    consoleHost: consoleHostOf(services.issuers.publicUrl),
+  };
   app.decorateRequest('portalSite', null);
   app.decorateRequest('portalNonce', '');
+  app.decorateRequest('portalConsole', false);
+  app.decorateRequest('portalSessionRead', null);
   void app.register(formbody, { bodyLimit: 8 * 1024 });
   app.addHook('onRequest', (request, reply) => resolveSite(deps, request, reply));
   app.setErrorHandler((error, request, reply) => {
@@ -34,6 +44,14 @@ export const portalPlugin: FeaturePlugin = (app, { services }, done) => {
       (problem.status >= 500
         ? ['Something went wrong', 'The page could not be shown. Try again later.']
         : ['That did not work', 'The request was not valid.']);
+    if (request.portalConsole)
+      return consolePage(deps, request, reply, 'problem', {
+        title: heading,
+        signedIn: false,
+        csrf: '',
+        status: problem.status,
+        data: { heading, detail, home: '/console' },
+      });
     if (request.portalSite === null)
       return reply.code(problem.status).type('text/html; charset=utf-8').send(deps.renderer.bare());
     return renderPage(deps, request, reply, 'problem', {
@@ -46,6 +64,9 @@ export const portalPlugin: FeaturePlugin = (app, { services }, done) => {
   });
   signInRoutes(app, deps);
   pageRoutes(app, deps);
+  memberRoutes(app, deps);
+  recordRoutes(app, deps);
+  consoleRoutes(app, deps);
   assetRoutes(app, deps);
   done();
 };

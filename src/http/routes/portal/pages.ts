@@ -7,6 +7,7 @@ import { notFound } from '../../../errors.js';
 import { fromThisSite } from '../../same-site.js';
 import type { App } from '../../types.js';
 import { checkForm, formToken, personOf, renderPage, type Person, type PortalDeps } from './context.js';
+import { membersPage } from './members.js';
 import { cookieAttributes, signInPage } from './sign-in.js';
 import { portalCookie } from '../../../identity/sessions.js';
 
@@ -14,7 +15,7 @@ const resourceId = /^res_[0-9a-hjkmnp-tv-z]{26}$/;
 const sessionId = /^ses_[0-9a-hjkmnp-tv-z]{26}$/;
 
 /** The signed-in person, or the sign-in page (401) already sent. */
-async function signedIn(
+export async function signedIn(
   deps: PortalDeps,
   request: FastifyRequest,
   reply: FastifyReply,
@@ -43,19 +44,14 @@ export function pageRoutes(app: App, deps: PortalDeps): void {
   app.get('/', { schema: { hide: true } }, async (request, reply) => {
     const person = await signedIn(deps, request, reply);
     if (person === null) return reply;
-    const [resources, members, sessions] = await Promise.all([
-      services.provisioner.list(person.domainId),
-      services.principals.list(person.domainId),
-      services.sessions.list(person.domainId, person.subject),
-    ]);
-    const me = members.find((p) => p.id === person.subject);
-    const email = me?.email ?? me?.clientId ?? person.subject;
+    // One read in the domain: the counts and the person's own name.
+    const { name, ...counts } = await services.portal.dashboard(person.domainId, person.subject);
     return renderPage(deps, request, reply, 'dashboard', {
       title: 'Dashboard',
       person,
-      email,
+      email: name,
       csrf: formToken(deps, person),
-      data: { counts: { resources: resources.length, members: members.length, sessions: sessions.length } },
+      data: { counts },
     });
   });
 
@@ -90,12 +86,7 @@ export function pageRoutes(app: App, deps: PortalDeps): void {
   app.get('/members', { schema: { hide: true } }, async (request, reply) => {
     const person = await signedIn(deps, request, reply);
     if (person === null) return reply;
-    return renderPage(deps, request, reply, 'members', {
-      title: 'Members',
-      person,
-      csrf: formToken(deps, person),
-      data: { items: await services.principals.list(person.domainId) },
-    });
+    return membersPage(deps, request, reply, person);
   });
 
   app.get('/sessions', { schema: { hide: true } }, async (request, reply) => {
