@@ -16,6 +16,7 @@ import type { Exchange, OutgoingRequest, Send } from './http.js';
 import type { Check, OperationResult, Verdict } from './report.js';
 import { fillTemplate, sampleValue, unknownId } from './samples.js';
 import type { Credential, ProbeSetup } from './target.js';
+import { fetchPublicKeys, KeyListener, TokenForge, type TokenAttack } from './tokens.js';
 
 /** Fields and headers a confused server might take the tenant from. */
 export const smuggledFields = ['domainId', 'tenantId', 'tenant_id', 'ownerId', 'orgId'] as const;
@@ -189,6 +190,8 @@ class Run {
         reference = after;
       }
     }
+    // Forged and foreign variants of A's token at every operation A may call, a few operations at a time.
+    if (this.setup.tokens !== undefined) await this.attackTokens(ops);
     this.compareState(reference, await this.snapshot(), null, 'changed by the end of the run');
     return {
       operations: this.api.operations.map((op) => this.coverage(op)),
@@ -587,6 +590,100 @@ class Run {
     if (d !== null)
       return { got: `${exchange.status}, obeyed: ${d} from the call without it`, verdict: 'leak' };
     return { got: `${exchange.status}, as without it`, verdict: 'pass' };
+  }
+
+  // ---- forged and foreign tokens ------------------------------------------------------------------
+
+  private async attackTokens(ops: readonly Operation[]): Promise<void> {
+    const setup = this.setup.tokens!;
+    let forge: TokenForge;
+    try {
+      forge = await TokenForge.create(setup, await fetchPublicKeys(setup));
+    } catch (error) {
+      for (const op of ops)
+        this.note(op, `token: A's token cannot be read as a JWT (${(error as Error).message})`);
+      return;
+    }
+    const listener = await KeyListener.start(forge.attackerKeys);
+    try {
+      const queue = ops.map((op, i) => ({ op, tag: `${this.tag}-${i}` }));
+      const workers = Array.from({ length: Math.min(this.concurrency, queue.length) }, async () => {
+        for (let next = queue.shift(); next !== undefined; next = queue.shift())
+          await this.attackToken(next.op, forge, listener, next.tag);
+      });
+      await Promise.all(workers);
+    } finally {
+      await listener.close();
+    }
+  }
+
+  /**
+   * Sends every forged variant of A's token at A's own call and compares each answer with the answer
+   * without any credential: anything else (or a fetch of the listener) is a leak, one check per kind.
+   */
+  private async attackToken(op: Operation, forge: TokenForge, listener: KeyListener, tag: string) {
+    const setup = this.setup.tokens!;
+    const ownPath = this.values(op, (n) => this.setup.a.ids[n]);
+    if (Array.isArray(ownPath)) return;
+    const header = setup.header ?? 'authorization';
+    const scheme = setup.scheme ?? 'Bearer ';
+    const make = this.uniques();
+    const bare = await this.send(
+      this.build(op, ownPath, this.setup.a.ids, { name: 'none', headers: {} }, make()).request,
+    );
+    if (bare.status === 0 || is2xx(bare.status)) {
+      this.note(
+        op,
+        `token: without a credential it answers ${bare.status}, so nothing is refused to compare with`,
+      );
+      return;
+    }
+    // A's own token must be accepted here, or its forgeries prove nothing (deleting A's things is skipped).
+    if (!(op.method === 'DELETE' && pathNames(op).some((n) => this.setup.a.ids[n] !== this.setup.a.id))) {
+      const genuine = { name: 'token', headers: { [header]: `${scheme}${setup.token}` } };
+      const own = await this.send(this.build(op, ownPath, this.setup.a.ids, genuine, make()).request);
+      if (own.status === bare.status) {
+        this.note(op, `token: A's own token is refused here (${own.status}) like no credential`);
+        return;
+      }
+    }
+    const outcomes = new Map<TokenAttack, { variant: string; got: string; verdict: Verdict }[]>();
+    for (const forged of await forge.forge(listener.base, tag)) {
+      const credential = { name: 'token', headers: { [header]: `${scheme}${forged.token}` } };
+      const exchange = await this.send(this.build(op, ownPath, this.setup.a.ids, credential, make()).request);
+      const fetched = forged.fetchPath !== undefined && listener.wasFetched(forged.fetchPath);
+      const outcome: { got: string; verdict: Verdict } = fetched
+        ? { got: `${exchange.status}, and the listener was asked for ${forged.fetchPath}`, verdict: 'leak' }
+        : exchange.status === 0
+          ? { got: exchange.text, verdict: 'inconclusive' }
+          : exchange.status === bare.status
+            ? { got: `${exchange.status} as without`, verdict: 'pass' }
+            : is2xx(exchange.status)
+              ? { got: `${exchange.status}: accepted`, verdict: 'leak' }
+              : { got: `${exchange.status}: not refused as without`, verdict: 'leak' };
+      outcomes.set(forged.kind, [
+        ...(outcomes.get(forged.kind) ?? []),
+        { variant: forged.variant, ...outcome },
+      ]);
+    }
+    for (const [kind, list] of outcomes) {
+      const verdict: Verdict = list.some((o) => o.verdict === 'leak')
+        ? 'leak'
+        : list.some((o) => o.verdict === 'pass')
+          ? 'pass'
+          : 'inconclusive';
+      const groups = new Map<string, string[]>();
+      for (const o of list) groups.set(o.got, [...(groups.get(o.got) ?? []), o.variant]);
+      const got = [...groups].map(([g, variants]) => `${variants.join(', ')}: ${g}`).join('; ');
+      this.record(
+        op,
+        `token[${kind}]`,
+        'token',
+        `refused as without a credential (${bare.status})`,
+        got,
+        verdict,
+      );
+    }
   }
 
   // ---- B's state ------------------------------------------------------------------------------------
