@@ -77,24 +77,23 @@ const b64 = (text: string) => Buffer.from(text).toString('base64url');
 
 /** The listener `jku` and `x5u` point at: it serves the attacker's key set and remembers every path asked. */
 export class KeyListener {
-  private readonly fetched = new Set<string>();
   private constructor(
     private readonly server: Server,
+    private readonly fetched: ReadonlySet<string>,
     readonly base: string,
   ) {}
 
   static async start(jwks: { keys: JWK[] }): Promise<KeyListener> {
-    let listener: KeyListener | undefined;
+    const fetched = new Set<string>();
     const server = createServer((request, response) => {
-      listener?.fetched.add((request.url ?? '/').split('?')[0]!);
+      fetched.add((request.url ?? '/').split('?')[0]!);
       if ((request.url ?? '').includes('/jku/')) {
         response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
       } else response.writeHead(404).end();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    listener = new KeyListener(server, `http://127.0.0.1:${port}`);
-    return listener;
+    return new KeyListener(server, fetched, `http://127.0.0.1:${port}`);
   }
 
   wasFetched(path: string): boolean {
@@ -239,7 +238,9 @@ export class TokenForge {
     add('signature', 'absent', `${h}.${p}`);
     add('signature', 'truncated', `${h}.${p}.${s.slice(0, Math.max(0, s.length - 6))}`);
 
-    for (const key of this.publicKeys.slice(0, 2)) {
+    // The key A's token names, or the first published one.
+    const named = this.publicKeys.find((k) => k.kid !== undefined && k.kid === this.header.kid);
+    for (const key of named !== undefined ? [named] : this.publicKeys.slice(0, 1)) {
       for (const { variant, secret } of publicKeySecrets(key)) {
         const token = await new SignJWT(this.payload)
           .setProtectedHeader({ ...this.header, alg: 'HS256' })

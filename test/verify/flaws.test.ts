@@ -291,6 +291,16 @@ describe('bulkhead verify on a service with planted flaws', () => {
     expect(sarif!.invocations![0]).toMatchObject({ executionSuccessful: true });
     // No secret of B's in the log.
     expect(run.out).not.toContain(bSecret);
+
+    // A token flaw: one result per operation it was found at, under the rule of its attack kind.
+    const tokens = await verifyService(noFlaws, 'sarif', { ...noTokenFlaws, algNone: true });
+    const tokenRun = (JSON.parse(tokens.run.out) as SarifLog).runs[0]!;
+    expect(tokenRun.tool.driver.rules!.find((r) => r.id === 'token[alg-none]')).toMatchObject({
+      name: 'TokenAlgNone',
+    });
+    expect(new Set(tokenRun.results!.map((r) => r.ruleId))).toEqual(new Set(['token[alg-none]']));
+    expect(tokenRun.results!.length).toBeGreaterThanOrEqual(5);
+    expect(tokenRun.results![0]!.message.text).toMatch(/: token\[alg-none\] with A's token: .*accepted/);
   });
 
   describe('with a running service', () => {
