@@ -7,6 +7,7 @@
 // the credentials stay on the server). Afterwards everything is deleted again: resources, volumes,
 // instances, the grant, then both domains.
 import { randomBytes } from 'node:crypto';
+import { audienceOf } from '@bulkhead/sdk/profile';
 import { ConfigError } from '../config.js';
 import { computeKinds, resourceKinds } from '../domain/kinds.js';
 import { httpSender, type Exchange, type Send } from './http.js';
@@ -413,6 +414,12 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
           },
           [secret, oauthClient.clientSecret],
         ),
+        // A's access token, forged and edited towards B at every operation (B's domain and audience).
+        tokens: {
+          token: a.token,
+          jwksUrls: [`${base}/v1/domains/${a.id}/jwks.json`, `${base}/.well-known/jwks.json`],
+          foreignClaims: { dom: b.id, aud: audienceOf(b.id) },
+        },
         // A period of the same form that is not B's (`0000-00` is not a month at all).
         unknownIds: { period: '2000-01' },
         // Storage is the kind the embedded defaults provide; object bodies are raw bytes.

@@ -9,6 +9,8 @@ import { httpSender, type Send } from './http.js';
 import { fillTemplate } from './samples.js';
 import type { Credential, ProbeDomain, ProbeSetup, Target } from './target.js';
 import { TargetError } from './target.js';
+import type { TokenSetup } from './tokens.js';
+import type { JWK } from 'jose';
 
 const headers = z.record(z.string(), z.string());
 const credential = z.strictObject({ headers, writeHeaders: headers.optional() });
@@ -38,6 +40,31 @@ const create = call.extend({
   cleanup: call.optional(),
 });
 
+/** A's bearer JWT, for the token attacks (see tokens.ts). */
+const tokens = z.strictObject({
+  token: z.string().min(1),
+  header: z.string().min(1).default('authorization'),
+  scheme: z.string().default('Bearer '),
+  /** Where the target publishes its keys; default `<baseUrl>/.well-known/jwks.json` (and the issuer's discovery). */
+  jwksUrl: z.url().optional(),
+  /** The claims that name the tenant, with B's values. */
+  foreignClaims: z.record(z.string(), z.unknown()).default({}),
+  /** A's issuer's private key as JWK JSON, when a test issuer lets the prober sign A's tokens. */
+  signingKey: z
+    .string()
+    .refine((text) => {
+      try {
+        const key: unknown = JSON.parse(text);
+        return typeof key === 'object' && key !== null && 'kty' in key;
+      } catch {
+        return false;
+      }
+    }, 'must be a JWK as JSON')
+    .optional(),
+  /** B's issuer, when B's tokens come from another issuer. */
+  foreignIssuer: z.string().min(1).optional(),
+});
+
 const schema = z.strictObject({
   baseUrl: z.url(),
   spec: z.string().min(1).optional(),
@@ -48,6 +75,7 @@ const schema = z.strictObject({
   skip: z.record(z.string(), z.string().min(1)).default({}),
   volatileFields: z.array(z.string()).default([]),
   create: z.array(create).default([]),
+  tokens: tokens.optional(),
 });
 
 export type VerifyConfig = z.infer<typeof schema>;
@@ -113,6 +141,19 @@ function fillPath(path: string, ids: Readonly<Record<string, string>>): string {
   return path.replace(/\{([^}]+)\}/g, (whole, name: string) =>
     ids[name] === undefined ? whole : encodeURIComponent(ids[name]),
   );
+}
+
+function tokenSetup(config: VerifyConfig): TokenSetup {
+  const t = config.tokens!;
+  return {
+    token: t.token,
+    header: t.header,
+    scheme: t.scheme,
+    jwksUrls: [t.jwksUrl ?? `${config.baseUrl.replace(/\/+$/, '')}/.well-known/jwks.json`],
+    foreignClaims: t.foreignClaims,
+    ...(t.signingKey === undefined ? {} : { signingKey: JSON.parse(t.signingKey) as JWK }),
+    ...(t.foreignIssuer === undefined ? {} : { foreignIssuer: t.foreignIssuer }),
+  };
 }
 
 /**
@@ -204,6 +245,7 @@ export function configTarget(
         bodies: config.bodies,
         skip: config.skip,
         volatileFields: config.volatileFields,
+        ...(config.tokens === undefined ? {} : { tokens: tokenSetup(config) }),
       };
     },
     async teardown(): Promise<string[]> {

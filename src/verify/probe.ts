@@ -16,6 +16,7 @@ import type { Exchange, OutgoingRequest, Send } from './http.js';
 import type { Check, OperationResult, Verdict } from './report.js';
 import { fillTemplate, sampleValue, unknownId } from './samples.js';
 import type { Credential, ProbeSetup } from './target.js';
+import { fetchPublicKeys, KeyListener, TokenForge, type TokenAttack } from './tokens.js';
 
 /** Fields and headers a confused server might take the tenant from. */
 export const smuggledFields = ['domainId', 'tenantId', 'tenant_id', 'ownerId', 'orgId'] as const;
@@ -96,6 +97,13 @@ function credentialSecrets(credential: Credential): string[] {
   });
 }
 
+export interface ProbeOptions {
+  /** How many operations are attacked at once (4 by default). */
+  readonly concurrency?: number;
+  /** Attack kinds left out, e.g. `mixed-owner`, `token[alg-none]` (to show that a test needs them). */
+  readonly omit?: readonly string[];
+}
+
 /**
  * Runs every attack against the API and returns what each found. Attacks on B's ids run `concurrency`
  * operations at a time (4 by default); A's own calls run one at a time, in a fixed order.
@@ -107,9 +115,9 @@ export async function probe(
   api: ApiDescription,
   setup: ProbeSetup,
   send: Send,
-  options: { concurrency?: number } = {},
+  options: ProbeOptions = {},
 ): Promise<ProbeResult> {
-  return new Run(api, setup, send, Math.max(1, options.concurrency ?? 4)).run();
+  return new Run(api, setup, send, Math.max(1, options.concurrency ?? 4), new Set(options.omit)).run();
 }
 
 class Run {
@@ -133,6 +141,7 @@ class Run {
     private readonly setup: ProbeSetup,
     private readonly send: Send,
     private readonly concurrency: number,
+    private readonly omit: ReadonlySet<string>,
   ) {
     this.volatile = new Set(
       [...defaultVolatileFields, ...(setup.volatileFields ?? [])].map((f) =>
@@ -175,6 +184,15 @@ class Run {
     await Promise.all(workers);
     let reference = await this.snapshot();
     this.compareState(initial, reference, null, 'changed while A was sent at B’s ids');
+
+    // Forged and foreign variants of A's token at every operation A may call, a few operations at a time,
+    // before A's own calls (which end A's sessions).
+    if (this.setup.tokens !== undefined) {
+      await this.attackTokens(ops);
+      const after = await this.snapshot();
+      this.compareState(reference, after, null, 'changed while A’s forged tokens were sent');
+      reference = after;
+    }
 
     // A's own calls, and the same calls with B smuggled in: reads first, then changes, deletions last,
     // and calls about the caller itself (no path parameters, e.g. logout) after the others of their kind.
@@ -364,6 +382,7 @@ class Run {
       if (withB !== withUnknown) variants.push({ attack: 'foreign-body', path: own, unknown: own });
     }
     for (const v of variants) {
+      if (this.omit.has(v.attack)) continue;
       if (Array.isArray(v.path) || Array.isArray(v.unknown)) {
         const missing = Array.isArray(v.path) ? v.path : (v.unknown as string[]);
         this.note(op, `${v.attack}: no id of B for path parameter ${missing.join(', ')}`);
@@ -587,6 +606,107 @@ class Run {
     if (d !== null)
       return { got: `${exchange.status}, obeyed: ${d} from the call without it`, verdict: 'leak' };
     return { got: `${exchange.status}, as without it`, verdict: 'pass' };
+  }
+
+  // ---- forged and foreign tokens ------------------------------------------------------------------
+
+  private async attackTokens(ops: readonly Operation[]): Promise<void> {
+    const setup = this.setup.tokens!;
+    let forge: TokenForge;
+    try {
+      forge = await TokenForge.create(setup, await fetchPublicKeys(setup));
+    } catch (error) {
+      for (const op of ops)
+        this.note(op, `token: A's token cannot be read as a JWT (${(error as Error).message})`);
+      return;
+    }
+    const listener = await KeyListener.start(forge.attackerKeys);
+    try {
+      // Reads first: A's own token is tried at each before its forgeries, and reads change nothing.
+      const queue = ops
+        .map((op, i) => ({ op, tag: `${this.tag}-${i}` }))
+        .sort((x, y) => Number(!safeMethods.has(x.op.method)) - Number(!safeMethods.has(y.op.method)));
+      const workers = Array.from({ length: Math.min(this.concurrency, queue.length) }, async () => {
+        for (let next = queue.shift(); next !== undefined; next = queue.shift())
+          await this.attackToken(next.op, forge, listener, next.tag);
+      });
+      await Promise.all(workers);
+    } finally {
+      await listener.close();
+    }
+  }
+
+  /**
+   * Sends every forged variant of A's token at A's own call and compares each answer with the answer
+   * without any credential: anything else (or a fetch of the listener) is a leak, one check per kind.
+   */
+  private async attackToken(op: Operation, forge: TokenForge, listener: KeyListener, tag: string) {
+    const setup = this.setup.tokens!;
+    const ownPath = this.values(op, (n) => this.setup.a.ids[n]);
+    if (Array.isArray(ownPath)) return;
+    const header = setup.header ?? 'authorization';
+    const scheme = setup.scheme ?? 'Bearer ';
+    const make = this.uniques();
+    const bare = await this.send(
+      this.build(op, ownPath, this.setup.a.ids, { name: 'none', headers: {} }, make()).request,
+    );
+    if (bare.status === 0 || is2xx(bare.status)) {
+      this.note(
+        op,
+        `token: without a credential it answers ${bare.status}, so nothing is refused to compare with`,
+      );
+      return;
+    }
+    // At a read, A's own token must be accepted, or its forgeries prove nothing. (A change is not made
+    // with it: it could end A's session, or delete what the other attacks need.)
+    if (safeMethods.has(op.method)) {
+      const genuine = { name: 'token', headers: { [header]: `${scheme}${setup.token}` } };
+      const own = await this.send(this.build(op, ownPath, this.setup.a.ids, genuine, make()).request);
+      if (own.status === bare.status) {
+        this.note(op, `token: A's own token is refused here (${own.status}) like no credential`);
+        return;
+      }
+    }
+    const outcomes = new Map<TokenAttack, { variant: string; got: string; verdict: Verdict }[]>();
+    const forgeries = (await forge.forge(listener.base, tag)).filter(
+      (f) => !this.omit.has(`token[${f.kind}]`),
+    );
+    for (const forged of forgeries) {
+      const credential = { name: 'token', headers: { [header]: `${scheme}${forged.token}` } };
+      const exchange = await this.send(this.build(op, ownPath, this.setup.a.ids, credential, make()).request);
+      const fetched = forged.fetchPath !== undefined && listener.wasFetched(forged.fetchPath);
+      const outcome: { got: string; verdict: Verdict } = fetched
+        ? { got: `${exchange.status}, and the listener was asked for ${forged.fetchPath}`, verdict: 'leak' }
+        : exchange.status === 0
+          ? { got: exchange.text, verdict: 'inconclusive' }
+          : exchange.status === bare.status
+            ? { got: `${exchange.status} as without`, verdict: 'pass' }
+            : is2xx(exchange.status)
+              ? { got: `${exchange.status}: accepted`, verdict: 'leak' }
+              : { got: `${exchange.status}: not refused as without`, verdict: 'leak' };
+      outcomes.set(forged.kind, [
+        ...(outcomes.get(forged.kind) ?? []),
+        { variant: forged.variant, ...outcome },
+      ]);
+    }
+    for (const [kind, list] of outcomes) {
+      const verdict: Verdict = list.some((o) => o.verdict === 'leak')
+        ? 'leak'
+        : list.some((o) => o.verdict === 'pass')
+          ? 'pass'
+          : 'inconclusive';
+      const groups = new Map<string, string[]>();
+      for (const o of list) groups.set(o.got, [...(groups.get(o.got) ?? []), o.variant]);
+      const got = [...groups].map(([g, variants]) => `${variants.join(', ')}: ${g}`).join('; ');
+      this.record(
+        op,
+        `token[${kind}]`,
+        'token',
+        `refused as without a credential (${bare.status})`,
+        got,
+        verdict,
+      );
+    }
   }
 
   // ---- B's state ------------------------------------------------------------------------------------

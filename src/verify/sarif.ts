@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Log, Location, Notification, ReportingDescriptor, Result } from 'sarif';
 import { type Check, type VerifyReport } from './report.js';
+import { tokenAttacks } from './tokens.js';
 
 /** The attack kinds, as SARIF rules: what each checks and what a leak means. */
 export const attackRules: readonly { id: string; name: string; short: string; full: string }[] = [
@@ -66,6 +67,13 @@ export const attackRules: readonly { id: string; name: string; short: string; fu
     short: "B's state changed during A's calls",
     full: "One of B's own reads answered differently after A's calls: A changed something of B.",
   },
+  // Forged and foreign variants of A's bearer token, one rule per kind (`token[alg-none]` …).
+  ...Object.entries(tokenAttacks).map(([kind, full]) => ({
+    id: `token[${kind}]`,
+    name: `Token${kind.replace(/(^|-)([a-z0-9])/g, (_m, _d, c: string) => c.toUpperCase())}`,
+    short: `A forged or foreign token (${kind}) was not refused like no credential`,
+    full: `${full} It must be refused exactly as a call without any credential is.`,
+  })),
 ];
 
 /** The line (1-based) where the document names `path` as a key, or undefined. */

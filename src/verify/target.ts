@@ -2,6 +2,8 @@
 // victim), their credentials and the ids of their things by path parameter name. A target creates them
 // before a run and removes them after; the prober itself knows nothing of any particular API.
 
+import type { TokenSetup } from './tokens.js';
+
 /** One way of presenting a domain's identity, as request headers. */
 export interface Credential {
   /** A short label for reports, e.g. `key`, `token`, `session`. */
@@ -29,6 +31,8 @@ export type BodyTemplate =
   { readonly json: unknown } | { readonly contentType: string; readonly raw: string };
 
 export interface ProbeSetup {
+  /** A's bearer JWT and B's claims, for the token attacks; without it they do not run. */
+  readonly tokens?: TokenSetup;
   readonly baseUrl: string;
   readonly a: ProbeDomain;
   readonly b: ProbeDomain;

@@ -13,6 +13,8 @@ export interface VerifyOptions {
   /** Where the document came from, for the report. */
   readonly spec: string;
   readonly timeoutMs?: number;
+  /** How many operations are attacked at once (default 4). */
+  readonly concurrency?: number;
   /** Stops the attacks early; the probe domains are still removed, then the run throws VerifyAborted. */
   readonly signal?: AbortSignal;
 }
@@ -81,7 +83,9 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
     const setup = await options.target.setup();
     if (signal?.aborted !== true) {
       const send = httpSender(setup.baseUrl, options.timeoutMs ?? 10_000, signal);
-      result = await probe(options.api, setup, send);
+      result = await probe(options.api, setup, send, {
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      });
     }
     if (signal?.aborted !== true && options.target.probeProviders !== undefined)
       providers = providerResults(await options.target.probeProviders());

@@ -5,6 +5,7 @@
 // domains are gone after.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VerifyReport } from '../../src/verify/report.js';
+import { tokenAttacks } from '../../src/verify/tokens.js';
 import { testPostgresUrl } from '../helpers/backends.js';
 import { assertBuilt, killAll, runCli, startServer, tempDir, type Server } from '../helpers/processes.js';
 import { testRabbitmqUrl } from '../helpers/rabbitmq.js';
@@ -138,6 +139,20 @@ describe('bulkhead verify against a running Bulkhead', () => {
         (c) => c.operation === 'GET /v1/domains/{domainId}/instances' && c.attack === 'smuggle-query',
       ),
     ).toMatchObject({ verdict: 'pass', got: 'domainId, tenantId, tenant_id, ownerId, orgId: 400 (refused)' });
+    // A's access token, forged every way, was refused like no credential at every operation A may call
+    // (those of things only B has, e.g. B's keys, have no A's id to call them with).
+    const tokenChecks = report.checks.filter((c) => c.attack.startsWith('token['));
+    expect(new Set(tokenChecks.map((c) => c.attack))).toEqual(
+      new Set(
+        Object.keys(tokenAttacks)
+          .filter((k) => k !== 'foreign-issuer')
+          .map((k) => `token[${k}]`),
+      ),
+    );
+    expect(new Set(tokenChecks.map((c) => c.operation)).size).toBeGreaterThanOrEqual(60);
+    expect(tokenChecks.find((c) => c.attack === 'token[alg-none]')?.got).toBe(
+      'none, None, NONE, nOnE: 401 as without',
+    );
     expect(report.cleanup).toEqual([]);
 
     // The probe domains are deleted again.

@@ -9,11 +9,15 @@ import { main } from '../../src/cli/main.js';
 import type { VerifyReport } from '../../src/verify/report.js';
 import { unknownId, sampleValue } from '../../src/verify/samples.js';
 import { parseApiDescription } from '../../src/verify/openapi.js';
+import { tokenAttacks } from '../../src/verify/tokens.js';
 import {
   allFlaws,
   flawOperation,
   noFlaws,
+  noTokenFlaws,
   startVulnerableService,
+  tokenFlawAttack,
+  type TokenFlaws,
   verifyConfig,
   type Flaws,
   type VulnerableService,
@@ -48,8 +52,19 @@ function file(content: unknown): string {
   return path;
 }
 
-async function verifyService(flaws: Flaws, format = 'json'): Promise<{ run: Run; report?: VerifyReport }> {
-  const service = await startVulnerableService(flaws);
+const serviceEnv = (service: VulnerableService) => ({
+  ALPHA_KEY: service.tenants.a.key,
+  BRAVO_KEY: service.tenants.b.key,
+  ALPHA_TOKEN: service.tenants.a.token,
+  ISSUER_KEY: service.issuerKey,
+});
+
+async function verifyService(
+  flaws: Flaws,
+  format = 'json',
+  tokenFlaws: TokenFlaws = noTokenFlaws,
+): Promise<{ run: Run; report?: VerifyReport }> {
+  const service = await startVulnerableService(flaws, { tokenFlaws });
   try {
     const run = await cli(
       [
@@ -61,13 +76,18 @@ async function verifyService(flaws: Flaws, format = 'json'): Promise<{ run: Run;
         '--format',
         format,
       ],
-      { ALPHA_KEY: service.tenants.a.key, BRAVO_KEY: service.tenants.b.key },
+      serviceEnv(service),
     );
     return { run, ...(format === 'json' ? { report: JSON.parse(run.out) as VerifyReport } : {}) };
   } finally {
     await service.close();
   }
 }
+
+/** The token attack kinds the fixture's configuration gives rise to (it names no foreign issuer). */
+const tokenAttackKinds = Object.keys(tokenAttacks)
+  .filter((k) => k !== 'foreign-issuer')
+  .map((k) => `token[${k}]`);
 
 const leakedOperations = (report: VerifyReport) =>
   [
@@ -112,8 +132,15 @@ describe('bulkhead verify on a service with planted flaws', () => {
         'smuggle-query',
         'smuggle-body',
         'smuggle-header',
+        ...tokenAttackKinds,
       ]),
     );
+    // Every operation A may call got every forged token, each refused like no credential.
+    for (const o of report!.operations.filter((o) => o.coverage === 'exercised'))
+      expect(
+        report!.checks.filter((c) => c.operation === o.operation && c.attack.startsWith('token[')).length,
+        o.operation,
+      ).toBeGreaterThanOrEqual(tokenAttackKinds.length);
     // A's own item linked to B's item (B's id in the body) answers like an unknown target.
     expect(
       report!.checks.find((c) => c.operationId === 'linkItem' && c.attack === 'foreign-body'),
@@ -190,6 +217,21 @@ describe('bulkhead verify on a service with planted flaws', () => {
     },
   );
 
+  it.each(Object.keys(tokenFlawAttack) as (keyof TokenFlaws)[])(
+    'finds the token flaw %s alone, blaming its attack kind and no other',
+    async (flaw) => {
+      const { run, report } = await verifyService(noFlaws, 'json', { ...noTokenFlaws, [flaw]: true });
+      expect(run.code).toBe(1);
+      const leaks = report!.checks.filter((c) => c.verdict === 'leak');
+      expect([...new Set(leaks.map((c) => c.attack))]).toEqual([tokenFlawAttack[flaw]]);
+      // Found at every operation A's token reaches with the genuine check before the forged ones.
+      expect(new Set(leaks.map((c) => c.operation)).size).toBeGreaterThanOrEqual(5);
+      expect(leaks[0]!.credential).toBe('token');
+      if (flaw === 'fetchesJku') expect(leaks[0]!.got).toMatch(/the listener was asked for \/jku\//);
+      else expect(leaks[0]!.got).toMatch(/: 20[01]: accepted/);
+    },
+  );
+
   it('prints a table with the elapsed time, and JUnit XML with one failure per leak', async () => {
     const table = await verifyService({ ...noFlaws, forbiddenNotFound: true }, 'table');
     expect(table.run.code).toBe(1);
@@ -249,11 +291,21 @@ describe('bulkhead verify on a service with planted flaws', () => {
     expect(sarif!.invocations![0]).toMatchObject({ executionSuccessful: true });
     // No secret of B's in the log.
     expect(run.out).not.toContain(bSecret);
+
+    // A token flaw: one result per operation it was found at, under the rule of its attack kind.
+    const tokens = await verifyService(noFlaws, 'sarif', { ...noTokenFlaws, algNone: true });
+    const tokenRun = (JSON.parse(tokens.run.out) as SarifLog).runs[0]!;
+    expect(tokenRun.tool.driver.rules!.find((r) => r.id === 'token[alg-none]')).toMatchObject({
+      name: 'TokenAlgNone',
+    });
+    expect(new Set(tokenRun.results!.map((r) => r.ruleId))).toEqual(new Set(['token[alg-none]']));
+    expect(tokenRun.results!.length).toBeGreaterThanOrEqual(5);
+    expect(tokenRun.results![0]!.message.text).toMatch(/: token\[alg-none\] with A's token: .*accepted/);
   });
 
   describe('with a running service', () => {
     let service: VulnerableService;
-    const env = () => ({ ALPHA_KEY: service.tenants.a.key, BRAVO_KEY: service.tenants.b.key });
+    const env = () => serviceEnv(service);
     beforeAll(async () => {
       service = await startVulnerableService(noFlaws);
     });

@@ -177,7 +177,7 @@ async function once(
   let report: VerifyReport;
   try {
     report = await withProgress(ctx.io, `bulkhead verify: probing ${p.name}…`, () =>
-      runVerify({ target: p.target(), api, spec: p.spec, timeoutMs }),
+      runVerify({ target: p.target(), api, spec: p.spec, timeoutMs, concurrency: opts.concurrency }),
     );
   } catch (error) {
     // A run the target failed is recorded as one; a usage error (exit 2) is not a run. The run's own
@@ -229,7 +229,14 @@ async function every(
     run: async (signal) => {
       const current = api ?? (await loadApiDescription(p.spec, timeoutMs));
       api = null;
-      return runVerify({ target: p.target(), api: current, spec: p.spec, timeoutMs, signal });
+      return runVerify({
+        target: p.target(),
+        api: current,
+        spec: p.spec,
+        timeoutMs,
+        concurrency: opts.concurrency,
+        signal,
+      });
     },
     recorders,
     metrics,

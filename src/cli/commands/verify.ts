@@ -11,6 +11,7 @@ export interface VerifyOptions {
   operatorToken?: string;
   format: 'table' | 'json' | 'junit' | 'sarif';
   timeout: number;
+  concurrency: number;
   every?: number;
   results?: string;
   store?: boolean;
@@ -42,6 +43,12 @@ export function registerVerify(program: Command, ctx: CliContext): void {
         .default('table'),
     )
     .option('--timeout <seconds>', 'seconds to wait for each answer', wholeNumber(1, 300), 10)
+    .option(
+      '--concurrency <n>',
+      'how many operations are attacked at once (requests in flight at most)',
+      wholeNumber(1, 64),
+      4,
+    )
     .option(
       '--every <duration>',
       'run again every interval (30s, 15m, 1h …) until SIGINT or SIGTERM',

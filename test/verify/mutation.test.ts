@@ -1,0 +1,66 @@
+// The attacks are what find the planted flaws: with one attack kind left out, the flaw it finds goes
+// unnoticed (the run is clean), and with it the same run finds it. So a test of a flaw cannot pass
+// because of some other attack, and an attack that stopped working would fail its flaw's test.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { configTarget, loadVerifyConfig } from '../../src/verify/config-target.js';
+import { httpSender } from '../../src/verify/http.js';
+import { parseApiDescription } from '../../src/verify/openapi.js';
+import { probe } from '../../src/verify/probe.js';
+import {
+  noFlaws,
+  noTokenFlaws,
+  startVulnerableService,
+  tokenFlawAttack,
+  verifyConfig,
+  type Flaws,
+  type TokenFlaws,
+} from '../fixtures/vulnerable-service.js';
+import { tempDir } from '../helpers/processes.js';
+
+const dir = tempDir('bulkhead-verify-mutation-');
+afterAll(() => dir.remove());
+
+/** The leaks' attack kinds of one in-process run, with `omit` left out. */
+async function leakKinds(flaws: Flaws, tokenFlaws: TokenFlaws, omit: string[]): Promise<string[]> {
+  const service = await startVulnerableService(flaws, { tokenFlaws });
+  try {
+    const file = join(dir.path, `config-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify(verifyConfig(service, 'BRAVO-SECRET-mutation')));
+    const config = await loadVerifyConfig(file, {
+      ALPHA_KEY: service.tenants.a.key,
+      BRAVO_KEY: service.tenants.b.key,
+      ALPHA_TOKEN: service.tenants.a.token,
+      ISSUER_KEY: service.issuerKey,
+    });
+    const target = configTarget(config);
+    const setup = await target.setup();
+    try {
+      const send = httpSender(setup.baseUrl, 10_000);
+      const { checks } = await probe(parseApiDescription(service.spec), setup, send, { omit });
+      return [...new Set(checks.filter((c) => c.verdict === 'leak').map((c) => c.attack))].sort();
+    } finally {
+      await target.teardown();
+    }
+  } finally {
+    await service.close();
+  }
+}
+
+describe('each attack is what finds its flaw', () => {
+  it.each(Object.entries(tokenFlawAttack) as [keyof TokenFlaws, string][])(
+    'token flaw %s: found by %s, and unnoticed without it',
+    async (flaw, attack) => {
+      const on = { ...noTokenFlaws, [flaw]: true };
+      expect(await leakKinds(noFlaws, on, [])).toEqual([attack]);
+      expect(await leakKinds(noFlaws, on, [attack])).toEqual([]);
+    },
+  );
+
+  it('the parent-checked child: found by mixed-owner, and unnoticed without it', async () => {
+    const flaws = { ...noFlaws, childIgnoresParent: true };
+    expect(await leakKinds(flaws, noTokenFlaws, [])).toEqual(['mixed-owner']);
+    expect(await leakKinds(flaws, noTokenFlaws, ['mixed-owner'])).toEqual([]);
+  });
+});
