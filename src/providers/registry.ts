@@ -9,7 +9,7 @@ import { createPostgresProvider } from './postgres/index.js';
 import type { DataKeySource, Provider } from './provider.js';
 import { createRedisProvider } from './redis/index.js';
 import { createRabbitmqProvider } from './rabbitmq/index.js';
-import { createStorageProvider } from './storage/index.js';
+import { createS3StorageProvider, createStorageProvider } from './storage/index.js';
 
 /**
  * Builds the configured providers. With `onUnavailable`, a provider its configuration cannot build (a
@@ -42,12 +42,29 @@ export async function openProviders(
         : { kind: 'embedded', root: join(config.dataDir, 'postgres') },
     ),
   );
+  const { s3Bucket, s3AccessKeyId, s3SecretAccessKey } = config;
   await add('storage', () =>
-    createStorageProvider({
-      root: config.storageDir ?? join(config.dataDir, 'storage'),
-      dataKeys,
-      maxObjectBytes: config.maxObjectBytes,
-    }),
+    config.storage === 's3' &&
+    s3Bucket !== undefined &&
+    s3AccessKeyId !== undefined &&
+    s3SecretAccessKey !== undefined
+      ? createS3StorageProvider({
+          s3: {
+            endpoint: config.s3Endpoint,
+            region: config.s3Region,
+            bucket: s3Bucket,
+            prefix: config.s3Prefix,
+            accessKeyId: s3AccessKeyId,
+            secretAccessKey: s3SecretAccessKey,
+          },
+          dataKeys,
+          maxObjectBytes: config.maxObjectBytes,
+        })
+      : createStorageProvider({
+          root: config.storageDir ?? join(config.dataDir, 'storage'),
+          dataKeys,
+          maxObjectBytes: config.maxObjectBytes,
+        }),
   );
   // Only with a server: there is no embedded Redis. The same URL also carries the revocation feed.
   const { redisUrl, kubeconfig, rabbitmqUrl } = config;
