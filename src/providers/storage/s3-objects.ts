@@ -79,7 +79,7 @@ function s3Status(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
 }
 
-function isMissing(error: unknown): boolean {
+export function isMissing(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
   return s3Status(error) === 404 || name === 'NoSuchKey' || name === 'NotFound';
 }
@@ -355,6 +355,20 @@ export class S3StorageProvider implements ObjectProvider {
   }
 }
 
+/** An S3 client for `s3`: path-style with an endpoint, checksums only where S3 requires them. */
+export function openS3Client(s3: S3Location): S3Client {
+  const config: S3ClientConfig = {
+    region: s3.region,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    forcePathStyle: s3.forcePathStyle ?? s3.endpoint !== undefined,
+    // S3-compatible servers differ in the newer checksums; the signature covers the body either way.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(s3.endpoint === undefined ? {} : { endpoint: s3.endpoint }),
+  };
+  return new S3Client(config);
+}
+
 /**
  * Opens the storage provider on an S3-compatible store. Checks that the bucket answers, so a wrong
  * endpoint or credentials stop the server at start rather than at the first object.
@@ -372,16 +386,7 @@ export async function createS3StorageProvider(options: S3StorageProviderOptions)
   if (!Number.isSafeInteger(maxObjectBytes) || maxObjectBytes < 1) {
     throw new RangeError('maxObjectBytes must be a positive integer');
   }
-  const config: S3ClientConfig = {
-    region: s3.region,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    forcePathStyle: s3.forcePathStyle ?? s3.endpoint !== undefined,
-    // Checksums only where S3 requires them: S3-compatible servers differ in the newer ones.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    ...(s3.endpoint === undefined ? {} : { endpoint: s3.endpoint }),
-  };
-  const client = new S3Client(config);
+  const client = openS3Client(s3);
   const provider = new S3StorageProvider(
     client,
     s3.bucket,
