@@ -130,6 +130,17 @@ const schema = z
     postgresUrl: postgresUrl.optional(),
     postgresMode: z.enum(['database', 'schema']).default('database'),
     storageDir: z.string().min(1).optional(),
+    /** Where storage areas keep their objects: a local directory (`dir`), or an S3-compatible store. */
+    storage: z.enum(['dir', 's3']).default('dir'),
+    s3Endpoint: serverUrl(['http:', 'https:'], 'must be an http:// or https:// URL').optional(),
+    s3Region: z.string().min(1).default('us-east-1'),
+    s3Bucket: z.string().min(1).optional(),
+    s3Prefix: z
+      .string()
+      .regex(/^([^/]+\/)*$/, 'must be empty or end with /, e.g. bulkhead/')
+      .default('bulkhead/'),
+    s3AccessKeyId: z.string().min(1).optional(),
+    s3SecretAccessKey: z.string().min(1).optional(),
     volumeDir: z.string().min(1).optional(),
     volumeDirShared: z
       .enum(['true', 'false'], { message: 'must be true or false' })
@@ -310,6 +321,18 @@ const schema = z
         path: ['tlsSelfSigned'],
         message: 'and BULKHEAD_TLS_CERT are two ways to the same thing: set one of them',
       });
+    // S3 takes a bucket and credentials; the variables mean nothing with the local directory.
+    if (config.storage === 's3') {
+      for (const key of ['s3Bucket', 's3AccessKeyId', 's3SecretAccessKey'] as const)
+        if (config[key] === undefined)
+          ctx.addIssue({ code: 'custom', path: [key], message: 'is required with BULKHEAD_STORAGE=s3' });
+      if (config.storageDir !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['storageDir'],
+          message: 'is set but BULKHEAD_STORAGE=s3 keeps objects in the bucket',
+        });
+    }
     for (const key of ['stripeWebhookSecret', 'stripeApiUrl'] as const)
       if (config[key] !== undefined && config.stripeSecretKey === undefined)
         ctx.addIssue({
@@ -350,6 +373,13 @@ const envNames: Record<keyof z.input<typeof schema>, string> = {
   postgresMode: 'BULKHEAD_POSTGRES_MODE',
   postgresAllowPasswordlessLogin: 'BULKHEAD_POSTGRES_ALLOW_PASSWORDLESS_LOGIN',
   storageDir: 'BULKHEAD_STORAGE_DIR',
+  storage: 'BULKHEAD_STORAGE',
+  s3Endpoint: 'BULKHEAD_S3_ENDPOINT',
+  s3Region: 'BULKHEAD_S3_REGION',
+  s3Bucket: 'BULKHEAD_S3_BUCKET',
+  s3Prefix: 'BULKHEAD_S3_PREFIX',
+  s3AccessKeyId: 'BULKHEAD_S3_ACCESS_KEY_ID',
+  s3SecretAccessKey: 'BULKHEAD_S3_SECRET_ACCESS_KEY',
   volumeDir: 'BULKHEAD_VOLUME_DIR',
   volumeDirShared: 'BULKHEAD_VOLUME_DIR_SHARED',
   maxVolumeBytes: 'BULKHEAD_MAX_VOLUME_BYTES',

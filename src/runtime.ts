@@ -20,7 +20,7 @@ import { BillingService } from './billing/service.js';
 import { PaymentService, type StripeSettings } from './billing/payments.js';
 import { storedBytesIn, UsageMeter } from './billing/metering.js';
 import { KeyService } from './keys/service.js';
-import { ComputeService } from './services/compute.js';
+import { ComputeService, type VolumeDisks as ComputeVolumeDisks } from './services/compute.js';
 import { DomainPurge } from './services/domain-purge.js';
 import { DomainService } from './services/domains.js';
 import { GrantService } from './policy/grants.js';
@@ -34,7 +34,7 @@ import { Provisioner, type Providers } from './provisioner/provisioner.js';
 import { defaultQuotas, type QuotaDefaults } from './domain/quotas.js';
 import { StorageQuota } from './provisioner/storage-quota.js';
 import { hasObjects, type DataKeySource } from './providers/provider.js';
-import { openProviders } from './providers/registry.js';
+import { openProviders, volumeDisksOf } from './providers/registry.js';
 import { deriveNoticeKey } from './store/notices.js';
 import { openStore, type Store, type StoreOptions } from './store/store.js';
 import { appendAudit } from './audit/log.js';
@@ -116,6 +116,8 @@ export interface ServiceOptions {
   readonly publicUrl?: string | undefined;
   /** Where volumes keep their bytes (default: a new directory under the system's temporary directory). */
   readonly volumeRoot?: string | undefined;
+  /** The volumes' store when it is not a directory (S3); `volumeRoot` is then unused. */
+  readonly volumeDisks?: ComputeVolumeDisks | undefined;
   readonly maxVolumeBytes?: number | undefined;
   /** A bearer token that reads /metrics and nothing else. */
   readonly metricsToken?: string | undefined;
@@ -208,7 +210,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     leaseMs: options.leaseMs ?? 30_000,
     measure: measureStorage,
   });
-  const disks = new VolumeDisks(volumeRoot);
+  const disks = options.volumeDisks ?? new VolumeDisks(volumeRoot);
   const compute = new ComputeService({
     store,
     disks,
@@ -372,6 +374,7 @@ export async function openServices(config: Config): Promise<Services> {
       issuer: config.issuer,
       publicUrl: config.publicUrl,
       volumeRoot: config.volumeDir ?? join(config.dataDir, 'volumes'),
+      volumeDisks: volumeDisksOf(config, dataKeys),
       maxVolumeBytes: config.maxVolumeBytes,
       metricsToken: config.metricsToken,
       feedToken: config.feedToken,

@@ -104,7 +104,13 @@ export function backendLocations(
             endpoint: endpointOf(config.rabbitmqUrl),
           },
     kubernetes: { variable: 'BULKHEAD_KUBECONFIG', location: config.kubeconfig ?? null },
-    storage: { variable: 'BULKHEAD_STORAGE_DIR', location: config.storageDir ?? `${dataDir}/storage` },
+    storage:
+      config.storage === 's3'
+        ? {
+            variable: 'BULKHEAD_STORAGE',
+            location: `${config.s3Endpoint ?? 'AWS S3'} bucket ${config.s3Bucket ?? ''}, prefix ${config.s3Prefix}`,
+          }
+        : { variable: 'BULKHEAD_STORAGE_DIR', location: config.storageDir ?? `${dataDir}/storage` },
   };
 }
 

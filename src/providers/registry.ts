@@ -9,7 +9,8 @@ import { createPostgresProvider } from './postgres/index.js';
 import type { DataKeySource, Provider } from './provider.js';
 import { createRedisProvider } from './redis/index.js';
 import { createRabbitmqProvider } from './rabbitmq/index.js';
-import { createStorageProvider } from './storage/index.js';
+import { createS3StorageProvider, createStorageProvider, type S3Location } from './storage/index.js';
+import { S3VolumeDisks } from './storage/s3-volumes.js';
 
 /**
  * Builds the configured providers. With `onUnavailable`, a provider its configuration cannot build (a
@@ -42,12 +43,15 @@ export async function openProviders(
         : { kind: 'embedded', root: join(config.dataDir, 'postgres') },
     ),
   );
+  const s3 = s3LocationOf(config);
   await add('storage', () =>
-    createStorageProvider({
-      root: config.storageDir ?? join(config.dataDir, 'storage'),
-      dataKeys,
-      maxObjectBytes: config.maxObjectBytes,
-    }),
+    s3 !== null
+      ? createS3StorageProvider({ s3, dataKeys, maxObjectBytes: config.maxObjectBytes })
+      : createStorageProvider({
+          root: config.storageDir ?? join(config.dataDir, 'storage'),
+          dataKeys,
+          maxObjectBytes: config.maxObjectBytes,
+        }),
   );
   // Only with a server: there is no embedded Redis. The same URL also carries the revocation feed.
   const { redisUrl, kubeconfig, rabbitmqUrl } = config;
@@ -67,4 +71,30 @@ export async function openProviders(
     );
   }
   return providers;
+}
+
+/** The S3 store of storage areas and volumes with `BULKHEAD_STORAGE=s3`; null with the local directory. */
+export function s3LocationOf(config: Config): S3Location | null {
+  const { s3Bucket, s3AccessKeyId, s3SecretAccessKey } = config;
+  if (
+    config.storage !== 's3' ||
+    s3Bucket === undefined ||
+    s3AccessKeyId === undefined ||
+    s3SecretAccessKey === undefined
+  )
+    return null;
+  return {
+    endpoint: config.s3Endpoint,
+    region: config.s3Region,
+    bucket: s3Bucket,
+    prefix: config.s3Prefix,
+    accessKeyId: s3AccessKeyId,
+    secretAccessKey: s3SecretAccessKey,
+  };
+}
+
+/** The volumes' store on S3 with `BULKHEAD_STORAGE=s3`; undefined keeps them in the volume directory. */
+export function volumeDisksOf(config: Config, dataKeys: DataKeySource): S3VolumeDisks | undefined {
+  const s3 = s3LocationOf(config);
+  return s3 === null ? undefined : new S3VolumeDisks(s3, dataKeys);
 }

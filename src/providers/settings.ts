@@ -39,6 +39,8 @@ export function howToReach(backend: BackendIdentity): string {
       return `with BULKHEAD_RABBITMQ_URL pointing at ${backend.location}`;
     case 'storage':
       return `with BULKHEAD_STORAGE_DIR=${backend.location}`;
+    case 'storage-s3':
+      return `with BULKHEAD_STORAGE=s3 and BULKHEAD_S3_ENDPOINT, BULKHEAD_S3_BUCKET, BULKHEAD_S3_PREFIX naming ${backend.location}`;
     case 'kubernetes':
       return `with BULKHEAD_KUBECONFIG naming a cluster at ${backend.location}`;
     default:
@@ -59,6 +61,8 @@ export function settingOf(backend: BackendIdentity): string {
       return 'BULKHEAD_RABBITMQ_URL';
     case 'storage':
       return 'BULKHEAD_STORAGE_DIR';
+    case 'storage-s3':
+      return 'BULKHEAD_STORAGE';
     case 'kubernetes':
       return 'BULKHEAD_KUBECONFIG';
     default:

@@ -18,6 +18,7 @@ import type { Schedule } from '../verify/schedule.js';
 import { BillingCloser } from '../billing/schedule.js';
 import { verifySelf } from './verify-self.js';
 import { joinStore, type Membership } from './servers.js';
+import { s3LocationOf } from '../providers/registry.js';
 import { join } from 'node:path';
 
 /** How long each backend has to answer its health check at start. */
@@ -128,9 +129,14 @@ export async function startServer(
       await publisher.start();
     }
     // Beside other servers on this store only when every one of them reaches the same volume directory.
+    // Volumes on S3 are shared by their nature: every server reaches the same bucket.
+    const s3 = s3LocationOf(config);
     membership = await joinStore(services.store, {
-      volumeDir: config.volumeDir ?? join(config.dataDir, 'volumes'),
-      volumeDirShared: config.volumeDirShared,
+      volumeDir:
+        s3 === null
+          ? (config.volumeDir ?? join(config.dataDir, 'volumes'))
+          : `s3://${s3.bucket}/${s3.prefix}@${s3.endpoint ?? s3.region}`,
+      volumeDirShared: s3 !== null || config.volumeDirShared,
       everyMs: config.reconcileSeconds * 1000,
     });
     services.provisioner.onError = (error, resourceId) =>

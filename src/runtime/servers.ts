@@ -3,7 +3,8 @@
 // what it can reach. So servers may share a store only when they share that directory too: a server
 // records itself in the store at start (and on its reconcile schedule), and refuses to start when
 // another server is running on the store and either keeps volumes in a directory the operator did not
-// declare shared (`BULKHEAD_VOLUME_DIR_SHARED=true`). The embedded store belongs to one process: no check.
+// declare shared (`BULKHEAD_VOLUME_DIR_SHARED=true`); volumes on S3 (`BULKHEAD_STORAGE=s3`) are shared by
+// their nature and recorded as `s3://bucket/prefix@endpoint`. The embedded store belongs to one process: no check.
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import {
@@ -36,7 +37,7 @@ export async function joinStore(store: Store, options: JoinOptions): Promise<Mem
   if (store.kind === 'pglite') return { leave: () => Promise.resolve() };
   const self: ServerRecord = {
     host: options.host ?? hostname(),
-    volumeDir: resolve(options.volumeDir),
+    volumeDir: options.volumeDir.startsWith('s3://') ? options.volumeDir : resolve(options.volumeDir),
     volumeDirShared: options.volumeDirShared,
   };
   const now = new Date();
