@@ -159,6 +159,13 @@ export class ClientService {
     return ok && row !== undefined && row.auth_method === method ? row : null;
   }
 
+  /** The domain's live client with this client id, or null (one of another domain is none). */
+  async find(domainId: string, clientId: string): Promise<OAuthClientRow | null> {
+    if (!/^bho_[0-9a-f]{32}$/.test(clientId)) return null;
+    const row = await this.deps.store.system('authenticate', (tx) => findLiveOAuthClient(tx, clientId));
+    return row !== undefined && row.domain_id === domainId ? row : null;
+  }
+
   async list(domainId: string): Promise<ClientView[]> {
     return (await this.deps.store.withDomain(domainId, (tx) => liveOAuthClients(tx, domainId))).map(view);
   }
