@@ -37,7 +37,8 @@ function page(
       "frame-ancestors 'none'; base-uri 'none'",
   );
   reply.header('cache-control', 'no-store');
-  reply.header('referrer-policy', 'no-referrer');
+  // same-origin, not no-referrer: with no-referrer the browser posts the form with `Origin: null`.
+  reply.header('referrer-policy', 'same-origin');
   reply.header('x-frame-options', 'DENY');
   reply.header('x-content-type-options', 'nosniff');
   return reply
