@@ -103,6 +103,7 @@ describe.each(backends)('the authorization code flow on $name', (backend) => {
       redirectUris: [redirect],
       grantTypes: ['authorization_code', 'refresh_token'],
       scopes: ['openid', 'email'],
+      allowedOrigins: [`https://app-${label}.example`],
     });
     const spa = await register({
       name: 'spa',
@@ -528,5 +529,91 @@ describe.each(backends)('the authorization code flow on $name', (backend) => {
       expect(res.headers.get('location')).toBeNull();
     }
     expect((await userinfo(a.issuer, tokens.access_token)).status).toBe(200);
+  });
+
+  it('answers CORS on token and userinfo for the client’s own origins, on discovery and keys for all, nowhere else', async () => {
+    const appA = 'https://app-a.example';
+    const preflight = (path: string, origin: string) =>
+      fetch(`${base}${path}`, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type',
+        },
+      });
+    const ok = await preflight(`/d/${a.slug}/token`, appA);
+    expect(ok.status).toBe(204);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(appA);
+    expect(ok.headers.get('access-control-allow-methods')).toBe('POST');
+    expect(ok.headers.get('access-control-allow-credentials')).toBeNull();
+    // B's client's origin at A's endpoints, and an origin nobody registered: no CORS.
+    for (const origin of ['https://app-b.example', 'https://evil.example']) {
+      for (const path of [`/d/${a.slug}/token`, `/d/${a.slug}/userinfo`])
+        expect((await preflight(path, origin)).headers.get('access-control-allow-origin'), path).toBeNull();
+    }
+    // The token endpoint's answer, an error included, is readable by the client's own origin only.
+    const tokenAt = (clientId: string, origin: string) =>
+      fetch(`${a.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: 'bhc_nothing',
+          client_id: clientId,
+          client_secret: a.clientSecret,
+          redirect_uri: a.redirect,
+          code_verifier: 'v'.repeat(43),
+        }),
+      });
+    const mine = await tokenAt(a.clientId, appA);
+    expect(await mine.json()).toMatchObject({ error: 'invalid_grant' });
+    expect(mine.headers.get('access-control-allow-origin')).toBe(appA);
+    expect(
+      (await tokenAt(a.clientId, 'https://evil.example')).headers.get('access-control-allow-origin'),
+    ).toBeNull();
+    expect((await tokenAt(a.publicId, appA)).headers.get('access-control-allow-origin')).toBeNull();
+    // Userinfo: for the token's client's origin.
+    const { verifier, state, nonce, url } = await request(a);
+    const done = await authorize(url, new Jar(), { email: a.email, password });
+    const tokens = await client.authorizationCodeGrant(a.config, new URL(done.location!), {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+      expectedNonce: nonce,
+    });
+    const info = await fetch(`${a.issuer}/userinfo`, {
+      headers: { authorization: `Bearer ${tokens.access_token}`, origin: appA },
+    });
+    expect(info.status).toBe(200);
+    expect(info.headers.get('access-control-allow-origin')).toBe(appA);
+    // Discovery and keys: public.
+    for (const path of ['.well-known/openid-configuration', 'jwks.json'])
+      expect(
+        (await fetch(`${a.issuer}/${path}`, { headers: { origin: appA } })).headers.get(
+          'access-control-allow-origin',
+        ),
+      ).toBe('*');
+    // Nowhere else, even for an allowed origin.
+    const elsewhere: [string, string][] = [
+      ['POST', `/d/${a.slug}/introspect`],
+      ['POST', `/d/${a.slug}/revoke`],
+      ['GET', `/d/${a.slug}/authorize?client_id=${a.clientId}`],
+      ['GET', `/d/${a.slug}/end-session`],
+      ['POST', '/v1/auth/token'],
+      ['GET', '/v1/whoami'],
+      ['OPTIONS', '/v1/auth/token'],
+      ['OPTIONS', `/d/${a.slug}/introspect`],
+    ];
+    for (const [method, path] of elsewhere) {
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: {
+          origin: appA,
+          ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        },
+        ...(method === 'POST' ? { body: 'token=x' } : {}),
+      });
+      expect(res.headers.get('access-control-allow-origin'), `${method} ${path}`).toBeNull();
+    }
   });
 });

@@ -280,6 +280,10 @@ const noTargetInPath: Record<string, string> = {
     "signs in only the issuer's own people (B's person at A is attacked in auth/oidc-code.test.ts)",
   'GET /d/:slug/userinfo': "answers 401 for another domain's token; attacked in auth/oidc-code.test.ts",
   'POST /d/:slug/userinfo': "answers 401 for another domain's token; attacked in auth/oidc-code.test.ts",
+  'OPTIONS /d/:slug/token':
+    "CORS preflight: allows only an origin one of the issuer's own clients registered (auth/oidc-code.test.ts)",
+  'OPTIONS /d/:slug/userinfo':
+    "CORS preflight: allows only an origin one of the issuer's own clients registered (auth/oidc-code.test.ts)",
   'GET /d/:slug/end-session':
     "ends only a session named by an ID token of the issuer's own domain; A's hint at B is attacked in " +
     'auth/oidc-code.test.ts',

@@ -10,6 +10,7 @@ import { oauthErrorHandler } from '../../oauth.js';
 import type { App, FeaturePlugin, RouteModule } from '../../types.js';
 import { clientRoutes } from './clients.js';
 import { authorizeRoutes } from './authorize.js';
+import { corsPreflightRoutes } from './cors.js';
 import { discovery } from './discovery.js';
 import { endSessionRoutes } from './end-session.js';
 import { codesOf } from './issuer.js';
@@ -31,6 +32,7 @@ export const oidcPlugin: FeaturePlugin = (app, { services }, done) => {
     registered();
   });
   userinfoRoutes(app, services);
+  corsPreflightRoutes(app, services);
   void app.register((oauth: App, _opts, registered) => {
     void oauth.register(formbody, { bodyLimit: 8 * 1024 });
     oauth.setErrorHandler(oauthErrorHandler);

@@ -5,6 +5,7 @@ import type { RouteModule } from '../../types.js';
 import type { Services } from '../../../runtime.js';
 import type { OAuthClientRow } from '../../../store/schema.js';
 import { authenticateClient, presentsClient, type PresentedClient } from './client-auth.js';
+import { corsForClient, namedClientId } from './cors.js';
 import { codesOf, issuerOf } from './issuer.js';
 import { IssuerParams, TokenRequest, TokenResponse } from './schemas.js';
 
@@ -55,6 +56,7 @@ export const issuerToken: RouteModule = (app, services) => {
       const body = request.body;
       const requestId = String(request.id);
       reply.header('pragma', 'no-cache');
+      await corsForClient(services, request, reply, domainId, namedClientId(request, body));
       if (body.grant_type === 'client_credentials') {
         const authenticated = await authenticateClient(services, request, body, domainId);
         // The client-credentials grant is a service's: a registered client has no principal to act as.

@@ -3,14 +3,22 @@
 // one of another domain alike, is 401 with the Bearer challenge of RFC 6750 §3.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { decodeJwt } from 'jose';
 import { publicAccess } from '../../../policy/policy.js';
 import type { Services } from '../../../runtime.js';
 import type { App } from '../../types.js';
+import { corsForClient } from './cors.js';
 import { codesOf, issuerOf } from './issuer.js';
 import { IssuerParams } from './schemas.js';
 
 const UserInfo = Type.Object({ sub: Type.String(), email: Type.Optional(Type.String()) });
 const BearerError = Type.Object({ error: Type.String(), error_description: Type.String() });
+
+/** The client a verified access token was issued to. */
+function clientOf(token: string): string | undefined {
+  const claim = decodeJwt(token)['client_id'];
+  return typeof claim === 'string' ? claim : undefined;
+}
 
 export function userinfoRoutes(app: App, services: Services): void {
   const answer = async (request: FastifyRequest<{ Params: { slug: string } }>, reply: FastifyReply) => {
@@ -35,6 +43,7 @@ export function userinfoRoutes(app: App, services: Services): void {
       return refuse('invalid_token', 'The access token is not valid.');
     }
     if (principal.domainId !== domainId) return refuse('invalid_token', 'The access token is not valid.');
+    await corsForClient(services, request, reply, domainId, clientOf(bearer[1]!));
     const info = await codesOf(services).userinfo(domainId, principal.subject);
     if (info === null) return refuse('invalid_token', 'The access token is not valid.');
     return reply.send(info);
