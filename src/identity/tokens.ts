@@ -127,9 +127,9 @@ export class TokenService {
     principal: PrincipalRow,
     clientId: string,
     refresh = false,
+    sessionId: string = newId('session'),
   ): Promise<TokenResponse> {
     const now = new Date();
-    const sessionId = newId('session');
     const refreshToken = refresh ? this.newRefreshToken() : undefined;
     await this.o.store.withDomain(principal.domain_id, async (tx) => {
       await openCheckedSession(tx, principal, {

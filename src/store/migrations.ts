@@ -38,6 +38,7 @@ export const domainTables: Readonly<Record<string, string>> = {
   stripe_events: 'domain_id',
   portal_hosts: 'domain_id',
   portal_branding: 'domain_id',
+  oauth_codes: 'domain_id',
 };
 
 /** Tables created after migration 0012, which isolate themselves when they are created. */
@@ -54,6 +55,7 @@ const isolatedOnCreation: readonly string[] = [
   'oauth_clients',
   'portal_hosts',
   'portal_branding',
+  'oauth_codes',
 ];
 
 // Until migration 0012: a row is visible and writable when its domain is the transaction's, or in the
@@ -1234,6 +1236,36 @@ const migrations: Record<string, Migration> = {
         )`.execute(db);
       await isolate(db, 'servers', 'host', { using: 'false', check: 'false' });
       await grantApp(db, 'servers');
+    },
+  },
+  '0029_oauth_codes': {
+    async up(db) {
+      // Authorization codes (docs/identity.md, "Authorization code flow"): each issued by one domain's
+      // authorization endpoint to one of its clients, for one redirect URI and one PKCE challenge; kept
+      // only as a hash, spent at its first presentation, short-lived. A spent code remembers the session
+      // its tokens opened, so a code presented again ends that session.
+      await sql`
+        CREATE TABLE oauth_codes (
+          code_hash text PRIMARY KEY CHECK (code_hash ~ '^[0-9a-f]{64}$'),
+          domain_id text NOT NULL REFERENCES domains (id),
+          client_id text NOT NULL CHECK (client_id ~ '^bho_[0-9a-f]{32}$'),
+          principal_id text NOT NULL,
+          redirect_uri text NOT NULL CHECK (length(redirect_uri) BETWEEN 1 AND 2000),
+          code_challenge text NOT NULL CHECK (code_challenge ~ '^[A-Za-z0-9_-]{43}$'),
+          scope text NOT NULL CHECK (length(scope) <= 1000),
+          nonce text CHECK (length(nonce) <= 500),
+          auth_time timestamptz NOT NULL,
+          created_at timestamptz NOT NULL,
+          expires_at timestamptz NOT NULL,
+          used_at timestamptz,
+          session_id text
+        )`.execute(db);
+      await sql`CREATE INDEX oauth_codes_domain ON oauth_codes (domain_id, expires_at)`.execute(db);
+      await isolate(db, 'oauth_codes', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'oauth_codes', 'SELECT, INSERT');
+      await grantApp(db, 'oauth_codes', 'UPDATE (used_at, session_id)');
+      if (await roleExists(db, systemRole))
+        await sql.raw(`GRANT DELETE ON oauth_codes TO ${systemRole}`).execute(db);
     },
   },
 };

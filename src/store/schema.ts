@@ -399,6 +399,25 @@ export interface OAuthClientsTable {
 
 export type OAuthClientRow = Selectable<OAuthClientsTable>;
 
+/** An authorization code of a domain, kept as its SHA-256 (migration 0029). */
+export interface OAuthCodesTable {
+  code_hash: string;
+  domain_id: string;
+  client_id: string;
+  principal_id: string;
+  redirect_uri: string;
+  code_challenge: string;
+  scope: string;
+  nonce: string | null;
+  auth_time: Date;
+  created_at: ColumnType<Date, Date, never>;
+  expires_at: Date;
+  used_at: Date | null;
+  session_id: string | null;
+}
+
+export type OAuthCodeRow = Selectable<OAuthCodesTable>;
+
 /** A portal host (normal form) and the one domain it names (migration 0026). */
 export interface PortalHostsTable {
   host: string;
@@ -455,6 +474,7 @@ export interface Database {
   billing_details: BillingDetailsTable;
   servers: ServersTable;
   oauth_clients: OAuthClientsTable;
+  oauth_codes: OAuthCodesTable;
   portal_hosts: PortalHostsTable;
   portal_branding: PortalBrandingTable;
 }

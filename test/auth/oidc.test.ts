@@ -127,14 +127,21 @@ describe.each(backends)('each domain an OpenID Provider on $name', (backend) => 
     expect(metadata.issuer).toBe(a.issuer);
     expect(metadata.token_endpoint).toBe(`${a.issuer}/token`);
     expect(metadata.jwks_uri).toBe(`${a.issuer}/jwks.json`);
-    expect(metadata.grant_types_supported).toEqual(['client_credentials', 'refresh_token']);
+    expect(metadata.grant_types_supported).toEqual([
+      'authorization_code',
+      'client_credentials',
+      'refresh_token',
+    ]);
     expect(metadata.token_endpoint_auth_methods_supported).toEqual([
       'client_secret_basic',
       'client_secret_post',
+      'none',
     ]);
-    // Nothing is claimed that is not served yet.
-    expect(metadata.response_types_supported).toEqual([]);
-    expect(metadata).not.toHaveProperty('authorization_endpoint');
+    // Exactly what is served: the code flow with PKCE S256 only, and `iss` in its responses.
+    expect(metadata.response_types_supported).toEqual(['code']);
+    expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
+    expect(metadata.authorization_endpoint).toBe(`${a.issuer}/authorize`);
+    expect(metadata.authorization_response_iss_parameter_supported).toBe(true);
     expect(a.as.issuer).toBe(a.issuer);
     const paths = [
       `/d/${a.slug}/.well-known/openid-configuration`,

@@ -278,6 +278,20 @@ const noTargetInPath: Record<string, string> = {
     "leaves any token of another domain alone; B's client at A's endpoint is attacked in auth/oidc.test.ts",
   'POST /d/:slug/introspect':
     "answers active:false for another domain's token; attacked in auth/oidc.test.ts",
+  'GET /d/:slug/authorize':
+    "codes only for the issuer's own clients and people; A's client, redirect URI and person at B are " +
+    'attacked in auth/oidc-code.test.ts',
+  'POST /d/:slug/authorize':
+    "signs in only the issuer's own people (B's person at A is attacked in auth/oidc-code.test.ts)",
+  'GET /d/:slug/userinfo': "answers 401 for another domain's token; attacked in auth/oidc-code.test.ts",
+  'POST /d/:slug/userinfo': "answers 401 for another domain's token; attacked in auth/oidc-code.test.ts",
+  'OPTIONS /d/:slug/token':
+    "CORS preflight: allows only an origin one of the issuer's own clients registered (auth/oidc-code.test.ts)",
+  'OPTIONS /d/:slug/userinfo':
+    "CORS preflight: allows only an origin one of the issuer's own clients registered (auth/oidc-code.test.ts)",
+  'GET /d/:slug/end-session':
+    "ends only a session named by an ID token of the issuer's own domain; A's hint at B is attacked in " +
+    'auth/oidc-code.test.ts',
   'GET /metrics':
     'counts of isolation runs, no domain; operator or metrics token (covered in verify/runs.test.ts)',
   'POST /v1/verify/provider-probes':

@@ -10,6 +10,7 @@ import type { Actor } from '../../policy/principal.js';
 import { lockDomain } from '../../store/repositories/domains.js';
 import {
   deleteOAuthClient,
+  domainAllowsOrigin,
   findLiveOAuthClient,
   insertOAuthClient,
   liveOAuthClients,
@@ -157,6 +158,18 @@ export class ClientService {
     const row = await this.deps.store.system('authenticate', (tx) => findLiveOAuthClient(tx, clientId));
     const ok = await verifySecret(secret, row?.secret_hash ?? (await decoyHash()));
     return ok && row !== undefined && row.auth_method === method ? row : null;
+  }
+
+  /** The domain's live client with this client id, or null (one of another domain is none). */
+  async find(domainId: string, clientId: string): Promise<OAuthClientRow | null> {
+    if (!/^bho_[0-9a-f]{32}$/.test(clientId)) return null;
+    const row = await this.deps.store.system('authenticate', (tx) => findLiveOAuthClient(tx, clientId));
+    return row !== undefined && row.domain_id === domainId ? row : null;
+  }
+
+  /** Whether any live client of the domain allows this browser origin (a CORS preflight names no client). */
+  async allowsOrigin(domainId: string, origin: string): Promise<boolean> {
+    return this.deps.store.withDomain(domainId, (tx) => domainAllowsOrigin(tx, domainId, origin));
   }
 
   async list(domainId: string): Promise<ClientView[]> {

@@ -4,10 +4,13 @@
 // …), so a client of one domain never talks to another's endpoints through a shared URL.
 
 /** The grants a domain's token endpoint takes. */
-export const grantTypesSupported = ['client_credentials', 'refresh_token'] as const;
+export const grantTypesSupported = ['authorization_code', 'client_credentials', 'refresh_token'] as const;
 
 /** How a client authenticates at the token, revocation and introspection endpoints. */
 export const clientAuthMethodsSupported = ['client_secret_basic', 'client_secret_post'] as const;
+
+/** The token endpoint also takes public clients (`none`), for the authorization code grant with PKCE. */
+export const tokenAuthMethodsSupported = [...clientAuthMethodsSupported, 'none'] as const;
 
 export interface ProviderMetadata {
   readonly issuer: string;
@@ -21,6 +24,15 @@ export interface ProviderMetadata {
   readonly token_endpoint_auth_methods_supported: string[];
   readonly revocation_endpoint_auth_methods_supported: string[];
   readonly introspection_endpoint_auth_methods_supported: string[];
+  readonly authorization_endpoint: string;
+  readonly userinfo_endpoint: string;
+  readonly end_session_endpoint: string;
+  readonly scopes_supported: string[];
+  readonly response_modes_supported: string[];
+  readonly code_challenge_methods_supported: string[];
+  readonly id_token_signing_alg_values_supported: string[];
+  readonly claims_supported: string[];
+  readonly authorization_response_iss_parameter_supported: boolean;
 }
 
 /** The discovery document of the domain whose issuer URL this is. */
@@ -32,10 +44,18 @@ export function providerMetadata(issuer: string): ProviderMetadata {
     revocation_endpoint: `${issuer}/revoke`,
     introspection_endpoint: `${issuer}/introspect`,
     grant_types_supported: [...grantTypesSupported],
-    // No authorization endpoint yet: no response type is supported.
-    response_types_supported: [],
+    authorization_endpoint: `${issuer}/authorize`,
+    userinfo_endpoint: `${issuer}/userinfo`,
+    end_session_endpoint: `${issuer}/end-session`,
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    code_challenge_methods_supported: ['S256'],
+    scopes_supported: ['openid', 'email'],
+    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'sid', 'email'],
+    id_token_signing_alg_values_supported: ['EdDSA'],
+    authorization_response_iss_parameter_supported: true,
     subject_types_supported: ['public'],
-    token_endpoint_auth_methods_supported: [...clientAuthMethodsSupported],
+    token_endpoint_auth_methods_supported: [...tokenAuthMethodsSupported],
     revocation_endpoint_auth_methods_supported: [...clientAuthMethodsSupported],
     introspection_endpoint_auth_methods_supported: [...clientAuthMethodsSupported],
   };

@@ -30,6 +30,7 @@ export const purgedTables: readonly (readonly [table: string, columns: readonly 
   ['price_overrides', ['domain_id']],
   ['stripe_events', ['domain_id']],
   ['stripe_customers', ['domain_id']],
+  ['oauth_codes', ['domain_id']],
   ['oauth_clients', ['domain_id']],
   ['portal_hosts', ['domain_id']],
   ['portal_branding', ['domain_id']],

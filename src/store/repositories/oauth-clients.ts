@@ -1,5 +1,6 @@
 // Each domain's OAuth clients: registered, listed and deleted in the domain's own scope, and found by
 // client id in the system context when one authenticates (the client id names no domain).
+import { sql } from 'kysely';
 import type { DomainTx, SystemTx } from '../store.js';
 import type { OAuthClientRow } from '../schema.js';
 
@@ -76,4 +77,16 @@ export function findLiveOAuthClient(tx: SystemTx, clientId: string): Promise<OAu
     .where('client_id', '=', clientId)
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
+}
+
+/** Whether a live client of the domain lists this origin among its allowed origins. */
+export async function domainAllowsOrigin(tx: DomainTx, domainId: string, origin: string): Promise<boolean> {
+  const row = await tx
+    .selectFrom('oauth_clients')
+    .select('id')
+    .where('domain_id', '=', domainId)
+    .where('deleted_at', 'is', null)
+    .where(sql<boolean>`allowed_origins @> ${JSON.stringify([origin])}::jsonb`)
+    .executeTakeFirst();
+  return row !== undefined;
 }

@@ -9,7 +9,12 @@ import formbody from '@fastify/formbody';
 import { oauthErrorHandler } from '../../oauth.js';
 import type { App, FeaturePlugin, RouteModule } from '../../types.js';
 import { clientRoutes } from './clients.js';
+import { authorizeRoutes } from './authorize.js';
+import { corsPreflightRoutes } from './cors.js';
 import { discovery } from './discovery.js';
+import { endSessionRoutes } from './end-session.js';
+import { codesOf } from './issuer.js';
+import { userinfoRoutes } from './userinfo.js';
 import { issuerIntrospect } from './introspect.js';
 import { issuerRevoke } from './revoke.js';
 import { issuerToken } from './token.js';
@@ -20,6 +25,14 @@ const oauthRoutes: readonly RouteModule[] = [issuerToken, issuerRevoke, issuerIn
 export const oidcPlugin: FeaturePlugin = (app, { services }, done) => {
   discovery(app, services);
   clientRoutes(app, services);
+  void app.register((browser: App, _opts, registered) => {
+    void browser.register(formbody, { bodyLimit: 16 * 1024 });
+    authorizeRoutes(browser, services, codesOf(services));
+    endSessionRoutes(browser, services);
+    registered();
+  });
+  userinfoRoutes(app, services);
+  corsPreflightRoutes(app, services);
   void app.register((oauth: App, _opts, registered) => {
     void oauth.register(formbody, { bodyLimit: 8 * 1024 });
     oauth.setErrorHandler(oauthErrorHandler);

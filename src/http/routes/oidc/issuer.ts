@@ -1,4 +1,5 @@
 import { notFound } from '../../../errors.js';
+import { AuthorizationCodes } from '../../../identity/oidc/codes.js';
 import type { DomainIssuer } from '../../../identity/oidc/issuers.js';
 import type { Services } from '../../../runtime.js';
 
@@ -10,4 +11,16 @@ export async function issuerOf(services: Services, slug: string): Promise<Domain
   const found = await services.issuers.bySlug(slug);
   if (found === null) throw notFound();
   return found;
+}
+
+const codeServices = new WeakMap<Services, AuthorizationCodes>();
+
+/** The authorization codes of these services (one per server). */
+export function codesOf(services: Services): AuthorizationCodes {
+  let codes = codeServices.get(services);
+  if (codes === undefined) {
+    codes = new AuthorizationCodes(services);
+    codeServices.set(services, codes);
+  }
+  return codes;
 }

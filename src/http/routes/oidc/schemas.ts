@@ -18,6 +18,15 @@ export const ProviderMetadata = Type.Object({
   token_endpoint_auth_methods_supported: Type.Array(Type.String()),
   revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
   introspection_endpoint_auth_methods_supported: Type.Array(Type.String()),
+  authorization_endpoint: Type.String(),
+  userinfo_endpoint: Type.String(),
+  end_session_endpoint: Type.String(),
+  scopes_supported: Type.Array(Type.String()),
+  response_modes_supported: Type.Array(Type.String()),
+  code_challenge_methods_supported: Type.Array(Type.String()),
+  id_token_signing_alg_values_supported: Type.Array(Type.String()),
+  claims_supported: Type.Array(Type.String()),
+  authorization_response_iss_parameter_supported: Type.Boolean(),
 });
 
 /** The parameters the client authentication reads from a form (client_secret_post). */
@@ -31,6 +40,9 @@ export const TokenRequest = Type.Object(
   {
     grant_type: Type.String({ maxLength: 64 }),
     refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    code: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    redirect_uri: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
+    code_verifier: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     scope: Type.Optional(Type.String({ maxLength: 200 })),
     ...clientFields,
   },
@@ -51,6 +63,8 @@ export const TokenResponse = Type.Object({
   token_type: Type.Literal('Bearer'),
   expires_in: Type.Integer(),
   refresh_token: Type.Optional(Type.String()),
+  id_token: Type.Optional(Type.String()),
+  scope: Type.Optional(Type.String()),
 });
 
 export const Introspection = Type.Object({

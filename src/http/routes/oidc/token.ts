@@ -2,9 +2,34 @@ import { BulkheadError } from '../../../errors.js';
 import { publicAccess } from '../../../policy/policy.js';
 import { oauthErrorResponses } from '../../oauth.js';
 import type { RouteModule } from '../../types.js';
-import { authenticateClient, presentsClient } from './client-auth.js';
-import { issuerOf } from './issuer.js';
+import type { Services } from '../../../runtime.js';
+import type { OAuthClientRow } from '../../../store/schema.js';
+import { authenticateClient, presentsClient, type PresentedClient } from './client-auth.js';
+import { corsForClient, namedClientId } from './cors.js';
+import { codesOf, issuerOf } from './issuer.js';
 import { IssuerParams, TokenRequest, TokenResponse } from './schemas.js';
+
+/**
+ * The registered client exchanging a code: a confidential one authenticates as it registered; a public
+ * one (`none`) names itself with client_id alone, and PKCE stands in for its secret.
+ */
+async function codeClient(
+  services: Services,
+  request: Parameters<typeof authenticateClient>[1],
+  body: PresentedClient,
+  domainId: string,
+): Promise<OAuthClientRow> {
+  if (presentsClient(request.headers.authorization, body)) {
+    const authenticated = await authenticateClient(services, request, body, domainId);
+    if (authenticated.kind !== 'registered')
+      throw new BulkheadError('unauthorized_client', 'A service account has no authorization code grant.');
+    return authenticated.client;
+  }
+  const client =
+    body.client_id === undefined ? null : await services.oauthClients.find(domainId, body.client_id);
+  if (client === null || client.auth_method !== 'none') throw new BulkheadError('invalid_client');
+  return client;
+}
 
 export const issuerToken: RouteModule = (app, services) => {
   app.post(
@@ -27,10 +52,11 @@ export const issuerToken: RouteModule = (app, services) => {
       },
     },
     async (request, reply) => {
-      const { domainId } = await issuerOf(services, request.params.slug);
+      const { domainId, issuer } = await issuerOf(services, request.params.slug);
       const body = request.body;
       const requestId = String(request.id);
       reply.header('pragma', 'no-cache');
+      await corsForClient(services, request, reply, domainId, namedClientId(request, body));
       if (body.grant_type === 'client_credentials') {
         const authenticated = await authenticateClient(services, request, body, domainId);
         // The client-credentials grant is a service's: a registered client has no principal to act as.
@@ -46,6 +72,24 @@ export const issuerToken: RouteModule = (app, services) => {
           client.client_id ?? client.id,
         );
       }
+      if (body.grant_type === 'authorization_code') {
+        const client = await codeClient(services, request, body, domainId);
+        if (!client.grant_types.includes('authorization_code'))
+          throw new BulkheadError(
+            'unauthorized_client',
+            'This client may not use the authorization code grant.',
+          );
+        if (body.code === undefined) throw new BulkheadError('invalid_request', 'code is required.');
+        return codesOf(services).redeem({
+          requestId,
+          domainId,
+          issuer,
+          client,
+          code: body.code,
+          redirectUri: body.redirect_uri,
+          verifier: body.code_verifier,
+        });
+      }
       if (body.grant_type === 'refresh_token') {
         if (presentsClient(request.headers.authorization, body))
           await authenticateClient(services, request, body, domainId);
@@ -55,7 +99,7 @@ export const issuerToken: RouteModule = (app, services) => {
       }
       throw new BulkheadError(
         'unsupported_grant_type',
-        'This token endpoint takes grant_type client_credentials or refresh_token.',
+        'This token endpoint takes grant_type authorization_code, client_credentials or refresh_token.',
       );
     },
   );

@@ -1,0 +1,326 @@
+// The authorization endpoint of a domain's OpenID Provider (RFC 6749 §4.1, OpenID Connect Core §3.1).
+// Until the client and its redirect URI are known to be this domain's and registered exactly, nothing is
+// sent to the redirect URI: the person sees a refusal page instead (RFC 6749 §4.1.2.1). After that,
+// every refusal goes back to the client with `state` and `iss` (RFC 9207). PKCE with S256 is required of
+// every client. A person signed in at this issuer (its own cookie, bound to this issuer) is not asked
+// again; otherwise the issuer's sign-in page, with the portal's checks: a form token bound to a cookie of
+// its own, this site's Origin, the same answer for a wrong email and a wrong password, and the sign-in
+// limits per account and per address.
+import { randomBytes } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { BulkheadError } from '../../../errors.js';
+import { canonicalEmail, type DomainRef } from '../../../identity/names.js';
+import { challengeShape, type AuthorizationCodes } from '../../../identity/oidc/codes.js';
+import type { DomainIssuer } from '../../../identity/oidc/issuers.js';
+import { readSessionCookie } from '../../../identity/sessions.js';
+import { publicAccess } from '../../../policy/policy.js';
+import type { Services } from '../../../runtime.js';
+import type { OAuthClientRow } from '../../../store/schema.js';
+import { fromThisSite } from '../../same-site.js';
+import type { App } from '../../types.js';
+import { sameToken } from '../portal/context.js';
+import { issuerOf } from './issuer.js';
+import { refusalPage, signInForm, type Branding } from './pages.js';
+import { IssuerParams } from './schemas.js';
+
+/** The session cookie of one issuer: a name per domain, so signing in at one never replaces another's. */
+export const issuerCookie = (slug: string) => `__Host-bulkhead_oidc_${slug}`;
+/** What an issuer's session is bound to, in the sessions' host column: no real host has two dots in a row. */
+export const issuerBinding = (slug: string) => `oidc..${slug}`;
+const signInCookie = '__Host-bulkhead_oidc_signin';
+const cookieAttributes = 'Path=/; Secure; HttpOnly; SameSite=Lax';
+
+const text = (max: number) => Type.Optional(Type.String({ maxLength: max }));
+const AuthorizeQuery = Type.Object(
+  {
+    response_type: text(100),
+    response_mode: text(40),
+    client_id: text(100),
+    redirect_uri: text(2000),
+    scope: text(1000),
+    state: text(2000),
+    nonce: text(500),
+    code_challenge: text(200),
+    code_challenge_method: text(40),
+    prompt: text(100),
+    login_hint: text(320),
+  },
+  { additionalProperties: true },
+);
+type Query = Record<string, unknown>;
+
+const SignInBody = Type.Object(
+  {
+    csrf: Type.String({ maxLength: 200 }),
+    request: Type.String({ maxLength: 8000 }),
+    email: Type.String({ minLength: 1, maxLength: 320 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
+  { additionalProperties: true },
+);
+
+/** An authorization request whose client and redirect URI are this domain's and registered. */
+interface Checked {
+  readonly issuer: DomainIssuer;
+  readonly client: OAuthClientRow;
+  readonly redirectUri: string;
+  readonly state: string | undefined;
+}
+
+type Outcome =
+  | { kind: 'page'; error: string; description: string }
+  | { kind: 'redirect'; checked: Checked; error: string; description: string }
+  | {
+      kind: 'ok';
+      checked: Checked;
+      scope: string;
+      nonce: string | null;
+      challenge: string;
+      prompt: string[];
+      loginHint: string;
+    };
+
+const str = (q: Query, name: string): string | undefined =>
+  typeof q[name] === 'string' ? q[name] : undefined;
+
+async function check(services: Services, issuer: DomainIssuer, q: Query): Promise<Outcome> {
+  const clientId = str(q, 'client_id');
+  const client = clientId === undefined ? null : await services.oauthClients.find(issuer.domainId, clientId);
+  if (client === null)
+    return { kind: 'page', error: 'invalid_client', description: 'This application is not known here.' };
+  const redirectUri = str(q, 'redirect_uri');
+  // Compared as registered, character for character: no prefix, no normalisation.
+  if (redirectUri === undefined || !client.redirect_uris.includes(redirectUri))
+    return {
+      kind: 'page',
+      error: 'invalid_redirect_uri',
+      description: 'The address to return to is not one this application registered.',
+    };
+  const checked: Checked = { issuer, client, redirectUri, state: str(q, 'state') };
+  const refuse = (error: string, description: string): Outcome => ({
+    kind: 'redirect',
+    checked,
+    error,
+    description,
+  });
+  if (str(q, 'response_type') !== 'code')
+    return refuse('unsupported_response_type', 'Only response_type=code is supported.');
+  const mode = str(q, 'response_mode');
+  if (mode !== undefined && mode !== 'query')
+    return refuse('invalid_request', 'Only response_mode=query is supported.');
+  if (!client.grant_types.includes('authorization_code'))
+    return refuse('unauthorized_client', 'This client may not use the authorization code grant.');
+  const challenge = str(q, 'code_challenge');
+  if (
+    str(q, 'code_challenge_method') !== 'S256' ||
+    challenge === undefined ||
+    !challengeShape.test(challenge)
+  )
+    return refuse('invalid_request', 'PKCE is required: code_challenge with code_challenge_method=S256.');
+  const scopes = (str(q, 'scope') ?? '').split(' ').filter((s) => s !== '');
+  if (scopes.some((s) => !client.scopes.includes(s)))
+    return refuse('invalid_scope', 'A scope asked for is not registered for this client.');
+  const prompt = (str(q, 'prompt') ?? '').split(' ').filter((s) => s !== '');
+  if (prompt.includes('none') && prompt.length > 1)
+    return refuse('invalid_request', 'prompt=none cannot be combined with another value.');
+  return {
+    kind: 'ok',
+    checked,
+    scope: [...new Set(scopes)].join(' '),
+    nonce: str(q, 'nonce') ?? null,
+    challenge,
+    prompt,
+    loginHint: str(q, 'login_hint') ?? '',
+  };
+}
+
+/** Sends the browser back to the client, with `state` and this issuer (RFC 9207). */
+function back(reply: FastifyReply, checked: Checked, params: Record<string, string>) {
+  const url = new URL(checked.redirectUri);
+  for (const [name, value] of Object.entries(params)) url.searchParams.append(name, value);
+  if (checked.state !== undefined) url.searchParams.append('state', checked.state);
+  url.searchParams.append('iss', checked.issuer.issuer);
+  reply.header('cache-control', 'no-store');
+  return reply.redirect(url.href, 303);
+}
+
+async function brandingOf(services: Services, issuer: DomainIssuer): Promise<Branding> {
+  const settings = await services.portal.get(issuer.domainId);
+  return {
+    displayName: settings.branding?.displayName ?? issuer.slug,
+    primaryColor: settings.branding?.primaryColor ?? '#1f4f8f',
+  };
+}
+
+/** The person signed in at this issuer (its cookie, its binding), or null. */
+export async function issuerSession(services: Services, request: FastifyRequest, issuer: DomainIssuer) {
+  const cookie = readSessionCookie(request.headers.cookie, issuerCookie(issuer.slug));
+  if (cookie === null || cookie === 'ambiguous') return null;
+  const found = await services.sessions.authenticatePortal(cookie.value, issuerBinding(issuer.slug));
+  if (found === null || 'elsewhere' in found || found.domainId !== issuer.domainId) return null;
+  return found;
+}
+
+export { cookieAttributes, brandingOf };
+
+export function authorizeRoutes(app: App, services: Services, codes: AuthorizationCodes): void {
+  const signedIn = (request: FastifyRequest, issuer: DomainIssuer) =>
+    issuerSession(services, request, issuer);
+
+  const grant = async (
+    reply: FastifyReply,
+    ok: Extract<Outcome, { kind: 'ok' }>,
+    principalId: string,
+    authTime: Date,
+  ) => {
+    const code = await codes.issue({
+      domainId: ok.checked.issuer.domainId,
+      clientId: ok.checked.client.client_id,
+      principalId,
+      redirectUri: ok.checked.redirectUri,
+      codeChallenge: ok.challenge,
+      scope: ok.scope,
+      nonce: ok.nonce,
+      authTime,
+    });
+    return back(reply, ok.checked, { code });
+  };
+
+  const formPage = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    ok: Extract<Outcome, { kind: 'ok' }>,
+    query: string,
+    options: { status?: number; message?: string; email?: string } = {},
+  ) => {
+    const existing = readSessionCookie(request.headers.cookie, signInCookie);
+    let binding =
+      existing !== null && existing !== 'ambiguous' && /^[A-Za-z0-9_-]{43}$/.test(existing.value)
+        ? existing.value
+        : null;
+    if (binding === null) {
+      binding = randomBytes(32).toString('base64url');
+      reply.header('set-cookie', `${signInCookie}=${binding}; Max-Age=3600; ${cookieAttributes}`);
+    }
+    const issuer = ok.checked.issuer;
+    return signInForm(reply, {
+      branding: await brandingOf(services, issuer),
+      action: new URL(`${issuer.issuer}/authorize`).pathname,
+      request: query,
+      csrf: services.sessions.formToken('oidc-sign-in', `${issuer.slug}\n${binding}`),
+      email: options.email ?? ok.loginHint,
+      message: options.message ?? null,
+      status: options.status ?? 200,
+      redirectOrigin: new URL(ok.checked.redirectUri).origin,
+    });
+  };
+
+  /** What every outcome but success and the sign-in form answers. */
+  const refused = async (
+    reply: FastifyReply,
+    issuer: DomainIssuer,
+    outcome: Exclude<Outcome, { kind: 'ok' }>,
+  ) =>
+    outcome.kind === 'page'
+      ? refusalPage(reply, await brandingOf(services, issuer), outcome.error, outcome.description)
+      : back(reply, outcome.checked, { error: outcome.error, error_description: outcome.description });
+
+  app.get(
+    '/d/:slug/authorize',
+    {
+      config: { access: publicAccess },
+      schema: {
+        operationId: 'issuerAuthorize',
+        tags: ['oidc'],
+        summary: 'The authorization endpoint of a domain’s OpenID Provider',
+        description:
+          'Authorization code flow with PKCE (S256 only, required). An unknown client or a redirect URI not ' +
+          'registered exactly is a page for the person, never a redirect; every other refusal goes back to ' +
+          'the redirect URI with `error`, `state` and `iss`. A person signed in at this issuer gets a code at ' +
+          'once (unless `prompt=login`); otherwise the issuer’s sign-in page (`prompt=none`: `login_required`).',
+        params: IssuerParams,
+        querystring: AuthorizeQuery,
+        produces: ['text/html'],
+      },
+    },
+    async (request, reply) => {
+      const issuer = await issuerOf(services, request.params.slug);
+      const outcome = await check(services, issuer, request.query);
+      if (outcome.kind !== 'ok') return refused(reply, issuer, outcome);
+      const person = outcome.prompt.includes('login') ? null : await signedIn(request, issuer);
+      if (person !== null)
+        return grant(reply, outcome, person.subject, await codes.authTime(issuer.domainId, person.sessionId));
+      if (outcome.prompt.includes('none'))
+        return back(reply, outcome.checked, {
+          error: 'login_required',
+          error_description: 'Nobody is signed in at this issuer.',
+        });
+      const query = new URL(request.url, 'http://x').search.slice(1);
+      return formPage(request, reply, outcome, query);
+    },
+  );
+
+  app.post(
+    '/d/:slug/authorize',
+    {
+      config: { access: publicAccess },
+      schema: {
+        operationId: 'issuerAuthorizeSignIn',
+        tags: ['oidc'],
+        summary: 'The sign-in form of a domain’s authorization endpoint',
+        description:
+          'Posted by the issuer’s own sign-in page (its Origin and form token); on success the browser is ' +
+          'signed in at this issuer and sent back to the client with a code.',
+        params: IssuerParams,
+        body: SignInBody,
+        consumes: ['application/x-www-form-urlencoded'],
+        produces: ['text/html'],
+      },
+    },
+    async (request, reply) => {
+      const issuer = await issuerOf(services, request.params.slug);
+      const body = request.body;
+      const binding = readSessionCookie(request.headers.cookie, signInCookie);
+      const expected =
+        binding === null || binding === 'ambiguous'
+          ? null
+          : services.sessions.formToken('oidc-sign-in', `${issuer.slug}\n${binding.value}`);
+      if (!fromThisSite(request) || expected === null || !sameToken(body.csrf, expected))
+        throw new BulkheadError('csrf_rejected', 'This form did not come from this issuer’s sign-in page.');
+      const query = Object.fromEntries(new URLSearchParams(body.request));
+      const outcome = await check(services, issuer, query);
+      if (outcome.kind !== 'ok') return refused(reply, issuer, outcome);
+      const again = (status: number, message: string) =>
+        formPage(request, reply, outcome, body.request, { status, message, email: body.email });
+      let email;
+      try {
+        email = canonicalEmail(body.email);
+      } catch {
+        return again(400, 'That is not an email address.');
+      }
+      const account = await services.principals.findUser({ id: issuer.domainId } as DomainRef, email);
+      const where = `${issuer.issuer} ${request.ip}`;
+      const wait = services.loginLimiter.retryAfter(account.key, where);
+      if (wait > 0) {
+        reply.header('retry-after', String(wait));
+        return again(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60)} minutes.`);
+      }
+      const principal = await services.principals.checkPassword(account, body.password);
+      if (principal === null || principal.domain_id !== issuer.domainId) {
+        services.loginLimiter.fail(account.key, where);
+        return again(401, 'The email or the password is not right.');
+      }
+      const { cookie, maxAge } = await services.sessions.login(
+        { actor: `principal:${principal.id}`, requestId: String(request.id) },
+        principal,
+        issuerBinding(issuer.slug),
+      );
+      reply.header('set-cookie', [
+        `${issuerCookie(issuer.slug)}=${cookie}; Max-Age=${maxAge}; ${cookieAttributes}`,
+        `${signInCookie}=; Max-Age=0; ${cookieAttributes}`,
+      ]);
+      return grant(reply, outcome, principal.id, new Date());
+    },
+  );
+}

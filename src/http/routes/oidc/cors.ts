@@ -1,0 +1,80 @@
+// CORS where a browser app needs it, and nowhere else (docs/identity.md, "CORS"): discovery and the key
+// set are public to every origin (discovery.ts); a domain's token and userinfo endpoints answer an origin
+// only when the client concerned lists it among its `allowedOrigins` (the client that authenticates or
+// names itself at the token endpoint, the token's client at userinfo). A preflight names no client, so it
+// is answered for an origin some client of the domain allows. Never with credentials: these endpoints
+// take no cookie. Every other route of Bulkhead sends no CORS header at all.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { publicAccess } from '../../../policy/policy.js';
+import type { Services } from '../../../runtime.js';
+import type { App } from '../../types.js';
+import { basicCredentials } from '../../oauth.js';
+import { issuerOf } from './issuer.js';
+import { IssuerParams } from './schemas.js';
+
+/** Allows this response to be read by the request's origin. */
+export function allowOrigin(reply: FastifyReply, origin: string): void {
+  reply.header('access-control-allow-origin', origin);
+  reply.header('access-control-expose-headers', 'www-authenticate, retry-after');
+  reply.header('vary', 'Origin');
+}
+
+/** The client id a token request names (HTTP Basic or the form), if any; never throws. */
+export function namedClientId(request: FastifyRequest, body: { client_id?: string | undefined }) {
+  try {
+    return basicCredentials(request.headers.authorization)?.id ?? body.client_id;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sets CORS headers when the named client of the domain allows the request's origin. */
+export async function corsForClient(
+  services: Services,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  domainId: string,
+  clientId: string | undefined,
+): Promise<void> {
+  const origin = request.headers.origin;
+  reply.header('vary', 'Origin');
+  if (origin === undefined || clientId === undefined) return;
+  const client = await services.oauthClients.find(domainId, clientId);
+  if (client?.allowed_origins.includes(origin) === true) allowOrigin(reply, origin);
+}
+
+export function corsPreflightRoutes(app: App, services: Services): void {
+  for (const [path, methods] of [
+    ['/d/:slug/token', 'POST'],
+    ['/d/:slug/userinfo', 'GET, POST'],
+  ] as const)
+    app.options(
+      path,
+      {
+        config: { access: publicAccess },
+        schema: {
+          operationId: path.endsWith('token') ? 'issuerTokenPreflight' : 'issuerUserinfoPreflight',
+          tags: ['oidc'],
+          summary: `The CORS preflight of a domain’s ${path.endsWith('token') ? 'token' : 'userinfo'} endpoint`,
+          description:
+            'Allowed for an origin one of the domain’s clients lists in `allowedOrigins`; any other origin ' +
+            'gets a 204 without CORS headers, which the browser refuses.',
+          params: IssuerParams,
+          response: { 204: Type.Null() },
+        },
+      },
+      async (request, reply) => {
+        const { domainId } = await issuerOf(services, request.params.slug);
+        const origin = request.headers.origin;
+        reply.header('vary', 'Origin');
+        if (origin !== undefined && (await services.oauthClients.allowsOrigin(domainId, origin))) {
+          allowOrigin(reply, origin);
+          reply.header('access-control-allow-methods', methods);
+          reply.header('access-control-allow-headers', 'authorization, content-type, dpop');
+          reply.header('access-control-max-age', '600');
+        }
+        return reply.code(204).send(null);
+      },
+    );
+}

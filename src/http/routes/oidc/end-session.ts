@@ -1,0 +1,83 @@
+// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) at a domain's issuer. The ID token the
+// client holds (`id_token_hint`, verified with this domain's keys) names the session to end: its token
+// session ends at once (its access and refresh tokens are refused from the next request on), and so does
+// the person's session at this issuer when the browser carries it for the same person. The browser goes
+// back only to a URI the client registered, exactly, with its `state`; a hint that does not verify, or a
+// URI not registered, is a page for the person and ends nothing.
+import { Type } from '@sinclair/typebox';
+import { isId } from '../../../domain/ids.js';
+import { publicAccess } from '../../../policy/policy.js';
+import type { Services } from '../../../runtime.js';
+import type { App } from '../../types.js';
+import { brandingOf, cookieAttributes, issuerCookie, issuerSession } from './authorize.js';
+import { codesOf, issuerOf } from './issuer.js';
+import { refusalPage, signedOutPage } from './pages.js';
+import { IssuerParams } from './schemas.js';
+
+const text = (max: number) => Type.Optional(Type.String({ maxLength: max }));
+const EndSessionQuery = Type.Object(
+  {
+    id_token_hint: text(8192),
+    post_logout_redirect_uri: text(2000),
+    state: text(2000),
+    client_id: text(100),
+  },
+  { additionalProperties: true },
+);
+
+export function endSessionRoutes(app: App, services: Services): void {
+  app.get(
+    '/d/:slug/end-session',
+    {
+      config: { access: publicAccess },
+      schema: {
+        operationId: 'issuerEndSession',
+        tags: ['oidc'],
+        summary: 'The end-session endpoint of a domain’s OpenID Provider (RP-initiated logout)',
+        description:
+          'Ends the session the `id_token_hint` names (and the browser’s session at this issuer for the same ' +
+          'person) at once, then returns to `post_logout_redirect_uri` when it is one of the client’s ' +
+          'registered redirect URIs exactly, with `state`. Without a hint that verifies, nothing ends.',
+        params: IssuerParams,
+        querystring: EndSessionQuery,
+        produces: ['text/html'],
+      },
+    },
+    async (request, reply) => {
+      const issuer = await issuerOf(services, request.params.slug);
+      const q = request.query;
+      const branding = await brandingOf(services, issuer);
+      const hint =
+        q.id_token_hint === undefined
+          ? null
+          : await codesOf(services).idTokenHint(issuer.domainId, issuer.issuer, q.id_token_hint);
+      if (hint === null)
+        return refusalPage(
+          reply,
+          branding,
+          'invalid_request',
+          'A valid id_token_hint of this issuer is required.',
+        );
+      const clientId = hint.aud as string;
+      if (q.client_id !== undefined && q.client_id !== clientId)
+        return refusalPage(reply, branding, 'invalid_request', 'client_id is not the ID token’s audience.');
+      const client = await services.oauthClients.find(issuer.domainId, clientId);
+      const target = q.post_logout_redirect_uri;
+      if (target !== undefined && (client === null || !client.redirect_uris.includes(target)))
+        return refusalPage(reply, branding, 'invalid_request', 'The address to return to is not registered.');
+      const actor = { actor: `principal:${String(hint.sub)}`, requestId: String(request.id) };
+      if (typeof hint['sid'] === 'string' && isId('session', hint['sid']))
+        await services.tokens.revokeSession(actor, hint['sid'], 'logout', issuer.domainId);
+      const browser = await issuerSession(services, request, issuer);
+      if (browser !== null && browser.subject === hint.sub) {
+        await services.sessions.logout(actor, issuer.domainId, browser.sessionId);
+        reply.header('set-cookie', `${issuerCookie(issuer.slug)}=; Max-Age=0; ${cookieAttributes}`);
+      }
+      if (target === undefined) return signedOutPage(reply, branding);
+      const url = new URL(target);
+      if (q.state !== undefined) url.searchParams.append('state', q.state);
+      reply.header('cache-control', 'no-store');
+      return reply.redirect(url.href, 303);
+    },
+  );
+}

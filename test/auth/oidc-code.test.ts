@@ -1,0 +1,619 @@
+// The authorization code flow of each domain's OpenID Provider, on both stores, driven by the clients
+// users would pick: openid-client v6 from nothing but the issuer URL (authorization code with PKCE, ID
+// token, refresh, userinfo, introspection, revocation, logout) and oauth4webapi (the code grant for a
+// confidential and a public client, and the errors it must read). The sign-in page is driven over HTTP
+// here as a browser would (its cookie, its form token, its Origin); test/auth/oidc-browser.test.ts drives
+// it through Chromium. Every attack the issue lists is made: PKCE downgrade, code replay, redirect URI
+// variations, a mix-up between two domains, a missing state, and A's token or person at B.
+import { createServer } from 'node:http';
+import * as client from 'openid-client';
+import * as oauth from 'oauth4webapi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../../src/http/server.js';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import { operatorToken } from '../helpers/api.js';
+import { asOwner, backends, openTestServices } from '../helpers/backends.js';
+
+const password = 'correct horse battery staple';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+interface Side {
+  id: string;
+  slug: string;
+  issuer: string;
+  email: string;
+  clientId: string;
+  clientSecret: string;
+  publicId: string;
+  redirect: string;
+  config: client.Configuration;
+  as: oauth.AuthorizationServer;
+}
+
+/** A browser's cookies, by name (one site). */
+class Jar {
+  private readonly cookies = new Map<string, string>();
+  take(res: Response): void {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq);
+      const value = pair!.slice(eq + 1);
+      if (/Max-Age=0/i.test(line)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+  header(): string {
+    return [...this.cookies].map(([n, v]) => `${n}=${v}`).join('; ');
+  }
+  has(prefix: string): boolean {
+    return [...this.cookies.keys()].some((n) => n.startsWith(prefix));
+  }
+}
+
+const field = (html: string, name: string) =>
+  new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]?.replaceAll('&amp;', '&') ?? '';
+
+describe.each(backends)('the authorization code flow on $name', (backend) => {
+  let services: Services & { drop(): Promise<void> };
+  let app: App;
+  let base: string;
+  let a: Side;
+  let b: Side;
+  const insecure = { [oauth.allowInsecureRequests]: true };
+
+  const operator = async (method: string, path: string, body?: unknown) =>
+    fetch(`${base}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${operatorToken}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+
+  async function side(label: string): Promise<Side> {
+    const slug = `code-${label}-${process.pid}`;
+    const { id } = (await (await operator('POST', '/v1/domains', { slug, name: label })).json()) as {
+      id: string;
+    };
+    const email = `${label}-person@example.com`;
+    expect(
+      (await operator('POST', `/v1/domains/${id}/principals`, { kind: 'user', email, password })).status,
+    ).toBe(201);
+    const redirect = `http://127.0.0.1:9/${label}/callback`;
+    const register = async (body: unknown) => {
+      const res = await operator('POST', `/v1/domains/${id}/oauth-clients`, body);
+      expect(res.status).toBe(201);
+      return (await res.json()) as { clientId: string; clientSecret: string };
+    };
+    const confidential = await register({
+      name: 'web',
+      kind: 'confidential',
+      // What openid-client uses when it is given a secret and nothing else.
+      tokenEndpointAuthMethod: 'client_secret_post',
+      redirectUris: [redirect],
+      grantTypes: ['authorization_code', 'refresh_token'],
+      scopes: ['openid', 'email'],
+      allowedOrigins: [`https://app-${label}.example`],
+    });
+    const spa = await register({
+      name: 'spa',
+      kind: 'public',
+      redirectUris: [redirect],
+      grantTypes: ['authorization_code'],
+    });
+    const issuer = `${base}/d/${slug}`;
+    const config = await client.discovery(
+      new URL(issuer),
+      confidential.clientId,
+      confidential.clientSecret,
+      undefined,
+      { execute: [client.allowInsecureRequests] },
+    );
+    const as = await oauth.processDiscoveryResponse(
+      new URL(issuer),
+      await oauth.discoveryRequest(new URL(issuer), { algorithm: 'oidc', ...insecure }),
+    );
+    return {
+      id,
+      slug,
+      issuer,
+      email,
+      clientId: confidential.clientId,
+      clientSecret: confidential.clientSecret,
+      publicId: spa.clientId,
+      redirect,
+      config,
+      as,
+    };
+  }
+
+  /** Opens an authorization URL as a browser: signs in when asked; the redirect it ends with. */
+  async function authorize(
+    url: URL | string,
+    jar = new Jar(),
+    credentials: { email: string; password: string } | null = null,
+  ): Promise<{ status: number; location: string | null; html: string; jar: Jar }> {
+    const first = await fetch(url, { redirect: 'manual', headers: { cookie: jar.header() } });
+    jar.take(first);
+    const html = await first.text();
+    if (first.status !== 200 || credentials === null)
+      return { status: first.status, location: first.headers.get('location'), html, jar };
+    const posted = await fetch(new URL(new URL(url).pathname, base), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        origin: base,
+        cookie: jar.header(),
+      },
+      body: new URLSearchParams({
+        csrf: field(html, 'csrf'),
+        request: field(html, 'request'),
+        email: credentials.email,
+        password: credentials.password,
+      }).toString(),
+    });
+    jar.take(posted);
+    return {
+      status: posted.status,
+      location: posted.headers.get('location'),
+      html: await posted.text(),
+      jar,
+    };
+  }
+
+  /** An authorization request of openid-client for the side's confidential client. */
+  function request(side: Side, extra: Record<string, string> = {}) {
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
+    return client.calculatePKCECodeChallenge(verifier).then((challenge) => ({
+      verifier,
+      state,
+      nonce,
+      url: client.buildAuthorizationUrl(side.config, {
+        redirect_uri: side.redirect,
+        scope: 'openid email',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        state,
+        nonce,
+        ...extra,
+      }),
+    }));
+  }
+
+  const userinfo = (issuer: string, token: string) =>
+    fetch(`${issuer}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
+
+  beforeAll(async () => {
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    services = await openTestServices(backend, { publicUrl: base, accessTokenSeconds: 120 });
+    await services.operator.initialise(operatorToken);
+    app = await buildServer(services);
+    await app.listen({ port, host: '127.0.0.1' });
+    a = await side('a');
+    b = await side('b');
+  });
+  afterAll(async () => {
+    await app.close();
+    await services.drop();
+  });
+
+  it('signs in through openid-client: code + PKCE, ID token, refresh, userinfo, introspection, revocation, logout', async () => {
+    const metadata = a.config.serverMetadata();
+    expect(metadata.authorization_endpoint).toBe(`${a.issuer}/authorize`);
+    expect(metadata.userinfo_endpoint).toBe(`${a.issuer}/userinfo`);
+    expect(metadata.end_session_endpoint).toBe(`${a.issuer}/end-session`);
+    expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
+    const { verifier, state, nonce, url } = await request(a);
+    const page = await authorize(url);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('Sign in');
+    const signedIn = await authorize(url, page.jar, { email: a.email, password });
+    expect(signedIn.status, signedIn.html).toBe(303);
+    const callback = new URL(signedIn.location!);
+    expect(callback.origin + callback.pathname).toBe(a.redirect);
+    expect(callback.searchParams.get('iss')).toBe(a.issuer);
+    expect(callback.searchParams.get('state')).toBe(state);
+    const tokens = await client.authorizationCodeGrant(a.config, callback, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+      expectedNonce: nonce,
+      idTokenExpected: true,
+    });
+    const claims = tokens.claims()!;
+    expect(claims).toMatchObject({ iss: a.issuer, aud: a.clientId, nonce, email: a.email });
+    expect(typeof claims.auth_time).toBe('number');
+    expect(claims.at_hash).toBeTypeOf('string');
+    const info = await client.fetchUserInfo(a.config, tokens.access_token, claims.sub);
+    expect(info).toMatchObject({ sub: claims.sub, email: a.email });
+    const introspected = await client.tokenIntrospection(a.config, tokens.access_token);
+    expect(introspected).toMatchObject({ active: true, sub: claims.sub, client_id: a.clientId });
+    const refreshed = await client.refreshTokenGrant(a.config, tokens.refresh_token!);
+    expect((await userinfo(a.issuer, refreshed.access_token)).status).toBe(200);
+    // The browser is signed in at A's issuer now: a new request is answered with a code at once.
+    const again = await request(a);
+    const skipped = await authorize(again.url, page.jar);
+    expect(skipped.status).toBe(303);
+    expect(new URL(skipped.location!).searchParams.get('code')).toMatch(/^bhc_/);
+    // RP-initiated logout ends the token session and the browser's session at once.
+    const logout = client.buildEndSessionUrl(a.config, {
+      id_token_hint: tokens.id_token!,
+      post_logout_redirect_uri: a.redirect,
+      state: 'bye',
+    });
+    const out = await fetch(logout, { redirect: 'manual', headers: { cookie: page.jar.header() } });
+    expect(out.status).toBe(303);
+    expect(out.headers.get('location')).toBe(`${a.redirect}?state=bye`);
+    page.jar.take(out);
+    expect((await userinfo(a.issuer, refreshed.access_token)).status).toBe(401);
+    await expect(client.refreshTokenGrant(a.config, refreshed.refresh_token!)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+    const afterLogout = await authorize((await request(a)).url, page.jar);
+    expect(afterLogout.status).toBe(200);
+    // Revocation through openid-client: a second sign-in's token, revoked, is refused.
+    const second = await request(a);
+    const signed2 = await authorize(second.url, new Jar(), { email: a.email, password });
+    const tokens2 = await client.authorizationCodeGrant(a.config, new URL(signed2.location!), {
+      pkceCodeVerifier: second.verifier,
+      expectedState: second.state,
+      expectedNonce: second.nonce,
+    });
+    await client.tokenRevocation(a.config, tokens2.access_token);
+    expect((await userinfo(a.issuer, tokens2.access_token)).status).toBe(401);
+  });
+
+  it('exchanges a public client’s code with PKCE through oauth4webapi, and reads its errors', async () => {
+    const verifier = oauth.generateRandomCodeVerifier();
+    const challenge = await oauth.calculatePKCECodeChallenge(verifier);
+    const url = new URL(a.as.authorization_endpoint!);
+    for (const [k, v] of Object.entries({
+      client_id: a.publicId,
+      redirect_uri: a.redirect,
+      response_type: 'code',
+      scope: 'openid',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    }))
+      url.searchParams.set(k, v);
+    const done = await authorize(url, new Jar(), { email: a.email, password });
+    const spa: oauth.Client = { client_id: a.publicId };
+    const params = oauth.validateAuthResponse(a.as, spa, new URL(done.location!), oauth.expectNoState);
+    // A wrong verifier: invalid_grant, read by the library; the code is spent by the attempt.
+    const wrong = await oauth.authorizationCodeGrantRequest(
+      a.as,
+      spa,
+      oauth.None(),
+      params,
+      a.redirect,
+      oauth.generateRandomCodeVerifier(),
+      insecure,
+    );
+    await expect(oauth.processAuthorizationCodeResponse(a.as, spa, wrong)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+    const done2 = await authorize(url, done.jar);
+    const params2 = oauth.validateAuthResponse(a.as, spa, new URL(done2.location!), oauth.expectNoState);
+    const ok = await oauth.authorizationCodeGrantRequest(
+      a.as,
+      spa,
+      oauth.None(),
+      params2,
+      a.redirect,
+      verifier,
+      insecure,
+    );
+    const result = await oauth.processAuthorizationCodeResponse(a.as, spa, ok);
+    expect(result.access_token).toBeTypeOf('string');
+    expect(oauth.getValidatedIdTokenClaims(result)).toMatchObject({ aud: a.publicId, iss: a.issuer });
+    // A public client that names another domain's client, or none: invalid_client.
+    const stranger = await fetch(`${a.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: 'bhc_x',
+        client_id: b.publicId,
+        redirect_uri: a.redirect,
+        code_verifier: verifier,
+      }),
+    });
+    expect(stranger.status).toBe(401);
+    expect(await stranger.json()).toMatchObject({ error: 'invalid_client' });
+  });
+
+  it('refuses a PKCE downgrade: plain, a missing challenge, a missing or wrong verifier', async () => {
+    const { url } = await request(a);
+    const plain = new URL(url);
+    plain.searchParams.set('code_challenge_method', 'plain');
+    plain.searchParams.set('code_challenge', 'x'.repeat(43));
+    const missing = new URL(url);
+    missing.searchParams.delete('code_challenge');
+    missing.searchParams.delete('code_challenge_method');
+    for (const attempt of [plain, missing]) {
+      const res = await authorize(attempt);
+      expect(res.status).toBe(303);
+      const back = new URL(res.location!);
+      expect(back.searchParams.get('error')).toBe('invalid_request');
+      expect(back.searchParams.get('iss')).toBe(a.issuer);
+      expect(back.searchParams.has('code')).toBe(false);
+    }
+    const session = await authorize(url, new Jar(), { email: a.email, password });
+    for (const verifier of [undefined, 'w'.repeat(43)]) {
+      const { url: fresh } = await request(a);
+      const got = await authorize(fresh, session.jar);
+      const code = new URL(got.location!).searchParams.get('code')!;
+      const res = await fetch(`${a.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          client_id: a.clientId,
+          client_secret: a.clientSecret,
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: a.redirect,
+          ...(verifier === undefined ? {} : { code_verifier: verifier }),
+        }),
+      });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: 'invalid_grant' });
+    }
+  });
+
+  it('refuses a code used twice and revokes the tokens it issued', async () => {
+    const { verifier, state, nonce, url } = await request(a);
+    const done = await authorize(url, new Jar(), { email: a.email, password });
+    const callback = new URL(done.location!);
+    const tokens = await client.authorizationCodeGrant(a.config, callback, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+      expectedNonce: nonce,
+    });
+    expect((await userinfo(a.issuer, tokens.access_token)).status).toBe(200);
+    await expect(
+      client.authorizationCodeGrant(a.config, callback, {
+        pkceCodeVerifier: verifier,
+        expectedState: state,
+        expectedNonce: nonce,
+      }),
+    ).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await userinfo(a.issuer, tokens.access_token)).status).toBe(401);
+    await expect(client.refreshTokenGrant(a.config, tokens.refresh_token!)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+    // Codes are kept only as hashes.
+    const code = callback.searchParams.get('code')!;
+    const rows = await asOwner(services.store, (tx) => tx.selectFrom('oauth_codes').selectAll().execute());
+    expect(JSON.stringify(rows)).not.toContain(code);
+  });
+
+  it.each([
+    ['a prefix', (r: string) => `${r}x`],
+    ['a shorter path', (r: string) => r.slice(0, r.lastIndexOf('/'))],
+    ['path traversal', (r: string) => `${r}/../../b/callback`],
+    ['an extra query', (r: string) => `${r}?next=https://evil.example`],
+    ['another scheme', (r: string) => r.replace('http:', 'https:')],
+    ['a fragment', (r: string) => `${r}#frag`],
+    ['another host', () => 'https://evil.example/callback'],
+  ])('refuses a redirect URI with %s on a page, never redirecting', async (_name, change) => {
+    const { url } = await request(a);
+    const bad = new URL(url);
+    bad.searchParams.set('redirect_uri', change(a.redirect));
+    const res = await authorize(bad);
+    expect(res.status).toBe(400);
+    expect(res.location).toBeNull();
+    expect(res.html).toContain('invalid_redirect_uri');
+  });
+
+  it('keeps two domains apart: mix-up, A’s code at B, A’s token at B’s userinfo, B’s person at A', async () => {
+    const { verifier, state, nonce, url } = await request(a);
+    const done = await authorize(url, new Jar(), { email: a.email, password });
+    const callback = new URL(done.location!);
+    expect(callback.searchParams.get('iss')).toBe(a.issuer);
+    // B's client handed A's response: openid-client sees the issuer is not B's (RFC 9207).
+    await expect(
+      client.authorizationCodeGrant(b.config, callback, { pkceCodeVerifier: verifier, expectedState: state }),
+    ).rejects.toThrow();
+    // A's code at B's token endpoint with B's own client: invalid_grant, and A's code is untouched.
+    const atB = await fetch(`${b.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        client_id: b.clientId,
+        client_secret: b.clientSecret,
+        grant_type: 'authorization_code',
+        code: callback.searchParams.get('code')!,
+        redirect_uri: b.redirect,
+        code_verifier: verifier,
+      }),
+    });
+    expect(atB.status).toBe(400);
+    expect(await atB.json()).toMatchObject({ error: 'invalid_grant' });
+    const tokens = await client.authorizationCodeGrant(a.config, callback, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+      expectedNonce: nonce,
+    });
+    // A's token at B's userinfo: 401 invalid_token; at A's: 200.
+    const foreign = await userinfo(b.issuer, tokens.access_token);
+    expect(foreign.status).toBe(401);
+    expect(foreign.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
+    expect((await userinfo(a.issuer, tokens.access_token)).status).toBe(200);
+    // A's client at B's authorization endpoint: a page, no redirect.
+    const wrongIssuer = new URL(url.href.replace(`/d/${a.slug}/`, `/d/${b.slug}/`));
+    const refused = await authorize(wrongIssuer);
+    expect(refused.status).toBe(400);
+    expect(refused.location).toBeNull();
+    // B's person named at A: the hint is only a prefilled field, and B's password signs nobody in.
+    const hinted = await request(a, { login_hint: b.email });
+    const page = await authorize(hinted.url);
+    expect(page.status).toBe(200);
+    expect(page.html).not.toContain(b.id);
+    const tried = await authorize(hinted.url, page.jar, { email: b.email, password });
+    expect(tried.status).toBe(401);
+    expect(tried.location).toBeNull();
+    expect(tried.html).toContain('The email or the password is not right.');
+    const wrongPassword = await authorize(hinted.url, new Jar(), {
+      email: a.email,
+      password: 'nope nope nope',
+    });
+    expect(wrongPassword.status).toBe(401);
+    expect(wrongPassword.html).toContain('The email or the password is not right.');
+  });
+
+  it('passes a missing state through as missing, and refuses forms without the page’s token or Origin', async () => {
+    const { url } = await request(a);
+    const stateless = new URL(url);
+    stateless.searchParams.delete('state');
+    const done = await authorize(stateless, new Jar(), { email: a.email, password });
+    const back = new URL(done.location!);
+    expect(back.searchParams.has('state')).toBe(false);
+    expect(back.searchParams.get('code')).toMatch(/^bhc_/);
+    const page = await authorize(url);
+    for (const headers of [{ origin: 'https://evil.example' }, {}]) {
+      const res = await fetch(`${a.issuer}/authorize`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          cookie: page.jar.header(),
+          ...headers,
+        },
+        body: new URLSearchParams({
+          csrf: field(page.html, 'csrf'),
+          request: field(page.html, 'request'),
+          email: a.email,
+          password,
+        }),
+      });
+      expect(res.status).toBe(403);
+    }
+    // prompt=none without a session: login_required, back at the client.
+    const none = await authorize((await request(a, { prompt: 'none' })).url);
+    expect(new URL(none.location!).searchParams.get('error')).toBe('login_required');
+    // The sign-in page's CSP carries a nonce and allows the form to go only here and to the client.
+    const res = await fetch(url, { redirect: 'manual' });
+    expect(res.headers.get('content-security-policy')).toMatch(/form-action 'self' http:\/\/127\.0\.0\.1:9;/);
+  });
+
+  it('ends nothing for a logout without a valid hint, and never redirects to an unregistered URI', async () => {
+    const { verifier, state, nonce, url } = await request(a);
+    const done = await authorize(url, new Jar(), { email: a.email, password });
+    const tokens = await client.authorizationCodeGrant(a.config, new URL(done.location!), {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+      expectedNonce: nonce,
+    });
+    const attempts = [
+      `${a.issuer}/end-session`,
+      `${a.issuer}/end-session?id_token_hint=${tokens.id_token!.slice(0, -4)}AAAA`,
+      `${b.issuer}/end-session?id_token_hint=${tokens.id_token!}`,
+      `${a.issuer}/end-session?id_token_hint=${tokens.id_token!}&post_logout_redirect_uri=${encodeURIComponent('https://evil.example/')}`,
+    ];
+    for (const attempt of attempts) {
+      const res = await fetch(attempt, { redirect: 'manual' });
+      expect(res.status, attempt).toBe(400);
+      expect(res.headers.get('location')).toBeNull();
+    }
+    expect((await userinfo(a.issuer, tokens.access_token)).status).toBe(200);
+  });
+
+  it('answers CORS on token and userinfo for the client’s own origins, on discovery and keys for all, nowhere else', async () => {
+    const appA = 'https://app-a.example';
+    const preflight = (path: string, origin: string) =>
+      fetch(`${base}${path}`, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type',
+        },
+      });
+    const ok = await preflight(`/d/${a.slug}/token`, appA);
+    expect(ok.status).toBe(204);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(appA);
+    expect(ok.headers.get('access-control-allow-methods')).toBe('POST');
+    expect(ok.headers.get('access-control-allow-credentials')).toBeNull();
+    // B's client's origin at A's endpoints, and an origin nobody registered: no CORS.
+    for (const origin of ['https://app-b.example', 'https://evil.example']) {
+      for (const path of [`/d/${a.slug}/token`, `/d/${a.slug}/userinfo`])
+        expect((await preflight(path, origin)).headers.get('access-control-allow-origin'), path).toBeNull();
+    }
+    // The token endpoint's answer, an error included, is readable by the client's own origin only.
+    const tokenAt = (clientId: string, origin: string) =>
+      fetch(`${a.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: 'bhc_nothing',
+          client_id: clientId,
+          client_secret: a.clientSecret,
+          redirect_uri: a.redirect,
+          code_verifier: 'v'.repeat(43),
+        }),
+      });
+    const mine = await tokenAt(a.clientId, appA);
+    expect(await mine.json()).toMatchObject({ error: 'invalid_grant' });
+    expect(mine.headers.get('access-control-allow-origin')).toBe(appA);
+    expect(
+      (await tokenAt(a.clientId, 'https://evil.example')).headers.get('access-control-allow-origin'),
+    ).toBeNull();
+    expect((await tokenAt(a.publicId, appA)).headers.get('access-control-allow-origin')).toBeNull();
+    // Userinfo: for the token's client's origin.
+    const { verifier, state, nonce, url } = await request(a);
+    const done = await authorize(url, new Jar(), { email: a.email, password });
+    const tokens = await client.authorizationCodeGrant(a.config, new URL(done.location!), {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+      expectedNonce: nonce,
+    });
+    const info = await fetch(`${a.issuer}/userinfo`, {
+      headers: { authorization: `Bearer ${tokens.access_token}`, origin: appA },
+    });
+    expect(info.status).toBe(200);
+    expect(info.headers.get('access-control-allow-origin')).toBe(appA);
+    // Discovery and keys: public.
+    for (const path of ['.well-known/openid-configuration', 'jwks.json'])
+      expect(
+        (await fetch(`${a.issuer}/${path}`, { headers: { origin: appA } })).headers.get(
+          'access-control-allow-origin',
+        ),
+      ).toBe('*');
+    // Nowhere else, even for an allowed origin.
+    const elsewhere: [string, string][] = [
+      ['POST', `/d/${a.slug}/introspect`],
+      ['POST', `/d/${a.slug}/revoke`],
+      ['GET', `/d/${a.slug}/authorize?client_id=${a.clientId}`],
+      ['GET', `/d/${a.slug}/end-session`],
+      ['POST', '/v1/auth/token'],
+      ['GET', '/v1/whoami'],
+      ['OPTIONS', '/v1/auth/token'],
+      ['OPTIONS', `/d/${a.slug}/introspect`],
+    ];
+    for (const [method, path] of elsewhere) {
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: {
+          origin: appA,
+          ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        },
+        ...(method === 'POST' ? { body: 'token=x' } : {}),
+      });
+      expect(res.headers.get('access-control-allow-origin'), `${method} ${path}`).toBeNull();
+    }
+  });
+});
