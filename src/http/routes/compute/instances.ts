@@ -3,7 +3,7 @@ import { idSchemaPattern } from '../../../domain/ids.js';
 import { domainData } from '../../../policy/policy.js';
 import { DomainPathParam, TenantDomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, scopeOf } from '../actor.js';
+import { actorOf, paramOf, scopeOf } from '../actor.js';
 
 export const InstanceIdParam = Type.String({
   pattern: idSchemaPattern('instance'),
@@ -64,7 +64,7 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
   app.get(
     '/v1/domains/:domainId/instances/:instanceId',
     {
-      config: { access: domainData('instances', 'read', 'instanceId') },
+      config: { access: domainData('instances', 'read', 'instanceId'), etag: true },
       schema: {
         operationId: 'getInstance',
         summary: 'Show an instance',
@@ -78,7 +78,10 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
   app.delete(
     '/v1/domains/:domainId/instances/:instanceId',
     {
-      config: { access: domainData('instances', 'delete', 'instanceId') },
+      config: {
+        access: domainData('instances', 'delete', 'instanceId'),
+        current: (request) => compute.getInstance(scopeOf(request), paramOf(request, 'instanceId')),
+      },
       schema: {
         operationId: 'deleteInstance',
         summary: 'Delete an instance',

@@ -1,9 +1,10 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { domainData } from '../../../policy/policy.js';
 import { DomainPathParam, TenantDomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, scopeOf } from '../actor.js';
+import { actorOf, paramOf, scopeOf } from '../actor.js';
 import { InstanceIdParam, ResourceName } from './instances.js';
 
 const VolumeParams = Type.Object(
@@ -28,6 +29,8 @@ const Volume = Type.Object({
 });
 
 export const volumeRoutes: RouteModule = (app, { compute }) => {
+  const currentVolume = (request: FastifyRequest) =>
+    compute.getVolume(scopeOf(request), paramOf(request, 'volumeId'));
   app.post(
     '/v1/domains/:domainId/volumes',
     {
@@ -64,7 +67,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.get(
     '/v1/domains/:domainId/volumes/:volumeId',
     {
-      config: { access: domainData('volumes', 'read', 'volumeId') },
+      config: { access: domainData('volumes', 'read', 'volumeId'), etag: true },
       schema: {
         operationId: 'getVolume',
         summary: 'Show a volume',
@@ -78,7 +81,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.post(
     '/v1/domains/:domainId/volumes/:volumeId/attach',
     {
-      config: { access: domainData('volumes', 'attach', 'volumeId') },
+      config: { access: domainData('volumes', 'attach', 'volumeId'), current: currentVolume },
       schema: {
         operationId: 'attachVolume',
         summary: 'Attach a volume to an instance of the same domain',
@@ -96,7 +99,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.post(
     '/v1/domains/:domainId/volumes/:volumeId/detach',
     {
-      config: { access: domainData('volumes', 'attach', 'volumeId') },
+      config: { access: domainData('volumes', 'attach', 'volumeId'), current: currentVolume },
       schema: {
         operationId: 'detachVolume',
         summary: 'Detach a volume from its instance',
@@ -110,7 +113,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.delete(
     '/v1/domains/:domainId/volumes/:volumeId',
     {
-      config: { access: domainData('volumes', 'delete', 'volumeId') },
+      config: { access: domainData('volumes', 'delete', 'volumeId'), current: currentVolume },
       schema: {
         operationId: 'deleteVolume',
         summary: 'Delete a volume',

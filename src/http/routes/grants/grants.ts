@@ -1,11 +1,12 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { timestampOf } from '../../../domain/timestamp.js';
 import { grantableActions } from '../../../policy/grants.js';
 import { operatorOnly } from '../../../policy/policy.js';
 import { DomainIdParam, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { actorOf, itemOf, paramOf } from '../actor.js';
 
 const Grant = Type.Object({
   id: Type.String(),
@@ -81,10 +82,28 @@ export const grantRoutes: RouteModule = (app, { grants }) => {
     async (request) => ({ items: await grants.list(request.query) }),
   );
 
+  const currentGrant = async (request: FastifyRequest) =>
+    itemOf(await grants.list({ includeInactive: true }), paramOf(request, 'grantId'));
+
+  app.get(
+    '/v1/grants/:grantId',
+    {
+      config: { access: operatorOnly, etag: true },
+      schema: {
+        operationId: 'getGrant',
+        summary: 'Show a grant',
+        description: 'Live or not, with its `ETag`.',
+        params: GrantParams,
+        response: { 200: Grant },
+      },
+    },
+    currentGrant,
+  );
+
   app.delete(
     '/v1/grants/:grantId',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, current: currentGrant },
       schema: {
         operationId: 'revokeGrant',
         summary: 'Revoke a grant',

@@ -1,9 +1,10 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { clientAuthMethods, clientGrantTypes } from '../../../identity/oidc/clients.js';
 import { domainAdmin } from '../../../policy/policy.js';
 import { DomainIdParam, DomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, scopeOf } from '../actor.js';
+import { actorOf, itemOf, paramOf, scopeOf } from '../actor.js';
 
 const ClientParams = Type.Object(
   { domainId: DomainIdParam, oauthClientId: Type.String({ pattern: '^ocl_[0-9a-hjkmnp-tv-z]{26}$' }) },
@@ -83,10 +84,29 @@ export const clientRoutes: RouteModule = (app, { oauthClients }) => {
     async (request) => ({ items: await oauthClients.list(scopeOf(request)) }),
   );
 
+  const currentClient = async (request: FastifyRequest) =>
+    itemOf(await oauthClients.list(scopeOf(request)), paramOf(request, 'oauthClientId'));
+
+  app.get(
+    '/v1/domains/:domainId/oauth-clients/:oauthClientId',
+    {
+      config: { access: domainAdmin, etag: true },
+      schema: {
+        operationId: 'getOAuthClient',
+        tags: ['oidc'],
+        summary: 'Show an OAuth client of a domain',
+        description: 'Never its secret; with its `ETag`.',
+        params: ClientParams,
+        response: { 200: Client },
+      },
+    },
+    currentClient,
+  );
+
   app.delete(
     '/v1/domains/:domainId/oauth-clients/:oauthClientId',
     {
-      config: { access: domainAdmin },
+      config: { access: domainAdmin, current: currentClient },
       schema: {
         operationId: 'deleteOAuthClient',
         tags: ['oidc'],

@@ -64,7 +64,7 @@ export const blueprintRoutes: RouteModule = (app, { blueprints }) => {
   app.get(
     '/v1/domains/:domainId/blueprints/:blueprintId',
     {
-      config: { access: operatorOrOwnDomain(fromStored('read')) },
+      config: { access: operatorOrOwnDomain(fromStored('read')), etag: true },
       schema: {
         operationId: 'getBlueprint',
         summary: 'Show a blueprint and its resources',
