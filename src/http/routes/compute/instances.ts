@@ -34,7 +34,7 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
   app.post(
     '/v1/domains/:domainId/instances',
     {
-      config: { access: domainData('instances', 'create') },
+      config: { access: domainData('instances', 'create'), idempotent: true },
       schema: {
         operationId: 'createInstance',
         summary: 'Create an instance',

@@ -34,7 +34,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.post(
     '/v1/domains/:domainId/volumes',
     {
-      config: { access: domainData('volumes', 'create') },
+      config: { access: domainData('volumes', 'create'), idempotent: true },
       schema: {
         operationId: 'createVolume',
         summary: 'Create a volume',

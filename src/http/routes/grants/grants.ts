@@ -30,7 +30,7 @@ export const grantRoutes: RouteModule = (app, { grants }) => {
   app.post(
     '/v1/grants',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, idempotent: true },
       schema: {
         operationId: 'createGrant',
         summary: 'Let one domain act on another domain’s data',

@@ -10,7 +10,7 @@ export const rotateKey: RouteModule = (app, { keys }) => {
   app.post(
     '/v1/domains/:domainId/keys/:keyId/rotate',
     {
-      config: { access: operatorOnly, current: currentKey({ keys }) },
+      config: { access: operatorOnly, current: currentKey({ keys }), idempotent: true },
       schema: {
         operationId: 'rotateKey',
         summary: 'Rotate a provisioning key',

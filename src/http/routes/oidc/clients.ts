@@ -48,7 +48,7 @@ export const clientRoutes: RouteModule = (app, { oauthClients }) => {
   app.post(
     '/v1/domains/:domainId/oauth-clients',
     {
-      config: { access: domainAdmin },
+      config: { access: domainAdmin, idempotent: true },
       schema: {
         operationId: 'createOAuthClient',
         tags: ['oidc'],

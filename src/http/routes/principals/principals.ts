@@ -30,7 +30,7 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
   app.post(
     '/v1/domains/:domainId/principals',
     {
-      config: { access: domainAdmin },
+      config: { access: domainAdmin, idempotent: true },
       schema: {
         operationId: 'createPrincipal',
         summary: 'Create a user or a service account in a domain',
