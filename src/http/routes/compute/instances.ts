@@ -3,6 +3,7 @@ import { idSchemaPattern } from '../../../domain/ids.js';
 import { domainData } from '../../../policy/policy.js';
 import { DomainPathParam, TenantDomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
+import { Page, PageQuery, pageOf } from '../../paging.js';
 import { actorOf, paramOf, scopeOf } from '../actor.js';
 
 export const InstanceIdParam = Type.String({
@@ -30,7 +31,7 @@ const Instance = Type.Object({
   deletedAt: Type.Union([Timestamp, Type.Null()]),
 });
 
-export const instanceRoutes: RouteModule = (app, { compute }) => {
+export const instanceRoutes: RouteModule = (app, { compute, cursorKey }) => {
   app.post(
     '/v1/domains/:domainId/instances',
     {
@@ -55,10 +56,12 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
         operationId: 'listInstances',
         summary: "List a domain's instances",
         params: TenantDomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Instance) }) },
+        querystring: PageQuery,
+        response: { 200: Page(Instance) },
       },
     },
-    async (request) => ({ items: await compute.listInstances(scopeOf(request)) }),
+    async (request, reply) =>
+      pageOf(cursorKey, request, reply, await compute.listInstances(scopeOf(request))),
   );
 
   app.get(

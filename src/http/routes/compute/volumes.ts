@@ -4,6 +4,7 @@ import { idSchemaPattern } from '../../../domain/ids.js';
 import { domainData } from '../../../policy/policy.js';
 import { DomainPathParam, TenantDomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
+import { Page, PageQuery, pageOf } from '../../paging.js';
 import { actorOf, paramOf, scopeOf } from '../actor.js';
 import { InstanceIdParam, ResourceName } from './instances.js';
 
@@ -28,7 +29,7 @@ const Volume = Type.Object({
   deletedAt: Type.Union([Timestamp, Type.Null()]),
 });
 
-export const volumeRoutes: RouteModule = (app, { compute }) => {
+export const volumeRoutes: RouteModule = (app, { compute, cursorKey }) => {
   const currentVolume = (request: FastifyRequest) =>
     compute.getVolume(scopeOf(request), paramOf(request, 'volumeId'));
   app.post(
@@ -58,10 +59,11 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
         operationId: 'listVolumes',
         summary: "List a domain's volumes",
         params: TenantDomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Volume) }) },
+        querystring: PageQuery,
+        response: { 200: Page(Volume) },
       },
     },
-    async (request) => ({ items: await compute.listVolumes(scopeOf(request)) }),
+    async (request, reply) => pageOf(cursorKey, request, reply, await compute.listVolumes(scopeOf(request))),
   );
 
   app.get(

@@ -6,6 +6,7 @@ import { grantableActions } from '../../../policy/grants.js';
 import { operatorOnly } from '../../../policy/policy.js';
 import { DomainIdParam, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
+import { Page, pageOf, pageQuery } from '../../paging.js';
 import { actorOf, itemOf, paramOf } from '../actor.js';
 
 const Grant = Type.Object({
@@ -26,7 +27,7 @@ const GrantParams = Type.Object(
   { additionalProperties: false },
 );
 
-export const grantRoutes: RouteModule = (app, { grants }) => {
+export const grantRoutes: RouteModule = (app, { grants, cursorKey }) => {
   app.post(
     '/v1/grants',
     {
@@ -73,13 +74,20 @@ export const grantRoutes: RouteModule = (app, { grants }) => {
         description:
           'Live grants, or all of them with `includeInactive`; `domainId` keeps those of one domain.',
         querystring: Type.Object(
-          { domainId: Type.Optional(DomainIdParam), includeInactive: Type.Optional(Type.Boolean()) },
+          {
+            domainId: Type.Optional(DomainIdParam),
+            includeInactive: Type.Optional(Type.Boolean()),
+            ...pageQuery,
+          },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(Grant) }) },
+        response: { 200: Page(Grant) },
       },
     },
-    async (request) => ({ items: await grants.list(request.query) }),
+    async (request, reply) => {
+      const { domainId, includeInactive } = request.query;
+      return pageOf(cursorKey, request, reply, await grants.list({ domainId, includeInactive }));
+    },
   );
 
   const currentGrant = async (request: FastifyRequest) =>

@@ -4,6 +4,7 @@ import { clientAuthMethods, clientGrantTypes } from '../../../identity/oidc/clie
 import { domainAdmin } from '../../../policy/policy.js';
 import { DomainIdParam, DomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
+import { Page, PageQuery, pageOf } from '../../paging.js';
 import { actorOf, itemOf, paramOf, scopeOf } from '../actor.js';
 
 const ClientParams = Type.Object(
@@ -44,7 +45,7 @@ const NewClient = Type.Object(
   { additionalProperties: false },
 );
 
-export const clientRoutes: RouteModule = (app, { oauthClients }) => {
+export const clientRoutes: RouteModule = (app, { oauthClients, cursorKey }) => {
   app.post(
     '/v1/domains/:domainId/oauth-clients',
     {
@@ -78,10 +79,11 @@ export const clientRoutes: RouteModule = (app, { oauthClients }) => {
         tags: ['oidc'],
         summary: "List a domain's OAuth clients",
         params: DomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Client) }) },
+        querystring: PageQuery,
+        response: { 200: Page(Client) },
       },
     },
-    async (request) => ({ items: await oauthClients.list(scopeOf(request)) }),
+    async (request, reply) => pageOf(cursorKey, request, reply, await oauthClients.list(scopeOf(request))),
   );
 
   const currentClient = async (request: FastifyRequest) =>

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { domainAdmin } from '../../../policy/policy.js';
 import { DomainIdParam, DomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
+import { Page, PageQuery, pageOf } from '../../paging.js';
 import { actorOf, itemOf, paramOf, scopeOf } from '../actor.js';
 
 const PrincipalParams = Type.Object(
@@ -26,7 +27,7 @@ const Principal = Type.Object({
   updatedAt: Timestamp,
 });
 
-export const principalRoutes: RouteModule = (app, { principals, domains }) => {
+export const principalRoutes: RouteModule = (app, { principals, domains, cursorKey }) => {
   app.post(
     '/v1/domains/:domainId/principals',
     {
@@ -70,12 +71,13 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
         operationId: 'listPrincipals',
         summary: "List a domain's principals",
         params: DomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Principal) }) },
+        querystring: PageQuery,
+        response: { 200: Page(Principal) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       await domains.get(scopeOf(request));
-      return { items: await principals.list(scopeOf(request)) };
+      return pageOf(cursorKey, request, reply, await principals.list(scopeOf(request)));
     },
   );
 
