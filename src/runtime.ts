@@ -1,6 +1,6 @@
 // Assembles the store, the server secret and the services from a Config. Only entry points (the CLI
 // and the HTTP server's start) call this; everything below receives what it needs.
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,8 @@ export interface Services {
   readonly keys: KeyService;
   readonly operator: OperatorService;
   readonly keyring: Keyring;
+  /** Signs the paging cursors lists give out (derived from the server secret), so one altered is refused. */
+  readonly cursorKey: Buffer;
   readonly provisioner: Provisioner;
   readonly compute: ComputeService;
   /** Deletes the rows of deleted domains whose backends are empty (services/domain-purge.ts). */
@@ -277,6 +279,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
       feedToken: options.feedToken,
     }),
     keyring,
+    cursorKey: Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'bulkhead paging cursor v1', 32)),
     provisioner,
     blueprints: new Blueprints({ store, provisioner, leaseMs: options.leaseMs ?? 30_000 }),
     compute,

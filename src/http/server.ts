@@ -21,6 +21,8 @@ import {
 } from '../telemetry/tracing.js';
 import { authenticate } from './plugins/authenticate.js';
 import { fairShare } from './plugins/fair-share.js';
+import { idempotency } from './plugins/idempotency.js';
+import { preconditions } from './plugins/preconditions.js';
 import { MethodTable } from './methods.js';
 import { sendProblem, toBulkheadError } from './problem.js';
 import { auditPlugin } from './routes/audit/index.js';
@@ -216,6 +218,8 @@ export async function buildServer(services: Services, options: ServerOptions = {
     limits: services.tenantLimits,
     registry: services.isolationMetrics.registry,
   });
+  await app.register(preconditions);
+  await app.register(idempotency, { services });
 
   // A route that takes no query parameters refuses any, so a smuggled `?domainId=` is an error, not ignored.
   const accessTable: RouteAccess[] = [];

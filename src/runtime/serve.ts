@@ -20,6 +20,8 @@ import { verifySelf } from './verify-self.js';
 import { joinStore, type Membership } from './servers.js';
 import { s3LocationOf } from '../providers/registry.js';
 import { join } from 'node:path';
+import { idempotencyWindowMs } from '../http/plugins/idempotency.js';
+import { purgeIdempotentRequests } from '../store/repositories/idempotent-requests.js';
 
 /** How long each backend has to answer its health check at start. */
 const healthTimeoutMs = 2_000;
@@ -176,6 +178,10 @@ export async function startServer(
         .catch((error: unknown) => app.log.warn({ err: error }, 'invoice purge failed'));
       // Deleted domains with nothing left on their backends: their rows.
       services.purge.purge().catch((error: unknown) => app.log.warn({ err: error }, 'domain purge failed'));
+      // Answers kept for an Idempotency-Key once their 24 hours are over.
+      services.store
+        .system('reconciler', (tx) => purgeIdempotentRequests(tx, new Date(Date.now() - idempotencyWindowMs)))
+        .catch((error: unknown) => app.log.warn({ err: error }, 'idempotency key purge failed'));
     }, config.reconcileSeconds * 1000);
     timers.volumes.unref();
     services.meter.onError = (error, what) => app.log.warn({ err: error }, `${what} failed`);

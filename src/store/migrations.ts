@@ -39,6 +39,7 @@ export const domainTables: Readonly<Record<string, string>> = {
   portal_hosts: 'domain_id',
   portal_branding: 'domain_id',
   oauth_codes: 'domain_id',
+  idempotent_requests: 'domain_id',
 };
 
 /** Tables created after migration 0012, which isolate themselves when they are created. */
@@ -56,6 +57,7 @@ const isolatedOnCreation: readonly string[] = [
   'portal_hosts',
   'portal_branding',
   'oauth_codes',
+  'idempotent_requests',
 ];
 
 // Until migration 0012: a row is visible and writable when its domain is the transaction's, or in the
@@ -1266,6 +1268,43 @@ const migrations: Record<string, Migration> = {
       await grantApp(db, 'oauth_codes', 'UPDATE (used_at, session_id)');
       if (await roleExists(db, systemRole))
         await sql.raw(`GRANT DELETE ON oauth_codes TO ${systemRole}`).execute(db);
+    },
+  },
+  '0030_idempotent_requests': {
+    async up(db) {
+      // The first answer to each create sent with an `Idempotency-Key` (docs/api.md, "Idempotency-Key"),
+      // kept 24 hours so a retry gets it again. A key is one credential's in one domain: the domain's rows
+      // are isolated like every tenant table, and a create that names no domain yet (a domain, a grant:
+      // the operator's) keeps its answer in a table only the system context sees. `status` is NULL while
+      // the first request is still running: a duplicate sent meanwhile is refused, never run twice.
+      await sql`
+        CREATE TABLE idempotent_requests (
+          domain_id text NOT NULL REFERENCES domains (id),
+          credential text NOT NULL CHECK (length(credential) BETWEEN 1 AND 200),
+          key text NOT NULL CHECK (key ~ '^[!-~]{1,200}$'),
+          fingerprint text NOT NULL CHECK (fingerprint ~ '^[0-9a-f]{64}$'),
+          status integer CHECK (status BETWEEN 200 AND 299),
+          body text,
+          headers jsonb CHECK (jsonb_typeof(headers) = 'object'),
+          created_at timestamptz NOT NULL,
+          PRIMARY KEY (domain_id, credential, key)
+        )`.execute(db);
+      await sql`CREATE INDEX idempotent_requests_created ON idempotent_requests (created_at)`.execute(db);
+      await isolate(db, 'idempotent_requests', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'idempotent_requests');
+      await sql`
+        CREATE TABLE operator_idempotent_requests (
+          credential text NOT NULL CHECK (length(credential) BETWEEN 1 AND 200),
+          key text NOT NULL CHECK (key ~ '^[!-~]{1,200}$'),
+          fingerprint text NOT NULL CHECK (fingerprint ~ '^[0-9a-f]{64}$'),
+          status integer CHECK (status BETWEEN 200 AND 299),
+          body text,
+          headers jsonb CHECK (jsonb_typeof(headers) = 'object'),
+          created_at timestamptz NOT NULL,
+          PRIMARY KEY (credential, key)
+        )`.execute(db);
+      await isolate(db, 'operator_idempotent_requests', 'credential', { using: 'false', check: 'false' });
+      await grantApp(db, 'operator_idempotent_requests');
     },
   },
 };

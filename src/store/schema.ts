@@ -442,6 +442,22 @@ export interface PortalBrandingTable {
 
 export type PortalBrandingRow = Selectable<PortalBrandingTable>;
 
+/** The first answer to a create sent with an Idempotency-Key, in its domain (migration 0030). */
+export interface IdempotentRequestsTable {
+  domain_id: string;
+  credential: string;
+  key: string;
+  fingerprint: string;
+  /** NULL while the first request runs. */
+  status: number | null;
+  body: string | null;
+  headers: ColumnType<Record<string, string> | null, string | null, string | null>;
+  created_at: Date;
+}
+
+/** The same for creates that name no domain yet, the operator's; system context only (migration 0030). */
+export type OperatorIdempotentRequestsTable = Omit<IdempotentRequestsTable, 'domain_id'>;
+
 export interface Database {
   domains: DomainsTable;
   provisioning_keys: ProvisioningKeysTable;
@@ -477,6 +493,8 @@ export interface Database {
   oauth_codes: OAuthCodesTable;
   portal_hosts: PortalHostsTable;
   portal_branding: PortalBrandingTable;
+  idempotent_requests: IdempotentRequestsTable;
+  operator_idempotent_requests: OperatorIdempotentRequestsTable;
 }
 
 export type StripeCustomerRow = Selectable<StripeCustomersTable>;

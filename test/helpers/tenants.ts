@@ -133,6 +133,9 @@ const tenantTables = [
   'billing_details',
   'portal_hosts',
   'portal_branding',
+  'oauth_clients',
+  'oauth_codes',
+  'idempotent_requests',
 ] as const;
 
 /**

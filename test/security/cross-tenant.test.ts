@@ -67,6 +67,7 @@ const cases: Record<string, Case> = {
   'DELETE /v1/domains/:domainId': { path: (i) => `/v1/domains/${i.domainId}` },
   'POST /v1/domains/:domainId/keys': { path: (i) => `/v1/domains/${i.domainId}/keys`, body: () => ({}) },
   'GET /v1/domains/:domainId/keys': { path: (i) => `/v1/domains/${i.domainId}/keys` },
+  'GET /v1/domains/:domainId/keys/:keyId': { path: (i) => `/v1/domains/${i.domainId}/keys/${i.keyId}` },
   'DELETE /v1/domains/:domainId/keys/:keyId': { path: (i) => `/v1/domains/${i.domainId}/keys/${i.keyId}` },
   'POST /v1/domains/:domainId/keys/:keyId/rotate': {
     path: (i) => `/v1/domains/${i.domainId}/keys/${i.keyId}/rotate`,
@@ -110,6 +111,9 @@ const cases: Record<string, Case> = {
     body: () => ({ kind: 'service' }),
   },
   'GET /v1/domains/:domainId/principals': { path: (i) => `/v1/domains/${i.domainId}/principals` },
+  'GET /v1/domains/:domainId/principals/:principalId': {
+    path: (i) => `/v1/domains/${i.domainId}/principals/${i.principalId}`,
+  },
   'POST /v1/domains/:domainId/principals/:principalId/disable': {
     path: (i) => `/v1/domains/${i.domainId}/principals/${i.principalId}/disable`,
   },
@@ -130,6 +134,9 @@ const cases: Record<string, Case> = {
     }),
   },
   'GET /v1/domains/:domainId/oauth-clients': { path: (i) => `/v1/domains/${i.domainId}/oauth-clients` },
+  'GET /v1/domains/:domainId/oauth-clients/:oauthClientId': {
+    path: (i) => `/v1/domains/${i.domainId}/oauth-clients/${i.oauthClientId}`,
+  },
   'DELETE /v1/domains/:domainId/oauth-clients/:oauthClientId': {
     path: (i) => `/v1/domains/${i.domainId}/oauth-clients/${i.oauthClientId}`,
   },
@@ -262,6 +269,7 @@ const noTargetInPath: Record<string, string> = {
   'GET /v1/revocations/jwks.json': "public keys of the revocation feed's signatures, published on purpose",
   'POST /v1/grants': 'operator only (tenant refusal covered in compute/api.test.ts)',
   'GET /v1/grants': 'operator only',
+  'GET /v1/grants/:grantId': 'operator only',
   'DELETE /v1/grants/:grantId': 'operator only',
   'POST /v1/auth/token': 'the domain comes from the principal that authenticates',
   'POST /v1/auth/login': 'the domain comes from the principal that authenticates',

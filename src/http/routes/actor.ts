@@ -12,3 +12,17 @@ export function scopeOf(request: FastifyRequest): string {
   if (request.domainScope === null) throw notFound();
   return request.domainScope;
 }
+
+/** A path parameter the route's schema has already checked is a string. */
+export function paramOf(request: FastifyRequest, name: string): string {
+  const value = (request.params as Record<string, unknown> | undefined)?.[name];
+  if (typeof value !== 'string') throw notFound();
+  return value;
+}
+
+/** The item of `items` with `id`, as its list shows it; none is the same 404 as an unknown id. */
+export function itemOf<T extends { readonly id: string }>(items: readonly T[], id: string): T {
+  const item = items.find((i) => i.id === id);
+  if (item === undefined) throw notFound();
+  return item;
+}

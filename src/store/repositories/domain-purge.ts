@@ -34,6 +34,7 @@ export const purgedTables: readonly (readonly [table: string, columns: readonly 
   ['oauth_clients', ['domain_id']],
   ['portal_hosts', ['domain_id']],
   ['portal_branding', ['domain_id']],
+  ['idempotent_requests', ['domain_id']],
 ];
 
 /**

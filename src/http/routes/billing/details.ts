@@ -10,7 +10,7 @@ export const detailsRoutes: RouteModule = (app, { billing }) => {
   app.get(
     '/v1/domains/:domainId/billing',
     {
-      config: { access: domainBilling('billing', 'read') },
+      config: { access: domainBilling('billing', 'read'), etag: true },
       schema: {
         operationId: 'getBillingDetails',
         summary: "A domain's billing details",
@@ -25,7 +25,10 @@ export const detailsRoutes: RouteModule = (app, { billing }) => {
   app.put(
     '/v1/domains/:domainId/billing',
     {
-      config: { access: domainBilling('billing', 'write') },
+      config: {
+        access: domainBilling('billing', 'write'),
+        current: (request) => billing.details(scopeOf(request)),
+      },
       schema: {
         operationId: 'setBillingDetails',
         summary: "Set a domain's billing details",

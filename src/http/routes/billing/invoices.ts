@@ -1,13 +1,17 @@
 // A domain's invoices: read by any credential of the domain (a key scoped `invoices:read`); their status
 // changed by the operator alone. Another domain's invoice answers exactly like one that does not exist.
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { domainBilling, operatorInDomain } from '../../../policy/policy.js';
 import { TenantDomainParams } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, scopeOf } from '../actor.js';
+import { actorOf, paramOf, scopeOf } from '../actor.js';
 import { Invoice, InvoiceListQuery, InvoiceParams, InvoiceSummary, PayInput } from './schemas.js';
 
 export const invoiceRoutes: RouteModule = (app, { billing }) => {
+  const currentInvoice = (request: FastifyRequest) =>
+    billing.invoice(scopeOf(request), paramOf(request, 'invoiceId'));
+
   app.get(
     '/v1/domains/:domainId/invoices',
     {
@@ -32,7 +36,7 @@ export const invoiceRoutes: RouteModule = (app, { billing }) => {
   app.get(
     '/v1/domains/:domainId/invoices/:invoiceId',
     {
-      config: { access: domainBilling('invoices', 'read') },
+      config: { access: domainBilling('invoices', 'read'), etag: true },
       schema: {
         operationId: 'getInvoice',
         summary: 'Show an invoice with its lines',
@@ -72,7 +76,7 @@ export const invoiceRoutes: RouteModule = (app, { billing }) => {
   app.post(
     '/v1/domains/:domainId/invoices/:invoiceId/pay',
     {
-      config: { access: operatorInDomain },
+      config: { access: operatorInDomain, current: currentInvoice },
       schema: {
         operationId: 'payInvoice',
         summary: 'Mark an invoice paid',
@@ -99,7 +103,7 @@ export const invoiceRoutes: RouteModule = (app, { billing }) => {
     app.post(
       `/v1/domains/:domainId/invoices/:invoiceId/${action}`,
       {
-        config: { access: operatorInDomain },
+        config: { access: operatorInDomain, current: currentInvoice },
         schema: {
           operationId: `${action}Invoice`,
           summary,

@@ -10,7 +10,7 @@ export const usageRoutes: RouteModule = (app, { billing }) => {
   app.post(
     '/v1/domains/:domainId/usage',
     {
-      config: { access: domainBilling('usage', 'write') },
+      config: { access: domainBilling('usage', 'write'), idempotent: true },
       schema: {
         operationId: 'recordUsage',
         summary: 'Record usage of a meter',

@@ -8,7 +8,7 @@ export const getPortal: RouteModule = (app, { portal }) => {
   app.get(
     '/v1/domains/:domainId/portal',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, etag: true },
       schema: {
         operationId: 'getPortal',
         tags: ['portal'],

@@ -8,7 +8,7 @@ export const putPortal: RouteModule = (app, { portal }) => {
   app.put(
     '/v1/domains/:domainId/portal',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, current: (request) => portal.get(scopeOf(request)) },
       schema: {
         operationId: 'putPortal',
         tags: ['portal'],

@@ -3,7 +3,8 @@ import { idSchemaPattern } from '../../../domain/ids.js';
 import { domainData } from '../../../policy/policy.js';
 import { DomainPathParam, TenantDomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, scopeOf } from '../actor.js';
+import { Page, PageQuery, pageOf } from '../../paging.js';
+import { actorOf, paramOf, scopeOf } from '../actor.js';
 
 export const InstanceIdParam = Type.String({
   pattern: idSchemaPattern('instance'),
@@ -30,11 +31,11 @@ const Instance = Type.Object({
   deletedAt: Type.Union([Timestamp, Type.Null()]),
 });
 
-export const instanceRoutes: RouteModule = (app, { compute }) => {
+export const instanceRoutes: RouteModule = (app, { compute, cursorKey }) => {
   app.post(
     '/v1/domains/:domainId/instances',
     {
-      config: { access: domainData('instances', 'create') },
+      config: { access: domainData('instances', 'create'), idempotent: true },
       schema: {
         operationId: 'createInstance',
         summary: 'Create an instance',
@@ -55,16 +56,18 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
         operationId: 'listInstances',
         summary: "List a domain's instances",
         params: TenantDomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Instance) }) },
+        querystring: PageQuery,
+        response: { 200: Page(Instance) },
       },
     },
-    async (request) => ({ items: await compute.listInstances(scopeOf(request)) }),
+    async (request, reply) =>
+      pageOf(cursorKey, request, reply, await compute.listInstances(scopeOf(request))),
   );
 
   app.get(
     '/v1/domains/:domainId/instances/:instanceId',
     {
-      config: { access: domainData('instances', 'read', 'instanceId') },
+      config: { access: domainData('instances', 'read', 'instanceId'), etag: true },
       schema: {
         operationId: 'getInstance',
         summary: 'Show an instance',
@@ -78,7 +81,10 @@ export const instanceRoutes: RouteModule = (app, { compute }) => {
   app.delete(
     '/v1/domains/:domainId/instances/:instanceId',
     {
-      config: { access: domainData('instances', 'delete', 'instanceId') },
+      config: {
+        access: domainData('instances', 'delete', 'instanceId'),
+        current: (request) => compute.getInstance(scopeOf(request), paramOf(request, 'instanceId')),
+      },
       schema: {
         operationId: 'deleteInstance',
         summary: 'Delete an instance',

@@ -1,9 +1,11 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { domainData } from '../../../policy/policy.js';
 import { DomainPathParam, TenantDomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, scopeOf } from '../actor.js';
+import { Page, PageQuery, pageOf } from '../../paging.js';
+import { actorOf, paramOf, scopeOf } from '../actor.js';
 import { InstanceIdParam, ResourceName } from './instances.js';
 
 const VolumeParams = Type.Object(
@@ -27,11 +29,13 @@ const Volume = Type.Object({
   deletedAt: Type.Union([Timestamp, Type.Null()]),
 });
 
-export const volumeRoutes: RouteModule = (app, { compute }) => {
+export const volumeRoutes: RouteModule = (app, { compute, cursorKey }) => {
+  const currentVolume = (request: FastifyRequest) =>
+    compute.getVolume(scopeOf(request), paramOf(request, 'volumeId'));
   app.post(
     '/v1/domains/:domainId/volumes',
     {
-      config: { access: domainData('volumes', 'create') },
+      config: { access: domainData('volumes', 'create'), idempotent: true },
       schema: {
         operationId: 'createVolume',
         summary: 'Create a volume',
@@ -55,16 +59,17 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
         operationId: 'listVolumes',
         summary: "List a domain's volumes",
         params: TenantDomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Volume) }) },
+        querystring: PageQuery,
+        response: { 200: Page(Volume) },
       },
     },
-    async (request) => ({ items: await compute.listVolumes(scopeOf(request)) }),
+    async (request, reply) => pageOf(cursorKey, request, reply, await compute.listVolumes(scopeOf(request))),
   );
 
   app.get(
     '/v1/domains/:domainId/volumes/:volumeId',
     {
-      config: { access: domainData('volumes', 'read', 'volumeId') },
+      config: { access: domainData('volumes', 'read', 'volumeId'), etag: true },
       schema: {
         operationId: 'getVolume',
         summary: 'Show a volume',
@@ -78,7 +83,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.post(
     '/v1/domains/:domainId/volumes/:volumeId/attach',
     {
-      config: { access: domainData('volumes', 'attach', 'volumeId') },
+      config: { access: domainData('volumes', 'attach', 'volumeId'), current: currentVolume },
       schema: {
         operationId: 'attachVolume',
         summary: 'Attach a volume to an instance of the same domain',
@@ -96,7 +101,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.post(
     '/v1/domains/:domainId/volumes/:volumeId/detach',
     {
-      config: { access: domainData('volumes', 'attach', 'volumeId') },
+      config: { access: domainData('volumes', 'attach', 'volumeId'), current: currentVolume },
       schema: {
         operationId: 'detachVolume',
         summary: 'Detach a volume from its instance',
@@ -110,7 +115,7 @@ export const volumeRoutes: RouteModule = (app, { compute }) => {
   app.delete(
     '/v1/domains/:domainId/volumes/:volumeId',
     {
-      config: { access: domainData('volumes', 'delete', 'volumeId') },
+      config: { access: domainData('volumes', 'delete', 'volumeId'), current: currentVolume },
       schema: {
         operationId: 'deleteVolume',
         summary: 'Delete a volume',

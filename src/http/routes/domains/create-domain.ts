@@ -8,7 +8,7 @@ export const createDomain: RouteModule = (app, { domains }) => {
   app.post(
     '/v1/domains',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, idempotent: true },
       schema: {
         operationId: 'createDomain',
         summary: 'Create a domain',

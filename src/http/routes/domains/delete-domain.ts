@@ -8,7 +8,7 @@ export const deleteDomain: RouteModule = (app, { domains, provisioner }) => {
   app.delete(
     '/v1/domains/:domainId',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, current: (request) => domains.get(scopeOf(request)) },
       schema: {
         operationId: 'deleteDomain',
         summary: 'Delete a domain',

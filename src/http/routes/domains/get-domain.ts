@@ -11,6 +11,7 @@ export const getDomain: RouteModule = (app, { domains }) => {
     {
       config: {
         access: operatorOrOwnDomain(unscoped("the key's own domain: its name and status, no resource")),
+        etag: true,
       },
       schema: {
         operationId: 'getDomain',

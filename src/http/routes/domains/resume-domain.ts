@@ -8,7 +8,7 @@ export const resumeDomain: RouteModule = (app, { domains }) => {
   app.post(
     '/v1/domains/:domainId/resume',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, current: (request) => domains.get(scopeOf(request)) },
       schema: {
         operationId: 'resumeDomain',
         summary: 'Resume a domain',

@@ -9,7 +9,7 @@ export const suspendDomain: RouteModule = (app, { domains }) => {
   app.post(
     '/v1/domains/:domainId/suspend',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, current: (request) => domains.get(scopeOf(request)) },
       schema: {
         operationId: 'suspendDomain',
         summary: 'Suspend a domain',

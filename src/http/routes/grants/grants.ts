@@ -1,11 +1,13 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { timestampOf } from '../../../domain/timestamp.js';
 import { grantableActions } from '../../../policy/grants.js';
 import { operatorOnly } from '../../../policy/policy.js';
 import { DomainIdParam, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf } from '../actor.js';
+import { Page, pageOf, pageQuery } from '../../paging.js';
+import { actorOf, itemOf, paramOf } from '../actor.js';
 
 const Grant = Type.Object({
   id: Type.String(),
@@ -25,11 +27,11 @@ const GrantParams = Type.Object(
   { additionalProperties: false },
 );
 
-export const grantRoutes: RouteModule = (app, { grants }) => {
+export const grantRoutes: RouteModule = (app, { grants, cursorKey }) => {
   app.post(
     '/v1/grants',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, idempotent: true },
       schema: {
         operationId: 'createGrant',
         summary: 'Let one domain act on another domain’s data',
@@ -72,19 +74,44 @@ export const grantRoutes: RouteModule = (app, { grants }) => {
         description:
           'Live grants, or all of them with `includeInactive`; `domainId` keeps those of one domain.',
         querystring: Type.Object(
-          { domainId: Type.Optional(DomainIdParam), includeInactive: Type.Optional(Type.Boolean()) },
+          {
+            domainId: Type.Optional(DomainIdParam),
+            includeInactive: Type.Optional(Type.Boolean()),
+            ...pageQuery,
+          },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(Grant) }) },
+        response: { 200: Page(Grant) },
       },
     },
-    async (request) => ({ items: await grants.list(request.query) }),
+    async (request, reply) => {
+      const { domainId, includeInactive } = request.query;
+      return pageOf(cursorKey, request, reply, await grants.list({ domainId, includeInactive }));
+    },
+  );
+
+  const currentGrant = async (request: FastifyRequest) =>
+    itemOf(await grants.list({ includeInactive: true }), paramOf(request, 'grantId'));
+
+  app.get(
+    '/v1/grants/:grantId',
+    {
+      config: { access: operatorOnly, etag: true },
+      schema: {
+        operationId: 'getGrant',
+        summary: 'Show a grant',
+        description: 'Live or not, with its `ETag`.',
+        params: GrantParams,
+        response: { 200: Grant },
+      },
+    },
+    currentGrant,
   );
 
   app.delete(
     '/v1/grants/:grantId',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, current: currentGrant },
       schema: {
         operationId: 'revokeGrant',
         summary: 'Revoke a grant',

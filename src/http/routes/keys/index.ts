@@ -2,6 +2,7 @@
 // One encapsulated plugin: it inherits the root's authentication, policy and error handling
 // (src/http/server.ts); what it adds stays inside it.
 import { feature } from '../../feature.js';
+import { getKey } from './get-key.js';
 import { issueKey } from './issue-key.js';
 import { listKeys } from './list-keys.js';
 import { revokeKey } from './revoke-key.js';
@@ -9,4 +10,4 @@ import { rotateKey } from './rotate-key.js';
 import { whoami } from './whoami.js';
 
 /** The routes of this feature, in the order they are registered, tagged `keys` in the OpenAPI document. */
-export const keysPlugin = feature('keys', [issueKey, listKeys, revokeKey, rotateKey, whoami]);
+export const keysPlugin = feature('keys', [issueKey, listKeys, getKey, revokeKey, rotateKey, whoami]);

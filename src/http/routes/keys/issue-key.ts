@@ -10,7 +10,7 @@ export const issueKey: RouteModule = (app, { keys }) => {
   app.post(
     '/v1/domains/:domainId/keys',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, idempotent: true },
       schema: {
         operationId: 'issueKey',
         summary: 'Issue a provisioning key',

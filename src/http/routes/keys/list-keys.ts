@@ -1,12 +1,12 @@
-import { Type } from '@sinclair/typebox';
 import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { unscoped } from '../../../policy/scopes.js';
 import { DomainParams } from '../../schemas.js';
+import { Page, PageQuery, pageOf } from '../../paging.js';
 import { Key } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
 
-export const listKeys: RouteModule = (app, { keys }) => {
+export const listKeys: RouteModule = (app, { keys, cursorKey }) => {
   app.get(
     '/v1/domains/:domainId/keys',
     {
@@ -23,9 +23,10 @@ export const listKeys: RouteModule = (app, { keys }) => {
         description:
           'Ids, prefixes, scopes and times; never the secrets. A key may list its own domain’s keys.',
         params: DomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Key) }) },
+        querystring: PageQuery,
+        response: { 200: Page(Key) },
       },
     },
-    async (request) => ({ items: await keys.list(scopeOf(request)) }),
+    async (request, reply) => pageOf(cursorKey, request, reply, await keys.list(scopeOf(request))),
   );
 };

@@ -2,12 +2,13 @@ import { operatorOnly } from '../../../policy/policy.js';
 import { Key, KeyParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
+import { currentKey } from './get-key.js';
 
 export const revokeKey: RouteModule = (app, { keys }) => {
   app.delete(
     '/v1/domains/:domainId/keys/:keyId',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, current: currentKey({ keys }) },
       schema: {
         operationId: 'revokeKey',
         summary: 'Revoke a provisioning key',

@@ -4,12 +4,13 @@ import { operatorOnly } from '../../../policy/policy.js';
 import { IssuedKey, Key, KeyParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
+import { currentKey } from './get-key.js';
 
 export const rotateKey: RouteModule = (app, { keys }) => {
   app.post(
     '/v1/domains/:domainId/keys/:keyId/rotate',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, current: currentKey({ keys }), idempotent: true },
       schema: {
         operationId: 'rotateKey',
         summary: 'Rotate a provisioning key',

@@ -1,9 +1,11 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { clientAuthMethods, clientGrantTypes } from '../../../identity/oidc/clients.js';
 import { domainAdmin } from '../../../policy/policy.js';
 import { DomainIdParam, DomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, scopeOf } from '../actor.js';
+import { Page, PageQuery, pageOf } from '../../paging.js';
+import { actorOf, itemOf, paramOf, scopeOf } from '../actor.js';
 
 const ClientParams = Type.Object(
   { domainId: DomainIdParam, oauthClientId: Type.String({ pattern: '^ocl_[0-9a-hjkmnp-tv-z]{26}$' }) },
@@ -43,11 +45,11 @@ const NewClient = Type.Object(
   { additionalProperties: false },
 );
 
-export const clientRoutes: RouteModule = (app, { oauthClients }) => {
+export const clientRoutes: RouteModule = (app, { oauthClients, cursorKey }) => {
   app.post(
     '/v1/domains/:domainId/oauth-clients',
     {
-      config: { access: domainAdmin },
+      config: { access: domainAdmin, idempotent: true },
       schema: {
         operationId: 'createOAuthClient',
         tags: ['oidc'],
@@ -77,16 +79,36 @@ export const clientRoutes: RouteModule = (app, { oauthClients }) => {
         tags: ['oidc'],
         summary: "List a domain's OAuth clients",
         params: DomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Client) }) },
+        querystring: PageQuery,
+        response: { 200: Page(Client) },
       },
     },
-    async (request) => ({ items: await oauthClients.list(scopeOf(request)) }),
+    async (request, reply) => pageOf(cursorKey, request, reply, await oauthClients.list(scopeOf(request))),
+  );
+
+  const currentClient = async (request: FastifyRequest) =>
+    itemOf(await oauthClients.list(scopeOf(request)), paramOf(request, 'oauthClientId'));
+
+  app.get(
+    '/v1/domains/:domainId/oauth-clients/:oauthClientId',
+    {
+      config: { access: domainAdmin, etag: true },
+      schema: {
+        operationId: 'getOAuthClient',
+        tags: ['oidc'],
+        summary: 'Show an OAuth client of a domain',
+        description: 'Never its secret; with its `ETag`.',
+        params: ClientParams,
+        response: { 200: Client },
+      },
+    },
+    currentClient,
   );
 
   app.delete(
     '/v1/domains/:domainId/oauth-clients/:oauthClientId',
     {
-      config: { access: domainAdmin },
+      config: { access: domainAdmin, current: currentClient },
       schema: {
         operationId: 'deleteOAuthClient',
         tags: ['oidc'],

@@ -2,14 +2,17 @@
 // a success marks the invoice paid (at once, or when Stripe's webhook says so).
 import { operatorInDomain } from '../../../policy/policy.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, scopeOf } from '../actor.js';
+import { actorOf, paramOf, scopeOf } from '../actor.js';
 import { Charge, ChargeParams } from './schemas.js';
 
-export const chargeRoutes: RouteModule = (app, { payments }) => {
+export const chargeRoutes: RouteModule = (app, { payments, billing }) => {
   app.post(
     '/v1/domains/:domainId/invoices/:invoiceId/charge',
     {
-      config: { access: operatorInDomain },
+      config: {
+        access: operatorInDomain,
+        current: (request) => billing.invoice(scopeOf(request), paramOf(request, 'invoiceId')),
+      },
       schema: {
         operationId: 'chargeInvoice',
         summary: 'Charge an invoice through Stripe',

@@ -10,7 +10,7 @@ export const setupIntentRoutes: RouteModule = (app, { payments }) => {
   app.post(
     '/v1/domains/:domainId/billing/setup-intents',
     {
-      config: { access: domainBilling('payments', 'write') },
+      config: { access: domainBilling('payments', 'write'), idempotent: true },
       schema: {
         operationId: 'createSetupIntent',
         summary: 'Start attaching a payment method',

@@ -1,8 +1,10 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { domainAdmin } from '../../../policy/policy.js';
 import { DomainIdParam, DomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, scopeOf } from '../actor.js';
+import { Page, PageQuery, pageOf } from '../../paging.js';
+import { actorOf, itemOf, paramOf, scopeOf } from '../actor.js';
 
 const PrincipalParams = Type.Object(
   { domainId: DomainIdParam, principalId: Type.String({ pattern: '^prn_[0-9a-hjkmnp-tv-z]{26}$' }) },
@@ -25,11 +27,11 @@ const Principal = Type.Object({
   updatedAt: Timestamp,
 });
 
-export const principalRoutes: RouteModule = (app, { principals, domains }) => {
+export const principalRoutes: RouteModule = (app, { principals, domains, cursorKey }) => {
   app.post(
     '/v1/domains/:domainId/principals',
     {
-      config: { access: domainAdmin },
+      config: { access: domainAdmin, idempotent: true },
       schema: {
         operationId: 'createPrincipal',
         summary: 'Create a user or a service account in a domain',
@@ -69,19 +71,38 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
         operationId: 'listPrincipals',
         summary: "List a domain's principals",
         params: DomainParams,
-        response: { 200: Type.Object({ items: Type.Array(Principal) }) },
+        querystring: PageQuery,
+        response: { 200: Page(Principal) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       await domains.get(scopeOf(request));
-      return { items: await principals.list(scopeOf(request)) };
+      return pageOf(cursorKey, request, reply, await principals.list(scopeOf(request)));
     },
+  );
+
+  const currentPrincipal = async (request: FastifyRequest) =>
+    itemOf(await principals.list(scopeOf(request)), paramOf(request, 'principalId'));
+
+  app.get(
+    '/v1/domains/:domainId/principals/:principalId',
+    {
+      config: { access: domainAdmin, etag: true },
+      schema: {
+        operationId: 'getPrincipal',
+        summary: 'Show a principal',
+        description: 'With its `ETag`, for `If-Match` on a change of it.',
+        params: PrincipalParams,
+        response: { 200: Principal },
+      },
+    },
+    currentPrincipal,
   );
 
   app.post(
     '/v1/domains/:domainId/principals/:principalId/disable',
     {
-      config: { access: domainAdmin },
+      config: { access: domainAdmin, current: currentPrincipal },
       schema: {
         operationId: 'disablePrincipal',
         summary: 'Disable a principal',
@@ -97,7 +118,7 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
   app.post(
     '/v1/domains/:domainId/principals/:principalId/password',
     {
-      config: { access: domainAdmin },
+      config: { access: domainAdmin, current: currentPrincipal },
       schema: {
         operationId: 'setPrincipalPassword',
         summary: "Set a user's password",
@@ -125,7 +146,7 @@ export const principalRoutes: RouteModule = (app, { principals, domains }) => {
   app.delete(
     '/v1/domains/:domainId/principals/:principalId',
     {
-      config: { access: domainAdmin },
+      config: { access: domainAdmin, current: currentPrincipal },
       schema: {
         operationId: 'deletePrincipal',
         summary: 'Delete a principal',

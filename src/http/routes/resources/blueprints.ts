@@ -25,7 +25,7 @@ export const blueprintRoutes: RouteModule = (app, { blueprints }) => {
   app.post(
     '/v1/domains/:domainId/blueprints',
     {
-      config: { access: ownDomainKey(fromRequest('create')) },
+      config: { access: ownDomainKey(fromRequest('create')), idempotent: true },
       schema: {
         operationId: 'createBlueprint',
         summary: 'Provision a set of resources as one',
@@ -64,7 +64,7 @@ export const blueprintRoutes: RouteModule = (app, { blueprints }) => {
   app.get(
     '/v1/domains/:domainId/blueprints/:blueprintId',
     {
-      config: { access: operatorOrOwnDomain(fromStored('read')) },
+      config: { access: operatorOrOwnDomain(fromStored('read')), etag: true },
       schema: {
         operationId: 'getBlueprint',
         summary: 'Show a blueprint and its resources',

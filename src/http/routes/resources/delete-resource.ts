@@ -2,13 +2,21 @@ import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
 import { Resource, ResourceParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, scopeOf } from '../actor.js';
+import { actorOf, paramOf, scopeOf } from '../actor.js';
 
 export const deleteResource: RouteModule = (app, { provisioner }) => {
   app.delete(
     '/v1/domains/:domainId/resources/:resourceId',
     {
-      config: { access: operatorOrOwnDomain(fromStored('delete')) },
+      config: {
+        access: operatorOrOwnDomain(fromStored('delete')),
+        current: (request) =>
+          provisioner.get(
+            scopeOf(request),
+            paramOf(request, 'resourceId'),
+            kindCheck(request.principal, 'delete'),
+          ),
+      },
       schema: {
         operationId: 'deleteResource',
         summary: 'Deprovision a resource',

@@ -8,7 +8,7 @@ export const getResource: RouteModule = (app, { provisioner }) => {
   app.get(
     '/v1/domains/:domainId/resources/:resourceId',
     {
-      config: { access: operatorOrOwnDomain(fromStored('read')) },
+      config: { access: operatorOrOwnDomain(fromStored('read')), etag: true },
       schema: {
         operationId: 'getResource',
         summary: 'Show a resource',

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { appendAudit } from '../../../audit/log.js';
 import { operatorOnly, operatorOrOwnDomain } from '../../../policy/policy.js';
 import { unscoped } from '../../../policy/scopes.js';
@@ -32,11 +33,20 @@ const Limits = Type.Object({
 const PoolView = Type.Object({ quotas: Quotas, limits: Limits });
 
 export const pool: RouteModule = (app, { provisioner, domains, store, tenantLimits }) => {
+  const currentPool = async (request: FastifyRequest) => {
+    await domains.get(scopeOf(request));
+    return {
+      quotas: await provisioner.quotas(scopeOf(request)),
+      limits: await tenantLimits.limitsOf(scopeOf(request)),
+    };
+  };
+
   app.get(
     '/v1/domains/:domainId/pool',
     {
       config: {
         access: operatorOrOwnDomain(unscoped("the domain's quotas: numbers, no resource and no secret")),
+        etag: true,
       },
       schema: {
         operationId: 'getPool',
@@ -45,19 +55,13 @@ export const pool: RouteModule = (app, { provisioner, domains, store, tenantLimi
         response: { 200: PoolView },
       },
     },
-    async (request) => {
-      await domains.get(scopeOf(request));
-      return {
-        quotas: await provisioner.quotas(scopeOf(request)),
-        limits: await tenantLimits.limitsOf(scopeOf(request)),
-      };
-    },
+    currentPool,
   );
 
   app.put(
     '/v1/domains/:domainId/pool',
     {
-      config: { access: operatorOnly },
+      config: { access: operatorOnly, current: currentPool },
       schema: {
         operationId: 'updatePool',
         summary: "Set a domain's quotas and limits",

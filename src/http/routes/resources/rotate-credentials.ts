@@ -2,13 +2,21 @@ import { ownDomainKey } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
 import { Credentials, ResourceParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, scopeOf } from '../actor.js';
+import { actorOf, paramOf, scopeOf } from '../actor.js';
 
 export const rotateCredentials: RouteModule = (app, { provisioner }) => {
   app.post(
     '/v1/domains/:domainId/resources/:resourceId/credentials/rotate',
     {
-      config: { access: ownDomainKey(fromStored('rotate')) },
+      config: {
+        access: ownDomainKey(fromStored('rotate')),
+        current: (request) =>
+          provisioner.get(
+            scopeOf(request),
+            paramOf(request, 'resourceId'),
+            kindCheck(request.principal, 'rotate'),
+          ),
+      },
       schema: {
         operationId: 'rotateResourceCredentials',
         summary: 'Issue new credentials for a ready resource; the old ones stop working',

@@ -1,0 +1,169 @@
+// Conditional requests (RFC 9110 §13) on every item a route shows alone: its answer carries a strong `ETag`
+// (a hash of the item's canonical JSON view, so it changes whenever anything stored of it that the view
+// shows does), `If-None-Match` on its GET answers 304, and a change or delete sent with `If-Match` is
+// refused with 412 `precondition_failed` before anything is done when the item is not the one the client
+// saw. The item is read through the route's own loader after the policy has run, in the credential's
+// domain: another domain's item is the same 404 as an unknown id, whatever the header says.
+import { createHash } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { BulkheadError } from '../../errors.js';
+import { errorResponses } from '../schemas.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The GET of one item: its 200 carries the item's ETag, and a matching If-None-Match answers 304. */
+    etag?: true;
+    /**
+     * A change or delete of one item: reads the item as its GET shows it (throwing `not_found` when there
+     * is none in the request's domain), so that If-Match is checked before the handler runs.
+     */
+    current?: (request: FastifyRequest) => Promise<unknown>;
+  }
+}
+
+/** JSON with the keys of every object sorted, so one state has one spelling. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+    return sorted;
+  });
+}
+
+/** The strong entity tag of an item's view. */
+export function etagOf(view: unknown): string {
+  // Through JSON first, so a Date and its ISO string (what the client saw) have the same tag.
+  const plain: unknown = JSON.parse(JSON.stringify(view ?? null));
+  return `"${createHash('sha256').update(canonicalJson(plain)).digest('base64url')}"`;
+}
+
+interface EntityTag {
+  readonly weak: boolean;
+  readonly tag: string;
+}
+
+const listItem = /^\s*(W\/)?("[\x21\x23-\x7e\x80-\xff]*")\s*$/;
+
+/** `*`, or the entity tags of an If-Match / If-None-Match header; a malformed header is 400. */
+export function parseEntityTags(header: string | string[]): '*' | EntityTag[] {
+  const value = [header].flat().join(',');
+  if (value.trim() === '*') return '*';
+  const tags: EntityTag[] = [];
+  for (const part of value.split(',')) {
+    const match = listItem.exec(part);
+    if (match === null) {
+      throw new BulkheadError(
+        'invalid_precondition',
+        'A precondition header is `*` or a comma-separated list of entity tags such as `"abc"`.',
+      );
+    }
+    tags.push({ weak: match[1] !== undefined, tag: match[2]! });
+  }
+  return tags;
+}
+
+// Checked by parseEntityTags (400 `invalid_precondition`), not by a pattern here, so a bad one has its own code.
+const entityTagList = { type: 'string', maxLength: 4096 } as const;
+
+interface ObjectSchema {
+  properties?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** The route's header schema with `extra` added to what it declares. */
+function withHeaders(headers: unknown, extra: Record<string, unknown>): ObjectSchema {
+  const current = (headers ?? { type: 'object' }) as ObjectSchema;
+  return { ...current, type: 'object', properties: { ...(current.properties ?? {}), ...extra } };
+}
+
+export const preconditions = fp(
+  (app, _options, done) => {
+    app.addHook('onRoute', (route) => {
+      const schema = route.schema;
+      if (schema === undefined || route.method === 'HEAD') return;
+      const config = route.config ?? {};
+      if (config.etag === true) {
+        schema.headers = withHeaders(schema.headers, {
+          'if-none-match': {
+            ...entityTagList,
+            description: 'The item’s ETag as last seen: 304 with no body while it is still that item.',
+          },
+        });
+        const response = (schema.response ?? {}) as Record<string, unknown>;
+        const ok = response['200'] as Record<string, unknown> | undefined;
+        schema.response = {
+          ...response,
+          ...(ok === undefined
+            ? {}
+            : {
+                200: {
+                  ...ok,
+                  headers: {
+                    etag: {
+                      type: 'string',
+                      description:
+                        'A strong validator of the item: send it back in If-Match or If-None-Match.',
+                    },
+                  },
+                },
+              }),
+          304: { description: 'The item still has the ETag given in If-None-Match.', type: 'null' },
+        };
+      }
+      if (config.current !== undefined) {
+        schema.headers = withHeaders(schema.headers, {
+          'if-match': {
+            ...entityTagList,
+            description:
+              'The item’s ETag (from its GET), or `*` for any existing item: the change is made only if the ' +
+              'item still has it, otherwise 412 `precondition_failed` and nothing is changed.',
+          },
+        });
+        schema.response = {
+          ...(schema.response as object | undefined),
+          412: {
+            ...errorResponses['4xx'],
+            description: 'The item no longer has the ETag given in If-Match.',
+          },
+        };
+      }
+    });
+
+    // After the policy's preHandler (this plugin is registered after it), so the request's domain is set.
+    app.addHook('preHandler', async (request) => {
+      const current = request.routeOptions.config.current;
+      const header = request.headers['if-match'];
+      if (current === undefined || header === undefined) return;
+      const tags = parseEntityTags(header);
+      const item = await current(request);
+      if (tags === '*') return;
+      const etag = etagOf(item);
+      // If-Match compares strongly: a weak tag never matches (RFC 9110 §13.1.1).
+      if (!tags.some((t) => !t.weak && t.tag === etag)) {
+        throw new BulkheadError(
+          'precondition_failed',
+          'The item has changed since the ETag given was read.',
+          {
+            hint: 'Read the item again and retry with its new ETag.',
+          },
+        );
+      }
+    });
+
+    app.addHook('preSerialization', async (request, reply, payload) => {
+      if (request.routeOptions.config.etag !== true || reply.statusCode !== 200) return payload;
+      const etag = etagOf(payload);
+      reply.header('etag', etag);
+      const header = request.headers['if-none-match'];
+      if (header === undefined) return payload;
+      const tags = parseEntityTags(header);
+      // If-None-Match compares weakly: W/"x" and "x" are the same tag here.
+      if (tags === '*' || tags.some((t) => t.tag === etag)) reply.code(304);
+      return payload;
+    });
+    done();
+  },
+  { name: 'bulkhead-preconditions' },
+);
