@@ -106,7 +106,8 @@ const headers: Record<string, { description: string; schema: Record<string, unkn
   CacheControl: { description: '`no-store`, unless the answer says otherwise.', schema: { type: 'string' } },
   ContentTypeOptions: { description: 'Always `nosniff`.', schema: { type: 'string', enum: ['nosniff'] } },
   RateLimit: {
-    description: "What is left of the domain's request rate (IETF RateLimit header fields).",
+    description:
+      "What is left of the domain's request rate (IETF RateLimit header fields), on a request with a domain's credential.",
     schema: { type: 'string' },
   },
   RateLimitPolicy: {
@@ -223,11 +224,9 @@ function headersOf(operation: Operation, status: string): Record<string, unknown
     'Cache-Control': ref('CacheControl'),
     'X-Content-Type-Options': ref('ContentTypeOptions'),
   };
-  const security = (operation.security as Record<string, unknown>[] | undefined) ?? [];
-  if (security.some((s) => 'provisioningKey' in s || 'accessToken' in s || 'sessionCookie' in s)) {
-    out['RateLimit'] = ref('RateLimit');
-    out['RateLimit-Policy'] = ref('RateLimitPolicy');
-  }
+  // A request with a domain's credential is counted against the domain's share, whatever the route.
+  out['RateLimit'] = ref('RateLimit');
+  out['RateLimit-Policy'] = ref('RateLimitPolicy');
   if (status.startsWith('4')) {
     out['WWW-Authenticate'] = ref('WwwAuthenticate');
     out['Retry-After'] = ref('RetryAfter');
