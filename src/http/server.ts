@@ -42,7 +42,8 @@ import { principalsPlugin } from './routes/principals/index.js';
 import { resourcesPlugin } from './routes/resources/index.js';
 import { systemPlugin } from './routes/system/index.js';
 import { verifyPlugin } from './routes/verify/index.js';
-import { bearer, errorResponses, noQuery, Problem } from './schemas.js';
+import { errorResponses, noQuery, Problem } from './schemas.js';
+import { completeDocument, securityOf, securitySchemes } from './contract.js';
 import { validators } from './validation.js';
 import type { App, FeaturePlugin, RouteAccess } from './types.js';
 import { OAuthError } from './oauth.js';
@@ -161,16 +162,13 @@ export async function buildServer(services: Services, options: ServerOptions = {
         version: '0.1.0',
         description: 'Keeps the tenants of a multi-tenant platform apart at every layer, and proves it.',
       },
-      components: {
-        securitySchemes: {
-          bearer: {
-            type: 'http',
-            scheme: 'bearer',
-            description: 'The operator token, or a provisioning key (`bhk_…`) for routes of its own domain.',
-          },
-        },
-      },
+      components: { securitySchemes: { ...securitySchemes } },
     },
+    // What the route schemas cannot say (credentials, media types, headers, servers, tags): contract.ts.
+    transformObject: (document) =>
+      completeDocument(
+        (document as { openapiObject: object }).openapiObject as Parameters<typeof completeDocument>[0],
+      ) as object,
   });
 
   if (tracingEnabled()) traceRequests(app);
@@ -241,14 +239,20 @@ export async function buildServer(services: Services, options: ServerOptions = {
     }
   });
   // Every documented operation may answer a problem (unless it declares its own error answers, as the
-  // OAuth endpoints do), and every one that takes a credential presents it as a bearer token (or the
-  // session cookie): both are declared here, once, so that a route's schema says only what is its own
-  // and a new route cannot leave them out of the OpenAPI document.
+  // OAuth endpoints do), and lists the credentials its access accepts (`[]` for a public one): both are
+  // declared here, once, so that a route's schema says only what is its own and a new route cannot
+  // leave them out of the OpenAPI document, nor its security differ from what the policy accepts.
   app.addHook('onRoute', (route) => {
     const schema = route.schema;
     if (schema === undefined || schema.hide === true) return;
     schema.response = { ...errorResponses, ...(schema.response as object | undefined) };
-    if ((route.config?.access?.credentials.length ?? 0) > 0) schema.security ??= bearer;
+    const access = route.config?.access;
+    if (access !== undefined) {
+      schema.security = securityOf(
+        access,
+        typeof schema.operationId === 'string' ? schema.operationId : undefined,
+      );
+    }
   });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { access: { credentials: [] } } }, () =>

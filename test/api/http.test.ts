@@ -526,7 +526,7 @@ describe.each(backends)('API on $name', (backend) => {
           string,
           Record<string, { operationId?: string; security?: unknown; responses: Record<string, unknown> }>
         >;
-        components: { schemas: Record<string, unknown> };
+        components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
       }>();
       expect(doc.openapi).toBe('3.1.0');
       const operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
@@ -643,8 +643,28 @@ describe.each(backends)('API on $name', (backend) => {
             'stripeWebhook',
           ].includes(op.operationId ?? '')
         ) {
-          expect(op.security, path).toEqual([{ bearer: [] }]);
+          // One requirement per credential kind the route accepts, each a declared scheme, none optional.
+          const security = op.security as Record<string, string[]>[];
+          expect(security.length, path).toBeGreaterThan(0);
+          for (const requirement of security) {
+            expect(Object.keys(requirement), path).toHaveLength(1);
+            expect(doc.components.securitySchemes, path).toHaveProperty(Object.keys(requirement)[0]!);
+          }
           expect(Object.keys(op.responses), path).toContain('4XX');
+        } else if (
+          [
+            'getDomainJwks',
+            'token',
+            'revokeToken',
+            'login',
+            'getRevocationFeedJwks',
+            'stripeWebhook',
+            'healthz',
+            'readyz',
+            'getJwks',
+          ].includes(op.operationId ?? '')
+        ) {
+          expect(op.security, `${path} is public`).toEqual([]);
         }
       }
       expect(doc.components.schemas).toHaveProperty('Problem');
