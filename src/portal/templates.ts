@@ -106,7 +106,7 @@ export const audit = `<h1>Audit trail</h1>
 <tbody>
 <% for (const e of it.items) { %><tr><td><%= e.seq %></td><td><%= e.at.slice(0, 19).replace('T', ' ') %></td><td><%= e.action %></td><td><%= e.outcome %></td><td class="hide-narrow"><%= e.actor %></td><td class="hide-narrow"><%= e.target ?? '' %></td></tr><% } %>
 </tbody></table><% } %>
-<% if (it.next) { %><p><a href="<%= it.next %>" rel="next">Older events</a></p><% } %>`;
+<% if (it.next) { %><p><a href="<%= it.next %>" rel="next">Next page</a></p><% } %>`;
 
 export const usage = `<h1>Usage</h1>
 <p class="muted">Per day, the last <%= it.days %> days (UTC).</p>

@@ -295,6 +295,44 @@ describe.each(backends)('the operator console on $name', (backend) => {
     expect(deleted.body).toContain('<strong>deleted</strong>');
   });
 
+  it('shows a grant and a key named with a script as text, and revokes the grant', async () => {
+    const created = await app.inject({
+      method: 'POST',
+      url: '/v1/grants',
+      headers: op,
+      payload: {
+        from: a.id,
+        to: b.id,
+        actions: ['volumes.read'],
+        resources: ['*'],
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        reason: `support ${xss}`,
+      },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const grantId = created.json<{ id: string }>().id;
+    const list = await page(consoleHost, '/console/grants', consoleCookie);
+    expect(list.body).not.toContain(xss);
+    expect(list.body).toContain('support &lt;img src=x onerror=alert(1)&gt;');
+    const csrf = await tokenOf();
+    const revoked = await post(consoleHost, `/console/grants/${grantId}/revoke`, consoleCookie, { csrf });
+    expect(revoked.statusCode, revoked.body).toBe(200);
+    expect(revoked.body).toContain('Revoked the grant.');
+    const grants = await app.inject({
+      method: 'GET',
+      url: `/v1/grants?domainId=${a.id}&includeInactive=true`,
+      headers: op,
+    });
+    expect(
+      grants.json<{ items: { id: string; revokedAt: string | null }[] }>().items.find((g) => g.id === grantId)
+        ?.revokedAt,
+    ).not.toBeNull();
+    const key = await post(consoleHost, `/console/domains/${a.id}/keys`, consoleCookie, { csrf, name: xss });
+    expect(key.statusCode).toBe(200);
+    expect(key.body).not.toContain(xss);
+    expect((await page(consoleHost, `/console/domains/${a.id}`, consoleCookie)).body).not.toContain(xss);
+  });
+
   it('answers an unknown domain, key or grant with the 404 page and changes nothing', async () => {
     const before = await domainState(services, b.id);
     const csrf = await tokenOf();

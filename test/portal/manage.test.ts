@@ -264,6 +264,21 @@ describe.each(backends)('the portal manages a domain on $name', (backend) => {
     expect(csv.body).not.toContain(b.id);
   });
 
+  it('pages the audit trail 50 events at a time, keeping the filter', async () => {
+    // Each replay of A's cookie at B's host is audited in A as portal.cross_host.
+    for (let i = 0; i < 55; i++) expect((await page(b.host, '/', aCookie)).statusCode).toBe(401);
+    const first = await page(a.host, '/audit?action=portal.cross_host', aCookie);
+    const seqs = (html: string) => [...html.matchAll(/<tr><td>([0-9]+)<\/td>/g)].map((m) => Number(m[1]));
+    expect(seqs(first.body)).toHaveLength(50);
+    const next = /href="([^"]+)" rel="next"/.exec(first.body)![1]!.replaceAll('&amp;', '&');
+    expect(next).toContain('action=portal.cross_host');
+    const second = await page(a.host, next, aCookie);
+    expect(second.statusCode).toBe(200);
+    expect(seqs(second.body).length).toBeGreaterThanOrEqual(5);
+    expect(Math.min(...seqs(second.body))).toBeGreaterThan(Math.max(...seqs(first.body)));
+    expect(second.body).not.toContain('<td>principal.create</td>');
+  });
+
   it("shows A's usage as an SVG chart per meter and A's invoices with their PDFs, none of B's", async () => {
     const usage = await page(a.host, '/usage', aCookie);
     expect(usage.statusCode, usage.body).toBe(200);
