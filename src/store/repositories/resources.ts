@@ -161,7 +161,11 @@ export function markDeprovisioning(tx: DomainTx, resourceId: string, leaseUntil:
  * Extends the lease of a resource being deleted by the process that holds it, so no reconciler takes it
  * while the backend still works. False when the row has moved on (deleted meanwhile).
  */
-export async function renewResourceLease(tx: DomainTx, resourceId: string, leaseUntil: Date): Promise<boolean> {
+export async function renewResourceLease(
+  tx: DomainTx,
+  resourceId: string,
+  leaseUntil: Date,
+): Promise<boolean> {
   const row = await tx
     .updateTable('resources')
     .set({ lease_until: leaseUntil })
