@@ -15,6 +15,8 @@ export interface ProvisionerContext {
   readonly leaseMs: number;
   /** Kills the process here when the test hook names this point; nothing otherwise. */
   readonly crashAt: (point: Failpoint) => void;
+  /** Waits here (twice the lease) when the test hook names this point; resolves at once otherwise. */
+  readonly slowAt: (point: Failpoint) => Promise<void>;
 }
 
 /** The keyring purpose a resource's credentials are sealed under. */

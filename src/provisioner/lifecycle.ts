@@ -18,6 +18,7 @@ import {
   markFailed,
   markReady,
   markReadyStatement,
+  renewResourceLease,
   resourceById,
   resourceQuery,
 } from '../store/repositories/resources.js';
@@ -25,6 +26,38 @@ import type { ResourceRow, ResourceStatus } from '../store/schema.js';
 import type { DomainTx } from '../store/store.js';
 import { credentialsPurpose, type ProvisionerContext } from './context.js';
 import { refused, transition } from './events.js';
+
+/**
+ * Removes a resource from its backend while renewing its lease every third of the lease, so a reconciler
+ * on another server never takes a delete that is still in flight here, however long the backend takes.
+ * The lease is left to run out afterwards (the caller records the outcome).
+ */
+export async function deleteUnderLease(
+  ctx: ProvisionerContext,
+  provider: Provider,
+  ref: ResourceRef,
+): Promise<void> {
+  const renew = () =>
+    ctx.store
+      .withDomain(ref.domainId, (tx) =>
+        renewResourceLease(tx, ref.resourceId, new Date(Date.now() + ctx.leaseMs)),
+      )
+      .catch(() => false);
+  let renewing: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(
+    () => {
+      renewing = renewing.then(renew);
+    },
+    Math.max(10, Math.floor(ctx.leaseMs / 3)),
+  );
+  try {
+    await ctx.slowAt('slow-delete');
+    await provider.delete(ref);
+  } finally {
+    clearInterval(timer);
+    await renewing;
+  }
+}
 
 /** Talks to the backend for a reserved resource and records the outcome. */
 export async function allocate(
@@ -223,7 +256,7 @@ export async function deleteResource(
   if (marked.row.refused) return finishDeletion(ctx, domainId, resourceId, actor);
   const provider = ctx.placement.providerOf(marked.row, 'delete');
   try {
-    await provider.delete({ domainId, resourceId });
+    await deleteUnderLease(ctx, provider, { domainId, resourceId });
   } catch (error) {
     // Marked, so the reconciler finishes it once the backend answers; meanwhile it is not deleted.
     const failure = backendFailure(error, provider.backend);

@@ -60,6 +60,10 @@ export class Provisioner {
       crashAt: (point) => {
         if (o.failpoint === point) process.kill(process.pid, 'SIGKILL');
       },
+      slowAt: (point) =>
+        o.failpoint === point
+          ? new Promise((resolve) => setTimeout(resolve, 2 * o.leaseMs))
+          : Promise.resolve(),
     };
     this.reconciler = new Reconciler(this.ctx, (error, resourceId) => this.onError(error, resourceId));
   }

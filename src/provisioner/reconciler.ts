@@ -16,7 +16,7 @@ import {
 } from '../store/repositories/resources.js';
 import type { ResourceRow } from '../store/schema.js';
 import type { ProvisionerContext } from './context.js';
-import { allocate, finishDeletion, settle } from './lifecycle.js';
+import { allocate, deleteUnderLease, finishDeletion, settle } from './lifecycle.js';
 
 export interface ReconcileReport {
   readonly finished: number;
@@ -102,7 +102,7 @@ export class Reconciler {
     }
     const provider = this.ctx.placement.providerOf(row, 'finish');
     if (row.status === 'deprovisioning') {
-      await provider.delete(ref);
+      await deleteUnderLease(this.ctx, provider, ref);
       await finishDeletion(this.ctx, row.domain_id, row.id, actor);
       return 'deleted';
     }

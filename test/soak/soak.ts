@@ -307,56 +307,49 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     await killer;
     const elapsed = (Date.now() - started) / 1000;
 
-    // Settle: every server is up; their reconcilers (every 2 s, leases of 3 s) finish what was left.
-    const stuck: string[] = [];
+    // Settle: every server is up; their reconcilers (every 2 s, leases of 3 s) finish what was left. An
+    // object a create wrote before its server was killed (no row committed) is swept once it is a minute
+    // old, so the check waits for that too.
     const transitional = new Set(['pending', 'provisioning', 'deprovisioning', 'deleting']);
-    for (let wait = 0; wait < 60; wait++) {
-      stuck.length = 0;
+    const check = async (
+      turn: number,
+    ): Promise<{ stuck: string[]; orphans: string[]; missing: string[] }> => {
+      const stuck: string[] = [];
+      const orphans: string[] = [];
+      const missing: string[] = [];
       for (const t of tenants) {
-        const r = await c.call(wait, 'GET', `/v1/domains/${t.id}/resources`, { auth: t.key });
-        for (const item of r.json<{ items: { id: string; status: string }[] }>().items) {
+        const r = await c.call(turn, 'GET', `/v1/domains/${t.id}/resources`, { auth: t.key });
+        const resources = r.json<{ items: { id: string; status: string }[] }>().items;
+        const v = await c.call(turn, 'GET', `/v1/domains/${t.id}/volumes`, { auth: t.key });
+        const volumeRows = v.json<{ items: { id: string; status: string }[] }>().items;
+        for (const item of [...resources, ...volumeRows]) {
           if (transitional.has(item.status)) stuck.push(`${item.id} ${item.status}`);
         }
-        const v = await c.call(wait, 'GET', `/v1/domains/${t.id}/volumes`, { auth: t.key });
-        for (const item of v.json<{ items: { id: string; status: string }[] }>().items) {
-          if (transitional.has(item.status)) stuck.push(`${item.id} ${item.status}`);
+        // The S3 store against what is live: a marker per ready storage area, an object per live volume.
+        const live = new Set(resources.filter((i) => i.status === 'ready').map((i) => i.id.slice(4)));
+        const volumes = new Set(volumeRows.filter((i) => i.status !== 'deleted').map((i) => i.id));
+        const keys = await s3!.keys(`bulkhead/${t.id}/`);
+        for (const key of keys) {
+          const volume = /\/volumes\/(vol_[0-9a-z]+)\.img$/.exec(key)?.[1];
+          const area = /\/bh_[0-9a-z]+_([0-9a-z]+)\//.exec(key)?.[1];
+          if (volume !== undefined ? !volumes.has(volume) : area === undefined || !live.has(area)) {
+            orphans.push(key);
+          }
         }
+        for (const id of live) {
+          if (!keys.some((k) => k.includes(`_${id}/resource`))) missing.push(`res_${id}`);
+        }
+        for (const id of volumes) if (!keys.some((k) => k.endsWith(`/${id}.img`))) missing.push(id);
       }
-      if (stuck.length === 0) break;
+      return { stuck, orphans, missing };
+    };
+    let settled = await check(0);
+    for (let turn = 1; turn < 120; turn++) {
+      if (settled.stuck.length + settled.orphans.length + settled.missing.length === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 1_000));
+      settled = await check(turn);
     }
-
-    // The S3 store against what is live: a marker per ready storage area, an object per live volume.
-    const orphans: string[] = [];
-    const missing: string[] = [];
-    for (const t of tenants) {
-      const r = await c.call(0, 'GET', `/v1/domains/${t.id}/resources`, { auth: t.key });
-      const live = new Set(
-        r
-          .json<{ items: { id: string; status: string }[] }>()
-          .items.filter((i) => i.status === 'ready')
-          .map((i) => i.id.slice(4)),
-      );
-      const v = await c.call(0, 'GET', `/v1/domains/${t.id}/volumes`, { auth: t.key });
-      const volumes = new Set(
-        v
-          .json<{ items: { id: string; status: string }[] }>()
-          .items.filter((i) => i.status !== 'deleted')
-          .map((i) => i.id),
-      );
-      const keys = await s3.keys(`bulkhead/${t.id}/`);
-      for (const key of keys) {
-        const volume = /\/volumes\/(vol_[0-9a-z]+)\.img$/.exec(key)?.[1];
-        const area = /\/bh_[0-9a-z]+_([0-9a-z]+)\//.exec(key)?.[1];
-        if (volume !== undefined ? !volumes.has(volume) : area === undefined || !live.has(area)) {
-          orphans.push(key);
-        }
-      }
-      for (const id of live) {
-        if (!keys.some((k) => k.includes(`_${id}/resource`))) missing.push(`res_${id}`);
-      }
-      for (const id of volumes) if (!keys.some((k) => k.endsWith(`/${id}.img`))) missing.push(id);
-    }
+    const { stuck, orphans, missing } = settled;
 
     const audit = (await c.call(1, 'GET', '/v1/audit/verify', op)).json<{ ok: boolean; checked: number }>();
 

@@ -157,6 +157,25 @@ export function markDeprovisioning(tx: DomainTx, resourceId: string, leaseUntil:
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * Extends the lease of a resource being deleted by the process that holds it, so no reconciler takes it
+ * while the backend still works. False when the row has moved on (deleted meanwhile).
+ */
+export async function renewResourceLease(
+  tx: DomainTx,
+  resourceId: string,
+  leaseUntil: Date,
+): Promise<boolean> {
+  const row = await tx
+    .updateTable('resources')
+    .set({ lease_until: leaseUntil })
+    .where('id', '=', resourceId)
+    .where('status', '=', 'deprovisioning')
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /** Records a resource gone from its backend: deleted, its credentials dropped. Undefined when it was already. */
 export function markDeleted(tx: DomainTx, resourceId: string): Promise<ResourceRow | undefined> {
   const now = new Date();
