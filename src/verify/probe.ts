@@ -187,6 +187,7 @@ class Run {
 
     // Forged and foreign variants of A's token at every operation A may call, a few operations at a time,
     // before A's own calls (which end A's sessions).
+    await this.attackCsrf(ops);
     if (this.setup.tokens !== undefined) {
       await this.attackTokens(ops);
       const after = await this.snapshot();
@@ -606,6 +607,60 @@ class Run {
     if (d !== null)
       return { got: `${exchange.status}, obeyed: ${d} from the call without it`, verdict: 'leak' };
     return { got: `${exchange.status}, as without it`, verdict: 'pass' };
+  }
+
+  // ---- cross-site requests -------------------------------------------------------------------------
+
+  /**
+   * Every state-changing call A may make with a cookie session (a credential that needs an `Origin` on
+   * changes), sent from a third origin: it must be refused (401/403, or as without any credential).
+   */
+  private async attackCsrf(ops: readonly Operation[]): Promise<void> {
+    const cookies = this.setup.a.credentials.filter((c) =>
+      Object.keys(c.writeHeaders ?? {}).some((h) => h.toLowerCase() === 'origin'),
+    );
+    if (cookies.length === 0) return;
+    const queue = ops.filter((op) => !safeMethods.has(op.method));
+    const workers = Array.from({ length: Math.min(this.concurrency, queue.length) }, async () => {
+      for (let op = queue.shift(); op !== undefined; op = queue.shift())
+        for (const credential of cookies) await this.crossSite(op, credential);
+    });
+    await Promise.all(workers);
+  }
+
+  private async crossSite(op: Operation, credential: Credential): Promise<void> {
+    const own = this.values(op, (n) => this.setup.a.ids[n]);
+    if (Array.isArray(own)) return;
+    const make = this.uniques();
+    const bare = await this.send(
+      this.build(op, own, this.setup.a.ids, { name: 'none', headers: {} }, make()).request,
+    );
+    const thirdParty = Object.fromEntries(
+      Object.entries(credential.writeHeaders ?? {}).map(([h, v]) =>
+        h.toLowerCase() === 'origin' ? [h, 'https://bulkhead-verify.invalid'] : [h, v],
+      ),
+    );
+    const exchange = await this.send(
+      this.build(op, own, this.setup.a.ids, { ...credential, writeHeaders: thirdParty }, make()).request,
+    );
+    const verdict: Verdict =
+      exchange.status === 0
+        ? 'inconclusive'
+        : refused.has(exchange.status) || exchange.status === bare.status
+          ? 'pass'
+          : 'leak';
+    this.record(
+      op,
+      'csrf',
+      credential.name,
+      `refused from another origin (401/403, or ${bare.status} as without a credential)`,
+      verdict === 'leak'
+        ? `${exchange.status}: ${is2xx(exchange.status) ? 'accepted' : 'not refused'} from https://bulkhead-verify.invalid`
+        : verdict === 'pass'
+          ? `${exchange.status} (refused)`
+          : exchange.text,
+      verdict,
+    );
   }
 
   // ---- forged and foreign tokens ------------------------------------------------------------------

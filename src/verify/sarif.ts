@@ -67,6 +67,14 @@ export const attackRules: readonly { id: string; name: string; short: string; fu
     short: "B's state changed during A's calls",
     full: "One of B's own reads answered differently after A's calls: A changed something of B.",
   },
+  {
+    id: 'csrf',
+    name: 'CrossSiteRequest',
+    short: "A change with A's session cookie from another origin was not refused",
+    full:
+      "A's own state-changing call, with A's session cookie, sent with the Origin of a third site: it must be " +
+      'refused (401/403, or as without any credential); a service that takes it lets any site act as A.',
+  },
   // Forged and foreign variants of A's bearer token, one rule per kind (`token[alg-none]` …).
   ...Object.entries(tokenAttacks).map(([kind, full]) => ({
     id: `token[${kind}]`,

@@ -153,6 +153,11 @@ describe('bulkhead verify against a running Bulkhead', () => {
     expect(tokenChecks.find((c) => c.attack === 'token[alg-none]')?.got).toBe(
       'none, None, NONE, nOnE: 401 as without',
     );
+    // Every change A may make with its browser session was sent from a third origin, and refused.
+    const csrf = report.checks.filter((c) => c.attack === 'csrf');
+    expect(new Set(csrf.map((c) => c.credential))).toEqual(new Set(['session']));
+    expect(csrf.length).toBeGreaterThanOrEqual(20);
+    expect(csrf.find((c) => c.operation === 'POST /v1/domains/{domainId}/instances')?.verdict).toBe('pass');
     expect(report.cleanup).toEqual([]);
 
     // The probe domains are deleted again.

@@ -232,6 +232,51 @@ describe('bulkhead verify on a service with planted flaws', () => {
     },
   );
 
+  it.each([false, true])(
+    'sends every change of a cookie session from a third origin (missing CSRF check: %s)',
+    async (missingCsrf) => {
+      const service = await startVulnerableService(noFlaws, { cookieFlaws: { missingCsrf } });
+      try {
+        const run = await cli(
+          [
+            'verify',
+            '--spec',
+            file(service.spec),
+            '--config',
+            file(verifyConfig(service, bSecret, { cookies: true })),
+            '--format',
+            'json',
+          ],
+          serviceEnv(service),
+        );
+        const report = JSON.parse(run.out) as VerifyReport;
+        const csrf = report.checks.filter((c) => c.attack === 'csrf');
+        // Every state-changing operation A has ids for, with A's session.
+        expect(csrf.map((c) => `${c.operation} ${c.credential}`).sort()).toEqual(
+          [
+            'DELETE /items/{itemId}',
+            'PATCH /items/{itemId}',
+            'POST /items',
+            'POST /items/{itemId}/links',
+            'POST /items/{itemId}/notes',
+          ].map((o) => `${o} session`),
+        );
+        const leaks = report.checks.filter((c) => c.verdict === 'leak');
+        if (!missingCsrf) {
+          expect(run.code, run.err).toBe(0);
+          expect(csrf.every((c) => c.verdict === 'pass' && c.got === '401 (refused)')).toBe(true);
+        } else {
+          expect(run.code).toBe(1);
+          expect([...new Set(leaks.map((c) => c.attack))]).toEqual(['csrf']);
+          expect(leaks.map((c) => c.operation).sort()).toEqual(csrf.map((c) => c.operation).sort());
+          expect(leaks[0]!.got).toMatch(/^201: accepted from https:\/\/bulkhead-verify\.invalid$/);
+        }
+      } finally {
+        await service.close();
+      }
+    },
+  );
+
   it('prints a table with the elapsed time, and JUnit XML with one failure per leak', async () => {
     const table = await verifyService({ ...noFlaws, forbiddenNotFound: true }, 'table');
     expect(table.run.code).toBe(1);

@@ -44,7 +44,12 @@ function file(content: unknown): string {
 function target(service: VulnerableService): { args: string[]; env: Record<string, string> } {
   return {
     args: ['--spec', file(service.spec), '--config', file(verifyConfig(service, bSecret))],
-    env: { ALPHA_KEY: service.tenants.a.key, BRAVO_KEY: service.tenants.b.key },
+    env: {
+      ALPHA_KEY: service.tenants.a.key,
+      BRAVO_KEY: service.tenants.b.key,
+      ALPHA_TOKEN: service.tenants.a.token,
+      ISSUER_KEY: service.issuerKey,
+    },
   };
 }
 
