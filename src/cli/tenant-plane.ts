@@ -141,7 +141,19 @@ export function httpTenantPlane(config: Config & { url: string }, key: string): 
     headers: Record<string, string> = {},
   ) => api<T>(method, `/v1/domains/me${path}`, { body, headers });
   const id = encodeURIComponent;
-  const items = async <T>(path: string) => (await call<{ items: T[] }>('GET', path)).items;
+  // Every page of a list, following its `next` cursor (docs/api.md, "Paging").
+  const items = async <T>(path: string) => {
+    const all: T[] = [];
+    let cursor: string | null = null;
+    do {
+      const url: string =
+        cursor === null ? path : `${path}${path.includes('?') ? '&' : '?'}cursor=${id(cursor)}`;
+      const page: { items: T[]; next?: string | null } = await call('GET', url);
+      all.push(...page.items);
+      cursor = page.next ?? null;
+    } while (cursor !== null);
+    return all;
+  };
   const object = (resourceId: string, objectKey: string) =>
     `/v1/domains/me/resources/${id(resourceId)}/objects/${objectPath(objectKey)}`;
   return {

@@ -22,6 +22,7 @@ import {
 import { authenticate } from './plugins/authenticate.js';
 import { fairShare } from './plugins/fair-share.js';
 import { idempotency } from './plugins/idempotency.js';
+import { loginRate } from './plugins/login-rate.js';
 import { preconditions } from './plugins/preconditions.js';
 import { MethodTable } from './methods.js';
 import { sendProblem, toBulkheadError } from './problem.js';
@@ -218,6 +219,7 @@ export async function buildServer(services: Services, options: ServerOptions = {
   });
   await app.register(preconditions);
   await app.register(idempotency, { services });
+  await app.register(loginRate, { limiter: services.loginLimiter });
 
   // A route that takes no query parameters refuses any, so a smuggled `?domainId=` is an error, not ignored.
   const accessTable: RouteAccess[] = [];

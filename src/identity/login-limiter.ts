@@ -11,6 +11,14 @@ export interface LimiterOptions {
   readonly maxPerAddress: number;
 }
 
+/** One of the limiter's counts, as the RateLimit headers give it. */
+export interface LimitCount {
+  readonly name: 'account' | 'address';
+  readonly quota: number;
+  readonly remaining: number;
+  readonly reset: number;
+}
+
 export class LoginLimiter {
   private readonly failures = new Map<string, number[]>();
 
@@ -35,6 +43,30 @@ export class LoginLimiter {
     ].filter((t): t is number => t !== null);
     if (blocked.length === 0) return 0;
     return Math.ceil((Math.max(...blocked) + this.o.windowMs - now) / 1000);
+  }
+
+  /**
+   * What is left of each count for the RateLimit headers: the failures each may still take in the
+   * window, and the seconds until its oldest failure leaves it (0 with none).
+   */
+  state(
+    account: AccountKey,
+    address: string,
+    now = Date.now(),
+  ): { readonly windowSeconds: number; readonly counts: readonly LimitCount[] } {
+    const count = (name: 'account' | 'address', kept: number[], quota: number): LimitCount => ({
+      name,
+      quota,
+      remaining: Math.max(0, quota - kept.length),
+      reset: kept.length === 0 ? 0 : Math.max(0, Math.ceil((kept[0]! + this.o.windowMs - now) / 1000)),
+    });
+    return {
+      windowSeconds: Math.ceil(this.o.windowMs / 1000),
+      counts: [
+        count('account', this.recent(`n:${account}`, now), this.o.maxPerName),
+        count('address', this.recent(`a:${address}`, now), this.o.maxPerAddress),
+      ],
+    };
   }
 
   fail(account: AccountKey, address: string, now = Date.now()): void {

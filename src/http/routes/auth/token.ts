@@ -9,6 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { appendAudit } from '../../../audit/log.js';
 import { BulkheadError } from '../../../errors.js';
 import type { LoginLimiter } from '../../../identity/login-limiter.js';
+import { noteLoginLimit } from '../../plugins/login-rate.js';
 import {
   canonicalClientId,
   canonicalDomainRef,
@@ -25,7 +26,13 @@ import type { AuthOutcome, CredentialKind } from '../../../telemetry/metrics.js'
 import type { App, RouteModule } from '../../types.js';
 import type { Services } from '../../../runtime.js';
 
-function refuseIfLimited(limiter: LoginLimiter, account: AccountKey, address: string): void {
+function refuseIfLimited(
+  request: FastifyRequest,
+  limiter: LoginLimiter,
+  account: AccountKey,
+  address: string,
+): void {
+  noteLoginLimit(request, account, address);
   const wait = limiter.retryAfter(account, address);
   if (wait > 0)
     throw Object.assign(new BulkheadError('rate_limited', 'Too many failed attempts.'), {
@@ -39,13 +46,14 @@ function refuseIfLimited(limiter: LoginLimiter, account: AccountKey, address: st
  * or an unknown user.
  */
 async function checkUser(
+  request: FastifyRequest,
   principals: PrincipalService,
   limiter: LoginLimiter,
   input: { domain: string; username: string; password: string },
   address: string,
 ) {
   const account = await principals.findUser(canonicalDomainRef(input.domain), canonicalEmail(input.username));
-  refuseIfLimited(limiter, account.key, address);
+  refuseIfLimited(request, limiter, account.key, address);
   const principal = await principals.checkPassword(account, input.password);
   if (principal === null) limiter.fail(account.key, address);
   return principal;
@@ -133,12 +141,16 @@ export const token: RouteModule = (app, services) => {
       },
       async (request, reply) => {
         // Counted like the password grant: the same credential, presented for a cookie.
-        const principal = await checkUser(services.principals, limiter, request.body, request.ip).catch(
-          (error: unknown) => {
-            services.metrics.authentication('password', grantFailure(error));
-            throw error;
-          },
-        );
+        const principal = await checkUser(
+          request,
+          services.principals,
+          limiter,
+          request.body,
+          request.ip,
+        ).catch((error: unknown) => {
+          services.metrics.authentication('password', grantFailure(error));
+          throw error;
+        });
         services.metrics.authentication('password', principal === null ? 'denied' : 'success');
         if (principal === null) throw new BulkheadError('invalid_grant');
         const { cookie, sessionId, maxAge } = await services.sessions.login(
@@ -240,6 +252,7 @@ function tokenRoute(app: App, services: Services, limiter: LoginLimiter): void {
       }
       clientId = 'bulkhead';
       principal = await checkUser(
+        request,
         services.principals,
         limiter,
         { domain: body.domain, username: body.username, password: body.password },
@@ -253,7 +266,7 @@ function tokenRoute(app: App, services: Services, limiter: LoginLimiter): void {
       const client = canonicalClientId(id);
       clientId = client;
       const account = clientAccountKey(client);
-      refuseIfLimited(limiter, account, address);
+      refuseIfLimited(request, limiter, account, address);
       principal = await services.principals.checkClient(client, secret);
       if (principal === null) limiter.fail(account, address);
     } else if (body.grant_type === 'refresh_token') {

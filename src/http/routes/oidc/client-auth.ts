@@ -2,6 +2,7 @@
 // `client_secret_post`, never both at once. The clients are the domain's service principals; one of
 // another domain is the same `invalid_client` as a wrong secret, after the same hashing work, and counts
 // against the failed-login limit like one.
+import { noteLoginLimit, type LoginLimitNote } from '../../plugins/login-rate.js';
 import { BulkheadError } from '../../../errors.js';
 import { canonicalClientId, clientAccountKey } from '../../../identity/names.js';
 import type { Services } from '../../../runtime.js';
@@ -26,7 +27,7 @@ export type AuthenticatedClient =
 /** The domain's client that authenticated, or `invalid_client`. */
 export async function authenticateClient(
   services: Services,
-  request: { headers: { authorization?: string | undefined }; ip: string },
+  request: { headers: { authorization?: string | undefined }; ip: string; loginLimit: LoginLimitNote | null },
   body: PresentedClient,
   domainId: string,
 ): Promise<AuthenticatedClient> {
@@ -39,6 +40,7 @@ export async function authenticateClient(
   const client = canonicalClientId(id);
   const account = clientAccountKey(client);
   const limiter = services.loginLimiter;
+  noteLoginLimit(request, account, request.ip);
   const wait = limiter.retryAfter(account, request.ip);
   if (wait > 0)
     throw Object.assign(new BulkheadError('rate_limited', 'Too many failed attempts.'), { retryAfter: wait });

@@ -2,6 +2,7 @@
 // form is bound to a cookie of its own (its token is that cookie's keyed hash), and must come from a
 // page of this host (Origin), so no other site can sign a browser in. A wrong email and a wrong password
 // get the same page after the same work; failures are limited per account and per host and address.
+import { noteLoginLimit } from '../../plugins/login-rate.js';
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
@@ -113,6 +114,7 @@ export function signInRoutes(app: App, deps: PortalDeps): void {
     }
     const account = await services.principals.findUser({ id: site.domainId } as DomainRef, email);
     const where = `${site.host} ${request.ip}`;
+    noteLoginLimit(request, account.key, where);
     const wait = services.loginLimiter.retryAfter(account.key, where);
     if (wait > 0) {
       reply.header('retry-after', String(wait));
