@@ -148,7 +148,7 @@ const operationHeaders: Record<string, Record<string, Record<string, string>>> =
   createBlueprint: { '201': { Location: 'Location' } },
   login: { '2XX': { 'Set-Cookie': 'SetCookie' } },
   logout: { '2XX': { 'Set-Cookie': 'SetCookie' } },
-  token: { '2XX': { Pragma: 'Pragma' } },
+  token: { '2XX': { Pragma: 'Pragma' }, '4XX': { Pragma: 'Pragma' } },
   issuerToken: { '2XX': { Pragma: 'Pragma' }, '4XX': { Pragma: 'Pragma' } },
   issuerIntrospect: { '2XX': { Pragma: 'Pragma' }, '4XX': { Pragma: 'Pragma' } },
   issuerRevoke: { '4XX': { Pragma: 'Pragma' } },
