@@ -11,6 +11,8 @@ export default defineConfig({
     // Checks once that PostgreSQL, Redis, RabbitMQ and PgBouncer are there as the tests need them, and
     // stops the run with one message saying what to run when they are not.
     globalSetup: ['test/setup/global-setup.ts'],
+    // Checks every answer of the API suites against the OpenAPI document.
+    setupFiles: ['test/setup/answers.ts'],
     testTimeout: 60_000,
     hookTimeout: 90_000,
     pool: 'forks',

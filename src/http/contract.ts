@@ -139,6 +139,12 @@ const headers: Record<string, { description: string; schema: Record<string, unkn
 
 const ref = (name: string) => ({ $ref: `#/components/headers/${name}` });
 
+/** A public document may be read from any origin, found or not. */
+const publicDocument = {
+  '2XX': { 'Access-Control-Allow-Origin': 'AccessControlAllowOrigin' },
+  '4XX': { 'Access-Control-Allow-Origin': 'AccessControlAllowOrigin' },
+};
+
 /** Headers a given operation sends on given statuses (`2XX` for every success), beyond every answer's. */
 const operationHeaders: Record<string, Record<string, Record<string, string>>> = {
   createDomain: { '201': { Location: 'Location' } },
@@ -148,18 +154,14 @@ const operationHeaders: Record<string, Record<string, Record<string, string>>> =
   createBlueprint: { '201': { Location: 'Location' } },
   login: { '2XX': { 'Set-Cookie': 'SetCookie' } },
   logout: { '2XX': { 'Set-Cookie': 'SetCookie' } },
-  token: { '2XX': { Pragma: 'Pragma' } },
+  token: { '2XX': { Pragma: 'Pragma' }, '4XX': { Pragma: 'Pragma' }, '5XX': { Pragma: 'Pragma' } },
   issuerToken: { '2XX': { Pragma: 'Pragma' }, '4XX': { Pragma: 'Pragma' } },
   issuerIntrospect: { '2XX': { Pragma: 'Pragma' }, '4XX': { Pragma: 'Pragma' } },
   issuerRevoke: { '4XX': { Pragma: 'Pragma' } },
-  getOpenIdConfiguration: { '2XX': { 'Access-Control-Allow-Origin': 'AccessControlAllowOrigin' } },
-  getAuthorizationServerMetadata: {
-    '2XX': { 'Access-Control-Allow-Origin': 'AccessControlAllowOrigin' },
-  },
-  getAuthorizationServerMetadataInserted: {
-    '2XX': { 'Access-Control-Allow-Origin': 'AccessControlAllowOrigin' },
-  },
-  getIssuerJwks: { '2XX': { 'Access-Control-Allow-Origin': 'AccessControlAllowOrigin' } },
+  getOpenIdConfiguration: publicDocument,
+  getAuthorizationServerMetadata: publicDocument,
+  getAuthorizationServerMetadataInserted: publicDocument,
+  getIssuerJwks: publicDocument,
   getInvoicePdf: { '2XX': { 'Content-Disposition': 'ContentDisposition' } },
 };
 

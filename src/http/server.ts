@@ -125,6 +125,12 @@ function traceRequests(app: App): void {
   });
 }
 
+/**
+ * Called with every app built, after the root hooks and before its features: the tests add the check
+ * that every answer is one the OpenAPI document declares (test/helpers/contract.ts). Empty otherwise.
+ */
+export const appHooks = new Set<(app: App) => void>();
+
 export async function buildServer(services: Services, options: ServerOptions = {}): Promise<App> {
   // With `https` Fastify's types name an https.Server; the requests and replies the routes see are the same
   // IncomingMessage and ServerResponse, so the app keeps the one type every route is written against.
@@ -260,6 +266,7 @@ export async function buildServer(services: Services, options: ServerOptions = {
   app.get('/openapi.json', { schema: { hide: true }, config: { access: { credentials: [] } } }, () =>
     app.swagger(),
   );
+  for (const hook of appHooks) hook(app);
   // Registered after every root hook and decorator above, so each feature inherits them.
   for (const feature of features) await app.register(feature, { services });
 

@@ -1,0 +1,160 @@
+// Every answer a test gets must be one the OpenAPI document declares: its status (or a range of it), its
+// media type, its body (against the declared schema, with Ajv) and each of its headers. `checkAnswers` is
+// installed on every app a checked suite builds (test/setup/answers.ts adds it to `appHooks`); a
+// violation is recorded here, and the suite fails after its last test with the list of them.
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import type { ValidateFunction } from 'ajv';
+import type { App } from '../../src/http/types.js';
+
+/** What the answers of this test file broke, one line each (repeats of the same line are kept once). */
+export const violations = new Set<string>();
+
+/** Headers of the transport, never declared: HTTP itself and Node set them. */
+const transportHeaders = new Set([
+  'content-type',
+  'content-length',
+  'date',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+]);
+
+interface Media {
+  schema?: unknown;
+}
+interface Response {
+  headers?: Record<string, unknown>;
+  content?: Record<string, Media>;
+}
+interface Document {
+  paths: Record<string, Record<string, { responses: Record<string, Response> }>>;
+}
+
+/** `/v1/domains/:domainId/resources/:resourceId/objects/*` → the document's `{…}` path. */
+export function documentPath(route: string): string {
+  return route.replace(/:([A-Za-z0-9_]+)/g, '{$1}').replace(/\/\*$/, '/{key}');
+}
+
+const pointerPart = (s: string) => s.replaceAll('~', '~0').replaceAll('/', '~1');
+
+/** The declared answer for a status: the status itself, then its range (`4XX`), then `default`. */
+function declared(responses: Record<string, Response>, status: number): [string, Response] | null {
+  for (const key of [String(status), `${String(status)[0]}XX`, 'default']) {
+    const response = responses[key];
+    if (response !== undefined) return [key, response];
+  }
+  return null;
+}
+
+/** The media type's entry in `content`: exact, or by a `type/*` or `*\/*` range. */
+function mediaKey(content: Record<string, Media>, type: string): string | null {
+  if (type in content) return type;
+  const range = `${type.split('/')[0]}/*`;
+  if (range in content) return range;
+  return '*/*' in content ? '*/*' : null;
+}
+
+function checker(app: App) {
+  let document: Document | null = null;
+  let ajv: Ajv2020 | null = null;
+  const validators = new Map<string, ValidateFunction>();
+  return {
+    document(): Document {
+      document ??= app.swagger() as unknown as Document;
+      return document;
+    },
+    validator(path: string): ValidateFunction {
+      let validate = validators.get(path);
+      if (validate === undefined) {
+        if (ajv === null) {
+          ajv = new Ajv2020({ strict: false, validateSchema: false, allErrors: false });
+          addFormats.default(ajv);
+          ajv.addFormat('binary', true);
+          ajv.addSchema(this.document(), 'openapi.json');
+        }
+        validate = ajv.compile({ $ref: `openapi.json#${path}` });
+        validators.set(path, validate);
+      }
+      return validate;
+    },
+  };
+}
+
+/** Adds the check to an app before it is ready (see `appHooks` in src/http/server.ts). */
+export function checkAnswers(app: App): void {
+  const contract = checker(app);
+  const payloads = new WeakMap<object, unknown>();
+  app.addHook('onSend', async (request, _reply, payload) => {
+    payloads.set(request, payload);
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    // An answer of no route (an unknown path, a method no route takes) belongs to no operation.
+    if (route === undefined || request.routeOptions.schema?.hide === true) return;
+    const path = documentPath(route);
+    const method = request.method === 'HEAD' ? 'get' : request.method.toLowerCase();
+    const operation = contract.document().paths[path]?.[method];
+    const where = `${request.method} ${path} → ${reply.statusCode}`;
+    if (operation === undefined) {
+      // The portal's pages and assets are hidden from the document by design.
+      if (request.routeOptions.schema === undefined) return;
+      violations.add(`${where}: the operation is not in the document`);
+      return;
+    }
+    const found = declared(operation.responses, reply.statusCode);
+    if (found === null) {
+      violations.add(`${where}: the status is not declared`);
+      return;
+    }
+    const [statusKey, response] = found;
+    // Over a socket, the headers Fastify sets go out with writeHead and are not the raw response's.
+    const headers: Record<string, string | number | string[] | undefined> = {
+      ...reply.raw.getHeaders(),
+      ...reply.getHeaders(),
+    };
+    const declaredHeaders = new Set(Object.keys(response.headers ?? {}).map((h) => h.toLowerCase()));
+    for (const name of Object.keys(headers)) {
+      if (!transportHeaders.has(name) && !declaredHeaders.has(name)) {
+        violations.add(`${where}: the header ${name} is not declared`);
+      }
+    }
+    const payload = payloads.get(request);
+    const empty =
+      payload === undefined ||
+      payload === null ||
+      payload === '' ||
+      (Buffer.isBuffer(payload) && payload.length === 0);
+    if (empty || request.method === 'HEAD' || reply.statusCode === 204 || reply.statusCode === 304) return;
+    const type = String(headers['content-type'] ?? '')
+      .split(';', 1)[0]!
+      .trim()
+      .toLowerCase();
+    const content = response.content ?? {};
+    const key = mediaKey(content, type);
+    if (key === null) {
+      violations.add(`${where}: the media type ${type || '(none)'} is not declared`);
+      return;
+    }
+    if (typeof payload !== 'string' || !/[/+]json$/.test(type)) return;
+    if (content[key]!.schema === undefined) return;
+    let body: unknown;
+    try {
+      body = JSON.parse(payload);
+    } catch {
+      violations.add(`${where}: the body is not JSON`);
+      return;
+    }
+    const pointer = ['', 'paths', path, method, 'responses', statusKey, 'content', key, 'schema']
+      .map(pointerPart)
+      .join('/');
+    const validate = contract.validator(pointer);
+    if (!validate(body)) {
+      const error = validate.errors?.[0];
+      violations.add(
+        `${where}: the body does not match (${error?.instancePath || '/'} ${error?.message ?? ''})`,
+      );
+    }
+  });
+}
