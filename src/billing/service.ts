@@ -34,7 +34,7 @@ import {
   replacePriceBook,
   setInvoiceStatus,
   recordOutcome,
-  recordUsageStatements,
+  recordUsageStatement,
   usageByDayStatement,
   usageTotals,
   type MeterPrice,
@@ -383,21 +383,21 @@ export class BillingService {
   }
 
   /**
-   * Records one usage record in one message (`Store.change`): the period's shared lock, the insert when
-   * the meter is priced (any meter for Bulkhead's own, `source` not `api`) and the period has no invoice,
-   * and a read of what happened, so the caller can tell a retry from a conflict.
+   * Records one usage record in one message (`Store.change`) of one statement (`record_usage`): the
+   * period's shared lock, the insert when the meter is priced (any meter for Bulkhead's own, `source` not
+   * `api`) and the period has no invoice, and what happened, so the caller can tell a retry from a conflict.
    */
   private async record(domainId: string, usage: UsageToCount): Promise<RecordOutcome> {
-    const results = await this.store.change(domainId, (db) =>
-      recordUsageStatements(db, {
+    const [rows] = await this.store.change(domainId, (db) => [
+      recordUsageStatement(db, {
         domainId,
         ...usage,
         recordedAt: new Date(),
         period: periodOf(usage.at),
         anyMeter: usage.source !== 'api',
       }),
-    );
-    return recordOutcome(results);
+    ]);
+    return recordOutcome(rows);
   }
 
   /**
