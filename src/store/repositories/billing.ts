@@ -3,9 +3,10 @@
 // A domain's usage and invoices are read and written in its own transaction; closing a period takes the
 // domain's billing locks first (`lockBillingPeriod`), so usage of a period being closed waits for the
 // close and is then refused, and the close sees every record that committed before it.
-import { sql } from 'kysely';
+import { type SelectQueryBuilder, sql } from 'kysely';
 import type {
   BillingMeterRow,
+  Database,
   InvoiceLineRow,
   InvoiceRow,
   InvoiceStatus,
@@ -300,18 +301,28 @@ export async function liveDomainIds(tx: SystemTx, domainIds: readonly string[]):
   return rows.map((r) => r.id);
 }
 
+/** One page of a scan of domains by id: the ids `q` finds after `after` (all when null), at most `limit`. */
+async function pageOfIds(
+  q: SelectQueryBuilder<Database, 'domains', { id: string }>,
+  after: string | null,
+  limit: number,
+): Promise<string[]> {
+  const rows = await (after === null ? q : q.where('id', '>', after)).orderBy('id').limit(limit).execute();
+  return rows.map((r) => r.id);
+}
+
 /**
  * Domains to bill for [start, end), by id after `after`, at most `limit`: those that existed during the
  * period (created before its end, not deleted before its start), and any with usage recorded in it.
  */
-export async function domainsToBill(
+export function domainsToBill(
   tx: SystemTx,
   start: Date,
   end: Date,
   after: string | null,
   limit: number,
 ): Promise<string[]> {
-  let q = tx
+  const q = tx
     .selectFrom('domains')
     .select('id')
     .where((eb) =>
@@ -330,9 +341,7 @@ export async function domainsToBill(
         ),
       ]),
     );
-  if (after !== null) q = q.where('id', '>', after);
-  const rows = await q.orderBy('id').limit(limit).execute();
-  return rows.map((r) => r.id);
+  return pageOfIds(q, after, limit);
 }
 
 /** The domain's invoice for `period`; undefined when it has none. */
@@ -484,13 +493,13 @@ export function setInvoiceStatus(
  * Deleted domains whose invoices are due for purging: deleted before `deletedBefore` and still holding an
  * invoice; at most `limit`, by id after `after` (the reconciler's scan).
  */
-export async function domainsWithExpiredInvoices(
+export function domainsWithExpiredInvoices(
   tx: SystemTx,
   deletedBefore: Date,
   after: string | null,
   limit: number,
 ): Promise<string[]> {
-  let q = tx
+  const q = tx
     .selectFrom('domains')
     .select('id')
     .where('status', '=', 'deleted')
@@ -500,9 +509,7 @@ export async function domainsWithExpiredInvoices(
         eb.selectFrom('invoices').select('invoices.id').whereRef('invoices.domain_id', '=', 'domains.id'),
       ),
     );
-  if (after !== null) q = q.where('id', '>', after);
-  const rows = await q.orderBy('id').limit(limit).execute();
-  return rows.map((r) => r.id);
+  return pageOfIds(q, after, limit);
 }
 
 /** The domain's invoices, oldest first, for purging them (their ids, numbers, periods and hashes). */
