@@ -443,8 +443,8 @@ export function invoicesStatement(
   return q.orderBy('number', 'desc').limit(filter.limit);
 }
 
-/** The statement (for `Store.read`) that finds one of the domain's invoices by id. */
-export function invoiceStatement(db: DomainQueries, domainId: string, invoiceId: string) {
+/** The statement (for `Store.read`, or to run in a transaction) that finds one of the domain's invoices by id. */
+export function invoiceStatement(db: DomainQueries | DomainTx, domainId: string, invoiceId: string) {
   return db.selectFrom('invoices').selectAll().where('domain_id', '=', domainId).where('id', '=', invoiceId);
 }
 
@@ -464,13 +464,7 @@ export function lockInvoice(
   domainId: string,
   invoiceId: string,
 ): Promise<InvoiceRow | undefined> {
-  return tx
-    .selectFrom('invoices')
-    .selectAll()
-    .where('domain_id', '=', domainId)
-    .where('id', '=', invoiceId)
-    .forUpdate()
-    .executeTakeFirst();
+  return invoiceStatement(tx, domainId, invoiceId).forUpdate().executeTakeFirst();
 }
 
 /** Moves an invoice to `status` (its content stays as it was closed) and answers the row. */
