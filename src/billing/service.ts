@@ -34,7 +34,7 @@ import {
   replacePriceBook,
   setInvoiceStatus,
   recordOutcome,
-  recordUsageStatements,
+  recordUsageStatement,
   usageByDayStatement,
   usageTotals,
   type MeterPrice,
@@ -237,6 +237,14 @@ interface Book {
   readonly meters: ReadonlyMap<string, MeterPrice>;
 }
 
+/** A period being closed: its month, its bounds [start, end) and the price book it is closed with. */
+interface PeriodClose {
+  readonly period: string;
+  readonly start: Date;
+  readonly end: Date;
+  readonly book: Book;
+}
+
 export interface BillingOptions {
   readonly store: Store;
   /** Domains closed at once while closing a period. */
@@ -383,21 +391,21 @@ export class BillingService {
   }
 
   /**
-   * Records one usage record in one message (`Store.change`): the period's shared lock, the insert when
-   * the meter is priced (any meter for Bulkhead's own, `source` not `api`) and the period has no invoice,
-   * and a read of what happened, so the caller can tell a retry from a conflict.
+   * Records one usage record in one message (`Store.change`) of one statement (`record_usage`): the
+   * period's shared lock, the insert when the meter is priced (any meter for Bulkhead's own, `source` not
+   * `api`) and the period has no invoice, and what happened, so the caller can tell a retry from a conflict.
    */
   private async record(domainId: string, usage: UsageToCount): Promise<RecordOutcome> {
-    const results = await this.store.change(domainId, (db) =>
-      recordUsageStatements(db, {
+    const [rows] = await this.store.change(domainId, (db) => [
+      recordUsageStatement(db, {
         domainId,
         ...usage,
         recordedAt: new Date(),
         period: periodOf(usage.at),
         anyMeter: usage.source !== 'api',
       }),
-    );
-    return recordOutcome(results);
+    ]);
+    return recordOutcome(rows);
   }
 
   /**
@@ -526,7 +534,7 @@ export class BillingService {
         const results = await Promise.all(
           page
             .slice(i, i + this.closeConcurrency)
-            .map((domainId) => this.closeAndCharge(actor, domainId, period, start, end, book)),
+            .map((domainId) => this.closeAndCharge(actor, domainId, { period, start, end, book })),
         );
         for (const wrote of results) {
           if (wrote) created++;
@@ -550,7 +558,8 @@ export class BillingService {
     const { start, end } = periodBounds(period);
     if (end.getTime() > now.getTime())
       throw new BulkheadError('period_open', `The period ${period} has not ended yet.`);
-    const wrote = await this.closeAndCharge(actor, domainId, period, start, end, await this.book());
+    const book = await this.book();
+    const wrote = await this.closeAndCharge(actor, domainId, { period, start, end, book });
     return { period, created: wrote ? 1 : 0, existing: wrote ? 0 : 1 };
   }
 
@@ -582,16 +591,9 @@ export class BillingService {
    * wrote it or an earlier one did: a close a crash interrupted between the two charges it when run
    * again, and the step itself decides what was charged already.
    */
-  private async closeAndCharge(
-    actor: Actor,
-    domainId: string,
-    period: string,
-    start: Date,
-    end: Date,
-    book: Book,
-  ): Promise<boolean> {
-    const wrote = await this.closeDomain(actor, domainId, period, start, end, book);
-    await this.afterClose?.(actor, domainId, period).catch(() => undefined);
+  private async closeAndCharge(actor: Actor, domainId: string, closing: PeriodClose): Promise<boolean> {
+    const wrote = await this.closeDomain(actor, domainId, closing);
+    await this.afterClose?.(actor, domainId, closing.period).catch(() => undefined);
     return wrote;
   }
 
@@ -599,10 +601,7 @@ export class BillingService {
   private closeDomain(
     actor: Actor,
     domainId: string,
-    period: string,
-    start: Date,
-    end: Date,
-    book: Book,
+    { period, start, end, book }: PeriodClose,
   ): Promise<boolean> {
     return this.store.withDomain(domainId, async (tx) => {
       if ((await findDomain(tx, domainId)) === undefined) throw notFound();

@@ -1307,6 +1307,54 @@ const migrations: Record<string, Migration> = {
       await grantApp(db, 'operator_idempotent_requests');
     },
   },
+  '0031_record_usage': {
+    async up(db) {
+      // Recording usage as one call (docs/benchmarks.md, "Billing"): the period's shared lock, the checks
+      // of the meter and the period, the insert and, when it inserted nothing, the record that holds the
+      // event id. A PL/pgSQL function plans its statements once per server session, where the same
+      // statements sent as text were planned on every record, and as VOLATILE it takes a fresh snapshot
+      // for each statement: the invoice check, after the lock, sees an invoice that committed while it
+      // waited, as a statement of its own after the lock did. It runs with the caller's rights (not
+      // SECURITY DEFINER), so row-level security applies to every statement as to the caller's own: a
+      // domain id other than the transaction's scope finds no invoice, no record, and inserts nothing.
+      // Every name is qualified, so the caller's search path decides nothing.
+      await sql`
+        CREATE FUNCTION public.record_usage(
+          p_domain pg_catalog.text, p_event pg_catalog.text, p_meter pg_catalog.text,
+          p_quantity pg_catalog.int8, p_at pg_catalog.timestamptz, p_recorded_at pg_catalog.timestamptz,
+          p_source pg_catalog.text, p_period pg_catalog.text, p_any_meter pg_catalog.bool,
+          OUT inserted pg_catalog.bool, OUT meter_known pg_catalog.bool, OUT period_closed pg_catalog.bool,
+          OUT stored_meter pg_catalog.text, OUT stored_quantity pg_catalog.text,
+          OUT stored_at pg_catalog.timestamptz)
+          LANGUAGE plpgsql VOLATILE
+        AS $fn$
+        BEGIN
+          PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended(
+            'bulkhead.billing:' OPERATOR(pg_catalog.||) p_domain OPERATOR(pg_catalog.||) ':'
+              OPERATOR(pg_catalog.||) p_period, 0));
+          meter_known := p_any_meter OR EXISTS (
+            SELECT FROM public.billing_meters m WHERE m.meter OPERATOR(pg_catalog.=) p_meter);
+          period_closed := EXISTS (
+            SELECT FROM public.invoices i
+            WHERE i.domain_id OPERATOR(pg_catalog.=) p_domain AND i.period OPERATOR(pg_catalog.=) p_period);
+          inserted := false;
+          IF meter_known AND NOT period_closed THEN
+            INSERT INTO public.usage_records (domain_id, event_id, meter, quantity, at, recorded_at, source)
+            VALUES (p_domain, p_event, p_meter, p_quantity, p_at, p_recorded_at, p_source)
+            ON CONFLICT (domain_id, event_id) DO NOTHING;
+            inserted := FOUND;
+          END IF;
+          IF NOT inserted THEN
+            SELECT u.meter, u.quantity::pg_catalog.text, u.at INTO stored_meter, stored_quantity, stored_at
+            FROM public.usage_records u
+            WHERE u.domain_id OPERATOR(pg_catalog.=) p_domain AND u.event_id OPERATOR(pg_catalog.=) p_event;
+          END IF;
+        END
+        $fn$`.execute(db);
+      await sql`REVOKE ALL ON FUNCTION public.record_usage FROM PUBLIC`.execute(db);
+      await sql.raw(`GRANT EXECUTE ON FUNCTION public.record_usage TO ${appRole}`).execute(db);
+    },
+  },
 };
 
 /** Where pgcrypto lives, quoted (it may have been installed before, in a schema of the operator's choice). */

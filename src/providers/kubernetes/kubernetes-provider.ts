@@ -3,17 +3,8 @@
 // applies the manifests and issues tokens; without one (dry run) it contacts nothing and its credentials
 // and probe reports say so. Assumes ids the core has validated and a cluster whose network plugin
 // enforces NetworkPolicy.
-import {
-  type BackendIdentity,
-  type Credentials,
-  type InspectResult,
-  type OwnedObject,
-  type ProbeReport,
-  type ProbeSide,
-  type Provider,
-  ProviderError,
-  type ResourceRef,
-} from '../provider.js';
+import type * as contract from '../provider.js';
+import { ProviderError } from '../provider.js';
 import { applyAndIssue, refOf, serviceAccountRef, type KubeApi } from './kubernetes-applier.js';
 import {
   clusterManifests,
@@ -34,7 +25,7 @@ export interface KubernetesSettings {
 
 const namespaceRef = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', name });
 
-export class KubernetesClusterProvider implements Provider {
+export class KubernetesClusterProvider implements contract.Provider {
   readonly kind = 'kubernetes' as const;
   readonly capabilities = { objects: false } as const;
 
@@ -44,7 +35,7 @@ export class KubernetesClusterProvider implements Provider {
   ) {}
 
   /** The API server, host:port. */
-  get backend(): BackendIdentity {
+  get backend(): contract.BackendIdentity {
     let location = this.api.server;
     try {
       location = new URL(this.api.server).host;
@@ -54,7 +45,7 @@ export class KubernetesClusterProvider implements Provider {
     return { type: 'kubernetes', location };
   }
 
-  private async issue(ref: ResourceRef): Promise<Credentials> {
+  private async issue(ref: contract.ResourceRef): Promise<contract.Credentials> {
     const issued = await applyAndIssue(this.api, ref, this.settings);
     return {
       kind: 'kubernetes',
@@ -70,11 +61,11 @@ export class KubernetesClusterProvider implements Provider {
     };
   }
 
-  create(ref: ResourceRef): Promise<Credentials> {
+  create(ref: contract.ResourceRef): Promise<contract.Credentials> {
     return this.issue(ref);
   }
 
-  async inspect(ref: ResourceRef): Promise<InspectResult> {
+  async inspect(ref: contract.ResourceRef): Promise<contract.InspectResult> {
     const namespace = namespaceName(ref);
     const state = await this.api.state(namespaceRef(namespace));
     if (state !== 'present') return { exists: false, details: { namespace, state } };
@@ -88,7 +79,7 @@ export class KubernetesClusterProvider implements Provider {
     return { exists: true, details: { namespace, state, missing: missing.join(',') } };
   }
 
-  async delete(ref: ResourceRef): Promise<void> {
+  async delete(ref: contract.ResourceRef): Promise<void> {
     const namespace = namespaceName(ref);
     // Access ends first: the binding and the account (and so every token) go before the namespace's
     // contents, which Kubernetes removes in the background once the namespace is marked for deletion.
@@ -102,19 +93,19 @@ export class KubernetesClusterProvider implements Provider {
     await this.api.remove(namespaceRef(namespace));
   }
 
-  async credentials(ref: ResourceRef): Promise<Credentials> {
+  async credentials(ref: contract.ResourceRef): Promise<contract.Credentials> {
     if ((await this.api.state(namespaceRef(namespaceName(ref)))) !== 'present') {
       throw new ProviderError('kubernetes', 'not_found', `namespace ${namespaceName(ref)} does not exist`);
     }
     return this.issue(ref);
   }
 
-  probeIsolation(a: ProbeSide, b: ProbeSide): Promise<ProbeReport> {
+  probeIsolation(a: contract.ProbeSide, b: contract.ProbeSide): Promise<contract.ProbeReport> {
     return probeClusterIsolation(this.api, a, b);
   }
 
-  async listOwned(): Promise<OwnedObject[]> {
-    const owned: OwnedObject[] = [];
+  async listOwned(): Promise<contract.OwnedObject[]> {
+    const owned: contract.OwnedObject[] = [];
     for (const ns of await this.api.listNamespaces(ownedSelector)) {
       // Labels can be set by anyone who may edit a namespace; the name is what Bulkhead derived.
       const ref = refFromNamespace(ns.name);
@@ -134,27 +125,27 @@ export class KubernetesClusterProvider implements Provider {
 const dryRunNote = 'dry run: nothing was applied to a cluster and no token was issued';
 
 /** Without a cluster: manifests only. Nothing is contacted, and nothing claims to be isolated. */
-export class KubernetesDryRunProvider implements Provider {
+export class KubernetesDryRunProvider implements contract.Provider {
   readonly kind = 'kubernetes' as const;
   readonly capabilities = { objects: false } as const;
   /** Nothing is applied anywhere. */
-  readonly backend: BackendIdentity = { type: 'kubernetes-dry-run', location: 'nowhere' };
+  readonly backend: contract.BackendIdentity = { type: 'kubernetes-dry-run', location: 'nowhere' };
 
   constructor(private readonly settings: KubernetesSettings) {}
 
-  async create(ref: ResourceRef): Promise<Credentials> {
+  async create(ref: contract.ResourceRef): Promise<contract.Credentials> {
     // Built for their checks only: bad options fail here as they would against a cluster.
     manifests(ref, this.settings.manifests);
     return this.credentials(ref);
   }
 
-  inspect(ref: ResourceRef): Promise<InspectResult> {
+  inspect(ref: contract.ResourceRef): Promise<contract.InspectResult> {
     return Promise.resolve({ exists: false, details: { namespace: namespaceName(ref), mode: 'dry-run' } });
   }
 
   async delete(): Promise<void> {}
 
-  credentials(ref: ResourceRef): Promise<Credentials> {
+  credentials(ref: contract.ResourceRef): Promise<contract.Credentials> {
     return Promise.resolve({
       kind: 'kubernetes',
       mode: 'dry-run',
@@ -164,7 +155,7 @@ export class KubernetesDryRunProvider implements Provider {
     });
   }
 
-  probeIsolation(): Promise<ProbeReport> {
+  probeIsolation(): Promise<contract.ProbeReport> {
     return Promise.resolve({
       refused: false,
       attempts: [
@@ -177,7 +168,7 @@ export class KubernetesDryRunProvider implements Provider {
     });
   }
 
-  listOwned(): Promise<OwnedObject[]> {
+  listOwned(): Promise<contract.OwnedObject[]> {
     return Promise.resolve([]);
   }
 

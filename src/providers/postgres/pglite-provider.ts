@@ -6,19 +6,8 @@ import { constants } from 'node:fs';
 import { chmod, cp, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import {
-  type BackendIdentity,
-  backendName,
-  type Credentials,
-  type InspectResult,
-  type OwnedObject,
-  type ProbeReport,
-  type ProbeSide,
-  type Provider,
-  ProviderError,
-  refFromBackendName,
-  type ResourceRef,
-} from '../provider.js';
+import type * as contract from '../provider.js';
+import { backendName, ProviderError, refFromBackendName } from '../provider.js';
 import { errno, KeyedMutex } from '../files.js';
 import { isDataDir, pathExists } from './pglite-fs.js';
 import { probeEmbeddedIsolation } from './pglite-probe.js';
@@ -45,12 +34,12 @@ async function prepareRoot(root: string): Promise<void> {
   if ((stat.mode & 0o777) !== 0o700) await chmod(root, 0o700);
 }
 
-export class PgliteProvider implements Provider {
+export class PgliteProvider implements contract.Provider {
   readonly kind = 'postgres' as const;
   readonly capabilities = { objects: false } as const;
   private readonly mutex = new KeyedMutex();
   private template: Promise<string> | undefined;
-  readonly backend: BackendIdentity;
+  readonly backend: contract.BackendIdentity;
 
   private constructor(readonly root: string) {
     this.backend = { type: 'postgres-embedded', location: root };
@@ -61,7 +50,7 @@ export class PgliteProvider implements Provider {
     return new PgliteProvider(root);
   }
 
-  async create(ref: ResourceRef): Promise<Credentials> {
+  async create(ref: contract.ResourceRef): Promise<contract.Credentials> {
     const name = backendName(ref);
     const dir = join(this.root, name);
     await this.mutex.run(name, async () => {
@@ -87,7 +76,7 @@ export class PgliteProvider implements Provider {
     return credentialsFor(dir);
   }
 
-  async inspect(ref: ResourceRef): Promise<InspectResult> {
+  async inspect(ref: contract.ResourceRef): Promise<contract.InspectResult> {
     const dir = join(this.root, backendName(ref));
     const exists = await isDataDir(dir);
     return {
@@ -101,7 +90,7 @@ export class PgliteProvider implements Provider {
     };
   }
 
-  async delete(ref: ResourceRef): Promise<void> {
+  async delete(ref: contract.ResourceRef): Promise<void> {
     const name = backendName(ref);
     await this.mutex.run(name, async () => {
       await rm(join(this.root, name), { recursive: true, force: true });
@@ -113,7 +102,7 @@ export class PgliteProvider implements Provider {
     });
   }
 
-  async credentials(ref: ResourceRef): Promise<Credentials> {
+  async credentials(ref: contract.ResourceRef): Promise<contract.Credentials> {
     const dir = join(this.root, backendName(ref));
     if (!(await isDataDir(dir)))
       throw new ProviderError('postgres', 'not_found', `${dir} is not a data directory`);
@@ -121,12 +110,12 @@ export class PgliteProvider implements Provider {
     return credentialsFor(dir);
   }
 
-  probeIsolation(a: ProbeSide, b: ProbeSide): Promise<ProbeReport> {
+  probeIsolation(a: contract.ProbeSide, b: contract.ProbeSide): Promise<contract.ProbeReport> {
     return probeEmbeddedIsolation(this.root, a, b);
   }
 
-  async listOwned(): Promise<OwnedObject[]> {
-    const owned: OwnedObject[] = [];
+  async listOwned(): Promise<contract.OwnedObject[]> {
+    const owned: contract.OwnedObject[] = [];
     for (const entry of await readdir(this.root, { withFileTypes: true })) {
       const ref = refFromBackendName(entry.name);
       if (ref !== null && entry.isDirectory()) owned.push({ ref, name: entry.name });
@@ -163,6 +152,6 @@ export class PgliteProvider implements Provider {
   }
 }
 
-function credentialsFor(dataDir: string): Credentials {
+function credentialsFor(dataDir: string): contract.Credentials {
   return { mode: 'embedded', dataDir };
 }

@@ -1,19 +1,8 @@
 // The PostgreSQL provider on a real server: per resource, one login role and either its own database
 // (database mode) or its own schema in one shared database (schema mode), with nothing granted to PUBLIC
 // on either. Assumes a superuser admin URL and PostgreSQL 14 or later (pg_terminate_backend's timeout).
-import {
-  type BackendIdentity,
-  backendName,
-  type Credentials,
-  type InspectResult,
-  type OwnedObject,
-  type ProbeReport,
-  type ProbeSide,
-  type Provider,
-  ProviderError,
-  refFromBackendName,
-  type ResourceRef,
-} from '../provider.js';
+import type * as contract from '../provider.js';
+import { backendName, ProviderError, refFromBackendName } from '../provider.js';
 import {
   adminSession,
   inDatabase,
@@ -102,10 +91,10 @@ const INSPECT_DATABASE = `
     LEFT JOIN pg_roles r ON r.rolname = x.name
     LEFT JOIN pg_database d ON d.datname = x.name`;
 
-export class PostgresServerProvider implements Provider {
+export class PostgresServerProvider implements contract.Provider {
   readonly kind = 'postgres' as const;
   readonly capabilities = { objects: false } as const;
-  readonly backend: BackendIdentity;
+  readonly backend: contract.BackendIdentity;
   private readonly admin: AdminPool;
   private shared: Promise<AdminPool> | undefined;
   /** The login check, once it passed; a failed one is made again on the next call (pg_hba.conf may be fixed). */
@@ -124,7 +113,7 @@ export class PostgresServerProvider implements Provider {
     };
   }
 
-  async create(ref: ResourceRef): Promise<Credentials> {
+  async create(ref: contract.ResourceRef): Promise<contract.Credentials> {
     await this.refusePasswordlessLogin();
     const name = backendName(ref);
     const password = newPassword();
@@ -185,7 +174,7 @@ export class PostgresServerProvider implements Provider {
     return this.credentialsFor(name, password, name);
   }
 
-  async inspect(ref: ResourceRef): Promise<InspectResult> {
+  async inspect(ref: contract.ResourceRef): Promise<contract.InspectResult> {
     const name = backendName(ref);
     const schemaMode = this.s.mode === 'schema';
     const pool = schemaMode ? await this.sharedPool() : this.admin;
@@ -213,7 +202,7 @@ export class PostgresServerProvider implements Provider {
     };
   }
 
-  async delete(ref: ResourceRef): Promise<void> {
+  async delete(ref: contract.ResourceRef): Promise<void> {
     const name = backendName(ref);
     // Overlapping deletes of one resource (another server's, a retry after a crash, the reconciler) run
     // one after the other: run together, the server refuses one with "tuple concurrently deleted" or
@@ -272,7 +261,7 @@ export class PostgresServerProvider implements Provider {
     );
   }
 
-  async credentials(ref: ResourceRef): Promise<Credentials> {
+  async credentials(ref: contract.ResourceRef): Promise<contract.Credentials> {
     await this.refusePasswordlessLogin();
     const name = backendName(ref);
     const password = newPassword();
@@ -289,11 +278,11 @@ export class PostgresServerProvider implements Provider {
     return this.credentialsFor(name, password, this.s.mode === 'schema' ? this.s.sharedDatabase : name);
   }
 
-  probeIsolation(a: ProbeSide, b: ProbeSide): Promise<ProbeReport> {
+  probeIsolation(a: contract.ProbeSide, b: contract.ProbeSide): Promise<contract.ProbeReport> {
     return probeServerIsolation(this.s.mode, a, b);
   }
 
-  async listOwned(): Promise<OwnedObject[]> {
+  async listOwned(): Promise<contract.OwnedObject[]> {
     // A resource's role and its database or schema share one name; each name is listed once, since
     // delete() removes all of them together.
     const pattern = `^bh_[0-9a-z]{26}_[0-9a-z]{26}$`;
@@ -311,7 +300,7 @@ export class PostgresServerProvider implements Provider {
              UNION SELECT datname FROM pg_database WHERE datname ~ $1 ORDER BY 1`,
             [pattern],
           );
-    const owned: OwnedObject[] = [];
+    const owned: contract.OwnedObject[] = [];
     for (const { name } of rows) {
       const ref = refFromBackendName(name);
       if (ref !== null) owned.push({ ref, name });
@@ -370,7 +359,7 @@ export class PostgresServerProvider implements Provider {
     );
   }
 
-  private credentialsFor(user: string, password: string, database: string): Credentials {
+  private credentialsFor(user: string, password: string, database: string): contract.Credentials {
     const { publicHost: host, publicPort: port } = this.s;
     return {
       host,

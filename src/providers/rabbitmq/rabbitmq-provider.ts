@@ -2,19 +2,8 @@
 // the user holding permissions on that vhost only, without management tags, under vhost limits. Assumes
 // an administrator on the management API and that tenants reach the broker only over AMQP.
 import { setTimeout } from 'node:timers/promises';
-import {
-  type BackendIdentity,
-  backendName,
-  type Credentials,
-  type InspectResult,
-  type OwnedObject,
-  type ProbeReport,
-  type ProbeSide,
-  type Provider,
-  ProviderError,
-  refFromBackendName,
-  type ResourceRef,
-} from '../provider.js';
+import type * as contract from '../provider.js';
+import { backendName, ProviderError, refFromBackendName } from '../provider.js';
 import { apiPath, ManagementClient } from './rabbitmq-management.js';
 import type { RabbitmqSettings } from './rabbitmq-options.js';
 import { HASHING_ALGORITHM, newPassword, passwordHash } from './rabbitmq-password.js';
@@ -55,13 +44,13 @@ export function connectionUrl(c: {
   return `${c.scheme}://${user}:${password}@${host}:${c.port}/${encodeURIComponent(c.vhost)}`;
 }
 
-export class RabbitmqProvider implements Provider {
+export class RabbitmqProvider implements contract.Provider {
   readonly kind = 'rabbitmq' as const;
   readonly capabilities = { objects: false } as const;
   private readonly api: ManagementClient;
   private readonly sessions: SessionCloser;
 
-  readonly backend: BackendIdentity;
+  readonly backend: contract.BackendIdentity;
 
   constructor(private readonly s: RabbitmqSettings) {
     this.backend = { type: 'rabbitmq', location: s.address };
@@ -69,7 +58,7 @@ export class RabbitmqProvider implements Provider {
     this.sessions = new SessionCloser(this.api, s.lateSweepMs);
   }
 
-  async create(ref: ResourceRef): Promise<Credentials> {
+  async create(ref: contract.ResourceRef): Promise<contract.Credentials> {
     const name = backendName(ref);
     await this.api.put(apiPath('vhosts', name), {
       description: `bulkhead.domain=${ref.domainId} bulkhead.resource=${ref.resourceId}`,
@@ -86,7 +75,7 @@ export class RabbitmqProvider implements Provider {
     return this.credentialsFor(name, password);
   }
 
-  async inspect(ref: ResourceRef): Promise<InspectResult> {
+  async inspect(ref: contract.ResourceRef): Promise<contract.InspectResult> {
     const name = backendName(ref);
     const [vhost, user, permissions, limits] = await Promise.all([
       this.api.get<object>(apiPath('vhosts', name)),
@@ -111,7 +100,7 @@ export class RabbitmqProvider implements Provider {
     };
   }
 
-  async delete(ref: ResourceRef): Promise<void> {
+  async delete(ref: contract.ResourceRef): Promise<void> {
     const name = backendName(ref);
     // The user first: nothing can log in again, and the broker closes the user's connections itself.
     await this.remove(apiPath('users', name));
@@ -140,7 +129,7 @@ export class RabbitmqProvider implements Provider {
     }
   }
 
-  async credentials(ref: ResourceRef): Promise<Credentials> {
+  async credentials(ref: contract.ResourceRef): Promise<contract.Credentials> {
     const name = backendName(ref);
     if ((await this.api.get<object>(apiPath('vhosts', name))) === null) {
       throw new ProviderError('rabbitmq', 'not_found', `vhost ${name} does not exist`);
@@ -152,18 +141,18 @@ export class RabbitmqProvider implements Provider {
     return this.credentialsFor(name, password);
   }
 
-  probeIsolation(a: ProbeSide, b: ProbeSide): Promise<ProbeReport> {
+  probeIsolation(a: contract.ProbeSide, b: contract.ProbeSide): Promise<contract.ProbeReport> {
     return probeRabbitmqIsolation({ api: this.api, apiBase: this.s.apiBase }, a, b);
   }
 
-  async listOwned(): Promise<OwnedObject[]> {
+  async listOwned(): Promise<contract.OwnedObject[]> {
     // A resource's vhost and user share one name; each name is listed once, since delete() removes both.
     const [vhosts, users] = await Promise.all([
       this.api.get<{ name: string }[]>('/vhosts?columns=name'),
       this.api.get<{ name: string }[]>('/users?columns=name'),
     ]);
     const names = new Set([...(vhosts ?? []), ...(users ?? [])].map((o) => o.name));
-    const owned: OwnedObject[] = [];
+    const owned: contract.OwnedObject[] = [];
     for (const name of [...names].sort()) {
       const ref = refFromBackendName(name);
       if (ref !== null) owned.push({ ref, name });
@@ -199,7 +188,7 @@ export class RabbitmqProvider implements Provider {
     return changedAt;
   }
 
-  private credentialsFor(name: string, password: string): Credentials {
+  private credentialsFor(name: string, password: string): contract.Credentials {
     const { amqpScheme: scheme, amqpHost: host, amqpPort: port } = this.s;
     return {
       host,

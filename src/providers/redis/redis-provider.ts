@@ -2,18 +2,8 @@
 // prefix, in database 0 of a shared server. Every call is idempotent and converges on one user, because
 // the user's name and prefix derive from the ids and its rules are always rewritten from `reset`.
 // Assumes a standalone Redis 7.0+ whose default user is off or has a password (see docs/providers.md).
-import {
-  type BackendIdentity,
-  type Credentials,
-  type InspectResult,
-  type OwnedObject,
-  type ProbeReport,
-  type ProbeSide,
-  type Provider,
-  ProviderError,
-  refFromBackendName,
-  type ResourceRef,
-} from '../provider.js';
+import type * as contract from '../provider.js';
+import { ProviderError, refFromBackendName } from '../provider.js';
 import {
   LOCKED_OUT,
   NAMED_COMMANDS,
@@ -48,25 +38,25 @@ export async function scanPrefix(
   } while (cursor !== '0');
 }
 
-export class RedisServerProvider implements Provider {
+export class RedisServerProvider implements contract.Provider {
   readonly kind = 'redis' as const;
   readonly capabilities = { objects: false } as const;
   private readonly admin: AdminClient;
   private server: Promise<{ known: Set<string>; aclFile: boolean }> | undefined;
   private closed = false;
 
-  readonly backend: BackendIdentity;
+  readonly backend: contract.BackendIdentity;
 
   constructor(private readonly s: RedisSettings) {
     this.admin = openAdmin(s.adminUrl);
     this.backend = { type: 'redis', location: s.address };
   }
 
-  async create(ref: ResourceRef): Promise<Credentials> {
+  async create(ref: contract.ResourceRef): Promise<contract.Credentials> {
     return this.issue(tenantNames(ref));
   }
 
-  async inspect(ref: ResourceRef): Promise<InspectResult> {
+  async inspect(ref: contract.ResourceRef): Promise<contract.InspectResult> {
     const names = tenantNames(ref);
     const user = await this.user(names.user);
     let keys = 0;
@@ -90,7 +80,7 @@ export class RedisServerProvider implements Provider {
     };
   }
 
-  async delete(ref: ResourceRef): Promise<void> {
+  async delete(ref: contract.ResourceRef): Promise<void> {
     const names = tenantNames(ref);
     // The user is removed last, so a crash anywhere before leaves it for listOwned() and the reconciler.
     const exists = (await this.user(names.user)) !== null;
@@ -111,7 +101,7 @@ export class RedisServerProvider implements Provider {
     }
   }
 
-  async credentials(ref: ResourceRef): Promise<Credentials> {
+  async credentials(ref: contract.ResourceRef): Promise<contract.Credentials> {
     const names = tenantNames(ref);
     // A delete racing this check could leave a user with no keys behind; listOwned() reports it and the
     // reconciler removes it, since its resource is deleted.
@@ -121,13 +111,13 @@ export class RedisServerProvider implements Provider {
     return this.issue(names);
   }
 
-  probeIsolation(a: ProbeSide, b: ProbeSide): Promise<ProbeReport> {
+  probeIsolation(a: contract.ProbeSide, b: contract.ProbeSide): Promise<contract.ProbeReport> {
     return probeRedisIsolation(this.admin, a, b);
   }
 
-  async listOwned(): Promise<OwnedObject[]> {
+  async listOwned(): Promise<contract.OwnedObject[]> {
     const users = (await this.admin.call('ACL', 'USERS')) as string[];
-    const owned: OwnedObject[] = [];
+    const owned: contract.OwnedObject[] = [];
     for (const name of users) {
       const ref = refFromBackendName(name);
       if (ref !== null) owned.push({ ref, name });
@@ -145,7 +135,7 @@ export class RedisServerProvider implements Provider {
    * Sets the user's rules from `reset` with a new password and ends every connection it has, in one
    * transaction: the old password stops working and nothing opened with it stays open.
    */
-  private async issue(names: TenantNames): Promise<Credentials> {
+  private async issue(names: TenantNames): Promise<contract.Credentials> {
     await this.refuseOpenDefaultUser();
     const password = newPassword();
     const { known } = await this.serverFacts();
