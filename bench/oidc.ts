@@ -129,7 +129,7 @@ async function main(): Promise<void> {
 
     // The session at the issuer: one sign-in through the page, then codes without it.
     const page = await fetch(
-      `${issuer}/authorize?${new URLSearchParams({ client_id: spa.clientId, redirect_uri: redirect, response_type: 'code', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' })}`,
+      `${issuer}/authorize?${new URLSearchParams({ client_id: spa.clientId, redirect_uri: redirect, response_type: 'code', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }).toString()}`,
     );
     const jar = page.headers
       .getSetCookie()
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
       const challenge = createHash('sha256').update(verifier).digest('base64url');
       const t0 = performance.now();
       const auth = await fetch(
-        `${issuer}/authorize?${new URLSearchParams({ client_id: spa.clientId, redirect_uri: redirect, response_type: 'code', scope: 'openid', state: 's', code_challenge: challenge, code_challenge_method: 'S256' })}`,
+        `${issuer}/authorize?${new URLSearchParams({ client_id: spa.clientId, redirect_uri: redirect, response_type: 'code', scope: 'openid', state: 's', code_challenge: challenge, code_challenge_method: 'S256' }).toString()}`,
         { redirect: 'manual', headers: { cookie: session } },
       );
       const code = new URL(auth.headers.get('location')!).searchParams.get('code');
