@@ -15,6 +15,7 @@ import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
 import { operatorToken } from '../helpers/api.js';
 import { asOwner, backends, openTestServices } from '../helpers/backends.js';
+import { oidcApp } from '../../examples/oidc-app.js';
 
 const password = 'correct horse battery staple';
 
@@ -716,5 +717,41 @@ describe.each(backends)('the authorization code flow on $name', (backend) => {
     const atB = await introspect(b.issuer, await assertion({ aud: `${b.issuer}/token` }));
     expect(atB.status).toBe(401);
     expect(b.config.serverMetadata().token_endpoint_auth_methods_supported).toContain('private_key_jwt');
+  });
+
+  it('signs in to the example app (examples/oidc-app.ts) and out again', async () => {
+    const appPort = await freePort();
+    const appUrl = `http://127.0.0.1:${appPort}`;
+    const res = await operator('POST', `/v1/domains/${a.id}/oauth-clients`, {
+      name: 'example',
+      kind: 'confidential',
+      redirectUris: [`${appUrl}/callback`],
+      grantTypes: ['authorization_code'],
+    });
+    const registered = (await res.json()) as { clientId: string; clientSecret: string };
+    const server = await oidcApp({ issuer: a.issuer, ...registered, appUrl, insecure: true });
+    await new Promise<void>((resolve) => server.listen(appPort, '127.0.0.1', resolve));
+    try {
+      const appJar = new Jar();
+      const login = await fetch(`${appUrl}/login`, { redirect: 'manual' });
+      appJar.take(login);
+      const done = await authorize(login.headers.get('location')!, new Jar(), { email: a.email, password });
+      const callback = await fetch(done.location!, {
+        redirect: 'manual',
+        headers: { cookie: appJar.header() },
+      });
+      expect(callback.status, await callback.clone().text()).toBe(303);
+      const home = await fetch(`${appUrl}/`, { headers: { cookie: appJar.header() } });
+      expect(await home.text()).toContain(`Signed in as ${a.email}`);
+      const logout = await fetch(`${appUrl}/logout`, {
+        redirect: 'manual',
+        headers: { cookie: appJar.header() },
+      });
+      expect(logout.headers.get('location')).toMatch(new RegExp(`^${a.issuer}/end-session\\?`));
+      const ended = await fetch(logout.headers.get('location')!, { redirect: 'manual' });
+      expect(ended.headers.get('location')).toBe(`${appUrl}/callback`);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
