@@ -39,6 +39,7 @@ export const domainTables: Readonly<Record<string, string>> = {
   portal_hosts: 'domain_id',
   portal_branding: 'domain_id',
   oauth_codes: 'domain_id',
+  oauth_assertions: 'domain_id',
   idempotent_requests: 'domain_id',
 };
 
@@ -57,6 +58,7 @@ const isolatedOnCreation: readonly string[] = [
   'portal_hosts',
   'portal_branding',
   'oauth_codes',
+  'oauth_assertions',
   'idempotent_requests',
 ];
 
@@ -1266,8 +1268,34 @@ const migrations: Record<string, Migration> = {
       await isolate(db, 'oauth_codes', 'domain_id', ownSignedDomain('domain_id'));
       await grantApp(db, 'oauth_codes', 'SELECT, INSERT');
       await grantApp(db, 'oauth_codes', 'UPDATE (used_at, session_id)');
+      // private_key_jwt (RFC 7523): a confidential client that holds no secret but registers the public
+      // keys it signs its assertions with; each assertion's `jti` is remembered until it expires, so it
+      // authenticates once.
+      await sql`ALTER TABLE oauth_clients ADD COLUMN jwks jsonb CHECK (jsonb_typeof(jwks) = 'object')`.execute(
+        db,
+      );
+      await sql`ALTER TABLE oauth_clients DROP CONSTRAINT oauth_clients_auth_method_check`.execute(db);
+      await sql`ALTER TABLE oauth_clients DROP CONSTRAINT oauth_clients_check`.execute(db);
+      await sql`
+        ALTER TABLE oauth_clients ADD CONSTRAINT oauth_clients_auth_method_check CHECK (auth_method IN
+          ('client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'))`.execute(db);
+      await sql`
+        ALTER TABLE oauth_clients ADD CONSTRAINT oauth_clients_credential_check CHECK (
+          (secret_hash IS NOT NULL) = (auth_method IN ('client_secret_basic', 'client_secret_post'))
+          AND (jwks IS NOT NULL) = (auth_method = 'private_key_jwt'))`.execute(db);
+      await sql`
+        CREATE TABLE oauth_assertions (
+          domain_id text NOT NULL REFERENCES domains (id),
+          client_id text NOT NULL CHECK (client_id ~ '^bho_[0-9a-f]{32}$'),
+          jti text NOT NULL CHECK (length(jti) BETWEEN 1 AND 200),
+          expires_at timestamptz NOT NULL,
+          PRIMARY KEY (client_id, jti)
+        )`.execute(db);
+      await sql`CREATE INDEX oauth_assertions_domain ON oauth_assertions (domain_id, expires_at)`.execute(db);
+      await isolate(db, 'oauth_assertions', 'domain_id', ownSignedDomain('domain_id'));
+      await grantApp(db, 'oauth_assertions', 'SELECT, INSERT, DELETE');
       if (await roleExists(db, systemRole))
-        await sql.raw(`GRANT DELETE ON oauth_codes TO ${systemRole}`).execute(db);
+        await sql.raw(`GRANT DELETE ON oauth_codes, oauth_assertions TO ${systemRole}`).execute(db);
     },
   },
   '0030_idempotent_requests': {

@@ -388,7 +388,9 @@ export interface OAuthClientsTable {
   kind: 'confidential' | 'public';
   /** scrypt of a confidential client's secret; null for a public client. */
   secret_hash: string | null;
-  auth_method: 'client_secret_basic' | 'client_secret_post' | 'none';
+  auth_method: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  /** The public keys of a `private_key_jwt` client (a JWK Set); null for any other (migration 0029). */
+  jwks: ColumnType<{ keys: Record<string, unknown>[] } | null, string | null, never>;
   redirect_uris: ColumnType<string[], string, never>;
   grant_types: ColumnType<string[], string, never>;
   scopes: ColumnType<string[], string, never>;
@@ -417,6 +419,14 @@ export interface OAuthCodesTable {
 }
 
 export type OAuthCodeRow = Selectable<OAuthCodesTable>;
+
+/** A `private_key_jwt` assertion's `jti`, spent until the assertion expires (migration 0029). */
+export interface OAuthAssertionsTable {
+  domain_id: string;
+  client_id: string;
+  jti: string;
+  expires_at: Date;
+}
 
 /** A portal host (normal form) and the one domain it names (migration 0026). */
 export interface PortalHostsTable {
@@ -491,6 +501,7 @@ export interface Database {
   servers: ServersTable;
   oauth_clients: OAuthClientsTable;
   oauth_codes: OAuthCodesTable;
+  oauth_assertions: OAuthAssertionsTable;
   portal_hosts: PortalHostsTable;
   portal_branding: PortalBrandingTable;
   idempotent_requests: IdempotentRequestsTable;

@@ -8,12 +8,14 @@
 import { createServer } from 'node:http';
 import * as client from 'openid-client';
 import * as oauth from 'oauth4webapi';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/http/server.js';
 import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
 import { operatorToken } from '../helpers/api.js';
 import { asOwner, backends, openTestServices } from '../helpers/backends.js';
+import { oidcApp } from '../../examples/oidc-app.js';
 
 const password = 'correct horse battery staple';
 
@@ -614,6 +616,142 @@ describe.each(backends)('the authorization code flow on $name', (backend) => {
         ...(method === 'POST' ? { body: 'token=x' } : {}),
       });
       expect(res.headers.get('access-control-allow-origin'), `${method} ${path}`).toBeNull();
+    }
+  });
+
+  it('authenticates a private_key_jwt client (RFC 7523) through oauth4webapi, each assertion once', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('Ed25519', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', use: 'sig' };
+    const register = (body: Record<string, unknown>) =>
+      operator('POST', `/v1/domains/${a.id}/oauth-clients`, {
+        name: 'signed',
+        kind: 'confidential',
+        redirectUris: [a.redirect],
+        grantTypes: ['authorization_code'],
+        ...body,
+      });
+    // A private key, no keys, or keys without the method: refused, nothing registered.
+    const priv = await exportJWK(privateKey);
+    for (const body of [
+      { tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [priv] } },
+      { tokenEndpointAuthMethod: 'private_key_jwt' },
+      { tokenEndpointAuthMethod: 'client_secret_post', jwks: { keys: [jwk] } },
+    ])
+      expect((await register(body)).status).toBe(400);
+    const created = await register({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [jwk] } });
+    expect(created.status).toBe(201);
+    const { clientId, clientSecret } = (await created.json()) as { clientId: string; clientSecret?: string };
+    expect(clientSecret).toBeUndefined();
+    // The code grant through oauth4webapi's PrivateKeyJwt.
+    const me: oauth.Client = { client_id: clientId };
+    const verifier = oauth.generateRandomCodeVerifier();
+    const url = new URL(a.as.authorization_endpoint!);
+    for (const [k, v] of Object.entries({
+      client_id: clientId,
+      redirect_uri: a.redirect,
+      response_type: 'code',
+      scope: 'openid',
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    }))
+      url.searchParams.set(k, v);
+    const done = await authorize(url, new Jar(), { email: a.email, password });
+    const params = oauth.validateAuthResponse(a.as, me, new URL(done.location!), oauth.expectNoState);
+    const auth = oauth.PrivateKeyJwt({ key: privateKey, kid: 'k1' });
+    const res = await oauth.authorizationCodeGrantRequest(
+      a.as,
+      me,
+      auth,
+      params,
+      a.redirect,
+      verifier,
+      insecure,
+    );
+    const tokens = await oauth.processAuthorizationCodeResponse(a.as, me, res);
+    expect(oauth.getValidatedIdTokenClaims(tokens)).toMatchObject({ aud: clientId });
+    // Hand-made assertions at A's introspection endpoint: one good, then each flaw alone.
+    const assertion = async (
+      claims: { iss?: string; sub?: string; aud?: string; exp?: number; jti?: string },
+      key = privateKey,
+    ) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'EdDSA', kid: 'k1' })
+        .setIssuer(claims.iss ?? clientId)
+        .setSubject(claims.sub ?? clientId)
+        .setAudience(claims.aud ?? `${a.issuer}/token`)
+        .setJti(claims.jti ?? crypto.randomUUID())
+        .setIssuedAt()
+        .setExpirationTime(claims.exp ?? Math.floor(Date.now() / 1000) + 60)
+        .sign(key);
+    const introspect = (issuer: string, signed: string) =>
+      fetch(`${issuer}/introspect`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          token: tokens.access_token,
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: signed,
+        }),
+      });
+    const once = await assertion({ jti: 'once' });
+    const first = await introspect(a.issuer, once);
+    expect(first.status).toBe(200);
+    expect(await first.json()).toMatchObject({ active: true });
+    const other = (await generateKeyPair('Ed25519')).privateKey;
+    const flawed = [
+      once, // replayed jti
+      await assertion({ aud: `${b.issuer}/token` }),
+      await assertion({ aud: 'https://elsewhere.example/token' }),
+      await assertion({ iss: a.clientId }),
+      await assertion({ sub: a.publicId }),
+      await assertion({ exp: Math.floor(Date.now() / 1000) - 120 }),
+      await assertion({ exp: Math.floor(Date.now() / 1000) + 3600 }),
+      await assertion({}, other),
+    ];
+    for (const [i, signed] of flawed.entries()) {
+      const refused = await introspect(a.issuer, signed);
+      expect(refused.status, `assertion ${i}`).toBe(401);
+      expect(await refused.json()).toMatchObject({ error: 'invalid_client' });
+    }
+    // A's client's good assertion at B's endpoint: invalid_client, B's client is not A's.
+    const atB = await introspect(b.issuer, await assertion({ aud: `${b.issuer}/token` }));
+    expect(atB.status).toBe(401);
+    expect(b.config.serverMetadata().token_endpoint_auth_methods_supported).toContain('private_key_jwt');
+  });
+
+  it('signs in to the example app (examples/oidc-app.ts) and out again', async () => {
+    const appPort = await freePort();
+    const appUrl = `http://127.0.0.1:${appPort}`;
+    const res = await operator('POST', `/v1/domains/${a.id}/oauth-clients`, {
+      name: 'example',
+      kind: 'confidential',
+      redirectUris: [`${appUrl}/callback`],
+      grantTypes: ['authorization_code'],
+    });
+    const registered = (await res.json()) as { clientId: string; clientSecret: string };
+    const server = await oidcApp({ issuer: a.issuer, ...registered, appUrl, insecure: true });
+    await new Promise<void>((resolve) => server.listen(appPort, '127.0.0.1', resolve));
+    try {
+      const appJar = new Jar();
+      const login = await fetch(`${appUrl}/login`, { redirect: 'manual' });
+      appJar.take(login);
+      const done = await authorize(login.headers.get('location')!, new Jar(), { email: a.email, password });
+      const callback = await fetch(done.location!, {
+        redirect: 'manual',
+        headers: { cookie: appJar.header() },
+      });
+      expect(callback.status, await callback.clone().text()).toBe(303);
+      const home = await fetch(`${appUrl}/`, { headers: { cookie: appJar.header() } });
+      expect(await home.text()).toContain(`Signed in as ${a.email}`);
+      const logout = await fetch(`${appUrl}/logout`, {
+        redirect: 'manual',
+        headers: { cookie: appJar.header() },
+      });
+      expect(logout.headers.get('location')).toMatch(new RegExp(`^${a.issuer}/end-session\\?`));
+      const ended = await fetch(logout.headers.get('location')!, { redirect: 'manual' });
+      expect(ended.headers.get('location')).toBe(`${appUrl}/callback`);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });

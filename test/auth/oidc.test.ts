@@ -135,6 +135,7 @@ describe.each(backends)('each domain an OpenID Provider on $name', (backend) => 
     expect(metadata.token_endpoint_auth_methods_supported).toEqual([
       'client_secret_basic',
       'client_secret_post',
+      'private_key_jwt',
       'none',
     ]);
     // Exactly what is served: the code flow with PKCE S256 only, and `iss` in its responses.

@@ -3,6 +3,7 @@
 // id finds nothing (404). Redirect URIs are kept exactly as registered and compared exactly later (no
 // prefix, no pattern); a confidential client's secret is shown once and stored only as a scrypt hash.
 import { randomBytes } from 'node:crypto';
+import { createLocalJWKSet, decodeJwt, importJWK, jwtVerify, type JWK } from 'jose';
 import { appendAudit } from '../../audit/log.js';
 import { newId } from '../../domain/ids.js';
 import { BulkheadError, notFound } from '../../errors.js';
@@ -13,6 +14,7 @@ import {
   domainAllowsOrigin,
   findLiveOAuthClient,
   insertOAuthClient,
+  spendAssertion,
   liveOAuthClients,
 } from '../../store/repositories/oauth-clients.js';
 import type { OAuthClientRow } from '../../store/schema.js';
@@ -20,7 +22,18 @@ import type { Store } from '../../store/store.js';
 import { decoyHash, hashSecret, verifySecret } from '../passwords.js';
 
 export const clientGrantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
-export const clientAuthMethods = ['client_secret_basic', 'client_secret_post', 'none'] as const;
+export const clientAuthMethods = [
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+  'none',
+] as const;
+
+/** The signing algorithms a `private_key_jwt` assertion may use. */
+export const assertionAlgorithms = ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'PS256', 'RS256'];
+/** How far ahead an assertion may expire (RFC 7523 §3: a short lifetime). */
+const assertionMaxSeconds = 300;
+export const assertionType = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 export interface NewClientInput {
   readonly name: string;
@@ -30,6 +43,8 @@ export interface NewClientInput {
   readonly grantTypes: readonly (typeof clientGrantTypes)[number][];
   readonly scopes?: readonly string[] | undefined;
   readonly allowedOrigins?: readonly string[] | undefined;
+  /** The public keys of a `private_key_jwt` client. */
+  readonly jwks?: { keys: Record<string, unknown>[] } | undefined;
 }
 
 export interface ClientView {
@@ -95,6 +110,29 @@ export function checkOrigin(origin: string): void {
     throw invalid(`The origin ${JSON.stringify(origin)} must be scheme://host[:port] exactly.`);
 }
 
+/** A JWK Set of public keys each of which imports: no private part, no symmetric key. */
+async function checkJwks(jwks: { keys: Record<string, unknown>[] }): Promise<void> {
+  if (jwks.keys.length === 0) throw invalid('`jwks` needs at least one key.');
+  for (const key of jwks.keys) {
+    if ('d' in key || 'k' in key || key['kty'] === 'oct')
+      throw invalid('`jwks` holds public keys only: never a private or symmetric key.');
+    try {
+      await importJWK(
+        key as JWK,
+        typeof key['alg'] === 'string'
+          ? key['alg']
+          : key['kty'] === 'OKP'
+            ? 'EdDSA'
+            : key['kty'] === 'EC'
+              ? 'ES256'
+              : 'RS256',
+      );
+    } catch {
+      throw invalid('A key of `jwks` is not a public key this server can read.');
+    }
+  }
+}
+
 export class ClientService {
   constructor(private readonly deps: { readonly store: Store }) {}
 
@@ -107,7 +145,10 @@ export class ClientService {
     const method =
       input.tokenEndpointAuthMethod ?? (input.kind === 'public' ? 'none' : 'client_secret_basic');
     if ((input.kind === 'public') !== (method === 'none'))
-      throw invalid('A public client authenticates with `none`; a confidential one with a secret.');
+      throw invalid('A public client authenticates with `none`; a confidential one with a secret or a key.');
+    if ((method === 'private_key_jwt') !== (input.jwks !== undefined))
+      throw invalid('`jwks` (the public keys) goes with `private_key_jwt`, and only with it.');
+    if (input.jwks !== undefined) await checkJwks(input.jwks);
     if (input.grantTypes.includes('client_credentials') && input.kind === 'public')
       throw invalid('A public client cannot use the client_credentials grant.');
     if (input.grantTypes.includes('authorization_code') && input.redirectUris.length === 0)
@@ -115,7 +156,10 @@ export class ClientService {
     input.redirectUris.forEach(checkRedirectUri);
     (input.allowedOrigins ?? []).forEach(checkOrigin);
     const unique = (list: readonly string[]) => [...new Set(list)];
-    const clientSecret = input.kind === 'public' ? undefined : `bhs_${randomBytes(32).toString('base64url')}`;
+    const clientSecret =
+      method === 'client_secret_basic' || method === 'client_secret_post'
+        ? `bhs_${randomBytes(32).toString('base64url')}`
+        : undefined;
     const secretHash = clientSecret === undefined ? null : await hashSecret(clientSecret);
     const row = await this.deps.store.withDomain(domainId, async (tx) => {
       if ((await lockDomain(tx, domainId)).status === 'deleted') throw new BulkheadError('domain_deleted');
@@ -127,6 +171,7 @@ export class ClientService {
         kind: input.kind,
         secretHash,
         authMethod: method,
+        jwks: input.jwks ?? null,
         redirectUris: unique(input.redirectUris),
         grantTypes: unique(input.grantTypes),
         scopes: unique(input.scopes ?? ['openid']),
@@ -158,6 +203,52 @@ export class ClientService {
     const row = await this.deps.store.system('authenticate', (tx) => findLiveOAuthClient(tx, clientId));
     const ok = await verifySecret(secret, row?.secret_hash ?? (await decoyHash()));
     return ok && row !== undefined && row.auth_method === method ? row : null;
+  }
+
+  /**
+   * The domain's `private_key_jwt` client whose assertion this is (RFC 7523 §3), or null: signed with one
+   * of its registered keys, `iss` and `sub` its client id, `aud` this token endpoint or issuer, an `exp`
+   * at most five minutes ahead, and a `jti` it never used before (spent here until the assertion expires).
+   */
+  async checkAssertion(
+    domainId: string,
+    assertion: string,
+    audiences: readonly string[],
+    clientId: string | undefined,
+  ): Promise<OAuthClientRow | null> {
+    let claimed: string;
+    try {
+      const sub = decodeJwt(assertion).sub;
+      if (typeof sub !== 'string') return null;
+      claimed = sub;
+    } catch {
+      return null;
+    }
+    if (clientId !== undefined && clientId !== claimed) return null;
+    const client = await this.find(domainId, claimed);
+    if (client === null || client.auth_method !== 'private_key_jwt' || client.jwks === null) return null;
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(assertion, createLocalJWKSet(client.jwks), {
+        issuer: client.client_id,
+        subject: client.client_id,
+        audience: [...audiences],
+        algorithms: assertionAlgorithms,
+        requiredClaims: ['exp', 'jti'],
+      }));
+    } catch {
+      return null;
+    }
+    const now = new Date();
+    const exp = new Date(payload.exp! * 1000);
+    if (exp.getTime() > now.getTime() + assertionMaxSeconds * 1000 || typeof payload.jti !== 'string')
+      return null;
+    if (payload.jti.length > 200) return null;
+    const jti = payload.jti;
+    const fresh = await this.deps.store.withDomain(domainId, (tx) =>
+      spendAssertion(tx, { domainId, clientId: client.client_id, jti, expiresAt: exp, now }),
+    );
+    return fresh ? client : null;
   }
 
   /** The domain's live client with this client id, or null (one of another domain is none). */

@@ -2,12 +2,17 @@
 // endpoints do today, nothing more, so a client that reads them never tries a grant, an authentication
 // method or a response type that would be refused. The endpoints are the issuer's own (`<issuer>/token`
 // …), so a client of one domain never talks to another's endpoints through a shared URL.
+import { assertionAlgorithms } from './clients.js';
 
 /** The grants a domain's token endpoint takes. */
 export const grantTypesSupported = ['authorization_code', 'client_credentials', 'refresh_token'] as const;
 
 /** How a client authenticates at the token, revocation and introspection endpoints. */
-export const clientAuthMethodsSupported = ['client_secret_basic', 'client_secret_post'] as const;
+export const clientAuthMethodsSupported = [
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+] as const;
 
 /** The token endpoint also takes public clients (`none`), for the authorization code grant with PKCE. */
 export const tokenAuthMethodsSupported = [...clientAuthMethodsSupported, 'none'] as const;
@@ -33,6 +38,7 @@ export interface ProviderMetadata {
   readonly id_token_signing_alg_values_supported: string[];
   readonly claims_supported: string[];
   readonly authorization_response_iss_parameter_supported: boolean;
+  readonly token_endpoint_auth_signing_alg_values_supported: string[];
 }
 
 /** The discovery document of the domain whose issuer URL this is. */
@@ -54,6 +60,7 @@ export function providerMetadata(issuer: string): ProviderMetadata {
     claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'sid', 'email'],
     id_token_signing_alg_values_supported: ['EdDSA'],
     authorization_response_iss_parameter_supported: true,
+    token_endpoint_auth_signing_alg_values_supported: [...assertionAlgorithms],
     subject_types_supported: ['public'],
     token_endpoint_auth_methods_supported: [...tokenAuthMethodsSupported],
     revocation_endpoint_auth_methods_supported: [...clientAuthMethodsSupported],

@@ -31,6 +31,7 @@ export const purgedTables: readonly (readonly [table: string, columns: readonly 
   ['stripe_events', ['domain_id']],
   ['stripe_customers', ['domain_id']],
   ['oauth_codes', ['domain_id']],
+  ['oauth_assertions', ['domain_id']],
   ['oauth_clients', ['domain_id']],
   ['portal_hosts', ['domain_id']],
   ['portal_branding', ['domain_id']],

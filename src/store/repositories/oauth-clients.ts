@@ -11,7 +11,8 @@ export interface NewOAuthClient {
   readonly name: string;
   readonly kind: 'confidential' | 'public';
   readonly secretHash: string | null;
-  readonly authMethod: 'client_secret_basic' | 'client_secret_post' | 'none';
+  readonly authMethod: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  readonly jwks?: { keys: Record<string, unknown>[] } | null | undefined;
   readonly redirectUris: readonly string[];
   readonly grantTypes: readonly string[];
   readonly scopes: readonly string[];
@@ -30,6 +31,7 @@ export function insertOAuthClient(tx: DomainTx, c: NewOAuthClient): Promise<OAut
       kind: c.kind,
       secret_hash: c.secretHash,
       auth_method: c.authMethod,
+      jwks: c.jwks == null ? null : JSON.stringify(c.jwks),
       redirect_uris: JSON.stringify(c.redirectUris),
       grant_types: JSON.stringify(c.grantTypes),
       scopes: JSON.stringify(c.scopes),
@@ -89,4 +91,26 @@ export async function domainAllowsOrigin(tx: DomainTx, domainId: string, origin:
     .where(sql<boolean>`allowed_origins @> ${JSON.stringify([origin])}::jsonb`)
     .executeTakeFirst();
   return row !== undefined;
+}
+
+/**
+ * Spends an assertion's `jti` for the client: false when it was spent before (and has not expired yet).
+ * Expired ones of the domain are forgotten on the way.
+ */
+export async function spendAssertion(
+  tx: DomainTx,
+  a: { domainId: string; clientId: string; jti: string; expiresAt: Date; now: Date },
+): Promise<boolean> {
+  await tx
+    .deleteFrom('oauth_assertions')
+    .where('domain_id', '=', a.domainId)
+    .where('expires_at', '<', a.now)
+    .execute();
+  const inserted = await tx
+    .insertInto('oauth_assertions')
+    .values({ domain_id: a.domainId, client_id: a.clientId, jti: a.jti, expires_at: a.expiresAt })
+    .onConflict((oc) => oc.columns(['client_id', 'jti']).doNothing())
+    .returning('jti')
+    .executeTakeFirst();
+  return inserted !== undefined;
 }

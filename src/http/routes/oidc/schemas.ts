@@ -27,12 +27,15 @@ export const ProviderMetadata = Type.Object({
   id_token_signing_alg_values_supported: Type.Array(Type.String()),
   claims_supported: Type.Array(Type.String()),
   authorization_response_iss_parameter_supported: Type.Boolean(),
+  token_endpoint_auth_signing_alg_values_supported: Type.Array(Type.String()),
 });
 
 /** The parameters the client authentication reads from a form (client_secret_post). */
 const clientFields = {
   client_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
   client_secret: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  client_assertion: Type.Optional(Type.String({ minLength: 1, maxLength: 8192 })),
+  client_assertion_type: Type.Optional(Type.String({ maxLength: 200 })),
 };
 
 // RFC 6749 §3.2: parameters the server does not know are ignored, so none of these refuses extra fields.
