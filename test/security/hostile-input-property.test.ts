@@ -499,14 +499,29 @@ function credentialOf(op: Operation, home: Home): Record<string, string> {
 function baseBody(op: Operation, schema: JsonSchema, ids: Ids): unknown {
   if (op.id === 'probeProviderIsolation') return probeBody(ids);
   const value = validValue('', schema, ids);
-  // A domain's own token endpoint takes no password grant: its client asks for itself.
-  return op.id === 'issuerToken'
-    ? { ...(value as Record<string, unknown>), grant_type: 'client_credentials' }
-    : value;
+  if (op.id === 'issuerToken' || op.id === 'issuerRevoke' || op.id === 'issuerIntrospect') {
+    // A domain's own token endpoint takes no password grant: its client asks for itself, and
+    // authenticates one way (its secret), not with a private_key_jwt assertion as well.
+    const {
+      client_assertion: _assertion,
+      client_assertion_type: _type,
+      ...rest
+    } = value as Record<string, unknown>;
+    return op.id === 'issuerToken' ? { ...rest, grant_type: 'client_credentials' } : rest;
+  }
+  // A client registered with a secret: public keys (`jwks`) go only with private_key_jwt.
+  if (op.id === 'createOAuthClient') {
+    const { jwks: _jwks, ...rest } = value as Record<string, unknown>;
+    return rest;
+  }
+  return value;
 }
 
 /** The OAuth endpoints answer errors as RFC 6749 §5.2 says (application/json), not as problems. */
 const oauthEndpoint = /^\/(v1\/auth\/(token|revoke)|d\/[^/]+\/(token|revoke|introspect))(\?|$)/;
+
+/** The issuer's browser endpoints: what they refuse is shown on a page for the person. */
+const browserPage = /^\/d\/[^/]+\/(authorize|end-session)(\?|$)/;
 
 /** The probe route takes A's and B's resource: B's is the other domain's. */
 function probeBody(ids: Ids) {
@@ -569,6 +584,16 @@ describe.each(backends)('hostile input from the OpenAPI document on $name', (bac
       const { error, code } = res.json<{ error: unknown; code: unknown }>();
       expect(typeof error, what).toBe('string');
       expect(typeof code, what).toBe('string');
+      expect(current, `${what}: a refused request changed the store`).toEqual(before);
+    } else if (
+      res.statusCode >= 400 &&
+      browserPage.test(request.url) &&
+      String(res.headers['content-type']).startsWith('text/html')
+    ) {
+      // A request the authorization endpoint cannot send back to a client is told to the person, on a page
+      // (RFC 6749 §4.1.2.1), under the page's own Content-Security-Policy; a query that fails the schema
+      // before any page is chosen is a problem like anywhere else (below).
+      expect(String(res.headers['content-security-policy']), what).toContain("default-src 'none'");
       expect(current, `${what}: a refused request changed the store`).toEqual(before);
     } else if (res.statusCode >= 400) {
       expect(String(res.headers['content-type']), what).toMatch(/^application\/problem\+json/);

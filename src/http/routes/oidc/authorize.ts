@@ -266,6 +266,9 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
     {
       config: { access: publicAccess },
       schema: {
+        // The sign-in page's own form, like the portal's pages: posted by that page with its form token,
+        // not an operation a client calls, so it is not in the API's document (docs/identity.md).
+        hide: true,
         operationId: 'issuerAuthorizeSignIn',
         tags: ['oidc'],
         summary: 'The sign-in form of a domain’s authorization endpoint',

@@ -9,7 +9,7 @@ import { Type } from '@sinclair/typebox';
 import { publicAccess } from '../../../policy/policy.js';
 import type { Services } from '../../../runtime.js';
 import type { App } from '../../types.js';
-import { basicCredentials } from '../../oauth.js';
+import { basicCredentials, oauthErrorResponses } from '../../oauth.js';
 import { issuerOf } from './issuer.js';
 import { IssuerParams } from './schemas.js';
 
@@ -44,11 +44,14 @@ export async function corsForClient(
   if (client?.allowed_origins.includes(origin) === true) allowOrigin(reply, origin);
 }
 
-export function corsPreflightRoutes(app: App, services: Services): void {
-  for (const [path, methods] of [
-    ['/d/:slug/token', 'POST'],
-    ['/d/:slug/userinfo', 'GET, POST'],
-  ] as const)
+const preflights = {
+  token: ['/d/:slug/token', 'POST'],
+  userinfo: ['/d/:slug/userinfo', 'GET, POST'],
+} as const;
+
+/** The preflight of the token endpoint (registered in its OAuth scope) or of userinfo (problems, as userinfo). */
+export function corsPreflightRoutes(app: App, services: Services, endpoint: keyof typeof preflights): void {
+  for (const [path, methods] of [preflights[endpoint]])
     app.options(
       path,
       {
@@ -61,7 +64,9 @@ export function corsPreflightRoutes(app: App, services: Services): void {
             'Allowed for an origin one of the domain’s clients lists in `allowedOrigins`; any other origin ' +
             'gets a 204 without CORS headers, which the browser refuses.',
           params: IssuerParams,
-          response: { 204: Type.Null() },
+          // The preflight of a request whose query the endpoint ignores (RFC 6749 §3.2): it ignores it too.
+          querystring: Type.Object({}, { additionalProperties: true }),
+          response: { 204: Type.Null(), ...(endpoint === 'token' ? oauthErrorResponses : {}) },
         },
       },
       async (request, reply) => {

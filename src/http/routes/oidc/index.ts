@@ -32,10 +32,12 @@ export const oidcPlugin: FeaturePlugin = (app, { services }, done) => {
     registered();
   });
   userinfoRoutes(app, services);
-  corsPreflightRoutes(app, services);
+  corsPreflightRoutes(app, services, 'userinfo');
   void app.register((oauth: App, _opts, registered) => {
     void oauth.register(formbody, { bodyLimit: 8 * 1024 });
     oauth.setErrorHandler(oauthErrorHandler);
+    // The token endpoint's preflight answers errors as the endpoint does.
+    corsPreflightRoutes(oauth, services, 'token');
     for (const route of oauthRoutes) route(oauth, services);
     registered();
   });
