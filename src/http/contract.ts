@@ -135,6 +135,26 @@ const headers: Record<string, { description: string; schema: Record<string, unkn
     schema: { type: 'string' },
   },
   ContentDisposition: { description: 'The file name of the document.', schema: { type: 'string' } },
+  Vary: {
+    description: '`Origin`: the CORS headers depend on the request’s Origin.',
+    schema: { type: 'string' },
+  },
+  AccessControlAllowOriginClient: {
+    description: 'The request’s Origin, when a client of the domain lists it among its `allowedOrigins`.',
+    schema: { type: 'string' },
+  },
+  AccessControlAllowMethods: {
+    description: 'On a preflight: the methods allowed.',
+    schema: { type: 'string' },
+  },
+  AccessControlAllowHeaders: {
+    description: 'On a preflight: the headers allowed.',
+    schema: { type: 'string' },
+  },
+  AccessControlMaxAge: {
+    description: 'On a preflight: seconds the browser may keep it.',
+    schema: { type: 'integer', minimum: 0 },
+  },
 };
 
 const ref = (name: string) => ({ $ref: `#/components/headers/${name}` });
@@ -143,6 +163,15 @@ const ref = (name: string) => ({ $ref: `#/components/headers/${name}` });
 const publicDocument = {
   '2XX': { 'Access-Control-Allow-Origin': 'AccessControlAllowOrigin' },
   '4XX': { 'Access-Control-Allow-Origin': 'AccessControlAllowOrigin' },
+};
+
+/** A domain's token and userinfo endpoints answer the origins its clients allow (routes/oidc/cors.ts). */
+const clientCors = { Vary: 'Vary', 'Access-Control-Allow-Origin': 'AccessControlAllowOriginClient' };
+const preflight = {
+  ...clientCors,
+  'Access-Control-Allow-Methods': 'AccessControlAllowMethods',
+  'Access-Control-Allow-Headers': 'AccessControlAllowHeaders',
+  'Access-Control-Max-Age': 'AccessControlMaxAge',
 };
 
 /** Headers a given operation sends on given statuses (`2XX` for every success), beyond every answer's. */
@@ -155,7 +184,15 @@ const operationHeaders: Record<string, Record<string, Record<string, string>>> =
   login: { '2XX': { 'Set-Cookie': 'SetCookie' } },
   logout: { '2XX': { 'Set-Cookie': 'SetCookie' } },
   token: { '2XX': { Pragma: 'Pragma' }, '4XX': { Pragma: 'Pragma' }, '5XX': { Pragma: 'Pragma' } },
-  issuerToken: { '2XX': { Pragma: 'Pragma' }, '4XX': { Pragma: 'Pragma' } },
+  issuerToken: {
+    '2XX': { Pragma: 'Pragma', ...clientCors },
+    '4XX': { Pragma: 'Pragma', ...clientCors },
+    '5XX': clientCors,
+  },
+  issuerUserinfo: { '2XX': clientCors, '4XX': clientCors },
+  issuerUserinfoPost: { '2XX': clientCors, '4XX': clientCors },
+  issuerTokenPreflight: { '2XX': preflight, '4XX': { Vary: 'Vary' } },
+  issuerUserinfoPreflight: { '2XX': preflight, '4XX': { Vary: 'Vary' } },
   issuerIntrospect: { '2XX': { Pragma: 'Pragma' }, '4XX': { Pragma: 'Pragma' } },
   issuerRevoke: { '4XX': { Pragma: 'Pragma' } },
   getOpenIdConfiguration: publicDocument,
@@ -287,6 +324,34 @@ function objectOperations(paths: Document['paths']): void {
   paths[objectKeyPath] = item;
 }
 
+/**
+ * The issuer's browser endpoints answer a page for the person (the sign-in page, or why the request cannot
+ * go on) or send the browser on to the client with a 303 (docs/identity.md).
+ */
+function browserOperations(paths: Document['paths']): void {
+  for (const [path, page] of [
+    ['/d/{slug}/authorize', 'The sign-in page of the issuer.'],
+    ['/d/{slug}/end-session', 'A page saying the session ended (without a post_logout_redirect_uri).'],
+  ] as const) {
+    const get = paths[path]?.['get'];
+    if (get === undefined) continue;
+    get.responses['200'] = { description: page, content: { 'text/html': { schema: { type: 'string' } } } };
+    get.responses['303'] = {
+      description: 'The browser is sent on to the client’s redirect URI.',
+      headers: {
+        Location: {
+          description: 'The client’s redirect URI with the answer in its query.',
+          schema: { type: 'string' },
+        },
+      },
+    };
+    for (const [status, response] of Object.entries(get.responses)) {
+      if (/^[45]/.test(status) && response.content !== undefined)
+        response.content['text/html'] = { schema: { type: 'string' } };
+    }
+  }
+}
+
 /** The document @fastify/swagger wrote, completed (in place) and returned. */
 export function completeDocument(document: Document): Document {
   document.info['license'] = { name: 'Apache-2.0', identifier: 'Apache-2.0' };
@@ -305,6 +370,7 @@ export function completeDocument(document: Document): Document {
   document.components['securitySchemes'] = { ...securitySchemes };
   document.components['headers'] = headers;
   objectOperations(document.paths);
+  browserOperations(document.paths);
   for (const item of Object.values(document.paths)) {
     for (const operation of Object.values(item)) completeOperation(operation);
   }
