@@ -184,7 +184,8 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
       instanceId: instance.id,
       volumeId: volume.id,
       resourceId: resource.id,
-      '*': object,
+      // The object's key (the document's {key}, the route's wildcard).
+      key: object,
     };
   }
 

@@ -26,7 +26,15 @@ const publicOperations = [
   'GET /d/{slug}/.well-known/oauth-authorization-server',
   'GET /.well-known/oauth-authorization-server/d/{slug}',
   'GET /d/{slug}/jwks.json',
+  // The issuer's browser and userinfo endpoints check what they are given themselves (userinfo its
+  // bearer token, as RFC 6750 answers); A's token at B's userinfo is attacked in auth/oidc-code.test.ts.
+  'GET /d/{slug}/userinfo',
+  'POST /d/{slug}/userinfo',
+  'OPTIONS /d/{slug}/userinfo',
+  'GET /d/{slug}/authorize',
+  'GET /d/{slug}/end-session',
   'POST /d/{slug}/token',
+  'OPTIONS /d/{slug}/token',
   'POST /d/{slug}/revoke',
   'POST /d/{slug}/introspect',
   'POST /v1/billing/stripe/webhook',
