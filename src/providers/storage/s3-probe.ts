@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ProbeAttempt, ProbeReport, ProbeSide } from '../provider.js';
 import type { S3StorageProvider } from './s3-objects.js';
-import { HEADER_BYTES, openHeader, type ObjectContext } from './storage-crypto.js';
+import { keyAttempts } from './storage-probe.js';
 
 async function readAll(body: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -82,28 +82,7 @@ export async function probeS3Isolation(
       });
     }
 
-    const opens = (wrapKey: Buffer, context: ObjectContext): boolean => {
-      try {
-        openHeader(sealed.subarray(0, HEADER_BYTES), sealed.length, wrapKey, context);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    const asA = opens(inA.wrapKey, inA.context);
-    attempts.push({
-      attempt: "open B's object with A's key, in A's place",
-      refused: !asA,
-      detail: asA ? 'the object key unwrapped' : 'the object key did not unwrap',
-    });
-    if (a.ref.domainId !== b.ref.domainId) {
-      const inPlace = opens(inA.wrapKey, inB.context);
-      attempts.push({
-        attempt: "open B's object with A's domain key, in B's place",
-        refused: !inPlace,
-        detail: inPlace ? 'the object key unwrapped' : 'the object key did not unwrap',
-      });
-    }
+    attempts.push(...keyAttempts(sealed, inA, inB, a.ref.domainId !== b.ref.domainId, "B's object"));
 
     const copyAttempt = "read a copy of B's object placed under A's prefix";
     await target.putBytes(inA.s3Key, sealed);

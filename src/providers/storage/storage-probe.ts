@@ -124,30 +124,7 @@ export async function probeIsolation(target: ProbeTarget, a: ProbeSide, b: Probe
       });
     }
 
-    const header = sealed.subarray(0, HEADER_BYTES);
-    const opens = (wrapKey: Buffer, context: ObjectContext): boolean => {
-      try {
-        openHeader(header, sealed.length, wrapKey, context);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    const asA = opens(inA.wrapKey, inA.context);
-    attempts.push({
-      attempt: "open B's object file with A's key, in A's place",
-      refused: !asA,
-      detail: asA ? 'the object key unwrapped' : 'the object key did not unwrap',
-    });
-    // Two resources of one domain share its data key; only the place binding keeps them apart then.
-    if (a.ref.domainId !== b.ref.domainId) {
-      const inPlace = opens(inA.wrapKey, inB.context);
-      attempts.push({
-        attempt: "open B's object file with A's domain key, in B's place",
-        refused: !inPlace,
-        detail: inPlace ? 'the object key unwrapped' : 'the object key did not unwrap',
-      });
-    }
+    attempts.push(...keyAttempts(sealed, inA, inB, a.ref.domainId !== b.ref.domainId, "B's object file"));
 
     // A file copied into A's directory, under the name A's own object would have.
     const copyAttempt = "read a copy of B's object file placed in A's directory";
@@ -190,4 +167,34 @@ export async function probeIsolation(target: ProbeTarget, a: ProbeSide, b: Probe
     await target.deleteObject(b.ref, canaryKey);
   }
   return { refused: attempts.every((attempt) => attempt.refused), attempts };
+}
+
+/**
+ * Opening B's sealed object (`what`) with A's key: in A's place, and across domains in B's place too. Each
+ * must fail. Two resources of one domain share its data key; only the place binding keeps them apart then.
+ */
+export function keyAttempts(
+  sealed: Buffer,
+  inA: { readonly wrapKey: Buffer; readonly context: ObjectContext },
+  inB: { readonly context: ObjectContext },
+  crossDomain: boolean,
+  what: string,
+): ProbeAttempt[] {
+  const header = sealed.subarray(0, HEADER_BYTES);
+  const opens = (wrapKey: Buffer, context: ObjectContext): boolean => {
+    try {
+      openHeader(header, sealed.length, wrapKey, context);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const attempt = (place: string, opened: boolean): ProbeAttempt => ({
+    attempt: `open ${what} with ${place}`,
+    refused: !opened,
+    detail: opened ? 'the object key unwrapped' : 'the object key did not unwrap',
+  });
+  const attempts = [attempt("A's key, in A's place", opens(inA.wrapKey, inA.context))];
+  if (crossDomain) attempts.push(attempt("A's domain key, in B's place", opens(inA.wrapKey, inB.context)));
+  return attempts;
 }
