@@ -45,6 +45,14 @@ import {
   type ObjectContext,
 } from './storage-crypto.js';
 import { objectKeyBytes } from './storage-layout.js';
+import {
+  credentialsFor,
+  DELETE_ROUNDS,
+  existingCredentials,
+  maxObjectBytesOf,
+  objectLimit,
+  type SealedObjectOptions,
+} from './storage-objects.js';
 import { probeS3Isolation } from './s3-probe.js';
 
 export interface S3Location {
@@ -60,20 +68,11 @@ export interface S3Location {
   readonly forcePathStyle?: boolean | undefined;
 }
 
-export interface S3StorageProviderOptions {
+export interface S3StorageProviderOptions extends SealedObjectOptions {
   readonly s3: S3Location;
-  readonly dataKeys: DataKeySource;
-  /** The largest object accepted, in bytes. Default 100 MiB. */
-  readonly maxObjectBytes?: number | undefined;
 }
 
-const DEFAULT_MAX_OBJECT_BYTES = 100 * 1024 * 1024;
-const DELETE_ROUNDS = 5;
 const MARKER = 'resource';
-
-function credentialsFor(ref: ResourceRef): Credentials {
-  return { kind: 'storage', objectsPath: `/v1/domains/${ref.domainId}/resources/${ref.resourceId}/objects/` };
-}
 
 function s3Status(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
@@ -259,9 +258,8 @@ export class S3StorageProvider implements ObjectProvider {
     }
   }
 
-  async credentials(ref: ResourceRef): Promise<Credentials> {
-    if (!(await this.exists(ref))) throw new ProviderError('storage', 'not_found');
-    return credentialsFor(ref);
+  credentials(ref: ResourceRef): Promise<Credentials> {
+    return existingCredentials(this, ref);
   }
 
   probeIsolation(a: ProbeSide, b: ProbeSide): Promise<ProbeReport> {
@@ -294,11 +292,8 @@ export class S3StorageProvider implements ObjectProvider {
     body: Readable,
     maxBytes: number,
   ): Promise<{ size: number }> {
-    if (typeof maxBytes !== 'number' || Number.isNaN(maxBytes)) {
-      throw new TypeError('maxBytes must be a number');
-    }
+    const limit = objectLimit(maxBytes, this.maxObjectBytes);
     const { s3Key, context, wrapKey } = await this.locate(ref, key);
-    const limit = Math.max(0, Math.floor(Math.min(maxBytes, this.maxObjectBytes)));
     const plaintext = await readLimited(body, limit);
     if (!(await this.exists(ref))) throw new ProviderError('storage', 'not_found');
     try {
@@ -381,11 +376,7 @@ export async function createS3StorageProvider(options: S3StorageProviderOptions)
   if (typeof s3?.bucket !== 'string' || s3.bucket.length === 0)
     throw new TypeError('S3 storage needs a bucket');
   if (s3.prefix !== '' && !s3.prefix.endsWith('/')) throw new TypeError('an S3 prefix must end with /');
-  if (typeof options.dataKeys?.dataKey !== 'function') throw new TypeError('storage needs a DataKeySource');
-  const maxObjectBytes = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
-  if (!Number.isSafeInteger(maxObjectBytes) || maxObjectBytes < 1) {
-    throw new RangeError('maxObjectBytes must be a positive integer');
-  }
+  const maxObjectBytes = maxObjectBytesOf(options);
   const client = openS3Client(s3);
   const provider = new S3StorageProvider(
     client,

@@ -2,34 +2,30 @@
 // provider's own API, using keys that try to leave A's directory, and try to open B's file with A's
 // keys. A probe proves something only if B's data is really there and really unchanged afterwards, so it
 // places a canary object in B, fingerprints its file, and removes it again when done.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import type { ObjectStore, ProbeAttempt, ProbeReport, ProbeSide, ResourceRef } from '../provider.js';
+import type { ProbeAttempt, ProbeReport, ProbeSide, ResourceRef } from '../provider.js';
 import { HEADER_BYTES, openHeader, type ObjectContext } from './storage-crypto.js';
 import { errno } from '../files.js';
 import { shredFile } from './storage-fs.js';
+import {
+  canaryIntact,
+  type CanaryTarget,
+  describe,
+  notB,
+  probeWithCanary,
+  readAsA,
+} from './storage-canary.js';
 
 /** What the probe needs of the provider beyond its public object API. */
-export interface ProbeTarget extends ObjectStore {
+export interface ProbeTarget extends CanaryTarget {
   readonly root: string;
-  exists(ref: ResourceRef): Promise<boolean>;
   /** Where `key` of `ref` lives and the key that wraps it. */
   locate(ref: ResourceRef, key: string): Promise<{ path: string; context: ObjectContext; wrapKey: Buffer }>;
-}
-
-async function readAll(body: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const part of body as AsyncIterable<Buffer>) parts.push(part);
-  return Buffer.concat(parts);
-}
-
-function describe(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? `failed with ${code}` : 'failed';
 }
 
 async function fingerprint(path: string): Promise<string | null> {
@@ -43,23 +39,11 @@ async function fingerprint(path: string): Promise<string | null> {
   }
 }
 
-export async function probeIsolation(target: ProbeTarget, a: ProbeSide, b: ProbeSide): Promise<ProbeReport> {
-  for (const [side, ref] of [
-    ['A', a.ref],
-    ['B', b.ref],
-  ] as const) {
-    if (!(await target.exists(ref))) {
-      const detail = `${side}'s resource does not exist, so nothing can be shown`;
-      return { refused: false, attempts: [{ attempt: 'set up the probe', refused: false, detail }] };
-    }
-  }
-  const attempts: ProbeAttempt[] = [];
-  const canaryKey = `.bulkhead-probe/${randomBytes(16).toString('hex')}`;
-  const canary = randomBytes(1000);
-  await target.putObject(b.ref, canaryKey, Readable.from([canary]), canary.length);
-  try {
-    const inB = await target.locate(b.ref, canaryKey);
-    const inA = await target.locate(a.ref, canaryKey);
+export function probeIsolation(target: ProbeTarget, a: ProbeSide, b: ProbeSide): Promise<ProbeReport> {
+  return probeWithCanary(target, a, b, async (canary) => {
+    const attempts: ProbeAttempt[] = [];
+    const inB = await target.locate(b.ref, canary.key);
+    const inA = await target.locate(a.ref, canary.key);
     // Read once, now: the attempts below may (if isolation is broken) change or remove it.
     const sealed = await readFile(inB.path);
     const original = createHash('sha256').update(sealed).digest('hex');
@@ -68,7 +52,7 @@ export async function probeIsolation(target: ProbeTarget, a: ProbeSide, b: Probe
     const absolute = join(target.root, rel);
 
     const keys: [string, string][] = [
-      ["B's own key", canaryKey],
+      ["B's own key", canary.key],
       ['a relative path out of A', `../../${rel}`],
       ['a deeper relative path', `../../../../${rel}`],
       ['a path from the storage root', rel],
@@ -82,21 +66,7 @@ export async function probeIsolation(target: ProbeTarget, a: ProbeSide, b: Probe
       ['a NUL-terminated path', `../../${rel}\0`],
     ];
     for (const [how, key] of keys) {
-      try {
-        const found = await target.getObject(a.ref, key);
-        const leaked = found !== null && (await readAll(found.body)).equals(canary);
-        attempts.push({
-          attempt: `read B's object as A by ${how}`,
-          refused: !leaked,
-          detail: leaked
-            ? "A read B's canary"
-            : found === null
-              ? 'no such object for A'
-              : "only A's own object",
-        });
-      } catch (error) {
-        attempts.push({ attempt: `read B's object as A by ${how}`, refused: true, detail: describe(error) });
-      }
+      attempts.push(await readAsA(target, a.ref, key, canary, `read B's object as A by ${how}`, notB));
       let detail: string;
       try {
         await target.putObject(a.ref, key, Readable.from([Buffer.from('probe')]), 5);
@@ -142,31 +112,17 @@ export async function probeIsolation(target: ProbeTarget, a: ProbeSide, b: Probe
     }
     if (placed) {
       try {
-        const found = await target.getObject(a.ref, canaryKey);
-        const leaked = found !== null && (await readAll(found.body)).equals(canary);
-        attempts.push({
-          attempt: copyAttempt,
-          refused: !leaked,
-          detail: leaked ? "A read B's canary" : 'the copy did not open',
-        });
-      } catch (error) {
-        attempts.push({ attempt: copyAttempt, refused: true, detail: describe(error) });
+        attempts.push(
+          await readAsA(target, a.ref, canary.key, canary, copyAttempt, () => 'the copy did not open'),
+        );
       } finally {
         await shredFile(inA.path);
       }
     }
 
-    const intact = await target.getObject(b.ref, canaryKey);
-    const same = (await unchanged()) && intact !== null && (await readAll(intact.body)).equals(canary);
-    attempts.push({
-      attempt: "B's canary after all attempts",
-      refused: same,
-      detail: same ? 'unchanged and still readable by B' : 'changed or unreadable',
-    });
-  } finally {
-    await target.deleteObject(b.ref, canaryKey);
-  }
-  return { refused: attempts.every((attempt) => attempt.refused), attempts };
+    attempts.push(await canaryIntact(target, b, canary, unchanged));
+    return attempts;
+  });
 }
 
 /**

@@ -15,7 +15,6 @@ import {
   type OwnedObject,
   type ProbeReport,
   type ProbeSide,
-  ProviderError,
   refFromBackendName,
   type ResourceRef,
 } from '../provider.js';
@@ -31,25 +30,19 @@ import { ensureOwnerDir, fsyncDir, readFully, shredFile, shredTree, unlinkIfPres
 import { isObjectFileName, listNames, objectKeyBytes, prepareRoot, resourcePaths } from './storage-layout.js';
 import { probeIsolation, type ProbeTarget } from './storage-probe.js';
 import { readObject } from './storage-read.js';
+import {
+  credentialsFor,
+  DELETE_ROUNDS,
+  existingCredentials,
+  maxObjectBytesOf,
+  objectLimit,
+  type SealedObjectOptions,
+} from './storage-objects.js';
 import { writeObject } from './storage-write.js';
 
-export interface StorageProviderOptions {
+export interface StorageProviderOptions extends SealedObjectOptions {
   /** The directory that holds every resource's directory; created (0700) when missing. */
   readonly root: string;
-  /** Where each domain's 32-byte data key comes from. */
-  readonly dataKeys: DataKeySource;
-  /** The largest object accepted, in bytes, whatever a caller asks for. Default 100 MiB. */
-  readonly maxObjectBytes?: number | undefined;
-}
-
-const DEFAULT_MAX_OBJECT_BYTES = 100 * 1024 * 1024;
-// A resource directory that keeps filling while it is removed is being written by a caller that does
-// not know it is being deleted; give up after a few rounds and let the reconciler try again.
-const DELETE_ROUNDS = 5;
-
-function credentialsFor(ref: ResourceRef): Credentials {
-  // Not a secret: objects are reached only through Bulkhead, with a key of the domain.
-  return { kind: 'storage', objectsPath: `/v1/domains/${ref.domainId}/resources/${ref.resourceId}/objects/` };
 }
 
 class StorageProvider implements ObjectProvider, ProbeTarget {
@@ -147,9 +140,8 @@ class StorageProvider implements ObjectProvider, ProbeTarget {
     await fsyncDir(this.root);
   }
 
-  async credentials(ref: ResourceRef): Promise<Credentials> {
-    if (!(await this.exists(ref))) throw new ProviderError('storage', 'not_found');
-    return credentialsFor(ref);
+  credentials(ref: ResourceRef): Promise<Credentials> {
+    return existingCredentials(this, ref);
   }
 
   probeIsolation(a: ProbeSide, b: ProbeSide): Promise<ProbeReport> {
@@ -175,12 +167,8 @@ class StorageProvider implements ObjectProvider, ProbeTarget {
     body: Readable,
     maxBytes: number,
   ): Promise<{ size: number }> {
-    if (typeof maxBytes !== 'number' || Number.isNaN(maxBytes)) {
-      throw new TypeError('maxBytes must be a number');
-    }
+    const limit = objectLimit(maxBytes, this.maxObjectBytes);
     const { context, wrapKey } = await this.locate(ref, key);
-    // A negative allowance (a domain already over its quota) still admits an empty object.
-    const limit = Math.max(0, Math.floor(Math.min(maxBytes, this.maxObjectBytes)));
     const dir = resourcePaths(this.root, ref).objects;
     const size = await writeObject({ dir, context, wrapKey, limit, mutex: this.mutex }, body);
     return { size };
@@ -239,11 +227,7 @@ export async function createStorageProvider(options: StorageProviderOptions): Pr
   if (typeof options.root !== 'string' || options.root.length === 0) {
     throw new TypeError('storage root must be a path');
   }
-  if (typeof options.dataKeys?.dataKey !== 'function') throw new TypeError('storage needs a DataKeySource');
-  const maxObjectBytes = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
-  if (!Number.isSafeInteger(maxObjectBytes) || maxObjectBytes < 1) {
-    throw new RangeError('maxObjectBytes must be a positive integer');
-  }
+  const maxObjectBytes = maxObjectBytesOf(options);
   const root = resolve(options.root);
   await prepareRoot(root);
   return new StorageProvider(root, options.dataKeys, maxObjectBytes);
