@@ -97,64 +97,48 @@ export const tags = [
   { name: 'portal', description: "A domain's self-service portal: hosts and branding." },
 ];
 
+/** A header's entry in the document: what it says, and its schema (text, perhaps one of `values`). */
+interface HeaderSpec {
+  description: string;
+  schema: Record<string, unknown>;
+}
+const textHeader = (description: string, values?: string[]): HeaderSpec => ({
+  description,
+  schema: values === undefined ? { type: 'string' } : { type: 'string', enum: values },
+});
+const secondsHeader = (description: string): HeaderSpec => ({
+  description,
+  schema: { type: 'integer', minimum: 0 },
+});
+
 /** Headers, declared once and referred to from every answer that carries them. */
-const headers: Record<string, { description: string; schema: Record<string, unknown> }> = {
-  RequestId: {
-    description: 'The id of the request, as logged and as `requestId` in a problem.',
-    schema: { type: 'string' },
-  },
-  CacheControl: { description: '`no-store`, unless the answer says otherwise.', schema: { type: 'string' } },
-  ContentTypeOptions: { description: 'Always `nosniff`.', schema: { type: 'string', enum: ['nosniff'] } },
-  RateLimit: {
-    description:
-      "What is left of the domain's request rate (IETF RateLimit header fields), on a request with a domain's credential.",
-    schema: { type: 'string' },
-  },
-  RateLimitPolicy: {
-    description: "The domain's request rate (IETF RateLimit header fields).",
-    schema: { type: 'string' },
-  },
-  WwwAuthenticate: {
-    description: 'On 401: the scheme to authenticate with.',
-    schema: { type: 'string' },
-  },
-  RetryAfter: {
-    description: 'On 429 and 503: seconds to wait before trying again.',
-    schema: { type: 'integer', minimum: 0 },
-  },
-  Allow: { description: 'On 405: the methods the path takes.', schema: { type: 'string' } },
-  Location: { description: 'Where the new item is read.', schema: { type: 'string' } },
-  SetCookie: { description: 'The session cookie, set or cleared.', schema: { type: 'string' } },
-  Pragma: { description: '`no-cache`, as RFC 6749 asks of token answers.', schema: { type: 'string' } },
-  IdempotentReplay: {
-    description: '`true` when the answer is that of an earlier request with the same `Idempotency-Key`.',
-    schema: { type: 'string', enum: ['true'] },
-  },
-  AccessControlAllowOrigin: {
-    description: 'Public documents may be read from any origin.',
-    schema: { type: 'string' },
-  },
-  ContentDisposition: { description: 'The file name of the document.', schema: { type: 'string' } },
-  Vary: {
-    description: '`Origin`: the CORS headers depend on the request’s Origin.',
-    schema: { type: 'string' },
-  },
-  AccessControlAllowOriginClient: {
-    description: 'The request’s Origin, when a client of the domain lists it among its `allowedOrigins`.',
-    schema: { type: 'string' },
-  },
-  AccessControlAllowMethods: {
-    description: 'On a preflight: the methods allowed.',
-    schema: { type: 'string' },
-  },
-  AccessControlAllowHeaders: {
-    description: 'On a preflight: the headers allowed.',
-    schema: { type: 'string' },
-  },
-  AccessControlMaxAge: {
-    description: 'On a preflight: seconds the browser may keep it.',
-    schema: { type: 'integer', minimum: 0 },
-  },
+const headers: Record<string, HeaderSpec> = {
+  RequestId: textHeader('The id of the request, as logged and as `requestId` in a problem.'),
+  CacheControl: textHeader('`no-store`, unless the answer says otherwise.'),
+  ContentTypeOptions: textHeader('Always `nosniff`.', ['nosniff']),
+  RateLimit: textHeader(
+    "What is left of the domain's request rate (IETF RateLimit header fields), on a request with a domain's credential.",
+  ),
+  RateLimitPolicy: textHeader("The domain's request rate (IETF RateLimit header fields)."),
+  WwwAuthenticate: textHeader('On 401: the scheme to authenticate with.'),
+  RetryAfter: secondsHeader('On 429 and 503: seconds to wait before trying again.'),
+  Allow: textHeader('On 405: the methods the path takes.'),
+  Location: textHeader('Where the new item is read.'),
+  SetCookie: textHeader('The session cookie, set or cleared.'),
+  Pragma: textHeader('`no-cache`, as RFC 6749 asks of token answers.'),
+  IdempotentReplay: textHeader(
+    '`true` when the answer is that of an earlier request with the same `Idempotency-Key`.',
+    ['true'],
+  ),
+  AccessControlAllowOrigin: textHeader('Public documents may be read from any origin.'),
+  ContentDisposition: textHeader('The file name of the document.'),
+  Vary: textHeader('`Origin`: the CORS headers depend on the request’s Origin.'),
+  AccessControlAllowOriginClient: textHeader(
+    'The request’s Origin, when a client of the domain lists it among its `allowedOrigins`.',
+  ),
+  AccessControlAllowMethods: textHeader('On a preflight: the methods allowed.'),
+  AccessControlAllowHeaders: textHeader('On a preflight: the headers allowed.'),
+  AccessControlMaxAge: secondsHeader('On a preflight: seconds the browser may keep it.'),
 };
 
 const ref = (name: string) => ({ $ref: `#/components/headers/${name}` });
