@@ -8,13 +8,13 @@ import { createLocalJWKSet, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { newId } from '../../domain/ids.js';
 import { BulkheadError } from '../../errors.js';
 import {
-  findPrincipalOf,
   insertOAuthCode,
   lockOAuthCode,
+  type NewOAuthCode,
   sessionStartedAt,
   spendOAuthCode,
 } from '../../store/repositories/oauth-codes.js';
-import { lockLivePrincipal } from '../../store/repositories/principals.js';
+import { findActivePrincipal, lockLivePrincipal } from '../../store/repositories/principals.js';
 import type { OAuthClientRow, PrincipalRow } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import type { SigningKeys } from '../signing-keys.js';
@@ -34,16 +34,8 @@ export function s256(verifier: string): string {
   return sha256(verifier).toString('base64url');
 }
 
-export interface CodeGrant {
-  readonly domainId: string;
-  readonly clientId: string;
-  readonly principalId: string;
-  readonly redirectUri: string;
-  readonly codeChallenge: string;
-  readonly scope: string;
-  readonly nonce: string | null;
-  readonly authTime: Date;
-}
+/** What a code grants: everything its row keeps but its hash and its times. */
+export type CodeGrant = Omit<NewOAuthCode, 'hash' | 'at' | 'expiresAt'>;
 
 export interface CodeTokens extends TokenResponse {
   readonly id_token?: string;
@@ -220,7 +212,7 @@ export class AuthorizationCodes {
   /** The person behind a userinfo request, as the scopes allow (Core §5.3). */
   async userinfo(domainId: string, principalId: string): Promise<{ sub: string; email?: string } | null> {
     const row = await this.deps.store.withDomain(domainId, (tx) =>
-      findPrincipalOf(tx, domainId, principalId),
+      findActivePrincipal(tx, domainId, principalId),
     );
     if (row === undefined) return null;
     return row.email === null ? { sub: row.id } : { sub: row.id, email: row.email };

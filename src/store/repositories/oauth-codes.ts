@@ -1,7 +1,7 @@
 // Authorization codes, each in its own domain's scope: inserted by the domain's authorization endpoint
 // and taken at its token endpoint, where another domain's code is simply not there (row-level security).
 import type { DomainTx } from '../store.js';
-import type { OAuthCodeRow, PrincipalRow } from '../schema.js';
+import type { OAuthCodeRow } from '../schema.js';
 
 export interface NewOAuthCode {
   readonly hash: string;
@@ -67,21 +67,6 @@ export async function spendOAuthCode(
     .where('domain_id', '=', domainId)
     .where('code_hash', '=', hash)
     .execute();
-}
-
-/** The domain's principal with this id that is not deleted (for userinfo); undefined when none. */
-export function findPrincipalOf(
-  tx: DomainTx,
-  domainId: string,
-  principalId: string,
-): Promise<PrincipalRow | undefined> {
-  return tx
-    .selectFrom('principals')
-    .selectAll()
-    .where('id', '=', principalId)
-    .where('domain_id', '=', domainId)
-    .where('status', '=', 'active')
-    .executeTakeFirst();
 }
 
 /** When the domain's session began (the `auth_time` of what it signs in); undefined when none. */

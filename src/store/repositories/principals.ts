@@ -21,20 +21,34 @@ export async function lockIfUnchanged(tx: Tx, checked: PrincipalRow): Promise<bo
   return row !== undefined;
 }
 
+/** The domain's principal with this id, whatever its status. */
+function principalById(tx: DomainTx, domainId: string, principalId: string) {
+  return tx
+    .selectFrom('principals')
+    .selectAll()
+    .where('id', '=', principalId)
+    .where('domain_id', '=', domainId);
+}
+
 /** The domain's principal that is not deleted, locked until the transaction ends; undefined when none. */
 export function lockLivePrincipal(
   tx: DomainTx,
   domainId: string,
   principalId: string,
 ): Promise<PrincipalRow | undefined> {
-  return tx
-    .selectFrom('principals')
-    .selectAll()
-    .where('id', '=', principalId)
-    .where('domain_id', '=', domainId)
+  return principalById(tx, domainId, principalId)
     .where('status', '<>', 'deleted')
     .forUpdate()
     .executeTakeFirst();
+}
+
+/** The domain's active principal with this id (for userinfo); undefined when none. */
+export function findActivePrincipal(
+  tx: DomainTx,
+  domainId: string,
+  principalId: string,
+): Promise<PrincipalRow | undefined> {
+  return principalById(tx, domainId, principalId).where('status', '=', 'active').executeTakeFirst();
 }
 
 /** Inserts an active principal and answers its row. */

@@ -111,6 +111,15 @@ export function revokeSession(
   return q.where('revoked_at', 'is', null).returning(['domain_id', 'principal_id']).executeTakeFirst();
 }
 
+/** The revocation of a principal's sessions not revoked yet, for the caller to narrow and run. */
+function revokingPrincipalSessions(tx: DomainTx, principalId: string, reason: string, at: Date) {
+  return tx
+    .updateTable('sessions')
+    .set({ revoked_at: at, revoke_reason: reason })
+    .where('principal_id', '=', principalId)
+    .where('revoked_at', 'is', null);
+}
+
 /** Revokes every session of a principal not revoked yet. */
 export async function revokePrincipalSessions(
   tx: DomainTx,
@@ -118,12 +127,7 @@ export async function revokePrincipalSessions(
   reason: string,
   at: Date,
 ): Promise<void> {
-  await tx
-    .updateTable('sessions')
-    .set({ revoked_at: at, revoke_reason: reason })
-    .where('principal_id', '=', principalId)
-    .where('revoked_at', 'is', null)
-    .execute();
+  await revokingPrincipalSessions(tx, principalId, reason, at).execute();
 }
 
 /** A principal's sessions live at `now`, newest first (at most 100). */
@@ -146,11 +150,7 @@ export async function revokeLivePrincipalSessions(
   reason: string,
   at: Date,
 ): Promise<string[]> {
-  const ended = await tx
-    .updateTable('sessions')
-    .set({ revoked_at: at, revoke_reason: reason })
-    .where('principal_id', '=', principalId)
-    .where('revoked_at', 'is', null)
+  const ended = await revokingPrincipalSessions(tx, principalId, reason, at)
     .where('expires_at', '>', at)
     .returning('id')
     .execute();
