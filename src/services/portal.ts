@@ -40,24 +40,8 @@ export interface BrandingInput {
   readonly supportUrl?: string | null | undefined;
 }
 
-export interface PortalSettingsView {
-  readonly domainId: string;
-  readonly hosts: string[];
-  readonly branding: {
-    readonly displayName: string;
-    readonly primaryColor: string;
-    readonly accentColor: string;
-    readonly supportEmail: string | null;
-    readonly supportUrl: string | null;
-    readonly logo: { readonly type: string; readonly sha256: string } | null;
-  } | null;
-}
-
-/** What a portal page needs of the domain its host names. */
-export interface PortalSite {
-  readonly host: string;
-  readonly domainId: string;
-  readonly slug: string;
+/** A domain's portal branding as it is shown and served. */
+export interface PortalBranding {
   readonly displayName: string;
   readonly primaryColor: string;
   readonly accentColor: string;
@@ -65,6 +49,19 @@ export interface PortalSite {
   readonly supportUrl: string | null;
   /** The logo's type and hash (its URL changes with it), or null. */
   readonly logo: { readonly type: string; readonly sha256: string } | null;
+}
+
+export interface PortalSettingsView {
+  readonly domainId: string;
+  readonly hosts: string[];
+  readonly branding: PortalBranding | null;
+}
+
+/** What a portal page needs of the domain its host names. */
+export interface PortalSite extends PortalBranding {
+  readonly host: string;
+  readonly domainId: string;
+  readonly slug: string;
 }
 
 const color = /^#[0-9a-f]{6}$/;
