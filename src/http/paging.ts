@@ -112,3 +112,49 @@ export function pageOf<T extends Pageable>(
   linkNext(request, reply, next);
   return { items: page.map(([, item]) => item), next };
 }
+
+/**
+ * The query parameters of a paged list with its own page sizes (the lists that paged before cursors did
+ * keep theirs, so no client's `limit` turns into a 400).
+ */
+export function pageQueryOf(sizes: { readonly pageSize: number; readonly maxPageSize: number }) {
+  return {
+    ...pageQuery,
+    limit: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: sizes.maxPageSize,
+        default: sizes.pageSize,
+        description: `Items per page: ${sizes.pageSize} unless given, at most ${sizes.maxPageSize}.`,
+      }),
+    ),
+  };
+}
+
+/**
+ * One page of a list the store pages itself, in its own order: `fetch` reads up to `limit` items after the
+ * position (null: from the start; `from`: an old position parameter, when no cursor is given), and
+ * `positionOf` names an item's place for the next page's cursor. Sets the Link header of the next page.
+ */
+export async function storedPage<T>(
+  key: Buffer,
+  request: FastifyRequest<{ Querystring: { limit?: number; cursor?: string } }>,
+  reply: FastifyReply,
+  options: {
+    readonly limit: number;
+    readonly from?: string | undefined;
+    readonly fetch: (after: string | null, limit: number) => Promise<readonly T[]>;
+    readonly positionOf: (item: T) => string;
+  },
+): Promise<{ items: T[]; next: string | null }> {
+  const after = readCursor(key, request, request.query.cursor) ?? options.from ?? null;
+  const rows = await options.fetch(after, options.limit + 1);
+  const page = rows.slice(0, options.limit);
+  const last = page[page.length - 1];
+  const next =
+    rows.length > options.limit && last !== undefined
+      ? makeCursor(key, request, options.positionOf(last))
+      : null;
+  linkNext(request, reply, next);
+  return { items: page, next };
+}

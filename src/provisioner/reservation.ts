@@ -120,6 +120,16 @@ async function reserveInOneMessage(
   return { row, replay: false, wrappedKey: key?.wrapped_key ?? null };
 }
 
+/**
+ * The resource this idempotency key made was asked for with another kind or name: the same answer as the
+ * HTTP layer's for a key reused with another body (the key stays on the resource beyond its 24 hours).
+ */
+const keyReused = () =>
+  new BulkheadError(
+    'idempotency_key_reused',
+    'This idempotency key made another resource: use a new key for a new request.',
+  );
+
 type Outcome =
   | { ok: true; row: ResourceRow; replay: boolean }
   | { ok: false; denied: 'invalid_credentials' | 'scope_denied' | 'idempotency_conflict' }
@@ -184,7 +194,7 @@ async function reserveOrSayWhy(ctx: ProvisionerContext, actor: Actor, o: CreateO
         resourceByIdempotencyKey(tx, domainId, key),
       );
       if (existing === undefined) throw error;
-      if (existing.kind !== kind || existing.name !== o.name) throw new BulkheadError('idempotency_conflict');
+      if (existing.kind !== kind || existing.name !== o.name) throw keyReused();
       return { row: existing, replay: true, wrappedKey: null };
     }
     throw error;
@@ -196,7 +206,7 @@ async function reserveOrSayWhy(ctx: ProvisionerContext, actor: Actor, o: CreateO
     case 'scope_denied':
       throw scopeDenied(kind, 'create');
     case 'idempotency_conflict':
-      throw new BulkheadError('idempotency_conflict');
+      throw keyReused();
     case 'quota_exceeded':
       throw new BulkheadError(
         'quota_exceeded',

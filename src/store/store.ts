@@ -28,6 +28,7 @@ import {
 import { BulkheadError } from '../errors.js';
 import { traced } from '../telemetry/tracing.js';
 import { inlineLiterals, inlineParameters, parameterLiterals } from './inline.js';
+import { enterGuard, guarded, type GuardedTransaction } from './item-guard.js';
 import { appRole, systemRole } from './migrations.js';
 import { connectPostgres, openEmbedded, storeSearchPath, type Door, type StoreOptions } from './connect.js';
 import { randomNoticeKey, sealNotice } from './notices.js';
@@ -266,9 +267,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
           .execute(conn)
           .catch(() => undefined);
       let result: T;
+      // A change under an item's guard (If-Match) locks the item and checks it first (item-guard.ts).
+      let guard: GuardedTransaction | null = null;
+      const leaveGuard = () => guard?.leave();
       try {
+        if (options.kind === 'postgres') guard = await enterGuard(conn as Kysely<never>);
         result = await fn(conn);
+        await guard?.beforeCommit();
       } catch (error) {
+        leaveGuard();
         await rollback();
         throw error;
       } finally {
@@ -285,6 +292,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       } catch (error) {
         if (deferred.length > 0) await rollback();
         throw error;
+      } finally {
+        leaveGuard();
       }
       deliverLocally(notices);
       return result;
@@ -339,7 +348,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       const args = literals[i]!;
       return args === null ? null : inlineLiterals(q.sql, args);
     });
-    if (door.pool !== null && texts.every((t) => t !== null)) {
+    // Under an item's guard the change runs as a transaction, so the lock and the check come first.
+    if (door.pool !== null && texts.every((t) => t !== null) && !(options.kind === 'postgres' && guarded())) {
       return messages.read(door.pool, scope, compiled, literals as string[][], texts);
     }
     return scoped(
@@ -372,7 +382,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     }
     if (compiled.length === 0 && deferred.length === 0) return [];
     const texts = compiled.map((q) => inlineParameters(q.sql, q.parameters));
-    if (door.pool !== null && texts.every((t) => t !== null)) {
+    // Under an item's guard the change runs as a transaction, so the lock and the check come first.
+    if (door.pool !== null && texts.every((t) => t !== null) && !(options.kind === 'postgres' && guarded())) {
       const started = performance.now();
       const results = await messages.send(door.pool, [scope, ...texts, ...deferred].join('; '));
       if (deferred.length > 0) reportCommit(started);

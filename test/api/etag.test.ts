@@ -3,7 +3,8 @@
 // nothing changed. Another domain's item answers the same 404 as an unknown id whatever If-Match says.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../helpers/backends.js';
-import { openTestApi, operatorToken, type TestApi } from '../helpers/api.js';
+import { buildServer } from '../../src/http/server.js';
+import { callerOf, openTestApi, operatorToken, type TestApi } from '../helpers/api.js';
 import { comparable, createTenant, domainState, type Tenant } from '../helpers/tenants.js';
 
 let seq = 0;
@@ -198,6 +199,34 @@ describe.each(backends)('ETag and If-Match on $name', (backend) => {
       items: { id: string }[];
     }>().items[0]!;
     expect((await api.call('GET', `/v1/domains/${a.id}/principals/${bPrincipal.id}`)).statusCode).toBe(404);
+  });
+
+  it('makes one of two concurrent changes sent with the same If-Match and answers the other 412', async () => {
+    // On PostgreSQL the second change comes through a second server on the same database, as behind a
+    // load balancer: only the lock in the database can order the two. PGlite has one server per data dir.
+    const second = backend.name === 'postgres' ? await buildServer(api.services) : null;
+    const other = second === null ? api.call : callerOf(second);
+    try {
+      const url = `/v1/domains/${a.id}/pool`;
+      for (let round = 0; round < 4; round++) {
+        const before = await api.call('GET', url);
+        const etag = String(before.headers['etag']);
+        const [one, two] = await Promise.all([
+          api.call('PUT', url, {
+            body: { quotas: { storage: 20 + 2 * round } },
+            headers: { 'if-match': etag },
+          }),
+          other('PUT', url, { body: { quotas: { storage: 21 + 2 * round } }, headers: { 'if-match': etag } }),
+        ]);
+        expect([one.statusCode, two.statusCode].sort(), `${one.body} ${two.body}`).toEqual([200, 412]);
+        const won = one.statusCode === 200 ? one : two;
+        const after = await api.call('GET', url);
+        expect(after.json()).toEqual(won.json());
+        expect(after.headers['etag']).not.toBe(etag);
+      }
+    } finally {
+      await second?.close();
+    }
   });
 
   it('declares the headers and 304/412 answers in the OpenAPI document', async () => {

@@ -1,4 +1,4 @@
-// Cursor paging on both store backends: a domain's lists come in pages of `limit`, oldest first, with a
+// Cursor paging on both store backends: a domain's lists (and the operator's) come in pages of `limit`, oldest first, with a
 // `next` cursor and a Link header that walk every item exactly once; an altered cursor, or one from another
 // list or domain, is 400 and shows nothing; another domain's list stays 404 whatever the cursor.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,41 @@ describe.each(backends)('paging on $name', (backend) => {
     for (const p of instances) for (const i of p.items) expect(i).toMatchObject({ domainId: a.id });
   });
 
+  it('pages the operator lists of domains and audit events with next and Link, and keeps their old parameters', async () => {
+    const ids = (body: { items: { id: string }[] }) => body.items.map((i) => i.id);
+    const domains = (await api.call('GET', '/v1/domains?limit=500')).json<PageBody>();
+    expect(domains.next).toBeNull();
+    expect((await walk('/v1/domains', undefined, 1)).flatMap(ids)).toEqual(ids(domains));
+    const afterFirst = await api.call('GET', `/v1/domains?after=${domains.items[0]!.id}&limit=500`);
+    expect(ids(afterFirst.json<PageBody>())).toEqual(ids(domains).slice(1));
+
+    // A filtered list: every page keeps the filter, and the pages give each event once, in seq order.
+    type Events = { items: { seq: number; domainId: string | null }[]; next: string | null };
+    const all = (await api.call('GET', `/v1/audit?domainId=${a.id}&limit=1000`)).json<Events>();
+    expect(all.items.length).toBeGreaterThan(3);
+    const seqs: number[] = [];
+    let url: string | null = `/v1/audit?domainId=${a.id}&limit=3`;
+    while (url !== null) {
+      const res = await api.call('GET', url);
+      expect(res.statusCode, res.body).toBe(200);
+      const page = res.json<Events>();
+      for (const e of page.items) expect(e.domainId).toBe(a.id);
+      seqs.push(...page.items.map((e) => e.seq));
+      url = page.next === null ? null : /^<([^>]+)>; rel="next"$/.exec(String(res.headers['link']))![1]!;
+      if (url !== null) expect(new URL(url, 'http://x').searchParams.get('domainId')).toBe(a.id);
+    }
+    expect(seqs).toEqual(all.items.map((e) => e.seq));
+    const old = await api.call('GET', `/v1/audit?domainId=${a.id}&after=${seqs[1]!}&limit=2`);
+    expect(old.json<Events>().items.map((e) => e.seq)).toEqual(seqs.slice(2, 4));
+
+    // A cursor of one operator list is no cursor of another.
+    const auditCursor = (await api.call('GET', '/v1/audit?limit=1')).json<Events>().next!;
+    const crossed = await api.call('GET', `/v1/domains?cursor=${auditCursor}`);
+    expect(crossed.statusCode).toBe(400);
+    expect(crossed.json()).toMatchObject({ code: 'invalid_cursor' });
+    expect((await api.call('GET', '/v1/audit?limit=1001')).statusCode).toBe(400);
+  });
+
   it('refuses an altered cursor, a cursor of another list, and a limit beyond the maximum with 400', async () => {
     const first = (
       await api.call('GET', `/v1/domains/${a.id}/instances?limit=1`, { token: a.key })
@@ -158,6 +193,10 @@ describe.each(backends)('paging on $name', (backend) => {
       '/v1/domains/{domainId}/volumes',
       '/v1/domains/{domainId}/oauth-clients',
       '/v1/grants',
+      '/v1/domains',
+      '/v1/audit',
+      '/v1/domains/{domainId}/invoices',
+      '/v1/verify/runs',
     ]) {
       const names = (doc.paths[path]!['get']!.parameters ?? [])
         .filter((p) => p.in === 'query')

@@ -217,20 +217,40 @@ describe.each(backends)('resources on a $name store', (backend) => {
     expect(owned).toHaveLength(2);
   });
 
-  it('answers a repeated Idempotency-Key with the first result and refuses it for a different request', async () => {
+  it('answers a repeated Idempotency-Key with the first answer and refuses it for a different request', async () => {
     const a = await domainWithKey();
     const first = await create(a, 'storage', 'idem', { 'idempotency-key': 'req-1' });
     const again = await create(a, 'storage', 'idem', { 'idempotency-key': 'req-1' });
     expect(first.statusCode).toBe(201);
-    expect(again.statusCode).toBe(200);
+    // The shared Idempotency-Key rule (docs/api.md): the first answer again, status and all.
+    expect(again.statusCode).toBe(201);
     expect(again.headers['idempotent-replay']).toBe('true');
     expect(again.json<Resource>().id).toBe(first.json<Resource>().id);
+    expect(again.headers['location']).toBe(first.headers['location']);
     const other = await create(a, 'storage', 'other', { 'idempotency-key': 'req-1' });
-    expect(other.json()).toMatchObject({ code: 'idempotency_conflict' });
+    expect(other.statusCode).toBe(422);
+    expect(other.json()).toMatchObject({ code: 'idempotency_key_reused' });
     expect(
       (await call('GET', `/v1/domains/${a.id}/resources`, { token: a.key })).json<{ items: unknown[] }>()
         .items,
     ).toHaveLength(1);
+  });
+
+  it('finds the resource by its key when the kept answer is lost, and provisions it once', async () => {
+    const a = await domainWithKey();
+    const first = await create(a, 'storage', 'lost', { 'idempotency-key': 'req-lost' });
+    expect(first.statusCode).toBe(201);
+    // As after a crash between the reservation and keeping the answer: the claim is gone, the row stays.
+    await asOwner(services.store, (tx) =>
+      tx.deleteFrom('idempotent_requests').where('domain_id', '=', a.id).execute(),
+    );
+    const again = await create(a, 'storage', 'lost', { 'idempotency-key': 'req-lost' });
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json<Resource>().id).toBe(first.json<Resource>().id);
+    const owned = (await providers.providers.get('storage')!.listOwned()).filter(
+      (o) => o.ref.domainId === a.id,
+    );
+    expect(owned).toHaveLength(1);
   });
 
   it('refuses a kind the key is not scoped for, a taken name, and an unsupported kind', async () => {

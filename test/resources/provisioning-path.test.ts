@@ -159,12 +159,12 @@ describe.each(backends)('the provisioning path on a $name store', (backend) => {
     const answers = [
       await post(a.id, { kind: 'storage', name: 'one' }), // 201, reserved in one message
       await post(a.id, { kind: 'storage', name: 'two' }, { 'idempotency-key': 'k1' }), // 201
-      await post(a.id, { kind: 'storage', name: 'two' }, { 'idempotency-key': 'k1' }), // 200, a replay
+      await post(a.id, { kind: 'storage', name: 'two' }, { 'idempotency-key': 'k1' }), // 201, the first answer again
       await post(a.id, { kind: 'storage', name: 'three' }), // 409, over the quota
       await post(a.id, { kind: 'storage', name: 'Not A Name' }), // 400, refused before the handler
       await post(b.id, { kind: 'storage', name: 'theirs' }), // 404, another domain's path
     ];
-    expect(answers.map((r) => r.statusCode)).toEqual([201, 201, 200, 409, 400, 404]);
+    expect(answers.map((r) => r.statusCode)).toEqual([201, 201, 201, 409, 400, 404]);
     const uses = (
       await asOwner(services.store, (tx) => listAudit(tx, { action: 'key.authenticate', limit: 10_000 }))
     ).filter((e) => e.target === a.principal.keyId);

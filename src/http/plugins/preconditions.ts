@@ -4,10 +4,15 @@
 // refused with 412 `precondition_failed` before anything is done when the item is not the one the client
 // saw. The item is read through the route's own loader after the policy has run, in the credential's
 // domain: another domain's item is the same 404 as an unknown id, whatever the header says.
+// The check and the change are one step: the changes of one item run one at a time on this server, each
+// checking again once it is its turn, and on PostgreSQL the change's first transaction takes a lock on the
+// item that every change of it takes and checks again with it held (src/store/item-guard.ts), so two
+// changes sent with the same ETag make one change and one 412, on one server or several.
 import { createHash } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { BulkheadError } from '../../errors.js';
+import { underGuard } from '../../store/item-guard.js';
 import { errorResponses } from '../schemas.js';
 
 declare module 'fastify' {
@@ -78,6 +83,39 @@ function withHeaders(headers: unknown, extra: Record<string, unknown>): ObjectSc
   return { ...current, type: 'object', properties: { ...(current.properties ?? {}), ...extra } };
 }
 
+/** Refuses the request with 412 when its If-Match names none of the item's current ETag. */
+async function checkIfMatch(request: FastifyRequest): Promise<void> {
+  const current = request.routeOptions.config.current;
+  const header = request.headers['if-match'];
+  if (current === undefined || header === undefined) return;
+  const tags = parseEntityTags(header);
+  const item = await current(request);
+  if (tags === '*') return;
+  const etag = etagOf(item);
+  // If-Match compares strongly: a weak tag never matches (RFC 9110 §13.1.1).
+  if (!tags.some((t) => !t.weak && t.tag === etag)) {
+    throw new BulkheadError('precondition_failed', 'The item has changed since the ETag given was read.', {
+      hint: 'Read the item again and retry with its new ETag.',
+    });
+  }
+}
+
+/** Runs `fn` once every earlier call for `key` has finished. */
+async function inTurn<T>(turns: Map<string, Promise<void>>, key: string, fn: () => Promise<T>): Promise<T> {
+  const before = turns.get(key) ?? Promise.resolve();
+  let done = () => {};
+  const mine = new Promise<void>((resolve) => (done = resolve));
+  const last = before.then(() => mine);
+  turns.set(key, last);
+  try {
+    await before;
+    return await fn();
+  } finally {
+    done();
+    if (turns.get(key) === last) turns.delete(key);
+  }
+}
+
 export const preconditions = fp(
   (app, _options, done) => {
     app.addHook('onRoute', (route) => {
@@ -131,25 +169,28 @@ export const preconditions = fp(
       }
     });
 
-    // After the policy's preHandler (this plugin is registered after it), so the request's domain is set.
-    app.addHook('preHandler', async (request) => {
-      const current = request.routeOptions.config.current;
-      const header = request.headers['if-match'];
-      if (current === undefined || header === undefined) return;
-      const tags = parseEntityTags(header);
-      const item = await current(request);
-      if (tags === '*') return;
-      const etag = etagOf(item);
-      // If-Match compares strongly: a weak tag never matches (RFC 9110 §13.1.1).
-      if (!tags.some((t) => !t.weak && t.tag === etag)) {
-        throw new BulkheadError(
-          'precondition_failed',
-          'The item has changed since the ETag given was read.',
-          {
-            hint: 'Read the item again and retry with its new ETag.',
-          },
-        );
-      }
+    // A refusal before anything else runs (the Idempotency-Key claim among it). After the policy's
+    // preHandler (this plugin is registered after it), so the request's domain is set.
+    app.addHook('preHandler', checkIfMatch);
+
+    // Each change of an item waits for the one before it on this server, then checks again: the first
+    // check may have passed before another change of the item was made.
+    const turns = new Map<string, Promise<void>>();
+    app.addHook('onRoute', (route) => {
+      if (route.config?.current === undefined) return;
+      const handler = route.handler as (
+        this: unknown,
+        request: FastifyRequest,
+        reply: FastifyReply,
+      ) => Promise<unknown>;
+      route.handler = async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
+        const key = `${request.domainScope ?? ''} ${canonicalJson(request.params ?? null)}`;
+        return inTurn(turns, key, async () => {
+          await checkIfMatch(request);
+          const guard = { key: `item ${key}`, check: () => checkIfMatch(request) };
+          return underGuard(guard, () => handler.call(this, request, reply));
+        });
+      };
     });
 
     app.addHook('preSerialization', async (request, reply, payload) => {

@@ -4,11 +4,12 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { domainBilling, operatorInDomain } from '../../../policy/policy.js';
 import { TenantDomainParams } from '../../schemas.js';
+import { Page, storedPage } from '../../paging.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, paramOf, scopeOf } from '../actor.js';
 import { Invoice, InvoiceListQuery, InvoiceParams, InvoiceSummary, PayInput } from './schemas.js';
 
-export const invoiceRoutes: RouteModule = (app, { billing }) => {
+export const invoiceRoutes: RouteModule = (app, { billing, cursorKey }) => {
   const currentInvoice = (request: FastifyRequest) =>
     billing.invoice(scopeOf(request), paramOf(request, 'invoiceId'));
 
@@ -19,18 +20,25 @@ export const invoiceRoutes: RouteModule = (app, { billing }) => {
       schema: {
         operationId: 'listInvoices',
         summary: "List a domain's invoices",
-        description: 'Newest first, without lines; page with `before` = the last `number`.',
+        description:
+          'Newest first (by `number`), without lines; paged with `limit` and `cursor` (the `next` of the ' +
+          'previous page).',
         params: TenantDomainParams,
         querystring: InvoiceListQuery,
-        response: { 200: Type.Object({ items: Type.Array(InvoiceSummary) }) },
+        response: { 200: Page(InvoiceSummary) },
       },
     },
-    async (request) => ({
-      items: await billing.invoices(scopeOf(request), {
+    async (request, reply) =>
+      storedPage(cursorKey, request, reply, {
         limit: request.query.limit ?? 20,
-        beforeNumber: request.query.before,
+        from: request.query.before === undefined ? undefined : String(request.query.before),
+        fetch: (before, limit) =>
+          billing.invoices(scopeOf(request), {
+            limit,
+            beforeNumber: before === null ? undefined : Number(before),
+          }),
+        positionOf: (invoice) => String(invoice.number),
       }),
-    }),
   );
 
   app.get(

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { periodPattern } from '../../../billing/periods.js';
 import { DomainIdParam, DomainPathParam, Nullable, Timestamp } from '../../schemas.js';
+import { pageQueryOf } from '../../paging.js';
 
 /** The largest integer a billing field takes: 2^53 − 1, so no JSON reader rounds it. */
 const maxInteger = Number.MAX_SAFE_INTEGER;
@@ -162,9 +163,14 @@ export const Invoice = Type.Object({ ...invoiceFields, lines: Type.Array(Invoice
 
 export const InvoiceListQuery = Type.Object(
   {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+    ...pageQueryOf({ pageSize: 20, maxPageSize: 100 }),
     before: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'Invoices numbered below this.' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: 2_147_483_647,
+        deprecated: true,
+        description: 'Deprecated: send `cursor`. Invoices numbered below this.',
+      }),
     ),
   },
   { additionalProperties: false },

@@ -6,23 +6,26 @@ import { Resource } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { scopeOf } from '../actor.js';
 
+/** The key stored on the resource row: the credential's, so it is unique as the shared plugin's claims are. */
+function idempotencyKeyOf(actor: string, key: string | string[] | undefined): string | undefined {
+  return typeof key === 'string' ? `${actor} ${key}` : undefined;
+}
+
 export const createResource: RouteModule = (app, { provisioner }) => {
   app.post(
     '/v1/domains/:domainId/resources',
     {
-      config: { access: ownDomainKey(fromRequest('create')), keyUse: 'with-change' },
+      config: { access: ownDomainKey(fromRequest('create')), keyUse: 'with-change', idempotent: true },
       schema: {
         operationId: 'createResource',
         summary: 'Provision a resource',
         description:
           "Needs the domain's provisioning key, scoped to create the kind (`kind` or `kind:create`). The key, the " +
           'domain and the quota are checked ' +
-          'in the transaction that reserves the resource. 201 when it is ready; 202 when an earlier request with ' +
-          'the same `Idempotency-Key` is still allocating it. Backend names are derived from the ids.',
+          'in the transaction that reserves the resource. 201 when it is ready. With `Idempotency-Key`, as every ' +
+          'create: the same key and body answer the first answer again, another body is 422. The key is also ' +
+          'stored on the resource, so a retry after the server stopped mid-create (the kept answer is lost) finds it: 200 when it is ready, 202 while it is still allocated. Backend names are derived from the ids.',
         params: TenantDomainParams,
-        headers: Type.Object({
-          'idempotency-key': Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,200}$' })),
-        }),
         body: Type.Object(
           {
             kind: ResourceKind,
@@ -46,7 +49,8 @@ export const createResource: RouteModule = (app, { provisioner }) => {
         requestId: String(request.id),
         domainId: scopeOf(request),
         ...request.body,
-        idempotencyKey: request.headers['idempotency-key'],
+        // Per credential, as the kept answers are: another key's identical Idempotency-Key is another request.
+        idempotencyKey: idempotencyKeyOf(principal.actor, request.headers['idempotency-key']),
         use: request.keyUse ?? undefined,
       });
       const status =

@@ -3,6 +3,7 @@ import { operatorOnly } from '../../../policy/policy.js';
 import { idSchemaPattern } from '../../../domain/ids.js';
 import { listRuns } from '../../../verify/runs.js';
 import { Timestamp } from '../../schemas.js';
+import { Page, pageQueryOf, storedPage } from '../../paging.js';
 import type { RouteModule } from '../../types.js';
 
 const Count = Type.Integer({ minimum: 0 });
@@ -49,7 +50,7 @@ export const VerifyRun = Type.Object({
   ]),
 });
 
-export const listVerifyRuns: RouteModule = (app, { store }) => {
+export const listVerifyRuns: RouteModule = (app, { store, cursorKey }) => {
   app.get(
     '/v1/verify/runs',
     {
@@ -59,21 +60,30 @@ export const listVerifyRuns: RouteModule = (app, { store }) => {
         summary: 'The recorded isolation runs, newest first',
         description:
           "Runs of `bulkhead verify` recorded in this store: the server's own (`BULKHEAD_VERIFY_EVERY`) and " +
-          'those of `bulkhead verify --store`. Page back with `before` (the last id of a page).',
+          'those of `bulkhead verify --store`. Paged with `limit` and `cursor` (the `next` of the previous page).',
         querystring: Type.Object(
           {
-            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
-            before: Type.Optional(Type.String({ pattern: idSchemaPattern('verifyRun') })),
+            ...pageQueryOf({ pageSize: 20, maxPageSize: 100 }),
+            before: Type.Optional(
+              Type.String({
+                pattern: idSchemaPattern('verifyRun'),
+                deprecated: true,
+                description: 'Deprecated: send `cursor`. The runs before this id.',
+              }),
+            ),
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(VerifyRun) }) },
+        response: { 200: Page(VerifyRun) },
       },
     },
-    async (request) => ({
-      items: await store.system('verify', (tx) =>
-        listRuns(tx, { limit: request.query.limit, before: request.query.before }),
-      ),
-    }),
+    async (request, reply) =>
+      storedPage(cursorKey, request, reply, {
+        limit: request.query.limit ?? 20,
+        from: request.query.before,
+        fetch: (before, limit) =>
+          store.system('verify', (tx) => listRuns(tx, { limit, before: before ?? undefined })),
+        positionOf: (run) => run.id,
+      }),
   );
 };
