@@ -7,12 +7,17 @@
 // 2. a full authorization code exchange with an existing session at the issuer (GET /authorize answered
 //    with a code at once, then POST /token with PKCE for a public client), p50 and p99 over BENCH_FLOWS
 //    sequential flows (default 300).
+// Each figure is printed beside the floor this machine puts under it in the same run: a bare Fastify route
+// fetched the same way (no HTTP grant can be faster), and for the exchange its two HTTP requests to that
+// route plus its sequential database round trips (`SELECT 1`), which no change of Bulkhead's code removes.
 import { createServer } from 'node:net';
 import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import Fastify from 'fastify';
+import pg from 'pg';
 import { buildServer } from '../src/http/server.js';
 import { buildServices, type Services } from '../src/runtime.js';
 import { openStore } from '../src/store/store.js';
@@ -25,6 +30,9 @@ const flows = Number(process.env['BENCH_FLOWS'] ?? 300);
 const operatorToken = 'bench-operator-token-0123456789abcdefgh';
 const actor = { actor: 'bench', requestId: null };
 const password = 'correct horse battery staple';
+
+/** The database round trips a code exchange makes one after another (authorize 5, token 6). */
+const exchangeRoundTrips = 11;
 
 const pct = (xs: number[], q: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
@@ -102,6 +110,11 @@ async function main(): Promise<void> {
     });
     if (!pool.ok) throw new Error(`PUT pool: ${pool.status} ${await pool.text()}`);
     const issuer = `${base}/d/bench-oidc`;
+    const bare = Fastify();
+    bare.get('/noop', (_request, reply) => reply.send({ ok: true }));
+    cleanup.unshift(() => bare.close());
+    const bareUrl = `${await bare.listen({ host: '127.0.0.1', port: 0 })}/noop`;
+    const noop = async () => void (await (await fetch(bareUrl)).arrayBuffer());
     const basic = `Basic ${Buffer.from(`${service.clientId}:${service.clientSecret}`).toString('base64')}`;
     const grant = async () => {
       const res = await fetch(`${issuer}/token`, {
@@ -126,6 +139,19 @@ async function main(): Promise<void> {
     console.log(`client-credentials grants/s (HTTP, ${concurrency} in flight): ${perSecond.toFixed(0)}`);
     console.log(`raw Ed25519 signing of the same token/s (baseline):          ${raw.toFixed(0)}`);
     console.log(`ratio: ${(perSecond / raw).toFixed(3)}×`);
+    // The floor: a route that answers at once, fetched the same way, 8 in flight.
+    for (let i = 0; i < 50; i++) await noop();
+    let bareLeft = grants * 2;
+    const bareStart = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (bareLeft-- > 0) await noop();
+      }),
+    );
+    const bareRate = ((grants * 2) / (performance.now() - bareStart)) * 1000;
+    console.log(
+      `floor: a bare Fastify route answering at once (HTTP, ${concurrency} in flight): ${bareRate.toFixed(0)} requests/s = ${(bareRate / raw).toFixed(3)}× raw signing`,
+    );
 
     // The session at the issuer: one sign-in through the page, then codes without it.
     const page = await fetch(
@@ -181,8 +207,22 @@ async function main(): Promise<void> {
     for (let i = 0; i < 20; i++) await flow();
     const times: number[] = [];
     for (let i = 0; i < flows; i++) times.push(await flow());
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    cleanup.unshift(() => client.end());
+    const floor: number[] = [];
+    for (let i = 0; i < flows; i++) {
+      const t0 = performance.now();
+      await noop();
+      for (let j = 0; j < exchangeRoundTrips; j++) await client.query('SELECT 1');
+      await noop();
+      floor.push(performance.now() - t0);
+    }
     console.log(
       `authorization code exchange with a session (authorize + token, ${flows} sequential): p50 ${pct(times, 0.5).toFixed(1)} ms, p99 ${pct(times, 0.99).toFixed(1)} ms`,
+    );
+    console.log(
+      `floor: two bare HTTP requests and ${exchangeRoundTrips} sequential database round trips (SELECT 1): p50 ${pct(floor, 0.5).toFixed(1)} ms, p99 ${pct(floor, 0.99).toFixed(1)} ms`,
     );
   } finally {
     for (const step of cleanup) await step().catch(() => undefined);

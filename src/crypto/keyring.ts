@@ -103,6 +103,16 @@ export class Keyring implements DataKeySource {
     ) as T;
   }
 
+  /**
+   * As `decrypt`, with the domain's data key as the caller read it (`domain_keys.wrapped_key`, still
+   * wrapped), so that reading it can travel with other statements.
+   */
+  decryptWithWrapped<T>(wrappedKey: string, domainId: string, purpose: string, sealed: string): T {
+    return JSON.parse(
+      open(this.unwrap(domainId, wrappedKey), sealed, `${domainId}:${purpose}`).toString('utf8'),
+    ) as T;
+  }
+
   /** Destroys the domain's data key inside the caller's transaction. */
   destroy(tx: Tx, domainId: string): Promise<boolean> {
     // A domain that never had a key gets a destroyed one, so none can be created for it later.

@@ -8,11 +8,11 @@ import { newId } from '../domain/ids.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
 import type { PrincipalRole, PrincipalRow } from '../store/schema.js';
-import type { DomainTx, Store } from '../store/store.js';
+import { deferOrRun, type DomainTx, type Store } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
 import { lockDomain } from '../store/repositories/domains.js';
 import {
-  findActiveClient,
+  activeClientStatement,
   findActiveUser,
   insertPrincipal,
   livePrincipals,
@@ -22,7 +22,7 @@ import {
   setPrincipalStatus,
 } from '../store/repositories/principals.js';
 import {
-  insertSession,
+  insertSessionStatement,
   revokeLivePrincipalSessions,
   revokePrincipalSessions,
 } from '../store/repositories/sessions.js';
@@ -34,6 +34,7 @@ import {
   type DomainRef,
   type Email,
 } from './names.js';
+import { CheckedSecrets } from './checked-secrets.js';
 import { decoyHash, hashSecret, verifySecret } from './passwords.js';
 import { recordRevocation } from './revocations.js';
 
@@ -76,7 +77,8 @@ function checkStrength(password: string): void {
  * session with its cookie's hash). The principal must still be active with that same secret, and is
  * locked against a change until the calling transaction ends; otherwise `refusal`. A login that checked
  * the old password while the password was being changed finds the change here, rather than opening a
- * session that outlives it.
+ * session that outlives it. The session's row is written with the commit when it can be (answers true),
+ * so what the caller adds about the session must wait for the commit too.
  */
 export async function openCheckedSession(
   tx: DomainTx,
@@ -88,16 +90,19 @@ export async function openCheckedSession(
     readonly refusal: 'invalid_grant' | 'invalid_client';
     readonly cookie?: { hash: string; idleUntil: Date; portalHost?: string | undefined };
   },
-): Promise<void> {
+): Promise<boolean> {
   if (!(await lockIfUnchanged(tx, checked))) throw new BulkheadError(session.refusal);
-  await insertSession(tx, {
-    id: session.id,
-    domainId: checked.domain_id,
-    principalId: checked.id,
-    at: session.at,
-    expiresAt: new Date(session.at.getTime() + session.seconds * 1000),
-    ...(session.cookie === undefined ? {} : { cookie: session.cookie }),
-  });
+  return deferOrRun(
+    tx,
+    insertSessionStatement(tx, {
+      id: session.id,
+      domainId: checked.domain_id,
+      principalId: checked.id,
+      at: session.at,
+      expiresAt: new Date(session.at.getTime() + session.seconds * 1000),
+      ...(session.cookie === undefined ? {} : { cookie: session.cookie }),
+    }),
+  );
 }
 
 /** The domain's principal that is not deleted, locked until the transaction ends; else not found. */
@@ -119,7 +124,11 @@ export type NewPrincipal = ({ kind: 'user'; email: string; password: string } | 
 };
 
 export class PrincipalService {
-  constructor(private readonly deps: { readonly store: Store }) {}
+  private readonly secrets: CheckedSecrets;
+
+  constructor(private readonly deps: { readonly store: Store; readonly secrets?: CheckedSecrets }) {
+    this.secrets = deps.secrets ?? new CheckedSecrets();
+  }
 
   /** Creates a principal; a service's secret is returned this once. */
   async create(
@@ -260,10 +269,16 @@ export class PrincipalService {
     return ok && account.row !== undefined ? account.row : null;
   }
 
-  /** The active service with this client id and secret in an active domain, or null. */
+  /**
+   * The active service with this client id and secret in an active domain, or null. The service and its
+   * stored hash are read every time (a disabled or deleted service is refused at once); only scrypt is
+   * spared for a secret that matched that same hash a moment ago (`CheckedSecrets`).
+   */
   async checkClient(clientId: ClientId, clientSecret: string): Promise<PrincipalRow | null> {
-    const row = await this.deps.store.system('authenticate', (tx) => findActiveClient(tx, clientId));
-    const ok = await verifySecret(clientSecret, row?.secret_hash ?? (await decoyHash()));
+    const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [
+      activeClientStatement(db, clientId),
+    ]);
+    const ok = await this.secrets.verify(clientSecret, row?.secret_hash ?? (await decoyHash()));
     return ok && row !== undefined ? row : null;
   }
 }

@@ -18,7 +18,9 @@ import {
   retireCurrentKey,
   signingKeys,
   unretiredKeyStates,
+  unretiredKeysStatement,
 } from '../store/repositories/signing-keys.js';
+import { domainKeyStatement } from '../store/repositories/domain-keys.js';
 import type { DomainTx, Store, Tx } from '../store/store.js';
 
 export interface PublicJwk {
@@ -28,6 +30,12 @@ export interface PublicJwk {
   readonly kid: string;
   readonly alg: 'EdDSA';
   readonly use: 'sig';
+}
+
+/** A domain's current signing key, ready to sign. */
+export interface SigningKey {
+  readonly kid: string;
+  readonly privateKey: KeyObject;
 }
 
 export interface SigningKeyView {
@@ -54,6 +62,8 @@ interface PreparedKey {
 }
 
 const purpose = (kid: string) => `signing-key:${kid}`;
+const pkcs8Key = (pkcs8: string) =>
+  createPrivateKey({ key: Buffer.from(pkcs8, 'base64'), format: 'der', type: 'pkcs8' });
 const leewaySeconds = 60;
 
 export class SigningKeys {
@@ -116,15 +126,36 @@ export class SigningKeys {
     });
   }
 
-  /** The key that signs the domain's tokens now. */
-  async current(domainId: string): Promise<{ kid: string; privateKey: KeyObject }> {
-    await this.ensure(domainId);
-    const row = await this.o.store.withDomain(domainId, (tx) => currentSigningKey(tx, domainId));
-    const pkcs8 = await this.o.keyring.decrypt<string>(domainId, purpose(row.kid), row.private_key);
-    return {
-      kid: row.kid,
-      privateKey: createPrivateKey({ key: Buffer.from(pkcs8, 'base64'), format: 'der', type: 'pkcs8' }),
-    };
+  /**
+   * The key that signs the domain's tokens now. Which key that is, and the domain's data key, are read
+   * at every call (another process may have rotated it, or the domain's key been destroyed), in one
+   * round trip; only a domain that lacks its current or next key takes the longer way through `ensure`.
+   */
+  async current(domainId: string): Promise<SigningKey> {
+    const [keys, [dataKey]] = await this.o.store.read(domainId, (db) => [
+      unretiredKeysStatement(db, domainId),
+      domainKeyStatement(db, domainId),
+    ]);
+    const row = keys.find((k) => k.state === 'current');
+    const wrapped = dataKey?.wrapped_key;
+    if (row === undefined || keys.length !== 2 || typeof wrapped !== 'string') {
+      // A domain still without its keys, or without a data key (never made, or destroyed): the longer
+      // way, which makes what is missing or refuses.
+      await this.ensure(domainId);
+      const current = await this.o.store.withDomain(domainId, (tx) => currentSigningKey(tx, domainId));
+      return { kid: current.kid, privateKey: await this.privateKey(domainId, current) };
+    }
+    const pkcs8 = this.o.keyring.decryptWithWrapped<string>(
+      wrapped,
+      domainId,
+      purpose(row.kid),
+      row.private_key,
+    );
+    return { kid: row.kid, privateKey: pkcs8Key(pkcs8) };
+  }
+
+  private async privateKey(domainId: string, row: { kid: string; private_key: string }): Promise<KeyObject> {
+    return pkcs8Key(await this.o.keyring.decrypt<string>(domainId, purpose(row.kid), row.private_key));
   }
 
   /**

@@ -27,6 +27,8 @@ import { recordRevocation, revocationFromNotice, revocationNotifyChannel } from 
 import type { Actor, Principal } from '../policy/principal.js';
 import {
   insertRefreshToken,
+  insertRefreshTokenStatement,
+  insertSessionStatement,
   liveSession,
   refreshTokenSession,
   revokeSession,
@@ -36,9 +38,9 @@ import {
 import { publishedKeyWithSessionStatement } from '../store/repositories/signing-keys.js';
 import type { PrincipalRole, PrincipalRow } from '../store/schema.js';
 import { NoticeWatch } from '../store/notice-watch.js';
-import type { Store } from '../store/store.js';
+import { deferOrRun, deferToCommit, type DomainTx, type Store } from '../store/store.js';
 import type { Issuers } from './oidc/issuers.js';
-import type { SigningKeys } from './signing-keys.js';
+import type { SigningKey, SigningKeys } from './signing-keys.js';
 
 export interface TokenOptions {
   readonly store: Store;
@@ -131,28 +133,97 @@ export class TokenService {
   ): Promise<TokenResponse> {
     const now = new Date();
     const refreshToken = refresh ? this.newRefreshToken() : undefined;
+    // Which key signs is read while the session opens, on another connection, not after it.
+    const key = this.o.signingKeys.current(principal.domain_id);
+    key.catch(() => undefined);
     await this.o.store.withDomain(principal.domain_id, async (tx) => {
-      await openCheckedSession(tx, principal, {
+      const waits = await openCheckedSession(tx, principal, {
         id: sessionId,
         at: now,
         seconds: this.o.sessionSeconds,
         refusal: principal.kind === 'user' ? 'invalid_grant' : 'invalid_client',
       });
-      if (refreshToken !== undefined) {
-        await insertRefreshToken(tx, {
-          hash: keyedHash(this.o.secret, refreshToken),
-          sessionId,
-          domainId: principal.domain_id,
-          at: now,
-        });
-      }
-      await appendAudit(
-        tx,
-        succeeded(actor, principal.domain_id, 'token.issue', principal.id, { sessionId, clientId }),
-      );
+      await this.withSession(tx, waits, { actor, principal, clientId, sessionId, refreshToken, now });
     });
-    const access = await this.sign(principal.domain_id, principal.id, sessionId, clientId);
+    const access = await this.sign(principal.domain_id, principal.id, sessionId, clientId, await key);
     return refreshToken === undefined ? access : { ...access, refresh_token: refreshToken };
+  }
+
+  /**
+   * Opens a session in the caller's transaction for a principal the caller has locked there and found
+   * active (the person an authorization code names), with its refresh token when `refresh` and its audit
+   * event, all left for the commit when they can be. Answers the refresh token, to hand out with
+   * `accessToken` once the transaction has committed.
+   */
+  async openSessionIn(
+    tx: DomainTx,
+    s: {
+      actor: Actor;
+      principal: PrincipalRow;
+      clientId: string;
+      sessionId: string;
+      refresh: boolean;
+      now: Date;
+    },
+  ): Promise<string | undefined> {
+    const refreshToken = s.refresh ? this.newRefreshToken() : undefined;
+    const waits = await deferOrRun(
+      tx,
+      insertSessionStatement(tx, {
+        id: s.sessionId,
+        domainId: s.principal.domain_id,
+        principalId: s.principal.id,
+        at: s.now,
+        expiresAt: new Date(s.now.getTime() + this.o.sessionSeconds * 1000),
+      }),
+    );
+    await this.withSession(tx, waits, { ...s, refreshToken });
+    return refreshToken;
+  }
+
+  /** What a new session's row brings along: its refresh token, after it, and the audit event. */
+  private async withSession(
+    tx: DomainTx,
+    sessionWaits: boolean,
+    s: {
+      actor: Actor;
+      principal: PrincipalRow;
+      clientId: string;
+      sessionId: string;
+      refreshToken: string | undefined;
+      now: Date;
+    },
+  ): Promise<void> {
+    if (s.refreshToken !== undefined) {
+      const insert = insertRefreshTokenStatement(tx, {
+        hash: keyedHash(this.o.secret, s.refreshToken),
+        sessionId: s.sessionId,
+        domainId: s.principal.domain_id,
+        at: s.now,
+      });
+      // The token's row refers to the session's, so it waits for the commit if that one does.
+      if (!sessionWaits) await insert.execute();
+      else if (!deferToCommit(tx, insert.compile()))
+        throw new Error('a refresh token could not follow its session to the commit');
+    }
+    await appendAudit(
+      tx,
+      succeeded(s.actor, s.principal.domain_id, 'token.issue', s.principal.id, {
+        sessionId: s.sessionId,
+        clientId: s.clientId,
+      }),
+    );
+  }
+
+  /**
+   * The access token of a session that has committed, for `clientId`; signed with `key` when the caller
+   * has read the domain's current signing key already.
+   */
+  accessToken(
+    session: { domainId: string; principalId: string; sessionId: string; clientId: string },
+    key?: SigningKey,
+  ): Promise<TokenResponse> {
+    return this.sign(session.domainId, session.principalId, session.sessionId, session.clientId, key);
   }
 
   private newRefreshToken(): string {
@@ -164,9 +235,10 @@ export class TokenService {
     subject: string,
     sessionId: string,
     clientId: string,
+    key?: SigningKey,
   ): Promise<TokenResponse> {
     const principal = { domain_id: domainId, id: subject };
-    const { kid, privateKey } = await this.o.signingKeys.current(principal.domain_id);
+    const { kid, privateKey } = key ?? (await this.o.signingKeys.current(principal.domain_id));
     const issuer = await this.o.issuers.forDomain(principal.domain_id);
     const token = await new SignJWT({ dom: principal.domain_id, sid: sessionId, client_id: clientId })
       .setProtectedHeader({ alg: tokenAlgorithm, typ: tokenType, kid })

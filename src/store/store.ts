@@ -73,6 +73,16 @@ export function deferToCommit(tx: Tx, query: CompiledQuery): boolean {
   queued.push(text);
   return true;
 }
+/**
+ * Leaves `query` for the commit of `tx` (`deferToCommit`), or runs it now when it cannot wait; answers
+ * whether it waits. Statements that depend on one another must all wait or all run now, in order.
+ */
+export async function deferOrRun(tx: Tx, query: Compilable<unknown>): Promise<boolean> {
+  const compiled = query.compile();
+  if (deferToCommit(tx, compiled)) return true;
+  await tx.executeQuery(compiled);
+  return false;
+}
 declare const scope: unique symbol;
 /** A transaction that sees one domain's rows only. */
 export type DomainTx = Kysely<Database> & { readonly [scope]: 'domain' };

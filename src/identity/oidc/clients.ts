@@ -12,14 +12,15 @@ import { lockDomain } from '../../store/repositories/domains.js';
 import {
   deleteOAuthClient,
   domainAllowsOrigin,
-  findLiveOAuthClient,
   insertOAuthClient,
+  liveOAuthClientStatement,
   spendAssertion,
   liveOAuthClients,
 } from '../../store/repositories/oauth-clients.js';
 import type { OAuthClientRow } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
-import { decoyHash, hashSecret, verifySecret } from '../passwords.js';
+import { CheckedSecrets } from '../checked-secrets.js';
+import { decoyHash, hashSecret } from '../passwords.js';
 
 export const clientGrantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export const clientAuthMethods = [
@@ -134,7 +135,19 @@ async function checkJwks(jwks: { keys: Record<string, unknown>[] }): Promise<voi
 }
 
 export class ClientService {
-  constructor(private readonly deps: { readonly store: Store }) {}
+  private readonly secrets: CheckedSecrets;
+
+  constructor(private readonly deps: { readonly store: Store; readonly secrets?: CheckedSecrets }) {
+    this.secrets = deps.secrets ?? new CheckedSecrets();
+  }
+
+  /** The live client with this client id, of whichever domain, read in one round trip. */
+  private async live(clientId: string): Promise<OAuthClientRow | undefined> {
+    const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [
+      liveOAuthClientStatement(db, clientId),
+    ]);
+    return row;
+  }
 
   /** Registers a client; a confidential one's secret is in the answer, this once. */
   async create(
@@ -194,14 +207,16 @@ export class ClientService {
   /**
    * The registered confidential client with this id and secret, presented the way it registered
    * (`client_secret_basic` or `client_secret_post`), or null; an unknown client costs the same hashing.
+   * The client and its stored hash are read every time: a deleted client is refused at once, whatever
+   * `CheckedSecrets` remembers.
    */
   async check(
     clientId: string,
     secret: string,
     method: 'client_secret_basic' | 'client_secret_post',
   ): Promise<OAuthClientRow | null> {
-    const row = await this.deps.store.system('authenticate', (tx) => findLiveOAuthClient(tx, clientId));
-    const ok = await verifySecret(secret, row?.secret_hash ?? (await decoyHash()));
+    const row = await this.live(clientId);
+    const ok = await this.secrets.verify(secret, row?.secret_hash ?? (await decoyHash()));
     return ok && row !== undefined && row.auth_method === method ? row : null;
   }
 
@@ -254,7 +269,7 @@ export class ClientService {
   /** The domain's live client with this client id, or null (one of another domain is none). */
   async find(domainId: string, clientId: string): Promise<OAuthClientRow | null> {
     if (!/^bho_[0-9a-f]{32}$/.test(clientId)) return null;
-    const row = await this.deps.store.system('authenticate', (tx) => findLiveOAuthClient(tx, clientId));
+    const row = await this.live(clientId);
     return row !== undefined && row.domain_id === domainId ? row : null;
   }
 

@@ -8,16 +8,16 @@ import { createLocalJWKSet, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { newId } from '../../domain/ids.js';
 import { BulkheadError } from '../../errors.js';
 import {
-  insertOAuthCode,
-  lockOAuthCode,
+  insertOAuthCodeStatement,
   type NewOAuthCode,
-  sessionStartedAt,
-  spendOAuthCode,
+  lockOAuthCode,
+  sessionStartedAtStatement,
+  spendOAuthCodeStatement,
 } from '../../store/repositories/oauth-codes.js';
 import { findActivePrincipal, lockLivePrincipal } from '../../store/repositories/principals.js';
 import type { OAuthClientRow, PrincipalRow } from '../../store/schema.js';
-import type { Store } from '../../store/store.js';
-import type { SigningKeys } from '../signing-keys.js';
+import { deferOrRun, type Store } from '../../store/store.js';
+import type { SigningKey, SigningKeys } from '../signing-keys.js';
 import type { TokenResponse, TokenService } from '../tokens.js';
 
 /** How long a code may wait for its exchange (RFC 6749 §4.1.2 recommends at most ten minutes). */
@@ -55,8 +55,8 @@ export class AuthorizationCodes {
   async issue(grant: CodeGrant): Promise<string> {
     const code = `${codePrefix}${randomBytes(32).toString('base64url')}`;
     const now = new Date();
-    await this.deps.store.withDomain(grant.domainId, (tx) =>
-      insertOAuthCode(tx, {
+    await this.deps.store.change(grant.domainId, (tx) => [
+      insertOAuthCodeStatement(tx, {
         hash: hashOf(code),
         domainId: grant.domainId,
         clientId: grant.clientId,
@@ -69,7 +69,7 @@ export class AuthorizationCodes {
         at: now,
         expiresAt: new Date(now.getTime() + codeSeconds * 1000),
       }),
-    );
+    ]);
     return code;
   }
 
@@ -92,6 +92,13 @@ export class AuthorizationCodes {
     if (!input.code.startsWith(codePrefix) || input.code.length > 100) throw invalid();
     const hash = hashOf(input.code);
     const now = new Date();
+    const withRefresh = input.client.grant_types.includes('refresh_token');
+    // The domain's signing key is read while the code is redeemed, on another connection: which key is
+    // current is asked at every exchange, but the exchange does not wait for it.
+    const key = this.deps.signingKeys.current(input.domainId);
+    key.catch(() => undefined);
+    // One transaction: the code is spent and, when it is good, the session its tokens belong to opened,
+    // with everything it writes left for the commit.
     const outcome = await this.deps.store.withDomain(input.domainId, async (tx) => {
       const row = await lockOAuthCode(tx, input.domainId, hash);
       if (row === undefined) return { kind: 'unknown' as const };
@@ -112,10 +119,20 @@ export class AuthorizationCodes {
         failed === undefined ? await lockLivePrincipal(tx, input.domainId, row.principal_id) : undefined;
       const ok = failed === undefined && principal?.status === 'active';
       const sessionId = ok ? newId('session') : null;
-      // Spent whatever the outcome: a code is presented once.
-      await spendOAuthCode(tx, input.domainId, hash, now, sessionId);
+      const refreshToken = ok
+        ? await this.deps.tokens.openSessionIn(tx, {
+            actor: { actor: `principal:${principal.id}`, requestId: input.requestId },
+            principal,
+            clientId: input.client.client_id,
+            sessionId: sessionId!,
+            refresh: withRefresh,
+            now,
+          })
+        : undefined;
+      // Spent whatever the outcome: a code is presented once. Nothing reads this row before the commit.
+      await deferOrRun(tx, spendOAuthCodeStatement(tx, input.domainId, hash, now, sessionId));
       if (!ok) return { kind: 'refused' as const, message: failed?.[1] ?? 'The person is no longer active.' };
-      return { kind: 'ok' as const, row, principal: principal, sessionId: sessionId! };
+      return { kind: 'ok' as const, row, principal: principal, sessionId: sessionId!, refreshToken };
     });
     if (outcome.kind === 'unknown') throw invalid();
     if (outcome.kind === 'refused') throw invalid(outcome.message);
@@ -129,18 +146,17 @@ export class AuthorizationCodes {
         );
       throw invalid('The authorization code was already used; the tokens issued on it are revoked.');
     }
-    const { row, principal, sessionId } = outcome;
-    const withRefresh = input.client.grant_types.includes('refresh_token');
-    const tokens = await this.deps.tokens.issue(
-      { actor: `principal:${principal.id}`, requestId: input.requestId },
-      principal,
-      input.client.client_id,
-      withRefresh,
-      sessionId,
+    const { row, principal, sessionId, refreshToken } = outcome;
+    const signing = await key;
+    const access = await this.deps.tokens.accessToken(
+      { domainId: input.domainId, principalId: principal.id, sessionId, clientId: input.client.client_id },
+      signing,
     );
+    const tokens = refreshToken === undefined ? access : { ...access, refresh_token: refreshToken };
     const scopes = row.scope.split(' ');
     if (!scopes.includes('openid')) return { ...tokens, scope: row.scope };
     const idToken = await this.idToken({
+      key: signing,
       domainId: input.domainId,
       issuer: input.issuer,
       principal,
@@ -157,6 +173,7 @@ export class AuthorizationCodes {
 
   /** An ID token (OpenID Connect Core §2), EdDSA with the domain's current key, for the client. */
   private async idToken(c: {
+    key: SigningKey;
     domainId: string;
     issuer: string;
     principal: PrincipalRow;
@@ -168,7 +185,7 @@ export class AuthorizationCodes {
     seconds: number;
     email: boolean;
   }): Promise<string> {
-    const { kid, privateKey } = await this.deps.signingKeys.current(c.domainId);
+    const { kid, privateKey } = c.key;
     // at_hash: the left half of the SHA-256 of the access token, base64url (Core §3.1.3.6).
     const atHash = sha256(c.accessToken).subarray(0, 16).toString('base64url');
     const claims: JWTPayload = {
@@ -220,7 +237,9 @@ export class AuthorizationCodes {
 
   /** When a session of the domain began; now when it cannot be found. */
   async authTime(domainId: string, sessionId: string): Promise<Date> {
-    const at = await this.deps.store.withDomain(domainId, (tx) => sessionStartedAt(tx, domainId, sessionId));
-    return at ?? new Date();
+    const [[row]] = await this.deps.store.read(domainId, (db) => [
+      sessionStartedAtStatement(db, domainId, sessionId),
+    ]);
+    return row?.created_at ?? new Date();
   }
 }

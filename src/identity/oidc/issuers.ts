@@ -2,7 +2,7 @@
 // issuer every token carried before (BULKHEAD_ISSUER). A domain's id and slug never change together (a
 // slug re-used later belongs to a new id, with new keys and a new audience), so the slug of an id is
 // remembered for the life of the process; whether the domain is still active is asked every time.
-import { domainRows, findDomain } from '../../store/repositories/domains.js';
+import { activeDomainBySlugStatement, findDomain } from '../../store/repositories/domains.js';
 import type { Store } from '../../store/store.js';
 
 export interface IssuerOptions {
@@ -73,9 +73,7 @@ export class Issuers {
   /** The active domain behind an issuer's slug, or null (unknown, suspended, deleted, or no public URL). */
   async bySlug(slug: string): Promise<DomainIssuer | null> {
     if (this.o.publicUrl === undefined || !slugShape.test(slug)) return null;
-    const [row] = await this.o.store.system('jwks', (tx) =>
-      domainRows(tx, { status: 'active', slug, limit: 1 }),
-    );
+    const [[row]] = await this.o.store.systemRead('jwks', (db) => [activeDomainBySlugStatement(db, slug)]);
     if (row === undefined) return null;
     this.slugs.set(row.id, row.slug);
     return { domainId: row.id, slug: row.slug, issuer: this.issuerOf(row.slug) };

@@ -2,7 +2,12 @@
 // destroyed key (crypto-shredding), and a destroyed key is never made again: creating one does nothing
 // where a row exists, destroyed or not. Callers hold a scoped transaction.
 import type { DomainKeyRow } from '../schema.js';
-import type { Tx } from '../store.js';
+import type { DomainQueries, Tx } from '../store.js';
+
+/** The statement (for `Store.read`) of the domain's data key row: `findDomainKey` in one round trip. */
+export function domainKeyStatement(db: DomainQueries, domainId: string) {
+  return db.selectFrom('domain_keys').selectAll().where('domain_id', '=', domainId);
+}
 
 /** The domain's wrapped data key (null once destroyed); undefined when the domain never had one. */
 export function findDomainKey(tx: Tx, domainId: string): Promise<DomainKeyRow | undefined> {

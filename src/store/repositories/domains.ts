@@ -3,7 +3,7 @@
 // Callers hold a scoped transaction; nothing here opens one.
 import { notFound } from '../../errors.js';
 import type { DomainRow, DomainStatus } from '../schema.js';
-import type { DomainQueries, DomainTx, SystemTx, Tx } from '../store.js';
+import type { DomainQueries, DomainTx, SystemQueries, SystemTx, Tx } from '../store.js';
 
 /** The statement that locks a domain's row, for a change sent in one message (`Store.change`). */
 export function lockDomainStatement(db: DomainTx, domainId: string) {
@@ -62,6 +62,16 @@ export function domainRows(tx: Tx, filter: DomainRowFilter): Promise<DomainRow[]
   if (filter.slug !== undefined) q = q.where('slug', '=', filter.slug);
   if (filter.after !== undefined) q = q.where('id', '>', filter.after);
   return q.orderBy('id', 'asc').limit(filter.limit).execute();
+}
+
+/** The statement (for `Store.systemRead`) that finds the active domain with this (normalised) slug. */
+export function activeDomainBySlugStatement(db: SystemQueries, slug: string) {
+  return db
+    .selectFrom('domains')
+    .select(['id', 'slug'])
+    .where('status', '=', 'active')
+    .where('slug', '=', slug)
+    .limit(1);
 }
 
 /** Whether a domain with this slug was deleted after `since` (its slug still quarantined). */

@@ -1,7 +1,7 @@
 // Each domain's OAuth clients: registered, listed and deleted in the domain's own scope, and found by
 // client id in the system context when one authenticates (the client id names no domain).
 import { sql } from 'kysely';
-import type { DomainTx, SystemTx } from '../store.js';
+import type { DomainTx, SystemQueries, SystemTx } from '../store.js';
 import type { OAuthClientRow } from '../schema.js';
 
 export interface NewOAuthClient {
@@ -71,14 +71,16 @@ export function deleteOAuthClient(
     .executeTakeFirst();
 }
 
-/** The live client with this client id, of whichever domain (authentication names no domain). */
-export function findLiveOAuthClient(tx: SystemTx, clientId: string): Promise<OAuthClientRow | undefined> {
-  return tx
+/**
+ * The statement (for `Store.systemRead`) that finds the live client with this client id, of whichever
+ * domain (authentication names no domain), with its stored secret hash: read at every request.
+ */
+export function liveOAuthClientStatement(db: SystemQueries | SystemTx, clientId: string) {
+  return db
     .selectFrom('oauth_clients')
     .selectAll()
     .where('client_id', '=', clientId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
+    .where('deleted_at', 'is', null);
 }
 
 /** Whether a live client of the domain lists this origin among its allowed origins. */

@@ -1,6 +1,6 @@
 // Authorization codes, each in its own domain's scope: inserted by the domain's authorization endpoint
 // and taken at its token endpoint, where another domain's code is simply not there (row-level security).
-import type { DomainTx } from '../store.js';
+import type { DomainQueries, DomainTx } from '../store.js';
 import type { OAuthCodeRow } from '../schema.js';
 
 export interface NewOAuthCode {
@@ -17,25 +17,23 @@ export interface NewOAuthCode {
   readonly expiresAt: Date;
 }
 
-export async function insertOAuthCode(tx: DomainTx, c: NewOAuthCode): Promise<void> {
-  await tx
-    .insertInto('oauth_codes')
-    .values({
-      code_hash: c.hash,
-      domain_id: c.domainId,
-      client_id: c.clientId,
-      principal_id: c.principalId,
-      redirect_uri: c.redirectUri,
-      code_challenge: c.codeChallenge,
-      scope: c.scope,
-      nonce: c.nonce,
-      auth_time: c.authTime,
-      created_at: c.at,
-      expires_at: c.expiresAt,
-      used_at: null,
-      session_id: null,
-    })
-    .execute();
+/** The statement (for `Store.change`) that inserts a new, unspent code. */
+export function insertOAuthCodeStatement(tx: DomainTx, c: NewOAuthCode) {
+  return tx.insertInto('oauth_codes').values({
+    code_hash: c.hash,
+    domain_id: c.domainId,
+    client_id: c.clientId,
+    principal_id: c.principalId,
+    redirect_uri: c.redirectUri,
+    code_challenge: c.codeChallenge,
+    scope: c.scope,
+    nonce: c.nonce,
+    auth_time: c.authTime,
+    created_at: c.at,
+    expires_at: c.expiresAt,
+    used_at: null,
+    session_id: null,
+  });
 }
 
 /** The domain's code with this hash, locked until the transaction ends; undefined when none. */
@@ -53,33 +51,32 @@ export function lockOAuthCode(
     .executeTakeFirst();
 }
 
-/** Marks a code spent, with the session its tokens open (null when it opened none). */
-export async function spendOAuthCode(
+/**
+ * The statement that marks a code spent, with the session its tokens open (null when it opened none), to
+ * run or to leave for the commit.
+ */
+export function spendOAuthCodeStatement(
   tx: DomainTx,
   domainId: string,
   hash: string,
   at: Date,
   sessionId: string | null,
-): Promise<void> {
-  await tx
+) {
+  return tx
     .updateTable('oauth_codes')
     .set({ used_at: at, session_id: sessionId })
     .where('domain_id', '=', domainId)
-    .where('code_hash', '=', hash)
-    .execute();
+    .where('code_hash', '=', hash);
 }
 
-/** When the domain's session began (the `auth_time` of what it signs in); undefined when none. */
-export async function sessionStartedAt(
-  tx: DomainTx,
-  domainId: string,
-  sessionId: string,
-): Promise<Date | undefined> {
-  const row = await tx
+/**
+ * The statement (for `Store.read`) of when the domain's session began (the `auth_time` of what it signs
+ * in): no row when there is none.
+ */
+export function sessionStartedAtStatement(db: DomainQueries, domainId: string, sessionId: string) {
+  return db
     .selectFrom('sessions')
     .select('created_at')
     .where('id', '=', sessionId)
-    .where('domain_id', '=', domainId)
-    .executeTakeFirst();
-  return row?.created_at;
+    .where('domain_id', '=', domainId);
 }

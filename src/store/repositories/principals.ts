@@ -2,7 +2,7 @@
 // names its domain only by reference, a client id names none) and take a `SystemTx`; the rest run in
 // the domain's own transaction. Locks are taken here as the callers' checks need them.
 import type { PrincipalRole, PrincipalRow } from '../schema.js';
-import type { DomainTx, SystemTx, Tx } from '../store.js';
+import type { DomainTx, SystemQueries, SystemTx, Tx } from '../store.js';
 
 /**
  * Whether the principal is still active with the secret `checked` holds, locking its row against a
@@ -149,14 +149,16 @@ export function findActiveUser(
     .executeTakeFirst();
 }
 
-/** The active service with this client id in an active domain. */
-export function findActiveClient(tx: SystemTx, clientId: string): Promise<PrincipalRow | undefined> {
-  return tx
+/**
+ * The statement (for `Store.systemRead`) that finds the active service with this client id in an active
+ * domain, with its stored secret hash: read at every client authentication, never remembered.
+ */
+export function activeClientStatement(db: SystemQueries | SystemTx, clientId: string) {
+  return db
     .selectFrom('principals')
     .innerJoin('domains', 'domains.id', 'principals.domain_id')
     .selectAll('principals')
     .where('principals.client_id', '=', clientId)
     .where('principals.status', '=', 'active')
-    .where('domains.status', '=', 'active')
-    .executeTakeFirst();
+    .where('domains.status', '=', 'active');
 }

@@ -14,35 +14,36 @@ export interface RevokedSession {
  * Opens a session until `expiresAt`; a browser session also records its cookie's keyed hash and its idle
  * timeout.
  */
-export async function insertSession(
-  tx: DomainTx,
-  s: {
-    id: string;
-    domainId: string;
-    principalId: string;
-    at: Date;
-    expiresAt: Date;
-    cookie?: { hash: string; idleUntil: Date; portalHost?: string | undefined };
-  },
-): Promise<void> {
-  await tx
-    .insertInto('sessions')
-    .values({
-      id: s.id,
-      domain_id: s.domainId,
-      principal_id: s.principalId,
-      created_at: s.at,
-      expires_at: s.expiresAt,
-      ...(s.cookie === undefined
-        ? {}
-        : {
-            cookie_hash: s.cookie.hash,
-            last_seen_at: s.at,
-            idle_until: s.cookie.idleUntil,
-            portal_host: s.cookie.portalHost ?? null,
-          }),
-    })
-    .execute();
+export interface NewSession {
+  readonly id: string;
+  readonly domainId: string;
+  readonly principalId: string;
+  readonly at: Date;
+  readonly expiresAt: Date;
+  readonly cookie?: { hash: string; idleUntil: Date; portalHost?: string | undefined };
+}
+
+export async function insertSession(tx: DomainTx, s: NewSession): Promise<void> {
+  await insertSessionStatement(tx, s).execute();
+}
+
+/** The statement that inserts a new session (to run, or to leave for the commit). */
+export function insertSessionStatement(tx: DomainTx, s: NewSession) {
+  return tx.insertInto('sessions').values({
+    id: s.id,
+    domain_id: s.domainId,
+    principal_id: s.principalId,
+    created_at: s.at,
+    expires_at: s.expiresAt,
+    ...(s.cookie === undefined
+      ? {}
+      : {
+          cookie_hash: s.cookie.hash,
+          last_seen_at: s.at,
+          idle_until: s.cookie.idleUntil,
+          portal_host: s.cookie.portalHost ?? null,
+        }),
+  });
 }
 
 /**
@@ -190,10 +191,17 @@ export async function insertRefreshToken(
   tx: Tx,
   t: { hash: string; sessionId: string; domainId: string; at: Date },
 ): Promise<void> {
-  await tx
+  await insertRefreshTokenStatement(tx, t).execute();
+}
+
+/** The statement that inserts a new refresh token (to run, or to leave for the commit). */
+export function insertRefreshTokenStatement(
+  tx: Tx,
+  t: { hash: string; sessionId: string; domainId: string; at: Date },
+) {
+  return tx
     .insertInto('refresh_tokens')
-    .values({ hash: t.hash, session_id: t.sessionId, domain_id: t.domainId, created_at: t.at })
-    .execute();
+    .values({ hash: t.hash, session_id: t.sessionId, domain_id: t.domainId, created_at: t.at });
 }
 
 /**

@@ -31,6 +31,18 @@ export async function insertSigningKey(
     .execute();
 }
 
+/**
+ * The statement (for `Store.read`) of the domain's keys that are not retired (at most a current and a
+ * next one), with their private halves still sealed.
+ */
+export function unretiredKeysStatement(db: DomainQueries, domainId: string) {
+  return db
+    .selectFrom('signing_keys')
+    .select(['kid', 'state', 'private_key'])
+    .where('domain_id', '=', domainId)
+    .where('state', '<>', 'retired');
+}
+
 /** The states of the domain's keys that are not retired (at most a current and a next one). */
 export async function unretiredKeyStates(tx: DomainTx, domainId: string): Promise<SigningKeyRow['state'][]> {
   const rows = await tx
