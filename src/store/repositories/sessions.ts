@@ -188,11 +188,17 @@ export function liveSession(
 /** Records a refresh token of a session by its keyed hash. */
 export async function insertRefreshToken(
   tx: Tx,
-  t: { hash: string; sessionId: string; domainId: string; at: Date },
+  t: { hash: string; sessionId: string; domainId: string; at: Date; clientId?: string | null },
 ): Promise<void> {
   await tx
     .insertInto('refresh_tokens')
-    .values({ hash: t.hash, session_id: t.sessionId, domain_id: t.domainId, created_at: t.at })
+    .values({
+      hash: t.hash,
+      session_id: t.sessionId,
+      domain_id: t.domainId,
+      created_at: t.at,
+      client_id: t.clientId ?? null,
+    })
     .execute();
 }
 
@@ -215,10 +221,10 @@ export async function spendRefreshToken(tx: SystemTx, hash: string, at: Date): P
 export function refreshTokenSession(
   tx: SystemTx,
   hash: string,
-): Promise<{ session_id: string; domain_id: string } | undefined> {
+): Promise<{ session_id: string; domain_id: string; client_id: string | null } | undefined> {
   return tx
     .selectFrom('refresh_tokens')
-    .select(['session_id', 'domain_id'])
+    .select(['session_id', 'domain_id', 'client_id'])
     .where('hash', '=', hash)
     .executeTakeFirst();
 }
