@@ -1382,7 +1382,8 @@ const migrations: Record<string, Migration> = {
       await sql`REVOKE ALL ON FUNCTION public.record_usage FROM PUBLIC`.execute(db);
       await sql.raw(`GRANT EXECUTE ON FUNCTION public.record_usage TO ${appRole}`).execute(db);
     },
-  },  '0032_oauth_client_bindings': {
+  },
+  '0032_oauth_client_bindings': {
     async up(db) {
       // A refresh token remembers the client it was issued to (docs/identity.md, "Refresh tokens"): the
       // authorization code flow's tokens are refreshed by that client only. Tokens of the password grant
