@@ -2,7 +2,8 @@
 // code flow with PKCE through openid-client, from nothing but the issuer URL. Register it first as a client
 // of the domain (docs/identity.md, "Authorization code flow"), with its callback as redirect URI:
 //
-//   bulkhead oauth-client create acme --name example --redirect-uri http://127.0.0.1:3000/callback
+//   bulkhead oauth-client create acme --name example --redirect-uri http://127.0.0.1:3000/callback \
+//     --post-logout-redirect-uri http://127.0.0.1:3000/callback
 //   ISSUER=https://id.example.com/d/acme CLIENT_ID=bho_… CLIENT_SECRET=bhs_… npx tsx examples/oidc-app.ts
 //
 // Then open http://127.0.0.1:3000/ : "Sign in" goes to the domain's sign-in page and back with a code; the

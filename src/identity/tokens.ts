@@ -87,6 +87,9 @@ export { audienceOf };
 /** How many verified tokens a process remembers. */
 const verifiedCacheSize = 10_000;
 
+/** A registered client's id (`bho_…`), kept with its refresh tokens; null for the installation's own. */
+const registeredClient = (clientId: string): string | null => (clientId.startsWith('bho_') ? clientId : null);
+
 export class TokenService {
   private readonly keys = new Map<string, { domainId: string; key: KeyObject }>();
   // Tokens verified before, by their whole text, so one presented again costs neither a signature check
@@ -200,6 +203,7 @@ export class TokenService {
         sessionId: s.sessionId,
         domainId: s.principal.domain_id,
         at: s.now,
+        clientId: registeredClient(s.clientId),
       });
       // The token's row refers to the session's, so it waits for the commit if that one does.
       if (!sessionWaits) await insert.execute();
@@ -257,9 +261,17 @@ export class TokenService {
    * refresh token works once: of parallel refreshes exactly one wins, and presenting a spent one again
    * revokes the whole session (a stolen token was used), with every token issued under it. With
    * `domainId` (a domain's own token endpoint), a refresh token of another domain is `invalid_grant` and
-   * nothing changes: it is neither spent nor taken for a theft.
+   * nothing changes: it is neither spent nor taken for a theft. A refresh token issued to a registered
+   * client (the authorization code flow's) is that client's alone: `clientId` is the client that
+   * presents it (authenticated, or a public client naming itself), null for none; any other presenter
+   * is `invalid_grant` and nothing changes either. Its access tokens carry that client's id.
    */
-  async refresh(requestId: string | null, presented: string, domainId?: string): Promise<TokenResponse> {
+  async refresh(
+    requestId: string | null,
+    presented: string,
+    domainId?: string,
+    clientId: string | null = null,
+  ): Promise<TokenResponse> {
     const invalid = () => new BulkheadError('invalid_grant');
     if (!presented.startsWith(refreshPrefix) || presented.length > 100) throw invalid();
     const hash = keyedHash(this.o.secret, presented);
@@ -267,10 +279,9 @@ export class TokenService {
     // A refresh token names no domain: finding its session is the system context's.
     const outcome = await this.o.store.system('authenticate', async (tx) => {
       const now = new Date();
-      if (domainId !== undefined) {
-        const owner = await refreshTokenSession(tx, hash);
-        if (owner?.domain_id !== domainId) return { ok: false as const };
-      }
+      const owner = await refreshTokenSession(tx, hash);
+      if (domainId !== undefined && owner?.domain_id !== domainId) return { ok: false as const };
+      if (owner !== undefined && owner.client_id !== clientId) return { ok: false as const };
       const spent = await spendRefreshToken(tx, hash, now);
       if (spent === undefined) {
         const reused = await refreshTokenSession(tx, hash);
@@ -297,6 +308,7 @@ export class TokenService {
         sessionId: session.id,
         domainId: session.domain_id,
         at: now,
+        clientId: owner?.client_id ?? null,
       });
       await appendAudit(tx, {
         actor: `principal:${session.principal_id}`,
@@ -307,14 +319,14 @@ export class TokenService {
         outcome: 'success',
         detail: {},
       });
-      return { ok: true as const, session };
+      return { ok: true as const, session, clientId: owner?.client_id ?? null };
     });
     if (!outcome.ok) throw invalid();
     const access = await this.sign(
       outcome.session.domain_id,
       outcome.session.principal_id,
       outcome.session.id,
-      'bulkhead',
+      outcome.clientId ?? 'bulkhead',
     );
     return { ...access, refresh_token: next };
   }

@@ -1383,6 +1383,21 @@ const migrations: Record<string, Migration> = {
       await sql.raw(`GRANT EXECUTE ON FUNCTION public.record_usage TO ${appRole}`).execute(db);
     },
   },
+  '0032_oauth_client_bindings': {
+    async up(db) {
+      // A refresh token remembers the client it was issued to (docs/identity.md, "Refresh tokens"): the
+      // authorization code flow's tokens are refreshed by that client only. Tokens of the password grant
+      // name none (NULL), as before. A client registers the exact addresses end-session may send the
+      // browser back to (RP-Initiated Logout §3), apart from its redirect URIs.
+      await sql`
+        ALTER TABLE refresh_tokens ADD COLUMN client_id text CHECK (client_id ~ '^bho_[0-9a-f]{32}$')`.execute(
+        db,
+      );
+      await sql`
+        ALTER TABLE oauth_clients ADD COLUMN post_logout_redirect_uris jsonb NOT NULL DEFAULT '[]'
+          CHECK (jsonb_typeof(post_logout_redirect_uris) = 'array')`.execute(db);
+    },
+  },
 };
 
 /** Where pgcrypto lives, quoted (it may have been installed before, in a schema of the operator's choice). */

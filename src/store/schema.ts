@@ -170,6 +170,8 @@ export interface RefreshTokensTable {
   domain_id: string;
   created_at: ColumnType<Date, Date, never>;
   used_at: Date | null;
+  /** The registered client the token was issued to; null for the password grant's (migration 0032). */
+  client_id: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export interface RevocationsTable {
@@ -395,6 +397,8 @@ export interface OAuthClientsTable {
   grant_types: ColumnType<string[], string, never>;
   scopes: ColumnType<string[], string, never>;
   allowed_origins: ColumnType<string[], string, never>;
+  /** Where end-session may send the browser back to, compared exactly (migration 0032). */
+  post_logout_redirect_uris: ColumnType<string[], string | undefined, never>;
   created_at: ColumnType<Date, Date, never>;
   deleted_at: Date | null;
 }

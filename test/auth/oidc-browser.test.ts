@@ -61,6 +61,7 @@ describe('the authorization code flow in Chromium', () => {
       kind: 'confidential',
       tokenEndpointAuthMethod: 'client_secret_post',
       redirectUris: [redirect],
+      postLogoutRedirectUris: [redirect],
       grantTypes: ['authorization_code', 'refresh_token'],
     });
     issuer = `${base}/d/${slug}`;

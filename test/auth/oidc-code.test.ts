@@ -106,6 +106,7 @@ describe.each(backends)('the authorization code flow on $name', (backend) => {
       grantTypes: ['authorization_code', 'refresh_token'],
       scopes: ['openid', 'email'],
       allowedOrigins: [`https://app-${label}.example`],
+      postLogoutRedirectUris: [redirect],
     });
     const spa = await register({
       name: 'spa',
@@ -533,6 +534,151 @@ describe.each(backends)('the authorization code flow on $name', (backend) => {
     expect((await userinfo(a.issuer, tokens.access_token)).status).toBe(200);
   });
 
+  it('refreshes a code flow’s refresh token for its own client only, its tokens carrying that client', async () => {
+    const { verifier, state, nonce, url } = await request(a);
+    const done = await authorize(url, new Jar(), { email: a.email, password });
+    const tokens = await client.authorizationCodeGrant(a.config, new URL(done.location!), {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+      expectedNonce: nonce,
+    });
+    const clientOf = (token: string) =>
+      (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { client_id: string })
+        .client_id;
+    expect(clientOf(tokens.access_token)).toBe(a.clientId);
+    // Another client of the same domain, authenticated as it registered, and no client at all.
+    const other = (await (
+      await operator('POST', `/v1/domains/${a.id}/oauth-clients`, {
+        name: 'other',
+        kind: 'confidential',
+        tokenEndpointAuthMethod: 'client_secret_post',
+        redirectUris: [a.redirect],
+        grantTypes: ['authorization_code', 'refresh_token'],
+      })
+    ).json()) as { clientId: string; clientSecret: string };
+    const refreshAs = (fields: Record<string, string>) =>
+      fetch(`${a.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: tokens.refresh_token!,
+          ...fields,
+        }).toString(),
+      });
+    for (const fields of [
+      { client_id: other.clientId, client_secret: other.clientSecret },
+      { client_id: a.publicId },
+      {},
+    ]) {
+      const res = await refreshAs(fields);
+      expect(res.status, JSON.stringify(fields)).toBe(400);
+      expect(await res.json()).toMatchObject({ error: 'invalid_grant' });
+    }
+    const legacy = await fetch(`${base}/v1/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }),
+    });
+    expect(legacy.status).toBe(400);
+    // Nothing was spent by those attempts: its own client refreshes it, and the new tokens are its.
+    const refreshed = await client.refreshTokenGrant(a.config, tokens.refresh_token!);
+    expect(clientOf(refreshed.access_token)).toBe(a.clientId);
+    expect(await client.tokenIntrospection(a.config, refreshed.access_token)).toMatchObject({
+      active: true,
+      client_id: a.clientId,
+    });
+    const again = await refreshAs({ client_id: other.clientId, client_secret: other.clientSecret });
+    expect(await again.json()).toMatchObject({ error: 'invalid_grant' });
+    expect((await client.refreshTokenGrant(a.config, refreshed.refresh_token!)).access_token).toBeTypeOf(
+      'string',
+    );
+  });
+
+  it('returns from end-session only to a post-logout URI the client registered, exactly, with state', async () => {
+    const res = await operator('POST', `/v1/domains/${a.id}/oauth-clients`, {
+      name: 'logout',
+      kind: 'confidential',
+      tokenEndpointAuthMethod: 'client_secret_post',
+      redirectUris: [a.redirect],
+      postLogoutRedirectUris: ['https://app-a.example/signed-out'],
+      grantTypes: ['authorization_code'],
+    });
+    expect(res.status).toBe(201);
+    const registered = (await res.json()) as {
+      clientId: string;
+      clientSecret: string;
+      postLogoutRedirectUris: string[];
+    };
+    expect(registered.postLogoutRedirectUris).toEqual(['https://app-a.example/signed-out']);
+    const config = await client.discovery(
+      new URL(a.issuer),
+      registered.clientId,
+      registered.clientSecret,
+      undefined,
+      { execute: [client.allowInsecureRequests] },
+    );
+    const signIn = async () => {
+      const verifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const url = client.buildAuthorizationUrl(config, {
+        redirect_uri: a.redirect,
+        scope: 'openid',
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state,
+      });
+      const done = await authorize(url, new Jar(), { email: a.email, password });
+      return client.authorizationCodeGrant(config, new URL(done.location!), {
+        pkceCodeVerifier: verifier,
+        expectedState: state,
+      });
+    };
+    const tokens = await signIn();
+    // A redirect URI is not a post-logout URI; nor is a variation of the registered one.
+    for (const target of [
+      a.redirect,
+      'https://app-a.example/signed-out/',
+      'https://app-a.example/signed-out?x=1',
+      'https://app-a.example/signed-outx',
+      'http://app-a.example/signed-out',
+      'https://app-a.example/signed-out#f',
+    ]) {
+      const refused = await fetch(
+        client.buildEndSessionUrl(config, {
+          id_token_hint: tokens.id_token!,
+          post_logout_redirect_uri: target,
+          state: 's',
+        }),
+        { redirect: 'manual' },
+      );
+      expect(refused.status, target).toBe(400);
+      expect(refused.headers.get('location')).toBeNull();
+      expect(await refused.text()).toContain('post_logout_redirect_uri is not one of the addresses');
+    }
+    expect((await userinfo(a.issuer, tokens.access_token)).status).toBe(200);
+    const out = await fetch(
+      client.buildEndSessionUrl(config, {
+        id_token_hint: tokens.id_token!,
+        post_logout_redirect_uri: 'https://app-a.example/signed-out',
+        state: 'bye now',
+      }),
+      { redirect: 'manual' },
+    );
+    expect(out.status).toBe(303);
+    expect(out.headers.get('location')).toBe('https://app-a.example/signed-out?state=bye+now');
+    expect((await userinfo(a.issuer, tokens.access_token)).status).toBe(401);
+    // Registering one is held to a redirect URI's rules.
+    const bad = await operator('POST', `/v1/domains/${a.id}/oauth-clients`, {
+      name: 'bad',
+      kind: 'public',
+      redirectUris: [a.redirect],
+      postLogoutRedirectUris: ['http://app-a.example/out'],
+      grantTypes: ['authorization_code'],
+    });
+    expect(bad.status).toBe(400);
+  });
+
   it('answers CORS on token and userinfo for the client’s own origins, on discovery and keys for all, nowhere else', async () => {
     const appA = 'https://app-a.example';
     const preflight = (path: string, origin: string) =>
@@ -726,6 +872,7 @@ describe.each(backends)('the authorization code flow on $name', (backend) => {
       name: 'example',
       kind: 'confidential',
       redirectUris: [`${appUrl}/callback`],
+      postLogoutRedirectUris: [`${appUrl}/callback`],
       grantTypes: ['authorization_code'],
     });
     const registered = (await res.json()) as { clientId: string; clientSecret: string };

@@ -2,10 +2,19 @@
 // managed by the operator (BULKHEAD_OPERATOR_TOKEN with --url, or the store directly).
 import type { Command } from 'commander';
 import type { NewClientInput } from '../../identity/oidc/clients.js';
-import { printJson, printMany, resolveDomain, type CliContext } from '../context.js';
+import { printJson, printMany, readJsonFile, resolveDomain, type CliContext } from '../context.js';
 
 const columns = ['id', 'clientId', 'name', 'kind', 'tokenEndpointAuthMethod', 'redirectUris', 'grantTypes'];
 const many = (value: string, previous: string[] = []) => [...previous, value];
+
+/**
+ * The public keys of a `private_key_jwt` client from a JSON file: a JWK Set, or one JWK taken as a set of
+ * one. The API takes the keys themselves (no `jwks_uri`), so a file is what the CLI reads.
+ */
+async function jwksFile(path: string): Promise<{ keys: Record<string, unknown>[] }> {
+  const read = await readJsonFile<Record<string, unknown>>(path);
+  return Array.isArray(read['keys']) ? (read as { keys: Record<string, unknown>[] }) : { keys: [read] };
+}
 
 export function registerOAuthClient(program: Command, ctx: CliContext): void {
   const client = program.command('oauth-client').description("manage the domains' OAuth clients");
@@ -15,11 +24,23 @@ export function registerOAuthClient(program: Command, ctx: CliContext): void {
     .description('register a client; a confidential one’s secret is printed this once')
     .requiredOption('--name <name>', 'what the client is called')
     .option('--public', 'a public client (no secret; authenticates with none)')
-    .option('--auth-method <method>', 'client_secret_basic (default), client_secret_post or none')
+    .option(
+      '--auth-method <method>',
+      'client_secret_basic (default), client_secret_post, private_key_jwt (with --jwks) or none',
+    )
+    .option(
+      '--jwks <file>',
+      'a JSON file of the public keys of a private_key_jwt client (a JWK Set or one JWK)',
+    )
     .option('--redirect-uri <uri>', 'an exact redirect URI (repeat for several)', many)
     .option('--grant <grant>', 'authorization_code, refresh_token or client_credentials (repeat)', many)
     .option('--scope <scope>', 'an allowed scope (repeat; default openid)', many)
     .option('--origin <origin>', 'a browser origin allowed to call the token endpoint (repeat)', many)
+    .option(
+      '--post-logout-redirect-uri <uri>',
+      'an exact address end-session may return to (repeat for several)',
+      many,
+    )
     .option('--json', 'print JSON')
     .action(
       (
@@ -32,6 +53,8 @@ export function registerOAuthClient(program: Command, ctx: CliContext): void {
           grant?: string[];
           scope?: string[];
           origin?: string[];
+          jwks?: string;
+          postLogoutRedirectUri?: string[];
           json?: boolean;
         },
       ) =>
@@ -44,6 +67,8 @@ export function registerOAuthClient(program: Command, ctx: CliContext): void {
             grantTypes: opts.grant ?? ['authorization_code', 'refresh_token'],
             scopes: opts.scope,
             allowedOrigins: opts.origin,
+            postLogoutRedirectUris: opts.postLogoutRedirectUri,
+            jwks: opts.jwks === undefined ? undefined : await jwksFile(opts.jwks),
           } as NewClientInput;
           const created = await cp.createOAuthClient(await resolveDomain(cp, ref), input);
           if (opts.json === true) return printJson(ctx.io, created);

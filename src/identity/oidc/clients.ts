@@ -44,6 +44,8 @@ export interface NewClientInput {
   readonly grantTypes: readonly (typeof clientGrantTypes)[number][];
   readonly scopes?: readonly string[] | undefined;
   readonly allowedOrigins?: readonly string[] | undefined;
+  /** Where end-session may send the browser back to (exactly these). */
+  readonly postLogoutRedirectUris?: readonly string[] | undefined;
   /** The public keys of a `private_key_jwt` client. */
   readonly jwks?: { keys: Record<string, unknown>[] } | undefined;
 }
@@ -59,6 +61,7 @@ export interface ClientView {
   readonly grantTypes: string[];
   readonly scopes: string[];
   readonly allowedOrigins: string[];
+  readonly postLogoutRedirectUris: string[];
   readonly createdAt: string;
 }
 
@@ -74,6 +77,7 @@ function view(row: OAuthClientRow): ClientView {
     grantTypes: row.grant_types,
     scopes: row.scopes,
     allowedOrigins: row.allowed_origins,
+    postLogoutRedirectUris: row.post_logout_redirect_uris,
     createdAt: row.created_at.toISOString(),
   };
 }
@@ -167,6 +171,8 @@ export class ClientService {
     if (input.grantTypes.includes('authorization_code') && input.redirectUris.length === 0)
       throw invalid('The authorization_code grant needs at least one redirect URI.');
     input.redirectUris.forEach(checkRedirectUri);
+    // The same rules as a redirect URI's: end-session sends the browser there with `state`.
+    (input.postLogoutRedirectUris ?? []).forEach(checkRedirectUri);
     (input.allowedOrigins ?? []).forEach(checkOrigin);
     const unique = (list: readonly string[]) => [...new Set(list)];
     const clientSecret =
@@ -189,6 +195,7 @@ export class ClientService {
         grantTypes: unique(input.grantTypes),
         scopes: unique(input.scopes ?? ['openid']),
         allowedOrigins: unique(input.allowedOrigins ?? []),
+        postLogoutRedirectUris: unique(input.postLogoutRedirectUris ?? []),
         at: new Date(),
       });
       await appendAudit(tx, {

@@ -17,6 +17,7 @@ export interface NewOAuthClient {
   readonly grantTypes: readonly string[];
   readonly scopes: readonly string[];
   readonly allowedOrigins: readonly string[];
+  readonly postLogoutRedirectUris: readonly string[];
   readonly at: Date;
 }
 
@@ -36,6 +37,7 @@ export function insertOAuthClient(tx: DomainTx, c: NewOAuthClient): Promise<OAut
       grant_types: JSON.stringify(c.grantTypes),
       scopes: JSON.stringify(c.scopes),
       allowed_origins: JSON.stringify(c.allowedOrigins),
+      post_logout_redirect_uris: JSON.stringify(c.postLogoutRedirectUris),
       created_at: c.at,
       deleted_at: null,
     })

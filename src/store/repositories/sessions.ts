@@ -189,7 +189,7 @@ export function liveSession(
 /** Records a refresh token of a session by its keyed hash. */
 export async function insertRefreshToken(
   tx: Tx,
-  t: { hash: string; sessionId: string; domainId: string; at: Date },
+  t: { hash: string; sessionId: string; domainId: string; at: Date; clientId?: string | null },
 ): Promise<void> {
   await insertRefreshTokenStatement(tx, t).execute();
 }
@@ -197,11 +197,15 @@ export async function insertRefreshToken(
 /** The statement that inserts a new refresh token (to run, or to leave for the commit). */
 export function insertRefreshTokenStatement(
   tx: Tx,
-  t: { hash: string; sessionId: string; domainId: string; at: Date },
+  t: { hash: string; sessionId: string; domainId: string; at: Date; clientId?: string | null },
 ) {
-  return tx
-    .insertInto('refresh_tokens')
-    .values({ hash: t.hash, session_id: t.sessionId, domain_id: t.domainId, created_at: t.at });
+  return tx.insertInto('refresh_tokens').values({
+    hash: t.hash,
+    session_id: t.sessionId,
+    domain_id: t.domainId,
+    created_at: t.at,
+    client_id: t.clientId ?? null,
+  });
 }
 
 /**
@@ -223,10 +227,10 @@ export async function spendRefreshToken(tx: SystemTx, hash: string, at: Date): P
 export function refreshTokenSession(
   tx: SystemTx,
   hash: string,
-): Promise<{ session_id: string; domain_id: string } | undefined> {
+): Promise<{ session_id: string; domain_id: string; client_id: string | null } | undefined> {
   return tx
     .selectFrom('refresh_tokens')
-    .select(['session_id', 'domain_id'])
+    .select(['session_id', 'domain_id', 'client_id'])
     .where('hash', '=', hash)
     .executeTakeFirst();
 }

@@ -2,21 +2,25 @@
 // Until the client and its redirect URI are known to be this domain's and registered exactly, nothing is
 // sent to the redirect URI: the person sees a refusal page instead (RFC 6749 §4.1.2.1). After that,
 // every refusal goes back to the client with `state` and `iss` (RFC 9207). PKCE with S256 is required of
-// every client. A person signed in at this issuer (its own cookie, bound to this issuer) is not asked
-// again; otherwise the issuer's sign-in page, with the portal's checks: a form token bound to a cookie of
-// its own, this site's Origin, the same answer for a wrong email and a wrong password, and the sign-in
-// limits per account and per address.
+// every client. Who signs the person in is the domain's portal when it has one: at the portal's host the
+// portal's session (bound to that host) is the authentication and the portal's sign-in page asks for one;
+// any other host hands the request on to the portal's host. Without a portal, a person signed in at this
+// issuer (its own cookie, bound to this issuer) is not asked again; otherwise the issuer's plain sign-in
+// page, with the portal's checks: a form token bound to a cookie of its own, this site's Origin, and one
+// person check (identity/sign-in.ts) shared with the portal.
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { requestHost } from '../../../domain/hosts.js';
 import { BulkheadError } from '../../../errors.js';
-import { canonicalEmail, type DomainRef } from '../../../identity/names.js';
+import { signInPerson, signInRefusal } from '../../../identity/sign-in.js';
 import { challengeShape, type AuthorizationCodes } from '../../../identity/oidc/codes.js';
 import type { DomainIssuer } from '../../../identity/oidc/issuers.js';
-import { readSessionCookie } from '../../../identity/sessions.js';
+import { portalCookie, readSessionCookie } from '../../../identity/sessions.js';
 import { publicAccess } from '../../../policy/policy.js';
 import type { Services } from '../../../runtime.js';
 import type { OAuthClientRow } from '../../../store/schema.js';
+import { noteLoginLimit } from '../../plugins/login-rate.js';
 import { fromThisSite } from '../../same-site.js';
 import type { App } from '../../types.js';
 import { sameToken } from '../portal/context.js';
@@ -164,6 +168,65 @@ export async function issuerSession(services: Services, request: FastifyRequest,
 
 export { cookieAttributes, brandingOf };
 
+/**
+ * The portal host of the issuer's domain this request came to, or null: the control plane's host, a host
+ * of another domain, any other. Only at its own portal host does a domain's portal session count.
+ */
+async function portalHostHere(services: Services, request: FastifyRequest, issuer: DomainIssuer) {
+  const host = requestHost(request.host);
+  if (host === null) return null;
+  const { site } = await services.portal.siteAndSession(host, null, new Date());
+  return site !== null && site.domainId === issuer.domainId ? host : null;
+}
+
+/** The person signed in at the domain's portal on this host (its cookie, bound to this host), or null. */
+async function portalSession(
+  services: Services,
+  request: FastifyRequest,
+  issuer: DomainIssuer,
+  host: string,
+) {
+  const cookie = readSessionCookie(request.headers.cookie, portalCookie);
+  if (cookie === null || cookie === 'ambiguous') return null;
+  const found = await services.sessions.authenticatePortal(cookie.value, host);
+  // A session of another host, or (were the binding ever wrong) of another domain, is nobody here.
+  if (found === null || 'elsewhere' in found || found.domainId !== issuer.domainId) return null;
+  return found;
+}
+
+/**
+ * The origin of the client an authorization request (a portal sign-in page's `next`, a path of the
+ * portal's host) returns to, when its client and redirect URI are the domain's and registered; else
+ * null. The portal's sign-in page lets its form lead there (CSP form-action covers the redirects that
+ * follow a form), and nowhere else.
+ */
+export async function authorizationReturnOrigin(
+  services: Services,
+  domainId: string,
+  next: string,
+): Promise<string | null> {
+  const url = new URL(next, 'https://portal.invalid');
+  if (!/^\/d\/[a-z0-9-]{1,63}\/authorize$/.test(url.pathname)) return null;
+  const clientId = url.searchParams.get('client_id');
+  const redirectUri = url.searchParams.get('redirect_uri');
+  if (clientId === null || redirectUri === null) return null;
+  const client = await services.oauthClients.find(domainId, clientId);
+  if (client === null || !client.redirect_uris.includes(redirectUri)) return null;
+  return new URL(redirectUri).origin;
+}
+
+/** The authorization request as the portal's sign-in page sends the person back to it. */
+function afterPortalSignIn(request: FastifyRequest, prompt: readonly string[]): string {
+  const url = new URL(request.url, 'https://portal.invalid');
+  // Signing in again is what prompt=login asked; the request that follows it must not ask once more.
+  const rest = prompt.filter((p) => p !== 'login');
+  if (rest.length === 0) url.searchParams.delete('prompt');
+  else url.searchParams.set('prompt', rest.join(' '));
+  const next = `${url.pathname}${url.search}`;
+  const fresh = prompt.includes('login') ? '&fresh=1' : '';
+  return `/sign-in?next=${encodeURIComponent(next)}${fresh}`;
+}
+
 export function authorizeRoutes(app: App, services: Services, codes: AuthorizationCodes): void {
   const signedIn = (request: FastifyRequest, issuer: DomainIssuer) =>
     issuerSession(services, request, issuer);
@@ -238,7 +301,10 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
           'Authorization code flow with PKCE (S256 only, required). An unknown client or a redirect URI not ' +
           'registered exactly is a page for the person, never a redirect; every other refusal goes back to ' +
           'the redirect URI with `error`, `state` and `iss`. A person signed in at this issuer gets a code at ' +
-          'once (unless `prompt=login`); otherwise the issuer’s sign-in page (`prompt=none`: `login_required`).',
+          'once (unless `prompt=login`); otherwise the issuer’s sign-in page (`prompt=none`: `login_required`). ' +
+          'A domain with a portal signs people in at its portal: at its portal host, the portal’s session ' +
+          'there counts and the person without one is sent to the portal’s sign-in page and back; at any ' +
+          'other host, the request is sent on to the domain’s portal host (docs/identity.md).',
         params: IssuerParams,
         querystring: AuthorizeQuery,
         produces: ['text/html'],
@@ -248,14 +314,39 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
       const issuer = await issuerOf(services, request.params.slug);
       const outcome = await check(services, issuer, request.query);
       if (outcome.kind !== 'ok') return refused(reply, issuer, outcome);
-      const person = outcome.prompt.includes('login') ? null : await signedIn(request, issuer);
-      if (person !== null)
-        return grant(reply, outcome, person.subject, await codes.authTime(issuer.domainId, person.sessionId));
-      if (outcome.prompt.includes('none'))
-        return back(reply, outcome.checked, {
+      const fresh = outcome.prompt.includes('login');
+      const loginRequired = () =>
+        back(reply, outcome.checked, {
           error: 'login_required',
           error_description: 'Nobody is signed in at this issuer.',
         });
+      // At a portal host of this domain, the portal signs people in: its session on this host is the
+      // authentication, and its sign-in page sends the person back here.
+      const portalHost = await portalHostHere(services, request, issuer);
+      if (portalHost !== null) {
+        const person = fresh ? null : await portalSession(services, request, issuer, portalHost);
+        if (person !== null)
+          return grant(
+            reply,
+            outcome,
+            person.subject,
+            await codes.authTime(issuer.domainId, person.sessionId),
+          );
+        if (outcome.prompt.includes('none')) return loginRequired();
+        reply.header('cache-control', 'no-store');
+        return reply.redirect(afterPortalSignIn(request, outcome.prompt), 303);
+      }
+      const person = fresh ? null : await signedIn(request, issuer);
+      if (person !== null)
+        return grant(reply, outcome, person.subject, await codes.authTime(issuer.domainId, person.sessionId));
+      // Elsewhere (the control plane's host), a domain with a portal hands the same request to its
+      // portal host (the first, in order); a domain without one shows the issuer's own page.
+      const [host] = (await services.portal.get(issuer.domainId)).hosts;
+      if (host !== undefined) {
+        reply.header('cache-control', 'no-store');
+        return reply.redirect(`https://${host}${request.url}`, 303);
+      }
+      if (outcome.prompt.includes('none')) return loginRequired();
       const query = new URL(request.url, 'http://x').search.slice(1);
       return formPage(request, reply, outcome, query);
     },
@@ -294,26 +385,21 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
       const query = Object.fromEntries(new URLSearchParams(body.request));
       const outcome = await check(services, issuer, query);
       if (outcome.kind !== 'ok') return refused(reply, issuer, outcome);
-      const again = (status: number, message: string) =>
-        formPage(request, reply, outcome, body.request, { status, message, email: body.email });
-      let email;
-      try {
-        email = canonicalEmail(body.email);
-      } catch {
-        return again(400, 'That is not an email address.');
+      const signedInNow = await signInPerson(services, {
+        domainId: issuer.domainId,
+        email: body.email,
+        password: body.password,
+        place: `${issuer.issuer} ${request.ip}`,
+        counted: (account, place) => noteLoginLimit(request, account, place),
+      });
+      if (signedInNow.kind !== 'signed-in') {
+        if (signedInNow.kind === 'limited') reply.header('retry-after', String(signedInNow.retryAfter));
+        return formPage(request, reply, outcome, body.request, {
+          ...signInRefusal(signedInNow),
+          email: body.email,
+        });
       }
-      const account = await services.principals.findUser({ id: issuer.domainId } as DomainRef, email);
-      const where = `${issuer.issuer} ${request.ip}`;
-      const wait = services.loginLimiter.retryAfter(account.key, where);
-      if (wait > 0) {
-        reply.header('retry-after', String(wait));
-        return again(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60)} minutes.`);
-      }
-      const principal = await services.principals.checkPassword(account, body.password);
-      if (principal === null || principal.domain_id !== issuer.domainId) {
-        services.loginLimiter.fail(account.key, where);
-        return again(401, 'The email or the password is not right.');
-      }
+      const principal = signedInNow.principal;
       const { cookie, maxAge } = await services.sessions.login(
         { actor: `principal:${principal.id}`, requestId: String(request.id) },
         principal,

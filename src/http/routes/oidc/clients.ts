@@ -25,6 +25,7 @@ const Client = Type.Object({
   grantTypes: Type.Array(Type.String()),
   scopes: Type.Array(Type.String()),
   allowedOrigins: Type.Array(Type.String()),
+  postLogoutRedirectUris: Type.Array(Type.String()),
   createdAt: Timestamp,
 });
 
@@ -40,6 +41,9 @@ const NewClient = Type.Object(
     ),
     allowedOrigins: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 300 }), { maxItems: 10 }),
+    ),
+    postLogoutRedirectUris: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 2000 }), { maxItems: 10 }),
     ),
     jwks: Type.Optional(
       Type.Object(
@@ -63,7 +67,8 @@ export const clientRoutes: RouteModule = (app, { oauthClients, cursorKey }) => {
         description:
           'Confidential (a `clientSecret`, shown this once, stored only hashed; `client_secret_basic` or ' +
           '`client_secret_post`) or public (`none`). Redirect URIs are absolute https URLs (http on a ' +
-          'loopback host), without fragment, user or wildcard, and are later compared exactly. The operator ' +
+          'loopback host), without fragment, user or wildcard, and are later compared exactly; so are ' +
+          '`postLogoutRedirectUris`, the only addresses end-session returns to. The operator ' +
           'or an admin of the domain; another domain is 404.',
         params: DomainParams,
         body: NewClient,

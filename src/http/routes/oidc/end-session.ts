@@ -2,7 +2,7 @@
 // client holds (`id_token_hint`, verified with this domain's keys) names the session to end: its token
 // session ends at once (its access and refresh tokens are refused from the next request on), and so does
 // the person's session at this issuer when the browser carries it for the same person. The browser goes
-// back only to a URI the client registered, exactly, with its `state`; a hint that does not verify, or a
+// back only to a post-logout URI the client registered (`postLogoutRedirectUris`), exactly, with its `state`; a hint that does not verify, or a
 // URI not registered, is a page for the person and ends nothing.
 import { Type } from '@sinclair/typebox';
 import { isId } from '../../../domain/ids.js';
@@ -37,7 +37,8 @@ export function endSessionRoutes(app: App, services: Services): void {
         description:
           'Ends the session the `id_token_hint` names (and the browser’s session at this issuer for the same ' +
           'person) at once, then returns to `post_logout_redirect_uri` when it is one of the client’s ' +
-          'registered redirect URIs exactly, with `state`. Without a hint that verifies, nothing ends.',
+          'registered `postLogoutRedirectUris` exactly, with `state`; any other is a 400 page and ends ' +
+          'nothing. Without a hint that verifies, nothing ends.',
         params: IssuerParams,
         querystring: EndSessionQuery,
         produces: ['text/html'],
@@ -63,8 +64,15 @@ export function endSessionRoutes(app: App, services: Services): void {
         return refusalPage(reply, branding, 'invalid_request', 'client_id is not the ID token’s audience.');
       const client = await services.oauthClients.find(issuer.domainId, clientId);
       const target = q.post_logout_redirect_uri;
-      if (target !== undefined && (client === null || !client.redirect_uris.includes(target)))
-        return refusalPage(reply, branding, 'invalid_request', 'The address to return to is not registered.');
+      // Only a post-logout URI the client registered, character for character (its redirect URIs are
+      // not enough: a client says where a signed-out browser may land).
+      if (target !== undefined && (client === null || !client.post_logout_redirect_uris.includes(target)))
+        return refusalPage(
+          reply,
+          branding,
+          'invalid_request',
+          'post_logout_redirect_uri is not one of the addresses this application registered for sign-out.',
+        );
       const actor = { actor: `principal:${String(hint.sub)}`, requestId: String(request.id) };
       if (typeof hint['sid'] === 'string' && isId('session', hint['sid']))
         await services.tokens.revokeSession(actor, hint['sid'], 'logout', issuer.domainId);

@@ -31,6 +31,26 @@ async function codeClient(
   return client;
 }
 
+/**
+ * The registered client presenting a refresh token: the one that authenticated, or a public client
+ * naming itself; null for a service account or no client. A refresh token issued to a registered client
+ * is refreshed by that client only (TokenService.refresh).
+ */
+async function refreshClient(
+  services: Services,
+  request: Parameters<typeof authenticateClient>[1],
+  body: PresentedClient,
+  domainId: string,
+): Promise<string | null> {
+  if (presentsClient(request.headers.authorization, body)) {
+    const authenticated = await authenticateClient(services, request, body, domainId);
+    return authenticated.kind === 'registered' ? authenticated.client.client_id : null;
+  }
+  if (body.client_id === undefined) return null;
+  const named = await services.oauthClients.find(domainId, body.client_id);
+  return named !== null && named.auth_method === 'none' ? named.client_id : null;
+}
+
 export const issuerToken: RouteModule = (app, services) => {
   app.post(
     '/d/:slug/token',
@@ -43,7 +63,7 @@ export const issuerToken: RouteModule = (app, services) => {
         description:
           '`client_credentials` for the domain’s service clients (client_secret_basic or client_secret_post), ' +
           'and `refresh_token` for a refresh token of this domain (a client that authenticates must be of ' +
-          'this domain). A client, a refresh token or a grant of another domain is `invalid_client` or ' +
+          'this domain; a refresh token issued to a registered client is refreshed by that client only). A client, a refresh token or a grant of another domain is `invalid_client` or ' +
           '`invalid_grant` and changes nothing. Errors are RFC 6749 §5.2 JSON; unknown parameters are ignored.',
         consumes: ['application/x-www-form-urlencoded', 'application/json'],
         params: IssuerParams,
@@ -91,11 +111,10 @@ export const issuerToken: RouteModule = (app, services) => {
         });
       }
       if (body.grant_type === 'refresh_token') {
-        if (presentsClient(request.headers.authorization, body))
-          await authenticateClient(services, request, body, domainId);
+        const presenter = await refreshClient(services, request, body, domainId);
         if (body.refresh_token === undefined)
           throw new BulkheadError('invalid_request', 'refresh_token is required.');
-        return services.tokens.refresh(requestId, body.refresh_token, domainId);
+        return services.tokens.refresh(requestId, body.refresh_token, domainId, presenter);
       }
       throw new BulkheadError(
         'unsupported_grant_type',

@@ -1,4 +1,5 @@
-// Signing in and out at a portal host. The domain is the host's: a person never types it. The sign-in
+// Signing in and out at a portal host. The domain is the host's: a person never types it. It is also the
+// sign-in page of the domain's OpenID Provider (oidc/authorize.ts sends the person here with `next`). The sign-in
 // form is bound to a cookie of its own (its token is that cookie's keyed hash), and must come from a
 // page of this host (Origin), so no other site can sign a browser in. A wrong email and a wrong password
 // get the same page after the same work; failures are limited per account and per host and address.
@@ -7,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { BulkheadError } from '../../../errors.js';
-import { canonicalEmail, type DomainRef } from '../../../identity/names.js';
+import { signInPerson, signInRefusal } from '../../../identity/sign-in.js';
+import { authorizationReturnOrigin } from '../oidc/authorize.js';
 import { portalCookie, readSessionCookie } from '../../../identity/sessions.js';
 import { fromThisSite } from '../../same-site.js';
 import type { App } from '../../types.js';
@@ -25,8 +27,12 @@ import {
 
 const cookieAttributes = 'Path=/; Secure; HttpOnly; SameSite=Strict';
 
-/** Renders the sign-in page (with a fresh sign-in cookie when there is none). */
-export function signInPage(
+/**
+ * Renders the sign-in page (with a fresh sign-in cookie when there is none). When `next` is an
+ * authorization request of this domain's issuer, its form may lead on to that client (CSP form-action
+ * covers the redirects that follow a form), and to no other.
+ */
+export async function signInPage(
   deps: PortalDeps,
   request: FastifyRequest,
   reply: FastifyReply,
@@ -42,6 +48,15 @@ export function signInPage(
     binding = randomBytes(32).toString('base64url');
     reply.header('set-cookie', `${signInCookie}=${binding}; Max-Age=3600; ${cookieAttributes}`);
   }
+  const next = safeNext(options.next, site.host);
+  const returnOrigin = await authorizationReturnOrigin(deps.services, site.domainId, next);
+  if (returnOrigin !== null) {
+    const csp = String(reply.getHeader('content-security-policy'));
+    reply.header(
+      'content-security-policy',
+      csp.replace("form-action 'self'", `form-action 'self' ${returnOrigin}`),
+    );
+  }
   return renderPage(deps, request, reply, 'signIn', {
     title: 'Sign in',
     person: null,
@@ -50,7 +65,7 @@ export function signInPage(
     data: {
       message: options.message ?? null,
       email: options.email ?? '',
-      next: safeNext(options.next, site.host),
+      next,
     },
   });
 }
@@ -58,7 +73,7 @@ export function signInPage(
 const SignInBody = Type.Object(
   {
     csrf: Type.String({ maxLength: 200 }),
-    next: Type.Optional(Type.String({ maxLength: 2000 })),
+    next: Type.Optional(Type.String({ maxLength: 8000 })),
     email: Type.String({ minLength: 1, maxLength: 320 }),
     password: Type.String({ minLength: 1, maxLength: 1024 }),
   },
@@ -75,13 +90,17 @@ export function signInRoutes(app: App, deps: PortalDeps): void {
       schema: {
         hide: true,
         querystring: Type.Object(
-          { next: Type.Optional(Type.String({ maxLength: 2000 })) },
+          {
+            next: Type.Optional(Type.String({ maxLength: 8000 })),
+            // The form even to a person signed in: an authorization request asked to sign in again.
+            fresh: Type.Optional(Type.Literal('1')),
+          },
           { additionalProperties: false },
         ),
       },
     },
     async (request, reply) => {
-      if ((await personOf(deps, request)) !== null)
+      if (request.query.fresh === undefined && (await personOf(deps, request)) !== null)
         return reply.redirect(safeNext(request.query.next, siteOf(request).host), 303);
       return signInPage(deps, request, reply, {
         ...(request.query.next === undefined ? {} : { next: request.query.next }),
@@ -99,32 +118,22 @@ export function signInRoutes(app: App, deps: PortalDeps): void {
         : services.sessions.formToken('sign-in', `${site.host}\n${binding.value}`);
     if (!fromThisSite(request) || expected === null || !sameToken(body.csrf, expected))
       throw new BulkheadError('csrf_rejected', 'This form did not come from a page of this portal.');
-    const refused = (status: number, message: string) =>
-      signInPage(deps, request, reply, {
-        status,
-        message,
+    const outcome = await signInPerson(services, {
+      domainId: site.domainId,
+      email: body.email,
+      password: body.password,
+      place: `${site.host} ${request.ip}`,
+      counted: (account, place) => noteLoginLimit(request, account, place),
+    });
+    if (outcome.kind !== 'signed-in') {
+      if (outcome.kind === 'limited') reply.header('retry-after', String(outcome.retryAfter));
+      return signInPage(deps, request, reply, {
+        ...signInRefusal(outcome),
         email: body.email,
         ...(body.next === undefined ? {} : { next: body.next }),
       });
-    let email;
-    try {
-      email = canonicalEmail(body.email);
-    } catch {
-      return refused(400, 'That is not an email address.');
     }
-    const account = await services.principals.findUser({ id: site.domainId } as DomainRef, email);
-    const where = `${site.host} ${request.ip}`;
-    noteLoginLimit(request, account.key, where);
-    const wait = services.loginLimiter.retryAfter(account.key, where);
-    if (wait > 0) {
-      reply.header('retry-after', String(wait));
-      return refused(429, `Too many failed attempts. Try again in ${Math.ceil(wait / 60)} minutes.`);
-    }
-    const principal = await services.principals.checkPassword(account, body.password);
-    if (principal === null || principal.domain_id !== site.domainId) {
-      services.loginLimiter.fail(account.key, where);
-      return refused(401, 'The email or the password is not right.');
-    }
+    const principal = outcome.principal;
     const { cookie, maxAge } = await services.sessions.login(
       { actor: `principal:${principal.id}`, requestId: String(request.id) },
       principal,

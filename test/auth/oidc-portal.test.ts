@@ -1,0 +1,200 @@
+// A domain with a portal signs people in at its portal for its OpenID Provider, on both stores, through
+// inject() with the hosts a browser would send: the issuer at the control plane's host hands the
+// authorization request on to the portal's host, the portal's sign-in page sends the person back with
+// `next`, and the portal's session on that host is the authentication (auth_time from it). Across two
+// domains with portals, A's portal session never completes an authorization for B's client.
+import { createHash, randomBytes } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../../src/http/types.js';
+import type { Services } from '../../src/runtime.js';
+import { openProvidedApi, operatorToken } from '../helpers/api.js';
+import { backends } from '../helpers/backends.js';
+import { cookiesOf, createPortalTenant, csrfOf, signIn, type PortalTenant } from '../helpers/portal.js';
+import type { TestProviders } from '../helpers/providers.js';
+import { tenantPassword } from '../helpers/tenants.js';
+
+const publicUrl = 'https://bulkhead-oidc-portal.test';
+const controlHost = 'bulkhead-oidc-portal.test';
+
+interface Side extends PortalTenant {
+  slug: string;
+  issuer: string;
+  clientId: string;
+  redirect: string;
+}
+
+describe.each(backends)('the portal as the issuer’s sign-in page on $name', (backend) => {
+  let providers: TestProviders;
+  let services: Services & { drop(): Promise<void> };
+  let app: App;
+  let a: Side;
+  let b: Side;
+  const tag = `${backend.name}-${process.pid}`;
+
+  async function side(label: string): Promise<Side> {
+    const slug = `op-${label}-${tag}`;
+    const tenant = await createPortalTenant(app, operatorToken, {
+      slug,
+      host: `portal.${label}-${tag}.test`,
+      displayName: `Portal ${label}`,
+      color: '#224466',
+    });
+    const redirect = `https://app-${label}.example/callback`;
+    const res = await app.inject({
+      method: 'POST',
+      url: `/v1/domains/${tenant.id}/oauth-clients`,
+      headers: { authorization: `Bearer ${operatorToken}` },
+      payload: { name: 'spa', kind: 'public', redirectUris: [redirect], grantTypes: ['authorization_code'] },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    return {
+      ...tenant,
+      slug,
+      issuer: `${publicUrl}/d/${slug}`,
+      clientId: res.json<{ clientId: string }>().clientId,
+      redirect,
+    };
+  }
+
+  /** An authorization request of `client` at `side`'s issuer, as a path. */
+  function authorizePath(side: Side, extra: Record<string, string> = {}, client = side) {
+    const verifier = randomBytes(32).toString('base64url');
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: client.clientId,
+      redirect_uri: client.redirect,
+      scope: 'openid',
+      state: 'st-1',
+      nonce: 'n-1',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      ...extra,
+    });
+    return { verifier, path: `/d/${side.slug}/authorize?${query.toString()}` };
+  }
+
+  const get = (host: string, url: string, cookie?: string) =>
+    app.inject({ method: 'GET', url, headers: { host, ...(cookie === undefined ? {} : { cookie }) } });
+
+  beforeAll(async () => {
+    ({ providers, services, app } = await openProvidedApi(backend, { publicUrl }));
+    a = await side('a');
+    b = await side('b');
+  });
+  afterAll(async () => {
+    await app.close();
+    await services.drop();
+    providers.remove();
+  });
+
+  it('hands the request to the portal, signs in there, and finishes with a code whose auth_time is the portal session’s', async () => {
+    const { verifier, path } = authorizePath(a);
+    const atIssuer = await get(controlHost, path);
+    expect(atIssuer.statusCode).toBe(303);
+    expect(atIssuer.headers.location).toBe(`https://${a.host}${path}`);
+    const atPortal = await get(a.host, path);
+    expect(atPortal.statusCode).toBe(303);
+    const signInUrl = new URL(atPortal.headers.location as string, `https://${a.host}`);
+    expect(signInUrl.pathname).toBe('/sign-in');
+    const next = signInUrl.searchParams.get('next')!;
+    expect(next).toBe(path);
+    // The portal's sign-in page lets its form lead on to this client's origin, and to no other.
+    const page = await get(a.host, `${signInUrl.pathname}${signInUrl.search}`);
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-security-policy']).toContain("form-action 'self' https://app-a.example;");
+    expect(page.body).toContain(`value="${next.replaceAll('&', '&amp;')}"`);
+    const before = Math.floor(Date.now() / 1000);
+    const { cookie, res } = await signIn(app, a.host, a.email, tenantPassword, next);
+    expect(res.statusCode, res.body).toBe(303);
+    expect(res.headers.location).toBe(next);
+    const done = await get(a.host, next, cookie!);
+    expect(done.statusCode).toBe(303);
+    const callback = new URL(done.headers.location as string);
+    expect(callback.origin + callback.pathname).toBe(a.redirect);
+    expect(callback.searchParams.get('iss')).toBe(a.issuer);
+    expect(callback.searchParams.get('state')).toBe('st-1');
+    const token = await app.inject({
+      method: 'POST',
+      url: `/d/${a.slug}/token`,
+      headers: { host: controlHost, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: callback.searchParams.get('code')!,
+        redirect_uri: a.redirect,
+        code_verifier: verifier,
+        client_id: a.clientId,
+      }).toString(),
+    });
+    expect(token.statusCode, token.body).toBe(200);
+    const claims = decodeJwt(token.json<{ id_token: string }>().id_token);
+    expect(claims).toMatchObject({ iss: a.issuer, aud: a.clientId, nonce: 'n-1' });
+    expect(claims.auth_time).toBeGreaterThanOrEqual(before - 1);
+    // Signed in at the portal: the next request is answered with a code at once, with the same auth_time.
+    const second = authorizePath(a);
+    const again = await get(a.host, second.path, cookie!);
+    expect(new URL(again.headers.location as string).searchParams.get('code')).toMatch(/^bhc_/);
+  });
+
+  it('never lets A’s portal session complete an authorization for B’s client, at any host', async () => {
+    const { cookie } = await signIn(app, a.host, a.email);
+    const portalA = cookie!;
+    const forB = authorizePath(b).path;
+    // At A's portal host, B's issuer: A's session is not B's; the request goes on to B's portal.
+    const atA = await get(a.host, forB, portalA);
+    expect(atA.statusCode).toBe(303);
+    expect(atA.headers.location).toBe(`https://${b.host}${forB}`);
+    // At B's portal host with A's cookie: B's sign-in page, never a code.
+    const atB = await get(b.host, forB, portalA);
+    expect(atB.statusCode).toBe(303);
+    expect(atB.headers.location).toMatch(/^\/sign-in\?next=/);
+    // A's issuer asked at B's host with A's cookie: handed to A's portal, no code here.
+    const forA = authorizePath(a).path;
+    const crossed = await get(b.host, forA, portalA);
+    expect(crossed.headers.location).toBe(`https://${a.host}${forA}`);
+    // B's client at A's issuer, on A's portal with A's session: the client is not A's (a page, 400).
+    const mixed = await get(a.host, authorizePath(a, {}, b).path, portalA);
+    expect(mixed.statusCode).toBe(400);
+    expect(mixed.headers.location).toBeUndefined();
+    // The control plane's host with A's portal cookie: handed on, never a code.
+    const control = await get(controlHost, forA, portalA);
+    expect(control.headers.location).toBe(`https://${a.host}${forA}`);
+  });
+
+  it('asks again for prompt=login, and answers login_required for prompt=none without a session', async () => {
+    const { cookie } = await signIn(app, a.host, a.email);
+    const { path } = authorizePath(a, { prompt: 'login' });
+    const asked = await get(a.host, path, cookie!);
+    expect(asked.statusCode).toBe(303);
+    const signInUrl = new URL(asked.headers.location as string, `https://${a.host}`);
+    expect(signInUrl.searchParams.get('fresh')).toBe('1');
+    expect(signInUrl.searchParams.get('next')).not.toContain('prompt=');
+    // The form is shown to the person already signed in.
+    const page = await get(a.host, `${signInUrl.pathname}${signInUrl.search}`, cookie!);
+    expect(page.statusCode).toBe(200);
+    expect(csrfOf(page.body)).toBeTypeOf('string');
+    const none = await get(a.host, authorizePath(a, { prompt: 'none' }).path);
+    const back = new URL(none.headers.location as string);
+    expect(back.searchParams.get('error')).toBe('login_required');
+    expect(back.searchParams.get('iss')).toBe(a.issuer);
+  });
+
+  it('counts the portal’s failed sign-ins under the shared limits and says so in RateLimit', async () => {
+    const page = await get(a.host, '/sign-in');
+    const pre = Object.entries(cookiesOf(page)).map(([n, v]) => `${n}=${v}`)[0]!;
+    const res = await app.inject({
+      method: 'POST',
+      url: '/sign-in',
+      headers: {
+        host: a.host,
+        origin: `https://${a.host}`,
+        cookie: pre,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      payload: new URLSearchParams({ csrf: csrfOf(page.body), email: a.email, password: 'wrong' }).toString(),
+    });
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['ratelimit-policy']).toMatch(/"account";q=\d+/);
+  });
+});
