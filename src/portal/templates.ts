@@ -53,20 +53,43 @@ export const dashboard = `<h1>Welcome</h1>
 </div>`;
 
 export const resources = `<h1>Resources</h1>
-<% if (it.items.length === 0) { %><p class="card">No resources yet. They are created with the domain's provisioning key (<code>bulkhead resource create</code>).</p><% } else { %>
+<% if (it.message) { %><p class="notice<% if (it.failed) { %> error<% } %>" role="<%= it.failed ? 'alert' : 'status' %>"><%= it.message %></p><% } %>
+<% if (it.credentials) { %><div class="card notice" role="status"><p>The credentials of <strong><%= it.created.name %></strong>, shown this once here: copy them now. The domain's key reads them again through the API.</p>
+<dl><% it.credentials.forEach(function (c, i) { %><dt><%= c.name %></dt><dd><code id="cred-<%= i %>"><%= c.value %></code> <button type="button" class="secondary" data-copy="cred-<%= i %>" aria-label="Copy <%= c.name %>" hidden>Copy</button></dd><% }) %></dl></div><% } %>
+<% if (it.items.length === 0) { %><p class="card">No resources yet.<% if (!it.admin) { %> An admin of the domain creates them with the domain's provisioning key.<% } %></p><% } else { %>
 <table><caption class="skip">Resources of <%= it.site.displayName %></caption>
 <thead><tr><th scope="col">Name</th><th scope="col">Kind</th><th scope="col">Status</th><th scope="col" class="hide-narrow">Created</th></tr></thead>
 <tbody>
 <% for (const r of it.items) { %><tr><td><a href="/resources/<%= r.id %>"><%= r.name %></a></td><td><%= r.kind %></td><td><%= r.status %></td><td class="hide-narrow"><%= r.createdAt.slice(0, 10) %></td></tr><% } %>
-</tbody></table><% } %>`;
+</tbody></table><% } %>
+<% if (it.admin) { %><form method="post" action="/resources" class="card" autocomplete="off">
+<h2>Create a resource</h2>
+<input type="hidden" name="csrf" value="<%= it.csrf %>">
+<label for="res-kind">Kind</label>
+<select id="res-kind" name="kind"><% for (const k of it.kinds) { %><option value="<%= k %>"><%= k %></option><% } %></select>
+<label for="res-name">Name (lowercase letters, digits and dashes)</label>
+<input id="res-name" name="name" type="text" required maxlength="63" pattern="[a-z0-9][a-z0-9-]*">
+<label for="res-key">The domain's provisioning key (used for this request only, never kept)</label>
+<input id="res-key" name="key" type="password" required maxlength="8192" autocomplete="off">
+<p><button type="submit">Create</button></p>
+</form><% } %>`;
 
 export const resource = `<h1><%= it.resource.name %></h1>
+<% if (it.message) { %><p class="notice<% if (it.failed) { %> error<% } %>" role="<%= it.failed ? 'alert' : 'status' %>"><%= it.message %></p><% } %>
 <div class="card"><dl>
 <dt>Id</dt><dd><code><%= it.resource.id %></code></dd>
 <dt>Kind</dt><dd><%= it.resource.kind %></dd>
 <dt>Status</dt><dd><%= it.resource.status %></dd>
 <dt>Created</dt><dd><%= it.resource.createdAt %></dd>
 </dl></div>
+<% if (it.admin) { %><form method="post" action="/resources/<%= it.resource.id %>/delete" class="card" autocomplete="off">
+<h2>Delete this resource</h2>
+<p>Its data is removed from the backend, and its name is never given out again.</p>
+<input type="hidden" name="csrf" value="<%= it.csrf %>">
+<label for="del-key">The domain's provisioning key (used for this request only, never kept)</label>
+<input id="del-key" name="key" type="password" required maxlength="8192" autocomplete="off">
+<p><button type="submit">Delete <%= it.resource.name %></button></p>
+</form><% } %>
 <p><a href="/resources">All resources</a></p>`;
 
 export const members = `<h1>Members</h1>
