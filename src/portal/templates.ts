@@ -240,10 +240,27 @@ export const consoleDomain = `<h1><%= it.domain.name %> <span class="muted">(<%=
 </section>`;
 
 export const consoleGrants = `<h1>Grants</h1>
-<% if (it.message) { %><p class="notice" role="status"><%= it.message %></p><% } %>
+<% if (it.message) { %><p class="notice<% if (it.failed) { %> error<% } %>" role="<%= it.failed ? 'alert' : 'status' %>"><%= it.message %></p><% } %>
 <% if (it.items.length === 0) { %><p class="card">No grant.</p><% } else { %>
 <table><caption class="skip">Every grant</caption>
 <thead><tr><th scope="col">From → to</th><th scope="col">Actions</th><th scope="col">Resources</th><th scope="col" class="hide-narrow">Reason</th><th scope="col">Expires</th><th scope="col">Action</th></tr></thead>
 <tbody><% for (const g of it.items) { %><tr><td><code><%= g.from %></code> → <code><%= g.to %></code></td><td><%= g.actions.join(', ') %></td><td><%= g.resources.join(', ') %></td><td class="hide-narrow"><%= g.reason %></td><td><%= g.expiresAt.slice(0, 16).replace('T', ' ') %></td>
 <td><% if (!g.revokedAt) { %><form method="post" action="/console/grants/<%= g.id %>/revoke" class="inline"><input type="hidden" name="csrf" value="<%= it.csrf %>"><button class="secondary" type="submit" aria-label="Revoke grant <%= g.id %>">Revoke</button></form><% } else { %>revoked<% } %></td></tr><% } %></tbody></table><% } %>
-<p class="muted">Grants are created with <code>bulkhead grant create</code> or <code>POST /v1/grants</code>.</p>`;
+<form method="post" action="/console/grants" class="card">
+<h2>Create a grant</h2>
+<p class="muted">The principals of one domain may then do the chosen actions on resources of another, until the grant expires or is revoked. Every use is audited.</p>
+<input type="hidden" name="csrf" value="<%= it.csrf %>">
+<label for="grant-from">From (the domain that acts)</label>
+<select id="grant-from" name="from" required><% for (const d of it.domains) { %><option value="<%= d.id %>"><%= d.slug %> (<%= d.name %>)</option><% } %></select>
+<label for="grant-to">To (the domain whose resources it acts on)</label>
+<select id="grant-to" name="to" required><% for (const d of it.domains) { %><option value="<%= d.id %>"><%= d.slug %> (<%= d.name %>)</option><% } %></select>
+<fieldset><legend>Actions</legend><% for (const a of it.actions) { %><label class="check"><input type="checkbox" name="actions" value="<%= a %>"> <%= a %></label><% } %></fieldset>
+<label for="grant-resources">Resources (ids, or * for all)</label>
+<input id="grant-resources" name="resources" type="text" required maxlength="4200" value="*">
+<label for="grant-days">Days (1 to <%= it.maxDays %>)</label>
+<input id="grant-days" name="days" type="number" required min="1" max="<%= it.maxDays %>" value="7">
+<label for="grant-reason">Reason</label>
+<input id="grant-reason" name="reason" type="text" required maxlength="500">
+<p><button type="submit">Create the grant</button></p>
+</form>
+<p class="muted">Grants are also created with <code>bulkhead grant create</code> or <code>POST /v1/grants</code>.</p>`;
