@@ -231,7 +231,7 @@ describe('the portal in Chromium', () => {
     await pageA.getByLabel('Name (lowercase letters, digits and dashes)').fill('alpha-new');
     await pageA.getByLabel(keyLabel).fill(a.key);
     await pageA.getByRole('button', { name: 'Create' }).click();
-    await expect(pageA.getByRole('status').textContent()).resolves.toContain('Created alpha-new.');
+    await expect(pageA.getByRole('status').first().textContent()).resolves.toContain('Created alpha-new.');
     const first = await pageA.locator('#cred-0').textContent();
     expect(first).not.toBe('');
     await expect(
