@@ -36,6 +36,9 @@ svg.chart .bar2{fill:#b42318}
 svg.chart .line{fill:none;stroke:var(--primary);stroke-width:2}
 svg.chart text{font-size:11px;fill:#1a1a1a}
 svg.chart .axis{stroke:#767b85}
+fieldset{border:1px solid #d8dbe0;border-radius:6px;margin:12px 0;padding:8px 12px}
+label.check{display:inline-flex;gap:6px;align-items:center;font-weight:400;margin:4px 16px 4px 0}
+input[type=number]{width:8em;padding:10px;border:1px solid #767b85;border-radius:6px;font:inherit}
 input[type=text],input[type=email],input[type=password]{width:100%;max-width:420px;padding:10px;border:1px solid #767b85;border-radius:6px;font:inherit}
 button{font:inherit;padding:9px 16px;border-radius:6px;border:1px solid var(--primary);background:var(--primary);color:#fff;cursor:pointer}
 button.secondary{background:#fff;color:var(--primary)}

@@ -53,20 +53,43 @@ export const dashboard = `<h1>Welcome</h1>
 </div>`;
 
 export const resources = `<h1>Resources</h1>
-<% if (it.items.length === 0) { %><p class="card">No resources yet. They are created with the domain's provisioning key (<code>bulkhead resource create</code>).</p><% } else { %>
+<% if (it.message) { %><p class="notice<% if (it.failed) { %> error<% } %>" role="<%= it.failed ? 'alert' : 'status' %>"><%= it.message %></p><% } %>
+<% if (it.credentials) { %><div class="card notice" role="status"><p>The credentials of <strong><%= it.created.name %></strong>, shown this once here: copy them now. The domain's key reads them again through the API.</p>
+<dl><% it.credentials.forEach(function (c, i) { %><dt><%= c.name %></dt><dd><code id="cred-<%= i %>"><%= c.value %></code> <button type="button" class="secondary" data-copy="cred-<%= i %>" aria-label="Copy <%= c.name %>" hidden>Copy</button></dd><% }) %></dl></div><% } %>
+<% if (it.items.length === 0) { %><p class="card">No resources yet.<% if (!it.admin) { %> An admin of the domain creates them with the domain's provisioning key.<% } %></p><% } else { %>
 <table><caption class="skip">Resources of <%= it.site.displayName %></caption>
 <thead><tr><th scope="col">Name</th><th scope="col">Kind</th><th scope="col">Status</th><th scope="col" class="hide-narrow">Created</th></tr></thead>
 <tbody>
 <% for (const r of it.items) { %><tr><td><a href="/resources/<%= r.id %>"><%= r.name %></a></td><td><%= r.kind %></td><td><%= r.status %></td><td class="hide-narrow"><%= r.createdAt.slice(0, 10) %></td></tr><% } %>
-</tbody></table><% } %>`;
+</tbody></table><% } %>
+<% if (it.admin) { %><form method="post" action="/resources" class="card" autocomplete="off">
+<h2>Create a resource</h2>
+<input type="hidden" name="csrf" value="<%= it.csrf %>">
+<label for="res-kind">Kind</label>
+<select id="res-kind" name="kind"><% for (const k of it.kinds) { %><option value="<%= k %>"><%= k %></option><% } %></select>
+<label for="res-name">Name (lowercase letters, digits and dashes)</label>
+<input id="res-name" name="name" type="text" required maxlength="63" pattern="[a-z0-9][a-z0-9-]*">
+<label for="res-key">The domain's provisioning key (used for this request only, never kept)</label>
+<input id="res-key" name="key" type="password" required maxlength="8192" autocomplete="off">
+<p><button type="submit">Create</button></p>
+</form><% } %>`;
 
 export const resource = `<h1><%= it.resource.name %></h1>
+<% if (it.message) { %><p class="notice<% if (it.failed) { %> error<% } %>" role="<%= it.failed ? 'alert' : 'status' %>"><%= it.message %></p><% } %>
 <div class="card"><dl>
 <dt>Id</dt><dd><code><%= it.resource.id %></code></dd>
 <dt>Kind</dt><dd><%= it.resource.kind %></dd>
 <dt>Status</dt><dd><%= it.resource.status %></dd>
 <dt>Created</dt><dd><%= it.resource.createdAt %></dd>
 </dl></div>
+<% if (it.admin) { %><form method="post" action="/resources/<%= it.resource.id %>/delete" class="card" autocomplete="off">
+<h2>Delete this resource</h2>
+<p>Its data is removed from the backend, and its name is never given out again.</p>
+<input type="hidden" name="csrf" value="<%= it.csrf %>">
+<label for="del-key">The domain's provisioning key (used for this request only, never kept)</label>
+<input id="del-key" name="key" type="password" required maxlength="8192" autocomplete="off">
+<p><button type="submit">Delete <%= it.resource.name %></button></p>
+</form><% } %>
 <p><a href="/resources">All resources</a></p>`;
 
 export const members = `<h1>Members</h1>
@@ -217,10 +240,27 @@ export const consoleDomain = `<h1><%= it.domain.name %> <span class="muted">(<%=
 </section>`;
 
 export const consoleGrants = `<h1>Grants</h1>
-<% if (it.message) { %><p class="notice" role="status"><%= it.message %></p><% } %>
+<% if (it.message) { %><p class="notice<% if (it.failed) { %> error<% } %>" role="<%= it.failed ? 'alert' : 'status' %>"><%= it.message %></p><% } %>
 <% if (it.items.length === 0) { %><p class="card">No grant.</p><% } else { %>
 <table><caption class="skip">Every grant</caption>
 <thead><tr><th scope="col">From → to</th><th scope="col">Actions</th><th scope="col">Resources</th><th scope="col" class="hide-narrow">Reason</th><th scope="col">Expires</th><th scope="col">Action</th></tr></thead>
 <tbody><% for (const g of it.items) { %><tr><td><code><%= g.from %></code> → <code><%= g.to %></code></td><td><%= g.actions.join(', ') %></td><td><%= g.resources.join(', ') %></td><td class="hide-narrow"><%= g.reason %></td><td><%= g.expiresAt.slice(0, 16).replace('T', ' ') %></td>
 <td><% if (!g.revokedAt) { %><form method="post" action="/console/grants/<%= g.id %>/revoke" class="inline"><input type="hidden" name="csrf" value="<%= it.csrf %>"><button class="secondary" type="submit" aria-label="Revoke grant <%= g.id %>">Revoke</button></form><% } else { %>revoked<% } %></td></tr><% } %></tbody></table><% } %>
-<p class="muted">Grants are created with <code>bulkhead grant create</code> or <code>POST /v1/grants</code>.</p>`;
+<form method="post" action="/console/grants" class="card">
+<h2>Create a grant</h2>
+<p class="muted">The principals of one domain may then do the chosen actions on resources of another, until the grant expires or is revoked. Every use is audited.</p>
+<input type="hidden" name="csrf" value="<%= it.csrf %>">
+<label for="grant-from">From (the domain that acts)</label>
+<select id="grant-from" name="from" required><% for (const d of it.domains) { %><option value="<%= d.id %>"><%= d.slug %> (<%= d.name %>)</option><% } %></select>
+<label for="grant-to">To (the domain whose resources it acts on)</label>
+<select id="grant-to" name="to" required><% for (const d of it.domains) { %><option value="<%= d.id %>"><%= d.slug %> (<%= d.name %>)</option><% } %></select>
+<fieldset><legend>Actions</legend><% for (const a of it.actions) { %><label class="check"><input type="checkbox" name="actions" value="<%= a %>"> <%= a %></label><% } %></fieldset>
+<label for="grant-resources">Resources (ids, or * for all)</label>
+<input id="grant-resources" name="resources" type="text" required maxlength="4200" value="*">
+<label for="grant-days">Days (1 to <%= it.maxDays %>)</label>
+<input id="grant-days" name="days" type="number" required min="1" max="<%= it.maxDays %>" value="7">
+<label for="grant-reason">Reason</label>
+<input id="grant-reason" name="reason" type="text" required maxlength="500">
+<p><button type="submit">Create the grant</button></p>
+</form>
+<p class="muted">Grants are also created with <code>bulkhead grant create</code> or <code>POST /v1/grants</code>.</p>`;

@@ -217,6 +217,40 @@ describe('the portal in Chromium', () => {
     expect(dialogs).toEqual([]);
   });
 
+  it("creates and deletes a resource from A's pages with A's key; B's key is refused", async () => {
+    const keyLabel = "The domain's provisioning key (used for this request only, never kept)";
+    await pageA.goto(at(a.host, '/resources'));
+    await pageA.getByLabel('Kind').selectOption('storage');
+    await pageA.getByLabel('Name (lowercase letters, digits and dashes)').fill('alpha-new');
+    await pageA.getByLabel(keyLabel).fill(b.key);
+    await pageA.getByRole('button', { name: 'Create' }).click();
+    await expect(pageA.getByRole('alert').textContent()).resolves.toContain(
+      'not a live provisioning key of this domain',
+    );
+    expect(await pageA.content()).not.toContain(b.key);
+    await pageA.getByLabel('Name (lowercase letters, digits and dashes)').fill('alpha-new');
+    await pageA.getByLabel(keyLabel).fill(a.key);
+    await pageA.getByRole('button', { name: 'Create' }).click();
+    await expect(pageA.getByRole('status').first().textContent()).resolves.toContain('Created alpha-new.');
+    const first = await pageA.locator('#cred-0').textContent();
+    expect(first).not.toBe('');
+    await expect(
+      pageA
+        .getByRole('button', { name: /^Copy / })
+        .first()
+        .isVisible(),
+    ).resolves.toBe(true);
+    expect(await pageA.content()).not.toContain(a.key);
+    await noSeriousViolations(pageA, 'resource created');
+    await photograph(pageA, 'resource-created');
+    await pageA.getByRole('link', { name: 'alpha-new' }).click();
+    await pageA.getByLabel(keyLabel).fill(a.key);
+    await pageA.getByRole('button', { name: 'Delete alpha-new' }).click();
+    await expect(pageA.getByRole('status').textContent()).resolves.toContain('Deleted alpha-new');
+    expect(await pageA.getByRole('link', { name: 'alpha-new' }).count()).toBe(0);
+    expect(dialogs).toEqual([]);
+  });
+
   it('runs the operator console at the control plane host: domains and the verify-run chart', async () => {
     const context = await browser.newContext({
       ignoreHTTPSErrors: true,
@@ -271,6 +305,16 @@ describe('the portal in Chromium', () => {
     await photograph(page, 'console-domain');
     await page.goto(at('control.test', '/console/grants'));
     await noSeriousViolations(page, 'console grants');
+    // A grant created from the console's form: A's services may read B's volumes.
+    await page.getByLabel('From (the domain that acts)').selectOption(a.id);
+    await page.getByLabel('To (the domain whose resources it acts on)').selectOption(b.id);
+    await page.getByLabel('volumes.read').check();
+    await page.getByLabel('Reason').fill(`support ticket ${xss}`);
+    await page.getByRole('button', { name: 'Create the grant' }).click();
+    await expect(page.getByRole('status').textContent()).resolves.toContain('Created the grant.');
+    await expect(page.getByRole('cell', { name: `support ticket ${xss}` }).count()).resolves.toBe(1);
+    await noSeriousViolations(page, 'console grant created');
+    await photograph(page, 'console-grants');
     // The console's host is no portal, and a portal host has no console.
     expect((await page.goto(at('control.test', '/')))?.status()).toBe(404);
     expect((await page.goto(at(a.host, '/console')))?.status()).toBe(404);

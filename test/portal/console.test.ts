@@ -2,7 +2,8 @@
 // (the host of BULKHEAD_PUBLIC_URL), signed into with the operator token (limited per host and address),
 // its cookie worthless at any other host and a portal cookie worthless there; every form refused from a
 // third origin or without its token; domains created, suspended, resumed and deleted, hosts and branding
-// given (the console's own host refused, 409), keys issued once and revoked, grants revoked; the audit
+// given (the console's own host refused, 409), keys issued once and revoked, grants created (the API's
+// checks) and revoked; the audit
 // chain's status and the recorded verify runs as an SVG chart; hostile names shown as text.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
@@ -52,6 +53,17 @@ const consoleRoutes: Record<string, { path: (domainId: string) => string; fields
       path: (d) => `/console/domains/${d}/keys/key_00000000000000000000000000/revoke`,
     },
     'GET /console/grants': { path: () => '/console/grants' },
+    'POST /console/grants': {
+      path: () => '/console/grants',
+      fields: {
+        from: 'dom_00000000000000000000000000',
+        to: 'dom_00000000000000000000000001',
+        actions: 'volumes.read',
+        resources: '*',
+        days: '1',
+        reason: 'x',
+      },
+    },
     'POST /console/grants/:grantId/revoke': {
       path: () => '/console/grants/grt_00000000000000000000000000/revoke',
     },
@@ -293,6 +305,57 @@ describe.each(backends)('the operator console on $name', (backend) => {
       confirm: `cc-${tag}`,
     });
     expect(deleted.body).toContain('<strong>deleted</strong>');
+  });
+
+  it("creates a grant with the API's checks, shows its reason as text, and refuses unknown domains", async () => {
+    const csrf = csrfOf((await page(consoleHost, '/console/grants', consoleCookie)).body);
+    const grantsPage = await page(consoleHost, '/console/grants', consoleCookie);
+    expect(grantsPage.body).toContain('action="/console/grants"');
+    expect(grantsPage.body).toContain('value="volumes.read"');
+    const base = { csrf, from: a.id, to: b.id, resources: '*', days: '2', reason: `ticket ${xss}` };
+    const created = await app.inject({
+      method: 'POST',
+      url: '/console/grants',
+      headers: {
+        host: consoleHost,
+        cookie: consoleCookie,
+        origin: `https://${consoleHost}`,
+        'content-type': form,
+      },
+      payload: new URLSearchParams([
+        ...Object.entries(base),
+        ['actions', 'volumes.read'],
+        ['actions', 'instances.read'],
+      ]).toString(),
+    });
+    expect(created.statusCode, created.body).toBe(200);
+    expect(created.body).toContain('Created the grant.');
+    expect(created.body).not.toContain(xss);
+    expect(created.body).toContain('ticket &lt;img src=x onerror=alert(1)&gt;');
+    const grants = (
+      await app.inject({ method: 'GET', url: `/v1/grants?domainId=${b.id}`, headers: op })
+    ).json<{
+      items: { from: string; to: string; actions: string[]; expiresAt: string; createdBy: string }[];
+    }>().items;
+    const grant = grants.find((g) => g.from === a.id && g.to === b.id)!;
+    expect(grant.actions.sort()).toEqual(['instances.read', 'volumes.read']);
+    expect(grant.createdBy).toBe('operator');
+    expect(Date.parse(grant.expiresAt) - Date.now()).toBeGreaterThan(86_400_000);
+    for (const [fields, status] of [
+      [{ ...base, actions: 'volumes.read', to: a.id }, 400], // to itself: the service's rule
+      [{ ...base, actions: 'principals.write' }, 400], // not grantable
+      [{ ...base, actions: 'volumes.read', days: '91' }, 400],
+      [{ ...base, actions: 'volumes.read', resources: xss }, 400],
+      [{ ...base }, 400], // no action
+      [{ ...base, actions: 'volumes.read', to: 'dom_00000000000000000000000000' }, 404],
+      [{ ...base, actions: 'volumes.read', to: 'not-an-id' }, 404],
+    ] as const) {
+      const before = await domainState(services, b.id);
+      const res = await post(consoleHost, '/console/grants', consoleCookie, fields);
+      expect(res.statusCode, JSON.stringify(fields)).toBe(status);
+      expect(res.body).not.toContain(xss);
+      expect(await domainState(services, b.id)).toEqual(before);
+    }
   });
 
   it('shows a grant and a key named with a script as text, and revokes the grant', async () => {

@@ -1,9 +1,11 @@
 // The portal's changes and records through inject(), on both stores: members added, disabled and given
 // a new password by an admin only (a member's forms are refused, the policy's rule); a service's secret
 // shown once; B's ids in A's forms answered as unknown ones with B unchanged; forms from a third origin
-// refused; the audit trail filtered, paged and exported with A's events only; usage as SVG charts and
+// refused; resources created and deleted with the domain's provisioning key only (B's key refused as an
+// invalid one, audited as the API audits it), their credentials shown once; the audit trail filtered, paged and exported with A's events only; usage as SVG charts and
 // invoices with their PDFs, A's only; hostile text shown as text.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAudit } from '../../src/audit/log.js';
 import { periodOf } from '../../src/billing/periods.js';
 import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
@@ -295,5 +297,196 @@ describe.each(backends)('the portal manages a domain on $name', (backend) => {
     expect(pdf.rawPayload.subarray(0, 5).toString()).toBe('%PDF-');
     // A member of the domain reads its billing too, as the API's rule says.
     expect((await page(a.host, '/usage', memberCookie)).statusCode).toBe(200);
+  });
+  const resourcesOf = async (domainId: string, key: string) =>
+    (
+      await app.inject({
+        method: 'GET',
+        url: `/v1/domains/${domainId}/resources`,
+        headers: { authorization: `Bearer ${key}` },
+      })
+    ).json<{ items: { id: string; name: string; status: string }[] }>().items;
+  const auditOf = (domainId: string, action: string) =>
+    services.store.system('operator', (tx) => listAudit(tx, { domainId, action, limit: 100 }));
+
+  it("lets an admin create a resource with the domain's key, its credentials shown once with a copy button", async () => {
+    const csrf = await tokenAt(a.host, aCookie);
+    const form = await page(a.host, '/resources', aCookie);
+    expect(form.body).toContain('action="/resources"');
+    expect(form.body).toMatch(/<input id="res-key" name="key" type="password"/);
+    const res = await post(a.host, '/resources', aCookie, {
+      csrf,
+      key: a.key,
+      kind: 'storage',
+      name: 'a-files',
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.body).toContain('Created a-files.');
+    expect(res.body).toContain('data-copy="cred-0"');
+    expect(res.body).toMatch(/<code id="cred-0">[^<]+<\/code>/);
+    expect(res.body).not.toContain(a.key);
+    const created = (await resourcesOf(a.id, a.key)).find((r) => r.name === 'a-files')!;
+    expect(created.status).toBe('ready');
+    const credentials = (
+      await app.inject({
+        method: 'GET',
+        url: `/v1/domains/${a.id}/resources/${created.id}/credentials`,
+        headers: { authorization: `Bearer ${a.key}` },
+      })
+    ).json<Record<string, string | number>>();
+    const secretValue = String(Object.values(credentials).find((v) => String(v).length > 16));
+    expect(res.body).toContain(secretValue);
+    // Shown once: neither the list nor the resource's page shows it again.
+    expect((await page(a.host, '/resources', aCookie)).body).not.toContain(secretValue);
+    expect((await page(a.host, `/resources/${created.id}`, aCookie)).body).not.toContain(secretValue);
+    // The same audit as the API's: the reservation by the key, its use, the credentials' read.
+    const creates = await auditOf(a.id, 'resource.create');
+    expect(creates.some((e) => e.target === created.id && e.actor.startsWith('key:'))).toBe(true);
+    expect((await auditOf(a.id, 'key.authenticate')).length).toBeGreaterThan(0);
+    const everything = JSON.stringify(await auditOf(a.id, 'resource.create'));
+    expect(everything).not.toContain(a.key);
+  });
+
+  it("refuses B's key in A's forms exactly like an invalid key, audits it in B as the API does, creates nothing", async () => {
+    const beforeA = await domainState(services, a.id);
+    const beforeB = await domainState(services, b.id);
+    const csrf = await tokenAt(a.host, aCookie);
+    const fields = { csrf, kind: 'storage', name: 'stolen-key' };
+    const foreign = await post(a.host, '/resources', aCookie, { ...fields, key: b.key });
+    const invalid = await post(a.host, '/resources', aCookie, {
+      ...fields,
+      key: `${b.key.slice(0, -4)}AAAA`,
+    });
+    const garbage = await post(a.host, '/resources', aCookie, { ...fields, key: 'not a key' });
+    expect(foreign.statusCode).toBe(403);
+    expect(strip(foreign.body)).toEqual(strip(invalid.body));
+    expect(strip(foreign.body)).toEqual(strip(garbage.body));
+    expect(foreign.body).toContain('not a live provisioning key of this domain');
+    expect(foreign.body).not.toContain(b.key);
+    const target = (await resourcesOf(a.id, a.key))[0]!;
+    const del = await post(a.host, `/resources/${target.id}/delete`, aCookie, { csrf, key: b.key });
+    const delInvalid = await post(a.host, `/resources/${target.id}/delete`, aCookie, { csrf, key: 'x' });
+    expect(del.statusCode).toBe(403);
+    expect(strip(del.body)).toEqual(strip(delInvalid.body));
+    expect(await domainState(services, a.id)).toEqual(beforeA);
+    expect(await domainState(services, b.id)).toEqual(beforeB);
+    const crossed = await auditOf(b.id, 'access.cross_domain');
+    expect(crossed.filter((e) => e.target === a.id && e.outcome === 'denied').length).toBe(2);
+    expect(crossed.map((e) => e.detail)).toContainEqual({ route: '/resources', method: 'POST' });
+  });
+
+  it("answers B's resource in A's delete form, with A's key, exactly as an unknown one, and B keeps it", async () => {
+    const bResource = await app.inject({
+      method: 'POST',
+      url: `/v1/domains/${b.id}/resources`,
+      headers: { authorization: `Bearer ${b.key}` },
+      payload: { kind: 'storage', name: 'b-files' },
+    });
+    expect(bResource.statusCode, bResource.body).toBe(201);
+    const bId = bResource.json<{ id: string }>().id;
+    const before = await domainState(services, b.id);
+    const csrf = await tokenAt(a.host, aCookie);
+    const foreign = await post(a.host, `/resources/${bId}/delete`, aCookie, { csrf, key: a.key });
+    const unknown = await post(a.host, '/resources/res_00000000000000000000000000/delete', aCookie, {
+      csrf,
+      key: a.key,
+    });
+    expect(foreign.statusCode).toBe(404);
+    expect(strip(foreign.body)).toEqual(strip(unknown.body));
+    expect(foreign.body).not.toContain('b-files');
+    expect(await domainState(services, b.id)).toEqual(before);
+  });
+
+  it("refuses a member's resource forms and shows none, and a key without the scope, audited", async () => {
+    const before = await domainState(services, a.id);
+    const list = await page(a.host, '/resources', memberCookie);
+    expect(list.body).not.toContain('action="/resources"');
+    const target = (await resourcesOf(a.id, a.key)).find((r) => r.name === 'a-files')!;
+    expect((await page(a.host, `/resources/${target.id}`, memberCookie)).body).not.toContain('/delete"');
+    const csrf = csrfOf(list.body);
+    const create = await post(a.host, '/resources', memberCookie, {
+      csrf,
+      key: a.key,
+      kind: 'storage',
+      name: 'by-member',
+    });
+    expect(create.statusCode).toBe(403);
+    const del = await post(a.host, `/resources/${target.id}/delete`, memberCookie, { csrf, key: a.key });
+    expect(del.statusCode).toBe(403);
+    const scoped = await app.inject({
+      method: 'POST',
+      url: `/v1/domains/${a.id}/keys`,
+      headers: op,
+      payload: { scopes: ['postgres'] },
+    });
+    expect(scoped.statusCode, scoped.body).toBe(201);
+    const narrow = scoped.json<{ key: string }>().key;
+    const adminCsrf = await tokenAt(a.host, aCookie);
+    const denied = await post(a.host, '/resources', aCookie, {
+      csrf: adminCsrf,
+      key: narrow,
+      kind: 'storage',
+      name: 'out-of-scope',
+    });
+    expect(denied.statusCode).toBe(403);
+    expect(denied.body).toContain('storage:create');
+    const noDelete = await post(a.host, `/resources/${target.id}/delete`, aCookie, {
+      csrf: adminCsrf,
+      key: narrow,
+    });
+    expect(noDelete.statusCode).toBe(403);
+    const refusals = await auditOf(a.id, 'access.scope_denied');
+    expect(refusals.map((e) => e.detail)).toContainEqual(
+      expect.objectContaining({ route: '/resources', kind: 'storage', action: 'create' }),
+    );
+    expect(refusals.map((e) => [e.target, e.detail])).toContainEqual([
+      target.id,
+      expect.objectContaining({ kind: 'storage', action: 'delete' }),
+    ]);
+    const after = await domainState(services, a.id);
+    expect(after['resources']).toEqual(before['resources']);
+  });
+
+  it('refuses resource forms from a third origin or without their token, and a hostile name as text', async () => {
+    const before = await domainState(services, a.id);
+    const csrf = await tokenAt(a.host, aCookie);
+    const target = (await resourcesOf(a.id, a.key)).find((r) => r.name === 'a-files')!;
+    for (const [url, fields] of [
+      ['/resources', { key: a.key, kind: 'storage', name: 'csrf-files' }],
+      [`/resources/${target.id}/delete`, { key: a.key }],
+    ] as const) {
+      expect((await post(a.host, url, aCookie, { csrf, ...fields }, 'https://evil.test')).statusCode).toBe(
+        403,
+      );
+      expect((await post(a.host, url, aCookie, { csrf: 'forged', ...fields })).statusCode).toBe(403);
+      // B's form token in A's form.
+      const bCookie = (await signIn(app, b.host, b.email)).cookie!;
+      const bToken = csrfOf((await page(b.host, '/members', bCookie)).body);
+      expect((await post(a.host, url, aCookie, { csrf: bToken, ...fields })).statusCode).toBe(403);
+    }
+    const hostile = await post(a.host, '/resources', aCookie, {
+      csrf,
+      key: a.key,
+      kind: 'storage',
+      name: xss,
+    });
+    expect(hostile.statusCode).toBe(400);
+    expect(hostile.body).not.toContain(xss);
+    const kind = await post(a.host, '/resources', aCookie, { csrf, key: a.key, kind: xss, name: 'x' });
+    expect(kind.statusCode).toBe(400);
+    expect(kind.body).not.toContain(xss);
+    expect(await domainState(services, a.id)).toEqual(before);
+  });
+
+  it("deletes A's resource with A's key", async () => {
+    const csrf = await tokenAt(a.host, aCookie);
+    const target = (await resourcesOf(a.id, a.key)).find((r) => r.name === 'a-files')!;
+    const res = await post(a.host, `/resources/${target.id}/delete`, aCookie, { csrf, key: a.key });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.body).toContain('Deleted a-files');
+    expect((await resourcesOf(a.id, a.key)).find((r) => r.id === target.id)).toBeUndefined();
+    const deletes = await auditOf(a.id, 'resource.delete');
+    expect(deletes.some((e) => e.target === target.id && e.actor.startsWith('key:'))).toBe(true);
   });
 });

@@ -25,6 +25,14 @@ const portalRoutes: Record<string, { path: (ids: Ids) => string; fields?: Record
   'POST /sign-out': { path: () => '/sign-out' },
   'GET /resources': { path: () => '/resources' },
   'GET /resources/:resourceId': { path: (i) => `/resources/${i.resourceId}` },
+  'POST /resources': {
+    path: () => '/resources',
+    fields: { key: 'bhk_not_a_key', kind: 'storage', name: 'from-elsewhere' },
+  },
+  'POST /resources/:resourceId/delete': {
+    path: (i) => `/resources/${i.resourceId}/delete`,
+    fields: { key: 'bhk_not_a_key' },
+  },
   'GET /members': { path: () => '/members' },
   'GET /sessions': { path: () => '/sessions' },
   'POST /members': {

@@ -6,6 +6,7 @@ import fp from 'fastify-plugin';
 import { appendAudit } from '../../audit/log.js';
 import { BulkheadError, notFound } from '../../errors.js';
 import { problemHeaders, problemOf, toBulkheadError } from '../problem.js';
+import { auditCrossDomain, auditScopeDenied } from '../audit-refusals.js';
 import { fromThisSite } from '../same-site.js';
 import { overShare } from './fair-share.js';
 import { readSessionCookie } from '../../identity/sessions.js';
@@ -185,21 +186,15 @@ export const authenticate = fp<{ services: Services }>(
       const params = request.params as Record<string, unknown> | undefined;
       const target =
         params?.['resourceId'] ?? params?.['blueprintId'] ?? params?.['instanceId'] ?? params?.['volumeId'];
-      await services.store.withDomain(principal.domainId, (tx) =>
-        appendAudit(tx, {
-          actor: principal.actor,
-          requestId: String(request.id),
-          domainId: principal.domainId,
-          action: 'access.scope_denied',
-          target: typeof target === 'string' ? target : null,
-          outcome: 'denied',
-          detail: {
-            route: request.routeOptions.url ?? null,
-            method: request.method,
-            kind: typeof cause?.kind === 'string' ? cause.kind : null,
-            action: typeof cause?.action === 'string' ? cause.action : null,
-          },
-        }),
+      await auditScopeDenied(
+        services.store,
+        principal,
+        typeof target === 'string' ? target : null,
+        {
+          kind: typeof cause?.kind === 'string' ? cause.kind : null,
+          action: typeof cause?.action === 'string' ? cause.action : null,
+        },
+        { requestId: String(request.id), route: request.routeOptions.url ?? null, method: request.method },
       );
     });
 
@@ -273,17 +268,11 @@ export const authenticate = fp<{ services: Services }>(
         }
       }
       if (decision.crossDomain !== undefined && principal !== null && inDomain(principal)) {
-        await services.store.withDomain(principal.domainId, (tx) =>
-          appendAudit(tx, {
-            actor: principal.actor,
-            requestId: String(request.id),
-            domainId: principal.domainId,
-            action: 'access.cross_domain',
-            target: decision.crossDomain ?? null,
-            outcome: 'denied',
-            detail: { route: request.routeOptions.url ?? null, method: request.method },
-          }),
-        );
+        await auditCrossDomain(services.store, principal, decision.crossDomain, {
+          requestId: String(request.id),
+          route: request.routeOptions.url ?? null,
+          method: request.method,
+        });
       }
       throw decision.code === 'not_found' ? notFound() : new BulkheadError(decision.code);
     });

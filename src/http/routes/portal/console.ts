@@ -4,7 +4,7 @@
 // worth nothing at another host, after its hour count, or once the token is replaced. Every form carries
 // a token bound to that cookie and must come from this very host (Origin). Failed sign-ins are limited
 // per host and address. What the console does is what the operator's API routes do, through the same
-// services: domains, their portal settings, keys and grants, the audit chain's check (as
+// services: domains, their portal settings, keys and grants (listed, created, revoked), the audit chain's check (as
 // `bulkhead audit verify`) and the recorded `bulkhead verify` runs, drawn as a chart.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +15,7 @@ import type { AccountKey } from '../../../identity/names.js';
 import { readSessionCookie } from '../../../identity/sessions.js';
 import { runChart } from '../../../portal/charts.js';
 import { consoleNav, consoleSite, type PageName } from '../../../portal/render.js';
+import { grantableActions, maxGrantSeconds } from '../../../policy/grants.js';
 import { listRuns } from '../../../verify/runs.js';
 import { fromThisSite } from '../../same-site.js';
 import type { App } from '../../types.js';
@@ -469,16 +470,105 @@ export function consoleRoutes(app: App, deps: PortalDeps): void {
     },
   );
 
-  app.get('/console/grants', { schema: { hide: true } }, async (request, reply) => {
-    const value = operator(request, reply);
-    if (value === null) return reply;
+  /** The grants page: every grant, and the form that creates one. */
+  async function grantsPage(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    value: string,
+    extras: { status?: number; message?: string; failed?: boolean } = {},
+  ) {
+    const [items, domains] = await Promise.all([
+      services.grants.list({ includeInactive: true }),
+      services.domains.list(),
+    ]);
     return consolePage(deps, request, reply, 'consoleGrants', {
       title: 'Grants',
       signedIn: true,
       csrf: formToken(deps, value),
-      data: { items: await services.grants.list({ includeInactive: true }), message: null },
+      status: extras.status ?? 200,
+      data: {
+        items,
+        domains: domains.filter((d) => d.status !== 'deleted'),
+        actions: grantableActions,
+        maxDays: maxGrantSeconds / 86_400,
+        message: extras.message ?? null,
+        failed: extras.failed ?? false,
+      },
     });
+  }
+
+  app.get('/console/grants', { schema: { hide: true } }, async (request, reply) => {
+    const value = operator(request, reply);
+    if (value === null) return reply;
+    return grantsPage(request, reply, value);
   });
+
+  app.post(
+    '/console/grants',
+    {
+      schema: {
+        hide: true,
+        body: Type.Object(
+          {
+            csrf: Type.String({ maxLength: 200 }),
+            from: Type.String({ maxLength: 100 }),
+            to: Type.String({ maxLength: 100 }),
+            actions: Type.Optional(
+              Type.Union([
+                Type.String({ maxLength: 40 }),
+                Type.Array(Type.String({ maxLength: 40 }), { maxItems: 20 }),
+              ]),
+            ),
+            resources: Type.String({ maxLength: 4200 }),
+            days: Type.String({ maxLength: 4 }),
+            reason: Type.String({ maxLength: 500 }),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request, reply) => {
+      const value = change(request, reply, request.body.csrf);
+      if (value === null) return reply;
+      const body = request.body;
+      const actions = body.actions === undefined ? [] : [body.actions].flat();
+      const resources = body.resources.split(/[\s,]+/).filter((r) => r !== '');
+      const days = /^[0-9]{1,3}$/.test(body.days) ? Number(body.days) : Number.NaN;
+      const refusal =
+        actions.length === 0
+          ? 'Choose at least one action.'
+          : !(days >= 1 && days <= maxGrantSeconds / 86_400)
+            ? `A grant lasts 1 to ${maxGrantSeconds / 86_400} days.`
+            : resources.length === 0 || resources.length > 100 || resources.some((r) => r.length > 40)
+              ? 'Name 1 to 100 resources: their ids, or * for all of them.'
+              : body.reason.trim() === ''
+                ? 'Give the reason for the grant.'
+                : null;
+      if (refusal !== null)
+        return grantsPage(request, reply, value, { status: 400, message: refusal, failed: true });
+      // Two domain ids that are not ids are unknown, as the service answers an id it does not find.
+      if (!domainId.test(body.from) || !domainId.test(body.to)) throw notFound();
+      try {
+        // The API's service and checks: two different live domains, grantable actions, resource selectors.
+        await services.grants.create(actor(request), {
+          from: body.from,
+          to: body.to,
+          actions,
+          resources,
+          expiresAt: new Date(Date.now() + days * 86_400_000),
+          reason: body.reason.trim(),
+        });
+      } catch (error) {
+        if (!(error instanceof BulkheadError) || error.status >= 500 || error.status === 404) throw error;
+        return grantsPage(request, reply, value, {
+          status: error.status,
+          message: error.message,
+          failed: true,
+        });
+      }
+      return grantsPage(request, reply, value, { message: 'Created the grant.' });
+    },
+  );
 
   app.post(
     '/console/grants/:grantId/revoke',
@@ -494,12 +584,7 @@ export function consoleRoutes(app: App, deps: PortalDeps): void {
       if (value === null) return reply;
       if (!grantId.test(request.params.grantId)) throw notFound();
       await services.grants.revoke(actor(request), request.params.grantId);
-      return consolePage(deps, request, reply, 'consoleGrants', {
-        title: 'Grants',
-        signedIn: true,
-        csrf: formToken(deps, value),
-        data: { items: await services.grants.list({ includeInactive: true }), message: 'Revoked the grant.' },
-      });
+      return grantsPage(request, reply, value, { message: 'Revoked the grant.' });
     },
   );
 }

@@ -14,6 +14,7 @@ import { memberRoutes } from './members.js';
 import { consolePage, consoleRoutes } from './console.js';
 import { pageRoutes } from './pages.js';
 import { recordRoutes } from './records.js';
+import { resourceRoutes } from './resources.js';
 import { signInRoutes } from './sign-in.js';
 
 const headings: Record<number, [string, string]> = {
@@ -64,6 +65,7 @@ export const portalPlugin: FeaturePlugin = (app, { services }, done) => {
   });
   signInRoutes(app, deps);
   pageRoutes(app, deps);
+  resourceRoutes(app, deps);
   memberRoutes(app, deps);
   recordRoutes(app, deps);
   consoleRoutes(app, deps);

@@ -1,4 +1,4 @@
-// The pages of a signed-in person: the dashboard, the domain's resources and members, and the
+// The pages of a signed-in person: the dashboard, the domain's members (resources: resources.ts), and the
 // person's own sessions. Every read goes through the services in the host's domain (the session's,
 // which is the same: the session is bound to this host); an id of another domain is the 404 page.
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -11,7 +11,6 @@ import { membersPage } from './members.js';
 import { cookieAttributes, signInPage } from './sign-in.js';
 import { portalCookie } from '../../../identity/sessions.js';
 
-const resourceId = /^res_[0-9a-hjkmnp-tv-z]{26}$/;
 const sessionId = /^ses_[0-9a-hjkmnp-tv-z]{26}$/;
 
 /** The signed-in person, or the sign-in page (401) already sent. */
@@ -33,11 +32,6 @@ const SessionParams = Type.Object(
   { sessionId: Type.String({ maxLength: 100 }) },
   { additionalProperties: false },
 );
-const ResourceParams = Type.Object(
-  { resourceId: Type.String({ maxLength: 100 }) },
-  { additionalProperties: false },
-);
-
 export function pageRoutes(app: App, deps: PortalDeps): void {
   const { services } = deps;
 
@@ -54,34 +48,6 @@ export function pageRoutes(app: App, deps: PortalDeps): void {
       data: { counts },
     });
   });
-
-  app.get('/resources', { schema: { hide: true } }, async (request, reply) => {
-    const person = await signedIn(deps, request, reply);
-    if (person === null) return reply;
-    return renderPage(deps, request, reply, 'resources', {
-      title: 'Resources',
-      person,
-      csrf: formToken(deps, person),
-      data: { items: await services.provisioner.list(person.domainId) },
-    });
-  });
-
-  app.get(
-    '/resources/:resourceId',
-    { schema: { hide: true, params: ResourceParams } },
-    async (request, reply) => {
-      const person = await signedIn(deps, request, reply);
-      if (person === null) return reply;
-      if (!resourceId.test(request.params.resourceId)) throw notFound();
-      const resource = await services.provisioner.get(person.domainId, request.params.resourceId);
-      return renderPage(deps, request, reply, 'resource', {
-        title: resource.name,
-        person,
-        csrf: formToken(deps, person),
-        data: { resource },
-      });
-    },
-  );
 
   app.get('/members', { schema: { hide: true } }, async (request, reply) => {
     const person = await signedIn(deps, request, reply);
