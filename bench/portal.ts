@@ -6,7 +6,8 @@
 // worth of rows read per dashboard (resources, members, the person's sessions). autocannon, in a process
 // of its own, drives `GET /` at the portal host with 20 connections, each presenting its own session's
 // cookie, and then the portal's stylesheet (a static answer through the same hooks: the host lookup and
-// the security headers) as the baseline. It also prints a page's transfer size with its assets.
+// the security headers) as the baseline. It also prints each page's transfer size with the assets it
+// names (stylesheet, script, logo), and fails (exit code 1) when one is 100 KB or more.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
@@ -24,6 +25,15 @@ const rounds = Number(process.env['BENCH_ROUNDS'] ?? 2);
 const sessions = 20;
 const host = 'portal.bench.test';
 const actor = { actor: 'bench', requestId: null };
+/** The pages whose transfer size is measured (the sign-in page without a session, the others with one). */
+const pages = ['/sign-in', '/', '/resources', '/members', '/sessions', '/audit', '/usage', '/invoices'];
+/** The issue's bound on a page with its assets, uncached. */
+const limitKB = 100;
+/** A 1×1 PNG: the logo every page then names. */
+const logo = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
+  'base64',
+);
 const run = promisify(execFile);
 const autocannon = createRequire(import.meta.url).resolve('autocannon');
 
@@ -77,12 +87,15 @@ async function main(): Promise<void> {
     cleanup.push(() => services.close());
     const domain = await services.domains.create(actor, { slug: 'bench-portal', name: 'Bench' });
     await services.portal.set(actor, domain.id, { hosts: [host], branding: { displayName: 'Bench Portal' } });
+    await services.portal.setLogo(actor, domain.id, logo);
     const cookies: string[] = [];
     for (let i = 0; i < sessions; i++) {
       const user = await services.principals.create(actor, domain.id, {
         kind: 'user',
         email: `person${i}@bench.example`,
         password: 'correct horse battery staple',
+        // The first is the domain's admin, so that every page (the audit trail is an admin's) is measured.
+        ...(i === 0 ? { role: 'admin' as const } : {}),
       });
       const row = await store.withDomain(domain.id, (tx) =>
         tx.selectFrom('principals').selectAll().where('id', '=', user.id).executeTakeFirstOrThrow(),
@@ -93,25 +106,36 @@ async function main(): Promise<void> {
     cleanup.unshift(() => app.close());
     const origin = await app.listen({ host: '127.0.0.1', port: 0 });
 
-    // A page's transfer size, assets included, uncompressed and uncached.
+    // Each page's transfer size with the assets it names (stylesheet, script, logo), uncompressed and
+    // uncached: every asset is fetched again for every page, as a browser with an empty cache would.
     // fetch sends its own Host header: node:http sends the portal host.
-    const get = (path: string) =>
-      new Promise<number>((resolve, reject) => {
-        const req = request(`${origin}${path}`, { headers: { host, cookie: cookies[0]! } }, (res) => {
-          let bytes = 0;
-          res.on('data', (chunk: Buffer) => (bytes += chunk.length));
-          res.on('end', () =>
-            res.statusCode === 200 ? resolve(bytes) : reject(new Error(`${path}: ${res.statusCode}`)),
-          );
+    const get = (path: string, cookie: string | null) =>
+      new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        const headers = cookie === null ? { host } : { host, cookie };
+        const req = request(`${origin}${path}`, { headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
         });
         req.on('error', reject);
         req.end();
       });
-    const sizes = {
-      page: await get('/'),
-      css: await get('/portal-assets/portal.css'),
-      js: await get('/portal-assets/portal.js'),
-    };
+    const sizes: { path: string; page: number; assets: number; names: string[] }[] = [];
+    for (const [path, cookie] of pages.map((p) => [p, p === '/sign-in' ? null : cookies[0]!] as const)) {
+      const page = await get(path, cookie);
+      if (page.status !== 200) throw new Error(`${path}: ${page.status}`);
+      const html = page.body.toString('utf8');
+      const names = [...html.matchAll(/<(?:link|script|img)\b[^>]*?\s(?:href|src)="(\/[^"]*)"/g)]
+        .map((m) => m[1]!.replaceAll('&amp;', '&'))
+        .filter((name) => name.startsWith('/portal-assets/'));
+      let assets = 0;
+      for (const name of names) {
+        const asset = await get(name, cookie);
+        if (asset.status !== 200) throw new Error(`${path}: asset ${name}: ${asset.status}`);
+        assets += asset.body.length;
+      }
+      sizes.push({ path, page: page.body.length, assets, names });
+    }
 
     const dashboard = `${origin}/`;
     const staticPage = `${origin}/portal-assets/portal.css`;
@@ -140,11 +164,22 @@ async function main(): Promise<void> {
         `  ${label.padEnd(40)} ${s.rps.toFixed(0).padStart(6)} req/s  ${(s.rps / base.rps).toFixed(2)}` +
           `   p50 ${String(s.p50).padStart(3)} ms  p99 ${String(s.p99).padStart(3)} ms`,
       );
-    const total = sizes.page + sizes.css + sizes.js;
     console.log(
-      `  transfer size of the dashboard with its assets: ${(total / 1024).toFixed(1)} KB ` +
-        `(page ${sizes.page} B, css ${sizes.css} B, js ${sizes.js} B)`,
+      `  transfer size of each page with its assets, uncompressed and uncached (limit ${limitKB} KB):`,
     );
+    for (const size of sizes) {
+      const total = size.page + size.assets;
+      console.log(
+        `    ${size.path.padEnd(12)} ${(total / 1024).toFixed(1).padStart(6)} KB  ` +
+          `(page ${size.page} B, assets ${size.assets} B: ${size.names.join(' ')})` +
+          (total < limitKB * 1024 ? '' : `  OVER ${limitKB} KB`),
+      );
+    }
+    const over = sizes.filter((size) => size.page + size.assets >= limitKB * 1024);
+    if (over.length > 0) {
+      console.error(`over ${limitKB} KB: ${over.map((size) => size.path).join(', ')}`);
+      process.exitCode = 1;
+    }
   } finally {
     for (const step of cleanup) await step().catch(() => undefined);
     await database.drop();

@@ -16,6 +16,7 @@ import {
   domainHosts,
   allHostsStatement,
   hostOwnerStatement,
+  dashboardByCookieStatements,
   dashboardStatements,
   portalByHostStatement,
   replaceDomainHosts,
@@ -23,6 +24,7 @@ import {
   saveLogo,
 } from '../store/repositories/portal.js';
 import { sessionByCookieStatement } from '../store/repositories/sessions.js';
+import { compiledOnce } from '../store/compiled-once.js';
 import type { DomainTx, Rows, Store } from '../store/store.js';
 
 /** The largest logo kept, in bytes. */
@@ -241,9 +243,7 @@ export class PortalService {
 
   /** The active domain a host (in normal form) names, with its branding; null for any other host. */
   async site(host: string): Promise<PortalSite | null> {
-    const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [
-      portalByHostStatement(db, host),
-    ]);
+    const [[row]] = await this.deps.store.systemRead('authenticate', (db) => [siteByHost(db, host)]);
     return siteOf(host, row);
   }
 
@@ -264,7 +264,7 @@ export class PortalService {
     if (cached !== undefined && cached.until > now.getTime()) {
       if (cookieHash === null) return { site: cached.site, session: undefined };
       const [[session]] = await this.deps.store.systemRead('authenticate', (db) => [
-        sessionByCookieStatement(db, cookieHash, now),
+        sessionByCookie(db, cookieHash, now),
       ]);
       return { site: cached.site, session };
     }
@@ -274,8 +274,8 @@ export class PortalService {
       site = await this.site(host);
     } else {
       const [[row], [found]] = await this.deps.store.systemRead('authenticate', (db) => [
-        portalByHostStatement(db, host),
-        sessionByCookieStatement(db, cookieHash, now),
+        siteByHost(db, host),
+        sessionByCookie(db, cookieHash, now),
       ]);
       site = siteOf(host, row);
       session = found;
@@ -285,21 +285,49 @@ export class PortalService {
     return { site, session };
   }
 
+  /**
+   * The site `siteAndSession` keeps for `host` at `now`, or undefined when it keeps none (null: the
+   * host names no active domain).
+   */
+  cachedSite(host: string, now: Date): PortalSite | null | undefined {
+    const cached = this.sites.get(host);
+    return cached !== undefined && cached.until > now.getTime() ? cached.site : undefined;
+  }
+
   /** The dashboard's figures: the domain's resources and members, the person's live sessions and name. */
-  async dashboard(
+  async dashboard(domainId: string, principalId: string): Promise<DashboardFigures> {
+    const rows = await this.deps.store.read(domainId, (db) => [
+      ...dashboardFigures(db, domainId, principalId, new Date()),
+    ]);
+    return figures(rows, principalId);
+  }
+
+  /**
+   * The live session of the domain a portal cookie's hash names at `now` (as `siteAndSession` reads it,
+   * but only in the domain), and the dashboard's figures for its person, in one read of the domain: the
+   * dashboard's single round trip. `figures` is null when no such session was found.
+   */
+  async dashboardAndSession(
     domainId: string,
-    principalId: string,
-  ): Promise<{ resources: number; members: number; sessions: number; name: string }> {
-    const [[resources], [members], [sessions], [me]] = await this.deps.store.read(domainId, (db) =>
-      dashboardStatements(db, domainId, principalId, new Date()),
-    );
+    cookieHash: string,
+    now: Date,
+  ): Promise<{ session: PortalSessionRow | undefined; figures: DashboardFigures | null }> {
+    const [[session], ...rows] = await this.deps.store.read(domainId, (db) => [
+      ...dashboardByCookie(db, domainId, cookieHash, now),
+    ]);
     return {
-      resources: Number(resources?.n ?? 0),
-      members: Number(members?.n ?? 0),
-      sessions: Number(sessions?.n ?? 0),
-      name: me?.email ?? me?.client_id ?? principalId,
+      session,
+      figures: session === undefined ? null : figures(rows, session.principal_id),
     };
   }
+}
+
+/** What the dashboard shows: how many resources and members, the person's live sessions, their name. */
+export interface DashboardFigures {
+  readonly resources: number;
+  readonly members: number;
+  readonly sessions: number;
+  readonly name: string;
 }
 
 /** The session row a portal cookie's hash names (`sessionByCookieStatement`). */
@@ -307,6 +335,27 @@ export type PortalSessionRow = Rows<[ReturnType<typeof sessionByCookieStatement>
 
 /** Hosts kept by the site cache at most: an unknown host is kept too (as null), so a flood of them is bounded. */
 const maxCachedSites = 10_000;
+
+// The hot path's statements, compiled once (src/store/compiled-once.ts).
+const siteByHost = compiledOnce(portalByHostStatement);
+const sessionByCookie = compiledOnce(sessionByCookieStatement);
+const dashboardFigures = compiledOnce(dashboardStatements);
+const dashboardByCookie = compiledOnce(dashboardByCookieStatements);
+
+type DashboardRows = Rows<ReturnType<typeof dashboardStatements>>;
+
+/** The dashboard's figures from its rows (`dashboardStatements`'). */
+function figures(
+  [[resources], [members], [sessions], [me]]: DashboardRows,
+  principalId: string,
+): DashboardFigures {
+  return {
+    resources: Number(resources?.n ?? 0),
+    members: Number(members?.n ?? 0),
+    sessions: Number(sessions?.n ?? 0),
+    name: me?.email ?? me?.client_id ?? principalId,
+  };
+}
 
 function siteOf(
   host: string,

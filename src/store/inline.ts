@@ -45,6 +45,33 @@ export function inlineParameters(sql: string, parameters: readonly unknown[]): s
 
 /** `sql` with `$1`…`$n` replaced by `literals` (from `parameterLiterals`), or null as `inlineParameters`. */
 export function inlineLiterals(sql: string, literals: readonly string[]): string | null {
+  const pieces = piecesOf(sql);
+  if (pieces === null) return null;
+  let out = '';
+  for (const piece of pieces) {
+    if (typeof piece === 'string') out += piece;
+    else if (piece > literals.length) return null;
+    else out += literals[piece - 1]!;
+  }
+  return out;
+}
+
+// The pieces of each text read so far (a hot read sends the same few texts again and again), bounded.
+const textPieces = new Map<string, readonly (string | number)[] | null>();
+
+/** `sql` as its text between placeholders and the placeholders' numbers, or null as `inlineParameters`. */
+function piecesOf(sql: string): readonly (string | number)[] | null {
+  let pieces = textPieces.get(sql);
+  if (pieces === undefined) {
+    pieces = splitPlaceholders(sql);
+    if (textPieces.size >= 4096) textPieces.clear();
+    textPieces.set(sql, pieces);
+  }
+  return pieces;
+}
+
+function splitPlaceholders(sql: string): (string | number)[] | null {
+  const pieces: (string | number)[] = [];
   let out = '';
   let i = 0;
   while (i < sql.length) {
@@ -70,8 +97,9 @@ export function inlineLiterals(sql: string, literals: readonly string[]): string
       const digits = /^\$(\d+)/.exec(sql.slice(i, i + 12));
       if (digits === null) return null; // dollar quoting
       const n = Number(digits[1]);
-      if (n < 1 || n > literals.length) return null;
-      out += literals[n - 1]!;
+      if (n < 1) return null;
+      pieces.push(out, n);
+      out = '';
       i += digits[0].length;
     } else if ((c === '-' && sql[i + 1] === '-') || (c === '/' && sql[i + 1] === '*') || c === ';') {
       return null; // a comment, or a second statement
@@ -80,5 +108,6 @@ export function inlineLiterals(sql: string, literals: readonly string[]): string
       i++;
     }
   }
-  return out;
+  pieces.push(out);
+  return pieces;
 }

@@ -208,6 +208,26 @@ describe.each(backends)('the portal across hosts on $name', (backend) => {
     expect(still.statusCode).toBe(200);
   });
 
+  it("refuses A's cookie on B's dashboard while B's site is kept, and audits it in A", async () => {
+    // The sign-in page keeps B's site; the dashboard then reads the session in B's domain with its figures,
+    // where A's session is not: it must still be looked up everywhere, refused and audited.
+    expect((await page(b.host, '/sign-in')).statusCode).toBe(200);
+    const since = new Date();
+    const res = await page(b.host, '/', aCookie);
+    expect(res.statusCode).toBe(401);
+    expect(res.body).toContain('Sign in to Beta Portal');
+    expect(res.body).not.toContain(a.email);
+    const audit = await services.store.system('operator', (tx) =>
+      listAudit(tx, { domainId: a.id, action: 'portal.cross_host', limit: 100 }),
+    );
+    const now = audit.filter((e) => e.detail['route'] === '/' && new Date(e.at).getTime() >= since.getTime());
+    expect(now.every((e) => e.outcome === 'denied')).toBe(true);
+    expect(now.map((e) => e.detail)).toContainEqual(
+      expect.objectContaining({ presentedAt: b.host, openedAt: a.host, sameDomain: false }),
+    );
+    expect((await page(a.host, '/', aCookie)).statusCode).toBe(200);
+  });
+
   it("refuses A's session on another host of A too (a session is bound to one host)", async () => {
     const second = `portal2.a-${tag}.test`;
     const set = await app.inject({

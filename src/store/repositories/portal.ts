@@ -2,6 +2,7 @@
 // finding the domain of a host takes the system context; everything else is read and written in the
 // domain's own transaction.
 import type { PortalBrandingRow } from '../schema.js';
+import { domainSessionByCookieStatement } from './sessions.js';
 import type { DomainQueries, DomainTx, SystemQueries } from '../store.js';
 
 /**
@@ -148,5 +149,49 @@ export function dashboardStatements(db: DomainQueries, domainId: string, princip
       .select(['email', 'client_id'])
       .where('domain_id', '=', domainId)
       .where('id', '=', principalId),
+  ] as const;
+}
+
+/**
+ * `dashboardStatements` for the person whose portal cookie has the keyed hash `cookieHash`, with that
+ * cookie's session (`domainSessionByCookieStatement`) first: the page and its session in one read of the
+ * host's domain. The person's figures are those of the principal of the cookie's session, live or not;
+ * they are used only when the first statement found it live.
+ */
+export function dashboardByCookieStatements(
+  db: DomainQueries,
+  domainId: string,
+  cookieHash: string,
+  now: Date,
+) {
+  const person = db
+    .selectFrom('sessions')
+    .select('principal_id')
+    .where('domain_id', '=', domainId)
+    .where('cookie_hash', '=', cookieHash);
+  return [
+    domainSessionByCookieStatement(db, domainId, cookieHash, now),
+    db
+      .selectFrom('resources')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('domain_id', '=', domainId)
+      .where('status', '<>', 'deleted'),
+    db
+      .selectFrom('principals')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('domain_id', '=', domainId)
+      .where('status', '<>', 'deleted'),
+    db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('domain_id', '=', domainId)
+      .where('principal_id', 'in', person)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now),
+    db
+      .selectFrom('principals')
+      .select(['email', 'client_id'])
+      .where('domain_id', '=', domainId)
+      .where('id', 'in', person),
   ] as const;
 }

@@ -2,7 +2,9 @@
 // which names a domain, so those lookups take a `SystemTx` (or the system read's builder); opening and
 // ending one in its own domain takes a `DomainTx`. Every revocation here answers what it revoked, for
 // the caller to record in the revocation feed in the same transaction.
-import type { DomainTx, SystemQueries, SystemTx, Tx } from '../store.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+import type { DomainQueries, DomainTx, SystemQueries, SystemTx, Tx } from '../store.js';
 
 /** What the revocation of one session answers: its domain and principal. */
 export interface RevokedSession {
@@ -51,6 +53,23 @@ export function insertSessionStatement(tx: DomainTx, s: NewSession) {
  * hash at `now`, with its active principal's role and its active domain's slug.
  */
 export function sessionByCookieStatement(db: SystemQueries, cookieHash: string, now: Date) {
+  return liveSessionByCookie(db, cookieHash, now);
+}
+
+/**
+ * `sessionByCookieStatement` in one domain's own read (`Store.read`): the session only if it is of
+ * `domainId`. The same row, so the same checks of the session, its principal and its domain.
+ */
+export function domainSessionByCookieStatement(
+  db: DomainQueries,
+  domainId: string,
+  cookieHash: string,
+  now: Date,
+) {
+  return liveSessionByCookie(db, cookieHash, now).where('sessions.domain_id', '=', domainId);
+}
+
+function liveSessionByCookie(db: Kysely<Database>, cookieHash: string, now: Date) {
   return db
     .selectFrom('sessions')
     .innerJoin('principals', 'principals.id', 'sessions.principal_id')

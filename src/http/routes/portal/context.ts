@@ -26,6 +26,13 @@ declare module 'fastify' {
     /** The portal cookie's session as read with the site (`row` undefined: none found), or null if not read. */
     portalSessionRead: { readonly row: PortalSessionRow | undefined; readonly at: Date } | null;
   }
+  interface FastifyContextConfig {
+    /**
+     * The route reads the portal cookie's session itself, with its page's own statements (`personWith`):
+     * when the host's site is kept, the host's lookup reads nothing.
+     */
+    portalSessionWithPage?: boolean;
+  }
 }
 
 export interface PortalDeps {
@@ -84,7 +91,14 @@ export async function resolveSite(deps: PortalDeps, request: FastifyRequest, rep
     return reply.code(404).type('text/html; charset=utf-8').send(deps.renderer.bare());
   }
   const host = requestHost(request.host);
-  if (host !== null) {
+  const kept =
+    host !== null && request.routeOptions.config.portalSessionWithPage === true
+      ? deps.services.portal.cachedSite(host, new Date())
+      : undefined;
+  if (kept !== undefined) {
+    // The site is kept and the route reads the session with its page (personWith): nothing to read here.
+    request.portalSite = kept;
+  } else if (host !== null) {
     // The host's site and the cookie's session in one message (the site often from the cache).
     const cookie = readSessionCookie(request.headers.cookie, portalCookie);
     const hash =
@@ -141,6 +155,33 @@ export async function personOf(deps: PortalDeps, request: FastifyRequest): Promi
   // A session whose domain is not the host's cannot be here (the host is part of the binding), but the
   // check costs nothing and stands if the binding were ever wrong.
   return found.domainId === site.domainId ? found : null;
+}
+
+/**
+ * `personOf`, with what the page reads for that person folded into the same round trip when the host's
+ * lookup left the session to the route (`portalSessionWithPage`): `read` gets the cookie's keyed hash
+ * and reads the session of the host's domain with the page's rows. `rows` is null when the page must
+ * read them itself (the session was read with the site, or there was nothing to fold), and always when
+ * there is no person. A cookie whose session is not of the host's domain is looked up as `personOf`
+ * does, so a session of another domain is refused and audited just the same.
+ */
+export async function personWith<T>(
+  deps: PortalDeps,
+  request: FastifyRequest,
+  read: (cookieHash: string, at: Date) => Promise<{ session: PortalSessionRow | undefined; rows: T | null }>,
+): Promise<{ person: Person | null; rows: T | null }> {
+  const cookie = readSessionCookie(request.headers.cookie, portalCookie);
+  const hash =
+    request.portalSessionRead !== null || cookie === null || cookie === 'ambiguous'
+      ? null
+      : deps.services.sessions.portalCookieHash(cookie.value);
+  if (hash === null) return { person: await personOf(deps, request), rows: null };
+  const at = new Date();
+  const { session, rows } = await read(hash, at);
+  // Found in the host's domain: personOf checks its host. Not found: personOf looks it up everywhere.
+  if (session !== undefined) request.portalSessionRead = { row: session, at };
+  const person = await personOf(deps, request);
+  return { person, rows: person === null ? null : rows };
 }
 
 /** Compares two form tokens in constant time. */

@@ -6,7 +6,16 @@ import { Type } from '@sinclair/typebox';
 import { notFound } from '../../../errors.js';
 import { fromThisSite } from '../../same-site.js';
 import type { App } from '../../types.js';
-import { checkForm, formToken, personOf, renderPage, type Person, type PortalDeps } from './context.js';
+import {
+  checkForm,
+  formToken,
+  personOf,
+  personWith,
+  renderPage,
+  siteOf,
+  type Person,
+  type PortalDeps,
+} from './context.js';
 import { membersPage } from './members.js';
 import { cookieAttributes, signInPage } from './sign-in.js';
 import { portalCookie } from '../../../identity/sessions.js';
@@ -35,19 +44,30 @@ const SessionParams = Type.Object(
 export function pageRoutes(app: App, deps: PortalDeps): void {
   const { services } = deps;
 
-  app.get('/', { schema: { hide: true } }, async (request, reply) => {
-    const person = await signedIn(deps, request, reply);
-    if (person === null) return reply;
-    // One read in the domain: the counts and the person's own name.
-    const { name, ...counts } = await services.portal.dashboard(person.domainId, person.subject);
-    return renderPage(deps, request, reply, 'dashboard', {
-      title: 'Dashboard',
-      person,
-      email: name,
-      csrf: formToken(deps, person),
-      data: { counts },
-    });
-  });
+  app.get(
+    '/',
+    { schema: { hide: true }, config: { portalSessionWithPage: true } },
+    async (request, reply) => {
+      // One read in the domain: the session, the counts and the person's own name.
+      const site = siteOf(request);
+      const { person, rows } = await personWith(deps, request, async (hash, at) => {
+        const { session, figures } = await services.portal.dashboardAndSession(site.domainId, hash, at);
+        return { session, rows: figures };
+      });
+      if (person === null) {
+        await signInPage(deps, request, reply, { status: 401, next: request.url });
+        return reply;
+      }
+      const { name, ...counts } = rows ?? (await services.portal.dashboard(person.domainId, person.subject));
+      return renderPage(deps, request, reply, 'dashboard', {
+        title: 'Dashboard',
+        person,
+        email: name,
+        csrf: formToken(deps, person),
+        data: { counts },
+      });
+    },
+  );
 
   app.get('/members', { schema: { hide: true } }, async (request, reply) => {
     const person = await signedIn(deps, request, reply);
