@@ -78,9 +78,9 @@ describe.each(stores)('bulkhead verify against a running Bulkhead on $name', (st
         BULKHEAD_REDIS_URL: redis.adminUrl,
         BULKHEAD_RABBITMQ_URL: testRabbitmqUrl,
       },
-      timeoutMs: 90_000,
+      timeoutMs: 240_000,
     });
-  }, 120_000);
+  }, 300_000);
 
   afterAll(async () => {
     await killAll();
@@ -94,7 +94,16 @@ describe.each(stores)('bulkhead verify against a running Bulkhead on $name', (st
       env: { BULKHEAD_OPERATOR_TOKEN: operatorToken },
       timeoutMs: 400_000,
     });
-    expect(run.code, run.stderr).toBe(0);
+    const failures = () => {
+      try {
+        return JSON.stringify(
+          (JSON.parse(run.stdout) as VerifyReport).checks.filter((c) => c.verdict !== 'pass'),
+        );
+      } catch {
+        return run.stdout.slice(0, 2000);
+      }
+    };
+    expect(run.code, `${run.stderr}\n${failures()}`).toBe(0);
     const report = JSON.parse(run.stdout) as VerifyReport;
     const summary = /elapsed (\d+\.\d) s$/.exec(run.stderr.trim());
     expect(summary, run.stderr).not.toBeNull();
