@@ -10,8 +10,19 @@ import { randomBytes } from 'node:crypto';
 import { audienceOf } from '@bulkhead/sdk/profile';
 import { ConfigError } from '../config.js';
 import { computeKinds, resourceKinds } from '../domain/kinds.js';
+import { cookieSet } from './config-target.js';
 import { httpSender, type Exchange, type Send } from './http.js';
-import type { Credential, ProbeDomain, ProbeSetup, ProviderProbe, Target } from './target.js';
+import type { Schema } from './openapi.js';
+import { sampleValue } from './samples.js';
+import type {
+  CookieRoute,
+  Credential,
+  HostSetup,
+  ProbeDomain,
+  ProbeSetup,
+  ProviderProbe,
+  Target,
+} from './target.js';
 import { TargetError } from './target.js';
 
 export interface BulkheadTargetOptions {
@@ -28,6 +39,48 @@ interface Domain {
   readonly key: string;
   readonly token: string;
   readonly cookie: string;
+  readonly email: string;
+  readonly password: string;
+  /** The domain's portal host and the portal's display name. */
+  readonly host: string;
+  readonly displayName: string;
+}
+
+/** The portal's session cookie and the sign-in form's own (src/http/routes/portal). */
+const portalCookie = '__Host-bulkhead_portal';
+const signInCookie = '__Host-bulkhead_portal_signin';
+
+/** The form token a portal page carries. */
+function formTokenOf(html: string): string | null {
+  return /name="csrf" value="([^"]*)"/.exec(html)?.[1] ?? null;
+}
+
+/**
+ * Every route of the portal a domain's people use (not the operator console's, which takes no tenant's
+ * cookie), as the portal plugin registers it, with a form built from each form's schema.
+ */
+async function portalRoutes(): Promise<CookieRoute[]> {
+  const { portalRouteTable } = await import('../http/routes/portal/routes.js');
+  let n = 0;
+  const ctx = {
+    resolve: (schema: unknown) => schema as Schema,
+    ids: {},
+    unique: () => `verify-${n++}`,
+  };
+  return (await portalRouteTable())
+    .filter((r) => !r.console)
+    .map((r) => {
+      if (r.form === null) return { method: r.method, path: r.path };
+      const form: Record<string, string> = {};
+      const required = (r.form['required'] as string[] | undefined) ?? [];
+      const properties = (r.form['properties'] as Record<string, unknown> | undefined) ?? {};
+      for (const name of required) {
+        if (name === 'csrf') continue;
+        const v = sampleValue(properties[name], ctx, name);
+        form[name] = typeof v === 'string' ? v : JSON.stringify(v);
+      }
+      return { method: r.method, path: r.path, form };
+    });
 }
 
 const secretObject = 'verify-secret.txt';
@@ -128,7 +181,46 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
     );
     const cookie = (login.headers['set-cookie'] ?? '').split(';')[0] ?? '';
     if (!cookie.includes('=')) throw new TargetError('POST /v1/auth/login set no session cookie');
-    return { id: domain.id, key: key.key, token: token.access_token, cookie };
+    // A portal host of its own, where the domain's person signs in (verify names the host itself in
+    // each request, so it needs no DNS).
+    const host = `${slug}.portal.invalid`;
+    const displayName = `bulkhead verify probe ${label.toUpperCase()} ${run}`;
+    await call('PUT', `${d}/portal`, operator, { hosts: [host], displayName });
+    return {
+      id: domain.id,
+      key: key.key,
+      token: token.access_token,
+      cookie,
+      email,
+      password,
+      host,
+      displayName,
+    };
+  }
+
+  /** Signs A's person in at A's portal host as a browser does; A's portal session and form token. */
+  async function portalSession(d: Domain): Promise<HostSetup['session'] & { csrf: string }> {
+    const page = await send({ method: 'GET', path: '/sign-in', headers: { host: d.host } });
+    const binding = cookieSet(page.headers['set-cookie'], signInCookie);
+    const csrf = formTokenOf(page.text);
+    if (page.status !== 200 || binding === null || csrf === null)
+      throw new TargetError(`GET /sign-in at ${d.host}: HTTP ${page.status}, no sign-in form`);
+    const res = await send({
+      method: 'POST',
+      path: '/sign-in',
+      headers: { host: d.host, origin: `https://${d.host}`, cookie: binding },
+      body: {
+        contentType: 'application/x-www-form-urlencoded',
+        raw: new URLSearchParams({ csrf, email: d.email, password: d.password }).toString(),
+      },
+    });
+    const cookie = cookieSet(res.headers['set-cookie'], portalCookie);
+    if (cookie === null)
+      throw new TargetError(`POST /sign-in at ${d.host}: HTTP ${res.status}, no portal session`);
+    const sessions = await send({ method: 'GET', path: '/sessions', headers: { host: d.host, cookie } });
+    const token = formTokenOf(sessions.text);
+    if (token === null) throw new TargetError(`GET /sessions at ${d.host}: HTTP ${sessions.status}, no form`);
+    return { cookie, csrf: token };
   }
 
   const credentials = (d: Domain): Credential[] => [
@@ -387,6 +479,9 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
           grantTypes: ['authorization_code', 'refresh_token'],
         },
       );
+      // A's person signed in at A's portal host: that cookie is replayed at B's host on every portal route.
+      const [routes, aPortal] = await Promise.all([portalRoutes(), portalSession(a)]);
+      const { csrf: aFormToken, ...aSession } = aPortal;
       const probe = (d: Domain, ids: Record<string, string>, secrets: string[]): ProbeDomain => ({
         id: d.id,
         credentials: credentials(d),
@@ -451,6 +546,14 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
               email: 'verify@probe.example',
             },
           },
+        },
+        hosts: {
+          a: a.host,
+          b: b.host,
+          session: aSession,
+          formToken: { field: 'csrf', value: aFormToken },
+          routes,
+          aMarkers: [a.displayName, a.email],
         },
         // The operator also reads B's state, so that operator-only reads (principals, pool) are compared.
         stateReaders: [{ name: 'operator', headers: operator }],

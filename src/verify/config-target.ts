@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ConfigError } from '../config.js';
 import { httpSender, type Send } from './http.js';
 import { fillTemplate } from './samples.js';
-import type { Credential, ProbeDomain, ProbeSetup, Target } from './target.js';
+import type { Credential, HostSetup, ProbeDomain, ProbeSetup, Target } from './target.js';
 import { TargetError } from './target.js';
 import type { TokenSetup } from './tokens.js';
 import type { JWK } from 'jose';
@@ -65,6 +65,44 @@ const tokens = z.strictObject({
   foreignIssuer: z.string().min(1).optional(),
 });
 
+/** Per-tenant hosts: A's session cookie is replayed at B's host on every route listed. */
+const hosts = z
+  .strictObject({
+    a: z.string().min(1),
+    b: z.string().min(1),
+    scheme: z.enum(['http', 'https']).default('https'),
+    /** A's session as request headers, e.g. `{"cookie": "session=${ALPHA_SESSION}"}`. */
+    session: headers.optional(),
+    /** Or a sign-in at A's host whose answer sets the cookie named `cookie`. */
+    signIn: z
+      .strictObject({
+        path: z.string().startsWith('/'),
+        form: z.record(z.string(), z.string()),
+        cookie: z.string().min(1),
+      })
+      .optional(),
+    /** The form token: its field, and its value or the page of A's host that shows it. */
+    formToken: z
+      .strictObject({
+        field: z.string().min(1),
+        value: z.string().min(1).optional(),
+        page: z.string().startsWith('/').optional(),
+      })
+      .optional(),
+    /** Values of A's that must never show at B's host (A's name, a person's email). */
+    markers: z.array(z.string().min(1)).default([]),
+    routes: z
+      .array(
+        z.strictObject({
+          method: z.string().regex(/^[A-Za-z]+$/),
+          path: z.string().startsWith('/'),
+          form: z.record(z.string(), z.string()).optional(),
+        }),
+      )
+      .min(1),
+  })
+  .refine((h) => (h.session === undefined) !== (h.signIn === undefined), 'needs session or signIn');
+
 const schema = z.strictObject({
   baseUrl: z.url(),
   spec: z.string().min(1).optional(),
@@ -76,6 +114,7 @@ const schema = z.strictObject({
   volatileFields: z.array(z.string()).default([]),
   create: z.array(create).default([]),
   tokens: tokens.optional(),
+  hosts: hosts.optional(),
 });
 
 export type VerifyConfig = z.infer<typeof schema>;
@@ -153,6 +192,66 @@ function tokenSetup(config: VerifyConfig): TokenSetup {
     foreignClaims: t.foreignClaims,
     ...(t.signingKey === undefined ? {} : { signingKey: JSON.parse(t.signingKey) as JWK }),
     ...(t.foreignIssuer === undefined ? {} : { foreignIssuer: t.foreignIssuer }),
+  };
+}
+
+/** The `name=value` of the cookie `name` an answer sets, or null. */
+export function cookieSet(setCookie: string | undefined, name: string): string | null {
+  for (const part of (setCookie ?? '').split(/,(?=\s*[^;,=\s]+=)/)) {
+    const pair = part.trim().split(';', 1)[0]!;
+    if (pair.startsWith(`${name}=`) && pair.length > name.length + 1) return pair;
+  }
+  return null;
+}
+
+/** A's session and form token at A's host, from the configuration (signing in when it says how). */
+async function hostSetup(config: VerifyConfig, send: Send): Promise<HostSetup> {
+  const h = config.hosts!;
+  let session = h.session;
+  if (session === undefined) {
+    const signIn = h.signIn!;
+    const res = await send({
+      method: 'POST',
+      path: signIn.path,
+      headers: { host: h.a, origin: `${h.scheme}://${h.a}` },
+      body: {
+        contentType: 'application/x-www-form-urlencoded',
+        raw: new URLSearchParams(signIn.form).toString(),
+      },
+    });
+    const cookie = cookieSet(res.headers['set-cookie'], signIn.cookie);
+    if (cookie === null)
+      throw new TargetError(
+        `hosts.signIn: POST ${signIn.path} at ${h.a} set no ${signIn.cookie} cookie (HTTP ${res.status})`,
+      );
+    session = { cookie };
+  }
+  let formToken: HostSetup['formToken'];
+  if (h.formToken !== undefined) {
+    let value = h.formToken.value;
+    if (value === undefined && h.formToken.page !== undefined) {
+      const page = await send({ method: 'GET', path: h.formToken.page, headers: { host: h.a, ...session } });
+      const field = h.formToken.field.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      value = new RegExp(`name="${field}"[^>]*value="([^"]*)"`).exec(page.text)?.[1];
+      if (value === undefined)
+        throw new TargetError(
+          `hosts.formToken: ${h.formToken.page} at ${h.a} shows no ${h.formToken.field} field`,
+        );
+    }
+    if (value !== undefined) formToken = { field: h.formToken.field, value };
+  }
+  return {
+    a: h.a,
+    b: h.b,
+    scheme: h.scheme,
+    session,
+    ...(formToken === undefined ? {} : { formToken }),
+    routes: h.routes.map((r) => ({
+      method: r.method,
+      path: r.path,
+      ...(r.form === undefined ? {} : { form: r.form }),
+    })),
+    aMarkers: h.markers,
   };
 }
 
@@ -246,6 +345,7 @@ export function configTarget(
         skip: config.skip,
         volatileFields: config.volatileFields,
         ...(config.tokens === undefined ? {} : { tokens: tokenSetup(config) }),
+        ...(config.hosts === undefined ? {} : { hosts: await hostSetup(config, send) }),
       };
     },
     async teardown(): Promise<string[]> {

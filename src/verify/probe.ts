@@ -16,6 +16,7 @@ import type { Exchange, OutgoingRequest, Send } from './http.js';
 import type { Check, OperationResult, Verdict } from './report.js';
 import { fillTemplate, sampleValue, unknownId } from './samples.js';
 import type { Credential, ProbeSetup } from './target.js';
+import { attackHosts } from './hosts.js';
 import { fetchPublicKeys, KeyListener, TokenForge, type TokenAttack } from './tokens.js';
 
 /** Fields and headers a confused server might take the tenant from. */
@@ -188,6 +189,23 @@ class Run {
     // Forged and foreign variants of A's token at every operation A may call, a few operations at a time,
     // before A's own calls (which end A's sessions).
     await this.attackCsrf(ops);
+    // A's session cookie at B's host, and A's forms from a third origin, on every cookie route.
+    let pages: ProbeResult = { operations: [], checks: [] };
+    if (this.setup.hosts !== undefined) {
+      pages = await attackHosts({
+        hosts: this.setup.hosts,
+        send: this.send,
+        aIds: this.setup.a.ids,
+        bIds: this.setup.b.ids,
+        unknownIds: this.unknown,
+        aId: this.setup.a.id,
+        concurrency: this.concurrency,
+        omit: this.omit,
+      });
+      const after = await this.snapshot();
+      this.compareState(reference, after, null, 'changed while A’s cookie was sent at B’s host');
+      reference = after;
+    }
     if (this.setup.tokens !== undefined) {
       await this.attackTokens(ops);
       const after = await this.snapshot();
@@ -210,8 +228,8 @@ class Run {
     }
     this.compareState(reference, await this.snapshot(), null, 'changed by the end of the run');
     return {
-      operations: this.api.operations.map((op) => this.coverage(op)),
-      checks: this.api.operations.flatMap((op) => this.checks.get(op.key) ?? []),
+      operations: [...this.api.operations.map((op) => this.coverage(op)), ...pages.operations],
+      checks: [...this.api.operations.flatMap((op) => this.checks.get(op.key) ?? []), ...pages.checks],
     };
   }
 
@@ -616,6 +634,7 @@ class Run {
    * changes), sent from a third origin: it must be refused (401/403, or as without any credential).
    */
   private async attackCsrf(ops: readonly Operation[]): Promise<void> {
+    if (this.omit.has('csrf')) return;
     const cookies = this.setup.a.credentials.filter((c) =>
       Object.keys(c.writeHeaders ?? {}).some((h) => h.toLowerCase() === 'origin'),
     );

@@ -75,6 +75,15 @@ export const attackRules: readonly { id: string; name: string; short: string; fu
       "A's own state-changing call, with A's session cookie, sent with the Origin of a third site: it must be " +
       'refused (401/403, or as without any credential); a service that takes it lets any site act as A.',
   },
+  {
+    id: 'cross-host',
+    name: 'CookieAcceptedOnAnyHost',
+    short: "A's session cookie was accepted at B's host",
+    full:
+      "A's session cookie, opened at A's own host, replayed at B's host on a page or form (GET and POST): it " +
+      'must get exactly what no cookie gets there (the same status and redirect, nothing of A shown, nothing ' +
+      'changed); a site that takes it lets a copied cookie cross tenants.',
+  },
   // Forged and foreign variants of A's bearer token, one rule per kind (`token[alg-none]` …).
   ...Object.entries(tokenAttacks).map(([kind, full]) => ({
     id: `token[${kind}]`,

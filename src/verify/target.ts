@@ -30,7 +30,38 @@ export interface ProbeDomain {
 export type BodyTemplate =
   { readonly json: unknown } | { readonly contentType: string; readonly raw: string };
 
+/** A cookie-authenticated route of a site served at each tenant's own host (a portal page or form). */
+export interface CookieRoute {
+  /** `GET` or `POST` (any method; those other than GET and HEAD are changes). */
+  readonly method: string;
+  /** The path, `{name}` for a parameter: filled with B's ids at B's host, A's at A's. */
+  readonly path: string;
+  /** Form fields sent urlencoded (with a change); the form token's field is set to A's token. */
+  readonly form?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Per-tenant hosts: A's session cookie, opened at A's host, is replayed at B's host on every route and
+ * must get what no cookie gets; every change is sent at A's host from a third origin and must be refused.
+ */
+export interface HostSetup {
+  /** A's and B's hosts, as the Host header names them (`portal.a.example`, with `:port` if not the default). */
+  readonly a: string;
+  readonly b: string;
+  /** The scheme the hosts are served with, for the `Origin` of a form (default `https`). */
+  readonly scheme?: 'http' | 'https';
+  /** A's session, as request headers (e.g. `{cookie: '__Host-session=…'}`). */
+  readonly session: Readonly<Record<string, string>>;
+  /** The form token field and A's value for it, when the site's forms carry one. */
+  readonly formToken?: { readonly field: string; readonly value: string };
+  readonly routes: readonly CookieRoute[];
+  /** Values of A's that must never show at B's host (A's name, a person's email); A's host is added. */
+  readonly aMarkers?: readonly string[];
+}
+
 export interface ProbeSetup {
+  /** Per-tenant hosts and A's session cookie, for the cookie attacks across hosts. */
+  readonly hosts?: HostSetup;
   /** A's bearer JWT and B's claims, for the token attacks; without it they do not run. */
   readonly tokens?: TokenSetup;
   readonly baseUrl: string;

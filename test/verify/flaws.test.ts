@@ -277,6 +277,54 @@ describe('bulkhead verify on a service with planted flaws', () => {
     },
   );
 
+  it.each([false, true])(
+    "replays A's portal cookie at B's host on every page and form (cookie accepted on any host: %s)",
+    async (cookieAnyHost) => {
+      const service = await startVulnerableService(noFlaws, {
+        cookieFlaws: { missingCsrf: false, cookieAnyHost },
+      });
+      try {
+        const run = await cli(
+          [
+            'verify',
+            '--spec',
+            file(service.spec),
+            '--config',
+            file(verifyConfig(service, bSecret, { hosts: true })),
+            '--format',
+            'json',
+          ],
+          serviceEnv(service),
+        );
+        const report = JSON.parse(run.out) as VerifyReport;
+        const pages = report.checks.filter((c) => c.operation.startsWith('page:'));
+        // Every route at B's host with A's cookie; the form also from a third origin at A's host.
+        expect(pages.map((c) => `${c.operation} ${c.attack}`)).toEqual([
+          'page:GET /app cross-host',
+          'page:POST /app/items cross-host',
+          'page:POST /app/items csrf',
+        ]);
+        expect(
+          report.operations.filter((o) => o.operation.startsWith('page:')).map((o) => o.coverage),
+        ).toEqual(['exercised', 'exercised']);
+        const leaks = report.checks.filter((c) => c.verdict === 'leak');
+        if (!cookieAnyHost) {
+          expect(run.code, run.err).toBe(0);
+          expect(pages.map((c) => c.got)).toEqual(['401 as without', '401 as without', '403 (refused)']);
+        } else {
+          expect(run.code).toBe(1);
+          // Exactly the flawed page, under its attack kind: A's dashboard shown at B's host.
+          expect(leaks.map((c) => [c.operation, c.attack])).toEqual([['page:GET /app', 'cross-host']]);
+          expect(leaks[0]!.got).toBe(
+            "A's cookie accepted at B's host: 200, without a cookie 401; the answer shows A's \"Alpha items\"",
+          );
+        }
+      } finally {
+        await service.close();
+      }
+    },
+  );
+
   it('prints a table with the elapsed time, and JUnit XML with one failure per leak', async () => {
     const table = await verifyService({ ...noFlaws, forbiddenNotFound: true }, 'table');
     expect(table.run.code).toBe(1);

@@ -14,6 +14,7 @@ import {
   startVulnerableService,
   tokenFlawAttack,
   verifyConfig,
+  type CookieFlaws,
   type Flaws,
   type TokenFlaws,
 } from '../fixtures/vulnerable-service.js';
@@ -23,11 +24,25 @@ const dir = tempDir('bulkhead-verify-mutation-');
 afterAll(() => dir.remove());
 
 /** The leaks' attack kinds of one in-process run, with `omit` left out. */
-async function leakKinds(flaws: Flaws, tokenFlaws: TokenFlaws, omit: string[]): Promise<string[]> {
-  const service = await startVulnerableService(flaws, { tokenFlaws });
+async function leakKinds(
+  flaws: Flaws,
+  tokenFlaws: TokenFlaws,
+  omit: string[],
+  cookieFlaws: CookieFlaws = { missingCsrf: false },
+): Promise<string[]> {
+  const service = await startVulnerableService(flaws, { tokenFlaws, cookieFlaws });
   try {
     const file = join(dir.path, `config-${Math.random().toString(36).slice(2)}.json`);
-    writeFileSync(file, JSON.stringify(verifyConfig(service, 'BRAVO-SECRET-mutation')));
+    const cookies = cookieFlaws.missingCsrf || cookieFlaws.cookieAnyHost === true;
+    writeFileSync(
+      file,
+      JSON.stringify(
+        verifyConfig(service, 'BRAVO-SECRET-mutation', {
+          cookies,
+          hosts: cookieFlaws.cookieAnyHost === true,
+        }),
+      ),
+    );
     const config = await loadVerifyConfig(file, {
       ALPHA_KEY: service.tenants.a.key,
       BRAVO_KEY: service.tenants.b.key,
@@ -57,6 +72,18 @@ describe('each attack is what finds its flaw', () => {
       expect(await leakKinds(noFlaws, on, [attack])).toEqual([]);
     },
   );
+
+  it('a cookie accepted on any host: found by cross-host, and unnoticed without it', async () => {
+    const cookieFlaws = { missingCsrf: false, cookieAnyHost: true };
+    expect(await leakKinds(noFlaws, noTokenFlaws, [], cookieFlaws)).toEqual(['cross-host']);
+    expect(await leakKinds(noFlaws, noTokenFlaws, ['cross-host'], cookieFlaws)).toEqual([]);
+  });
+
+  it('a missing CSRF check: found by csrf, and unnoticed without it', async () => {
+    const cookieFlaws = { missingCsrf: true };
+    expect(await leakKinds(noFlaws, noTokenFlaws, [], cookieFlaws)).toEqual(['csrf']);
+    expect(await leakKinds(noFlaws, noTokenFlaws, ['csrf'], cookieFlaws)).toEqual([]);
+  });
 
   it('the parent-checked child: found by mixed-owner, and unnoticed without it', async () => {
     const flaws = { ...noFlaws, childIgnoresParent: true };
