@@ -1,7 +1,8 @@
 // Every answer a test gets must be one the OpenAPI document declares: its status (or a range of it), its
 // media type, its body (against the declared schema, with Ajv) and each of its headers. `checkAnswers` is
-// installed on every app a checked suite builds (test/setup/answers.ts adds it to `appHooks`); a
-// violation is recorded here, and the suite fails after its last test with the list of them.
+// installed on every app a suite builds (test/setup/answers.ts adds it to `appHooks`); a violation is
+// recorded here (a body's once `settleAnswers` runs), and the suite fails after its last test with the
+// list of them.
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { ValidateFunction } from 'ajv';
@@ -171,12 +172,27 @@ function checkInto(app: App, violations: Set<string>): void {
     const pointer = ['', 'paths', path, method, 'responses', statusKey, 'content', key, 'schema']
       .map(pointerPart)
       .join('/');
-    const validate = contract.validator(pointer);
-    if (!validate(body)) {
-      const error = validate.errors?.[0];
-      violations.add(
-        `${where}: the body does not match (${error?.instancePath || '/'} ${error?.message ?? ''})`,
-      );
-    }
+    const checked = contract;
+    bodies.push(() => {
+      const validate = checked.validator(pointer);
+      if (!validate(body)) {
+        const error = validate.errors?.[0];
+        violations.add(
+          `${where}: the body does not match (${error?.instancePath || '/'} ${error?.message ?? ''})`,
+        );
+      }
+    });
   });
+}
+
+/**
+ * The bodies still to validate. Compiling a schema blocks the process for a while on a busy machine, and
+ * the suites that time answers (fair sharing, held refusals) must not see that: a body is validated when
+ * the suite settles, after its tests.
+ */
+const bodies: (() => void)[] = [];
+
+/** Validates every body answered so far, recording what does not match where its check records. */
+export function settleAnswers(): void {
+  for (const validate of bodies.splice(0)) validate();
 }

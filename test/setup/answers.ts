@@ -5,7 +5,7 @@
 import { relative } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { appHooks } from '../../src/http/app-hooks.js';
-import { checkAnswers, violations } from '../helpers/contract.js';
+import { checkAnswers, settleAnswers, violations } from '../helpers/contract.js';
 
 /**
  * The suites whose answers are not checked, each with its reason. Hostile input is no reason: an answer
@@ -32,6 +32,7 @@ afterAll(() => {
   if (!installed) return;
   appHooks.delete(checkAnswers);
   installed = false;
+  settleAnswers();
   const found = [...violations];
   if (found.length > 0) {
     throw new Error(`answers the OpenAPI document does not declare:\n${found.sort().join('\n')}`);
