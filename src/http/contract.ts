@@ -312,6 +312,12 @@ function headersOf(operation: Operation, status: string): Record<string, unknown
   // A page of a list links the next one (paging.ts); an OAuth error is never cached (oauth.ts).
   if (status.startsWith('2') && operation.parameters?.some((p) => p.in === 'query' && p.name === 'cursor'))
     out['Link'] = ref('Link');
+  // Every create that takes an Idempotency-Key says when its answer is a replay (plugins/idempotency.ts).
+  if (
+    status.startsWith('2') &&
+    operation.parameters?.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key')
+  )
+    out['Idempotent-Replay'] = ref('IdempotentReplay');
   const content = Object.values(operation.responses[status]?.content ?? {});
   if (/^[45]/.test(status) && content.some((media) => isOAuthErrorRef(media.schema)))
     out['Pragma'] = ref('Pragma');
