@@ -139,6 +139,15 @@ const headers: Record<string, HeaderSpec> = {
   AccessControlAllowMethods: textHeader('On a preflight: the methods allowed.'),
   AccessControlAllowHeaders: textHeader('On a preflight: the headers allowed.'),
   AccessControlMaxAge: secondsHeader('On a preflight: seconds the browser may keep it.'),
+  AccessControlExposeHeaders: textHeader(
+    'With an allowed origin: the headers a browser app may read (`www-authenticate, retry-after`).',
+  ),
+  Link: textHeader('On a page of a list that has more: `<…>; rel="next"`, the next page.'),
+  ContentSecurityPolicy: textHeader(
+    'On a page of the issuer: what the page may load and where its form may post.',
+  ),
+  ReferrerPolicy: textHeader('On a page of the issuer: `same-origin`.'),
+  FrameOptions: textHeader('On a page of the issuer: `DENY`, never shown in a frame.', ['DENY']),
 };
 
 const ref = (name: string) => ({ $ref: `#/components/headers/${name}` });
@@ -150,7 +159,17 @@ const publicDocument = {
 };
 
 /** A domain's token and userinfo endpoints answer the origins its clients allow (routes/oidc/cors.ts). */
-const clientCors = { Vary: 'Vary', 'Access-Control-Allow-Origin': 'AccessControlAllowOriginClient' };
+const clientCors = {
+  Vary: 'Vary',
+  'Access-Control-Allow-Origin': 'AccessControlAllowOriginClient',
+  'Access-Control-Expose-Headers': 'AccessControlExposeHeaders',
+};
+/** Every page of the issuer (routes/oidc/pages.ts), found or refused. */
+const page = {
+  'Content-Security-Policy': 'ContentSecurityPolicy',
+  'Referrer-Policy': 'ReferrerPolicy',
+  'X-Frame-Options': 'FrameOptions',
+};
 const preflight = {
   ...clientCors,
   'Access-Control-Allow-Methods': 'AccessControlAllowMethods',
@@ -177,6 +196,13 @@ const operationHeaders: Record<string, Record<string, Record<string, string>>> =
   issuerUserinfoPost: { '2XX': clientCors, '4XX': clientCors },
   issuerTokenPreflight: { '2XX': preflight, '4XX': { Vary: 'Vary' } },
   issuerUserinfoPreflight: { '2XX': preflight, '4XX': { Vary: 'Vary' } },
+  // The sign-in page sets the cookie binding its form; ending the session clears the issuer's cookie.
+  issuerAuthorize: { '200': { ...page, 'Set-Cookie': 'SetCookie' }, '4XX': page },
+  issuerEndSession: {
+    '2XX': { ...page, 'Set-Cookie': 'SetCookie' },
+    '303': { 'Set-Cookie': 'SetCookie' },
+    '4XX': page,
+  },
   issuerIntrospect: { '2XX': { Pragma: 'Pragma' }, '4XX': { Pragma: 'Pragma' } },
   issuerRevoke: { '4XX': { Pragma: 'Pragma' } },
   getOpenIdConfiguration: publicDocument,
@@ -239,6 +265,8 @@ interface Document {
 
 const isProblemRef = (schema: Record<string, unknown> | undefined) =>
   schema?.['$ref'] === '#/components/schemas/Problem';
+const isOAuthErrorRef = (schema: Record<string, unknown> | undefined) =>
+  schema?.['$ref'] === '#/components/schemas/OAuthError';
 
 /** The headers every answer of an operation carries, by its status. */
 function headersOf(operation: Operation, status: string): Record<string, unknown> {
@@ -256,6 +284,18 @@ function headersOf(operation: Operation, status: string): Record<string, unknown
     out['Allow'] = ref('Allow');
   }
   if (status.startsWith('5')) out['Retry-After'] = ref('RetryAfter');
+  // A page of a list links the next one (paging.ts); an OAuth error is never cached (oauth.ts).
+  if (status.startsWith('2') && operation.parameters?.some((p) => p.in === 'query' && p.name === 'cursor'))
+    out['Link'] = ref('Link');
+  // Every create that takes an Idempotency-Key says when its answer is a replay (plugins/idempotency.ts).
+  if (
+    status.startsWith('2') &&
+    operation.parameters?.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key')
+  )
+    out['Idempotent-Replay'] = ref('IdempotentReplay');
+  const content = Object.values(operation.responses[status]?.content ?? {});
+  if (/^[45]/.test(status) && content.some((media) => isOAuthErrorRef(media.schema)))
+    out['Pragma'] = ref('Pragma');
   const own = operationHeaders[operation.operationId ?? ''] ?? {};
   for (const [range, named] of Object.entries(own)) {
     if (range === status || (range.endsWith('XX') && range[0] === status[0])) {
@@ -330,8 +370,11 @@ function browserOperations(paths: Document['paths']): void {
       },
     };
     for (const [status, response] of Object.entries(get.responses)) {
-      if (/^[45]/.test(status) && response.content !== undefined)
-        response.content['text/html'] = { schema: { type: 'string' } };
+      if (!/^[45]/.test(status) || response.content === undefined) continue;
+      // Swagger put the problem under the page's type; a bad request is still answered as a problem.
+      const problem = response.content['text/html'];
+      if (isProblemRef(problem?.schema)) response.content['application/problem+json'] = problem!;
+      response.content['text/html'] = { schema: { type: 'string' } };
     }
   }
 }

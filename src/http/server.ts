@@ -46,6 +46,7 @@ import { verifyPlugin } from './routes/verify/index.js';
 import { errorResponses, noQuery, Problem } from './schemas.js';
 import { completeDocument, securityOf, securitySchemes } from './contract.js';
 import { validators } from './validation.js';
+import { appHooks } from './app-hooks.js';
 import type { App, FeaturePlugin, RouteAccess } from './types.js';
 import { OAuthError } from './oauth.js';
 
@@ -125,11 +126,7 @@ function traceRequests(app: App): void {
   });
 }
 
-/**
- * Called with every app built, after the root hooks and before its features: the tests add the check
- * that every answer is one the OpenAPI document declares (test/helpers/contract.ts). Empty otherwise.
- */
-export const appHooks = new Set<(app: App) => void>();
+export { appHooks } from './app-hooks.js';
 
 export async function buildServer(services: Services, options: ServerOptions = {}): Promise<App> {
   // With `https` Fastify's types name an https.Server; the requests and replies the routes see are the same

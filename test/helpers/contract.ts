@@ -1,7 +1,8 @@
 // Every answer a test gets must be one the OpenAPI document declares: its status (or a range of it), its
 // media type, its body (against the declared schema, with Ajv) and each of its headers. `checkAnswers` is
-// installed on every app a checked suite builds (test/setup/answers.ts adds it to `appHooks`); a
-// violation is recorded here, and the suite fails after its last test with the list of them.
+// installed on every app a suite builds (test/setup/answers.ts adds it to `appHooks`); a violation is
+// recorded here (a body's once `settleAnswers` runs), and the suite fails after its last test with the
+// list of them.
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { ValidateFunction } from 'ajv';
@@ -55,35 +56,56 @@ function mediaKey(content: Record<string, Media>, type: string): string | null {
   return '*/*' in content ? '*/*' : null;
 }
 
-function checker(app: App) {
-  let document: Document | null = null;
-  let ajv: Ajv2020 | null = null;
-  const validators = new Map<string, ValidateFunction>();
-  return {
-    document(): Document {
-      document ??= app.swagger() as unknown as Document;
-      return document;
-    },
-    validator(path: string): ValidateFunction {
-      let validate = validators.get(path);
-      if (validate === undefined) {
-        if (ajv === null) {
-          ajv = new Ajv2020({ strict: false, validateSchema: false, allErrors: false });
-          addFormats.default(ajv);
-          ajv.addFormat('binary', true);
-          ajv.addSchema(this.document(), 'openapi.json');
-        }
-        validate = ajv.compile({ $ref: `openapi.json#${path}` });
-        validators.set(path, validate);
-      }
-      return validate;
-    },
-  };
+interface Contract {
+  document: Document;
+  validator(pointer: string): ValidateFunction;
 }
 
-/** Adds the check to an app before it is ready (see `appHooks` in src/http/server.ts). */
-export function checkAnswers(app: App): void {
-  const contract = checker(app);
+/**
+ * The document and its compiled validators, once per process for each distinct document: the apps of a
+ * suite (and the dozens a property suite builds) share one Ajv and each schema is compiled once.
+ */
+const contracts = new Map<string, Contract>();
+
+function contractOf(app: App): Contract {
+  const text = JSON.stringify(app.swagger());
+  let contract = contracts.get(text);
+  if (contract === undefined) {
+    const document = JSON.parse(text) as Document;
+    const ajv = new Ajv2020({ strict: false, validateSchema: false, allErrors: false });
+    addFormats.default(ajv);
+    ajv.addFormat('binary', true);
+    ajv.addSchema(document, 'openapi.json');
+    const validators = new Map<string, ValidateFunction>();
+    contract = {
+      document,
+      validator(pointer) {
+        let validate = validators.get(pointer);
+        if (validate === undefined) {
+          validate = ajv.compile({ $ref: `openapi.json#${pointer}` });
+          validators.set(pointer, validate);
+        }
+        return validate;
+      },
+    };
+    contracts.set(text, contract);
+  }
+  return contract;
+}
+
+/**
+ * The check as an app hook that records what it finds in `found` (see `appHooks` in
+ * src/http/app-hooks.ts); the document is read when the first answer is checked, once the app is ready.
+ */
+export function answerCheck(found: Set<string>): (app: App) => void {
+  return (app) => checkInto(app, found);
+}
+
+/** Adds the check to an app before it is ready, recording into `violations`. */
+export const checkAnswers = answerCheck(violations);
+
+function checkInto(app: App, violations: Set<string>): void {
+  let contract: Contract | null = null;
   const payloads = new WeakMap<object, unknown>();
   app.addHook('onSend', async (request, _reply, payload) => {
     payloads.set(request, payload);
@@ -95,7 +117,8 @@ export function checkAnswers(app: App): void {
     if (route === undefined || request.routeOptions.schema?.hide === true) return;
     const path = documentPath(route);
     const method = request.method === 'HEAD' ? 'get' : request.method.toLowerCase();
-    const operation = contract.document().paths[path]?.[method];
+    contract ??= contractOf(app);
+    const operation = contract.document.paths[path]?.[method];
     const where = `${request.method} ${path} → ${reply.statusCode}`;
     if (operation === undefined) {
       // The portal's pages and assets are hidden from the document by design.
@@ -149,12 +172,27 @@ export function checkAnswers(app: App): void {
     const pointer = ['', 'paths', path, method, 'responses', statusKey, 'content', key, 'schema']
       .map(pointerPart)
       .join('/');
-    const validate = contract.validator(pointer);
-    if (!validate(body)) {
-      const error = validate.errors?.[0];
-      violations.add(
-        `${where}: the body does not match (${error?.instancePath || '/'} ${error?.message ?? ''})`,
-      );
-    }
+    const checked = contract;
+    bodies.push(() => {
+      const validate = checked.validator(pointer);
+      if (!validate(body)) {
+        const error = validate.errors?.[0];
+        violations.add(
+          `${where}: the body does not match (${error?.instancePath || '/'} ${error?.message ?? ''})`,
+        );
+      }
+    });
   });
+}
+
+/**
+ * The bodies still to validate. Compiling a schema blocks the process for a while on a busy machine, and
+ * the suites that time answers (fair sharing, held refusals) must not see that: a body is validated when
+ * the suite settles, after its tests.
+ */
+const bodies: (() => void)[] = [];
+
+/** Validates every body answered so far, recording what does not match where its check records. */
+export function settleAnswers(): void {
+  for (const validate of bodies.splice(0)) validate();
 }

@@ -147,7 +147,12 @@ export const preconditions = fp(
                   },
                 },
               }),
-          304: { description: 'The item still has the ETag given in If-None-Match.', type: 'null' },
+          // RFC 9110 §15.4.5: a 304 carries the ETag a 200 would have.
+          304: {
+            description: 'The item still has the ETag given in If-None-Match.',
+            type: 'null',
+            headers: { etag: { type: 'string', description: 'The item’s ETag, as its 200 would send.' } },
+          },
         };
       }
       if (config.current !== undefined) {
@@ -196,10 +201,10 @@ export const preconditions = fp(
     app.addHook('preSerialization', async (request, reply, payload) => {
       if (request.routeOptions.config.etag !== true || reply.statusCode !== 200) return payload;
       const etag = etagOf(payload);
-      reply.header('etag', etag);
       const header = request.headers['if-none-match'];
-      if (header === undefined) return payload;
-      const tags = parseEntityTags(header);
+      // Read before the tag is set: a malformed If-None-Match is a 400, which carries no item's tag.
+      const tags = header === undefined ? [] : parseEntityTags(header);
+      reply.header('etag', etag);
       // If-None-Match compares weakly: W/"x" and "x" are the same tag here.
       if (tags === '*' || tags.some((t) => t.tag === etag)) reply.code(304);
       return payload;
