@@ -194,6 +194,7 @@ function validString(name: string, schema: JsonSchema, ids: Ids): string {
   if (name === 'client_id') return ids['clientId']!;
   // An OAuth client's registration: a redirect URI and an origin of the kind it accepts.
   if (name === 'redirectUris') return 'https://app.example/cb';
+  if (name === 'postLogoutRedirectUris') return 'https://app.example/signed-out';
   if (name === 'allowedOrigins') return 'https://app.example';
   if (name === 'client_secret') return ids['clientSecret']!;
   if (name === 'domain') return ids['domainId']!;
