@@ -348,6 +348,12 @@ function objectOperations(paths: Document['paths']): void {
   paths[objectKeyPath] = item;
 }
 
+/** An invoice's PDF: its bytes, declared as the document they are. */
+function pdfOperations(paths: Document['paths']): void {
+  const ok = paths['/v1/domains/{domainId}/invoices/{invoiceId}.pdf']?.['get']?.responses['200'];
+  if (ok !== undefined) ok.content = { 'application/pdf': { schema: binary } };
+}
+
 /**
  * The issuer's browser endpoints answer a page for the person (the sign-in page, or why the request cannot
  * go on) or send the browser on to the client with a 303 (docs/identity.md).
@@ -397,6 +403,7 @@ export function completeDocument(document: Document): Document {
   document.components['securitySchemes'] = { ...securitySchemes };
   document.components['headers'] = headers;
   objectOperations(document.paths);
+  pdfOperations(document.paths);
   browserOperations(document.paths);
   for (const item of Object.values(document.paths)) {
     for (const operation of Object.values(item)) completeOperation(operation);
