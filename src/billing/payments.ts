@@ -11,7 +11,7 @@ import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
 import { BulkheadError, notFound } from '../errors.js';
 import type { Actor } from '../policy/principal.js';
-import { findDomain } from '../store/repositories/domains.js';
+import { findDomain, lockDomain } from '../store/repositories/domains.js';
 import { invoiceForPeriod, lockInvoice } from '../store/repositories/billing.js';
 import {
   customersOfDeletedDomains,
@@ -178,6 +178,10 @@ export class PaymentService {
         throw providerError(error);
       });
     return this.store.withDomain(domainId, async (tx) => {
+      // The domain's row is locked first: two servers recording the same customer at once would otherwise
+      // both try the insert, and PostgreSQL settles a race on the customer id's unique index with an error
+      // (only `domain_id`'s conflict is the one the insert expects).
+      await lockDomain(tx, domainId);
       const at = new Date();
       if (await insertStripeCustomer(tx, { domainId, customerId: created.id, at })) {
         await appendAudit(tx, succeeded(actor, domainId, 'payment.customer_create', created.id));
