@@ -207,6 +207,14 @@ export class SigningKeys {
     return { keys: await this.o.store.withDomain(domainId, (tx) => this.published(tx, domainId)) };
   }
 
+  /**
+   * The keys the domain has published so far, without making any: what a token it signed must verify
+   * with (a domain with none has signed nothing), for a check that must change nothing when it refuses.
+   */
+  async publishedJwks(domainId: string): Promise<{ keys: PublicJwk[] }> {
+    return { keys: await this.o.store.withDomain(domainId, (tx) => this.published(tx, domainId)) };
+  }
+
   /** Every active domain's published keys, for verifiers that serve many domains. */
   async allJwks(): Promise<{ keys: PublicJwk[] }> {
     return { keys: await this.o.store.system('jwks', (tx) => this.published(tx)) };

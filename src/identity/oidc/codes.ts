@@ -212,7 +212,10 @@ export class AuthorizationCodes {
    */
   async idTokenHint(domainId: string, issuer: string, token: string): Promise<JWTPayload | null> {
     try {
-      const jwks = createLocalJWKSet(await this.deps.signingKeys.jwks(domainId));
+      // The keys published so far: a hint is read without making the domain's first keys.
+      const published = await this.deps.signingKeys.publishedJwks(domainId);
+      if (published.keys.length === 0) return null;
+      const jwks = createLocalJWKSet(published);
       const { payload } = await jwtVerify(token, jwks, {
         issuer,
         algorithms: ['EdDSA'],
