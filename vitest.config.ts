@@ -16,8 +16,5 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 90_000,
     pool: 'forks',
-    // Two files at a time: most suites wait on PostgreSQL, RabbitMQ or a child process for much of their
-    // time, so on a two-core machine a second worker nearly halves the run (vitest's default there is one).
-    maxWorkers: 2,
   },
 });
