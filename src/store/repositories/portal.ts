@@ -126,51 +126,25 @@ export async function saveLogo(
  * members the domain has, the person's live sessions, and the person's own name (email or client id).
  */
 export function dashboardStatements(db: DomainQueries, domainId: string, principalId: string, now: Date) {
-  return [
-    db
-      .selectFrom('resources')
-      .select((eb) => eb.fn.countAll<string>().as('n'))
-      .where('domain_id', '=', domainId)
-      .where('status', '<>', 'deleted'),
-    db
-      .selectFrom('principals')
-      .select((eb) => eb.fn.countAll<string>().as('n'))
-      .where('domain_id', '=', domainId)
-      .where('status', '<>', 'deleted'),
-    db
-      .selectFrom('sessions')
-      .select((eb) => eb.fn.countAll<string>().as('n'))
-      .where('domain_id', '=', domainId)
-      .where('principal_id', '=', principalId)
-      .where('revoked_at', 'is', null)
-      .where('expires_at', '>', now),
-    db
-      .selectFrom('principals')
-      .select(['email', 'client_id'])
-      .where('domain_id', '=', domainId)
-      .where('id', '=', principalId),
-  ] as const;
+  return dashboardFigures(db, domainId, [principalId], now);
 }
 
-/**
- * `dashboardStatements` for the person whose portal cookie has the keyed hash `cookieHash`, with that
- * cookie's session (`domainSessionByCookieStatement`) first: the page and its session in one read of the
- * host's domain. The person's figures are those of the principal of the cookie's session, live or not;
- * they are used only when the first statement found it live.
- */
-export function dashboardByCookieStatements(
-  db: DomainQueries,
-  domainId: string,
-  cookieHash: string,
-  now: Date,
-) {
-  const person = db
+/** The principal of the session whose portal cookie has the keyed hash `cookieHash`, as a subquery. */
+const personOfCookie = (db: DomainQueries, domainId: string, cookieHash: string) =>
+  db
     .selectFrom('sessions')
     .select('principal_id')
     .where('domain_id', '=', domainId)
     .where('cookie_hash', '=', cookieHash);
+
+/** The dashboard's figures for a person named by id, or by the subquery that finds them. */
+function dashboardFigures(
+  db: DomainQueries,
+  domainId: string,
+  person: string[] | ReturnType<typeof personOfCookie>,
+  now: Date,
+) {
   return [
-    domainSessionByCookieStatement(db, domainId, cookieHash, now),
     db
       .selectFrom('resources')
       .select((eb) => eb.fn.countAll<string>().as('n'))
@@ -193,5 +167,23 @@ export function dashboardByCookieStatements(
       .select(['email', 'client_id'])
       .where('domain_id', '=', domainId)
       .where('id', 'in', person),
+  ] as const;
+}
+
+/**
+ * `dashboardStatements` for the person whose portal cookie has the keyed hash `cookieHash`, with that
+ * cookie's session (`domainSessionByCookieStatement`) first: the page and its session in one read of the
+ * host's domain. The person's figures are those of the principal of the cookie's session, live or not;
+ * they are used only when the first statement found it live.
+ */
+export function dashboardByCookieStatements(
+  db: DomainQueries,
+  domainId: string,
+  cookieHash: string,
+  now: Date,
+) {
+  return [
+    domainSessionByCookieStatement(db, domainId, cookieHash, now),
+    ...dashboardFigures(db, domainId, personOfCookie(db, domainId, cookieHash), now),
   ] as const;
 }
