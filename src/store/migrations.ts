@@ -1398,6 +1398,20 @@ const migrations: Record<string, Migration> = {
           CHECK (jsonb_typeof(post_logout_redirect_uris) = 'array')`.execute(db);
     },
   },
+  '0033_idempotency_claim_leases': {
+    async up(db) {
+      // A claim on an `Idempotency-Key` is a lease (docs/api.md, "Idempotency-Key"): the server answering
+      // the first request renews it while it runs, so a retry after that server stopped runs once the
+      // lease is out, seconds later, rather than a fixed five minutes after the claim. A claim made before
+      // keeps its five minutes.
+      for (const table of ['idempotent_requests', 'operator_idempotent_requests']) {
+        await sql`ALTER TABLE ${sql.table(table)} ADD COLUMN claimed_until timestamptz`.execute(db);
+        await sql`
+          UPDATE ${sql.table(table)} SET claimed_until = created_at + interval '5 minutes'
+          WHERE status IS NULL`.execute(db);
+      }
+    },
+  },
 };
 
 /** Where pgcrypto lives, quoted (it may have been installed before, in a schema of the operator's choice). */

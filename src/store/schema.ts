@@ -467,6 +467,8 @@ export interface IdempotentRequestsTable {
   body: string | null;
   headers: ColumnType<Record<string, string> | null, string | null, string | null>;
   created_at: Date;
+  /** While the first request runs: until when its server holds the claim (renewed), NULL once answered. */
+  claimed_until: Date | null;
 }
 
 /** The same for creates that name no domain yet, the operator's; system context only (migration 0030). */

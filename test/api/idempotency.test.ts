@@ -4,7 +4,11 @@
 // A's key used against B, neither replays nor reveals anything of the other.
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { purgeIdempotentRequests } from '../../src/store/repositories/idempotent-requests.js';
+import {
+  purgeIdempotentRequests,
+  renewIdempotencyClaim,
+  type HeldClaim,
+} from '../../src/store/repositories/idempotent-requests.js';
 import { asOwner, backends } from '../helpers/backends.js';
 import { openTestApi, operatorToken, type TestApi } from '../helpers/api.js';
 import { comparable, createTenant, domainState, type Tenant } from '../helpers/tenants.js';
@@ -209,6 +213,52 @@ describe.each(backends)('Idempotency-Key on $name', (backend) => {
     });
     expect(again.statusCode).toBe(409);
     expect(again.json()).toMatchObject({ code: 'name_taken' });
+  });
+
+  it('holds a running claim with a lease its server renews, and lets a retry take over one that ran out', async () => {
+    const headers = { 'idempotency-key': `lease-${slug('k')}` };
+    const name = slug('i');
+    const send = () =>
+      api.call('POST', `/v1/domains/${a.id}/instances`, { token: a.key, body: { name }, headers });
+    const first = await send();
+    expect(first.statusCode, first.body).toBe(201);
+    const claim = (set: ReturnType<typeof sql>) =>
+      asOwner(api.services.store, (tx) =>
+        sql`UPDATE idempotent_requests SET ${set} WHERE key = ${headers['idempotency-key']}`.execute(tx),
+      );
+    // As if the server answering it had stopped before keeping the answer, its lease still running.
+    await claim(sql`status = NULL, body = NULL, headers = NULL, claimed_until = now() + interval '1 minute'`);
+    const running = await send();
+    expect(running.statusCode).toBe(409);
+    expect(running.headers['retry-after']).toBe('1');
+    expect(running.json()).toMatchObject({ code: 'idempotency_conflict' });
+
+    // A renewal holds only the claim it was made for: not another credential's, not a later claim's.
+    const leased = () =>
+      asOwner(api.services.store, async (tx) => {
+        const { rows } = await sql<{ credential: string; created_at: Date; claimed_until: Date }>`
+          SELECT credential, created_at, claimed_until FROM idempotent_requests
+          WHERE key = ${headers['idempotency-key']}`.execute(tx);
+        return rows[0]!;
+      });
+    const { credential, created_at: claimedAt } = await leased();
+    const key = headers['idempotency-key'];
+    const later = new Date(Date.now() + 10 * 60_000);
+    const renew = (held: HeldClaim) =>
+      api.services.store.withDomain(a.id, (tx) =>
+        renewIdempotencyClaim({ kind: 'domain', tx, domainId: a.id }, held, later),
+      );
+    await renew({ credential: `${credential}-other`, key, claimedAt });
+    await renew({ credential, key, claimedAt: new Date(claimedAt.getTime() - 1) });
+    expect((await leased()).claimed_until.getTime()).toBeLessThan(later.getTime());
+    await renew({ credential, key, claimedAt });
+    expect((await leased()).claimed_until.getTime()).toBe(later.getTime());
+
+    // The lease ran out: the retry runs afresh, and the create itself answers (the name is taken now).
+    await claim(sql`claimed_until = now() - interval '1 second'`);
+    const retried = await send();
+    expect(retried.statusCode, retried.body).toBe(409);
+    expect(retried.json()).toMatchObject({ code: 'name_taken' });
   });
 
   it('declares the header on every create in the OpenAPI document', async () => {

@@ -24,6 +24,8 @@ export interface SoakReport {
   readonly serverErrors: readonly string[];
   /** Requests that found their server killed and were sent again to another. */
   readonly retried: number;
+  /** Creates sent again after a 409 `idempotency_conflict`: their key's claim was a killed server's. */
+  readonly claimWaits: number;
   readonly kills: number;
   readonly resourcesCreated: number;
   readonly resourcesDeleted: number;
@@ -55,6 +57,7 @@ class Cluster {
   readonly servers: (Server | null)[] = [];
   requests = 0;
   retried = 0;
+  claimWaits = 0;
   readonly latencies: number[] = [];
   readonly serverErrors: string[] = [];
 
@@ -73,6 +76,25 @@ class Cluster {
     if (server === null || server === undefined) return Promise.resolve();
     server.child.kill('SIGKILL');
     return server.exited;
+  }
+
+  /**
+   * Sends a create with an `Idempotency-Key` as a careful client does: a 409 `idempotency_conflict` (the
+   * same key still being answered, perhaps by a server killed meanwhile, whose claim runs out) is sent
+   * again after its `Retry-After`, until it has an answer of its own.
+   */
+  async create(
+    slot: number,
+    path: string,
+    options: { auth: string; body: unknown; headers: { 'idempotency-key': string } },
+  ): Promise<{ status: number; body: Buffer; json: <T>() => T }> {
+    for (let waited = 0; ; waited++) {
+      const answer = await this.call(slot + waited, 'POST', path, options);
+      if (answer.status !== 409 || waited >= 40) return answer;
+      if (answer.json<{ code?: string }>().code !== 'idempotency_conflict') return answer;
+      this.claimWaits++;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
   }
 
   /**
@@ -175,7 +197,7 @@ async function client(
     round++;
     const slot = index + round;
     const idempotencyKey = `soak-${index}-${round}-${randomBytes(4).toString('hex')}`;
-    const created = await cluster.call(slot, 'POST', `${base}/resources`, {
+    const created = await cluster.create(slot, `${base}/resources`, {
       ...as,
       body: { kind: 'storage', name: `area-${round}` },
       headers: { 'idempotency-key': idempotencyKey },
@@ -185,7 +207,7 @@ async function client(
       continue;
     }
     // The same key again, through another server: the same resource, not a second one.
-    const again = await cluster.call(slot + 1, 'POST', `${base}/resources`, {
+    const again = await cluster.create(slot + 1, `${base}/resources`, {
       ...as,
       body: { kind: 'storage', name: `area-${round}` },
       headers: { 'idempotency-key': idempotencyKey },
@@ -376,6 +398,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       requests: c.requests,
       serverErrors: c.serverErrors,
       retried: c.retried,
+      claimWaits: c.claimWaits,
       kills: options.kills,
       ...counts,
       stuck,

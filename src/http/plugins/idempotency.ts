@@ -14,7 +14,9 @@ import type { Services } from '../../runtime.js';
 import {
   claimIdempotencyKey,
   releaseIdempotencyKey,
+  renewIdempotencyClaim,
   storeIdempotentAnswer,
+  type HeldClaim,
   type IdempotencyPlace,
 } from '../../store/repositories/idempotent-requests.js';
 import { errorResponses } from '../schemas.js';
@@ -31,16 +33,19 @@ declare module 'fastify' {
   }
 }
 
-interface Claimed {
+interface Claimed extends HeldClaim {
   readonly domainId: string | null;
-  readonly credential: string;
-  readonly key: string;
+  /** Renews the claim's lease while the request runs. */
+  readonly renewal: NodeJS.Timeout;
 }
 
 /** How long an answer is given again. */
 export const idempotencyWindowMs = 24 * 60 * 60 * 1000;
-/** A claim left unanswered this long belongs to a request whose server stopped: a retry runs afresh. */
-const abandonedAfterMs = 5 * 60 * 1000;
+/**
+ * A claim's lease: renewed every third of it while its request runs, so a claim whose lease ran out belongs
+ * to a server that stopped, and a retry then runs afresh (a resource finds the one already reserved).
+ */
+const claimLeaseMs = 15_000;
 /** The headers of the first answer that its repetition carries too. */
 const keptHeaders = ['content-type', 'location', 'etag'] as const;
 
@@ -106,11 +111,20 @@ export const idempotency = fp<{ services: Services }>(
       const stored = await inPlace(domainId, (place) =>
         claimIdempotencyKey(place, claim, at, {
           keptSince: new Date(at.getTime() - idempotencyWindowMs),
-          abandonedSince: new Date(at.getTime() - abandonedAfterMs),
+          claimedUntil: new Date(at.getTime() + claimLeaseMs),
         }),
       );
       if (stored === 'claimed') {
-        request.idempotency = { domainId, credential: claim.credential, key };
+        const held: HeldClaim = { credential: claim.credential, key, claimedAt: at };
+        const renewal = setInterval(() => {
+          inPlace(domainId, (place) =>
+            renewIdempotencyClaim(place, held, new Date(Date.now() + claimLeaseMs)),
+          ).catch((error: unknown) =>
+            request.log.warn({ err: error }, 'renewing an Idempotency-Key claim failed'),
+          );
+        }, claimLeaseMs / 3);
+        renewal.unref();
+        request.idempotency = { ...held, domainId, renewal };
         return;
       }
       // The handler answers 404 for a domain that does not exist, with nothing to keep.
@@ -142,6 +156,7 @@ export const idempotency = fp<{ services: Services }>(
       const claimed = request.idempotency;
       if (claimed === null) return payload;
       request.idempotency = null;
+      clearInterval(claimed.renewal);
       const ok = reply.statusCode >= 200 && reply.statusCode < 300 && typeof payload === 'string';
       try {
         if (ok) {
@@ -161,10 +176,15 @@ export const idempotency = fp<{ services: Services }>(
           await inPlace(claimed.domainId, (place) => releaseIdempotencyKey(place, claimed));
         }
       } catch (error) {
-        // The change is made; only its repetition is not kept. A retry within five minutes is 409, then runs.
+        // The change is made; only its repetition is not kept. A retry is 409 until the lease runs out, then runs.
         request.log.error({ err: error }, 'keeping the answer to an Idempotency-Key failed');
       }
       return payload;
+    });
+    // An answer that never went out (the connection closed first) still stops renewing its claim.
+    app.addHook('onResponse', (request, _reply, next) => {
+      if (request.idempotency !== null) clearInterval(request.idempotency.renewal);
+      next();
     });
     done();
   },
