@@ -11,6 +11,7 @@ import { openCheckedSession } from './principals.js';
 import { recordRevocation } from './revocations.js';
 import type { Actor, Principal } from '../policy/principal.js';
 import {
+  authorizingBrowserSession,
   livePrincipalSessions,
   moveSessionIdle,
   revokeLivePrincipalSessions,
@@ -201,6 +202,27 @@ export class SessionService {
   /** Ends a session at once. */
   async logout(actor: Actor, domainId: string, sessionId: string): Promise<void> {
     await endSession(this.o.store, actor, domainId, sessionId, 'logout', { action: 'session.logout' });
+  }
+
+  /**
+   * Ends the browser session that authorized the token session `tokenSessionId` (at the issuer or at a
+   * portal), as a logout, when it is still live and is `principalId`'s in `domainId`: RP-initiated
+   * logout needs no cookie for it. True when one ended.
+   */
+  async logoutAuthorizing(
+    actor: Actor,
+    domainId: string,
+    principalId: string,
+    tokenSessionId: string,
+  ): Promise<boolean> {
+    const browser = await this.o.store.withDomain(domainId, (tx) =>
+      authorizingBrowserSession(tx, { domainId, principalId, tokenSessionId, now: new Date() }),
+    );
+    if (browser === undefined) return false;
+    return endSession(this.o.store, actor, domainId, browser.id, 'logout', {
+      action: 'session.logout',
+      detail: { tokenSessionId },
+    });
   }
 }
 

@@ -165,6 +165,8 @@ export class TokenService {
       principal: PrincipalRow;
       clientId: string;
       sessionId: string;
+      /** The browser session that authorized it, which RP-initiated logout ends too. */
+      browserSessionId: string | null;
       refresh: boolean;
       now: Date;
     },
@@ -178,6 +180,7 @@ export class TokenService {
         principalId: s.principal.id,
         at: s.now,
         expiresAt: new Date(s.now.getTime() + this.o.sessionSeconds * 1000),
+        browserSessionId: s.browserSessionId,
       }),
     );
     await this.withSession(tx, waits, { ...s, refreshToken });

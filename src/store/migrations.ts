@@ -1412,6 +1412,19 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0034_browser_session_links': {
+    async up(db) {
+      // A token session opened by an authorization code remembers the browser session that authorized it
+      // (the issuer's own cookie session or the portal's), carried over from its code, so that
+      // RP-initiated logout ends that browser session even where the browser's cookie cannot reach the
+      // end-session endpoint (docs/identity.md, "Logout"). Both tables keep their row-level security; the
+      // session named is looked up in the same domain only. NULL for every other session and code.
+      for (const table of ['oauth_codes', 'sessions'])
+        await sql`
+          ALTER TABLE ${sql.table(table)}
+            ADD COLUMN browser_session_id text CHECK (browser_session_id ~ '^ses_[0-9a-z]{26}$')`.execute(db);
+    },
+  },
 };
 
 /** Where pgcrypto lives, quoted (it may have been installed before, in a schema of the operator's choice). */

@@ -161,6 +161,11 @@ export interface SessionsTable {
   idle_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
   /** The portal host a portal session was opened on (migration 0026): only that host accepts it. */
   portal_host: ColumnType<string | null, string | null | undefined, never>;
+  /**
+   * For a token session opened by an authorization code, the browser session that authorized it
+   * (migration 0034): RP-initiated logout ends it too.
+   */
+  browser_session_id: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export interface RefreshTokensTable {
@@ -420,6 +425,8 @@ export interface OAuthCodesTable {
   expires_at: Date;
   used_at: Date | null;
   session_id: string | null;
+  /** The browser session that authorized the code (migration 0034); the token session inherits it. */
+  browser_session_id: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export type OAuthCodeRow = Selectable<OAuthCodesTable>;

@@ -534,6 +534,53 @@ describe.each(backends)('the authorization code flow on $name', (backend) => {
     expect((await userinfo(a.issuer, tokens.access_token)).status).toBe(200);
   });
 
+  it('ends the issuer session that authorized the tokens at end-session without its cookie, and nothing of B', async () => {
+    const signInAt = async (side: Side) => {
+      const { verifier, state, nonce, url } = await request(side);
+      const done = await authorize(url, new Jar(), { email: side.email, password });
+      const tokens = await client.authorizationCodeGrant(side.config, new URL(done.location!), {
+        pkceCodeVerifier: verifier,
+        expectedState: state,
+        expectedNonce: nonce,
+      });
+      return { jar: done.jar, tokens };
+    };
+    /** Whether the browser behind `jar` is still signed in at `side`'s issuer (a code without asking). */
+    const signedIn = async (side: Side, jar: Jar) => {
+      const res = await authorize((await request(side)).url, jar);
+      return res.status === 303 && new URL(res.location!).searchParams.get('code') !== null;
+    };
+    const atA = await signInAt(a);
+    const atB = await signInAt(b);
+    expect(await signedIn(a, atA.jar)).toBe(true);
+    // A's ID token at B's end-session, with no cookie and with B's: nothing of B or of A ends.
+    for (const cookie of ['', atB.jar.header()]) {
+      const refused = await fetch(`${b.issuer}/end-session?id_token_hint=${atA.tokens.id_token!}`, {
+        redirect: 'manual',
+        headers: { cookie },
+      });
+      expect(refused.status).toBe(400);
+      expect(refused.headers.getSetCookie()).toEqual([]);
+    }
+    expect(await signedIn(b, atB.jar)).toBe(true);
+    expect(await signedIn(a, atA.jar)).toBe(true);
+    expect((await userinfo(b.issuer, atB.tokens.access_token)).status).toBe(200);
+    expect((await userinfo(a.issuer, atA.tokens.access_token)).status).toBe(200);
+    // A's own end-session, without the issuer's cookie: the token session and the browser session that
+    // authorized it end; B's are untouched.
+    const out = await fetch(`${a.issuer}/end-session?id_token_hint=${atA.tokens.id_token!}`, {
+      redirect: 'manual',
+    });
+    expect(out.status).toBe(200);
+    expect(out.headers.getSetCookie()).toEqual([]);
+    expect((await userinfo(a.issuer, atA.tokens.access_token)).status).toBe(401);
+    const afterLogout = await authorize((await request(a)).url, atA.jar);
+    expect(afterLogout.status).toBe(200);
+    expect(afterLogout.html).toContain('Sign in');
+    expect(await signedIn(b, atB.jar)).toBe(true);
+    expect((await userinfo(b.issuer, atB.tokens.access_token)).status).toBe(200);
+  });
+
   it('refreshes a code flow’s refresh token for its own client only, its tokens carrying that client', async () => {
     const { verifier, state, nonce, url } = await request(a);
     const done = await authorize(url, new Jar(), { email: a.email, password });

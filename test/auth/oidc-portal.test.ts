@@ -2,14 +2,17 @@
 // inject() with the hosts a browser would send: the issuer at the control plane's host hands the
 // authorization request on to the portal's host, the portal's sign-in page sends the person back with
 // `next`, and the portal's session on that host is the authentication (auth_time from it). Across two
-// domains with portals, A's portal session never completes an authorization for B's client.
+// domains with portals, A's portal session never completes an authorization for B's client. End-session
+// at the control plane's host, which the portal's cookie never reaches, ends the portal session that
+// authorized the tokens; A's ID token at B's end-session ends nothing of either.
 import { createHash, randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAudit } from '../../src/audit/log.js';
 import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
 import { openProvidedApi, operatorToken } from '../helpers/api.js';
-import { backends } from '../helpers/backends.js';
+import { asOwner, backends } from '../helpers/backends.js';
 import { cookiesOf, createPortalTenant, csrfOf, signIn, type PortalTenant } from '../helpers/portal.js';
 import type { TestProviders } from '../helpers/providers.js';
 import { tenantPassword } from '../helpers/tenants.js';
@@ -77,6 +80,36 @@ describe.each(backends)('the portal as the issuer’s sign-in page on $name', (b
 
   const get = (host: string, url: string, cookie?: string) =>
     app.inject({ method: 'GET', url, headers: { host, ...(cookie === undefined ? {} : { cookie }) } });
+
+  /** Tokens with an ID token for `side`'s client, authorized by the portal session behind `cookie`. */
+  async function tokensThrough(side: Side, cookie: string) {
+    const { verifier, path } = authorizePath(side);
+    const done = await get(side.host, path, cookie);
+    const code = new URL(done.headers.location as string).searchParams.get('code');
+    expect(code, done.headers.location as string).toMatch(/^bhc_/);
+    const token = await app.inject({
+      method: 'POST',
+      url: `/d/${side.slug}/token`,
+      headers: { host: controlHost, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: code!,
+        redirect_uri: side.redirect,
+        code_verifier: verifier,
+        client_id: side.clientId,
+      }).toString(),
+    });
+    expect(token.statusCode, token.body).toBe(200);
+    return token.json<{ access_token: string; id_token: string }>();
+  }
+
+  const userinfo = (side: Side, token: string) =>
+    app.inject({
+      method: 'GET',
+      url: `/d/${side.slug}/userinfo`,
+      headers: { host: controlHost, authorization: `Bearer ${token}` },
+    });
+  const endSession = (side: Side, hint: string) => `/d/${side.slug}/end-session?id_token_hint=${hint}`;
 
   beforeAll(async () => {
     ({ providers, services, app } = await openProvidedApi(backend, { publicUrl }));
@@ -160,6 +193,93 @@ describe.each(backends)('the portal as the issuer’s sign-in page on $name', (b
     // The control plane's host with A's portal cookie: handed on, never a code.
     const control = await get(controlHost, forA, portalA);
     expect(control.headers.location).toBe(`https://${a.host}${forA}`);
+  });
+
+  it('ends the portal session that authorized the tokens at end-session on the control plane’s host, with no cookie', async () => {
+    const portalA = (await signIn(app, a.host, a.email)).cookie!;
+    const tokens = await tokensThrough(a, portalA);
+    expect((await get(a.host, '/', portalA)).statusCode).toBe(200);
+    const out = await get(controlHost, endSession(a, tokens.id_token));
+    expect(out.statusCode, out.body).toBe(200);
+    expect(out.headers['set-cookie']).toBeUndefined();
+    // The portal refuses the old cookie as it does any ended session, and asks for a sign-in again.
+    expect((await get(a.host, '/', portalA)).statusCode).toBe(401);
+    const again = await get(a.host, authorizePath(a).path, portalA);
+    expect(again.headers.location).toMatch(/^\/sign-in\?next=/);
+    // The token session ended too.
+    expect((await userinfo(a, tokens.access_token)).statusCode).toBe(401);
+    // The ending is audited as the person's logout of that browser session.
+    const { sid, sub } = decodeJwt(tokens.id_token);
+    const logouts = await asOwner(services.store, (tx) =>
+      listAudit(tx, { domainId: a.id, action: 'session.logout', limit: 1000 }),
+    );
+    expect(logouts.filter((e) => e.detail['tokenSessionId'] === sid)).toEqual([
+      expect.objectContaining({ actor: `principal:${sub}`, outcome: 'success' }),
+    ]);
+  });
+
+  it('never lets A’s ID token end a session of B at B’s end-session, nor one of A', async () => {
+    const portalA = (await signIn(app, a.host, a.email)).cookie!;
+    const portalB = (await signIn(app, b.host, b.email)).cookie!;
+    const tokensA = await tokensThrough(a, portalA);
+    const tokensB = await tokensThrough(b, portalB);
+    const attempts: [string, string | undefined][] = [
+      [controlHost, undefined],
+      [b.host, portalB],
+      [b.host, portalA],
+      [a.host, portalA],
+    ];
+    for (const [host, cookie] of attempts) {
+      const res = await get(host, endSession(b, tokensA.id_token), cookie);
+      expect(res.statusCode, host).toBe(400);
+      expect(res.headers['set-cookie'], host).toBeUndefined();
+      expect(res.headers.location).toBeUndefined();
+    }
+    // Nothing of either ended: both portal sessions and both token sessions still work.
+    expect((await get(b.host, '/', portalB)).statusCode).toBe(200);
+    expect((await get(a.host, '/', portalA)).statusCode).toBe(200);
+    expect((await userinfo(b, tokensB.access_token)).statusCode).toBe(200);
+    expect((await userinfo(a, tokensA.access_token)).statusCode).toBe(200);
+    // A's hint at A's own end-session, sent from B's portal host with B's cookie: A's sessions end, B's
+    // portal session is neither ended nor cleared.
+    const own = await get(b.host, endSession(a, tokensA.id_token), portalB);
+    expect(own.statusCode).toBe(200);
+    expect(own.headers['set-cookie']).toBeUndefined();
+    expect((await get(a.host, '/', portalA)).statusCode).toBe(401);
+    expect((await userinfo(a, tokensA.access_token)).statusCode).toBe(401);
+    expect((await get(b.host, '/', portalB)).statusCode).toBe(200);
+    expect((await userinfo(b, tokensB.access_token)).statusCode).toBe(200);
+  });
+
+  it('at the portal host, ends and clears the portal session the browser carries for the same person only', async () => {
+    const other = `grace-${tag}@${a.host}`;
+    const created = await app.inject({
+      method: 'POST',
+      url: `/v1/domains/${a.id}/principals`,
+      headers: { authorization: `Bearer ${operatorToken}` },
+      payload: { kind: 'user', email: other, password: tenantPassword },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const authorizing = (await signIn(app, a.host, a.email)).cookie!;
+    const tokens = await tokensThrough(a, authorizing);
+    const carried = (await signIn(app, a.host, a.email)).cookie!;
+    const otherPerson = (await signIn(app, a.host, other)).cookie!;
+    // Another person's portal cookie at the portal host: neither ended nor cleared.
+    const first = await get(a.host, endSession(a, tokens.id_token), otherPerson);
+    expect(first.statusCode).toBe(200);
+    expect(first.headers['set-cookie']).toBeUndefined();
+    expect((await get(a.host, '/', otherPerson)).statusCode).toBe(200);
+    expect((await get(a.host, '/', authorizing)).statusCode).toBe(401);
+    // The same person's other portal session, carried here: ended, and its cookie cleared as the
+    // portal's sign-out clears it.
+    expect((await get(a.host, '/', carried)).statusCode).toBe(200);
+    const second = await get(a.host, endSession(a, tokens.id_token), carried);
+    expect(second.statusCode).toBe(200);
+    expect(second.headers['set-cookie']).toEqual([
+      '__Host-bulkhead_portal=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict',
+    ]);
+    expect((await get(a.host, '/', carried)).statusCode).toBe(401);
+    expect((await get(a.host, '/', otherPerson)).statusCode).toBe(200);
   });
 
   it('asks again for prompt=login, and answers login_required for prompt=none without a session', async () => {

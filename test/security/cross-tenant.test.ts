@@ -298,8 +298,8 @@ const noTargetInPath: Record<string, string> = {
   'OPTIONS /d/:slug/userinfo':
     "CORS preflight: allows only an origin one of the issuer's own clients registered (auth/oidc-code.test.ts)",
   'GET /d/:slug/end-session':
-    "ends only a session named by an ID token of the issuer's own domain; A's hint at B is attacked in " +
-    'auth/oidc-code.test.ts',
+    "ends only sessions of the person an ID token of the issuer's own domain names; A's hint at B is " +
+    'attacked in auth/oidc-code.test.ts and auth/oidc-portal.test.ts',
   'GET /metrics':
     'counts of isolation runs, no domain; operator or metrics token (covered in verify/runs.test.ts)',
   'POST /v1/verify/provider-probes':

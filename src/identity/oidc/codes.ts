@@ -66,6 +66,7 @@ export class AuthorizationCodes {
         scope: grant.scope,
         nonce: grant.nonce,
         authTime: grant.authTime,
+        browserSessionId: grant.browserSessionId,
         at: now,
         expiresAt: new Date(now.getTime() + codeSeconds * 1000),
       }),
@@ -125,6 +126,7 @@ export class AuthorizationCodes {
             principal,
             clientId: input.client.client_id,
             sessionId: sessionId!,
+            browserSessionId: row.browser_session_id,
             refresh: withRefresh,
             now,
           })

@@ -13,6 +13,8 @@ export interface NewOAuthCode {
   readonly scope: string;
   readonly nonce: string | null;
   readonly authTime: Date;
+  /** The browser session that signed the person in for this code (the issuer's or the portal's). */
+  readonly browserSessionId: string;
   readonly at: Date;
   readonly expiresAt: Date;
 }
@@ -29,6 +31,7 @@ export function insertOAuthCodeStatement(tx: DomainTx, c: NewOAuthCode) {
     scope: c.scope,
     nonce: c.nonce,
     auth_time: c.authTime,
+    browser_session_id: c.browserSessionId,
     created_at: c.at,
     expires_at: c.expiresAt,
     used_at: null,

@@ -23,6 +23,8 @@ export interface NewSession {
   readonly at: Date;
   readonly expiresAt: Date;
   readonly cookie?: { hash: string; idleUntil: Date; portalHost?: string | undefined };
+  /** A token session's: the browser session that authorized it. */
+  readonly browserSessionId?: string | null;
 }
 
 export async function insertSession(tx: DomainTx, s: NewSession): Promise<void> {
@@ -37,6 +39,7 @@ export function insertSessionStatement(tx: DomainTx, s: NewSession) {
     principal_id: s.principalId,
     created_at: s.at,
     expires_at: s.expiresAt,
+    browser_session_id: s.browserSessionId ?? null,
     ...(s.cookie === undefined
       ? {}
       : {
@@ -175,6 +178,30 @@ export async function revokeLivePrincipalSessions(
     .returning('id')
     .execute();
   return ended.map((s) => s.id);
+}
+
+/**
+ * The browser session that authorized the domain's token session `tokenSessionId` (migration 0034), if it
+ * is still live at `now` and both are `principalId`'s in `domainId`; undefined otherwise. Only a browser
+ * session (one with a cookie) is ever named.
+ */
+export function authorizingBrowserSession(
+  tx: DomainTx,
+  s: { domainId: string; principalId: string; tokenSessionId: string; now: Date },
+): Promise<{ id: string } | undefined> {
+  return tx
+    .selectFrom('sessions as token')
+    .innerJoin('sessions as browser', 'browser.id', 'token.browser_session_id')
+    .select('browser.id')
+    .where('token.id', '=', s.tokenSessionId)
+    .where('token.domain_id', '=', s.domainId)
+    .where('token.principal_id', '=', s.principalId)
+    .where('browser.domain_id', '=', s.domainId)
+    .where('browser.principal_id', '=', s.principalId)
+    .where('browser.cookie_hash', 'is not', null)
+    .where('browser.revoked_at', 'is', null)
+    .where('browser.expires_at', '>', s.now)
+    .executeTakeFirst();
 }
 
 /** A session's domain and principal, whatever its state. */

@@ -172,7 +172,7 @@ export { cookieAttributes, brandingOf };
  * The portal host of the issuer's domain this request came to, or null: the control plane's host, a host
  * of another domain, any other. Only at its own portal host does a domain's portal session count.
  */
-async function portalHostHere(services: Services, request: FastifyRequest, issuer: DomainIssuer) {
+export async function portalHostHere(services: Services, request: FastifyRequest, issuer: DomainIssuer) {
   const host = requestHost(request.host);
   if (host === null) return null;
   const { site } = await services.portal.siteAndSession(host, null, new Date());
@@ -180,7 +180,7 @@ async function portalHostHere(services: Services, request: FastifyRequest, issue
 }
 
 /** The person signed in at the domain's portal on this host (its cookie, bound to this host), or null. */
-async function portalSession(
+export async function portalSession(
   services: Services,
   request: FastifyRequest,
   issuer: DomainIssuer,
@@ -235,6 +235,7 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
     reply: FastifyReply,
     ok: Extract<Outcome, { kind: 'ok' }>,
     principalId: string,
+    browserSessionId: string,
     authTime: Date,
   ) => {
     const code = await codes.issue({
@@ -246,6 +247,7 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
       scope: ok.scope,
       nonce: ok.nonce,
       authTime,
+      browserSessionId,
     });
     return back(reply, ok.checked, { code });
   };
@@ -330,6 +332,7 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
             reply,
             outcome,
             person.subject,
+            person.sessionId,
             await codes.authTime(issuer.domainId, person.sessionId),
           );
         if (outcome.prompt.includes('none')) return loginRequired();
@@ -338,7 +341,13 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
       }
       const person = fresh ? null : await signedIn(request, issuer);
       if (person !== null)
-        return grant(reply, outcome, person.subject, await codes.authTime(issuer.domainId, person.sessionId));
+        return grant(
+          reply,
+          outcome,
+          person.subject,
+          person.sessionId,
+          await codes.authTime(issuer.domainId, person.sessionId),
+        );
       // Elsewhere (the control plane's host), a domain with a portal hands the same request to its
       // portal host (the first, in order); a domain without one shows the issuer's own page.
       const [host] = (await services.portal.get(issuer.domainId)).hosts;
@@ -400,7 +409,7 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
         });
       }
       const principal = signedInNow.principal;
-      const { cookie, maxAge } = await services.sessions.login(
+      const { cookie, sessionId, maxAge } = await services.sessions.login(
         { actor: `principal:${principal.id}`, requestId: String(request.id) },
         principal,
         issuerBinding(issuer.slug),
@@ -409,7 +418,7 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
         `${issuerCookie(issuer.slug)}=${cookie}; Max-Age=${maxAge}; ${cookieAttributes}`,
         `${signInCookie}=; Max-Age=0; ${cookieAttributes}`,
       ]);
-      return grant(reply, outcome, principal.id, new Date());
+      return grant(reply, outcome, principal.id, sessionId, new Date());
     },
   );
 }
