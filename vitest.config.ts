@@ -10,7 +10,8 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // Checks once that PostgreSQL, Redis, RabbitMQ and PgBouncer are there as the tests need them, and
     // stops the run with one message saying what to run when they are not.
-    globalSetup: ['test/setup/global-setup.ts'],
+    // Then makes the migrated embedded database the in-memory stores start from.
+    globalSetup: ['test/setup/global-setup.ts', 'test/setup/pglite-image.ts'],
     // Checks every answer of the API suites against the OpenAPI document.
     setupFiles: ['test/setup/answers.ts'],
     testTimeout: 60_000,

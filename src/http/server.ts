@@ -6,6 +6,7 @@
 // the policy, fair sharing, the access table and the no-query rule) before any feature is registered, so
 // each feature under routes/ is an encapsulated plugin that inherits all of it and shares nothing back.
 import { randomUUID } from 'node:crypto';
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyServerOptions } from 'fastify';
@@ -128,6 +129,22 @@ function traceRequests(app: App): void {
 
 export { appHooks } from './app-hooks.js';
 
+const serializerCompilers = SerializerSelector();
+
+/**
+ * Fastify's response serializers (fast-json-stringify), each compiled when its route first answers with
+ * that status rather than when the server starts: compiling every route's was a quarter of a server's
+ * start-up, paid again by every CLI command and process that builds the app. Validators are compiled the
+ * same way (validation.ts).
+ */
+const serializersOnFirstUse: typeof serializerCompilers = (externalSchemas, options) => {
+  const compile = serializerCompilers(externalSchemas, options);
+  return (route) => {
+    let serialize: ((doc: unknown) => string) | null = null;
+    return (doc: unknown) => (serialize ??= compile(route))(doc);
+  };
+};
+
 export async function buildServer(services: Services, options: ServerOptions = {}): Promise<App> {
   // With `https` Fastify's types name an https.Server; the requests and replies the routes see are the same
   // IncomingMessage and ServerResponse, so the app keeps the one type every route is written against.
@@ -143,6 +160,7 @@ export async function buildServer(services: Services, options: ServerOptions = {
     routerOptions: { maxParamLength: 2048 },
     forceCloseConnections: 'idle',
     trustProxy: options.trustProxy === undefined ? false : [...options.trustProxy],
+    schemaController: { compilersFactory: { buildSerializer: serializersOnFirstUse } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Bodies are JSON (forms where a route takes them, bytes for objects): Fastify's own text/plain parser

@@ -38,7 +38,7 @@ import { enterScope, scopeSetting, sealScope } from './scope.js';
 import type { Database } from './schema.js';
 
 export { DataDirLockedError } from './data-dir-lock.js';
-export { storeSearchPath, type StoreOptions } from './connect.js';
+export { embeddedImage, storeSearchPath, type StoreOptions } from './connect.js';
 export { StoreRolesError } from './roles.js';
 
 export type StoreKind = 'pglite' | 'postgres';
@@ -237,7 +237,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const { db, appPool, systemDoor, listen, unlock } =
     options.kind === 'postgres'
       ? await connectPostgres(options, noticeKey)
-      : await openEmbedded(options.dataDir, noticeKey);
+      : await openEmbedded(options.dataDir, noticeKey, options.image);
   // What each open transaction has notified, handed to this process's listeners once it has committed.
   const pendingNotices = new WeakMap<object, [channel: string, payload: string | null][]>();
   const localListeners = new Map<string, Set<(payload: string | null) => void>>();

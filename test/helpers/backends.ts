@@ -2,6 +2,7 @@
 // on the PostgreSQL server named by BULKHEAD_TEST_POSTGRES_URL (default: the local server). A missing
 // server fails the suite; it is never skipped.
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { buildServices, type ServiceOptions, type Services } from '../../src/runtime.js';
@@ -45,11 +46,27 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
   };
 }
 
+let image: Promise<Blob | undefined> | undefined;
+
+/**
+ * The migrated database the run's global setup left (test/setup/pglite-image.ts), read once per process;
+ * undefined outside a test run, where a store starts empty.
+ */
+export function pgliteImage(): Promise<Blob | undefined> {
+  const path = process.env['BULKHEAD_TEST_PGLITE_IMAGE'];
+  image ??=
+    path === undefined ? Promise.resolve(undefined) : readFile(path).then((bytes) => new Blob([bytes]));
+  return image;
+}
+
 export const backends: readonly Backend[] = [
   {
     name: 'pglite',
     async open() {
-      const store = await openStore({ kind: 'pglite' });
+      const from = await pgliteImage();
+      const store = await openStore(
+        from === undefined ? { kind: 'pglite' } : { kind: 'pglite', image: from },
+      );
       return Object.assign(store, { drop: () => store.close() });
     },
   },
