@@ -35,6 +35,7 @@ export const auditActions = [
   'principal.disable',
   'principal.delete',
   'principal.password_changed',
+  'principal.role',
   'oauth_client.create',
   'oauth_client.delete',
   'token.issue',

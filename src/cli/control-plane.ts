@@ -5,6 +5,7 @@ import type { ChainReport } from '../audit/chain.js';
 import type { AuditEvent } from '../audit/events.js';
 import type { AuditFilter } from '../audit/log.js';
 import type { Scope } from '../policy/scopes.js';
+import type { PrincipalRole } from '../store/schema.js';
 import type { NewPrincipal, PrincipalView } from '../identity/principals.js';
 import type { SigningKeyView } from '../identity/signing-keys.js';
 import type { ClientView, NewClientInput } from '../identity/oidc/clients.js';
@@ -59,6 +60,8 @@ export interface ControlPlane {
   createPrincipal(domainId: string, input: NewPrincipal): Promise<PrincipalView & { clientSecret?: string }>;
   listPrincipals(domainId: string): Promise<PrincipalView[]>;
   disablePrincipal(domainId: string, principalId: string): Promise<PrincipalView>;
+  /** Gives a principal another role and ends every session it has (none when the role is the same). */
+  setPrincipalRole(domainId: string, principalId: string, role: PrincipalRole): Promise<PrincipalView>;
   deletePrincipal(domainId: string, principalId: string): Promise<PrincipalView>;
   /** Ends a session of a user of the domain; false when the domain has no such live session. */
   revokeSession(domainId: string, sessionId: string): Promise<void>;

@@ -60,6 +60,7 @@ export function directControlPlane(services: Services): ControlPlane {
       return services.principals.list(id);
     },
     disablePrincipal: (id, principalId) => services.principals.setStatus(actor, id, principalId, 'disabled'),
+    setPrincipalRole: (id, principalId, role) => services.principals.setRole(actor, id, principalId, role),
     deletePrincipal: (id, principalId) => services.principals.setStatus(actor, id, principalId, 'deleted'),
     revokeSession: async (id, sessionId) => {
       if (!(await services.tokens.revokeSession(actor, sessionId, 'revoked by the operator', id)))

@@ -99,6 +99,8 @@ export function httpControlPlane(baseUrl: string, token: string): ControlPlane {
       (await call<{ items: PrincipalView[] }>('GET', `${d(id)}/principals`)).items,
     disablePrincipal: (id, p) =>
       call<PrincipalView>('POST', `${d(id)}/principals/${encodeURIComponent(p)}/disable`),
+    setPrincipalRole: (id, p, role) =>
+      call<PrincipalView>('PUT', `${d(id)}/principals/${encodeURIComponent(p)}/role`, { role }),
     deletePrincipal: (id, p) => call<PrincipalView>('DELETE', `${d(id)}/principals/${encodeURIComponent(p)}`),
     revokeSession: async (id, s) => {
       await call('DELETE', `${d(id)}/sessions/${encodeURIComponent(s)}`);

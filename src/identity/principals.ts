@@ -1,6 +1,7 @@
 // Principals are the people (users: email + password) and services (client id + secret) of exactly one
-// domain. The same email in two domains is two unrelated principals. Disabling or deleting one, or
-// giving a user a new password, revokes its sessions, so its tokens stop working for the very next request.
+// domain. The same email in two domains is two unrelated principals. Disabling or deleting one, giving a
+// user a new password or changing a role revokes its sessions, so its tokens stop working for the very
+// next request.
 import { randomBytes } from 'node:crypto';
 import { succeeded } from '../audit/events.js';
 import { appendAudit } from '../audit/log.js';
@@ -18,6 +19,7 @@ import {
   livePrincipals,
   lockIfUnchanged,
   lockLivePrincipal,
+  setPrincipalRole,
   setPrincipalSecret,
   setPrincipalStatus,
 } from '../store/repositories/principals.js';
@@ -240,6 +242,39 @@ export class PrincipalService {
       await appendAudit(
         tx,
         succeeded(actor, domainId, 'principal.password_changed', principalId, {
+          revokedSessions: ended.length,
+        }),
+      );
+      return view(updated);
+    });
+  }
+
+  /**
+   * Gives a principal of this domain (a user or a service, as at its creation) another role and ends
+   * every live session of it in the same transaction: its tokens carry the role they were issued with,
+   * so none of them may keep the old one past the next request. The same role again changes nothing and
+   * writes nothing. A deleted principal and another domain's principal are not found, like an unknown id.
+   */
+  async setRole(
+    actor: Actor,
+    domainId: string,
+    principalId: string,
+    role: PrincipalRole,
+  ): Promise<PrincipalView> {
+    return this.deps.store.withDomain(domainId, async (tx) => {
+      const current = await lockLive(tx, domainId, principalId);
+      if (current.role === role) return view(current);
+      const now = new Date();
+      const updated = await setPrincipalRole(tx, principalId, role, now);
+      const ended = await revokeLivePrincipalSessions(tx, principalId, 'role changed', now);
+      // Session by session, as for a new password: the principal itself stays valid for its next login.
+      for (const sessionId of ended)
+        await recordRevocation(this.deps.store, tx, 'session', sessionId, domainId);
+      await appendAudit(
+        tx,
+        succeeded(actor, domainId, 'principal.role', principalId, {
+          from: current.role,
+          to: role,
           revokedSessions: ended.length,
         }),
       );

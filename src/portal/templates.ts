@@ -101,6 +101,7 @@ export const members = `<h1>Members</h1>
 <tbody>
 <% for (const m of it.items) { const who = m.email ?? m.clientId ?? m.id; %><tr><td><%= who %></td><td><%= m.kind %></td><td><%= m.role %></td><td><%= m.status %></td>
 <% if (it.admin) { %><td><% if (m.status === 'active' && m.id !== it.me) { %><form method="post" action="/members/<%= m.id %>/disable" class="inline"><input type="hidden" name="csrf" value="<%= it.csrf %>"><button class="secondary" type="submit" aria-label="Disable <%= who %>">Disable</button></form><% } %>
+<% if (m.id !== it.me) { %><form method="post" action="/members/<%= m.id %>/role" class="inline"><input type="hidden" name="csrf" value="<%= it.csrf %>"><label class="skip" for="role-<%= m.id %>">Role of <%= who %></label><select id="role-<%= m.id %>" name="role"><option value="member"<% if (m.role === 'member') { %> selected<% } %>>Member</option><option value="admin"<% if (m.role === 'admin') { %> selected<% } %>>Admin</option></select> <button class="secondary" type="submit" aria-label="Change the role of <%= who %>">Change role</button></form><% } %>
 <% if (m.kind === 'user') { %><form method="post" action="/members/<%= m.id %>/password" class="inline"><input type="hidden" name="csrf" value="<%= it.csrf %>"><label class="skip" for="pw-<%= m.id %>">New password for <%= who %></label><input id="pw-<%= m.id %>" name="password" type="password" autocomplete="new-password" required minlength="12" maxlength="1024" placeholder="New password"> <button class="secondary" type="submit">Reset password</button></form><% } %></td><% } %></tr><% } %>
 </tbody></table>
 <% if (it.admin) { %><form method="post" action="/members" class="card">
@@ -115,7 +116,7 @@ export const members = `<h1>Members</h1>
 <label for="role">Role</label>
 <select id="role" name="role"><option value="member">Member</option><option value="admin">Admin</option></select>
 <p><button type="submit">Add</button></p>
-</form><% } else { %><p class="muted">Only an admin of the domain adds, disables or resets members.</p><% } %>`;
+</form><% } else { %><p class="muted">Only an admin of the domain adds, disables or resets members and changes their roles.</p><% } %>`;
 
 export const audit = `<h1>Audit trail</h1>
 <form method="get" action="/audit" class="card">

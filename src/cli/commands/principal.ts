@@ -1,6 +1,6 @@
 // `bulkhead principal …` and `bulkhead session …`: the people and services of a domain, and their
 // sessions, managed by the operator (BULKHEAD_OPERATOR_TOKEN with --url, or the store directly).
-import { Option, type Command } from 'commander';
+import { Argument, Option, type Command } from 'commander';
 import { BulkheadError } from '../../errors.js';
 import type { PrincipalView } from '../../identity/principals.js';
 import { idOf, printJson, printMany, printOne, resolveDomain, type CliContext } from '../context.js';
@@ -140,6 +140,20 @@ export function registerPrincipal(program: Command, ctx: CliContext): void {
           printOne(ctx.io, updated, columns, opts.json);
         });
       },
+    );
+
+  principal
+    .command('role')
+    .argument('<principalId>', 'prn_…', id)
+    .addArgument(new Argument('<role>', 'admin manages the domain’s principals').choices(['member', 'admin']))
+    .description("change a principal's role; its sessions end unless the role is the same")
+    .addOption(domainOption())
+    .option('--json', 'print JSON')
+    .action((principalId: string, role: 'member' | 'admin', opts: { domain: string; json?: boolean }) =>
+      ctx.withControlPlane(async (cp) => {
+        const updated = await cp.setPrincipalRole(await resolveDomain(cp, opts.domain), principalId, role);
+        printOne(ctx.io, updated, columns, opts.json);
+      }),
     );
 
   const session = program.command('session').description("end a domain's user sessions (operator)");

@@ -109,6 +109,21 @@ export function setPrincipalStatus(
     .executeTakeFirstOrThrow();
 }
 
+/** Gives a principal `role` and answers its row. */
+export function setPrincipalRole(
+  tx: DomainTx,
+  principalId: string,
+  role: PrincipalRole,
+  at: Date,
+): Promise<PrincipalRow> {
+  return tx
+    .updateTable('principals')
+    .set({ role, updated_at: at })
+    .where('id', '=', principalId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 /** Replaces a principal's secret hash and answers its row. */
 export function setPrincipalSecret(
   tx: DomainTx,

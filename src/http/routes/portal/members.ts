@@ -1,4 +1,5 @@
-// The members page's changes: add a user or a service, disable one, give a user a new password. Who may
+// The members page's changes: add a user or a service, disable one, give a user a new password, change a
+// role. Who may
 // is the API's rule (`domainAdmin`, decided by the policy): an admin of the domain; a member sees the
 // list read-only and its forms are refused. Each change is the principal service's, in the host's
 // domain, so another domain's principal id is not found there, exactly like an unknown one.
@@ -63,6 +64,13 @@ const AddBody = Type.Object(
     kind: Type.Union([Type.Literal('user'), Type.Literal('service')]),
     email: Type.Optional(Type.String({ maxLength: 320 })),
     password: Type.Optional(Type.String({ maxLength: 1024 })),
+    role: Type.Union([Type.Literal('member'), Type.Literal('admin')]),
+  },
+  { additionalProperties: false },
+);
+const RoleBody = Type.Object(
+  {
+    csrf: Type.String({ maxLength: 200 }),
     role: Type.Union([Type.Literal('member'), Type.Literal('admin')]),
   },
   { additionalProperties: false },
@@ -139,6 +147,26 @@ export function memberRoutes(app: App, deps: PortalDeps): void {
       );
       return membersPage(deps, request, reply, person, {
         message: `Disabled ${done.email ?? done.clientId ?? done.id}; its sessions are ended.`,
+      });
+    },
+  );
+
+  app.post(
+    '/members/:principalId/role',
+    { schema: { hide: true, params: PrincipalParams, body: RoleBody } },
+    async (request, reply) => {
+      const person = await admin(request, reply, request.body.csrf);
+      if (person === null) return reply;
+      if (!principalId.test(request.params.principalId)) throw new BulkheadError('not_found');
+      const done = await services.principals.setRole(
+        { actor: person.actor, requestId: String(request.id) },
+        person.domainId,
+        request.params.principalId,
+        request.body.role,
+      );
+      return membersPage(deps, request, reply, person, {
+        // The same role again changes nothing, so the message says what holds, not what happened.
+        message: `${done.email ?? done.clientId ?? done.id} is ${done.role === 'admin' ? 'an admin' : 'a member'}; a change of role ends its sessions.`,
       });
     },
   );

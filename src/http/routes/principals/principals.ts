@@ -143,6 +143,26 @@ export const principalRoutes: RouteModule = (app, { principals, domains, cursorK
       ),
   );
 
+  app.put(
+    '/v1/domains/:domainId/principals/:principalId/role',
+    {
+      config: { access: domainAdmin, current: currentPrincipal },
+      schema: {
+        operationId: 'setPrincipalRole',
+        summary: "Change a principal's role",
+        description:
+          'A user or a service account. Every session of the principal is revoked, since its tokens carry ' +
+          'the role: they are refused from the next request on, and its next login has the new role. The ' +
+          'same role again changes nothing and revokes nothing.',
+        params: PrincipalParams,
+        body: Type.Object({ role: Role }, { additionalProperties: false }),
+        response: { 200: Principal },
+      },
+    },
+    async (request) =>
+      principals.setRole(actorOf(request), scopeOf(request), request.params.principalId, request.body.role),
+  );
+
   app.delete(
     '/v1/domains/:domainId/principals/:principalId',
     {
