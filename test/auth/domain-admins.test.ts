@@ -140,6 +140,7 @@ describe.each(backends)('domain admins on $name', (backend) => {
       ['GET', `/v1/domains/${d.id}/principals`, undefined],
       ['POST', `/v1/domains/${d.id}/principals/${adminId}/password`, { password: 'taken over the admin' }],
       ['POST', `/v1/domains/${d.id}/principals/${adminId}/disable`, undefined],
+      ['PUT', `/v1/domains/${d.id}/principals/${adminId}/role`, { role: 'member' }],
       ['DELETE', `/v1/domains/${d.id}/principals/${adminId}`, undefined],
       ['DELETE', `/v1/domains/${d.id}/sessions/${adminSession}`, undefined],
     ];
@@ -179,6 +180,131 @@ describe.each(backends)('domain admins on $name', (backend) => {
     });
     expect(ownPath.statusCode).toBe(404);
     expect(await secretHashOf(memberId)).toEqual(before);
+  });
+
+  it("changes a principal's role, ending its sessions, audited with the old and the new role", async () => {
+    const created = await call('POST', `/v1/domains/${d.id}/principals`, {
+      token: d.token,
+      body: { kind: 'user', email: 'promoted@example.com', password },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json<{ id: string }>().id;
+    const before = await login(d.id, 'promoted@example.com');
+    expect((await call('GET', '/v1/whoami', { token: before })).json()).toMatchObject({ role: 'member' });
+    const url = `/v1/domains/${d.id}/principals/${id}/role`;
+    const roleEvents = () =>
+      asOwner(services.store, (tx) =>
+        listAudit(tx, { domainId: d.id, action: 'principal.role', limit: 100 }),
+      ).then((events) => events.filter((e) => e.target === id));
+
+    const promoted = await call('PUT', url, { token: d.token, body: { role: 'admin' } });
+    expect(promoted.statusCode, promoted.body).toBe(200);
+    expect(promoted.json()).toMatchObject({ id, role: 'admin', status: 'active' });
+    // The token issued as a member is refused; the next login is an admin's.
+    expect((await call('GET', '/v1/whoami', { token: before })).statusCode).toBe(401);
+    const after = await login(d.id, 'promoted@example.com');
+    expect((await call('GET', '/v1/whoami', { token: after })).json()).toMatchObject({ role: 'admin' });
+    expect((await call('GET', `/v1/domains/${d.id}/principals`, { token: after })).statusCode).toBe(200);
+    const events = await roleEvents();
+    expect(events).toHaveLength(1);
+    expect(events[0]!.detail).toMatchObject({ from: 'member', to: 'admin', revokedSessions: 1 });
+
+    // The same role again: nothing changes, no session ends, nothing is audited.
+    const again = await call('PUT', url, { token: d.token, body: { role: 'admin' } });
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json()).toEqual(promoted.json());
+    expect((await call('GET', '/v1/whoami', { token: after })).statusCode).toBe(200);
+    expect(await roleEvents()).toHaveLength(1);
+
+    // With If-Match, like the other changes of a principal.
+    const etag = (await call('GET', `/v1/domains/${d.id}/principals/${id}`, { token: d.token })).headers.etag;
+    const stale = await call('PUT', url, {
+      token: d.token,
+      headers: { 'if-match': '"stale"' },
+      body: { role: 'member' },
+    });
+    expect(stale.statusCode).toBe(412);
+    const demoted = await call('PUT', url, {
+      token: d.token,
+      headers: { 'if-match': String(etag) },
+      body: { role: 'member' },
+    });
+    expect(demoted.statusCode, demoted.body).toBe(200);
+    expect(demoted.json()).toMatchObject({ role: 'member' });
+    expect((await call('GET', '/v1/whoami', { token: after })).statusCode).toBe(401);
+    expect((await roleEvents()).map((e) => e.detail)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ from: 'admin', to: 'member' })]),
+    );
+
+    // A service account has a role too, as at its creation.
+    const service = await call('POST', `/v1/domains/${d.id}/principals`, {
+      token: d.token,
+      body: { kind: 'service' },
+    });
+    const serviceRole = await call(
+      'PUT',
+      `/v1/domains/${d.id}/principals/${service.json<{ id: string }>().id}/role`,
+      {
+        token: operatorToken,
+        body: { role: 'admin' },
+      },
+    );
+    expect(serviceRole.statusCode, serviceRole.body).toBe(200);
+    expect(serviceRole.json()).toMatchObject({ kind: 'service', role: 'admin' });
+
+    for (const body of [{ role: 'owner' }, { role: 'admin', extra: 1 }, {}]) {
+      const bad = await call('PUT', url, { token: d.token, body });
+      expect(bad.statusCode, JSON.stringify(body)).toBe(400);
+    }
+    const asMember = await call('PUT', url, { token: memberToken, body: { role: 'admin' } });
+    expect(asMember.statusCode).toBe(403);
+    expect(asMember.json()).toMatchObject({ code: 'admin_required' });
+  });
+
+  it("answers another domain's admin on this domain's principal's role as on an unknown one, changing nothing", async () => {
+    const roleOf = (id: string) =>
+      asOwner(services.store, (tx) =>
+        tx
+          .selectFrom('principals')
+          .select(['role', 'updated_at'])
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow(),
+      );
+    const before = await roleOf(memberId);
+    const sessionsBefore = (await call('GET', '/v1/whoami', { token: memberToken })).statusCode;
+    const body = { role: 'admin' };
+    const foreign = await call('PUT', `/v1/domains/${d.id}/principals/${memberId}/role`, {
+      token: other.token,
+      body,
+    });
+    const unknown = await call(
+      'PUT',
+      `/v1/domains/dom_00000000000000000000000000/principals/prn_00000000000000000000000000/role`,
+      { token: other.token, body },
+    );
+    expect(foreign.statusCode).toBe(404);
+    expect(comparable(foreign)).toEqual(comparable(unknown));
+    const ownPath = await call('PUT', `/v1/domains/${other.id}/principals/${memberId}/role`, {
+      token: other.token,
+      body,
+    });
+    expect(ownPath.statusCode).toBe(404);
+    const unknownOwn = await call(
+      'PUT',
+      `/v1/domains/${other.id}/principals/prn_00000000000000000000000000/role`,
+      {
+        token: other.token,
+        body,
+      },
+    );
+    expect(unknownOwn.statusCode).toBe(404);
+    expect(comparable(ownPath)).toEqual(comparable(unknownOwn));
+    expect(await roleOf(memberId)).toEqual(before);
+    expect((await call('GET', '/v1/whoami', { token: memberToken })).statusCode).toBe(sessionsBefore);
+    const events = await asOwner(services.store, (tx) =>
+      listAudit(tx, { domainId: d.id, action: 'principal.role', limit: 100 }),
+    );
+    expect(events.filter((e) => e.target === memberId)).toEqual([]);
   });
 
   it('refuses a role that does not exist', async () => {
