@@ -553,6 +553,7 @@ describe.each(backends)('API on $name', (backend) => {
           'getPrincipal',
           'disablePrincipal',
           'setPrincipalPassword',
+          'setPrincipalRole',
           'deletePrincipal',
           'token',
           'revokeToken',

@@ -121,6 +121,11 @@ const cases: Record<string, Case> = {
     path: (i) => `/v1/domains/${i.domainId}/principals/${i.principalId}/password`,
     body: () => ({ password: 'smuggled password 0123' }),
   },
+  'PUT /v1/domains/:domainId/principals/:principalId/role': {
+    path: (i) => `/v1/domains/${i.domainId}/principals/${i.principalId}/role`,
+    // B's principal is its admin: a demotion would be a change.
+    body: () => ({ role: 'member' }),
+  },
   'DELETE /v1/domains/:domainId/principals/:principalId': {
     path: (i) => `/v1/domains/${i.domainId}/principals/${i.principalId}`,
   },
@@ -325,6 +330,7 @@ const noTargetInPath: Record<string, string> = {
   'POST /members': portalPage,
   'POST /members/:principalId/disable': portalPage,
   'POST /members/:principalId/password': portalPage,
+  'POST /members/:principalId/role': portalPage,
   'GET /audit': portalPage,
   'GET /audit.jsonl': portalPage,
   'GET /audit.csv': portalPage,
