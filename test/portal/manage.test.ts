@@ -46,7 +46,7 @@ describe.each(backends)('the portal manages a domain on $name', (backend) => {
   const tokenAt = async (host: string, cookie: string) => csrfOf((await page(host, '/members', cookie)).body);
   const principals = async (domainId: string) =>
     (await app.inject({ method: 'GET', url: `/v1/domains/${domainId}/principals`, headers: op })).json<{
-      items: { id: string; email: string | null; status: string; kind: string }[];
+      items: { id: string; email: string | null; status: string; kind: string; role: string }[];
     }>().items;
 
   beforeAll(async () => {
@@ -176,6 +176,45 @@ describe.each(backends)('the portal manages a domain on $name', (backend) => {
     expect((await signIn(app, a.host, grace.email!, 'another long password')).cookie).toBeNull();
   });
 
+  it("lets an admin change another member's role from its row; the member's sessions end, the same role changes nothing", async () => {
+    const created = await app.inject({
+      method: 'POST',
+      url: `/v1/domains/${a.id}/principals`,
+      headers: op,
+      payload: { kind: 'user', email: `roles@${a.host}`, password: tenantPassword },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json<{ id: string }>().id;
+    const before = (await signIn(app, a.host, `roles@${a.host}`)).cookie!;
+    expect((await page(a.host, '/members', before)).body).not.toContain(`action="/members/${id}/role"`);
+    const members = await page(a.host, '/members', aCookie);
+    expect(members.body).toContain(`action="/members/${id}/role"`);
+    // Not its own row, as it does not disable itself there.
+    const me = (await principals(a.id)).find((p) => p.email === a.email)!;
+    expect(members.body).not.toContain(`action="/members/${me.id}/role"`);
+    const csrf = csrfOf(members.body);
+    const roleOf = async () => (await principals(a.id)).find((p) => p.id === id);
+
+    const promoted = await post(a.host, `/members/${id}/role`, aCookie, { csrf, role: 'admin' });
+    expect(promoted.statusCode, promoted.body).toBe(200);
+    expect(promoted.body).toContain(`roles@${a.host} is an admin`);
+    expect((await roleOf())?.role).toBe('admin');
+    expect((await page(a.host, '/members', before)).statusCode).not.toBe(200);
+    const after = (await signIn(app, a.host, `roles@${a.host}`)).cookie!;
+    expect((await page(a.host, '/members', after)).body).toContain(`action="/members/${me.id}/role"`);
+    const events = async () =>
+      (await auditOf(a.id, 'principal.role')).filter((e) => e.target === id).map((e) => e.detail);
+    expect(await events()).toEqual([expect.objectContaining({ from: 'member', to: 'admin' })]);
+
+    const again = await post(a.host, `/members/${id}/role`, aCookie, { csrf, role: 'admin' });
+    expect(again.statusCode).toBe(200);
+    expect((await page(a.host, '/members', after)).statusCode).toBe(200);
+    expect(await events()).toHaveLength(1);
+    const bad = await post(a.host, `/members/${id}/role`, aCookie, { csrf, role: 'owner' });
+    expect(bad.statusCode).toBe(400);
+    expect((await roleOf())?.role).toBe('admin');
+  });
+
   it("refuses a member's forms (the policy's admin rule), shows no forms, and changes nothing", async () => {
     const before = await domainState(services, a.id);
     const members = await page(a.host, '/members', memberCookie);
@@ -187,6 +226,7 @@ describe.each(backends)('the portal manages a domain on $name', (backend) => {
       ['/members', { kind: 'service', role: 'admin' }],
       [`/members/${target.id}/disable`, {}],
       [`/members/${target.id}/password`, { password: 'a long enough password' }],
+      [`/members/${target.id}/role`, { role: 'member' }],
     ] as const) {
       const res = await post(a.host, url, memberCookie, { csrf, ...fields });
       expect(res.statusCode, url).toBe(403);
@@ -204,6 +244,7 @@ describe.each(backends)('the portal manages a domain on $name', (backend) => {
     for (const [suffix, fields] of [
       ['disable', {}],
       ['password', { password: 'a long enough password' }],
+      ['role', { role: 'member' }],
     ] as const) {
       const foreign = await post(a.host, `/members/${bPrincipal}/${suffix}`, aCookie, { csrf, ...fields });
       const none = await post(a.host, `/members/${unknown}/${suffix}`, aCookie, { csrf, ...fields });
@@ -227,6 +268,7 @@ describe.each(backends)('the portal manages a domain on $name', (backend) => {
       ['/members', { kind: 'service', role: 'admin' }],
       [`/members/${target.id}/disable`, {}],
       [`/members/${target.id}/password`, { password: 'a long enough password' }],
+      [`/members/${target.id}/role`, { role: 'admin' }],
     ] as const) {
       expect((await post(a.host, url, aCookie, { csrf, ...fields }, 'https://evil.test')).statusCode).toBe(
         403,
