@@ -386,6 +386,22 @@ describe(
       expectExit(again, 1);
       expect(again.stderr).toContain('not_found');
 
+      // A change of role; not in the other domain, nor to a role that does not exist.
+      const role = (name: string, domain = 'cli-api-alpha', ...rest: string[]) =>
+        runCli(['principal', 'role', user.id, name, '--domain', domain, ...rest], operator());
+      expectExit(await role('member', 'cli-api-beta'), 1);
+      expectExit(await role('owner'), 2); // a usage error, before any request
+      expect(json<{ role: string }>(await role('admin', 'cli-api-alpha', '--json')).role).toBe('admin');
+      expect(
+        json<{ id: string; role: string }>(await role('member', 'cli-api-alpha', '--json')),
+      ).toMatchObject({
+        id: user.id,
+        role: 'member',
+      });
+      const shown = await role('member');
+      expectExit(shown, 0);
+      expect(shown.stdout).toContain('member');
+
       const disabled = json<{ status: string }>(
         await runCli(['principal', 'disable', user.id, '--domain', 'cli-api-alpha', '--json'], operator()),
       );
