@@ -44,6 +44,10 @@ const portalRoutes: Record<string, { path: (ids: Ids) => string; fields?: Record
     path: (i) => `/members/${i.principalId}/password`,
     fields: { password: 'a long enough password' },
   },
+  'POST /members/:principalId/role': {
+    path: (i) => `/members/${i.principalId}/role`,
+    fields: { role: 'member' },
+  },
   'GET /audit': { path: () => '/audit' },
   'GET /audit.jsonl': { path: () => '/audit.jsonl' },
   'GET /audit.csv': { path: () => '/audit.csv' },
