@@ -7,12 +7,16 @@
 // of its own, drives `GET /` at the portal host with 20 connections, each presenting its own session's
 // cookie, and then the portal's stylesheet (a static answer through the same hooks: the host lookup and
 // the security headers) as the baseline. It also prints each page's transfer size with the assets it
-// names (stylesheet, script, logo), and fails (exit code 1) when one is 100 KB or more.
+// names (stylesheet, script, logo), and fails (exit code 1) when one is 100 KB or more. The floor beside
+// them: a bare Fastify route on the same store that answers after one transaction of the domain (one trip
+// to PostgreSQL), the least a page for a signed-in person costs, since its session must be read.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
+import Fastify from 'fastify';
+import { sql } from 'kysely';
 import { buildServer } from '../src/http/server.js';
 import { portalCookie } from '../src/identity/sessions.js';
 import { buildServices, type Services } from '../src/runtime.js';
@@ -137,14 +141,24 @@ async function main(): Promise<void> {
       sizes.push({ path, page: page.body.length, assets, names });
     }
 
+    const bare = Fastify();
+    bare.get('/', async () => {
+      await store.withDomain(domain.id, (tx) => sql`SELECT 1`.execute(tx));
+      return 'ok';
+    });
+    cleanup.unshift(() => bare.close());
+    const floorPage = `${await bare.listen({ host: '127.0.0.1', port: 0 })}/`;
+
     const dashboard = `${origin}/`;
     const staticPage = `${origin}/portal-assets/portal.css`;
     await load(dashboard, cookies, 2);
     await load(staticPage, [], 2);
-    const figures = { dashboard: [] as Figures[], baseline: [] as Figures[] };
+    await load(floorPage, [], 2);
+    const figures = { dashboard: [] as Figures[], baseline: [] as Figures[], floor: [] as Figures[] };
     for (let r = 0; r < rounds; r++) {
       figures.baseline.push(await load(staticPage, [], seconds));
       figures.dashboard.push(await load(dashboard, cookies, seconds));
+      figures.floor.push(await load(floorPage, [], seconds));
     }
     const summary = (f: Figures[]) => ({
       rps: median(f.map((x) => x.rps)),
@@ -159,6 +173,7 @@ async function main(): Promise<void> {
     for (const [label, s] of [
       ['static page (portal.css, same server)', base],
       ['dashboard, signed in', dash],
+      ['floor: bare route, one domain transaction', summary(figures.floor)],
     ] as const)
       console.log(
         `  ${label.padEnd(40)} ${s.rps.toFixed(0).padStart(6)} req/s  ${(s.rps / base.rps).toFixed(2)}` +
