@@ -234,11 +234,7 @@ export class PrincipalService {
       if ((await lockLive(tx, domainId, principalId)).kind !== 'user') throw notFound();
       const now = new Date();
       const updated = await setPrincipalSecret(tx, principalId, secretHash, now);
-      const ended = await revokeLivePrincipalSessions(tx, principalId, 'password changed', now);
-      // Session by session, not the principal: verifiers elsewhere refuse a revoked principal for good,
-      // and the logins that follow the change must work.
-      for (const sessionId of ended)
-        await recordRevocation(this.deps.store, tx, 'session', sessionId, domainId);
+      const ended = await this.endSessions(tx, domainId, principalId, 'password changed', now);
       await appendAudit(
         tx,
         succeeded(actor, domainId, 'principal.password_changed', principalId, {
@@ -247,6 +243,23 @@ export class PrincipalService {
       );
       return view(updated);
     });
+  }
+
+  /**
+   * Ends every live session of a principal, session by session rather than the principal: verifiers
+   * elsewhere refuse a revoked principal for good, and the logins that follow the change must work.
+   */
+  private async endSessions(
+    tx: DomainTx,
+    domainId: string,
+    principalId: string,
+    reason: string,
+    now: Date,
+  ): Promise<string[]> {
+    const ended = await revokeLivePrincipalSessions(tx, principalId, reason, now);
+    for (const sessionId of ended)
+      await recordRevocation(this.deps.store, tx, 'session', sessionId, domainId);
+    return ended;
   }
 
   /**
@@ -266,10 +279,7 @@ export class PrincipalService {
       if (current.role === role) return view(current);
       const now = new Date();
       const updated = await setPrincipalRole(tx, principalId, role, now);
-      const ended = await revokeLivePrincipalSessions(tx, principalId, 'role changed', now);
-      // Session by session, as for a new password: the principal itself stays valid for its next login.
-      for (const sessionId of ended)
-        await recordRevocation(this.deps.store, tx, 'session', sessionId, domainId);
+      const ended = await this.endSessions(tx, domainId, principalId, 'role changed', now);
       await appendAudit(
         tx,
         succeeded(actor, domainId, 'principal.role', principalId, {
