@@ -68,11 +68,18 @@ const schemeOf: Record<CredentialKind, SchemeName> = {
 /** Operations that take OAuth client authentication (or none, for a public client or a refresh). */
 const clientAuthenticated = new Set(['issuerToken', 'issuerRevoke', 'issuerIntrospect']);
 
+/**
+ * Operations that check a bearer access token of their own domain themselves (userinfo, RFC 6750), and
+ * answer its absence with the Bearer challenge rather than the API's problem.
+ */
+const bearerChecked = new Set(['issuerUserinfo', 'issuerUserinfoPost']);
+
 /** The `security` of an operation: each credential its access accepts, or `[]` for a public one. */
 export function securityOf(access: Access, operationId: string | undefined): Record<string, string[]>[] {
   if (operationId !== undefined && clientAuthenticated.has(operationId)) {
     return [{ clientBasic: [] }, {}];
   }
+  if (operationId !== undefined && bearerChecked.has(operationId)) return [{ accessToken: [] }];
   return access.credentials.map((kind) => ({ [schemeOf[kind]]: [] }));
 }
 

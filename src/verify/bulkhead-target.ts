@@ -7,6 +7,7 @@
 // the credentials stay on the server). Afterwards everything is deleted again: resources, volumes,
 // instances, the grant, then both domains.
 import { randomBytes } from 'node:crypto';
+import { decodeJwt } from 'jose';
 import { audienceOf } from '@bulkhead/sdk/profile';
 import { ConfigError } from '../config.js';
 import { computeKinds, resourceKinds } from '../domain/kinds.js';
@@ -18,6 +19,7 @@ import type {
   CookieRoute,
   Credential,
   HostSetup,
+  OAuthSetup,
   ProbeDomain,
   ProbeSetup,
   ProviderProbe,
@@ -36,6 +38,8 @@ export interface BulkheadTargetOptions {
 
 interface Domain {
   readonly id: string;
+  /** The slug that names the domain's issuer (`/d/{slug}`). */
+  readonly slug: string;
   readonly key: string;
   readonly token: string;
   readonly cookie: string;
@@ -46,9 +50,22 @@ interface Domain {
   readonly displayName: string;
 }
 
+/** A client as `POST /v1/domains/{domainId}/oauth-clients` answers it (its secret shown this once). */
+interface OAuthClientCreated {
+  readonly id: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+}
+
 /** The portal's session cookie and the sign-in form's own (src/http/routes/portal). */
 const portalCookie = '__Host-bulkhead_portal';
 const signInCookie = '__Host-bulkhead_portal_signin';
+
+/** The `iss` of a domain's access token, as the token attacks' foreign issuer. */
+function issuerOf(token: string): { foreignIssuer?: string } {
+  const iss = decodeJwt(token).iss;
+  return typeof iss === 'string' ? { foreignIssuer: iss } : {};
+}
 
 /** The form token a portal page carries. */
 function formTokenOf(html: string): string | null {
@@ -188,6 +205,7 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
     await call('PUT', `${d}/portal`, operator, { hosts: [host], displayName });
     return {
       id: domain.id,
+      slug,
       key: key.key,
       token: token.access_token,
       cookie,
@@ -221,6 +239,64 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
     const token = formTokenOf(sessions.text);
     if (token === null) throw new TargetError(`GET /sessions at ${d.host}: HTTP ${sessions.status}, no form`);
     return { cookie, csrf: token };
+  }
+
+  /** A confidential OAuth client of the domain's issuer. */
+  async function oauthClientOf(d: Domain): Promise<OAuthClientCreated> {
+    const { json } = await call<OAuthClientCreated>('POST', `/v1/domains/${d.id}/oauth-clients`, operator, {
+      name: `${d.slug}-app`,
+      kind: 'confidential',
+      redirectUris: [`https://${d.slug}.probe.example/callback`],
+      grantTypes: ['authorization_code', 'refresh_token'],
+    });
+    return json;
+  }
+
+  /**
+   * Each domain's issuer, as its discovery document names its endpoints, and A's tokens of a session of
+   * their own (the OAuth attacks revoke and refresh them, which must not touch A's other credentials).
+   * Null when the server has no public URL: its domains are then no OpenID Providers.
+   */
+  async function oauthSetup(
+    a: Domain,
+    b: Domain,
+    aClient: OAuthClientCreated,
+    bClient: OAuthClientCreated,
+  ): Promise<OAuthSetup | null> {
+    const endpoints = async (d: Domain) => {
+      const res = await send({ method: 'GET', path: `/d/${d.slug}/.well-known/openid-configuration` });
+      if (res.status === 404) return null;
+      if (res.status !== 200) throw new TargetError(`discovery of ${d.slug}: HTTP ${res.status}`);
+      const doc = JSON.parse(res.text) as Record<string, string>;
+      const path = (name: string) => {
+        const url = doc[name];
+        if (typeof url !== 'string') throw new TargetError(`discovery of ${d.slug} names no ${name}`);
+        return new URL(url).pathname;
+      };
+      return {
+        tokenPath: path('token_endpoint'),
+        introspectionPath: path('introspection_endpoint'),
+        revocationPath: path('revocation_endpoint'),
+      };
+    };
+    const [aEndpoints, bEndpoints] = await Promise.all([endpoints(a), endpoints(b)]);
+    if (aEndpoints === null || bEndpoints === null) return null;
+    const { json: tokens } = await call<{ access_token: string; refresh_token?: string }>(
+      'POST',
+      '/v1/auth/token',
+      {},
+      { grant_type: 'password', domain: a.id, username: a.email, password: a.password },
+    );
+    const client = (c: OAuthClientCreated) => ({ id: c.clientId, secret: c.clientSecret });
+    return {
+      a: {
+        ...aEndpoints,
+        client: client(aClient),
+        accessToken: tokens.access_token,
+        ...(tokens.refresh_token === undefined ? {} : { refreshToken: tokens.refresh_token }),
+      },
+      b: { ...bEndpoints, client: client(bClient) },
+    };
   }
 
   const credentials = (d: Domain): Credential[] => [
@@ -467,18 +543,9 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
         invoiceOf(b, secret),
         invoiceOf(a, `bulkhead verify probe A ${run}`),
       ]);
-      // An OAuth client of B's: its id is B's to name, its secret B's to keep.
-      const { json: oauthClient } = await call<{ id: string; clientSecret: string }>(
-        'POST',
-        `/v1/domains/${b.id}/oauth-clients`,
-        operator,
-        {
-          name: 'b-app',
-          kind: 'confidential',
-          redirectUris: ['https://b.probe.example/callback'],
-          grantTypes: ['authorization_code', 'refresh_token'],
-        },
-      );
+      // An OAuth client of each: B's id is B's to name, its secret B's to keep; A's is tried at B's issuer.
+      const [oauthClient, aClient] = await Promise.all([oauthClientOf(b), oauthClientOf(a)]);
+      const oauth = await oauthSetup(a, b, aClient, oauthClient);
       // A's person signed in at A's portal host: that cookie is replayed at B's host on every portal route.
       const [routes, aPortal] = await Promise.all([portalRoutes(), portalSession(a)]);
       const { csrf: aFormToken, ...aSession } = aPortal;
@@ -490,11 +557,16 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
       });
       return {
         baseUrl: base,
-        a: probe(a, { ...aIds, invoiceId: aInvoice, period, paymentMethodId: `pm_verifya${run}` }, []),
+        a: probe(
+          a,
+          { ...aIds, slug: a.slug, invoiceId: aInvoice, period, paymentMethodId: `pm_verifya${run}` },
+          [],
+        ),
         b: probe(
           b,
           {
             ...bIds,
+            slug: b.slug,
             keyId: keys.items[0]!.id,
             principalId: principals.items[0]!.id,
             sessionId: whoami.sessionId,
@@ -508,14 +580,20 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
             // refused before the id is read, exactly as at an unknown domain.
             paymentMethodId: `pm_verify${run}`,
           },
-          [secret, oauthClient.clientSecret],
+          [secret, oauthClient.clientSecret, oauthClient.clientId],
         ),
-        // A's access token, forged and edited towards B at every operation (B's domain and audience).
+        // A's access token, forged and edited towards B at every operation (B's domain and audience), and
+        // presented as from B's issuer.
         tokens: {
           token: a.token,
           jwksUrls: [`${base}/v1/domains/${a.id}/jwks.json`, `${base}/.well-known/jwks.json`],
           foreignClaims: { dom: b.id, aud: audienceOf(b.id) },
+          ...issuerOf(b.token),
         },
+        ...(oauth === null ? {} : { oauth }),
+        // An issuer's slug is public (its discovery document is): A's credentials at B's issuer are
+        // compared with no credential there, since an unknown slug is 404.
+        publicTenantParams: ['slug'],
         // A period of the same form that is not B's (`0000-00` is not a month at all).
         unknownIds: { period: '2000-01' },
         // Storage is the kind the embedded defaults provide; object bodies are raw bytes.

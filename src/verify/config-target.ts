@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ConfigError } from '../config.js';
 import { httpSender, type Send } from './http.js';
 import { fillTemplate } from './samples.js';
-import type { Credential, HostSetup, ProbeDomain, ProbeSetup, Target } from './target.js';
+import type { Credential, HostSetup, OAuthSetup, ProbeDomain, ProbeSetup, Target } from './target.js';
 import { TargetError } from './target.js';
 import type { TokenSetup } from './tokens.js';
 import type { JWK } from 'jose';
@@ -65,6 +65,25 @@ const tokens = z.strictObject({
   foreignIssuer: z.string().min(1).optional(),
 });
 
+/** A tenant's authorization server and a confidential client of it (see oauth.ts). */
+const oauthParty = {
+  tokenPath: z.string().startsWith('/'),
+  introspectionPath: z.string().startsWith('/'),
+  revocationPath: z.string().startsWith('/').optional(),
+  client: z.strictObject({ id: z.string().min(1), secret: z.string().min(1) }),
+};
+
+/** A's tokens and client at B's authorization server. */
+const oauth = z.strictObject({
+  a: z.strictObject({
+    ...oauthParty,
+    accessToken: z.string().min(1),
+    refreshToken: z.string().min(1).optional(),
+    refreshClient: z.boolean().optional(),
+  }),
+  b: z.strictObject(oauthParty),
+});
+
 /** Per-tenant hosts: A's session cookie is replayed at B's host on every route listed. */
 const hosts = z
   .strictObject({
@@ -108,6 +127,8 @@ const schema = z.strictObject({
   spec: z.string().min(1).optional(),
   timeoutSeconds: z.number().positive().max(300).default(10),
   domains: z.strictObject({ a: domain, b: domain }),
+  /** Path parameters that name a tenant publicly (an issuer's slug), with each domain's value in `ids`. */
+  publicTenantParams: z.array(z.string().min(1)).default([]),
   unknownIds: z.record(z.string(), z.string()).default({}),
   bodies: z.record(z.string(), body).default({}),
   skip: z.record(z.string(), z.string().min(1)).default({}),
@@ -115,6 +136,7 @@ const schema = z.strictObject({
   create: z.array(create).default([]),
   tokens: tokens.optional(),
   hosts: hosts.optional(),
+  oauth: oauth.optional(),
 });
 
 export type VerifyConfig = z.infer<typeof schema>;
@@ -193,6 +215,13 @@ function tokenSetup(config: VerifyConfig): TokenSetup {
     ...(t.signingKey === undefined ? {} : { signingKey: JSON.parse(t.signingKey) as JWK }),
     ...(t.foreignIssuer === undefined ? {} : { foreignIssuer: t.foreignIssuer }),
   };
+}
+
+/** The configuration's OAuth setup, without the keys it leaves out. */
+function oauthSetup(o: NonNullable<VerifyConfig['oauth']>): OAuthSetup {
+  const defined = <T extends object>(value: T) =>
+    Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+  return { a: defined(o.a) as OAuthSetup['a'], b: defined(o.b) as OAuthSetup['b'] };
 }
 
 /** The `name=value` of the cookie `name` an answer sets, or null. */
@@ -340,12 +369,14 @@ export function configTarget(
         baseUrl: config.baseUrl,
         a: probeDomain('a'),
         b: probeDomain('b'),
+        publicTenantParams: config.publicTenantParams,
         unknownIds: config.unknownIds,
         bodies: config.bodies,
         skip: config.skip,
         volatileFields: config.volatileFields,
         ...(config.tokens === undefined ? {} : { tokens: tokenSetup(config) }),
         ...(config.hosts === undefined ? {} : { hosts: await hostSetup(config, send) }),
+        ...(config.oauth === undefined ? {} : { oauth: oauthSetup(config.oauth) }),
       };
     },
     async teardown(): Promise<string[]> {

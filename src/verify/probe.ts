@@ -17,6 +17,7 @@ import type { Check, OperationResult, Verdict } from './report.js';
 import { fillTemplate, sampleValue, unknownId } from './samples.js';
 import type { Credential, ProbeSetup } from './target.js';
 import { attackHosts } from './hosts.js';
+import { attackOAuth } from './oauth.js';
 import { fetchPublicKeys, KeyListener, TokenForge, type TokenAttack } from './tokens.js';
 
 /** Fields and headers a confused server might take the tenant from. */
@@ -212,6 +213,14 @@ class Run {
       this.compareState(reference, after, null, 'changed while A’s forged tokens were sent');
       reference = after;
     }
+    // A's tokens and client at B's authorization server.
+    let grants: ProbeResult = { operations: [], checks: [] };
+    if (this.setup.oauth !== undefined) {
+      grants = await attackOAuth({ oauth: this.setup.oauth, send: this.send, omit: this.omit });
+      const after = await this.snapshot();
+      this.compareState(reference, after, null, 'changed while A’s tokens were sent to B’s issuer');
+      reference = after;
+    }
 
     // A's own calls, and the same calls with B smuggled in: reads first, then changes, deletions last,
     // and calls about the caller itself (no path parameters, e.g. logout) after the others of their kind.
@@ -228,8 +237,16 @@ class Run {
     }
     this.compareState(reference, await this.snapshot(), null, 'changed by the end of the run');
     return {
-      operations: [...this.api.operations.map((op) => this.coverage(op)), ...pages.operations],
-      checks: [...this.api.operations.flatMap((op) => this.checks.get(op.key) ?? []), ...pages.checks],
+      operations: [
+        ...this.api.operations.map((op) => this.coverage(op)),
+        ...pages.operations,
+        ...grants.operations,
+      ],
+      checks: [
+        ...this.api.operations.flatMap((op) => this.checks.get(op.key) ?? []),
+        ...pages.checks,
+        ...grants.checks,
+      ],
     };
   }
 
@@ -244,8 +261,10 @@ class Run {
     };
   }
 
+  /** The path parameters that name the tenant: by its id, or by a public name (an issuer's slug). */
   private tenantParams(op: Operation): string[] {
-    return pathNames(op).filter((n) => this.setup.a.ids[n] === this.setup.a.id);
+    const named = new Set(this.setup.publicTenantParams ?? []);
+    return pathNames(op).filter((n) => this.setup.a.ids[n] === this.setup.a.id || named.has(n));
   }
 
   /** The path values for a variant, or the names that have no value. */
@@ -362,11 +381,14 @@ class Run {
       path: Values | string[];
       unknown: Values | string[];
     }[] = [];
+    // A tenant named publicly (an issuer's slug) is known to exist, so A's credential at B's is compared
+    // with no credential at B's: it must be refused as if A had sent nothing, or answer B's 404.
+    const publicTenant = pathNames(op).some((n) => this.setup.publicTenantParams?.includes(n) === true);
     if (pathNames(op).length > 0) {
       variants.push({
-        attack: 'foreign',
+        attack: publicTenant ? 'foreign-tenant' : 'foreign',
         path: this.values(op, (n) => b.ids[n]),
-        unknown: this.values(op, (n) => this.unknown[n]),
+        unknown: this.values(op, (n) => (publicTenant ? b.ids[n] : this.unknown[n])),
       });
     }
     if (tenants.length > 0 && others.length > 0) {
@@ -408,7 +430,8 @@ class Run {
         continue;
       }
       for (const credential of a.credentials) {
-        await this.pair(op, v.attack, credential, v.path, v.unknown, v.parameters);
+        if (v.attack === 'foreign-tenant') await this.pairBare(op, credential, v.path);
+        else await this.pair(op, v.attack, credential, v.path, v.unknown, v.parameters);
       }
     }
   }
@@ -456,6 +479,47 @@ class Run {
       judged.got,
       judged.verdict,
       parameters,
+    );
+  }
+
+  /**
+   * Sends A's credential at B's publicly named tenant and the same call without any credential: A must
+   * get what no credential gets (or B's 404), never an answer, and nothing of B.
+   */
+  private async pairBare(op: Operation, credential: Credential, path: Values) {
+    const make = this.uniques();
+    const foreign = this.build(op, path, this.setup.b.ids, credential, make());
+    const bare = this.build(op, path, this.setup.b.ids, { name: 'none', headers: {} }, make());
+    const judge = (f: Exchange, u: Exchange): { verdict: Verdict; got: string; retry: boolean } => {
+      const leaked = this.leakedIn(f.text, foreign.masks);
+      if (is2xx(f.status))
+        return {
+          verdict: 'leak',
+          got: `${f.status}: accepted (without a credential: ${u.status})`,
+          retry: false,
+        };
+      if (leaked.length > 0)
+        return { verdict: 'leak', got: `${f.status}, answer holds ${leaked.join(', ')}`, retry: false };
+      if (f.status === 0) return { verdict: 'inconclusive', got: f.text, retry: false };
+      if (f.status === u.status)
+        return { verdict: 'pass', got: `${f.status} as without a credential`, retry: false };
+      if (notFound.has(f.status) || refused.has(f.status))
+        return { verdict: 'pass', got: `${f.status} (without a credential: ${u.status})`, retry: false };
+      return {
+        verdict: 'leak',
+        got: `${f.status}: not refused as without a credential (${u.status})`,
+        retry: true,
+      };
+    };
+    let judged = judge(await this.send(foreign.request), await this.send(bare.request));
+    if (judged.retry) judged = judge(await this.send(foreign.request), await this.send(bare.request));
+    this.record(
+      op,
+      'foreign-tenant',
+      credential.name,
+      "refused as without a credential at B's tenant, or 404",
+      judged.got,
+      judged.verdict,
     );
   }
 

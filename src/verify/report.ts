@@ -10,7 +10,7 @@ export interface Check {
   readonly operation: string;
   readonly operationId: string | null;
   /**
-   * e.g. `foreign`, `foreign-id`, `mixed-owner`, `foreign-body`, `own`, `smuggle-query`, `smuggle-header`,
+   * e.g. `foreign`, `foreign-id`, `foreign-tenant`, `mixed-owner`, `foreign-body`, `own`, `smuggle-query`, `smuggle-header`,
    * `b-state`.
    */
   readonly attack: string;

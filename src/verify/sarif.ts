@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Log, Location, Notification, ReportingDescriptor, Result } from 'sarif';
 import { type Check, type VerifyReport } from './report.js';
+import { oauthAttacks } from './oauth.js';
 import { tokenAttacks } from './tokens.js';
 
 /** The attack kinds, as SARIF rules: what each checks and what a leak means. */
@@ -22,6 +23,14 @@ export const attackRules: readonly { id: string; name: string; short: string; fu
     name: 'ForeignIdInOwnTenant',
     short: "A's tenant path reached B's item",
     full: "The tenant parameters carried A's id and the item parameters B's; the answer must be the one an unknown id gets.",
+  },
+  {
+    id: 'foreign-tenant',
+    name: 'ForeignPublicTenant',
+    short: "A's credential was not refused at B's publicly named tenant",
+    full:
+      "The path names the tenant by a public name (an issuer's slug) and carried B's, with A's credential; A must get " +
+      'what no credential gets there (or a 404), never an answer, and nothing of B.',
   },
   {
     id: 'mixed-owner',
@@ -90,6 +99,13 @@ export const attackRules: readonly { id: string; name: string; short: string; fu
     name: `Token${kind.replace(/(^|-)([a-z0-9])/g, (_m, _d, c: string) => c.toUpperCase())}`,
     short: `A forged or foreign token (${kind}) was not refused like no credential`,
     full: `${full} It must be refused exactly as a call without any credential is.`,
+  })),
+  // A's tokens and client at B's authorization server, one rule per kind (`oauth[foreign-token]` …).
+  ...Object.entries(oauthAttacks).map(([kind, full]) => ({
+    id: `oauth[${kind}]`,
+    name: `OAuth${kind.replace(/(^|-)([a-z0-9])/g, (_m, _d, c: string) => c.toUpperCase())}`,
+    short: `A's OAuth artefact (${kind}) was not treated at B's issuer as an unknown one`,
+    full,
   })),
 ];
 

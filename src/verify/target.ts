@@ -59,7 +59,40 @@ export interface HostSetup {
   readonly aMarkers?: readonly string[];
 }
 
+/** An OAuth client, authenticated with `client_secret_basic`. */
+export interface OAuthClient {
+  readonly id: string;
+  readonly secret: string;
+}
+
+/** A domain's authorization server (RFC 6749, 7662, 7009), and a confidential client of that domain. */
+export interface OAuthParty {
+  /** The token endpoint's path, e.g. `/d/acme/token`. */
+  readonly tokenPath: string;
+  readonly introspectionPath: string;
+  readonly revocationPath?: string;
+  readonly client: OAuthClient;
+}
+
+/**
+ * A's and B's authorization servers: A's tokens and A's client are tried at B's endpoints, each compared
+ * with an unknown token or client there, and a revocation sent to B must leave A's tokens alive.
+ */
+export interface OAuthSetup {
+  readonly a: OAuthParty & {
+    /** A live access token of A's, which A's client finds active at A's introspection endpoint. */
+    readonly accessToken: string;
+    /** A refresh token of A's; used once, last, at A's own token endpoint. */
+    readonly refreshToken?: string;
+    /** Whether A's refresh token is refreshed with A's client's authentication (else with none). */
+    readonly refreshClient?: boolean;
+  };
+  readonly b: OAuthParty;
+}
+
 export interface ProbeSetup {
+  /** Each domain as an OAuth authorization server, for the `oauth[…]` attacks. */
+  readonly oauth?: OAuthSetup;
   /** Per-tenant hosts and A's session cookie, for the cookie attacks across hosts. */
   readonly hosts?: HostSetup;
   /** A's bearer JWT and B's claims, for the token attacks; without it they do not run. */
@@ -67,6 +100,12 @@ export interface ProbeSetup {
   readonly baseUrl: string;
   readonly a: ProbeDomain;
   readonly b: ProbeDomain;
+  /**
+   * Path parameters that name a tenant by a public name, e.g. the `{slug}` of an issuer's URL: that B's
+   * exists is no secret (its discovery document says so), so A's credential at B's value is compared with
+   * no credential at B's value (`foreign-tenant`), not with an unknown value. Their values are in `ids`.
+   */
+  readonly publicTenantParams?: readonly string[];
   /** Ids that name nothing, by parameter name; otherwise derived from B's by zeroing after the prefix. */
   readonly unknownIds?: Readonly<Record<string, string>>;
   /** Bodies by operationId or `METHOD /path`. */

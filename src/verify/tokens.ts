@@ -297,7 +297,8 @@ export class TokenForge {
       .join('');
     add('edited-payload', "B's claims repeated", this.keepSignature(`${payloadText.slice(0, -1)}${extra}}`));
 
-    if (this.setup.foreignIssuer !== undefined)
+    // B's issuer, when it is not A's own (one issuer for every tenant makes this A's genuine token).
+    if (this.setup.foreignIssuer !== undefined && this.setup.foreignIssuer !== this.payload.iss)
       add('foreign-issuer', "B's issuer", await this.claims({ iss: this.setup.foreignIssuer }));
     return out;
   }

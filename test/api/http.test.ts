@@ -678,6 +678,9 @@ describe.each(backends)('API on $name', (backend) => {
           expect(op.security, `${path} is public`).toEqual([]);
         }
       }
+      // Userinfo takes a domain's access token (RFC 6750), so generated clients and the prober send one.
+      expect(doc.paths['/d/{slug}/userinfo']!['get']!.security).toEqual([{ accessToken: [] }]);
+      expect(doc.paths['/d/{slug}/userinfo']!['post']!.security).toEqual([{ accessToken: [] }]);
       expect(doc.components.schemas).toHaveProperty('Problem');
     });
   });

@@ -296,8 +296,10 @@ const noTargetInPath: Record<string, string> = {
     'attacked in auth/oidc-code.test.ts',
   'POST /d/:slug/authorize':
     "signs in only the issuer's own people (B's person at A is attacked in auth/oidc-code.test.ts)",
-  'GET /d/:slug/userinfo': "answers 401 for another domain's token; attacked in auth/oidc-code.test.ts",
-  'POST /d/:slug/userinfo': "answers 401 for another domain's token; attacked in auth/oidc-code.test.ts",
+  'GET /d/:slug/userinfo':
+    "answers 401 for another domain's token; attacked in auth/oidc-code.test.ts and by bulkhead verify",
+  'POST /d/:slug/userinfo':
+    "answers 401 for another domain's token; attacked in auth/oidc-code.test.ts and by bulkhead verify",
   'OPTIONS /d/:slug/token':
     "CORS preflight: allows only an origin one of the issuer's own clients registered (auth/oidc-code.test.ts)",
   'OPTIONS /d/:slug/userinfo':

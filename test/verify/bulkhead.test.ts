@@ -8,7 +8,15 @@ import type { VerifyReport } from '../../src/verify/report.js';
 import { tokenAttacks } from '../../src/verify/tokens.js';
 import { join } from 'node:path';
 import { createTestDatabase, testPostgresUrl } from '../helpers/backends.js';
-import { assertBuilt, killAll, runCli, startServer, tempDir, type Server } from '../helpers/processes.js';
+import {
+  assertBuilt,
+  freePort,
+  killAll,
+  runCli,
+  startServer,
+  tempDir,
+  type Server,
+} from '../helpers/processes.js';
 import { testRabbitmqUrl } from '../helpers/rabbitmq.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 
@@ -27,10 +35,8 @@ const publicOperations = [
   'GET /d/{slug}/.well-known/oauth-authorization-server',
   'GET /.well-known/oauth-authorization-server/d/{slug}',
   'GET /d/{slug}/jwks.json',
-  // The issuer's browser and userinfo endpoints check what they are given themselves (userinfo its
-  // bearer token, as RFC 6750 answers); A's token at B's userinfo is attacked in auth/oidc-code.test.ts.
-  'GET /d/{slug}/userinfo',
-  'POST /d/{slug}/userinfo',
+  // The issuer's browser endpoints check what they are given themselves; userinfo takes an access token
+  // and is attacked (below), its CORS preflight is public.
   'OPTIONS /d/{slug}/userinfo',
   'GET /d/{slug}/authorize',
   'GET /d/{slug}/end-session',
@@ -70,9 +76,14 @@ describe.each(stores)('bulkhead verify against a running Bulkhead on $name', (st
             BULKHEAD_STORAGE_DIR: join(dir.path, 'storage'),
             BULKHEAD_VOLUME_DIR: join(dir.path, 'volumes'),
           };
-    server = await startServer(['--data-dir', dir.path, 'serve', '--port', '0', '--log-level', 'warn'], {
+    // Each domain an OpenID Provider at its own issuer (`<public URL>/d/<slug>`), as in production, so
+    // that userinfo is attacked and A's token is presented as from B's issuer.
+    const port = await freePort();
+    const serve = ['--data-dir', dir.path, 'serve', '--port', String(port), '--log-level', 'warn'];
+    server = await startServer(serve, {
       env: {
         ...storeEnv,
+        BULKHEAD_PUBLIC_URL: `http://127.0.0.1:${port}`,
         BULKHEAD_OPERATOR_TOKEN: operatorToken,
         BULKHEAD_POSTGRES_URL: testPostgresUrl,
         BULKHEAD_REDIS_URL: redis.adminUrl,
@@ -136,9 +147,52 @@ describe.each(stores)('bulkhead verify against a running Bulkhead on $name', (st
     expect(tenantOperations.filter((o) => o.coverage !== 'exercised')).toEqual([]);
 
     // Every operation that names something was attacked with A's key, token and session at B's ids.
+    // At an issuer (`/d/{slug}`, whose slug is public), A's credentials at B's are compared with no
+    // credential there, not with an unknown slug's 404.
     for (const o of tenantOperations.filter((o) => o.operation.includes('{'))) {
-      const foreign = report.checks.filter((c) => c.operation === o.operation && c.attack === 'foreign');
+      const attack = o.operation.startsWith('/d/{slug}/', o.operation.indexOf(' ') + 1)
+        ? 'foreign-tenant'
+        : 'foreign';
+      const foreign = report.checks.filter((c) => c.operation === o.operation && c.attack === attack);
       expect(foreign.map((c) => c.credential).sort(), o.operation).toEqual(['key', 'session', 'token']);
+    }
+    // A's access token, refresh token and client at B's issuer: introspected, refreshed and revoked there
+    // as unknown ones are, and A's tokens live on after a revocation sent to B.
+    expect(
+      report.operations.filter((o) => o.operation.startsWith('oauth:')).map((o) => [o.operation, o.coverage]),
+    ).toEqual([
+      ['oauth:introspection', 'exercised'],
+      ['oauth:token', 'exercised'],
+      ['oauth:revocation', 'exercised'],
+    ]);
+    expect(
+      report.checks
+        .filter((c) => c.attack.startsWith('oauth['))
+        .map((c) => [c.operation, c.attack, c.credential, c.got]),
+    ).toEqual([
+      ['oauth:introspection', 'oauth[foreign-token]', "B's client", '200 = unknown'],
+      ['oauth:introspection', 'oauth[foreign-client]', "A's client", '401 = unknown'],
+      ['oauth:token', 'oauth[foreign-client]', "A's client", '401 = unknown'],
+      ['oauth:token', 'oauth[foreign-refresh]', "B's client", '400 = unknown'],
+      ['oauth:token', 'oauth[foreign-refresh]', 'no client', '400 = unknown'],
+      ['oauth:revocation', 'oauth[foreign-revocation]', "B's client", 'still active'],
+      ['oauth:revocation', 'oauth[foreign-revocation]', "B's client", '200'],
+    ]);
+    // A's access token at B's userinfo is refused as no token is; an unknown issuer would be 404.
+    for (const operation of ['GET /d/{slug}/userinfo', 'POST /d/{slug}/userinfo']) {
+      expect(
+        report.checks
+          .filter((c) => c.operation === operation && c.attack === 'foreign-tenant')
+          .map((c) => [c.credential, c.verdict, c.got]),
+      ).toEqual([
+        ['key', 'pass', '401 as without a credential'],
+        ['token', 'pass', '401 as without a credential'],
+        ['session', 'pass', '401 as without a credential'],
+      ]);
+      expect(
+        report.checks.filter((c) => c.operation === operation && c.attack.startsWith('token[')).length,
+        operation,
+      ).toBe(Object.keys(tokenAttacks).length);
     }
     // Billing is exercised, not only attacked: A's key, token and session read A's own usage, invoice
     // (JSON and PDF), billing details and payment methods, and A's key sets A's details.
@@ -185,11 +239,7 @@ describe.each(stores)('bulkhead verify against a running Bulkhead on $name', (st
     // (those of things only B has, e.g. B's keys, have no A's id to call them with).
     const tokenChecks = report.checks.filter((c) => c.attack.startsWith('token['));
     expect(new Set(tokenChecks.map((c) => c.attack))).toEqual(
-      new Set(
-        Object.keys(tokenAttacks)
-          .filter((k) => k !== 'foreign-issuer')
-          .map((k) => `token[${k}]`),
-      ),
+      new Set(Object.keys(tokenAttacks).map((k) => `token[${k}]`)),
     );
     expect(new Set(tokenChecks.map((c) => c.operation)).size).toBeGreaterThanOrEqual(60);
     expect(tokenChecks.find((c) => c.attack === 'token[alg-none]')?.got).toBe(

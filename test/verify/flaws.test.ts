@@ -14,7 +14,10 @@ import {
   allFlaws,
   flawOperation,
   noFlaws,
+  noOAuthFlaws,
   noTokenFlaws,
+  oauthFlawAttack,
+  type OAuthFlaws,
   startVulnerableService,
   tokenFlawAttack,
   type TokenFlaws,
@@ -63,8 +66,12 @@ async function verifyService(
   flaws: Flaws,
   format = 'json',
   tokenFlaws: TokenFlaws = noTokenFlaws,
+  oauthFlaws?: OAuthFlaws,
 ): Promise<{ run: Run; report?: VerifyReport }> {
-  const service = await startVulnerableService(flaws, { tokenFlaws });
+  const service = await startVulnerableService(flaws, {
+    tokenFlaws,
+    ...(oauthFlaws === undefined ? {} : { oauthFlaws }),
+  });
   try {
     const run = await cli(
       [
@@ -72,7 +79,7 @@ async function verifyService(
         '--spec',
         file(JSON.stringify(service.spec, null, 2)),
         '--config',
-        file(verifyConfig(service, bSecret)),
+        file(verifyConfig(service, bSecret, { oauth: oauthFlaws !== undefined })),
         '--format',
         format,
       ],
@@ -117,6 +124,7 @@ describe('bulkhead verify on a service with planted flaws', () => {
       'POST /items/{itemId}/links': 'exercised',
       'POST /items/{itemId}/notes': 'exercised',
       'GET /items/{itemId}/notes/{noteId}': 'exercised',
+      'GET /issuers/{issuer}/userinfo': 'exercised',
       'GET /tenants/{tenantId}': 'exercised',
       'GET /tenants/{tenantId}/projects': 'exercised',
       'GET /tenants/{tenantId}/projects/{projectId}': 'exercised',
@@ -126,6 +134,7 @@ describe('bulkhead verify on a service with planted flaws', () => {
       new Set([
         'foreign',
         'foreign-id',
+        'foreign-tenant',
         'foreign-body',
         'mixed-owner',
         'own',
@@ -141,13 +150,18 @@ describe('bulkhead verify on a service with planted flaws', () => {
         report!.checks.filter((c) => c.operation === o.operation && c.attack.startsWith('token[')).length,
         o.operation,
       ).toBeGreaterThanOrEqual(tokenAttackKinds.length);
+    // A's key at B's issuer (whose name is public) is refused as no credential is, though an unknown
+    // issuer is 404.
+    expect(
+      report!.checks.find((c) => c.operationId === 'issuerUserinfo' && c.attack === 'foreign-tenant'),
+    ).toMatchObject({ verdict: 'pass', got: '401 as without a credential' });
     // A's own item linked to B's item (B's id in the body) answers like an unknown target.
     expect(
       report!.checks.find((c) => c.operationId === 'linkItem' && c.attack === 'foreign-body'),
     ).toMatchObject({ verdict: 'pass', got: '404 = unknown id' });
     expect(report!.cleanup).toEqual([]);
     expect(run.err).toMatch(
-      /^bulkhead verify: clean: 0 leaks; 13 of 13 tenant operations exercised .* elapsed \d+\.\d s$/m,
+      /^bulkhead verify: clean: 0 leaks; 14 of 14 tenant operations exercised .* elapsed \d+\.\d s$/m,
     );
   });
 
@@ -199,6 +213,12 @@ describe('bulkhead verify on a service with planted flaws', () => {
           expect(checks.find((c) => c.attack === 'foreign')?.verdict).toBe('pass');
           break;
         }
+        case 'issuerFromPath': {
+          // A's credential at B's public issuer: only the comparison with no credential there finds it.
+          expect([...attacks]).toEqual(['foreign-tenant']);
+          expect(leaks[0]!.got).toMatch(/^200: accepted \(without a credential: 401\)$/);
+          break;
+        }
         case 'updateIgnoresOwner': {
           // Found by the foreign attack; the same update with B smuggled in is accepted too, and B's own
           // read shows its item renamed (blamed on the attacks on B's ids, then on this operation).
@@ -229,6 +249,44 @@ describe('bulkhead verify on a service with planted flaws', () => {
       expect(leaks[0]!.credential).toBe('token');
       if (flaw === 'fetchesJku') expect(leaks[0]!.got).toMatch(/the listener was asked for \/jku\//);
       else expect(leaks[0]!.got).toMatch(/: 20[01]: accepted/);
+    },
+  );
+
+  it("attacks each tenant's authorization server with the other's tokens and client, and stays clean when it holds", async () => {
+    const { run, report } = await verifyService(noFlaws, 'json', noTokenFlaws, noOAuthFlaws);
+    expect(run.code, run.err).toBe(0);
+    expect(
+      report!.operations
+        .filter((o) => o.operation.startsWith('oauth:'))
+        .map((o) => [o.operation, o.coverage]),
+    ).toEqual([
+      ['oauth:introspection', 'exercised'],
+      ['oauth:token', 'exercised'],
+      ['oauth:revocation', 'exercised'],
+    ]);
+    expect(
+      report!.checks.filter((c) => c.attack.startsWith('oauth[')).map((c) => [c.attack, c.credential, c.got]),
+    ).toEqual([
+      ['oauth[foreign-token]', "B's client", '200 = unknown'],
+      ['oauth[foreign-client]', "A's client", '401 = unknown'],
+      ['oauth[foreign-client]', "A's client", '401 = unknown'],
+      ['oauth[foreign-refresh]', "B's client", '400 = unknown'],
+      ['oauth[foreign-refresh]', 'no client', '400 = unknown'],
+      ['oauth[foreign-revocation]', "B's client", 'still active'],
+      ['oauth[foreign-revocation]', "B's client", '200'],
+    ]);
+  });
+
+  it.each(Object.keys(oauthFlawAttack) as (keyof OAuthFlaws)[])(
+    'finds the OAuth flaw %s alone, blaming its attack kind and no other',
+    async (flaw) => {
+      const { run, report } = await verifyService(noFlaws, 'json', noTokenFlaws, {
+        ...noOAuthFlaws,
+        [flaw]: true,
+      });
+      expect(run.code).toBe(1);
+      const leaks = report!.checks.filter((c) => c.verdict === 'leak');
+      expect([...new Set(leaks.map((c) => c.attack))]).toEqual([oauthFlawAttack[flaw]]);
     },
   );
 
@@ -453,7 +511,7 @@ describe('bulkhead verify on a service with planted flaws', () => {
         reason: expect.stringContaining('no id of B for path parameter projectId') as string,
       });
       expect(run.err).toMatch(
-        /^bulkhead verify: INCOMPLETE: 0 leaks; 12 of 13 tenant operations exercised \(1 skipped/,
+        /^bulkhead verify: INCOMPLETE: 0 leaks; 13 of 14 tenant operations exercised \(1 skipped/,
       );
     });
 

@@ -10,7 +10,10 @@ import { parseApiDescription } from '../../src/verify/openapi.js';
 import { probe } from '../../src/verify/probe.js';
 import {
   noFlaws,
+  noOAuthFlaws,
   noTokenFlaws,
+  oauthFlawAttack,
+  type OAuthFlaws,
   startVulnerableService,
   tokenFlawAttack,
   verifyConfig,
@@ -29,8 +32,13 @@ async function leakKinds(
   tokenFlaws: TokenFlaws,
   omit: string[],
   cookieFlaws: CookieFlaws = { missingCsrf: false },
+  oauthFlaws?: OAuthFlaws,
 ): Promise<string[]> {
-  const service = await startVulnerableService(flaws, { tokenFlaws, cookieFlaws });
+  const service = await startVulnerableService(flaws, {
+    tokenFlaws,
+    cookieFlaws,
+    ...(oauthFlaws === undefined ? {} : { oauthFlaws }),
+  });
   try {
     const file = join(dir.path, `config-${Math.random().toString(36).slice(2)}.json`);
     const cookies = cookieFlaws.missingCsrf || cookieFlaws.cookieAnyHost === true;
@@ -40,6 +48,7 @@ async function leakKinds(
         verifyConfig(service, 'BRAVO-SECRET-mutation', {
           cookies,
           hosts: cookieFlaws.cookieAnyHost === true,
+          oauth: oauthFlaws !== undefined,
         }),
       ),
     );
@@ -73,6 +82,16 @@ describe('each attack is what finds its flaw', () => {
     },
   );
 
+  it.each(Object.entries(oauthFlawAttack) as [keyof OAuthFlaws, string][])(
+    'OAuth flaw %s: found by %s, and unnoticed without it',
+    async (flaw, attack) => {
+      const on = { ...noOAuthFlaws, [flaw]: true };
+      const none = { missingCsrf: false };
+      expect(await leakKinds(noFlaws, noTokenFlaws, [], none, on)).toEqual([attack]);
+      expect(await leakKinds(noFlaws, noTokenFlaws, [attack], none, on)).toEqual([]);
+    },
+  );
+
   it('a cookie accepted on any host: found by cross-host, and unnoticed without it', async () => {
     const cookieFlaws = { missingCsrf: false, cookieAnyHost: true };
     expect(await leakKinds(noFlaws, noTokenFlaws, [], cookieFlaws)).toEqual(['cross-host']);
@@ -83,6 +102,12 @@ describe('each attack is what finds its flaw', () => {
     const cookieFlaws = { missingCsrf: true };
     expect(await leakKinds(noFlaws, noTokenFlaws, [], cookieFlaws)).toEqual(['csrf']);
     expect(await leakKinds(noFlaws, noTokenFlaws, ['csrf'], cookieFlaws)).toEqual([]);
+  });
+
+  it('an issuer that answers for the tenant its path names: found by foreign-tenant, and unnoticed without it', async () => {
+    const flaws = { ...noFlaws, issuerFromPath: true };
+    expect(await leakKinds(flaws, noTokenFlaws, [])).toEqual(['foreign-tenant']);
+    expect(await leakKinds(flaws, noTokenFlaws, ['foreign-tenant'])).toEqual([]);
   });
 
   it('the parent-checked child: found by mixed-owner, and unnoticed without it', async () => {
