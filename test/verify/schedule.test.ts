@@ -229,7 +229,7 @@ describe('bulkhead verify --every against a service', () => {
     const runs = lines.map((l) => JSON.parse(l) as VerifyRun);
     expect(runs.length).toBeGreaterThanOrEqual(2);
     expect(runs.map((r) => r.verdict)).toEqual(runs.map(() => 'clean'));
-    expect(runs.every((r) => r.exercised === r.operations && r.operations === 13)).toBe(true);
+    expect(runs.every((r) => r.exercised === r.operations && r.operations === 14)).toBe(true);
     for (let i = 1; i < runs.length; i++)
       expect(Date.parse(runs[i]!.startedAt) - Date.parse(runs[i - 1]!.startedAt)).toBeGreaterThanOrEqual(
         1000,
