@@ -12,6 +12,28 @@ interface Attempt {
   readonly method: string;
 }
 
+/** A refusal of `principal`'s credential, audited in its own domain with the route it was refused on. */
+function auditRefused(
+  store: Store,
+  principal: { readonly actor: string; readonly domainId: string },
+  action: 'access.cross_domain' | 'access.scope_denied',
+  target: string | null,
+  attempt: Attempt,
+  detail: Record<string, unknown> = {},
+): Promise<void> {
+  return store.withDomain(principal.domainId, (tx) =>
+    appendAudit(tx, {
+      actor: principal.actor,
+      requestId: attempt.requestId,
+      domainId: principal.domainId,
+      action,
+      target,
+      outcome: 'denied',
+      detail: { route: attempt.route, method: attempt.method, ...detail },
+    }),
+  );
+}
+
 /** A credential presented for another domain than its own: audited in the credential's domain. */
 export function auditCrossDomain(
   store: Store,
@@ -19,17 +41,7 @@ export function auditCrossDomain(
   target: string,
   attempt: Attempt,
 ): Promise<void> {
-  return store.withDomain(principal.domainId, (tx) =>
-    appendAudit(tx, {
-      actor: principal.actor,
-      requestId: attempt.requestId,
-      domainId: principal.domainId,
-      action: 'access.cross_domain',
-      target,
-      outcome: 'denied',
-      detail: { route: attempt.route, method: attempt.method },
-    }),
-  );
+  return auditRefused(store, principal, 'access.cross_domain', target, attempt);
 }
 
 /** A key refused for its scopes (after the refused work was rolled back): audited in its domain. */
@@ -40,15 +52,8 @@ export function auditScopeDenied(
   refused: { readonly kind: string | null; readonly action: string | null },
   attempt: Attempt,
 ): Promise<void> {
-  return store.withDomain(principal.domainId, (tx) =>
-    appendAudit(tx, {
-      actor: principal.actor,
-      requestId: attempt.requestId,
-      domainId: principal.domainId,
-      action: 'access.scope_denied',
-      target,
-      outcome: 'denied',
-      detail: { route: attempt.route, method: attempt.method, kind: refused.kind, action: refused.action },
-    }),
-  );
+  return auditRefused(store, principal, 'access.scope_denied', target, attempt, {
+    kind: refused.kind,
+    action: refused.action,
+  });
 }

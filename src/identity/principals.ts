@@ -125,6 +125,12 @@ export type NewPrincipal = ({ kind: 'user'; email: string; password: string } | 
   role?: PrincipalRole;
 };
 
+/** The changes to a principal that end its sessions, and the reason its sessions' revocations give. */
+const sessionsEndedBy = {
+  'principal.password_changed': 'password changed',
+  'principal.role': 'role changed',
+} as const;
+
 export class PrincipalService {
   private readonly secrets: CheckedSecrets;
 
@@ -234,32 +240,32 @@ export class PrincipalService {
       if ((await lockLive(tx, domainId, principalId)).kind !== 'user') throw notFound();
       const now = new Date();
       const updated = await setPrincipalSecret(tx, principalId, secretHash, now);
-      const ended = await this.endSessions(tx, domainId, principalId, 'password changed', now);
-      await appendAudit(
-        tx,
-        succeeded(actor, domainId, 'principal.password_changed', principalId, {
-          revokedSessions: ended.length,
-        }),
-      );
+      await this.endSessions(tx, actor, domainId, principalId, now, 'principal.password_changed', {});
       return view(updated);
     });
   }
 
   /**
-   * Ends every live session of a principal, session by session rather than the principal: verifiers
-   * elsewhere refuse a revoked principal for good, and the logins that follow the change must work.
+   * Ends every live session of a principal after a change to it (`action`), session by session rather
+   * than the principal: verifiers elsewhere refuse a revoked principal for good, and the logins that
+   * follow the change must work. The change is audited with `detail` and how many sessions it ended.
    */
   private async endSessions(
     tx: DomainTx,
+    actor: Actor,
     domainId: string,
     principalId: string,
-    reason: string,
     now: Date,
-  ): Promise<string[]> {
-    const ended = await revokeLivePrincipalSessions(tx, principalId, reason, now);
+    action: keyof typeof sessionsEndedBy,
+    detail: Readonly<Record<string, unknown>>,
+  ): Promise<void> {
+    const ended = await revokeLivePrincipalSessions(tx, principalId, sessionsEndedBy[action], now);
     for (const sessionId of ended)
       await recordRevocation(this.deps.store, tx, 'session', sessionId, domainId);
-    return ended;
+    await appendAudit(
+      tx,
+      succeeded(actor, domainId, action, principalId, { ...detail, revokedSessions: ended.length }),
+    );
   }
 
   /**
@@ -279,15 +285,10 @@ export class PrincipalService {
       if (current.role === role) return view(current);
       const now = new Date();
       const updated = await setPrincipalRole(tx, principalId, role, now);
-      const ended = await this.endSessions(tx, domainId, principalId, 'role changed', now);
-      await appendAudit(
-        tx,
-        succeeded(actor, domainId, 'principal.role', principalId, {
-          from: current.role,
-          to: role,
-          revokedSessions: ended.length,
-        }),
-      );
+      await this.endSessions(tx, actor, domainId, principalId, now, 'principal.role', {
+        from: current.role,
+        to: role,
+      });
       return view(updated);
     });
   }

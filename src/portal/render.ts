@@ -84,6 +84,20 @@ export function consoleSite(host: string): PageSite {
   };
 }
 
+/** What a whole page is rendered with. */
+export interface PageInput {
+  readonly site: PageSite;
+  readonly nonce: string;
+  readonly title: string;
+  readonly path: string;
+  readonly user: PageUser | null;
+  readonly csrf: string;
+  readonly data: Record<string, unknown>;
+  /** The menu and the sign-out form's action, when not the portal's. */
+  readonly nav?: readonly { readonly href: string; readonly label: string }[] | undefined;
+  readonly signOut?: string | undefined;
+}
+
 export class PortalRenderer {
   private readonly eta = new Eta({ autoEscape: true, autoTrim: false, cache: true, useWith: false });
 
@@ -93,21 +107,7 @@ export class PortalRenderer {
   }
 
   /** A whole page of `site`. */
-  page(
-    name: PageName,
-    input: {
-      readonly site: PageSite;
-      readonly nonce: string;
-      readonly title: string;
-      readonly path: string;
-      readonly user: PageUser | null;
-      readonly csrf: string;
-      readonly data: Record<string, unknown>;
-      /** The menu and the sign-out form's action, when not the portal's. */
-      readonly nav?: readonly { readonly href: string; readonly label: string }[];
-      readonly signOut?: string;
-    },
-  ): string {
+  page(name: PageName, input: PageInput): string {
     const common = { site: input.site, user: input.user, csrf: input.csrf };
     const body = this.eta.render(`@${name}`, { ...common, ...input.data });
     return this.eta.render('@layout', {

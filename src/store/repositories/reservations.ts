@@ -1,9 +1,9 @@
 // The statements that reserve a resource: its backend name, taken for good, and its row, inserted in one
 // statement. Both read after the caller locked the domain's row (`lockDomain`), so the key's liveness
 // (`liveKey`), the domain's status and the pool's room are what committed before the lock was granted.
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder, type Insertable } from 'kysely';
 import type { ResourceKind } from '../../domain/kinds.js';
-import type { ResourceRow } from '../schema.js';
+import type { Database, ResourceRow } from '../schema.js';
 import type { DomainTx } from '../store.js';
 import { liveKey } from './keys.js';
 
@@ -20,6 +20,46 @@ export interface Reservation {
   readonly leaseUntil: Date;
   readonly at: Date;
   readonly backend: { readonly type: string; readonly location: string };
+}
+
+/** The backend name a reservation takes for good. */
+function backendNameValues(r: Reservation) {
+  return {
+    name: r.backendName,
+    kind: r.kind,
+    domain_id: r.domainId,
+    resource_id: r.id,
+    reserved_at: r.at,
+  } satisfies Insertable<Database['backend_names']>;
+}
+
+/** The resource row a reservation inserts, but its key (the checked key's, in the one-statement path). */
+function resourceValues(r: Reservation) {
+  return {
+    id: r.id,
+    domain_id: r.domainId,
+    kind: r.kind,
+    name: r.name,
+    status: 'provisioning' as const,
+    backend_name: r.backendName,
+    idempotency_key: r.idempotencyKey,
+    blueprint_id: r.blueprintId,
+    lease_until: r.leaseUntil,
+    created_at: r.at,
+    updated_at: r.at,
+    backend: r.backend.type,
+    backend_location: r.backend.location,
+  } satisfies Omit<Insertable<Database['resources']>, 'key_id'>;
+}
+
+/** The columns of `values`, in their order. */
+function columnsOf<V extends object>(values: V): (keyof V & string)[] {
+  return Object.keys(values) as (keyof V & string)[];
+}
+
+/** `values` as the selections of an INSERT … SELECT: each value bound, and named after its column. */
+function boundValues<DB, TB extends keyof DB>(eb: ExpressionBuilder<DB, TB>, values: object) {
+  return Object.entries(values).map(([column, value]) => eb.val(value).as(column));
 }
 
 /**
@@ -49,58 +89,17 @@ export function reserveIfAllowedStatement(db: DomainTx, r: Reservation, perKindD
               WHERE p.domain_id = ${r.domainId}), ${perKindDefault})`,
         ),
     )
-    .with('reserved', (qc) =>
-      qc
+    .with('reserved', (qc) => {
+      const name = backendNameValues(r);
+      return qc
         .insertInto('backend_names')
-        .columns(['name', 'kind', 'domain_id', 'resource_id', 'reserved_at'])
-        .expression((eb) =>
-          eb
-            .selectFrom('allowed')
-            .select([
-              eb.val(r.backendName).as('name'),
-              eb.val(r.kind).as('kind'),
-              eb.val(r.domainId).as('domain_id'),
-              eb.val(r.id).as('resource_id'),
-              eb.val(r.at).as('reserved_at'),
-            ]),
-        ),
-    )
+        .columns(columnsOf(name))
+        .expression((eb) => eb.selectFrom('allowed').select(boundValues(eb, name)));
+    })
     .insertInto('resources')
-    .columns([
-      'id',
-      'domain_id',
-      'kind',
-      'name',
-      'status',
-      'backend_name',
-      'idempotency_key',
-      'key_id',
-      'blueprint_id',
-      'lease_until',
-      'created_at',
-      'updated_at',
-      'backend',
-      'backend_location',
-    ])
+    .columns([...columnsOf(resourceValues(r)), 'key_id'])
     .expression((eb) =>
-      eb
-        .selectFrom('allowed')
-        .select([
-          eb.val(r.id).as('id'),
-          eb.val(r.domainId).as('domain_id'),
-          eb.val(r.kind).as('kind'),
-          eb.val(r.name).as('name'),
-          eb.val('provisioning').as('status'),
-          eb.val(r.backendName).as('backend_name'),
-          eb.val(r.idempotencyKey).as('idempotency_key'),
-          'allowed.key_id',
-          eb.val(r.blueprintId).as('blueprint_id'),
-          eb.val(r.leaseUntil).as('lease_until'),
-          eb.val(r.at).as('created_at'),
-          eb.val(r.at).as('updated_at'),
-          eb.val(r.backend.type).as('backend'),
-          eb.val(r.backend.location).as('backend_location'),
-        ]),
+      eb.selectFrom('allowed').select([...boundValues(eb, resourceValues(r)), 'allowed.key_id']),
     )
     .returningAll();
 }
@@ -113,32 +112,9 @@ export function resourceInserted(resourceId: string) {
 /** Inserts the reserved resource and its backend name in one statement; fails on a unique index. */
 export function insertReserved(tx: DomainTx, r: Reservation): Promise<ResourceRow> {
   return tx
-    .with('reserved', (db) =>
-      db.insertInto('backend_names').values({
-        name: r.backendName,
-        kind: r.kind,
-        domain_id: r.domainId,
-        resource_id: r.id,
-        reserved_at: r.at,
-      }),
-    )
+    .with('reserved', (db) => db.insertInto('backend_names').values(backendNameValues(r)))
     .insertInto('resources')
-    .values({
-      id: r.id,
-      domain_id: r.domainId,
-      kind: r.kind,
-      name: r.name,
-      status: 'provisioning',
-      backend_name: r.backendName,
-      idempotency_key: r.idempotencyKey,
-      key_id: r.keyId,
-      blueprint_id: r.blueprintId,
-      lease_until: r.leaseUntil,
-      created_at: r.at,
-      updated_at: r.at,
-      backend: r.backend.type,
-      backend_location: r.backend.location,
-    })
+    .values({ ...resourceValues(r), key_id: r.keyId })
     .returningAll()
     .executeTakeFirstOrThrow();
 }

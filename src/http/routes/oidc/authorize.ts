@@ -8,22 +8,18 @@
 // issuer (its own cookie, bound to this issuer) is not asked again; otherwise the issuer's plain sign-in
 // page, with the portal's checks: a form token bound to a cookie of its own, this site's Origin, and one
 // person check (identity/sign-in.ts) shared with the portal.
-import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { requestHost } from '../../../domain/hosts.js';
-import { BulkheadError } from '../../../errors.js';
-import { signInPerson, signInRefusal } from '../../../identity/sign-in.js';
+import { signInRefusal } from '../../../identity/sign-in.js';
 import { challengeShape, type AuthorizationCodes } from '../../../identity/oidc/codes.js';
 import type { DomainIssuer } from '../../../identity/oidc/issuers.js';
 import { portalCookie, readSessionCookie } from '../../../identity/sessions.js';
 import { publicAccess } from '../../../policy/policy.js';
 import type { Services } from '../../../runtime.js';
 import type { OAuthClientRow } from '../../../store/schema.js';
-import { noteLoginLimit } from '../../plugins/login-rate.js';
-import { fromThisSite } from '../../same-site.js';
+import { checkSignInForm, signInBinding, signInFromForm } from '../../sign-in-form.js';
 import type { App } from '../../types.js';
-import { sameToken } from '../portal/context.js';
 import { issuerOf } from './issuer.js';
 import { refusalPage, signInForm, type Branding } from './pages.js';
 import { IssuerParams } from './schemas.js';
@@ -252,6 +248,20 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
     return back(reply, ok.checked, { code });
   };
 
+  /** A code for a person signed in before (at the portal or at this issuer), since its session began. */
+  const grantSignedIn = async (
+    reply: FastifyReply,
+    ok: Extract<Outcome, { kind: 'ok' }>,
+    person: { readonly subject: string; readonly sessionId: string },
+  ) =>
+    grant(
+      reply,
+      ok,
+      person.subject,
+      person.sessionId,
+      await codes.authTime(ok.checked.issuer.domainId, person.sessionId),
+    );
+
   const formPage = async (
     request: FastifyRequest,
     reply: FastifyReply,
@@ -259,15 +269,7 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
     query: string,
     options: { status?: number; message?: string; email?: string } = {},
   ) => {
-    const existing = readSessionCookie(request.headers.cookie, signInCookie);
-    let binding =
-      existing !== null && existing !== 'ambiguous' && /^[A-Za-z0-9_-]{43}$/.test(existing.value)
-        ? existing.value
-        : null;
-    if (binding === null) {
-      binding = randomBytes(32).toString('base64url');
-      reply.header('set-cookie', `${signInCookie}=${binding}; Max-Age=3600; ${cookieAttributes}`);
-    }
+    const binding = signInBinding(request, reply, { name: signInCookie, attributes: cookieAttributes });
     const issuer = ok.checked.issuer;
     return signInForm(reply, {
       branding: await brandingOf(services, issuer),
@@ -327,27 +329,13 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
       const portalHost = await portalHostHere(services, request, issuer);
       if (portalHost !== null) {
         const person = fresh ? null : await portalSession(services, request, issuer, portalHost);
-        if (person !== null)
-          return grant(
-            reply,
-            outcome,
-            person.subject,
-            person.sessionId,
-            await codes.authTime(issuer.domainId, person.sessionId),
-          );
+        if (person !== null) return grantSignedIn(reply, outcome, person);
         if (outcome.prompt.includes('none')) return loginRequired();
         reply.header('cache-control', 'no-store');
         return reply.redirect(afterPortalSignIn(request, outcome.prompt), 303);
       }
       const person = fresh ? null : await signedIn(request, issuer);
-      if (person !== null)
-        return grant(
-          reply,
-          outcome,
-          person.subject,
-          person.sessionId,
-          await codes.authTime(issuer.domainId, person.sessionId),
-        );
+      if (person !== null) return grantSignedIn(reply, outcome, person);
       // Elsewhere (the control plane's host), a domain with a portal hands the same request to its
       // portal host (the first, in order); a domain without one shows the issuer's own page.
       const [host] = (await services.portal.get(issuer.domainId)).hosts;
@@ -384,30 +372,27 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
     async (request, reply) => {
       const issuer = await issuerOf(services, request.params.slug);
       const body = request.body;
-      const binding = readSessionCookie(request.headers.cookie, signInCookie);
-      const expected =
-        binding === null || binding === 'ambiguous'
-          ? null
-          : services.sessions.formToken('oidc-sign-in', `${issuer.slug}\n${binding.value}`);
-      if (!fromThisSite(request) || expected === null || !sameToken(body.csrf, expected))
-        throw new BulkheadError('csrf_rejected', 'This form did not come from this issuer’s sign-in page.');
+      checkSignInForm(
+        request,
+        signInCookie,
+        body.csrf,
+        (binding) => services.sessions.formToken('oidc-sign-in', `${issuer.slug}\n${binding}`),
+        'This form did not come from this issuer’s sign-in page.',
+      );
       const query = Object.fromEntries(new URLSearchParams(body.request));
       const outcome = await check(services, issuer, query);
       if (outcome.kind !== 'ok') return refused(reply, issuer, outcome);
-      const signedInNow = await signInPerson(services, {
+      const signedInNow = await signInFromForm(services, request, reply, {
         domainId: issuer.domainId,
         email: body.email,
         password: body.password,
         place: `${issuer.issuer} ${request.ip}`,
-        counted: (account, place) => noteLoginLimit(request, account, place),
       });
-      if (signedInNow.kind !== 'signed-in') {
-        if (signedInNow.kind === 'limited') reply.header('retry-after', String(signedInNow.retryAfter));
+      if (signedInNow.kind !== 'signed-in')
         return formPage(request, reply, outcome, body.request, {
           ...signInRefusal(signedInNow),
           email: body.email,
         });
-      }
       const principal = signedInNow.principal;
       const { cookie, sessionId, maxAge } = await services.sessions.login(
         { actor: `principal:${principal.id}`, requestId: String(request.id) },

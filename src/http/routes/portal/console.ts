@@ -7,7 +7,6 @@
 // services: domains, their portal settings, keys and grants (listed, created, revoked), the audit chain's check (as
 // `bulkhead audit verify`) and the recorded `bulkhead verify` runs, drawn as a chart.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { appendAudit, verifyAudit } from '../../../audit/log.js';
 import { BulkheadError, notFound } from '../../../errors.js';
@@ -19,7 +18,8 @@ import { grantableActions, maxGrantSeconds } from '../../../policy/grants.js';
 import { listRuns } from '../../../verify/runs.js';
 import { fromThisSite } from '../../same-site.js';
 import type { App } from '../../types.js';
-import { sameToken, signInCookie, type PortalDeps } from './context.js';
+import { sendPage, signInCookie, type PageOptions, type PortalDeps } from './context.js';
+import { checkSignInForm, sameToken, signInBinding } from '../../sign-in-form.js';
 
 export const consoleCookie = '__Host-bulkhead_console';
 const cookieAttributes = 'Path=/; Secure; HttpOnly; SameSite=Strict';
@@ -33,29 +33,14 @@ export function consolePage(
   request: FastifyRequest,
   reply: FastifyReply,
   name: PageName,
-  options: {
-    readonly title: string;
-    readonly signedIn: boolean;
-    readonly csrf: string;
-    readonly status?: number;
-    readonly data?: Record<string, unknown>;
-  },
+  options: PageOptions & { readonly signedIn: boolean },
 ) {
-  const html = deps.renderer.page(name, {
+  return sendPage(deps, request, reply, name, options, {
     site: consoleSite(deps.consoleHost ?? ''),
-    nonce: request.portalNonce,
-    title: options.title,
-    path: request.routeOptions.url ?? '',
     user: options.signedIn ? { email: 'operator', role: 'operator' } : null,
-    csrf: options.csrf,
-    data: options.data ?? {},
     nav: consoleNav,
     signOut: '/console/sign-out',
   });
-  return reply
-    .code(options.status ?? 200)
-    .type('text/html; charset=utf-8')
-    .send(html);
 }
 
 function mac(deps: PortalDeps, expires: number): string {
@@ -87,15 +72,7 @@ function signInPage(
   reply: FastifyReply,
   options: { status?: number; message?: string } = {},
 ) {
-  const existing = readSessionCookie(request.headers.cookie, signInCookie);
-  let binding =
-    existing !== null && existing !== 'ambiguous' && /^[A-Za-z0-9_-]{43}$/.test(existing.value)
-      ? existing.value
-      : null;
-  if (binding === null) {
-    binding = randomBytes(32).toString('base64url');
-    reply.header('set-cookie', `${signInCookie}=${binding}; Max-Age=3600; ${cookieAttributes}`);
-  }
+  const binding = signInBinding(request, reply, { name: signInCookie, attributes: cookieAttributes });
   return consolePage(deps, request, reply, 'consoleSignIn', {
     title: 'Sign in',
     signedIn: false,
@@ -191,13 +168,13 @@ export function consoleRoutes(app: App, deps: PortalDeps): void {
     },
     async (request, reply) => {
       if (!request.portalConsole) throw notFound();
-      const binding = readSessionCookie(request.headers.cookie, signInCookie);
-      const expected =
-        binding === null || binding === 'ambiguous'
-          ? null
-          : services.sessions.formToken('console-sign-in', `${deps.consoleHost}\n${binding.value}`);
-      if (!fromThisSite(request) || expected === null || !sameToken(request.body.csrf, expected))
-        throw new BulkheadError('csrf_rejected', 'This form did not come from a page of this console.');
+      checkSignInForm(
+        request,
+        signInCookie,
+        request.body.csrf,
+        (binding) => services.sessions.formToken('console-sign-in', `${deps.consoleHost}\n${binding}`),
+        'This form did not come from a page of this console.',
+      );
       const where = `${deps.consoleHost} ${request.ip}`;
       const wait = services.loginLimiter.retryAfter(operatorAccount, where);
       if (wait > 0) {

@@ -2,15 +2,18 @@
 // person (from the portal cookie, only on the host its session was opened on), the security headers
 // with a fresh CSP nonce, form tokens, and safe `next` paths. A host that names no active domain gets the
 // bare 404 page before any route runs, so nothing of any domain reaches it.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { appendAudit } from '../../../audit/log.js';
 import { requestHost } from '../../../domain/hosts.js';
 import { BulkheadError } from '../../../errors.js';
 import { portalCookie, readSessionCookie, type SessionPrincipal } from '../../../identity/sessions.js';
+import { decide, type Access } from '../../../policy/policy.js';
+import type { Actor } from '../../../policy/principal.js';
 import type { Services } from '../../../runtime.js';
 import type { PortalSessionRow, PortalSite } from '../../../services/portal.js';
-import type { PageName, PortalRenderer } from '../../../portal/render.js';
+import type { PageInput, PageName, PortalRenderer } from '../../../portal/render.js';
+import { sameToken } from '../../sign-in-form.js';
 
 /** The sign-in form's own cookie: what its token is bound to before there is a session. */
 export const signInCookie = '__Host-bulkhead_portal_signin';
@@ -88,7 +91,7 @@ export async function resolveSite(deps: PortalDeps, request: FastifyRequest, rep
     // The control plane's own host: the console, never a domain's portal (no host of a domain can be it).
     request.portalConsole = true;
     if (consolePath(request.url)) return undefined;
-    return reply.code(404).type('text/html; charset=utf-8').send(deps.renderer.bare());
+    return sendHtml(reply, 404, deps.renderer.bare());
   }
   const host = requestHost(request.host);
   const kept =
@@ -110,12 +113,27 @@ export async function resolveSite(deps: PortalDeps, request: FastifyRequest, rep
     request.portalSite = site;
     if (hash !== null) request.portalSessionRead = { row: session, at };
   }
-  if (request.portalSite === null)
-    return reply.code(404).type('text/html; charset=utf-8').send(deps.renderer.bare());
+  if (request.portalSite === null) return sendHtml(reply, 404, deps.renderer.bare());
   return undefined;
 }
 
 export type Person = SessionPrincipal;
+
+/** Who is acting, for the audit log: the signed-in person, in this request. */
+export function personActor(person: Person, request: FastifyRequest): Actor {
+  return { actor: person.actor, requestId: String(request.id) };
+}
+
+/** Whether the policy lets the person through `access` in its own domain. */
+export function allows(person: Person, access: Access): boolean {
+  return decide(person, access, { domainId: person.domainId }).allow;
+}
+
+/** Throws the policy's refusal when the person may not use `access`. */
+export function requireAccess(person: Person, access: Access): void {
+  const decision = decide(person, access, { domainId: person.domainId });
+  if (!decision.allow) throw new BulkheadError(decision.code === 'not_found' ? 'not_found' : decision.code);
+}
 
 /**
  * The person signed in at this host, or null. A session of another host (of another domain, or of
@@ -184,12 +202,6 @@ export async function personWith<T>(
   return { person, rows: person === null ? null : rows };
 }
 
-/** Compares two form tokens in constant time. */
-export function sameToken(a: string | undefined, b: string): boolean {
-  if (a === undefined || a.length !== b.length) return false;
-  return timingSafeEqual(Buffer.from(a), Buffer.from(b));
-}
-
 /** The session's form token: every form of a signed-in page carries it. */
 export function formToken(deps: PortalDeps, person: Person): string {
   return deps.services.sessions.formToken('portal', person.sessionId);
@@ -230,33 +242,79 @@ export function safeNext(next: string | undefined, host: string): string {
   }
 }
 
+/** An HTML answer with its status. */
+export function sendHtml(reply: FastifyReply, status: number, html: string) {
+  return reply.code(status).type('text/html; charset=utf-8').send(html);
+}
+
+/** What a page is rendered with, besides the site and the user it is for. */
+export interface PageOptions {
+  readonly title: string;
+  readonly csrf: string;
+  readonly status?: number;
+  readonly data?: Record<string, unknown>;
+}
+
+/** Renders a page in `frame` (a domain's site and person, or the console's) and sends it. */
+export function sendPage(
+  deps: PortalDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  name: PageName,
+  options: PageOptions,
+  frame: Pick<PageInput, 'site' | 'user' | 'nav' | 'signOut'>,
+) {
+  const html = deps.renderer.page(name, {
+    ...frame,
+    nonce: request.portalNonce,
+    title: options.title,
+    path: request.routeOptions.url ?? '',
+    csrf: options.csrf,
+    data: options.data ?? {},
+  });
+  return sendHtml(reply, options.status ?? 200, html);
+}
+
 /** Renders a page of the site for the request. */
 export function renderPage(
   deps: PortalDeps,
   request: FastifyRequest,
   reply: FastifyReply,
   name: PageName,
-  options: {
-    readonly title: string;
-    readonly person: Person | null;
-    readonly email?: string;
-    readonly csrf: string;
-    readonly status?: number;
-    readonly data?: Record<string, unknown>;
-  },
+  options: PageOptions & { readonly person: Person | null; readonly email?: string },
 ) {
-  const site = siteOf(request);
-  const html = deps.renderer.page(name, {
-    site,
-    nonce: request.portalNonce,
-    title: options.title,
-    path: request.routeOptions.url ?? '',
+  return sendPage(deps, request, reply, name, options, {
+    site: siteOf(request),
     user: options.person === null ? null : { email: options.email ?? '', role: options.person.role },
-    csrf: options.csrf,
-    data: options.data ?? {},
   });
-  return reply
-    .code(options.status ?? 200)
-    .type('text/html; charset=utf-8')
-    .send(html);
+}
+
+/** What a form's answer tells the person on the page it shows again. */
+export interface Outcome {
+  readonly status?: number;
+  readonly message?: string;
+  readonly failed?: boolean;
+}
+
+/**
+ * Renders a signed-in person's page that carries forms: with the session's form token, and the outcome
+ * of the form just sent (`message`, `failed`) beside the page's own `data`.
+ */
+export function outcomePage(
+  deps: PortalDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  person: Person,
+  name: PageName,
+  title: string,
+  outcome: Outcome,
+  data: Record<string, unknown>,
+) {
+  return renderPage(deps, request, reply, name, {
+    title,
+    person,
+    csrf: formToken(deps, person),
+    status: outcome.status ?? 200,
+    data: { ...data, message: outcome.message ?? null, failed: outcome.failed ?? false },
+  });
 }

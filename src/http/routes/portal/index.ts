@@ -9,7 +9,7 @@ import { PortalRenderer } from '../../../portal/render.js';
 import { toBulkheadError } from '../../problem.js';
 import type { FeaturePlugin } from '../../types.js';
 import { assetRoutes } from './assets.js';
-import { renderPage, resolveSite, type PortalDeps } from './context.js';
+import { renderPage, resolveSite, sendHtml, type PortalDeps } from './context.js';
 import { memberRoutes } from './members.js';
 import { consolePage, consoleRoutes } from './console.js';
 import { pageRoutes } from './pages.js';
@@ -53,8 +53,7 @@ export const portalPlugin: FeaturePlugin = (app, { services }, done) => {
         status: problem.status,
         data: { heading, detail, home: '/console' },
       });
-    if (request.portalSite === null)
-      return reply.code(problem.status).type('text/html; charset=utf-8').send(deps.renderer.bare());
+    if (request.portalSite === null) return sendHtml(reply, problem.status, deps.renderer.bare());
     return renderPage(deps, request, reply, 'problem', {
       title: heading,
       person: null,

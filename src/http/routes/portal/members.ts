@@ -4,50 +4,27 @@
 // list read-only and its forms are refused. Each change is the principal service's, in the host's
 // domain, so another domain's principal id is not found there, exactly like an unknown one.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { BulkheadError } from '../../../errors.js';
-import { decide, domainAdmin, type Access } from '../../../policy/policy.js';
-import { fromThisSite } from '../../same-site.js';
+import type { PrincipalView } from '../../../identity/principals.js';
+import { domainAdmin } from '../../../policy/policy.js';
+import type { Actor } from '../../../policy/principal.js';
 import type { App } from '../../types.js';
-import { checkForm, formToken, renderPage, type Person, type PortalDeps } from './context.js';
-import { signedIn } from './pages.js';
-
-/** Whether the policy lets the person through `access` in its own domain. */
-export function allows(person: Person, access: Access): boolean {
-  return decide(person, access, { domainId: person.domainId }).allow;
-}
-
-/** Throws the policy's refusal when the person may not use `access`. */
-export function requireAccess(person: Person, access: Access): void {
-  const decision = decide(person, access, { domainId: person.domainId });
-  if (!decision.allow) throw new BulkheadError(decision.code === 'not_found' ? 'not_found' : decision.code);
-}
+import { allows, outcomePage, personActor, type Outcome, type Person, type PortalDeps } from './context.js';
+import { adminForm } from './pages.js';
 
 export async function membersPage(
   deps: PortalDeps,
   request: FastifyRequest,
   reply: FastifyReply,
   person: Person,
-  extras: {
-    status?: number;
-    message?: string;
-    failed?: boolean;
-    secret?: { clientId: string; clientSecret: string };
-  } = {},
+  extras: Outcome & { secret?: { clientId: string; clientSecret: string } } = {},
 ) {
-  return renderPage(deps, request, reply, 'members', {
-    title: 'Members',
-    person,
-    csrf: formToken(deps, person),
-    status: extras.status ?? 200,
-    data: {
-      items: await deps.services.principals.list(person.domainId),
-      admin: allows(person, domainAdmin),
-      me: person.subject,
-      message: extras.message ?? null,
-      failed: extras.failed ?? false,
-      secret: extras.secret ?? null,
-    },
+  return outcomePage(deps, request, reply, person, 'members', 'Members', extras, {
+    items: await deps.services.principals.list(person.domainId),
+    admin: allows(person, domainAdmin),
+    me: person.subject,
+    secret: extras.secret ?? null,
   });
 }
 
@@ -85,24 +62,48 @@ function fixable(error: unknown): error is BulkheadError {
   return error instanceof BulkheadError && (error.status === 400 || error.status === 409);
 }
 
+/** `change`'s outcome, or the outcome of a refusal the person can fix. */
+async function orFixable<T extends Outcome>(change: () => Promise<T>): Promise<T | Outcome> {
+  try {
+    return await change();
+  } catch (error) {
+    if (!fixable(error)) throw error;
+    return { status: error.status, message: error.message, failed: true };
+  }
+}
+
+/** A form about one member: its id in the path, the form token in the body. */
+type MemberForm = FastifyRequest<{ Params: Static<typeof PrincipalParams>; Body: Static<typeof CsrfBody> }>;
+
+/** A member as a message names it. */
+const nameOf = (p: PrincipalView) => p.email ?? p.clientId ?? p.id;
+
 export function memberRoutes(app: App, deps: PortalDeps): void {
   const { services } = deps;
 
-  /** The signed-in admin whose form this is, or null with the sign-in page sent. */
-  async function admin(request: FastifyRequest, reply: FastifyReply, token: string) {
-    const person = await signedIn(deps, request, reply);
-    if (person === null) return null;
-    checkForm(deps, request, person, token, fromThisSite);
-    requireAccess(person, domainAdmin);
-    return person;
+  /**
+   * An admin's change to one member of the domain, by its id in the path: `change` acts as the admin and
+   * says what it did, and the members page shows that.
+   */
+  async function memberChange(
+    request: MemberForm,
+    reply: FastifyReply,
+    change: (actor: Actor, domainId: string, principalId: string) => Promise<Outcome>,
+  ) {
+    const person = await adminForm(deps, request, reply, request.body.csrf);
+    if (person === null) return reply;
+    const id = request.params.principalId;
+    if (!principalId.test(id)) throw new BulkheadError('not_found');
+    const outcome = await change(personActor(person, request), person.domainId, id);
+    return membersPage(deps, request, reply, person, outcome);
   }
 
   app.post('/members', { schema: { hide: true, body: AddBody } }, async (request, reply) => {
-    const person = await admin(request, reply, request.body.csrf);
+    const person = await adminForm(deps, request, reply, request.body.csrf);
     if (person === null) return reply;
     const body = request.body;
-    const actor = { actor: person.actor, requestId: String(request.id) };
-    try {
+    const actor = personActor(person, request);
+    const outcome = await orFixable(async () => {
       if (body.kind === 'user') {
         const created = await services.principals.create(actor, person.domainId, {
           kind: 'user',
@@ -110,92 +111,52 @@ export function memberRoutes(app: App, deps: PortalDeps): void {
           password: body.password ?? '',
           role: body.role,
         });
-        return await membersPage(deps, request, reply, person, {
-          message: `Added ${created.email ?? created.id}.`,
-        });
+        return { message: `Added ${created.email ?? created.id}.` };
       }
       const created = await services.principals.create(actor, person.domainId, {
         kind: 'service',
         role: body.role,
       });
-      return await membersPage(deps, request, reply, person, {
+      return {
         message: 'Added the service.',
         secret: { clientId: created.clientId ?? '', clientSecret: created.clientSecret ?? '' },
-      });
-    } catch (error) {
-      if (!fixable(error)) throw error;
-      return membersPage(deps, request, reply, person, {
-        status: error.status,
-        message: error.message,
-        failed: true,
-      });
-    }
+      };
+    });
+    return membersPage(deps, request, reply, person, outcome);
   });
 
   app.post(
     '/members/:principalId/disable',
     { schema: { hide: true, params: PrincipalParams, body: CsrfBody } },
-    async (request, reply) => {
-      const person = await admin(request, reply, request.body.csrf);
-      if (person === null) return reply;
-      if (!principalId.test(request.params.principalId)) throw new BulkheadError('not_found');
-      const done = await services.principals.setStatus(
-        { actor: person.actor, requestId: String(request.id) },
-        person.domainId,
-        request.params.principalId,
-        'disabled',
-      );
-      return membersPage(deps, request, reply, person, {
-        message: `Disabled ${done.email ?? done.clientId ?? done.id}; its sessions are ended.`,
-      });
-    },
+    (request, reply) =>
+      memberChange(request, reply, async (actor, domainId, id) => {
+        const done = await services.principals.setStatus(actor, domainId, id, 'disabled');
+        return { message: `Disabled ${nameOf(done)}; its sessions are ended.` };
+      }),
   );
 
   app.post(
     '/members/:principalId/role',
     { schema: { hide: true, params: PrincipalParams, body: RoleBody } },
-    async (request, reply) => {
-      const person = await admin(request, reply, request.body.csrf);
-      if (person === null) return reply;
-      if (!principalId.test(request.params.principalId)) throw new BulkheadError('not_found');
-      const done = await services.principals.setRole(
-        { actor: person.actor, requestId: String(request.id) },
-        person.domainId,
-        request.params.principalId,
-        request.body.role,
-      );
-      return membersPage(deps, request, reply, person, {
+    (request, reply) =>
+      memberChange(request, reply, async (actor, domainId, id) => {
+        const done = await services.principals.setRole(actor, domainId, id, request.body.role);
         // The same role again changes nothing, so the message says what holds, not what happened.
-        message: `${done.email ?? done.clientId ?? done.id} is ${done.role === 'admin' ? 'an admin' : 'a member'}; a change of role ends its sessions.`,
-      });
-    },
+        return {
+          message: `${nameOf(done)} is ${done.role === 'admin' ? 'an admin' : 'a member'}; a change of role ends its sessions.`,
+        };
+      }),
   );
 
   app.post(
     '/members/:principalId/password',
     { schema: { hide: true, params: PrincipalParams, body: PasswordBody } },
-    async (request, reply) => {
-      const person = await admin(request, reply, request.body.csrf);
-      if (person === null) return reply;
-      if (!principalId.test(request.params.principalId)) throw new BulkheadError('not_found');
-      try {
-        const done = await services.principals.setPassword(
-          { actor: person.actor, requestId: String(request.id) },
-          person.domainId,
-          request.params.principalId,
-          request.body.password,
-        );
-        return await membersPage(deps, request, reply, person, {
-          message: `Set a new password for ${done.email ?? done.id}; its sessions are ended.`,
-        });
-      } catch (error) {
-        if (!fixable(error)) throw error;
-        return membersPage(deps, request, reply, person, {
-          status: error.status,
-          message: error.message,
-          failed: true,
-        });
-      }
-    },
+    (request, reply) =>
+      memberChange(request, reply, (actor, domainId, id) =>
+        orFixable(async () => {
+          const done = await services.principals.setPassword(actor, domainId, id, request.body.password);
+          return { message: `Set a new password for ${done.email ?? done.id}; its sessions are ended.` };
+        }),
+      ),
   );
 }

@@ -4,21 +4,23 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { notFound } from '../../../errors.js';
+import { domainAdmin, type Access } from '../../../policy/policy.js';
 import { fromThisSite } from '../../same-site.js';
 import type { App } from '../../types.js';
 import {
   checkForm,
   formToken,
+  personActor,
   personOf,
   personWith,
   renderPage,
+  requireAccess,
   siteOf,
   type Person,
   type PortalDeps,
 } from './context.js';
 import { membersPage } from './members.js';
-import { cookieAttributes, signInPage } from './sign-in.js';
-import { portalCookie } from '../../../identity/sessions.js';
+import { signedOut, signInPage } from './sign-in.js';
 
 const sessionId = /^ses_[0-9a-hjkmnp-tv-z]{26}$/;
 
@@ -33,6 +35,32 @@ export async function signedIn(
     await signInPage(deps, request, reply, { status: 401, next: request.url });
     return null;
   }
+  return person;
+}
+
+/** The signed-in person the policy lets through `access`, or null with the sign-in page sent. */
+export async function signedInFor(
+  deps: PortalDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  access: Access,
+): Promise<Person | null> {
+  const person = await signedIn(deps, request, reply);
+  if (person !== null) requireAccess(person, access);
+  return person;
+}
+
+/** The signed-in admin whose form this is, or null with the sign-in page sent. */
+export async function adminForm(
+  deps: PortalDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  token: string,
+): Promise<Person | null> {
+  const person = await signedIn(deps, request, reply);
+  if (person === null) return null;
+  checkForm(deps, request, person, token, fromThisSite);
+  requireAccess(person, domainAdmin);
   return person;
 }
 
@@ -104,15 +132,12 @@ export function pageRoutes(app: App, deps: PortalDeps): void {
         (await services.sessions.list(person.domainId, person.subject)).some((s) => s.id === id);
       if (!mine) throw notFound();
       await services.tokens.revokeSession(
-        { actor: person.actor, requestId: String(request.id) },
+        personActor(person, request),
         id,
         'ended from the portal',
         person.domainId,
       );
-      if (id === person.sessionId) {
-        reply.header('set-cookie', `${portalCookie}=; Max-Age=0; ${cookieAttributes}`);
-        return reply.redirect('/sign-in', 303);
-      }
+      if (id === person.sessionId) return signedOut(reply);
       return reply.redirect('/sessions', 303);
     },
   );
@@ -124,13 +149,8 @@ export function pageRoutes(app: App, deps: PortalDeps): void {
       const person = await signedIn(deps, request, reply);
       if (person === null) return reply;
       checkForm(deps, request, person, request.body.csrf, fromThisSite);
-      await services.sessions.logoutEverywhere(
-        { actor: person.actor, requestId: String(request.id) },
-        person.domainId,
-        person.subject,
-      );
-      reply.header('set-cookie', `${portalCookie}=; Max-Age=0; ${cookieAttributes}`);
-      return reply.redirect('/sign-in', 303);
+      await services.sessions.logoutEverywhere(personActor(person, request), person.domainId, person.subject);
+      return signedOut(reply);
     },
   );
 }

@@ -3,7 +3,7 @@
 // chart per meter and day, invoices with their PDFs, for any person of the domain as `domainBilling`
 // says). Every read is in the host's domain: the audit trail through the domain's own door (row-level
 // security keeps other domains' events out), the billing through the billing service.
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { listAudit } from '../../../audit/log.js';
 import type { AuditEvent } from '../../../audit/events.js';
 import { formatMoney } from '../../../billing/pdf.js';
@@ -12,8 +12,7 @@ import { domainAdmin, domainBilling } from '../../../policy/policy.js';
 import { barChart } from '../../../portal/charts.js';
 import type { App } from '../../types.js';
 import { formToken, renderPage, type Person, type PortalDeps } from './context.js';
-import { requireAccess } from './members.js';
-import { signedIn } from './pages.js';
+import { signedInFor } from './pages.js';
 
 const pageSize = 50;
 const exportLimit = 10_000;
@@ -41,19 +40,13 @@ function actionOf(raw: string | undefined): string | undefined {
   return raw;
 }
 
-async function events(
-  deps: PortalDeps,
-  person: Person,
-  filter: { action?: string; after?: number; limit: number },
-) {
-  return deps.services.store.withDomain(person.domainId, (tx) =>
-    listAudit(tx, {
-      domainId: person.domainId,
-      action: filter.action,
-      after: filter.after,
-      limit: filter.limit,
-    }),
+/** The domain's audit events the query selects (its action filter, `after`), at most `limit`. */
+async function events(deps: PortalDeps, person: Person, query: Static<typeof AuditQuery>, limit: number) {
+  const action = actionOf(query.action);
+  const items = await deps.services.store.withDomain(person.domainId, (tx) =>
+    listAudit(tx, { domainId: person.domainId, action, after: query.after, limit }),
   );
+  return { action, items };
 }
 
 /** A CSV field: quoted, with its quotes doubled; a leading formula character is defused. */
@@ -88,15 +81,9 @@ export function recordRoutes(app: App, deps: PortalDeps): void {
   const { services } = deps;
 
   app.get('/audit', { schema: { hide: true, querystring: AuditQuery } }, async (request, reply) => {
-    const person = await signedIn(deps, request, reply);
+    const person = await signedInFor(deps, request, reply, domainAdmin);
     if (person === null) return reply;
-    requireAccess(person, domainAdmin);
-    const action = actionOf(request.query.action);
-    const items = await events(deps, person, {
-      ...(action === undefined ? {} : { action }),
-      ...(request.query.after === undefined ? {} : { after: request.query.after }),
-      limit: pageSize + 1,
-    });
+    const { action, items } = await events(deps, person, request.query, pageSize + 1);
     const shown = items.slice(0, pageSize);
     const more = items.length > pageSize;
     const next = more
@@ -115,15 +102,9 @@ export function recordRoutes(app: App, deps: PortalDeps): void {
       `/audit.${format}`,
       { schema: { hide: true, querystring: AuditQuery } },
       async (request, reply) => {
-        const person = await signedIn(deps, request, reply);
+        const person = await signedInFor(deps, request, reply, domainAdmin);
         if (person === null) return reply;
-        requireAccess(person, domainAdmin);
-        const action = actionOf(request.query.action);
-        const items = await events(deps, person, {
-          ...(action === undefined ? {} : { action }),
-          ...(request.query.after === undefined ? {} : { after: request.query.after }),
-          limit: exportLimit,
-        });
+        const { items } = await events(deps, person, request.query, exportLimit);
         const body = format === 'csv' ? csvOf(items) : items.map((e) => `${JSON.stringify(e)}\n`).join('');
         return reply
           .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
@@ -134,9 +115,8 @@ export function recordRoutes(app: App, deps: PortalDeps): void {
   }
 
   app.get('/usage', { schema: { hide: true } }, async (request, reply) => {
-    const person = await signedIn(deps, request, reply);
+    const person = await signedInFor(deps, request, reply, domainBilling('usage', 'read'));
     if (person === null) return reply;
-    requireAccess(person, domainBilling('usage', 'read'));
     const today = new Date();
     today.setUTCHours(0, 0, 0, 0);
     const from = new Date(today.getTime() - (days - 1) * 86_400_000);
@@ -169,9 +149,8 @@ export function recordRoutes(app: App, deps: PortalDeps): void {
   });
 
   app.get('/invoices', { schema: { hide: true } }, async (request, reply) => {
-    const person = await signedIn(deps, request, reply);
+    const person = await signedInFor(deps, request, reply, domainBilling('invoices', 'read'));
     if (person === null) return reply;
-    requireAccess(person, domainBilling('invoices', 'read'));
     const items = (await services.billing.invoices(person.domainId, { limit: 100 })).map((i) => ({
       ...i,
       amount: formatMoney(i.total, i.currency),
@@ -193,9 +172,8 @@ export function recordRoutes(app: App, deps: PortalDeps): void {
       },
     },
     async (request, reply) => {
-      const person = await signedIn(deps, request, reply);
+      const person = await signedInFor(deps, request, reply, domainBilling('invoices', 'read'));
       if (person === null) return reply;
-      requireAccess(person, domainBilling('invoices', 'read'));
       if (!invoiceId.test(request.params.invoiceId)) throw new BulkheadError('not_found');
       // The API's PDF route's answer, in the host's domain: another domain's invoice is not found.
       const pdf = await services.billing.invoicePdf(person.domainId, request.params.invoiceId);

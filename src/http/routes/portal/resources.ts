@@ -13,23 +13,15 @@ import { domainAdmin } from '../../../policy/policy.js';
 import { allows as keyAllows, kindCheck, type ScopeAction } from '../../../policy/scopes.js';
 import type { ResourceView } from '../../../provisioner/provisioner.js';
 import { auditCrossDomain, auditScopeDenied } from '../../audit-refusals.js';
-import { fromThisSite } from '../../same-site.js';
 import type { App } from '../../types.js';
-import { checkForm, formToken, renderPage, type Person, type PortalDeps } from './context.js';
-import { allows, requireAccess } from './members.js';
-import { signedIn } from './pages.js';
+import { allows, outcomePage, type Outcome, type Person, type PortalDeps } from './context.js';
+import { adminForm, signedIn } from './pages.js';
 
 const resourceId = /^res_[0-9a-hjkmnp-tv-z]{26}$/;
 const resourceName = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** The one answer for a key that is unknown, revoked, expired, malformed or of another domain. */
 const keyRefused = 'That is not a live provisioning key of this domain. Nothing was changed.';
-
-interface Outcome {
-  readonly status?: number;
-  readonly message?: string;
-  readonly failed?: boolean;
-}
 
 /** The resources list, with the create form for an admin. */
 async function resourcesPage(
@@ -42,20 +34,12 @@ async function resourcesPage(
     credentials?: { name: string; value: string }[];
   } = {},
 ) {
-  return renderPage(deps, request, reply, 'resources', {
-    title: 'Resources',
-    person,
-    csrf: formToken(deps, person),
-    status: extras.status ?? 200,
-    data: {
-      items: await deps.services.provisioner.list(person.domainId),
-      admin: allows(person, domainAdmin),
-      kinds: deps.services.provisioner.kinds,
-      message: extras.message ?? null,
-      failed: extras.failed ?? false,
-      created: extras.created ?? null,
-      credentials: extras.credentials ?? null,
-    },
+  return outcomePage(deps, request, reply, person, 'resources', 'Resources', extras, {
+    items: await deps.services.provisioner.list(person.domainId),
+    admin: allows(person, domainAdmin),
+    kinds: deps.services.provisioner.kinds,
+    created: extras.created ?? null,
+    credentials: extras.credentials ?? null,
   });
 }
 
@@ -69,17 +53,9 @@ async function resourcePage(
   extras: Outcome = {},
 ) {
   const resource = await deps.services.provisioner.get(person.domainId, id);
-  return renderPage(deps, request, reply, 'resource', {
-    title: resource.name,
-    person,
-    csrf: formToken(deps, person),
-    status: extras.status ?? 200,
-    data: {
-      resource,
-      admin: allows(person, domainAdmin) && resource.status !== 'deleted',
-      message: extras.message ?? null,
-      failed: extras.failed ?? false,
-    },
+  return outcomePage(deps, request, reply, person, 'resource', resource.name, extras, {
+    resource,
+    admin: allows(person, domainAdmin) && resource.status !== 'deleted',
   });
 }
 
@@ -113,15 +89,6 @@ export function resourceRoutes(app: App, deps: PortalDeps): void {
     route: request.routeOptions.url ?? null,
     method: request.method,
   });
-
-  /** The signed-in admin whose form this is, or null with the sign-in page sent. */
-  async function admin(request: FastifyRequest, reply: FastifyReply, token: string) {
-    const person = await signedIn(deps, request, reply);
-    if (person === null) return null;
-    checkForm(deps, request, person, token, fromThisSite);
-    requireAccess(person, domainAdmin);
-    return person;
-  }
 
   /**
    * The typed key's pending use when it is a live key of the person's domain, else null. A key of
@@ -177,36 +144,27 @@ export function resourceRoutes(app: App, deps: PortalDeps): void {
   );
 
   app.post('/resources', { schema: { hide: true, body: CreateBody } }, async (request, reply) => {
-    const person = await admin(request, reply, request.body.csrf);
+    const person = await adminForm(deps, request, reply, request.body.csrf);
     if (person === null) return reply;
     reply.header('cache-control', 'no-store');
+    const answer = (extras: Parameters<typeof resourcesPage>[4]) =>
+      resourcesPage(deps, request, reply, person, extras);
     const { name } = request.body;
     const kind = request.body.kind as ResourceKind;
     if (!(resourceKinds as readonly string[]).includes(kind) || !services.provisioner.kinds.includes(kind))
-      return resourcesPage(deps, request, reply, person, {
-        status: 400,
-        failed: true,
-        message: 'Choose a kind this server offers.',
-      });
+      return answer({ status: 400, failed: true, message: 'Choose a kind this server offers.' });
     if (!resourceName.test(name))
-      return resourcesPage(deps, request, reply, person, {
+      return answer({
         status: 400,
         failed: true,
         message: 'A name is 1 to 63 lowercase letters, digits and dashes, starting with a letter or digit.',
       });
     const use = await domainKey(request, person, request.body.key);
-    if (use === null)
-      return resourcesPage(deps, request, reply, person, { status: 403, failed: true, message: keyRefused });
+    if (use === null) return answer({ status: 403, failed: true, message: keyRefused });
     const principal = use.principal;
     try {
       if (!keyAllows(principal.scopes, kind, 'create'))
-        return await resourcesPage(
-          deps,
-          request,
-          reply,
-          person,
-          await scopeRefused(request, principal, null, kind, 'create'),
-        );
+        return await answer(await scopeRefused(request, principal, null, kind, 'create'));
       let resource: ResourceView;
       try {
         ({ resource } = await services.provisioner.create({
@@ -220,18 +178,8 @@ export function resourceRoutes(app: App, deps: PortalDeps): void {
       } catch (error) {
         if (!fixable(error)) throw error;
         if (error.code === 'scope_denied')
-          return await resourcesPage(
-            deps,
-            request,
-            reply,
-            person,
-            await scopeRefused(request, principal, null, kind, 'create'),
-          );
-        return await resourcesPage(deps, request, reply, person, {
-          status: error.status,
-          failed: true,
-          message: error.message,
-        });
+          return await answer(await scopeRefused(request, principal, null, kind, 'create'));
+        return await answer({ status: error.status, failed: true, message: error.message });
       }
       // The credentials are read as the API's credentials route reads them (audited), when the key may.
       let credentials: { name: string; value: string }[] | undefined;
@@ -248,7 +196,7 @@ export function resourceRoutes(app: App, deps: PortalDeps): void {
         );
         credentials = Object.entries(read).map(([field, value]) => ({ name: field, value: String(value) }));
       }
-      return await resourcesPage(deps, request, reply, person, {
+      return await answer({
         status: 201,
         message: `Created ${resource.name}.${note}`,
         created: resource,
@@ -264,7 +212,7 @@ export function resourceRoutes(app: App, deps: PortalDeps): void {
     '/resources/:resourceId/delete',
     { schema: { hide: true, params: ResourceParams, body: DeleteBody } },
     async (request, reply) => {
-      const person = await admin(request, reply, request.body.csrf);
+      const person = await adminForm(deps, request, reply, request.body.csrf);
       if (person === null) return reply;
       const id = request.params.resourceId;
       if (!resourceId.test(id)) throw notFound();

@@ -3,23 +3,21 @@
 // form is bound to a cookie of its own (its token is that cookie's keyed hash), and must come from a
 // page of this host (Origin), so no other site can sign a browser in. A wrong email and a wrong password
 // get the same page after the same work; failures are limited per account and per host and address.
-import { noteLoginLimit } from '../../plugins/login-rate.js';
-import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { BulkheadError } from '../../../errors.js';
-import { signInPerson, signInRefusal } from '../../../identity/sign-in.js';
+import { signInRefusal } from '../../../identity/sign-in.js';
 import { authorizationReturnOrigin } from '../oidc/authorize.js';
-import { portalCookie, readSessionCookie } from '../../../identity/sessions.js';
+import { portalCookie } from '../../../identity/sessions.js';
 import { fromThisSite } from '../../same-site.js';
+import { checkSignInForm, signInBinding, signInFromForm } from '../../sign-in-form.js';
 import type { App } from '../../types.js';
 import {
   checkForm,
   formToken,
+  personActor,
   personOf,
   renderPage,
   safeNext,
-  sameToken,
   signInCookie,
   siteOf,
   type PortalDeps,
@@ -39,15 +37,7 @@ export async function signInPage(
   options: { status?: number; message?: string; email?: string; next?: string } = {},
 ) {
   const site = siteOf(request);
-  const existing = readSessionCookie(request.headers.cookie, signInCookie);
-  let binding =
-    existing !== null && existing !== 'ambiguous' && /^[A-Za-z0-9_-]{43}$/.test(existing.value)
-      ? existing.value
-      : null;
-  if (binding === null) {
-    binding = randomBytes(32).toString('base64url');
-    reply.header('set-cookie', `${signInCookie}=${binding}; Max-Age=3600; ${cookieAttributes}`);
-  }
+  const binding = signInBinding(request, reply, { name: signInCookie, attributes: cookieAttributes });
   const next = safeNext(options.next, site.host);
   const returnOrigin = await authorizationReturnOrigin(deps.services, site.domainId, next);
   if (returnOrigin !== null) {
@@ -80,6 +70,12 @@ const SignInBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** The answer once this browser's session is over: its cookie cleared, and the sign-in page next. */
+export function signedOut(reply: FastifyReply) {
+  reply.header('set-cookie', `${portalCookie}=; Max-Age=0; ${cookieAttributes}`);
+  return reply.redirect('/sign-in', 303);
+}
+
 const CsrfBody = Type.Object({ csrf: Type.String({ maxLength: 200 }) }, { additionalProperties: false });
 
 export function signInRoutes(app: App, deps: PortalDeps): void {
@@ -111,28 +107,25 @@ export function signInRoutes(app: App, deps: PortalDeps): void {
   app.post('/sign-in', { schema: { hide: true, body: SignInBody } }, async (request, reply) => {
     const site = siteOf(request);
     const body = request.body;
-    const binding = readSessionCookie(request.headers.cookie, signInCookie);
-    const expected =
-      binding === null || binding === 'ambiguous'
-        ? null
-        : services.sessions.formToken('sign-in', `${site.host}\n${binding.value}`);
-    if (!fromThisSite(request) || expected === null || !sameToken(body.csrf, expected))
-      throw new BulkheadError('csrf_rejected', 'This form did not come from a page of this portal.');
-    const outcome = await signInPerson(services, {
+    checkSignInForm(
+      request,
+      signInCookie,
+      body.csrf,
+      (binding) => services.sessions.formToken('sign-in', `${site.host}\n${binding}`),
+      'This form did not come from a page of this portal.',
+    );
+    const outcome = await signInFromForm(services, request, reply, {
       domainId: site.domainId,
       email: body.email,
       password: body.password,
       place: `${site.host} ${request.ip}`,
-      counted: (account, place) => noteLoginLimit(request, account, place),
     });
-    if (outcome.kind !== 'signed-in') {
-      if (outcome.kind === 'limited') reply.header('retry-after', String(outcome.retryAfter));
+    if (outcome.kind !== 'signed-in')
       return signInPage(deps, request, reply, {
         ...signInRefusal(outcome),
         email: body.email,
         ...(body.next === undefined ? {} : { next: body.next }),
       });
-    }
     const principal = outcome.principal;
     const { cookie, maxAge } = await services.sessions.login(
       { actor: `principal:${principal.id}`, requestId: String(request.id) },
@@ -150,13 +143,8 @@ export function signInRoutes(app: App, deps: PortalDeps): void {
     const person = await personOf(deps, request);
     if (person === null) return signInPage(deps, request, reply, { status: 401 });
     checkForm(deps, request, person, request.body.csrf, fromThisSite);
-    await services.sessions.logout(
-      { actor: person.actor, requestId: String(request.id) },
-      person.domainId,
-      person.sessionId,
-    );
-    reply.header('set-cookie', `${portalCookie}=; Max-Age=0; ${cookieAttributes}`);
-    return reply.redirect('/sign-in', 303);
+    await services.sessions.logout(personActor(person, request), person.domainId, person.sessionId);
+    return signedOut(reply);
   });
 }
 

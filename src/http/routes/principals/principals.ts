@@ -99,21 +99,38 @@ export const principalRoutes: RouteModule = (app, { principals, domains, cursorK
     currentPrincipal,
   );
 
-  app.post(
-    '/v1/domains/:domainId/principals/:principalId/disable',
+  // Disabling and deleting a principal are one change, to one status or the other.
+  const statusChanges = [
     {
+      method: 'POST',
+      url: '/v1/domains/:domainId/principals/:principalId/disable',
+      status: 'disabled',
+      operationId: 'disablePrincipal',
+      summary: 'Disable a principal',
+    },
+    {
+      method: 'DELETE',
+      url: '/v1/domains/:domainId/principals/:principalId',
+      status: 'deleted',
+      operationId: 'deletePrincipal',
+      summary: 'Delete a principal',
+    },
+  ] as const;
+  for (const change of statusChanges)
+    app.route({
+      method: change.method,
+      url: change.url,
       config: { access: domainAdmin, current: currentPrincipal },
       schema: {
-        operationId: 'disablePrincipal',
-        summary: 'Disable a principal',
+        operationId: change.operationId,
+        summary: change.summary,
         description: 'Its sessions are revoked: its access tokens are refused from the next request on.',
         params: PrincipalParams,
         response: { 200: Principal },
       },
-    },
-    async (request) =>
-      principals.setStatus(actorOf(request), scopeOf(request), request.params.principalId, 'disabled'),
-  );
+      handler: async (request) =>
+        principals.setStatus(actorOf(request), scopeOf(request), request.params.principalId, change.status),
+    });
 
   app.post(
     '/v1/domains/:domainId/principals/:principalId/password',
@@ -161,21 +178,5 @@ export const principalRoutes: RouteModule = (app, { principals, domains, cursorK
     },
     async (request) =>
       principals.setRole(actorOf(request), scopeOf(request), request.params.principalId, request.body.role),
-  );
-
-  app.delete(
-    '/v1/domains/:domainId/principals/:principalId',
-    {
-      config: { access: domainAdmin, current: currentPrincipal },
-      schema: {
-        operationId: 'deletePrincipal',
-        summary: 'Delete a principal',
-        description: 'Its sessions are revoked: its access tokens are refused from the next request on.',
-        params: PrincipalParams,
-        response: { 200: Principal },
-      },
-    },
-    async (request) =>
-      principals.setStatus(actorOf(request), scopeOf(request), request.params.principalId, 'deleted'),
   );
 };

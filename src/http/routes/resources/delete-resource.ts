@@ -2,7 +2,8 @@ import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
 import { Resource, ResourceParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, paramOf, scopeOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
+import { currentResource } from './current.js';
 
 export const deleteResource: RouteModule = (app, { provisioner }) => {
   app.delete(
@@ -10,12 +11,7 @@ export const deleteResource: RouteModule = (app, { provisioner }) => {
     {
       config: {
         access: operatorOrOwnDomain(fromStored('delete')),
-        current: (request) =>
-          provisioner.get(
-            scopeOf(request),
-            paramOf(request, 'resourceId'),
-            kindCheck(request.principal, 'delete'),
-          ),
+        current: currentResource(provisioner, 'delete'),
       },
       schema: {
         operationId: 'deleteResource',

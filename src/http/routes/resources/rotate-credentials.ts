@@ -2,7 +2,8 @@ import { ownDomainKey } from '../../../policy/policy.js';
 import { fromStored, kindCheck } from '../../../policy/scopes.js';
 import { Credentials, ResourceParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, paramOf, scopeOf } from '../actor.js';
+import { actorOf, scopeOf } from '../actor.js';
+import { currentResource } from './current.js';
 
 export const rotateCredentials: RouteModule = (app, { provisioner }) => {
   app.post(
@@ -10,12 +11,7 @@ export const rotateCredentials: RouteModule = (app, { provisioner }) => {
     {
       config: {
         access: ownDomainKey(fromStored('rotate')),
-        current: (request) =>
-          provisioner.get(
-            scopeOf(request),
-            paramOf(request, 'resourceId'),
-            kindCheck(request.principal, 'rotate'),
-          ),
+        current: currentResource(provisioner, 'rotate'),
       },
       schema: {
         operationId: 'rotateResourceCredentials',
