@@ -6,7 +6,7 @@
 // route is one operation of the report, `page:<METHOD> <path>`, with one check per attack.
 import { markersIn } from './compare.js';
 import type { Exchange, OutgoingRequest, Send } from './http.js';
-import type { Check, OperationResult, Verdict } from './report.js';
+import { coverageOf, type Check, type OperationResult, type Verdict } from './report.js';
 import type { CookieRoute, HostSetup } from './target.js';
 
 /** The Origin of the third site that every cross-site form comes from. */
@@ -184,23 +184,13 @@ export async function attackHosts(input: HostAttackInput): Promise<{
   if (!input.omit.has('csrf'))
     await run(ordered.filter((r) => !safeMethods.has(r.method.toUpperCase())).map((r) => () => crossSite(r)));
 
-  const operations = hosts.routes.map((route): OperationResult => {
-    const operation = routeOperation(route);
-    const mine = checks.get(operation) ?? [];
-    const leaks = mine.filter((c) => c.verdict === 'leak').length;
-    const conclusive = mine.some((c) => c.verdict !== 'inconclusive');
-    return {
-      operation,
-      operationId: null,
-      coverage: conclusive ? 'exercised' : 'skipped',
-      reason: conclusive
-        ? null
-        : mine.length > 0
-          ? `every attack was inconclusive (e.g. ${mine[0]!.attack}: ${mine[0]!.got})`
-          : 'no attack applies',
-      checks: mine.length,
-      leaks,
-    };
+  const operations = hosts.routes.map((route) => {
+    const mine = checks.get(routeOperation(route)) ?? [];
+    return coverageOf(routeOperation(route), mine, () =>
+      mine.length > 0
+        ? `every attack was inconclusive (e.g. ${mine[0]!.attack}: ${mine[0]!.got})`
+        : 'no attack applies',
+    );
   });
   return { operations, checks: hosts.routes.flatMap((r) => checks.get(routeOperation(r)) ?? []) };
 

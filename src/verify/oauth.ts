@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { comparable, defaultVolatileFields, difference } from './compare.js';
 import type { Exchange, Send } from './http.js';
-import type { Check, OperationResult, Verdict } from './report.js';
+import { coverageOf, type Check, type OperationResult, type Verdict } from './report.js';
 import { unknownId } from './samples.js';
 import type { OAuthClient, OAuthSetup } from './target.js';
 
@@ -240,16 +240,10 @@ export async function attackOAuth(input: OAuthAttackInput): Promise<{
   }
 
   function coverage(operation: string): OperationResult {
-    const mine = checks.get(operation) ?? [];
-    const leaks = mine.filter((c) => c.verdict === 'leak').length;
-    const conclusive = mine.some((c) => c.verdict !== 'inconclusive');
-    return {
+    return coverageOf(
       operation,
-      operationId: null,
-      coverage: conclusive ? 'exercised' : 'skipped',
-      reason: conclusive ? null : (notes.get(operation) ?? 'every attack was inconclusive or left out'),
-      checks: mine.length,
-      leaks,
-    };
+      checks.get(operation) ?? [],
+      () => notes.get(operation) ?? 'every attack was inconclusive or left out',
+    );
   }
 }

@@ -48,6 +48,26 @@ export interface OperationResult {
   readonly leaks: number;
 }
 
+/**
+ * The coverage of an operation the document does not list (a page `page:…`, an OAuth endpoint
+ * `oauth:…`), from its checks: exercised when one was conclusive, else skipped for `reason()`.
+ */
+export function coverageOf(
+  operation: string,
+  checks: readonly Check[],
+  reason: () => string,
+): OperationResult {
+  const conclusive = checks.some((c) => c.verdict !== 'inconclusive');
+  return {
+    operation,
+    operationId: null,
+    coverage: conclusive ? 'exercised' : 'skipped',
+    reason: conclusive ? null : reason(),
+    checks: checks.length,
+    leaks: checks.filter((c) => c.verdict === 'leak').length,
+  };
+}
+
 export interface Summary {
   readonly operations: number;
   readonly exercised: number;
