@@ -13,9 +13,11 @@ let admin: Redis | undefined;
 describeProviderContract({
   name: 'redis',
   kind: 'redis',
+  // One server for the suite: a second provider (the contract's "another server on the same backend")
+  // must reach the same redis-server, not start one of its own.
   async open() {
-    server = await startPrivateRedis();
-    admin = await openTestAdmin(server.adminUrl);
+    server ??= await startPrivateRedis();
+    admin ??= await openTestAdmin(server.adminUrl);
     return createRedisProvider({ adminUrl: server.adminUrl });
   },
   async use(_provider, _ref, credentials) {
