@@ -184,8 +184,10 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
   });
   const accessTokenSeconds = options.accessTokenSeconds ?? 300;
   const signingKeys = new SigningKeys({ store, keyring, maxTokenSeconds: accessTokenSeconds });
+  const portal = new PortalService({ store, consoleHost: consoleHostOf(options.publicUrl) });
   const issuers = new Issuers({
     store,
+    portalSite: async (host) => (await portal.siteAndSession(host, null, new Date())).site,
     publicUrl: options.publicUrl,
     legacyIssuer: options.issuer ?? 'bulkhead',
     legacyGraceMs: (accessTokenSeconds + tokenAgeGraceSeconds) * 1000,
@@ -296,7 +298,7 @@ export function buildServices(store: Store, secret: Buffer, options: ServiceOpti
     signingKeys,
     feedKeys: new FeedKeys({ secret, version: options.feedKeyVersion ?? 1 }),
     principals: new PrincipalService({ store }),
-    portal: new PortalService({ store, consoleHost: consoleHostOf(options.publicUrl) }),
+    portal,
     sessions: new SessionService({
       store,
       secret,

@@ -125,15 +125,16 @@ export class TokenService {
    * Opens a session for the principal and signs its first access token; with `refresh`, also its first
    * refresh token (user logins get one; service accounts ask again with their secret). `principal` is the
    * row its secret was checked against: if the secret or the status changed since, `invalid_grant` (a
-   * user) or `invalid_client` (a service).
+   * user) or `invalid_client` (a service). `issuer`: the `iss` of the issuer whose endpoint was called
+   * (the domain's path issuer when unnamed).
    */
   async issue(
     actor: Actor,
     principal: PrincipalRow,
     clientId: string,
-    refresh = false,
-    sessionId: string = newId('session'),
+    options: { readonly refresh?: boolean; readonly sessionId?: string; readonly issuer?: string } = {},
   ): Promise<TokenResponse> {
+    const { refresh = false, sessionId = newId('session'), issuer } = options;
     const now = new Date();
     const refreshToken = refresh ? this.newRefreshToken() : undefined;
     // Which key signs is read while the session opens, on another connection, not after it.
@@ -148,7 +149,7 @@ export class TokenService {
       });
       await this.withSession(tx, waits, { actor, principal, clientId, sessionId, refreshToken, now });
     });
-    const access = await this.sign(principal.domain_id, principal.id, sessionId, clientId, await key);
+    const access = await this.sign(principal.domain_id, principal.id, sessionId, clientId, await key, issuer);
     return refreshToken === undefined ? access : { ...access, refresh_token: refreshToken };
   }
 
@@ -227,10 +228,11 @@ export class TokenService {
    * has read the domain's current signing key already.
    */
   accessToken(
-    session: { domainId: string; principalId: string; sessionId: string; clientId: string },
+    session: { domainId: string; principalId: string; sessionId: string; clientId: string; issuer?: string },
     key?: SigningKey,
   ): Promise<TokenResponse> {
-    return this.sign(session.domainId, session.principalId, session.sessionId, session.clientId, key);
+    const { domainId, principalId, sessionId, clientId, issuer } = session;
+    return this.sign(domainId, principalId, sessionId, clientId, key, issuer);
   }
 
   private newRefreshToken(): string {
@@ -243,13 +245,14 @@ export class TokenService {
     sessionId: string,
     clientId: string,
     key?: SigningKey,
+    issuer?: string,
   ): Promise<TokenResponse> {
     const principal = { domain_id: domainId, id: subject };
     const { kid, privateKey } = key ?? (await this.o.signingKeys.current(principal.domain_id));
-    const issuer = await this.o.issuers.forDomain(principal.domain_id);
+    const iss = issuer ?? (await this.o.issuers.forDomain(principal.domain_id));
     const token = await new SignJWT({ dom: principal.domain_id, sid: sessionId, client_id: clientId })
       .setProtectedHeader({ alg: tokenAlgorithm, typ: tokenType, kid })
-      .setIssuer(issuer)
+      .setIssuer(iss)
       .setSubject(principal.id)
       .setAudience(audienceOf(principal.domain_id))
       .setJti(randomUUID())
@@ -267,13 +270,15 @@ export class TokenService {
    * nothing changes: it is neither spent nor taken for a theft. A refresh token issued to a registered
    * client (the authorization code flow's) is that client's alone: `clientId` is the client that
    * presents it (authenticated, or a public client naming itself), null for none; any other presenter
-   * is `invalid_grant` and nothing changes either. Its access tokens carry that client's id.
+   * is `invalid_grant` and nothing changes either. Its access tokens carry that client's id, and
+   * `issuer` (the issuer whose endpoint was called; the domain's path issuer when unnamed).
    */
   async refresh(
     requestId: string | null,
     presented: string,
     domainId?: string,
     clientId: string | null = null,
+    issuer?: string,
   ): Promise<TokenResponse> {
     const invalid = () => new BulkheadError('invalid_grant');
     if (!presented.startsWith(refreshPrefix) || presented.length > 100) throw invalid();
@@ -330,6 +335,8 @@ export class TokenService {
       outcome.session.principal_id,
       outcome.session.id,
       outcome.clientId ?? 'bulkhead',
+      undefined,
+      issuer,
     );
     return { ...access, refresh_token: next };
   }
@@ -509,7 +516,7 @@ export class TokenService {
       ({ payload } = await jwtVerify(token, found.key, {
         algorithms: [tokenAlgorithm],
         typ: tokenType,
-        issuer: this.o.issuers.accepted(found.slug),
+        issuer: await this.o.issuers.acceptedFor(found.slug, found.domainId, claims.iss),
         audience: audienceOf(found.domainId),
         requiredClaims: [...requiredClaims],
         maxTokenAge: `${this.o.accessTokenSeconds + tokenAgeGraceSeconds}s`,

@@ -37,6 +37,23 @@ export function documentPath(route: string): string {
   return route.replace(/:([A-Za-z0-9_]+)/g, '{$1}').replace(/\/\*$/, '/{key}');
 }
 
+/** The issuer path route a hidden portal-host issuer route (`/token`) serves again, or null. */
+function issuerTwin(route: string): string | null {
+  return issuerSuffixes.has(route) ? `/d/:slug${route}` : null;
+}
+
+const issuerSuffixes = new Set([
+  '/.well-known/openid-configuration',
+  '/.well-known/oauth-authorization-server',
+  '/jwks.json',
+  '/authorize',
+  '/token',
+  '/userinfo',
+  '/introspect',
+  '/revoke',
+  '/end-session',
+]);
+
 const pointerPart = (s: string) => s.replaceAll('~', '~0').replaceAll('/', '~1');
 
 /** The declared answer for a status: the status itself, then its range (`4XX`), then `default`. */
@@ -112,9 +129,14 @@ function checkInto(app: App, violations: Set<string>): void {
     return payload;
   });
   app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url;
+    const url = request.routeOptions.url;
     // An answer of no route (an unknown path, a method no route takes) belongs to no operation.
-    if (route === undefined || request.routeOptions.schema?.hide === true) return;
+    if (url === undefined) return;
+    // A portal host's issuer endpoint (`/token` …) answers as the one the document declares at the
+    // issuer's path (`/d/{slug}/token` …): it is the same operation, for the issuer of that host.
+    const twin = request.routeOptions.schema?.hide === true ? issuerTwin(url) : url;
+    if (twin === null) return;
+    const route = twin;
     const path = documentPath(route);
     const method = request.method === 'HEAD' ? 'get' : request.method.toLowerCase();
     contract ??= contractOf(app);

@@ -257,6 +257,11 @@ const consolePage =
   "the operator console: the operator token's holder only, at the control plane's own host (attacked in " +
   'portal/console.test.ts)';
 
+/** A portal host's own issuer: its domain comes from the host, never from the request's credential. */
+const portalIssuer =
+  "the OpenID Provider of the portal host's own domain (`https://<host>`); A's tokens, clients, refresh " +
+  "tokens, codes and hints at B's portal host are attacked in auth/oidc-portal-issuer.test.ts";
+
 /** Routes that need no case, and why. Anything else without a case fails the test. */
 const noTargetInPath: Record<string, string> = {
   'GET /openapi.json': 'public description of the API',
@@ -307,6 +312,18 @@ const noTargetInPath: Record<string, string> = {
   'GET /d/:slug/end-session':
     "ends only sessions of the person an ID token of the issuer's own domain names; A's hint at B is " +
     'attacked in auth/oidc-code.test.ts and auth/oidc-portal.test.ts',
+  'GET /.well-known/openid-configuration': portalIssuer,
+  'GET /.well-known/oauth-authorization-server': portalIssuer,
+  'GET /jwks.json': portalIssuer,
+  'GET /authorize': portalIssuer,
+  'POST /token': portalIssuer,
+  'OPTIONS /token': portalIssuer,
+  'POST /revoke': portalIssuer,
+  'POST /introspect': portalIssuer,
+  'GET /userinfo': portalIssuer,
+  'POST /userinfo': portalIssuer,
+  'OPTIONS /userinfo': portalIssuer,
+  'GET /end-session': portalIssuer,
   'GET /metrics':
     'counts of isolation runs, no domain; operator or metrics token (covered in verify/runs.test.ts)',
   'POST /v1/verify/provider-probes':

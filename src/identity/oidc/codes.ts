@@ -151,7 +151,13 @@ export class AuthorizationCodes {
     const { row, principal, sessionId, refreshToken } = outcome;
     const signing = await key;
     const access = await this.deps.tokens.accessToken(
-      { domainId: input.domainId, principalId: principal.id, sessionId, clientId: input.client.client_id },
+      {
+        domainId: input.domainId,
+        principalId: principal.id,
+        sessionId,
+        clientId: input.client.client_id,
+        issuer: input.issuer,
+      },
       signing,
     );
     const tokens = refreshToken === undefined ? access : { ...access, refresh_token: refreshToken };

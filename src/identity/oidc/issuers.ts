@@ -1,7 +1,11 @@
 // Each domain's issuer: `<public url>/d/<slug>` once BULKHEAD_PUBLIC_URL is set, else the one installation
-// issuer every token carried before (BULKHEAD_ISSUER). A domain's id and slug never change together (a
+// issuer every token carried before (BULKHEAD_ISSUER). A domain with a portal host is an issuer there
+// too, `https://<host>`, for the clients that discover it there (docs/identity.md, "Issuers"): the same
+// domain, keys and audience, so a token of either issuer is the domain's, and each issuer's endpoints
+// sign with its own `iss`. A domain's id and slug never change together (a
 // slug re-used later belongs to a new id, with new keys and a new audience), so the slug of an id is
 // remembered for the life of the process; whether the domain is still active is asked every time.
+import { normaliseHost } from '../../domain/hosts.js';
 import { activeDomainBySlugStatement, findDomain } from '../../store/repositories/domains.js';
 import type { Store } from '../../store/store.js';
 
@@ -13,6 +17,8 @@ export interface IssuerOptions {
   readonly legacyIssuer: string;
   /** How long after this process starts it still accepts tokens carrying the legacy issuer (ms). */
   readonly legacyGraceMs: number;
+  /** The active domain whose portal host this is (in normal form), or null. */
+  readonly portalSite?: (host: string) => Promise<{ domainId: string; slug: string } | null>;
 }
 
 /** A domain as an OpenID Provider. */
@@ -23,6 +29,7 @@ export interface DomainIssuer {
 }
 
 const slugShape = /^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?$/;
+const portalIssuerPrefix = 'https://';
 
 export class Issuers {
   private readonly slugs = new Map<string, string>();
@@ -68,6 +75,30 @@ export class Issuers {
   accepted(slug: string): string[] {
     if (this.o.publicUrl === undefined) return [this.o.legacyIssuer];
     return Date.now() < this.legacyUntil ? [this.issuerOf(slug), this.o.legacyIssuer] : [this.issuerOf(slug)];
+  }
+
+  /**
+   * The issuers a token of this domain may carry when it names `iss`: `accepted(slug)`, and `iss` itself
+   * when it is the issuer of one of the domain's portal hosts (`https://<host>`, as the host's discovery
+   * names it).
+   */
+  async acceptedFor(slug: string, domainId: string, iss: unknown): Promise<string[]> {
+    const accepted = this.accepted(slug);
+    if (typeof iss !== 'string' || accepted.includes(iss) || !iss.startsWith(portalIssuerPrefix))
+      return accepted;
+    const host = iss.slice(portalIssuerPrefix.length);
+    // Only a host in its normal form is ever an issuer: any other spelling is looked up nowhere.
+    if (normaliseHost(host) !== host) return accepted;
+    const found = await this.atPortalHost(host);
+    return found?.domainId === domainId ? [...accepted, iss] : accepted;
+  }
+
+  /** The domain whose portal host this is (in normal form), as the issuer `https://<host>`, or null. */
+  async atPortalHost(host: string): Promise<DomainIssuer | null> {
+    if (this.o.publicUrl === undefined || this.o.portalSite === undefined) return null;
+    const site = await this.o.portalSite(host);
+    if (site === null) return null;
+    return { domainId: site.domainId, slug: site.slug, issuer: `${portalIssuerPrefix}${host}` };
   }
 
   /** The active domain behind an issuer's slug, or null (unknown, suspended, deleted, or no public URL). */

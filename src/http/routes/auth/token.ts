@@ -297,7 +297,7 @@ function tokenRoute(app: App, services: Services, limiter: LoginLimiter): void {
       { actor: `principal:${principal.id}`, requestId: String(request.id) },
       principal,
       clientId,
-      body.grant_type === 'password',
+      { refresh: body.grant_type === 'password' },
     );
     return reply.header('pragma', 'no-cache').send(issued);
   };

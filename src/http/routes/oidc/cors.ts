@@ -10,8 +10,7 @@ import { publicAccess } from '../../../policy/policy.js';
 import type { Services } from '../../../runtime.js';
 import type { App } from '../../types.js';
 import { basicCredentials, oauthErrorResponses } from '../../oauth.js';
-import { issuerOf } from './issuer.js';
-import { IssuerParams } from './schemas.js';
+import { issuerAt, issuerRoutes } from './issuer.js';
 
 /** Allows this response to be read by the request's origin. */
 export function allowOrigin(reply: FastifyReply, origin: string): void {
@@ -45,32 +44,32 @@ export async function corsForClient(
 }
 
 const preflights = {
-  token: ['/d/:slug/token', 'POST'],
-  userinfo: ['/d/:slug/userinfo', 'GET, POST'],
+  token: ['/token', 'POST', 'issuerTokenPreflight'],
+  userinfo: ['/userinfo', 'GET, POST', 'issuerUserinfoPreflight'],
 } as const;
 
 /** The preflight of the token endpoint (registered in its OAuth scope) or of userinfo (problems, as userinfo). */
 export function corsPreflightRoutes(app: App, services: Services, endpoint: keyof typeof preflights): void {
-  for (const [path, methods] of [preflights[endpoint]])
+  const [path, methods, operationId] = preflights[endpoint];
+  for (const at of issuerRoutes(path, operationId))
     app.options(
-      path,
+      at.url,
       {
         config: { access: publicAccess },
         schema: {
-          operationId: path.endsWith('token') ? 'issuerTokenPreflight' : 'issuerUserinfoPreflight',
+          ...at.schema,
           tags: ['oidc'],
-          summary: `The CORS preflight of a domain’s ${path.endsWith('token') ? 'token' : 'userinfo'} endpoint`,
+          summary: `The CORS preflight of a domain’s ${endpoint} endpoint`,
           description:
             'Allowed for an origin one of the domain’s clients lists in `allowedOrigins`; any other origin ' +
             'gets a 204 without CORS headers, which the browser refuses.',
-          params: IssuerParams,
           // The preflight of a request whose query the endpoint ignores (RFC 6749 §3.2): it ignores it too.
           querystring: Type.Object({}, { additionalProperties: true }),
           response: { 204: Type.Null(), ...(endpoint === 'token' ? oauthErrorResponses : {}) },
         },
       },
       async (request, reply) => {
-        const { domainId } = await issuerOf(services, request.params.slug);
+        const { domainId } = await issuerAt(services, request);
         const origin = request.headers.origin;
         reply.header('vary', 'Origin');
         if (origin !== undefined && (await services.oauthClients.allowsOrigin(domainId, origin))) {

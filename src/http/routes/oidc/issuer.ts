@@ -1,7 +1,10 @@
+import type { FastifyRequest } from 'fastify';
+import { requestHost } from '../../../domain/hosts.js';
 import { notFound } from '../../../errors.js';
 import { AuthorizationCodes } from '../../../identity/oidc/codes.js';
 import type { DomainIssuer } from '../../../identity/oidc/issuers.js';
 import type { Services } from '../../../runtime.js';
+import { IssuerParams } from './schemas.js';
 
 /**
  * The active domain an issuer path names; 404 for an unknown, suspended or deleted one, and for every
@@ -11,6 +14,33 @@ export async function issuerOf(services: Services, slug: string): Promise<Domain
   const found = await services.issuers.bySlug(slug);
   if (found === null) throw notFound();
   return found;
+}
+
+/**
+ * The issuer whose endpoint this request reached: `<public URL>/d/<slug>` for a path under `/d/<slug>`
+ * (on any host), `https://<host>` for the root of a portal host (docs/identity.md, "Issuers"). 404 for
+ * an unknown, suspended or deleted domain, for a host that is no active domain's portal host, and for
+ * every request while the server has no public URL.
+ */
+export async function issuerAt(services: Services, request: FastifyRequest): Promise<DomainIssuer> {
+  const { slug } = request.params as { slug?: string };
+  if (slug !== undefined) return issuerOf(services, slug);
+  const host = requestHost(request.host);
+  const found = host === null ? null : await services.issuers.atPortalHost(host);
+  if (found === null) throw notFound();
+  return found;
+}
+
+/**
+ * The two places an issuer endpoint is served: `/d/:slug<path>`, declared in the API's document, and
+ * `<path>` at the root of a portal host, which the host's discovery document names instead (so it is
+ * not in the API's document: its operations are the same).
+ */
+export function issuerRoutes(path: string, operationId: string) {
+  return [
+    { url: `/d/:slug${path}`, schema: { operationId, params: IssuerParams } },
+    { url: path, schema: { operationId: `${operationId}AtPortalHost`, hide: true } },
+  ] as const;
 }
 
 const codeServices = new WeakMap<Services, AuthorizationCodes>();

@@ -8,8 +8,7 @@ import { publicAccess } from '../../../policy/policy.js';
 import type { Services } from '../../../runtime.js';
 import type { App } from '../../types.js';
 import { corsForClient } from './cors.js';
-import { codesOf, issuerOf } from './issuer.js';
-import { IssuerParams } from './schemas.js';
+import { codesOf, issuerAt, issuerRoutes } from './issuer.js';
 
 const UserInfo = Type.Object({ sub: Type.String(), email: Type.Optional(Type.String()) });
 const BearerError = Type.Object({ error: Type.String(), error_description: Type.String() });
@@ -21,8 +20,8 @@ function clientOf(token: string): string | undefined {
 }
 
 export function userinfoRoutes(app: App, services: Services): void {
-  const answer = async (request: FastifyRequest<{ Params: { slug: string } }>, reply: FastifyReply) => {
-    const { domainId } = await issuerOf(services, request.params.slug);
+  const answer = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { domainId } = await issuerAt(services, request);
     reply.header('cache-control', 'no-store');
     const refuse = (error: string, description: string) =>
       reply
@@ -49,20 +48,20 @@ export function userinfoRoutes(app: App, services: Services): void {
     return reply.send(info);
   };
   for (const method of ['GET', 'POST'] as const)
-    app.route({
-      method,
-      url: '/d/:slug/userinfo',
-      config: { access: publicAccess },
-      schema: {
-        operationId: method === 'GET' ? 'issuerUserinfo' : 'issuerUserinfoPost',
-        tags: ['oidc'],
-        summary: 'The userinfo endpoint of a domain’s OpenID Provider',
-        description:
-          'Who a bearer access token of this domain stands for (`sub`, `email`). A token of another domain, ' +
-          'a revoked or expired one: 401 with `WWW-Authenticate: Bearer error="invalid_token"`.',
-        params: IssuerParams,
-        response: { 200: UserInfo, 401: BearerError },
-      },
-      handler: answer,
-    });
+    for (const at of issuerRoutes('/userinfo', method === 'GET' ? 'issuerUserinfo' : 'issuerUserinfoPost'))
+      app.route({
+        method,
+        url: at.url,
+        config: { access: publicAccess },
+        schema: {
+          ...at.schema,
+          tags: ['oidc'],
+          summary: 'The userinfo endpoint of a domain’s OpenID Provider',
+          description:
+            'Who a bearer access token of this domain stands for (`sub`, `email`). A token of another domain, ' +
+            'a revoked or expired one: 401 with `WWW-Authenticate: Bearer error="invalid_token"`.',
+          response: { 200: UserInfo, 401: BearerError },
+        },
+        handler: answer,
+      });
 }
