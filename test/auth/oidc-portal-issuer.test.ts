@@ -47,7 +47,8 @@ describe.each(backends)('a portal host as its domain’s issuer on $name', (back
       method: options.method as 'GET',
       url: `${target.pathname}${target.search}`,
       headers: { ...headers, host: target.host },
-      ...(options.body === undefined || options.body === null ? {} : { payload: String(options.body) }),
+      // openid-client sends its forms as URLSearchParams.
+      ...(options.body instanceof URLSearchParams ? { payload: options.body.toString() } : {}),
     });
     const out = new Headers();
     for (const [name, value] of Object.entries(res.headers))

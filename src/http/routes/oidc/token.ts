@@ -7,7 +7,7 @@ import type { OAuthClientRow } from '../../../store/schema.js';
 import { authenticateClient, presentsClient, type PresentedClient } from './client-auth.js';
 import { corsForClient, namedClientId } from './cors.js';
 import { codesOf, issuerAt, issuerRoutes } from './issuer.js';
-import { IssuerParams, TokenRequest, TokenResponse } from './schemas.js';
+import { TokenRequest, TokenResponse } from './schemas.js';
 
 /**
  * The registered client exchanging a code: a confidential one authenticates as it registered; a public
