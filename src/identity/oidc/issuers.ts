@@ -1,10 +1,10 @@
 // Each domain's issuer: `<public url>/d/<slug>` once BULKHEAD_PUBLIC_URL is set, else the one installation
-// issuer every token carried before (BULKHEAD_ISSUER). A domain with a portal host is an issuer there
-// too, `https://<host>`, for the clients that discover it there (docs/identity.md, "Issuers"): the same
-// domain, keys and audience, so a token of either issuer is the domain's, and each issuer's endpoints
-// sign with its own `iss`. A domain's id and slug never change together (a
-// slug re-used later belongs to a new id, with new keys and a new audience), so the slug of an id is
-// remembered for the life of the process; whether the domain is still active is asked every time.
+// issuer every token carried before (BULKHEAD_ISSUER). A domain with a portal host is an issuer there too,
+// `https://<host>`, for the clients that discover it there (docs/identity.md, "The portal host as the
+// issuer"): the same domain, keys and audience, so a token of either issuer is the domain's, and each
+// issuer's endpoints sign with its own `iss`. A domain's id and slug never change together (a slug re-used
+// later belongs to a new id, with new keys and a new audience), so the slug of an id is remembered for the
+// life of the process; whether the domain is still active is asked every time.
 import { normaliseHost } from '../../domain/hosts.js';
 import { activeDomainBySlugStatement, findDomain } from '../../store/repositories/domains.js';
 import type { Store } from '../../store/store.js';
@@ -35,8 +35,13 @@ export class Issuers {
   private readonly slugs = new Map<string, string>();
   private readonly legacyUntil: number;
 
+  /** What follows a portal host in its issuer: the public URL's port, when it is not the default. */
+  private readonly portSuffix: string;
+
   constructor(private readonly o: IssuerOptions) {
     this.legacyUntil = Date.now() + o.legacyGraceMs;
+    const port = o.publicUrl === undefined ? '' : new URL(o.publicUrl).port;
+    this.portSuffix = port === '' ? '' : `:${port}`;
   }
 
   /** Whether domains are OpenID Providers (BULKHEAD_PUBLIC_URL is set). */
@@ -84,21 +89,34 @@ export class Issuers {
    */
   async acceptedFor(slug: string, domainId: string, iss: unknown): Promise<string[]> {
     const accepted = this.accepted(slug);
-    if (typeof iss !== 'string' || accepted.includes(iss) || !iss.startsWith(portalIssuerPrefix))
+    if (
+      typeof iss !== 'string' ||
+      accepted.includes(iss) ||
+      !iss.startsWith(portalIssuerPrefix) ||
+      !iss.endsWith(this.portSuffix)
+    )
       return accepted;
-    const host = iss.slice(portalIssuerPrefix.length);
+    const host = iss.slice(portalIssuerPrefix.length, iss.length - this.portSuffix.length);
     // Only a host in its normal form is ever an issuer: any other spelling is looked up nowhere.
     if (normaliseHost(host) !== host) return accepted;
     const found = await this.atPortalHost(host);
     return found?.domainId === domainId ? [...accepted, iss] : accepted;
   }
 
-  /** The domain whose portal host this is (in normal form), as the issuer `https://<host>`, or null. */
+  /** The origin a portal host is served at: `https://<host>`, with the public URL's port if it has one. */
+  portalOrigin(host: string): string {
+    return `${portalIssuerPrefix}${host}${this.portSuffix}`;
+  }
+
+  /**
+   * The domain whose portal host this is (in normal form), as the issuer `https://<host>`, or null. The
+   * portal hosts are served on the public URL's port (`https://<host>:8443` when it has that port).
+   */
   async atPortalHost(host: string): Promise<DomainIssuer | null> {
     if (this.o.publicUrl === undefined || this.o.portalSite === undefined) return null;
     const site = await this.o.portalSite(host);
     if (site === null) return null;
-    return { domainId: site.domainId, slug: site.slug, issuer: `${portalIssuerPrefix}${host}` };
+    return { domainId: site.domainId, slug: site.slug, issuer: this.portalOrigin(host) };
   }
 
   /** The active domain behind an issuer's slug, or null (unknown, suspended, deleted, or no public URL). */

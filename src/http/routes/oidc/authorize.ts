@@ -342,7 +342,7 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
         const [host] = (await services.portal.get(issuer.domainId)).hosts;
         if (host !== undefined) {
           reply.header('cache-control', 'no-store');
-          return reply.redirect(`https://${host}${request.url}`, 303);
+          return reply.redirect(`${services.issuers.portalOrigin(host)}${request.url}`, 303);
         }
         if (outcome.prompt.includes('none')) return loginRequired();
         const query = new URL(request.url, 'http://x').search.slice(1);

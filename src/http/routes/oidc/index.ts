@@ -1,10 +1,10 @@
-// Each domain as an OpenID Provider at its issuer `<BULKHEAD_PUBLIC_URL>/d/<slug>`: discovery, its key
-// set, and its token, revocation and introspection endpoints (docs/identity.md, "OpenID Provider").
-// One encapsulated plugin: it inherits the root's authentication, policy and error handling
-// (src/http/server.ts). Its OAuth endpoints live in a scope of their own that reads forms and answers
-// errors as RFC 6749 §5.2 says; discovery and keys stay problem+json like the rest of the API.
-// The sign-in page and the authorization endpoint will join here; a domain's portal (issue 21) takes
-// the sign-in page over when it has one.
+// Each domain as an OpenID Provider at its issuer `<BULKHEAD_PUBLIC_URL>/d/<slug>`, and at the root of each
+// of its portal hosts, the issuer `https://<host>` (oidc/issuer.ts `issuerRoutes`): discovery, its key set,
+// the authorization, token, userinfo, end-session, revocation and introspection endpoints, and the OAuth
+// clients' API (docs/identity.md, "OpenID Provider"). One encapsulated plugin: it inherits the root's
+// authentication, policy and error handling (src/http/server.ts). Its OAuth endpoints live in a scope of
+// their own that reads forms and answers errors as RFC 6749 §5.2 says; discovery and keys stay
+// problem+json like the rest of the API; the browser's endpoints read forms of their own.
 import formbody from '@fastify/formbody';
 import { oauthErrorHandler } from '../../oauth.js';
 import type { App, FeaturePlugin, RouteModule } from '../../types.js';

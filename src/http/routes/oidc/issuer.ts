@@ -17,10 +17,10 @@ export async function issuerOf(services: Services, slug: string): Promise<Domain
 }
 
 /**
- * The issuer whose endpoint this request reached: `<public URL>/d/<slug>` for a path under `/d/<slug>`
- * (on any host), `https://<host>` for the root of a portal host (docs/identity.md, "Issuers"). 404 for
- * an unknown, suspended or deleted domain, for a host that is no active domain's portal host, and for
- * every request while the server has no public URL.
+ * The issuer whose endpoint this request reached: `<public URL>/d/<slug>` for a path under `/d/<slug>` (on
+ * any host), `https://<host>` for the root of a portal host (docs/identity.md, "The portal host as the
+ * issuer"). 404 for an unknown, suspended or deleted domain, for a host that is no active domain's portal
+ * host, and for every request while the server has no public URL.
  */
 export async function issuerAt(services: Services, request: FastifyRequest): Promise<DomainIssuer> {
   const { slug } = request.params as { slug?: string };
