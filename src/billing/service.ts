@@ -55,6 +55,7 @@ import {
 } from './details.js';
 import type { InvoiceLineRow, InvoiceRow, InvoiceStatus, UsageSource } from '../store/schema.js';
 import type { DomainTx, Store } from '../store/store.js';
+import { rowView } from '../store/views.js';
 import { unpaidInvoiceCount } from '../store/repositories/payments.js';
 import { invoiceHash, type InvoiceContent } from '../audit/invoice-hash.js';
 import { lineAmount, sum, type Price } from './money.js';
@@ -216,20 +217,21 @@ function lineView(row: InvoiceLineRow): InvoiceLineView {
 
 /** The API's view of an invoice. */
 export function invoiceView(row: InvoiceRow): InvoiceView {
-  return {
-    id: row.id,
-    domainId: row.domain_id,
-    number: row.number,
-    period: row.period,
-    currency: row.currency,
-    subtotal: exact(big(row.subtotal)),
-    total: exact(big(row.total)),
-    contentHash: row.content_hash,
-    closedAt: row.closed_at.toISOString(),
-    status: row.status,
-    statusChangedAt: row.status_changed_at?.toISOString() ?? null,
-    paymentReference: row.payment_reference,
-  };
+  const columns = [
+    'id',
+    'domain_id',
+    'number',
+    'period',
+    'currency',
+    'subtotal',
+    'total',
+    'content_hash',
+    'closed_at',
+    'status',
+    'status_changed_at',
+    'payment_reference',
+  ] as const;
+  return { ...rowView(row, columns), subtotal: exact(big(row.subtotal)), total: exact(big(row.total)) };
 }
 
 interface Book {

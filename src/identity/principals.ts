@@ -11,6 +11,7 @@ import type { Actor } from '../policy/principal.js';
 import type { PrincipalRole, PrincipalRow } from '../store/schema.js';
 import { deferOrRun, type DomainTx, type Store } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
+import { rowView } from '../store/views.js';
 import { lockDomain } from '../store/repositories/domains.js';
 import {
   activeClientStatement,
@@ -53,17 +54,17 @@ export interface PrincipalView {
 }
 
 function view(row: PrincipalRow): PrincipalView {
-  return {
-    id: row.id,
-    domainId: row.domain_id,
-    kind: row.kind,
-    email: row.email,
-    clientId: row.client_id,
-    status: row.status,
-    role: row.role,
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-  };
+  return rowView(row, [
+    'id',
+    'domain_id',
+    'kind',
+    'email',
+    'client_id',
+    'status',
+    'role',
+    'created_at',
+    'updated_at',
+  ]);
 }
 
 export const minPasswordLength = 12;

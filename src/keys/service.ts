@@ -11,6 +11,7 @@ import { normaliseScopes, type Scope } from '../policy/scopes.js';
 import type { KeyRow } from '../store/schema.js';
 import { NoticeWatch } from '../store/notice-watch.js';
 import { deferToCommit, type Store, type Tx } from '../store/store.js';
+import { rowView } from '../store/views.js';
 import { announceKeyChange, keyChangeChannel, keyChangeFromNotice } from './changes.js';
 import { findDomain, lockDomain } from '../store/repositories/domains.js';
 import {
@@ -57,18 +58,19 @@ export interface IssueKeyInput {
 export { maxRotationOverlapSeconds };
 
 function keyView(row: KeyRow): KeyView {
-  return {
-    id: row.id,
-    domainId: row.domain_id,
-    name: row.name,
-    prefix: row.prefix,
-    scopes: row.scopes as Scope[],
-    createdAt: row.created_at.toISOString(),
-    lastUsedAt: row.last_used_at?.toISOString() ?? null,
-    expiresAt: row.expires_at?.toISOString() ?? null,
-    revokedAt: row.revoked_at?.toISOString() ?? null,
-    replacesKeyId: row.replaces_key_id,
-  };
+  const columns = [
+    'id',
+    'domain_id',
+    'name',
+    'prefix',
+    'scopes',
+    'created_at',
+    'last_used_at',
+    'expires_at',
+    'revoked_at',
+    'replaces_key_id',
+  ] as const;
+  return { ...rowView(row, columns), scopes: row.scopes as Scope[] };
 }
 
 /** A key's last-used time is written at most this often (it is shown to within a second). */

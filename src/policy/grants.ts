@@ -16,6 +16,7 @@ import {
 } from '../store/repositories/grants.js';
 import type { GrantRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import { rowView } from '../store/views.js';
 import type { Actor } from './principal.js';
 import { grantableActions, type GrantableAction } from './grantable.js';
 
@@ -38,18 +39,22 @@ export interface GrantView {
 }
 
 function grantView(row: GrantRow): GrantView {
-  return {
-    id: row.id,
-    from: row.from_domain_id,
-    to: row.to_domain_id,
-    actions: row.actions,
-    resources: row.resources,
-    reason: row.reason,
-    createdBy: row.created_by,
-    createdAt: row.created_at.toISOString(),
-    expiresAt: row.expires_at.toISOString(),
-    revokedAt: row.revoked_at?.toISOString() ?? null,
-  };
+  return rowView(
+    row,
+    [
+      'id',
+      'from_domain_id',
+      'to_domain_id',
+      'actions',
+      'resources',
+      'reason',
+      'created_by',
+      'created_at',
+      'expires_at',
+      'revoked_at',
+    ],
+    { from_domain_id: 'from', to_domain_id: 'to' },
+  );
 }
 
 export interface GrantInput {

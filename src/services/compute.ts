@@ -44,6 +44,7 @@ import {
 import type { InstanceRow, VolumeRow } from '../store/schema.js';
 import type { DomainTx, Store } from '../store/store.js';
 import { isUniqueViolation } from '../store/errors.js';
+import { rowView } from '../store/views.js';
 
 export interface InstanceView {
   readonly id: string;
@@ -69,31 +70,24 @@ export interface VolumeView {
 }
 
 function instanceView(row: InstanceRow): InstanceView {
-  return {
-    id: row.id,
-    domainId: row.domain_id,
-    name: row.name,
-    status: row.status,
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-    deletedAt: row.deleted_at?.toISOString() ?? null,
-  };
+  return rowView(row, ['id', 'domain_id', 'name', 'status', 'created_at', 'updated_at', 'deleted_at']);
 }
 
 /** The API's view of a volume row. */
 export function volumeView(row: VolumeRow): VolumeView {
-  return {
-    id: row.id,
-    domainId: row.domain_id,
-    name: row.name,
-    sizeBytes: Number(row.size_bytes),
-    status: row.status,
-    instanceId: row.instance_id,
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-    attachedAt: row.attached_at?.toISOString() ?? null,
-    deletedAt: row.deleted_at?.toISOString() ?? null,
-  };
+  const columns = [
+    'id',
+    'domain_id',
+    'name',
+    'size_bytes',
+    'status',
+    'instance_id',
+    'created_at',
+    'updated_at',
+    'attached_at',
+    'deleted_at',
+  ] as const;
+  return { ...rowView(row, columns), sizeBytes: Number(row.size_bytes) };
 }
 
 /** One volume on the block storage: the domain that owns it and its id. */

@@ -19,6 +19,7 @@ import {
 } from '../../store/repositories/oauth-clients.js';
 import type { OAuthClientRow } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
+import { rowView } from '../../store/views.js';
 import { CheckedSecrets } from '../checked-secrets.js';
 import { decoyHash, hashSecret } from '../passwords.js';
 
@@ -66,20 +67,24 @@ export interface ClientView {
 }
 
 function view(row: OAuthClientRow): ClientView {
-  return {
-    id: row.id,
-    domainId: row.domain_id,
-    clientId: row.client_id,
-    name: row.name,
-    kind: row.kind,
-    tokenEndpointAuthMethod: row.auth_method,
-    redirectUris: row.redirect_uris,
-    grantTypes: row.grant_types,
-    scopes: row.scopes,
-    allowedOrigins: row.allowed_origins,
-    postLogoutRedirectUris: row.post_logout_redirect_uris,
-    createdAt: row.created_at.toISOString(),
-  };
+  return rowView(
+    row,
+    [
+      'id',
+      'domain_id',
+      'client_id',
+      'name',
+      'kind',
+      'auth_method',
+      'redirect_uris',
+      'grant_types',
+      'scopes',
+      'allowed_origins',
+      'post_logout_redirect_uris',
+      'created_at',
+    ],
+    { auth_method: 'tokenEndpointAuthMethod' },
+  );
 }
 
 const invalid = (message: string) => new BulkheadError('invalid_request', message);

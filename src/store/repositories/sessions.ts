@@ -73,10 +73,7 @@ export function domainSessionByCookieStatement(
 }
 
 function liveSessionByCookie(db: Kysely<Database>, cookieHash: string, now: Date) {
-  return db
-    .selectFrom('sessions')
-    .innerJoin('principals', 'principals.id', 'sessions.principal_id')
-    .innerJoin('domains', 'domains.id', 'sessions.domain_id')
+  return liveSessions(db, now)
     .select([
       'sessions.id',
       'sessions.domain_id',
@@ -87,9 +84,20 @@ function liveSessionByCookie(db: Kysely<Database>, cookieHash: string, now: Date
       'sessions.portal_host',
     ])
     .where('sessions.cookie_hash', '=', cookieHash)
+    .where('sessions.idle_until', '>', now);
+}
+
+/**
+ * The sessions live at `now` (neither revoked nor expired) of an active principal in an active domain,
+ * joined with their principal and their domain.
+ */
+function liveSessions(db: Kysely<Database>, now: Date) {
+  return db
+    .selectFrom('sessions')
+    .innerJoin('principals', 'principals.id', 'sessions.principal_id')
+    .innerJoin('domains', 'domains.id', 'sessions.domain_id')
     .where('sessions.revoked_at', 'is', null)
     .where('sessions.expires_at', '>', now)
-    .where('sessions.idle_until', '>', now)
     .where('principals.status', '=', 'active')
     .where('domains.status', '=', 'active');
 }
@@ -219,16 +227,9 @@ export function liveSession(
   sessionId: string,
   now: Date,
 ): Promise<{ id: string; domain_id: string; principal_id: string } | undefined> {
-  return tx
-    .selectFrom('sessions')
-    .innerJoin('principals', 'principals.id', 'sessions.principal_id')
-    .innerJoin('domains', 'domains.id', 'sessions.domain_id')
+  return liveSessions(tx, now)
     .select(['sessions.id', 'sessions.domain_id', 'sessions.principal_id'])
     .where('sessions.id', '=', sessionId)
-    .where('sessions.revoked_at', 'is', null)
-    .where('sessions.expires_at', '>', now)
-    .where('principals.status', '=', 'active')
-    .where('domains.status', '=', 'active')
     .executeTakeFirst();
 }
 

@@ -7,6 +7,7 @@ import { TenantDomainParams } from '../../schemas.js';
 import { Page, storedPage } from '../../paging.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, paramOf, scopeOf } from '../actor.js';
+import { itemRoutes } from '../item.js';
 import { Invoice, InvoiceListQuery, InvoiceParams, InvoiceSummary, PayInput } from './schemas.js';
 
 export const invoiceRoutes: RouteModule = (app, { billing, cursorKey }) => {
@@ -41,18 +42,9 @@ export const invoiceRoutes: RouteModule = (app, { billing, cursorKey }) => {
       }),
   );
 
-  app.get(
-    '/v1/domains/:domainId/invoices/:invoiceId',
-    {
-      config: { access: domainBilling('invoices', 'read'), etag: true },
-      schema: {
-        operationId: 'getInvoice',
-        summary: 'Show an invoice with its lines',
-        params: InvoiceParams,
-        response: { 200: Invoice },
-      },
-    },
-    async (request) => billing.invoice(scopeOf(request), request.params.invoiceId),
+  itemRoutes(app, '/v1/domains/:domainId/invoices/:invoiceId', InvoiceParams, Invoice, currentInvoice).show(
+    domainBilling('invoices', 'read'),
+    { operationId: 'getInvoice', summary: 'Show an invoice with its lines' },
   );
 
   app.get(

@@ -5,6 +5,7 @@ import { DomainPathParam, TenantDomainParams, Timestamp } from '../../schemas.js
 import type { RouteModule } from '../../types.js';
 import { Page, PageQuery, pageOf } from '../../paging.js';
 import { actorOf, paramOf, scopeOf } from '../actor.js';
+import { itemRoutes } from '../item.js';
 
 export const InstanceIdParam = Type.String({
   pattern: idSchemaPattern('instance'),
@@ -64,35 +65,26 @@ export const instanceRoutes: RouteModule = (app, { compute, cursorKey }) => {
       pageOf(cursorKey, request, reply, await compute.listInstances(scopeOf(request))),
   );
 
-  app.get(
+  const instance = itemRoutes(
+    app,
     '/v1/domains/:domainId/instances/:instanceId',
-    {
-      config: { access: domainData('instances', 'read', 'instanceId'), etag: true },
-      schema: {
-        operationId: 'getInstance',
-        summary: 'Show an instance',
-        params: InstanceParams,
-        response: { 200: Instance },
-      },
-    },
-    async (request) => compute.getInstance(scopeOf(request), request.params.instanceId),
+    InstanceParams,
+    Instance,
+    (request) => compute.getInstance(scopeOf(request), paramOf(request, 'instanceId')),
   );
-
-  app.delete(
-    '/v1/domains/:domainId/instances/:instanceId',
+  instance.show(domainData('instances', 'read', 'instanceId'), {
+    operationId: 'getInstance',
+    summary: 'Show an instance',
+  });
+  instance.change(
+    'DELETE',
+    domainData('instances', 'delete', 'instanceId'),
     {
-      config: {
-        access: domainData('instances', 'delete', 'instanceId'),
-        current: (request) => compute.getInstance(scopeOf(request), paramOf(request, 'instanceId')),
-      },
-      schema: {
-        operationId: 'deleteInstance',
-        summary: 'Delete an instance',
-        description: 'Its volumes are detached and kept.',
-        params: InstanceParams,
-        response: { 200: Instance },
-      },
+      operationId: 'deleteInstance',
+      summary: 'Delete an instance',
+      description: 'Its volumes are detached and kept.',
     },
-    async (request) => compute.deleteInstance(actorOf(request), scopeOf(request), request.params.instanceId),
+    async (request) =>
+      compute.deleteInstance(actorOf(request), scopeOf(request), paramOf(request, 'instanceId')),
   );
 };

@@ -7,6 +7,7 @@ import type { RouteModule } from '../../types.js';
 import { Page, PageQuery, pageOf } from '../../paging.js';
 import { actorOf, paramOf, scopeOf } from '../actor.js';
 import { InstanceIdParam, ResourceName } from './instances.js';
+import { itemRoutes } from '../item.js';
 
 const VolumeParams = Type.Object(
   {
@@ -32,6 +33,13 @@ const Volume = Type.Object({
 export const volumeRoutes: RouteModule = (app, { compute, cursorKey }) => {
   const currentVolume = (request: FastifyRequest) =>
     compute.getVolume(scopeOf(request), paramOf(request, 'volumeId'));
+  const volume = itemRoutes(
+    app,
+    '/v1/domains/:domainId/volumes/:volumeId',
+    VolumeParams,
+    Volume,
+    currentVolume,
+  );
   app.post(
     '/v1/domains/:domainId/volumes',
     {
@@ -66,19 +74,10 @@ export const volumeRoutes: RouteModule = (app, { compute, cursorKey }) => {
     async (request, reply) => pageOf(cursorKey, request, reply, await compute.listVolumes(scopeOf(request))),
   );
 
-  app.get(
-    '/v1/domains/:domainId/volumes/:volumeId',
-    {
-      config: { access: domainData('volumes', 'read', 'volumeId'), etag: true },
-      schema: {
-        operationId: 'getVolume',
-        summary: 'Show a volume',
-        params: VolumeParams,
-        response: { 200: Volume },
-      },
-    },
-    async (request) => compute.getVolume(scopeOf(request), request.params.volumeId),
-  );
+  volume.show(domainData('volumes', 'read', 'volumeId'), {
+    operationId: 'getVolume',
+    summary: 'Show a volume',
+  });
 
   app.post(
     '/v1/domains/:domainId/volumes/:volumeId/attach',
@@ -98,35 +97,25 @@ export const volumeRoutes: RouteModule = (app, { compute, cursorKey }) => {
       compute.attach(actorOf(request), scopeOf(request), request.params.volumeId, request.body.instanceId),
   );
 
-  app.post(
-    '/v1/domains/:domainId/volumes/:volumeId/detach',
-    {
-      config: { access: domainData('volumes', 'attach', 'volumeId'), current: currentVolume },
-      schema: {
-        operationId: 'detachVolume',
-        summary: 'Detach a volume from its instance',
-        params: VolumeParams,
-        response: { 200: Volume },
-      },
-    },
-    async (request) => compute.detach(actorOf(request), scopeOf(request), request.params.volumeId),
+  volume.change(
+    'POST',
+    domainData('volumes', 'attach', 'volumeId'),
+    { operationId: 'detachVolume', summary: 'Detach a volume from its instance' },
+    async (request) => compute.detach(actorOf(request), scopeOf(request), paramOf(request, 'volumeId')),
+    '/detach',
   );
 
-  app.delete(
-    '/v1/domains/:domainId/volumes/:volumeId',
+  volume.change(
+    'DELETE',
+    domainData('volumes', 'delete', 'volumeId'),
     {
-      config: { access: domainData('volumes', 'delete', 'volumeId'), current: currentVolume },
-      schema: {
-        operationId: 'deleteVolume',
-        summary: 'Delete a volume',
-        description:
-          'Answers at once with the volume `deleting`; from then on it is not found. A background worker ' +
-          'overwrites every byte with zeros at a bounded rate and flushes them before its space is released; ' +
-          "until then it still counts against the domain's volume quotas.",
-        params: VolumeParams,
-        response: { 200: Volume },
-      },
+      operationId: 'deleteVolume',
+      summary: 'Delete a volume',
+      description:
+        'Answers at once with the volume `deleting`; from then on it is not found. A background worker ' +
+        'overwrites every byte with zeros at a bounded rate and flushes them before its space is released; ' +
+        "until then it still counts against the domain's volume quotas.",
     },
-    async (request) => compute.deleteVolume(actorOf(request), scopeOf(request), request.params.volumeId),
+    async (request) => compute.deleteVolume(actorOf(request), scopeOf(request), paramOf(request, 'volumeId')),
   );
 };

@@ -8,6 +8,7 @@ import { DomainIdParam, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { Page, pageOf, pageQuery } from '../../paging.js';
 import { actorOf, itemOf, paramOf } from '../actor.js';
+import { itemRoutes } from '../item.js';
 
 const Grant = Type.Object({
   id: Type.String(),
@@ -93,33 +94,20 @@ export const grantRoutes: RouteModule = (app, { grants, cursorKey }) => {
   const currentGrant = async (request: FastifyRequest) =>
     itemOf(await grants.list({ includeInactive: true }), paramOf(request, 'grantId'));
 
-  app.get(
-    '/v1/grants/:grantId',
+  const grant = itemRoutes(app, '/v1/grants/:grantId', GrantParams, Grant, currentGrant);
+  grant.show(operatorOnly, {
+    operationId: 'getGrant',
+    summary: 'Show a grant',
+    description: 'Live or not, with its `ETag`.',
+  });
+  grant.change(
+    'DELETE',
+    operatorOnly,
     {
-      config: { access: operatorOnly, etag: true },
-      schema: {
-        operationId: 'getGrant',
-        summary: 'Show a grant',
-        description: 'Live or not, with its `ETag`.',
-        params: GrantParams,
-        response: { 200: Grant },
-      },
+      operationId: 'revokeGrant',
+      summary: 'Revoke a grant',
+      description: 'The very next request that relied on it is refused.',
     },
-    currentGrant,
-  );
-
-  app.delete(
-    '/v1/grants/:grantId',
-    {
-      config: { access: operatorOnly, current: currentGrant },
-      schema: {
-        operationId: 'revokeGrant',
-        summary: 'Revoke a grant',
-        description: 'The very next request that relied on it is refused.',
-        params: GrantParams,
-        response: { 200: Grant },
-      },
-    },
-    async (request) => grants.revoke(actorOf(request), request.params.grantId),
+    async (request) => grants.revoke(actorOf(request), paramOf(request, 'grantId')),
   );
 };

@@ -3,8 +3,9 @@ import { operatorOrOwnDomain } from '../../../policy/policy.js';
 import { unscoped } from '../../../policy/scopes.js';
 import type { Services } from '../../../runtime.js';
 import { Key, KeyParams } from './schemas.js';
-import type { RouteModule } from '../../types.js';
+import type { App, RouteModule } from '../../types.js';
 import { itemOf, paramOf, scopeOf } from '../actor.js';
+import { itemRoutes } from '../item.js';
 
 /** The key the path names, as the list shows it: what its ETag is made of, for GET and If-Match. */
 export const currentKey =
@@ -12,22 +13,17 @@ export const currentKey =
   async (request: FastifyRequest) =>
     itemOf(await keys.list(scopeOf(request)), paramOf(request, 'keyId'));
 
+/** The routes of the key the path names. */
+export const keyRoutes = (app: App, services: Pick<Services, 'keys'>) =>
+  itemRoutes(app, '/v1/domains/:domainId/keys/:keyId', KeyParams, Key, currentKey(services));
+
 export const getKey: RouteModule = (app, services) => {
-  app.get(
-    '/v1/domains/:domainId/keys/:keyId',
+  keyRoutes(app, services).show(
+    operatorOrOwnDomain(unscoped("one of the domain's keys: its id, prefix, scopes and times")),
     {
-      config: {
-        access: operatorOrOwnDomain(unscoped("one of the domain's keys: its id, prefix, scopes and times")),
-        etag: true,
-      },
-      schema: {
-        operationId: 'getKey',
-        summary: 'Show a provisioning key',
-        description: 'Its id, prefix, scopes and times, never the secret, with its `ETag`.',
-        params: KeyParams,
-        response: { 200: Key },
-      },
+      operationId: 'getKey',
+      summary: 'Show a provisioning key',
+      description: 'Its id, prefix, scopes and times, never the secret, with its `ETag`.',
     },
-    currentKey(services),
   );
 };

@@ -1,22 +1,17 @@
 import { operatorOnly } from '../../../policy/policy.js';
-import { Key, KeyParams } from './schemas.js';
 import type { RouteModule } from '../../types.js';
-import { actorOf, scopeOf } from '../actor.js';
-import { currentKey } from './get-key.js';
+import { actorOf, paramOf, scopeOf } from '../actor.js';
+import { keyRoutes } from './get-key.js';
 
 export const revokeKey: RouteModule = (app, { keys }) => {
-  app.delete(
-    '/v1/domains/:domainId/keys/:keyId',
+  keyRoutes(app, { keys }).change(
+    'DELETE',
+    operatorOnly,
     {
-      config: { access: operatorOnly, current: currentKey({ keys }) },
-      schema: {
-        operationId: 'revokeKey',
-        summary: 'Revoke a provisioning key',
-        description: 'Takes effect for the very next request. Revoking a revoked key changes nothing.',
-        params: KeyParams,
-        response: { 200: Key },
-      },
+      operationId: 'revokeKey',
+      summary: 'Revoke a provisioning key',
+      description: 'Takes effect for the very next request. Revoking a revoked key changes nothing.',
     },
-    async (request) => keys.revoke(actorOf(request), scopeOf(request), request.params.keyId),
+    async (request) => keys.revoke(actorOf(request), scopeOf(request), paramOf(request, 'keyId')),
   );
 };

@@ -6,6 +6,7 @@ import { DomainIdParam, DomainParams, Timestamp } from '../../schemas.js';
 import type { RouteModule } from '../../types.js';
 import { Page, PageQuery, pageOf } from '../../paging.js';
 import { actorOf, itemOf, paramOf, scopeOf } from '../actor.js';
+import { itemRoutes } from '../item.js';
 
 const ClientParams = Type.Object(
   { domainId: DomainIdParam, oauthClientId: Type.String({ pattern: '^ocl_[0-9a-hjkmnp-tv-z]{26}$' }) },
@@ -100,21 +101,19 @@ export const clientRoutes: RouteModule = (app, { oauthClients, cursorKey }) => {
   const currentClient = async (request: FastifyRequest) =>
     itemOf(await oauthClients.list(scopeOf(request)), paramOf(request, 'oauthClientId'));
 
-  app.get(
+  const client = itemRoutes(
+    app,
     '/v1/domains/:domainId/oauth-clients/:oauthClientId',
-    {
-      config: { access: domainAdmin, etag: true },
-      schema: {
-        operationId: 'getOAuthClient',
-        tags: ['oidc'],
-        summary: 'Show an OAuth client of a domain',
-        description: 'Never its secret; with its `ETag`.',
-        params: ClientParams,
-        response: { 200: Client },
-      },
-    },
+    ClientParams,
+    Client,
     currentClient,
   );
+  client.show(domainAdmin, {
+    operationId: 'getOAuthClient',
+    tags: ['oidc'],
+    summary: 'Show an OAuth client of a domain',
+    description: 'Never its secret; with its `ETag`.',
+  });
 
   app.delete(
     '/v1/domains/:domainId/oauth-clients/:oauthClientId',

@@ -10,6 +10,7 @@ import { TenantDomainParams } from '../../schemas.js';
 import { Quotas } from './schemas.js';
 import type { RouteModule } from '../../types.js';
 import { actorOf, scopeOf } from '../actor.js';
+import { itemRoutes } from '../item.js';
 
 /** A domain's share of each server (see docs/operating.md, "Fair sharing"). */
 const Limits = Type.Object({
@@ -41,21 +42,9 @@ export const pool: RouteModule = (app, { provisioner, domains, store, tenantLimi
     };
   };
 
-  app.get(
-    '/v1/domains/:domainId/pool',
-    {
-      config: {
-        access: operatorOrOwnDomain(unscoped("the domain's quotas: numbers, no resource and no secret")),
-        etag: true,
-      },
-      schema: {
-        operationId: 'getPool',
-        summary: "A domain's quotas and its share of each server",
-        params: TenantDomainParams,
-        response: { 200: PoolView },
-      },
-    },
-    currentPool,
+  itemRoutes(app, '/v1/domains/:domainId/pool', TenantDomainParams, PoolView, currentPool).show(
+    operatorOrOwnDomain(unscoped("the domain's quotas: numbers, no resource and no secret")),
+    { operationId: 'getPool', summary: "A domain's quotas and its share of each server" },
   );
 
   app.put(
