@@ -383,3 +383,66 @@ describe.each(backends)('a portal host as its domain’s issuer on $name', (back
     expect((await inject(suspended.host, '/.well-known/openid-configuration')).statusCode).toBe(404);
   });
 });
+
+describe('a portal host’s issuer beside a public URL with a port', () => {
+  it('carries the port in its issuer, its endpoints and the hand-off to it', async () => {
+    const withPort = 'https://control-port.test:8443';
+    const { providers, services, app } = await openProvidedApi(backends[0]!, { publicUrl: withPort });
+    try {
+      const slug = `pi-port-${process.pid}`;
+      const tenant = await createPortalTenant(app, operatorToken, {
+        slug,
+        host: `login.port-${process.pid}.test`,
+        displayName: 'Port',
+        color: '#224466',
+      });
+      const origin = `https://${tenant.host}:8443`;
+      const doc = await app.inject({
+        method: 'GET',
+        url: '/.well-known/openid-configuration',
+        headers: { host: `${tenant.host}:8443` },
+      });
+      expect(doc.json()).toMatchObject({ issuer: origin, token_endpoint: `${origin}/token` });
+      // The control plane hands a browser on to the portal host at the same port.
+      const client = await app.inject({
+        method: 'POST',
+        url: `/v1/domains/${tenant.id}/oauth-clients`,
+        headers: { authorization: `Bearer ${operatorToken}` },
+        payload: {
+          name: 'spa',
+          kind: 'public',
+          redirectUris: ['https://app.example/cb'],
+          grantTypes: ['authorization_code'],
+        },
+      });
+      const query = new URLSearchParams({
+        response_type: 'code',
+        client_id: client.json<{ clientId: string }>().clientId,
+        redirect_uri: 'https://app.example/cb',
+        scope: 'openid',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        code_challenge_method: 'S256',
+      });
+      const path = `/d/${slug}/authorize?${query.toString()}`;
+      const handed = await app.inject({
+        method: 'GET',
+        url: path,
+        headers: { host: 'control-port.test:8443' },
+      });
+      expect(handed.headers.location).toBe(`${origin}${path}`);
+      // A token naming the host with the port is the domain's; the host without it names no issuer.
+      const person = await services.store.withDomain(tenant.id, (tx) =>
+        tx.selectFrom('principals').selectAll().where('kind', '=', 'user').executeTakeFirstOrThrow(),
+      );
+      const signed = async (issuer: string) =>
+        (await services.tokens.issue({ actor: 'test', requestId: null }, person, 'test', { issuer }))
+          .access_token;
+      expect((await services.tokens.verify(await signed(origin))).domainId).toBe(tenant.id);
+      await expect(services.tokens.verify(await signed(`https://${tenant.host}`))).rejects.toThrow();
+    } finally {
+      await app.close();
+      await services.drop();
+      providers.remove();
+    }
+  });
+});
