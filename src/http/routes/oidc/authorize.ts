@@ -20,7 +20,7 @@ import type { Services } from '../../../runtime.js';
 import type { OAuthClientRow } from '../../../store/schema.js';
 import { checkSignInForm, signInBinding, signInFromForm } from '../../sign-in-form.js';
 import type { App } from '../../types.js';
-import { issuerAt, issuerOf, issuerRoutes } from './issuer.js';
+import { issuerAt, issuerOf, issuerRoute } from './issuer.js';
 import { refusalPage, signInForm, type Branding } from './pages.js';
 import { IssuerParams } from './schemas.js';
 
@@ -294,61 +294,58 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
       ? refusalPage(reply, await brandingOf(services, issuer), outcome.error, outcome.description)
       : back(reply, outcome.checked, { error: outcome.error, error_description: outcome.description });
 
-  for (const at of issuerRoutes('/authorize', 'issuerAuthorize'))
-    app.get(
-      at.url,
-      {
-        config: { access: publicAccess },
-        schema: {
-          ...at.schema,
-          tags: ['oidc'],
-          summary: 'The authorization endpoint of a domain’s OpenID Provider',
-          description:
-            'Authorization code flow with PKCE (S256 only, required). An unknown client or a redirect URI not ' +
-            'registered exactly is a page for the person, never a redirect; every other refusal goes back to ' +
-            'the redirect URI with `error`, `state` and `iss`. A person signed in at this issuer gets a code at ' +
-            'once (unless `prompt=login`); otherwise the issuer’s sign-in page (`prompt=none`: `login_required`). ' +
-            'A domain with a portal signs people in at its portal: at its portal host, the portal’s session ' +
-            'there counts and the person without one is sent to the portal’s sign-in page and back; at any ' +
-            'other host, the request is sent on to the domain’s portal host (docs/identity.md).',
-          querystring: AuthorizeQuery,
-          produces: ['text/html'],
-        },
-      },
-      async (request, reply) => {
-        const issuer = await issuerAt(services, request);
-        const outcome = await check(services, issuer, request.query);
-        if (outcome.kind !== 'ok') return refused(reply, issuer, outcome);
-        const fresh = outcome.prompt.includes('login');
-        const loginRequired = () =>
-          back(reply, outcome.checked, {
-            error: 'login_required',
-            error_description: 'Nobody is signed in at this issuer.',
-          });
-        // At a portal host of this domain, the portal signs people in: its session on this host is the
-        // authentication, and its sign-in page sends the person back here.
-        const portalHost = await portalHostHere(services, request, issuer);
-        if (portalHost !== null) {
-          const person = fresh ? null : await portalSession(services, request, issuer, portalHost);
-          if (person !== null) return grantSignedIn(reply, outcome, person);
-          if (outcome.prompt.includes('none')) return loginRequired();
-          reply.header('cache-control', 'no-store');
-          return reply.redirect(afterPortalSignIn(request, outcome.prompt), 303);
-        }
-        const person = fresh ? null : await signedIn(request, issuer);
+  issuerRoute(
+    app,
+    'GET',
+    '/authorize',
+    {
+      operationId: 'issuerAuthorize',
+      summary: 'The authorization endpoint of a domain’s OpenID Provider',
+      description:
+        'Authorization code flow with PKCE (S256 only, required). An unknown client or a redirect URI not ' +
+        'registered exactly is a page for the person, never a redirect; every other refusal goes back to ' +
+        'the redirect URI with `error`, `state` and `iss`. A person signed in at this issuer gets a code at ' +
+        'once (unless `prompt=login`); otherwise the issuer’s sign-in page (`prompt=none`: `login_required`). ' +
+        'A domain with a portal signs people in at its portal: at its portal host, the portal’s session ' +
+        'there counts and the person without one is sent to the portal’s sign-in page and back; at any ' +
+        'other host, the request is sent on to the domain’s portal host (docs/identity.md).',
+      querystring: AuthorizeQuery,
+      produces: ['text/html'],
+    },
+    async (request, reply) => {
+      const issuer = await issuerAt(services, request);
+      const outcome = await check(services, issuer, request.query);
+      if (outcome.kind !== 'ok') return refused(reply, issuer, outcome);
+      const fresh = outcome.prompt.includes('login');
+      const loginRequired = () =>
+        back(reply, outcome.checked, {
+          error: 'login_required',
+          error_description: 'Nobody is signed in at this issuer.',
+        });
+      // At a portal host of this domain, the portal signs people in: its session on this host is the
+      // authentication, and its sign-in page sends the person back here.
+      const portalHost = await portalHostHere(services, request, issuer);
+      if (portalHost !== null) {
+        const person = fresh ? null : await portalSession(services, request, issuer, portalHost);
         if (person !== null) return grantSignedIn(reply, outcome, person);
-        // Elsewhere (the control plane's host), a domain with a portal hands the same request to its
-        // portal host (the first, in order); a domain without one shows the issuer's own page.
-        const [host] = (await services.portal.get(issuer.domainId)).hosts;
-        if (host !== undefined) {
-          reply.header('cache-control', 'no-store');
-          return reply.redirect(`${services.issuers.portalOrigin(host)}${request.url}`, 303);
-        }
         if (outcome.prompt.includes('none')) return loginRequired();
-        const query = new URL(request.url, 'http://x').search.slice(1);
-        return formPage(request, reply, outcome, query);
-      },
-    );
+        reply.header('cache-control', 'no-store');
+        return reply.redirect(afterPortalSignIn(request, outcome.prompt), 303);
+      }
+      const person = fresh ? null : await signedIn(request, issuer);
+      if (person !== null) return grantSignedIn(reply, outcome, person);
+      // Elsewhere (the control plane's host), a domain with a portal hands the same request to its
+      // portal host (the first, in order); a domain without one shows the issuer's own page.
+      const [host] = (await services.portal.get(issuer.domainId)).hosts;
+      if (host !== undefined) {
+        reply.header('cache-control', 'no-store');
+        return reply.redirect(`${services.issuers.portalOrigin(host)}${request.url}`, 303);
+      }
+      if (outcome.prompt.includes('none')) return loginRequired();
+      const query = new URL(request.url, 'http://x').search.slice(1);
+      return formPage(request, reply, outcome, query);
+    },
+  );
 
   app.post(
     '/d/:slug/authorize',

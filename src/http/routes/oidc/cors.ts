@@ -6,11 +6,10 @@
 // take no cookie. Every other route of Bulkhead sends no CORS header at all.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { publicAccess } from '../../../policy/policy.js';
 import type { Services } from '../../../runtime.js';
 import type { App } from '../../types.js';
 import { basicCredentials, oauthErrorResponses } from '../../oauth.js';
-import { issuerAt, issuerRoutes } from './issuer.js';
+import { issuerAt, issuerRoute } from './issuer.js';
 
 /** Allows this response to be read by the request's origin. */
 export function allowOrigin(reply: FastifyReply, origin: string): void {
@@ -51,34 +50,31 @@ const preflights = {
 /** The preflight of the token endpoint (registered in its OAuth scope) or of userinfo (problems, as userinfo). */
 export function corsPreflightRoutes(app: App, services: Services, endpoint: keyof typeof preflights): void {
   const [path, methods, operationId] = preflights[endpoint];
-  for (const at of issuerRoutes(path, operationId))
-    app.options(
-      at.url,
-      {
-        config: { access: publicAccess },
-        schema: {
-          ...at.schema,
-          tags: ['oidc'],
-          summary: `The CORS preflight of a domain’s ${endpoint} endpoint`,
-          description:
-            'Allowed for an origin one of the domain’s clients lists in `allowedOrigins`; any other origin ' +
-            'gets a 204 without CORS headers, which the browser refuses.',
-          // The preflight of a request whose query the endpoint ignores (RFC 6749 §3.2): it ignores it too.
-          querystring: Type.Object({}, { additionalProperties: true }),
-          response: { 204: Type.Null(), ...(endpoint === 'token' ? oauthErrorResponses : {}) },
-        },
-      },
-      async (request, reply) => {
-        const { domainId } = await issuerAt(services, request);
-        const origin = request.headers.origin;
-        reply.header('vary', 'Origin');
-        if (origin !== undefined && (await services.oauthClients.allowsOrigin(domainId, origin))) {
-          allowOrigin(reply, origin);
-          reply.header('access-control-allow-methods', methods);
-          reply.header('access-control-allow-headers', 'authorization, content-type, dpop');
-          reply.header('access-control-max-age', '600');
-        }
-        return reply.code(204).send(null);
-      },
-    );
+  issuerRoute(
+    app,
+    'OPTIONS',
+    path,
+    {
+      operationId,
+      summary: `The CORS preflight of a domain’s ${endpoint} endpoint`,
+      description:
+        'Allowed for an origin one of the domain’s clients lists in `allowedOrigins`; any other origin ' +
+        'gets a 204 without CORS headers, which the browser refuses.',
+      // The preflight of a request whose query the endpoint ignores (RFC 6749 §3.2): it ignores it too.
+      querystring: Type.Object({}, { additionalProperties: true }),
+      response: { 204: Type.Null(), ...(endpoint === 'token' ? oauthErrorResponses : {}) },
+    },
+    async (request, reply) => {
+      const { domainId } = await issuerAt(services, request);
+      const origin = request.headers.origin;
+      reply.header('vary', 'Origin');
+      if (origin !== undefined && (await services.oauthClients.allowsOrigin(domainId, origin))) {
+        allowOrigin(reply, origin);
+        reply.header('access-control-allow-methods', methods);
+        reply.header('access-control-allow-headers', 'authorization, content-type, dpop');
+        reply.header('access-control-max-age', '600');
+      }
+      return reply.code(204).send(null);
+    },
+  );
 }

@@ -1,5 +1,5 @@
 // Each domain as an OpenID Provider at its issuer `<BULKHEAD_PUBLIC_URL>/d/<slug>`, and at the root of each
-// of its portal hosts, the issuer `https://<host>` (oidc/issuer.ts `issuerRoutes`): discovery, its key set,
+// of its portal hosts, the issuer `https://<host>` (oidc/issuer.ts `issuerRoute`): discovery, its key set,
 // the authorization, token, userinfo, end-session, revocation and introspection endpoints, and the OAuth
 // clients' API (docs/identity.md, "OpenID Provider"). One encapsulated plugin: it inherits the root's
 // authentication, policy and error handling (src/http/server.ts). Its OAuth endpoints live in a scope of

@@ -1,9 +1,21 @@
-import type { FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type {
+  ContextConfigDefault,
+  FastifyRequest,
+  FastifySchema,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+  RouteGenericInterface,
+  RouteHandlerMethod,
+} from 'fastify';
 import { requestHost } from '../../../domain/hosts.js';
 import { notFound } from '../../../errors.js';
 import { AuthorizationCodes } from '../../../identity/oidc/codes.js';
 import type { DomainIssuer } from '../../../identity/oidc/issuers.js';
+import { publicAccess } from '../../../policy/policy.js';
 import type { Services } from '../../../runtime.js';
+import type { App } from '../../types.js';
 import { IssuerParams } from './schemas.js';
 
 /**
@@ -41,6 +53,42 @@ export function issuerRoutes(path: string, operationId: string) {
     { url: `/d/:slug${path}`, schema: { operationId, params: IssuerParams } },
     { url: path, schema: { operationId: `${operationId}AtPortalHost`, hide: true } },
   ] as const;
+}
+
+/** What the API's document says of an issuer endpoint, and what it reads (never its path parameters). */
+export type IssuerSchema = Omit<FastifySchema, 'params'> & {
+  readonly operationId: string;
+  readonly summary: string;
+  readonly description: string;
+};
+
+/** The handler of an issuer endpoint, its request typed by the endpoint's schema. */
+export type IssuerHandler<S extends IssuerSchema> = RouteHandlerMethod<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  RouteGenericInterface,
+  ContextConfigDefault,
+  S,
+  TypeBoxTypeProvider
+>;
+
+/** A public endpoint of each issuer, at both of its places (`issuerRoutes`), under the `oidc` tag. */
+export function issuerRoute<S extends IssuerSchema>(
+  app: App,
+  method: 'GET' | 'POST' | 'OPTIONS',
+  path: string,
+  schema: S,
+  handler: IssuerHandler<S>,
+): void {
+  for (const at of issuerRoutes(path, schema.operationId))
+    app.route({
+      method,
+      url: at.url,
+      config: { access: publicAccess },
+      schema: { ...schema, tags: ['oidc'], ...at.schema },
+      handler,
+    });
 }
 
 const codeServices = new WeakMap<Services, AuthorizationCodes>();

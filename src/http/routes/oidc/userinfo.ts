@@ -4,11 +4,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { decodeJwt } from 'jose';
-import { publicAccess } from '../../../policy/policy.js';
 import type { Services } from '../../../runtime.js';
 import type { App } from '../../types.js';
 import { corsForClient } from './cors.js';
-import { codesOf, issuerAt, issuerRoutes } from './issuer.js';
+import { codesOf, issuerAt, issuerRoute } from './issuer.js';
 
 const UserInfo = Type.Object({ sub: Type.String(), email: Type.Optional(Type.String()) });
 const BearerError = Type.Object({ error: Type.String(), error_description: Type.String() });
@@ -48,20 +47,18 @@ export function userinfoRoutes(app: App, services: Services): void {
     return reply.send(info);
   };
   for (const method of ['GET', 'POST'] as const)
-    for (const at of issuerRoutes('/userinfo', method === 'GET' ? 'issuerUserinfo' : 'issuerUserinfoPost'))
-      app.route({
-        method,
-        url: at.url,
-        config: { access: publicAccess },
-        schema: {
-          ...at.schema,
-          tags: ['oidc'],
-          summary: 'The userinfo endpoint of a domain’s OpenID Provider',
-          description:
-            'Who a bearer access token of this domain stands for (`sub`, `email`). A token of another domain, ' +
-            'a revoked or expired one: 401 with `WWW-Authenticate: Bearer error="invalid_token"`.',
-          response: { 200: UserInfo, 401: BearerError },
-        },
-        handler: answer,
-      });
+    issuerRoute(
+      app,
+      method,
+      '/userinfo',
+      {
+        operationId: method === 'GET' ? 'issuerUserinfo' : 'issuerUserinfoPost',
+        summary: 'The userinfo endpoint of a domain’s OpenID Provider',
+        description:
+          'Who a bearer access token of this domain stands for (`sub`, `email`). A token of another domain, ' +
+          'a revoked or expired one: 401 with `WWW-Authenticate: Bearer error="invalid_token"`.',
+        response: { 200: UserInfo, 401: BearerError },
+      },
+      answer,
+    );
 }
