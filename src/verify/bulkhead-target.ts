@@ -255,16 +255,22 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
   /**
    * Each domain's issuer, as its discovery document names its endpoints, and A's tokens of a session of
    * their own (the OAuth attacks revoke and refresh them, which must not touch A's other credentials).
-   * Null when the server has no public URL: its domains are then no OpenID Providers.
+   * Null when the server has no public URL: its domains are then no OpenID Providers. `at`: the issuers
+   * at the control plane's path (`/d/<slug>`), or those of the domains' portal hosts (`https://<host>`).
    */
   async function oauthSetup(
     a: Domain,
     b: Domain,
     aClient: OAuthClientCreated,
     bClient: OAuthClientCreated,
+    at: 'path' | 'portal-host',
   ): Promise<OAuthSetup | null> {
     const endpoints = async (d: Domain) => {
-      const res = await send({ method: 'GET', path: `/d/${d.slug}/.well-known/openid-configuration` });
+      const res = await send(
+        at === 'path'
+          ? { method: 'GET', path: `/d/${d.slug}/.well-known/openid-configuration` }
+          : { method: 'GET', path: '/.well-known/openid-configuration', headers: { host: d.host } },
+      );
       if (res.status === 404) return null;
       if (res.status !== 200) throw new TargetError(`discovery of ${d.slug}: HTTP ${res.status}`);
       const doc = JSON.parse(res.text) as Record<string, string>;
@@ -277,6 +283,7 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
         tokenPath: path('token_endpoint'),
         introspectionPath: path('introspection_endpoint'),
         revocationPath: path('revocation_endpoint'),
+        ...(at === 'portal-host' ? { host: d.host } : {}),
       };
     };
     const [aEndpoints, bEndpoints] = await Promise.all([endpoints(a), endpoints(b)]);
@@ -289,6 +296,7 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
     );
     const client = (c: OAuthClientCreated) => ({ id: c.clientId, secret: c.clientSecret });
     return {
+      ...(at === 'portal-host' ? { name: at } : {}),
       a: {
         ...aEndpoints,
         client: client(aClient),
@@ -545,7 +553,10 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
       ]);
       // An OAuth client of each: B's id is B's to name, its secret B's to keep; A's is tried at B's issuer.
       const [oauthClient, aClient] = await Promise.all([oauthClientOf(b), oauthClientOf(a)]);
-      const oauth = await oauthSetup(a, b, aClient, oauthClient);
+      const issuers = await Promise.all(
+        (['path', 'portal-host'] as const).map((at) => oauthSetup(a, b, aClient, oauthClient, at)),
+      );
+      const oauth = issuers.filter((setup) => setup !== null);
       // A's person signed in at A's portal host: that cookie is replayed at B's host on every portal route.
       const [routes, aPortal] = await Promise.all([portalRoutes(), portalSession(a)]);
       const { csrf: aFormToken, ...aSession } = aPortal;
@@ -590,7 +601,7 @@ export function bulkheadTarget(options: BulkheadTargetOptions): Target {
           foreignClaims: { dom: b.id, aud: audienceOf(b.id) },
           ...issuerOf(b.token),
         },
-        ...(oauth === null ? {} : { oauth }),
+        ...(oauth.length === 0 ? {} : { oauth }),
         // An issuer's slug is public (its discovery document is): A's credentials at B's issuer are
         // compared with no credential there, since an unknown slug is 404.
         publicTenantParams: ['slug'],

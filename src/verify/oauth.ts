@@ -9,7 +9,7 @@ import { comparable, defaultVolatileFields, difference } from './compare.js';
 import type { Exchange, Send } from './http.js';
 import { coverageOf, type Check, type OperationResult, type Verdict } from './report.js';
 import { unknownId } from './samples.js';
-import type { OAuthClient, OAuthSetup } from './target.js';
+import type { OAuthClient, OAuthParty, OAuthSetup } from './target.js';
 
 /** The attack kinds, each reported as `oauth[<kind>]`, with what a leak means. */
 export const oauthAttacks = {
@@ -73,8 +73,18 @@ export async function attackOAuth(input: OAuthAttackInput): Promise<{
   operations: OperationResult[];
   checks: Check[];
 }> {
-  const { oauth, send, omit } = input;
+  const { oauth, omit } = input;
   const { a, b } = oauth;
+  // Each party's endpoints at its own Host, when it names one.
+  const at =
+    (party: OAuthParty): Send =>
+    (request) =>
+      input.send(
+        party.host === undefined
+          ? request
+          : { ...request, headers: { ...request.headers, host: party.host } },
+      );
+  const [sendA, sendB] = [at(a), at(b)];
   const checks = new Map<string, Check[]>();
   const notes = new Map<string, string>();
   const operations = new Set<string>();
@@ -97,14 +107,15 @@ export async function attackOAuth(input: OAuthAttackInput): Promise<{
   };
   const unknownToken = `verify-${randomBytes(24).toString('base64url')}`;
 
-  const introspection = 'oauth:introspection';
-  const token = 'oauth:token';
-  const revocation = 'oauth:revocation';
+  const prefix = oauth.name === undefined ? 'oauth:' : `oauth:${oauth.name}:`;
+  const introspection = `${prefix}introspection`;
+  const token = `${prefix}token`;
+  const revocation = `${prefix}revocation`;
   operations.add(introspection).add(token);
   if (b.revocationPath !== undefined) operations.add(revocation);
 
   // A's own token must be active at A's own introspection, or nothing B says of it proves anything.
-  const own = await send(form(a.introspectionPath, { token: a.accessToken }, a.client));
+  const own = await sendA(form(a.introspectionPath, { token: a.accessToken }, a.client));
   if (active(own) !== true) {
     notes.set(
       introspection,
@@ -113,15 +124,15 @@ export async function attackOAuth(input: OAuthAttackInput): Promise<{
   } else {
     if (runs('foreign-token')) {
       const [foreign, unknown] = await Promise.all([
-        send(form(b.introspectionPath, { token: a.accessToken }, b.client)),
-        send(form(b.introspectionPath, { token: unknownToken }, b.client)),
+        sendB(form(b.introspectionPath, { token: a.accessToken }, b.client)),
+        sendB(form(b.introspectionPath, { token: unknownToken }, b.client)),
       ]);
       judge(introspection, 'foreign-token', "B's client", foreign, unknown, 'as for an unknown token');
     }
     if (runs('foreign-client')) {
       const [foreign, unknown] = await Promise.all([
-        send(form(b.introspectionPath, { token: a.accessToken }, a.client)),
-        send(form(b.introspectionPath, { token: a.accessToken }, unknownClient)),
+        sendB(form(b.introspectionPath, { token: a.accessToken }, a.client)),
+        sendB(form(b.introspectionPath, { token: a.accessToken }, unknownClient)),
       ]);
       judge(introspection, 'foreign-client', "A's client", foreign, unknown, 'as for an unknown client');
     }
@@ -131,8 +142,8 @@ export async function attackOAuth(input: OAuthAttackInput): Promise<{
   if (runs('foreign-client')) {
     const grant = { grant_type: 'client_credentials' };
     const [foreign, unknown] = await Promise.all([
-      send(form(b.tokenPath, grant, a.client)),
-      send(form(b.tokenPath, grant, unknownClient)),
+      sendB(form(b.tokenPath, grant, a.client)),
+      sendB(form(b.tokenPath, grant, unknownClient)),
     ]);
     judge(token, 'foreign-client', "A's client", foreign, unknown, 'as for an unknown client');
   }
@@ -144,10 +155,10 @@ export async function attackOAuth(input: OAuthAttackInput): Promise<{
       ["B's client", b.client],
       ['no client', null],
     ] as const) {
-      const foreign = await send(
+      const foreign = await sendB(
         form(b.tokenPath, { grant_type: 'refresh_token', refresh_token: a.refreshToken }, client),
       );
-      const unknown = await send(
+      const unknown = await sendB(
         form(b.tokenPath, { grant_type: 'refresh_token', refresh_token: unknownToken }, client),
       );
       // A refresh token B's endpoint took is spent, so A's own refresh below proves nothing any more.
@@ -159,10 +170,10 @@ export async function attackOAuth(input: OAuthAttackInput): Promise<{
   // Revocations sent to B: every answer is 200 by RFC 7009, so what counts is that A's tokens live on.
   if (b.revocationPath !== undefined && runs('foreign-revocation')) {
     const revoke = (value: string, client: OAuthClient) =>
-      send(form(b.revocationPath!, { token: value }, client));
+      sendB(form(b.revocationPath!, { token: value }, client));
     await revoke(a.accessToken, b.client);
     await revoke(a.accessToken, a.client);
-    const after = await send(form(a.introspectionPath, { token: a.accessToken }, a.client));
+    const after = await sendA(form(a.introspectionPath, { token: a.accessToken }, a.client));
     const expected = "A's access token still active at A's introspection";
     if (active(own) !== true)
       record(revocation, 'foreign-revocation', "B's client", expected, 'not compared', 'inconclusive');
@@ -181,7 +192,7 @@ export async function attackOAuth(input: OAuthAttackInput): Promise<{
       await revoke(a.refreshToken, b.client);
       await revoke(a.refreshToken, a.client);
       // A's refresh token must still refresh at A's own endpoint (this rotates it: it is the last use).
-      const refreshed = await send(
+      const refreshed = await sendA(
         form(
           a.tokenPath,
           { grant_type: 'refresh_token', refresh_token: a.refreshToken },

@@ -215,8 +215,13 @@ class Run {
     }
     // A's tokens and client at B's authorization server.
     let grants: ProbeResult = { operations: [], checks: [] };
-    if (this.setup.oauth !== undefined) {
-      grants = await attackOAuth({ oauth: this.setup.oauth, send: this.send, omit: this.omit });
+    const issuers = this.setup.oauth === undefined ? [] : [this.setup.oauth].flat();
+    for (const oauth of issuers) {
+      const found = await attackOAuth({ oauth, send: this.send, omit: this.omit });
+      grants = {
+        operations: [...grants.operations, ...found.operations],
+        checks: [...grants.checks, ...found.checks],
+      };
       const after = await this.snapshot();
       this.compareState(reference, after, null, 'changed while A’s tokens were sent to B’s issuer');
       reference = after;

@@ -71,6 +71,8 @@ export interface OAuthParty {
   readonly tokenPath: string;
   readonly introspectionPath: string;
   readonly revocationPath?: string;
+  /** The Host these endpoints are reached at (an issuer of its own host); the target's when unset. */
+  readonly host?: string;
   readonly client: OAuthClient;
 }
 
@@ -88,11 +90,16 @@ export interface OAuthSetup {
     readonly refreshClient?: boolean;
   };
   readonly b: OAuthParty;
+  /**
+   * How the report names these issuers' endpoints when a target has more than one kind of issuer:
+   * `portal-host` gives `oauth:portal-host:token` …; unset, `oauth:token` ….
+   */
+  readonly name?: string;
 }
 
 export interface ProbeSetup {
   /** Each domain as an OAuth authorization server, for the `oauth[…]` attacks. */
-  readonly oauth?: OAuthSetup;
+  readonly oauth?: OAuthSetup | readonly OAuthSetup[];
   /** Per-tenant hosts and A's session cookie, for the cookie attacks across hosts. */
   readonly hosts?: HostSetup;
   /** A's bearer JWT and B's claims, for the token attacks; without it they do not run. */

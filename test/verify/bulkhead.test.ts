@@ -95,7 +95,7 @@ describe.each(stores)('bulkhead verify against a running Bulkhead on $name', (st
 
   afterAll(async () => {
     await killAll();
-    await redis.stop();
+    await redis?.stop();
     await database?.drop();
     dir.remove();
   });
