@@ -157,27 +157,33 @@ describe.each(stores)('bulkhead verify against a running Bulkhead on $name', (st
       expect(foreign.map((c) => c.credential).sort(), o.operation).toEqual(['key', 'session', 'token']);
     }
     // A's access token, refresh token and client at B's issuer: introspected, refreshed and revoked there
-    // as unknown ones are, and A's tokens live on after a revocation sent to B.
+    // as unknown ones are, and A's tokens live on after a revocation sent to B. Once at the issuers'
+    // paths, once at the portal hosts, each the issuer of its own host.
+    const issuers = ['oauth:', 'oauth:portal-host:'];
     expect(
       report.operations.filter((o) => o.operation.startsWith('oauth:')).map((o) => [o.operation, o.coverage]),
-    ).toEqual([
-      ['oauth:introspection', 'exercised'],
-      ['oauth:token', 'exercised'],
-      ['oauth:revocation', 'exercised'],
-    ]);
+    ).toEqual(
+      issuers.flatMap((p) => [
+        [`${p}introspection`, 'exercised'],
+        [`${p}token`, 'exercised'],
+        [`${p}revocation`, 'exercised'],
+      ]),
+    );
     expect(
       report.checks
         .filter((c) => c.attack.startsWith('oauth['))
         .map((c) => [c.operation, c.attack, c.credential, c.got]),
-    ).toEqual([
-      ['oauth:introspection', 'oauth[foreign-token]', "B's client", '200 = unknown'],
-      ['oauth:introspection', 'oauth[foreign-client]', "A's client", '401 = unknown'],
-      ['oauth:token', 'oauth[foreign-client]', "A's client", '401 = unknown'],
-      ['oauth:token', 'oauth[foreign-refresh]', "B's client", '400 = unknown'],
-      ['oauth:token', 'oauth[foreign-refresh]', 'no client', '400 = unknown'],
-      ['oauth:revocation', 'oauth[foreign-revocation]', "B's client", 'still active'],
-      ['oauth:revocation', 'oauth[foreign-revocation]', "B's client", '200'],
-    ]);
+    ).toEqual(
+      issuers.flatMap((p) => [
+        [`${p}introspection`, 'oauth[foreign-token]', "B's client", '200 = unknown'],
+        [`${p}introspection`, 'oauth[foreign-client]', "A's client", '401 = unknown'],
+        [`${p}token`, 'oauth[foreign-client]', "A's client", '401 = unknown'],
+        [`${p}token`, 'oauth[foreign-refresh]', "B's client", '400 = unknown'],
+        [`${p}token`, 'oauth[foreign-refresh]', 'no client', '400 = unknown'],
+        [`${p}revocation`, 'oauth[foreign-revocation]', "B's client", 'still active'],
+        [`${p}revocation`, 'oauth[foreign-revocation]', "B's client", '200'],
+      ]),
+    );
     // A's access token at B's userinfo is refused as no token is; an unknown issuer would be 404.
     for (const operation of ['GET /d/{slug}/userinfo', 'POST /d/{slug}/userinfo']) {
       expect(
