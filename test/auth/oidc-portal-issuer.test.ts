@@ -1,6 +1,7 @@
 // A portal host is an issuer of its domain: `https://<host>`, discovered there by openid-client with
 // nothing but that URL, on both stores. openid-client talks to the app through inject() with the host a
-// browser would send (its customFetch), so the host's TLS is not needed here. Every flow runs against
+// browser would send (its customFetch), so the host's TLS is not needed here (oidc-portal-browser.test.ts
+// runs the browser's part in Chromium over TLS). Every flow runs against
 // the portal host's issuer and every token it signs carries that `iss`; the control plane's API and an
 // SDK verifier told both issuers accept it, one told only the path issuer does not (the migration of
 // docs/identity.md). Across two domains with portals, nothing of A's works at B's portal host: not A's
@@ -14,6 +15,7 @@ import type { App } from '../../src/http/types.js';
 import type { Services } from '../../src/runtime.js';
 import { openProvidedApi, operatorToken } from '../helpers/api.js';
 import { backends } from '../helpers/backends.js';
+import { fetchThrough } from '../helpers/inject-fetch.js';
 import { createPortalTenant, signIn, type PortalTenant } from '../helpers/portal.js';
 import type { TestProviders } from '../helpers/providers.js';
 
@@ -38,28 +40,6 @@ describe.each(backends)('a portal host as its domain’s issuer on $name', (back
   let a: Side;
   let b: Side;
   const tag = `${backend.name}-${process.pid}`;
-
-  /** openid-client's fetch, answered by the app at the URL's host. */
-  const viaApp: client.CustomFetch = async (url, options) => {
-    const target = new URL(url);
-    const headers = Object.fromEntries(new Headers(options.headers));
-    const res = await app.inject({
-      method: options.method as 'GET',
-      url: `${target.pathname}${target.search}`,
-      headers: { ...headers, host: target.host },
-      // openid-client sends its forms as URLSearchParams.
-      ...(options.body instanceof URLSearchParams ? { payload: options.body.toString() } : {}),
-    });
-    const out = new Headers();
-    for (const [name, value] of Object.entries(res.headers))
-      for (const v of Array.isArray(value) ? value : [value])
-        if (v !== undefined) out.append(name, String(v));
-    const empty = res.statusCode === 204 || res.statusCode === 304 || res.rawPayload.length === 0;
-    return new Response(empty ? null : new Uint8Array(res.rawPayload), {
-      status: res.statusCode,
-      headers: out,
-    });
-  };
 
   async function side(label: string): Promise<Side> {
     const slug = `pi-${label}-${tag}`;
@@ -88,7 +68,7 @@ describe.each(backends)('a portal host as its domain’s issuer on $name', (back
     const { clientId, clientSecret } = res.json<{ clientId: string; clientSecret: string }>();
     const issuer = `https://${tenant.host}`;
     const config = await client.discovery(new URL(issuer), clientId, clientSecret, undefined, {
-      [client.customFetch]: viaApp,
+      [client.customFetch]: fetchThrough(app),
     });
     return {
       ...tenant,
