@@ -766,7 +766,9 @@ describe.each(backends)('access tokens on $name', (backend) => {
       const checked = await services.principals.checkPassword(account, newPassword);
       expect(checked).not.toBeNull();
       await services.principals.setPassword(actor, d.id, userId, password);
-      await expect(services.tokens.issue(actor, checked!, 'bulkhead', { refresh: true })).rejects.toMatchObject({
+      await expect(
+        services.tokens.issue(actor, checked!, 'bulkhead', { refresh: true }),
+      ).rejects.toMatchObject({
         code: 'invalid_grant',
       });
       await expect(services.sessions.login(actor, checked!)).rejects.toMatchObject({ code: 'invalid_grant' });
