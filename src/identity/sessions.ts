@@ -42,7 +42,8 @@ export class SessionService {
   constructor(private readonly o: SessionOptions) {}
 
   /**
-   * Opens a browser session for the principal; returns the cookie value to set (shown nowhere else).
+   * Opens a browser session for the principal; returns the cookie value to set (shown nowhere else),
+   * and when the session began (the person's time of authentication, as every later read of it says).
    * `principal` is the row its password was checked against: if the password or the status changed
    * since, `invalid_grant`.
    */
@@ -50,7 +51,7 @@ export class SessionService {
     actor: Actor,
     principal: PrincipalRow,
     portalHost?: string,
-  ): Promise<{ cookie: string; sessionId: string; maxAge: number }> {
+  ): Promise<{ cookie: string; sessionId: string; maxAge: number; startedAt: Date }> {
     const cookie = randomBytes(32).toString('base64url');
     const now = new Date();
     const sessionId = newId('session');
@@ -77,7 +78,7 @@ export class SessionService {
         ),
       );
     });
-    return { cookie, sessionId, maxAge: this.o.absoluteSeconds };
+    return { cookie, sessionId, maxAge: this.o.absoluteSeconds, startedAt: now };
   }
 
   /** The principal behind an API session cookie, or null; a use moves the idle timeout on. */

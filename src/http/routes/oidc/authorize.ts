@@ -392,7 +392,7 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
           email: body.email,
         });
       const principal = signedInNow.principal;
-      const { cookie, sessionId, maxAge } = await services.sessions.login(
+      const { cookie, sessionId, maxAge, startedAt } = await services.sessions.login(
         { actor: `principal:${principal.id}`, requestId: String(request.id) },
         principal,
         issuerBinding(issuer.slug),
@@ -401,7 +401,9 @@ export function authorizeRoutes(app: App, services: Services, codes: Authorizati
         `${issuerCookie(issuer.slug)}=${cookie}; Max-Age=${maxAge}; ${cookieAttributes}`,
         `${signInCookie}=; Max-Age=0; ${cookieAttributes}`,
       ]);
-      return grant(reply, outcome, principal.id, sessionId, new Date());
+      // auth_time is the session's start, as every later code of the same session says (not a moment
+      // after it, which may fall in the next second).
+      return grant(reply, outcome, principal.id, sessionId, startedAt);
     },
   );
 }
