@@ -742,10 +742,24 @@ describe.each(backends)('the authorization code flow on $name', (backend) => {
     expect(ok.headers.get('access-control-allow-origin')).toBe(appA);
     expect(ok.headers.get('access-control-allow-methods')).toBe('POST');
     expect(ok.headers.get('access-control-allow-credentials')).toBeNull();
-    // B's client's origin at A's endpoints, and an origin nobody registered: no CORS.
-    for (const origin of ['https://app-b.example', 'https://evil.example']) {
+    // B's client's origin at A's endpoints, an origin nobody registered, and what is no origin at all
+    // (another spelling of A's, with a path, `null`): no CORS.
+    for (const origin of [
+      'https://app-b.example',
+      'https://evil.example',
+      'HTTPS://APP-A.EXAMPLE',
+      `${appA}/`,
+      'null',
+    ]) {
       for (const path of [`/d/${a.slug}/token`, `/d/${a.slug}/userinfo`])
         expect((await preflight(path, origin)).headers.get('access-control-allow-origin'), path).toBeNull();
+    }
+    // An Origin with characters no header may carry (only a client that is no browser sends one): refused
+    // quietly, never a 500.
+    for (const path of [`/d/${a.slug}/token`, `/d/${a.slug}/userinfo`]) {
+      const odd = await app.inject({ method: 'OPTIONS', url: path, headers: { origin: 'a\ud800' } });
+      expect(odd.statusCode, path).toBe(204);
+      expect(odd.headers['access-control-allow-origin'], path).toBeUndefined();
     }
     // The token endpoint's answer, an error included, is readable by the client's own origin only.
     const tokenAt = (clientId: string, origin: string) =>

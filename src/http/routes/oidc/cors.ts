@@ -27,6 +27,21 @@ export function namedClientId(request: FastifyRequest, body: { client_id?: strin
   }
 }
 
+/**
+ * The request's Origin when it is an origin as a browser sends one (`https://app.example:8443`), else
+ * undefined: anything else (`null`, a path, characters no origin has) is allowed by no client, so it is
+ * never looked up nor echoed in a header.
+ */
+function originOf(request: FastifyRequest): string | undefined {
+  const origin = request.headers.origin;
+  if (origin === undefined || origin.length > 2000) return undefined;
+  try {
+    return new URL(origin).origin === origin ? origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sets CORS headers when the named client of the domain allows the request's origin. */
 export async function corsForClient(
   services: Services,
@@ -35,7 +50,7 @@ export async function corsForClient(
   domainId: string,
   clientId: string | undefined,
 ): Promise<void> {
-  const origin = request.headers.origin;
+  const origin = originOf(request);
   reply.header('vary', 'Origin');
   if (origin === undefined || clientId === undefined) return;
   const client = await services.oauthClients.find(domainId, clientId);
@@ -66,7 +81,7 @@ export function corsPreflightRoutes(app: App, services: Services, endpoint: keyo
     },
     async (request, reply) => {
       const { domainId } = await issuerAt(services, request);
-      const origin = request.headers.origin;
+      const origin = originOf(request);
       reply.header('vary', 'Origin');
       if (origin !== undefined && (await services.oauthClients.allowsOrigin(domainId, origin))) {
         allowOrigin(reply, origin);
